@@ -1,0 +1,161 @@
+"""Lamina's one error hierarchy.
+
+Every error a caller can see knows its Lambda error name (sent as ``x-amzn-ErrorType``)
+and its HTTP status, so the API maps errors to answers in one place::
+
+    LaminaError
+    ├── ApiError                       errors with a Lambda-shaped HTTP answer
+    │   ├── InvalidParameterValue        400
+    │   ├── InvalidRequestContent        400
+    │   ├── AccessDenied                 403
+    │   ├── ResourceNotFound             404
+    │   ├── ResourceConflict             409
+    │   ├── PreconditionFailed           412
+    │   ├── RequestTooLarge              413
+    │   ├── UnsupportedMediaType         415
+    │   ├── TooManyRequests              429 (with a Reason)
+    │   ├── ServiceError                 500
+    │   ├── InvalidZipFile               502
+    │   └── InvalidRuntime               502
+    ├── ConfigError                    bad settings at start-up
+    ├── SandboxError                   an environment could not be created or controlled
+    └── RuntimeProtocolError           a runtime process broke the Runtime API contract
+
+Errors *inside* a function (a handler raising, a timeout, an OOM) are not exceptions of
+the platform: they are results, see :class:`lamina.models.invocation.FunctionError`.
+"""
+
+from __future__ import annotations
+
+
+class LaminaError(Exception):
+    """Base of every error Lamina raises on purpose."""
+
+
+class ApiError(LaminaError):
+    """Raised when a request must be answered with a Lambda-shaped error."""
+
+    error_type: str = "ServiceException"
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> dict[str, str]:
+        """The JSON body Lambda sends: botocore reads ``message`` or ``Message``."""
+        return {
+            "Type": "User" if self.status < 500 else "Service",
+            "message": self.message,
+            "Message": self.message,
+        }
+
+    def headers(self) -> dict[str, str]:
+        return {"x-amzn-ErrorType": self.error_type}
+
+
+class InvalidParameterValue(ApiError):
+    """Raised when a request field is out of range or malformed."""
+
+    error_type = "InvalidParameterValueException"
+    status = 400
+
+
+class InvalidRequestContent(ApiError):
+    """Raised when a request body cannot be parsed (bad JSON, wrong shape)."""
+
+    error_type = "InvalidRequestContentException"
+    status = 400
+
+
+class AccessDenied(ApiError):
+    """Raised when a request is unsigned or wrongly signed while keys are configured."""
+
+    error_type = "AccessDeniedException"
+    status = 403
+
+
+class ResourceNotFound(ApiError):
+    """Raised when a function, version or alias does not exist."""
+
+    error_type = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflict(ApiError):
+    """Raised when a resource already exists or is in a state that forbids the call."""
+
+    error_type = "ResourceConflictException"
+    status = 409
+
+
+class PreconditionFailed(ApiError):
+    """Raised when a RevisionId does not match the current one."""
+
+    error_type = "PreconditionFailedException"
+    status = 412
+
+
+class RequestTooLarge(ApiError):
+    """Raised when a payload is over Lambda's limit (6 MB sync, 1 MB async)."""
+
+    error_type = "RequestTooLargeException"
+    status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    """Raised when a body has a content type the operation does not accept."""
+
+    error_type = "UnsupportedMediaTypeException"
+    status = 415
+
+
+class TooManyRequests(ApiError):
+    """Raised when an invoke would exceed account or reserved concurrency."""
+
+    error_type = "TooManyRequestsException"
+    status = 429
+
+    def __init__(self, message: str, reason: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+    def body(self) -> dict[str, str]:
+        return {**super().body(), "Reason": self.reason}
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "Retry-After": str(self.retry_after_s)}
+
+
+class ServiceError(ApiError):
+    """Raised when Lamina itself failed; the caller may retry."""
+
+    error_type = "ServiceException"
+    status = 500
+
+
+class InvalidZipFile(ApiError):
+    """Raised when a code package is not a zip, escapes its root or unpacks too large."""
+
+    error_type = "InvalidZipFileException"
+    status = 502
+
+
+class InvalidRuntime(ApiError):
+    """Raised when a runtime is unknown or has no interpreter on this host."""
+
+    error_type = "InvalidRuntimeException"
+    status = 502
+
+
+class ConfigError(LaminaError):
+    """Raised at start-up when settings are inconsistent or a path is unusable."""
+
+
+class SandboxError(LaminaError):
+    """Raised when an execution environment cannot be created, frozen, thawed or killed."""
+
+
+class RuntimeProtocolError(LaminaError):
+    """Raised when a runtime process breaks the Runtime API contract."""

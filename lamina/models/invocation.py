@@ -1,0 +1,67 @@
+"""Values describing one invocation: what was asked, what came back, what it cost to run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+InvocationType = Literal["RequestResponse", "Event", "DryRun"]
+
+
+class Outcome(StrEnum):
+    """How an invocation ended, as Lambda's platform.report ``status`` names it."""
+
+    SUCCESS = "success"
+    ERROR = "error"  # the handler raised, or the runtime crashed / ran out of memory
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionError:
+    """An error *of the function* (not of Lamina), sent back as the invoke's body."""
+
+    error_type: str
+    error_message: str
+    stack_trace: tuple[str, ...] = ()
+
+    def to_json(self) -> bytes:
+        body: dict[str, object] = {"errorMessage": self.error_message, "errorType": self.error_type}
+        if self.stack_trace:
+            body["stackTrace"] = list(self.stack_trace)
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRecord:
+    """One metered invocation: the ledger's row and the REPORT line's numbers."""
+
+    request_id: str
+    function_name: str
+    version: str
+    started_at: float  # epoch seconds
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_used_mb: int
+    init_ms: float | None  # set on cold starts only
+    architecture: str
+    outcome: Outcome
+    ephemeral_mb: int = 512
+
+    @property
+    def cold(self) -> bool:
+        return self.init_ms is not None
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeResult:
+    """What a synchronous invoke answers with."""
+
+    request_id: str
+    payload: bytes
+    executed_version: str
+    function_error: str | None  # "Unhandled" when the function failed
+    log_tail: bytes
+    record: InvocationRecord | None
