@@ -1,0 +1,291 @@
+"""The metadata store: functions, versions, settings and tags in one SQLite file.
+
+SQLite in WAL mode with ``synchronous=NORMAL``: readers never block the writer and a
+commit costs no fsync (a power cut may lose the last commits, never the database). The
+methods are synchronous and thread-safe; the API calls them off the invoke path, which
+reads configurations from memory (:meth:`MetadataStore.all_latest` at start-up).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from lamina.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound, ServiceError
+from lamina.models.function import LATEST, FunctionConfig
+from lamina.store.codec import config_from_json, config_to_json
+from lamina.store.schema import migrate
+from lamina.store.stamps import now_lambda_timestamp
+
+MAX_ITEMS_LIMIT = 10_000
+
+
+class MetadataStore:
+    """Function configurations and settings, persisted in ``path`` (``<data_dir>/lamina.db``)."""
+
+    def __init__(
+        self, path: Path, *, region: str = "us-east-1", account_id: str = "000000000000"
+    ) -> None:
+        self.path = Path(path)
+        self.region = region
+        self.account_id = account_id
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection shared by all threads, serialised by our own lock; autocommit
+        # mode so every transaction is an explicit BEGIN IMMEDIATE ... COMMIT.
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self.schema_version = migrate(self._conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def function_arn(self, name: str, version: str = LATEST) -> str:
+        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        return arn if version == LATEST else f"{arn}:{version}"
+
+    # -- functions and versions ------------------------------------------------------------
+
+    def put_function(self, cfg: FunctionConfig) -> None:
+        """Insert or replace that (name, version); ``created_at`` survives a replace."""
+        with self._transaction() as conn:
+            self._upsert(conn, cfg)
+
+    def create_function(self, cfg: FunctionConfig) -> None:
+        """Insert a new function; ResourceConflict if its ``$LATEST`` already exists."""
+        with self._transaction() as conn:
+            if self._exists(conn, cfg.name, LATEST):
+                raise ResourceConflict(f"Function already exist: {cfg.name}")
+            self._upsert(conn, cfg)
+
+    def get_function(self, name: str, version: str = LATEST) -> FunctionConfig:
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT config FROM functions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+        if row is None:
+            raise self._not_found(name, version)
+        return _decode(row[0])
+
+    def list_functions(
+        self, marker: str | None, max_items: int
+    ) -> tuple[list[FunctionConfig], str | None]:
+        """One page of ``$LATEST`` configurations by name, and the marker of the next page."""
+        if not 1 <= max_items <= MAX_ITEMS_LIMIT:
+            bound = "greater than or equal to 1" if max_items < 1 else "less than or equal to"
+            limit = "" if max_items < 1 else f" {MAX_ITEMS_LIMIT}"
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to "
+                f"satisfy constraint: Member must have value {bound}{limit}"
+            )
+        after = _decode_marker(marker) if marker else ""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT name, config FROM functions WHERE version = ? AND name > ? "
+                "ORDER BY name LIMIT ?",
+                (LATEST, after, max_items + 1),
+            ).fetchall()
+        page = [_decode(config) for _name, config in rows[:max_items]]
+        next_marker = _encode_marker(rows[max_items - 1][0]) if len(rows) > max_items else None
+        return page, next_marker
+
+    def list_versions(self, name: str) -> list[FunctionConfig]:
+        """``$LATEST`` then the published versions in number order."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT config FROM functions WHERE name = ? "
+                "ORDER BY version != ?, CAST(version AS INTEGER)",
+                (name, LATEST),
+            ).fetchall()
+        if not rows:
+            raise self._not_found(name, LATEST)
+        return [_decode(config) for (config,) in rows]
+
+    def next_version_number(self, name: str) -> int:
+        """The number the next published version gets; numbers are never reused."""
+        with self._transaction() as conn:
+            return self._next_version(conn, name)
+
+    def publish_version(self, cfg: FunctionConfig) -> FunctionConfig:
+        """Store ``cfg`` as the next numbered version, atomically; return it as stored."""
+        with self._transaction() as conn:
+            if not self._exists(conn, cfg.name, LATEST):
+                raise self._not_found(cfg.name, LATEST)
+            published = cfg.with_changes(version=str(self._next_version(conn, cfg.name)))
+            self._upsert(conn, published)
+        return published
+
+    def delete_function(self, name: str, version: str | None = None) -> None:
+        """Delete one published version, or (``None``) the function with all it owns."""
+        if version == LATEST:
+            raise InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        with self._transaction() as conn:
+            if version is None:
+                gone = conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount
+                if not gone:
+                    raise self._not_found(name, LATEST)
+                conn.execute("DELETE FROM function_settings WHERE name = ?", (name,))
+                conn.execute("DELETE FROM tags WHERE name = ?", (name,))
+                return
+            gone = conn.execute(
+                "DELETE FROM functions WHERE name = ? AND version = ?", (name, version)
+            ).rowcount
+            if not gone:
+                raise self._not_found(name, version)
+
+    def all_latest(self) -> list[FunctionConfig]:
+        """Every function's ``$LATEST``, by name: loaded into memory at server start."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT config FROM functions WHERE version = ? ORDER BY name", (LATEST,)
+            ).fetchall()
+        return [_decode(config) for (config,) in rows]
+
+    def all_functions(self) -> list[FunctionConfig]:
+        """Every stored version of every function (e.g. to know which code is in use)."""
+        with self._reading() as conn:
+            rows = conn.execute("SELECT config FROM functions ORDER BY name, version").fetchall()
+        return [_decode(config) for (config,) in rows]
+
+    # -- concurrency -------------------------------------------------------------------------
+
+    def get_reserved_concurrency(self, name: str) -> int | None:
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT reserved_concurrency FROM function_settings WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def set_reserved_concurrency(self, name: str, value: int | None) -> None:
+        """Reserve ``value`` (``None`` removes the reservation); the function must exist."""
+        with self._transaction() as conn:
+            if not self._exists(conn, name, LATEST):
+                raise self._not_found(name, LATEST)
+            conn.execute(
+                "INSERT INTO function_settings (name, reserved_concurrency) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET reserved_concurrency = excluded.reserved_concurrency",
+                (name, value),
+            )
+
+    def sum_reserved_concurrency(self, exclude: str | None = None) -> int:
+        """Concurrency reserved by all functions, leaving out ``exclude`` (being updated)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(reserved_concurrency), 0) FROM function_settings "
+                "WHERE name != ?",
+                (exclude if exclude is not None else "",),
+            ).fetchone()
+        return int(row[0])
+
+    # -- tags -------------------------------------------------------------------------------
+
+    def get_tags(self, name: str) -> dict[str, str]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT key, value FROM tags WHERE name = ? ORDER BY key", (name,)
+            ).fetchall()
+        return {str(key): str(value) for key, value in rows}
+
+    def set_tags(self, name: str, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags (Lambda's TagResource); other tags stay."""
+        with self._transaction() as conn:
+            if not self._exists(conn, name, LATEST):
+                raise self._not_found(name, LATEST)
+            conn.executemany(
+                "INSERT INTO tags (name, key, value) VALUES (?, ?, ?) "
+                "ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
+                [(name, key, value) for key, value in tags.items()],
+            )
+
+    def remove_tags(self, name: str, keys: Iterable[str]) -> None:
+        """Remove tags by key (Lambda's UntagResource); unknown keys are ignored."""
+        with self._transaction() as conn:
+            if not self._exists(conn, name, LATEST):
+                raise self._not_found(name, LATEST)
+            conn.executemany(
+                "DELETE FROM tags WHERE name = ? AND key = ?", [(name, key) for key in keys]
+            )
+
+    # -- internals --------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """Reads need no transaction: each is one statement, consistent on its own."""
+        with self._lock:
+            yield self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One serialised transaction; IMMEDIATE so a read-then-write never deadlocks."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _upsert(self, conn: sqlite3.Connection, cfg: FunctionConfig) -> None:
+        now = now_lambda_timestamp()
+        conn.execute(
+            "INSERT INTO functions (name, version, config, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(name, version) DO UPDATE SET "
+            "config = excluded.config, updated_at = excluded.updated_at",
+            (cfg.name, cfg.version, config_to_json(cfg), now, now),
+        )
+        if cfg.version != LATEST and cfg.version.isdigit():
+            conn.execute(
+                "INSERT INTO function_settings (name, last_version) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET "
+                "last_version = MAX(last_version, excluded.last_version)",
+                (cfg.name, int(cfg.version)),
+            )
+
+    def _next_version(self, conn: sqlite3.Connection, name: str) -> int:
+        row = conn.execute(
+            "SELECT MAX(COALESCE((SELECT last_version FROM function_settings WHERE name = ?), 0),"
+            " COALESCE((SELECT MAX(CAST(version AS INTEGER)) FROM functions"
+            "  WHERE name = ? AND version != ?), 0))",
+            (name, name, LATEST),
+        ).fetchone()
+        return int(row[0]) + 1
+
+    @staticmethod
+    def _exists(conn: sqlite3.Connection, name: str, version: str) -> bool:
+        row = conn.execute(
+            "SELECT 1 FROM functions WHERE name = ? AND version = ?", (name, version)
+        ).fetchone()
+        return row is not None
+
+    def _not_found(self, name: str, version: str) -> ResourceNotFound:
+        return ResourceNotFound(f"Function not found: {self.function_arn(name, version)}")
+
+
+def _decode(text: str) -> FunctionConfig:
+    try:
+        return config_from_json(text)
+    except ValueError as exc:
+        raise ServiceError(f"Stored function configuration is unreadable: {exc}") from exc
+
+
+def _encode_marker(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode("ascii")
+
+
+def _decode_marker(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode("ascii")).decode()
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise InvalidParameterValue(f"Invalid marker: {marker}") from exc
