@@ -1,0 +1,277 @@
+"""The ledger: every metered invocation, written to ``<data_dir>/ledger.db`` off the hot path.
+
+Thread model
+------------
+* :meth:`Ledger.record` is called on the invoke path (usually the event loop). It only
+  appends to a :class:`collections.deque` — atomic and lock-free in CPython — and, once per
+  full batch, sets a :class:`threading.Event` to wake the flusher early. No I/O, no pricing.
+* One daemon *flusher* thread owns the only writing connection. It wakes every
+  ``flush_interval_s`` (or as soon as ``batch_size`` records wait), prices the records
+  (:func:`~lamina.billing.meter.invocation_cost`) and inserts them, ``batch_size`` rows per
+  transaction. A failed write puts the batch back and is retried on the next wake.
+* :meth:`flush` and :meth:`close` block until the flusher has written everything recorded
+  before the call; from a coroutine, run them with ``asyncio.to_thread``.
+* The queries (:meth:`totals`, :meth:`daily`, :meth:`records`, :meth:`usage`) open a short
+  read connection of their own per call, so any thread may call them; they see flushed rows
+  only (call :meth:`flush` first to read your own writes). They block: ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from lamina.billing import ledger_db, ledger_queries
+from lamina.billing.ledger_queries import CostTotals, DailyTotals, LedgerEntry, Usage
+from lamina.billing.meter import invocation_cost
+from lamina.billing.prices import PriceTable
+from lamina.errors import ServiceError
+from lamina.models.invocation import InvocationRecord
+
+log = logging.getLogger(__name__)
+
+LEDGER_FILE = "ledger.db"
+
+_T = TypeVar("_T")
+_PRICE_CACHE_SIZE = 16_384  # (memory, billed ms, arch, /tmp) → priced columns; ~4 MB at most
+
+
+class _FlushRequest:
+    """A caller of :meth:`Ledger.flush` waiting for the flusher's next full drain."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: Exception | None = None
+
+
+class Ledger:
+    """Append-only record of metered invocations, batched into SQLite by a background thread."""
+
+    def __init__(
+        self,
+        path: Path,
+        table: PriceTable,
+        *,
+        flush_interval_s: float = 0.2,
+        batch_size: int = 500,
+    ) -> None:
+        if flush_interval_s <= 0 or batch_size < 1:
+            raise ValueError("flush_interval_s must be > 0 and batch_size >= 1")
+        self.path = path
+        self._table = table
+        self._interval = flush_interval_s
+        self._batch_size = batch_size
+        self._buffer: deque[InvocationRecord] = deque()
+        self._flush_requests: deque[_FlushRequest] = deque()
+        self._wake = threading.Event()
+        self._priced: dict[tuple[int, int, str, int], ledger_db.CostColumns] = {}
+        self._stopping = False
+        self._closed = False
+        # Create the file and schema now, on the caller's thread, so a bad data directory
+        # fails at start-up rather than silently in the flusher.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ledger_db.connect(path).close()
+        self._thread = threading.Thread(target=self._run, name="lamina-ledger", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        table: PriceTable,
+        *,
+        flush_interval_s: float = 0.2,
+        batch_size: int = 500,
+    ) -> Ledger:
+        """The ledger of a data directory: ``<data_dir>/ledger.db``."""
+        return cls(
+            data_dir / LEDGER_FILE,
+            table,
+            flush_interval_s=flush_interval_s,
+            batch_size=batch_size,
+        )
+
+    # -- the hot path ------------------------------------------------------------------
+
+    def record(self, record: InvocationRecord) -> None:
+        """Queue one invocation for the ledger: O(1), no I/O, safe from any thread."""
+        if self._closed:
+            raise ServiceError("the ledger is closed")
+        buffer = self._buffer
+        buffer.append(record)
+        # is_set() takes no lock; set() (a brief, uncontended lock) runs once per batch.
+        if len(buffer) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Records queued but not yet written."""
+        return len(self._buffer)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Block until every record queued before this call is written (or raise)."""
+        if not self._thread.is_alive():
+            if self._buffer:
+                raise ServiceError(f"the ledger is closed with {len(self._buffer)} unwritten")
+            return
+        request = _FlushRequest()
+        self._flush_requests.append(request)
+        self._wake.set()
+        if not request.done.wait(timeout):
+            raise ServiceError(f"ledger flush did not finish within {timeout} s")
+        if request.error is not None:
+            raise ServiceError(f"ledger write failed: {request.error}") from request.error
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Write everything still queued, then stop the flusher. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise ServiceError(f"ledger flusher did not stop within {timeout} s")
+        if self._buffer:
+            raise ServiceError(f"ledger closed with {len(self._buffer)} records unwritten")
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- queries (any thread; blocking) ----------------------------------------------------
+
+    def totals(
+        self, function: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[CostTotals]:
+        """Per-function totals over ``[since, until)`` (epoch seconds), sorted by name."""
+        with self._reader() as conn:
+            return ledger_queries.totals(conn, function, since, until)
+
+    def daily(
+        self, function: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[DailyTotals]:
+        """Per-function, per-UTC-day totals, oldest first."""
+        with self._reader() as conn:
+            return ledger_queries.daily(conn, function, since, until)
+
+    def records(self, function: str | None = None, limit: int = 100) -> list[LedgerEntry]:
+        """The most recent rows, newest first."""
+        with self._reader() as conn:
+            return ledger_queries.records(conn, function, limit)
+
+    def usage(self, since: float | None = None, until: float | None = None) -> list[Usage]:
+        """Requests and GB-s per architecture: feed to :func:`meter.monthly_cost`."""
+        with self._reader() as conn:
+            return ledger_queries.usage(conn, since, until)
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with closing(ledger_db.connect(self.path)) as conn:
+                yield conn
+        except sqlite3.Error as exc:
+            raise ServiceError(f"ledger query failed: {exc}") from exc
+
+    # -- the flusher thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._wake.wait(self._interval)
+                # Clear before draining: a record() landing after this point re-arms it.
+                self._wake.clear()
+                stopping = self._stopping
+                requests = _take_all(self._flush_requests)
+                error: Exception | None = None
+                if self._buffer:
+                    try:
+                        if conn is None:  # opened here, lazily, so it can be retried
+                            conn = ledger_db.connect(self.path)
+                        self._drain(conn)
+                    except sqlite3.Error as exc:
+                        log.error("ledger write failed, %d records kept: %s", self.pending, exc)
+                        error = exc
+                for request in requests:
+                    request.error = error
+                    request.done.set()
+                if stopping:
+                    if self._buffer:
+                        log.error("ledger stopped with %d records unwritten", self.pending)
+                    return
+        finally:
+            if conn is not None:
+                conn.close()
+            for request in _take_all(self._flush_requests):  # nobody is left to serve them
+                request.error = ServiceError("the ledger is closed")
+                request.done.set()
+
+    def _cost_columns(self, record: InvocationRecord) -> ledger_db.CostColumns:
+        """Price a record, memoised: pricing and formatting are several µs of GIL-holding
+        Decimal work, and most invocations repeat a few (memory, billed ms) pairs.
+        Flusher thread only.
+
+        The key must hold every field :func:`invocation_cost` reads.
+        """
+        key = (record.memory_mb, record.billed_ms, record.architecture, record.ephemeral_mb)
+        columns = self._priced.get(key)
+        if columns is None:
+            columns = ledger_db.cost_columns(invocation_cost(record, self._table))
+            if len(self._priced) >= _PRICE_CACHE_SIZE:
+                self._priced.clear()  # crude, but bounded and cheap
+            self._priced[key] = columns
+        return columns
+
+    def _drain(self, conn: sqlite3.Connection) -> None:
+        """Write the whole buffer, ``batch_size`` rows per transaction.
+
+        On a write error the failed batch goes back to the front of the buffer (its
+        transaction was rolled back, so nothing is written twice) and the error propagates.
+        """
+        while self._buffer:
+            batch = _take_all(self._buffer, self._batch_size)
+            rows: list[ledger_db.Row] = []
+            for record in batch:
+                try:
+                    rows.append(ledger_db.encode(record, self._cost_columns(record)))
+                except Exception as exc:
+                    # An unpriceable record (e.g. an architecture missing from a custom table)
+                    # must not block every record behind it: log it whole, then drop it.
+                    log.error("ledger dropped unpriceable invocation %r: %s", record, exc)
+            try:
+                conn.execute("BEGIN")
+                conn.executemany(ledger_db.INSERT, rows)
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                if conn.in_transaction:
+                    conn.rollback()
+                self._buffer.extendleft(reversed(batch))
+                raise
+
+
+def _take_all(queue: deque[_T], limit: int | None = None) -> list[_T]:
+    """Pop up to ``limit`` items from the left; popleft() is atomic against appends."""
+    taken: list[_T] = []
+    while queue and (limit is None or len(taken) < limit):
+        try:
+            taken.append(queue.popleft())
+        except IndexError:  # pragma: no cover - only if another consumer raced us
+            break
+    return taken

@@ -1,0 +1,168 @@
+"""The ledger's SQLite file: schema, connections, and how a metered invocation becomes a row.
+
+Money and GB-s are stored as exact decimal TEXT (``"0.0075"``), never REAL, and summed
+with the ``decimal_sum`` aggregate registered on every connection, so totals are exact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from lamina.billing.meter import EXACT, Cost
+from lamina.models.invocation import InvocationRecord, Outcome
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS invocations (
+    id                 INTEGER PRIMARY KEY,
+    request_id         TEXT    NOT NULL,  -- not unique: async retries reuse the request id
+    function           TEXT    NOT NULL,
+    version            TEXT    NOT NULL,
+    started_at         REAL    NOT NULL,  -- epoch seconds
+    duration_ms        REAL    NOT NULL,
+    billed_ms          INTEGER NOT NULL,
+    memory_mb          INTEGER NOT NULL,
+    max_memory_used_mb INTEGER NOT NULL,
+    init_ms            REAL,              -- NULL on warm invocations
+    architecture       TEXT    NOT NULL,
+    outcome            TEXT    NOT NULL,
+    cold               INTEGER NOT NULL,
+    ephemeral_mb       INTEGER NOT NULL,
+    gb_s               TEXT    NOT NULL,
+    ephemeral_gb_s     TEXT    NOT NULL,
+    request_cost       TEXT    NOT NULL,
+    duration_cost      TEXT    NOT NULL,
+    ephemeral_cost     TEXT    NOT NULL,
+    cost               TEXT    NOT NULL
+);
+-- totals/daily/records filter by function and time range; usage by time range alone.
+CREATE INDEX IF NOT EXISTS invocations_by_function_time ON invocations (function, started_at);
+CREATE INDEX IF NOT EXISTS invocations_by_time ON invocations (started_at);
+"""
+
+COLUMNS = (
+    "request_id, function, version, started_at, duration_ms, billed_ms, memory_mb, "
+    "max_memory_used_mb, init_ms, architecture, outcome, cold, ephemeral_mb, gb_s, "
+    "ephemeral_gb_s, request_cost, duration_cost, ephemeral_cost, cost"
+)
+INSERT = f"INSERT INTO invocations ({COLUMNS}) VALUES ({', '.join('?' * 19)})"
+
+CostColumns = tuple[str, str, str, str, str, str]
+Row = tuple[
+    str, str, str, float, float, int, int, int, float | None, str, str, int, int,
+    str, str, str, str, str, str,
+]  # fmt: skip
+
+
+class DecimalSum:
+    """SQLite aggregate ``decimal_sum(text)``: the exact sum of decimal TEXT values.
+
+    Rows repeat a handful of distinct costs, so it counts each distinct text and multiplies
+    once at the end: a dict update per row instead of a decimal parse and add.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.counts[value] = self.counts.get(value, 0) + 1
+
+    def finalize(self) -> str:
+        total = Decimal(0)
+        for text, count in self.counts.items():
+            total = EXACT.add(total, EXACT.multiply(Decimal(text), Decimal(count)))
+        return decimal_text(total)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the ledger (creating it if needed) in WAL mode with the schema in place.
+
+    Each thread opens its own connection: sqlite3 connections are not shared here.
+    """
+    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is durable against a crash of Lamina; only an OS crash or power loss can
+    # drop the last committed batches, which is the trade the batching already makes.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    # typeshed's aggregate protocol insists finalize() returns int; SQLite takes any value.
+    conn.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0:
+        conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+    elif version != SCHEMA_VERSION:
+        conn.close()
+        raise sqlite3.DatabaseError(
+            f"{path}: ledger schema version {version}, this Lamina knows {SCHEMA_VERSION}"
+        )
+    return conn
+
+
+def decimal_text(value: Decimal) -> str:
+    """Plain, exact, trailing-zero-free text for a decimal: ``0.0075``, ``0``, ``450``."""
+    return format(value.normalize(EXACT), "f")
+
+
+def cost_columns(cost: Cost) -> CostColumns:
+    """The six stored money/GB-s columns of one cost, as exact text."""
+    return (
+        decimal_text(cost.gb_s),
+        decimal_text(cost.ephemeral_gb_s),
+        decimal_text(cost.request_cost),
+        decimal_text(cost.duration_cost),
+        decimal_text(cost.ephemeral_cost),
+        decimal_text(cost.total),
+    )
+
+
+def encode(record: InvocationRecord, costs: CostColumns) -> Row:
+    """One row for ``INSERT``; ``costs`` comes from :func:`cost_columns`."""
+    return (
+        record.request_id,
+        record.function_name,
+        record.version,
+        record.started_at,
+        record.duration_ms,
+        record.billed_ms,
+        record.memory_mb,
+        record.max_memory_used_mb,
+        record.init_ms,
+        record.architecture,
+        record.outcome.value,
+        int(record.cold),
+        record.ephemeral_mb,
+        *costs,
+    )
+
+
+def decode(row: tuple[Any, ...]) -> tuple[InvocationRecord, Cost]:
+    """Rebuild the record and its stored cost from a ``SELECT {COLUMNS}`` row."""
+    (request_id, function, version, started_at, duration_ms, billed_ms, memory_mb,
+     max_used, init_ms, architecture, outcome, _cold, ephemeral_mb, gb_s, ephemeral_gb_s,
+     request_cost, duration_cost, ephemeral_cost, _total) = row  # fmt: skip
+    record = InvocationRecord(
+        request_id=str(request_id),
+        function_name=str(function),
+        version=str(version),
+        started_at=float(started_at),
+        duration_ms=float(duration_ms),
+        billed_ms=int(billed_ms),
+        memory_mb=int(memory_mb),
+        max_memory_used_mb=int(max_used),
+        init_ms=None if init_ms is None else float(init_ms),
+        architecture=str(architecture),
+        outcome=Outcome(outcome),
+        ephemeral_mb=int(ephemeral_mb),
+    )
+    cost = Cost(
+        gb_s=Decimal(gb_s),
+        ephemeral_gb_s=Decimal(ephemeral_gb_s),
+        request_cost=Decimal(request_cost),
+        duration_cost=Decimal(duration_cost),
+        ephemeral_cost=Decimal(ephemeral_cost),
+    )
+    return record, cost
