@@ -1,0 +1,408 @@
+// Lamina's Node.js runtime: runs an unmodified Lambda handler over the Runtime API.
+//
+// Started by the platform inside an execution environment as `node bootstrap.mjs`, with
+// Lambda's environment variables set (_HANDLER, AWS_LAMBDA_RUNTIME_API, LAMBDA_TASK_ROOT, ...).
+// It behaves like AWS's Node.js runtime: INIT loads the handler's module (CommonJS or ES
+// module), then each event is pulled with GET /next and answered with POST /response or
+// POST /error. Node 20+, no dependencies. node:http is used rather than fetch because fetch
+// loads undici on first use, which costs ~40 ms of cold start here.
+
+import http from 'node:http';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { format } from 'node:util';
+
+const API_PREFIX = '/2018-06-01/runtime';
+const BOOTSTRAP_FILE = fileURLToPath(import.meta.url);
+
+// The request being handled, for console lines; AWS prints "undefined" during INIT.
+let currentRequestId;
+
+// ------------------------------------------------------------------------------ console
+
+const stdoutWrite = process.stdout.write.bind(process.stdout);
+
+function logLine(level, args) {
+  // One write per line, so concurrent writers never interleave inside a line.
+  stdoutWrite(`${new Date().toISOString()}\t${currentRequestId}\t${level}\t${format(...args)}\n`);
+}
+
+function patchConsole() {
+  const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG' };
+  for (const [method, level] of Object.entries(levels)) {
+    console[method] = (...args) => logLine(level, args);
+  }
+  console.trace = (...args) => {
+    const holder = {};
+    Error.captureStackTrace(holder, console.trace);
+    const stack = holder.stack.split('\n').slice(1).join('\n');
+    logLine('TRACE', [`Trace: ${format(...args)}\n${stack}`]);
+  };
+}
+
+// ------------------------------------------------------------------------------ HTTP client
+
+class RuntimeApiClient {
+  constructor(address) {
+    const colon = address.lastIndexOf(':');
+    this.hostname = address.slice(0, colon).replace(/^\[|\]$/g, '') || '127.0.0.1';
+    this.port = Number(address.slice(colon + 1));
+    // One keep-alive connection, no Nagle: split writes cost ~40 ms with delayed ACKs.
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
+  }
+
+  request(method, urlPath, body, headers = {}) {
+    return new Promise((resolve, reject) => {
+      const send = (retried) => {
+        const allHeaders = { ...headers };
+        if (body !== undefined) allHeaders['Content-Length'] = Buffer.byteLength(body);
+        const req = http.request(
+          {
+            hostname: this.hostname,
+            port: this.port,
+            method,
+            path: API_PREFIX + urlPath,
+            agent: this.agent,
+            headers: allHeaders,
+          },
+          (res) => {
+            const chunks = [];
+            res.on('data', (chunk) => chunks.push(chunk));
+            res.on('end', () =>
+              resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }),
+            );
+            res.on('error', reject);
+          },
+        );
+        req.on('socket', (socket) => socket.setNoDelay(true));
+        req.on('error', (err) => {
+          // The server may have closed the idle kept-alive connection: retry once on a new one.
+          if (!retried && req.reusedSocket) send(true);
+          else reject(err);
+        });
+        req.end(body);
+      };
+      send(false);
+    });
+  }
+
+  async next() {
+    return this.request('GET', '/invocation/next');
+  }
+
+  async postResponse(requestId, body) {
+    return this.request('POST', `/invocation/${requestId}/response`, body);
+  }
+
+  async postError(requestId, error) {
+    return this.request('POST', `/invocation/${requestId}/error`, JSON.stringify(error), {
+      'Content-Type': 'application/json',
+    });
+  }
+
+  async postInitError(error) {
+    return this.request('POST', '/init/error', JSON.stringify(error), {
+      'Content-Type': 'application/json',
+      'Lambda-Runtime-Function-Error-Type': error.errorType,
+    });
+  }
+}
+
+// ------------------------------------------------------------------------------ errors
+
+class RuntimeError extends Error {
+  constructor(name, message, cause) {
+    super(message);
+    this.name = name;
+    if (cause?.stack) {
+      // Keep the user's frames: the first line is ours, the rest is where it went wrong.
+      const frames = String(cause.stack).split('\n').filter((l) => /^\s+at /.test(l));
+      this.stack = [`${name}: ${message}`, ...frames].join('\n');
+    }
+  }
+}
+
+function isError(value) {
+  return value instanceof Error || (value !== null && typeof value === 'object' &&
+    typeof value.message === 'string' && typeof value.stack === 'string');
+}
+
+/** The body Lambda's Node runtime posts: {errorType, errorMessage, trace}. */
+function errorBody(error) {
+  try {
+    if (isError(error)) {
+      return {
+        errorType: error.name ?? 'Error',
+        errorMessage: error.message ?? '',
+        trace: typeof error.stack === 'string' ? error.stack.split('\n') : [],
+      };
+    }
+    return { errorType: typeof error, errorMessage: String(error), trace: [] };
+  } catch {
+    return {
+      errorType: 'handled',
+      errorMessage: 'callback called with Error argument, but there was a problem while ' +
+        'retrieving one or more of its message, name, and stack',
+      trace: [],
+    };
+  }
+}
+
+function logError(label, body) {
+  const { trace, ...rest } = body;
+  logLine('ERROR', [`${label} \t${JSON.stringify({ ...rest, stack: trace })}`]);
+}
+
+// ------------------------------------------------------------------------------ handler
+
+function typeModuleFor(file) {
+  // The nearest package.json decides whether a .js file is an ES module.
+  let dir = path.dirname(file);
+  for (;;) {
+    const candidate = path.join(dir, 'package.json');
+    if (existsSync(candidate)) {
+      try {
+        return JSON.parse(readFileSync(candidate, 'utf8')).type === 'module';
+      } catch {
+        return false;
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return false;
+    dir = parent;
+  }
+}
+
+function isFile(file) {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function importFile(file) {
+  return import(pathToFileURL(file).href);
+}
+
+/** Load `<task root>/<dir>/<module>` the way AWS does: .js, .mjs, .cjs, then node_modules. */
+async function loadModule(taskRoot, moduleDir, moduleName) {
+  const base = path.resolve(taskRoot, moduleDir, moduleName);
+  const require = createRequire(base);
+  if (isFile(base)) return require(base);
+  const js = `${base}.js`;
+  if (isFile(js)) return typeModuleFor(js) ? importFile(js) : require(js);
+  if (isFile(`${base}.mjs`)) return importFile(`${base}.mjs`);
+  if (isFile(`${base}.cjs`)) return require(`${base}.cjs`);
+  // Last, a package installed under node_modules; its failure is the user's message.
+  const fromRuntime = createRequire(BOOTSTRAP_FILE);
+  const resolved = fromRuntime.resolve(moduleName, { paths: [path.resolve(taskRoot, moduleDir)] });
+  return resolved.endsWith('.mjs') ? importFile(resolved) : fromRuntime(resolved);
+}
+
+async function loadHandler(taskRoot, handlerString) {
+  const slash = handlerString.lastIndexOf('/');
+  const moduleDir = slash >= 0 ? handlerString.slice(0, slash) : '';
+  const moduleAndPath = handlerString.slice(slash + 1);
+  const dot = moduleAndPath.indexOf('.');
+  if (dot <= 0 || dot === moduleAndPath.length - 1) {
+    throw new RuntimeError('Runtime.MalformedHandlerName', `Bad handler ${handlerString}`);
+  }
+  const moduleName = moduleAndPath.slice(0, dot);
+  const handlerPath = moduleAndPath.slice(dot + 1);
+  let loaded;
+  try {
+    loaded = await loadModule(taskRoot, moduleDir, moduleName);
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      throw new RuntimeError('Runtime.UserCodeSyntaxError', String(err), err);
+    }
+    if (err?.code === 'MODULE_NOT_FOUND' || err?.code === 'ERR_MODULE_NOT_FOUND') {
+      throw new RuntimeError('Runtime.ImportModuleError', String(err), err);
+    }
+    throw err;
+  }
+  let handler = loaded;
+  for (const key of handlerPath.split('.')) handler = handler?.[key];
+  if (handler === undefined || handler === null) {
+    throw new RuntimeError('Runtime.HandlerNotFound', `${handlerString} is undefined or not exported`);
+  }
+  if (typeof handler !== 'function') {
+    throw new RuntimeError('Runtime.HandlerNotFound', `${handlerString} is not a function`);
+  }
+  return handler;
+}
+
+// ------------------------------------------------------------------------------ invoke
+
+function parseJsonHeader(value) {
+  if (!value) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+}
+
+function makeContext(headers, settle) {
+  const env = process.env;
+  const deadline = Number(headers['lambda-runtime-deadline-ms'] || 0);
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    awsRequestId: headers['lambda-runtime-aws-request-id'],
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    clientContext: parseJsonHeader(headers['lambda-runtime-client-context']),
+    identity: parseJsonHeader(headers['lambda-runtime-cognito-identity']),
+    tenantId: headers['lambda-runtime-aws-tenant-id'],
+    getRemainingTimeInMillis: () => Math.max(deadline - Date.now(), 0),
+    // The legacy pre-callback API, still used by old functions.
+    succeed: (result) => settle(null, result),
+    fail: (err) => settle(err ?? new Error('handled'), undefined),
+    done: (err, result) => settle(err, result),
+  };
+}
+
+/**
+ * Run the handler and settle with its outcome: a returned promise, a callback, a legacy
+ * context.succeed/fail/done, a plain returned value, or (like Lambda) null once the event
+ * loop has nothing left to do.
+ */
+function runHandler(handler, event, headers) {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (err, result) => {
+      if (settled) return;
+      settled = true;
+      process.removeListener('beforeExit', onEmpty);
+      resolve(err !== null && err !== undefined ? { error: err } : { result });
+    };
+    const onEmpty = () => settle(null, null);
+    process.on('beforeExit', onEmpty);
+    const context = makeContext(headers, settle);
+    let returned;
+    try {
+      returned = handler(event, context, settle);
+    } catch (err) {
+      settle(err ?? new Error('handled'), undefined);
+      return;
+    }
+    if (returned !== null && typeof returned?.then === 'function') {
+      returned.then(
+        (result) => settle(null, result),
+        (err) => settle(err ?? new Error('handled'), undefined),
+      );
+    } else if (returned !== undefined) {
+      settle(null, returned);
+    }
+  });
+}
+
+let inFlight = null; // the request id being handled, for crash reports
+let initDone = false;
+
+async function handleOne(client, handler, headers, body) {
+  const requestId = headers['lambda-runtime-aws-request-id'];
+  currentRequestId = requestId;
+  inFlight = requestId;
+  const traceId = headers['lambda-runtime-trace-id'];
+  if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
+  else delete process.env._X_AMZN_TRACE_ID;
+
+  let outcome;
+  try {
+    const event = body.length ? JSON.parse(body.toString('utf8')) : null;
+    outcome = await runHandler(handler, event, headers);
+  } catch (err) {
+    outcome = { error: err };
+  }
+  if (!('error' in outcome)) {
+    let payload;
+    try {
+      payload = JSON.stringify(outcome.result === undefined ? null : outcome.result);
+    } catch (err) {
+      outcome = {
+        error: new RuntimeError('Runtime.MarshalError',
+          `Unable to stringify response body as json: ${err?.message ?? err}`),
+      };
+    }
+    if (payload !== undefined) {
+      inFlight = null;
+      await client.postResponse(requestId, payload);
+      return;
+    }
+  }
+  const error = errorBody(outcome.error);
+  logError('Invoke Error', error);
+  inFlight = null;
+  await client.postError(requestId, error);
+}
+
+// ------------------------------------------------------------------------------ main
+
+let client;
+
+function onCrash(errorType, err) {
+  // An exception nobody caught: report it for the invoke in flight (or INIT), then exit,
+  // as Lambda's runtime does; the platform resets the environment.
+  const body = errorType === 'Runtime.UnhandledPromiseRejection'
+    ? { errorType, errorMessage: String(isError(err) ? `${err.name}: ${err.message}` : err),
+        trace: isError(err) && err.stack ? err.stack.split('\n') : [] }
+    : errorBody(err);
+  logError(errorType === 'Runtime.UnhandledPromiseRejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception', body);
+  const exitCode = errorType === 'Runtime.UnhandledPromiseRejection' ? 128 : 129;
+  // Between invokes there is nobody to tell: the platform sees the exit on the next one.
+  let post;
+  if (inFlight !== null) post = client?.postError(inFlight, body);
+  else if (!initDone) post = client?.postInitError(body);
+  Promise.resolve(post).catch(() => {}).finally(() => process.exit(exitCode));
+}
+
+async function main() {
+  patchConsole();
+  const env = process.env;
+  const address = env.AWS_LAMBDA_RUNTIME_API;
+  if (!address) {
+    process.stderr.write('AWS_LAMBDA_RUNTIME_API is not set\n');
+    process.exit(1);
+  }
+  client = new RuntimeApiClient(address);
+  process.on('uncaughtException', (err) => onCrash('Runtime.UncaughtException', err));
+  process.on('unhandledRejection', (reason) => onCrash('Runtime.UnhandledPromiseRejection', reason));
+
+  const taskRoot = env.LAMBDA_TASK_ROOT || process.cwd();
+  let handler;
+  try {
+    handler = await loadHandler(taskRoot, env._HANDLER || '');
+  } catch (err) {
+    const error = errorBody(err);
+    logError('Uncaught Exception', error);
+    try {
+      await client.postInitError(error);
+    } catch (postErr) {
+      process.stderr.write(`could not report the init error: ${postErr}\n`);
+    }
+    process.exit(1);
+  }
+  initDone = true;
+
+  for (;;) {
+    const { status, headers, body } = await client.next();
+    if (status !== 200) {
+      process.stderr.write(`/next answered ${status}, exiting: ${body.toString().slice(0, 200)}\n`);
+      process.exit(1);
+    }
+    await handleOne(client, handler, headers, body);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`Runtime API unreachable, exiting: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});
