@@ -1,0 +1,137 @@
+"""The Runtime API as pure functions: requests become typed actions, events become answers.
+
+No sockets here. :mod:`lamina.runtime_api.channel` drives these over a connection.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from lamina.wire.http import Request
+from lamina.wire.server import Response
+
+PREFIX = "/2018-06-01/runtime/"
+# Lambda accepts a response of up to 6 MiB, plus 100 bytes of slack for the JSON framing.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    """``GET /runtime/invocation/next``: the runtime is ready for work."""
+
+
+@dataclass(frozen=True, slots=True)
+class PostResponse:
+    request_id: str
+    body: bytes
+    too_large: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PostError:
+    request_id: str
+    body: bytes
+    error_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InitError:
+    body: bytes
+    error_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    status: int
+    message: str
+
+
+Action = Next | PostResponse | PostError | InitError | Unknown
+
+
+def parse_action(req: Request) -> Action:
+    """Decide what a request to the Runtime API asks for."""
+    path = req.path
+    if not path.startswith(PREFIX):
+        return Unknown(404, f"unknown path {path}")
+    rest = path[len(PREFIX) :]
+    if rest == "invocation/next":
+        return Next() if req.method == "GET" else Unknown(405, "use GET")
+    if req.method != "POST":
+        return Unknown(405, "use POST")
+    if rest == "init/error":
+        return InitError(req.body, req.headers.get("lambda-runtime-function-error-type"))
+    if rest.startswith("invocation/"):
+        request_id, _, verb = rest[len("invocation/") :].partition("/")
+        if verb == "response":
+            return PostResponse(request_id, req.body, req.too_large)
+        if verb == "error":
+            return PostError(
+                request_id, req.body, req.headers.get("lambda-runtime-function-error-type")
+            )
+    return Unknown(404, f"unknown path {path}")
+
+
+def _error(status: int, error_type: str, message: str) -> Response:
+    body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+    return Response(status, body, {"Content-Type": "application/json"})
+
+
+ACCEPTED = Response(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
+
+
+def accepted() -> Response:
+    # A fresh object each time: the connection mutates nothing, but callers may.
+    return Response(202, ACCEPTED.body, dict(ACCEPTED.headers))
+
+
+def invalid_request_id(request_id: str) -> Response:
+    return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id}")
+
+
+def invalid_state(request_id: str) -> Response:
+    return _error(
+        403,
+        "InvalidStateTransition",
+        f"Transition is not allowed: request {request_id} was already answered",
+    )
+
+
+def too_large() -> Response:
+    return _error(
+        413,
+        "RequestEntityTooLarge",
+        f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+    )
+
+
+def unknown(action: Unknown) -> Response:
+    return _error(action.status, "InvalidRequest", action.message)
+
+
+def event_response(
+    payload: bytes,
+    request_id: str,
+    deadline_ms: int,
+    function_arn: str,
+    trace_id: str,
+    client_context: str | None,
+    cognito_identity: str | None,
+) -> Response:
+    """The answer to a parked ``/next``: the event and its headers.
+
+    ``Content-Type`` is always set: AWS's C++-based runtime clients crash without it.
+    """
+    headers = {
+        "Content-Type": "application/json",
+        "Lambda-Runtime-Aws-Request-Id": request_id,
+        "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+        "Lambda-Runtime-Invoked-Function-Arn": function_arn,
+        "Lambda-Runtime-Trace-Id": trace_id,
+    }
+    if client_context:
+        headers["Lambda-Runtime-Client-Context"] = client_context
+    if cognito_identity:
+        headers["Lambda-Runtime-Cognito-Identity"] = cognito_identity
+    return Response(200, payload, headers)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from lamina.wire.http import HttpParseError, RequestParser, render_response
+
+
+def test_parses_a_request_split_across_reads() -> None:
+    parser = RequestParser(max_body=1024)
+    raw = b"POST /a?x=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+    assert parser.feed(raw[:10]) == []
+    assert parser.feed(raw[10:30]) == []
+    (req,) = parser.feed(raw[30:])
+    assert (req.method, req.path, req.query, req.body) == ("POST", "/a", {"x": "1"}, b"hello")
+    assert req.headers["content-length"] == "5"
+
+
+def test_parses_pipelined_requests_in_order() -> None:
+    parser = RequestParser(max_body=1024)
+    reqs = parser.feed(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n")
+    assert [r.path for r in reqs] == ["/1", "/2"]
+
+
+def test_joins_repeated_headers_with_commas() -> None:
+    (req,) = RequestParser(64).feed(b"GET / HTTP/1.1\r\nX-A: 1\r\nx-a: 2\r\n\r\n")
+    assert req.headers["x-a"] == "1,2"
+
+
+def test_decodes_a_chunked_body_with_trailers() -> None:
+    parser = RequestParser(max_body=1024)
+    raw = (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: x\r\n\r\n")
+    out = []
+    for i in range(len(raw)):  # byte by byte: every boundary is exercised
+        out += parser.feed(raw[i:i + 1])
+    assert [r.body for r in out] == [b"abcde"]
+
+
+def test_marks_an_oversized_body_and_keeps_the_connection_usable() -> None:
+    parser = RequestParser(max_body=4)
+    reqs = parser.feed(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789"
+                       b"GET /next HTTP/1.1\r\n\r\n")
+    assert reqs[0].too_large and reqs[0].body == b""
+    assert reqs[1].path == "/next" and not reqs[1].too_large
+
+
+def test_rejects_garbage() -> None:
+    with pytest.raises(HttpParseError):
+        RequestParser(64).feed(b"NOT HTTP\r\n\r\n")
+    with pytest.raises(HttpParseError):
+        RequestParser(64).feed(b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n")
+
+
+def test_keep_alive_follows_the_http_version() -> None:
+    (r10,) = RequestParser(64).feed(b"GET / HTTP/1.0\r\n\r\n")
+    (r11,) = RequestParser(64).feed(b"GET / HTTP/1.1\r\n\r\n")
+    (closing,) = RequestParser(64).feed(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert (r10.keep_alive, r11.keep_alive, closing.keep_alive) == (False, True, False)
+
+
+def test_renders_one_buffer_with_length() -> None:
+    out = render_response(202, {"Content-Type": "application/json"}, b"{}")
+    assert out == (b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: 2\r\n\r\n{}")
