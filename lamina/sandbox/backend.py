@@ -1,0 +1,123 @@
+"""The sandbox interface the scheduler uses, and the choice of tier at start-up."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+from lamina.config import Settings
+from lamina.errors import SandboxError
+from lamina.sandbox.cgroup_driver import CgroupDriver, detect_layout
+from lamina.sandbox.cgroups import ROOT_GROUP
+from lamina.sandbox.jail import ensure_jail_binary
+from lamina.sandbox.limits import SandboxSpec
+from lamina.sandbox.process_tier import ProcessSandbox
+from lamina.sandbox.rlimit_tier import NOT_ENFORCED, RlimitSandbox
+
+log = logging.getLogger("lamina.sandbox")
+
+DEFAULT_UID = 993
+DEFAULT_GID = 993
+
+
+class EnvironmentProcess(Protocol):
+    """One running execution environment (a process tree).
+
+    Readings stay available after :meth:`kill`, which must always be called, also after the
+    runtime exited by itself, to release the environment's cgroup.
+    """
+
+    pid: int
+
+    async def freeze(self) -> None: ...
+    async def thaw(self) -> None: ...
+    def max_memory_used_mb(self) -> int: ...
+    def oom_killed(self) -> bool: ...
+    def cpu_time_ns(self) -> int: ...
+    def reset_peak_memory(self) -> None: ...
+    def end_init_boost(self, memory_mb: int) -> None:
+        """INIT is over: hold the environment to its memory-proportional CPU share."""
+
+    async def wait(self) -> int:
+        """Exit status of the runtime, or 128 + signal if it was killed."""
+        ...
+
+    async def kill(self) -> None:
+        """SIGKILL the whole tree, reap it, release its resources. Idempotent."""
+        ...
+
+
+class Sandbox(Protocol):
+    """Creates execution environments; one per server, chosen by :func:`create_sandbox`."""
+
+    tier: str
+
+    def task_root(self, code_dir: Path) -> str:
+        """Where the function's code is seen from inside (``LAMBDA_TASK_ROOT``)."""
+        ...
+
+    def runtime_root(self, runtime_dir: Path) -> str:
+        """Where Lamina's runtime bootstraps are seen from inside."""
+        ...
+
+    async def spawn(self, spec: SandboxSpec, stdout_fd: int) -> EnvironmentProcess:
+        """Start the runtime; its stdout and stderr go to ``stdout_fd`` (the caller's pipe)."""
+        ...
+
+
+def create_sandbox(
+    settings: Settings,
+    *,
+    uid: int = DEFAULT_UID,
+    gid: int = DEFAULT_GID,
+    cgroup_mount: Path = Path("/sys/fs/cgroup"),
+    cgroup_group: str = ROOT_GROUP,
+    hidden: tuple[Path, ...] = (),
+) -> Sandbox:
+    """The sandbox for ``settings.isolation``.
+
+    ``auto`` picks the process tier when running as root with usable cgroups, else the
+    rlimits fallback (with one warning); ``process`` raises :class:`SandboxError` when that
+    is impossible; ``none`` always uses the fallback. ``hidden`` adds host directories to
+    cover, besides the data directory and ``/root``; ``cgroup_group`` names the root group
+    (one per server: its stale children are killed at start).
+    """
+    if settings.isolation == "none":
+        return RlimitSandbox()
+    try:
+        return _process_sandbox(settings, uid, gid, cgroup_mount, cgroup_group, hidden)
+    except SandboxError as exc:
+        reason = str(exc)
+    if settings.isolation == "process":
+        raise SandboxError(f"isolation=process is not possible here: {reason}")
+    log.warning(
+        "process isolation unavailable (%s); running functions with rlimits only: %s",
+        reason,
+        NOT_ENFORCED,
+    )
+    return RlimitSandbox()
+
+
+def _process_sandbox(
+    settings: Settings,
+    uid: int,
+    gid: int,
+    cgroup_mount: Path,
+    cgroup_group: str,
+    hidden: tuple[Path, ...],
+) -> ProcessSandbox:
+    if os.geteuid() != 0:
+        raise SandboxError("Lamina is not running as root")
+    layout = detect_layout(cgroup_mount, cgroup_group)
+    if layout is None:
+        raise SandboxError(
+            f"no writable cgroup v2, nor v1 memory/cpu/cpuacct/freezer/pids, under {cgroup_mount}"
+        )
+    driver = CgroupDriver(layout, os.cpu_count() or 1)
+    driver.prepare()
+    jail = ensure_jail_binary(settings.data_dir / "bin")
+    return ProcessSandbox(
+        driver, jail, [settings.data_dir, Path("/root"), *hidden], uid=uid, gid=gid
+    )

@@ -1,0 +1,253 @@
+/*
+ * lamina-jail: start one Lambda execution environment inside namespaces.
+ *
+ * Run by the Lamina server (as root) with the environment of the runtime as its own
+ * environment and a flat argv spec:
+ *
+ *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-T TMP_MB] [-S SHM_MB]
+ *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
+ *               -- RUNTIME ARGV...
+ *
+ * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
+ *   -> init (pid 1 of a new pid ns: builds the mount tree, reaps orphans, forwards signals)
+ *     -> runtime (pid 2: unprivileged, execs the runtime argv).
+ * When the runtime exits, init exits with its status and the kernel kills whatever is left
+ * in the pid namespace; the jail exits with the same status (or 128+signal).
+ * Exit 125 means the jail itself failed (the reason is written to stderr), 126/127 that
+ * the runtime could not be executed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_ITEMS 32
+#define JAIL_FAILED 125
+
+extern char **environ;
+
+struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+#define J_ATTR_RDONLY 0x00000001
+#define J_ATTR_NOSUID 0x00000002
+#define J_AT_RECURSIVE 0x8000
+
+static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
+static int n_cgroups, n_hidden, n_binds;
+static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
+static long uid = 993, gid = 993;
+static const char *hostname = "lamina", *workdir = "/";
+static char **run_argv;
+static volatile pid_t forward_to;
+
+static void die(const char *what, const char *arg) {
+    fprintf(stderr, "lamina-jail: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
+    _exit(JAIL_FAILED);
+}
+
+static void usage(const char *why) {
+    fprintf(stderr, "lamina-jail: bad arguments: %s\n", why);
+    _exit(JAIL_FAILED);
+}
+
+static long number(const char *s) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < 0) usage(s);
+    return v;
+}
+
+static void parse(int argc, char **argv) {
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) { i++; break; }
+        if (a[0] != '-' || a[1] == 0 || a[2] != 0 || i + 1 >= argc) usage(a);
+        const char *v = argv[++i];
+        switch (a[1]) {
+        case 'c': if (n_cgroups == MAX_ITEMS) usage("too many -c"); cgroups[n_cgroups++] = v; break;
+        case 'H': if (n_hidden == MAX_ITEMS) usage("too many -H"); hidden[n_hidden++] = v; break;
+        case 'B':
+            if (n_binds == MAX_ITEMS || i + 1 >= argc) usage("-B needs SRC DST");
+            bind_src[n_binds] = v; bind_dst[n_binds++] = argv[++i]; break;
+        case 'T': tmp_mb = number(v); break;
+        case 'S': shm_mb = number(v); break;
+        case 'U': uid = number(v); break;
+        case 'G': gid = number(v); break;
+        case 'N': nofile = number(v); break;
+        case 'P': nproc = number(v); break;
+        case 'n': hostname = v; break;
+        case 'd': workdir = v; break;
+        default: usage(a);
+        }
+    }
+    if (i >= argc) usage("no runtime argv after --");
+    if (uid == 0 || gid == 0) usage("refusing to run the runtime as root");
+    run_argv = argv + i;
+}
+
+static void forward(int sig) {
+    if (forward_to > 0) kill(forward_to, sig);
+}
+
+static void install_forwarding(pid_t child) {
+    forward_to = child;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* Wait for `child`, reaping any other child on the way (init adopts orphans). */
+static int wait_for(pid_t child) {
+    for (;;) {
+        int status;
+        pid_t got = wait(&status);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return JAIL_FAILED;
+        }
+        if (got != child) continue;
+        if (WIFEXITED(status)) return WEXITSTATUS(status);
+        if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    }
+}
+
+static void join_cgroups(void) {
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    for (int i = 0; i < n_cgroups; i++) {
+        int fd = open(cgroups[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, pid, len) != len) die("join cgroup", cgroups[i]);
+        close(fd);
+    }
+}
+
+/* mkdir -p for a mount target, creating a file instead of a directory as the leaf if needed. */
+static void make_target(const char *path, int as_dir) {
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) usage("path too long");
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST) die("mkdir", buf);
+        *p = '/';
+    }
+    if (as_dir) {
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST) die("mkdir", buf);
+    } else {
+        int fd = open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) die("create", buf);
+        close(fd);
+    }
+}
+
+static void build_mounts(void) {
+    int src_fd[MAX_ITEMS];
+    int src_dir[MAX_ITEMS];
+    char opts[128], from[64];
+
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make mounts private", "/");
+    /* Sources first: once the hidden paths are covered they can no longer be reached by name. */
+    for (int i = 0; i < n_binds; i++) {
+        struct stat st;
+        src_fd[i] = open(bind_src[i], O_PATH | O_CLOEXEC);
+        if (src_fd[i] < 0 || fstat(src_fd[i], &st) < 0) die("open bind source", bind_src[i]);
+        src_dir[i] = S_ISDIR(st.st_mode);
+    }
+    for (int i = 0; i < n_hidden; i++) {
+        if (mount("lamina-hidden", hidden[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=1m,mode=0711") < 0)
+            die("hide", hidden[i]);
+    }
+    for (int i = 0; i < n_binds; i++) {
+        make_target(bind_dst[i], src_dir[i]);
+        snprintf(from, sizeof from, "/proc/self/fd/%d", src_fd[i]);
+        if (mount(from, bind_dst[i], NULL, MS_BIND | MS_REC, NULL) < 0) die("bind", bind_dst[i]);
+        if (mount(NULL, bind_dst[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                  NULL) < 0)
+            die("make read-only", bind_dst[i]);
+        close(src_fd[i]);
+    }
+#ifdef SYS_mount_setattr
+    /* Everything else read-only too, as in Lambda; only /tmp and /dev/shm (below) are writable.
+     * Kernels before 5.12 lack mount_setattr: the host's file permissions still apply there. */
+    struct jail_attr attr = {.attr_set = J_ATTR_RDONLY | J_ATTR_NOSUID};
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", J_AT_RECURSIVE, &attr, sizeof attr) < 0 &&
+        errno != ENOSYS)
+        die("make root read-only", "/");
+#endif
+    snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) die("mount", "/tmp");
+    snprintf(opts, sizeof opts, "size=%ldm,mode=1777", shm_mb);
+    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) die("mount", "/dev/shm");
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        die("mount", "/proc");
+}
+
+static void become_runtime(void) {
+    struct rlimit rl;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)nofile;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) die("setrlimit", "NOFILE");
+    if (nproc > 0) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)nproc;
+        if (setrlimit(RLIMIT_NPROC, &rl) < 0) die("setrlimit", "NPROC");
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("prctl", "NO_NEW_PRIVS");
+    if (setgroups(0, NULL) < 0) die("setgroups", NULL);
+    if (setgid((gid_t)gid) < 0) die("setgid", NULL);
+    if (setuid((uid_t)uid) < 0) die("setuid", NULL);
+    /* After setuid: changing credentials clears the parent-death signal. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
+    if (chdir(workdir) < 0) die("chdir", workdir);
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+#endif
+        for (int fd = 3; fd < 1024; fd++) close(fd);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    execvp(run_argv[0], run_argv);
+    int code = errno == ENOENT ? 127 : 126;
+    fprintf(stderr, "lamina-jail: exec %s: %s\n", run_argv[0], strerror(errno));
+    _exit(code);
+}
+
+static int run_init(void) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
+    build_mounts();
+    if (sethostname(hostname, strlen(hostname)) < 0) die("sethostname", hostname);
+    pid_t runtime = fork();
+    if (runtime < 0) die("fork", "runtime");
+    if (runtime == 0) become_runtime();
+    install_forwarding(runtime);
+    return wait_for(runtime);
+}
+
+int main(int argc, char **argv) {
+    parse(argc, argv);
+    umask(022);
+    /* Join the cgroups before anything else so every process is accounted from the start. */
+    join_cgroups();
+    if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
+        die("unshare", NULL);
+    pid_t init = fork();
+    if (init < 0) die("fork", "init");
+    if (init == 0) _exit(run_init());
+    install_forwarding(init);
+    return wait_for(init);
+}

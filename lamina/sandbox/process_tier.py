@@ -1,0 +1,148 @@
+"""The ``process`` tier: one cgroup plus mount/pid/ipc/uts namespaces per environment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+from lamina.errors import SandboxError
+from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
+from lamina.sandbox.child import Child
+from lamina.sandbox.jail import (
+    RUNTIME_ROOT,
+    TASK_ROOT,
+    JailPlan,
+    expose_binds,
+    hidden_paths,
+    jail_argv,
+)
+from lamina.sandbox.limits import SandboxSpec
+
+
+class JailedProcess:
+    """A runtime running under ``lamina-jail`` in its own cgroup."""
+
+    def __init__(self, child: Child, cgroup: CgroupHandle) -> None:
+        self._child = child
+        self._cgroup = cgroup
+        self.pid = child.pid
+        # Readings survive kill(): the caller reports them after the group is gone.
+        self._final: tuple[int, bool, int] | None = None
+
+    async def freeze(self) -> None:
+        # Right after spawn the jail may not have joined its cgroups yet; freezing an empty
+        # group would freeze nothing. (After the runtime's first /next this never waits.)
+        while not self._child.has_exited() and not self._cgroup.contains(self.pid):  # noqa: ASYNC110 (kernel state: polled)
+            await asyncio.sleep(0.0005)
+        await self._cgroup.set_frozen(True)
+
+    async def thaw(self) -> None:
+        await self._cgroup.set_frozen(False)
+
+    def max_memory_used_mb(self) -> int:
+        if self._final is not None:
+            return self._final[0]
+        return -(-self._cgroup.max_memory_bytes() // (1024 * 1024))
+
+    def oom_killed(self) -> bool:
+        if self._final is not None:
+            return self._final[1]
+        return self._cgroup.oom_kills() > 0
+
+    def cpu_time_ns(self) -> int:
+        if self._final is not None:
+            return self._final[2]
+        return self._cgroup.cpu_time_ns()
+
+    def end_init_boost(self, memory_mb: int) -> None:
+        if self._final is None:
+            self._cgroup.set_cpu_share(memory_mb)
+
+    def reset_peak_memory(self) -> None:
+        if self._final is None:
+            self._cgroup.reset_peak_memory()
+
+    async def wait(self) -> int:
+        return await self._child.wait()
+
+    async def kill(self) -> None:
+        if self._final is None:
+            self._final = (self.max_memory_used_mb(), self.oom_killed(), self.cpu_time_ns())
+        # The jail first: it joins its cgroups before it forks, so once it is dead every
+        # process it started is in the cgroups, where the group kill finds it.
+        if not self._child.has_exited():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            # A frozen (v1) task only acts on SIGKILL once thawed.
+            self._cgroup.thaw_now()
+        await self._child.wait()
+        await self._cgroup.destroy()
+
+
+class ProcessSandbox:
+    """Cgroups (v1 or v2) for limits and freezing, ``lamina-jail`` for namespaces."""
+
+    tier = "process"
+
+    def __init__(
+        self,
+        driver: CgroupDriver,
+        jail: Path,
+        hidden: list[Path],
+        uid: int,
+        gid: int,
+    ) -> None:
+        if uid == 0 or gid == 0:
+            raise SandboxError("the sandbox user must not be root")
+        self._driver = driver
+        self._jail = jail
+        self._hidden = hidden_paths(hidden)
+        self._uid = uid
+        self._gid = gid
+        self._expose_cache: dict[tuple[Path, ...], tuple[tuple[Path, str], ...]] = {}
+        for target in (TASK_ROOT, RUNTIME_ROOT):
+            # Mount points must exist on the host; they stay empty there.
+            Path(target).mkdir(mode=0o755, parents=True, exist_ok=True)
+
+    def task_root(self, code_dir: Path) -> str:
+        return TASK_ROOT
+
+    def runtime_root(self, runtime_dir: Path) -> str:
+        return RUNTIME_ROOT
+
+    @property
+    def hidden(self) -> tuple[Path, ...]:
+        return self._hidden
+
+    def close(self) -> None:
+        """Remove the root cgroups once every environment has been killed."""
+        self._driver.remove_roots()
+
+    async def spawn(self, spec: SandboxSpec, stdout_fd: int) -> JailedProcess:
+        binds: list[tuple[Path, str]] = [(spec.code_dir, TASK_ROOT)]
+        if spec.runtime_dir is not None:
+            binds.append((spec.runtime_dir, RUNTIME_ROOT))
+        exposed = self._expose_cache.get(spec.expose)
+        if exposed is None:
+            exposed = self._expose_cache[spec.expose] = expose_binds(spec.expose, self._hidden)
+        binds += exposed
+        cgroup = self._driver.create(spec.env_id, spec.limits)
+        plan = JailPlan(
+            procs_files=tuple(cgroup.procs_files()),
+            hidden=self._hidden,
+            binds=tuple(binds),
+            tmp_mb=spec.limits.ephemeral_mb,
+            nofile=spec.limits.nofile,
+            uid=self._uid,
+            gid=self._gid,
+            workdir=TASK_ROOT,
+        )
+        try:
+            child = Child(jail_argv(self._jail, plan, spec.argv), spec.env, stdout_fd)
+        except BaseException:
+            await cgroup.destroy()
+            raise
+        return JailedProcess(child, cgroup)
