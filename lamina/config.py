@@ -43,6 +43,9 @@ class Settings:
     # Freeze an environment only after it has been idle this long, so a busy one never pays
     # the ~0.5 ms freeze/thaw on its hot path.
     freeze_grace_s: float = 0.05
+    # Lambda runs INIT without the memory-proportional CPU cap (lambda-perf's 85 ms Python
+    # INIT at 128 MB would take ~0.5 s at 7 % of a CPU); the cap applies from the first event.
+    init_cpu_boost: bool = True
     isolation: Isolation = "auto"
     # Extra interpreter mappings, e.g. {"python3.12": "/usr/bin/python3.12"}.
     interpreters: dict[str, str] = field(default_factory=dict)
@@ -61,6 +64,12 @@ _ENV_PREFIX = "LAMINA_"
 
 def _coerce(name: str, raw: str, kind: object) -> object:
     try:
+        if kind in (bool, "bool"):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
         if kind in (int, "int"):
             return int(raw)
         if kind in (float, "float"):

@@ -1,0 +1,69 @@
+"""The platform's log lines, exactly as Lambda writes them (pure formatting)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+from lamina.models.invocation import InvocationRecord
+
+
+def log_group(function_name: str) -> str:
+    return f"/aws/lambda/{function_name}"
+
+
+def log_stream(version: str, now: float | None = None) -> str:
+    """``YYYY/MM/DD/[<version>]<32 hex>``, one per execution environment."""
+    day = time.strftime("%Y/%m/%d", time.gmtime(time.time() if now is None else now))
+    return f"{day}/[{version}]{secrets.token_hex(16)}"
+
+
+def start_line(request_id: str, version: str) -> str:
+    return f"START RequestId: {request_id} Version: {version}"
+
+
+def end_line(request_id: str) -> str:
+    return f"END RequestId: {request_id}"
+
+
+def report_line(rec: InvocationRecord) -> str:
+    line = (
+        f"REPORT RequestId: {rec.request_id}\tDuration: {rec.duration_ms:.2f} ms\t"
+        f"Billed Duration: {rec.billed_ms} ms\tMemory Size: {rec.memory_mb} MB\t"
+        f"Max Memory Used: {rec.max_memory_used_mb} MB\t"
+    )
+    if rec.init_ms is not None:
+        line += f"Init Duration: {rec.init_ms:.2f} ms\t"
+    return line
+
+
+def timeout_line(request_id: str, timeout_s: float, now: float | None = None) -> str:
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() if now is None else now))
+    return f"{ts}Z {request_id} Task timed out after {timeout_s:.2f} seconds"
+
+
+def report_json(rec: InvocationRecord, now: float | None = None) -> str:
+    """The ``platform.report`` record of Lambda's JSON log format."""
+    metrics: dict[str, float | int] = {
+        "durationMs": round(rec.duration_ms, 3),
+        "billedDurationMs": rec.billed_ms,
+        "memorySizeMB": rec.memory_mb,
+        "maxMemoryUsedMB": rec.max_memory_used_mb,
+    }
+    if rec.init_ms is not None:
+        metrics["initDurationMs"] = round(rec.init_ms, 3)
+    t = time.time() if now is None else now
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+    return json.dumps(
+        {
+            "time": stamp,
+            "type": "platform.report",
+            "record": {
+                "requestId": rec.request_id,
+                "metrics": metrics,
+                "status": rec.outcome.value,
+            },
+        },
+        separators=(",", ":"),
+    )

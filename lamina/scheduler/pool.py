@@ -1,0 +1,207 @@
+"""Which environment serves an invoke, and whether it may run at all: pure decisions.
+
+The pool knows every environment's state and the concurrency counters; it performs no
+I/O and reads no clock (``now`` is passed in), so every rule is tested without sleeping.
+The async driver (:mod:`lamina.scheduler.driver`) carries out what it decides.
+
+Concurrency follows Lambda: it is the number of environments busy with an event
+(initializing counts). A function with reserved concurrency R runs at most R at once and
+does not draw on the shared pool; all other functions share
+``account limit - sum(reserved)``. Idle (warm or frozen) environments cost no concurrency.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import Enum
+
+REASON_ACCOUNT = "ConcurrentInvocationLimitExceeded"
+REASON_RESERVED = "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+
+class EnvState(Enum):
+    STARTING = "starting"  # spawned, running INIT
+    BUSY = "busy"  # serving one event
+    IDLE = "idle"  # warm, waiting on /next, not yet frozen
+    FROZEN = "frozen"  # warm and frozen by the cgroup freezer
+    DEAD = "dead"
+
+
+@dataclass(slots=True)
+class EnvSlot:
+    """The pool's view of one environment."""
+
+    env_id: str
+    function: str
+    key: str  # FunctionConfig.cache_key: same code + config
+    state: EnvState
+    created_at: float
+    last_used: float
+    invocations: int = 0
+
+    def is_idle(self) -> bool:
+        return self.state in (EnvState.IDLE, EnvState.FROZEN)
+
+
+@dataclass(frozen=True, slots=True)
+class UseWarm:
+    slot: EnvSlot
+
+
+@dataclass(frozen=True, slots=True)
+class ColdStart:
+    slot: EnvSlot
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    reason: str
+    message: str
+
+
+Decision = UseWarm | ColdStart | Throttle
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    account: int = 1000
+    idle_reclaim_s: float = 300.0
+    max_lifetime_s: float = 7200.0
+
+
+@dataclass(slots=True)
+class Pool:
+    limits: Limits
+    slots: dict[str, EnvSlot] = field(default_factory=dict)
+    # Idle environments per cache key; the most recently used is reused first so that
+    # the least recently used ones age out and get reclaimed.
+    _idle: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _active: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _reserved: dict[str, int] = field(default_factory=dict)
+    _unreserved_active: int = 0
+    _seq: int = 0
+
+    # -- configuration ----------------------------------------------------------------
+    def set_reserved(self, function: str, reserved: int | None) -> None:
+        """Reserve concurrency for ``function`` (None removes the reservation)."""
+        was_reserved = function in self._reserved
+        active = self._active.get(function, 0)
+        if reserved is None:
+            self._reserved.pop(function, None)
+        else:
+            self._reserved[function] = reserved
+        now_reserved = function in self._reserved
+        if was_reserved and not now_reserved:
+            self._unreserved_active += active
+        elif now_reserved and not was_reserved:
+            self._unreserved_active -= active
+
+    def reserved_total(self) -> int:
+        return sum(self._reserved.values())
+
+    def unreserved_limit(self) -> int:
+        return self.limits.account - self.reserved_total()
+
+    # -- questions --------------------------------------------------------------------
+    def active(self, function: str | None = None) -> int:
+        """Concurrent executions now (of one function, or of the whole account)."""
+        if function is None:
+            return sum(self._active.values())
+        return self._active.get(function, 0)
+
+    def idle_count(self, key: str) -> int:
+        return len(self._idle.get(key, ()))
+
+    def environments(self, function: str | None = None) -> list[EnvSlot]:
+        return [s for s in self.slots.values() if function is None or s.function == function]
+
+    # -- decisions --------------------------------------------------------------------
+    def acquire(self, function: str, key: str, now: float) -> Decision:
+        """Pick a warm environment, or admit a cold start, or throttle."""
+        reserved = self._reserved.get(function)
+        if reserved is not None:
+            if self._active.get(function, 0) >= reserved:
+                return Throttle(REASON_RESERVED, "Rate Exceeded.")
+        elif self._unreserved_active >= self.unreserved_limit():
+            return Throttle(REASON_ACCOUNT, "Rate Exceeded.")
+        self._active[function] += 1
+        if reserved is None:
+            self._unreserved_active += 1
+        idle = self._idle.get(key)
+        while idle:
+            slot = self.slots.get(idle.pop())
+            if slot is not None and slot.is_idle():
+                slot.state = EnvState.BUSY
+                slot.last_used = now
+                return UseWarm(slot)
+        self._seq += 1
+        slot = EnvSlot(f"{self._seq:x}", function, key, EnvState.STARTING, now, now)
+        self.slots[slot.env_id] = slot
+        return ColdStart(slot)
+
+    def started(self, slot: EnvSlot) -> None:
+        """INIT finished: the environment now serves the event that started it."""
+        if slot.state is EnvState.STARTING:
+            slot.state = EnvState.BUSY
+
+    def release(self, slot: EnvSlot, now: float, *, reusable: bool) -> None:
+        """The event is done; keep the environment warm, or drop it (crash, timeout)."""
+        self._end_activity(slot.function)
+        slot.invocations += 1
+        slot.last_used = now
+        if not reusable or slot.state is EnvState.DEAD:
+            self.remove(slot)
+            return
+        # An environment past its maximum lifetime is recycled by the reaper, not here:
+        # the invoke path does no teardown work.
+        slot.state = EnvState.IDLE
+        self._idle[slot.key].append(slot.env_id)
+
+    def abandon(self, slot: EnvSlot) -> None:
+        """A cold start failed before serving: free its concurrency, forget the slot."""
+        self._end_activity(slot.function)
+        self.remove(slot)
+
+    def remove(self, slot: EnvSlot) -> None:
+        slot.state = EnvState.DEAD
+        self.slots.pop(slot.env_id, None)
+        idle = self._idle.get(slot.key)
+        if idle and slot.env_id in idle:
+            idle.remove(slot.env_id)
+
+    def mark_frozen(self, slot: EnvSlot) -> bool:
+        """Record a freeze; False if the environment was taken meanwhile."""
+        if slot.state is EnvState.IDLE:
+            slot.state = EnvState.FROZEN
+            return True
+        return False
+
+    def expired(self, now: float) -> list[EnvSlot]:
+        """Idle environments to reclaim: idle too long, or past their maximum lifetime."""
+        out = []
+        for slot in list(self.slots.values()):
+            if not slot.is_idle():
+                continue
+            if (
+                now - slot.last_used >= self.limits.idle_reclaim_s
+                or now - slot.created_at >= self.limits.max_lifetime_s
+            ):
+                out.append(slot)
+        for slot in out:
+            self.remove(slot)
+        return out
+
+    def drain(self, key_prefix: str) -> list[EnvSlot]:
+        """Remove idle environments whose key starts with ``key_prefix`` (code changed)."""
+        out = [s for s in self.slots.values() if s.is_idle() and s.key.startswith(key_prefix)]
+        for slot in out:
+            self.remove(slot)
+        return out
+
+    def _end_activity(self, function: str) -> None:
+        self._active[function] -= 1
+        if self._active[function] <= 0:
+            del self._active[function]
+        if function not in self._reserved:
+            self._unreserved_active -= 1
