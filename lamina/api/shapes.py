@@ -1,0 +1,42 @@
+"""Lamina's values rendered as Lambda's JSON shapes (botocore's service model names)."""
+
+from __future__ import annotations
+
+import base64
+
+from lamina.api.arns import function_arn
+from lamina.logs.lines import log_group
+from lamina.models.function import LATEST, FunctionConfig
+
+
+def code_sha256_b64(hex_digest: str) -> str:
+    """Lambda shows CodeSha256 as the base64 of the raw digest."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
+
+
+def function_configuration(cfg: FunctionConfig, region: str, account: str) -> dict[str, object]:
+    arn = function_arn(region, account, cfg.name, None if cfg.version == LATEST else cfg.version)
+    return {
+        "FunctionName": cfg.name,
+        "FunctionArn": arn,
+        "Runtime": cfg.runtime,
+        "Role": cfg.role,
+        "Handler": cfg.handler,
+        "CodeSize": cfg.code_size,
+        "Description": cfg.description,
+        "Timeout": cfg.timeout_s,
+        "MemorySize": cfg.memory_mb,
+        "LastModified": cfg.last_modified,
+        "CodeSha256": code_sha256_b64(cfg.code_sha256),
+        "Version": cfg.version,
+        "Environment": {"Variables": dict(cfg.environment)},
+        "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": cfg.revision_id,
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": [cfg.architecture],
+        "EphemeralStorage": {"Size": cfg.ephemeral_mb},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": cfg.log_format, "LogGroup": log_group(cfg.name)},
+    }

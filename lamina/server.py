@@ -1,0 +1,133 @@
+"""The composition root: builds every component from one :class:`Settings` and runs them.
+
+Start-up order matters: stores first (so a bad data directory fails fast), then the
+sandbox (which compiles its jail and prepares cgroups), the scheduler, and last the
+HTTP listener, so no request arrives before Lamina can serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from lamina.api.app import MAX_REQUEST_BYTES, LambdaApi
+from lamina.billing.ledger import Ledger
+from lamina.billing.prices import load_prices
+from lamina.config import Settings
+from lamina.functions import Functions
+from lamina.logs.store import LogStore
+from lamina.runtimes.registry import RuntimeRegistry
+from lamina.sandbox import create_sandbox
+from lamina.scheduler.driver import Scheduler
+from lamina.store.code import CodeStore
+from lamina.store.metadata import MetadataStore
+from lamina.wire.server import bound_port, serve
+
+log = logging.getLogger("lamina.server")
+
+
+@dataclass
+class Lamina:
+    """A running server and its parts (tests use it to reach inside)."""
+
+    settings: Settings
+    metadata: MetadataStore
+    code: CodeStore
+    ledger: Ledger
+    logs: LogStore
+    scheduler: Scheduler
+    functions: Functions
+    api: LambdaApi
+    server: asyncio.Server
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.settings.host}:{self.port}"
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.api.async_queue.close()
+        await self.scheduler.close()
+        self.ledger.close()
+        self.logs.flush()
+        self.metadata.close()
+
+
+async def start(settings: Settings) -> Lamina:
+    """Build and start everything; listen on ``settings.port`` (0 picks a free port)."""
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    metadata = MetadataStore(
+        data / "lamina.db", region=settings.region, account_id=settings.account_id
+    )
+    code = CodeStore(data / "code")
+    ledger = Ledger.open(data, load_prices())
+    logs = LogStore(data / "logs")
+    sandbox = create_sandbox(settings)
+    runtimes = RuntimeRegistry(settings.interpreters)
+    scheduler = Scheduler(settings, sandbox, runtimes, code.unpacked, logs, ledger.record)
+    functions = Functions(settings, metadata, code, scheduler.drain_function)
+    for name in functions.names():
+        reserved = metadata.get_reserved_concurrency(name)
+        if reserved is not None:
+            scheduler.pool.set_reserved(name, reserved)
+    api = LambdaApi(functions, scheduler, ledger, settings.region, settings.account_id)
+    scheduler.start()
+    api.async_queue.start()
+    server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
+    port = bound_port(server)
+    log.info(
+        "Lamina listening on http://%s:%d (data %s, sandbox tier %s)",
+        settings.host,
+        port,
+        data,
+        sandbox.tier,
+    )
+    for cmd in runtimes.describe():
+        log.info(
+            "runtime %-16s → %s %s%s",
+            cmd.runtime,
+            cmd.interpreter or "(bootstrap)",
+            cmd.interpreter_version,
+            f" — {cmd.note}" if cmd.note else "",
+        )
+    return Lamina(settings, metadata, code, ledger, logs, scheduler, functions, api, server, port)
+
+
+def install_event_loop() -> str:
+    """Use uvloop when installed (a faster loop for the invoke path); say which."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+def run(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT or SIGTERM, then shut every environment down cleanly."""
+    loop_name = install_event_loop()
+
+    async def main() -> None:
+        lamina = await start(settings)
+        print(
+            f"Lamina serving on {lamina.endpoint} ({loop_name}, sandbox: "
+            f"{lamina.scheduler.sandbox.tier}, data: {settings.data_dir})",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        print("Lamina shutting down", flush=True)
+        await lamina.close()
+
+    asyncio.run(main())
