@@ -1,0 +1,44 @@
+# Lamina — the two commands a fresh machine needs are `make demo` and `make test`.
+# Both install everything themselves: Debian packages, a virtual environment, the
+# example functions (Python, Node.js with aws-lambda-ric, Rust built offline).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: all setup examples demo test check lint typecheck bench clean
+
+all: test
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,fast]'
+	touch $@
+
+examples: setup
+	PIP=$(BIN)/pip bash scripts/build-examples.sh
+
+demo: examples
+	$(BIN)/python -m lamina.demo
+
+lint: setup
+	$(BIN)/ruff check lamina tests bench
+	$(BIN)/ruff format --check lamina tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+check: lint typecheck
+
+test: examples check
+	$(BIN)/pytest
+
+bench: examples
+	$(BIN)/python -m bench.invoke
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,346 @@
+"""``lamina`` — the command line. Every command but ``serve`` is a client of the HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from lamina.cli.client import Client, ClientError, fn_path
+from lamina.cli.output import dump_json, paint, table
+from lamina.config import load_settings
+from lamina.errors import LaminaError
+from lamina.store.code import zip_directory
+
+
+def _endpoint(args: argparse.Namespace) -> str:
+    if args.endpoint:
+        return str(args.endpoint)
+    env = os.environ
+    if env.get("LAMINA_ENDPOINT"):
+        return env["LAMINA_ENDPOINT"]
+    settings = load_settings(env)
+    return settings.endpoint
+
+
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise ClientError(f"--env takes KEY=VALUE, not {pair!r}")
+        out[key] = value
+    return out
+
+
+def _read_payload(raw: str | None) -> bytes:
+    if raw is None:
+        return b"{}"
+    if raw.startswith("@"):
+        return Path(raw[1:]).read_bytes()
+    return raw.encode()
+
+
+# -- commands ------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from lamina.server import run
+
+    settings = load_settings(
+        os.environ, host=args.host, port=args.port, data_dir=args.data_dir, isolation=args.isolation
+    )
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run(settings)
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    client = Client(_endpoint(args))
+    source = Path(args.source)
+    if source.is_dir():
+        data = zip_directory(source)
+    elif source.is_file():
+        data = source.read_bytes()
+    else:
+        raise ClientError(f"{source} is neither a directory nor a zip file")
+    zip_b64 = base64.b64encode(data).decode()
+    config: dict[str, Any] = {"Runtime": args.runtime, "Handler": args.handler}
+    if args.memory is not None:
+        config["MemorySize"] = args.memory
+    if args.timeout is not None:
+        config["Timeout"] = args.timeout
+    if args.env:
+        config["Environment"] = {"Variables": _parse_env(args.env)}
+    if args.description is not None:
+        config["Description"] = args.description
+    if args.ephemeral is not None:
+        config["EphemeralStorage"] = {"Size": args.ephemeral}
+    try:
+        cfg = client.call(
+            "POST",
+            "/2015-03-31/functions",
+            {
+                "FunctionName": args.name,
+                "Code": {"ZipFile": zip_b64},
+                "Architectures": [args.arch],
+                **config,
+            },
+            ok=(201,),
+        )
+        action = "created"
+    except ClientError as exc:
+        if exc.error_type != "ResourceConflictException":
+            raise
+        if not args.runtime or not args.handler:
+            config = {k: v for k, v in config.items() if v}
+        client.call(
+            "PUT", fn_path(args.name) + "/code", {"ZipFile": zip_b64, "Architectures": [args.arch]}
+        )
+        cfg = client.call("PUT", fn_path(args.name) + "/configuration", config)
+        action = "updated"
+    if args.json:
+        dump_json(cfg)
+    else:
+        print(
+            f"{paint(action, 'green')} {cfg['FunctionName']} ({cfg['Runtime']}, "
+            f"{cfg['MemorySize']} MB, {cfg['CodeSize']} bytes, sha256 {cfg['CodeSha256']})"
+        )
+    return 0
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    client = Client(_endpoint(args))
+    headers = {"X-Amz-Invocation-Type": args.type}
+    if args.tail:
+        headers["X-Amz-Log-Type"] = "Tail"
+    path = fn_path(args.function) + "/invocations"
+    if args.qualifier:
+        path += f"?Qualifier={args.qualifier}"
+    answer = client.request("POST", path, _read_payload(args.payload), headers, ok=(200, 202, 204))
+    error = answer.headers.get("x-amz-function-error")
+    tail = base64.b64decode(answer.headers.get("x-amz-log-result", "")).decode(errors="replace")
+    if args.json:
+        dump_json(
+            {
+                "StatusCode": answer.status,
+                "FunctionError": error,
+                "ExecutedVersion": answer.headers.get("x-amz-executed-version"),
+                "LogResult": tail or None,
+                "Payload": answer.body.decode(errors="replace"),
+            }
+        )
+    else:
+        if tail:
+            print(paint(tail.rstrip("\n"), "dim"), file=sys.stderr)
+        if answer.body:
+            print(answer.body.decode(errors="replace"))
+        elif answer.status == 202:
+            print(f"accepted (request {answer.headers.get('x-amzn-requestid', '?')})")
+    return 1 if error else 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    client = Client(_endpoint(args))
+    since = int((time.time() - args.since) * 1000) if args.since else 0
+    while True:
+        body = client.call("GET", f"/lamina/v1/functions/{args.function}/logs?since={since}")
+        for event in body["events"]:
+            if args.json:
+                print(json.dumps(event))
+            else:
+                stamp = time.strftime("%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
+                print(f"{paint(stamp, 'dim')} {event['message']}")
+            since = max(since, event["timestamp"] + 1)
+        if not args.follow:
+            return 0
+        sys.stdout.flush()
+        time.sleep(0.5)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    client = Client(_endpoint(args))
+    functions: list[dict[str, Any]] = []
+    marker = ""
+    while True:
+        body = client.call("GET", f"/2015-03-31/functions/?MaxItems=50&Marker={marker}")
+        functions.extend(body["Functions"])
+        marker = body.get("NextMarker") or ""
+        if not marker:
+            break
+    if args.json:
+        dump_json(functions)
+        return 0
+    table(
+        ["NAME", "RUNTIME", "HANDLER", "MEMORY", "TIMEOUT", "ARCH", "CODE", "MODIFIED"],
+        [
+            [
+                f["FunctionName"],
+                f["Runtime"],
+                f["Handler"],
+                f"{f['MemorySize']} MB",
+                f"{f['Timeout']} s",
+                f["Architectures"][0],
+                f["CodeSize"],
+                f["LastModified"],
+            ]
+            for f in functions
+        ],
+    )
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    client = Client(_endpoint(args))
+    for name in args.functions:
+        client.request("DELETE", fn_path(name), ok=(204,))
+        if not args.json:
+            print(f"{paint('deleted', 'yellow')} {name}")
+    if args.json:
+        dump_json({"Deleted": args.functions})
+    return 0
+
+
+def _money(value: str) -> str:
+    d = Decimal(value)
+    return f"${d:.8f}" if d < 1 else f"${d:,.2f}"
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    client = Client(_endpoint(args))
+    query = f"?function={args.function}" if args.function else ""
+    rows = client.call("GET", f"/lamina/v1/cost{query}")["functions"]
+    if args.json:
+        dump_json(rows)
+        return 0
+    table(
+        [
+            "FUNCTION",
+            "INVOCATIONS",
+            "COLD",
+            "ERRORS",
+            "BILLED MS",
+            "GB-S",
+            "REQUESTS $",
+            "DURATION $",
+            "TOTAL $",
+        ],
+        [
+            [
+                r["function"],
+                r["invocations"],
+                r["cold_starts"],
+                r["errors"],
+                r["billed_ms"],
+                f"{Decimal(r['gb_s']):.4f}",
+                _money(r["request_cost"]),
+                _money(r["duration_cost"]),
+                _money(r["total_cost"]),
+            ]
+            for r in rows
+        ],
+    )
+    return 0
+
+
+def cmd_runtimes(args: argparse.Namespace) -> int:
+    client = Client(_endpoint(args))
+    rows = client.call("GET", "/lamina/v1/runtimes")["runtimes"]
+    if args.json:
+        dump_json(rows)
+        return 0
+    table(
+        ["RUNTIME", "INTERPRETER", "VERSION", "NOTE"],
+        [
+            [r["runtime"], r["interpreter"] or "(function's bootstrap)", r["version"], r["note"]]
+            for r in rows
+        ],
+    )
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lamina", description="AWS Lambda you can run anywhere.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--endpoint",
+        help="Lamina's URL (default: LAMINA_ENDPOINT, or http://LAMINA_HOST:LAMINA_PORT)",
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the Lamina server")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--data-dir")
+    p.add_argument("--isolation", choices=["auto", "process", "none"])
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("deploy", parents=[common], help="create or update a function")
+    p.add_argument("source", help="a directory (zipped for you) or a .zip file")
+    p.add_argument("--name", required=True)
+    p.add_argument("--runtime", default="")
+    p.add_argument("--handler", default="")
+    p.add_argument("--memory", type=int)
+    p.add_argument("--timeout", type=int)
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--arch", default="x86_64", choices=["x86_64", "arm64"])
+    p.add_argument("--ephemeral", type=int, help="/tmp size in MB (512-10240)")
+    p.add_argument("--description")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("invoke", parents=[common], help="invoke a function")
+    p.add_argument("function")
+    p.add_argument("--payload", help="JSON text, or @file")
+    p.add_argument("--qualifier")
+    p.add_argument(
+        "--type", default="RequestResponse", choices=["RequestResponse", "Event", "DryRun"]
+    )
+    p.add_argument("--tail", action="store_true", help="print the last 4 KB of the log")
+    p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser("logs", parents=[common], help="print a function's logs")
+    p.add_argument("function")
+    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("--since", type=float, help="only the last N seconds")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("ls", parents=[common], help="list functions")
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("rm", parents=[common], help="delete functions")
+    p.add_argument("functions", nargs="+")
+    p.set_defaults(func=cmd_rm)
+
+    p = sub.add_parser("cost", parents=[common], help="what each function cost, from the ledger")
+    p.add_argument("function", nargs="?")
+    p.set_defaults(func=cmd_cost)
+
+    p = sub.add_parser("runtimes", parents=[common], help="which interpreter runs each runtime")
+    p.set_defaults(func=cmd_runtimes)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ClientError, LaminaError, OSError) as exc:
+        print(paint(f"error: {exc}", "red", sys.stderr), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
