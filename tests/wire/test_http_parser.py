@@ -28,18 +28,21 @@ def test_joins_repeated_headers_with_commas() -> None:
 
 def test_decodes_a_chunked_body_with_trailers() -> None:
     parser = RequestParser(max_body=1024)
-    raw = (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: x\r\n\r\n")
+    raw = (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: x\r\n\r\n"
+    )
     out = []
     for i in range(len(raw)):  # byte by byte: every boundary is exercised
-        out += parser.feed(raw[i:i + 1])
+        out += parser.feed(raw[i : i + 1])
     assert [r.body for r in out] == [b"abcde"]
 
 
 def test_marks_an_oversized_body_and_keeps_the_connection_usable() -> None:
     parser = RequestParser(max_body=4)
-    reqs = parser.feed(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789"
-                       b"GET /next HTTP/1.1\r\n\r\n")
+    reqs = parser.feed(
+        b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789GET /next HTTP/1.1\r\n\r\n"
+    )
     assert reqs[0].too_large and reqs[0].body == b""
     assert reqs[1].path == "/next" and not reqs[1].too_large
 
@@ -60,5 +63,6 @@ def test_keep_alive_follows_the_http_version() -> None:
 
 def test_renders_one_buffer_with_length() -> None:
     out = render_response(202, {"Content-Type": "application/json"}, b"{}")
-    assert out == (b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: 2\r\n\r\n{}")
+    assert out == (
+        b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    )

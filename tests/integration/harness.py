@@ -1,0 +1,170 @@
+"""Run a real Lamina server in a subprocess and drive it with boto3, as users do."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "build" / "examples"
+REPORT = re.compile(
+    r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>\d+\.\d{2}) ms\t"
+    r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
+    r"Max Memory Used: (?P<max>\d+) MB\t(?:Init Duration: (?P<init>\d+\.\d{2}) ms\t)?$"
+)
+
+
+def zip_files(files: dict[str, str | bytes], executable: tuple[str, ...] = ()) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in sorted(files.items()):
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            mode = 0o755 if name in executable else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            data = content.encode() if isinstance(content, str) else content
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def python_zip(source: str, module: str = "app") -> bytes:
+    return zip_files({f"{module}.py": textwrap.dedent(source)})
+
+
+@dataclass
+class Invocation:
+    status: int
+    payload: bytes
+    function_error: str | None
+    log: str
+    executed_version: str | None
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+    def report(self) -> dict[str, str | None]:
+        for line in self.log.splitlines():
+            m = REPORT.match(line)
+            if m:
+                return m.groupdict()
+        raise AssertionError(f"no REPORT line in log tail:\n{self.log}")
+
+
+@dataclass
+class LaminaProcess:
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[str] | None = None
+    endpoint: str = ""
+    output: list[str] = field(default_factory=list)
+
+    def start(self) -> LaminaProcess:
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lamina.cli.main",
+                "serve",
+                "--port",
+                "0",
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in self.proc.stdout:
+            self.output.append(line)
+            m = re.search(r"Lamina serving on (http://\S+)", line)
+            if m:
+                self.endpoint = m.group(1)
+                break
+            if time.monotonic() > deadline:
+                break
+        if not self.endpoint:
+            self.stop()
+            raise RuntimeError("Lamina did not start:\n" + "".join(self.output))
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def lambda_client(self, read_timeout: int = 120) -> Any:
+        return boto3.client(
+            "lambda",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDLAMINA",
+            aws_secret_access_key="lamina-secret",
+            config=Config(
+                retries={"max_attempts": 0}, read_timeout=read_timeout, connect_timeout=10
+            ),
+        )
+
+    # -- helpers the tests share ---------------------------------------------------------
+    def create(
+        self,
+        name: str,
+        code: bytes,
+        runtime: str = "python3.11",
+        handler: str = "app.handler",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self.lambda_client().create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Handler=handler,
+            Code={"ZipFile": code},
+            Role="arn:aws:iam::000000000000:role/lambda-role",
+            **extra,
+        )
+        return result
+
+    def invoke(
+        self,
+        name: str,
+        payload: object | None = None,
+        tail: bool = True,
+        client: Any = None,
+        **extra: Any,
+    ) -> Invocation:
+        c = client or self.lambda_client()
+        kwargs: dict[str, Any] = {"FunctionName": name, "LogType": "Tail" if tail else "None"}
+        if payload is not None:
+            kwargs["Payload"] = json.dumps(payload).encode()
+        kwargs.update(extra)
+        out = c.invoke(**kwargs)
+        log = base64.b64decode(out.get("LogResult", "")).decode() if "LogResult" in out else ""
+        return Invocation(
+            out["StatusCode"],
+            out["Payload"].read(),
+            out.get("FunctionError"),
+            log,
+            out.get("ExecutedVersion"),
+        )
