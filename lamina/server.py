@@ -52,6 +52,7 @@ class Lamina:
         self.server.close()
         await self.api.async_queue.close()
         await self.scheduler.close()
+        self.scheduler.sandbox.close()
         self.ledger.close()
         self.logs.flush()
         self.metadata.close()

@@ -10,7 +10,7 @@ from typing import Protocol
 from lamina.config import Settings
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, detect_layout
-from lamina.sandbox.cgroups import ROOT_GROUP
+from lamina.sandbox.cgroups import server_group
 from lamina.sandbox.jail import ensure_jail_binary
 from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.process_tier import ProcessSandbox
@@ -62,6 +62,10 @@ class Sandbox(Protocol):
         """Where Lamina's runtime bootstraps are seen from inside."""
         ...
 
+    def close(self) -> None:
+        """Release what the sandbox holds on the host (cgroup roots) after every kill."""
+        ...
+
     async def spawn(self, spec: SandboxSpec, stdout_fd: int) -> EnvironmentProcess:
         """Start the runtime; its stdout and stderr go to ``stdout_fd`` (the caller's pipe)."""
         ...
@@ -73,7 +77,7 @@ def create_sandbox(
     uid: int = DEFAULT_UID,
     gid: int = DEFAULT_GID,
     cgroup_mount: Path = Path("/sys/fs/cgroup"),
-    cgroup_group: str = ROOT_GROUP,
+    cgroup_group: str | None = None,
     hidden: tuple[Path, ...] = (),
 ) -> Sandbox:
     """The sandbox for ``settings.isolation``.
@@ -85,7 +89,10 @@ def create_sandbox(
     (one per server: its stale children are killed at start).
     """
     if settings.isolation == "none":
+        log.warning("isolation=none: running functions with rlimits only: %s", NOT_ENFORCED)
         return RlimitSandbox()
+    if cgroup_group is None:
+        cgroup_group = server_group(os.getpid())
     try:
         return _process_sandbox(settings, uid, gid, cgroup_mount, cgroup_group, hidden)
     except SandboxError as exc:

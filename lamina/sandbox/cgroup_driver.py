@@ -21,6 +21,7 @@ from lamina.sandbox.cgroups import (
     EnvCgroup,
     Write,
     cpu_usage_ns,
+    dead_server_groups,
     is_frozen,
     is_populated,
     oom_kills,
@@ -88,7 +89,8 @@ class CgroupDriver:
     def prepare(self) -> None:
         """Create the root groups, enable controllers, and remove groups of a crashed run."""
         for root in self.layout.root_dirs():
-            root.mkdir(exist_ok=True)
+            root.mkdir(parents=True, exist_ok=True)
+        self._reclaim_dead_servers()
         for write in prepare_plan(self.layout):
             _write(write)
         if self.layout.version == 2:
@@ -103,6 +105,33 @@ class CgroupDriver:
         }
         for env_id in sorted(stale):
             log.info("removing stale cgroup lamina/%s from a previous run", env_id)
+            self._kill_all(self.layout.env(env_id))
+            deadline = time.monotonic() + _SETTLE_TIMEOUT_S
+            while self._populated(self.layout.env(env_id)) and time.monotonic() < deadline:
+                time.sleep(0.001)
+            self._remove(self.layout.env(env_id))
+
+    def _reclaim_dead_servers(self) -> None:
+        """Kill and remove the environments of servers that died without cleaning up."""
+        parents = _distinct_parents(self.layout.root_dirs())
+        names = {child.name for parent in parents for child in parent.iterdir() if child.is_dir()}
+        own = {root.name for root in self.layout.root_dirs()}
+        for name in dead_server_groups(names - own, _pid_alive):
+            log.info("reclaiming cgroups of a server that is gone (%s)", name)
+            stale = CgroupDriver(_sibling_layout(self.layout, name), self.host_cpus)
+            stale._remove_children()
+            stale.remove_roots()
+
+    def _remove_children(self) -> None:
+        for env_id in sorted(
+            {
+                c.name
+                for r in self.layout.root_dirs()
+                if r.is_dir()
+                for c in r.iterdir()
+                if c.is_dir()
+            }
+        ):
             self._kill_all(self.layout.env(env_id))
             deadline = time.monotonic() + _SETTLE_TIMEOUT_S
             while self._populated(self.layout.env(env_id)) and time.monotonic() < deadline:
@@ -281,3 +310,15 @@ class CgroupHandle:
                 raise SandboxError(f"cgroup of environment {self.group.env_id} stayed busy")
             await asyncio.sleep(0.001)
         self._removed = True
+
+
+def _pid_alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def _distinct_parents(roots: list[Path]) -> list[Path]:
+    return list(dict.fromkeys(r.parent for r in roots))
+
+
+def _sibling_layout(layout: CgroupLayout, name: str) -> CgroupLayout:
+    return replace(layout, roots={k: v.parent / name for k, v in layout.roots.items()})

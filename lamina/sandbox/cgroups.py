@@ -10,7 +10,7 @@ v2: under the unified mount), and one child ``lamina/<env_id>`` per environment.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -86,10 +86,24 @@ def prepare_plan(layout: CgroupLayout) -> list[Write]:
         return []
     enable = " ".join(f"+{c}" for c in V2_CONTROLLERS)
     root = layout.roots["unified"]
-    return [
-        (layout.mount / "cgroup.subtree_control", enable),
-        (root / "cgroup.subtree_control", enable),
-    ]
+    levels = [layout.mount]
+    for part in root.relative_to(layout.mount).parts:
+        levels.append(levels[-1] / part)
+    return [(level / "cgroup.subtree_control", enable) for level in levels]
+
+
+def server_group(pid: int) -> str:
+    """Each server's environments live under ``lamina/s<pid>``, so servers never meet."""
+    return f"{ROOT_GROUP}/s{pid}"
+
+
+def dead_server_groups(names: Iterable[str], alive: Callable[[int], bool]) -> list[str]:
+    """Sibling server groups (``s<pid>``) whose server process is gone: safe to reclaim."""
+    out = []
+    for name in names:
+        if name.startswith("s") and name[1:].isdigit() and not alive(int(name[1:])):
+            out.append(name)
+    return sorted(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,9 @@ class RlimitSandbox:
     def runtime_root(self, runtime_dir: Path) -> str:
         return str(runtime_dir)
 
+    def close(self) -> None:
+        """Nothing is held on the host in this tier."""
+
     async def spawn(self, spec: SandboxSpec, stdout_fd: int) -> PlainProcess:
         child = Child(spec.argv, spec.env, stdout_fd, new_session=True)
         limits = spec.limits

@@ -78,3 +78,22 @@ def test_account_concurrency_limit_throttles(small_account: LaminaProcess) -> No
             except ClientError as exc:
                 outcomes.append(exc.response["Error"]["Code"])
     assert sorted(outcomes) == ["TooManyRequestsException", "ok", "ok"]
+
+
+def test_two_servers_on_one_host_never_touch_each_others_environments(
+    lamina: LaminaProcess, tmp_path: Path
+) -> None:
+    lamina.create("conc-neighbour", python_zip(SLEEPY), Timeout=10)
+    first = lamina.invoke("conc-neighbour", {})
+    # A leftover group of a server that died without cleaning up is reclaimed by the next.
+    stale = Path("/sys/fs/cgroup/freezer/lamina/s999999999/leftover")
+    stale.mkdir(parents=True)
+    other = LaminaProcess(tmp_path / "other").start()
+    try:
+        assert not stale.exists() and not stale.parent.exists()
+        again = lamina.invoke("conc-neighbour", {})
+        assert again.report()["init"] is None, "starting a second server killed a warm environment"
+        assert again.json() == first.json()
+    finally:
+        other.stop()
+    assert lamina.invoke("conc-neighbour", {}).report()["init"] is None

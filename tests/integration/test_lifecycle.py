@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,12 +61,11 @@ def test_an_idle_environment_is_frozen_and_uses_no_cpu(lamina: LaminaProcess) ->
     lamina.create("lifecycle-spinner", spinner, MemorySize=1769, Timeout=5)
     assert lamina.invoke("lifecycle-spinner", {}).function_error is None
     time.sleep(0.5)  # past the freeze grace period
-    groups = [p for p in Path("/sys/fs/cgroup/freezer/lamina").glob("lifecycle-spinner-*")]
+    groups = list(Path("/sys/fs/cgroup/freezer/lamina").glob("s*/lifecycle-spinner-*"))
     assert len(groups) == 1, groups
     assert (groups[0] / "freezer.state").read_text().strip() == "FROZEN"
-    cpu = Path("/sys/fs/cgroup/cpuacct/lamina") / groups[0].name / "cpuacct.usage"
-    if not cpu.exists():
-        cpu = Path("/sys/fs/cgroup/cpu/lamina") / groups[0].name / "cpuacct.usage"
+    server_group = groups[0].parent.name
+    cpu = Path("/sys/fs/cgroup/cpuacct/lamina") / server_group / groups[0].name / "cpuacct.usage"
     before = int(cpu.read_text())
     time.sleep(0.3)
     after = int(cpu.read_text())
@@ -205,3 +205,73 @@ def test_without_isolation_functions_run_under_rlimits_with_one_warning(
     text = "".join(unisolated.output) + unisolated.proc.stdout.read()
     warnings = [line for line in text.splitlines() if "WARNING" in line and "sandbox" in line]
     assert len(warnings) == 1, text
+
+
+def test_the_environment_carries_lambdas_variables(lamina: LaminaProcess) -> None:
+    lamina.create(
+        "lifecycle-env",
+        python_zip("""
+        import os
+        def handler(event, context):
+            return dict(os.environ)
+    """),
+        MemorySize=512,
+        Environment={"Variables": {"MY_SETTING": "on"}},
+    )
+    env = lamina.invoke("lifecycle-env", {}).json()
+    assert env["MY_SETTING"] == "on"
+    assert env["_HANDLER"] == "app.handler"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "lifecycle-env"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
+    assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == "/aws/lambda/lifecycle-env"
+    assert re.fullmatch(
+        r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    )
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", env["AWS_LAMBDA_RUNTIME_API"])
+    assert (env["LAMBDA_TASK_ROOT"], env["LAMBDA_RUNTIME_DIR"]) == ("/var/task", "/var/runtime")
+    assert (env["AWS_REGION"], env["AWS_DEFAULT_REGION"]) == ("us-east-1", "us-east-1")
+    assert env["TZ"] == ":UTC" and env["LANG"] == "en_US.UTF-8"
+    assert all(env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"))
+
+
+@pytest.fixture
+def slow_init_server(tmp_path: Path) -> Iterator[LaminaProcess]:
+    server = LaminaProcess(tmp_path / "data", {"LAMINA_INIT_TIMEOUT_S": "1"}).start()
+    yield server
+    server.stop()
+
+
+def test_init_over_its_limit_is_retried_within_the_function_timeout(
+    slow_init_server: LaminaProcess,
+) -> None:
+    slow_init_server.create(
+        "slow-init",
+        python_zip("""
+        import time
+        time.sleep(1.5)
+        def handler(event, context):
+            return "initialised"
+    """),
+        Timeout=10,
+    )
+    out = slow_init_server.invoke("slow-init", {})
+    assert out.function_error is None, out.payload
+    assert out.json() == "initialised"
+    assert "Phase: init\tStatus: timeout" in out.log
+    # With a function timeout shorter than INIT, the retry times out too.
+    slow_init_server.create(
+        "slower-init",
+        python_zip("""
+        import time
+        time.sleep(3)
+        def handler(event, context):
+            return "never"
+    """),
+        Timeout=2,
+    )
+    late = slow_init_server.invoke("slower-init", {})
+    assert late.function_error == "Unhandled"
+    assert late.json()["errorType"] == "Sandbox.Timedout"

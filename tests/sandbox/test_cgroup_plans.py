@@ -188,3 +188,23 @@ def test_init_boost_starts_unthrottled_and_cpu_writes_apply_the_memory_share() -
     assert v2.env("e").cpu_writes(1769, host_cpus=2) == [
         (Path("/cg/lamina/e/cpu.max"), "100000 100000")
     ]
+
+
+def test_each_server_has_its_own_group_and_only_dead_servers_are_reclaimed() -> None:
+    from lamina.sandbox.cgroups import dead_server_groups, server_group
+
+    assert server_group(4242) == "lamina/s4242"
+    alive = {100, 200}
+    names = ["s100", "s200", "s300", "s400", "other", "sx"]
+    assert dead_server_groups(names, lambda pid: pid in alive) == ["s300", "s400"]
+
+
+def test_v2_enables_controllers_on_every_level_down_to_the_server_group() -> None:
+    from lamina.sandbox.cgroups import prepare_plan, v2_layout
+
+    layout = v2_layout(Path("/cg"), False, group="lamina/s7")
+    assert [str(p) for p, _ in prepare_plan(layout)] == [
+        "/cg/cgroup.subtree_control",
+        "/cg/lamina/cgroup.subtree_control",
+        "/cg/lamina/s7/cgroup.subtree_control",
+    ]

@@ -38,14 +38,15 @@ async def _run(tmp_path: Path, script: str, memory_mb: int = 128) -> tuple[int, 
         return code, out.read()
 
 
-def test_isolation_none_picks_the_fallback_without_warning(
+def test_isolation_none_picks_the_fallback_and_says_once_what_is_not_enforced(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="lamina.sandbox"):
         sandbox = create_sandbox(Settings(data_dir=tmp_path, isolation="none"))
     assert sandbox.tier == "rlimits"
     assert sandbox.task_root(tmp_path / "code") == str(tmp_path / "code")
-    assert caplog.records == []
+    assert len(caplog.records) == 1
+    assert "no CPU quota" in caplog.records[0].getMessage()
 
 
 def test_runs_directly_with_exit_status_and_output(tmp_path: Path) -> None:
