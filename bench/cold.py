@@ -1,0 +1,139 @@
+"""Cold starts: N forced cold invokes per runtime, with Lambda's REPORT figures.
+
+A cold start is forced the way a deploy forces one on Lambda: between invokes the bench
+changes an environment variable with UpdateFunctionConfiguration, which retires the
+function's warm environments, so the next invoke must start a new one. Each invoke asks
+for the log tail, whose REPORT line carries ``Init Duration`` (present only on a cold
+start) and ``Max Memory Used``; the client times the whole invoke round trip.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.functions import COLD_FUNCTIONS, BenchFunction
+from bench.server import LambdaApi, LaminaServer
+
+REPORT = re.compile(
+    r"REPORT RequestId: \S+\tDuration: (?P<duration>[\d.]+) ms\t"
+    r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
+    r"Max Memory Used: (?P<max>\d+) MB\t?(?:Init Duration: (?P<init>[\d.]+) ms)?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The numbers of one REPORT line."""
+
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_mb: int
+    init_ms: float | None
+
+
+def parse_report(tail: str) -> Report | None:
+    """The REPORT line of a log tail, or None when the tail has none."""
+    m = REPORT.search(tail)
+    if m is None:
+        return None
+    init = m.group("init")
+    return Report(
+        float(m.group("duration")),
+        int(m.group("billed")),
+        int(m.group("memory")),
+        int(m.group("max")),
+        float(init) if init else None,
+    )
+
+
+@dataclass(slots=True)
+class ColdResult:
+    """The forced cold starts of one function."""
+
+    fn: BenchFunction
+    memory_mb: int
+    interpreter: str  # what actually ran the runtime on this host, e.g. "3.12.1"
+    init_ms: list[float] = field(default_factory=list)
+    wall_ms: list[float] = field(default_factory=list)
+    max_memory_mb: list[float] = field(default_factory=list)
+    duration_ms: list[float] = field(default_factory=list)
+    not_cold: int = 0  # invokes that found a warm environment after all
+    failures: list[str] = field(default_factory=list)
+
+
+def _one_cold_invoke(api: LambdaApi, name: str, result: ColdResult) -> None:
+    t0 = time.perf_counter_ns()
+    answer = api.invoke(name, tail=True)
+    wall_ms = (time.perf_counter_ns() - t0) / 1e6
+    if answer.status != 200 or answer.header("X-Amz-Function-Error"):
+        result.failures.append(f"{answer.status} {answer.body[:300]!r}")
+        return
+    tail = base64.b64decode(answer.header("X-Amz-Log-Result") or "").decode("utf-8", "replace")
+    report = parse_report(tail)
+    if report is None:
+        result.failures.append(f"no REPORT line in the log tail: {tail[-300:]!r}")
+        return
+    if report.init_ms is None:
+        result.not_cold += 1
+        return
+    result.init_ms.append(report.init_ms)
+    result.wall_ms.append(wall_ms)
+    result.max_memory_mb.append(float(report.max_memory_mb))
+    result.duration_ms.append(report.duration_ms)
+
+
+def measure_function(
+    server: LaminaServer,
+    fn: BenchFunction,
+    count: int,
+    interpreter: str,
+    say: Callable[[str], None],
+    memory_mb: int = 128,
+) -> ColdResult:
+    api = server.api()
+    name = f"cold-{fn.key}-{memory_mb}"
+    result = ColdResult(fn, memory_mb, interpreter)
+    try:
+        api.create_function(name, fn.code(), fn.runtime, fn.handler, memory_mb, {"BENCH_COLD": "0"})
+        for i in range(count):
+            if i:
+                api.set_variables(name, {"BENCH_COLD": str(i)})
+            _one_cold_invoke(api, name, result)
+    finally:
+        api.close()
+    init = sorted(result.init_ms)
+    say(
+        f"cold: {fn.key:<12} {memory_mb:>5} MB init p50 {init[len(init) // 2] if init else float('nan'):8.2f} ms "
+        f"({len(init)} cold, {result.not_cold} not cold, {len(result.failures)} failed)"
+    )
+    for failure in result.failures[:3]:
+        say(f"  failure: {failure}")
+    return result
+
+
+def measure_cold(
+    server: LaminaServer,
+    count: int,
+    say: Callable[[str], None],
+    memory_sizes: tuple[int, ...] = (128,),
+) -> list[ColdResult]:
+    """Every cold-start function at every memory size, one after the other."""
+    api = server.api()
+    try:
+        runtimes = api.runtimes()
+    finally:
+        api.close()
+    results = []
+    for memory_mb in memory_sizes:
+        for fn in COLD_FUNCTIONS:
+            info = runtimes.get(fn.runtime, {})
+            interpreter = fn.runs_on or " ".join(
+                part for part in (info.get("interpreter", ""), info.get("version", "")) if part
+            )
+            results.append(measure_function(server, fn, count, interpreter, say, memory_mb))
+    return results
