@@ -149,7 +149,7 @@ def _summary(rows: list[tuple[str, str, dict[str, float]]]) -> None:
             [
                 name,
                 phase,
-                f"{f.get('Init Duration', 0):.2f}",
+                f"{f['Init Duration']:.2f}" if "Init Duration" in f else "-",
                 f"{f.get('Duration', 0):.2f}",
                 billed,
                 int(f.get("Max Memory Used", 0)),

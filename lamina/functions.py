@@ -141,6 +141,9 @@ class Functions:
             self._versions[key] = cfg
         return cfg
 
+    def total_code_size(self) -> int:
+        return sum(c.code_size for c in self._latest.values())
+
     def names(self) -> list[str]:
         return sorted(self._latest)
 

@@ -7,6 +7,7 @@ errors to statuses. The invoke route is checked first and does no parsing it can
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -262,7 +263,11 @@ class LambdaApi:
         cfg = self.functions.get(ref.name, ref.qualifier)
         body: dict[str, object] = {
             "Configuration": self._config(cfg),
-            "Code": {"RepositoryType": "S3", "Location": f"/lamina/v1/code/{cfg.code_sha256}.zip"},
+            "Code": {
+                "RepositoryType": "S3",
+                "Location": f"http://{req.headers.get('host', 'localhost')}"
+                f"/lamina/v1/code/{cfg.code_sha256}.zip",
+            },
         }
         reserved = self.functions.metadata.get_reserved_concurrency(cfg.name)
         if reserved is not None:
@@ -351,16 +356,28 @@ class LambdaApi:
                     "UnreservedConcurrentExecutions": pool.unreserved_limit(),
                 },
                 "AccountUsage": {
-                    "TotalCodeSize": self.functions.metadata.total_code_size()
-                    if hasattr(self.functions.metadata, "total_code_size")
-                    else 0,
+                    "TotalCodeSize": self.functions.total_code_size(),
                     "FunctionCount": len(self.functions.names()),
                 },
             },
         )
 
     # -- Lamina's own endpoints ---------------------------------------------------------
-    def _lamina(self, req: Request, parts: list[str]) -> Response:
+    async def _cost_totals(self, function: str | None) -> Response:
+        # The ledger flushes and queries on its own thread: keep the event loop free.
+        def query() -> list[dict[str, object]]:
+            self.ledger.flush()
+            return [
+                {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(t).items()}
+                for t in self.ledger.totals(function)
+            ]
+
+        return json_response(200, {"functions": await asyncio.to_thread(query)})
+
+    def _cost(self, function: str | None) -> Coroutine[Any, Any, Response]:
+        return self._wrap(self._cost_totals(function))
+
+    def _lamina(self, req: Request, parts: list[str]) -> Response | Coroutine[Any, Any, Response]:
         if parts == ["health"]:
             return json_response(
                 200,
@@ -410,17 +427,7 @@ class LambdaApi:
                 },
             )
         if parts == ["cost"]:
-            fn = req.query.get("function") or None
-            self.ledger.flush()
-            return json_response(
-                200,
-                {
-                    "functions": [
-                        {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(t).items()}
-                        for t in self.ledger.totals(fn)
-                    ]
-                },
-            )
+            return self._cost(req.query.get("function") or None)
         if parts == ["runtimes"]:
             return json_response(
                 200,
