@@ -169,8 +169,9 @@ def validate_environment(env: dict[str, str]) -> dict[str, str]:
             raise InvalidParameterValue("Environment variable keys and values must be strings")
         if not _ENV_KEY.match(key):
             raise InvalidParameterValue(
-                f"Environment variable key '{key}' is invalid: it must start with a letter and "
-                "contain only letters, digits and underscores"
+                f"Environment variable key '{key}' is invalid: it must be at least two "
+                "characters long, start with a letter and contain only letters, digits and "
+                "underscores"
             )
         if key in RESERVED_ENV_KEYS:
             raise InvalidParameterValue(

@@ -218,10 +218,11 @@ class CgroupHandle:
         self._version = group.layout.version
         self._removed = False
         self._peak_fd = -1
-        if self._version == 2:
-            # v2's memory.peak resets per open file (Linux 6.12+): keep one open for reset and read.
-            with contextlib.suppress(OSError):
-                self._peak_fd = os.open(group.peak_memory_file(), os.O_RDWR | os.O_CLOEXEC)
+        # Keep the peak-memory file open: every invoke resets it and reads it, and a pread /
+        # pwrite on an open descriptor costs a fraction of an open-by-path (v2's memory.peak
+        # also resets per open file on Linux 6.12+, so it needs one descriptor anyway).
+        with contextlib.suppress(OSError):
+            self._peak_fd = os.open(group.peak_memory_file(), os.O_RDWR | os.O_CLOEXEC)
 
     def procs_files(self) -> list[Path]:
         return self.group.procs_files()
@@ -250,7 +251,10 @@ class CgroupHandle:
         if self._removed:
             return
         if self._version == 1:
-            _write((self.group.peak_memory_file(), "0"))
+            if self._peak_fd >= 0:
+                os.pwrite(self._peak_fd, b"0", 0)
+            else:
+                _write((self.group.peak_memory_file(), "0"))
         elif self._peak_fd >= 0:
             with contextlib.suppress(OSError):  # kernels before 6.12 cannot reset the peak
                 os.write(self._peak_fd, b"reset\n")

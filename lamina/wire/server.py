@@ -14,7 +14,7 @@ import contextlib
 import logging
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,12 +189,3 @@ async def serve(
 def bound_port(server: asyncio.Server) -> int:
     sockets = server.sockets
     return int(sockets[0].getsockname()[1])
-
-
-def await_response(coro: Awaitable[Response]) -> Coroutine[Any, Any, Response]:
-    """Wrap any awaitable as the coroutine a handler may return."""
-
-    async def run() -> Response:
-        return await coro
-
-    return run()
