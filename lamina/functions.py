@@ -98,6 +98,19 @@ def _log_format(body: Mapping[str, Any], default: str) -> str:
     return str(fmt)
 
 
+def _snap_start(body: Mapping[str, Any], default: bool) -> bool:
+    snap = body.get("SnapStart")
+    if snap is None:
+        return default
+    apply_on = snap.get("ApplyOn") if isinstance(snap, dict) else None
+    if apply_on not in ("PublishedVersions", "None"):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{apply_on}' at 'snapStart.applyOn' failed to "
+            "satisfy constraint: Member must satisfy enum value set: [PublishedVersions, None]"
+        )
+    return apply_on == "PublishedVersions"
+
+
 def decode_zip(value: object) -> bytes:
     if not isinstance(value, str):
         raise InvalidParameterValue("Code.ZipFile must be base64-encoded zip content")
@@ -180,6 +193,7 @@ class Functions:
             description=_str(body, "Description"),
             role=_str(body, "Role", f"arn:aws:iam::{self.settings.account_id}:role/lambda-role"),
             log_format=_log_format(body, "Text"),  # type: ignore[arg-type]
+            snap_start=_snap_start(body, False),
         )
         validate_config(cfg)
         package = self.code.put_zip(decode_zip(code["ZipFile"]))
@@ -229,6 +243,7 @@ class Functions:
             description=_str(body, "Description", cfg.description),
             role=_str(body, "Role", cfg.role),
             log_format=_log_format(body, cfg.log_format),
+            snap_start=_snap_start(body, cfg.snap_start),
             revision_id=new_revision_id(),
             last_modified=now_lambda_timestamp(),
         )

@@ -37,6 +37,9 @@ def function_configuration(cfg: FunctionConfig, region: str, account: str) -> di
         "PackageType": "Zip",
         "Architectures": [cfg.architecture],
         "EphemeralStorage": {"Size": cfg.ephemeral_mb},
-        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "SnapStart": {
+            "ApplyOn": "PublishedVersions" if cfg.snap_start else "None",
+            "OptimizationStatus": "On" if cfg.snap_start and cfg.version != LATEST else "Off",
+        },
         "LoggingConfig": {"LogFormat": cfg.log_format, "LogGroup": log_group(cfg.name)},
     }

@@ -74,6 +74,9 @@ class FunctionConfig:
     revision_id: str = ""
     last_modified: str = ""
     log_format: Literal["Text", "JSON"] = "Text"
+    # Lambda SnapStart ("ApplyOn": "PublishedVersions"): start environments from a
+    # pre-initialised snapshot instead of running INIT each cold start.
+    snap_start: bool = False
 
     @property
     def cache_key(self) -> str:
