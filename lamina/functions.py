@@ -108,7 +108,7 @@ def _snap_start(body: Mapping[str, Any], default: bool) -> bool:
             f"1 validation error detected: Value '{apply_on}' at 'snapStart.applyOn' failed to "
             "satisfy constraint: Member must satisfy enum value set: [PublishedVersions, None]"
         )
-    return apply_on == "PublishedVersions"
+    return bool(apply_on == "PublishedVersions")
 
 
 def decode_zip(value: object) -> bytes:

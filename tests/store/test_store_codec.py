@@ -39,7 +39,7 @@ def test_round_trip_is_exact() -> None:
 
 def test_unknown_keys_are_ignored_and_missing_ones_default() -> None:
     data = json.loads(config_to_json(FULL))
-    data["snap_start"] = {"ApplyOn": "None"}
+    data["a_future_field"] = {"ApplyOn": "None"}
     del data["description"]
     decoded = config_from_json(json.dumps(data))
     assert decoded == FULL.with_changes(description="")
