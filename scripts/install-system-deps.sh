@@ -12,6 +12,15 @@ REQUIRED_PACKAGES=(
     # Rust hello example: crates built offline from Debian's cargo registry
     # (/usr/share/cargo/registry); serde_json pulls in its own dependencies.
     librust-serde-json-dev
+    # Paired examples (examples/paired): the Rust thumbnailer, order handler and
+    # log analyser (image, regex, gzip, base64 and SHA-256, all from Debian).
+    librust-base64-dev
+    librust-flate2-dev
+    librust-image-dev
+    librust-regex-dev
+    librust-sha2-dev
+    # The cost tools' HTML report is checked in a headless browser.
+    chromium
     # aws-lambda-ric (npm) compiles aws-lambda-cpp and curl from source.
     autoconf
     automake
