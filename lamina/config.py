@@ -16,6 +16,11 @@ from lamina.errors import ConfigError
 
 Isolation = Literal["auto", "process", "none"]
 
+# The documented development key pair. With no LAMINA_ACCESS_KEYS, Lamina accepts unsigned
+# requests and requests signed with this pair, and refuses requests signed with any other.
+DEV_ACCESS_KEY_ID = "AKIDLAMINA"
+DEV_SECRET_ACCESS_KEY = "lamina-secret"
+
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
     """A per-user data directory: ``$XDG_DATA_HOME/lamina`` or ``~/.local/share/lamina``."""
@@ -50,10 +55,40 @@ class Settings:
     # Extra interpreter mappings, e.g. {"python3.12": "/usr/bin/python3.12"}.
     interpreters: dict[str, str] = field(default_factory=dict)
     log_level: str = "info"
+    # SigV4 access keys, id → secret, from LAMINA_ACCESS_KEYS="AKID:secret,AKID2:secret2".
+    # When set, every API request must be signed with one of them; when empty, Lamina runs
+    # in dev mode (see DEV_ACCESS_KEY_ID). Kept out of repr so secrets never reach a log.
+    access_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    # How far a signed request's X-Amz-Date may be from the server's clock (AWS: 5 minutes).
+    signature_skew_s: int = 300
+    # CreateFunction/UpdateFunctionCode with S3Bucket/S3Key read <code_bucket_dir>/<bucket>/<key>
+    # (default: <data_dir>/buckets).
+    code_bucket_dir: Path | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def signature_required(self) -> bool:
+        """True when access keys are configured: unsigned requests are refused."""
+        return bool(self.access_keys)
+
+    def verification_keys(self) -> dict[str, str]:
+        """The keys a signature is checked against: the configured ones, or the dev pair."""
+        return dict(self.access_keys) or {DEV_ACCESS_KEY_ID: DEV_SECRET_ACCESS_KEY}
+
+    def credentials(self) -> tuple[str, str]:
+        """The pair Lamina and its CLI sign with: the first configured one, or the dev pair."""
+        for key_id, secret in self.access_keys.items():
+            return key_id, secret
+        return DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY
+
+    @property
+    def buckets_dir(self) -> Path:
+        return (
+            self.code_bucket_dir if self.code_bucket_dir is not None else self.data_dir / "buckets"
+        )
 
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -74,7 +109,7 @@ def _coerce(name: str, raw: str, kind: object) -> object:
             return int(raw)
         if kind in (float, "float"):
             return float(raw)
-        if kind in (Path, "Path"):
+        if kind in (Path, "Path", "Path | None"):
             return Path(raw).expanduser()
     except ValueError as exc:
         raise ConfigError(f"{_ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
@@ -92,6 +127,22 @@ def parse_interpreters(raw: str) -> dict[str, str]:
     return out
 
 
+def parse_access_keys(raw: str) -> dict[str, str]:
+    """Parse ``AKID:secret,AKID2:secret2`` (a secret may contain ``:``, not ``,``)."""
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key_id, colon, secret = item.partition(":")
+        key_id = key_id.strip()
+        if not colon or not key_id or not secret:
+            raise ConfigError(
+                "LAMINA_ACCESS_KEYS entries must look like ACCESS_KEY_ID:SECRET_ACCESS_KEY"
+            )
+        if not key_id.isalnum():
+            raise ConfigError(f"access key id {key_id!r} must be letters and digits only")
+        out[key_id] = secret
+    return out
+
+
 def load_settings(env: Mapping[str, str], **overrides: object) -> Settings:
     """Build settings from ``LAMINA_*`` variables, then explicit overrides (CLI flags)."""
     settings = Settings(data_dir=default_data_dir(env))
@@ -102,6 +153,8 @@ def load_settings(env: Mapping[str, str], **overrides: object) -> Settings:
             continue
         if f.name == "interpreters":
             values[f.name] = parse_interpreters(raw)
+        elif f.name == "access_keys":
+            values[f.name] = parse_access_keys(raw)
         else:
             values[f.name] = _coerce(f.name, raw, f.type)
     values.update({k: v for k, v in overrides.items() if v is not None})

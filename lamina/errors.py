@@ -8,7 +8,12 @@ and its HTTP status, so the API maps errors to answers in one place::
     │   ├── InvalidParameterValue        400
     │   ├── InvalidRequestContent        400
     │   ├── AccessDenied                 403
+    │   ├── MissingAuthenticationToken   403 (unsigned request, keys configured)
+    │   ├── IncompleteSignature          403 (malformed SigV4 Authorization)
+    │   ├── UnrecognizedClient           403 (unknown access key)
+    │   ├── InvalidSignature             403 (bad signature, expired or skewed clock)
     │   ├── ResourceNotFound             404
+    │   ├── UnknownOperation             404 (no such path or method)
     │   ├── ResourceConflict             409
     │   ├── PreconditionFailed           412
     │   ├── RequestTooLarge              413
@@ -75,10 +80,45 @@ class AccessDenied(ApiError):
     status = 403
 
 
+class MissingAuthenticationToken(ApiError):
+    """Raised when a request carries no signature while access keys are configured."""
+
+    error_type = "MissingAuthenticationTokenException"
+    status = 403
+
+
+class IncompleteSignature(ApiError):
+    """Raised when a SigV4 Authorization header or presigned query is malformed."""
+
+    error_type = "IncompleteSignatureException"
+    status = 403
+
+
+class UnrecognizedClient(ApiError):
+    """Raised when a request is signed with an access key Lamina does not know."""
+
+    error_type = "UnrecognizedClientException"
+    status = 403
+
+
+class InvalidSignature(ApiError):
+    """Raised when a signature does not match, has expired, or its clock is too far off."""
+
+    error_type = "InvalidSignatureException"
+    status = 403
+
+
 class ResourceNotFound(ApiError):
     """Raised when a function, version or alias does not exist."""
 
     error_type = "ResourceNotFoundException"
+    status = 404
+
+
+class UnknownOperation(ApiError):
+    """Raised when no operation serves a request's method and path."""
+
+    error_type = "UnknownOperationException"
     status = 404
 
 
