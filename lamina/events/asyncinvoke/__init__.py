@@ -1,0 +1,1 @@
+"""Durable asynchronous (``Event``) invocation: queue, retries, destinations, config API."""

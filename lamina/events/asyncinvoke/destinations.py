@@ -1,0 +1,100 @@
+"""Lambda's destination record and the DLQ message for a finished asynchronous event (pure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lamina.events.asyncinvoke.policy import Condition
+
+
+@dataclass(frozen=True, slots=True)
+class LastResponse:
+    """What the last attempt answered; kept with the event between attempts."""
+
+    status_code: int
+    executed_version: str
+    function_error: str | None
+    payload: bytes
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "statusCode": self.status_code,
+                "executedVersion": self.executed_version,
+                "functionError": self.function_error,
+                "payload": self.payload.decode("utf-8", "replace"),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> LastResponse:
+        d = json.loads(raw)
+        return cls(d["statusCode"], d["executedVersion"], d["functionError"], d["payload"].encode())
+
+
+def _json_or_text(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode("utf-8", "replace")
+
+
+def iso_millis(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{int(epoch * 1000) % 1000:03d}Z"
+    )
+
+
+def destination_record(
+    *,
+    request_id: str,
+    function_arn: str,
+    condition: Condition,
+    invoke_count: int,
+    request_payload: bytes,
+    last: LastResponse | None,
+    now: float,
+) -> dict[str, Any]:
+    """``{"version":"1.0","timestamp",...}`` exactly as Lambda sends it to a destination."""
+    record: dict[str, Any] = {
+        "version": "1.0",
+        "timestamp": iso_millis(now),
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": function_arn,
+            "condition": condition.value,
+            "approximateInvokeCount": invoke_count,
+        },
+        "requestPayload": _json_or_text(request_payload),
+    }
+    if last is not None:
+        context: dict[str, Any] = {
+            "statusCode": last.status_code,
+            "executedVersion": last.executed_version,
+        }
+        if last.function_error:
+            context["functionError"] = last.function_error
+        record["responseContext"] = context
+        record["responsePayload"] = _json_or_text(last.payload)
+    return record
+
+
+def dead_letter_attributes(
+    request_id: str, last: LastResponse | None, condition: Condition
+) -> dict[str, tuple[str, str]]:
+    """The message attributes Lambda puts on a DLQ message: RequestID, ErrorCode, ErrorMessage."""
+    if last is not None and last.function_error:
+        err = _json_or_text(last.payload)
+        message = err.get("errorMessage", "") if isinstance(err, dict) else str(err)
+        code = str(last.status_code)
+    else:
+        message = "Event age exceeded" if condition is Condition.EVENT_AGE_EXCEEDED else ""
+        code = "429" if condition is Condition.EVENT_AGE_EXCEEDED else "200"
+    return {
+        "RequestID": ("String", request_id),
+        "ErrorCode": ("Number", code),
+        "ErrorMessage": ("String", message[:1024] or condition.value),
+    }
