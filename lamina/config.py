@@ -15,6 +15,9 @@ from typing import Literal
 from lamina.errors import ConfigError
 
 Isolation = Literal["auto", "process", "none"]
+# Which Python functions start from a zygote (a forked, pre-initialised runtime, like
+# Lambda SnapStart): those with SnapStart on, every Python function, or none.
+ZygoteMode = Literal["snapstart", "python", "off"]
 
 # The documented development key pair. With no LAMINA_ACCESS_KEYS, Lamina accepts unsigned
 # requests and requests signed with this pair, and refuses requests signed with any other.
@@ -52,6 +55,9 @@ class Settings:
     # INIT at 128 MB would take ~0.5 s at 7 % of a CPU); the cap applies from the first event.
     init_cpu_boost: bool = True
     isolation: Isolation = "auto"
+    zygotes: ZygoteMode = "snapstart"
+    # A zygote nobody forked from for this long (and with no environment left) is stopped.
+    zygote_idle_s: float = 3600.0
     # Extra interpreter mappings, e.g. {"python3.12": "/usr/bin/python3.12"}.
     interpreters: dict[str, str] = field(default_factory=dict)
     log_level: str = "info"
@@ -163,6 +169,8 @@ def load_settings(env: Mapping[str, str], **overrides: object) -> Settings:
     settings = replace(settings, **values)  # type: ignore[arg-type]
     if settings.isolation not in ("auto", "process", "none"):
         raise ConfigError(f"isolation must be auto, process or none, not {settings.isolation!r}")
+    if settings.zygotes not in ("snapstart", "python", "off"):
+        raise ConfigError(f"zygotes must be snapstart, python or off, not {settings.zygotes!r}")
     if not settings.concurrency_limit >= 1:
         raise ConfigError("concurrency_limit must be at least 1")
     return settings

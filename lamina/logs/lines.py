@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from dataclasses import dataclass
 
 from lamina.models.invocation import InvocationRecord
 
@@ -27,7 +28,20 @@ def end_line(request_id: str) -> str:
     return f"END RequestId: {request_id}"
 
 
-def report_line(rec: InvocationRecord) -> str:
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """A SnapStart-style cold start: the environment was restored (forked) from a zygote.
+
+    ``duration_ms`` is Lambda's ``Restore Duration`` (the whole restore, the platform's part
+    included); ``billed_ms`` its ``Billed Restore Duration`` (loading the runtime and the
+    after-restore hooks, rounded up to the millisecond).
+    """
+
+    duration_ms: float
+    billed_ms: int
+
+
+def report_line(rec: InvocationRecord, restore: Restore | None = None) -> str:
     line = (
         f"REPORT RequestId: {rec.request_id}\tDuration: {rec.duration_ms:.2f} ms\t"
         f"Billed Duration: {rec.billed_ms} ms\tMemory Size: {rec.memory_mb} MB\t"
@@ -35,6 +49,11 @@ def report_line(rec: InvocationRecord) -> str:
     )
     if rec.init_ms is not None:
         line += f"Init Duration: {rec.init_ms:.2f} ms\t"
+    if restore is not None:
+        line += (
+            f"Restore Duration: {restore.duration_ms:.2f} ms\t"
+            f"Billed Restore Duration: {restore.billed_ms} ms\t"
+        )
     return line
 
 
@@ -43,7 +62,9 @@ def timeout_line(request_id: str, timeout_s: float, now: float | None = None) ->
     return f"{ts}Z {request_id} Task timed out after {timeout_s:.2f} seconds"
 
 
-def report_json(rec: InvocationRecord, now: float | None = None) -> str:
+def report_json(
+    rec: InvocationRecord, now: float | None = None, restore: Restore | None = None
+) -> str:
     """The ``platform.report`` record of Lambda's JSON log format."""
     metrics: dict[str, float | int] = {
         "durationMs": round(rec.duration_ms, 3),
@@ -53,6 +74,9 @@ def report_json(rec: InvocationRecord, now: float | None = None) -> str:
     }
     if rec.init_ms is not None:
         metrics["initDurationMs"] = round(rec.init_ms, 3)
+    if restore is not None:
+        metrics["restoreDurationMs"] = round(restore.duration_ms, 3)
+        metrics["billedRestoreDurationMs"] = restore.billed_ms
     t = time.time() if now is None else now
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
     return json.dumps(

@@ -61,6 +61,13 @@ def runtime_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
+def zygote_argv(cmd: RuntimeCommand, runtime_root: str) -> tuple[str, ...]:
+    """The command of ``cmd``'s zygote (Python runtimes only): ``python/zygote.py``."""
+    if not cmd.argv or not cmd.argv[-1].endswith("/python/bootstrap.py"):
+        raise InvalidRuntime(f"{cmd.runtime} has no zygote: only Python runtimes do")
+    return (*cmd.argv[:-1], f"{runtime_root.rstrip('/')}/python/zygote.py")
+
+
 def check_entrypoint(runtime: str, code_dir: Path) -> str | None:
     """Lambda's ``Runtime.InvalidEntrypoint`` message when a custom runtime cannot start.
 

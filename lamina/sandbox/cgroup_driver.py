@@ -242,6 +242,9 @@ class CgroupHandle:
             path = self.group.current_memory_file()
         return int(_read(path).strip() or 0)
 
+    def current_memory_bytes(self) -> int:
+        return 0 if self._removed else int(_read(self.group.current_memory_file()).strip() or 0)
+
     def set_cpu_share(self, memory_mb: int) -> None:
         if not self._removed:
             for write in self.group.cpu_writes(memory_mb, self._driver.host_cpus):
@@ -290,6 +293,16 @@ class CgroupHandle:
             if frozen and self._version == 1:
                 _write(write)  # v1 may stall in FREEZING; writing FROZEN again retries
         return None
+
+    def destroy_now(self) -> None:
+        """Remove a group no process ever joined (a failed start); blocks only on the kernel."""
+        if self._removed:
+            return
+        if self._peak_fd >= 0:
+            os.close(self._peak_fd)
+            self._peak_fd = -1
+        self._driver._remove(self.group)
+        self._removed = True
 
     async def destroy(self, reap: Callable[[], Awaitable[object]] | None = None) -> None:
         """SIGKILL every process, wait until the group is empty, remove it. Idempotent.

@@ -25,7 +25,9 @@ class Child:
         stdout_fd: int,
         *,
         new_session: bool = False,
+        pass_fds: tuple[int, ...] = (),
     ) -> None:
+        """``pass_fds`` become descriptors 3, 4, ... of the child (e.g. a control socket)."""
         path = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
         if not path:
             raise SandboxError(f"cannot start {argv[0]}: not found on the runtime's PATH")
@@ -39,6 +41,7 @@ class Child:
                     (os.POSIX_SPAWN_DUP2, null, 0),
                     (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
                     (os.POSIX_SPAWN_DUP2, stdout_fd, 2),
+                    *((os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(pass_fds)),
                 ],
                 setsid=new_session,
             )

@@ -6,13 +6,15 @@
  *
  *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-T TMP_MB] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
- *               -- RUNTIME ARGV...
+ *               [-k KEEP] -- RUNTIME ARGV...
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
  *   -> init (pid 1 of a new pid ns: builds the mount tree, reaps orphans, forwards signals)
  *     -> runtime (pid 2: unprivileged, execs the runtime argv).
  * When the runtime exits, init exits with its status and the kernel kills whatever is left
  * in the pid namespace; the jail exits with the same status (or 128+signal).
+ * The runtime inherits file descriptors 0-2, plus 3..KEEP-1 when -k is given (a zygote's
+ * control socket); every other descriptor is closed before the exec.
  * Exit 125 means the jail itself failed (the reason is written to stderr), 126/127 that
  * the runtime could not be executed.
  */
@@ -47,7 +49,7 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
-static long uid = 993, gid = 993;
+static long uid = 993, gid = 993, keep_fds = 3;
 static const char *hostname = "lamina", *workdir = "/";
 static char **run_argv;
 static volatile pid_t forward_to;
@@ -91,6 +93,7 @@ static void parse(int argc, char **argv) {
         case 'P': nproc = number(v); break;
         case 'n': hostname = v; break;
         case 'd': workdir = v; break;
+        case 'k': keep_fds = number(v); if (keep_fds < 3) usage("-k must be at least 3"); break;
         default: usage(a);
         }
     }
@@ -216,9 +219,9 @@ static void become_runtime(void) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
     if (chdir(workdir) < 0) die("chdir", workdir);
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+    if (syscall(SYS_close_range, (unsigned)keep_fds, ~0U, 0U) < 0)
 #endif
-        for (int fd = 3; fd < 1024; fd++) close(fd);
+        for (int fd = (int)keep_fds; fd < 1024; fd++) close(fd);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     execvp(run_argv[0], run_argv);

@@ -70,6 +70,7 @@ class JailPlan:
     gid: int
     workdir: str
     hostname: str = "lamina"
+    keep_fds: int = 3  # the runtime keeps descriptors 0..keep_fds-1 (a zygote keeps fd 3)
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -89,9 +90,10 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         "-G", str(plan.gid),
         "-n", plan.hostname,
         "-d", plan.workdir,
-        "--",
     ]  # fmt: skip
-    return argv + runtime_argv
+    if plan.keep_fds > 3:
+        argv += ["-k", str(plan.keep_fds)]
+    return [*argv, "--", *runtime_argv]
 
 
 def hidden_paths(candidates: list[Path]) -> tuple[Path, ...]:

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
+import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
 from lamina.sandbox.child import Child
 from lamina.sandbox.jail import (
     RUNTIME_ROOT,
+    SHM_MB,
     TASK_ROOT,
     JailPlan,
     expose_binds,
     hidden_paths,
     jail_argv,
 )
-from lamina.sandbox.limits import SandboxSpec
+from lamina.sandbox.limits import Limits, SandboxSpec
+
+if TYPE_CHECKING:
+    from lamina.sandbox.zygote import ForkedProcess, Zygote
 
 
 class JailedProcess:
@@ -61,6 +68,10 @@ class JailedProcess:
         if self._final is None:
             self._cgroup.set_cpu_share(memory_mb)
 
+    def memory_bytes(self) -> int:
+        """Memory charged to the environment's cgroup now."""
+        return 0 if self._final is not None else self._cgroup.current_memory_bytes()
+
     def reset_peak_memory(self) -> None:
         if self._final is None:
             self._cgroup.reset_peak_memory()
@@ -86,6 +97,7 @@ class ProcessSandbox:
     """Cgroups (v1 or v2) for limits and freezing, ``lamina-jail`` for namespaces."""
 
     tier = "process"
+    supports_zygotes = True
 
     def __init__(
         self,
@@ -121,7 +133,10 @@ class ProcessSandbox:
         """Remove the root cgroups once every environment has been killed."""
         self._driver.remove_roots()
 
-    async def spawn(self, spec: SandboxSpec, stdout_fd: int) -> JailedProcess:
+    async def spawn(
+        self, spec: SandboxSpec, stdout_fd: int, control_fd: int | None = None
+    ) -> JailedProcess:
+        """Start ``spec``'s runtime in a new jail; ``control_fd`` becomes its fd 3."""
         binds: list[tuple[Path, str]] = [(spec.code_dir, TASK_ROOT)]
         if spec.runtime_dir is not None:
             binds.append((spec.runtime_dir, RUNTIME_ROOT))
@@ -139,10 +154,44 @@ class ProcessSandbox:
             uid=self._uid,
             gid=self._gid,
             workdir=TASK_ROOT,
+            keep_fds=3 if control_fd is None else 4,
         )
+        passed = () if control_fd is None else (control_fd,)
         try:
-            child = Child(jail_argv(self._jail, plan, spec.argv), spec.env, stdout_fd)
+            child = Child(
+                jail_argv(self._jail, plan, spec.argv), spec.env, stdout_fd, pass_fds=passed
+            )
         except BaseException:
             await cgroup.destroy()
             raise
         return JailedProcess(child, cgroup)
+
+    # -- zygotes ----------------------------------------------------------------------
+    async def spawn_zygote(self, spec: SandboxSpec, stdout_fd: int) -> Zygote:
+        """Start a zygote runtime (``spec.argv``) with a control socket at its fd 3."""
+        from lamina.sandbox.zygote import Zygote  # it builds on JailedProcess, defined here
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # A number well above 3, so the jail's dup2 to 3 always makes a fresh descriptor.
+        passed = fcntl.fcntl(theirs.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
+        theirs.close()
+        try:
+            process = await self.spawn(spec, stdout_fd, control_fd=passed)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            os.close(passed)
+        return Zygote(process, ours)
+
+    def fork(
+        self, zygote: Zygote, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
+    ) -> ForkedProcess:
+        """A new environment from ``zygote``, in its own cgroup and namespaces."""
+        isolation: dict[str, object] = {
+            "isolate": True,
+            "tmp_mb": limits.ephemeral_mb,
+            "shm_mb": SHM_MB,
+            "hostname": "lamina",
+        }
+        return zygote.fork(self._driver, env_id, limits, env, stdout_fd, isolation)

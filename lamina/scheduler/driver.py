@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
+import re
 import secrets
 import time
 import uuid
@@ -29,12 +31,19 @@ from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import FunctionError, InvocationRecord, InvokeResult, Outcome
 from lamina.runtime_api.channel import Delivery, InitFailure, RuntimeAnswer, RuntimeChannel
-from lamina.runtimes.registry import RuntimeRegistry, check_entrypoint, runtime_dir
+from lamina.runtimes.registry import (
+    RuntimeCommand,
+    RuntimeRegistry,
+    check_entrypoint,
+    runtime_dir,
+    zygote_argv,
+)
 from lamina.sandbox import Limits, Sandbox, SandboxSpec
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, Throttle
 from lamina.scheduler.pool import Limits as PoolLimits
 from lamina.scheduler.variables import environment_variables
+from lamina.scheduler.zygotes import Zygotes, ZygoteSandbox, wants_zygote
 
 log = logging.getLogger("lamina.scheduler")
 
@@ -53,16 +62,32 @@ class InvokeRequest:
 
 
 class _InitOutcome:
-    """How a cold start ended: ready (with Init Duration) or failed (with an error)."""
+    """How a cold start ended: ready (with Init Duration, or Restore Duration when forked
+    from a zygote) or failed (with an error)."""
 
-    __slots__ = ("error", "init_ms", "timed_out")
+    __slots__ = ("error", "init_ms", "restore", "timed_out")
 
     def __init__(
-        self, init_ms: float, error: FunctionError | None = None, timed_out: bool = False
+        self, init_ms: float | None, error: FunctionError | None = None, timed_out: bool = False
     ) -> None:
         self.init_ms = init_ms
         self.error = error
         self.timed_out = timed_out
+        self.restore: lines.Restore | None = None
+
+
+_NOT_IN_ID = re.compile(r"[^a-z0-9-]+")
+
+
+def sandbox_id(function: str, suffix: str) -> str:
+    """A sandbox id (cgroup name) for an environment of ``function``: lower-case letters,
+    digits and dashes only (function names may hold ``_``), unique by a random tail."""
+    head = _NOT_IN_ID.sub("-", function[:40].lower()).strip("-") or "fn"
+    return f"{head}-{suffix}-{secrets.token_hex(3)}"
+
+
+def _has_result(fut: asyncio.Future[float]) -> bool:
+    return fut.done() and not fut.cancelled() and fut.exception() is None
 
 
 def _trace_id() -> str:
@@ -98,6 +123,10 @@ class Scheduler:
         self._runtime_dir = runtime_dir()
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
+        self.zygotes: Zygotes | None = None
+        if getattr(sandbox, "supports_zygotes", False) and settings.zygotes != "off":
+            zygote_sandbox: ZygoteSandbox = sandbox  # type: ignore[assignment]
+            self.zygotes = Zygotes(zygote_sandbox, settings, logs, self._zygote_spec)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -112,10 +141,14 @@ class Scheduler:
         envs = list(self.envs.values())
         self.envs.clear()
         await asyncio.gather(*(env.destroy() for env in envs), return_exceptions=True)
+        if self.zygotes is not None:
+            await self.zygotes.close()
         self.logs.flush()
 
     async def drain_function(self, name: str) -> None:
         """Retire the idle environments of ``name`` (its code or configuration changed)."""
+        if self.zygotes is not None:
+            self.zygotes.retire(name)
         for slot in self.pool.drain(f"{name}:"):
             env = self.envs.pop(slot.env_id, None)
             if env is not None:
@@ -138,7 +171,7 @@ class Scheduler:
                 if init.error is not None:
                     return self._init_failed(env, req, request_id, init)
                 self.pool.started(slot)
-                result, reusable = await self._run(env, req, request_id, init.init_ms)
+                result, reusable = await self._run(env, req, request_id, init.init_ms, init.restore)
             else:
                 env = self.envs[slot.env_id]
                 env.tail = [] if req.tail else None
@@ -171,8 +204,8 @@ class Scheduler:
             self._unpacked[sha] = path
         return path
 
-    async def _spawn(self, env: Environment) -> None:
-        cfg = env.cfg
+    async def _prepare(self, cfg: FunctionConfig) -> tuple[Path, str, str, RuntimeCommand]:
+        """The code directory, task root, runtime root and command of ``cfg``'s runtime."""
         code_dir = await self._code_dir(cfg.code_sha256)
         missing = check_entrypoint(cfg.runtime, code_dir)
         if missing is not None:
@@ -180,6 +213,18 @@ class Scheduler:
         runtime_root = self.sandbox.runtime_root(self._runtime_dir)
         task_root = self.sandbox.task_root(code_dir)
         cmd = self.runtimes.resolve(cfg.runtime, runtime_root, task_root)
+        return code_dir, task_root, runtime_root, cmd
+
+    def _limits(self, cfg: FunctionConfig) -> Limits:
+        return Limits(
+            memory_mb=cfg.memory_mb,
+            ephemeral_mb=cfg.ephemeral_mb,
+            init_cpu_boost=self.settings.init_cpu_boost,
+        )
+
+    async def _spawn(self, env: Environment) -> None:
+        cfg = env.cfg
+        code_dir, task_root, runtime_root, cmd = await self._prepare(cfg)
         address = await env.channel.start()
         variables = environment_variables(
             cfg,
@@ -191,17 +236,13 @@ class Scheduler:
             execution_env=cmd.execution_env,
         )
         spec = SandboxSpec(
-            env_id=f"{cfg.name[:40]}-{env.slot.env_id}-{secrets.token_hex(3)}".lower(),
+            env_id=sandbox_id(cfg.name, env.slot.env_id),
             argv=list(cmd.argv),
             env=variables,
             code_dir=code_dir,
             runtime_dir=self._runtime_dir,
             expose=(cmd.prefix,) if cmd.prefix is not None else (),
-            limits=Limits(
-                memory_mb=cfg.memory_mb,
-                ephemeral_mb=cfg.ephemeral_mb,
-                init_cpu_boost=self.settings.init_cpu_boost,
-            ),
+            limits=self._limits(cfg),
         )
         read_fd, write_fd = os.pipe()
         try:
@@ -211,16 +252,110 @@ class Scheduler:
             raise
         finally:
             os.close(write_fd)
+        self._watch(env, read_fd)
+
+    def _watch(self, env: Environment, read_fd: int) -> None:
+        """Log the new process's output and notice its exit."""
         env.attach_output(read_fd)
         process = env.process
-        loop = asyncio.get_running_loop()
-        env.exited = loop.create_task(process.wait())
-        assert env.exited is not None
+        assert process is not None
+        env.exited = asyncio.get_running_loop().create_task(process.wait())
         env.exited.add_done_callback(lambda fut: self._on_exit(env, fut))
 
-    async def _cold_start(self, env: Environment, request_id: str) -> _InitOutcome:
+    # -- zygotes (SnapStart) ------------------------------------------------------------
+    async def _zygote_spec(self, cfg: FunctionConfig, log_stream: str) -> SandboxSpec:
+        code_dir, task_root, runtime_root, cmd = await self._prepare(cfg)
+        variables = environment_variables(
+            cfg,
+            region=self.settings.region,
+            runtime_api="",
+            log_stream=log_stream,
+            task_root=task_root,
+            runtime_dir=runtime_root,
+            execution_env=cmd.execution_env,
+            initialization_type="snap-start",
+        )
+        # Per environment (set in each fork), or absent in SnapStart functions as on Lambda.
+        for key in ("AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_LOG_GROUP_NAME",
+                    "AWS_LAMBDA_LOG_STREAM_NAME"):  # fmt: skip
+            variables.pop(key, None)
+        return SandboxSpec(
+            env_id=sandbox_id(cfg.name, "z" + secrets.token_hex(2)),
+            argv=list(zygote_argv(cmd, runtime_root)),
+            env=variables,
+            code_dir=code_dir,
+            runtime_dir=self._runtime_dir,
+            expose=(cmd.prefix,) if cmd.prefix is not None else (),
+            limits=self._limits(cfg),
+        )
+
+    async def _restore(self, env: Environment, request_id: str) -> _InitOutcome:
+        """A cold start forked from the function version's zygote (made now if needed).
+
+        The invoke that has to make the zygote pays its INIT and reports it as ``Init
+        Duration``; every later one reports ``Restore Duration``, as Lambda's SnapStart does.
+        """
+        assert self.zygotes is not None
+        cfg = env.cfg
+        started = time.perf_counter()
+        try:
+            entry, created = await self.zygotes.acquire(cfg, lines.log_stream(cfg.version))
+        except _EntrypointMissing as exc:
+            return _InitOutcome(0.0, FunctionError("Runtime.InvalidEntrypoint", str(exc)))
+        except InvalidRuntime as exc:
+            return _InitOutcome(0.0, FunctionError("Runtime.InvalidRuntime", exc.message))
+        if entry.error is not None:
+            return _InitOutcome(entry.init_ms, entry.error)
+        address = await env.channel.start()
+        read_fd, write_fd = os.pipe()
+        t0 = time.perf_counter()
+        try:
+            process = self.zygotes.fork(
+                entry,
+                sandbox_id(cfg.name, env.slot.env_id),
+                self._limits(cfg),
+                {"AWS_LAMBDA_RUNTIME_API": address},
+                write_fd,
+            )
+        except SandboxError as exc:
+            # A zygote that died after INIT: forget it and start this one the usual way.
+            log.warning("zygote of %s unusable (%s); starting normally", cfg.name, exc)
+            os.close(read_fd)
+            self.zygotes.retire(cfg.name)
+            env.channel.close()
+            env.channel = RuntimeChannel()
+            return await self._cold_start(env, request_id, allow_zygote=False)
+        finally:
+            os.close(write_fd)
+        env.process = process
+        env.on_destroyed = lambda: self.zygotes.release(entry) if self.zygotes else None
+        self._watch(env, read_fd)
+        outcome = await self._await_init(env, self.settings.init_timeout_s, t0)
+        if outcome.error is not None and process.failure:
+            outcome.error = FunctionError("Runtime.Unknown", process.failure)
+        if outcome.error is not None or created:
+            if created:
+                outcome.init_ms = (time.perf_counter() - started) * 1000
+            return outcome
+        ready_at = env.channel.ready.result()
+        runtime_start = process.started.result() if _has_result(process.started) else t0
+        billed = max(0, math.ceil(round((ready_at - runtime_start) * 1000, 6)))
+        outcome.restore = lines.Restore(outcome.init_ms or 0.0, billed)
+        outcome.init_ms = None
+        return outcome
+
+    async def _cold_start(
+        self, env: Environment, request_id: str, allow_zygote: bool = True
+    ) -> _InitOutcome:
         """Start the runtime and run INIT; retried once within the function timeout if the
-        first attempt overruns the 10 s INIT limit, as Lambda does."""
+        first attempt overruns the 10 s INIT limit, as Lambda does. Functions with a zygote
+        fork from it instead (:meth:`_restore`)."""
+        if (
+            allow_zygote
+            and self.zygotes is not None
+            and wants_zygote(env.cfg, self.settings.zygotes, True)
+        ):
+            return await self._restore(env, request_id)
         limits = [self.settings.init_timeout_s, float(env.cfg.timeout_s)]
         started = time.perf_counter()
         for attempt, limit in enumerate(limits):
@@ -286,14 +421,15 @@ class Scheduler:
         cfg = env.cfg
         env.drain_output()
         status = "timeout" if init.timed_out else "error"
+        init_ms = init.init_ms or 0.0
         env.log(
-            f"INIT_REPORT Init Duration: {init.init_ms:.2f} ms\tPhase: init\t"
+            f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\t"
             f"Status: {status}\tError Type: {init.error.error_type}"
         )
         env.log(lines.start_line(request_id, cfg.version))
         env.log(lines.end_line(request_id))
         rec = self._meter(
-            env, request_id, 0.0, init.init_ms, Outcome.TIMEOUT if init.timed_out else Outcome.ERROR
+            env, request_id, 0.0, init_ms, Outcome.TIMEOUT if init.timed_out else Outcome.ERROR
         )
         env.log(lines.report_line(rec))
         body = json.loads(init.error.to_json())
@@ -303,7 +439,12 @@ class Scheduler:
         )
 
     async def _run(
-        self, env: Environment, req: InvokeRequest, request_id: str, init_ms: float | None
+        self,
+        env: Environment,
+        req: InvokeRequest,
+        request_id: str,
+        init_ms: float | None,
+        restore: lines.Restore | None = None,
     ) -> tuple[InvokeResult, bool]:
         """Deliver one event and wait for its end. Returns the result and whether the
         environment may serve again."""
@@ -359,8 +500,12 @@ class Scheduler:
             outcome, function_error = Outcome.ERROR, "Unhandled"
         env.drain_output()
         env.log(lines.end_line(request_id))
-        rec = self._meter(env, request_id, duration_ms, init_ms, outcome, started_wall)
-        env.log(lines.report_line(rec) if cfg.log_format == "Text" else lines.report_json(rec))
+        rec = self._meter(env, request_id, duration_ms, init_ms, outcome, started_wall, restore)
+        env.log(
+            lines.report_line(rec, restore)
+            if cfg.log_format == "Text"
+            else lines.report_json(rec, restore=restore)
+        )
         return InvokeResult(
             request_id, payload, cfg.version, function_error, env.tail_bytes(), rec
         ), reusable
@@ -373,7 +518,11 @@ class Scheduler:
         init_ms: float | None,
         outcome: Outcome,
         started_at: float | None = None,
+        restore: lines.Restore | None = None,
     ) -> InvocationRecord:
+        """Meter one invocation. A restored environment is billed its Billed Restore
+        Duration on top of the duration, as SnapStart is (INIT was billed once, by the
+        invoke that made the zygote)."""
         cfg = env.cfg
         max_mb = 0
         if env.process is not None:
@@ -385,7 +534,9 @@ class Scheduler:
             version=cfg.version,
             started_at=started_at if started_at is not None else time.time(),
             duration_ms=duration_ms,
-            billed_ms=billed_duration_ms(duration_ms, init_ms),
+            billed_ms=billed_duration_ms(
+                duration_ms, init_ms if restore is None else float(restore.billed_ms)
+            ),
             memory_mb=cfg.memory_mb,
             max_memory_used_mb=max_mb,
             init_ms=init_ms,
@@ -448,6 +599,8 @@ class Scheduler:
         while True:
             await asyncio.sleep(period)
             self.logs.flush()
+            if self.zygotes is not None:
+                self.zygotes.reap(time.monotonic())
             for slot in self.pool.expired(time.monotonic()):
                 env = self.envs.pop(slot.env_id, None)
                 if env is not None:

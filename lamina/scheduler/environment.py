@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.runtime_api.channel import RuntimeChannel
 from lamina.sandbox import EnvironmentProcess
+from lamina.scheduler.output import OutputPipe
 from lamina.scheduler.pool import EnvSlot
 
 TAIL_BYTES = 4096
@@ -34,50 +34,24 @@ class Environment:
     freeze_handle: asyncio.TimerHandle | None = None
     request_id: str | None = None
     tail: list[str] | None = None  # lines of the current invocation, when asked for
-    _out_fd: int = -1
-    _partial: bytes = b""
-    _on_exit: list[Callable[[int], None]] = field(default_factory=list)
+    # Called once when the environment is destroyed (a zygote counts its live children).
+    on_destroyed: Callable[[], None] | None = None
+    _output: OutputPipe = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._output = OutputPipe(self.log)
 
     # -- output capture ---------------------------------------------------------------
     def attach_output(self, read_fd: int) -> None:
         """Read the runtime's stdout/stderr from ``read_fd`` without blocking the loop."""
-        os.set_blocking(read_fd, False)
-        self._out_fd = read_fd
-        asyncio.get_running_loop().add_reader(read_fd, self.drain_output)
+        self._output.attach(read_fd)
 
     def drain_output(self) -> None:
         """Move everything the runtime has written so far into the log stream."""
-        fd = self._out_fd
-        if fd < 0:
-            return
-        chunks = []
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                break
-            except OSError:
-                data = b""
-            if not data:
-                self.detach_output()
-                break
-            chunks.append(data)
-        if not chunks:
-            return
-        data = self._partial + b"".join(chunks)
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        if len(self._partial) > 256 * 1024:  # a runaway line without newline: cut it
-            lines.append(self._partial)
-            self._partial = b""
-        now_ms = int(time.time() * 1000)
-        for raw in lines:
-            self.log(raw.decode("utf-8", "replace"), now_ms)
+        self._output.drain()
 
     def flush_partial(self) -> None:
-        if self._partial:
-            self.log(self._partial.decode("utf-8", "replace"))
-            self._partial = b""
+        self._output.flush_partial()
 
     def log(self, message: str, now_ms: int | None = None) -> None:
         ts = int(time.time() * 1000) if now_ms is None else now_ms
@@ -92,12 +66,7 @@ class Environment:
         return text[-TAIL_BYTES:]
 
     def detach_output(self) -> None:
-        if self._out_fd >= 0:
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(self._out_fd)
-            with contextlib.suppress(OSError):
-                os.close(self._out_fd)
-            self._out_fd = -1
+        self._output.detach()
 
     # -- lifecycle --------------------------------------------------------------------
     async def thaw(self) -> None:
@@ -123,3 +92,6 @@ class Environment:
         self.drain_output()
         self.flush_partial()
         self.detach_output()
+        done, self.on_destroyed = self.on_destroyed, None
+        if done is not None:
+            done()

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 _API_PREFIX = "/2018-06-01/runtime"
 _BOOTSTRAP_FILE = os.path.abspath(__file__)
+# Frames of these files are the runtime's, not the function's: tracebacks leave them out.
+RUNTIME_FILES = {_BOOTSTRAP_FILE}
 # AWS's Python 3.12+ runtimes answer with raw UTF-8 instead of \u escapes.
 _ENSURE_ASCII = sys.version_info < (3, 12)
 # The request being handled, for log lines written through ``logging``.
@@ -289,7 +291,7 @@ def exception_body(exc: BaseException, request_id: str) -> dict[str, object]:
 
     frames = traceback.extract_tb(exc.__traceback__)
     first = 0
-    while first < len(frames) and frames[first].filename == _BOOTSTRAP_FILE:
+    while first < len(frames) and frames[first].filename in RUNTIME_FILES:
         first += 1
     # Plain 4-tuples format without the 3.11+ ``^^^^`` markers, as Lambda shows them.
     tuples = [(f.filename, f.lineno, f.name, f.line) for f in frames[first:]]
@@ -490,18 +492,20 @@ def _line_buffered_stdio() -> None:
             reconfigure(line_buffering=True)
 
 
-def _init(client: RuntimeApiClient, spec: str) -> "Handler":
-    """Import the handler; on failure report to ``/init/error`` and exit 1, like Lambda."""
-    error: dict[str, object]
+def load_or_error(spec: str) -> "tuple[Handler | None, dict[str, object] | None]":
+    """INIT's function part: the handler, or the error body Lambda would report."""
     try:
         handler = load_handler(spec)
     except Fault as fault:
-        error = error_body(fault.error_type, fault.message, fault.trace, "")
+        return None, error_body(fault.error_type, fault.message, fault.trace, "")
     except Exception as exc:  # an exception raised by the module's own top-level code
-        error = exception_body(exc, "")
-    else:
-        _setup_logging_if_loaded()
-        return handler
+        return None, exception_body(exc, "")
+    _setup_logging_if_loaded()
+    return handler, None
+
+
+def report_init_error(client: RuntimeApiClient, error: "dict[str, object]") -> None:
+    """Log an INIT error, post it to ``/init/error`` and exit 1, like Lambda's runtimes."""
     log_error(error)
     try:
         client.request(
@@ -518,23 +522,44 @@ def _init(client: RuntimeApiClient, spec: str) -> "Handler":
     sys.exit(1)
 
 
-def main() -> None:
-    _line_buffered_stdio()
+def _init(client: RuntimeApiClient, spec: str) -> "Handler":
+    """Import the handler; on failure report to ``/init/error`` and exit 1, like Lambda."""
+    handler, error = load_or_error(spec)
+    if error is not None:
+        report_init_error(client, error)
+    assert handler is not None
+    return handler
+
+
+def setup_path() -> None:
+    """Put the task root first, then layers, as on Lambda; this directory goes last.
+
+    This directory stays importable (last) for ``snapshot_restore_py``, which Lambda's
+    Python runtimes ship: code written for SnapStart imports it unchanged, and a copy the
+    function bundles itself wins because the task root comes first.
+    """
     env = os.environ
     task_root = env.get("LAMBDA_TASK_ROOT") or os.getcwd()
-    # The task root comes first, then layers, as on Lambda; our own directory does not.
-    if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(_BOOTSTRAP_FILE):
+    here = os.path.dirname(_BOOTSTRAP_FILE)
+    if sys.path and os.path.abspath(sys.path[0] or ".") == here:
         del sys.path[0]
     front = [task_root]
     if os.path.isdir("/opt/python"):
         front.append("/opt/python")
-    sys.path[:] = front + [p for p in sys.path if p not in front]
-    address = env.get("AWS_LAMBDA_RUNTIME_API")
+    rest = [p for p in sys.path if p not in front and p != here]
+    sys.path[:] = [*front, *rest, here]
+
+
+def runtime_api_client() -> RuntimeApiClient:
+    address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
         sys.stderr.write("AWS_LAMBDA_RUNTIME_API is not set\n")
         sys.exit(1)
-    client = RuntimeApiClient(address)
-    handler = _init(client, env.get("_HANDLER", ""))
+    return RuntimeApiClient(address)
+
+
+def serve(client: RuntimeApiClient, handler: "Handler") -> None:
+    """The invoke loop: pull an event, run it, post the answer, forever."""
     try:
         while True:
             status, headers, body = client.request("GET", "/invocation/next")
@@ -545,6 +570,14 @@ def main() -> None:
     except RuntimeApiError as exc:
         sys.stderr.write(f"Runtime API unreachable, exiting: {exc}\n")
         sys.exit(1)
+
+
+def main() -> None:
+    _line_buffered_stdio()
+    setup_path()
+    client = runtime_api_client()
+    handler = _init(client, os.environ.get("_HANDLER", ""))
+    serve(client, handler)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,210 @@
+"""Zygotes on the host side: one jailed, pre-initialised runtime that forks environments.
+
+A :class:`Zygote` is a runtime (``python/zygote.py``) started in the ``process`` tier like
+any environment — its own cgroup and namespaces, read-only code, the sandbox user — plus
+a ``SOCK_SEQPACKET`` control socket at its fd 3. After INIT it says ``{"ready": true}``.
+:meth:`Zygote.fork` then asks it for a new environment, passing over the socket:
+
+* a **status pipe** (write end): the forked environment writes ``start <monotonic s>``
+  when its runtime begins (after the platform's part of the restore) and
+  ``exit <status>`` when the runtime ends; EOF without ``exit`` means it was killed;
+* the environment's **output pipe** (its stdout and stderr);
+* a write descriptor of each ``cgroup.procs`` of the environment's **own new cgroup**,
+  opened here by root: the forked child writes ``0`` (itself) into them before anything
+  else, so the environment is limited and accounted from its first instruction.
+
+See ``docs/speed.md`` for the isolation that holds for forked environments and what differs.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from typing import Any
+
+from lamina.errors import SandboxError
+from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
+from lamina.sandbox.limits import Limits
+from lamina.sandbox.process_tier import JailedProcess
+
+KILLED = 128 + 9
+_SETTLE_S = 5.0
+
+
+class Zygote:
+    """A running zygote: its jailed process and the platform's end of its control socket."""
+
+    def __init__(self, process: JailedProcess, control: socket.socket) -> None:
+        self.process = process
+        self._control = control
+        control.setblocking(False)
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
+        loop.add_reader(control.fileno(), self._on_message)
+        self.base_memory_bytes = 0  # the snapshot's memory, measured once INIT is done
+        self.closed = False
+
+    def _on_message(self) -> None:
+        try:
+            data = self._control.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._stop_reading()
+            if not self.ready.done():
+                self.ready.set_exception(SandboxError("the zygote exited during INIT"))
+            return
+        if self.ready.done():
+            return  # the zygote says nothing after INIT; ignore chatter
+        try:
+            message = json.loads(data)
+        except ValueError:
+            message = {"error": {"errorType": "Runtime.Unknown", "errorMessage": "bad message"}}
+        if message.get("ready"):
+            with contextlib.suppress(Exception):
+                self.base_memory_bytes = self.process.memory_bytes()
+        self.ready.set_result(message)
+
+    def _stop_reading(self) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self._control.fileno())
+
+    def fork(
+        self,
+        driver: CgroupDriver,
+        env_id: str,
+        limits: Limits,
+        env: dict[str, str],
+        stdout_fd: int,
+        isolation: dict[str, object],
+    ) -> ForkedProcess:
+        """Ask for a new environment in a fresh cgroup; returns at once (no await)."""
+        if self.closed:
+            raise SandboxError("the zygote is closed")
+        cgroup = driver.create(env_id, limits)
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        procs: list[int] = []
+        try:
+            procs = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cgroup.procs_files()]
+            message = json.dumps({"env": env, **isolation}).encode()
+            fds = array.array("i", [status_w, stdout_fd, *procs])
+            self._control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        except BaseException as exc:
+            os.close(status_r)
+            cgroup.destroy_now()
+            raise SandboxError(f"cannot fork an environment from the zygote: {exc}") from exc
+        finally:
+            os.close(status_w)
+            for fd in procs:
+                os.close(fd)
+        return ForkedProcess(cgroup, status_r, self.base_memory_bytes)
+
+    async def close(self) -> None:
+        """Kill the zygote (and with it any environment it forked that is still alive)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._stop_reading()
+        self._control.close()
+        await self.process.kill()
+
+
+class ForkedProcess:
+    """An environment forked from a zygote (an :class:`EnvironmentProcess`)."""
+
+    pid = 0  # the environment's processes live in namespaces nested in the zygote's
+
+    def __init__(self, cgroup: CgroupHandle, status_fd: int, base_memory_bytes: int) -> None:
+        self._cgroup = cgroup
+        self._status_fd = status_fd
+        self._buf = b""
+        self._base = base_memory_bytes
+        loop = asyncio.get_running_loop()
+        self.started: asyncio.Future[float] = loop.create_future()
+        self._exited: asyncio.Future[int] = loop.create_future()
+        self.failure = ""  # why the platform's part of a restore failed, if it did
+        os.set_blocking(status_fd, False)
+        loop.add_reader(status_fd, self._on_status)
+        self._final: tuple[int, bool, int] | None = None
+
+    def _on_status(self) -> None:
+        try:
+            data = os.read(self._status_fd, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self._buf += data
+            *lines, self._buf = self._buf.split(b"\n")
+            for line in lines:
+                self._status_line(line.decode("utf-8", "replace"))
+            return
+        asyncio.get_running_loop().remove_reader(self._status_fd)
+        os.close(self._status_fd)
+        self._status_fd = -1
+        if not self._exited.done():
+            self._exited.set_result(KILLED)
+        if not self.started.done():
+            self.started.cancel()
+
+    def _status_line(self, line: str) -> None:
+        word, _, rest = line.partition(" ")
+        if word == "start" and not self.started.done():
+            self.started.set_result(float(rest))
+        elif word == "exit" and not self._exited.done():
+            code, _, reason = rest.partition(" ")
+            self.failure = reason
+            self._exited.set_result(int(code))
+
+    async def freeze(self) -> None:
+        await self._cgroup.set_frozen(True)
+
+    async def thaw(self) -> None:
+        await self._cgroup.set_frozen(False)
+
+    def max_memory_used_mb(self) -> int:
+        if self._final is not None:
+            return self._final[0]
+        # The snapshot's pages are shared with the zygote and charged to it; an environment
+        # uses them all the same, so they count, as they do in Lambda's figure.
+        return -(-(self._cgroup.max_memory_bytes() + self._base) // (1024 * 1024))
+
+    def oom_killed(self) -> bool:
+        if self._final is not None:
+            return self._final[1]
+        return self._cgroup.oom_kills() > 0
+
+    def cpu_time_ns(self) -> int:
+        if self._final is not None:
+            return self._final[2]
+        return self._cgroup.cpu_time_ns()
+
+    def end_init_boost(self, memory_mb: int) -> None:
+        if self._final is None:
+            self._cgroup.set_cpu_share(memory_mb)
+
+    def reset_peak_memory(self) -> None:
+        if self._final is None:
+            self._cgroup.reset_peak_memory()
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+    async def kill(self) -> None:
+        if self._final is None:
+            self._final = (self.max_memory_used_mb(), self.oom_killed(), self.cpu_time_ns())
+        # Until the child has joined its cgroup a group kill would miss it: wait for its
+        # start (or its end) first. Both come within milliseconds of the fork request.
+        if not self.started.done() and not self._exited.done():
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(self.started), _SETTLE_S)
+        await self._cgroup.destroy()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(self._exited), _SETTLE_S)

@@ -1,0 +1,72 @@
+"""A runtime's stdout/stderr pipe, read without blocking the event loop, as log lines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+
+# A runaway line without a newline is cut here rather than held in memory.
+MAX_LINE_BYTES = 256 * 1024
+
+LineSink = Callable[[str, int], None]  # (message, epoch ms)
+
+
+class OutputPipe:
+    """The read end of a runtime's output pipe; every complete line goes to ``sink``."""
+
+    __slots__ = ("_fd", "_partial", "_sink")
+
+    def __init__(self, sink: LineSink) -> None:
+        self._sink = sink
+        self._fd = -1
+        self._partial = b""
+
+    def attach(self, read_fd: int) -> None:
+        os.set_blocking(read_fd, False)
+        self._fd = read_fd
+        asyncio.get_running_loop().add_reader(read_fd, self.drain)
+
+    def drain(self) -> None:
+        """Move everything written so far into the sink (the last partial line waits)."""
+        fd = self._fd
+        if fd < 0:
+            return
+        chunks = []
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if not data:
+                self.detach()
+                break
+            chunks.append(data)
+        if not chunks:
+            return
+        data = self._partial + b"".join(chunks)
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) > MAX_LINE_BYTES:
+            lines.append(self._partial)
+            self._partial = b""
+        now_ms = int(time.time() * 1000)
+        for raw in lines:
+            self._sink(raw.decode("utf-8", "replace"), now_ms)
+
+    def flush_partial(self) -> None:
+        if self._partial:
+            self._sink(self._partial.decode("utf-8", "replace"), int(time.time() * 1000))
+            self._partial = b""
+
+    def detach(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._fd)
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1

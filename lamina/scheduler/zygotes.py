@@ -1,0 +1,230 @@
+"""Zygotes per function version: Lamina's SnapStart.
+
+A zygote is made on the first cold start that wants one (INIT runs once, there), every
+later cold start of the same code and configuration forks from it, and it is stopped when
+its function version is retired (code or configuration changed, function deleted) or has
+not been forked from for ``settings.zygote_idle_s`` — but never while an environment it
+forked is alive: the forked environments' pid namespaces are nested in the zygote's, so
+stopping it would kill them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lamina.config import Settings, ZygoteMode
+from lamina.errors import SandboxError
+from lamina.logs.store import LogStore
+from lamina.models.function import PYTHON_RUNTIMES, FunctionConfig
+from lamina.models.invocation import FunctionError
+from lamina.sandbox import SandboxSpec
+from lamina.sandbox.limits import Limits
+from lamina.sandbox.zygote import ForkedProcess, Zygote
+from lamina.scheduler.output import OutputPipe
+
+log = logging.getLogger("lamina.scheduler")
+
+
+class ZygoteSandbox(Protocol):
+    """What a sandbox tier offers to run zygotes (the ``process`` tier does)."""
+
+    async def spawn_zygote(self, spec: SandboxSpec, stdout_fd: int) -> Zygote: ...
+    def fork(
+        self, zygote: Zygote, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
+    ) -> ForkedProcess: ...
+
+
+def wants_zygote(cfg: FunctionConfig, mode: ZygoteMode, sandbox_supports: bool) -> bool:
+    """Whether cold starts of ``cfg`` fork from a zygote (pure).
+
+    ``snapstart`` (the default): functions with SnapStart on, every version, ``$LATEST``
+    included (see ``docs/speed.md`` for why); ``python``: every Python function; ``off``.
+    Only Lamina's own Python runtime has a zygote, and only a sandbox tier with cgroups and
+    namespaces can keep forked environments apart.
+    """
+    if mode == "off" or not sandbox_supports or cfg.runtime not in PYTHON_RUNTIMES:
+        return False
+    return mode == "python" or cfg.snap_start
+
+
+SpecBuilder = Callable[[FunctionConfig, str], Awaitable[SandboxSpec]]
+
+
+@dataclass(slots=True)
+class ZygoteEntry:
+    """One function version's zygote, from the start of its INIT to its end."""
+
+    key: str
+    function: str
+    log_stream: str
+    ready: asyncio.Future[None]
+    last_used: float
+    zygote: Zygote | None = None
+    error: FunctionError | None = None
+    init_ms: float = 0.0
+    children: int = 0
+    retired: bool = False
+    output: OutputPipe | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+class Zygotes:
+    """Every zygote of one server."""
+
+    def __init__(
+        self, sandbox: ZygoteSandbox, settings: Settings, logs: LogStore, build: SpecBuilder
+    ) -> None:
+        self.sandbox = sandbox
+        self.settings = settings
+        self.logs = logs
+        self._build = build
+        self._entries: dict[str, ZygoteEntry] = {}
+
+    def entries(self) -> list[ZygoteEntry]:
+        return list(self._entries.values())
+
+    async def acquire(self, cfg: FunctionConfig, log_stream: str) -> tuple[ZygoteEntry, bool]:
+        """The ready zygote of ``cfg`` (made now if needed) and whether this call made it.
+
+        An entry whose INIT failed carries the error and is forgotten, so the next cold start
+        tries again (as Lambda retries INIT on the next invoke).
+        """
+        entry = self._entries.get(cfg.cache_key)
+        created = entry is None
+        if entry is None:
+            loop = asyncio.get_running_loop()
+            entry = ZygoteEntry(
+                cfg.cache_key, cfg.name, log_stream, loop.create_future(), time.monotonic()
+            )
+            self._entries[cfg.cache_key] = entry
+            task = loop.create_task(self._start(entry, cfg))
+            entry.tasks.add(task)
+            task.add_done_callback(entry.tasks.discard)
+        await asyncio.shield(entry.ready)
+        entry.last_used = time.monotonic()
+        return entry, created
+
+    async def _start(self, entry: ZygoteEntry, cfg: FunctionConfig) -> None:
+        started = time.perf_counter()
+
+        def sink(message: str, ts: int) -> None:
+            self.logs.append(entry.function, entry.log_stream, ts, message)
+
+        read_fd, write_fd = os.pipe()
+        entry.output = OutputPipe(sink)
+        try:
+            try:
+                spec = await self._build(cfg, entry.log_stream)
+                entry.zygote = await self.sandbox.spawn_zygote(spec, write_fd)
+            finally:
+                os.close(write_fd)
+            entry.output.attach(read_fd)
+            read_fd = -1
+            message = await asyncio.wait_for(
+                asyncio.shield(entry.zygote.ready), self.settings.init_timeout_s
+            )
+        except TimeoutError:
+            message = {
+                "error": {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"INIT timed out after {self.settings.init_timeout_s:.2f} seconds",
+                }
+            }
+        except (SandboxError, OSError) as exc:
+            message = {"error": {"errorType": "Runtime.Unknown", "errorMessage": str(exc)}}
+        finally:
+            if read_fd >= 0:
+                os.close(read_fd)
+        entry.init_ms = (time.perf_counter() - started) * 1000
+        entry.output.drain()
+        if message.get("ready"):
+            sink(
+                f"INIT_REPORT Init Duration: {entry.init_ms:.2f} ms\tPhase: init\tStatus: success",
+                _now_ms(),
+            )
+        else:
+            raw = message.get("error") or {}
+            entry.error = FunctionError(
+                str(raw.get("errorType") or "Runtime.Unknown"),
+                str(raw.get("errorMessage") or "the zygote failed during INIT"),
+                tuple(str(t) for t in raw.get("stackTrace") or ()),
+            )
+            sink(
+                f"INIT_REPORT Init Duration: {entry.init_ms:.2f} ms\tPhase: init\tStatus: error"
+                f"\tError Type: {entry.error.error_type}",
+                _now_ms(),
+            )
+            if self._entries.get(entry.key) is entry:
+                del self._entries[entry.key]
+            await self._stop(entry)
+        if entry.retired and entry.children <= 0:
+            await self._stop(entry)  # retired while INIT ran: nobody will fork from it
+        entry.ready.set_result(None)
+
+    def fork(
+        self, entry: ZygoteEntry, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
+    ) -> ForkedProcess:
+        """Fork an environment; ``release`` must follow when that environment is destroyed."""
+        assert entry.zygote is not None
+        process = self.sandbox.fork(entry.zygote, env_id, limits, env, stdout_fd)
+        entry.children += 1
+        entry.last_used = time.monotonic()
+        return process
+
+    def release(self, entry: ZygoteEntry) -> None:
+        entry.children -= 1
+        if entry.retired and entry.children <= 0:
+            self._stop_later(entry)
+
+    def retire(self, function: str) -> None:
+        """The function's code or configuration changed, or it was deleted."""
+        for entry in list(self._entries.values()):
+            if entry.function == function:
+                self._retire(entry)
+
+    def reap(self, now: float) -> None:
+        """Stop zygotes nobody forked from for ``zygote_idle_s`` and with no live child."""
+        for entry in list(self._entries.values()):
+            if (
+                entry.ready.done()
+                and entry.children <= 0
+                and now - entry.last_used >= self.settings.zygote_idle_s
+            ):
+                self._retire(entry)
+
+    async def close(self) -> None:
+        entries, self._entries = list(self._entries.values()), {}
+        await asyncio.gather(*(self._stop(e) for e in entries), return_exceptions=True)
+
+    def _retire(self, entry: ZygoteEntry) -> None:
+        if self._entries.get(entry.key) is entry:
+            del self._entries[entry.key]
+        entry.retired = True
+        if entry.children <= 0 and entry.ready.done():
+            self._stop_later(entry)
+
+    def _stop_later(self, entry: ZygoteEntry) -> None:
+        task = asyncio.get_running_loop().create_task(self._stop(entry))
+        entry.tasks.add(task)
+        task.add_done_callback(entry.tasks.discard)
+
+    async def _stop(self, entry: ZygoteEntry) -> None:
+        zygote, entry.zygote = entry.zygote, None
+        if zygote is not None:
+            with contextlib.suppress(Exception):
+                await zygote.close()
+        if entry.output is not None:
+            entry.output.drain()
+            entry.output.flush_partial()
+            entry.output.detach()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
