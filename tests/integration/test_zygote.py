@@ -1,0 +1,181 @@
+"""Zygotes (Lamina's SnapStart): forked environments are as isolated as started ones.
+
+Real server, real boto3, real cgroups and namespaces. Each test deploys a SnapStart
+function and looks at what its environments see from inside and what the host sees.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import Invocation, LaminaProcess, python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+SNAP: dict[str, Any] = {"SnapStart": {"ApplyOn": "PublishedVersions"}}
+RESTORE = re.compile(r"Restore Duration: (\d+\.\d{2}) ms\tBilled Restore Duration: (\d+) ms\t")
+
+# The handler that reports what its environment sees, shared with the scheduler tests.
+PROBE = (Path(__file__).parents[1] / "scheduler" / "zygote_probe.txt").read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    data: Path = tmp_path_factory.mktemp("lamina-zygote")
+    proc = LaminaProcess(data, {"LAMINA_FREEZE_GRACE_S": "0.05"}).start()
+    yield proc
+    proc.stop()
+
+
+def restore_of(out: Invocation) -> tuple[float, int] | None:
+    m = RESTORE.search(out.log)
+    return (float(m.group(1)), int(m.group(2))) if m else None
+
+
+def two_environments(server: LaminaProcess, name: str) -> list[dict[str, Any]]:
+    """Two invokes at once: two environments forked from the same zygote."""
+    client = server.lambda_client()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(server.invoke, name, {"sleep": 1.5, "mark": str(i)}, True, client)
+            for i in range(2)
+        ]
+        outs = [f.result() for f in futures]
+    for out in outs:
+        assert out.function_error is None, out.payload
+    return [out.json() for out in outs]
+
+
+def test_forked_environments_are_isolated_from_each_other(server: LaminaProcess) -> None:
+    server.create("zy-iso", python_zip(PROBE), MemorySize=256, Timeout=30, **SNAP)
+    a, b = two_environments(server, "zy-iso")
+    # Each has its own pid namespace (the runtime is pid 2 under its own init) ...
+    for env in (a, b):
+        assert env["pid"] == 2
+        assert env["pids"] == ["1", "2"]
+        assert env["uid"] == 993
+        assert env["caps"] == "0000000000000000"
+        assert env["task_root"] in ("PermissionError", "OSError")  # read-only code
+        assert env["cgroup"] and all(line.endswith(":/") for line in env["cgroup"])
+        assert env["init_type"] == "snap-start"
+        assert env["log_stream"] is None  # not set in SnapStart functions, as on Lambda
+    # ... and its own namespaces, /tmp, Runtime API port and random state.
+    for kind in ("pid", "mnt", "user", "cgroup", "ipc"):
+        assert a["ns"][kind] != b["ns"][kind], kind
+    assert a["tmp"] == ["mark"] and b["tmp"] == ["mark"]
+    assert a["runtime_api"] != b["runtime_api"]
+    assert a["random"] != b["random"]
+    assert a["urandom"] != b["urandom"]
+    assert a["uuid"] != b["uuid"]
+    # What INIT made is shared: that is the snapshot (and why SnapStart is opt-in).
+    assert a["init_token"] == b["init_token"]
+
+
+def test_each_forked_environment_has_its_own_limited_cgroup(server: LaminaProcess) -> None:
+    server.create("zy-cg", python_zip(PROBE), MemorySize=320, Timeout=30, **SNAP)
+    server.invoke("zy-cg", {})  # makes the zygote
+    assert server.proc is not None
+    root = Path(f"/sys/fs/cgroup/memory/lamina/s{server.proc.pid}")
+    if not root.is_dir():
+        pytest.skip("this host has no cgroup v1 memory hierarchy to look into")
+    client = server.lambda_client()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(server.invoke, "zy-cg", {"sleep": 2.0}, True, client) for _ in range(2)
+        ]
+        # While both sleep: every group of this function holds its own processes.
+        seen: dict[str, list[str]] = {}
+        for _ in range(100):
+            seen = {
+                d.name: (d / "cgroup.procs").read_text().split()
+                for d in root.iterdir()
+                if d.name.startswith("zy-cg-") and (d / "memory.limit_in_bytes").read_text()
+            }
+            if sum(1 for pids in seen.values() if len(pids) == 2) >= 2:
+                break
+            concurrent.futures.wait(futures, timeout=0.05)
+        for f in futures:
+            assert f.result().function_error is None
+    envs = [name for name, pids in seen.items() if len(pids) == 2]  # init + runtime
+    assert len(envs) >= 2, seen
+    for name in envs:
+        limit = int((root / name / "memory.limit_in_bytes").read_text())
+        assert limit == 320 * 1024 * 1024
+    all_pids = [pid for pids in seen.values() for pid in pids]
+    assert len(all_pids) == len(set(all_pids))  # no process is in two groups
+
+
+def test_hooks_run_in_lambdas_order_and_restores_are_reported(server: LaminaProcess) -> None:
+    server.create("zy-hooks", python_zip(PROBE), MemorySize=256, Timeout=30, **SNAP)
+    first = server.invoke("zy-hooks", {})
+    # The invoke that made the zygote paid INIT, and says so as a normal cold start.
+    assert "Init Duration:" in first.log and restore_of(first) is None
+    assert first.json()["order"] == ["before-2", "before-1", "after-1", "after-2"]
+    crashed = server.invoke("zy-hooks", {"exit": True})  # a crash retires the environment
+    assert crashed.json()["errorType"] == "Runtime.ExitError"
+    restored = server.invoke("zy-hooks", {})
+    assert restored.function_error is None
+    # Before-snapshot hooks ran once, in the zygote; after-restore hooks again in this one.
+    assert restored.json()["order"] == ["before-2", "before-1", "after-1", "after-2"]
+    restore = restore_of(restored)
+    assert restore is not None, restored.log
+    restore_ms, billed_restore = restore
+    assert "Init Duration" not in restored.log
+    assert 0 <= billed_restore <= restore_ms + 1
+    billed = int(re.search(r"Billed Duration: (\d+) ms", restored.log).group(1))  # type: ignore[union-attr]
+    duration = float(re.search(r"\tDuration: ([\d.]+) ms", restored.log).group(1))  # type: ignore[union-attr]
+    assert billed >= billed_restore + int(duration)
+    warm = server.invoke("zy-hooks", {})
+    assert restore_of(warm) is None and "Init Duration" not in warm.log
+
+
+def test_memory_limit_applies_to_forked_environments(server: LaminaProcess) -> None:
+    hog = python_zip("""
+        BASE = bytearray(8 * 1024 * 1024)  # INIT's memory: part of the snapshot
+
+        def handler(event, context):
+            hoard = [bytearray(1024 * 1024) for _ in range(event.get("mb", 0))]
+            return len(hoard)
+    """)
+    server.create("zy-hog", hog, MemorySize=128, Timeout=20, **SNAP)
+    assert server.invoke("zy-hog", {"mb": 1}).json() == 1  # makes the zygote
+    client = server.lambda_client()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        # A second concurrent invoke needs a second environment: a forked one.
+        futures = [
+            pool.submit(server.invoke, "zy-hog", {"mb": 400}, True, client) for _ in range(2)
+        ]
+        outs = [f.result() for f in futures]
+    assert any(restore_of(out) is not None for out in outs) or any(
+        "Init Duration" not in out.log for out in outs
+    )
+    for out in outs:
+        assert out.function_error == "Unhandled"
+        assert out.json()["errorType"] == "Runtime.OutOfMemory"
+    assert server.invoke("zy-hog", {"mb": 4}).json() == 4
+
+
+def test_init_error_in_the_zygote_is_reported_and_retried(server: LaminaProcess) -> None:
+    server.create(
+        "zy-broken",
+        python_zip("import not_a_module\n\ndef handler(event, context):\n    return 1\n"),
+        **SNAP,
+    )
+    for _ in range(2):  # a failed INIT is not cached: the next invoke tries again
+        out = server.invoke("zy-broken", {})
+        assert out.function_error == "Unhandled"
+        assert out.json()["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_functions_without_snapstart_start_normally(server: LaminaProcess) -> None:
+    server.create("zy-plain", python_zip(PROBE), MemorySize=256, Timeout=30)
+    out = server.invoke("zy-plain", {})
+    assert out.json()["init_type"] == "on-demand"
+    assert out.json()["order"] == []  # no snapshot, so no hooks (as on Lambda)
+    assert restore_of(out) is None and "Init Duration" in out.log
