@@ -1,16 +1,17 @@
-"""Function definitions: control-plane writes, and the in-memory index the invoke path reads.
+"""Functions, versions and aliases: control-plane writes, and the index the invoke path reads.
 
-The invoke path never touches SQLite: every ``$LATEST`` configuration is held in a dict
-loaded at start and updated by each write here, after the store has committed it.
+The invoke path never touches SQLite: every ``$LATEST``, every published version and every
+alias is held in dicts loaded at start and updated by each write here, after the store has
+committed it. Resolving an alias with weights is one dict lookup and one random draw.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+import random
+from collections.abc import Awaitable, Callable
 
+from lamina.api.bodies import CodeUpdate, CreateRequest
 from lamina.config import Settings
 from lamina.errors import (
     InvalidParameterValue,
@@ -19,13 +20,14 @@ from lamina.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
-from lamina.models.function import (
-    LATEST,
-    FunctionConfig,
-    validate_architecture,
-    validate_config,
-    validate_name,
+from lamina.models.alias import (
+    Alias,
+    check_routing,
+    validate_alias_description,
+    validate_alias_name,
+    validate_alias_version,
 )
+from lamina.models.function import LATEST, FunctionConfig, validate_config, validate_name
 from lamina.store.code import CodeStore
 from lamina.store.metadata import MetadataStore
 from lamina.store.stamps import new_revision_id, now_lambda_timestamp
@@ -35,127 +37,110 @@ MAX_CREATE_REQUEST_BYTES = 69_905_067
 
 Drain = Callable[[str], Awaitable[None]]
 
-
-def _int(body: Mapping[str, Any], key: str, default: int) -> int:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParameterValue(f"{key} must be an integer, not {value!r}")
-    return value
+# What makes two versions the same for PublishVersion (everything but the stamps).
+_STAMPS = {"version": LATEST, "revision_id": "", "last_modified": "", "description": ""}
 
 
-def _str(body: Mapping[str, Any], key: str, default: str = "") -> str:
-    value = body.get(key, default)
-    if not isinstance(value, str):
-        raise InvalidParameterValue(f"{key} must be a string, not {type(value).__name__}")
-    return value
+def _stale() -> PreconditionFailed:
+    return PreconditionFailed(
+        "The Revision Id provided does not match the latest Revision Id. Call the "
+        "GetFunction/GetAlias API to retrieve the latest Revision Id"
+    )
 
 
-def _environment(body: Mapping[str, Any], default: dict[str, str]) -> dict[str, str]:
-    env = body.get("Environment")
-    if env is None:
-        return default
-    if not isinstance(env, dict):
-        raise InvalidParameterValue("Environment must be an object with Variables")
-    variables = env.get("Variables", {})
-    if not isinstance(variables, dict):
-        raise InvalidParameterValue("Environment.Variables must be a map of strings")
-    return {str(k): v for k, v in variables.items()}
-
-
-def _architecture(body: Mapping[str, Any], default: str) -> str:
-    archs = body.get("Architectures")
-    if archs is None:
-        return default
-    if not isinstance(archs, list) or len(archs) != 1 or not isinstance(archs[0], str):
-        raise InvalidParameterValue(
-            "1 validation error detected: Value at 'architectures' failed to satisfy "
-            "constraint: Member must have length less than or equal to 1"
-        )
-    return validate_architecture(archs[0])
-
-
-def _ephemeral(body: Mapping[str, Any], default: int) -> int:
-    eph = body.get("EphemeralStorage")
-    if eph is None:
-        return default
-    if not isinstance(eph, dict):
-        raise InvalidParameterValue("EphemeralStorage must be an object with Size")
-    return _int(eph, "Size", default)
-
-
-def _log_format(body: Mapping[str, Any], default: str) -> str:
-    lc = body.get("LoggingConfig")
-    if lc is None:
-        return default
-    if not isinstance(lc, dict):
-        raise InvalidParameterValue("LoggingConfig must be an object")
-    fmt = lc.get("LogFormat", default)
-    if fmt not in ("Text", "JSON"):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{fmt}' at 'loggingConfig.logFormat' failed to "
-            "satisfy constraint: Member must satisfy enum value set: [Text, JSON]"
-        )
-    return str(fmt)
-
-
-def _snap_start(body: Mapping[str, Any], default: bool) -> bool:
-    snap = body.get("SnapStart")
-    if snap is None:
-        return default
-    apply_on = snap.get("ApplyOn") if isinstance(snap, dict) else None
-    if apply_on not in ("PublishedVersions", "None"):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{apply_on}' at 'snapStart.applyOn' failed to "
-            "satisfy constraint: Member must satisfy enum value set: [PublishedVersions, None]"
-        )
-    return bool(apply_on == "PublishedVersions")
-
-
-def decode_zip(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise InvalidParameterValue("Code.ZipFile must be base64-encoded zip content")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidParameterValue("Code.ZipFile is not valid base64") from exc
+def _version_key(cfg: FunctionConfig) -> int:
+    return -1 if cfg.version == LATEST else int(cfg.version)
 
 
 class Functions:
-    """Create, read, update and delete functions; keep the hot-path index current."""
+    """Create, read, update and delete functions, versions and aliases; keep the index."""
 
     def __init__(
-        self, settings: Settings, metadata: MetadataStore, code: CodeStore, drain: Drain
+        self,
+        settings: Settings,
+        metadata: MetadataStore,
+        code: CodeStore,
+        drain: Drain,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.metadata = metadata
         self.code = code
         self._drain = drain
-        self._latest: dict[str, FunctionConfig] = {c.name: c for c in metadata.all_latest()}
+        self._draw = draw
+        self._latest: dict[str, FunctionConfig] = {}
         self._versions: dict[tuple[str, str], FunctionConfig] = {}
+        for cfg in metadata.all_functions():
+            if cfg.version == LATEST:
+                self._latest[cfg.name] = cfg
+            else:
+                self._versions[(cfg.name, cfg.version)] = cfg
+        self._aliases: dict[tuple[str, str], Alias] = {
+            (a.function, a.name): a for a in metadata.all_aliases()
+        }
 
     # -- reads (the invoke path) ------------------------------------------------------
     def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
+        """``$LATEST``, a published version, or the primary version of an alias."""
         if qualifier is None or qualifier == LATEST:
             cfg = self._latest.get(name)
             if cfg is None:
                 raise ResourceNotFound(f"Function not found: {self._arn(name)}")
             return cfg
-        key = (name, qualifier)
-        cfg = self._versions.get(key)
-        if cfg is None:
-            if name not in self._latest:
-                raise ResourceNotFound(f"Function not found: {self._arn(name)}")
-            try:
-                cfg = self.metadata.get_function(name, qualifier)
-            except ResourceNotFound:
-                raise ResourceNotFound(
-                    f"Function not found: {self._arn(name)}:{qualifier}"
-                ) from None
-            self._versions[key] = cfg
-        return cfg
+        cfg = self._versions.get((name, qualifier))
+        if cfg is not None:
+            return cfg
+        alias = self._aliases.get((name, qualifier))
+        if alias is not None:
+            return self.get(name, alias.version)
+        if name not in self._latest:
+            raise ResourceNotFound(f"Function not found: {self._arn(name)}")
+        raise ResourceNotFound(f"Function not found: {self._arn(name)}:{qualifier}")
+
+    def resolve(self, name: str, qualifier: str | None) -> FunctionConfig:
+        """The configuration an invoke runs: an alias with weights draws its version."""
+        if qualifier is not None and qualifier != LATEST:
+            alias = self._aliases.get((name, qualifier))
+            if alias is not None and alias.weights:
+                return self.get(name, alias.pick(self._draw()))
+        return self.get(name, qualifier)
+
+    def is_alias(self, name: str, qualifier: str) -> bool:
+        return (name, qualifier) in self._aliases
+
+    def versions(self, name: str) -> list[FunctionConfig]:
+        """``$LATEST`` then the published versions in number order."""
+        latest = self.get(name)
+        published = [c for (n, _), c in self._versions.items() if n == name]
+        return [latest, *sorted(published, key=_version_key)]
+
+    def all_versions(self) -> list[FunctionConfig]:
+        """Every function's ``$LATEST`` and versions, by name then version number."""
+        return sorted(
+            [*self._latest.values(), *self._versions.values()],
+            key=lambda c: (c.name, _version_key(c)),
+        )
+
+    def alias(self, name: str, alias: str) -> Alias:
+        self.get(name)
+        found = self._aliases.get((name, alias))
+        if found is None:
+            raise ResourceNotFound(f"Alias not found: {self._arn(name)}:{alias}")
+        return found
+
+    def aliases(self, name: str, version: str | None = None) -> list[Alias]:
+        """The function's aliases by name; with ``version``, those that route to it."""
+        self.get(name)
+        found = [a for (n, _), a in self._aliases.items() if n == name]
+        if version is not None:
+            found = [a for a in found if version in a.versions()]
+        return sorted(found, key=lambda a: a.name)
 
     def total_code_size(self) -> int:
-        return sum(c.code_size for c in self._latest.values())
+        """The code storage of every version, as Lambda's AccountUsage counts it."""
+        return sum(c.code_size for c in self._latest.values()) + sum(
+            c.code_size for c in self._versions.values()
+        )
 
     def names(self) -> list[str]:
         return sorted(self._latest)
@@ -163,127 +148,180 @@ class Functions:
     def list(self, marker: str | None, max_items: int) -> tuple[list[FunctionConfig], str | None]:
         return self.metadata.list_functions(marker, max_items)
 
-    # -- writes -----------------------------------------------------------------------
-    def create(self, body: Mapping[str, Any]) -> FunctionConfig:
-        name = validate_name(_str(body, "FunctionName"))
+    # -- writes: functions ------------------------------------------------------------
+    def create(self, req: CreateRequest, package: bytes) -> FunctionConfig:
+        """Store the package and the function; with ``Publish``, answer version 1."""
+        name = validate_name(req.config.name)
         if name in self._latest:
             raise ResourceConflict(f"Function already exist: {name}")
-        package_type = body.get("PackageType", "Zip")
-        if package_type != "Zip":
-            raise InvalidParameterValue(
-                "Lamina runs Zip packages; container images (PackageType Image) are not supported"
-            )
-        code = body.get("Code")
-        if not isinstance(code, dict) or "ZipFile" not in code:
-            raise InvalidParameterValue(
-                "Code must contain ZipFile (base64 zip); S3Bucket/S3Key are not supported yet"
-            )
-        runtime = _str(body, "Runtime")
-        cfg = FunctionConfig(
-            name=name,
-            runtime=runtime,
-            handler=_str(body, "Handler"),
-            code_sha256="0" * 64,
-            code_size=0,
-            memory_mb=_int(body, "MemorySize", 128),
-            timeout_s=_int(body, "Timeout", 3),
-            environment=_environment(body, {}),
-            ephemeral_mb=_ephemeral(body, 512),
-            architecture=_architecture(body, "x86_64"),  # type: ignore[arg-type]
-            description=_str(body, "Description"),
-            role=_str(body, "Role", f"arn:aws:iam::{self.settings.account_id}:role/lambda-role"),
-            log_format=_log_format(body, "Text"),  # type: ignore[arg-type]
-            snap_start=_snap_start(body, False),
-        )
-        validate_config(cfg)
-        package = self.code.put_zip(decode_zip(code["ZipFile"]))
-        cfg = cfg.with_changes(
-            code_sha256=package.sha256_hex,
-            code_size=package.size,
+        validate_config(req.config)
+        stored = self.code.put_zip(package)
+        cfg = req.config.with_changes(
+            code_sha256=stored.sha256_hex,
+            code_size=stored.size,
             revision_id=new_revision_id(),
             last_modified=now_lambda_timestamp(),
         )
         self.metadata.create_function(cfg)
         self._latest[name] = cfg
-        if body.get("Publish") is True:
-            self.publish(name)
+        if req.tags:
+            self.metadata.set_tags(name, req.tags)
+        if req.publish:
+            return self.publish(name)
         return cfg
 
-    async def update_code(self, name: str, body: Mapping[str, Any]) -> FunctionConfig:
+    async def update_code(self, name: str, update: CodeUpdate, package: bytes) -> FunctionConfig:
         cfg = self.get(name)
-        self._check_revision(cfg, body)
-        if "ZipFile" not in body:
-            raise InvalidParameterValue(
-                "UpdateFunctionCode needs ZipFile (base64 zip); S3 sources are not supported yet"
-            )
-        package = self.code.put_zip(decode_zip(body["ZipFile"]))
-        arch = _architecture(body, cfg.architecture)
+        self._check_revision(cfg, update.revision_id)
+        stored = self.code.put_zip(package, operation="UpdateFunctionCode")
         new = cfg.with_changes(
-            code_sha256=package.sha256_hex,
-            code_size=package.size,
-            architecture=arch,
+            code_sha256=stored.sha256_hex,
+            code_size=stored.size,
+            architecture=update.architecture or cfg.architecture,
             revision_id=new_revision_id(),
             last_modified=now_lambda_timestamp(),
         )
+        if update.dry_run:
+            return new  # checked, not applied
         await self._replace(new)
-        if body.get("Publish") is True:
-            self.publish(name)
+        if update.publish:
+            return self.publish(name)
         return new
 
-    async def update_configuration(self, name: str, body: Mapping[str, Any]) -> FunctionConfig:
+    async def update_configuration(
+        self, name: str, new: FunctionConfig, revision_id: str | None
+    ) -> FunctionConfig:
+        """Apply ``new`` (parsed from the request against the current ``$LATEST``)."""
         cfg = self.get(name)
-        self._check_revision(cfg, body)
-        new = cfg.with_changes(
-            runtime=_str(body, "Runtime", cfg.runtime),
-            handler=_str(body, "Handler", cfg.handler),
-            memory_mb=_int(body, "MemorySize", cfg.memory_mb),
-            timeout_s=_int(body, "Timeout", cfg.timeout_s),
-            environment=_environment(body, cfg.environment),
-            ephemeral_mb=_ephemeral(body, cfg.ephemeral_mb),
-            description=_str(body, "Description", cfg.description),
-            role=_str(body, "Role", cfg.role),
-            log_format=_log_format(body, cfg.log_format),
-            snap_start=_snap_start(body, cfg.snap_start),
-            revision_id=new_revision_id(),
-            last_modified=now_lambda_timestamp(),
-        )
+        self._check_revision(cfg, revision_id)
         validate_config(new)
+        new = new.with_changes(revision_id=new_revision_id(), last_modified=now_lambda_timestamp())
         await self._replace(new)
         return new
 
-    def publish(self, name: str) -> FunctionConfig:
+    def publish(
+        self,
+        name: str,
+        description: str | None = None,
+        code_sha256: str | None = None,
+        revision_id: str | None = None,
+    ) -> FunctionConfig:
+        """Snapshot ``$LATEST`` as the next version; unchanged since the last one → that one."""
         cfg = self.get(name)
-        version = self.metadata.publish_version(cfg)
+        self._check_revision(cfg, revision_id)
+        current_b64 = base64.b64encode(bytes.fromhex(cfg.code_sha256)).decode()
+        if code_sha256 is not None and code_sha256 not in (current_b64, cfg.code_sha256):
+            raise InvalidParameterValue(
+                f"CodeSHA256 ({code_sha256}) is different from current CodeSHA256 in $LATEST "
+                f"({current_b64}). Please try again with the CodeSHA256 in $LATEST."
+            )
+        published = self.versions(name)[1:]
+        if published and _same_snapshot(published[-1], cfg):
+            return published[-1]
+        snapshot = cfg.with_changes(
+            description=cfg.description if description is None else description,
+            revision_id=new_revision_id(),
+            last_modified=now_lambda_timestamp(),
+        )
+        version = self.metadata.publish_version(snapshot)
         self._versions[(name, version.version)] = version
         return version
 
     async def delete(self, name: str, qualifier: str | None = None) -> None:
-        self.get(name, qualifier)
-        if qualifier is None or qualifier == LATEST:
+        """Delete the function with everything it owns, or one published version."""
+        self.get(name)
+        if qualifier is None:
             self.metadata.delete_function(name)
             self._latest.pop(name, None)
             self._versions = {k: v for k, v in self._versions.items() if k[0] != name}
+            self._aliases = {k: v for k, v in self._aliases.items() if k[0] != name}
         else:
+            if qualifier != LATEST and not qualifier.isdigit():
+                raise InvalidParameterValue(
+                    f"Qualifier '{qualifier}' must be a version number: delete an alias with "
+                    "DeleteAlias"
+                )
+            self.get(name, qualifier)
             self.metadata.delete_function(name, qualifier)
             self._versions.pop((name, qualifier), None)
         await self._drain(name)
 
+    # -- writes: aliases ----------------------------------------------------------------
+    def create_alias(
+        self,
+        name: str,
+        alias: object,
+        version: object,
+        description: object,
+        weights: dict[str, float],
+    ) -> Alias:
+        self.get(name)
+        new = Alias(
+            function=name,
+            name=validate_alias_name(alias),
+            version=validate_alias_version(version),
+            description=validate_alias_description(description),
+            weights=weights,
+            revision_id=new_revision_id(),
+        )
+        check_routing(new.version, new.weights)
+        self.metadata.create_alias(new)
+        self._aliases[(name, new.name)] = new
+        return new
+
+    def update_alias(
+        self,
+        name: str,
+        alias: str,
+        version: object | None,
+        description: object | None,
+        weights: dict[str, float] | None,
+        revision_id: str | None,
+    ) -> Alias:
+        current = self.alias(name, alias)
+        if revision_id is not None and revision_id != current.revision_id:
+            raise _stale()
+        new = Alias(
+            function=name,
+            name=alias,
+            version=current.version if version is None else validate_alias_version(version),
+            description=(
+                current.description
+                if description is None
+                else validate_alias_description(description)
+            ),
+            weights=current.weights if weights is None else weights,
+            revision_id=new_revision_id(),
+        )
+        check_routing(new.version, new.weights)
+        self.metadata.update_alias(new, current.revision_id)
+        self._aliases[(name, alias)] = new
+        return new
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self.alias(name, alias)
+        self.metadata.delete_alias(name, alias)
+        self._aliases.pop((name, alias), None)
+
+    # -- internals ----------------------------------------------------------------------
     async def _replace(self, new: FunctionConfig) -> None:
         self.metadata.put_function(new)
         self._latest[new.name] = new
         # Environments of the old code or configuration must never serve again.
         await self._drain(new.name)
 
-    def _check_revision(self, cfg: FunctionConfig, body: Mapping[str, Any]) -> None:
-        rid = body.get("RevisionId")
-        if rid is not None and rid != cfg.revision_id:
-            raise PreconditionFailed(
-                "The Revision Id provided does not match the latest Revision Id. Call the "
-                "GetFunction/GetAlias API to retrieve the latest Revision Id"
-            )
+    @staticmethod
+    def _check_revision(cfg: FunctionConfig, revision_id: str | None) -> None:
+        if revision_id is not None and revision_id != cfg.revision_id:
+            raise _stale()
 
     def _arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.settings.region}:{self.settings.account_id}:function:{name}"
+
+
+def _same_snapshot(a: FunctionConfig, b: FunctionConfig) -> bool:
+    """Same code and configuration, whatever the version, stamps and description."""
+    return a.with_changes(**_STAMPS) == b.with_changes(**_STAMPS)
 
 
 def check_create_size(length: int) -> None:

@@ -1,28 +1,35 @@
 """The Lambda REST API (and Lamina's own ``/lamina/v1`` endpoints) over the wire layer.
 
-Requests are routed by pure path matching into operations; every :class:`ApiError`
-becomes a Lambda-shaped answer in :func:`error_response`, the one place that maps
-errors to statuses. The invoke route is checked first and does no parsing it can skip.
+Every request is authenticated (SigV4, :mod:`lamina.api.auth`), then the invoke route is
+checked first with two string tests; everything else is matched against the route table
+(:mod:`lamina.api.routes`) and handed to its operation. Every :class:`ApiError` becomes a
+Lambda-shaped answer in :func:`error_response`, the one place that maps errors to statuses.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
-from dataclasses import asdict
-from decimal import Decimal
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import unquote
 
+from lamina.api.account_ops import AccountOps
+from lamina.api.alias_ops import AliasOps
+from lamina.api.answers import JSON, error_response, json_response
 from lamina.api.arns import function_arn, parse_function_ref
-from lamina.api.shapes import function_configuration
+from lamina.api.auth import Authenticator
+from lamina.api.context import ApiContext, Handler
+from lamina.api.function_ops import FunctionOps
+from lamina.api.lamina_ops import LaminaOps
+from lamina.api.routes import match
+from lamina.api.url_ops import UrlOps
 from lamina.billing.ledger import Ledger
+from lamina.config import DEV_ACCESS_KEY_ID, Settings
 from lamina.errors import (
     ApiError,
     InvalidParameterValue,
@@ -31,11 +38,13 @@ from lamina.errors import (
     ResourceNotFound,
 )
 from lamina.events.inprocess import InProcessQueue, QueuedEvent
-from lamina.functions import Functions, check_create_size
+from lamina.functions import Functions
 from lamina.models.invocation import InvokeResult
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
+
+__all__ = ["MAX_REQUEST_BYTES", "LambdaApi", "error_response", "json_response"]
 
 log = logging.getLogger("lamina.api")
 
@@ -45,130 +54,108 @@ ASYNC_PAYLOAD_MAX = 1024 * 1024
 MAX_REQUEST_BYTES = 70 * 1024 * 1024
 
 FUNCTIONS = "/2015-03-31/functions"
-JSON = "application/json"
+# Answered without a signature even when keys are configured (load balancers, probes).
+UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 
-
-def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
-    h = {"Content-Type": JSON, "x-amzn-RequestId": str(uuid.uuid4())}
-    if headers:
-        h.update(headers)
-    data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
-    return Response(status, data, h)
-
-
-def error_response(exc: ApiError) -> Response:
-    """The one mapping from an error to its HTTP answer."""
-    return json_response(exc.status, exc.body(), exc.headers())
-
-
-def _json_body(req: Request) -> dict[str, Any]:
-    if not req.body:
-        return {}
-    try:
-        body = json.loads(req.body)
-    except ValueError as exc:
-        raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequestContent("Request body must be a JSON object")
-    return body
-
-
-def _max_items(raw: str | None) -> int:
-    if raw is None:
-        return 50
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise InvalidParameterValue(f"MaxItems must be a number, not {raw!r}") from exc
-    if not 1 <= value <= 10_000:
-        raise InvalidParameterValue("MaxItems must be between 1 and 10000")
-    return value
+Answer = Response | Coroutine[Any, Any, Response]
+# A handler mounted on a path prefix by another component (function URLs, S3, ...).
+Mounted = Callable[[Request, HttpConnection], Answer]
 
 
 class LambdaApi:
     """Routes HTTP requests to operations of :class:`Functions` and :class:`Scheduler`."""
 
     def __init__(
-        self, functions: Functions, scheduler: Scheduler, ledger: Ledger, region: str, account: str
+        self,
+        functions: Functions,
+        scheduler: Scheduler,
+        ledger: Ledger,
+        region: str,
+        account: str,
+        settings: Settings | None = None,
     ) -> None:
+        settings = settings or functions.settings
+        settings = settings.with_changes(region=region, account_id=account)
         self.functions = functions
         self.scheduler = scheduler
         self.ledger = ledger
+        self.settings = settings
         self.region = region
         self.account = account
         self.async_queue = InProcessQueue(self._run_async)
+        self.auth = Authenticator(
+            settings.verification_keys(),
+            required=settings.signature_required,
+            region=region,
+            max_skew_s=settings.signature_skew_s,
+        )
+        ctx = ApiContext(functions, scheduler, ledger, settings)
+        self._handlers: dict[str, Handler] = {}
+        for ops in (FunctionOps(ctx), AliasOps(ctx), AccountOps(ctx), UrlOps(ctx), LaminaOps(ctx)):
+            self._handlers.update(ops.handlers())
+        self._mounts: list[tuple[str, Mounted, bool]] = []
+        if settings.signature_required:
+            log.info(
+                "SigV4: %d access key(s) configured; unsigned requests are refused",
+                len(settings.access_keys),
+            )
+        else:
+            log.warning(
+                "SigV4: no LAMINA_ACCESS_KEYS: dev mode, unsigned requests are served and "
+                "signatures are checked against the dev key %s",
+                DEV_ACCESS_KEY_ID,
+            )
+
+    def mount(self, prefix: str, handler: Mounted, *, signed: bool = True) -> None:
+        """Serve every path under ``prefix`` with ``handler`` (``signed=False``: no SigV4)."""
+        self._mounts.append((prefix, handler, signed))
 
     # -- entry point ------------------------------------------------------------------
-    def handle(
-        self, req: Request, conn: HttpConnection
-    ) -> Response | Coroutine[Any, Any, Response]:
+    def handle(self, req: Request, conn: HttpConnection) -> Answer:
         path = req.path
         if req.too_large:
             return error_response(
                 RequestTooLarge(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")
             )
+        for prefix, handler, signed in self._mounts:
+            if path.startswith(prefix):
+                if signed and (denied := self._authenticate(req)) is not None:
+                    return denied
+                return handler(req, conn)
+        if path not in UNSIGNED_PATHS and (denied := self._authenticate(req)) is not None:
+            return denied
         if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
             return self._invoke(req, path[len(FUNCTIONS) + 1 : -len("/invocations")])
         try:
-            return self._route(req, path)
+            route, params = match(req.method, path)
+            answer = self._handlers[route.operation](req, params)
+        except ApiError as exc:
+            return error_response(exc)
+        if isinstance(answer, Response):
+            return answer
+        return self._wrap(answer)
+
+    def _authenticate(self, req: Request) -> Response | None:
+        try:
+            self.auth.check(req.method, req.target, req.headers, req.body)
+        except ApiError as exc:
+            return error_response(exc)
+        return None
+
+    @staticmethod
+    async def _wrap(coro: Coroutine[Any, Any, Response]) -> Response:
+        try:
+            return await coro
         except ApiError as exc:
             return error_response(exc)
 
-    def _route(self, req: Request, path: str) -> Response | Coroutine[Any, Any, Response]:
-        parts = path.strip("/").split("/")
-        m = req.method
-        if parts[0] == "2015-03-31" and len(parts) >= 2 and parts[1] == "functions":
-            rest = [unquote(p) for p in parts[2:]]
-            if not rest:
-                if m == "POST":
-                    return self._create(req)
-                if m == "GET":
-                    return self._list(req)
-            elif len(rest) == 1:
-                if m == "GET":
-                    return self._get(rest[0], req)
-                if m == "DELETE":
-                    return self._wrap(self._delete(rest[0], req))
-            elif len(rest) == 2:
-                name, what = rest
-                if what == "configuration" and m == "GET":
-                    return self._get_configuration(name, req)
-                if what == "configuration" and m == "PUT":
-                    return self._wrap(self._update_configuration(name, req))
-                if what == "code" and m == "PUT":
-                    return self._wrap(self._update_code(name, req))
-                if what == "versions" and m == "POST":
-                    return self._publish(name)
-                if what == "versions" and m == "GET":
-                    return self._list_versions(name)
-        elif (
-            parts[0] in ("2017-10-31", "2019-09-30")
-            and parts[1:2] == ["functions"]
-            and len(parts) == 4
-            and parts[3] == "concurrency"
-        ):
-            return self._concurrency(m, unquote(parts[2]), req)
-        elif parts == ["2016-08-19", "account-settings"] and m == "GET":
-            return self._account_settings()
-        elif parts[0] == "lamina" and len(parts) >= 3 and parts[1] == "v1":
-            return self._lamina(req, parts[2:])
-        raise ResourceNotFound(f"Unknown operation {m} {path}")
-
-    def _wrap(self, coro: Coroutine[Any, Any, Response]) -> Coroutine[Any, Any, Response]:
-        async def run() -> Response:
-            try:
-                return await coro
-            except ApiError as exc:
-                return error_response(exc)
-
-        return run()
-
     # -- invoke -----------------------------------------------------------------------
-    def _invoke(self, req: Request, raw_name: str) -> Response | Coroutine[Any, Any, Response]:
+    def _invoke(self, req: Request, raw_name: str) -> Answer:
         try:
             qualifier = req.query.get("Qualifier") if "?" in req.target else None
             ref = parse_function_ref(unquote(raw_name), qualifier)
-            cfg = self.functions.get(ref.name, ref.qualifier)
+            # An alias with weights draws its version here: an in-memory lookup.
+            cfg = self.functions.resolve(ref.name, ref.qualifier)
             headers = req.headers
             itype = headers.get("x-amz-invocation-type", "RequestResponse")
             payload = req.body or b"{}"
@@ -208,17 +195,18 @@ class LambdaApi:
             )
         arn = function_arn(self.region, self.account, cfg.name, ref.qualifier)
         if itype == "Event":
-            request_id = str(uuid.uuid4())
-            self.async_queue.put(
-                QueuedEvent(cfg.name, ref.qualifier, payload, request_id, time.time())
-            )
-            return Response(
-                202, b"", {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": cfg.version}
-            )
+            return self._enqueue(cfg.name, ref.qualifier, payload, cfg.version)
         return self._invoke_sync(
             InvokeRequest(
                 cfg, payload, arn, str(uuid.uuid4()), client_context, None, log_type == "Tail"
             )
+        )
+
+    def _enqueue(self, name: str, qualifier: str | None, payload: bytes, version: str) -> Response:
+        request_id = str(uuid.uuid4())
+        self.async_queue.put(QueuedEvent(name, qualifier, payload, request_id, time.time()))
+        return Response(
+            202, b"", {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": version}
         )
 
     async def _invoke_sync(self, ireq: InvokeRequest) -> Response:
@@ -230,7 +218,7 @@ class LambdaApi:
 
     async def _run_async(self, event: QueuedEvent) -> None:
         try:
-            cfg = self.functions.get(event.function, event.qualifier)
+            cfg = self.functions.resolve(event.function, event.qualifier)
         except ResourceNotFound:
             log.warning(
                 "async event %s dropped: function %s is gone", event.request_id, event.function
@@ -238,218 +226,6 @@ class LambdaApi:
             return
         arn = function_arn(self.region, self.account, cfg.name, event.qualifier)
         await self.scheduler.invoke(InvokeRequest(cfg, event.payload, arn, event.request_id))
-
-    # -- control plane ----------------------------------------------------------------
-    def _config(self, cfg: Any) -> dict[str, object]:
-        return function_configuration(cfg, self.region, self.account)
-
-    def _create(self, req: Request) -> Response:
-        check_create_size(len(req.body))
-        cfg = self.functions.create(_json_body(req))
-        return json_response(201, self._config(cfg))
-
-    def _list(self, req: Request) -> Response:
-        q = req.query
-        configs, marker = self.functions.list(
-            q.get("Marker") or None, _max_items(q.get("MaxItems"))
-        )
-        body: dict[str, object] = {"Functions": [self._config(c) for c in configs]}
-        if marker:
-            body["NextMarker"] = marker
-        return json_response(200, body)
-
-    def _get(self, raw: str, req: Request) -> Response:
-        ref = parse_function_ref(raw, req.query.get("Qualifier"))
-        cfg = self.functions.get(ref.name, ref.qualifier)
-        body: dict[str, object] = {
-            "Configuration": self._config(cfg),
-            "Code": {
-                "RepositoryType": "S3",
-                "Location": f"http://{req.headers.get('host', 'localhost')}"
-                f"/lamina/v1/code/{cfg.code_sha256}.zip",
-            },
-        }
-        reserved = self.functions.metadata.get_reserved_concurrency(cfg.name)
-        if reserved is not None:
-            body["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
-        tags = self.functions.metadata.get_tags(cfg.name)
-        if tags:
-            body["Tags"] = tags
-        return json_response(200, body)
-
-    def _get_configuration(self, raw: str, req: Request) -> Response:
-        ref = parse_function_ref(raw, req.query.get("Qualifier"))
-        return json_response(200, self._config(self.functions.get(ref.name, ref.qualifier)))
-
-    async def _delete(self, raw: str, req: Request) -> Response:
-        ref = parse_function_ref(raw, req.query.get("Qualifier"))
-        await self.functions.delete(ref.name, ref.qualifier)
-        if ref.qualifier is None:
-            self.scheduler.pool.set_reserved(ref.name, None)
-        return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
-
-    async def _update_code(self, raw: str, req: Request) -> Response:
-        check_create_size(len(req.body))
-        ref = parse_function_ref(raw)
-        cfg = await self.functions.update_code(ref.name, _json_body(req))
-        return json_response(200, self._config(cfg))
-
-    async def _update_configuration(self, raw: str, req: Request) -> Response:
-        ref = parse_function_ref(raw)
-        cfg = await self.functions.update_configuration(ref.name, _json_body(req))
-        return json_response(200, self._config(cfg))
-
-    def _publish(self, raw: str) -> Response:
-        ref = parse_function_ref(raw)
-        return json_response(201, self._config(self.functions.publish(ref.name)))
-
-    def _list_versions(self, raw: str) -> Response:
-        ref = parse_function_ref(raw)
-        latest = self.functions.get(ref.name)
-        versions = [latest, *self.functions.metadata.list_versions(ref.name)]
-        seen = {(c.name, c.version): c for c in versions}
-        return json_response(200, {"Versions": [self._config(c) for c in seen.values()]})
-
-    def _concurrency(self, method: str, raw: str, req: Request) -> Response:
-        ref = parse_function_ref(raw)
-        self.functions.get(ref.name)
-        store = self.functions.metadata
-        pool = self.scheduler.pool
-        if method == "GET":
-            value = store.get_reserved_concurrency(ref.name)
-            return json_response(
-                200, {} if value is None else {"ReservedConcurrentExecutions": value}
-            )
-        if method == "DELETE":
-            store.set_reserved_concurrency(ref.name, None)
-            pool.set_reserved(ref.name, None)
-            return Response(204, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
-        if method == "PUT":
-            value = _json_body(req).get("ReservedConcurrentExecutions")
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidParameterValue(
-                    "ReservedConcurrentExecutions must be a non-negative integer"
-                )
-            others = store.sum_reserved_concurrency(exclude=ref.name)
-            limit = pool.limits.account
-            minimum = min(100, limit // 10) if limit < 1000 else 100
-            if others + value > limit - minimum:
-                raise InvalidParameterValue(
-                    f"Specified ReservedConcurrentExecutions for function decreases account's "
-                    f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
-                )
-            store.set_reserved_concurrency(ref.name, value)
-            pool.set_reserved(ref.name, value)
-            return json_response(200, {"ReservedConcurrentExecutions": value})
-        raise ResourceNotFound(f"Unknown operation {method}")
-
-    def _account_settings(self) -> Response:
-        pool = self.scheduler.pool
-        return json_response(
-            200,
-            {
-                "AccountLimit": {
-                    "TotalCodeSize": 80_530_636_800,
-                    "CodeSizeUnzipped": 262_144_000,
-                    "CodeSizeZipped": 52_428_800,
-                    "ConcurrentExecutions": pool.limits.account,
-                    "UnreservedConcurrentExecutions": pool.unreserved_limit(),
-                },
-                "AccountUsage": {
-                    "TotalCodeSize": self.functions.total_code_size(),
-                    "FunctionCount": len(self.functions.names()),
-                },
-            },
-        )
-
-    # -- Lamina's own endpoints ---------------------------------------------------------
-    async def _cost_totals(self, function: str | None) -> Response:
-        # The ledger flushes and queries on its own thread: keep the event loop free.
-        def query() -> list[dict[str, object]]:
-            self.ledger.flush()
-            return [
-                {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(t).items()}
-                for t in self.ledger.totals(function)
-            ]
-
-        return json_response(200, {"functions": await asyncio.to_thread(query)})
-
-    def _cost(self, function: str | None) -> Coroutine[Any, Any, Response]:
-        return self._wrap(self._cost_totals(function))
-
-    def _lamina(self, req: Request, parts: list[str]) -> Response | Coroutine[Any, Any, Response]:
-        if parts == ["health"]:
-            return json_response(
-                200,
-                {
-                    "status": "ok",
-                    "functions": len(self.functions.names()),
-                    "environments": len(self.scheduler.envs),
-                    "sandbox": self.scheduler.sandbox.tier,
-                },
-            )
-        if parts == ["environments"]:
-            return json_response(
-                200,
-                {
-                    "Environments": [
-                        {
-                            "Id": s.env_id,
-                            "Function": s.function,
-                            "State": s.state.value,
-                            "Invocations": s.invocations,
-                        }
-                        for s in self.scheduler.pool.environments()
-                    ]
-                },
-            )
-        if len(parts) == 3 and parts[0] == "functions" and parts[2] == "logs":
-            name = unquote(parts[1])
-            self.functions.get(name)
-            q = req.query
-            try:
-                since = int(q.get("since", "0"))
-                limit = int(q.get("limit", "1000"))
-            except ValueError as exc:
-                raise InvalidParameterValue("since and limit must be integers") from exc
-            events = self.scheduler.logs.read(name, since, limit)
-            return json_response(
-                200,
-                {
-                    "events": [
-                        {
-                            "timestamp": e.timestamp_ms,
-                            "message": e.message,
-                            "logStreamName": e.stream,
-                        }
-                        for e in events
-                    ]
-                },
-            )
-        if parts == ["cost"]:
-            return self._cost(req.query.get("function") or None)
-        if parts == ["runtimes"]:
-            return json_response(
-                200,
-                {
-                    "runtimes": [
-                        {
-                            "runtime": c.runtime,
-                            "interpreter": c.interpreter,
-                            "version": c.interpreter_version,
-                            "note": c.note,
-                        }
-                        for c in self.scheduler.runtimes.describe()
-                    ]
-                },
-            )
-        if len(parts) == 2 and parts[0] == "code" and parts[1].endswith(".zip"):
-            sha = parts[1][:-4]
-            path = self.functions.code.zip_path(sha)
-            if not path.is_file():
-                raise ResourceNotFound("no such code package")
-            return Response(200, path.read_bytes(), {"Content-Type": "application/zip"})
-        raise ResourceNotFound(f"Unknown Lamina endpoint /lamina/v1/{'/'.join(parts)}")
 
 
 def invoke_response(result: InvokeResult) -> Response:

@@ -6,7 +6,9 @@ import base64
 
 from lamina.api.arns import function_arn
 from lamina.logs.lines import log_group
+from lamina.models.alias import Alias
 from lamina.models.function import LATEST, FunctionConfig
+from lamina.models.function_url import FunctionUrlConfig
 
 
 def code_sha256_b64(hex_digest: str) -> str:
@@ -43,3 +45,32 @@ def function_configuration(cfg: FunctionConfig, region: str, account: str) -> di
         },
         "LoggingConfig": {"LogFormat": cfg.log_format, "LogGroup": log_group(cfg.name)},
     }
+
+
+def alias_configuration(alias: Alias, region: str, account: str) -> dict[str, object]:
+    body: dict[str, object] = {
+        "AliasArn": function_arn(region, account, alias.function, alias.name),
+        "Name": alias.name,
+        "FunctionVersion": alias.version,
+        "Description": alias.description,
+        "RevisionId": alias.revision_id,
+    }
+    if alias.weights:
+        body["RoutingConfig"] = {"AdditionalVersionWeights": dict(alias.weights)}
+    return body
+
+
+def url_configuration(
+    cfg: FunctionUrlConfig, url: str, region: str, account: str
+) -> dict[str, object]:
+    body: dict[str, object] = {
+        "FunctionUrl": url,
+        "FunctionArn": function_arn(region, account, cfg.function, cfg.qualifier),
+        "AuthType": cfg.auth_type,
+        "CreationTime": cfg.creation_time,
+        "LastModifiedTime": cfg.last_modified_time,
+        "InvokeMode": cfg.invoke_mode,
+    }
+    if cfg.cors is not None:
+        body["Cors"] = cfg.cors.to_api()
+    return body

@@ -1,4 +1,4 @@
-"""The metadata store: functions, versions, settings and tags in one SQLite file.
+"""The metadata store: functions, versions, aliases, URLs, settings and tags in one SQLite file.
 
 SQLite in WAL mode with ``synchronous=NORMAL``: readers never block the writer and a
 commit costs no fsync (a power cut may lose the last commits, never the database). The
@@ -16,8 +16,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from lamina.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound, ServiceError
+from lamina.errors import (
+    InvalidParameterValue,
+    PreconditionFailed,
+    ResourceConflict,
+    ResourceNotFound,
+    ServiceError,
+)
+from lamina.models.alias import Alias
 from lamina.models.function import LATEST, FunctionConfig
+from lamina.models.function_url import FunctionUrlConfig
 from lamina.store.codec import config_from_json, config_to_json
 from lamina.store.schema import migrate
 from lamina.store.stamps import now_lambda_timestamp
@@ -137,7 +145,14 @@ class MetadataStore:
                     raise self._not_found(name, LATEST)
                 conn.execute("DELETE FROM function_settings WHERE name = ?", (name,))
                 conn.execute("DELETE FROM tags WHERE name = ?", (name,))
+                conn.execute("DELETE FROM function_aliases WHERE name = ?", (name,))
+                conn.execute("DELETE FROM function_urls WHERE name = ?", (name,))
                 return
+            users = sorted(a.name for a in self._aliases_of(conn, name) if version in a.versions())
+            if users:
+                raise ResourceConflict(
+                    f"Unable to delete version because the following aliases reference it: {users}"
+                )
             gone = conn.execute(
                 "DELETE FROM functions WHERE name = ? AND version = ?", (name, version)
             ).rowcount
@@ -217,7 +232,171 @@ class MetadataStore:
                 "DELETE FROM tags WHERE name = ? AND key = ?", [(name, key) for key in keys]
             )
 
+    # -- aliases ----------------------------------------------------------------------------
+
+    def create_alias(self, alias: Alias) -> None:
+        """Insert a new alias; ResourceConflict if the name is taken."""
+        with self._transaction() as conn:
+            self._check_alias_target(conn, alias)
+            row = conn.execute(
+                "SELECT 1 FROM function_aliases WHERE name = ? AND alias = ?",
+                (alias.function, alias.name),
+            ).fetchone()
+            if row is not None:
+                raise ResourceConflict(
+                    f"Alias already exists: {self.function_arn(alias.function, alias.name)}"
+                )
+            conn.execute(
+                "INSERT INTO function_aliases (name, alias, config) VALUES (?, ?, ?)",
+                (alias.function, alias.name, alias.to_json()),
+            )
+
+    def update_alias(self, alias: Alias, expected_revision: str | None) -> None:
+        """Replace an alias; if ``expected_revision`` is given, only if it is still current."""
+        with self._transaction() as conn:
+            self._check_alias_target(conn, alias)
+            current = self._alias(conn, alias.function, alias.name)
+            if expected_revision is not None and current.revision_id != expected_revision:
+                raise PreconditionFailed(
+                    "The Revision Id provided does not match the latest Revision Id. Call the "
+                    "GetFunction/GetAlias API to retrieve the latest Revision Id"
+                )
+            conn.execute(
+                "UPDATE function_aliases SET config = ? WHERE name = ? AND alias = ?",
+                (alias.to_json(), alias.function, alias.name),
+            )
+
+    def get_alias(self, function: str, name: str) -> Alias:
+        with self._reading() as conn:
+            return self._alias(conn, function, name)
+
+    def list_aliases(self, function: str) -> list[Alias]:
+        """The function's aliases by name; ResourceNotFound if the function does not exist."""
+        with self._reading() as conn:
+            if not self._exists(conn, function, LATEST):
+                raise self._not_found(function, LATEST)
+            return self._aliases_of(conn, function)
+
+    def all_aliases(self) -> list[Alias]:
+        """Every alias of every function: loaded into memory at server start."""
+        with self._reading() as conn:
+            rows = conn.execute("SELECT config FROM function_aliases ORDER BY name, alias")
+            return [Alias.from_json(text) for (text,) in rows.fetchall()]
+
+    def delete_alias(self, function: str, name: str) -> None:
+        """Delete an alias and the function URL that serves it."""
+        with self._transaction() as conn:
+            self._alias(conn, function, name)
+            conn.execute(
+                "DELETE FROM function_aliases WHERE name = ? AND alias = ?", (function, name)
+            )
+            conn.execute(
+                "DELETE FROM function_urls WHERE name = ? AND qualifier = ?", (function, name)
+            )
+
+    # -- function URLs -------------------------------------------------------------------------
+
+    def create_url_config(self, cfg: FunctionUrlConfig) -> None:
+        """Insert a URL config; ResourceConflict if that function/qualifier has one."""
+        with self._transaction() as conn:
+            if not self._exists(conn, cfg.function, LATEST):
+                raise self._not_found(cfg.function, LATEST)
+            if cfg.qualifier is not None:
+                self._alias(conn, cfg.function, cfg.qualifier)
+            row = conn.execute(
+                "SELECT 1 FROM function_urls WHERE name = ? AND qualifier = ?",
+                (cfg.function, cfg.qualifier or ""),
+            ).fetchone()
+            if row is not None:
+                arn = self.function_arn(cfg.function, cfg.qualifier or LATEST)
+                raise ResourceConflict(
+                    f"Failed to create function url config for [functionArn = {arn}]. Error message:  FunctionUrlConfig exists for this Lambda function"
+                )
+            conn.execute(
+                "INSERT INTO function_urls (name, qualifier, url_id, config) VALUES (?, ?, ?, ?)",
+                (cfg.function, cfg.qualifier or "", cfg.url_id, cfg.to_json()),
+            )
+
+    def update_url_config(self, cfg: FunctionUrlConfig) -> None:
+        with self._transaction() as conn:
+            self._url_config(conn, cfg.function, cfg.qualifier)
+            conn.execute(
+                "UPDATE function_urls SET config = ? WHERE name = ? AND qualifier = ?",
+                (cfg.to_json(), cfg.function, cfg.qualifier or ""),
+            )
+
+    def get_url_config(self, function: str, qualifier: str | None) -> FunctionUrlConfig:
+        with self._reading() as conn:
+            return self._url_config(conn, function, qualifier)
+
+    def url_config_by_id(self, url_id: str) -> FunctionUrlConfig | None:
+        """The configuration a URL id names (for the HTTP front that serves URLs)."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT config FROM function_urls WHERE url_id = ?", (url_id,)
+            ).fetchone()
+        return None if row is None else FunctionUrlConfig.from_json(row[0])
+
+    def list_url_configs(self, function: str) -> list[FunctionUrlConfig]:
+        with self._reading() as conn:
+            if not self._exists(conn, function, LATEST):
+                raise self._not_found(function, LATEST)
+            rows = conn.execute(
+                "SELECT config FROM function_urls WHERE name = ? ORDER BY qualifier", (function,)
+            ).fetchall()
+        return [FunctionUrlConfig.from_json(text) for (text,) in rows]
+
+    def delete_url_config(self, function: str, qualifier: str | None) -> None:
+        with self._transaction() as conn:
+            self._url_config(conn, function, qualifier)
+            conn.execute(
+                "DELETE FROM function_urls WHERE name = ? AND qualifier = ?",
+                (function, qualifier or ""),
+            )
+
     # -- internals --------------------------------------------------------------------------
+
+    def _alias(self, conn: sqlite3.Connection, function: str, name: str) -> Alias:
+        row = conn.execute(
+            "SELECT config FROM function_aliases WHERE name = ? AND alias = ?", (function, name)
+        ).fetchone()
+        if row is None:
+            raise ResourceNotFound(
+                f"Alias not found: {self.function_arn(function, name)}"
+                if self._exists(conn, function, LATEST)
+                else f"Function not found: {self.function_arn(function)}"
+            )
+        return Alias.from_json(row[0])
+
+    @staticmethod
+    def _aliases_of(conn: sqlite3.Connection, function: str) -> list[Alias]:
+        rows = conn.execute(
+            "SELECT config FROM function_aliases WHERE name = ? ORDER BY alias", (function,)
+        ).fetchall()
+        return [Alias.from_json(text) for (text,) in rows]
+
+    def _check_alias_target(self, conn: sqlite3.Connection, alias: Alias) -> None:
+        """Every version an alias routes to must exist (checked in the write's transaction)."""
+        if not self._exists(conn, alias.function, LATEST):
+            raise self._not_found(alias.function, LATEST)
+        for version in sorted(alias.versions()):
+            if not self._exists(conn, alias.function, version):
+                raise ResourceNotFound(
+                    f"Function not found: {self.function_arn(alias.function, version)}"
+                )
+
+    def _url_config(
+        self, conn: sqlite3.Connection, function: str, qualifier: str | None
+    ) -> FunctionUrlConfig:
+        row = conn.execute(
+            "SELECT config FROM function_urls WHERE name = ? AND qualifier = ?",
+            (function, qualifier or ""),
+        ).fetchone()
+        if row is None:
+            if not self._exists(conn, function, LATEST):
+                raise self._not_found(function, LATEST)
+            raise ResourceNotFound("The resource you requested does not exist.")
+        return FunctionUrlConfig.from_json(row[0])
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:

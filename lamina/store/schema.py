@@ -34,6 +34,22 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (name, key)
         )""",
     ),
+    # 2: aliases and function URL configurations.
+    (
+        """CREATE TABLE function_aliases (
+            name TEXT NOT NULL,             -- the function
+            alias TEXT NOT NULL,
+            config TEXT NOT NULL,           -- Alias as JSON (lamina.models.alias)
+            PRIMARY KEY (name, alias)
+        )""",
+        """CREATE TABLE function_urls (
+            name TEXT NOT NULL,
+            qualifier TEXT NOT NULL,        -- '' for the unqualified function, else an alias
+            url_id TEXT NOT NULL UNIQUE,
+            config TEXT NOT NULL,           -- FunctionUrlConfig as JSON
+            PRIMARY KEY (name, qualifier)
+        )""",
+    ),
 ]
 
 

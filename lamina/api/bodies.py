@@ -1,0 +1,331 @@
+"""Request bodies of the control plane, parsed at the edge into typed values.
+
+Each parser checks types and ranges with Lambda's messages and returns values the core
+(:mod:`lamina.functions`) can trust. Fields Lamina cannot honour (VPCs, layers, container
+images, code signing, ...) are refused by name rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.errors import InvalidParameterValue
+from lamina.models.function import (
+    FunctionConfig,
+    validate_architecture,
+)
+
+_ROLE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
+MAX_TAGS = 50
+
+# Accepted when empty (Terraform and SAM send some of them empty); refused otherwise.
+_UNSUPPORTED = {
+    "Layers": "layers",
+    "VpcConfig": "VPC configuration",
+    "FileSystemConfigs": "file systems (EFS)",
+    "ImageConfig": "container image configuration",
+    "CodeSigningConfigArn": "code signing",
+    "KMSKeyArn": "customer-managed KMS keys",
+    "DeadLetterConfig": "dead-letter queues on this API",
+    "CapacityProviderConfig": "capacity providers",
+    "DurableConfig": "durable functions",
+    "TenancyConfig": "tenant isolation",
+    "AcceleratorConfig": "accelerators",
+    "RuntimeConfig": "runtime version pinning",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRef:
+    """Where a package comes from: inline bytes, or an object in the code bucket folder."""
+
+    zip_file: bytes | None = None
+    s3_bucket: str | None = None
+    s3_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    config: FunctionConfig  # code fields are placeholders until the package is stored
+    code: CodeRef
+    publish: bool
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeUpdate:
+    code: CodeRef
+    architecture: str | None
+    publish: bool
+    dry_run: bool
+    revision_id: str | None
+
+
+# -- scalar fields ---------------------------------------------------------------------
+def integer(body: Mapping[str, Any], key: str, default: int) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameterValue(f"{key} must be an integer, not {value!r}")
+    return value
+
+
+def string(body: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise InvalidParameterValue(f"{key} must be a string, not {type(value).__name__}")
+    return value
+
+
+def optional_string(body: Mapping[str, Any], key: str) -> str | None:
+    return None if body.get(key) is None else string(body, key)
+
+
+def boolean(body: Mapping[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidParameterValue(f"{key} must be true or false, not {value!r}")
+    return value
+
+
+def role(body: Mapping[str, Any], default: str) -> str:
+    value = string(body, "Role", default)
+    if not _ROLE.match(value):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{value}' at 'role' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: "
+            "arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+        )
+    return value
+
+
+def environment(body: Mapping[str, Any], default: dict[str, str]) -> dict[str, str]:
+    env = body.get("Environment")
+    if env is None:
+        return default
+    if not isinstance(env, dict):
+        raise InvalidParameterValue("Environment must be an object with Variables")
+    variables = env.get("Variables") or {}
+    if not isinstance(variables, dict):
+        raise InvalidParameterValue("Environment.Variables must be a map of strings")
+    return {str(k): v for k, v in variables.items()}
+
+
+def architecture(body: Mapping[str, Any], default: str) -> str:
+    archs = body.get("Architectures")
+    if archs is None:
+        return default
+    if not isinstance(archs, list) or len(archs) != 1 or not isinstance(archs[0], str):
+        raise InvalidParameterValue(
+            "1 validation error detected: Value at 'architectures' failed to satisfy "
+            "constraint: Member must have length less than or equal to 1"
+        )
+    return validate_architecture(archs[0])
+
+
+def ephemeral(body: Mapping[str, Any], default: int) -> int:
+    eph = body.get("EphemeralStorage")
+    if eph is None:
+        return default
+    if not isinstance(eph, dict):
+        raise InvalidParameterValue("EphemeralStorage must be an object with Size")
+    return integer(eph, "Size", default)
+
+
+def log_format(body: Mapping[str, Any], default: str) -> str:
+    lc = body.get("LoggingConfig")
+    if lc is None:
+        return default
+    if not isinstance(lc, dict):
+        raise InvalidParameterValue("LoggingConfig must be an object")
+    fmt = lc.get("LogFormat", default)
+    if fmt not in ("Text", "JSON"):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{fmt}' at 'loggingConfig.logFormat' failed to "
+            "satisfy constraint: Member must satisfy enum value set: [Text, JSON]"
+        )
+    return str(fmt)
+
+
+def snap_start(body: Mapping[str, Any], default: bool) -> bool:
+    snap = body.get("SnapStart")
+    if snap is None:
+        return default
+    apply_on = snap.get("ApplyOn") if isinstance(snap, dict) else None
+    if apply_on not in ("PublishedVersions", "None"):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{apply_on}' at 'snapStart.applyOn' failed to "
+            "satisfy constraint: Member must satisfy enum value set: [PublishedVersions, None]"
+        )
+    return bool(apply_on == "PublishedVersions")
+
+
+def check_tracing(body: Mapping[str, Any]) -> None:
+    """PassThrough (Lambda's default) is what Lamina does; it has no X-Ray for Active."""
+    tracing = body.get("TracingConfig")
+    if tracing is None:
+        return
+    mode = tracing.get("Mode", "PassThrough") if isinstance(tracing, dict) else None
+    if mode not in ("Active", "PassThrough"):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{mode}' at 'tracingConfig.mode' failed to "
+            "satisfy constraint: Member must satisfy enum value set: [Active, PassThrough]"
+        )
+    if mode == "Active":
+        raise InvalidParameterValue(
+            "Lamina does not support active tracing (TracingConfig Mode Active): it has no X-Ray."
+        )
+
+
+def refuse_unsupported(body: Mapping[str, Any]) -> None:
+    check_tracing(body)
+    for key, what in _UNSUPPORTED.items():
+        value = body.get(key)
+        if _is_empty(value):
+            continue
+        raise InvalidParameterValue(f"Lamina does not support {what} ({key}).")
+    if body.get("PackageType", "Zip") != "Zip":
+        raise InvalidParameterValue(
+            "Lamina runs Zip packages; container images (PackageType Image) are not supported"
+        )
+
+
+def _is_empty(value: object) -> bool:
+    if value is None or value == "" or value == [] or value == {}:
+        return True
+    if isinstance(value, dict):
+        return all(_is_empty(v) for v in value.values())
+    return False
+
+
+def decode_zip(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise InvalidParameterValue("ZipFile must be base64-encoded zip content")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidParameterValue("ZipFile is not valid base64") from exc
+
+
+def code_ref(body: Mapping[str, Any]) -> CodeRef:
+    """``ZipFile`` or ``S3Bucket``/``S3Key`` (the Code object, or UpdateFunctionCode's body)."""
+    if body.get("ImageUri"):
+        raise InvalidParameterValue(
+            "Lamina runs Zip packages; container images (ImageUri) are not supported"
+        )
+    if body.get("S3ObjectVersion"):
+        raise InvalidParameterValue(
+            "S3ObjectVersion is not supported: the code bucket folder keeps one version"
+        )
+    if body.get("ZipFile") is not None:
+        if body.get("S3Bucket") or body.get("S3Key"):
+            raise InvalidParameterValue(
+                "Please do not provide other FunctionCode parameters when providing a ZipFile."
+            )
+        return CodeRef(zip_file=decode_zip(body["ZipFile"]))
+    bucket, key = body.get("S3Bucket"), body.get("S3Key")
+    if bucket or key:
+        if not isinstance(bucket, str) or not isinstance(key, str) or not bucket or not key:
+            raise InvalidParameterValue(
+                "Please provide both S3Bucket and S3Key for the function code."
+            )
+        return CodeRef(s3_bucket=bucket, s3_key=key)
+    raise InvalidParameterValue("Please provide a source for function code.")
+
+
+def tags(value: object) -> dict[str, str]:
+    """A ``Tags`` map, checked as Lambda does (keys 1-128, values 0-256, no ``aws:``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParameterValue("Tags must be a map of strings to strings")
+    out: dict[str, str] = {}
+    for key, val in value.items():
+        if not isinstance(key, str) or not isinstance(val, str):
+            raise InvalidParameterValue("Tags must be a map of strings to strings")
+        if not 1 <= len(key) <= 128:
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{key}' at 'tags' failed to satisfy "
+                "constraint: Map keys must satisfy constraint: [Member must have length less "
+                "than or equal to 128, Member must have length greater than or equal to 1]"
+            )
+        if len(val) > 256:
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value at 'tags.{key}' failed to satisfy "
+                "constraint: Member must have length less than or equal to 256"
+            )
+        if key.lower().startswith("aws:"):
+            raise InvalidParameterValue(
+                f"Tag key '{key}' is reserved: keys starting with 'aws:' are for AWS use."
+            )
+        out[key] = val
+    if len(out) > MAX_TAGS:
+        raise InvalidParameterValue(
+            f"Number of tags exceeds resource tag limit of {MAX_TAGS}. Tags: {len(out)}"
+        )
+    return out
+
+
+# -- whole requests --------------------------------------------------------------------
+def parse_create(body: Mapping[str, Any], name: str, default_role: str) -> CreateRequest:
+    """CreateFunction's body; ``name`` is already resolved from FunctionName."""
+    refuse_unsupported(body)
+    code = body.get("Code")
+    if not isinstance(code, dict):
+        raise InvalidParameterValue("Please provide a source for function code.")
+    if body.get("Runtime") is None or body.get("Handler") is None:
+        raise InvalidParameterValue(
+            "Runtime and Handler are mandatory parameters for functions created with "
+            "deployment packages."
+        )
+    config = FunctionConfig(
+        name=name,
+        runtime=string(body, "Runtime"),
+        handler=string(body, "Handler"),
+        code_sha256="0" * 64,
+        code_size=0,
+        memory_mb=integer(body, "MemorySize", 128),
+        timeout_s=integer(body, "Timeout", 3),
+        environment=environment(body, {}),
+        ephemeral_mb=ephemeral(body, 512),
+        architecture=architecture(body, "x86_64"),  # type: ignore[arg-type]
+        description=string(body, "Description"),
+        role=role(body, default_role),
+        log_format=log_format(body, "Text"),  # type: ignore[arg-type]
+        snap_start=snap_start(body, False),
+    )
+    return CreateRequest(config, code_ref(code), boolean(body, "Publish"), tags(body.get("Tags")))
+
+
+def parse_configuration_update(body: Mapping[str, Any], cfg: FunctionConfig) -> FunctionConfig:
+    """UpdateFunctionConfiguration's body applied to ``cfg`` (not yet validated or stamped)."""
+    refuse_unsupported(body)
+    return cfg.with_changes(
+        runtime=string(body, "Runtime", cfg.runtime),
+        handler=string(body, "Handler", cfg.handler),
+        memory_mb=integer(body, "MemorySize", cfg.memory_mb),
+        timeout_s=integer(body, "Timeout", cfg.timeout_s),
+        environment=environment(body, cfg.environment),
+        ephemeral_mb=ephemeral(body, cfg.ephemeral_mb),
+        description=string(body, "Description", cfg.description),
+        role=role(body, cfg.role),
+        log_format=log_format(body, cfg.log_format),
+        snap_start=snap_start(body, cfg.snap_start),
+    )
+
+
+def parse_code_update(body: Mapping[str, Any]) -> CodeUpdate:
+    archs = body.get("Architectures")
+    return CodeUpdate(
+        code=code_ref(body),
+        architecture=None if archs is None else architecture(body, "x86_64"),
+        publish=boolean(body, "Publish"),
+        dry_run=boolean(body, "DryRun"),
+        revision_id=optional_string(body, "RevisionId"),
+    )

@@ -1,0 +1,59 @@
+"""Where a package's bytes come from: inline (``ZipFile``) or the code bucket folder.
+
+``S3Bucket``/``S3Key`` name the file ``<buckets_dir>/<bucket>/<key>`` (Settings
+``code_bucket_dir``, default ``<data_dir>/buckets``): drop a zip there, or let a tool that
+writes S3-style folders put it there, and CreateFunction/UpdateFunctionCode read it. The
+errors are the ones Lambda gives when S3 has no such bucket or key.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lamina.api.bodies import CodeRef
+from lamina.errors import InvalidParameterValue
+
+_BUCKET = re.compile(r"^[0-9A-Za-z.\-_]{3,63}(?<!\.)$")
+
+
+def _s3_error(code: str, message: str) -> InvalidParameterValue:
+    return InvalidParameterValue(
+        f"Error occurred while GetObject. S3 Error Code: {code}. S3 Error Message: {message}"
+    )
+
+
+def object_path(buckets_dir: Path, bucket: str, key: str) -> Path:
+    """The file an (S3Bucket, S3Key) pair names; never a path outside the bucket."""
+    if not _BUCKET.match(bucket):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{bucket}' at 'code.s3Bucket' failed to "
+            "satisfy constraint: Member must satisfy regular expression pattern: "
+            "[0-9A-Za-z\\.\\-_]*(?<!\\.)"
+        )
+    parts = key.split("/")
+    if not 1 <= len(key) <= 1024 or "\0" in key or any(p in ("", ".", "..") for p in parts):
+        raise _s3_error("NoSuchKey", "The specified key does not exist.")
+    root = buckets_dir / bucket
+    path = root.joinpath(*parts)
+    if not root.is_dir():
+        raise _s3_error("NoSuchBucket", "The specified bucket does not exist")
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        inside = False
+    if not inside or not path.is_file():
+        raise _s3_error("NoSuchKey", "The specified key does not exist.")
+    return path
+
+
+def read_code(ref: CodeRef, buckets_dir: Path) -> bytes:
+    """The package's bytes (the code store checks and limits them when storing)."""
+    if ref.zip_file is not None:
+        return ref.zip_file
+    assert ref.s3_bucket is not None and ref.s3_key is not None
+    path = object_path(buckets_dir, ref.s3_bucket, ref.s3_key)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _s3_error("AccessDenied", f"Lamina cannot read the object: {exc}") from exc

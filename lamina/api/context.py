@@ -1,0 +1,68 @@
+"""What every operation handler needs: the core's parts, the settings, and shared helpers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from lamina.api import sigv4
+from lamina.api.arns import function_arn
+from lamina.api.shapes import function_configuration
+from lamina.billing.ledger import Ledger
+from lamina.config import Settings
+from lamina.functions import Functions
+from lamina.models.function import FunctionConfig
+from lamina.scheduler.driver import Scheduler
+from lamina.wire.http import Request
+from lamina.wire.server import Response
+
+# An operation: the parsed request and its path parameters → an answer (maybe awaited).
+Handler = Callable[[Request, dict[str, str]], "Response | Coroutine[Any, Any, Response]"]
+
+CODE_URL_EXPIRES_S = 600  # Lambda's Code.Location is valid for 10 minutes
+
+
+@dataclass
+class ApiContext:
+    functions: Functions
+    scheduler: Scheduler
+    ledger: Ledger
+    settings: Settings
+    clock: Callable[[], float] = field(default=time.time)
+
+    @property
+    def region(self) -> str:
+        return self.settings.region
+
+    @property
+    def account(self) -> str:
+        return self.settings.account_id
+
+    def config(self, cfg: FunctionConfig) -> dict[str, object]:
+        return function_configuration(cfg, self.region, self.account)
+
+    def arn(self, name: str, qualifier: str | None = None) -> str:
+        return function_arn(self.region, self.account, name, qualifier)
+
+    def host(self, req: Request) -> str:
+        """The address the caller used to reach Lamina (for URLs it should follow)."""
+        return req.headers.get("host") or f"{self.settings.host}:{self.settings.port}"
+
+    def presigned_url(self, req: Request, path: str) -> str:
+        """A URL for ``path`` that works without credentials for 10 minutes."""
+        host = self.host(req)
+        key_id, secret = self.settings.credentials()
+        query = sigv4.presign_query(
+            "GET",
+            path,
+            host,
+            access_key=key_id,
+            secret=secret,
+            region=self.region,
+            service="lambda",
+            amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock())),
+            expires_s=CODE_URL_EXPIRES_S,
+        )
+        return f"http://{host}{path}?{query}"

@@ -1,0 +1,130 @@
+"""Lamina's own endpoints under ``/lamina/v1``: health, environments, logs, cost, code, docs."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from decimal import Decimal
+from pathlib import Path
+
+from lamina.api.answers import json_response
+from lamina.api.context import ApiContext, Handler
+from lamina.errors import InvalidParameterValue, ResourceNotFound
+from lamina.wire.http import Request
+from lamina.wire.server import Response
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+
+class LaminaOps:
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+        self._openapi: bytes | None = None
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "LaminaHealth": self.health,
+            "LaminaListEnvironments": self.environments,
+            "LaminaGetLogs": self.logs,
+            "LaminaGetCost": self.cost,
+            "LaminaListRuntimes": self.runtimes,
+            "LaminaGetCode": self.code,
+            "LaminaGetOpenApi": self.openapi,
+        }
+
+    def health(self, req: Request, params: dict[str, str]) -> Response:
+        scheduler = self.ctx.scheduler
+        return json_response(
+            200,
+            {
+                "status": "ok",
+                "functions": len(self.ctx.functions.names()),
+                "environments": len(scheduler.envs),
+                "sandbox": scheduler.sandbox.tier,
+            },
+        )
+
+    def environments(self, req: Request, params: dict[str, str]) -> Response:
+        return json_response(
+            200,
+            {
+                "Environments": [
+                    {
+                        "Id": s.env_id,
+                        "Function": s.function,
+                        "State": s.state.value,
+                        "Invocations": s.invocations,
+                    }
+                    for s in self.ctx.scheduler.pool.environments()
+                ]
+            },
+        )
+
+    def logs(self, req: Request, params: dict[str, str]) -> Response:
+        name = params["FunctionName"]
+        self.ctx.functions.get(name)
+        q = req.query
+        try:
+            since = int(q.get("since", "0"))
+            limit = int(q.get("limit", "1000"))
+        except ValueError as exc:
+            raise InvalidParameterValue("since and limit must be integers") from exc
+        events = self.ctx.scheduler.logs.read(name, since, limit)
+        return json_response(
+            200,
+            {
+                "events": [
+                    {"timestamp": e.timestamp_ms, "message": e.message, "logStreamName": e.stream}
+                    for e in events
+                ]
+            },
+        )
+
+    async def cost(self, req: Request, params: dict[str, str]) -> Response:
+        function = req.query.get("function") or None
+        ledger = self.ctx.ledger
+
+        # The ledger flushes and queries on its own thread: keep the event loop free.
+        def query() -> list[dict[str, object]]:
+            ledger.flush()
+            return [
+                {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(t).items()}
+                for t in ledger.totals(function)
+            ]
+
+        return json_response(200, {"functions": await asyncio.to_thread(query)})
+
+    def runtimes(self, req: Request, params: dict[str, str]) -> Response:
+        return json_response(
+            200,
+            {
+                "runtimes": [
+                    {
+                        "runtime": c.runtime,
+                        "interpreter": c.interpreter,
+                        "version": c.interpreter_version,
+                        "note": c.note,
+                    }
+                    for c in self.ctx.scheduler.runtimes.describe()
+                ]
+            },
+        )
+
+    async def code(self, req: Request, params: dict[str, str]) -> Response:
+        """A stored package (GetFunction's Code.Location points here, presigned)."""
+        name = params["CodeFile"]
+        if not name.endswith(".zip"):
+            raise ResourceNotFound("no such code package")
+        try:
+            path = self.ctx.functions.code.zip_path(name[:-4])
+        except ValueError:
+            raise ResourceNotFound("no such code package") from None
+        if not path.is_file():
+            raise ResourceNotFound("no such code package")
+        data = await asyncio.to_thread(path.read_bytes)
+        return Response(200, data, {"Content-Type": "application/zip"})
+
+    def openapi(self, req: Request, params: dict[str, str]) -> Response:
+        if self._openapi is None:
+            self._openapi = OPENAPI_PATH.read_bytes()
+        return Response(200, self._openapi, {"Content-Type": "application/json"})

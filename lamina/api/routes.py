@@ -1,0 +1,109 @@
+"""The operations Lamina serves, by method and path: the one table routing and OpenAPI share.
+
+Paths are botocore's ``requestUri`` templates for the Lambda operations (the service
+model is the authority), plus Lamina's own ``/lamina/v1`` endpoints. Matching is pure:
+segments are compared raw and captured ``{Params}`` are URL-decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from lamina.errors import UnknownOperation
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    template: str
+    operation: str
+    status: int  # the success status
+    lamina: bool = False  # one of Lamina's own endpoints (not a Lambda operation)
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(s for s in self.template.split("/") if s)
+
+
+F = "/2015-03-31/functions"
+FN = F + "/{FunctionName}"
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", F, "CreateFunction", 201),
+    Route("GET", F, "ListFunctions", 200),
+    Route("GET", FN, "GetFunction", 200),
+    Route("DELETE", FN, "DeleteFunction", 204),
+    Route("GET", FN + "/configuration", "GetFunctionConfiguration", 200),
+    Route("PUT", FN + "/configuration", "UpdateFunctionConfiguration", 200),
+    Route("PUT", FN + "/code", "UpdateFunctionCode", 200),
+    Route("POST", FN + "/invocations", "Invoke", 200),
+    Route("POST", FN + "/versions", "PublishVersion", 201),
+    Route("GET", FN + "/versions", "ListVersionsByFunction", 200),
+    Route("POST", FN + "/aliases", "CreateAlias", 201),
+    Route("GET", FN + "/aliases", "ListAliases", 200),
+    Route("GET", FN + "/aliases/{Name}", "GetAlias", 200),
+    Route("PUT", FN + "/aliases/{Name}", "UpdateAlias", 200),
+    Route("DELETE", FN + "/aliases/{Name}", "DeleteAlias", 204),
+    Route("PUT", "/2017-10-31/functions/{FunctionName}/concurrency", "PutFunctionConcurrency", 200),
+    Route(
+        "DELETE",
+        "/2017-10-31/functions/{FunctionName}/concurrency",
+        "DeleteFunctionConcurrency",
+        204,
+    ),
+    Route("GET", "/2019-09-30/functions/{FunctionName}/concurrency", "GetFunctionConcurrency", 200),
+    Route("GET", "/2016-08-19/account-settings", "GetAccountSettings", 200),
+    Route("POST", "/2017-03-31/tags/{Resource}", "TagResource", 204),
+    Route("DELETE", "/2017-03-31/tags/{Resource}", "UntagResource", 204),
+    Route("GET", "/2017-03-31/tags/{Resource}", "ListTags", 200),
+    Route("POST", "/2021-10-31/functions/{FunctionName}/url", "CreateFunctionUrlConfig", 201),
+    Route("GET", "/2021-10-31/functions/{FunctionName}/url", "GetFunctionUrlConfig", 200),
+    Route("PUT", "/2021-10-31/functions/{FunctionName}/url", "UpdateFunctionUrlConfig", 200),
+    Route("DELETE", "/2021-10-31/functions/{FunctionName}/url", "DeleteFunctionUrlConfig", 204),
+    Route("GET", "/2021-10-31/functions/{FunctionName}/urls", "ListFunctionUrlConfigs", 200),
+    Route(
+        "GET",
+        "/2020-06-30/functions/{FunctionName}/code-signing-config",
+        "GetFunctionCodeSigningConfig",
+        200,
+    ),
+    # Lamina's own endpoints.
+    Route("GET", "/lamina/v1/health", "LaminaHealth", 200, lamina=True),
+    Route("GET", "/lamina/v1/environments", "LaminaListEnvironments", 200, lamina=True),
+    Route("GET", "/lamina/v1/functions/{FunctionName}/logs", "LaminaGetLogs", 200, lamina=True),
+    Route("GET", "/lamina/v1/cost", "LaminaGetCost", 200, lamina=True),
+    Route("GET", "/lamina/v1/runtimes", "LaminaListRuntimes", 200, lamina=True),
+    Route("GET", "/lamina/v1/code/{CodeFile}", "LaminaGetCode", 200, lamina=True),
+    Route("GET", "/lamina/v1/openapi.json", "LaminaGetOpenApi", 200, lamina=True),
+)
+
+
+def _index(routes: tuple[Route, ...]) -> dict[int, list[Route]]:
+    out: dict[int, list[Route]] = {}
+    for route in routes:
+        out.setdefault(len(route.segments), []).append(route)
+    return out
+
+
+_BY_LENGTH = _index(ROUTES)
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    """The route for ``method`` and the raw ``path``, with its decoded parameters."""
+    segments = [s for s in path.split("/") if s]
+    known_path = False
+    for route in _BY_LENGTH.get(len(segments), ()):
+        params: dict[str, str] = {}
+        for want, got in zip(route.segments, segments, strict=True):
+            if want.startswith("{"):
+                params[want[1:-1]] = unquote(got)
+            elif want != got:
+                break
+        else:
+            if route.method == method:
+                return route, params
+            known_path = True
+    if known_path:
+        raise UnknownOperation(f"The {method} method is not supported on {path}")
+    raise UnknownOperation(f"No Lambda operation serves {method} {path}")
