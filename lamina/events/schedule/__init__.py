@@ -1,0 +1,1 @@
+"""Schedules: EventBridge-style rules with ``rate(...)`` and ``cron(...)`` expressions."""

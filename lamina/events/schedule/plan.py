@@ -1,0 +1,46 @@
+"""What a rule does at a given instant: fire a tick, skip missed ones, or wait (pure).
+
+Missed ticks (the server was down, or the machine slept) follow one documented policy:
+the **latest** tick missed within the catch-up window (default 5 minutes) fires once,
+late, with its own scheduled ``time``; older missed ticks are skipped, never replayed.
+So a restart does not lose the tick it overlapped, and a server that was down for a
+day does not fire 1,440 times when it comes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from lamina.events.schedule.expression import Rate, Schedule
+from lamina.events.schedule.nextfire import last_fire_at_or_before, next_fire
+
+
+@dataclass(frozen=True, slots=True)
+class RulePlan:
+    fire: datetime | None  # the tick to fire now
+    skipped_to: datetime | None  # ticks up to here were missed beyond the window
+    next_at: datetime | None  # when the rule next falls due
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def plan_rule(
+    schedule: Schedule, anchor: float, last_tick: float | None, now: float, catchup_s: float
+) -> RulePlan:
+    since = _dt(last_tick if last_tick is not None else anchor)
+    at = _dt(now)
+    anchor_dt = _dt(anchor)
+    window_start = max(since, at - timedelta(seconds=catchup_s))
+    fire = last_fire_at_or_before(schedule, at, window_start, anchor_dt)
+    skipped: datetime | None = None
+    if fire is None:
+        first = next_fire(schedule, since, anchor_dt)
+        if first is not None and first <= at:
+            skipped = at  # every tick since the last one is older than the window
+    nxt = next_fire(schedule, at, anchor_dt)
+    if isinstance(schedule, Rate) and nxt is not None and nxt <= at:  # pragma: no cover
+        nxt = at + timedelta(seconds=schedule.seconds)
+    return RulePlan(fire, skipped, nxt)

@@ -1,0 +1,120 @@
+"""The scheduler loop: fires due rules' targets with the scheduled event, durably.
+
+Targets are delivered as EventBridge delivers to Lambda: asynchronously, through the
+durable async-invoke queue (so retries, destinations and crash safety apply), or as a
+message to an SQS queue. The tick is recorded after its targets were accepted: a crash
+in between fires that tick again on restart (at-least-once), never loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from lamina.events.invoker import Enqueue, split_function_arn
+from lamina.events.schedule.event import rule_arn, scheduled_event, target_payload
+from lamina.events.schedule.expression import parse_schedule
+from lamina.events.schedule.plan import plan_rule
+from lamina.events.schedule.rules import Rule, RuleStore
+
+log = logging.getLogger("lamina.events.schedule")
+
+SendToQueue = Callable[[str, str, dict[str, tuple[str, str]]], Awaitable[None]]
+MAX_SLEEP_S = 30.0  # re-plan at least this often (clock jumps, suspended machines)
+
+
+class ScheduleRunner:
+    def __init__(
+        self,
+        store: RuleStore,
+        enqueue: Enqueue,
+        *,
+        region: str,
+        account: str,
+        send_to_queue: SendToQueue | None = None,
+        catchup_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self._enqueue = enqueue
+        self._send_to_queue = send_to_queue
+        self._region = region
+        self._account = account
+        self._catchup_s = catchup_s
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.fired = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def wake(self) -> None:
+        """Re-plan now (a rule changed)."""
+        self._wake.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                next_at = await self.run_once(self._clock())
+            except Exception:
+                log.exception("schedule pass failed")
+                next_at = None
+            delay = MAX_SLEEP_S if next_at is None else min(MAX_SLEEP_S, next_at - self._clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, delay))
+
+    async def run_once(self, now: float) -> float | None:
+        """Fire every rule due at ``now``; return when the next one falls due."""
+        soonest: float | None = None
+        for rule in list(self.store.rules.values()):
+            if not rule.enabled:
+                continue
+            schedule = parse_schedule(rule.schedule)
+            plan = plan_rule(schedule, rule.anchor, rule.last_tick, now, self._catchup_s)
+            if plan.skipped_to is not None:
+                log.warning(
+                    "rule %s: ticks missed while Lamina was down were older than %.0f s; skipped",
+                    rule.name,
+                    self._catchup_s,
+                )
+                await self.store.record_tick(rule.name, plan.skipped_to.timestamp())
+            if plan.fire is not None:
+                await self._fire(rule, plan.fire.timestamp())
+            if plan.next_at is not None:
+                t = plan.next_at.timestamp()
+                soonest = t if soonest is None else min(soonest, t)
+        return soonest
+
+    async def _fire(self, rule: Rule, tick: float) -> None:
+        event = scheduled_event(
+            rule_arn(self._region, self._account, rule.name),
+            datetime.fromtimestamp(tick, UTC),
+            self._region,
+            self._account,
+        )
+        for target in rule.targets:
+            payload = target_payload(event, target.input, target.input_path)
+            try:
+                if ":sqs:" in target.arn:
+                    if self._send_to_queue is None:
+                        raise RuntimeError("no queue service")
+                    await self._send_to_queue(target.arn, payload.decode(), {})
+                else:
+                    name, qualifier = split_function_arn(target.arn)
+                    await self._enqueue(name, qualifier, payload)
+            except Exception:
+                log.exception("rule %s: delivery to %s failed", rule.name, target.arn)
+        await self.store.record_tick(rule.name, tick)
+        self.fired += 1
