@@ -1,13 +1,23 @@
-"""A small HTTP client for the CLI: the CLI is a thin client of the Lambda API."""
+"""A small HTTP client for the CLI: the CLI is a thin client of the Lambda API.
+
+Every request is signed with SigV4, as boto3 would sign it, with the first pair of
+``LAMINA_ACCESS_KEYS`` (the same variable the server reads) or, when none is set, the
+documented dev pair — so ``lamina`` commands work against a server with keys configured
+and against one in dev mode alike.
+"""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from lamina.api.sigv4 import sign_headers
+from lamina.config import load_settings
 from lamina.errors import LaminaError
 
 
@@ -31,14 +41,48 @@ class Answer:
 
 
 class Client:
-    def __init__(self, endpoint: str, timeout: float = 930.0) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        timeout: float = 930.0,
+        *,
+        credentials: tuple[str, str] | None = None,
+        region: str | None = None,
+    ) -> None:
         parts = urlsplit(endpoint)
         if parts.scheme != "http" or not parts.hostname:
             raise ClientError(f"endpoint must look like http://host:port, not {endpoint!r}")
         self.endpoint = endpoint
         self._host = parts.hostname
         self._port = parts.port or 80
+        self._netloc = parts.netloc
         self._timeout = timeout
+        if credentials is None or region is None:
+            settings = load_settings(os.environ)
+            credentials = credentials or settings.credentials()
+            region = region or settings.region
+        self._credentials = credentials
+        self._region = region
+
+    def _signed(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> dict[str, str]:
+        key_id, secret = self._credentials
+        signed = {**headers, "Host": self._netloc}
+        signed.update(
+            sign_headers(
+                method,
+                path,
+                signed,
+                body,
+                access_key=key_id,
+                secret=secret,
+                region=self._region,
+                service="lambda",
+                amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            )
+        )
+        return signed
 
     def request(
         self,
@@ -50,7 +94,12 @@ class Client:
     ) -> Answer:
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            conn.request(
+                method,
+                path,
+                body=body,
+                headers=self._signed(method, path, body or b"", headers or {}),
+            )
             resp = conn.getresponse()
             answer = Answer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
         except (ConnectionError, OSError) as exc:

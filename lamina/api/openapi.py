@@ -1,0 +1,379 @@
+"""The OpenAPI 3.1 description of the API Lamina serves, generated from the route table.
+
+Lambda operations take their parameters, bodies, answers and errors from botocore's
+service model for Lambda (the authority on shapes); Lamina's own endpoints are described
+here. The result is checked in as ``openapi.json`` (served at ``/lamina/v1/openapi.json``)
+and a test regenerates it, so it cannot drift from the routes. Regenerate with::
+
+    .venv/bin/python -m lamina.api.openapi > lamina/api/openapi.json
+
+botocore is a development dependency: it is imported only when generating.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from lamina.api.routes import ROUTES, Route
+
+Schema = dict[str, Any]
+_REF = "#/components/schemas/"
+_AUTH_ERRORS = (
+    "MissingAuthenticationTokenException, IncompleteSignatureException, "
+    "UnrecognizedClientException, InvalidSignatureException, AccessDeniedException"
+)
+
+# Lamina's own endpoints: summary, query parameters, answer schema and content type.
+_STRING = {"type": "string"}
+_INT = {"type": "integer"}
+LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
+    "LaminaHealth": {
+        "summary": "Liveness, and how many functions and environments there are (no SigV4).",
+        "schema": {
+            "type": "object",
+            "required": ["status", "functions", "environments", "sandbox"],
+            "properties": {
+                "status": _STRING,
+                "functions": _INT,
+                "environments": _INT,
+                "sandbox": _STRING,
+            },
+        },
+    },
+    "LaminaListEnvironments": {
+        "summary": "Every execution environment and its state.",
+        "schema": {
+            "type": "object",
+            "required": ["Environments"],
+            "properties": {
+                "Environments": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["Id", "Function", "State", "Invocations"],
+                        "properties": {
+                            "Id": _STRING,
+                            "Function": _STRING,
+                            "State": {
+                                "type": "string",
+                                "enum": ["starting", "busy", "idle", "frozen", "dead"],
+                            },
+                            "Invocations": _INT,
+                        },
+                    },
+                }
+            },
+        },
+    },
+    "LaminaGetLogs": {
+        "summary": "A function's log events (START/END/REPORT and its output).",
+        "query": {"since": "integer", "limit": "integer"},
+        "schema": {
+            "type": "object",
+            "required": ["events"],
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["timestamp", "message", "logStreamName"],
+                        "properties": {
+                            "timestamp": _INT,
+                            "message": _STRING,
+                            "logStreamName": _STRING,
+                        },
+                    },
+                }
+            },
+        },
+    },
+    "LaminaGetCost": {
+        "summary": "What each function cost, from the billing ledger.",
+        "query": {"function": "string"},
+        "schema": {
+            "type": "object",
+            "required": ["functions"],
+            "properties": {"functions": {"type": "array", "items": {"type": "object"}}},
+        },
+    },
+    "LaminaListRuntimes": {
+        "summary": "Which interpreter runs each runtime on this host.",
+        "schema": {
+            "type": "object",
+            "required": ["runtimes"],
+            "properties": {
+                "runtimes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["runtime", "interpreter", "version", "note"],
+                        "properties": {
+                            "runtime": _STRING,
+                            "interpreter": {"type": ["string", "null"]},
+                            "version": _STRING,
+                            "note": _STRING,
+                        },
+                    },
+                }
+            },
+        },
+    },
+    "LaminaGetCode": {
+        "summary": "A stored code package (GetFunction's Code.Location, presigned).",
+        "content": "application/zip",
+    },
+    "LaminaGetOpenApi": {"summary": "This document.", "schema": {"type": "object"}},
+}
+
+
+class _Builder:
+    def __init__(self, model: dict[str, Any]) -> None:
+        self.model = model
+        self.shapes: dict[str, Any] = model["shapes"]
+        self.components: dict[str, Schema] = {}
+
+    # -- shapes → JSON Schema -----------------------------------------------------------
+    def ref(self, name: str) -> Schema:
+        shape = self.shapes[name]
+        if shape["type"] != "structure":
+            return self.inline(name)
+        if name not in self.components:
+            self.components[name] = {}  # placeholder: shapes may be recursive
+            self.components[name] = self.structure(name, shape["members"])
+        return {"$ref": _REF + name}
+
+    def structure(self, name: str, members: dict[str, Any]) -> Schema:
+        required = [m for m in self.shapes[name].get("required", []) if m in members]
+        schema: Schema = {
+            "type": "object",
+            "properties": {m: self.ref(spec["shape"]) for m, spec in members.items()},
+        }
+        if required:
+            schema["required"] = required
+        return schema
+
+    def inline(self, name: str) -> Schema:
+        shape = self.shapes[name]
+        kind = shape["type"]
+        if kind == "list":
+            return {"type": "array", "items": self.ref(shape["member"]["shape"])}
+        if kind == "map":
+            return {"type": "object", "additionalProperties": self.ref(shape["value"]["shape"])}
+        if kind in ("integer", "long"):
+            schema: Schema = {"type": "integer"}
+            if "min" in shape:
+                schema["minimum"] = shape["min"]
+            if "max" in shape:
+                schema["maximum"] = shape["max"]
+            return schema
+        if kind in ("double", "float"):
+            schema = {"type": "number"}
+            if "min" in shape:
+                schema["minimum"] = shape["min"]
+            if "max" in shape:
+                schema["maximum"] = shape["max"]
+            return schema
+        if kind == "boolean":
+            return {"type": "boolean"}
+        if kind == "blob":
+            return {"type": "string", "contentEncoding": "base64"}
+        if kind == "timestamp":
+            return {"type": "string"}
+        schema = {"type": "string"}
+        if "enum" in shape:
+            schema["enum"] = list(shape["enum"])
+        if "min" in shape:
+            schema["minLength"] = shape["min"]
+        if "max" in shape:
+            schema["maxLength"] = shape["max"]
+        return schema
+
+    # -- operations ---------------------------------------------------------------------
+    def lambda_operation(self, route: Route) -> Schema:
+        op = self.model["operations"][route.operation]
+        doc: Schema = {"operationId": route.operation, "tags": ["Lambda"]}
+        doc["summary"] = f"Lambda {route.operation} (botocore's service model)."
+        parameters: list[Schema] = []
+        body_members: dict[str, Any] = {}
+        input_shape = op.get("input", {}).get("shape")
+        payload = None
+        if input_shape:
+            shape = self.shapes[input_shape]
+            payload = shape.get("payload")
+            for member, spec in shape["members"].items():
+                location = spec.get("location")
+                if location in ("uri", "querystring", "header"):
+                    parameters.append(self.parameter(input_shape, member, spec))
+                elif location is None and member != payload:
+                    body_members[member] = spec
+        if parameters:
+            doc["parameters"] = parameters
+        if payload is not None:
+            doc["requestBody"] = {
+                "content": {"application/octet-stream": {"schema": {}}},
+                "description": f"The {payload}, as raw bytes (JSON for Invoke).",
+            }
+        elif body_members:
+            doc["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": self.structure(input_shape, body_members)}
+                },
+            }
+        doc["responses"] = self.responses(route, op)
+        return doc
+
+    def parameter(self, shape_name: str, member: str, spec: dict[str, Any]) -> Schema:
+        location = {"uri": "path", "querystring": "query", "header": "header"}[spec["location"]]
+        required = location == "path" or member in self.shapes[shape_name].get("required", [])
+        param: Schema = {
+            "name": spec.get("locationName", member),
+            "in": location,
+            "required": required,
+            "schema": self.inline(spec["shape"]),
+        }
+        if self.shapes[spec["shape"]]["type"] == "list":
+            param["explode"] = True
+        return param
+
+    def responses(self, route: Route, op: dict[str, Any]) -> Schema:
+        out: Schema = {}
+        success: Schema = {"description": "Success."}
+        output = op.get("output", {}).get("shape")
+        if output and route.status != 204:
+            shape = self.shapes[output]
+            payload = shape.get("payload")
+            headers: Schema = {}
+            body: dict[str, Any] = {}
+            for member, spec in shape["members"].items():
+                location = spec.get("location")
+                if location == "header":
+                    headers[spec["locationName"]] = {"schema": self.inline(spec["shape"])}
+                elif location is None and member != payload:
+                    body[member] = spec
+            if headers:
+                success["headers"] = headers
+            if payload is not None:
+                success["content"] = {"application/octet-stream": {"schema": {}}}
+            else:
+                success["content"] = {"application/json": {"schema": self.structure(output, body)}}
+        out[str(route.status)] = success
+        errors: dict[int, list[str]] = {}
+        for error in op.get("errors", []):
+            status = self.shapes[error["shape"]].get("error", {}).get("httpStatusCode", 500)
+            errors.setdefault(int(status), []).append(error["shape"])
+        errors.setdefault(404, []).append("UnknownOperationException")
+        for status, names in sorted(errors.items()):
+            out[str(status)] = self.error_response(", ".join(sorted(set(names))))
+        out["403"] = self.error_response(_AUTH_ERRORS)
+        return out
+
+    @staticmethod
+    def error_response(names: str) -> Schema:
+        return {
+            "description": names,
+            "headers": {"x-amzn-ErrorType": {"schema": {"type": "string"}}},
+            "content": {"application/json": {"schema": {"$ref": _REF + "LaminaError"}}},
+        }
+
+    def lamina_operation(self, route: Route) -> Schema:
+        spec = LAMINA_OPERATIONS[route.operation]
+        doc: Schema = {
+            "operationId": route.operation,
+            "tags": ["Lamina"],
+            "summary": spec["summary"],
+        }
+        params: list[Schema] = [
+            {"name": seg[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for seg in route.segments
+            if seg.startswith("{")
+        ]
+        params += [
+            {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+            for name, kind in spec.get("query", {}).items()
+        ]
+        if params:
+            doc["parameters"] = params
+        content_type = spec.get("content", "application/json")
+        schema = spec.get("schema", {"type": "string", "contentMediaType": content_type})
+        doc["responses"] = {
+            "200": {"description": "Success.", "content": {content_type: {"schema": schema}}},
+            "404": self.error_response("ResourceNotFoundException, UnknownOperationException"),
+            "403": self.error_response(_AUTH_ERRORS),
+        }
+        if route.operation == "LaminaHealth":
+            doc["security"] = []
+            del doc["responses"]["403"]
+        return doc
+
+
+def build(
+    model: dict[str, Any], botocore_version: str, routes: tuple[Route, ...] = ROUTES
+) -> Schema:
+    """The whole document for ``routes``, from the Lambda service ``model``."""
+    builder = _Builder(model)
+    paths: dict[str, Schema] = {}
+    for route in routes:
+        op = builder.lamina_operation(route) if route.lamina else builder.lambda_operation(route)
+        paths.setdefault(route.template, {})[route.method.lower()] = op
+    builder.components["LaminaError"] = {
+        "type": "object",
+        "required": ["message"],
+        "properties": {
+            "Type": {"type": "string", "enum": ["User", "Service"]},
+            "message": {"type": "string"},
+            "Message": {"type": "string"},
+            "Reason": {"type": "string"},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Lamina: the Lambda API and Lamina's own endpoints",
+            "version": "2015-03-31",
+            "description": (
+                "The AWS Lambda REST-JSON API as Lamina serves it (shapes from botocore's "
+                "service model for Lambda), plus Lamina's /lamina/v1 endpoints. Every request "
+                "but /lamina/v1/health is authenticated with AWS Signature Version 4 "
+                "(service 'lambda'): see docs/api.md."
+            ),
+            "x-botocore-version": botocore_version,
+        },
+        "servers": [{"url": "http://127.0.0.1:9000"}],
+        "security": [{"sigv4": []}],
+        "tags": [
+            {"name": "Lambda", "description": "Lambda's control plane and Invoke."},
+            {"name": "Lamina", "description": "Lamina's own endpoints."},
+        ],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "sigv4": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "AWS Signature Version 4 (AWS4-HMAC-SHA256), service 'lambda'.",
+                }
+            },
+            "schemas": dict(sorted(builder.components.items())),
+        },
+    }
+
+
+def generate() -> Schema:
+    """Build from the installed botocore's model (development only)."""
+    import botocore
+    from botocore.loaders import Loader
+
+    model = Loader().load_service_model("lambda", "service-2", "2015-03-31")
+    return build(model, botocore.__version__)
+
+
+def render(doc: Schema) -> str:
+    return json.dumps(doc, indent=1, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render(generate()))
