@@ -156,11 +156,11 @@ def test_code_from_the_bucket_folder(lam: Any, data_dir: Path) -> None:
         ("nobucket", "v1.zip", "NoSuchBucket"),
         ("deploys", "../deploys/releases/v1.zip", "NoSuchKey"),
     ]:
-        code, status, message = error_of(
-            lambda b=bucket, k=key: lam.update_function_code(
-                FunctionName="b3-s3", S3Bucket=b, S3Key=k
-            )
-        )
+        with pytest.raises(ClientError) as info:
+            lam.update_function_code(FunctionName="b3-s3", S3Bucket=bucket, S3Key=key)
+        err = info.value.response
+        code, status = err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]
+        message = err["Error"]["Message"]
         assert (code, status) == ("InvalidParameterValueException", 400)
         assert s3_code in message
 
