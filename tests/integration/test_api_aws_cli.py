@@ -1,0 +1,150 @@
+"""The AWS CLI v1 (``.venv/bin/aws``) managing and invoking functions on Lamina."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import LaminaProcess, python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+AWS = str(Path(sys.executable).with_name("aws"))
+KEY, SECRET = "AKIDCLITEST", "cli-secret"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
+    proc = LaminaProcess(tmp_path_factory.mktemp("aws-cli"), env).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def aws(
+    server: LaminaProcess, home: Path, *args: str, secret: str = SECRET
+) -> subprocess.CompletedProcess[str]:
+    """Run ``aws lambda <args>`` with credentials from the environment only."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(home / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    return subprocess.run(
+        [AWS, "lambda", *args, "--endpoint-url", server.endpoint, "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+# AWS CLI v1 sends --payload as it is given; v2 needs --cli-binary-format raw-in-base64-out.
+def test_the_aws_cli_creates_publishes_aliases_invokes_and_deletes(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    package = tmp_path / "fn.zip"
+    package.write_bytes(
+        python_zip("""
+        def handler(event, context):
+            return {"hello": event.get("name"), "arn": context.invoked_function_arn}
+        """)
+    )
+    created = ok(
+        aws(
+            server,
+            tmp_path,
+            "create-function",
+            "--function-name",
+            "cli-hello",
+            "--runtime",
+            "python3.12",
+            "--role",
+            "arn:aws:iam::000000000000:role/lambda-role",
+            "--handler",
+            "app.handler",
+            "--zip-file",
+            f"fileb://{package}",
+            "--memory-size",
+            "256",
+        )
+    )
+    assert created["FunctionName"] == "cli-hello" and created["MemorySize"] == 256
+    out = tmp_path / "out.json"
+    meta = ok(
+        aws(
+            server,
+            tmp_path,
+            "invoke",
+            "--function-name",
+            "cli-hello",
+            "--payload",
+            '{"name": "Bob"}',
+            str(out),
+        )
+    )
+    assert meta["StatusCode"] == 200 and meta["ExecutedVersion"] == "$LATEST"
+    assert json.loads(out.read_text())["hello"] == "Bob"
+    version = ok(aws(server, tmp_path, "publish-version", "--function-name", "cli-hello"))
+    assert version["Version"] == "1"
+    ok(
+        aws(
+            server,
+            tmp_path,
+            "create-alias",
+            "--function-name",
+            "cli-hello",
+            "--name",
+            "prod",
+            "--function-version",
+            "1",
+        )
+    )
+    meta = ok(
+        aws(
+            server,
+            tmp_path,
+            "invoke",
+            "--function-name",
+            "cli-hello",
+            "--qualifier",
+            "prod",
+            "--payload",
+            '{"name": "Ann"}',
+            str(out),
+        )
+    )
+    assert meta["ExecutedVersion"] == "1"
+    assert json.loads(out.read_text())["arn"].endswith(":function:cli-hello:prod")
+    listed = ok(aws(server, tmp_path, "list-functions"))
+    assert [f["FunctionName"] for f in listed["Functions"]] == ["cli-hello"]
+    got = ok(aws(server, tmp_path, "get-function", "--function-name", "cli-hello"))
+    assert got["Configuration"]["Version"] == "$LATEST"
+    ok(aws(server, tmp_path, "delete-function", "--function-name", "cli-hello"))
+    missing = aws(server, tmp_path, "get-function", "--function-name", "cli-hello")
+    assert missing.returncode != 0 and "ResourceNotFoundException" in missing.stderr
+
+
+def test_the_aws_cli_with_a_wrong_secret_is_refused(server: LaminaProcess, tmp_path: Path) -> None:
+    result = aws(server, tmp_path, "list-functions", secret="not-it")
+    assert result.returncode != 0
+    assert "InvalidSignatureException" in result.stderr

@@ -1,0 +1,182 @@
+"""SigV4 on a running server, in both modes: keys configured, and dev mode (no keys)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.integration.harness import ROOT, LaminaProcess, python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+KEY, SECRET = "AKIDKEYED", "keyed/secret+1"
+ECHO = python_zip("def handler(event, context):\n    return event\n")
+
+
+def client(server: LaminaProcess, key: str, secret: str, region: str = "us-east-1") -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=server.endpoint,
+        region_name=region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 0}),
+    )
+
+
+def raw(
+    server: LaminaProcess, method: str, path: str, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(server.endpoint + path, data=body, method=method)
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def error_code(call: Any) -> tuple[str, int]:
+    with pytest.raises(ClientError) as info:
+        call()
+    err = info.value.response
+    return str(err["Error"]["Code"]), int(err["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def cli(server: LaminaProcess, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lamina.cli.main", *args, "--endpoint", server.endpoint],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET},AKIDSECOND:second"}
+    proc = LaminaProcess(tmp_path_factory.mktemp("sigv4-keyed"), env).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    env = {"LAMINA_ACCESS_KEYS": ""}
+    proc = LaminaProcess(tmp_path_factory.mktemp("sigv4-dev"), env).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+# -- keys configured -------------------------------------------------------------------
+def test_keyed_server_serves_requests_signed_with_any_configured_key(keyed: LaminaProcess) -> None:
+    lam = client(keyed, KEY, SECRET)
+    lam.create_function(
+        FunctionName="signed-echo",
+        Runtime="python3.12",
+        Role="arn:aws:iam::000000000000:role/r",
+        Handler="app.handler",
+        Code={"ZipFile": ECHO},
+    )
+    out = lam.invoke(FunctionName="signed-echo", Payload=json.dumps({"k": "v"}))
+    assert json.loads(out["Payload"].read()) == {"k": "v"}
+    second = client(keyed, "AKIDSECOND", "second")
+    assert [f["FunctionName"] for f in second.list_functions()["Functions"]] == ["signed-echo"]
+
+
+def test_keyed_server_refuses_unsigned_and_wrongly_signed_requests(keyed: LaminaProcess) -> None:
+    status, headers, body = raw(keyed, "GET", "/2015-03-31/functions/")
+    assert status == 403
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert json.loads(body)["message"] == "Missing Authentication Token"
+    status, headers, _ = raw(keyed, "POST", "/2015-03-31/functions/signed-echo/invocations", b"{}")
+    assert (status, headers["x-amzn-ErrorType"]) == (403, "MissingAuthenticationTokenException")
+    assert error_code(lambda: client(keyed, KEY, "wrong").list_functions()) == (
+        "InvalidSignatureException",
+        403,
+    )
+    assert error_code(lambda: client(keyed, "AKIDLAMINA", "lamina-secret").list_functions()) == (
+        "UnrecognizedClientException",
+        403,
+    )
+    assert error_code(lambda: client(keyed, KEY, SECRET, "eu-west-1").list_functions()) == (
+        "InvalidSignatureException",
+        403,
+    )
+    # Health stays open for probes.
+    assert raw(keyed, "GET", "/lamina/v1/health")[0] == 200
+
+
+def test_keyed_server_code_location_is_presigned(keyed: LaminaProcess) -> None:
+    location = client(keyed, KEY, SECRET).get_function(FunctionName="signed-echo")["Code"][
+        "Location"
+    ]
+    with urllib.request.urlopen(location) as resp:
+        assert resp.read() == ECHO
+    tampered = location.replace("X-Amz-Expires=600", "X-Amz-Expires=6000")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(tampered)
+    assert info.value.code == 403
+    unsigned = location.split("?")[0]
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(unsigned)
+    assert info.value.code == 403
+
+
+def test_the_lamina_cli_signs_with_the_configured_keys(keyed: LaminaProcess) -> None:
+    env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
+    out = cli(keyed, "invoke", "signed-echo", "--payload", '{"cli": 1}', env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"cli": 1}
+    ls = cli(keyed, "ls", "--json", env=env)
+    assert ls.returncode == 0 and "signed-echo" in ls.stdout
+    wrong = cli(keyed, "ls", env={"LAMINA_ACCESS_KEYS": f"{KEY}:nope"})
+    assert wrong.returncode != 0 and "InvalidSignatureException" in wrong.stderr
+
+
+# -- dev mode -------------------------------------------------------------------------
+def test_dev_mode_serves_unsigned_requests_and_the_dev_key(dev: LaminaProcess) -> None:
+    status, _, body = raw(dev, "GET", "/2015-03-31/functions/")
+    assert (status, json.loads(body)) == (200, {"Functions": []})
+    lam = client(dev, "AKIDLAMINA", "lamina-secret")
+    lam.create_function(
+        FunctionName="dev-echo",
+        Runtime="python3.12",
+        Role="arn:aws:iam::000000000000:role/r",
+        Handler="app.handler",
+        Code={"ZipFile": ECHO},
+    )
+    status, _, body = raw(dev, "POST", "/2015-03-31/functions/dev-echo/invocations", b'{"u":1}')
+    assert (status, json.loads(body)) == (200, {"u": 1})
+    assert cli(dev, "ls", env={"LAMINA_ACCESS_KEYS": ""}).returncode == 0
+
+
+def test_dev_mode_refuses_requests_signed_with_other_keys(dev: LaminaProcess) -> None:
+    code, status = error_code(lambda: client(dev, "AKIAREALKEY", "real").list_functions())
+    assert (code, status) == ("UnrecognizedClientException", 403)
+    code, status = error_code(lambda: client(dev, "AKIDLAMINA", "not-the-secret").list_functions())
+    assert (code, status) == ("InvalidSignatureException", 403)
+
+
+def test_settings_reach_the_server_from_the_environment(tmp_path: Path) -> None:
+    bad = LaminaProcess(tmp_path / "bad", {"LAMINA_ACCESS_KEYS": "no-colon-here"})
+    with pytest.raises(RuntimeError, match="ACCESS_KEY_ID:SECRET_ACCESS_KEY"):
+        bad.start()
