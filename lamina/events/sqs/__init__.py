@@ -1,0 +1,1 @@
+"""An embedded SQS-compatible queue service (JSON and query protocols), durable in SQLite."""

@@ -1,0 +1,111 @@
+"""Queue attributes: defaults, validation with SQS's messages, the redrive policy (pure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.events.awsjson import AwsJsonError
+from lamina.events.sqs.errors import sqs_error
+
+# name -> (default, lo, hi) for the numeric attributes.
+NUMERIC: dict[str, tuple[int, int, int]] = {
+    "DelaySeconds": (0, 0, 900),
+    "MaximumMessageSize": (1_048_576, 1024, 1_048_576),
+    "MessageRetentionPeriod": (345_600, 60, 1_209_600),
+    "ReceiveMessageWaitTimeSeconds": (0, 0, 20),
+    "VisibilityTimeout": (30, 0, 43_200),
+}
+# Stored and returned as given; they change nothing here.
+OPAQUE = {
+    "Policy",
+    "RedriveAllowPolicy",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+}
+COMPUTED = {
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+    "QueueArn",
+}
+
+
+def _invalid_value(name: str, why: str = "") -> AwsJsonError:
+    return sqs_error(
+        "InvalidAttributeValue",
+        f"Invalid value for the parameter {name}.{' ' + why if why else ''}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RedrivePolicy:
+    dead_letter_arn: str
+    max_receive_count: int
+
+
+def parse_redrive(raw: str) -> RedrivePolicy:
+    try:
+        d = json.loads(raw)
+        arn = d["deadLetterTargetArn"]
+        count = int(d["maxReceiveCount"])
+    except (ValueError, KeyError, TypeError):
+        raise _invalid_value(
+            "RedrivePolicy",
+            "Redrive policy is not a valid JSON map with deadLetterTargetArn and maxReceiveCount.",
+        ) from None
+    if not isinstance(arn, str) or not arn.startswith("arn:") or arn.count(":") != 5:
+        raise _invalid_value("RedrivePolicy", "Dead-letter target ARN is not valid.")
+    if not 1 <= count <= 1000:
+        raise _invalid_value(
+            "RedrivePolicy", "Value of maxReceiveCount must be between 1 and 1000."
+        )
+    return RedrivePolicy(arn, count)
+
+
+def validate(attrs: dict[str, Any]) -> dict[str, str]:
+    """Check settable attributes; return them as strings (SQS's representation)."""
+    out: dict[str, str] = {}
+    for name, value in attrs.items():
+        text = str(value)
+        if name in NUMERIC:
+            _, lo, hi = NUMERIC[name]
+            if not text.lstrip("-").isdigit() or not lo <= int(text) <= hi:
+                raise _invalid_value(name)
+            out[name] = str(int(text))
+        elif name == "RedrivePolicy":
+            if text:
+                parse_redrive(text)
+            out[name] = text
+        elif name in (
+            "FifoQueue",
+            "ContentBasedDeduplication",
+            "DeduplicationScope",
+            "FifoThroughputLimit",
+        ):
+            if name == "FifoQueue" and text.lower() == "false":
+                continue
+            raise sqs_error(
+                "InvalidAttributeName",
+                f"Lamina's queues are standard queues: {name} is not supported.",
+            )
+        elif name in OPAQUE:
+            out[name] = text
+        else:
+            raise sqs_error("InvalidAttributeName", f"Unknown Attribute {name}.")
+    return out
+
+
+def with_defaults(stored: dict[str, str]) -> dict[str, str]:
+    out = {name: str(default) for name, (default, _, _) in NUMERIC.items()}
+    out["SqsManagedSseEnabled"] = "false"
+    out.update(stored)
+    return out
+
+
+def number(attrs: dict[str, str], name: str) -> int:
+    return int(with_defaults(attrs)[name])

@@ -1,0 +1,146 @@
+"""SQS's query protocol: form parameters in, XML out, mapped onto the JSON shapes (pure).
+
+Older SDKs and the query-protocol model send ``Action=SendMessage&QueueUrl=...&
+MessageAttribute.1.Name=...&MessageAttribute.1.Value.StringValue=...`` and expect
+``<SendMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">`` back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape
+
+NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
+_INTS = {
+    "MaxNumberOfMessages",
+    "WaitTimeSeconds",
+    "VisibilityTimeout",
+    "DelaySeconds",
+    "MaxResults",
+}
+# Flattened list members: query name -> JSON name.
+_LISTS = {
+    "AttributeName": "AttributeNames",
+    "MessageSystemAttributeName": "MessageSystemAttributeNames",
+    "MessageAttributeName": "MessageAttributeNames",
+}
+# Flattened maps: query name -> (JSON name, key field, value field).
+_MAPS = {
+    "Attribute": ("Attributes", "Name", "Value"),
+    "Tag": ("tags", "Key", "Value"),
+    "MessageAttribute": ("MessageAttributes", "Name", "Value"),
+    "MessageSystemAttribute": ("MessageSystemAttributes", "Name", "Value"),
+}
+
+
+def _tree(params: dict[str, str]) -> dict[str, Any]:
+    """``A.1.B=x`` → ``{"A": {"1": {"B": "x"}}}``."""
+    root: dict[str, Any] = {}
+    for key, value in params.items():
+        node = root
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                child = node[part] = {"": child}
+            node = child
+        node[parts[-1]] = value
+    return root
+
+
+def _indexed(node: dict[str, Any]) -> list[Any]:
+    return [node[k] for k in sorted((k for k in node if k.isdigit()), key=int)]
+
+
+def _convert(node: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _LISTS and isinstance(value, dict):
+            out[_LISTS[key]] = _indexed(value)
+        elif key in _MAPS and isinstance(value, dict):
+            name, kf, vf = _MAPS[key]
+            out[name] = {
+                item.get(kf): _convert(item[vf]) if isinstance(item.get(vf), dict) else item.get(vf)
+                for item in _indexed(value)
+                if isinstance(item, dict)
+            }
+        elif key.endswith("RequestEntry") and isinstance(value, dict):
+            out["Entries"] = [_convert(e) for e in _indexed(value) if isinstance(e, dict)]
+        elif key in _INTS and isinstance(value, str) and value.lstrip("-").isdigit():
+            out[key] = int(value)
+        elif isinstance(value, dict):
+            out[key] = _convert(value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_query(params: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """(Action, JSON-shaped request) from form parameters."""
+    action = params.get("Action", "")
+    rest = {k: v for k, v in params.items() if k not in ("Action", "Version")}
+    return action, _convert(_tree(rest))
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape(str(value))
+
+
+def _render(key: str, value: Any, op: str) -> str:
+    if key in ("Attributes", "MessageAttributes", "tags") and isinstance(value, dict):
+        tag = {"Attributes": "Attribute", "MessageAttributes": "MessageAttribute", "tags": "Tag"}[
+            key
+        ]
+        kf, vf = ("Key", "Value") if key == "tags" else ("Name", "Value")
+        return "".join(
+            f"<{tag}><{kf}>{escape(k)}</{kf}><{vf}>"
+            + (
+                "".join(_render(a, b, op) for a, b in v.items())
+                if isinstance(v, dict)
+                else _scalar(v)
+            )
+            + f"</{vf}></{tag}>"
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        tag = {
+            "QueueUrls": "QueueUrl",
+            "queueUrls": "QueueUrl",
+            "Messages": "Message",
+            "Successful": f"{op}ResultEntry",
+            "Failed": "BatchResultErrorEntry",
+        }.get(key, key)
+        return "".join(
+            f"<{tag}>"
+            + (
+                "".join(_render(a, b, op) for a, b in v.items())
+                if isinstance(v, dict)
+                else _scalar(v)
+            )
+            + f"</{tag}>"
+            for v in value
+        )
+    if isinstance(value, dict):
+        return f"<{key}>" + "".join(_render(a, b, op) for a, b in value.items()) + f"</{key}>"
+    return f"<{key}>{_scalar(value)}</{key}>"
+
+
+def render_result(op: str, result: dict[str, Any], request_id: str) -> bytes:
+    inner = "".join(_render(k, v, op) for k, v in result.items())
+    body = f"<{op}Result>{inner}</{op}Result>" if inner else ""
+    return (
+        f'<?xml version="1.0"?><{op}Response xmlns="{NAMESPACE}">{body}'
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+        f"</{op}Response>"
+    ).encode()
+
+
+def render_error(code: str, message: str, sender: bool, request_id: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?><ErrorResponse xmlns="{NAMESPACE}"><Error>'
+        f"<Type>{'Sender' if sender else 'Receiver'}</Type><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message><Detail/></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()

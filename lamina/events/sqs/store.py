@@ -1,0 +1,319 @@
+"""SQS queues and messages in SQLite (``sqs.db``); each method is one committed operation.
+
+A message is *visible* when ``visible_at <= now``. Receiving one stamps a fresh receipt
+token and pushes ``visible_at`` to the end of the visibility timeout; deleting needs that
+token. A receive that finds a message already received ``maxReceiveCount`` times moves
+it to the dead-letter queue instead (SQS's redrive).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lamina.events.sqlite_writer import SqliteWriter
+from lamina.events.sqs.attributes import parse_redrive, with_defaults
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queues (
+    name TEXT PRIMARY KEY,
+    attributes TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL,
+    modified REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    md5_body TEXT NOT NULL,
+    md5_attributes TEXT,
+    system_attributes TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    first_receive_ms INTEGER,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    visible_at REAL NOT NULL,
+    receipt TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    name: str
+    attributes: dict[str, str]
+    tags: dict[str, str]
+    created: float
+    modified: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    body: str
+    attributes: dict[str, dict[str, Any]]  # JSON shape; BinaryValue base64 text
+    md5_body: str
+    md5_attributes: str | None
+    system_attributes: dict[str, str]  # SenderId, AWSTraceHeader
+    delay_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    message_id: str
+    receipt_handle: str
+    body: str
+    md5_body: str
+    attributes: dict[str, dict[str, Any]]
+    system_attributes: dict[str, str]
+    sent_ms: int
+    first_receive_ms: int
+    receive_count: int
+
+
+def receipt_handle(seq: int, token: str) -> str:
+    return f"{seq}-{token}"
+
+
+def parse_receipt(handle: str) -> tuple[int, str] | None:
+    seq, dash, token = handle.partition("-")
+    if not dash or not seq.isdigit() or not token:
+        return None
+    return int(seq), token
+
+
+class SqsStore:
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        self.writer = SqliteWriter(path, SCHEMA, fsync=fsync, name="sqs-db")
+
+    def close(self) -> None:
+        self.writer.close()
+
+    # -- queues -------------------------------------------------------------------------
+    async def get_queue(self, name: str) -> QueueRow | None:
+        def op(c: sqlite3.Connection) -> QueueRow | None:
+            row = c.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return None
+            return QueueRow(row[0], json.loads(row[1]), json.loads(row[2]), row[3], row[4])
+
+        return await self.writer.run(op)
+
+    async def create_queue(
+        self, name: str, attributes: dict[str, str], tags: dict[str, str], now: float
+    ) -> QueueRow:
+        """Create, or return the existing queue (the caller compares attributes)."""
+
+        def op(c: sqlite3.Connection) -> QueueRow:
+            row = c.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                return QueueRow(row[0], json.loads(row[1]), json.loads(row[2]), row[3], row[4])
+            c.execute(
+                "INSERT INTO queues VALUES (?, ?, ?, ?, ?)",
+                (name, json.dumps(attributes), json.dumps(tags), now, now),
+            )
+            return QueueRow(name, attributes, tags, now, now)
+
+        return await self.writer.run(op)
+
+    async def set_attributes(self, name: str, attributes: dict[str, str], now: float) -> bool:
+        def op(c: sqlite3.Connection) -> bool:
+            row = c.execute("SELECT attributes FROM queues WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return False
+            merged = {**json.loads(row[0]), **attributes}
+            c.execute(
+                "UPDATE queues SET attributes = ?, modified = ? WHERE name = ?",
+                (json.dumps(merged), now, name),
+            )
+            return True
+
+        return await self.writer.run(op)
+
+    async def list_queues(self, prefix: str) -> list[str]:
+        def op(c: sqlite3.Connection) -> list[str]:
+            rows = c.execute("SELECT name FROM queues ORDER BY name").fetchall()
+            return [r[0] for r in rows if r[0].startswith(prefix)]
+
+        return await self.writer.run(op)
+
+    async def delete_queue(self, name: str) -> bool:
+        def op(c: sqlite3.Connection) -> bool:
+            c.execute("DELETE FROM messages WHERE queue = ?", (name,))
+            return c.execute("DELETE FROM queues WHERE name = ?", (name,)).rowcount > 0
+
+        return await self.writer.run(op)
+
+    async def purge(self, name: str) -> None:
+        await self.writer.run(lambda c: c.execute("DELETE FROM messages WHERE queue = ?", (name,)))
+
+    async def counts(self, name: str, now: float) -> tuple[int, int, int]:
+        """(visible, in flight, delayed)."""
+
+        def op(c: sqlite3.Connection) -> tuple[int, int, int]:
+            row = c.execute(
+                "SELECT SUM(visible_at <= ?), SUM(visible_at > ? AND receipt IS NOT NULL),"
+                " SUM(visible_at > ? AND receipt IS NULL) FROM messages WHERE queue = ?",
+                (now, now, now, name),
+            ).fetchone()
+            return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+        return await self.writer.run(op)
+
+    # -- messages -----------------------------------------------------------------------
+    async def send(self, queue: str, messages: list[NewMessage], now: float) -> list[str]:
+        """Append messages; returns their ids. Raises KeyError if the queue is gone."""
+
+        def op(c: sqlite3.Connection) -> list[str]:
+            if c.execute("SELECT 1 FROM queues WHERE name = ?", (queue,)).fetchone() is None:
+                raise KeyError(queue)
+            ids = []
+            for m in messages:
+                mid = str(uuid.uuid4())
+                c.execute(
+                    "INSERT INTO messages (queue, message_id, body, attributes, md5_body,"
+                    " md5_attributes, system_attributes, sent_ms, visible_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        queue,
+                        mid,
+                        m.body,
+                        json.dumps(m.attributes),
+                        m.md5_body,
+                        m.md5_attributes,
+                        json.dumps(m.system_attributes),
+                        int(now * 1000),
+                        now + m.delay_s,
+                    ),
+                )
+                ids.append(mid)
+            return ids
+
+        return await self.writer.run(op)
+
+    async def receive(
+        self, queue: str, limit: int, visibility_s: float, now: float
+    ) -> tuple[list[ReceivedMessage], float | None]:
+        """Receive up to ``limit`` visible messages; also when the next becomes visible."""
+
+        def op(c: sqlite3.Connection) -> tuple[list[ReceivedMessage], float | None]:
+            row = c.execute("SELECT attributes FROM queues WHERE name = ?", (queue,)).fetchone()
+            if row is None:
+                raise KeyError(queue)
+            attrs = with_defaults(json.loads(row[0]))
+            retention = int(attrs["MessageRetentionPeriod"])
+            c.execute(
+                "DELETE FROM messages WHERE queue = ? AND sent_ms < ?",
+                (queue, int((now - retention) * 1000)),
+            )
+            redrive = parse_redrive(attrs["RedrivePolicy"]) if attrs.get("RedrivePolicy") else None
+            dlq = redrive.dead_letter_arn.rsplit(":", 1)[1] if redrive else None
+            if (
+                dlq is not None
+                and c.execute("SELECT 1 FROM queues WHERE name = ?", (dlq,)).fetchone() is None
+            ):
+                dlq = None  # a missing dead-letter queue: keep the message where it is
+            out: list[ReceivedMessage] = []
+            while len(out) < limit:
+                rows = c.execute(
+                    "SELECT seq, message_id, body, attributes, md5_body, system_attributes,"
+                    " sent_ms, first_receive_ms, receive_count FROM messages"
+                    " WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
+                    (queue, now, limit - len(out)),
+                ).fetchall()
+                if not rows:
+                    break
+                for seq, mid, body, mattrs, md5, sysattrs, sent, first, count in rows:
+                    if (
+                        redrive is not None
+                        and dlq is not None
+                        and count >= redrive.max_receive_count
+                    ):
+                        c.execute(
+                            "UPDATE messages SET queue = ?, visible_at = ?, receipt = NULL"
+                            " WHERE seq = ?",
+                            (dlq, now, seq),
+                        )
+                        continue
+                    token = secrets.token_urlsafe(24)
+                    first = first or int(now * 1000)
+                    c.execute(
+                        "UPDATE messages SET receive_count = ?, first_receive_ms = ?,"
+                        " visible_at = ?, receipt = ? WHERE seq = ?",
+                        (count + 1, first, now + visibility_s, token, seq),
+                    )
+                    out.append(
+                        ReceivedMessage(
+                            mid,
+                            receipt_handle(seq, token),
+                            body,
+                            md5,
+                            json.loads(mattrs),
+                            json.loads(sysattrs),
+                            sent,
+                            first,
+                            count + 1,
+                        )
+                    )
+            nxt = c.execute(
+                "SELECT MIN(visible_at) FROM messages WHERE queue = ?", (queue,)
+            ).fetchone()[0]
+            return out, nxt
+
+        return await self.writer.run(op)
+
+    async def delete(self, queue: str, handles: list[str]) -> list[bool]:
+        """Delete by receipt handle; False for a malformed handle. A stale one is a no-op."""
+
+        def op(c: sqlite3.Connection) -> list[bool]:
+            ok = []
+            for h in handles:
+                parsed = parse_receipt(h)
+                if parsed is None:
+                    ok.append(False)
+                    continue
+                c.execute(
+                    "DELETE FROM messages WHERE seq = ? AND queue = ? AND receipt = ?",
+                    (parsed[0], queue, parsed[1]),
+                )
+                ok.append(True)
+            return ok
+
+        return await self.writer.run(op)
+
+    async def change_visibility(
+        self, queue: str, changes: list[tuple[str, int]], now: float
+    ) -> list[str | None]:
+        """Per change: None when done, else the error code."""
+
+        def op(c: sqlite3.Connection) -> list[str | None]:
+            out: list[str | None] = []
+            for handle, timeout in changes:
+                parsed = parse_receipt(handle)
+                if parsed is None:
+                    out.append("ReceiptHandleIsInvalid")
+                    continue
+                row = c.execute(
+                    "SELECT receipt, visible_at FROM messages WHERE seq = ? AND queue = ?",
+                    (parsed[0], queue),
+                ).fetchone()
+                if row is None:
+                    out.append("ReceiptHandleIsInvalid")
+                elif row[0] != parsed[1] or row[1] <= now:
+                    out.append("MessageNotInflight")
+                else:
+                    c.execute(
+                        "UPDATE messages SET visible_at = ? WHERE seq = ?",
+                        (now + timeout, parsed[0]),
+                    )
+                    out.append(None)
+            return out
+
+        return await self.writer.run(op)
