@@ -21,6 +21,7 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from lamina.api import sigv4
@@ -34,6 +35,8 @@ from lamina.errors import (
 )
 
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
+_MEMO_SIZE = 1024
+T = TypeVar("T")
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check "
     "your AWS Secret Access Key and signing method. Consult the service documentation for "
@@ -73,6 +76,11 @@ class Authenticator:
         self.max_skew_s = max_skew_s
         self._clock = clock
         self._signing_keys: dict[tuple[str, str, str, str], bytes] = {}
+        # Per-request work that repeats between requests, memoised (bounded): the parsed
+        # Authorization header minus its signature, canonical paths, and the date's epoch.
+        self._parsed: dict[str, tuple[sigv4.Credential, tuple[str, ...]]] = {}
+        self._uris: dict[str, str] = {}
+        self._epochs: dict[str, int] = {}
 
     def check(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
@@ -90,7 +98,7 @@ class Authenticator:
                 raise MissingAuthenticationToken("Missing Authentication Token")
             return None
         amz_date = headers.get("x-amz-date") or _from_http_date(headers.get("date"))
-        auth = sigv4.parse_authorization(authorization, amz_date)
+        auth = self._parse(authorization, amz_date)
         if "host" not in auth.signed_headers:
             raise IncompleteSignature("'Host' must be a 'SignedHeader' in the AWS Authorization.")
         if "x-amz-date" not in auth.signed_headers and "date" not in auth.signed_headers:
@@ -101,9 +109,12 @@ class Authenticator:
         key = self._key_for(auth)
         self._check_clock(amz_date)
         payload_hash = self._payload_hash(headers, body)
+        uri = self._uris.get(path)
+        if uri is None:
+            uri = _remember(self._uris, path, sigv4.canonical_uri(path))
         canonical = sigv4.canonical_request(
             method,
-            sigv4.canonical_uri(path),
+            uri,
             sigv4.canonical_query(raw_query),
             sigv4.canonical_headers(headers, auth.signed_headers),
             auth.signed_headers,
@@ -117,6 +128,19 @@ class Authenticator:
         return auth.credential.access_key
 
     # -- parts ------------------------------------------------------------------------
+    def _parse(self, authorization: str, amz_date: str) -> sigv4.SignedRequestAuth:
+        """Parse the header; its part before ``Signature=`` repeats, so it is memoised."""
+        cut = authorization.rfind("Signature=")
+        known = self._parsed.get(authorization[:cut]) if cut > 0 else None
+        if known is not None:
+            sig = authorization[cut + len("Signature=") :].strip()
+            if sigv4.is_signature(sig):
+                return sigv4.SignedRequestAuth(known[0], known[1], sig, amz_date)
+        auth = sigv4.parse_authorization(authorization, amz_date)
+        if cut > 0:
+            _remember(self._parsed, authorization[:cut], (auth.credential, auth.signed_headers))
+        return auth
+
     def _key_for(self, auth: sigv4.SignedRequestAuth) -> bytes:
         cred = auth.credential
         if not sigv4.is_amz_date(auth.amz_date):
@@ -161,7 +185,9 @@ class Authenticator:
 
     def _check_clock(self, amz_date: str) -> None:
         now = self._clock()
-        signed_at = amz_date_epoch(amz_date)
+        signed_at = self._epochs.get(amz_date)
+        if signed_at is None:
+            signed_at = _remember(self._epochs, amz_date, amz_date_epoch(amz_date))
         skew = self.max_skew_s
         minutes = f"{skew / 60:g} min."
         if signed_at < now - skew:
@@ -221,6 +247,13 @@ class Authenticator:
             if hmac.compare_digest(expected, auth.signature):
                 return auth.credential.access_key
         raise InvalidSignature(_MISMATCH)
+
+
+def _remember(cache: dict[str, T], key: str, value: T) -> T:
+    if len(cache) >= _MEMO_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _from_http_date(value: str | None) -> str:

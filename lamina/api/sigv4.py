@@ -196,6 +196,10 @@ def parse_presigned(query: Mapping[str, str]) -> SignedRequestAuth:
     return SignedRequestAuth(parse_credential(query["X-Amz-Credential"]), signed, sig, amz_date)
 
 
+def is_signature(value: str) -> bool:
+    return bool(_SIGNATURE.match(value))
+
+
 def is_amz_date(value: str) -> bool:
     return bool(_AMZ_DATE.match(value))
 
