@@ -34,7 +34,7 @@ def encode_marker(key: str) -> str:
 
 def decode_marker(marker: str) -> str:
     try:
-        return base64.urlsafe_b64decode(marker.encode("ascii")).decode()
+        return base64.b64decode(marker.encode("ascii"), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidParameterValue(f"Invalid marker: {marker}") from None
 
