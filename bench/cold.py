@@ -21,7 +21,8 @@ from bench.server import LambdaApi, LaminaServer
 REPORT = re.compile(
     r"REPORT RequestId: \S+\tDuration: (?P<duration>[\d.]+) ms\t"
     r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
-    r"Max Memory Used: (?P<max>\d+) MB\t?(?:Init Duration: (?P<init>[\d.]+) ms)?"
+    r"Max Memory Used: (?P<max>\d+) MB\t?(?:Init Duration: (?P<init>[\d.]+) ms)?\t?"
+    r"(?:Restore Duration: (?P<restore>[\d.]+) ms\tBilled Restore Duration: (?P<brestore>\d+) ms)?"
 )
 
 
@@ -34,6 +35,8 @@ class Report:
     memory_mb: int
     max_memory_mb: int
     init_ms: float | None
+    restore_ms: float | None = None  # SnapStart-style: forked from a zygote
+    billed_restore_ms: int | None = None
 
 
 def parse_report(tail: str) -> Report | None:
@@ -41,13 +44,15 @@ def parse_report(tail: str) -> Report | None:
     m = REPORT.search(tail)
     if m is None:
         return None
-    init = m.group("init")
+    init, restore = m.group("init"), m.group("restore")
     return Report(
         float(m.group("duration")),
         int(m.group("billed")),
         int(m.group("memory")),
         int(m.group("max")),
         float(init) if init else None,
+        float(restore) if restore else None,
+        int(m.group("brestore")) if restore else None,
     )
 
 
@@ -78,10 +83,11 @@ def _one_cold_invoke(api: LambdaApi, name: str, result: ColdResult) -> None:
     if report is None:
         result.failures.append(f"no REPORT line in the log tail: {tail[-300:]!r}")
         return
-    if report.init_ms is None:
+    start_ms = report.init_ms if report.init_ms is not None else report.restore_ms
+    if start_ms is None:
         result.not_cold += 1
         return
-    result.init_ms.append(report.init_ms)
+    result.init_ms.append(start_ms)
     result.wall_ms.append(wall_ms)
     result.max_memory_mb.append(float(report.max_memory_mb))
     result.duration_ms.append(report.duration_ms)
@@ -137,3 +143,47 @@ def measure_cold(
             )
             results.append(measure_function(server, fn, count, interpreter, say, memory_mb))
     return results
+
+
+# The same Python function with and without a zygote. A cold start is forced by a crash
+# (``{"exit": true}`` ends the runtime, which retires the environment but keeps the
+# zygote): a configuration change would make a new function version, hence a new zygote.
+CRASHER = {
+    "app.py": "import os\n\ndef handler(event, context):\n"
+    "    if event.get('exit'):\n        os._exit(0)\n    return {}\n"
+}
+
+
+def measure_forked(
+    server: LaminaServer, count: int, say: Callable[[str], None], memory_mb: int = 128
+) -> list[ColdResult]:
+    """Python 3.11 cold starts forced by a crash, with INIT each time and from a zygote."""
+    from bench.functions import zip_files
+
+    out = []
+    for snap in (False, True):
+        key = "py-zygote" if snap else "py-init"
+        label = "same Python 3.11 function, " + ("zygote (SnapStart)" if snap else "INIT each time")
+        fn = BenchFunction(key, label, "python3.11", "app.handler", inline=tuple(CRASHER.items()))
+        api = server.api()
+        name = f"forked-{key}-{memory_mb}"
+        result = ColdResult(fn, memory_mb, "Restore Duration" if snap else "Init Duration")
+        try:
+            extra = {"SnapStart": {"ApplyOn": "PublishedVersions"}} if snap else None
+            api.create_function(
+                name, zip_files(CRASHER), fn.runtime, fn.handler, memory_mb, extra=extra
+            )
+            api.invoke(name)  # the first cold start (it makes the zygote when there is one)
+            for _ in range(count):
+                api.invoke(name, b'{"exit": true}')
+                _one_cold_invoke(api, name, result)
+        finally:
+            api.close()
+        starts = sorted(result.init_ms)
+        say(
+            f"cold: {key:<12} {memory_mb:>5} MB start p50 "
+            f"{starts[len(starts) // 2] if starts else float('nan'):8.2f} ms "
+            f"({len(starts)} cold, {result.not_cold} not cold, {len(result.failures)} failed)"
+        )
+        out.append(result)
+    return out

@@ -99,3 +99,31 @@ class FloorServer:
             if self._proc.is_alive():
                 self._proc.kill()
                 self._proc.join()
+
+
+def spawn_exit_ms(binary: str, count: int) -> list[float]:
+    """Fork/exec ``binary`` until it exits, ``count`` times: the floor of any cold start.
+
+    The Rust ``bootstrap`` is pointed at a closed port, so it starts, fails to reach the
+    Runtime API and exits: a process start and end with no Lamina and no sandbox at all.
+    """
+    import os
+    import time
+
+    env = {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9", "PATH": "/usr/bin:/bin"}
+    out = []
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for _ in range(count):
+            t0 = time.perf_counter()
+            pid = os.posix_spawn(
+                binary,
+                [binary],
+                env,
+                file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)],
+            )
+            os.waitpid(pid, 0)
+            out.append((time.perf_counter() - t0) * 1000)
+    finally:
+        os.close(null)
+    return out

@@ -12,11 +12,15 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench.cold import measure_cold
+from bench.cold import measure_cold, measure_forked
 from bench.docfile import write_results
-from bench.functions import missing_examples
+from bench.floor import spawn_exit_ms
+from bench.functions import EXAMPLES, WARM_FUNCTIONS, missing_examples
 from bench.machine import describe_machine
+from bench.peers import measure_peers
 from bench.report import Results, render
+from bench.report_more import MoreResults, render_more
+from bench.scale import measure_scale
 from bench.server import LaminaServer
 from bench.warm import WarmPlan, measure_warm
 
@@ -35,9 +39,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-cold", action="store_true", help="only measure warm invokes")
     p.add_argument("--isolation", choices=("auto", "process", "none"), default=None,
                    help="passed to lamina serve (default: its own choice, auto)")  # fmt: skip
+    p.add_argument(
+        "--peers",
+        nargs="*",
+        default=["ministack", "serverless-offline", "cargo-lambda"],
+        help="peers to run beside Lamina (install: bash bench/install-peers.sh)",
+    )
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=200,
+        metavar="N",
+        help="invokes released at once for scale-out and density (0: skip)",
+    )
+    p.add_argument("--skip-forked", action="store_true", help="skip the zygote cold starts")
     p.add_argument("--write", type=Path, default=None, metavar="DOC",
                    help="rewrite the results section of this Markdown file")  # fmt: skip
     return p.parse_args(argv)
+
+
+def rust_bootstrap() -> str:
+    """The hello-rust ``bootstrap``, unpacked once into build/ for the fork/exec floor."""
+    import zipfile
+
+    target = EXAMPLES.parent / "bench" / "bootstrap"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(EXAMPLES / "hello-rust.zip") as zf:
+            target.write_bytes(zf.read("bootstrap"))
+        target.chmod(0o755)
+    return str(target)
 
 
 def command_line(argv: list[str]) -> str:
@@ -73,14 +104,25 @@ def main(argv: list[str] | None = None) -> int:
             if args.skip_cold
             else measure_cold(server, cold_count, _say, tuple(args.cold_memory))
         )
+        more = MoreResults(
+            forked=[] if args.skip_forked else measure_forked(server, cold_count, _say),
+            spawn_floor_ms=[] if args.skip_cold else spawn_exit_ms(rust_bootstrap(), 50),
+            scale=(
+                measure_scale(server, args.scale, _say, WARM_FUNCTIONS[0].code())
+                if args.scale
+                else []
+            ),
+        )
         warnings = server.warnings()
+    peers = measure_peers(plan, _say, tuple(args.peers), 3 if args.quick else 5)
+    more = MoreResults(more.forked, peers, more.scale, more.spawn_floor_ms)
     for line in warnings:
         _say(f"server: {line}")
     machine = describe_machine(str(health["sandbox"]), server.event_loop)
     results = Results(
         machine, command_line(args_list), plan, warm, cold, cold_count, warnings=warnings
     )
-    text = render(results)
+    text = render(results) + "\n" + render_more(more, warm) + "\n"
     print(text)
     if args.write is not None:
         write_results(args.write, text)

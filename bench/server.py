@@ -56,6 +56,10 @@ class LaminaServer:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self) -> LaminaServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="lamina-bench-")
         cmd = [
@@ -153,6 +157,7 @@ class LambdaApi:
         handler: str,
         memory_mb: int = 128,
         variables: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "FunctionName": name,
@@ -165,6 +170,7 @@ class LambdaApi:
         }
         if variables:
             body["Environment"] = {"Variables": variables}
+        body.update(extra or {})
         result: dict[str, Any] = self.call("POST", FUNCTIONS, body, ok=(201,))
         return result
 

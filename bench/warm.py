@@ -74,7 +74,7 @@ def http_client_latencies(host: str, port: int, path: str, count: int) -> list[f
     return out
 
 
-def _runs(target: Target, plan: WarmPlan, say: Callable[[str], None]) -> dict[int, LoadResult]:
+def runs(target: Target, plan: WarmPlan, say: Callable[[str], None]) -> dict[int, LoadResult]:
     runs: dict[int, LoadResult] = {}
     for c in plan.concurrencies:
         seconds = plan.latency_s if c == 1 else plan.throughput_s
@@ -94,7 +94,7 @@ def measure_floor(plan: WarmPlan, say: Callable[[str], None]) -> WarmResult:
     path = invoke_path("floor")
     with FloorServer() as floor:
         target = Target("127.0.0.1", floor.port, render_request("POST", path, b"{}"))
-        result = WarmResult("floor", "bare asyncio server (floor)", _runs(target, plan, say))
+        result = WarmResult("floor", "bare asyncio server (floor)", runs(target, plan, say))
         result.http_client_ms = http_client_latencies(
             "127.0.0.1", floor.port, path, plan.http_client_invokes
         )
@@ -128,7 +128,7 @@ def measure_function(
         api.create_function(name, fn.code(), fn.runtime, fn.handler, memory_mb=plan.memory_mb)
         target = Target(server.host, server.port, render_request("POST", invoke_path(name), b"{}"))
         durations = _warm_up(api, fn, name, target, plan)
-        result = WarmResult(fn.key, fn.label, _runs(target, plan, say))
+        result = WarmResult(fn.key, fn.label, runs(target, plan, say))
         result.runtime_duration_ms = durations
         result.http_client_ms = http_client_latencies(
             server.host, server.port, invoke_path(name), plan.http_client_invokes

@@ -40,6 +40,9 @@ class LogStore:
     def append(self, function: str, stream: str, timestamp_ms: int, message: str) -> None:
         """Queue one event; O(1), no I/O. Newlines inside become separate events."""
         buf = self._buffer[(function, stream)]
+        if "\n" not in message:  # the common case: no split, no loop
+            buf.append(f"{timestamp_ms}\t{message}\n")
+            return
         for line in message.split("\n"):
             buf.append(f"{timestamp_ms}\t{line}\n")
 

@@ -20,6 +20,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from random import getrandbits
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,9 +92,11 @@ def _has_result(fut: asyncio.Future[float]) -> bool:
 
 
 def _trace_id() -> str:
+    # A trace id is a correlation id, not a secret: the Mersenne Twister is ~10x cheaper
+    # per invoke than two os.urandom calls (the zygote reseeds it in every fork).
     return (
-        f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};"
-        f"Parent={secrets.token_hex(8)};Sampled=0"
+        f"Root=1-{int(time.time()):08x}-{getrandbits(96):024x};"
+        f"Parent={getrandbits(64):016x};Sampled=0"
     )
 
 
@@ -175,9 +178,9 @@ class Scheduler:
             else:
                 env = self.envs[slot.env_id]
                 env.tail = [] if req.tail else None
+                # No peak-memory reset: Lambda's Max Memory Used is the environment's
+                # high-water mark, and not resetting saves a syscall per warm invoke.
                 await env.thaw()
-                if env.process is not None:
-                    env.process.reset_peak_memory()
                 result, reusable = await self._run(env, req, request_id, None)
             return result
         finally:
