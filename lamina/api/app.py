@@ -58,8 +58,11 @@ FUNCTIONS = "/2015-03-31/functions"
 UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 
 Answer = Response | Coroutine[Any, Any, Response]
-# A handler mounted on a path prefix by another component (function URLs, S3, ...).
+# A handler mounted by another component (function URLs, S3, SQS, ...), and what selects
+# its requests: a path prefix, or a predicate (e.g. on X-Amz-Target).
 Mounted = Callable[[Request, HttpConnection], Answer]
+Selector = str | Callable[[Request], bool]
+_LAMBDA_AUTH: Any = object()  # mount()'s default: the Lambda API's own authenticator
 
 
 class LambdaApi:
@@ -93,7 +96,7 @@ class LambdaApi:
         self._handlers: dict[str, Handler] = {}
         for ops in (FunctionOps(ctx), AliasOps(ctx), AccountOps(ctx), UrlOps(ctx), LaminaOps(ctx)):
             self._handlers.update(ops.handlers())
-        self._mounts: list[tuple[str, Mounted, bool]] = []
+        self._mounts: list[tuple[Selector, Mounted, Authenticator | None]] = []
         if settings.signature_required:
             log.info(
                 "SigV4: %d access key(s) configured; unsigned requests are refused",
@@ -106,9 +109,28 @@ class LambdaApi:
                 DEV_ACCESS_KEY_ID,
             )
 
-    def mount(self, prefix: str, handler: Mounted, *, signed: bool = True) -> None:
-        """Serve every path under ``prefix`` with ``handler`` (``signed=False``: no SigV4)."""
-        self._mounts.append((prefix, handler, signed))
+    def authenticator(self, service: str, *, s3_style: bool = False) -> Authenticator:
+        """A SigV4 verifier with Lamina's keys and mode, for another service's requests."""
+        settings = self.settings
+        return Authenticator(
+            settings.verification_keys(),
+            required=settings.signature_required,
+            region=self.region,
+            service=service,
+            max_skew_s=settings.signature_skew_s,
+            s3_style=s3_style,
+        )
+
+    def mount(
+        self, select: Selector, handler: Mounted, *, auth: Authenticator | None = _LAMBDA_AUTH
+    ) -> None:
+        """Serve the requests ``select`` picks (a path prefix, or a predicate) with ``handler``.
+
+        They are checked first, in mount order, before the Lambda routes. ``auth`` verifies
+        them before the handler runs (default: as Lambda requests; ``None``: not at all,
+        e.g. function URLs with AuthType NONE; or :meth:`authenticator` for another service).
+        """
+        self._mounts.append((select, handler, self.auth if auth is _LAMBDA_AUTH else auth))
 
     # -- entry point ------------------------------------------------------------------
     def handle(self, req: Request, conn: HttpConnection) -> Answer:
@@ -117,12 +139,15 @@ class LambdaApi:
             return error_response(
                 RequestTooLarge(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")
             )
-        for prefix, handler, signed in self._mounts:
-            if path.startswith(prefix):
-                if signed and (denied := self._authenticate(req)) is not None:
+        for select, handler, auth in self._mounts:
+            if path.startswith(select) if isinstance(select, str) else select(req):
+                if auth is not None and (denied := self._authenticate(req, auth)) is not None:
                     return denied
                 return handler(req, conn)
-        if path not in UNSIGNED_PATHS and (denied := self._authenticate(req)) is not None:
+        if (
+            path not in UNSIGNED_PATHS
+            and (denied := self._authenticate(req, self.auth)) is not None
+        ):
             return denied
         if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
             return self._invoke(req, path[len(FUNCTIONS) + 1 : -len("/invocations")])
@@ -135,9 +160,10 @@ class LambdaApi:
             return answer
         return self._wrap(answer)
 
-    def _authenticate(self, req: Request) -> Response | None:
+    @staticmethod
+    def _authenticate(req: Request, auth: Authenticator) -> Response | None:
         try:
-            self.auth.check(req.method, req.target, req.headers, req.body)
+            auth.check(req.method, req.target, req.headers, req.body)
         except ApiError as exc:
             return error_response(exc)
         return None

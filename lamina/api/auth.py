@@ -68,8 +68,11 @@ class Authenticator:
         service: str = "lambda",
         max_skew_s: float = 300.0,
         clock: Callable[[], float] = time.time,
+        s3_style: bool = False,
     ) -> None:
+        """``s3_style``: S3's rules (paths encoded once, ``UNSIGNED-PAYLOAD`` allowed)."""
         self.keys = dict(keys) if keys else {DEV_ACCESS_KEY_ID: DEV_SECRET_ACCESS_KEY}
+        self.s3_style = s3_style
         self.required = required
         self.region = region
         self.service = service
@@ -111,7 +114,8 @@ class Authenticator:
         payload_hash = self._payload_hash(headers, body)
         uri = self._uris.get(path)
         if uri is None:
-            uri = _remember(self._uris, path, sigv4.canonical_uri(path))
+            canonical_path = sigv4.canonical_uri(path, double_encode=not self.s3_style)
+            uri = _remember(self._uris, path, canonical_path)
         canonical = sigv4.canonical_request(
             method,
             uri,
@@ -201,10 +205,11 @@ class Authenticator:
                 f"{epoch_amz_date(now + skew)} ({epoch_amz_date(now)} + {minutes})"
             )
 
-    @staticmethod
-    def _payload_hash(headers: Mapping[str, str], body: bytes) -> str:
-        actual = hashlib.sha256(body).hexdigest() if body else sigv4.EMPTY_SHA256
+    def _payload_hash(self, headers: Mapping[str, str], body: bytes) -> str:
         claimed = headers.get("x-amz-content-sha256")
+        if claimed == sigv4.UNSIGNED_PAYLOAD and self.s3_style:
+            return claimed
+        actual = hashlib.sha256(body).hexdigest() if body else sigv4.EMPTY_SHA256
         if claimed is not None and claimed != actual:
             raise InvalidSignature(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
@@ -233,7 +238,7 @@ class Authenticator:
             raise AccessDenied("Request has expired")
         if signed_at > now + self.max_skew_s:
             raise InvalidSignature(f"Signature not yet current: {auth.amz_date}")
-        uri = sigv4.canonical_uri(path)
+        uri = sigv4.canonical_uri(path, double_encode=not self.s3_style)
         query_block = sigv4.canonical_query(raw_query, exclude="X-Amz-Signature")
         headers_block = sigv4.canonical_headers(headers, auth.signed_headers)
         # S3-style presigning signs UNSIGNED-PAYLOAD; botocore's generic one an empty body.

@@ -224,3 +224,19 @@ def test_the_signing_key_is_derived_once_per_day() -> None:
         signed = botocore_signed("GET", ENDPOINT + "/2015-03-31/functions/")
         authenticator.check(*signed.args())
     assert len(authenticator._signing_keys) == 1
+
+
+def test_s3_style_verification_takes_s3_signatures() -> None:
+    from botocore.auth import S3SigV4Auth
+
+    request = AWSRequest(
+        method="PUT", url=ENDPOINT + "/bucket/dir/a%20b.txt", data=b"hello", headers={}
+    )
+    S3SigV4Auth(Credentials(KEY, SECRET), "s3", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    parts = urlsplit(prepared.url)
+    headers = {k.lower(): str(v) for k, v in prepared.headers.items()} | {"host": parts.netloc}
+    s3 = auth(service="s3", s3_style=True)
+    assert s3.check("PUT", parts.path, headers, b"hello") == KEY
+    with pytest.raises(InvalidSignature):
+        auth(service="s3").check("PUT", parts.path, headers, b"hello")  # Lambda's rules differ
