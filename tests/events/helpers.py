@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from lamina.errors import TooManyRequests
 from lamina.models.invocation import InvokeResult
@@ -20,7 +21,7 @@ class Call:
     request_id: str
     at: float
 
-    def json(self) -> object:
+    def json(self) -> Any:
         return json.loads(self.payload)
 
 

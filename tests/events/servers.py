@@ -45,5 +45,12 @@ class LoopThread:
         return server, f"http://127.0.0.1:{bound_port(server)}"
 
     def stop(self) -> None:
+        async def cancel_rest() -> None:
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        self.run(cancel_rest())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from lamina.events.asyncinvoke.config import EventInvokeConfig
 from lamina.events.asyncinvoke.policy import Condition, RetryTimings
@@ -23,7 +24,7 @@ QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:failures"
 
 class Sent:
     def __init__(self) -> None:
-        self.messages: list[tuple[str, dict[str, object], dict[str, tuple[str, str]]]] = []
+        self.messages: list[tuple[str, Any, dict[str, tuple[str, str]]]] = []
 
     async def __call__(self, arn: str, body: str, attrs: dict[str, tuple[str, str]]) -> None:
         self.messages.append((arn, json.loads(body), attrs))
@@ -191,8 +192,8 @@ def test_an_event_throttled_past_its_maximum_age_goes_to_the_failure_destination
             await q.enqueue("fn", None, b'"just a string"')
             await wait_for(lambda: len(sent.messages) == 1)
             _, record, _ = sent.messages[0]
-            assert record["requestContext"]["condition"] == "EventAgeExceeded"  # type: ignore[index]
-            assert record["requestContext"]["approximateInvokeCount"] == 0  # type: ignore[index]
+            assert record["requestContext"]["condition"] == "EventAgeExceeded"
+            assert record["requestContext"]["approximateInvokeCount"] == 0
             assert record["requestPayload"] == "just a string"
             assert "responseContext" not in record
             assert len(fn.calls) >= 2

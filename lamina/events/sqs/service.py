@@ -82,6 +82,9 @@ class SqsService:
             "ListDeadLetterSourceQueues": self.list_dead_letter_source_queues,
         }
 
+    def now(self) -> float:
+        return self._clock()
+
     # -- names, URLs, ARNs --------------------------------------------------------------
     def url(self, caller: Caller, name: str) -> str:
         return f"http://{caller.host}/{self.account}/{name}"

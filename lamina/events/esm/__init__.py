@@ -1,0 +1,1 @@
+"""SQS event source mappings: configuration, operations, and the pollers that invoke."""

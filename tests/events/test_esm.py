@@ -1,0 +1,265 @@
+"""SQS event source mappings: the operations, and pollers feeding a function from queues."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import SqsModel
+
+from lamina.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
+from lamina.events.esm.clients import Boto3QueueClient, EmbeddedQueueClient, QueueClient
+from lamina.events.esm.event import failed_message_ids
+from lamina.events.esm.operations import MappingOperations
+from lamina.events.esm.poller import MappingManager
+from lamina.events.esm.store import MappingStore
+from tests.events.helpers import Call, ScriptedFunction
+from tests.events.sqs_fixtures import CREDS, SqsServer, start_sqs
+
+ACCOUNT = "000000000000"
+FN_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:consumer"
+QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs"
+
+
+def resolve(fn: str) -> tuple[str, str | None, str]:
+    name, _, qualifier = (
+        fn.rpartition(":function:")[2].partition(":") if ":" in fn else (fn, "", "")
+    )
+    if name != "consumer":
+        raise ResourceNotFound(f"Function not found: {fn}")
+    return name, qualifier or None, FN_ARN + (f":{qualifier}" if qualifier else "")
+
+
+@pytest.fixture
+def ops(tmp_path: Path) -> Iterator[MappingOperations]:
+    store = MappingStore(tmp_path / "esm.db")
+    yield MappingOperations(store, resolve, "us-east-1", ACCOUNT, clock=lambda: 1700.0)
+    store.close()
+
+
+def test_create_returns_creating_with_lambda_defaults(ops: MappingOperations) -> None:
+    status, m = ops.handle(
+        "POST", None, {}, {"EventSourceArn": QUEUE_ARN, "FunctionName": "consumer"}
+    )
+    assert status == 202
+    assert m["State"] == "Creating" and m["BatchSize"] == 10
+    assert m["MaximumBatchingWindowInSeconds"] == 0 and m["FunctionResponseTypes"] == []
+    assert m["FunctionArn"] == FN_ARN and m["EventSourceArn"] == QUEUE_ARN
+    assert m["EventSourceMappingArn"].endswith(f":event-source-mapping:{m['UUID']}")
+    assert ops.handle("GET", m["UUID"], {})[1]["UUID"] == m["UUID"]
+    listed = ops.handle("GET", None, {"FunctionName": "consumer"})[1]["EventSourceMappings"]
+    assert [x["UUID"] for x in listed] == [m["UUID"]]
+    with pytest.raises(ResourceConflict, match="already exists"):
+        ops.create({"EventSourceArn": QUEUE_ARN, "FunctionName": "consumer"})
+
+
+def test_create_validates_like_lambda(ops: MappingOperations) -> None:
+    base = {"EventSourceArn": QUEUE_ARN, "FunctionName": "consumer"}
+    with pytest.raises(InvalidParameterValue, match="greater than 0 if maximum batch size"):
+        ops.create({**base, "BatchSize": 100})
+    with pytest.raises(InvalidParameterValue, match="2 validation errors"):
+        ops.create({**base, "BatchSize": 0, "MaximumBatchingWindowInSeconds": 301})
+    with pytest.raises(InvalidParameterValue, match="greater than or equal to 2"):
+        ops.create({**base, "ScalingConfig": {"MaximumConcurrency": 1}})
+    with pytest.raises(InvalidParameterValue, match="enum value set"):
+        ops.create({**base, "FunctionResponseTypes": ["Nope"]})
+    with pytest.raises(InvalidParameterValue, match="Unsupported event source"):
+        ops.create({**base, "EventSourceArn": "arn:aws:kinesis:us-east-1:1:stream/s"})
+    with pytest.raises(ResourceNotFound):
+        ops.create({**base, "FunctionName": "other"})
+    _, m = ops.create(
+        {
+            **base,
+            "BatchSize": 100,
+            "MaximumBatchingWindowInSeconds": 5,
+            "ScalingConfig": {"MaximumConcurrency": 2},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        }
+    )
+    assert m["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert m["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_update_and_delete_move_through_states(ops: MappingOperations) -> None:
+    _, m = ops.create({"EventSourceArn": QUEUE_ARN, "FunctionName": "consumer"})
+    with pytest.raises(ResourceConflict, match="Creating"):
+        ops.update(m["UUID"], {"BatchSize": 5})
+    stored = ops.store.mappings[m["UUID"]]
+    from dataclasses import replace
+
+    ops.store.save(replace(stored, state="Enabled"))
+    assert ops.update(m["UUID"], {"Enabled": False})[1]["State"] == "Disabling"
+    ops.store.save(replace(ops.store.mappings[m["UUID"]], state="Disabled"))
+    assert ops.update(m["UUID"], {"BatchSize": 3})[1]["State"] == "Updating"
+    assert ops.handle("DELETE", m["UUID"], {})[1]["State"] == "Deleting"
+
+
+def test_batch_item_failure_answers_follow_lambdas_rules() -> None:
+    ids = {"a", "b"}
+    assert failed_message_ids(b'{"batchItemFailures":[]}', ids) == set()
+    assert failed_message_ids(b'{"batchItemFailures":null}', ids) == set()
+    assert failed_message_ids(b"null", ids) == set()
+    assert failed_message_ids(b'{"batchItemFailures":[{"itemIdentifier":"b"}]}', ids) == {"b"}
+    assert failed_message_ids(b'{"batchItemFailures":[{"itemIdentifier":""}]}', ids) is None
+    assert failed_message_ids(b'{"batchItemFailures":[{"itemIdentifier":"zz"}]}', ids) is None
+    assert failed_message_ids(b'{"batchItemFailures":[{"id":"a"}]}', ids) is None
+    assert failed_message_ids(b"not json", ids) is None
+
+
+@pytest.fixture
+def sqs(tmp_path: Path) -> Iterator[SqsServer]:
+    yield from start_sqs(tmp_path / "embedded")
+
+
+def run_mapping(
+    sqs: SqsServer,
+    tmp_path: Path,
+    fn: ScriptedFunction,
+    body: dict[str, Any],
+    until: Any,
+    client_for: Any = None,
+) -> dict[str, Any]:
+    """Create a mapping, run the manager on the SQS server's loop until ``until()``."""
+
+    async def main() -> dict[str, Any]:
+        store = MappingStore(tmp_path / "esm.db")
+        ops = MappingOperations(store, resolve, "us-east-1", ACCOUNT)
+
+        def embedded(arn: str) -> QueueClient:
+            return EmbeddedQueueClient(sqs.service, arn.rsplit(":", 1)[1])
+
+        manager = MappingManager(store, client_for or embedded, fn, "us-east-1")
+        ops.changed = manager.changed
+        manager.start()
+        _, m = ops.create({"FunctionName": "consumer", **body})
+        for _ in range(1000):
+            if await asyncio.to_thread(until):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError(
+                f"mapping did not get there: {[[r['body'] for r in json.loads(c.payload)['Records']] for c in fn.calls]}"
+            )
+        shape = store.mappings[m["UUID"]].shape("us-east-1", ACCOUNT)
+        await manager.close()
+        store.close()
+        return shape
+
+    return sqs.loop.run(main())
+
+
+def test_a_mapping_delivers_batches_as_the_sqs_event_and_deletes_them(
+    sqs: SqsServer, tmp_path: Path
+) -> None:
+    c = sqs.client()
+    url = c.create_queue(QueueName="jobs")["QueueUrl"]
+    for i in range(25):
+        c.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps({"n": i}),
+            MessageAttributes={"kind": {"DataType": "String", "StringValue": "job"}},
+        )
+    fn = ScriptedFunction()
+    delivered: list[int] = []
+
+    def seen() -> bool:
+        delivered[:] = [
+            json.loads(r["body"])["n"] for call in fn.calls for r in call.json()["Records"]
+        ]
+        return len(delivered) >= 25
+
+    shape = run_mapping(sqs, tmp_path, fn, {"EventSourceArn": QUEUE_ARN, "BatchSize": 10}, seen)
+    assert sorted(delivered) == list(range(25))
+    assert all(len(call.json()["Records"]) <= 10 for call in fn.calls)
+    event = SqsModel(**fn.calls[0].json())
+    record = event.Records[0]
+    assert record.eventSource == "aws:sqs" and record.eventSourceARN == QUEUE_ARN
+    assert record.awsRegion == "us-east-1"
+    assert record.messageAttributes["kind"].stringValue == "job"
+    raw = fn.calls[0].json()["Records"][0]
+    assert raw["attributes"]["ApproximateReceiveCount"] == "1"
+    assert {"SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(
+        raw["attributes"]
+    )
+    assert shape["State"] == "Enabled"
+    attrs = c.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"  # all were deleted
+
+
+def test_partial_batch_failures_come_back_and_end_in_the_dlq(
+    sqs: SqsServer, tmp_path: Path
+) -> None:
+    c = sqs.client()
+    dlq = c.create_queue(QueueName="jobs-dlq")["QueueUrl"]
+    c.create_queue(
+        QueueName="jobs",
+        Attributes={
+            "VisibilityTimeout": "2",
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs-dlq",
+                    "maxReceiveCount": 2,
+                }
+            ),
+        },
+    )
+    url = c.get_queue_url(QueueName="jobs")["QueueUrl"]
+    for body in ("good-1", "bad", "good-2"):
+        c.send_message(QueueUrl=url, MessageBody=body)
+
+    def behaviour(call: Call) -> bytes:
+        records = call.json()["Records"]
+        failures = [{"itemIdentifier": r["messageId"]} for r in records if r["body"] == "bad"]
+        return json.dumps({"batchItemFailures": failures}).encode()
+
+    fn = ScriptedFunction(behaviour)
+
+    def dead_lettered() -> bool:
+        a = c.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+        return bool(a["Attributes"]["ApproximateNumberOfMessages"] == "1")
+
+    run_mapping(
+        sqs,
+        tmp_path,
+        fn,
+        {
+            "EventSourceArn": QUEUE_ARN,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+        dead_lettered,
+    )
+    bodies = [r["body"] for call in fn.calls for r in call.json()["Records"]]
+    assert bodies.count("good-1") == 1 and bodies.count("good-2") == 1
+    assert bodies.count("bad") == 2  # received twice, then moved by the redrive policy
+    assert c.receive_message(QueueUrl=dlq)["Messages"][0]["Body"] == "bad"
+
+
+def test_a_mapping_can_poll_an_external_sqs_endpoint(sqs: SqsServer, tmp_path: Path) -> None:
+    # Another SQS-compatible server (another account) stands in for an external service.
+    gen = start_sqs(tmp_path / "external", account="111111111111")
+    external = next(gen)
+    try:
+        ext = external.client()
+        url = ext.create_queue(QueueName="outside")["QueueUrl"]
+        ext.send_message(QueueUrl=url, MessageBody="from afar")
+        arn = "arn:aws:sqs:us-east-1:111111111111:outside"
+        fn = ScriptedFunction()
+
+        def client_for(a: str) -> QueueClient:
+            assert a == arn
+            return Boto3QueueClient(a, external.url, CREDS)
+
+        run_mapping(
+            sqs, tmp_path, fn, {"EventSourceArn": arn}, lambda: len(fn.calls) >= 1, client_for
+        )
+        record = fn.calls[0].json()["Records"][0]
+        assert record["body"] == "from afar" and record["eventSourceARN"] == arn
+        SqsModel(**fn.calls[0].json())
+    finally:
+        with pytest.raises(StopIteration):
+            next(gen)
