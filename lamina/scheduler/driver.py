@@ -20,9 +20,9 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from random import getrandbits
 from dataclasses import dataclass
 from pathlib import Path
+from random import getrandbits
 
 from lamina.billing.meter import billed_duration_ms
 from lamina.config import Settings
