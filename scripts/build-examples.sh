@@ -3,7 +3,8 @@
 #
 #   scripts/build-examples.sh [--only NAME] [--force]
 #
-# Names: hello-python hello-node hello-rust ric-python ric-node.
+# Names: hello-python hello-node hello-rust ric-python ric-node, and the paired
+# examples paired-{thumbnail,orders,loglines}-{python,rust}.
 # Incremental: each zip has a stamp holding the hash of its inputs (sources, this
 # script, tool versions); an unchanged example is skipped. Zips are deterministic
 # (sorted entries, fixed timestamps) and keep the exec bit of `bootstrap`.
@@ -21,6 +22,11 @@ STAGE="$BUILD/stage"
 CACHE="$BUILD/cache"
 LOGS="$BUILD/logs"
 ALL_NAMES=(hello-python hello-node hello-rust ric-python ric-node)
+# The paired examples (examples/paired): one workload each in Python and in Rust.
+PAIRED_WORKLOADS=(thumbnail orders loglines)
+for workload in "${PAIRED_WORKLOADS[@]}"; do
+    ALL_NAMES+=("paired-$workload-python" "paired-$workload-rust")
+done
 
 PYTHON="${PYTHON:-python3}"
 # The Python the functions run on (awslambdaric's bootstrap uses it); .pyc files
@@ -41,7 +47,7 @@ while [ $# -gt 0 ]; do
         --only) only="${2:?--only needs a name}"; shift 2 ;;
         --only=*) only="${1#--only=}"; shift ;;
         --force) force=1; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "build-examples: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -194,6 +200,49 @@ build_ric_node() {
     cp "$src/index.js" "$src/package.json" "$src/bootstrap" "$stage/"
 }
 
+# The paired examples' Python half: the handler (plus its requirements, vendored as
+# cp311 wheels like ric-python's), precompiled for the functions' interpreter.
+build_paired_python() {
+    local workload="$1" name="paired-$1-python"
+    local stage; stage="$(fresh_stage "$name")"
+    local src="$EXAMPLES/paired/$workload/python"
+    if [ -f "$src/requirements.txt" ]; then
+        local deps="$CACHE/$name-deps"
+        local want; want="$(sha256sum "$src/requirements.txt" | cut -d' ' -f1)"
+        if [ "$(cat "$deps.stamp" 2>/dev/null)" != "$want" ]; then
+            rm -rf "$deps" "$deps.stamp"
+            logged "$name" "$PIP" install --disable-pip-version-check --no-compile \
+                --target "$deps" --python-version 3.11 --implementation cp \
+                --only-binary=:all: -r "$src/requirements.txt"
+            echo "$want" >"$deps.stamp"
+        fi
+        cp -a "$deps/." "$stage/"
+        rm -rf "$stage/bin"
+    fi
+    cp "$src/app.py" "$stage/"
+    logged "$name" "$TARGET_PYTHON" -m compileall -q --invalidation-mode unchecked-hash "$stage"
+}
+
+# The paired examples' Rust half: one cargo workspace (Debian's crates, offline), one
+# binary per workload, shipped as `bootstrap`.
+build_paired_rust() {
+    local workload="$1" name="paired-$1-rust"
+    local stage; stage="$(fresh_stage "$name")"
+    local target="$BUILD/rust-target/paired"
+    mkdir -p "$BUILD/cargo-home"
+    (
+        cd "$EXAMPLES/paired/rust"
+        export CARGO_HOME="$BUILD/cargo-home" CARGO_TARGET_DIR="$target"
+        logged "$name" "$CARGO" build --release --offline --locked -p "$workload"
+    )
+    cp "$target/release/$workload" "$stage/bootstrap"
+}
+
+for workload in "${PAIRED_WORKLOADS[@]}"; do
+    eval "build_paired_${workload}_python() { build_paired_python $workload; }"
+    eval "build_paired_${workload}_rust() { build_paired_rust $workload; }"
+done
+
 # --- driver ----------------------------------------------------------------------
 
 hash_for() {
@@ -206,6 +255,15 @@ hash_for() {
                 examples/hello/rust/.cargo examples/hello/rust/src ;;
         ric-python) inputs_hash "$("$TARGET_PYTHON" --version 2>&1)" examples/ric/python ;;
         ric-node) inputs_hash "$(node --version 2>/dev/null)" examples/ric/node ;;
+        paired-*-python)
+            local workload="${1#paired-}"; workload="${workload%-python}"
+            inputs_hash "$("$TARGET_PYTHON" --version 2>&1)" "examples/paired/$workload/python" ;;
+        paired-*-rust)
+            local workload="${1#paired-}"; workload="${workload%-rust}"
+            inputs_hash "$("$CARGO" --version 2>/dev/null; rustc --version 2>/dev/null)" \
+                examples/paired/rust/Cargo.toml examples/paired/rust/Cargo.lock \
+                examples/paired/rust/.cargo examples/paired/rust/runtime \
+                "examples/paired/rust/$workload" ;;
     esac
 }
 

@@ -17,7 +17,7 @@ REQUIRED_PACKAGES=(
     librust-base64-dev
     librust-flate2-dev
     librust-image-dev
-    librust-regex-dev
+    librust-regex+default-dev
     librust-sha2-dev
     # The cost tools' HTML report is checked in a headless browser.
     chromium
