@@ -25,7 +25,9 @@ EXAMPLES = ROOT / "build" / "examples"
 REPORT = re.compile(
     r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>\d+\.\d{2}) ms\t"
     r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
-    r"Max Memory Used: (?P<max>\d+) MB\t(?:Init Duration: (?P<init>\d+\.\d{2}) ms\t)?$"
+    r"Max Memory Used: (?P<max>\d+) MB\t(?:Init Duration: (?P<init>\d+\.\d{2}) ms\t)?"
+    r"(?:Restore Duration: (?P<restore>\d+\.\d{2}) ms\t"
+    r"Billed Restore Duration: (?P<billed_restore>\d+) ms\t)?$"
 )
 
 

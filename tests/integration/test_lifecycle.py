@@ -61,7 +61,9 @@ def test_an_idle_environment_is_frozen_and_uses_no_cpu(lamina: LaminaProcess) ->
     lamina.create("lifecycle-spinner", spinner, MemorySize=1769, Timeout=5)
     assert lamina.invoke("lifecycle-spinner", {}).function_error is None
     time.sleep(0.5)  # past the freeze grace period
-    groups = list(Path("/sys/fs/cgroup/freezer/lamina").glob("s*/lifecycle-spinner-*"))
+    assert lamina.proc is not None
+    own = Path("/sys/fs/cgroup/freezer/lamina") / f"s{lamina.proc.pid}"
+    groups = list(own.glob("lifecycle-spinner-*"))
     assert len(groups) == 1, groups
     assert (groups[0] / "freezer.state").read_text().strip() == "FROZEN"
     server_group = groups[0].parent.name
