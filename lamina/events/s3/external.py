@@ -1,0 +1,125 @@
+"""S3-format notifications from an external S3-compatible store: by webhook or via a queue.
+
+Stores such as MinIO or Ceph post S3 event records to a webhook, or put them on a queue.
+Either way each record is routed like an embedded bucket's event: to the target function
+(asynchronously, through the durable queue) when the route's events and key filters
+match. Records keep the store's own fields; only the shape is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
+
+from lamina.events.esm.clients import QueueClient
+from lamina.events.s3.dispatch import Notifier
+from lamina.events.s3.notifications import Route
+from lamina.wire.http import Request
+from lamina.wire.server import Response
+
+log = logging.getLogger("lamina.events.s3")
+
+
+def records_of(body: bytes) -> list[dict[str, Any]]:
+    """The S3 records in a notification body (AWS's ``{"Records":[...]}`` or MinIO's)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise ValueError("the notification is not JSON") from None
+    records = doc.get("Records") if isinstance(doc, dict) else None
+    if not isinstance(records, list):
+        raise ValueError("the notification has no Records list")
+    for r in records:
+        if not isinstance(r, dict) or not isinstance(r.get("s3"), dict) or "eventName" not in r:
+            raise ValueError("a record lacks eventName or s3")
+    return records
+
+
+async def route_records(
+    records: list[dict[str, Any]], routes: list[Route], notifier: Notifier
+) -> int:
+    n = 0
+    for r in records:
+        name = str(r["eventName"]).removeprefix("s3:")
+        key = unquote_plus(str(r["s3"].get("object", {}).get("key", "")))
+        for route in routes:
+            if route.matches(name, key):
+                await notifier.deliver(route, r)
+                n += 1
+    return n
+
+
+def route_from_query(function: str, query: str) -> Route:
+    """``POST /.../<function>?events=s3:ObjectCreated:*&prefix=in/&suffix=.jpg``."""
+    q = dict(parse_qsl(query))
+    events = tuple(e for e in q.get("events", "s3:ObjectCreated:*,s3:ObjectRemoved:*").split(","))
+    return Route("webhook", "lambda", function, events, q.get("prefix", ""), q.get("suffix", ""))
+
+
+class S3Webhook:
+    """``POST <prefix>/<function>`` with an S3 event body invokes the function per record."""
+
+    def __init__(self, notifier: Notifier, prefix: str = "/lamina/v1/s3-events/") -> None:
+        self.notifier = notifier
+        self.prefix = prefix
+
+    async def handle(self, req: Request) -> Response:
+        function = req.path[len(self.prefix) :].strip("/")
+        if req.method != "POST" or not function:
+            return Response(404, b'{"message":"POST /lamina/v1/s3-events/<function>"}')
+        try:
+            records = records_of(req.body)
+        except ValueError as exc:
+            return Response(400, json.dumps({"message": str(exc)}).encode())
+        route = route_from_query(function, req.target.partition("?")[2])
+        n = await route_records(records, [route], self.notifier)
+        return Response(
+            202, json.dumps({"accepted": n}).encode(), {"Content-Type": "application/json"}
+        )
+
+
+class S3QueueRelay:
+    """Reads S3 notifications off a queue and routes their records (deletes what it read)."""
+
+    def __init__(self, client: QueueClient, routes: list[Route], notifier: Notifier) -> None:
+        self.client = client
+        self.routes = routes
+        self.notifier = notifier
+        self._task: asyncio.Task[None] | None = None
+        self.relayed = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.client.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                messages = await self.client.receive(10, 20.0)
+                done = []
+                for m in messages:
+                    try:
+                        records = records_of(m.body.encode())
+                    except ValueError as exc:
+                        # s3:TestEvent and foreign messages: drop them, as Lambda's S3 relay would
+                        log.info("skipping a non-S3 message %s: %s", m.message_id, exc)
+                    else:
+                        self.relayed += await route_records(records, self.routes, self.notifier)
+                    done.append(m.receipt_handle)
+                if done:
+                    await self.client.delete(done)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("S3 notification relay failed; retrying")
+                await asyncio.sleep(1.0)
