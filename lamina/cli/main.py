@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from lamina.cli.output import dump_json, paint, table
 from lamina.config import load_settings
 from lamina.errors import LaminaError
 from lamina.store.code import zip_directory
+from lamina.tools.cli import register as register_tools
 
 
 def _endpoint(args: argparse.Namespace) -> str:
@@ -210,48 +210,6 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _money(value: str) -> str:
-    d = Decimal(value)
-    return f"${d:.8f}" if d < 1 else f"${d:,.2f}"
-
-
-def cmd_cost(args: argparse.Namespace) -> int:
-    client = Client(_endpoint(args))
-    query = f"?function={args.function}" if args.function else ""
-    rows = client.call("GET", f"/lamina/v1/cost{query}")["functions"]
-    if args.json:
-        dump_json(rows)
-        return 0
-    table(
-        [
-            "FUNCTION",
-            "INVOCATIONS",
-            "COLD",
-            "ERRORS",
-            "BILLED MS",
-            "GB-S",
-            "REQUESTS $",
-            "DURATION $",
-            "TOTAL $",
-        ],
-        [
-            [
-                r["function"],
-                r["invocations"],
-                r["cold_starts"],
-                r["errors"],
-                r["billed_ms"],
-                f"{Decimal(r['gb_s']):.4f}",
-                _money(r["request_cost"]),
-                _money(r["duration_cost"]),
-                _money(r["total_cost"]),
-            ]
-            for r in rows
-        ],
-    )
-    return 0
-
-
 def cmd_runtimes(args: argparse.Namespace) -> int:
     client = Client(_endpoint(args))
     rows = client.call("GET", "/lamina/v1/runtimes")["runtimes"]
@@ -322,9 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("functions", nargs="+")
     p.set_defaults(func=cmd_rm)
 
-    p = sub.add_parser("cost", parents=[common], help="what each function cost, from the ledger")
-    p.add_argument("function", nargs="?")
-    p.set_defaults(func=cmd_cost)
+    # The cost tools: cost, tune, compare, bench coldstart.
+    register_tools(sub, common, _endpoint)
 
     p = sub.add_parser("runtimes", parents=[common], help="which interpreter runs each runtime")
     p.set_defaults(func=cmd_runtimes)

@@ -1,0 +1,165 @@
+"""Comparisons as text (one pair in detail, or many pairs in one table) and as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from lamina.billing.prices import PriceTable
+from lamina.cli.output import table
+from lamina.tools.compare import Comparison, Side
+from lamina.tools.formatting import count, money, ms, plain, ratio
+from lamina.tools.tune_report import tune_dict
+
+
+def _side_row(s: Side, rate_column: bool) -> list[str]:
+    best = s.best
+    row = [
+        s.name,
+        s.runtime,
+        f"{best.memory_mb} MB" if best else "-",
+        ms(best.latency.p50 if best and best.latency else None),
+        ms(best.latency.p90 if best and best.latency else None),
+        count(best.max_memory_mb if best else None),
+        ms(s.init_p50),
+        money(best.cost_per_million if best else None),
+    ]
+    if rate_column:
+        row.append(money(s.monthly))
+    return row
+
+
+def write_compare(c: Comparison, stream: TextIO) -> None:
+    """Both implementations at their best memory size, the ratios, and a verdict."""
+    headers, rows = compare_table(c)
+    table(headers, rows, stream)
+    print(file=stream)
+    print(verdict(c), file=stream)
+    if c.same_answer is False:
+        print("WARNING: the two functions gave different answers to the same payload", file=stream)
+    for s in (c.a, c.b):
+        if not s.result.restore.verified:
+            print(f"{s.name}: NOT verified: {'; '.join(s.result.restore.problems)}", file=stream)
+
+
+def compare_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    """A row per implementation at its best size, then the A / B ratios."""
+    headers = ["FUNCTION", "RUNTIME", "BEST", "P50 MS", "P90 MS", "MAX MB", "INIT MS", "$ / 1M"]
+    if c.rate is not None:
+        headers.append(f"$ / MONTH @ {c.rate.text}")
+    rows = [_side_row(c.a, c.rate is not None), _side_row(c.b, c.rate is not None)]
+    ratios = [
+        f"{c.a.name} / {c.b.name}",
+        "",
+        "",
+        ratio(c.latency_ratio),
+        "",
+        ratio(c.memory_ratio),
+        ratio(c.init_ratio),
+        ratio(c.cost_ratio),
+    ]
+    if c.rate is not None:
+        ratios.append(ratio(c.cost_ratio))
+    rows.append(ratios)
+    return headers, rows
+
+
+def verdict(c: Comparison) -> str:
+    if c.a.best is None or c.b.best is None or c.cost_ratio is None:
+        return "cannot compare: one of the functions never completed an invoke"
+    cheaper, dearer, factor = (c.b, c.a, c.cost_ratio)
+    if factor < 1:
+        cheaper, dearer, factor = c.a, c.b, 1 / factor
+    saving = 1 - 1 / factor
+    line = (
+        f"{cheaper.name} ({cheaper.runtime}, {cheaper.best.memory_mb if cheaper.best else '-'} MB) "
+        f"costs {ratio(factor)} less per invocation than {dearer.name} "
+        f"({saving:.0%} saved)"
+    )
+    speed = c.latency_ratio
+    if speed is not None:
+        faster = c.b if speed > 1 else c.a
+        line += f"; {faster.name} is {ratio(max(speed, 1 / speed))} faster"
+    if c.rate is not None and c.a.monthly is not None and c.b.monthly is not None:
+        diff = abs(c.a.monthly - c.b.monthly)
+        line += f"; at {c.rate.text} that is {money(diff)} a month"
+    return line
+
+
+def write_pairs(
+    pairs: Sequence[tuple[str, Comparison]], stream: TextIO, rate_text: str | None = None
+) -> None:
+    """Many comparisons of (A, B) in one table: the demo's closing table."""
+    headers, rows = pairs_table(pairs, rate_text)
+    table(headers, rows, stream)
+
+
+def pairs_table(
+    pairs: Sequence[tuple[str, Comparison]], rate_text: str | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """One row per workload: A and B at their best sizes, and the ratios."""
+    headers = ["WORKLOAD", "A", "B", "BEST MB A/B", "P50 MS A/B", "INIT MS A/B"]
+    headers += ["MAX MB A/B", "$ / 1M A", "$ / 1M B", "A / B COST", "A / B TIME", "SAME ANSWER"]
+    if rate_text:
+        headers.insert(-3, f"$ / MONTH A/B @ {rate_text}")
+    rows = []
+    for workload, c in pairs:
+        a, b = c.a, c.b
+
+        def mem(s: Side) -> str:
+            return str(s.best.memory_mb) if s.best else "-"
+
+        def p50(s: Side) -> str:
+            return ms(s.best.latency.p50 if s.best and s.best.latency else None)
+
+        def used(s: Side) -> str:
+            return count(s.best.max_memory_mb if s.best else None)
+
+        row = [
+            workload,
+            a.runtime,
+            b.runtime,
+            f"{mem(a)}/{mem(b)}",
+            f"{p50(a)}/{p50(b)}",
+            f"{ms(a.init_p50)}/{ms(b.init_p50)}",
+            f"{used(a)}/{used(b)}",
+            money(a.best.cost_per_million if a.best else None),
+            money(b.best.cost_per_million if b.best else None),
+            ratio(c.cost_ratio),
+            ratio(c.latency_ratio),
+            {True: "yes", False: "NO", None: "-"}[c.same_answer],
+        ]
+        if rate_text:
+            row.insert(-3, f"{money(a.monthly)}/{money(b.monthly)}")
+        rows.append(row)
+    return headers, rows
+
+
+def compare_dict(c: Comparison, prices: PriceTable) -> dict[str, Any]:
+    def side_dict(s: Side) -> dict[str, Any]:
+        best = s.best
+        return {
+            "function": s.name,
+            "runtime": s.runtime,
+            "best_memory_mb": best.memory_mb if best else None,
+            "init_p50_ms": s.init_p50,
+            "cost_per_million": plain(best.cost_per_million)
+            if best and best.cost_per_million
+            else None,
+            "monthly_cost": plain(s.monthly) if s.monthly is not None else None,
+            "tuning": tune_dict(s.result, prices, c.rate),
+        }
+
+    return {
+        "a": side_dict(c.a),
+        "b": side_dict(c.b),
+        "rate": {"text": c.rate.text, "per_month": c.rate.per_month} if c.rate else None,
+        "same_answer": c.same_answer,
+        "ratios": {
+            "cost": c.cost_ratio,
+            "latency": c.latency_ratio,
+            "max_memory": c.memory_ratio,
+            "init": c.init_ratio,
+        },
+        "verdict": verdict(c),
+    }
