@@ -16,7 +16,7 @@ from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response, bound_port, serve
 
 T = TypeVar("T")
-Handler = Callable[[Request], Response | Coroutine[Any, Any, Response]]
+Handler = Callable[[Request, HttpConnection], Response | Coroutine[Any, Any, Response]]
 
 
 class LoopThread:
@@ -38,10 +38,7 @@ class LoopThread:
         return self.run(wrapper())
 
     def serve(self, handler: Handler, max_body: int = 64 << 20) -> tuple[asyncio.Server, str]:
-        def adapt(req: Request, conn: HttpConnection) -> Any:
-            return handler(req)
-
-        server = self.run(serve(adapt, "127.0.0.1", 0, max_body=max_body))
+        server = self.run(serve(handler, "127.0.0.1", 0, max_body=max_body))
         return server, f"http://127.0.0.1:{bound_port(server)}"
 
     def stop(self) -> None:

@@ -19,7 +19,7 @@ from lamina.events.esm.clients import QueueClient
 from lamina.events.s3.dispatch import Notifier
 from lamina.events.s3.notifications import Route
 from lamina.wire.http import Request
-from lamina.wire.server import Response
+from lamina.wire.server import HttpConnection, Response
 
 log = logging.getLogger("lamina.events.s3")
 
@@ -67,7 +67,7 @@ class S3Webhook:
         self.notifier = notifier
         self.prefix = prefix
 
-    async def handle(self, req: Request) -> Response:
+    async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         function = req.path[len(self.prefix) :].strip("/")
         if req.method != "POST" or not function:
             return Response(404, b'{"message":"POST /lamina/v1/s3-events/<function>"}')

@@ -35,7 +35,7 @@ from lamina.events.s3.notifications import (
 )
 from lamina.events.s3.store import ObjectInfo, ObjectStore
 from lamina.wire.http import Request
-from lamina.wire.server import Response
+from lamina.wire.server import HttpConnection, Response
 
 XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -86,7 +86,7 @@ class S3Service:
         self._uploads = store.root / "uploads"
 
     # -- entry point --------------------------------------------------------------------
-    async def handle(self, req: Request) -> Response:
+    async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         try:
             return await self._route(req)
         except S3Error as exc:

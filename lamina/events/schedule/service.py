@@ -6,7 +6,7 @@ from lamina.errors import ApiError
 from lamina.events.awsjson import AwsJsonError, dispatch_json
 from lamina.events.schedule.operations import RuleOperations
 from lamina.wire.http import Request
-from lamina.wire.server import Response
+from lamina.wire.server import HttpConnection, Response
 
 TARGET_PREFIX = "AWSEvents"
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -30,5 +30,5 @@ class EventsService:
     def accepts(req: Request) -> bool:
         return req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX + ".")
 
-    def handle(self, req: Request) -> Response:
+    def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return dispatch_json(req, TARGET_PREFIX, self._table, CONTENT_TYPE, _translate)

@@ -18,7 +18,7 @@ from lamina.events.awsjson import AwsJsonError, error_response, json_response
 from lamina.events.sqs.query import parse_query, render_error, render_result
 from lamina.events.sqs.service import DEFAULT_SENDER, Caller, SqsService
 from lamina.wire.http import Request
-from lamina.wire.server import Response
+from lamina.wire.server import HttpConnection, Response
 
 TARGET_PREFIX = "AmazonSQS."
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -51,7 +51,7 @@ class SqsHandler:
         self.service = service
         self._ops = service.operations()
 
-    async def handle(self, req: Request) -> Response:
+    async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         if req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX):
             return await self._json(req)
         return await self._query(req)

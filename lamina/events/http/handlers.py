@@ -1,0 +1,250 @@
+"""Serving HTTP for functions: function URLs and configured API routes.
+
+Function URLs are addressed two ways, both on the API's port:
+
+* ``http://<host>:<port>/lambda-url/<url-id>/<path>`` — works on any machine with no DNS
+  set-up (the ``FunctionUrl`` the API returns); the function sees ``rawPath`` as
+  ``/<path>``, i.e. relative to the URL, exactly as on Lambda's own URL domain;
+* ``Host: <url-id>.lambda-url.<region>.<anything>`` — for a wildcard DNS name or
+  ``*.localhost``; the path is passed through untouched.
+
+API routes are served on their own listener (see :mod:`.routes`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from urllib.parse import unquote
+
+from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
+from lamina.events.http.payloads import Context, payload_v1, payload_v2
+from lamina.events.http.request import HttpRequest
+from lamina.events.http.response import HttpAnswer, answer_v1, answer_v2
+from lamina.events.http.routes import ApiConfig
+from lamina.events.invoker import Invoke
+from lamina.events.rawresponse import RawResponse
+from lamina.models.function_url import FunctionUrlConfig
+from lamina.wire.http import Request
+from lamina.wire.server import HttpConnection, Response
+
+log = logging.getLogger("lamina.events.http")
+
+URL_PREFIX = "/lambda-url/"
+# verify(method, target, headers, body) -> access key id; raises ApiError when refused
+Verify = Callable[[str, str, Mapping[str, str], bytes], str | None]
+# find(url_id) -> the URL's configuration, or None
+FindUrl = Callable[[str], FunctionUrlConfig | None]
+
+
+def _render(answer: HttpAnswer, extra: list[tuple[str, str]] | None = None) -> Response:
+    return RawResponse(
+        answer.status, answer.body, {}, header_lines=[*answer.headers, *(extra or [])]
+    )
+
+
+def _plain(status: int, message: str) -> Response:
+    return Response(
+        status, f'{{"Message":"{message}"}}'.encode(), {"Content-Type": "application/json"}
+    )
+
+
+def _http_request(req: Request, raw_path: str, peer: str) -> HttpRequest:
+    headers = [(k.lower(), v) for k, v in req.raw_headers]
+    return HttpRequest(
+        req.method,
+        raw_path or "/",
+        req.target.partition("?")[2],
+        headers,
+        req.body,
+        peer,
+        req.version,
+    )
+
+
+def url_id_of(req: Request) -> tuple[str, str] | None:
+    """(url-id, the still-encoded ``rawPath`` the function sees) if ``req`` is for a URL."""
+    raw = req.target.partition("?")[0]
+    host = req.headers.get("host", "").split(":", 1)[0]
+    labels = host.split(".")
+    if len(labels) >= 3 and labels[1] == "lambda-url":
+        return labels[0], raw
+    if raw.startswith(URL_PREFIX):
+        url_id, _, tail = raw[len(URL_PREFIX) :].partition("/")
+        return url_id, "/" + tail
+    return None
+
+
+class FunctionUrlHandler:
+    def __init__(
+        self,
+        find: FindUrl,
+        invoke: Invoke,
+        *,
+        region: str,
+        account: str,
+        verify: Verify | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._find = find
+        self._invoke = invoke
+        self._verify = verify
+        self.region = region
+        self.account = account
+        self._clock = clock
+
+    @staticmethod
+    def accepts(req: Request) -> bool:
+        return url_id_of(req) is not None
+
+    async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
+        peer = conn.peer[0] if conn is not None and conn.peer else "127.0.0.1"
+        addressed = url_id_of(req)
+        if addressed is None:
+            return _plain(404, "Not Found")
+        url_id, raw_path = addressed
+        cfg = self._find(url_id)
+        if cfg is None:
+            return _plain(404, "Not Found")
+        origin = req.headers.get("origin")
+        cors = _cors_headers(cfg, origin)
+        if req.method == "OPTIONS" and origin and "access-control-request-method" in req.headers:
+            return RawResponse(200, b"", {}, header_lines=_preflight(cfg, origin))
+        authorizer = None
+        if cfg.auth_type == "AWS_IAM":
+            signed = "authorization" in req.headers or "X-Amz-Signature=" in req.target
+            try:
+                if not signed or self._verify is None:
+                    raise PermissionError
+                key = self._verify(req.method, req.target, req.headers, req.body)
+            except (ApiError, PermissionError):
+                return _plain(403, "Forbidden")
+            authorizer = {
+                "iam": {
+                    "accessKey": key,
+                    "accountId": self.account,
+                    "callerId": key,
+                    "cognitoIdentity": None,
+                    "principalOrgId": None,
+                    "userArn": f"arn:aws:iam::{self.account}:user/{key}",
+                    "userId": key,
+                }
+            }
+        hreq = _http_request(req, raw_path, peer)
+        ctx = Context(
+            account_id="anonymous" if cfg.auth_type == "NONE" else self.account,
+            api_id=url_id,
+            domain_name=f"{url_id}.lambda-url.{self.region}.on.aws",
+            authorizer=authorizer,
+        )
+        rid = str(uuid.uuid4())
+        event = payload_v2(hreq, ctx, self._clock(), rid)
+        answer = await _call(self._invoke, cfg.function, cfg.qualifier, event, rid, answer_v2)
+        return _render(answer, cors)
+
+
+def _allowed_origin(cfg: FunctionUrlConfig, origin: str | None) -> str | None:
+    if cfg.cors is None or not origin or not cfg.cors.allow_origins:
+        return None
+    if "*" in cfg.cors.allow_origins:
+        return "*"
+    return origin if origin in cfg.cors.allow_origins else None
+
+
+def _cors_headers(cfg: FunctionUrlConfig, origin: str | None) -> list[tuple[str, str]]:
+    allowed = _allowed_origin(cfg, origin)
+    if allowed is None or cfg.cors is None:
+        return []
+    out = [("access-control-allow-origin", allowed)]
+    if cfg.cors.allow_credentials:
+        out.append(("access-control-allow-credentials", "true"))
+    if cfg.cors.expose_headers:
+        out.append(("access-control-expose-headers", ",".join(cfg.cors.expose_headers)))
+    return out
+
+
+def _preflight(cfg: FunctionUrlConfig, origin: str) -> list[tuple[str, str]]:
+    out = _cors_headers(cfg, origin)
+    if cfg.cors is not None and out:
+        if cfg.cors.allow_methods:
+            out.append(("access-control-allow-methods", ",".join(cfg.cors.allow_methods)))
+        if cfg.cors.allow_headers:
+            out.append(("access-control-allow-headers", ",".join(cfg.cors.allow_headers)))
+        if cfg.cors.max_age is not None:
+            out.append(("access-control-max-age", str(cfg.cors.max_age)))
+    return out
+
+
+async def _call(
+    invoke: Invoke,
+    function: str,
+    qualifier: str | None,
+    event: dict[str, object],
+    rid: str,
+    answer: Callable[[bytes, str | None], HttpAnswer],
+) -> HttpAnswer:
+    try:
+        result = await invoke(function, qualifier, json.dumps(event).encode(), rid)
+    except TooManyRequests:
+        return HttpAnswer(
+            429, [("content-type", "application/json")], b'{"message":"Too Many Requests"}'
+        )
+    except ResourceNotFound:
+        return HttpAnswer(404, [("content-type", "application/json")], b'{"message":"Not Found"}')
+    except ApiError as exc:
+        log.warning("HTTP invoke of %s failed: %s", function, exc.message)
+        return HttpAnswer(
+            502, [("content-type", "application/json")], b'{"message":"Internal Server Error"}'
+        )
+    return answer(result.payload, result.function_error)
+
+
+class ApiRoutesHandler:
+    """Serves configured routes (``GET /items/{id}`` → function) with payload 1.0 or 2.0."""
+
+    def __init__(
+        self,
+        api: ApiConfig,
+        invoke: Invoke,
+        *,
+        region: str,
+        account: str,
+        host: str = "localhost",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.api = api
+        self._invoke = invoke
+        self.region = region
+        self.account = account
+        self.host = host
+        self._clock = clock
+
+    async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
+        peer = conn.peer[0] if conn is not None and conn.peer else "127.0.0.1"
+        path = unquote(req.path)
+        found = self.api.find(req.method, path)
+        if found is None:
+            return Response(404, b'{"message":"Not Found"}', {"Content-Type": "application/json"})
+        route, params = found
+        hreq = _http_request(req, req.target.partition("?")[0], peer)
+        ctx = Context(
+            account_id=self.account,
+            api_id=self.api.api_id,
+            domain_name=req.headers.get("host", self.host).split(":", 1)[0],
+            route_key=route.key,
+            stage=self.api.stage,
+            resource=route.resource,
+            path_parameters=params or None,
+        )
+        rid = str(uuid.uuid4())
+        if route.payload_version == "1.0":
+            event = payload_v1(hreq, ctx, self._clock(), rid)
+            answer = answer_v1
+        else:
+            event = payload_v2(hreq, ctx, self._clock(), rid)
+            answer = answer_v2
+        result = await _call(self._invoke, route.function, route.qualifier, event, rid, answer)
+        return _render(result)
