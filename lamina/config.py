@@ -70,6 +70,26 @@ class Settings:
     # CreateFunction/UpdateFunctionCode with S3Bucket/S3Key read <code_bucket_dir>/<bucket>/<key>
     # (default: <data_dir>/buckets).
     code_bucket_dir: Path | None = None
+    # -- event sources (lamina/events) --------------------------------------------------
+    # Async invokes: fsync every group commit (off: survives a process crash, not power loss).
+    async_fsync: bool = True
+    async_workers: int = 64
+    # Lambda retries a failed async event after ~1 minute, then after ~2 minutes; throttles
+    # back off exponentially up to async_throttle_max_s. Shorter values make tests quick.
+    async_retry_delay_1_s: float = 60.0
+    async_retry_delay_2_s: float = 120.0
+    async_throttle_max_s: float = 300.0
+    # An event leased by a worker becomes due again after this (> the 900 s max timeout).
+    async_lease_s: float = 960.0
+    # Schedules: the latest tick missed within this window (e.g. during a restart) fires
+    # once, late; older missed ticks are skipped.
+    schedule_catchup_s: float = 300.0
+    # External SQS-compatible endpoints by account: "111122223333=http://127.0.0.1:4566,...".
+    # Queues of Lamina's own account are the embedded ones.
+    sqs_endpoints: str = ""
+    # API routes ("GET /items/{id}" -> function) from this JSON file, served on their port.
+    http_routes_file: Path | None = None
+    http_routes_port: int = 9001
 
     @property
     def endpoint(self) -> str:

@@ -1,0 +1,261 @@
+"""Every event source, built from one :class:`Settings`, started and stopped together.
+
+The composition root creates one :class:`EventSources` with the invoke coroutine and two
+lookups it owns (function ARNs, function URL configurations), mounts the HTTP faces the
+sources serve on the API's port (:meth:`EventSources.mounts`), routes the Lambda API's
+event-invoke-config and event-source-mapping operations to the pure handlers here, and
+awaits :meth:`EventSources.enqueue` for ``Event`` invokes.
+
+Files in the data directory: ``async-invokes.db``, ``schedules.db``, ``sqs.db``,
+``event-source-mappings.db``, ``s3/`` (``s3.db``, ``buckets/``, ``uploads/``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lamina.config import Settings
+from lamina.errors import ConfigError
+from lamina.events.asyncinvoke.operations import EventInvokeConfigOperations, Resolve
+from lamina.events.asyncinvoke.policy import RetryTimings
+from lamina.events.asyncinvoke.queue import AsyncInvokeQueue, DeadLetterTarget
+from lamina.events.asyncinvoke.registry import EventInvokeConfigs
+from lamina.events.asyncinvoke.store import AsyncInvokeStore
+from lamina.events.esm.clients import Boto3QueueClient, EmbeddedQueueClient, QueueClient
+from lamina.events.esm.operations import MappingOperations
+from lamina.events.esm.poller import MappingManager
+from lamina.events.esm.store import MappingStore
+from lamina.events.http.handlers import ApiRoutesHandler, FindUrl, FunctionUrlHandler, Verify
+from lamina.events.http.routes import load_routes
+from lamina.events.invoker import Invoke, split_function_arn
+from lamina.events.s3.dispatch import Notifier
+from lamina.events.s3.external import S3Webhook
+from lamina.events.s3.service import S3Service
+from lamina.events.s3.store import ObjectStore
+from lamina.events.schedule.operations import RuleOperations
+from lamina.events.schedule.rules import RuleStore
+from lamina.events.schedule.runner import ScheduleRunner
+from lamina.events.schedule.service import EventsService
+from lamina.events.sqs.handler import SqsHandler, is_sqs_request
+from lamina.events.sqs.service import SqsService
+from lamina.events.sqs.store import SqsStore
+from lamina.wire.http import Request
+from lamina.wire.server import HttpConnection, bound_port, serve
+
+log = logging.getLogger("lamina.events")
+
+Mounted = Callable[[Request, HttpConnection], Any]
+# (selector, handler, SigV4 service name or None for no verification at the mount)
+Mount = tuple[Callable[[Request], bool], Mounted, str | None]
+
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+_LAMBDA_PATH = re.compile(r"^/(20\d\d-\d\d-\d\d|lamina)(/|$)")
+
+
+def signed_service(req: Request) -> str | None:
+    """The SigV4 credential scope's service (``s3``, ``sqs``, ``lambda``...), if signed."""
+    m = _SCOPE.search(req.headers.get("authorization", ""))
+    if m:
+        return m.group(1)
+    q = req.target.partition("?")[2]
+    m = re.search(r"X-Amz-Credential=[^&]*?%2F[^&]*?%2F[^&]*?%2F([a-z0-9-]+)%2F", q)
+    return m.group(1) if m else None
+
+
+def is_s3_request(req: Request) -> bool:
+    """S3 requests on the shared port: signed for ``s3``, or unsigned path-style ones that
+    carry S3's payload header and are not Lambda API paths."""
+    service = signed_service(req)
+    if service is not None:
+        return service == "s3"
+    return "x-amz-content-sha256" in req.headers and not _LAMBDA_PATH.match(req.path)
+
+
+def parse_sqs_endpoints(raw: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in raw.split(","))):
+        account, eq, url = item.partition("=")
+        if not eq or not account.strip().isdigit() or not url.strip().startswith("http"):
+            raise ConfigError(
+                f"sqs_endpoints entry {item!r} must look like 111122223333=http://host:port"
+            )
+        out[account.strip()] = url.strip()
+    return out
+
+
+@dataclass
+class EventSources:
+    settings: Settings
+    async_store: AsyncInvokeStore
+    invoke_configs: EventInvokeConfigs
+    async_queue: AsyncInvokeQueue
+    event_invoke_config_ops: EventInvokeConfigOperations
+    sqs_store: SqsStore
+    sqs: SqsService
+    sqs_handler: SqsHandler
+    rule_store: RuleStore
+    rule_ops: RuleOperations
+    events_service: EventsService
+    schedules: ScheduleRunner
+    mapping_store: MappingStore
+    mapping_ops: MappingOperations
+    mappings: MappingManager
+    object_store: ObjectStore
+    s3: S3Service
+    s3_webhook: S3Webhook
+    urls: FunctionUrlHandler
+    routes: ApiRoutesHandler | None
+    _servers: list[asyncio.Server] = field(default_factory=list)
+    routes_port: int = 0  # where API routes listen, once started
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        invoke: Invoke,
+        *,
+        resolve_function: Resolve,
+        find_url: FindUrl,
+        verify: Verify | None = None,
+        dead_letter_target: DeadLetterTarget | None = None,
+    ) -> EventSources:
+        """Open every store (fast; no tasks yet). ``resolve_function(name, qualifier)``
+        returns the unqualified function ARN or raises ResourceNotFound."""
+        data = settings.data_dir
+        region, account = settings.region, settings.account_id
+        sqs_store = SqsStore(data / "sqs.db", fsync=settings.async_fsync)
+        sqs = SqsService(sqs_store, region, account)
+        async_store = AsyncInvokeStore(data / "async-invokes.db", fsync=settings.async_fsync)
+        configs = EventInvokeConfigs(async_store)
+        queue = AsyncInvokeQueue(
+            async_store,
+            invoke,
+            configs,
+            region=region,
+            account=account,
+            send_to_queue=sqs.send_to_arn,
+            dead_letter_target=dead_letter_target,
+            timings=RetryTimings(
+                (settings.async_retry_delay_1_s, settings.async_retry_delay_2_s),
+                1.0,
+                settings.async_throttle_max_s,
+            ),
+            workers=settings.async_workers,
+            lease_s=settings.async_lease_s,
+        )
+        rule_store = RuleStore(data / "schedules.db")
+        rule_ops = RuleOperations(rule_store, region, account)
+        runner = ScheduleRunner(
+            rule_store,
+            queue.enqueue,
+            region=region,
+            account=account,
+            send_to_queue=sqs.send_to_arn,
+            catchup_s=settings.schedule_catchup_s,
+        )
+        rule_ops.changed = runner.wake
+        endpoints = parse_sqs_endpoints(settings.sqs_endpoints)
+
+        def client_for(arn: str) -> QueueClient:
+            parts = arn.split(":")
+            if parts[4] == account and parts[3] == region:
+                return EmbeddedQueueClient(sqs, parts[5])
+            return Boto3QueueClient(arn, endpoints.get(parts[4]))
+
+        def resolve_mapping_function(fn: str) -> tuple[str, str | None, str]:
+            name, qualifier = split_function_arn(fn)
+            base = resolve_function(name, qualifier)
+            return name, qualifier, f"{base}:{qualifier}" if qualifier else base
+
+        mapping_store = MappingStore(data / "event-source-mappings.db")
+        mapping_ops = MappingOperations(mapping_store, resolve_mapping_function, region, account)
+        manager = MappingManager(mapping_store, client_for, invoke, region)
+        mapping_ops.changed = manager.changed
+        object_store = ObjectStore(data / "s3")
+        notifier = Notifier(queue.enqueue, sqs.send_to_arn)
+        s3 = S3Service(object_store, notifier, region, account)
+        urls = FunctionUrlHandler(find_url, invoke, region=region, account=account, verify=verify)
+        routes = None
+        if settings.http_routes_file is not None:
+            routes = ApiRoutesHandler(
+                load_routes(settings.http_routes_file),
+                invoke,
+                region=region,
+                account=account,
+                host=settings.host,
+            )
+        return cls(
+            settings,
+            async_store,
+            configs,
+            queue,
+            EventInvokeConfigOperations(configs, resolve_function),
+            sqs_store,
+            sqs,
+            SqsHandler(sqs),
+            rule_store,
+            rule_ops,
+            EventsService(rule_ops),
+            runner,
+            mapping_store,
+            mapping_ops,
+            manager,
+            object_store,
+            s3,
+            S3Webhook(notifier),
+            urls,
+            routes,
+        )
+
+    # -- the shared port ------------------------------------------------------------------
+    def mounts(self) -> list[Mount]:
+        """What to mount on the API's port, in order, with the SigV4 service to verify as."""
+        return [
+            (FunctionUrlHandler.accepts, self.urls.handle, None),  # AuthType decides, per URL
+            (EventsService.accepts, self.events_service.handle, "events"),
+            (is_sqs_request, self.sqs_handler.handle, "sqs"),
+            (lambda r: r.path.startswith(self.s3_webhook.prefix), self.s3_webhook.handle, "lambda"),
+            (is_s3_request, self.s3.handle, "s3"),
+        ]
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def enqueue(self, function: str, qualifier: str | None, payload: bytes) -> str:
+        """Accept an ``Event`` invoke durably; await this before answering 202."""
+        return await self.async_queue.enqueue(function, qualifier, payload)
+
+    async def start(self) -> None:
+        self.async_queue.start()
+        self.schedules.start()
+        self.mappings.start()
+        if self.routes is not None:
+            routes = self.routes
+            server = await serve(
+                routes.handle, self.settings.host, self.settings.http_routes_port, max_body=6 << 20
+            )
+            self._servers.append(server)
+            self.routes_port = bound_port(server)
+            log.info("API routes on http://%s:%d", self.settings.host, self.routes_port)
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        await self.mappings.close()
+        await self.schedules.close()
+        await self.async_queue.close()
+        for store in (
+            self.async_store,
+            self.sqs_store,
+            self.rule_store,
+            self.mapping_store,
+            self.object_store,
+        ):
+            store.close()
+
+    def function_deleted(self, name: str) -> None:
+        """Forget a deleted function's event invoke configurations."""
+        self.invoke_configs.delete_function(name)
