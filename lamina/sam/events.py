@@ -1,0 +1,242 @@
+"""A SAM function's ``Events`` → queue mappings, schedule rules, API routes, bucket notifications.
+
+Events target the function's alias when it has ``AutoPublishAlias`` (as SAM does), else
+``$LATEST``. Event types Lamina has no source for (SNS, Kinesis, DynamoDB streams, ...)
+are listed, not dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from lamina.sam import names
+from lamina.sam.errors import TemplateError
+from lamina.sam.model import (
+    FunctionSpec,
+    MappingSpec,
+    NotificationSpec,
+    RouteSpec,
+    RuleSpec,
+    Skipped,
+    TargetSpec,
+)
+
+_TARGET_ID = re.compile(r"[^.\-_A-Za-z0-9]")
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
+UNSUPPORTED_EVENTS = {
+    "SNS": "no SNS topics",
+    "Kinesis": "no Kinesis streams",
+    "DynamoDB": "no DynamoDB streams",
+    "EventBridgeRule": "no event buses: only schedules (Schedule, ScheduleV2)",
+    "CloudWatchEvent": "no event buses: only schedules (Schedule, ScheduleV2)",
+    "CloudWatchLogs": "no CloudWatch Logs subscriptions",
+    "IoTRule": "no IoT",
+    "AlexaSkill": "no Alexa",
+    "Cognito": "no Cognito",
+    "MQ": "no Amazon MQ",
+    "MSK": "no Kafka",
+    "SelfManagedKafka": "no Kafka",
+    "DocumentDB": "no DocumentDB",
+}
+
+
+@dataclass
+class EventResult:
+    mappings: list[MappingSpec] = field(default_factory=list)
+    rules: list[RuleSpec] = field(default_factory=list)
+    routes: list[RouteSpec] = field(default_factory=list)
+    # bucket name → notifications for it
+    notifications: dict[str, list[NotificationSpec]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EventContext:
+    stack: str
+    region: str
+    account: str
+    apis: dict[str, tuple[str, str, str]]  # api id → (logical id, "rest"|"http", stage)
+
+
+def _bool(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() == "true"
+
+
+def _input(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    try:
+        json.loads(text)
+    except ValueError:
+        raise TemplateError(f"{where}.Input must be JSON text") from None
+    return text
+
+
+def _target_id(fn: FunctionSpec, event: str) -> str:
+    return _TARGET_ID.sub("-", f"{fn.logical_id}{event}")[:64]
+
+
+def _route(
+    fn: FunctionSpec, event: str, kind: str, props: dict[str, Any], ctx: EventContext
+) -> RouteSpec:
+    where = f"{fn.logical_id}.Events.{event}"
+    ref = props.get("RestApiId" if kind == "Api" else "ApiId")
+    implicit = "ServerlessRestApi" if kind == "Api" else "ServerlessHttpApi"
+    stage: str | None = None
+    if ref is None:
+        lid, api_kind = implicit, ("rest" if kind == "Api" else "http")
+    elif str(ref) in ctx.apis:
+        lid, api_kind, stage = ctx.apis[str(ref)]
+    else:
+        raise TemplateError(f"{where}: {ref} is not an API of this template")
+    if kind == "Api":
+        path, method = props.get("Path"), props.get("Method")
+        if not path or not method:
+            raise TemplateError(f"{where}: an Api event needs Path and Method")
+        payload = "1.0"
+    else:
+        path = props.get("Path") or "$default"
+        method = props.get("Method") or "ANY"
+        payload = str(props.get("PayloadFormatVersion") or "2.0")
+    method = str(method).upper()
+    if method == "X-AMAZON-APIGATEWAY-ANY-METHOD":
+        method = "ANY"
+    if method not in _METHODS:
+        raise TemplateError(f"{where}: Method {method} is not an HTTP method")
+    path = str(path)
+    if path != "$default" and not path.startswith("/"):
+        raise TemplateError(f"{where}: Path must start with /")
+    default_stage = "Prod" if api_kind == "rest" else "$default"
+    return RouteSpec(
+        key=f"{fn.logical_id}.{event}",
+        api=lid,
+        api_kind="rest" if api_kind == "rest" else "http",
+        method=method,
+        path=path,
+        function_name=fn.name,
+        qualifier=fn.qualifier,
+        payload_version=payload,
+        stage=stage or default_stage,
+    )
+
+
+def _s3_filter(props: dict[str, Any], where: str) -> tuple[str, str]:
+    prefix = suffix = ""
+    rules = ((props.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+    for rule in rules:
+        name = str(rule.get("Name", "")).lower()
+        if name == "prefix":
+            prefix = str(rule.get("Value", ""))
+        elif name == "suffix":
+            suffix = str(rule.get("Value", ""))
+        else:
+            raise TemplateError(f"{where}: S3 filter rule names are prefix and suffix")
+    return prefix, suffix
+
+
+def translate_events(
+    fn: FunctionSpec, events: dict[str, Any], buckets: set[str], ctx: EventContext
+) -> EventResult:
+    """The event sources of one function (``events`` resolved), grouped by kind."""
+    out = EventResult()
+    target_arn = names.function_arn(ctx.region, ctx.account, fn.name, fn.qualifier)
+    for event, body in events.items():
+        where = f"{fn.logical_id}.Events.{event}"
+        if not isinstance(body, dict):
+            raise TemplateError(f"{where} must be a mapping with a Type")
+        kind = str(body.get("Type", ""))
+        props = body.get("Properties") or {}
+        if kind in ("Api", "HttpApi"):
+            if props.get("Auth"):
+                out.notes.append(f"{where}: Auth is not enforced by Lamina's API routes")
+            out.routes.append(_route(fn, event, kind, props, ctx))
+        elif kind == "SQS":
+            queue = str(props.get("Queue", ""))
+            queue_name = names.queue_name_from(queue)
+            if queue_name is None:
+                raise TemplateError(f"{where}: Queue must be a queue ARN (!GetAtt Q.Arn)")
+            if props.get("FilterCriteria"):
+                out.skipped.append(Skipped(f"{where}.FilterCriteria", "no event filtering"))
+            scaling = props.get("ScalingConfig") or {}
+            concurrency = scaling.get("MaximumConcurrency")
+            out.mappings.append(
+                MappingSpec(
+                    key=f"{fn.logical_id}.{event}",
+                    queue_arn=names.queue_arn(ctx.region, ctx.account, queue_name),
+                    function_name=fn.name,
+                    qualifier=fn.qualifier,
+                    batch_size=int(props.get("BatchSize", 10)),
+                    batching_window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                    enabled=_bool(props.get("Enabled"), True),
+                    report_batch_item_failures="ReportBatchItemFailures"
+                    in (props.get("FunctionResponseTypes") or []),
+                    maximum_concurrency=None if concurrency is None else int(concurrency),
+                )
+            )
+        elif kind in ("Schedule", "ScheduleV2"):
+            expr_key = "Schedule" if kind == "Schedule" else "ScheduleExpression"
+            expr = str(props.get(expr_key) or "")
+            if not expr.startswith(("rate(", "cron(")):
+                out.skipped.append(
+                    Skipped(where, f"schedule {expr!r}: Lamina's schedules are rate() and cron()")
+                )
+                continue
+            tz = props.get("ScheduleExpressionTimezone")
+            if tz and str(tz) not in ("UTC", "Etc/UTC"):
+                out.notes.append(f"{where}: ScheduleExpressionTimezone {tz} ignored: cron is UTC")
+            if kind == "Schedule":
+                enabled = _bool(props.get("Enabled"), True)
+                if props.get("State"):
+                    enabled = str(props["State"]) == "ENABLED"
+            else:
+                enabled = str(props.get("State", "ENABLED")) == "ENABLED"
+            name = str(props.get("Name") or names.rule_name(ctx.stack, fn.logical_id, event))
+            out.rules.append(
+                RuleSpec(
+                    key=f"{fn.logical_id}.{event}",
+                    name=name,
+                    schedule=expr,
+                    enabled=enabled,
+                    description=str(props.get("Description") or ""),
+                    targets=(
+                        TargetSpec(
+                            _target_id(fn, event), target_arn, _input(props.get("Input"), where)
+                        ),
+                    ),
+                )
+            )
+        elif kind == "S3":
+            bucket = str(props.get("Bucket", ""))
+            if bucket not in buckets:
+                raise TemplateError(
+                    f"{where}: Bucket must be a bucket of this template (!Ref MyBucket)"
+                )
+            raw = props.get("Events")
+            events_list = raw if isinstance(raw, list) else [raw]
+            if not events_list or not all(isinstance(e, str) for e in events_list):
+                raise TemplateError(f"{where}: Events must name S3 events (s3:ObjectCreated:*)")
+            prefix, suffix = _s3_filter(props, where)
+            out.notifications.setdefault(bucket, []).append(
+                NotificationSpec(
+                    id=_target_id(fn, event),
+                    kind="lambda",
+                    target_arn=target_arn,
+                    events=tuple(str(e) for e in events_list),
+                    prefix=prefix,
+                    suffix=suffix,
+                )
+            )
+        elif kind in UNSUPPORTED_EVENTS:
+            out.skipped.append(Skipped(f"{where} ({kind})", UNSUPPORTED_EVENTS[kind]))
+        else:
+            out.skipped.append(Skipped(f"{where} ({kind or 'no Type'})", "unknown event type"))
+    return out

@@ -1,0 +1,256 @@
+"""``AWS::Serverless::Function`` and ``AWS::Lambda::Function`` properties → :class:`FunctionSpec`.
+
+Properties arrive resolved (no intrinsics left). Each one is applied, or listed: as
+*ignored* when it has no meaning on Lamina (IAM policies and roles: Lamina has no IAM), or
+as *unsupported* when it would change behaviour Lamina cannot give (VPCs, file systems).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lamina.sam.errors import TemplateError
+from lamina.sam.model import (
+    LOGICAL_ID_TAG,
+    STACK_TAG,
+    CodeSource,
+    FunctionSpec,
+    LayerSpec,
+    Skipped,
+    UrlSpec,
+)
+from lamina.sam.runtimes import choose_runtime
+
+# Properties that mean nothing on Lamina, and why.
+IGNORED = {
+    "Policies": "Lamina has no IAM",
+    "Role": "Lamina has no IAM",
+    "RolePath": "Lamina has no IAM",
+    "AssumeRolePolicyDocument": "Lamina has no IAM",
+    "PermissionsBoundary": "Lamina has no IAM",
+    "KmsKeyArn": "no KMS; variables are stored in the data directory",
+    "CodeSigningConfigArn": "no code signing",
+    "DeploymentPreference": "no CodeDeploy: the alias moves to the new version at once",
+    "ProvisionedConcurrencyConfig": "no provisioned concurrency (use SnapStart for fast starts)",
+    "AutoPublishCodeSha256": "versions are published when code or configuration changes",
+    "AutoPublishAliasAllProperties": "versions are published when code or configuration changes",
+    "VersionDescription": "published versions carry no description here",
+    "PropagateTags": "tags go on the function only",
+    "RuntimeManagementConfig": "runtimes are the host's interpreters",
+    "RecursiveLoop": "no recursion detection",
+    "SourceKMSKeyArn": "no KMS",
+    "Tracing": "no X-Ray",
+    "TracingConfig": "no X-Ray",
+    "Connectors": "no IAM",
+    "Events": "",  # handled by lamina.sam.events
+}
+UNSUPPORTED = {
+    "VpcConfig": "no VPCs: the function uses the host's loopback network",
+    "FileSystemConfigs": "no EFS mounts",
+    "DeadLetterQueue": "dead-letter queues of async invokes are not set up by `up` yet",
+    "DeadLetterConfig": "dead-letter queues of async invokes are not set up by `up` yet",
+    "EventInvokeConfig": "async-invoke settings are not set up by `up` yet",
+    "ImageConfig": "no container images",
+    "ImageUri": "no container images",
+    "CapacityProviderConfig": "no capacity providers",
+}
+_APPLIED = {
+    "FunctionName",
+    "Handler",
+    "Runtime",
+    "CodeUri",
+    "InlineCode",
+    "Code",
+    "MemorySize",
+    "Timeout",
+    "Environment",
+    "Architectures",
+    "EphemeralStorage",
+    "ReservedConcurrentExecutions",
+    "AutoPublishAlias",
+    "Layers",
+    "FunctionUrlConfig",
+    "Description",
+    "Tags",
+    "SnapStart",
+    "LoggingConfig",
+    "PackageType",
+}
+
+
+@dataclass
+class FunctionResult:
+    spec: FunctionSpec | None
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _int(props: dict[str, Any], key: str, default: int, where: str) -> int:
+    value = props.get(key, default)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise TemplateError(f"{where}.{key}: {value!r} is not a whole number") from None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _code(lid: str, props: dict[str, Any], metadata: dict[str, Any], base: Path) -> CodeSource:
+    build = metadata.get("BuildMethod")
+    build_method = str(build) if build else None
+    if "InlineCode" in props:
+        return CodeSource("inline", inline=str(props["InlineCode"]))
+    code = props.get("CodeUri", props.get("Code"))
+    if isinstance(code, dict):
+        if "ZipFile" in code:
+            return CodeSource("inline", inline=str(code["ZipFile"]))
+        where = code.get("S3Bucket") or code.get("Bucket")
+        raise TemplateError(
+            f"{lid}: code in S3 ({where}/{code.get('S3Key') or code.get('Key')}) cannot be "
+            "fetched by Lamina: point CodeUri at the local source directory"
+        )
+    if code is None:
+        code = "."  # SAM CLI builds the template's directory when CodeUri is left out
+    text = str(code)
+    if text.startswith("s3://"):
+        raise TemplateError(
+            f"{lid}: CodeUri {text} is in S3: point CodeUri at the local source directory"
+        )
+    path = (base / text).resolve()
+    if not path.exists():
+        raise TemplateError(f"{lid}: CodeUri {text} does not exist ({path})")
+    if path.is_file() and path.suffix in (".zip", ".jar"):
+        return CodeSource("zip", path=path, build_method=build_method)
+    return CodeSource("dir", path=path, build_method=build_method)
+
+
+def _url(config: Any, where: str) -> UrlSpec:
+    if not isinstance(config, dict):
+        raise TemplateError(f"{where}: FunctionUrlConfig must be a mapping")
+    auth = str(config.get("AuthType", "NONE"))
+    if auth not in ("NONE", "AWS_IAM"):
+        raise TemplateError(f"{where}: FunctionUrlConfig.AuthType must be NONE or AWS_IAM")
+    cors = config.get("Cors")
+    return UrlSpec(auth, str(config.get("InvokeMode", "BUFFERED")), cors or None)
+
+
+def _tags(raw: Any) -> dict[str, str]:
+    if isinstance(raw, dict):
+        return {str(k): _text(v) for k, v in raw.items()}
+    if isinstance(raw, list):  # CloudFormation's [{Key, Value}]
+        return {str(t["Key"]): _text(t.get("Value", "")) for t in raw if isinstance(t, dict)}
+    return {}
+
+
+def translate_function(
+    lid: str,
+    kind: str,
+    name: str,
+    props: dict[str, Any],
+    metadata: dict[str, Any],
+    *,
+    stack: str,
+    base: Path,
+    layers: dict[str, LayerSpec],
+) -> FunctionResult:
+    """One function resource, resolved, as a spec plus what was left out."""
+    where = f"{lid}"
+    result = FunctionResult(None)
+    for key in props:
+        if IGNORED.get(key):
+            if key == "Tracing" and props[key] == "PassThrough":
+                continue
+            result.skipped.append(Skipped(f"{lid}.{key}", IGNORED[key], ignored=True))
+        elif key in UNSUPPORTED:
+            result.skipped.append(Skipped(f"{lid}.{key}", UNSUPPORTED[key]))
+        elif key not in _APPLIED and key not in IGNORED:
+            result.skipped.append(Skipped(f"{lid}.{key}", "not a property Lamina knows"))
+    if props.get("PackageType", "Zip") != "Zip":
+        raise TemplateError(f"{lid}: PackageType {props['PackageType']}: no container images")
+    wanted = props.get("Runtime")
+    if not wanted:
+        raise TemplateError(f"{lid}: Runtime is required (Lamina runs zip packages)")
+    runtime, note = choose_runtime(str(wanted))
+    if runtime is None:
+        raise TemplateError(f"{lid}: {note}")
+    if note:
+        result.notes.append(f"{lid}: {note}")
+    handler = props.get("Handler")
+    if not handler:
+        if runtime.startswith("provided"):
+            handler = "bootstrap"
+        else:
+            raise TemplateError(f"{lid}: Handler is required for {runtime}")
+    archs = props.get("Architectures") or ["x86_64"]
+    if not isinstance(archs, list) or len(archs) != 1 or archs[0] not in ("x86_64", "arm64"):
+        raise TemplateError(f"{where}.Architectures must be [x86_64] or [arm64]")
+    env = props.get("Environment") or {}
+    variables = (env.get("Variables") or {}) if isinstance(env, dict) else {}
+    if not isinstance(variables, dict):
+        raise TemplateError(f"{where}.Environment.Variables must be a mapping")
+    storage = props.get("EphemeralStorage") or {}
+    reserved = props.get("ReservedConcurrentExecutions")
+    alias = props.get("AutoPublishAlias")
+    snap = props.get("SnapStart") or {}
+    logging = props.get("LoggingConfig") or {}
+    chosen_layers: list[LayerSpec] = []
+    for arn in props.get("Layers") or []:
+        layer = layers.get(str(arn))
+        if layer is None:
+            result.skipped.append(
+                Skipped(
+                    f"{lid}.Layers {arn}",
+                    "Lamina cannot fetch a layer from outside the template: put its "
+                    "content in an AWS::Serverless::LayerVersion with a local ContentUri",
+                )
+            )
+        else:
+            chosen_layers.append(layer)
+    tags = _tags(props.get("Tags"))
+    tags.update({STACK_TAG: stack, LOGICAL_ID_TAG: lid})
+    result.spec = FunctionSpec(
+        logical_id=lid,
+        name=name,
+        runtime=runtime,
+        handler=str(handler),
+        code=_code(lid, props, metadata, base),
+        memory_mb=_int(props, "MemorySize", 128, where),
+        timeout_s=_int(props, "Timeout", 3, where),
+        environment={str(k): _text(v) for k, v in variables.items()},
+        architecture=str(archs[0]),
+        ephemeral_mb=_int(storage, "Size", 512, where + ".EphemeralStorage")
+        if isinstance(storage, dict)
+        else 512,
+        description=str(props.get("Description") or ""),
+        reserved_concurrency=None if reserved is None else int(reserved),
+        alias=str(alias) if alias else None,
+        layers=tuple(chosen_layers),
+        url=_url(props["FunctionUrlConfig"], where) if props.get("FunctionUrlConfig") else None,
+        tags=tags,
+        snap_start=isinstance(snap, dict) and snap.get("ApplyOn") == "PublishedVersions",
+        log_format=str(logging["LogFormat"])
+        if isinstance(logging, dict) and logging.get("LogFormat")
+        else None,
+    )
+    return result
+
+
+def translate_layer(lid: str, name: str, arn: str, props: dict[str, Any], base: Path) -> LayerSpec:
+    """A layer from this template: its content is merged into the functions that use it."""
+    content = props.get("ContentUri", props.get("Content"))
+    if isinstance(content, dict):
+        raise TemplateError(f"{lid}: layer content in S3 cannot be fetched: use a local ContentUri")
+    if content is None:
+        raise TemplateError(f"{lid}: ContentUri is required")
+    path = (base / str(content)).resolve()
+    if not path.exists():
+        raise TemplateError(f"{lid}: ContentUri {content} does not exist ({path})")
+    code = CodeSource("zip" if path.is_file() and path.suffix == ".zip" else "dir", path=path)
+    runtimes = props.get("CompatibleRuntimes") or []
+    return LayerSpec(lid, name, arn, code, tuple(str(r) for r in runtimes))

@@ -1,0 +1,197 @@
+"""The desired state a template describes, as typed values (what ``lamina up`` will make true).
+
+Translation (:mod:`lamina.sam.translate`) turns a resolved template into a :class:`StackSpec`;
+the build step turns each :class:`CodeSource` into a package; the plan compares these
+values with what Lamina has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+CodeKind = Literal["dir", "zip", "inline"]
+STACK_TAG = "lamina:stack"
+LOGICAL_ID_TAG = "lamina:logical-id"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSource:
+    """Where a function's (or layer's) code comes from."""
+
+    kind: CodeKind
+    path: Path | None = None  # a directory or a .zip (kind dir / zip)
+    inline: str | None = None  # InlineCode / Code.ZipFile (kind inline)
+    build_method: str | None = None  # Metadata.BuildMethod (e.g. rust-cargolambda, makefile)
+
+    def watched(self) -> Path | None:
+        """The path whose changes mean the function must be rebuilt."""
+        return self.path
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSpec:
+    logical_id: str
+    name: str
+    arn: str  # what Ref returns; functions name layers by it
+    code: CodeSource
+    compatible_runtimes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UrlSpec:
+    auth_type: str = "NONE"
+    invoke_mode: str = "BUFFERED"
+    cors: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    runtime: str
+    handler: str
+    code: CodeSource
+    memory_mb: int = 128
+    timeout_s: int = 3
+    environment: dict[str, str] = field(default_factory=dict)
+    architecture: str = "x86_64"
+    ephemeral_mb: int = 512
+    description: str = ""
+    reserved_concurrency: int | None = None
+    alias: str | None = None  # AutoPublishAlias
+    layers: tuple[LayerSpec, ...] = ()
+    url: UrlSpec | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    snap_start: bool = False
+    log_format: str | None = None
+
+    @property
+    def qualifier(self) -> str | None:
+        """What events and URLs target: the alias when AutoPublishAlias is set."""
+        return self.alias
+
+    def configuration(self) -> dict[str, Any]:
+        """The fields UpdateFunctionConfiguration sets, in the API's shape."""
+        out: dict[str, Any] = {
+            "Runtime": self.runtime,
+            "Handler": self.handler,
+            "MemorySize": self.memory_mb,
+            "Timeout": self.timeout_s,
+            "Environment": {"Variables": dict(self.environment)},
+            "EphemeralStorage": {"Size": self.ephemeral_mb},
+            "Description": self.description,
+            "SnapStart": {"ApplyOn": "PublishedVersions" if self.snap_start else "None"},
+        }
+        if self.log_format is not None:
+            out["LoggingConfig"] = {"LogFormat": self.log_format}
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    logical_id: str
+    name: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationSpec:
+    """One bucket notification: objects matching ``events``/prefix/suffix go to a target."""
+
+    id: str
+    kind: Literal["lambda", "queue"]
+    target_arn: str
+    events: tuple[str, ...]
+    prefix: str = ""
+    suffix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    logical_id: str
+    name: str
+    notifications: tuple[NotificationSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MappingSpec:
+    """An SQS event source mapping; its identity is (queue ARN, function ARN)."""
+
+    key: str  # "<function logical id>.<event name>", for reports
+    queue_arn: str
+    function_name: str
+    qualifier: str | None
+    batch_size: int = 10
+    batching_window_s: int = 0
+    enabled: bool = True
+    report_batch_item_failures: bool = False
+    maximum_concurrency: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    id: str
+    arn: str
+    input: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSpec:
+    key: str
+    name: str
+    schedule: str
+    enabled: bool = True
+    description: str = ""
+    targets: tuple[TargetSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """An API route: ``METHOD /path`` of an API (REST: payload 1.0, HTTP API: 2.0 default)."""
+
+    key: str
+    api: str  # logical id of the API (ServerlessRestApi / ServerlessHttpApi for implicit ones)
+    api_kind: Literal["rest", "http"]
+    method: str  # GET, POST, ..., ANY
+    path: str  # "/items/{id}", "/{proxy+}", or "$default"
+    function_name: str
+    qualifier: str | None
+    payload_version: str
+    stage: str = "$default"
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A resource, event or property Lamina does not make: listed, never silently dropped."""
+
+    what: str  # "MyTable (AWS::DynamoDB::Table)", "Fn.Events.Stream (Kinesis)", ...
+    reason: str
+    ignored: bool = False  # True: not needed on Lamina (IAM, permissions); False: unsupported
+
+
+@dataclass
+class StackSpec:
+    """Everything a template asks Lamina for, by kind, plus what was left out and why."""
+
+    name: str
+    region: str
+    account: str
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    layers: dict[str, LayerSpec] = field(default_factory=dict)
+    queues: dict[str, QueueSpec] = field(default_factory=dict)
+    buckets: dict[str, BucketSpec] = field(default_factory=dict)
+    mappings: list[MappingSpec] = field(default_factory=list)
+    rules: list[RuleSpec] = field(default_factory=list)
+    routes: list[RouteSpec] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)  # unresolved; resolved after apply
+
+    def function_by_name(self, name: str) -> FunctionSpec | None:
+        for spec in self.functions.values():
+            if spec.name == name:
+                return spec
+        return None

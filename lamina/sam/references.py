@@ -1,0 +1,224 @@
+"""What ``Ref`` and ``Fn::GetAtt`` return for each resource, as Lamina names and runs it.
+
+Functions, queues, buckets, layers and APIs answer with their Lamina names, ARNs and URLs;
+SAM's generated resources (``<Fn>Role``, ``<Fn>Url``, ``<Fn>Alias<alias>``,
+``ServerlessRestApi``, ``ServerlessHttpApi``) are known too. A resource Lamina does not
+run still answers, with a stand-in value and a warning, so the functions that mention it
+(a table name in an environment variable, say) can be deployed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lamina.sam import names
+from lamina.sam.errors import TemplateError
+
+FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
+LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
+API_TYPES = ("AWS::Serverless::Api", "AWS::Serverless::HttpApi")
+_NAME_PROPERTY = {
+    "AWS::Serverless::Function": "FunctionName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::Serverless::LayerVersion": "LayerName",
+    "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::Events::Rule": "Name",
+}
+IMPLICIT_APIS = {"ServerlessRestApi": "rest", "ServerlessHttpApi": "http"}
+
+Resolve = Callable[[Any, str], Any]
+
+
+class Catalog:
+    """Names and attribute values of a stack's resources (lazy: names may use intrinsics)."""
+
+    def __init__(
+        self,
+        resources: dict[str, dict[str, Any]],
+        *,
+        stack: str,
+        region: str,
+        account: str,
+        endpoint_host: str,
+        excluded: set[str] | None = None,
+    ) -> None:
+        self.resources = resources
+        self.stack = stack
+        self.region = region
+        self.account = account
+        self.endpoint_host = endpoint_host
+        self.excluded = excluded or set()
+        self.resolve: Resolve = lambda value, where: value  # set by the translator
+        self.urls: dict[str, str] = {}  # function logical id → its URL, once known
+        self.warnings: list[str] = []
+        self._names: dict[str, str] = {}
+        self._naming: set[str] = set()
+        self._warned: set[str] = set()
+
+    # -- names ------------------------------------------------------------------------
+    def type_of(self, logical_id: str) -> str:
+        resource = self.resources.get(logical_id)
+        return str(resource.get("Type", "")) if isinstance(resource, dict) else ""
+
+    def name(self, logical_id: str) -> str:
+        """The physical name: the template's own (e.g. FunctionName) or a stable default."""
+        if logical_id in self._names:
+            return self._names[logical_id]
+        if logical_id in self._naming:
+            raise TemplateError(f"{logical_id}: its name refers to itself")
+        self._naming.add(logical_id)
+        try:
+            kind = self.type_of(logical_id)
+            props = self.resources[logical_id].get("Properties") or {}
+            prop = _NAME_PROPERTY.get(kind)
+            given = props.get(prop) if prop and isinstance(props, dict) else None
+            if given is not None:
+                name = str(self.resolve(given, f"{logical_id}.Properties.{prop}"))
+            elif kind in FUNCTION_TYPES:
+                name = names.function_name(self.stack, logical_id)
+            elif kind == "AWS::SQS::Queue":
+                fifo = str(props.get("FifoQueue", "")).lower() == "true"
+                name = names.queue_name(self.stack, logical_id) + (".fifo" if fifo else "")
+            elif kind == "AWS::S3::Bucket":
+                name = names.bucket_name(self.stack, logical_id)
+            elif kind == "AWS::Events::Rule":
+                name = names.rule_name(self.stack, logical_id, "rule")
+            else:
+                name = f"{self.stack}-{logical_id}"
+        finally:
+            self._naming.discard(logical_id)
+        self._names[logical_id] = name
+        return name
+
+    def _check(self, logical_id: str) -> None:
+        if logical_id in self.excluded:
+            raise TemplateError(
+                f"{logical_id} is not created (its Condition is false) but something refers to it"
+            )
+
+    def _stand_in(self, logical_id: str, what: str, value: str) -> str:
+        key = f"{logical_id}/{what}"
+        if key not in self._warned:
+            self._warned.add(key)
+            kind = self.type_of(logical_id) or "generated resource"
+            self.warnings.append(
+                f"{what} of {logical_id} ({kind}) resolves to a stand-in value {value!r}: "
+                "Lamina does not create this resource"
+            )
+        return value
+
+    # -- Ref ----------------------------------------------------------------------------
+    def ref(self, logical_id: str) -> Any:
+        self._check(logical_id)
+        base, dot, suffix = logical_id.partition(".")
+        if dot and self.type_of(base) == "AWS::Serverless::Function":
+            return self._function_ref_suffix(base, suffix)
+        kind = self.type_of(logical_id)
+        if kind in FUNCTION_TYPES or kind in ("AWS::S3::Bucket", "AWS::Events::Rule"):
+            return self.name(logical_id)
+        if kind == "AWS::SQS::Queue":
+            return self.queue_url(self.name(logical_id))
+        if kind in LAYER_TYPES:
+            return names.layer_arn(self.region, self.account, self.name(logical_id))
+        if kind in API_TYPES or logical_id in IMPLICIT_APIS:
+            return names.api_id(self.stack, logical_id)
+        if logical_id in self.resources:
+            return self._stand_in(logical_id, "Ref", f"{self.stack}-{logical_id}")
+        generated = self._generated(logical_id, None)
+        if generated is not None:
+            return generated
+        raise TemplateError(f"Ref {logical_id}: no such parameter or resource")
+
+    def _function_ref_suffix(self, fn: str, suffix: str) -> str:
+        name = self.name(fn)
+        alias = (self.resources[fn].get("Properties") or {}).get("AutoPublishAlias")
+        if suffix == "Alias" and alias:
+            return names.function_arn(self.region, self.account, name, str(alias))
+        if suffix == "Version":
+            return names.function_arn(self.region, self.account, name, "$LATEST")
+        raise TemplateError(f"Ref {fn}.{suffix}: only .Alias (with AutoPublishAlias) and .Version")
+
+    # -- Fn::GetAtt ---------------------------------------------------------------------
+    def getatt(self, logical_id: str, attribute: str) -> Any:
+        self._check(logical_id)
+        kind = self.type_of(logical_id)
+        where = f"{logical_id}.{attribute}"
+        if kind in FUNCTION_TYPES:
+            if attribute == "Arn":
+                return names.function_arn(self.region, self.account, self.name(logical_id))
+            if attribute == "SnapStartResponse.ApplyOn":
+                return "None"
+        elif kind == "AWS::SQS::Queue":
+            name = self.name(logical_id)
+            value = {
+                "Arn": names.queue_arn(self.region, self.account, name),
+                "QueueName": name,
+                "QueueUrl": self.queue_url(name),
+            }.get(attribute)
+            if value is not None:
+                return value
+        elif kind == "AWS::S3::Bucket":
+            name = self.name(logical_id)
+            value = {
+                "Arn": names.bucket_arn(name),
+                "DomainName": f"{self.endpoint_host}/{name}",
+                "RegionalDomainName": f"{self.endpoint_host}/{name}",
+                "WebsiteURL": f"http://{self.endpoint_host}/{name}",
+            }.get(attribute)
+            if value is not None:
+                return value
+        elif kind in LAYER_TYPES and attribute == "Arn":
+            return names.layer_arn(self.region, self.account, self.name(logical_id))
+        elif kind == "AWS::Events::Rule" and attribute == "Arn":
+            return names.rule_arn(self.region, self.account, self.name(logical_id))
+        elif logical_id in self.resources:
+            return self._stand_in(
+                logical_id,
+                attribute,
+                f"arn:aws:lamina-stand-in:{self.region}:{self.account}:{self.stack}-{logical_id}"
+                if attribute.endswith("Arn")
+                else f"{self.stack}-{logical_id}",
+            )
+        else:
+            generated = self._generated(logical_id, attribute)
+            if generated is not None:
+                return generated
+            raise TemplateError(f"Fn::GetAtt {where}: no such resource")
+        raise TemplateError(f"Fn::GetAtt {where}: {kind} has no attribute {attribute} in Lamina")
+
+    # -- SAM's generated resources ------------------------------------------------------
+    def _generated(self, logical_id: str, attribute: str | None) -> str | None:
+        """``<Fn>Role``, ``<Fn>Url``, ``<Fn>Alias<alias>``, implicit API stages."""
+        for fn, resource in self.resources.items():
+            if resource.get("Type") != "AWS::Serverless::Function" or not logical_id.startswith(fn):
+                continue
+            rest = logical_id[len(fn) :]
+            props = resource.get("Properties") or {}
+            if rest == "Role":
+                return names_role(self.account, self.stack, fn)
+            if rest == "Url":
+                if attribute in (None, "FunctionArn"):
+                    return names.function_arn(self.region, self.account, self.name(fn))
+                if attribute == "FunctionUrl":
+                    url = self.urls.get(fn)
+                    if url is None:
+                        return self._stand_in(logical_id, "FunctionUrl", "")
+                    return url
+            alias = props.get("AutoPublishAlias")
+            if alias and rest == f"Alias{alias}":
+                return names.function_arn(self.region, self.account, self.name(fn), str(alias))
+        for api in IMPLICIT_APIS:
+            if logical_id.startswith(api) and logical_id != api:
+                return f"{names.api_id(self.stack, api)}-{logical_id[len(api) :]}"
+        return None
+
+    def queue_url(self, name: str) -> str:
+        return f"http://{self.endpoint_host}/{self.account}/{name}"
+
+
+def names_role(account: str, stack: str, fn: str) -> str:
+    """The ARN SAM's generated execution role would have (Lamina has no IAM)."""
+    return f"arn:aws:iam::{account}:role/{stack}-{fn}Role"

@@ -1,0 +1,185 @@
+"""Queues, buckets and the plain CloudFormation resources Lamina understands, resolved → specs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lamina.sam import names
+from lamina.sam.errors import TemplateError
+from lamina.sam.model import (
+    MappingSpec,
+    NotificationSpec,
+    QueueSpec,
+    RuleSpec,
+    Skipped,
+    TargetSpec,
+    UrlSpec,
+)
+
+_QUEUE_NUMBERS = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+)
+_QUEUE_PASSED = ("KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled")
+# Resource types that mean nothing on Lamina: listed as ignored, with the reason.
+IGNORED_TYPES = {
+    "AWS::IAM::Role": "Lamina has no IAM",
+    "AWS::IAM::Policy": "Lamina has no IAM",
+    "AWS::IAM::ManagedPolicy": "Lamina has no IAM",
+    "AWS::Lambda::Permission": "Lamina has no IAM: event sources may always invoke",
+    "AWS::SQS::QueuePolicy": "Lamina has no IAM",
+    "AWS::S3::BucketPolicy": "Lamina has no IAM",
+    "AWS::Logs::LogGroup": "logs are kept per function by Lamina (lamina logs)",
+    "AWS::Serverless::Connector": "Lamina has no IAM",
+}
+
+
+def _tags(raw: Any) -> dict[str, str]:
+    if isinstance(raw, list):
+        return {str(t["Key"]): str(t.get("Value", "")) for t in raw if isinstance(t, dict)}
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    return {}
+
+
+def queue_spec(lid: str, name: str, props: dict[str, Any]) -> tuple[QueueSpec, list[Skipped]]:
+    if str(props.get("FifoQueue", "false")).lower() == "true":
+        raise TemplateError(f"{lid}: FIFO queues are not supported (Lamina's are standard queues)")
+    attrs: dict[str, str] = {}
+    for key in _QUEUE_NUMBERS:
+        if key in props:
+            attrs[key] = str(int(props[key]))
+    for key in ("RedrivePolicy", "RedriveAllowPolicy"):
+        if key in props:
+            value = props[key]
+            attrs[key] = value if isinstance(value, str) else json.dumps(value)
+    for key in _QUEUE_PASSED:
+        if key in props:
+            value = props[key]
+            attrs[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    skipped = [
+        Skipped(f"{lid}.{key}", "not a queue property Lamina knows")
+        for key in props
+        if key not in (*_QUEUE_NUMBERS, *_QUEUE_PASSED, "RedrivePolicy", "RedriveAllowPolicy")
+        and key not in ("QueueName", "Tags", "FifoQueue")
+    ]
+    return QueueSpec(lid, name, attrs, _tags(props.get("Tags"))), skipped
+
+
+def _filter(config: dict[str, Any]) -> tuple[str, str]:
+    prefix = suffix = ""
+    for rule in ((config.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []:
+        if str(rule.get("Name", "")).lower() == "prefix":
+            prefix = str(rule.get("Value", ""))
+        elif str(rule.get("Name", "")).lower() == "suffix":
+            suffix = str(rule.get("Value", ""))
+    return prefix, suffix
+
+
+def bucket_notifications(
+    lid: str, props: dict[str, Any]
+) -> tuple[list[NotificationSpec], list[Skipped]]:
+    """A bucket's own NotificationConfiguration (CloudFormation style), plus what is left out."""
+    out: list[NotificationSpec] = []
+    skipped: list[Skipped] = []
+    config = props.get("NotificationConfiguration") or {}
+    for i, item in enumerate(config.get("LambdaConfigurations") or []):
+        prefix, suffix = _filter(item)
+        out.append(
+            NotificationSpec(
+                f"{lid}Lambda{i}",
+                "lambda",
+                str(item["Function"]),
+                (str(item["Event"]),),
+                prefix,
+                suffix,
+            )
+        )
+    for i, item in enumerate(config.get("QueueConfigurations") or []):
+        prefix, suffix = _filter(item)
+        out.append(
+            NotificationSpec(
+                f"{lid}Queue{i}",
+                "queue",
+                str(item["Queue"]),
+                (str(item["Event"]),),
+                prefix,
+                suffix,
+            )
+        )
+    for key in config:
+        if key not in ("LambdaConfigurations", "QueueConfigurations"):
+            skipped.append(Skipped(f"{lid}.NotificationConfiguration.{key}", "no SNS/EventBridge"))
+    for key in props:
+        if key not in ("BucketName", "NotificationConfiguration"):
+            skipped.append(
+                Skipped(f"{lid}.{key}", "buckets keep objects only on Lamina", ignored=True)
+            )
+    return out, skipped
+
+
+def mapping_spec(lid: str, props: dict[str, Any], region: str, account: str) -> MappingSpec:
+    source = str(props.get("EventSourceArn", ""))
+    queue = names.queue_name_from(source)
+    if queue is None:
+        raise TemplateError(f"{lid}: only SQS event sources are supported, not {source!r}")
+    fn, qualifier = names.split_function_arn(str(props.get("FunctionName", "")))
+    scaling = props.get("ScalingConfig") or {}
+    return MappingSpec(
+        key=lid,
+        queue_arn=names.queue_arn(region, account, queue),
+        function_name=fn,
+        qualifier=qualifier,
+        batch_size=int(props.get("BatchSize", 10)),
+        batching_window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+        enabled=str(props.get("Enabled", True)).lower() != "false",
+        report_batch_item_failures="ReportBatchItemFailures"
+        in (props.get("FunctionResponseTypes") or []),
+        maximum_concurrency=int(scaling["MaximumConcurrency"])
+        if scaling.get("MaximumConcurrency")
+        else None,
+    )
+
+
+def rule_spec(lid: str, name: str, props: dict[str, Any]) -> RuleSpec:
+    if props.get("EventPattern"):
+        raise TemplateError(f"{lid}: rules with an EventPattern need an event bus Lamina lacks")
+    expr = str(props.get("ScheduleExpression") or "")
+    if not expr:
+        raise TemplateError(f"{lid}: a rule needs a ScheduleExpression")
+    targets = []
+    for t in props.get("Targets") or []:
+        text = t.get("Input")
+        targets.append(
+            TargetSpec(
+                str(t["Id"]),
+                str(t["Arn"]),
+                None if text is None else text if isinstance(text, str) else json.dumps(text),
+            )
+        )
+    return RuleSpec(
+        key=lid,
+        name=name,
+        schedule=expr,
+        enabled=str(props.get("State", "ENABLED")) == "ENABLED",
+        description=str(props.get("Description") or ""),
+        targets=tuple(targets),
+    )
+
+
+def url_spec(props: dict[str, Any]) -> tuple[str, str | None, UrlSpec]:
+    """An ``AWS::Lambda::Url``: (function name, qualifier, settings)."""
+    fn, qualifier = names.split_function_arn(str(props.get("TargetFunctionArn", "")))
+    return (
+        fn,
+        str(props["Qualifier"]) if props.get("Qualifier") else qualifier,
+        UrlSpec(
+            str(props.get("AuthType", "NONE")),
+            str(props.get("InvokeMode", "BUFFERED")),
+            props.get("Cors") or None,
+        ),
+    )

@@ -1,0 +1,56 @@
+"""Which Lamina runtime runs a template's ``Runtime``: itself, a close stand-in, or none."""
+
+from __future__ import annotations
+
+import re
+
+from lamina.models.function import NODE_RUNTIMES, PROVIDED_RUNTIMES, PYTHON_RUNTIMES
+
+_PYTHON = re.compile(r"^python3\.(\d+)$")
+_NODE = re.compile(r"^nodejs(\d+)\.x$")
+
+
+def _minor(runtime: str) -> int:
+    return int(runtime.removeprefix("python3."))
+
+
+def _major(runtime: str) -> int:
+    return int(runtime.removeprefix("nodejs").removesuffix(".x"))
+
+
+def choose_runtime(wanted: str) -> tuple[str | None, str | None]:
+    """``(runtime Lamina will use, note)``; ``(None, reason)`` when Lamina cannot run it.
+
+    An older or newer Python or Node.js than Lamina has runs on the nearest one Lamina has,
+    with a note saying so: the point of ``lamina up`` is to run the project, and code
+    written for python3.9 or nodejs24.x almost always runs on python3.11 / nodejs22.x.
+    """
+    if wanted in PYTHON_RUNTIMES or wanted in NODE_RUNTIMES or wanted in PROVIDED_RUNTIMES:
+        return wanted, None
+    if m := _PYTHON.match(wanted):
+        minor = int(m.group(1))
+        versions = sorted(PYTHON_RUNTIMES, key=_minor)
+        chosen = versions[0] if minor < _minor(versions[0]) else versions[-1]
+        return chosen, f"runtime {wanted} runs on {chosen} (Lamina has {', '.join(versions)})"
+    if m := _NODE.match(wanted):
+        major = int(m.group(1))
+        versions = sorted(NODE_RUNTIMES, key=_major)
+        chosen = versions[0] if major < _major(versions[0]) else versions[-1]
+        return chosen, f"runtime {wanted} runs on {chosen} (Lamina has {', '.join(versions)})"
+    if wanted == "provided":
+        return "provided.al2", "runtime provided (Amazon Linux 1) runs as provided.al2"
+    if wanted.startswith(("java", "dotnet", "ruby", "go1")):
+        return None, (
+            f"runtime {wanted} is not one Lamina runs (Python, Node.js and custom runtimes "
+            "with a bootstrap: build Go with provided.al2023)"
+        )
+    return None, f"unknown runtime {wanted!r}"
+
+
+def family(runtime: str) -> str:
+    """``python``, ``node`` or ``provided``: decides how a function is built."""
+    if runtime.startswith("python"):
+        return "python"
+    if runtime.startswith("nodejs"):
+        return "node"
+    return "provided"
