@@ -32,7 +32,7 @@ async def main(data: Path, deliveries: Path, port_file: Path) -> None:
     async def function(
         name: str, qualifier: str | None, payload: bytes, request_id: str
     ) -> InvokeResult:
-        await asyncio.sleep(random.uniform(0.002, 0.02))
+        await asyncio.sleep(random.uniform(0.005, 0.03))
         os.write(fd, json.loads(payload)["id"].encode() + b"\n")
         return InvokeResult(request_id, b"null", "$LATEST", None, b"", None)
 
@@ -44,7 +44,7 @@ async def main(data: Path, deliveries: Path, port_file: Path) -> None:
         region="us-east-1",
         account="000000000000",
         timings=RetryTimings((0.1, 0.2), 0.05, 0.5),
-        workers=8,
+        workers=4,
     )
 
     async def accept(req: Request) -> Response:
