@@ -104,6 +104,8 @@ def _text(value: Any) -> str:
 def _code(lid: str, props: dict[str, Any], metadata: dict[str, Any], base: Path) -> CodeSource:
     build = metadata.get("BuildMethod")
     build_method = str(build) if build else None
+    properties = metadata.get("BuildProperties") or {}
+    binary = properties.get("Binary") if isinstance(properties, dict) else None
     if "InlineCode" in props:
         return CodeSource("inline", inline=str(props["InlineCode"]))
     code = props.get("CodeUri", props.get("Code"))
@@ -127,7 +129,9 @@ def _code(lid: str, props: dict[str, Any], metadata: dict[str, Any], base: Path)
         raise TemplateError(f"{lid}: CodeUri {text} does not exist ({path})")
     if path.is_file() and path.suffix in (".zip", ".jar"):
         return CodeSource("zip", path=path, build_method=build_method)
-    return CodeSource("dir", path=path, build_method=build_method)
+    return CodeSource(
+        "dir", path=path, build_method=build_method, binary=str(binary) if binary else None
+    )
 
 
 def _url(config: Any, where: str) -> UrlSpec:

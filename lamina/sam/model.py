@@ -24,6 +24,7 @@ class CodeSource:
     path: Path | None = None  # a directory or a .zip (kind dir / zip)
     inline: str | None = None  # InlineCode / Code.ZipFile (kind inline)
     build_method: str | None = None  # Metadata.BuildMethod (e.g. rust-cargolambda, makefile)
+    binary: str | None = None  # Metadata.BuildProperties.Binary (Rust: which [[bin]])
 
     def watched(self) -> Path | None:
         """The path whose changes mean the function must be rebuilt."""

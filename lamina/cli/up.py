@@ -1,0 +1,190 @@
+"""``lamina up [template.yaml] [--watch]``: deploy a SAM / CloudFormation project to Lamina.
+
+Registered by :mod:`lamina.cli.main` with :func:`add_up_parser`; :func:`cmd_up` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from lamina.cli.output import paint
+from lamina.config import load_settings
+from lamina.sam.build.deps import Toolchain
+from lamina.sam.build.package import Package
+from lamina.sam.clients import Clients
+from lamina.sam.deploy import Project, UpResult, default_stack, deploy, samconfig, toolchain
+from lamina.sam.errors import SamError
+from lamina.sam.names import stack_name
+from lamina.sam.parameters import parse_overrides
+from lamina.sam.report import as_json, render
+from lamina.sam.template import find_template
+from lamina.sam.watch import Watcher
+
+
+def add_up_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``up`` to the ``lamina`` command's subparsers."""
+    p = subparsers.add_parser(
+        "up",
+        help="deploy a SAM/CloudFormation template (functions, queues, buckets, events)",
+        description="Create or update everything a SAM template describes on Lamina; "
+        "with --watch, redeploy functions whose code changes.",
+    )
+    p.add_argument(
+        "template", nargs="?", help="template file or directory (default: ./template.yaml)"
+    )
+    p.add_argument("--watch", action="store_true", help="redeploy on code or template changes")
+    p.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameter values (also ParameterKey=K,ParameterValue=V)",
+    )
+    p.add_argument(
+        "--stack-name", help="names resources (default: samconfig.toml's, or the directory's name)"
+    )
+    p.add_argument(
+        "--endpoint",
+        help="Lamina's URL (default: LAMINA_ENDPOINT, or http://LAMINA_HOST:LAMINA_PORT)",
+    )
+    p.add_argument(
+        "--routes-file",
+        help="where API routes are written (default: LAMINA_HTTP_ROUTES_FILE, "
+        "else .lamina/routes.json next to the template)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable report")
+    p.set_defaults(func=cmd_up)
+
+
+def _project(args: argparse.Namespace) -> Project:
+    env = os.environ
+    settings = load_settings(env)
+    endpoint = args.endpoint or env.get("LAMINA_ENDPOINT") or settings.endpoint
+    template = find_template(args.template, Path.cwd()).resolve()
+    config = samconfig(template.parent)
+    overrides: dict[str, str] = {}
+    saved = config.get("parameter_overrides")
+    if saved:
+        overrides.update(parse_overrides(saved if isinstance(saved, list) else [str(saved)]))
+    overrides.update(parse_overrides(args.parameter_overrides))
+    routes = (
+        args.routes_file or settings.http_routes_file or template.parent / ".lamina" / "routes.json"
+    )
+    return Project(
+        template=template,
+        endpoint=str(endpoint).rstrip("/"),
+        settings=settings,
+        stack=stack_name(args.stack_name) if args.stack_name else default_stack(template.parent),
+        overrides=overrides,
+        routes_file=Path(routes).resolve(),
+    )
+
+
+def _routes_hint(project: Project, result: UpResult) -> str:
+    if not result.spec.routes:
+        return ""
+    served = project.settings.http_routes_file
+    if served is not None and Path(served).resolve() == project.routes_file:
+        changed = any(o.action.kind == "routes" for o in result.applied.outcomes)
+        port = project.settings.http_routes_port
+        restart = " (Lamina reads routes at start: restart it to serve these)" if changed else ""
+        return f"API routes are served on port {port} from {project.routes_file}{restart}"
+    return (
+        f"API routes written to {project.routes_file}; serve them with "
+        f"LAMINA_HTTP_ROUTES_FILE={project.routes_file} lamina serve"
+    )
+
+
+def _report(project: Project, result: UpResult, as_json_flag: bool) -> None:
+    if as_json_flag:
+        print(json.dumps(as_json(result), indent=2, sort_keys=True), flush=True)
+        return
+    print(
+        render(
+            result,
+            template=os.path.relpath(project.template),
+            endpoint=project.endpoint,
+            routes_hint=_routes_hint(project, result),
+        ),
+        flush=True,
+    )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run ``lamina up``; 0 when everything deployed, 1 when something failed."""
+    project = _project(args)
+    clients = Clients.for_settings(project.endpoint, project.settings)
+    tools = toolchain(project)
+    progress = (lambda line: None) if args.json else _progress
+    result = deploy(project, clients=clients, tools=tools, progress=progress)
+    _report(project, result, args.json)
+    if not args.watch:
+        return 0 if result.ok else 1
+    return _watch(project, clients, tools, result, args.json)
+
+
+def _progress(line: str) -> None:
+    print(paint(f"  … {line}", "dim"), file=sys.stderr, flush=True)
+
+
+def _watch(
+    project: Project, clients: Clients, tools: Toolchain, result: UpResult, as_json_flag: bool
+) -> int:
+    watcher = Watcher(project.template, result.spec.functions)
+    packages: dict[str, Package] = dict(result.packages)
+    print(
+        paint(f"watching {project.directory} for changes (Ctrl-C to stop)", "cyan"),
+        file=sys.stderr,
+        flush=True,
+    )
+    while True:
+        time.sleep(0.2)
+        change = watcher.poll()
+        if change is None:
+            continue
+        template_changed, functions = change
+        started = time.monotonic()
+        reuse = (
+            {} if template_changed else {k: v for k, v in packages.items() if k not in functions}
+        )
+        what = "template" if template_changed else ", ".join(sorted(functions)) or "sources"
+        print(paint(f"change in {what}: redeploying", "cyan"), file=sys.stderr, flush=True)
+        try:
+            result = deploy(project, clients=clients, tools=tools, reuse=reuse, progress=_progress)
+        except SamError as exc:
+            print(paint(f"error: {exc}", "red"), file=sys.stderr, flush=True)
+            continue
+        packages = dict(result.packages)
+        watcher.reset(result.spec.functions)
+        _report(project, result, as_json_flag)
+        print(
+            paint(f"redeployed in {time.monotonic() - started:.2f} s", "dim"),
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lamina.cli.up ...``: the same command without the rest of ``lamina``."""
+    from lamina.errors import LaminaError
+
+    parser = argparse.ArgumentParser(prog="lamina")
+    add_up_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["up", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return cmd_up(args)
+    except (LaminaError, OSError) as exc:
+        print(paint(f"error: {exc}", "red", sys.stderr), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

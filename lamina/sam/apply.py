@@ -1,0 +1,359 @@
+"""Carry out a :class:`Plan` through boto3, one action at a time, and keep the stack's state.
+
+Thin: every decision was made by :mod:`lamina.sam.plan`. A failed action is reported with
+Lamina's message and the rest still run (a bad queue attribute should not stop the
+functions); ``up`` exits non-zero when anything failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lamina.sam import names
+from lamina.sam.build.package import Package
+from lamina.sam.clients import Clients
+from lamina.sam.model import BucketSpec, FunctionSpec, MappingSpec, QueueSpec, RuleSpec, StackSpec
+from lamina.sam.observe import describe_error, error_code
+from lamina.sam.plan import Action, FunctionChange, Plan
+from lamina.sam.state import StackState
+
+
+@dataclass
+class Outcome:
+    action: Action
+    error: str | None = None
+
+
+@dataclass
+class Applied:
+    outcomes: list[Outcome] = field(default_factory=list)
+    urls: dict[str, str] = field(default_factory=dict)  # function name → URL
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error]
+
+
+class Applier:
+    def __init__(
+        self,
+        clients: Clients,
+        spec: StackSpec,
+        packages: dict[str, Package],
+        state: StackState,
+        routes_file: Path | None,
+        progress: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.clients = clients
+        self.spec = spec
+        self.packages = packages
+        self.state = state
+        self.routes_file = routes_file
+        self.progress = progress
+        self.result = Applied()
+
+    def run(self, plan: Plan) -> Applied:
+        for action in plan.actions:
+            handler = getattr(self, f"_{action.verb}_{action.kind}")
+            self.progress(f"{action.verb} {action.describe()}")
+            try:
+                handler(action)
+            except (ClientError, BotoCoreError) as exc:
+                self.result.outcomes.append(Outcome(action, describe_error(exc)))
+            else:
+                self.result.outcomes.append(Outcome(action))
+        return self.result
+
+    # -- functions ------------------------------------------------------------------------
+    def _arn(self, fn: FunctionSpec) -> str:
+        return names.function_arn(self.spec.region, self.spec.account, fn.name)
+
+    def _create_function(self, action: Action) -> None:
+        fn: FunctionSpec = action.target
+        lam = self.clients("lambda")
+        config = fn.configuration()
+        if config["SnapStart"]["ApplyOn"] == "None":
+            del config["SnapStart"]
+        lam.create_function(
+            FunctionName=fn.name,
+            Role=f"arn:aws:iam::{self.spec.account}:role/{self.spec.name}-{fn.logical_id}Role",
+            Code={"ZipFile": self.packages[fn.logical_id].data},
+            Architectures=[fn.architecture],
+            Tags=fn.tags,
+            **config,
+        )
+        self.state.functions[fn.logical_id] = fn.name
+        if fn.reserved_concurrency is not None:
+            lam.put_function_concurrency(
+                FunctionName=fn.name, ReservedConcurrentExecutions=fn.reserved_concurrency
+            )
+        if fn.alias:
+            self._publish(fn, create=True)
+        if fn.url is not None:
+            self._url(fn, "create", fn.alias)
+
+    def _update_function(self, action: Action) -> None:
+        c: FunctionChange = action.target
+        fn = c.spec
+        lam = self.clients("lambda")
+        self.state.functions[fn.logical_id] = fn.name
+        if c.code or c.architecture:
+            lam.update_function_code(
+                FunctionName=fn.name,
+                ZipFile=self.packages[fn.logical_id].data,
+                Architectures=[fn.architecture],
+            )
+        if c.configuration:
+            lam.update_function_configuration(FunctionName=fn.name, **fn.configuration())
+        if c.tags_set:
+            lam.tag_resource(Resource=self._arn(fn), Tags=c.tags_set)
+        if c.tags_removed:
+            lam.untag_resource(Resource=self._arn(fn), TagKeys=list(c.tags_removed))
+        if c.concurrency == "set":
+            lam.put_function_concurrency(
+                FunctionName=fn.name, ReservedConcurrentExecutions=fn.reserved_concurrency
+            )
+        elif c.concurrency == "delete":
+            lam.delete_function_concurrency(FunctionName=fn.name)
+        if c.publish:
+            self._publish(fn, create=c.alias == "create")
+        if c.url is not None:
+            self._url(fn, c.url, c.url_qualifier)
+        if c.alias_removed:
+            lam.delete_alias(FunctionName=fn.name, Name=c.alias_removed)
+            self.state.aliases.pop(fn.name, None)
+
+    def _publish(self, fn: FunctionSpec, create: bool) -> None:
+        lam = self.clients("lambda")
+        assert fn.alias
+        version = lam.publish_version(FunctionName=fn.name)["Version"]
+        if create:
+            lam.create_alias(FunctionName=fn.name, Name=fn.alias, FunctionVersion=version)
+        else:
+            lam.update_alias(FunctionName=fn.name, Name=fn.alias, FunctionVersion=version)
+        self.state.aliases[fn.name] = fn.alias
+
+    def _url(self, fn: FunctionSpec, verb: str, qualifier: str | None) -> None:
+        lam = self.clients("lambda")
+        where = {"Qualifier": qualifier} if qualifier else {}
+        if verb == "delete":
+            lam.delete_function_url_config(FunctionName=fn.name, **where)
+            self.state.urls.pop(fn.name, None)
+            return
+        assert fn.url is not None
+        settings: dict[str, Any] = {"AuthType": fn.url.auth_type, "InvokeMode": fn.url.invoke_mode}
+        if fn.url.cors:
+            settings["Cors"] = fn.url.cors
+        call = (
+            lam.create_function_url_config if verb == "create" else lam.update_function_url_config
+        )
+        answer = call(FunctionName=fn.name, **where, **settings)
+        self.state.urls[fn.name] = answer["FunctionUrl"]
+        self.result.urls[fn.name] = answer["FunctionUrl"]
+
+    def _delete_function(self, action: Action) -> None:
+        lam = self.clients("lambda")
+        try:
+            lam.delete_function(FunctionName=action.target)
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+        for mapping in (self.state.functions, self.state.aliases, self.state.urls):
+            for key in [k for k, v in mapping.items() if v == action.target or k == action.target]:
+                mapping.pop(key, None)
+
+    # -- queues and buckets ---------------------------------------------------------------
+    def _create_queue(self, action: Action) -> None:
+        q: QueueSpec = action.target
+        extra = {"tags": q.tags} if q.tags else {}
+        self.clients("sqs").create_queue(QueueName=q.name, Attributes=q.attributes, **extra)
+        self.state.queues[q.logical_id] = q.name
+
+    def _update_queue(self, action: Action) -> None:
+        q: QueueSpec = action.target
+        sqs = self.clients("sqs")
+        url = sqs.get_queue_url(QueueName=q.name)["QueueUrl"]
+        sqs.set_queue_attributes(
+            QueueUrl=url, Attributes={k: q.attributes[k] for k in action.changes}
+        )
+        self.state.queues[q.logical_id] = q.name
+
+    def _delete_queue(self, action: Action) -> None:
+        sqs = self.clients("sqs")
+        url = sqs.get_queue_url(QueueName=action.target)["QueueUrl"]
+        sqs.delete_queue(QueueUrl=url)
+        self._forget(self.state.queues, action.target)
+
+    def _create_bucket(self, action: Action) -> None:
+        b: BucketSpec = action.target
+        self.clients("s3").create_bucket(Bucket=b.name)
+        self.state.buckets[b.logical_id] = b.name
+
+    def _delete_bucket(self, action: Action) -> None:
+        try:
+            self.clients("s3").delete_bucket(Bucket=action.target)
+        except ClientError as exc:
+            if error_code(exc) != "BucketNotEmpty":
+                raise
+            self.result.warnings.append(
+                f"bucket {action.target} is no longer in the template but holds objects: "
+                "kept (empty it, and the next `lamina up` removes it)"
+            )
+            return
+        self._forget(self.state.buckets, action.target)
+        if action.target in self.state.notifications:
+            self.state.notifications.remove(action.target)
+
+    def _create_notifications(self, action: Action) -> None:
+        self._update_notifications(action)
+
+    def _update_notifications(self, action: Action) -> None:
+        b: BucketSpec = action.target
+        config: dict[str, list[dict[str, Any]]] = {}
+        for n in b.notifications:
+            rules = [
+                {"Name": name, "Value": value}
+                for name, value in (("prefix", n.prefix), ("suffix", n.suffix))
+                if value
+            ]
+            item: dict[str, Any] = {"Id": n.id, "Events": list(n.events)}
+            if rules:
+                item["Filter"] = {"Key": {"FilterRules": rules}}
+            if n.kind == "lambda":
+                config.setdefault("LambdaFunctionConfigurations", []).append(
+                    {**item, "LambdaFunctionArn": n.target_arn}
+                )
+            else:
+                config.setdefault("QueueConfigurations", []).append(
+                    {**item, "QueueArn": n.target_arn}
+                )
+        self.clients("s3").put_bucket_notification_configuration(
+            Bucket=b.name, NotificationConfiguration=config
+        )
+        if b.name not in self.state.notifications:
+            self.state.notifications.append(b.name)
+
+    # -- mappings, rules, routes ----------------------------------------------------------
+    def _mapping_args(self, m: MappingSpec) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "BatchSize": m.batch_size,
+            "MaximumBatchingWindowInSeconds": m.batching_window_s,
+            "Enabled": m.enabled,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"]
+            if m.report_batch_item_failures
+            else [],
+        }
+        if m.maximum_concurrency is not None:
+            args["ScalingConfig"] = {"MaximumConcurrency": m.maximum_concurrency}
+        return args
+
+    def _create_mapping(self, action: Action) -> None:
+        m: MappingSpec = action.target
+        fn = names.function_arn(self.spec.region, self.spec.account, m.function_name, m.qualifier)
+        got = self.clients("lambda").create_event_source_mapping(
+            EventSourceArn=m.queue_arn, FunctionName=fn, **self._mapping_args(m)
+        )
+        self.state.mappings[m.key] = got["UUID"]
+
+    def _update_mapping(self, action: Action) -> None:
+        m, uuid = action.target
+        self.clients("lambda").update_event_source_mapping(UUID=uuid, **self._mapping_args(m))
+        self.state.mappings[m.key] = uuid
+
+    def _delete_mapping(self, action: Action) -> None:
+        try:
+            self.clients("lambda").delete_event_source_mapping(UUID=action.target)
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+        self.state.mappings.pop(action.name, None)
+
+    def _put_rule(self, r: RuleSpec, old_ids: set[str]) -> None:
+        events = self.clients("events")
+        args = {"Description": r.description} if r.description else {}
+        events.put_rule(
+            Name=r.name,
+            ScheduleExpression=r.schedule,
+            State="ENABLED" if r.enabled else "DISABLED",
+            **args,
+        )
+        stale = sorted(old_ids - {t.id for t in r.targets})
+        if stale:
+            events.remove_targets(Rule=r.name, Ids=stale)
+        if r.targets:
+            events.put_targets(
+                Rule=r.name,
+                Targets=[
+                    {"Id": t.id, "Arn": t.arn, **({"Input": t.input} if t.input else {})}
+                    for t in r.targets
+                ],
+            )
+        self.state.rules[r.key] = r.name
+
+    def _create_rule(self, action: Action) -> None:
+        self._put_rule(action.target, set())
+
+    def _update_rule(self, action: Action) -> None:
+        r, have = action.target
+        self._put_rule(r, {t[0] for t in have.targets})
+
+    def _delete_rule(self, action: Action) -> None:
+        events = self.clients("events")
+        ids = [t[0] for t in action.target.targets]
+        if ids:
+            events.remove_targets(Rule=action.name, Ids=ids)
+        events.delete_rule(Name=action.name)
+        self._forget(self.state.rules, action.name)
+
+    def _write_routes(self, entries: list[dict[str, str]]) -> None:
+        path = self.routes_file
+        assert path is not None
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            doc = {}
+        stacks = dict(doc.get("laminaStacks") or {})
+        if entries:
+            stacks[self.spec.name] = entries
+        else:
+            stacks.pop(self.spec.name, None)
+        merged: dict[str, dict[str, str]] = {}
+        for stack in sorted(stacks):
+            for e in stacks[stack]:
+                if e["route"] in merged and merged[e["route"]] != e:
+                    self.result.warnings.append(
+                        f"route {e['route']} is in more than one stack; {stack}'s wins"
+                    )
+                merged[e["route"]] = e
+        doc.update(
+            {
+                "apiId": doc.get("apiId", "lamina"),
+                "stage": doc.get("stage", "$default"),
+                "routes": [merged[k] for k in sorted(merged)],
+                "laminaStacks": stacks,
+            }
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        tmp.replace(path)
+        self.state.routes = bool(entries)
+
+    def _create_routes(self, action: Action) -> None:
+        self._write_routes(action.target)
+
+    _update_routes = _create_routes
+    _delete_routes = _create_routes
+
+    @staticmethod
+    def _forget(mapping: dict[str, str], value: str) -> None:
+        for key in [k for k, v in mapping.items() if v == value]:
+            del mapping[key]

@@ -1,0 +1,57 @@
+"""What Lamina has now, as far as a stack is concerned: values read by :mod:`observe`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CurrentFunction:
+    name: str
+    configuration: dict[str, Any]  # GetFunctionConfiguration's answer
+    tags: dict[str, str] = field(default_factory=dict)
+    reserved_concurrency: int | None = None
+    url: dict[str, Any] | None = None  # GetFunctionUrlConfig (of the alias, if any)
+    aliases: dict[str, str] = field(default_factory=dict)  # alias → version
+    # CodeSha256 and comparable configuration of each alias's version, to publish only when
+    # something changed since.
+    alias_versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def code_sha256(self) -> str:
+        return str(self.configuration.get("CodeSha256", ""))
+
+
+@dataclass(frozen=True)
+class CurrentMapping:
+    uuid: str
+    queue_arn: str
+    function_arn: str
+    batch_size: int
+    batching_window_s: int
+    enabled: bool
+    report_batch_item_failures: bool
+    maximum_concurrency: int | None
+
+
+@dataclass(frozen=True)
+class CurrentRule:
+    name: str
+    schedule: str
+    enabled: bool
+    description: str
+    targets: tuple[tuple[str, str, str | None], ...]  # (id, arn, input)
+
+
+@dataclass
+class Current:
+    """Lamina's resources that the desired stack or the stack's state file names."""
+
+    functions: dict[str, CurrentFunction] = field(default_factory=dict)
+    queues: dict[str, dict[str, str]] = field(default_factory=dict)  # name → attributes
+    buckets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # name → notifications
+    rules: dict[str, CurrentRule] = field(default_factory=dict)
+    mappings: list[CurrentMapping] = field(default_factory=list)
+    routes: list[dict[str, str]] | None = None  # this stack's entries in the routes file
+    unavailable: dict[str, str] = field(default_factory=dict)  # service → why it cannot be used

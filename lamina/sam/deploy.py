@@ -1,0 +1,187 @@
+"""One ``lamina up``: template → spec → packages → what Lamina has → plan → apply → state.
+
+The steps are the pure ones of :mod:`lamina.sam` glued to the I/O ones; ``--watch``
+calls :func:`deploy` again with the packages of unchanged functions reused.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lamina.cli.client import Client, ClientError
+from lamina.config import Settings
+from lamina.sam.apply import Applied, Applier
+from lamina.sam.build.builder import build_function
+from lamina.sam.build.deps import Toolchain
+from lamina.sam.build.package import Package
+from lamina.sam.clients import Clients
+from lamina.sam.errors import BuildError
+from lamina.sam.model import StackSpec
+from lamina.sam.names import stack_name
+from lamina.sam.observe import observe
+from lamina.sam.plan import Plan, plan
+from lamina.sam.state import load_state, save_state, state_path
+from lamina.sam.template import load_template
+from lamina.sam.translate import Translation, translate
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Project:
+    """What ``lamina up`` was asked to deploy, and where."""
+
+    template: Path
+    endpoint: str
+    settings: Settings
+    stack: str = ""
+    overrides: dict[str, str] = field(default_factory=dict)
+    routes_file: Path | None = None
+
+    @property
+    def directory(self) -> Path:
+        return self.template.parent
+
+    @property
+    def workdir(self) -> Path:
+        """``.lamina`` next to the template: caches, logs, state, routes."""
+        return self.directory / ".lamina"
+
+
+@dataclass
+class UpResult:
+    spec: StackSpec
+    translation: Translation
+    packages: dict[str, Package]
+    build_errors: dict[str, str]
+    plan: Plan
+    applied: Applied
+    outputs: dict[str, str]
+    urls: dict[str, str]  # function name → URL
+
+    @property
+    def ok(self) -> bool:
+        return not self.build_errors and not self.applied.failed
+
+
+def samconfig(directory: Path) -> dict[str, Any]:
+    """``stack_name`` and ``parameter_overrides`` from ``samconfig.toml`` (default env), if any."""
+    path = directory / "samconfig.toml"
+    if not path.is_file():
+        return {}
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    env = doc.get("default") or {}
+    out: dict[str, Any] = {}
+    for section in ("global", "deploy"):
+        params = (env.get(section) or {}).get("parameters") or {}
+        out.update({k: v for k, v in params.items() if k in ("stack_name", "parameter_overrides")})
+    return out
+
+
+def default_stack(project_dir: Path) -> str:
+    return stack_name(str(samconfig(project_dir).get("stack_name") or project_dir.name))
+
+
+def interpreters(endpoint: str, settings: Settings) -> dict[str, tuple[str, str]]:
+    """runtime → (version, interpreter path), as the server runs them (empty if unknown)."""
+    try:
+        rows = Client(endpoint, timeout=30).call("GET", "/lamina/v1/runtimes")["runtimes"]
+    except (ClientError, KeyError, TypeError):
+        return {}
+    return {r["runtime"]: (r.get("version") or "", r.get("interpreter") or "") for r in rows}
+
+
+def toolchain(project: Project) -> Toolchain:
+    return Toolchain(
+        cache=project.workdir / "cache",
+        logs=project.workdir / "logs",
+        interpreters=interpreters(project.endpoint, project.settings),
+    )
+
+
+def build_all(
+    spec: StackSpec,
+    tools: Toolchain,
+    reuse: dict[str, Package],
+    progress: Progress,
+) -> tuple[dict[str, Package], dict[str, str]]:
+    packages: dict[str, Package] = {}
+    errors: dict[str, str] = {}
+    for lid, fn in spec.functions.items():
+        if lid in reuse:
+            packages[lid] = reuse[lid]
+            continue
+        try:
+            packages[lid] = build_function(fn, tools)
+        except (BuildError, OSError) as exc:
+            errors[lid] = str(exc)
+            progress(f"build failed: {lid}: {exc}")
+    return packages, errors
+
+
+def deploy(
+    project: Project,
+    *,
+    clients: Clients | None = None,
+    tools: Toolchain | None = None,
+    reuse: dict[str, Package] | None = None,
+    progress: Progress = lambda line: None,
+) -> UpResult:
+    """Deploy the project's template once; never raises for one resource's failure."""
+    settings = project.settings
+    clients = clients or Clients.for_settings(project.endpoint, settings)
+    tools = tools or toolchain(project)
+    template = load_template(project.template)
+    stack = project.stack or default_stack(project.directory)
+    host = urlsplit(project.endpoint).netloc
+    spec, translation = translate(
+        template,
+        stack=stack,
+        region=settings.region,
+        account=settings.account_id,
+        endpoint_host=host,
+        overrides=project.overrides,
+    )
+    packages, build_errors = build_all(spec, tools, reuse or {}, progress)
+    # A function that did not build is left as it is on the server (not deleted, not changed).
+    for lid in build_errors:
+        spec.functions.pop(lid)
+    path = state_path(project.directory, stack, project.endpoint)
+    state = load_state(path, stack, project.endpoint)
+    for lid in build_errors:
+        state_name = state.functions.get(lid)
+        if state_name:
+            spec.warnings.append(
+                f"{lid}: not updated (its build failed); {state_name} kept as it was"
+            )
+    kept_names = {state.functions[lid] for lid in build_errors if lid in state.functions}
+    current = observe(clients, spec, state, project.routes_file)
+    for name in kept_names:
+        current.functions.pop(name, None)  # so the plan does not delete it
+    the_plan = plan(spec, {lid: p.sha256 for lid, p in packages.items()}, current, state)
+    applier = Applier(clients, spec, packages, state, project.routes_file, progress)
+    applied = applier.run(the_plan)
+    save_state(path, state)
+    urls = {name: str(f.url["FunctionUrl"]) for name, f in current.functions.items() if f.url}
+    urls.update(applied.urls)
+    for fn in spec.functions.values():
+        if fn.name in urls:
+            translation.catalog.urls[fn.logical_id] = urls[fn.name]
+    return UpResult(
+        spec,
+        translation,
+        packages,
+        build_errors,
+        the_plan,
+        applied,
+        translation.outputs(),
+        urls,
+    )

@@ -1,0 +1,234 @@
+"""Read what Lamina has for a stack (its desired names, its state file, its tagged functions).
+
+A service the server does not answer (an older Lamina, or one without event sources) is
+recorded in :attr:`Current.unavailable` with the reason, and the plan leaves that part out
+instead of failing the whole ``up``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lamina.sam import names
+from lamina.sam.clients import Clients
+from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
+from lamina.sam.model import STACK_TAG, StackSpec
+from lamina.sam.state import StackState
+
+NOT_FOUND = {
+    "ResourceNotFoundException",
+    "NoSuchBucket",
+    "404",
+    "NotFound",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+}
+
+
+def error_code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def describe_error(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code', '?')}: {err.get('Message', '')}".strip()
+    return str(exc)
+
+
+def _probe(current: Current, service: str, call: Any) -> bool:
+    try:
+        call()
+    except (ClientError, BotoCoreError) as exc:
+        current.unavailable[service] = f"this Lamina does not serve it ({describe_error(exc)})"
+        return False
+    return True
+
+
+def _function(lam: Any, name: str, alias: str | None) -> CurrentFunction | None:
+    try:
+        got = lam.get_function(FunctionName=name)
+    except ClientError as exc:
+        if error_code(exc) in NOT_FOUND:
+            return None
+        raise
+    reserved = (got.get("Concurrency") or {}).get("ReservedConcurrentExecutions")
+    aliases: dict[str, str] = {}
+    pinned: dict[str, dict[str, Any]] = {}
+    for page in lam.get_paginator("list_aliases").paginate(FunctionName=name):
+        for a in page["Aliases"]:
+            aliases[a["Name"]] = a["FunctionVersion"]
+    if alias and alias in aliases:
+        pinned[alias] = lam.get_function_configuration(FunctionName=name, Qualifier=aliases[alias])
+    url = None
+    try:
+        url = lam.get_function_url_config(
+            FunctionName=name, **({"Qualifier": alias} if alias else {})
+        )
+    except ClientError as exc:
+        if error_code(exc) not in NOT_FOUND:
+            raise
+    return CurrentFunction(
+        name,
+        got["Configuration"],
+        dict(got.get("Tags") or {}),
+        reserved,
+        url,
+        aliases,
+        pinned,
+    )
+
+
+def observe_functions(
+    clients: Clients, spec: StackSpec, state: StackState, current: Current
+) -> None:
+    lam = clients("lambda")
+    aliases = {f.name: f.alias for f in spec.functions.values()}
+    wanted = set(aliases) | set(state.functions.values())
+    # Functions tagged with this stack, in case the state file was lost.
+    for page in lam.get_paginator("list_functions").paginate():
+        for f in page["Functions"]:
+            if f["FunctionName"] not in wanted:
+                tags = lam.list_tags(Resource=f["FunctionArn"]).get("Tags") or {}
+                if tags.get(STACK_TAG) == spec.name:
+                    wanted.add(f["FunctionName"])
+    for name in sorted(wanted):
+        found = _function(lam, name, aliases.get(name) or state.aliases.get(name))
+        if found is not None:
+            current.functions[name] = found
+
+
+def observe_queues(clients: Clients, spec: StackSpec, state: StackState, current: Current) -> None:
+    sqs = clients("sqs")
+    if not _probe(current, "sqs", lambda: sqs.list_queues(MaxResults=1)):
+        return
+    for name in sorted({q.name for q in spec.queues.values()} | set(state.queues.values())):
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                continue
+            raise
+        current.queues[name] = dict(attrs.get("Attributes") or {})
+
+
+def _notifications(config: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for key, kind, field in (
+        ("LambdaFunctionConfigurations", "lambda", "LambdaFunctionArn"),
+        ("QueueConfigurations", "queue", "QueueArn"),
+    ):
+        for item in config.get(key) or []:
+            prefix = suffix = ""
+            for rule in ((item.get("Filter") or {}).get("Key") or {}).get("FilterRules") or []:
+                if str(rule.get("Name", "")).lower() == "prefix":
+                    prefix = rule.get("Value", "")
+                elif str(rule.get("Name", "")).lower() == "suffix":
+                    suffix = rule.get("Value", "")
+            out.append(
+                {
+                    "Id": item.get("Id", ""),
+                    "kind": kind,
+                    "target": item[field],
+                    "events": sorted(item.get("Events") or []),
+                    "prefix": prefix,
+                    "suffix": suffix,
+                }
+            )
+    return out
+
+
+def observe_buckets(clients: Clients, spec: StackSpec, state: StackState, current: Current) -> None:
+    s3 = clients("s3")
+    if not _probe(current, "s3", s3.list_buckets):
+        return
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    for name in sorted({b.name for b in spec.buckets.values()} | set(state.buckets.values())):
+        if name not in existing:
+            continue
+        config = s3.get_bucket_notification_configuration(Bucket=name)
+        current.buckets[name] = _notifications(config)
+
+
+def observe_rules(clients: Clients, spec: StackSpec, state: StackState, current: Current) -> None:
+    events = clients("events")
+    if not _probe(current, "events", lambda: events.list_rules(Limit=1)):
+        return
+    for name in sorted({r.name for r in spec.rules} | set(state.rules.values())):
+        try:
+            rule = events.describe_rule(Name=name)
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                continue
+            raise
+        targets = events.list_targets_by_rule(Rule=name).get("Targets") or []
+        current.rules[name] = CurrentRule(
+            name,
+            rule.get("ScheduleExpression", ""),
+            rule.get("State") == "ENABLED",
+            rule.get("Description", ""),
+            tuple((t["Id"], t["Arn"], t.get("Input")) for t in targets),
+        )
+
+
+def observe_mappings(clients: Clients, spec: StackSpec, current: Current) -> None:
+    lam = clients("lambda")
+    service = "event-source-mappings"
+    if not _probe(current, service, lambda: lam.list_event_source_mappings(MaxItems=1)):
+        return
+    for page in lam.get_paginator("list_event_source_mappings").paginate():
+        for m in page["EventSourceMappings"]:
+            scaling = m.get("ScalingConfig") or {}
+            current.mappings.append(
+                CurrentMapping(
+                    m["UUID"],
+                    m.get("EventSourceArn", ""),
+                    m.get("FunctionArn", ""),
+                    int(m.get("BatchSize", 10)),
+                    int(m.get("MaximumBatchingWindowInSeconds", 0)),
+                    m.get("State") not in ("Disabled", "Disabling"),
+                    "ReportBatchItemFailures" in (m.get("FunctionResponseTypes") or []),
+                    scaling.get("MaximumConcurrency"),
+                )
+            )
+
+
+def read_routes(path: Path | None, stack: str) -> list[dict[str, str]] | None:
+    """This stack's entries in the routes file (``[]`` when it has none or no file yet)."""
+    if path is None:
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        return []
+    entries = (doc.get("laminaStacks") or {}).get(stack) or []
+    return sorted(entries, key=lambda e: e["route"])
+
+
+def observe(
+    clients: Clients, spec: StackSpec, state: StackState, routes_file: Path | None
+) -> Current:
+    """Everything the plan compares against. Raises on an unreachable Lamina."""
+    current = Current()
+    observe_functions(clients, spec, state, current)
+    observe_queues(clients, spec, state, current)
+    observe_buckets(clients, spec, state, current)
+    observe_rules(clients, spec, state, current)
+    observe_mappings(clients, spec, current)
+    current.routes = read_routes(routes_file, spec.name)
+    if routes_file is None:
+        current.unavailable["routes"] = "no routes file"
+    return current
+
+
+def queue_arn_of(spec: StackSpec, name: str) -> str:
+    return names.queue_arn(spec.region, spec.account, name)

@@ -1,0 +1,370 @@
+"""Desired stack vs what Lamina has → the actions that make them equal. Pure: no I/O.
+
+Idempotent by construction: a second plan against the state the first one produced is
+empty. Resources the stack made before (its state file, or its functions' tags) that the
+template no longer has are deleted; anything else on the server is left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lamina.sam import names
+from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
+from lamina.sam.model import (
+    STACK_TAG,
+    BucketSpec,
+    FunctionSpec,
+    MappingSpec,
+    NotificationSpec,
+    RuleSpec,
+    StackSpec,
+)
+from lamina.sam.state import StackState
+
+Verb = Literal["create", "update", "delete"]
+# Which service each kind of resource needs (for Current.unavailable).
+SERVICE = {
+    "function": "lambda",
+    "queue": "sqs",
+    "bucket": "s3",
+    "notifications": "s3",
+    "mapping": "event-source-mappings",
+    "rule": "events",
+    "routes": "routes",
+}
+
+
+@dataclass(frozen=True)
+class FunctionChange:
+    """What an update of one function must do."""
+
+    spec: FunctionSpec
+    code: bool = False
+    configuration: bool = False
+    architecture: bool = False
+    tags_set: dict[str, str] = field(default_factory=dict)
+    tags_removed: tuple[str, ...] = ()
+    concurrency: Literal["set", "delete", None] = None
+    url: Literal["create", "update", "delete", None] = None
+    url_qualifier: str | None = None  # where the URL is (delete: where it was)
+    publish: bool = False
+    alias: Literal["create", "update", None] = None
+    alias_removed: str | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    verb: Verb
+    kind: str  # function, queue, bucket, notifications, mapping, rule, routes
+    name: str
+    changes: tuple[str, ...] = ()
+    target: Any = None  # the spec, change or identifier the apply step needs
+
+    def describe(self) -> str:
+        detail = f" ({', '.join(self.changes)})" if self.changes else ""
+        return f"{self.kind} {self.name}{detail}"
+
+
+@dataclass
+class Plan:
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def of(self, verb: Verb) -> list[Action]:
+        return [a for a in self.actions if a.verb == verb]
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+
+# -- functions ---------------------------------------------------------------------------
+def _comparable(cfg: dict[str, Any], with_logging: bool) -> dict[str, Any]:
+    """The managed fields of a configuration, in the shape FunctionSpec.configuration has."""
+    out: dict[str, Any] = {
+        "Runtime": cfg.get("Runtime"),
+        "Handler": cfg.get("Handler"),
+        "MemorySize": cfg.get("MemorySize"),
+        "Timeout": cfg.get("Timeout"),
+        "Environment": {"Variables": dict((cfg.get("Environment") or {}).get("Variables") or {})},
+        "EphemeralStorage": {"Size": (cfg.get("EphemeralStorage") or {}).get("Size", 512)},
+        "Description": cfg.get("Description") or "",
+        "SnapStart": {"ApplyOn": (cfg.get("SnapStart") or {}).get("ApplyOn", "None")},
+    }
+    if with_logging:
+        out["LoggingConfig"] = {"LogFormat": (cfg.get("LoggingConfig") or {}).get("LogFormat")}
+    return out
+
+
+def config_differences(spec: FunctionSpec, cfg: dict[str, Any]) -> list[str]:
+    want = spec.configuration()
+    have = _comparable(cfg, "LoggingConfig" in want)
+    out = []
+    for key, value in want.items():
+        if have.get(key) != value:
+            if isinstance(value, dict) or isinstance(have.get(key), dict):
+                out.append(key)
+            else:
+                out.append(f"{key} {have.get(key)} → {value}")
+    return out
+
+
+def _url_differs(spec: FunctionSpec, current: dict[str, Any]) -> bool:
+    assert spec.url is not None
+    return (
+        current.get("AuthType") != spec.url.auth_type
+        or current.get("InvokeMode", "BUFFERED") != spec.url.invoke_mode
+        or (current.get("Cors") or None) != (spec.url.cors or None)
+    )
+
+
+def _function_change(
+    spec: FunctionSpec, sha: str, cur: CurrentFunction, state: StackState
+) -> FunctionChange | None:
+    changes: dict[str, Any] = {}
+    cfg = cur.configuration
+    config = config_differences(spec, cfg)
+    changes["code"] = cur.code_sha256 != sha
+    changes["configuration"] = bool(config)
+    changes["architecture"] = (cfg.get("Architectures") or ["x86_64"])[0] != spec.architecture
+    wanted_tags = spec.tags
+    changes["tags_set"] = {k: v for k, v in wanted_tags.items() if cur.tags.get(k) != v}
+    changes["tags_removed"] = tuple(
+        sorted(k for k in cur.tags if k not in wanted_tags and not k.startswith("aws:"))
+    )
+    if spec.reserved_concurrency != cur.reserved_concurrency:
+        changes["concurrency"] = "delete" if spec.reserved_concurrency is None else "set"
+    qualifier = spec.alias
+    if spec.url is not None:
+        if cur.url is None:
+            changes["url"] = "create"
+        elif _url_differs(spec, cur.url):
+            changes["url"] = "update"
+        changes["url_qualifier"] = qualifier
+    elif cur.url is not None and spec.name in state.urls:
+        changes["url"] = "delete"
+        changes["url_qualifier"] = cur.url.get("Qualifier") or None
+    if spec.alias:
+        pinned = cur.alias_versions.get(spec.alias)
+        moved = changes["code"] or changes["configuration"] or changes["architecture"]
+        stale = (
+            pinned is None
+            or pinned.get("CodeSha256") != sha
+            or bool(config_differences(spec, pinned))
+        )
+        if spec.alias not in cur.aliases:
+            changes.update(publish=True, alias="create")
+        elif moved or stale:
+            changes.update(publish=True, alias="update")
+    made = state.aliases.get(spec.name)
+    if made and made != spec.alias and made in cur.aliases:
+        changes["alias_removed"] = made
+    change = FunctionChange(spec, **changes)
+    if change == FunctionChange(spec, url_qualifier=change.url_qualifier):
+        return None
+    return change
+
+
+def _function_summary(c: FunctionChange, config: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    if c.code:
+        out.append("code")
+    out.extend(config)
+    if c.architecture:
+        out.append(f"architecture → {c.spec.architecture}")
+    if c.tags_set or c.tags_removed:
+        out.append("tags")
+    if c.concurrency:
+        out.append(f"reserved concurrency → {c.spec.reserved_concurrency or 'none'}")
+    if c.url:
+        out.append(f"URL {c.url}")
+    if c.publish:
+        out.append(f"publish a version, alias {c.spec.alias}")
+    if c.alias_removed:
+        out.append(f"remove alias {c.alias_removed}")
+    return tuple(out)
+
+
+# -- the other kinds ---------------------------------------------------------------------
+def notification_shape(n: NotificationSpec) -> dict[str, Any]:
+    return {
+        "Id": n.id,
+        "kind": n.kind,
+        "target": n.target_arn,
+        "events": sorted(n.events),
+        "prefix": n.prefix,
+        "suffix": n.suffix,
+    }
+
+
+def _sorted_shapes(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(items, key=lambda d: (d["Id"], d["target"]))
+
+
+def _mapping_differences(want: MappingSpec, have: CurrentMapping) -> list[str]:
+    out = []
+    pairs = (
+        ("BatchSize", want.batch_size, have.batch_size),
+        ("MaximumBatchingWindowInSeconds", want.batching_window_s, have.batching_window_s),
+        ("Enabled", want.enabled, have.enabled),
+        (
+            "ReportBatchItemFailures",
+            want.report_batch_item_failures,
+            have.report_batch_item_failures,
+        ),
+        ("MaximumConcurrency", want.maximum_concurrency, have.maximum_concurrency),
+    )
+    for label, a, b in pairs:
+        if a != b:
+            out.append(f"{label} {b} → {a}")
+    return out
+
+
+def _rule_differences(want: RuleSpec, have: CurrentRule) -> list[str]:
+    out = []
+    if want.schedule != have.schedule:
+        out.append(f"schedule {have.schedule} → {want.schedule}")
+    if want.enabled != have.enabled:
+        out.append("enabled" if want.enabled else "disabled")
+    if want.description != have.description:
+        out.append("description")
+    if tuple((t.id, t.arn, t.input) for t in want.targets) != have.targets:
+        out.append("targets")
+    return out
+
+
+def route_entries(spec: StackSpec) -> list[dict[str, str]]:
+    """This stack's routes as entries of Lamina's routes file."""
+    out = []
+    for r in spec.routes:
+        fn = r.function_name + (f":{r.qualifier}" if r.qualifier else "")
+        key = "$default" if r.path == "$default" else f"{r.method} {r.path}"
+        out.append({"route": key, "function": fn, "payloadFormatVersion": r.payload_version})
+    return sorted(out, key=lambda e: e["route"])
+
+
+# -- the plan ----------------------------------------------------------------------------
+def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackState) -> Plan:
+    """The actions that make Lamina hold ``spec``; ``shas``: function logical id → CodeSha256."""
+    out = Plan()
+    creates: list[Action] = []
+    updates: list[Action] = []
+    deletes: list[Action] = []
+    blocked: dict[str, list[str]] = {}
+
+    def add(bucket: list[Action], action: Action) -> None:
+        service = SERVICE[action.kind]
+        if service in current.unavailable:
+            blocked.setdefault(service, []).append(action.name)
+        else:
+            bucket.append(action)
+
+    # Queues and buckets first: functions' environments and events name them.
+    for q in spec.queues.values():
+        have = current.queues.get(q.name)
+        if have is None:
+            add(creates, Action("create", "queue", q.name, target=q))
+        else:
+            diff = sorted(k for k, v in q.attributes.items() if have.get(k) != v)
+            if diff:
+                add(updates, Action("update", "queue", q.name, tuple(diff), q))
+    for b in spec.buckets.values():
+        if b.name not in current.buckets:
+            add(creates, Action("create", "bucket", b.name, target=b))
+    for fn in spec.functions.values():
+        sha = shas[fn.logical_id]
+        cur = current.functions.get(fn.name)
+        if cur is None:
+            add(creates, Action("create", "function", fn.name, target=fn))
+            continue
+        change = _function_change(fn, sha, cur, state)
+        if change is not None:
+            summary = _function_summary(change, config_differences(fn, cur.configuration))
+            add(updates, Action("update", "function", fn.name, summary, change))
+    _events(spec, current, state, creates, updates, deletes, add)
+    _removals(spec, current, state, deletes, add)
+    out.actions = [*creates, *updates, *deletes]
+    for service, blocked_names in blocked.items():
+        out.notes.append(
+            f"{service}: {current.unavailable[service]}; not done: {', '.join(blocked_names)}"
+        )
+    return out
+
+
+def _events(
+    spec: StackSpec,
+    current: Current,
+    state: StackState,
+    creates: list[Action],
+    updates: list[Action],
+    deletes: list[Action],
+    add: Any,
+) -> None:
+    for b in spec.buckets.values():
+        want = _sorted_shapes([notification_shape(n) for n in b.notifications])
+        have = _sorted_shapes(current.buckets.get(b.name, []))
+        if want != have and (b.notifications or b.name in state.notifications):
+            verb: Verb = "update" if have else "create"
+            add(
+                updates if verb == "update" else creates,
+                Action(verb, "notifications", b.name, (f"{len(want)} notification(s)",), b),
+            )
+    matched: set[str] = set()
+    for m in spec.mappings:
+        fn_arn = names.function_arn(spec.region, spec.account, m.function_name, m.qualifier)
+        found = [
+            c for c in current.mappings if c.queue_arn == m.queue_arn and c.function_arn == fn_arn
+        ]
+        if not found:
+            add(creates, Action("create", "mapping", m.key, target=m))
+            continue
+        matched.add(found[0].uuid)
+        diff = _mapping_differences(m, found[0])
+        if diff:
+            add(updates, Action("update", "mapping", m.key, tuple(diff), (m, found[0].uuid)))
+    for key, uuid in state.mappings.items():
+        if uuid not in matched and any(c.uuid == uuid for c in current.mappings):
+            add(deletes, Action("delete", "mapping", key, target=uuid))
+    wanted_rules = {r.name for r in spec.rules}
+    for r in spec.rules:
+        have_rule = current.rules.get(r.name)
+        if have_rule is None:
+            add(creates, Action("create", "rule", r.name, target=r))
+        else:
+            diff = _rule_differences(r, have_rule)
+            if diff:
+                add(updates, Action("update", "rule", r.name, tuple(diff), (r, have_rule)))
+    for name in sorted(set(state.rules.values()) - wanted_rules):
+        if name in current.rules:
+            add(deletes, Action("delete", "rule", name, target=current.rules[name]))
+    entries = route_entries(spec)
+    if current.routes is not None and entries != current.routes:
+        verb2: Verb = "delete" if not entries else ("update" if current.routes else "create")
+        bucket = {"create": creates, "update": updates, "delete": deletes}[verb2]
+        add(bucket, Action(verb2, "routes", f"{len(entries)} route(s)", target=entries))
+
+
+def _removals(
+    spec: StackSpec, current: Current, state: StackState, deletes: list[Action], add: Any
+) -> None:
+    wanted_functions = {f.name for f in spec.functions.values()}
+    owned = set(state.functions.values()) | {
+        f.name for f in current.functions.values() if f.tags.get(STACK_TAG) == spec.name
+    }
+    for name in sorted(owned - wanted_functions):
+        if name in current.functions:
+            add(deletes, Action("delete", "function", name, target=name))
+    wanted_queues = {q.name for q in spec.queues.values()}
+    for name in sorted(set(state.queues.values()) - wanted_queues):
+        if name in current.queues:
+            add(deletes, Action("delete", "queue", name, target=name))
+    wanted_buckets = {b.name for b in spec.buckets.values()}
+    for name in sorted(set(state.buckets.values()) - wanted_buckets):
+        if name in current.buckets:
+            add(deletes, Action("delete", "bucket", name, target=name))
+
+
+def bucket_of(spec: StackSpec, name: str) -> BucketSpec | None:
+    return next((b for b in spec.buckets.values() if b.name == name), None)
