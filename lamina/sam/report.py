@@ -63,16 +63,17 @@ def render(result: UpResult, *, template: str, endpoint: str, routes_hint: str =
         lines.append(f"  {paint('failed ', 'red')}  build of {lid}:\n{_indent(error, 6)}")
     if not result.applied.outcomes and not result.build_errors:
         lines.append("  " + paint("no changes", "dim"))
-    total = (
-        len(spec.functions)
-        + len(spec.queues)
-        + len(spec.buckets)
-        + len(spec.rules)
-        + len(spec.mappings)
-    )
-    touched = len({(o.action.kind, o.action.name) for o in result.applied.outcomes})
-    if result.applied.outcomes:
-        lines.append(paint(f"  ({max(total - touched, 0)} other resource(s) unchanged)", "dim"))
+    desired = {
+        *(("function", f.name) for f in spec.functions.values()),
+        *(("queue", q.name) for q in spec.queues.values()),
+        *(("bucket", b.name) for b in spec.buckets.values()),
+        *(("rule", r.name) for r in spec.rules),
+        *(("mapping", m.key) for m in spec.mappings),
+    }
+    touched = {(o.action.kind, o.action.name) for o in result.applied.outcomes}
+    unchanged = len(desired - touched)
+    if result.applied.outcomes and unchanged:
+        lines.append(paint(f"  ({unchanged} other resource(s) unchanged)", "dim"))
     unsupported = [s for s in spec.skipped if not s.ignored]
     if unsupported:
         lines.append("Not created (Lamina does not support them):")

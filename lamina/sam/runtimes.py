@@ -7,7 +7,7 @@ import re
 from lamina.models.function import NODE_RUNTIMES, PROVIDED_RUNTIMES, PYTHON_RUNTIMES
 
 _PYTHON = re.compile(r"^python3\.(\d+)$")
-_NODE = re.compile(r"^nodejs(\d+)\.x$")
+_NODE = re.compile(r"^nodejs(\d+)\.(?:x|\d+)$")
 
 
 def _minor(runtime: str) -> int:

@@ -251,6 +251,11 @@ class Translation:
             spec.buckets[lid] = BucketSpec(lid, name, tuple(notifications.get(name, [])))
         self._plain_resources(spec, by_type, attempt)
         for lid, resource in live.items():
+            for key in sorted(set(resource) - _ATTRIBUTES):
+                spec.skipped.append(
+                    Skipped(f"{lid}.{key}", "not a resource attribute (a misplaced property?)")
+                )
+        for lid, resource in live.items():
             kind = str(resource["Type"])
             if kind in IGNORED_TYPES:
                 spec.skipped.append(Skipped(f"{lid} ({kind})", IGNORED_TYPES[kind], ignored=True))
@@ -294,6 +299,18 @@ class Translation:
                 spec.functions[target.logical_id] = replace(target, url=settings)
 
 
+_ATTRIBUTES = {
+    "Type",
+    "Properties",
+    "Condition",
+    "Metadata",
+    "DependsOn",
+    "DeletionPolicy",
+    "UpdateReplacePolicy",
+    "UpdatePolicy",
+    "CreationPolicy",
+    "IgnoreGlobals",
+}
 _HANDLED = {
     *FUNCTION_TYPES,
     *LAYER_TYPES,

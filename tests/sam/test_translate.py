@@ -1,0 +1,257 @@
+"""Templates → specs: Lamina's examples and public SAM templates (tests/sam/fixtures)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lamina.sam.errors import TemplateError
+from lamina.sam.model import StackSpec
+from lamina.sam.template import load_template
+from lamina.sam.translate import Translation, translate
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "sam"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load(path: Path, stack: str = "app", **overrides: str) -> tuple[StackSpec, Translation]:
+    return translate(
+        load_template(path),
+        stack=stack,
+        region="us-east-1",
+        account="000000000000",
+        endpoint_host="127.0.0.1:9000",
+        overrides=overrides,
+    )
+
+
+def copy_fixture(name: str, tmp: Path, code_dirs: tuple[str, ...] = ("src",)) -> Path:
+    """A fixture template in a project directory with the code folders it names."""
+    project = tmp / Path(name).name
+    shutil.copytree(FIXTURES / name, project)
+    for d in code_dirs:
+        (project / d).mkdir(exist_ok=True)
+        (project / d / "app.js").write_text("exports.handler = async () => 'ok';\n")
+    return project / "template.yaml"
+
+
+def skipped(spec: StackSpec) -> dict[str, str]:
+    return {s.what: s.reason for s in spec.skipped}
+
+
+def test_http_api_example() -> None:
+    spec, t = load(EXAMPLES / "http-api" / "template.yaml", "items")
+    items, health = spec.functions["ItemsFunction"], spec.functions["HealthFunction"]
+    assert (items.name, items.runtime, items.memory_mb, items.timeout_s) == (
+        "items-ItemsFunction",
+        "python3.12",
+        256,
+        10,
+    )
+    assert items.environment == {"STAGE": "dev", "GREETING": "hello"}  # Globals merged
+    assert items.description == "Items API (dev) of items"
+    assert health.memory_mb == 128 and health.url is not None and health.url.auth_type == "NONE"
+    assert sorted((r.method, r.path, r.payload_version) for r in spec.routes) == [
+        ("GET", "/items", "2.0"),
+        ("GET", "/items/{id}", "2.0"),
+        ("POST", "/items", "2.0"),
+    ]
+    assert skipped(spec) == {"HealthFunction.Policies": "Lamina has no IAM"}
+    t.catalog.urls["HealthFunction"] = "http://127.0.0.1:9000/lambda-url/abc/"
+    assert t.outputs()["HealthUrl"] == "http://127.0.0.1:9000/lambda-url/abc/"
+
+
+def test_parameter_overrides_and_conditions() -> None:
+    spec, _ = load(EXAMPLES / "http-api" / "template.yaml", "items", Stage="prod")
+    assert spec.functions["ItemsFunction"].memory_mb == 512
+    with pytest.raises(TemplateError, match="AllowedValues"):
+        load(EXAMPLES / "http-api" / "template.yaml", Stage="qa")
+
+
+def test_queue_worker_example() -> None:
+    spec, t = load(EXAMPLES / "queue-worker" / "template.yaml", "orders", BatchSize="5")
+    queue = spec.queues["OrdersQueue"]
+    assert queue.attributes["VisibilityTimeout"] == "60"
+    assert (
+        '"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:orders-OrdersDeadLetterQueue"'
+        in (queue.attributes["RedrivePolicy"])
+    )
+    worker = spec.functions["OrderWorker"]
+    assert (worker.runtime, worker.alias, worker.reserved_concurrency) == ("nodejs22.x", "live", 5)
+    assert worker.environment["ORDERS_QUEUE_URL"] == (
+        "http://127.0.0.1:9000/000000000000/orders-OrdersQueue"
+    )
+    (mapping,) = spec.mappings
+    assert (mapping.batch_size, mapping.qualifier, mapping.report_batch_item_failures) == (
+        5,
+        "live",
+        True,
+    )
+    (route,) = spec.routes
+    assert (route.api, route.method, route.path, route.payload_version) == (
+        "ServerlessRestApi",
+        "POST",
+        "/orders",
+        "1.0",
+    )
+    assert t.outputs()["WorkerAlias"].endswith(":function:orders-OrderWorker:live")
+
+
+def test_scheduled_job_example() -> None:
+    spec, _ = load(EXAMPLES / "scheduled-job" / "template.yaml", "jobs")
+    fn = spec.functions["ReportFunction"]
+    assert fn.runtime == "provided.al2023" and fn.code.build_method == "rust-cargolambda"
+    assert {(r.name, r.schedule, r.targets[0].input) for r in spec.rules} == {
+        ("jobs-ReportFunction-EveryMinute", "rate(1 minute)", '{"job": "heartbeat"}'),
+        ("jobs-ReportFunction-Nightly", "cron(0 3 * * ? *)", '{"job": "nightly-report"}'),
+    }
+
+
+def test_thumbnailer_example() -> None:
+    spec, _ = load(EXAMPLES / "thumbnailer" / "template.yaml", "thumbs")
+    uploads, thumbs = spec.buckets["UploadsBucket"], spec.buckets["ThumbnailsBucket"]
+    assert (uploads.name, thumbs.name) == ("thumbs-uploadsbucket", "thumbs-thumbnails")
+    assert {(n.prefix, n.suffix, n.events) for n in uploads.notifications} == {
+        ("photos/", ".png", ("s3:ObjectCreated:*",)),
+        ("", ".jpg", ("s3:ObjectCreated:Put", "s3:ObjectCreated:CompleteMultipartUpload")),
+    }
+    fn = spec.functions["ThumbnailFunction"]
+    assert fn.environment == {"THUMBNAIL_BUCKET": "thumbs-thumbnails", "THUMBNAIL_SIZE": "128"}
+    assert fn.ephemeral_mb == 1024
+    assert "ThumbnailsBucket.VersioningConfiguration" in skipped(spec)
+
+
+def test_serverless_patterns_sqs_lambda(tmp_path: Path) -> None:
+    spec, t = load(copy_fixture("serverless-patterns/sqs-lambda", tmp_path))
+    fn = spec.functions["QueueConsumerFunction"]
+    assert fn.runtime == "nodejs22.x"  # nodejs24.x runs on the newest Node Lamina has
+    assert any("nodejs24.x runs on nodejs22.x" in w for w in spec.warnings)
+    (mapping,) = spec.mappings
+    assert mapping.queue_arn == "arn:aws:sqs:us-east-1:000000000000:app-MySqsQueue"
+    outputs = t.outputs()
+    assert outputs["SQSqueueURL"] == "http://127.0.0.1:9000/000000000000/app-MySqsQueue"
+    assert outputs["QueueConsumerFunction"] == "app-QueueConsumerFunction"
+
+
+def test_serverless_patterns_s3_lambda_and_function_url(tmp_path: Path) -> None:
+    spec, _ = load(copy_fixture("serverless-patterns/s3-lambda", tmp_path))
+    (note,) = spec.buckets["SrcBucket"].notifications
+    assert note.target_arn.endswith(":function:app-CreateThumbnail")
+    assert spec.functions["CreateThumbnail"].runtime == "nodejs20.x"  # from nodejs12.x
+    spec, _ = load(FIXTURES / "serverless-patterns" / "lambda-function-url" / "template.yaml")
+    url = spec.functions["FURLFunction"].url
+    assert url is not None and (url.auth_type, url.cors) == ("AWS_IAM", {"AllowOrigins": ["*"]})
+
+
+def test_inline_code_and_a_catch_all_http_api() -> None:
+    spec, t = load(
+        FIXTURES / "serverless-patterns" / "apigw-http-api-lambda-python" / "template.yaml"
+    )
+    fn = spec.functions["ApiFunction"]
+    assert fn.code.kind == "inline" and fn.runtime == "python3.13"
+    (route,) = spec.routes
+    assert (route.method, route.path) == ("ANY", "$default")
+    assert len(t.outputs()["HttpApiEndpoint"]) == 10
+
+
+def test_sam_examples_list_what_lamina_does_not_run(tmp_path: Path) -> None:
+    spec, t = load(copy_fixture("sam-examples/api_backend", tmp_path))
+    assert sorted(spec.functions) == ["DeleteFunction", "GetFunction", "PutFunction"]
+    assert skipped(spec)["Table (AWS::Serverless::SimpleTable)"] == "Lamina does not run this type"
+    assert spec.functions["GetFunction"].environment == {"TABLE_NAME": "app-Table"}
+    assert any("stand-in" in w for w in spec.warnings)
+    assert t.outputs()["ApiURL"].startswith("https://")
+
+
+def test_a_malformed_public_template_is_reported_not_fatal(tmp_path: Path) -> None:
+    spec, _ = load(copy_fixture("sam-examples/hello_world_layers", tmp_path))
+    reasons = skipped(spec)
+    assert reasons["AWS::Serverless::LayerVersion"] == "a resource needs a Type"
+    assert "misplaced" in reasons["HelloWorldFunction.Layers"]
+    assert spec.functions["HelloWorldFunction"].runtime == "nodejs20.x"
+
+
+def test_code_that_is_missing_or_in_s3_skips_the_function(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    shutil.copytree(FIXTURES / "sam-examples" / "sqs", project)
+    spec, _ = load(project / "template.yaml")
+    assert "does not exist" in skipped(spec)["MySQSQueueFunction (AWS::Serverless::Function)"]
+    (project / "index.js").write_text("exports.handler = async () => 1;\n")
+    spec, _ = load(project / "template.yaml")
+    fn = spec.functions["MySQSQueueFunction"]
+    assert fn.code.path == project / "index.js"
+    (mapping,) = spec.mappings  # Queue: !Ref MyQueue (a URL) is accepted as well as an ARN
+    assert mapping.queue_arn.endswith(":app-MyQueue")
+
+
+def test_schedule_and_s3_processor_default_the_code_to_the_template_directory() -> None:
+    spec, _ = load(FIXTURES / "sam-examples" / "schedule" / "template.yaml")
+    fn = spec.functions["ScheduledFunction"]
+    assert fn.code.path == FIXTURES / "sam-examples" / "schedule"
+    assert [r.schedule for r in spec.rules] == ["rate(5 minutes)"]
+    spec, _ = load(FIXTURES / "sam-examples" / "s3_processor" / "template.yaml")
+    assert len(spec.buckets["Bucket"].notifications) == 1
+
+
+def test_sam_cli_hello_templates(tmp_path: Path) -> None:
+    spec, t = load(
+        copy_fixture("sam-cli-app-templates/python3.12-hello", tmp_path, ("hello_world",))
+    )
+    fn = spec.functions["HelloWorldFunction"]
+    assert (fn.runtime, fn.handler, fn.timeout_s) == ("python3.12", "app.lambda_handler", 3)
+    outputs = t.outputs()
+    assert (
+        outputs["HelloWorldFunctionIamRole"]
+        == "arn:aws:iam::000000000000:role/app-HelloWorldFunctionRole"
+    )
+    spec, _ = load(copy_fixture("sam-cli-app-templates/al2023-rust-hello", tmp_path, ("rust_app",)))
+    rust = spec.functions["HelloWorldFunction"]
+    assert (rust.runtime, rust.handler, rust.code.build_method) == (
+        "provided.al2023",
+        "bootstrap",
+        "rust-cargolambda",
+    )
+
+
+def test_unsupported_runtimes_and_event_types_are_listed(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    (tmp_path / "src").mkdir()
+    template.write_text(
+        """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Java:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: a::b, Runtime: java21}
+  Py:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.12
+      VpcConfig: {SubnetIds: [a]}
+      Events:
+        Topic: {Type: SNS, Properties: {Topic: arn:aws:sns:us-east-1:1:t}}
+        Stream: {Type: Kinesis, Properties: {Stream: x}}
+  Fifo:
+    Type: AWS::SQS::Queue
+    Properties: {FifoQueue: true}
+  Topic:
+    Type: AWS::SNS::Topic
+  Role:
+    Type: AWS::IAM::Role
+"""
+    )
+    spec, _ = load(template)
+    reasons = skipped(spec)
+    assert "java21" in reasons["Java (AWS::Serverless::Function)"]
+    assert reasons["Py.VpcConfig"].startswith("no VPCs")
+    assert reasons["Py.Events.Topic (SNS)"] == "no SNS topics"
+    assert reasons["Py.Events.Stream (Kinesis)"] == "no Kinesis streams"
+    assert "FIFO" in reasons["Fifo (AWS::SQS::Queue)"]
+    assert reasons["Topic (AWS::SNS::Topic)"] == "Lamina does not run this type"
+    assert next(s for s in spec.skipped if s.what == "Role (AWS::IAM::Role)").ignored
+    assert list(spec.functions) == ["Py"]
