@@ -101,9 +101,11 @@ def _routes_hint(project: Project, result: UpResult) -> str:
     )
 
 
-def _report(project: Project, result: UpResult, as_json_flag: bool) -> None:
+def _report(project: Project, result: UpResult, as_json_flag: bool, one_line: bool = False) -> None:
     if as_json_flag:
-        print(json.dumps(as_json(result), indent=2, sort_keys=True), flush=True)
+        # --watch --json prints one report per line, so a reader can take them one by one.
+        indent = None if one_line else 2
+        print(json.dumps(as_json(result), indent=indent, sort_keys=True), flush=True)
         return
     print(
         render(
@@ -123,7 +125,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     tools = toolchain(project)
     progress = (lambda line: None) if args.json else _progress
     result = deploy(project, clients=clients, tools=tools, progress=progress)
-    _report(project, result, args.json)
+    _report(project, result, args.json, one_line=args.watch)
     if not args.watch:
         return 0 if result.ok else 1
     return _watch(project, clients, tools, result, args.json)
@@ -162,7 +164,7 @@ def _watch(
             continue
         packages = dict(result.packages)
         watcher.reset(result.spec.functions)
-        _report(project, result, as_json_flag)
+        _report(project, result, as_json_flag, one_line=True)
         print(
             paint(f"redeployed in {time.monotonic() - started:.2f} s", "dim"),
             file=sys.stderr,

@@ -33,6 +33,8 @@ def _is_intrinsic(value: Any) -> bool:
 
 def merge_value(global_value: Any, local: Any) -> Any:
     """One property: the global value merged with the resource's own."""
+    if local is None:  # "Variables:" with nothing under it: nothing to override with
+        return global_value
     if _is_intrinsic(global_value) or _is_intrinsic(local):
         return local
     if isinstance(global_value, dict) and isinstance(local, dict):
