@@ -54,6 +54,8 @@ class Settings:
     # Lambda runs INIT without the memory-proportional CPU cap (lambda-perf's 85 ms Python
     # INIT at 128 MB would take ~0.5 s at 7 % of a CPU); the cap applies from the first event.
     init_cpu_boost: bool = True
+    # Provide boto3 to Python functions as Lambda's Python runtimes do (lamina.runtimes.sdk).
+    python_sdk: bool = True
     isolation: Isolation = "auto"
     zygotes: ZygoteMode = "snapstart"
     # A zygote nobody forked from for this long (and with no environment left) is stopped.

@@ -68,6 +68,8 @@ class Functions:
         self.code = code
         self._drain = drain
         self._draw = draw
+        # Called with a function's name once it is deleted (event invoke configs go too).
+        self.on_deleted: list[Callable[[str], None]] = []
         self._latest: dict[str, FunctionConfig] = {}
         self._versions: dict[tuple[str, str], FunctionConfig] = {}
         for cfg in metadata.all_functions():
@@ -235,6 +237,8 @@ class Functions:
             self._latest.pop(name, None)
             self._versions = {k: v for k, v in self._versions.items() if k[0] != name}
             self._aliases = {k: v for k, v in self._aliases.items() if k[0] != name}
+            for hook in self.on_deleted:
+                hook(name)
         else:
             if qualifier != LATEST and not qualifier.isdigit():
                 raise InvalidParameterValue(

@@ -14,14 +14,18 @@ import signal
 from dataclasses import dataclass
 
 from lamina.api.app import MAX_REQUEST_BYTES, LambdaApi
+from lamina.api.arns import function_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
+from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
+from lamina.models.invocation import InvokeResult
 from lamina.runtimes.registry import RuntimeRegistry
+from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
-from lamina.scheduler.driver import Scheduler
+from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.store.code import CodeStore
 from lamina.store.metadata import MetadataStore
 from lamina.wire.server import bound_port, serve
@@ -41,6 +45,7 @@ class Lamina:
     scheduler: Scheduler
     functions: Functions
     api: LambdaApi
+    events: EventSources
     server: asyncio.Server
     port: int
 
@@ -50,7 +55,7 @@ class Lamina:
 
     async def close(self) -> None:
         self.server.close()
-        await self.api.async_queue.close()
+        await self.events.close()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
         self.ledger.close()
@@ -71,16 +76,28 @@ async def start(settings: Settings) -> Lamina:
     sandbox = create_sandbox(settings)
     runtimes = RuntimeRegistry(settings.interpreters)
     scheduler = Scheduler(settings, sandbox, runtimes, code.unpacked, logs, ledger.record)
+    if settings.python_sdk:
+        scheduler.python_sdk = build_python_sdk(default_cache_dir(data))
+        if scheduler.python_sdk is not None:
+            interpreters = {
+                c.interpreter
+                for c in runtimes.describe()
+                if c.execution_env and "python" in c.execution_env and c.interpreter
+            }
+            compile_in_background(scheduler.python_sdk, sorted(interpreters))
     functions = Functions(settings, metadata, code, scheduler.drain_function)
     for name in functions.names():
         reserved = metadata.get_reserved_concurrency(name)
         if reserved is not None:
             scheduler.pool.set_reserved(name, reserved)
     api = LambdaApi(functions, scheduler, ledger, settings.region, settings.account_id)
+    events = open_event_sources(settings, functions, scheduler, metadata, api)
     scheduler.start()
-    api.async_queue.start()
+    await events.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)
+    reachable = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    scheduler.api_endpoint = f"http://{reachable}:{port}"
     log.info(
         "Lamina listening on http://%s:%d (data %s, sandbox tier %s)",
         settings.host,
@@ -96,7 +113,39 @@ async def start(settings: Settings) -> Lamina:
             cmd.interpreter_version,
             f" — {cmd.note}" if cmd.note else "",
         )
-    return Lamina(settings, metadata, code, ledger, logs, scheduler, functions, api, server, port)
+    return Lamina(
+        settings, metadata, code, ledger, logs, scheduler, functions, api, events, server, port
+    )
+
+
+def open_event_sources(
+    settings: Settings,
+    functions: Functions,
+    scheduler: Scheduler,
+    metadata: MetadataStore,
+    api: LambdaApi,
+) -> EventSources:
+    """Every event source, invoking through the scheduler, mounted on the API's port."""
+    region, account = settings.region, settings.account_id
+
+    async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
+        cfg = functions.resolve(name, qualifier)
+        arn = function_arn(region, account, cfg.name, qualifier)
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
+
+    def resolve_function(name: str, qualifier: str | None) -> str:
+        functions.get(name, qualifier)
+        return function_arn(region, account, name)
+
+    events = EventSources.open(
+        settings,
+        invoke,
+        resolve_function=resolve_function,
+        find_url=metadata.url_config_by_id,
+        verify=api.authenticator("lambda").check,
+    )
+    api.attach_events(events)
+    return events
 
 
 def install_event_loop() -> str:

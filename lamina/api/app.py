@@ -12,7 +12,6 @@ import base64
 import binascii
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -24,6 +23,7 @@ from lamina.api.answers import JSON, error_response, json_response
 from lamina.api.arns import function_arn, parse_function_ref
 from lamina.api.auth import Authenticator
 from lamina.api.context import ApiContext, Handler
+from lamina.api.event_ops import EventOps
 from lamina.api.function_ops import FunctionOps
 from lamina.api.lamina_ops import LaminaOps
 from lamina.api.routes import match
@@ -35,9 +35,9 @@ from lamina.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
     RequestTooLarge,
-    ResourceNotFound,
+    ServiceError,
 )
-from lamina.events.inprocess import InProcessQueue, QueuedEvent
+from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.models.invocation import InvokeResult
 from lamina.scheduler.driver import InvokeRequest, Scheduler
@@ -85,14 +85,14 @@ class LambdaApi:
         self.settings = settings
         self.region = region
         self.account = account
-        self.async_queue = InProcessQueue(self._run_async)
+        self.events: EventSources | None = None
         self.auth = Authenticator(
             settings.verification_keys(),
             required=settings.signature_required,
             region=region,
             max_skew_s=settings.signature_skew_s,
         )
-        ctx = ApiContext(functions, scheduler, ledger, settings)
+        self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
         self._handlers: dict[str, Handler] = {}
         for ops in (FunctionOps(ctx), AliasOps(ctx), AccountOps(ctx), UrlOps(ctx), LaminaOps(ctx)):
             self._handlers.update(ops.handlers())
@@ -108,6 +108,18 @@ class LambdaApi:
                 "signatures are checked against the dev key %s",
                 DEV_ACCESS_KEY_ID,
             )
+
+    def attach_events(self, sources: EventSources) -> None:
+        """Serve the event sources: durable Event invokes, their operations, their mounts."""
+        self.events = sources
+        self.functions.on_deleted.append(sources.function_deleted)
+        self.ctx.s3_blob = sources.object_store.blob_path
+        self._handlers.update(EventOps(sources).handlers())
+        for select, handler, service in sources.mounts():
+            auth = (
+                None if service is None else self.authenticator(service, s3_style=service == "s3")
+            )
+            self.mount(select, handler, auth=auth)
 
     def authenticator(self, service: str, *, s3_style: bool = False) -> Authenticator:
         """A SigV4 verifier with Lamina's keys and mode, for another service's requests."""
@@ -228,9 +240,13 @@ class LambdaApi:
             )
         )
 
-    def _enqueue(self, name: str, qualifier: str | None, payload: bytes, version: str) -> Response:
-        request_id = str(uuid.uuid4())
-        self.async_queue.put(QueuedEvent(name, qualifier, payload, request_id, time.time()))
+    async def _enqueue(
+        self, name: str, qualifier: str | None, payload: bytes, version: str
+    ) -> Response:
+        # The event is committed to the durable queue before the 202 goes out.
+        if self.events is None:
+            return error_response(ServiceError("asynchronous invocation is not available"))
+        request_id = await self.events.enqueue(name, qualifier, payload)
         return Response(
             202, b"", {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": version}
         )
@@ -241,17 +257,6 @@ class LambdaApi:
         except ApiError as exc:
             return error_response(exc)
         return invoke_response(result)
-
-    async def _run_async(self, event: QueuedEvent) -> None:
-        try:
-            cfg = self.functions.resolve(event.function, event.qualifier)
-        except ResourceNotFound:
-            log.warning(
-                "async event %s dropped: function %s is gone", event.request_id, event.function
-            )
-            return
-        arn = function_arn(self.region, self.account, cfg.name, event.qualifier)
-        await self.scheduler.invoke(InvokeRequest(cfg, event.payload, arn, event.request_id))
 
 
 def invoke_response(result: InvokeResult) -> Response:

@@ -9,6 +9,7 @@ errors are the ones Lambda gives when S3 has no such bucket or key.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from lamina.api.bodies import CodeRef
@@ -47,11 +48,21 @@ def object_path(buckets_dir: Path, bucket: str, key: str) -> Path:
     return path
 
 
-def read_code(ref: CodeRef, buckets_dir: Path) -> bytes:
-    """The package's bytes (the code store checks and limits them when storing)."""
+def read_code(
+    ref: CodeRef, buckets_dir: Path, s3_blob: Callable[[str, str], Path] | None = None
+) -> bytes:
+    """The package's bytes (the code store checks and limits them when storing).
+
+    An object uploaded to Lamina's embedded S3 (``aws s3 cp``) is found first; then the
+    bucket folder.
+    """
     if ref.zip_file is not None:
         return ref.zip_file
     assert ref.s3_bucket is not None and ref.s3_key is not None
+    if s3_blob is not None and _BUCKET.match(ref.s3_bucket):
+        blob = s3_blob(ref.s3_bucket, ref.s3_key)
+        if blob.is_file():
+            return blob.read_bytes()
     path = object_path(buckets_dir, ref.s3_bucket, ref.s3_key)
     try:
         return path.read_bytes()

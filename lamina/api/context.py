@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lamina.api import sigv4
@@ -31,6 +32,8 @@ class ApiContext:
     ledger: Ledger
     settings: Settings
     clock: Callable[[], float] = field(default=time.time)
+    # Where the embedded S3 keeps an object's bytes (set once the event sources attach).
+    s3_blob: Callable[[str, str], Path] | None = None
 
     @property
     def region(self) -> str:

@@ -59,7 +59,9 @@ class FunctionOps:
         if ref.zip_file is not None:
             return ref.zip_file
         # A file of up to 50 MB: read it off the event loop.
-        return await asyncio.to_thread(read_code, ref, self.ctx.settings.buckets_dir)
+        return await asyncio.to_thread(
+            read_code, ref, self.ctx.settings.buckets_dir, self.ctx.s3_blob
+        )
 
     async def create(self, req: Request, params: dict[str, str]) -> Response:
         check_create_size(len(req.body))

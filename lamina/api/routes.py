@@ -28,6 +28,8 @@ class Route:
 
 F = "/2015-03-31/functions"
 FN = F + "/{FunctionName}"
+EIC = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
+ESM = "/2015-03-31/event-source-mappings"
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", F, "CreateFunction", 201),
@@ -76,6 +78,16 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/lamina/v1/runtimes", "LaminaListRuntimes", 200, lamina=True),
     Route("GET", "/lamina/v1/code/{CodeFile}", "LaminaGetCode", 200, lamina=True),
     Route("GET", "/lamina/v1/openapi.json", "LaminaGetOpenApi", 200, lamina=True),
+    Route("PUT", EIC, "PutFunctionEventInvokeConfig", 200),
+    Route("GET", EIC, "GetFunctionEventInvokeConfig", 200),
+    Route("POST", EIC, "UpdateFunctionEventInvokeConfig", 200),
+    Route("DELETE", EIC, "DeleteFunctionEventInvokeConfig", 204),
+    Route("GET", EIC + "/list", "ListFunctionEventInvokeConfigs", 200),
+    Route("POST", ESM, "CreateEventSourceMapping", 202),
+    Route("GET", ESM, "ListEventSourceMappings", 200),
+    Route("GET", ESM + "/{UUID}", "GetEventSourceMapping", 200),
+    Route("PUT", ESM + "/{UUID}", "UpdateEventSourceMapping", 202),
+    Route("DELETE", ESM + "/{UUID}", "DeleteEventSourceMapping", 202),
 )
 
 

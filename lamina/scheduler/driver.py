@@ -126,6 +126,10 @@ class Scheduler:
         self._runtime_dir = runtime_dir()
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
+        # Where functions reach Lamina's API (AWS_ENDPOINT_URL); set once the port is bound.
+        self.api_endpoint = ""
+        # boto3 for Python functions (see lamina.runtimes.sdk); None: not provided.
+        self.python_sdk: Path | None = None
         self.zygotes: Zygotes | None = None
         if getattr(sandbox, "supports_zygotes", False) and settings.zygotes != "off":
             zygote_sandbox: ZygoteSandbox = sandbox  # type: ignore[assignment]
@@ -225,6 +229,22 @@ class Scheduler:
             init_cpu_boost=self.settings.init_cpu_boost,
         )
 
+    def _is_python(self, cmd: RuntimeCommand) -> bool:
+        return bool(cmd.execution_env and cmd.execution_env.startswith("AWS_Lambda_python"))
+
+    def _expose(self, cmd: RuntimeCommand) -> tuple[Path, ...]:
+        paths = [cmd.prefix] if cmd.prefix is not None else []
+        if self.python_sdk is not None and self._is_python(cmd):
+            paths.append(self.python_sdk)
+        return tuple(paths)
+
+    def _with_sdk(self, cmd: RuntimeCommand, variables: dict[str, str]) -> dict[str, str]:
+        # After the task root (the bootstrap puts it first) and the function's own entries.
+        if self.python_sdk is not None and self._is_python(cmd):
+            own = variables.get("PYTHONPATH")
+            variables["PYTHONPATH"] = f"{own}:{self.python_sdk}" if own else str(self.python_sdk)
+        return variables
+
     async def _spawn(self, env: Environment) -> None:
         cfg = env.cfg
         code_dir, task_root, runtime_root, cmd = await self._prepare(cfg)
@@ -237,14 +257,16 @@ class Scheduler:
             task_root=task_root,
             runtime_dir=runtime_root,
             execution_env=cmd.execution_env,
+            api_endpoint=self.api_endpoint,
+            credentials=self.settings.credentials(),
         )
         spec = SandboxSpec(
             env_id=sandbox_id(cfg.name, env.slot.env_id),
             argv=list(cmd.argv),
-            env=variables,
+            env=self._with_sdk(cmd, variables),
             code_dir=code_dir,
             runtime_dir=self._runtime_dir,
-            expose=(cmd.prefix,) if cmd.prefix is not None else (),
+            expose=self._expose(cmd),
             limits=self._limits(cfg),
         )
         read_fd, write_fd = os.pipe()
@@ -277,6 +299,8 @@ class Scheduler:
             runtime_dir=runtime_root,
             execution_env=cmd.execution_env,
             initialization_type="snap-start",
+            api_endpoint=self.api_endpoint,
+            credentials=self.settings.credentials(),
         )
         # Per environment (set in each fork), or absent in SnapStart functions as on Lambda.
         for key in ("AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_LOG_GROUP_NAME",
@@ -285,10 +309,10 @@ class Scheduler:
         return SandboxSpec(
             env_id=sandbox_id(cfg.name, "z" + secrets.token_hex(2)),
             argv=list(zygote_argv(cmd, runtime_root)),
-            env=variables,
+            env=self._with_sdk(cmd, variables),
             code_dir=code_dir,
             runtime_dir=self._runtime_dir,
-            expose=(cmd.prefix,) if cmd.prefix is not None else (),
+            expose=self._expose(cmd),
             limits=self._limits(cfg),
         )
 

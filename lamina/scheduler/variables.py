@@ -22,6 +22,8 @@ def environment_variables(
     runtime_dir: str,
     execution_env: str | None,
     initialization_type: str = "on-demand",
+    api_endpoint: str = "",
+    credentials: tuple[str, str] = ("", ""),
 ) -> dict[str, str]:
     """Everything a runtime process sees in ``os.environ``.
 
@@ -47,10 +49,10 @@ def environment_variables(
             "LANG": "en_US.UTF-8",
             "PATH": LAMBDA_PATH,
             "LD_LIBRARY_PATH": LAMBDA_LD_LIBRARY_PATH,
-            # Lambda hands every function short-lived credentials; these are placeholders that
-            # Lamina's own API accepts, so SDK clients construct without error.
-            "AWS_ACCESS_KEY_ID": "ASIALAMINA0000000000",
-            "AWS_SECRET_ACCESS_KEY": "lamina-local-secret-key",
+            # Lambda hands every function its role's credentials; Lamina hands over a key pair
+            # its own services accept, so boto3 in a function can call S3, SQS or Lambda here.
+            "AWS_ACCESS_KEY_ID": credentials[0] or "ASIALAMINA0000000000",
+            "AWS_SECRET_ACCESS_KEY": credentials[1] or "lamina-local-secret-key",
             "AWS_SESSION_TOKEN": "lamina-local-session-token",
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_LAMBDA_LOG_FORMAT": cfg.log_format,
@@ -58,4 +60,7 @@ def environment_variables(
     )
     if execution_env:
         env["AWS_EXECUTION_ENV"] = execution_env
+    if api_endpoint:
+        # SDKs send every service to Lamina (an IP, so botocore picks path-style S3).
+        env["AWS_ENDPOINT_URL"] = api_endpoint
     return env

@@ -81,7 +81,16 @@ class RequestParser:
     comes out with ``too_large`` set, so the server can answer 413 and keep the connection.
     """
 
-    __slots__ = ("_buf", "_chunked", "_chunks", "_drop", "_max_body", "_need", "_pending")
+    __slots__ = (
+        "_buf",
+        "_chunked",
+        "_chunks",
+        "_drop",
+        "_max_body",
+        "_need",
+        "_pending",
+        "continue_due",
+    )
 
     def __init__(self, max_body: int) -> None:
         self._max_body = max_body
@@ -91,6 +100,13 @@ class RequestParser:
         self._chunked = False
         self._chunks = bytearray()
         self._drop = False
+        # Set when a request asked for "Expect: 100-continue" and its body has not come yet:
+        # the server must say "100 Continue" or the client waits (botocore: one second).
+        self.continue_due = False
+
+    def has_pending(self) -> bool:
+        """Whether a request's head has been read but not all of its body."""
+        return self._pending is not None
 
     def feed(self, data: bytes) -> list[Request]:
         self._buf += data
@@ -133,6 +149,8 @@ class RequestParser:
             headers[key] = f"{headers[key]},{value}" if key in headers else value
         req = Request(parts[0], parts[1], headers, b"", parts[2], raw_headers=raw)
         self._pending = req
+        if headers.get("expect", "").lower() == "100-continue":
+            self.continue_due = True
         te = headers.get("transfer-encoding", "").lower()
         if te:
             if te != "chunked":

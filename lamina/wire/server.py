@@ -81,6 +81,10 @@ class HttpConnection(asyncio.Protocol):
             self._write(Response(400, b'{"message":"Bad Request"}').render(close=True))
             self.close()
             return
+        if self._parser.continue_due:
+            self._parser.continue_due = False
+            if not requests or self._parser.has_pending():
+                self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if requests:
             self._queue.extend(requests)
             if self._busy is None:

@@ -38,13 +38,13 @@ def test_mounted_handlers_get_their_requests_and_their_own_auth(tmp_path: Path) 
         lamina = await start(settings)
         try:
             api = lamina.api
-            api.mount("/lambda-url/", echo, auth=None)
+            api.mount("/open-mount/", echo, auth=None)
             api.mount(lambda r: r.headers.get("x-amz-target", "").startswith("Svc."), echo)
             api.mount("/signed/", echo)
             base = lamina.endpoint
-            assert await asyncio.to_thread(get, base + "/lambda-url/abc/x") == (
+            assert await asyncio.to_thread(get, base + "/open-mount/abc/x") == (
                 200,
-                b'{"path": "/lambda-url/abc/x"}',
+                b'{"path": "/open-mount/abc/x"}',
             )
             status, body = await asyncio.to_thread(get, base + "/signed/x")
             assert status == 403 and b"Missing Authentication Token" in body

@@ -66,3 +66,28 @@ def test_renders_one_buffer_with_length() -> None:
     assert out == (
         b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
     )
+
+
+def test_a_request_expecting_100_continue_is_told_to_continue_before_its_body() -> None:
+    import asyncio
+
+    from lamina.wire.server import Response, bound_port, serve
+
+    async def scenario() -> tuple[bytes, bytes]:
+        server = await serve(
+            lambda req, conn: Response(200, req.body), "127.0.0.1", 0, max_body=1024
+        )
+        reader, writer = await asyncio.open_connection("127.0.0.1", bound_port(server))
+        writer.write(b"PUT /b/k HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        await writer.drain()
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.write(b"hello")
+        await writer.drain()
+        final = await asyncio.wait_for(reader.readuntil(b"hello"), 5)
+        writer.close()
+        server.close()
+        return interim, final
+
+    interim, final = asyncio.run(scenario())
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert final.startswith(b"HTTP/1.1 200 OK") and final.endswith(b"hello")
