@@ -39,6 +39,7 @@ from lamina.events.asyncinvoke.policy import (
 from lamina.events.asyncinvoke.registry import EventInvokeConfigs
 from lamina.events.asyncinvoke.store import AsyncInvokeStore, StoredEvent
 from lamina.events.invoker import Invoke, split_function_arn
+from lamina.events.waiting import wait_event
 
 log = logging.getLogger("lamina.events.async")
 
@@ -136,8 +137,7 @@ class AsyncInvokeQueue:
                 if len(events) == free:
                     nxt = None  # full: a finishing worker wakes us
             timeout = None if nxt is None else max(0.0, nxt - self._clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await wait_event(self._wake, timeout)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

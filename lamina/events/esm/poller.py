@@ -24,6 +24,7 @@ from lamina.events.esm.config import Mapping
 from lamina.events.esm.event import QueueMessage, failed_message_ids, sqs_event
 from lamina.events.esm.store import MappingStore
 from lamina.events.invoker import Invoke
+from lamina.events.waiting import wait_event
 
 log = logging.getLogger("lamina.events.esm")
 
@@ -183,8 +184,7 @@ class MappingManager:
                 await self.reconcile()
             except Exception:
                 log.exception("event source mapping reconcile failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 30.0)
+            await wait_event(self._wake, 30.0)
 
     async def _stop(self, uuid_: str) -> None:
         poller = self.pollers.pop(uuid_, None)

@@ -20,6 +20,7 @@ from lamina.events.schedule.event import rule_arn, scheduled_event, target_paylo
 from lamina.events.schedule.expression import parse_schedule
 from lamina.events.schedule.plan import plan_rule
 from lamina.events.schedule.rules import Rule, RuleStore
+from lamina.events.waiting import wait_event
 
 log = logging.getLogger("lamina.events.schedule")
 
@@ -72,8 +73,7 @@ class ScheduleRunner:
                 log.exception("schedule pass failed")
                 next_at = None
             delay = MAX_SLEEP_S if next_at is None else min(MAX_SLEEP_S, next_at - self._clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, delay))
+            await wait_event(self._wake, delay)
 
     async def run_once(self, now: float) -> float | None:
         """Fire every rule due at ``now``; return when the next one falls due."""

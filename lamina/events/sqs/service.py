@@ -9,7 +9,6 @@ waits on a per-queue wake-up that sends and visibility changes trigger.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from lamina.events.sqs.errors import invalid_parameter, not_found, sqs_error
 from lamina.events.sqs.md5 import md5_of_attributes, md5_of_body
 from lamina.events.sqs.messages import check_attributes, check_body, message_shape
 from lamina.events.sqs.store import NewMessage, ReceivedMessage, SqsStore
+from lamina.events.waiting import wait_event
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -334,8 +334,7 @@ class SqsService:
                 return got
             event = self._waiters.setdefault(name, asyncio.Event())
             timeout = remaining if nxt is None else min(remaining, max(0.0, nxt - self._clock()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
+            await wait_event(event, timeout)
             event.clear()
 
     async def receive_message(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
