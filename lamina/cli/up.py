@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from lamina.cli.output import paint
@@ -123,12 +124,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     project = _project(args)
     clients = Clients.for_settings(project.endpoint, project.settings)
     tools = toolchain(project)
+    if args.watch:
+        tools = replace(tools, quick_rust=True)
     progress = (lambda line: None) if args.json else _progress
+    started_ns = time.time_ns()
     result = deploy(project, clients=clients, tools=tools, progress=progress)
     _report(project, result, args.json, one_line=args.watch)
     if not args.watch:
         return 0 if result.ok else 1
-    return _watch(project, clients, tools, result, args.json)
+    return _watch(project, clients, tools, result, args.json, started_ns)
 
 
 def _progress(line: str) -> None:
@@ -136,9 +140,14 @@ def _progress(line: str) -> None:
 
 
 def _watch(
-    project: Project, clients: Clients, tools: Toolchain, result: UpResult, as_json_flag: bool
+    project: Project,
+    clients: Clients,
+    tools: Toolchain,
+    result: UpResult,
+    as_json_flag: bool,
+    started_ns: int,
 ) -> int:
-    watcher = Watcher(project.template, result.spec.functions)
+    watcher = Watcher(project.template, result.spec.functions, started_ns)
     packages: dict[str, Package] = dict(result.packages)
     print(
         paint(f"watching {project.directory} for changes (Ctrl-C to stop)", "cyan"),
@@ -152,6 +161,7 @@ def _watch(
             continue
         template_changed, functions = change
         started = time.monotonic()
+        started_ns = time.time_ns()
         reuse = (
             {} if template_changed else {k: v for k, v in packages.items() if k not in functions}
         )
@@ -163,7 +173,7 @@ def _watch(
             print(paint(f"error: {exc}", "red"), file=sys.stderr, flush=True)
             continue
         packages = dict(result.packages)
-        watcher.reset(result.spec.functions)
+        watcher.reset(result.spec.functions, started_ns)
         _report(project, result, as_json_flag, one_line=True)
         print(
             paint(f"redeployed in {time.monotonic() - started:.2f} s", "dim"),

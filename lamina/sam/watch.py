@@ -80,17 +80,27 @@ def affected(functions: dict[str, list[Root]], changed: set[str]) -> set[str]:
 class Watcher:
     """Tells which functions changed (or that the template did) since the last call."""
 
-    def __init__(self, template: Path, functions: dict[str, FunctionSpec]) -> None:
+    def __init__(
+        self, template: Path, functions: dict[str, FunctionSpec], since_ns: int = 0
+    ) -> None:
         self.template = template
-        self.reset(functions)
+        self._last: Snapshot = {}
+        self.reset(functions, since_ns)
 
-    def reset(self, functions: dict[str, FunctionSpec]) -> None:
-        """Watch these functions from now on. Files already seen keep their old metadata, so
-        an edit made while a deploy was running is still noticed by the next poll."""
+    def reset(self, functions: dict[str, FunctionSpec], since_ns: int = 0) -> None:
+        """Watch these functions from now on.
+
+        ``since_ns``: when the deploy that just ended started. A file modified after it was
+        edited while that deploy ran (it may hold code the deploy did not see), so the next
+        poll reports it; files seen before keep their old metadata for the same reason.
+        """
         self.roots = {lid: roots_of(fn) for lid, fn in functions.items()}
         fresh = self._take()
-        old = getattr(self, "_last", {})
-        self._last = {p: old.get(p, meta) for p, meta in fresh.items()}
+        old = self._last
+        self._last = {
+            p: old.get(p, (-1, -1) if since_ns and meta[0] >= since_ns else meta)
+            for p, meta in fresh.items()
+        }
 
     def _take(self) -> Snapshot:
         roots = [Root(self.template)] + [r for rs in self.roots.values() for r in rs]

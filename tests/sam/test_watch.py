@@ -70,3 +70,16 @@ def test_node_modules_and_rust_targets_are_not_watched(tmp_path: Path) -> None:
     w = Watcher(template, {"N": fn("N", tmp_path / "node", "nodejs22.x")})
     (tmp_path / "node" / "node_modules" / "dep.js").write_text("x")
     assert w.poll(sleep=lambda s: None) is None
+
+
+def test_an_edit_while_the_first_deploy_ran_is_seen(tmp_path: Path) -> None:
+    import time
+
+    (tmp_path / "src").mkdir()
+    template = tmp_path / "template.yaml"
+    template.write_text("x")
+    started = time.time_ns()
+    (tmp_path / "src" / "app.py").write_text("saved after the deploy began")
+    w = Watcher(template, {"A": fn("A", tmp_path / "src")}, since_ns=started)
+    assert w.poll(sleep=lambda s: None) == (False, {"A"})
+    assert w.poll(sleep=lambda s: None) is None
