@@ -86,6 +86,9 @@ class Settings:
     # Schedules: the latest tick missed within this window (e.g. during a restart) fires
     # once, late; older missed ticks are skipped.
     schedule_catchup_s: float = 300.0
+    # Schedules' clock runs this many times faster than real time (tests and demos only:
+    # 60 makes rate(1 minute) fire every second; it restarts at real time with the server).
+    schedule_time_scale: float = 1.0
     # External SQS-compatible endpoints by account: "111122223333=http://127.0.0.1:4566,...".
     # Queues of Lamina's own account are the embedded ones.
     sqs_endpoints: str = ""

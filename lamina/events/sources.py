@@ -39,7 +39,7 @@ from lamina.events.s3.service import S3Service
 from lamina.events.s3.store import ObjectStore
 from lamina.events.schedule.operations import RuleOperations
 from lamina.events.schedule.rules import RuleStore
-from lamina.events.schedule.runner import ScheduleRunner
+from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
 from lamina.events.schedule.service import EventsService
 from lamina.events.sqs.handler import SqsHandler, is_sqs_request
 from lamina.events.sqs.service import SqsService
@@ -148,8 +148,11 @@ class EventSources:
             workers=settings.async_workers,
             lease_s=settings.async_lease_s,
         )
+        if not settings.schedule_time_scale > 0:
+            raise ConfigError("schedule_time_scale must be greater than 0")
+        schedule_clock = scaled_clock(settings.schedule_time_scale)
         rule_store = RuleStore(data / "schedules.db")
-        rule_ops = RuleOperations(rule_store, region, account)
+        rule_ops = RuleOperations(rule_store, region, account, clock=schedule_clock)
         runner = ScheduleRunner(
             rule_store,
             queue.enqueue,
@@ -157,6 +160,8 @@ class EventSources:
             account=account,
             send_to_queue=sqs.send_to_arn,
             catchup_s=settings.schedule_catchup_s,
+            clock=schedule_clock,
+            time_scale=settings.schedule_time_scale,
         )
         rule_ops.changed = runner.wake
         endpoints = parse_sqs_endpoints(settings.sqs_endpoints)
