@@ -99,6 +99,27 @@ class Applier:
             self._publish(fn, create=True)
         if fn.url is not None:
             self._url(fn, "create", fn.alias)
+        if fn.invoke_config is not None:
+            self._invoke_config(fn, "put")
+
+    def _invoke_config(self, fn: FunctionSpec, verb: str) -> None:
+        lam = self.clients("lambda")
+        qualifier = fn.alias or "$LATEST"
+        if verb == "delete" or fn.invoke_config is None:
+            lam.delete_function_event_invoke_config(FunctionName=fn.name, Qualifier=qualifier)
+            return
+        c = fn.invoke_config
+        args: dict[str, Any] = {
+            "DestinationConfig": {
+                "OnSuccess": {"Destination": c.on_success} if c.on_success else {},
+                "OnFailure": {"Destination": c.on_failure} if c.on_failure else {},
+            }
+        }
+        if c.maximum_retry_attempts is not None:
+            args["MaximumRetryAttempts"] = c.maximum_retry_attempts
+        if c.maximum_event_age_s is not None:
+            args["MaximumEventAgeInSeconds"] = c.maximum_event_age_s
+        lam.put_function_event_invoke_config(FunctionName=fn.name, Qualifier=qualifier, **args)
 
     def _update_function(self, action: Action) -> None:
         c: FunctionChange = action.target
@@ -127,6 +148,8 @@ class Applier:
             self._publish(fn, create=c.alias == "create")
         if c.url is not None:
             self._url(fn, c.url, c.url_qualifier)
+        if c.invoke_config is not None:
+            self._invoke_config(fn, c.invoke_config)
         if c.alias_removed:
             lam.delete_alias(FunctionName=fn.name, Name=c.alias_removed)
             self.state.aliases.pop(fn.name, None)

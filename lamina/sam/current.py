@@ -17,6 +17,8 @@ class CurrentFunction:
     # CodeSha256 and comparable configuration of each alias's version, to publish only when
     # something changed since.
     alias_versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (retries, maximum age, on success, on failure) of the alias's (or $LATEST's) config
+    invoke_config: tuple[int | None, int | None, str | None, str | None] | None = None
 
     @property
     def code_sha256(self) -> str:

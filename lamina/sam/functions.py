@@ -17,6 +17,7 @@ from lamina.sam.model import (
     STACK_TAG,
     CodeSource,
     FunctionSpec,
+    InvokeConfigSpec,
     LayerSpec,
     Skipped,
     UrlSpec,
@@ -51,7 +52,6 @@ UNSUPPORTED = {
     "FileSystemConfigs": "no EFS mounts",
     "DeadLetterQueue": "dead-letter queues of async invokes are not set up by `up` yet",
     "DeadLetterConfig": "dead-letter queues of async invokes are not set up by `up` yet",
-    "EventInvokeConfig": "async-invoke settings are not set up by `up` yet",
     "ImageConfig": "no container images",
     "ImageUri": "no container images",
     "CapacityProviderConfig": "no capacity providers",
@@ -77,6 +77,7 @@ _APPLIED = {
     "SnapStart",
     "LoggingConfig",
     "PackageType",
+    "EventInvokeConfig",
 }
 
 
@@ -142,6 +143,41 @@ def _url(config: Any, where: str) -> UrlSpec:
         raise TemplateError(f"{where}: FunctionUrlConfig.AuthType must be NONE or AWS_IAM")
     cors = config.get("Cors")
     return UrlSpec(auth, str(config.get("InvokeMode", "BUFFERED")), cors or None)
+
+
+def _invoke_config(raw: Any, where: str, skipped: list[Skipped]) -> InvokeConfigSpec | None:
+    """SAM's EventInvokeConfig; destinations Lamina cannot deliver to are listed."""
+    if not raw:
+        return None
+    if not isinstance(raw, dict):
+        raise TemplateError(f"{where}.EventInvokeConfig must be a mapping")
+    destinations: dict[str, str | None] = {"OnSuccess": None, "OnFailure": None}
+    for key in destinations:
+        dest = (raw.get("DestinationConfig") or {}).get(key) or {}
+        if not dest:
+            continue
+        kind = str(dest.get("Type", ""))
+        arn = dest.get("Destination")
+        if kind in ("SQS", "Lambda") and arn:
+            destinations[key] = str(arn)
+        else:
+            what = f"{where}.EventInvokeConfig.DestinationConfig.{key}"
+            reason = (
+                f"{kind} destinations need an explicit Destination ARN"
+                if kind in ("SQS", "Lambda")
+                else f"no {kind or 'untyped'} destinations: queues and functions only"
+            )
+            skipped.append(Skipped(what, reason))
+
+    def number(key: str) -> int | None:
+        return None if raw.get(key) is None else int(raw[key])
+
+    return InvokeConfigSpec(
+        number("MaximumRetryAttempts"),
+        number("MaximumEventAgeInSeconds"),
+        destinations["OnSuccess"],
+        destinations["OnFailure"],
+    )
 
 
 def _tags(raw: Any) -> dict[str, str]:
@@ -241,6 +277,7 @@ def translate_function(
         log_format=str(logging["LogFormat"])
         if isinstance(logging, dict) and logging.get("LogFormat")
         else None,
+        invoke_config=_invoke_config(props.get("EventInvokeConfig"), where, result.skipped),
     )
     return result
 

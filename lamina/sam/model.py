@@ -48,6 +48,16 @@ class UrlSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class InvokeConfigSpec:
+    """EventInvokeConfig: retries, maximum age and destinations of asynchronous invokes."""
+
+    maximum_retry_attempts: int | None = None
+    maximum_event_age_s: int | None = None
+    on_success: str | None = None  # destination ARN (a queue or a function)
+    on_failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -67,6 +77,7 @@ class FunctionSpec:
     tags: dict[str, str] = field(default_factory=dict)
     snap_start: bool = False
     log_format: str | None = None
+    invoke_config: InvokeConfigSpec | None = None
 
     @property
     def qualifier(self) -> str | None:

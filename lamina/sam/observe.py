@@ -82,6 +82,25 @@ def _function(lam: Any, name: str, alias: str | None) -> CurrentFunction | None:
         url,
         aliases,
         pinned,
+        _invoke_config(lam, name, alias if alias in aliases else None),
+    )
+
+
+def _invoke_config(
+    lam: Any, name: str, alias: str | None
+) -> tuple[int | None, int | None, str | None, str | None] | None:
+    try:
+        got = lam.get_function_event_invoke_config(FunctionName=name, Qualifier=alias or "$LATEST")
+    except ClientError as exc:
+        if error_code(exc) in NOT_FOUND or error_code(exc) == "UnknownOperationException":
+            return None
+        raise
+    dest = got.get("DestinationConfig") or {}
+    return (
+        got.get("MaximumRetryAttempts"),
+        got.get("MaximumEventAgeInSeconds"),
+        (dest.get("OnSuccess") or {}).get("Destination"),
+        (dest.get("OnFailure") or {}).get("Destination"),
     )
 
 

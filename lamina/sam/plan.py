@@ -52,6 +52,7 @@ class FunctionChange:
     publish: bool = False
     alias: Literal["create", "update", None] = None
     alias_removed: str | None = None
+    invoke_config: Literal["put", "delete", None] = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,18 @@ def _function_change(
             changes.update(publish=True, alias="create")
         elif moved or stale:
             changes.update(publish=True, alias="update")
+    wanted_config = (
+        None
+        if spec.invoke_config is None
+        else (
+            spec.invoke_config.maximum_retry_attempts,
+            spec.invoke_config.maximum_event_age_s,
+            spec.invoke_config.on_success,
+            spec.invoke_config.on_failure,
+        )
+    )
+    if wanted_config != cur.invoke_config:
+        changes["invoke_config"] = "delete" if wanted_config is None else "put"
     made = state.aliases.get(spec.name)
     if made and made != spec.alias and made in cur.aliases:
         changes["alias_removed"] = made
@@ -184,6 +197,8 @@ def _function_summary(c: FunctionChange, config: list[str]) -> tuple[str, ...]:
         out.append(f"publish a version, alias {c.spec.alias}")
     if c.alias_removed:
         out.append(f"remove alias {c.alias_removed}")
+    if c.invoke_config:
+        out.append(f"async invoke config {'set' if c.invoke_config == 'put' else 'removed'}")
     return tuple(out)
 
 

@@ -115,6 +115,7 @@ def test_the_examples_deploy_with_their_builds(deployed: dict[str, dict[str, Any
     ]
     assert kinds(deployed["scheduled-job"], "created") == [
         ("function", "e2e-scheduled-job-ReportFunction"),
+        ("queue", "e2e-scheduled-job-JobFailuresQueue"),
         ("rule", "e2e-scheduled-job-ReportFunction-EveryMinute"),
         ("rule", "e2e-scheduled-job-ReportFunction-Nightly"),
     ]
@@ -217,6 +218,13 @@ def test_schedules_and_function_urls(server: LaminaProcess, deployed: dict[str, 
     (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert target["Arn"].endswith(":function:e2e-scheduled-job-ReportFunction")
     assert json.loads(target["Input"]) == {"job": "nightly-report"}
+    config = server.lambda_client().get_function_event_invoke_config(
+        FunctionName="e2e-scheduled-job-ReportFunction"
+    )
+    assert config["MaximumRetryAttempts"] == 1 and config["MaximumEventAgeInSeconds"] == 3600
+    assert config["DestinationConfig"]["OnFailure"]["Destination"].endswith(
+        ":e2e-scheduled-job-JobFailuresQueue"
+    )
 
     health_url = deployed["http-api"]["outputs"]["HealthUrl"]
     with urllib.request.urlopen(health_url, timeout=30) as resp:

@@ -104,6 +104,11 @@ def test_scheduled_job_example() -> None:
     spec, _ = load(EXAMPLES / "scheduled-job" / "template.yaml", "jobs")
     fn = spec.functions["ReportFunction"]
     assert fn.runtime == "provided.al2023" and fn.code.build_method == "rust-cargolambda"
+    assert fn.invoke_config is not None
+    assert (fn.invoke_config.maximum_retry_attempts, fn.invoke_config.on_failure) == (
+        1,
+        "arn:aws:sqs:us-east-1:000000000000:jobs-JobFailuresQueue",
+    )
     assert {(r.name, r.schedule, r.targets[0].input) for r in spec.rules} == {
         ("jobs-ReportFunction-EveryMinute", "rate(1 minute)", '{"job": "heartbeat"}'),
         ("jobs-ReportFunction-Nightly", "cron(0 3 * * ? *)", '{"job": "nightly-report"}'),
