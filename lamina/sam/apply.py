@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lamina.sam import names
-from lamina.sam.build.package import Package
+from lamina.sam.builds.package import Package
 from lamina.sam.clients import Clients
 from lamina.sam.model import BucketSpec, FunctionSpec, MappingSpec, QueueSpec, RuleSpec, StackSpec
 from lamina.sam.observe import describe_error, error_code

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from lamina.cli.client import Client, ClientError
 from lamina.config import Settings
 from lamina.sam.apply import Applied, Applier
-from lamina.sam.build.builder import build_function
-from lamina.sam.build.deps import Toolchain
-from lamina.sam.build.package import Package
+from lamina.sam.builds.builder import build_function
+from lamina.sam.builds.deps import Toolchain
+from lamina.sam.builds.package import Package
 from lamina.sam.clients import Clients
 from lamina.sam.errors import BuildError
 from lamina.sam.model import StackSpec

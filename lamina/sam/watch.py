@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.sam.build.builder import excludes_for
-from lamina.sam.build.package import is_excluded
+from lamina.sam.builds.builder import excludes_for
+from lamina.sam.builds.package import is_excluded
 from lamina.sam.model import FunctionSpec
 
 Snapshot = dict[str, tuple[int, int]]  # path → (mtime_ns, size)

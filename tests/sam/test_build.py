@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lamina.sam.build.builder import build_function
-from lamina.sam.build.deps import Toolchain
+from lamina.sam.builds.builder import build_function
+from lamina.sam.builds.deps import Toolchain
 from lamina.sam.errors import BuildError
 from lamina.sam.model import CodeSource, FunctionSpec, LayerSpec
 

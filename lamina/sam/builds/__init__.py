@@ -1,0 +1,1 @@
+"""Building function packages from a project's sources: Python, Node.js, Rust, Makefile, layers."""
