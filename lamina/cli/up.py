@@ -15,8 +15,8 @@ from pathlib import Path
 
 from lamina.cli.output import paint
 from lamina.config import load_settings
-from lamina.sam.build.deps import Toolchain
-from lamina.sam.build.package import Package
+from lamina.sam.builds.deps import Toolchain
+from lamina.sam.builds.package import Package
 from lamina.sam.clients import Clients
 from lamina.sam.deploy import Project, UpResult, default_stack, deploy, samconfig, toolchain
 from lamina.sam.errors import SamError
