@@ -3,13 +3,16 @@
 Starts a Lamina server on a fresh data directory, deploys the same hello function in
 Python, Node.js and Rust (plus the two built on AWS's own runtime clients), invokes each
 cold and then warm, prints the REPORT lines Lambda would write and the bill the ledger
-kept, and stops the server.
+kept. Then it answers "what would a Rust rewrite save?" for the paired examples
+(``examples/paired``): each workload's Python and Rust functions are power-tuned briefly,
+each is taken at its cheapest memory size, and the demo ends with the comparison table.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import signal
@@ -22,8 +25,15 @@ from pathlib import Path
 
 from lamina.billing.meter import gb_seconds
 from lamina.billing.prices import load_prices
+from lamina.billing.projection import parse_rate
 from lamina.cli.client import Client, fn_path
 from lamina.cli.output import paint, table
+from lamina.tools.compare import Comparison, run_compare
+from lamina.tools.compare_report import write_pairs
+from lamina.tools.lambda_api import LambdaApi, payload_bytes
+from lamina.tools.payloads import WeightedPayload
+from lamina.tools.tuner import TunePlan
+from lamina.tools.workloads import PAIRS, loglines_event, orders_event, thumbnail_event
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -44,6 +54,17 @@ EXAMPLES = [
     Example("ric-python", "ric-python.zip", "provided.al2023", "app.handler"),
     Example("ric-node", "ric-node.zip", "provided.al2023", "index.handler"),
 ]
+
+# The paired comparison, kept short: three sizes around one vCPU, two warm invokes each,
+# and events a little smaller than the examples' defaults.
+PAIRED_SIZES = (512, 1024, 1769)
+PAIRED_INVOKES = 2
+PAIRED_RATE = "10/s"
+PAIRED_EVENTS = {
+    "thumbnail": lambda: thumbnail_event(640, 480),
+    "orders": lambda: orders_event(200),
+    "loglines": lambda: loglines_event(5000),
+}
 
 _REPORT = re.compile(r"REPORT RequestId: \S+\t(.*)")
 _FIELD = re.compile(r"([A-Za-z ]+): ([\d.]+) (ms|MB)")
@@ -77,6 +98,17 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit("the Lamina server did not start; run `lamina serve` to see why")
 
 
+def build_paired() -> None:
+    """Build the paired examples' zips (incremental: quick when they are up to date)."""
+    print(paint("Building the paired examples (the first time takes a minute or two)", "dim"))
+    pip = ROOT / ".venv" / "bin" / "pip"
+    env = {**os.environ, "PIP": os.environ.get("PIP", str(pip))}
+    script = ROOT / "scripts" / "build-examples.sh"
+    done = subprocess.run(["bash", str(script), "--paired"], env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"building the paired examples failed: see {BUILD / 'logs'}")
+
+
 def report_fields(tail: str) -> dict[str, float]:
     for line in tail.splitlines():
         m = _REPORT.search(line)
@@ -92,6 +124,7 @@ def main() -> int:
     if missing:
         print(f"missing example packages {missing}: run `make examples` first", file=sys.stderr)
         return 2
+    build_paired()
     proc, endpoint = start_server(data_dir)
     client = Client(endpoint)
     print(paint(f"Lamina is serving on {endpoint}", "bold"))
@@ -125,6 +158,7 @@ def main() -> int:
                 print(paint(f"  {report}", "dim"))
                 f = report_fields(tail)
                 rows.append((ex.name, phase, f))
+        pairs = _paired(client)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -133,7 +167,51 @@ def main() -> int:
             proc.kill()
     _summary(rows)
     _bill(data_dir)
+    _pairs_table(pairs)
     return 0
+
+
+def _paired(client: Client) -> list[tuple[str, Comparison]]:
+    """Deploy each paired workload in Python and Rust, tune both briefly, compare them."""
+    api = LambdaApi(client)
+    prices = load_prices()
+    rate = parse_rate(PAIRED_RATE)
+    print("\n" + paint("What would a Rust rewrite save? The paired examples", "bold"))
+    out = []
+    for pair in PAIRS:
+        names = pair.function_names()
+        for impl, name in zip((pair.python, pair.rust), names, strict=True):
+            code = (BUILD / "examples" / impl.zip_name).read_bytes()
+            api.create_function(name, code, impl.runtime, impl.handler, 128, timeout_s=60)
+        event = payload_bytes(PAIRED_EVENTS[pair.key]())
+        print(f"  {paint(pair.title, 'cyan')}: {names[0]} vs {names[1]}, {len(event):,}-byte event")
+        plan = TunePlan(
+            names[0],
+            sizes=PAIRED_SIZES,
+            invocations=PAIRED_INVOKES,
+            payloads=(WeightedPayload(event),),
+            discard=0.0,
+        )
+        out.append((pair.key, run_compare(api, plan, names[1], prices, rate)))
+    return out
+
+
+def _pairs_table(pairs: list[tuple[str, Comparison]]) -> None:
+    sizes = "/".join(str(s) for s in PAIRED_SIZES)
+    print(
+        "\n"
+        + paint(
+            f"Python (A) vs Rust (B), each at its cheapest memory size ({sizes} MB tried, "
+            f"{PAIRED_INVOKES} warm invokes each, x86_64)",
+            "bold",
+        )
+    )
+    write_pairs(pairs, sys.stdout, PAIRED_RATE)
+    print(
+        "A / B COST: how many times more A costs per invocation, each at its cheapest size; "
+        "A / B TIME @ MB: how many times longer A runs at the same memory (so the same CPU).\n"
+        "More: lamina compare <A> <B> --payload @event.json --html report.html"
+    )
 
 
 def _summary(rows: list[tuple[str, str, dict[str, float]]]) -> None:

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Build Lamina's example functions into deployable zips under build/examples/.
 #
-#   scripts/build-examples.sh [--only NAME] [--force]
+#   scripts/build-examples.sh [--only NAME] [--paired | --all] [--force]
 #
-# Names: hello-python hello-node hello-rust ric-python ric-node, and the paired
-# examples paired-{thumbnail,orders,loglines}-{python,rust}.
+# Names: hello-python hello-node hello-rust ric-python ric-node (the default set);
+# the paired examples paired-{thumbnail,orders,loglines}-{python,rust} are built
+# with --paired (only them) or --all (everything), or one by one with --only.
 # Incremental: each zip has a stamp holding the hash of its inputs (sources, this
 # script, tool versions); an unchanged example is skipped. Zips are deterministic
 # (sorted entries, fixed timestamps) and keep the exec bit of `bootstrap`.
@@ -23,10 +24,14 @@ CACHE="$BUILD/cache"
 LOGS="$BUILD/logs"
 ALL_NAMES=(hello-python hello-node hello-rust ric-python ric-node)
 # The paired examples (examples/paired): one workload each in Python and in Rust.
+# Not in the default set: the cost tools, their tests and the demo build them with
+# --paired (Pillow's wheel and the image/regex crates take a minute the first time).
 PAIRED_WORKLOADS=(thumbnail orders loglines)
+PAIRED_NAMES=()
 for workload in "${PAIRED_WORKLOADS[@]}"; do
-    ALL_NAMES+=("paired-$workload-python" "paired-$workload-rust")
+    PAIRED_NAMES+=("paired-$workload-python" "paired-$workload-rust")
 done
+KNOWN_NAMES=("${ALL_NAMES[@]}" "${PAIRED_NAMES[@]}")
 
 PYTHON="${PYTHON:-python3}"
 # The Python the functions run on (awslambdaric's bootstrap uses it); .pyc files
@@ -42,17 +47,20 @@ PATH="$(dirname "$CARGO"):$PATH"
 
 only=""
 force=0
+set_of_names=default
 while [ $# -gt 0 ]; do
     case "$1" in
         --only) only="${2:?--only needs a name}"; shift 2 ;;
         --only=*) only="${1#--only=}"; shift ;;
+        --paired) set_of_names=paired; shift ;;
+        --all) set_of_names=all; shift ;;
         --force) force=1; shift ;;
         -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "build-examples: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-if [ -n "$only" ] && [[ ! " ${ALL_NAMES[*]} " == *" $only "* ]]; then
-    echo "build-examples: unknown example '$only' (one of: ${ALL_NAMES[*]})" >&2
+if [ -n "$only" ] && [[ ! " ${KNOWN_NAMES[*]} " == *" $only "* ]]; then
+    echo "build-examples: unknown example '$only' (one of: ${KNOWN_NAMES[*]})" >&2
     exit 2
 fi
 
@@ -283,7 +291,11 @@ build_one() {
         "${zip#"$ROOT"/}" "$(stat -c %s "$zip")"
 }
 
-names=("${ALL_NAMES[@]}")
+case "$set_of_names" in
+    default) names=("${ALL_NAMES[@]}") ;;
+    paired) names=("${PAIRED_NAMES[@]}") ;;
+    all) names=("${KNOWN_NAMES[@]}") ;;
+esac
 [ -n "$only" ] && names=("$only")
 for name in "${names[@]}"; do
     build_one "$name"

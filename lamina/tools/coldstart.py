@@ -239,10 +239,11 @@ def _one_cold_start(api: LambdaApi, name: str, s: ColdSeries) -> None:
     if outcome.status != 200 or outcome.function_error or report is None:
         s.failures.append(f"{outcome.status} {outcome.payload[:200]!r}")
         return
-    if report.init_ms is None:
+    start_ms = report.init_ms if report.init_ms is not None else report.restore_ms
+    if start_ms is None:
         s.not_cold += 1
         return
-    s.init_ms.append(report.init_ms)
+    s.init_ms.append(start_ms)
     s.cold_total_ms.append(outcome.wall_ms)
     s.duration_ms.append(report.duration_ms)
     s.billed_ms.append(float(report.billed_ms))

@@ -4,6 +4,8 @@ Both functions are power-tuned with the same payloads and memory sizes (each lef
 was found), each is taken at *its own* best memory size by the strategy (``cost`` by
 default: the usual question is the bill), and the two are set side by side: latency,
 memory used, cold-start INIT, cost per million, the month at a rate, and the ratios.
+Cost is compared at each one's best size; speed at the same size (the largest both ran),
+since a function given more memory also gets more CPU.
 The first answer of each is kept, so the report also says whether both gave the same one.
 """
 
@@ -61,12 +63,23 @@ class Comparison:
         return self._ratio(self.a.best.cost_per_invocation, self.b.best.cost_per_invocation)
 
     @property
+    def common_size(self) -> int | None:
+        """The largest memory size at which both completed invokes (same CPU for both)."""
+        a = {r.memory_mb for r in self.a.result.sizes if r.usable}
+        b = {r.memory_mb for r in self.b.result.sizes if r.usable}
+        return max(a & b, default=None)
+
+    def mean_latency(self, side: Side) -> float | None:
+        """A side's mean latency at :attr:`common_size`."""
+        size = self.common_size
+        at = side.result.at(size) if size is not None else None
+        return at.latency.mean if at is not None and at.latency is not None else None
+
+    @property
     def latency_ratio(self) -> float | None:
-        """A's mean latency over B's at their best sizes (> 1: B is faster)."""
-        if self.a.best is None or self.b.best is None:
-            return None
-        la, lb = self.a.best.latency, self.b.best.latency
-        return self._ratio(la.mean if la else None, lb.mean if lb else None)
+        """A's mean latency over B's at the same memory size, so the same CPU share: how
+        much faster the code is (> 1: B is faster)."""
+        return self._ratio(self.mean_latency(self.a), self.mean_latency(self.b))
 
     @property
     def memory_ratio(self) -> float | None:

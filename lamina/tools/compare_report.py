@@ -12,7 +12,7 @@ from lamina.tools.formatting import count, money, ms, plain, ratio
 from lamina.tools.tune_report import tune_dict
 
 
-def _side_row(s: Side, rate_column: bool) -> list[str]:
+def _side_row(c: Comparison, s: Side, rate_column: bool) -> list[str]:
     best = s.best
     row = [
         s.name,
@@ -22,6 +22,7 @@ def _side_row(s: Side, rate_column: bool) -> list[str]:
         ms(best.latency.p90 if best and best.latency else None),
         count(best.max_memory_mb if best else None),
         ms(s.init_p50),
+        ms(c.mean_latency(s)),
         money(best.cost_per_million if best else None),
     ]
     if rate_column:
@@ -44,18 +45,21 @@ def write_compare(c: Comparison, stream: TextIO) -> None:
 
 def compare_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
     """A row per implementation at its best size, then the A / B ratios."""
-    headers = ["FUNCTION", "RUNTIME", "BEST", "P50 MS", "P90 MS", "MAX MB", "INIT MS", "$ / 1M"]
+    same = f"MEAN MS @ {c.common_size} MB" if c.common_size else "MEAN MS @ SAME MB"
+    headers = ["FUNCTION", "RUNTIME", "BEST", "P50 MS", "P90 MS", "MAX MB", "INIT MS", same]
+    headers.append("$ / 1M")
     if c.rate is not None:
         headers.append(f"$ / MONTH @ {c.rate.text}")
-    rows = [_side_row(c.a, c.rate is not None), _side_row(c.b, c.rate is not None)]
+    rows = [_side_row(c, c.a, c.rate is not None), _side_row(c, c.b, c.rate is not None)]
     ratios = [
         f"{c.a.name} / {c.b.name}",
         "",
         "",
-        ratio(c.latency_ratio),
+        "",
         "",
         ratio(c.memory_ratio),
         ratio(c.init_ratio),
+        ratio(c.latency_ratio),
         ratio(c.cost_ratio),
     ]
     if c.rate is not None:
@@ -79,7 +83,7 @@ def verdict(c: Comparison) -> str:
     speed = c.latency_ratio
     if speed is not None:
         faster = c.b if speed > 1 else c.a
-        line += f"; {faster.name} is {ratio(max(speed, 1 / speed))} faster"
+        line += f"; {faster.name} runs {ratio(max(speed, 1 / speed))} faster at {c.common_size} MB"
     if c.rate is not None and c.a.monthly is not None and c.b.monthly is not None:
         diff = abs(c.a.monthly - c.b.monthly)
         line += f"; at {c.rate.text} that is {money(diff)} a month"
@@ -99,7 +103,8 @@ def pairs_table(
 ) -> tuple[list[str], list[list[str]]]:
     """One row per workload: A and B at their best sizes, and the ratios."""
     headers = ["WORKLOAD", "A", "B", "BEST MB A/B", "P50 MS A/B", "INIT MS A/B"]
-    headers += ["MAX MB A/B", "$ / 1M A", "$ / 1M B", "A / B COST", "A / B TIME", "SAME ANSWER"]
+    headers += ["MAX MB A/B", "$ / 1M A", "$ / 1M B", "A / B COST", "A / B TIME @ MB"]
+    headers.append("SAME ANSWER")
     if rate_text:
         headers.insert(-3, f"$ / MONTH A/B @ {rate_text}")
     rows = []
@@ -126,7 +131,7 @@ def pairs_table(
             money(a.best.cost_per_million if a.best else None),
             money(b.best.cost_per_million if b.best else None),
             ratio(c.cost_ratio),
-            ratio(c.latency_ratio),
+            f"{ratio(c.latency_ratio)} @ {c.common_size or '-'}",
             {True: "yes", False: "NO", None: "-"}[c.same_answer],
         ]
         if rate_text:

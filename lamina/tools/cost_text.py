@@ -8,31 +8,33 @@ from typing import TextIO
 
 from lamina.billing.prices import PriceTable
 from lamina.billing.projection import per_million
-from lamina.cli.output import table
+from lamina.cli.output import paint, table
 from lamina.tools.cost_report import CostReport, priced
 from lamina.tools.formatting import count, money, ms, per_second
 
 
 def write_cost(report: CostReport, prices: PriceTable, stream: TextIO) -> None:
+    """Sections follow each other without blank lines (every line is a row or a title),
+    so scripts can pick rows by their first word."""
     q = report.query
     if q.by == "month":
         _months(report, stream, title=False)
     else:
         _groups(report, prices, stream)
         if report.months:
-            print(file=stream)
             _months(report, stream, title=True)
     if report.outlooks and q.rate is not None:
-        print(file=stream)
         _projection(report, stream)
     if report.outlooks and q.server is not None:
-        print(file=stream)
         _break_even(report, stream)
-    print(file=stream)
     priced_as = f"repriced for {q.architecture}" if q.architecture else "as recorded"
     print(f"source: {report.source}; per-row costs at first-tier prices, {priced_as}", file=stream)
     for note in report.notes:
         print(f"note: {note}", file=stream)
+
+
+def _title(text: str, stream: TextIO) -> None:
+    print(paint(f"== {text}", "bold", stream), file=stream)
 
 
 def _groups(report: CostReport, prices: PriceTable, stream: TextIO) -> None:
@@ -84,7 +86,7 @@ def _months(report: CostReport, stream: TextIO, title: bool) -> None:
     q = report.query
     if title:
         tier = "with the free tier" if q.free_tier else "without the free tier"
-        print(f"Monthly bill (UTC calendar months, duration tiers, {tier})", file=stream)
+        _title(f"Monthly bill (UTC calendar months, duration tiers, {tier})", stream)
     table(*months_table(report), stream)
 
 
@@ -114,10 +116,10 @@ def _projection(report: CostReport, stream: TextIO) -> None:
     q = report.query
     assert q.rate is not None
     tier = ", free tier applied" if q.free_tier else ""
-    print(
+    _title(
         f"Projection at {q.rate.text} = {q.rate.per_month:,} requests a month (730 h), "
         f"each function's measured billed durations{tier}",
-        file=stream,
+        stream,
     )
     table(*projection_table(report), stream)
 
@@ -156,10 +158,10 @@ def projection_table(report: CostReport) -> tuple[list[str], list[list[object]]]
 def _break_even(report: CostReport, stream: TextIO) -> None:
     q = report.query
     assert q.server is not None
-    print(
+    _title(
         f"Break-even against a {q.server.text} server ({money(q.server.per_month)} a month): "
         "above this rate the server is cheaper",
-        file=stream,
+        stream,
     )
     table(*break_even_table(report), stream)
 

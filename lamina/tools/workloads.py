@@ -237,3 +237,5 @@ PAIRS = (
     _pair("orders", "JSON validation/transform API (json / serde_json)", orders_event),
     _pair("loglines", "access-log analyser (re / regex)", loglines_event),
 )
+
+BY_KEY = {pair.key: pair for pair in PAIRS}

@@ -114,3 +114,21 @@ def test_config_differences_name_what_changed() -> None:
     assert differences(before, changed, ignore=("MemorySize", "Environment")) == []
     # No Environment and an empty one are the same thing.
     assert differences({"MemorySize": 1}, {"MemorySize": 1, "Environment": {"Variables": {}}}) == []
+
+
+def test_restored_cold_starts_and_json_reports() -> None:
+    restored = parse_report(
+        "REPORT RequestId: r1\tDuration: 2.00 ms\tBilled Duration: 9 ms\tMemory Size: 128 MB\t"
+        "Max Memory Used: 20 MB\tRestore Duration: 3.50 ms\tBilled Restore Duration: 7 ms\t"
+    )
+    assert restored is not None
+    assert (restored.init_ms, restored.restore_ms, restored.cold) == (None, 3.5, True)
+    record = {"time": "2026-11-26T10:00:00.000Z", "type": "platform.report",
+              "record": {"requestId": "r2", "status": "success",
+                         "metrics": {"durationMs": 1.5, "billedDurationMs": 9, "memorySizeMB": 256,
+                                     "maxMemoryUsedMB": 30, "initDurationMs": 7.25}}}  # fmt: skip
+    tail = '{"type": "platform.start"}\nnot json {\n' + json.dumps(record) + "\n"
+    report = parse_report(tail)
+    assert report is not None
+    assert (report.request_id, report.billed_ms, report.memory_mb) == ("r2", 9, 256)
+    assert (report.init_ms, report.cold) == (7.25, True)

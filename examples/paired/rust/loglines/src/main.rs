@@ -40,9 +40,9 @@ fn nearest_rank(ordered: &[u64], percent: usize) -> u64 {
 }
 
 /// The `limit` largest counts, ties by key: `[[key, count], ...]`.
-fn ranking(counts: &HashMap<String, u64>, limit: usize) -> Vec<(String, u64)> {
-    let mut pairs: Vec<(String, u64)> = counts.iter().map(|(k, n)| (k.clone(), *n)).collect();
-    pairs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+fn ranking<'a>(counts: &HashMap<&'a str, u64>, limit: usize) -> Vec<(&'a str, u64)> {
+    let mut pairs: Vec<(&str, u64)> = counts.iter().map(|(k, n)| (*k, *n)).collect();
+    pairs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     pairs.truncate(limit);
     pairs
 }
@@ -72,39 +72,38 @@ fn messages(event: &[u8]) -> Result<Vec<Value>, FunctionError> {
     }
 }
 
-fn increment(counts: &mut HashMap<String, u64>, key: &str) {
-    *counts.entry(key.to_string()).or_insert(0) += 1;
-}
-
 fn handle(line_pattern: &Regex, event: &[u8]) -> Result<Vec<u8>, FunctionError> {
     let lines = messages(event)?;
-    let mut statuses = BTreeMap::<String, u64>::new();
-    let mut methods = HashMap::new();
-    let mut minutes = HashMap::new();
-    let mut clients = HashMap::new();
-    let mut paths: HashMap<String, [u64; 3]> = HashMap::new(); // requests, 5xx, bytes
+    // Keys borrow from the lines (alive until the answer is built): no allocation per line.
+    let mut status_classes = [0u64; 10];
+    let mut methods: HashMap<&str, u64> = HashMap::new();
+    let mut minutes: HashMap<&str, u64> = HashMap::new();
+    let mut clients: HashMap<&str, u64> = HashMap::new();
+    let mut paths: HashMap<&str, [u64; 3]> = HashMap::new(); // requests, 5xx, bytes
     let mut times = Vec::new();
     let mut total_bytes = 0u64;
     let mut unparsed = 0u64;
+    let mut locations = line_pattern.capture_locations();
     for line in &lines {
-        let Some(caps) = line
-            .as_str()
-            .and_then(|l| line_pattern.captures(l.as_bytes()))
-        else {
+        let Some(text) = line.as_str() else {
             unparsed += 1;
             continue;
         };
-        // Captures end at ASCII delimiters of a UTF-8 string, so they are UTF-8 too.
-        let group = |i: usize| {
-            caps.get(i)
-                .map(|m| std::str::from_utf8(m.as_bytes()).expect("UTF-8"))
-        };
+        if line_pattern
+            .captures_read(&mut locations, text.as_bytes())
+            .is_none()
+        {
+            unparsed += 1;
+            continue;
+        }
+        // Captures end at ASCII delimiters of a UTF-8 string: slicing the str there is safe.
+        let group = |i: usize| locations.get(i).map(|(start, end)| &text[start..end]);
         let (client, minute, method) = (group(1).unwrap(), group(2).unwrap(), group(3).unwrap());
         let (target, status, size) = (group(4).unwrap(), group(5).unwrap(), group(6).unwrap());
-        *statuses.entry(format!("{}xx", &status[..1])).or_insert(0) += 1;
-        increment(&mut methods, method);
-        increment(&mut minutes, minute);
-        increment(&mut clients, client);
+        status_classes[usize::from(status.as_bytes()[0] - b'0')] += 1;
+        *methods.entry(method).or_insert(0) += 1;
+        *minutes.entry(minute).or_insert(0) += 1;
+        *clients.entry(client).or_insert(0) += 1;
         let sent = if size == "-" {
             0
         } else {
@@ -112,7 +111,7 @@ fn handle(line_pattern: &Regex, event: &[u8]) -> Result<Vec<u8>, FunctionError> 
         };
         total_bytes += sent;
         let path = target.split('?').next().unwrap_or(target);
-        let entry = paths.entry(path.to_string()).or_insert([0, 0, 0]);
+        let entry = paths.entry(path).or_insert([0, 0, 0]);
         entry[0] += 1;
         entry[1] += u64::from(status.starts_with('5'));
         entry[2] += sent;
@@ -120,8 +119,14 @@ fn handle(line_pattern: &Regex, event: &[u8]) -> Result<Vec<u8>, FunctionError> 
             times.push(millis(secs, frac));
         }
     }
+    let statuses: BTreeMap<String, u64> = status_classes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(digit, n)| (format!("{digit}xx"), *n))
+        .collect();
     times.sort_unstable();
-    let mut top_paths: Vec<(&String, &[u64; 3])> = paths.iter().collect();
+    let mut top_paths: Vec<(&&str, &[u64; 3])> = paths.iter().collect();
     top_paths.sort_by(|a, b| b.1[0].cmp(&a.1[0]).then_with(|| a.0.cmp(b.0)));
     top_paths.truncate(TOP);
     let busiest = ranking(&minutes, 1);
