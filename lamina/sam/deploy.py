@@ -13,17 +13,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lamina.cli.client import Client, ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lamina.cli.client import Client
+from lamina.cli.client import ClientError as LaminaClientError
 from lamina.config import Settings
 from lamina.sam.apply import Applied, Applier
 from lamina.sam.builds.builder import build_function
 from lamina.sam.builds.deps import Toolchain
 from lamina.sam.builds.package import Package
 from lamina.sam.clients import Clients
-from lamina.sam.errors import BuildError
+from lamina.sam.errors import BuildError, DeployError
 from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
-from lamina.sam.observe import observe
+from lamina.sam.observe import describe_error, observe
 from lamina.sam.plan import Plan, plan
 from lamina.sam.state import load_state, save_state, state_path
 from lamina.sam.template import load_template
@@ -94,7 +97,7 @@ def interpreters(endpoint: str, settings: Settings) -> dict[str, tuple[str, str]
     """runtime → (version, interpreter path), as the server runs them (empty if unknown)."""
     try:
         rows = Client(endpoint, timeout=30).call("GET", "/lamina/v1/runtimes")["runtimes"]
-    except (ClientError, KeyError, TypeError):
+    except (LaminaClientError, KeyError, TypeError):
         return {}
     return {r["runtime"]: (r.get("version") or "", r.get("interpreter") or "") for r in rows}
 
@@ -163,7 +166,13 @@ def deploy(
                 f"{lid}: not updated (its build failed); {state_name} kept as it was"
             )
     kept_names = {state.functions[lid] for lid in build_errors if lid in state.functions}
-    current = observe(clients, spec, state, project.routes_file)
+    try:
+        current = observe(clients, spec, state, project.routes_file)
+    except (BotoCoreError, ClientError) as exc:
+        raise DeployError(
+            f"cannot read what Lamina at {project.endpoint} has ({describe_error(exc)}); "
+            "is `lamina serve` running there?"
+        ) from None
     for name in kept_names:
         current.functions.pop(name, None)  # so the plan does not delete it
     the_plan = plan(spec, {lid: p.sha256 for lid, p in packages.items()}, current, state)

@@ -7,6 +7,8 @@ subprocess, ``--json`` for the report) and the functions are checked with boto3.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,6 +125,23 @@ def test_up_creates_then_changes_nothing_then_one_function_then_removes(
     # The same template again: nothing to do.
     code, report = up(server, template, "--stack-name", STACK)
     assert code == 0 and nothing_done(report), report
+    text = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lamina.cli.up",
+            str(template),
+            "--endpoint",
+            server.endpoint,
+            "--stack-name",
+            STACK,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    assert text.startswith(f"lamina up: stack {STACK} from ") and "\n  no changes\n" in text
 
     # One property of one function: that function changes, nothing else.
     write_project(tmp_path, other_memory=256)
@@ -157,6 +176,20 @@ def test_up_creates_then_changes_nothing_then_one_function_then_removes(
         lam.get_function(FunctionName="samtest-Other")
     assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert invoke(server, "samtest-Hello", "live")["other"] is None
+
+
+def test_an_unreachable_lamina_is_a_clear_error(tmp_path: Path) -> None:
+    template = write_project(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamina.cli.up", str(template), "--endpoint", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "cannot read what Lamina at http://127.0.0.1:9 has" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_a_lost_state_file_still_finds_the_stacks_functions_by_tag(
