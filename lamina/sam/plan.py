@@ -72,6 +72,7 @@ class Action:
 class Plan:
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    blocked: set[tuple[str, str]] = field(default_factory=set)  # (kind, name) not done
 
     def of(self, verb: Verb) -> list[Action]:
         return [a for a in self.actions if a.verb == verb]
@@ -273,6 +274,7 @@ def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackSt
         service = SERVICE[action.kind]
         if service in current.unavailable:
             blocked.setdefault(service, []).append(action.name)
+            out.blocked.add((action.kind, action.name))
         else:
             bucket.append(action)
 

@@ -71,7 +71,7 @@ def render(result: UpResult, *, template: str, endpoint: str, routes_hint: str =
         *(("mapping", m.key) for m in spec.mappings),
     }
     touched = {(o.action.kind, o.action.name) for o in result.applied.outcomes}
-    unchanged = len(desired - touched)
+    unchanged = len(desired - touched - result.plan.blocked)
     if result.applied.outcomes and unchanged:
         lines.append(paint(f"  ({unchanged} other resource(s) unchanged)", "dim"))
     unsupported = [s for s in spec.skipped if not s.ignored]

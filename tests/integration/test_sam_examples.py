@@ -47,6 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, routes_file: Path) -> Itera
     env = {
         "LAMINA_HTTP_ROUTES_FILE": str(routes_file),
         "LAMINA_HTTP_ROUTES_PORT": str(free_port()),
+        # The schedules' clock runs 60 times faster: rate(1 minute) fires every second.
+        "LAMINA_SCHEDULE_TIME_SCALE": "60",
     }
     proc = LaminaProcess(tmp_path_factory.mktemp("sam-examples-data"), env).start()
     try:
@@ -212,6 +214,12 @@ def test_queue_and_bucket_events_trigger_the_examples(
 
 
 def test_schedules_and_function_urls(server: LaminaProcess, deployed: dict[str, Any]) -> None:
+    # rate(1 minute) with its Input, on a clock 60 times faster: the Rust job runs.
+    wait_for(
+        lambda: 'job "heartbeat" done' in logs(server, "e2e-scheduled-job-ReportFunction"),
+        60,
+        "the scheduled job",
+    )
     events = client(server, "events")
     rule = events.describe_rule(Name="e2e-scheduled-job-ReportFunction-Nightly")
     assert (rule["ScheduleExpression"], rule["State"]) == ("cron(0 3 * * ? *)", "ENABLED")
