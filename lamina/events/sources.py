@@ -212,7 +212,7 @@ class EventSources:
             manager,
             object_store,
             s3,
-            S3Webhook(notifier),
+            S3Webhook(notifier, region),
             urls,
             routes,
         )

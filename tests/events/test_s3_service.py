@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from lamina.events.esm.clients import EmbeddedQueueClient
 from lamina.events.s3.dispatch import Notifier
-from lamina.events.s3.external import S3QueueRelay, S3Webhook
+from lamina.events.s3.external import S3QueueRelay, S3Webhook, as_s3_record
 from lamina.events.s3.notifications import Route
 from lamina.events.s3.service import S3Service
 from lamina.events.s3.store import ObjectStore
@@ -250,7 +250,7 @@ def test_external_notifications_by_webhook_and_by_queue(tmp_path: Path) -> None:
     enqueued = Enqueued()
     notifier = Notifier(enqueued, None)
     loop = LoopThread()
-    hook = S3Webhook(notifier)
+    hook = S3Webhook(notifier, "us-east-1")
     server, url = loop.serve(hook.handle)
     import urllib.request
 
@@ -263,6 +263,8 @@ def test_external_notifications_by_webhook_and_by_queue(tmp_path: Path) -> None:
         enqueued.calls[0][0] == "thumbs"
         and enqueued.calls[0][2]["Records"][0]["s3"]["object"]["key"] == "in/a.jpg"
     )
+    [delivered] = S3Model(**enqueued.calls[0][2]).Records  # in S3's own shape
+    assert delivered.eventName == "ObjectCreated:Put" and delivered.eventSource == "aws:s3"
     bad = urllib.request.Request(f"{url}/lamina/v1/s3-events/thumbs", b"{}", method="POST")
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(bad, timeout=10)
@@ -284,6 +286,7 @@ def test_external_notifications_by_webhook_and_by_queue(tmp_path: Path) -> None:
             EmbeddedQueueClient(sqs.service, "s3-events"),
             [Route("r", "lambda", FN, ("s3:ObjectCreated:*",))],
             Notifier(relayed, None),
+            "us-east-1",
         )
         r.start()
         for _ in range(500):
@@ -298,3 +301,25 @@ def test_external_notifications_by_webhook_and_by_queue(tmp_path: Path) -> None:
     assert attrs["ApproximateNumberOfMessages"] == "0"
     with pytest.raises(StopIteration):
         next(gen)
+
+
+def test_an_external_record_is_given_s3_s_shape_and_keeps_its_extra_fields() -> None:
+    minio = {
+        "eventVersion": "2.0",
+        "eventSource": "minio:s3",
+        "awsRegion": "",
+        "eventTime": "2024-01-01T00:00:00.000Z",
+        "eventName": "s3:ObjectRemoved:Delete",
+        "userIdentity": {"principalId": "minio"},
+        "requestParameters": {"sourceIPAddress": "10.0.0.1", "region": ""},
+        "responseElements": {"x-amz-request-id": "17C0", "x-minio-origin-endpoint": "x"},
+        "s3": {"bucket": {"name": "ext"}, "object": {"key": "a+b.txt", "sequencer": "1"}},
+        "source": {"host": "10.0.0.1", "userAgent": "MinIO"},
+    }
+    out = as_s3_record(minio, "eu-west-1")
+    [parsed] = S3Model.model_validate({"Records": [out]}).Records
+    assert parsed.eventSource == "aws:s3" and parsed.eventName == "ObjectRemoved:Delete"
+    assert parsed.awsRegion == "eu-west-1" and parsed.s3.bucket.arn == "arn:aws:s3:::ext"
+    assert out["responseElements"]["x-amz-id-2"] == "17C0"
+    assert out["source"] == minio["source"]  # the store's own fields stay
+    assert minio["eventSource"] == "minio:s3"  # the input is not changed

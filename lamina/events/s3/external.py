@@ -3,7 +3,10 @@
 Stores such as MinIO or Ceph post S3 event records to a webhook, or put them on a queue.
 Either way each record is routed like an embedded bucket's event: to the target function
 (asynchronously, through the durable queue) when the route's events and key filters
-match. Records keep the store's own fields; only the shape is checked.
+match. Records keep the store's own extra fields, but what S3's shape requires and the
+store leaves out or spells its own way (``eventSource: minio:s3``, ``eventName:
+s3:ObjectCreated:Put``, an empty region, no ``x-amz-id-2``) is set as S3 sets it, so
+a function written for S3 events (e.g. parsing them with a typed model) runs unchanged.
 """
 
 from __future__ import annotations
@@ -39,15 +42,49 @@ def records_of(body: bytes) -> list[dict[str, Any]]:
     return records
 
 
+def _dict(parent: dict[str, Any], field: str) -> dict[str, Any]:
+    value = parent.get(field)
+    if not isinstance(value, dict):
+        value = parent[field] = {}
+    return value
+
+
+def as_s3_record(record: dict[str, Any], region: str) -> dict[str, Any]:
+    """A copy of an external store's record in the shape S3 gives Lambda (pure)."""
+    out: dict[str, Any] = json.loads(json.dumps(record))  # a deep copy of plain JSON
+    out["eventSource"] = "aws:s3"
+    out["eventName"] = str(out["eventName"]).removeprefix("s3:")
+    if not str(out.get("eventVersion", "")).startswith("2."):
+        out["eventVersion"] = "2.1"
+    if not out.get("awsRegion"):
+        out["awsRegion"] = region
+    principal = str(_dict(out, "userIdentity").get("principalId") or "EXTERNAL")
+    out["userIdentity"]["principalId"] = principal
+    params = _dict(out, "requestParameters")
+    params.setdefault("sourceIPAddress", "127.0.0.1")
+    elements = _dict(out, "responseElements")
+    request_id = str(elements.get("x-amz-request-id") or elements.get("x-amz-id-2") or "0")
+    elements["x-amz-request-id"] = request_id
+    elements.setdefault("x-amz-id-2", request_id)
+    s3 = out["s3"]
+    s3.setdefault("s3SchemaVersion", "1.0")
+    s3.setdefault("configurationId", "external")
+    bucket = _dict(s3, "bucket")
+    bucket.setdefault("name", "")
+    _dict(bucket, "ownerIdentity").setdefault("principalId", principal)
+    bucket.setdefault("arn", f"arn:aws:s3:::{bucket['name']}")
+    return out
+
+
 async def route_records(
-    records: list[dict[str, Any]], routes: list[Route], notifier: Notifier
+    records: list[dict[str, Any]], routes: list[Route], notifier: Notifier, region: str
 ) -> int:
     n = 0
-    for r in records:
-        name = str(r["eventName"]).removeprefix("s3:")
+    for raw in records:
+        r = as_s3_record(raw, region)
         key = unquote_plus(str(r["s3"].get("object", {}).get("key", "")))
         for route in routes:
-            if route.matches(name, key):
+            if route.matches(r["eventName"], key):
                 await notifier.deliver(route, r)
                 n += 1
     return n
@@ -63,8 +100,11 @@ def route_from_query(function: str, query: str) -> Route:
 class S3Webhook:
     """``POST <prefix>/<function>`` with an S3 event body invokes the function per record."""
 
-    def __init__(self, notifier: Notifier, prefix: str = "/lamina/v1/s3-events/") -> None:
+    def __init__(
+        self, notifier: Notifier, region: str, prefix: str = "/lamina/v1/s3-events/"
+    ) -> None:
         self.notifier = notifier
+        self.region = region
         self.prefix = prefix
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
@@ -76,7 +116,7 @@ class S3Webhook:
         except ValueError as exc:
             return Response(400, json.dumps({"message": str(exc)}).encode())
         route = route_from_query(function, req.target.partition("?")[2])
-        n = await route_records(records, [route], self.notifier)
+        n = await route_records(records, [route], self.notifier, self.region)
         return Response(
             202, json.dumps({"accepted": n}).encode(), {"Content-Type": "application/json"}
         )
@@ -85,10 +125,13 @@ class S3Webhook:
 class S3QueueRelay:
     """Reads S3 notifications off a queue and routes their records (deletes what it read)."""
 
-    def __init__(self, client: QueueClient, routes: list[Route], notifier: Notifier) -> None:
+    def __init__(
+        self, client: QueueClient, routes: list[Route], notifier: Notifier, region: str
+    ) -> None:
         self.client = client
         self.routes = routes
         self.notifier = notifier
+        self.region = region
         self._task: asyncio.Task[None] | None = None
         self.relayed = 0
 
@@ -114,7 +157,9 @@ class S3QueueRelay:
                         # s3:TestEvent and foreign messages: drop them, as Lambda's S3 relay would
                         log.info("skipping a non-S3 message %s: %s", m.message_id, exc)
                     else:
-                        self.relayed += await route_records(records, self.routes, self.notifier)
+                        self.relayed += await route_records(
+                            records, self.routes, self.notifier, self.region
+                        )
                     done.append(m.receipt_handle)
                 if done:
                     await self.client.delete(done)
