@@ -1,293 +1,578 @@
-"""The event sources wired to a real Lamina: real functions in real sandboxes, real clients.
+"""Every event source through a real ``lamina serve``, driven by the real clients.
 
-Until the API mounts the event sources itself, this test does the wiring the way the
-composition root will (see docs/events.md): the invoke coroutine goes through Lamina's
-scheduler, and one HTTP listener serves the event sources' faces on a shared port with
-:meth:`EventSources.mounts`' rule. Functions reach it through ``AWS_ENDPOINT_URL``.
+One server (a subprocess, real sandboxes) for the module. Functions are created with
+boto3 and call back into Lamina with the boto3 the runtime provides (``AWS_ENDPOINT_URL``
+and credentials come from Lamina). The events they receive are checked with the
+aws-lambda-powertools parser models; HTTP goes over plain ``urllib``.
+
+Schedules run on a clock 60 times faster than real time (``LAMINA_SCHEDULE_TIME_SCALE``),
+so ``rate(1 minute)`` fires every second with minute-spaced event times.
 """
 
 from __future__ import annotations
 
-import io
+import base64
+import itertools
 import json
-import subprocess
-import time
+import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import (
+    APIGatewayProxyEventModel,
     APIGatewayProxyEventV2Model,
     EventBridgeModel,
+    S3Model,
+    SqsModel,
 )
-from botocore.config import Config
-from PIL import Image
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from lamina.api.arns import function_arn
-from lamina.config import Settings
-from lamina.events.sources import EventSources
-from lamina.models.function_url import FunctionUrlConfig
-from lamina.models.invocation import InvokeResult
-from lamina.scheduler.driver import InvokeRequest
-from lamina.server import Lamina, start
-from lamina.wire.http import Request
-from lamina.wire.server import HttpConnection, Response, bound_port, serve
-from tests.events.servers import LoopThread
-from tests.integration.harness import python_zip
+from tests.events.live import (
+    ACCOUNT,
+    REGION,
+    ROLE,
+    client,
+    function_arn,
+    queue_arn,
+    receive_all,
+    routes_endpoint,
+    start_server,
+    wait_until,
+    zip_source,
+)
+from tests.integration.harness import LaminaProcess
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-ZIPS = ROOT / "build" / "examples" / "events"
-REGION, ACCOUNT = "us-east-1", "000000000000"
-CREDS = {"aws_access_key_id": "AKIDLAMINA", "aws_secret_access_key": "lamina-secret"}
-URL_ID = "e2eurl0000000000000000000000000a"
+# -- the functions -------------------------------------------------------------------------
+
+HTTP_ECHO = """\
+import base64
+import json
 
 
-@dataclass
+def handler(event, context):
+    path = event["rawPath"]
+    if path == "/event":
+        return {"statusCode": 200, "headers": {"content-type": "application/json"},
+                "body": json.dumps(event)}
+    if path == "/cookies":
+        return {"statusCode": 201, "headers": {"x-answer": "yes", "content-type": "text/plain"},
+                "cookies": ["a=1; Path=/", "b=2; Secure; HttpOnly"], "body": "made"}
+    if path == "/binary":
+        return {"statusCode": 200, "headers": {"content-type": "application/octet-stream"},
+                "isBase64Encoded": True, "body": base64.b64encode(bytes(range(256))).decode()}
+    if path == "/plain":
+        return {"hello": "world", "n": [1, 2]}
+    if path == "/fail":
+        raise RuntimeError("boom")
+    return "just a string"
+"""
+
+# Writes every S3 event it gets to the "results" bucket with the provided boto3.
+S3_RECORDER = """\
+import json
+
+import boto3
+
+s3 = boto3.client("s3")
+
+
+def handler(event, context):
+    for record in event["Records"]:
+        key = record["s3"]["object"]["key"]
+        s3.put_object(Bucket="results", Key="s3/" + key + ".json", Body=json.dumps(event),
+                      ContentType="application/json")
+    return {"records": len(event["Records"])}
+"""
+
+# An SQS consumer: records each batch to S3, fails the messages whose body says so.
+SQS_CONSUMER = """\
+import json
+
+import boto3
+
+s3 = boto3.client("s3")
+
+
+def handler(event, context):
+    s3.put_object(Bucket="results", Key="sqs/" + context.aws_request_id + ".json",
+                  Body=json.dumps(event))
+    failures = [{"itemIdentifier": r["messageId"]} for r in event["Records"]
+                if json.loads(r["body"]).get("fail")]
+    return {"batchItemFailures": failures}
+"""
+
+TICK = """\
+def handler(event, context):
+    return {"rule": event["resources"][0].rsplit("/", 1)[-1], "time": event["time"]}
+"""
+
+FLAKY = """\
+def handler(event, context):
+    raise ValueError("cannot process order " + str(event.get("order")))
+"""
+
+ROUTE_PROBE = """\
+import json
+
+
+def handler(event, context):
+    if event.get("version") == "2.0":
+        return {"statusCode": 200, "body": json.dumps(event)}
+    return {"statusCode": 200, "headers": {"content-type": "application/json"},
+            "multiValueHeaders": {"x-multi": ["one", "two"]}, "body": json.dumps(event)}
+"""
+
+ROUTES = {
+    "apiId": "e2e-api",
+    "payloadFormatVersion": "1.0",
+    "routes": [
+        {"route": "GET /v1/items/{id}", "function": "route-probe"},
+        {"route": "POST /v1/items", "function": "route-probe"},
+        {"route": "GET /v2/things/{id}", "function": "route-probe", "payloadFormatVersion": "2.0"},
+    ],
+}
+
+
 class Stack:
-    loop: LoopThread
-    lamina: Lamina
-    sources: EventSources
-    events_url: str  # the shared port of the event sources
-    urls: dict[str, FunctionUrlConfig]
+    def __init__(self, server: LaminaProcess) -> None:
+        self.server = server
+        self.endpoint = server.endpoint
+        self.routes = routes_endpoint(server)
 
     def client(self, service: str) -> Any:
-        extra: dict[str, Any] = {}
-        if service == "s3":
-            extra["config"] = Config(s3={"addressing_style": "path"})
-        url = self.lamina.endpoint if service == "lambda" else self.events_url
-        return boto3.client(service, endpoint_url=url, region_name=REGION, **CREDS, **extra)
+        return client(self.endpoint, service)
 
-    def deploy(self, name: str, zip_name: str, env: dict[str, str] | None = None) -> None:
-        # AWS_ENDPOINT_URL is what the runtime will set itself once wired (docs/events.md);
-        # the credentials are the runtime's own dummy ones.
-        variables = {"AWS_ENDPOINT_URL": self.events_url, **(env or {})}
+    def deploy(self, name: str, source: str, memory: int = 512) -> None:
         self.client("lambda").create_function(
             FunctionName=name,
             Runtime="python3.11",
             Handler="app.handler",
-            Role=f"arn:aws:iam::{ACCOUNT}:role/lambda-role",
-            Code={"ZipFile": (ZIPS / f"{zip_name}.zip").read_bytes()},
+            Role=ROLE,
+            Code={"ZipFile": zip_source(source)},
             Timeout=30,
-            MemorySize=512,
-            Environment={"Variables": variables},
+            MemorySize=memory,
         )
-
-
-def wait_until(check: Callable[[], bool], limit_s: float = 60.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    subprocess.run(["bash", str(ROOT / "examples/events/build.sh")], check=True, cwd=ROOT)
-    data = tmp_path_factory.mktemp("events-e2e")
-    settings = Settings(
-        port=0,
-        data_dir=data,
-        async_retry_delay_1_s=0.2,
-        async_retry_delay_2_s=0.2,
-        async_fsync=False,
-        http_routes_file=ROOT / "examples/events/http-api/routes.json",
-        http_routes_port=0,
+    root = tmp_path_factory.mktemp("events-e2e")
+    routes = root / "routes.json"
+    routes.write_text(json.dumps(ROUTES))
+    server = start_server(
+        root / "data",
+        {
+            "LAMINA_ASYNC_RETRY_DELAY_1_S": "0.3",
+            "LAMINA_ASYNC_RETRY_DELAY_2_S": "0.3",
+            "LAMINA_SCHEDULE_TIME_SCALE": "60",
+            "LAMINA_HTTP_ROUTES_FILE": str(routes),
+            "LAMINA_HTTP_ROUTES_PORT": "0",
+        },
     )
-    loop = LoopThread()
-    lamina = loop.run(start(settings))
-
-    async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
-        cfg = lamina.functions.get(name, qualifier)
-        arn = function_arn(REGION, ACCOUNT, cfg.name, qualifier)
-        return await lamina.scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
-
-    def resolve(name: str, qualifier: str | None) -> str:
-        lamina.functions.get(name, qualifier)
-        return function_arn(REGION, ACCOUNT, name)
-
-    urls: dict[str, FunctionUrlConfig] = {}
-    sources = EventSources.open(settings, invoke, resolve_function=resolve, find_url=urls.get)
-    loop.run(sources.start())
-    mounts = sources.mounts()
-
-    def dispatch(req: Request, conn: HttpConnection) -> Any:
-        for select, handler, _service in mounts:
-            if select(req):
-                return handler(req, conn)
-        return Response(404, b"not an event-source request")
-
-    server = loop.run(serve(dispatch, "127.0.0.1", 0, max_body=64 << 20))
-    stack = Stack(loop, lamina, sources, f"http://127.0.0.1:{bound_port(server)}", urls)
+    stack = Stack(server)
+    stack.client("s3").create_bucket(Bucket="results")
     yield stack
-    loop.call(server.close)
-    loop.run(sources.close())
-    loop.run(lamina.close())
-    loop.stop()
+    server.stop()
 
 
-def test_thumbnails_are_made_for_uploaded_images(stack: Stack) -> None:
-    stack.deploy("thumbnailer", "thumbnail")
+def fetch(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+    """(status, headers, body) of a plain HTTP request; HTTP errors are answers too."""
+    req = urllib.request.Request(url, data, headers or {}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+
+
+def results(stack: Stack, prefix: str) -> list[Any]:
     s3 = stack.client("s3")
-    s3.create_bucket(Bucket="photos")
-    s3.create_bucket(Bucket="photos-thumbnails")
+    listed = s3.list_objects_v2(Bucket="results", Prefix=prefix).get("Contents", [])
+    return [
+        json.loads(s3.get_object(Bucket="results", Key=o["Key"])["Body"].read()) for o in listed
+    ]
+
+
+# -- function URLs -------------------------------------------------------------------------
+
+
+def test_a_function_url_serves_payload_2_0_and_maps_responses(stack: Stack) -> None:
+    stack.deploy("echo", HTTP_ECHO)
+    lam = stack.client("lambda")
+    url = lam.create_function_url_config(FunctionName="echo", AuthType="NONE")["FunctionUrl"]
+    assert url.startswith(stack.endpoint + "/lambda-url/") and url.endswith("/")
+
+    status, _, body = fetch(
+        url + "event?x=1&x=2&y=%20z",
+        b'{"order": 7}',
+        {"Content-Type": "application/json", "Cookie": "session=abc; theme=dark"},
+    )
+    assert status == 200
+    event = json.loads(body)
+    parsed = APIGatewayProxyEventV2Model(**event)
+    assert parsed.rawPath == "/event" and parsed.rawQueryString == "x=1&x=2&y=%20z"
+    assert parsed.queryStringParameters == {"x": "1,2", "y": " z"}
+    assert parsed.cookies == ["session=abc", "theme=dark"]
+    assert parsed.requestContext.http.method == "POST"
+    assert event["routeKey"] == "$default" and event["body"] == '{"order": 7}'
+    assert event["isBase64Encoded"] is False
+
+    status, headers, body = fetch(url + "cookies")
+    assert (status, body, headers["x-answer"]) == (201, b"made", "yes")
+    assert headers.get_all("set-cookie") == ["a=1; Path=/", "b=2; Secure; HttpOnly"]
+
+    status, headers, body = fetch(url + "binary")
+    assert status == 200 and body == bytes(range(256))
+    assert headers["content-type"] == "application/octet-stream"
+
+    status, headers, body = fetch(url + "plain")  # not a response object: a JSON body
+    assert status == 200 and headers["content-type"] == "application/json"
+    assert json.loads(body) == {"hello": "world", "n": [1, 2]}
+
+    status, _, body = fetch(url + "anything")
+    assert (status, body) == (200, b"just a string")
+
+    status, _, _ = fetch(url + "fail")
+    assert status == 502
+
+    # a binary request body reaches the function base64-encoded
+    status, _, body = fetch(url + "event", bytes(range(256)), {"Content-Type": "image/png"})
+    event = json.loads(body)
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == bytes(range(256))
+
+
+def _signed(url: str, secret: str) -> dict[str, str]:
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials("AKIDLAMINA", secret), "lambda", REGION).add_auth(request)
+    return dict(request.headers)
+
+
+def test_an_aws_iam_function_url_needs_a_valid_sigv4_signature(stack: Stack) -> None:
+    stack.deploy("secure-echo", HTTP_ECHO)
+    lam = stack.client("lambda")
+    url = lam.create_function_url_config(FunctionName="secure-echo", AuthType="AWS_IAM")[
+        "FunctionUrl"
+    ]
+    status, _, _ = fetch(url + "event")
+    assert status == 403  # unsigned
+    status, _, _ = fetch(url + "event", headers=_signed(url + "event", "not-the-secret"))
+    assert status == 403  # signed with the wrong secret
+
+    status, _, body = fetch(url + "event", headers=_signed(url + "event", "lamina-secret"))
+    assert status == 200
+    event = json.loads(body)
+    APIGatewayProxyEventV2Model(**event)
+    iam = event["requestContext"]["authorizer"]["iam"]
+    assert iam["accessKey"] == "AKIDLAMINA" and iam["accountId"] == ACCOUNT
+
+
+# -- API routes ----------------------------------------------------------------------------
+
+
+def test_api_routes_deliver_payload_1_0_and_2_0_events(stack: Stack) -> None:
+    stack.deploy("route-probe", ROUTE_PROBE)
+    status, headers, body = fetch(
+        stack.routes + "/v1/items/42?tag=a&tag=b", headers={"X-Trace": "t1"}
+    )
+    assert status == 200
+    assert headers.get_all("x-multi") == ["one", "two"]
+    event = json.loads(body)
+    v1 = APIGatewayProxyEventModel(**event)
+    assert v1.resource == "/v1/items/{id}" and v1.path == "/v1/items/42"
+    assert v1.httpMethod == "GET" and v1.pathParameters == {"id": "42"}
+    assert v1.multiValueQueryStringParameters == {"tag": ["a", "b"]}
+    assert v1.queryStringParameters == {"tag": "b"}  # API Gateway keeps the last value
+    assert event["headers"]["x-trace"] == "t1"  # an HTTP API lower-cases header names
+
+    status, _, body = fetch(stack.routes + "/v1/items", b'{"name": "kettle"}')
+    assert status == 200 and APIGatewayProxyEventModel(**json.loads(body)).body == (
+        '{"name": "kettle"}'
+    )
+
+    status, _, body = fetch(stack.routes + "/v2/things/7")
+    v2 = APIGatewayProxyEventV2Model(**json.loads(body))
+    assert v2.routeKey == "GET /v2/things/{id}" and v2.pathParameters == {"id": "7"}
+
+    status, _, _ = fetch(stack.routes + "/v1/nothing")
+    assert status == 404
+
+
+# -- object storage ------------------------------------------------------------------------
+
+
+def test_an_upload_triggers_a_function_that_writes_back_with_boto3(stack: Stack) -> None:
+    stack.deploy("s3-recorder", S3_RECORDER)
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket="uploads")
     s3.put_bucket_notification_configuration(
-        Bucket="photos",
+        Bucket="uploads",
         NotificationConfiguration={
             "LambdaFunctionConfigurations": [
                 {
-                    "LambdaFunctionArn": function_arn(REGION, ACCOUNT, "thumbnailer"),
+                    "LambdaFunctionArn": function_arn("s3-recorder"),
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": ".png"}]}},
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [
+                                {"Name": "prefix", "Value": "in/"},
+                                {"Name": "suffix", "Value": ".csv"},
+                            ]
+                        }
+                    },
                 }
             ]
         },
     )
-    image = io.BytesIO()
-    Image.new("RGB", (640, 480), (200, 30, 30)).save(image, "PNG")
-    s3.put_object(Bucket="photos", Key="holiday/beach day.png", Body=image.getvalue())
+    s3.put_object(Bucket="uploads", Key="in/skipped.txt", Body=b"not a csv")
+    s3.put_object(Bucket="uploads", Key="in/report 1.csv", Body=b"a,b\n1,2\n")
 
-    def made() -> bool:
-        listed = s3.list_objects_v2(Bucket="photos-thumbnails").get("Contents", [])
-        return any(o["Key"] == "holiday/beach day.png" for o in listed)
+    wait_until(lambda: bool(results(stack, "s3/")), what="the function's result object")
+    [event] = results(stack, "s3/")
+    parsed = S3Model(**event)
+    [record] = parsed.Records
+    assert record.eventName == "ObjectCreated:Put"
+    assert record.s3.bucket.name == "uploads"
+    obj = record.s3.object
+    assert obj is not None
+    assert obj.key == "in/report+1.csv"  # S3 URL-encodes keys, a space as +
+    assert obj.size == 8
+    head = s3.head_object(Bucket="uploads", Key="in/report 1.csv")
+    assert obj.eTag == head["ETag"].strip('"')
 
-    wait_until(made)
-    thumb = s3.get_object(Bucket="photos-thumbnails", Key="holiday/beach day.png")["Body"].read()
-    with Image.open(io.BytesIO(thumb)) as img:
-        assert img.format == "JPEG" and max(img.size) <= 128 and img.size == (128, 96)
+
+def test_removals_are_routed_to_a_queue_in_s3_s_event_shape(stack: Stack) -> None:
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    removals = sqs.create_queue(QueueName="removals")["QueueUrl"]
+    s3.create_bucket(Bucket="archive")
+    s3.put_bucket_notification_configuration(
+        Bucket="archive",
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {"QueueArn": queue_arn("removals"), "Events": ["s3:ObjectRemoved:*"]}
+            ]
+        },
+    )
+    s3.put_object(Bucket="archive", Key="old.log", Body=b"x")
+    s3.delete_object(Bucket="archive", Key="old.log")
+    [message] = receive_all(sqs, removals, wait_s=5)
+    [record] = S3Model(**message["json"]).Records
+    assert record.eventName == "ObjectRemoved:Delete" and record.s3.bucket.name == "archive"
 
 
-def test_a_queue_consumer_reports_partial_batch_failures(stack: Stack) -> None:
-    stack.deploy("orders", "queue-consumer")
+def test_an_external_store_s_webhook_notification_triggers_the_function(stack: Stack) -> None:
+    # MinIO-style: the store posts S3 records (with its own extra fields) to the webhook.
+    key = "ext/from-minio.csv"
+    record = {
+        "eventVersion": "2.0",
+        "eventSource": "minio:s3",
+        "awsRegion": "",
+        "eventTime": "2026-01-01T00:00:00.000Z",
+        "eventName": "s3:ObjectCreated:Put",
+        "userIdentity": {"principalId": "minio"},
+        "requestParameters": {"sourceIPAddress": "10.0.0.5"},
+        "responseElements": {"x-amz-request-id": "17C0", "x-minio-origin-endpoint": "x"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "Config",
+            "bucket": {
+                "name": "ext",
+                "ownerIdentity": {"principalId": "minio"},
+                "arn": "arn:aws:s3:::ext",
+            },
+            "object": {"key": key, "size": 3, "eTag": "abc", "sequencer": "17C0"},
+        },
+        "source": {"host": "10.0.0.5", "port": "", "userAgent": "MinIO"},
+    }
+    status, _, _ = fetch(
+        stack.endpoint + "/lamina/v1/s3-events/s3-recorder?suffix=.csv",
+        json.dumps(
+            {"EventName": "s3:ObjectCreated:Put", "Key": "ext/" + key, "Records": [record]}
+        ).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert status in (200, 202, 204)
+    wait_until(lambda: bool(results(stack, "s3/" + key)), what="the webhook's delivery")
+    [event] = results(stack, "s3/" + key)
+    [parsed] = S3Model(**event).Records
+    assert parsed.eventName == "ObjectCreated:Put" and parsed.s3.bucket.name == "ext"
+
+
+# -- queues --------------------------------------------------------------------------------
+
+
+def test_a_mapping_reports_partial_batch_failures_and_the_failure_reaches_the_dlq(
+    stack: Stack,
+) -> None:
+    stack.deploy("sqs-consumer", SQS_CONSUMER, memory=1024)
     sqs = stack.client("sqs")
-    dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName="work-dlq")["QueueUrl"]
     url = sqs.create_queue(
-        QueueName="orders",
+        QueueName="work",
         Attributes={
-            "VisibilityTimeout": "2",
+            # longer than a cold start's batch, or the batch comes back while still running
+            "VisibilityTimeout": "3",
             "RedrivePolicy": json.dumps(
-                {
-                    "deadLetterTargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders-dlq",
-                    "maxReceiveCount": 2,
-                }
+                {"deadLetterTargetArn": queue_arn("work-dlq"), "maxReceiveCount": "2"}
             ),
         },
     )["QueueUrl"]
-    amounts = [10, 20, -1, 30, 40]
     sqs.send_message_batch(
         QueueUrl=url,
         Entries=[
-            {"Id": str(i), "MessageBody": json.dumps({"id": i, "amount": a})}
-            for i, a in enumerate(amounts)
+            {"Id": str(i), "MessageBody": json.dumps({"n": i, "fail": i == 2})} for i in range(5)
         ],
     )
-    status, mapping = stack.sources.mapping_ops.create(
-        {
-            "EventSourceArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders",
-            "FunctionName": "orders",
-            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        }
+    lam = stack.client("lambda")
+    mapping = lam.create_event_source_mapping(
+        EventSourceArn=queue_arn("work"),
+        FunctionName="sqs-consumer",
+        BatchSize=10,
+        MaximumBatchingWindowInSeconds=1,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
     )
-    assert status == 202
+    assert mapping["State"] in ("Creating", "Enabled")
 
     def dead_lettered() -> bool:
         a = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
         return bool(a["Attributes"]["ApproximateNumberOfMessages"] == "1")
 
-    wait_until(dead_lettered)
-    bad = sqs.receive_message(QueueUrl=dlq)["Messages"][0]
-    assert json.loads(bad["Body"])["amount"] == -1
+    wait_until(dead_lettered, what="the failing message in the DLQ")
+    [bad] = receive_all(sqs, dlq)
+    assert bad["json"] == {"n": 2, "fail": True}
     left = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     assert left["ApproximateNumberOfMessages"] == "0"
     assert left["ApproximateNumberOfMessagesNotVisible"] == "0"
-    got = stack.sources.mapping_ops.get(mapping["UUID"])[1]
-    assert got["State"] == "Enabled" and got["LastProcessingResult"] == "OK"
+
+    batches = [SqsModel(**event) for event in results(stack, "sqs/")]
+    seen: dict[str, list[int]] = {}
+    for batch in batches:
+        for record in batch.Records:
+            body = json.loads(str(record.body))
+            assert record.eventSourceARN == queue_arn("work")
+            seen.setdefault(str(body["n"]), []).append(
+                int(record.attributes.ApproximateReceiveCount)
+            )
+    # the good messages once; the failing one came back after its visibility timeout
+    assert {n: sorted(c) for n, c in seen.items()} == {
+        "0": [1],
+        "1": [1],
+        "2": [1, 2],
+        "3": [1],
+        "4": [1],
+    }
+    got = lam.get_event_source_mapping(UUID=mapping["UUID"])
+    assert got["State"] == "Enabled"
+    assert got["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["UUID"] in {
+        m["UUID"]
+        for m in lam.list_event_source_mappings(FunctionName="sqs-consumer")["EventSourceMappings"]
+    }
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
 
 
-def test_a_schedule_runs_the_job_and_its_result_reaches_a_destination(stack: Stack) -> None:
-    stack.deploy("nightly", "scheduled-job")
+# -- schedules and destinations --------------------------------------------------------------
+
+
+def test_schedule_rules_fire_their_target_and_the_result_reaches_a_destination(
+    stack: Stack,
+) -> None:
+    stack.deploy("tick", TICK, memory=256)
     sqs = stack.client("sqs")
-    results = sqs.create_queue(QueueName="job-results")["QueueUrl"]
-    stack.sources.event_invoke_config_ops.put(
-        "nightly",
-        None,
-        {
-            "DestinationConfig": {
-                "OnSuccess": {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:job-results"}
-            }
-        },
+    ticks = sqs.create_queue(QueueName="ticks")["QueueUrl"]
+    lam = stack.client("lambda")
+    lam.put_function_event_invoke_config(
+        FunctionName="tick",
+        DestinationConfig={"OnSuccess": {"Destination": queue_arn("ticks")}},
     )
     events = stack.client("events")
-    events.put_rule(Name="nightly-cleanup", ScheduleExpression="cron(0 3 * * ? *)")
-    events.put_targets(
-        Rule="nightly-cleanup",
-        Targets=[{"Id": "job", "Arn": function_arn(REGION, ACCOUNT, "nightly")}],
+    events.put_rule(Name="every-minute", ScheduleExpression="rate(1 minute)")
+    events.put_rule(Name="even-minutes", ScheduleExpression="cron(0/2 * * * ? *)")
+    for rule in ("every-minute", "even-minutes"):
+        events.put_targets(Rule=rule, Targets=[{"Id": "t", "Arn": function_arn("tick")}])
+
+    records: list[dict[str, Any]] = []
+
+    def fired() -> bool:
+        records.extend(m["json"] for m in receive_all(sqs, ticks, wait_s=1))
+        rules = [r["responsePayload"]["rule"] for r in records]
+        return rules.count("every-minute") >= 2 and rules.count("even-minutes") >= 1
+
+    wait_until(fired, what="two rate ticks and a cron tick")  # ~4 s at 60x
+    for rule in ("every-minute", "even-minutes"):
+        events.disable_rule(Name=rule)
+
+    by_rule: dict[str, list[datetime]] = {}
+    for record in records:
+        assert record["version"] == "1.0"
+        assert record["requestContext"]["condition"] == "Success"
+        assert record["requestContext"]["functionArn"] == function_arn("tick") + ":$LATEST"
+        event = EventBridgeModel(**record["requestPayload"])
+        assert event.detail_type == "Scheduled Event" and event.source == "aws.events"
+        rule = record["responsePayload"]["rule"]
+        assert event.resources == [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}"]
+        by_rule.setdefault(rule, []).append(event.time)
+    rate = sorted(by_rule["every-minute"])
+    assert {(b - a).total_seconds() for a, b in itertools.pairwise(rate)} == {60.0}
+    assert all(t.minute % 2 == 0 and t.second == 0 for t in by_rule["even-minutes"])
+    described = events.describe_rule(Name="every-minute")
+    assert described["State"] == "DISABLED" and described["ScheduleExpression"] == (
+        "rate(1 minute)"
     )
-    # Fire the 03:00 tick now instead of waiting for it (the runner's clock is injected).
-    rule = stack.sources.rule_store.rules["nightly-cleanup"]
-    tomorrow_3am = (int(rule.anchor // 86_400) + 1) * 86_400 + 3 * 3600
-    stack.loop.run(stack.sources.schedules.run_once(tomorrow_3am + 5))
-    got: list[dict[str, Any]] = []
-
-    def arrived() -> bool:
-        got.extend(sqs.receive_message(QueueUrl=results).get("Messages", []))
-        return bool(got)
-
-    wait_until(arrived)
-    record = json.loads(got[0]["Body"])
-    assert record["requestContext"]["condition"] == "Success"
-    event = record["requestPayload"]
-    EventBridgeModel(**event)
-    assert event["detail-type"] == "Scheduled Event"
-    assert record["responsePayload"]["rule"] == "nightly-cleanup"
-    assert record["responsePayload"]["tick"].endswith("T03:00:00Z")
 
 
-def test_http_api_routes_and_a_function_url_serve_the_example_api(stack: Stack) -> None:
-    stack.deploy("items-api", "http-api")
-    routes = f"http://127.0.0.1:{stack.sources.routes_port}"
-    with urllib.request.urlopen(f"{routes}/items/1", timeout=30) as resp:
-        assert resp.status == 200 and json.loads(resp.read()) == {"id": "1", "name": "teapot"}
-    req = urllib.request.Request(
-        f"{routes}/items", b'{"name": "kettle"}', {"Content-Type": "application/json"}
+def test_a_failing_event_invoke_is_retried_then_its_record_goes_to_on_failure(
+    stack: Stack,
+) -> None:
+    stack.deploy("flaky", FLAKY, memory=256)
+    sqs = stack.client("sqs")
+    failures = sqs.create_queue(QueueName="failures")["QueueUrl"]
+    lam = stack.client("lambda")
+    put = lam.put_function_event_invoke_config(
+        FunctionName="flaky",
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": queue_arn("failures")}},
     )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        assert resp.status == 201 and resp.headers["location"] == "/items/2"
-        assert resp.headers.get_all("set-cookie") == ["last-created=2; Path=/"]
-    try:
-        urllib.request.urlopen(f"{routes}/nothing", timeout=30)
-    except urllib.error.HTTPError as err:
-        assert err.code == 404
-    # the same function behind a function URL (routeKey $default: the example answers 404
-    # with the path it saw, which shows rawPath is relative to the URL)
-    stack.urls[URL_ID] = FunctionUrlConfig("items-api", None, URL_ID, "NONE")
-    try:
-        urllib.request.urlopen(f"{stack.events_url}/lambda-url/{URL_ID}/items?x=1", timeout=30)
-    except urllib.error.HTTPError as err:
-        assert err.code == 404
-        assert json.loads(err.read()) == {"message": "no route for GET /items"}
+    assert put["MaximumRetryAttempts"] == 1
+    got = lam.get_function_event_invoke_config(FunctionName="flaky")
+    assert got["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn("failures")
 
+    out = lam.invoke(FunctionName="flaky", InvocationType="Event", Payload=b'{"order": 9}')
+    assert out["StatusCode"] == 202
+    request_id = out["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
 
-def test_the_event_a_function_url_delivers_parses_as_powertools_expects(stack: Stack) -> None:
-    stack.client("lambda").create_function(
-        FunctionName="url-probe",
-        Runtime="python3.11",
-        Handler="app.handler",
-        Role=f"arn:aws:iam::{ACCOUNT}:role/lambda-role",
-        Code={"ZipFile": python_zip("def handler(event, context):\n    return event\n")},
+    records: list[dict[str, Any]] = []
+
+    def recorded() -> bool:
+        records.extend(m["json"] for m in receive_all(sqs, failures, wait_s=1))
+        return bool(records)
+
+    wait_until(recorded, what="the failure record")
+    [record] = records
+    assert record["requestContext"] == {
+        "requestId": request_id,
+        "functionArn": function_arn("flaky") + ":$LATEST",
+        "condition": "RetriesExhausted",
+        "approximateInvokeCount": 2,
+    }
+    assert record["requestPayload"] == {"order": 9}
+    assert record["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
+    assert record["responsePayload"]["errorType"] == "ValueError"
+    assert record["responsePayload"]["errorMessage"] == "cannot process order 9"
+
+    lam.delete_function_event_invoke_config(FunctionName="flaky")
+    assert (
+        lam.list_function_event_invoke_configs(FunctionName="flaky")["FunctionEventInvokeConfigs"]
+        == []
     )
-    url_id = "p" * 32
-    stack.urls[url_id] = FunctionUrlConfig("url-probe", None, url_id, "NONE")
-    req = urllib.request.Request(
-        f"{stack.events_url}/lambda-url/{url_id}/hello?q=1", b"hi", {"Content-Type": "text/plain"}
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        event = json.loads(resp.read())
-    parsed = APIGatewayProxyEventV2Model(**event)
-    assert parsed.rawPath == "/hello" and parsed.body == "hi"
