@@ -216,6 +216,16 @@ def translate_function(
     wanted = props.get("Runtime")
     if not wanted:
         raise TemplateError(f"{lid}: Runtime is required (Lamina runs zip packages)")
+    method = str(metadata.get("BuildMethod") or "")
+    if (
+        method
+        and method.lower() not in ("makefile", "rust-cargolambda")
+        and not (method.startswith(("python", "nodejs", "provided")))
+    ):
+        result.notes.append(
+            f"{lid}: Metadata.BuildMethod {method} is not run by Lamina: the code directory "
+            "is packaged as Python/Node.js/Rust sources are (build it first, or use makefile)"
+        )
     runtime, note = choose_runtime(str(wanted))
     if runtime is None:
         raise TemplateError(f"{lid}: {note}")

@@ -260,3 +260,21 @@ Resources:
     assert reasons["Topic (AWS::SNS::Topic)"] == "Lamina does not run this type"
     assert next(s for s in spec.skipped if s.what == "Role (AWS::IAM::Role)").ignored
     assert list(spec.functions) == ["Py"]
+
+
+def test_build_methods_lamina_does_not_run_are_noted(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Ts:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: esbuild}
+    Properties: {CodeUri: src/, Handler: app.handler, Runtime: nodejs22.x}
+"""
+    )
+    spec, _ = load(template)
+    assert spec.functions["Ts"].code.build_method == "esbuild"
+    assert any("BuildMethod esbuild is not run" in w for w in spec.warnings)
