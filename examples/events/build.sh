@@ -3,9 +3,11 @@
 #
 #   examples/events/build.sh [--force]
 #
-# The thumbnail example vendors its requirements (cp311 wheels for the functions'
-# interpreter) with pip; the others are a single file. Incremental: a zip whose inputs
-# did not change is kept.
+# The thumbnail example vendors its requirements (Pillow: cp311 wheels for the
+# functions' interpreter) with pip, byte-compiled by that interpreter since the task
+# root is read-only; boto3 is not vendored (the Python runtimes provide it). The others
+# are a single file. Incremental: a zip whose inputs (its folder, this script) did not
+# change is kept. scripts/build-examples.sh (`make examples`) runs this too.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -14,6 +16,7 @@ OUT="$ROOT/build/examples/events"
 CACHE="$ROOT/build/cache/events"
 PIP="${PIP:-$ROOT/.venv/bin/pip}"
 PYTHON="${PYTHON:-python3}"
+TARGET_PYTHON="${TARGET_PYTHON:-/usr/bin/python3}"
 force=0
 [ "${1:-}" = "--force" ] && force=1
 mkdir -p "$OUT" "$CACHE"
@@ -38,9 +41,17 @@ PY
 
 for name in http-api thumbnail queue-consumer scheduled-job; do
     zip="$OUT/$name.zip"
-    hash="$(cd "$SRC/$name" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+    hash="$(
+        {
+            sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1
+            "$TARGET_PYTHON" --version 2>&1
+            cd "$SRC/$name" && find . -type f ! -path '*/__pycache__/*' -print0 |
+                LC_ALL=C sort -z | xargs -0 sha256sum
+        } | sha256sum | cut -d' ' -f1
+    )"
     if [ "$force" -eq 0 ] && [ -f "$zip" ] && [ "$(cat "$zip.stamp" 2>/dev/null)" = "$hash" ]; then
-        echo "$name: up to date ($zip)"
+        # (not "up to date": tests/examples counts those lines of build-examples.sh)
+        echo "events/$name: unchanged (${zip#"$ROOT"/})"
         continue
     fi
     stage="$(mktemp -d)"
@@ -57,9 +68,10 @@ for name in http-api thumbnail queue-consumer scheduled-job; do
         fi
         cp -a "$deps/." "$stage/"
         rm -rf "$stage/bin"
+        "$TARGET_PYTHON" -m compileall -q --invalidation-mode unchecked-hash "$stage" >/dev/null
     fi
     zip_dir "$stage" "$zip"
     rm -rf "$stage"
     echo "$hash" >"$zip.stamp"
-    echo "$name: built $zip ($(stat -c %s "$zip") bytes)"
+    echo "events/$name: built ${zip#"$ROOT"/} ($(stat -c %s "$zip") bytes)"
 done

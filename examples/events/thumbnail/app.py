@@ -1,7 +1,9 @@
 """Make a thumbnail of every image uploaded to a bucket (the classic S3-triggered Lambda).
 
 Triggered by s3:ObjectCreated:* on the source bucket; writes a JPEG at most 128x128 to
-$THUMBNAIL_BUCKET (default: "<source bucket>-thumbnails") under the same key.
+$THUMBNAIL_BUCKET (default: "<source bucket>-thumbnails") under the same key. Pillow is
+vendored in the zip; boto3 is the runtime's own, as on Lambda, and finds Lamina through
+the AWS_ENDPOINT_URL and credentials Lamina puts in the environment.
 """
 
 import io
