@@ -6,20 +6,26 @@ Every tool is a client of a running Lamina's HTTP API (through
 Pure parts (statistics, pricing, recommendations, summaries) are separate from the drivers
 that invoke functions, so they are tested without a server:
 
-=================  ==========================================================
-``stats``          percentiles, trimming and distributions
-``report_line``    the numbers of a REPORT line
-``lambda_api``     the few Lambda API calls the tools make
-``preserve``       snapshot a function's configuration and put it back
-``payloads``       payloads, weights and the order they are sent in
-``tuning``         power tuning's per-size figures and recommendation (pure)
-``tuner``          power tuning's driver
-``coldstart``      the cold-start benchmark (summary pure, driver beside it)
-``compare``        one workload on two implementations
-``cost_report``    ``lamina cost``: ledger totals, projections, break-even
-``charts``         matplotlib figures (PNG, SVG)
-``html_report``    one self-contained HTML file of charts and tables
-``progress``       progress bars on stderr
-``workloads``      the paired examples' sample events
-=================  ==========================================================
+==================  =========================================================
+``stats``           percentiles, trimming and distributions
+``report_line``     the numbers of a REPORT line (text or JSON log format)
+``lambda_api``      the few Lambda API calls the tools make
+``preserve``        snapshot a function's configuration and put it back
+``payloads``        payloads, weights and the order they are sent in
+``tuning``          power tuning's per-size figures and recommendation (pure)
+``tuner``           power tuning's driver
+``coldstart``       the cold-start benchmark (summary pure, driver beside it)
+``compare``         one workload on two implementations
+``cost_report``     ``lamina cost``: ledger rows, months, projections, break-even
+``cost_source``     where ``lamina cost`` reads from: the ledger file or the API
+``workloads``       the paired examples and their sample events
+``charts``          matplotlib figures (PNG, SVG)
+``html_report``     one self-contained HTML page of charts and tables
+``reports``         each tool's charts and HTML sections, and writing them
+``*_report``,       text and JSON renderings of each tool's results
+``*_text``
+``formatting``      money, milliseconds and ratios for people
+``progress``        progress bars on stderr
+``cli``             the ``lamina cost / tune / compare / bench coldstart`` commands
+==================  =========================================================
 """

@@ -149,7 +149,7 @@ def cmd_tune(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     if args.json:
         dump_json(tune_dict(result, prices, args.rate))
     else:
-        write_tune(result, prices, sys.stdout, args.rate)
+        write_tune(result, prices, sys.stdout, args.rate, args.vs_server)
     if _wants_charts(args):
         chart_list = reports.tune_charts(result, prices, args.rate, args.vs_server)
         _write_reports(
@@ -175,7 +175,7 @@ def cmd_compare(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     if args.json:
         dump_json(compare_dict(comparison, prices))
     else:
-        write_compare(comparison, sys.stdout)
+        write_compare(comparison, sys.stdout, args.vs_server, prices)
     if _wants_charts(args):
         chart_list = reports.compare_charts(comparison, prices, args.rate, args.vs_server)
         title = f"Lamina: {args.function_a} vs {args.function_b}"

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from lamina.billing.prices import PriceTable
+from lamina.billing.projection import ServerPrice
 from lamina.cli.output import table
+from lamina.tools.break_even_text import write_break_even
 from lamina.tools.compare import Comparison, Side
 from lamina.tools.formatting import count, money, ms, plain, ratio
 from lamina.tools.tune_report import tune_dict
@@ -30,12 +32,25 @@ def _side_row(c: Comparison, s: Side, rate_column: bool) -> list[str]:
     return row
 
 
-def write_compare(c: Comparison, stream: TextIO) -> None:
-    """Both implementations at their best memory size, the ratios, and a verdict."""
+def write_compare(
+    c: Comparison,
+    stream: TextIO,
+    server: ServerPrice | None = None,
+    prices: PriceTable | None = None,
+) -> None:
+    """Both implementations at their best memory size, the ratios, a verdict, and with a
+    server price the break-even of each."""
     headers, rows = compare_table(c)
     table(headers, rows, stream)
     print(file=stream)
     print(verdict(c), file=stream)
+    if server is not None and prices is not None:
+        rows_ = [
+            (f"{s.name} at {s.best.memory_mb} MB", s.best.workload)
+            for s in (c.a, c.b)
+            if s.best is not None
+        ]
+        write_break_even(rows_, server, prices, stream)
     if c.same_answer is False:
         print("WARNING: the two functions gave different answers to the same payload", file=stream)
     for s in (c.a, c.b):

@@ -6,8 +6,9 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from lamina.billing.prices import PriceTable
-from lamina.billing.projection import Rate, project
+from lamina.billing.projection import Rate, ServerPrice, project
 from lamina.cli.output import table
+from lamina.tools.break_even_text import write_break_even
 from lamina.tools.formatting import count, money, ms, plain, ratio
 from lamina.tools.tuner import TuneResult
 from lamina.tools.tuning import SizeResult, Strategy, speedup
@@ -20,13 +21,21 @@ def monthly_at(result: SizeResult, rate: Rate | None, table_: PriceTable) -> Dec
 
 
 def write_tune(
-    result: TuneResult, prices: PriceTable, stream: TextIO, rate: Rate | None = None
+    result: TuneResult,
+    prices: PriceTable,
+    stream: TextIO,
+    rate: Rate | None = None,
+    server: ServerPrice | None = None,
 ) -> None:
-    """The per-size table, the recommendation, and how the function was left."""
+    """The per-size table, the recommendation, the break-even, how the function was left."""
     print(describe(result), file=stream)
     headers, rows = tune_table(result, prices, rate)
     table(headers, rows, stream)
     write_verdict(result, stream)
+    best = result.recommended
+    if server is not None and best is not None:
+        name = f"{result.plan.function} at {best.memory_mb} MB"
+        write_break_even([(name, best.workload)], server, prices, stream)
 
 
 def describe(result: TuneResult) -> str:
