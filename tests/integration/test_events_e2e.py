@@ -141,8 +141,9 @@ ROUTES = {
 
 
 class Stack:
-    def __init__(self, server: LaminaProcess) -> None:
+    def __init__(self, server: LaminaProcess, external: LaminaProcess) -> None:
         self.server = server
+        self.external = external
         self.endpoint = server.endpoint
         self.routes = routes_endpoint(server)
 
@@ -161,25 +162,37 @@ class Stack:
         )
 
 
+EXTERNAL_ACCOUNT = "111122223333"
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("events-e2e")
     routes = root / "routes.json"
     routes.write_text(json.dumps(ROUTES))
+    # Another SQS-compatible service for the external-queue mapping: a second Lamina that
+    # plays another account; the main one reads it with boto3, as it would read AWS.
+    external = start_server(root / "external", {"LAMINA_ACCOUNT_ID": EXTERNAL_ACCOUNT})
     server = start_server(
         root / "data",
         {
             "LAMINA_ASYNC_RETRY_DELAY_1_S": "0.3",
             "LAMINA_ASYNC_RETRY_DELAY_2_S": "0.3",
+            "LAMINA_ASYNC_THROTTLE_MAX_S": "0.3",
             "LAMINA_SCHEDULE_TIME_SCALE": "60",
             "LAMINA_HTTP_ROUTES_FILE": str(routes),
             "LAMINA_HTTP_ROUTES_PORT": "0",
+            "LAMINA_SQS_ENDPOINTS": f"{EXTERNAL_ACCOUNT}={external.endpoint}",
+            # what boto3 in the server signs external requests with (its usual chain)
+            "AWS_ACCESS_KEY_ID": "AKIDLAMINA",
+            "AWS_SECRET_ACCESS_KEY": "lamina-secret",
         },
     )
-    stack = Stack(server)
+    stack = Stack(server, external)
     stack.client("s3").create_bucket(Bucket="results")
     yield stack
     server.stop()
+    external.stop()
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
@@ -576,3 +589,53 @@ def test_a_failing_event_invoke_is_retried_then_its_record_goes_to_on_failure(
         lam.list_function_event_invoke_configs(FunctionName="flaky")["FunctionEventInvokeConfigs"]
         == []
     )
+
+
+def test_a_mapping_polls_an_external_sqs_compatible_endpoint(stack: Stack) -> None:
+    stack.deploy("ext-consumer", SQS_CONSUMER.replace('"sqs/"', '"ext/"'), memory=1024)
+    remote = client(stack.external.endpoint, "sqs")
+    url = remote.create_queue(QueueName="incoming", Attributes={"VisibilityTimeout": "5"})[
+        "QueueUrl"
+    ]
+    remote.send_message(QueueUrl=url, MessageBody=json.dumps({"n": 1}))
+    arn = f"arn:aws:sqs:{REGION}:{EXTERNAL_ACCOUNT}:incoming"
+    lam = stack.client("lambda")
+    mapping = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="ext-consumer")
+    wait_until(lambda: bool(results(stack, "ext/")), what="the external message's batch")
+    [batch] = [SqsModel(**e) for e in results(stack, "ext/")]
+    [record] = batch.Records
+    assert record.eventSourceARN == arn and json.loads(str(record.body)) == {"n": 1}
+
+    def consumed() -> bool:
+        a = remote.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return bool(
+            a["ApproximateNumberOfMessages"] == "0"
+            and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+        )
+
+    wait_until(consumed, what="the message to be deleted from the external queue")
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_a_throttled_event_invoke_waits_and_is_delivered_once_capacity_returns(
+    stack: Stack,
+) -> None:
+    stack.deploy("throttled", "def handler(event, context):\n    return event\n", 256)
+    sqs = stack.client("sqs")
+    done = sqs.create_queue(QueueName="throttled-done")["QueueUrl"]
+    lam = stack.client("lambda")
+    lam.put_function_event_invoke_config(
+        FunctionName="throttled",
+        DestinationConfig={"OnSuccess": {"Destination": queue_arn("throttled-done")}},
+    )
+    lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
+    out = lam.invoke(FunctionName="throttled", InvocationType="Event", Payload=b'{"k": "a"}')
+    assert out["StatusCode"] == 202  # accepted even though nothing may run now
+    assert receive_all(sqs, done, wait_s=2) == []  # throttled, retried with backoff
+    lam.delete_function_concurrency(FunctionName="throttled")
+    [message] = receive_all(sqs, done, wait_s=10)
+    record = message["json"]
+    assert record["requestContext"]["condition"] == "Success"
+    # throttles are not attempts: the function ran once
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["responsePayload"] == {"k": "a"}
