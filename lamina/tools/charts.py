@@ -15,6 +15,7 @@ only when a chart is asked for.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,12 +131,15 @@ def tuning_figure(results: Sequence[TuneResult], title: str | None = None) -> Fi
             )
     ax.set_xscale("log", base=2)
     ticks = sorted(sizes)
-    ax.set_xticks(ticks, [str(t) for t in ticks])
+    crowded = any(b / a < 1.3 for a, b in itertools.pairwise(ticks))
+    ax.set_xticks(ticks, [str(t) for t in ticks], rotation=40 if crowded else 0)
     ax.minorticks_off()
     ax.set_xlabel("memory size (MB); CPU is proportional: 1,769 MB = 1 vCPU")
     ax.set_ylabel("latency (ms)")
-    ax.set_yscale("log")
-    _plain_numbers(ax.yaxis)
+    low, high = ax.get_ylim()
+    if low > 0 and high / low >= 8:  # a log scale only pays when latencies span a decade
+        ax.set_yscale("log")
+        _plain_numbers(ax.yaxis)
     cost_ax.set_ylabel("$ per million invocations")
     if ticks and ticks[0] <= 1769 <= ticks[-1]:  # one vCPU
         ax.axvline(1769, color="grey", linestyle=":", linewidth=1)
