@@ -6,6 +6,8 @@
 # Names: hello-python hello-node hello-rust ric-python ric-node (the default set);
 # the paired examples paired-{thumbnail,orders,loglines}-{python,rust} are built
 # with --paired (only them) or --all (everything), or one by one with --only.
+# The default set and --all also build the event-source examples (examples/events,
+# their own script: build/examples/events/).
 # Incremental: each zip has a stamp holding the hash of its inputs (sources, this
 # script, tool versions); an unchanged example is skipped. Zips are deterministic
 # (sorted entries, fixed timestamps) and keep the exec bit of `bootstrap`.
@@ -300,3 +302,8 @@ esac
 for name in "${names[@]}"; do
     build_one "$name"
 done
+
+if [ -z "$only" ] && [ "$set_of_names" != paired ]; then
+    PIP="$PIP" PYTHON="$PYTHON" TARGET_PYTHON="$TARGET_PYTHON" \
+        bash "$EXAMPLES/events/build.sh" $([ "$force" -eq 1 ] && echo --force)
+fi
