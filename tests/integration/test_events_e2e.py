@@ -12,6 +12,7 @@ so ``rate(1 minute)`` fires every second with minute-spaced event times.
 from __future__ import annotations
 
 import base64
+import http.client
 import itertools
 import json
 import urllib.error
@@ -254,6 +255,17 @@ def test_a_function_url_serves_payload_2_0_and_maps_responses(stack: Stack) -> N
 
     status, _, _ = fetch(url + "fail")
     assert status == 502
+
+    # the same URL addressed by Host (a wildcard DNS name), the path passed through as sent
+    url_id = url.rstrip("/").rsplit("/", 1)[-1]
+    host = f"{url_id}.lambda-url.{REGION}.lamina.test"
+    conn = http.client.HTTPConnection(stack.endpoint.removeprefix("http://"), timeout=60)
+    conn.request("GET", "/event?via=host", headers={"Host": host})
+    resp = conn.getresponse()
+    event = json.loads(resp.read())
+    conn.close()
+    assert resp.status == 200 and event["rawPath"] == "/event"
+    assert event["headers"]["host"] == host and event["rawQueryString"] == "via=host"
 
     # a binary request body reaches the function base64-encoded
     status, _, body = fetch(url + "event", bytes(range(256)), {"Content-Type": "image/png"})
@@ -639,3 +651,20 @@ def test_a_throttled_event_invoke_waits_and_is_delivered_once_capacity_returns(
     # throttles are not attempts: the function ran once
     assert record["requestContext"]["approximateInvokeCount"] == 1
     assert record["responsePayload"] == {"k": "a"}
+
+
+def test_a_function_created_from_an_object_in_the_embedded_s3(stack: Stack) -> None:
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket="code")
+    s3.put_object(Bucket="code", Key="fn/app.zip", Body=zip_source(TICK))
+    lam = stack.client("lambda")
+    lam.create_function(
+        FunctionName="from-s3",
+        Runtime="python3.11",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"S3Bucket": "code", "S3Key": "fn/app.zip"},
+    )
+    event = {"resources": ["arn:aws:events:us-east-1:0:rule/r"], "time": "now"}
+    out = lam.invoke(FunctionName="from-s3", Payload=json.dumps(event).encode())
+    assert json.loads(out["Payload"].read()) == {"rule": "r", "time": "now"}
