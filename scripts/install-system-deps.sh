@@ -31,6 +31,8 @@ REQUIRED_PACKAGES=(
     pkg-config
     # Python's zipfile builds the example zips; zip is only a convenience.
     zip
+    # The event examples' walkthrough (examples/events/README.md, and its test) uses curl.
+    curl
 )
 
 missing=()
