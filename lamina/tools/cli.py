@@ -101,6 +101,7 @@ def _plan(args: argparse.Namespace, function: str, apply: bool = False) -> TuneP
         strategy=Strategy(args.strategy),
         weight=args.weight,
         apply=apply,
+        sleep_ms=args.sleep_between,
     )
 
 
@@ -255,6 +256,13 @@ def _tuning_options(p: argparse.ArgumentParser) -> None:
         help="drop this fraction of the fastest and of the slowest (default 0.2)",
     )
     p.add_argument("--cold", action="store_true", help="measure only forced cold starts")
+    p.add_argument(
+        "--sleep-between",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="pause between invokes, e.g. 100 to measure a function called now and then",
+    )
     p.add_argument("--strategy", choices=[s.value for s in Strategy], default="cost")
     p.add_argument(
         "--weight",

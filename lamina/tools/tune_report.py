@@ -44,9 +44,11 @@ def describe(result: TuneResult) -> str:
     mode = "cold starts" if plan.cold else "warm invokes"
     how = f"parallel {plan.parallel}" if plan.parallel > 1 else "sequential"
     payloads = f"{len(plan.payloads)} payload{'s' if len(plan.payloads) > 1 else ''}"
+    pause = f" {plan.sleep_ms} ms apart" if plan.sleep_ms else ""
     return (
         f"{plan.function} ({result.runtime}, {result.architecture}): {plan.invocations} "
-        f"{mode} per size, {how}, {payloads}, fastest and slowest {plan.discard:.0%} discarded"
+        f"{mode} per size{pause}, {how}, {payloads}, fastest and slowest "
+        f"{plan.discard:.0%} discarded"
     )
 
 
@@ -159,6 +161,7 @@ def tune_dict(result: TuneResult, prices: PriceTable, rate: Rate | None = None) 
         "invocations_per_size": plan.invocations,
         "parallel": plan.parallel,
         "discard": plan.discard,
+        "sleep_between_ms": plan.sleep_ms,
         "strategy": plan.strategy.value,
         "weight": plan.weight,
         "rate": {"text": rate.text, "per_month": rate.per_month} if rate else None,

@@ -16,6 +16,7 @@ with ``apply=True`` it is left at the recommended size instead.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,10 @@ class TunePlan:
     strategy: Strategy = Strategy.COST
     weight: float = 0.5
     apply: bool = False
+    # Pause between invokes (batches, in parallel runs), like Power Tuning's
+    # sleepBetweenRunsMs: back-to-back invokes share the CPU quota's 100 ms periods, so
+    # spacing them measures a function called every so often rather than flat out.
+    sleep_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.invocations < 1:
@@ -66,6 +71,8 @@ class TunePlan:
             raise InvalidParameterValue("the balanced weight must be within [0, 1]")
         if not self.payloads:
             raise InvalidParameterValue("give at least one payload")
+        if not 0 <= self.sleep_ms <= 60_000:
+            raise InvalidParameterValue("the pause between invokes must be 0 to 60,000 ms")
         object.__setattr__(self, "sizes", check_sizes(self.sizes))
 
 
@@ -222,6 +229,8 @@ def _measure_size(
             record(index, outcome, warmup=True)
     for start in range(0, len(order), plan.parallel):
         batch = order[start : start + plan.parallel]
+        if plan.sleep_ms:
+            time.sleep(plan.sleep_ms / 1000)
         if plan.cold:
             _force_cold(guard, f"{size}-{start}")
         for index, outcome in run(batch):

@@ -8,6 +8,7 @@ import pytest
 
 from lamina.billing.prices import load_prices
 from lamina.errors import InvalidParameterValue
+from lamina.tools.tuner import TunePlan
 from lamina.tools.tuning import Sample, SizeResult, Strategy, check_sizes, recommend, summarize
 
 D = Decimal
@@ -97,3 +98,11 @@ def test_memory_sizes_are_checked_like_lambda() -> None:
     for bad in ([], [64], [10_241]):
         with pytest.raises(InvalidParameterValue):
             check_sizes(bad)
+
+
+def test_a_plan_is_checked_when_made() -> None:
+    assert TunePlan("fn", sizes=(512, 128, 512)).sizes == (128, 512)
+    for bad in ({"invocations": 0}, {"parallel": 0}, {"discard": 0.5}, {"weight": 2.0},
+                {"payloads": ()}, {"sleep_ms": -1}, {"sizes": (64,)}):  # fmt: skip
+        with pytest.raises(InvalidParameterValue):
+            TunePlan("fn", **bad)
