@@ -227,14 +227,16 @@ def _measure_size(
     if not plan.cold:
         for index, outcome in run([order[0]] * plan.parallel):
             record(index, outcome, warmup=True)
-    for start in range(0, len(order), plan.parallel):
-        batch = order[start : start + plan.parallel]
-        if plan.sleep_ms:
+    batches = [order[i : i + plan.parallel] for i in range(0, len(order), plan.parallel)]
+    for number, batch in enumerate(batches):
+        if plan.sleep_ms and number:
             time.sleep(plan.sleep_ms / 1000)
-        if plan.cold:
-            _force_cold(guard, f"{size}-{start}")
         for index, outcome in run(batch):
             record(index, outcome, warmup=False)
+        if plan.cold and number < len(batches) - 1:
+            # Retire the environments now, while they are idle and not yet frozen; the
+            # memory change for the next size (or the restore) retires the last ones.
+            _force_cold(guard, f"{size}-{number}")
     return got
 
 

@@ -23,7 +23,8 @@ def tools_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaPro
 
 @pytest.fixture
 def api(tools_server: LaminaProcess) -> LambdaApi:
-    return LambdaApi(Client(tools_server.endpoint))
+    # A bounded wait: a request the server never answers fails the test, not the suite.
+    return LambdaApi(Client(tools_server.endpoint, timeout=120))
 
 
 @pytest.fixture(scope="session")

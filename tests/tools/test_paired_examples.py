@@ -33,7 +33,7 @@ BY_KEY = {p.key: p for p in PAIRS}
 def deployed(
     tools_server: LaminaProcess, paired_zips: Path
 ) -> Iterator[dict[str, tuple[str, str]]]:
-    api = LambdaApi(Client(tools_server.endpoint))
+    api = LambdaApi(Client(tools_server.endpoint, timeout=120))
     names: dict[str, tuple[str, str]] = {}
     for pair in PAIRS:
         pair_names = pair.function_names("same")
