@@ -217,6 +217,7 @@ class CgroupHandle:
         self.group = group
         self._version = group.layout.version
         self._removed = False
+        self._dying = False
         self._peak_fd = -1
         # Keep the peak-memory file open: every invoke resets it and reads it, and a pread /
         # pwrite on an open descriptor costs a fraction of an open-by-path (v2's memory.peak
@@ -271,13 +272,20 @@ class CgroupHandle:
         )
 
     def thaw_now(self) -> None:
-        """Ask for a thaw without waiting for it (used on the way to a kill)."""
+        """Ask for a thaw without waiting for it (used on the way to a kill).
+
+        From here on the group is dying: a freeze still settling stops writing FROZEN, so
+        it can never re-freeze tasks that must run to act on their SIGKILL.
+        """
+        self._dying = True
         if not self._removed:
             with contextlib.suppress(SandboxError):
                 _write(self.group.freeze_write(False))
 
     async def set_frozen(self, frozen: bool) -> None:
         """Freeze or thaw, returning once the kernel reports the new state."""
+        if frozen and self._dying:
+            return  # a kill has begun: freezing now would trap the SIGKILLed tasks
         write = self.group.freeze_write(frozen)
         state = self.group.freeze_state_file()
         _write(write)
@@ -290,6 +298,8 @@ class CgroupHandle:
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.01)
+            if frozen and self._dying:
+                return
             if frozen and self._version == 1:
                 _write(write)  # v1 may stall in FREEZING; writing FROZEN again retries
         return None

@@ -85,6 +85,10 @@ class Environment:
         if self.freeze_handle is not None:
             self.freeze_handle.cancel()
             self.freeze_handle = None
+        if self.freezing is not None and not self.freezing.done():
+            # A freeze still settling must not race the kill (it would re-freeze the tree).
+            self.freezing.cancel()
+            await asyncio.wait([self.freezing])
         self.channel.close()
         if self.process is not None:
             with contextlib.suppress(Exception):

@@ -15,7 +15,7 @@ import pytest
 from lamina.config import Settings
 from lamina.sandbox import Limits, SandboxSpec, create_sandbox
 from lamina.sandbox.backend import EnvironmentProcess
-from lamina.sandbox.process_tier import ProcessSandbox
+from lamina.sandbox.process_tier import JailedProcess, ProcessSandbox
 
 pytestmark = pytest.mark.privileged
 
@@ -276,3 +276,29 @@ def test_exposed_interpreter_under_hidden_root_runs(
     code, out, _ = _python(sandbox, spec)
     assert code == 0, out
     assert out.strip() == "(3, 12) False"
+
+
+@pytest.mark.privileged
+def test_once_a_kill_has_begun_a_freeze_no_longer_freezes(
+    sandbox: ProcessSandbox, code_dir: Path
+) -> None:
+    # A freeze still settling used to write FROZEN again after the kill had thawed the
+    # tree, trapping the SIGKILLed tasks (they must run to die) and hanging kill().
+    async def scenario() -> tuple[str, int]:
+        spec = _spec(code_dir, ["/bin/sh", "-c", "while :; do :; done"])
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        proc = await sandbox.spawn(spec, write_end)
+        os.close(write_end)
+        assert isinstance(proc, JailedProcess)
+        cgroup = proc._cgroup
+        state = cgroup.group.freeze_state_file()
+        cgroup.thaw_now()  # what kill() does right after its SIGKILL
+        await cgroup.set_frozen(True)  # a freeze that was still settling
+        frozen_state = state.read_text().strip()
+        await asyncio.wait_for(proc.kill(), timeout=20)
+        return frozen_state, await asyncio.wait_for(proc.wait(), timeout=5)
+
+    frozen_state, status = asyncio.run(scenario())
+    assert frozen_state == "THAWED"
+    assert status != 0
