@@ -10,6 +10,8 @@ server's ``/lamina/v1/cost`` first flushes everything).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -57,6 +59,9 @@ class GroupTotals:
     request_cost: Decimal
     duration_cost: Decimal
     ephemeral_cost: Decimal
+    # Nearest-rank duration percentiles, per function only (as the API's totals have them).
+    p50_duration_ms: float | None = None
+    p90_duration_ms: float | None = None
 
     @property
     def gb_s(self) -> Decimal:
@@ -146,8 +151,17 @@ class LedgerReader:
             f"FROM invocations{where} GROUP BY {key_sql} ORDER BY {key_sql}"
         )
         with self._connect() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [_group(by, row) for row in rows]
+            groups = [_group(by, row) for row in conn.execute(sql, params).fetchall()]
+            if by == "function":
+                groups = [
+                    dataclasses.replace(
+                        g,
+                        p50_duration_ms=_percentile(conn, g, since, until, 0.50),
+                        p90_duration_ms=_percentile(conn, g, since, until, 0.90),
+                    )
+                    for g in groups
+                ]
+        return groups
 
     def workloads(
         self, function: str | None = None, since: float | None = None, until: float | None = None
@@ -200,6 +214,23 @@ class LedgerReader:
             MonthUsage(str(month), str(arch), int(n), int(mb_ms), Decimal(eph))
             for month, arch, n, mb_ms, eph in rows
         ]
+
+
+def _percentile(
+    conn: sqlite3.Connection,
+    group: GroupTotals,
+    since: float | None,
+    until: float | None,
+    fraction: float,
+) -> float | None:
+    """Nearest rank: the smallest duration with ``fraction`` of the group's rows at or below."""
+    where, params = _where(group.function, since, until)
+    rank = max(1, math.ceil(fraction * group.invocations))
+    row = conn.execute(
+        f"SELECT duration_ms FROM invocations{where} ORDER BY duration_ms LIMIT 1 OFFSET ?",
+        [*params, rank - 1],
+    ).fetchone()
+    return None if row is None else float(row[0])
 
 
 def _group(by: GroupBy, row: tuple[Any, ...]) -> GroupTotals:

@@ -174,6 +174,8 @@ def from_api_rows(rows: list[dict[str, Any]], query: CostQuery, prices: PriceTab
             request_cost=Decimal(row["request_cost"]),
             duration_cost=Decimal(row["duration_cost"]),
             ephemeral_cost=Decimal(row.get("ephemeral_cost", "0")),
+            p50_duration_ms=row.get("p50_duration_ms"),
+            p90_duration_ms=row.get("p90_duration_ms"),
         )
         report.groups.append(group)
         if group.invocations:
@@ -210,6 +212,9 @@ def group_dict(g: GroupTotals, money: Priced) -> dict[str, Any]:
             "total_cost": plain(money.total),
         }
     )
+    if g.p50_duration_ms is not None:
+        row["p50_duration_ms"] = g.p50_duration_ms
+        row["p90_duration_ms"] = g.p90_duration_ms
     return row
 
 

@@ -163,3 +163,12 @@ def test_a_missing_ledger_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no ledger"):
         LedgerReader.open(tmp_path)
     assert not (tmp_path / LEDGER_FILE).exists()
+
+
+def test_function_totals_carry_duration_percentiles(data_dir: Path) -> None:
+    a, b = LedgerReader.open(data_dir).groups("function")
+    # fn-a's durations: 99.5, 3.5, 5.5, 999.5 ms -> p50 is the 2nd smallest, p90 the 4th.
+    assert (a.p50_duration_ms, a.p90_duration_ms) == (5.5, 999.5)
+    assert (b.p50_duration_ms, b.p90_duration_ms) == (499.5, 1999.5)
+    (day,) = LedgerReader.open(data_dir).groups("day", function="fn-a", until=DAY2)
+    assert day.p50_duration_ms is None  # per function only
