@@ -93,11 +93,13 @@ async def start(settings: Settings) -> Lamina:
     api = LambdaApi(functions, scheduler, ledger, settings.region, settings.account_id)
     events = open_event_sources(settings, functions, scheduler, metadata, api)
     scheduler.start()
-    await events.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)
     reachable = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    # Before the event sources start: events re-delivered after a crash start environments
+    # at once, and each must know where to reach Lamina (AWS_ENDPOINT_URL).
     scheduler.api_endpoint = f"http://{reachable}:{port}"
+    await events.start()
     log.info(
         "Lamina listening on http://%s:%d (data %s, sandbox tier %s)",
         settings.host,
