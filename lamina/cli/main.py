@@ -13,6 +13,7 @@ from typing import Any
 
 from lamina.cli.client import Client, ClientError, fn_path
 from lamina.cli.output import dump_json, paint, table
+from lamina.cli.schedule import add_schedule_parser
 from lamina.cli.up import add_up_parser
 from lamina.config import load_settings
 from lamina.errors import LaminaError
@@ -284,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The cost tools: cost, tune, compare, bench coldstart.
     register_tools(sub, common, _endpoint)
     add_up_parser(sub)
+    add_schedule_parser(sub, common)
 
     p = sub.add_parser("runtimes", parents=[common], help="which interpreter runs each runtime")
     p.set_defaults(func=cmd_runtimes)
