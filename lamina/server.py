@@ -18,6 +18,7 @@ from lamina.api.arns import function_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
+from lamina.errors import ApiError
 from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
@@ -139,11 +140,18 @@ def open_event_sources(
         functions.get(name, qualifier)
         return function_arn(region, account, name)
 
+    def dead_letter_target(name: str, qualifier: str | None) -> str | None:
+        try:
+            return functions.resolve(name, qualifier).dead_letter_arn or None
+        except ApiError:
+            return None  # the function is gone: its events have nowhere to go
+
     events = EventSources.open(
         settings,
         invoke,
         resolve_function=resolve_function,
         find_url=metadata.url_config_by_id,
+        dead_letter_target=dead_letter_target,
         verify=api.authenticator("lambda").check,
     )
     api.attach_events(events)

@@ -31,7 +31,6 @@ _UNSUPPORTED = {
     "ImageConfig": "container image configuration",
     "CodeSigningConfigArn": "code signing",
     "KMSKeyArn": "customer-managed KMS keys",
-    "DeadLetterConfig": "dead-letter queues on this API",
     "CapacityProviderConfig": "capacity providers",
     "DurableConfig": "durable functions",
     "TenancyConfig": "tenant isolation",
@@ -162,6 +161,32 @@ def snap_start(body: Mapping[str, Any], default: bool) -> bool:
             "satisfy constraint: Member must satisfy enum value set: [PublishedVersions, None]"
         )
     return bool(apply_on == "PublishedVersions")
+
+
+_DLQ_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
+
+
+def dead_letter_arn(body: Mapping[str, Any], default: str) -> str:
+    """DeadLetterConfig.TargetArn: an SQS queue (Lamina's own, or an external one)."""
+    dlc = body.get("DeadLetterConfig")
+    if dlc is None:
+        return default
+    if not isinstance(dlc, dict):
+        raise InvalidParameterValue("DeadLetterConfig must be an object with TargetArn")
+    target = dlc.get("TargetArn", "")
+    if target in ("", None):
+        return ""  # an empty TargetArn removes the dead-letter queue, as on Lambda
+    if not isinstance(target, str) or not _DLQ_ARN.match(target):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{target}' at 'deadLetterConfig.targetArn' "
+            "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+            "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
+        )
+    if target.split(":")[2] == "sns":
+        raise InvalidParameterValue(
+            "Lamina delivers dead letters to SQS queues; SNS topics are not supported"
+        )
+    return target
 
 
 def check_tracing(body: Mapping[str, Any]) -> None:
@@ -299,6 +324,7 @@ def parse_create(body: Mapping[str, Any], name: str, default_role: str) -> Creat
         role=role(body, default_role),
         log_format=log_format(body, "Text"),  # type: ignore[arg-type]
         snap_start=snap_start(body, False),
+        dead_letter_arn=dead_letter_arn(body, ""),
     )
     return CreateRequest(config, code_ref(code), boolean(body, "Publish"), tags(body.get("Tags")))
 
@@ -317,6 +343,7 @@ def parse_configuration_update(body: Mapping[str, Any], cfg: FunctionConfig) -> 
         role=role(body, cfg.role),
         log_format=log_format(body, cfg.log_format),
         snap_start=snap_start(body, cfg.snap_start),
+        dead_letter_arn=dead_letter_arn(body, cfg.dead_letter_arn),
     )
 
 

@@ -39,6 +39,7 @@ def function_configuration(cfg: FunctionConfig, region: str, account: str) -> di
         "PackageType": "Zip",
         "Architectures": [cfg.architecture],
         "EphemeralStorage": {"Size": cfg.ephemeral_mb},
+        **({"DeadLetterConfig": {"TargetArn": cfg.dead_letter_arn}} if cfg.dead_letter_arn else {}),
         "SnapStart": {
             "ApplyOn": "PublishedVersions" if cfg.snap_start else "None",
             "OptimizationStatus": "On" if cfg.snap_start and cfg.version != LATEST else "Off",

@@ -77,6 +77,8 @@ class FunctionConfig:
     # Lambda SnapStart ("ApplyOn": "PublishedVersions"): start environments from a
     # pre-initialised snapshot instead of running INIT each cold start.
     snap_start: bool = False
+    # DeadLetterConfig.TargetArn: where an asynchronous event goes once its retries are spent.
+    dead_letter_arn: str = ""
 
     @property
     def cache_key(self) -> str:
