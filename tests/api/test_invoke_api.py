@@ -11,16 +11,20 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
-from tests.integration.harness import REPORT, LaminaProcess, python_zip, zip_files
+from tests.integration.harness import (
+    REPORT,
+    LaminaProcess,
+    api_error,
+    python_zip,
+    unvalidated_client,
+    zip_files,
+)
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -57,30 +61,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
         yield proc
     finally:
         proc.stop()
-
-
-def unvalidated_client(server: LaminaProcess) -> Any:
-    """A boto3 client that sends out-of-range values instead of refusing them locally."""
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id="AKIDLAMINA",
-        aws_secret_access_key="lamina-secret",
-        config=Config(retries={"max_attempts": 0}, parameter_validation=False),
-    )
-
-
-def api_error(call: Callable[[], object]) -> tuple[str, int, str]:
-    """Run ``call``, which must fail; return (error code, HTTP status, message)."""
-    with pytest.raises(ClientError) as info:
-        call()
-    err = info.value.response
-    return (
-        str(err["Error"]["Code"]),
-        int(err["ResponseMetadata"]["HTTPStatusCode"]),
-        str(err["Error"].get("Message", "")),
-    )
 
 
 def function_logs(server: LaminaProcess, name: str) -> list[dict[str, Any]]:

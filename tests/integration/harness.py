@@ -13,12 +13,15 @@ import sys
 import textwrap
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "build" / "examples"
@@ -170,3 +173,28 @@ class LaminaProcess:
             log,
             out.get("ExecutedVersion"),
         )
+
+
+def unvalidated_client(server: LaminaProcess) -> Any:
+    """A boto3 Lambda client that sends out-of-range values instead of refusing them
+    locally, so Lamina's own validation answers."""
+    return boto3.client(
+        "lambda",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDLAMINA",
+        aws_secret_access_key="lamina-secret",
+        config=Config(retries={"max_attempts": 0}, parameter_validation=False),
+    )
+
+
+def api_error(call: Callable[[], object]) -> tuple[str, int, str]:
+    """Run ``call``, which must fail; return (error code, HTTP status, message)."""
+    with pytest.raises(ClientError) as info:
+        call()
+    err = info.value.response
+    return (
+        str(err["Error"]["Code"]),
+        int(err["ResponseMetadata"]["HTTPStatusCode"]),
+        str(err["Error"].get("Message", "")),
+    )

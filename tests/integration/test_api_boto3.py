@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import api_error as error_of
+from tests.integration.harness import unvalidated_client as raw_client
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -55,29 +55,6 @@ def server(data_dir: Path) -> Iterator[LaminaProcess]:
 def lam(server: LaminaProcess) -> Any:
     # Per test: the restart test gives the server a new port.
     return server.lambda_client()
-
-
-def raw_client(server: LaminaProcess) -> Any:
-    """A client that sends what it is given, so Lamina's own validation answers."""
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id="AKIDLAMINA",
-        aws_secret_access_key="lamina-secret",
-        config=Config(retries={"max_attempts": 0}, parameter_validation=False),
-    )
-
-
-def error_of(call: Callable[[], object]) -> tuple[str, int, str]:
-    with pytest.raises(ClientError) as info:
-        call()
-    err = info.value.response
-    return (
-        str(err["Error"]["Code"]),
-        int(err["ResponseMetadata"]["HTTPStatusCode"]),
-        str(err["Error"].get("Message", "")),
-    )
 
 
 def invoke(lam: Any, name: str, qualifier: str | None = None) -> tuple[Any, str]:
