@@ -24,20 +24,19 @@ from lamina.sandbox.jail import (
     jail_argv,
 )
 from lamina.sandbox.limits import Limits, SandboxSpec
+from lamina.sandbox.readings import CgroupReadings
 
 if TYPE_CHECKING:
     from lamina.sandbox.zygote import ForkedProcess, Zygote
 
 
-class JailedProcess:
+class JailedProcess(CgroupReadings):
     """A runtime running under ``lamina-jail`` in its own cgroup."""
 
     def __init__(self, child: Child, cgroup: CgroupHandle) -> None:
+        super().__init__(cgroup)
         self._child = child
-        self._cgroup = cgroup
         self.pid = child.pid
-        # Readings survive kill(): the caller reports them after the group is gone.
-        self._final: tuple[int, bool, int] | None = None
 
     async def freeze(self) -> None:
         # Right after spawn the jail may not have joined its cgroups yet; freezing an empty
@@ -46,42 +45,15 @@ class JailedProcess:
             await asyncio.sleep(0.0005)
         await self._cgroup.set_frozen(True)
 
-    async def thaw(self) -> None:
-        await self._cgroup.set_frozen(False)
-
-    def max_memory_used_mb(self) -> int:
-        if self._final is not None:
-            return self._final[0]
-        return -(-self._cgroup.max_memory_bytes() // (1024 * 1024))
-
-    def oom_killed(self) -> bool:
-        if self._final is not None:
-            return self._final[1]
-        return self._cgroup.oom_kills() > 0
-
-    def cpu_time_ns(self) -> int:
-        if self._final is not None:
-            return self._final[2]
-        return self._cgroup.cpu_time_ns()
-
-    def end_init_boost(self, memory_mb: int) -> None:
-        if self._final is None:
-            self._cgroup.set_cpu_share(memory_mb)
-
     def memory_bytes(self) -> int:
         """Memory charged to the environment's cgroup now."""
         return 0 if self._final is not None else self._cgroup.current_memory_bytes()
-
-    def reset_peak_memory(self) -> None:
-        if self._final is None:
-            self._cgroup.reset_peak_memory()
 
     async def wait(self) -> int:
         return await self._child.wait()
 
     async def kill(self) -> None:
-        if self._final is None:
-            self._final = (self.max_memory_used_mb(), self.oom_killed(), self.cpu_time_ns())
+        self._keep_readings()
         # The jail first: it joins its cgroups before it forks, so once it is dead every
         # process it started is in the cgroups, where the group kill finds it.
         if not self._child.has_exited():

@@ -30,6 +30,7 @@ from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
 from lamina.sandbox.limits import Limits
 from lamina.sandbox.process_tier import JailedProcess
+from lamina.sandbox.readings import CgroupReadings
 
 KILLED = 128 + 9
 _SETTLE_S = 5.0
@@ -115,23 +116,24 @@ class Zygote:
         await self.process.kill()
 
 
-class ForkedProcess:
+class ForkedProcess(CgroupReadings):
     """An environment forked from a zygote (an :class:`EnvironmentProcess`)."""
 
     pid = 0  # the environment's processes live in namespaces nested in the zygote's
 
     def __init__(self, cgroup: CgroupHandle, status_fd: int, base_memory_bytes: int) -> None:
-        self._cgroup = cgroup
+        super().__init__(cgroup)
         self._status_fd = status_fd
         self._buf = b""
-        self._base = base_memory_bytes
+        # The snapshot's pages are shared with the zygote and charged to it; an environment
+        # uses them all the same, so they count, as they do in Lambda's figure.
+        self._base_memory_bytes = base_memory_bytes
         loop = asyncio.get_running_loop()
         self.started: asyncio.Future[float] = loop.create_future()
         self._exited: asyncio.Future[int] = loop.create_future()
         self.failure = ""  # why the platform's part of a restore failed, if it did
         os.set_blocking(status_fd, False)
         loop.add_reader(status_fd, self._on_status)
-        self._final: tuple[int, bool, int] | None = None
 
     def _on_status(self) -> None:
         try:
@@ -166,40 +168,11 @@ class ForkedProcess:
     async def freeze(self) -> None:
         await self._cgroup.set_frozen(True)
 
-    async def thaw(self) -> None:
-        await self._cgroup.set_frozen(False)
-
-    def max_memory_used_mb(self) -> int:
-        if self._final is not None:
-            return self._final[0]
-        # The snapshot's pages are shared with the zygote and charged to it; an environment
-        # uses them all the same, so they count, as they do in Lambda's figure.
-        return -(-(self._cgroup.max_memory_bytes() + self._base) // (1024 * 1024))
-
-    def oom_killed(self) -> bool:
-        if self._final is not None:
-            return self._final[1]
-        return self._cgroup.oom_kills() > 0
-
-    def cpu_time_ns(self) -> int:
-        if self._final is not None:
-            return self._final[2]
-        return self._cgroup.cpu_time_ns()
-
-    def end_init_boost(self, memory_mb: int) -> None:
-        if self._final is None:
-            self._cgroup.set_cpu_share(memory_mb)
-
-    def reset_peak_memory(self) -> None:
-        if self._final is None:
-            self._cgroup.reset_peak_memory()
-
     async def wait(self) -> int:
         return await asyncio.shield(self._exited)
 
     async def kill(self) -> None:
-        if self._final is None:
-            self._final = (self.max_memory_used_mb(), self.oom_killed(), self.cpu_time_ns())
+        self._keep_readings()
         # Until the child has joined its cgroup a group kill would miss it: wait for its
         # start (or its end) first. Both come within milliseconds of the fork request.
         if not self.started.done() and not self._exited.done():
