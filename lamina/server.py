@@ -14,7 +14,7 @@ import signal
 from dataclasses import dataclass
 
 from lamina.api.app import MAX_REQUEST_BYTES, LambdaApi
-from lamina.api.arns import function_arn
+from lamina.arns import function_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings

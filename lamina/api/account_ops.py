@@ -6,9 +6,9 @@ import re
 from urllib.parse import parse_qsl
 
 from lamina.api.answers import empty_response, json_body, json_response
-from lamina.api.arns import parse_function_ref
 from lamina.api.bodies import MAX_TAGS, tags
 from lamina.api.context import ApiContext, Handler
+from lamina.arns import parse_function_ref
 from lamina.errors import InvalidParameterValue, ResourceNotFound
 from lamina.wire.http import Request
 from lamina.wire.server import Response

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from lamina.api.answers import empty_response, json_body, json_response
-from lamina.api.arns import parse_function_ref
 from lamina.api.bodies import optional_string
 from lamina.api.context import ApiContext, Handler
 from lamina.api.paging import max_items, page
 from lamina.api.shapes import alias_configuration
+from lamina.arns import parse_function_ref
 from lamina.errors import InvalidParameterValue
 from lamina.models.alias import Alias, parse_routing, validate_alias_version
 from lamina.wire.http import Request

@@ -20,7 +20,6 @@ from urllib.parse import unquote
 from lamina.api.account_ops import AccountOps
 from lamina.api.alias_ops import AliasOps
 from lamina.api.answers import JSON, error_response, json_response
-from lamina.api.arns import function_arn, parse_function_ref
 from lamina.api.auth import Authenticator
 from lamina.api.context import ApiContext, Handler
 from lamina.api.event_ops import EventOps
@@ -28,6 +27,7 @@ from lamina.api.function_ops import FunctionOps
 from lamina.api.lamina_ops import LaminaOps
 from lamina.api.routes import match
 from lamina.api.url_ops import UrlOps
+from lamina.arns import function_arn, parse_function_ref
 from lamina.billing.ledger import Ledger
 from lamina.config import DEV_ACCESS_KEY_ID, Settings
 from lamina.errors import (

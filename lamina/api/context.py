@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from lamina.api import sigv4
-from lamina.api.arns import function_arn
 from lamina.api.shapes import function_configuration
+from lamina.arns import function_arn
 from lamina.billing.ledger import Ledger
 from lamina.config import Settings
 from lamina.functions import Functions

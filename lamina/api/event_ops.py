@@ -7,8 +7,8 @@ sources in :mod:`lamina.events`; this module only adapts HTTP requests to them.
 from __future__ import annotations
 
 from lamina.api.answers import empty_response, json_body, json_response
-from lamina.api.arns import parse_function_ref
 from lamina.api.context import Handler
+from lamina.arns import parse_function_ref
 from lamina.events.sources import EventSources
 from lamina.wire.http import Request
 from lamina.wire.server import Response

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from lamina.api.answers import empty_response, json_body, json_response
-from lamina.api.arns import parse_function_ref
 from lamina.api.bodies import (
     CodeRef,
     optional_string,
@@ -17,6 +16,7 @@ from lamina.api.bodies import (
 from lamina.api.code_source import read_code
 from lamina.api.context import ApiContext, Handler
 from lamina.api.paging import max_items, page
+from lamina.arns import parse_function_ref
 from lamina.errors import InvalidParameterValue
 from lamina.functions import check_create_size
 from lamina.models.function import LATEST, FunctionConfig

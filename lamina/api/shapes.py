@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from lamina.api.arns import function_arn
+from lamina.arns import function_arn
 from lamina.logs.lines import log_group
 from lamina.models.alias import Alias
 from lamina.models.function import LATEST, FunctionConfig

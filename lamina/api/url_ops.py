@@ -13,10 +13,10 @@ import string as _string
 from datetime import UTC, datetime
 
 from lamina.api.answers import empty_response, json_body, json_response
-from lamina.api.arns import parse_function_ref
 from lamina.api.context import ApiContext, Handler
 from lamina.api.paging import max_items, page
 from lamina.api.shapes import url_configuration
+from lamina.arns import parse_function_ref
 from lamina.errors import InvalidParameterValue
 from lamina.models.function_url import (
     FunctionUrlConfig,

@@ -1,4 +1,8 @@
-"""Function names, partial ARNs and full ARNs, and the qualifiers they may carry (pure)."""
+"""ARNs and function references, built and parsed in one place (pure).
+
+Every ARN Lamina writes or reads — functions, queues, buckets, rules, roles, state machines —
+is built and parsed here, so the format lives in one module.
+"""
 
 from __future__ import annotations
 
