@@ -35,15 +35,15 @@ from lamina.events.http.routes import load_routes
 from lamina.events.invoker import Invoke, split_function_arn
 from lamina.events.s3.dispatch import Notifier
 from lamina.events.s3.external import S3Webhook
-from lamina.events.s3.service import S3Service
-from lamina.events.s3.store import ObjectStore
-from lamina.events.schedule.operations import RuleOperations
-from lamina.events.schedule.rules import RuleStore
 from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
-from lamina.events.schedule.service import EventsService
-from lamina.events.sqs.handler import SqsHandler, is_sqs_request
-from lamina.events.sqs.service import SqsService
-from lamina.events.sqs.store import SqsStore
+from lamina.services.eventbridge.operations import RuleOperations
+from lamina.services.eventbridge.rules import RuleStore
+from lamina.services.eventbridge.service import EventsService
+from lamina.services.s3.service import S3Service
+from lamina.services.s3.store import ObjectStore
+from lamina.services.sqs.handler import SqsHandler, is_sqs_request
+from lamina.services.sqs.service import SqsService
+from lamina.services.sqs.store import SqsStore
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, bound_port, serve
 

@@ -18,7 +18,7 @@ from lamina.events.esm.operations import MappingOperations
 from lamina.events.esm.poller import MappingManager
 from lamina.events.esm.store import MappingStore
 from tests.events.helpers import Call, ScriptedFunction
-from tests.events.sqs_fixtures import CREDS, SqsServer, start_sqs
+from tests.services.sqs_fixtures import CREDS, SqsServer, start_sqs
 
 ACCOUNT = "000000000000"
 FN_ARN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:consumer"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from lamina.errors import InvalidParameterValue
-from lamina.events.schedule.expression import Cron, Rate, parse_schedule
 from lamina.events.schedule.nextfire import next_fire
+from lamina.services.eventbridge.expression import Cron, Rate, parse_schedule
 
 
 def dt(year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0) -> datetime:

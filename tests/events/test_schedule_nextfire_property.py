@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lamina.events.schedule.expression import parse_schedule
 from lamina.events.schedule.nextfire import next_fire
+from lamina.services.eventbridge.expression import parse_schedule
 
 DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]

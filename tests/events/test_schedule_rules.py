@@ -14,12 +14,12 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from botocore.exceptions import ClientError
 
-from lamina.events.schedule.expression import parse_schedule
-from lamina.events.schedule.operations import RuleOperations
 from lamina.events.schedule.plan import plan_rule
-from lamina.events.schedule.rules import RuleStore
 from lamina.events.schedule.runner import ScheduleRunner
-from lamina.events.schedule.service import EventsService
+from lamina.services.eventbridge.expression import parse_schedule
+from lamina.services.eventbridge.operations import RuleOperations
+from lamina.services.eventbridge.rules import RuleStore
+from lamina.services.eventbridge.service import EventsService
 from tests.events.servers import LoopThread
 
 

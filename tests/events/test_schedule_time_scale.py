@@ -8,8 +8,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from lamina.events.schedule.rules import Rule, RuleStore, Target
 from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
+from lamina.services.eventbridge.rules import Rule, RuleStore, Target
 
 
 def test_the_scaled_clock_starts_at_real_time_and_runs_faster() -> None:

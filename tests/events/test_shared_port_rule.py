@@ -7,9 +7,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from lamina.events.http.handlers import FunctionUrlHandler
-from lamina.events.schedule.service import EventsService
 from lamina.events.sources import is_s3_request, signed_service
-from lamina.events.sqs.handler import is_sqs_request
+from lamina.services.eventbridge.service import EventsService
+from lamina.services.sqs.handler import is_sqs_request
 from lamina.wire.http import Request
 
 CREDS = Credentials("AKIDLAMINA", "lamina-secret")

@@ -39,7 +39,7 @@ from lamina.events.asyncinvoke.policy import (
 from lamina.events.asyncinvoke.registry import EventInvokeConfigs
 from lamina.events.asyncinvoke.store import AsyncInvokeStore, StoredEvent
 from lamina.events.invoker import Invoke, split_function_arn
-from lamina.events.waiting import wait_event
+from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.async")
 

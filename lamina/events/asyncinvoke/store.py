@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.events.asyncinvoke.config import EventInvokeConfig
-from lamina.events.sqlite_writer import SqliteWriter
+from lamina.store.sqlite_writer import SqliteWriter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (

@@ -12,9 +12,9 @@ import base64
 from typing import Any, Protocol
 
 from lamina.events.esm.event import QueueMessage
-from lamina.events.sqs.attributes import with_defaults
-from lamina.events.sqs.md5 import md5_of_attributes
-from lamina.events.sqs.service import SqsService
+from lamina.services.sqs.attributes import with_defaults
+from lamina.services.sqs.md5 import md5_of_attributes
+from lamina.services.sqs.service import SqsService
 
 
 class QueueClient(Protocol):

@@ -24,7 +24,7 @@ from lamina.events.esm.config import Mapping
 from lamina.events.esm.event import QueueMessage, failed_message_ids, sqs_event
 from lamina.events.esm.store import MappingStore
 from lamina.events.invoker import Invoke
-from lamina.events.waiting import wait_event
+from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.esm")
 

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from lamina.events.esm.config import Mapping
-from lamina.events.sqlite_writer import SqliteWriter
+from lamina.store.sqlite_writer import SqliteWriter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mappings (uuid TEXT PRIMARY KEY, config TEXT NOT NULL);

@@ -26,8 +26,8 @@ from lamina.events.http.request import HttpRequest
 from lamina.events.http.response import HttpAnswer, answer_v1, answer_v2
 from lamina.events.http.routes import ApiConfig
 from lamina.events.invoker import Invoke
-from lamina.events.rawresponse import RawResponse
 from lamina.models.function_url import FunctionUrlConfig
+from lamina.services.protocol.rawresponse import RawResponse
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 

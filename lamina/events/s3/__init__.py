@@ -1,1 +1,2 @@
-"""An embedded S3-compatible object store (path-style) with bucket notifications."""
+"""Bucket notifications to functions: embedded buckets' events, and external stores' (webhook,
+queue relay). The S3-compatible service itself is :mod:`lamina.services.s3`."""

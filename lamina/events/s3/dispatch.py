@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lamina.events.invoker import Enqueue, split_function_arn
-from lamina.events.s3.notifications import Route
+from lamina.services.s3.notifications import Route
 
 log = logging.getLogger("lamina.events.s3")
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 from lamina.events.esm.clients import QueueClient
 from lamina.events.s3.dispatch import Notifier
-from lamina.events.s3.notifications import Route
+from lamina.services.s3.notifications import Route
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 

@@ -1,1 +1,2 @@
-"""Schedules: EventBridge-style rules with ``rate(...)`` and ``cron(...)`` expressions."""
+"""Schedules firing: the loop that delivers due rules' events to their targets. The rules and
+their API (EventBridge) are :mod:`lamina.services.eventbridge`."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, datetime, timedelta
 
-from lamina.events.schedule.expression import Cron, DayOfMonth, DayOfWeek, Rate, Schedule
+from lamina.services.eventbridge.expression import Cron, DayOfMonth, DayOfWeek, Rate, Schedule
 
 
 def _weekday(year: int, month: int, day: int) -> int:

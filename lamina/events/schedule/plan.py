@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from lamina.events.schedule.expression import Rate, Schedule
 from lamina.events.schedule.nextfire import last_fire_at_or_before, next_fire
+from lamina.services.eventbridge.expression import Rate, Schedule
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 
 from lamina.events.invoker import Enqueue, split_function_arn
 from lamina.events.schedule.event import rule_arn, scheduled_event, target_payload
-from lamina.events.schedule.expression import parse_schedule
 from lamina.events.schedule.plan import plan_rule
-from lamina.events.schedule.rules import Rule, RuleStore
-from lamina.events.waiting import wait_event
+from lamina.services.eventbridge.expression import parse_schedule
+from lamina.services.eventbridge.rules import Rule, RuleStore
+from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.schedule")
 

@@ -7,9 +7,9 @@ import binascii
 import re
 from typing import Any
 
-from lamina.events.sqs.errors import invalid_parameter, sqs_error
-from lamina.events.sqs.md5 import md5_of_attributes
-from lamina.events.sqs.store import ReceivedMessage
+from lamina.services.sqs.errors import invalid_parameter, sqs_error
+from lamina.services.sqs.md5 import md5_of_attributes
+from lamina.services.sqs.store import ReceivedMessage
 
 _ATTR_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,256}$")
 # XML 1.0's characters, which SQS allows in bodies and string attribute values.

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lamina.events.sqlite_writer import SqliteWriter
+from lamina.store.sqlite_writer import SqliteWriter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rules (

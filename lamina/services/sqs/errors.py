@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lamina.events.awsjson import AwsJsonError
+from lamina.services.protocol.awsjson import AwsJsonError
 
 # JSON code -> query-protocol code, as SQS sends them in x-amzn-query-error / XML.
 _QUERY_CODES = {

@@ -14,9 +14,9 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from lamina.events.awsjson import AwsJsonError, error_response, json_response
-from lamina.events.sqs.query import parse_query, render_error, render_result
-from lamina.events.sqs.service import DEFAULT_SENDER, Caller, SqsService
+from lamina.services.protocol.awsjson import AwsJsonError, error_response, json_response
+from lamina.services.sqs.query import parse_query, render_error, render_result
+from lamina.services.sqs.service import DEFAULT_SENDER, Caller, SqsService
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 

@@ -1,7 +1,7 @@
 """EventBridge rule operations for schedules (PutRule, PutTargets, ...) as pure handlers.
 
 They speak EventBridge's shapes, so ``boto3.client("events")`` manages Lamina's schedules;
-:mod:`lamina.events.schedule.service` serves them over the JSON protocol.
+:mod:`lamina.services.eventbridge.service` serves them over the JSON protocol.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from lamina.events.awsjson import AwsJsonError
 from lamina.events.schedule.event import check_input_path, rule_arn
-from lamina.events.schedule.expression import parse_schedule
-from lamina.events.schedule.rules import Rule, RuleStore, Target
+from lamina.services.eventbridge.expression import parse_schedule
+from lamina.services.eventbridge.rules import Rule, RuleStore, Target
+from lamina.services.protocol.awsjson import AwsJsonError
 
 _NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
 MAX_TARGETS = 5

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from lamina.events.waiting import wait_event
+from lamina.waiting import wait_event
 
 
 async def _loop_until_cancelled(event: asyncio.Event, rounds: list[int]) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from lamina.events.sqs.handler import SqsHandler
-from lamina.events.sqs.service import SqsService
-from lamina.events.sqs.store import SqsStore
+from lamina.services.sqs.handler import SqsHandler
+from lamina.services.sqs.service import SqsService
+from lamina.services.sqs.store import SqsStore
 from tests.events.servers import LoopThread
 
 CREDS = {"aws_access_key_id": "AKIDLAMINA", "aws_secret_access_key": "lamina-secret"}

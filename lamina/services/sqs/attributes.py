@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.events.awsjson import AwsJsonError
-from lamina.events.sqs.errors import sqs_error
+from lamina.services.protocol.awsjson import AwsJsonError
+from lamina.services.sqs.errors import sqs_error
 
 # name -> (default, lo, hi) for the numeric attributes.
 NUMERIC: dict[str, tuple[int, int, int]] = {

@@ -23,11 +23,11 @@ from botocore.exceptions import ClientError
 from lamina.events.esm.clients import EmbeddedQueueClient
 from lamina.events.s3.dispatch import Notifier
 from lamina.events.s3.external import S3QueueRelay, S3Webhook, as_s3_record
-from lamina.events.s3.notifications import Route
-from lamina.events.s3.service import S3Service
-from lamina.events.s3.store import ObjectStore
+from lamina.services.s3.notifications import Route
+from lamina.services.s3.service import S3Service
+from lamina.services.s3.store import ObjectStore
 from tests.events.servers import LoopThread
-from tests.events.sqs_fixtures import CREDS, start_sqs
+from tests.services.sqs_fixtures import CREDS, start_sqs
 
 ROOT = Path(__file__).resolve().parents[2]
 FN = "arn:aws:lambda:us-east-1:000000000000:function:thumbs"

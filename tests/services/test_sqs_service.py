@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 import pytest
 from botocore.exceptions import ClientError
 
-from lamina.events.sqs.md5 import md5_of_attributes
-from tests.events.sqs_fixtures import SqsServer, start_sqs
+from lamina.services.sqs.md5 import md5_of_attributes
+from tests.services.sqs_fixtures import SqsServer, start_sqs
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from lamina.errors import ApiError
-from lamina.events.awsjson import AwsJsonError, dispatch_json
-from lamina.events.schedule.operations import RuleOperations
+from lamina.services.eventbridge.operations import RuleOperations
+from lamina.services.protocol.awsjson import AwsJsonError, dispatch_json
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 

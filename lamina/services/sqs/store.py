@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lamina.events.sqlite_writer import SqliteWriter
-from lamina.events.sqs.attributes import parse_redrive, with_defaults
+from lamina.services.sqs.attributes import parse_redrive, with_defaults
+from lamina.store.sqlite_writer import SqliteWriter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queues (

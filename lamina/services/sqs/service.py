@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.events.sqs.attributes import COMPUTED, number, validate, with_defaults
-from lamina.events.sqs.errors import invalid_parameter, not_found, sqs_error
-from lamina.events.sqs.md5 import md5_of_attributes, md5_of_body
-from lamina.events.sqs.messages import check_attributes, check_body, message_shape
-from lamina.events.sqs.store import NewMessage, ReceivedMessage, SqsStore
-from lamina.events.waiting import wait_event
+from lamina.services.sqs.attributes import COMPUTED, number, validate, with_defaults
+from lamina.services.sqs.errors import invalid_parameter, not_found, sqs_error
+from lamina.services.sqs.md5 import md5_of_attributes, md5_of_body
+from lamina.services.sqs.messages import check_attributes, check_body, message_shape
+from lamina.services.sqs.store import NewMessage, ReceivedMessage, SqsStore
+from lamina.waiting import wait_event
 
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")

@@ -23,17 +23,17 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
-from lamina.events.rawresponse import RawResponse
-from lamina.events.s3.bodies import request_body
 from lamina.events.s3.dispatch import Notifier
-from lamina.events.s3.errors import S3Error, error_response
-from lamina.events.s3.notifications import (
+from lamina.services.protocol.rawresponse import RawResponse
+from lamina.services.s3.bodies import request_body
+from lamina.services.s3.errors import S3Error, error_response
+from lamina.services.s3.notifications import (
     Route,
     parse_configuration,
     render_configuration,
     s3_record,
 )
-from lamina.events.s3.store import ObjectInfo, ObjectStore
+from lamina.services.s3.store import ObjectInfo, ObjectStore
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 

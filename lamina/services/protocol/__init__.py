@@ -1,0 +1,1 @@
+"""What every AWS-compatible service shares: request parsing, error rendering, responses."""

@@ -1,0 +1,1 @@
+"""An embedded S3-compatible object store (path-style REST-XML), durable on disk."""
