@@ -110,9 +110,6 @@ class Pool:
             return sum(self._active.values())
         return self._active.get(function, 0)
 
-    def idle_count(self, key: str) -> int:
-        return len(self._idle.get(key, ()))
-
     def environments(self, function: str | None = None) -> list[EnvSlot]:
         return [s for s in self.slots.values() if function is None or s.function == function]
 
@@ -157,11 +154,6 @@ class Pool:
         # the invoke path does no teardown work.
         slot.state = EnvState.IDLE
         self._idle[slot.key].append(slot.env_id)
-
-    def abandon(self, slot: EnvSlot) -> None:
-        """A cold start failed before serving: free its concurrency, forget the slot."""
-        self._end_activity(slot.function)
-        self.remove(slot)
 
     def remove(self, slot: EnvSlot) -> None:
         slot.state = EnvState.DEAD
