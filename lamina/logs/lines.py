@@ -28,6 +28,16 @@ def end_line(request_id: str) -> str:
     return f"END RequestId: {request_id}"
 
 
+def init_report_line(init_ms: float, status: str, error_type: str | None = None) -> str:
+    """Lambda's ``INIT_REPORT`` line: written when INIT failed or timed out, and by a zygote
+    (whose INIT runs apart from any invoke). ``status`` is ``success``, ``error`` or
+    ``timeout``."""
+    line = f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: {status}"
+    if error_type:
+        line += f"\tError Type: {error_type}"
+    return line
+
+
 @dataclass(frozen=True, slots=True)
 class Restore:
     """A SnapStart-style cold start: the environment was restored (forked) from a zygote.
