@@ -15,6 +15,7 @@ from lamina.sandbox.jail import ensure_jail_binary
 from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rlimit_tier import NOT_ENFORCED, RlimitSandbox
+from lamina.sandbox.zygote import ZygoteHost
 
 log = logging.getLogger("lamina.sandbox")
 
@@ -69,6 +70,12 @@ class Sandbox(Protocol):
     async def spawn(self, spec: SandboxSpec, stdout_fd: int) -> EnvironmentProcess:
         """Start the runtime; its stdout and stderr go to ``stdout_fd`` (the caller's pipe)."""
         ...
+
+
+def zygote_host(sandbox: Sandbox) -> ZygoteHost | None:
+    """The zygote capability of ``sandbox``'s tier, or None when it cannot keep forked
+    environments apart (only the ``process`` tier can: cgroups and namespaces)."""
+    return ZygoteHost(sandbox) if isinstance(sandbox, ProcessSandbox) else None
 
 
 def create_sandbox(

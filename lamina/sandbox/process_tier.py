@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import signal
-import socket
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
 from lamina.sandbox.child import Child
 from lamina.sandbox.jail import (
     RUNTIME_ROOT,
-    SHM_MB,
     TASK_ROOT,
     JailPlan,
     expose_binds,
     hidden_paths,
     jail_argv,
 )
-from lamina.sandbox.limits import Limits, SandboxSpec
+from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.readings import CgroupReadings
-
-if TYPE_CHECKING:
-    from lamina.sandbox.zygote import ForkedProcess, Zygote
 
 
 class JailedProcess(CgroupReadings):
@@ -69,7 +62,6 @@ class ProcessSandbox:
     """Cgroups (v1 or v2) for limits and freezing, ``lamina-jail`` for namespaces."""
 
     tier = "process"
-    supports_zygotes = True
 
     def __init__(
         self,
@@ -100,6 +92,11 @@ class ProcessSandbox:
     @property
     def hidden(self) -> tuple[Path, ...]:
         return self._hidden
+
+    @property
+    def cgroups(self) -> CgroupDriver:
+        """The cgroup driver (zygotes create their forked environments' groups with it)."""
+        return self._driver
 
     def close(self) -> None:
         """Remove the root cgroups once every environment has been killed."""
@@ -137,33 +134,3 @@ class ProcessSandbox:
             await cgroup.destroy()
             raise
         return JailedProcess(child, cgroup)
-
-    # -- zygotes ----------------------------------------------------------------------
-    async def spawn_zygote(self, spec: SandboxSpec, stdout_fd: int) -> Zygote:
-        """Start a zygote runtime (``spec.argv``) with a control socket at its fd 3."""
-        from lamina.sandbox.zygote import Zygote  # it builds on JailedProcess, defined here
-
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # A number well above 3, so the jail's dup2 to 3 always makes a fresh descriptor.
-        passed = fcntl.fcntl(theirs.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
-        theirs.close()
-        try:
-            process = await self.spawn(spec, stdout_fd, control_fd=passed)
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            os.close(passed)
-        return Zygote(process, ours)
-
-    def fork(
-        self, zygote: Zygote, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
-    ) -> ForkedProcess:
-        """A new environment from ``zygote``, in its own cgroup and namespaces."""
-        isolation: dict[str, object] = {
-            "isolate": True,
-            "tmp_mb": limits.ephemeral_mb,
-            "shm_mb": SHM_MB,
-            "hostname": "lamina",
-        }
-        return zygote.fork(self._driver, env_id, limits, env, stdout_fd, isolation)

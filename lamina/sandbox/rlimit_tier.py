@@ -99,8 +99,6 @@ class RlimitSandbox:
     """Runs runtimes directly with rlimits; see :data:`NOT_ENFORCED`."""
 
     tier = "rlimits"
-    # Forked environments need cgroups and namespaces to be separate: no zygotes here.
-    supports_zygotes = False
 
     def task_root(self, code_dir: Path) -> str:
         return str(code_dir)

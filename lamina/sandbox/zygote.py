@@ -21,19 +21,60 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import fcntl
 import json
+import logging
 import os
 import socket
 from typing import Any
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
-from lamina.sandbox.limits import Limits
-from lamina.sandbox.process_tier import JailedProcess
+from lamina.sandbox.jail import SHM_MB
+from lamina.sandbox.limits import Limits, SandboxSpec
+from lamina.sandbox.process_tier import JailedProcess, ProcessSandbox
 from lamina.sandbox.readings import CgroupReadings
+
+log = logging.getLogger("lamina.sandbox")
 
 KILLED = 128 + 9
 _SETTLE_S = 5.0
+
+
+class ZygoteHost:
+    """What the ``process`` tier offers to run zygotes: the capability the scheduler asks
+    :func:`lamina.sandbox.zygote_host` for. Forked environments need their own cgroups and
+    namespaces to be kept apart, so no other tier has one."""
+
+    def __init__(self, sandbox: ProcessSandbox) -> None:
+        self._sandbox = sandbox
+
+    async def spawn_zygote(self, spec: SandboxSpec, stdout_fd: int) -> Zygote:
+        """Start a zygote runtime (``spec.argv``) with a control socket at its fd 3."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # A number well above 3, so the jail's dup2 to 3 always makes a fresh descriptor.
+        passed = fcntl.fcntl(theirs.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
+        theirs.close()
+        try:
+            process = await self._sandbox.spawn(spec, stdout_fd, control_fd=passed)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            os.close(passed)
+        return Zygote(process, ours)
+
+    def fork(
+        self, zygote: Zygote, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
+    ) -> ForkedProcess:
+        """A new environment from ``zygote``, in its own cgroup and namespaces."""
+        isolation: dict[str, object] = {
+            "isolate": True,
+            "tmp_mb": limits.ephemeral_mb,
+            "shm_mb": SHM_MB,
+            "hostname": "lamina",
+        }
+        return zygote.fork(self._sandbox.cgroups, env_id, limits, env, stdout_fd, isolation)
 
 
 class Zygote:
@@ -68,13 +109,21 @@ class Zygote:
         except ValueError:
             message = {"error": {"errorType": "Runtime.Unknown", "errorMessage": "bad message"}}
         if message.get("ready"):
-            with contextlib.suppress(Exception):
+            try:
                 self.base_memory_bytes = self.process.memory_bytes()
+            except Exception:
+                # Forked environments then report only their own pages as memory used.
+                log.exception("could not read the memory of zygote %d after INIT", self.process.pid)
         self.ready.set_result(message)
 
     def _stop_reading(self) -> None:
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_reader(self._control.fileno())
+        fd = self._control.fileno()
+        if fd < 0:
+            return  # the socket is closed already
+        try:
+            asyncio.get_running_loop().remove_reader(fd)
+        except RuntimeError as exc:  # no running loop (shut down)
+            log.warning("zygote %d: could not stop reading its socket: %s", self.process.pid, exc)
 
     def fork(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,8 +12,11 @@ from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.runtime_api.channel import RuntimeChannel
 from lamina.sandbox import EnvironmentProcess
+from lamina.scheduler.inflight import Inflight
 from lamina.scheduler.output import OutputPipe
 from lamina.scheduler.pool import EnvSlot
+
+log = logging.getLogger("lamina.scheduler")
 
 TAIL_BYTES = 4096
 
@@ -32,7 +35,7 @@ class Environment:
     frozen: bool = False
     freezing: asyncio.Task[None] | None = None
     freeze_handle: asyncio.TimerHandle | None = None
-    request_id: str | None = None
+    inflight: Inflight | None = None  # the event being served
     tail: list[str] | None = None  # lines of the current invocation, when asked for
     # Called once when the environment is destroyed (a zygote counts its live children).
     on_destroyed: Callable[[], None] | None = None
@@ -68,6 +71,31 @@ class Environment:
     def detach_output(self) -> None:
         self._output.detach()
 
+    # -- readings -----------------------------------------------------------------------
+    def max_memory_mb(self) -> int:
+        """Max Memory Used (0 when it cannot be read)."""
+        if self.process is None:
+            return 0
+        try:
+            return self.process.max_memory_used_mb()
+        except Exception:
+            log.exception(
+                "no memory reading for environment %s of %s", self.slot.env_id, self.cfg.name
+            )
+            return 0
+
+    def oom_killed(self) -> bool:
+        """Whether the environment's cgroup saw an OOM kill (False when it cannot be read)."""
+        if self.process is None:
+            return False
+        try:
+            return self.process.oom_killed()
+        except Exception:
+            log.exception(
+                "no OOM reading for environment %s of %s", self.slot.env_id, self.cfg.name
+            )
+            return False
+
     # -- lifecycle --------------------------------------------------------------------
     async def thaw(self) -> None:
         if self.freeze_handle is not None:
@@ -91,8 +119,13 @@ class Environment:
             await asyncio.wait([self.freezing])
         self.channel.close()
         if self.process is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self.process.kill()
+            except Exception:
+                # The environment is gone from the pool either way; say what was left.
+                log.exception(
+                    "could not kill environment %s of %s", self.slot.env_id, self.cfg.name
+                )
         self.drain_output()
         self.flush_partial()
         self.detach_output()

@@ -11,34 +11,29 @@ stopping it would kill them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from lamina.config import Settings, ZygoteMode
 from lamina.errors import SandboxError
+from lamina.logs import lines
 from lamina.logs.store import LogStore
 from lamina.models.function import PYTHON_RUNTIMES, FunctionConfig
 from lamina.models.invocation import FunctionError
 from lamina.sandbox import SandboxSpec
 from lamina.sandbox.limits import Limits
-from lamina.sandbox.zygote import ForkedProcess, Zygote
+from lamina.sandbox.zygote import ForkedProcess, Zygote, ZygoteHost
+from lamina.scheduler import error_bodies
 from lamina.scheduler.output import OutputPipe
 
 log = logging.getLogger("lamina.scheduler")
 
-
-class ZygoteSandbox(Protocol):
-    """What a sandbox tier offers to run zygotes (the ``process`` tier does)."""
-
-    async def spawn_zygote(self, spec: SandboxSpec, stdout_fd: int) -> Zygote: ...
-    def fork(
-        self, zygote: Zygote, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
-    ) -> ForkedProcess: ...
+# Said when a zygote's INIT failed without a message.
+NO_MESSAGE = "the zygote failed during INIT"
 
 
 def wants_zygote(cfg: FunctionConfig, mode: ZygoteMode, sandbox_supports: bool) -> bool:
@@ -54,7 +49,8 @@ def wants_zygote(cfg: FunctionConfig, mode: ZygoteMode, sandbox_supports: bool) 
     return mode == "python" or cfg.snap_start
 
 
-SpecBuilder = Callable[[FunctionConfig, str], Awaitable[SandboxSpec]]
+# The zygote's spec, or the INIT error Lambda reports when the function cannot start.
+SpecBuilder = Callable[[FunctionConfig, str], Awaitable[SandboxSpec | FunctionError]]
 
 
 @dataclass(slots=True)
@@ -79,7 +75,7 @@ class Zygotes:
     """Every zygote of one server."""
 
     def __init__(
-        self, sandbox: ZygoteSandbox, settings: Settings, logs: LogStore, build: SpecBuilder
+        self, sandbox: ZygoteHost, settings: Settings, logs: LogStore, build: SpecBuilder
     ) -> None:
         self.sandbox = sandbox
         self.settings = settings
@@ -117,11 +113,36 @@ class Zygotes:
         def sink(message: str, ts: int) -> None:
             self.logs.append(entry.function, entry.log_stream, ts, message)
 
-        read_fd, write_fd = os.pipe()
         entry.output = OutputPipe(sink)
         try:
+            entry.error = await self._run_init(entry, cfg)
+        except Exception as exc:
+            # Whatever went wrong, the invokes waiting on this zygote must get an answer.
+            log.exception("the zygote of %s could not start", cfg.name)
+            entry.error = error_bodies.platform_failure(str(exc))
+        entry.init_ms = (time.perf_counter() - started) * 1000
+        entry.output.drain()
+        if entry.error is None:
+            sink(lines.init_report_line(entry.init_ms, "success"), _now_ms())
+        else:
+            sink(lines.init_report_line(entry.init_ms, "error", entry.error.error_type), _now_ms())
+            if self._entries.get(entry.key) is entry:
+                del self._entries[entry.key]
+            await self._stop(entry)
+        if entry.retired and entry.children <= 0:
+            await self._stop(entry)  # retired while INIT ran: nobody will fork from it
+        entry.ready.set_result(None)
+
+    async def _run_init(self, entry: ZygoteEntry, cfg: FunctionConfig) -> FunctionError | None:
+        """Start the zygote and wait for the end of its INIT: None when it is ready."""
+        assert entry.output is not None
+        read_fd = -1
+        try:
+            spec = await self._build(cfg, entry.log_stream)
+            if isinstance(spec, FunctionError):
+                return spec
+            read_fd, write_fd = os.pipe()
             try:
-                spec = await self._build(cfg, entry.log_stream)
                 entry.zygote = await self.sandbox.spawn_zygote(spec, write_fd)
             finally:
                 os.close(write_fd)
@@ -131,42 +152,16 @@ class Zygotes:
                 asyncio.shield(entry.zygote.ready), self.settings.init_timeout_s
             )
         except TimeoutError:
-            message = {
-                "error": {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"INIT timed out after {self.settings.init_timeout_s:.2f} seconds",
-                }
-            }
+            return error_bodies.init_timeout(self.settings.init_timeout_s)
         except (SandboxError, OSError) as exc:
-            message = {"error": {"errorType": "Runtime.Unknown", "errorMessage": str(exc)}}
+            return error_bodies.platform_failure(str(exc))
         finally:
             if read_fd >= 0:
                 os.close(read_fd)
-        entry.init_ms = (time.perf_counter() - started) * 1000
-        entry.output.drain()
         if message.get("ready"):
-            sink(
-                f"INIT_REPORT Init Duration: {entry.init_ms:.2f} ms\tPhase: init\tStatus: success",
-                _now_ms(),
-            )
-        else:
-            raw = message.get("error") or {}
-            entry.error = FunctionError(
-                str(raw.get("errorType") or "Runtime.Unknown"),
-                str(raw.get("errorMessage") or "the zygote failed during INIT"),
-                tuple(str(t) for t in raw.get("stackTrace") or ()),
-            )
-            sink(
-                f"INIT_REPORT Init Duration: {entry.init_ms:.2f} ms\tPhase: init\tStatus: error"
-                f"\tError Type: {entry.error.error_type}",
-                _now_ms(),
-            )
-            if self._entries.get(entry.key) is entry:
-                del self._entries[entry.key]
-            await self._stop(entry)
-        if entry.retired and entry.children <= 0:
-            await self._stop(entry)  # retired while INIT ran: nobody will fork from it
-        entry.ready.set_result(None)
+            return None
+        post = error_bodies.read_error_post(message.get("error"))
+        return error_bodies.init_error(post, default_message=NO_MESSAGE)
 
     def fork(
         self, entry: ZygoteEntry, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
@@ -218,8 +213,10 @@ class Zygotes:
     async def _stop(self, entry: ZygoteEntry) -> None:
         zygote, entry.zygote = entry.zygote, None
         if zygote is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await zygote.close()
+            except Exception:
+                log.exception("could not stop the zygote of %s", entry.function)
         if entry.output is not None:
             entry.output.drain()
             entry.output.flush_partial()

@@ -11,7 +11,7 @@ from lamina.errors import InvalidRuntime
 from lamina.models.function import FunctionConfig
 from lamina.runtimes.registry import RuntimeRegistry, runtime_dir, zygote_argv
 from lamina.sandbox.limits import Limits, SandboxSpec
-from lamina.scheduler.driver import sandbox_id
+from lamina.scheduler.spec import sandbox_id
 from lamina.scheduler.zygotes import wants_zygote
 
 

@@ -1,0 +1,75 @@
+"""A cold start: start the runtime and run INIT, retried once as Lambda does.
+
+INIT is limited to ``settings.init_timeout_s`` (10 s on Lambda); a first attempt that
+overruns it is reported (``INIT_REPORT ... Status: timeout``) and retried once within
+the function's timeout. Functions that want a zygote are restored from it instead
+(:mod:`lamina.scheduler.restore`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from lamina.config import Settings
+from lamina.errors import SandboxError
+from lamina.logs import lines
+from lamina.models.invocation import FunctionError
+from lamina.scheduler import error_bodies
+from lamina.scheduler.environment import Environment
+from lamina.scheduler.init_phase import await_init, reset
+from lamina.scheduler.launcher import ExitHook, Launcher
+from lamina.scheduler.outcome import InitFailed, InitOutcome
+from lamina.scheduler.restore import Restorer
+from lamina.scheduler.zygotes import Zygotes, wants_zygote
+
+log = logging.getLogger("lamina.scheduler")
+
+
+class ColdStarter:
+    """Brings new environments to their first ``/next``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        launcher: Launcher,
+        zygotes: Zygotes | None,
+        on_exit: ExitHook,
+    ) -> None:
+        self.settings = settings
+        self.launcher = launcher
+        self.on_exit = on_exit
+        self._restorer = (
+            Restorer(settings, launcher, zygotes, on_exit, self._spawned)
+            if zygotes is not None
+            else None
+        )
+
+    async def start(self, env: Environment) -> InitOutcome:
+        """Run INIT in ``env`` (a zygote restore where the function wants one)."""
+        if self._restorer is not None and wants_zygote(env.cfg, self.settings.zygotes, True):
+            return await self._restorer.restore(env)
+        return await self._spawned(env)
+
+    async def _spawned(self, env: Environment) -> InitOutcome:
+        plan = await self.launcher.plan(env.cfg)
+        if isinstance(plan, FunctionError):
+            return InitFailed(plan, 0.0)
+        limits = [self.settings.init_timeout_s, float(env.cfg.timeout_s)]
+        started = time.perf_counter()
+        for attempt, limit in enumerate(limits):
+            attempt_start = time.perf_counter()
+            try:
+                await self.launcher.spawn(env, plan, self.on_exit)
+            except SandboxError as exc:
+                log.error("could not create an environment for %s: %s", env.cfg.name, exc)
+                return InitFailed(error_bodies.platform_failure(str(exc)), 0.0)
+            outcome = await await_init(env, limit, attempt_start, self.settings.init_cpu_boost)
+            if not isinstance(outcome, InitFailed) or not outcome.timed_out:
+                return outcome
+            if attempt == len(limits) - 1:
+                return dataclasses.replace(outcome, init_ms=(time.perf_counter() - started) * 1000)
+            env.log(lines.init_report_line(outcome.init_ms, "timeout"))
+            await reset(env)
+        raise AssertionError("unreachable")

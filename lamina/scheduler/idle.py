@@ -1,0 +1,67 @@
+"""Idle environments: frozen after a short grace period, reclaimed when they expire.
+
+An environment that served an event is frozen only after ``settings.freeze_grace_s``
+without a new one, so a busy environment never pays freeze and thaw on its hot path. The
+reaper runs a few times per ``idle_reclaim_s``: it flushes the log store and destroys
+environments the pool says are idle too long or past their lifetime, and zygotes nobody
+forked from for ``zygote_idle_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from lamina.config import Settings
+from lamina.logs.store import LogStore
+from lamina.scheduler.environment import Environment
+from lamina.scheduler.pool import Pool
+from lamina.scheduler.zygotes import Zygotes
+
+
+class IdleKeeper:
+    """Freezes and reaps the idle environments of one server."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Pool,
+        envs: dict[str, Environment],
+        logs: LogStore,
+        zygotes: Zygotes | None,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.envs = envs
+        self.logs = logs
+        self.zygotes = zygotes
+        self.closing = False
+
+    def schedule_freeze(self, env: Environment) -> None:
+        if env.process is None or self.closing:
+            return
+        loop = asyncio.get_running_loop()
+        env.freeze_handle = loop.call_later(self.settings.freeze_grace_s, self._freeze, env)
+
+    def _freeze(self, env: Environment) -> None:
+        env.freeze_handle = None
+        if env.process is None or not self.pool.mark_frozen(env.slot):
+            return
+        env.drain_output()
+        env.frozen = True
+        env.freezing = asyncio.get_running_loop().create_task(env.process.freeze())
+
+    async def reap_forever(self) -> None:
+        period = max(0.05, min(1.0, self.settings.idle_reclaim_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            await self.reap(time.monotonic())
+
+    async def reap(self, now: float) -> None:
+        self.logs.flush()
+        if self.zygotes is not None:
+            self.zygotes.reap(now)
+        for slot in self.pool.expired(now):
+            env = self.envs.pop(slot.env_id, None)
+            if env is not None:
+                await env.destroy()

@@ -1,0 +1,128 @@
+"""Starting runtimes: a function's code and command, then a process in the sandbox.
+
+The :class:`Launcher` unpacks code once per version (off the event loop), checks the entry
+point, resolves the runtime's command and builds the :mod:`cold start spec
+<lamina.scheduler.spec>`; :meth:`Launcher.spawn` starts the runtime and :func:`watch`
+follows its output and its exit (also for environments forked from a zygote).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from lamina.config import Settings
+from lamina.errors import InvalidRuntime
+from lamina.models.function import FunctionConfig
+from lamina.models.invocation import FunctionError
+from lamina.runtimes.registry import RuntimeRegistry, check_entrypoint, runtime_dir
+from lamina.sandbox import EnvironmentProcess, Sandbox, SandboxSpec
+from lamina.scheduler import error_bodies
+from lamina.scheduler.environment import Environment
+from lamina.scheduler.spec import Host, LaunchPlan, cold_start_spec, sandbox_id
+
+ExitHook = Callable[[Environment, "asyncio.Future[int]"], None]
+
+
+class Launcher:
+    """Prepares and starts the runtimes of one server's environments."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sandbox: Sandbox,
+        runtimes: RuntimeRegistry,
+        unpack: Callable[[str], Path],
+    ) -> None:
+        self.settings = settings
+        self.sandbox = sandbox
+        self.runtimes = runtimes
+        self._unpack = unpack
+        self._unpacked: dict[str, Path] = {}
+        self._runtime_dir = runtime_dir()
+        # Where functions reach Lamina's API (AWS_ENDPOINT_URL); set once the port is bound.
+        self.api_endpoint = ""
+        # boto3 for Python functions (see lamina.runtimes.sdk); None: not provided.
+        self.python_sdk: Path | None = None
+
+    def host(self) -> Host:
+        return Host(
+            region=self.settings.region,
+            credentials=self.settings.credentials(),
+            api_endpoint=self.api_endpoint,
+            runtime_dir=self._runtime_dir,
+            python_sdk=self.python_sdk,
+            init_cpu_boost=self.settings.init_cpu_boost,
+        )
+
+    async def plan(self, cfg: FunctionConfig) -> LaunchPlan | FunctionError:
+        """The code and command of ``cfg``'s runtime, or the INIT error Lambda reports when
+        there is none (a custom runtime without a usable ``bootstrap``, an unknown runtime)."""
+        code_dir = self._unpacked.get(cfg.code_sha256)
+        if code_dir is None:
+            # Unpacking happens once per code version; keep it off the event loop.
+            code_dir = await asyncio.to_thread(self._unpack, cfg.code_sha256)
+            self._unpacked[cfg.code_sha256] = code_dir
+        missing = check_entrypoint(cfg.runtime, code_dir)
+        if missing is not None:
+            return error_bodies.invalid_entrypoint(missing)
+        runtime_root = self.sandbox.runtime_root(self._runtime_dir)
+        task_root = self.sandbox.task_root(code_dir)
+        try:
+            cmd = self.runtimes.resolve(cfg.runtime, runtime_root, task_root)
+        except InvalidRuntime as exc:
+            return error_bodies.invalid_runtime(exc.message)
+        return LaunchPlan(code_dir, task_root, runtime_root, cmd)
+
+    async def spawn(self, env: Environment, plan: LaunchPlan, on_exit: ExitHook) -> None:
+        """Start ``env``'s runtime on its own Runtime API channel; raises
+        :class:`lamina.errors.SandboxError` when the sandbox cannot."""
+        address = await env.channel.start()
+        spec = cold_start_spec(
+            env.cfg,
+            plan,
+            self.host(),
+            env_id=sandbox_id(env.cfg.name, env.slot.env_id),
+            log_stream=env.log_stream,
+            runtime_api=address,
+        )
+        read_fd, write_fd = os.pipe()
+        try:
+            env.process = await self.sandbox.spawn(spec, write_fd)
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        watch(env, env.process, read_fd, on_exit)
+
+    async def zygote_spec(
+        self, cfg: FunctionConfig, log_stream: str
+    ) -> SandboxSpec | FunctionError:
+        """The spec of ``cfg``'s zygote (the same cold start, as SnapStart makes it)."""
+        plan = await self.plan(cfg)
+        if isinstance(plan, FunctionError):
+            return plan
+        try:
+            return cold_start_spec(
+                cfg,
+                plan,
+                self.host(),
+                env_id=sandbox_id(cfg.name, "z" + secrets.token_hex(2)),
+                log_stream=log_stream,
+                zygote=True,
+            )
+        except InvalidRuntime as exc:
+            return error_bodies.invalid_runtime(exc.message)
+
+
+def watch(env: Environment, process: EnvironmentProcess, read_fd: int, on_exit: ExitHook) -> None:
+    """Log ``process``'s output (from ``read_fd``) and call ``on_exit`` when it ends."""
+    env.process = process
+    env.attach_output(read_fd)
+    exited = asyncio.get_running_loop().create_task(process.wait())
+    exited.add_done_callback(lambda fut: on_exit(env, fut))
+    env.exited = exited

@@ -1,0 +1,126 @@
+"""The platform's lines of one invocation and its meter record.
+
+``START`` is written when the event is delivered (the function's own lines follow it);
+everything after is ONE step, :meth:`Reporter.after_invoke` (or
+:meth:`Reporter.after_failed_init` when INIT failed): the outcome's own lines, ``END``,
+the :class:`InvocationRecord` (to the ledger's buffer) and ``REPORT`` made from it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from lamina.billing.meter import billed_duration_ms
+from lamina.logs import lines
+from lamina.models.function import FunctionConfig
+from lamina.models.invocation import InvocationRecord, Outcome
+from lamina.scheduler.environment import Environment
+from lamina.scheduler.outcome import InitFailed, InvokeOutcome, Ready
+
+RecordSink = Callable[[InvocationRecord], None]
+
+
+def invocation_record(
+    cfg: FunctionConfig,
+    request_id: str,
+    *,
+    duration_ms: float,
+    init_ms: float | None,
+    outcome: Outcome,
+    started_at: float,
+    max_memory_mb: int,
+    restore: lines.Restore | None = None,
+) -> InvocationRecord:
+    """Meter one invocation (pure). A restored environment is billed its Billed Restore
+    Duration on top of the duration, as SnapStart is (INIT was billed once, by the invoke
+    that made the zygote)."""
+    return InvocationRecord(
+        request_id=request_id,
+        function_name=cfg.name,
+        version=cfg.version,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        billed_ms=billed_duration_ms(
+            duration_ms, init_ms if restore is None else float(restore.billed_ms)
+        ),
+        memory_mb=cfg.memory_mb,
+        max_memory_used_mb=max_memory_mb,
+        init_ms=init_ms,
+        architecture=cfg.architecture,
+        outcome=outcome,
+        ephemeral_mb=cfg.ephemeral_mb,
+    )
+
+
+def report(rec: InvocationRecord, restore: lines.Restore | None, log_format: str) -> str:
+    """The REPORT line in the function's log format (pure)."""
+    if log_format == "Text":
+        return lines.report_line(rec, restore)
+    return lines.report_json(rec, restore=restore)
+
+
+def write_start(env: Environment, request_id: str) -> None:
+    env.log(lines.start_line(request_id, env.cfg.version))
+
+
+class Reporter:
+    """Writes the platform's lines after each invocation and sends its record on."""
+
+    def __init__(self, record: RecordSink) -> None:
+        self._record = record
+
+    def after_invoke(
+        self,
+        env: Environment,
+        request_id: str,
+        outcome: InvokeOutcome,
+        *,
+        duration_ms: float,
+        started_at: float,
+        ready: Ready | None,
+    ) -> InvocationRecord:
+        """``ready`` is how INIT ended when this invoke made the environment (None: warm)."""
+        env.drain_output()
+        extra = outcome.log_lines(time.time())
+        if extra:
+            for line in extra:
+                env.log(line)
+            env.drain_output()
+        env.log(lines.end_line(request_id))
+        restore = ready.restore if ready is not None else None
+        rec = invocation_record(
+            env.cfg,
+            request_id,
+            duration_ms=duration_ms,
+            init_ms=ready.init_ms if ready is not None else None,
+            outcome=outcome.status,
+            started_at=started_at,
+            max_memory_mb=env.max_memory_mb(),
+            restore=restore,
+        )
+        self._record(rec)
+        env.log(report(rec, restore, env.cfg.log_format))
+        return rec
+
+    def after_failed_init(
+        self, env: Environment, request_id: str, failed: InitFailed
+    ) -> InvocationRecord:
+        env.drain_output()
+        status = "timeout" if failed.timed_out else "error"
+        env.log(lines.init_report_line(failed.init_ms, status, failed.error.error_type))
+        env.log(lines.start_line(request_id, env.cfg.version))
+        env.log(lines.end_line(request_id))
+        rec = invocation_record(
+            env.cfg,
+            request_id,
+            duration_ms=0.0,
+            init_ms=failed.init_ms,
+            outcome=failed.status,
+            started_at=time.time(),
+            max_memory_mb=env.max_memory_mb(),
+        )
+        self._record(rec)
+        # Written as text whatever the log format (as it always has been here).
+        env.log(lines.report_line(rec))
+        return rec

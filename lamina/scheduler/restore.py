@@ -1,0 +1,108 @@
+"""A cold start restored from the function version's zygote (Lamina's SnapStart).
+
+The invoke that has to make the zygote pays its INIT and reports it as ``Init Duration``;
+every later one forks an environment from it and reports ``Restore Duration`` (and is
+billed the ``Billed Restore Duration``), as Lambda's SnapStart does. A zygote that turns
+out unusable is retired and the environment starts the usual way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from lamina.config import Settings
+from lamina.errors import SandboxError
+from lamina.logs import lines
+from lamina.runtime_api.channel import RuntimeChannel
+from lamina.scheduler import error_bodies
+from lamina.scheduler.environment import Environment
+from lamina.scheduler.init_phase import await_init
+from lamina.scheduler.launcher import ExitHook, Launcher, watch
+from lamina.scheduler.outcome import InitFailed, InitOutcome, Ready
+from lamina.scheduler.spec import environment_limits, sandbox_id
+from lamina.scheduler.zygotes import Zygotes
+
+log = logging.getLogger("lamina.scheduler")
+
+Fallback = Callable[[Environment], Awaitable[InitOutcome]]
+
+
+def _has_result(fut: asyncio.Future[float]) -> bool:
+    return fut.done() and not fut.cancelled() and fut.exception() is None
+
+
+def billed_restore_ms(ready_at: float, runtime_start: float) -> int:
+    """Billed Restore Duration: from the runtime's start in the fork to its first
+    ``/next`` (the after-restore hooks included), rounded up to the millisecond."""
+    return max(0, math.ceil(round((ready_at - runtime_start) * 1000, 6)))
+
+
+class Restorer:
+    """Forks new environments from zygotes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        launcher: Launcher,
+        zygotes: Zygotes,
+        on_exit: ExitHook,
+        fallback: Fallback,
+    ) -> None:
+        self.settings = settings
+        self.launcher = launcher
+        self.zygotes = zygotes
+        self.on_exit = on_exit
+        self._fallback = fallback
+
+    async def restore(self, env: Environment) -> InitOutcome:
+        zygotes = self.zygotes
+        cfg = env.cfg
+        started = time.perf_counter()
+        entry, created = await zygotes.acquire(cfg, lines.log_stream(cfg.version))
+        if entry.error is not None:
+            return InitFailed(entry.error, entry.init_ms)
+        address = await env.channel.start()
+        read_fd, write_fd = os.pipe()
+        t0 = time.perf_counter()
+        try:
+            process = zygotes.fork(
+                entry,
+                sandbox_id(cfg.name, env.slot.env_id),
+                environment_limits(cfg, self.launcher.host()),
+                {"AWS_LAMBDA_RUNTIME_API": address},
+                write_fd,
+            )
+        except SandboxError as exc:
+            # A zygote that died after INIT: forget it and start this one the usual way.
+            log.warning("zygote of %s unusable (%s); starting normally", cfg.name, exc)
+            os.close(read_fd)
+            zygotes.retire(cfg.name)
+            env.channel.close()
+            env.channel = RuntimeChannel()
+            return await self._fallback(env)
+        finally:
+            os.close(write_fd)
+        env.on_destroyed = lambda: zygotes.release(entry)
+        watch(env, process, read_fd, self.on_exit)
+        outcome = await await_init(
+            env, self.settings.init_timeout_s, t0, self.settings.init_cpu_boost
+        )
+        if isinstance(outcome, InitFailed) and process.failure:
+            outcome = dataclasses.replace(
+                outcome, error=error_bodies.platform_failure(process.failure)
+            )
+        if created:
+            return dataclasses.replace(outcome, init_ms=(time.perf_counter() - started) * 1000)
+        if isinstance(outcome, InitFailed):
+            return outcome
+        ready_at = env.channel.ready.result()
+        runtime_start = process.started.result() if _has_result(process.started) else t0
+        return Ready(
+            None, lines.Restore(outcome.init_ms or 0.0, billed_restore_ms(ready_at, runtime_start))
+        )

@@ -1,0 +1,126 @@
+"""The after-invoke step: the platform's lines, the meter record, the REPORT (no root).
+
+A real environment object (its log store on disk, an unstarted Runtime API channel, no
+process) is enough: the step reads no process when there is none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from lamina.logs import lines
+from lamina.logs.store import LogStore
+from lamina.models.function import FunctionConfig
+from lamina.models.invocation import FunctionError, InvocationRecord, Outcome
+from lamina.runtime_api.channel import RuntimeChannel
+from lamina.scheduler.environment import Environment
+from lamina.scheduler.outcome import Answered, Exited, InitFailed, InvokeOutcome, Ready, TimedOut
+from lamina.scheduler.pool import EnvSlot, EnvState
+from lamina.scheduler.report import Reporter, invocation_record, report
+
+RID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+
+
+def cfg(log_format: str = "Text") -> FunctionConfig:
+    return FunctionConfig(
+        "fn", "python3.12", "app.handler", "sha", 1, memory_mb=512, timeout_s=3,
+        log_format=log_format,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def after(
+    tmp: Path,
+    outcome: InvokeOutcome | InitFailed,
+    ready: Ready | None = None,
+    log_format: str = "Text",
+) -> tuple[list[str], list[InvocationRecord]]:
+    """Run the step on a fresh environment; the lines it logged and the records it sent."""
+    records: list[InvocationRecord] = []
+
+    async def scenario() -> list[str]:
+        slot = EnvSlot("1", "fn", "k", EnvState.BUSY, 0.0, 0.0)
+        env = Environment(slot, cfg(log_format), RuntimeChannel(), "stream", LogStore(tmp))
+        env.tail = []
+        reporter = Reporter(records.append)
+        if isinstance(outcome, InitFailed):
+            reporter.after_failed_init(env, RID, outcome)
+        else:
+            reporter.after_invoke(
+                env, RID, outcome, duration_ms=1.234, started_at=100.0, ready=ready
+            )
+        return env.tail
+
+    return asyncio.run(scenario()), records
+
+
+def test_a_warm_success_logs_end_then_report_and_meters_once(tmp_path: Path) -> None:
+    logged, records = after(tmp_path, Answered(b"{}"))
+    assert len(records) == 1
+    rec = records[0]
+    assert (rec.duration_ms, rec.billed_ms, rec.init_ms, rec.outcome) == (
+        1.234, 2, None, Outcome.SUCCESS,
+    )  # fmt: skip
+    assert rec.started_at == 100.0 and rec.memory_mb == 512 and rec.max_memory_used_mb == 0
+    assert logged == [lines.end_line(RID), lines.report_line(rec)]
+
+
+def test_a_cold_start_bills_and_reports_its_init_duration(tmp_path: Path) -> None:
+    _, records = after(tmp_path, Answered(b"{}"), ready=Ready(120.5))
+    assert records[0].init_ms == 120.5 and records[0].billed_ms == 122
+
+
+def test_a_restored_start_bills_the_restore_and_reports_it(tmp_path: Path) -> None:
+    restore = lines.Restore(4.2, 3)
+    logged, records = after(tmp_path, Answered(b"{}"), ready=Ready(None, restore))
+    assert records[0].init_ms is None and records[0].billed_ms == 5
+    assert "Restore Duration: 4.20 ms\tBilled Restore Duration: 3 ms\t" in logged[-1]
+
+
+def test_a_timeout_logs_its_line_before_end_and_reports_the_timeout(tmp_path: Path) -> None:
+    logged, records = after(tmp_path, TimedOut(RID, 3.0), log_format="JSON")
+    assert logged[0].endswith(f"Z {RID} Task timed out after 3.00 seconds")
+    assert logged[1] == lines.end_line(RID)
+    assert json.loads(logged[2])["record"]["status"] == "timeout"
+    assert records[0].outcome is Outcome.TIMEOUT
+
+
+def test_an_exit_logs_the_error_and_its_type_before_end(tmp_path: Path) -> None:
+    logged, _ = after(tmp_path, Exited(RID, 137))
+    assert logged[:3] == [
+        f"RequestId: {RID} Error: Runtime exited with error: signal: killed",
+        "Runtime.ExitError",
+        lines.end_line(RID),
+    ]
+
+
+def test_a_failed_init_logs_init_report_start_end_report(tmp_path: Path) -> None:
+    failed = InitFailed(FunctionError("Runtime.ImportModuleError", "no"), 42.0)
+    logged, records = after(tmp_path, failed)
+    rec = records[0]
+    assert (rec.duration_ms, rec.init_ms, rec.outcome) == (0.0, 42.0, Outcome.ERROR)
+    assert logged == [
+        "INIT_REPORT Init Duration: 42.00 ms\tPhase: init\tStatus: error"
+        "\tError Type: Runtime.ImportModuleError",
+        lines.start_line(RID, "$LATEST"),
+        lines.end_line(RID),
+        lines.report_line(rec),
+    ]
+
+
+def test_a_timed_out_init_reports_status_timeout(tmp_path: Path) -> None:
+    failed = InitFailed(FunctionError("Sandbox.Timedout", "late"), 10_000.0, timed_out=True)
+    logged, records = after(tmp_path, failed)
+    assert "\tStatus: timeout\tError Type: Sandbox.Timedout" in logged[0]
+    assert records[0].outcome is Outcome.TIMEOUT
+
+
+def test_the_record_is_priced_from_duration_and_the_report_follows_the_log_format() -> None:
+    rec = invocation_record(
+        cfg(), RID, duration_ms=0.4, init_ms=None, outcome=Outcome.SUCCESS, started_at=1.0,
+        max_memory_mb=70,
+    )  # fmt: skip
+    assert rec.billed_ms == 1 and rec.max_memory_used_mb == 70 and rec.function_name == "fn"
+    assert report(rec, None, "Text").startswith(f"REPORT RequestId: {RID}\t")
+    assert json.loads(report(rec, None, "JSON"))["type"] == "platform.report"
