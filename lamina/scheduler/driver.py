@@ -44,6 +44,8 @@ from lamina.scheduler.zygotes import Zygotes
 
 @dataclass(frozen=True, slots=True)
 class InvokeRequest:
+    """One synchronous invoke, as the API hands it to the scheduler."""
+
     cfg: FunctionConfig
     payload: bytes
     function_arn: str
