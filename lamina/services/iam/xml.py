@@ -1,0 +1,38 @@
+"""IAM's query-protocol answers: XML with ``member`` lists (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from xml.sax.saxutils import escape
+
+NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "".join(f"<{k}>{_render(v)}</{k}>" for k, v in value.items() if v is not None)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return "".join(f"<member>{_render(v)}</member>" for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape(str(value))
+
+
+def render_result(action: str, result: Mapping[str, Any], request_id: str) -> bytes:
+    inner = _render(result)
+    body = f"<{action}Result>{inner}</{action}Result>" if inner else ""
+    return (
+        f'<{action}Response xmlns="{NAMESPACE}">{body}'
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+        f"</{action}Response>"
+    ).encode()
+
+
+def render_error(code: str, message: str, sender: bool, request_id: str) -> bytes:
+    return (
+        f'<ErrorResponse xmlns="{NAMESPACE}"><Error>'
+        f"<Type>{'Sender' if sender else 'Receiver'}</Type><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
