@@ -27,6 +27,8 @@ from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.services.iam.handler import is_iam_request
+from lamina.services.iam.service import IamService
 from lamina.store.code import CodeStore
 from lamina.store.metadata import MetadataStore
 from lamina.wire.server import bound_port, serve
@@ -47,6 +49,7 @@ class Lamina:
     functions: Functions
     api: LambdaApi
     events: EventSources
+    iam: IamService
     server: asyncio.Server
     port: int
 
@@ -61,6 +64,7 @@ class Lamina:
         self.scheduler.sandbox.close()
         self.ledger.close()
         self.logs.flush()
+        self.iam.close()
         self.metadata.close()
 
 
@@ -77,6 +81,9 @@ async def start(settings: Settings) -> Lamina:
     sandbox = create_sandbox(settings)
     runtimes = RuntimeRegistry(settings.interpreters)
     scheduler = Scheduler(settings, sandbox, runtimes, code.unpacked, logs, ledger.record)
+    iam = IamService.open(settings)
+    # Functions get their execution role's temporary credentials, never the operator's keys.
+    scheduler.launcher.credentials = iam.credentials_for
     if settings.python_sdk:
         scheduler.python_sdk = build_python_sdk(default_cache_dir(data))
         if scheduler.python_sdk is not None:
@@ -91,7 +98,16 @@ async def start(settings: Settings) -> Lamina:
         reserved = metadata.get_reserved_concurrency(name)
         if reserved is not None:
             scheduler.pool.set_reserved(name, reserved)
-    api = LambdaApi(functions, scheduler, ledger, settings.region, settings.account_id)
+    api = LambdaApi(
+        functions,
+        scheduler,
+        ledger,
+        settings.region,
+        settings.account_id,
+        sessions=iam.session_secret,
+    )
+    # Before the event sources' mounts: an unsigned IAM query call also has an ``Action=``.
+    api.mount(is_iam_request, iam.handler.handle, auth=api.authenticator("iam"))
     events = open_event_sources(settings, functions, scheduler, metadata, api)
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
@@ -117,7 +133,7 @@ async def start(settings: Settings) -> Lamina:
             f" — {cmd.note}" if cmd.note else "",
         )
     return Lamina(
-        settings, metadata, code, ledger, logs, scheduler, functions, api, events, server, port
+        settings, metadata, code, ledger, logs, scheduler, functions, api, events, iam, server, port
     )
 
 

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from lamina.api.account_ops import AccountOps
 from lamina.api.alias_ops import AliasOps
 from lamina.api.answers import JSON, error_response, json_response
-from lamina.api.auth import Authenticator
+from lamina.api.auth import Authenticator, SessionSecrets
 from lamina.api.context import ApiContext, Handler
 from lamina.api.event_ops import EventOps
 from lamina.api.function_ops import FunctionOps
@@ -76,7 +76,9 @@ class LambdaApi:
         region: str,
         account: str,
         settings: Settings | None = None,
+        sessions: SessionSecrets | None = None,
     ) -> None:
+        """``sessions`` resolves functions' role credentials (lamina.services.iam)."""
         settings = settings or functions.settings
         settings = settings.with_changes(region=region, account_id=account)
         self.functions = functions
@@ -86,12 +88,8 @@ class LambdaApi:
         self.region = region
         self.account = account
         self.events: EventSources | None = None
-        self.auth = Authenticator(
-            settings.verification_keys(),
-            required=settings.signature_required,
-            region=region,
-            max_skew_s=settings.signature_skew_s,
-        )
+        self.sessions = sessions
+        self.auth = self.authenticator("lambda")
         self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
         self._handlers: dict[str, Handler] = {}
         for ops in (FunctionOps(ctx), AliasOps(ctx), AccountOps(ctx), UrlOps(ctx), LaminaOps(ctx)):
@@ -131,6 +129,7 @@ class LambdaApi:
             service=service,
             max_skew_s=settings.signature_skew_s,
             s3_style=s3_style,
+            sessions=self.sessions,
         )
 
     def mount(

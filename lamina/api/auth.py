@@ -37,6 +37,8 @@ from lamina.errors import (
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
 _MEMO_SIZE = 1024
 T = TypeVar("T")
+# (access key id, session token) -> the secret of a function's role credentials, or None.
+SessionSecrets = Callable[[str, str], str | None]
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check "
     "your AWS Secret Access Key and signing method. Consult the service documentation for "
@@ -69,10 +71,13 @@ class Authenticator:
         max_skew_s: float = 300.0,
         clock: Callable[[], float] = time.time,
         s3_style: bool = False,
+        sessions: SessionSecrets | None = None,
     ) -> None:
-        """``s3_style``: S3's rules (paths encoded once, ``UNSIGNED-PAYLOAD`` allowed)."""
+        """``s3_style``: S3's rules (paths encoded once, ``UNSIGNED-PAYLOAD`` allowed).
+        ``sessions``: the secret of a function's role credentials, from their session token."""
         self.keys = dict(keys) if keys else {DEV_ACCESS_KEY_ID: DEV_SECRET_ACCESS_KEY}
         self.s3_style = s3_style
+        self.sessions = sessions
         self.required = required
         self.region = region
         self.service = service
@@ -109,7 +114,7 @@ class Authenticator:
                 "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
                 "header, signed."
             )
-        key = self._key_for(auth)
+        key = self._key_for(auth, headers.get("x-amz-security-token"))
         self._check_clock(amz_date)
         payload_hash = self._payload_hash(headers, body)
         uri = self._uris.get(path)
@@ -145,7 +150,7 @@ class Authenticator:
             _remember(self._parsed, authorization[:cut], (auth.credential, auth.signed_headers))
         return auth
 
-    def _key_for(self, auth: sigv4.SignedRequestAuth) -> bytes:
+    def _key_for(self, auth: sigv4.SignedRequestAuth, token: str | None) -> bytes:
         cred = auth.credential
         if not sigv4.is_amz_date(auth.amz_date):
             raise IncompleteSignature(
@@ -167,6 +172,13 @@ class Authenticator:
                 f"Credential should be scoped to a valid region, not '{cred.region}'. "
                 f"(Lamina serves region '{self.region}'.)"
             )
+        if token is not None and self.sessions is not None and cred.access_key.startswith("ASIA"):
+            # A function's role credentials: checked (and possibly expired) on every request,
+            # so their signing keys are not cached.
+            session_secret = self.sessions(cred.access_key, token)
+            if session_secret is None:
+                raise UnrecognizedClient("The security token included in the request is invalid.")
+            return sigv4.signing_key(session_secret, cred.date, cred.region, cred.service)
         cache_key = (cred.access_key, cred.date, cred.region, cred.service)
         key = self._signing_keys.get(cache_key)
         if key is None:
@@ -231,7 +243,7 @@ class Authenticator:
             )
         if "host" not in auth.signed_headers:
             raise IncompleteSignature("'Host' must be a 'SignedHeader' in a presigned URL.")
-        key = self._key_for(auth)
+        key = self._key_for(auth, query.get("X-Amz-Security-Token"))
         signed_at = amz_date_epoch(auth.amz_date)
         now = self._clock()
         if now > signed_at + expires:

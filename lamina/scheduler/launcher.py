@@ -47,11 +47,14 @@ class Launcher:
         self.api_endpoint = ""
         # boto3 for Python functions (see lamina.runtimes.sdk); None: not provided.
         self.python_sdk: Path | None = None
+        # The role credentials each function's environments get; set by the composition
+        # root (lamina.services.iam issues them). Until then environments get none.
+        self.credentials: Callable[[FunctionConfig], tuple[str, str, str]] = _no_credentials
 
     def host(self) -> Host:
         return Host(
             region=self.settings.region,
-            credentials=self.settings.credentials(),
+            credentials=self.credentials,
             api_endpoint=self.api_endpoint,
             runtime_dir=self._runtime_dir,
             python_sdk=self.python_sdk,
@@ -126,3 +129,7 @@ def watch(env: Environment, process: EnvironmentProcess, read_fd: int, on_exit: 
     exited = asyncio.get_running_loop().create_task(process.wait())
     exited.add_done_callback(lambda fut: on_exit(env, fut))
     env.exited = exited
+
+
+def _no_credentials(cfg: FunctionConfig) -> tuple[str, str, str]:
+    return ("", "", "")

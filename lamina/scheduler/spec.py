@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,8 @@ class Host:
     """What the server gives every environment it starts."""
 
     region: str
-    credentials: tuple[str, str]
+    # The role credentials an environment of a function gets: (key id, secret, token).
+    credentials: Callable[[FunctionConfig], tuple[str, str, str]]
     api_endpoint: str  # AWS_ENDPOINT_URL ("" until the API's port is bound)
     runtime_dir: Path  # host path of Lamina's bootstraps
     python_sdk: Path | None  # boto3 for Python functions, when provided
@@ -91,7 +93,7 @@ def cold_start_spec(
         execution_env=cmd.execution_env,
         initialization_type="snap-start" if zygote else "on-demand",
         api_endpoint=host.api_endpoint,
-        credentials=host.credentials,
+        credentials=host.credentials(cfg),
     )
     argv: list[str] = list(cmd.argv)
     if zygote:

@@ -23,7 +23,7 @@ def environment_variables(
     execution_env: str | None,
     initialization_type: str = "on-demand",
     api_endpoint: str = "",
-    credentials: tuple[str, str] = ("", ""),
+    credentials: tuple[str, str, str] = ("", "", ""),
 ) -> dict[str, str]:
     """Everything a runtime process sees in ``os.environ``.
 
@@ -49,11 +49,12 @@ def environment_variables(
             "LANG": "en_US.UTF-8",
             "PATH": LAMBDA_PATH,
             "LD_LIBRARY_PATH": LAMBDA_LD_LIBRARY_PATH,
-            # Lambda hands every function its role's credentials; Lamina hands over a key pair
-            # its own services accept, so boto3 in a function can call S3, SQS or Lambda here.
+            # The temporary credentials of the function's execution role (never the
+            # operator's keys): Lamina's services authorise every call made with them
+            # against the role's policies (lamina.services.iam).
             "AWS_ACCESS_KEY_ID": credentials[0] or "ASIALAMINA0000000000",
-            "AWS_SECRET_ACCESS_KEY": credentials[1] or "lamina-local-secret-key",
-            "AWS_SESSION_TOKEN": "lamina-local-session-token",
+            "AWS_SECRET_ACCESS_KEY": credentials[1] or "lamina-no-credentials",
+            "AWS_SESSION_TOKEN": credentials[2] or "lamina-no-credentials",
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_LAMBDA_LOG_FORMAT": cfg.log_format,
         }

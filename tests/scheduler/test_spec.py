@@ -24,7 +24,11 @@ RUST = RuntimeCommand("provided.al2023", ("/var/task/bootstrap",), "", "", None,
 
 
 def host(sdk: Path | None = SDK) -> Host:
-    return Host("eu-west-1", ("AKID", "secret"), "http://10.0.0.1:9000", Path("/rt"), sdk, True)
+    return Host("eu-west-1", role_credentials, "http://10.0.0.1:9000", Path("/rt"), sdk, True)
+
+
+def role_credentials(cfg: FunctionConfig) -> tuple[str, str, str]:
+    return ("ASIA" + cfg.name.upper(), "secret", "token-of-" + cfg.name)
 
 
 def plan(cmd: RuntimeCommand = PY) -> LaunchPlan:
@@ -50,7 +54,8 @@ def test_a_spawned_environment_gets_its_runtime_api_and_an_on_demand_init() -> N
     assert spec.env["AWS_LAMBDA_LOG_STREAM_NAME"] == "s1"
     assert spec.env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
     assert spec.env["AWS_ENDPOINT_URL"] == "http://10.0.0.1:9000"
-    assert spec.env["AWS_ACCESS_KEY_ID"] == "AKID" and spec.env["AWS_REGION"] == "eu-west-1"
+    assert spec.env["AWS_ACCESS_KEY_ID"] == "ASIAMY_FN" and spec.env["AWS_REGION"] == "eu-west-1"
+    assert spec.env["AWS_SESSION_TOKEN"] == "token-of-my_fn"
 
 
 def test_a_zygote_is_the_same_cold_start_with_its_own_command_and_no_per_environment_names() -> (
