@@ -53,3 +53,55 @@ def parse_function_ref(raw: str, qualifier: str | None = None) -> FunctionRef:
 def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:
     base = f"arn:aws:lambda:{region}:{account}:function:{name}"
     return f"{base}:{qualifier}" if qualifier else base
+
+
+# -- layers -------------------------------------------------------------------------------
+_LAYER_NAME = re.compile(r"^[a-zA-Z0-9-_]{1,140}$")
+_LAYER_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):layer:"
+    r"(?P<name>[a-zA-Z0-9-_]{1,140})(?::(?P<version>[0-9]{1,10}))?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRef:
+    """A layer named by name or ARN; ``version`` only when a version ARN named it."""
+
+    name: str
+    version: int | None
+    region: str | None = None
+    account: str | None = None
+
+
+def layer_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:lambda:{region}:{account}:layer:{name}"
+
+
+def layer_version_arn(region: str, account: str, name: str, version: int) -> str:
+    return f"{layer_arn(region, account, name)}:{version}"
+
+
+def parse_layer_name(raw: str) -> LayerRef:
+    """A ``LayerName`` path parameter: a plain name or a layer ARN (no version)."""
+    if _LAYER_NAME.match(raw):
+        return LayerRef(raw, None)
+    m = _LAYER_ARN.match(raw)
+    if m and m.group("version") is None:
+        return LayerRef(m.group("name"), None, m.group("region"), m.group("account"))
+    raise InvalidParameterValue(
+        f"1 validation error detected: Value '{raw}' at 'layerName' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: "
+        "(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
+    )
+
+
+def parse_layer_version_arn(raw: str, where: str = "arn") -> LayerRef:
+    """A layer version ARN (``...:layer:<name>:<version>``), as ``Layers`` entries are."""
+    m = _LAYER_ARN.match(raw) if isinstance(raw, str) else None
+    if m is None or m.group("version") is None:
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{raw}' at '{where}' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: "
+            "(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+)"
+        )
+    return LayerRef(m.group("name"), int(m.group("version")), m.group("region"), m.group("account"))

@@ -20,6 +20,7 @@ from lamina.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
+from lamina.layers import Layers, check_total_size
 from lamina.models.alias import (
     Alias,
     check_routing,
@@ -29,6 +30,7 @@ from lamina.models.alias import (
 )
 from lamina.models.function import LATEST, FunctionConfig, validate_config, validate_name
 from lamina.store.code import CodeStore
+from lamina.store.layers import LayerStore
 from lamina.store.metadata import MetadataStore
 from lamina.store.stamps import new_revision_id, now_lambda_timestamp
 
@@ -62,10 +64,17 @@ class Functions:
         code: CodeStore,
         drain: Drain,
         draw: Callable[[], float] = random.random,
+        layers: Layers | None = None,
     ) -> None:
         self.settings = settings
         self.metadata = metadata
         self.code = code
+        self.layers = layers or Layers(
+            LayerStore(settings.data_dir / "layers.db"),
+            code,
+            settings.region,
+            settings.account_id,
+        )
         self._drain = drain
         self._draw = draw
         # Called with a function's name once it is deleted (event invoke configs go too).
@@ -157,13 +166,16 @@ class Functions:
         if name in self._latest:
             raise ResourceConflict(f"Function already exist: {name}")
         validate_config(req.config)
+        layers = self.layers.resolve(req.layers) if req.layers else ()
         stored = self.code.put_zip(package)
         cfg = req.config.with_changes(
             code_sha256=stored.sha256_hex,
             code_size=stored.size,
             revision_id=new_revision_id(),
             last_modified=now_lambda_timestamp(),
+            layers=layers,
         )
+        self._check_size(cfg)
         self.metadata.create_function(cfg)
         self._latest[name] = cfg
         if req.tags:
@@ -183,6 +195,7 @@ class Functions:
             revision_id=new_revision_id(),
             last_modified=now_lambda_timestamp(),
         )
+        self._check_size(new)
         if update.dry_run:
             return new  # checked, not applied
         await self._replace(new)
@@ -197,6 +210,8 @@ class Functions:
         cfg = self.get(name)
         self._check_revision(cfg, revision_id)
         validate_config(new)
+        if new.layers != cfg.layers:
+            self._check_size(new)
         new = new.with_changes(revision_id=new_revision_id(), last_modified=now_lambda_timestamp())
         await self._replace(new)
         return new
@@ -313,6 +328,11 @@ class Functions:
         self._latest[new.name] = new
         # Environments of the old code or configuration must never serve again.
         await self._drain(new.name)
+
+    def _check_size(self, cfg: FunctionConfig) -> None:
+        """The unzipped code and its layers within Lambda's 250 MB (only layers add to it)."""
+        if cfg.layers:
+            check_total_size(self.code.unzipped_size(cfg.code_sha256), cfg.layers)
 
     @staticmethod
     def _check_revision(cfg: FunctionConfig, revision_id: str | None) -> None:

@@ -31,6 +31,7 @@ from lamina.services.iam.handler import is_iam_request
 from lamina.services.iam.service import IamService
 from lamina.store.code import CodeStore
 from lamina.store.metadata import MetadataStore
+from lamina.store.optdir import LayerMerger
 from lamina.wire.server import bound_port, serve
 
 log = logging.getLogger("lamina.server")
@@ -84,6 +85,8 @@ async def start(settings: Settings) -> Lamina:
     iam = IamService.open(settings)
     # Functions get their execution role's temporary credentials, never the operator's keys.
     scheduler.launcher.credentials = iam.credentials_for
+    # Functions with layers see them merged at /opt (built once per ordered set).
+    scheduler.launcher.merge_layers = LayerMerger(data / "code" / "opt", code.unpacked).merged
     if settings.python_sdk:
         scheduler.python_sdk = build_python_sdk(default_cache_dir(data))
         if scheduler.python_sdk is not None:

@@ -25,6 +25,7 @@ from lamina.api.context import ApiContext, Handler
 from lamina.api.event_ops import EventOps
 from lamina.api.function_ops import FunctionOps
 from lamina.api.lamina_ops import LaminaOps
+from lamina.api.layer_ops import LayerOps
 from lamina.api.routes import match
 from lamina.api.url_ops import UrlOps
 from lamina.arns import function_arn, parse_function_ref
@@ -92,7 +93,14 @@ class LambdaApi:
         self.auth = self.authenticator("lambda")
         self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
         self._handlers: dict[str, Handler] = {}
-        for ops in (FunctionOps(ctx), AliasOps(ctx), AccountOps(ctx), UrlOps(ctx), LaminaOps(ctx)):
+        for ops in (
+            FunctionOps(ctx),
+            AliasOps(ctx),
+            AccountOps(ctx),
+            UrlOps(ctx),
+            LaminaOps(ctx),
+            LayerOps(ctx),
+        ):
             self._handlers.update(ops.handlers())
         self._mounts: list[tuple[Selector, Mounted, Authenticator | None]] = []
         if settings.signature_required:

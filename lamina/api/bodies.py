@@ -1,7 +1,7 @@
 """Request bodies of the control plane, parsed at the edge into typed values.
 
 Each parser checks types and ranges with Lambda's messages and returns values the core
-(:mod:`lamina.functions`) can trust. Fields Lamina cannot honour (VPCs, layers, container
+(:mod:`lamina.functions`) can trust. Fields Lamina cannot honour (VPCs, container
 images, code signing, ...) are refused by name rather than silently dropped.
 """
 
@@ -25,7 +25,6 @@ MAX_TAGS = 50
 
 # Accepted when empty (Terraform and SAM send some of them empty); refused otherwise.
 _UNSUPPORTED = {
-    "Layers": "layers",
     "VpcConfig": "VPC configuration",
     "FileSystemConfigs": "file systems (EFS)",
     "ImageConfig": "container image configuration",
@@ -54,6 +53,7 @@ class CreateRequest:
     code: CodeRef
     publish: bool
     tags: dict[str, str]
+    layers: tuple[str, ...] | None = None  # layer version ARNs, resolved by Functions
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +187,16 @@ def dead_letter_arn(body: Mapping[str, Any], default: str) -> str:
             "Lamina delivers dead letters to SQS queues; SNS topics are not supported"
         )
     return target
+
+
+def layer_arns(body: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """``Layers``: a list of layer version ARNs (checked and resolved by the core)."""
+    value = body.get("Layers")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameterValue("Layers must be a list of layer version ARNs")
+    return tuple(value)
 
 
 def check_tracing(body: Mapping[str, Any]) -> None:
@@ -326,7 +336,9 @@ def parse_create(body: Mapping[str, Any], name: str, default_role: str) -> Creat
         snap_start=snap_start(body, False),
         dead_letter_arn=dead_letter_arn(body, ""),
     )
-    return CreateRequest(config, code_ref(code), boolean(body, "Publish"), tags(body.get("Tags")))
+    return CreateRequest(
+        config, code_ref(code), boolean(body, "Publish"), tags(body.get("Tags")), layer_arns(body)
+    )
 
 
 def parse_configuration_update(body: Mapping[str, Any], cfg: FunctionConfig) -> FunctionConfig:

@@ -7,6 +7,7 @@ import asyncio
 from lamina.api.answers import empty_response, json_body, json_response
 from lamina.api.bodies import (
     CodeRef,
+    layer_arns,
     optional_string,
     parse_code_update,
     parse_configuration_update,
@@ -140,6 +141,9 @@ class FunctionOps:
         name = _unqualified(params["FunctionName"], "UpdateFunctionConfiguration")
         body = json_body(req)
         new = parse_configuration_update(body, self.functions.get(name))
+        arns = layer_arns(body)
+        if arns is not None:
+            new = new.with_changes(layers=self.functions.layers.resolve(arns))
         cfg = await self.functions.update_configuration(
             name, new, optional_string(body, "RevisionId")
         )

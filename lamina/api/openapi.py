@@ -128,6 +128,12 @@ LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+# Operations botocore puts on another operation's path, told apart by a query parameter.
+SHARED_PATHS: dict[str, tuple[str, str]] = {
+    "ListLayers": ("GetLayerVersionByArn", "find=LayerVersion"),
+}
+
+
 class _Builder:
     def __init__(self, model: dict[str, Any]) -> None:
         self.model = model
@@ -223,7 +229,26 @@ class _Builder:
                 },
             }
         doc["responses"] = self.responses(route, op)
+        if route.operation in SHARED_PATHS:
+            self.add_shared(doc, route, *SHARED_PATHS[route.operation])
         return doc
+
+    def add_shared(self, doc: Schema, route: Route, other: str, query: str) -> None:
+        """Document ``other``, served on ``route``'s path when the query has ``query``."""
+        key, value = query.split("=")
+        theirs = self.lambda_operation(Route(route.method, route.template, other, route.status))
+        params = [{**p, "required": False} for p in theirs.get("parameters", [])]
+        params.append({"name": key, "in": "query", "required": False, "schema": {"enum": [value]}})
+        doc["parameters"] = [*doc.get("parameters", []), *params]
+        doc["description"] = f"With `?{query}&Arn=...`: Lambda {other}."
+        ok = str(route.status)
+        mine = doc["responses"][ok]["content"]["application/json"]["schema"]
+        other_schema = theirs["responses"][ok]["content"]["application/json"]["schema"]
+        doc["responses"][ok]["content"]["application/json"]["schema"] = {
+            "anyOf": [mine, other_schema]
+        }
+        for status, answer in theirs["responses"].items():
+            doc["responses"].setdefault(status, answer)
 
     def parameter(self, shape_name: str, member: str, spec: dict[str, Any]) -> Schema:
         location = {"uri": "path", "querystring": "query", "header": "header"}[spec["location"]]

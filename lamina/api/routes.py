@@ -30,6 +30,8 @@ F = "/2015-03-31/functions"
 FN = F + "/{FunctionName}"
 EIC = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
 ESM = "/2015-03-31/event-source-mappings"
+LAYERS = "/2018-10-31/layers"
+LV = LAYERS + "/{LayerName}/versions"
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", F, "CreateFunction", 201),
@@ -88,6 +90,20 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", ESM + "/{UUID}", "GetEventSourceMapping", 200),
     Route("PUT", ESM + "/{UUID}", "UpdateEventSourceMapping", 202),
     Route("DELETE", ESM + "/{UUID}", "DeleteEventSourceMapping", 202),
+    # GetLayerVersionByArn is GET /2018-10-31/layers?find=LayerVersion: ListLayers' path.
+    Route("GET", LAYERS, "ListLayers", 200),
+    Route("POST", LV, "PublishLayerVersion", 201),
+    Route("GET", LV, "ListLayerVersions", 200),
+    Route("GET", LV + "/{VersionNumber}", "GetLayerVersion", 200),
+    Route("DELETE", LV + "/{VersionNumber}", "DeleteLayerVersion", 204),
+    Route("POST", LV + "/{VersionNumber}/policy", "AddLayerVersionPermission", 201),
+    Route("GET", LV + "/{VersionNumber}/policy", "GetLayerVersionPolicy", 200),
+    Route(
+        "DELETE",
+        LV + "/{VersionNumber}/policy/{StatementId}",
+        "RemoveLayerVersionPermission",
+        204,
+    ),
 )
 
 

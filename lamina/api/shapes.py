@@ -45,6 +45,11 @@ def function_configuration(cfg: FunctionConfig, region: str, account: str) -> di
             "OptimizationStatus": "On" if cfg.snap_start and cfg.version != LATEST else "Off",
         },
         "LoggingConfig": {"LogFormat": cfg.log_format, "LogGroup": log_group(cfg.name)},
+        **(
+            {"Layers": [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in cfg.layers]}
+            if cfg.layers
+            else {}
+        ),
     }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from lamina.errors import InvalidParameterValue
+from lamina.models.layer import FunctionLayer
 
 Architecture = Literal["x86_64", "arm64"]
 
@@ -79,6 +80,8 @@ class FunctionConfig:
     snap_start: bool = False
     # DeadLetterConfig.TargetArn: where an asynchronous event goes once its retries are spent.
     dead_letter_arn: str = ""
+    # Layers, in the order they are merged under /opt (each with its archive's digest).
+    layers: tuple[FunctionLayer, ...] = ()
 
     @property
     def cache_key(self) -> str:

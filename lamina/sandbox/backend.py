@@ -63,6 +63,10 @@ class Sandbox(Protocol):
         """Where Lamina's runtime bootstraps are seen from inside."""
         ...
 
+    def opt_root(self, opt_dir: Path) -> str:
+        """Where the function's merged layers are seen from inside (``/opt`` on Lambda)."""
+        ...
+
     def close(self) -> None:
         """Release what the sandbox holds on the host (cgroup roots) after every kill."""
         ...

@@ -19,6 +19,7 @@ from lamina.errors import SandboxError
 
 TASK_ROOT = "/var/task"
 RUNTIME_ROOT = "/var/runtime"
+OPT_ROOT = "/opt"  # layers (a read-only bind like the task root)
 SHM_MB = 64
 
 

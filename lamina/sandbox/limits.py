@@ -57,6 +57,9 @@ class SandboxSpec:
     # Host paths (interpreter prefixes) that must stay readable at their own path, e.g.
     # /root/.pyenv/versions/3.12.1 when /root is hidden.
     expose: tuple[Path, ...] = field(default=())
+    # The function's layers merged in order (lamina.store.optdir), seen read-only at /opt;
+    # None: no layers.
+    opt_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not _ENV_ID.match(self.env_id):

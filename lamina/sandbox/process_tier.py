@@ -12,6 +12,7 @@ from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
 from lamina.sandbox.child import Child
 from lamina.sandbox.jail import (
+    OPT_ROOT,
     RUNTIME_ROOT,
     TASK_ROOT,
     JailPlan,
@@ -89,6 +90,9 @@ class ProcessSandbox:
     def runtime_root(self, runtime_dir: Path) -> str:
         return RUNTIME_ROOT
 
+    def opt_root(self, opt_dir: Path) -> str:
+        return OPT_ROOT
+
     @property
     def hidden(self) -> tuple[Path, ...]:
         return self._hidden
@@ -109,6 +113,8 @@ class ProcessSandbox:
         binds: list[tuple[Path, str]] = [(spec.code_dir, TASK_ROOT)]
         if spec.runtime_dir is not None:
             binds.append((spec.runtime_dir, RUNTIME_ROOT))
+        if spec.opt_dir is not None:
+            binds.append((spec.opt_dir, OPT_ROOT))
         exposed = self._expose_cache.get(spec.expose)
         if exposed is None:
             exposed = self._expose_cache[spec.expose] = expose_binds(spec.expose, self._hidden)

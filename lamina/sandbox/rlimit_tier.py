@@ -106,6 +106,9 @@ class RlimitSandbox:
     def runtime_root(self, runtime_dir: Path) -> str:
         return str(runtime_dir)
 
+    def opt_root(self, opt_dir: Path) -> str:
+        return str(opt_dir)  # no mounts here: layers are seen where they are
+
     def close(self) -> None:
         """Nothing is held on the host in this tier."""
 

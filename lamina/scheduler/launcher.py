@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lamina.config import Settings
-from lamina.errors import InvalidRuntime
+from lamina.errors import InvalidRuntime, SandboxError
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import FunctionError
 from lamina.runtimes.registry import RuntimeRegistry, check_entrypoint, runtime_dir
@@ -50,6 +50,10 @@ class Launcher:
         # The role credentials each function's environments get; set by the composition
         # root (lamina.services.iam issues them). Until then environments get none.
         self.credentials: Callable[[FunctionConfig], tuple[str, str, str]] = _no_credentials
+        # Merges a function's layers (by digest, in order) into one tree for /opt; set by
+        # the composition root (lamina.store.optdir). Until then, layers cannot start.
+        self.merge_layers: Callable[[tuple[str, ...]], Path] | None = None
+        self._opt_dirs: dict[tuple[str, ...], Path] = {}
 
     def host(self) -> Host:
         return Host(
@@ -69,16 +73,33 @@ class Launcher:
             # Unpacking happens once per code version; keep it off the event loop.
             code_dir = await asyncio.to_thread(self._unpack, cfg.code_sha256)
             self._unpacked[cfg.code_sha256] = code_dir
+        opt_dir, opt_root = await self._opt(cfg)
+        runtime_root = self.sandbox.runtime_root(self._runtime_dir)
+        task_root = bootstrap_root = self.sandbox.task_root(code_dir)
         missing = check_entrypoint(cfg.runtime, code_dir)
         if missing is not None:
-            return error_bodies.invalid_entrypoint(missing)
-        runtime_root = self.sandbox.runtime_root(self._runtime_dir)
-        task_root = self.sandbox.task_root(code_dir)
+            # A custom runtime's bootstrap may come from a layer: /opt/bootstrap.
+            if opt_dir is None or check_entrypoint(cfg.runtime, opt_dir) is not None:
+                return error_bodies.invalid_entrypoint(missing)
+            bootstrap_root = opt_root
         try:
-            cmd = self.runtimes.resolve(cfg.runtime, runtime_root, task_root)
+            cmd = self.runtimes.resolve(cfg.runtime, runtime_root, bootstrap_root)
         except InvalidRuntime as exc:
             return error_bodies.invalid_runtime(exc.message)
-        return LaunchPlan(code_dir, task_root, runtime_root, cmd)
+        return LaunchPlan(code_dir, task_root, runtime_root, cmd, opt_dir, opt_root)
+
+    async def _opt(self, cfg: FunctionConfig) -> tuple[Path | None, str]:
+        """The merged layers of ``cfg`` (built once per ordered set) and where they are seen."""
+        if not cfg.layers:
+            return None, "/opt"
+        shas = tuple(layer.code_sha256 for layer in cfg.layers)
+        path = self._opt_dirs.get(shas)
+        if path is None:
+            if self.merge_layers is None:
+                raise SandboxError("this server was started without layer support")
+            path = await asyncio.to_thread(self.merge_layers, shas)
+            self._opt_dirs[shas] = path
+        return path, self.sandbox.opt_root(path)
 
     async def spawn(self, env: Environment, plan: LaunchPlan, on_exit: ExitHook) -> None:
         """Start ``env``'s runtime on its own Runtime API channel; raises

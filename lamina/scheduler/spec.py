@@ -18,7 +18,7 @@ from pathlib import Path
 from lamina.models.function import FunctionConfig
 from lamina.runtimes.registry import RuntimeCommand, zygote_argv
 from lamina.sandbox import Limits, SandboxSpec
-from lamina.scheduler.variables import environment_variables
+from lamina.scheduler.variables import environment_variables, python_layer_path
 
 _NOT_IN_ID = re.compile(r"[^a-z0-9-]+")
 _PER_ENVIRONMENT = (
@@ -43,6 +43,8 @@ class LaunchPlan:
     task_root: str  # the code as the runtime sees it (LAMBDA_TASK_ROOT)
     runtime_root: str  # Lamina's bootstraps as the runtime sees them (LAMBDA_RUNTIME_DIR)
     cmd: RuntimeCommand
+    opt_dir: Path | None = None  # the function's layers, merged (None: no layers)
+    opt_root: str = "/opt"  # where the runtime sees them
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ def cold_start_spec(
         initialization_type="snap-start" if zygote else "on-demand",
         api_endpoint=host.api_endpoint,
         credentials=host.credentials(cfg),
+        opt_root=plan.opt_root,
     )
     argv: list[str] = list(cmd.argv)
     if zygote:
@@ -101,6 +104,11 @@ def cold_start_spec(
         for key in _PER_ENVIRONMENT:
             variables.pop(key, None)
     expose = [cmd.prefix] if cmd.prefix is not None else []
+    if plan.opt_root != "/opt" and _is_python(cmd):
+        # The bootstrap finds /opt/python itself; layers seen elsewhere need PYTHONPATH.
+        own = variables.get("PYTHONPATH")
+        layer_path = python_layer_path(plan.opt_root, cmd.interpreter_version)
+        variables["PYTHONPATH"] = f"{own}:{layer_path}" if own else layer_path
     if host.python_sdk is not None and _is_python(cmd):
         expose.append(host.python_sdk)
         # After the task root (the bootstrap puts it first) and the function's own entries.
@@ -114,4 +122,5 @@ def cold_start_spec(
         runtime_dir=host.runtime_dir,
         expose=tuple(expose),
         limits=environment_limits(cfg, host),
+        opt_dir=plan.opt_dir,
     )

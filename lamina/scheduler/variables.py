@@ -24,6 +24,7 @@ def environment_variables(
     initialization_type: str = "on-demand",
     api_endpoint: str = "",
     credentials: tuple[str, str, str] = ("", "", ""),
+    opt_root: str = "/opt",
 ) -> dict[str, str]:
     """Everything a runtime process sees in ``os.environ``.
 
@@ -47,8 +48,8 @@ def environment_variables(
             "LAMBDA_RUNTIME_DIR": runtime_dir,
             "TZ": ":UTC",
             "LANG": "en_US.UTF-8",
-            "PATH": LAMBDA_PATH,
-            "LD_LIBRARY_PATH": LAMBDA_LD_LIBRARY_PATH,
+            "PATH": _at_opt(LAMBDA_PATH, opt_root),
+            "LD_LIBRARY_PATH": _at_opt(LAMBDA_LD_LIBRARY_PATH, opt_root),
             # The temporary credentials of the function's execution role (never the
             # operator's keys): Lamina's services authorise every call made with them
             # against the role's policies (lamina.services.iam).
@@ -61,7 +62,39 @@ def environment_variables(
     )
     if execution_env:
         env["AWS_EXECUTION_ENV"] = execution_env
+    if cfg.runtime.startswith("nodejs"):
+        env["NODE_PATH"] = node_path(cfg.runtime, opt_root, runtime_dir, task_root)
     if api_endpoint:
         # SDKs send every service to Lamina (an IP, so botocore picks path-style S3).
         env["AWS_ENDPOINT_URL"] = api_endpoint
     return env
+
+
+def node_path(runtime: str, opt_root: str, runtime_dir: str, task_root: str) -> str:
+    """Lambda's NODE_PATH: the layers' ``nodejs/node<major>`` then ``nodejs`` modules first."""
+    major = runtime.removeprefix("nodejs").split(".")[0]
+    return ":".join(
+        (
+            f"{opt_root}/nodejs/node{major}/node_modules",
+            f"{opt_root}/nodejs/node_modules",
+            f"{runtime_dir}/node_modules",
+            runtime_dir,
+            task_root,
+        )
+    )
+
+
+def python_layer_path(opt_root: str, python_version: str) -> str:
+    """Where Python finds layers (``python/lib/pythonX.Y/site-packages``, then ``python``).
+
+    The bootstrap adds these itself at ``/opt``; outside a mount namespace the layers are
+    elsewhere, and this is put on ``PYTHONPATH`` instead.
+    """
+    major_minor = ".".join(python_version.split(".")[:2])
+    return f"{opt_root}/python/lib/python{major_minor}/site-packages:{opt_root}/python"
+
+
+def _at_opt(paths: str, opt_root: str) -> str:
+    if opt_root == "/opt":
+        return paths
+    return ":".join(opt_root + p[4:] if p.startswith("/opt") else p for p in paths.split(":"))

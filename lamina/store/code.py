@@ -22,6 +22,7 @@ import stat
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,6 +103,14 @@ class CodeStore:
 
     def has(self, sha: str) -> bool:
         return self.zip_path(sha).exists()
+
+    def unzipped_size(self, sha: str) -> int:
+        """The bytes package ``sha`` unpacks to (checked against the real bytes when stored)."""
+        try:
+            with zipfile.ZipFile(self.zip_path(sha)) as archive:
+                return sum(info.file_size for info in archive.infolist())
+        except FileNotFoundError:
+            raise ResourceNotFound(f"Code package not found: {sha}") from None
 
     # -- unpacking -------------------------------------------------------------------------
 

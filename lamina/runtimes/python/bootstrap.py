@@ -532,7 +532,7 @@ def _init(client: RuntimeApiClient, spec: str) -> "Handler":
 
 
 def setup_path() -> None:
-    """Put the task root first, then layers, as on Lambda; this directory goes last.
+    """Put the task root first, then the layers' paths, as on Lambda; this directory last.
 
     This directory stays importable (last) for ``snapshot_restore_py``, which Lambda's
     Python runtimes ship: code written for SnapStart imports it unchanged, and a copy the
@@ -544,8 +544,10 @@ def setup_path() -> None:
     if sys.path and os.path.abspath(sys.path[0] or ".") == here:
         del sys.path[0]
     front = [task_root]
-    if os.path.isdir("/opt/python"):
-        front.append("/opt/python")
+    # Layers, as Lambda orders them: their site-packages, then /opt/python.
+    major, minor = sys.version_info[:2]
+    layer_site = f"/opt/python/lib/python{major}.{minor}/site-packages"
+    front += [p for p in (layer_site, "/opt/python") if os.path.isdir(p)]
     rest = [p for p in sys.path if p not in front and p != here]
     sys.path[:] = [*front, *rest, here]
 
