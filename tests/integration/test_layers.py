@@ -55,9 +55,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
     proc.stop()
 
 
-def publish(server: LaminaProcess, name: str, files: dict[str, str | bytes], **extra: Any) -> Any:
+def publish(
+    server: LaminaProcess,
+    name: str,
+    files: dict[str, str | bytes],
+    executable: tuple[str, ...] = ("bin/tool",),
+    **extra: Any,
+) -> Any:
     return server.lambda_client().publish_layer_version(
-        LayerName=name, Content={"ZipFile": zip_files(files, ("bin/tool",))}, **extra
+        LayerName=name, Content={"ZipFile": zip_files(files, executable)}, **extra
     )
 
 
@@ -324,3 +330,28 @@ def test_code_and_layers_together_are_held_to_250_mb(server: LaminaProcess) -> N
         lambda: client.update_function_configuration(FunctionName="lay-huge", Layers=arns)
     )
     assert err[0] == "InvalidParameterValueException"
+
+
+def test_a_custom_runtimes_bootstrap_may_come_from_a_layer(server: LaminaProcess) -> None:
+    bootstrap = (
+        "#!/bin/sh\n"
+        'api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"\n'
+        "while true; do\n"
+        '  id=$(curl -sSi "$api/next" | tr -d "\\r" | '
+        "sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: //p')\n"
+        '  curl -sS -X POST "$api/$id/response" -d "\\"from $0\\"" >/dev/null\n'
+        "done\n"
+    )
+    arn = publish(server, "lay-boot", {"bootstrap": bootstrap}, executable=("bootstrap",))[
+        "LayerVersionArn"
+    ]
+    server.create(
+        "lay-boot-fn",
+        zip_files({"handler.txt": "no bootstrap here"}),
+        runtime="provided.al2023",
+        handler="x",
+        Layers=[arn],
+    )
+    out = server.invoke("lay-boot-fn", {})
+    assert out.function_error is None, out.payload
+    assert out.json() == "from /opt/bootstrap"
