@@ -24,6 +24,7 @@ from lamina.sam.builds.deps import Toolchain
 from lamina.sam.builds.package import Package
 from lamina.sam.clients import Clients
 from lamina.sam.errors import BuildError, DeployError
+from lamina.sam.layers import publish_layers
 from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
 from lamina.sam.observe import describe_error, observe
@@ -154,6 +155,16 @@ def deploy(
         overrides=project.overrides,
     )
     packages, build_errors = build_all(spec, tools, reuse or {}, progress)
+    try:
+        layers = publish_layers(clients, spec, tools, progress)
+    except (BotoCoreError, ClientError) as exc:
+        raise DeployError(
+            f"cannot publish layers to Lamina at {project.endpoint} ({describe_error(exc)}); "
+            "is `lamina serve` running there?"
+        ) from None
+    translation.catalog.layer_arns.update(layers.arns)
+    for lid, why in layers.function_errors.items():
+        build_errors.setdefault(lid, why)
     # A function that did not build is left as it is on the server (not deleted, not changed).
     for lid in build_errors:
         spec.functions.pop(lid)

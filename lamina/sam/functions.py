@@ -7,6 +7,7 @@ as *unsupported* when it would change behaviour Lamina cannot give (VPCs, file s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,11 @@ def _tags(raw: Any) -> dict[str, str]:
     return {}
 
 
+_LAYER_VERSION_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+:\d+$"
+)
+
+
 def translate_function(
     lid: str,
     kind: str,
@@ -252,16 +258,23 @@ def translate_function(
     chosen_layers: list[LayerSpec] = []
     for arn in props.get("Layers") or []:
         layer = layers.get(str(arn))
-        if layer is None:
+        if layer is not None:
+            chosen_layers.append(layer)
+        elif _LAYER_VERSION_ARN.match(str(arn)):
+            # Published to Lamina already (aws lambda publish-layer-version): used as named.
+            chosen_layers.append(LayerSpec(str(arn), "", str(arn), CodeSource("zip")))
+            result.notes.append(
+                f"{lid}: layer {arn} is not in the template: it must have been published to "
+                "Lamina (Lamina cannot fetch AWS's layers)"
+            )
+        else:
             result.skipped.append(
                 Skipped(
                     f"{lid}.Layers {arn}",
-                    "Lamina cannot fetch a layer from outside the template: put its "
-                    "content in an AWS::Serverless::LayerVersion with a local ContentUri",
+                    "not a layer version ARN: put its content in an "
+                    "AWS::Serverless::LayerVersion with a local ContentUri",
                 )
             )
-        else:
-            chosen_layers.append(layer)
     tags = _tags(props.get("Tags"))
     tags.update({STACK_TAG: stack, LOGICAL_ID_TAG: lid})
     result.spec = FunctionSpec(
@@ -292,8 +305,10 @@ def translate_function(
     return result
 
 
-def translate_layer(lid: str, name: str, arn: str, props: dict[str, Any], base: Path) -> LayerSpec:
-    """A layer from this template: its content is merged into the functions that use it."""
+def translate_layer(
+    lid: str, name: str, arn: str, props: dict[str, Any], metadata: dict[str, Any], base: Path
+) -> LayerSpec:
+    """A layer from this template: built from its ContentUri and published to Lamina."""
     content = props.get("ContentUri", props.get("Content"))
     if isinstance(content, dict):
         raise TemplateError(f"{lid}: layer content in S3 cannot be fetched: use a local ContentUri")
@@ -302,6 +317,21 @@ def translate_layer(lid: str, name: str, arn: str, props: dict[str, Any], base: 
     path = (base / str(content)).resolve()
     if not path.exists():
         raise TemplateError(f"{lid}: ContentUri {content} does not exist ({path})")
-    code = CodeSource("zip" if path.is_file() and path.suffix == ".zip" else "dir", path=path)
+    method = metadata.get("BuildMethod")
+    code = CodeSource(
+        "zip" if path.is_file() and path.suffix == ".zip" else "dir",
+        path=path,
+        build_method=str(method) if method else None,
+    )
     runtimes = props.get("CompatibleRuntimes") or []
-    return LayerSpec(lid, name, arn, code, tuple(str(r) for r in runtimes))
+    archs = props.get("CompatibleArchitectures") or []
+    return LayerSpec(
+        lid,
+        name,
+        arn,
+        code,
+        tuple(str(r) for r in runtimes),
+        description=str(props.get("Description") or ""),
+        license_info=str(props.get("LicenseInfo") or ""),
+        compatible_architectures=tuple(str(a) for a in archs),
+    )

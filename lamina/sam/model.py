@@ -33,11 +33,18 @@ class CodeSource:
 
 @dataclass(frozen=True, slots=True)
 class LayerSpec:
+    """A layer version the template publishes (its ContentUri built, then published)."""
+
     logical_id: str
     name: str
-    arn: str  # what Ref returns; functions name layers by it
+    # The layer version ARN: Ref's value; before publishing, the stand-in ``...:1``, then
+    # the published version's (:func:`lamina.sam.layers.publish_layers` swaps it in).
+    arn: str
     code: CodeSource
     compatible_runtimes: tuple[str, ...] = ()
+    description: str = ""
+    license_info: str = ""
+    compatible_architectures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,7 @@ class FunctionSpec:
             "EphemeralStorage": {"Size": self.ephemeral_mb},
             "Description": self.description,
             "SnapStart": {"ApplyOn": "PublishedVersions" if self.snap_start else "None"},
+            "Layers": [layer.arn for layer in self.layers],
         }
         if self.log_format is not None:
             out["LoggingConfig"] = {"LogFormat": self.log_format}

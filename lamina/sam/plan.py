@@ -94,6 +94,7 @@ def _comparable(cfg: dict[str, Any], with_logging: bool) -> dict[str, Any]:
         "EphemeralStorage": {"Size": (cfg.get("EphemeralStorage") or {}).get("Size", 512)},
         "Description": cfg.get("Description") or "",
         "SnapStart": {"ApplyOn": (cfg.get("SnapStart") or {}).get("ApplyOn", "None")},
+        "Layers": [layer.get("Arn") for layer in cfg.get("Layers") or []],
     }
     if with_logging:
         out["LoggingConfig"] = {"LogFormat": (cfg.get("LoggingConfig") or {}).get("LogFormat")}

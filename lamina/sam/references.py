@@ -53,6 +53,7 @@ class Catalog:
         self.excluded = excluded or set()
         self.resolve: Resolve = lambda value, where: value  # set by the translator
         self.urls: dict[str, str] = {}  # function logical id → its URL, once known
+        self.layer_arns: dict[str, str] = {}  # layer logical id → published version ARN
         self.warnings: list[str] = []
         self._names: dict[str, str] = {}
         self._naming: set[str] = set()
@@ -110,6 +111,11 @@ class Catalog:
             )
         return value
 
+    def layer_version_arn(self, logical_id: str) -> str:
+        """The published version's ARN once known; before, the stand-in of version 1."""
+        published = self.layer_arns.get(logical_id)
+        return published or names.layer_arn(self.region, self.account, self.name(logical_id))
+
     # -- Ref ----------------------------------------------------------------------------
     def ref(self, logical_id: str) -> Any:
         self._check(logical_id)
@@ -122,7 +128,7 @@ class Catalog:
         if kind == "AWS::SQS::Queue":
             return self.queue_url(self.name(logical_id))
         if kind in LAYER_TYPES:
-            return names.layer_arn(self.region, self.account, self.name(logical_id))
+            return self.layer_version_arn(logical_id)
         if kind in API_TYPES or logical_id in IMPLICIT_APIS:
             return names.api_id(self.stack, logical_id)
         if logical_id in self.resources:
@@ -170,8 +176,8 @@ class Catalog:
             }.get(attribute)
             if value is not None:
                 return value
-        elif kind in LAYER_TYPES and attribute == "Arn":
-            return names.layer_arn(self.region, self.account, self.name(logical_id))
+        elif kind in LAYER_TYPES and attribute in ("Arn", "LayerVersionArn"):
+            return self.layer_version_arn(logical_id)
         elif kind == "AWS::Events::Rule" and attribute == "Arn":
             return names.rule_arn(self.region, self.account, self.name(logical_id))
         elif logical_id in self.resources:

@@ -114,6 +114,10 @@ class Translation:
         return out
 
     # -- the stack -----------------------------------------------------------------------
+    def _metadata(self, lid: str) -> dict[str, Any]:
+        metadata = self.resources[lid].get("Metadata") or {}
+        return metadata if isinstance(metadata, dict) else {}
+
     def _props(self, lid: str) -> dict[str, Any]:
         props = self.resources[lid].get("Properties") or {}
         if not isinstance(props, dict):
@@ -150,6 +154,7 @@ class Translation:
                         self.catalog.name(lid),
                         str(self.catalog.ref(lid)),
                         self._props(lid),
+                        self._metadata(lid),
                         base,
                     ),
                 )

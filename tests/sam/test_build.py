@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.sam.builds.builder import build_function
+from lamina.sam.builds.builder import build_function, build_layer
 from lamina.sam.builds.deps import Toolchain
 from lamina.sam.errors import BuildError
 from lamina.sam.model import CodeSource, FunctionSpec, LayerSpec
@@ -97,19 +97,29 @@ def test_node_without_dependencies_needs_no_npm_and_skips_node_modules(tmp_path:
     assert names(data) == ["index.js", "package.json"]
 
 
-def test_layers_land_where_the_runtime_looks(tmp_path: Path) -> None:
+def test_a_layer_is_its_own_package_not_merged_into_the_function(tmp_path: Path) -> None:
     src, layer = tmp_path / "src", tmp_path / "layer"
     src.mkdir()
     (src / "app.py").write_text("import shared\n")
-    (layer / "python" / "lib" / "python3.12" / "site-packages").mkdir(parents=True)
+    (layer / "python").mkdir(parents=True)
     (layer / "python" / "shared.py").write_text("A = 1\n")
-    (layer / "python" / "lib" / "python3.12" / "site-packages" / "dep.py").write_text("")
-    (layer / "python" / "app.py").write_text("# shadowed by the function's own app.py\n")
     shared = LayerSpec("Shared", "shared", "arn:layer", CodeSource("dir", path=layer))
     package = build_function(spec(src, layers=(shared,)), tools(tmp_path))
-    zf = zipfile.ZipFile(io.BytesIO(package.data))
-    assert sorted(zf.namelist()) == ["app.py", "dep.py", "shared.py"]
-    assert zf.read("app.py") == b"import shared\n"
+    assert names(package.data) == ["app.py"]
+    assert names(build_layer(shared, tools(tmp_path)).data) == ["python/shared.py"]
+
+
+def test_a_layer_with_a_python_build_method_goes_under_python(tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    (layer / "shared.py").write_text("A = 1\n")
+    (layer / "requirements.txt").write_text("six==1.17.0\n")
+    built = LayerSpec(
+        "Shared", "shared", "arn:layer", CodeSource("dir", path=layer, build_method="python3.12")
+    )
+    listed = names(build_layer(built, tools(tmp_path)).data)
+    assert "python/shared.py" in listed and "python/six.py" in listed
+    assert all(name.startswith("python/") for name in listed)
 
 
 def test_a_makefile_build_runs_make_with_artifacts_dir(tmp_path: Path) -> None:

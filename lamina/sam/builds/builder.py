@@ -4,7 +4,7 @@
 source                     build
 =========================  =====================================================
 ``InlineCode``             one file, named after the handler's module
-a ``.zip``                 used as is (plus layers)
+a ``.zip``                 used as is
 ``Metadata.BuildMethod:``  ``make build-<LogicalId>`` with ``ARTIFACTS_DIR``, as
 ``makefile``               ``sam build`` runs it
 Python directory           the files, plus ``requirements.txt``'s packages
@@ -14,15 +14,16 @@ Node.js directory          the files, plus ``package.json``'s production depende
 anything else              the directory's files
 =========================  =====================================================
 
-Layers from the template are merged underneath (Lamina has no ``/opt``): a layer's
-``python/`` or ``python/lib/python3.x/site-packages/`` and ``nodejs/node_modules/`` land
-where the runtime finds them; anything else keeps its path in the package root.
+Layers are packages of their own (:func:`build_layer`), published as layer versions and
+mounted at ``/opt``, as ``sam build`` and ``sam deploy`` do: a ``ContentUri`` directory as
+it is, or with ``Metadata.BuildMethod: python3.x`` its files and ``requirements.txt``'s
+packages under ``python/``, with ``nodejs2x.x`` under ``nodejs/`` (and ``package.json``'s
+production dependencies in ``nodejs/node_modules``).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 
 from lamina.sam.builds.deps import Toolchain, node_deps, python_deps
@@ -39,8 +40,6 @@ from lamina.sam.builds.rust import cargo_build
 from lamina.sam.errors import BuildError
 from lamina.sam.model import CodeSource, FunctionSpec, LayerSpec
 from lamina.sam.runtimes import family
-
-_SITE_PACKAGES = re.compile(r"^python/lib/python3\.\d+/site-packages/")
 
 
 def excludes_for(spec: FunctionSpec) -> tuple[str, ...]:
@@ -73,28 +72,33 @@ def _inline_name(spec: FunctionSpec) -> str:
     return module.replace(".", "/") + suffix
 
 
-def _layer_entries(layer: LayerSpec, runtime: str, tools: Toolchain) -> Entries:
-    runtime_family = family(runtime)
+def build_layer(layer: LayerSpec, tools: Toolchain) -> Package:
+    """The zip a template's layer publishes (raises BuildError, naming the layer)."""
     path = layer.code.path
     assert path is not None
+    what = f"layer-{layer.logical_id}"
     if layer.code.kind == "zip":
-        raise BuildError(f"layer {layer.logical_id}: zip layers are not supported, use a directory")
-    raw = collect(path)
-    out: Entries = {}
-    for name, file in raw.items():
-        if runtime_family == "python" and _SITE_PACKAGES.match(name):
-            out[_SITE_PACKAGES.sub("", name)] = file
-        elif runtime_family == "python" and name.startswith("python/"):
-            out[name.removeprefix("python/")] = file
-        elif runtime_family == "node" and name.startswith("nodejs/node_modules/"):
-            out[name.removeprefix("nodejs/")] = file
-        else:
-            out[name] = file
-    requirements = path / "requirements.txt"
-    if runtime_family == "python" and requirements.is_file():
-        deps = python_deps(requirements, runtime, tools, f"layer-{layer.logical_id}")
-        out = {**collect(deps), **out}
-    return out
+        return Package(path.read_bytes())
+    method = (layer.code.build_method or "").lower()
+    if method.startswith("python"):
+        parts = [collect(path, prefix="python/")]
+        requirements = path / "requirements.txt"
+        if requirements.is_file():
+            deps = python_deps(requirements, method, tools, what)
+            parts.insert(0, collect(deps, prefix="python/"))
+        return zip_cached(tools.cache, parts)
+    if method.startswith("nodejs"):
+        parts = [collect(path, prefix="nodejs/", exclude=("node_modules",))]
+        built = node_deps(path, tools, what) if (path / "package.json").is_file() else None
+        if built is not None:
+            parts.insert(0, collect(built / "node_modules", prefix="nodejs/node_modules/"))
+        return zip_cached(tools.cache, parts)
+    if method:
+        raise BuildError(f"{what}: Metadata.BuildMethod {method} is not run by Lamina")
+    entries = collect(path)
+    if not entries:
+        raise BuildError(f"{what}: {path} has no files to package")
+    return zip_cached(tools.cache, [entries])
 
 
 def _makefile(spec: FunctionSpec, tools: Toolchain) -> Entries:
@@ -116,7 +120,7 @@ def _makefile(spec: FunctionSpec, tools: Toolchain) -> Entries:
 def build_function(spec: FunctionSpec, tools: Toolchain) -> Package:
     """Build ``spec``'s package (raises BuildError, naming the function)."""
     kind = family(spec.runtime)
-    layers = [_layer_entries(layer, spec.runtime, tools) for layer in spec.layers]
+    layers: list[Entries] = []  # published apart (build_layer), seen at /opt
     code: CodeSource = spec.code
     what = spec.logical_id
     if code.kind == "inline":
