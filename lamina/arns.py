@@ -105,3 +105,25 @@ def parse_layer_version_arn(raw: str, where: str = "arn") -> LayerRef:
             "(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+)"
         )
     return LayerRef(m.group("name"), int(m.group("version")), m.group("region"), m.group("account"))
+
+
+# -- CloudWatch Logs --------------------------------------------------------------------------
+def log_group_arn(region: str, account: str, group: str, *, star: bool = False) -> str:
+    """``arn:aws:logs:<region>:<account>:log-group:<group>`` (``:*`` as DescribeLogGroups'
+    ``arn`` field has it)."""
+    base = f"arn:aws:logs:{region}:{account}:log-group:{group}"
+    return f"{base}:*" if star else base
+
+
+def log_stream_arn(region: str, account: str, group: str, stream: str) -> str:
+    return f"{log_group_arn(region, account, group)}:log-stream:{stream}"
+
+
+def parse_log_group_identifier(raw: str) -> str:
+    """A ``logGroupIdentifier``: a group name or its ARN → the name."""
+    if raw.startswith("arn:"):
+        parts = raw.split(":")
+        if len(parts) >= 7 and parts[2] == "logs" and parts[5] == "log-group":
+            return parts[6]
+        raise InvalidParameterValue(f"Invalid log group identifier: {raw}")
+    return raw

@@ -95,6 +95,10 @@ class Settings:
     # API routes ("GET /items/{id}" -> function) from this JSON file, served on their port.
     http_routes_file: Path | None = None
     http_routes_port: int = 9001
+    # CloudWatch Logs: the most a log group keeps on disk (oldest streams go first), and how
+    # often retention and this cap are enforced.
+    log_group_max_mb: int = 256
+    log_sweep_s: float = 60.0
 
     @property
     def endpoint(self) -> str:

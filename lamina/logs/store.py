@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +25,36 @@ class LogEvent:
 
 
 def _stream_file(stream: str) -> str:
-    return stream.replace("/", "_") + ".log"
+    """A stream's file name. Lambda's streams (``2024/01/02/[$LATEST]<hex>``) keep their
+    short legacy form; any other name (PutLogEvents' own streams) is percent-encoded so
+    it comes back exactly (legacy names never contain ``%``)."""
+    legacy = stream.replace("/", "_")
+    if "%" not in stream and legacy.replace("_", "/", 3) == stream:
+        return legacy + ".log"
+    return quote(stream, safe="").replace("_", "%5F").replace(".", "%2E") + ".log"
 
 
 def _file_stream(name: str) -> str:
-    return name[: -len(".log")].replace("_", "/", 3)
+    stem = name[: -len(".log")]
+    return unquote(stem) if "%" in stem else stem.replace("_", "/", 3)
+
+
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def group_folder(group: str) -> str:
+    """The folder of log group ``group``: a function's name for ``/aws/lambda/<name>``
+    (its folder since the first Lamina), else ``~`` and the percent-encoded group name
+    (neither function nor group names contain ``~``)."""
+    prefix = "/aws/lambda/"
+    rest = group[len(prefix) :]
+    if group.startswith(prefix) and _FUNCTION_NAME.fullmatch(rest):
+        return rest
+    return "~" + quote(group, safe="").replace(".", "%2E")
+
+
+def folder_group(folder: str) -> str:
+    return unquote(folder[1:]) if folder.startswith("~") else f"/aws/lambda/{folder}"
 
 
 class LogStore:
@@ -79,19 +107,39 @@ class LogStore:
             if path.suffix != ".log":
                 continue
             stream = _file_stream(path.name)
-            events = []
-            with path.open("r", encoding="utf-8", errors="replace") as fh:
-                for raw in fh:
-                    ts_text, _, message = raw.rstrip("\n").partition("\t")
-                    try:
-                        ts = int(ts_text)
-                    except ValueError:
-                        continue
-                    if ts >= since_ms:
-                        events.append(LogEvent(ts, message, stream))
-            per_stream.append(events)
+            per_stream.append(
+                [LogEvent(ts, m, stream) for ts, m in read_events(path) if ts >= since_ms]
+            )
         merged = list(heapq.merge(*per_stream, key=lambda e: e.timestamp_ms))
         return merged[-limit:] if len(merged) > limit else merged
+
+    # -- groups and streams by folder (the CloudWatch Logs service) ---------------------------
+    def folders(self) -> list[str]:
+        """Every log group's folder (see :func:`group_folder`)."""
+        self.flush()
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+
+    def stream_paths(self, folder: str) -> list[tuple[str, Path]]:
+        """(stream name, file) of every stream of a group, by name."""
+        path = self.root / folder
+        if not path.is_dir():
+            return []
+        found = [(_file_stream(p.name), p) for p in path.iterdir() if p.suffix == ".log"]
+        return sorted(found)
+
+    def stream_path(self, folder: str, stream: str) -> Path:
+        return self.root / folder / _stream_file(stream)
+
+    def create(self, folder: str, stream: str | None = None) -> None:
+        """Make a group's folder (and an empty stream file)."""
+        path = self.root / folder
+        path.mkdir(parents=True, exist_ok=True)
+        if stream is not None:
+            self.stream_path(folder, stream).touch()
+
+    def delete_stream(self, folder: str, stream: str) -> None:
+        self._buffer.pop((folder, stream), None)
+        self.stream_path(folder, stream).unlink(missing_ok=True)
 
     def delete_group(self, function: str) -> None:
         self._buffer = defaultdict(
@@ -102,3 +150,19 @@ class LogStore:
             for path in folder.iterdir():
                 path.unlink(missing_ok=True)
             folder.rmdir()
+
+
+def read_events(path: Path) -> Iterator[tuple[int, str]]:
+    """(epoch ms, message) of each event of a stream file, in file order."""
+    try:
+        fh = path.open("r", encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    with fh:
+        for raw in fh:
+            ts_text, _, message = raw.rstrip("\n").partition("\t")
+            try:
+                ts = int(ts_text)
+            except ValueError:
+                continue
+            yield ts, message

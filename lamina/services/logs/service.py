@@ -1,0 +1,64 @@
+"""CloudWatch Logs' JSON 1.1 protocol (``X-Amz-Target: Logs_20140328.<Op>``), SigV4 ``logs``.
+
+Mounted on Lamina's port (:func:`open_logs`), beside S3, SQS and EventBridge, over the
+function logs Lamina already writes; :class:`RetentionKeeper` keeps every group within
+its retention and Lamina's size cap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lamina.config import Settings
+from lamina.errors import ApiError
+from lamina.logs.store import LogStore
+from lamina.services.logs.groups import GroupSettings
+from lamina.services.logs.operations import LogsOperations
+from lamina.services.logs.retention import RetentionKeeper
+from lamina.services.protocol.awsjson import AwsJsonError, dispatch_json
+from lamina.wire.http import Request
+from lamina.wire.server import HttpConnection, Response
+
+if TYPE_CHECKING:
+    from lamina.api.app import LambdaApi
+
+TARGET_PREFIX = "Logs_20140328"
+CONTENT_TYPE = "application/x-amz-json-1.1"
+SIGV4_SERVICE = "logs"
+
+
+def _translate(exc: ApiError) -> AwsJsonError:
+    code = {
+        400: "InvalidParameterException",
+        404: "ResourceNotFoundException",
+        409: "ResourceAlreadyExistsException",
+    }.get(exc.status, "ServiceUnavailableException")
+    return AwsJsonError(code, exc.message, 400 if exc.status < 500 else 500)
+
+
+class LogsService:
+    """Serves ``boto3.client("logs")`` / ``aws logs`` for the operations Lamina implements."""
+
+    def __init__(self, operations: LogsOperations) -> None:
+        self.operations = operations
+        self._table = operations.table()
+
+    @staticmethod
+    def accepts(req: Request) -> bool:
+        return req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX + ".")
+
+    def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
+        return dispatch_json(req, TARGET_PREFIX, self._table, CONTENT_TYPE, _translate)
+
+
+def open_logs(
+    settings: Settings, logs: LogStore, api: LambdaApi, clock: Callable[[], float] = time.time
+) -> RetentionKeeper:
+    """Mount the service on ``api`` and return the retention keeper (start it, close it)."""
+    groups = GroupSettings(logs.root / ".groups.json")
+    service = LogsService(LogsOperations(logs, groups, settings.region, settings.account_id, clock))
+    api.mount(service.accepts, service.handle, auth=api.authenticator(SIGV4_SERVICE))
+    cap = settings.log_group_max_mb * 1024 * 1024
+    return RetentionKeeper(logs, groups, cap, settings.log_sweep_s, clock)

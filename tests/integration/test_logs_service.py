@@ -1,0 +1,234 @@
+"""CloudWatch Logs on Lamina's port: boto3 and the AWS CLI read the functions' logs.
+
+A real server (signed mode, so the ``logs`` SigV4 scope is checked), a function that logs
+text and JSON lines, then the standard tools: ``aws logs filter-log-events`` with a JSON
+filter pattern, boto3's DescribeLogGroups / DescribeLogStreams / GetLogEvents /
+FilterLogEvents paginators, retention, custom groups and PutLogEvents.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.integration.harness import LaminaProcess, python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+AWS = str(Path(sys.executable).with_name("aws"))
+KEY, SECRET = "AKIDLOGSTEST", "logs-secret"
+GROUP = "/aws/lambda/logs-fn"
+CODE = """
+import json
+
+def handler(event, context):
+    print("plain text line", event["n"])
+    print(json.dumps({"level": event["level"], "latency": event["latency"], "n": event["n"]}))
+    return event["n"]
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
+    proc = LaminaProcess(tmp_path_factory.mktemp("logs-service"), env).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def client(server: LaminaProcess, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(retries={"max_attempts": 0}),
+    )
+
+
+@pytest.fixture(scope="module")
+def invoked(server: LaminaProcess) -> list[int]:
+    lam = client(server, "lambda")
+    lam.create_function(
+        FunctionName="logs-fn",
+        Runtime="python3.12",
+        Handler="app.handler",
+        Role="arn:aws:iam::000000000000:role/r",
+        Code={"ZipFile": python_zip(CODE)},
+    )
+    calls = [("INFO", 12, 1), ("ERROR", 250, 2), ("WARN", 90, 3), ("ERROR", 40, 4)]
+    for level, latency, n in calls:
+        event = {"level": level, "latency": latency, "n": n}
+        out = lam.invoke(FunctionName="logs-fn", Payload=json.dumps(event).encode())
+        assert out["Payload"].read() == str(n).encode()
+    # The log store flushes on a ~100 ms timer: wait until the last line is readable.
+    logs = client(server, "logs")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = logs.filter_log_events(logGroupName=GROUP, filterPattern='"plain text line 4"')
+        if events["events"]:
+            break
+        time.sleep(0.1)
+    return [n for _, _, n in calls]
+
+
+def aws_logs(server: LaminaProcess, home: Path, *args: str) -> Any:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(home / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    done = subprocess.run(
+        [AWS, "logs", *args, "--endpoint-url", server.endpoint, "--output", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def test_the_aws_cli_filters_a_functions_log_with_a_json_pattern(
+    server: LaminaProcess, invoked: list[int], tmp_path: Path
+) -> None:
+    out = aws_logs(
+        server,
+        tmp_path,
+        "filter-log-events",
+        "--log-group-name",
+        GROUP,
+        "--filter-pattern",
+        '{ $.level = "ERROR" && $.latency > 100 }',
+    )
+    assert [json.loads(e["message"])["n"] for e in out["events"]] == [2]
+    out = aws_logs(
+        server,
+        tmp_path,
+        "filter-log-events",
+        "--log-group-name",
+        GROUP,
+        "--filter-pattern",
+        '{ $.level = "ERROR" }',
+    )
+    assert [json.loads(e["message"])["n"] for e in out["events"]] == [2, 4]
+    assert all(e["logStreamName"].endswith("]" + e["logStreamName"][-32:]) for e in out["events"])
+
+
+def test_boto3_reads_groups_streams_and_events(server: LaminaProcess, invoked: list[int]) -> None:
+    logs = client(server, "logs")
+    groups = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/logs")["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [GROUP]
+    assert groups[0]["arn"] == f"arn:aws:logs:us-east-1:000000000000:log-group:{GROUP}:*"
+    assert groups[0]["storedBytes"] > 0
+    streams = logs.describe_log_streams(
+        logGroupName=GROUP, orderBy="LastEventTime", descending=True
+    )["logStreams"]
+    assert streams and streams[0]["lastEventTimestamp"] >= streams[0]["firstEventTimestamp"]
+    stream = streams[0]["logStreamName"]
+    events = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)
+    messages = [e["message"] for e in events["events"]]
+    assert messages[0].startswith("START RequestId: ")
+    assert any(m.startswith("REPORT RequestId: ") for m in messages)
+    # Paging forward one event at a time visits the same events, then repeats its token.
+    token, seen = None, []
+    for _ in range(len(messages) + 1):
+        kwargs = {"nextToken": token} if token else {"startFromHead": True}
+        page = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, limit=1, **kwargs)
+        if page["nextForwardToken"] == token:
+            break
+        seen += [e["message"] for e in page["events"]]
+        token = page["nextForwardToken"]
+    assert seen == messages
+    # FilterLogEvents through boto3's paginator, three events a page.
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName=GROUP, filterPattern="?ERROR ?WARN", PaginationConfig={"PageSize": 3}
+    )
+    found = [e["message"] for page in pages for e in page["events"]]
+    assert len(found) == 3 and all('"level": "' in m for m in found)
+    terms = logs.filter_log_events(logGroupName=GROUP, filterPattern='"plain text" -START')
+    assert [m["message"] for m in terms["events"]] == [f"plain text line {n}" for n in invoked]
+
+
+def test_errors_are_cloudwatchs(server: LaminaProcess, invoked: list[int]) -> None:
+    logs = client(server, "logs")
+    with pytest.raises(ClientError) as info:
+        logs.describe_log_streams(logGroupName="/aws/lambda/nope")
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as info:
+        logs.filter_log_events(logGroupName=GROUP, filterPattern="{ $.level = }")
+    assert info.value.response["Error"]["Code"] == "InvalidParameterException"
+    with pytest.raises(ClientError) as info:
+        logs.put_retention_policy(logGroupName=GROUP, retentionInDays=2)
+    assert info.value.response["Error"]["Code"] == "InvalidParameterException"
+    bad = boto3.client(
+        "logs",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key="wrong",
+        config=Config(retries={"max_attempts": 0}),
+    )
+    with pytest.raises(ClientError) as info:
+        bad.describe_log_groups()
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_retention_is_kept_and_shown(server: LaminaProcess, invoked: list[int]) -> None:
+    logs = client(server, "logs")
+    logs.put_retention_policy(logGroupName=GROUP, retentionInDays=7)
+    group = logs.describe_log_groups(logGroupNamePrefix=GROUP)["logGroups"][0]
+    assert group["retentionInDays"] == 7
+    # Events inside the retention are still there; old ones would not be shown.
+    assert logs.filter_log_events(logGroupName=GROUP, filterPattern="ERROR")["events"]
+    logs.delete_retention_policy(logGroupName=GROUP)
+    group = logs.describe_log_groups(logGroupNamePrefix=GROUP)["logGroups"][0]
+    assert "retentionInDays" not in group
+
+
+def test_custom_groups_streams_and_put_log_events(server: LaminaProcess) -> None:
+    logs = client(server, "logs")
+    logs.create_log_group(logGroupName="/my/app")
+    with pytest.raises(ClientError) as info:
+        logs.create_log_group(logGroupName="/my/app")
+    assert info.value.response["Error"]["Code"] == "ResourceAlreadyExistsException"
+    logs.create_log_stream(logGroupName="/my/app", logStreamName="worker_1")
+    now = int(time.time() * 1000)
+    answer = logs.put_log_events(
+        logGroupName="/my/app",
+        logStreamName="worker_1",
+        logEvents=[
+            {"timestamp": now - 30 * 86_400_000, "message": "ancient"},
+            {"timestamp": now, "message": "hello"},
+            {"timestamp": now + 1, "message": '{"level": "ERROR"}'},
+        ],
+    )
+    assert answer["rejectedLogEventsInfo"] == {"tooOldLogEventEndIndex": 1}
+    streams = logs.describe_log_streams(logGroupName="/my/app")["logStreams"]
+    assert [s["logStreamName"] for s in streams] == ["worker_1"]
+    events = logs.get_log_events(logGroupName="/my/app", logStreamName="worker_1")["events"]
+    assert [e["message"] for e in events] == ["hello", '{"level": "ERROR"}']
+    found = logs.filter_log_events(logGroupName="/my/app", filterPattern="{ $.level = ERROR }")
+    assert [e["message"] for e in found["events"]] == ['{"level": "ERROR"}']
+    logs.delete_log_group(logGroupName="/my/app")
+    names = [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
+    assert "/my/app" not in names
