@@ -72,6 +72,7 @@ class Lamina:
         self.logs.flush()
         self.iam.close()
         self.metadata.close()
+        self.functions.layers.store.close()
 
 
 async def start(settings: Settings) -> Lamina:

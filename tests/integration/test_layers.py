@@ -7,7 +7,10 @@ Lambda: publish layer versions, give them to functions, invoke, read them back, 
 from __future__ import annotations
 
 import io
+import json
 import re
+import subprocess
+import sys
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -26,7 +29,10 @@ from tests.integration.harness import (
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
-PY = "3.12"  # python3.12's site-packages directory inside a layer
+PY = "3.12"
+AWS = str(
+    Path(sys.executable).with_name("aws")
+)  # python3.12's site-packages directory inside a layer
 
 PROBE = """
 import os, sys
@@ -355,3 +361,46 @@ def test_a_custom_runtimes_bootstrap_may_come_from_a_layer(server: LaminaProcess
     out = server.invoke("lay-boot-fn", {})
     assert out.function_error is None, out.payload
     assert out.json() == "from /opt/bootstrap"
+
+
+def test_the_aws_cli_publishes_and_reads_a_layer(server: LaminaProcess, tmp_path: Path) -> None:
+    archive = tmp_path / "layer.zip"
+    archive.write_bytes(zip_files({"python/cli_mod.py": "X = 1\n"}))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": "AKIDLAMINA",
+        "AWS_SECRET_ACCESS_KEY": "lamina-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+
+    def aws(*args: str) -> Any:
+        done = subprocess.run(
+            [AWS, "lambda", *args, "--endpoint-url", server.endpoint, "--output", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    published = aws(
+        "publish-layer-version",
+        "--layer-name",
+        "lay-cli",
+        "--zip-file",
+        f"fileb://{archive}",
+        "--compatible-runtimes",
+        "python3.12",
+    )
+    assert published["Version"] == 1
+    got = aws("get-layer-version-by-arn", "--arn", published["LayerVersionArn"])
+    assert got["Content"]["CodeSha256"] == published["Content"]["CodeSha256"]
+    listed = aws("list-layers", "--compatible-runtime", "python3.12")
+    assert "lay-cli" in [layer["LayerName"] for layer in listed["Layers"]]
+    aws("delete-layer-version", "--layer-name", "lay-cli", "--version-number", "1")
+    assert aws("list-layer-versions", "--layer-name", "lay-cli")["LayerVersions"] == []
