@@ -29,8 +29,8 @@ from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.services.iam.handler import is_iam_request
 from lamina.services.iam.service import IamService
-from lamina.services.logs.retention import RetentionKeeper
-from lamina.services.logs.service import open_logs
+from lamina.services.logs.service import SIGV4_SERVICE as LOGS_SIGV4
+from lamina.services.logs.service import LogsService
 from lamina.store.code import CodeStore
 from lamina.store.metadata import MetadataStore
 from lamina.store.optdir import LayerMerger
@@ -55,7 +55,7 @@ class Lamina:
     iam: IamService
     server: asyncio.Server
     port: int
-    retention: RetentionKeeper | None = None
+    logs_service: LogsService | None = None
 
     @property
     def endpoint(self) -> str:
@@ -63,8 +63,8 @@ class Lamina:
 
     async def close(self) -> None:
         self.server.close()
-        if self.retention is not None:
-            await self.retention.close()
+        if self.logs_service is not None:
+            await self.logs_service.keeper.close()
         await self.events.close()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
@@ -118,7 +118,9 @@ async def start(settings: Settings) -> Lamina:
     # Before the event sources' mounts: an unsigned IAM query call also has an ``Action=``.
     api.mount(is_iam_request, iam.handler.handle, auth=api.authenticator("iam"))
     events = open_event_sources(settings, functions, scheduler, metadata, api)
-    retention = open_logs(settings, logs, api)
+    # CloudWatch Logs over the functions' logs.
+    logs_service = LogsService.open(settings, logs)
+    api.mount(logs_service.accepts, logs_service.handle, auth=api.authenticator(LOGS_SIGV4))
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)
@@ -127,7 +129,7 @@ async def start(settings: Settings) -> Lamina:
     # at once, and each must know where to reach Lamina (AWS_ENDPOINT_URL).
     scheduler.api_endpoint = f"http://{reachable}:{port}"
     await events.start()
-    retention.start()
+    logs_service.keeper.start()
     log.info(
         "Lamina listening on http://%s:%d (data %s, sandbox tier %s)",
         settings.host,
@@ -156,7 +158,7 @@ async def start(settings: Settings) -> Lamina:
         iam,
         server,
         port,
-        retention,
+        logs_service,
     )
 
 

@@ -1,6 +1,6 @@
 """CloudWatch Logs' JSON 1.1 protocol (``X-Amz-Target: Logs_20140328.<Op>``), SigV4 ``logs``.
 
-Mounted on Lamina's port (:func:`open_logs`), beside S3, SQS and EventBridge, over the
+Mounted on Lamina's port by the composition root, beside S3, SQS and EventBridge, over the
 function logs Lamina already writes; :class:`RetentionKeeper` keeps every group within
 its retention and Lamina's size cap.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from lamina.config import Settings
 from lamina.errors import ApiError
@@ -20,9 +19,6 @@ from lamina.services.logs.retention import RetentionKeeper
 from lamina.services.protocol.awsjson import AwsJsonError, dispatch_json
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
-
-if TYPE_CHECKING:
-    from lamina.api.app import LambdaApi
 
 TARGET_PREFIX = "Logs_20140328"
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -41,9 +37,21 @@ def _translate(exc: ApiError) -> AwsJsonError:
 class LogsService:
     """Serves ``boto3.client("logs")`` / ``aws logs`` for the operations Lamina implements."""
 
-    def __init__(self, operations: LogsOperations) -> None:
+    def __init__(self, operations: LogsOperations, keeper: RetentionKeeper) -> None:
         self.operations = operations
+        self.keeper = keeper
         self._table = operations.table()
+
+    @classmethod
+    def open(
+        cls, settings: Settings, logs: LogStore, clock: Callable[[], float] = time.time
+    ) -> LogsService:
+        """The service over ``logs``; mount :meth:`handle` (SigV4 service ``logs``) and
+        start :attr:`keeper`, which enforces retention and the size cap."""
+        groups = GroupSettings(logs.root / ".groups.json")
+        operations = LogsOperations(logs, groups, settings.region, settings.account_id, clock)
+        cap = settings.log_group_max_mb * 1024 * 1024
+        return cls(operations, RetentionKeeper(logs, groups, cap, settings.log_sweep_s, clock))
 
     @staticmethod
     def accepts(req: Request) -> bool:
@@ -51,14 +59,3 @@ class LogsService:
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return dispatch_json(req, TARGET_PREFIX, self._table, CONTENT_TYPE, _translate)
-
-
-def open_logs(
-    settings: Settings, logs: LogStore, api: LambdaApi, clock: Callable[[], float] = time.time
-) -> RetentionKeeper:
-    """Mount the service on ``api`` and return the retention keeper (start it, close it)."""
-    groups = GroupSettings(logs.root / ".groups.json")
-    service = LogsService(LogsOperations(logs, groups, settings.region, settings.account_id, clock))
-    api.mount(service.accepts, service.handle, auth=api.authenticator(SIGV4_SERVICE))
-    cap = settings.log_group_max_mb * 1024 * 1024
-    return RetentionKeeper(logs, groups, cap, settings.log_sweep_s, clock)
