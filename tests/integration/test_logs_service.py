@@ -232,3 +232,18 @@ def test_custom_groups_streams_and_put_log_events(server: LaminaProcess) -> None
     logs.delete_log_group(logGroupName="/my/app")
     names = [g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]]
     assert "/my/app" not in names
+
+
+def test_log_group_tags(server: LaminaProcess) -> None:
+    logs = client(server, "logs")
+    logs.create_log_group(logGroupName="/tagged/app", tags={"team": "a"})
+    arn = logs.describe_log_groups(logGroupNamePrefix="/tagged/app")["logGroups"][0]["arn"]
+    assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "a"}
+    logs.tag_resource(resourceArn=arn.removesuffix(":*"), tags={"env": "dev"})
+    logs.untag_resource(resourceArn=arn.removesuffix(":*"), tagKeys=["team"])
+    assert logs.list_tags_log_group(logGroupName="/tagged/app")["tags"] == {"env": "dev"}
+    with pytest.raises(ClientError) as info:
+        logs.list_tags_for_resource(
+            resourceArn="arn:aws:logs:us-east-1:000000000000:log-group:/nope"
+        )
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"

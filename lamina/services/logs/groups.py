@@ -1,4 +1,4 @@
-"""What CloudWatch Logs keeps about a group besides its events: retention, creation time.
+"""What CloudWatch Logs keeps about a group besides its events: retention, creation, tags.
 
 One small JSON file next to the groups (``<data_dir>/logs/.groups.json``), rewritten
 atomically on each change: a handful of groups change their settings rarely, so a
@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lamina.errors import InvalidParameterValue
@@ -30,6 +30,7 @@ RETENTION_DAYS = (
 class GroupInfo:
     retention_days: int | None = None
     created_ms: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def validate_retention(value: object) -> int:
@@ -58,8 +59,11 @@ class GroupSettings:
             raw = {}
         for name, entry in raw.items() if isinstance(raw, dict) else ():
             if isinstance(entry, dict):
+                tags = entry.get("tags") or {}
                 self._groups[str(name)] = GroupInfo(
-                    entry.get("retentionInDays"), entry.get("creationTime")
+                    entry.get("retentionInDays"),
+                    entry.get("creationTime"),
+                    {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
                 )
 
     def get(self, group: str) -> GroupInfo:
@@ -81,7 +85,11 @@ class GroupSettings:
 
     def _save(self) -> None:
         data = {
-            name: {"retentionInDays": info.retention_days, "creationTime": info.created_ms}
+            name: {
+                "retentionInDays": info.retention_days,
+                "creationTime": info.created_ms,
+                "tags": info.tags,
+            }
             for name, info in sorted(self._groups.items())
         }
         temp = self.path.with_name(self.path.name + ".tmp")

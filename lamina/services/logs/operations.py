@@ -21,6 +21,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from lamina.arns import log_group_arn, log_stream_arn, parse_log_group_identifier
@@ -32,6 +33,7 @@ from lamina.services.logs.retention import DAY_MS
 from lamina.services.protocol.awsjson import AwsJsonError, JsonOperation
 
 MAX_ANSWER_BYTES = 1_048_576
+MAX_TAGS = 50
 _GROUP = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
 _STREAM = re.compile(r"^[^:*]{1,512}$")
 # PutLogEvents: events older than 14 days or more than 2 hours ahead are rejected.
@@ -64,6 +66,16 @@ def _optional_ms(body: dict[str, Any], key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _invalid(f"{key} must be a non-negative number of milliseconds")
     return value
+
+
+def _tags(raw: object) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise _invalid("tags must be a map of strings to strings")
+    return dict(raw)
 
 
 def _token(value: object) -> str:
@@ -128,6 +140,12 @@ class LogsOperations:
             "CreateLogStream": self.create_log_stream,
             "DeleteLogStream": self.delete_log_stream,
             "PutLogEvents": self.put_log_events,
+            "TagResource": self.tag_resource,
+            "UntagResource": self.untag_resource,
+            "ListTagsForResource": self.list_tags_for_resource,
+            "TagLogGroup": self.tag_log_group,
+            "UntagLogGroup": self.untag_log_group,
+            "ListTagsLogGroup": self.list_tags_log_group,
         }
 
     # -- helpers -------------------------------------------------------------------------------
@@ -228,7 +246,8 @@ class LogsOperations:
                 "ResourceAlreadyExistsException", "The specified log group already exists"
             )
         self.store.create(folder)
-        self.groups.set(group, GroupInfo(self.groups.retention(group), self._now_ms()))
+        tags = _tags(body.get("tags"))
+        self.groups.set(group, GroupInfo(self.groups.retention(group), self._now_ms(), tags))
         return {}
 
     def delete_log_group(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -245,14 +264,60 @@ class LogsOperations:
         except InvalidParameterValue as exc:  # CloudWatch's own error code
             raise _invalid(exc.message) from None
         self._existing(group)
-        self.groups.set(group, GroupInfo(days, self.groups.get(group).created_ms))
+        self.groups.set(group, replace(self.groups.get(group), retention_days=days))
         return {}
 
     def delete_retention_policy(self, body: dict[str, Any]) -> dict[str, Any]:
         group = self._group_name(body)
         self._existing(group)
-        self.groups.set(group, GroupInfo(None, self.groups.get(group).created_ms))
+        self.groups.set(group, replace(self.groups.get(group), retention_days=None))
         return {}
+
+    # -- tags ----------------------------------------------------------------------------------
+    def _group_of_arn(self, body: dict[str, Any]) -> str:
+        arn = body.get("resourceArn")
+        if not isinstance(arn, str) or ":log-group:" not in arn:
+            raise _invalid("resourceArn must be a log group ARN")
+        group = parse_log_group_identifier(arn.removesuffix(":*"))
+        self._existing(group)
+        return group
+
+    def _retag(self, group: str, add: dict[str, str], remove: object = ()) -> None:
+        if not isinstance(remove, list | tuple) or not all(isinstance(k, str) for k in remove):
+            raise _invalid("tag keys must be a list of strings")
+        info = self.groups.get(group)
+        tags = {k: v for k, v in {**info.tags, **add}.items() if k not in remove}
+        if len(tags) > MAX_TAGS:
+            raise _invalid(f"A log group can have at most {MAX_TAGS} tags")
+        self.groups.set(group, replace(info, tags=tags))
+
+    def tag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._retag(self._group_of_arn(body), _tags(body.get("tags")))
+        return {}
+
+    def untag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._retag(self._group_of_arn(body), {}, body.get("tagKeys") or [])
+        return {}
+
+    def list_tags_for_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"tags": dict(self.groups.get(self._group_of_arn(body)).tags)}
+
+    def tag_log_group(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._group_name(body)
+        self._existing(group)
+        self._retag(group, _tags(body.get("tags")))
+        return {}
+
+    def untag_log_group(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._group_name(body)
+        self._existing(group)
+        self._retag(group, {}, body.get("tags") or [])
+        return {}
+
+    def list_tags_log_group(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = self._group_name(body)
+        self._existing(group)
+        return {"tags": dict(self.groups.get(group).tags)}
 
     # -- streams -------------------------------------------------------------------------------
     def describe_log_streams(self, body: dict[str, Any]) -> dict[str, Any]:
