@@ -25,6 +25,7 @@ from lamina.sam.builds.package import Package
 from lamina.sam.clients import Clients
 from lamina.sam.errors import BuildError, DeployError
 from lamina.sam.layers import publish_layers
+from lamina.sam.log_groups import apply_log_groups
 from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
 from lamina.sam.observe import describe_error, observe
@@ -189,6 +190,7 @@ def deploy(
     the_plan = plan(spec, {lid: p.sha256 for lid, p in packages.items()}, current, state)
     applier = Applier(clients, spec, packages, state, project.routes_file, progress)
     applied = applier.run(the_plan)
+    applied.warnings += apply_log_groups(clients, spec.log_groups, progress)
     save_state(path, state)
     urls = {name: str(f.url["FunctionUrl"]) for name, f in current.functions.items() if f.url}
     urls.update(applied.urls)

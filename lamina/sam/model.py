@@ -48,6 +48,15 @@ class LayerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LogGroupSpec:
+    """An ``AWS::Logs::LogGroup``: made on Lamina's CloudWatch Logs, with its retention."""
+
+    logical_id: str
+    name: str
+    retention_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UrlSpec:
     auth_type: str = "NONE"
     invoke_mode: str = "BUFFERED"
@@ -201,6 +210,7 @@ class StackSpec:
     account: str
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     layers: dict[str, LayerSpec] = field(default_factory=dict)
+    log_groups: dict[str, LogGroupSpec] = field(default_factory=dict)
     queues: dict[str, QueueSpec] = field(default_factory=dict)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
     mappings: list[MappingSpec] = field(default_factory=list)

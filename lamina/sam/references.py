@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lamina.arns import log_group_arn
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
 
@@ -26,6 +27,7 @@ _NAME_PROPERTY = {
     "AWS::Serverless::LayerVersion": "LayerName",
     "AWS::Lambda::LayerVersion": "LayerName",
     "AWS::Events::Rule": "Name",
+    "AWS::Logs::LogGroup": "LogGroupName",
 }
 IMPLICIT_APIS = {"ServerlessRestApi": "rest", "ServerlessHttpApi": "http"}
 
@@ -123,7 +125,11 @@ class Catalog:
         if dot and self.type_of(base) == "AWS::Serverless::Function":
             return self._function_ref_suffix(base, suffix)
         kind = self.type_of(logical_id)
-        if kind in FUNCTION_TYPES or kind in ("AWS::S3::Bucket", "AWS::Events::Rule"):
+        if kind in FUNCTION_TYPES or kind in (
+            "AWS::S3::Bucket",
+            "AWS::Events::Rule",
+            "AWS::Logs::LogGroup",
+        ):
             return self.name(logical_id)
         if kind == "AWS::SQS::Queue":
             return self.queue_url(self.name(logical_id))
@@ -178,6 +184,8 @@ class Catalog:
                 return value
         elif kind in LAYER_TYPES and attribute in ("Arn", "LayerVersionArn"):
             return self.layer_version_arn(logical_id)
+        elif kind == "AWS::Logs::LogGroup" and attribute == "Arn":
+            return log_group_arn(self.region, self.account, self.name(logical_id), star=True)
         elif kind == "AWS::Events::Rule" and attribute == "Arn":
             return names.rule_arn(self.region, self.account, self.name(logical_id))
         elif logical_id in self.resources:

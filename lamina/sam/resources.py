@@ -8,6 +8,7 @@ from typing import Any
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import (
+    LogGroupSpec,
     MappingSpec,
     NotificationSpec,
     QueueSpec,
@@ -33,9 +34,17 @@ IGNORED_TYPES = {
     "AWS::Lambda::Permission": "Lamina has no IAM: event sources may always invoke",
     "AWS::SQS::QueuePolicy": "Lamina has no IAM",
     "AWS::S3::BucketPolicy": "Lamina has no IAM",
-    "AWS::Logs::LogGroup": "logs are kept per function by Lamina (lamina logs)",
     "AWS::Serverless::Connector": "Lamina has no IAM",
 }
+
+
+def log_group_spec(lid: str, name: str, props: dict[str, Any]) -> LogGroupSpec:
+    retention = props.get("RetentionInDays")
+    try:
+        days = None if retention is None else int(retention)
+    except (TypeError, ValueError):
+        raise TemplateError(f"{lid}: RetentionInDays must be a number of days") from None
+    return LogGroupSpec(lid, name, days)
 
 
 def _tags(raw: Any) -> dict[str, str]:

@@ -24,6 +24,7 @@ from lamina.sam.references import API_TYPES, FUNCTION_TYPES, LAYER_TYPES, Catalo
 from lamina.sam.resources import (
     IGNORED_TYPES,
     bucket_notifications,
+    log_group_spec,
     mapping_spec,
     queue_spec,
     rule_spec,
@@ -187,6 +188,12 @@ class Translation:
                 fn_spec = attempt(lid, one)
                 if fn_spec is not None:
                     spec.functions[lid] = fn_spec
+        for lid in by_type.get("AWS::Logs::LogGroup", []):
+            group = attempt(
+                lid, lambda lid=lid: log_group_spec(lid, self.catalog.name(lid), self._props(lid))
+            )
+            if group is not None:
+                spec.log_groups[lid] = group
         for lid in by_type.get("AWS::SQS::Queue", []):
             queue = attempt(
                 lid, lambda lid=lid: queue_spec(lid, self.catalog.name(lid), self._props(lid))
@@ -325,6 +332,7 @@ _HANDLED = {
     "AWS::Lambda::EventSourceMapping",
     "AWS::Events::Rule",
     "AWS::Lambda::Url",
+    "AWS::Logs::LogGroup",
 }
 
 

@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.integration.harness import LaminaProcess
@@ -44,7 +45,14 @@ Resources:
       Layers:
         - !Ref Shared
         - !Ref Plain
+  FnLogs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub /aws/lambda/${Fn}
+      RetentionInDays: 7
 Outputs:
+  LogGroup:
+    Value: !Ref FnLogs
   SharedArn:
     Value: !Ref Shared
   PlainArn:
@@ -94,7 +102,23 @@ def test_up_publishes_layers_and_republishes_only_what_changed(
     assert code == 0, report
     shared = "arn:aws:lambda:us-east-1:000000000000:layer:shared-lib:1"
     plain = "arn:aws:lambda:us-east-1:000000000000:layer:plain-lib:1"
-    assert report["outputs"] == {"SharedArn": shared, "PlainArn": plain}
+    assert report["outputs"] == {
+        "SharedArn": shared,
+        "PlainArn": plain,
+        "LogGroup": "/aws/lambda/lay-Fn",
+    }
+    # The template's log group is made with its retention, on Lamina's CloudWatch Logs.
+    logs = boto3.client(
+        "logs",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDLAMINA",
+        aws_secret_access_key="lamina-secret",
+    )
+    group = logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/lay-Fn")["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in group] == [
+        ("/aws/lambda/lay-Fn", 7)
+    ]
     cfg = lam.get_function_configuration(FunctionName="lay-Fn")
     assert [layer["Arn"] for layer in cfg["Layers"]] == [shared, plain]
     # BuildMethod python3.12 put the module under python/, where Python finds it in /opt.
