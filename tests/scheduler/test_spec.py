@@ -113,3 +113,22 @@ def test_custom_runtimes_get_no_sdk_and_have_no_zygote() -> None:
 def test_limits_follow_the_configuration_and_the_init_boost_setting() -> None:
     limits = environment_limits(cfg(ephemeral_mb=1024), host())
     assert (limits.memory_mb, limits.ephemeral_mb, limits.init_cpu_boost) == (256, 1024, True)
+
+
+def test_layers_are_mounted_at_opt_or_named_where_they_are_without_mounts() -> None:
+    merged = Path("/data/code/opt/abc")
+    mounted = LaunchPlan(Path("/data/code/abc"), "/var/task", "/var/runtime", PY, merged, "/opt")
+    spec = cold_start_spec(cfg(), mounted, host(None), env_id="my-fn-1-abc", log_stream="s")
+    assert spec.opt_dir == merged
+    assert spec.env["PATH"].endswith(":/opt/bin")
+    assert "PYTHONPATH" not in spec.env  # the bootstrap adds /opt/python itself
+    unmounted = LaunchPlan(Path("/data/code/abc"), "/data/code/abc", "/rt", PY, merged, str(merged))
+    spec = cold_start_spec(cfg(), unmounted, host(), env_id="my-fn-1-abc", log_stream="s")
+    assert spec.env["PATH"].endswith(f":{merged}/bin")
+    assert spec.env["LD_LIBRARY_PATH"].endswith(f":{merged}/lib")
+    # The layers before the SDK Lamina provides, as /opt/python comes before the runtime's.
+    assert spec.env["PYTHONPATH"].split(":") == [
+        f"{merged}/python/lib/python3.12/site-packages",
+        f"{merged}/python",
+        str(SDK),
+    ]
