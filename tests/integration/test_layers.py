@@ -404,3 +404,25 @@ def test_the_aws_cli_publishes_and_reads_a_layer(server: LaminaProcess, tmp_path
     assert "lay-cli" in [layer["LayerName"] for layer in listed["Layers"]]
     aws("delete-layer-version", "--layer-name", "lay-cli", "--version-number", "1")
     assert aws("list-layer-versions", "--layer-name", "lay-cli")["LayerVersions"] == []
+
+
+def test_without_mounts_the_rlimits_tier_finds_layers_where_they_are(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    data: Path = tmp_path_factory.mktemp("lamina-layers-rlimits")
+    proc = LaminaProcess(data, {"LAMINA_ISOLATION": "none"}).start()
+    try:
+        arn = publish(proc, "lay-rl", {"python/rl_mod.py": "X = 'rl'\n"})["LayerVersionArn"]
+        code = (
+            "import os\ndef handler(e, c):\n    import rl_mod\n"
+            "    return [rl_mod.X, rl_mod.__file__, os.environ['PATH']]\n"
+        )
+        proc.create("lay-rl-fn", python_zip(code), runtime="python3.12", Layers=[arn])
+        out = proc.invoke("lay-rl-fn", {})
+        assert out.function_error is None, out.payload
+        value, where, path = out.json()
+        opt = str(data / "code" / "opt")
+        assert value == "rl" and where.startswith(opt) and where.endswith("/python/rl_mod.py")
+        assert path.split(":")[-1].startswith(opt) and path.endswith("/bin")
+    finally:
+        proc.stop()
