@@ -165,6 +165,12 @@ def test_boto3_reads_groups_streams_and_events(server: LaminaProcess, invoked: l
     )
     found = [e["message"] for page in pages for e in page["events"]]
     assert len(found) == 3 and all('"level": "' in m for m in found)
+    # Time bounds: nothing after now, everything from the first event on.
+    later = int(time.time() * 1000) + 3_600_000
+    assert logs.filter_log_events(logGroupName=GROUP, startTime=later)["events"] == []
+    first = min(s["firstEventTimestamp"] for s in streams)
+    everything = logs.filter_log_events(logGroupName=GROUP, startTime=first, endTime=later)
+    assert len(everything["events"]) >= 4 * 5  # START, 2 lines, END, REPORT per invoke
     terms = logs.filter_log_events(logGroupName=GROUP, filterPattern='"plain text" -START')
     assert [m["message"] for m in terms["events"]] == [f"plain text line {n}" for n in invoked]
 

@@ -91,6 +91,13 @@ def _untoken(raw: object) -> Any:
         raise _invalid("The specified nextToken is invalid.") from None
 
 
+def _modified_ms(path: Any) -> int:
+    try:
+        return int(path.stat().st_mtime * 1000)
+    except FileNotFoundError:
+        return 0
+
+
 def _edges(path: Any) -> tuple[int, int] | None:
     """First and last event timestamps of a stream file (reads its two ends only)."""
     try:
@@ -513,6 +520,9 @@ class LogsOperations:
             for stream, path in self.store.stream_paths(folder)
             if (not names or stream in names) and (not prefix or stream.startswith(str(prefix)))
         ]
+        # A stream last written before ``startTime`` (allowing for PutLogEvents' events up to
+        # 2 hours ahead) holds nothing to show: a polling tail reads only live streams.
+        searched = [(s, p) for s, p in streams if low == 0 or _modified_ms(p) + TOO_NEW_MS >= low]
 
         def events_of(stream: str, path: Any) -> Iterator[tuple[int, str, int, str]]:
             for line, (ts, message) in enumerate(read_events(path)):
@@ -524,7 +534,7 @@ class LogsOperations:
         more = False
         last: tuple[int, str, int] | None = None
         for ts, stream, line, message in heapq.merge(
-            *(events_of(s, p) for s, p in streams), key=lambda e: (e[0], e[1], e[2])
+            *(events_of(s, p) for s, p in searched), key=lambda e: (e[0], e[1], e[2])
         ):
             if after is not None and (ts, stream, line) <= after:
                 continue
