@@ -253,3 +253,47 @@ def test_log_group_tags(server: LaminaProcess) -> None:
             resourceArn="arn:aws:logs:us-east-1:000000000000:log-group:/nope"
         )
     assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_flooding_function_is_held_to_the_groups_size_cap(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    env = {"LAMINA_LOG_GROUP_MAX_MB": "1", "LAMINA_LOG_SWEEP_S": "0.2"}
+    proc = LaminaProcess(tmp_path_factory.mktemp("logs-cap"), env).start()
+    try:
+        flood = (
+            "def handler(e, c):\n"
+            "    for i in range(30000):\n"
+            "        print(f'line {i:06d} ' + 'x' * 90)\n"
+            "    print('the last line')\n"
+        )
+        proc.create("flood", python_zip(flood), runtime="python3.12", Timeout=60)
+        assert proc.invoke("flood", {}, tail=False).function_error is None
+        logs = boto3.client(
+            "logs",
+            endpoint_url=proc.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDLAMINA",
+            aws_secret_access_key="lamina-secret",
+        )
+        group = "/aws/lambda/flood"
+        deadline = time.monotonic() + 30
+        stored = None
+        while time.monotonic() < deadline:
+            stored = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]
+            if (
+                stored["storedBytes"] <= 1 << 20
+                and logs.filter_log_events(logGroupName=group, filterPattern='"the last line"')[
+                    "events"
+                ]
+            ):
+                break
+            time.sleep(0.2)
+        assert stored is not None and stored["storedBytes"] <= 1 << 20, stored
+        # The newest lines were kept, the oldest went.
+        assert logs.filter_log_events(logGroupName=group, filterPattern='"the last line"')["events"]
+        assert not logs.filter_log_events(logGroupName=group, filterPattern='"line 000000 "')[
+            "events"
+        ]
+    finally:
+        proc.stop()
