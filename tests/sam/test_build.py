@@ -146,3 +146,18 @@ def test_rust_builds_offline_into_an_executable_bootstrap(tmp_path: Path) -> Non
     assert zf.read(info)[:4] == b"\x7fELF"
     config = (tmp_path / "cache" / "cargo-home" / "config.toml").read_text()
     assert 'directory = "/usr/share/cargo/registry"' in config
+
+
+def test_a_layer_with_a_makefile_build_runs_make_build_logical_id(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    (layer / "Makefile").write_text(
+        "build-Shared:\n\tmkdir -p $(ARTIFACTS_DIR)/python\n"
+        "\tprintf 'A = 1\\n' > $(ARTIFACTS_DIR)/python/shared.py\n"
+    )
+    built = LayerSpec(
+        "Shared", "shared", "arn:layer", CodeSource("dir", path=layer, build_method="makefile")
+    )
+    assert names(build_layer(built, tools(tmp_path)).data) == ["python/shared.py"]

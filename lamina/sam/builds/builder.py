@@ -18,13 +18,15 @@ Layers are packages of their own (:func:`build_layer`), published as layer versi
 mounted at ``/opt``, as ``sam build`` and ``sam deploy`` do: a ``ContentUri`` directory as
 it is, or with ``Metadata.BuildMethod: python3.x`` its files and ``requirements.txt``'s
 packages under ``python/``, with ``nodejs2x.x`` under ``nodejs/`` (and ``package.json``'s
-production dependencies in ``nodejs/node_modules``).
+production dependencies in ``nodejs/node_modules``), with ``makefile`` what
+``make build-<LogicalId>`` leaves in ``ARTIFACTS_DIR``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 from lamina.sam.builds.deps import Toolchain, node_deps, python_deps
 from lamina.sam.builds.package import (
@@ -93,6 +95,8 @@ def build_layer(layer: LayerSpec, tools: Toolchain) -> Package:
         if built is not None:
             parts.insert(0, collect(built / "node_modules", prefix="nodejs/node_modules/"))
         return zip_cached(tools.cache, parts)
+    if method == "makefile":
+        return zip_cached(tools.cache, [_makefile(layer.logical_id, path, tools)])
     if method:
         raise BuildError(f"{what}: Metadata.BuildMethod {method} is not run by Lamina")
     entries = collect(path)
@@ -101,17 +105,16 @@ def build_layer(layer: LayerSpec, tools: Toolchain) -> Package:
     return zip_cached(tools.cache, [entries])
 
 
-def _makefile(spec: FunctionSpec, tools: Toolchain) -> Entries:
-    source = spec.code.path
-    assert source is not None
-    artifacts = tools.cache / "make" / spec.logical_id
+def _makefile(logical_id: str, source: Path, tools: Toolchain) -> Entries:
+    """``make build-<LogicalId>`` with ``ARTIFACTS_DIR``, as ``sam build`` runs it."""
+    artifacts = tools.cache / "make" / logical_id
     shutil.rmtree(artifacts, ignore_errors=True)
     artifacts.mkdir(parents=True)
     run_logged(
-        ["make", f"build-{spec.logical_id}"],
+        ["make", f"build-{logical_id}"],
         cwd=source if source.is_dir() else source.parent,
-        log=tools.logs / f"{spec.logical_id}.log",
-        what=f"{spec.logical_id}: make",
+        log=tools.logs / f"{logical_id}.log",
+        what=f"{logical_id}: make",
         env={**os.environ, "ARTIFACTS_DIR": str(artifacts)},
     )
     return collect(artifacts)
@@ -120,23 +123,23 @@ def _makefile(spec: FunctionSpec, tools: Toolchain) -> Entries:
 def build_function(spec: FunctionSpec, tools: Toolchain) -> Package:
     """Build ``spec``'s package (raises BuildError, naming the function)."""
     kind = family(spec.runtime)
-    layers: list[Entries] = []  # published apart (build_layer), seen at /opt
+    # A function's layers are packages of their own (build_layer), seen at /opt.
     code: CodeSource = spec.code
     what = spec.logical_id
     if code.kind == "inline":
         assert code.inline is not None
-        return zip_entries(layers, {_inline_name(spec): code.inline.encode()})
+        return zip_entries([], {_inline_name(spec): code.inline.encode()})
     path = code.path
     assert path is not None
     if code.kind == "zip":
-        return zip_entries(layers, zip_file_entries(path))
+        return zip_entries([], zip_file_entries(path))
     if (code.build_method or "").lower() == "makefile":
-        return zip_cached(tools.cache, [*layers, _makefile(spec, tools)])
+        return zip_cached(tools.cache, [_makefile(spec.logical_id, path, tools)])
     if is_rust(spec):
         built = cargo_build(path, code.binary, tools, what)
-        return zip_entries(layers, {"bootstrap": built.read_bytes()})
+        return zip_entries([], {"bootstrap": built.read_bytes()})
     source = collect(path, exclude=excludes_for(spec))
-    parts: list[Entries] = list(layers)
+    parts: list[Entries] = []
     if path.is_dir() and kind == "python" and (path / "requirements.txt").is_file():
         parts.append(collect(python_deps(path / "requirements.txt", spec.runtime, tools, what)))
     if path.is_dir() and kind == "node" and (path / "package.json").is_file():
