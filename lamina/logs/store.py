@@ -152,6 +152,10 @@ class LogStore:
             folder.rmdir()
 
 
+# CloudWatch's largest event; longer lines are cut here, so a read never holds more.
+MAX_EVENT_CHARS = 256 * 1024
+
+
 def read_events(path: Path) -> Iterator[tuple[int, str]]:
     """(epoch ms, message) of each event of a stream file, in file order."""
     try:
@@ -159,7 +163,13 @@ def read_events(path: Path) -> Iterator[tuple[int, str]]:
     except FileNotFoundError:
         return
     with fh:
-        for raw in fh:
+        continuation = False
+        while raw := fh.readline(MAX_EVENT_CHARS):
+            whole = raw.endswith("\n")
+            if continuation:  # the rest of a line that was cut: skip it
+                continuation = not whole
+                continue
+            continuation = not whole
             ts_text, _, message = raw.rstrip("\n").partition("\t")
             try:
                 ts = int(ts_text)

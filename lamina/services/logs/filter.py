@@ -151,9 +151,11 @@ class _JsonParser:
             raise _invalid(self.text, f"unexpected {self.tokens[self.pos].text!r}")
 
         def match(message: str) -> bool:
+            if not message.lstrip().startswith(("{", "[")):
+                return False  # cheap: most lines are not JSON at all
             try:
                 document = json.loads(message)
-            except ValueError:
+            except (ValueError, RecursionError):  # a function's line may nest without end
                 return False
             return isinstance(document, (dict, list)) and condition(document)
 

@@ -80,3 +80,9 @@ def test_json_patterns(pattern: str, expected: list[int]) -> None:
 def test_malformed_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(InvalidParameterValue):
         compile_pattern(pattern)
+
+
+def test_a_json_pattern_skips_lines_that_nest_too_deep_for_the_parser() -> None:
+    match = compile_pattern('{ $.level = "ERROR" }')
+    assert match("[" * 100_000 + "]" * 100_000) is False
+    assert match('  {"level": "ERROR"}') is True

@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from lamina.logs.store import LogStore, folder_group, group_folder
+from lamina.logs.store import MAX_EVENT_CHARS, LogStore, folder_group, group_folder, read_events
 from lamina.services.logs.groups import GroupInfo, GroupSettings
 from lamina.services.logs.retention import (
     DAY_MS,
@@ -73,3 +73,13 @@ def test_a_sweep_enforces_retention_and_trims_without_losing_lines(tmp_path: Pat
     assert asyncio.run(later.sweep()) == 1
     assert store.stream_paths("fn") == []
     assert GroupSettings(tmp_path / "logs" / ".groups.json").retention("/aws/lambda/fn") == 1
+
+
+def test_a_line_longer_than_an_event_is_cut_and_the_next_lines_still_read(tmp_path: Path) -> None:
+    store = LogStore(tmp_path)
+    store.append("fn", "s", 1, "x" * (MAX_EVENT_CHARS * 3))
+    store.append("fn", "s", 2, "after")
+    store.flush()
+    events = list(read_events(store.stream_paths("fn")[0][1]))
+    assert [ts for ts, _ in events] == [1, 2]
+    assert len(events[0][1]) < MAX_EVENT_CHARS and events[1][1] == "after"
