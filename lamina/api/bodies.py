@@ -150,6 +150,24 @@ def log_format(body: Mapping[str, Any], default: str) -> str:
     return str(fmt)
 
 
+_LOG_GROUP = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
+
+
+def custom_log_group(body: Mapping[str, Any], default: str) -> str:
+    """LoggingConfig.LogGroup: a CloudWatch Logs group name ("" keeps Lambda's default)."""
+    lc = body.get("LoggingConfig")
+    if not isinstance(lc, dict) or "LogGroup" not in lc:
+        return default
+    group = lc.get("LogGroup") or ""
+    if not isinstance(group, str) or (group and not _LOG_GROUP.match(group)):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{group}' at 'loggingConfig.logGroup' failed "
+            "to satisfy constraint: Member must satisfy regular expression pattern: "
+            "[\\.\\-_/#A-Za-z0-9]+"
+        )
+    return group
+
+
 def snap_start(body: Mapping[str, Any], default: bool) -> bool:
     snap = body.get("SnapStart")
     if snap is None:
@@ -333,6 +351,7 @@ def parse_create(body: Mapping[str, Any], name: str, default_role: str) -> Creat
         description=string(body, "Description"),
         role=role(body, default_role),
         log_format=log_format(body, "Text"),  # type: ignore[arg-type]
+        log_group=custom_log_group(body, ""),
         snap_start=snap_start(body, False),
         dead_letter_arn=dead_letter_arn(body, ""),
     )
@@ -354,6 +373,7 @@ def parse_configuration_update(body: Mapping[str, Any], cfg: FunctionConfig) -> 
         description=string(body, "Description", cfg.description),
         role=role(body, cfg.role),
         log_format=log_format(body, cfg.log_format),
+        log_group=custom_log_group(body, cfg.log_group),
         snap_start=snap_start(body, cfg.snap_start),
         dead_letter_arn=dead_letter_arn(body, cfg.dead_letter_arn),
     )

@@ -10,6 +10,8 @@ from pathlib import Path
 from lamina.api.answers import json_response
 from lamina.api.context import ApiContext, Handler
 from lamina.errors import InvalidParameterValue, ResourceNotFound
+from lamina.logs.lines import function_log_group
+from lamina.logs.store import group_folder
 from lamina.wire.http import Request
 from lamina.wire.server import Response
 
@@ -62,14 +64,15 @@ class LaminaOps:
 
     def logs(self, req: Request, params: dict[str, str]) -> Response:
         name = params["FunctionName"]
-        self.ctx.functions.get(name)
+        cfg = self.ctx.functions.get(name)
         q = req.query
         try:
             since = int(q.get("since", "0"))
             limit = int(q.get("limit", "1000"))
         except ValueError as exc:
             raise InvalidParameterValue("since and limit must be integers") from exc
-        events = self.ctx.scheduler.logs.read(name, since, limit)
+        folder = group_folder(function_log_group(cfg))
+        events = self.ctx.scheduler.logs.read(folder, since, limit)
         return json_response(
             200,
             {

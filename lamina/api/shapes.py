@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 from lamina.arns import function_arn
-from lamina.logs.lines import log_group
+from lamina.logs.lines import function_log_group
 from lamina.models.alias import Alias
 from lamina.models.function import LATEST, FunctionConfig
 from lamina.models.function_url import FunctionUrlConfig
@@ -44,7 +44,7 @@ def function_configuration(cfg: FunctionConfig, region: str, account: str) -> di
             "ApplyOn": "PublishedVersions" if cfg.snap_start else "None",
             "OptimizationStatus": "On" if cfg.snap_start and cfg.version != LATEST else "Off",
         },
-        "LoggingConfig": {"LogFormat": cfg.log_format, "LogGroup": log_group(cfg.name)},
+        "LoggingConfig": {"LogFormat": cfg.log_format, "LogGroup": function_log_group(cfg)},
         **(
             {"Layers": [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in cfg.layers]}
             if cfg.layers

@@ -7,11 +7,17 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord
 
 
 def log_group(function_name: str) -> str:
     return f"/aws/lambda/{function_name}"
+
+
+def function_log_group(cfg: FunctionConfig) -> str:
+    """Where ``cfg`` logs: its LoggingConfig.LogGroup, else ``/aws/lambda/<name>``."""
+    return cfg.log_group or log_group(cfg.name)
 
 
 def log_stream(version: str, now: float | None = None) -> str:

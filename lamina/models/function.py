@@ -75,6 +75,8 @@ class FunctionConfig:
     revision_id: str = ""
     last_modified: str = ""
     log_format: Literal["Text", "JSON"] = "Text"
+    # LoggingConfig.LogGroup: where the function logs; "" is Lambda's /aws/lambda/<name>.
+    log_group: str = ""
     # Lambda SnapStart ("ApplyOn": "PublishedVersions"): start environments from a
     # pre-initialised snapshot instead of running INIT each cold start.
     snap_start: bool = False

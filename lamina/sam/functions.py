@@ -300,6 +300,9 @@ def translate_function(
         log_format=str(logging["LogFormat"])
         if isinstance(logging, dict) and logging.get("LogFormat")
         else None,
+        log_group=str(logging["LogGroup"])
+        if isinstance(logging, dict) and logging.get("LogGroup")
+        else None,
         invoke_config=_invoke_config(props.get("EventInvokeConfig"), where, result.skipped),
     )
     return result

@@ -93,6 +93,7 @@ class FunctionSpec:
     tags: dict[str, str] = field(default_factory=dict)
     snap_start: bool = False
     log_format: str | None = None
+    log_group: str | None = None  # LoggingConfig.LogGroup
     invoke_config: InvokeConfigSpec | None = None
 
     @property
@@ -113,8 +114,13 @@ class FunctionSpec:
             "SnapStart": {"ApplyOn": "PublishedVersions" if self.snap_start else "None"},
             "Layers": [layer.arn for layer in self.layers],
         }
+        logging: dict[str, str] = {}
         if self.log_format is not None:
-            out["LoggingConfig"] = {"LogFormat": self.log_format}
+            logging["LogFormat"] = self.log_format
+        if self.log_group is not None:
+            logging["LogGroup"] = self.log_group
+        if logging:
+            out["LoggingConfig"] = logging
         return out
 
 

@@ -97,13 +97,15 @@ def _comparable(cfg: dict[str, Any], with_logging: bool) -> dict[str, Any]:
         "Layers": [layer.get("Arn") for layer in cfg.get("Layers") or []],
     }
     if with_logging:
-        out["LoggingConfig"] = {"LogFormat": (cfg.get("LoggingConfig") or {}).get("LogFormat")}
+        out["LoggingConfig"] = dict(cfg.get("LoggingConfig") or {})
     return out
 
 
 def config_differences(spec: FunctionSpec, cfg: dict[str, Any]) -> list[str]:
     want = spec.configuration()
     have = _comparable(cfg, "LoggingConfig" in want)
+    if "LoggingConfig" in want:  # only the logging fields the template sets
+        have["LoggingConfig"] = {k: have["LoggingConfig"].get(k) for k in want["LoggingConfig"]}
     out = []
     for key, value in want.items():
         if have.get(key) != value:

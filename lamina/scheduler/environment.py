@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lamina.logs.store import LogStore
+from lamina.logs.lines import function_log_group
+from lamina.logs.store import LogStore, group_folder
 from lamina.models.function import FunctionConfig
 from lamina.runtime_api.channel import RuntimeChannel
 from lamina.sandbox import EnvironmentProcess
@@ -40,9 +41,11 @@ class Environment:
     # Called once when the environment is destroyed (a zygote counts its live children).
     on_destroyed: Callable[[], None] | None = None
     _output: OutputPipe = field(init=False)
+    _log_folder: str = field(init=False)  # the log group's folder in the log store
 
     def __post_init__(self) -> None:
         self._output = OutputPipe(self.log)
+        self._log_folder = group_folder(function_log_group(self.cfg))
 
     # -- output capture ---------------------------------------------------------------
     def attach_output(self, read_fd: int) -> None:
@@ -58,7 +61,7 @@ class Environment:
 
     def log(self, message: str, now_ms: int | None = None) -> None:
         ts = int(time.time() * 1000) if now_ms is None else now_ms
-        self.logs.append(self.cfg.name, self.log_stream, ts, message)
+        self.logs.append(self._log_folder, self.log_stream, ts, message)
         if self.tail is not None:
             self.tail.append(message)
 

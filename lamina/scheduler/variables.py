@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lamina.logs.lines import log_group
+from lamina.logs.lines import function_log_group
 from lamina.models.function import FunctionConfig
 
 # Lambda's own PATH and library path, so binaries that rely on them behave the same.
@@ -41,7 +41,7 @@ def environment_variables(
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(cfg.memory_mb),
             "AWS_LAMBDA_FUNCTION_VERSION": cfg.version,
             "AWS_LAMBDA_INITIALIZATION_TYPE": initialization_type,
-            "AWS_LAMBDA_LOG_GROUP_NAME": log_group(cfg.name),
+            "AWS_LAMBDA_LOG_GROUP_NAME": function_log_group(cfg),
             "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
             "AWS_LAMBDA_RUNTIME_API": runtime_api,
             "LAMBDA_TASK_ROOT": task_root,

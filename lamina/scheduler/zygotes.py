@@ -21,7 +21,8 @@ from typing import Any
 from lamina.config import Settings, ZygoteMode
 from lamina.errors import SandboxError
 from lamina.logs import lines
-from lamina.logs.store import LogStore
+from lamina.logs.lines import function_log_group
+from lamina.logs.store import LogStore, group_folder
 from lamina.models.function import PYTHON_RUNTIMES, FunctionConfig
 from lamina.models.invocation import FunctionError
 from lamina.sandbox import SandboxSpec
@@ -110,8 +111,10 @@ class Zygotes:
     async def _start(self, entry: ZygoteEntry, cfg: FunctionConfig) -> None:
         started = time.perf_counter()
 
+        folder = group_folder(function_log_group(cfg))
+
         def sink(message: str, ts: int) -> None:
-            self.logs.append(entry.function, entry.log_stream, ts, message)
+            self.logs.append(folder, entry.log_stream, ts, message)
 
         entry.output = OutputPipe(sink)
         try:

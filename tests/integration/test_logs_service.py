@@ -297,3 +297,31 @@ def test_a_flooding_function_is_held_to_the_groups_size_cap(
         ]
     finally:
         proc.stop()
+
+
+def test_a_function_logs_to_the_group_its_logging_config_names(server: LaminaProcess) -> None:
+    lam, logs = client(server, "lambda"), client(server, "logs")
+    code = "import os\ndef handler(e, c):\n    print('to the shared group')\n"
+    code += "    return os.environ['AWS_LAMBDA_LOG_GROUP_NAME']\n"
+    created = lam.create_function(
+        FunctionName="logs-custom",
+        Runtime="python3.12",
+        Handler="app.handler",
+        Role="arn:aws:iam::000000000000:role/r",
+        Code={"ZipFile": python_zip(code)},
+        LoggingConfig={"LogFormat": "Text", "LogGroup": "/shared/app-logs"},
+    )
+    assert created["LoggingConfig"]["LogGroup"] == "/shared/app-logs"
+    out = lam.invoke(FunctionName="logs-custom", Payload=b"{}")
+    assert json.loads(out["Payload"].read()) == "/shared/app-logs"
+    # The service flushes the log store before it reads: the invoke's lines are there.
+    found = logs.filter_log_events(
+        logGroupName="/shared/app-logs", filterPattern='"to the shared group"'
+    )["events"]
+    assert len(found) == 1
+    assert not logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/logs-custom")["logGroups"]
+    with pytest.raises(ClientError) as info:
+        lam.update_function_configuration(
+            FunctionName="logs-custom", LoggingConfig={"LogGroup": "bad group!"}
+        )
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
