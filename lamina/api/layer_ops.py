@@ -19,6 +19,7 @@ from lamina.api.shapes import code_sha256_b64
 from lamina.arns import parse_layer_name, parse_layer_version_arn
 from lamina.errors import InvalidParameterValue
 from lamina.layers import Layers
+from lamina.models.function import DESCRIPTION_MAX
 from lamina.models.layer import (
     LayerVersion,
     PublishRequest,
@@ -29,8 +30,6 @@ from lamina.models.layer import (
 )
 from lamina.wire.http import Request
 from lamina.wire.server import Response
-
-DESCRIPTION_MAX = 256
 
 
 def _version_number(raw: str) -> int:
