@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qsl, unquote
 
+from lamina.errors import LaminaError
+
 MAX_HEADER_BYTES = 64 * 1024
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
-class HttpParseError(Exception):
+class HttpParseError(LaminaError):
     """Raised when bytes on a connection are not HTTP/1.1; the connection is closed."""
 
 
