@@ -13,17 +13,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from lamina.errors import AwsServiceError
 from lamina.events.schedule.event import check_input_path, rule_arn
 from lamina.services.eventbridge.expression import parse_schedule
 from lamina.services.eventbridge.rules import Rule, RuleStore, Target
-from lamina.services.protocol.awsjson import AwsJsonError
 
 _NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
 MAX_TARGETS = 5
 
 
-def _validation(message: str) -> AwsJsonError:
-    return AwsJsonError("ValidationException", message)
+def _validation(message: str) -> AwsServiceError:
+    return AwsServiceError("ValidationException", message)
 
 
 def _name(body: dict[str, Any], field: str = "Name") -> str:
@@ -72,7 +72,7 @@ class RuleOperations:
     def _rule(self, name: str) -> Rule:
         rule = self.store.rules.get(name)
         if rule is None:
-            raise AwsJsonError(
+            raise AwsServiceError(
                 "ResourceNotFoundException", f"Rule {name} does not exist on EventBus default."
             )
         return rule

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-from lamina.services.s3.errors import S3Error
+from lamina.errors import S3Error
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 EVENT_NAMES = {

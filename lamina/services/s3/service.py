@@ -15,7 +15,6 @@ import re
 import secrets
 import shutil
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from email.utils import formatdate
 from pathlib import Path
@@ -23,10 +22,11 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
+from lamina.errors import S3Error
 from lamina.events.s3.dispatch import Notifier
+from lamina.services.protocol.errors import Protocol, Wire, answering, s3_request_id
 from lamina.services.protocol.rawresponse import RawResponse
 from lamina.services.s3.bodies import request_body
-from lamina.services.s3.errors import S3Error, error_response
 from lamina.services.s3.notifications import (
     Route,
     parse_configuration,
@@ -47,16 +47,15 @@ _STORED_HEADERS = (
     "content-language",
     "expires",
 )
+PROTOCOL = Protocol(Wire.REST_XML)
 OWNER_ID = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"
 
 
 def _xml(body: str, status: int = 200) -> Response:
     data = f'<?xml version="1.0" encoding="UTF-8"?>{body}'.encode()
-    return Response(status, data, {"Content-Type": "application/xml", "x-amz-request-id": _rid()})
-
-
-def _rid() -> str:
-    return uuid.uuid4().hex[:16].upper()
+    return Response(
+        status, data, {"Content-Type": "application/xml", "x-amz-request-id": s3_request_id()}
+    )
 
 
 def _iso(epoch: float) -> str:
@@ -87,10 +86,7 @@ class S3Service:
 
     # -- entry point --------------------------------------------------------------------
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
-        try:
-            return await self._route(req)
-        except S3Error as exc:
-            return error_response(exc, head=req.method == "HEAD")
+        return await answering(PROTOCOL, self._route(req), head=req.method == "HEAD")
 
     async def _route(self, req: Request) -> Response:
         raw_path = req.path
@@ -151,7 +147,9 @@ class S3Service:
                     409,
                     f"/{bucket}",
                 )
-            return Response(200, b"", {"Location": f"/{bucket}", "x-amz-request-id": _rid()})
+            return Response(
+                200, b"", {"Location": f"/{bucket}", "x-amz-request-id": s3_request_id()}
+            )
         exists = await self.store.bucket_exists(bucket)
         if not exists:
             raise _no_bucket(bucket)
@@ -162,13 +160,13 @@ class S3Service:
             if result == "not-empty":
                 raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", 409)
             self._routes.pop(bucket, None)
-            return Response(204, b"", {"x-amz-request-id": _rid()})
+            return Response(204, b"", {"x-amz-request-id": s3_request_id()})
         if "notification" in query:
             if m == "PUT":
                 routes = parse_configuration(request_body(req.headers, req.body))
                 await self.store.set_notifications(bucket, render_configuration(routes).decode())
                 self._routes[bucket] = routes
-                return Response(200, b"", {"x-amz-request-id": _rid()})
+                return Response(200, b"", {"x-amz-request-id": s3_request_id()})
             if m == "GET":
                 return _xml(
                     render_configuration(await self._bucket_routes(bucket))
@@ -290,7 +288,7 @@ class S3Service:
             )
         size, etag = await asyncio.to_thread(self.store.write_blob, bucket, key, [body])
         await self._stored(req, bucket, key, size, etag, "ObjectCreated:Put")
-        return Response(200, b"", {"ETag": f'"{etag}"', "x-amz-request-id": _rid()})
+        return Response(200, b"", {"ETag": f'"{etag}"', "x-amz-request-id": s3_request_id()})
 
     async def _stored(
         self,
@@ -323,7 +321,7 @@ class S3Service:
             return
         sequencer = await self.store.next_sequencer()
         principal = _principal(req)
-        rid = _rid()
+        rid = s3_request_id()
 
         def record(configuration_id: str) -> dict[str, Any]:
             return s3_record(
@@ -352,7 +350,7 @@ class S3Service:
             "Last-Modified": formatdate(info.last_modified, usegmt=True),
             "Content-Type": info.content_type,
             "Accept-Ranges": "bytes",
-            "x-amz-request-id": _rid(),
+            "x-amz-request-id": s3_request_id(),
         }
         headers.update({k: v for k, v in info.metadata.items() if k != "content-type"})
         start, end = 0, info.size - 1
@@ -378,7 +376,7 @@ class S3Service:
     async def _delete(self, req: Request, bucket: str, key: str) -> Response:
         if await self.store.delete(bucket, key):
             await self._notify(req, bucket, key, "ObjectRemoved:Delete", None, None)
-        return Response(204, b"", {"x-amz-request-id": _rid()})
+        return Response(204, b"", {"x-amz-request-id": s3_request_id()})
 
     async def _delete_many(self, req: Request, bucket: str) -> Response:
         try:
@@ -456,7 +454,7 @@ class S3Service:
         body = request_body(req.headers, req.body)
         etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
         await asyncio.to_thread((d / f"{n:05d}.part").write_bytes, body)
-        return Response(200, b"", {"ETag": f'"{etag}"', "x-amz-request-id": _rid()})
+        return Response(200, b"", {"ETag": f'"{etag}"', "x-amz-request-id": s3_request_id()})
 
     async def _complete_upload(
         self, req: Request, bucket: str, key: str, upload_id: str
@@ -499,7 +497,7 @@ class S3Service:
 
     def _abort_upload(self, upload_id: str) -> Response:
         shutil.rmtree(self._upload_dir(upload_id), ignore_errors=True)
-        return Response(204, b"", {"x-amz-request-id": _rid()})
+        return Response(204, b"", {"x-amz-request-id": s3_request_id()})
 
 
 def _principal(req: Request) -> str:

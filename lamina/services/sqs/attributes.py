@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.services.protocol.awsjson import AwsJsonError
+from lamina.errors import AwsServiceError
 from lamina.services.sqs.errors import sqs_error
 
 # name -> (default, lo, hi) for the numeric attributes.
@@ -35,7 +35,7 @@ COMPUTED = {
 }
 
 
-def _invalid_value(name: str, why: str = "") -> AwsJsonError:
+def _invalid_value(name: str, why: str = "") -> AwsServiceError:
     return sqs_error(
         "InvalidAttributeValue",
         f"Invalid value for the parameter {name}.{' ' + why if why else ''}",
