@@ -2,8 +2,10 @@
 
 Every request is authenticated (SigV4, :mod:`lamina.api.auth`), then the invoke route is
 checked first with two string tests; everything else is matched against the route table
-(:mod:`lamina.api.routes`) and handed to its operation. Every :class:`ApiError` becomes a
-Lambda-shaped answer in :func:`error_response`, the one place that maps errors to statuses.
+(:mod:`lamina.api.routes`) and handed to its operation. Other services are mounted on the
+same port (:meth:`LambdaApi.mount`). :meth:`LambdaApi.handle` is the one error boundary:
+every :class:`ApiError` or :class:`AwsServiceError` raised on the way becomes an answer in
+the protocol of the face that raised it (:mod:`lamina.services.protocol.errors`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from lamina.arns import function_arn, parse_function_ref
 from lamina.billing.ledger import Ledger
 from lamina.config import DEV_ACCESS_KEY_ID, Settings
 from lamina.errors import (
-    ApiError,
     InvalidParameterValue,
     InvalidRequestContent,
     RequestTooLarge,
@@ -42,6 +43,13 @@ from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.models.invocation import InvokeResult
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.services.protocol.errors import (
+    ANSWERABLE,
+    LAMBDA,
+    Protocol,
+    answering,
+    error_answer,
+)
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -102,7 +110,7 @@ class LambdaApi:
             LayerOps(ctx),
         ):
             self._handlers.update(ops.handlers())
-        self._mounts: list[tuple[Selector, Mounted, Authenticator | None]] = []
+        self._mounts: list[tuple[Selector, Mounted, Authenticator | None, Protocol]] = []
         if settings.signature_required:
             log.info(
                 "SigV4: %d access key(s) configured; unsigned requests are refused",
@@ -121,11 +129,12 @@ class LambdaApi:
         self.functions.on_deleted.append(sources.function_deleted)
         self.ctx.s3_blob = sources.object_store.blob_path
         self._handlers.update(EventOps(sources).handlers())
-        for select, handler, service in sources.mounts():
+        for m in sources.mounts():
+            service = m.sigv4_service
             auth = (
                 None if service is None else self.authenticator(service, s3_style=service == "s3")
             )
-            self.mount(select, handler, auth=auth)
+            self.mount(m.select, m.handler, auth=auth, protocol=m.protocol)
 
     def authenticator(self, service: str, *, s3_style: bool = False) -> Authenticator:
         """A SigV4 verifier with Lamina's keys and mode, for another service's requests."""
@@ -141,97 +150,100 @@ class LambdaApi:
         )
 
     def mount(
-        self, select: Selector, handler: Mounted, *, auth: Authenticator | None = _LAMBDA_AUTH
+        self,
+        select: Selector,
+        handler: Mounted,
+        *,
+        auth: Authenticator | None = _LAMBDA_AUTH,
+        protocol: Protocol = LAMBDA,
     ) -> None:
         """Serve the requests ``select`` picks (a path prefix, or a predicate) with ``handler``.
 
         They are checked first, in mount order, before the Lambda routes. ``auth`` verifies
         them before the handler runs (default: as Lambda requests; ``None``: not at all,
         e.g. function URLs with AuthType NONE; or :meth:`authenticator` for another service).
+        An error the handler lets escape is answered in ``protocol``.
         """
-        self._mounts.append((select, handler, self.auth if auth is _LAMBDA_AUTH else auth))
+        self._mounts.append(
+            (select, handler, self.auth if auth is _LAMBDA_AUTH else auth, protocol)
+        )
 
-    # -- entry point ------------------------------------------------------------------
+    # -- entry point: the one error boundary ------------------------------------------
     def handle(self, req: Request, conn: HttpConnection) -> Answer:
-        path = req.path
-        if req.too_large:
-            return error_response(
-                RequestTooLarge(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")
-            )
-        for select, handler, auth in self._mounts:
-            if path.startswith(select) if isinstance(select, str) else select(req):
-                if auth is not None and (denied := self._authenticate(req, auth)) is not None:
-                    return denied
-                return handler(req, conn)
-        if (
-            path not in UNSIGNED_PATHS
-            and (denied := self._authenticate(req, self.auth)) is not None
-        ):
-            return denied
-        if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
-            return self._invoke(req, path[len(FUNCTIONS) + 1 : -len("/invocations")])
+        """Answer ``req``; every error raised on the way is answered here, in the protocol
+        of the face that raised it (Lambda's REST-JSON unless a mount says otherwise)."""
+        protocol = LAMBDA
         try:
-            route, params = match(req.method, path)
-            answer = self._handlers[route.operation](req, params)
-        except ApiError as exc:
-            return error_response(exc)
+            if req.too_large:
+                raise RequestTooLarge(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")
+            mounted = self._mounted(req)
+            if mounted is not None:
+                handler, auth, mount_protocol = mounted
+                if auth is not None:
+                    # Lamina's SigV4 refusals are Lambda-shaped on every face.
+                    auth.check(req.method, req.target, req.headers, req.body)
+                protocol = mount_protocol
+                answer = handler(req, conn)
+            else:
+                answer = self._lambda(req)
+        except ANSWERABLE as exc:
+            return error_answer(exc, protocol, head=req.method == "HEAD")
         if isinstance(answer, Response):
             return answer
-        return self._wrap(answer)
+        return answering(protocol, answer, head=req.method == "HEAD")
 
-    @staticmethod
-    def _authenticate(req: Request, auth: Authenticator) -> Response | None:
-        try:
-            auth.check(req.method, req.target, req.headers, req.body)
-        except ApiError as exc:
-            return error_response(exc)
+    def _mounted(self, req: Request) -> tuple[Mounted, Authenticator | None, Protocol] | None:
+        path = req.path
+        for select, handler, auth, protocol in self._mounts:
+            if path.startswith(select) if isinstance(select, str) else select(req):
+                return handler, auth, protocol
         return None
 
-    @staticmethod
-    async def _wrap(coro: Coroutine[Any, Any, Response]) -> Response:
-        try:
-            return await coro
-        except ApiError as exc:
-            return error_response(exc)
+    def _lambda(self, req: Request) -> Answer:
+        """The Lambda API (and ``/lamina/v1``): the invoke route first, then the table."""
+        path = req.path
+        if path not in UNSIGNED_PATHS:
+            self.auth.check(req.method, req.target, req.headers, req.body)
+        if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
+            return self._invoke(req, path[len(FUNCTIONS) + 1 : -len("/invocations")])
+        route, params = match(req.method, path)
+        return self._handlers[route.operation](req, params)
 
     # -- invoke -----------------------------------------------------------------------
     def _invoke(self, req: Request, raw_name: str) -> Answer:
-        try:
-            qualifier = req.query.get("Qualifier") if "?" in req.target else None
-            ref = parse_function_ref(unquote(raw_name), qualifier)
-            # An alias with weights draws its version here: an in-memory lookup.
-            cfg = self.functions.resolve(ref.name, ref.qualifier)
-            headers = req.headers
-            itype = headers.get("x-amz-invocation-type", "RequestResponse")
-            payload = req.body or b"{}"
-            if itype == "RequestResponse":
-                if len(payload) > SYNC_PAYLOAD_MAX:
-                    raise RequestTooLarge(
-                        f"Request must be smaller than {SYNC_PAYLOAD_MAX} bytes for the "
-                        "InvokeFunction operation"
-                    )
-            elif itype == "Event":
-                if len(payload) > ASYNC_PAYLOAD_MAX:
-                    raise RequestTooLarge(
-                        f"Request must be smaller than {ASYNC_PAYLOAD_MAX} bytes for the "
-                        "InvokeAsync operation"
-                    )
-            elif itype != "DryRun":
-                raise InvalidParameterValue(
-                    f"1 validation error detected: Value '{itype}' at 'invocationType' failed "
-                    "to satisfy constraint: Member must satisfy enum value set: "
-                    "[Event, RequestResponse, DryRun]"
+        qualifier = req.query.get("Qualifier") if "?" in req.target else None
+        ref = parse_function_ref(unquote(raw_name), qualifier)
+        # An alias with weights draws its version here: an in-memory lookup.
+        cfg = self.functions.resolve(ref.name, ref.qualifier)
+        headers = req.headers
+        itype = headers.get("x-amz-invocation-type", "RequestResponse")
+        payload = req.body or b"{}"
+        if itype == "RequestResponse":
+            if len(payload) > SYNC_PAYLOAD_MAX:
+                raise RequestTooLarge(
+                    f"Request must be smaller than {SYNC_PAYLOAD_MAX} bytes for the "
+                    "InvokeFunction operation"
                 )
-            _check_json(payload)
-            log_type = headers.get("x-amz-log-type", "None")
-            if log_type not in ("None", "Tail"):
-                raise InvalidParameterValue(
-                    f"1 validation error detected: Value '{log_type}' at 'logType' failed to "
-                    "satisfy constraint: Member must satisfy enum value set: [Tail, None]"
+        elif itype == "Event":
+            if len(payload) > ASYNC_PAYLOAD_MAX:
+                raise RequestTooLarge(
+                    f"Request must be smaller than {ASYNC_PAYLOAD_MAX} bytes for the "
+                    "InvokeAsync operation"
                 )
-            client_context = _client_context(headers.get("x-amz-client-context"))
-        except ApiError as exc:
-            return error_response(exc)
+        elif itype != "DryRun":
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{itype}' at 'invocationType' failed "
+                "to satisfy constraint: Member must satisfy enum value set: "
+                "[Event, RequestResponse, DryRun]"
+            )
+        _check_json(payload)
+        log_type = headers.get("x-amz-log-type", "None")
+        if log_type not in ("None", "Tail"):
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{log_type}' at 'logType' failed to "
+                "satisfy constraint: Member must satisfy enum value set: [Tail, None]"
+            )
+        client_context = _client_context(headers.get("x-amz-client-context"))
         if itype == "DryRun":
             return Response(
                 204,
@@ -252,18 +264,14 @@ class LambdaApi:
     ) -> Response:
         # The event is committed to the durable queue before the 202 goes out.
         if self.events is None:
-            return error_response(ServiceError("asynchronous invocation is not available"))
+            raise ServiceError("asynchronous invocation is not available")
         request_id = await self.events.enqueue(name, qualifier, payload)
         return Response(
             202, b"", {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": version}
         )
 
     async def _invoke_sync(self, ireq: InvokeRequest) -> Response:
-        try:
-            result = await self.scheduler.invoke(ireq)
-        except ApiError as exc:
-            return error_response(exc)
-        return invoke_response(result)
+        return invoke_response(await self.scheduler.invoke(ireq))
 
 
 def invoke_response(result: InvokeResult) -> Response:

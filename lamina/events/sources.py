@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from lamina.config import Settings
 from lamina.errors import ConfigError
@@ -38,42 +35,20 @@ from lamina.events.s3.external import S3Webhook
 from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
 from lamina.services.eventbridge.operations import RuleOperations
 from lamina.services.eventbridge.rules import RuleStore
+from lamina.services.eventbridge.service import PROTOCOL as EVENTS_PROTOCOL
 from lamina.services.eventbridge.service import EventsService
+from lamina.services.protocol.routing import Mount
+from lamina.services.s3.requests import is_s3_request
+from lamina.services.s3.service import PROTOCOL as S3_PROTOCOL
 from lamina.services.s3.service import S3Service
 from lamina.services.s3.store import ObjectStore
+from lamina.services.sqs.handler import JSON_PROTOCOL as SQS_JSON
 from lamina.services.sqs.handler import SqsHandler, is_sqs_request
 from lamina.services.sqs.service import SqsService
 from lamina.services.sqs.store import SqsStore
-from lamina.wire.http import Request
-from lamina.wire.server import HttpConnection, bound_port, serve
+from lamina.wire.server import bound_port, serve
 
 log = logging.getLogger("lamina.events")
-
-Mounted = Callable[[Request, HttpConnection], Any]
-# (selector, handler, SigV4 service name or None for no verification at the mount)
-Mount = tuple[Callable[[Request], bool], Mounted, str | None]
-
-_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
-_LAMBDA_PATH = re.compile(r"^/(20\d\d-\d\d-\d\d|lamina)(/|$)")
-
-
-def signed_service(req: Request) -> str | None:
-    """The SigV4 credential scope's service (``s3``, ``sqs``, ``lambda``...), if signed."""
-    m = _SCOPE.search(req.headers.get("authorization", ""))
-    if m:
-        return m.group(1)
-    q = req.target.partition("?")[2]
-    m = re.search(r"X-Amz-Credential=[^&]*?%2F[^&]*?%2F[^&]*?%2F([a-z0-9-]+)%2F", q)
-    return m.group(1) if m else None
-
-
-def is_s3_request(req: Request) -> bool:
-    """S3 requests on the shared port: signed for ``s3``, or unsigned path-style ones that
-    carry S3's payload header and are not Lambda API paths."""
-    service = signed_service(req)
-    if service is not None:
-        return service == "s3"
-    return "x-amz-content-sha256" in req.headers and not _LAMBDA_PATH.match(req.path)
 
 
 def parse_sqs_endpoints(raw: str) -> dict[str, str]:
@@ -219,13 +194,15 @@ class EventSources:
 
     # -- the shared port ------------------------------------------------------------------
     def mounts(self) -> list[Mount]:
-        """What to mount on the API's port, in order, with the SigV4 service to verify as."""
+        """What to mount on the API's port, in order, with the SigV4 service to verify as
+        and the protocol to answer in."""
+        webhook = self.s3_webhook
         return [
-            (FunctionUrlHandler.accepts, self.urls.handle, None),  # AuthType decides, per URL
-            (EventsService.accepts, self.events_service.handle, "events"),
-            (is_sqs_request, self.sqs_handler.handle, "sqs"),
-            (lambda r: r.path.startswith(self.s3_webhook.prefix), self.s3_webhook.handle, "lambda"),
-            (is_s3_request, self.s3.handle, "s3"),
+            Mount(FunctionUrlHandler.accepts, self.urls.handle, None),  # AuthType decides
+            Mount(EventsService.accepts, self.events_service.handle, "events", EVENTS_PROTOCOL),
+            Mount(is_sqs_request, self.sqs_handler.handle, "sqs", SQS_JSON),
+            Mount(lambda r: r.path.startswith(webhook.prefix), webhook.handle, "lambda"),
+            Mount(is_s3_request, self.s3.handle, "s3", S3_PROTOCOL),
         ]
 
     # -- lifecycle ------------------------------------------------------------------------
