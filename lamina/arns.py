@@ -127,3 +127,75 @@ def parse_log_group_identifier(raw: str) -> str:
             return parts[6]
         raise InvalidParameterValue(f"Invalid log group identifier: {raw}")
     return raw
+
+
+def split_function_arn(arn_or_name: str) -> tuple[str, str | None]:
+    """``name``, ``name:qual``, ``arn:aws:lambda:r:a:function:name[:qual]`` → (name, qualifier).
+
+    Lenient, unlike :func:`parse_function_ref`: for ARNs Lamina validated when they were
+    configured (targets, destinations, notification routes).
+    """
+    rest = arn_or_name
+    if rest.startswith("arn:"):
+        parts = rest.split(":")
+        # arn:aws:lambda:region:account:function:name[:qualifier]
+        name = parts[6] if len(parts) > 6 else ""
+        qualifier = parts[7] if len(parts) > 7 else None
+        return name, qualifier
+    name, _, qualifier = rest.partition(":")
+    return name, qualifier or None
+
+
+def qualify(arn: str, qualifier: str | None) -> str:
+    """A function ARN with ``:qualifier`` appended, when there is one."""
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+# -- every other service's ARNs ------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Arn:
+    """``arn:<partition>:<service>:<region>:<account>:<resource>``, split (pure)."""
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str  # the rest, colons included: "function:name:qualifier", "queue-name"
+
+    def is_function(self) -> bool:
+        """A Lambda function's ARN (``function:<name>[:<qualifier>]``)."""
+        return self.service == "lambda" and self.resource.startswith("function:")
+
+    def is_queue(self) -> bool:
+        """An SQS queue's ARN: one non-empty resource part."""
+        return self.service == "sqs" and bool(self.resource) and ":" not in self.resource
+
+
+def parse_arn(raw: str) -> Arn | None:
+    """The parts of ``raw``, or None when it is not ``arn:`` and six parts."""
+    parts = raw.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return None
+    return Arn(parts[1], parts[2], parts[3], parts[4], parts[5])
+
+
+def queue_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:sqs:{region}:{account}:{name}"
+
+
+def rule_arn(region: str, account: str, name: str) -> str:
+    """An EventBridge rule on the default bus."""
+    return f"arn:aws:events:{region}:{account}:rule/{name}"
+
+
+def bucket_arn(name: str) -> str:
+    return f"arn:aws:s3:::{name}"
+
+
+def mapping_arn(region: str, account: str, uuid: str) -> str:
+    """An event source mapping's ARN."""
+    return f"arn:aws:lambda:{region}:{account}:event-source-mapping:{uuid}"
+
+
+def iam_user_arn(account: str, user: str) -> str:
+    return f"arn:aws:iam::{account}:user/{user}"

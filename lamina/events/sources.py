@@ -16,6 +16,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from lamina.arns import parse_arn, qualify, split_function_arn
 from lamina.config import Settings
 from lamina.errors import ConfigError
 from lamina.events.asyncinvoke.operations import EventInvokeConfigOperations, Resolve
@@ -29,7 +30,7 @@ from lamina.events.esm.poller import MappingManager
 from lamina.events.esm.store import MappingStore
 from lamina.events.http.handlers import ApiRoutesHandler, FindUrl, FunctionUrlHandler, Verify
 from lamina.events.http.routes import load_routes
-from lamina.events.invoker import Invoke, split_function_arn
+from lamina.events.invoker import Invoke
 from lamina.events.s3.dispatch import Notifier
 from lamina.events.s3.external import S3Webhook
 from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
@@ -142,15 +143,16 @@ class EventSources:
         endpoints = parse_sqs_endpoints(settings.sqs_endpoints)
 
         def client_for(arn: str) -> QueueClient:
-            parts = arn.split(":")
-            if parts[4] == account and parts[3] == region:
-                return EmbeddedQueueClient(sqs, parts[5])
-            return Boto3QueueClient(arn, endpoints.get(parts[4]))
+            queue = parse_arn(arn)  # validated when the mapping was made
+            assert queue is not None
+            if queue.account == account and queue.region == region:
+                return EmbeddedQueueClient(sqs, queue.resource)
+            return Boto3QueueClient(arn, endpoints.get(queue.account))
 
         def resolve_mapping_function(fn: str) -> tuple[str, str | None, str]:
             name, qualifier = split_function_arn(fn)
             base = resolve_function(name, qualifier)
-            return name, qualifier, f"{base}:{qualifier}" if qualifier else base
+            return name, qualifier, qualify(base, qualifier)
 
         mapping_store = MappingStore(data / "event-source-mappings.db")
         mapping_ops = MappingOperations(mapping_store, resolve_mapping_function, region, account)

@@ -11,6 +11,7 @@ import asyncio
 import base64
 from typing import Any, Protocol
 
+from lamina.arns import parse_arn
 from lamina.events.esm.event import QueueMessage
 from lamina.services.sqs.attributes import with_defaults
 from lamina.services.sqs.md5 import md5_of_attributes
@@ -84,7 +85,9 @@ class Boto3QueueClient:
     ) -> None:
         import boto3  # only when an external queue is mapped
 
-        _, _, _, region, account, name = arn.split(":")
+        queue = parse_arn(arn)  # validated when the mapping was made
+        assert queue is not None
+        region, account, name = queue.region, queue.account, queue.resource
         self._client: Any = boto3.client(
             "sqs", endpoint_url=endpoint_url, region_name=region, **(credentials or {})
         )

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote
 
+from lamina.arns import iam_user_arn
 from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
 from lamina.events.http.payloads import Context, payload_v1, payload_v2
 from lamina.events.http.request import HttpRequest
@@ -129,7 +130,7 @@ class FunctionUrlHandler:
                     "callerId": key,
                     "cognitoIdentity": None,
                     "principalOrgId": None,
-                    "userArn": f"arn:aws:iam::{self.account}:user/{key}",
+                    "userArn": iam_user_arn(self.account, str(key)),
                     "userId": key,
                 }
             }

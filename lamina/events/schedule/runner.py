@@ -15,8 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from lamina.events.invoker import Enqueue, split_function_arn
-from lamina.events.schedule.event import rule_arn, scheduled_event, target_payload
+from lamina.arns import parse_arn, rule_arn, split_function_arn
+from lamina.events.invoker import Enqueue
+from lamina.events.schedule.event import scheduled_event, target_payload
 from lamina.events.schedule.plan import plan_rule
 from lamina.services.eventbridge.expression import parse_schedule
 from lamina.services.eventbridge.rules import Rule, RuleStore
@@ -126,7 +127,8 @@ class ScheduleRunner:
         for target in rule.targets:
             payload = target_payload(event, target.input, target.input_path)
             try:
-                if ":sqs:" in target.arn:
+                parsed = parse_arn(target.arn)
+                if parsed is not None and parsed.service == "sqs":
                     if self._send_to_queue is None:
                         raise RuntimeError("no queue service")
                     await self._send_to_queue(target.arn, payload.decode(), {})

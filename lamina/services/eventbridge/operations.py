@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from lamina.arns import parse_arn, rule_arn
 from lamina.errors import AwsServiceError
-from lamina.events.schedule.event import check_input_path, rule_arn
 from lamina.services.eventbridge.expression import parse_schedule
+from lamina.services.eventbridge.input_path import check_input_path
 from lamina.services.eventbridge.rules import Rule, RuleStore, Target
 
 _NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
@@ -38,11 +39,12 @@ def _name(body: dict[str, Any], field: str = "Name") -> str:
 
 
 def _target_kind(arn: str) -> str:
-    parts = arn.split(":")
-    if len(parts) >= 7 and parts[:3] == ["arn", "aws", "lambda"] and parts[5] == "function":
-        return "lambda"
-    if len(parts) == 6 and parts[:3] == ["arn", "aws", "sqs"]:
-        return "sqs"
+    parsed = parse_arn(arn)
+    if parsed is not None and parsed.partition == "aws":
+        if parsed.is_function():
+            return "lambda"
+        if parsed.service == "sqs" and ":" not in parsed.resource:
+            return "sqs"
     raise _validation(f"Target Arn {arn} is not supported: use a Lambda function or an SQS queue")
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus
 
+from lamina.arns import bucket_arn
 from lamina.errors import S3Error
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -164,7 +165,7 @@ def s3_record(
             "bucket": {
                 "name": bucket,
                 "ownerIdentity": {"principalId": principal},
-                "arn": f"arn:aws:s3:::{bucket}",
+                "arn": bucket_arn(bucket),
             },
             "object": obj,
         },

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lamina.arns import parse_arn
 from lamina.errors import AwsServiceError
 from lamina.services.sqs.errors import sqs_error
 
@@ -58,7 +59,8 @@ def parse_redrive(raw: str) -> RedrivePolicy:
             "RedrivePolicy",
             "Redrive policy is not a valid JSON map with deadLetterTargetArn and maxReceiveCount.",
         ) from None
-    if not isinstance(arn, str) or not arn.startswith("arn:") or arn.count(":") != 5:
+    parsed = parse_arn(arn) if isinstance(arn, str) else None
+    if parsed is None or ":" in parsed.resource:
         raise _invalid_value("RedrivePolicy", "Dead-letter target ARN is not valid.")
     if not 1 <= count <= 1000:
         raise _invalid_value(

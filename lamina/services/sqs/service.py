@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lamina.arns import parse_arn, queue_arn
 from lamina.services.sqs.attributes import COMPUTED, number, validate, with_defaults
 from lamina.services.sqs.errors import invalid_parameter, not_found, sqs_error
 from lamina.services.sqs.md5 import md5_of_attributes, md5_of_body
@@ -90,12 +91,12 @@ class SqsService:
         return f"http://{caller.host}/{self.account}/{name}"
 
     def arn(self, name: str) -> str:
-        return f"arn:aws:sqs:{self.region}:{self.account}:{name}"
+        return queue_arn(self.region, self.account, name)
 
     def name_from_arn(self, arn: str) -> str | None:
-        parts = arn.split(":")
-        if len(parts) == 6 and parts[2] == "sqs" and parts[4] == self.account:
-            return parts[5]
+        queue = parse_arn(arn)
+        if queue is not None and queue.service == "sqs" and queue.account == self.account:
+            return queue.resource
         return None
 
     async def _queue_from(self, body: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lamina.arns import parse_arn
 from lamina.services.sqs.attributes import parse_redrive, with_defaults
 from lamina.store.sqlite_writer import SqliteWriter
 
@@ -214,7 +215,8 @@ class SqsStore:
                 (queue, int((now - retention) * 1000)),
             )
             redrive = parse_redrive(attrs["RedrivePolicy"]) if attrs.get("RedrivePolicy") else None
-            dlq = redrive.dead_letter_arn.rsplit(":", 1)[1] if redrive else None
+            dlq_arn = parse_arn(redrive.dead_letter_arn) if redrive else None
+            dlq = dlq_arn.resource if dlq_arn is not None else None
             if (
                 dlq is not None
                 and c.execute("SELECT 1 FROM queues WHERE name = ?", (dlq,)).fetchone() is None
