@@ -314,3 +314,14 @@ def test_the_query_protocol_as_older_clients_speak_it(sqs: SqsServer) -> None:
         "AWS.SimpleQueueService.NonExistentQueue"
     )
     assert xml.findtext("q:Error/q:Type", namespaces=NS) == "Sender"
+
+
+def test_a_missing_queue_is_reported_before_what_else_is_wrong(sqs: SqsServer) -> None:
+    c = sqs.client()
+    url = f"{sqs.url}/000000000000/absent"
+    with pytest.raises(ClientError) as exc:
+        c.send_message(QueueUrl=url, MessageBody="x", DelaySeconds=901)
+    assert exc.value.response["Error"]["Code"] in (
+        "QueueDoesNotExist",
+        "AWS.SimpleQueueService.NonExistentQueue",
+    )

@@ -111,3 +111,8 @@ def with_defaults(stored: dict[str, str]) -> dict[str, str]:
 
 def number(attrs: dict[str, str], name: str) -> int:
     return int(with_defaults(attrs)[name])
+
+
+def message_limits(attrs: dict[str, str]) -> tuple[int, int]:
+    """(MaximumMessageSize, DelaySeconds) of a queue, for checking a message sent to it."""
+    return number(attrs, "MaximumMessageSize"), number(attrs, "DelaySeconds")

@@ -17,7 +17,8 @@ from lamina.services.protocol.errors import Protocol, Wire, answering, new_reque
 from lamina.services.protocol.query import query_params
 from lamina.services.protocol.sigv4 import access_key, header_service
 from lamina.services.sqs.query import NAMESPACE, parse_query, render_result
-from lamina.services.sqs.service import DEFAULT_SENDER, Caller, SqsService
+from lamina.services.sqs.requests import DEFAULT_SENDER, Caller
+from lamina.services.sqs.service import SqsService
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
