@@ -15,11 +15,9 @@ import re
 import secrets
 import shutil
 import time
-import xml.etree.ElementTree as ET
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
 from lamina.errors import S3Error
@@ -27,17 +25,27 @@ from lamina.events.s3.dispatch import Notifier
 from lamina.services.protocol.errors import Protocol, Wire, answering, s3_request_id
 from lamina.services.protocol.rawresponse import RawResponse
 from lamina.services.s3.bodies import request_body
+from lamina.services.s3.listing import XMLNS, iso, list_objects
 from lamina.services.s3.notifications import (
     Route,
     parse_configuration,
     render_configuration,
     s3_record,
 )
+from lamina.services.s3.requests import (
+    byte_range,
+    copy_source,
+    parse_complete,
+    parse_delete,
+    parse_list_objects,
+    parse_request,
+    part_number,
+    principal,
+)
 from lamina.services.s3.store import ObjectInfo, ObjectStore
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
-XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _STORED_HEADERS = (
     "content-type",
@@ -56,11 +64,6 @@ def _xml(body: str, status: int = 200) -> Response:
     return Response(
         status, data, {"Content-Type": "application/xml", "x-amz-request-id": s3_request_id()}
     )
-
-
-def _iso(epoch: float) -> str:
-    t = time.gmtime(epoch)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(epoch * 1000) % 1000:03d}Z"
 
 
 def _no_bucket(bucket: str) -> S3Error:
@@ -89,12 +92,8 @@ class S3Service:
         return await answering(PROTOCOL, self._route(req), head=req.method == "HEAD")
 
     async def _route(self, req: Request) -> Response:
-        raw_path = req.path
-        parts = raw_path.lstrip("/").split("/", 1)
-        bucket = unquote(parts[0])
-        key = unquote(parts[1]) if len(parts) > 1 else ""
-        query = dict(parse_qsl(req.target.partition("?")[2], keep_blank_values=True))
-        m = req.method
+        s3 = parse_request(req)
+        m, bucket, key, query = s3.method, s3.bucket, s3.key, s3.query
         if not bucket:
             if m == "GET":
                 return await self._list_buckets()
@@ -124,7 +123,7 @@ class S3Service:
     # -- buckets ------------------------------------------------------------------------
     async def _list_buckets(self) -> Response:
         items = "".join(
-            f"<Bucket><Name>{escape(n)}</Name><CreationDate>{_iso(c)}</CreationDate></Bucket>"
+            f"<Bucket><Name>{escape(n)}</Name><CreationDate>{iso(c)}</CreationDate></Bucket>"
             for n, c in await self.store.list_buckets()
         )
         return _xml(
@@ -178,7 +177,8 @@ class S3Service:
         if m == "POST" and "delete" in query:
             return await self._delete_many(req, bucket)
         if m == "GET":
-            return await self._list_objects(bucket, query)
+            listing = await list_objects(self.store, bucket, parse_list_objects(query))
+            return _xml(listing)
         raise S3Error("NotImplemented", "A header or query you provided is not implemented", 501)
 
     async def _bucket_routes(self, bucket: str) -> list[Route]:
@@ -186,85 +186,6 @@ class S3Service:
             raw = await self.store.get_notifications(bucket)
             self._routes[bucket] = parse_configuration(raw.encode()) if raw else []
         return self._routes[bucket]
-
-    async def _list_objects(self, bucket: str, q: dict[str, str]) -> Response:
-        v2 = q.get("list-type") == "2"
-        prefix = q.get("prefix", "")
-        delimiter = q.get("delimiter", "")
-        try:
-            max_keys = int(q.get("max-keys", "1000"))
-        except ValueError:
-            raise S3Error("InvalidArgument", "max-keys must be an integer", 400) from None
-        max_keys = max(0, min(max_keys, 1000))
-        url = q.get("encoding-type") == "url"
-        enc = (lambda s: quote(s, safe="/")) if url else escape
-        if v2:
-            token = q.get("continuation-token")
-            after = bytes.fromhex(token).decode() if token else q.get("start-after", "")
-        else:
-            after = q.get("marker", "")
-        contents: list[ObjectInfo] = []
-        prefixes: list[str] = []
-        truncated = False
-        last = after
-        cursor = after
-        while len(contents) + len(prefixes) < max_keys:
-            batch = await self.store.list(bucket, prefix, cursor, 1000)
-            if not batch:
-                break
-            for info in batch:
-                cursor = info.key
-                if delimiter:
-                    idx = info.key.find(delimiter, len(prefix))
-                    if idx >= 0:
-                        cp = info.key[: idx + len(delimiter)]
-                        if cp not in prefixes:
-                            if len(contents) + len(prefixes) >= max_keys:
-                                truncated = True
-                                break
-                            prefixes.append(cp)
-                            last = cp
-                        cursor = cp + "\U0010ffff"
-                        break
-                if len(contents) + len(prefixes) >= max_keys:
-                    truncated = True
-                    break
-                contents.append(info)
-                last = info.key
-            if truncated:
-                break
-        if not truncated and len(contents) + len(prefixes) >= max_keys:
-            truncated = bool(await self.store.list(bucket, prefix, cursor, 1))
-        items = "".join(
-            f"<Contents><Key>{enc(o.key)}</Key><LastModified>{_iso(o.last_modified)}</LastModified>"
-            f"<ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>"
-            "<StorageClass>STANDARD</StorageClass></Contents>"
-            for o in contents
-        )
-        cps = "".join(
-            f"<CommonPrefixes><Prefix>{enc(p)}</Prefix></CommonPrefixes>" for p in prefixes
-        )
-        head = (
-            f"<Name>{escape(bucket)}</Name><Prefix>{enc(prefix)}</Prefix>"
-            f"<MaxKeys>{max_keys}</MaxKeys><IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
-        )
-        if delimiter:
-            head += f"<Delimiter>{enc(delimiter)}</Delimiter>"
-        if url:
-            head += "<EncodingType>url</EncodingType>"
-        if v2:
-            head += f"<KeyCount>{len(contents) + len(prefixes)}</KeyCount>"
-            if q.get("continuation-token"):
-                head += f"<ContinuationToken>{q['continuation-token']}</ContinuationToken>"
-            if truncated:
-                head += f"<NextContinuationToken>{last.encode().hex()}</NextContinuationToken>"
-            if "start-after" in q:
-                head += f"<StartAfter>{enc(q['start-after'])}</StartAfter>"
-        else:
-            head += f"<Marker>{enc(after)}</Marker>"
-            if truncated and delimiter:
-                head += f"<NextMarker>{enc(last)}</NextMarker>"
-        return _xml(f'<ListBucketResult xmlns="{XMLNS}">{head}{items}{cps}</ListBucketResult>')
 
     # -- objects ------------------------------------------------------------------------
     def _metadata(self, req: Request) -> dict[str, str]:
@@ -320,7 +241,7 @@ class S3Service:
         if not routes:
             return
         sequencer = await self.store.next_sequencer()
-        principal = _principal(req)
+        by = principal(req)
         rid = s3_request_id()
 
         def record(configuration_id: str) -> dict[str, Any]:
@@ -333,7 +254,7 @@ class S3Service:
                 sequencer=sequencer,
                 configuration_id=configuration_id,
                 region=self.region,
-                principal=principal,
+                principal=by,
                 source_ip=req.headers.get("x-forwarded-for", "127.0.0.1"),
                 request_id=rid,
                 when=time.time(),
@@ -357,7 +278,7 @@ class S3Service:
         status = 200
         rng = req.headers.get("range")
         if rng:
-            start, end = _parse_range(rng, info.size)
+            start, end = byte_range(rng, info.size)
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
         length = max(0, end - start + 1)
@@ -379,28 +300,19 @@ class S3Service:
         return Response(204, b"", {"x-amz-request-id": s3_request_id()})
 
     async def _delete_many(self, req: Request, bucket: str) -> Response:
-        try:
-            root = ET.fromstring(request_body(req.headers, req.body))
-        except ET.ParseError:
-            raise S3Error("MalformedXML", "The XML you provided was not well-formed", 400) from None
-        quiet = any(
-            (el.text or "").strip() == "true" for el in root.iter() if el.tag.endswith("Quiet")
-        )
+        quiet, keys = parse_delete(request_body(req.headers, req.body))
         deleted = []
-        for obj in root.iter():
-            if obj.tag.endswith("Object"):
-                k = next((c.text or "" for c in obj if c.tag.endswith("Key")), "")
-                if await self.store.delete(bucket, k):
-                    await self._notify(req, bucket, k, "ObjectRemoved:Delete", None, None)
-                deleted.append(k)
+        for k in keys:
+            if await self.store.delete(bucket, k):
+                await self._notify(req, bucket, k, "ObjectRemoved:Delete", None, None)
+            deleted.append(k)
         items = (
             "" if quiet else "".join(f"<Deleted><Key>{escape(k)}</Key></Deleted>" for k in deleted)
         )
         return _xml(f'<DeleteResult xmlns="{XMLNS}">{items}</DeleteResult>')
 
     async def _copy(self, req: Request, bucket: str, key: str) -> Response:
-        source = unquote(req.headers["x-amz-copy-source"].split("?", 1)[0]).lstrip("/")
-        src_bucket, _, src_key = source.partition("/")
+        src_bucket, src_key, source = copy_source(req.headers)
         info = await self.store.head(src_bucket, src_key)
         if info is None:
             raise S3Error("NoSuchKey", "The specified key does not exist.", 404, f"/{source}")
@@ -417,7 +329,7 @@ class S3Service:
             self._metadata(req) if replace else info.metadata,
         )
         return _xml(
-            f'<CopyObjectResult xmlns="{XMLNS}"><LastModified>{_iso(time.time())}</LastModified>'
+            f'<CopyObjectResult xmlns="{XMLNS}"><LastModified>{iso(time.time())}</LastModified>'
             f"<ETag>&quot;{etag}&quot;</ETag></CopyObjectResult>"
         )
 
@@ -445,12 +357,7 @@ class S3Service:
         self, req: Request, bucket: str, key: str, q: dict[str, str]
     ) -> Response:
         d = self._upload_dir(q["uploadId"])
-        try:
-            n = int(q.get("partNumber", ""))
-        except ValueError:
-            raise S3Error("InvalidArgument", "partNumber must be 1-10000", 400) from None
-        if not 1 <= n <= 10_000:
-            raise S3Error("InvalidArgument", "partNumber must be 1-10000", 400)
+        n = part_number(q)
         body = request_body(req.headers, req.body)
         etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
         await asyncio.to_thread((d / f"{n:05d}.part").write_bytes, body)
@@ -461,17 +368,7 @@ class S3Service:
     ) -> Response:
         d = self._upload_dir(upload_id)
         meta = json.loads((d / "upload.json").read_text())
-        try:
-            root = ET.fromstring(request_body(req.headers, req.body))
-        except ET.ParseError:
-            raise S3Error("MalformedXML", "The XML you provided was not well-formed", 400) from None
-        wanted: list[tuple[int, str]] = []
-        for part in root.iter():
-            if part.tag.endswith("Part") and not part.tag.endswith("CompleteMultipartUpload"):
-                number = next((c.text for c in part if c.tag.endswith("PartNumber")), None)
-                tag = next((c.text for c in part if c.tag.endswith("ETag")), "") or ""
-                if number is not None:
-                    wanted.append((int(number), tag.strip('"')))
+        wanted = parse_complete(request_body(req.headers, req.body))
         paths: list[Path] = []
         digests = b""
         for num, tag in wanted:
@@ -498,23 +395,3 @@ class S3Service:
     def _abort_upload(self, upload_id: str) -> Response:
         shutil.rmtree(self._upload_dir(upload_id), ignore_errors=True)
         return Response(204, b"", {"x-amz-request-id": s3_request_id()})
-
-
-def _principal(req: Request) -> str:
-    m = re.search(r"Credential=([^/,\s]+)/", req.headers.get("authorization", ""))
-    return f"AWS:{m.group(1)}" if m else "AWS:anonymous"
-
-
-def _parse_range(header: str, size: int) -> tuple[int, int]:
-    m = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
-    if not m or (not m.group(1) and not m.group(2)):
-        raise S3Error("InvalidRange", "The requested range is not satisfiable", 416)
-    if not m.group(1):
-        n = int(m.group(2))
-        start, end = max(0, size - n), size - 1
-    else:
-        start = int(m.group(1))
-        end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-    if start >= size or start > end:
-        raise S3Error("InvalidRange", "The requested range is not satisfiable", 416)
-    return start, end
