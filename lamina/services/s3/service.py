@@ -21,12 +21,12 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from lamina.errors import S3Error
-from lamina.events.s3.dispatch import Notifier
 from lamina.services.protocol.errors import Protocol, Wire, answering, s3_request_id
 from lamina.services.protocol.rawresponse import RawResponse
 from lamina.services.s3.bodies import request_body
 from lamina.services.s3.listing import XMLNS, iso, list_objects
 from lamina.services.s3.notifications import (
+    NotificationSink,
     Route,
     parse_configuration,
     render_configuration,
@@ -74,7 +74,7 @@ class S3Service:
     def __init__(
         self,
         store: ObjectStore,
-        notifier: Notifier,
+        notifier: NotificationSink,
         region: str,
         account: str,
         max_object_bytes: int = 5 * 1024**3,
