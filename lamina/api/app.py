@@ -15,7 +15,7 @@ import binascii
 import json
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -50,6 +50,8 @@ from lamina.services.protocol.errors import (
     answering,
     error_answer,
 )
+from lamina.services.protocol.routing import Answer
+from lamina.services.protocol.routing import Handler as Mounted
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -66,10 +68,8 @@ FUNCTIONS = "/2015-03-31/functions"
 # Answered without a signature even when keys are configured (load balancers, probes).
 UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 
-Answer = Response | Coroutine[Any, Any, Response]
-# A handler mounted by another component (function URLs, S3, SQS, ...), and what selects
-# its requests: a path prefix, or a predicate (e.g. on X-Amz-Target).
-Mounted = Callable[[Request, HttpConnection], Answer]
+# What selects a mounted handler's requests: a path prefix, or a predicate (e.g. on
+# X-Amz-Target). The handlers are other components' (function URLs, S3, SQS, ...).
 Selector = str | Callable[[Request], bool]
 _LAMBDA_AUTH: Any = object()  # mount()'s default: the Lambda API's own authenticator
 
