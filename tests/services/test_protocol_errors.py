@@ -18,12 +18,16 @@ from lamina.errors import (
     ServiceError,
     TooManyRequests,
 )
+from lamina.services.eventbridge.service import DIALECT as EVENTS_DIALECT
 from lamina.services.eventbridge.service import PROTOCOL as EVENTS
+from lamina.services.protocol.awsjson import JsonDialect, parse_call
 from lamina.services.protocol.errors import LAMBDA, Protocol, Wire, answer, error_answer
 from lamina.services.s3.service import PROTOCOL as S3
 from lamina.services.sqs.errors import not_found
+from lamina.services.sqs.handler import DIALECT as SQS_DIALECT
 from lamina.services.sqs.handler import JSON_PROTOCOL as SQS_JSON
 from lamina.services.sqs.handler import QUERY_PROTOCOL as SQS_QUERY
+from lamina.wire.http import Request
 from lamina.wire.server import Response
 
 _SESSION = botocore.session.get_session()
@@ -132,3 +136,33 @@ def test_answer_lets_bugs_through_to_the_wire_layer() -> None:
 
     with pytest.raises(KeyError):
         answer(LAMBDA, broken)
+
+
+def _call(target: str, body: bytes) -> Request:
+    return Request("POST", "/", {"x-amz-target": target}, body)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "target", "body", "code", "message"),
+    [
+        (EVENTS_DIALECT, "AWSEvents.Nope", b"{}", "UnknownOperationException", "Nope"),
+        (EVENTS_DIALECT, "AWSEvents.PutRule", b"{", "SerializationException", "Malformed JSON"),
+        (EVENTS_DIALECT, "AWSEvents.PutRule", b"[]", "SerializationException", "an object"),
+        (SQS_DIALECT, "AmazonSQS.Nope", b"{}", "UnsupportedOperation", "does not implement"),
+        (SQS_DIALECT, "AmazonSQS.SendMessage", b"{", "SerializationException", "Malformed"),
+        (SQS_DIALECT, "AmazonSQS.SendMessage", b"1", "SerializationException", "JSON object"),
+    ],
+)
+def test_json_calls_are_refused_before_any_operation_runs(
+    dialect: JsonDialect, target: str, body: bytes, code: str, message: str
+) -> None:
+    with pytest.raises(AwsServiceError) as exc:
+        parse_call(_call(target, body), dialect, {"PutRule", "SendMessage"})
+    assert exc.value.code == code and message in exc.value.message
+
+
+def test_a_json_call_names_its_operation_and_members() -> None:
+    call = parse_call(_call("AWSEvents.PutRule", b'{"Name":"r"}'), EVENTS_DIALECT, {"PutRule"})
+    assert (call.operation, call.members) == ("PutRule", {"Name": "r"})
+    assert EVENTS_DIALECT.accepts(_call("AWSEvents.PutRule", b""))
+    assert not EVENTS_DIALECT.accepts(_call("AmazonSQS.SendMessage", b""))
