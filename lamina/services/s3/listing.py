@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+from lamina.services.s3.answers import XMLNS, iso
 from lamina.services.s3.requests import ListObjects
 from lamina.services.s3.store import ObjectInfo, ObjectStore
-
-XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
-
-
-def iso(epoch: float) -> str:
-    """S3's timestamps: ``2026-01-02T03:04:05.678Z``."""
-    t = time.gmtime(epoch)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(epoch * 1000) % 1000:03d}Z"
 
 
 async def list_objects(store: ObjectStore, bucket: str, req: ListObjects) -> str:

@@ -45,6 +45,25 @@ def parse_request(req: Request) -> S3Request:
     return S3Request(req.method, bucket, key, query)
 
 
+# Headers stored with an object and answered with it (besides x-amz-meta-*).
+STORED_HEADERS = (
+    "content-type",
+    "content-encoding",
+    "content-disposition",
+    "cache-control",
+    "content-language",
+    "expires",
+)
+
+
+def object_metadata(req: Request) -> dict[str, str]:
+    """What a PUT or CreateMultipartUpload stores with the object: ``x-amz-meta-*`` and the
+    content headers."""
+    return {
+        k: v for k, v in req.headers.items() if k.startswith("x-amz-meta-") or k in STORED_HEADERS
+    }
+
+
 def principal(req: Request) -> str:
     """The principal S3 names in event records: ``AWS:<access key>``."""
     key = access_key(req)

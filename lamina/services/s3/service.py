@@ -10,21 +10,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import re
-import secrets
-import shutil
 import time
 from email.utils import formatdate
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 from lamina.errors import S3Error
 from lamina.services.protocol.errors import Protocol, Wire, answering, s3_request_id
 from lamina.services.protocol.rawresponse import RawResponse
+from lamina.services.s3.answers import XMLNS, empty_answer, iso, xml_answer
 from lamina.services.s3.bodies import request_body
-from lamina.services.s3.listing import XMLNS, iso, list_objects
+from lamina.services.s3.listing import list_objects
+from lamina.services.s3.multipart import Multipart
 from lamina.services.s3.notifications import (
     NotificationSink,
     Route,
@@ -35,11 +33,10 @@ from lamina.services.s3.notifications import (
 from lamina.services.s3.requests import (
     byte_range,
     copy_source,
-    parse_complete,
+    object_metadata,
     parse_delete,
     parse_list_objects,
     parse_request,
-    part_number,
     principal,
 )
 from lamina.services.s3.store import ObjectInfo, ObjectStore
@@ -47,23 +44,8 @@ from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_STORED_HEADERS = (
-    "content-type",
-    "content-encoding",
-    "content-disposition",
-    "cache-control",
-    "content-language",
-    "expires",
-)
 PROTOCOL = Protocol(Wire.REST_XML)
 OWNER_ID = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"
-
-
-def _xml(body: str, status: int = 200) -> Response:
-    data = f'<?xml version="1.0" encoding="UTF-8"?>{body}'.encode()
-    return Response(
-        status, data, {"Content-Type": "application/xml", "x-amz-request-id": s3_request_id()}
-    )
 
 
 def _no_bucket(bucket: str) -> S3Error:
@@ -85,7 +67,7 @@ class S3Service:
         self.account = account
         self.max_object_bytes = max_object_bytes
         self._routes: dict[str, list[Route]] = {}
-        self._uploads = store.root / "uploads"
+        self.multipart = Multipart(store, self._stored)
 
     # -- entry point --------------------------------------------------------------------
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
@@ -103,13 +85,13 @@ class S3Service:
         if not await self.store.bucket_exists(bucket):
             raise _no_bucket(bucket)
         if m == "PUT" and "uploadId" in query:
-            return await self._upload_part(req, bucket, key, query)
+            return await self.multipart.upload_part(req, bucket, key, query)
         if m == "POST" and "uploads" in query:
-            return await self._create_upload(req, bucket, key)
+            return await self.multipart.create(req, bucket, key)
         if m == "POST" and "uploadId" in query:
-            return await self._complete_upload(req, bucket, key, query["uploadId"])
+            return await self.multipart.complete(req, bucket, key, query["uploadId"])
         if m == "DELETE" and "uploadId" in query:
-            return self._abort_upload(query["uploadId"])
+            return self.multipart.abort(query["uploadId"])
         if m == "PUT":
             if "x-amz-copy-source" in req.headers:
                 return await self._copy(req, bucket, key)
@@ -126,7 +108,7 @@ class S3Service:
             f"<Bucket><Name>{escape(n)}</Name><CreationDate>{iso(c)}</CreationDate></Bucket>"
             for n, c in await self.store.list_buckets()
         )
-        return _xml(
+        return xml_answer(
             f'<ListAllMyBucketsResult xmlns="{XMLNS}"><Owner><ID>{OWNER_ID}</ID>'
             f"<DisplayName>lamina</DisplayName></Owner><Buckets>{items}</Buckets>"
             "</ListAllMyBucketsResult>"
@@ -159,26 +141,28 @@ class S3Service:
             if result == "not-empty":
                 raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", 409)
             self._routes.pop(bucket, None)
-            return Response(204, b"", {"x-amz-request-id": s3_request_id()})
+            return empty_answer(204)
         if "notification" in query:
             if m == "PUT":
                 routes = parse_configuration(request_body(req.headers, req.body))
                 await self.store.set_notifications(bucket, render_configuration(routes).decode())
                 self._routes[bucket] = routes
-                return Response(200, b"", {"x-amz-request-id": s3_request_id()})
+                return empty_answer(200)
             if m == "GET":
-                return _xml(
+                return xml_answer(
                     render_configuration(await self._bucket_routes(bucket))
                     .decode()
                     .removeprefix('<?xml version="1.0" encoding="UTF-8"?>')
                 )
         if m == "GET" and "location" in query:
-            return _xml(f'<LocationConstraint xmlns="{XMLNS}">{self.region}</LocationConstraint>')
+            return xml_answer(
+                f'<LocationConstraint xmlns="{XMLNS}">{self.region}</LocationConstraint>'
+            )
         if m == "POST" and "delete" in query:
             return await self._delete_many(req, bucket)
         if m == "GET":
             listing = await list_objects(self.store, bucket, parse_list_objects(query))
-            return _xml(listing)
+            return xml_answer(listing)
         raise S3Error("NotImplemented", "A header or query you provided is not implemented", 501)
 
     async def _bucket_routes(self, bucket: str) -> list[Route]:
@@ -188,13 +172,6 @@ class S3Service:
         return self._routes[bucket]
 
     # -- objects ------------------------------------------------------------------------
-    def _metadata(self, req: Request) -> dict[str, str]:
-        return {
-            k: v
-            for k, v in req.headers.items()
-            if k.startswith("x-amz-meta-") or k in _STORED_HEADERS
-        }
-
     async def _put(self, req: Request, bucket: str, key: str) -> Response:
         body = request_body(req.headers, req.body)
         md5_header = req.headers.get("content-md5")
@@ -209,7 +186,7 @@ class S3Service:
             )
         size, etag = await asyncio.to_thread(self.store.write_blob, bucket, key, [body])
         await self._stored(req, bucket, key, size, etag, "ObjectCreated:Put")
-        return Response(200, b"", {"ETag": f'"{etag}"', "x-amz-request-id": s3_request_id()})
+        return empty_answer(200, {"ETag": f'"{etag}"'})
 
     async def _stored(
         self,
@@ -221,7 +198,7 @@ class S3Service:
         event: str,
         metadata: dict[str, str] | None = None,
     ) -> None:
-        meta = metadata if metadata is not None else self._metadata(req)
+        meta = metadata if metadata is not None else object_metadata(req)
         info = ObjectInfo(
             bucket,
             key,
@@ -297,7 +274,7 @@ class S3Service:
     async def _delete(self, req: Request, bucket: str, key: str) -> Response:
         if await self.store.delete(bucket, key):
             await self._notify(req, bucket, key, "ObjectRemoved:Delete", None, None)
-        return Response(204, b"", {"x-amz-request-id": s3_request_id()})
+        return empty_answer(204)
 
     async def _delete_many(self, req: Request, bucket: str) -> Response:
         quiet, keys = parse_delete(request_body(req.headers, req.body))
@@ -309,7 +286,7 @@ class S3Service:
         items = (
             "" if quiet else "".join(f"<Deleted><Key>{escape(k)}</Key></Deleted>" for k in deleted)
         )
-        return _xml(f'<DeleteResult xmlns="{XMLNS}">{items}</DeleteResult>')
+        return xml_answer(f'<DeleteResult xmlns="{XMLNS}">{items}</DeleteResult>')
 
     async def _copy(self, req: Request, bucket: str, key: str) -> Response:
         src_bucket, src_key, source = copy_source(req.headers)
@@ -326,72 +303,9 @@ class S3Service:
             size,
             etag,
             "ObjectCreated:Copy",
-            self._metadata(req) if replace else info.metadata,
+            object_metadata(req) if replace else info.metadata,
         )
-        return _xml(
+        return xml_answer(
             f'<CopyObjectResult xmlns="{XMLNS}"><LastModified>{iso(time.time())}</LastModified>'
             f"<ETag>&quot;{etag}&quot;</ETag></CopyObjectResult>"
         )
-
-    # -- multipart uploads -----------------------------------------------------------------
-    async def _create_upload(self, req: Request, bucket: str, key: str) -> Response:
-        upload_id = secrets.token_hex(16)
-        d = self._uploads / upload_id
-        d.mkdir(parents=True)
-        (d / "upload.json").write_text(
-            json.dumps({"bucket": bucket, "key": key, "metadata": self._metadata(req)})
-        )
-        return _xml(
-            f'<InitiateMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
-            f"<Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
-            "</InitiateMultipartUploadResult>"
-        )
-
-    def _upload_dir(self, upload_id: str) -> Path:
-        d = self._uploads / upload_id
-        if not re.fullmatch(r"[0-9a-f]{32}", upload_id) or not d.is_dir():
-            raise S3Error("NoSuchUpload", "The specified upload does not exist.", 404)
-        return d
-
-    async def _upload_part(
-        self, req: Request, bucket: str, key: str, q: dict[str, str]
-    ) -> Response:
-        d = self._upload_dir(q["uploadId"])
-        n = part_number(q)
-        body = request_body(req.headers, req.body)
-        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
-        await asyncio.to_thread((d / f"{n:05d}.part").write_bytes, body)
-        return Response(200, b"", {"ETag": f'"{etag}"', "x-amz-request-id": s3_request_id()})
-
-    async def _complete_upload(
-        self, req: Request, bucket: str, key: str, upload_id: str
-    ) -> Response:
-        d = self._upload_dir(upload_id)
-        meta = json.loads((d / "upload.json").read_text())
-        wanted = parse_complete(request_body(req.headers, req.body))
-        paths: list[Path] = []
-        digests = b""
-        for num, tag in wanted:
-            p = d / f"{num:05d}.part"
-            if not p.exists():
-                raise S3Error("InvalidPart", f"Part {num} was not uploaded", 400)
-            digest = hashlib.md5(p.read_bytes(), usedforsecurity=False)
-            if digest.hexdigest() != tag:
-                raise S3Error("InvalidPart", f"Part {num}'s ETag does not match", 400)
-            digests += digest.digest()
-            paths.append(p)
-        size, _ = await asyncio.to_thread(self.store.write_blob, bucket, key, paths)
-        etag = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(paths)}"
-        await self._stored(
-            req, bucket, key, size, etag, "ObjectCreated:CompleteMultipartUpload", meta["metadata"]
-        )
-        shutil.rmtree(d, ignore_errors=True)
-        return _xml(
-            f'<CompleteMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
-            f"<Key>{escape(key)}</Key><ETag>&quot;{etag}&quot;</ETag>"
-            "</CompleteMultipartUploadResult>"
-        )
-
-    def _abort_upload(self, upload_id: str) -> Response:
-        shutil.rmtree(self._upload_dir(upload_id), ignore_errors=True)
-        return Response(204, b"", {"x-amz-request-id": s3_request_id()})
