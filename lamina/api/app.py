@@ -49,6 +49,7 @@ from lamina.services.protocol.errors import (
     Protocol,
     answering,
     error_answer,
+    logged,
 )
 from lamina.services.protocol.routing import Answer
 from lamina.services.protocol.routing import Handler as Mounted
@@ -187,7 +188,7 @@ class LambdaApi:
             else:
                 answer = self._lambda(req)
         except ANSWERABLE as exc:
-            return error_answer(exc, protocol, head=req.method == "HEAD")
+            return error_answer(logged(exc), protocol, head=req.method == "HEAD")
         if isinstance(answer, Response):
             return answer
         return answering(protocol, answer, head=req.method == "HEAD")

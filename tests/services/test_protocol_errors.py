@@ -20,6 +20,8 @@ from lamina.errors import (
 )
 from lamina.services.eventbridge.service import DIALECT as EVENTS_DIALECT
 from lamina.services.eventbridge.service import PROTOCOL as EVENTS
+from lamina.services.iam.errors import NoSuchEntity
+from lamina.services.iam.handler import PROTOCOL as IAM
 from lamina.services.protocol.awsjson import JsonDialect, parse_call
 from lamina.services.protocol.errors import LAMBDA, Protocol, Wire, answer, error_answer
 from lamina.services.s3.service import PROTOCOL as S3
@@ -166,3 +168,15 @@ def test_a_json_call_names_its_operation_and_members() -> None:
     assert (call.operation, call.members) == ("PutRule", {"Name": "r"})
     assert EVENTS_DIALECT.accepts(_call("AWSEvents.PutRule", b""))
     assert not EVENTS_DIALECT.accepts(_call("AmazonSQS.SendMessage", b""))
+
+
+def test_iam_errors_are_query_xml_without_declaration_or_detail() -> None:
+    resp = error_answer(NoSuchEntity("The role with name r cannot be found."), IAM)
+    assert resp.status == 404
+    assert resp.body.startswith(
+        b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+    )
+    assert b"<Detail/>" not in resp.body
+    error = parsed(resp, "iam", "GetRole", "query")["Error"]
+    assert (error["Code"], error["Type"]) == ("NoSuchEntity", "Sender")
+    assert error["Message"] == "The role with name r cannot be found."

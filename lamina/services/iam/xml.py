@@ -1,4 +1,5 @@
-"""IAM's query-protocol answers: XML with ``member`` lists (pure)."""
+"""IAM's query-protocol answers: XML with ``member`` lists (pure). Its errors are rendered
+by :mod:`lamina.services.protocol.errors`."""
 
 from __future__ import annotations
 
@@ -26,13 +27,4 @@ def render_result(action: str, result: Mapping[str, Any], request_id: str) -> by
         f'<{action}Response xmlns="{NAMESPACE}">{body}'
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
         f"</{action}Response>"
-    ).encode()
-
-
-def render_error(code: str, message: str, sender: bool, request_id: str) -> bytes:
-    return (
-        f'<ErrorResponse xmlns="{NAMESPACE}"><Error>'
-        f"<Type>{'Sender' if sender else 'Receiver'}</Type><Code>{escape(code)}</Code>"
-        f"<Message>{escape(message)}</Message></Error>"
-        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()

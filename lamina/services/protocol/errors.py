@@ -26,6 +26,7 @@ answers 500.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from xml.sax.saxutils import escape
 
 from lamina.errors import ApiError, AwsServiceError, S3Error
 from lamina.wire.server import Response
+
+log = logging.getLogger("lamina.services")
 
 # What a boundary catches and answers; anything else is a bug for the wire layer to log.
 ANSWERABLE = (ApiError, AwsServiceError)
@@ -58,14 +61,18 @@ class Protocol:
 
     ``content_type`` is the JSON protocol's (``application/x-amz-json-1.0`` or ``-1.1``);
     ``code_namespace`` qualifies JSON codes as ``<namespace>#<Code>`` (SQS does);
-    ``xml_namespace`` is the query protocol's document namespace; ``translate`` turns a
-    Lambda-shaped :class:`ApiError` raised by shared validation into the service's code.
+    ``xml_namespace`` is the query protocol's document namespace, and services differ in
+    whether its error document starts with an XML declaration and ends its ``<Error>``
+    with ``<Detail/>`` (SQS does both, IAM neither); ``translate`` turns a Lambda-shaped
+    :class:`ApiError` raised by shared validation into the service's code.
     """
 
     wire: Wire
     content_type: str = "application/json"
     code_namespace: str | None = None
     xml_namespace: str = ""
+    xml_declaration: bool = True
+    error_detail: bool = True
     translate: Callable[[ApiError], AwsServiceError] = _keep_code
 
 
@@ -97,7 +104,7 @@ def error_answer(
     if wire is Wire.JSON:
         return _json(err, protocol)
     if wire is Wire.QUERY:
-        return _query(err, protocol.xml_namespace)
+        return _query(err, protocol)
     return _rest_xml(err, head)
 
 
@@ -124,14 +131,16 @@ def _json(exc: AwsServiceError, protocol: Protocol) -> Response:
     return json_answer(exc.status, {"__type": code, "message": exc.message}, headers)
 
 
-def _query(exc: AwsServiceError, namespace: str) -> Response:
+def _query(exc: AwsServiceError, protocol: Protocol) -> Response:
     rid = new_request_id()
     body = (
-        f'<?xml version="1.0"?><ErrorResponse xmlns="{namespace}"><Error>'
+        ('<?xml version="1.0"?>' if protocol.xml_declaration else "")
+        + f'<ErrorResponse xmlns="{protocol.xml_namespace}"><Error>'
         f"<Type>{'Sender' if exc.status < 500 else 'Receiver'}</Type>"
         f"<Code>{escape(exc.query_code or exc.code)}</Code>"
-        f"<Message>{escape(exc.message)}</Message><Detail/></Error>"
-        f"<RequestId>{rid}</RequestId></ErrorResponse>"
+        f"<Message>{escape(exc.message)}</Message>"
+        + ("<Detail/>" if protocol.error_detail else "")
+        + f"</Error><RequestId>{rid}</RequestId></ErrorResponse>"
     ).encode()
     return Response(exc.status, body, {"Content-Type": "text/xml", "x-amzn-RequestId": rid})
 
@@ -149,12 +158,19 @@ def _rest_xml(exc: AwsServiceError, head: bool) -> Response:
     return Response(exc.status, b"" if head else body, headers)
 
 
+def logged(exc: ApiError | AwsServiceError) -> ApiError | AwsServiceError:
+    """``exc``, logged first when it is the server's fault (5xx), so none goes unseen."""
+    if exc.status >= 500:
+        log.error("answering %d: %s: %s", exc.status, type(exc).__name__, exc.message)
+    return exc
+
+
 def answer(protocol: Protocol, run: Callable[[], Response]) -> Response:
     """Run a synchronous service call; an error it raises becomes ``protocol``'s answer."""
     try:
         return run()
     except ANSWERABLE as exc:
-        return error_answer(exc, protocol)
+        return error_answer(logged(exc), protocol)
 
 
 async def answering(
@@ -164,4 +180,4 @@ async def answering(
     try:
         return await run
     except ANSWERABLE as exc:
-        return error_answer(exc, protocol, head=head)
+        return error_answer(logged(exc), protocol, head=head)
