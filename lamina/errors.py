@@ -52,17 +52,6 @@ class ApiError(LaminaError):
         super().__init__(message)
         self.message = message
 
-    def body(self) -> dict[str, str]:
-        """The JSON body Lambda sends: botocore reads ``message`` or ``Message``."""
-        return {
-            "Type": "User" if self.status < 500 else "Service",
-            "message": self.message,
-            "Message": self.message,
-        }
-
-    def headers(self) -> dict[str, str]:
-        return {"x-amzn-ErrorType": self.error_type}
-
 
 class InvalidParameterValue(ApiError):
     """Raised when a request field is out of range or malformed."""
@@ -165,12 +154,6 @@ class TooManyRequests(ApiError):
         super().__init__(message)
         self.reason = reason
         self.retry_after_s = retry_after_s
-
-    def body(self) -> dict[str, str]:
-        return {**super().body(), "Reason": self.reason}
-
-    def headers(self) -> dict[str, str]:
-        return {**super().headers(), "Retry-After": str(self.retry_after_s)}
 
 
 class ServiceError(ApiError):

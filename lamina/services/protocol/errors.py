@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from enum import Enum
 from xml.sax.saxutils import escape
 
-from lamina.errors import ApiError, AwsServiceError, S3Error
+from lamina.errors import ApiError, AwsServiceError, S3Error, TooManyRequests
 from lamina.wire.server import Response
 
 log = logging.getLogger("lamina.services")
@@ -109,15 +109,19 @@ def error_answer(
 
 
 def _rest_json(exc: ApiError | AwsServiceError) -> Response:
-    headers = {"Content-Type": "application/json", "x-amzn-RequestId": new_request_id()}
-    if isinstance(exc, ApiError):
-        headers.update(exc.headers())
-        return json_answer(exc.status, exc.body(), headers)
-    headers["x-amzn-ErrorType"] = exc.code
+    code = exc.error_type if isinstance(exc, ApiError) else exc.code
+    headers = {
+        "Content-Type": "application/json",
+        "x-amzn-RequestId": new_request_id(),
+        "x-amzn-ErrorType": code,
+    }
+    # botocore reads ``message`` or ``Message``; Lambda sends both.
     kind = "User" if exc.status < 500 else "Service"
-    return json_answer(
-        exc.status, {"Type": kind, "message": exc.message, "Message": exc.message}, headers
-    )
+    body = {"Type": kind, "message": exc.message, "Message": exc.message}
+    if isinstance(exc, TooManyRequests):
+        body["Reason"] = exc.reason
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return json_answer(exc.status, body, headers)
 
 
 def _json(exc: AwsServiceError, protocol: Protocol) -> Response:
