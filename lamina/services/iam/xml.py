@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
+from lamina.services.protocol.query import envelope
+
 NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 
 
@@ -21,10 +23,4 @@ def _render(value: Any) -> str:
 
 
 def render_result(action: str, result: Mapping[str, Any], request_id: str) -> bytes:
-    inner = _render(result)
-    body = f"<{action}Result>{inner}</{action}Result>" if inner else ""
-    return (
-        f'<{action}Response xmlns="{NAMESPACE}">{body}'
-        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
-        f"</{action}Response>"
-    ).encode()
+    return envelope(action, _render(result), request_id, NAMESPACE, declaration=False)

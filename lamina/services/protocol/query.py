@@ -41,11 +41,15 @@ def indexed(node: dict[str, Any]) -> list[Any]:
     return [node[k] for k in sorted((k for k in node if k.isdigit()), key=int)]
 
 
-def envelope(operation: str, inner: str, request_id: str, namespace: str) -> bytes:
-    """``<OpResponse><OpResult>inner</OpResult><ResponseMetadata>...`` as bytes."""
+def envelope(
+    operation: str, inner: str, request_id: str, namespace: str, *, declaration: bool = True
+) -> bytes:
+    """``<OpResponse><OpResult>inner</OpResult><ResponseMetadata>...`` as bytes, after an XML
+    declaration when the service sends one (SQS does, IAM does not)."""
     body = f"<{operation}Result>{inner}</{operation}Result>" if inner else ""
     return (
-        f'<?xml version="1.0"?><{operation}Response xmlns="{namespace}">{body}'
+        ('<?xml version="1.0"?>' if declaration else "")
+        + f'<{operation}Response xmlns="{namespace}">{body}'
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
         f"</{operation}Response>"
     ).encode()
