@@ -211,6 +211,20 @@ class SqsService:
             await wait_event(event, timeout)
             event.clear()
 
+    async def visibility_timeout(self, name: str) -> float:
+        """The queue's VisibilityTimeout; LookupError when the queue is gone."""
+        row = await self.store.get_queue(name)
+        if row is None:
+            raise LookupError(f"queue {name} does not exist")
+        return float(with_defaults(row.attributes)["VisibilityTimeout"])
+
+    async def delete_messages(self, name: str, receipt_handles: list[str]) -> None:
+        await self.store.delete(name, receipt_handles)
+
+    async def release(self, name: str, receipt_handles: list[str]) -> None:
+        """Make received messages visible again at once."""
+        await self.store.change_visibility(name, [(h, 0) for h in receipt_handles], self.now())
+
     async def send_to_arn(self, arn: str, body: str, attrs: dict[str, tuple[str, str]]) -> None:
         """Deliver a destination record / DLQ message / scheduled event to a queue by ARN."""
         name = self.name_from_arn(arn)
