@@ -180,3 +180,20 @@ def test_iam_errors_are_query_xml_without_declaration_or_detail() -> None:
     error = parsed(resp, "iam", "GetRole", "query")["Error"]
     assert (error["Code"], error["Type"]) == ("NoSuchEntity", "Sender")
     assert error["Message"] == "The role with name r cannot be found."
+
+
+def test_the_servers_own_failures_are_logged_before_they_are_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken() -> Response:
+        raise ServiceError("the store is gone")
+
+    def refused() -> Response:
+        raise ResourceNotFound("no such function")
+
+    with caplog.at_level("ERROR", logger="lamina.services"):
+        assert answer(LAMBDA, broken).status == 500
+        assert answer(LAMBDA, refused).status == 404
+    assert [r.getMessage() for r in caplog.records] == [
+        "answering 500: ServiceError: the store is gone"
+    ]

@@ -9,7 +9,7 @@ REST_JSON   Lambda (and ``/lamina``)   ``x-amzn-ErrorType: <Code>``; JSON ``Type
                                        ``message``, ``Message``
 JSON        SQS (1.0), EventBridge     JSON ``{"__type": <Code>, "message": ...}``; SQS
             (1.1)                      adds ``x-amzn-query-error: <old code>;Sender``
-QUERY       SQS's older clients        XML ``<ErrorResponse><Error><Type>``, ``<Code>``,
+QUERY       SQS's older clients, IAM   XML ``<ErrorResponse><Error><Type>``, ``<Code>``,
                                        ``<Message>``
 REST_XML    S3                         XML ``<Error><Code>``, ``<Message>``,
                                        ``<Resource>``; no body on ``HEAD``
@@ -18,9 +18,8 @@ REST_XML    S3                         XML ``<Error><Code>``, ``<Message>``,
 A service describes how it speaks with one :class:`Protocol` value; a handler lets
 :class:`~lamina.errors.ApiError` and :class:`~lamina.errors.AwsServiceError` escape, and
 :func:`answer` / :func:`answering` (or the Lambda API's boundary) hand them to
-:func:`error_answer`.
-Any other error is a bug: it goes on to the wire layer, which logs it with the request and
-answers 500.
+:func:`error_answer`, logging the server's own failures (5xx) first. Any other error is a
+bug: it goes on to the wire layer, which logs it with the request and answers 500.
 """
 
 from __future__ import annotations
