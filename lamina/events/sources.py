@@ -36,15 +36,11 @@ from lamina.events.s3.external import S3Webhook
 from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
 from lamina.services.eventbridge.operations import RuleOperations
 from lamina.services.eventbridge.rules import RuleStore
-from lamina.services.eventbridge.service import PROTOCOL as EVENTS_PROTOCOL
 from lamina.services.eventbridge.service import EventsService
 from lamina.services.protocol.routing import Mount
-from lamina.services.s3.requests import is_s3_request
-from lamina.services.s3.service import PROTOCOL as S3_PROTOCOL
 from lamina.services.s3.service import S3Service
 from lamina.services.s3.store import ObjectStore
-from lamina.services.sqs.handler import JSON_PROTOCOL as SQS_JSON
-from lamina.services.sqs.handler import SqsHandler, is_sqs_request
+from lamina.services.sqs.handler import SqsHandler
 from lamina.services.sqs.service import SqsService
 from lamina.services.sqs.store import SqsStore
 from lamina.wire.server import bound_port, serve
@@ -201,10 +197,10 @@ class EventSources:
         webhook = self.s3_webhook
         return [
             Mount(FunctionUrlHandler.accepts, self.urls.handle, None),  # AuthType decides
-            Mount(EventsService.accepts, self.events_service.handle, "events", EVENTS_PROTOCOL),
-            Mount(is_sqs_request, self.sqs_handler.handle, "sqs", SQS_JSON),
+            self.events_service.mount(),
+            self.sqs_handler.mount(),
             Mount(lambda r: r.path.startswith(webhook.prefix), webhook.handle, "lambda"),
-            Mount(is_s3_request, self.s3.handle, "s3", S3_PROTOCOL),
+            self.s3.mount(),  # last: the widest selector
         ]
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from lamina.errors import ApiError, AwsServiceError
 from lamina.services.eventbridge.operations import RuleOperations
 from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_call
 from lamina.services.protocol.errors import Protocol, Wire, answer
+from lamina.services.protocol.routing import Mount
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -35,6 +36,10 @@ class EventsService:
     @staticmethod
     def accepts(req: Request) -> bool:
         return DIALECT.accepts(req)
+
+    def mount(self) -> Mount:
+        """EventBridge's face on the shared port, verified as ``events``."""
+        return Mount(self.accepts, self.handle, "events", PROTOCOL)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return answer(PROTOCOL, lambda: self._call(req))

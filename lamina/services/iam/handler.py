@@ -8,6 +8,7 @@ from lamina.services.iam.operations import IamOperations
 from lamina.services.iam.xml import NAMESPACE, render_result
 from lamina.services.protocol.errors import Protocol, Wire, answer, new_request_id
 from lamina.services.protocol.query import query_params
+from lamina.services.protocol.routing import Mount
 from lamina.services.protocol.sigv4 import header_service
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -37,6 +38,10 @@ def is_iam_request(req: Request) -> bool:
 class IamHandler:
     def __init__(self, operations: IamOperations) -> None:
         self._ops = operations.operations()
+
+    def mount(self) -> Mount:
+        """IAM's face on the shared port, verified as ``iam``."""
+        return Mount(is_iam_request, self.handle, "iam", PROTOCOL)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return answer(PROTOCOL, lambda: self._call(req))

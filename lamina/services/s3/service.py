@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape
 from lamina.errors import S3Error
 from lamina.services.protocol.errors import Protocol, Wire, answering, s3_request_id
 from lamina.services.protocol.rawresponse import RawResponse
+from lamina.services.protocol.routing import Mount
 from lamina.services.s3.answers import XMLNS, empty_answer, iso, xml_answer
 from lamina.services.s3.bodies import request_body
 from lamina.services.s3.listing import list_objects
@@ -33,6 +34,7 @@ from lamina.services.s3.notifications import (
 from lamina.services.s3.requests import (
     byte_range,
     copy_source,
+    is_s3_request,
     object_metadata,
     parse_delete,
     parse_list_objects,
@@ -70,6 +72,11 @@ class S3Service:
         self.multipart = Multipart(store, self._stored)
 
     # -- entry point --------------------------------------------------------------------
+    def mount(self) -> Mount:
+        """S3's face on the shared port (after the others: its selector is the widest),
+        verified as ``s3`` with S3's payload-hash rules."""
+        return Mount(is_s3_request, self.handle, "s3", PROTOCOL)
+
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return await answering(PROTOCOL, self._route(req), head=req.method == "HEAD")
 

@@ -15,6 +15,7 @@ from lamina.errors import AwsServiceError
 from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_call
 from lamina.services.protocol.errors import Protocol, Wire, answering, new_request_id
 from lamina.services.protocol.query import query_params
+from lamina.services.protocol.routing import Mount
 from lamina.services.protocol.sigv4 import access_key, header_service
 from lamina.services.sqs.query import NAMESPACE, parse_query, render_result
 from lamina.services.sqs.requests import DEFAULT_SENDER, Caller
@@ -64,6 +65,10 @@ class SqsHandler:
     def __init__(self, service: SqsService) -> None:
         self.service = service
         self._ops = service.operations()
+
+    def mount(self) -> Mount:
+        """SQS's face on the shared port: both protocols, verified as ``sqs``."""
+        return Mount(is_sqs_request, self.handle, "sqs", JSON_PROTOCOL)
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         if req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX):
