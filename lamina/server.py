@@ -27,9 +27,7 @@ from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
-from lamina.services.iam.handler import is_iam_request
 from lamina.services.iam.service import IamService
-from lamina.services.logs.service import SIGV4_SERVICE as LOGS_SIGV4
 from lamina.services.logs.service import LogsService
 from lamina.store.code import CodeStore
 from lamina.store.metadata import MetadataStore
@@ -116,11 +114,11 @@ async def start(settings: Settings) -> Lamina:
         sessions=iam.session_secret,
     )
     # Before the event sources' mounts: an unsigned IAM query call also has an ``Action=``.
-    api.mount(is_iam_request, iam.handler.handle, auth=api.authenticator("iam"))
+    api.mount_service(iam.handler.mount())
     events = open_event_sources(settings, functions, scheduler, metadata, api)
     # CloudWatch Logs over the functions' logs.
     logs_service = LogsService.open(settings, logs)
-    api.mount(logs_service.accepts, logs_service.handle, auth=api.authenticator(LOGS_SIGV4))
+    api.mount_service(logs_service.mount())
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)

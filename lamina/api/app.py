@@ -51,7 +51,7 @@ from lamina.services.protocol.errors import (
     error_answer,
     logged,
 )
-from lamina.services.protocol.routing import Answer
+from lamina.services.protocol.routing import Answer, Mount
 from lamina.services.protocol.routing import Handler as Mounted
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -131,11 +131,14 @@ class LambdaApi:
         self.ctx.s3_blob = sources.object_store.blob_path
         self._handlers.update(EventOps(sources).handlers())
         for m in sources.mounts():
-            service = m.sigv4_service
-            auth = (
-                None if service is None else self.authenticator(service, s3_style=service == "s3")
-            )
-            self.mount(m.select, m.handler, auth=auth, protocol=m.protocol)
+            self.mount_service(m)
+
+    def mount_service(self, m: Mount) -> None:
+        """Serve a service's :class:`Mount`: verified as its SigV4 service (S3 with S3's
+        payload rules; not at all when it names none), answered in its protocol."""
+        service = m.sigv4_service
+        auth = None if service is None else self.authenticator(service, s3_style=service == "s3")
+        self.mount(m.select, m.handler, auth=auth, protocol=m.protocol)
 
     def authenticator(self, service: str, *, s3_style: bool = False) -> Authenticator:
         """A SigV4 verifier with Lamina's keys and mode, for another service's requests."""
