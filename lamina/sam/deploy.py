@@ -30,6 +30,7 @@ from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
 from lamina.sam.observe import describe_error, observe
 from lamina.sam.plan import Plan, plan
+from lamina.sam.runtimes import interpreter_note
 from lamina.sam.state import load_state, save_state, state_path
 from lamina.sam.template import load_template
 from lamina.sam.translate import Translation, translate
@@ -155,6 +156,10 @@ def deploy(
         endpoint_host=host,
         overrides=project.overrides,
     )
+    for fn in spec.functions.values():
+        note = interpreter_note(fn.runtime, tools.interpreters or {})
+        if note:
+            spec.warnings.append(f"{fn.logical_id}: {note}")
     packages, build_errors = build_all(spec, tools, reuse or {}, progress)
     try:
         layers = publish_layers(clients, spec, tools, progress)

@@ -164,7 +164,7 @@ def test_public_templates_deploy_and_run(server: LaminaProcess, tmp_path: Path) 
     shutil.copytree(FIXTURES / "serverless-patterns" / "apigw-http-api-lambda-python", inline)
     code, report = up(server, inline / "template.yaml", "--stack-name", "inline")
     assert code == 0, report
-    assert any("python3.14 runs on python3.13" in w for w in report["warnings"])
+    assert any("python3.14 is deployed as python3.13" in w for w in report["warnings"])
     assert invoke(server, "inline-ApiFunction", {})["body"] == "Hello World! This is the HTTP API"
 
     queue = tmp_path / "sqs-lambda"

@@ -132,8 +132,9 @@ def test_thumbnailer_example() -> None:
 def test_serverless_patterns_sqs_lambda(tmp_path: Path) -> None:
     spec, t = load(copy_fixture("serverless-patterns/sqs-lambda", tmp_path))
     fn = spec.functions["QueueConsumerFunction"]
-    assert fn.runtime == "nodejs22.x"  # nodejs24.x runs on the newest Node Lamina has
-    assert any("nodejs24.x runs on nodejs22.x" in w for w in spec.warnings)
+    # nodejs24.x is deployed as the newest Node runtime Lamina has
+    assert fn.runtime == "nodejs22.x"
+    assert any("nodejs24.x is deployed as nodejs22.x" in w for w in spec.warnings)
     (mapping,) = spec.mappings
     assert mapping.queue_arn == "arn:aws:sqs:us-east-1:000000000000:app-MySqsQueue"
     outputs = t.outputs()
