@@ -263,7 +263,12 @@ def _tuning_options(p: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="pause between invokes, e.g. 100 to measure a function called now and then",
     )
-    p.add_argument("--strategy", choices=[s.value for s in Strategy], default="cost")
+    p.add_argument(
+        "--strategy",
+        choices=[s.value for s in Strategy],
+        default="cost",
+        help="what the recommendation optimises: cost, speed, or balanced (see --weight)",
+    )
     p.add_argument(
         "--weight",
         type=float,
@@ -295,8 +300,13 @@ def register(
         parents=[common],
         help="what functions cost, from the ledger; projections and break-even",
     )
-    p.add_argument("function", nargs="?")
-    p.add_argument("--by", choices=["function", "version", "day", "month"], default="function")
+    p.add_argument("function", nargs="?", help="one function (default: all)")
+    p.add_argument(
+        "--by",
+        choices=["function", "version", "day", "month"],
+        default="function",
+        help="group the bill by (default: function)",
+    )
     p.add_argument("--since", help="7d, 24h, 30min, or a UTC date/time such as 2026-05-01")
     p.add_argument("--until", help="as --since (exclusive)")
     p.add_argument(
@@ -318,7 +328,7 @@ def register(
     p.set_defaults(func=bind(cmd_cost))
 
     p = sub.add_parser("tune", parents=[common], help="power tuning: the best memory size")
-    p.add_argument("function")
+    p.add_argument("function", help="the function to tune")
     _tuning_options(p)
     p.add_argument("--rate", type=_rate, help="also show the month at this rate: 10/s")
     p.add_argument("--apply", action="store_true", help="leave the function at the recommendation")
@@ -328,8 +338,8 @@ def register(
     p = sub.add_parser(
         "compare", parents=[common], help="one workload, two implementations: time, memory, cost"
     )
-    p.add_argument("function_a", metavar="FUNCTION_A")
-    p.add_argument("function_b", metavar="FUNCTION_B")
+    p.add_argument("function_a", metavar="FUNCTION_A", help="one function (e.g. orders-py)")
+    p.add_argument("function_b", metavar="FUNCTION_B", help="the other (e.g. orders-rs)")
     _tuning_options(p)
     p.add_argument(
         "--rate",
@@ -352,7 +362,9 @@ def register(
         default=",".join(DEFAULT_RUNTIMES),
         help="rust,python,node (also ric-python, ric-node)",
     )
-    p.add_argument("--memory", type=_sizes, default=(128,), metavar="MB,MB,...")
+    p.add_argument(
+        "--memory", type=_sizes, default=(128,), metavar="MB,MB,...", help="sizes (default 128)"
+    )
     p.add_argument("-n", "--count", type=int, default=10, help="cold starts per runtime and size")
     p.add_argument("--examples", help="where the hello zips are (default build/examples)")
     p.add_argument("--prefix", default="lamina-bench-coldstart", help="function name prefix")
