@@ -98,6 +98,20 @@ LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
             "properties": {"functions": {"type": "array", "items": {"type": "object"}}},
         },
     },
+    "LaminaGetLedger": {
+        "summary": "The billing ledger's report views: per function, version or UTC day, "
+        "per month, and each function's billed-duration histogram (what `lamina cost` reads).",
+        "query": {"function": "string", "by": "string", "since": "number", "until": "number"},
+        "schema": {
+            "type": "object",
+            "required": ["groups", "months", "workloads"],
+            "properties": {
+                "groups": {"type": "array", "items": {"type": "object"}},
+                "months": {"type": "array", "items": {"type": "object"}},
+                "workloads": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    },
     "LaminaListRuntimes": {
         "summary": "Which interpreter runs each runtime on this host.",
         "schema": {

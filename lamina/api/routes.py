@@ -77,6 +77,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/lamina/v1/environments", "LaminaListEnvironments", 200, lamina=True),
     Route("GET", "/lamina/v1/functions/{FunctionName}/logs", "LaminaGetLogs", 200, lamina=True),
     Route("GET", "/lamina/v1/cost", "LaminaGetCost", 200, lamina=True),
+    Route("GET", "/lamina/v1/ledger", "LaminaGetLedger", 200, lamina=True),
     Route("GET", "/lamina/v1/runtimes", "LaminaListRuntimes", 200, lamina=True),
     Route("GET", "/lamina/v1/code/{CodeFile}", "LaminaGetCode", 200, lamina=True),
     Route("GET", "/lamina/v1/openapi.json", "LaminaGetOpenApi", 200, lamina=True),

@@ -25,7 +25,7 @@ from lamina.tools.coldstart import DEFAULT_RUNTIMES, resolve_runtimes, run_colds
 from lamina.tools.coldstart_report import coldstart_dict, write_coldstart
 from lamina.tools.compare import run_compare
 from lamina.tools.compare_report import compare_dict, write_compare
-from lamina.tools.cost_report import CostQuery, from_api_rows, from_ledger, report_rows
+from lamina.tools.cost_report import CostQuery, from_ledger, report_rows
 from lamina.tools.cost_source import open_source, parse_when
 from lamina.tools.cost_text import write_cost
 from lamina.tools.html_report import Section
@@ -113,7 +113,6 @@ def cmd_cost(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     explicit = args.data_dir is not None
     data_dir = Path(args.data_dir) if explicit else load_settings(os.environ).data_dir
     client = Client(endpoint_of(args)) if not args.offline else None
-    source = open_source(client, data_dir, explicit, args.function)
     query = CostQuery(
         function=args.function,
         by=args.by,
@@ -124,11 +123,9 @@ def cmd_cost(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
         rate=args.rate,
         server=args.vs_server,
     )
-    if source.reader is not None:
-        report = from_ledger(source.reader, query, prices)
-    else:
-        assert source.api_rows is not None
-        report = from_api_rows(source.api_rows, query, prices)
+    span = (query.function, query.since, query.until)
+    source = open_source(client, data_dir, explicit, query.by, span)
+    report = from_ledger(source.views, query, prices)
     if source.note:
         report.notes.append(source.note)
     if args.json:

@@ -203,12 +203,38 @@ def test_cost_shows_invocations_and_a_dollar_total(server: LaminaProcess, tmp_pa
     assert cells[-1].startswith("$")
     assert float(cells[-1].lstrip("$").replace(",", "")) > 0
 
+    # INIT as REPORT billed it (the cold start's Init Duration), not 0.00.
+    assert header.split()[6:8] == ["INIT", "MS"]
+    assert float(cells[5]) > 0
+
     as_json = lamina("cost", "--json", server=server)
     assert as_json.returncode == 0
     rows_json = json.loads(as_json.stdout)
     (mine,) = [r for r in rows_json if r["function"] == "cli-cost"]
     assert mine["invocations"] == 3
     assert float(mine["total_cost"]) > 0
+    assert mine["init_ms"] > 0
+
+
+def test_cost_views_come_from_the_server_without_a_data_dir(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    assert deploy(server, write_function(tmp_path / "views", ECHO), "cli-views").returncode == 0
+    assert lamina("invoke", "cli-views", server=server).returncode == 0
+    # The server's data directory is not this user's default one: the views come over HTTP.
+    for by, key in (("day", "day"), ("version", "version"), ("month", "month")):
+        out = lamina("cost", "cli-views", "--by", by, "--json", server=server)
+        assert out.returncode == 0, out.stderr
+        rows = json.loads(out.stdout)
+        assert rows and all(key in r for r in rows), rows
+    by_version = json.loads(lamina("cost", "cli-views", "--by", "version", "--json",
+                                   server=server).stdout)  # fmt: skip
+    assert [(r["function"], r["version"], r["invocations"]) for r in by_version] == [
+        ("cli-views", "$LATEST", 1)
+    ]
+    assert by_version[0]["init_ms"] > 0
+    text = lamina("cost", "cli-views", "--by", "day", server=server)
+    assert f"source: the server's ledger ({server.endpoint})" in text.stdout
 
 
 def test_rm_deletes_the_function(server: LaminaProcess, tmp_path: Path) -> None:
