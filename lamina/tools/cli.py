@@ -9,6 +9,7 @@ machines), progress bars to stderr, charts to ``--png`` and ``--html``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -29,7 +30,8 @@ from lamina.tools.cost_report import CostQuery, from_ledger, report_rows
 from lamina.tools.cost_source import open_source, parse_when
 from lamina.tools.cost_text import write_cost
 from lamina.tools.html_report import Section
-from lamina.tools.lambda_api import LambdaApi
+from lamina.tools.lambda_api import LambdaApi, payload_bytes
+from lamina.tools.paired_deploy import prepare_pair
 from lamina.tools.payloads import WeightedPayload, read_payload_arg, read_weighted_file
 from lamina.tools.tune_report import tune_dict, write_tune
 from lamina.tools.tuner import TunePlan, tune
@@ -162,9 +164,20 @@ def cmd_tune(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
 def cmd_compare(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     prices = _prices(args)
     api = LambdaApi(Client(endpoint_of(args)))
+    examples = Path(args.examples) if args.examples else default_examples_dir()
+    names = (args.function_a, args.function_b)
+    prepared = prepare_pair(api, names, examples, deploy=args.deploy_examples)
+    for name in prepared.deployed:
+        print(f"deployed {name} from {examples}", file=sys.stderr)
+    plan = _plan(args, args.function_a)
+    if prepared.workload is not None and args.payload is None and args.payloads is None:
+        # Both are one paired example: measure them with its own event, not with {}.
+        event = prepared.workload.event()
+        plan = dataclasses.replace(plan, payloads=(WeightedPayload(payload_bytes(event)),))
+        print(f"payload: the {prepared.workload.key} example's own event", file=sys.stderr)
     comparison = run_compare(
         api,
-        _plan(args, args.function_a),
+        plan,
         args.function_b,
         prices,
         args.rate,
@@ -344,6 +357,13 @@ def register(
         default=parse_rate("10/s"),
         help="the monthly cost at this rate (default 10/s)",
     )
+    p.add_argument(
+        "--deploy-examples",
+        action="store_true",
+        help="deploy missing paired examples (orders-py, orders-rs, thumbnail-py, ...) from "
+        "their built zips first",
+    )
+    p.add_argument("--examples", help="where the paired-*.zip files are (default build/examples)")
     _output_options(p)
     p.set_defaults(func=bind(cmd_compare))
 
