@@ -95,6 +95,8 @@ class FunctionSpec:
     log_format: str | None = None
     log_group: str | None = None  # LoggingConfig.LogGroup
     invoke_config: InvokeConfigSpec | None = None
+    # DeadLetterQueue (SAM) / DeadLetterConfig: the SQS queue for spent async events.
+    dead_letter_arn: str = ""
 
     @property
     def qualifier(self) -> str | None:
@@ -113,6 +115,7 @@ class FunctionSpec:
             "Description": self.description,
             "SnapStart": {"ApplyOn": "PublishedVersions" if self.snap_start else "None"},
             "Layers": [layer.arn for layer in self.layers],
+            "DeadLetterConfig": {"TargetArn": self.dead_letter_arn},
         }
         logging: dict[str, str] = {}
         if self.log_format is not None:
