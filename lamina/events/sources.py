@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lamina.config import Settings
@@ -30,6 +31,8 @@ from lamina.events.esm.clients import Boto3QueueClient, EmbeddedQueueClient, Que
 from lamina.events.esm.operations import MappingOperations
 from lamina.events.esm.poller import MappingManager
 from lamina.events.esm.store import MappingStore
+from lamina.events.http.apis import STORE_FILE as API_STORE_FILE
+from lamina.events.http.apis import ApiListeners, ApiStore
 from lamina.events.http.handlers import ApiRoutesHandler, FindUrl, FunctionUrlHandler, Verify
 from lamina.events.http.routes import load_routes
 from lamina.events.invoker import Invoke, split_function_arn
@@ -110,7 +113,9 @@ class EventSources:
     s3_webhook: S3Webhook
     urls: FunctionUrlHandler
     routes: ApiRoutesHandler | None
+    apis: ApiListeners
     _servers: list[asyncio.Server] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     routes_port: int = 0  # where API routes listen, once started
 
     @classmethod
@@ -215,6 +220,13 @@ class EventSources:
             S3Webhook(notifier, region),
             urls,
             routes,
+            ApiListeners(
+                ApiStore(data / API_STORE_FILE),
+                invoke,
+                host=settings.host,
+                region=region,
+                account=account,
+            ),
         )
 
     # -- the shared port ------------------------------------------------------------------
@@ -245,8 +257,15 @@ class EventSources:
             self._servers.append(server)
             self.routes_port = bound_port(server)
             log.info("API routes on http://%s:%d", self.settings.host, self.routes_port)
+            path = self.settings.http_routes_file
+            assert path is not None
+            self._tasks.append(asyncio.create_task(_reload_routes(routes, path)))
+        await self.apis.start()
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.apis.close()
         for server in self._servers:
             server.close()
         await self.mappings.close()
@@ -264,3 +283,35 @@ class EventSources:
     def function_deleted(self, name: str) -> None:
         """Forget a deleted function's event invoke configurations."""
         self.invoke_configs.delete_function(name)
+
+
+ROUTES_POLL_S = 0.5
+
+
+async def _reload_routes(handler: ApiRoutesHandler, path: Path) -> None:
+    """Serve the routes file's new routes as soon as it changes (no restart).
+
+    Polled: it costs one ``stat`` a poll and works on every file system. A file that does
+    not parse is logged and the routes already served stay.
+    """
+    seen = _stamp(path)
+    while True:
+        await asyncio.sleep(ROUTES_POLL_S)
+        stamp = _stamp(path)
+        if stamp == seen:
+            continue
+        seen = stamp
+        try:
+            handler.api = load_routes(path)
+        except ConfigError as exc:
+            log.error("API routes not reloaded: %s", exc)
+            continue
+        log.info("API routes reloaded from %s (%d routes)", path, len(handler.api.routes))
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lamina.cli.client import ClientError as LaminaClientError
 from lamina.sam import names
 from lamina.sam.builds.package import Package
 from lamina.sam.clients import Clients
@@ -35,6 +36,7 @@ class Outcome:
 class Applied:
     outcomes: list[Outcome] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)  # function name → URL
+    apis: dict[str, dict[str, Any]] = field(default_factory=dict)  # API id → server's answer
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -66,7 +68,7 @@ class Applier:
             self.progress(f"{action.verb} {action.describe()}")
             try:
                 handler(action)
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, LaminaClientError) as exc:
                 self.result.outcomes.append(Outcome(action, describe_error(exc)))
             else:
                 self.result.outcomes.append(Outcome(action))
@@ -375,6 +377,20 @@ class Applier:
 
     _update_routes = _create_routes
     _delete_routes = _create_routes
+
+    def _create_api(self, action: Action) -> None:
+        api_id, want = action.target
+        body = {k: v for k, v in want.items() if k != "logicalId"}
+        answer = self.clients.lamina().call("PUT", f"/lamina/v1/apis/{api_id}", body)
+        self.result.apis[api_id] = answer
+        self.state.apis[want["logicalId"]] = api_id
+
+    _update_api = _create_api
+
+    def _delete_api(self, action: Action) -> None:
+        api_id, _ = action.target
+        self.clients.lamina().request("DELETE", f"/lamina/v1/apis/{api_id}", ok=(204,))
+        self._forget(self.state.apis, api_id)
 
     @staticmethod
     def _forget(mapping: dict[str, str], value: str) -> None:

@@ -56,4 +56,6 @@ class Current:
     rules: dict[str, CurrentRule] = field(default_factory=dict)
     mappings: list[CurrentMapping] = field(default_factory=list)
     routes: list[dict[str, str]] | None = None  # this stack's entries in the routes file
+    # API id → the server's answer for it (GET /lamina/v1/apis/{id}); None: routes file mode
+    apis: dict[str, dict[str, Any]] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)  # service → why it cannot be used

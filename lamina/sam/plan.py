@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lamina.sam import names
+from lamina.sam.apis import api_differs, api_wants
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
 from lamina.sam.model import (
     STACK_TAG,
@@ -33,6 +34,7 @@ SERVICE = {
     "mapping": "event-source-mappings",
     "rule": "events",
     "routes": "routes",
+    "api": "API",
 }
 
 
@@ -58,7 +60,7 @@ class FunctionChange:
 @dataclass(frozen=True)
 class Action:
     verb: Verb
-    kind: str  # function, queue, bucket, notifications, mapping, rule, routes
+    kind: str  # function, queue, bucket, notifications, mapping, rule, routes, api
     name: str
     changes: tuple[str, ...] = ()
     target: Any = None  # the spec, change or identifier the apply step needs
@@ -360,6 +362,19 @@ def _events(
     for name in sorted(set(state.rules.values()) - wanted_rules):
         if name in current.rules:
             add(deletes, Action("delete", "rule", name, target=current.rules[name]))
+    if current.apis is not None:
+        wanted = api_wants(spec)
+        for api_id, api_want in wanted.items():
+            api_have = current.apis.get(api_id)
+            label = f"{api_want['logicalId']} ({len(api_want['routes'])} route(s))"
+            if api_have is None:
+                add(creates, Action("create", "api", label, target=(api_id, api_want)))
+            elif diff := api_differs(api_want, api_have):
+                add(updates, Action("update", "api", label, tuple(diff), (api_id, api_want)))
+        for api_id, api_have in sorted(current.apis.items()):
+            if api_id not in wanted:
+                lid = str(api_have.get("name", api_id)).rpartition("/")[2]
+                add(deletes, Action("delete", "api", lid, target=(api_id, None)))
     entries = route_entries(spec)
     if current.routes is not None and entries != current.routes:
         verb2: Verb = "delete" if not entries else ("update" if current.routes else "create")
