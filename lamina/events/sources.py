@@ -44,6 +44,8 @@ from lamina.services.eventbridge.rules import RuleStore
 from lamina.services.eventbridge.service import EventsService
 from lamina.services.s3.service import S3Service
 from lamina.services.s3.store import ObjectStore
+from lamina.services.scheduler.operations import ScheduleOperations, schedule_arn
+from lamina.services.scheduler.service import SchedulerService
 from lamina.services.sqs.handler import SqsHandler, is_sqs_request
 from lamina.services.sqs.service import SqsService
 from lamina.services.sqs.store import SqsStore
@@ -91,6 +93,15 @@ def parse_sqs_endpoints(raw: str) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class SchedulerParts:
+    """EventBridge Scheduler: its schedules, the runner that fires them, its protocol."""
+
+    store: RuleStore
+    runner: ScheduleRunner
+    service: SchedulerService
+
+
 @dataclass
 class EventSources:
     settings: Settings
@@ -114,6 +125,7 @@ class EventSources:
     urls: FunctionUrlHandler
     routes: ApiRoutesHandler | None
     apis: ApiListeners
+    scheduler: SchedulerParts
     _servers: list[asyncio.Server] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     routes_port: int = 0  # where API routes listen, once started
@@ -169,6 +181,21 @@ class EventSources:
             time_scale=settings.schedule_time_scale,
         )
         rule_ops.changed = runner.wake
+        scheduler_store = RuleStore(data / "scheduler.db")
+        scheduler_ops = ScheduleOperations(scheduler_store, region, account, clock=schedule_clock)
+        scheduler_runner = ScheduleRunner(
+            scheduler_store,
+            queue.enqueue,
+            region=region,
+            account=account,
+            send_to_queue=sqs.send_to_arn,
+            catchup_s=settings.schedule_catchup_s,
+            clock=schedule_clock,
+            time_scale=settings.schedule_time_scale,
+            source="aws.scheduler",
+            arn_of=lambda key: schedule_arn(region, account, key),
+        )
+        scheduler_ops.changed = scheduler_runner.wake
         endpoints = parse_sqs_endpoints(settings.sqs_endpoints)
 
         def client_for(arn: str) -> QueueClient:
@@ -227,6 +254,7 @@ class EventSources:
                 region=region,
                 account=account,
             ),
+            SchedulerParts(scheduler_store, scheduler_runner, SchedulerService(scheduler_ops)),
         )
 
     # -- the shared port ------------------------------------------------------------------
@@ -235,6 +263,7 @@ class EventSources:
         return [
             (FunctionUrlHandler.accepts, self.urls.handle, None),  # AuthType decides, per URL
             (EventsService.accepts, self.events_service.handle, "events"),
+            (SchedulerService.accepts, self.scheduler.service.handle, "scheduler"),
             (is_sqs_request, self.sqs_handler.handle, "sqs"),
             (lambda r: r.path.startswith(self.s3_webhook.prefix), self.s3_webhook.handle, "lambda"),
             (is_s3_request, self.s3.handle, "s3"),
@@ -248,6 +277,7 @@ class EventSources:
     async def start(self) -> None:
         self.async_queue.start()
         self.schedules.start()
+        self.scheduler.runner.start()
         self.mappings.start()
         if self.routes is not None:
             routes = self.routes
@@ -270,11 +300,13 @@ class EventSources:
             server.close()
         await self.mappings.close()
         await self.schedules.close()
+        await self.scheduler.runner.close()
         await self.async_queue.close()
         for store in (
             self.async_store,
             self.sqs_store,
             self.rule_store,
+            self.scheduler.store,
             self.mapping_store,
             self.object_store,
         ):

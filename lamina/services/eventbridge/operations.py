@@ -15,7 +15,13 @@ from typing import Any
 
 from lamina.events.schedule.event import check_input_path, rule_arn
 from lamina.services.eventbridge.expression import parse_schedule
-from lamina.services.eventbridge.rules import Rule, RuleStore, Target
+from lamina.services.eventbridge.rules import (
+    DEFAULT_MAX_AGE_S,
+    DEFAULT_MAX_RETRIES,
+    Rule,
+    RuleStore,
+    Target,
+)
 from lamina.services.protocol.awsjson import AwsJsonError
 
 _NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
@@ -44,6 +50,28 @@ def _target_kind(arn: str) -> str:
     if len(parts) == 6 and parts[:3] == ["arn", "aws", "sqs"]:
         return "sqs"
     raise _validation(f"Target Arn {arn} is not supported: use a Lambda function or an SQS queue")
+
+
+def retry_policy(raw: Any, where: str) -> tuple[int | None, int | None]:
+    """A target's ``RetryPolicy``: (MaximumRetryAttempts 0-185, MaximumEventAgeInSeconds
+    60-86400); None where left out (the default: 185 and 24 hours)."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        raise _validation(f"RetryPolicy of {where} must be an object")
+    retries, age = raw.get("MaximumRetryAttempts"), raw.get("MaximumEventAgeInSeconds")
+    if retries is not None and (not isinstance(retries, int) or not 0 <= retries <= 185):
+        raise _validation(f"RetryPolicy.MaximumRetryAttempts of {where} must be 0-185")
+    if age is not None and (not isinstance(age, int) or not 60 <= age <= 86_400):
+        raise _validation(f"RetryPolicy.MaximumEventAgeInSeconds of {where} must be 60-86400")
+    return retries, age
+
+
+def retry_policy_shape(t: Target) -> dict[str, int]:
+    return {
+        "MaximumRetryAttempts": DEFAULT_MAX_RETRIES if t.max_retries is None else t.max_retries,
+        "MaximumEventAgeInSeconds": DEFAULT_MAX_AGE_S if t.max_age_s is None else t.max_age_s,
+    }
 
 
 class RuleOperations:
@@ -207,7 +235,8 @@ class RuleOperations:
                     }
                 )
                 continue
-            targets[tid] = Target(tid, arn, text, path)
+            retries, age = retry_policy(item.get("RetryPolicy"), tid)
+            targets[tid] = Target(tid, arn, text, path, retries, age)
         self._save(replace(rule, targets=tuple(targets.values())))
         return {"FailedEntryCount": len(failed), "FailedEntries": failed}
 
@@ -228,5 +257,7 @@ class RuleOperations:
                 shape["Input"] = t.input
             if t.input_path is not None:
                 shape["InputPath"] = t.input_path
+            if t.max_retries is not None or t.max_age_s is not None:
+                shape["RetryPolicy"] = retry_policy_shape(t)
             out.append(shape)
         return {"Targets": out}
