@@ -20,7 +20,15 @@ from lamina.cli.client import ClientError as LaminaClientError
 from lamina.sam import names
 from lamina.sam.builds.package import Package
 from lamina.sam.clients import Clients
-from lamina.sam.model import BucketSpec, FunctionSpec, MappingSpec, QueueSpec, RuleSpec, StackSpec
+from lamina.sam.model import (
+    BucketSpec,
+    FunctionSpec,
+    MappingSpec,
+    QueueSpec,
+    RuleSpec,
+    ScheduleSpec,
+    StackSpec,
+)
 from lamina.sam.observe import describe_error, error_code
 from lamina.sam.plan import Action, FunctionChange, Plan
 from lamina.sam.state import StackState
@@ -377,6 +385,21 @@ class Applier:
 
     _update_routes = _create_routes
     _delete_routes = _create_routes
+
+    def _create_schedule(self, action: Action) -> None:
+        sc: ScheduleSpec = action.target
+        self.clients("scheduler").create_schedule(**sc.body(self.spec.account))
+        self.state.schedules[sc.key] = f"{sc.group}/{sc.name}"
+
+    def _update_schedule(self, action: Action) -> None:
+        sc: ScheduleSpec = action.target
+        self.clients("scheduler").update_schedule(**sc.body(self.spec.account))
+        self.state.schedules[sc.key] = f"{sc.group}/{sc.name}"
+
+    def _delete_schedule(self, action: Action) -> None:
+        group, _, name = str(action.target).partition("/")
+        self.clients("scheduler").delete_schedule(Name=name, GroupName=group)
+        self._forget(self.state.schedules, action.target)
 
     def _create_api(self, action: Action) -> None:
         api_id, want = action.target

@@ -53,6 +53,11 @@ def rule_name(stack: str, function_logical_id: str, event: str) -> str:
     return _fit(_RULE_CHARS.sub("-", f"{stack}-{function_logical_id}-{event}"), 64)
 
 
+def schedule_name(stack: str, logical_id: str) -> str:
+    """An ``AWS::Scheduler::Schedule`` without a Name: ``<stack>-<LogicalId>``."""
+    return _fit(_RULE_CHARS.sub("-", f"{stack}-{logical_id}"), 64)
+
+
 def api_id(stack: str, logical_id: str) -> str:
     """A 10-character id, stable for a stack's API, like API Gateway's."""
     return hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]

@@ -198,6 +198,24 @@ def observe_rules(clients: Clients, spec: StackSpec, state: StackState, current:
         )
 
 
+def observe_schedules(
+    clients: Clients, spec: StackSpec, state: StackState, current: Current
+) -> None:
+    if not spec.schedules and not state.schedules:
+        return
+    scheduler = clients("scheduler")
+    if not _probe(current, "scheduler", lambda: scheduler.list_schedules(MaxResults=1)):
+        return
+    keys = {f"{s.group}/{s.name}" for s in spec.schedules} | set(state.schedules.values())
+    for key in sorted(keys):
+        group, _, name = key.partition("/")
+        try:
+            current.schedules[key] = scheduler.get_schedule(Name=name, GroupName=group)
+        except ClientError as exc:
+            if error_code(exc) not in NOT_FOUND:
+                raise
+
+
 def observe_mappings(clients: Clients, spec: StackSpec, current: Current) -> None:
     lam = clients("lambda")
     service = "event-source-mappings"
@@ -243,6 +261,7 @@ def observe(
     observe_queues(clients, spec, state, current)
     observe_buckets(clients, spec, state, current)
     observe_rules(clients, spec, state, current)
+    observe_schedules(clients, spec, state, current)
     observe_mappings(clients, spec, current)
     if routes_file is not None:
         current.routes = read_routes(routes_file, spec.name)

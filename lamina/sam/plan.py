@@ -33,6 +33,7 @@ SERVICE = {
     "notifications": "s3",
     "mapping": "event-source-mappings",
     "rule": "events",
+    "schedule": "scheduler",
     "routes": "routes",
     "api": "API",
 }
@@ -257,6 +258,25 @@ def _rule_differences(want: RuleSpec, have: CurrentRule) -> list[str]:
     return out
 
 
+def schedule_differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    """What an UpdateSchedule would change; a left-out RetryPolicy is Scheduler's default."""
+    out = [
+        k for k in ("ScheduleExpression", "State", "FlexibleTimeWindow") if want[k] != have.get(k)
+    ]
+    if want.get("Description", "") != have.get("Description", ""):
+        out.append("Description")
+    wt, ht = want["Target"], have.get("Target") or {}
+    policy = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86_400}
+    policy.update(wt.get("RetryPolicy") or {})
+    if (wt["Arn"], wt.get("Input"), policy) != (
+        ht.get("Arn"),
+        ht.get("Input"),
+        ht.get("RetryPolicy") or {},
+    ):
+        out.append("Target")
+    return out
+
+
 def route_entries(spec: StackSpec) -> list[dict[str, str]]:
     """This stack's routes as entries of Lamina's routes file."""
     out = []
@@ -362,6 +382,17 @@ def _events(
     for name in sorted(set(state.rules.values()) - wanted_rules):
         if name in current.rules:
             add(deletes, Action("delete", "rule", name, target=current.rules[name]))
+    wanted_schedules = {f"{sc.group}/{sc.name}" for sc in spec.schedules}
+    for sc in spec.schedules:
+        key = f"{sc.group}/{sc.name}"
+        have_schedule = current.schedules.get(key)
+        if have_schedule is None:
+            add(creates, Action("create", "schedule", key, target=sc))
+        elif diff := schedule_differences(sc.body(spec.account), have_schedule):
+            add(updates, Action("update", "schedule", key, tuple(diff), sc))
+    for key in sorted(set(state.schedules.values()) - wanted_schedules):
+        if key in current.schedules:
+            add(deletes, Action("delete", "schedule", key, target=key))
     if current.apis is not None:
         wanted = api_wants(spec)
         for api_id, api_want in wanted.items():

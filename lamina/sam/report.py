@@ -78,6 +78,7 @@ def render(result: UpResult, *, template: str, endpoint: str, routes_hint: str =
         *(("queue", q.name) for q in spec.queues.values()),
         *(("bucket", b.name) for b in spec.buckets.values()),
         *(("rule", r.name) for r in spec.rules),
+        *(("schedule", f"{s.group}/{s.name}") for s in spec.schedules),
         *(("mapping", m.key) for m in spec.mappings),
     }
     touched = {(o.action.kind, o.action.name) for o in result.applied.outcomes}

@@ -50,6 +50,18 @@ Resources:
           Properties:
             Path: /hello
             Method: get
+  Nightly:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      ScheduleExpression: cron(0 3 * * ? *)
+      FlexibleTimeWindow: {Mode: FLEXIBLE, MaximumWindowInMinutes: 30}
+      Target:
+        Arn: !GetAtt HelloFunction.Arn
+        RoleArn: !GetAtt SchedulerRole.Arn
+        Input: '{"path": "/nightly"}'
+        RetryPolicy: {MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 600}
+  SchedulerRole:
+    Type: AWS::IAM::Role
 %s
 Outputs:
   HelloApi:
@@ -156,6 +168,25 @@ def test_the_function_gets_the_dead_letter_queue(server: LaminaProcess, tmp_path
         FunctionName="dlq-HelloFunction"
     )
     assert cfg["DeadLetterConfig"] == {"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq-Failed"}
+
+
+def test_a_scheduler_schedule_runs_on_laminas_scheduler(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    code, report = up(server, project(tmp_path / "sched", "sched"), "--stack-name", "sched")
+    assert code == 0, report
+    assert ("schedule", "default/sched-Nightly") in kinds(report, "created")
+    got = client(server.endpoint, "scheduler").get_schedule(Name="sched-Nightly")
+    assert got["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 30}
+    assert got["Target"]["Arn"] == (
+        "arn:aws:lambda:us-east-1:000000000000:function:sched-HelloFunction"
+    )
+    assert got["Target"]["RetryPolicy"] == {
+        "MaximumRetryAttempts": 3,
+        "MaximumEventAgeInSeconds": 600,
+    }
+    code, report = up(server, tmp_path / "sched" / "template.yaml", "--stack-name", "sched")
+    assert code == 0 and nothing_done(report), report
 
 
 def test_apis_keep_their_ports_across_a_restart_and_leave_with_their_stack(

@@ -119,7 +119,7 @@ def test_the_examples_deploy_with_their_builds(deployed: dict[str, dict[str, Any
         ("function", "e2e-scheduled-job-ReportFunction"),
         ("queue", "e2e-scheduled-job-JobFailuresQueue"),
         ("rule", "e2e-scheduled-job-ReportFunction-EveryMinute"),
-        ("rule", "e2e-scheduled-job-ReportFunction-Nightly"),
+        ("schedule", "default/e2e-scheduled-job-ReportFunction-Nightly"),
     ]
     assert kinds(deployed["thumbnailer"], "created") == [
         ("bucket", "e2e-thumbnailer-thumbnails"),
@@ -220,12 +220,16 @@ def test_schedules_and_function_urls(server: LaminaProcess, deployed: dict[str, 
         60,
         "the scheduled job",
     )
-    events = client(server, "events")
-    rule = events.describe_rule(Name="e2e-scheduled-job-ReportFunction-Nightly")
-    assert (rule["ScheduleExpression"], rule["State"]) == ("cron(0 3 * * ? *)", "ENABLED")
-    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    # ScheduleV2 is an EventBridge Scheduler schedule, window and retry policy included.
+    nightly = client(server, "scheduler").get_schedule(
+        Name="e2e-scheduled-job-ReportFunction-Nightly"
+    )
+    assert (nightly["ScheduleExpression"], nightly["State"]) == ("cron(0 3 * * ? *)", "ENABLED")
+    assert nightly["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15}
+    target = nightly["Target"]
     assert target["Arn"].endswith(":function:e2e-scheduled-job-ReportFunction")
     assert json.loads(target["Input"]) == {"job": "nightly-report"}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
     config = server.lambda_client().get_function_event_invoke_config(
         FunctionName="e2e-scheduled-job-ReportFunction"
     )

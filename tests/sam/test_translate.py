@@ -111,8 +111,16 @@ def test_scheduled_job_example() -> None:
     )
     assert {(r.name, r.schedule, r.targets[0].input) for r in spec.rules} == {
         ("jobs-ReportFunction-EveryMinute", "rate(1 minute)", '{"job": "heartbeat"}'),
-        ("jobs-ReportFunction-Nightly", "cron(0 3 * * ? *)", '{"job": "nightly-report"}'),
     }
+    # ScheduleV2 is EventBridge Scheduler's, with its flexible window and retry policy.
+    (nightly,) = spec.schedules
+    assert (nightly.name, nightly.expression, nightly.input) == (
+        "jobs-ReportFunction-Nightly",
+        "cron(0 3 * * ? *)",
+        '{"job": "nightly-report"}',
+    )
+    assert (nightly.window_minutes, nightly.max_retries, nightly.max_age_s) == (15, 2, 3600)
+    assert nightly.target_arn.endswith(":function:jobs-ReportFunction")
 
 
 def test_thumbnailer_example() -> None:
