@@ -14,6 +14,7 @@ Parsing is pure (:func:`parse_api`); :class:`ApiListeners` is the thin driver.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -150,7 +151,7 @@ class ApiListeners:
         self._region = region
         self._account = account
         self._handlers: dict[str, ApiRoutesHandler] = {}
-        self._servers: dict[str, Any] = {}
+        self._servers: dict[str, asyncio.Server] = {}
 
     async def start(self) -> None:
         """Serve the APIs kept from earlier runs, on their ports when still free."""
