@@ -188,6 +188,11 @@ def rule_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:events:{region}:{account}:rule/{name}"
 
 
+def schedule_arn(region: str, account: str, key: str) -> str:
+    """An EventBridge Scheduler schedule; ``key`` is ``<group>/<name>``."""
+    return f"arn:aws:scheduler:{region}:{account}:schedule/{key}"
+
+
 def bucket_arn(name: str) -> str:
     return f"arn:aws:s3:::{name}"
 

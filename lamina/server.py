@@ -30,6 +30,7 @@ from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.services.iam.service import IamService
 from lamina.services.logs.service import LogsService
 from lamina.store.code import CodeStore
+from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
 from lamina.store.optdir import LayerMerger
 from lamina.wire.server import bound_port, serve
@@ -53,6 +54,7 @@ class Lamina:
     iam: IamService
     server: asyncio.Server
     port: int
+    lock: DataDirLock
     logs_service: LogsService | None = None
 
     @property
@@ -71,12 +73,23 @@ class Lamina:
         self.iam.close()
         self.metadata.close()
         self.functions.layers.store.close()
+        self.lock.release()
 
 
 async def start(settings: Settings) -> Lamina:
     """Build and start everything; listen on ``settings.port`` (0 picks a free port)."""
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
+    lock = DataDirLock(data).acquire()
+    try:
+        return await _start_locked(settings, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
+    data = settings.data_dir
     metadata = MetadataStore(
         data / "lamina.db", region=settings.region, account_id=settings.account_id
     )
@@ -156,6 +169,7 @@ async def start(settings: Settings) -> Lamina:
         iam,
         server,
         port,
+        lock,
         logs_service,
     )
 

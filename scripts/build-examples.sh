@@ -3,7 +3,7 @@
 #
 #   scripts/build-examples.sh [--only NAME] [--paired | --all] [--force]
 #
-# Names: hello-python hello-node hello-rust ric-python ric-node (the default set);
+# Names: hello-python hello-node hello-rust ric-python ric-node sdk-node-s3 (the default set);
 # the paired examples paired-{thumbnail,orders,loglines}-{python,rust} are built
 # with --paired (only them) or --all (everything), or one by one with --only.
 # The default set and --all also build the event-source examples (examples/events,
@@ -24,7 +24,7 @@ OUT="$BUILD/examples"
 STAGE="$BUILD/stage"
 CACHE="$BUILD/cache"
 LOGS="$BUILD/logs"
-ALL_NAMES=(hello-python hello-node hello-rust ric-python ric-node)
+ALL_NAMES=(hello-python hello-node hello-rust ric-python ric-node sdk-node-s3)
 # The paired examples (examples/paired): one workload each in Python and in Rust.
 # Not in the default set: the cost tools, their tests and the demo build them with
 # --paired (Pillow's wheel and the image/regex crates take a minute the first time).
@@ -210,6 +210,24 @@ build_ric_node() {
     cp "$src/index.js" "$src/package.json" "$src/bootstrap" "$stage/"
 }
 
+# A Node.js function using the AWS SDK for JavaScript v3 (S3), with its node_modules
+# installed from the lockfile (cached until the lockfile changes).
+build_sdk_node_s3() {
+    local stage; stage="$(fresh_stage sdk-node-s3)"
+    local src="$EXAMPLES/sdk/node-s3"
+    local deps="$CACHE/sdk-node-s3"
+    local want; want="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)"
+    if [ "$(cat "$deps.stamp" 2>/dev/null)" != "$want" ]; then
+        rm -rf "$deps" "$deps.stamp"
+        mkdir -p "$deps"
+        cp "$src/package.json" "$src/package-lock.json" "$deps/"
+        (cd "$deps" && logged sdk-node-s3 "$NPM" ci --no-audit --no-fund --omit=dev)
+        echo "$want" >"$deps.stamp"
+    fi
+    cp -a "$deps/node_modules" "$stage/"
+    cp "$src/index.mjs" "$src/package.json" "$stage/"
+}
+
 # The paired examples' Python half: the handler (plus its requirements, vendored as
 # cp311 wheels like ric-python's), precompiled for the functions' interpreter.
 build_paired_python() {
@@ -265,6 +283,7 @@ hash_for() {
                 examples/hello/rust/.cargo examples/hello/rust/src ;;
         ric-python) inputs_hash "$("$TARGET_PYTHON" --version 2>&1)" examples/ric/python ;;
         ric-node) inputs_hash "$(node --version 2>/dev/null)" examples/ric/node ;;
+        sdk-node-s3) inputs_hash "" examples/sdk/node-s3 ;;
         paired-*-python)
             local workload="${1#paired-}"; workload="${workload%-python}"
             inputs_hash "$("$TARGET_PYTHON" --version 2>&1)" "examples/paired/$workload/python" ;;

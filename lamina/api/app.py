@@ -32,7 +32,7 @@ from lamina.api.routes import match
 from lamina.api.url_ops import UrlOps
 from lamina.arns import function_arn, parse_function_ref
 from lamina.billing.ledger import Ledger
-from lamina.config import DEV_ACCESS_KEY_ID, Settings
+from lamina.config import Settings
 from lamina.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
@@ -119,9 +119,10 @@ class LambdaApi:
             )
         else:
             log.warning(
-                "SigV4: no LAMINA_ACCESS_KEYS: dev mode, unsigned requests are served and "
-                "signatures are checked against the dev key %s",
-                DEV_ACCESS_KEY_ID,
+                "SigV4: no LAMINA_ACCESS_KEYS: dev mode, any access key and any region are "
+                "accepted (signatures are not checked), unsigned requests are served; "
+                "resources live in region %s",
+                region,
             )
 
     def attach_events(self, sources: EventSources) -> None:

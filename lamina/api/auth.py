@@ -5,9 +5,12 @@ Two modes, decided by configuration (:attr:`Settings.signature_required`):
 - **keys configured** (``LAMINA_ACCESS_KEYS``): every request must carry a valid SigV4
   signature (an ``Authorization`` header, or a presigned URL's ``X-Amz-*`` query) made
   with one of the keys; anything else is refused with 403 and AWS's error names.
-- **dev mode** (no keys): unsigned requests are served, so ``curl`` and raw HTTP work;
-  signed requests are still verified against the documented dev key pair, so a client
-  configured with other keys (say, real AWS credentials) fails loudly instead of "working".
+- **dev mode** (no keys): like every local AWS emulator, any credentials and any region
+  are accepted: a signed request's ``Authorization`` header (or presigned query) must be
+  well-formed and is read for its access key, but the signature is not checked (Lamina
+  cannot know the secret of ``test``/``test``, LocalStack's convention). Unsigned requests
+  are served too, so ``curl`` and raw HTTP work. Lamina serves one region whatever the
+  client signed for (see docs/api.md).
 
 Verification costs one SHA-256 of the body, one of the canonical request and one HMAC
 per request: the derived signing key is cached per (key, date, region, service).
@@ -74,7 +77,9 @@ class Authenticator:
         sessions: SessionSecrets | None = None,
     ) -> None:
         """``s3_style``: S3's rules (paths encoded once, ``UNSIGNED-PAYLOAD`` allowed).
-        ``sessions``: the secret of a function's role credentials, from their session token."""
+        ``sessions``: the secret of a function's role credentials, from their session token
+        (checked with keys configured; dev mode checks no signature at all)."""
+        # The dev pair is kept for the presigned URLs Lamina makes in dev mode.
         self.keys = dict(keys) if keys else {DEV_ACCESS_KEY_ID: DEV_SECRET_ACCESS_KEY}
         self.s3_style = s3_style
         self.sessions = sessions
@@ -101,12 +106,16 @@ class Authenticator:
         path, _, raw_query = target.partition("?")
         if authorization is None:
             if "X-Amz-Signature=" in raw_query:
+                if not self.required:
+                    return self._accept_presigned(raw_query)
                 return self._check_presigned(method, path, raw_query, headers)
             if self.required:
                 raise MissingAuthenticationToken("Missing Authentication Token")
             return None
         amz_date = headers.get("x-amz-date") or _from_http_date(headers.get("date"))
         auth = self._parse(authorization, amz_date)
+        if not self.required:
+            return auth.credential.access_key  # dev mode: any key, any region
         if "host" not in auth.signed_headers:
             raise IncompleteSignature("'Host' must be a 'SignedHeader' in the AWS Authorization.")
         if "x-amz-date" not in auth.signed_headers and "date" not in auth.signed_headers:
@@ -137,6 +146,18 @@ class Authenticator:
         return auth.credential.access_key
 
     # -- parts ------------------------------------------------------------------------
+    def _accept_presigned(self, raw_query: str) -> str:
+        """Dev mode: a well-formed presigned URL is served until it expires, whoever signed."""
+        query = dict(parse_qsl(raw_query, keep_blank_values=True))
+        auth = sigv4.parse_presigned(query)
+        try:
+            expires = int(query.get("X-Amz-Expires", "900"))
+        except ValueError:
+            raise IncompleteSignature("X-Amz-Expires must be a number of seconds.") from None
+        if self._clock() > amz_date_epoch(auth.amz_date) + expires:
+            raise AccessDenied("Request has expired")
+        return auth.credential.access_key
+
     def _parse(self, authorization: str, amz_date: str) -> sigv4.SignedRequestAuth:
         """Parse the header; its part before ``Signature=`` repeats, so it is memoised."""
         cut = authorization.rfind("Signature=")
@@ -184,15 +205,7 @@ class Authenticator:
         if key is None:
             secret = self.keys.get(cred.access_key)
             if secret is None:
-                hint = (
-                    ""
-                    if self.required
-                    else f" (Lamina runs without LAMINA_ACCESS_KEYS: sign with the dev key "
-                    f"{DEV_ACCESS_KEY_ID}, or send the request unsigned.)"
-                )
-                raise UnrecognizedClient(
-                    "The security token included in the request is invalid." + hint
-                )
+                raise UnrecognizedClient("The security token included in the request is invalid.")
             if len(self._signing_keys) > 256:  # a new day, or many keys: start afresh
                 self._signing_keys.clear()
             key = sigv4.signing_key(secret, cred.date, cred.region, cred.service)

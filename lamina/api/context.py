@@ -43,8 +43,8 @@ class ApiContext:
     def account(self) -> str:
         return self.settings.account_id
 
-    def config(self, cfg: FunctionConfig) -> dict[str, object]:
-        return function_configuration(cfg, self.region, self.account)
+    def config(self, cfg: FunctionConfig, *, qualified: bool = False) -> dict[str, object]:
+        return function_configuration(cfg, self.region, self.account, qualified=qualified)
 
     def arn(self, name: str, qualifier: str | None = None) -> str:
         return function_arn(self.region, self.account, name, qualifier)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from lamina.api.answers import empty_response, json_body, json_response
 from lamina.api.context import Handler
 from lamina.arns import parse_function_ref
+from lamina.events.http.apis import parse_api
 from lamina.events.sources import EventSources
 from lamina.wire.http import Request
 from lamina.wire.server import Response
@@ -36,7 +37,37 @@ class EventOps:
             "GetEventSourceMapping": mapping,
             "UpdateEventSourceMapping": mapping,
             "DeleteEventSourceMapping": mapping,
+            "LaminaPutApi": self.put_api,
+            "LaminaGetApi": self.get_api,
+            "LaminaListApis": self.list_apis,
+            "LaminaDeleteApi": self.delete_api,
         }
+
+    # -- APIs (lamina up's routes): each on its own port, changed live --------------------
+    def _host(self, req: Request) -> str:
+        return self.sources.apis.reachable
+
+    async def put_api(self, req: Request, params: dict[str, str]) -> Response:
+        api = await self.sources.apis.put(parse_api(params["ApiId"], json_body(req)))
+        return json_response(200, api.as_json(self._host(req)))
+
+    def get_api(self, req: Request, params: dict[str, str]) -> Response:
+        return json_response(200, self.sources.apis.get(params["ApiId"]).as_json(self._host(req)))
+
+    def list_apis(self, req: Request, params: dict[str, str]) -> Response:
+        host = self._host(req)
+        body: dict[str, object] = {"apis": [a.as_json(host) for a in self.sources.apis.list()]}
+        if self.sources.routes is not None:
+            # The routes file's API (LAMINA_HTTP_ROUTES_FILE), on its own port.
+            body["routesFile"] = {
+                "path": str(self.sources.settings.http_routes_file),
+                "port": self.sources.routes_port,
+            }
+        return json_response(200, body)
+
+    async def delete_api(self, req: Request, params: dict[str, str]) -> Response:
+        await self.sources.apis.delete(params["ApiId"])
+        return empty_response(204)
 
     def invoke_config(self, req: Request, params: dict[str, str]) -> Response:
         ref = parse_function_ref(params["FunctionName"], req.query.get("Qualifier") or None)

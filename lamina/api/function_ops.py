@@ -177,7 +177,10 @@ class FunctionOps:
             q.get("Marker") or None,
             max_items(q.get("MaxItems")),
         )
-        body: dict[str, object] = {"Versions": [self.ctx.config(c) for c in configs]}
+        # Every entry's ARN names its version, $LATEST included (unlike GetFunction's).
+        body: dict[str, object] = {
+            "Versions": [self.ctx.config(c, qualified=True) for c in configs]
+        }
         if next_marker:
             body["NextMarker"] = next_marker
         return json_response(200, body)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from lamina.api.answers import json_response
 from lamina.api.context import ApiContext, Handler
+from lamina.billing.ledger_reader import LedgerReader
+from lamina.billing.ledger_wire import parse_by, views
 from lamina.errors import InvalidParameterValue, ResourceNotFound
 from lamina.logs.lines import function_log_group
 from lamina.logs.store import group_folder
@@ -29,6 +31,7 @@ class LaminaOps:
             "LaminaListEnvironments": self.environments,
             "LaminaGetLogs": self.logs,
             "LaminaGetCost": self.cost,
+            "LaminaGetLedger": self.ledger,
             "LaminaListRuntimes": self.runtimes,
             "LaminaGetCode": self.code,
             "LaminaGetOpenApi": self.openapi,
@@ -97,6 +100,20 @@ class LaminaOps:
 
         return json_response(200, {"functions": await asyncio.to_thread(query)})
 
+    async def ledger(self, req: Request, params: dict[str, str]) -> Response:
+        """The ledger's report views (``lamina cost`` from anywhere, no ``--data-dir``)."""
+        q = req.query
+        by = parse_by(q.get("by"))
+        function = q.get("function") or None
+        since, until = _epoch(q.get("since"), "since"), _epoch(q.get("until"), "until")
+        ledger = self.ctx.ledger
+
+        def query() -> dict[str, list[dict[str, object]]]:
+            ledger.flush()
+            return views(LedgerReader(ledger.path), by, function, since, until)
+
+        return json_response(200, await asyncio.to_thread(query))
+
     def runtimes(self, req: Request, params: dict[str, str]) -> Response:
         return json_response(
             200,
@@ -131,3 +148,12 @@ class LaminaOps:
         if self._openapi is None:
             self._openapi = OPENAPI_PATH.read_bytes()
         return Response(200, self._openapi, {"Content-Type": "application/json"})
+
+
+def _epoch(raw: str | None, name: str) -> float | None:
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidParameterValue(f"{name} must be epoch seconds, not {raw!r}") from None

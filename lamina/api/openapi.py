@@ -28,6 +28,19 @@ _AUTH_ERRORS = (
 # Lamina's own endpoints: summary, query parameters, answer schema and content type.
 _STRING = {"type": "string"}
 _INT = {"type": "integer"}
+_API = {
+    "type": "object",
+    "required": ["apiId", "name", "kind", "stage", "port", "url", "routes"],
+    "properties": {
+        "apiId": _STRING,
+        "name": _STRING,
+        "kind": {"type": "string", "enum": ["rest", "http"]},
+        "stage": _STRING,
+        "port": _INT,
+        "url": _STRING,
+        "routes": {"type": "array", "items": {"type": "object"}},
+    },
+}
 LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
     "LaminaHealth": {
         "summary": "Liveness, and how many functions and environments there are (no SigV4).",
@@ -98,6 +111,49 @@ LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
             "properties": {"functions": {"type": "array", "items": {"type": "object"}}},
         },
     },
+    "LaminaGetLedger": {
+        "summary": "The billing ledger's report views: per function, version or UTC day, "
+        "per month, and each function's billed-duration histogram (what `lamina cost` reads).",
+        "query": {"function": "string", "by": "string", "since": "number", "until": "number"},
+        "schema": {
+            "type": "object",
+            "required": ["groups", "months", "workloads"],
+            "properties": {
+                "groups": {"type": "array", "items": {"type": "object"}},
+                "months": {"type": "array", "items": {"type": "object"}},
+                "workloads": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    },
+    "LaminaListApis": {
+        "summary": "The APIs defined on this server (each on its own port), and the routes "
+        "file's listener.",
+        "schema": {
+            "type": "object",
+            "required": ["apis"],
+            "properties": {
+                "apis": {"type": "array", "items": _API},
+                "routesFile": {"type": "object"},
+            },
+        },
+    },
+    "LaminaPutApi": {
+        "summary": "Define or replace an API (routes, stage, kind); served at once on its own "
+        "port, routes changed live.",
+        "body": {
+            "type": "object",
+            "properties": {
+                "name": _STRING,
+                "kind": {"type": "string", "enum": ["rest", "http"]},
+                "stage": _STRING,
+                "port": _INT,
+                "routes": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "schema": _API,
+    },
+    "LaminaGetApi": {"summary": "One API, with its port and URL.", "schema": _API},
+    "LaminaDeleteApi": {"summary": "Stop serving an API and forget it."},
     "LaminaListRuntimes": {
         "summary": "Which interpreter runs each runtime on this host.",
         "schema": {
@@ -323,11 +379,20 @@ class _Builder:
             doc["parameters"] = params
         content_type = spec.get("content", "application/json")
         schema = spec.get("schema", {"type": "string", "contentMediaType": content_type})
+        success: Schema = {"description": "Success."}
+        if route.status != 204:
+            success["content"] = {content_type: {"schema": schema}}
         doc["responses"] = {
-            "200": {"description": "Success.", "content": {content_type: {"schema": schema}}},
+            str(route.status): success,
             "404": self.error_response("ResourceNotFoundException, UnknownOperationException"),
             "403": self.error_response(_AUTH_ERRORS),
         }
+        if "body" in spec:
+            doc["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": spec["body"]}},
+            }
+            doc["responses"]["400"] = self.error_response("InvalidParameterValueException")
         if route.operation == "LaminaHealth":
             doc["security"] = []
             del doc["responses"]["403"]

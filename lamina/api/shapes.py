@@ -16,8 +16,12 @@ def code_sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
-def function_configuration(cfg: FunctionConfig, region: str, account: str) -> dict[str, object]:
-    arn = function_arn(region, account, cfg.name, None if cfg.version == LATEST else cfg.version)
+def function_configuration(
+    cfg: FunctionConfig, region: str, account: str, *, qualified: bool = False
+) -> dict[str, object]:
+    """``qualified``: name ``$LATEST`` in the ARN too, as ListVersionsByFunction does."""
+    unqualified = cfg.version == LATEST and not qualified
+    arn = function_arn(region, account, cfg.name, None if unqualified else cfg.version)
     return {
         "FunctionName": cfg.name,
         "FunctionArn": arn,

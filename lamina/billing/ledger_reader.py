@@ -112,6 +112,11 @@ class LedgerReader:
     def open(cls, data_dir: Path) -> LedgerReader:
         return cls(data_dir / LEDGER_FILE)
 
+    @property
+    def source(self) -> str:
+        """Where the report's numbers come from, for its header."""
+        return f"ledger {self.path}"
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:

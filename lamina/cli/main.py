@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import json
 import os
 import sys
 import time
+import zipfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from lamina.cli.client import Client, ClientError, fn_path
+from lamina.cli.inference import Inferred, infer
 from lamina.cli.output import dump_json, paint, table
 from lamina.cli.schedule import add_schedule_parser
 from lamina.cli.up import add_up_parser
@@ -76,7 +80,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     else:
         raise ClientError(f"{source} is neither a directory nor a zip file")
     zip_b64 = base64.b64encode(data).decode()
-    config: dict[str, Any] = {"Runtime": args.runtime, "Handler": args.handler}
+    runtime, handler = args.runtime, args.handler
+    if not (runtime and handler) and not _function_exists(client, args.name):
+        guess = _infer(client, data, str(source))
+        runtime, handler = runtime or guess.runtime, handler or guess.handler
+        print(f"inferred --runtime {runtime} --handler {handler} {guess.reason}", file=sys.stderr)
+    config: dict[str, Any] = {"Runtime": runtime, "Handler": handler}
     if args.memory is not None:
         config["MemorySize"] = args.memory
     if args.timeout is not None:
@@ -103,8 +112,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     except ClientError as exc:
         if exc.error_type != "ResourceConflictException":
             raise
-        if not args.runtime or not args.handler:
-            config = {k: v for k, v in config.items() if v}
+        # An existing function keeps what was not asked for explicitly.
+        config = {k: v for k, v in config.items() if v}
+        if not args.runtime:
+            config.pop("Runtime", None)
+        if not args.handler:
+            config.pop("Handler", None)
         client.call(
             "PUT", fn_path(args.name) + "/code", {"ZipFile": zip_b64, "Architectures": [args.arch]}
         )
@@ -118,6 +131,34 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             f"{cfg['MemorySize']} MB, {cfg['CodeSize']} bytes, sha256 {cfg['CodeSha256']})"
         )
     return 0
+
+
+def _function_exists(client: Client, name: str) -> bool:
+    try:
+        client.call("GET", fn_path(name))
+    except ClientError as exc:
+        if exc.error_type == "ResourceNotFoundException":
+            return False
+        raise
+    return True
+
+
+def _infer(client: Client, package: bytes, source: str) -> Inferred:
+    """Runtime and handler from the package's root files and the server's runtime table."""
+    try:
+        table = client.call("GET", "/lamina/v1/runtimes")["runtimes"]
+    except (ClientError, KeyError, TypeError):
+        table = []
+    try:
+        with zipfile.ZipFile(io.BytesIO(package)) as zf:
+            names = [n for n in zf.namelist() if "/" not in n]
+
+            def read(name: str) -> str:
+                return zf.read(name)[:1_000_000].decode("utf-8", errors="replace")
+
+            return infer(names, read, table, source=source)
+    except zipfile.BadZipFile:
+        raise ClientError(f"{source} is not a zip file") from None
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
@@ -229,8 +270,17 @@ def cmd_runtimes(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------
+def lamina_version() -> str:
+    """The installed package's version (a source checkout not installed says so)."""
+    try:
+        return metadata.version("lamina")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lamina", description="AWS Lambda you can run anywhere.")
+    parser.add_argument("--version", action="version", version=f"lamina {lamina_version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--endpoint",
@@ -240,38 +290,73 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the Lamina server")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
-    p.add_argument("--data-dir")
-    p.add_argument("--isolation", choices=["auto", "process", "none"])
+    p.add_argument(
+        "--host",
+        help="address to listen on (default: LAMINA_HOST, or 127.0.0.1: this machine only)",
+    )
+    p.add_argument(
+        "--port", type=int, help="port for every API and service (default: LAMINA_PORT, or 9000)"
+    )
+    p.add_argument(
+        "--data-dir",
+        help="where functions, code, logs and the ledger live (default: LAMINA_DATA_DIR, or "
+        "~/.local/share/lamina); one server per data directory",
+    )
+    p.add_argument(
+        "--isolation",
+        choices=["auto", "process", "none"],
+        help="sandbox tier: process (cgroups + namespaces, needs root), none (rlimits only), "
+        "auto (process when possible; default: LAMINA_ISOLATION, or auto)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("deploy", parents=[common], help="create or update a function")
     p.add_argument("source", help="a directory (zipped for you) or a .zip file")
-    p.add_argument("--name", required=True)
-    p.add_argument("--runtime", default="")
-    p.add_argument("--handler", default="")
-    p.add_argument("--memory", type=int)
-    p.add_argument("--timeout", type=int)
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--arch", default="x86_64", choices=["x86_64", "arm64"])
+    p.add_argument("--name", required=True, help="the function's name")
+    p.add_argument(
+        "--runtime",
+        default="",
+        help="python3.12, nodejs20.x, provided.al2023, ... (default for a new function: "
+        "inferred from app.py / lambda_function.py, index.mjs / index.js, or bootstrap)",
+    )
+    p.add_argument(
+        "--handler",
+        default="",
+        help="module.function, e.g. app.handler (default for a new function: the "
+        "handler or lambda_handler the file defines)",
+    )
+    p.add_argument("--memory", type=int, help="memory in MB, 128-10240 (default 128)")
+    p.add_argument("--timeout", type=int, help="timeout in seconds, 1-900 (default 3)")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable (repeat for more)",
+    )
+    p.add_argument(
+        "--arch", default="x86_64", choices=["x86_64", "arm64"], help="architecture (billing)"
+    )
     p.add_argument("--ephemeral", type=int, help="/tmp size in MB (512-10240)")
-    p.add_argument("--description")
+    p.add_argument("--description", help="the function's description")
     p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("invoke", parents=[common], help="invoke a function")
-    p.add_argument("function")
+    p.add_argument("function", help="function name or ARN")
     p.add_argument("--payload", help="JSON text, or @file")
-    p.add_argument("--qualifier")
+    p.add_argument("--qualifier", help="a version number or alias (default $LATEST)")
     p.add_argument(
-        "--type", default="RequestResponse", choices=["RequestResponse", "Event", "DryRun"]
+        "--type",
+        default="RequestResponse",
+        choices=["RequestResponse", "Event", "DryRun"],
+        help="RequestResponse waits for the answer; Event queues it (202); DryRun checks only",
     )
     p.add_argument("--tail", action="store_true", help="print the last 4 KB of the log")
     p.set_defaults(func=cmd_invoke)
 
     p = sub.add_parser("logs", parents=[common], help="print a function's logs")
-    p.add_argument("function")
-    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("function", help="function name")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
     p.add_argument("--since", type=float, help="only the last N seconds")
     p.set_defaults(func=cmd_logs)
 
@@ -279,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ls)
 
     p = sub.add_parser("rm", parents=[common], help="delete functions")
-    p.add_argument("functions", nargs="+")
+    p.add_argument("functions", nargs="+", help="function names")
     p.set_defaults(func=cmd_rm)
 
     # The cost tools: cost, tune, compare, bench coldstart.

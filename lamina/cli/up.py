@@ -12,7 +12,9 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from lamina.cli.client import ClientError
 from lamina.cli.output import paint
 from lamina.config import load_settings
 from lamina.sam.builds.deps import Toolchain
@@ -56,8 +58,9 @@ def add_up_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     )
     p.add_argument(
         "--routes-file",
-        help="where API routes are written (default: LAMINA_HTTP_ROUTES_FILE, "
-        "else .lamina/routes.json next to the template)",
+        help="write the API routes into this routes file (the server's "
+        "LAMINA_HTTP_ROUTES_FILE) instead of defining the stack's APIs on the server, "
+        "each on its own port (the default)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.set_defaults(func=cmd_up)
@@ -74,35 +77,46 @@ def _project(args: argparse.Namespace) -> Project:
     if saved:
         overrides.update(parse_overrides(saved if isinstance(saved, list) else [str(saved)]))
     overrides.update(parse_overrides(args.parameter_overrides))
-    routes = (
-        args.routes_file or settings.http_routes_file or template.parent / ".lamina" / "routes.json"
-    )
+    # Without --routes-file the stack's APIs are defined on the server (each on its own
+    # port, changed live); with it, the routes go into that file, as before.
+    routes = Path(args.routes_file).resolve() if args.routes_file else None
     return Project(
         template=template,
         endpoint=str(endpoint).rstrip("/"),
         settings=settings,
         stack=stack_name(args.stack_name) if args.stack_name else default_stack(template.parent),
         overrides=overrides,
-        routes_file=Path(routes).resolve(),
+        routes_file=routes,
     )
 
 
-def _routes_hint(project: Project, result: UpResult) -> str:
-    if not result.spec.routes:
+def _routes_hint(project: Project, clients: Clients, result: UpResult) -> str:
+    """Where the routes file's routes are served: the port the server says it listens on."""
+    if not result.spec.routes or project.routes_file is None:
         return ""
-    served = project.settings.http_routes_file
-    if served is not None and Path(served).resolve() == project.routes_file:
-        changed = any(o.action.kind == "routes" for o in result.applied.outcomes)
-        port = project.settings.http_routes_port
-        restart = " (Lamina reads routes at start: restart it to serve these)" if changed else ""
-        return f"API routes are served on port {port} from {project.routes_file}{restart}"
+    try:
+        served = clients.lamina().call("GET", "/lamina/v1/apis").get("routesFile") or {}
+    except ClientError:
+        served = {}
+    if served.get("path") and Path(served["path"]).resolve() == project.routes_file:
+        host = urlsplit(project.endpoint).hostname
+        return (
+            f"API routes are served on http://{host}:{served['port']} from "
+            f"{project.routes_file} (the server reloads it when it changes)"
+        )
     return (
         f"API routes written to {project.routes_file}; serve them with "
         f"LAMINA_HTTP_ROUTES_FILE={project.routes_file} lamina serve"
     )
 
 
-def _report(project: Project, result: UpResult, as_json_flag: bool, one_line: bool = False) -> None:
+def _report(
+    project: Project,
+    clients: Clients,
+    result: UpResult,
+    as_json_flag: bool,
+    one_line: bool = False,
+) -> None:
     if as_json_flag:
         # --watch --json prints one report per line, so a reader can take them one by one.
         indent = None if one_line else 2
@@ -113,7 +127,7 @@ def _report(project: Project, result: UpResult, as_json_flag: bool, one_line: bo
             result,
             template=os.path.relpath(project.template),
             endpoint=project.endpoint,
-            routes_hint=_routes_hint(project, result),
+            routes_hint=_routes_hint(project, clients, result),
         ),
         flush=True,
     )
@@ -129,7 +143,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     progress = (lambda line: None) if args.json else _progress
     started_ns = time.time_ns()
     result = deploy(project, clients=clients, tools=tools, progress=progress)
-    _report(project, result, args.json, one_line=args.watch)
+    _report(project, clients, result, args.json, one_line=args.watch)
     if not args.watch:
         return 0 if result.ok else 1
     return _watch(project, clients, tools, result, args.json, started_ns)
@@ -174,7 +188,7 @@ def _watch(
             continue
         packages = dict(result.packages)
         watcher.reset(result.spec.functions, started_ns)
-        _report(project, result, as_json_flag, one_line=True)
+        _report(project, clients, result, as_json_flag, one_line=True)
         print(
             paint(f"redeployed in {time.monotonic() - started:.2f} s", "dim"),
             file=sys.stderr,

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from lamina.arns import parse_arn, qualify, split_function_arn
+from lamina.arns import parse_arn, qualify, schedule_arn, split_function_arn
 from lamina.config import Settings
 from lamina.errors import ConfigError
 from lamina.events.asyncinvoke.operations import EventInvokeConfigOperations, Resolve
@@ -28,6 +29,8 @@ from lamina.events.esm.clients import Boto3QueueClient, EmbeddedQueueClient, Que
 from lamina.events.esm.operations import MappingOperations
 from lamina.events.esm.poller import MappingManager
 from lamina.events.esm.store import MappingStore
+from lamina.events.http.apis import STORE_FILE as API_STORE_FILE
+from lamina.events.http.apis import ApiListeners, ApiStore
 from lamina.events.http.handlers import ApiRoutesHandler, FindUrl, FunctionUrlHandler, Verify
 from lamina.events.http.routes import load_routes
 from lamina.events.invoker import Invoke
@@ -40,6 +43,8 @@ from lamina.services.eventbridge.service import EventsService
 from lamina.services.protocol.routing import Mount
 from lamina.services.s3.service import S3Service
 from lamina.services.s3.store import ObjectStore
+from lamina.services.scheduler.operations import ScheduleOperations
+from lamina.services.scheduler.service import SchedulerService
 from lamina.services.sqs.handler import SqsHandler
 from lamina.services.sqs.service import SqsService
 from lamina.services.sqs.store import SqsStore
@@ -58,6 +63,15 @@ def parse_sqs_endpoints(raw: str) -> dict[str, str]:
             )
         out[account.strip()] = url.strip()
     return out
+
+
+@dataclass(frozen=True)
+class SchedulerParts:
+    """EventBridge Scheduler: its schedules, the runner that fires them, its protocol."""
+
+    store: RuleStore
+    runner: ScheduleRunner
+    service: SchedulerService
 
 
 @dataclass
@@ -82,7 +96,10 @@ class EventSources:
     s3_webhook: S3Webhook
     urls: FunctionUrlHandler
     routes: ApiRoutesHandler | None
+    apis: ApiListeners
+    scheduler: SchedulerParts
     _servers: list[asyncio.Server] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     routes_port: int = 0  # where API routes listen, once started
 
     @classmethod
@@ -136,6 +153,21 @@ class EventSources:
             time_scale=settings.schedule_time_scale,
         )
         rule_ops.changed = runner.wake
+        scheduler_store = RuleStore(data / "scheduler.db")
+        scheduler_ops = ScheduleOperations(scheduler_store, region, account, clock=schedule_clock)
+        scheduler_runner = ScheduleRunner(
+            scheduler_store,
+            queue.enqueue,
+            region=region,
+            account=account,
+            send_to_queue=sqs.send_to_arn,
+            catchup_s=settings.schedule_catchup_s,
+            clock=schedule_clock,
+            time_scale=settings.schedule_time_scale,
+            source="aws.scheduler",
+            arn_of=lambda key: schedule_arn(region, account, key),
+        )
+        scheduler_ops.changed = scheduler_runner.wake
         endpoints = parse_sqs_endpoints(settings.sqs_endpoints)
 
         def client_for(arn: str) -> QueueClient:
@@ -188,6 +220,14 @@ class EventSources:
             S3Webhook(notifier, region),
             urls,
             routes,
+            ApiListeners(
+                ApiStore(data / API_STORE_FILE),
+                invoke,
+                host=settings.host,
+                region=region,
+                account=account,
+            ),
+            SchedulerParts(scheduler_store, scheduler_runner, SchedulerService(scheduler_ops)),
         )
 
     # -- the shared port ------------------------------------------------------------------
@@ -198,6 +238,7 @@ class EventSources:
         return [
             Mount(FunctionUrlHandler.accepts, self.urls.handle, None),  # AuthType decides
             self.events_service.mount(),
+            self.scheduler.service.mount(),
             self.sqs_handler.mount(),
             Mount(lambda r: r.path.startswith(webhook.prefix), webhook.handle, "lambda"),
             self.s3.mount(),  # last: the widest selector
@@ -211,6 +252,7 @@ class EventSources:
     async def start(self) -> None:
         self.async_queue.start()
         self.schedules.start()
+        self.scheduler.runner.start()
         self.mappings.start()
         if self.routes is not None:
             routes = self.routes
@@ -220,17 +262,26 @@ class EventSources:
             self._servers.append(server)
             self.routes_port = bound_port(server)
             log.info("API routes on http://%s:%d", self.settings.host, self.routes_port)
+            path = self.settings.http_routes_file
+            assert path is not None
+            self._tasks.append(asyncio.create_task(_reload_routes(routes, path)))
+        await self.apis.start()
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.apis.close()
         for server in self._servers:
             server.close()
         await self.mappings.close()
         await self.schedules.close()
+        await self.scheduler.runner.close()
         await self.async_queue.close()
         for store in (
             self.async_store,
             self.sqs_store,
             self.rule_store,
+            self.scheduler.store,
             self.mapping_store,
             self.object_store,
         ):
@@ -239,3 +290,35 @@ class EventSources:
     def function_deleted(self, name: str) -> None:
         """Forget a deleted function's event invoke configurations."""
         self.invoke_configs.delete_function(name)
+
+
+ROUTES_POLL_S = 0.5
+
+
+async def _reload_routes(handler: ApiRoutesHandler, path: Path) -> None:
+    """Serve the routes file's new routes as soon as it changes (no restart).
+
+    Polled: it costs one ``stat`` a poll and works on every file system. A file that does
+    not parse is logged and the routes already served stay.
+    """
+    seen = _stamp(path)
+    while True:
+        await asyncio.sleep(ROUTES_POLL_S)
+        stamp = _stamp(path)
+        if stamp == seen:
+            continue
+        seen = stamp
+        try:
+            handler.api = load_routes(path)
+        except ConfigError as exc:
+            log.error("API routes not reloaded: %s", exc)
+            continue
+        log.info("API routes reloaded from %s (%d routes)", path, len(handler.api.routes))
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size

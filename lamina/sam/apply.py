@@ -16,10 +16,19 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lamina.cli.client import ClientError as LaminaClientError
 from lamina.sam import names
 from lamina.sam.builds.package import Package
 from lamina.sam.clients import Clients
-from lamina.sam.model import BucketSpec, FunctionSpec, MappingSpec, QueueSpec, RuleSpec, StackSpec
+from lamina.sam.model import (
+    BucketSpec,
+    FunctionSpec,
+    MappingSpec,
+    QueueSpec,
+    RuleSpec,
+    ScheduleSpec,
+    StackSpec,
+)
 from lamina.sam.observe import describe_error, error_code
 from lamina.sam.plan import Action, FunctionChange, Plan
 from lamina.sam.state import StackState
@@ -35,6 +44,7 @@ class Outcome:
 class Applied:
     outcomes: list[Outcome] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)  # function name → URL
+    apis: dict[str, dict[str, Any]] = field(default_factory=dict)  # API id → server's answer
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -66,7 +76,7 @@ class Applier:
             self.progress(f"{action.verb} {action.describe()}")
             try:
                 handler(action)
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, LaminaClientError) as exc:
                 self.result.outcomes.append(Outcome(action, describe_error(exc)))
             else:
                 self.result.outcomes.append(Outcome(action))
@@ -375,6 +385,35 @@ class Applier:
 
     _update_routes = _create_routes
     _delete_routes = _create_routes
+
+    def _create_schedule(self, action: Action) -> None:
+        sc: ScheduleSpec = action.target
+        self.clients("scheduler").create_schedule(**sc.body(self.spec.account))
+        self.state.schedules[sc.key] = f"{sc.group}/{sc.name}"
+
+    def _update_schedule(self, action: Action) -> None:
+        sc: ScheduleSpec = action.target
+        self.clients("scheduler").update_schedule(**sc.body(self.spec.account))
+        self.state.schedules[sc.key] = f"{sc.group}/{sc.name}"
+
+    def _delete_schedule(self, action: Action) -> None:
+        group, _, name = str(action.target).partition("/")
+        self.clients("scheduler").delete_schedule(Name=name, GroupName=group)
+        self._forget(self.state.schedules, action.target)
+
+    def _create_api(self, action: Action) -> None:
+        api_id, want = action.target
+        body = {k: v for k, v in want.items() if k != "logicalId"}
+        answer = self.clients.lamina().call("PUT", f"/lamina/v1/apis/{api_id}", body)
+        self.result.apis[api_id] = answer
+        self.state.apis[want["logicalId"]] = api_id
+
+    _update_api = _create_api
+
+    def _delete_api(self, action: Action) -> None:
+        api_id, _ = action.target
+        self.clients.lamina().request("DELETE", f"/lamina/v1/apis/{api_id}", ok=(204,))
+        self._forget(self.state.apis, api_id)
 
     @staticmethod
     def _forget(mapping: dict[str, str], value: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from lamina.cli.client import Client as LaminaClient
 from lamina.config import Settings
 
 
@@ -26,6 +27,12 @@ class Clients:
     @classmethod
     def for_settings(cls, endpoint: str, settings: Settings) -> Clients:
         return cls(endpoint, settings.region, settings.credentials())
+
+    def lamina(self) -> LaminaClient:
+        """Lamina's own API (``/lamina/v1``: the APIs that serve a stack's routes)."""
+        return LaminaClient(
+            self.endpoint, timeout=300, credentials=self.credentials, region=self.region
+        )
 
     def __call__(self, service: str) -> Any:
         client = self._cache.get(service)

@@ -54,6 +54,9 @@ class Current:
     queues: dict[str, dict[str, str]] = field(default_factory=dict)  # name → attributes
     buckets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # name → notifications
     rules: dict[str, CurrentRule] = field(default_factory=dict)
+    schedules: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<group>/<name>" → it
     mappings: list[CurrentMapping] = field(default_factory=list)
     routes: list[dict[str, str]] | None = None  # this stack's entries in the routes file
+    # API id → the server's answer for it (GET /lamina/v1/apis/{id}); None: routes file mode
+    apis: dict[str, dict[str, Any]] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)  # service → why it cannot be used

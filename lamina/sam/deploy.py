@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lamina.cli.client import Client
 from lamina.cli.client import ClientError as LaminaClientError
 from lamina.config import Settings
+from lamina.sam.apis import api_wants, local_api_urls
 from lamina.sam.apply import Applied, Applier
 from lamina.sam.builds.builder import build_function
 from lamina.sam.builds.deps import Toolchain
@@ -30,6 +31,7 @@ from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
 from lamina.sam.observe import describe_error, observe
 from lamina.sam.plan import Plan, plan
+from lamina.sam.runtimes import interpreter_note
 from lamina.sam.state import load_state, save_state, state_path
 from lamina.sam.template import load_template
 from lamina.sam.translate import Translation, translate
@@ -68,6 +70,7 @@ class UpResult:
     applied: Applied
     outputs: dict[str, str]
     urls: dict[str, str]  # function name → URL
+    apis: dict[str, dict[str, Any]] = field(default_factory=dict)  # API id → server's answer
 
     @property
     def ok(self) -> bool:
@@ -155,6 +158,10 @@ def deploy(
         endpoint_host=host,
         overrides=project.overrides,
     )
+    for fn in spec.functions.values():
+        note = interpreter_note(fn.runtime, tools.interpreters or {})
+        if note:
+            spec.warnings.append(f"{fn.logical_id}: {note}")
     packages, build_errors = build_all(spec, tools, reuse or {}, progress)
     try:
         layers = publish_layers(clients, spec, tools, progress)
@@ -180,7 +187,7 @@ def deploy(
     kept_names = {state.functions[lid] for lid in build_errors if lid in state.functions}
     try:
         current = observe(clients, spec, state, project.routes_file)
-    except (BotoCoreError, ClientError) as exc:
+    except (BotoCoreError, ClientError, LaminaClientError) as exc:
         raise DeployError(
             f"cannot read what Lamina at {project.endpoint} has ({describe_error(exc)}); "
             "is `lamina serve` running there?"
@@ -197,13 +204,16 @@ def deploy(
     for fn in spec.functions.values():
         if fn.name in urls:
             translation.catalog.urls[fn.logical_id] = urls[fn.name]
+    apis = {**(current.apis or {}), **applied.apis}
+    apis = {api_id: apis[api_id] for api_id in api_wants(spec) if api_id in apis}
+    bases = {api_id: _base_url(str(api.get("url", ""))) for api_id, api in apis.items()}
+    outputs = local_api_urls(translation.outputs(), spec.region, bases)
     return UpResult(
-        spec,
-        translation,
-        packages,
-        build_errors,
-        the_plan,
-        applied,
-        translation.outputs(),
-        urls,
+        spec, translation, packages, build_errors, the_plan, applied, outputs, urls, apis
     )
+
+
+def _base_url(url: str) -> str:
+    """``http://127.0.0.1:40123/Prod`` → ``http://127.0.0.1:40123`` (the AWS URL's host part)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -20,9 +20,11 @@ from lamina.sam.model import (
     NotificationSpec,
     RouteSpec,
     RuleSpec,
+    ScheduleSpec,
     Skipped,
     TargetSpec,
 )
+from lamina.sam.resources import schedule_spec
 
 _TARGET_ID = re.compile(r"[^.\-_A-Za-z0-9]")
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
@@ -47,6 +49,7 @@ UNSUPPORTED_EVENTS = {
 class EventResult:
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
     routes: list[RouteSpec] = field(default_factory=list)
     # bucket name → notifications for it
     notifications: dict[str, list[NotificationSpec]] = field(default_factory=dict)
@@ -182,8 +185,23 @@ def translate_events(
                     maximum_concurrency=None if concurrency is None else int(concurrency),
                 )
             )
-        elif kind in ("Schedule", "ScheduleV2"):
-            expr_key = "Schedule" if kind == "Schedule" else "ScheduleExpression"
+        elif kind == "ScheduleV2":
+            # EventBridge Scheduler, as on AWS: flexible window and retry policy included.
+            name = str(props.get("Name") or names.rule_name(ctx.stack, fn.logical_id, event))
+            target = {
+                "Arn": target_arn,
+                "Input": props.get("Input"),
+                "RetryPolicy": props.get("RetryPolicy"),
+                "DeadLetterConfig": props.get("DeadLetterConfig"),
+            }
+            try:
+                out.schedules.append(
+                    schedule_spec(f"{fn.logical_id}.{event}", name, props, target, out.notes)
+                )
+            except TemplateError as exc:
+                out.skipped.append(Skipped(where, str(exc)))
+        elif kind == "Schedule":
+            expr_key = "Schedule"
             expr = str(props.get(expr_key) or "")
             if not expr.startswith(("rate(", "cron(")):
                 out.skipped.append(

@@ -51,8 +51,6 @@ IGNORED = {
 UNSUPPORTED = {
     "VpcConfig": "no VPCs: the function uses the host's loopback network",
     "FileSystemConfigs": "no EFS mounts",
-    "DeadLetterQueue": "dead-letter queues of async invokes are not set up by `up` yet",
-    "DeadLetterConfig": "dead-letter queues of async invokes are not set up by `up` yet",
     "ImageConfig": "no container images",
     "ImageUri": "no container images",
     "CapacityProviderConfig": "no capacity providers",
@@ -79,6 +77,8 @@ _APPLIED = {
     "LoggingConfig",
     "PackageType",
     "EventInvokeConfig",
+    "DeadLetterQueue",
+    "DeadLetterConfig",
 }
 
 
@@ -304,8 +304,32 @@ def translate_function(
         if isinstance(logging, dict) and logging.get("LogGroup")
         else None,
         invoke_config=_invoke_config(props.get("EventInvokeConfig"), where, result.skipped),
+        dead_letter_arn=_dead_letter(props, where, result.skipped),
     )
     return result
+
+
+def _dead_letter(props: dict[str, Any], where: str, skipped: list[Skipped]) -> str:
+    """SAM's ``DeadLetterQueue: {Type: SQS, TargetArn}`` or CloudFormation's
+    ``DeadLetterConfig: {TargetArn}``: the queue's ARN ("" for none)."""
+    sam, cfn = props.get("DeadLetterQueue"), props.get("DeadLetterConfig")
+    key, value = ("DeadLetterQueue", sam) if sam is not None else ("DeadLetterConfig", cfn)
+    if value is None:
+        return ""
+    if not isinstance(value, dict):
+        raise TemplateError(f"{where}.{key} must be a mapping with TargetArn")
+    target = str(value.get("TargetArn") or "")
+    kind = str(value.get("Type") or (target.split(":")[2].upper() if target.count(":") > 2 else ""))
+    if kind == "SNS" or ":sns:" in target:
+        skipped.append(Skipped(f"{where}.{key}", "Lamina has no SNS: use an SQS queue (Type: SQS)"))
+        return ""
+    if key == "DeadLetterQueue" and kind != "SQS":
+        raise TemplateError(f"{where}.DeadLetterQueue.Type must be SQS or SNS, not {kind!r}")
+    if not target.startswith("arn:"):
+        raise TemplateError(
+            f"{where}.{key}.TargetArn must be a queue ARN (e.g. !GetAtt Queue.Arn), not {target!r}"
+        )
+    return target
 
 
 def translate_layer(

@@ -95,6 +95,8 @@ class FunctionSpec:
     log_format: str | None = None
     log_group: str | None = None  # LoggingConfig.LogGroup
     invoke_config: InvokeConfigSpec | None = None
+    # DeadLetterQueue (SAM) / DeadLetterConfig: the SQS queue for spent async events.
+    dead_letter_arn: str = ""
 
     @property
     def qualifier(self) -> str | None:
@@ -113,6 +115,7 @@ class FunctionSpec:
             "Description": self.description,
             "SnapStart": {"ApplyOn": "PublishedVersions" if self.snap_start else "None"},
             "Layers": [layer.arn for layer in self.layers],
+            "DeadLetterConfig": {"TargetArn": self.dead_letter_arn},
         }
         logging: dict[str, str] = {}
         if self.log_format is not None:
@@ -184,6 +187,53 @@ class RuleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    """An EventBridge Scheduler schedule (``AWS::Scheduler::Schedule``, SAM ``ScheduleV2``)."""
+
+    key: str  # "Fn.Event" or the resource's logical id
+    name: str
+    expression: str
+    target_arn: str
+    enabled: bool = True
+    description: str = ""
+    group: str = "default"
+    window_minutes: int | None = None  # FlexibleTimeWindow: None is OFF
+    input: str | None = None
+    max_retries: int | None = None  # RetryPolicy (None: Scheduler's default)
+    max_age_s: int | None = None
+
+    def body(self, account: str) -> dict[str, Any]:
+        """The CreateSchedule / UpdateSchedule request."""
+        window: dict[str, Any] = {"Mode": "OFF"}
+        if self.window_minutes:
+            window = {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": self.window_minutes}
+        target: dict[str, Any] = {
+            "Arn": self.target_arn,
+            "RoleArn": f"arn:aws:iam::{account}:role/lamina-scheduler",
+        }
+        if self.input is not None:
+            target["Input"] = self.input
+        policy = {}
+        if self.max_retries is not None:
+            policy["MaximumRetryAttempts"] = self.max_retries
+        if self.max_age_s is not None:
+            policy["MaximumEventAgeInSeconds"] = self.max_age_s
+        if policy:
+            target["RetryPolicy"] = policy
+        out: dict[str, Any] = {
+            "Name": self.name,
+            "GroupName": self.group,
+            "ScheduleExpression": self.expression,
+            "FlexibleTimeWindow": window,
+            "Target": target,
+            "State": "ENABLED" if self.enabled else "DISABLED",
+        }
+        if self.description:
+            out["Description"] = self.description
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class RouteSpec:
     """An API route: ``METHOD /path`` of an API (REST: payload 1.0, HTTP API: 2.0 default)."""
 
@@ -221,6 +271,7 @@ class StackSpec:
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
     routes: list[RouteSpec] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

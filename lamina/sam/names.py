@@ -53,6 +53,11 @@ def rule_name(stack: str, function_logical_id: str, event: str) -> str:
     return _fit(_RULE_CHARS.sub("-", f"{stack}-{function_logical_id}-{event}"), 64)
 
 
+def schedule_name(stack: str, logical_id: str) -> str:
+    """An ``AWS::Scheduler::Schedule`` without a Name: ``<stack>-<LogicalId>``."""
+    return _fit(_RULE_CHARS.sub("-", f"{stack}-{logical_id}"), 64)
+
+
 def api_id(stack: str, logical_id: str) -> str:
     """A 10-character id, stable for a stack's API, like API Gateway's."""
     return hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
@@ -87,6 +92,39 @@ def rule_arn(region: str, account: str, name: str) -> str:
 
 def layer_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:lambda:{region}:{account}:layer:{name}:1"
+
+
+# ARN shapes of resources Lamina does not create, so a template's Outputs and variables
+# read as they would on AWS (not as a made-up "stand-in" service).
+_ARN_SHAPES = {
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{r}:{a}:table/{n}",
+    "AWS::Serverless::SimpleTable": "arn:aws:dynamodb:{r}:{a}:table/{n}",
+    "AWS::SNS::Topic": "arn:aws:sns:{r}:{a}:{n}",
+    "AWS::StepFunctions::StateMachine": "arn:aws:states:{r}:{a}:stateMachine:{n}",
+    "AWS::Serverless::StateMachine": "arn:aws:states:{r}:{a}:stateMachine:{n}",
+    "AWS::Kinesis::Stream": "arn:aws:kinesis:{r}:{a}:stream/{n}",
+    "AWS::IAM::Role": "arn:aws:iam::{a}:role/{n}",
+    "AWS::IAM::Policy": "arn:aws:iam::{a}:policy/{n}",
+    "AWS::IAM::ManagedPolicy": "arn:aws:iam::{a}:policy/{n}",
+    "AWS::Logs::LogGroup": "arn:aws:logs:{r}:{a}:log-group:{n}:*",
+    "AWS::KMS::Key": "arn:aws:kms:{r}:{a}:key/{n}",
+    "AWS::SecretsManager::Secret": "arn:aws:secretsmanager:{r}:{a}:secret:{n}",
+    "AWS::SSM::Parameter": "arn:aws:ssm:{r}:{a}:parameter/{n}",
+    "AWS::Events::EventBus": "arn:aws:events:{r}:{a}:event-bus/{n}",
+    "AWS::Cognito::UserPool": "arn:aws:cognito-idp:{r}:{a}:userpool/{n}",
+}
+
+
+def resource_arn(kind: str, region: str, account: str, name: str) -> str:
+    """The ARN a resource of CloudFormation type ``kind`` named ``name`` would have."""
+    shape = _ARN_SHAPES.get(kind)
+    if shape is None:
+        # AWS::Service::Thing -> arn:aws:service:<region>:<account>:thing/<name>
+        parts = kind.split("::")
+        service = parts[1].lower() if len(parts) == 3 else "cloudformation"
+        thing = parts[2].lower() if len(parts) == 3 else "resource"
+        shape = f"arn:aws:{service}:{{r}}:{{a}}:{thing}/{{n}}"
+    return shape.format(r=region, a=account, n=name)
 
 
 def split_function_arn(arn: str) -> tuple[str, str | None]:

@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lamina.sam import names
+from lamina.sam.apis import api_wants
 from lamina.sam.clients import Clients
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
 from lamina.sam.model import STACK_TAG, StackSpec
@@ -197,6 +198,24 @@ def observe_rules(clients: Clients, spec: StackSpec, state: StackState, current:
         )
 
 
+def observe_schedules(
+    clients: Clients, spec: StackSpec, state: StackState, current: Current
+) -> None:
+    if not spec.schedules and not state.schedules:
+        return
+    scheduler = clients("scheduler")
+    if not _probe(current, "scheduler", lambda: scheduler.list_schedules(MaxResults=1)):
+        return
+    keys = {f"{s.group}/{s.name}" for s in spec.schedules} | set(state.schedules.values())
+    for key in sorted(keys):
+        group, _, name = key.partition("/")
+        try:
+            current.schedules[key] = scheduler.get_schedule(Name=name, GroupName=group)
+        except ClientError as exc:
+            if error_code(exc) not in NOT_FOUND:
+                raise
+
+
 def observe_mappings(clients: Clients, spec: StackSpec, current: Current) -> None:
     lam = clients("lambda")
     service = "event-source-mappings"
@@ -242,11 +261,26 @@ def observe(
     observe_queues(clients, spec, state, current)
     observe_buckets(clients, spec, state, current)
     observe_rules(clients, spec, state, current)
+    observe_schedules(clients, spec, state, current)
     observe_mappings(clients, spec, current)
-    current.routes = read_routes(routes_file, spec.name)
-    if routes_file is None:
-        current.unavailable["routes"] = "no routes file"
+    if routes_file is not None:
+        current.routes = read_routes(routes_file, spec.name)
+    else:
+        current.apis = observe_apis(clients, spec, state)
     return current
+
+
+def observe_apis(clients: Clients, spec: StackSpec, state: StackState) -> dict[str, dict[str, Any]]:
+    """The stack's APIs as the server has them: the wanted ones, those its state file names,
+    and those named ``<stack>/...`` (so a lost state file still finds them)."""
+    listed = clients.lamina().call("GET", "/lamina/v1/apis").get("apis") or []
+    ids = set(api_wants(spec)) | set(state.apis.values())
+    mine = f"{spec.name}/"
+    return {
+        str(api["apiId"]): api
+        for api in listed
+        if api.get("apiId") in ids or str(api.get("name", "")).startswith(mine)
+    }
 
 
 def queue_arn_of(spec: StackSpec, name: str) -> str:

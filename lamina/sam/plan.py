@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lamina.sam import names
+from lamina.sam.apis import api_differs, api_wants
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
 from lamina.sam.model import (
     STACK_TAG,
@@ -32,7 +33,9 @@ SERVICE = {
     "notifications": "s3",
     "mapping": "event-source-mappings",
     "rule": "events",
+    "schedule": "scheduler",
     "routes": "routes",
+    "api": "API",
 }
 
 
@@ -58,7 +61,7 @@ class FunctionChange:
 @dataclass(frozen=True)
 class Action:
     verb: Verb
-    kind: str  # function, queue, bucket, notifications, mapping, rule, routes
+    kind: str  # function, queue, bucket, notifications, mapping, rule, routes, api
     name: str
     changes: tuple[str, ...] = ()
     target: Any = None  # the spec, change or identifier the apply step needs
@@ -95,6 +98,7 @@ def _comparable(cfg: dict[str, Any], with_logging: bool) -> dict[str, Any]:
         "Description": cfg.get("Description") or "",
         "SnapStart": {"ApplyOn": (cfg.get("SnapStart") or {}).get("ApplyOn", "None")},
         "Layers": [layer.get("Arn") for layer in cfg.get("Layers") or []],
+        "DeadLetterConfig": {"TargetArn": (cfg.get("DeadLetterConfig") or {}).get("TargetArn", "")},
     }
     if with_logging:
         out["LoggingConfig"] = dict(cfg.get("LoggingConfig") or {})
@@ -254,6 +258,25 @@ def _rule_differences(want: RuleSpec, have: CurrentRule) -> list[str]:
     return out
 
 
+def schedule_differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    """What an UpdateSchedule would change; a left-out RetryPolicy is Scheduler's default."""
+    out = [
+        k for k in ("ScheduleExpression", "State", "FlexibleTimeWindow") if want[k] != have.get(k)
+    ]
+    if want.get("Description", "") != have.get("Description", ""):
+        out.append("Description")
+    wt, ht = want["Target"], have.get("Target") or {}
+    policy = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86_400}
+    policy.update(wt.get("RetryPolicy") or {})
+    if (wt["Arn"], wt.get("Input"), policy) != (
+        ht.get("Arn"),
+        ht.get("Input"),
+        ht.get("RetryPolicy") or {},
+    ):
+        out.append("Target")
+    return out
+
+
 def route_entries(spec: StackSpec) -> list[dict[str, str]]:
     """This stack's routes as entries of Lamina's routes file."""
     out = []
@@ -359,6 +382,30 @@ def _events(
     for name in sorted(set(state.rules.values()) - wanted_rules):
         if name in current.rules:
             add(deletes, Action("delete", "rule", name, target=current.rules[name]))
+    wanted_schedules = {f"{sc.group}/{sc.name}" for sc in spec.schedules}
+    for sc in spec.schedules:
+        key = f"{sc.group}/{sc.name}"
+        have_schedule = current.schedules.get(key)
+        if have_schedule is None:
+            add(creates, Action("create", "schedule", key, target=sc))
+        elif diff := schedule_differences(sc.body(spec.account), have_schedule):
+            add(updates, Action("update", "schedule", key, tuple(diff), sc))
+    for key in sorted(set(state.schedules.values()) - wanted_schedules):
+        if key in current.schedules:
+            add(deletes, Action("delete", "schedule", key, target=key))
+    if current.apis is not None:
+        wanted = api_wants(spec)
+        for api_id, api_want in wanted.items():
+            api_have = current.apis.get(api_id)
+            label = f"{api_want['logicalId']} ({len(api_want['routes'])} route(s))"
+            if api_have is None:
+                add(creates, Action("create", "api", label, target=(api_id, api_want)))
+            elif diff := api_differs(api_want, api_have):
+                add(updates, Action("update", "api", label, tuple(diff), (api_id, api_want)))
+        for api_id, api_have in sorted(current.apis.items()):
+            if api_id not in wanted:
+                lid = str(api_have.get("name", api_id)).rpartition("/")[2]
+                add(deletes, Action("delete", "api", lid, target=(api_id, None)))
     entries = route_entries(spec)
     if current.routes is not None and entries != current.routes:
         verb2: Verb = "delete" if not entries else ("update" if current.routes else "create")

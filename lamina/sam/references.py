@@ -3,7 +3,8 @@
 Functions, queues, buckets, layers and APIs answer with their Lamina names, ARNs and URLs;
 SAM's generated resources (``<Fn>Role``, ``<Fn>Url``, ``<Fn>Alias<alias>``,
 ``ServerlessRestApi``, ``ServerlessHttpApi``) are known too. A resource Lamina does not
-run still answers, with a stand-in value and a warning, so the functions that mention it
+run still answers, with the value it would have on AWS (its name, or an ARN of its own
+service, never a made-up one) and a warning, so the functions that mention it
 (a table name in an environment variable, say) can be deployed.
 """
 
@@ -30,6 +31,13 @@ _NAME_PROPERTY = {
     "AWS::Logs::LogGroup": "LogGroupName",
 }
 IMPLICIT_APIS = {"ServerlessRestApi": "rest", "ServerlessHttpApi": "http"}
+# Types whose Ref is their ARN on AWS (most others' Ref is their name).
+_REF_IS_ARN = {
+    "AWS::SNS::Topic",
+    "AWS::StepFunctions::StateMachine",
+    "AWS::Serverless::StateMachine",
+    "AWS::IAM::ManagedPolicy",
+}
 
 Resolve = Callable[[Any, str], Any]
 
@@ -108,8 +116,8 @@ class Catalog:
             self._warned.add(key)
             kind = self.type_of(logical_id) or "generated resource"
             self.warnings.append(
-                f"{what} of {logical_id} ({kind}) resolves to a stand-in value {value!r}: "
-                "Lamina does not create this resource"
+                f"{what} of {logical_id} ({kind}) resolves to {value!r}, the value it would "
+                "have on AWS: Lamina does not create this resource"
             )
         return value
 
@@ -138,7 +146,10 @@ class Catalog:
         if kind in API_TYPES or logical_id in IMPLICIT_APIS:
             return names.api_id(self.stack, logical_id)
         if logical_id in self.resources:
-            return self._stand_in(logical_id, "Ref", f"{self.stack}-{logical_id}")
+            value = f"{self.stack}-{logical_id}"
+            if kind in _REF_IS_ARN:
+                value = names.resource_arn(kind, self.region, self.account, value)
+            return self._stand_in(logical_id, "Ref", value)
         generated = self._generated(logical_id, None)
         if generated is not None:
             return generated
@@ -189,12 +200,13 @@ class Catalog:
         elif kind == "AWS::Events::Rule" and attribute == "Arn":
             return names.rule_arn(self.region, self.account, self.name(logical_id))
         elif logical_id in self.resources:
+            name = f"{self.stack}-{logical_id}"
             return self._stand_in(
                 logical_id,
                 attribute,
-                f"arn:aws:lamina-stand-in:{self.region}:{self.account}:{self.stack}-{logical_id}"
+                names.resource_arn(kind, self.region, self.account, name)
                 if attribute.endswith("Arn")
-                else f"{self.stack}-{logical_id}",
+                else name,
             )
         else:
             generated = self._generated(logical_id, attribute)

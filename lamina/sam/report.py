@@ -46,6 +46,16 @@ def as_json(result: UpResult) -> dict[str, Any]:
         },
         "functionUrls": result.urls,
         "routes": route_entries(result.spec),
+        "apis": {
+            str(api.get("name", api_id)).rpartition("/")[2]: {
+                "apiId": api_id,
+                "kind": api.get("kind"),
+                "stage": api.get("stage"),
+                "port": api.get("port"),
+                "url": api.get("url"),
+            }
+            for api_id, api in result.apis.items()
+        },
         "outputs": result.outputs,
     }
 
@@ -68,6 +78,7 @@ def render(result: UpResult, *, template: str, endpoint: str, routes_hint: str =
         *(("queue", q.name) for q in spec.queues.values()),
         *(("bucket", b.name) for b in spec.buckets.values()),
         *(("rule", r.name) for r in spec.rules),
+        *(("schedule", f"{s.group}/{s.name}") for s in spec.schedules),
         *(("mapping", m.key) for m in spec.mappings),
     }
     touched = {(o.action.kind, o.action.name) for o in result.applied.outcomes}
@@ -90,6 +101,11 @@ def render(result: UpResult, *, template: str, endpoint: str, routes_hint: str =
     for fn in spec.functions.values():
         if fn.name in result.urls:
             endpoints.append(f"  URL    {fn.name}: {result.urls[fn.name]}")
+    for api in result.apis.values():
+        lid = str(api.get("name", "")).rpartition("/")[2]
+        endpoints.append(
+            f"  API    {lid} ({api.get('kind')}, stage {api.get('stage')}): {api.get('url')}"
+        )
     routes = route_entries(spec)
     for r in routes:
         endpoints.append(

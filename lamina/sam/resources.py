@@ -13,6 +13,7 @@ from lamina.sam.model import (
     NotificationSpec,
     QueueSpec,
     RuleSpec,
+    ScheduleSpec,
     Skipped,
     TargetSpec,
     UrlSpec,
@@ -191,4 +192,46 @@ def url_spec(props: dict[str, Any]) -> tuple[str, str | None, UrlSpec]:
             str(props.get("InvokeMode", "BUFFERED")),
             props.get("Cors") or None,
         ),
+    )
+
+
+def schedule_spec(
+    key: str, name: str, props: dict[str, Any], target: dict[str, Any], notes: list[str]
+) -> ScheduleSpec:
+    """An ``AWS::Scheduler::Schedule`` (``target`` = its ``Target``) or a ``ScheduleV2``
+    event (the event's properties, the function as target)."""
+    expr = str(props.get("ScheduleExpression") or "")
+    if not expr.startswith(("rate(", "cron(")):
+        raise TemplateError(f"{key}: schedule {expr!r}: Lamina's schedules are rate() and cron()")
+    tz = props.get("ScheduleExpressionTimezone")
+    if tz and str(tz) not in ("UTC", "Etc/UTC"):
+        notes.append(f"{key}: ScheduleExpressionTimezone {tz} ignored: cron is UTC")
+    for ignored in ("StartDate", "EndDate", "KmsKeyArn"):
+        if props.get(ignored):
+            notes.append(f"{key}: {ignored} is not supported by Lamina's schedules; ignored")
+    window = props.get("FlexibleTimeWindow") or {"Mode": "OFF"}
+    minutes = None
+    if isinstance(window, dict) and window.get("Mode") == "FLEXIBLE":
+        minutes = int(window.get("MaximumWindowInMinutes") or 0)
+        if not 1 <= minutes <= 1440:
+            raise TemplateError(f"{key}: FlexibleTimeWindow.MaximumWindowInMinutes must be 1-1440")
+    policy = target.get("RetryPolicy") or {}
+    if not isinstance(policy, dict):
+        raise TemplateError(f"{key}: RetryPolicy must be a mapping")
+    if target.get("DeadLetterConfig"):
+        notes.append(f"{key}: the schedule's DeadLetterConfig is not supported; ignored")
+    text = target.get("Input")
+    retries, age = policy.get("MaximumRetryAttempts"), policy.get("MaximumEventAgeInSeconds")
+    return ScheduleSpec(
+        key=key,
+        name=name,
+        expression=expr,
+        target_arn=str(target.get("Arn") or ""),
+        enabled=str(props.get("State", "ENABLED")) == "ENABLED",
+        description=str(props.get("Description") or ""),
+        group=str(props.get("GroupName") or "default"),
+        window_minutes=minutes,
+        input=None if text is None else text if isinstance(text, str) else json.dumps(text),
+        max_retries=None if retries is None else int(retries),
+        max_age_s=None if age is None else int(age),
     )

@@ -24,6 +24,8 @@ def choose_runtime(wanted: str) -> tuple[str | None, str | None]:
     An older or newer Python or Node.js than Lamina has runs on the nearest one Lamina has,
     with a note saying so: the point of ``lamina up`` is to run the project, and code
     written for python3.9 or nodejs24.x almost always runs on python3.11 / nodejs22.x.
+    Which interpreter then runs that name is the server's business: see
+    :func:`interpreter_note`.
     """
     if wanted in PYTHON_RUNTIMES or wanted in NODE_RUNTIMES or wanted in PROVIDED_RUNTIMES:
         return wanted, None
@@ -31,12 +33,18 @@ def choose_runtime(wanted: str) -> tuple[str | None, str | None]:
         minor = int(m.group(1))
         versions = sorted(PYTHON_RUNTIMES, key=_minor)
         chosen = versions[0] if minor < _minor(versions[0]) else versions[-1]
-        return chosen, f"runtime {wanted} runs on {chosen} (Lamina has {', '.join(versions)})"
+        return (
+            chosen,
+            f"runtime {wanted} is deployed as {chosen} (Lamina has {', '.join(versions)})",
+        )
     if m := _NODE.match(wanted):
         major = int(m.group(1))
         versions = sorted(NODE_RUNTIMES, key=_major)
         chosen = versions[0] if major < _major(versions[0]) else versions[-1]
-        return chosen, f"runtime {wanted} runs on {chosen} (Lamina has {', '.join(versions)})"
+        return (
+            chosen,
+            f"runtime {wanted} is deployed as {chosen} (Lamina has {', '.join(versions)})",
+        )
     if wanted == "provided":
         return "provided.al2", "runtime provided (Amazon Linux 1) runs as provided.al2"
     if wanted.startswith(("java", "dotnet", "ruby", "go1")):
@@ -54,3 +62,24 @@ def family(runtime: str) -> str:
     if runtime.startswith("nodejs"):
         return "node"
     return "provided"
+
+
+def interpreter_note(runtime: str, interpreters: dict[str, tuple[str, str]]) -> str | None:
+    """A note when the server runs ``runtime`` on another version than its name says.
+
+    ``interpreters`` is the server's runtime table (runtime → (version, path)), as
+    ``lamina runtimes`` shows it; an empty table (server unknown) gives no note.
+    """
+    version, path = interpreters.get(runtime, ("", ""))
+    if not version:
+        return None
+    number = version.removeprefix("v")
+    if m := _NODE.match(runtime):
+        if number.split(".")[0] == m.group(1):
+            return None
+        return f"{runtime} runs on Node {version} on this server ({path})"
+    if runtime.startswith("python3."):
+        if ".".join(number.split(".")[:2]) == runtime.removeprefix("python"):
+            return None
+        return f"{runtime} runs on Python {number} on this server ({path})"
+    return None

@@ -28,9 +28,11 @@ class StackState:
     queues: dict[str, str] = field(default_factory=dict)  # logical id → name
     buckets: dict[str, str] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)  # key → rule name
+    schedules: dict[str, str] = field(default_factory=dict)  # key → "<group>/<name>"
     mappings: dict[str, str] = field(default_factory=dict)  # key → UUID
     notifications: list[str] = field(default_factory=list)  # buckets whose config we set
     routes: bool = False  # whether this stack has entries in the routes file
+    apis: dict[str, str] = field(default_factory=dict)  # API logical id → API id on Lamina
 
 
 def state_path(project: Path, stack: str, endpoint: str) -> Path:

@@ -28,6 +28,7 @@ from lamina.sam.resources import (
     mapping_spec,
     queue_spec,
     rule_spec,
+    schedule_spec,
     url_spec,
 )
 from lamina.sam.template import SAM_TRANSFORM, Template
@@ -254,6 +255,7 @@ class Translation:
                 continue
             spec.mappings.extend(result.mappings)
             spec.rules.extend(result.rules)
+            spec.schedules.extend(result.schedules)
             spec.routes.extend(result.routes)
             spec.skipped.extend(result.skipped)
             spec.warnings.extend(result.notes)
@@ -277,6 +279,13 @@ class Translation:
         spec.outputs = dict(self.template.outputs)
         return spec
 
+    def _schedule(self, lid: str, notes: list[str]) -> Any:
+        props = self._props(lid)
+        target = props.get("Target")
+        if not isinstance(target, dict) or not target.get("Arn"):
+            raise TemplateError(f"{lid}: a schedule needs a Target with an Arn")
+        return schedule_spec(lid, _schedule_name(self.stack, lid, props), props, target, notes)
+
     def _plain_resources(
         self, spec: StackSpec, by_type: dict[str, list[str]], attempt: Any
     ) -> None:
@@ -293,6 +302,10 @@ class Translation:
             )
             if rule is not None:
                 spec.rules.append(rule)
+        for lid in by_type.get("AWS::Scheduler::Schedule", []):
+            schedule = attempt(lid, lambda lid=lid: self._schedule(lid, spec.warnings))
+            if schedule is not None:
+                spec.schedules.append(schedule)
         for lid in by_type.get("AWS::Lambda::Url", []):
             url = attempt(lid, lambda lid=lid: url_spec(self._props(lid)))
             if url is None:
@@ -309,6 +322,10 @@ class Translation:
                 )
             else:
                 spec.functions[target.logical_id] = replace(target, url=settings)
+
+
+def _schedule_name(stack: str, lid: str, props: dict[str, Any]) -> str:
+    return str(props.get("Name") or names.schedule_name(stack, lid))
 
 
 _ATTRIBUTES = {
@@ -331,6 +348,7 @@ _HANDLED = {
     "AWS::S3::Bucket",
     "AWS::Lambda::EventSourceMapping",
     "AWS::Events::Rule",
+    "AWS::Scheduler::Schedule",
     "AWS::Lambda::Url",
     "AWS::Logs::LogGroup",
 }

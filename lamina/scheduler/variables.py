@@ -10,6 +10,12 @@ LAMBDA_PATH = "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
 LAMBDA_LD_LIBRARY_PATH = (
     "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
 )
+# Lambda runs functions as sbx_user1051, whose /etc/passwd entry names this home; it sets
+# no HOME, so os.homedir(), os.userInfo() and `~` resolve through that entry. Until the
+# sandbox's own root has the passwd entry, HOME gives the SDKs (the AWS SDK for
+# JavaScript v3 reads ~/.aws/config at INIT) the same answer. Like on Lambda the
+# directory need not exist: the SDKs treat a missing config file as empty.
+SANDBOX_HOME = "/home/sbx_user1051"
 
 
 def environment_variables(
@@ -31,7 +37,8 @@ def environment_variables(
     The function's own variables go first so Lamina's reserved ones (validated as not
     overridable at create time) always win.
     """
-    env = dict(cfg.environment)
+    # HOME is not reserved on Lambda: a function may set its own (HOME=/tmp is common).
+    env = {"HOME": SANDBOX_HOME, **cfg.environment}
     env.update(
         {
             "_HANDLER": cfg.handler,

@@ -9,6 +9,7 @@ machines), progress bars to stderr, charts to ``--png`` and ``--html``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -25,11 +26,12 @@ from lamina.tools.coldstart import DEFAULT_RUNTIMES, resolve_runtimes, run_colds
 from lamina.tools.coldstart_report import coldstart_dict, write_coldstart
 from lamina.tools.compare import run_compare
 from lamina.tools.compare_report import compare_dict, write_compare
-from lamina.tools.cost_report import CostQuery, from_api_rows, from_ledger, report_rows
+from lamina.tools.cost_report import CostQuery, from_ledger, report_rows
 from lamina.tools.cost_source import open_source, parse_when
 from lamina.tools.cost_text import write_cost
 from lamina.tools.html_report import Section
-from lamina.tools.lambda_api import LambdaApi
+from lamina.tools.lambda_api import LambdaApi, payload_bytes
+from lamina.tools.paired_deploy import prepare_pair
 from lamina.tools.payloads import WeightedPayload, read_payload_arg, read_weighted_file
 from lamina.tools.tune_report import tune_dict, write_tune
 from lamina.tools.tuner import TunePlan, tune
@@ -113,7 +115,6 @@ def cmd_cost(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     explicit = args.data_dir is not None
     data_dir = Path(args.data_dir) if explicit else load_settings(os.environ).data_dir
     client = Client(endpoint_of(args)) if not args.offline else None
-    source = open_source(client, data_dir, explicit, args.function)
     query = CostQuery(
         function=args.function,
         by=args.by,
@@ -124,11 +125,9 @@ def cmd_cost(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
         rate=args.rate,
         server=args.vs_server,
     )
-    if source.reader is not None:
-        report = from_ledger(source.reader, query, prices)
-    else:
-        assert source.api_rows is not None
-        report = from_api_rows(source.api_rows, query, prices)
+    span = (query.function, query.since, query.until)
+    source = open_source(client, data_dir, explicit, query.by, span)
+    report = from_ledger(source.views, query, prices)
     if source.note:
         report.notes.append(source.note)
     if args.json:
@@ -165,9 +164,20 @@ def cmd_tune(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
 def cmd_compare(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     prices = _prices(args)
     api = LambdaApi(Client(endpoint_of(args)))
+    examples = Path(args.examples) if args.examples else default_examples_dir()
+    names = (args.function_a, args.function_b)
+    prepared = prepare_pair(api, names, examples, deploy=args.deploy_examples)
+    for name in prepared.deployed:
+        print(f"deployed {name} from {examples}", file=sys.stderr)
+    plan = _plan(args, args.function_a)
+    if prepared.workload is not None and args.payload is None and args.payloads is None:
+        # Both are one paired example: measure them with its own event, not with {}.
+        event = prepared.workload.event()
+        plan = dataclasses.replace(plan, payloads=(WeightedPayload(payload_bytes(event)),))
+        print(f"payload: the {prepared.workload.key} example's own event", file=sys.stderr)
     comparison = run_compare(
         api,
-        _plan(args, args.function_a),
+        plan,
         args.function_b,
         prices,
         args.rate,
@@ -263,7 +273,12 @@ def _tuning_options(p: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="pause between invokes, e.g. 100 to measure a function called now and then",
     )
-    p.add_argument("--strategy", choices=[s.value for s in Strategy], default="cost")
+    p.add_argument(
+        "--strategy",
+        choices=[s.value for s in Strategy],
+        default="cost",
+        help="what the recommendation optimises: cost, speed, or balanced (see --weight)",
+    )
     p.add_argument(
         "--weight",
         type=float,
@@ -295,8 +310,13 @@ def register(
         parents=[common],
         help="what functions cost, from the ledger; projections and break-even",
     )
-    p.add_argument("function", nargs="?")
-    p.add_argument("--by", choices=["function", "version", "day", "month"], default="function")
+    p.add_argument("function", nargs="?", help="one function (default: all)")
+    p.add_argument(
+        "--by",
+        choices=["function", "version", "day", "month"],
+        default="function",
+        help="group the bill by (default: function)",
+    )
     p.add_argument("--since", help="7d, 24h, 30min, or a UTC date/time such as 2026-05-01")
     p.add_argument("--until", help="as --since (exclusive)")
     p.add_argument(
@@ -318,7 +338,7 @@ def register(
     p.set_defaults(func=bind(cmd_cost))
 
     p = sub.add_parser("tune", parents=[common], help="power tuning: the best memory size")
-    p.add_argument("function")
+    p.add_argument("function", help="the function to tune")
     _tuning_options(p)
     p.add_argument("--rate", type=_rate, help="also show the month at this rate: 10/s")
     p.add_argument("--apply", action="store_true", help="leave the function at the recommendation")
@@ -328,8 +348,8 @@ def register(
     p = sub.add_parser(
         "compare", parents=[common], help="one workload, two implementations: time, memory, cost"
     )
-    p.add_argument("function_a", metavar="FUNCTION_A")
-    p.add_argument("function_b", metavar="FUNCTION_B")
+    p.add_argument("function_a", metavar="FUNCTION_A", help="one function (e.g. orders-py)")
+    p.add_argument("function_b", metavar="FUNCTION_B", help="the other (e.g. orders-rs)")
     _tuning_options(p)
     p.add_argument(
         "--rate",
@@ -337,6 +357,13 @@ def register(
         default=parse_rate("10/s"),
         help="the monthly cost at this rate (default 10/s)",
     )
+    p.add_argument(
+        "--deploy-examples",
+        action="store_true",
+        help="deploy missing paired examples (orders-py, orders-rs, thumbnail-py, ...) from "
+        "their built zips first",
+    )
+    p.add_argument("--examples", help="where the paired-*.zip files are (default build/examples)")
     _output_options(p)
     p.set_defaults(func=bind(cmd_compare))
 
@@ -352,7 +379,9 @@ def register(
         default=",".join(DEFAULT_RUNTIMES),
         help="rust,python,node (also ric-python, ric-node)",
     )
-    p.add_argument("--memory", type=_sizes, default=(128,), metavar="MB,MB,...")
+    p.add_argument(
+        "--memory", type=_sizes, default=(128,), metavar="MB,MB,...", help="sizes (default 128)"
+    )
     p.add_argument("-n", "--count", type=int, default=10, help="cold starts per runtime and size")
     p.add_argument("--examples", help="where the hello zips are (default build/examples)")
     p.add_argument("--prefix", default="lamina-bench-coldstart", help="function name prefix")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, TextIO
 
 from lamina.billing.prices import PriceTable
@@ -84,25 +85,58 @@ def compare_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
 
 
 def verdict(c: Comparison) -> str:
-    if c.a.best is None or c.b.best is None or c.cost_ratio is None:
+    """One plain sentence that is true at the sizes and the rate compared.
+
+    Figures that print the same are called the same (never "1.0x less, 0% saved"), and
+    every difference is stated with both figures, so the reader can check it.
+    """
+    a, b = c.a, c.b
+    if a.best is None or b.best is None or c.cost_ratio is None:
         return "cannot compare: one of the functions never completed an invoke"
-    cheaper, dearer, factor = (c.b, c.a, c.cost_ratio)
-    if factor < 1:
-        cheaper, dearer, factor = c.a, c.b, 1 / factor
-    saving = 1 - 1 / factor
-    line = (
-        f"{cheaper.name} ({cheaper.runtime}, {cheaper.best.memory_mb if cheaper.best else '-'} MB) "
-        f"costs {ratio(factor)} less per invocation than {dearer.name} "
-        f"({saving:.0%} saved)"
-    )
+    per_a, per_b = a.best.cost_per_million, b.best.cost_per_million
+    if per_a is None or per_b is None:
+        return "cannot compare: one of the functions never completed an invoke"
+    parts = [_cost_clause(a, b, per_a, per_b)]
     speed = c.latency_ratio
-    if speed is not None:
-        faster = c.b if speed > 1 else c.a
-        line += f"; {faster.name} runs {ratio(max(speed, 1 / speed))} faster at {c.common_size} MB"
-    if c.rate is not None and c.a.monthly is not None and c.b.monthly is not None:
-        diff = abs(c.a.monthly - c.b.monthly)
-        line += f"; at {c.rate.text} that is {money(diff)} a month"
-    return line
+    if speed is not None and c.common_size is not None:
+        mean_a, mean_b = c.mean_latency(a), c.mean_latency(b)
+        if ms(mean_a) == ms(mean_b) or abs(speed - 1) < 0.05:
+            parts.append(
+                f"at {c.common_size} MB both run about as fast "
+                f"({ms(mean_a)} ms and {ms(mean_b)} ms on average)"
+            )
+        else:
+            faster = b if speed > 1 else a
+            parts.append(
+                f"{faster.name} runs {ratio(max(speed, 1 / speed))} faster at {c.common_size} MB"
+            )
+    if c.rate is not None and a.monthly is not None and b.monthly is not None:
+        if money(a.monthly) == money(b.monthly):
+            parts.append(f"at {c.rate.text} both cost {money(a.monthly)} a month")
+        else:
+            low, high = (a, b) if a.monthly < b.monthly else (b, a)
+            assert low.monthly is not None and high.monthly is not None
+            parts.append(
+                f"at {c.rate.text} {low.name} costs {money(low.monthly)} a month against "
+                f"{money(high.monthly)}, {money(high.monthly - low.monthly)} less"
+            )
+    return "; ".join(parts)
+
+
+def _who(s: Side) -> str:
+    return f"{s.name} ({s.runtime}, {s.best.memory_mb if s.best else '-'} MB)"
+
+
+def _cost_clause(a: Side, b: Side, per_a: Decimal, per_b: Decimal) -> str:
+    if money(per_a) == money(per_b):
+        return f"{_who(a)} and {_who(b)} cost the same: {money(per_a)} per million invocations"
+    (cheap, low), (dear, high) = sorted(((a, per_a), (b, per_b)), key=lambda pair: pair[1])
+    saved = 1 - float(low / high)
+    below = f"{saved:.0%}" if saved >= 0.01 else "under 1%"
+    return (
+        f"{_who(cheap)} costs {money(low)} per million invocations, {below} below "
+        f"{_who(dear)} at {money(high)}"
+    )
 
 
 def write_pairs(

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from lamina.billing.ledger_reader import GroupTotals, LedgerReader, MonthUsage
+from lamina.billing.ledger_reader import GroupBy, GroupTotals, MonthUsage
 from lamina.billing.meter import EXACT, MonthlyBill, gb_seconds, monthly_cost
 from lamina.billing.prices import PriceTable
 from lamina.billing.projection import (
@@ -28,10 +28,32 @@ from lamina.billing.projection import (
     break_even,
     project,
 )
-from lamina.errors import InvalidParameterValue
 from lamina.tools.formatting import plain
 
 By = Literal["function", "version", "day", "month"]
+
+
+class LedgerViews(Protocol):
+    """What a report reads: a :class:`LedgerReader`, or the server's ledger over HTTP."""
+
+    @property
+    def source(self) -> str: ...
+
+    def groups(
+        self,
+        by: GroupBy = "function",
+        function: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[GroupTotals]: ...
+
+    def months(
+        self, function: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[MonthUsage]: ...
+
+    def workloads(
+        self, function: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[tuple[str, Workload]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +153,9 @@ def outlooks(
     return out
 
 
-def from_ledger(reader: LedgerReader, query: CostQuery, prices: PriceTable) -> CostReport:
-    report = CostReport(query, source=f"ledger {reader.path}")
+def from_ledger(reader: LedgerViews, query: CostQuery, prices: PriceTable) -> CostReport:
+    """The report from a ledger's views: a file on this machine, or the server's answer."""
+    report = CostReport(query, source=reader.source)
     if query.architecture is not None:
         prices.tiers(query.architecture)  # an unknown architecture fails here, clearly
     span = (query.function, query.since, query.until)
@@ -143,50 +166,6 @@ def from_ledger(reader: LedgerReader, query: CostQuery, prices: PriceTable) -> C
     report.months = [b for _, b in bills]
     if query.rate is not None or query.server is not None:
         report.outlooks = outlooks(reader.workloads(*span), query, prices)
-    return report
-
-
-def from_api_rows(rows: list[dict[str, Any]], query: CostQuery, prices: PriceTable) -> CostReport:
-    """The server's per-function totals (no ledger file at hand): function rows only."""
-    if query.by != "function" or query.since is not None or query.until is not None:
-        raise InvalidParameterValue(
-            "per-version, per-day and per-month reports and time ranges read the ledger "
-            "file: run on the server's machine with --data-dir <its data directory>"
-        )
-    report = CostReport(query, source="the server's /lamina/v1/cost totals")
-    workloads: list[tuple[str, Workload]] = []
-    for row in rows:
-        gb_s = Decimal(row["gb_s"])
-        mb_ms = int(EXACT.multiply(gb_s, Decimal(1_024_000)))
-        group = GroupTotals(
-            function=str(row["function"]),
-            version=None,
-            day=None,
-            invocations=int(row["invocations"]),
-            cold_starts=int(row["cold_starts"]),
-            errors=int(row["errors"]),
-            timeouts=int(row.get("timeouts", 0)),
-            duration_ms=float(row["duration_ms"]),
-            init_ms=0.0,
-            billed_ms=int(row["billed_ms"]),
-            mb_ms=mb_ms,
-            ephemeral_gb_s=Decimal(0),
-            request_cost=Decimal(row["request_cost"]),
-            duration_cost=Decimal(row["duration_cost"]),
-            ephemeral_cost=Decimal(row.get("ephemeral_cost", "0")),
-            p50_duration_ms=row.get("p50_duration_ms"),
-            p90_duration_ms=row.get("p90_duration_ms"),
-        )
-        report.groups.append(group)
-        if group.invocations:
-            # The totals do not say the architecture: x86_64 unless --arch says otherwise.
-            workloads.append((group.function, Workload("x86_64", group.invocations, mb_ms)))
-    if query.rate is not None or query.server is not None:
-        report.outlooks = outlooks(workloads, query, prices)
-    report.notes.append(
-        "from the server's totals: pass --data-dir for INIT, per-version, per-day and monthly "
-        "views and billed-duration percentiles"
-    )
     return report
 
 

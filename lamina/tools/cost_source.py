@@ -1,78 +1,120 @@
-"""Where ``lamina cost`` reads from: the server's ledger file, or its HTTP totals.
+"""Where ``lamina cost`` reads from: the server's ledger views, or a ledger file.
 
-The ledger file has everything (versions, days, months, INIT, billed-duration
-percentiles) but only on the server's machine; the API's ``/lamina/v1/cost`` has
-per-function totals from anywhere. The rule:
+The server answers ``GET /lamina/v1/ledger`` with the same views a ledger file gives
+(per function / version / day, per month, billed-duration histograms; INIT included), so
+``lamina cost`` needs no ``--data-dir``, on the server's machine or another. The rule:
 
-1. Ask the server (if reachable) for its totals: that also makes it flush its ledger
-   buffer, so a file read right after sees every invoke so far.
-2. With ``--data-dir``, read that ledger.
-3. Otherwise read the default data directory's ledger if it is *this server's*: its
-   per-function totals must equal the server's, exactly. If the server is not running, the
-   file is all there is, so read it.
-4. Otherwise use the server's totals (function rows only).
+1. With ``--data-dir``, read that data directory's ledger file.
+2. With ``--offline``, read the default data directory's ledger file.
+3. Otherwise ask the server; if it cannot be reached, read the default data directory's
+   ledger file when there is one (and say so).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from lamina.billing.ledger import LEDGER_FILE
-from lamina.billing.ledger_reader import LedgerReader
+from lamina.billing.ledger_reader import GroupBy, GroupTotals, LedgerReader, MonthUsage
+from lamina.billing.ledger_wire import group_from_json, month_from_json, workload_from_json
+from lamina.billing.projection import Workload
 from lamina.cli.client import Client, ClientError
 from lamina.errors import InvalidParameterValue
+from lamina.tools.cost_report import LedgerViews
+
+Span = tuple[str | None, float | None, float | None]
+
+
+@dataclass(slots=True)
+class ServerLedger:
+    """The server's ledger views over HTTP; one request per query, whatever is asked of it."""
+
+    client: Client
+    _answers: dict[tuple[GroupBy, Span], dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return f"the server's ledger ({self.client.endpoint})"
+
+    def fetch(self, by: GroupBy, span: Span) -> dict[str, Any]:
+        """Ask once per (grouping, span); raises :class:`ClientError` as the client does."""
+        known = self._answers.get((by, span))
+        if known is None:
+            function, since, until = span
+            query = {"by": by, "function": function, "since": since, "until": until}
+            params = urlencode({k: v for k, v in query.items() if v is not None})
+            known = self.client.call("GET", f"/lamina/v1/ledger?{params}")
+            self._answers[(by, span)] = known
+        return known
+
+    def _any(self, span: Span) -> dict[str, Any]:
+        for (_, known_span), answer in self._answers.items():
+            if known_span == span:
+                return answer
+        return self.fetch("function", span)
+
+    def groups(
+        self,
+        by: GroupBy = "function",
+        function: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[GroupTotals]:
+        answer = self.fetch(by, (function, since, until))
+        return [group_from_json(g) for g in answer["groups"]]
+
+    def months(
+        self, function: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[MonthUsage]:
+        return [month_from_json(m) for m in self._any((function, since, until))["months"]]
+
+    def workloads(
+        self, function: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[tuple[str, Workload]]:
+        answer = self._any((function, since, until))
+        return [workload_from_json(w) for w in answer["workloads"]]
 
 
 @dataclass(frozen=True, slots=True)
 class CostSource:
-    reader: LedgerReader | None
-    api_rows: list[dict[str, Any]] | None
+    views: LedgerViews
     note: str = ""
 
 
-def _fingerprint_api(rows: list[dict[str, Any]]) -> set[tuple[str, int, Decimal]]:
-    return {(str(r["function"]), int(r["invocations"]), Decimal(r["total_cost"])) for r in rows}
-
-
-def _fingerprint_ledger(reader: LedgerReader) -> set[tuple[str, int, Decimal]]:
-    return {(g.function, g.invocations, g.total_cost) for g in reader.groups("function")}
-
-
 def open_source(
-    client: Client | None, data_dir: Path, explicit_dir: bool, function: str | None = None
+    client: Client | None,
+    data_dir: Path,
+    explicit_dir: bool,
+    by: str = "function",
+    span: Span = (None, None, None),
 ) -> CostSource:
-    rows: list[dict[str, Any]] | None = None
-    unreachable = ""
-    if client is not None:
-        query = f"?function={function}" if function else ""
-        try:
-            rows = client.call("GET", f"/lamina/v1/cost{query}")["functions"]
-        except ClientError as exc:
-            if exc.status:  # the server answered with an error: that is worth seeing
-                raise
-            unreachable = str(exc)
+    """Where the report reads from (see the module docstring).
+
+    The server is asked at once for the report's own query (``by``, ``span``), so a
+    report from the server costs one request.
+    """
     ledger = data_dir / LEDGER_FILE
-    if explicit_dir:
-        return CostSource(LedgerReader(ledger), rows)
-    if ledger.is_file():
-        reader = LedgerReader(ledger)
-        if rows is None:
-            return CostSource(reader, None, "the server is not reachable; read its ledger file")
-        if function is None and _fingerprint_ledger(reader) == _fingerprint_api(rows):
-            return CostSource(reader, rows)
-        if function is not None:
-            mine = {g for g in _fingerprint_ledger(reader) if g[0] == function}
-            if mine == _fingerprint_api(rows):
-                return CostSource(reader, rows)
-    if rows is None:
-        raise ClientError(f"{unreachable}; and there is no ledger at {ledger} (--data-dir?)")
-    return CostSource(None, rows)
+    if explicit_dir or client is None:
+        return CostSource(LedgerReader(ledger))
+    server = ServerLedger(client)
+    grouping: GroupBy = "version" if by == "version" else "day" if by == "day" else "function"
+    try:
+        server.fetch(grouping, span)
+    except ClientError as exc:
+        if exc.status:  # the server answered with an error: that is worth seeing
+            raise
+        if ledger.is_file():
+            return CostSource(
+                LedgerReader(ledger), f"the server is not reachable ({exc}); read {ledger}"
+            )
+        raise ClientError(f"{exc}; and there is no ledger at {ledger} (--data-dir?)") from None
+    return CostSource(server)
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")

@@ -239,3 +239,17 @@ PAIRS = (
 )
 
 BY_KEY = {pair.key: pair for pair in PAIRS}
+
+# Names people give the paired functions: ``orders-py`` / ``orders-rs`` (the README's),
+# or the tools' own ``paired-orders-python`` / ``paired-orders-rust``.
+_SUFFIXES = {"py": "python", "python": "python", "rs": "rust", "rust": "rust"}
+
+
+def paired_example(name: str) -> tuple[PairedWorkload, Implementation] | None:
+    """The paired example a function name stands for, if it follows one of the patterns."""
+    stem, _, suffix = name.removeprefix("paired-").rpartition("-")
+    pair = BY_KEY.get(stem)
+    language = _SUFFIXES.get(suffix)
+    if pair is None or language is None:
+        return None
+    return pair, pair.python if language == "python" else pair.rust

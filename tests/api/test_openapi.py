@@ -94,6 +94,7 @@ def test_every_documented_operation_is_routed_and_answers_as_documented(
 ) -> None:
     path = re.sub(r"\{FunctionName\}", "openapi-nosuch", route.template)
     path = path.replace("{Name}", "nosuch").replace("{CodeFile}", "nosuch.zip")
+    path = path.replace("{ApiId}", "openapi-nosuch")
     path = path.replace(
         "{Resource}", "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Aopenapi-nosuch"
     )

@@ -123,10 +123,56 @@ def test_unsigned_requests_are_refused_with_keys_and_served_in_dev_mode() -> Non
     with pytest.raises(MissingAuthenticationToken):
         auth(required=True).check(*args)
     assert auth(required=False).check(*args) is None
-    # Dev mode still refuses a request signed with a key it does not know.
-    signed = botocore_signed("GET", ENDPOINT + "/2015-03-31/functions/", key="AKIAREAL")
-    message = expect(UnrecognizedClient, signed, auth(required=False))
-    assert "dev key" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "region", "service"),
+    [
+        ("test", "test", "eu-west-1", "lambda"),  # LocalStack's convention
+        ("lamina", "lamina", "us-east-1", "lambda"),
+        ("AKIAREAL", "real-secret", "ap-southeast-2", "s3"),
+    ],
+)
+def test_dev_mode_accepts_any_key_and_region_and_names_the_key(
+    key: str, secret: str, region: str, service: str
+) -> None:
+    signed = botocore_signed(
+        "GET",
+        ENDPOINT + "/2015-03-31/functions/",
+        key=key,
+        secret=secret,
+        region=region,
+        service=service,
+    )
+    assert auth(required=False).check(*signed.args()) == key
+    assert auth(required=False, clock=lambda: 0).check(*signed.args()) == key  # no clock check
+    # The same request is refused when keys are configured (signed mode is unchanged):
+    # the scope is checked first, then the key.
+    in_scope = (region, service) == ("us-east-1", "lambda")
+    expect(UnrecognizedClient if in_scope else InvalidSignature, signed)
+
+
+def test_dev_mode_still_refuses_malformed_signatures_and_expired_presigned_urls() -> None:
+    headers = {
+        "host": HOST,
+        "x-amz-date": "20240101T000000Z",
+        "authorization": "AWS4-HMAC-SHA1 Credential=a/b/c/d/aws4_request, SignedHeaders=host",
+    }
+    with pytest.raises(IncompleteSignature):
+        auth(required=False).check("GET", "/2015-03-31/functions/", headers, b"")
+    query = (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=test%2F20240101%2Feu-west-1%2Fs3%2F"
+        "aws4_request&X-Amz-Date=20240101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host"
+        "&X-Amz-Signature=" + "0" * 64
+    )
+    at = amz_date_epoch("20240101T000000Z")
+    target = "/bucket/key?" + query
+    assert (
+        auth(required=False, clock=lambda: at + 59).check("GET", target, {"host": HOST}, b"")
+        == "test"
+    )
+    with pytest.raises(AccessDenied):
+        auth(required=False, clock=lambda: at + 61).check("GET", target, {"host": HOST}, b"")
 
 
 def test_the_clock_may_be_off_by_five_minutes_and_no_more() -> None:

@@ -203,12 +203,38 @@ def test_cost_shows_invocations_and_a_dollar_total(server: LaminaProcess, tmp_pa
     assert cells[-1].startswith("$")
     assert float(cells[-1].lstrip("$").replace(",", "")) > 0
 
+    # INIT as REPORT billed it (the cold start's Init Duration), not 0.00.
+    assert header.split()[6:8] == ["INIT", "MS"]
+    assert float(cells[5]) > 0
+
     as_json = lamina("cost", "--json", server=server)
     assert as_json.returncode == 0
     rows_json = json.loads(as_json.stdout)
     (mine,) = [r for r in rows_json if r["function"] == "cli-cost"]
     assert mine["invocations"] == 3
     assert float(mine["total_cost"]) > 0
+    assert mine["init_ms"] > 0
+
+
+def test_cost_views_come_from_the_server_without_a_data_dir(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    assert deploy(server, write_function(tmp_path / "views", ECHO), "cli-views").returncode == 0
+    assert lamina("invoke", "cli-views", server=server).returncode == 0
+    # The server's data directory is not this user's default one: the views come over HTTP.
+    for by, key in (("day", "day"), ("version", "version"), ("month", "month")):
+        out = lamina("cost", "cli-views", "--by", by, "--json", server=server)
+        assert out.returncode == 0, out.stderr
+        rows = json.loads(out.stdout)
+        assert rows and all(key in r for r in rows), rows
+    by_version = json.loads(lamina("cost", "cli-views", "--by", "version", "--json",
+                                   server=server).stdout)  # fmt: skip
+    assert [(r["function"], r["version"], r["invocations"]) for r in by_version] == [
+        ("cli-views", "$LATEST", 1)
+    ]
+    assert by_version[0]["init_ms"] > 0
+    text = lamina("cost", "cli-views", "--by", "day", server=server)
+    assert f"source: the server's ledger ({server.endpoint})" in text.stdout
 
 
 def test_rm_deletes_the_function(server: LaminaProcess, tmp_path: Path) -> None:
@@ -248,3 +274,53 @@ def test_runtimes_lists_python312_with_its_interpreter(server: LaminaProcess) ->
     as_json = json.loads(lamina("runtimes", "--json", server=server).stdout)
     (py312,) = [r for r in as_json if r["runtime"] == "python3.12"]
     assert py312["interpreter"] == interpreter
+
+
+def test_deploy_infers_runtime_and_handler_from_the_directory(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    py = tmp_path / "py"
+    py.mkdir()
+    (py / "lambda_function.py").write_text("def lambda_handler(event, context):\n    return 'py'\n")
+    created = lamina("deploy", str(py), "--name", "cli-infer-py", server=server)
+    assert created.returncode == 0, created.stderr
+    assert "inferred --runtime python3." in created.stderr
+    assert "--handler lambda_function.lambda_handler from lambda_function.py" in created.stderr
+    assert lamina("invoke", "cli-infer-py", server=server).stdout.strip() == '"py"'
+
+    node = tmp_path / "node"
+    node.mkdir()
+    (node / "index.mjs").write_text("export const handler = async () => 'node';\n")
+    created = lamina("deploy", str(node), "--name", "cli-infer-node", server=server)
+    assert created.returncode == 0, created.stderr
+    assert (
+        "inferred --runtime nodejs" in created.stderr
+        and "--handler index.handler" in created.stderr
+    )
+    assert lamina("invoke", "cli-infer-node", server=server).stdout.strip() == '"node"'
+
+
+def test_deploy_says_exactly_what_to_pass_when_it_cannot_infer(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("no code here")
+    failed = lamina("deploy", str(tmp_path), "--name", "cli-infer-none", server=server)
+    assert failed.returncode == 2
+    assert "cannot tell the runtime" in failed.stderr
+    assert "--runtime python3.12 --handler app.handler" in failed.stderr
+    listed = json.loads(lamina("ls", "--json", server=server).stdout)
+    assert "cli-infer-none" not in [f["FunctionName"] for f in listed]
+
+
+def test_a_second_server_on_the_same_data_directory_refuses_to_start(
+    server: LaminaProcess,
+) -> None:
+    second = LaminaProcess(server.data_dir)
+    with pytest.raises(RuntimeError) as info:
+        second.start()
+    output = str(info.value)
+    assert "another Lamina server (pid " in output
+    assert f"is using the data directory {server.data_dir}" in output
+    assert "--data-dir" in output
+    # The first one still serves.
+    assert lamina("ls", server=server).returncode == 0

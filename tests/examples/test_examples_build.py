@@ -35,7 +35,14 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "scripts" / "build-examples.sh"
-EXAMPLE_NAMES = ("hello-python", "hello-node", "hello-rust", "ric-python", "ric-node")
+EXAMPLE_NAMES = (
+    "hello-python",
+    "hello-node",
+    "hello-rust",
+    "ric-python",
+    "ric-node",
+    "sdk-node-s3",
+)
 CUSTOM_RUNTIMES = ("hello-rust", "ric-python", "ric-node")
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function:hello"
 # Guards against a hung runtime; never reached when things work.

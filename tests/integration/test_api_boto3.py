@@ -189,6 +189,10 @@ def test_publish_is_an_immutable_snapshot_and_idempotent(lam: Any) -> None:
     assert invoke(lam, "b3-ver")[0]["v"] == "v3"
     versions = lam.list_versions_by_function(FunctionName="b3-ver", MaxItems=2)
     assert [v["Version"] for v in versions["Versions"]] == ["$LATEST", "1"]
+    assert [v["FunctionArn"] for v in versions["Versions"]] == [
+        f"{ARN}:b3-ver:$LATEST",
+        f"{ARN}:b3-ver:1",
+    ]
     rest = lam.list_versions_by_function(FunctionName="b3-ver", Marker=versions["NextMarker"])
     assert [v["Version"] for v in rest["Versions"]] == ["2", "3"]
     assert "NextMarker" not in rest

@@ -22,6 +22,7 @@ from tests.integration.harness import ROOT, LaminaProcess, python_zip
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 KEY, SECRET = "AKIDKEYED", "keyed/secret+1"
+AWS = str(Path(sys.executable).with_name("aws"))
 ECHO = python_zip("def handler(event, context):\n    return event\n")
 
 
@@ -169,11 +170,109 @@ def test_dev_mode_serves_unsigned_requests_and_the_dev_key(dev: LaminaProcess) -
     assert cli(dev, "ls", env={"LAMINA_ACCESS_KEYS": ""}).returncode == 0
 
 
-def test_dev_mode_refuses_requests_signed_with_other_keys(dev: LaminaProcess) -> None:
-    code, status = error_code(lambda: client(dev, "AKIAREALKEY", "real").list_functions())
-    assert (code, status) == ("UnrecognizedClientException", 403)
-    code, status = error_code(lambda: client(dev, "AKIDLAMINA", "not-the-secret").list_functions())
-    assert (code, status) == ("InvalidSignatureException", 403)
+def test_dev_mode_serves_any_key_in_any_region(dev: LaminaProcess) -> None:
+    # LocalStack's test/test in eu-west-1, the README's lamina/lamina, a wrong dev secret.
+    for key, secret, region in [
+        ("test", "test", "eu-west-1"),
+        ("lamina", "lamina", "us-east-1"),
+        ("AKIDLAMINA", "not-the-secret", "ap-southeast-2"),
+    ]:
+        assert "Functions" in client(dev, key, secret, region).list_functions()
+
+
+def test_boto3_with_test_credentials_in_eu_west_1_uses_lambda_s3_and_sqs(
+    dev: LaminaProcess,
+) -> None:
+    def svc(name: str) -> Any:
+        return boto3.client(
+            name,
+            endpoint_url=dev.endpoint,
+            region_name="eu-west-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 0}),
+        )
+
+    lam = svc("lambda")
+    created = lam.create_function(
+        FunctionName="eu-echo",
+        Runtime="python3.12",
+        Role="arn:aws:iam::000000000000:role/r",
+        Handler="app.handler",
+        Code={"ZipFile": ECHO},
+    )
+    # One region is served: its name is in the ARNs whatever the client signed for.
+    assert created["FunctionArn"] == "arn:aws:lambda:us-east-1:000000000000:function:eu-echo"
+    out = lam.invoke(
+        FunctionName=created["FunctionArn"].replace("us-east-1", "eu-west-1"), Payload=b'{"eu": 1}'
+    )
+    assert json.loads(out["Payload"].read()) == {"eu": 1}
+    s3 = svc("s3")
+    s3.create_bucket(
+        Bucket="eu-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    s3.put_object(Bucket="eu-bucket", Key="k", Body=b"v")
+    assert s3.get_object(Bucket="eu-bucket", Key="k")["Body"].read() == b"v"
+    sqs = svc("sqs")
+    url = sqs.create_queue(QueueName="eu-queue")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="hi")
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert [m["Body"] for m in got] == ["hi"]
+
+
+def test_the_aws_cli_with_test_credentials_in_eu_west_1(dev: LaminaProcess, tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+
+    def aws(*args: str) -> Any:
+        done = subprocess.run(
+            [AWS, *args, "--endpoint-url", dev.endpoint, "--output", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    code = tmp_path / "echo.zip"
+    code.write_bytes(ECHO)
+    created = aws(
+        "lambda",
+        "create-function",
+        "--function-name",
+        "cli-eu-echo",
+        "--runtime",
+        "python3.12",
+        "--role",
+        "arn:aws:iam::000000000000:role/r",
+        "--handler",
+        "app.handler",
+        "--zip-file",
+        f"fileb://{code}",
+    )
+    assert created["FunctionArn"].endswith(":function:cli-eu-echo")
+    names = [f["FunctionName"] for f in aws("lambda", "list-functions")["Functions"]]
+    assert "cli-eu-echo" in names
+    aws(
+        "s3api",
+        "create-bucket",
+        "--bucket",
+        "cli-eu-bucket",
+        "--create-bucket-configuration",
+        "LocationConstraint=eu-west-1",
+    )
+    buckets = [b["Name"] for b in aws("s3api", "list-buckets")["Buckets"]]
+    assert "cli-eu-bucket" in buckets
 
 
 def test_settings_reach_the_server_from_the_environment(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def test_first_invoke_is_cold_and_the_second_warm(lamina: LaminaProcess) -> None
     a, b = first.json(), second.json()
     assert (a["count"], b["count"]) == (1, 2)  # same process: module state survived
     assert a["stream"] == b["stream"]
-    assert a["event"] == {"n": 1} and a["memory"] == 256
+    assert a["event"] == {"n": 1} and a["memory"] == "256"
     assert 0 < a["remaining"] <= 5000
     assert a["arn"].endswith(":function:lifecycle-counter")
     r1, r2 = first.report(), second.report()

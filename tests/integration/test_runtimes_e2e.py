@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 
 from tests.integration.harness import EXAMPLES, LaminaProcess, python_zip, zip_files
@@ -40,6 +43,14 @@ def test_node_runtimes_run_async_handlers(lamina: LaminaProcess, runtime: str) -
     assert out.function_error is None, out.payload
     body = out.json()
     assert body["name"] == "y" and body["id"] == out.report()["id"]
+    # The Node that ran is the one the server's runtime table names for this runtime
+    # (nodejs22.x falls back to the newest Node >= 20 here, and says so in its note).
+    with urllib.request.urlopen(lamina.endpoint + "/lamina/v1/runtimes") as answer:
+        table = {r["runtime"]: r for r in json.load(answer)["runtimes"]}
+    assert "v" + body["node"] == table[runtime]["version"]
+    major = runtime.removeprefix("nodejs").removesuffix(".x")
+    if not body["node"].startswith(major + "."):
+        assert f"runs on Node v{body['node']}" in table[runtime]["note"]
 
 
 @pytest.mark.parametrize(

@@ -119,7 +119,7 @@ def test_the_examples_deploy_with_their_builds(deployed: dict[str, dict[str, Any
         ("function", "e2e-scheduled-job-ReportFunction"),
         ("queue", "e2e-scheduled-job-JobFailuresQueue"),
         ("rule", "e2e-scheduled-job-ReportFunction-EveryMinute"),
-        ("rule", "e2e-scheduled-job-ReportFunction-Nightly"),
+        ("schedule", "default/e2e-scheduled-job-ReportFunction-Nightly"),
     ]
     assert kinds(deployed["thumbnailer"], "created") == [
         ("bucket", "e2e-thumbnailer-thumbnails"),
@@ -164,7 +164,7 @@ def test_public_templates_deploy_and_run(server: LaminaProcess, tmp_path: Path) 
     shutil.copytree(FIXTURES / "serverless-patterns" / "apigw-http-api-lambda-python", inline)
     code, report = up(server, inline / "template.yaml", "--stack-name", "inline")
     assert code == 0, report
-    assert any("python3.14 runs on python3.13" in w for w in report["warnings"])
+    assert any("python3.14 is deployed as python3.13" in w for w in report["warnings"])
     assert invoke(server, "inline-ApiFunction", {})["body"] == "Hello World! This is the HTTP API"
 
     queue = tmp_path / "sqs-lambda"
@@ -220,12 +220,16 @@ def test_schedules_and_function_urls(server: LaminaProcess, deployed: dict[str, 
         60,
         "the scheduled job",
     )
-    events = client(server, "events")
-    rule = events.describe_rule(Name="e2e-scheduled-job-ReportFunction-Nightly")
-    assert (rule["ScheduleExpression"], rule["State"]) == ("cron(0 3 * * ? *)", "ENABLED")
-    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    # ScheduleV2 is an EventBridge Scheduler schedule, window and retry policy included.
+    nightly = client(server, "scheduler").get_schedule(
+        Name="e2e-scheduled-job-ReportFunction-Nightly"
+    )
+    assert (nightly["ScheduleExpression"], nightly["State"]) == ("cron(0 3 * * ? *)", "ENABLED")
+    assert nightly["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15}
+    target = nightly["Target"]
     assert target["Arn"].endswith(":function:e2e-scheduled-job-ReportFunction")
     assert json.loads(target["Input"]) == {"job": "nightly-report"}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600}
     config = server.lambda_client().get_function_event_invoke_config(
         FunctionName="e2e-scheduled-job-ReportFunction"
     )

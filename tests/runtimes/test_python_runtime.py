@@ -136,7 +136,7 @@ def test_context_attributes_and_remaining_time(tmp_path: Path) -> None:
             "function_name": "fn",
             "function_version": "$LATEST",
             "invoked_function_arn": "arn:aws:lambda:us-east-1:000000000000:function:fn",
-            "memory_limit_in_mb": 256,
+            "memory_limit_in_mb": "256",  # a string, as on AWS
             "log_group_name": "/aws/lambda/fn",
             "log_stream_name": "2026/01/01/[$LATEST]0123456789abcdef0123456789abcdef",
             "tenant_id": None,
@@ -300,6 +300,34 @@ def test_logging_module_gets_lambda_line_format(tmp_path: Path) -> None:
     level, stamp, request_id, message = line.split("\t")
     assert (level, request_id, message) == ("[INFO]", "req-log", "hello there")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+
+
+def test_logging_is_configured_before_the_handler_module_runs(tmp_path: Path) -> None:
+    # As with AWS's runtime: the module sees the root handler at import time (Powertools
+    # attaches its duplicate filter there), and its own basicConfig() is a no-op.
+    files = {
+        "app.py": """
+            import logging
+            HANDLERS_AT_IMPORT = len(logging.getLogger().handlers)
+            logging.basicConfig(format="%(message)s only")
+            logging.getLogger().setLevel(logging.INFO)
+            def handler(event, context):
+                logging.info("hi")
+                return HANDLERS_AT_IMPORT
+        """
+    }
+    with python_runtime(tmp_path, files) as (api, rt):
+        assert api.invoke({}, rt.process, request_id="req-early").json() == 1
+        line = rt.stdout().rstrip("\n")
+    assert line.startswith("[INFO]\t") and line.endswith("\treq-early\thi"), line
+
+
+def test_a_function_that_never_imports_logging_does_not_load_it(tmp_path: Path) -> None:
+    files = {
+        "app.py": "import sys\ndef handler(event, context):\n    return 'logging' in sys.modules\n"
+    }
+    with python_runtime(tmp_path, files) as (api, rt):
+        assert api.invoke({}, rt.process).json() is False
 
 
 def test_reconnects_when_the_server_closes_the_connection(tmp_path: Path) -> None:

@@ -111,8 +111,16 @@ def test_scheduled_job_example() -> None:
     )
     assert {(r.name, r.schedule, r.targets[0].input) for r in spec.rules} == {
         ("jobs-ReportFunction-EveryMinute", "rate(1 minute)", '{"job": "heartbeat"}'),
-        ("jobs-ReportFunction-Nightly", "cron(0 3 * * ? *)", '{"job": "nightly-report"}'),
     }
+    # ScheduleV2 is EventBridge Scheduler's, with its flexible window and retry policy.
+    (nightly,) = spec.schedules
+    assert (nightly.name, nightly.expression, nightly.input) == (
+        "jobs-ReportFunction-Nightly",
+        "cron(0 3 * * ? *)",
+        '{"job": "nightly-report"}',
+    )
+    assert (nightly.window_minutes, nightly.max_retries, nightly.max_age_s) == (15, 2, 3600)
+    assert nightly.target_arn.endswith(":function:jobs-ReportFunction")
 
 
 def test_thumbnailer_example() -> None:
@@ -132,8 +140,9 @@ def test_thumbnailer_example() -> None:
 def test_serverless_patterns_sqs_lambda(tmp_path: Path) -> None:
     spec, t = load(copy_fixture("serverless-patterns/sqs-lambda", tmp_path))
     fn = spec.functions["QueueConsumerFunction"]
-    assert fn.runtime == "nodejs22.x"  # nodejs24.x runs on the newest Node Lamina has
-    assert any("nodejs24.x runs on nodejs22.x" in w for w in spec.warnings)
+    # nodejs24.x is deployed as the newest Node runtime Lamina has
+    assert fn.runtime == "nodejs22.x"
+    assert any("nodejs24.x is deployed as nodejs22.x" in w for w in spec.warnings)
     (mapping,) = spec.mappings
     assert mapping.queue_arn == "arn:aws:sqs:us-east-1:000000000000:app-MySqsQueue"
     outputs = t.outputs()
@@ -167,8 +176,9 @@ def test_sam_examples_list_what_lamina_does_not_run(tmp_path: Path) -> None:
     assert sorted(spec.functions) == ["DeleteFunction", "GetFunction", "PutFunction"]
     assert skipped(spec)["Table (AWS::Serverless::SimpleTable)"] == "Lamina does not run this type"
     assert spec.functions["GetFunction"].environment == {"TABLE_NAME": "app-Table"}
-    assert any("stand-in" in w for w in spec.warnings)
+    assert any("Lamina does not create this resource" in w for w in spec.warnings)
     assert t.outputs()["ApiURL"].startswith("https://")
+    assert not any("stand-in" in str(v) for v in t.outputs().values())
 
 
 def test_a_malformed_public_template_is_reported_not_fatal(tmp_path: Path) -> None:
@@ -278,3 +288,66 @@ Resources:
     spec, _ = load(template)
     assert spec.functions["Ts"].code.build_method == "esbuild"
     assert any("BuildMethod esbuild is not run" in w for w in spec.warnings)
+
+
+DLQ_AND_OTHERS = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Failed:
+    Type: AWS::SQS::Queue
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      InlineCode: "def handler(e, c): return e"
+      DeadLetterQueue:
+        Type: SQS
+        TargetArn: !GetAtt Failed.Arn
+  Plain:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      Code: {ZipFile: "def handler(e, c): return e"}
+      DeadLetterConfig: {TargetArn: !GetAtt Failed.Arn}
+  ToTopic:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      InlineCode: "def handler(e, c): return e"
+      DeadLetterQueue: {Type: SNS, TargetArn: !Ref Topic}
+  Topic:
+    Type: AWS::SNS::Topic
+  Table:
+    Type: AWS::DynamoDB::Table
+Outputs:
+  TableArn: {Value: !GetAtt Table.Arn}
+  TopicArn: {Value: !Ref Topic}
+  TableName: {Value: !Ref Table}
+"""
+
+
+def test_dead_letter_queues_become_dead_letter_configs(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(DLQ_AND_OTHERS)
+    spec, _ = load(template)
+    failed = "arn:aws:sqs:us-east-1:000000000000:app-Failed"
+    assert spec.functions["Worker"].dead_letter_arn == failed
+    assert spec.functions["Worker"].configuration()["DeadLetterConfig"] == {"TargetArn": failed}
+    assert spec.functions["Plain"].dead_letter_arn == failed
+    assert spec.functions["ToTopic"].dead_letter_arn == ""
+    assert "no SNS" in skipped(spec)["ToTopic.DeadLetterQueue"]
+    assert not [what for what in skipped(spec) if what.startswith(("Worker", "Plain"))]
+
+
+def test_resources_lamina_does_not_create_read_as_on_aws_in_outputs(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(DLQ_AND_OTHERS)
+    _, t = load(template)
+    assert t.outputs() == {
+        "TableArn": "arn:aws:dynamodb:us-east-1:000000000000:table/app-Table",
+        "TopicArn": "arn:aws:sns:us-east-1:000000000000:app-Topic",
+        "TableName": "app-Table",
+    }

@@ -77,5 +77,5 @@ def test_cli_compare(
     assert report["rate"] == {"text": "2M/month", "per_month": 2_000_000}
     assert report["a"]["best_memory_mb"] in (512, 1024)
     assert report["ratios"]["cost"] > 0
-    assert "costs" in report["verdict"]
+    assert "per million invocations" in report["verdict"]
     assert "Power tuning: " + python in (tmp_path / "compare.html").read_text()

@@ -8,17 +8,19 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lamina.billing.ledger import Ledger
-from lamina.billing.ledger_reader import LedgerReader
+from lamina.billing.ledger_reader import GroupBy, GroupTotals, LedgerReader, MonthUsage
+from lamina.billing.ledger_wire import group_from_json, month_from_json, views, workload_from_json
 from lamina.billing.meter import billed_duration_ms
 from lamina.billing.prices import load_prices
-from lamina.billing.projection import parse_rate, parse_server_price, project
+from lamina.billing.projection import Workload, parse_rate, parse_server_price, project
 from lamina.errors import InvalidParameterValue
 from lamina.models.invocation import InvocationRecord, Outcome
-from lamina.tools.cost_report import CostQuery, from_api_rows, from_ledger, report_rows
+from lamina.tools.cost_report import CostQuery, from_ledger, report_rows
 from lamina.tools.cost_source import parse_when
 from lamina.tools.cost_text import write_cost
 from tests.integration.harness import ROOT
@@ -143,16 +145,54 @@ def test_projection_and_break_even_use_the_measured_distribution(data_dir: Path)
     assert "Lambda is cheaper" in out.getvalue()
 
 
-def test_api_totals_give_function_rows_only() -> None:
-    rows = [{"function": "fn", "invocations": 2, "cold_starts": 1, "errors": 0, "timeouts": 0,
-             "duration_ms": 3.0, "billed_ms": 20, "gb_s": "0.0025", "request_cost": "0.0000004",
-             "duration_cost": "0.0000000416667500", "ephemeral_cost": "0",
-             "total_cost": "0.00000044166675"}]  # fmt: skip
-    report = from_api_rows(rows, CostQuery(rate=parse_rate("1M/month")), TABLE)
-    (outlook,) = report.outlooks
-    assert outlook.workload.mb_ms == 2560  # 0.0025 GB-s
-    with pytest.raises(InvalidParameterValue, match="--data-dir"):
-        from_api_rows(rows, CostQuery(by="day"), TABLE)
+class WireViews:
+    """The server's answer to ``GET /lamina/v1/ledger``, as ``lamina cost`` decodes it."""
+
+    source = "the server's ledger"
+
+    def __init__(self, reader: LedgerReader) -> None:
+        self.reader = reader
+
+    def _answer(self, by: GroupBy, span: tuple[str | None, float | None, float | None]) -> Any:
+        # Through JSON text, as over HTTP.
+        return json.loads(json.dumps(views(self.reader, by, *span)))
+
+    def groups(self, by: GroupBy = "function", function: str | None = None,
+               since: float | None = None, until: float | None = None) -> list[GroupTotals]:  # fmt: skip
+        return [group_from_json(g) for g in self._answer(by, (function, since, until))["groups"]]
+
+    def months(self, function: str | None = None, since: float | None = None,
+               until: float | None = None) -> list[MonthUsage]:  # fmt: skip
+        answer = self._answer("function", (function, since, until))
+        return [month_from_json(m) for m in answer["months"]]
+
+    def workloads(self, function: str | None = None, since: float | None = None,
+                  until: float | None = None) -> list[tuple[str, Workload]]:  # fmt: skip
+        answer = self._answer("function", (function, since, until))
+        return [workload_from_json(w) for w in answer["workloads"]]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        CostQuery(),
+        CostQuery(by="version"),
+        CostQuery(by="day", function="worker"),
+        CostQuery(by="month", free_tier=True),
+        CostQuery(rate=parse_rate("1M/month"), server=parse_server_price("40$/month")),
+        CostQuery(since=NOV + 2, until=NOV + 86_400),
+    ],
+    ids=["function", "version", "day", "month", "outlook", "span"],
+)
+def test_the_servers_ledger_views_give_the_same_report_as_the_file(
+    data_dir: Path, query: CostQuery
+) -> None:
+    reader = LedgerReader.open(data_dir)
+    local = report_rows(from_ledger(reader, query, TABLE), TABLE)
+    remote = report_rows(from_ledger(WireViews(reader), query, TABLE), TABLE)
+    assert remote == local
+    if query.by == "function" and query.since is None:
+        assert next(r for r in remote if r["function"] == "api")["init_ms"] == 7.22
 
 
 def test_times_people_write() -> None:

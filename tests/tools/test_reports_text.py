@@ -8,7 +8,8 @@ from lamina.billing.prices import load_prices
 from lamina.billing.projection import parse_rate, parse_server_price
 from lamina.tools.coldstart_report import coldstart_dict, write_coldstart
 from lamina.tools.compare import compare_results, same_answer
-from lamina.tools.compare_report import compare_dict, write_compare, write_pairs
+from lamina.tools.compare_report import compare_dict, verdict, write_compare, write_pairs
+from lamina.tools.formatting import money
 from lamina.tools.tune_report import tune_dict, write_tune
 from tests.tools.factories import cold_bench, tune_result
 
@@ -53,6 +54,34 @@ def test_compare_text_has_ratios_at_best_and_at_the_same_size() -> None:
     write_pairs([("work", c)], pairs, "10/s")
     assert "3.7x @ 3008" in pairs.getvalue() and "yes" in pairs.getvalue()
     assert compare_dict(c, TABLE)["ratios"]["latency"] == c.latency_ratio
+
+
+def test_the_verdict_states_both_figures_of_every_difference() -> None:
+    slow, fast = tune_result(TABLE, "py"), tune_result(TABLE, "rs", 0.25)
+    c = compare_results(slow, fast, TABLE, parse_rate("10/s"))
+    assert c.a.best is not None and c.b.best is not None
+    said = verdict(c)
+    low, high = c.b.best.cost_per_million, c.a.best.cost_per_million
+    assert low is not None and high is not None
+    saved = f"{1 - float(low / high):.0%}"
+    assert said.startswith(
+        f"rs (python3.11, {c.b.best.memory_mb} MB) costs {money(low)} per million invocations, "
+        f"{saved} below py (python3.11, {c.a.best.memory_mb} MB) at {money(high)}"
+    )
+    assert c.a.monthly is not None and c.b.monthly is not None
+    assert (
+        f"at 10/s rs costs {money(c.b.monthly)} a month against {money(c.a.monthly)}, "
+        f"{money(c.a.monthly - c.b.monthly)} less"
+    ) in said
+
+
+def test_the_verdict_of_two_equal_functions_says_they_are_the_same() -> None:
+    one, other = tune_result(TABLE, "one"), tune_result(TABLE, "other")
+    said = verdict(compare_results(one, other, TABLE, parse_rate("10/s")))
+    assert "cost the same:" in said and "per million invocations" in said
+    assert "about as fast" in said and "both cost $" in said
+    for wrong in ("1.0x", "0%", "$0 a month", " less "):
+        assert wrong not in said, said
 
 
 def test_answers_compare_as_json_values() -> None:

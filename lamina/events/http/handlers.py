@@ -215,8 +215,15 @@ class ApiRoutesHandler:
         account: str,
         host: str = "localhost",
         clock: Callable[[], float] = time.time,
+        stage_prefix: str = "",
+        rest: bool = False,
     ) -> None:
-        self.api = api
+        """``stage_prefix``: ``/Prod`` when requests name the stage first, as a REST API's
+        do; "" when they do not (``$default``, and the routes file's API). ``rest``: a REST
+        API, whose events' ``path`` leaves the stage out (an HTTP API's ``rawPath`` keeps it)."""
+        self.api = api  # replaced as a whole when the routes change (no restart)
+        self.stage_prefix = stage_prefix
+        self.rest = rest
         self._invoke = invoke
         self.region = region
         self.account = account
@@ -225,18 +232,29 @@ class ApiRoutesHandler:
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         peer = conn.peer[0] if conn is not None and conn.peer else "127.0.0.1"
+        api, prefix = self.api, self.stage_prefix
         path = unquote(req.path)
-        found = self.api.find(req.method, path)
+        raw_path = req.target.partition("?")[0]
+        if prefix:
+            if path != prefix and not path.startswith(prefix + "/"):
+                # API Gateway's answer for a path outside every deployed stage.
+                return Response(
+                    403, b'{"message":"Forbidden"}', {"Content-Type": "application/json"}
+                )
+            path = path[len(prefix) :] or "/"
+            if self.rest:
+                raw_path = raw_path[len(prefix) :] or "/"
+        found = api.find(req.method, path)
         if found is None:
             return Response(404, b'{"message":"Not Found"}', {"Content-Type": "application/json"})
         route, params = found
-        hreq = _http_request(req, req.target.partition("?")[0], peer)
+        hreq = _http_request(req, raw_path, peer)
         ctx = Context(
             account_id=self.account,
-            api_id=self.api.api_id,
+            api_id=api.api_id,
             domain_name=req.headers.get("host", self.host).split(":", 1)[0],
             route_key=route.key,
-            stage=self.api.stage,
+            stage=api.stage,
             resource=route.resource,
             path_parameters=params or None,
         )

@@ -10,13 +10,16 @@ from typing import Any
 from lamina.services.eventbridge.input_path import select
 
 
-def scheduled_event(rule_arn: str, tick: datetime, region: str, account: str) -> dict[str, Any]:
-    """``{"version":"0","detail-type":"Scheduled Event","source":"aws.events",...}``."""
+def scheduled_event(
+    rule_arn: str, tick: datetime, region: str, account: str, *, source: str = "aws.events"
+) -> dict[str, Any]:
+    """``{"version":"0","detail-type":"Scheduled Event","source":"aws.events",...}``
+    (``aws.scheduler`` and the schedule's ARN for EventBridge Scheduler's default event)."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": "Scheduled Event",
-        "source": "aws.events",
+        "source": source,
         "account": account,
         "time": tick.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,

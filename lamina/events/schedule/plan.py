@@ -9,6 +9,7 @@ day does not fire 1,440 times when it comes back.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -44,3 +45,32 @@ def plan_rule(
     if isinstance(schedule, Rate) and nxt is not None and nxt <= at:  # pragma: no cover
         nxt = at + timedelta(seconds=schedule.seconds)
     return RulePlan(fire, skipped, nxt)
+
+
+def flexible_offset(name: str, window_s: int) -> float:
+    """How late, within its FlexibleTimeWindow, a schedule's ticks fire (pure).
+
+    EventBridge Scheduler invokes "at some point within the window"; Lamina takes a point
+    fixed per schedule (from a hash of its name), so ticks stay evenly spaced, schedules
+    with the same expression spread out, and tests can predict it.
+    """
+    if window_s <= 0:
+        return 0.0
+    fraction = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64
+    return fraction * window_s
+
+
+def retry_delays(
+    max_retries: int, max_age_s: float, first: float = 1.0, cap: float = 60.0
+) -> list[float]:
+    """Seconds after the first failed delivery at which each retry runs: doubling from
+    ``first`` up to ``cap`` apart, at most ``max_retries`` of them, none past ``max_age_s``."""
+    out: list[float] = []
+    at, step = 0.0, first
+    while len(out) < max_retries:
+        at += step
+        if at > max_age_s:
+            break
+        out.append(at)
+        step = min(step * 2, cap)
+    return out

@@ -18,9 +18,15 @@ from datetime import UTC, datetime
 from lamina.arns import parse_arn, rule_arn, split_function_arn
 from lamina.events.invoker import Enqueue
 from lamina.events.schedule.event import scheduled_event, target_payload
-from lamina.events.schedule.plan import plan_rule
+from lamina.events.schedule.plan import flexible_offset, plan_rule, retry_delays
 from lamina.services.eventbridge.expression import parse_schedule
-from lamina.services.eventbridge.rules import Rule, RuleStore
+from lamina.services.eventbridge.rules import (
+    DEFAULT_MAX_AGE_S,
+    DEFAULT_MAX_RETRIES,
+    Rule,
+    RuleStore,
+    Target,
+)
 from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.schedule")
@@ -54,10 +60,17 @@ class ScheduleRunner:
         catchup_s: float = 300.0,
         clock: Callable[[], float] = time.time,
         time_scale: float = 1.0,
+        source: str = "aws.events",
+        arn_of: Callable[[str], str] | None = None,
     ) -> None:
         """``clock`` gives the schedules' time; it runs ``time_scale`` times faster than the
-        real time the loop sleeps in (see :func:`scaled_clock`)."""
+        real time the loop sleeps in (see :func:`scaled_clock`). ``source`` and ``arn_of``
+        (rule name → the ARN in the event's ``resources``) tell EventBridge rules
+        (``aws.events``) from EventBridge Scheduler's schedules (``aws.scheduler``)."""
         self.store = store
+        self._source = source
+        self._arn_of = arn_of or (lambda name: rule_arn(region, account, name))
+        self._retries: set[asyncio.Task[None]] = set()
         self._enqueue = enqueue
         self._send_to_queue = send_to_queue
         self._region = region
@@ -77,6 +90,8 @@ class ScheduleRunner:
         self._wake.set()
 
     async def close(self) -> None:
+        for task in list(self._retries):
+            task.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -102,7 +117,9 @@ class ScheduleRunner:
             if not rule.enabled:
                 continue
             schedule = parse_schedule(rule.schedule)
-            plan = plan_rule(schedule, rule.anchor, rule.last_tick, now, self._catchup_s)
+            # A flexible window shifts the rule's clock: tick T fires at T + offset.
+            offset = flexible_offset(rule.name, rule.flexible_window_s)
+            plan = plan_rule(schedule, rule.anchor, rule.last_tick, now - offset, self._catchup_s)
             if plan.skipped_to is not None:
                 log.warning(
                     "rule %s: ticks missed while Lamina was down were older than %.0f s; skipped",
@@ -113,29 +130,72 @@ class ScheduleRunner:
             if plan.fire is not None:
                 await self._fire(rule, plan.fire.timestamp())
             if plan.next_at is not None:
-                t = plan.next_at.timestamp()
+                t = plan.next_at.timestamp() + offset
                 soonest = t if soonest is None else min(soonest, t)
         return soonest
 
     async def _fire(self, rule: Rule, tick: float) -> None:
         event = scheduled_event(
-            rule_arn(self._region, self._account, rule.name),
+            self._arn_of(rule.name),
             datetime.fromtimestamp(tick, UTC),
             self._region,
             self._account,
+            source=self._source,
         )
         for target in rule.targets:
             payload = target_payload(event, target.input, target.input_path)
             try:
-                parsed = parse_arn(target.arn)
-                if parsed is not None and parsed.service == "sqs":
-                    if self._send_to_queue is None:
-                        raise RuntimeError("no queue service")
-                    await self._send_to_queue(target.arn, payload.decode(), {})
-                else:
-                    name, qualifier = split_function_arn(target.arn)
-                    await self._enqueue(name, qualifier, payload)
-            except Exception:
-                log.exception("rule %s: delivery to %s failed", rule.name, target.arn)
+                await self._deliver(target, payload)
+            except Exception as exc:
+                self._retry_later(rule, target, payload, tick, exc)
         await self.store.record_tick(rule.name, tick)
         self.fired += 1
+
+    async def _deliver(self, target: Target, payload: bytes) -> None:
+        parsed = parse_arn(target.arn)
+        if parsed is not None and parsed.service == "sqs":
+            if self._send_to_queue is None:
+                raise RuntimeError("no queue service")
+            await self._send_to_queue(target.arn, payload.decode(), {})
+        else:
+            name, qualifier = split_function_arn(target.arn)
+            await self._enqueue(name, qualifier, payload)
+
+    def _retry_later(
+        self, rule: Rule, target: Target, payload: bytes, tick: float, exc: Exception
+    ) -> None:
+        """The target's RetryPolicy: retry in the background, doubling the wait, until it is
+        delivered, the retries run out, or the event is older than the maximum age."""
+        retries = DEFAULT_MAX_RETRIES if target.max_retries is None else target.max_retries
+        age = DEFAULT_MAX_AGE_S if target.max_age_s is None else target.max_age_s
+        delays = retry_delays(retries, max(0.0, age - (self._clock() - tick)))
+        log.warning(
+            "rule %s: delivery to %s failed (%s); %d retr%s left",
+            rule.name,
+            target.arn,
+            exc,
+            len(delays),
+            "y" if len(delays) == 1 else "ies",
+        )
+        if delays:
+            task = asyncio.get_running_loop().create_task(
+                self._retry(rule.name, target, payload, delays)
+            )
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, rule: str, target: Target, payload: bytes, delays: list[float]) -> None:
+        waited = 0.0
+        for n, at in enumerate(delays, 1):
+            await asyncio.sleep((at - waited) / self._scale)
+            waited = at
+            try:
+                await self._deliver(target, payload)
+            except Exception as exc:
+                log.warning("rule %s: retry %d to %s failed: %s", rule, n, target.arn, exc)
+                continue
+            log.info("rule %s: delivered to %s on retry %d", rule, target.arn, n)
+            return
+        log.error(
+            "rule %s: delivery to %s abandoned after %d retries", rule, target.arn, len(delays)
+        )

@@ -23,9 +23,23 @@ from lamina.services.eventbridge.requests import (
     rule_name,
     validation,
 )
-from lamina.services.eventbridge.rules import Rule, RuleStore
+from lamina.services.eventbridge.rules import (
+    DEFAULT_MAX_AGE_S,
+    DEFAULT_MAX_RETRIES,
+    Rule,
+    RuleStore,
+    Target,
+)
 
 MAX_TARGETS = 5
+
+
+def retry_policy_shape(t: Target) -> dict[str, int]:
+    """A target's ``RetryPolicy`` as EventBridge (and Scheduler) answer it, defaults filled in."""
+    return {
+        "MaximumRetryAttempts": DEFAULT_MAX_RETRIES if t.max_retries is None else t.max_retries,
+        "MaximumEventAgeInSeconds": DEFAULT_MAX_AGE_S if t.max_age_s is None else t.max_age_s,
+    }
 
 
 class RuleOperations:
@@ -170,5 +184,7 @@ class RuleOperations:
                 shape["Input"] = t.input
             if t.input_path is not None:
                 shape["InputPath"] = t.input_path
+            if t.max_retries is not None or t.max_age_s is not None:
+                shape["RetryPolicy"] = retry_policy_shape(t)
             out.append(shape)
         return {"Targets": out}

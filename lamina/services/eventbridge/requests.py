@@ -100,9 +100,29 @@ def target_kind(arn: str) -> str:
     raise validation(f"Target Arn {arn} is not supported: use a Lambda function or an SQS queue")
 
 
+def parse_retry_policy(raw: object, where: str) -> tuple[int | None, int | None]:
+    """A target's ``RetryPolicy``: (MaximumRetryAttempts 0-185, MaximumEventAgeInSeconds
+    60-86400); None where left out (the default: 185 and 24 hours). EventBridge Scheduler's
+    targets take the same one."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, Mapping):
+        raise validation(f"RetryPolicy of {where} must be an object")
+    retries, age = raw.get("MaximumRetryAttempts"), raw.get("MaximumEventAgeInSeconds")
+    if retries is not None and (
+        not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 185
+    ):
+        raise validation(f"RetryPolicy.MaximumRetryAttempts of {where} must be 0-185")
+    if age is not None and (
+        not isinstance(age, int) or isinstance(age, bool) or not 60 <= age <= 86_400
+    ):
+        raise validation(f"RetryPolicy.MaximumEventAgeInSeconds of {where} must be 60-86400")
+    return retries, age
+
+
 def parse_targets(members: Members) -> list[Target]:
-    """PutTargets' ``Targets``: 1-10 of them, each with an Id, a supported Arn and at most
-    one of a JSON ``Input`` and an ``InputPath``."""
+    """PutTargets' ``Targets``: 1-10 of them, each with an Id, a supported Arn, at most
+    one of a JSON ``Input`` and an ``InputPath``, and an optional ``RetryPolicy``."""
     raw = members.get("Targets")
     if not isinstance(raw, list) or not 1 <= len(raw) <= 10:
         raise validation("Targets must be a list of 1 to 10 targets")
@@ -128,7 +148,8 @@ def parse_targets(members: Members) -> list[Target]:
                 check_input_path(path)
             except ApiError as exc:
                 raise validation(exc.message) from None
-        targets.append(Target(tid, arn, text, path))
+        retries, age = parse_retry_policy(item.get("RetryPolicy"), tid)
+        targets.append(Target(tid, arn, text, path, retries, age))
     return targets
 
 

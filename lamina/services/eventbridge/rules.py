@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS rules (
     state TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
     anchor REAL NOT NULL,
-    last_tick REAL
+    last_tick REAL,
+    flexible_window_s INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS targets (
     rule TEXT NOT NULL,
@@ -23,9 +24,20 @@ CREATE TABLE IF NOT EXISTS targets (
     arn TEXT NOT NULL,
     input TEXT,
     input_path TEXT,
+    max_retries INTEGER,
+    max_age_s INTEGER,
     PRIMARY KEY (rule, id)
 );
 """
+# Columns added after the first release: added to older files when they are opened.
+_ADDED = (
+    ("rules", "flexible_window_s", "INTEGER NOT NULL DEFAULT 0"),
+    ("targets", "max_retries", "INTEGER"),
+    ("targets", "max_age_s", "INTEGER"),
+)
+# EventBridge's (and EventBridge Scheduler's) default RetryPolicy.
+DEFAULT_MAX_RETRIES = 185
+DEFAULT_MAX_AGE_S = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +46,9 @@ class Target:
     arn: str
     input: str | None = None  # constant JSON text that replaces the event
     input_path: str | None = None  # "$.detail" etc.: a part of the event
+    # RetryPolicy: how often, and for how long, a failed delivery is retried (None: default).
+    max_retries: int | None = None
+    max_age_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +60,9 @@ class Rule:
     anchor: float  # epoch seconds: rate ticks count from here (creation or last enable)
     last_tick: float | None  # the last tick fired (or deliberately skipped)
     targets: tuple[Target, ...] = ()
+    # FlexibleTimeWindow (EventBridge Scheduler): each tick fires within this many seconds
+    # after its scheduled time (0: on time).
+    flexible_window_s: int = 0
 
     @property
     def enabled(self) -> bool:
@@ -56,14 +74,24 @@ class RuleStore:
 
     def __init__(self, path: Path) -> None:
         self._writer = SqliteWriter(path, SCHEMA, name="schedules-db")
+        self._writer.call(_add_columns)
         self.rules: dict[str, Rule] = {}
-        rows = self._writer.call(lambda c: c.execute("SELECT * FROM rules").fetchall())
-        targets = self._writer.call(
-            lambda c: c.execute("SELECT rule, id, arn, input, input_path FROM targets").fetchall()
+        rows = self._writer.call(
+            lambda c: c.execute(
+                "SELECT name, schedule, state, description, anchor, last_tick, "
+                "flexible_window_s FROM rules"
+            ).fetchall()
         )
-        for name, schedule, state, description, anchor, last_tick in rows:
+        targets = self._writer.call(
+            lambda c: c.execute(
+                "SELECT rule, id, arn, input, input_path, max_retries, max_age_s FROM targets"
+            ).fetchall()
+        )
+        for name, schedule, state, description, anchor, last_tick, window in rows:
             mine = tuple(Target(*t[1:]) for t in targets if t[0] == name)
-            self.rules[name] = Rule(name, schedule, state, description, anchor, last_tick, mine)
+            self.rules[name] = Rule(
+                name, schedule, state, description, anchor, last_tick, mine, int(window)
+            )
 
     def close(self) -> None:
         self._writer.close()
@@ -71,7 +99,8 @@ class RuleStore:
     def save(self, rule: Rule) -> None:
         def op(c: sqlite3.Connection) -> None:
             c.execute(
-                "INSERT OR REPLACE INTO rules VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO rules (name, schedule, state, description, anchor, "
+                "last_tick, flexible_window_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     rule.name,
                     rule.schedule,
@@ -79,12 +108,17 @@ class RuleStore:
                     rule.description,
                     rule.anchor,
                     rule.last_tick,
+                    rule.flexible_window_s,
                 ),
             )
             c.execute("DELETE FROM targets WHERE rule = ?", (rule.name,))
             c.executemany(
-                "INSERT INTO targets VALUES (?, ?, ?, ?, ?)",
-                [(rule.name, t.id, t.arn, t.input, t.input_path) for t in rule.targets],
+                "INSERT INTO targets (rule, id, arn, input, input_path, max_retries, max_age_s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (rule.name, t.id, t.arn, t.input, t.input_path, t.max_retries, t.max_age_s)
+                    for t in rule.targets
+                ],
             )
 
         self._writer.call(op)
@@ -108,3 +142,10 @@ class RuleStore:
 
         self._writer.call(op)
         self.rules.pop(name, None)
+
+
+def _add_columns(c: sqlite3.Connection) -> None:
+    for table, column, kind in _ADDED:
+        have = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
