@@ -68,6 +68,16 @@ def test_targets_become_target_values() -> None:
     assert parse_target_ids({"Ids": ["fn"]}) == ["fn"]
 
 
+def test_a_target_keeps_its_retry_policy() -> None:
+    policy = {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 60}
+    (target,) = parse_targets({"Targets": [{"Id": "fn", "Arn": FN, "RetryPolicy": policy}]})
+    assert (target.max_retries, target.max_age_s) == (0, 60)
+    (half,) = parse_targets(
+        {"Targets": [{"Id": "fn", "Arn": FN, "RetryPolicy": {"MaximumRetryAttempts": 3}}]}
+    )
+    assert (half.max_retries, half.max_age_s) == (3, None)
+
+
 @pytest.mark.parametrize(
     "target",
     [
@@ -76,6 +86,10 @@ def test_targets_become_target_values() -> None:
         {"Id": "t", "Arn": FN, "Input": "{"},
         {"Id": "t", "Arn": FN, "InputPath": "detail"},
         {"Arn": FN},
+        {"Id": "t", "Arn": FN, "RetryPolicy": {"MaximumRetryAttempts": 186}},
+        {"Id": "t", "Arn": FN, "RetryPolicy": {"MaximumRetryAttempts": True}},
+        {"Id": "t", "Arn": FN, "RetryPolicy": {"MaximumEventAgeInSeconds": 59}},
+        {"Id": "t", "Arn": FN, "RetryPolicy": "always"},
     ],
 )
 def test_bad_targets_are_refused(target: dict[str, object]) -> None:
