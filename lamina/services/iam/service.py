@@ -3,15 +3,18 @@ authoriser and the HTTP endpoint, built from :class:`Settings` (``iam.db``, ``ia
 
 from __future__ import annotations
 
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lamina.arns import function_arn
 from lamina.config import Settings
 from lamina.models.function import FunctionConfig
-from lamina.services.iam.authorizer import Authorizer
-from lamina.services.iam.credentials import SessionIssuer, load_secret
+from lamina.services.iam.actions import Access
+from lamina.services.iam.authorizer import Authorizer, Caller, Operator, RoleCaller
+from lamina.services.iam.credentials import Session, SessionIssuer, load_secret
 from lamina.services.iam.handler import IamHandler
 from lamina.services.iam.operations import IamOperations
 from lamina.services.iam.store import IamStore
@@ -19,6 +22,9 @@ from lamina.services.iam.store import IamStore
 # Role credentials outlive the longest an environment (or the zygote it forks from) lives;
 # IAM's own ceiling for a role session is 12 hours.
 CREDENTIALS_TTL_S = 12 * 3600
+# Sessions whose signatures were verified, by access key id (bounded: the oldest go first).
+_MAX_SESSIONS = 4096
+_ACCESS_KEY = re.compile(r"Credential=([A-Z0-9]+)[/%]")
 
 
 @dataclass
@@ -31,6 +37,7 @@ class IamService:
     region: str
     account: str
     clock: Callable[[], float] = time.time
+    _verified: OrderedDict[str, Session] = field(default_factory=OrderedDict)
 
     @classmethod
     def open(cls, settings: Settings) -> IamService:
@@ -59,10 +66,34 @@ class IamService:
         return creds.access_key_id, creds.secret_access_key, creds.session_token
 
     def session_secret(self, access_key_id: str, token: str) -> str | None:
-        """The secret of genuine, unexpired role credentials (for SigV4), else None."""
-        if self.issuer.verify(access_key_id, token, self.clock()) is None:
+        """The secret of genuine, unexpired role credentials (for SigV4), else None.
+
+        The session is remembered by its key id: a key id belongs to exactly one token, so a
+        request whose signature then verifies with this secret was made by this session.
+        """
+        session = self.issuer.verify(access_key_id, token, self.clock())
+        if session is None:
             return None
+        self._verified[access_key_id] = session
+        self._verified.move_to_end(access_key_id)
+        while len(self._verified) > _MAX_SESSIONS:
+            self._verified.popitem(last=False)
         return self.issuer.secret_for(token)
+
+    def caller(self, authorization: str, raw_query: str = "") -> Caller:
+        """Who made an authenticated request: a function's role session, or the operator."""
+        m = _ACCESS_KEY.search(authorization) or _ACCESS_KEY.search(raw_query)
+        key = m.group(1) if m else ""
+        session = self._verified.get(key) if key.startswith("ASIA") else None
+        return Operator(key) if session is None else RoleCaller(session)
+
+    def authorize(self, authorization: str, raw_query: str, access: Access) -> None:
+        """Raise AccessDenied unless the request's caller may perform ``access``."""
+        if "ASIA" not in authorization and "ASIA" not in raw_query:
+            return  # the operator (or an unsigned dev-mode caller): nothing to decide
+        self.authorizer.require(
+            self.caller(authorization, raw_query), access.action, access.resource
+        )
 
     def close(self) -> None:
         self.store.close()
