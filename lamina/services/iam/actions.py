@@ -203,3 +203,26 @@ def _resource(
             or "*"
         )
     return "*"
+
+
+def mounted_access(
+    service: str,
+    method: str,
+    target: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    region: str,
+    account: str,
+) -> Access:
+    """The action and resource of a request to a mounted service (S3, SQS, EventBridge,
+    CloudWatch Logs, IAM, Step Functions), read off the wire as its protocol sends it."""
+    path, _, raw_query = target.partition("?")
+    if service == "s3":
+        return s3_access(method, path, raw_query)
+    amz_target = headers.get("x-amz-target", "")
+    if amz_target:
+        return json_access(service, amz_target.rpartition(".")[2], body, region, account)
+    params = dict(parse_qsl(raw_query, keep_blank_values=True))
+    if method == "POST" and body:
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return query_access(service, params, path, headers.get("host", ""), region, account)

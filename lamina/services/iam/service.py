@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from lamina.arns import function_arn
 from lamina.config import Settings
 from lamina.models.function import FunctionConfig
-from lamina.services.iam.actions import Access
+from lamina.services.iam.actions import Access, lambda_access, mounted_access
 from lamina.services.iam.authorizer import Authorizer, Caller, Operator, RoleCaller
 from lamina.services.iam.credentials import Session, SessionIssuer, load_secret
 from lamina.services.iam.handler import IamHandler
 from lamina.services.iam.operations import IamOperations
 from lamina.services.iam.store import IamStore
+from lamina.wire.http import Request
 
 # Role credentials outlive the longest an environment (or the zygote it forks from) lives;
 # IAM's own ceiling for a role session is 12 hours.
@@ -94,6 +95,25 @@ class IamService:
         self.authorizer.require(
             self.caller(authorization, raw_query), access.action, access.resource
         )
+
+    def check_mounted(self, service: str, req: Request) -> None:
+        """Authorise an authenticated request to a mounted service (S3, SQS, ...)."""
+        authorization, query = req.headers.get("authorization", ""), req.target.partition("?")[2]
+        if "ASIA" not in authorization and "ASIA" not in query:
+            return  # only role sessions are limited: the operator may do everything
+        access = mounted_access(
+            service, req.method, req.target, req.headers, req.body, self.region, self.account
+        )
+        self.authorize(authorization, query, access)
+
+    def check_lambda(self, req: Request, operation: str, params: dict[str, str]) -> None:
+        """Authorise an authenticated Lambda API request (its route's operation)."""
+        authorization, query = req.headers.get("authorization", ""), req.target.partition("?")[2]
+        if "ASIA" not in authorization and "ASIA" not in query:
+            return
+        qs = req.query if query else {}
+        access = lambda_access(operation, params, qs, self.region, self.account)
+        self.authorize(authorization, query, access)
 
     def close(self) -> None:
         self.store.close()
