@@ -36,13 +36,14 @@ from lamina.errors import (
     MissingAuthenticationToken,
     UnrecognizedClient,
 )
+from lamina.services.iam.credentials import TOKEN_PREFIX
 
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
 _MEMO_SIZE = 1024
 T = TypeVar("T")
 # (access key id, session token) -> the secret of a function's role credentials, or None.
 SessionSecrets = Callable[[str, str], str | None]
-SESSION_TOKEN_PREFIX = "LAMINA1."  # Lamina's role session tokens (lamina.services.iam)
+SESSION_TOKEN_PREFIX = TOKEN_PREFIX + "."  # Lamina's role session tokens
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check "
     "your AWS Secret Access Key and signing method. Consult the service documentation for "
