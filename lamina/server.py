@@ -125,6 +125,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         settings.region,
         settings.account_id,
         sessions=iam.session_secret,
+        gate=iam,
     )
     # Before the event sources' mounts: an unsigned IAM query call also has an ``Action=``.
     api.mount_service(iam.handler.mount())

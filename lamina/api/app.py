@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
+from typing import Protocol as TypingProtocol
 from urllib.parse import unquote
 
 from lamina.api.account_ops import AccountOps
@@ -72,7 +73,17 @@ UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 # What selects a mounted handler's requests: a path prefix, or a predicate (e.g. on
 # X-Amz-Target). The handlers are other components' (function URLs, S3, SQS, ...).
 Selector = str | Callable[[Request], bool]
-_LAMBDA_AUTH: Any = object()  # mount()'s default: the Lambda API's own authenticator
+_LAMBDA_AUTH: Any = object()
+
+
+class AccessGate(TypingProtocol):
+    """Authorises calls made with a function's role credentials (lamina.services.iam)."""
+
+    def check_mounted(self, service: str, req: Request) -> None: ...
+
+    def check_lambda(
+        self, req: Request, operation: str, params: dict[str, str]
+    ) -> None: ...  # mount()'s default: the Lambda API's own authenticator
 
 
 class LambdaApi:
@@ -87,8 +98,10 @@ class LambdaApi:
         account: str,
         settings: Settings | None = None,
         sessions: SessionSecrets | None = None,
+        gate: AccessGate | None = None,
     ) -> None:
-        """``sessions`` resolves functions' role credentials (lamina.services.iam)."""
+        """``sessions`` resolves functions' role credentials and ``gate`` authorises calls
+        made with them (both lamina.services.iam)."""
         settings = settings or functions.settings
         settings = settings.with_changes(region=region, account_id=account)
         self.functions = functions
@@ -99,6 +112,7 @@ class LambdaApi:
         self.account = account
         self.events: EventSources | None = None
         self.sessions = sessions
+        self.gate = gate
         self.auth = self.authenticator("lambda")
         self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
         self._handlers: dict[str, Handler] = {}
@@ -188,6 +202,10 @@ class LambdaApi:
                     # Lamina's SigV4 refusals are Lambda-shaped on every face.
                     auth.check(req.method, req.target, req.headers, req.body)
                 protocol = mount_protocol
+                if auth is not None and self.gate is not None:
+                    # A function's role session may only do what its role allows; a denial
+                    # is answered in the service's own words.
+                    self.gate.check_mounted(auth.service, req)
                 answer = handler(req, conn)
             else:
                 answer = self._lambda(req)
@@ -210,8 +228,13 @@ class LambdaApi:
         if path not in UNSIGNED_PATHS:
             self.auth.check(req.method, req.target, req.headers, req.body)
         if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
-            return self._invoke(req, path[len(FUNCTIONS) + 1 : -len("/invocations")])
+            raw_name = path[len(FUNCTIONS) + 1 : -len("/invocations")]
+            if self.gate is not None:
+                self.gate.check_lambda(req, "Invoke", {"FunctionName": unquote(raw_name)})
+            return self._invoke(req, raw_name)
         route, params = match(req.method, path)
+        if self.gate is not None and path not in UNSIGNED_PATHS:
+            self.gate.check_lambda(req, route.operation, params)
         return self._handlers[route.operation](req, params)
 
     # -- invoke -----------------------------------------------------------------------

@@ -196,7 +196,7 @@ def test_dev_mode_allows_an_unknown_role_says_so_once_and_enforces_a_known_one(
         dev_client("iam").attach_role_policy(
             RoleName="reader", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
         )
-        dev_client("s3").create_bucket(Bucket="b")
+        dev_client("s3").create_bucket(Bucket="dev-bucket")
         lam = dev_client("lambda")
         for name, role in (("known", "reader"), ("unknown", "ghost")):
             lam.create_function(
@@ -215,7 +215,7 @@ def test_dev_mode_allows_an_unknown_role_says_so_once_and_enforces_a_known_one(
                     {
                         "service": "s3",
                         "call": "put_object",
-                        "args": {"Bucket": "b", "Key": fn, "Body": "x"},
+                        "args": {"Bucket": "dev-bucket", "Key": fn, "Body": "x"},
                     }
                 ).encode(),
             )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from lamina.arns import function_arn
 from lamina.config import Settings
+from lamina.errors import AccessDenied, AwsServiceError, S3Error
 from lamina.models.function import FunctionConfig
 from lamina.services.iam.actions import Access, lambda_access, mounted_access
 from lamina.services.iam.authorizer import Authorizer, Caller, Operator, RoleCaller
@@ -104,7 +105,10 @@ class IamService:
         access = mounted_access(
             service, req.method, req.target, req.headers, req.body, self.region, self.account
         )
-        self.authorize(authorization, query, access)
+        try:
+            self.authorize(authorization, query, access)
+        except AccessDenied as denied:
+            raise service_denial(service, denied.message, req.path) from None
 
     def check_lambda(self, req: Request, operation: str, params: dict[str, str]) -> None:
         """Authorise an authenticated Lambda API request (its route's operation)."""
@@ -117,3 +121,16 @@ class IamService:
 
     def close(self) -> None:
         self.store.close()
+
+
+# Services whose access-denied error is ``AccessDenied`` (S3, and the query protocol's SQS and
+# IAM); the JSON-protocol services call it ``AccessDeniedException``.
+_ACCESS_DENIED = {"s3": "AccessDenied", "sqs": "AccessDenied", "iam": "AccessDenied"}
+
+
+def service_denial(service: str, message: str, path: str) -> AwsServiceError:
+    """A denial in ``service``'s own words (code and shape), for its protocol to render."""
+    code = _ACCESS_DENIED.get(service, "AccessDeniedException")
+    if service == "s3":
+        return S3Error(code, message, 403, resource=path)
+    return AwsServiceError(code, message, 403, query_code=code)
