@@ -72,6 +72,8 @@ class Settings:
     # CreateFunction/UpdateFunctionCode with S3Bucket/S3Key read <code_bucket_dir>/<bucket>/<key>
     # (default: <data_dir>/buckets).
     code_bucket_dir: Path | None = None
+    # Response streaming: Lambda's soft limit on one streamed response (20 MB).
+    stream_response_max_bytes: int = 20 * 1024 * 1024
     # -- event sources (lamina/events) --------------------------------------------------
     # Async invokes: fsync every group commit (off: survives a process crash, not power loss).
     async_fsync: bool = True

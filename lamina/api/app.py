@@ -30,6 +30,7 @@ from lamina.api.function_ops import FunctionOps
 from lamina.api.lamina_ops import LaminaOps
 from lamina.api.layer_ops import LayerOps
 from lamina.api.routes import match
+from lamina.api.streaming import invoke_with_response_stream
 from lamina.api.url_ops import UrlOps
 from lamina.arns import function_arn, parse_function_ref
 from lamina.billing.ledger import Ledger
@@ -67,6 +68,8 @@ ASYNC_PAYLOAD_MAX = 1024 * 1024
 MAX_REQUEST_BYTES = 70 * 1024 * 1024
 
 FUNCTIONS = "/2015-03-31/functions"
+STREAMING = "/2021-11-15/functions"
+STREAMING_SUFFIX = "/response-streaming-invocations"
 # Answered without a signature even when keys are configured (load balancers, probes).
 UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 
@@ -208,7 +211,7 @@ class LambdaApi:
                     self.gate.check_mounted(auth.service, req)
                 answer = handler(req, conn)
             else:
-                answer = self._lambda(req)
+                answer = self._lambda(req, conn)
         except ANSWERABLE as exc:
             return error_answer(logged(exc), protocol, head=req.method == "HEAD")
         if isinstance(answer, Response):
@@ -222,7 +225,7 @@ class LambdaApi:
                 return handler, auth, protocol
         return None
 
-    def _lambda(self, req: Request) -> Answer:
+    def _lambda(self, req: Request, conn: HttpConnection) -> Answer:
         """The Lambda API (and ``/lamina/v1``): the invoke route first, then the table."""
         path = req.path
         if path not in UNSIGNED_PATHS:
@@ -232,13 +235,24 @@ class LambdaApi:
             if self.gate is not None:
                 self.gate.check_lambda(req, "Invoke", {"FunctionName": unquote(raw_name)})
             return self._invoke(req, raw_name)
+        if req.method == "POST" and path.endswith(STREAMING_SUFFIX) and path.startswith(STREAMING):
+            raw_name = path[len(STREAMING) + 1 : -len(STREAMING_SUFFIX)]
+            if self.gate is not None:
+                self.gate.check_lambda(
+                    req, "InvokeWithResponseStream", {"FunctionName": unquote(raw_name)}
+                )
+            return self._invoke(req, raw_name, conn)
         route, params = match(req.method, path)
         if self.gate is not None and path not in UNSIGNED_PATHS:
             self.gate.check_lambda(req, route.operation, params)
         return self._handlers[route.operation](req, params)
 
     # -- invoke -----------------------------------------------------------------------
-    def _invoke(self, req: Request, raw_name: str) -> Answer:
+    def _invoke(
+        self, req: Request, raw_name: str, stream_to: HttpConnection | None = None
+    ) -> Answer:
+        """Invoke, or InvokeWithResponseStream when ``stream_to`` is the connection to
+        stream the answer on."""
         qualifier = req.query.get("Qualifier") if "?" in req.target else None
         ref = parse_function_ref(unquote(raw_name), qualifier)
         # An alias with weights draws its version here: an in-memory lookup.
@@ -252,13 +266,19 @@ class LambdaApi:
                     f"Request must be smaller than {SYNC_PAYLOAD_MAX} bytes for the "
                     "InvokeFunction operation"
                 )
-        elif itype == "Event":
+        elif itype == "Event" and stream_to is None:
             if len(payload) > ASYNC_PAYLOAD_MAX:
                 raise RequestTooLarge(
                     f"Request must be smaller than {ASYNC_PAYLOAD_MAX} bytes for the "
                     "InvokeAsync operation"
                 )
         elif itype != "DryRun":
+            if stream_to is not None:
+                raise InvalidParameterValue(
+                    f"1 validation error detected: Value '{itype}' at 'invocationType' "
+                    "failed to satisfy constraint: Member must satisfy enum value set: "
+                    "[RequestResponse, DryRun]"
+                )
             raise InvalidParameterValue(
                 f"1 validation error detected: Value '{itype}' at 'invocationType' failed "
                 "to satisfy constraint: Member must satisfy enum value set: "
@@ -281,11 +301,17 @@ class LambdaApi:
         arn = function_arn(self.region, self.account, cfg.name, ref.qualifier)
         if itype == "Event":
             return self._enqueue(cfg.name, ref.qualifier, payload, cfg.version)
-        return self._invoke_sync(
-            InvokeRequest(
-                cfg, payload, arn, str(uuid.uuid4()), client_context, None, log_type == "Tail"
-            )
+        ireq = InvokeRequest(
+            cfg, payload, arn, str(uuid.uuid4()), client_context, None, log_type == "Tail"
         )
+        if stream_to is not None:
+            return invoke_with_response_stream(
+                self.scheduler,
+                ireq,
+                stream_to,
+                self.settings.stream_response_max_bytes,
+            )
+        return self._invoke_sync(ireq)
 
     async def _enqueue(
         self, name: str, qualifier: str | None, payload: bytes, version: str

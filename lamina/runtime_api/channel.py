@@ -6,6 +6,12 @@ environment: awslambdaric keeps one keep-alive connection, aws-lambda-ric opens 
 one for every ``/next`` and answers on yet another. A ``/next`` with no work is parked
 until an event is delivered; an event delivered with no ``/next`` waiting is kept until
 one arrives.
+
+A streaming response (``Lambda-Runtime-Function-Response-Mode: streaming``) to an event
+whose caller reads a stream (``Delivery.stream``) is taken at its head: its chunks go to
+the :class:`~lamina.runtime_api.stream.ResponseStream` as they arrive, and the event is
+answered when the body ends (its trailers say whether with an error). To a caller that
+wants the whole answer, the same POST is read whole, as a buffered response.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from lamina.runtime_api import protocol
+from lamina.runtime_api.stream import ResponseStream
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response, bound_port, serve
 
@@ -46,6 +55,51 @@ class Delivery:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     delivered_at: float = 0.0  # perf_counter() when the runtime received the event
+    # Where a streaming response goes as it is produced (None: the caller wants it whole).
+    stream: ResponseStream | None = None
+
+
+class StreamFeed:
+    """The body of one streaming response, chunk by chunk, into its event's stream."""
+
+    __slots__ = ("done", "request_id", "stream")
+
+    def __init__(self, request_id: str, stream: ResponseStream) -> None:
+        self.request_id = request_id
+        self.stream = stream
+        self.done: asyncio.Future[RuntimeAnswer] = asyncio.get_running_loop().create_future()
+
+    def data(self, chunk: bytes) -> None:
+        self.stream.push(chunk)
+
+    def end(self, trailers: dict[str, str]) -> None:
+        stream = self.stream
+        stream.end()
+        now = time.perf_counter()
+        failed = protocol.trailer_error(trailers)
+        if stream.too_large:
+            answer = RuntimeAnswer(False, b"", "Function.ResponseSizeTooLarge", True, now)
+        elif failed is not None:
+            answer = RuntimeAnswer(False, failed[1], failed[0], False, now)
+        else:
+            answer = RuntimeAnswer(True, b"", None, False, now)
+        if not self.done.done():
+            self.done.set_result(answer)
+
+    def abort(self) -> None:
+        # The runtime's connection broke mid-stream: what arrived stands, the rest is lost.
+        self.stream.end()
+        if not self.done.done():
+            self.done.set_result(
+                RuntimeAnswer(
+                    False,
+                    b'{"errorMessage":"the runtime\'s streaming response was cut off",'
+                    b'"errorType":"Runtime.TruncatedResponse"}',
+                    "Runtime.TruncatedResponse",
+                    False,
+                    time.perf_counter(),
+                )
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +119,19 @@ class RuntimeChannel:
         self._waiting: Delivery | None = None  # delivered, no /next yet
         self._current: Delivery | None = None  # handed to the runtime, not answered
         self._answered: deque[str] = deque(maxlen=16)
+        self._feed: StreamFeed | None = None  # the streaming response being received
         self._server: asyncio.Server | None = None
         self.address = ""
 
     async def start(self, host: str = "127.0.0.1") -> str:
         """Listen on a free loopback port; returns ``host:port`` for AWS_LAMBDA_RUNTIME_API."""
         self._server = await serve(
-            self.handle, host, 0, max_body=protocol.MAX_RESPONSE_BYTES, backlog=64
+            self.handle,
+            host,
+            0,
+            max_body=protocol.MAX_RESPONSE_BYTES,
+            backlog=64,
+            stream_picker=self._pick_stream,
         )
         self.address = f"{host}:{bound_port(self._server)}"
         return self.address
@@ -117,7 +177,35 @@ class RuntimeChannel:
         self._current = self._waiting = None
 
     # -- the runtime side -------------------------------------------------------------
-    def handle(self, req: Request, conn: HttpConnection) -> Response | None:
+    def _pick_stream(self, req: Request, conn: HttpConnection) -> StreamFeed | None:
+        """At a chunked request's head: stream it if it is the streaming response to the
+        event in flight and that event's caller reads a stream."""
+        request_id = protocol.streaming_request_id(req)
+        current = self._current
+        if (
+            request_id is None
+            or current is None
+            or current.request_id != request_id
+            or current.stream is None
+        ):
+            return None
+        stream = current.stream
+        stream.start(req.headers.get("content-type"), conn.pause_reading, conn.resume_reading)
+        self._feed = feed = StreamFeed(request_id, stream)
+        return feed
+
+    async def _streamed(self, feed: StreamFeed) -> Response:
+        answer = await feed.done
+        if self._feed is feed:
+            self._feed = None
+        reply = protocol.too_large() if answer.too_large else None
+        return self._finish(feed.request_id, answer, reply=reply)
+
+    def handle(
+        self, req: Request, conn: HttpConnection
+    ) -> Response | Coroutine[Any, Any, Response] | None:
+        if req.streamed and self._feed is not None:
+            return self._streamed(self._feed)
         action = protocol.parse_action(req)
         if isinstance(action, protocol.Next):
             return self._on_next(conn)

@@ -28,6 +28,7 @@ from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.channel import RuntimeChannel
+from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.sandbox import Sandbox, zygote_host
 from lamina.scheduler.cold_start import ColdStarter
@@ -53,6 +54,9 @@ class InvokeRequest:
     client_context: str | None = None
     cognito_identity: str | None = None
     tail: bool = False
+    # Set for InvokeWithResponseStream and RESPONSE_STREAM URLs: a streaming response goes
+    # here as it is produced; the invoke still returns when the stream has ended.
+    stream: ResponseStream | None = None
 
 
 class Scheduler:
@@ -160,6 +164,8 @@ class Scheduler:
                 result, reusable = await self._serve(env, req, request_id, None)
             return result
         finally:
+            if req.stream is not None:
+                req.stream.close()  # whatever ended the invoke, its reader stops waiting
             self._hand_back(slot, reusable)
 
     def _new_environment(self, cfg: FunctionConfig, slot: EnvSlot) -> Environment:
@@ -173,7 +179,13 @@ class Scheduler:
         """Deliver one event and wait for its end. Returns the result and whether the
         environment may serve again."""
         delivered = await deliver(
-            env, request_id, req.payload, req.function_arn, req.client_context, req.cognito_identity
+            env,
+            request_id,
+            req.payload,
+            req.function_arn,
+            req.client_context,
+            req.cognito_identity,
+            req.stream,
         )
         ending = delivered.ending
         oom = isinstance(ending, ProcessExited) and env.oom_killed()

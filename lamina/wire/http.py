@@ -9,8 +9,10 @@ Nagle and delayed ACKs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qsl, unquote
 
 from lamina.errors import LaminaError
@@ -36,6 +38,10 @@ class Request:
     # Set when the declared body was over the parser's limit: the body was read and dropped.
     too_large: bool = False
     raw_headers: list[tuple[str, str]] = field(default_factory=list)
+    # A chunked body's trailer fields (lower-cased names), e.g. the Runtime API's error.
+    trailers: dict[str, str] = field(default_factory=dict)
+    # Handed over at its head: the body goes to a :class:`BodySink` as it arrives.
+    streamed: bool = False
 
     @property
     def path(self) -> str:
@@ -75,26 +81,58 @@ def render_response(
     return head + body if body else head
 
 
+class BodySink(Protocol):
+    """Where a streamed request's body goes, chunk by chunk, as it arrives."""
+
+    def data(self, chunk: bytes) -> None: ...
+
+    def end(self, trailers: dict[str, str]) -> None: ...
+
+    def abort(self) -> None:
+        """The connection ended before the last chunk."""
+
+
+# Decides, at a chunked request's head, whether its body is streamed (and where to).
+StreamPicker = Callable[[Request], BodySink | None]
+
+
+def _trailers(block: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in block.decode("latin-1").split("\r\n"):
+        name, colon, value = line.partition(":")
+        if colon and name:
+            out[name.strip().lower()] = value.strip()
+    return out
+
+
 class RequestParser:
     """Incremental HTTP/1.1 request parser (Content-Length and chunked bodies).
 
     ``feed(data)`` returns the requests completed by ``data``; partial input is kept.
     Bodies declared larger than ``max_body`` are consumed and dropped, and the request
     comes out with ``too_large`` set, so the server can answer 413 and keep the connection.
+
+    With a ``stream_picker``, a chunked request it gives a :class:`BodySink` for comes out
+    at its head (``streamed`` set) and its chunks go to the sink as they arrive, with no
+    size limit here: the sink bounds what it keeps (a streamed function response).
     """
 
     __slots__ = (
+        "_announced",
         "_buf",
         "_chunked",
         "_chunks",
         "_drop",
+        "_left",
         "_max_body",
         "_need",
         "_pending",
+        "_picker",
+        "_sink",
         "continue_due",
     )
 
-    def __init__(self, max_body: int) -> None:
+    def __init__(self, max_body: int, stream_picker: StreamPicker | None = None) -> None:
         self._max_body = max_body
         self._buf = bytearray()
         self._pending: Request | None = None
@@ -102,6 +140,10 @@ class RequestParser:
         self._chunked = False
         self._chunks = bytearray()
         self._drop = False
+        self._picker = stream_picker
+        self._sink: BodySink | None = None
+        self._announced = False
+        self._left = 0  # bytes of a streamed chunk still to come, its CRLF included
         # Set when a request asked for "Expect: 100-continue" and its body has not come yet:
         # the server must say "100 Continue" or the client waits (botocore: one second).
         self.continue_due = False
@@ -118,11 +160,22 @@ class RequestParser:
                 return out
             req = self._pending
             assert req is not None
+            if req.streamed and not self._announced:
+                self._announced = True
+                out.append(req)  # handed over at its head; the body follows to the sink
             done = self._parse_chunked() if self._chunked else self._parse_fixed()
             if not done:
                 return out
-            out.append(req)
+            if not req.streamed:
+                out.append(req)
             self._pending = None
+            self._announced = False
+
+    def abort(self) -> None:
+        """The connection is gone: a streamed body in progress will never end."""
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.abort()
 
     def _parse_head(self) -> bool:
         end = self._buf.find(b"\r\n\r\n")
@@ -160,6 +213,9 @@ class RequestParser:
             self._chunked = True
             self._chunks = bytearray()
             self._drop = False
+            if self._picker is not None:
+                self._sink = self._picker(req)
+                req.streamed = self._sink is not None
             return True
         self._chunked = False
         try:
@@ -188,10 +244,28 @@ class RequestParser:
             del self._buf[: self._need]
         return True
 
+    def _stream_rest(self) -> bool:
+        """Pass on what has come of a streamed chunk begun earlier; True once it (and its
+        CRLF) is all read."""
+        sink = self._sink
+        if self._left > 2:
+            take = min(self._left - 2, len(self._buf))
+            if take and sink is not None:
+                sink.data(bytes(self._buf[:take]))
+            del self._buf[:take]
+            self._left -= take
+        if self._left <= 2:
+            take = min(self._left, len(self._buf))
+            del self._buf[:take]
+            self._left -= take
+        return self._left == 0
+
     def _parse_chunked(self) -> bool:
         req = self._pending
         assert req is not None
         while True:
+            if self._left and not self._stream_rest():
+                return False
             line_end = self._buf.find(b"\r\n")
             if line_end < 0:
                 return False
@@ -205,16 +279,25 @@ class RequestParser:
                 end = self._buf.find(b"\r\n\r\n", line_end)
                 if end < 0:
                     return False
+                req.trailers = _trailers(bytes(self._buf[line_end + 2 : end]))
                 del self._buf[: end + 4]
                 if not self._drop:
                     req.body = bytes(self._chunks)
                 self._chunks = bytearray()
                 self._chunked = False
                 req.too_large = self._drop
+                sink, self._sink = self._sink, None
+                if sink is not None:
+                    sink.end(req.trailers)
                 return True
-            if len(self._buf) < line_end + 2 + size + 2:
-                return False
             start = line_end + 2
+            if self._sink is not None:
+                # A streamed body is passed on as it comes, even a chunk's first part.
+                del self._buf[:start]
+                self._left = size + 2
+                continue
+            if len(self._buf) < start + size + 2:
+                return False
             if not self._drop:
                 self._chunks += self._buf[start : start + size]
                 if len(self._chunks) > self._max_body:

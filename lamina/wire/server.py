@@ -5,6 +5,14 @@ need not: return a :class:`Response` (sent at once), return a coroutine (run as 
 its response sent when done), or return ``None`` after keeping the connection to answer
 later with :meth:`HttpConnection.send` (how the Runtime API parks a ``/next`` until work
 arrives). Requests on one connection are answered in order.
+
+A coroutine may also stream its answer: :meth:`HttpConnection.start_stream` sends the head
+(``Transfer-Encoding: chunked``), :meth:`~HttpConnection.write_chunk` each piece as it is
+produced (await :meth:`~HttpConnection.drain` after it: the transport's write-buffer
+limits are respected), and returning :class:`Streamed` ends the body. Streamed *request*
+bodies (a runtime's streaming response) are picked per request with a ``stream_picker``
+(see :class:`~lamina.wire.http.RequestParser`); :meth:`~HttpConnection.pause_reading`
+lets their consumer hold the sender back.
 """
 
 from __future__ import annotations
@@ -16,11 +24,20 @@ import socket
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
-from lamina.wire.http import HttpParseError, Request, RequestParser, render_response
+from lamina.wire.http import (
+    BodySink,
+    HttpParseError,
+    Request,
+    RequestParser,
+    render_response,
+)
 
 log = logging.getLogger("lamina.http")
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
 @dataclass(slots=True)
@@ -32,6 +49,18 @@ class Response:
     def render(self, close: bool = False) -> bytes:
         return render_response(self.status, self.headers, self.body, close=close)
 
+
+@dataclass(slots=True)
+class Streamed(Response):
+    """Returned by a handler that streamed its answer: ends the chunked body."""
+
+    status: int = 200
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+
+
+# Decides, at a chunked request's head, whether its body streams to a sink (see
+# lamina.wire.http.RequestParser), knowing the connection it came on.
+StreamPicker = Callable[[Request, "HttpConnection"], BodySink | None]
 
 HandlerResult = Response | Coroutine[Any, Any, Response] | None
 Handler = Callable[[Request, "HttpConnection"], HandlerResult]
@@ -47,14 +76,22 @@ class HttpConnection(asyncio.Protocol):
         "_lost_callbacks",
         "_parser",
         "_queue",
+        "_streaming",
         "_task",
         "_transport",
+        "_writable",
         "peer",
     )
 
-    def __init__(self, handler: Handler, max_body: int) -> None:
+    def __init__(
+        self, handler: Handler, max_body: int, stream_picker: StreamPicker | None = None
+    ) -> None:
         self._handler = handler
-        self._parser = RequestParser(max_body)
+        self._parser = RequestParser(
+            max_body, None if stream_picker is None else lambda req: stream_picker(req, self)
+        )
+        self._streaming = False  # a chunked answer is under way
+        self._writable: asyncio.Future[None] | None = None  # set while writing is paused
         self._transport: asyncio.Transport | None = None
         self._queue: deque[Request] = deque()
         self._busy: Request | None = None
@@ -92,11 +129,26 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._parser.abort()
+        self._wake_writer()
         if self._task is not None and not self._task.done():
             self._task.cancel()
         callbacks, self._lost_callbacks = self._lost_callbacks, []
         for cb in callbacks:
             cb()
+
+    def pause_writing(self) -> None:
+        # The transport's write buffer is over its high-water mark.
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        waiter, self._writable = self._writable, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # -- for handlers -----------------------------------------------------------------
     @property
@@ -110,6 +162,38 @@ class HttpConnection(asyncio.Protocol):
         else:
             self._lost_callbacks.append(callback)
 
+    def start_stream(self, status: int, headers: list[tuple[str, str]]) -> bool:
+        """Send the head of a chunked answer to the request in progress (a handler's
+        coroutine then writes chunks and returns :class:`Streamed`)."""
+        if self._busy is None or self._closed or self._streaming:
+            return False
+        self._streaming = True
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        lines.append("Transfer-Encoding: chunked")
+        self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        return True
+
+    def write_chunk(self, data: bytes) -> None:
+        """One piece of a streamed answer, sent as it is (empty data sends nothing)."""
+        if self._streaming and data:
+            self._write(b"%x\r\n%b\r\n" % (len(data), data))
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is over its limit (or return if the
+        client has gone)."""
+        waiter = self._writable
+        if waiter is not None and not self._closed:
+            await waiter
+
+    def pause_reading(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.resume_reading()
+
     def send(self, response: Response) -> bool:
         """Answer the request in progress; False if the client has gone."""
         req = self._busy
@@ -117,6 +201,21 @@ class HttpConnection(asyncio.Protocol):
             return False
         self._busy = None
         keep = req.keep_alive
+        if self._streaming:
+            self._streaming = False
+            if not isinstance(response, Streamed):
+                # A failure after the head went out: only closing can tell the client.
+                log.warning("streamed answer to %s %s ended abnormally", req.method, req.path)
+                self.close()
+                return True
+            tail = "".join(f"{n}: {v}\r\n" for n, v in response.trailers)
+            self._write(f"0\r\n{tail}\r\n".encode("latin-1"))
+            if not keep:
+                self.close()
+                return True
+            if self._queue:
+                self._next()
+            return True
         self._write(response.render(close=not keep))
         if not keep:
             self.close()
@@ -178,11 +277,12 @@ async def serve(
     *,
     max_body: int,
     backlog: int = 1024,
+    stream_picker: StreamPicker | None = None,
 ) -> asyncio.Server:
     """Listen on ``host:port`` (0 = any free port) and hand requests to ``handler``."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpConnection(handler, max_body),
+        lambda: HttpConnection(handler, max_body, stream_picker),
         host,
         port,
         backlog=backlog,

@@ -1,0 +1,139 @@
+"""A streamed function response, between the runtime's chunked POST and the caller.
+
+The runtime posts ``/invocation/{id}/response`` with
+``Lambda-Runtime-Function-Response-Mode: streaming`` and a chunked body; each chunk is
+pushed here as it arrives and the caller (``InvokeWithResponseStream``, a
+``RESPONSE_STREAM`` function URL) reads it as soon as it is there. Memory is bounded
+twice: at most ``high_water`` bytes wait for the caller (beyond that the runtime's
+connection stops being read, so TCP holds the runtime back), and a response over
+``limit`` bytes in all (Lambda's 20 MB soft limit, a setting) is cut: the caller sees
+the end and the invoke fails with ``Function.ResponseSizeTooLarge``.
+
+The platform :meth:`close` s the stream when the invoke ends for any reason (answer,
+timeout, crash), so a reader never waits past the invoke.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+HIGH_WATER = 1024 * 1024
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# The content type a runtime sets when its body starts with the HTTP-integration prelude.
+HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
+PRELUDE_END = b"\0" * 8
+
+
+class ResponseStream:
+    """Bytes a function streams, buffered up to ``high_water`` for one reader."""
+
+    __slots__ = (
+        "_buffered",
+        "_chunks",
+        "_ended",
+        "_pause",
+        "_paused",
+        "_resume",
+        "_waiter",
+        "content_type",
+        "high_water",
+        "limit",
+        "started",
+        "too_large",
+        "total",
+    )
+
+    def __init__(self, limit: int, high_water: int = HIGH_WATER) -> None:
+        self.limit = limit
+        self.high_water = high_water
+        # Resolved when the runtime starts streaming (a buffered answer never starts it).
+        self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.content_type = DEFAULT_CONTENT_TYPE
+        self.total = 0  # bytes the function streamed (counted even past the limit)
+        self.too_large = False
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._ended = False
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._pause: Callable[[], None] | None = None
+        self._resume: Callable[[], None] | None = None
+
+    # -- the runtime's side -------------------------------------------------------------
+    def start(
+        self,
+        content_type: str | None,
+        pause: Callable[[], None] | None = None,
+        resume: Callable[[], None] | None = None,
+    ) -> None:
+        """The runtime began a streaming response; ``pause``/``resume`` hold it back."""
+        self.content_type = content_type or DEFAULT_CONTENT_TYPE
+        self._pause, self._resume = pause, resume
+        if not self.started.done():
+            self.started.set_result(None)
+
+    def push(self, data: bytes) -> None:
+        self.total += len(data)
+        if self._ended or not data:
+            return
+        if self.total > self.limit:
+            self.too_large = True
+            self.end()
+            return
+        self._chunks.append(data)
+        self._buffered += len(data)
+        if self._buffered > self.high_water and self._pause is not None and not self._paused:
+            self._paused = True
+            self._pause()
+        self._wake()
+
+    def end(self) -> None:
+        """No more bytes: the runtime finished (or the platform ended the invoke)."""
+        self._ended = True
+        self._wake()
+        self._unpause()
+
+    close = end
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    # -- the caller's side --------------------------------------------------------------
+    async def read(self) -> bytes | None:
+        """Everything that arrived since the last read (waiting for something), or None
+        once the stream has ended and been read out."""
+        while not self._chunks:
+            if self._ended:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        self._unpause()
+        return data
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _unpause(self) -> None:
+        if self._paused:
+            self._paused = False
+            if self._resume is not None:
+                self._resume()
+
+
+def split_prelude(buffer: bytes) -> tuple[bytes, bytes] | None:
+    """(prelude JSON, the body after it) once ``buffer`` holds the 8-NUL separator."""
+    at = buffer.find(PRELUDE_END)
+    if at < 0:
+        return None
+    return buffer[:at], buffer[at + len(PRELUDE_END) :]
