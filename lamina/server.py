@@ -23,6 +23,7 @@ from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
 from lamina.models.invocation import InvokeResult
+from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
@@ -190,6 +191,13 @@ def open_event_sources(
         arn = function_arn(region, account, cfg.name, qualifier)
         return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
 
+    async def invoke_stream(
+        name: str, qualifier: str | None, payload: bytes, rid: str, stream: ResponseStream
+    ) -> InvokeResult:
+        cfg = functions.resolve(name, qualifier)
+        arn = function_arn(region, account, cfg.name, qualifier)
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid, stream=stream))
+
     def resolve_function(name: str, qualifier: str | None) -> str:
         functions.get(name, qualifier)
         return function_arn(region, account, name)
@@ -207,6 +215,7 @@ def open_event_sources(
         find_url=metadata.url_config_by_id,
         dead_letter_target=dead_letter_target,
         verify=api.authenticator("lambda").check,
+        invoke_stream=invoke_stream,
     )
     api.attach_events(events)
     return events

@@ -33,7 +33,7 @@ from lamina.events.http.apis import STORE_FILE as API_STORE_FILE
 from lamina.events.http.apis import ApiListeners, ApiStore
 from lamina.events.http.handlers import ApiRoutesHandler, FindUrl, FunctionUrlHandler, Verify
 from lamina.events.http.routes import load_routes
-from lamina.events.invoker import Invoke
+from lamina.events.invoker import Invoke, InvokeStream
 from lamina.events.s3.dispatch import Notifier
 from lamina.events.s3.external import S3Webhook
 from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
@@ -112,6 +112,7 @@ class EventSources:
         find_url: FindUrl,
         verify: Verify | None = None,
         dead_letter_target: DeadLetterTarget | None = None,
+        invoke_stream: InvokeStream | None = None,
     ) -> EventSources:
         """Open every store (fast; no tasks yet). ``resolve_function(name, qualifier)``
         returns the unqualified function ARN or raises ResourceNotFound."""
@@ -189,7 +190,15 @@ class EventSources:
         object_store = ObjectStore(data / "s3")
         notifier = Notifier(queue.enqueue, sqs.send_to_arn)
         s3 = S3Service(object_store, notifier, region, account)
-        urls = FunctionUrlHandler(find_url, invoke, region=region, account=account, verify=verify)
+        urls = FunctionUrlHandler(
+            find_url,
+            invoke,
+            region=region,
+            account=account,
+            verify=verify,
+            invoke_stream=invoke_stream,
+            stream_limit=settings.stream_response_max_bytes,
+        )
         routes = None
         if settings.http_routes_file is not None:
             routes = ApiRoutesHandler(

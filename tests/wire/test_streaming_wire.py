@@ -155,3 +155,21 @@ async def _a_chunked_answer_reaches_the_client_piece_by_piece() -> None:
         sock.close()
     finally:
         server.close()
+
+
+def test_the_prelude_gives_status_headers_and_cookies() -> None:
+    from lamina.events.http.streaming import prelude_head
+
+    assert prelude_head(b'{"statusCode":201,"headers":{"X-A":"1"},"cookies":["a=1","b=2"]}') == (
+        201,
+        [
+            ("X-A", "1"),
+            ("content-type", "application/octet-stream"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ],
+    )
+    assert prelude_head(b"") == (200, [("content-type", "application/octet-stream")])
+    assert prelude_head(b'{"statusCode":99}') is None
+    assert prelude_head(b"[1]") is None
+    assert prelude_head(b"not json") is None
