@@ -206,3 +206,77 @@ def test_curl_receives_a_response_stream_url_before_the_function_ends(
     assert [p[0] for _, p in pieces] == ["1", "2", "3"]
     for (arrived, _), (_, (_, written_next)) in pairwise(pieces):
         assert arrived < written_next
+
+
+NODE_STREAMING = """
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
+  const input = typeof event.body === 'string' ? JSON.parse(event.body) : event;
+  if (input.http) {
+    responseStream = awslambda.HttpResponseStream.from(responseStream, {
+      statusCode: 201,
+      headers: { 'Content-Type': 'text/plain', 'X-Streamed': context.awsRequestId },
+      cookies: ['a=1', 'b=2'],
+    });
+  } else {
+    responseStream.setContentType('text/plain');
+  }
+  for (let i = 1; i <= 3; i++) {
+    responseStream.write(`${i}@${Date.now() / 1000};`);
+    await sleep(200);
+  }
+  if (input.fail) throw new TypeError('node broke mid-stream');
+  responseStream.end();
+});
+"""
+
+
+def _node_function(lamina: LaminaProcess, name: str) -> None:
+    lamina.create(
+        name,
+        zip_files({"index.mjs": NODE_STREAMING}),
+        runtime="nodejs20.x",
+        handler="index.handler",
+    )
+
+
+def test_node_streamify_response_streams_to_boto3(lamina: LaminaProcess) -> None:
+    _node_function(lamina, "stream-node")
+    chunks, complete, _ = _stream(lamina, "stream-node", {})
+    pieces = [(arrived, p) for arrived, data in chunks for p in _pieces(data)]
+    assert [p[0] for _, p in pieces] == ["1", "2", "3"]
+    for (arrived, _), (_, (_, written_next)) in pairwise(pieces):
+        assert arrived < written_next
+    assert "ErrorCode" not in complete
+    chunks, complete, _ = _stream(lamina, "stream-node", {"fail": True})
+    assert [p[0] for _, data in chunks for p in _pieces(data)] == ["1", "2", "3"]
+    assert (complete["ErrorCode"], complete["ErrorDetails"]) == (
+        "TypeError",
+        "node broke mid-stream",
+    )
+    # Warm again after the error: the same environment streams once more.
+    _, complete, _ = _stream(lamina, "stream-node", {})
+    assert "ErrorCode" not in complete
+
+
+def test_node_http_response_stream_sets_status_headers_and_cookies(
+    lamina: LaminaProcess,
+) -> None:
+    _node_function(lamina, "stream-node-url")
+    url = lamina.lambda_client().create_function_url_config(
+        FunctionName="stream-node-url", AuthType="NONE", InvokeMode="RESPONSE_STREAM"
+    )["FunctionUrl"]
+    # The function reads {"http": true} from the URL's body.
+    out = subprocess.run(
+        ["curl", "-sN", "-i", "-X", "POST", "--data", '{"http": true}', url + "?q=1"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    head, _, body = out.partition(b"\r\n\r\n")
+    lines = head.decode().lower().split("\r\n")
+    assert lines[0] == "http/1.1 201 created"
+    assert "content-type: text/plain" in lines
+    assert "set-cookie: a=1" in lines and "set-cookie: b=2" in lines
+    assert any(line.startswith("x-streamed: ") for line in lines)
+    assert [n for n, _ in _pieces(body)] == ["1", "2", "3"]
