@@ -13,12 +13,19 @@ import base64
 import json
 import subprocess
 import time
+from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
 import pytest
 
-from tests.integration.harness import LaminaProcess, api_error, python_zip, zip_files
+from tests.integration.harness import (
+    Invocation,
+    LaminaProcess,
+    api_error,
+    python_zip,
+    zip_files,
+)
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -115,7 +122,11 @@ def test_boto3_reads_payload_chunks_as_a_custom_runtime_writes_them(
         assert arrived < written_next, "a piece arrived only after the next was written"
     assert "ErrorCode" not in complete
     log = base64.b64decode(complete["LogResult"]).decode()
-    assert "REPORT RequestId:" in log
+    report = Invocation(200, b"", None, log, None).report()
+    # The invoke (and the bill) lasts as long as the stream: at least from the first
+    # piece written to the last.
+    span_ms = (pieces[-1][1][1] - pieces[0][1][1]) * 1000
+    assert float(report["duration"] or 0) >= span_ms
 
 
 def test_an_error_mid_stream_ends_with_invoke_complete_error(lamina: LaminaProcess) -> None:
@@ -280,3 +291,24 @@ def test_node_http_response_stream_sets_status_headers_and_cookies(
     assert "set-cookie: a=1" in lines and "set-cookie: b=2" in lines
     assert any(line.startswith("x-streamed: ") for line in lines)
     assert [n for n, _ in _pieces(body)] == ["1", "2", "3"]
+
+
+@pytest.fixture(scope="module")
+def small_limit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    server = LaminaProcess(
+        tmp_path_factory.mktemp("stream-limit"), {"LAMINA_STREAM_RESPONSE_MAX_BYTES": "40"}
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_stream_over_the_limit_is_cut_with_response_size_too_large(
+    small_limit: LaminaProcess,
+) -> None:
+    _shell_function(small_limit, "stream-too-large")
+    chunks, complete, _ = _stream(small_limit, "stream-too-large", {})
+    # Each piece is ~20 bytes: the first fits in 40, the third does not.
+    assert len([p for _, data in chunks for p in _pieces(data)]) < 3
+    assert complete["ErrorCode"] == "Function.ResponseSizeTooLarge"
