@@ -23,7 +23,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from lamina.runtime_api import protocol
+from lamina.runtime_api import extensions, protocol
+from lamina.runtime_api.extensions import ExtensionsApi
 from lamina.runtime_api.stream import ResponseStream
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response, bound_port, serve
@@ -57,6 +58,10 @@ class Delivery:
     delivered_at: float = 0.0  # perf_counter() when the runtime received the event
     # Where a streaming response goes as it is produced (None: the caller wants it whole).
     stream: ResponseStream | None = None
+
+
+# Lamina's own endpoint for its extension launcher (lamina/runtimes/launch_extensions.sh).
+LAUNCHER_PREFIX = "/lamina/extensions/"
 
 
 class StreamFeed:
@@ -111,8 +116,13 @@ class InitFailure:
 class RuntimeChannel:
     """The Runtime API state of one environment, driven by HTTP requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, function: tuple[str, str, str] = ("", "", "")) -> None:
+        """``function``: (name, version, handler), what an extension's registration returns."""
         loop = asyncio.get_running_loop()
+        self.function = function
+        self.extensions = ExtensionsApi(*function)
+        self.extensions.on_settle = self._check_ready
+        self._runtime_ready = False  # the runtime's first /next came
         self.ready: asyncio.Future[float] = loop.create_future()  # first /next: INIT done
         self.init_failed: asyncio.Future[InitFailure] = loop.create_future()
         self._parked: HttpConnection | None = None
@@ -147,12 +157,17 @@ class RuntimeChannel:
             if d is not None and not d.answer.done():
                 d.answer.cancel()
         self._waiting = self._current = None
+        self.extensions.close()
 
     # -- the platform side ------------------------------------------------------------
     def deliver(self, delivery: Delivery) -> None:
         """Hand an event to the runtime now if it waits on ``/next``, else when it asks."""
         if self._current is not None or self._waiting is not None:
             raise RuntimeError("environment already has an event in flight")
+        if self.extensions.by_id:
+            self.extensions.invoke(
+                delivery.request_id, delivery.deadline_ms, delivery.function_arn, delivery.trace_id
+            )
         conn = self._parked
         self._parked = None
         if conn is not None and self._send_event(conn, delivery):
@@ -206,6 +221,15 @@ class RuntimeChannel:
     ) -> Response | Coroutine[Any, Any, Response] | None:
         if req.streamed and self._feed is not None:
             return self._streamed(self._feed)
+        path = req.path
+        if path.startswith(extensions.PREFIX):
+            answer = self.extensions.handle(req, conn)
+            failed = self.extensions.init_failed
+            if failed is not None and not self.ready.done() and not self.init_failed.done():
+                self.init_failed.set_result(InitFailure(failed.body, failed.error_type))
+            return answer
+        if path.startswith(LAUNCHER_PREFIX):
+            return self._launcher(req)
         action = protocol.parse_action(req)
         if isinstance(action, protocol.Next):
             return self._on_next(conn)
@@ -234,9 +258,26 @@ class RuntimeChannel:
             return protocol.accepted()
         return protocol.unknown(action)
 
-    def _on_next(self, conn: HttpConnection) -> Response | None:
-        if not self.ready.done():
+    def _launcher(self, req: Request) -> Response:
+        """Lamina's extension launcher asks whether the extensions it started registered."""
+        try:
+            count = int(req.query.get("count", "0"))
+        except ValueError:
+            count = 0
+        if len(self.extensions) >= count:
+            return Response(200, b"ready")
+        return Response(409, b"waiting")
+
+    def _check_ready(self) -> None:
+        # INIT is over when the runtime and every extension have asked for their next event.
+        if self._runtime_ready and not self.ready.done() and self.extensions.all_settled():
+            self.extensions.init_closed = True
             self.ready.set_result(time.perf_counter())
+
+    def _on_next(self, conn: HttpConnection) -> Response | None:
+        if not self._runtime_ready:
+            self._runtime_ready = True
+            self._check_ready()
         if self._current is not None:
             # A runtime asking for more work without answering has dropped the event.
             d, self._current = self._current, None

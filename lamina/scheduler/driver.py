@@ -161,6 +161,7 @@ class Scheduler:
                 # No peak-memory reset: Lambda's Max Memory Used is the environment's
                 # high-water mark, and not resetting saves a syscall per warm invoke.
                 await env.thaw()
+                await env.settle_extensions()  # no event before every extension is done
                 result, reusable = await self._serve(env, req, request_id, None)
             return result
         finally:
@@ -169,7 +170,13 @@ class Scheduler:
             self._hand_back(slot, reusable)
 
     def _new_environment(self, cfg: FunctionConfig, slot: EnvSlot) -> Environment:
-        env = Environment(slot, cfg, RuntimeChannel(), lines.log_stream(cfg.version), self.logs)
+        env = Environment(
+            slot,
+            cfg,
+            RuntimeChannel((cfg.name, cfg.version, cfg.handler)),
+            lines.log_stream(cfg.version),
+            self.logs,
+        )
         self.envs[slot.env_id] = env
         return env
 

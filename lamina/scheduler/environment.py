@@ -20,6 +20,8 @@ from lamina.scheduler.pool import EnvSlot
 log = logging.getLogger("lamina.scheduler")
 
 TAIL_BYTES = 4096
+# Lambda gives extensions registered for SHUTDOWN 2,000 ms before the environment is killed.
+SHUTDOWN_GRACE_S = 2.0
 
 
 @dataclass(slots=True)
@@ -111,6 +113,34 @@ class Environment:
             await self.process.thaw()
         self.frozen = False
 
+    async def _shut_extensions_down(self) -> None:
+        """Send SHUTDOWN to the extensions that asked for it and give them their grace
+        (until they all wait on ``next`` again, at most 2 s) before the kill."""
+        exts = self.channel.extensions
+        if not exts.wants("SHUTDOWN") or self.process is None:
+            return
+        if self.exited is not None and self.exited.done():
+            return  # the process tree is gone already
+        if self.frozen:
+            await self.process.thaw()
+            self.frozen = False
+        exts.shutdown("spindown", SHUTDOWN_GRACE_S)
+        try:
+            await asyncio.wait_for(exts.settled(), SHUTDOWN_GRACE_S)
+        except TimeoutError:
+            log.info("extensions of %s still busy after SHUTDOWN's grace", self.cfg.name)
+
+    async def settle_extensions(self) -> None:
+        """Wait until every extension finished with the last event (at most the function's
+        timeout): the environment is frozen, or given an event, only then."""
+        exts = self.channel.extensions
+        if exts.all_settled():
+            return
+        try:
+            await asyncio.wait_for(exts.settled(), float(self.cfg.timeout_s))
+        except TimeoutError:
+            log.warning("an extension of %s did not ask for its next event", self.cfg.name)
+
     async def destroy(self) -> None:
         """Kill the process tree and release every resource; safe to call twice."""
         if self.freeze_handle is not None:
@@ -120,6 +150,7 @@ class Environment:
             # A freeze still settling must not race the kill (it would re-freeze the tree).
             self.freezing.cancel()
             await asyncio.wait([self.freezing])
+        await self._shut_extensions_down()
         self.channel.close()
         if self.process is not None:
             try:

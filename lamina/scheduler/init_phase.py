@@ -56,5 +56,5 @@ async def reset(env: Environment) -> None:
         await old_process.kill()
     env.drain_output()
     env.detach_output()
-    env.channel = RuntimeChannel()
+    env.channel = RuntimeChannel(env.channel.function)
     env.process = None

@@ -9,6 +9,7 @@ follows its output and its exit (also for environments forked from a zygote).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 from collections.abc import Callable
@@ -25,6 +26,22 @@ from lamina.scheduler.environment import Environment
 from lamina.scheduler.spec import Host, LaunchPlan, cold_start_spec, sandbox_id
 
 ExitHook = Callable[[Environment, "asyncio.Future[int]"], None]
+
+LAUNCHER = "launch_extensions.sh"
+# Where external extensions are in the function's merged layers (/opt/extensions).
+EXTENSIONS_DIR = "extensions"
+
+
+def external_extensions(opt_dir: Path) -> list[str]:
+    """The executables under ``extensions/`` of merged layers, by name, relative to them."""
+    folder = opt_dir / EXTENSIONS_DIR
+    if not folder.is_dir():
+        return []
+    return [
+        f"{EXTENSIONS_DIR}/{p.name}"
+        for p in sorted(folder.iterdir())
+        if p.is_file() and os.access(p, os.X_OK)
+    ]
 
 
 class Launcher:
@@ -86,7 +103,16 @@ class Launcher:
             cmd = self.runtimes.resolve(cfg.runtime, runtime_root, bootstrap_root)
         except InvalidRuntime as exc:
             return error_bodies.invalid_runtime(exc.message)
-        return LaunchPlan(code_dir, task_root, runtime_root, cmd, opt_dir, opt_root)
+        # External extensions come from layers: executables in /opt/extensions.
+        extensions = tuple(
+            f"{opt_root}/{name}" for name in (external_extensions(opt_dir) if opt_dir else [])
+        )
+        if extensions or cfg.environment.get("AWS_LAMBDA_EXEC_WRAPPER"):
+            # Lamina's launcher starts the extensions, waits for their registration, and
+            # execs the runtime (through the wrapper when there is one).
+            argv = ("/bin/bash", f"{runtime_root}/{LAUNCHER}", *cmd.argv)
+            cmd = dataclasses.replace(cmd, argv=argv)
+        return LaunchPlan(code_dir, task_root, runtime_root, cmd, opt_dir, opt_root, extensions)
 
     async def _opt(self, cfg: FunctionConfig) -> tuple[Path | None, str]:
         """The merged layers of ``cfg`` (built once per ordered set) and where they are seen."""

@@ -84,7 +84,7 @@ class Restorer:
             os.close(read_fd)
             zygotes.retire(cfg.name)
             env.channel.close()
-            env.channel = RuntimeChannel()
+            env.channel = RuntimeChannel(env.channel.function)
             return await self._fallback(env)
         finally:
             os.close(write_fd)

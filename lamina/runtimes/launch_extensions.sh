@@ -1,0 +1,49 @@
+#!/bin/bash
+# Lamina's environment entry when a function has external extensions or an exec wrapper.
+#
+# Started as `launch_extensions.sh <runtime command...>`. Starts every external extension
+# named in LAMINA_EXTENSIONS (space-separated paths), waits until all of them registered
+# with the Extensions API (asking Lamina on the Runtime API endpoint), then execs the
+# runtime — through AWS_LAMBDA_EXEC_WRAPPER when set, as Lambda does. An extension that
+# exits before every one registered fails INIT with Extension.Crash.
+api=$AWS_LAMBDA_RUNTIME_API
+host=${api%:*}
+port=${api##*:}
+
+# One HTTP/1.1 request on the Runtime API endpoint; succeeds on a 2xx answer.
+request() {
+  local method=$1 path=$2 body=${3:-} extra=${4:-} status
+  exec 3<>"/dev/tcp/$host/$port" || return 1
+  printf '%s %s HTTP/1.1\r\nHost: runtime\r\nConnection: close\r\nContent-Length: %d\r\n%s\r\n%s' \
+    "$method" "$path" "${#body}" "$extra" "$body" >&3
+  read -r _ status _ <&3
+  cat <&3 >/dev/null
+  exec 3<&-
+  [[ $status == 2* ]]
+}
+
+count=0
+for ext in ${LAMINA_EXTENSIONS:-}; do
+  "$ext" &
+  count=$((count + 1))
+done
+unset LAMINA_EXTENSIONS
+
+if ((count > 0)); then
+  until request GET "/lamina/extensions/ready?count=$count"; do
+    if (($(jobs -rp | wc -l) < count)); then
+      message='An extension exited before it registered'
+      body="{\"errorMessage\":\"$message\",\"errorType\":\"Extension.Crash\"}"
+      echo "EXTENSION	Name: unknown	State: Crashed	$message" >&2
+      request POST /2018-06-01/runtime/init/error "$body" \
+        $'Lambda-Runtime-Function-Error-Type: Extension.Crash\r\n'
+      exit 1
+    fi
+    sleep 0.005
+  done
+fi
+
+if [[ -n ${AWS_LAMBDA_EXEC_WRAPPER:-} ]]; then
+  exec "$AWS_LAMBDA_EXEC_WRAPPER" "$@"
+fi
+exec "$@"

@@ -1,0 +1,152 @@
+"""Lambda extensions end to end: an external extension written in Python registers,
+receives INVOKE events for a cold and a warm invoke and SHUTDOWN when its environment
+goes; a slow one delays the freeze, not the caller's answer; a crashing one fails INIT;
+an AWS_LAMBDA_EXEC_WRAPPER script wraps the runtime.
+
+The extensions come in layers, as on Lambda: executables in ``/opt/extensions``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from lamina.cli.client import Client
+from tests.integration.harness import LaminaProcess, zip_files
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+RECORDER = """#!/usr/bin/env python3
+import json, os, sys, time, urllib.request
+
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+name = os.path.basename(__file__)
+register = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+    headers={"Lambda-Extension-Name": name},
+    method="POST",
+)
+with urllib.request.urlopen(register) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+    info = json.load(r)
+print("[recorder] registered for %s" % info["functionName"], flush=True)
+slow = os.environ.get("SLOW_EXTENSION") == "1"
+while True:
+    nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+    with urllib.request.urlopen(nxt) as r:
+        event = json.load(r)
+    if event["eventType"] == "INVOKE":
+        print("[recorder] INVOKE %s" % event["requestId"], flush=True)
+        if slow:
+            time.sleep(1.0)
+            print("[recorder] done %s at %f" % (event["requestId"], time.time()), flush=True)
+    else:
+        print("[recorder] SHUTDOWN %s" % event["shutdownReason"], flush=True)
+        sys.exit(0)
+"""
+
+HANDLER = """
+import os, time
+def handler(event, context):
+    return {"wrapped": os.environ.get("WRAPPED", ""), "at": time.time()}
+"""
+
+
+def _logs(lamina: LaminaProcess, name: str) -> str:
+    events = Client(lamina.endpoint).call("GET", f"/lamina/v1/functions/{name}/logs")["events"]
+    return "\n".join(e["message"] for e in events)
+
+
+def _wait_for(what: Callable[[], str], needle: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = what()
+        if needle in text:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} never appeared in:\n{text}")
+        time.sleep(0.05)
+
+
+def _create(lamina: LaminaProcess, name: str, files: dict[str, str], **extra: Any) -> None:
+    """The function ``name``; files under ``extensions/`` go in a layer of their own (its
+    ``/opt/extensions``), the rest in the function's zip."""
+    layered = {k: v for k, v in files.items() if k.startswith("extensions/")}
+    own = {k: v for k, v in files.items() if not k.startswith("extensions/")}
+    layers = []
+    if layered:
+        layer = lamina.lambda_client().publish_layer_version(
+            LayerName=f"{name}-extensions",
+            Content={"ZipFile": zip_files(dict(layered), executable=tuple(layered))},
+        )
+        layers = [layer["LayerVersionArn"]]
+    executable = tuple(f for f in own if f.endswith(".sh"))
+    code = zip_files({"app.py": HANDLER, **own}, executable=executable)
+    lamina.create(name, code, Layers=layers, **extra)
+
+
+def test_an_external_extension_gets_invoke_events_and_shutdown(lamina: LaminaProcess) -> None:
+    name = "ext-recorder"
+    _create(lamina, name, {"extensions/recorder": RECORDER})
+    cold = lamina.invoke(name, {})
+    warm = lamina.invoke(name, {})
+    assert cold.function_error is None and warm.function_error is None, cold.payload
+    cold_id, warm_id = cold.report()["id"], warm.report()["id"]
+    assert cold.report()["init"] is not None and warm.report()["init"] is None
+    text = _wait_for(lambda: _logs(lamina, name), f"[recorder] INVOKE {warm_id}")
+    assert f"[recorder] registered for {name}" in text
+    assert f"[recorder] INVOKE {cold_id}" in text
+    # Registration happened before the runtime's INIT ended: before the first START.
+    assert text.index("[recorder] registered") < text.index(f"START RequestId: {cold_id}")
+    # A configuration change retires the environment: SHUTDOWN reaches the extension.
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    _wait_for(lambda: _logs(lamina, name), "[recorder] SHUTDOWN spindown")
+
+
+def test_a_slow_extension_delays_the_freeze_not_the_answer(lamina: LaminaProcess) -> None:
+    name = "ext-slow"
+    _create(
+        lamina,
+        name,
+        {"extensions/recorder": RECORDER},
+        Environment={"Variables": {"SLOW_EXTENSION": "1"}},
+    )
+    lamina.invoke(name, {})  # cold: INIT and a first event
+    first = lamina.invoke(name, {})
+    answered_at = time.time()
+    request_id = first.report()["id"]
+    assert first.function_error is None
+    # With no further invoke, the extension finishes its work: its environment was not
+    # frozen under it (a frozen one would print nothing until thawed).
+    text = _wait_for(lambda: _logs(lamina, name), f"[recorder] done {request_id}")
+    done_at = float(text.split(f"[recorder] done {request_id} at ")[1].split()[0])
+    assert answered_at < done_at, "the caller waited for the extension"
+    again = lamina.invoke(name, {})
+    assert again.function_error is None
+
+
+def test_a_crashing_extension_fails_init_with_extension_crash(lamina: LaminaProcess) -> None:
+    name = "ext-crash"
+    _create(lamina, name, {"extensions/crasher": "#!/bin/sh\necho crashing; exit 3\n"})
+    out = lamina.invoke(name, {})
+    assert out.function_error == "Unhandled"
+    body = out.json()
+    assert body["errorType"] == "Extension.Crash"
+    assert "INIT_REPORT" in out.log and "Status: error" in out.log
+
+
+def test_an_exec_wrapper_wraps_the_runtime(lamina: LaminaProcess) -> None:
+    name = "ext-wrapper"
+    _create(
+        lamina,
+        name,
+        {"wrapper.sh": '#!/bin/bash\nexport WRAPPED="yes:$1"\nexec "$@"\n'},
+        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}},
+    )
+    out = lamina.invoke(name, {})
+    assert out.function_error is None, out.payload
+    assert out.json()["wrapped"].startswith("yes:/")  # the runtime's command came as "$@"
