@@ -19,15 +19,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 
 from lamina.runtime_api import extensions, protocol
 from lamina.runtime_api.extensions import ExtensionsApi
 from lamina.runtime_api.stream import ResponseStream
 from lamina.wire.http import Request
-from lamina.wire.server import HttpConnection, Response, bound_port, serve
+from lamina.wire.server import HandlerResult, HttpConnection, Response, bound_port, serve
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,9 +214,7 @@ class RuntimeChannel:
         reply = protocol.too_large() if answer.too_large else None
         return self._finish(feed.request_id, answer, reply=reply)
 
-    def handle(
-        self, req: Request, conn: HttpConnection
-    ) -> Response | Coroutine[Any, Any, Response] | None:
+    def handle(self, req: Request, conn: HttpConnection) -> HandlerResult:
         if req.streamed and self._feed is not None:
             return self._streamed(self._feed)
         path = req.path
