@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from lamina.runtime_api import extensions, protocol
 from lamina.runtime_api.extensions import ExtensionsApi
 from lamina.runtime_api.stream import ResponseStream
+from lamina.runtime_api.telemetry import PATH as TELEMETRY_PATH
+from lamina.runtime_api.telemetry import Telemetry
 from lamina.wire.http import Request
 from lamina.wire.server import HandlerResult, HttpConnection, Response, bound_port, serve
 
@@ -120,6 +122,7 @@ class RuntimeChannel:
         self.function = function
         self.extensions = ExtensionsApi(*function)
         self.extensions.on_settle = self._check_ready
+        self.telemetry = Telemetry()
         self._runtime_ready = False  # the runtime's first /next came
         self.ready: asyncio.Future[float] = loop.create_future()  # first /next: INIT done
         self.init_failed: asyncio.Future[InitFailure] = loop.create_future()
@@ -156,6 +159,7 @@ class RuntimeChannel:
                 d.answer.cancel()
         self._waiting = self._current = None
         self.extensions.close()
+        self.telemetry.close()
 
     # -- the platform side ------------------------------------------------------------
     def deliver(self, delivery: Delivery) -> None:
@@ -224,6 +228,11 @@ class RuntimeChannel:
             if failed is not None and not self.ready.done() and not self.init_failed.done():
                 self.init_failed.set_result(InitFailure(failed.body, failed.error_type))
             return answer
+        if path == TELEMETRY_PATH and req.method == "PUT":
+            ident = req.headers.get(extensions.IDENTIFIER, "")
+            if ident not in self.extensions.by_id:
+                return protocol.unknown(protocol.Unknown(403, "unknown extension identifier"))
+            return self.telemetry.subscribe(ident, req.body)
         if path.startswith(LAUNCHER_PREFIX):
             return self._launcher(req)
         action = protocol.parse_action(req)
@@ -268,6 +277,7 @@ class RuntimeChannel:
         # INIT is over when the runtime and every extension have asked for their next event.
         if self._runtime_ready and not self.ready.done() and self.extensions.all_settled():
             self.extensions.init_closed = True
+            self.telemetry.end_init()
             self.ready.set_result(time.perf_counter())
 
     def _on_next(self, conn: HttpConnection) -> Response | None:

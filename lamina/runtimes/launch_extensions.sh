@@ -23,8 +23,11 @@ request() {
 }
 
 count=0
+# Each line an extension writes is marked (a leading \x1f) so that Lamina can tell its
+# log lines from the function's (the Telemetry API's "extension" and "function" types).
+mark() { while IFS= read -r line; do printf '\x1f%s\n' "$line"; done; }
 for ext in ${LAMINA_EXTENSIONS:-}; do
-  "$ext" &
+  "$ext" > >(mark) 2>&1 &
   count=$((count + 1))
 done
 unset LAMINA_EXTENSIONS

@@ -14,6 +14,7 @@ from random import getrandbits
 
 from lamina.runtime_api.channel import Delivery
 from lamina.runtime_api.stream import ResponseStream
+from lamina.scheduler import telemetry_events
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.inflight import Inflight
 from lamina.scheduler.outcome import Ending, ProcessExited
@@ -65,6 +66,7 @@ async def deliver(
     )
     inflight = env.inflight = Inflight(delivery)
     write_start(env, request_id)
+    telemetry_events.start(env, request_id, delivery.trace_id)
     t0 = time.perf_counter()
     channel = env.channel
     timer = asyncio.get_running_loop().call_later(timeout_s, inflight.expire, channel)

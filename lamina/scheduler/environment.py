@@ -22,6 +22,8 @@ log = logging.getLogger("lamina.scheduler")
 TAIL_BYTES = 4096
 # Lambda gives extensions registered for SHUTDOWN 2,000 ms before the environment is killed.
 SHUTDOWN_GRACE_S = 2.0
+# lamina/runtimes/launch_extensions.sh starts each line an extension writes with this.
+EXTENSION_MARK = "\x1f"
 
 
 @dataclass(slots=True)
@@ -46,7 +48,7 @@ class Environment:
     _log_folder: str = field(init=False)  # the log group's folder in the log store
 
     def __post_init__(self) -> None:
-        self._output = OutputPipe(self.log)
+        self._output = OutputPipe(self._output_line)
         self._log_folder = group_folder(function_log_group(self.cfg))
 
     # -- output capture ---------------------------------------------------------------
@@ -66,6 +68,16 @@ class Environment:
         self.logs.append(self._log_folder, self.log_stream, ts, message)
         if self.tail is not None:
             self.tail.append(message)
+
+    def _output_line(self, message: str, now_ms: int | None = None) -> None:
+        """A line the runtime or an extension wrote (Lamina's launcher marks the latter)."""
+        kind = "function"
+        if message.startswith(EXTENSION_MARK):
+            kind, message = "extension", message[len(EXTENSION_MARK) :]
+        self.log(message, now_ms)
+        telemetry = self.channel.telemetry
+        if telemetry.active:
+            telemetry.emit(kind, kind, message)
 
     def tail_bytes(self) -> bytes:
         if not self.tail:
@@ -124,6 +136,9 @@ class Environment:
         if self.frozen:
             await self.process.thaw()
             self.frozen = False
+        # What the extensions subscribed to reaches them before SHUTDOWN does.
+        self.drain_output()
+        await self.channel.telemetry.flush(SHUTDOWN_GRACE_S / 2)
         exts.shutdown("spindown", SHUTDOWN_GRACE_S)
         try:
             await asyncio.wait_for(exts.settled(), SHUTDOWN_GRACE_S)

@@ -15,6 +15,7 @@ from lamina.billing.meter import billed_duration_ms
 from lamina.logs import lines
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord, Outcome
+from lamina.scheduler import telemetry_events
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InvokeOutcome, Ready
 
@@ -101,6 +102,7 @@ class Reporter:
         )
         self._record(rec)
         env.log(report(rec, restore, env.cfg.log_format))
+        telemetry_events.invoke_done(env, rec, len(outcome.payload))
         return rec
 
     def after_failed_init(

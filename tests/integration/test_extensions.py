@@ -8,6 +8,7 @@ The extensions come in layers, as on Lambda: executables in ``/opt/extensions``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -150,3 +151,98 @@ def test_an_exec_wrapper_wraps_the_runtime(lamina: LaminaProcess) -> None:
     out = lamina.invoke(name, {})
     assert out.function_error is None, out.payload
     assert out.json()["wrapped"].startswith("yes:/")  # the runtime's command came as "$@"
+
+
+TELEMETRY = """#!/usr/bin/env python3
+import json, os, sys, threading, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+base = "http://%s/2020-01-01/extension" % api
+seen = []  # (type, record) of every event received
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        seen.extend((e["type"], e["record"]) for e in json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+server = HTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+register = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+    headers={"Lambda-Extension-Name": "telemetry"},
+    method="POST",
+)
+with urllib.request.urlopen(register) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+subscribe = urllib.request.Request(
+    "http://%s/2022-07-01/telemetry" % api,
+    data=json.dumps({
+        "schemaVersion": "2022-12-13",
+        "types": ["platform", "function", "extension"],
+        "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+        "destination": {"protocol": "HTTP",
+                        "URI": "http://sandbox.localdomain:%d/" % server.server_port},
+    }).encode(),
+    headers={"Lambda-Extension-Identifier": ident},
+    method="PUT",
+)
+with urllib.request.urlopen(subscribe) as r:
+    assert r.status == 200
+print("[telemetry] subscribed", flush=True)
+while True:
+    nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+    with urllib.request.urlopen(nxt) as r:
+        event = json.load(r)
+    if event["eventType"] == "SHUTDOWN":
+        types = sorted({t for t, _ in seen})
+        starts = [r["requestId"] for t, r in seen if t == "platform.start"]
+        reports = [r["requestId"] for t, r in seen if t == "platform.report"]
+        functions = [r for t, r in seen if t == "function"]
+        print("[telemetry] seen " + json.dumps(
+            {"types": types, "starts": starts, "reports": reports, "function": functions}),
+            flush=True)
+        sys.exit(0)
+"""
+
+SAYS_HELLO = """
+def handler(event, context):
+    print("hello from the function")
+    return "ok"
+"""
+
+
+def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
+    lamina: LaminaProcess,
+) -> None:
+    name = "ext-telemetry"
+    _create(lamina, name, {"app.py": SAYS_HELLO, "extensions/telemetry": TELEMETRY})
+    cold = lamina.invoke(name, {})
+    warm = lamina.invoke(name, {})
+    assert cold.function_error is None, cold.payload
+    ids = [cold.report()["id"], warm.report()["id"]]
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = _wait_for(lambda: _logs(lamina, name), "[telemetry] seen ")
+    seen = json.loads(text.split("[telemetry] seen ")[1].splitlines()[0])
+    assert set(seen["types"]) >= {
+        "platform.initStart",
+        "platform.initRuntimeDone",
+        "platform.initReport",
+        "platform.start",
+        "platform.runtimeDone",
+        "platform.report",
+        "function",
+        "extension",
+    }, seen["types"]
+    assert seen["starts"] == ids and seen["reports"] == ids
+    assert any("hello from the function" in line for line in seen["function"])
+    # The extension's own lines are logged too, without Lamina's marker.
+    assert "\n[telemetry] subscribed" in "\n" + text

@@ -1,0 +1,237 @@
+"""The Telemetry API of one environment: subscriptions, buffering, delivery over HTTP.
+
+An extension subscribes with ``PUT /2022-07-01/telemetry`` (its
+``Lambda-Extension-Identifier``, ``schemaVersion`` 2022-12-13, the ``types`` it wants —
+``platform``, ``function``, ``extension`` —, ``buffering`` and an HTTP ``destination``).
+Lamina then POSTs JSON arrays of events to the destination, a batch whenever
+``maxItems`` or ``maxBytes`` is reached or ``timeoutMs`` has passed since the first
+buffered event, one batch at a time per subscriber, in order. Events of the INIT phase
+that happened before a subscription (``platform.initStart`` comes before any extension
+could subscribe) are kept and replayed to it, as Lambda does.
+
+The destination's host ``sandbox.localdomain`` (what Lambda's docs use) is the
+environment itself; Lamina's environments share the host's loopback, so it is reached as
+``127.0.0.1`` — an extension should listen on a port no other environment uses (0, then
+subscribe with the port it got).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from lamina.wire.server import Response
+
+log = logging.getLogger("lamina.telemetry")
+
+PATH = "/2022-07-01/telemetry"
+SCHEMA = "2022-12-13"
+TYPES = frozenset({"platform", "function", "extension"})
+# Lambda's limits and defaults for buffering.
+ITEMS = (1000, 10000, 10000)  # min, max, default
+BYTES = (262144, 1048576, 262144)
+TIMEOUT_MS = (25, 30000, 1000)
+BACKLOG_MAX = 1000  # INIT events kept for late subscribers
+SEND_TIMEOUT_S = 30.0
+SANDBOX_HOST = "sandbox.localdomain"
+
+
+def _error(status: int, error_type: str, message: str) -> Response:
+    body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+    return Response(status, body, {"Content-Type": "application/json"})
+
+
+def now_iso() -> str:
+    at = datetime.now(tz=UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Buffering:
+    max_items: int = ITEMS[2]
+    max_bytes: int = BYTES[2]
+    timeout_ms: int = TIMEOUT_MS[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    host: str
+    port: int
+    path: str
+    types: frozenset[str]
+    buffering: Buffering
+
+
+def parse_subscription(body: bytes) -> Subscription | str:
+    """A subscription request's body → :class:`Subscription`, or what is wrong with it."""
+    try:
+        doc = json.loads(body or b"{}")
+    except ValueError:
+        return "the body must be JSON"
+    if not isinstance(doc, dict):
+        return "the body must be a JSON object"
+    if doc.get("schemaVersion", SCHEMA) not in ("2022-07-01", SCHEMA, "2025-01-29"):
+        return f"unsupported schemaVersion {doc.get('schemaVersion')!r}"
+    types = doc.get("types", [])
+    if not isinstance(types, list) or not types or not set(types) <= TYPES:
+        return "types must be a non-empty list of platform, function, extension"
+    raw = doc.get("buffering") or {}
+    if not isinstance(raw, dict):
+        return "buffering must be an object"
+    values = []
+    for key, (low, high, default) in (
+        ("maxItems", ITEMS),
+        ("maxBytes", BYTES),
+        ("timeoutMs", TIMEOUT_MS),
+    ):
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"buffering.{key} must be an integer from {low} to {high}"
+        values.append(value)
+    dest = doc.get("destination")
+    if not isinstance(dest, dict) or dest.get("protocol") != "HTTP":
+        return "destination.protocol must be HTTP"
+    uri = urlsplit(str(dest.get("URI", "")))
+    if uri.scheme != "http" or not uri.hostname or uri.port is None:
+        return "destination.URI must be http://host:port/..."
+    host = "127.0.0.1" if uri.hostname == SANDBOX_HOST else uri.hostname
+    if host not in ("127.0.0.1", "localhost"):
+        return "destination.URI must be in the environment (sandbox.localdomain)"
+    return Subscription(host, uri.port, uri.path or "/", frozenset(types), Buffering(*values))
+
+
+@dataclass(slots=True)
+class Subscriber:
+    """One extension's subscription: its buffer and its sender."""
+
+    sub: Subscription
+    batch: list[bytes] = field(default_factory=list)
+    batch_bytes: int = 0
+    timer: asyncio.TimerHandle | None = None
+    queue: list[bytes] = field(default_factory=list)  # batches waiting to go
+    sender: asyncio.Task[None] | None = None
+
+    def add(self, event: bytes) -> None:
+        self.batch.append(event)
+        self.batch_bytes += len(event)
+        buf = self.sub.buffering
+        if len(self.batch) >= buf.max_items or self.batch_bytes >= buf.max_bytes:
+            self.cut()
+        elif self.timer is None:
+            loop = asyncio.get_running_loop()
+            self.timer = loop.call_later(buf.timeout_ms / 1000, self.cut)
+
+    def cut(self) -> None:
+        """Close the current batch and send it (after those before it)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.batch:
+            return
+        self.queue.append(b"[" + b",".join(self.batch) + b"]")
+        self.batch, self.batch_bytes = [], 0
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.get_running_loop().create_task(self._send_all())
+
+    async def _send_all(self) -> None:
+        while self.queue:
+            body = self.queue.pop(0)
+            try:
+                await asyncio.wait_for(_post(self.sub, body), SEND_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                log.warning(
+                    "telemetry to %s:%d dropped (%d bytes): %s",
+                    self.sub.host,
+                    self.sub.port,
+                    len(body),
+                    exc,
+                )
+
+    async def flush(self) -> None:
+        self.cut()
+        if self.sender is not None:
+            await asyncio.wait([self.sender])
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.sender is not None:
+            self.sender.cancel()
+
+
+async def _post(sub: Subscription, body: bytes) -> None:
+    reader, writer = await asyncio.open_connection(sub.host, sub.port)
+    try:
+        head = (
+            f"POST {sub.path} HTTP/1.1\r\nHost: {SANDBOX_HOST}:{sub.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        writer.write(head.encode("latin-1") + body)
+        await writer.drain()
+        await reader.readline()  # the status line: delivered
+    finally:
+        writer.close()
+
+
+class Telemetry:
+    """The telemetry stream of one environment and its subscribers."""
+
+    def __init__(self) -> None:
+        self.subscribers: dict[str, Subscriber] = {}
+        self._backlog: list[tuple[str, bytes]] | None = []  # None once INIT is over
+
+    @property
+    def active(self) -> bool:
+        """Whether events are wanted at all (else emitting them is skipped)."""
+        return bool(self.subscribers) or self._backlog is not None
+
+    def subscribe(self, ident: str, body: bytes) -> Response:
+        parsed = parse_subscription(body)
+        if isinstance(parsed, str):
+            return _error(400, "ValidationError", parsed)
+        old = self.subscribers.pop(ident, None)
+        if old is not None:
+            old.close()
+        subscriber = self.subscribers[ident] = Subscriber(parsed)
+        for kind, event in self._backlog or ():
+            if kind in parsed.types:
+                subscriber.add(event)
+        return Response(200, b"OK", {"Content-Type": "text/plain"})
+
+    def end_init(self) -> None:
+        self._backlog = None
+
+    def emit(self, kind: str, event_type: str, record: Any) -> None:
+        """One event of ``kind`` (platform, function, extension) to every subscriber."""
+        if not self.active:
+            return
+        event = json.dumps(
+            {"time": now_iso(), "type": event_type, "record": record}, separators=(",", ":")
+        ).encode()
+        backlog = self._backlog
+        if backlog is not None and len(backlog) < BACKLOG_MAX:
+            backlog.append((kind, event))
+        for subscriber in self.subscribers.values():
+            if kind in subscriber.sub.types:
+                subscriber.add(event)
+
+    async def flush(self, timeout_s: float) -> None:
+        """Send everything buffered and wait for it (at most ``timeout_s``)."""
+        if not self.subscribers:
+            return
+        flushes = [asyncio.ensure_future(s.flush()) for s in self.subscribers.values()]
+        _, pending = await asyncio.wait(flushes, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+
+    def close(self) -> None:
+        for subscriber in self.subscribers.values():
+            subscriber.close()
+        self.subscribers.clear()
+        self._backlog = None
