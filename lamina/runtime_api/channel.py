@@ -17,6 +17,7 @@ wants the whole answer, the same POST is read whole, as a buffered response.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -83,7 +84,14 @@ class StreamFeed:
         now = time.perf_counter()
         failed = protocol.trailer_error(trailers)
         if stream.too_large:
-            answer = RuntimeAnswer(False, b"", "Function.ResponseSizeTooLarge", True, now)
+            message = (
+                "Response payload size exceeded maximum allowed payload size "
+                f"({stream.limit} bytes) for a streamed response."
+            )
+            body = json.dumps(
+                {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
+            ).encode()
+            answer = RuntimeAnswer(False, body, "Function.ResponseSizeTooLarge", False, now)
         elif failed is not None:
             answer = RuntimeAnswer(False, failed[1], failed[0], False, now)
         else:
@@ -215,7 +223,7 @@ class RuntimeChannel:
         answer = await feed.done
         if self._feed is feed:
             self._feed = None
-        reply = protocol.too_large() if answer.too_large else None
+        reply = protocol.too_large() if feed.stream.too_large else None
         return self._finish(feed.request_id, answer, reply=reply)
 
     def handle(self, req: Request, conn: HttpConnection) -> HandlerResult:

@@ -312,3 +312,4 @@ def test_a_stream_over_the_limit_is_cut_with_response_size_too_large(
     # Each piece is ~20 bytes: the first fits in 40, the third does not.
     assert len([p for _, data in chunks for p in _pieces(data)]) < 3
     assert complete["ErrorCode"] == "Function.ResponseSizeTooLarge"
+    assert "(40 bytes)" in complete["ErrorDetails"]
