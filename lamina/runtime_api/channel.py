@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from lamina.runtime_api import extensions, protocol
 from lamina.runtime_api.extensions import ExtensionsApi
 from lamina.runtime_api.stream import ResponseStream
+from lamina.runtime_api.telemetry import LOGS_PATH, Telemetry
 from lamina.runtime_api.telemetry import PATH as TELEMETRY_PATH
-from lamina.runtime_api.telemetry import Telemetry
 from lamina.wire.http import Request
 from lamina.wire.server import HandlerResult, HttpConnection, Response, bound_port, serve
 
@@ -236,11 +236,11 @@ class RuntimeChannel:
             if failed is not None and not self.ready.done() and not self.init_failed.done():
                 self.init_failed.set_result(InitFailure(failed.body, failed.error_type))
             return answer
-        if path == TELEMETRY_PATH and req.method == "PUT":
+        if path in (TELEMETRY_PATH, LOGS_PATH) and req.method == "PUT":
             ident = req.headers.get(extensions.IDENTIFIER, "")
             if ident not in self.extensions.by_id:
                 return protocol.unknown(protocol.Unknown(403, "unknown extension identifier"))
-            return self.telemetry.subscribe(ident, req.body)
+            return self.telemetry.subscribe(ident, req.body, legacy=path == LOGS_PATH)
         if path.startswith(LAUNCHER_PREFIX):
             return self._launcher(req)
         action = protocol.parse_action(req)

@@ -9,6 +9,11 @@ buffered event, one batch at a time per subscriber, in order. Events of the INIT
 that happened before a subscription (``platform.initStart`` comes before any extension
 could subscribe) are kept and replayed to it, as Lambda does.
 
+The older **Logs API** (``PUT /2020-08-15/logs``, schema 2021-03-18) is served by the
+same machinery: its subscribers get ``platform.start``, ``platform.runtimeDone``,
+``platform.end``, ``platform.report`` (with that schema's records), ``function`` and
+``extension`` events, and no INIT events.
+
 The destination's host ``sandbox.localdomain`` (what Lambda's docs use) is the
 environment itself; Lamina's environments share the host's loopback, so it is reached as
 ``127.0.0.1`` — an extension should listen on a port no other environment uses (0, then
@@ -30,6 +35,7 @@ from lamina.wire.server import Response
 log = logging.getLogger("lamina.telemetry")
 
 PATH = "/2022-07-01/telemetry"
+LOGS_PATH = "/2020-08-15/logs"
 SCHEMA = "2022-12-13"
 TYPES = frozenset({"platform", "function", "extension"})
 # Lambda's limits and defaults for buffering.
@@ -65,17 +71,20 @@ class Subscription:
     path: str
     types: frozenset[str]
     buffering: Buffering
+    legacy: bool = False  # a Logs API subscription (schema 2021-03-18)
 
 
-def parse_subscription(body: bytes) -> Subscription | str:
-    """A subscription request's body → :class:`Subscription`, or what is wrong with it."""
+def parse_subscription(body: bytes, legacy: bool = False) -> Subscription | str:
+    """A subscription request's body → :class:`Subscription`, or what is wrong with it
+    (``legacy``: a Logs API request)."""
     try:
         doc = json.loads(body or b"{}")
     except ValueError:
         return "the body must be JSON"
     if not isinstance(doc, dict):
         return "the body must be a JSON object"
-    if doc.get("schemaVersion", SCHEMA) not in ("2022-07-01", SCHEMA, "2025-01-29"):
+    versions = ("2020-08-15", "2021-03-18") if legacy else ("2022-07-01", SCHEMA, "2025-01-29")
+    if doc.get("schemaVersion", versions[-1]) not in versions:
         return f"unsupported schemaVersion {doc.get('schemaVersion')!r}"
     types = doc.get("types", [])
     if not isinstance(types, list) or not types or not set(types) <= TYPES:
@@ -102,7 +111,30 @@ def parse_subscription(body: bytes) -> Subscription | str:
     host = "127.0.0.1" if uri.hostname == SANDBOX_HOST else uri.hostname
     if host not in ("127.0.0.1", "localhost"):
         return "destination.URI must be in the environment (sandbox.localdomain)"
-    return Subscription(host, uri.port, uri.path or "/", frozenset(types), Buffering(*values))
+    return Subscription(
+        host, uri.port, uri.path or "/", frozenset(types), Buffering(*values), legacy
+    )
+
+
+def legacy_events(event_type: str, record: Any) -> list[tuple[str, Any]]:
+    """The Logs API's events (schema 2021-03-18) for one Telemetry API event (pure)."""
+    if event_type in ("function", "extension"):
+        return [(event_type, record)]
+    if event_type == "platform.start":
+        return [
+            ("platform.start", {"requestId": record["requestId"], "version": record["version"]})
+        ]
+    if event_type == "platform.runtimeDone":
+        rid = record["requestId"]
+        return [
+            ("platform.runtimeDone", {"requestId": rid, "status": record["status"]}),
+            ("platform.end", {"requestId": rid}),
+        ]
+    if event_type == "platform.report":
+        return [
+            ("platform.report", {"requestId": record["requestId"], "metrics": record["metrics"]})
+        ]
+    return []
 
 
 @dataclass(slots=True)
@@ -191,15 +223,15 @@ class Telemetry:
         """Whether events are wanted at all (else emitting them is skipped)."""
         return bool(self.subscribers) or self._backlog is not None
 
-    def subscribe(self, ident: str, body: bytes) -> Response:
-        parsed = parse_subscription(body)
+    def subscribe(self, ident: str, body: bytes, legacy: bool = False) -> Response:
+        parsed = parse_subscription(body, legacy)
         if isinstance(parsed, str):
             return _error(400, "ValidationError", parsed)
         old = self.subscribers.pop(ident, None)
         if old is not None:
             old.close()
         subscriber = self.subscribers[ident] = Subscriber(parsed)
-        for kind, event in self._backlog or ():
+        for kind, event in () if legacy else self._backlog or ():
             if kind in parsed.types:
                 subscriber.add(event)
         return Response(200, b"OK", {"Content-Type": "text/plain"})
@@ -211,15 +243,26 @@ class Telemetry:
         """One event of ``kind`` (platform, function, extension) to every subscriber."""
         if not self.active:
             return
+        at = now_iso()
         event = json.dumps(
-            {"time": now_iso(), "type": event_type, "record": record}, separators=(",", ":")
+            {"time": at, "type": event_type, "record": record}, separators=(",", ":")
         ).encode()
         backlog = self._backlog
         if backlog is not None and len(backlog) < BACKLOG_MAX:
             backlog.append((kind, event))
         for subscriber in self.subscribers.values():
-            if kind in subscriber.sub.types:
+            if kind not in subscriber.sub.types:
+                continue
+            if not subscriber.sub.legacy:
                 subscriber.add(event)
+                continue
+            for old_type, old_record in legacy_events(event_type, record):
+                subscriber.add(
+                    json.dumps(
+                        {"time": at, "type": old_type, "record": old_record},
+                        separators=(",", ":"),
+                    ).encode()
+                )
 
     async def flush(self, timeout_s: float) -> None:
         """Send everything buffered and wait for it (at most ``timeout_s``)."""

@@ -67,3 +67,52 @@ def test_events_arrive_in_batches_in_order_and_init_events_are_replayed() -> Non
             server.close()
 
     asyncio.run(main())
+
+
+def test_a_logs_api_subscriber_gets_the_older_schema_and_no_init_events() -> None:
+    async def main() -> None:
+        batches: list[list[dict[str, object]]] = []
+
+        def handle(req: Request, conn: HttpConnection) -> Response:
+            batches.append(json.loads(req.body))
+            return Response(200)
+
+        server = await serve(handle, "127.0.0.1", 0, max_body=1 << 20)
+        port = bound_port(server)
+        try:
+            telemetry = Telemetry()
+            telemetry.emit("platform", "platform.initStart", {"phase": "init"})
+            body = _body(port, schemaVersion="2021-03-18", buffering={"timeoutMs": 25})
+            assert telemetry.subscribe("ext", body, legacy=True).status == 200
+            telemetry.end_init()
+            telemetry.emit("platform", "platform.start", {"requestId": "r", "version": "$LATEST"})
+            telemetry.emit("function", "function", "a line")
+            telemetry.emit(
+                "platform",
+                "platform.runtimeDone",
+                {"requestId": "r", "status": "success", "metrics": {"durationMs": 1.0}},
+            )
+            metrics = {"durationMs": 1.0, "billedDurationMs": 1}
+            telemetry.emit(
+                "platform",
+                "platform.report",
+                {"requestId": "r", "status": "success", "metrics": metrics},
+            )
+            await telemetry.flush(5)
+            events = [e for batch in batches for e in batch]
+            assert [e["type"] for e in events] == [
+                "platform.start",
+                "function",
+                "platform.runtimeDone",
+                "platform.end",
+                "platform.report",
+            ]
+            assert events[0]["record"] == {"requestId": "r", "version": "$LATEST"}
+            assert events[-1]["record"] == {"requestId": "r", "metrics": metrics}
+            refused = telemetry.subscribe("ext", _body(port), legacy=True)
+            assert refused.status == 400  # the Telemetry API's schema is not the Logs API's
+            telemetry.close()
+        finally:
+            server.close()
+
+    asyncio.run(main())
