@@ -48,7 +48,11 @@ class ColdStarter:
 
     async def start(self, env: Environment) -> InitOutcome:
         """Run INIT in ``env`` (a zygote restore where the function wants one)."""
-        if self._restorer is not None and wants_zygote(env.cfg, self.settings.zygotes, True):
+        if (
+            self._restorer is not None
+            and wants_zygote(env.cfg, self.settings.zygotes, True)
+            and not await self.launcher.has_extensions(env.cfg)
+        ):
             return await self._restorer.restore(env)
         return await self._spawned(env)
 

@@ -82,14 +82,29 @@ class Launcher:
             init_cpu_boost=self.settings.init_cpu_boost,
         )
 
-    async def plan(self, cfg: FunctionConfig) -> LaunchPlan | FunctionError:
-        """The code and command of ``cfg``'s runtime, or the INIT error Lambda reports when
-        there is none (a custom runtime without a usable ``bootstrap``, an unknown runtime)."""
+    async def _code_dir(self, cfg: FunctionConfig) -> Path:
         code_dir = self._unpacked.get(cfg.code_sha256)
         if code_dir is None:
             # Unpacking happens once per code version; keep it off the event loop.
             code_dir = await asyncio.to_thread(self._unpack, cfg.code_sha256)
             self._unpacked[cfg.code_sha256] = code_dir
+        return code_dir
+
+    async def has_extensions(self, cfg: FunctionConfig) -> bool:
+        """Whether ``cfg`` starts through the extension launcher (external extensions in
+        its layers or an exec wrapper): such environments are not restored from a zygote,
+        which would start neither."""
+        if cfg.environment.get("AWS_LAMBDA_EXEC_WRAPPER"):
+            return True
+        if not cfg.layers:
+            return False
+        opt_dir, _ = await self._opt(cfg)
+        return opt_dir is not None and bool(external_extensions(opt_dir))
+
+    async def plan(self, cfg: FunctionConfig) -> LaunchPlan | FunctionError:
+        """The code and command of ``cfg``'s runtime, or the INIT error Lambda reports when
+        there is none (a custom runtime without a usable ``bootstrap``, an unknown runtime)."""
+        code_dir = await self._code_dir(cfg)
         opt_dir, opt_root = await self._opt(cfg)
         runtime_root = self.sandbox.runtime_root(self._runtime_dir)
         task_root = bootstrap_root = self.sandbox.task_root(code_dir)

@@ -246,3 +246,16 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
     assert any("hello from the function" in line for line in seen["function"])
     # The extension's own lines are logged too, without Lamina's marker.
     assert "\n[telemetry] subscribed" in "\n" + text
+
+
+def test_a_snapstart_function_with_an_extension_runs_it(lamina: LaminaProcess) -> None:
+    name = "ext-snapstart"
+    _create(
+        lamina,
+        name,
+        {"extensions/recorder": RECORDER},
+        SnapStart={"ApplyOn": "PublishedVersions"},
+    )
+    out = lamina.invoke(name, {})
+    assert out.function_error is None, out.payload
+    _wait_for(lambda: _logs(lamina, name), f"[recorder] INVOKE {out.report()['id']}")
