@@ -4,7 +4,8 @@
 prints two Markdown tables:
 
 * warm invoke latency (p50/p90 over N sequential invokes on one keep-alive connection)
-  of a Python function with no extension, with one idle external extension (registered
+  of a Python function with no extension, with one idle external extension (in a layer,
+  registered
   for SHUTDOWN only), and with one registered for INVOKE too that asks for its next
   event at once (back to back, each invoke waits for it: the environment takes its next
   event only when every extension is done with the last);
@@ -16,6 +17,7 @@ prints two Markdown tables:
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import socket
 import sys
@@ -113,8 +115,16 @@ def main(argv: list[str] | None = None) -> int:
             ("bench-invoke", '["INVOKE", "SHUTDOWN"]'),
         ):
             ext = EXTENSION.replace("EVENTS", events)
-            code = zip_of({"app.py": HELLO, "extensions/ext": ext}, ("extensions/ext",))
-            api.create_function(name, code, "python3.12", "app.handler")
+            layer = zip_of({"extensions/ext": ext}, ("extensions/ext",))
+            published = api.call(
+                "POST",
+                f"/2018-10-31/layers/{name}-ext/versions",
+                {"Content": {"ZipFile": base64.b64encode(layer).decode()}},
+                ok=(201,),
+            )
+            code = zip_of({"app.py": HELLO})
+            extra = {"Layers": [published["LayerVersionArn"]]}
+            api.create_function(name, code, "python3.12", "app.handler", extra=extra)
         node = zip_of({"index.mjs": TEN_CHUNKS})
         api.create_function("bench-streamed", node, "nodejs20.x", "index.streamed")
         api.create_function("bench-buffered", node, "nodejs20.x", "index.buffered")
