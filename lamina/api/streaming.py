@@ -67,20 +67,30 @@ def payload_events(data: bytes) -> bytes:
 async def invoke_with_response_stream(
     scheduler: Scheduler, ireq: InvokeRequest, conn: HttpConnection, limit: int
 ) -> Response:
-    """Run ``ireq`` and stream its answer on ``conn``."""
+    """Run ``ireq`` and stream its answer on ``conn``. A caller that goes away ends the
+    invoke, as it does a buffered one."""
     stream = ResponseStream(limit)
     ireq = replace(ireq, stream=stream)
     task = asyncio.get_running_loop().create_task(scheduler.invoke(ireq))
+    try:
+        return await _answer(ireq, stream, task, conn)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+
+
+async def _answer(
+    ireq: InvokeRequest,
+    stream: ResponseStream,
+    task: asyncio.Task[InvokeResult],
+    conn: HttpConnection,
+) -> Response:
     head = [
         ("Content-Type", EVENT_STREAM),
         ("x-amzn-RequestId", ireq.request_id),
         ("X-Amz-Executed-Version", ireq.cfg.version),
     ]
-    try:
-        await asyncio.wait((stream.started, task), return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
+    await asyncio.wait((stream.started, task), return_when=asyncio.FIRST_COMPLETED)
     if not stream.started.done():
         # The function answered buffered (or never ran): one chunk and the end, at once.
         try:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
+from lamina.cli.client import Client
 from tests.integration.harness import (
     Invocation,
     LaminaProcess,
@@ -313,3 +316,31 @@ def test_a_stream_over_the_limit_is_cut_with_response_size_too_large(
     assert len([p for _, data in chunks for p in _pieces(data)]) < 3
     assert complete["ErrorCode"] == "Function.ResponseSizeTooLarge"
     assert "(40 bytes)" in complete["ErrorDetails"]
+
+
+def test_a_caller_that_goes_away_mid_stream_ends_the_invoke(lamina: LaminaProcess) -> None:
+    _shell_function(lamina, "stream-abandoned", timeout=60)
+    url = urlsplit(lamina.endpoint)
+    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80)) as sock:
+        sock.sendall(
+            b"POST /2021-11-15/functions/stream-abandoned/response-streaming-invocations "
+            b"HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\n\r\n"
+            b'{"sleep": true} '
+        )
+        got = b""
+        while b"PayloadChunk" not in got:
+            data = sock.recv(4096)
+            assert data, got
+            got += data
+    # The abandoned invoke ends (its environment with it), long before its 30 s sleep.
+    deadline = time.monotonic() + 20
+    while True:
+        envs = Client(lamina.endpoint).call("GET", "/lamina/v1/environments")["Environments"]
+        busy = [e for e in envs if e["Function"] == "stream-abandoned" and e["State"] == "busy"]
+        if not busy:
+            break
+        assert time.monotonic() < deadline, busy
+        time.sleep(0.05)
+    chunks, complete, _ = _stream(lamina, "stream-abandoned", {})
+    assert [p[0] for _, data in chunks for p in _pieces(data)] == ["1", "2", "3"]
+    assert "ErrorCode" not in complete

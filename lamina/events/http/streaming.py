@@ -72,8 +72,24 @@ async def stream_answer(
     buffered: Callable[[InvokeResult], HttpAnswer],
     render: Render,
 ) -> Response:
-    """Answer on ``conn`` with what the invoke ``run`` streams into ``stream``."""
+    """Answer on ``conn`` with what the invoke ``run`` streams into ``stream``. A client
+    that goes away ends the invoke, as it does a buffered one."""
     task = asyncio.ensure_future(run)
+    try:
+        return await _answer(stream, task, conn, extra, buffered, render)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+
+
+async def _answer(
+    stream: ResponseStream,
+    task: asyncio.Future[InvokeResult],
+    conn: HttpConnection,
+    extra: list[tuple[str, str]],
+    buffered: Callable[[InvokeResult], HttpAnswer],
+    render: Render,
+) -> Response:
     await asyncio.wait((stream.started, task), return_when=asyncio.FIRST_COMPLETED)
     if not stream.started.done():
         try:
