@@ -63,6 +63,7 @@ class Delivery:
 
 # Lamina's own endpoint for its extension launcher (lamina/runtimes/launch_extensions.sh).
 LAUNCHER_PREFIX = "/lamina/extensions/"
+EXTENSION_CRASH = "Extension.Crash"
 
 
 class StreamFeed:
@@ -272,9 +273,21 @@ class RuntimeChannel:
         return protocol.unknown(action)
 
     def _launcher(self, req: Request) -> Response:
-        """Lamina's extension launcher asks whether the extensions it started registered."""
+        """Lamina's extension launcher asks whether the extensions it started registered
+        (``ready?count=N``), or says one of them exited (``exited?name=X&status=S``)."""
+        verb = req.path[len(LAUNCHER_PREFIX) :]
+        query = req.query
+        if verb == "exited":
+            name = query.get("name", "")
+            ext = self.extensions.exited(name)
+            if ext is not None and not self.ready.done() and not self.init_failed.done():
+                # Registered, then gone before INIT ended: INIT fails as on Lambda.
+                message = f"Extension {name} exited with status {query.get('status', '?')}"
+                body = json.dumps({"errorMessage": message, "errorType": EXTENSION_CRASH})
+                self.init_failed.set_result(InitFailure(body.encode(), EXTENSION_CRASH))
+            return Response(202, b"")
         try:
-            count = int(req.query.get("count", "0"))
+            count = int(query.get("count", "0"))
         except ValueError:
             count = 0
         if len(self.extensions) >= count:

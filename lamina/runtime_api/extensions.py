@@ -44,6 +44,7 @@ class Extension:
     queue: deque[bytes] = field(default_factory=deque)
     parked: HttpConnection | None = None
     settled: bool = False  # waiting on next, with nothing to do
+    gone: bool = False  # its process exited (an exited extension holds nothing up)
 
     def send(self, event: bytes) -> None:
         self.settled = False
@@ -104,7 +105,31 @@ class ExtensionsApi:
         await waiter
 
     def wants(self, event: str) -> list[Extension]:
-        return [e for e in self.by_id.values() if event in e.events]
+        return [e for e in self.by_id.values() if event in e.events and not e.gone]
+
+    def exited(self, name: str) -> Extension | None:
+        """The extension ``name``'s process ended (Lamina's launcher says so)."""
+        for ext in self.by_id.values():
+            if ext.name == name:
+                ext.gone = True
+                ext.settled = True
+                ext.queue.clear()
+                if ext.parked is not None:
+                    ext.parked.close()
+                    ext.parked = None
+                self._wake_settled()
+                return ext
+        return None
+
+    def _wake_settled(self) -> None:
+        if not self.all_settled():
+            return
+        waiters, self._settled_waiters = self._settled_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+        if self.on_settle is not None:
+            self.on_settle()
 
     # -- the platform's events --------------------------------------------------------
     def invoke(self, request_id: str, deadline_ms: int, arn: str, trace_id: str) -> None:
@@ -193,13 +218,7 @@ class ExtensionsApi:
         ext.parked = conn
         ext.settled = True
         conn.on_lost(lambda: self._unpark(ext, conn))
-        if self.all_settled():
-            waiters, self._settled_waiters = self._settled_waiters, []
-            for w in waiters:
-                if not w.done():
-                    w.set_result(None)
-            if self.on_settle is not None:
-                self.on_settle()
+        self._wake_settled()
         return None
 
     @staticmethod

@@ -3,9 +3,12 @@
 #
 # Started as `launch_extensions.sh <runtime command...>`. Starts every external extension
 # named in LAMINA_EXTENSIONS (space-separated paths), waits until all of them registered
-# with the Extensions API (asking Lamina on the Runtime API endpoint), then execs the
+# with the Extensions API (asking Lamina on the Runtime API endpoint), then starts the
 # runtime — through AWS_LAMBDA_EXEC_WRAPPER when set, as Lambda does. An extension that
-# exits before every one registered fails INIT with Extension.Crash.
+# exits before every one registered fails INIT with Extension.Crash. With extensions the
+# launcher stays, as the environment's first process: it tells Lamina when an extension
+# exits (so SHUTDOWN's grace ends when they are gone) and exits with the runtime's status.
+# With only a wrapper it execs it.
 api=$AWS_LAMBDA_RUNTIME_API
 host=${api%:*}
 port=${api##*:}
@@ -23,11 +26,13 @@ request() {
 }
 
 count=0
+declare -A names # extension pid -> name
 # Each line an extension writes is marked (a leading \x1f) so that Lamina can tell its
 # log lines from the function's (the Telemetry API's "extension" and "function" types).
 mark() { while IFS= read -r line; do printf '\x1f%s\n' "$line"; done; }
 for ext in ${LAMINA_EXTENSIONS:-}; do
   "$ext" > >(mark) 2>&1 &
+  names[$!]=${ext##*/}
   count=$((count + 1))
 done
 unset LAMINA_EXTENSIONS
@@ -47,6 +52,17 @@ if ((count > 0)); then
 fi
 
 if [[ -n ${AWS_LAMBDA_EXEC_WRAPPER:-} ]]; then
-  exec "$AWS_LAMBDA_EXEC_WRAPPER" "$@"
+  set -- "$AWS_LAMBDA_EXEC_WRAPPER" "$@"
 fi
-exec "$@"
+((count > 0)) || exec "$@"
+"$@" &
+runtime=$!
+while :; do
+  done_pid=""
+  wait -n -p done_pid
+  status=$?
+  if [[ -z $done_pid || $done_pid == "$runtime" ]]; then
+    exit "$status"
+  fi
+  request POST "/lamina/extensions/exited?name=${names[$done_pid]:-unknown}&status=$status"
+done

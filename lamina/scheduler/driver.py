@@ -199,6 +199,9 @@ class Scheduler:
         outcome = classify(ending, request_id, float(env.cfg.timeout_s), oom)
         if isinstance(outcome, TimedOut):
             env.channel.forget(request_id)  # a late answer gets 403
+            env.shutdown_reason = "timeout"
+        elif not outcome.reusable:
+            env.shutdown_reason = "failure"
         rec = self._reporter.after_invoke(
             env,
             request_id,

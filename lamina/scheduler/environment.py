@@ -42,6 +42,8 @@ class Environment:
     freeze_handle: asyncio.TimerHandle | None = None
     inflight: Inflight | None = None  # the event being served
     tail: list[str] | None = None  # lines of the current invocation, when asked for
+    # What SHUTDOWN tells extensions: spindown, or timeout / failure after such an invoke.
+    shutdown_reason: str = "spindown"
     # Called once when the environment is destroyed (a zygote counts its live children).
     on_destroyed: Callable[[], None] | None = None
     _output: OutputPipe = field(init=False)
@@ -139,7 +141,7 @@ class Environment:
         # What the extensions subscribed to reaches them before SHUTDOWN does.
         self.drain_output()
         await self.channel.telemetry.flush(SHUTDOWN_GRACE_S / 2)
-        exts.shutdown("spindown", SHUTDOWN_GRACE_S)
+        exts.shutdown(self.shutdown_reason, SHUTDOWN_GRACE_S)
         try:
             await asyncio.wait_for(exts.settled(), SHUTDOWN_GRACE_S)
         except TimeoutError:

@@ -259,3 +259,34 @@ def test_a_snapstart_function_with_an_extension_runs_it(lamina: LaminaProcess) -
     out = lamina.invoke(name, {})
     assert out.function_error is None, out.payload
     _wait_for(lambda: _logs(lamina, name), f"[recorder] INVOKE {out.report()['id']}")
+
+
+def test_shutdown_after_a_timeout_says_timeout(lamina: LaminaProcess) -> None:
+    name = "ext-timeout"
+    sleepy = "import time\ndef handler(event, context):\n    time.sleep(5)\n"
+    _create(lamina, name, {"app.py": sleepy, "extensions/recorder": RECORDER}, Timeout=1)
+    out = lamina.invoke(name, {})
+    assert out.function_error == "Unhandled"
+    assert out.json()["errorType"] == "Sandbox.Timedout"
+    _wait_for(lambda: _logs(lamina, name), "[recorder] SHUTDOWN timeout")
+
+
+REGISTERS_THEN_EXITS = """#!/usr/bin/env python3
+import json, os, sys, urllib.request
+req = urllib.request.Request(
+    "http://%s/2020-01-01/extension/register" % os.environ["AWS_LAMBDA_RUNTIME_API"],
+    data=json.dumps({"events": ["INVOKE"]}).encode(),
+    headers={"Lambda-Extension-Name": "quitter"},
+    method="POST",
+)
+urllib.request.urlopen(req).close()
+sys.exit(2)
+"""
+
+
+def test_an_extension_exiting_after_it_registered_fails_init(lamina: LaminaProcess) -> None:
+    name = "ext-quitter"
+    _create(lamina, name, {"extensions/quitter": REGISTERS_THEN_EXITS})
+    out = lamina.invoke(name, {})
+    assert out.function_error == "Unhandled"
+    assert out.json()["errorType"] == "Extension.Crash"
