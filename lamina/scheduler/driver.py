@@ -209,6 +209,7 @@ class Scheduler:
             duration_ms=delivered.duration_ms,
             started_at=delivered.started_at,
             ready=ready,
+            streamed_bytes=req.stream.total if req.stream is not None else None,
         )
         function_error = "Unhandled" if outcome.unhandled else None
         result = InvokeResult(

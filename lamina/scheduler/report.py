@@ -80,8 +80,10 @@ class Reporter:
         duration_ms: float,
         started_at: float,
         ready: Ready | None,
+        streamed_bytes: int | None = None,
     ) -> InvocationRecord:
-        """``ready`` is how INIT ended when this invoke made the environment (None: warm)."""
+        """``ready`` is how INIT ended when this invoke made the environment (None: warm);
+        ``streamed_bytes``: what a streamed response carried (its payload is empty)."""
         env.drain_output()
         extra = outcome.log_lines(time.time())
         if extra:
@@ -102,7 +104,8 @@ class Reporter:
         )
         self._record(rec)
         env.log(report(rec, restore, env.cfg.log_format))
-        telemetry_events.invoke_done(env, rec, len(outcome.payload))
+        produced = streamed_bytes or len(outcome.payload)
+        telemetry_events.invoke_done(env, rec, produced)
         return rec
 
     def after_failed_init(
