@@ -173,3 +173,48 @@ def test_the_prelude_gives_status_headers_and_cookies() -> None:
     assert prelude_head(b'{"statusCode":99}') is None
     assert prelude_head(b"[1]") is None
     assert prelude_head(b"not json") is None
+
+
+def test_a_streamed_answer_waits_for_a_slow_reader() -> None:
+    asyncio.run(_a_streamed_answer_waits_for_a_slow_reader())
+
+
+async def _a_streamed_answer_waits_for_a_slow_reader() -> None:
+    piece = b"x" * (256 * 1024)
+    total = 100  # 25 MiB: more than the socket buffers hold
+    written = 0
+    paused = asyncio.Event()
+
+    async def streamed(conn: HttpConnection) -> Response:
+        nonlocal written
+        conn.start_stream(200, [])
+        for _ in range(total):
+            conn.write_chunk(piece)
+            written += 1
+            if conn._writable is not None:  # over the transport's high-water mark
+                paused.set()
+            await conn.drain()
+        return Streamed()
+
+    def handler(req: Request, conn: HttpConnection) -> object:
+        return streamed(conn)
+
+    server = await serve(handler, "127.0.0.1", 0, max_body=1024)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    try:
+        sock = socket.create_connection(("127.0.0.1", bound_port(server)))
+        sock.setblocking(False)
+        await loop.sock_sendall(sock, b"GET /s HTTP/1.1\r\n\r\n")
+        await asyncio.wait_for(paused.wait(), 30)
+        await asyncio.sleep(0.05)
+        assert written < total  # the writer waits instead of buffering everything
+        got = 0
+        while True:
+            data = await loop.sock_recv(sock, 1 << 20)
+            got += len(data)
+            if data.endswith(b"0\r\n\r\n"):
+                break
+        assert written == total and got > total * len(piece)
+        sock.close()
+    finally:
+        server.close()
