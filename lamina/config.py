@@ -74,6 +74,9 @@ class Settings:
     code_bucket_dir: Path | None = None
     # Response streaming: Lambda's soft limit on one streamed response (20 MB).
     stream_response_max_bytes: int = 20 * 1024 * 1024
+    # After its first 6 MB a streamed response goes at most this fast (bytes/s; 0: no cap),
+    # as on Lambda (2 MB/s).
+    stream_bandwidth_bytes_s: int = 2 * 1024 * 1024
     # -- event sources (lamina/events) --------------------------------------------------
     # Async invokes: fsync every group commit (off: survives a process crash, not power loss).
     async_fsync: bool = True

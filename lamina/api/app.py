@@ -310,6 +310,7 @@ class LambdaApi:
                 ireq,
                 stream_to,
                 self.settings.stream_response_max_bytes,
+                self.settings.stream_bandwidth_bytes_s,
             )
         return self._invoke_sync(ireq)
 

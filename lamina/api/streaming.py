@@ -65,11 +65,15 @@ def payload_events(data: bytes) -> bytes:
 
 
 async def invoke_with_response_stream(
-    scheduler: Scheduler, ireq: InvokeRequest, conn: HttpConnection, limit: int
+    scheduler: Scheduler,
+    ireq: InvokeRequest,
+    conn: HttpConnection,
+    limit: int,
+    bandwidth: int = 0,
 ) -> Response:
     """Run ``ireq`` and stream its answer on ``conn``. A caller that goes away ends the
     invoke, as it does a buffered one."""
-    stream = ResponseStream(limit)
+    stream = ResponseStream(limit, bandwidth=bandwidth)
     ireq = replace(ireq, stream=stream)
     task = asyncio.get_running_loop().create_task(scheduler.invoke(ireq))
     try:

@@ -198,6 +198,7 @@ class EventSources:
             verify=verify,
             invoke_stream=invoke_stream,
             stream_limit=settings.stream_response_max_bytes,
+            stream_bandwidth=settings.stream_bandwidth_bytes_s,
         )
         routes = None
         if settings.http_routes_file is not None:

@@ -9,6 +9,10 @@ connection stops being read, so TCP holds the runtime back), and a response over
 ``limit`` bytes in all (Lambda's 20 MB soft limit, a setting) is cut: the caller sees
 the end and the invoke fails with ``Function.ResponseSizeTooLarge``.
 
+Lambda streams the first 6 MB of a response as fast as it can and the rest at most at
+2 MB/s; ``bandwidth`` (bytes a second, 0: no cap) does the same here, by making
+:meth:`read` wait.
+
 The platform :meth:`close` s the stream when the invoke ends for any reason (answer,
 timeout, crash), so a reader never waits past the invoke.
 """
@@ -24,6 +28,15 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # The content type a runtime sets when its body starts with the HTTP-integration prelude.
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
 PRELUDE_END = b"\0" * 8
+UNCAPPED_BYTES = 6 * 1024 * 1024  # streamed at full speed before the bandwidth cap
+
+
+def cap_delay(delivered: int, since_cap_s: float, bandwidth: int) -> float:
+    """Seconds to wait before handing on more, after ``delivered`` bytes in all and
+    ``since_cap_s`` seconds since the first 6 MB had gone (pure; 0 with no cap)."""
+    if bandwidth <= 0 or delivered <= UNCAPPED_BYTES:
+        return 0.0
+    return max(0.0, (delivered - UNCAPPED_BYTES) / bandwidth - since_cap_s)
 
 
 class ResponseStream:
@@ -31,12 +44,15 @@ class ResponseStream:
 
     __slots__ = (
         "_buffered",
+        "_cap_started",
         "_chunks",
+        "_delivered",
         "_ended",
         "_pause",
         "_paused",
         "_resume",
         "_waiter",
+        "bandwidth",
         "content_type",
         "high_water",
         "limit",
@@ -45,9 +61,12 @@ class ResponseStream:
         "total",
     )
 
-    def __init__(self, limit: int, high_water: int = HIGH_WATER) -> None:
+    def __init__(self, limit: int, high_water: int = HIGH_WATER, bandwidth: int = 0) -> None:
         self.limit = limit
         self.high_water = high_water
+        self.bandwidth = bandwidth
+        self._delivered = 0  # bytes handed to the reader
+        self._cap_started = 0.0  # monotonic time when the first 6 MB had been handed on
         # Resolved when the runtime starts streaming (a buffered answer never starts it).
         self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.content_type = DEFAULT_CONTENT_TYPE
@@ -113,9 +132,18 @@ class ResponseStream:
                 await self._waiter
             finally:
                 self._waiter = None
+        if self.bandwidth > 0 and self._delivered > UNCAPPED_BYTES:
+            loop = asyncio.get_running_loop()
+            wait = cap_delay(self._delivered, loop.time() - self._cap_started, self.bandwidth)
+            if wait > 0:
+                await asyncio.sleep(wait)
         data = b"".join(self._chunks)
         self._chunks.clear()
         self._buffered = 0
+        before = self._delivered
+        self._delivered += len(data)
+        if before <= UNCAPPED_BYTES < self._delivered:
+            self._cap_started = asyncio.get_running_loop().time()
         self._unpause()
         return data
 

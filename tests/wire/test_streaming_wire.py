@@ -218,3 +218,13 @@ async def _a_streamed_answer_waits_for_a_slow_reader() -> None:
         sock.close()
     finally:
         server.close()
+
+
+def test_after_6_mb_a_stream_is_held_to_its_bandwidth() -> None:
+    from lamina.runtime_api.stream import UNCAPPED_BYTES, cap_delay
+
+    mb = 1024 * 1024
+    assert cap_delay(5 * mb, 0.0, 2 * mb) == 0.0  # the first 6 MB are not capped
+    assert cap_delay(UNCAPPED_BYTES + 2 * mb, 0.5, 2 * mb) == 0.5  # 2 MB take 1 s at 2 MB/s
+    assert cap_delay(UNCAPPED_BYTES + 2 * mb, 3.0, 2 * mb) == 0.0  # already slow enough
+    assert cap_delay(UNCAPPED_BYTES * 10, 0.0, 0) == 0.0  # 0: no cap

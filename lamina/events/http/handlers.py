@@ -93,12 +93,14 @@ class FunctionUrlHandler:
         clock: Callable[[], float] = time.time,
         invoke_stream: InvokeStream | None = None,
         stream_limit: int = 20 * 1024 * 1024,
+        stream_bandwidth: int = 0,
     ) -> None:
         self._find = find
         self._invoke = invoke
         # RESPONSE_STREAM URLs stream through this (without it they answer buffered).
         self._invoke_stream = invoke_stream
         self._stream_limit = stream_limit
+        self._stream_bandwidth = stream_bandwidth
         self._verify = verify
         self.region = region
         self.account = account
@@ -152,7 +154,7 @@ class FunctionUrlHandler:
         event = payload_v2(hreq, ctx, self._clock(), rid)
         invoke_stream = self._invoke_stream
         if cfg.invoke_mode == "RESPONSE_STREAM" and invoke_stream is not None and conn is not None:
-            stream = ResponseStream(self._stream_limit)
+            stream = ResponseStream(self._stream_limit, bandwidth=self._stream_bandwidth)
             run = invoke_stream(
                 cfg.function, cfg.qualifier, json.dumps(event).encode(), rid, stream
             )
