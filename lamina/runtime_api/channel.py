@@ -279,12 +279,12 @@ class RuntimeChannel:
         query = req.query
         if verb == "exited":
             name = query.get("name", "")
-            ext = self.extensions.exited(name)
-            if ext is not None and not self.ready.done() and not self.init_failed.done():
-                # Registered, then gone before INIT ended: INIT fails as on Lambda.
+            if not self.ready.done() and not self.init_failed.done():
+                # Gone before INIT ended: INIT fails as on Lambda.
                 message = f"Extension {name} exited with status {query.get('status', '?')}"
                 body = json.dumps({"errorMessage": message, "errorType": EXTENSION_CRASH})
                 self.init_failed.set_result(InitFailure(body.encode(), EXTENSION_CRASH))
+            self.extensions.exited(name)
             return Response(202, b"")
         try:
             count = int(query.get("count", "0"))
@@ -296,7 +296,12 @@ class RuntimeChannel:
 
     def _check_ready(self) -> None:
         # INIT is over when the runtime and every extension have asked for their next event.
-        if self._runtime_ready and not self.ready.done() and self.extensions.all_settled():
+        if (
+            self._runtime_ready
+            and not self.ready.done()
+            and not self.init_failed.done()
+            and self.extensions.all_settled()
+        ):
             self.extensions.init_closed = True
             self.telemetry.end_init()
             self.ready.set_result(time.perf_counter())

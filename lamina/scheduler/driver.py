@@ -157,11 +157,11 @@ class Scheduler:
                 result, reusable = await self._serve(env, req, request_id, init)
             else:
                 env = self.envs[slot.env_id]
-                env.tail = [] if req.tail else None
                 # No peak-memory reset: Lambda's Max Memory Used is the environment's
                 # high-water mark, and not resetting saves a syscall per warm invoke.
                 await env.thaw()
                 await env.settle_extensions()  # no event before every extension is done
+                env.tail = [] if req.tail else None
                 result, reusable = await self._serve(env, req, request_id, None)
             return result
         finally:
@@ -202,15 +202,32 @@ class Scheduler:
             env.shutdown_reason = "timeout"
         elif not outcome.reusable:
             env.shutdown_reason = "failure"
-        rec = self._reporter.after_invoke(
-            env,
-            request_id,
-            outcome,
-            duration_ms=delivered.duration_ms,
-            started_at=delivered.started_at,
-            ready=ready,
-            streamed_bytes=req.stream.total if req.stream is not None else None,
-        )
+        streamed = req.stream.total if req.stream is not None else None
+        rec = None
+        if outcome.reusable and not env.channel.extensions.all_settled():
+            # Answer now; the invoke phase ends (and is reported) when the extensions are done.
+            env.reporting = asyncio.get_running_loop().create_task(
+                self._reporter.after_extensions(
+                    env,
+                    request_id,
+                    outcome,
+                    runtime_ms=delivered.duration_ms,
+                    runtime_done_at=ending.at or time.perf_counter(),
+                    started_at=delivered.started_at,
+                    ready=ready,
+                    streamed_bytes=streamed,
+                )
+            )
+        else:
+            rec = self._reporter.after_invoke(
+                env,
+                request_id,
+                outcome,
+                duration_ms=delivered.duration_ms,
+                started_at=delivered.started_at,
+                ready=ready,
+                streamed_bytes=streamed,
+            )
         function_error = "Unhandled" if outcome.unhandled else None
         result = InvokeResult(
             request_id, outcome.payload, env.cfg.version, function_error, env.tail_bytes(), rec

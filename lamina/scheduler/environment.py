@@ -42,6 +42,8 @@ class Environment:
     freeze_handle: asyncio.TimerHandle | None = None
     inflight: Inflight | None = None  # the event being served
     tail: list[str] | None = None  # lines of the current invocation, when asked for
+    # END/REPORT of an invoke whose extensions still work on it (see Reporter.after_extensions)
+    reporting: asyncio.Task[None] | None = None
     # What SHUTDOWN tells extensions: spindown, or timeout / failure after such an invoke.
     shutdown_reason: str = "spindown"
     # Called once when the environment is destroyed (a zygote counts its live children).
