@@ -307,3 +307,60 @@ def test_an_extension_exiting_after_it_registered_fails_init(lamina: LaminaProce
     out = lamina.invoke(name, {})
     assert out.function_error == "Unhandled"
     assert out.json()["errorType"] == "Extension.Crash"
+
+
+def test_node_options_preloads_an_internal_extension(lamina: LaminaProcess) -> None:
+    name = "ext-node-options"
+    lamina.create(
+        name,
+        zip_files(
+            {
+                "preload.js": "globalThis.preloaded = process.env.AWS_LAMBDA_FUNCTION_NAME;\n",
+                "index.mjs": "export const handler = async () => ({ preloaded: globalThis.preloaded });\n",
+            }
+        ),
+        runtime="nodejs20.x",
+        handler="index.handler",
+        Environment={"Variables": {"NODE_OPTIONS": "--require /var/task/preload.js"}},
+    )
+    out = lamina.invoke(name, {})
+    assert out.function_error is None, out.payload
+    assert out.json() == {"preloaded": name}
+
+
+INTERNAL = """
+import json, os, threading, urllib.request
+
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+req = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE"]}).encode(),
+    headers={"Lambda-Extension-Name": "internal"},
+    method="POST",
+)
+with urllib.request.urlopen(req) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+seen = []
+
+
+def loop():
+    while True:
+        nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+        with urllib.request.urlopen(nxt) as r:
+            seen.append(json.load(r)["requestId"])
+
+
+threading.Thread(target=loop, daemon=True).start()
+
+
+def handler(event, context):
+    return {"seen": list(seen)}
+"""
+
+
+def test_an_internal_extension_registers_from_the_runtime_process(lamina: LaminaProcess) -> None:
+    name = "ext-internal"
+    lamina.create(name, zip_files({"app.py": INTERNAL}))
+    first_id, _ = _invoke(lamina, name)
+    _, second = _invoke(lamina, name)
+    assert first_id in second["seen"]
