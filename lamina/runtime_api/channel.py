@@ -24,22 +24,12 @@ from dataclasses import dataclass, field
 
 from lamina.runtime_api import extensions, protocol
 from lamina.runtime_api.extensions import ExtensionsApi
-from lamina.runtime_api.stream import ResponseStream
+from lamina.runtime_api.protocol import RuntimeAnswer as RuntimeAnswer
+from lamina.runtime_api.stream import ResponseStream, StreamFeed
 from lamina.runtime_api.telemetry import LOGS_PATH, Telemetry
 from lamina.runtime_api.telemetry import PATH as TELEMETRY_PATH
 from lamina.wire.http import Request
 from lamina.wire.server import HandlerResult, HttpConnection, Response, bound_port, serve
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeAnswer:
-    """What the runtime posted for one event."""
-
-    ok: bool
-    body: bytes
-    error_type: str | None = None
-    too_large: bool = False
-    at: float = 0.0  # perf_counter() when the answer arrived
 
 
 @dataclass(slots=True)
@@ -64,56 +54,6 @@ class Delivery:
 # Lamina's own endpoint for its extension launcher (lamina/runtimes/launch_extensions.sh).
 LAUNCHER_PREFIX = "/lamina/extensions/"
 EXTENSION_CRASH = "Extension.Crash"
-
-
-class StreamFeed:
-    """The body of one streaming response, chunk by chunk, into its event's stream."""
-
-    __slots__ = ("done", "request_id", "stream")
-
-    def __init__(self, request_id: str, stream: ResponseStream) -> None:
-        self.request_id = request_id
-        self.stream = stream
-        self.done: asyncio.Future[RuntimeAnswer] = asyncio.get_running_loop().create_future()
-
-    def data(self, chunk: bytes) -> None:
-        self.stream.push(chunk)
-
-    def end(self, trailers: dict[str, str]) -> None:
-        stream = self.stream
-        stream.end()
-        now = time.perf_counter()
-        failed = protocol.trailer_error(trailers)
-        if stream.too_large:
-            message = (
-                "Response payload size exceeded maximum allowed payload size "
-                f"({stream.limit} bytes) for a streamed response."
-            )
-            body = json.dumps(
-                {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
-            ).encode()
-            answer = RuntimeAnswer(False, body, "Function.ResponseSizeTooLarge", False, now)
-        elif failed is not None:
-            answer = RuntimeAnswer(False, failed[1], failed[0], False, now)
-        else:
-            answer = RuntimeAnswer(True, b"", None, False, now)
-        if not self.done.done():
-            self.done.set_result(answer)
-
-    def abort(self) -> None:
-        # The runtime's connection broke mid-stream: what arrived stands, the rest is lost.
-        self.stream.end()
-        if not self.done.done():
-            self.done.set_result(
-                RuntimeAnswer(
-                    False,
-                    b'{"errorMessage":"the runtime\'s streaming response was cut off",'
-                    b'"errorType":"Runtime.TruncatedResponse"}',
-                    "Runtime.TruncatedResponse",
-                    False,
-                    time.perf_counter(),
-                )
-            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,17 @@ ERROR_BODY_TRAILER = "lambda-runtime-function-error-body"
 
 
 @dataclass(frozen=True, slots=True)
+class RuntimeAnswer:
+    """What the runtime posted for one event."""
+
+    ok: bool
+    body: bytes
+    error_type: str | None = None
+    too_large: bool = False
+    at: float = 0.0  # perf_counter() when the answer arrived
+
+
+@dataclass(frozen=True, slots=True)
 class Next:
     """``GET /runtime/invocation/next``: the runtime is ready for work."""
 

@@ -20,8 +20,13 @@ timeout, crash), so a reader never waits past the invoke.
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections import deque
 from collections.abc import Callable
+
+from lamina.runtime_api import protocol
+from lamina.runtime_api.protocol import RuntimeAnswer
 
 HIGH_WATER = 1024 * 1024
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -165,3 +170,53 @@ def split_prelude(buffer: bytes) -> tuple[bytes, bytes] | None:
     if at < 0:
         return None
     return buffer[:at], buffer[at + len(PRELUDE_END) :]
+
+
+class StreamFeed:
+    """The body of one streaming response, chunk by chunk, into its event's stream."""
+
+    __slots__ = ("done", "request_id", "stream")
+
+    def __init__(self, request_id: str, stream: ResponseStream) -> None:
+        self.request_id = request_id
+        self.stream = stream
+        self.done: asyncio.Future[RuntimeAnswer] = asyncio.get_running_loop().create_future()
+
+    def data(self, chunk: bytes) -> None:
+        self.stream.push(chunk)
+
+    def end(self, trailers: dict[str, str]) -> None:
+        stream = self.stream
+        stream.end()
+        now = time.perf_counter()
+        failed = protocol.trailer_error(trailers)
+        if stream.too_large:
+            message = (
+                "Response payload size exceeded maximum allowed payload size "
+                f"({stream.limit} bytes) for a streamed response."
+            )
+            body = json.dumps(
+                {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
+            ).encode()
+            answer = RuntimeAnswer(False, body, "Function.ResponseSizeTooLarge", False, now)
+        elif failed is not None:
+            answer = RuntimeAnswer(False, failed[1], failed[0], False, now)
+        else:
+            answer = RuntimeAnswer(True, b"", None, False, now)
+        if not self.done.done():
+            self.done.set_result(answer)
+
+    def abort(self) -> None:
+        # The runtime's connection broke mid-stream: what arrived stands, the rest is lost.
+        self.stream.end()
+        if not self.done.done():
+            self.done.set_result(
+                RuntimeAnswer(
+                    False,
+                    b'{"errorMessage":"the runtime\'s streaming response was cut off",'
+                    b'"errorType":"Runtime.TruncatedResponse"}',
+                    "Runtime.TruncatedResponse",
+                    False,
+                    time.perf_counter(),
+                )
+            )
