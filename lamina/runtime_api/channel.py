@@ -20,6 +20,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lamina.runtime_api import extensions, protocol
@@ -73,6 +74,8 @@ class RuntimeChannel:
         self.extensions.on_settle = self._check_ready
         self.telemetry = Telemetry()
         self._runtime_ready = False  # the runtime's first /next came
+        # Called with an extension's name when its process ends after INIT, outside SHUTDOWN.
+        self.on_extension_crash: Callable[[str], None] | None = None
         self.ready: asyncio.Future[float] = loop.create_future()  # first /next: INIT done
         self.init_failed: asyncio.Future[InitFailure] = loop.create_future()
         self._parked: HttpConnection | None = None
@@ -224,7 +227,10 @@ class RuntimeChannel:
                 message = f"Extension {name} exited with status {query.get('status', '?')}"
                 body = json.dumps({"errorMessage": message, "errorType": EXTENSION_CRASH})
                 self.init_failed.set_result(InitFailure(body.encode(), EXTENSION_CRASH))
-            self.extensions.exited(name)
+            ext = self.extensions.exited(name)
+            crashed = ext is not None and self.ready.done() and not self.extensions.shutting_down
+            if crashed and self.on_extension_crash is not None:
+                self.on_extension_crash(name)
             return Response(202, b"")
         try:
             count = int(query.get("count", "0"))

@@ -83,6 +83,7 @@ class ExtensionsApi:
         ).encode()
         self.by_id: dict[str, Extension] = {}
         self.init_closed = False  # registration ends with INIT
+        self.shutting_down = False  # SHUTDOWN was sent: exits are expected
         self.init_failed: ExtensionFailure | None = None
         self.exit_failed: ExtensionFailure | None = None
         self._settled_waiters: list[asyncio.Future[None]] = []
@@ -151,6 +152,7 @@ class ExtensionsApi:
 
     def shutdown(self, reason: str, grace_s: float) -> list[Extension]:
         """Send SHUTDOWN; returns the extensions the platform should wait for."""
+        self.shutting_down = True
         targets = self.wants("SHUTDOWN")
         deadline_ms = int((time.time() + grace_s) * 1000)
         body = json.dumps(

@@ -36,7 +36,14 @@ from lamina.scheduler.delivery import deliver, end_with_exit
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.idle import IdleKeeper
 from lamina.scheduler.launcher import Launcher
-from lamina.scheduler.outcome import InitFailed, ProcessExited, Ready, TimedOut, classify
+from lamina.scheduler.outcome import (
+    ExtensionCrashed,
+    InitFailed,
+    ProcessExited,
+    Ready,
+    TimedOut,
+    classify,
+)
 from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, Throttle
 from lamina.scheduler.pool import Limits as PoolLimits
 from lamina.scheduler.report import RecordSink, Reporter
@@ -154,6 +161,7 @@ class Scheduler:
                         request_id, payload, cfg.version, "Unhandled", env.tail_bytes(), rec
                     )
                 self.pool.started(slot)
+                env.channel.on_extension_crash = lambda name: self._extension_crashed(env, name)
                 result, reusable = await self._serve(env, req, request_id, init)
             else:
                 env = self.envs[slot.env_id]
@@ -245,6 +253,20 @@ class Scheduler:
         if reusable:
             self._idle.schedule_freeze(env)
         else:
+            self.envs.pop(slot.env_id, None)
+            asyncio.get_running_loop().create_task(env.destroy())
+
+    def _extension_crashed(self, env: Environment, name: str) -> None:
+        """An extension's process ended after INIT: the event in flight fails with
+        ``Extension.Crash`` and the environment is reset, as on Lambda."""
+        inflight = env.inflight
+        if inflight is not None:
+            inflight.end(ExtensionCrashed(name, time.perf_counter()), env.channel)
+            return
+        env.log(f"EXTENSION\tName: {name}\tState: Crashed")
+        slot = env.slot
+        if slot.is_idle() and self.envs.get(slot.env_id) is env:
+            self.pool.remove(slot)
             self.envs.pop(slot.env_id, None)
             asyncio.get_running_loop().create_task(env.destroy())
 

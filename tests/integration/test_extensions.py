@@ -364,3 +364,34 @@ def test_an_internal_extension_registers_from_the_runtime_process(lamina: Lamina
     first_id, _ = _invoke(lamina, name)
     _, second = _invoke(lamina, name)
     assert first_id in second["seen"]
+
+
+CRASHES_ON_INVOKE = """#!/usr/bin/env python3
+import json, os, sys, urllib.request
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+req = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE"]}).encode(),
+    headers={"Lambda-Extension-Name": "fragile"},
+    method="POST",
+)
+with urllib.request.urlopen(req) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+urllib.request.urlopen(nxt).close()  # the first INVOKE
+sys.exit(7)
+"""
+
+
+def test_an_extension_crashing_mid_invoke_fails_it_and_resets(lamina: LaminaProcess) -> None:
+    name = "ext-fragile"
+    # The handler outlasts the extension's exit (it waits for the platform to end it).
+    slow = "import time\ndef handler(event, context):\n    time.sleep(8)\n    return 'late'\n"
+    _create(lamina, name, {"app.py": slow, "extensions/fragile": CRASHES_ON_INVOKE}, Timeout=30)
+    out = lamina.invoke(name, {})
+    assert out.function_error == "Unhandled"
+    assert out.json()["errorType"] == "Extension.Crash"
+    # The environment was reset: the next invoke starts cold (and crashes alike).
+    again = lamina.invoke(name, {})
+    assert again.json()["errorType"] == "Extension.Crash"
+    assert "Init Duration" in again.log
