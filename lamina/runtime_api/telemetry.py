@@ -45,6 +45,8 @@ TIMEOUT_MS = (25, 30000, 1000)
 BACKLOG_MAX = 1000  # INIT events kept for late subscribers
 SEND_TIMEOUT_S = 30.0
 SANDBOX_HOST = "sandbox.localdomain"
+# Names of the environment itself in a destination (older extensions use "sandbox").
+SANDBOX_NAMES = frozenset({SANDBOX_HOST, "sandbox", "localhost", "127.0.0.1"})
 
 
 def _error(status: int, error_type: str, message: str) -> Response:
@@ -108,9 +110,9 @@ def parse_subscription(body: bytes, legacy: bool = False) -> Subscription | str:
     uri = urlsplit(str(dest.get("URI", "")))
     if uri.scheme != "http" or not uri.hostname or uri.port is None:
         return "destination.URI must be http://host:port/..."
-    host = "127.0.0.1" if uri.hostname == SANDBOX_HOST else uri.hostname
-    if host not in ("127.0.0.1", "localhost"):
+    if uri.hostname not in SANDBOX_NAMES:
         return "destination.URI must be in the environment (sandbox.localdomain)"
+    host = "127.0.0.1"
     return Subscription(
         host, uri.port, uri.path or "/", frozenset(types), Buffering(*values), legacy
     )

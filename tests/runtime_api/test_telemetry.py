@@ -33,6 +33,11 @@ def test_a_subscription_is_parsed_with_lambdas_defaults_and_limits() -> None:
         {"types": ["platform"], "destination": {"protocol": "HTTP", "URI": "http://10.0.0.1:80/"}}
     ).encode()
     assert "sandbox.localdomain" in str(parse_subscription(outside))
+    older = json.dumps(
+        {"types": ["platform"], "destination": {"protocol": "HTTP", "URI": "http://sandbox:4243"}}
+    ).encode()
+    parsed = parse_subscription(older)
+    assert not isinstance(parsed, str) and (parsed.host, parsed.port) == ("127.0.0.1", 4243)
 
 
 def test_events_arrive_in_batches_in_order_and_init_events_are_replayed() -> None:
