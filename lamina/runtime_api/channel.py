@@ -118,15 +118,15 @@ class RuntimeChannel:
         """Hand an event to the runtime now if it waits on ``/next``, else when it asks."""
         if self._current is not None or self._waiting is not None:
             raise RuntimeError("environment already has an event in flight")
+        conn = self._parked
+        self._parked = None
+        if conn is None or not self._send_event(conn, delivery):
+            self._waiting = delivery
         if self.extensions.by_id:
+            # INVOKE goes to the extensions as the runtime gets the event (just after).
             self.extensions.invoke(
                 delivery.request_id, delivery.deadline_ms, delivery.function_arn, delivery.trace_id
             )
-        conn = self._parked
-        self._parked = None
-        if conn is not None and self._send_event(conn, delivery):
-            return
-        self._waiting = delivery
 
     def forget(self, request_id: str) -> None:
         """Drop an event the platform gave up on (timeout): a late answer gets 403."""

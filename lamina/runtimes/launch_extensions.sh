@@ -30,8 +30,11 @@ declare -A names # extension pid -> name
 # Each line an extension writes is marked (a leading \x1f) so that Lamina can tell its
 # log lines from the function's (the Telemetry API's "extension" and "function" types).
 mark() { while IFS= read -r line; do printf '\x1f%s\n' "$line"; done; }
+# An extension and its marker are one job, so the job ends (and is reported) only once
+# every line the extension wrote has been passed on.
+set -o pipefail
 for ext in ${LAMINA_EXTENSIONS:-}; do
-  "$ext" > >(mark) 2>&1 &
+  { "$ext" 2>&1 | mark; } &
   names[$!]=${ext##*/}
   count=$((count + 1))
 done

@@ -129,14 +129,15 @@ class Environment:
             await self.process.thaw()
         self.frozen = False
 
-    async def _shut_extensions_down(self) -> None:
+    async def _shut_extensions_down(self) -> bool:
         """Send SHUTDOWN to the extensions that asked for it and give them their grace
-        (until they all wait on ``next`` again, at most 2 s) before the kill."""
+        (until they all wait on ``next`` again or exit, at most 2 s) before the kill;
+        False if there was none to send."""
         exts = self.channel.extensions
         if not exts.wants("SHUTDOWN") or self.process is None:
-            return
+            return False
         if self.exited is not None and self.exited.done():
-            return  # the process tree is gone already
+            return False  # the process tree is gone already
         if self.frozen:
             await self.process.thaw()
             self.frozen = False
@@ -148,6 +149,7 @@ class Environment:
             await asyncio.wait_for(exts.settled(), SHUTDOWN_GRACE_S)
         except TimeoutError:
             log.info("extensions of %s still busy after SHUTDOWN's grace", self.cfg.name)
+        return True
 
     async def settle_extensions(self) -> None:
         """Wait until every extension finished with the last event (at most the function's
@@ -169,8 +171,9 @@ class Environment:
             # A freeze still settling must not race the kill (it would re-freeze the tree).
             self.freezing.cancel()
             await asyncio.wait([self.freezing])
-        await self._shut_extensions_down()
-        self.channel.close()
+        shut_down = await self._shut_extensions_down()
+        if not shut_down:
+            self.channel.close()
         if self.process is not None:
             try:
                 await self.process.kill()
@@ -179,6 +182,10 @@ class Environment:
                 log.exception(
                     "could not kill environment %s of %s", self.slot.env_id, self.cfg.name
                 )
+        if shut_down:
+            # Closed after the kill: the runtime, thawed for SHUTDOWN, would otherwise see
+            # its parked /next drop and log that the Runtime API went away.
+            self.channel.close()
         self.drain_output()
         self.flush_partial()
         self.detach_output()

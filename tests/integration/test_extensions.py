@@ -110,16 +110,17 @@ def test_an_external_extension_gets_invoke_events_and_shutdown(lamina: LaminaPro
     cold_id, _ = _invoke(lamina, name)
     warm_id, _ = _invoke(lamina, name)
     _wait_for(lambda: _logs(lamina, name), f"REPORT RequestId: {warm_id}")
-    text = _wait_for(lambda: _logs(lamina, name), f"[recorder] INVOKE {warm_id}")
+    # A configuration change retires the environment: SHUTDOWN reaches the extension. (An
+    # extension's lines pass through Lamina's marker, so the last ones may reach the log
+    # only when the environment is thawed again: here, for SHUTDOWN.)
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = _wait_for(lambda: _logs(lamina, name), "[recorder] SHUTDOWN spindown")
     assert "Init Duration" in _report(text, cold_id)
     assert "Init Duration" not in _report(text, warm_id)
     assert f"[recorder] registered for {name}" in text
-    assert f"[recorder] INVOKE {cold_id}" in text
+    assert f"[recorder] INVOKE {cold_id}" in text and f"[recorder] INVOKE {warm_id}" in text
     # Registration happened before the runtime's INIT ended: before the first START.
     assert text.index("[recorder] registered") < text.index(f"START RequestId: {cold_id}")
-    # A configuration change retires the environment: SHUTDOWN reaches the extension.
-    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
-    _wait_for(lambda: _logs(lamina, name), "[recorder] SHUTDOWN spindown")
 
 
 def test_a_slow_extension_delays_the_freeze_not_the_answer(lamina: LaminaProcess) -> None:
@@ -133,20 +134,15 @@ def test_a_slow_extension_delays_the_freeze_not_the_answer(lamina: LaminaProcess
     _invoke(lamina, name)  # cold: INIT and a first event
     request_id, _ = _invoke(lamina, name)
     answered_at = time.time()
-    # With no further invoke, the extension finishes its work: its environment was not
-    # frozen under it (a frozen one would print nothing until thawed).
-    text = _wait_for(lambda: _logs(lamina, name), f"[recorder] done {request_id}")
-    done_at = float(text.split(f"[recorder] done {request_id} at ")[1].split()[0])
-    assert answered_at < done_at, "the caller waited for the extension"
-    # The invoke phase, and the bill, last until the extension is done: REPORT comes after
-    # its work and its Duration covers it.
+    # With no further invoke, the extension finishes its work and asks for its next event
+    # (that is when REPORT is written): its environment was not frozen under it.
     text = _wait_for(lambda: _logs(lamina, name), f"REPORT RequestId: {request_id}")
+    # It received the event, then worked 1 s; the caller had its answer before that ended.
     got_at = float(text.split(f"[recorder] INVOKE {request_id} at ")[1].split()[0])
+    assert answered_at < got_at + 1.0, "the caller waited for the extension"
+    # The invoke phase, and the bill, last until the extension is done.
     duration_ms = float(_report(text, request_id).split("\tDuration: ")[1].split()[0])
-    assert duration_ms >= (done_at - got_at) * 1000
-    assert text.index(f"[recorder] done {request_id}") < text.index(
-        f"REPORT RequestId: {request_id}"
-    )
+    assert duration_ms >= 1000
     again_id, _ = _invoke(lamina, name)
     assert again_id != request_id
 
