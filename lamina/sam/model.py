@@ -74,6 +74,16 @@ class InvokeConfigSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnRole:
+    """The execution role ``lamina up`` makes for a function (SAM's ``<Fn>Role``)."""
+
+    name: str
+    path: str
+    managed: tuple[str, ...]
+    inline: dict[str, Any]  # policy name -> document
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -97,6 +107,9 @@ class FunctionSpec:
     invoke_config: InvokeConfigSpec | None = None
     # DeadLetterQueue (SAM) / DeadLetterConfig: the SQS queue for spent async events.
     dead_letter_arn: str = ""
+    # The execution role: the template's Role, or the one lamina up makes (own_role).
+    role_arn: str = ""
+    own_role: OwnRole | None = None
 
     @property
     def qualifier(self) -> str | None:
@@ -117,6 +130,8 @@ class FunctionSpec:
             "Layers": [layer.arn for layer in self.layers],
             "DeadLetterConfig": {"TargetArn": self.dead_letter_arn},
         }
+        if self.role_arn:
+            out["Role"] = self.role_arn
         logging: dict[str, str] = {}
         if self.log_format is not None:
             logging["LogFormat"] = self.log_format

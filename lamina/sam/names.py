@@ -63,6 +63,15 @@ def api_id(stack: str, logical_id: str) -> str:
     return hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]
 
 
+def role_name(stack: str, logical_id: str) -> str:
+    """SAM's ``<stack>-<Fn>Role``, kept within IAM's 64 characters (a hash tail when cut)."""
+    name = f"{stack}-{logical_id}Role"
+    if len(name) <= 64:
+        return name
+    tail = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:55]}-{tail}"
+
+
 def function_arn(region: str, account: str, name: str, qualifier: str | None = None) -> str:
     arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
     return f"{arn}:{qualifier}" if qualifier else arn

@@ -99,6 +99,7 @@ def _comparable(cfg: dict[str, Any], with_logging: bool) -> dict[str, Any]:
         "SnapStart": {"ApplyOn": (cfg.get("SnapStart") or {}).get("ApplyOn", "None")},
         "Layers": [layer.get("Arn") for layer in cfg.get("Layers") or []],
         "DeadLetterConfig": {"TargetArn": (cfg.get("DeadLetterConfig") or {}).get("TargetArn", "")},
+        "Role": cfg.get("Role"),
     }
     if with_logging:
         out["LoggingConfig"] = dict(cfg.get("LoggingConfig") or {})

@@ -179,6 +179,8 @@ class Translation:
                         stack=self.stack,
                         base=base,
                         layers=layers_by_arn,
+                        region=self.region,
+                        account=self.account,
                     )
                     spec.skipped.extend(result.skipped)
                     spec.warnings.extend(result.notes)
