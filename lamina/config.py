@@ -58,6 +58,15 @@ class Settings:
     python_sdk: bool = True
     isolation: Isolation = "auto"
     zygotes: ZygoteMode = "snapstart"
+    # Process tier: every environment in its own network namespace (its Runtime API at
+    # 127.0.0.1:9001 inside it, Lamina's API at 127.0.0.1:<port>, nothing else of the host);
+    # False keeps the host's network (and its loopback) shared, as before.
+    network_isolation: bool = True
+    # Environments may open connections to the outside network (veth + the host's NAT), as
+    # a Lambda function outside a VPC can; False leaves them only their loopback.
+    network_outbound: bool = True
+    # Namespaces kept ready so cold starts do not wait for one.
+    netns_pool: int = 8
     # A zygote nobody forked from for this long (and with no environment left) is stopped.
     zygote_idle_s: float = 3600.0
     # Extra interpreter mappings, e.g. {"python3.12": "/usr/bin/python3.12"}.

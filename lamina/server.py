@@ -34,7 +34,7 @@ from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
 from lamina.store.optdir import LayerMerger
-from lamina.wire.server import bound_port, serve
+from lamina.wire.server import bound_port, serve, serve_socket
 
 log = logging.getLogger("lamina.server")
 
@@ -141,6 +141,9 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # Before the event sources start: events re-delivered after a crash start environments
     # at once, and each must know where to reach Lamina (AWS_ENDPOINT_URL).
     scheduler.api_endpoint = f"http://{reachable}:{port}"
+    scheduler.serve_api_inside(
+        port, lambda sock: serve_socket(api.handle, sock, max_body=MAX_REQUEST_BYTES)
+    )
     await events.start()
     logs_service.keeper.start()
     log.info(

@@ -1,7 +1,9 @@
 """One execution environment's Runtime API endpoint: where its runtime pulls events.
 
-Each environment gets its own listening socket on loopback (its ``AWS_LAMBDA_RUNTIME_API``),
-so the port tells which environment is calling and no connection is tied to an
+Each environment gets its own listening socket (its ``AWS_LAMBDA_RUNTIME_API``): in the
+process tier ``127.0.0.1:9001`` on the loopback of the environment's own network namespace
+(made by :mod:`lamina.sandbox.netns`), else a free port on the host's loopback. So the
+socket tells which environment is calling and no connection is tied to an
 environment: awslambdaric keeps one keep-alive connection, aws-lambda-ric opens a new
 one for every ``/next`` and answers on yet another. A ``/next`` with no work is parked
 until an event is delivered; an event delivered with no ``/next`` waiting is kept until
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,7 +33,14 @@ from lamina.runtime_api.stream import ResponseStream, StreamFeed
 from lamina.runtime_api.telemetry import LOGS_PATH, Telemetry
 from lamina.runtime_api.telemetry import PATH as TELEMETRY_PATH
 from lamina.wire.http import Request
-from lamina.wire.server import HandlerResult, HttpConnection, Response, bound_port, serve
+from lamina.wire.server import (
+    HandlerResult,
+    HttpConnection,
+    Response,
+    bound_port,
+    serve,
+    serve_socket,
+)
 
 
 @dataclass(slots=True)
@@ -86,8 +96,19 @@ class RuntimeChannel:
         self._server: asyncio.Server | None = None
         self.address = ""
 
-    async def start(self, host: str = "127.0.0.1") -> str:
-        """Listen on a free loopback port; returns ``host:port`` for AWS_LAMBDA_RUNTIME_API."""
+    async def start(self, host: str = "127.0.0.1", sock: socket.socket | None = None) -> str:
+        """Listen on ``sock`` (a listener made in the environment's network namespace), or
+        on a free port of ``host``; returns ``host:port`` for AWS_LAMBDA_RUNTIME_API."""
+        if sock is not None:
+            bound_host, port = sock.getsockname()[:2]
+            self._server = await serve_socket(
+                self.handle,
+                sock,
+                max_body=protocol.MAX_RESPONSE_BYTES,
+                stream_picker=self._pick_stream,
+            )
+            self.address = f"{bound_host}:{port}"
+            return self.address
         self._server = await serve(
             self.handle,
             host,

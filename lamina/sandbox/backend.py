@@ -13,6 +13,7 @@ from lamina.sandbox.cgroup_driver import CgroupDriver, detect_layout
 from lamina.sandbox.cgroups import server_group
 from lamina.sandbox.jail import ensure_jail_binary
 from lamina.sandbox.limits import SandboxSpec
+from lamina.sandbox.netns import NetnsPool
 from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rlimit_tier import NOT_ENFORCED, RlimitSandbox
 from lamina.sandbox.zygote import ZygoteHost
@@ -136,6 +137,12 @@ def _process_sandbox(
     driver = CgroupDriver(layout, os.cpu_count() or 1)
     driver.prepare()
     jail = ensure_jail_binary(settings.data_dir / "bin")
+    network = NetnsPool(settings.netns_pool) if settings.network_isolation else None
     return ProcessSandbox(
-        driver, jail, [settings.data_dir, Path("/root"), *hidden], uid=uid, gid=gid
+        driver,
+        jail,
+        [settings.data_dir, Path("/root"), *hidden],
+        uid=uid,
+        gid=gid,
+        network=network,
     )

@@ -6,7 +6,7 @@
  *
  *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-T TMP_MB] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
- *               [-k KEEP] -- RUNTIME ARGV...
+ *               [-k KEEP] [-e NETNS_FD] -- RUNTIME ARGV...
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
  *   -> init (pid 1 of a new pid ns: builds the mount tree, reaps orphans, forwards signals)
@@ -15,6 +15,8 @@
  * in the pid namespace; the jail exits with the same status (or 128+signal).
  * The runtime inherits file descriptors 0-2, plus 3..KEEP-1 when -k is given (a zygote's
  * control socket); every other descriptor is closed before the exec.
+ * With -e, the jail first joins the network namespace open at descriptor NETNS_FD (made by
+ * the server, with the Runtime API already listening on its loopback) and closes it.
  * Exit 125 means the jail itself failed (the reason is written to stderr), 126/127 that
  * the runtime could not be executed.
  */
@@ -49,7 +51,7 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
-static long uid = 993, gid = 993, keep_fds = 3;
+static long uid = 993, gid = 993, keep_fds = 3, netns_fd = -1;
 static const char *hostname = "lamina", *workdir = "/";
 static char **run_argv;
 static volatile pid_t forward_to;
@@ -93,6 +95,7 @@ static void parse(int argc, char **argv) {
         case 'P': nproc = number(v); break;
         case 'n': hostname = v; break;
         case 'd': workdir = v; break;
+        case 'e': netns_fd = number(v); break;
         case 'k': keep_fds = number(v); if (keep_fds < 3) usage("-k must be at least 3"); break;
         default: usage(a);
         }
@@ -246,6 +249,10 @@ int main(int argc, char **argv) {
     umask(022);
     /* Join the cgroups before anything else so every process is accounted from the start. */
     join_cgroups();
+    if (netns_fd >= 0) {
+        if (setns((int)netns_fd, CLONE_NEWNET) < 0) die("join network namespace", NULL);
+        close((int)netns_fd);
+    }
     if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
         die("unshare", NULL);
     pid_t init = fork();

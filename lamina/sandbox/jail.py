@@ -72,6 +72,7 @@ class JailPlan:
     workdir: str
     hostname: str = "lamina"
     keep_fds: int = 3  # the runtime keeps descriptors 0..keep_fds-1 (a zygote keeps fd 3)
+    netns_fd: int | None = None  # the jail's descriptor of the network namespace to join
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -94,6 +95,8 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
     ]  # fmt: skip
     if plan.keep_fds > 3:
         argv += ["-k", str(plan.keep_fds)]
+    if plan.netns_fd is not None:
+        argv += ["-e", str(plan.netns_fd)]
     return [*argv, "--", *runtime_argv]
 
 

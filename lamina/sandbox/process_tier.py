@@ -21,6 +21,7 @@ from lamina.sandbox.jail import (
     jail_argv,
 )
 from lamina.sandbox.limits import SandboxSpec
+from lamina.sandbox.netns import NetnsPool
 from lamina.sandbox.readings import CgroupReadings
 
 
@@ -71,7 +72,9 @@ class ProcessSandbox:
         hidden: list[Path],
         uid: int,
         gid: int,
+        network: NetnsPool | None = None,
     ) -> None:
+        """``network``: where environments get their own network namespace (None: the host's)."""
         if uid == 0 or gid == 0:
             raise SandboxError("the sandbox user must not be root")
         self._driver = driver
@@ -79,6 +82,7 @@ class ProcessSandbox:
         self._hidden = hidden_paths(hidden)
         self._uid = uid
         self._gid = gid
+        self.network = network
         self._expose_cache: dict[tuple[Path, ...], tuple[tuple[Path, str], ...]] = {}
         for target in (TASK_ROOT, RUNTIME_ROOT):
             # Mount points must exist on the host; they stay empty there.
@@ -104,6 +108,8 @@ class ProcessSandbox:
 
     def close(self) -> None:
         """Remove the root cgroups once every environment has been killed."""
+        if self.network is not None:
+            self.network.close()
         self._driver.remove_roots()
 
     async def spawn(
@@ -130,8 +136,12 @@ class ProcessSandbox:
             gid=self._gid,
             workdir=TASK_ROOT,
             keep_fds=3 if control_fd is None else 4,
+            # Passed fds land at 3, 4, ...: the control socket first, then the namespace.
+            netns_fd=None if spec.netns_fd is None else (3 if control_fd is None else 4),
         )
-        passed = () if control_fd is None else (control_fd,)
+        passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
+        if spec.netns_fd is not None:
+            passed += (spec.netns_fd,)
         try:
             child = Child(
                 jail_argv(self._jail, plan, spec.argv), spec.env, stdout_fd, pass_fds=passed

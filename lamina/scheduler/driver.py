@@ -31,6 +31,7 @@ from lamina.runtime_api.channel import RuntimeChannel
 from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.sandbox import Sandbox, zygote_host
+from lamina.sandbox.netns import ServeApi
 from lamina.scheduler.cold_start import ColdStarter
 from lamina.scheduler.delivery import deliver, end_with_exit
 from lamina.scheduler.environment import Environment
@@ -115,6 +116,10 @@ class Scheduler:
         self.launcher.python_sdk = value
 
     # -- lifecycle --------------------------------------------------------------------
+    def serve_api_inside(self, api_port: int, serve_api: ServeApi) -> None:
+        """Serve Lamina's API inside every environment's network namespace too."""
+        self.launcher.serve_api_inside(api_port, serve_api)
+
     def start(self) -> None:
         self._reaper = asyncio.get_running_loop().create_task(self._idle.reap_forever())
 

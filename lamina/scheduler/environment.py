@@ -13,6 +13,7 @@ from lamina.logs.store import LogStore, group_folder
 from lamina.models.function import FunctionConfig
 from lamina.runtime_api.channel import RuntimeChannel
 from lamina.sandbox import EnvironmentProcess
+from lamina.sandbox.netns import EnvNetwork
 from lamina.scheduler.inflight import Inflight
 from lamina.scheduler.output import OutputPipe
 from lamina.scheduler.pool import EnvSlot
@@ -48,6 +49,8 @@ class Environment:
     shutdown_reason: str = "spindown"
     # Called once when the environment is destroyed (a zygote counts its live children).
     on_destroyed: Callable[[], None] | None = None
+    # Its own network namespace (process tier), closed with the environment.
+    network: EnvNetwork | None = None
     _output: OutputPipe = field(init=False)
     _log_folder: str = field(init=False)  # the log group's folder in the log store
 
@@ -162,6 +165,11 @@ class Environment:
         except TimeoutError:
             log.warning("an extension of %s did not ask for its next event", self.cfg.name)
 
+    def close_network(self) -> None:
+        if self.network is not None:
+            self.network.close()
+            self.network = None
+
     async def destroy(self) -> None:
         """Kill the process tree and release every resource; safe to call twice."""
         if self.freeze_handle is not None:
@@ -186,6 +194,7 @@ class Environment:
             # Closed after the kill: the runtime, thawed for SHUTDOWN, would otherwise see
             # its parked /next drop and log that the Runtime API went away.
             self.channel.close()
+        self.close_network()
         self.drain_output()
         self.flush_partial()
         self.detach_output()

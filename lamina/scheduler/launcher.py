@@ -21,6 +21,7 @@ from lamina.models.function import FunctionConfig
 from lamina.models.invocation import FunctionError
 from lamina.runtimes.registry import RuntimeRegistry, check_entrypoint, runtime_dir
 from lamina.sandbox import EnvironmentProcess, Sandbox, SandboxSpec
+from lamina.sandbox.netns import LOOPBACK, NetnsPool, ServeApi
 from lamina.scheduler import error_bodies
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.spec import Host, LaunchPlan, cold_start_spec, sandbox_id
@@ -71,12 +72,23 @@ class Launcher:
         # the composition root (lamina.store.optdir). Until then, layers cannot start.
         self.merge_layers: Callable[[tuple[str, ...]], Path] | None = None
         self._opt_dirs: dict[tuple[str, ...], Path] = {}
+        # Each environment's own network namespace (the process tier), or None.
+        self.network: NetnsPool | None = getattr(sandbox, "network", None)
 
-    def host(self) -> Host:
+    def serve_api_inside(self, api_port: int, serve_api: ServeApi) -> None:
+        """Lamina's API is bound on ``api_port``: serve it inside every environment's network
+        namespace too (at ``127.0.0.1:api_port``), as ``AWS_ENDPOINT_URL`` says."""
+        if self.network is not None:
+            self.network.start(api_port, serve_api)
+
+    def host(self, namespaced: bool = False) -> Host:
+        """What environments get; ``namespaced``: one in its own network namespace, which
+        reaches Lamina's API on its own loopback."""
+        port = self.network.api_port if self.network is not None else None
         return Host(
             region=self.settings.region,
             credentials=self.credentials,
-            api_endpoint=self.api_endpoint,
+            api_endpoint=f"http://{LOOPBACK}:{port}" if namespaced and port else self.api_endpoint,
             runtime_dir=self._runtime_dir,
             python_sdk=self.python_sdk,
             init_cpu_boost=self.settings.init_cpu_boost,
@@ -145,15 +157,20 @@ class Launcher:
     async def spawn(self, env: Environment, plan: LaunchPlan, on_exit: ExitHook) -> None:
         """Start ``env``'s runtime on its own Runtime API channel; raises
         :class:`lamina.errors.SandboxError` when the sandbox cannot."""
-        address = await env.channel.start()
+        if self.network is not None:
+            env.network = await self.network.take()
+        net = env.network
+        address = await env.channel.start(sock=net.take_runtime_socket() if net else None)
         spec = cold_start_spec(
             env.cfg,
             plan,
-            self.host(),
+            self.host(namespaced=net is not None),
             env_id=sandbox_id(env.cfg.name, env.slot.env_id),
             log_stream=env.log_stream,
             runtime_api=address,
         )
+        if net is not None:
+            spec = dataclasses.replace(spec, netns_fd=net.fd)
         read_fd, write_fd = os.pipe()
         try:
             env.process = await self.sandbox.spawn(spec, write_fd)

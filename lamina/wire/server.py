@@ -293,3 +293,18 @@ async def serve(
 def bound_port(server: asyncio.Server) -> int:
     sockets = server.sockets
     return int(sockets[0].getsockname()[1])
+
+
+async def serve_socket(
+    handler: Handler,
+    sock: socket.socket,
+    *,
+    max_body: int,
+    stream_picker: StreamPicker | None = None,
+) -> asyncio.Server:
+    """Serve ``handler`` on an already listening socket (one made in another network
+    namespace, for instance), as :func:`serve` does; closing the server closes the socket."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: HttpConnection(handler, max_body, stream_picker), sock=sock
+    )
