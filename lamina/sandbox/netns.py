@@ -229,7 +229,7 @@ class NetnsPool:
         if net is None:
             port, inside = self._api_port, self._inside
             net = await self._worker.run(lambda: self._worker.make(port, inside))
-        return await self._serve(net)
+        return await self.serve(net)
 
     async def join(self, netns_fd: int) -> EnvNetwork:
         """Listeners inside a namespace someone else made (takes ownership of the fd)."""
@@ -239,9 +239,10 @@ class NetnsPool:
         except BaseException:
             os.close(netns_fd)
             raise
-        return await self._serve(net)
+        return await self.serve(net)
 
-    async def _serve(self, net: EnvNetwork) -> EnvNetwork:
+    async def serve(self, net: EnvNetwork) -> EnvNetwork:
+        """Serve Lamina's API on ``net``'s API listener (closed with ``net``)."""
         sock, net.api_sock = net.api_sock, None
         if sock is None or self._serve_api is None:
             if sock is not None:

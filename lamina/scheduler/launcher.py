@@ -192,7 +192,7 @@ class Launcher:
             return cold_start_spec(
                 cfg,
                 plan,
-                self.host(),
+                self.host(namespaced=self.network is not None),
                 env_id=sandbox_id(cfg.name, "z" + secrets.token_hex(2)),
                 log_stream=log_stream,
                 zygote=True,

@@ -20,6 +20,7 @@ from lamina.config import Settings
 from lamina.errors import SandboxError
 from lamina.logs import lines
 from lamina.runtime_api.channel import RuntimeChannel
+from lamina.sandbox.netns import LOOPBACK, RUNTIME_API_PORT
 from lamina.scheduler import error_bodies
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.init_phase import await_init
@@ -30,6 +31,7 @@ from lamina.scheduler.zygotes import Zygotes
 
 log = logging.getLogger("lamina.scheduler")
 
+RUNTIME_API = f"{LOOPBACK}:{RUNTIME_API_PORT}"
 Fallback = Callable[[Environment], Awaitable[InitOutcome]]
 
 
@@ -67,7 +69,9 @@ class Restorer:
         entry, created = await zygotes.acquire(cfg, lines.log_stream(cfg.version))
         if entry.error is not None:
             return InitFailed(entry.error, entry.init_ms)
-        address = await env.channel.start()
+        # In its own namespace (made by the forked child) the Runtime API is always here.
+        network = self.launcher.network
+        address = RUNTIME_API if network is not None else await env.channel.start()
         read_fd, write_fd = os.pipe()
         t0 = time.perf_counter()
         try:
@@ -90,6 +94,13 @@ class Restorer:
             os.close(write_fd)
         env.on_destroyed = lambda: zygotes.release(entry)
         watch(env, process, read_fd, self.on_exit)
+        if process.network is not None and network is not None:
+            try:
+                env.network = await network.serve(await process.network)
+                await env.channel.start(sock=env.network.take_runtime_socket())
+            except (SandboxError, OSError) as exc:
+                why = process.failure or f"no network namespace: {exc!r}"
+                return InitFailed(error_bodies.platform_failure(why), 0.0)
         outcome = await await_init(
             env, self.settings.init_timeout_s, t0, self.settings.init_cpu_boost
         )

@@ -65,11 +65,12 @@ def test_forked_environments_are_isolated_from_each_other(server: LaminaProcess)
         assert env["cgroup"] and all(line.endswith(":/") for line in env["cgroup"])
         assert env["init_type"] == "snap-start"
         assert env["log_stream"] is None  # not set in SnapStart functions, as on Lambda
-    # ... and its own namespaces, /tmp, Runtime API port and random state.
-    for kind in ("pid", "mnt", "user", "cgroup", "ipc"):
+    # ... and its own namespaces, /tmp, Runtime API and random state.
+    for kind in ("pid", "mnt", "user", "cgroup", "ipc", "net"):
         assert a["ns"][kind] != b["ns"][kind], kind
     assert a["tmp"] == ["mark"] and b["tmp"] == ["mark"]
-    assert a["runtime_api"] != b["runtime_api"]
+    # The same address, as on Lambda, each on its own namespace's loopback.
+    assert a["runtime_api"] == b["runtime_api"] == "127.0.0.1:9001"
     assert a["random"] != b["random"]
     assert a["urandom"] != b["urandom"]
     assert a["uuid"] != b["uuid"]

@@ -175,3 +175,31 @@ def test_shell_bootstrap_cannot_reach_the_host_loopback(
     out = lamina.invoke("sec-net-sh", host_service.port)
     assert json.loads(out.payload) == "refused 127.0.0.1:9001", out.payload
     assert host_service.connections == 0
+
+
+SNAP = {"SnapStart": {"ApplyOn": "PublishedVersions"}}
+
+
+def test_forked_environments_get_their_own_namespace_too(
+    lamina: LaminaProcess, host_service: HostService
+) -> None:
+    """SnapStart: the zygote and every environment forked from it are namespaced alike."""
+    lamina.create("sec-net-snap", python_zip(PROBE_PY), **SNAP)
+    api_port = urlsplit(lamina.endpoint).port
+    targets = [["127.0.0.1", host_service.port]]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        # Two at once: two forked environments, each with its own 127.0.0.1:9001.
+        futures = [
+            pool.submit(lamina.invoke, "sec-net-snap", {"targets": targets, "sleep": 1})
+            for _ in range(2)
+        ]
+        outs = [f.result() for f in futures]
+    for out in outs:
+        assert out.function_error is None, out.payload
+        assert "Restore Duration" in out.log or "Init Duration" in out.log
+        body = out.json()
+        assert body["runtime_api"] == "127.0.0.1:9001"
+        assert body["endpoint"] == f"http://127.0.0.1:{api_port}"
+        assert body["listening"] == sorted([9001, api_port])
+        assert body["results"] == {str(host_service.port): "ConnectionRefusedError"}
+    assert host_service.connections == 0
