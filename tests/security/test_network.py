@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import textwrap
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -72,7 +73,7 @@ def _host_listening_loopback() -> list[int]:
 def test_runtime_api_is_127_0_0_1_9001_inside_the_environment(lamina: LaminaProcess) -> None:
     lamina.create("sec-net-addr", python_zip(PROBE_PY))
     out = lamina.invoke("sec-net-addr", {}).json()
-    api_port = urlsplit(lamina.endpoint).port
+    api_port = int(urlsplit(lamina.endpoint).port or 0)
     assert out["runtime_api"] == "127.0.0.1:9001"
     assert out["endpoint"] == f"http://127.0.0.1:{api_port}"
     # Only its own two listeners exist in its namespace.
@@ -83,7 +84,7 @@ def test_host_loopback_services_are_unreachable(
     lamina: LaminaProcess, host_service: HostService
 ) -> None:
     lamina.create("sec-net-host", python_zip(PROBE_PY))
-    api_port = urlsplit(lamina.endpoint).port
+    api_port = int(urlsplit(lamina.endpoint).port or 0)
     targets = [["127.0.0.1", p] for p in _host_listening_loopback() if p != api_port]
     assert ["127.0.0.1", host_service.port] in targets
     out = lamina.invoke("sec-net-host", {"targets": targets}).json()
@@ -102,7 +103,7 @@ def test_another_environment_is_invisible_while_it_works(lamina: LaminaProcess) 
     before = set(_host_listening_loopback())
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         busy = pool.submit(lamina.invoke, "sec-net-b", {"sleep": 3})
-        api_port = urlsplit(lamina.endpoint).port
+        api_port = int(urlsplit(lamina.endpoint).port or 0)
         targets = [["127.0.0.1", p] for p in sorted(before) if p != api_port]
         out = lamina.invoke("sec-net-a", {"targets": targets}).json()
         assert busy.result().status == 200
@@ -177,7 +178,7 @@ def test_shell_bootstrap_cannot_reach_the_host_loopback(
     assert host_service.connections == 0
 
 
-SNAP = {"SnapStart": {"ApplyOn": "PublishedVersions"}}
+SNAP: dict[str, Any] = {"SnapStart": {"ApplyOn": "PublishedVersions"}}
 
 
 def test_forked_environments_get_their_own_namespace_too(
@@ -185,7 +186,7 @@ def test_forked_environments_get_their_own_namespace_too(
 ) -> None:
     """SnapStart: the zygote and every environment forked from it are namespaced alike."""
     lamina.create("sec-net-snap", python_zip(PROBE_PY), **SNAP)
-    api_port = urlsplit(lamina.endpoint).port
+    api_port = int(urlsplit(lamina.endpoint).port or 0)
     targets = [["127.0.0.1", host_service.port]]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         # Two at once: two forked environments, each with its own 127.0.0.1:9001.
