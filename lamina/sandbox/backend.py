@@ -14,6 +14,7 @@ from lamina.sandbox.cgroups import server_group
 from lamina.sandbox.jail import ensure_jail_binary
 from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.netns import NetnsPool
+from lamina.sandbox.outbound import Outbound
 from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rlimit_tier import NOT_ENFORCED, RlimitSandbox
 from lamina.sandbox.zygote import ZygoteHost
@@ -137,7 +138,7 @@ def _process_sandbox(
     driver = CgroupDriver(layout, os.cpu_count() or 1)
     driver.prepare()
     jail = ensure_jail_binary(settings.data_dir / "bin")
-    network = NetnsPool(settings.netns_pool) if settings.network_isolation else None
+    network = _network(settings)
     return ProcessSandbox(
         driver,
         jail,
@@ -146,3 +147,18 @@ def _process_sandbox(
         gid=gid,
         network=network,
     )
+
+
+def _network(settings: Settings) -> NetnsPool | None:
+    """Own network namespaces, with outbound NAT when allowed and possible."""
+    if not settings.network_isolation:
+        return None
+    outbound = None
+    if settings.network_outbound:
+        outbound = Outbound()
+        try:
+            outbound.prepare()
+        except (SandboxError, OSError) as exc:
+            log.warning("environments get no outbound network: %s", exc)
+            outbound = None
+    return NetnsPool(settings.netns_pool, outbound)

@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from lamina.errors import SandboxError
+from lamina.sandbox.outbound import Outbound
 
 log = logging.getLogger("lamina.sandbox")
 
@@ -87,6 +88,7 @@ class EnvNetwork:
     runtime_sock: socket.socket | None
     api_sock: socket.socket | None
     veth: str | None = None
+    _release: Callable[[], None] | None = None
     _servers: list[asyncio.AbstractServer] = field(default_factory=list)
 
     def take_runtime_socket(self) -> socket.socket:
@@ -95,6 +97,9 @@ class EnvNetwork:
         if sock is None:
             raise SandboxError("the Runtime API listener was already taken")
         return sock
+
+    def on_close(self, release: Callable[[], None]) -> None:
+        self._release = release
 
     def adopt(self, server: asyncio.AbstractServer) -> None:
         """Close ``server`` (serving one of this namespace's sockets) with the namespace."""
@@ -111,11 +116,9 @@ class EnvNetwork:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-
-# A step run inside a new namespace (from the worker thread) after the loopback is up:
-# outbound wiring. It gets the namespace descriptor and returns the host-side veth name.
-InsideStep = Callable[[int], str | None]
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
 
 class _NetnsWorker:
@@ -127,51 +130,62 @@ class _NetnsWorker:
         self._broken = ""
         self._lock = threading.Lock()
 
-    def make(self, api_port: int | None, inside: InsideStep | None) -> EnvNetwork:
-        """Runs on the worker thread: a new namespace with its listeners."""
+    def make(self, api_port: int | None, outbound: Outbound | None) -> EnvNetwork:
+        """Runs on the worker thread: a new namespace with its listeners (and its veth)."""
         if self._broken:
             raise SandboxError(self._broken)
         if self._home < 0:
             self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+        index = outbound.allocate() if outbound is not None else None
         fd = -1
         runtime_sock = api_sock = None
         try:
-            fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            loopback_up()
-            runtime_sock = listener(RUNTIME_API_PORT)
-            api_sock = listener(api_port) if api_port else None
-            veth = inside(fd) if inside is not None else None
-            return EnvNetwork(fd, runtime_sock, api_sock, veth)
+            _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+            try:
+                fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                loopback_up()
+                runtime_sock = listener(RUNTIME_API_PORT)
+                api_sock = listener(api_port) if api_port else None
+                if outbound is not None and index is not None:
+                    outbound.wire_inside(index)
+            finally:
+                self._go_home()
+            veth = None
+            release = None
+            if outbound is not None and index is not None:
+                veth = outbound.wire_outside(index)
+                release = functools.partial(outbound.release, index)
+            return EnvNetwork(fd, runtime_sock, api_sock, veth, release)
         except BaseException:
             for sock in (runtime_sock, api_sock):
                 if sock is not None:
                     sock.close()
             if fd >= 0:
                 os.close(fd)
+            if outbound is not None and index is not None:
+                outbound.release(index)
             raise
-        finally:
-            self._go_home()
 
-    def join(self, netns_fd: int, api_port: int | None) -> EnvNetwork:
-        """Runs on the worker thread: listeners inside an existing namespace (a forked
+    def wire(self, net: EnvNetwork, outbound: Outbound) -> EnvNetwork:
+        """Runs on the worker thread: a veth into a namespace someone else made (a forked
         environment's, passed by descriptor)."""
         if self._broken:
             raise SandboxError(self._broken)
         if self._home < 0:
             self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        _check(_libc.setns(netns_fd, CLONE_NEWNET), "setns into an environment's namespace")
+        index = outbound.allocate()
         try:
-            loopback_up()
-            runtime_sock = listener(RUNTIME_API_PORT)
+            _check(_libc.setns(net.fd, CLONE_NEWNET), "setns into an environment's namespace")
             try:
-                api_sock = listener(api_port) if api_port else None
-            except BaseException:
-                runtime_sock.close()
-                raise
-            return EnvNetwork(netns_fd, runtime_sock, api_sock)
-        finally:
-            self._go_home()
+                outbound.wire_inside(index)
+            finally:
+                self._go_home()
+            net.veth = outbound.wire_outside(index)
+        except BaseException:
+            outbound.release(index)
+            raise
+        net.on_close(functools.partial(outbound.release, index))
+        return net
 
     def _go_home(self) -> None:
         if _libc.setns(self._home, CLONE_NEWNET) != 0:
@@ -196,9 +210,9 @@ ServeApi = Callable[[socket.socket], Awaitable[asyncio.AbstractServer]]
 class NetnsPool:
     """Ready namespaces for cold starts, refilled in the background up to ``size``."""
 
-    def __init__(self, size: int, inside: InsideStep | None = None) -> None:
+    def __init__(self, size: int, outbound: Outbound | None = None) -> None:
         self._size = max(0, size)
-        self._inside = inside
+        self.outbound = outbound
         self._worker = _NetnsWorker()
         self._ready: deque[EnvNetwork] = deque()
         self._filling = 0
@@ -227,18 +241,20 @@ class NetnsPool:
         net = self._ready.popleft() if self._ready else None
         self._refill()
         if net is None:
-            port, inside = self._api_port, self._inside
-            net = await self._worker.run(lambda: self._worker.make(port, inside))
+            port, outbound = self._api_port, self.outbound
+            net = await self._worker.run(lambda: self._worker.make(port, outbound))
         return await self.serve(net)
 
-    async def join(self, netns_fd: int) -> EnvNetwork:
-        """Listeners inside a namespace someone else made (takes ownership of the fd)."""
-        port = self._api_port
-        try:
-            net = await self._worker.run(lambda: self._worker.join(netns_fd, port))
-        except BaseException:
-            os.close(netns_fd)
-            raise
+    async def adopt(self, net: EnvNetwork) -> EnvNetwork:
+        """A namespace a forked environment made: its veth (if outbound is on), and
+        Lamina's API served on its API listener."""
+        outbound = self.outbound
+        if outbound is not None:
+            try:
+                await self._worker.run(lambda: self._worker.wire(net, outbound))
+            except BaseException:
+                net.close()
+                raise
         return await self.serve(net)
 
     async def serve(self, net: EnvNetwork) -> EnvNetwork:
@@ -260,10 +276,10 @@ class NetnsPool:
         if self._closed:
             return
         loop = asyncio.get_running_loop()
-        port, inside = self._api_port, self._inside
+        port, outbound = self._api_port, self.outbound
         while len(self._ready) + self._filling < self._size:
             self._filling += 1
-            fut = loop.run_in_executor(self._worker.executor, self._worker.make, port, inside)
+            fut = loop.run_in_executor(self._worker.executor, self._worker.make, port, outbound)
             fut.add_done_callback(functools.partial(self._filled, port=port))
 
     def _filled(self, fut: asyncio.Future[EnvNetwork], *, port: int | None) -> None:
@@ -285,3 +301,5 @@ class NetnsPool:
         self._worker.shutdown()
         while self._ready:
             self._ready.popleft().close()
+        if self.outbound is not None:
+            self.outbound.close()

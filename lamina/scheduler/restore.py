@@ -96,7 +96,7 @@ class Restorer:
         watch(env, process, read_fd, self.on_exit)
         if process.network is not None and network is not None:
             try:
-                env.network = await network.serve(await process.network)
+                env.network = await network.adopt(await process.network)
                 await env.channel.start(sock=env.network.take_runtime_socket())
             except (SandboxError, OSError) as exc:
                 why = process.failure or f"no network namespace: {exc!r}"

@@ -46,6 +46,14 @@ def _listening():
                 out.append(int(fields[1].split(":")[1], 16))
     return sorted(out)
 
+def _gateway():
+    with open("/proc/net/route") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == "00000000":
+                return socket.inet_ntoa(bytes.fromhex(fields[2])[::-1])
+    return None
+
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
     return {
@@ -53,7 +61,8 @@ def handler(event, context):
         "endpoint": os.environ.get("AWS_ENDPOINT_URL", ""),
         "results": {str(p): _try(h, p) for h, p in event.get("targets", [])},
         "listening": _listening(),
-        "interfaces": sorted(os.listdir("/sys/class/net")),
+        "interfaces": sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:]),
+        "gateway": _gateway(),
     }
 """
 

@@ -1,0 +1,222 @@
+"""Outbound traffic for namespaced environments: one veth pair each, and the host's NAT.
+
+Each environment's namespace gets ``eth0``, one end of a veth pair whose other end
+(``lm<tag><index>``) stays on the host; the pair is a /30 of the server's own /18 (picked
+at start from ``10.128.0.0/9``, away from every address the host already uses). One nftables
+table per server (``inet lamina_<tag>``) then:
+
+* masquerades the environments' traffic leaving by any other interface (outbound works,
+  as for a Lambda function outside a VPC);
+* drops everything an environment sends to the host itself (the host-side veth address,
+  the host's other addresses and so its services) except replies to connections the host
+  opened;
+* drops forwarding between two environments' links (of any Lamina server) and anything
+  the outside starts towards an environment.
+
+iproute2 and nftables are Debian packages; both run in the background, when a namespace
+is pre-made (:mod:`lamina.sandbox.netns`), so a cold start does not wait for them.
+The decisions (names, addresses, the ruleset) are pure functions, tested without root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Network
+
+from lamina.errors import SandboxError
+
+log = logging.getLogger("lamina.sandbox")
+
+POOL = IPv4Network("10.128.0.0/9")
+SERVER_PREFIX = 18  # 4,096 environments of 4 addresses each per server
+LINKS_PER_SERVER = 1 << (32 - SERVER_PREFIX - 2)
+LINK_PREFIX = "lm"
+
+
+def server_tag(pid: int) -> str:
+    """Four hex digits naming one server's links and table."""
+    return hashlib.sha256(str(pid).encode()).hexdigest()[:4]
+
+
+def link_name(tag: str, index: int) -> str:
+    """The host-side veth of environment slot ``index`` (at most 10 characters)."""
+    return f"{LINK_PREFIX}{tag}{index:x}"
+
+
+def link_addresses(subnet: IPv4Network, index: int) -> tuple[IPv4Address, IPv4Address]:
+    """(host side, environment side) of slot ``index``: the two usable hosts of a /30."""
+    base = int(subnet.network_address) + 4 * index
+    return IPv4Address(base + 1), IPv4Address(base + 2)
+
+
+def choose_subnet(used: list[IPv4Network], start: int) -> IPv4Network | None:
+    """The first /18 of :data:`POOL` from slot ``start`` on that overlaps nothing in use."""
+    slots = list(POOL.subnets(new_prefix=SERVER_PREFIX))
+    for i in range(len(slots)):
+        candidate = slots[(start + i) % len(slots)]
+        if not any(candidate.overlaps(net) for net in used):
+            return candidate
+    return None
+
+
+def table_name(pid: int) -> str:
+    return f"lamina_s{pid}"
+
+
+def stale_tables(listing: str, alive: Callable[[int], bool]) -> list[str]:
+    """Tables of Lamina servers that are gone, from ``nft list tables`` output (pure)."""
+    out = []
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[:2] == ["table", "inet"]:
+            m = re.fullmatch(r"lamina_s(\d+)", parts[2])
+            if m and not alive(int(m.group(1))):
+                out.append(parts[2])
+    return out
+
+
+def ruleset(table: str, tag: str, subnet: IPv4Network) -> str:
+    """The nftables script for one server (``nft -f -``)."""
+    own = f'"{LINK_PREFIX}{tag}*"'
+    every = f'"{LINK_PREFIX}*"'
+    return f"""table inet {table} {{
+    chain input {{
+        type filter hook input priority filter; policy accept;
+        iifname {own} ct state established,related accept
+        iifname {own} drop
+    }}
+    chain forward {{
+        type filter hook forward priority filter; policy accept;
+        iifname {own} oifname {every} drop
+        oifname {own} ct state established,related accept
+        oifname {own} drop
+    }}
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        ip saddr {subnet} oifname != {own} masquerade
+    }}
+}}
+"""
+
+
+def _run(argv: list[str], stdin: str | None = None) -> None:
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SandboxError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
+
+
+def _used_networks() -> list[IPv4Network]:
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=False
+    ).stdout
+    nets = []
+    for line in out.splitlines():
+        parts = line.split()
+        if "inet" in parts:
+            nets.append(IPv4Network(parts[parts.index("inet") + 1], strict=False))
+    routes = subprocess.run(
+        ["ip", "-4", "route", "show"], capture_output=True, text=True, check=False
+    ).stdout
+    for line in routes.splitlines():
+        first = line.split(" ", 1)[0]
+        if first[0].isdigit():
+            nets.append(IPv4Network(first, strict=False))
+    return nets
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Outbound:
+    """One server's veth links and NAT table."""
+
+    def __init__(self, pid: int | None = None) -> None:
+        self.pid = pid if pid is not None else os.getpid()
+        self.tag = server_tag(self.pid)
+        self.subnet: IPv4Network | None = None
+        self._lock = threading.Lock()
+        self._next = 0
+        self._live: set[int] = set()
+
+    def prepare(self) -> None:
+        """Pick the subnet, load the ruleset, turn on forwarding; SandboxError if impossible."""
+        for tool in ("ip", "nft"):
+            if shutil.which(tool) is None:
+                raise SandboxError(
+                    f"outbound network needs {tool} (Debian: iproute2, nftables); "
+                    "install it or set network_outbound=false"
+                )
+        listing = subprocess.run(
+            ["nft", "list", "tables"], capture_output=True, text=True, check=False
+        ).stdout
+        for stale in stale_tables(listing, _alive):
+            _run(["nft", "delete", "table", "inet", stale])
+        subnet = choose_subnet(_used_networks(), int(self.tag, 16))
+        if subnet is None:
+            raise SandboxError(f"no free /{SERVER_PREFIX} left in {POOL} for environments")
+        self.subnet = subnet
+        _run(["nft", "-f", "-"], ruleset(table_name(self.pid), self.tag, subnet))
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write("1")
+        log.info("environments reach the outside network through NAT from %s", subnet)
+
+    def allocate(self) -> int:
+        with self._lock:
+            for _ in range(LINKS_PER_SERVER):
+                index, self._next = self._next, (self._next + 1) % LINKS_PER_SERVER
+                if index not in self._live:
+                    self._live.add(index)
+                    return index
+        raise SandboxError(f"all {LINKS_PER_SERVER} environment links are in use")
+
+    def release(self, index: int) -> None:
+        with self._lock:
+            self._live.discard(index)
+
+    def wire_inside(self, index: int) -> None:
+        """In the environment's namespace (worker thread): ``eth0``, its peer sent home."""
+        assert self.subnet is not None
+        host, env = link_addresses(self.subnet, index)
+        _run(
+            ["ip", "-batch", "-"],
+            f"link add eth0 type veth peer name {link_name(self.tag, index)} netns {self.pid}\n"
+            f"addr add {env}/30 dev eth0\n"
+            "link set eth0 up\n"
+            f"route add default via {host}\n",
+        )
+
+    def wire_outside(self, index: int) -> str:
+        """Back home: address the host side and bring it up; returns its name."""
+        assert self.subnet is not None
+        host, _env = link_addresses(self.subnet, index)
+        name = link_name(self.tag, index)
+        _run(["ip", "-batch", "-"], f"addr add {host}/30 dev {name}\nlink set {name} up\n")
+        return name
+
+    def close(self) -> None:
+        """Remove the table; the links go with their namespaces."""
+        if self.subnet is None:
+            return
+        done = subprocess.run(
+            ["nft", "delete", "table", "inet", table_name(self.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            log.warning("could not remove nftables table %s: %s", table_name(self.pid), done.stderr)
+        self.subnet = None
