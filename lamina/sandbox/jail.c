@@ -6,7 +6,8 @@
  *
  *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-T TMP_MB] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
- *               [-k KEEP] [-e NETNS_FD] -- RUNTIME ARGV...
+ *               [-k KEEP] [-e NETNS_FD] [-p PARENT] -- RUNTIME ARGV...
+ *   lamina-jail -W ROOT [-W ROOT]...        (the watchdog, see below)
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
  *   -> init (pid 1 of a new pid ns: builds the mount tree, reaps orphans, forwards signals)
@@ -17,10 +18,20 @@
  * control socket); every other descriptor is closed before the exec.
  * With -e, the jail first joins the network namespace open at descriptor NETNS_FD (made by
  * the server, with the Runtime API already listening on its loopback) and closes it.
+ * With -p, the jail dies with its parent (PR_SET_PDEATHSIG), and exits at once if PARENT is
+ * no longer its parent (it died before the jail could ask).
+ *
+ * The watchdog (-W) is started once per server with a pipe from the server as its stdin.
+ * When that pipe reaches EOF (the server exited, also by SIGKILL) it kills every process
+ * in every group under each ROOT (the server's cgroup roots), thawing frozen groups so the
+ * kill lands, and removes the groups. A frozen v1 task acts on no signal, not even the
+ * parent-death SIGKILL, until thawed: that is why the parent-death signal is not enough.
+ *
  * Exit 125 means the jail itself failed (the reason is written to stderr), 126/127 that
  * the runtime could not be executed.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -48,6 +59,9 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #define J_ATTR_NOSUID 0x00000002
 #define J_AT_RECURSIVE 0x8000
 
+static const char *watch_roots[MAX_ITEMS];
+static int n_watch;
+static long parent_pid = 0;
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
@@ -95,11 +109,14 @@ static void parse(int argc, char **argv) {
         case 'P': nproc = number(v); break;
         case 'n': hostname = v; break;
         case 'd': workdir = v; break;
+        case 'W': if (n_watch == MAX_ITEMS) usage("too many -W"); watch_roots[n_watch++] = v; break;
+        case 'p': parent_pid = number(v); break;
         case 'e': netns_fd = number(v); break;
         case 'k': keep_fds = number(v); if (keep_fds < 3) usage("-k must be at least 3"); break;
         default: usage(a);
         }
     }
+    if (n_watch > 0) return;
     if (i >= argc) usage("no runtime argv after --");
     if (uid == 0 || gid == 0) usage("refusing to run the runtime as root");
     run_argv = argv + i;
@@ -244,8 +261,74 @@ static int run_init(void) {
     return wait_for(runtime);
 }
 
+/* Write `text` into `dir`/`name` if that file exists; returns 0 when written. */
+static int put(const char *dir, const char *name, const char *text) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    close(fd);
+    return n < 0 ? -1 : 0;
+}
+
+/* SIGKILL every process of one group and thaw it; returns how many were still there. */
+static int kill_group(const char *dir) {
+    char path[4096], buf[64];
+    int left = 0;
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        while (fgets(buf, sizeof buf, f) != NULL) {
+            long pid = strtol(buf, NULL, 10);
+            if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0) left++;
+        }
+        fclose(f);
+    }
+    put(dir, "cgroup.kill", "1");         /* v2 */
+    put(dir, "freezer.state", "THAWED");  /* v1: a frozen task acts on SIGKILL once thawed */
+    put(dir, "cgroup.freeze", "0");       /* v2 */
+    return left;
+}
+
+static int watchdog(void) {
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    char b[64];
+    for (;;) {
+        ssize_t n = read(0, b, sizeof b);
+        if (n == 0 || (n < 0 && errno != EINTR)) break;
+    }
+    for (int round = 0; round < 200; round++) {
+        int left = 0;
+        for (int r = 0; r < n_watch; r++) {
+            DIR *d = opendir(watch_roots[r]);
+            if (d == NULL) continue;
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+                char dir[4096];
+                snprintf(dir, sizeof dir, "%s/%s", watch_roots[r], e->d_name);
+                left += kill_group(dir);
+                if (rmdir(dir) < 0 && errno == EBUSY) left++;
+            }
+            closedir(d);
+        }
+        if (left == 0) break;
+        usleep(10000);
+    }
+    for (int r = 0; r < n_watch; r++) rmdir(watch_roots[r]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     parse(argc, argv);
+    if (n_watch > 0) return watchdog();
+    if (parent_pid > 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
+        if (getppid() != (pid_t)parent_pid) _exit(JAIL_FAILED);
+    }
     umask(022);
     /* Join the cgroups before anything else so every process is accounted from the start. */
     join_cgroups();

@@ -73,6 +73,7 @@ class JailPlan:
     hostname: str = "lamina"
     keep_fds: int = 3  # the runtime keeps descriptors 0..keep_fds-1 (a zygote keeps fd 3)
     netns_fd: int | None = None  # the jail's descriptor of the network namespace to join
+    parent_pid: int | None = None  # die with this process (the server)
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -97,6 +98,8 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-k", str(plan.keep_fds)]
     if plan.netns_fd is not None:
         argv += ["-e", str(plan.netns_fd)]
+    if plan.parent_pid is not None:
+        argv += ["-p", str(plan.parent_pid)]
     return [*argv, "--", *runtime_argv]
 
 
@@ -120,3 +123,11 @@ def expose_binds(
         if any(real.is_relative_to(h) for h in hidden):
             out.append((real, str(real)))
     return tuple(out)
+
+
+def watchdog_argv(jail: Path, roots: list[Path]) -> list[str]:
+    """The watchdog's command line: it kills what is left under ``roots`` at EOF on stdin."""
+    argv = [str(jail)]
+    for root in roots:
+        argv += ["-W", str(root)]
+    return argv

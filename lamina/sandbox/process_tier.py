@@ -23,6 +23,7 @@ from lamina.sandbox.jail import (
 from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.netns import NetnsPool
 from lamina.sandbox.readings import CgroupReadings
+from lamina.sandbox.watchdog import Watchdog
 
 
 class JailedProcess(CgroupReadings):
@@ -73,6 +74,7 @@ class ProcessSandbox:
         uid: int,
         gid: int,
         network: NetnsPool | None = None,
+        watchdog: Watchdog | None = None,
     ) -> None:
         """``network``: where environments get their own network namespace (None: the host's)."""
         if uid == 0 or gid == 0:
@@ -83,6 +85,7 @@ class ProcessSandbox:
         self._uid = uid
         self._gid = gid
         self.network = network
+        self._watchdog = watchdog
         self._expose_cache: dict[tuple[Path, ...], tuple[tuple[Path, str], ...]] = {}
         for target in (TASK_ROOT, RUNTIME_ROOT):
             # Mount points must exist on the host; they stay empty there.
@@ -111,6 +114,8 @@ class ProcessSandbox:
         if self.network is not None:
             self.network.close()
         self._driver.remove_roots()
+        if self._watchdog is not None:
+            self._watchdog.stop()
 
     async def spawn(
         self, spec: SandboxSpec, stdout_fd: int, control_fd: int | None = None
@@ -138,6 +143,7 @@ class ProcessSandbox:
             keep_fds=3 if control_fd is None else 4,
             # Passed fds land at 3, 4, ...: the control socket first, then the namespace.
             netns_fd=None if spec.netns_fd is None else (3 if control_fd is None else 4),
+            parent_pid=os.getpid(),
         )
         passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
         if spec.netns_fd is not None:
