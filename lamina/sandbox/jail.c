@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <mntent.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -180,6 +181,71 @@ static void make_target(const char *path, int as_dir) {
     }
 }
 
+/* Mount options of a cgroup mount that are the filesystem's own (controllers, name=...). */
+static void cgroup_options(const char *all, char *out, size_t size) {
+    static const char *flags[] = {"rw", "ro", "relatime", "noatime", "strictatime", "nodiratime",
+                                  "nosuid", "nodev", "noexec", NULL};
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", all);
+    out[0] = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int flag = 0;
+        for (int i = 0; flags[i]; i++) flag |= strcmp(tok, flags[i]) == 0;
+        if (flag) continue;
+        if (out[0]) strncat(out, ",", size - strlen(out) - 1);
+        strncat(out, tok, size - strlen(out) - 1);
+    }
+}
+
+/* A fresh sysfs in an own network namespace (its network entries are then the
+ * environment's) and, under
+ * /sys/fs/cgroup, only the hierarchies the environment has a group in, mounted afresh in
+ * its cgroup namespace: its own group is their root, every other group is invisible. */
+static void own_sys(void) {
+    enum { MAXCG = 32 };
+    char dirs[MAXCG][128], types[MAXCG][16], opts[MAXCG][256];
+    int mine[MAXCG], n = 0, root_v2 = 0;
+    FILE *m = setmntent("/proc/self/mounts", "re");
+    if (m == NULL) die("read", "/proc/self/mounts");
+    struct mntent *e;
+    while ((e = getmntent(m)) != NULL) {
+        int cg = strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0;
+        if (!cg) continue;
+        if (strcmp(e->mnt_dir, "/sys/fs/cgroup") == 0) {
+            root_v2 = strcmp(e->mnt_type, "cgroup2") == 0;
+            continue;
+        }
+        if (strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || n == MAXCG) continue;
+        if (strlen(e->mnt_dir) >= sizeof dirs[0]) continue;
+        strcpy(dirs[n], e->mnt_dir);
+        snprintf(types[n], sizeof types[n], "%s", e->mnt_type);
+        cgroup_options(e->mnt_opts, opts[n], sizeof opts[n]);
+        mine[n] = 0;
+        size_t len = strlen(dirs[n]);
+        for (int i = 0; i < n_cgroups; i++)
+            mine[n] |= strncmp(cgroups[i], dirs[n], len) == 0 && cgroups[i][len] == '/';
+        n++;
+    }
+    endmntent(m);
+    unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    /* The host's network namespace already has its sysfs (a second one is EBUSY). */
+    if (netns_fd >= 0 && mount("sysfs", "/sys", "sysfs", ro, NULL) < 0) die("mount", "/sys");
+    if (root_v2) {
+        if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", ro, NULL) < 0) die("mount", "cgroup2");
+        return;
+    }
+    if (n == 0) return;
+    if (mount("lamina-cgroup", "/sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=16k,mode=0755") < 0)
+        die("mount", "/sys/fs/cgroup");
+    for (int i = 0; i < n; i++) {
+        if (mkdir(dirs[i], 0555) < 0 && errno != EEXIST) die("mkdir", dirs[i]);
+        if (mine[i] && mount("cgroup", dirs[i], types[i], ro, opts[i]) < 0) die("mount", dirs[i]);
+    }
+    if (mount(NULL, "/sys/fs/cgroup", NULL, MS_REMOUNT | ro, "size=16k,mode=0755") < 0)
+        die("make read-only", "/sys/fs/cgroup");
+}
+
 static void build_mounts(void) {
     int src_fd[MAX_ITEMS];
     int src_dir[MAX_ITEMS];
@@ -221,6 +287,7 @@ static void build_mounts(void) {
     if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) die("mount", "/dev/shm");
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         die("mount", "/proc");
+    own_sys();
 }
 
 static void become_runtime(void) {
@@ -308,7 +375,7 @@ static int watchdog(void) {
             struct dirent *e;
             while ((e = readdir(d)) != NULL) {
                 if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
-                char dir[4096];
+                char dir[2048];
                 snprintf(dir, sizeof dir, "%s/%s", watch_roots[r], e->d_name);
                 left += kill_group(dir);
                 if (rmdir(dir) < 0 && errno == EBUSY) left++;
