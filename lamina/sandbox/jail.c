@@ -6,8 +6,9 @@
  *
  *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-T TMP_MB] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
- *               [-k KEEP] [-e NETNS_FD] [-p PARENT] -- RUNTIME ARGV...
+ *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] -- RUNTIME ARGV...
  *   lamina-jail -W ROOT [-W ROOT]...        (the watchdog, see below)
+ *   lamina-jail -D full|zygote              (print the seccomp program, see below)
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
  *   -> init (pid 1 of a new pid ns: builds the mount tree, reaps orphans, forwards signals)
@@ -20,6 +21,11 @@
  * the server, with the Runtime API already listening on its loopback) and closes it.
  * With -p, the jail dies with its parent (PR_SET_PDEATHSIG), and exits at once if PARENT is
  * no longer its parent (it died before the jail could ask).
+ *
+ * The runtime runs under a seccomp filter (build_filter below): calls a container runtime's
+ * default profile denies fail with EPERM. `-s zygote` leaves out the calls a zygote needs
+ * to make environments (unshare, mount); each environment it forks installs the full
+ * program, which the server gets once from `-D full` (one definition, here).
  *
  * The watchdog (-W) is started once per server with a pipe from the server as its stdin.
  * When that pipe reaches EOF (the server exited, also by SIGKILL) it kills every process
@@ -49,6 +55,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 
 #define MAX_ITEMS 32
 #define JAIL_FAILED 125
@@ -60,6 +70,7 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #define J_ATTR_NOSUID 0x00000002
 #define J_AT_RECURSIVE 0x8000
 
+static const char *filter_kind = "full", *dump_kind = NULL;
 static const char *watch_roots[MAX_ITEMS];
 static int n_watch;
 static long parent_pid = 0;
@@ -110,6 +121,8 @@ static void parse(int argc, char **argv) {
         case 'P': nproc = number(v); break;
         case 'n': hostname = v; break;
         case 'd': workdir = v; break;
+        case 's': filter_kind = v; break;
+        case 'D': dump_kind = v; break;
         case 'W': if (n_watch == MAX_ITEMS) usage("too many -W"); watch_roots[n_watch++] = v; break;
         case 'p': parent_pid = number(v); break;
         case 'e': netns_fd = number(v); break;
@@ -117,7 +130,8 @@ static void parse(int argc, char **argv) {
         default: usage(a);
         }
     }
-    if (n_watch > 0) return;
+    if (n_watch > 0 || dump_kind != NULL) return;
+    if (strcmp(filter_kind, "full") != 0 && strcmp(filter_kind, "zygote") != 0) usage("-s");
     if (i >= argc) usage("no runtime argv after --");
     if (uid == 0 || gid == 0) usage("refusing to run the runtime as root");
     run_argv = argv + i;
@@ -290,6 +304,239 @@ static void build_mounts(void) {
     own_sys();
 }
 
+/* ---- the seccomp filter ------------------------------------------------------------ */
+
+#if defined(__x86_64__)
+#define J_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define J_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+#define J_NS_FLAGS (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
+                    CLONE_NEWPID | CLONE_NEWNET | 0x00000080 /* CLONE_NEWTIME */)
+#define J_DENY (SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
+#define MAX_FILTER 256
+
+/* Denied outright (as in Docker's default profile for a process without capabilities). */
+static const int denied[] = {
+#ifdef SYS_acct
+    SYS_acct,
+#endif
+#ifdef SYS_add_key
+    SYS_add_key,
+#endif
+#ifdef SYS_bpf
+    SYS_bpf,
+#endif
+#ifdef SYS_clock_adjtime
+    SYS_clock_adjtime,
+#endif
+#ifdef SYS_clock_settime
+    SYS_clock_settime,
+#endif
+#ifdef SYS_create_module
+    SYS_create_module,
+#endif
+#ifdef SYS_delete_module
+    SYS_delete_module,
+#endif
+#ifdef SYS_finit_module
+    SYS_finit_module,
+#endif
+#ifdef SYS_fsconfig
+    SYS_fsconfig,
+#endif
+#ifdef SYS_fsmount
+    SYS_fsmount,
+#endif
+#ifdef SYS_fsopen
+    SYS_fsopen,
+#endif
+#ifdef SYS_fspick
+    SYS_fspick,
+#endif
+#ifdef SYS_get_kernel_syms
+    SYS_get_kernel_syms,
+#endif
+#ifdef SYS_init_module
+    SYS_init_module,
+#endif
+#ifdef SYS_io_uring_enter
+    SYS_io_uring_enter,
+#endif
+#ifdef SYS_io_uring_register
+    SYS_io_uring_register,
+#endif
+#ifdef SYS_io_uring_setup
+    SYS_io_uring_setup,
+#endif
+#ifdef SYS_ioperm
+    SYS_ioperm,
+#endif
+#ifdef SYS_iopl
+    SYS_iopl,
+#endif
+#ifdef SYS_kcmp
+    SYS_kcmp,
+#endif
+#ifdef SYS_kexec_file_load
+    SYS_kexec_file_load,
+#endif
+#ifdef SYS_kexec_load
+    SYS_kexec_load,
+#endif
+#ifdef SYS_keyctl
+    SYS_keyctl,
+#endif
+#ifdef SYS_lookup_dcookie
+    SYS_lookup_dcookie,
+#endif
+#ifdef SYS_mount_setattr
+    SYS_mount_setattr,
+#endif
+#ifdef SYS_move_mount
+    SYS_move_mount,
+#endif
+#ifdef SYS_nfsservctl
+    SYS_nfsservctl,
+#endif
+#ifdef SYS_open_by_handle_at
+    SYS_open_by_handle_at,
+#endif
+#ifdef SYS_open_tree
+    SYS_open_tree,
+#endif
+#ifdef SYS_perf_event_open
+    SYS_perf_event_open,
+#endif
+#ifdef SYS_pivot_root
+    SYS_pivot_root,
+#endif
+#ifdef SYS_process_vm_readv
+    SYS_process_vm_readv,
+#endif
+#ifdef SYS_process_vm_writev
+    SYS_process_vm_writev,
+#endif
+#ifdef SYS_ptrace
+    SYS_ptrace,
+#endif
+#ifdef SYS_query_module
+    SYS_query_module,
+#endif
+#ifdef SYS_quotactl
+    SYS_quotactl,
+#endif
+#ifdef SYS_reboot
+    SYS_reboot,
+#endif
+#ifdef SYS_request_key
+    SYS_request_key,
+#endif
+#ifdef SYS_setns
+    SYS_setns,
+#endif
+#ifdef SYS_settimeofday
+    SYS_settimeofday,
+#endif
+#ifdef SYS_swapoff
+    SYS_swapoff,
+#endif
+#ifdef SYS_swapon
+    SYS_swapon,
+#endif
+#ifdef SYS__sysctl
+    SYS__sysctl,
+#endif
+#ifdef SYS_sysfs
+    SYS_sysfs,
+#endif
+#ifdef SYS_syslog
+    SYS_syslog,
+#endif
+#ifdef SYS_umount2
+    SYS_umount2,
+#endif
+#ifdef SYS_uselib
+    SYS_uselib,
+#endif
+#ifdef SYS_userfaultfd
+    SYS_userfaultfd,
+#endif
+#ifdef SYS_ustat
+    SYS_ustat,
+#endif
+#ifdef SYS_vhangup
+    SYS_vhangup,
+#endif
+};
+
+/* Denied to environments, left to a zygote (it makes their namespaces and mounts). */
+static const int denied_but_zygote[] = {
+#ifdef SYS_mount
+    SYS_mount,
+#endif
+#ifdef SYS_unshare
+    SYS_unshare,
+#endif
+};
+
+#define STMT(code, k) ((struct sock_filter)BPF_STMT((code), (k)))
+#define JUMP(code, k, t, f) ((struct sock_filter)BPF_JUMP((code), (k), (t), (f)))
+
+/* Fills `prog` and returns its length. Layout: check the architecture, load the number,
+ * one JEQ per denied call jumping to a shared DENY, clone with a namespace flag denied,
+ * clone3 answered ENOSYS (its flags sit behind a pointer a filter cannot read; C
+ * libraries then fall back to clone, whose flags it can), everything else allowed. */
+static int build_filter(int zygote, struct sock_filter *prog) {
+    int n = 0;
+    int nd = (int)(sizeof denied / sizeof denied[0]);
+    int nz = zygote ? 0 : (int)(sizeof denied_but_zygote / sizeof denied_but_zygote[0]);
+    prog[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, J_AUDIT_ARCH, 1, 0);
+    prog[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    prog[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+    /* The x32 ABI numbers the same calls differently: refuse it altogether. */
+    prog[n++] = JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1);
+    prog[n++] = STMT(BPF_RET | BPF_K, J_DENY);
+#endif
+    /* Each JEQ jumps to DENY, the last of the 7 instructions that follow the JEQs. */
+    int total = nd + nz;
+    for (int i = 0; i < total; i++) {
+        int nr = i < nd ? denied[i] : denied_but_zygote[i - nd];
+        prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, (unsigned char)(total - i + 5), 0);
+    }
+#ifdef SYS_clone3
+    prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1);
+    prog[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+#else
+    prog[n++] = STMT(BPF_JMP | BPF_JA, 0);
+    prog[n++] = STMT(BPF_JMP | BPF_JA, 0);
+#endif
+    /* clone: its flags are argument 0 (low 32 bits) on x86_64 and aarch64. */
+    prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 2);
+    prog[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+    prog[n++] = JUMP(BPF_JMP | BPF_JSET | BPF_K, J_NS_FLAGS, 1, 0);
+    prog[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    prog[n++] = STMT(BPF_RET | BPF_K, J_DENY);
+    return n;
+}
+
+static void install_filter(void) {
+    struct sock_filter prog[MAX_FILTER];
+    unsigned short n = (unsigned short)build_filter(strcmp(filter_kind, "zygote") == 0, prog);
+    struct sock_fprog fprog = {.len = n, .filter = prog};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) < 0) die("seccomp", filter_kind);
+}
+
+/* -D: the program as raw struct sock_filter records, for a zygote's forks to install. */
+static int dump_filter(void) {
+    struct sock_filter prog[MAX_FILTER];
+    int n = build_filter(strcmp(dump_kind, "zygote") == 0, prog);
+    size_t size = (size_t)n * sizeof prog[0];
+    return fwrite(prog, 1, size, stdout) == size && fflush(stdout) == 0 ? 0 : JAIL_FAILED;
+}
+
 static void become_runtime(void) {
     struct rlimit rl;
     rl.rlim_cur = rl.rlim_max = (rlim_t)nofile;
@@ -311,6 +558,7 @@ static void become_runtime(void) {
         for (int fd = (int)keep_fds; fd < 1024; fd++) close(fd);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
+    install_filter();  /* last: from here on only what the runtime may do */
     execvp(run_argv[0], run_argv);
     int code = errno == ENOENT ? 127 : 126;
     fprintf(stderr, "lamina-jail: exec %s: %s\n", run_argv[0], strerror(errno));
@@ -392,6 +640,7 @@ static int watchdog(void) {
 int main(int argc, char **argv) {
     parse(argc, argv);
     if (n_watch > 0) return watchdog();
+    if (dump_kind != NULL) return dump_filter();
     if (parent_pid > 0) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
         if (getppid() != (pid_t)parent_pid) _exit(JAIL_FAILED);

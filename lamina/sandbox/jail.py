@@ -74,6 +74,7 @@ class JailPlan:
     keep_fds: int = 3  # the runtime keeps descriptors 0..keep_fds-1 (a zygote keeps fd 3)
     netns_fd: int | None = None  # the jail's descriptor of the network namespace to join
     parent_pid: int | None = None  # die with this process (the server)
+    seccomp: str = "full"  # "zygote": without unshare and mount, which a zygote needs
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -100,6 +101,8 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-e", str(plan.netns_fd)]
     if plan.parent_pid is not None:
         argv += ["-p", str(plan.parent_pid)]
+    if plan.seccomp != "full":
+        argv += ["-s", plan.seccomp]
     return [*argv, "--", *runtime_argv]
 
 
@@ -131,3 +134,12 @@ def watchdog_argv(jail: Path, roots: list[Path]) -> list[str]:
     for root in roots:
         argv += ["-W", str(root)]
     return argv
+
+
+def seccomp_program(jail: Path) -> bytes:
+    """The full seccomp program as raw ``struct sock_filter`` records (``lamina-jail -D``),
+    for environments forked from a zygote to install on themselves."""
+    done = subprocess.run([str(jail), "-D", "full"], capture_output=True, check=False)
+    if done.returncode != 0 or not done.stdout or len(done.stdout) % 8:
+        raise SandboxError(f"lamina-jail -D full failed: {done.stderr.decode(errors='replace')}")
+    return done.stdout

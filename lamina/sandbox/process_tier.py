@@ -19,6 +19,7 @@ from lamina.sandbox.jail import (
     expose_binds,
     hidden_paths,
     jail_argv,
+    seccomp_program,
 )
 from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.netns import NetnsPool
@@ -86,6 +87,7 @@ class ProcessSandbox:
         self._gid = gid
         self.network = network
         self._watchdog = watchdog
+        self._seccomp: bytes | None = None  # the full filter, for forked environments
         self._expose_cache: dict[tuple[Path, ...], tuple[tuple[Path, str], ...]] = {}
         for target in (TASK_ROOT, RUNTIME_ROOT):
             # Mount points must exist on the host; they stay empty there.
@@ -108,6 +110,12 @@ class ProcessSandbox:
     def cgroups(self) -> CgroupDriver:
         """The cgroup driver (zygotes create their forked environments' groups with it)."""
         return self._driver
+
+    def seccomp_program(self) -> bytes:
+        """The full seccomp filter (for environments forked from a zygote), read once."""
+        if self._seccomp is None:
+            self._seccomp = seccomp_program(self._jail)
+        return self._seccomp
 
     def close(self) -> None:
         """Remove the root cgroups once every environment has been killed."""
@@ -144,6 +152,9 @@ class ProcessSandbox:
             # Passed fds land at 3, 4, ...: the control socket first, then the namespace.
             netns_fd=None if spec.netns_fd is None else (3 if control_fd is None else 4),
             parent_pid=os.getpid(),
+            # A zygote makes its environments' namespaces and mounts; each environment
+            # then installs the full filter on itself.
+            seccomp="full" if control_fd is None else "zygote",
         )
         passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
         if spec.netns_fd is not None:

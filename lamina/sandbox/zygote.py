@@ -97,6 +97,7 @@ class ZygoteHost:
             "shm_mb": SHM_MB,
             "hostname": "lamina",
         }
+        isolation["seccomp"] = self._sandbox.seccomp_program().hex()
         pool = self._sandbox.network
         if pool is not None:
             isolation["net"] = True

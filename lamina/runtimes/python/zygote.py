@@ -26,7 +26,8 @@ Each request makes three processes (see ``docs/speed.md`` for why):
 * **C2** is pid 1 of the new pid namespace: it mounts that namespace's ``/proc``, forks C3,
   reaps orphans, and when C3 exits writes ``exit <status>`` on the status pipe and exits,
   which makes the kernel kill whatever is left in the namespace.
-* **C3** drops every capability, takes the per-environment variables (its own
+* **C3** drops every capability, installs the seccomp filter the platform sent (the jail's
+  own full program, as raw ``struct sock_filter`` records in hex), takes the per-environment variables (its own
   ``AWS_LAMBDA_RUNTIME_API``), reseeds random state, runs the after-restore hooks in order
   of registration, connects to its own Runtime API and serves events like ``bootstrap.py``.
 
@@ -58,6 +59,9 @@ _CLONE_NEWNET = 0x40000000
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP_LOOPBACK_RUNNING = 0x1 | 0x8 | 0x40
 RUNTIME_API_PORT = 9001
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 _CAP_VERSION_3 = 0x20080522
 _MAX_FDS = 16
@@ -300,6 +304,21 @@ def _drop_capabilities() -> None:
     _check(_libc.capset(ctypes.byref(header), data), "capset")
 
 
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+def _install_filter(program: bytes) -> None:
+    """The environment's seccomp filter, on top of the zygote's (filters only add up)."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _check(
+        _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0),
+        "prctl(PR_SET_SECCOMP)",
+    )
+
+
 def _reseed() -> None:
     """Fresh random state: the snapshot's generators would repeat in every environment."""
     random = sys.modules.get("random")
@@ -318,6 +337,8 @@ def _runtime(request: dict[str, Any], status_fd: int, handler: bootstrap.Handler
         os.close(status_fd)
         if request.get("isolate"):
             _drop_capabilities()
+        if request.get("seccomp"):
+            _install_filter(bytes.fromhex(str(request["seccomp"])))
         env = os.environ
         for key in ("AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME"):
             env.pop(key, None)
