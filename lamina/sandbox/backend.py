@@ -17,6 +17,7 @@ from lamina.sandbox.netns import NetnsPool
 from lamina.sandbox.outbound import Outbound
 from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rlimit_tier import NOT_ENFORCED, RlimitSandbox
+from lamina.sandbox.watchdog import Watchdog
 from lamina.sandbox.zygote import ZygoteHost
 
 log = logging.getLogger("lamina.sandbox")
@@ -138,6 +139,7 @@ def _process_sandbox(
     driver = CgroupDriver(layout, os.cpu_count() or 1)
     driver.prepare()
     jail = ensure_jail_binary(settings.data_dir / "bin")
+    watchdog = Watchdog(jail, driver.layout.root_dirs())
     network = _network(settings)
     return ProcessSandbox(
         driver,
@@ -146,6 +148,7 @@ def _process_sandbox(
         uid=uid,
         gid=gid,
         network=network,
+        watchdog=watchdog,
     )
 
 
