@@ -65,6 +65,9 @@ class Settings:
     # Environments may open connections to the outside network (veth + the host's NAT), as
     # a Lambda function outside a VPC can; False leaves them only their loopback.
     network_outbound: bool = True
+    # Process tier: environments get a minimal read-only root filesystem of their own
+    # (lamina.sandbox.rootfs); False shows them the host's tree with Lamina's data hidden.
+    own_rootfs: bool = True
     # Namespaces kept ready so cold starts do not wait for one.
     netns_pool: int = 8
     # A zygote nobody forked from for this long (and with no environment left) is stopped.

@@ -17,6 +17,7 @@ from lamina.sandbox.netns import NetnsPool
 from lamina.sandbox.outbound import Outbound
 from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rlimit_tier import NOT_ENFORCED, RlimitSandbox
+from lamina.sandbox.rootfs import host_rootfs, prepare_etc
 from lamina.sandbox.watchdog import Watchdog
 from lamina.sandbox.zygote import ZygoteHost
 
@@ -140,6 +141,9 @@ def _process_sandbox(
     driver.prepare()
     jail = ensure_jail_binary(settings.data_dir / "bin")
     watchdog = Watchdog(jail, driver.layout.root_dirs())
+    rootfs = None
+    if settings.own_rootfs:
+        rootfs = host_rootfs(prepare_etc(settings.data_dir / "rootfs", uid, gid))
     network = _network(settings)
     return ProcessSandbox(
         driver,
@@ -149,6 +153,7 @@ def _process_sandbox(
         gid=gid,
         network=network,
         watchdog=watchdog,
+        rootfs=rootfs,
     )
 
 

@@ -4,7 +4,8 @@
  * Run by the Lamina server (as root) with the environment of the runtime as its own
  * environment and a flat argv spec:
  *
- *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-T TMP_MB] [-S SHM_MB]
+ *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1]
+ *               [-T TMP_MB] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
  *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] -- RUNTIME ARGV...
  *   lamina-jail -W ROOT [-W ROOT]...        (the watchdog, see below)
@@ -60,7 +61,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 
-#define MAX_ITEMS 32
+#define MAX_ITEMS 64
 #define JAIL_FAILED 125
 
 extern char **environ;
@@ -74,6 +75,10 @@ static const char *filter_kind = "full", *dump_kind = NULL;
 static const char *watch_roots[MAX_ITEMS];
 static int n_watch;
 static long parent_pid = 0;
+#define NEW_ROOT_STAGE "/tmp"  /* where the new root is built (a mount point in any tree) */
+static const char *link_target[MAX_ITEMS], *link_path[MAX_ITEMS];
+static int n_links;
+static long new_root = 0;
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
@@ -122,6 +127,10 @@ static void parse(int argc, char **argv) {
         case 'n': hostname = v; break;
         case 'd': workdir = v; break;
         case 's': filter_kind = v; break;
+        case 'R': new_root = number(v); break;
+        case 'L':
+            if (n_links == MAX_ITEMS || i + 1 >= argc) usage("-L needs TARGET PATH");
+            link_target[n_links] = v; link_path[n_links++] = argv[++i]; break;
         case 'D': dump_kind = v; break;
         case 'W': if (n_watch == MAX_ITEMS) usage("too many -W"); watch_roots[n_watch++] = v; break;
         case 'p': parent_pid = number(v); break;
@@ -178,6 +187,8 @@ static void join_cgroups(void) {
 /* mkdir -p for a mount target, creating a file instead of a directory as the leaf if needed. */
 static void make_target(const char *path, int as_dir) {
     char buf[4096];
+    struct stat existing;
+    if (stat(path, &existing) == 0) return;  /* e.g. a placeholder in a read-only bind */
     if (strlen(path) >= sizeof buf) usage("path too long");
     strcpy(buf, path);
     for (char *p = buf + 1; *p; p++) {
@@ -211,13 +222,19 @@ static void cgroup_options(const char *all, char *out, size_t size) {
     }
 }
 
+/* `root` + `path` (root is "" in place, the staging directory when building a new root). */
+static const char *under(const char *root, const char *path, char *buf, size_t size) {
+    if ((size_t)snprintf(buf, size, "%s%s", root, path) >= size) usage("path too long");
+    return buf;
+}
+
 /* A fresh sysfs in an own network namespace (its network entries are then the
- * environment's) and, under
- * /sys/fs/cgroup, only the hierarchies the environment has a group in, mounted afresh in
- * its cgroup namespace: its own group is their root, every other group is invisible. */
-static void own_sys(void) {
+ * environment's) and, under /sys/fs/cgroup, only the hierarchies the environment has a
+ * group in, mounted afresh in its cgroup namespace: its own group is their root, every
+ * other group is invisible. */
+static void own_sys(const char *root) {
     enum { MAXCG = 32 };
-    char dirs[MAXCG][128], types[MAXCG][16], opts[MAXCG][256];
+    char dirs[MAXCG][128], types[MAXCG][16], opts[MAXCG][256], path[4096];
     int mine[MAXCG], n = 0, root_v2 = 0;
     FILE *m = setmntent("/proc/self/mounts", "re");
     if (m == NULL) die("read", "/proc/self/mounts");
@@ -243,27 +260,36 @@ static void own_sys(void) {
     endmntent(m);
     unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
     /* The host's network namespace already has its sysfs (a second one is EBUSY). */
-    if (netns_fd >= 0 && mount("sysfs", "/sys", "sysfs", ro, NULL) < 0) die("mount", "/sys");
+    if (netns_fd >= 0 && mount("sysfs", under(root, "/sys", path, sizeof path), "sysfs", ro, NULL) < 0)
+        die("mount", "/sys");
+    const char *cg = under(root, "/sys/fs/cgroup", path, sizeof path);
     if (root_v2) {
-        if (mount("cgroup2", "/sys/fs/cgroup", "cgroup2", ro, NULL) < 0) die("mount", "cgroup2");
+        if (mount("cgroup2", cg, "cgroup2", ro, NULL) < 0) die("mount", "cgroup2");
         return;
     }
     if (n == 0) return;
-    if (mount("lamina-cgroup", "/sys/fs/cgroup", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              "size=16k,mode=0755") < 0)
+    if (mount("lamina-cgroup", cg, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0755") < 0)
         die("mount", "/sys/fs/cgroup");
     for (int i = 0; i < n; i++) {
-        if (mkdir(dirs[i], 0555) < 0 && errno != EEXIST) die("mkdir", dirs[i]);
-        if (mine[i] && mount("cgroup", dirs[i], types[i], ro, opts[i]) < 0) die("mount", dirs[i]);
+        char dir[4096];
+        under(root, dirs[i], dir, sizeof dir);
+        if (mkdir(dir, 0555) < 0 && errno != EEXIST) die("mkdir", dir);
+        if (mine[i] && mount("cgroup", dir, types[i], ro, opts[i]) < 0) die("mount", dir);
     }
-    if (mount(NULL, "/sys/fs/cgroup", NULL, MS_REMOUNT | ro, "size=16k,mode=0755") < 0)
+    if (mount(NULL, under(root, "/sys/fs/cgroup", path, sizeof path), NULL, MS_REMOUNT | ro,
+              "size=16k,mode=0755") < 0)
         die("make read-only", "/sys/fs/cgroup");
 }
 
+/* The mount tree. With -R (a new root, the process tier's default) nothing of the host is
+ * visible but what is bound in: a tmpfs is filled with the binds, symlinks and mount
+ * points, made read-only, and becomes / (pivot_root). Without it the host's tree stays, its
+ * hidden paths covered (the older layout, kept for hosts where -R cannot work). */
 static void build_mounts(void) {
     int src_fd[MAX_ITEMS];
-    int src_dir[MAX_ITEMS];
-    char opts[128], from[64];
+    int src_mode[MAX_ITEMS];
+    char opts[128], from[64], path[4096];
+    const char *root = new_root ? NEW_ROOT_STAGE : "";
 
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make mounts private", "/");
     /* Sources first: once the hidden paths are covered they can no longer be reached by name. */
@@ -271,37 +297,70 @@ static void build_mounts(void) {
         struct stat st;
         src_fd[i] = open(bind_src[i], O_PATH | O_CLOEXEC);
         if (src_fd[i] < 0 || fstat(src_fd[i], &st) < 0) die("open bind source", bind_src[i]);
-        src_dir[i] = S_ISDIR(st.st_mode);
+        src_mode[i] = (int)st.st_mode;
     }
-    for (int i = 0; i < n_hidden; i++) {
+    if (new_root) {
+        if (mount("lamina-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
+            die("mount new root", root);
+    }
+    for (int i = 0; !new_root && i < n_hidden; i++) {
         if (mount("lamina-hidden", hidden[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   "size=1m,mode=0711") < 0)
             die("hide", hidden[i]);
     }
     for (int i = 0; i < n_binds; i++) {
-        make_target(bind_dst[i], src_dir[i]);
+        const char *dst = under(root, bind_dst[i], path, sizeof path);
+        int device = S_ISCHR(src_mode[i]) || S_ISBLK(src_mode[i]);
+        make_target(dst, S_ISDIR(src_mode[i]));
         snprintf(from, sizeof from, "/proc/self/fd/%d", src_fd[i]);
-        if (mount(from, bind_dst[i], NULL, MS_BIND | MS_REC, NULL) < 0) die("bind", bind_dst[i]);
-        if (mount(NULL, bind_dst[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
-                  NULL) < 0)
-            die("make read-only", bind_dst[i]);
+        if (mount(from, dst, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind", dst);
+        /* Device nodes (/dev/null...) keep working; everything else is nodev. */
+        unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | (device ? 0 : MS_NODEV);
+        if (mount(NULL, dst, NULL, flags, NULL) < 0) die("make read-only", dst);
         close(src_fd[i]);
     }
+    if (new_root) {
+        for (int i = 0; i < n_links; i++) {
+            const char *at = under(root, link_path[i], path, sizeof path);
+            char *slash = strrchr(path, '/');
+            *slash = 0;
+            make_target(path, 1);
+            *slash = '/';
+            if (symlink(link_target[i], at) < 0 && errno != EEXIST) die("symlink", at);
+        }
+        static const char *points[] = {"/tmp", "/proc", "/sys", "/dev/shm", NULL};
+        for (int i = 0; points[i]; i++) make_target(under(root, points[i], path, sizeof path), 1);
+        /* Without an own network namespace there is no fresh sysfs to mount: the host's. */
+        if (netns_fd < 0 && mount("/sys", under(root, "/sys", path, sizeof path), NULL,
+                                  MS_BIND | MS_REC, NULL) < 0)
+            die("bind", "/sys");
+    }
 #ifdef SYS_mount_setattr
-    /* Everything else read-only too, as in Lambda; only /tmp and /dev/shm (below) are writable.
+    /* Everything read-only, as in Lambda; only /tmp and /dev/shm (below) are writable.
      * Kernels before 5.12 lack mount_setattr: the host's file permissions still apply there. */
     struct jail_attr attr = {.attr_set = J_ATTR_RDONLY | J_ATTR_NOSUID};
-    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", J_AT_RECURSIVE, &attr, sizeof attr) < 0 &&
+    const char *top = new_root ? root : "/";
+    if (syscall(SYS_mount_setattr, AT_FDCWD, top, J_AT_RECURSIVE, &attr, sizeof attr) < 0 &&
         errno != ENOSYS)
-        die("make root read-only", "/");
+        die("make root read-only", top);
 #endif
     snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) die("mount", "/tmp");
+    if (mount("tmpfs", under(root, "/tmp", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        die("mount", "/tmp");
     snprintf(opts, sizeof opts, "size=%ldm,mode=1777", shm_mb);
-    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) die("mount", "/dev/shm");
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    if (mount("tmpfs", under(root, "/dev/shm", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
+              opts) < 0)
+        die("mount", "/dev/shm");
+    if (mount("proc", under(root, "/proc", path, sizeof path), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              NULL) < 0)
         die("mount", "/proc");
-    own_sys();
+    own_sys(root);
+    if (new_root) {
+        if (chdir(root) < 0) die("chdir", root);
+        if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root", root);
+        if (umount2(".", MNT_DETACH) < 0) die("detach the host's tree", NULL);
+        if (chdir("/") < 0) die("chdir", "/");
+    }
 }
 
 /* ---- the seccomp filter ------------------------------------------------------------ */
@@ -565,6 +624,10 @@ static void become_runtime(void) {
     _exit(code);
 }
 
+/* The jail's argv (host paths of the code, Lamina's data directory) is what the
+ * environment would read in /proc/1/cmdline: init blanks it once the runtime is forked. */
+static char *args_start, *args_end;
+
 static int run_init(void) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
     build_mounts();
@@ -572,6 +635,8 @@ static int run_init(void) {
     pid_t runtime = fork();
     if (runtime < 0) die("fork", "runtime");
     if (runtime == 0) become_runtime();
+    memset(args_start, 0, (size_t)(args_end - args_start));
+    snprintf(args_start, (size_t)(args_end - args_start) + 1, "lamina-init");
     install_forwarding(runtime);
     return wait_for(runtime);
 }
@@ -639,6 +704,9 @@ static int watchdog(void) {
 
 int main(int argc, char **argv) {
     parse(argc, argv);
+    /* The argv strings are contiguous in the process's memory. */
+    args_start = argv[0];
+    args_end = argv[argc - 1] + strlen(argv[argc - 1]);
     if (n_watch > 0) return watchdog();
     if (dump_kind != NULL) return dump_filter();
     if (parent_pid > 0) {

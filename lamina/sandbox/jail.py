@@ -75,6 +75,9 @@ class JailPlan:
     netns_fd: int | None = None  # the jail's descriptor of the network namespace to join
     parent_pid: int | None = None  # die with this process (the server)
     seccomp: str = "full"  # "zygote": without unshare and mount, which a zygote needs
+    # A new root built from ``binds`` and ``links`` only (nothing else of the host), or
+    # None for the host's tree with ``hidden`` covered.
+    links: tuple[tuple[str, str], ...] | None = None
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -86,6 +89,10 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-H", str(path)]
     for src, dst in plan.binds:
         argv += ["-B", str(src), dst]
+    if plan.links is not None:
+        argv += ["-R", "1"]
+        for target, link in plan.links:
+            argv += ["-L", target, link]
     argv += [
         "-T", str(plan.tmp_mb),
         "-S", str(SHM_MB),

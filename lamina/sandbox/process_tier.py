@@ -24,6 +24,7 @@ from lamina.sandbox.jail import (
 from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.netns import NetnsPool
 from lamina.sandbox.readings import CgroupReadings
+from lamina.sandbox.rootfs import RootFs
 from lamina.sandbox.watchdog import Watchdog
 
 
@@ -76,6 +77,7 @@ class ProcessSandbox:
         gid: int,
         network: NetnsPool | None = None,
         watchdog: Watchdog | None = None,
+        rootfs: RootFs | None = None,
     ) -> None:
         """``network``: where environments get their own network namespace (None: the host's)."""
         if uid == 0 or gid == 0:
@@ -87,6 +89,8 @@ class ProcessSandbox:
         self._gid = gid
         self.network = network
         self._watchdog = watchdog
+        # The environments' own root filesystem, or None: the host's tree, hidden paths covered.
+        self._rootfs = rootfs
         self._seccomp: bytes | None = None  # the full filter, for forked environments
         self._expose_cache: dict[tuple[Path, ...], tuple[tuple[Path, str], ...]] = {}
         for target in (TASK_ROOT, RUNTIME_ROOT):
@@ -110,6 +114,16 @@ class ProcessSandbox:
     def cgroups(self) -> CgroupDriver:
         """The cgroup driver (zygotes create their forked environments' groups with it)."""
         return self._driver
+
+    def _exposed(self, expose: tuple[Path, ...]) -> tuple[tuple[Path, str], ...]:
+        """Host paths to bind at their own path: under a hidden path (host tree), or not
+        already in the root (own root filesystem)."""
+        if self._rootfs is None:
+            return expose_binds(expose, self._hidden)
+        rootfs = self._rootfs
+        return tuple(
+            (real, str(real)) for real in (p.resolve() for p in expose) if not rootfs.covers(real)
+        )
 
     def seccomp_program(self) -> bytes:
         """The full seccomp filter (for environments forked from a zygote), read once."""
@@ -136,13 +150,16 @@ class ProcessSandbox:
             binds.append((spec.opt_dir, OPT_ROOT))
         exposed = self._expose_cache.get(spec.expose)
         if exposed is None:
-            exposed = self._expose_cache[spec.expose] = expose_binds(spec.expose, self._hidden)
+            exposed = self._expose_cache[spec.expose] = self._exposed(spec.expose)
         binds += exposed
+        if self._rootfs is not None:
+            binds = [*self._rootfs.binds, *binds]
         cgroup = self._driver.create(spec.env_id, spec.limits)
         plan = JailPlan(
             procs_files=tuple(cgroup.procs_files()),
-            hidden=self._hidden,
+            hidden=self._hidden if self._rootfs is None else (),
             binds=tuple(binds),
+            links=self._rootfs.links if self._rootfs is not None else None,
             tmp_mb=spec.limits.ephemeral_mb,
             nofile=spec.limits.nofile,
             uid=self._uid,
