@@ -68,6 +68,11 @@ class Settings:
     # Process tier: environments get a minimal read-only root filesystem of their own
     # (lamina.sandbox.rootfs); False shows them the host's tree with Lamina's data hidden.
     own_rootfs: bool = True
+    # Process tier: /tmp is a disk volume of EphemeralStorage's size (ENOSPC at the limit,
+    # not charged to memory; lamina.sandbox.ephemeral); False: a tmpfs charged to memory.
+    ephemeral_on_disk: bool = True
+    # Volumes of the default 512 MB kept ready (each costs tens of ms to make).
+    ephemeral_pool: int = 4
     # Namespaces kept ready so cold starts do not wait for one.
     netns_pool: int = 8
     # A zygote nobody forked from for this long (and with no environment left) is stopped.

@@ -11,6 +11,7 @@ from lamina.config import Settings
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, detect_layout
 from lamina.sandbox.cgroups import server_group
+from lamina.sandbox.ephemeral import VolumePool
 from lamina.sandbox.jail import ensure_jail_binary
 from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.netns import NetnsPool
@@ -140,7 +141,10 @@ def _process_sandbox(
     driver = CgroupDriver(layout, os.cpu_count() or 1)
     driver.prepare()
     jail = ensure_jail_binary(settings.data_dir / "bin")
-    watchdog = Watchdog(jail, driver.layout.root_dirs())
+    volumes = _volumes(settings, uid, gid)
+    watchdog = Watchdog(
+        jail, driver.layout.root_dirs(), volumes.base if volumes is not None else None
+    )
     rootfs = None
     if settings.own_rootfs:
         rootfs = host_rootfs(prepare_etc(settings.data_dir / "rootfs", uid, gid))
@@ -154,7 +158,19 @@ def _process_sandbox(
         network=network,
         watchdog=watchdog,
         rootfs=rootfs,
+        volumes=volumes,
     )
+
+
+def _volumes(settings: Settings, uid: int, gid: int) -> VolumePool | None:
+    """Disk volumes for /tmp, or None (tmpfs) when switched off or impossible."""
+    if not settings.ephemeral_on_disk:
+        return None
+    try:
+        return VolumePool(settings.data_dir / "ephemeral", uid, gid, settings.ephemeral_pool)
+    except (SandboxError, OSError) as exc:
+        log.warning("/tmp stays a tmpfs charged to memory: %s", exc)
+        return None
 
 
 def _network(settings: Settings) -> NetnsPool | None:

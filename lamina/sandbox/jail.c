@@ -5,10 +5,10 @@
  * environment and a flat argv spec:
  *
  *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1]
- *               [-T TMP_MB] [-S SHM_MB]
+ *               [-T TMP_MB | -t TMP_DIR] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
  *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] -- RUNTIME ARGV...
- *   lamina-jail -W ROOT [-W ROOT]...        (the watchdog, see below)
+ *   lamina-jail -W ROOT [-W ROOT]... [-V VOLUMES]   (the watchdog, see below)
  *   lamina-jail -D full|zygote              (print the seccomp program, see below)
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
@@ -31,7 +31,8 @@
  * The watchdog (-W) is started once per server with a pipe from the server as its stdin.
  * When that pipe reaches EOF (the server exited, also by SIGKILL) it kills every process
  * in every group under each ROOT (the server's cgroup roots), thawing frozen groups so the
- * kill lands, and removes the groups. A frozen v1 task acts on no signal, not even the
+ * kill lands, and removes the groups; with -V it also unmounts and deletes the server's
+ * /tmp volumes under VOLUMES. A frozen v1 task acts on no signal, not even the
  * parent-death SIGKILL, until thawed: that is why the parent-death signal is not enough.
  *
  * Exit 125 means the jail itself failed (the reason is written to stderr), 126/127 that
@@ -73,12 +74,14 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 
 static const char *filter_kind = "full", *dump_kind = NULL;
 static const char *watch_roots[MAX_ITEMS];
+static const char *volumes_dir = NULL;  /* -V: the watchdog also removes the /tmp volumes */
 static int n_watch;
 static long parent_pid = 0;
 #define NEW_ROOT_STAGE "/tmp"  /* where the new root is built (a mount point in any tree) */
 static const char *link_target[MAX_ITEMS], *link_path[MAX_ITEMS];
 static int n_links;
 static long new_root = 0;
+static const char *tmp_dir = NULL;  /* -t: a disk volume for /tmp instead of a tmpfs */
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
@@ -128,10 +131,12 @@ static void parse(int argc, char **argv) {
         case 'd': workdir = v; break;
         case 's': filter_kind = v; break;
         case 'R': new_root = number(v); break;
+        case 't': tmp_dir = v; break;
         case 'L':
             if (n_links == MAX_ITEMS || i + 1 >= argc) usage("-L needs TARGET PATH");
             link_target[n_links] = v; link_path[n_links++] = argv[++i]; break;
         case 'D': dump_kind = v; break;
+        case 'V': volumes_dir = v; break;
         case 'W': if (n_watch == MAX_ITEMS) usage("too many -W"); watch_roots[n_watch++] = v; break;
         case 'p': parent_pid = number(v); break;
         case 'e': netns_fd = number(v); break;
@@ -299,6 +304,9 @@ static void build_mounts(void) {
         if (src_fd[i] < 0 || fstat(src_fd[i], &st) < 0) die("open bind source", bind_src[i]);
         src_mode[i] = (int)st.st_mode;
     }
+    int tmp_fd = -1;
+    if (tmp_dir != NULL && (tmp_fd = open(tmp_dir, O_PATH | O_CLOEXEC | O_DIRECTORY)) < 0)
+        die("open", tmp_dir);
     if (new_root) {
         if (mount("lamina-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
             die("mount new root", root);
@@ -328,7 +336,7 @@ static void build_mounts(void) {
             *slash = '/';
             if (symlink(link_target[i], at) < 0 && errno != EEXIST) die("symlink", at);
         }
-        static const char *points[] = {"/tmp", "/proc", "/sys", "/dev/shm", NULL};
+        static const char *points[] = {"/tmp", "/proc", "/sys", "/dev/shm", "/opt", NULL};
         for (int i = 0; points[i]; i++) make_target(under(root, points[i], path, sizeof path), 1);
         /* Without an own network namespace there is no fresh sysfs to mount: the host's. */
         if (netns_fd < 0 && mount("/sys", under(root, "/sys", path, sizeof path), NULL,
@@ -344,9 +352,20 @@ static void build_mounts(void) {
         errno != ENOSYS)
         die("make root read-only", top);
 #endif
-    snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
-    if (mount("tmpfs", under(root, "/tmp", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-        die("mount", "/tmp");
+    if (tmp_fd >= 0) {
+        /* The environment's own disk volume (its size is EphemeralStorage): writable. */
+        snprintf(from, sizeof from, "/proc/self/fd/%d", tmp_fd);
+        const char *tmp = under(root, "/tmp", path, sizeof path);
+        if (mount(from, tmp, NULL, MS_BIND, NULL) < 0) die("bind", "/tmp");
+        if (mount(NULL, tmp, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) < 0)
+            die("remount", "/tmp");
+        close(tmp_fd);
+    } else {
+        snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
+        if (mount("tmpfs", under(root, "/tmp", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
+                  opts) < 0)
+            die("mount", "/tmp");
+    }
     snprintf(opts, sizeof opts, "size=%ldm,mode=1777", shm_mb);
     if (mount("tmpfs", under(root, "/dev/shm", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
               opts) < 0)
@@ -671,6 +690,30 @@ static int kill_group(const char *dir) {
     return left;
 }
 
+/* Detach every mount under the volumes directory, then delete the images and mount points
+ * (the loop devices go with their last mount). */
+static void remove_volumes(void) {
+    size_t len = strlen(volumes_dir);
+    FILE *m = setmntent("/proc/self/mounts", "re");
+    if (m != NULL) {
+        struct mntent *e;
+        while ((e = getmntent(m)) != NULL)
+            if (strncmp(e->mnt_dir, volumes_dir, len) == 0 && e->mnt_dir[len] == '/')
+                umount2(e->mnt_dir, MNT_DETACH);
+        endmntent(m);
+    }
+    DIR *d = opendir(volumes_dir);
+    if (d == NULL) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", volumes_dir, e->d_name);
+        if (e->d_type == DT_DIR) rmdir(path); else unlink(path);
+    }
+    closedir(d);
+}
+
 static int watchdog(void) {
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
@@ -699,6 +742,7 @@ static int watchdog(void) {
         usleep(10000);
     }
     for (int r = 0; r < n_watch; r++) rmdir(watch_roots[r]);
+    if (volumes_dir != NULL) remove_volumes();
     return 0;
 }
 

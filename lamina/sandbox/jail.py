@@ -78,6 +78,7 @@ class JailPlan:
     # A new root built from ``binds`` and ``links`` only (nothing else of the host), or
     # None for the host's tree with ``hidden`` covered.
     links: tuple[tuple[str, str], ...] | None = None
+    tmp_dir: Path | None = None  # a disk volume bound at /tmp (else a tmpfs of tmp_mb)
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -89,6 +90,8 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-H", str(path)]
     for src, dst in plan.binds:
         argv += ["-B", str(src), dst]
+    if plan.tmp_dir is not None:
+        argv += ["-t", str(plan.tmp_dir)]
     if plan.links is not None:
         argv += ["-R", "1"]
         for target, link in plan.links:
@@ -135,11 +138,14 @@ def expose_binds(
     return tuple(out)
 
 
-def watchdog_argv(jail: Path, roots: list[Path]) -> list[str]:
-    """The watchdog's command line: it kills what is left under ``roots`` at EOF on stdin."""
+def watchdog_argv(jail: Path, roots: list[Path], volumes: Path | None = None) -> list[str]:
+    """The watchdog's command line: it kills what is left under ``roots`` at EOF on stdin
+    (and removes the /tmp volumes under ``volumes``)."""
     argv = [str(jail)]
     for root in roots:
         argv += ["-W", str(root)]
+    if volumes is not None:
+        argv += ["-V", str(volumes)]
     return argv
 
 

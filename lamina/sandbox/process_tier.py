@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
 from lamina.sandbox.child import Child
+from lamina.sandbox.ephemeral import VolumePool
 from lamina.sandbox.jail import (
     OPT_ROOT,
     RUNTIME_ROOT,
@@ -31,10 +34,13 @@ from lamina.sandbox.watchdog import Watchdog
 class JailedProcess(CgroupReadings):
     """A runtime running under ``lamina-jail`` in its own cgroup."""
 
-    def __init__(self, child: Child, cgroup: CgroupHandle) -> None:
+    def __init__(
+        self, child: Child, cgroup: CgroupHandle, on_killed: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(cgroup)
         self._child = child
         self.pid = child.pid
+        self._on_killed = on_killed  # releases what outlives the processes (a /tmp volume)
 
     async def freeze(self) -> None:
         # Right after spawn the jail may not have joined its cgroups yet; freezing an empty
@@ -61,6 +67,9 @@ class JailedProcess(CgroupReadings):
             self._cgroup.thaw_now()
         await self._child.wait()
         await self._cgroup.destroy()
+        done, self._on_killed = self._on_killed, None
+        if done is not None:
+            done()
 
 
 class ProcessSandbox:
@@ -78,6 +87,7 @@ class ProcessSandbox:
         network: NetnsPool | None = None,
         watchdog: Watchdog | None = None,
         rootfs: RootFs | None = None,
+        volumes: VolumePool | None = None,
     ) -> None:
         """``network``: where environments get their own network namespace (None: the host's)."""
         if uid == 0 or gid == 0:
@@ -91,6 +101,8 @@ class ProcessSandbox:
         self._watchdog = watchdog
         # The environments' own root filesystem, or None: the host's tree, hidden paths covered.
         self._rootfs = rootfs
+        # Disk volumes for /tmp (ephemeral storage apart from memory), or None: tmpfs.
+        self._volumes = volumes
         self._seccomp: bytes | None = None  # the full filter, for forked environments
         self._expose_cache: dict[tuple[Path, ...], tuple[tuple[Path, str], ...]] = {}
         for target in (TASK_ROOT, RUNTIME_ROOT):
@@ -125,6 +137,11 @@ class ProcessSandbox:
             (real, str(real)) for real in (p.resolve() for p in expose) if not rootfs.covers(real)
         )
 
+    def warm_up(self) -> None:
+        """Start making /tmp volumes ahead of the first cold starts (needs a running loop)."""
+        if self._volumes is not None:
+            self._volumes.fill()
+
     def seccomp_program(self) -> bytes:
         """The full seccomp filter (for environments forked from a zygote), read once."""
         if self._seccomp is None:
@@ -135,6 +152,8 @@ class ProcessSandbox:
         """Remove the root cgroups once every environment has been killed."""
         if self.network is not None:
             self.network.close()
+        if self._volumes is not None:
+            self._volumes.close()
         self._driver.remove_roots()
         if self._watchdog is not None:
             self._watchdog.stop()
@@ -154,12 +173,17 @@ class ProcessSandbox:
         binds += exposed
         if self._rootfs is not None:
             binds = [*self._rootfs.binds, *binds]
+        # A zygote keeps a tmpfs /tmp: its forks copy it into tmpfs mounts of their own.
+        volume = None
+        if self._volumes is not None and control_fd is None:
+            volume = await self._volumes.take(spec.limits.ephemeral_mb)
         cgroup = self._driver.create(spec.env_id, spec.limits)
         plan = JailPlan(
             procs_files=tuple(cgroup.procs_files()),
             hidden=self._hidden if self._rootfs is None else (),
             binds=tuple(binds),
             links=self._rootfs.links if self._rootfs is not None else None,
+            tmp_dir=volume.mount if volume is not None else None,
             tmp_mb=spec.limits.ephemeral_mb,
             nofile=spec.limits.nofile,
             uid=self._uid,
@@ -182,5 +206,10 @@ class ProcessSandbox:
             )
         except BaseException:
             await cgroup.destroy()
+            if volume is not None and self._volumes is not None:
+                self._volumes.release(volume)
             raise
-        return JailedProcess(child, cgroup)
+        release = None
+        if volume is not None and self._volumes is not None:
+            release = functools.partial(self._volumes.release, volume)
+        return JailedProcess(child, cgroup, release)

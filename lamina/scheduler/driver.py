@@ -121,6 +121,9 @@ class Scheduler:
         self.launcher.serve_api_inside(api_port, serve_api)
 
     def start(self) -> None:
+        warm_up = getattr(self.sandbox, "warm_up", None)
+        if warm_up is not None:
+            warm_up()  # the process tier makes its /tmp volumes ahead of cold starts
         self._reaper = asyncio.get_running_loop().create_task(self._idle.reap_forever())
 
     async def close(self) -> None:

@@ -73,6 +73,16 @@ def test_sigkill_of_the_server_leaves_no_function_process(tmp_path: Path) -> Non
                 time.sleep(0.05)
                 left = [pid for pid in before if Path(f"/proc/{pid}").exists()]
             assert left == [], [Path(f"/proc/{p}/cmdline").read_bytes() for p in left]
+            # The /tmp volumes of its environments are unmounted and deleted too.
+            volumes = str(tmp_path / "ephemeral") + "/"
+            mounted = [line for line in Path("/proc/self/mounts").read_text().splitlines()
+                       if volumes in line]  # fmt: skip
+            while mounted and time.monotonic() - killed_at < 20:
+                time.sleep(0.05)
+                mounted = [line for line in Path("/proc/self/mounts").read_text().splitlines()
+                           if volumes in line]  # fmt: skip
+            assert mounted == []
+            assert list((tmp_path / "ephemeral").glob("*.img")) == []
             with pytest.raises(Exception):  # noqa: B017 (any client error: the server is gone)
                 busy.result()
     finally:
