@@ -147,7 +147,7 @@ class _NetnsWorker:
                 runtime_sock = listener(RUNTIME_API_PORT)
                 api_sock = listener(api_port) if api_port else None
                 if outbound is not None and index is not None:
-                    outbound.wire_inside(index)
+                    outbound.wire_inside(index, self._home)
             finally:
                 self._go_home()
             veth = None
@@ -177,7 +177,7 @@ class _NetnsWorker:
         try:
             _check(_libc.setns(net.fd, CLONE_NEWNET), "setns into an environment's namespace")
             try:
-                outbound.wire_inside(index)
+                outbound.wire_inside(index, self._home)
             finally:
                 self._go_home()
             net.veth = outbound.wire_outside(index)

@@ -13,8 +13,10 @@ table per server (``inet lamina_<tag>``) then:
 * drops forwarding between two environments' links (of any Lamina server) and anything
   the outside starts towards an environment.
 
-iproute2 and nftables are Debian packages; both run in the background, when a namespace
-is pre-made (:mod:`lamina.sandbox.netns`), so a cold start does not wait for them.
+The links are made with rtnetlink requests (:mod:`lamina.sandbox.rtnetlink`) in the
+background, when a namespace is pre-made (:mod:`lamina.sandbox.netns`), so a cold start
+does not wait for them; ``nft`` (Debian's nftables) loads the table once at start and
+``ip`` (iproute2) only lists the host's addresses then.
 The decisions (names, addresses, the ruleset) are pure functions, tested without root.
 """
 
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
 
 from lamina.errors import SandboxError
+from lamina.sandbox.rtnetlink import Netlink
 
 log = logging.getLogger("lamina.sandbox")
 
@@ -187,24 +190,24 @@ class Outbound:
         with self._lock:
             self._live.discard(index)
 
-    def wire_inside(self, index: int) -> None:
+    def wire_inside(self, index: int, home_netns_fd: int) -> None:
         """In the environment's namespace (worker thread): ``eth0``, its peer sent home."""
         assert self.subnet is not None
         host, env = link_addresses(self.subnet, index)
-        _run(
-            ["ip", "-batch", "-"],
-            f"link add eth0 type veth peer name {link_name(self.tag, index)} netns {self.pid}\n"
-            f"addr add {env}/30 dev eth0\n"
-            "link set eth0 up\n"
-            f"route add default via {host}\n",
-        )
+        with Netlink() as nl:
+            nl.add_veth("eth0", link_name(self.tag, index), home_netns_fd)
+            nl.add_address("eth0", env, 30)
+            nl.set_up("eth0")
+            nl.add_default_route(host)
 
     def wire_outside(self, index: int) -> str:
         """Back home: address the host side and bring it up; returns its name."""
         assert self.subnet is not None
         host, _env = link_addresses(self.subnet, index)
         name = link_name(self.tag, index)
-        _run(["ip", "-batch", "-"], f"addr add {host}/30 dev {name}\nlink set {name} up\n")
+        with Netlink() as nl:
+            nl.add_address(name, host, 30)
+            nl.set_up(name)
         return name
 
     def close(self) -> None:
