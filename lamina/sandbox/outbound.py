@@ -1,9 +1,13 @@
 """Outbound traffic for namespaced environments: one veth pair each, and the host's NAT.
 
-Each environment's namespace gets ``eth0``, one end of a veth pair whose other end
-(``lm<tag><index>``) stays on the host; the pair is a /30 of the server's own /18 (picked
-at start from ``10.128.0.0/9``, away from every address the host already uses). One nftables
-table per server (``inet lamina_<tag>``) then:
+Each server holds one **slot**: a /18 of ``10.128.0.0/9`` that overlaps no address or
+route of the host, claimed with an ``flock`` on ``/run/lamina/net/<slot>.lock`` for the
+server's lifetime (the kernel releases it when the server dies, even by SIGKILL), so two
+servers, or two sandboxes in one process, never share one. Each environment's namespace
+gets ``eth0``, one end of a veth pair whose other end (``lm<slot><index>``) stays on the
+host; the pair is a /30 of the slot. One nftables table per slot (``inet
+lamina_n<slot>``; a table whose slot is not locked is a dead server's, removed at the
+next start) then:
 
 * masquerades the environments' traffic leaving by any other interface (outbound works,
   as for a Lambda function outside a VPC);
@@ -22,7 +26,7 @@ The decisions (names, addresses, the ruleset) are pure functions, tested without
 
 from __future__ import annotations
 
-import hashlib
+import fcntl
 import logging
 import os
 import re
@@ -31,6 +35,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 
 from lamina.errors import SandboxError
 from lamina.sandbox.rtnetlink import Netlink
@@ -43,9 +48,17 @@ LINKS_PER_SERVER = 1 << (32 - SERVER_PREFIX - 2)
 LINK_PREFIX = "lm"
 
 
-def server_tag(pid: int) -> str:
-    """Four hex digits naming one server's links and table."""
-    return hashlib.sha256(str(pid).encode()).hexdigest()[:4]
+SLOTS = 1 << (SERVER_PREFIX - POOL.prefixlen)  # 512 /18s
+LOCK_DIR = Path("/run/lamina/net")
+
+
+def slot_tag(slot: int) -> str:
+    """Three hex digits naming one slot's links and table."""
+    return f"{slot:03x}"
+
+
+def slot_subnet(slot: int) -> IPv4Network:
+    return IPv4Network((int(POOL.network_address) + (slot << (32 - SERVER_PREFIX)), SERVER_PREFIX))
 
 
 def link_name(tag: str, index: int) -> str:
@@ -59,28 +72,24 @@ def link_addresses(subnet: IPv4Network, index: int) -> tuple[IPv4Address, IPv4Ad
     return IPv4Address(base + 1), IPv4Address(base + 2)
 
 
-def choose_subnet(used: list[IPv4Network], start: int) -> IPv4Network | None:
-    """The first /18 of :data:`POOL` from slot ``start`` on that overlaps nothing in use."""
-    slots = list(POOL.subnets(new_prefix=SERVER_PREFIX))
-    for i in range(len(slots)):
-        candidate = slots[(start + i) % len(slots)]
-        if not any(candidate.overlaps(net) for net in used):
-            return candidate
-    return None
+def free_slots(used: list[IPv4Network], start: int) -> list[int]:
+    """Slots from ``start`` on (wrapping) whose /18 overlaps nothing in use (pure)."""
+    order = [(start + i) % SLOTS for i in range(SLOTS)]
+    return [s for s in order if not any(slot_subnet(s).overlaps(net) for net in used)]
 
 
-def table_name(pid: int) -> str:
-    return f"lamina_s{pid}"
+def table_name(slot: int) -> str:
+    return f"lamina_n{slot_tag(slot)}"
 
 
-def stale_tables(listing: str, alive: Callable[[int], bool]) -> list[str]:
-    """Tables of Lamina servers that are gone, from ``nft list tables`` output (pure)."""
+def stale_tables(listing: str, held: Callable[[int], bool]) -> list[str]:
+    """Tables of slots no live server holds, from ``nft list tables`` output (pure)."""
     out = []
     for line in listing.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[:2] == ["table", "inet"]:
-            m = re.fullmatch(r"lamina_s(\d+)", parts[2])
-            if m and not alive(int(m.group(1))):
+            m = re.fullmatch(r"lamina_n([0-9a-f]{3})", parts[2])
+            if m and not held(int(m.group(1), 16)):
                 out.append(parts[2])
     return out
 
@@ -134,22 +143,33 @@ def _used_networks() -> list[IPv4Network]:
     return nets
 
 
-def _alive(pid: int) -> bool:
+def _lock(slot: int) -> int | None:
+    """An fd holding ``slot``'s lock, or None when another server holds it."""
+    LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(LOCK_DIR / f"{slot_tag(slot)}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _held(slot: int) -> bool:
+    fd = _lock(slot)
+    if fd is None:
         return True
-    return True
+    os.close(fd)
+    return False
 
 
 class Outbound:
     """One server's veth links and NAT table."""
 
-    def __init__(self, pid: int | None = None) -> None:
-        self.pid = pid if pid is not None else os.getpid()
-        self.tag = server_tag(self.pid)
+    def __init__(self) -> None:
+        self.slot = -1
+        self.tag = ""
+        self._lock_fd = -1
         self.subnet: IPv4Network | None = None
         self._lock = threading.Lock()
         self._next = 0
@@ -166,13 +186,17 @@ class Outbound:
         listing = subprocess.run(
             ["nft", "list", "tables"], capture_output=True, text=True, check=False
         ).stdout
-        for stale in stale_tables(listing, _alive):
+        for stale in stale_tables(listing, _held):
             _run(["nft", "delete", "table", "inet", stale])
-        subnet = choose_subnet(_used_networks(), int(self.tag, 16))
-        if subnet is None:
+        for slot in free_slots(_used_networks(), os.getpid() % SLOTS):
+            fd = _lock(slot)
+            if fd is not None:
+                break
+        else:
             raise SandboxError(f"no free /{SERVER_PREFIX} left in {POOL} for environments")
-        self.subnet = subnet
-        _run(["nft", "-f", "-"], ruleset(table_name(self.pid), self.tag, subnet))
+        self.slot, self.tag, self._lock_fd = slot, slot_tag(slot), fd
+        subnet = self.subnet = slot_subnet(slot)
+        _run(["nft", "-f", "-"], ruleset(table_name(slot), self.tag, subnet))
         with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
             f.write("1")
         log.info("environments reach the outside network through NAT from %s", subnet)
@@ -214,12 +238,12 @@ class Outbound:
         """Remove the table; the links go with their namespaces."""
         if self.subnet is None:
             return
+        table = table_name(self.slot)
         done = subprocess.run(
-            ["nft", "delete", "table", "inet", table_name(self.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
+            ["nft", "delete", "table", "inet", table], capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
-            log.warning("could not remove nftables table %s: %s", table_name(self.pid), done.stderr)
+            log.warning("could not remove nftables table %s: %s", table, done.stderr)
         self.subnet = None
+        os.close(self._lock_fd)  # the slot is free again
+        self._lock_fd = -1
