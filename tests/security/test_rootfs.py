@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,57 @@ def test_node_sees_its_user_and_home(lamina: LaminaProcess) -> None:
     out = lamina.invoke("sec-root-node", {})
     assert out.function_error is None, out.payload
     assert json.loads(out.payload) == {"user": "sbx_user1051", "home": "/home/sbx_user1051"}
+
+
+SNOOP_PY = """
+import os
+
+def handler(event, context):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        for name in ("environ", "cmdline"):
+            try:
+                with open(f"/proc/{pid}/{name}", "rb") as f:
+                    if event["secret"].encode() in f.read():
+                        found.append(f"{pid}/{name}")
+            except OSError:
+                pass
+    for root, _dirs, files in os.walk("/tmp"):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                if event["secret"].encode() in f.read():
+                    found.append(os.path.join(root, name))
+    return {"found": found, "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}
+"""
+
+KEEPER_PY = """
+import time
+
+def handler(event, context):
+    with open("/tmp/keeper-secret", "w") as f:
+        f.write(event["secret"])
+    time.sleep(event["sleep"])
+    return "kept"
+"""
+
+
+def test_another_functions_environment_and_tmp_are_out_of_reach(lamina: LaminaProcess) -> None:
+    import concurrent.futures
+
+    secret = "b-secret-7f3a9c"
+    lamina.create(
+        "sec-keeper",
+        python_zip(KEEPER_PY),
+        Timeout=30,
+        Environment={"Variables": {"TOKEN": secret}},
+    )
+    lamina.create("sec-snoop", python_zip(SNOOP_PY))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(lamina.invoke, "sec-keeper", {"secret": secret, "sleep": 3})
+        time.sleep(1.5)
+        out = lamina.invoke("sec-snoop", {"secret": secret}).json()
+        assert busy.result().json() == "kept"
+    assert out["found"] == []
+    assert max(out["pids"]) < 10  # its own pid namespace: no other environment's processes
