@@ -72,7 +72,7 @@ class Settings:
     # not charged to memory; lamina.sandbox.ephemeral); False: a tmpfs charged to memory.
     ephemeral_on_disk: bool = True
     # Volumes of the default 512 MB kept ready (each costs tens of ms to make).
-    ephemeral_pool: int = 4
+    ephemeral_pool: int = 8
     # Namespaces kept ready so cold starts do not wait for one.
     netns_pool: int = 8
     # A zygote nobody forked from for this long (and with no environment left) is stopped.

@@ -12,8 +12,9 @@ by the jail (``lamina-jail -t DIR``):
   left with less than :data:`MIN_FREE_FRACTION` free (the environment then gets a tmpfs
   ``/tmp``, charged to its memory, and Lamina logs why);
 * making a volume (``truncate``, ``mkfs.ext4`` without journal, ``mount -o loop``) takes
-  tens of milliseconds, so volumes of the default size are made ahead of time on a
-  worker thread (:class:`VolumePool`); other sizes are made when asked for.
+  ~80 ms, so volumes of the default size are made ahead of time on two worker threads
+  (:class:`VolumePool`); other sizes are made when asked for. A burst of cold starts
+  larger than the pool waits for volumes (see docs/sandbox.md).
 
 A volume is never reused: it is unmounted and deleted with its environment, so no byte
 of one function's ``/tmp`` reaches another. A crashed server's volumes are removed at the
@@ -75,7 +76,9 @@ class VolumePool:
         self._filling = 0
         self._counter = 0
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-tmp")
+        # Two makers, and removal apart, so a cold start never queues behind an unmount.
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lamina-tmp")
+        self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-tmp-rm")
         self._closed = False
         self._warned = False
         base.mkdir(parents=True, exist_ok=True)
@@ -161,7 +164,7 @@ class VolumePool:
         if self._closed:
             self._remove(volume)
             return
-        self._executor.submit(self._remove_logged, volume)
+        self._remover.submit(self._remove_logged, volume)
 
     def _remove_logged(self, volume: Volume) -> None:
         try:
@@ -199,6 +202,7 @@ class VolumePool:
     def close(self) -> None:
         self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._remover.shutdown(wait=True)
         while self._ready:
             self._remove(self._ready.popleft())
         self.remove_leftovers()
