@@ -157,7 +157,12 @@ class VolumePool:
         if volume is not None:
             return volume
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._make, size_mb)
+        try:
+            return await loop.run_in_executor(self._executor, self._make, size_mb)
+        except SandboxError as exc:
+            # No loop devices in this container, say: the environment still starts.
+            log.error("no /tmp volume (%s); this environment gets a tmpfs /tmp", exc)
+            return None
 
     def release(self, volume: Volume) -> None:
         """The environment is gone: unmount and delete its volume (in the background)."""
