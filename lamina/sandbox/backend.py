@@ -142,13 +142,17 @@ def _process_sandbox(
     driver.prepare()
     jail = ensure_jail_binary(settings.data_dir / "bin")
     volumes = _volumes(settings, uid, gid)
+    network = _network(settings)
+    outbound = network.outbound if network is not None else None
     watchdog = Watchdog(
-        jail, driver.layout.root_dirs(), volumes.base if volumes is not None else None
+        jail,
+        driver.layout.root_dirs(),
+        volumes.base if volumes is not None else None,
+        outbound.nft_table() if outbound is not None else None,
     )
     rootfs = None
     if settings.own_rootfs:
         rootfs = host_rootfs(prepare_etc(settings.data_dir / "rootfs", uid, gid))
-    network = _network(settings)
     return ProcessSandbox(
         driver,
         jail,

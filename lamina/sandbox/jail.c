@@ -8,7 +8,7 @@
  *               [-T TMP_MB | -t TMP_DIR] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
  *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] -- RUNTIME ARGV...
- *   lamina-jail -W ROOT [-W ROOT]... [-V VOLUMES]   (the watchdog, see below)
+ *   lamina-jail -W ROOT [-W ROOT]... [-V VOLUMES] [-x NFT -X TABLE]   (the watchdog)
  *   lamina-jail -D full|zygote              (print the seccomp program, see below)
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
@@ -32,7 +32,7 @@
  * When that pipe reaches EOF (the server exited, also by SIGKILL) it kills every process
  * in every group under each ROOT (the server's cgroup roots), thawing frozen groups so the
  * kill lands, and removes the groups; with -V it also unmounts and deletes the server's
- * /tmp volumes under VOLUMES. A frozen v1 task acts on no signal, not even the
+ * /tmp volumes under VOLUMES, and with -x/-X deletes the server's nftables table. A frozen v1 task acts on no signal, not even the
  * parent-death SIGKILL, until thawed: that is why the parent-death signal is not enough.
  *
  * Exit 125 means the jail itself failed (the reason is written to stderr), 126/127 that
@@ -75,6 +75,7 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 static const char *filter_kind = "full", *dump_kind = NULL;
 static const char *watch_roots[MAX_ITEMS];
 static const char *volumes_dir = NULL;  /* -V: the watchdog also removes the /tmp volumes */
+static const char *nft_path = NULL, *nft_table = NULL;  /* -x, -X: and the NAT table */
 static int n_watch;
 static long parent_pid = 0;
 #define NEW_ROOT_STAGE "/tmp"  /* where the new root is built (a mount point in any tree) */
@@ -137,6 +138,8 @@ static void parse(int argc, char **argv) {
             link_target[n_links] = v; link_path[n_links++] = argv[++i]; break;
         case 'D': dump_kind = v; break;
         case 'V': volumes_dir = v; break;
+        case 'x': nft_path = v; break;
+        case 'X': nft_table = v; break;
         case 'W': if (n_watch == MAX_ITEMS) usage("too many -W"); watch_roots[n_watch++] = v; break;
         case 'p': parent_pid = number(v); break;
         case 'e': netns_fd = number(v); break;
@@ -743,6 +746,14 @@ static int watchdog(void) {
     }
     for (int r = 0; r < n_watch; r++) rmdir(watch_roots[r]);
     if (volumes_dir != NULL) remove_volumes();
+    if (nft_path != NULL && nft_table != NULL) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl(nft_path, nft_path, "delete", "table", "inet", nft_table, (char *)NULL);
+            _exit(127);
+        }
+        if (pid > 0) waitpid(pid, NULL, 0);
+    }
     return 0;
 }
 

@@ -138,14 +138,21 @@ def expose_binds(
     return tuple(out)
 
 
-def watchdog_argv(jail: Path, roots: list[Path], volumes: Path | None = None) -> list[str]:
+def watchdog_argv(
+    jail: Path,
+    roots: list[Path],
+    volumes: Path | None = None,
+    nft_table: tuple[str, str] | None = None,
+) -> list[str]:
     """The watchdog's command line: it kills what is left under ``roots`` at EOF on stdin
-    (and removes the /tmp volumes under ``volumes``)."""
+    (and removes the /tmp volumes under ``volumes``, and the ``(nft path, table)``)."""
     argv = [str(jail)]
     for root in roots:
         argv += ["-W", str(root)]
     if volumes is not None:
         argv += ["-V", str(volumes)]
+    if nft_table is not None:
+        argv += ["-x", nft_table[0], "-X", nft_table[1]]
     return argv
 
 

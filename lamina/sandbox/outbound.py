@@ -199,7 +199,14 @@ class Outbound:
         _run(["nft", "-f", "-"], ruleset(table_name(slot), self.tag, subnet))
         with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
             f.write("1")
-        log.info("environments reach the outside network through NAT from %s", subnet)
+        log.info(
+            "environments reach the outside network through NAT from %s (slot %s)", subnet, self.tag
+        )
+
+    def nft_table(self) -> tuple[str, str] | None:
+        """(path of nft, this server's table), for the watchdog to delete after a crash."""
+        nft = shutil.which("nft")
+        return (nft, table_name(self.slot)) if nft and self.subnet is not None else None
 
     def allocate(self) -> int:
         with self._lock:

@@ -9,7 +9,8 @@ Two mechanisms, because either alone leaves a gap:
   process per server (``lamina-jail -W``) holds the read end of a pipe whose write end
   only the server has. EOF on it means the server is gone: the watchdog kills and thaws
   every group under the server's cgroup roots and removes them, then unmounts and deletes
-  the server's ``/tmp`` volumes (:mod:`lamina.sandbox.ephemeral`).
+  the server's ``/tmp`` volumes (:mod:`lamina.sandbox.ephemeral`) and deletes its
+  nftables table (:mod:`lamina.sandbox.outbound`).
 
 The watchdog ignores SIGINT/SIGTERM/SIGHUP (a terminal's Ctrl-C reaches the whole process
 group); on a normal shutdown the server closes the pipe after killing its environments,
@@ -33,12 +34,18 @@ _EXIT_WAIT_S = 2.0
 class Watchdog:
     """The running watchdog of one server."""
 
-    def __init__(self, jail: Path, roots: list[Path], volumes: Path | None = None) -> None:
+    def __init__(
+        self,
+        jail: Path,
+        roots: list[Path],
+        volumes: Path | None = None,
+        nft_table: tuple[str, str] | None = None,
+    ) -> None:
         read_fd, self._write_fd = os.pipe()  # both close-on-exec: no environment inherits them
         try:
             self.pid = os.posix_spawn(
                 str(jail),
-                watchdog_argv(jail, roots, volumes),
+                watchdog_argv(jail, roots, volumes, nft_table),
                 {},
                 file_actions=[(os.POSIX_SPAWN_DUP2, read_fd, 0)],
                 setsid=True,

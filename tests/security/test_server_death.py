@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def test_sigkill_of_the_server_leaves_no_function_process(tmp_path: Path) -> Non
     ).start()
     try:
         assert server.proc is not None
+        slot = next(line.split("slot ")[1].split()[0] for line in server.output if "slot " in line)
         server.create("death-plain", python_zip(DAEMON_PY))
         server.create(
             "death-snap", python_zip(DAEMON_PY), SnapStart={"ApplyOn": "PublishedVersions"}
@@ -83,6 +85,11 @@ def test_sigkill_of_the_server_leaves_no_function_process(tmp_path: Path) -> Non
                            if volumes in line]  # fmt: skip
             assert mounted == []
             assert list((tmp_path / "ephemeral").glob("*.img")) == []
+            # And its nftables table (outbound NAT) is gone.
+            tables = subprocess.run(
+                ["nft", "list", "tables"], capture_output=True, text=True, check=False
+            ).stdout
+            assert f"lamina_n{slot}" not in tables
             with pytest.raises(Exception):  # noqa: B017 (any client error: the server is gone)
                 busy.result()
     finally:
