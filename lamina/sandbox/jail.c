@@ -749,6 +749,9 @@ static int watchdog(void) {
     if (nft_path != NULL && nft_table != NULL) {
         pid_t pid = fork();
         if (pid == 0) {
+            /* Quiet: after a clean shutdown the server has removed the table already. */
+            int null = open("/dev/null", O_WRONLY);
+            if (null >= 0) { dup2(null, 1); dup2(null, 2); }
             execl(nft_path, nft_path, "delete", "table", "inet", nft_table, (char *)NULL);
             _exit(127);
         }
