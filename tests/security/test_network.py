@@ -120,7 +120,7 @@ def test_another_environment_is_invisible_while_it_works(lamina: LaminaProcess) 
     assert not [p for p, r in out["results"].items() if r.startswith("connected") and p != "9001"]
 
 
-def test_lamina_api_and_sqs_are_reachable_through_aws_endpoint_url(
+def test_lamina_api_sqs_and_s3_are_reachable_through_aws_endpoint_url(
     lamina: LaminaProcess,
 ) -> None:
     code = python_zip(
@@ -133,13 +133,17 @@ def test_lamina_api_and_sqs_are_reachable_through_aws_endpoint_url(
             sqs.send_message(QueueUrl=url, MessageBody="from inside")
             got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
             names = [f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]]
-            return {"body": got[0]["Body"], "sees_self": "sec-net-sdk" in names}
+            s3 = boto3.client("s3")
+            s3.create_bucket(Bucket="sec-net-bucket")
+            s3.put_object(Bucket="sec-net-bucket", Key="k", Body=b"stored inside")
+            obj = s3.get_object(Bucket="sec-net-bucket", Key="k")["Body"].read().decode()
+            return {"body": got[0]["Body"], "sees_self": "sec-net-sdk" in names, "s3": obj}
         """
     )
     lamina.create("sec-net-sdk", code, Timeout=30)
     result = lamina.invoke("sec-net-sdk", {})
     assert result.function_error is None, result.payload
-    assert result.json() == {"body": "from inside", "sees_self": True}
+    assert result.json() == {"body": "from inside", "sees_self": True, "s3": "stored inside"}
 
 
 def test_node_function_cannot_reach_the_host_loopback(
