@@ -15,7 +15,9 @@ same machinery: its subscribers get ``platform.start``, ``platform.runtimeDone``
 ``extension`` events, and no INIT events.
 
 The destination's host ``sandbox.localdomain`` (what Lambda's docs use) is the
-environment itself; Lamina's environments share the host's loopback, so it is reached as
+environment itself; in the process tier it is reached through a socket made in the
+environment's own network namespace (``Telemetry.socket_factory``), else on the host's
+loopback, as
 ``127.0.0.1`` — an extension should listen on a port no other environment uses (0, then
 subscribe with the port it got).
 """
@@ -25,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +48,7 @@ BYTES = (262144, 1048576, 262144)
 TIMEOUT_MS = (25, 30000, 1000)
 BACKLOG_MAX = 1000  # INIT events kept for late subscribers
 SEND_TIMEOUT_S = 30.0
+SocketFactory = Callable[[], Awaitable[socket.socket]]
 SANDBOX_HOST = "sandbox.localdomain"
 # Names of the environment itself in a destination (older extensions use "sandbox").
 SANDBOX_NAMES = frozenset({SANDBOX_HOST, "sandbox", "localhost", "127.0.0.1"})
@@ -144,6 +149,7 @@ class Subscriber:
     """One extension's subscription: its buffer and its sender."""
 
     sub: Subscription
+    owner: Telemetry | None = None  # its socket_factory reaches the environment
     batch: list[bytes] = field(default_factory=list)
     batch_bytes: int = 0
     timer: asyncio.TimerHandle | None = None
@@ -176,7 +182,8 @@ class Subscriber:
         while self.queue:
             body = self.queue.pop(0)
             try:
-                await asyncio.wait_for(_post(self.sub, body), SEND_TIMEOUT_S)
+                factory = self.owner.socket_factory if self.owner is not None else None
+                await asyncio.wait_for(_post(self.sub, body, factory), SEND_TIMEOUT_S)
             except (OSError, TimeoutError) as exc:
                 log.warning(
                     "telemetry to %s:%d dropped (%d bytes): %s",
@@ -198,8 +205,17 @@ class Subscriber:
             self.sender.cancel()
 
 
-async def _post(sub: Subscription, body: bytes) -> None:
-    reader, writer = await asyncio.open_connection(sub.host, sub.port)
+async def _post(sub: Subscription, body: bytes, factory: SocketFactory | None = None) -> None:
+    if factory is None:
+        reader, writer = await asyncio.open_connection(sub.host, sub.port)
+    else:
+        sock = await factory()
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, (sub.host, sub.port))
+        except BaseException:
+            sock.close()
+            raise
+        reader, writer = await asyncio.open_connection(sock=sock)
     try:
         head = (
             f"POST {sub.path} HTTP/1.1\r\nHost: {SANDBOX_HOST}:{sub.port}\r\n"
@@ -218,6 +234,9 @@ class Telemetry:
 
     def __init__(self) -> None:
         self.subscribers: dict[str, Subscriber] = {}
+        # Makes an unconnected TCP socket in the environment's own network namespace, where
+        # the extension listens (set by the launcher); None: the host's loopback.
+        self.socket_factory: SocketFactory | None = None
         self._backlog: list[tuple[str, bytes]] | None = []  # None once INIT is over
 
     @property
@@ -232,7 +251,7 @@ class Telemetry:
         old = self.subscribers.pop(ident, None)
         if old is not None:
             old.close()
-        subscriber = self.subscribers[ident] = Subscriber(parsed)
+        subscriber = self.subscribers[ident] = Subscriber(parsed, self)
         for kind, event in () if legacy else self._backlog or ():
             if kind in parsed.types:
                 subscriber.add(event)

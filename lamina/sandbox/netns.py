@@ -187,6 +187,21 @@ class _NetnsWorker:
         net.on_close(functools.partial(outbound.release, index))
         return net
 
+    def socket_in(self, netns_fd: int) -> socket.socket:
+        """Runs on the worker thread: an unconnected, non-blocking TCP socket of the
+        namespace ``netns_fd`` (the server connects to a listener inside with it)."""
+        if self._broken:
+            raise SandboxError(self._broken)
+        if self._home < 0:
+            self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        _check(_libc.setns(netns_fd, CLONE_NEWNET), "setns into an environment's namespace")
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            return sock
+        finally:
+            self._go_home()
+
     def _go_home(self) -> None:
         if _libc.setns(self._home, CLONE_NEWNET) != 0:
             # The thread is stuck in an environment's namespace: never use it again.
@@ -195,6 +210,9 @@ class _NetnsWorker:
             log.error("%s", self._broken)
 
     async def run(self, fn: Callable[[], EnvNetwork]) -> EnvNetwork:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
+
+    async def run_socket(self, fn: Callable[[], socket.socket]) -> socket.socket:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
 
     def shutdown(self) -> None:
@@ -256,6 +274,14 @@ class NetnsPool:
                 net.close()
                 raise
         return await self.serve(net)
+
+    async def socket_in(self, net: EnvNetwork) -> socket.socket:
+        """A TCP socket inside ``net``, to reach a listener of the environment's (an
+        extension's Telemetry API destination)."""
+        if net.fd < 0:
+            raise SandboxError("the environment's network namespace is closed")
+        fd = net.fd
+        return await self._worker.run_socket(lambda: self._worker.socket_in(fd))
 
     async def serve(self, net: EnvNetwork) -> EnvNetwork:
         """Serve Lamina's API on ``net``'s API listener (closed with ``net``)."""

@@ -78,7 +78,11 @@ def etc_files(uid: int, gid: int, host_resolv: str) -> dict[str, str]:
             "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"
         ),
         "group": f"root:x:0:\n{SANDBOX_USER}:x:{gid}:\nnogroup:x:65534:\n",
-        "hosts": f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        # sandbox.localdomain: the environment itself, as on Lambda (Telemetry API listeners).
+        "hosts": (
+            f"127.0.0.1\tlocalhost {HOSTNAME} sandbox.localdomain sandbox\n"
+            "::1\tlocalhost ip6-localhost ip6-loopback\n"
+        ),
         "hostname": f"{HOSTNAME}\n",
         "resolv.conf": "".join(f"{line}\n" for line in [*nameservers, *others]),
         "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\nservices: files\n",

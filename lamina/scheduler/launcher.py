@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import os
 import secrets
 from collections.abc import Callable
@@ -161,6 +162,8 @@ class Launcher:
             env.network = await self.network.take()
         net = env.network
         address = await env.channel.start(sock=net.take_runtime_socket() if net else None)
+        if net is not None and self.network is not None:
+            env.channel.telemetry.socket_factory = functools.partial(self.network.socket_in, net)
         spec = cold_start_spec(
             env.cfg,
             plan,

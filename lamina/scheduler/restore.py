@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -98,6 +99,9 @@ class Restorer:
             try:
                 env.network = await network.adopt(await process.network)
                 await env.channel.start(sock=env.network.take_runtime_socket())
+                env.channel.telemetry.socket_factory = functools.partial(
+                    network.socket_in, env.network
+                )
             except (SandboxError, OSError) as exc:
                 why = process.failure or f"no network namespace: {exc!r}"
                 return InitFailed(error_bodies.platform_failure(why), 0.0)
