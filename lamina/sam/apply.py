@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lamina.cli.client import ClientError as LaminaClientError
-from lamina.sam import names
+from lamina import arns
+from lamina.client.boto import BotoClients
+from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.builds.package import Package
-from lamina.sam.clients import Clients
 from lamina.sam.model import (
     BucketSpec,
     FunctionSpec,
@@ -67,7 +67,7 @@ class Applied:
 class Applier:
     def __init__(
         self,
-        clients: Clients,
+        clients: BotoClients,
         spec: StackSpec,
         packages: dict[str, Package],
         state: StackState,
@@ -166,7 +166,7 @@ class Applier:
 
     # -- functions ------------------------------------------------------------------------
     def _arn(self, fn: FunctionSpec) -> str:
-        return names.function_arn(self.spec.region, self.spec.account, fn.name)
+        return arns.function_arn(self.spec.region, self.spec.account, fn.name)
 
     def _create_function(self, action: Action) -> None:
         fn: FunctionSpec = action.target
@@ -371,7 +371,7 @@ class Applier:
 
     def _create_mapping(self, action: Action) -> None:
         m: MappingSpec = action.target
-        fn = names.function_arn(self.spec.region, self.spec.account, m.function_name, m.qualifier)
+        fn = arns.function_arn(self.spec.region, self.spec.account, m.function_name, m.qualifier)
         got = self.clients("lambda").create_event_source_mapping(
             EventSourceArn=m.queue_arn, FunctionName=fn, **self._mapping_args(m)
         )

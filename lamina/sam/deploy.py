@@ -15,15 +15,15 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lamina.cli.client import Client
-from lamina.cli.client import ClientError as LaminaClientError
+from lamina.client.boto import BotoClients
+from lamina.client.http import Client
+from lamina.client.http import ClientError as LaminaClientError
 from lamina.config import Settings
 from lamina.sam.apis import api_wants, local_api_urls
 from lamina.sam.apply import Applied, Applier
 from lamina.sam.builds.builder import build_function
 from lamina.sam.builds.deps import Toolchain
 from lamina.sam.builds.package import Package
-from lamina.sam.clients import Clients
 from lamina.sam.errors import BuildError, DeployError
 from lamina.sam.layers import publish_layers
 from lamina.sam.log_groups import apply_log_groups
@@ -138,14 +138,14 @@ def build_all(
 def deploy(
     project: Project,
     *,
-    clients: Clients | None = None,
+    clients: BotoClients | None = None,
     tools: Toolchain | None = None,
     reuse: dict[str, Package] | None = None,
     progress: Progress = lambda line: None,
 ) -> UpResult:
     """Deploy the project's template once; never raises for one resource's failure."""
     settings = project.settings
-    clients = clients or Clients.for_settings(project.endpoint, settings)
+    clients = clients or BotoClients.for_settings(project.endpoint, settings)
     tools = tools or toolchain(project)
     template = load_template(project.template)
     stack = project.stack or default_stack(project.directory)

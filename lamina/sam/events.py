@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from lamina import arns
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import (
@@ -151,7 +152,7 @@ def translate_events(
 ) -> EventResult:
     """The event sources of one function (``events`` resolved), grouped by kind."""
     out = EventResult()
-    target_arn = names.function_arn(ctx.region, ctx.account, fn.name, fn.qualifier)
+    target_arn = arns.function_arn(ctx.region, ctx.account, fn.name, fn.qualifier)
     for event, body in events.items():
         where = f"{fn.logical_id}.Events.{event}"
         if not isinstance(body, dict):
@@ -174,7 +175,7 @@ def translate_events(
             out.mappings.append(
                 MappingSpec(
                     key=f"{fn.logical_id}.{event}",
-                    queue_arn=names.queue_arn(ctx.region, ctx.account, queue_name),
+                    queue_arn=arns.queue_arn(ctx.region, ctx.account, queue_name),
                     function_name=fn.name,
                     qualifier=fn.qualifier,
                     batch_size=int(props.get("BatchSize", 10)),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lamina import arns
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import (
     LOGICAL_ID_TAG,
@@ -331,7 +332,7 @@ def _role(
     name = role_name(stack, lid)
     identity = role_identity(props.get("Policies"), function=lid, region=region, account=account)
     own = OwnRole(name=name, path=path, managed=identity.managed, inline=dict(identity.inline))
-    return f"arn:aws:iam::{account}:role{path}{name}", own
+    return arns.role_arn(account, name, path), own
 
 
 def _dead_letter(props: dict[str, Any], where: str, skipped: list[Skipped]) -> str:

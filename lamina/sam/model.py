@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lamina import arns
+
 CodeKind = Literal["dir", "zip", "inline"]
 STACK_TAG = "lamina:stack"
 LOGICAL_ID_TAG = "lamina:logical-id"
@@ -224,7 +226,7 @@ class ScheduleSpec:
             window = {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": self.window_minutes}
         target: dict[str, Any] = {
             "Arn": self.target_arn,
-            "RoleArn": f"arn:aws:iam::{account}:role/lamina-scheduler",
+            "RoleArn": arns.role_arn(account, "lamina-scheduler"),
         }
         if self.input is not None:
             target["Input"] = self.input

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lamina.sam import names
+from lamina import arns
 from lamina.sam.apis import api_differs, api_wants
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
 from lamina.sam.model import (
@@ -357,7 +357,7 @@ def _events(
             )
     matched: set[str] = set()
     for m in spec.mappings:
-        fn_arn = names.function_arn(spec.region, spec.account, m.function_name, m.qualifier)
+        fn_arn = arns.function_arn(spec.region, spec.account, m.function_name, m.qualifier)
         found = [
             c for c in current.mappings if c.queue_arn == m.queue_arn and c.function_arn == fn_arn
         ]

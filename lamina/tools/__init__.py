@@ -2,14 +2,12 @@
 rewrite saves.
 
 Every tool is a client of a running Lamina's HTTP API (through
-:class:`lamina.cli.client.Client`), except the ledger reports, which read the ledger file.
+:mod:`lamina.client`), except the ledger reports, which read the ledger file.
 Pure parts (statistics, pricing, recommendations, summaries) are separate from the drivers
 that invoke functions, so they are tested without a server:
 
 ==================  =========================================================
 ``stats``           percentiles, trimming and distributions
-``report_line``     the numbers of a REPORT line (text or JSON log format)
-``lambda_api``      the few Lambda API calls the tools make
 ``preserve``        snapshot a function's configuration and put it back
 ``payloads``        payloads, weights and the order they are sent in
 ``tuning``          power tuning's per-size figures and recommendation (pure)

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from lamina.billing.prices import PriceTable
 from lamina.billing.projection import Rate, project
-from lamina.tools.lambda_api import LambdaApi
+from lamina.client.lambda_api import LambdaClient
 from lamina.tools.tuner import TunePlan, TuneResult, tune
 from lamina.tools.tuning import SizeResult
 
@@ -123,7 +123,7 @@ def compare_results(
 
 
 def run_compare(
-    api: LambdaApi,
+    api: LambdaClient,
     plan: TunePlan,
     function_b: str,
     prices: PriceTable,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from lamina.billing.prices import load_prices
-from lamina.tools.lambda_api import LambdaApi
+from lamina.client.lambda_api import LambdaClient
 from lamina.tools.payloads import WeightedPayload
 from lamina.tools.preserve import COMPARED_FIELDS, ConcurrentChange, differences
 from lamina.tools.tuner import COLD_VARIABLE, TunePlan, tune
@@ -54,7 +54,7 @@ def handler(event, context):
 
 
 def deploy(
-    api: LambdaApi, name: str, source: str, memory: int = 128, **extra: Any
+    api: LambdaClient, name: str, source: str, memory: int = 128, **extra: Any
 ) -> dict[str, Any]:
     if api.exists(name):
         api.delete_function(name)
@@ -64,7 +64,7 @@ def deploy(
     )  # fmt: skip
 
 
-def assert_as_found(api: LambdaApi, name: str, before: dict[str, Any]) -> None:
+def assert_as_found(api: LambdaClient, name: str, before: dict[str, Any]) -> None:
     after = api.get_configuration(name)
     assert differences(before, after) == []
     assert COLD_VARIABLE not in after["Environment"]["Variables"]
@@ -86,7 +86,7 @@ def curve_problems(latency: dict[int, float]) -> list[str]:
     return [name for name, ok in checks.items() if not ok]
 
 
-def test_cpu_bound_function_speeds_up_to_one_vcpu_then_flattens(api: LambdaApi) -> None:
+def test_cpu_bound_function_speeds_up_to_one_vcpu_then_flattens(api: LambdaClient) -> None:
     before = deploy(api, "tune-cpu", CPU_BOUND)
     plan = TunePlan(
         "tune-cpu", sizes=(256, 512, 1024, 1769, 3008), invocations=4, discard=0.0,
@@ -121,7 +121,7 @@ def test_cpu_bound_function_speeds_up_to_one_vcpu_then_flattens(api: LambdaApi) 
     assert_as_found(api, "tune-cpu", before)
 
 
-def test_cli_tune_with_the_speed_strategy(tools_server: LaminaProcess, api: LambdaApi) -> None:
+def test_cli_tune_with_the_speed_strategy(tools_server: LaminaProcess, api: LambdaClient) -> None:
     before = deploy(api, "tune-cli", CPU_BOUND)
     done = subprocess.run(
         [sys.executable, "-m", "lamina.cli.main", "tune", "tune-cli", "--endpoint",
@@ -139,7 +139,7 @@ def test_cli_tune_with_the_speed_strategy(tools_server: LaminaProcess, api: Lamb
     assert_as_found(api, "tune-cli", before)
 
 
-def test_cold_mode_measures_only_cold_starts(api: LambdaApi) -> None:
+def test_cold_mode_measures_only_cold_starts(api: LambdaClient) -> None:
     before = deploy(api, "tune-cold", SLEEPY)
     plan = TunePlan(
         "tune-cold", sizes=(128, 512), invocations=3, cold=True, discard=0.0,
@@ -154,7 +154,7 @@ def test_cold_mode_measures_only_cold_starts(api: LambdaApi) -> None:
     assert_as_found(api, "tune-cold", before)
 
 
-def test_apply_leaves_the_function_at_the_recommendation(api: LambdaApi) -> None:
+def test_apply_leaves_the_function_at_the_recommendation(api: LambdaClient) -> None:
     before = deploy(api, "tune-apply", HUNGRY)
     plan = TunePlan("tune-apply", sizes=(128, 512), invocations=2, apply=True)
     result = tune(api, plan, TABLE, progress=False)
@@ -168,7 +168,7 @@ def test_apply_leaves_the_function_at_the_recommendation(api: LambdaApi) -> None
     assert differences(before, after, ignore=("MemorySize",)) == []
 
 
-def test_weighted_payloads_in_parallel(api: LambdaApi) -> None:
+def test_weighted_payloads_in_parallel(api: LambdaClient) -> None:
     before = deploy(api, "tune-parallel", SLEEPY)
     plan = TunePlan(
         "tune-parallel", sizes=(256,), invocations=6, parallel=3, discard=0.0,
@@ -184,7 +184,7 @@ def test_weighted_payloads_in_parallel(api: LambdaApi) -> None:
     assert_as_found(api, "tune-parallel", before)
 
 
-def test_ctrl_c_puts_the_function_back(tools_server: LaminaProcess, api: LambdaApi) -> None:
+def test_ctrl_c_puts_the_function_back(tools_server: LaminaProcess, api: LambdaClient) -> None:
     before = deploy(api, "tune-interrupted", SLEEPY)
     proc = subprocess.Popen(
         [sys.executable, "-m", "lamina.cli.main", "tune", "tune-interrupted", "--endpoint",
@@ -209,7 +209,7 @@ def test_ctrl_c_puts_the_function_back(tools_server: LaminaProcess, api: LambdaA
     assert_as_found(api, "tune-interrupted", before)
 
 
-def test_a_change_made_by_someone_else_is_not_overwritten(api: LambdaApi) -> None:
+def test_a_change_made_by_someone_else_is_not_overwritten(api: LambdaClient) -> None:
     deploy(api, "tune-contested", SLEEPY)
     plan = TunePlan("tune-contested", sizes=(256, 512, 1024), invocations=10)
     errors: list[BaseException] = []
