@@ -11,7 +11,6 @@ import base64
 import random
 from collections.abc import Awaitable, Callable
 
-from lamina.api.bodies import CodeUpdate, CreateRequest
 from lamina.config import Settings
 from lamina.errors import (
     InvalidParameterValue,
@@ -29,6 +28,7 @@ from lamina.models.alias import (
     validate_alias_version,
 )
 from lamina.models.function import LATEST, FunctionConfig, validate_config, validate_name
+from lamina.models.requests import CodeUpdate, CreateRequest
 from lamina.store.code import CodeStore
 from lamina.store.layers import LayerStore
 from lamina.store.metadata import MetadataStore

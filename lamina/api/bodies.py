@@ -11,7 +11,6 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from lamina.errors import InvalidParameterValue
@@ -19,6 +18,7 @@ from lamina.models.function import (
     FunctionConfig,
     validate_architecture,
 )
+from lamina.models.requests import CodeRef, CodeUpdate, CreateRequest
 
 _ROLE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 MAX_TAGS = 50
@@ -36,33 +36,6 @@ _UNSUPPORTED = {
     "AcceleratorConfig": "accelerators",
     "RuntimeConfig": "runtime version pinning",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CodeRef:
-    """Where a package comes from: inline bytes, or an object in the code bucket folder."""
-
-    zip_file: bytes | None = None
-    s3_bucket: str | None = None
-    s3_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CreateRequest:
-    config: FunctionConfig  # code fields are placeholders until the package is stored
-    code: CodeRef
-    publish: bool
-    tags: dict[str, str]
-    layers: tuple[str, ...] | None = None  # layer version ARNs, resolved by Functions
-
-
-@dataclass(frozen=True, slots=True)
-class CodeUpdate:
-    code: CodeRef
-    architecture: str | None
-    publish: bool
-    dry_run: bool
-    revision_id: str | None
 
 
 # -- scalar fields ---------------------------------------------------------------------

@@ -6,7 +6,6 @@ import asyncio
 
 from lamina.api.answers import empty_response, json_body, json_response
 from lamina.api.bodies import (
-    CodeRef,
     layer_arns,
     optional_string,
     parse_code_update,
@@ -21,6 +20,7 @@ from lamina.arns import parse_function_ref
 from lamina.errors import InvalidParameterValue
 from lamina.functions import check_create_size
 from lamina.models.function import LATEST, FunctionConfig
+from lamina.models.requests import CodeRef
 from lamina.wire.http import Request
 from lamina.wire.server import Response
 
