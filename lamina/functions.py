@@ -167,9 +167,14 @@ class Functions:
         )
 
     def collect_code(self) -> builtins.list[str]:
-        """Delete the stored packages no version uses any more (a deleted function's, an
-        updated one's old code); run at start, before any environment exists."""
-        keep = {cfg.code_sha256 for cfg in self.all_versions()}
+        """Delete the stored packages nothing uses any more (a deleted function's, an updated
+        one's old code); run at start, before any environment exists. Kept: every function
+        version's code and layers (a deleted layer version a function still names included)
+        and every stored layer version."""
+        versions = self.all_versions()
+        keep = {cfg.code_sha256 for cfg in versions}
+        keep |= {layer.code_sha256 for cfg in versions for layer in cfg.layers}
+        keep |= self.layers.packages()
         return self.code.gc(keep, grace_s=0)
 
     def names(self) -> list[str]:

@@ -15,6 +15,7 @@ from lamina.config import Settings
 from lamina.errors import InvalidParameterValue, PreconditionFailed, ResourceNotFound
 from lamina.functions import Functions
 from lamina.models.function import FunctionConfig
+from lamina.models.layer import PublishRequest
 from lamina.models.requests import CodeRef, CodeUpdate, CreateRequest
 from lamina.scheduler.pool import Limits as PoolLimits
 from lamina.scheduler.pool import Pool
@@ -135,6 +136,23 @@ def test_collect_code_removes_only_packages_no_version_uses(parts: Parts) -> Non
     assert published == old  # version 1 still runs the old code: it stays
     assert parts.code.has(old) and parts.code.has(new)
     assert not parts.code.has(gone)
+
+
+def test_collect_code_keeps_layers_published_and_in_use(parts: Parts) -> None:
+    functions = parts.functions()
+    layers = functions.layers
+    used = layers.publish("lib", PublishRequest(), package("used layer"))
+    unused = layers.publish("spare", PublishRequest(), package("spare layer"))
+    with_layer = CreateRequest(
+        create_request("f").config, CodeRef(), False, {}, (layers.version_arn(used),)
+    )
+    functions.create(with_layer, package("f"))
+    # A deleted layer version still runs in the functions that name it (as on Lambda).
+    layers.delete("lib", used.version)
+    gone = layers.publish("tmp", PublishRequest(), package("tmp layer"))
+    layers.delete("tmp", gone.version)
+    assert functions.collect_code() == [gone.code_sha256]
+    assert parts.code.has(used.code_sha256) and parts.code.has(unused.code_sha256)
 
 
 def test_a_stale_revision_is_refused_and_nothing_changes(parts: Parts) -> None:
