@@ -17,8 +17,7 @@ from lamina.functions import Functions
 from lamina.models.function import FunctionConfig
 from lamina.models.layer import PublishRequest
 from lamina.models.requests import CodeRef, CodeUpdate, CreateRequest
-from lamina.scheduler.pool import Limits as PoolLimits
-from lamina.scheduler.pool import Pool
+from lamina.scheduler.pool import Pool, PoolLimits
 from lamina.store.code import CodeStore
 from lamina.store.metadata import MetadataStore
 

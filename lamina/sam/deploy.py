@@ -30,7 +30,7 @@ from lamina.sam.log_groups import apply_log_groups
 from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
 from lamina.sam.observe import describe_error, observe
-from lamina.sam.plan import Plan, plan
+from lamina.sam.plan import StackPlan, plan
 from lamina.sam.runtimes import interpreter_note
 from lamina.sam.state import load_state, save_state, state_path
 from lamina.sam.template import load_template
@@ -66,7 +66,7 @@ class UpResult:
     translation: Translation
     packages: dict[str, Package]
     build_errors: dict[str, str]
-    plan: Plan
+    plan: StackPlan
     applied: Applied
     outputs: dict[str, str]
     urls: dict[str, str]  # function name → URL

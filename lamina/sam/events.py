@@ -16,10 +16,10 @@ from lamina import arns
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import (
+    ApiRouteSpec,
     FunctionSpec,
     MappingSpec,
     NotificationSpec,
-    RouteSpec,
     RuleSpec,
     ScheduleSpec,
     Skipped,
@@ -51,7 +51,7 @@ class EventResult:
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
-    routes: list[RouteSpec] = field(default_factory=list)
+    routes: list[ApiRouteSpec] = field(default_factory=list)
     # bucket name → notifications for it
     notifications: dict[str, list[NotificationSpec]] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
@@ -91,7 +91,7 @@ def _target_id(fn: FunctionSpec, event: str) -> str:
 
 def _route(
     fn: FunctionSpec, event: str, kind: str, props: dict[str, Any], ctx: EventContext
-) -> RouteSpec:
+) -> ApiRouteSpec:
     where = f"{fn.logical_id}.Events.{event}"
     ref = props.get("RestApiId" if kind == "Api" else "ApiId")
     implicit = "ServerlessRestApi" if kind == "Api" else "ServerlessHttpApi"
@@ -120,7 +120,7 @@ def _route(
     if path != "$default" and not path.startswith("/"):
         raise TemplateError(f"{where}: Path must start with /")
     default_stage = "Prod" if api_kind == "rest" else "$default"
-    return RouteSpec(
+    return ApiRouteSpec(
         key=f"{fn.logical_id}.{event}",
         api=lid,
         api_kind="rest" if api_kind == "rest" else "http",

@@ -251,7 +251,7 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteSpec:
+class ApiRouteSpec:
     """An API route: ``METHOD /path`` of an API (REST: payload 1.0, HTTP API: 2.0 default)."""
 
     key: str
@@ -289,7 +289,7 @@ class StackSpec:
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
-    routes: list[RouteSpec] = field(default_factory=list)
+    routes: list[ApiRouteSpec] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)  # unresolved; resolved after apply

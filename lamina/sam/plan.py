@@ -72,7 +72,7 @@ class Action:
 
 
 @dataclass
-class Plan:
+class StackPlan:
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     blocked: set[tuple[str, str]] = field(default_factory=set)  # (kind, name) not done
@@ -289,9 +289,9 @@ def route_entries(spec: StackSpec) -> list[dict[str, str]]:
 
 
 # -- the plan ----------------------------------------------------------------------------
-def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackState) -> Plan:
+def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackState) -> StackPlan:
     """The actions that make Lamina hold ``spec``; ``shas``: function logical id → CodeSha256."""
-    out = Plan()
+    out = StackPlan()
     creates: list[Action] = []
     updates: list[Action] = []
     deletes: list[Action] = []

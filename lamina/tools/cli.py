@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lamina.billing.prices import PriceTable, load_prices
-from lamina.billing.projection import Rate, ServerPrice, parse_rate, parse_server_price
+from lamina.billing.projection import RequestRate, ServerPrice, parse_rate, parse_server_price
 from lamina.client.http import Client
 from lamina.client.lambda_api import LambdaClient, payload_bytes
 from lamina.config import load_settings
@@ -53,7 +53,7 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError("memory sizes are MB numbers like 128,512,1769") from None
 
 
-def _rate(text: str) -> Rate:
+def _rate(text: str) -> RequestRate:
     try:
         return parse_rate(text)
     except InvalidParameterValue as exc:

@@ -14,7 +14,7 @@ from lamina.billing.meter import billed_duration_ms
 from lamina.billing.prices import load_prices
 from lamina.billing.projection import (
     SECONDS_PER_MONTH,
-    Rate,
+    RequestRate,
     Workload,
     break_even,
     parse_rate,
@@ -210,7 +210,7 @@ def test_a_free_server_breaks_even_at_zero() -> None:
 
 
 def test_rate_per_month_constructor_names_itself() -> None:
-    assert Rate.per_month_of(1_000_000).text == "1,000,000/month"
+    assert RequestRate.per_month_of(1_000_000).text == "1,000,000/month"
 
 
 def test_a_workload_needs_invocations() -> None:
