@@ -279,3 +279,15 @@ def resource_arn(kind: str, region: str, account: str, name: str) -> str:
         thing = parts[2].lower() if len(parts) == 3 else "resource"
         shape = f"arn:aws:{service}:{{r}}:{{a}}:{thing}/{{n}}"
     return shape.format(r=region, a=account, n=name)
+
+
+# A dead-letter target: an SQS queue or an SNS topic of any partition, region and account.
+_DEAD_LETTER = re.compile(
+    r"^arn:aws[a-zA-Z-]*:(?P<service>sqs|sns):[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$"
+)
+
+
+def dead_letter_service(arn: str) -> str | None:
+    """``"sqs"`` or ``"sns"`` for a queue or topic ARN, None for anything else."""
+    m = _DEAD_LETTER.match(arn)
+    return m["service"] if m else None

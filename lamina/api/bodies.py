@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from lamina.arns import dead_letter_service
 from lamina.errors import InvalidParameterValue
 from lamina.models.function import (
     FunctionConfig,
@@ -154,9 +155,6 @@ def snap_start(body: Mapping[str, Any], default: bool) -> bool:
     return bool(apply_on == "PublishedVersions")
 
 
-_DLQ_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
-
-
 def dead_letter_arn(body: Mapping[str, Any], default: str) -> str:
     """DeadLetterConfig.TargetArn: an SQS queue (Lamina's own, or an external one)."""
     dlc = body.get("DeadLetterConfig")
@@ -167,13 +165,14 @@ def dead_letter_arn(body: Mapping[str, Any], default: str) -> str:
     target = dlc.get("TargetArn", "")
     if target in ("", None):
         return ""  # an empty TargetArn removes the dead-letter queue, as on Lambda
-    if not isinstance(target, str) or not _DLQ_ARN.match(target):
+    service = dead_letter_service(target) if isinstance(target, str) else None
+    if not isinstance(target, str) or service is None:
         raise InvalidParameterValue(
             f"1 validation error detected: Value '{target}' at 'deadLetterConfig.targetArn' "
             "failed to satisfy constraint: Member must satisfy regular expression pattern: "
             "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
         )
-    if target.split(":")[2] == "sns":
+    if service == "sns":
         raise InvalidParameterValue(
             "Lamina delivers dead letters to SQS queues; SNS topics are not supported"
         )
