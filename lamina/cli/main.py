@@ -16,13 +16,13 @@ from typing import Any
 
 from lamina.cli.inference import Inferred, infer
 from lamina.cli.schedule import add_schedule_parser
+from lamina.cli.tools import register as register_tools
 from lamina.cli.up import add_up_parser
 from lamina.client.http import Client, ClientError, fn_path
 from lamina.config import load_settings
 from lamina.errors import LaminaError
 from lamina.store.code import zip_directory
 from lamina.terminal import dump_json, paint, table
-from lamina.tools.cli import register as register_tools
 
 
 def _endpoint(args: argparse.Namespace) -> str:

@@ -1,5 +1,6 @@
 """Cost tools: what a function costs, its best memory size, its cold starts, and what a
-rewrite saves.
+rewrite saves. Their commands (``lamina cost / tune / compare / bench coldstart``) are in
+:mod:`lamina.cli.tools`.
 
 Every tool is a client of a running Lamina's HTTP API (through
 :mod:`lamina.client`), except the ledger reports, which read the ledger file.
@@ -24,6 +25,5 @@ that invoke functions, so they are tested without a server:
 ``*_text``
 ``formatting``      money, milliseconds and ratios for people
 ``progress``        progress bars on stderr
-``cli``             the ``lamina cost / tune / compare / bench coldstart`` commands
 ==================  =========================================================
 """
