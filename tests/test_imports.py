@@ -1,5 +1,5 @@
-"""Lamina's imports point one way: no module or package imports itself back, and nothing
-imports ``lamina.cli`` (the top of the house).
+"""Lamina's imports point one way: down the layers of docs/design.md, no module or package
+imports itself back, and nothing imports ``lamina.cli`` (the top of the house).
 
 The graph is read from the source with :mod:`ast` (nothing is imported), counting every
 import — at module level, inside functions and under ``TYPE_CHECKING`` — because a lazy
@@ -165,6 +165,38 @@ def test_nothing_imports_the_cli() -> None:
     assert offenders == [], "the CLI is the top of the house; these import it:\n" + "\n".join(
         offenders
     )
+
+
+# The packages under lamina, top first (docs/design.md): a package may import its own layer
+# and the layers below it, never one above. A new package gets a place here.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("cli", "demo"),
+    ("tools", "sam"),
+    ("client", "terminal"),
+    ("server",),
+    ("api", "services", "events", "workflows", "cluster", "console"),
+    ("functions", "scheduler"),
+    ("sandbox", "runtime_api", "runtimes", "billing", "logs"),
+    ("store", "models"),
+    ("arns", "config", "errors", "wire", "waiting"),
+)
+
+
+def test_imports_point_down_the_layers() -> None:
+    depth = {f"lamina.{name}": i for i, layer in enumerate(LAYERS) for name in layer}
+    graph = import_graph(module_names())
+    layers = {layer_of(m) for m in graph} | {layer_of(t) for ts in graph.values() for t in ts}
+    unplaced = sorted(layers - set(depth) - {"lamina"})
+    assert unplaced == [], f"give these a layer in LAYERS (tests/test_imports.py): {unplaced}"
+    upward = sorted(
+        f"{source} -> {target}"
+        for source, targets in graph.items()
+        for target in targets
+        if layer_of(source) != "lamina"
+        and layer_of(target) != "lamina"
+        and depth[layer_of(target)] < depth[layer_of(source)]
+    )
+    assert upward == [], "imports that point up the layers:\n" + "\n".join(upward)
 
 
 # -- the checker checks: it must see what it is meant to see --------------------------------
