@@ -16,6 +16,7 @@ from lamina.config import Settings
 from lamina.sandbox import Limits, SandboxSpec, create_sandbox
 from lamina.sandbox.backend import EnvironmentProcess
 from lamina.sandbox.process_tier import JailedProcess, ProcessSandbox
+from tests.unavailable import unavailable
 
 pytestmark = pytest.mark.privileged
 
@@ -28,7 +29,7 @@ _ids = iter(range(10**6))
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessSandbox]:
     if os.geteuid() != 0:
-        pytest.skip("needs root")
+        unavailable("the process sandbox needs root")
     data_dir = tmp_path_factory.mktemp("data")
     settings = Settings(data_dir=data_dir, isolation="process")
     # A root group of our own, so a Lamina server on this host and these tests never meet.

@@ -1,30 +1,16 @@
 """Open a file in headless Chromium: the DOM after scripts ran, and the console's lines.
 
 Without a usable Chromium the test is skipped on a developer's machine, but fails in CI
-(``CI=true``), where scripts/install-system-deps.sh has installed it: a browser check that
-quietly stopped running would look like a browser check that passes.
+(:mod:`tests.unavailable`), where scripts/install-system-deps.sh has installed it.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import NoReturn
 
-import pytest
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Fail in CI, skip elsewhere, saying why."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: the browser check must run)")
-    pytest.skip(reason)
+from tests.unavailable import unavailable
 
 
 def chromium() -> str:
