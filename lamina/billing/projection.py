@@ -105,10 +105,6 @@ class RequestRate:
     def per_second(self) -> Decimal:
         return _ROUNDED.divide(Decimal(self.per_month), Decimal(SECONDS_PER_MONTH))
 
-    @classmethod
-    def per_month_of(cls, requests: int) -> RequestRate:
-        return cls(requests, f"{requests:,}/month")
-
 
 def parse_rate(text: str) -> RequestRate:
     """``10/s``, ``600 per minute``, ``2.5M/month``, ``1,000,000 requests/day``, ``50rps``."""

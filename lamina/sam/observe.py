@@ -13,7 +13,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lamina import arns
 from lamina.client.boto import BotoClients
 from lamina.sam.apis import api_wants
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
@@ -289,7 +288,3 @@ def observe_apis(
         for api in listed
         if api.get("apiId") in ids or str(api.get("name", "")).startswith(mine)
     }
-
-
-def queue_arn_of(spec: StackSpec, name: str) -> str:
-    return arns.queue_arn(spec.region, spec.account, name)

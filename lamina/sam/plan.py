@@ -15,7 +15,6 @@ from lamina.sam.apis import api_differs, api_wants
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
 from lamina.sam.model import (
     STACK_TAG,
-    BucketSpec,
     FunctionSpec,
     MappingSpec,
     NotificationSpec,
@@ -432,7 +431,3 @@ def _removals(
     for name in sorted(set(state.buckets.values()) - wanted_buckets):
         if name in current.buckets:
             add(deletes, Action("delete", "bucket", name, target=name))
-
-
-def bucket_of(spec: StackSpec, name: str) -> BucketSpec | None:
-    return next((b for b in spec.buckets.values() if b.name == name), None)

@@ -19,7 +19,7 @@ from lamina.tools import charts
 from lamina.tools.coldstart import ColdBench
 from lamina.tools.coldstart_report import coldstart_table, ranking_lines
 from lamina.tools.compare import Comparison
-from lamina.tools.compare_report import compare_table, pairs_table, verdict
+from lamina.tools.compare_report import compare_table, verdict
 from lamina.tools.cost_report import CostReport
 from lamina.tools.cost_text import break_even_table, groups_table, months_table, projection_table
 from lamina.tools.html_report import Section, Table, render
@@ -119,23 +119,6 @@ def compare_sections(
     ]
     for side in (c.a, c.b):
         sections += tune_sections(side.result, prices, c.rate, [])
-    return sections
-
-
-def pairs_sections(
-    pairs: Sequence[tuple[str, Comparison]], prices: PriceTable, rate_text: str | None
-) -> list[Section]:
-    headers, rows = pairs_table(pairs, rate_text)
-    sections = [Section("Paired implementations", tables=[Table(headers, rows)])]
-    for workload, c in pairs:
-        ch = compare_charts(c, prices, c.rate, None)
-        sections.append(
-            Section(
-                workload,
-                paragraphs=[verdict(c)],
-                charts=[(x.alt, charts.svg_text(x.figure)) for x in ch],
-            )
-        )
     return sections
 
 
