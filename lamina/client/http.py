@@ -32,6 +32,8 @@ class ClientError(LaminaError):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
+    """One HTTP answer: its status, lower-cased headers and body."""
+
     status: int
     headers: dict[str, str]
     body: bytes
