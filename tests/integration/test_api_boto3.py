@@ -496,9 +496,16 @@ def test_function_url_configs(lam: Any, server: LaminaProcess) -> None:
 
 
 # -- restart -------------------------------------------------------------------------------
-def test_a_restart_loses_nothing(server: LaminaProcess) -> None:
+def test_a_restart_loses_nothing(server: LaminaProcess, data_dir: Path) -> None:
     lam = server.lambda_client()
     name, basic = "b3-restart", "b3-restart-basic"
+    # A deleted function's package: collected at the next start, unlike everyone else's.
+    gone_code = answer("deleted before the restart")
+    create_basic(lam, "b3-restart-gone", gone_code)
+    lam.delete_function(FunctionName="b3-restart-gone")
+    zips = data_dir / "code" / "zips"
+    gone_zip = zips / f"{hashlib.sha256(gone_code).hexdigest()}.zip"
+    assert gone_zip.is_file()
     create_versioned(lam, name, live="3")
     lam.create_function_url_config(FunctionName=name, AuthType="NONE")
     lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="AWS_IAM")
@@ -534,6 +541,13 @@ def test_a_restart_loses_nothing(server: LaminaProcess) -> None:
     assert len(after["urls"]) == 2
     assert invoke(lam, name, "live") == ({"v": "v3", "arn": f"{ARN}:{name}:live"}, "3")
     assert invoke(lam, name, "1")[1] == "1"
+    assert not gone_zip.exists()
+    in_use = {
+        c["CodeSha256"]
+        for c in lam.list_functions(FunctionVersion="ALL", MaxItems=1000)["Functions"]
+    }
+    on_disk = {base64.b64encode(bytes.fromhex(z.stem)).decode() for z in zips.glob("*.zip")}
+    assert in_use <= on_disk
 
 
 def test_deleting_a_function_removes_what_it_owned(lam: Any) -> None:
