@@ -175,7 +175,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("client", "terminal"),
     ("server",),
     ("api", "services", "events", "workflows", "cluster", "console"),
-    ("functions", "scheduler"),
+    ("functions", "layers", "scheduler"),
     ("sandbox", "runtime_api", "runtimes", "billing", "logs"),
     ("store", "models"),
     ("arns", "config", "errors", "wire", "waiting"),
