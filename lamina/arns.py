@@ -95,6 +95,11 @@ def parse_layer_name(raw: str) -> LayerRef:
     )
 
 
+def is_layer_version_arn(raw: str) -> bool:
+    m = _LAYER_ARN.match(raw)
+    return m is not None and m.group("version") is not None
+
+
 def parse_layer_version_arn(raw: str, where: str = "arn") -> LayerRef:
     """A layer version ARN (``...:layer:<name>:<version>``), as ``Layers`` entries are."""
     m = _LAYER_ARN.match(raw) if isinstance(raw, str) else None

@@ -7,7 +7,6 @@ as *unsupported* when it would change behaviour Lamina cannot give (VPCs, file s
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,11 +192,6 @@ def _tags(raw: Any) -> dict[str, str]:
     return {}
 
 
-_LAYER_VERSION_ARN = re.compile(
-    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+:\d+$"
-)
-
-
 def translate_function(
     lid: str,
     kind: str,
@@ -266,7 +260,7 @@ def translate_function(
         layer = layers.get(str(arn))
         if layer is not None:
             chosen_layers.append(layer)
-        elif _LAYER_VERSION_ARN.match(str(arn)):
+        elif arns.is_layer_version_arn(str(arn)):
             # Published to Lamina already (aws lambda publish-layer-version): used as named.
             chosen_layers.append(LayerSpec(str(arn), "", str(arn), CodeSource("zip")))
             result.notes.append(
