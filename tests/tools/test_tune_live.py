@@ -120,22 +120,24 @@ def test_cpu_bound_function_speeds_up_to_one_vcpu_then_flattens(api: LambdaClien
         "tune-cpu", sizes=(256, 512, 1024, 1769, 3008), invocations=4, discard=0.0,
         payloads=(WeightedPayload(b'{"n": 2000000}'),),
     )  # fmt: skip
-    # Other work on a shared 2-core machine can flatten the curve for a while (every size
-    # then waits for the same CPU), so the shape must hold in one of three runs.
-    attempts: list[tuple[dict[int, float], list[str]]] = []
-    for _ in range(3):
+    # Other work on a shared 2-core machine only ever slows a run down, while each size's
+    # quota is a floor under its latency: the fastest run seen at each size, over repeated
+    # tunings, closes in on what the quota allows, however the load came and went. The
+    # shape must show within five tunings; without a CPU quota it never does.
+    best: dict[int, float] = {}
+    problems: list[str] = []
+    for _ in range(5):
         result = tune(api, plan, TABLE, progress=False)
-        latency = {}
         for r in result.sizes:
             assert r.errors == 0 and r.kept == 4, r
             assert r.latency is not None
-            latency[r.memory_mb] = r.latency.p50
-        attempts.append((latency, curve_problems(latency)))
-        print("p50 latency by memory size (ms):", {k: round(v, 1) for k, v in latency.items()})
+            best[r.memory_mb] = min(best.get(r.memory_mb, r.latency.min), r.latency.min)
         assert result.restore.verified
-        if not attempts[-1][1]:
+        problems = curve_problems(best)
+        print("fastest latency by memory size (ms):", {k: round(v, 1) for k, v in best.items()})
+        if not problems:
             break
-    assert not attempts[-1][1], attempts
+    assert not problems, (problems, best)
 
     # The recommendation follows the strategy.
     assert result.recommended is recommend(result.sizes, Strategy.COST)
@@ -160,7 +162,11 @@ def test_cli_tune_with_the_speed_strategy(tools_server: LaminaProcess, api: Lamb
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["strategy"] == "speed"
-    assert report["recommended_memory_mb"] == 1769
+    # The speed strategy picks the size with the lowest mean latency it measured (which
+    # size that is on a loaded machine is the CPU-curve test's business, not this one's).
+    fastest = min(report["sizes"], key=lambda s: s["latency_ms"]["mean"])
+    assert report["recommended_memory_mb"] == fastest["memory_mb"]
+    assert {s["memory_mb"] for s in report["sizes"]} == {512, 1769}
     assert report["rate"]["per_month"] == 13_140_000
     assert all(s["monthly_cost"] for s in report["sizes"])
     assert report["restore"]["verified"] is True
