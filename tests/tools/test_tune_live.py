@@ -101,11 +101,14 @@ def assert_as_found(api: LambdaClient, name: str, before: dict[str, Any]) -> Non
 def curve_problems(latency: dict[int, float]) -> list[str]:
     """What is wrong with a measured latency curve (empty: the expected shape)."""
     checks = {
-        # Below one vCPU: latency ~ 1 / memory (ideal ratios 6.9, 3.5 and 1.7).
+        # Below one vCPU: latency ~ 1 / memory (ideal ratios 6.9, 3.5 and 1.7). A run of a
+        # few CFS periods gets part of a period's quota back at each boundary, which pulls
+        # 1024 MB towards 1769 (about 1.5 when quiet); load on the host slows 1769 MB, which
+        # wants a whole CPU, more than the smaller sizes, so the bands leave room for both.
         "falls to 1769 MB": latency[256] > latency[512] > latency[1024] > latency[1769],
         "256/1769 >= 3": latency[256] / latency[1769] >= 3.0,
         "512/1769 >= 1.8": latency[512] / latency[1769] >= 1.8,
-        "1024/1769 >= 1.25": latency[1024] / latency[1769] >= 1.25,
+        "1024/1769 >= 1.1": latency[1024] / latency[1769] >= 1.1,
         # Above it one thread cannot use more than one CPU: 1.7 times the memory buys far
         # less than 1.7 times the speed (about 1.1 on a quiet 2-core host; CFS hands a
         # one-CPU quota out in per-CPU slices, which costs a single thread a little).
@@ -120,10 +123,12 @@ def test_cpu_bound_function_speeds_up_to_one_vcpu_then_flattens(api: LambdaClien
         "tune-cpu", sizes=(256, 512, 1024, 1769, 3008), invocations=4, discard=0.0,
         payloads=(WeightedPayload(b'{"n": 2000000}'),),
     )  # fmt: skip
-    # Other work on a shared 2-core machine only ever slows a run down, while each size's
-    # quota is a floor under its latency: the fastest run seen at each size, over repeated
-    # tunings, closes in on what the quota allows, however the load came and went. The
-    # shape must show within five tunings; without a CPU quota it never does.
+    # Other work on a shared 2-core machine slows the sizes that want the most CPU most, so
+    # it flattens the curve for a while. Load only ever slows a size down: each size is
+    # judged by its quietest tuning (the lowest median over up to five tunings), and the
+    # shape must show by then; without a CPU quota it never does. (A median, not the
+    # fastest single run: a run that starts late in a CFS period gets two quotas almost
+    # back to back, so single runs can beat the quota.)
     best: dict[int, float] = {}
     problems: list[str] = []
     for _ in range(5):
@@ -131,10 +136,12 @@ def test_cpu_bound_function_speeds_up_to_one_vcpu_then_flattens(api: LambdaClien
         for r in result.sizes:
             assert r.errors == 0 and r.kept == 4, r
             assert r.latency is not None
-            best[r.memory_mb] = min(best.get(r.memory_mb, r.latency.min), r.latency.min)
+            best[r.memory_mb] = min(best.get(r.memory_mb, r.latency.p50), r.latency.p50)
         assert result.restore.verified
         problems = curve_problems(best)
-        print("fastest latency by memory size (ms):", {k: round(v, 1) for k, v in best.items()})
+        print(
+            "lowest median latency by memory size (ms):", {k: round(v, 1) for k, v in best.items()}
+        )
         if not problems:
             break
     assert not problems, (problems, best)
