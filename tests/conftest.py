@@ -31,6 +31,8 @@ MARKED_PATHS: dict[str, tuple[str, ...]] = {
     "tests/examples/": ("slow",),
     "tests/api/test_mount.py": ("privileged", "slow"),  # an in-process server and sandbox
     "tests/runtimes/test_runtime_registry.py": ("slow",),  # runs interpreters to probe them
+    "tests/cli/test_parser.py::test_version_prints_the_package_version": ("slow",),
+    "tests/store/test_datalock.py::test_the_lock_dies_with_its_process": ("slow",),
     "tests/runtimes/test_python_runtime.py": ("slow",),  # runs the bootstrap per test
     "tests/runtimes/test_node_runtime.py": ("slow",),
     "tests/sandbox/": ("slow",),  # processes in rlimits or the jail, the jail's compiler
