@@ -2,17 +2,18 @@
 imports itself back, and nothing imports ``lamina.cli`` (the top of the house).
 
 The graph is read from the source with :mod:`ast` (nothing is imported), counting every
-import — at module level, inside functions and under ``TYPE_CHECKING`` — because a lazy
-import is still a dependency. Two granularities are checked: modules (``lamina.sam.deploy``)
-and the packages under ``lamina`` (``lamina.sam``, ``lamina.functions``), where a circle
-means two layers use each other.
+import at module level and inside functions — a lazy import is still a dependency — but
+not those under ``if TYPE_CHECKING:``, which only name a type and never run. Two
+granularities are checked: modules (``lamina.sam.deploy``) and the packages under
+``lamina`` (``lamina.sam``, ``lamina.functions``), where a circle means two layers use each
+other.
 """
 
 from __future__ import annotations
 
 import ast
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +40,31 @@ def _owner(name: str, modules: Mapping[str, Path]) -> str | None:
     return name or None
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` except what sits under ``if TYPE_CHECKING:``."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+
+
 def import_graph(modules: Mapping[str, Path]) -> dict[str, set[str]]:
     """Module → the lamina modules it imports."""
     graph: dict[str, set[str]] = defaultdict(set)
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -174,7 +194,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tools", "sam"),
     ("client", "terminal"),
     ("server",),
-    ("api", "services", "events", "workflows", "cluster", "console"),
+    ("api", "events", "workflows", "cluster", "console"),
+    ("services",),  # docs/services.md: a service imports neither api/ nor events/
     ("functions", "layers", "scheduler"),
     ("sandbox", "runtime_api", "runtimes", "billing", "logs"),
     ("store", "models"),
@@ -211,8 +232,13 @@ def test_the_checker_finds_a_circle_and_reads_relative_imports(tmp_path: Path) -
     (package / "a" / "three.py").write_text("from . import one\n")
     # A lazy import inside a function still counts.
     (package / "b" / "two.py").write_text("def thing() -> None:\n    import lamina.a.three\n")
+    # A type-only import never runs: it makes no cycle.
+    (package / "b" / "four.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lamina.a import one\n"
+    )
     modules = module_names(package)
     graph = import_graph(modules)
     assert graph["lamina.a.three"] == {"lamina.a.one"}
+    assert "lamina.b.four" not in graph
     assert cycles(modules, graph) == [["lamina.a.one", "lamina.a.three", "lamina.b.two"]]
     assert cycles({"lamina.a", "lamina.b"}, layer_graph(graph)) == [["lamina.a", "lamina.b"]]
