@@ -25,7 +25,7 @@ import time
 import zipfile
 
 from bench.rawhttp import render_request
-from bench.server import LaminaServer, function_path
+from bench.server import TIMEOUT_S, LaminaServer, invoke_path
 from bench.stats import percentile
 
 HELLO = "def handler(event, context):\n    return 1\n"
@@ -90,13 +90,13 @@ def warm_latencies(server: LaminaServer, name: str, count: int) -> list[float]:
     api = server.api()
     try:
         for _ in range(5):
-            api.invoke(name)
+            api.invoke(name, b"{}", tail=False)
         out = []
         for _ in range(count):
             t0 = time.perf_counter()
-            answer = api.invoke(name)
+            answer = api.invoke(name, b"{}", tail=False)  # anything but a 200 raises
             out.append((time.perf_counter() - t0) * 1000)
-            assert answer.status == 200, answer.body
+            assert answer.function_error is None, answer.payload
         return out
     finally:
         api.close()
@@ -109,7 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with LaminaServer() as server:
         api = server.api()
-        api.create_function("bench-none", zip_of({"app.py": HELLO}), "python3.12", "app.handler")
+        api.create_function(
+            "bench-none",
+            zip_of({"app.py": HELLO}),
+            "python3.12",
+            "app.handler",
+            timeout_s=TIMEOUT_S,
+        )
         for name, events in (
             ("bench-idle", '["SHUTDOWN"]'),
             ("bench-invoke", '["INVOKE", "SHUTDOWN"]'),
@@ -124,10 +130,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             code = zip_of({"app.py": HELLO})
             extra = {"Layers": [published["LayerVersionArn"]]}
-            api.create_function(name, code, "python3.12", "app.handler", extra=extra)
+            api.create_function(
+                name, code, "python3.12", "app.handler", timeout_s=TIMEOUT_S, extra=extra
+            )
         node = zip_of({"index.mjs": TEN_CHUNKS})
-        api.create_function("bench-streamed", node, "nodejs20.x", "index.streamed")
-        api.create_function("bench-buffered", node, "nodejs20.x", "index.buffered")
+        api.create_function(
+            "bench-streamed", node, "nodejs20.x", "index.streamed", timeout_s=TIMEOUT_S
+        )
+        api.create_function(
+            "bench-buffered", node, "nodejs20.x", "index.buffered", timeout_s=TIMEOUT_S
+        )
         api.close()
         print("| warm invoke | p50 ms | p90 ms |\n|---|---:|---:|")
         for label, name in (
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             {"Connection": "close"},
         )
         buffered = render_request(
-            "POST", function_path("bench-buffered") + "/invocations", b"{}", {"Connection": "close"}
+            "POST", invoke_path("bench-buffered"), b"{}", {"Connection": "close"}
         )
         results: dict[str, list[tuple[float, float]]] = {"streamed": [], "buffered": []}
         for request, key in ((streamed, "streamed"), (buffered, "buffered")):

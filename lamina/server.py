@@ -114,11 +114,12 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
                 if c.execution_env and "python" in c.execution_env and c.interpreter
             }
             compile_in_background(scheduler.python_sdk, sorted(interpreters))
-    functions = Functions(settings, metadata, code, scheduler.drain_function)
-    for name in functions.names():
-        reserved = metadata.get_reserved_concurrency(name)
-        if reserved is not None:
-            scheduler.pool.set_reserved(name, reserved)
+    functions = Functions(
+        settings, metadata, code, scheduler.drain_function, scheduler.pool.set_reserved
+    )
+    collected = functions.collect_code()
+    if collected:
+        log.info("removed %d code packages no function version uses", len(collected))
     api = LambdaApi(
         functions,
         scheduler,

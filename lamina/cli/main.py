@@ -14,15 +14,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lamina.cli.client import Client, ClientError, fn_path
 from lamina.cli.inference import Inferred, infer
-from lamina.cli.output import dump_json, paint, table
 from lamina.cli.schedule import add_schedule_parser
+from lamina.cli.tools import register as register_tools
 from lamina.cli.up import add_up_parser
+from lamina.client.http import Client, ClientError, fn_path
 from lamina.config import load_settings
 from lamina.errors import LaminaError
 from lamina.store.code import zip_directory
-from lamina.tools.cli import register as register_tools
+from lamina.terminal import dump_json, paint, table
 
 
 def _endpoint(args: argparse.Namespace) -> str:

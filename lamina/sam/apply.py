@@ -1,4 +1,4 @@
-"""Carry out a :class:`Plan` through boto3, one action at a time, and keep the stack's state.
+"""Carry out a :class:`StackPlan` through boto3, one action at a time, and keep the stack's state.
 
 Thin: every decision was made by :mod:`lamina.sam.plan`. A failed action is reported with
 Lamina's message and the rest still run (a bad queue attribute should not stop the
@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lamina.cli.client import ClientError as LaminaClientError
-from lamina.sam import names
+from lamina import arns
+from lamina.client.boto import BotoClients
+from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.builds.package import Package
-from lamina.sam.clients import Clients
 from lamina.sam.model import (
     BucketSpec,
     FunctionSpec,
@@ -31,7 +31,7 @@ from lamina.sam.model import (
     StackSpec,
 )
 from lamina.sam.observe import describe_error, error_code
-from lamina.sam.plan import Action, FunctionChange, Plan
+from lamina.sam.plan import Action, FunctionChange, StackPlan
 from lamina.sam.state import StackState
 
 LAMBDA_TRUST = {
@@ -47,27 +47,27 @@ LAMBDA_TRUST = {
 
 
 @dataclass
-class Outcome:
+class ApplyOutcome:
     action: Action
     error: str | None = None
 
 
 @dataclass
 class Applied:
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[ApplyOutcome] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)  # function name → URL
     apis: dict[str, dict[str, Any]] = field(default_factory=dict)  # API id → server's answer
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def failed(self) -> list[Outcome]:
+    def failed(self) -> list[ApplyOutcome]:
         return [o for o in self.outcomes if o.error]
 
 
 class Applier:
     def __init__(
         self,
-        clients: Clients,
+        clients: BotoClients,
         spec: StackSpec,
         packages: dict[str, Package],
         state: StackState,
@@ -82,7 +82,7 @@ class Applier:
         self.progress = progress
         self.result = Applied()
 
-    def run(self, plan: Plan) -> Applied:
+    def run(self, plan: StackPlan) -> Applied:
         self._sync_roles()
         for action in plan.actions:
             handler = getattr(self, f"_{action.verb}_{action.kind}")
@@ -90,9 +90,9 @@ class Applier:
             try:
                 handler(action)
             except (ClientError, BotoCoreError, LaminaClientError) as exc:
-                self.result.outcomes.append(Outcome(action, describe_error(exc)))
+                self.result.outcomes.append(ApplyOutcome(action, describe_error(exc)))
             else:
-                self.result.outcomes.append(Outcome(action))
+                self.result.outcomes.append(ApplyOutcome(action))
         return self.result
 
     # -- execution roles ------------------------------------------------------------------
@@ -166,7 +166,7 @@ class Applier:
 
     # -- functions ------------------------------------------------------------------------
     def _arn(self, fn: FunctionSpec) -> str:
-        return names.function_arn(self.spec.region, self.spec.account, fn.name)
+        return arns.function_arn(self.spec.region, self.spec.account, fn.name)
 
     def _create_function(self, action: Action) -> None:
         fn: FunctionSpec = action.target
@@ -371,7 +371,7 @@ class Applier:
 
     def _create_mapping(self, action: Action) -> None:
         m: MappingSpec = action.target
-        fn = names.function_arn(self.spec.region, self.spec.account, m.function_name, m.qualifier)
+        fn = arns.function_arn(self.spec.region, self.spec.account, m.function_name, m.qualifier)
         got = self.clients("lambda").create_event_source_mapping(
             EventSourceArn=m.queue_arn, FunctionName=fn, **self._mapping_args(m)
         )

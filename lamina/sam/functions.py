@@ -7,11 +7,11 @@ as *unsupported* when it would change behaviour Lamina cannot give (VPCs, file s
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lamina import arns
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import (
     LOGICAL_ID_TAG,
@@ -192,11 +192,6 @@ def _tags(raw: Any) -> dict[str, str]:
     return {}
 
 
-_LAYER_VERSION_ARN = re.compile(
-    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+:\d+$"
-)
-
-
 def translate_function(
     lid: str,
     kind: str,
@@ -265,7 +260,7 @@ def translate_function(
         layer = layers.get(str(arn))
         if layer is not None:
             chosen_layers.append(layer)
-        elif _LAYER_VERSION_ARN.match(str(arn)):
+        elif arns.is_layer_version_arn(str(arn)):
             # Published to Lamina already (aws lambda publish-layer-version): used as named.
             chosen_layers.append(LayerSpec(str(arn), "", str(arn), CodeSource("zip")))
             result.notes.append(
@@ -331,7 +326,7 @@ def _role(
     name = role_name(stack, lid)
     identity = role_identity(props.get("Policies"), function=lid, region=region, account=account)
     own = OwnRole(name=name, path=path, managed=identity.managed, inline=dict(identity.inline))
-    return f"arn:aws:iam::{account}:role{path}{name}", own
+    return arns.role_arn(account, name, path), own
 
 
 def _dead_letter(props: dict[str, Any], where: str, skipped: list[Skipped]) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lamina import arns
+
 CodeKind = Literal["dir", "zip", "inline"]
 STACK_TAG = "lamina:stack"
 LOGICAL_ID_TAG = "lamina:logical-id"
@@ -224,7 +226,7 @@ class ScheduleSpec:
             window = {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": self.window_minutes}
         target: dict[str, Any] = {
             "Arn": self.target_arn,
-            "RoleArn": f"arn:aws:iam::{account}:role/lamina-scheduler",
+            "RoleArn": arns.role_arn(account, "lamina-scheduler"),
         }
         if self.input is not None:
             target["Input"] = self.input
@@ -249,7 +251,7 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteSpec:
+class ApiRouteSpec:
     """An API route: ``METHOD /path`` of an API (REST: payload 1.0, HTTP API: 2.0 default)."""
 
     key: str
@@ -287,7 +289,7 @@ class StackSpec:
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
-    routes: list[RouteSpec] = field(default_factory=list)
+    routes: list[ApiRouteSpec] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)  # unresolved; resolved after apply

@@ -45,8 +45,7 @@ from lamina.scheduler.outcome import (
     TimedOut,
     classify,
 )
-from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, Throttle
-from lamina.scheduler.pool import Limits as PoolLimits
+from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, PoolLimits, Throttle
 from lamina.scheduler.report import RecordSink, Reporter
 from lamina.scheduler.zygotes import Zygotes
 

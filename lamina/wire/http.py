@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl
 
 from lamina.errors import LaminaError
 
@@ -57,9 +57,6 @@ class Request:
         if self.version == "HTTP/1.0":
             return conn == "keep-alive"
         return conn != "close"
-
-    def path_segments(self) -> list[str]:
-        return [unquote(p) for p in self.path.split("/") if p]
 
 
 def render_response(

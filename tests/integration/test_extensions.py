@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lamina.cli.client import Client
+from lamina.client.http import Client
 from tests.integration.harness import LaminaProcess, zip_files
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from lamina.cli.client import Client
+from lamina.client.http import Client
 from tests.integration.harness import (
     Invocation,
     LaminaProcess,
