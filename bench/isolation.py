@@ -15,7 +15,6 @@ Duration`` from the REPORT line, and each configuration's difference from the fi
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import statistics
 import sys
@@ -23,7 +22,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.cold import parse_report
 from bench.functions import COLD_FUNCTIONS, BenchFunction
 from bench.server import LaminaServer
 
@@ -89,12 +87,11 @@ def main() -> None:
                 for config, api in zip(configs, apis, strict=True):
                     api.set_variables(f.key, {"RUN": str(i)})
                     t0 = time.perf_counter()
-                    answer = api.invoke(f.key, tail=True)
+                    answer = api.invoke(f.key, b"{}", tail=True)
                     e2e = (time.perf_counter() - t0) * 1000
                     if i < 2:
                         continue  # warm-up: first unpack, first interpreter start
-                    tail = answer.headers.get("x-amz-log-result", "")
-                    report = parse_report(base64.b64decode(tail).decode())
+                    report = answer.report
                     if report is None or report.init_ms is None:
                         print(f"{config.name} {f.key}: not a cold start", file=sys.stderr)
                         continue
