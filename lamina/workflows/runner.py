@@ -1,0 +1,136 @@
+"""The async driver of the pure engine: does what each step says, reports back.
+
+Tasks are run by a callable the owner supplies (Lambda through the scheduler, callbacks
+waiting for a task token, ...); sleeping goes through the owner's clock (the schedule
+clock, so ``LAMINA_SCHEDULE_TIME_SCALE`` speeds waits and retry intervals up). History
+events go to ``record`` in the order they happen; ``moved`` sees every transition (the
+durable executor commits there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from lamina.workflows.definition import Machine
+from lamina.workflows.engine import Engine
+from lamina.workflows.steps import (
+    Branch,
+    Err,
+    Event,
+    Fail,
+    Frame,
+    Move,
+    Ok,
+    Outcome,
+    RetryLater,
+    RunBranches,
+    RunTask,
+    Sleep,
+    Step,
+    Succeed,
+)
+
+RunTaskFn = Callable[[RunTask], Awaitable[Outcome]]
+
+
+@dataclass
+class Clock:
+    """Schedule-clock time and sleeping on it (``scale`` times faster than real time)."""
+
+    now: Callable[[], float]
+    scale: float = 1.0
+
+    async def sleep_until(self, until: float) -> None:
+        delay = (until - self.now()) / self.scale
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            await asyncio.sleep(seconds / self.scale)
+
+
+class Runner:
+    """Runs one execution (and its branches) to its end."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_task: RunTaskFn,
+        clock: Clock,
+        record: Callable[[tuple[Event, ...]], None],
+        moved: Callable[[Frame], Awaitable[None]] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.run_task = run_task
+        self.clock = clock
+        self.record = record
+        self.moved = moved
+
+    async def run(self, machine: Machine, step: Step, *, top: bool = True) -> Succeed | Fail:
+        engine, clock = self.engine, self.clock
+        while True:
+            if step.events:
+                self.record(step.events)
+            if isinstance(step, Move):
+                if top and self.moved is not None:
+                    await self.moved(step.frame)
+                step = engine.enter(machine, step.frame, clock.now())
+            elif isinstance(step, (Succeed, Fail)):
+                return step
+            elif isinstance(step, RunTask):
+                outcome = await self.run_task(step)
+                step = engine.task_done(machine, step.frame, outcome)
+            elif isinstance(step, Sleep):
+                await clock.sleep_until(step.until)
+                if step.after:
+                    self.record(step.after)
+                step = step.then
+            elif isinstance(step, RetryLater):
+                await clock.sleep(step.delay_s)
+                step = engine.attempt(machine, step.frame)
+            elif isinstance(step, RunBranches):
+                outcomes = await self._branches(step)
+                step = engine.branches_done(machine, step.frame, outcomes)
+
+    async def _branches(self, step: RunBranches) -> list[Outcome]:
+        limit = step.max_concurrency or len(step.branches) or 1
+        gate = asyncio.Semaphore(limit)
+        tolerant = step.kind == "Map" and (step.tolerated_count or step.tolerated_percentage)
+
+        async def one(index: int, branch: Branch) -> Outcome:
+            async with gate:
+                if step.kind == "Map":
+                    self.record(
+                        (Event("MapIterationStarted", {"name": step.frame.state, "index": index}),)
+                    )
+                start = Move(Frame(branch.machine.start_at, branch.input, branch.variables))
+                end = await self.run(branch.machine, start, top=False)
+                ok = isinstance(end, Succeed)
+                if step.kind == "Map":
+                    kind = "MapIterationSucceeded" if ok else "MapIterationFailed"
+                    self.record((Event(kind, {"name": step.frame.state, "index": index}),))
+                if isinstance(end, Succeed):
+                    return Ok(end.output)
+                if not tolerant:
+                    raise _BranchFailed(Err(end.error, end.cause))
+                return Err(end.error, end.cause)
+
+        tasks = [asyncio.ensure_future(one(i, b)) for i, b in enumerate(step.branches)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except _BranchFailed as failed:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return [failed.err]
+
+
+class _BranchFailed(Exception):
+    """A branch failed: the others are stopped (Parallel, or Map without tolerance)."""
+
+    def __init__(self, err: Err) -> None:
+        super().__init__(err.error)
+        self.err = err

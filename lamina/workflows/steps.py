@@ -1,0 +1,132 @@
+"""What the engine tells its driver to do next: a small union of typed steps.
+
+The engine never sleeps, invokes or stores anything. It returns one of these and the
+driver (:mod:`lamina.workflows.executor`) does the I/O, then reports back. Each step also
+carries the history events it implies, so the history is written in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lamina.workflows.definition import Machine
+from lamina.workflows.jsonpath import Json
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One history event: AWS's ``type`` and its details object."""
+
+    type: str
+    details: dict[str, Json] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """Where one (sub-)execution stands: about to enter ``state`` with ``input``."""
+
+    state: str
+    input: Json
+    variables: dict[str, Json]
+    entered: str = ""  # ISO time the state was entered ($$.State.EnteredTime)
+    retries: tuple[int, ...] = ()  # attempts used, per retrier of the state
+    map_item: Json = None  # {"Index": i, "Value": v} inside a Map iteration
+
+    @property
+    def retry_count(self) -> int:
+        return sum(self.retries)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Enter ``frame.state`` next."""
+
+    frame: Frame
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Succeed:
+    output: Json
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    error: str
+    cause: str
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait until ``until`` (epoch seconds, schedule clock), then emit ``after`` and take
+    ``then``."""
+
+    until: float
+    then: Move | Succeed
+    events: tuple[Event, ...] = ()
+    after: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunTask:
+    """Call ``resource`` with ``payload``; report with ``Engine.task_done``."""
+
+    frame: Frame
+    resource: str
+    payload: Json
+    timeout_s: float | None
+    heartbeat_s: float | None
+    token: str | None  # the task token of a ``.waitForTaskToken`` call
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    machine: Machine
+    input: Json
+    variables: dict[str, Json]
+    map_item: Json = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunBranches:
+    """Run every branch (Parallel) or item (Map) as a sub-execution, at most
+    ``max_concurrency`` at once (0: all); report with ``Engine.branches_done``."""
+
+    frame: Frame
+    kind: str  # "Parallel" or "Map"
+    branches: tuple[Branch, ...]
+    max_concurrency: int
+    tolerated_count: float
+    tolerated_percentage: float
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Run the state's work again after ``delay_s`` (``Engine.attempt`` with ``frame``)."""
+
+    frame: Frame
+    delay_s: float
+    events: tuple[Event, ...] = ()
+
+
+Step = Move | Succeed | Fail | Sleep | RunTask | RunBranches | RetryLater
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """A task's or branch's result."""
+
+    value: Json
+
+
+@dataclass(frozen=True, slots=True)
+class Err:
+    error: str
+    cause: str
+
+
+Outcome = Ok | Err
