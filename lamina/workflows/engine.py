@@ -401,6 +401,11 @@ class Engine:
             Event("TaskScheduled", scheduled),
             Event("TaskStarted", {"resourceType": rtype, "resource": res}),
         )
+        if _plain_lambda(state.resource):
+            details: dict[str, Json] = {"resource": state.resource, "input": _text(payload)}
+            if timeout is not None:
+                details["timeoutInSeconds"] = int(timeout)
+            events = (Event("LambdaFunctionScheduled", details), Event("LambdaFunctionStarted"))
         return RunTask(frame, state.resource, payload, timeout, heartbeat, token, events)
 
     def _parallel(self, state: ParallelState, frame: Frame) -> Step:
@@ -449,26 +454,15 @@ class Engine:
         state = machine.states[frame.state]
         assert isinstance(state, TaskState)
         rtype, res = resource_parts(state.resource)
+        prefix, ids = "Task", {"resourceType": rtype, "resource": res}
+        if _plain_lambda(state.resource):
+            prefix, ids = "LambdaFunction", {}
         if isinstance(outcome, Err):
-            kind = (
-                "TaskTimedOut"
-                if outcome.error in ("States.Timeout", "States.HeartbeatTimeout")
-                else "TaskFailed"
-            )
-            event = Event(
-                kind,
-                {
-                    "resourceType": rtype,
-                    "resource": res,
-                    "error": outcome.error,
-                    "cause": outcome.cause,
-                },
-            )
+            timed_out = outcome.error in ("States.Timeout", "States.HeartbeatTimeout")
+            kind = prefix + ("TimedOut" if timed_out else "Failed")
+            event = Event(kind, {**ids, "error": outcome.error, "cause": outcome.cause})
             return _prepend(self._failed(machine, state, frame, outcome), (event,))
-        event = Event(
-            "TaskSucceeded",
-            {"resourceType": rtype, "resource": res, "output": _text(outcome.value)},
-        )
+        event = Event(f"{prefix}Succeeded", {**ids, "output": _text(outcome.value)})
         return _prepend(self._succeeded(machine, state, frame, outcome.value), (event,))
 
     def branches_done(self, machine: Machine, frame: Frame, outcomes: list[Outcome]) -> Step:
@@ -546,6 +540,10 @@ class Engine:
             return Fail(exc.error, exc.cause)
         variables = {**frame.variables, **assigned} if assigned else frame.variables
         return Move(Frame(catcher.next, output, variables), (_exited(state, output),))
+
+
+def _plain_lambda(resource: str) -> bool:
+    return resource.startswith("arn:aws:lambda:")
 
 
 def _exited(state: State, output: Json) -> Event:

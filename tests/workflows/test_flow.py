@@ -80,7 +80,7 @@ def test_retry_backs_off_then_succeeds_and_counts_in_the_context() -> None:
     end, events = run(definition, {}, flaky)
     assert isinstance(end, Succeed) and end.output == {"done": True}
     assert calls == [{"retry": 0}, {"retry": 1}, {"retry": 2}]
-    assert [e.type for e in events].count("TaskFailed") == 2
+    assert [e.type for e in events].count("LambdaFunctionFailed") == 2
 
 
 def test_spent_retries_go_to_catch_with_the_error_at_its_result_path() -> None:
@@ -105,7 +105,7 @@ def test_spent_retries_go_to_catch_with_the_error_at_its_result_path() -> None:
     end, events = run(definition, {"order": 1}, fails)
     assert isinstance(end, Succeed)
     assert end.output == {"order": 1, "error": {"Error": "States.TaskFailed", "Cause": "it broke"}}
-    assert [e.type for e in events].count("TaskScheduled") == 2
+    assert [e.type for e in events].count("LambdaFunctionScheduled") == 2
 
 
 def test_states_task_failed_does_not_match_a_timeout() -> None:
