@@ -30,6 +30,7 @@ from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.services.iam.service import IamService
 from lamina.services.logs.service import LogsService
+from lamina.services.stepfunctions.handler import StepFunctions
 from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
@@ -53,6 +54,7 @@ class Lamina:
     api: LambdaApi
     events: EventSources
     iam: IamService
+    workflows: StepFunctions
     server: asyncio.Server
     port: int
     lock: DataDirLock
@@ -66,6 +68,7 @@ class Lamina:
         self.server.close()
         if self.logs_service is not None:
             await self.logs_service.keeper.close()
+        await self.workflows.close()
         await self.events.close()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
@@ -134,6 +137,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # CloudWatch Logs over the functions' logs.
     logs_service = LogsService.open(settings, logs)
     api.mount_service(logs_service.mount())
+    workflows = open_workflows(settings, functions, scheduler, api)
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)
@@ -143,6 +147,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     scheduler.api_endpoint = f"http://{reachable}:{port}"
     await events.start()
     logs_service.keeper.start()
+    await workflows.start()
     log.info(
         "Lamina listening on http://%s:%d (data %s, sandbox tier %s)",
         settings.host,
@@ -169,6 +174,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         api,
         events,
         iam,
+        workflows,
         server,
         port,
         lock,
@@ -219,6 +225,29 @@ def open_event_sources(
     )
     api.attach_events(events)
     return events
+
+
+def open_workflows(
+    settings: Settings, functions: Functions, scheduler: Scheduler, api: LambdaApi
+) -> StepFunctions:
+    """Step Functions, invoking Task functions through the scheduler, on the API's port."""
+    region, account = settings.region, settings.account_id
+
+    async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
+        cfg = functions.resolve(name, qualifier)
+        arn = function_arn(region, account, cfg.name, qualifier)
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
+
+    workflows = StepFunctions.open(
+        settings.data_dir,
+        invoke,
+        region=region,
+        account=account,
+        time_scale=settings.schedule_time_scale,
+        fsync=settings.async_fsync,
+    )
+    api.mount(StepFunctions.accepts, workflows.handle, auth=api.authenticator("states"))
+    return workflows
 
 
 def install_event_loop() -> str:

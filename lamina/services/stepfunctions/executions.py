@@ -1,0 +1,169 @@
+"""Running executions: start, record history, commit progress, stop, resume after a crash.
+
+Standard executions are durable (see :mod:`.store`): each top-level transition awaits
+the commit of its history and cursor before the next state runs, so a crash loses at
+most the state in flight, which runs again on resume. Express executions live only in
+memory and are forgotten once they end (as on AWS, they are not listed or described).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from lamina.services.stepfunctions.records import ExecutionRecord, HistoryEntry
+from lamina.services.stepfunctions.store import WorkflowStore
+from lamina.services.stepfunctions.tasks import TaskRunner
+from lamina.workflows.engine import Engine, ExecutionInfo, iso
+from lamina.workflows.runner import Clock, Runner
+from lamina.workflows.steps import Event, Fail, Frame, Move, Succeed
+
+log = logging.getLogger("lamina.stepfunctions")
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class Executions:
+    """Owns every running execution's task."""
+
+    def __init__(self, store: WorkflowStore, tasks: TaskRunner, clock: Clock) -> None:
+        self.store = store
+        self.tasks = tasks
+        self.clock = clock
+        self.rng = random.Random()
+        self.closing = False
+
+    # -- history --------------------------------------------------------------------------
+    def _record(self, ex: ExecutionRecord) -> Callable[[tuple[Event, ...]], None]:
+        history = ex.history
+        now = self.clock.now
+
+        def record(events: tuple[Event, ...]) -> None:
+            ts = now()
+            for event in events:
+                n = len(history) + 1
+                history.append(HistoryEntry(n, event.type, ts, n - 1, event.details))
+
+        return record
+
+    def _engine(self, ex: ExecutionRecord) -> Engine:
+        info = ExecutionInfo(
+            ex.arn,
+            ex.name,
+            json.loads(ex.input),
+            iso(ex.started),
+            ex.role_arn,
+            ex.machine_arn,
+            ex.machine_arn.rsplit(":", 1)[-1],
+        )
+        return Engine(info, lambda: secrets.token_urlsafe(96), self.rng)
+
+    # -- start / resume -------------------------------------------------------------------
+    async def start(self, ex: ExecutionRecord) -> None:
+        """Record ``ExecutionStarted`` (committed for Standard) and run in the background."""
+        self._record(ex)(
+            (
+                Event(
+                    "ExecutionStarted",
+                    {
+                        "input": ex.input,
+                        "inputDetails": {"truncated": False},
+                        "roleArn": ex.role_arn,
+                    },
+                ),
+            )
+        )
+        first = Frame(ex.machine.start_at, json.loads(ex.input), {})
+        if not ex.express:
+            await self.store.insert_execution(ex, _cursor(first))
+        ex.task = asyncio.ensure_future(self._run(ex, Move(first)))
+
+    def resume(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
+        frame = Frame(cursor["state"], cursor["input"], cursor.get("variables") or {})
+        ex.task = asyncio.ensure_future(self._run(ex, Move(frame)))
+
+    async def _run(self, ex: ExecutionRecord, first: Move) -> None:
+        engine = self._engine(ex)
+
+        async def moved(frame: Frame) -> None:
+            if not ex.express:
+                await self.store.commit_progress(ex, _cursor(frame))
+
+        runner = Runner(engine, self.tasks.run, self.clock, self._record(ex), moved)
+        timeout = ex.machine.timeout_s
+        try:
+            if timeout is None:
+                end = await runner.run(ex.machine, first)
+            else:
+                remaining = ex.started + timeout - self.clock.now()
+                end = await asyncio.wait_for(
+                    runner.run(ex.machine, first), max(remaining, 0) / self.clock.scale
+                )
+        except TimeoutError:
+            await self._finish(ex, "TIMED_OUT", None, "States.Timeout",
+                               "The execution ran longer than its TimeoutSeconds",
+                               "ExecutionTimedOut")  # fmt: skip
+            return
+        except asyncio.CancelledError:
+            if self.closing:
+                raise  # the server is stopping: the execution resumes at the next start
+            return  # StopExecution finished it
+        except Exception as exc:  # an engine bug must end the execution, not hang it
+            log.exception("execution %s failed inside Lamina", ex.arn)
+            await self._finish(ex, "FAILED", None, "States.Runtime", f"Internal error: {exc!r}",
+                               "ExecutionFailed")  # fmt: skip
+            return
+        if isinstance(end, Succeed):
+            await self._finish(ex, "SUCCEEDED", _text(end.output), None, None, "ExecutionSucceeded")
+        else:
+            assert isinstance(end, Fail)
+            await self._finish(ex, "FAILED", None, end.error, end.cause, "ExecutionFailed")
+
+    async def _finish(
+        self, ex: ExecutionRecord, status: str, output: str | None, error: str | None,
+        cause: str | None, event_type: str,
+    ) -> None:  # fmt: skip
+        if not ex.running:
+            return
+        details: dict[str, Any]
+        if output is not None:
+            details = {"output": output, "outputDetails": {"truncated": False}}
+        else:
+            details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+        self._record(ex)((Event(event_type, details),))
+        ex.status, ex.output, ex.error, ex.cause = status, output, error, cause
+        ex.stopped = self.clock.now()
+        if not ex.express:
+            await self.store.finish_execution(ex)
+        ex.done.set()
+
+    async def stop(self, ex: ExecutionRecord, error: str | None, cause: str | None) -> None:
+        task = ex.task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._finish(ex, "ABORTED", None, error, cause, "ExecutionAborted")
+
+    async def close(self, running: list[ExecutionRecord]) -> None:
+        """Stop running executions without finishing them: they resume at the next start."""
+        self.closing = True
+        tasks = [ex.task for ex in running if ex.task is not None and not ex.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _cursor(frame: Frame) -> dict[str, Any]:
+    return {"state": frame.state, "input": frame.input, "variables": frame.variables}
+
+
+def wall_clock() -> float:
+    return time.time()

@@ -1,0 +1,87 @@
+"""Step Functions on Lamina's port: the one place that wires the service together.
+
+``StepFunctions.open`` builds the store, the task runner (invoking through the
+composition root's in-process ``invoke``), the executions and the operations;
+``accepts`` picks its requests (``X-Amz-Target: AWSStepFunctions.*``, signed for the
+``states`` service) and ``handle`` answers them in JSON 1.0. The server mounts it with
+``api.mount(StepFunctions.accepts, sfn.handle, auth=api.authenticator("states"))``.
+
+StartSyncExecution: boto3 and the AWS CLI put ``sync-`` in front of the endpoint's host
+for it; with a local endpoint set ``AWS_DISABLE_HOST_PREFIX_INJECTION=true`` (or
+``Config(inject_host_prefix=False)``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.events.awsjson import AwsJsonError, error_response, json_response
+from lamina.events.invoker import Invoke
+from lamina.events.schedule.runner import scaled_clock
+from lamina.services.stepfunctions.executions import Executions
+from lamina.services.stepfunctions.operations import StepFunctionsOperations
+from lamina.services.stepfunctions.store import WorkflowStore
+from lamina.services.stepfunctions.tasks import CallbackTokens, TaskRunner
+from lamina.wire.http import Request
+from lamina.wire.server import HttpConnection, Response
+from lamina.workflows.runner import Clock
+
+log = logging.getLogger("lamina.stepfunctions")
+
+TARGET_PREFIX = "AWSStepFunctions"
+CONTENT_TYPE = "application/x-amz-json-1.0"
+
+
+@dataclass
+class StepFunctions:
+    store: WorkflowStore
+    executions: Executions
+    operations: StepFunctionsOperations
+
+    @classmethod
+    def open(
+        cls, data_dir: Path, invoke: Invoke, *, region: str, account: str,
+        time_scale: float = 1.0, fsync: bool = True,
+    ) -> StepFunctions:  # fmt: skip
+        store = WorkflowStore(data_dir / "stepfunctions.db", fsync=fsync)
+        tokens = CallbackTokens()
+        clock = Clock(scaled_clock(time_scale), time_scale)
+        executions = Executions(store, TaskRunner(invoke, tokens, time_scale), clock)
+        ops = StepFunctionsOperations(store, executions, tokens, region, account)
+        return cls(store, executions, ops)
+
+    def __post_init__(self) -> None:
+        self._table = self.operations.table()
+
+    @staticmethod
+    def accepts(req: Request) -> bool:
+        return req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX + ".")
+
+    async def start(self) -> None:
+        """Load state machines and executions; resume the ones that were running."""
+        for ex, cursor in self.operations.load():
+            log.info("resuming execution %s at state %s", ex.arn, cursor.get("state"))
+            self.executions.resume(ex, cursor)
+
+    async def close(self) -> None:
+        await self.executions.close(self.operations.running())
+        self.store.close()
+
+    async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
+        target = req.headers.get("x-amz-target", "")
+        op = self._table.get(target[len(TARGET_PREFIX) + 1 :])
+        try:
+            if op is None:
+                raise AwsJsonError("UnknownOperationException", f"Unknown operation {target!r}")
+            try:
+                body = json.loads(req.body or b"{}")
+            except ValueError as exc:
+                raise AwsJsonError("SerializationException", f"Malformed JSON: {exc}") from None
+            if not isinstance(body, dict):
+                raise AwsJsonError("SerializationException", "The request body must be an object")
+            return json_response(200, await op(body), CONTENT_TYPE)
+        except AwsJsonError as exc:
+            return error_response(exc, CONTENT_TYPE)

@@ -1,0 +1,532 @@
+"""The Step Functions API operations: request body → answer body, AWS's error names.
+
+Every operation takes the parsed JSON body and returns the answer's JSON; errors are
+:class:`~lamina.events.awsjson.AwsJsonError` with Step Functions' codes
+(``InvalidDefinition``, ``StateMachineDoesNotExist``, ``ExecutionAlreadyExists``, ...).
+Timestamps are epoch seconds, which is how the JSON 1.0 protocol carries them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lamina.arns import STATES_NAME, execution_arn, parse_states_arn, state_machine_arn
+from lamina.events.awsjson import AwsJsonError
+from lamina.services.stepfunctions.executions import Executions
+from lamina.services.stepfunctions.records import ExecutionRecord, StateMachineRecord
+from lamina.services.stepfunctions.store import WorkflowStore
+from lamina.services.stepfunctions.tasks import CallbackTokens
+from lamina.workflows.errors import InvalidDefinition
+from lamina.workflows.parse import parse_definition
+from lamina.workflows.steps import Err, Ok
+
+MAX_INPUT = 256 * 1024
+Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def _err(code: str, message: str) -> AwsJsonError:
+    return AwsJsonError(code, message)
+
+
+def _str(body: dict[str, Any], key: str, required: bool = True) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise _err("ValidationException", f"1 validation error detected: Value null at "
+                       f"'{key[0].lower() + key[1:]}' failed to satisfy constraint: "
+                       "Member must not be null")  # fmt: skip
+        return None
+    if not isinstance(value, str):
+        raise _err("ValidationException", f"{key} must be a string")
+    return value
+
+
+def _page(
+    body: dict[str, Any], items: list[Any], default: int = 100
+) -> tuple[list[Any], str | None]:
+    size = body.get("maxResults") or default
+    if not isinstance(size, int) or not 0 < size <= 1000:
+        raise _err("ValidationException", "maxResults must be between 1 and 1000")
+    token = body.get("nextToken")
+    start = 0
+    if token:
+        try:
+            start = int(str(token))
+        except ValueError:
+            raise _err("InvalidToken", "Invalid pagination token") from None
+    page = items[start : start + size]
+    more = start + size < len(items)
+    return page, str(start + size) if more else None
+
+
+class StepFunctionsOperations:
+    """State machines, executions and task tokens, in memory, persisted by the store."""
+
+    def __init__(
+        self, store: WorkflowStore, executions: Executions, tokens: CallbackTokens,
+        region: str, account: str,
+    ) -> None:  # fmt: skip
+        self.store = store
+        self.executions = executions
+        self.tokens = tokens
+        self.region = region
+        self.account = account
+        self.machines: dict[str, StateMachineRecord] = {}
+        self.runs: dict[str, ExecutionRecord] = {}
+        self.by_machine: dict[str, list[ExecutionRecord]] = {}
+
+    def table(self) -> dict[str, Operation]:
+        return {
+            "CreateStateMachine": self.create_state_machine,
+            "DescribeStateMachine": self.describe_state_machine,
+            "UpdateStateMachine": self.update_state_machine,
+            "DeleteStateMachine": self.delete_state_machine,
+            "ListStateMachines": self.list_state_machines,
+            "ValidateStateMachineDefinition": self.validate_definition,
+            "StartExecution": self.start_execution,
+            "StartSyncExecution": self.start_sync_execution,
+            "DescribeExecution": self.describe_execution,
+            "StopExecution": self.stop_execution,
+            "ListExecutions": self.list_executions,
+            "GetExecutionHistory": self.get_execution_history,
+            "DescribeStateMachineForExecution": self.describe_machine_for_execution,
+            "SendTaskSuccess": self.send_task_success,
+            "SendTaskFailure": self.send_task_failure,
+            "SendTaskHeartbeat": self.send_task_heartbeat,
+            "TagResource": self.tag_resource,
+            "UntagResource": self.untag_resource,
+            "ListTagsForResource": self.list_tags,
+        }
+
+    # -- lookups -----------------------------------------------------------------------------
+    def _machine(self, arn: str) -> StateMachineRecord:
+        parsed = parse_states_arn(arn)
+        if parsed is None or parsed.kind != "stateMachine":
+            raise _err(
+                "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'"
+            )
+        sm = self.machines.get(arn)
+        if sm is None:
+            raise _err("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
+        return sm
+
+    def _execution(self, arn: str) -> ExecutionRecord:
+        parsed = parse_states_arn(arn)
+        if parsed is None or parsed.kind not in ("execution", "express"):
+            raise _err(
+                "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'"
+            )
+        ex = self.runs.get(arn)
+        if ex is None:
+            raise _err("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
+        return ex
+
+    @staticmethod
+    def _parse(definition: str) -> Any:
+        try:
+            return parse_definition(definition)
+        except InvalidDefinition as exc:
+            raise _err("InvalidDefinition", str(exc)) from None
+
+    # -- state machines ----------------------------------------------------------------------
+    async def create_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = _str(body, "name") or ""
+        definition = _str(body, "definition") or ""
+        role = _str(body, "roleArn") or ""
+        kind = body.get("type", "STANDARD")
+        if not STATES_NAME.match(name):
+            raise _err("InvalidName", f"Invalid Name: '{name}'")
+        if kind not in ("STANDARD", "EXPRESS"):
+            raise _err("ValidationException", f"Value '{kind}' at 'type' failed to satisfy "
+                       "constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]")  # fmt: skip
+        if not role.startswith("arn:"):
+            raise _err("InvalidArn", f"Invalid Arn: '{role}'")
+        machine = self._parse(definition)
+        arn = state_machine_arn(self.region, self.account, name)
+        existing = self.machines.get(arn)
+        if existing is not None:
+            if (
+                existing.definition == definition
+                and existing.role_arn == role
+                and existing.type == kind
+            ):
+                return {"stateMachineArn": arn, "creationDate": existing.created}
+            raise _err("StateMachineAlreadyExists", f"State Machine Already Exists: '{arn}'")
+        now = time.time()
+        sm = StateMachineRecord(arn, name, kind, definition, role, now, now, str(uuid.uuid4()),
+                                machine, str(body.get("description") or ""))  # fmt: skip
+        if isinstance(body.get("loggingConfiguration"), dict):
+            sm.logging = body["loggingConfiguration"]
+        if isinstance(body.get("tracingConfiguration"), dict):
+            sm.tracing = body["tracingConfiguration"]
+        sm.tags = _tags(body.get("tags"))
+        await self.store.save_machine(sm)
+        self.machines[arn] = sm
+        return {"stateMachineArn": arn, "creationDate": now}
+
+    async def describe_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
+        sm = self._machine(_str(body, "stateMachineArn") or "")
+        out = {
+            "stateMachineArn": sm.arn,
+            "name": sm.name,
+            "status": "ACTIVE",
+            "definition": sm.definition,
+            "roleArn": sm.role_arn,
+            "type": sm.type,
+            "creationDate": sm.created,
+            "loggingConfiguration": sm.logging,
+            "tracingConfiguration": sm.tracing,
+            "revisionId": sm.revision_id,
+        }
+        if sm.description:
+            out["description"] = sm.description
+        return out
+
+    async def update_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
+        sm = self._machine(_str(body, "stateMachineArn") or "")
+        definition = _str(body, "definition", required=False)
+        role = _str(body, "roleArn", required=False)
+        if (
+            definition is None
+            and role is None
+            and not any(k in body for k in ("loggingConfiguration", "tracingConfiguration"))
+        ):
+            raise _err("MissingRequiredParameter",
+                       "Either the definition, the role ARN, the LoggingConfiguration, "
+                       "or the TracingConfiguration must be specified")  # fmt: skip
+        if definition is not None:
+            sm.machine = self._parse(definition)
+            sm.definition = definition
+        if role is not None:
+            sm.role_arn = role
+        if isinstance(body.get("loggingConfiguration"), dict):
+            sm.logging = body["loggingConfiguration"]
+        if isinstance(body.get("tracingConfiguration"), dict):
+            sm.tracing = body["tracingConfiguration"]
+        sm.updated = time.time()
+        sm.revision_id = str(uuid.uuid4())
+        await self.store.save_machine(sm)
+        return {"updateDate": sm.updated, "revisionId": sm.revision_id}
+
+    async def delete_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn = _str(body, "stateMachineArn") or ""
+        parsed = parse_states_arn(arn)
+        if parsed is None or parsed.kind != "stateMachine":
+            raise _err("InvalidArn", f"Invalid Arn: '{arn}'")
+        if self.machines.pop(arn, None) is not None:
+            await self.store.delete_machine(arn)
+        return {}
+
+    async def list_state_machines(self, body: dict[str, Any]) -> dict[str, Any]:
+        items = sorted(self.machines.values(), key=lambda m: m.name)
+        page, token = _page(body, items)
+        out: dict[str, Any] = {
+            "stateMachines": [
+                {
+                    "stateMachineArn": m.arn,
+                    "name": m.name,
+                    "type": m.type,
+                    "creationDate": m.created,
+                }
+                for m in page
+            ]
+        }
+        if token:
+            out["nextToken"] = token
+        return out
+
+    async def validate_definition(self, body: dict[str, Any]) -> dict[str, Any]:
+        definition = _str(body, "definition") or ""
+        try:
+            parse_definition(definition)
+        except InvalidDefinition as exc:
+            diagnostics = []
+            for problem in exc.problems:
+                code, _, rest = problem.partition(": ")
+                message, _, location = rest.rpartition(" at ")
+                diagnostics.append({"severity": "ERROR", "code": code,
+                                    "message": message or rest, "location": location or "/"})  # fmt: skip
+            limit = body.get("maxResults") or 100
+            return {"result": "FAIL", "diagnostics": diagnostics[:limit],
+                    "truncated": len(diagnostics) > limit}  # fmt: skip
+        return {"result": "OK", "diagnostics": [], "truncated": False}
+
+    # -- executions --------------------------------------------------------------------------
+    def _new_execution(
+        self, body: dict[str, Any], *, express: bool
+    ) -> tuple[ExecutionRecord, bool]:
+        sm = self._machine(_str(body, "stateMachineArn") or "")
+        raw_input = body.get("input")
+        text = "{}" if raw_input is None else raw_input
+        if not isinstance(text, str):
+            raise _err("ValidationException", "input must be a string")
+        if len(text.encode()) > MAX_INPUT:
+            raise _err("ValidationException", "1 validation error detected: Value at 'input' "
+                       "failed to satisfy constraint: Member must have length less than or "
+                       f"equal to {MAX_INPUT}")  # fmt: skip
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise _err(
+                "InvalidExecutionInput", f"Invalid State Machine Execution Input: '{exc}'"
+            ) from None
+        name = body.get("name") or str(uuid.uuid4())
+        if not isinstance(name, str) or not STATES_NAME.match(name):
+            raise _err("InvalidName", f"Invalid Name: '{name}'")
+        arn = execution_arn(self.region, self.account, sm.name, name, express=sm.express)
+        existing = self.runs.get(arn)
+        if existing is not None:
+            if existing.running and existing.input == text:
+                return existing, False
+            raise _err("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
+        ex = ExecutionRecord(arn, sm.arn, name, text, self.executions.clock.now(), sm.definition,
+                             sm.role_arn, sm.machine, express=express)  # fmt: skip
+        return ex, True
+
+    async def start_execution(self, body: dict[str, Any]) -> dict[str, Any]:
+        ex, new = self._new_execution(body, express=False)
+        sm = self.machines[ex.machine_arn]
+        if new:
+            ex.express = sm.express
+            if not sm.express:
+                self._remember(ex)
+            await self.executions.start(ex)
+        return {"executionArn": ex.arn, "startDate": ex.started}
+
+    def _remember(self, ex: ExecutionRecord) -> None:
+        self.runs[ex.arn] = ex
+        self.by_machine.setdefault(ex.machine_arn, []).append(ex)
+
+    async def start_sync_execution(self, body: dict[str, Any]) -> dict[str, Any]:
+        sm = self._machine(_str(body, "stateMachineArn") or "")
+        if not sm.express:
+            raise _err("StateMachineTypeNotSupported",
+                       "This operation is not supported by this type of state machine")  # fmt: skip
+        ex, _ = self._new_execution(body, express=True)
+        started = time.monotonic()
+        await self.executions.start(ex)
+        await ex.done.wait()
+        elapsed_ms = (time.monotonic() - started) * 1000
+        out: dict[str, Any] = {
+            "executionArn": ex.arn,
+            "stateMachineArn": ex.machine_arn,
+            "name": ex.name,
+            "startDate": ex.started,
+            "stopDate": ex.stopped,
+            "status": ex.status,
+            "input": ex.input,
+            "inputDetails": {"included": True},
+            "billingDetails": {
+                "billedMemoryUsedInMB": 64,
+                "billedDurationInMilliseconds": max(100, math.ceil(elapsed_ms / 100) * 100),
+            },
+        }
+        if ex.output is not None:
+            out["output"] = ex.output
+            out["outputDetails"] = {"included": True}
+        if ex.error is not None:
+            out["error"] = ex.error
+        if ex.cause is not None:
+            out["cause"] = ex.cause
+        return out
+
+    async def describe_execution(self, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self._execution(_str(body, "executionArn") or "")
+        return _describe(ex)
+
+    async def stop_execution(self, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self._execution(_str(body, "executionArn") or "")
+        if ex.running:
+            await self.executions.stop(ex, body.get("error"), body.get("cause"))
+        return {"stopDate": ex.stopped}
+
+    async def list_executions(self, body: dict[str, Any]) -> dict[str, Any]:
+        sm = self._machine(_str(body, "stateMachineArn") or "")
+        if sm.express:
+            raise _err("StateMachineTypeNotSupported",
+                       "This operation is not supported by this type of state machine")  # fmt: skip
+        status = body.get("statusFilter")
+        items = [
+            ex for ex in reversed(self.by_machine.get(sm.arn, []))
+            if status is None or ex.status == status
+        ]  # fmt: skip
+        page, token = _page(body, items)
+        out: dict[str, Any] = {"executions": [_summary(ex) for ex in page]}
+        if token:
+            out["nextToken"] = token
+        return out
+
+    async def get_execution_history(self, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self._execution(_str(body, "executionArn") or "")
+        events = [e.render() for e in ex.history]
+        if body.get("reverseOrder"):
+            events.reverse()
+        if body.get("includeExecutionData") is False:
+            for e in events:
+                for value in e.values():
+                    if isinstance(value, dict):
+                        for key in ("input", "output", "parameters"):
+                            value.pop(key, None)
+        page, token = _page(body, events)
+        out: dict[str, Any] = {"events": page}
+        if token:
+            out["nextToken"] = token
+        return out
+
+    async def describe_machine_for_execution(self, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self._execution(_str(body, "executionArn") or "")
+        sm = self.machines.get(ex.machine_arn)
+        return {
+            "stateMachineArn": ex.machine_arn,
+            "name": ex.machine_arn.rsplit(":", 1)[-1],
+            "definition": ex.definition,
+            "roleArn": ex.role_arn,
+            "updateDate": sm.updated if sm is not None else ex.started,
+            "loggingConfiguration": sm.logging if sm is not None else {"level": "OFF"},
+            "tracingConfiguration": sm.tracing if sm is not None else {"enabled": False},
+        }
+
+    # -- callbacks ---------------------------------------------------------------------------
+    async def send_task_success(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = _str(body, "taskToken") or ""
+        output = _str(body, "output") or ""
+        try:
+            value = json.loads(output)
+        except ValueError as exc:
+            raise _err("InvalidOutput", f"Invalid Output: '{exc}'") from None
+        if not self.tokens.settle(token, Ok(value)):
+            raise _err("TaskDoesNotExist", "Task Timed Out or Does Not Exist")
+        return {}
+
+    async def send_task_failure(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = _str(body, "taskToken") or ""
+        error = body.get("error") or ""
+        cause = body.get("cause") or ""
+        if not self.tokens.settle(token, Err(str(error), str(cause))):
+            raise _err("TaskDoesNotExist", "Task Timed Out or Does Not Exist")
+        return {}
+
+    async def send_task_heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
+        token = _str(body, "taskToken") or ""
+        if not self.tokens.heartbeat(token):
+            raise _err("TaskDoesNotExist", "Task Timed Out or Does Not Exist")
+        return {}
+
+    # -- tags --------------------------------------------------------------------------------
+    async def tag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        sm = self._tagged(_str(body, "resourceArn") or "")
+        sm.tags.update(_tags(body.get("tags")))
+        if len(sm.tags) > 50:
+            raise _err("TooManyTags", "Too many tags: at most 50 per resource")
+        await self.store.save_machine(sm)
+        return {}
+
+    async def untag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        sm = self._tagged(_str(body, "resourceArn") or "")
+        for key in body.get("tagKeys") or []:
+            sm.tags.pop(key, None)
+        await self.store.save_machine(sm)
+        return {}
+
+    async def list_tags(self, body: dict[str, Any]) -> dict[str, Any]:
+        sm = self._tagged(_str(body, "resourceArn") or "")
+        return {"tags": [{"key": k, "value": v} for k, v in sm.tags.items()]}
+
+    def _tagged(self, arn: str) -> StateMachineRecord:
+        sm = self.machines.get(arn)
+        if sm is None:
+            raise _err("ResourceNotFound", f"Resource not found: '{arn}'")
+        return sm
+
+    # -- start-up ----------------------------------------------------------------------------
+    def load(self) -> list[tuple[ExecutionRecord, dict[str, Any]]]:
+        """Read everything back; returns the RUNNING executions with their cursors."""
+        for row in self.store.load_machines():
+            (
+                arn,
+                name,
+                kind,
+                definition,
+                role,
+                created,
+                updated,
+                rev,
+                desc,
+                logging,
+                tracing,
+                tags,
+            ) = row
+            try:
+                machine = parse_definition(definition)
+            except InvalidDefinition:
+                continue  # cannot happen for a stored definition; never stops start-up
+            sm = StateMachineRecord(arn, name, kind, definition, role, created, updated, rev,
+                                    machine, desc, json.loads(logging), json.loads(tracing),
+                                    json.loads(tags))  # fmt: skip
+            self.machines[arn] = sm
+        histories = self.store.load_history()
+        resume = []
+        for row in self.store.load_executions():
+            (arn, machine_arn, name, status, input_, output, error, cause, started, stopped,
+             definition, role, cursor) = row  # fmt: skip
+            ex = ExecutionRecord(arn, machine_arn, name, input_, started, definition, role,
+                                 parse_definition(definition), status=status, output=output,
+                                 error=error, cause=cause, stopped=stopped)  # fmt: skip
+            ex.history = histories.get(arn, [])
+            ex.flushed = len(ex.history)
+            if not ex.running:
+                ex.done.set()
+            self._remember(ex)
+            if ex.running and cursor:
+                resume.append((ex, json.loads(cursor)))
+        return resume
+
+    def running(self) -> list[ExecutionRecord]:
+        return [ex for ex in self.runs.values() if ex.running]
+
+
+def _tags(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise _err("ValidationException", "tags must be a list")
+    out = {}
+    for tag in raw:
+        if not isinstance(tag, dict) or not isinstance(tag.get("key"), str):
+            raise _err("ValidationException", "each tag needs a key")
+        out[tag["key"]] = str(tag.get("value", ""))
+    return out
+
+
+def _summary(ex: ExecutionRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "executionArn": ex.arn,
+        "stateMachineArn": ex.machine_arn,
+        "name": ex.name,
+        "status": ex.status,
+        "startDate": ex.started,
+    }
+    if ex.stopped is not None:
+        out["stopDate"] = ex.stopped
+    return out
+
+
+def _describe(ex: ExecutionRecord) -> dict[str, Any]:
+    out = _summary(ex)
+    out["input"] = ex.input
+    out["inputDetails"] = {"included": True}
+    if ex.output is not None:
+        out["output"] = ex.output
+        out["outputDetails"] = {"included": True}
+    if ex.error is not None:
+        out["error"] = ex.error
+    if ex.cause is not None:
+        out["cause"] = ex.cause
+    out["redriveCount"] = 0
+    out["redriveStatus"] = "NOT_REDRIVABLE"
+    return out

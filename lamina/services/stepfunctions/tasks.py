@@ -1,0 +1,184 @@
+"""Task states' integrations: what ``Resource`` means and how its work is done.
+
+* ``arn:aws:states:::lambda:invoke`` (``Parameters``: ``FunctionName``, ``Payload``,
+  ``Qualifier``) and plain function ARNs call the in-process invoke path — the same
+  scheduler as every other invoke (cold/warm, throttles, the bill), no HTTP.
+* ``.waitForTaskToken`` invokes, then waits for ``SendTaskSuccess``/``SendTaskFailure``
+  (``SendTaskHeartbeat`` keeps it alive within ``HeartbeatSeconds``).
+* ``TimeoutSeconds`` and ``HeartbeatSeconds`` run on the schedule clock.
+
+Function errors become the task's error the way Step Functions reports them: the
+function's ``errorType`` as ``Error`` and its error document as ``Cause``; Lambda's own
+failures are ``Lambda.TooManyRequestsException`` / ``Lambda.ResourceNotFoundException``
+/ ``Lambda.ServiceException``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
+from lamina.events.invoker import Invoke, split_function_arn
+from lamina.workflows.steps import Err, Ok, Outcome, RunTask
+
+log = logging.getLogger("lamina.stepfunctions.tasks")
+
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+
+
+@dataclass
+class _Callback:
+    future: asyncio.Future[Outcome]
+    heartbeat: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class CallbackTokens:
+    """Task tokens waiting for SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, _Callback] = {}
+
+    def open(self, token: str) -> _Callback:
+        cb = _Callback(asyncio.get_running_loop().create_future())
+        self._waiting[token] = cb
+        return cb
+
+    def close(self, token: str) -> None:
+        self._waiting.pop(token, None)
+
+    def settle(self, token: str, outcome: Outcome) -> bool:
+        cb = self._waiting.pop(token, None)
+        if cb is None or cb.future.done():
+            return False
+        cb.future.set_result(outcome)
+        return True
+
+    def heartbeat(self, token: str) -> bool:
+        cb = self._waiting.get(token)
+        if cb is None:
+            return False
+        cb.heartbeat.set()
+        return True
+
+
+class TaskRunner:
+    """Runs a ``RunTask`` step; ``scale`` is the schedule clock's speed-up."""
+
+    def __init__(self, invoke: Invoke, tokens: CallbackTokens, scale: float = 1.0) -> None:
+        self.invoke = invoke
+        self.tokens = tokens
+        self.scale = scale
+
+    async def run(self, rt: RunTask) -> Outcome:
+        work = self._work(rt)
+        if rt.timeout_s is None:
+            return await work
+        try:
+            return await asyncio.wait_for(work, rt.timeout_s / self.scale)
+        except TimeoutError:
+            return Err("States.Timeout", f"The task did not finish within {rt.timeout_s:g} seconds")
+
+    async def _work(self, rt: RunTask) -> Outcome:
+        resource = rt.resource
+        wait = resource.endswith(".waitForTaskToken")
+        base = resource.removesuffix(".waitForTaskToken")
+        if base == LAMBDA_INVOKE:
+            call = self._lambda_invoke(rt.payload)
+        elif base.startswith("arn:aws:lambda:"):
+            call = self._plain_lambda(base, rt.payload)
+        else:
+            return Err(
+                "States.Runtime",
+                f"Lamina does not support the Task resource {resource!r} yet",
+            )
+        if not wait:
+            return await call
+        assert rt.token is not None
+        callback = self.tokens.open(rt.token)
+        try:
+            started = await call
+            if isinstance(started, Err):
+                return started
+            return await self._await_callback(callback, rt.heartbeat_s)
+        finally:
+            self.tokens.close(rt.token)
+
+    async def _await_callback(self, cb: _Callback, heartbeat_s: float | None) -> Outcome:
+        if heartbeat_s is None:
+            return await cb.future
+        while True:
+            cb.heartbeat.clear()
+            beat: asyncio.Future[Any] = asyncio.ensure_future(cb.heartbeat.wait())
+            waiting: set[asyncio.Future[Any]] = {cb.future, beat}
+            done, _ = await asyncio.wait(
+                waiting, timeout=heartbeat_s / self.scale, return_when=asyncio.FIRST_COMPLETED
+            )
+            beat.cancel()
+            if cb.future in done:
+                return cb.future.result()
+            if not done:
+                return Err("States.HeartbeatTimeout", "No heartbeat within HeartbeatSeconds")
+
+    async def _call(
+        self, function: str, qualifier: str | None, payload: Any
+    ) -> tuple[Outcome, str, str]:
+        name, inline = split_function_arn(function)
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        rid = str(uuid.uuid4())
+        try:
+            result = await self.invoke(name, qualifier or inline, body, rid)
+        except TooManyRequests as exc:
+            return Err("Lambda.TooManyRequestsException", exc.message), rid, ""
+        except ResourceNotFound as exc:
+            return Err("Lambda.ResourceNotFoundException", exc.message), rid, ""
+        except ApiError as exc:
+            return Err("Lambda.ServiceException", exc.message), rid, ""
+        text = result.payload.decode("utf-8", "replace")
+        if result.function_error:
+            try:
+                doc = json.loads(text)
+                error = (
+                    str(doc.get("errorType") or "Lambda.Unknown")
+                    if isinstance(doc, dict)
+                    else "Lambda.Unknown"
+                )
+            except ValueError:
+                error = "Lambda.Unknown"
+            return Err(error, text), rid, result.executed_version
+        try:
+            value = json.loads(text) if text.strip() else None
+        except ValueError:
+            value = text
+        return Ok(value), rid, result.executed_version
+
+    async def _lambda_invoke(self, params: Any) -> Outcome:
+        if not isinstance(params, dict) or not isinstance(params.get("FunctionName"), str):
+            return Err("States.Runtime", "lambda:invoke needs Parameters with a FunctionName")
+        qualifier = params.get("Qualifier")
+        outcome, rid, version = await self._call(
+            params["FunctionName"], qualifier if isinstance(qualifier, str) else None,
+            params.get("Payload", {}),
+        )  # fmt: skip
+        if isinstance(outcome, Err):
+            return outcome
+        return Ok(
+            {
+                "ExecutedVersion": version,
+                "Payload": outcome.value,
+                "SdkHttpMetadata": {
+                    "HttpHeaders": {"X-Amz-Executed-Version": version, "x-amzn-RequestId": rid},
+                    "HttpStatusCode": 200,
+                },
+                "SdkResponseMetadata": {"RequestId": rid},
+                "StatusCode": 200,
+            }
+        )
+
+    async def _plain_lambda(self, arn: str, payload: Any) -> Outcome:
+        outcome, _, _ = await self._call(arn, None, payload)
+        return outcome

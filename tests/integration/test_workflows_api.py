@@ -1,0 +1,346 @@
+"""Step Functions on a real ``lamina serve``, through boto3 and the AWS CLI, with real
+Python, Node and Rust functions as Task states."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.integration.harness import EXAMPLES, LaminaProcess, api_error
+
+ROLE = "arn:aws:iam::123456789012:role/sfn"
+AWS = str(Path(sys.executable).with_name("aws"))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    proc = LaminaProcess(
+        tmp_path_factory.mktemp("workflows"), {"LAMINA_SCHEDULE_TIME_SCALE": "100"}
+    ).start()
+    for example, runtime, handler in (
+        ("hello-python", "python3.11", "app.handler"),
+        ("hello-node", "nodejs20.x", "index.handler"),
+        ("hello-rust", "provided.al2023", "bootstrap"),
+    ):
+        proc.create(example, (EXAMPLES / f"{example}.zip").read_bytes(), runtime=runtime,
+                    handler=handler)  # fmt: skip
+    yield proc
+    proc.stop()
+
+
+def sfn(server: LaminaProcess) -> Any:
+    return boto3.client(
+        "stepfunctions",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDLAMINA",
+        aws_secret_access_key="lamina-secret",
+        config=Config(retries={"max_attempts": 0}, inject_host_prefix=False, read_timeout=120),
+    )
+
+
+def create(server: LaminaProcess, name: str, definition: dict[str, Any], **extra: Any) -> str:
+    arn: str = sfn(server).create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=ROLE, **extra
+    )["stateMachineArn"]
+    return arn
+
+
+def finish(server: LaminaProcess, arn: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        out: dict[str, Any] = sfn(server).describe_execution(executionArn=arn)
+        if out["status"] != "RUNNING" or time.monotonic() > deadline:
+            return out
+        time.sleep(0.05)
+
+
+def history(server: LaminaProcess, arn: str, **kw: Any) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = sfn(server).get_execution_history(executionArn=arn, **kw)[
+        "events"
+    ]
+    return events
+
+
+def fn_arn(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+
+
+ORDER = {
+    "StartAt": "Python",
+    "States": {
+        "Python": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "hello-python", "Payload": {"name.$": "$.who"}},
+            "ResultSelector": {"py.$": "$.Payload.message"},
+            "ResultPath": "$.python",
+            "Next": "Node",
+        },
+        "Node": {
+            "Type": "Task",
+            "Resource": fn_arn("hello-node"),
+            "Parameters": {"name.$": "$.who"},
+            "ResultSelector": {"node.$": "$.message", "runtime.$": "$.runtime"},
+            "ResultPath": "$.node",
+            "Next": "Rust",
+        },
+        "Rust": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": fn_arn("hello-rust"), "Payload": {"name": "Rust"}},
+            "OutputPath": "$.Payload",
+            "Next": "Pause",
+        },
+        "Pause": {"Type": "Wait", "Seconds": 30, "Next": "Done"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def test_a_standard_execution_runs_python_node_and_rust_tasks(server: LaminaProcess) -> None:
+    sm = create(server, "order", ORDER)
+    client = sfn(server)
+    ex = client.start_execution(stateMachineArn=sm, name="first", input='{"who": "Ada"}')
+    assert ex["executionArn"].endswith(":execution:order:first")
+    done = finish(server, ex["executionArn"])
+    assert done["status"] == "SUCCEEDED", done
+    output = json.loads(done["output"])
+    assert output["message"] == "Hello, Rust!" and output["runtime"] == "rust"
+    events = history(server, ex["executionArn"])
+    types = [e["type"] for e in events]
+    assert types[:3] == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled"]
+    assert "LambdaFunctionScheduled" in types and "LambdaFunctionSucceeded" in types
+    assert types[-5:] == ["WaitStateEntered", "WaitStateExited", "SucceedStateEntered",
+                          "SucceedStateExited", "ExecutionSucceeded"]  # fmt: skip
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert all(e["previousEventId"] == e["id"] - 1 for e in events)
+    exited = next(e for e in events if e["type"] == "TaskStateExited")
+    assert json.loads(exited["stateExitedEventDetails"]["output"])["python"] == {
+        "py": "Hello, Ada!"
+    }
+    node = next(e for e in events if e["type"] == "LambdaFunctionSucceeded")
+    assert json.loads(node["lambdaFunctionSucceededEventDetails"]["output"])["runtime"] == "node"
+    scheduled = next(e for e in events if e["type"] == "TaskScheduled")["taskScheduledEventDetails"]
+    assert (scheduled["resourceType"], scheduled["resource"]) == ("lambda", "invoke")
+    wait_in = next(e for e in events if e["type"] == "WaitStateEntered")["timestamp"]
+    wait_out = next(e for e in events if e["type"] == "WaitStateExited")["timestamp"]
+    assert (wait_out - wait_in).total_seconds() >= 29  # schedule-clock time
+
+    rev = history(server, ex["executionArn"], reverseOrder=True)
+    assert [e["id"] for e in rev] == [e["id"] for e in reversed(events)]
+    first = client.get_execution_history(executionArn=ex["executionArn"], maxResults=4)
+    rest = client.get_execution_history(executionArn=ex["executionArn"], maxResults=1000,
+                                        nextToken=first["nextToken"])  # fmt: skip
+    assert [e["id"] for e in first["events"] + rest["events"]] == [e["id"] for e in events]
+    described = client.describe_state_machine_for_execution(executionArn=ex["executionArn"])
+    assert json.loads(described["definition"]) == ORDER
+
+
+def test_a_function_error_is_the_task_error_and_catch_handles_it(server: LaminaProcess) -> None:
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": fn_arn("hello-python"),
+                "Retry": [{"ErrorEquals": ["HelloError"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Failed"}],
+                "End": True,
+            },
+            "Failed": {"Type": "Fail", "ErrorPath": "$.err.Error", "Cause": "caught"},
+        },
+    }  # fmt: skip
+    sm = create(server, "failing", definition)
+    ex = sfn(server).start_execution(stateMachineArn=sm, input='{"fail": true}')
+    done = finish(server, ex["executionArn"])
+    assert done["status"] == "FAILED"
+    assert (done["error"], done["cause"]) == ("HelloError", "caught")
+    types = [e["type"] for e in history(server, ex["executionArn"])]
+    assert types.count("LambdaFunctionFailed") == 2
+    failed = history(server, ex["executionArn"])[-1]
+    assert failed["type"] == "ExecutionFailed"
+    assert failed["executionFailedEventDetails"] == {"error": "HelloError", "cause": "caught"}
+
+
+def test_invalid_definitions_and_bad_requests_get_aws_errors(server: LaminaProcess) -> None:
+    client = sfn(server)
+    bad = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}
+    code, status, message = api_error(
+        lambda: client.create_state_machine(name="bad", definition=json.dumps(bad), roleArn=ROLE)
+    )
+    assert (code, status) == ("InvalidDefinition", 400)
+    assert "Missing 'Next' target: Nowhere at /States/A/Next" in message
+    result = client.validate_state_machine_definition(definition=json.dumps(bad))
+    assert result["result"] == "FAIL"
+    assert result["diagnostics"][0]["code"] == "MISSING_TRANSITION_TARGET"
+    assert result["diagnostics"][0]["location"] == "/States/A/Next"
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:nope"
+    assert api_error(lambda: client.start_execution(stateMachineArn=missing))[0] == (
+        "StateMachineDoesNotExist"
+    )
+    gone = "arn:aws:states:us-east-1:123456789012:execution:nope:x"
+    assert api_error(lambda: client.describe_execution(executionArn=gone))[0] == (
+        "ExecutionDoesNotExist"
+    )
+    sm = create(server, "pass", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    assert api_error(lambda: client.start_execution(stateMachineArn=sm, input="{nope"))[0] == (
+        "InvalidExecutionInput"
+    )
+    big = json.dumps({"x": "y" * (256 * 1024)})
+    assert api_error(lambda: client.start_execution(stateMachineArn=sm, input=big))[0] == (
+        "ValidationException"
+    )
+    assert api_error(lambda: client.start_sync_execution(stateMachineArn=sm))[0] == (
+        "StateMachineTypeNotSupported"
+    )
+
+
+def test_execution_names_are_idempotent_only_for_the_same_input(server: LaminaProcess) -> None:
+    client = sfn(server)
+    sm = create(
+        server,
+        "slow",
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 100000, "End": True}}},
+    )
+    one = client.start_execution(stateMachineArn=sm, name="same", input='{"a": 1}')
+    two = client.start_execution(stateMachineArn=sm, name="same", input='{"a": 1}')
+    assert one["executionArn"] == two["executionArn"]
+    code, _, _ = api_error(
+        lambda: client.start_execution(stateMachineArn=sm, name="same", input='{"a": 2}')
+    )
+    assert code == "ExecutionAlreadyExists"
+    running = client.list_executions(stateMachineArn=sm, statusFilter="RUNNING")["executions"]
+    assert [e["name"] for e in running] == ["same"]
+    client.stop_execution(executionArn=one["executionArn"], error="Manual", cause="test")
+    stopped = client.describe_execution(executionArn=one["executionArn"])
+    assert stopped["status"] == "ABORTED"
+    assert history(server, one["executionArn"])[-1]["type"] == "ExecutionAborted"
+    code, _, _ = api_error(
+        lambda: client.start_execution(stateMachineArn=sm, name="same", input='{"a": 1}')
+    )
+    assert code == "ExecutionAlreadyExists"  # a closed execution's name is taken
+    for i in range(3):
+        client.start_execution(stateMachineArn=sm, name=f"n{i}")
+    page = client.list_executions(stateMachineArn=sm, maxResults=2)
+    assert len(page["executions"]) == 2 and "nextToken" in page
+    rest = client.list_executions(stateMachineArn=sm, maxResults=2, nextToken=page["nextToken"])
+    assert len(page["executions"] + rest["executions"]) == 4
+
+
+def test_express_sync_execution_returns_the_output(server: LaminaProcess) -> None:
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Hello",
+        "States": {
+            "Hello": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Arguments": {"FunctionName": "hello-node", "Payload": {"name": "{% $states.input.n %}"}},
+                "Output": "{% $states.result.Payload.message %}",
+                "End": True,
+            }
+        },
+    }  # fmt: skip
+    sm = create(server, "express", definition, type="EXPRESS")
+    out = sfn(server).start_sync_execution(stateMachineArn=sm, input='{"n": "Express"}')
+    assert out["status"] == "SUCCEEDED"
+    assert json.loads(out["output"]) == "Hello, Express!"
+    assert out["executionArn"].split(":")[5] == "express"
+    assert out["billingDetails"]["billedMemoryUsedInMB"] == 64
+
+
+def test_wait_for_task_token_resumes_on_send_task_success(server: LaminaProcess) -> None:
+    client = sfn(server)
+    definition = {
+        "StartAt": "Callback",
+        "States": {
+            "Callback": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": "hello-python",
+                               "Payload": {"name.$": "$$.Task.Token"}},
+                "HeartbeatSeconds": 3600,
+                "End": True,
+            }
+        },
+    }  # fmt: skip
+    sm = create(server, "callback", definition)
+    ex = client.start_execution(stateMachineArn=sm)
+    token = None
+    deadline = time.monotonic() + 60
+    while token is None and time.monotonic() < deadline:
+        for e in history(server, ex["executionArn"]):
+            if e["type"] == "TaskScheduled":
+                params = json.loads(e["taskScheduledEventDetails"]["parameters"])
+                token = params["Payload"]["name"]
+        time.sleep(0.05)
+    assert token
+    client.send_task_heartbeat(taskToken=token)
+    client.send_task_success(taskToken=token, output='{"approved": true}')
+    done = finish(server, ex["executionArn"])
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"approved": True}
+    assert api_error(lambda: client.send_task_success(taskToken=token, output="{}"))[0] == (
+        "TaskDoesNotExist"
+    )
+
+
+def test_tags_list_update_and_delete(server: LaminaProcess) -> None:
+    client = sfn(server)
+    sm = create(server, "tagged", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                tags=[{"key": "team", "value": "a"}])  # fmt: skip
+    client.tag_resource(resourceArn=sm, tags=[{"key": "env", "value": "dev"}])
+    client.untag_resource(resourceArn=sm, tagKeys=["team"])
+    assert client.list_tags_for_resource(resourceArn=sm)["tags"] == [{"key": "env", "value": "dev"}]
+    new = {"StartAt": "Q", "States": {"Q": {"Type": "Succeed"}}}
+    client.update_state_machine(stateMachineArn=sm, definition=json.dumps(new))
+    assert json.loads(client.describe_state_machine(stateMachineArn=sm)["definition"]) == new
+    names = [m["name"] for m in client.list_state_machines()["stateMachines"]]
+    assert "tagged" in names
+    client.delete_state_machine(stateMachineArn=sm)
+    assert api_error(lambda: client.describe_state_machine(stateMachineArn=sm))[0] == (
+        "StateMachineDoesNotExist"
+    )
+
+
+def test_the_aws_cli_creates_and_runs_a_state_machine(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ACCESS_KEY_ID": "AKIDLAMINA",
+        "AWS_SECRET_ACCESS_KEY": "lamina-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+
+    def aws(*args: str) -> Any:
+        result = subprocess.run(
+            [AWS, "--endpoint-url", server.endpoint, "stepfunctions", *args, "--output", "json"],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    definition = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Result": {"cli": True}, "End": True}},
+    }
+    sm = aws("create-state-machine", "--name", "cli", "--definition", json.dumps(definition),
+             "--role-arn", ROLE)["stateMachineArn"]  # fmt: skip
+    ex = aws("start-execution", "--state-machine-arn", sm, "--input", "{}")["executionArn"]
+    assert finish(server, ex)["status"] == "SUCCEEDED"
+    out = aws("describe-execution", "--execution-arn", ex)
+    assert json.loads(out["output"]) == {"cli": True}
