@@ -46,6 +46,7 @@ from lamina.workflows.steps import (
     Event,
     Fail,
     Frame,
+    JsonDoc,
     Move,
     Ok,
     Outcome,
@@ -55,6 +56,7 @@ from lamina.workflows.steps import (
     Sleep,
     Step,
     Succeed,
+    with_events,
 )
 
 
@@ -116,7 +118,7 @@ class Engine:
                 "RedriveCount": info.redrive_count,
             },
             "State": {
-                "EnteredTime": frame.entered,
+                "EnteredTime": iso(frame.entered),
                 "Name": frame.state,
                 "RetryCount": frame.retry_count,
             },
@@ -129,7 +131,7 @@ class Engine:
         return ctx
 
     def _scope(self, frame: Frame, token: str | None = None) -> Scope:
-        return Scope(self.context(frame, token), frame.variables)
+        return Scope(None, frame.variables, lambda: self.context(frame, token))
 
     def _intrinsic(self, text: str, data: Json, scope: Scope) -> Json:
         return evaluate_intrinsic(text, data, scope, self.rng)
@@ -163,13 +165,13 @@ class Engine:
 
     # -- entering a state -----------------------------------------------------------------
     def start(self, machine: Machine, input: Json, now: float) -> Step:
-        return Move(Frame(machine.start_at, input, {}, iso(now)))
+        return Move(Frame(machine.start_at, input, {}, now))
 
     def enter(self, machine: Machine, frame: Frame, now: float) -> Step:
         state = machine.states[frame.state]
-        frame = replace(frame, entered=iso(now), retries=())
-        kind = type(state).__name__.removesuffix("State")
-        entered = Event(f"{kind}StateEntered", {"name": state.name, "input": _text(frame.input)})
+        frame = Frame(frame.state, frame.input, frame.variables, now, (), frame.map_item)
+        entered = Event(_KINDS[type(state)] + "StateEntered",
+                        {"name": state.name, "input": JsonDoc(frame.input)})  # fmt: skip
         try:
             step = self._enter(machine, state, frame, now)
         except StatesError as exc:
@@ -391,7 +393,7 @@ class Engine:
             "resourceType": rtype,
             "resource": res,
             "region": self.info.state_machine_arn.split(":")[3],
-            "parameters": _text(payload),
+            "parameters": JsonDoc(payload),
         }
         if timeout is not None:
             scheduled["timeoutInSeconds"] = int(timeout)
@@ -402,7 +404,7 @@ class Engine:
             Event("TaskStarted", {"resourceType": rtype, "resource": res}),
         )
         if _plain_lambda(state.resource):
-            details: dict[str, Json] = {"resource": state.resource, "input": _text(payload)}
+            details: dict[str, Json] = {"resource": state.resource, "input": JsonDoc(payload)}
             if timeout is not None:
                 details["timeoutInSeconds"] = int(timeout)
             events = (Event("LambdaFunctionScheduled", details), Event("LambdaFunctionStarted"))
@@ -462,7 +464,7 @@ class Engine:
             kind = prefix + ("TimedOut" if timed_out else "Failed")
             event = Event(kind, {**ids, "error": outcome.error, "cause": outcome.cause})
             return _prepend(self._failed(machine, state, frame, outcome), (event,))
-        event = Event(f"{prefix}Succeeded", {**ids, "output": _text(outcome.value)})
+        event = Event(f"{prefix}Succeeded", {**ids, "output": JsonDoc(outcome.value)})
         return _prepend(self._succeeded(machine, state, frame, outcome.value), (event,))
 
     def branches_done(self, machine: Machine, frame: Frame, outcomes: list[Outcome]) -> Step:
@@ -547,9 +549,17 @@ def _plain_lambda(resource: str) -> bool:
 
 
 def _exited(state: State, output: Json) -> Event:
-    kind = type(state).__name__.removesuffix("State")
-    return Event(f"{kind}StateExited", {"name": state.name, "output": _text(output)})
+    return Event(
+        _KINDS[type(state)] + "StateExited", {"name": state.name, "output": JsonDoc(output)}
+    )
 
 
 def _prepend(step: Step, events: tuple[Event, ...]) -> Step:
-    return replace(step, events=events + step.events)
+    return with_events(step, events)
+
+
+_KINDS: dict[type[State], str] = {
+    cls: cls.__name__.removesuffix("State")
+    for cls in (PassState, TaskState, ChoiceState, WaitState, SucceedState, FailState,
+                ParallelState, MapState)
+}  # fmt: skip

@@ -31,12 +31,31 @@ _VARIABLE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)")
 _REFERENCE_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\['((?:[^'\\]|\\.)*)'\]|\[(\d+)\]")
 
 
-@dataclass(frozen=True, slots=True)
 class Scope:
-    """What a path can address besides ``$``: the context object and the variables."""
+    """What a path can address besides ``$``: the context object and the variables.
 
-    context: Json
-    variables: Mapping[str, Json]
+    The context object is built only if a path asks for it (``make``): most states never
+    read ``$$``, and building it is a good part of a Pass state's cost.
+    """
+
+    __slots__ = ("_context", "_make", "variables")
+
+    def __init__(
+        self,
+        context: Json,
+        variables: Mapping[str, Json],
+        make: Callable[[], Json] | None = None,
+    ) -> None:
+        self._context = context
+        self._make = make
+        self.variables = variables
+
+    @property
+    def context(self) -> Json:
+        if self._make is not None:
+            self._context = self._make()
+            self._make = None
+        return self._context
 
 
 class PathSyntaxError(ValueError):

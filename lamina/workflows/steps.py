@@ -7,10 +7,32 @@ carries the history events it implies, so the history is written in one place.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from lamina.workflows.definition import Machine
 from lamina.workflows.jsonpath import Json
+
+
+class JsonDoc:
+    """A JSON value that history shows as text (``input``, ``output``, ``parameters``),
+    serialised only when the history is read or stored."""
+
+    __slots__ = ("_text", "value")
+
+    def __init__(self, value: Json) -> None:
+        self.value = value
+        self._text: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = json.dumps(self.value, separators=(",", ":"))
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JsonDoc) and other.value == self.value
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +50,7 @@ class Frame:
     state: str
     input: Json
     variables: dict[str, Json]
-    entered: str = ""  # ISO time the state was entered ($$.State.EnteredTime)
+    entered: float = 0.0  # when the state was entered ($$.State.EnteredTime), epoch s
     retries: tuple[int, ...] = ()  # attempts used, per retrier of the state
     map_item: Json = None  # {"Index": i, "Value": v} inside a Map iteration
 
@@ -114,6 +136,14 @@ class RetryLater:
 
 
 Step = Move | Succeed | Fail | Sleep | RunTask | RunBranches | RetryLater
+
+
+def with_events(step: Step, events: tuple[Event, ...]) -> Step:
+    """``step`` with ``events`` before its own. Steps are frozen for their readers; the
+    engine adds events to one it has just made, before anyone else sees it, so it sets
+    the field in place instead of copying the step (``dataclasses.replace`` is slow)."""
+    object.__setattr__(step, "events", events + step.events)
+    return step
 
 
 @dataclass(frozen=True, slots=True)

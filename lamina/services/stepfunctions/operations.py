@@ -469,11 +469,11 @@ class StepFunctionsOperations:
                                     machine, desc, json.loads(logging), json.loads(tracing),
                                     json.loads(tags))  # fmt: skip
             self.machines[arn] = sm
-        histories = self.store.load_history()
+        histories, cursors = self.store.load_progress()
         resume = []
         for row in self.store.load_executions():
             (arn, machine_arn, name, status, input_, output, error, cause, started, stopped,
-             definition, role, cursor) = row  # fmt: skip
+             definition, role) = row  # fmt: skip
             ex = ExecutionRecord(arn, machine_arn, name, input_, started, definition, role,
                                  parse_definition(definition), status=status, output=output,
                                  error=error, cause=cause, stopped=stopped)  # fmt: skip
@@ -482,8 +482,8 @@ class StepFunctionsOperations:
             if not ex.running:
                 ex.done.set()
             self._remember(ex)
-            if ex.running and cursor:
-                resume.append((ex, json.loads(cursor)))
+            if ex.running and arn in cursors:
+                resume.append((ex, cursors[arn]))
         return resume
 
     def running(self) -> list[ExecutionRecord]:

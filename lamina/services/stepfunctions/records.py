@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.workflows.definition import Machine
+from lamina.workflows.steps import JsonDoc
 
 
 @dataclass
@@ -49,7 +50,9 @@ class HistoryEntry:
             "previousEventId": self.previous,
         }
         if self.details or self.type in _ALWAYS_DETAILS:
-            out[details_key(self.type)] = self.details
+            out[details_key(self.type)] = {
+                k: v.text() if isinstance(v, JsonDoc) else v for k, v in self.details.items()
+            }
         return out
 
 

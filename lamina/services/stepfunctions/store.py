@@ -10,9 +10,10 @@ executions never touch this file.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
-from collections.abc import Iterable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from lamina.services.stepfunctions.records import (
     HistoryEntry,
     StateMachineRecord,
 )
+from lamina.workflows.steps import JsonDoc
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state_machines (
@@ -33,18 +35,26 @@ CREATE TABLE IF NOT EXISTS state_machines (
 CREATE TABLE IF NOT EXISTS executions (
     arn TEXT PRIMARY KEY, machine_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
     input TEXT NOT NULL, output TEXT, error TEXT, cause TEXT, started REAL NOT NULL,
-    stopped REAL, definition TEXT NOT NULL, role_arn TEXT NOT NULL, cursor TEXT
+    stopped REAL, definition TEXT NOT NULL, role_arn TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_machine ON executions (machine_arn, started);
-CREATE TABLE IF NOT EXISTS history (
-    execution TEXT NOT NULL, id INTEGER NOT NULL, type TEXT NOT NULL, ts REAL NOT NULL,
-    previous INTEGER NOT NULL, details TEXT NOT NULL, PRIMARY KEY (execution, id)
+-- One row per committed transition: the history events written since the previous one
+-- (a JSON array) and the cursor to resume from (NULL once the execution has ended).
+CREATE TABLE IF NOT EXISTS progress (
+    execution TEXT NOT NULL, first_id INTEGER NOT NULL, events TEXT NOT NULL, cursor TEXT,
+    PRIMARY KEY (execution, first_id)
 );
 """
 
 
+def _doc_text(value: Any) -> str:
+    if isinstance(value, JsonDoc):
+        return value.text()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"), default=_doc_text)
 
 
 class WorkflowStore:
@@ -52,6 +62,8 @@ class WorkflowStore:
 
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.writer = SqliteWriter(path, SCHEMA, fsync=fsync, name="stepfunctions-db")
+        self._pending: list[tuple[str, dict[str, Any], list[HistoryEntry]]] = []
+        self._batch: asyncio.Future[None] | None = None
 
     def close(self) -> None:
         self.writer.close()
@@ -80,72 +92,106 @@ class WorkflowStore:
 
     # -- executions -------------------------------------------------------------------
     @staticmethod
-    def _events(c: sqlite3.Connection, arn: str, events: Iterable[HistoryEntry]) -> None:
-        c.executemany(
-            "INSERT OR REPLACE INTO history VALUES (?,?,?,?,?,?)",
-            [(arn, e.id, e.type, e.timestamp, e.previous, _dumps(e.details)) for e in events],
-        )
+    def _chunk(
+        arn: str, events: list[HistoryEntry], cursor: dict[str, Any] | None
+    ) -> tuple[Any, ...]:
+        rows = [[e.id, e.type, e.timestamp, e.previous, e.details] for e in events]
+        first = events[0].id if events else 0
+        return (arn, first, _dumps(rows), None if cursor is None else _dumps(cursor))
 
     async def insert_execution(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
         events = ex.history[ex.flushed :]
+        ex.flushed += len(events)
         row = (ex.arn, ex.machine_arn, ex.name, ex.status, ex.input, ex.started, ex.definition,
-               ex.role_arn, _dumps(cursor))  # fmt: skip
+               ex.role_arn)  # fmt: skip
+        chunk = self._chunk(ex.arn, events, cursor)
 
         def op(c: sqlite3.Connection) -> None:
             c.execute(
                 "INSERT INTO executions (arn, machine_arn, name, status, input, started,"
-                " definition, role_arn, cursor) VALUES (?,?,?,?,?,?,?,?,?)",
+                " definition, role_arn) VALUES (?,?,?,?,?,?,?,?)",
                 row,
             )
-            self._events(c, ex.arn, events)
+            c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
 
         await self.writer.run(op)
-        ex.flushed += len(events)
 
     async def commit_progress(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
+        """Commit ``ex``'s new history and cursor. Transitions of every execution that
+        arrive in one event-loop turn share one writer operation (and one commit)."""
         events = ex.history[ex.flushed :]
-        text = _dumps(cursor)
+        if not events:
+            return
+        ex.flushed += len(events)
+        self._pending.append((ex.arn, cursor, events))
+        if self._batch is None:
+            self._batch = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._flush)
+        await asyncio.shield(self._batch)
+
+    def _flush(self) -> None:
+        batch, pending = self._batch, self._pending
+        self._batch, self._pending = None, []
+        assert batch is not None
 
         def op(c: sqlite3.Connection) -> None:
-            c.execute("UPDATE executions SET cursor=? WHERE arn=?", (text, ex.arn))
-            self._events(c, ex.arn, events)
+            c.executemany(
+                "INSERT OR REPLACE INTO progress VALUES (?,?,?,?)",
+                [self._chunk(arn, events, cursor) for arn, cursor, events in pending],
+            )
 
-        await self.writer.run(op)
-        ex.flushed += len(events)
+        def settle(fut: Future[None]) -> None:
+            if batch.done():
+                return
+            exc = fut.exception()
+            if exc is not None:
+                batch.set_exception(exc)
+            else:
+                batch.set_result(None)
+
+        done = self.writer.submit(op)
+        loop = batch.get_loop()
+        done.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, f))
 
     async def finish_execution(self, ex: ExecutionRecord) -> None:
         events = ex.history[ex.flushed :]
+        ex.flushed += len(events)
         row = (ex.status, ex.output, ex.error, ex.cause, ex.stopped, ex.arn)
+        chunk = self._chunk(ex.arn, events, None)
 
         def op(c: sqlite3.Connection) -> None:
             c.execute(
-                "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=?,"
-                " cursor=NULL WHERE arn=?",
+                "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=? WHERE arn=?",
                 row,
             )
-            self._events(c, ex.arn, events)
+            c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
 
         await self.writer.run(op)
-        ex.flushed += len(events)
 
     def load_executions(self) -> list[tuple[Any, ...]]:
         return self.writer.call(
             lambda c: c.execute(
                 "SELECT arn, machine_arn, name, status, input, output, error, cause, started,"
-                " stopped, definition, role_arn, cursor FROM executions ORDER BY started"
+                " stopped, definition, role_arn FROM executions ORDER BY started"
             ).fetchall()
         )
 
-    def load_history(self) -> dict[str, list[HistoryEntry]]:
+    def load_progress(self) -> tuple[dict[str, list[HistoryEntry]], dict[str, dict[str, Any]]]:
+        """Every execution's history, and the cursor of the last committed transition of
+        those that have not ended."""
         rows = self.writer.call(
             lambda c: c.execute(
-                "SELECT execution, id, type, ts, previous, details FROM history"
-                " ORDER BY execution, id"
+                "SELECT execution, events, cursor FROM progress ORDER BY execution, first_id"
             ).fetchall()
         )
-        out: dict[str, list[HistoryEntry]] = {}
-        for arn, id_, type_, ts, previous, details in rows:
-            out.setdefault(arn, []).append(
-                HistoryEntry(id_, type_, ts, previous, json.loads(details))
-            )
-        return out
+        histories: dict[str, list[HistoryEntry]] = {}
+        cursors: dict[str, dict[str, Any]] = {}
+        for arn, events, cursor in rows:
+            history = histories.setdefault(arn, [])
+            for id_, type_, ts, previous, details in json.loads(events):
+                history.append(HistoryEntry(id_, type_, ts, previous, details))
+            if cursor is None:
+                cursors.pop(arn, None)
+            else:
+                cursors[arn] = json.loads(cursor)
+        return histories, cursors
