@@ -3,9 +3,9 @@
 Against a real ``lamina serve`` (a subprocess, fresh data directory), over loopback with
 the Step Functions JSON 1.0 API:
 
-* **Standard, durable**: a chain of 100 Pass states; ``--executions`` started at once,
-  timed from the first StartExecution to the last execution's SUCCEEDED (every transition
-  committed to SQLite before the next state runs).
+* **Standard, durable**: a chain of 100 Pass states; ``--executions`` started from
+  ``--clients`` connections, timed from the first StartExecution to the last execution's
+  SUCCEEDED (every transition committed to SQLite before the next state runs).
 * **Express, in memory**: the same chain through StartSyncExecution, one at a time
   (latency per execution) and from ``--clients`` connections at once (throughput).
 * **Lambda Task overhead**: a one-Task Express machine calling a warm Rust function,
@@ -63,21 +63,34 @@ def create(sfn: Sfn, name: str, definition: dict[str, Any], kind: str) -> str:
     return str(out["stateMachineArn"])
 
 
-def standard_throughput(server: LaminaServer, executions: int) -> dict[str, float]:
-    sfn = Sfn(server)
-    arn = create(sfn, "std-chain", chain(CHAIN), "STANDARD")
+def standard_throughput(server: LaminaServer, executions: int, clients: int) -> dict[str, float]:
+    setup = Sfn(server)
+    arn = create(setup, "std-chain", chain(CHAIN), "STANDARD")
+    barrier = threading.Barrier(clients + 1)
+
+    def starter(k: int) -> None:
+        sfn = Sfn(server)
+        barrier.wait()
+        for i in range(k, executions, clients):
+            sfn.call("StartExecution", {"stateMachineArn": arn, "name": f"e{i}"})
+        sfn.close()
+
+    threads = [threading.Thread(target=starter, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
     start = time.perf_counter()
-    for i in range(executions):
-        sfn.call("StartExecution", {"stateMachineArn": arn, "name": f"e{i}"})
+    for t in threads:
+        t.join()
     while True:
-        page = sfn.call("ListExecutions", {"stateMachineArn": arn, "statusFilter": "RUNNING",
-                                           "maxResults": 1})  # fmt: skip
+        page = setup.call("ListExecutions", {"stateMachineArn": arn, "statusFilter": "RUNNING",
+                                             "maxResults": 1})  # fmt: skip
         if not page["executions"]:
             break
         time.sleep(0.002)
     elapsed = time.perf_counter() - start
-    failed = sfn.call("ListExecutions", {"stateMachineArn": arn, "statusFilter": "FAILED"})
-    sfn.close()
+    failed = setup.call("ListExecutions", {"stateMachineArn": arn, "statusFilter": "FAILED"})
+    setup.close()
     assert not failed["executions"], failed
     return {"executions": executions, "seconds": elapsed,
             "transitions_per_s": executions * CHAIN / elapsed}  # fmt: skip
@@ -169,7 +182,7 @@ def main() -> None:
     args = parser.parse_args()
     with LaminaServer() as server:
         results = {
-            "standard": standard_throughput(server, args.executions),
+            "standard": standard_throughput(server, args.executions, args.clients),
             "express_sync": express_latency(server, args.runs),
             "express_parallel": express_throughput(server, args.clients, args.runs // args.clients),
             "lambda_task": task_overhead(server, args.runs),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ class WorkflowStore:
 
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.writer = SqliteWriter(path, SCHEMA, fsync=fsync, name="stepfunctions-db")
-        self._pending: list[tuple[str, dict[str, Any], list[HistoryEntry]]] = []
+        self._pending: list[Callable[[sqlite3.Connection], object]] = []
         self._batch: asyncio.Future[None] | None = None
 
     def close(self) -> None:
@@ -114,44 +115,18 @@ class WorkflowStore:
             )
             c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
 
-        await self.writer.run(op)
+        await self._commit(op)
 
     async def commit_progress(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
-        """Commit ``ex``'s new history and cursor. Transitions of every execution that
-        arrive in one event-loop turn share one writer operation (and one commit)."""
+        """Commit ``ex``'s new history and the cursor to resume from."""
         events = ex.history[ex.flushed :]
         if not events:
             return
         ex.flushed += len(events)
-        self._pending.append((ex.arn, cursor, events))
-        if self._batch is None:
-            self._batch = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_soon(self._flush)
-        await asyncio.shield(self._batch)
-
-    def _flush(self) -> None:
-        batch, pending = self._batch, self._pending
-        self._batch, self._pending = None, []
-        assert batch is not None
-
-        def op(c: sqlite3.Connection) -> None:
-            c.executemany(
-                "INSERT OR REPLACE INTO progress VALUES (?,?,?,?)",
-                [self._chunk(arn, events, cursor) for arn, cursor, events in pending],
-            )
-
-        def settle(fut: Future[None]) -> None:
-            if batch.done():
-                return
-            exc = fut.exception()
-            if exc is not None:
-                batch.set_exception(exc)
-            else:
-                batch.set_result(None)
-
-        done = self.writer.submit(op)
-        loop = batch.get_loop()
-        done.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, f))
+        chunk = self._chunk(ex.arn, events, cursor)
+        await self._commit(
+            lambda c: c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
+        )
 
     async def finish_execution(self, ex: ExecutionRecord) -> None:
         events = ex.history[ex.flushed :]
@@ -166,7 +141,40 @@ class WorkflowStore:
             )
             c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
 
-        await self.writer.run(op)
+        await self._commit(op)
+
+    async def _commit(self, op: Callable[[sqlite3.Connection], object]) -> None:
+        """Run ``op`` in the next commit. Every operation queued in one event-loop turn —
+        transitions of all running executions, starts, ends — goes to the writer as one
+        operation, so the thread hop and the commit are paid once per turn."""
+        self._pending.append(op)
+        if self._batch is None:
+            loop = asyncio.get_running_loop()
+            self._batch = loop.create_future()
+            loop.call_soon(self._flush)
+        await asyncio.shield(self._batch)
+
+    def _flush(self) -> None:
+        batch, pending = self._batch, self._pending
+        self._batch, self._pending = None, []
+        assert batch is not None
+
+        def op(c: sqlite3.Connection) -> None:
+            for each in pending:
+                each(c)
+
+        def settle(fut: Future[None]) -> None:
+            if batch.done():
+                return
+            exc = fut.exception()
+            if exc is not None:
+                batch.set_exception(exc)
+            else:
+                batch.set_result(None)
+
+        done = self.writer.submit(op)
+        loop = batch.get_loop()
+        done.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, f))
 
     def load_executions(self) -> list[tuple[Any, ...]]:
         return self.writer.call(
