@@ -30,6 +30,7 @@ from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.services.iam.service import IamService
 from lamina.services.logs.service import LogsService
+from lamina.services.sqs.service import Caller as SqsCaller
 from lamina.services.stepfunctions.handler import StepFunctions
 from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
@@ -137,7 +138,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # CloudWatch Logs over the functions' logs.
     logs_service = LogsService.open(settings, logs)
     api.mount_service(logs_service.mount())
-    workflows = open_workflows(settings, functions, scheduler, api)
+    workflows = open_workflows(settings, functions, scheduler, api, events)
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)
@@ -228,10 +229,15 @@ def open_event_sources(
 
 
 def open_workflows(
-    settings: Settings, functions: Functions, scheduler: Scheduler, api: LambdaApi
+    settings: Settings,
+    functions: Functions,
+    scheduler: Scheduler,
+    api: LambdaApi,
+    events: EventSources,
 ) -> StepFunctions:
     """Step Functions, invoking Task functions through the scheduler, on the API's port."""
     region, account = settings.region, settings.account_id
+    reachable_host = f"{settings.host}:{settings.port}"
 
     async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
         cfg = functions.resolve(name, qualifier)
@@ -245,6 +251,7 @@ def open_workflows(
         account=account,
         time_scale=settings.schedule_time_scale,
         fsync=settings.async_fsync,
+        send_message=lambda body: events.sqs.send_message(body, SqsCaller(reachable_host)),
     )
     api.mount(StepFunctions.accepts, workflows.handle, auth=api.authenticator("states"))
     return workflows

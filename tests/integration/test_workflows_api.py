@@ -344,3 +344,53 @@ def test_the_aws_cli_creates_and_runs_a_state_machine(
     assert finish(server, ex)["status"] == "SUCCEEDED"
     out = aws("describe-execution", "--execution-arn", ex)
     assert json.loads(out["output"]) == {"cli": True}
+
+
+def test_sqs_send_message_and_nested_sync_executions(server: LaminaProcess) -> None:
+    sqs = boto3.client(
+        "sqs", endpoint_url=server.endpoint, region_name="us-east-1",
+        aws_access_key_id="AKIDLAMINA", aws_secret_access_key="lamina-secret",
+    )  # fmt: skip
+    url = sqs.create_queue(QueueName="wf-orders")["QueueUrl"]
+    child = create(server, "child", {"StartAt": "Double", "States": {"Double": {
+        "Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($.n, $.n)"}, "End": True}}})  # fmt: skip
+    parent = {
+        "StartAt": "Send",
+        "States": {
+            "Send": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage",
+                "Parameters": {"QueueUrl": url, "MessageBody": {"order.$": "$.n"}},
+                "ResultPath": "$.sent",
+                "Next": "Child",
+            },
+            "Child": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                "Parameters": {"StateMachineArn": child, "Input": {"n.$": "$.n"}},
+                "ResultSelector": {"twice.$": "$.Output.twice", "status.$": "$.Status"},
+                "ResultPath": "$.child",
+                "Next": "Fire",
+            },
+            "Fire": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution",
+                "Parameters": {"StateMachineArn": child, "Input": {"n": 1}, "Name": "fired"},
+                "ResultSelector": {"arn.$": "$.ExecutionArn"},
+                "ResultPath": "$.fired",
+                "End": True,
+            },
+        },
+    }
+    sm = create(server, "parent", parent)
+    ex = sfn(server).start_execution(stateMachineArn=sm, input='{"n": 21}')
+    done = finish(server, ex["executionArn"])
+    assert done["status"] == "SUCCEEDED", done
+    out = json.loads(done["output"])
+    assert out["child"] == {"twice": 42, "status": "SUCCEEDED"}
+    assert "MessageId" in out["sent"]
+    assert out["fired"]["arn"].endswith(":execution:child:fired")
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(got[0]["Body"]) == {"order": 21}
+    children = sfn(server).list_executions(stateMachineArn=child)["executions"]
+    assert len(children) == 2

@@ -18,10 +18,17 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.events.awsjson import AwsJsonError, error_response, json_response
 from lamina.events.invoker import Invoke
 from lamina.events.schedule.runner import scaled_clock
+from lamina.services.protocol.awsjson import AwsJsonError, error_response, json_response
 from lamina.services.stepfunctions.executions import Executions
+from lamina.services.stepfunctions.integrations import (
+    SQS_SEND,
+    START_EXECUTION,
+    SendMessage,
+    sqs_send_message,
+    start_execution,
+)
 from lamina.services.stepfunctions.operations import StepFunctionsOperations
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens, TaskRunner
@@ -44,13 +51,18 @@ class StepFunctions:
     @classmethod
     def open(
         cls, data_dir: Path, invoke: Invoke, *, region: str, account: str,
-        time_scale: float = 1.0, fsync: bool = True,
+        time_scale: float = 1.0, fsync: bool = True, send_message: SendMessage | None = None,
     ) -> StepFunctions:  # fmt: skip
+        """``send_message(SendMessage request body)``: the embedded SQS, if any."""
         store = WorkflowStore(data_dir / "stepfunctions.db", fsync=fsync)
         tokens = CallbackTokens()
         clock = Clock(scaled_clock(time_scale), time_scale)
-        executions = Executions(store, TaskRunner(invoke, tokens, time_scale), clock)
+        tasks = TaskRunner(invoke, tokens, time_scale)
+        executions = Executions(store, tasks, clock)
         ops = StepFunctionsOperations(store, executions, tokens, region, account)
+        tasks.integrations[START_EXECUTION] = start_execution(ops)
+        if send_message is not None:
+            tasks.integrations[SQS_SEND] = sqs_send_message(send_message)
         return cls(store, executions, ops)
 
     def __post_init__(self) -> None:

@@ -1,7 +1,7 @@
 """The Step Functions API operations: request body → answer body, AWS's error names.
 
 Every operation takes the parsed JSON body and returns the answer's JSON; errors are
-:class:`~lamina.events.awsjson.AwsJsonError` with Step Functions' codes
+:class:`~lamina.services.protocol.awsjson.AwsJsonError` with Step Functions' codes
 (``InvalidDefinition``, ``StateMachineDoesNotExist``, ``ExecutionAlreadyExists``, ...).
 Timestamps are epoch seconds, which is how the JSON 1.0 protocol carries them.
 """
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lamina.arns import STATES_NAME, execution_arn, parse_states_arn, state_machine_arn
-from lamina.events.awsjson import AwsJsonError
+from lamina.services.protocol.awsjson import AwsJsonError
 from lamina.services.stepfunctions.executions import Executions
 from lamina.services.stepfunctions.records import ExecutionRecord, StateMachineRecord
 from lamina.services.stepfunctions.store import WorkflowStore

@@ -5,6 +5,8 @@
   scheduler as every other invoke (cold/warm, throttles, the bill), no HTTP.
 * ``.waitForTaskToken`` invokes, then waits for ``SendTaskSuccess``/``SendTaskFailure``
   (``SendTaskHeartbeat`` keeps it alive within ``HeartbeatSeconds``).
+* SQS ``sendMessage`` and nested ``states:startExecution`` (``.sync``, ``.sync:2``) are
+  registered by the wiring (:mod:`.integrations`).
 * ``TimeoutSeconds`` and ``HeartbeatSeconds`` run on the schedule clock.
 
 Function errors become the task's error the way Step Functions reports them: the
@@ -18,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,13 +70,23 @@ class CallbackTokens:
         return True
 
 
+# A service integration: (Parameters, mode: "" | "sync" | "sync:2" | "waitForTaskToken")
+Integration = Callable[[Any, str], Awaitable[Outcome]]
+_RESOURCE = re.compile(r"^(.*?)(?:\.(waitForTaskToken|sync(?::2)?))?$")
+
+
 class TaskRunner:
-    """Runs a ``RunTask`` step; ``scale`` is the schedule clock's speed-up."""
+    """Runs a ``RunTask`` step; ``scale`` is the schedule clock's speed-up.
+
+    Lambda is built in; other services register in ``integrations`` by their resource
+    without the suffix (``arn:aws:states:::sqs:sendMessage``).
+    """
 
     def __init__(self, invoke: Invoke, tokens: CallbackTokens, scale: float = 1.0) -> None:
         self.invoke = invoke
         self.tokens = tokens
         self.scale = scale
+        self.integrations: dict[str, Integration] = {}
 
     async def run(self, rt: RunTask) -> Outcome:
         work = self._work(rt)
@@ -84,19 +98,21 @@ class TaskRunner:
             return Err("States.Timeout", f"The task did not finish within {rt.timeout_s:g} seconds")
 
     async def _work(self, rt: RunTask) -> Outcome:
-        resource = rt.resource
-        wait = resource.endswith(".waitForTaskToken")
-        base = resource.removesuffix(".waitForTaskToken")
-        if base == LAMBDA_INVOKE:
+        m = _RESOURCE.match(rt.resource)
+        base, mode = (m.group(1), m.group(2) or "") if m else (rt.resource, "")
+        call: Awaitable[Outcome]
+        if base == LAMBDA_INVOKE and mode in ("", "waitForTaskToken"):
             call = self._lambda_invoke(rt.payload)
-        elif base.startswith("arn:aws:lambda:"):
+        elif base.startswith("arn:aws:lambda:") and not mode:
             call = self._plain_lambda(base, rt.payload)
+        elif base in self.integrations:
+            call = self.integrations[base](rt.payload, mode)
         else:
             return Err(
                 "States.Runtime",
-                f"Lamina does not support the Task resource {resource!r} yet",
+                f"Lamina does not support the Task resource {rt.resource!r} yet",
             )
-        if not wait:
+        if mode != "waitForTaskToken":
             return await call
         assert rt.token is not None
         callback = self.tokens.open(rt.token)
