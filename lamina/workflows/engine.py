@@ -384,7 +384,9 @@ class Engine:
         raise StatesError("States.Runtime", f"{state.name} has no work to attempt")
 
     def _task(self, state: TaskState, frame: Frame) -> Step:
-        token = self.new_token() if state.resource.endswith(".waitForTaskToken") else None
+        activity = _activity(state.resource)
+        callback = state.resource.endswith(".waitForTaskToken")
+        token = self.new_token() if callback or activity else None
         payload = self._effective_input(state, frame, token)
         timeout = self._number(state, frame, state.timeout, state.timeout_path)
         heartbeat = self._number(state, frame, state.heartbeat, state.heartbeat_path)
@@ -399,7 +401,7 @@ class Engine:
             scheduled["timeoutInSeconds"] = int(timeout)
         if heartbeat is not None:
             scheduled["heartbeatInSeconds"] = int(heartbeat)
-        events = (
+        events: tuple[Event, ...] = (
             Event("TaskScheduled", scheduled),
             Event("TaskStarted", {"resourceType": rtype, "resource": res}),
         )
@@ -408,6 +410,13 @@ class Engine:
             if timeout is not None:
                 details["timeoutInSeconds"] = int(timeout)
             events = (Event("LambdaFunctionScheduled", details), Event("LambdaFunctionStarted"))
+        elif activity:
+            details = {"resource": state.resource, "input": JsonDoc(payload)}
+            if timeout is not None:
+                details["timeoutInSeconds"] = int(timeout)
+            if heartbeat is not None:
+                details["heartbeatInSeconds"] = int(heartbeat)
+            events = (Event("ActivityScheduled", details),)
         return RunTask(frame, state.resource, payload, timeout, heartbeat, token, events)
 
     def _parallel(self, state: ParallelState, frame: Frame) -> Step:
@@ -459,6 +468,8 @@ class Engine:
         prefix, ids = "Task", {"resourceType": rtype, "resource": res}
         if _plain_lambda(state.resource):
             prefix, ids = "LambdaFunction", {}
+        elif _activity(state.resource):
+            prefix, ids = "Activity", {}
         if isinstance(outcome, Err):
             timed_out = outcome.error in ("States.Timeout", "States.HeartbeatTimeout")
             kind = prefix + ("TimedOut" if timed_out else "Failed")
@@ -546,6 +557,10 @@ class Engine:
 
 def _plain_lambda(resource: str) -> bool:
     return resource.startswith("arn:aws:lambda:")
+
+
+def _activity(resource: str) -> bool:
+    return resource.startswith("arn:aws:states:") and ":activity:" in resource
 
 
 def _exited(state: State, output: Json) -> Event:

@@ -394,3 +394,28 @@ def test_sqs_send_message_and_nested_sync_executions(server: LaminaProcess) -> N
     assert json.loads(got[0]["Body"]) == {"order": 21}
     children = sfn(server).list_executions(stateMachineArn=child)["executions"]
     assert len(children) == 2
+
+
+def test_an_activity_worker_takes_the_task_and_answers_it(server: LaminaProcess) -> None:
+    client = sfn(server)
+    activity = client.create_activity(name="approve")["activityArn"]
+    assert activity.endswith(":activity:approve")
+    assert client.describe_activity(activityArn=activity)["name"] == "approve"
+    definition = {"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": activity, "Parameters": {"order.$": "$.order"},
+        "HeartbeatSeconds": 3600, "End": True}}}  # fmt: skip
+    sm = create(server, "with-activity", definition)
+    ex = client.start_execution(stateMachineArn=sm, input='{"order": 7}')
+    task = client.get_activity_task(activityArn=activity, workerName="w1")
+    assert json.loads(task["input"]) == {"order": 7}
+    client.send_task_success(taskToken=task["taskToken"], output='{"ok": true}')
+    done = finish(server, ex["executionArn"])
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"ok": True}
+    types = [e["type"] for e in history(server, ex["executionArn"])]
+    assert "ActivityScheduled" in types and "ActivitySucceeded" in types
+    names = [a["name"] for a in client.list_activities()["activities"]]
+    assert "approve" in names
+    client.delete_activity(activityArn=activity)
+    assert api_error(lambda: client.describe_activity(activityArn=activity))[0] == (
+        "ActivityDoesNotExist"
+    )

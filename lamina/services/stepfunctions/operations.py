@@ -15,8 +15,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lamina.arns import STATES_NAME, execution_arn, parse_states_arn, state_machine_arn
+from lamina.arns import (
+    STATES_NAME,
+    activity_arn,
+    execution_arn,
+    parse_states_arn,
+    state_machine_arn,
+)
 from lamina.services.protocol.awsjson import AwsJsonError
+from lamina.services.stepfunctions.activities import ActivityRecord
 from lamina.services.stepfunctions.executions import Executions
 from lamina.services.stepfunctions.records import ExecutionRecord, StateMachineRecord
 from lamina.services.stepfunctions.store import WorkflowStore
@@ -79,6 +86,10 @@ class StepFunctionsOperations:
         self.machines: dict[str, StateMachineRecord] = {}
         self.runs: dict[str, ExecutionRecord] = {}
         self.by_machine: dict[str, list[ExecutionRecord]] = {}
+        self.activities: dict[str, ActivityRecord] = {}
+        self.activity_tasks = executions.tasks.activities
+        executions.tasks.activity_exists = lambda arn: arn in self.activities
+        self.poll_s = 60.0
 
     def table(self) -> dict[str, Operation]:
         return {
@@ -98,6 +109,11 @@ class StepFunctionsOperations:
             "SendTaskSuccess": self.send_task_success,
             "SendTaskFailure": self.send_task_failure,
             "SendTaskHeartbeat": self.send_task_heartbeat,
+            "CreateActivity": self.create_activity,
+            "DescribeActivity": self.describe_activity,
+            "DeleteActivity": self.delete_activity,
+            "ListActivities": self.list_activities,
+            "GetActivityTask": self.get_activity_task,
             "TagResource": self.tag_resource,
             "UntagResource": self.untag_resource,
             "ListTagsForResource": self.list_tags,
@@ -417,6 +433,58 @@ class StepFunctionsOperations:
             raise _err("TaskDoesNotExist", "Task Timed Out or Does Not Exist")
         return {}
 
+    # -- activities --------------------------------------------------------------------------
+    def _activity(self, arn: str) -> ActivityRecord:
+        parsed = parse_states_arn(arn)
+        if parsed is None or parsed.kind != "activity":
+            raise _err("InvalidArn", f"Invalid Arn: '{arn}'")
+        act = self.activities.get(arn)
+        if act is None:
+            raise _err("ActivityDoesNotExist", f"Activity Does Not Exist: '{arn}'")
+        return act
+
+    async def create_activity(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = _str(body, "name") or ""
+        if not STATES_NAME.match(name):
+            raise _err("InvalidName", f"Invalid Name: '{name}'")
+        arn = activity_arn(self.region, self.account, name)
+        act = self.activities.get(arn)
+        if act is None:
+            act = ActivityRecord(arn, name, time.time(), _tags(body.get("tags")))
+            await self.store.save_activity(act)
+            self.activities[arn] = act
+        return {"activityArn": arn, "creationDate": act.created}
+
+    async def describe_activity(self, body: dict[str, Any]) -> dict[str, Any]:
+        act = self._activity(_str(body, "activityArn") or "")
+        return {"activityArn": act.arn, "name": act.name, "creationDate": act.created}
+
+    async def delete_activity(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn = _str(body, "activityArn") or ""
+        if self.activities.pop(arn, None) is not None:
+            await self.store.delete_activity(arn)
+        return {}
+
+    async def list_activities(self, body: dict[str, Any]) -> dict[str, Any]:
+        items = sorted(self.activities.values(), key=lambda a: a.name)
+        page, token = _page(body, items)
+        out: dict[str, Any] = {
+            "activities": [
+                {"activityArn": a.arn, "name": a.name, "creationDate": a.created} for a in page
+            ]
+        }
+        if token:
+            out["nextToken"] = token
+        return out
+
+    async def get_activity_task(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Long poll (up to 60 s): ``{taskToken, input}``, or ``{}`` when nothing came."""
+        act = self._activity(_str(body, "activityArn") or "")
+        task = await self.activity_tasks.take(act.arn, self.poll_s)
+        if task is None:
+            return {}
+        return {"taskToken": task.token, "input": task.input}
+
     # -- tags --------------------------------------------------------------------------------
     async def tag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
         sm = self._tagged(_str(body, "resourceArn") or "")
@@ -446,6 +514,7 @@ class StepFunctionsOperations:
     # -- start-up ----------------------------------------------------------------------------
     def load(self) -> list[tuple[ExecutionRecord, dict[str, Any]]]:
         """Read everything back; returns the RUNNING executions with their cursors."""
+        self.activities = {a.arn: a for a in self.store.load_activities()}
         for row in self.store.load_machines():
             (
                 arn,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.events.sqlite_writer import SqliteWriter
+from lamina.services.stepfunctions.activities import ActivityRecord
 from lamina.services.stepfunctions.records import (
     ExecutionRecord,
     HistoryEntry,
@@ -39,6 +40,9 @@ CREATE TABLE IF NOT EXISTS executions (
     stopped REAL, definition TEXT NOT NULL, role_arn TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_machine ON executions (machine_arn, started);
+CREATE TABLE IF NOT EXISTS activities (
+    arn TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, tags TEXT NOT NULL
+);
 -- One row per committed transition: the history events written since the previous one
 -- (a JSON array) and the cursor to resume from (NULL once the execution has ended).
 CREATE TABLE IF NOT EXISTS progress (
@@ -90,6 +94,22 @@ class WorkflowStore:
                 " description, logging, tracing, tags FROM state_machines"
             ).fetchall()
         )
+
+    # -- activities -------------------------------------------------------------------
+    async def save_activity(self, act: ActivityRecord) -> None:
+        row = (act.arn, act.name, act.created, _dumps(act.tags))
+        await self.writer.run(
+            lambda c: c.execute("INSERT OR REPLACE INTO activities VALUES (?,?,?,?)", row)
+        )
+
+    async def delete_activity(self, arn: str) -> None:
+        await self.writer.run(lambda c: c.execute("DELETE FROM activities WHERE arn=?", (arn,)))
+
+    def load_activities(self) -> list[ActivityRecord]:
+        rows = self.writer.call(
+            lambda c: c.execute("SELECT arn, name, created, tags FROM activities").fetchall()
+        )
+        return [ActivityRecord(a, n, c, json.loads(t)) for a, n, c, t in rows]
 
     # -- executions -------------------------------------------------------------------
     @staticmethod

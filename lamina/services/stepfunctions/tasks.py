@@ -28,6 +28,7 @@ from typing import Any
 
 from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
 from lamina.events.invoker import Invoke, split_function_arn
+from lamina.services.stepfunctions.activities import ActivityTask, ActivityTasks
 from lamina.workflows.steps import Err, Ok, Outcome, RunTask
 
 log = logging.getLogger("lamina.stepfunctions.tasks")
@@ -87,6 +88,20 @@ class TaskRunner:
         self.tokens = tokens
         self.scale = scale
         self.integrations: dict[str, Integration] = {}
+        self.activities = ActivityTasks()
+        self.activity_exists: Callable[[str], bool] = lambda arn: False
+
+    async def _activity(self, arn: str, rt: RunTask) -> Outcome:
+        if not self.activity_exists(arn):
+            return Err("States.Runtime", f"Activity does not exist: {arn}")
+        assert rt.token is not None
+        callback = self.tokens.open(rt.token)
+        self.activities.offer(arn, ActivityTask(rt.token, json.dumps(rt.payload)))
+        try:
+            return await self._await_callback(callback, rt.heartbeat_s)
+        finally:
+            self.activities.withdraw(arn, rt.token)
+            self.tokens.close(rt.token)
 
     async def run(self, rt: RunTask) -> Outcome:
         work = self._work(rt)
@@ -105,6 +120,8 @@ class TaskRunner:
             call = self._lambda_invoke(rt.payload)
         elif base.startswith("arn:aws:lambda:") and not mode:
             call = self._plain_lambda(base, rt.payload)
+        elif ":activity:" in base and not mode:
+            return await self._activity(base, rt)
         elif base in self.integrations:
             call = self.integrations[base](rt.payload, mode)
         else:
