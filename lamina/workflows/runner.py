@@ -3,8 +3,8 @@
 Tasks are run by a callable the owner supplies (Lambda through the scheduler, callbacks
 waiting for a task token, ...); sleeping goes through the owner's clock (the schedule
 clock, so ``LAMINA_SCHEDULE_TIME_SCALE`` speeds waits and retry intervals up). History
-events go to ``record`` in the order they happen; ``moved`` sees every transition (the
-durable executor commits there).
+events go to ``record`` in the order they happen; ``moved`` sees every transition and
+``sleeping`` every Wait of the top level (the durable executor commits at both).
 """
 
 from __future__ import annotations
@@ -62,12 +62,14 @@ class Runner:
         clock: Clock,
         record: Callable[[tuple[Event, ...]], None],
         moved: Callable[[Frame], Awaitable[None]] | None = None,
+        sleeping: Callable[[Sleep], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
         self.run_task = run_task
         self.clock = clock
         self.record = record
         self.moved = moved
+        self.sleeping = sleeping
 
     async def run(self, machine: Machine, step: Step, *, top: bool = True) -> Succeed | Fail:
         engine, clock = self.engine, self.clock
@@ -84,6 +86,8 @@ class Runner:
                 outcome = await self.run_task(step)
                 step = engine.task_done(machine, step.frame, outcome)
             elif isinstance(step, Sleep):
+                if top and self.sleeping is not None:
+                    await self.sleeping(step)
                 await clock.sleep_until(step.until)
                 if step.after:
                     self.record(step.after)

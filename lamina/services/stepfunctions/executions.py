@@ -22,7 +22,7 @@ from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import TaskRunner
 from lamina.workflows.engine import Engine, ExecutionInfo, iso
 from lamina.workflows.runner import Clock, Runner
-from lamina.workflows.steps import Event, Fail, Frame, Move, Succeed
+from lamina.workflows.steps import Event, Fail, Frame, JsonDoc, Move, Sleep, Succeed
 
 log = logging.getLogger("lamina.stepfunctions")
 
@@ -87,17 +87,20 @@ class Executions:
         ex.task = asyncio.ensure_future(self._run(ex, Move(first)))
 
     def resume(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
-        frame = Frame(cursor["state"], cursor["input"], cursor.get("variables") or {})
-        ex.task = asyncio.ensure_future(self._run(ex, Move(frame)))
+        ex.task = asyncio.ensure_future(self._run(ex, _from_cursor(cursor)))
 
-    async def _run(self, ex: ExecutionRecord, first: Move) -> None:
+    async def _run(self, ex: ExecutionRecord, first: Move | Sleep) -> None:
         engine = self._engine(ex)
 
         async def moved(frame: Frame) -> None:
             if not ex.express:
                 await self.store.commit_progress(ex, _cursor(frame))
 
-        runner = Runner(engine, self.tasks.run, self.clock, self._record(ex), moved)
+        async def sleeping(step: Sleep) -> None:
+            if not ex.express:
+                await self.store.commit_progress(ex, _sleep_cursor(step))
+
+        runner = Runner(engine, self.tasks.run, self.clock, self._record(ex), moved, sleeping)
         timeout = ex.machine.timeout_s
         try:
             if timeout is None:
@@ -163,6 +166,33 @@ class Executions:
 
 def _cursor(frame: Frame) -> dict[str, Any]:
     return {"state": frame.state, "input": frame.input, "variables": frame.variables}
+
+
+def _sleep_cursor(step: Sleep) -> dict[str, Any]:
+    """A Wait in progress: when it ends, the events it ends with, and what comes next —
+    so a resumed Wait keeps its original end instead of starting over."""
+    then = step.then
+    after = [[e.type, {k: v.text() if isinstance(v, JsonDoc) else v for k, v in e.details.items()}]
+             for e in step.after]  # fmt: skip
+    out: dict[str, Any] = {"sleep_until": step.until, "after": after}
+    if isinstance(then, Move):
+        out["then"] = _cursor(then.frame)
+    else:
+        out["succeed"] = then.output
+    return out
+
+
+def _from_cursor(cursor: dict[str, Any]) -> Move | Sleep:
+    if "sleep_until" not in cursor:
+        return Move(Frame(cursor["state"], cursor["input"], cursor.get("variables") or {}))
+    after = tuple(Event(t, d) for t, d in cursor["after"])
+    then: Move | Succeed
+    if "then" in cursor:
+        nxt = cursor["then"]
+        then = Move(Frame(nxt["state"], nxt["input"], nxt.get("variables") or {}))
+    else:
+        then = Succeed(cursor["succeed"])
+    return Sleep(cursor["sleep_until"], then, (), after)
 
 
 def wall_clock() -> float:
