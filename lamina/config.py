@@ -104,6 +104,10 @@ class Settings:
     # often retention and this cap are enforced.
     log_group_max_mb: int = 256
     log_sweep_s: float = 60.0
+    # -- workflows (lamina/workflows, lamina/services/stepfunctions) ------------------------
+    # Step Functions Local's mock configuration: executions started on "<arn>#<TestCase>"
+    # answer the test case's Task states with mocked responses.
+    sfn_mock_config: Path | None = None
 
     @property
     def endpoint(self) -> str:

@@ -32,6 +32,7 @@ from lamina.services.iam.service import IamService
 from lamina.services.logs.service import LogsService
 from lamina.services.sqs.service import Caller as SqsCaller
 from lamina.services.stepfunctions.handler import StepFunctions
+from lamina.services.stepfunctions.mocks import load_mock_config
 from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
@@ -252,6 +253,7 @@ def open_workflows(
         time_scale=settings.schedule_time_scale,
         fsync=settings.async_fsync,
         send_message=lambda body: events.sqs.send_message(body, SqsCaller(reachable_host)),
+        mocks=load_mock_config(settings.sfn_mock_config),
     )
     api.mount(StepFunctions.accepts, workflows.handle, auth=api.authenticator("states"))
     return workflows

@@ -14,15 +14,26 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.records import ExecutionRecord, HistoryEntry
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import TaskRunner
 from lamina.workflows.engine import Engine, ExecutionInfo, iso
 from lamina.workflows.runner import Clock, Runner
-from lamina.workflows.steps import Event, Fail, Frame, JsonDoc, Move, Sleep, Succeed
+from lamina.workflows.steps import (
+    Event,
+    Fail,
+    Frame,
+    JsonDoc,
+    Move,
+    Outcome,
+    RunTask,
+    Sleep,
+    Succeed,
+)
 
 log = logging.getLogger("lamina.stepfunctions")
 
@@ -34,10 +45,13 @@ def _text(value: Any) -> str:
 class Executions:
     """Owns every running execution's task."""
 
-    def __init__(self, store: WorkflowStore, tasks: TaskRunner, clock: Clock) -> None:
+    def __init__(
+        self, store: WorkflowStore, tasks: TaskRunner, clock: Clock, mocks: MockConfig | None = None
+    ) -> None:
         self.store = store
         self.tasks = tasks
         self.clock = clock
+        self.mocks = mocks or MockConfig()
         self.rng = random.Random()
         self.closing = False
 
@@ -100,7 +114,11 @@ class Executions:
             if not ex.express:
                 await self.store.commit_progress(ex, _sleep_cursor(step))
 
-        runner = Runner(engine, self.tasks.run, self.clock, self._record(ex), moved, sleeping)
+        run_task: Callable[[RunTask], Awaitable[Outcome]] = self.tasks.run
+        if ex.test_case:
+            machine_name = ex.machine_arn.rsplit(":", 1)[-1]
+            run_task = self.mocks.runner(machine_name, ex.test_case, run_task)
+        runner = Runner(engine, run_task, self.clock, self._record(ex), moved, sleeping)
         timeout = ex.machine.timeout_s
         try:
             if timeout is None:

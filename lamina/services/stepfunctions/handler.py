@@ -29,6 +29,7 @@ from lamina.services.stepfunctions.integrations import (
     sqs_send_message,
     start_execution,
 )
+from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.operations import StepFunctionsOperations
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens, TaskRunner
@@ -52,13 +53,14 @@ class StepFunctions:
     def open(
         cls, data_dir: Path, invoke: Invoke, *, region: str, account: str,
         time_scale: float = 1.0, fsync: bool = True, send_message: SendMessage | None = None,
+        mocks: MockConfig | None = None,
     ) -> StepFunctions:  # fmt: skip
         """``send_message(SendMessage request body)``: the embedded SQS, if any."""
         store = WorkflowStore(data_dir / "stepfunctions.db", fsync=fsync)
         tokens = CallbackTokens()
         clock = Clock(scaled_clock(time_scale), time_scale)
         tasks = TaskRunner(invoke, tokens, time_scale)
-        executions = Executions(store, tasks, clock)
+        executions = Executions(store, tasks, clock, mocks)
         ops = StepFunctionsOperations(store, executions, tokens, region, account)
         tasks.integrations[START_EXECUTION] = start_execution(ops)
         if send_message is not None:

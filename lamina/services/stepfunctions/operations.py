@@ -90,6 +90,7 @@ class StepFunctionsOperations:
         self.activity_tasks = executions.tasks.activities
         executions.tasks.activity_exists = lambda arn: arn in self.activities
         self.poll_s = 60.0
+        self.mocks = executions.mocks
 
     def table(self) -> dict[str, Operation]:
         return {
@@ -276,7 +277,11 @@ class StepFunctionsOperations:
     def _new_execution(
         self, body: dict[str, Any], *, express: bool
     ) -> tuple[ExecutionRecord, bool]:
-        sm = self._machine(_str(body, "stateMachineArn") or "")
+        target, _, case = (_str(body, "stateMachineArn") or "").partition("#")
+        sm = self._machine(target)
+        if case and not self.mocks.has_case(sm.name, case):
+            raise _err("ValidationException",
+                       f"The mock configuration has no test case {sm.name}#{case}")  # fmt: skip
         raw_input = body.get("input")
         text = "{}" if raw_input is None else raw_input
         if not isinstance(text, str):
@@ -301,7 +306,8 @@ class StepFunctionsOperations:
                 return existing, False
             raise _err("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
         ex = ExecutionRecord(arn, sm.arn, name, text, self.executions.clock.now(), sm.definition,
-                             sm.role_arn, sm.machine, express=express)  # fmt: skip
+                             sm.role_arn, sm.machine, express=express,
+                             test_case=case or None)  # fmt: skip
         return ex, True
 
     async def start_execution(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +325,7 @@ class StepFunctionsOperations:
         self.by_machine.setdefault(ex.machine_arn, []).append(ex)
 
     async def start_sync_execution(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._machine(_str(body, "stateMachineArn") or "")
+        sm = self._machine((_str(body, "stateMachineArn") or "").partition("#")[0])
         if not sm.express:
             raise _err("StateMachineTypeNotSupported",
                        "This operation is not supported by this type of state machine")  # fmt: skip
@@ -542,10 +548,11 @@ class StepFunctionsOperations:
         resume = []
         for row in self.store.load_executions():
             (arn, machine_arn, name, status, input_, output, error, cause, started, stopped,
-             definition, role) = row  # fmt: skip
+             definition, role, test_case) = row  # fmt: skip
             ex = ExecutionRecord(arn, machine_arn, name, input_, started, definition, role,
                                  parse_definition(definition), status=status, output=output,
-                                 error=error, cause=cause, stopped=stopped)  # fmt: skip
+                                 error=error, cause=cause, stopped=stopped,
+                                 test_case=test_case)  # fmt: skip
             ex.history = histories.get(arn, [])
             ex.flushed = len(ex.history)
             if not ex.running:

@@ -78,6 +78,7 @@ class ExecutionRecord:
     role_arn: str
     machine: Machine
     express: bool = False
+    test_case: str | None = None  # a mock-configuration test case (``arn#Case``)
     status: str = "RUNNING"  # RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED
     output: str | None = None
     error: str | None = None

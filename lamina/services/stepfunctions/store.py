@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS state_machines (
 CREATE TABLE IF NOT EXISTS executions (
     arn TEXT PRIMARY KEY, machine_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
     input TEXT NOT NULL, output TEXT, error TEXT, cause TEXT, started REAL NOT NULL,
-    stopped REAL, definition TEXT NOT NULL, role_arn TEXT NOT NULL
+    stopped REAL, definition TEXT NOT NULL, role_arn TEXT NOT NULL, test_case TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_machine ON executions (machine_arn, started);
 CREATE TABLE IF NOT EXISTS activities (
@@ -124,13 +124,13 @@ class WorkflowStore:
         events = ex.history[ex.flushed :]
         ex.flushed += len(events)
         row = (ex.arn, ex.machine_arn, ex.name, ex.status, ex.input, ex.started, ex.definition,
-               ex.role_arn)  # fmt: skip
+               ex.role_arn, ex.test_case)  # fmt: skip
         chunk = self._chunk(ex.arn, events, cursor)
 
         def op(c: sqlite3.Connection) -> None:
             c.execute(
                 "INSERT INTO executions (arn, machine_arn, name, status, input, started,"
-                " definition, role_arn) VALUES (?,?,?,?,?,?,?,?)",
+                " definition, role_arn, test_case) VALUES (?,?,?,?,?,?,?,?,?)",
                 row,
             )
             c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
@@ -200,7 +200,7 @@ class WorkflowStore:
         return self.writer.call(
             lambda c: c.execute(
                 "SELECT arn, machine_arn, name, status, input, output, error, cause, started,"
-                " stopped, definition, role_arn FROM executions ORDER BY started"
+                " stopped, definition, role_arn, test_case FROM executions ORDER BY started"
             ).fetchall()
         )
 
