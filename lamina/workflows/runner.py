@@ -99,6 +99,10 @@ class Runner:
                 outcomes = await self._branches(step)
                 step = engine.branches_done(machine, step.frame, outcomes)
 
+    async def run_branches(self, step: RunBranches) -> list[Outcome]:
+        """Run a Parallel state's branches or a Map state's items (one outcome each)."""
+        return await self._branches(step)
+
     async def _branches(self, step: RunBranches) -> list[Outcome]:
         limit = step.max_concurrency or len(step.branches) or 1
         gate = asyncio.Semaphore(limit)

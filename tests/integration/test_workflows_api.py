@@ -419,3 +419,45 @@ def test_an_activity_worker_takes_the_task_and_answers_it(server: LaminaProcess)
     assert api_error(lambda: client.describe_activity(activityArn=activity))[0] == (
         "ActivityDoesNotExist"
     )
+
+
+def test_test_state_runs_one_state_and_reports_retry_and_catch(server: LaminaProcess) -> None:
+    client = sfn(server)
+    pass_state = {
+        "Type": "Pass",
+        "Parameters": {"sum.$": "States.MathAdd($.a, $.b)"},
+        "Next": "After",
+    }
+    out = client.test_state(
+        definition=json.dumps(pass_state), roleArn=ROLE, input='{"a": 1, "b": 2}'
+    )
+    assert (out["status"], out["nextState"], json.loads(out["output"])) == (
+        "SUCCEEDED",
+        "After",
+        {"sum": 3},
+    )
+    task = {
+        "Type": "Task", "Resource": fn_arn("hello-python"), "End": True,
+        "Retry": [{"ErrorEquals": ["Timeout"], "MaxAttempts": 2}],
+        "Catch": [{"ErrorEquals": ["HelloError"], "ResultPath": "$.error", "Next": "Handle"}],
+    }  # fmt: skip
+    out = client.test_state(definition=json.dumps(task), roleArn=ROLE, input='{"fail": true}')
+    assert (out["status"], out["error"], out["nextState"]) == (
+        "CAUGHT_ERROR",
+        "HelloError",
+        "Handle",
+    )
+    assert json.loads(out["output"])["error"]["Error"] == "HelloError"
+    task["Retry"] = [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}]
+    out = client.test_state(definition=json.dumps(task), roleArn=ROLE, input='{"fail": true}')
+    assert (out["status"], out["error"]) == ("RETRIABLE", "HelloError")
+    out = client.test_state(definition=json.dumps(task), roleArn=ROLE, input='{"name": "T"}')
+    assert out["status"] == "SUCCEEDED" and json.loads(out["output"])["message"] == "Hello, T!"
+    choice = {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
+              "Default": "Small"}  # fmt: skip
+    out = client.test_state(definition=json.dumps(choice), roleArn=ROLE, input='{"n": 5}')
+    assert out["nextState"] == "Big"
+    bad = {"Type": "Pass", "Next": 5}
+    assert api_error(lambda: client.test_state(definition=json.dumps(bad), roleArn=ROLE))[0] == (
+        "InvalidDefinition"
+    )

@@ -33,6 +33,7 @@ from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.operations import StepFunctionsOperations
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens, TaskRunner
+from lamina.services.stepfunctions.workers import WorkerOperations
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 from lamina.workflows.runner import Clock
@@ -48,6 +49,7 @@ class StepFunctions:
     store: WorkflowStore
     executions: Executions
     operations: StepFunctionsOperations
+    workers: WorkerOperations
 
     @classmethod
     def open(
@@ -62,13 +64,14 @@ class StepFunctions:
         tasks = TaskRunner(invoke, tokens, time_scale)
         executions = Executions(store, tasks, clock, mocks)
         ops = StepFunctionsOperations(store, executions, tokens, region, account)
+        workers = WorkerOperations(store, tasks, tokens, region, account)
         tasks.integrations[START_EXECUTION] = start_execution(ops)
         if send_message is not None:
             tasks.integrations[SQS_SEND] = sqs_send_message(send_message)
-        return cls(store, executions, ops)
+        return cls(store, executions, ops, workers)
 
     def __post_init__(self) -> None:
-        self._table = self.operations.table()
+        self._table = {**self.operations.table(), **self.workers.table()}
 
     @staticmethod
     def accepts(req: Request) -> bool:
@@ -76,6 +79,7 @@ class StepFunctions:
 
     async def start(self) -> None:
         """Load state machines and executions; resume the ones that were running."""
+        self.workers.load()
         for ex, cursor in self.operations.load():
             log.info("resuming execution %s at state %s", ex.arn, cursor.get("state"))
             self.executions.resume(ex, cursor)

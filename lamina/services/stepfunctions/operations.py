@@ -17,55 +17,53 @@ from typing import Any
 
 from lamina.arns import (
     STATES_NAME,
-    activity_arn,
     execution_arn,
     parse_states_arn,
     state_machine_arn,
 )
 from lamina.services.protocol.awsjson import AwsJsonError
-from lamina.services.stepfunctions.activities import ActivityRecord
 from lamina.services.stepfunctions.executions import Executions
 from lamina.services.stepfunctions.records import ExecutionRecord, StateMachineRecord
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens
+from lamina.services.stepfunctions.teststate import test_state
 from lamina.workflows.errors import InvalidDefinition
 from lamina.workflows.parse import parse_definition
-from lamina.workflows.steps import Err, Ok
 
 MAX_INPUT = 256 * 1024
 Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def _err(code: str, message: str) -> AwsJsonError:
+def sfn_error(code: str, message: str) -> AwsJsonError:
     return AwsJsonError(code, message)
 
 
-def _str(body: dict[str, Any], key: str, required: bool = True) -> str | None:
+def field_str(body: dict[str, Any], key: str, required: bool = True) -> str | None:
     value = body.get(key)
     if value is None:
         if required:
-            raise _err("ValidationException", f"1 validation error detected: Value null at "
+            raise sfn_error("ValidationException", f"1 validation error detected: Value null at "
                        f"'{key[0].lower() + key[1:]}' failed to satisfy constraint: "
                        "Member must not be null")  # fmt: skip
         return None
     if not isinstance(value, str):
-        raise _err("ValidationException", f"{key} must be a string")
+        raise sfn_error("ValidationException", f"{key} must be a string")
     return value
 
 
-def _page(
+def page_of(
     body: dict[str, Any], items: list[Any], default: int = 100
 ) -> tuple[list[Any], str | None]:
     size = body.get("maxResults") or default
     if not isinstance(size, int) or not 0 < size <= 1000:
-        raise _err("ValidationException", "maxResults must be between 1 and 1000")
+        raise sfn_error("ValidationException", "maxResults must be between 1 and 1000")
     token = body.get("nextToken")
     start = 0
     if token:
         try:
             start = int(str(token))
         except ValueError:
-            raise _err("InvalidToken", "Invalid pagination token") from None
+            raise sfn_error("InvalidToken", "Invalid pagination token") from None
     page = items[start : start + size]
     more = start + size < len(items)
     return page, str(start + size) if more else None
@@ -86,10 +84,6 @@ class StepFunctionsOperations:
         self.machines: dict[str, StateMachineRecord] = {}
         self.runs: dict[str, ExecutionRecord] = {}
         self.by_machine: dict[str, list[ExecutionRecord]] = {}
-        self.activities: dict[str, ActivityRecord] = {}
-        self.activity_tasks = executions.tasks.activities
-        executions.tasks.activity_exists = lambda arn: arn in self.activities
-        self.poll_s = 60.0
         self.mocks = executions.mocks
 
     def table(self) -> dict[str, Operation]:
@@ -100,6 +94,7 @@ class StepFunctionsOperations:
             "DeleteStateMachine": self.delete_state_machine,
             "ListStateMachines": self.list_state_machines,
             "ValidateStateMachineDefinition": self.validate_definition,
+            "TestState": self.test_state,
             "StartExecution": self.start_execution,
             "StartSyncExecution": self.start_sync_execution,
             "DescribeExecution": self.describe_execution,
@@ -107,14 +102,6 @@ class StepFunctionsOperations:
             "ListExecutions": self.list_executions,
             "GetExecutionHistory": self.get_execution_history,
             "DescribeStateMachineForExecution": self.describe_machine_for_execution,
-            "SendTaskSuccess": self.send_task_success,
-            "SendTaskFailure": self.send_task_failure,
-            "SendTaskHeartbeat": self.send_task_heartbeat,
-            "CreateActivity": self.create_activity,
-            "DescribeActivity": self.describe_activity,
-            "DeleteActivity": self.delete_activity,
-            "ListActivities": self.list_activities,
-            "GetActivityTask": self.get_activity_task,
             "TagResource": self.tag_resource,
             "UntagResource": self.untag_resource,
             "ListTagsForResource": self.list_tags,
@@ -124,23 +111,23 @@ class StepFunctionsOperations:
     def _machine(self, arn: str) -> StateMachineRecord:
         parsed = parse_states_arn(arn)
         if parsed is None or parsed.kind != "stateMachine":
-            raise _err(
+            raise sfn_error(
                 "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'"
             )
         sm = self.machines.get(arn)
         if sm is None:
-            raise _err("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
+            raise sfn_error("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
         return sm
 
     def _execution(self, arn: str) -> ExecutionRecord:
         parsed = parse_states_arn(arn)
         if parsed is None or parsed.kind not in ("execution", "express"):
-            raise _err(
+            raise sfn_error(
                 "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'"
             )
         ex = self.runs.get(arn)
         if ex is None:
-            raise _err("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
+            raise sfn_error("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
         return ex
 
     @staticmethod
@@ -148,21 +135,21 @@ class StepFunctionsOperations:
         try:
             return parse_definition(definition)
         except InvalidDefinition as exc:
-            raise _err("InvalidDefinition", str(exc)) from None
+            raise sfn_error("InvalidDefinition", str(exc)) from None
 
     # -- state machines ----------------------------------------------------------------------
     async def create_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = _str(body, "name") or ""
-        definition = _str(body, "definition") or ""
-        role = _str(body, "roleArn") or ""
+        name = field_str(body, "name") or ""
+        definition = field_str(body, "definition") or ""
+        role = field_str(body, "roleArn") or ""
         kind = body.get("type", "STANDARD")
         if not STATES_NAME.match(name):
-            raise _err("InvalidName", f"Invalid Name: '{name}'")
+            raise sfn_error("InvalidName", f"Invalid Name: '{name}'")
         if kind not in ("STANDARD", "EXPRESS"):
-            raise _err("ValidationException", f"Value '{kind}' at 'type' failed to satisfy "
+            raise sfn_error("ValidationException", f"Value '{kind}' at 'type' failed to satisfy "
                        "constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]")  # fmt: skip
         if not role.startswith("arn:"):
-            raise _err("InvalidArn", f"Invalid Arn: '{role}'")
+            raise sfn_error("InvalidArn", f"Invalid Arn: '{role}'")
         machine = self._parse(definition)
         arn = state_machine_arn(self.region, self.account, name)
         existing = self.machines.get(arn)
@@ -173,7 +160,7 @@ class StepFunctionsOperations:
                 and existing.type == kind
             ):
                 return {"stateMachineArn": arn, "creationDate": existing.created}
-            raise _err("StateMachineAlreadyExists", f"State Machine Already Exists: '{arn}'")
+            raise sfn_error("StateMachineAlreadyExists", f"State Machine Already Exists: '{arn}'")
         now = time.time()
         sm = StateMachineRecord(arn, name, kind, definition, role, now, now, str(uuid.uuid4()),
                                 machine, str(body.get("description") or ""))  # fmt: skip
@@ -181,13 +168,13 @@ class StepFunctionsOperations:
             sm.logging = body["loggingConfiguration"]
         if isinstance(body.get("tracingConfiguration"), dict):
             sm.tracing = body["tracingConfiguration"]
-        sm.tags = _tags(body.get("tags"))
+        sm.tags = tags_of(body.get("tags"))
         await self.store.save_machine(sm)
         self.machines[arn] = sm
         return {"stateMachineArn": arn, "creationDate": now}
 
     async def describe_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._machine(_str(body, "stateMachineArn") or "")
+        sm = self._machine(field_str(body, "stateMachineArn") or "")
         out = {
             "stateMachineArn": sm.arn,
             "name": sm.name,
@@ -205,15 +192,15 @@ class StepFunctionsOperations:
         return out
 
     async def update_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._machine(_str(body, "stateMachineArn") or "")
-        definition = _str(body, "definition", required=False)
-        role = _str(body, "roleArn", required=False)
+        sm = self._machine(field_str(body, "stateMachineArn") or "")
+        definition = field_str(body, "definition", required=False)
+        role = field_str(body, "roleArn", required=False)
         if (
             definition is None
             and role is None
             and not any(k in body for k in ("loggingConfiguration", "tracingConfiguration"))
         ):
-            raise _err("MissingRequiredParameter",
+            raise sfn_error("MissingRequiredParameter",
                        "Either the definition, the role ARN, the LoggingConfiguration, "
                        "or the TracingConfiguration must be specified")  # fmt: skip
         if definition is not None:
@@ -231,17 +218,17 @@ class StepFunctionsOperations:
         return {"updateDate": sm.updated, "revisionId": sm.revision_id}
 
     async def delete_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
-        arn = _str(body, "stateMachineArn") or ""
+        arn = field_str(body, "stateMachineArn") or ""
         parsed = parse_states_arn(arn)
         if parsed is None or parsed.kind != "stateMachine":
-            raise _err("InvalidArn", f"Invalid Arn: '{arn}'")
+            raise sfn_error("InvalidArn", f"Invalid Arn: '{arn}'")
         if self.machines.pop(arn, None) is not None:
             await self.store.delete_machine(arn)
         return {}
 
     async def list_state_machines(self, body: dict[str, Any]) -> dict[str, Any]:
         items = sorted(self.machines.values(), key=lambda m: m.name)
-        page, token = _page(body, items)
+        page, token = page_of(body, items)
         out: dict[str, Any] = {
             "stateMachines": [
                 {
@@ -258,7 +245,7 @@ class StepFunctionsOperations:
         return out
 
     async def validate_definition(self, body: dict[str, Any]) -> dict[str, Any]:
-        definition = _str(body, "definition") or ""
+        definition = field_str(body, "definition") or ""
         try:
             parse_definition(definition)
         except InvalidDefinition as exc:
@@ -273,38 +260,42 @@ class StepFunctionsOperations:
                     "truncated": len(diagnostics) > limit}  # fmt: skip
         return {"result": "OK", "diagnostics": [], "truncated": False}
 
+    async def test_state(self, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self.executions
+        return await test_state(body, ex.tasks, ex.clock, self.region, self.account)
+
     # -- executions --------------------------------------------------------------------------
     def _new_execution(
         self, body: dict[str, Any], *, express: bool
     ) -> tuple[ExecutionRecord, bool]:
-        target, _, case = (_str(body, "stateMachineArn") or "").partition("#")
+        target, _, case = (field_str(body, "stateMachineArn") or "").partition("#")
         sm = self._machine(target)
         if case and not self.mocks.has_case(sm.name, case):
-            raise _err("ValidationException",
+            raise sfn_error("ValidationException",
                        f"The mock configuration has no test case {sm.name}#{case}")  # fmt: skip
         raw_input = body.get("input")
         text = "{}" if raw_input is None else raw_input
         if not isinstance(text, str):
-            raise _err("ValidationException", "input must be a string")
+            raise sfn_error("ValidationException", "input must be a string")
         if len(text.encode()) > MAX_INPUT:
-            raise _err("ValidationException", "1 validation error detected: Value at 'input' "
+            raise sfn_error("ValidationException", "1 validation error detected: Value at 'input' "
                        "failed to satisfy constraint: Member must have length less than or "
                        f"equal to {MAX_INPUT}")  # fmt: skip
         try:
             json.loads(text)
         except ValueError as exc:
-            raise _err(
+            raise sfn_error(
                 "InvalidExecutionInput", f"Invalid State Machine Execution Input: '{exc}'"
             ) from None
         name = body.get("name") or str(uuid.uuid4())
         if not isinstance(name, str) or not STATES_NAME.match(name):
-            raise _err("InvalidName", f"Invalid Name: '{name}'")
+            raise sfn_error("InvalidName", f"Invalid Name: '{name}'")
         arn = execution_arn(self.region, self.account, sm.name, name, express=sm.express)
         existing = self.runs.get(arn)
         if existing is not None:
             if existing.running and existing.input == text:
                 return existing, False
-            raise _err("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
+            raise sfn_error("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
         ex = ExecutionRecord(arn, sm.arn, name, text, self.executions.clock.now(), sm.definition,
                              sm.role_arn, sm.machine, express=express,
                              test_case=case or None)  # fmt: skip
@@ -325,9 +316,9 @@ class StepFunctionsOperations:
         self.by_machine.setdefault(ex.machine_arn, []).append(ex)
 
     async def start_sync_execution(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._machine((_str(body, "stateMachineArn") or "").partition("#")[0])
+        sm = self._machine((field_str(body, "stateMachineArn") or "").partition("#")[0])
         if not sm.express:
-            raise _err("StateMachineTypeNotSupported",
+            raise sfn_error("StateMachineTypeNotSupported",
                        "This operation is not supported by this type of state machine")  # fmt: skip
         ex, _ = self._new_execution(body, express=True)
         started = time.monotonic()
@@ -358,33 +349,33 @@ class StepFunctionsOperations:
         return out
 
     async def describe_execution(self, body: dict[str, Any]) -> dict[str, Any]:
-        ex = self._execution(_str(body, "executionArn") or "")
+        ex = self._execution(field_str(body, "executionArn") or "")
         return _describe(ex)
 
     async def stop_execution(self, body: dict[str, Any]) -> dict[str, Any]:
-        ex = self._execution(_str(body, "executionArn") or "")
+        ex = self._execution(field_str(body, "executionArn") or "")
         if ex.running:
             await self.executions.stop(ex, body.get("error"), body.get("cause"))
         return {"stopDate": ex.stopped}
 
     async def list_executions(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._machine(_str(body, "stateMachineArn") or "")
+        sm = self._machine(field_str(body, "stateMachineArn") or "")
         if sm.express:
-            raise _err("StateMachineTypeNotSupported",
+            raise sfn_error("StateMachineTypeNotSupported",
                        "This operation is not supported by this type of state machine")  # fmt: skip
         status = body.get("statusFilter")
         items = [
             ex for ex in reversed(self.by_machine.get(sm.arn, []))
             if status is None or ex.status == status
         ]  # fmt: skip
-        page, token = _page(body, items)
+        page, token = page_of(body, items)
         out: dict[str, Any] = {"executions": [_summary(ex) for ex in page]}
         if token:
             out["nextToken"] = token
         return out
 
     async def get_execution_history(self, body: dict[str, Any]) -> dict[str, Any]:
-        ex = self._execution(_str(body, "executionArn") or "")
+        ex = self._execution(field_str(body, "executionArn") or "")
         events = [e.render() for e in ex.history]
         if body.get("reverseOrder"):
             events.reverse()
@@ -394,14 +385,14 @@ class StepFunctionsOperations:
                     if isinstance(value, dict):
                         for key in ("input", "output", "parameters"):
                             value.pop(key, None)
-        page, token = _page(body, events)
+        page, token = page_of(body, events)
         out: dict[str, Any] = {"events": page}
         if token:
             out["nextToken"] = token
         return out
 
     async def describe_machine_for_execution(self, body: dict[str, Any]) -> dict[str, Any]:
-        ex = self._execution(_str(body, "executionArn") or "")
+        ex = self._execution(field_str(body, "executionArn") or "")
         sm = self.machines.get(ex.machine_arn)
         return {
             "stateMachineArn": ex.machine_arn,
@@ -413,114 +404,35 @@ class StepFunctionsOperations:
             "tracingConfiguration": sm.tracing if sm is not None else {"enabled": False},
         }
 
-    # -- callbacks ---------------------------------------------------------------------------
-    async def send_task_success(self, body: dict[str, Any]) -> dict[str, Any]:
-        token = _str(body, "taskToken") or ""
-        output = _str(body, "output") or ""
-        try:
-            value = json.loads(output)
-        except ValueError as exc:
-            raise _err("InvalidOutput", f"Invalid Output: '{exc}'") from None
-        if not self.tokens.settle(token, Ok(value)):
-            raise _err("TaskDoesNotExist", "Task Timed Out or Does Not Exist")
-        return {}
-
-    async def send_task_failure(self, body: dict[str, Any]) -> dict[str, Any]:
-        token = _str(body, "taskToken") or ""
-        error = body.get("error") or ""
-        cause = body.get("cause") or ""
-        if not self.tokens.settle(token, Err(str(error), str(cause))):
-            raise _err("TaskDoesNotExist", "Task Timed Out or Does Not Exist")
-        return {}
-
-    async def send_task_heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
-        token = _str(body, "taskToken") or ""
-        if not self.tokens.heartbeat(token):
-            raise _err("TaskDoesNotExist", "Task Timed Out or Does Not Exist")
-        return {}
-
-    # -- activities --------------------------------------------------------------------------
-    def _activity(self, arn: str) -> ActivityRecord:
-        parsed = parse_states_arn(arn)
-        if parsed is None or parsed.kind != "activity":
-            raise _err("InvalidArn", f"Invalid Arn: '{arn}'")
-        act = self.activities.get(arn)
-        if act is None:
-            raise _err("ActivityDoesNotExist", f"Activity Does Not Exist: '{arn}'")
-        return act
-
-    async def create_activity(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = _str(body, "name") or ""
-        if not STATES_NAME.match(name):
-            raise _err("InvalidName", f"Invalid Name: '{name}'")
-        arn = activity_arn(self.region, self.account, name)
-        act = self.activities.get(arn)
-        if act is None:
-            act = ActivityRecord(arn, name, time.time(), _tags(body.get("tags")))
-            await self.store.save_activity(act)
-            self.activities[arn] = act
-        return {"activityArn": arn, "creationDate": act.created}
-
-    async def describe_activity(self, body: dict[str, Any]) -> dict[str, Any]:
-        act = self._activity(_str(body, "activityArn") or "")
-        return {"activityArn": act.arn, "name": act.name, "creationDate": act.created}
-
-    async def delete_activity(self, body: dict[str, Any]) -> dict[str, Any]:
-        arn = _str(body, "activityArn") or ""
-        if self.activities.pop(arn, None) is not None:
-            await self.store.delete_activity(arn)
-        return {}
-
-    async def list_activities(self, body: dict[str, Any]) -> dict[str, Any]:
-        items = sorted(self.activities.values(), key=lambda a: a.name)
-        page, token = _page(body, items)
-        out: dict[str, Any] = {
-            "activities": [
-                {"activityArn": a.arn, "name": a.name, "creationDate": a.created} for a in page
-            ]
-        }
-        if token:
-            out["nextToken"] = token
-        return out
-
-    async def get_activity_task(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Long poll (up to 60 s): ``{taskToken, input}``, or ``{}`` when nothing came."""
-        act = self._activity(_str(body, "activityArn") or "")
-        task = await self.activity_tasks.take(act.arn, self.poll_s)
-        if task is None:
-            return {}
-        return {"taskToken": task.token, "input": task.input}
-
     # -- tags --------------------------------------------------------------------------------
     async def tag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._tagged(_str(body, "resourceArn") or "")
-        sm.tags.update(_tags(body.get("tags")))
+        sm = self._tagged(field_str(body, "resourceArn") or "")
+        sm.tags.update(tags_of(body.get("tags")))
         if len(sm.tags) > 50:
-            raise _err("TooManyTags", "Too many tags: at most 50 per resource")
+            raise sfn_error("TooManyTags", "Too many tags: at most 50 per resource")
         await self.store.save_machine(sm)
         return {}
 
     async def untag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._tagged(_str(body, "resourceArn") or "")
+        sm = self._tagged(field_str(body, "resourceArn") or "")
         for key in body.get("tagKeys") or []:
             sm.tags.pop(key, None)
         await self.store.save_machine(sm)
         return {}
 
     async def list_tags(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._tagged(_str(body, "resourceArn") or "")
+        sm = self._tagged(field_str(body, "resourceArn") or "")
         return {"tags": [{"key": k, "value": v} for k, v in sm.tags.items()]}
 
     def _tagged(self, arn: str) -> StateMachineRecord:
         sm = self.machines.get(arn)
         if sm is None:
-            raise _err("ResourceNotFound", f"Resource not found: '{arn}'")
+            raise sfn_error("ResourceNotFound", f"Resource not found: '{arn}'")
         return sm
 
     # -- start-up ----------------------------------------------------------------------------
     def load(self) -> list[tuple[ExecutionRecord, dict[str, Any]]]:
         """Read everything back; returns the RUNNING executions with their cursors."""
-        self.activities = {a.arn: a for a in self.store.load_activities()}
         for row in self.store.load_machines():
             (
                 arn,
@@ -566,15 +478,15 @@ class StepFunctionsOperations:
         return [ex for ex in self.runs.values() if ex.running]
 
 
-def _tags(raw: Any) -> dict[str, str]:
+def tags_of(raw: Any) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, list):
-        raise _err("ValidationException", "tags must be a list")
+        raise sfn_error("ValidationException", "tags must be a list")
     out = {}
     for tag in raw:
         if not isinstance(tag, dict) or not isinstance(tag.get("key"), str):
-            raise _err("ValidationException", "each tag needs a key")
+            raise sfn_error("ValidationException", "each tag needs a key")
         out[tag["key"]] = str(tag.get("value", ""))
     return out
 
