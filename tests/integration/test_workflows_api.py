@@ -461,3 +461,106 @@ def test_test_state_runs_one_state_and_reports_retry_and_catch(server: LaminaPro
     assert api_error(lambda: client.test_state(definition=json.dumps(bad), roleArn=ROLE))[0] == (
         "InvalidDefinition"
     )
+
+
+def test_versions_and_aliases_pin_what_an_execution_runs(server: LaminaProcess) -> None:
+    client = sfn(server)
+
+    def result(value: str) -> str:
+        return json.dumps(
+            {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": value, "End": True}}}
+        )
+
+    created = client.create_state_machine(name="versioned", definition=result("v1"), roleArn=ROLE,
+                                          publish=True, versionDescription="first")  # fmt: skip
+    sm, v1 = created["stateMachineArn"], created["stateMachineVersionArn"]
+    assert v1 == sm + ":1"
+    again = client.publish_state_machine_version(stateMachineArn=sm)
+    assert again["stateMachineVersionArn"] == v1  # same revision: the same version
+    updated = client.update_state_machine(stateMachineArn=sm, definition=result("v2"), publish=True)
+    v2 = updated["stateMachineVersionArn"]
+    assert v2 == sm + ":2"
+    code = api_error(
+        lambda: client.publish_state_machine_version(stateMachineArn=sm, revisionId="old")
+    )[0]
+    assert code == "ConflictException"
+    assert (
+        json.loads(client.describe_state_machine(stateMachineArn=v1)["definition"])["States"]["P"][
+            "Result"
+        ]
+        == "v1"
+    )
+    versions = client.list_state_machine_versions(stateMachineArn=sm)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in versions] == [v2, v1]
+
+    def output_of(target: str) -> tuple[str, dict[str, Any]]:
+        ex = client.start_execution(stateMachineArn=target)
+        done = finish(server, ex["executionArn"])
+        return json.loads(done["output"]), done
+
+    assert output_of(v1)[0] == "v1"
+    alias = client.create_state_machine_alias(
+        name="live", routingConfiguration=[{"stateMachineVersionArn": v1, "weight": 100}]
+    )["stateMachineAliasArn"]
+    assert alias == sm + ":live"
+    value, described = output_of(alias)
+    assert value == "v1"
+    assert described["stateMachineAliasArn"] == alias and described["stateMachineVersionArn"] == v1
+    client.update_state_machine_alias(
+        stateMachineAliasArn=alias,
+        routingConfiguration=[{"stateMachineVersionArn": v2, "weight": 100}],
+    )
+    assert output_of(alias)[0] == "v2"
+    assert client.describe_state_machine_alias(stateMachineAliasArn=alias)[
+        "routingConfiguration"
+    ] == [{"stateMachineVersionArn": v2, "weight": 100}]
+    assert api_error(lambda: client.delete_state_machine_version(stateMachineVersionArn=v2))[0] == (
+        "ConflictException"
+    )
+    client.delete_state_machine_version(stateMachineVersionArn=v1)
+    assert [
+        a["stateMachineAliasArn"]
+        for a in client.list_state_machine_aliases(stateMachineArn=sm)["stateMachineAliases"]
+    ] == [alias]
+    client.delete_state_machine_alias(stateMachineAliasArn=alias)
+    assert api_error(lambda: client.start_execution(stateMachineArn=alias))[0] == "ResourceNotFound"
+
+
+def test_everything_survives_a_restart(tmp_path: Path) -> None:
+    env = {"LAMINA_SCHEDULE_TIME_SCALE": "100"}
+    first = LaminaProcess(tmp_path, env).start()
+    try:
+        client = sfn(first)
+        definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}}
+        made = client.create_state_machine(name="kept", definition=json.dumps(definition),
+                                           roleArn=ROLE, publish=True,
+                                           tags=[{"key": "k", "value": "v"}])  # fmt: skip
+        alias = client.create_state_machine_alias(
+            name="prod",
+            routingConfiguration=[
+                {"stateMachineVersionArn": made["stateMachineVersionArn"], "weight": 100}
+            ],
+        )["stateMachineAliasArn"]
+        activity = client.create_activity(name="kept-activity")["activityArn"]
+        ex = client.start_execution(stateMachineArn=alias, name="before")["executionArn"]
+        assert finish(first, ex)["status"] == "SUCCEEDED"
+        before = history(first, ex)
+    finally:
+        first.stop()
+    second = LaminaProcess(tmp_path, env).start()
+    try:
+        client = sfn(second)
+        described = client.describe_execution(executionArn=ex)
+        assert described["status"] == "SUCCEEDED" and described["stateMachineAliasArn"] == alias
+        assert history(second, ex) == before
+        assert client.describe_state_machine_alias(stateMachineAliasArn=alias)["name"] == "prod"
+        assert client.list_tags_for_resource(resourceArn=made["stateMachineArn"])["tags"] == [
+            {"key": "k", "value": "v"}
+        ]
+        assert client.describe_activity(activityArn=activity)["name"] == "kept-activity"
+        again = client.start_execution(stateMachineArn=alias, name="after")["executionArn"]
+        assert finish(second, again)["status"] == "SUCCEEDED"
+        published = client.publish_state_machine_version(stateMachineArn=made["stateMachineArn"])
+        assert published["stateMachineVersionArn"] == made["stateMachineVersionArn"]
+    finally:
+        second.stop()

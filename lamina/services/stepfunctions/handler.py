@@ -33,6 +33,7 @@ from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.operations import StepFunctionsOperations
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens, TaskRunner
+from lamina.services.stepfunctions.versions import VersionOperations
 from lamina.services.stepfunctions.workers import WorkerOperations
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -71,7 +72,11 @@ class StepFunctions:
         return cls(store, executions, ops, workers)
 
     def __post_init__(self) -> None:
-        self._table = {**self.operations.table(), **self.workers.table()}
+        self._table = {
+            **self.operations.table(),
+            **self.workers.table(),
+            **VersionOperations(self.operations).table(),
+        }
 
     @staticmethod
     def accepts(req: Request) -> bool:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lamina.arns import (
@@ -23,10 +25,15 @@ from lamina.arns import (
 )
 from lamina.services.protocol.awsjson import AwsJsonError
 from lamina.services.stepfunctions.executions import Executions
-from lamina.services.stepfunctions.records import ExecutionRecord, StateMachineRecord
+from lamina.services.stepfunctions.records import (
+    ExecutionRecord,
+    StateMachineRecord,
+    VersionRecord,
+)
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens
 from lamina.services.stepfunctions.teststate import test_state
+from lamina.workflows.definition import Machine
 from lamina.workflows.errors import InvalidDefinition
 from lamina.workflows.parse import parse_definition
 
@@ -69,6 +76,16 @@ def page_of(
     return page, str(start + size) if more else None
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    machine_record: StateMachineRecord
+    definition: str
+    role_arn: str
+    machine: Machine
+    version_arn: str | None
+    alias_arn: str | None
+
+
 class StepFunctionsOperations:
     """State machines, executions and task tokens, in memory, persisted by the store."""
 
@@ -108,7 +125,7 @@ class StepFunctionsOperations:
         }
 
     # -- lookups -----------------------------------------------------------------------------
-    def _machine(self, arn: str) -> StateMachineRecord:
+    def machine(self, arn: str) -> StateMachineRecord:
         parsed = parse_states_arn(arn)
         if parsed is None or parsed.kind != "stateMachine":
             raise sfn_error(
@@ -118,6 +135,46 @@ class StepFunctionsOperations:
         if sm is None:
             raise sfn_error("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
         return sm
+
+    def target(self, arn: str) -> Target:
+        """What an execution runs: a state machine, one of its versions, or an alias
+        (which picks one of its versions by weight)."""
+        parsed = parse_states_arn(arn)
+        if parsed is None or parsed.kind != "stateMachine" or len(parsed.names) > 2:
+            raise sfn_error(
+                "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'"
+            )
+        base = state_machine_arn(parsed.region, parsed.account, parsed.names[0])
+        sm = self.machine(base)
+        if len(parsed.names) == 1:
+            return Target(sm, sm.definition, sm.role_arn, sm.machine, None, None)
+        qualifier = parsed.names[1]
+        alias_arn = None
+        if not qualifier.isdigit():
+            alias = sm.aliases.get(qualifier)
+            if alias is None:
+                raise sfn_error("ResourceNotFound", f"Resource not found: '{arn}'")
+            alias_arn = alias.arn
+            versions, weights = zip(*alias.routing, strict=True)
+            qualifier = random.choices(versions, weights)[0].rsplit(":", 1)[-1]
+        version = sm.versions.get(int(qualifier))
+        if version is None:
+            raise sfn_error("ResourceNotFound", f"Resource not found: '{arn}'")
+        return Target(sm, version.definition, version.role_arn, version.machine, version.arn,
+                      alias_arn)  # fmt: skip
+
+    async def publish(self, sm: StateMachineRecord, description: str) -> VersionRecord:
+        """A new version of the current revision, or the existing one if it has one."""
+        for version in sm.versions.values():
+            if version.revision_id == sm.revision_id:
+                return version
+        sm.last_version += 1
+        number = sm.last_version
+        version = VersionRecord(f"{sm.arn}:{number}", sm.arn, number, sm.definition, sm.role_arn,
+                                sm.machine, time.time(), sm.revision_id, description)  # fmt: skip
+        await self.store.save_version(version)
+        sm.versions[number] = version
+        return version
 
     def _execution(self, arn: str) -> ExecutionRecord:
         parsed = parse_states_arn(arn)
@@ -171,10 +228,32 @@ class StepFunctionsOperations:
         sm.tags = tags_of(body.get("tags"))
         await self.store.save_machine(sm)
         self.machines[arn] = sm
-        return {"stateMachineArn": arn, "creationDate": now}
+        out: dict[str, Any] = {"stateMachineArn": arn, "creationDate": now}
+        if body.get("publish"):
+            version = await self.publish(sm, str(body.get("versionDescription") or ""))
+            out["stateMachineVersionArn"] = version.arn
+        return out
 
     async def describe_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._machine(field_str(body, "stateMachineArn") or "")
+        arn = field_str(body, "stateMachineArn") or ""
+        parsed = parse_states_arn(arn)
+        if parsed is not None and len(parsed.names) == 2 and parsed.names[1].isdigit():
+            target = self.target(arn)
+            version = target.machine_record.versions[int(parsed.names[1])]
+            described = {
+                "stateMachineArn": version.arn,
+                "name": target.machine_record.name,
+                "status": "ACTIVE",
+                "definition": version.definition,
+                "roleArn": version.role_arn,
+                "type": target.machine_record.type,
+                "creationDate": version.created,
+                "revisionId": version.revision_id,
+            }
+            if version.description:
+                described["description"] = version.description
+            return described
+        sm = self.machine(arn)
         out = {
             "stateMachineArn": sm.arn,
             "name": sm.name,
@@ -192,7 +271,7 @@ class StepFunctionsOperations:
         return out
 
     async def update_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._machine(field_str(body, "stateMachineArn") or "")
+        sm = self.machine(field_str(body, "stateMachineArn") or "")
         definition = field_str(body, "definition", required=False)
         role = field_str(body, "roleArn", required=False)
         if (
@@ -215,7 +294,11 @@ class StepFunctionsOperations:
         sm.updated = time.time()
         sm.revision_id = str(uuid.uuid4())
         await self.store.save_machine(sm)
-        return {"updateDate": sm.updated, "revisionId": sm.revision_id}
+        out: dict[str, Any] = {"updateDate": sm.updated, "revisionId": sm.revision_id}
+        if body.get("publish"):
+            version = await self.publish(sm, str(body.get("versionDescription") or ""))
+            out["stateMachineVersionArn"] = version.arn
+        return out
 
     async def delete_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = field_str(body, "stateMachineArn") or ""
@@ -268,8 +351,9 @@ class StepFunctionsOperations:
     def _new_execution(
         self, body: dict[str, Any], *, express: bool
     ) -> tuple[ExecutionRecord, bool]:
-        target, _, case = (field_str(body, "stateMachineArn") or "").partition("#")
-        sm = self._machine(target)
+        target_arn, _, case = (field_str(body, "stateMachineArn") or "").partition("#")
+        target = self.target(target_arn)
+        sm = target.machine_record
         if case and not self.mocks.has_case(sm.name, case):
             raise sfn_error("ValidationException",
                        f"The mock configuration has no test case {sm.name}#{case}")  # fmt: skip
@@ -296,9 +380,10 @@ class StepFunctionsOperations:
             if existing.running and existing.input == text:
                 return existing, False
             raise sfn_error("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
-        ex = ExecutionRecord(arn, sm.arn, name, text, self.executions.clock.now(), sm.definition,
-                             sm.role_arn, sm.machine, express=express,
-                             test_case=case or None)  # fmt: skip
+        ex = ExecutionRecord(arn, sm.arn, name, text, self.executions.clock.now(),
+                             target.definition, target.role_arn, target.machine, express=express,
+                             test_case=case or None, version_arn=target.version_arn,
+                             alias_arn=target.alias_arn)  # fmt: skip
         return ex, True
 
     async def start_execution(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -316,7 +401,9 @@ class StepFunctionsOperations:
         self.by_machine.setdefault(ex.machine_arn, []).append(ex)
 
     async def start_sync_execution(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._machine((field_str(body, "stateMachineArn") or "").partition("#")[0])
+        sm = self.target(
+            (field_str(body, "stateMachineArn") or "").partition("#")[0]
+        ).machine_record
         if not sm.express:
             raise sfn_error("StateMachineTypeNotSupported",
                        "This operation is not supported by this type of state machine")  # fmt: skip
@@ -359,7 +446,7 @@ class StepFunctionsOperations:
         return {"stopDate": ex.stopped}
 
     async def list_executions(self, body: dict[str, Any]) -> dict[str, Any]:
-        sm = self._machine(field_str(body, "stateMachineArn") or "")
+        sm = self.machine(field_str(body, "stateMachineArn") or "")
         if sm.express:
             raise sfn_error("StateMachineTypeNotSupported",
                        "This operation is not supported by this type of state machine")  # fmt: skip
@@ -400,6 +487,8 @@ class StepFunctionsOperations:
             "definition": ex.definition,
             "roleArn": ex.role_arn,
             "updateDate": sm.updated if sm is not None else ex.started,
+            **({"stateMachineVersionArn": ex.version_arn} if ex.version_arn else {}),
+            **({"stateMachineAliasArn": ex.alias_arn} if ex.alias_arn else {}),
             "loggingConfiguration": sm.logging if sm is not None else {"level": "OFF"},
             "tracingConfiguration": sm.tracing if sm is not None else {"enabled": False},
         }
@@ -456,15 +545,28 @@ class StepFunctionsOperations:
                                     machine, desc, json.loads(logging), json.loads(tracing),
                                     json.loads(tags))  # fmt: skip
             self.machines[arn] = sm
+        for row in self.store.load_versions():
+            v_arn, m_arn, number, definition, role, created, rev, desc = row
+            owner = self.machines.get(m_arn)
+            if owner is not None:
+                owner.versions[number] = VersionRecord(v_arn, m_arn, number, definition, role,
+                                                       parse_definition(definition), created,
+                                                       rev, desc)  # fmt: skip
+                owner.last_version = max(owner.last_version, number)
+        for alias in self.store.load_aliases():
+            owner = self.machines.get(alias.machine_arn)
+            if owner is not None:
+                owner.aliases[alias.name] = alias
         histories, cursors = self.store.load_progress()
         resume = []
         for row in self.store.load_executions():
             (arn, machine_arn, name, status, input_, output, error, cause, started, stopped,
-             definition, role, test_case) = row  # fmt: skip
+             definition, role, test_case, version_arn, alias_arn) = row  # fmt: skip
             ex = ExecutionRecord(arn, machine_arn, name, input_, started, definition, role,
                                  parse_definition(definition), status=status, output=output,
                                  error=error, cause=cause, stopped=stopped,
-                                 test_case=test_case)  # fmt: skip
+                                 test_case=test_case, version_arn=version_arn,
+                                 alias_arn=alias_arn)  # fmt: skip
             ex.history = histories.get(arn, [])
             ex.flushed = len(ex.history)
             if not ex.running:
@@ -515,6 +617,10 @@ def _describe(ex: ExecutionRecord) -> dict[str, Any]:
         out["error"] = ex.error
     if ex.cause is not None:
         out["cause"] = ex.cause
+    if ex.version_arn:
+        out["stateMachineVersionArn"] = ex.version_arn
+    if ex.alias_arn:
+        out["stateMachineAliasArn"] = ex.alias_arn
     out["redriveCount"] = 0
     out["redriveStatus"] = "NOT_REDRIVABLE"
     return out

@@ -27,10 +27,41 @@ class StateMachineRecord:
     )
     tracing: dict[str, Any] = field(default_factory=lambda: {"enabled": False})
     tags: dict[str, str] = field(default_factory=dict)
+    versions: dict[int, VersionRecord] = field(default_factory=dict)
+    aliases: dict[str, AliasRecord] = field(default_factory=dict)
+    last_version: int = 0  # version numbers are never reused, even after a delete
 
     @property
     def express(self) -> bool:
         return self.type == "EXPRESS"
+
+
+@dataclass
+class VersionRecord:
+    """A published, immutable version: ``<state machine ARN>:<number>``."""
+
+    arn: str
+    machine_arn: str
+    number: int
+    definition: str
+    role_arn: str
+    machine: Machine
+    created: float
+    revision_id: str
+    description: str = ""
+
+
+@dataclass
+class AliasRecord:
+    """``<state machine ARN>:<alias>``, routing executions to one or two versions."""
+
+    arn: str
+    machine_arn: str
+    name: str
+    routing: list[tuple[str, int]]  # (version ARN, weight), weights summing to 100
+    created: float
+    updated: float
+    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +110,8 @@ class ExecutionRecord:
     machine: Machine
     express: bool = False
     test_case: str | None = None  # a mock-configuration test case (``arn#Case``)
+    version_arn: str | None = None  # started on a version, or on an alias that chose it
+    alias_arn: str | None = None
     status: str = "RUNNING"  # RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED
     output: str | None = None
     error: str | None = None

@@ -21,9 +21,11 @@ from typing import Any
 from lamina.events.sqlite_writer import SqliteWriter
 from lamina.services.stepfunctions.activities import ActivityRecord
 from lamina.services.stepfunctions.records import (
+    AliasRecord,
     ExecutionRecord,
     HistoryEntry,
     StateMachineRecord,
+    VersionRecord,
 )
 from lamina.workflows.steps import JsonDoc
 
@@ -37,9 +39,19 @@ CREATE TABLE IF NOT EXISTS state_machines (
 CREATE TABLE IF NOT EXISTS executions (
     arn TEXT PRIMARY KEY, machine_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
     input TEXT NOT NULL, output TEXT, error TEXT, cause TEXT, started REAL NOT NULL,
-    stopped REAL, definition TEXT NOT NULL, role_arn TEXT NOT NULL, test_case TEXT
+    stopped REAL, definition TEXT NOT NULL, role_arn TEXT NOT NULL, test_case TEXT,
+    version_arn TEXT, alias_arn TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_machine ON executions (machine_arn, started);
+CREATE TABLE IF NOT EXISTS versions (
+    arn TEXT PRIMARY KEY, machine_arn TEXT NOT NULL, number INTEGER NOT NULL,
+    definition TEXT NOT NULL, role_arn TEXT NOT NULL, created REAL NOT NULL,
+    revision_id TEXT NOT NULL, description TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    arn TEXT PRIMARY KEY, machine_arn TEXT NOT NULL, name TEXT NOT NULL, routing TEXT NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL, description TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS activities (
     arn TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, tags TEXT NOT NULL
 );
@@ -95,6 +107,47 @@ class WorkflowStore:
             ).fetchall()
         )
 
+    # -- versions and aliases ---------------------------------------------------------
+    async def save_version(self, v: VersionRecord) -> None:
+        row = (v.arn, v.machine_arn, v.number, v.definition, v.role_arn, v.created,
+               v.revision_id, v.description)  # fmt: skip
+        await self.writer.run(
+            lambda c: c.execute("INSERT OR REPLACE INTO versions VALUES (?,?,?,?,?,?,?,?)", row)
+        )
+
+    async def save_alias(self, a: AliasRecord) -> None:
+        row = (a.arn, a.machine_arn, a.name, _dumps(a.routing), a.created, a.updated,
+               a.description)  # fmt: skip
+        await self.writer.run(
+            lambda c: c.execute("INSERT OR REPLACE INTO aliases VALUES (?,?,?,?,?,?,?)", row)
+        )
+
+    async def delete_version_or_alias(self, arn: str) -> None:
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM versions WHERE arn=?", (arn,))
+            c.execute("DELETE FROM aliases WHERE arn=?", (arn,))
+
+        await self.writer.run(op)
+
+    def load_versions(self) -> list[tuple[Any, ...]]:
+        return self.writer.call(
+            lambda c: c.execute(
+                "SELECT arn, machine_arn, number, definition, role_arn, created, revision_id,"
+                " description FROM versions ORDER BY number"
+            ).fetchall()
+        )
+
+    def load_aliases(self) -> list[AliasRecord]:
+        rows = self.writer.call(
+            lambda c: c.execute(
+                "SELECT arn, machine_arn, name, routing, created, updated, description FROM aliases"
+            ).fetchall()
+        )
+        return [
+            AliasRecord(a, m, n, [(v, w) for v, w in json.loads(r)], c, u, d)
+            for a, m, n, r, c, u, d in rows
+        ]
+
     # -- activities -------------------------------------------------------------------
     async def save_activity(self, act: ActivityRecord) -> None:
         row = (act.arn, act.name, act.created, _dumps(act.tags))
@@ -124,13 +177,14 @@ class WorkflowStore:
         events = ex.history[ex.flushed :]
         ex.flushed += len(events)
         row = (ex.arn, ex.machine_arn, ex.name, ex.status, ex.input, ex.started, ex.definition,
-               ex.role_arn, ex.test_case)  # fmt: skip
+               ex.role_arn, ex.test_case, ex.version_arn, ex.alias_arn)  # fmt: skip
         chunk = self._chunk(ex.arn, events, cursor)
 
         def op(c: sqlite3.Connection) -> None:
             c.execute(
                 "INSERT INTO executions (arn, machine_arn, name, status, input, started,"
-                " definition, role_arn, test_case) VALUES (?,?,?,?,?,?,?,?,?)",
+                " definition, role_arn, test_case, version_arn, alias_arn)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
             c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
@@ -200,7 +254,8 @@ class WorkflowStore:
         return self.writer.call(
             lambda c: c.execute(
                 "SELECT arn, machine_arn, name, status, input, output, error, cause, started,"
-                " stopped, definition, role_arn, test_case FROM executions ORDER BY started"
+                " stopped, definition, role_arn, test_case, version_arn, alias_arn"
+                " FROM executions ORDER BY started"
             ).fetchall()
         )
 
