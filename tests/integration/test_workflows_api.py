@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,6 +172,16 @@ def test_a_function_error_is_the_task_error_and_catch_handles_it(server: LaminaP
     failed = history(server, ex["executionArn"])[-1]
     assert failed["type"] == "ExecutionFailed"
     assert failed["executionFailedEventDetails"] == {"error": "HelloError", "cause": "caught"}
+    # `lamina workflow` lists it and draws it
+    cli = [sys.executable, "-m", "lamina.cli.main", "workflow"]
+    listed = subprocess.run([*cli, "ls", "failing", "--endpoint", server.endpoint, "--json"],
+                            capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    assert json.loads(listed.stdout)[0]["status"] == "FAILED"
+    page = Path(tempfile.mkdtemp()) / "failing.html"
+    subprocess.run([*cli, "picture", ex["executionArn"], "-o", str(page), "--endpoint",
+                    server.endpoint], capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    text = page.read_text()
+    assert "— FAILED" in text and ">caught" in text and ">failed<" in text
 
 
 def test_invalid_definitions_and_bad_requests_get_aws_errors(server: LaminaProcess) -> None:
