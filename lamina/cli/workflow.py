@@ -2,13 +2,15 @@
 
 A thin client of the Step Functions API Lamina serves. ``lamina workflow ls MACHINE``
 lists a state machine's executions; ``lamina workflow picture EXECUTION -o run.svg``
-draws one (``.html`` adds the event list) with :mod:`lamina.workflows.picture`.
+draws one (``.html`` adds the event list) with :mod:`lamina.workflows.picture`;
+``lamina workflow cost`` prices Standard workflows' transitions (:mod:`lamina.workflows.cost`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from lamina.cli.output import dump_json, paint, table
 from lamina.config import load_settings
 from lamina.errors import LaminaError
 from lamina.sam.clients import Clients
+from lamina.workflows.cost import load_workflow_prices, standard_cost, transitions
 from lamina.workflows.picture import render_html, render_svg
 
 
@@ -64,6 +67,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_picture(args: argparse.Namespace) -> int:
     sfn = _sfn(args)
     arn = args.execution
+    events = _history(sfn, arn)
+    definition = sfn.describe_state_machine_for_execution(executionArn=arn)["definition"]
+    title = arn.rsplit(":", 1)[-1]
+    out = Path(args.output)
+    render = render_html if out.suffix.lower() in (".html", ".htm") else render_svg
+    out.write_text(render(definition, events, title))
+    print(f"{paint('wrote', 'green')} {out}")
+    return 0
+
+
+def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     token = None
     while True:
@@ -73,13 +87,46 @@ def cmd_picture(args: argparse.Namespace) -> int:
         events += page["events"]
         token = page.get("nextToken")
         if not token:
-            break
-    definition = sfn.describe_state_machine_for_execution(executionArn=arn)["definition"]
-    title = arn.rsplit(":", 1)[-1]
-    out = Path(args.output)
-    render = render_html if out.suffix.lower() in (".html", ".htm") else render_svg
-    out.write_text(render(definition, events, title))
-    print(f"{paint('wrote', 'green')} {out}")
+            return events
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    """Standard workflows' cost on AWS: transitions counted from each execution's history."""
+    sfn = _sfn(args)
+    prices = load_workflow_prices()
+    machines = sfn.list_state_machines(maxResults=1000)["stateMachines"]
+    if args.machines:
+        wanted = {_arn(args, "stateMachine", m) for m in args.machines}
+        machines = [m for m in machines if m["stateMachineArn"] in wanted]
+    rows = []
+    total = 0
+    for m in machines:
+        if m["type"] == "EXPRESS":
+            rows.append({"stateMachine": m["name"], "type": "EXPRESS", "executions": None,
+                         "transitions": None})  # fmt: skip
+            continue
+        executions = sfn.list_executions(stateMachineArn=m["stateMachineArn"], maxResults=1000)
+        count = sum(transitions(_history(sfn, e["executionArn"])) for e in executions["executions"])
+        total += count
+        rows.append({"stateMachine": m["name"], "type": "STANDARD",
+                     "executions": len(executions["executions"]), "transitions": count,
+                     "cost": str(standard_cost(count, prices, free_tier=False))})  # fmt: skip
+    with_free = standard_cost(total, prices, free_tier=True)
+    if args.json:
+        dump_json({"stateMachines": rows, "transitions": total,
+                   "costWithFreeTier": str(with_free)})  # fmt: skip
+        return 0
+    table(
+        ["STATE MACHINE", "TYPE", "EXECUTIONS", "TRANSITIONS", "COST (USD)"],
+        [
+            [r["stateMachine"], r["type"], r["executions"] if r["executions"] is not None else "-",
+             r["transitions"] if r["transitions"] is not None else "-",
+             f"{Decimal(r['cost']):.6f}" if "cost" in r else "not recorded"]
+            for r in rows
+        ],
+    )  # fmt: skip
+    print(f"{total} transitions: ${with_free:.6f} after the free {prices.free_transitions} a month"
+          f" (${prices.per_1000_transitions} per 1,000)")  # fmt: skip
     return 0
 
 
@@ -104,6 +151,9 @@ def add_workflow_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("machine", help="state machine name or ARN")
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=_friendly(cmd_ls))
+    p = verbs.add_parser("cost", parents=[common], help="what Standard workflows cost on AWS")
+    p.add_argument("machines", nargs="*", help="state machine names or ARNs (default: all)")
+    p.set_defaults(func=_friendly(cmd_cost))
     p = verbs.add_parser("picture", parents=[common], help="draw an execution (SVG or HTML)")
     p.add_argument("execution", help="execution ARN")
     p.add_argument("-o", "--output", default="execution.svg", help="file.svg or file.html")

@@ -146,6 +146,13 @@ def test_a_standard_execution_runs_python_node_and_rust_tasks(server: LaminaProc
     assert [e["id"] for e in first["events"] + rest["events"]] == [e["id"] for e in events]
     described = client.describe_state_machine_for_execution(executionArn=ex["executionArn"])
     assert json.loads(described["definition"]) == ORDER
+    cost = subprocess.run(
+        [sys.executable, "-m", "lamina.cli.main", "workflow", "cost", "order", "--json",
+         "--endpoint", server.endpoint], capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    priced = json.loads(cost.stdout)
+    assert priced["stateMachines"][0]["transitions"] == 5  # Python, Node, Rust, Pause, Done
+    assert priced["stateMachines"][0]["cost"] == "0.000125"
 
 
 def test_a_function_error_is_the_task_error_and_catch_handles_it(server: LaminaProcess) -> None:
