@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from lamina.events.sqlite_writer import SqliteWriter
+from lamina.store.sqlite_writer import SqliteWriter
 from lamina.services.stepfunctions.activities import ActivityRecord
 from lamina.services.stepfunctions.records import (
     AliasRecord,
