@@ -254,6 +254,7 @@ def open_workflows(
         fsync=settings.async_fsync,
         send_message=lambda body: events.sqs.send_message(body, SqsCaller(reachable_host)),
         mocks=load_mock_config(settings.sfn_mock_config),
+        s3_handler=events.s3.handle,
     )
     api.mount(StepFunctions.accepts, workflows.handle, auth=api.authenticator("states"))
     return workflows

@@ -582,3 +582,46 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
         assert published["stateMachineVersionArn"] == made["stateMachineVersionArn"]
     finally:
         second.stop()
+
+
+def s3_client(server: LaminaProcess) -> Any:
+    return boto3.client(
+        "s3", endpoint_url=server.endpoint, region_name="us-east-1",
+        aws_access_key_id="AKIDLAMINA", aws_secret_access_key="lamina-secret",
+        config=Config(s3={"addressing_style": "path"}),
+    )  # fmt: skip
+
+
+def test_aws_sdk_s3_tasks_put_get_and_list_objects(server: LaminaProcess) -> None:
+    s3_client(server).create_bucket(Bucket="wf-data")
+    sdk = "arn:aws:states:::aws-sdk:s3:"
+    definition = {
+        "StartAt": "Put",
+        "States": {
+            "Put": {"Type": "Task", "Resource": sdk + "putObject", "ResultPath": "$.put",
+                    "Parameters": {"Bucket": "wf-data", "Key": "orders/1.json", "Body.$": "$.order"},
+                    "Next": "Get"},
+            "Get": {"Type": "Task", "Resource": sdk + "getObject", "ResultPath": "$.got",
+                    "Parameters": {"Bucket": "wf-data", "Key": "orders/1.json"},
+                    "ResultSelector": {"order.$": "States.StringToJson($.Body)"}, "Next": "List"},
+            "List": {"Type": "Task", "Resource": sdk + "listObjectsV2", "ResultPath": "$.listed",
+                     "Parameters": {"Bucket": "wf-data", "Prefix": "orders/"},
+                     "ResultSelector": {"keys.$": "$.Contents[*].Key"}, "Next": "Missing"},
+            "Missing": {"Type": "Task", "Resource": sdk + "getObject", "End": True,
+                        "Parameters": {"Bucket": "wf-data", "Key": "nope"},
+                        "Catch": [{"ErrorEquals": ["S3.NoSuchKeyException"], "ResultPath": "$.missing",
+                                   "Next": "Done"}]},
+            "Done": {"Type": "Succeed"},
+        },
+    }  # fmt: skip
+    sm = create(server, "s3-tasks", definition)
+    ex = sfn(server).start_execution(stateMachineArn=sm, input='{"order": {"id": 1, "total": 9}}')
+    done = finish(server, ex["executionArn"])
+    assert done["status"] == "SUCCEEDED", done
+    out = json.loads(done["output"])
+    assert out["got"] == {"order": {"id": 1, "total": 9}}
+    assert out["listed"] == {"keys": ["orders/1.json"]}
+    assert out["missing"]["Error"] == "S3.NoSuchKeyException"
+    assert out["put"]["ETag"]
+    body = s3_client(server).get_object(Bucket="wf-data", Key="orders/1.json")["Body"].read()
+    assert json.loads(body) == {"id": 1, "total": 9}

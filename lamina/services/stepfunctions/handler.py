@@ -31,6 +31,13 @@ from lamina.services.stepfunctions.integrations import (
 )
 from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.operations import StepFunctionsOperations
+from lamina.services.stepfunctions.s3_tasks import PREFIX as S3_PREFIX
+from lamina.services.stepfunctions.s3_tasks import (
+    S3_ACTIONS,
+    S3Handler,
+    S3Objects,
+    s3_integration,
+)
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens, TaskRunner
 from lamina.services.stepfunctions.versions import VersionOperations
@@ -56,7 +63,7 @@ class StepFunctions:
     def open(
         cls, data_dir: Path, invoke: Invoke, *, region: str, account: str,
         time_scale: float = 1.0, fsync: bool = True, send_message: SendMessage | None = None,
-        mocks: MockConfig | None = None,
+        mocks: MockConfig | None = None, s3_handler: S3Handler | None = None,
     ) -> StepFunctions:  # fmt: skip
         """``send_message(SendMessage request body)``: the embedded SQS, if any."""
         store = WorkflowStore(data_dir / "stepfunctions.db", fsync=fsync)
@@ -69,6 +76,11 @@ class StepFunctions:
         tasks.integrations[START_EXECUTION] = start_execution(ops)
         if send_message is not None:
             tasks.integrations[SQS_SEND] = sqs_send_message(send_message)
+        if s3_handler is not None:
+            objects = S3Objects(s3_handler)
+            tasks.s3 = objects
+            for action in S3_ACTIONS:
+                tasks.integrations[S3_PREFIX + action] = s3_integration(objects)(action)
         return cls(store, executions, ops, workers)
 
     def __post_init__(self) -> None:

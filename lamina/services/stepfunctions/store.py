@@ -18,7 +18,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from lamina.store.sqlite_writer import SqliteWriter
 from lamina.services.stepfunctions.activities import ActivityRecord
 from lamina.services.stepfunctions.records import (
     AliasRecord,
@@ -27,6 +26,7 @@ from lamina.services.stepfunctions.records import (
     StateMachineRecord,
     VersionRecord,
 )
+from lamina.store.sqlite_writer import SqliteWriter
 from lamina.workflows.steps import JsonDoc
 
 SCHEMA = """

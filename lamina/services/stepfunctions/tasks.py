@@ -29,6 +29,7 @@ from typing import Any
 from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
 from lamina.events.invoker import Invoke, split_function_arn
 from lamina.services.stepfunctions.activities import ActivityTask, ActivityTasks
+from lamina.services.stepfunctions.s3_tasks import S3Objects
 from lamina.workflows.steps import Err, Ok, Outcome, RunTask
 
 log = logging.getLogger("lamina.stepfunctions.tasks")
@@ -89,6 +90,7 @@ class TaskRunner:
         self.scale = scale
         self.integrations: dict[str, Integration] = {}
         self.activities = ActivityTasks()
+        self.s3: S3Objects | None = None  # the embedded S3, for the distributed Map
         self.activity_exists: Callable[[str], bool] = lambda arn: False
 
     async def _activity(self, arn: str, rt: RunTask) -> Outcome:
