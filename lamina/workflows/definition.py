@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from lamina.workflows.distributed import ItemBatcherSpec, ItemReaderSpec, ResultWriterSpec
 from lamina.workflows.jsonpath import Json
 
 
@@ -100,6 +101,9 @@ class MapState(Retryable):
     tolerated_percentage: Json = 0
     tolerated_percentage_path: str | None = None
     label: str = ""
+    reader: ItemReaderSpec | None = None  # distributed Map: items from S3
+    batcher: ItemBatcherSpec | None = None
+    writer: ResultWriterSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

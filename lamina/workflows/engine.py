@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from lamina.workflows.definition import (
     TaskState,
     WaitState,
 )
+from lamina.workflows.distributed import batch, result_files
 from lamina.workflows.errors import StatesError
 from lamina.workflows.intrinsics import evaluate_intrinsic
 from lamina.workflows.jsonata_lang import Evaluator, is_expression
@@ -50,12 +52,14 @@ from lamina.workflows.steps import (
     Move,
     Ok,
     Outcome,
+    ReadItems,
     RetryLater,
     RunBranches,
     RunTask,
     Sleep,
     Step,
     Succeed,
+    WriteResults,
     with_events,
 )
 
@@ -427,38 +431,81 @@ class Engine:
     def _map(self, state: MapState, frame: Frame) -> Step:
         jsonata = state.language is QueryLanguage.JSONATA
         scope = self._scope(frame)
+        data = frame.input if jsonata else self._read(state.input_path, frame.input, scope)
+        if state.reader is not None:
+            params = state.reader.parameters
+            if jsonata:
+                params = self._jsonata(frame).template(params)
+            elif params is not None:
+                params = self._template(params, data, scope)
+            return ReadItems(frame, state.reader, params)
         if jsonata:
-            ev = self._jsonata(frame)
-            data = frame.input
-            items = ev.template(state.items) if state.items is not None else frame.input
+            items = self._jsonata(frame).template(state.items) if state.items is not None else data
         else:
-            data = self._read(state.input_path, frame.input, scope)
             items = self._read(state.items_path, data, scope)
+        return self._map_items(state, frame, data, items)
+
+    def items_read(self, machine: Machine, frame: Frame, outcome: Outcome) -> Step:
+        """The driver's report of a ``ReadItems``: the items, or why they could not be read."""
+        state = machine.states[frame.state]
+        assert isinstance(state, MapState)
+        if isinstance(outcome, Err):
+            return self._failed(machine, state, frame, outcome)
+        try:
+            data = frame.input
+            if state.language is QueryLanguage.JSONPATH:
+                data = self._read(state.input_path, frame.input, self._scope(frame))
+            return self._map_items(state, frame, data, outcome.value)
+        except StatesError as exc:
+            return self._failed(machine, state, frame, Err(exc.error, exc.cause))
+
+    def _map_items(self, state: MapState, frame: Frame, data: Json, items: Json) -> Step:
+        jsonata = state.language is QueryLanguage.JSONATA
         if not isinstance(items, list):
             raise StatesError(
                 "States.Runtime",
                 f"{state.name}: the items to iterate must be an array, got {_text(items)[:200]}",
             )
-        branches = []
-        assert state.processor is not None
+        selected = []
         for index, value in enumerate(items):
             item = {"Index": index, "Value": value}
             item_frame = replace(frame, map_item=item)
             if state.item_selector is None:
-                item_input = value
+                selected.append(value)
             elif jsonata:
-                item_input = self._jsonata(item_frame).template(state.item_selector)
+                selected.append(self._jsonata(item_frame).template(state.item_selector))
             else:
-                item_input = self._template(state.item_selector, data, self._scope(item_frame))
-            branches.append(Branch(state.processor, item_input, dict(frame.variables), item))
+                selected.append(self._template(state.item_selector, data, self._scope(item_frame)))
+        if state.batcher is not None:
+            b = state.batcher
+            max_items = self._number(state, frame, b.max_items, b.max_items_path)
+            max_bytes = self._number(state, frame, b.max_bytes, b.max_bytes_path)
+            batch_input = b.batch_input
+            if batch_input is not None:
+                batch_input = (
+                    self._jsonata(frame).template(batch_input)
+                    if jsonata
+                    else self._template(batch_input, data, self._scope(frame))
+                )
+            selected = batch(
+                selected,
+                None if max_items is None else int(max_items),
+                None if max_bytes is None else int(max_bytes),
+                batch_input,
+            )
+        assert state.processor is not None
+        branches = tuple(
+            Branch(state.processor, value, dict(frame.variables), {"Index": i})
+            for i, value in enumerate(selected)
+        )
         mc = self._number(state, frame, state.max_concurrency, state.max_concurrency_path) or 0
         tc = self._number(state, frame, state.tolerated_count, state.tolerated_count_path) or 0
         tp = (
             self._number(state, frame, state.tolerated_percentage, state.tolerated_percentage_path)
             or 0
         )
-        started = Event("MapStateStarted", {"length": len(items)})
-        return RunBranches(frame, "Map", tuple(branches), int(mc), tc, tp, (started,))
+        started = Event("MapStateStarted", {"length": len(branches)})
+        return RunBranches(frame, "Map", branches, int(mc), tc, tp, (started,))
 
     def task_done(self, machine: Machine, frame: Frame, outcome: Outcome) -> Step:
         """The driver's report of a ``RunTask``."""
@@ -478,8 +525,15 @@ class Engine:
         event = Event(f"{prefix}Succeeded", {**ids, "output": JsonDoc(outcome.value)})
         return _prepend(self._succeeded(machine, state, frame, outcome.value), (event,))
 
-    def branches_done(self, machine: Machine, frame: Frame, outcomes: list[Outcome]) -> Step:
-        """The driver's report of a ``RunBranches``: one outcome per branch or item."""
+    def branches_done(
+        self,
+        machine: Machine,
+        frame: Frame,
+        outcomes: list[Outcome],
+        inputs: list[Json] | None = None,
+    ) -> Step:
+        """The driver's report of a ``RunBranches``: one outcome per branch or item (and,
+        for a Map with a ``ResultWriter``, each item's input)."""
         state = machine.states[frame.state]
         assert isinstance(state, (ParallelState, MapState))
         kind = "Parallel" if isinstance(state, ParallelState) else "Map"
@@ -509,12 +563,61 @@ class Engine:
             return _prepend(
                 self._failed(machine, state, frame, failures[0]), (Event(f"{kind}StateFailed"),)
             )
+        if isinstance(state, MapState) and state.writer is not None:
+            return _prepend(
+                self._write_results(machine, state, frame, outcomes, inputs or []),
+                (Event("MapStateSucceeded"),),
+            )
         results = [
             o.value if isinstance(o, Ok) else {"Error": o.error, "Cause": o.cause} for o in outcomes
         ]
         return _prepend(
             self._succeeded(machine, state, frame, results), (Event(f"{kind}StateSucceeded"),)
         )
+
+    def _write_results(
+        self, machine: Machine, state: MapState, frame: Frame, outcomes: list[Outcome],
+        inputs: list[Json],
+    ) -> Step:  # fmt: skip
+        assert state.writer is not None
+        try:
+            params = state.writer.parameters
+            if state.language is QueryLanguage.JSONATA:
+                params = self._jsonata(frame).template(params)
+            elif params is not None:
+                data = self._read(state.input_path, frame.input, self._scope(frame))
+                params = self._template(params, data, self._scope(frame))
+        except StatesError as exc:
+            return self._failed(machine, state, frame, Err(exc.error, exc.cause))
+        if not isinstance(params, dict) or not isinstance(params.get("Bucket"), str):
+            return self._failed(machine, state, frame,
+                                Err("States.ResultWriterFailed", "ResultWriter needs a Bucket"))  # fmt: skip
+        run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        label = state.label or state.name
+        map_run = self.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
+        map_run_arn = f"{map_run}/{label}:{run_id}"
+        pairs = [
+            (True, o.value) if isinstance(o, Ok) else (False, {"Error": o.error, "Cause": o.cause})
+            for o in outcomes
+        ]
+        prefix = str(params.get("Prefix") or "")
+        files = result_files(prefix, run_id, map_run_arn, inputs, pairs)
+        manifest = f"{prefix.rstrip('/')}/{run_id}" if prefix else run_id
+        result = {
+            "MapRunArn": map_run_arn,
+            "ResultWriterDetails": {"Bucket": params["Bucket"], "Key": f"{manifest}/manifest.json"},
+        }
+        return WriteResults(frame, params, files, result)
+
+    def results_written(self, machine: Machine, frame: Frame, written: WriteResults,
+                        outcome: Outcome) -> Step:  # fmt: skip
+        """The driver's report of a ``WriteResults``."""
+        state = machine.states[frame.state]
+        assert isinstance(state, MapState)
+        if isinstance(outcome, Err):
+            return self._failed(machine, state, frame,
+                                Err("States.ResultWriterFailed", outcome.cause))  # fmt: skip
+        return self._succeeded(machine, state, frame, written.result)
 
     def _succeeded(self, machine: Machine, state: Retryable, frame: Frame, result: Json) -> Step:
         try:

@@ -35,6 +35,14 @@ from lamina.workflows.definition import (
     TaskState,
     WaitState,
 )
+from lamina.workflows.distributed import (
+    GET_OBJECT,
+    LIST_OBJECTS,
+    PUT_OBJECT,
+    ItemBatcherSpec,
+    ItemReaderSpec,
+    ResultWriterSpec,
+)
 from lamina.workflows.errors import InvalidDefinition
 from lamina.workflows.intrinsics import IntrinsicSyntaxError, parse_intrinsic
 from lamina.workflows.jsonata_lang import (
@@ -413,9 +421,9 @@ def _map_state(
     for key in ("ItemsPath", "MaxConcurrencyPath", "ToleratedFailureCountPath",
                 "ToleratedFailurePercentagePath"):  # fmt: skip
         checker.path(spec.get(key), f"{at}/{key}", reference=key == "ItemsPath")
-    if "ItemReader" in spec:
-        checker.add("UNSUPPORTED_FEATURE", "ItemReader is not supported by Lamina yet",
-                    f"{at}/ItemReader")  # fmt: skip
+    reader = _reader(spec.get("ItemReader"), checker, f"{at}/ItemReader", language)
+    batcher = _batcher(spec.get("ItemBatcher"), checker, f"{at}/ItemBatcher")
+    writer = _writer(spec.get("ResultWriter"), checker, f"{at}/ResultWriter", language)
     mc = spec.get("MaxConcurrency", 0)
     if not is_expression(mc) and (not isinstance(mc, int) or mc < 0):
         checker.add("SCHEMA_VALIDATION_FAILED", "MaxConcurrency must be a non-negative integer",
@@ -439,7 +447,72 @@ def _map_state(
         tolerated_percentage=spec.get("ToleratedFailurePercentage", 0),
         tolerated_percentage_path=spec.get("ToleratedFailurePercentagePath"),
         label=str(spec.get("Label", "")),
+        reader=reader,
+        batcher=batcher,
+        writer=writer,
     )
+
+
+def _params(raw: dict[str, Any], language: QueryLanguage) -> Any:
+    return raw.get("Arguments" if language is QueryLanguage.JSONATA else "Parameters")
+
+
+def _reader(raw: Any, checker: _Checker, at: str, language: QueryLanguage) -> ItemReaderSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("Resource") not in (GET_OBJECT, LIST_OBJECTS):
+        checker.add("SCHEMA_VALIDATION_FAILED", f"ItemReader needs a Resource: {GET_OBJECT} "
+                    f"or {LIST_OBJECTS}", at)  # fmt: skip
+        return None
+    config = raw.get("ReaderConfig") or {}
+    kind = str(config.get("InputType", "JSON")) if raw["Resource"] == GET_OBJECT else "LISTING"
+    if kind not in ("JSON", "JSONL", "CSV", "LISTING"):
+        checker.add("SCHEMA_VALIDATION_FAILED", f"InputType {kind} is not supported",
+                    f"{at}/ReaderConfig/InputType")  # fmt: skip
+    max_items = config.get("MaxItems")
+    if max_items is not None and (not isinstance(max_items, int) or max_items < 1):
+        checker.add("SCHEMA_VALIDATION_FAILED", "MaxItems must be a positive integer",
+                    f"{at}/ReaderConfig/MaxItems")  # fmt: skip
+        max_items = None
+    if language is QueryLanguage.JSONPATH:
+        checker.template(_params(raw, language), f"{at}/Parameters")
+    else:
+        checker.jsonata(_params(raw, language), f"{at}/Arguments")
+    return ItemReaderSpec(
+        raw["Resource"], _params(raw, language), kind,
+        str(config.get("CSVHeaderLocation", "FIRST_ROW")),
+        tuple(str(h) for h in config.get("CSVHeaders") or ()), max_items,
+    )  # fmt: skip
+
+
+def _batcher(raw: Any, checker: _Checker, at: str) -> ItemBatcherSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not any(
+        k in raw for k in ("MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch",
+                           "MaxInputBytesPerBatchPath")
+    ):  # fmt: skip
+        checker.add("SCHEMA_VALIDATION_FAILED",
+                    "ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch", at)  # fmt: skip
+        return None
+    for key in ("MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"):
+        checker.path(raw.get(key), f"{at}/{key}")
+    return ItemBatcherSpec(
+        raw.get("MaxItemsPerBatch"), raw.get("MaxItemsPerBatchPath"),
+        raw.get("MaxInputBytesPerBatch"), raw.get("MaxInputBytesPerBatchPath"),
+        raw.get("BatchInput"),
+    )  # fmt: skip
+
+
+def _writer(
+    raw: Any, checker: _Checker, at: str, language: QueryLanguage
+) -> ResultWriterSpec | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("Resource") != PUT_OBJECT:
+        checker.add("SCHEMA_VALIDATION_FAILED", f"ResultWriter needs Resource {PUT_OBJECT}", at)
+        return None
+    return ResultWriterSpec(PUT_OBJECT, _params(raw, language))
 
 
 def _errors(raw: Any, checker: _Checker, at: str, last: bool) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from lamina.workflows.definition import Machine
 from lamina.workflows.engine import Engine
@@ -24,15 +25,25 @@ from lamina.workflows.steps import (
     Move,
     Ok,
     Outcome,
+    ReadItems,
     RetryLater,
     RunBranches,
     RunTask,
     Sleep,
     Step,
     Succeed,
+    WriteResults,
 )
 
 RunTaskFn = Callable[[RunTask], Awaitable[Outcome]]
+
+
+class MapIO(Protocol):
+    """Where a distributed Map reads its items and writes its results (S3)."""
+
+    async def read_items(self, step: ReadItems) -> Outcome: ...
+
+    async def write_results(self, step: WriteResults) -> Outcome: ...
 
 
 @dataclass
@@ -63,7 +74,9 @@ class Runner:
         record: Callable[[tuple[Event, ...]], None],
         moved: Callable[[Frame], Awaitable[None]] | None = None,
         sleeping: Callable[[Sleep], Awaitable[None]] | None = None,
+        map_io: MapIO | None = None,
     ) -> None:
+        self.map_io = map_io
         self.engine = engine
         self.run_task = run_task
         self.clock = clock
@@ -97,7 +110,21 @@ class Runner:
                 step = engine.attempt(machine, step.frame)
             elif isinstance(step, RunBranches):
                 outcomes = await self._branches(step)
-                step = engine.branches_done(machine, step.frame, outcomes)
+                inputs = [b.input for b in step.branches]
+                step = engine.branches_done(machine, step.frame, outcomes, inputs)
+            elif isinstance(step, ReadItems):
+                outcome = await self._map_io(step)
+                step = engine.items_read(machine, step.frame, outcome)
+            elif isinstance(step, WriteResults):
+                outcome = await self._map_io(step)
+                step = engine.results_written(machine, step.frame, step, outcome)
+
+    async def _map_io(self, step: ReadItems | WriteResults) -> Outcome:
+        if self.map_io is None:
+            return Err("States.Runtime", "This Map needs S3 (ItemReader/ResultWriter)")
+        if isinstance(step, ReadItems):
+            return await self.map_io.read_items(step)
+        return await self.map_io.write_results(step)
 
     async def run_branches(self, step: RunBranches) -> list[Outcome]:
         """Run a Parallel state's branches or a Map state's items (one outcome each)."""

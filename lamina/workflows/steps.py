@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 from lamina.workflows.definition import Machine
+from lamina.workflows.distributed import ItemReaderSpec
 from lamina.workflows.jsonpath import Json
 
 
@@ -135,7 +136,28 @@ class RetryLater:
     events: tuple[Event, ...] = ()
 
 
-Step = Move | Succeed | Fail | Sleep | RunTask | RunBranches | RetryLater
+@dataclass(frozen=True, slots=True)
+class ReadItems:
+    """Read a distributed Map's items (``ItemReader``); report with ``Engine.items_read``."""
+
+    frame: Frame
+    reader: ItemReaderSpec
+    parameters: Json  # evaluated: {"Bucket", "Key"} or {"Bucket", "Prefix"}
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResults:
+    """Store a Map's results (``ResultWriter``); report with ``Engine.results_written``."""
+
+    frame: Frame
+    parameters: Json  # evaluated: {"Bucket", "Prefix"}
+    files: dict[str, Json]  # key → document
+    result: Json  # the state's result once written: {"MapRunArn", "ResultWriterDetails"}
+    events: tuple[Event, ...] = ()
+
+
+Step = Move | Succeed | Fail | Sleep | RunTask | RunBranches | RetryLater | ReadItems | WriteResults
 
 
 def with_events(step: Step, events: tuple[Event, ...]) -> Step:

@@ -625,3 +625,54 @@ def test_aws_sdk_s3_tasks_put_get_and_list_objects(server: LaminaProcess) -> Non
     assert out["put"]["ETag"]
     body = s3_client(server).get_object(Bucket="wf-data", Key="orders/1.json")["Body"].read()
     assert json.loads(body) == {"id": 1, "total": 9}
+
+
+def test_distributed_map_reads_s3_batches_items_and_writes_results(server: LaminaProcess) -> None:
+    s3 = s3_client(server)
+    s3.create_bucket(Bucket="wf-map")
+    rows = "\n".join(["id,amount"] + [f"{i},{i * 10}" for i in range(1, 8)])
+    s3.put_object(Bucket="wf-map", Key="in/orders.csv", Body=rows.encode())
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                               "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+                               "Parameters": {"Bucket": "wf-map", "Key.$": "$.key"}},
+                "ItemBatcher": {"MaxItemsPerBatch": 3, "BatchInput": {"run.$": "$.run"}},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Sum",
+                    "States": {"Sum": {"Type": "Task", "Resource": fn_arn("hello-python"),
+                                       "Parameters": {"name.$": "States.Format('{} x{}', $.BatchInput.run, States.ArrayLength($.Items))"},
+                                       "OutputPath": "$.message", "End": True}},
+                },
+                "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                                 "Parameters": {"Bucket": "wf-map", "Prefix": "out"}},
+                "End": True,
+            }
+        },
+    }  # fmt: skip
+    sm = create(server, "dmap", definition)
+    ex = sfn(server).start_execution(
+        stateMachineArn=sm, input='{"key": "in/orders.csv", "run": "r1"}'
+    )
+    done = finish(server, ex["executionArn"])
+    assert done["status"] == "SUCCEEDED", done
+    out = json.loads(done["output"])
+    assert ":mapRun:dmap/Each:" in out["MapRunArn"]
+    details = out["ResultWriterDetails"]
+    assert details["Bucket"] == "wf-map" and details["Key"].startswith("out/")
+    manifest = json.loads(s3.get_object(Bucket="wf-map", Key=details["Key"])["Body"].read())
+    succeeded_key = manifest["ResultFiles"]["SUCCEEDED"][0]["Key"]
+    results = json.loads(s3.get_object(Bucket="wf-map", Key=succeeded_key)["Body"].read())
+    assert [json.loads(r["Output"]) for r in results] == [
+        "Hello, r1 x3!",
+        "Hello, r1 x3!",
+        "Hello, r1 x1!",
+    ]
+    first_batch = json.loads(results[0]["Input"])
+    assert first_batch["Items"][0] == {"id": "1", "amount": "10"}
+    types = [e["type"] for e in history(server, ex["executionArn"])]
+    assert types.count("MapIterationSucceeded") == 3

@@ -118,7 +118,9 @@ class Executions:
         if ex.test_case:
             machine_name = ex.machine_arn.rsplit(":", 1)[-1]
             run_task = self.mocks.runner(machine_name, ex.test_case, run_task)
-        runner = Runner(engine, run_task, self.clock, self._record(ex), moved, sleeping)
+        runner = Runner(
+            engine, run_task, self.clock, self._record(ex), moved, sleeping, map_io=self.tasks
+        )
         timeout = ex.machine.timeout_s
         try:
             if timeout is None:

@@ -29,8 +29,10 @@ from typing import Any
 from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
 from lamina.events.invoker import Invoke, split_function_arn
 from lamina.services.stepfunctions.activities import ActivityTask, ActivityTasks
-from lamina.services.stepfunctions.s3_tasks import S3Objects
-from lamina.workflows.steps import Err, Ok, Outcome, RunTask
+from lamina.services.stepfunctions.s3_tasks import S3Objects, S3TaskError
+from lamina.workflows.distributed import LIST_OBJECTS, parse_items
+from lamina.workflows.errors import StatesError
+from lamina.workflows.steps import Err, Ok, Outcome, ReadItems, RunTask, WriteResults
 
 log = logging.getLogger("lamina.stepfunctions.tasks")
 
@@ -92,6 +94,36 @@ class TaskRunner:
         self.activities = ActivityTasks()
         self.s3: S3Objects | None = None  # the embedded S3, for the distributed Map
         self.activity_exists: Callable[[str], bool] = lambda arn: False
+
+    # -- the distributed Map's S3 side (MapIO) ------------------------------------------
+    async def read_items(self, step: ReadItems) -> Outcome:
+        params = step.parameters if isinstance(step.parameters, dict) else {}
+        bucket = params.get("Bucket")
+        if self.s3 is None or not isinstance(bucket, str):
+            return Err("States.ItemReaderFailed", "ItemReader needs Parameters with a Bucket")
+        try:
+            if step.reader.resource == LIST_OBJECTS:
+                listing = await self.s3.list(bucket, str(params.get("Prefix") or ""))
+                return Ok(parse_items(step.reader, None, listing))
+            body, _ = await self.s3.get(bucket, str(params.get("Key") or ""))
+            return Ok(parse_items(step.reader, body, None))
+        except S3TaskError as exc:
+            return Err("States.ItemReaderFailed", f"{exc.code}: {exc.message}")
+        except StatesError as exc:
+            return Err(exc.error, exc.cause)
+
+    async def write_results(self, step: WriteResults) -> Outcome:
+        bucket = step.parameters["Bucket"]
+        if self.s3 is None:
+            return Err("States.ResultWriterFailed", "no S3 to write results to")
+        try:
+            for key, document in step.files.items():
+                if isinstance(document, dict) and "DestinationBucket" in document:
+                    document = {**document, "DestinationBucket": bucket}
+                await self.s3.put(bucket, key, json.dumps(document).encode(), "application/json")
+        except S3TaskError as exc:
+            return Err("States.ResultWriterFailed", f"{exc.code}: {exc.message}")
+        return Ok(step.result)
 
     async def _activity(self, arn: str, rt: RunTask) -> Outcome:
         if not self.activity_exists(arn):

@@ -25,12 +25,14 @@ from lamina.workflows.steps import (
     Fail,
     Frame,
     Move,
+    ReadItems,
     RetryLater,
     RunBranches,
     RunTask,
     Sleep,
     Step,
     Succeed,
+    WriteResults,
 )
 
 NAME = "TestState"
@@ -75,7 +77,7 @@ async def test_state(body: dict[str, Any], tasks: TaskRunner, clock: Clock, regi
                          input_value, iso(now), str(body.get("roleArn") or ""), sm_arn,
                          "TestState")  # fmt: skip
     engine = Engine(info, lambda: secrets.token_urlsafe(48), random.Random())
-    runner = Runner(engine, tasks.run, clock, lambda events: None)
+    runner = Runner(engine, tasks.run, clock, lambda events: None, map_io=tasks)
     step: Step = engine.enter(machine, Frame(NAME, input_value, variables), now)
     failure: Err | None = None
     while True:
@@ -88,7 +90,13 @@ async def test_state(body: dict[str, Any], tasks: TaskRunner, clock: Clock, regi
         elif isinstance(step, RunBranches):
             outcomes = await runner.run_branches(step)
             failure = next((o for o in outcomes if isinstance(o, Err)), None)
-            step = engine.branches_done(machine, step.frame, outcomes)
+            inputs = [b.input for b in step.branches]
+            step = engine.branches_done(machine, step.frame, outcomes, inputs)
+        elif isinstance(step, ReadItems):
+            step = engine.items_read(machine, step.frame, await tasks.read_items(step))
+        elif isinstance(step, WriteResults):
+            written = await tasks.write_results(step)
+            step = engine.results_written(machine, step.frame, step, written)
         else:
             break
     out: dict[str, Any] = {}
