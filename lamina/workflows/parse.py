@@ -10,13 +10,12 @@ intrinsic and JSONata syntax, Retry/Catch shape, Choice rules and Wait fields.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
+from lamina.workflows.checks import Checker
 from lamina.workflows.definition import (
     AllOf,
     AnyOf,
-    Catcher,
     Choice,
     ChoiceState,
     Comparison,
@@ -28,30 +27,23 @@ from lamina.workflows.definition import (
     ParallelState,
     PassState,
     QueryLanguage,
-    Retrier,
     Rule,
     State,
     SucceedState,
     TaskState,
     WaitState,
 )
-from lamina.workflows.distributed import (
-    GET_OBJECT,
-    LIST_OBJECTS,
-    PUT_OBJECT,
-    ItemBatcherSpec,
-    ItemReaderSpec,
-    ResultWriterSpec,
-)
 from lamina.workflows.errors import InvalidDefinition
-from lamina.workflows.intrinsics import IntrinsicSyntaxError, parse_intrinsic
 from lamina.workflows.jsonata_lang import (
-    JsonataSyntaxError,
-    compile_expression,
     is_expression,
-    template_expressions,
 )
-from lamina.workflows.jsonpath import is_path, is_reference_path
+from lamina.workflows.parse_parts import (
+    read_batcher,
+    read_catchers,
+    read_reader,
+    read_retriers,
+    read_writer,
+)
 
 _COMMON = {"Type", "Comment", "QueryLanguage", "Assign"}
 _FLOW = {"Next", "End"}
@@ -93,59 +85,13 @@ _COMPARATORS = {
      "IsNumeric", "IsString", "IsBoolean", "IsTimestamp"}  # fmt: skip
 
 
-class _Checker:
-    """Collects every problem of one definition."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def add(self, code: str, message: str, where: str) -> None:
-        self.problems.append(f"{code}: {message} at {where or '/'}")
-
-    def path(self, value: Any, where: str, *, reference: bool = False, null: bool = True) -> None:
-        if value is None and null:
-            return
-        ok = isinstance(value, str) and (is_reference_path(value) if reference else is_path(value))
-        if not ok:
-            kind = "reference path" if reference else "JSONPath"
-            self.add("INVALID_JSON_PATH", f"Incorrect {kind}: {json.dumps(value)}", where)
-
-    def template(self, value: Any, where: str) -> None:
-        """A JSONPath payload template: ``.$`` values must be paths or intrinsics."""
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(key, str) and key.endswith(".$"):
-                    if not isinstance(item, str):
-                        self.add("SCHEMA_VALIDATION_FAILED", "A '.$' field needs a string",
-                                 f"{where}/{key}")  # fmt: skip
-                    elif item.startswith("States."):
-                        try:
-                            parse_intrinsic(item)
-                        except IntrinsicSyntaxError as exc:
-                            self.add("INVALID_INTRINSIC_FUNCTION", str(exc), f"{where}/{key}")
-                    else:
-                        self.path(item, f"{where}/{key}")
-                else:
-                    self.template(item, f"{where}/{key}")
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                self.template(item, f"{where}[{i}]")
-
-    def jsonata(self, value: Any, where: str) -> None:
-        for text in template_expressions(value):
-            try:
-                compile_expression(text)
-            except JsonataSyntaxError as exc:
-                self.add("INVALID_JSONATA", f"Invalid JSONata expression {exc}", where)
-
-
 def parse_definition(text: str) -> Machine:
     """Parse and validate a definition; raises :class:`InvalidDefinition`."""
     try:
         raw = json.loads(text)
     except (ValueError, TypeError) as exc:
         raise InvalidDefinition([f"INVALID_JSON_DESCRIPTION: {exc}"]) from None
-    checker = _Checker()
+    checker = Checker()
     if not isinstance(raw, dict):
         raise InvalidDefinition(["SCHEMA_VALIDATION_FAILED: The definition must be an object"])
     for key in raw:
@@ -162,7 +108,7 @@ def parse_definition(text: str) -> Machine:
     return Machine(machine.start_at, machine.states, language, timeout, str(raw.get("Comment", "")))
 
 
-def _language(value: Any, default: QueryLanguage, checker: _Checker, where: str) -> QueryLanguage:
+def _language(value: Any, default: QueryLanguage, checker: Checker, where: str) -> QueryLanguage:
     try:
         return QueryLanguage(value)
     except ValueError:
@@ -171,9 +117,7 @@ def _language(value: Any, default: QueryLanguage, checker: _Checker, where: str)
         return default
 
 
-def _machine(
-    raw: dict[str, Any], language: QueryLanguage, checker: _Checker, where: str
-) -> Machine:
+def _machine(raw: dict[str, Any], language: QueryLanguage, checker: Checker, where: str) -> Machine:
     start = raw.get("StartAt")
     states_raw = raw.get("States")
     if not isinstance(start, str):
@@ -239,7 +183,7 @@ def _reachable(start: str, states: dict[str, State]) -> set[str]:
 
 
 def _state(
-    name: str, spec: dict[str, Any], parent: QueryLanguage, checker: _Checker, at: str
+    name: str, spec: dict[str, Any], parent: QueryLanguage, checker: Checker, at: str
 ) -> State | None:
     kind = spec.get("Type")
     if kind not in _FIELDS:
@@ -337,8 +281,8 @@ def _state(
         )
     if kind == "Choice":
         return _choice_state(spec, base, checker, at, jsonpath)
-    retry = _retriers(spec.get("Retry", []), checker, f"{at}/Retry")
-    catch = _catchers(spec.get("Catch", []), checker, f"{at}/Catch")
+    retry = read_retriers(spec.get("Retry", []), checker, f"{at}/Retry")
+    catch = read_catchers(spec.get("Catch", []), checker, f"{at}/Catch")
     result: dict[str, Any] = {
         **base,
         "parameters": spec.get("Parameters") if jsonpath else spec.get("Arguments"),
@@ -385,7 +329,7 @@ def _state(
     return _map_state(spec, result, checker, at, language)
 
 
-def _sub_machine(raw: Any, language: QueryLanguage, checker: _Checker, at: str) -> Machine:
+def _sub_machine(raw: Any, language: QueryLanguage, checker: Checker, at: str) -> Machine:
     if not isinstance(raw, dict):
         checker.add("SCHEMA_VALIDATION_FAILED", "A branch must be an object", at)
         return Machine("", {}, language)
@@ -401,7 +345,7 @@ def _sub_machine(raw: Any, language: QueryLanguage, checker: _Checker, at: str) 
 def _map_state(
     spec: dict[str, Any],
     result: dict[str, Any],
-    checker: _Checker,
+    checker: Checker,
     at: str,
     language: QueryLanguage,
 ) -> MapState:
@@ -421,9 +365,9 @@ def _map_state(
     for key in ("ItemsPath", "MaxConcurrencyPath", "ToleratedFailureCountPath",
                 "ToleratedFailurePercentagePath"):  # fmt: skip
         checker.path(spec.get(key), f"{at}/{key}", reference=key == "ItemsPath")
-    reader = _reader(spec.get("ItemReader"), checker, f"{at}/ItemReader", language)
-    batcher = _batcher(spec.get("ItemBatcher"), checker, f"{at}/ItemBatcher")
-    writer = _writer(spec.get("ResultWriter"), checker, f"{at}/ResultWriter", language)
+    reader = read_reader(spec.get("ItemReader"), checker, f"{at}/ItemReader", language)
+    batcher = read_batcher(spec.get("ItemBatcher"), checker, f"{at}/ItemBatcher")
+    writer = read_writer(spec.get("ResultWriter"), checker, f"{at}/ResultWriter", language)
     mc = spec.get("MaxConcurrency", 0)
     if not is_expression(mc) and (not isinstance(mc, int) or mc < 0):
         checker.add("SCHEMA_VALIDATION_FAILED", "MaxConcurrency must be a non-negative integer",
@@ -453,153 +397,8 @@ def _map_state(
     )
 
 
-def _params(raw: dict[str, Any], language: QueryLanguage) -> Any:
-    return raw.get("Arguments" if language is QueryLanguage.JSONATA else "Parameters")
-
-
-def _reader(raw: Any, checker: _Checker, at: str, language: QueryLanguage) -> ItemReaderSpec | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict) or raw.get("Resource") not in (GET_OBJECT, LIST_OBJECTS):
-        checker.add("SCHEMA_VALIDATION_FAILED", f"ItemReader needs a Resource: {GET_OBJECT} "
-                    f"or {LIST_OBJECTS}", at)  # fmt: skip
-        return None
-    config = raw.get("ReaderConfig") or {}
-    kind = str(config.get("InputType", "JSON")) if raw["Resource"] == GET_OBJECT else "LISTING"
-    if kind not in ("JSON", "JSONL", "CSV", "LISTING"):
-        checker.add("SCHEMA_VALIDATION_FAILED", f"InputType {kind} is not supported",
-                    f"{at}/ReaderConfig/InputType")  # fmt: skip
-    max_items = config.get("MaxItems")
-    if max_items is not None and (not isinstance(max_items, int) or max_items < 1):
-        checker.add("SCHEMA_VALIDATION_FAILED", "MaxItems must be a positive integer",
-                    f"{at}/ReaderConfig/MaxItems")  # fmt: skip
-        max_items = None
-    if language is QueryLanguage.JSONPATH:
-        checker.template(_params(raw, language), f"{at}/Parameters")
-    else:
-        checker.jsonata(_params(raw, language), f"{at}/Arguments")
-    return ItemReaderSpec(
-        raw["Resource"], _params(raw, language), kind,
-        str(config.get("CSVHeaderLocation", "FIRST_ROW")),
-        tuple(str(h) for h in config.get("CSVHeaders") or ()), max_items,
-    )  # fmt: skip
-
-
-def _batcher(raw: Any, checker: _Checker, at: str) -> ItemBatcherSpec | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict) or not any(
-        k in raw for k in ("MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch",
-                           "MaxInputBytesPerBatchPath")
-    ):  # fmt: skip
-        checker.add("SCHEMA_VALIDATION_FAILED",
-                    "ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch", at)  # fmt: skip
-        return None
-    for key in ("MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"):
-        checker.path(raw.get(key), f"{at}/{key}")
-    return ItemBatcherSpec(
-        raw.get("MaxItemsPerBatch"), raw.get("MaxItemsPerBatchPath"),
-        raw.get("MaxInputBytesPerBatch"), raw.get("MaxInputBytesPerBatchPath"),
-        raw.get("BatchInput"),
-    )  # fmt: skip
-
-
-def _writer(
-    raw: Any, checker: _Checker, at: str, language: QueryLanguage
-) -> ResultWriterSpec | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict) or raw.get("Resource") != PUT_OBJECT:
-        checker.add("SCHEMA_VALIDATION_FAILED", f"ResultWriter needs Resource {PUT_OBJECT}", at)
-        return None
-    return ResultWriterSpec(PUT_OBJECT, _params(raw, language))
-
-
-def _errors(raw: Any, checker: _Checker, at: str, last: bool) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not raw or not all(isinstance(e, str) for e in raw):
-        checker.add("SCHEMA_VALIDATION_FAILED", "ErrorEquals must be a non-empty list of strings",
-                    f"{at}/ErrorEquals")  # fmt: skip
-        return ()
-    if "States.ALL" in raw and (len(raw) != 1 or not last):
-        checker.add("SCHEMA_VALIDATION_FAILED",
-                    "States.ALL must appear alone and in the last retrier or catcher",
-                    f"{at}/ErrorEquals")  # fmt: skip
-    return tuple(raw)
-
-
-def _number(raw: dict[str, Any], key: str, default: float, ok: Callable[[float], bool],
-            checker: _Checker, at: str) -> float:  # fmt: skip
-    value = raw.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
-        checker.add("SCHEMA_VALIDATION_FAILED", f"{key} is out of range", f"{at}/{key}")
-        return default
-    return float(value)
-
-
-def _retriers(raw: Any, checker: _Checker, at: str) -> tuple[Retrier, ...]:
-    if not isinstance(raw, list):
-        checker.add("SCHEMA_VALIDATION_FAILED", "Retry must be a list", at)
-        return ()
-    out = []
-    for i, r in enumerate(raw):
-        where = f"{at}[{i}]"
-        if not isinstance(r, dict):
-            checker.add("SCHEMA_VALIDATION_FAILED", "A retrier must be an object", where)
-            continue
-        for key in r:
-            if key not in ("ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate",
-                           "MaxDelaySeconds", "JitterStrategy", "Comment"):  # fmt: skip
-                checker.add("SCHEMA_VALIDATION_FAILED", f"Field '{key}' is not supported",
-                            f"{where}/{key}")  # fmt: skip
-        jitter = r.get("JitterStrategy", "NONE")
-        if jitter not in ("FULL", "NONE"):
-            checker.add("SCHEMA_VALIDATION_FAILED", "JitterStrategy must be FULL or NONE",
-                        f"{where}/JitterStrategy")  # fmt: skip
-        max_delay = r.get("MaxDelaySeconds")
-        out.append(
-            Retrier(
-                _errors(r.get("ErrorEquals"), checker, where, i == len(raw) - 1),
-                _number(r, "IntervalSeconds", 1, lambda v: 0 < v <= 99999999, checker, where),
-                int(_number(r, "MaxAttempts", 3, lambda v: 0 <= v <= 99999999, checker, where)),
-                _number(r, "BackoffRate", 2.0, lambda v: v >= 1.0, checker, where),
-                None if max_delay is None else
-                _number(r, "MaxDelaySeconds", 1, lambda v: 0 < v <= 31622400, checker, where),
-                jitter == "FULL",
-            )
-        )  # fmt: skip
-    return tuple(out)
-
-
-def _catchers(raw: Any, checker: _Checker, at: str) -> tuple[Catcher, ...]:
-    if not isinstance(raw, list):
-        checker.add("SCHEMA_VALIDATION_FAILED", "Catch must be a list", at)
-        return ()
-    out = []
-    for i, c in enumerate(raw):
-        where = f"{at}[{i}]"
-        if not isinstance(c, dict) or not isinstance(c.get("Next"), str):
-            checker.add("SCHEMA_VALIDATION_FAILED", "These fields are required: [Next]", where)
-            continue
-        for key in c:
-            if key not in ("ErrorEquals", "Next", "ResultPath", "Output", "Assign", "Comment"):
-                checker.add("SCHEMA_VALIDATION_FAILED", f"Field '{key}' is not supported",
-                            f"{where}/{key}")  # fmt: skip
-        checker.path(c.get("ResultPath"), f"{where}/ResultPath", reference=True)
-        checker.jsonata(c.get("Output"), f"{where}/Output")
-        out.append(
-            Catcher(
-                _errors(c.get("ErrorEquals"), checker, where, i == len(raw) - 1),
-                c["Next"],
-                c.get("ResultPath", "$"),
-                c.get("Output"),
-                c.get("Assign"),
-            )
-        )
-    return tuple(out)
-
-
 def _choice_state(
-    spec: dict[str, Any], base: dict[str, Any], checker: _Checker, at: str, jsonpath: bool
+    spec: dict[str, Any], base: dict[str, Any], checker: Checker, at: str, jsonpath: bool
 ) -> ChoiceState:
     raw = spec.get("Choices")
     if not isinstance(raw, list) or not raw:
@@ -621,7 +420,7 @@ def _choice_state(
     )
 
 
-def _rule(raw: Any, checker: _Checker, at: str, jsonpath: bool) -> Rule:
+def _rule(raw: Any, checker: Checker, at: str, jsonpath: bool) -> Rule:
     if not isinstance(raw, dict):
         checker.add("SCHEMA_VALIDATION_FAILED", "A choice rule must be an object", at)
         return AllOf(())
