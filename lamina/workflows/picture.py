@@ -59,30 +59,46 @@ def _ts(value: Any) -> float:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
+_ENDS = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionAborted": "ABORTED",
+    "ExecutionTimedOut": "TIMED_OUT",
+}
+
+
 def state_runs(events: list[dict[str, Any]]) -> tuple[dict[str, StateRun], str]:
     """Per-state runs and the execution's status, from history events (oldest first)."""
     runs: dict[str, StateRun] = {}
-    current: list[str] = []
+    open_states: list[tuple[str, str]] = []  # (name, state type) entered and not exited
     status = "RUNNING"
     for event in events:
         kind = event["type"]
         if kind.endswith("StateEntered"):
             name = event["stateEnteredEventDetails"]["name"]
             runs.setdefault(name, StateRun()).entered.append(_ts(event["timestamp"]))
-            current.append(name)
+            open_states.append((name, kind.removesuffix("StateEntered")))
             if kind == "FailStateEntered":
                 runs[name].failed = True
         elif kind.endswith("StateExited"):
             name = event["stateExitedEventDetails"]["name"]
             runs.setdefault(name, StateRun()).exited.append(_ts(event["timestamp"]))
-            if name in current:
-                current.remove(name)
-        elif kind.endswith(("Failed", "TimedOut")) and not kind.startswith("Execution"):
-            if current:
-                runs[current[-1]].failed = True
-        elif kind in ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted",
-                      "ExecutionTimedOut"):  # fmt: skip
-            status = kind.removeprefix("Execution").upper().replace("TIMEDOUT", "TIMED_OUT")
+            for i in range(len(open_states) - 1, -1, -1):
+                if open_states[i][0] == name:
+                    del open_states[i]
+                    break
+        elif kind.startswith(("Execution", "MapIteration")):
+            if kind in _ENDS:
+                status = _ENDS[kind]
+        elif kind.endswith(("Failed", "TimedOut")):
+            # TaskFailed, LambdaFunctionTimedOut, ParallelStateFailed...: the latest open
+            # state of the kind that reports it.
+            owner = "Parallel" if kind.startswith("Parallel") else (
+                "Map" if kind.startswith("Map") else "Task")  # fmt: skip
+            for name, state_type in reversed(open_states):
+                if state_type == owner:
+                    runs[name].failed = True
+                    break
     return runs, status
 
 
@@ -123,6 +139,10 @@ def _label(spec: dict[str, Any]) -> str:
         resource = str(spec.get("Resource", ""))
         return "Task · " + (resource.rsplit(":", 1)[-1] if resource else "?")
     return kind
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def render_svg(definition: str, events: list[dict[str, Any]], title: str = "") -> str:
@@ -178,9 +198,9 @@ def render_svg(definition: str, events: list[dict[str, Any]], title: str = "") -
             f'<rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="8" '
             f'fill="{fill}" stroke="{stroke}" stroke-width="2"/>',
             f'<text x="{x + 10:.0f}" y="{y + 20:.0f}" font-weight="bold">'
-            f"{html.escape(name[:26])}</text>",
+            f"{html.escape(_fit(name, 24))}</text>",
             f'<text x="{x + 10:.0f}" y="{y + 36:.0f}" fill="#444">'
-            f"{html.escape(_label(states[name])[:30])}</text>",
+            f"{html.escape(_fit(_label(states[name]), 28))}</text>",
             f'<text x="{x + 10:.0f}" y="{y + 51:.0f}" fill="{stroke}">'
             f"{run.status}{times}{timing}</text></g>",
         ]
