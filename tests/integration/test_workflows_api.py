@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.integration.harness import EXAMPLES, LaminaProcess, api_error
+from tests.integration.harness import EXAMPLES, LaminaProcess, api_error, python_zip
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 AWS = str(Path(sys.executable).with_name("aws"))
@@ -679,3 +679,16 @@ def test_distributed_map_reads_s3_batches_items_and_writes_results(server: Lamin
     assert first_batch["Items"][0] == {"id": "1", "amount": "10"}
     types = [e["type"] for e in history(server, ex["executionArn"])]
     assert types.count("MapIterationSucceeded") == 3
+
+
+def test_a_result_over_256_kb_fails_with_data_limit_exceeded(server: LaminaProcess) -> None:
+    server.create(
+        "big-result", python_zip("def handler(event, context):\n    return 'x' * 300000\n")
+    )
+    definition = {"StartAt": "Big", "States": {"Big": {
+        "Type": "Task", "Resource": fn_arn("big-result"), "End": True,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Never"}]},
+        "Never": {"Type": "Succeed"}}}  # fmt: skip
+    sm = create(server, "big", definition)
+    done = finish(server, sfn(server).start_execution(stateMachineArn=sm)["executionArn"])
+    assert (done["status"], done["error"]) == ("FAILED", "States.DataLimitExceeded")

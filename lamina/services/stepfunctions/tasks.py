@@ -37,6 +37,14 @@ from lamina.workflows.steps import Err, Ok, Outcome, ReadItems, RunTask, WriteRe
 log = logging.getLogger("lamina.stepfunctions.tasks")
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+MAX_PAYLOAD = 256 * 1024
+
+
+def _too_large(value: Any) -> bool:
+    # Most results are small: measure only those that could be over the limit.
+    if isinstance(value, str):
+        return len(value) > MAX_PAYLOAD // 4 and len(value.encode()) > MAX_PAYLOAD
+    return len(json.dumps(value, separators=(",", ":")).encode()) > MAX_PAYLOAD
 
 
 @dataclass
@@ -140,11 +148,21 @@ class TaskRunner:
     async def run(self, rt: RunTask) -> Outcome:
         work = self._work(rt)
         if rt.timeout_s is None:
-            return await work
-        try:
-            return await asyncio.wait_for(work, rt.timeout_s / self.scale)
-        except TimeoutError:
-            return Err("States.Timeout", f"The task did not finish within {rt.timeout_s:g} seconds")
+            outcome = await work
+        else:
+            try:
+                outcome = await asyncio.wait_for(work, rt.timeout_s / self.scale)
+            except TimeoutError:
+                return Err(
+                    "States.Timeout", f"The task did not finish within {rt.timeout_s:g} seconds"
+                )
+        if isinstance(outcome, Ok) and _too_large(outcome.value):
+            return Err(
+                "States.DataLimitExceeded",
+                f"The task's result is larger than {MAX_PAYLOAD} bytes, the limit of a state's "
+                "input and output",
+            )
+        return outcome
 
     async def _work(self, rt: RunTask) -> Outcome:
         m = _RESOURCE.match(rt.resource)
