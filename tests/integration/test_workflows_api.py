@@ -692,3 +692,29 @@ def test_a_result_over_256_kb_fails_with_data_limit_exceeded(server: LaminaProce
     sm = create(server, "big", definition)
     done = finish(server, sfn(server).start_execution(stateMachineArn=sm)["executionArn"])
     assert (done["status"], done["error"]) == ("FAILED", "States.DataLimitExceeded")
+
+
+def test_redrive_runs_a_failed_execution_again_from_the_failed_state(server: LaminaProcess) -> None:
+    client = sfn(server)
+    activity = client.create_activity(name="redrive-step")["activityArn"]
+    definition = {"StartAt": "First", "States": {
+        "First": {"Type": "Pass", "Result": "one", "ResultPath": "$.first", "Next": "Work"},
+        "Work": {"Type": "Task", "Resource": activity, "HeartbeatSeconds": 3600, "End": True}}}  # fmt: skip
+    sm = create(server, "redriven", definition)
+    ex = client.start_execution(stateMachineArn=sm, input='{"n": 1}')["executionArn"]
+    task = client.get_activity_task(activityArn=activity)
+    client.send_task_failure(taskToken=task["taskToken"], error="Nope", cause="not yet")
+    failed = finish(server, ex)
+    assert (failed["status"], failed["redriveStatus"]) == ("FAILED", "REDRIVABLE")
+    assert client.redrive_execution(executionArn=ex)["redriveDate"]
+    task = client.get_activity_task(activityArn=activity)
+    assert json.loads(task["input"]) == {"n": 1, "first": "one"}
+    client.send_task_success(taskToken=task["taskToken"], output='{"done": true}')
+    done = finish(server, ex)
+    assert (done["status"], done["redriveCount"]) == ("SUCCEEDED", 1)
+    types = [e["type"] for e in history(server, ex)]
+    assert types.count("PassStateEntered") == 1 and types.count("ExecutionRedriven") == 1
+    assert types[-1] == "ExecutionSucceeded" and "ExecutionFailed" in types
+    assert (
+        api_error(lambda: client.redrive_execution(executionArn=ex))[0] == "ExecutionNotRedrivable"
+    )

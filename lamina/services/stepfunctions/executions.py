@@ -77,6 +77,7 @@ class Executions:
             ex.role_arn,
             ex.machine_arn,
             ex.machine_arn.rsplit(":", 1)[-1],
+            ex.redrive_count,
         )
         return Engine(info, lambda: secrets.token_urlsafe(96), self.rng)
 
@@ -96,8 +97,9 @@ class Executions:
             )
         )
         first = Frame(ex.machine.start_at, json.loads(ex.input), {})
+        ex.last_cursor = _cursor(first)
         if not ex.express:
-            await self.store.insert_execution(ex, _cursor(first))
+            await self.store.insert_execution(ex, ex.last_cursor)
         ex.task = asyncio.ensure_future(self._run(ex, Move(first)))
 
     def resume(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
@@ -167,6 +169,18 @@ class Executions:
         if not ex.express:
             await self.store.finish_execution(ex)
         ex.done.set()
+
+    async def redrive(self, ex: ExecutionRecord) -> None:
+        """Run a FAILED / ABORTED / TIMED_OUT execution again from the transition it had
+        reached (its last committed cursor); the states before it are not run again."""
+        assert ex.last_cursor is not None
+        ex.redrive_count += 1
+        ex.redrive_date = self.clock.now()
+        ex.status, ex.output, ex.error, ex.cause, ex.stopped = "RUNNING", None, None, None, None
+        ex.done = asyncio.Event()
+        self._record(ex)((Event("ExecutionRedriven", {"redriveCount": ex.redrive_count}),))
+        await self.store.redrive_execution(ex, ex.last_cursor)
+        ex.task = asyncio.ensure_future(self._run(ex, _from_cursor(ex.last_cursor)))
 
     async def stop(self, ex: ExecutionRecord, error: str | None, cause: str | None) -> None:
         task = ex.task

@@ -116,6 +116,7 @@ class StepFunctionsOperations:
             "StartSyncExecution": self.start_sync_execution,
             "DescribeExecution": self.describe_execution,
             "StopExecution": self.stop_execution,
+            "RedriveExecution": self.redrive_execution,
             "ListExecutions": self.list_executions,
             "GetExecutionHistory": self.get_execution_history,
             "DescribeStateMachineForExecution": self.describe_machine_for_execution,
@@ -445,6 +446,14 @@ class StepFunctionsOperations:
             await self.executions.stop(ex, body.get("error"), body.get("cause"))
         return {"stopDate": ex.stopped}
 
+    async def redrive_execution(self, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self._execution(field_str(body, "executionArn") or "")
+        if not _redrivable(ex):
+            raise sfn_error("ExecutionNotRedrivable",
+                            f"Execution is RUNNING or SUCCEEDED or cannot be redriven: '{ex.arn}'")  # fmt: skip
+        await self.executions.redrive(ex)
+        return {"redriveDate": ex.redrive_date}
+
     async def list_executions(self, body: dict[str, Any]) -> dict[str, Any]:
         sm = self.machine(field_str(body, "stateMachineArn") or "")
         if sm.express:
@@ -561,7 +570,7 @@ class StepFunctionsOperations:
         resume = []
         for row in self.store.load_executions():
             (arn, machine_arn, name, status, input_, output, error, cause, started, stopped,
-             definition, role, test_case, version_arn, alias_arn) = row  # fmt: skip
+             definition, role, test_case, version_arn, alias_arn, redrives) = row  # fmt: skip
             ex = ExecutionRecord(arn, machine_arn, name, input_, started, definition, role,
                                  parse_definition(definition), status=status, output=output,
                                  error=error, cause=cause, stopped=stopped,
@@ -569,6 +578,8 @@ class StepFunctionsOperations:
                                  alias_arn=alias_arn)  # fmt: skip
             ex.history = histories.get(arn, [])
             ex.flushed = len(ex.history)
+            ex.redrive_count = redrives
+            ex.last_cursor = cursors.get(arn)
             if not ex.running:
                 ex.done.set()
             self._remember(ex)
@@ -606,6 +617,14 @@ def _summary(ex: ExecutionRecord) -> dict[str, Any]:
     return out
 
 
+def _redrivable(ex: ExecutionRecord) -> bool:
+    return (
+        ex.status in ("FAILED", "ABORTED", "TIMED_OUT")
+        and not ex.express
+        and ex.last_cursor is not None
+    )
+
+
 def _describe(ex: ExecutionRecord) -> dict[str, Any]:
     out = _summary(ex)
     out["input"] = ex.input
@@ -621,6 +640,8 @@ def _describe(ex: ExecutionRecord) -> dict[str, Any]:
         out["stateMachineVersionArn"] = ex.version_arn
     if ex.alias_arn:
         out["stateMachineAliasArn"] = ex.alias_arn
-    out["redriveCount"] = 0
-    out["redriveStatus"] = "NOT_REDRIVABLE"
+    out["redriveCount"] = ex.redrive_count
+    out["redriveStatus"] = "REDRIVABLE" if _redrivable(ex) else "NOT_REDRIVABLE"
+    if ex.redrive_date is not None:
+        out["redriveDate"] = ex.redrive_date
     return out

@@ -112,6 +112,9 @@ class ExecutionRecord:
     test_case: str | None = None  # a mock-configuration test case (``arn#Case``)
     version_arn: str | None = None  # started on a version, or on an alias that chose it
     alias_arn: str | None = None
+    redrive_count: int = 0
+    redrive_date: float | None = None
+    last_cursor: dict[str, Any] | None = None  # the last committed transition's cursor
     status: str = "RUNNING"  # RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED
     output: str | None = None
     error: str | None = None

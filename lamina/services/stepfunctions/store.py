@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS executions (
     arn TEXT PRIMARY KEY, machine_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
     input TEXT NOT NULL, output TEXT, error TEXT, cause TEXT, started REAL NOT NULL,
     stopped REAL, definition TEXT NOT NULL, role_arn TEXT NOT NULL, test_case TEXT,
-    version_arn TEXT, alias_arn TEXT
+    version_arn TEXT, alias_arn TEXT, redrive_count INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS executions_machine ON executions (machine_arn, started);
 CREATE TABLE IF NOT EXISTS versions (
@@ -197,6 +197,7 @@ class WorkflowStore:
         if not events:
             return
         ex.flushed += len(events)
+        ex.last_cursor = cursor
         chunk = self._chunk(ex.arn, events, cursor)
         await self._commit(
             lambda c: c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
@@ -212,6 +213,22 @@ class WorkflowStore:
             c.execute(
                 "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=? WHERE arn=?",
                 row,
+            )
+            c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
+
+        await self._commit(op)
+
+    async def redrive_execution(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
+        """The execution runs again: RUNNING, its redrive count, ``ExecutionRedriven``."""
+        events = ex.history[ex.flushed :]
+        ex.flushed += len(events)
+        chunk = self._chunk(ex.arn, events, cursor)
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE executions SET status='RUNNING', output=NULL, error=NULL, cause=NULL,"
+                " stopped=NULL, redrive_count=? WHERE arn=?",
+                (ex.redrive_count, ex.arn),
             )
             c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
 
@@ -254,14 +271,14 @@ class WorkflowStore:
         return self.writer.call(
             lambda c: c.execute(
                 "SELECT arn, machine_arn, name, status, input, output, error, cause, started,"
-                " stopped, definition, role_arn, test_case, version_arn, alias_arn"
+                " stopped, definition, role_arn, test_case, version_arn, alias_arn, redrive_count"
                 " FROM executions ORDER BY started"
             ).fetchall()
         )
 
     def load_progress(self) -> tuple[dict[str, list[HistoryEntry]], dict[str, dict[str, Any]]]:
-        """Every execution's history, and the cursor of the last committed transition of
-        those that have not ended."""
+        """Every execution's history, and the cursor of its last committed transition (where
+        a running execution resumes, and a failed one is redriven from)."""
         rows = self.writer.call(
             lambda c: c.execute(
                 "SELECT execution, events, cursor FROM progress ORDER BY execution, first_id"
@@ -273,8 +290,6 @@ class WorkflowStore:
             history = histories.setdefault(arn, [])
             for id_, type_, ts, previous, details in json.loads(events):
                 history.append(HistoryEntry(id_, type_, ts, previous, details))
-            if cursor is None:
-                cursors.pop(arn, None)
-            else:
+            if cursor is not None:
                 cursors[arn] = json.loads(cursor)
         return histories, cursors
