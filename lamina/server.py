@@ -257,6 +257,7 @@ def open_workflows(
         s3_handler=events.s3.handle,
     )
     api.mount(StepFunctions.accepts, workflows.handle, auth=api.authenticator("states"))
+    events.schedules.start_execution = workflows.start_from_event  # state machine targets
     return workflows
 
 

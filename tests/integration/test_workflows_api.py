@@ -718,3 +718,29 @@ def test_redrive_runs_a_failed_execution_again_from_the_failed_state(server: Lam
     assert (
         api_error(lambda: client.redrive_execution(executionArn=ex))[0] == "ExecutionNotRedrivable"
     )
+
+
+def test_a_schedule_starts_executions_of_its_state_machine_target(server: LaminaProcess) -> None:
+    sm = create(
+        server, "scheduled", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    )
+    events = boto3.client(
+        "events", endpoint_url=server.endpoint, region_name="us-east-1",
+        aws_access_key_id="AKIDLAMINA", aws_secret_access_key="lamina-secret",
+    )  # fmt: skip
+    events.put_rule(Name="every-minute-sfn", ScheduleExpression="rate(1 minute)")
+    events.put_targets(Rule="every-minute-sfn",
+                       Targets=[{"Id": "1", "Arn": sm, "Input": '{"from": "schedule"}'}])  # fmt: skip
+    deadline = time.monotonic() + 60
+    runs: list[dict[str, Any]] = []
+    while not runs and time.monotonic() < deadline:  # 1 minute is 0.6 s at scale 100
+        runs = sfn(server).list_executions(stateMachineArn=sm)["executions"]
+        time.sleep(0.1)
+    events.remove_targets(Rule="every-minute-sfn", Ids=["1"])
+    events.delete_rule(Name="every-minute-sfn")
+    assert runs, "the schedule started no execution"
+    done = finish(server, runs[-1]["executionArn"])
+    assert json.loads(done["input"]) == {"from": "schedule"}
+    bad = "arn:aws:states:us-east-1:123456789012:activity:nope"
+    code = api_error(lambda: events.put_targets(Rule="x", Targets=[{"Id": "1", "Arn": bad}]))[0]
+    assert code in ("ValidationException", "ResourceNotFoundException")

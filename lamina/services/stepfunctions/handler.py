@@ -101,6 +101,13 @@ class StepFunctions:
             log.info("resuming execution %s at state %s", ex.arn, cursor.get("state"))
             self.executions.resume(ex, cursor)
 
+    async def start_from_event(self, state_machine_arn: str, input_text: str) -> None:
+        """StartExecution for an event source (a schedule's target); returns once the
+        execution is accepted (committed, for Standard)."""
+        await self.operations.start_execution(
+            {"stateMachineArn": state_machine_arn, "input": input_text}
+        )
+
     async def close(self) -> None:
         await self.executions.close(self.operations.running())
         self.store.close()
