@@ -36,6 +36,8 @@ from lamina.workflows.steps import (
 )
 
 RunTaskFn = Callable[[RunTask], Awaitable[Outcome]]
+# record(events, previous id or None for the history's latest) -> the last id it gave
+Record = Callable[[tuple[Event, ...], int | None], int]
 
 
 class MapIO(Protocol):
@@ -71,7 +73,7 @@ class Runner:
         engine: Engine,
         run_task: RunTaskFn,
         clock: Clock,
-        record: Callable[[tuple[Event, ...]], None],
+        record: Record,
         moved: Callable[[Frame], Awaitable[None]] | None = None,
         sleeping: Callable[[Sleep], Awaitable[None]] | None = None,
         map_io: MapIO | None = None,
@@ -84,11 +86,22 @@ class Runner:
         self.moved = moved
         self.sleeping = sleeping
 
-    async def run(self, machine: Machine, step: Step, *, top: bool = True) -> Succeed | Fail:
+    async def run(
+        self,
+        machine: Machine,
+        step: Step,
+        *,
+        top: bool = True,
+        chain: list[int | None] | None = None,
+    ) -> Succeed | Fail:
+        """Run ``machine`` from ``step``. ``chain[0]`` is the id of this run's latest event
+        (None: the history's latest), what its next event's ``previousEventId`` is: each
+        Parallel branch and Map iteration chains its own events, as on AWS."""
         engine, clock = self.engine, self.clock
+        chain = chain if chain is not None else [None]
         while True:
             if step.events:
-                self.record(step.events)
+                chain[0] = self.record(step.events, chain[0])
             if isinstance(step, Move):
                 if top and self.moved is not None:
                     await self.moved(step.frame)
@@ -103,13 +116,14 @@ class Runner:
                     await self.sleeping(step)
                 await clock.sleep_until(step.until)
                 if step.after:
-                    self.record(step.after)
+                    chain[0] = self.record(step.after, chain[0])
                 step = step.then
             elif isinstance(step, RetryLater):
                 await clock.sleep(step.delay_s)
                 step = engine.attempt(machine, step.frame)
             elif isinstance(step, RunBranches):
-                outcomes = await self._branches(step)
+                outcomes = await self._branches(step, chain[0])
+                chain[0] = None  # after the join: the history's latest event
                 inputs = [b.input for b in step.branches]
                 step = engine.branches_done(machine, step.frame, outcomes, inputs)
             elif isinstance(step, ReadItems):
@@ -128,25 +142,28 @@ class Runner:
 
     async def run_branches(self, step: RunBranches) -> list[Outcome]:
         """Run a Parallel state's branches or a Map state's items (one outcome each)."""
-        return await self._branches(step)
+        return await self._branches(step, None)
 
-    async def _branches(self, step: RunBranches) -> list[Outcome]:
+    async def _branches(self, step: RunBranches, parent: int | None) -> list[Outcome]:
         limit = step.max_concurrency or len(step.branches) or 1
         gate = asyncio.Semaphore(limit)
         tolerant = step.kind == "Map" and (step.tolerated_count or step.tolerated_percentage)
 
         async def one(index: int, branch: Branch) -> Outcome:
             async with gate:
+                chain: list[int | None] = [parent]
                 if step.kind == "Map":
-                    self.record(
-                        (Event("MapIterationStarted", {"name": step.frame.state, "index": index}),)
+                    started = Event(
+                        "MapIterationStarted", {"name": step.frame.state, "index": index}
                     )
+                    chain[0] = self.record((started,), parent)
                 start = Move(Frame(branch.machine.start_at, branch.input, branch.variables))
-                end = await self.run(branch.machine, start, top=False)
+                end = await self.run(branch.machine, start, top=False, chain=chain)
                 ok = isinstance(end, Succeed)
                 if step.kind == "Map":
                     kind = "MapIterationSucceeded" if ok else "MapIterationFailed"
-                    self.record((Event(kind, {"name": step.frame.state, "index": index}),))
+                    done = Event(kind, {"name": step.frame.state, "index": index})
+                    self.record((done,), chain[0])
                 if isinstance(end, Succeed):
                     return Ok(end.output)
                 if not tolerant:

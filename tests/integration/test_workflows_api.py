@@ -744,3 +744,28 @@ def test_a_schedule_starts_executions_of_its_state_machine_target(server: Lamina
     bad = "arn:aws:states:us-east-1:123456789012:activity:nope"
     code = api_error(lambda: events.put_targets(Rule="x", Targets=[{"Id": "1", "Arn": bad}]))[0]
     assert code in ("ValidationException", "ResourceNotFoundException")
+
+
+def test_parallel_branches_and_map_iterations_chain_their_own_events(server: LaminaProcess) -> None:
+    definition = {"StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "Next": "M", "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}]},
+        "M": {"Type": "Map", "ItemsPath": "$", "End": True, "ItemProcessor": {
+            "StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}}}}  # fmt: skip
+    sm = create(server, "chains", definition)
+    ex = sfn(server).start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+    assert finish(server, ex)["status"] == "SUCCEEDED"
+    events = history(server, ex)
+    by_id = {e["id"]: e for e in events}
+    started = next(e for e in events if e["type"] == "ParallelStateStarted")
+    entered = {e["stateEnteredEventDetails"]["name"]: e for e in events
+               if e["type"] == "PassStateEntered"}  # fmt: skip
+    assert entered["A"]["previousEventId"] == started["id"]
+    assert entered["B"]["previousEventId"] == started["id"]
+    for name in ("A", "B"):
+        exited = next(e for e in events if e["type"] == "PassStateExited"
+                      and e["stateExitedEventDetails"]["name"] == name)  # fmt: skip
+        assert by_id[exited["previousEventId"]]["type"] == "PassStateEntered"
+        assert exited["previousEventId"] == entered[name]["id"]
+    assert all(0 <= e["previousEventId"] < e["id"] for e in events)

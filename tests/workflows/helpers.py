@@ -42,7 +42,11 @@ def run(
         return Err("States.TaskFailed", f"no task runner for {rt.resource}")
 
     async def main() -> Succeed | Fail:
-        runner = Runner(engine, task or no_task, Clock(time.time, scale), events.extend)
+        def record(new: tuple[Event, ...], previous: int | None) -> int:
+            events.extend(new)
+            return len(events)
+
+        runner = Runner(engine, task or no_task, Clock(time.time, scale), record)
         return await runner.run(machine, engine.start(machine, info.input, time.time()))
 
     return asyncio.run(main()), events

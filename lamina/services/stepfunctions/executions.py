@@ -22,7 +22,7 @@ from lamina.services.stepfunctions.records import ExecutionRecord, HistoryEntry
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import TaskRunner
 from lamina.workflows.engine import Engine, ExecutionInfo, iso
-from lamina.workflows.runner import Clock, Runner
+from lamina.workflows.runner import Clock, Record, Runner
 from lamina.workflows.steps import (
     Event,
     Fail,
@@ -56,15 +56,18 @@ class Executions:
         self.closing = False
 
     # -- history --------------------------------------------------------------------------
-    def _record(self, ex: ExecutionRecord) -> Callable[[tuple[Event, ...]], None]:
+    def _record(self, ex: ExecutionRecord) -> Record:
         history = ex.history
         now = self.clock.now
 
-        def record(events: tuple[Event, ...]) -> None:
+        def record(events: tuple[Event, ...], previous: int | None) -> int:
             ts = now()
+            last = len(history) if previous is None else previous
             for event in events:
                 n = len(history) + 1
-                history.append(HistoryEntry(n, event.type, ts, n - 1, event.details))
+                history.append(HistoryEntry(n, event.type, ts, last, event.details))
+                last = n
+            return last
 
         return record
 
@@ -94,7 +97,8 @@ class Executions:
                         "roleArn": ex.role_arn,
                     },
                 ),
-            )
+            ),
+            None,
         )
         first = Frame(ex.machine.start_at, json.loads(ex.input), {})
         ex.last_cursor = _cursor(first)
@@ -163,7 +167,7 @@ class Executions:
             details = {"output": output, "outputDetails": {"truncated": False}}
         else:
             details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
-        self._record(ex)((Event(event_type, details),))
+        self._record(ex)((Event(event_type, details),), None)
         ex.status, ex.output, ex.error, ex.cause = status, output, error, cause
         ex.stopped = self.clock.now()
         if not ex.express:
@@ -178,7 +182,7 @@ class Executions:
         ex.redrive_date = self.clock.now()
         ex.status, ex.output, ex.error, ex.cause, ex.stopped = "RUNNING", None, None, None, None
         ex.done = asyncio.Event()
-        self._record(ex)((Event("ExecutionRedriven", {"redriveCount": ex.redrive_count}),))
+        self._record(ex)((Event("ExecutionRedriven", {"redriveCount": ex.redrive_count}),), None)
         await self.store.redrive_execution(ex, ex.last_cursor)
         ex.task = asyncio.ensure_future(self._run(ex, _from_cursor(ex.last_cursor)))
 

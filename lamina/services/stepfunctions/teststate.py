@@ -77,7 +77,7 @@ async def test_state(body: dict[str, Any], tasks: TaskRunner, clock: Clock, regi
                          input_value, iso(now), str(body.get("roleArn") or ""), sm_arn,
                          "TestState")  # fmt: skip
     engine = Engine(info, lambda: secrets.token_urlsafe(48), random.Random())
-    runner = Runner(engine, tasks.run, clock, lambda events: None, map_io=tasks)
+    runner = Runner(engine, tasks.run, clock, lambda events, previous: 0, map_io=tasks)
     step: Step = engine.enter(machine, Frame(NAME, input_value, variables), now)
     failure: Err | None = None
     while True:
