@@ -33,6 +33,8 @@ class StateRun:
     entered: list[float] = field(default_factory=list)
     exited: list[float] = field(default_factory=list)
     failed: bool = False
+    iterations: int = 0  # a Map state's iterations, and how many of them failed
+    iterations_failed: int = 0
 
     @property
     def status(self) -> str:
@@ -49,6 +51,13 @@ class StateRun:
         if not self.entered or not self.exited:
             return None
         return sum(b - a for a, b in zip(self.entered, self.exited, strict=False))
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
 
 
 def _ts(value: Any) -> float:
@@ -87,7 +96,12 @@ def state_runs(events: list[dict[str, Any]]) -> tuple[dict[str, StateRun], str]:
                 if open_states[i][0] == name:
                     del open_states[i]
                     break
-        elif kind.startswith(("Execution", "MapIteration")):
+        elif kind.startswith("MapIteration"):
+            run = runs.get(str(_details(event).get("name", "")))
+            if run is not None and kind in ("MapIterationSucceeded", "MapIterationFailed"):
+                run.iterations += 1
+                run.iterations_failed += kind == "MapIterationFailed"
+        elif kind.startswith("Execution"):
             if kind in _ENDS:
                 status = _ENDS[kind]
         elif kind.endswith(("Failed", "TimedOut")):
@@ -193,6 +207,9 @@ def render_svg(definition: str, events: list[dict[str, Any]], title: str = "") -
         timing = f" · {seconds * 1000:.0f} ms" if seconds is not None and seconds < 1 else (
             f" · {seconds:.1f} s" if seconds is not None else "")  # fmt: skip
         times = f" x{len(run.entered)}" if len(run.entered) > 1 else ""
+        if run.iterations:
+            failed = f", {run.iterations_failed} failed" if run.iterations_failed else ""
+            times += f" · {run.iterations} items{failed}"
         out += [
             f"<g><title>{html.escape(name)}: {run.status}</title>",
             f'<rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="8" '
@@ -202,7 +219,7 @@ def render_svg(definition: str, events: list[dict[str, Any]], title: str = "") -
             f'<text x="{x + 10:.0f}" y="{y + 36:.0f}" fill="#444">'
             f"{html.escape(_fit(_label(states[name]), 28))}</text>",
             f'<text x="{x + 10:.0f}" y="{y + 51:.0f}" fill="{stroke}">'
-            f"{run.status}{times}{timing}</text></g>",
+            f"{html.escape(_fit(run.status + times + timing, 31))}</text></g>",
         ]
     legend_y = height - 18
     x = MARGIN

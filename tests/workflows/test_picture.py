@@ -61,3 +61,21 @@ def test_svg_draws_every_state_with_its_status_and_the_catch_edge() -> None:
 def test_html_adds_the_event_list_with_errors() -> None:
     page = render_html(DEFINITION, HISTORY, "order-17")
     assert "<svg" in page and "CardDeclined: no funds" in page and "ExecutionFailed" in page
+
+
+def test_a_map_box_counts_its_items_and_failures() -> None:
+    definition = json.dumps({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "End": True, "ItemProcessor": {"StartAt": "I", "States": {
+            "I": {"Type": "Pass", "End": True}}}}}})  # fmt: skip
+    history = [
+        event(1, "ExecutionStarted", 1.0),
+        event(2, "MapStateEntered", 1.0, name="Each"),
+        event(3, "MapIterationSucceeded", 1.1, name="Each", index=0),
+        event(4, "MapIterationFailed", 1.2, name="Each", index=1),
+        event(5, "MapIterationSucceeded", 1.3, name="Each", index=2),
+        event(6, "MapStateExited", 1.5, name="Each"),
+        event(7, "ExecutionSucceeded", 1.5),
+    ]
+    runs, _ = state_runs(history)
+    assert (runs["Each"].iterations, runs["Each"].iterations_failed) == (3, 1)
+    assert "3 items, 1 failed" in render_svg(definition, history)
