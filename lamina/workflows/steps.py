@@ -1,7 +1,7 @@
 """What the engine tells its driver to do next: a small union of typed steps.
 
 The engine never sleeps, invokes or stores anything. It returns one of these and the
-driver (:mod:`lamina.workflows.executor`) does the I/O, then reports back. Each step also
+driver (:mod:`lamina.workflows.runner`) does the I/O, then reports back. Each step also
 carries the history events it implies, so the history is written in one place.
 """
 
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from lamina.workflows.definition import Machine
 from lamina.workflows.distributed import ItemReaderSpec
 from lamina.workflows.jsonpath import Json
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class JsonDoc:
@@ -27,7 +29,7 @@ class JsonDoc:
 
     def text(self) -> str:
         if self._text is None:
-            self._text = json.dumps(self.value, separators=(",", ":"))
+            self._text = _encode(self.value)
         return self._text
 
     def __eq__(self, other: object) -> bool:

@@ -70,8 +70,8 @@ def _doc_text(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=_doc_text)
+# One encoder for every write (json.dumps would build one per call, on the hot path).
+_dumps = json.JSONEncoder(separators=(",", ":"), default=_doc_text).encode
 
 
 class WorkflowStore:
