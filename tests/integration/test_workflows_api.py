@@ -769,3 +769,47 @@ def test_parallel_branches_and_map_iterations_chain_their_own_events(server: Lam
         assert by_id[exited["previousEventId"]]["type"] == "PassStateEntered"
         assert exited["previousEventId"] == entered[name]["id"]
     assert all(0 <= e["previousEventId"] < e["id"] for e in events)
+
+
+def test_heartbeats_task_timeouts_and_execution_timeouts_on_the_schedule_clock(
+    server: LaminaProcess,
+) -> None:
+    client = sfn(server)
+    callback = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    params = {"FunctionName": "hello-python", "Payload": {"name.$": "$$.Task.Token"}}
+    # 60 s of heartbeat and 120 s of task time are 0.6 s and 1.2 s at scale 100
+    beat = create(server, "no-heartbeat", {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": callback, "Parameters": params, "HeartbeatSeconds": 60,
+        "End": True}}})  # fmt: skip
+    slow = create(server, "task-timeout", {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": callback, "Parameters": params, "TimeoutSeconds": 120,
+        "End": True}}})  # fmt: skip
+    whole = create(server, "execution-timeout", {"TimeoutSeconds": 60, "StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 3600, "End": True}}})  # fmt: skip
+    runs = [
+        client.start_execution(stateMachineArn=sm)["executionArn"] for sm in (beat, slow, whole)
+    ]
+    ends = [finish(server, arn) for arn in runs]
+    assert [(e["status"], e.get("error")) for e in ends] == [
+        ("FAILED", "States.HeartbeatTimeout"),
+        ("FAILED", "States.Timeout"),
+        ("TIMED_OUT", "States.Timeout"),
+    ]
+    assert history(server, runs[0])[-2]["type"] == "TaskTimedOut"
+    assert history(server, runs[2])[-1]["type"] == "ExecutionTimedOut"
+    quiet = history(server, runs[0], includeExecutionData=False)
+    assert "input" not in quiet[0]["executionStartedEventDetails"]
+
+
+def test_express_start_execution_runs_in_memory_and_is_not_listed(server: LaminaProcess) -> None:
+    client = sfn(server)
+    sm = create(server, "express-async", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                type="EXPRESS")  # fmt: skip
+    arn = client.start_execution(stateMachineArn=sm, input='{"a": 1}')["executionArn"]
+    assert ":express:express-async:" in arn
+    assert api_error(lambda: client.list_executions(stateMachineArn=sm))[0] == (
+        "StateMachineTypeNotSupported"
+    )
+    assert (
+        api_error(lambda: client.describe_execution(executionArn=arn))[0] == "ExecutionDoesNotExist"
+    )
