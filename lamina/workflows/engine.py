@@ -57,6 +57,7 @@ from lamina.workflows.steps import (
     Step,
     Succeed,
     WriteResults,
+    doc,
     with_events,
 )
 
@@ -91,7 +92,7 @@ class Engine(Evaluation):
         state = machine.states[frame.state]
         frame = Frame(frame.state, frame.input, frame.variables, now, (), frame.map_item)
         entered = Event(_KINDS[type(state)] + "StateEntered",
-                        {"name": state.name, "input": JsonDoc(frame.input)})  # fmt: skip
+                        {"name": state.name, "input": doc(frame.input)})  # fmt: skip
         try:
             step = self._enter(machine, state, frame, now)
         except StatesError as exc:
@@ -583,9 +584,7 @@ def _activity(resource: str) -> bool:
 
 
 def _exited(state: State, output: Json) -> Event:
-    return Event(
-        _KINDS[type(state)] + "StateExited", {"name": state.name, "output": JsonDoc(output)}
-    )
+    return Event(_KINDS[type(state)] + "StateExited", {"name": state.name, "output": doc(output)})
 
 
 def _prepend(step: Step, events: tuple[Event, ...]) -> Step:

@@ -38,6 +38,20 @@ class JsonDoc:
     __hash__ = None  # type: ignore[assignment]
 
 
+_last: list[JsonDoc | None] = [None]
+
+
+def doc(value: Json) -> JsonDoc:
+    """A :class:`JsonDoc` of ``value``, the same one as last time for the same object: a
+    state's output is the next state's input, and the cursor's, so it is encoded once."""
+    last = _last[0]
+    if last is not None and last.value is value:
+        return last
+    made = JsonDoc(value)
+    _last[0] = made
+    return made
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One history event: AWS's ``type`` and its details object."""

@@ -33,6 +33,7 @@ from lamina.workflows.steps import (
     RunTask,
     Sleep,
     Succeed,
+    doc,
 )
 
 log = logging.getLogger("lamina.stepfunctions")
@@ -114,7 +115,7 @@ class Executions:
 
         async def moved(frame: Frame) -> None:
             if not ex.express:
-                await self.store.commit_progress(ex, _cursor(frame))
+                await self.store.commit_progress(ex, _cursor(frame, doc(frame.input)))
 
         async def sleeping(step: Sleep) -> None:
             if not ex.express:
@@ -202,8 +203,15 @@ class Executions:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _cursor(frame: Frame) -> dict[str, Any]:
-    return {"state": frame.state, "input": frame.input, "variables": frame.variables}
+def _cursor(frame: Frame, encoded: JsonDoc | None = None) -> dict[str, Any]:
+    """Where to resume: the state, its input (``encoded``: as the history has it already),
+    the variables in scope."""
+    value: Any = encoded if encoded is not None else frame.input
+    return {"state": frame.state, "input": value, "variables": frame.variables}
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, JsonDoc) else value
 
 
 def _sleep_cursor(step: Sleep) -> dict[str, Any]:
@@ -222,12 +230,13 @@ def _sleep_cursor(step: Sleep) -> dict[str, Any]:
 
 def _from_cursor(cursor: dict[str, Any]) -> Move | Sleep:
     if "sleep_until" not in cursor:
-        return Move(Frame(cursor["state"], cursor["input"], cursor.get("variables") or {}))
+        inp = _plain(cursor["input"])
+        return Move(Frame(cursor["state"], inp, cursor.get("variables") or {}))
     after = tuple(Event(t, d) for t, d in cursor["after"])
     then: Move | Succeed
     if "then" in cursor:
         nxt = cursor["then"]
-        then = Move(Frame(nxt["state"], nxt["input"], nxt.get("variables") or {}))
+        then = Move(Frame(nxt["state"], _plain(nxt["input"]), nxt.get("variables") or {}))
     else:
         then = Succeed(cursor["succeed"])
     return Sleep(cursor["sleep_until"], then, (), after)

@@ -74,6 +74,15 @@ def _doc_text(value: Any) -> str:
 _dumps = json.JSONEncoder(separators=(",", ":"), default=_doc_text).encode
 
 
+def _cursor_text(cursor: dict[str, Any]) -> str:
+    """A cursor as JSON; an input already encoded for the history is reused as it is."""
+    value = cursor.get("input")
+    if isinstance(value, JsonDoc):
+        rest = _dumps({k: v for k, v in cursor.items() if k != "input"})
+        return rest[:-1] + ',"input":' + value.text() + "}"
+    return _dumps(cursor)
+
+
 class WorkflowStore:
     """All writes go through one group-committing writer thread."""
 
@@ -171,7 +180,7 @@ class WorkflowStore:
     ) -> tuple[Any, ...]:
         rows = [[e.id, e.type, e.timestamp, e.previous, e.details] for e in events]
         first = events[0].id if events else 0
-        return (arn, first, _dumps(rows), None if cursor is None else _dumps(cursor))
+        return (arn, first, _dumps(rows), None if cursor is None else _cursor_text(cursor))
 
     async def insert_execution(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
         events = ex.history[ex.flushed :]
