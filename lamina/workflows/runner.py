@@ -4,7 +4,9 @@ Tasks are run by a callable the owner supplies (Lambda through the scheduler, ca
 waiting for a task token, ...); sleeping goes through the owner's clock (the schedule
 clock, so ``LAMINA_SCHEDULE_TIME_SCALE`` speeds waits and retry intervals up). History
 events go to ``record`` in the order they happen; ``moved`` sees every transition and
-``sleeping`` every Wait of the top level (the durable executor commits at both).
+``sleeping`` every Wait of the top level (the durable executor commits at both), and
+``settled`` is awaited before anything with an outside effect (a task, branches, an S3
+read), so the executor can let transitions run ahead of their commits until then.
 """
 
 from __future__ import annotations
@@ -77,8 +79,10 @@ class Runner:
         moved: Callable[[Frame], Awaitable[None]] | None = None,
         sleeping: Callable[[Sleep], Awaitable[None]] | None = None,
         map_io: MapIO | None = None,
+        settled: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.map_io = map_io
+        self.settled = settled
         self.engine = engine
         self.run_task = run_task
         self.clock = clock
@@ -109,6 +113,8 @@ class Runner:
             elif isinstance(step, (Succeed, Fail)):
                 return step
             elif isinstance(step, RunTask):
+                if top and self.settled is not None:
+                    await self.settled()
                 outcome = await self.run_task(step)
                 step = engine.task_done(machine, step.frame, outcome)
             elif isinstance(step, Sleep):
@@ -122,11 +128,15 @@ class Runner:
                 await clock.sleep(step.delay_s)
                 step = engine.attempt(machine, step.frame)
             elif isinstance(step, RunBranches):
+                if top and self.settled is not None:
+                    await self.settled()
                 outcomes = await self._branches(step, chain[0])
                 chain[0] = None  # after the join: the history's latest event
                 inputs = [b.input for b in step.branches]
                 step = engine.branches_done(machine, step.frame, outcomes, inputs)
             elif isinstance(step, ReadItems):
+                if top and self.settled is not None:
+                    await self.settled()
                 outcome = await self._map_io(step)
                 step = engine.items_read(machine, step.frame, outcome)
             elif isinstance(step, WriteResults):

@@ -37,6 +37,7 @@ from lamina.workflows.steps import (
 )
 
 log = logging.getLogger("lamina.stepfunctions")
+_MAX_IN_FLIGHT = 8  # transitions one execution may run ahead of its commits
 
 
 def _text(value: Any) -> str:
@@ -112,10 +113,29 @@ class Executions:
 
     async def _run(self, ex: ExecutionRecord, first: Move | Sleep) -> None:
         engine = self._engine(ex)
+        # Commits of this execution's transitions still in flight. A transition does not
+        # wait for its own commit (the next states are computed meanwhile, and a crash
+        # simply loses the uncommitted ones: they are recomputed from the last committed
+        # cursor); anything with an effect outside — a task, a wait, the end — waits for
+        # all of them first (``settled``).
+        in_flight: list[asyncio.Future[None]] = []
 
         async def moved(frame: Frame) -> None:
-            if not ex.express:
-                await self.store.commit_progress(ex, _cursor(frame, doc(frame.input)))
+            if ex.express:
+                return
+            committed = self.store.queue_progress(ex, _cursor(frame, doc(frame.input)))
+            if committed is not None and (not in_flight or in_flight[-1] is not committed):
+                in_flight.append(committed)
+            if len(in_flight) > _MAX_IN_FLIGHT:
+                await asyncio.shield(in_flight.pop(0))
+            else:
+                await asyncio.sleep(0)  # let the loop run others between transitions
+
+        async def settled() -> None:
+            if in_flight:
+                last = in_flight[-1]
+                in_flight.clear()
+                await asyncio.shield(last)  # commits are in order: the last one is enough
 
         async def sleeping(step: Sleep) -> None:
             if not ex.express:
@@ -126,8 +146,9 @@ class Executions:
             machine_name = ex.machine_arn.rsplit(":", 1)[-1]
             run_task = self.mocks.runner(machine_name, ex.test_case, run_task)
         runner = Runner(
-            engine, run_task, self.clock, self._record(ex), moved, sleeping, map_io=self.tasks
-        )
+            engine, run_task, self.clock, self._record(ex), moved, sleeping, map_io=self.tasks,
+            settled=settled,
+        )  # fmt: skip
         timeout = ex.machine.timeout_s
         try:
             if timeout is None:

@@ -202,13 +202,22 @@ class WorkflowStore:
 
     async def commit_progress(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
         """Commit ``ex``'s new history and the cursor to resume from."""
+        committed = self.queue_progress(ex, cursor)
+        if committed is not None:
+            await asyncio.shield(committed)
+
+    def queue_progress(
+        self, ex: ExecutionRecord, cursor: dict[str, Any]
+    ) -> asyncio.Future[None] | None:
+        """Queue ``ex``'s new history and cursor for the next commit; the future is done
+        once it is committed (None: nothing new to write)."""
         events = ex.history[ex.flushed :]
         if not events:
-            return
+            return None
         ex.flushed += len(events)
         ex.last_cursor = cursor
         chunk = self._chunk(ex.arn, events, cursor)
-        await self._commit(
+        return self._queue(
             lambda c: c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
         )
 
@@ -247,12 +256,15 @@ class WorkflowStore:
         """Run ``op`` in the next commit. Every operation queued in one event-loop turn —
         transitions of all running executions, starts, ends — goes to the writer as one
         operation, so the thread hop and the commit are paid once per turn."""
+        await asyncio.shield(self._queue(op))
+
+    def _queue(self, op: Callable[[sqlite3.Connection], object]) -> asyncio.Future[None]:
         self._pending.append(op)
         if self._batch is None:
             loop = asyncio.get_running_loop()
             self._batch = loop.create_future()
             loop.call_soon(self._flush)
-        await asyncio.shield(self._batch)
+        return self._batch
 
     def _flush(self) -> None:
         batch, pending = self._batch, self._pending
