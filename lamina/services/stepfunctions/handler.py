@@ -31,6 +31,7 @@ from lamina.services.stepfunctions.integrations import (
 )
 from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.operations import StepFunctionsOperations
+from lamina.services.stepfunctions.restore import restore
 from lamina.services.stepfunctions.s3_tasks import PREFIX as S3_PREFIX
 from lamina.services.stepfunctions.s3_tasks import (
     S3_ACTIONS,
@@ -97,7 +98,7 @@ class StepFunctions:
     async def start(self) -> None:
         """Load state machines and executions; resume the ones that were running."""
         self.workers.load()
-        for ex, cursor in self.operations.load():
+        for ex, cursor in restore(self.operations):
             log.info("resuming execution %s at state %s", ex.arn, cursor.get("state"))
             self.executions.resume(ex, cursor)
 

@@ -528,64 +528,9 @@ class StepFunctionsOperations:
             raise sfn_error("ResourceNotFound", f"Resource not found: '{arn}'")
         return sm
 
-    # -- start-up ----------------------------------------------------------------------------
-    def load(self) -> list[tuple[ExecutionRecord, dict[str, Any]]]:
-        """Read everything back; returns the RUNNING executions with their cursors."""
-        for row in self.store.load_machines():
-            (
-                arn,
-                name,
-                kind,
-                definition,
-                role,
-                created,
-                updated,
-                rev,
-                desc,
-                logging,
-                tracing,
-                tags,
-            ) = row
-            try:
-                machine = parse_definition(definition)
-            except InvalidDefinition:
-                continue  # cannot happen for a stored definition; never stops start-up
-            sm = StateMachineRecord(arn, name, kind, definition, role, created, updated, rev,
-                                    machine, desc, json.loads(logging), json.loads(tracing),
-                                    json.loads(tags))  # fmt: skip
-            self.machines[arn] = sm
-        for row in self.store.load_versions():
-            v_arn, m_arn, number, definition, role, created, rev, desc = row
-            owner = self.machines.get(m_arn)
-            if owner is not None:
-                owner.versions[number] = VersionRecord(v_arn, m_arn, number, definition, role,
-                                                       parse_definition(definition), created,
-                                                       rev, desc)  # fmt: skip
-                owner.last_version = max(owner.last_version, number)
-        for alias in self.store.load_aliases():
-            owner = self.machines.get(alias.machine_arn)
-            if owner is not None:
-                owner.aliases[alias.name] = alias
-        histories, cursors = self.store.load_progress()
-        resume = []
-        for row in self.store.load_executions():
-            (arn, machine_arn, name, status, input_, output, error, cause, started, stopped,
-             definition, role, test_case, version_arn, alias_arn, redrives) = row  # fmt: skip
-            ex = ExecutionRecord(arn, machine_arn, name, input_, started, definition, role,
-                                 parse_definition(definition), status=status, output=output,
-                                 error=error, cause=cause, stopped=stopped,
-                                 test_case=test_case, version_arn=version_arn,
-                                 alias_arn=alias_arn)  # fmt: skip
-            ex.history = histories.get(arn, [])
-            ex.flushed = len(ex.history)
-            ex.redrive_count = redrives
-            ex.last_cursor = cursors.get(arn)
-            if not ex.running:
-                ex.done.set()
-            self._remember(ex)
-            if ex.running and arn in cursors:
-                resume.append((ex, cursors[arn]))
-        return resume
+    def remember(self, ex: ExecutionRecord) -> None:
+        """Index an execution read back at start-up (see :mod:`.restore`)."""
+        self._remember(ex)
 
     def running(self) -> list[ExecutionRecord]:
         return [ex for ex in self.runs.values() if ex.running]
