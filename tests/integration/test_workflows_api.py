@@ -434,6 +434,8 @@ def test_an_activity_worker_takes_the_task_and_answers_it(server: LaminaProcess)
     assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"ok": True}
     types = [e["type"] for e in history(server, ex["executionArn"])]
     assert "ActivityScheduled" in types and "ActivitySucceeded" in types
+    started = next(e for e in history(server, ex["executionArn"]) if e["type"] == "ActivityStarted")
+    assert started["activityStartedEventDetails"] == {"workerName": "w1"}
     names = [a["name"] for a in client.list_activities()["activities"]]
     assert "approve" in names
     client.delete_activity(activityArn=activity)

@@ -54,6 +54,8 @@ class Executions:
         self.tasks = tasks
         self.clock = clock
         self.mocks = mocks or MockConfig()
+        # Which execution made each task token (for ActivityStarted); dropped at the end.
+        self._token_owner: dict[str, ExecutionRecord] = {}
         self.rng = random.Random()
         self.closing = False
 
@@ -84,7 +86,19 @@ class Executions:
             ex.machine_arn.rsplit(":", 1)[-1],
             ex.redrive_count,
         )
-        return Engine(info, lambda: secrets.token_urlsafe(96), self.rng)
+
+        def new_token() -> str:
+            token = secrets.token_urlsafe(96)
+            self._token_owner[token] = ex
+            return token
+
+        return Engine(info, new_token, self.rng)
+
+    def activity_started(self, token: str, worker: str) -> None:
+        """A worker took the activity task of ``token``: ``ActivityStarted`` in its history."""
+        ex = self._token_owner.get(token)
+        if ex is not None and ex.running:
+            self._record(ex)((Event("ActivityStarted", {"workerName": worker}),), None)
 
     # -- start / resume -------------------------------------------------------------------
     async def start(self, ex: ExecutionRecord) -> None:
@@ -192,6 +206,8 @@ class Executions:
         self._record(ex)((Event(event_type, details),), None)
         ex.status, ex.output, ex.error, ex.cause = status, output, error, cause
         ex.stopped = self.clock.now()
+        for token in [t for t, owner in self._token_owner.items() if owner is ex]:
+            del self._token_owner[token]
         if not ex.express:
             await self.store.finish_execution(ex)
         ex.done.set()

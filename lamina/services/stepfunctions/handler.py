@@ -74,6 +74,7 @@ class StepFunctions:
         executions = Executions(store, tasks, clock, mocks)
         ops = StepFunctionsOperations(store, executions, tokens, region, account)
         workers = WorkerOperations(store, tasks, tokens, region, account)
+        workers.started = executions.activity_started
         tasks.integrations[START_EXECUTION] = start_execution(ops)
         if send_message is not None:
             tasks.integrations[SQS_SEND] = sqs_send_message(send_message)

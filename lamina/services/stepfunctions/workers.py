@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from lamina.arns import STATES_NAME, activity_arn, parse_states_arn
@@ -41,6 +42,8 @@ class WorkerOperations:
         self.activity_tasks: ActivityTasks = tasks.activities
         tasks.activity_exists = lambda arn: arn in self.activities
         self.poll_s = 60.0
+        # (task token, worker name) → record ActivityStarted; set by the wiring
+        self.started: Callable[[str, str], None] = lambda token, worker: None
 
     def table(self) -> dict[str, Operation]:
         return {
@@ -133,4 +136,5 @@ class WorkerOperations:
         task = await self.activity_tasks.take(act.arn, self.poll_s)
         if task is None:
             return {}
+        self.started(task.token, str(body.get("workerName") or ""))
         return {"taskToken": task.token, "input": task.input}
