@@ -815,3 +815,21 @@ def test_express_start_execution_runs_in_memory_and_is_not_listed(server: Lamina
     assert (
         api_error(lambda: client.describe_execution(executionArn=arn))[0] == "ExecutionDoesNotExist"
     )
+
+
+def test_requests_are_verified_with_sigv4_for_the_states_service(tmp_path: Path) -> None:
+    proc = LaminaProcess(tmp_path, {"LAMINA_ACCESS_KEYS": "AKIDWORKFLOWS:right-secret"}).start()
+    try:
+
+        def client(secret: str) -> Any:
+            return boto3.client(
+                "stepfunctions", endpoint_url=proc.endpoint, region_name="us-east-1",
+                aws_access_key_id="AKIDWORKFLOWS", aws_secret_access_key=secret,
+                config=Config(retries={"max_attempts": 0}),
+            )  # fmt: skip
+
+        assert client("right-secret").list_state_machines()["stateMachines"] == []
+        code, status, _ = api_error(lambda: client("wrong-secret").list_state_machines())
+        assert status == 403 and code
+    finally:
+        proc.stop()
