@@ -108,6 +108,9 @@ class Settings:
     # Step Functions Local's mock configuration: executions started on "<arn>#<TestCase>"
     # answer the test case's Task states with mocked responses.
     sfn_mock_config: Path | None = None
+    # Workflows' clock (Wait states, retry intervals, task timeouts and heartbeats) runs this
+    # many times faster than real time; 0 means "as schedule_time_scale" (tests and demos).
+    workflow_time_scale: float = 0.0
 
     @property
     def endpoint(self) -> str:

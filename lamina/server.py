@@ -18,7 +18,7 @@ from lamina.arns import function_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
-from lamina.errors import ApiError
+from lamina.errors import ApiError, ConfigError
 from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
@@ -239,6 +239,8 @@ def open_workflows(
     """Step Functions, invoking Task functions through the scheduler, on the API's port."""
     region, account = settings.region, settings.account_id
     reachable_host = f"{settings.host}:{settings.port}"
+    if settings.workflow_time_scale < 0:
+        raise ConfigError("workflow_time_scale must be 0 (as schedule_time_scale) or more")
 
     async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
         cfg = functions.resolve(name, qualifier)
@@ -250,7 +252,7 @@ def open_workflows(
         invoke,
         region=region,
         account=account,
-        time_scale=settings.schedule_time_scale,
+        time_scale=settings.workflow_time_scale or settings.schedule_time_scale,
         fsync=settings.async_fsync,
         send_message=lambda body: events.sqs.send_message(body, SqsCaller(reachable_host)),
         mocks=load_mock_config(settings.sfn_mock_config),

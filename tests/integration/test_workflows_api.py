@@ -833,3 +833,22 @@ def test_requests_are_verified_with_sigv4_for_the_states_service(tmp_path: Path)
         assert status == 403 and code
     finally:
         proc.stop()
+
+
+def test_a_workflow_time_scale_speeds_up_waits_alone(tmp_path: Path) -> None:
+    proc = LaminaProcess(tmp_path, {"LAMINA_WORKFLOW_TIME_SCALE": "120"}).start()
+    try:
+        sm = create(
+            proc,
+            "fast-wait",
+            {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}},
+        )
+        started = time.monotonic()
+        done = finish(
+            proc, sfn(proc).start_execution(stateMachineArn=sm)["executionArn"], timeout=30
+        )
+        assert done["status"] == "SUCCEEDED"
+        assert time.monotonic() - started < 30  # a guard: 60 s of workflow time is 0.5 s here
+        assert (done["stopDate"] - done["startDate"]).total_seconds() >= 59  # workflow-clock dates
+    finally:
+        proc.stop()
