@@ -852,3 +852,28 @@ def test_a_workflow_time_scale_speeds_up_waits_alone(tmp_path: Path) -> None:
         assert (done["stopDate"] - done["startDate"]).total_seconds() >= 59  # workflow-clock dates
     finally:
         proc.stop()
+
+
+def test_an_endless_loop_ends_at_the_history_limit_and_the_server_stays_responsive(
+    server: LaminaProcess,
+) -> None:
+    loop = {"StartAt": "Spin", "States": {
+        "Spin": {"Type": "Pass", "Next": "Again"},
+        "Again": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": True,
+                                                  "Next": "Done"}], "Default": "Spin"},
+        "Done": {"Type": "Succeed"}}}  # fmt: skip
+    client = sfn(server)
+    sm = create(server, "endless", loop)
+    ex = client.start_execution(stateMachineArn=sm)["executionArn"]
+    assert client.list_state_machines()["stateMachines"]  # answered while it spins
+    done = finish(server, ex)
+    assert (done["status"], done["error"]) == ("FAILED", "States.Runtime")
+    assert "25000" in done["cause"]
+    assert (
+        len(
+            client.get_execution_history(executionArn=ex, maxResults=1000, reverseOrder=True)[
+                "events"
+            ]
+        )
+        == 1000
+    )

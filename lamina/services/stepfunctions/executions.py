@@ -38,6 +38,12 @@ from lamina.workflows.steps import (
 
 log = logging.getLogger("lamina.stepfunctions")
 _MAX_IN_FLIGHT = 8  # transitions one execution may run ahead of its commits
+MAX_HISTORY_EVENTS = 25_000  # a Standard execution's history, as on AWS
+EXPRESS_MAX_S = 300.0
+
+
+class _HistoryFull(Exception):
+    """Raised inside a Standard execution whose history reached MAX_HISTORY_EVENTS."""
 
 
 def _text(value: Any) -> str:
@@ -134,9 +140,17 @@ class Executions:
         # all of them first (``settled``).
         in_flight: list[asyncio.Future[None]] = []
 
+        transitions = 0
+
         async def moved(frame: Frame) -> None:
+            nonlocal transitions
+            transitions += 1
             if ex.express:
+                if transitions % 64 == 0:
+                    await asyncio.sleep(0)  # a looping Express workflow never holds the loop
                 return
+            if len(ex.history) >= MAX_HISTORY_EVENTS:
+                raise _HistoryFull
             committed = self.store.queue_progress(ex, _cursor(frame, doc(frame.input)))
             if committed is not None and (not in_flight or in_flight[-1] is not committed):
                 in_flight.append(committed)
@@ -163,7 +177,9 @@ class Executions:
             engine, run_task, self.clock, self._record(ex), moved, sleeping, map_io=self.tasks,
             settled=settled,
         )  # fmt: skip
-        timeout = ex.machine.timeout_s
+        timeout: float | None = ex.machine.timeout_s
+        if ex.express:  # Express executions run for 5 minutes at most
+            timeout = min(timeout or EXPRESS_MAX_S, EXPRESS_MAX_S)
         try:
             if timeout is None:
                 end = await runner.run(ex.machine, first)
@@ -176,6 +192,11 @@ class Executions:
             await self._finish(ex, "TIMED_OUT", None, "States.Timeout",
                                "The execution ran longer than its TimeoutSeconds",
                                "ExecutionTimedOut")  # fmt: skip
+            return
+        except _HistoryFull:
+            await self._finish(ex, "FAILED", None, "States.Runtime",
+                               f"The execution reached the maximum number of history events "
+                               f"({MAX_HISTORY_EVENTS})", "ExecutionFailed")  # fmt: skip
             return
         except asyncio.CancelledError:
             if self.closing:
