@@ -74,6 +74,28 @@ def _doc_text(value: Any) -> str:
 _dumps = json.JSONEncoder(separators=(",", ":"), default=_doc_text).encode
 
 
+def _details_text(details: dict[str, Any]) -> str:
+    """An event's details as JSON. A JSON document the history shows as text (a state's
+    input or output) is stored as itself under ``{"$doc": ...}``, not as an escaped
+    string: its text is already made, and embedding it costs nothing."""
+    if not details:
+        return "{}"
+    parts = []
+    for key, value in details.items():
+        if isinstance(value, JsonDoc):
+            parts.append(f'{_dumps(key)}:{{"$doc":{value.text()}}}')
+        else:
+            parts.append(f"{_dumps(key)}:{_dumps(value)}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _details_value(details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: JsonDoc(v["$doc"]) if isinstance(v, dict) and set(v) == {"$doc"} else v
+        for k, v in details.items()
+    }
+
+
 def _cursor_text(cursor: dict[str, Any]) -> str:
     """A cursor as JSON; an input already encoded for the history is reused as it is."""
     value = cursor.get("input")
@@ -83,12 +105,16 @@ def _cursor_text(cursor: dict[str, Any]) -> str:
     return _dumps(cursor)
 
 
+_ROWS_PER_STATEMENT = 500  # 2,000 parameters, well under SQLite's limit
+
+
 class WorkflowStore:
     """All writes go through one group-committing writer thread."""
 
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.writer = SqliteWriter(path, SCHEMA, fsync=fsync, name="stepfunctions-db")
         self._pending: list[Callable[[sqlite3.Connection], object]] = []
+        self._rows: list[tuple[Any, ...]] = []  # progress rows for the next commit
         self._batch: asyncio.Future[None] | None = None
 
     def close(self) -> None:
@@ -178,9 +204,12 @@ class WorkflowStore:
     def _chunk(
         arn: str, events: list[HistoryEntry], cursor: dict[str, Any] | None
     ) -> tuple[Any, ...]:
-        rows = [[e.id, e.type, e.timestamp, e.previous, e.details] for e in events]
+        rows = ",".join(
+            f"[{e.id},{_dumps(e.type)},{e.timestamp!r},{e.previous},{_details_text(e.details)}]"
+            for e in events
+        )
         first = events[0].id if events else 0
-        return (arn, first, _dumps(rows), None if cursor is None else _cursor_text(cursor))
+        return (arn, first, f"[{rows}]", None if cursor is None else _cursor_text(cursor))
 
     async def insert_execution(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
         events = ex.history[ex.flushed :]
@@ -216,10 +245,8 @@ class WorkflowStore:
             return None
         ex.flushed += len(events)
         ex.last_cursor = cursor
-        chunk = self._chunk(ex.arn, events, cursor)
-        return self._queue(
-            lambda c: c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
-        )
+        self._rows.append(self._chunk(ex.arn, events, cursor))
+        return self._queue(None)
 
     async def finish_execution(self, ex: ExecutionRecord) -> None:
         events = ex.history[ex.flushed :]
@@ -258,8 +285,9 @@ class WorkflowStore:
         operation, so the thread hop and the commit are paid once per turn."""
         await asyncio.shield(self._queue(op))
 
-    def _queue(self, op: Callable[[sqlite3.Connection], object]) -> asyncio.Future[None]:
-        self._pending.append(op)
+    def _queue(self, op: Callable[[sqlite3.Connection], object] | None) -> asyncio.Future[None]:
+        if op is not None:
+            self._pending.append(op)
         if self._batch is None:
             loop = asyncio.get_running_loop()
             self._batch = loop.create_future()
@@ -267,13 +295,20 @@ class WorkflowStore:
         return self._batch
 
     def _flush(self) -> None:
-        batch, pending = self._batch, self._pending
-        self._batch, self._pending = None, []
+        batch, pending, rows = self._batch, self._pending, self._rows
+        self._batch, self._pending, self._rows = None, [], []
         assert batch is not None
 
         def op(c: sqlite3.Connection) -> None:
             for each in pending:
                 each(c)
+            # Progress rows go in a few multi-row statements: each statement is one trip
+            # out of the GIL, and a busy event loop makes every trip back wait.
+            for i in range(0, len(rows), _ROWS_PER_STATEMENT):
+                part = rows[i : i + _ROWS_PER_STATEMENT]
+                values = ",".join(["(?,?,?,?)"] * len(part))
+                flat = [field for row in part for field in row]
+                c.execute(f"INSERT OR REPLACE INTO progress VALUES {values}", flat)
 
         def settle(fut: Future[None]) -> None:
             if batch.done():
@@ -310,7 +345,7 @@ class WorkflowStore:
         for arn, events, cursor in rows:
             history = histories.setdefault(arn, [])
             for id_, type_, ts, previous, details in json.loads(events):
-                history.append(HistoryEntry(id_, type_, ts, previous, details))
+                history.append(HistoryEntry(id_, type_, ts, previous, _details_value(details)))
             if cursor is not None:
                 cursors[arn] = json.loads(cursor)
         return histories, cursors
