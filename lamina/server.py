@@ -19,6 +19,7 @@ from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
 from lamina.errors import ApiError, ConfigError
+from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
@@ -30,7 +31,8 @@ from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.services.iam.service import IamService
 from lamina.services.logs.service import LogsService
-from lamina.services.sqs.service import Caller as SqsCaller
+from lamina.services.sqs.messaging import MessageOperations
+from lamina.services.sqs.requests import Caller as SqsCaller
 from lamina.services.stepfunctions.handler import StepFunctions
 from lamina.services.stepfunctions.mocks import load_mock_config
 from lamina.store.code import CodeStore
@@ -239,6 +241,7 @@ def open_workflows(
     """Step Functions, invoking Task functions through the scheduler, on the API's port."""
     region, account = settings.region, settings.account_id
     reachable_host = f"{settings.host}:{settings.port}"
+    sqs_messages = MessageOperations(events.sqs)
     if settings.workflow_time_scale < 0:
         raise ConfigError("workflow_time_scale must be 0 (as schedule_time_scale) or more")
 
@@ -247,18 +250,20 @@ def open_workflows(
         arn = function_arn(region, account, cfg.name, qualifier)
         return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
 
+    scale = settings.workflow_time_scale or settings.schedule_time_scale
     workflows = StepFunctions.open(
         settings.data_dir,
         invoke,
+        scaled_clock(scale),
         region=region,
         account=account,
-        time_scale=settings.workflow_time_scale or settings.schedule_time_scale,
+        time_scale=scale,
         fsync=settings.async_fsync,
-        send_message=lambda body: events.sqs.send_message(body, SqsCaller(reachable_host)),
+        send_message=lambda body: sqs_messages.send_message(body, SqsCaller(reachable_host)),
         mocks=load_mock_config(settings.sfn_mock_config),
         s3_handler=events.s3.handle,
     )
-    api.mount(StepFunctions.accepts, workflows.handle, auth=api.authenticator("states"))
+    api.mount_service(workflows.mount())
     events.schedules.start_execution = workflows.start_from_event  # state machine targets
     return workflows
 

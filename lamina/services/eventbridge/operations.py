@@ -34,49 +34,6 @@ from lamina.services.eventbridge.rules import (
 MAX_TARGETS = 5
 
 
-def _validation(message: str) -> AwsJsonError:
-    return AwsJsonError("ValidationException", message)
-
-
-def _name(body: dict[str, Any], field: str = "Name") -> str:
-    value = body.get(field)
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise _validation(
-            f"1 validation error detected: Value '{value}' at '{field[0].lower() + field[1:]}' "
-            "failed to satisfy constraint: Member must satisfy regular expression pattern: "
-            "[\\.\\-_A-Za-z0-9]+"
-        )
-    return value
-
-
-def _target_kind(arn: str) -> str:
-    parts = arn.split(":")
-    if len(parts) >= 7 and parts[:3] == ["arn", "aws", "lambda"] and parts[5] == "function":
-        return "lambda"
-    if len(parts) == 6 and parts[:3] == ["arn", "aws", "sqs"]:
-        return "sqs"
-    if len(parts) == 7 and parts[:3] == ["arn", "aws", "states"] and parts[5] == "stateMachine":
-        return "states"
-    raise _validation(
-        f"Target Arn {arn} is not supported: use a Lambda function, an SQS queue or a state machine"
-    )
-
-
-def retry_policy(raw: Any, where: str) -> tuple[int | None, int | None]:
-    """A target's ``RetryPolicy``: (MaximumRetryAttempts 0-185, MaximumEventAgeInSeconds
-    60-86400); None where left out (the default: 185 and 24 hours)."""
-    if raw is None:
-        return None, None
-    if not isinstance(raw, dict):
-        raise _validation(f"RetryPolicy of {where} must be an object")
-    retries, age = raw.get("MaximumRetryAttempts"), raw.get("MaximumEventAgeInSeconds")
-    if retries is not None and (not isinstance(retries, int) or not 0 <= retries <= 185):
-        raise _validation(f"RetryPolicy.MaximumRetryAttempts of {where} must be 0-185")
-    if age is not None and (not isinstance(age, int) or not 60 <= age <= 86_400):
-        raise _validation(f"RetryPolicy.MaximumEventAgeInSeconds of {where} must be 60-86400")
-    return retries, age
-
-
 def retry_policy_shape(t: Target) -> dict[str, int]:
     """A target's ``RetryPolicy`` as EventBridge (and Scheduler) answer it, defaults filled in."""
     return {

@@ -4,7 +4,7 @@
 composition root's in-process ``invoke``), the executions and the operations;
 ``accepts`` picks its requests (``X-Amz-Target: AWSStepFunctions.*``, signed for the
 ``states`` service) and ``handle`` answers them in JSON 1.0. The server mounts it with
-``api.mount(StepFunctions.accepts, sfn.handle, auth=api.authenticator("states"))``.
+``api.mount_service(sfn.mount())``.
 
 StartSyncExecution: boto3 and the AWS CLI put ``sync-`` in front of the endpoint's host
 for it; with a local endpoint set ``AWS_DISABLE_HOST_PREFIX_INJECTION=true`` (or
@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.events.invoker import Invoke
-from lamina.events.schedule.runner import scaled_clock
 from lamina.services.protocol.awsjson import AwsJsonError, error_response, json_response
+from lamina.services.protocol.errors import Protocol, Wire
+from lamina.services.protocol.routing import Mount
 from lamina.services.stepfunctions.executions import Executions
 from lamina.services.stepfunctions.integrations import (
     SQS_SEND,
@@ -40,7 +41,7 @@ from lamina.services.stepfunctions.s3_tasks import (
     s3_integration,
 )
 from lamina.services.stepfunctions.store import WorkflowStore
-from lamina.services.stepfunctions.tasks import CallbackTokens, TaskRunner
+from lamina.services.stepfunctions.tasks import CallbackTokens, Invoke, TaskRunner
 from lamina.services.stepfunctions.versions import VersionOperations
 from lamina.services.stepfunctions.workers import WorkerOperations
 from lamina.wire.http import Request
@@ -51,6 +52,8 @@ log = logging.getLogger("lamina.stepfunctions")
 
 TARGET_PREFIX = "AWSStepFunctions"
 CONTENT_TYPE = "application/x-amz-json-1.0"
+SIGV4_SERVICE = "states"
+PROTOCOL = Protocol(Wire.JSON, CONTENT_TYPE)
 
 
 @dataclass
@@ -62,14 +65,16 @@ class StepFunctions:
 
     @classmethod
     def open(
-        cls, data_dir: Path, invoke: Invoke, *, region: str, account: str,
+        cls, data_dir: Path, invoke: Invoke, now: Callable[[], float], *, region: str,
+        account: str,
         time_scale: float = 1.0, fsync: bool = True, send_message: SendMessage | None = None,
         mocks: MockConfig | None = None, s3_handler: S3Handler | None = None,
     ) -> StepFunctions:  # fmt: skip
-        """``send_message(SendMessage request body)``: the embedded SQS, if any."""
+        """``now``: the workflows' clock (the schedule clock, ``time_scale`` times faster
+        than real time); ``send_message(SendMessage request body)``: the embedded SQS."""
         store = WorkflowStore(data_dir / "stepfunctions.db", fsync=fsync)
         tokens = CallbackTokens()
-        clock = Clock(scaled_clock(time_scale), time_scale)
+        clock = Clock(now, time_scale)
         tasks = TaskRunner(invoke, tokens, time_scale)
         executions = Executions(store, tasks, clock, mocks)
         ops = StepFunctionsOperations(store, executions, tokens, region, account)
@@ -91,6 +96,11 @@ class StepFunctions:
             **self.workers.table(),
             **VersionOperations(self.operations).table(),
         }
+
+    def mount(self) -> Mount:
+        """Step Functions' face on the shared port: verified as ``states``, errors (also
+        the authoriser's) answered in the JSON 1.0 protocol."""
+        return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL)
 
     @staticmethod
     def accepts(req: Request) -> bool:

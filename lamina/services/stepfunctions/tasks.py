@@ -26,8 +26,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lamina.arns import split_function_arn
 from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
-from lamina.events.invoker import Invoke, split_function_arn
+from lamina.models.invocation import InvokeResult
 from lamina.services.stepfunctions.activities import ActivityTask, ActivityTasks
 from lamina.services.stepfunctions.s3_tasks import S3Objects, S3TaskError
 from lamina.workflows.distributed import LIST_OBJECTS, parse_items
@@ -82,6 +83,9 @@ class CallbackTokens:
         return True
 
 
+# invoke(function name, qualifier, payload, request id) -> the function's answer: the
+# composition root's in-process invoke through the scheduler (as event sources get it).
+Invoke = Callable[[str, str | None, bytes, str], Awaitable[InvokeResult]]
 # A service integration: (Parameters, mode: "" | "sync" | "sync:2" | "waitForTaskToken")
 Integration = Callable[[Any, str], Awaitable[Outcome]]
 _RESOURCE = re.compile(r"^(.*?)(?:\.(waitForTaskToken|sync(?::2)?))?$")
