@@ -149,7 +149,7 @@ def add_workflow_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", required=True)
     p = verbs.add_parser("ls", parents=[common], help="list a state machine's executions")
     p.add_argument("machine", help="state machine name or ARN")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=int, default=100, help="at most this many, newest first")
     p.set_defaults(func=_friendly(cmd_ls))
     p = verbs.add_parser("cost", parents=[common], help="what Standard workflows cost on AWS")
     p.add_argument("machines", nargs="*", help="state machine names or ARNs (default: all)")
