@@ -300,3 +300,37 @@ def test_no_choice_matched_without_default() -> None:
     end, _ = run(definition, {"x": False})
     assert isinstance(end, Fail) and end.error == "States.NoChoiceMatched"
     _ = echo
+
+
+def test_a_retried_parallel_runs_all_its_branches_again_and_maps_nest() -> None:
+    calls: list[Any] = []
+
+    async def task(rt: RunTask) -> Outcome:
+        calls.append(rt.payload)
+        return Err("Flaky", "first time") if len(calls) == 1 else Ok({"ok": len(calls)})
+
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Parallel",
+                "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+                "Branches": [
+                    {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": FN, "End": True}}},
+                    {"StartAt": "Outer", "States": {"Outer": {
+                        "Type": "Map", "ItemsPath": "$.rows", "End": True,
+                        "ItemProcessor": {"StartAt": "Inner", "States": {"Inner": {
+                            "Type": "Map", "ItemsPath": "$", "End": True,
+                            "ItemProcessor": {"StartAt": "Double", "States": {"Double": {
+                                "Type": "Pass", "Parameters": {"v.$": "States.MathAdd($, $)"},
+                                "End": True}}}}}}}}},
+                ],
+                "End": True,
+            }
+        },
+    }  # fmt: skip
+    end, events = run(definition, {"rows": [[1, 2], [3]]}, task)
+    assert isinstance(end, Succeed)
+    assert end.output == [{"ok": 2}, [[{"v": 2}, {"v": 4}], [{"v": 6}]]]
+    assert len(calls) == 2
+    assert [e.type for e in events].count("ParallelStateStarted") == 2
