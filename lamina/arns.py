@@ -296,3 +296,44 @@ def dead_letter_service(arn: str) -> str | None:
     """``"sqs"`` or ``"sns"`` for a queue or topic ARN, None for anything else."""
     m = _DEAD_LETTER.match(arn)
     return m["service"] if m else None
+
+
+# -- Step Functions -------------------------------------------------------------------------
+
+_STATES_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:states:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"(?P<kind>stateMachine|execution|express|activity):(?P<rest>.+)$"
+)
+STATES_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,80}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StatesArn:
+    """A parsed Step Functions ARN: ``kind`` is ``stateMachine``, ``execution``,
+    ``express`` or ``activity``; ``names`` its colon-separated parts after the kind."""
+
+    region: str
+    account: str
+    kind: str
+    names: tuple[str, ...]
+
+
+def parse_states_arn(arn: str) -> StatesArn | None:
+    m = _STATES_ARN.match(arn)
+    if not m:
+        return None
+    names = tuple(m.group("rest").split(":"))
+    return StatesArn(m.group("region"), m.group("account"), m.group("kind"), names)
+
+
+def state_machine_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:states:{region}:{account}:stateMachine:{name}"
+
+
+def execution_arn(region: str, account: str, machine: str, name: str, express: bool = False) -> str:
+    kind = "express" if express else "execution"
+    return f"arn:aws:states:{region}:{account}:{kind}:{machine}:{name}"
+
+
+def activity_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:states:{region}:{account}:activity:{name}"

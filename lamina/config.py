@@ -121,6 +121,13 @@ class Settings:
     # often retention and this cap are enforced.
     log_group_max_mb: int = 256
     log_sweep_s: float = 60.0
+    # -- workflows (lamina/workflows, lamina/services/stepfunctions) ------------------------
+    # Step Functions Local's mock configuration: executions started on "<arn>#<TestCase>"
+    # answer the test case's Task states with mocked responses.
+    sfn_mock_config: Path | None = None
+    # Workflows' clock (Wait states, retry intervals, task timeouts and heartbeats) runs this
+    # many times faster than real time; 0 means "as schedule_time_scale" (tests and demos).
+    workflow_time_scale: float = 0.0
 
     @property
     def endpoint(self) -> str:

@@ -18,7 +18,8 @@ from lamina.arns import function_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
-from lamina.errors import ApiError
+from lamina.errors import ApiError, ConfigError
+from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
@@ -30,6 +31,10 @@ from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.services.iam.service import IamService
 from lamina.services.logs.service import LogsService
+from lamina.services.sqs.messaging import MessageOperations
+from lamina.services.sqs.requests import Caller as SqsCaller
+from lamina.services.stepfunctions.handler import StepFunctions
+from lamina.services.stepfunctions.mocks import load_mock_config
 from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
@@ -53,6 +58,7 @@ class Lamina:
     api: LambdaApi
     events: EventSources
     iam: IamService
+    workflows: StepFunctions
     server: asyncio.Server
     port: int
     lock: DataDirLock
@@ -66,6 +72,7 @@ class Lamina:
         self.server.close()
         if self.logs_service is not None:
             await self.logs_service.keeper.close()
+        await self.workflows.close()
         await self.events.close()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
@@ -135,6 +142,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # CloudWatch Logs over the functions' logs.
     logs_service = LogsService.open(settings, logs)
     api.mount_service(logs_service.mount())
+    workflows = open_workflows(settings, functions, scheduler, api, events)
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)
@@ -147,6 +155,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     )
     await events.start()
     logs_service.keeper.start()
+    await workflows.start()
     log.info(
         "Lamina listening on http://%s:%d (data %s, sandbox tier %s)",
         settings.host,
@@ -173,6 +182,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         api,
         events,
         iam,
+        workflows,
         server,
         port,
         lock,
@@ -223,6 +233,43 @@ def open_event_sources(
     )
     api.attach_events(events)
     return events
+
+
+def open_workflows(
+    settings: Settings,
+    functions: Functions,
+    scheduler: Scheduler,
+    api: LambdaApi,
+    events: EventSources,
+) -> StepFunctions:
+    """Step Functions, invoking Task functions through the scheduler, on the API's port."""
+    region, account = settings.region, settings.account_id
+    reachable_host = f"{settings.host}:{settings.port}"
+    sqs_messages = MessageOperations(events.sqs)
+    if settings.workflow_time_scale < 0:
+        raise ConfigError("workflow_time_scale must be 0 (as schedule_time_scale) or more")
+
+    async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
+        cfg = functions.resolve(name, qualifier)
+        arn = function_arn(region, account, cfg.name, qualifier)
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
+
+    scale = settings.workflow_time_scale or settings.schedule_time_scale
+    workflows = StepFunctions.open(
+        settings.data_dir,
+        invoke,
+        scaled_clock(scale),
+        region=region,
+        account=account,
+        time_scale=scale,
+        fsync=settings.async_fsync,
+        send_message=lambda body: sqs_messages.send_message(body, SqsCaller(reachable_host)),
+        mocks=load_mock_config(settings.sfn_mock_config),
+        s3_handler=events.s3.handle,
+    )
+    api.mount_service(workflows.mount())
+    events.schedules.start_execution = workflows.start_from_event  # state machine targets
+    return workflows
 
 
 def install_event_loop() -> str:

@@ -18,6 +18,7 @@ from lamina.cli.inference import Inferred, infer
 from lamina.cli.schedule import add_schedule_parser
 from lamina.cli.tools import register as register_tools
 from lamina.cli.up import add_up_parser
+from lamina.cli.workflow import add_workflow_parser
 from lamina.client.http import Client, ClientError, fn_path
 from lamina.config import load_settings
 from lamina.errors import LaminaError
@@ -371,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_tools(sub, common, _endpoint)
     add_up_parser(sub)
     add_schedule_parser(sub, common)
+    add_workflow_parser(sub, common)
 
     p = sub.add_parser("runtimes", parents=[common], help="which interpreter runs each runtime")
     p.set_defaults(func=cmd_runtimes)

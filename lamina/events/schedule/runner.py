@@ -81,6 +81,9 @@ class ScheduleRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.fired = 0
+        # StartExecution of a state machine target (set by the server once Step Functions
+        # exists): (state machine ARN, input JSON) → accepted durably.
+        self.start_execution: Callable[[str, str], Awaitable[object]] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -157,6 +160,10 @@ class ScheduleRunner:
             if self._send_to_queue is None:
                 raise RuntimeError("no queue service")
             await self._send_to_queue(target.arn, payload.decode(), {})
+        elif ":states:" in target.arn:
+            if self.start_execution is None:
+                raise RuntimeError("no Step Functions service")
+            await self.start_execution(target.arn, payload.decode())
         else:
             name, qualifier = split_function_arn(target.arn)
             await self._enqueue(name, qualifier, payload)

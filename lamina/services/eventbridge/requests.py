@@ -90,14 +90,23 @@ def force(members: Members) -> bool:
 
 
 def target_kind(arn: str) -> str:
-    """``lambda`` or ``sqs``: the targets Lamina delivers to; anything else is refused."""
+    """``lambda``, ``sqs`` or ``states``: the targets Lamina delivers to (a state machine
+    target starts an execution); anything else is refused."""
     parsed = parse_arn(arn)
     if parsed is not None and parsed.partition == "aws":
         if parsed.is_function():
             return "lambda"
         if parsed.service == "sqs" and ":" not in parsed.resource:
             return "sqs"
-    raise validation(f"Target Arn {arn} is not supported: use a Lambda function or an SQS queue")
+        if (
+            parsed.service == "states"
+            and parsed.resource.count(":") == 1
+            and (parsed.resource.startswith("stateMachine:"))
+        ):
+            return "states"
+    raise validation(
+        f"Target Arn {arn} is not supported: use a Lambda function, an SQS queue or a state machine"
+    )
 
 
 def parse_retry_policy(raw: object, where: str) -> tuple[int | None, int | None]:
