@@ -23,6 +23,7 @@ import pytest
 
 from lamina.client.http import Client
 from tests.integration.harness import (
+    EXAMPLES,
     Invocation,
     LaminaProcess,
     api_error,
@@ -149,6 +150,27 @@ def test_a_stream_past_the_timeout_ends_with_a_timeout_error(lamina: LaminaProce
     assert [p[0] for _, data in chunks for p in _pieces(data)] == ["1"]
     assert complete["ErrorCode"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in complete["ErrorDetails"]
+
+
+def test_a_rust_bootstrap_streams_chunks_written_over_time(lamina: LaminaProcess) -> None:
+    zip_path = EXAMPLES / "streaming-rust.zip"
+    assert zip_path.is_file(), f"{zip_path} missing: run `make examples`"
+    lamina.create(
+        "stream-rust", zip_path.read_bytes(), runtime="provided.al2023", handler="bootstrap"
+    )
+    chunks, complete, out = _stream(lamina, "stream-rust", {"chunks": 5, "gapMs": 100})
+    assert out["StatusCode"] == 200
+    pieces = [(arrived, p) for arrived, data in chunks for p in _pieces(data)]
+    assert [p[0] for _, p in pieces] == ["1", "2", "3", "4", "5"]
+    assert len(chunks) >= 5, chunks
+    for (arrived, _), (_, (_, written_next)) in pairwise(pieces):
+        assert arrived < written_next, "a piece arrived only after the next was written"
+    assert "ErrorCode" not in complete
+    # Its error trailers end the stream as AWS does.
+    chunks, complete, _ = _stream(lamina, "stream-rust", {"chunks": 2, "fail": True})
+    assert [p[0] for _, data in chunks for p in _pieces(data)] == ["1", "2"]
+    assert complete["ErrorCode"] == "StreamError"
+    assert complete["ErrorDetails"] == "asked to fail mid-stream"
 
 
 def test_invoke_of_a_streaming_function_buffers_the_whole_body(lamina: LaminaProcess) -> None:
