@@ -107,6 +107,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     sandbox = create_sandbox(settings)
     runtimes = RuntimeRegistry(settings.interpreters)
     scheduler = Scheduler(settings, sandbox, runtimes, code.unpacked, logs, ledger.record)
+    scheduler.on_throttle = ledger.record_throttle
     iam = IamService.open(settings)
     # Functions get their execution role's temporary credentials, never the operator's keys.
     scheduler.launcher.credentials = iam.credentials_for

@@ -11,6 +11,10 @@ Thread model
   transaction. A failed write puts the batch back and is retried on the next wake.
 * :meth:`flush` and :meth:`close` block until the flusher has written everything recorded
   before the call; from a coroutine, run them with ``asyncio.to_thread``.
+* The flusher also folds each batch into per-minute rollups (:mod:`lamina.billing.rollups`),
+  stored in the same transaction, and keeps running totals per function version in memory
+  (:meth:`metric_totals`) for ``/metrics``. Throttled invokes never run, so they come in
+  through :meth:`record_throttle` — another O(1) append.
 * The queries (:meth:`totals`, :meth:`records`; reports use
   :class:`~lamina.billing.ledger_reader.LedgerReader`, over the same
   :mod:`~lamina.billing.ledger_queries`) open a short read connection of their own per
@@ -26,14 +30,16 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from lamina.billing import ledger_db, ledger_queries
+from lamina.billing import ledger_db, ledger_queries, rollups_db
 from lamina.billing.ledger_queries import GroupTotals, LedgerEntry
 from lamina.billing.meter import invocation_cost
 from lamina.billing.prices import PriceTable
+from lamina.billing.rollups import Minute, RollupKey, SeriesKey, fold, fold_throttle
 from lamina.errors import ServiceError
 from lamina.models.invocation import InvocationRecord
 
@@ -71,6 +77,7 @@ class Ledger:
         self._interval = flush_interval_s
         self._batch_size = batch_size
         self._buffer: deque[InvocationRecord] = deque()
+        self._throttles: deque[tuple[str, str, float]] = deque()
         self._flush_requests: deque[_FlushRequest] = deque()
         self._wake = threading.Event()
         self._priced: dict[tuple[int, int, str, int], ledger_db.CostColumns] = {}
@@ -79,7 +86,10 @@ class Ledger:
         # Create the file and schema now, on the caller's thread, so a bad data directory
         # fails at start-up rather than silently in the flusher.
         path.parent.mkdir(parents=True, exist_ok=True)
-        ledger_db.connect(path).close()
+        with closing(ledger_db.connect(path)) as conn:
+            rollups_db.ensure_schema(conn)
+            self._totals: dict[SeriesKey, Minute] = rollups_db.totals(conn)
+        self._totals_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="lamina-ledger", daemon=True)
         self._thread.start()
 
@@ -110,6 +120,12 @@ class Ledger:
         buffer.append(record)
         # is_set() takes no lock; set() (a brief, uncontended lock) runs once per batch.
         if len(buffer) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    def record_throttle(self, function: str, version: str, at: float) -> None:
+        """Count one throttled invoke (epoch seconds ``at``): O(1), no I/O, any thread."""
+        self._throttles.append((function, version, at))
+        if not self._wake.is_set() and len(self._throttles) >= self._batch_size:
             self._wake.set()
 
     @property
@@ -171,6 +187,22 @@ class Ledger:
         with self._reader() as conn:
             return ledger_queries.records(conn, function, limit)
 
+    def rollups(
+        self,
+        function: str | None = None,
+        version: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[tuple[RollupKey, Minute]]:
+        """Per-minute rollups in ``[since, until)`` (minute starts), by function/version/time."""
+        with self._reader() as conn:
+            return rollups_db.minutes(conn, function, version, since, until)
+
+    def metric_totals(self) -> dict[SeriesKey, Minute]:
+        """Everything written so far, per (function, version): a copy, no I/O."""
+        with self._totals_lock:
+            return {key: minute.copy() for key, minute in self._totals.items()}
+
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
         try:
@@ -191,7 +223,7 @@ class Ledger:
                 stopping = self._stopping
                 requests = _take_all(self._flush_requests)
                 error: Exception | None = None
-                if self._buffer:
+                if self._buffer or self._throttles:
                     try:
                         if conn is None:  # opened here, lazily, so it can be retried
                             conn = ledger_db.connect(self.path)
@@ -235,12 +267,18 @@ class Ledger:
         On a write error the failed batch goes back to the front of the buffer (its
         transaction was rolled back, so nothing is written twice) and the error propagates.
         """
-        while self._buffer:
+        while self._buffer or self._throttles:
             batch = _take_all(self._buffer, self._batch_size)
+            throttles = _take_all(self._throttles, self._batch_size)
             rows: list[ledger_db.Row] = []
+            minutes: dict[RollupKey, Minute] = {}
+            for function, version, at in throttles:
+                fold_throttle(minutes, function, version, at)
             for record in batch:
                 try:
-                    rows.append(ledger_db.encode(record, self._cost_columns(record)))
+                    costs = self._cost_columns(record)
+                    rows.append(ledger_db.encode(record, costs))
+                    fold(minutes, record, Decimal(costs[0]), Decimal(costs[5]))
                 except Exception as exc:
                     # An unpriceable record (e.g. an architecture missing from a custom table)
                     # must not block every record behind it: log it whole, then drop it.
@@ -248,12 +286,21 @@ class Ledger:
             try:
                 conn.execute("BEGIN")
                 conn.executemany(ledger_db.INSERT, rows)
+                rollups_db.add(conn, minutes)
                 conn.execute("COMMIT")
             except sqlite3.Error:
                 if conn.in_transaction:
                     conn.rollback()
                 self._buffer.extendleft(reversed(batch))
+                self._throttles.extendleft(reversed(throttles))
                 raise
+            with self._totals_lock:
+                for (function, version, _), minute in minutes.items():
+                    total = self._totals.get((function, version))
+                    if total is None:
+                        self._totals[(function, version)] = minute.copy()
+                    else:
+                        total.merge(minute)
 
 
 def _take_all(queue: deque[_T], limit: int | None = None) -> list[_T]:

@@ -95,6 +95,8 @@ class Scheduler:
         self._reporter = Reporter(record)
         self._idle = IdleKeeper(settings, self.pool, self.envs, logs, self.zygotes)
         self._reaper: asyncio.Task[None] | None = None
+        # Told of each throttled invoke (function, version, epoch s): the metrics count them.
+        self.on_throttle: Callable[[str, str, float], None] | None = None
 
     # Where functions reach Lamina's API (AWS_ENDPOINT_URL); set once the port is bound.
     @property
@@ -153,6 +155,8 @@ class Scheduler:
         request_id = req.request_id or str(uuid.uuid4())
         decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic())
         if isinstance(decision, Throttle):
+            if self.on_throttle is not None:
+                self.on_throttle(cfg.name, cfg.version, time.time())
             raise TooManyRequests(decision.message, decision.reason)
         slot = decision.slot
         reusable = False

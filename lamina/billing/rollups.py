@@ -1,0 +1,172 @@
+"""Per-minute rollups of the ledger: what metrics, CloudWatch and the console read (pure).
+
+One :class:`Minute` per (function, version, UTC minute) holds counts, sums, maxima and two
+fixed-bucket histograms (duration and Init Duration) — enough for rates, averages, p50/p99
+and cost without touching the raw rows. The ledger's flusher folds every record it writes
+into them (:func:`fold`), so the invoke path pays nothing beyond the ledger's own append.
+
+Buckets are fixed (Prometheus-style upper bounds in ms), so minutes merge by adding lists,
+and a quantile is read by linear interpolation inside its bucket (:func:`quantile`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from lamina.models.invocation import InvocationRecord, Outcome
+
+# Upper bounds (ms, inclusive) of the histogram buckets; one more bucket is +Inf.
+BUCKETS_MS: tuple[float, ...] = (
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 900000,
+)  # fmt: skip
+N_BUCKETS = len(BUCKETS_MS) + 1
+
+RollupKey = tuple[str, str, int]  # (function, version, minute start in epoch seconds)
+SeriesKey = tuple[str, str]  # (function, version)
+
+
+def minute_of(epoch_s: float) -> int:
+    """The start (epoch seconds) of the UTC minute holding ``epoch_s``."""
+    return int(epoch_s // 60) * 60
+
+
+def bucket_index(value_ms: float) -> int:
+    """The histogram bucket of a value: the first bound ≥ it (the last one is +Inf)."""
+    for i, bound in enumerate(BUCKETS_MS):
+        if value_ms <= bound:
+            return i
+    return len(BUCKETS_MS)
+
+
+def _zeros() -> list[int]:
+    return [0] * N_BUCKETS
+
+
+@dataclass(slots=True)
+class Minute:
+    """Accumulated numbers of one function version over one minute (or any span, merged)."""
+
+    invocations: int = 0
+    errors: int = 0  # error or timeout, as Lambda's Errors metric counts them
+    timeouts: int = 0
+    throttles: int = 0
+    cold_starts: int = 0
+    duration_sum_ms: float = 0.0
+    duration_max_ms: float = 0.0
+    duration_min_ms: float | None = None
+    duration_buckets: list[int] = field(default_factory=_zeros)
+    init_sum_ms: float = 0.0
+    init_buckets: list[int] = field(default_factory=_zeros)
+    max_memory_used_mb: int = 0
+    memory_mb: int = 0  # the configured size last seen
+    gb_s: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)
+
+    def add(self, rec: InvocationRecord, gb_s: Decimal, cost: Decimal) -> None:
+        """Count one metered invocation in."""
+        self.invocations += 1
+        if rec.outcome is not Outcome.SUCCESS:
+            self.errors += 1
+            if rec.outcome is Outcome.TIMEOUT:
+                self.timeouts += 1
+        duration = rec.duration_ms
+        self.duration_sum_ms += duration
+        self.duration_max_ms = max(self.duration_max_ms, duration)
+        if self.duration_min_ms is None or duration < self.duration_min_ms:
+            self.duration_min_ms = duration
+        self.duration_buckets[bucket_index(duration)] += 1
+        if rec.init_ms is not None:
+            self.cold_starts += 1
+            self.init_sum_ms += rec.init_ms
+            self.init_buckets[bucket_index(rec.init_ms)] += 1
+        self.max_memory_used_mb = max(self.max_memory_used_mb, rec.max_memory_used_mb)
+        self.memory_mb = rec.memory_mb
+        self.gb_s += gb_s
+        self.cost += cost
+
+    def merge(self, other: Minute) -> None:
+        """Add ``other``'s numbers into this one."""
+        self.invocations += other.invocations
+        self.errors += other.errors
+        self.timeouts += other.timeouts
+        self.throttles += other.throttles
+        self.cold_starts += other.cold_starts
+        self.duration_sum_ms += other.duration_sum_ms
+        self.duration_max_ms = max(self.duration_max_ms, other.duration_max_ms)
+        if other.duration_min_ms is not None and (
+            self.duration_min_ms is None or other.duration_min_ms < self.duration_min_ms
+        ):
+            self.duration_min_ms = other.duration_min_ms
+        self.duration_buckets = [
+            a + b for a, b in zip(self.duration_buckets, other.duration_buckets, strict=True)
+        ]
+        self.init_sum_ms += other.init_sum_ms
+        self.init_buckets = [
+            a + b for a, b in zip(self.init_buckets, other.init_buckets, strict=True)
+        ]
+        self.max_memory_used_mb = max(self.max_memory_used_mb, other.max_memory_used_mb)
+        self.memory_mb = other.memory_mb or self.memory_mb
+        self.gb_s += other.gb_s
+        self.cost += other.cost
+
+    def copy(self) -> Minute:
+        out = Minute()
+        out.merge(self)
+        return out
+
+    @property
+    def duration_p50_ms(self) -> float | None:
+        return quantile(self.duration_buckets, 0.5, self.duration_max_ms)
+
+    @property
+    def duration_p99_ms(self) -> float | None:
+        return quantile(self.duration_buckets, 0.99, self.duration_max_ms)
+
+
+def fold(acc: dict[RollupKey, Minute], rec: InvocationRecord, gb_s: Decimal, cost: Decimal) -> None:
+    """Count a priced record into its minute of ``acc``."""
+    key = (rec.function_name, rec.version, minute_of(rec.started_at))
+    minute = acc.get(key)
+    if minute is None:
+        minute = acc[key] = Minute()
+    minute.add(rec, gb_s, cost)
+
+
+def fold_throttle(acc: dict[RollupKey, Minute], function: str, version: str, at: float) -> None:
+    """Count one throttled invoke (it never ran, so it has no ledger record)."""
+    key = (function, version, minute_of(at))
+    minute = acc.get(key)
+    if minute is None:
+        minute = acc[key] = Minute()
+    minute.throttles += 1
+
+
+def merged(minutes: Iterable[Minute]) -> Minute:
+    """The sum of several minutes (an empty :class:`Minute` for none)."""
+    out = Minute()
+    for minute in minutes:
+        out.merge(minute)
+    return out
+
+
+def quantile(buckets: Sequence[int], q: float, max_ms: float) -> float | None:
+    """The ``q`` quantile estimated from bucket counts (None when empty).
+
+    Linear inside the bucket that holds it, as Prometheus' ``histogram_quantile`` does; the
+    +Inf bucket's upper edge is the largest value seen, and no estimate exceeds it.
+    """
+    total = sum(buckets)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, count in enumerate(buckets):
+        if count and seen + count >= rank:
+            lower = 0.0 if i == 0 else BUCKETS_MS[i - 1]
+            upper = BUCKETS_MS[i] if i < len(BUCKETS_MS) else max(max_ms, lower)
+            value = lower + (upper - lower) * (rank - seen) / count
+            return min(value, max_ms) if max_ms > 0 else value
+        seen += count
+    return max_ms

@@ -1,0 +1,156 @@
+"""The ``rollups`` table of ``ledger.db``: per-minute :class:`~lamina.billing.rollups.Minute`
+rows, written by the ledger's flusher in the same transaction as the raw rows they count.
+
+Money and GB-s are exact decimal TEXT as in the ``invocations`` table; histograms are the
+bucket counts as comma-separated TEXT (the bucket bounds are fixed in ``rollups``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from typing import Any
+
+from lamina.billing.ledger_db import decimal_text
+from lamina.billing.rollups import N_BUCKETS, Minute, RollupKey, SeriesKey
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rollups (
+    function          TEXT    NOT NULL,
+    version           TEXT    NOT NULL,
+    minute            INTEGER NOT NULL,  -- epoch seconds, a multiple of 60
+    invocations       INTEGER NOT NULL,
+    errors            INTEGER NOT NULL,
+    timeouts          INTEGER NOT NULL,
+    throttles         INTEGER NOT NULL,
+    cold_starts       INTEGER NOT NULL,
+    duration_sum_ms   REAL    NOT NULL,
+    duration_max_ms   REAL    NOT NULL,
+    duration_min_ms   REAL,
+    duration_buckets  TEXT    NOT NULL,
+    init_sum_ms       REAL    NOT NULL,
+    init_buckets      TEXT    NOT NULL,
+    max_memory_used_mb INTEGER NOT NULL,
+    memory_mb         INTEGER NOT NULL,
+    gb_s              TEXT    NOT NULL,
+    cost              TEXT    NOT NULL,
+    PRIMARY KEY (function, version, minute)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollups_by_minute ON rollups (minute);
+"""
+
+_COLUMNS = (
+    "function, version, minute, invocations, errors, timeouts, throttles, cold_starts, "
+    "duration_sum_ms, duration_max_ms, duration_min_ms, duration_buckets, init_sum_ms, "
+    "init_buckets, max_memory_used_mb, memory_mb, gb_s, cost"
+)
+_UPSERT = f"INSERT OR REPLACE INTO rollups ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the table if this ledger predates it (an additive change: no version bump)."""
+    conn.executescript(SCHEMA)
+
+
+def _buckets(text: str) -> list[int]:
+    counts = [int(part) for part in text.split(",")]
+    if len(counts) != N_BUCKETS:
+        raise sqlite3.DatabaseError(f"rollup histogram has {len(counts)} buckets")
+    return counts
+
+
+def _decode(row: tuple[Any, ...]) -> tuple[RollupKey, Minute]:
+    (function, version, minute, invocations, errors, timeouts, throttles, cold_starts,
+     duration_sum, duration_max, duration_min, duration_buckets, init_sum, init_buckets,
+     max_used, memory_mb, gb_s, cost) = row  # fmt: skip
+    return (str(function), str(version), int(minute)), Minute(
+        invocations=int(invocations),
+        errors=int(errors),
+        timeouts=int(timeouts),
+        throttles=int(throttles),
+        cold_starts=int(cold_starts),
+        duration_sum_ms=float(duration_sum),
+        duration_max_ms=float(duration_max),
+        duration_min_ms=None if duration_min is None else float(duration_min),
+        duration_buckets=_buckets(duration_buckets),
+        init_sum_ms=float(init_sum),
+        init_buckets=_buckets(init_buckets),
+        max_memory_used_mb=int(max_used),
+        memory_mb=int(memory_mb),
+        gb_s=Decimal(gb_s),
+        cost=Decimal(cost),
+    )
+
+
+def _encode(key: RollupKey, m: Minute) -> tuple[object, ...]:
+    return (
+        *key,
+        m.invocations,
+        m.errors,
+        m.timeouts,
+        m.throttles,
+        m.cold_starts,
+        m.duration_sum_ms,
+        m.duration_max_ms,
+        m.duration_min_ms,
+        ",".join(map(str, m.duration_buckets)),
+        m.init_sum_ms,
+        ",".join(map(str, m.init_buckets)),
+        m.max_memory_used_mb,
+        m.memory_mb,
+        decimal_text(m.gb_s),
+        decimal_text(m.cost),
+    )
+
+
+def add(conn: sqlite3.Connection, batch: dict[RollupKey, Minute]) -> None:
+    """Merge a batch's minutes into the stored ones (call inside the writer's transaction)."""
+    for key, minute in batch.items():
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM rollups WHERE function = ? AND version = ? AND minute = ?",
+            key,
+        ).fetchone()
+        if row is not None:
+            stored = _decode(row)[1]
+            stored.merge(minute)
+            minute = stored
+        conn.execute(_UPSERT, _encode(key, minute))
+
+
+def minutes(
+    conn: sqlite3.Connection,
+    function: str | None = None,
+    version: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[tuple[RollupKey, Minute]]:
+    """Stored minutes in ``[since, until)``, by function, version, then time."""
+    where: list[str] = []
+    args: list[object] = []
+    for column, value in (("function", function), ("version", version)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    if since is not None:
+        where.append("minute >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("minute < ?")
+        args.append(until)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM rollups {clause} ORDER BY function, version, minute", args
+    ).fetchall()
+    return [_decode(row) for row in rows]
+
+
+def totals(conn: sqlite3.Connection) -> dict[SeriesKey, Minute]:
+    """Everything ever counted, per (function, version): what counters start from."""
+    out: dict[SeriesKey, Minute] = {}
+    for (function, version, _), minute in minutes(conn):
+        total = out.get((function, version))
+        if total is None:
+            out[(function, version)] = minute
+        else:
+            total.merge(minute)
+    return out
