@@ -23,6 +23,7 @@ from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
+from lamina.metrics.endpoint import MetricsEndpoint
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
@@ -144,6 +145,9 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     logs_service = LogsService.open(settings, logs)
     api.mount_service(logs_service.mount())
     workflows = open_workflows(settings, functions, scheduler, api, events)
+    # Prometheus' scrape: Basic credentials or SigV4, checked by the endpoint itself.
+    metrics = MetricsEndpoint(settings, ledger, scheduler.pool, api.auth)
+    api.mount(metrics.accepts, metrics.handle, auth=None)
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)

@@ -1,0 +1,120 @@
+"""The Prometheus text exposition format (version 0.0.4) of Lamina's metrics (pure).
+
+Names follow the OpenTelemetry FaaS semantic conventions mapped to Prometheus: dots become
+underscores, units become suffixes and counters end in ``_total`` (``faas.invocations`` →
+``faas_invocations_total``, ``faas.invoke_duration`` → ``faas_invoke_duration_seconds``).
+Their attributes ``faas.name`` / ``faas.version`` are the labels ``faas_name`` /
+``faas_version``. Numbers the conventions do not name (throttles, billed GB-s, cost,
+environments) carry the ``lamina_`` prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from lamina.billing.rollups import BUCKETS_MS, Minute, SeriesKey
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """What is true right now (read from the pool at scrape time)."""
+
+    concurrent: Mapping[str, int]  # function → executions in flight
+    environments: Mapping[str, int]  # state (starting, busy, idle, frozen) → count
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(pairs: Iterable[tuple[str, str]]) -> str:
+    inner = ",".join(f'{name}="{_escape(value)}"' for name, value in pairs)
+    return "{" + inner + "}" if inner else ""
+
+
+def _num(value: float | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+
+    def sample(self, name: str, labels: Iterable[tuple[str, str]], value: float | int) -> None:
+        self.lines.append(f"{name}{_labels(labels)} {_num(value)}")
+
+    def histogram(
+        self,
+        name: str,
+        labels: tuple[tuple[str, str], ...],
+        buckets: list[int],
+        sum_ms: float,
+    ) -> None:
+        cumulative = 0
+        for bound, count in zip(BUCKETS_MS, buckets, strict=False):
+            cumulative += count
+            le = _num(bound / 1000.0)
+            self.sample(f"{name}_bucket", (*labels, ("le", le)), cumulative)
+        total = sum(buckets)
+        self.sample(f"{name}_bucket", (*labels, ("le", "+Inf")), total)
+        self.sample(f"{name}_sum", labels, sum_ms / 1000.0)
+        self.sample(f"{name}_count", labels, total)
+
+
+_COUNTERS: tuple[tuple[str, str, str], ...] = (
+    ("faas_invocations", "invocations", "Invocations that ran (any outcome)."),
+    ("faas_errors", "errors", "Invocations that ended in an error or a timeout."),
+    ("faas_timeouts", "timeouts", "Invocations stopped at their timeout."),
+    ("faas_coldstarts", "cold_starts", "Invocations that started a new environment."),
+    ("lamina_throttles", "throttles", "Invokes refused with 429 (they never ran)."),
+)
+
+
+def render(totals: Mapping[SeriesKey, Minute], gauges: Gauges) -> str:
+    """The whole scrape: counters and histograms per function version, then gauges."""
+    out = _Writer()
+    series = sorted(totals.items())
+
+    def fv(key: SeriesKey) -> tuple[tuple[str, str], ...]:
+        return (("faas_name", key[0]), ("faas_version", key[1]))
+
+    for name, attr, help_text in _COUNTERS:
+        out.family(f"{name}_total", "counter", help_text)
+        for key, m in series:
+            out.sample(f"{name}_total", fv(key), getattr(m, attr))
+    out.family("faas_invoke_duration_seconds", "histogram", "Duration of invocations.")
+    for key, m in series:
+        out.histogram(
+            "faas_invoke_duration_seconds", fv(key), m.duration_buckets, m.duration_sum_ms
+        )
+    out.family("faas_init_duration_seconds", "histogram", "Init Duration of cold starts.")
+    for key, m in series:
+        out.histogram("faas_init_duration_seconds", fv(key), m.init_buckets, m.init_sum_ms)
+    out.family("faas_mem_usage_bytes", "gauge", "Largest Max Memory Used seen (bytes).")
+    for key, m in series:
+        out.sample("faas_mem_usage_bytes", fv(key), m.max_memory_used_mb * 1024 * 1024)
+    out.family("faas_mem_limit_bytes", "gauge", "Configured memory size last invoked (bytes).")
+    for key, m in series:
+        out.sample("faas_mem_limit_bytes", fv(key), m.memory_mb * 1024 * 1024)
+    out.family("lamina_billed_gb_seconds_total", "counter", "Billed GB-seconds.")
+    for key, m in series:
+        out.sample("lamina_billed_gb_seconds_total", fv(key), float(m.gb_s))
+    out.family("lamina_cost_usd_total", "counter", "Cost at Lambda's first-tier prices (USD).")
+    for key, m in series:
+        out.sample("lamina_cost_usd_total", fv(key), float(m.cost))
+    out.family("faas_concurrent_executions", "gauge", "Invocations in flight now.")
+    for function, active in sorted(gauges.concurrent.items()):
+        out.sample("faas_concurrent_executions", (("faas_name", function),), active)
+    out.family("lamina_environments", "gauge", "Execution environments by state.")
+    for state, count in sorted(gauges.environments.items()):
+        out.sample("lamina_environments", (("state", state),), count)
+    return "\n".join(out.lines) + "\n"
