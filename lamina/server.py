@@ -30,6 +30,7 @@ from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.services.cloudwatch.service import CloudWatchService
 from lamina.services.iam.service import IamService
 from lamina.services.logs.service import LogsService
 from lamina.services.sqs.messaging import MessageOperations
@@ -148,6 +149,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # Prometheus' scrape: Basic credentials or SigV4, checked by the endpoint itself.
     metrics = MetricsEndpoint(settings, ledger, scheduler.pool, api.auth)
     api.mount(metrics.accepts, metrics.handle, auth=None)
+    cloudwatch = CloudWatchService(ledger)
+    api.mount_service(cloudwatch.mount())
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -147,3 +152,162 @@ def test_scrape_needs_credentials_when_keys_are_set(server: LaminaProcess) -> No
     SigV4Auth(Credentials(KEY, SECRET), "lambda", "us-east-1").add_auth(aws)
     status, text = scrape(server, dict(aws.headers.items()))
     assert status == 200 and "faas_invocations_total" in text
+
+
+# -- CloudWatch: boto3 and the AWS CLI read the same rollups ----------------------------
+
+AWS_CLI = str(Path(sys.executable).with_name("aws"))
+DIMS = [{"Name": "FunctionName", "Value": "metered"}]
+
+
+def window() -> tuple[datetime, datetime]:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return now - timedelta(hours=1), now + timedelta(minutes=2)
+
+
+def test_get_metric_statistics_counts_invocations_and_errors(
+    server: LaminaProcess, traffic: None
+) -> None:
+    cw = client(server, "cloudwatch")
+    start, end = window()
+    totals: dict[str, float] = {}
+    for metric in ("Invocations", "Errors"):
+        out = cw.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Dimensions=DIMS,
+            StartTime=start,
+            EndTime=end,
+            Period=3600 + 180,
+            Statistics=["Sum", "SampleCount"],
+        )
+        totals[metric] = sum(p["Sum"] for p in out["Datapoints"])
+        assert all(p["Unit"] == "Count" for p in out["Datapoints"])
+    assert totals["Invocations"] >= OK + FAILED  # later tests may add successes
+    assert totals["Errors"] == FAILED
+    duration = cw.get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Duration",
+        Dimensions=DIMS,
+        StartTime=start,
+        EndTime=end,
+        Period=3600 + 180,
+        Statistics=["Maximum", "Minimum", "SampleCount"],
+        ExtendedStatistics=["p50", "p99"],
+    )["Datapoints"]
+    assert sum(p["SampleCount"] for p in duration) == totals["Invocations"]
+    for point in duration:
+        assert 0 < point["Minimum"] <= point["ExtendedStatistics"]["p50"] <= point["Maximum"]
+        assert point["ExtendedStatistics"]["p99"] <= point["Maximum"]
+    throttles = cw.get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="Throttles",
+        Dimensions=[{"Name": "FunctionName", "Value": "blocked"}],
+        StartTime=start,
+        EndTime=end,
+        Period=3600 + 180,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert sum(p["Sum"] for p in throttles) == THROTTLED
+
+
+def test_cli_and_get_metric_data_return_the_same_numbers(
+    server: LaminaProcess, traffic: None
+) -> None:
+    start, end = window()
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    cli = subprocess.run(
+        [
+            AWS_CLI, "cloudwatch", "get-metric-statistics", "--endpoint-url", server.endpoint,
+            "--namespace", "AWS/Lambda", "--metric-name", "Errors",
+            "--dimensions", "Name=FunctionName,Value=metered", "Name=Resource,Value=metered",
+            "--start-time", start.isoformat(), "--end-time", end.isoformat(),
+            "--period", "60", "--statistics", "Sum", "SampleCount", "--output", "json",
+        ],
+        capture_output=True, text=True, env=env, timeout=120, check=True,
+    )  # fmt: skip
+    by_cli = {_epoch_of(p["Timestamp"]): p["Sum"] for p in json.loads(cli.stdout)["Datapoints"]}
+    assert sum(by_cli.values()) == FAILED
+    out = client(server, "cloudwatch").get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "errors",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "AWS/Lambda",
+                        "MetricName": "Errors",
+                        "Dimensions": [*DIMS, {"Name": "Resource", "Value": "metered"}],
+                    },
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+            },
+            {
+                "Id": "hidden",
+                "ReturnData": False,
+                "MetricStat": {
+                    "Metric": {"Namespace": "AWS/Lambda", "MetricName": "Invocations"},
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+            },
+        ],
+        StartTime=start,
+        EndTime=end,
+        ScanBy="TimestampAscending",
+    )
+    [result] = out["MetricDataResults"]
+    assert result["Id"] == "errors" and result["StatusCode"] == "Complete"
+    by_data = {
+        t.timestamp(): v for t, v in zip(result["Timestamps"], result["Values"], strict=True)
+    }
+    assert by_data == by_cli
+    assert result["Timestamps"] == sorted(result["Timestamps"])
+
+
+def test_list_metrics_and_errors(server: LaminaProcess, traffic: None) -> None:
+    cw = client(server, "cloudwatch")
+    metrics = cw.list_metrics(
+        Namespace="AWS/Lambda", Dimensions=[{"Name": "FunctionName", "Value": "metered"}]
+    )
+    names = {m["MetricName"] for m in metrics["Metrics"]}
+    assert {"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"} <= names
+    assert all(
+        {"Name": "FunctionName", "Value": "metered"} in m["Dimensions"] for m in metrics["Metrics"]
+    )
+    assert cw.list_metrics(Namespace="AWS/EC2")["Metrics"] == []
+    start, end = window()
+    with pytest.raises(ClientError) as info:
+        cw.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName="Invocations", StartTime=start, EndTime=end,
+            Period=90, Statistics=["Sum"],
+        )  # fmt: skip
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
+    with pytest.raises(ClientError) as info:
+        cw.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName="Invocations", StartTime=start - timedelta(days=3),
+            EndTime=end, Period=60, Statistics=["Sum"],
+        )  # fmt: skip
+    assert info.value.response["Error"]["Code"] == "InvalidParameterCombination"
+    # An unsigned call is refused in signed mode.
+    req = urllib.request.Request(
+        server.endpoint + "/service/GraniteServiceVersion20100801/operation/ListMetrics",
+        data=b"\xa0",
+        headers={"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as http:
+        urllib.request.urlopen(req, timeout=30)
+    assert http.value.code == 403
+
+
+def _epoch_of(stamp: object) -> float:
+    """The CLI prints CBOR timestamps as epoch numbers (its ``none`` timestamp format)."""
+    if isinstance(stamp, str):
+        return datetime.fromisoformat(stamp).timestamp()
+    assert isinstance(stamp, int | float)
+    return float(stamp)

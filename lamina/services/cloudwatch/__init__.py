@@ -1,0 +1,2 @@
+"""CloudWatch metrics (``AWS/Lambda``): GetMetricStatistics, GetMetricData, ListMetrics read
+from the ledger's per-minute rollups."""

@@ -1,0 +1,111 @@
+"""CloudWatch metrics on Lamina's port: Smithy RPC v2 CBOR (what botocore and the AWS CLI
+send: ``POST /service/GraniteServiceVersion20100801/operation/<Op>``) and AWS JSON 1.0
+(``X-Amz-Target: GraniteServiceVersion20100801.<Op>``, older SDKs), SigV4 ``monitoring``.
+
+Both decode to the same bodies and run the same :class:`CloudWatchOperations`; errors carry
+``x-amzn-query-error`` so SDKs report CloudWatch's classic codes (``InvalidParameterValue``).
+The operations read SQLite, so they run on a worker thread after a ledger flush (so a
+query right after an invoke sees it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+from lamina.billing.ledger import Ledger
+from lamina.errors import ServiceError
+from lamina.services.cloudwatch.operations import CloudWatchOperations
+from lamina.services.protocol import cbor
+from lamina.services.protocol.awsjson import AwsJsonError, JsonOperation
+from lamina.services.protocol.errors import Protocol, Wire
+from lamina.services.protocol.routing import Mount
+from lamina.wire.http import Request
+from lamina.wire.server import HttpConnection, Response
+
+SERVICE = "GraniteServiceVersion20100801"
+CBOR_PREFIX = f"/service/{SERVICE}/operation/"
+JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
+SIGV4_SERVICE = "monitoring"
+# How errors raised before the handler runs (SigV4 refusals) are answered: as JSON 1.0; the
+# handler answers its own errors in the caller's protocol (CBOR or JSON).
+PROTOCOL = Protocol(Wire.JSON, content_type=JSON_CONTENT_TYPE)
+
+log = logging.getLogger(__name__)
+
+
+class CloudWatchService:
+    """Serves ``boto3.client("cloudwatch")`` / ``aws cloudwatch`` for AWS/Lambda metrics."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        ops = CloudWatchOperations(ledger.rollups, lambda: ledger.metric_totals().keys())
+        self._table: dict[str, JsonOperation] = ops.table()
+
+    @staticmethod
+    def accepts(req: Request) -> bool:
+        return req.path.startswith(CBOR_PREFIX) or req.headers.get("x-amz-target", "").startswith(
+            SERVICE + "."
+        )
+
+    def mount(self) -> Mount:
+        """CloudWatch's face on the shared port, verified as ``monitoring``."""
+        return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL)
+
+    def handle(self, req: Request, conn: HttpConnection | None = None) -> Any:
+        return asyncio.to_thread(self.answer, req)
+
+    def answer(self, req: Request) -> Response:
+        """Decode, run and encode one call (blocking)."""
+        as_cbor = req.path.startswith(CBOR_PREFIX)
+        if as_cbor:
+            name = req.path[len(CBOR_PREFIX) :]
+        else:
+            name = req.headers.get("x-amz-target", "")[len(SERVICE) + 1 :]
+        try:
+            op = self._table.get(name)
+            if op is None or req.method != "POST":
+                raise AwsJsonError("UnknownOperationException", f"Unknown operation {name!r}")
+            body = _decode(req.body or b"", as_cbor)
+            try:
+                self.ledger.flush(5.0)
+            except ServiceError as exc:
+                log.warning("cloudwatch: ledger flush failed, reading what is written: %s", exc)
+            try:
+                result = op(body)
+            except ServiceError as exc:
+                raise AwsJsonError(
+                    "InternalServiceFault", str(exc), 500, "InternalServiceError"
+                ) from exc
+            return _answer(200, result, as_cbor)
+        except AwsJsonError as exc:
+            answer = _answer(exc.status, {"__type": exc.code, "message": exc.message}, as_cbor)
+            if exc.query_code:
+                sender = "Sender" if exc.status < 500 else "Receiver"
+                answer.headers["x-amzn-query-error"] = f"{exc.query_code};{sender}"
+            return answer
+
+
+def _decode(raw: bytes, as_cbor: bool) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        body = cbor.loads(raw) if as_cbor else json.loads(raw)
+    except ValueError as exc:  # CborError and JSONDecodeError both are
+        raise AwsJsonError("SerializationException", f"Malformed request body: {exc}") from None
+    if not isinstance(body, dict):
+        raise AwsJsonError("SerializationException", "The request body must be a structure")
+    return body
+
+
+def _answer(status: int, body: dict[str, Any], as_cbor: bool) -> Response:
+    headers = {"x-amzn-RequestId": str(uuid.uuid4())}
+    if as_cbor:
+        headers["Content-Type"] = "application/cbor"
+        headers["smithy-protocol"] = "rpc-v2-cbor"
+        return Response(status, cbor.dumps(body), headers)
+    headers["Content-Type"] = JSON_CONTENT_TYPE
+    return Response(status, json.dumps(body, separators=(",", ":")).encode(), headers)

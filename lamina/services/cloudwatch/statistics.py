@@ -1,0 +1,111 @@
+"""Lambda's ``AWS/Lambda`` metrics computed from per-minute rollups (pure).
+
+Each metric is what Lambda would have published per request, summarised per period:
+
+* ``Invocations`` — 1 per invocation that ran: Sum = SampleCount = invocations.
+* ``Errors`` — 1 per failed invocation, 0 per success: Sum = errors, Average = error rate.
+* ``Throttles`` — 1 per throttled request, 0 per invocation that ran.
+* ``Duration`` — ms per invocation: exact Sum/Min/Max/SampleCount; percentiles (``p50``,
+  ``p99``, ``p99.9`` …) estimated from the rollups' fixed buckets.
+* ``ConcurrentExecutions`` — the period's *average* concurrency (summed duration over the
+  period's length), one sample per period: rollups hold no instantaneous peak.
+
+A period with nothing to count has no datapoint, as in CloudWatch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lamina.billing.rollups import Minute, RollupKey, merged, quantile
+
+NAMESPACE = "AWS/Lambda"
+UNITS = {
+    "Invocations": "Count",
+    "Errors": "Count",
+    "Throttles": "Count",
+    "Duration": "Milliseconds",
+    "ConcurrentExecutions": "Count",
+}
+METRIC_NAMES = tuple(UNITS)
+BASIC_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d{1,2})?)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """One period's statistics of one metric."""
+
+    sample_count: float
+    total: float
+    minimum: float
+    maximum: float
+    minute: Minute  # the merged rollup, for percentiles
+
+    @property
+    def average(self) -> float:
+        return self.total / self.sample_count if self.sample_count else 0.0
+
+    def statistic(self, name: str, metric: str) -> float | None:
+        """A basic statistic or ``pNN``; None when it has no value (a percentile of counts)."""
+        if name == "SampleCount":
+            return self.sample_count
+        if name == "Average":
+            return self.average
+        if name == "Sum":
+            return self.total
+        if name == "Minimum":
+            return self.minimum
+        if name == "Maximum":
+            return self.maximum
+        q = percentile(name)
+        if q is None or metric != "Duration":
+            return None
+        m = self.minute
+        return quantile(m.duration_buckets, q, m.duration_max_ms)
+
+
+def percentile(name: str) -> float | None:
+    """``p99`` → 0.99; None if ``name`` is not a percentile statistic."""
+    match = _PERCENTILE.match(name)
+    if match is None:
+        return None
+    value = float(match.group(1))
+    return value / 100 if 0 < value < 100 else None
+
+
+def summarise(metric: str, m: Minute, period_s: int) -> Summary | None:
+    """The statistics of ``metric`` over one period's merged rollup (None: no datapoint)."""
+    n = m.invocations
+    if metric == "Invocations":
+        return Summary(n, n, 1, 1, m) if n else None
+    if metric == "Errors":
+        return (
+            Summary(n, m.errors, 0 if m.errors < n else 1, 1 if m.errors else 0, m) if n else None
+        )
+    if metric == "Throttles":
+        samples = n + m.throttles
+        if not samples:
+            return None
+        return Summary(samples, m.throttles, 0 if n else 1, 1 if m.throttles else 0, m)
+    if metric == "Duration":
+        if not n:
+            return None
+        low = m.duration_min_ms if m.duration_min_ms is not None else 0.0
+        return Summary(n, m.duration_sum_ms, low, m.duration_max_ms, m)
+    if metric == "ConcurrentExecutions":
+        if not n:
+            return None
+        average = m.duration_sum_ms / (period_s * 1000.0)
+        return Summary(1, average, average, average, m)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def periods(minutes: Iterable[tuple[RollupKey, Minute]], period_s: int) -> dict[int, Minute]:
+    """Minutes grouped into periods aligned on multiples of ``period_s`` (epoch seconds)."""
+    groups: dict[int, list[Minute]] = {}
+    for (_, _, minute_start), m in minutes:
+        groups.setdefault(minute_start - minute_start % period_s, []).append(m)
+    return {start: merged(ms) for start, ms in sorted(groups.items())}
