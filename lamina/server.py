@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import uuid
 from dataclasses import dataclass
 
 from lamina.api.app import MAX_REQUEST_BYTES, LambdaApi
@@ -18,6 +19,8 @@ from lamina.arns import function_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
+from lamina.console.app import Console
+from lamina.console.session import Sessions
 from lamina.errors import ApiError, ConfigError
 from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
@@ -151,6 +154,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     api.mount(metrics.accepts, metrics.handle, auth=None)
     cloudwatch = CloudWatchService(ledger)
     api.mount_service(cloudwatch.mount())
+    console = open_console(settings, functions, scheduler, ledger)
+    api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
     port = bound_port(server)
@@ -196,6 +201,21 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         lock,
         logs_service,
     )
+
+
+def open_console(
+    settings: Settings, functions: Functions, scheduler: Scheduler, ledger: Ledger
+) -> Console:
+    """The web console, invoking through the scheduler like the API (with the log tail)."""
+
+    async def invoke(name: str, payload: bytes) -> InvokeResult:
+        cfg = functions.resolve(name, None)
+        arn = function_arn(settings.region, settings.account_id, cfg.name, None)
+        return await scheduler.invoke(
+            InvokeRequest(cfg, payload, arn, str(uuid.uuid4()), tail=True)
+        )
+
+    return Console(functions, ledger, invoke, Sessions(settings.access_keys))
 
 
 def open_event_sources(

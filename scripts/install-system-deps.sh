@@ -19,7 +19,8 @@ REQUIRED_PACKAGES=(
     librust-image-dev
     librust-regex+default-dev
     librust-sha2-dev
-    # The cost tools' HTML report is checked in a headless browser.
+    # Headless browser tests: the cost tools' HTML report and the web console (Playwright
+    # drives this Chromium through executable_path; it never downloads browsers of its own).
     chromium
     # aws-lambda-ric (npm) compiles aws-lambda-cpp and curl from source.
     autoconf

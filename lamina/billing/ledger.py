@@ -198,6 +198,11 @@ class Ledger:
         with self._reader() as conn:
             return rollups_db.minutes(conn, function, version, since, until)
 
+    def last_active(self) -> dict[str, int]:
+        """Each function's latest minute (epoch seconds) with an invocation."""
+        with self._reader() as conn:
+            return rollups_db.last_active(conn)
+
     def metric_totals(self) -> dict[SeriesKey, Minute]:
         """Everything written so far, per (function, version): a copy, no I/O."""
         with self._totals_lock:

@@ -154,3 +154,11 @@ def totals(conn: sqlite3.Connection) -> dict[SeriesKey, Minute]:
         else:
             total.merge(minute)
     return out
+
+
+def last_active(conn: sqlite3.Connection) -> dict[str, int]:
+    """Each function's latest minute with an invocation (epoch seconds)."""
+    rows = conn.execute(
+        "SELECT function, MAX(minute) FROM rollups WHERE invocations > 0 GROUP BY function"
+    ).fetchall()
+    return {str(function): int(minute) for function, minute in rows}

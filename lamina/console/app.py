@@ -1,0 +1,211 @@
+"""``/console``: the routes of the web console (a thin I/O driver over summary and views).
+
+Pages are rendered on a worker thread (they read SQLite); chart data is JSON from
+``/console/api/...``; the vendored assets are served from the package. Every answer carries
+a Content-Security-Policy that allows nothing but this origin, so no page can load
+anything from outside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from lamina.billing.ledger import Ledger
+from lamina.billing.rollups import minute_of
+from lamina.console import summary, views
+from lamina.console.session import Sessions, clear_cookie, set_cookie
+from lamina.errors import ApiError, ServiceError
+from lamina.functions import Functions
+from lamina.models.invocation import InvokeResult
+from lamina.wire.http import Request
+from lamina.wire.server import HttpConnection, Response
+
+PREFIX = "/console"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".md": "text/plain", "": "text/plain"}
+MAX_RANGE_MIN = 7 * 24 * 60
+Invoker = Callable[[str, bytes], Awaitable[InvokeResult]]
+Answer = Response | Coroutine[Any, Any, Response]
+
+log = logging.getLogger(__name__)
+
+
+def _headers(content_type: str, **extra: str) -> dict[str, str]:
+    return {
+        "Content-Type": content_type,
+        "Content-Security-Policy": CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        **extra,
+    }
+
+
+def _html(status: int, page: str, **extra: str) -> Response:
+    return Response(status, page.encode(), _headers("text/html; charset=utf-8", **extra))
+
+
+def _json(status: int, body: object) -> Response:
+    return Response(status, json.dumps(body).encode(), _headers("application/json"))
+
+
+def _redirect(to: str, **extra: str) -> Response:
+    return Response(303, b"", _headers("text/plain", Location=to, **extra))
+
+
+class Console:
+    """Serves the console's pages, chart data, Invoke box and assets."""
+
+    def __init__(
+        self, functions: Functions, ledger: Ledger, invoke: Invoker, sessions: Sessions
+    ) -> None:
+        self.functions = functions
+        self.ledger = ledger
+        self.invoke = invoke
+        self.sessions = sessions
+        self._static = resources.files("lamina.console") / "static"
+
+    @staticmethod
+    def accepts(req: Request) -> bool:
+        return req.path == PREFIX or req.path.startswith(PREFIX + "/")
+
+    def handle(self, req: Request, conn: HttpConnection | None = None) -> Answer:
+        path, method = req.path, req.method
+        if path.startswith(PREFIX + "/static/"):
+            return self._asset(path[len(PREFIX + "/static/") :])
+        if path == PREFIX + "/login":
+            return self._login(req) if method == "POST" else _html(200, views.login())
+        cookie = req.headers.get("cookie", "")
+        if not self.sessions.check(cookie):
+            if path.startswith(PREFIX + "/api/"):
+                return _json(401, {"message": "log in to the console"})
+            return _redirect(PREFIX + "/login")
+        if path == PREFIX + "/logout" and method == "POST":
+            self.sessions.logout(cookie)
+            return _redirect(PREFIX + "/login", **{"Set-Cookie": clear_cookie()})
+        if path in (PREFIX, PREFIX + "/") and method == "GET":
+            return self._threaded(self._list_page)
+        if path.startswith(PREFIX + "/functions/") and method == "GET":
+            name = unquote(path[len(PREFIX + "/functions/") :])
+            return self._threaded(lambda: self._function_page(name))
+        if path.startswith(PREFIX + "/api/functions/"):
+            name, _, action = unquote(path[len(PREFIX + "/api/functions/") :]).partition("/")
+            if action == "series" and method == "GET":
+                minutes = _int(req.query.get("minutes", "60"), 60)
+                return self._threaded(lambda: self._series(name, minutes))
+            if action == "invoke" and method == "POST":
+                # Same-origin JavaScript only: a cross-site form cannot set this header.
+                if req.headers.get("x-lamina-console") != "1":
+                    return _json(403, {"message": "missing X-Lamina-Console header"})
+                return self._invoke(name, req.body or b"{}")
+        return _html(404, "<h1>Not found</h1>")
+
+    # -- pages -------------------------------------------------------------------------
+    def _threaded(self, render: Callable[[], Response]) -> Coroutine[Any, Any, Response]:
+        async def run() -> Response:
+            try:
+                return await asyncio.to_thread(self._fresh, render)
+            except ApiError as exc:
+                return _html(exc.status, f"<h1>{exc.message}</h1>")
+            except ServiceError as exc:
+                log.error("console page failed: %s", exc)
+                return _html(500, "<h1>The ledger could not be read</h1>")
+
+        return run()
+
+    def _fresh(self, render: Callable[[], Response]) -> Response:
+        # Records reach the rollups within the flusher's interval; flushing first makes a
+        # page loaded right after an invoke (or the Invoke box's refresh) show it.
+        try:
+            self.ledger.flush(5.0)
+        except ServiceError as exc:
+            log.warning("console: ledger flush failed, showing what is written: %s", exc)
+        return render()
+
+    def _list_page(self) -> Response:
+        now = time.time()
+        day = int(now // 86_400) * 86_400
+        rows = summary.function_rows(
+            [self.functions.get(name) for name in self.functions.names()],
+            self.ledger.rollups(since=minute_of(now) - 3540),
+            self.ledger.rollups(since=day),
+            self.ledger.last_active(),
+        )
+        return _html(200, views.functions_list(rows))
+
+    def _function_page(self, name: str) -> Response:
+        cfg = self.functions.get(name)
+        versions = [v.version for v in self.functions.versions(name)]
+        recent = self.ledger.records(name, limit=20)
+        return _html(200, views.function_page(cfg, versions, recent))
+
+    def _series(self, name: str, minutes: int) -> Response:
+        self.functions.get(name)  # 404 for an unknown function
+        minutes = max(1, min(minutes, MAX_RANGE_MIN))
+        until = minute_of(time.time()) + 60
+        since = until - 60 * minutes
+        columns = summary.series(self.ledger.rollups(name, since=since), since, until)
+        return _json(200, columns)
+
+    async def _invoke(self, name: str, payload: bytes) -> Response:
+        try:
+            json.loads(payload)
+            result = await self.invoke(name, payload)
+        except ValueError:
+            return _json(400, {"message": "the payload must be JSON"})
+        except ApiError as exc:
+            return _json(exc.status, {"message": exc.message, "type": exc.error_type})
+        return _json(
+            200,
+            {
+                "requestId": result.request_id,
+                "functionError": result.function_error,
+                "payload": result.payload.decode(errors="replace"),
+                "log": result.log_tail.decode(errors="replace"),
+            },
+        )
+
+    # -- login and assets ----------------------------------------------------------------
+    def _login(self, req: Request) -> Response:
+        form = parse_qs((req.body or b"").decode(errors="replace"))
+        key_id = form.get("key_id", [""])[0]
+        secret = form.get("secret", [""])[0]
+        if not self.sessions.required:
+            return _redirect(PREFIX)
+        token = self.sessions.login(key_id, secret)
+        if token is None:
+            # 200, not 403: the form is simply shown again, with the reason.
+            return _html(200, views.login("Unknown access key or wrong secret."))
+        return _redirect(PREFIX, **{"Set-Cookie": set_cookie(token)})
+
+    def _asset(self, rel: str) -> Response:
+        parts = rel.split("/")
+        if not rel or any(p in ("", ".", "..") for p in parts):
+            return _html(404, "<h1>Not found</h1>")
+        node = self._static
+        for part in parts:
+            node = node / part
+        if not node.is_file():
+            return _html(404, "<h1>Not found</h1>")
+        suffix = "." + rel.rsplit(".", 1)[-1] if "." in parts[-1] else ""
+        headers = _headers(_TYPES.get(suffix, "application/octet-stream"))
+        headers["Cache-Control"] = "max-age=3600"
+        return Response(200, node.read_bytes(), headers)
+
+
+def _int(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default

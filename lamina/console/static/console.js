@@ -1,0 +1,107 @@
+// Lamina console: table sorting/filtering and the function page's charts (uPlot) and
+// Invoke box. Loaded from the package; no inline scripts (the CSP forbids them).
+"use strict";
+
+(function () {
+  // -- functions list -------------------------------------------------------------------
+  const table = document.getElementById("functions");
+  if (table) {
+    const body = table.tBodies[0];
+    const filter = document.getElementById("filter");
+    filter.addEventListener("input", () => {
+      const q = filter.value.trim().toLowerCase();
+      for (const row of body.rows) {
+        row.hidden = q !== "" && !row.textContent.toLowerCase().includes(q);
+      }
+    });
+    table.tHead.querySelectorAll("th[data-sort]").forEach((th, index) => {
+      th.addEventListener("click", () => {
+        const dir = th.dataset.dir === "asc" ? "desc" : "asc";
+        table.tHead.querySelectorAll("th").forEach((h) => delete h.dataset.dir);
+        th.dataset.dir = dir;
+        const numeric = th.dataset.sort === "num";
+        const key = (row) => {
+          const text = row.cells[index].textContent.trim();
+          if (!numeric) return text.toLowerCase();
+          const n = parseFloat(text);
+          return Number.isNaN(n) ? -Infinity : n;
+        };
+        const rows = Array.from(body.rows).sort((a, b) => {
+          const x = key(a), y = key(b);
+          return (x < y ? -1 : x > y ? 1 : 0) * (dir === "asc" ? 1 : -1);
+        });
+        rows.forEach((row) => body.appendChild(row));
+      });
+    });
+  }
+
+  // -- function page --------------------------------------------------------------------
+  const heading = document.getElementById("function");
+  if (!heading) return;
+  const meta = JSON.parse(heading.dataset.function);
+  const api = "/console/api/functions/" + encodeURIComponent(meta.name);
+  const charts = (window.laminaCharts = {});
+  const colours = ["#0b5cad", "#b42318", "#b54708", "#067647"];
+
+  const specs = {
+    invocations: { series: ["invocations", "errors", "throttles"] },
+    duration: { series: ["p50_ms", "p99_ms"] },
+    success: { series: ["success_pct"] },
+    cold: { series: ["cold_starts", "init_avg_ms"] },
+    memory: { series: ["max_memory_mb", "configured_mb"] },
+    cost: { series: ["cost_micro_usd"] },
+  };
+
+  function draw(columns) {
+    columns.configured_mb = columns.t.map(() => meta.memory_mb);
+    // Micro-dollars: per-minute costs are far below one cent.
+    columns.cost_micro_usd = columns.cost_usd.map((v) => (v == null ? null : v * 1e6));
+    for (const [key, spec] of Object.entries(specs)) {
+      const data = [columns.t, ...spec.series.map((name) => columns[name])];
+      if (charts[key]) {
+        charts[key].setData(data);
+        continue;
+      }
+      const el = document.getElementById("chart-" + key);
+      const opts = {
+        width: Math.max(320, el.clientWidth || 420),
+        height: 200,
+        series: [{}, ...spec.series.map((label, i) => ({
+          label, stroke: colours[i % colours.length], width: 1.5, spanGaps: false,
+          // Sparse minutes (a few invokes) are single points: draw the points too.
+          points: { show: true, size: 4 },
+        }))],
+        axes: [{}, { size: 60 }],
+      };
+      charts[key] = new uPlot(opts, data, el);
+    }
+  }
+
+  async function refresh() {
+    const minutes = document.getElementById("range").value;
+    const resp = await fetch(api + "/series?minutes=" + minutes, { credentials: "same-origin" });
+    if (!resp.ok) throw new Error("series: HTTP " + resp.status);
+    draw(await resp.json());
+  }
+
+  document.getElementById("range").addEventListener("change", () => { refresh(); });
+  document.getElementById("invoke").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const out = document.getElementById("invoke-result");
+    out.textContent = "Invoking…";
+    const resp = await fetch(api + "/invoke", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Lamina-Console": "1" },
+      body: event.target.elements.payload.value,
+    });
+    const body = await resp.json();
+    out.dataset.status = String(resp.status);
+    out.textContent = resp.ok
+      ? (body.functionError ? "Function error (" + body.functionError + ")\n" : "") +
+        body.payload + "\n\n" + body.log
+      : "Error: " + body.message;
+    await refresh();
+  });
+  refresh();
+})();

@@ -1,0 +1,93 @@
+"""What the console shows, computed from rollups and configurations (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from lamina.billing.rollups import Minute, RollupKey, merged, quantile
+from lamina.models.function import FunctionConfig
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRow:
+    """One line of the functions list."""
+
+    name: str
+    runtime: str
+    memory_mb: int
+    last_invoke: int | None  # epoch seconds of the last minute with invocations
+    invocations: int  # over the last hour
+    errors: int
+    throttles: int
+    p50_ms: float | None
+    p99_ms: float | None
+    cold_share: float | None  # cold starts / invocations
+    cost_today: Decimal
+
+
+def function_rows(
+    configs: Iterable[FunctionConfig],
+    last_hour: Iterable[tuple[RollupKey, Minute]],
+    today: Iterable[tuple[RollupKey, Minute]],
+    last_active: dict[str, int],
+) -> list[FunctionRow]:
+    """One row per function (all its versions together), sorted by name."""
+    hour: dict[str, list[Minute]] = {}
+    for (function, _, _), m in last_hour:
+        hour.setdefault(function, []).append(m)
+    cost: dict[str, Decimal] = {}
+    for (function, _, _), m in today:
+        cost[function] = cost.get(function, Decimal(0)) + m.cost
+    rows = []
+    for cfg in sorted(configs, key=lambda c: c.name):
+        m = merged(hour.get(cfg.name, ()))
+        rows.append(
+            FunctionRow(
+                name=cfg.name,
+                runtime=cfg.runtime,
+                memory_mb=cfg.memory_mb,
+                last_invoke=last_active.get(cfg.name),
+                invocations=m.invocations,
+                errors=m.errors,
+                throttles=m.throttles,
+                p50_ms=m.duration_p50_ms,
+                p99_ms=m.duration_p99_ms,
+                cold_share=m.cold_starts / m.invocations if m.invocations else None,
+                cost_today=cost.get(cfg.name, Decimal(0)),
+            )
+        )
+    return rows
+
+
+def series(
+    minutes: Iterable[tuple[RollupKey, Minute]], since: int, until: int
+) -> dict[str, list[float | None]]:
+    """Per-minute columns for the charts over ``[since, until)`` (versions merged; every
+    minute present, so gaps draw as zero traffic rather than interpolated lines)."""
+    by_minute: dict[int, list[Minute]] = {}
+    for (_, _, start), m in minutes:
+        by_minute.setdefault(start, []).append(m)
+    columns: dict[str, list[float | None]] = {
+        k: []
+        for k in (
+            "t", "invocations", "errors", "throttles", "success_pct", "p50_ms", "p99_ms",
+            "cold_starts", "init_avg_ms", "max_memory_mb", "cost_usd",
+        )
+    }  # fmt: skip
+    for start in range(since, until, 60):
+        m = merged(by_minute.get(start, ()))
+        n = m.invocations
+        columns["t"].append(start)
+        columns["invocations"].append(n)
+        columns["errors"].append(m.errors)
+        columns["throttles"].append(m.throttles)
+        columns["success_pct"].append(100.0 * (n - m.errors) / n if n else None)
+        columns["p50_ms"].append(quantile(m.duration_buckets, 0.5, m.duration_max_ms))
+        columns["p99_ms"].append(quantile(m.duration_buckets, 0.99, m.duration_max_ms))
+        columns["cold_starts"].append(m.cold_starts)
+        columns["init_avg_ms"].append(m.init_sum_ms / m.cold_starts if m.cold_starts else None)
+        columns["max_memory_mb"].append(m.max_memory_used_mb if n else None)
+        columns["cost_usd"].append(float(m.cost))
+    return columns

@@ -1,0 +1,138 @@
+"""The console's HTML, rendered on the server (pure). Every value is escaped; pages carry
+no inline script or style, so the Content-Security-Policy can forbid both."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from html import escape
+from urllib.parse import quote
+
+from lamina.billing.ledger_queries import LedgerEntry
+from lamina.console.summary import FunctionRow
+from lamina.logs.lines import report_line
+from lamina.models.function import FunctionConfig
+
+STATIC = "/console/static"
+
+
+def _page(title: str, body: str, *, charts: bool = False) -> str:
+    vendor = (
+        f'<link rel="stylesheet" href="{STATIC}/vendor/uplot/uPlot.min.css">'
+        f'<script src="{STATIC}/vendor/uplot/uPlot.iife.min.js" defer></script>'
+        if charts
+        else ""
+    )
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f'<title>{escape(title)} · Lamina</title><link rel=icon href="data:,">'
+        f'<link rel="stylesheet" href="{STATIC}/console.css">{vendor}'
+        f'<script src="{STATIC}/console.js" defer></script></head><body>'
+        '<header><a class=brand href="/console">Lamina</a><nav>'
+        '<a href="/console">Functions</a>'
+        '<form method=post action="/console/logout"><button>Log out</button></form>'
+        f"</nav></header><main>{body}</main></body></html>"
+    )
+
+
+def _when(epoch: int | float | None) -> str:
+    if epoch is None:
+        return "—"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def login(error: str = "") -> str:
+    note = f"<p class=error role=alert>{escape(error)}</p>" if error else ""
+    return _page(
+        "Log in",
+        "<h1>Log in</h1>"
+        f'{note}<form method=post action="/console/login" class=login>'
+        "<label>Access key ID <input name=key_id autocomplete=username required></label>"
+        "<label>Secret access key <input name=secret type=password "
+        "autocomplete=current-password required></label>"
+        "<button>Log in</button></form>",
+    )
+
+
+def functions_list(rows: list[FunctionRow]) -> str:
+    head = (
+        "<tr><th data-sort=text>Function</th><th data-sort=text>Runtime</th>"
+        "<th data-sort=num>Memory (MB)</th><th data-sort=text>Last invoke</th>"
+        "<th data-sort=num>Invocations (1 h)</th><th data-sort=num>Errors</th>"
+        "<th data-sort=num>Throttles</th><th data-sort=num>p50 (ms)</th>"
+        "<th data-sort=num>p99 (ms)</th><th data-sort=num>Cold starts</th>"
+        "<th data-sort=num>Cost today (USD)</th></tr>"
+    )
+    body = []
+    for r in rows:
+        cold = "—" if r.cold_share is None else f"{100 * r.cold_share:.0f} %"
+        body.append(
+            f'<tr data-function="{escape(r.name)}">'
+            f'<td><a href="/console/functions/{quote(r.name)}">{escape(r.name)}</a></td>'
+            f"<td>{escape(r.runtime)}</td><td>{r.memory_mb}</td>"
+            f"<td>{_when(r.last_invoke)}</td>"
+            f"<td class=invocations>{r.invocations}</td>"
+            f'<td class="errors{" bad" if r.errors else ""}">{r.errors}</td>'
+            f"<td class=throttles>{r.throttles}</td><td>{_ms(r.p50_ms)}</td>"
+            f"<td>{_ms(r.p99_ms)}</td><td>{cold}</td><td>{r.cost_today:.8f}</td></tr>"
+        )
+    empty = "<p>No functions yet.</p>" if not rows else ""
+    return _page(
+        "Functions",
+        f"<h1>Functions ({len(rows)})</h1>"
+        '<input id=filter type=search placeholder="Filter by name or runtime">'
+        f"<table id=functions class=sortable><thead>{head}</thead>"
+        f"<tbody>{''.join(body)}</tbody></table>{empty}",
+    )
+
+
+_CHARTS = (
+    ("invocations", "Invocations, errors and throttles per minute"),
+    ("duration", "Duration p50 / p99 (ms)"),
+    ("success", "Success (%)"),
+    ("cold", "Cold starts and average Init Duration (ms)"),
+    ("memory", "Max Memory Used vs configured (MB)"),
+    ("cost", "Cost per minute (millionths of a USD)"),
+)
+
+
+def function_page(cfg: FunctionConfig, versions: list[str], recent: list[LedgerEntry]) -> str:
+    name = escape(cfg.name)
+    config = {
+        "Runtime": cfg.runtime,
+        "Handler": cfg.handler,
+        "Memory (MB)": str(cfg.memory_mb),
+        "Timeout (s)": str(cfg.timeout_s),
+        "Architecture": cfg.architecture,
+        "Ephemeral storage (MB)": str(cfg.ephemeral_mb),
+        "Versions": ", ".join(versions),
+        "Last modified": cfg.last_modified,
+    }
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in config.items())
+    charts = "".join(
+        f'<figure><figcaption>{escape(title)}</figcaption><div class=chart id="chart-{key}">'
+        "</div></figure>"
+        for key, title in _CHARTS
+    )
+    reports = "\n".join(escape(report_line(e.record)) for e in recent) or "No invocations yet."
+    meta = escape(json.dumps({"name": cfg.name, "memory_mb": cfg.memory_mb}))
+    return _page(
+        cfg.name,
+        f'<h1 id=function data-function="{meta}">{name}</h1>'
+        "<section class=charts><label>Range <select id=range>"
+        "<option value=60 selected>1 hour</option><option value=360>6 hours</option>"
+        "<option value=1440>24 hours</option></select></label>"
+        f"<div class=grid>{charts}</div></section>"
+        f"<section><h2>Configuration</h2><table class=config>{rows}</table></section>"
+        "<section><h2>Invoke</h2><form id=invoke>"
+        "<textarea name=payload rows=4 spellcheck=false>{}</textarea>"
+        "<button>Invoke</button></form>"
+        "<pre id=invoke-result aria-live=polite></pre></section>"
+        f"<section><h2>Recent invocations (REPORT)</h2><pre id=reports>{reports}</pre></section>",
+        charts=True,
+    )

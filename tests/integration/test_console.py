@@ -1,0 +1,203 @@
+"""The web console in a real browser: Playwright driving Debian's Chromium, headless, against
+a real server (signed mode, so the login is exercised) with real functions.
+
+Without Chromium or Playwright the test is skipped locally but FAILS under CI (``CI=true``).
+``LAMINA_UPDATE_SCREENSHOTS=1`` also writes the screenshots shown in docs/console.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.integration.harness import ROOT, LaminaProcess, python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+KEY, SECRET = "AKIDCONSOLE", "console-secret"
+CODE = """
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("asked to fail")
+    print("hello from the console test")
+    return {"ok": True, "n": event.get("n")}
+"""
+OK, FAILED = 4, 2
+
+
+def _browser_or_skip() -> Any:
+    missing = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "the playwright package is not installed (pip install -e .[dev])"
+    if missing is None and not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        missing = "Chromium is missing (scripts/install-system-deps.sh installs it)"
+    if missing is not None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser test cannot run in CI: {missing}")
+        pytest.skip(missing)
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
+    proc = LaminaProcess(tmp_path_factory.mktemp("console"), env).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def traffic(server: LaminaProcess) -> None:
+    lam = boto3.client(
+        "lambda",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(retries={"max_attempts": 0}),
+    )
+    for name in ("console-fn", "idle-fn"):
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Handler="app.handler",
+            Role="arn:aws:iam::000000000000:role/r",
+            Code={"ZipFile": python_zip(CODE)},
+            MemorySize=192,
+        )
+    for i in range(OK + FAILED):
+        out = lam.invoke(FunctionName="console-fn", Payload=json.dumps({"fail": i < FAILED}))
+        assert ("FunctionError" in out) == (i < FAILED)
+
+
+def _save(page: Any, name: str, tmp: Path) -> None:
+    page.screenshot(path=str(tmp / name), full_page=True)
+    if os.environ.get("LAMINA_UPDATE_SCREENSHOTS") == "1":
+        page.screenshot(path=str(ROOT / "docs" / name), full_page=True)
+
+
+def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    problems: list[str] = []
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on(
+                "console",
+                lambda m: problems.append(m.text) if m.type in ("error", "warning") else None,
+            )
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on(
+                "request",
+                lambda r: outside.append(r.url) if not r.url.startswith(server.endpoint) else None,
+            )
+
+            # Not logged in: the console sends us to the login form; a wrong secret fails.
+            page.goto(server.endpoint + "/console")
+            assert page.url.endswith("/console/login")
+            page.fill("input[name=key_id]", KEY)
+            page.fill("input[name=secret]", "wrong")
+            page.click("form.login button")
+            assert "wrong secret" in page.inner_text("main")
+            page.fill("input[name=key_id]", KEY)
+            page.fill("input[name=secret]", SECRET)
+            page.click("form.login button")
+            page.wait_for_selector("#functions")
+            assert SECRET not in page.url
+
+            # The list shows the known counts.
+            row = page.locator('tr[data-function="console-fn"]')
+            assert row.locator(".invocations").inner_text() == str(OK + FAILED)
+            assert row.locator(".errors").inner_text() == str(FAILED)
+            assert row.locator(".throttles").inner_text() == "0"
+            idle = page.locator('tr[data-function="idle-fn"]')
+            assert idle.locator(".invocations").inner_text() == "0"
+            page.fill("#filter", "idle")
+            assert row.is_hidden() and idle.is_visible()
+            page.fill("#filter", "")
+            _save(page, "console-functions.png", tmp_path)
+
+            # The function page: charts hold the per-minute data points.
+            page.click('a[href="/console/functions/console-fn"]')
+            page.wait_for_function("() => window.laminaCharts && window.laminaCharts.invocations")
+            data = page.evaluate("() => window.laminaCharts.invocations.data")
+            assert len(data[0]) == 60  # one point per minute of the last hour
+            assert sum(v or 0 for v in data[1]) == OK + FAILED
+            assert sum(v or 0 for v in data[2]) == FAILED
+            p99 = page.evaluate("() => window.laminaCharts.duration.data[2]")
+            assert any(v for v in p99)
+            assert "REPORT RequestId:" in page.inner_text("#reports")
+            assert page.locator("canvas").count() >= 6
+
+            # The Invoke box runs the function and the charts catch up.
+            page.fill("textarea[name=payload]", '{"n": 7}')
+            page.click("#invoke button")
+            page.wait_for_function(
+                "() => document.getElementById('invoke-result').dataset.status === '200'"
+            )
+            result = page.inner_text("#invoke-result")
+            assert '"n": 7' in result and "hello from the console test" in result
+            page.wait_for_function(
+                "() => window.laminaCharts.invocations.data[1].reduce((a, b) => a + (b || 0), 0) "
+                f"=== {OK + FAILED + 1}"
+            )
+            _save(page, "console-function.png", tmp_path)
+
+            # The CSP is on every page and nothing was fetched from outside.
+            resp = page.request.get(server.endpoint + "/console")
+            assert "default-src 'self'" in resp.headers["content-security-policy"]
+        finally:
+            browser.close()
+    assert problems == []
+    assert outside == []
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def test_console_needs_a_session(server: LaminaProcess) -> None:
+    opener = urllib.request.build_opener(_NoRedirect)
+    for path, status in (
+        ("/console/api/functions/console-fn/series", 401),
+        ("/console/functions/console-fn", 303),
+        ("/console", 303),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            opener.open(server.endpoint + path, timeout=30)
+        assert info.value.code == status, path
+    # Assets are public (they hold no data) and shipped in the package.
+    with urllib.request.urlopen(
+        server.endpoint + "/console/static/vendor/uplot/uPlot.iife.min.js", timeout=30
+    ) as resp:
+        assert resp.headers["Content-Type"] == "text/javascript"
+        assert b"uPlot" in resp.read()
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(server.endpoint + "/console/static/../app.py", timeout=30)
+    assert info.value.code == 404
