@@ -30,7 +30,6 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -39,7 +38,7 @@ from lamina.billing import ledger_db, ledger_queries, rollups_db
 from lamina.billing.ledger_queries import GroupTotals, LedgerEntry
 from lamina.billing.meter import invocation_cost
 from lamina.billing.prices import PriceTable
-from lamina.billing.rollups import Minute, RollupKey, SeriesKey, fold, fold_throttle
+from lamina.billing.rollups import Minute, RollupKey, SeriesKey, fold_batch, fold_throttle
 from lamina.errors import ServiceError
 from lamina.models.invocation import InvocationRecord
 
@@ -276,6 +275,7 @@ class Ledger:
             batch = _take_all(self._buffer, self._batch_size)
             throttles = _take_all(self._throttles, self._batch_size)
             rows: list[ledger_db.Row] = []
+            priced: list[tuple[InvocationRecord, str, str]] = []
             minutes: dict[RollupKey, Minute] = {}
             for function, version, at in throttles:
                 fold_throttle(minutes, function, version, at)
@@ -283,11 +283,12 @@ class Ledger:
                 try:
                     costs = self._cost_columns(record)
                     rows.append(ledger_db.encode(record, costs))
-                    fold(minutes, record, Decimal(costs[0]), Decimal(costs[5]))
+                    priced.append((record, costs[0], costs[5]))
                 except Exception as exc:
                     # An unpriceable record (e.g. an architecture missing from a custom table)
                     # must not block every record behind it: log it whole, then drop it.
                     log.error("ledger dropped unpriceable invocation %r: %s", record, exc)
+            fold_batch(minutes, priced)
             try:
                 conn.execute("BEGIN")
                 conn.executemany(ledger_db.INSERT, rows)
