@@ -30,6 +30,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -196,6 +197,11 @@ class Ledger:
         """Per-minute rollups in ``[since, until)`` (minute starts), by function/version/time."""
         with self._reader() as conn:
             return rollups_db.minutes(conn, function, version, since, until)
+
+    def cost_since(self, since: float) -> dict[str, Decimal]:
+        """Each function's cost from the minute ``since`` on (epoch seconds), from rollups."""
+        with self._reader() as conn:
+            return rollups_db.cost_since(conn, since)
 
     def last_active(self) -> dict[str, int]:
         """Each function's latest minute (epoch seconds) with an invocation."""

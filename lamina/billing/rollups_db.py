@@ -162,3 +162,12 @@ def last_active(conn: sqlite3.Connection) -> dict[str, int]:
         "SELECT function, MAX(minute) FROM rollups WHERE invocations > 0 GROUP BY function"
     ).fetchall()
     return {str(function): int(minute) for function, minute in rows}
+
+
+def cost_since(conn: sqlite3.Connection, since: float) -> dict[str, Decimal]:
+    """Each function's exact cost over minutes from ``since`` on, summed in SQL."""
+    rows = conn.execute(
+        "SELECT function, decimal_sum(cost) FROM rollups WHERE minute >= ? GROUP BY function",
+        (since,),
+    ).fetchall()
+    return {str(function): Decimal(total) for function, total in rows}

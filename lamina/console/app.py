@@ -139,7 +139,7 @@ class Console:
         rows = summary.function_rows(
             [self.functions.get(name) for name in self.functions.names()],
             self.ledger.rollups(since=minute_of(now) - 3540),
-            self.ledger.rollups(since=day),
+            self.ledger.cost_since(day),
             self.ledger.last_active(),
         )
         return _html(200, views.functions_list(rows))

@@ -30,16 +30,13 @@ class FunctionRow:
 def function_rows(
     configs: Iterable[FunctionConfig],
     last_hour: Iterable[tuple[RollupKey, Minute]],
-    today: Iterable[tuple[RollupKey, Minute]],
+    cost_today: dict[str, Decimal],
     last_active: dict[str, int],
 ) -> list[FunctionRow]:
     """One row per function (all its versions together), sorted by name."""
     hour: dict[str, list[Minute]] = {}
     for (function, _, _), m in last_hour:
         hour.setdefault(function, []).append(m)
-    cost: dict[str, Decimal] = {}
-    for (function, _, _), m in today:
-        cost[function] = cost.get(function, Decimal(0)) + m.cost
     rows = []
     for cfg in sorted(configs, key=lambda c: c.name):
         m = merged(hour.get(cfg.name, ()))
@@ -55,7 +52,7 @@ def function_rows(
                 p50_ms=m.duration_p50_ms,
                 p99_ms=m.duration_p99_ms,
                 cold_share=m.cold_starts / m.invocations if m.invocations else None,
-                cost_today=cost.get(cfg.name, Decimal(0)),
+                cost_today=cost_today.get(cfg.name, Decimal(0)),
             )
         )
     return rows

@@ -111,3 +111,16 @@ def test_rollups_match_the_raw_rows(tmp_path: Path, count: int) -> None:
         assert total.errors == raw.errors and total.timeouts == raw.timeouts
         assert total.cost == raw.total_cost and total.gb_s == raw.gb_s
         assert total.duration_sum_ms == pytest.approx(raw.duration_ms)
+
+
+def test_cost_since_and_last_active_read_the_rollups(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER) as ledger:
+        recs = [make_record(i, started_at=DAY1 + 60 * i, billed_ms=100 * (i + 1)) for i in range(4)]
+        for rec in recs:
+            ledger.record(rec)
+        ledger.record(make_record(9, function="other", started_at=DAY1))
+        ledger.flush()
+        expected = sum((invocation_cost(r, TABLE).total for r in recs[2:]), Decimal(0))
+        assert ledger.cost_since(DAY1 + 120)["fn"] == expected
+        assert "other" not in ledger.cost_since(DAY1 + 60)
+        assert ledger.last_active() == {"fn": int(DAY1) + 180, "other": int(DAY1)}

@@ -311,3 +311,37 @@ def _epoch_of(stamp: object) -> float:
         return datetime.fromisoformat(stamp).timestamp()
     assert isinstance(stamp, int | float)
     return float(stamp)
+
+
+def test_json_protocol_answers_like_cbor(server: LaminaProcess, traffic: None) -> None:
+    """Older SDKs speak AWS JSON 1.0 to CloudWatch: same operation, same numbers."""
+    start, end = window()
+    body = json.dumps(
+        {
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Dimensions": DIMS,
+            "StartTime": start.timestamp(),
+            "EndTime": end.timestamp(),
+            "Period": 60,
+            "Statistics": ["Sum"],
+        }
+    ).encode()
+    aws = AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "GraniteServiceVersion20100801.GetMetricStatistics",
+        },
+    )
+    SigV4Auth(Credentials(KEY, SECRET), "monitoring", "us-east-1").add_auth(aws)
+    req = urllib.request.Request(
+        server.endpoint + "/", data=body, headers=dict(aws.headers.items()), method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.headers["Content-Type"] == "application/x-amz-json-1.0"
+        answer = json.loads(resp.read())
+    assert sum(p["Sum"] for p in answer["Datapoints"]) == FAILED
+    assert all(isinstance(p["Timestamp"], float) for p in answer["Datapoints"])
