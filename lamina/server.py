@@ -15,13 +15,13 @@ import uuid
 from dataclasses import dataclass
 
 from lamina.api.app import MAX_REQUEST_BYTES, LambdaApi
-from lamina.arns import function_arn
+from lamina.arns import function_arn, parse_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
 from lamina.console.app import Console
 from lamina.console.session import Sessions
-from lamina.errors import ApiError, ConfigError
+from lamina.errors import ApiError, ConfigError, ServiceError
 from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
 from lamina.functions import Functions
@@ -33,6 +33,7 @@ from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.services.cloudwatch.alarm_runner import AlarmRunner
 from lamina.services.cloudwatch.service import CloudWatchService
 from lamina.services.iam.service import IamService
 from lamina.services.logs.service import LogsService
@@ -68,6 +69,7 @@ class Lamina:
     port: int
     lock: DataDirLock
     logs_service: LogsService | None = None
+    alarms: AlarmRunner | None = None
 
     @property
     def endpoint(self) -> str:
@@ -78,6 +80,8 @@ class Lamina:
         if self.logs_service is not None:
             await self.logs_service.keeper.close()
         await self.workflows.close()
+        if self.alarms is not None:
+            await self.alarms.close()
         await self.events.close()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
@@ -152,7 +156,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # Prometheus' scrape: Basic credentials or SigV4, checked by the endpoint itself.
     metrics = MetricsEndpoint(settings, ledger, scheduler.pool, api.auth)
     api.mount(metrics.accepts, metrics.handle, auth=None)
-    cloudwatch = CloudWatchService(ledger)
+    alarms = open_alarms(settings, ledger, events)
+    cloudwatch = CloudWatchService(ledger, alarms)
     api.mount_service(cloudwatch.mount())
     console = open_console(settings, functions, scheduler, ledger)
     api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)
@@ -169,6 +174,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     await events.start()
     logs_service.keeper.start()
     await workflows.start()
+    alarms.start()
     log.info(
         "Lamina listening on http://%s:%d (data %s, sandbox tier %s)",
         settings.host,
@@ -200,6 +206,31 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         port,
         lock,
         logs_service,
+        alarms,
+    )
+
+
+def open_alarms(settings: Settings, ledger: Ledger, events: EventSources) -> AlarmRunner:
+    """CloudWatch alarms over the rollups, notifying functions (an asynchronous invoke,
+    retried like any) and SQS queues."""
+
+    async def deliver(arn: str, payload: bytes) -> None:
+        parts = parse_arn(arn)
+        if parts is not None and parts.service == "lambda":
+            _, _, ref = parts.resource.partition(":")  # function:<name>[:<qualifier>]
+            name, _, qualifier = ref.partition(":")
+            await events.enqueue(name, qualifier or None, payload)
+        elif parts is not None and parts.service == "sqs":
+            await events.sqs.send_to_arn(arn, payload.decode(), {})
+        else:
+            raise ServiceError(f"cannot notify {arn!r}")
+
+    return AlarmRunner(
+        settings.data_dir / "alarms.json",
+        ledger.rollups,
+        deliver,
+        settings.region,
+        settings.account_id,
     )
 
 

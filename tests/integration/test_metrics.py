@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -345,3 +346,78 @@ def test_json_protocol_answers_like_cbor(server: LaminaProcess, traffic: None) -
         answer = json.loads(resp.read())
     assert sum(p["Sum"] for p in answer["Datapoints"]) == FAILED
     assert all(isinstance(p["Timestamp"], float) for p in answer["Datapoints"])
+
+
+# -- alarms: PutMetricAlarm notifies a queue and a function -----------------------------
+
+SINK = """
+import json
+
+def handler(event, context):
+    print("ALARM-EVENT " + json.dumps(event))
+    return "ok"
+"""
+
+
+def test_alarm_on_errors_notifies_a_queue_and_a_function(
+    server: LaminaProcess, traffic: None
+) -> None:
+    lam, sqs, cw, logs = (client(server, s) for s in ("lambda", "sqs", "cloudwatch", "logs"))
+    lam.create_function(
+        FunctionName="alarm-sink",
+        Runtime="python3.12",
+        Handler="app.handler",
+        Role="arn:aws:iam::000000000000:role/r",
+        Code={"ZipFile": python_zip(SINK)},
+    )
+    queue_url = sqs.create_queue(QueueName="alarms")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sink_arn = lam.get_function(FunctionName="alarm-sink")["Configuration"]["FunctionArn"]
+    cw.put_metric_alarm(
+        AlarmName="metered-errors",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Dimensions=DIMS,
+        Statistic="Sum",
+        Period=600,
+        EvaluationPeriods=1,
+        Threshold=FAILED,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        AlarmActions=[queue_arn, sink_arn],
+    )
+    # A put is evaluated at once: the queue gets CloudWatch's alarm event.
+    got = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=20)["Messages"]
+    event = json.loads(got[0]["Body"])
+    assert event["source"] == "aws.cloudwatch"
+    assert event["alarmData"]["alarmName"] == "metered-errors"
+    assert event["alarmData"]["state"]["value"] == "ALARM"
+    assert event["alarmData"]["previousState"]["value"] == "INSUFFICIENT_DATA"
+    [alarm] = cw.describe_alarms(AlarmNames=["metered-errors"])["MetricAlarms"]
+    assert alarm["StateValue"] == "ALARM" and alarm["Threshold"] == FAILED
+    # ... and the function ran with the same event (asynchronously).
+    deadline = time.monotonic() + 30
+    lines: list[str] = []
+    while time.monotonic() < deadline and not lines:
+        try:
+            found = logs.filter_log_events(
+                logGroupName="/aws/lambda/alarm-sink", filterPattern="ALARM-EVENT"
+            )["events"]
+        except ClientError:
+            found = []
+        lines = [e["message"] for e in found]
+        time.sleep(0.3)
+    assert lines, "the alarm never invoked its function"
+    sent = json.loads(lines[0].split("ALARM-EVENT ", 1)[1])
+    assert sent["alarmData"]["state"]["value"] == "ALARM"
+    # A bad alarm is refused in CloudWatch's words; a deleted one is gone.
+    with pytest.raises(ClientError) as info:
+        cw.put_metric_alarm(
+            AlarmName="bad", Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum",
+            Period=60, EvaluationPeriods=1, Threshold=1,
+            ComparisonOperator="GreaterThanThreshold", AlarmActions=["arn:aws:sns:x:y:z"],
+        )  # fmt: skip
+    assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
+    cw.delete_alarms(AlarmNames=["metered-errors"])
+    assert cw.describe_alarms()["MetricAlarms"] == []

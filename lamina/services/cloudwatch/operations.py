@@ -66,7 +66,7 @@ def _epoch(body: dict[str, Any], name: str) -> float:
     return float(value)
 
 
-def _period(value: Any) -> int:
+def parse_period(value: Any) -> int:
     if value is None:
         raise missing("Period")
     if isinstance(value, bool) or not isinstance(value, int) or value < 60 or value % 60:
@@ -74,7 +74,7 @@ def _period(value: Any) -> int:
     return value
 
 
-def _dimensions(value: Any) -> list[Dimension]:
+def parse_dimensions(value: Any) -> list[Dimension]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > 30:
@@ -169,7 +169,7 @@ class CloudWatchOperations:
         start, end = _epoch(body, "StartTime"), _epoch(body, "EndTime")
         if end <= start:
             raise invalid("The parameter StartTime must be less than the parameter EndTime.")
-        period = _period(body.get("Period"))
+        period = parse_period(body.get("Period"))
         basic = body.get("Statistics") or []
         extended = body.get("ExtendedStatistics") or []
         if not basic and not extended:
@@ -190,7 +190,7 @@ class CloudWatchOperations:
         unit = body.get("Unit")
         datapoints: list[dict[str, Any]] = []
         if unit is None or unit == UNITS.get(metric):
-            dims = _dimensions(body.get("Dimensions"))
+            dims = parse_dimensions(body.get("Dimensions"))
             for at, m in self._periods(body["Namespace"], metric, dims, start, end, period).items():
                 summary = summarise(metric, m, period)
                 if summary is None:
@@ -239,9 +239,9 @@ class CloudWatchOperations:
                 stat not in BASIC_STATISTICS and percentile(stat) is None
             ):
                 raise invalid(f"The value {stat!r} for parameter Stat is invalid.")
-            period = _period(stat_query.get("Period"))
+            period = parse_period(stat_query.get("Period"))
             unit = stat_query.get("Unit")
-            dims = _dimensions(metric_q.get("Dimensions"))
+            dims = parse_dimensions(metric_q.get("Dimensions"))
             stamps: list[Epoch] = []
             values: list[float] = []
             if unit is None or unit == UNITS.get(str(metric)):
@@ -272,7 +272,7 @@ class CloudWatchOperations:
     def list_metrics(self, body: dict[str, Any]) -> dict[str, Any]:
         namespace = body.get("Namespace")
         wanted_metric = body.get("MetricName")
-        filters = _dimensions(body.get("Dimensions"))
+        filters = parse_dimensions(body.get("Dimensions"))
         if namespace not in (None, NAMESPACE):
             return {"Metrics": []}
         dimension_sets: list[list[Dimension]] = [[]]

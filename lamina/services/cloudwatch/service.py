@@ -18,6 +18,7 @@ from typing import Any
 
 from lamina.billing.ledger import Ledger
 from lamina.errors import ServiceError
+from lamina.services.cloudwatch.alarm_runner import AlarmRunner
 from lamina.services.cloudwatch.operations import CloudWatchOperations
 from lamina.services.protocol import cbor
 from lamina.services.protocol.awsjson import AwsJsonError, JsonOperation
@@ -40,10 +41,15 @@ log = logging.getLogger(__name__)
 class CloudWatchService:
     """Serves ``boto3.client("cloudwatch")`` / ``aws cloudwatch`` for AWS/Lambda metrics."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, alarms: AlarmRunner | None = None) -> None:
         self.ledger = ledger
+        self.alarms = alarms
         ops = CloudWatchOperations(ledger.rollups, lambda: ledger.metric_totals().keys())
         self._table: dict[str, JsonOperation] = ops.table()
+        if alarms is not None:
+            self._table["PutMetricAlarm"] = alarms.put_metric_alarm
+            self._table["DescribeAlarms"] = alarms.describe_alarms
+            self._table["DeleteAlarms"] = alarms.delete_alarms
 
     @staticmethod
     def accepts(req: Request) -> bool:

@@ -1,0 +1,241 @@
+"""Metric alarms at run time: kept in ``<data_dir>/alarms.json``, evaluated on a timer (and
+at once after a put) against the rollups, notifying functions and queues on a change.
+
+Operations (PutMetricAlarm, DescribeAlarms, DeleteAlarms) run on worker threads, the timer
+on the event loop: one lock guards the alarms; evaluation reads SQLite on a worker thread;
+notifications (an asynchronous invoke, or an SQS message) are awaited on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lamina.billing.rollups import Minute, RollupKey, merged, minute_of
+from lamina.errors import LaminaError
+from lamina.services.cloudwatch.alarms import (
+    ALARM,
+    OK,
+    Alarm,
+    evaluate,
+    notification,
+    parse_put,
+)
+from lamina.services.cloudwatch.operations import RollupReader, invalid, select
+from lamina.services.cloudwatch.statistics import NAMESPACE, UNITS, summarise
+from lamina.services.protocol.cbor import Epoch
+
+Deliver = Callable[[str, bytes], Awaitable[None]]
+MAX_ALARMS = 5000
+
+log = logging.getLogger(__name__)
+
+
+class AlarmRunner:
+    def __init__(
+        self,
+        path: Path,
+        rollups: RollupReader,
+        deliver: Deliver,
+        region: str,
+        account: str,
+        interval_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self._rollups = rollups
+        self._deliver = deliver
+        self.region = region
+        self.account = account
+        self.interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._alarms: dict[str, Alarm] = self._load()
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- storage -------------------------------------------------------------------------
+    def _load(self) -> dict[str, Alarm]:
+        if not self.path.exists():
+            return {}
+        data = json.loads(self.path.read_text())
+        return {a["name"]: Alarm.from_json(a) for a in data.get("alarms", [])}
+
+    def _save(self) -> None:
+        """Atomically (write, fsync, rename); caller holds the lock."""
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump({"alarms": [a.to_json() for a in self._alarms.values()]}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:cloudwatch:{self.region}:{self.account}:alarm:{name}"
+
+    # -- operations (worker threads) -----------------------------------------------------
+    def put_metric_alarm(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            previous = self._alarms.get(str(body.get("AlarmName")))
+            alarm = parse_put(body, self._clock(), previous)
+            if previous is None and len(self._alarms) >= MAX_ALARMS:
+                raise invalid(f"Lamina keeps at most {MAX_ALARMS} alarms.")
+            self._alarms[alarm.name] = alarm
+            self._save()
+        self._poke()
+        return {}
+
+    def delete_alarms(self, body: dict[str, Any]) -> dict[str, Any]:
+        names = body.get("AlarmNames")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise invalid("The parameter AlarmNames must be a list of names.")
+        with self._lock:
+            for name in names:
+                self._alarms.pop(name, None)
+            self._save()
+        return {}
+
+    def describe_alarms(self, body: dict[str, Any]) -> dict[str, Any]:
+        names = body.get("AlarmNames")
+        prefix = body.get("AlarmNamePrefix")
+        state = body.get("StateValue")
+        with self._lock:
+            alarms = sorted(self._alarms.values(), key=lambda a: a.name)
+        out = [
+            self._shape(a)
+            for a in alarms
+            if (names is None or a.name in names)
+            and (not isinstance(prefix, str) or a.name.startswith(prefix))
+            and (state is None or a.state == state)
+        ]
+        return {"MetricAlarms": out, "CompositeAlarms": []}
+
+    def _shape(self, a: Alarm) -> dict[str, Any]:
+        shape: dict[str, Any] = {
+            "AlarmName": a.name,
+            "AlarmArn": self.arn(a.name),
+            "AlarmDescription": a.description,
+            "AlarmConfigurationUpdatedTimestamp": Epoch(a.updated),
+            "ActionsEnabled": a.actions_enabled,
+            "OKActions": a.ok_actions,
+            "AlarmActions": a.alarm_actions,
+            "InsufficientDataActions": [],
+            "StateValue": a.state,
+            "StateReason": a.reason,
+            "StateUpdatedTimestamp": Epoch(a.state_updated),
+            "MetricName": a.metric,
+            "Namespace": a.namespace,
+            "Dimensions": a.dimensions,
+            "Period": a.period,
+            "EvaluationPeriods": a.evaluation_periods,
+            "DatapointsToAlarm": a.datapoints_to_alarm,
+            "Threshold": a.threshold,
+            "ComparisonOperator": a.comparison,
+            "TreatMissingData": a.treat_missing,
+        }
+        if a.statistic.startswith("p"):
+            shape["ExtendedStatistic"] = a.statistic
+        else:
+            shape["Statistic"] = a.statistic
+        if a.metric in UNITS:
+            shape["Unit"] = UNITS[a.metric]
+        return shape
+
+    # -- evaluation ----------------------------------------------------------------------
+    def values(self, alarm: Alarm, now: float) -> list[float | None]:
+        """The alarm's statistic per sliding period, oldest first (None: no datapoint)."""
+        k, period = alarm.evaluation_periods, alarm.period
+        if alarm.namespace != NAMESPACE or alarm.metric not in UNITS:
+            return [None] * k
+        selection = select(alarm.dimensions)
+        if selection is None:
+            return [None] * k
+        end = minute_of(now) + 60
+        start = end - k * period
+        groups: list[list[Minute]] = [[] for _ in range(k)]
+        rows: list[tuple[RollupKey, Minute]] = self._rollups(*selection, start, end)
+        for (_, _, minute), m in rows:
+            groups[(minute - start) // period].append(m)
+        out: list[float | None] = []
+        for group in groups:
+            summary = summarise(alarm.metric, merged(group), period)
+            out.append(
+                None if summary is None else summary.statistic(alarm.statistic, alarm.metric)
+            )
+        return out
+
+    def evaluate_all(self) -> list[tuple[Alarm, str]]:
+        """Evaluate every alarm (blocking); the changed ones with their previous state."""
+        now = self._clock()
+        with self._lock:
+            alarms = list(self._alarms.values())
+        verdicts = [(alarm, *evaluate(alarm, self.values(alarm, now))) for alarm in alarms]
+        changes: list[tuple[Alarm, str]] = []
+        with self._lock:
+            for alarm, state, reason in verdicts:
+                current = self._alarms.get(alarm.name)
+                if current is None or state == current.state:
+                    continue  # deleted meanwhile, or unchanged
+                changed = replace(current, state=state, reason=reason, state_updated=now)
+                self._alarms[alarm.name] = changed
+                changes.append((changed, current.state))
+            if changes:
+                self._save()
+        return changes
+
+    async def _notify(self, alarm: Alarm, previous: str) -> None:
+        actions = (
+            alarm.alarm_actions
+            if alarm.state == ALARM
+            else (alarm.ok_actions if alarm.state == OK else [])
+        )
+        if not alarm.actions_enabled or not actions:
+            return
+        when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+        event = notification(alarm, self.arn(alarm.name), previous, self.region, when)
+        payload = json.dumps(event).encode()
+        for arn in actions:
+            try:
+                await self._deliver(arn, payload)
+            except LaminaError as exc:
+                log.error("alarm %s: notifying %s failed: %s", alarm.name, arn, exc)
+
+    # -- the timer -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run())
+
+    def _poke(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):  # the timer, not an error
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._wake.clear()
+            try:
+                changes = await asyncio.to_thread(self.evaluate_all)
+            except (LaminaError, OSError) as exc:
+                log.error("alarm evaluation failed: %s", exc)
+                continue
+            for alarm, previous in changes:
+                log.info("alarm %s: %s → %s (%s)", alarm.name, previous, alarm.state, alarm.reason)
+                await self._notify(alarm, previous)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

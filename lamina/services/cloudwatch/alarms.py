@@ -1,0 +1,212 @@
+"""Metric alarms (PutMetricAlarm's subset): the alarm, its request parsing and its evaluation
+(pure). The runner (:mod:`alarm_runner`) stores them, evaluates them on a timer and sends
+the notifications.
+
+Evaluation uses *sliding* periods ending with the current minute (so an alarm sees traffic
+at once, rather than a minute later as CloudWatch does): the last ``EvaluationPeriods``
+periods of ``Period`` seconds each. The alarm goes to ALARM when at least
+``DatapointsToAlarm`` of them breach, to OK when none of the evaluated ones do, and missing
+datapoints are treated as ``TreatMissingData`` says (``missing``, ``notBreaching``,
+``breaching``, ``ignore``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from lamina.services.cloudwatch.operations import (
+    invalid,
+    missing,
+    parse_dimensions,
+    parse_period,
+)
+from lamina.services.cloudwatch.statistics import BASIC_STATISTICS, percentile
+
+OK, ALARM, INSUFFICIENT = "OK", "ALARM", "INSUFFICIENT_DATA"
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "GreaterThanOrEqualToThreshold": lambda v, t: v >= t,
+    "GreaterThanThreshold": lambda v, t: v > t,
+    "LessThanThreshold": lambda v, t: v < t,
+    "LessThanOrEqualToThreshold": lambda v, t: v <= t,
+}
+MISSING = ("missing", "notBreaching", "breaching", "ignore")
+_NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
+MAX_ACTIONS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    name: str
+    namespace: str
+    metric: str
+    dimensions: list[dict[str, str]]
+    statistic: str  # a basic statistic or pNN
+    period: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    threshold: float
+    comparison: str
+    treat_missing: str = "missing"
+    alarm_actions: list[str] = field(default_factory=list)
+    ok_actions: list[str] = field(default_factory=list)
+    actions_enabled: bool = True
+    description: str = ""
+    state: str = INSUFFICIENT
+    reason: str = "Unchecked: Initial alarm creation"
+    state_updated: float = 0.0
+    updated: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Alarm:
+        return cls(**data)
+
+
+def _actions(value: Any, name: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_ACTIONS:
+        raise invalid(f"The parameter {name} must be a list of at most {MAX_ACTIONS} ARNs.")
+    for arn in value:
+        if not isinstance(arn, str) or not (
+            arn.startswith("arn:aws:lambda:") or arn.startswith("arn:aws:sqs:")
+        ):
+            raise invalid(
+                f"Invalid {name} ARN {arn!r}: Lamina notifies Lambda functions and SQS queues."
+            )
+    return list(value)
+
+
+def parse_put(body: dict[str, Any], now: float, previous: Alarm | None) -> Alarm:
+    """A PutMetricAlarm request as an :class:`Alarm` (a put replaces, keeping the state)."""
+    name = body.get("AlarmName")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise missing("AlarmName")
+    for key in ("MetricName", "Namespace", "ComparisonOperator"):
+        if not isinstance(body.get(key), str):
+            raise missing(key)
+    if body.get("Metrics") is not None:
+        raise invalid("Metric math alarms (Metrics) are not supported by Lamina.")
+    stat = body.get("Statistic")
+    extended = body.get("ExtendedStatistic")
+    if (stat is None) == (extended is None):
+        raise invalid("Exactly one of Statistic and ExtendedStatistic must be given.")
+    if stat is not None and stat not in BASIC_STATISTICS:
+        raise invalid(f"The parameter Statistic must be one of {', '.join(BASIC_STATISTICS)}.")
+    if extended is not None and (not isinstance(extended, str) or percentile(extended) is None):
+        raise invalid("The parameter ExtendedStatistic must be a percentile like p99.")
+    comparison = body["ComparisonOperator"]
+    if comparison not in COMPARISONS:
+        raise invalid(f"The parameter ComparisonOperator must be one of {', '.join(COMPARISONS)}.")
+    threshold = body.get("Threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise missing("Threshold")
+    periods = body.get("EvaluationPeriods")
+    if isinstance(periods, bool) or not isinstance(periods, int) or not 1 <= periods <= 1440:
+        raise missing("EvaluationPeriods")
+    to_alarm = body.get("DatapointsToAlarm", periods)
+    if isinstance(to_alarm, bool) or not isinstance(to_alarm, int) or not 1 <= to_alarm <= periods:
+        raise invalid("DatapointsToAlarm must be between 1 and EvaluationPeriods.")
+    treat = body.get("TreatMissingData", "missing")
+    if treat not in MISSING:
+        raise invalid(f"The parameter TreatMissingData must be one of {', '.join(MISSING)}.")
+    alarm = Alarm(
+        name=name,
+        namespace=body["Namespace"],
+        metric=body["MetricName"],
+        dimensions=parse_dimensions(body.get("Dimensions")),
+        statistic=str(stat if stat is not None else extended),
+        period=parse_period(body.get("Period")),
+        evaluation_periods=periods,
+        datapoints_to_alarm=to_alarm,
+        threshold=float(threshold),
+        comparison=comparison,
+        treat_missing=treat,
+        alarm_actions=_actions(body.get("AlarmActions"), "AlarmActions"),
+        ok_actions=_actions(body.get("OKActions"), "OKActions"),
+        actions_enabled=body.get("ActionsEnabled", True) is not False,
+        description=str(body.get("AlarmDescription") or ""),
+        state_updated=now,
+        updated=now,
+    )
+    if previous is not None:
+        alarm = replace(
+            alarm,
+            state=previous.state,
+            reason=previous.reason,
+            state_updated=previous.state_updated,
+        )
+    return alarm
+
+
+def evaluate(alarm: Alarm, values: Sequence[float | None]) -> tuple[str, str]:
+    """The alarm's state and reason for its periods' values (oldest first; None: no data)."""
+    breaching = COMPARISONS[alarm.comparison]
+    verdicts: list[bool] = []
+    for value in values:
+        if value is None:
+            if alarm.treat_missing == "breaching":
+                verdicts.append(True)
+            elif alarm.treat_missing == "notBreaching":
+                verdicts.append(False)
+            continue
+        verdicts.append(breaching(value, alarm.threshold))
+    shown = ", ".join("—" if v is None else f"{v:g}" for v in values)
+    if not verdicts:
+        if alarm.treat_missing == "ignore":
+            return alarm.state, alarm.reason
+        return INSUFFICIENT, f"Insufficient Data: no datapoints in {len(values)} period(s)."
+    breaches = sum(verdicts)
+    if breaches >= alarm.datapoints_to_alarm:
+        return ALARM, (
+            f"Threshold Crossed: {breaches} of the last {len(values)} datapoints [{shown}] "
+            f"were {alarm.comparison} the threshold ({alarm.threshold:g})."
+        )
+    if breaches == 0:
+        return OK, (
+            f"Threshold not crossed: datapoints [{shown}] were not {alarm.comparison} the "
+            f"threshold ({alarm.threshold:g})."
+        )
+    return alarm.state, alarm.reason  # some breaches, too few: no change
+
+
+def notification(
+    alarm: Alarm, arn: str, previous: str, region: str, now_iso: str
+) -> dict[str, Any]:
+    """The event CloudWatch sends a Lambda function (and, as the body, an SQS queue)."""
+    return {
+        "source": "aws.cloudwatch",
+        "alarmArn": arn,
+        "region": region,
+        "time": now_iso,
+        "alarmData": {
+            "alarmName": alarm.name,
+            "state": {"value": alarm.state, "reason": alarm.reason, "timestamp": now_iso},
+            "previousState": {"value": previous},
+            "configuration": {
+                "description": alarm.description,
+                "metrics": [
+                    {
+                        "id": "m1",
+                        "metricStat": {
+                            "metric": {
+                                "namespace": alarm.namespace,
+                                "name": alarm.metric,
+                                "dimensions": {
+                                    d["Name"]: d.get("Value", "") for d in alarm.dimensions
+                                },
+                            },
+                            "period": alarm.period,
+                            "stat": alarm.statistic,
+                        },
+                        "returnData": True,
+                    }
+                ],
+            },
+        },
+    }
