@@ -159,7 +159,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     alarms = open_alarms(settings, ledger, events)
     cloudwatch = CloudWatchService(ledger, alarms)
     api.mount_service(cloudwatch.mount())
-    console = open_console(settings, functions, scheduler, ledger)
+    console = open_console(settings, functions, scheduler, ledger, logs)
     api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)
     scheduler.start()
     server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
@@ -235,7 +235,11 @@ def open_alarms(settings: Settings, ledger: Ledger, events: EventSources) -> Ala
 
 
 def open_console(
-    settings: Settings, functions: Functions, scheduler: Scheduler, ledger: Ledger
+    settings: Settings,
+    functions: Functions,
+    scheduler: Scheduler,
+    ledger: Ledger,
+    logs: LogStore,
 ) -> Console:
     """The web console, invoking through the scheduler like the API (with the log tail)."""
 
@@ -246,7 +250,7 @@ def open_console(
             InvokeRequest(cfg, payload, arn, str(uuid.uuid4()), tail=True)
         )
 
-    return Console(functions, ledger, invoke, Sessions(settings.access_keys))
+    return Console(functions, ledger, invoke, Sessions(settings.access_keys), logs)
 
 
 def open_event_sources(

@@ -23,6 +23,7 @@ from lamina.console import summary, views
 from lamina.console.session import Sessions, clear_cookie, set_cookie
 from lamina.errors import ApiError, ServiceError
 from lamina.functions import Functions
+from lamina.logs.store import LogStore
 from lamina.models.invocation import InvokeResult
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -35,6 +36,7 @@ CSP = (
 )
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".md": "text/plain", "": "text/plain"}
 MAX_RANGE_MIN = 7 * 24 * 60
+TAIL_LINES = 200
 Invoker = Callable[[str, bytes], Awaitable[InvokeResult]]
 Answer = Response | Coroutine[Any, Any, Response]
 
@@ -68,9 +70,15 @@ class Console:
     """Serves the console's pages, chart data, Invoke box and assets."""
 
     def __init__(
-        self, functions: Functions, ledger: Ledger, invoke: Invoker, sessions: Sessions
+        self,
+        functions: Functions,
+        ledger: Ledger,
+        invoke: Invoker,
+        sessions: Sessions,
+        logs: LogStore,
     ) -> None:
         self.functions = functions
+        self.logs = logs
         self.ledger = ledger
         self.invoke = invoke
         self.sessions = sessions
@@ -104,6 +112,9 @@ class Console:
             if action == "series" and method == "GET":
                 minutes = _int(req.query.get("minutes", "60"), 60)
                 return self._threaded(lambda: self._series(name, minutes))
+            if action == "logs" and method == "GET":
+                since_ms = _int(req.query.get("since_ms", "0"), 0)
+                return self._threaded(lambda: self._tail(name, since_ms), flush=False)
             if action == "invoke" and method == "POST":
                 # Same-origin JavaScript only: a cross-site form cannot set this header.
                 if req.headers.get("x-lamina-console") != "1":
@@ -112,10 +123,12 @@ class Console:
         return _html(404, "<h1>Not found</h1>")
 
     # -- pages -------------------------------------------------------------------------
-    def _threaded(self, render: Callable[[], Response]) -> Coroutine[Any, Any, Response]:
+    def _threaded(
+        self, render: Callable[[], Response], *, flush: bool = True
+    ) -> Coroutine[Any, Any, Response]:
         async def run() -> Response:
             try:
-                return await asyncio.to_thread(self._fresh, render)
+                return await asyncio.to_thread(self._fresh if flush else _call, render)
             except ApiError as exc:
                 return _html(exc.status, f"<h1>{exc.message}</h1>")
             except ServiceError as exc:
@@ -157,6 +170,18 @@ class Console:
         since = until - 60 * minutes
         columns = summary.series(self.ledger.rollups(name, since=since), since, until)
         return _json(200, columns)
+
+    def _tail(self, name: str, since_ms: int) -> Response:
+        """The function's log lines after ``since_ms`` (the live tail polls this)."""
+        self.functions.get(name)
+        events = self.logs.read(name, since_ms + 1 if since_ms else 0, limit=TAIL_LINES)
+        return _json(
+            200,
+            {
+                "events": [[e.timestamp_ms, e.message] for e in events],
+                "last_ms": events[-1].timestamp_ms if events else since_ms,
+            },
+        )
 
     async def _invoke(self, name: str, payload: bytes) -> Response:
         try:
@@ -202,6 +227,10 @@ class Console:
         headers = _headers(_TYPES.get(suffix, "application/octet-stream"))
         headers["Cache-Control"] = "max-age=3600"
         return Response(200, node.read_bytes(), headers)
+
+
+def _call(render: Callable[[], Response]) -> Response:
+    return render()
 
 
 def _int(text: str, default: int) -> int:

@@ -129,6 +129,7 @@ def function_page(cfg: FunctionConfig, versions: list[str], recent: list[LedgerE
         "<option value=1440>24 hours</option></select></label>"
         f"<div class=grid>{charts}</div></section>"
         f"<section><h2>Configuration</h2><table class=config>{rows}</table></section>"
+        "<section><h2>Live log tail</h2><pre id=tail aria-live=polite></pre></section>"
         "<section><h2>Invoke</h2><form id=invoke>"
         "<textarea name=payload rows=4 spellcheck=false>{}</textarea>"
         "<button>Invoke</button></form>"

@@ -38,7 +38,7 @@ CODE = """
 def handler(event, context):
     if event.get("fail"):
         raise ValueError("asked to fail")
-    print("hello from the console test")
+    print("hello from the console test", event.get("n"))
     return {"ok": True, "n": event.get("n")}
 """
 OK, FAILED = 4, 2
@@ -69,9 +69,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
         proc.stop()
 
 
-@pytest.fixture(scope="module")
-def traffic(server: LaminaProcess) -> None:
-    lam = boto3.client(
+def _lambda(server: LaminaProcess) -> Any:
+    return boto3.client(
         "lambda",
         endpoint_url=server.endpoint,
         region_name="us-east-1",
@@ -79,6 +78,11 @@ def traffic(server: LaminaProcess) -> None:
         aws_secret_access_key=SECRET,
         config=Config(retries={"max_attempts": 0}),
     )
+
+
+@pytest.fixture(scope="module")
+def traffic(server: LaminaProcess) -> None:
+    lam = _lambda(server)
     for name in ("console-fn", "idle-fn"):
         lam.create_function(
             FunctionName=name,
@@ -154,6 +158,14 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             assert "REPORT RequestId:" in page.inner_text("#reports")
             assert page.locator("canvas").count() >= 6
 
+            # The live tail shows lines of an invoke made elsewhere (here: boto3).
+            _lambda(server).invoke(FunctionName="console-fn", Payload=b'{"n": 4242}')
+            page.wait_for_function(
+                "() => document.getElementById('tail').textContent"
+                ".includes('hello from the console test 4242')",
+                timeout=10_000,
+            )
+
             # The Invoke box runs the function and the charts catch up.
             page.fill("textarea[name=payload]", '{"n": 7}')
             page.click("#invoke button")
@@ -164,7 +176,7 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             assert '"n": 7' in result and "hello from the console test" in result
             page.wait_for_function(
                 "() => window.laminaCharts.invocations.data[1].reduce((a, b) => a + (b || 0), 0) "
-                f"=== {OK + FAILED + 1}"
+                f"=== {OK + FAILED + 2}"
             )
             _save(page, "console-function.png", tmp_path)
 

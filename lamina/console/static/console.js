@@ -84,6 +84,29 @@
     draw(await resp.json());
   }
 
+  // Live tail: poll for lines newer than the last one seen; keep the last 500.
+  const tail = document.getElementById("tail");
+  let lastMs = 0;
+  async function pollTail() {
+    try {
+      const resp = await fetch(api + "/logs?since_ms=" + lastMs, { credentials: "same-origin" });
+      if (resp.ok) {
+        const body = await resp.json();
+        for (const [ms, message] of body.events) {
+          const line = new Date(ms).toISOString().slice(11, 23) + "  " + message.replace(/\n$/, "");
+          tail.append(line + "\n");
+        }
+        lastMs = body.last_ms;
+        while (tail.childNodes.length > 500) tail.removeChild(tail.firstChild);
+      }
+    } catch (err) {
+      // The server is restarting or the page is going away: poll again later.
+    } finally {
+      setTimeout(pollTail, 1000);
+    }
+  }
+  pollTail();
+
   document.getElementById("range").addEventListener("change", () => { refresh(); });
   document.getElementById("invoke").addEventListener("submit", async (event) => {
     event.preventDefault();
