@@ -198,6 +198,11 @@ class Ledger:
         with self._reader() as conn:
             return rollups_db.minutes(conn, function, version, since, until)
 
+    def function_summaries(self, since: float) -> dict[str, Minute]:
+        """Each function's counts and duration histogram from the minute ``since`` on."""
+        with self._reader() as conn:
+            return rollups_db.function_summaries(conn, since)
+
     def cost_since(self, since: float) -> dict[str, Decimal]:
         """Each function's cost from the minute ``since`` on (epoch seconds), from rollups."""
         with self._reader() as conn:

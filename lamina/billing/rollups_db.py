@@ -171,3 +171,36 @@ def cost_since(conn: sqlite3.Connection, since: float) -> dict[str, Decimal]:
         (since,),
     ).fetchall()
     return {str(function): Decimal(total) for function, total in rows}
+
+
+def function_summaries(conn: sqlite3.Connection, since: float) -> dict[str, Minute]:
+    """Each function's counts since ``since`` (all versions), summed in SQL; the duration
+    histogram is added up in Python from its text. No money (see :func:`cost_since`) and no
+    Init histogram: what the console's list needs, without decoding whole rows."""
+    rows = conn.execute(
+        "SELECT function, SUM(invocations), SUM(errors), SUM(timeouts), SUM(throttles), "
+        "SUM(cold_starts), SUM(duration_sum_ms), MAX(duration_max_ms), MIN(duration_min_ms), "
+        "group_concat(duration_buckets, ';'), MAX(max_memory_used_mb) "
+        "FROM rollups WHERE minute >= ? GROUP BY function",
+        (since,),
+    ).fetchall()
+    out: dict[str, Minute] = {}
+    for (function, n, errors, timeouts, throttles, cold, dsum, dmax, dmin, buckets,
+         max_used) in rows:  # fmt: skip
+        totals = [0] * N_BUCKETS
+        for text in str(buckets).split(";"):
+            for i, count in enumerate(_buckets(text)):
+                totals[i] += count
+        out[str(function)] = Minute(
+            invocations=int(n),
+            errors=int(errors),
+            timeouts=int(timeouts),
+            throttles=int(throttles),
+            cold_starts=int(cold),
+            duration_sum_ms=float(dsum),
+            duration_max_ms=float(dmax),
+            duration_min_ms=None if dmin is None else float(dmin),
+            duration_buckets=totals,
+            max_memory_used_mb=int(max_used),
+        )
+    return out

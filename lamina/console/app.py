@@ -151,7 +151,7 @@ class Console:
         day = int(now // 86_400) * 86_400
         rows = summary.function_rows(
             [self.functions.get(name) for name in self.functions.names()],
-            self.ledger.rollups(since=minute_of(now) - 3540),
+            self.ledger.function_summaries(minute_of(now) - 3540),
             self.ledger.cost_since(day),
             self.ledger.last_active(),
         )

@@ -29,17 +29,14 @@ class FunctionRow:
 
 def function_rows(
     configs: Iterable[FunctionConfig],
-    last_hour: Iterable[tuple[RollupKey, Minute]],
+    last_hour: dict[str, Minute],
     cost_today: dict[str, Decimal],
     last_active: dict[str, int],
 ) -> list[FunctionRow]:
     """One row per function (all its versions together), sorted by name."""
-    hour: dict[str, list[Minute]] = {}
-    for (function, _, _), m in last_hour:
-        hour.setdefault(function, []).append(m)
     rows = []
     for cfg in sorted(configs, key=lambda c: c.name):
-        m = merged(hour.get(cfg.name, ()))
+        m = last_hour.get(cfg.name) or Minute()
         rows.append(
             FunctionRow(
                 name=cfg.name,

@@ -124,3 +124,32 @@ def test_cost_since_and_last_active_read_the_rollups(tmp_path: Path) -> None:
         assert ledger.cost_since(DAY1 + 120)["fn"] == expected
         assert "other" not in ledger.cost_since(DAY1 + 60)
         assert ledger.last_active() == {"fn": int(DAY1) + 180, "other": int(DAY1)}
+
+
+def test_function_summaries_match_the_merged_minutes(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER) as ledger:
+        for i in range(300):
+            ledger.record(
+                make_record(
+                    i,
+                    function=rng.choice(["a", "b"]),
+                    started_at=DAY1 + rng.uniform(0, 900),
+                    duration_ms=rng.uniform(0.5, 4000),
+                    init_ms=rng.choice([None, 100.0]),
+                    outcome=rng.choice(list(Outcome)),
+                )
+            )
+        ledger.record_throttle("a", "$LATEST", DAY1 + 400)
+        ledger.flush()
+        since = DAY1 + 300
+        summaries = ledger.function_summaries(since)
+        for function in ("a", "b"):
+            full = rollups.merged(m for _, m in ledger.rollups(function, since=since))
+            got = summaries[function]
+            assert (got.invocations, got.errors, got.timeouts, got.throttles, got.cold_starts) == (
+                full.invocations, full.errors, full.timeouts, full.throttles, full.cold_starts,
+            )  # fmt: skip
+            assert got.duration_buckets == full.duration_buckets
+            assert got.duration_p99_ms == full.duration_p99_ms
+            assert got.duration_sum_ms == pytest.approx(full.duration_sum_ms)
