@@ -219,6 +219,15 @@ def mounted_access(
     path, _, raw_query = target.partition("?")
     if service == "s3":
         return s3_access(method, path, raw_query)
+    if service == "monitoring":
+        # CloudWatch is signed as ``monitoring`` but its IAM actions are ``cloudwatch:*``;
+        # botocore names the operation in the path (RPC v2 CBOR), older SDKs in the target.
+        operation = (
+            path.rpartition("/operation/")[2]
+            if "/operation/" in path
+            else (headers.get("x-amz-target", "").rpartition(".")[2])
+        )
+        return Access(f"cloudwatch:{operation}", "*")
     amz_target = headers.get("x-amz-target", "")
     if amz_target:
         return json_access(service, amz_target.rpartition(".")[2], body, region, account)

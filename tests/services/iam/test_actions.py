@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from lamina.services.iam.actions import Access, json_access, lambda_access, query_access, s3_access
+from lamina.services.iam.actions import (
+    Access,
+    json_access,
+    lambda_access,
+    mounted_access,
+    query_access,
+    s3_access,
+)
 
 R, A = "us-east-1", "000000000000"
 
@@ -101,3 +108,14 @@ def test_query_protocol_requests_and_a_queue_addressed_by_path() -> None:
     assert got == Access("sqs:ReceiveMessage", f"arn:aws:sqs:{R}:{A}:jobs")
     role = query_access("iam", {"Action": "DeleteRole", "RoleName": "app"}, "/", "h", R, A)
     assert role == Access("iam:DeleteRole", f"arn:aws:iam::{A}:role/app")
+
+
+def test_cloudwatch_requests_are_cloudwatch_actions() -> None:
+    cbor = "/service/GraniteServiceVersion20100801/operation/GetMetricData"
+    assert mounted_access("monitoring", "POST", cbor, {}, b"\xa0", R, A) == Access(
+        "cloudwatch:GetMetricData", "*"
+    )
+    target = {"x-amz-target": "GraniteServiceVersion20100801.PutMetricAlarm"}
+    assert mounted_access("monitoring", "POST", "/", target, b"{}", R, A) == Access(
+        "cloudwatch:PutMetricAlarm", "*"
+    )
