@@ -154,6 +154,7 @@ class Console:
             self.ledger.function_summaries(minute_of(now) - 3540),
             self.ledger.cost_since(day),
             self.ledger.last_active(),
+            now - day,
         )
         return _html(200, views.functions_list(rows))
 

@@ -25,6 +25,7 @@ class FunctionRow:
     p99_ms: float | None
     cold_share: float | None  # cold starts / invocations
     cost_today: Decimal
+    projected_month: Decimal  # today's rate, over 30 days
 
 
 def function_rows(
@@ -32,8 +33,13 @@ def function_rows(
     last_hour: dict[str, Minute],
     cost_today: dict[str, Decimal],
     last_active: dict[str, int],
+    day_elapsed_s: float = 86_400.0,
 ) -> list[FunctionRow]:
-    """One row per function (all its versions together), sorted by name."""
+    """One row per function (all its versions together), sorted by name.
+
+    The monthly projection runs today's spend at today's rate for 30 days (at least one
+    minute of the day counted, so the first seconds of a day do not explode it)."""
+    scale = Decimal(30 * 86_400) / Decimal(max(60.0, day_elapsed_s))
     rows = []
     for cfg in sorted(configs, key=lambda c: c.name):
         m = last_hour.get(cfg.name) or Minute()
@@ -50,6 +56,7 @@ def function_rows(
                 p99_ms=m.duration_p99_ms,
                 cold_share=m.cold_starts / m.invocations if m.invocations else None,
                 cost_today=cost_today.get(cfg.name, Decimal(0)),
+                projected_month=cost_today.get(cfg.name, Decimal(0)) * scale,
             )
         )
     return rows

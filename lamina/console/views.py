@@ -66,7 +66,8 @@ def functions_list(rows: list[FunctionRow]) -> str:
         "<th data-sort=num>Invocations (1 h)</th><th data-sort=num>Errors</th>"
         "<th data-sort=num>Throttles</th><th data-sort=num>p50 (ms)</th>"
         "<th data-sort=num>p99 (ms)</th><th data-sort=num>Cold starts</th>"
-        "<th data-sort=num>Cost today (USD)</th></tr>"
+        "<th data-sort=num>Cost today (USD)</th>"
+        "<th data-sort=num>Projected / month (USD)</th></tr>"
     )
     body = []
     for r in rows:
@@ -79,7 +80,8 @@ def functions_list(rows: list[FunctionRow]) -> str:
             f"<td class=invocations>{r.invocations}</td>"
             f'<td class="errors{" bad" if r.errors else ""}">{r.errors}</td>'
             f"<td class=throttles>{r.throttles}</td><td>{_ms(r.p50_ms)}</td>"
-            f"<td>{_ms(r.p99_ms)}</td><td>{cold}</td><td>{r.cost_today:.8f}</td></tr>"
+            f"<td>{_ms(r.p99_ms)}</td><td>{cold}</td><td>{r.cost_today:.8f}</td>"
+            f"<td class=projected>{r.projected_month:.6f}</td></tr>"
         )
     empty = "<p>No functions yet.</p>" if not rows else ""
     return _page(

@@ -1,0 +1,66 @@
+"""What the console shows, from rollups (pure), and its session rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from lamina.billing.rollups import Minute, RollupKey
+from lamina.console import views
+from lamina.console.session import COOKIE, Sessions
+from lamina.console.summary import function_rows, series
+from lamina.models.function import FunctionConfig
+from lamina.models.invocation import Outcome
+from tests.billing.test_ledger import DAY1, make_record
+
+T0 = int(DAY1)
+
+
+def cfg(name: str) -> FunctionConfig:
+    return FunctionConfig(name=name, runtime="python3.12", handler="app.handler",
+                          code_sha256="0" * 64, code_size=1)  # fmt: skip
+
+
+def test_rows_count_the_hour_and_project_the_month() -> None:
+    hour = Minute()
+    for i in range(4):
+        hour.add(make_record(i, init_ms=50.0 if i == 0 else None,
+                             outcome=Outcome.ERROR if i < 1 else Outcome.SUCCESS),
+                 Decimal(0), Decimal(0))  # fmt: skip
+    rows = function_rows(
+        [cfg("b"), cfg("a<script>")],
+        {"b": hour},
+        {"b": Decimal("0.01")},
+        {"b": T0},
+        day_elapsed_s=6 * 3600,
+    )
+    assert [r.name for r in rows] == ["a<script>", "b"]
+    idle, busy = rows
+    assert (busy.invocations, busy.errors, busy.cold_share) == (4, 1, 0.25)
+    assert busy.projected_month == Decimal("0.01") * 4 * 30
+    assert idle.invocations == 0 and idle.cold_share is None and idle.p50_ms is None
+    html = views.functions_list(rows)
+    assert "a<script>" not in html and "a&lt;script&gt;" in html
+
+
+def test_series_has_every_minute() -> None:
+    m = Minute()
+    m.add(make_record(0, duration_ms=20.0), Decimal(0), Decimal("0.5"))
+    data: list[tuple[RollupKey, Minute]] = [(("f", "$LATEST", T0 + 120), m)]
+    cols = series(data, T0, T0 + 300)
+    assert cols["t"] == [T0, T0 + 60, T0 + 120, T0 + 180, T0 + 240]
+    assert cols["invocations"] == [0, 0, 1, 0, 0]
+    assert cols["success_pct"] == [None, None, 100.0, None, None]
+    assert cols["cost_usd"][2] == 0.5
+
+
+def test_sessions() -> None:
+    now = [1000.0]
+    sessions = Sessions({"AKID": "s3cret"}, clock=lambda: now[0])
+    assert sessions.login("AKID", "wrong") is None and sessions.login("NOPE", "s3cret") is None
+    token = sessions.login("AKID", "s3cret")
+    assert token is not None
+    assert sessions.check(f"other=1; {COOKIE}={token}")
+    assert not sessions.check(f"{COOKIE}=forged")
+    now[0] += 13 * 3600
+    assert not sessions.check(f"{COOKIE}={token}")  # expired
+    assert Sessions({}).check("")  # dev mode: open
