@@ -128,6 +128,9 @@ class Settings:
     # Workflows' clock (Wait states, retry intervals, task timeouts and heartbeats) runs this
     # many times faster than real time; 0 means "as schedule_time_scale" (tests and demos).
     workflow_time_scale: float = 0.0
+    # OTLP/HTTP (JSON) collector base URL, e.g. http://127.0.0.1:4318: one span per invoke
+    # is exported to <otlp_endpoint>/v1/traces. Empty: no export.
+    otlp_endpoint: str = ""
 
     @property
     def endpoint(self) -> str:

@@ -27,6 +27,7 @@ from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
 from lamina.metrics.endpoint import MetricsEndpoint
+from lamina.metrics.otlp import OtlpExporter
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
@@ -70,6 +71,7 @@ class Lamina:
     lock: DataDirLock
     logs_service: LogsService | None = None
     alarms: AlarmRunner | None = None
+    otlp: OtlpExporter | None = None
 
     @property
     def endpoint(self) -> str:
@@ -86,6 +88,8 @@ class Lamina:
         await self.scheduler.close()
         self.scheduler.sandbox.close()
         self.ledger.close()
+        if self.otlp is not None:
+            self.otlp.close()
         self.logs.flush()
         self.iam.close()
         self.metadata.close()
@@ -117,6 +121,10 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     runtimes = RuntimeRegistry(settings.interpreters)
     scheduler = Scheduler(settings, sandbox, runtimes, code.unpacked, logs, ledger.record)
     scheduler.on_throttle = ledger.record_throttle
+    otlp = None
+    if settings.otlp_endpoint:
+        otlp = OtlpExporter(settings.otlp_endpoint, settings.region, settings.account_id)
+        ledger.observers.append(otlp.observe)
     iam = IamService.open(settings)
     # Functions get their execution role's temporary credentials, never the operator's keys.
     scheduler.launcher.credentials = iam.credentials_for
@@ -207,6 +215,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         lock,
         logs_service,
         alarms,
+        otlp,
     )
 
 

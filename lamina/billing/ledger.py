@@ -28,7 +28,7 @@ import logging
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -90,6 +90,8 @@ class Ledger:
             rollups_db.ensure_schema(conn)
             self._totals: dict[SeriesKey, Minute] = rollups_db.totals(conn)
         self._totals_lock = threading.Lock()
+        # Told of every batch once it is written (flusher thread): e.g. the OTLP exporter.
+        self.observers: list[Callable[[list[InvocationRecord]], None]] = []
         self._thread = threading.Thread(target=self._run, name="lamina-ledger", daemon=True)
         self._thread.start()
 
@@ -311,6 +313,11 @@ class Ledger:
                 self._buffer.extendleft(reversed(batch))
                 self._throttles.extendleft(reversed(throttles))
                 raise
+            for observe in self.observers:
+                try:
+                    observe([record for record, _, _ in priced])
+                except Exception as exc:  # an observer's bug must not stop the ledger
+                    log.error("ledger observer %r failed: %s", observe, exc)
             with self._totals_lock:
                 for (function, version, _), minute in minutes.items():
                     total = self._totals.get((function, version))
