@@ -1,0 +1,53 @@
+"""The Prometheus rendering and the scrape's credentials (pure)."""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from lamina.billing.rollups import Minute
+from lamina.metrics.endpoint import basic_credentials
+from lamina.metrics.otlp import trace_id
+from lamina.metrics.prometheus import Gauges, render
+from lamina.models.invocation import Outcome
+from tests.billing.test_ledger import make_record
+
+
+def test_render_is_valid_exposition_with_escaped_labels() -> None:
+    m = Minute()
+    m.add(make_record(0, duration_ms=3.0, init_ms=80.0), Decimal("0.1"), Decimal("0.000002"))
+    m.add(make_record(1, duration_ms=2000.0, outcome=Outcome.TIMEOUT), Decimal(0), Decimal(0))
+    text = render(
+        {('we"ird\\fn', "1"): m},
+        Gauges(concurrent={'we"ird\\fn': 2}, environments={"idle": 1, "busy": 0}),
+    )
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    fv = (("faas_name", 'we"ird\\fn'), ("faas_version", "1"))
+    assert samples[("faas_invocations_total", fv)] == 2
+    assert samples[("faas_timeouts_total", fv)] == 1
+    assert samples[("faas_errors_total", fv)] == 1
+    assert samples[("faas_invoke_duration_seconds_bucket", (*fv, ("le", "0.005")))] == 1
+    assert samples[("faas_invoke_duration_seconds_bucket", (*fv, ("le", "+Inf")))] == 2
+    assert samples[("faas_init_duration_seconds_count", fv)] == 1
+    assert samples[("lamina_cost_usd_total", fv)] == 0.000002
+    assert samples[("faas_concurrent_executions", (("faas_name", 'we"ird\\fn'),))] == 2
+    assert samples[("lamina_environments", (("state", "idle"),))] == 1
+
+
+def test_basic_credentials() -> None:
+    token = base64.b64encode(b"AKID:se:cret").decode()
+    assert basic_credentials(f"Basic {token}") == ("AKID", "se:cret")
+    assert basic_credentials("Basic !!!") is None
+    assert basic_credentials("AWS4-HMAC-SHA256 Credential=x") is None
+    assert basic_credentials("Basic " + base64.b64encode(b"nocolon").decode()) is None
+
+
+def test_trace_ids() -> None:
+    assert trace_id("265BDC62-1706-4e73-88d5-b5e4347f1a43") == "265bdc6217064e7388d5b5e4347f1a43"
+    assert len(trace_id("not-a-uuid")) == 32
