@@ -6,8 +6,9 @@ hands each batch to :meth:`OtlpExporter.observe`), so the invoke path pays nothi
 exporter thread posts them in batches; a collector that is down costs dropped spans
 (bounded, logged), never memory or a blocked invoke.
 
-The span's trace id is the invocation's request id (a UUID, as 32 hex digits), so a
-function's own spans can be found by it; attributes follow the OpenTelemetry FaaS
+The span's trace and span ids are those the function was given in ``_X_AMZN_TRACE_ID``
+(:mod:`lamina.tracing`), so a function's own spans, propagated in the X-Ray format, are
+its children in the same trace; attributes follow the OpenTelemetry FaaS
 conventions (``faas.invocation_id``, ``faas.coldstart``, ``faas.name``, ``faas.version``,
 ``faas.max_memory``) plus ``lamina.init_duration_ms`` and ``lamina.billed_duration_ms``.
 """
@@ -25,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lamina.models.invocation import InvocationRecord, Outcome
+from lamina.tracing import invocation_ids
 
 MAX_QUEUED = 10_000
 BATCH = 512
@@ -44,12 +46,14 @@ def _attr(key: str, value: str | int | float | bool) -> dict[str, Any]:
     return {"key": key, "value": {"stringValue": value}}
 
 
-def trace_id(request_id: str) -> str:
-    """32 hex digits: the request id's own when it is a UUID, else a hash of it."""
-    digits = request_id.replace("-", "").lower()
-    if len(digits) == 32 and all(c in "0123456789abcdef" for c in digits):
-        return digits
-    return hashlib.sha256(request_id.encode()).hexdigest()[:32]
+def span_ids(rec: InvocationRecord) -> tuple[str, str]:
+    """(trace id, span id): those the function saw in ``_X_AMZN_TRACE_ID`` when the request
+    id is a UUID (:mod:`lamina.tracing`), else a hash of the request id."""
+    ids = invocation_ids(rec.request_id, rec.started_at)
+    if ids is not None:
+        return ids
+    digest = hashlib.sha256(rec.request_id.encode()).hexdigest()
+    return digest[:32], digest[32:48]
 
 
 def span(rec: InvocationRecord, region: str, account: str) -> dict[str, Any]:
@@ -74,10 +78,10 @@ def span(rec: InvocationRecord, region: str, account: str) -> dict[str, Any]:
     status: dict[str, Any] = {"code": STATUS_OK if ok else STATUS_ERROR}
     if not ok:
         status["message"] = rec.outcome.value
-    digest = hashlib.sha256(("span:" + rec.request_id).encode()).hexdigest()
+    trace, span_id = span_ids(rec)
     return {
-        "traceId": trace_id(rec.request_id),
-        "spanId": digest[:16],
+        "traceId": trace,
+        "spanId": span_id,
         "name": rec.function_name,
         "kind": SPAN_KIND_SERVER,
         "startTimeUnixNano": str(start_ns),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from random import getrandbits
 
 from lamina.runtime_api.channel import Delivery
 from lamina.runtime_api.stream import ResponseStream
@@ -19,6 +18,7 @@ from lamina.scheduler.environment import Environment
 from lamina.scheduler.inflight import Inflight
 from lamina.scheduler.outcome import Ending, ProcessExited
 from lamina.scheduler.report import write_start
+from lamina.tracing import xray_header
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +30,10 @@ class Delivered:
     started_at: float  # epoch seconds, when it was delivered
 
 
-def trace_id() -> str:
-    # A trace id is a correlation id, not a secret: the Mersenne Twister is ~10x cheaper
-    # per invoke than two os.urandom calls (the zygote reseeds it in every fork).
-    return (
-        f"Root=1-{int(time.time()):08x}-{getrandbits(96):024x};"
-        f"Parent={getrandbits(64):016x};Sampled=0"
-    )
+def trace_id(request_id: str, at: float) -> str:
+    """The invocation's X-Ray trace header: derived from its (random) request id, so the
+    OTLP span Lamina exports for it is the parent of the function's own spans."""
+    return xray_header(request_id, at)
 
 
 async def deliver(
@@ -59,7 +56,7 @@ async def deliver(
         payload=payload,
         deadline_ms=int((started_wall + timeout_s) * 1000),
         function_arn=function_arn,
-        trace_id=trace_id(),
+        trace_id=trace_id(request_id, started_wall),
         client_context=client_context,
         cognito_identity=cognito_identity,
         stream=stream,

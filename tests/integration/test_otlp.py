@@ -27,10 +27,12 @@ from tests.integration.harness import LaminaProcess, python_zip
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 CODE = """
+import os
+
 def handler(event, context):
     if event.get("fail"):
         raise ValueError("no")
-    return context.aws_request_id
+    return [context.aws_request_id, os.environ.get("_X_AMZN_TRACE_ID")]
 """
 
 
@@ -110,8 +112,13 @@ def test_one_span_per_invoke(tmp_path: Path, collector: Collector) -> None:
     assert set(collector.paths) == {"/v1/traces"}
     assert len(spans) == 3
     by_trace = {s.trace_id.hex(): s for s in spans}
-    for rid in ids:
-        s = by_trace[rid.replace("-", "")]  # the trace id is the request id
+    for rid, header in ids:
+        # The span carries the trace and span ids the function was handed: its own spans
+        # (X-Ray propagation) are children of Lamina's.
+        fields = dict(part.split("=", 1) for part in header.split(";"))
+        _, epoch, rest = fields["Root"].split("-")
+        s = by_trace[epoch + rest]
+        assert s.span_id.hex() == fields["Parent"]
         attrs = {a.key: a.value for a in s.attributes}
         assert attrs["faas.invocation_id"].string_value == rid
         assert attrs["faas.name"].string_value == "traced"

@@ -9,9 +9,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lamina.billing.rollups import Minute
 from lamina.metrics.endpoint import basic_credentials
-from lamina.metrics.otlp import trace_id
+from lamina.metrics.otlp import span_ids
 from lamina.metrics.prometheus import Gauges, render
-from lamina.models.invocation import Outcome
+from lamina.models.invocation import InvocationRecord, Outcome
+from lamina.tracing import invocation_ids, xray_header
 from tests.billing.test_ledger import make_record
 
 
@@ -48,6 +49,17 @@ def test_basic_credentials() -> None:
     assert basic_credentials("Basic " + base64.b64encode(b"nocolon").decode()) is None
 
 
-def test_trace_ids() -> None:
-    assert trace_id("265BDC62-1706-4e73-88d5-b5e4347f1a43") == "265bdc6217064e7388d5b5e4347f1a43"
-    assert len(trace_id("not-a-uuid")) == 32
+def test_the_span_has_the_ids_the_function_was_given() -> None:
+    rec = make_record(0)
+    rid = "265BDC62-1706-4e73-88d5-b5e4347f1a43"
+    rec = InvocationRecord(**{**{f: getattr(rec, f) for f in rec.__slots__}, "request_id": rid})
+    header = xray_header(rid, rec.started_at)
+    root, parent = header.split(";")[0], header.split(";")[1]
+    trace, span = span_ids(rec)
+    assert root == f"Root=1-{trace[:8]}-{trace[8:]}" and parent == f"Parent={span}"
+    assert trace[:8] == f"{int(rec.started_at):08x}"
+    # Not a UUID: random header, hashed span ids (still well-formed).
+    assert invocation_ids("req-1", 0.0) is None
+    assert xray_header("req-1", 0.0).startswith("Root=1-00000000-")
+    odd = InvocationRecord(**{**{f: getattr(rec, f) for f in rec.__slots__}, "request_id": "x"})
+    assert [len(part) for part in span_ids(odd)] == [32, 16]
