@@ -72,6 +72,7 @@ class Lamina:
     logs_service: LogsService | None = None
     alarms: AlarmRunner | None = None
     otlp: OtlpExporter | None = None
+    metrics: MetricsEndpoint | None = None
 
     @property
     def endpoint(self) -> str:
@@ -84,6 +85,8 @@ class Lamina:
         await self.workflows.close()
         if self.alarms is not None:
             await self.alarms.close()
+        if self.metrics is not None:
+            await self.metrics.close()
         await self.events.close()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
@@ -162,7 +165,9 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     api.mount_service(logs_service.mount())
     workflows = open_workflows(settings, functions, scheduler, api, events)
     # Prometheus' scrape: Basic credentials or SigV4, checked by the endpoint itself.
-    metrics = MetricsEndpoint(settings, ledger, scheduler.pool, api.auth)
+    metrics = MetricsEndpoint(
+        settings, ledger, scheduler.pool, api.auth, events.async_store.backlog
+    )
     api.mount(metrics.accepts, metrics.handle, auth=None)
     alarms = open_alarms(settings, ledger, events)
     cloudwatch = CloudWatchService(ledger, alarms)
@@ -183,6 +188,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     logs_service.keeper.start()
     await workflows.start()
     alarms.start()
+    metrics.start()
     log.info(
         "Lamina listening on http://%s:%d (data %s, sandbox tier %s)",
         settings.host,
@@ -216,6 +222,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         logs_service,
         alarms,
         otlp,
+        metrics,
     )
 
 

@@ -11,23 +11,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
 import logging
-from collections import Counter
-from collections.abc import Coroutine
+import sqlite3
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from lamina.api.answers import error_response
 from lamina.api.auth import Authenticator
 from lamina.billing.ledger import Ledger
 from lamina.config import Settings
-from lamina.errors import ApiError, ServiceError, UnrecognizedClient
+from lamina.errors import ApiError, LaminaError, ServiceError, UnrecognizedClient
 from lamina.metrics.prometheus import CONTENT_TYPE, Gauges, render
 from lamina.scheduler.pool import EnvState, Pool
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
 PATH = "/metrics"
+LAG_INTERVAL_S = 0.5
+LAG_SAMPLES = 20  # 10 s of samples
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +68,38 @@ def check_access(settings: Settings, sigv4: Authenticator, req: Request) -> None
 class MetricsEndpoint:
     """Renders the scrape from the ledger's totals and the pool's state."""
 
-    def __init__(self, settings: Settings, ledger: Ledger, pool: Pool, sigv4: Authenticator):
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        pool: Pool,
+        sigv4: Authenticator,
+        async_backlog: Callable[[], dict[str, tuple[int, float]]] | None = None,
+    ):
         self.settings = settings
         self.ledger = ledger
         self.pool = pool
         self.sigv4 = sigv4
+        self.async_backlog = async_backlog
+        self._lags: deque[float] = deque(maxlen=LAG_SAMPLES)
+        self._sampler: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Sample the event loop's lag (how late a timer fires) twice a second."""
+        self._sampler = asyncio.get_running_loop().create_task(self._sample_lag())
+
+    async def _sample_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_INTERVAL_S)
+            self._lags.append(max(0.0, loop.time() - before - LAG_INTERVAL_S))
+
+    async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
 
     @staticmethod
     def accepts(req: Request) -> bool:
@@ -91,6 +123,15 @@ class MetricsEndpoint:
             await asyncio.to_thread(self.ledger.flush, 5.0)
         except ServiceError as exc:
             log.warning("metrics scrape: ledger flush failed, serving what is written: %s", exc)
+        backlog: dict[str, tuple[int, float]] = {}
+        if self.async_backlog is not None:
+            now = time.time()
+            try:
+                waiting = await asyncio.to_thread(self.async_backlog)
+            except (LaminaError, sqlite3.Error) as exc:
+                log.warning("metrics scrape: async queue unreadable: %s", exc)
+                waiting = {}
+            backlog = {f: (n, max(0.0, now - oldest)) for f, (n, oldest) in waiting.items()}
         totals = self.ledger.metric_totals()
         states = Counter(
             slot.state.value for slot in self.pool.environments() if slot.state is not EnvState.DEAD
@@ -100,6 +141,8 @@ class MetricsEndpoint:
         }
         gauges = Gauges(
             concurrent={name: self.pool.active(name) for name in functions},
+            async_backlog=backlog,
+            loop_lag_s=max(self._lags, default=0.0),
             environments={
                 state.value: states.get(state.value, 0)
                 for state in EnvState

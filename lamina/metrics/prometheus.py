@@ -11,7 +11,7 @@ environments) carry the ``lamina_`` prefix.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lamina.billing.rollups import BUCKETS_MS, Minute, SeriesKey
 
@@ -24,6 +24,9 @@ class Gauges:
 
     concurrent: Mapping[str, int]  # function → executions in flight
     environments: Mapping[str, int]  # state (starting, busy, idle, frozen) → count
+    async_backlog: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    # function → (events queued, age of the oldest in seconds)
+    loop_lag_s: float = 0.0  # the event loop's largest recent lag
 
 
 def _escape(value: str) -> str:
@@ -117,4 +120,12 @@ def render(totals: Mapping[SeriesKey, Minute], gauges: Gauges) -> str:
     out.family("lamina_environments", "gauge", "Execution environments by state.")
     for state, count in sorted(gauges.environments.items()):
         out.sample("lamina_environments", (("state", state),), count)
+    out.family("lamina_async_events", "gauge", "Asynchronous invokes queued or in flight.")
+    for function, (count, _) in sorted(gauges.async_backlog.items()):
+        out.sample("lamina_async_events", (("faas_name", function),), count)
+    out.family("lamina_async_event_age_seconds", "gauge", "Age of the oldest queued event.")
+    for function, (_, age) in sorted(gauges.async_backlog.items()):
+        out.sample("lamina_async_event_age_seconds", (("faas_name", function),), age)
+    out.family("lamina_event_loop_lag_seconds", "gauge", "Largest event loop lag, last 10 s.")
+    out.sample("lamina_event_loop_lag_seconds", (), gauges.loop_lag_s)
     return "\n".join(out.lines) + "\n"

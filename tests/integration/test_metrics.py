@@ -421,3 +421,17 @@ def test_alarm_on_errors_notifies_a_queue_and_a_function(
     assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
     cw.delete_alarms(AlarmNames=["metered-errors"])
     assert cw.describe_alarms()["MetricAlarms"] == []
+
+
+def test_async_backlog_and_loop_lag_are_scraped(server: LaminaProcess, traffic: None) -> None:
+    lam = client(server, "lambda")
+    # ``blocked`` has reserved concurrency 0: its Event invokes wait in the queue, retried.
+    for _ in range(2):
+        assert (
+            lam.invoke(FunctionName="blocked", InvocationType="Event", Payload=b"{}")["StatusCode"]
+            == 202
+        )
+    got = samples(scrape(server, basic(KEY, SECRET))[1])
+    assert got[("lamina_async_events", (("faas_name", "blocked"),))] == 2
+    assert got[("lamina_async_event_age_seconds", (("faas_name", "blocked"),))] >= 0
+    assert got[("lamina_event_loop_lag_seconds", ())] >= 0

@@ -139,6 +139,15 @@ class AsyncInvokeStore:
             self.writer.call(lambda c: c.execute("SELECT COUNT(*) FROM events").fetchone()[0])
         )
 
+    def backlog(self) -> dict[str, tuple[int, float]]:
+        """Per function: events waiting (or in flight) and the oldest one's accept time."""
+        rows = self.writer.call(
+            lambda c: c.execute(
+                "SELECT function, COUNT(*), MIN(accepted_at) FROM events GROUP BY function"
+            ).fetchall()
+        )
+        return {str(f): (int(n), float(oldest)) for f, n, oldest in rows}
+
     # -- event invoke configs ------------------------------------------------------------
     def load_configs(self) -> list[EventInvokeConfig]:
         rows = self.writer.call(
