@@ -162,7 +162,8 @@ class Console:
         cfg = self.functions.get(name)
         versions = [v.version for v in self.functions.versions(name)]
         recent = self.ledger.records(name, limit=20)
-        return _html(200, views.function_page(cfg, versions, recent))
+        aliases = self.functions.aliases(name)
+        return _html(200, views.function_page(cfg, versions, recent, aliases))
 
     def _series(self, name: str, minutes: int) -> Response:
         self.functions.get(name)  # 404 for an unknown function

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from lamina.billing.ledger_queries import LedgerEntry
 from lamina.console.summary import FunctionRow
 from lamina.logs.lines import report_line
+from lamina.models.alias import Alias
 from lamina.models.function import FunctionConfig
 
 STATIC = "/console/static"
@@ -103,7 +104,23 @@ _CHARTS = (
 )
 
 
-def function_page(cfg: FunctionConfig, versions: list[str], recent: list[LedgerEntry]) -> str:
+def alias_text(alias: Alias) -> str:
+    """``live → 3`` or ``live → 3 (90 %), 4 (10 %)``."""
+    if not alias.weights:
+        return f"{alias.name} → {alias.version}"
+    extra = sum(alias.weights.values())
+    shares = [f"{alias.version} ({100 * (1 - extra):g} %)"] + [
+        f"{v} ({100 * w:g} %)" for v, w in sorted(alias.weights.items())
+    ]
+    return f"{alias.name} → {', '.join(shares)}"
+
+
+def function_page(
+    cfg: FunctionConfig,
+    versions: list[str],
+    recent: list[LedgerEntry],
+    aliases: list[Alias] | None = None,
+) -> str:
     name = escape(cfg.name)
     config = {
         "Runtime": cfg.runtime,
@@ -113,6 +130,7 @@ def function_page(cfg: FunctionConfig, versions: list[str], recent: list[LedgerE
         "Architecture": cfg.architecture,
         "Ephemeral storage (MB)": str(cfg.ephemeral_mb),
         "Versions": ", ".join(versions),
+        "Aliases": "; ".join(alias_text(a) for a in aliases or []) or "—",
         "Last modified": cfg.last_modified,
     }
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in config.items())

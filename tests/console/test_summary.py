@@ -8,6 +8,7 @@ from lamina.billing.rollups import Minute, RollupKey
 from lamina.console import views
 from lamina.console.session import COOKIE, Sessions
 from lamina.console.summary import function_rows, series
+from lamina.models.alias import Alias
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import Outcome
 from tests.billing.test_ledger import DAY1, make_record
@@ -64,3 +65,9 @@ def test_sessions() -> None:
     now[0] += 13 * 3600
     assert not sessions.check(f"{COOKIE}={token}")  # expired
     assert Sessions({}).check("")  # dev mode: open
+
+
+def test_alias_text_shows_weights() -> None:
+    assert views.alias_text(Alias("f", "live", "3")) == "live → 3"
+    weighted = Alias("f", "canary", "3", weights={"4": 0.1})
+    assert views.alias_text(weighted) == "canary → 3 (90 %), 4 (10 %)"
