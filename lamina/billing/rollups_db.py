@@ -14,8 +14,8 @@ from typing import Any
 from lamina.billing.ledger_db import decimal_text
 from lamina.billing.rollups import N_BUCKETS, Minute, RollupKey, SeriesKey
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS rollups (
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     function          TEXT    NOT NULL,
     version           TEXT    NOT NULL,
     minute            INTEGER NOT NULL,  -- epoch seconds, a multiple of 60
@@ -36,15 +36,22 @@ CREATE TABLE IF NOT EXISTS rollups (
     cost              TEXT    NOT NULL,
     PRIMARY KEY (function, version, minute)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rollups_by_minute ON rollups (minute);
 """
+# ``rollup_totals`` holds one row per (function, version), minute 0: everything counted so
+# far, kept by the flusher in the same transaction, so start-up reads one row per series
+# instead of summing every minute ever stored.
+SCHEMA = (
+    _TABLE.format(name="rollups")
+    + "CREATE INDEX IF NOT EXISTS rollups_by_minute ON rollups (minute);\n"
+    + _TABLE.format(name="rollup_totals")
+)
 
 _COLUMNS = (
     "function, version, minute, invocations, errors, timeouts, throttles, cold_starts, "
     "duration_sum_ms, duration_max_ms, duration_min_ms, duration_buckets, init_sum_ms, "
     "init_buckets, max_memory_used_mb, memory_mb, gb_s, cost"
 )
-_UPSERT = f"INSERT OR REPLACE INTO rollups ({_COLUMNS}) VALUES ({', '.join('?' * 18)})"
+_VALUES = ", ".join("?" * 18)
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
@@ -104,17 +111,33 @@ def _encode(key: RollupKey, m: Minute) -> tuple[object, ...]:
 
 
 def add(conn: sqlite3.Connection, batch: dict[RollupKey, Minute]) -> None:
-    """Merge a batch's minutes into the stored ones (call inside the writer's transaction)."""
+    """Merge a batch's minutes into the stored ones, and into the running totals (call
+    inside the writer's transaction)."""
+    _merge_into(conn, "rollups", batch)
+    series: dict[RollupKey, Minute] = {}
+    for (function, version, _), minute in batch.items():
+        total = series.get((function, version, 0))
+        if total is None:
+            series[(function, version, 0)] = minute.copy()
+        else:
+            total.merge(minute)
+    _merge_into(conn, "rollup_totals", series)
+
+
+def _merge_into(conn: sqlite3.Connection, table: str, batch: dict[RollupKey, Minute]) -> None:
     for key, minute in batch.items():
         row = conn.execute(
-            f"SELECT {_COLUMNS} FROM rollups WHERE function = ? AND version = ? AND minute = ?",
+            f"SELECT {_COLUMNS} FROM {table} WHERE function = ? AND version = ? AND minute = ?",
             key,
         ).fetchone()
         if row is not None:
             stored = _decode(row)[1]
             stored.merge(minute)
             minute = stored
-        conn.execute(_UPSERT, _encode(key, minute))
+        conn.execute(
+            f"INSERT OR REPLACE INTO {table} ({_COLUMNS}) VALUES ({_VALUES})",
+            _encode(key, minute),
+        )
 
 
 def minutes(
@@ -146,13 +169,11 @@ def minutes(
 
 def totals(conn: sqlite3.Connection) -> dict[SeriesKey, Minute]:
     """Everything ever counted, per (function, version): what counters start from."""
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM rollup_totals").fetchall()
     out: dict[SeriesKey, Minute] = {}
-    for (function, version, _), minute in minutes(conn):
-        total = out.get((function, version))
-        if total is None:
-            out[(function, version)] = minute
-        else:
-            total.merge(minute)
+    for row in rows:
+        (function, version, _), minute = _decode(row)
+        out[(function, version)] = minute
     return out
 
 

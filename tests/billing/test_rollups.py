@@ -84,10 +84,14 @@ def test_totals_survive_a_restart(tmp_path: Path) -> None:
     with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER) as ledger:
         for i in range(5):
             ledger.record(make_record(i, started_at=DAY1 + 60 * i, outcome=Outcome.ERROR))
+            ledger.flush()  # several batches: the stored totals accumulate across them
     with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER) as ledger:
         total = ledger.metric_totals()[("fn", "$LATEST")]
         assert (total.invocations, total.errors) == (5, 5)
         assert len(ledger.rollups()) == 5
+        merged = rollups.merged(m for _, m in ledger.rollups())
+        assert total.duration_buckets == merged.duration_buckets
+        assert total.cost == merged.cost
 
 
 @pytest.mark.parametrize("count", [1, 1200])
