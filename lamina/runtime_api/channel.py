@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 
 from lamina.runtime_api import protocol
 from lamina.wire.http import Request
-from lamina.wire.server import HttpConnection, Response, bound_port, serve
+from lamina.wire.server import HttpConnection, HttpLimits, Response, bound_port, serve
+
+# No timeouts: the only client is the environment's own runtime, which is frozen between
+# events and may hold a connection open, silent, for as long as the environment lives.
+_LIMITS = HttpLimits(header_timeout_s=None, idle_timeout_s=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,7 @@ class RuntimeChannel:
     async def start(self, host: str = "127.0.0.1") -> str:
         """Listen on a free loopback port; returns ``host:port`` for AWS_LAMBDA_RUNTIME_API."""
         self._server = await serve(
-            self.handle, host, 0, max_body=protocol.MAX_RESPONSE_BYTES, backlog=64
+            self.handle, host, 0, max_body=protocol.MAX_RESPONSE_BYTES, backlog=64, limits=_LIMITS
         )
         self.address = f"{host}:{bound_port(self._server)}"
         return self.address
@@ -172,11 +176,14 @@ class RuntimeChannel:
         if self._parked is not None and not self._parked.closed:
             self._parked.close()  # only one /next can wait; the newest wins
         self._parked = conn
-        conn.on_lost(lambda: self._unpark(conn))
+        # One bound method for every /next: a kept-alive connection holds one entry, not
+        # one per warm invoke (they used to pile up until the connection closed).
+        conn.on_lost(self._parked_lost)
         return None
 
-    def _unpark(self, conn: HttpConnection) -> None:
-        if self._parked is conn:
+    def _parked_lost(self) -> None:
+        parked = self._parked
+        if parked is not None and parked.closed:
             self._parked = None
 
     def _send_event(self, conn: HttpConnection, delivery: Delivery) -> bool:
