@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lamina.wire.jsonbody import parse_json
+
 
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
@@ -52,7 +54,7 @@ def answer_v2(payload: bytes, function_error: str | None) -> HttpAnswer:
     if function_error:
         return BAD_GATEWAY
     try:
-        value = json.loads(payload) if payload else None
+        value = parse_json(payload) if payload else None
     except ValueError:
         return BAD_GATEWAY
     if isinstance(value, dict) and "statusCode" in value:
@@ -76,7 +78,7 @@ def answer_v1(payload: bytes, function_error: str | None) -> HttpAnswer:
     if function_error:
         return BAD_GATEWAY
     try:
-        value = json.loads(payload) if payload else None
+        value = parse_json(payload) if payload else None
     except ValueError:
         return BAD_GATEWAY
     if not isinstance(value, dict) or "statusCode" not in value:

@@ -15,6 +15,7 @@ from typing import Any
 
 from lamina.errors import ApiError
 from lamina.wire.http import Request
+from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import Response
 
 JsonOperation = Callable[[dict[str, Any]], dict[str, Any]]
@@ -64,7 +65,7 @@ def dispatch_json(
         if op is None:
             raise AwsJsonError("UnknownOperationException", f"Unknown operation {target!r}")
         try:
-            body = json.loads(req.body or b"{}")
+            body = parse_json(req.body or b"{}")
         except ValueError as exc:
             raise AwsJsonError("SerializationException", f"Malformed JSON: {exc}") from None
         if not isinstance(body, dict):

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any
@@ -18,6 +17,7 @@ from lamina.services.protocol.awsjson import AwsJsonError, error_response, json_
 from lamina.services.sqs.query import parse_query, render_error, render_result
 from lamina.services.sqs.service import DEFAULT_SENDER, Caller, SqsService
 from lamina.wire.http import Request
+from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import HttpConnection, Response
 
 TARGET_PREFIX = "AmazonSQS."
@@ -68,7 +68,7 @@ class SqsHandler:
                     "AWS.SimpleQueueService.UnsupportedOperation",
                 )
             try:
-                body = json.loads(req.body or b"{}")
+                body = parse_json(req.body or b"{}")
             except ValueError:
                 raise AwsJsonError("SerializationException", "Malformed JSON body") from None
             if not isinstance(body, dict):
