@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import uuid
 from collections.abc import Callable, Coroutine
@@ -43,6 +42,7 @@ from lamina.functions import Functions
 from lamina.models.invocation import InvokeResult
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.wire.http import Request
+from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import HttpConnection, Response
 
 __all__ = ["MAX_REQUEST_BYTES", "LambdaApi", "error_response", "json_response"]
@@ -180,6 +180,26 @@ class LambdaApi:
             return answer
         return self._wrap(answer)
 
+    def screen(self, req: Request) -> Response | None:
+        """Refuse a request from its head, before its body is read (signed mode only).
+
+        The wire layer calls this as soon as a head is parsed; a refusal is answered
+        while the body, if any, is read and dropped, so an unsigned 200 MB upload costs
+        no memory. Requests that may be served unsigned (function URLs, health) pass.
+        """
+        if not self.settings.signature_required or req.path in UNSIGNED_PATHS:
+            return None
+        for select, _handler, auth in self._mounts:
+            if auth is None and (
+                req.path.startswith(select) if isinstance(select, str) else select(req)
+            ):
+                return None
+        try:
+            self.auth.check_head(req.target, req.headers)
+        except ApiError as exc:
+            return error_response(exc)
+        return None
+
     @staticmethod
     def _authenticate(req: Request, auth: Authenticator) -> Response | None:
         try:
@@ -283,7 +303,7 @@ def invoke_response(result: InvokeResult) -> Response:
 def _check_json(payload: bytes) -> None:
     """Lambda rejects a payload that is not JSON before any function sees it."""
     try:
-        json.loads(payload)
+        parse_json(payload)
     except ValueError as exc:
         raise InvalidRequestContent(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"
