@@ -1,0 +1,114 @@
+"""Soak: hundreds of thousands of warm invokes, the server's RSS every 10,000.
+
+Memory is not a timing, so this runs on any machine, loaded or not: the figure that
+matters is whether ``lamina serve``'s resident set levels off after warm-up or keeps
+growing with every invoke (a per-invoke leak of ~185 bytes once showed as 51 → 87 MB
+over 200,000 invokes). The function is the Rust hello example (``provided.al2023``),
+whose runtime keeps one keep-alive connection to its Runtime API, the path where such a
+leak lives; the client is one raw keep-alive connection to the Lambda API.
+
+    python -m bench.soak                      # 200,000 invokes, RSS every 10,000
+    python -m bench.soak --invokes 1000000 --json soak.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from bench.functions import WARM_FUNCTIONS
+from bench.rawhttp import RawConnection, render_request
+from bench.server import LaminaServer, invoke_path
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    invokes: int
+    rss_kib: int
+    elapsed_s: float
+
+
+@dataclass(slots=True)
+class SoakResult:
+    invokes: int
+    samples: list[Sample] = field(default_factory=list)
+
+    def growth_after_warmup_kib(self) -> int:
+        """RSS growth from the second sample (warm-up done) to the last."""
+        if len(self.samples) < 3:
+            return 0
+        return self.samples[-1].rss_kib - self.samples[1].rss_kib
+
+    def bytes_per_invoke_after_warmup(self) -> float:
+        if len(self.samples) < 3:
+            return 0.0
+        span = self.samples[-1].invokes - self.samples[1].invokes
+        return self.growth_after_warmup_kib() * 1024 / span if span else 0.0
+
+
+def rss_kib(pid: int) -> int:
+    """The process's resident set (VmRSS) in KiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def soak(
+    server: LaminaServer, invokes: int, every: int, say: Callable[[str], None] = print
+) -> SoakResult:
+    rust = next(f for f in WARM_FUNCTIONS if f.key == "rust")
+    api = server.api()
+    name = "soak-rust"
+    api.create_function(name, rust.code(), rust.runtime, rust.handler, memory_mb=128)
+    api.close()
+    pid = server.pid
+    assert pid is not None
+    request = render_request("POST", invoke_path(name), b"{}")
+    result = SoakResult(invokes)
+    started = time.monotonic()
+    with RawConnection(server.host, server.port) as conn:
+        conn.send_raw(request)  # the cold start, before the first sample
+        result.samples.append(Sample(0, rss_kib(pid), 0.0))
+        for i in range(1, invokes + 1):
+            answer = conn.send_raw(request)
+            if answer.status != 200 or answer.header("X-Amz-Function-Error"):
+                raise RuntimeError(f"invoke {i}: {answer.status} {answer.body[:200]!r}")
+            if i % every == 0:
+                sample = Sample(i, rss_kib(pid), round(time.monotonic() - started, 1))
+                result.samples.append(sample)
+                say(f"{sample.invokes:>9,} invokes  RSS {sample.rss_kib / 1024:7.1f} MiB  "
+                        f"({sample.elapsed_s:.0f} s)")  # fmt: skip
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--invokes", type=int, default=200_000)
+    parser.add_argument("--every", type=int, default=10_000)
+    parser.add_argument("--json", help="write the samples to this file")
+    args = parser.parse_args(argv)
+    with LaminaServer() as server:
+        result = soak(server, args.invokes, args.every)
+        warnings = server.warnings()
+    growth = result.growth_after_warmup_kib()
+    print(
+        f"RSS after warm-up ({result.samples[1].invokes:,} invokes) → end: "
+        f"{growth / 1024:+.1f} MiB, {result.bytes_per_invoke_after_warmup():.1f} bytes/invoke"
+    )
+    for line in warnings[-10:]:
+        print("server:", line, file=sys.stderr)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"invokes": result.invokes, "samples": [asdict(s) for s in result.samples]},
+                      fh, indent=1)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
