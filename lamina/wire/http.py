@@ -246,9 +246,9 @@ class RequestParser:
             self._state = _FIXED
             self._left = length
         self._body = bytearray()
-        req.too_large = length > self._max_body
-        if not req.too_large and self._screen is not None:
+        if self._screen is not None:  # first: a stranger learns nothing, not even limits
             req.answer = self._screen(req)
+        req.too_large = req.answer is None and length > self._max_body
         if req.too_large or req.answer is not None:
             # Refused on its head: the body (if the client sends it) is read and dropped.
             # A client that waits for "100 Continue" may never send it: close after.
