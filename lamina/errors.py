@@ -122,6 +122,19 @@ class UnknownOperation(ApiError):
     status = 404
 
 
+class MethodNotAllowed(UnknownOperation):
+    """Raised when a path is served, but not with the request's method (405 + ``Allow``)."""
+
+    status = 405
+
+    def __init__(self, message: str, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "Allow": ", ".join(self.allowed)}
+
+
 class ResourceConflict(ApiError):
     """Raised when a resource already exists or is in a state that forbids the call."""
 

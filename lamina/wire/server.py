@@ -207,7 +207,8 @@ class HttpConnection(asyncio.Protocol):
     def _refuse(self, status: int) -> None:
         """Answer a connection the server will read no more of, and close it."""
         body = b'{"message":"%s"}' % HTTPStatus(status).phrase.encode()
-        self._write(render_response(status, None, body, close=True))
+        headers = {"Content-Type": "application/json"}
+        self._write(render_response(status, headers, body, close=True))
         self.close()
 
     def _update_reading(self) -> None:
