@@ -167,7 +167,12 @@ class Authenticator:
                 "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
                 "header."
             )
-        if auth.credential.access_key not in self.keys:
+        key_id, token = auth.credential.access_key, headers.get("x-amz-security-token")
+        if token is not None and self.sessions is not None and key_id.startswith("ASIA"):
+            known = self.sessions(key_id, token) is not None  # a function's role credentials
+        else:
+            known = key_id in self.keys
+        if not known:
             raise UnrecognizedClient("The security token included in the request is invalid.")
         self._check_clock(amz_date)
 
