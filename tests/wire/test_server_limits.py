@@ -169,3 +169,15 @@ def test_oversized_heads_are_answered_431_over_the_socket() -> None:
         return answer
 
     assert run(scenario).startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
+
+
+def test_a_stalled_body_gets_408_after_the_idle_timeout() -> None:
+    async def scenario() -> bytes:
+        server, port = await started(echo_path, HttpLimits(idle_timeout_s=0.2))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /x HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + b"z" * 10)
+        answer = await reader.read()  # the rest of the body never comes
+        server.close()
+        return answer
+
+    assert run(scenario).startswith(b"HTTP/1.1 408 Request Timeout")
