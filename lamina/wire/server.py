@@ -336,6 +336,8 @@ async def serve(
     """
     loop = asyncio.get_running_loop()
     limits = limits or HttpLimits()
+    if screen is not None:
+        screen = _guarded(screen)
     timed = limits.header_timeout_s is not None or limits.idle_timeout_s is not None
     sweeper = _Sweeper(limits) if timed else None
     return await loop.create_server(
@@ -345,6 +347,20 @@ async def serve(
         backlog=backlog,
         reuse_address=True,
     )
+
+
+def _guarded(screen: Screen) -> Screen:
+    """A screen whose bug lets the request through (the handler still decides) and is
+    logged, instead of killing the connection from inside ``data_received``."""
+
+    def guarded(req: Request) -> Response | None:
+        try:
+            return screen(req)
+        except Exception:
+            log.exception("screen failed for %s %s; the handler decides", req.method, req.path)
+            return None
+
+    return guarded
 
 
 def bound_port(server: asyncio.Server) -> int:
