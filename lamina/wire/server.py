@@ -52,6 +52,9 @@ Handler = Callable[[Request, "HttpConnection"], HandlerResult]
 # Parsed requests waiting behind the one in progress before the connection stops being
 # read (a pipelining client gets its answers in order; it cannot queue without bound).
 MAX_QUEUED = 32
+# ... or when the queued requests' bodies hold this much (32 pipelined 70 MB uploads must
+# not be 2 GB in memory; one body being read is bounded by max_body on its own).
+MAX_QUEUED_BYTES = 1024 * 1024
 _INTERNAL_ERROR = b'{"message":"Internal error"}'
 
 
@@ -68,6 +71,7 @@ class HttpConnection(asyncio.Protocol):
         "_lost_callbacks",
         "_parser",
         "_queue",
+        "_queued_bytes",
         "_read_paused",
         "_sweeper",
         "_task",
@@ -88,6 +92,7 @@ class HttpConnection(asyncio.Protocol):
         self._parser = RequestParser(max_body, limits, screen)
         self._transport: asyncio.Transport | None = None
         self._queue: deque[Request] = deque()
+        self._queued_bytes = 0
         self._busy: Request | None = None
         self._task: asyncio.Task[Response] | None = None
         self._closed = False
@@ -134,7 +139,8 @@ class HttpConnection(asyncio.Protocol):
                 self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if requests:
             self._queue.extend(requests)
-            if len(self._queue) >= MAX_QUEUED:
+            self._queued_bytes += sum(len(r.body) for r in requests)
+            if len(self._queue) >= MAX_QUEUED or self._queued_bytes > MAX_QUEUED_BYTES:
                 self._update_reading()
             if self._busy is None:
                 self._next()
@@ -215,7 +221,11 @@ class HttpConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        pause = self._write_paused or len(self._queue) >= MAX_QUEUED
+        pause = (
+            self._write_paused
+            or len(self._queue) >= MAX_QUEUED
+            or self._queued_bytes > MAX_QUEUED_BYTES
+        )
         if pause != self._read_paused:
             self._read_paused = pause
             if pause:
@@ -236,6 +246,7 @@ class HttpConnection(asyncio.Protocol):
         queue = self._queue
         while queue and self._busy is None and not self._closed and not self._write_paused:
             req = queue.popleft()
+            self._queued_bytes -= len(req.body)
             if self._read_paused:
                 self._update_reading()
             self._busy = req

@@ -181,3 +181,33 @@ def test_a_stalled_body_gets_408_after_the_idle_timeout() -> None:
         return answer
 
     assert run(scenario).startswith(b"HTTP/1.1 408 Request Timeout")
+
+
+def test_pipelined_uploads_behind_a_slow_request_stop_being_read() -> None:
+    parked: list[HttpConnection] = []
+
+    def handler(req: Request, conn: HttpConnection) -> Response | None:
+        if req.path == "/slow":
+            parked.append(conn)
+            return None
+        return Response(200, str(len(req.body)).encode())
+
+    async def scenario() -> tuple[int, list[bytes]]:
+        server = await serve(handler, "127.0.0.1", 0, max_body=8 << 20)
+        reader, writer = await asyncio.open_connection("127.0.0.1", bound_port(server))
+        upload = b"PUT /up HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (2 << 20) + b"u" * (2 << 20)
+        writer.write(b"GET /slow HTTP/1.1\r\n\r\n" + upload * 20)  # 40 MB behind a parked one
+        for _ in range(20):
+            await asyncio.sleep(0.05)
+        queued = len(parked[0]._queue)
+        parked[0].send(Response(200, b"done"))
+        answers = [await reader.readuntil(b"done")]
+        for _ in range(20):
+            answers.append(await reader.readuntil(b"2097152"))
+        writer.close()
+        server.close()
+        return queued, answers
+
+    queued, answers = run(scenario)
+    assert queued <= 2  # not 20 uploads (40 MB) held while the first request waits
+    assert len(answers) == 21 and all(a.startswith(b"HTTP/1.1 200 OK") for a in answers)
