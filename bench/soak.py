@@ -9,6 +9,7 @@ leak lives; the client is one raw keep-alive connection to the Lambda API.
 
     python -m bench.soak                      # 200,000 invokes, RSS every 10,000
     python -m bench.soak --invokes 1000000 --json soak.json
+    python -m bench.soak --log-flood 400      # a function prints 400 MB: peak RSS growth
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from bench.functions import WARM_FUNCTIONS
+from bench.functions import WARM_FUNCTIONS, zip_files
 from bench.rawhttp import RawConnection, render_request
 from bench.server import LaminaServer, invoke_path
 
@@ -50,13 +51,48 @@ class SoakResult:
         return self.growth_after_warmup_kib() * 1024 / span if span else 0.0
 
 
-def rss_kib(pid: int) -> int:
-    """The process's resident set (VmRSS) in KiB."""
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    """The process's resident set (``VmRSS``) or its peak (``VmHWM``) in KiB."""
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+FLOOD = """import sys
+def handler(event, context):
+    block = ("x" * 99 + "\\n") * 10000  # 1 MB of 100-byte lines
+    for _ in range(event["mb"]):
+        sys.stdout.write(block)
+    sys.stdout.flush()
+    return event["mb"]
+"""
+
+
+def log_flood(server: LaminaServer, megabytes: int) -> tuple[int, int, float]:
+    """One invoke printing ``megabytes`` MB of log lines: (RSS before, peak RSS, seconds).
+
+    The peak is ``VmHWM`` after resetting it (``/proc/<pid>/clear_refs``), so a burst that
+    was freed again still counts.
+    """
+    pid = server.pid
+    assert pid is not None
+    api = server.api()
+    code = zip_files({"app.py": FLOOD})
+    api.create_function("flood", code, "python3.12", "app.handler", memory_mb=256,
+                        extra={"Timeout": 900})  # fmt: skip
+    api.invoke("flood", json.dumps({"mb": 1}).encode())  # cold start outside the measure
+    with open(f"/proc/{pid}/clear_refs", "w") as fh:
+        fh.write("5")
+    before = rss_kib(pid)
+    started = time.monotonic()
+    answer = api.invoke("flood", json.dumps({"mb": megabytes}).encode())
+    elapsed = time.monotonic() - started
+    api.close()
+    if answer.status != 200 or answer.header("X-Amz-Function-Error"):
+        raise RuntimeError(f"flood invoke: {answer.status} {answer.body[:200]!r}")
+    return before, rss_kib(pid, "VmHWM"), elapsed
 
 
 def soak(
@@ -92,7 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--invokes", type=int, default=200_000)
     parser.add_argument("--every", type=int, default=10_000)
     parser.add_argument("--json", help="write the samples to this file")
+    parser.add_argument("--log-flood", type=int, metavar="MB", help="measure a log flood instead")
     args = parser.parse_args(argv)
+    if args.log_flood:
+        with LaminaServer() as server:
+            before, peak, elapsed = log_flood(server, args.log_flood)
+        print(
+            f"{args.log_flood} MB of log lines in {elapsed:.1f} s: server RSS {before / 1024:.1f} "
+            f"MiB, peak {peak / 1024:.1f} MiB ({(peak - before) / 1024:+.1f} MiB)"
+        )
+        return 0
     with LaminaServer() as server:
         result = soak(server, args.invokes, args.every)
         warnings = server.warnings()
