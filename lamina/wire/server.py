@@ -289,13 +289,13 @@ class HttpConnection(asyncio.Protocol):
         if parser.in_head():
             limit = limits.header_timeout_s
             if limit is not None and self._head_since and now - self._head_since > limit:
-                log.info("closing %s: request head not complete after %gs", self.peer, limit)
+                log.debug("closing %s: request head not complete after %gs", self.peer, limit)
                 self._refuse(408)
             return
         limit = limits.idle_timeout_s
         if limit is not None and now - self._last_io > limit:
             if parser.mid_message():
-                log.info("closing %s: request body stalled for %gs", self.peer, limit)
+                log.debug("closing %s: request body stalled for %gs", self.peer, limit)
                 self._refuse(408)
             else:
                 self.close()  # an idle keep-alive connection: clients reconnect quietly
