@@ -101,7 +101,10 @@ def soak(
     rust = next(f for f in WARM_FUNCTIONS if f.key == "rust")
     api = server.api()
     name = "soak-rust"
-    api.create_function(name, rust.code(), rust.runtime, rust.handler, memory_mb=128)
+    # 512 MB: the example's own RSS grows ~170 bytes an invoke (it sets _X_AMZN_TRACE_ID
+    # with setenv, and glibc keeps every old value), so at 128 MB it is OOM-killed near
+    # 900,000 invokes; this bench is about the server's memory, not the function's.
+    api.create_function(name, rust.code(), rust.runtime, rust.handler, memory_mb=512)
     api.close()
     pid = server.pid
     assert pid is not None
