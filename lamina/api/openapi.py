@@ -294,7 +294,8 @@ class _Builder:
         key, value = query.split("=")
         theirs = self.lambda_operation(Route(route.method, route.template, other, route.status))
         params = [{**p, "required": False} for p in theirs.get("parameters", [])]
-        params.append({"name": key, "in": "query", "required": False, "schema": {"enum": [value]}})
+        enum = {"type": "string", "enum": [value]}
+        params.append({"name": key, "in": "query", "required": False, "schema": enum})
         doc["parameters"] = [*doc.get("parameters", []), *params]
         doc["description"] = f"With `?{query}&Arn=...`: Lambda {other}."
         ok = str(route.status)
@@ -412,6 +413,7 @@ class _Builder:
                 "required": True,
                 "content": {"application/json": {"schema": spec["body"]}},
             }
+        if "body" in spec or "query" in spec:  # both are validated: bad values are 400
             doc["responses"]["400"] = self.error_response("InvalidParameterValueException")
         doc["responses"].update(self.front_responses())
         if route.operation == "LaminaHealth":
