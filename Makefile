@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: all setup examples demo test check lint typecheck bench clean
+.PHONY: all setup examples demo test test-fast check lint typecheck bench clean
 
 all: test
 
@@ -36,6 +36,11 @@ check: lint typecheck
 
 test: examples check
 	$(BIN)/pytest
+
+# Pure tests only: no root, no servers or other processes, seconds (tests/conftest.py says
+# which tests are privileged or slow; a fast run fails a test that starts a process).
+test-fast: setup
+	$(BIN)/pytest -q -m "not privileged and not slow"
 
 bench: examples
 	$(BIN)/python -m bench.invoke

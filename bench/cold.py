@@ -9,51 +9,13 @@ start) and ``Max Memory Used``; the client times the whole invoke round trip.
 
 from __future__ import annotations
 
-import base64
-import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.functions import COLD_FUNCTIONS, BenchFunction
-from bench.server import LambdaApi, LaminaServer
-
-REPORT = re.compile(
-    r"REPORT RequestId: \S+\tDuration: (?P<duration>[\d.]+) ms\t"
-    r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
-    r"Max Memory Used: (?P<max>\d+) MB\t?(?:Init Duration: (?P<init>[\d.]+) ms)?\t?"
-    r"(?:Restore Duration: (?P<restore>[\d.]+) ms\tBilled Restore Duration: (?P<brestore>\d+) ms)?"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """The numbers of one REPORT line."""
-
-    duration_ms: float
-    billed_ms: int
-    memory_mb: int
-    max_memory_mb: int
-    init_ms: float | None
-    restore_ms: float | None = None  # SnapStart-style: forked from a zygote
-    billed_restore_ms: int | None = None
-
-
-def parse_report(tail: str) -> Report | None:
-    """The REPORT line of a log tail, or None when the tail has none."""
-    m = REPORT.search(tail)
-    if m is None:
-        return None
-    init, restore = m.group("init"), m.group("restore")
-    return Report(
-        float(m.group("duration")),
-        int(m.group("billed")),
-        int(m.group("memory")),
-        int(m.group("max")),
-        float(init) if init else None,
-        float(restore) if restore else None,
-        int(m.group("brestore")) if restore else None,
-    )
+from bench.server import TIMEOUT_S, LaminaServer
+from lamina.client.http import ClientError
+from lamina.client.lambda_api import LambdaClient
 
 
 @dataclass(slots=True)
@@ -71,24 +33,25 @@ class ColdResult:
     failures: list[str] = field(default_factory=list)
 
 
-def _one_cold_invoke(api: LambdaApi, name: str, result: ColdResult) -> None:
-    t0 = time.perf_counter_ns()
-    answer = api.invoke(name, tail=True)
-    wall_ms = (time.perf_counter_ns() - t0) / 1e6
-    if answer.status != 200 or answer.header("X-Amz-Function-Error"):
-        result.failures.append(f"{answer.status} {answer.body[:300]!r}")
+def _one_cold_invoke(api: LambdaClient, name: str, result: ColdResult) -> None:
+    try:
+        answer = api.invoke(name, b"{}")
+    except ClientError as exc:
+        result.failures.append(f"{exc.status} {exc}"[:300])
         return
-    tail = base64.b64decode(answer.header("X-Amz-Log-Result") or "").decode("utf-8", "replace")
-    report = parse_report(tail)
+    if answer.function_error:
+        result.failures.append(f"{answer.status} {answer.payload[:300]!r}")
+        return
+    report = answer.report
     if report is None:
-        result.failures.append(f"no REPORT line in the log tail: {tail[-300:]!r}")
+        result.failures.append(f"no REPORT line in the log tail: {answer.log_tail[-300:]!r}")
         return
     start_ms = report.init_ms if report.init_ms is not None else report.restore_ms
     if start_ms is None:
         result.not_cold += 1
         return
     result.init_ms.append(start_ms)
-    result.wall_ms.append(wall_ms)
+    result.wall_ms.append(answer.wall_ms)
     result.max_memory_mb.append(float(report.max_memory_mb))
     result.duration_ms.append(report.duration_ms)
 
@@ -105,7 +68,15 @@ def measure_function(
     name = f"cold-{fn.key}-{memory_mb}"
     result = ColdResult(fn, memory_mb, interpreter)
     try:
-        api.create_function(name, fn.code(), fn.runtime, fn.handler, memory_mb, {"BENCH_COLD": "0"})
+        api.create_function(
+            name,
+            fn.code(),
+            fn.runtime,
+            fn.handler,
+            memory_mb,
+            timeout_s=TIMEOUT_S,
+            environment={"BENCH_COLD": "0"},
+        )
         for i in range(count):
             if i:
                 api.set_variables(name, {"BENCH_COLD": str(i)})
@@ -171,11 +142,19 @@ def measure_forked(
         try:
             extra = {"SnapStart": {"ApplyOn": "PublishedVersions"}} if snap else None
             api.create_function(
-                name, zip_files(CRASHER), fn.runtime, fn.handler, memory_mb, extra=extra
+                name,
+                zip_files(CRASHER),
+                fn.runtime,
+                fn.handler,
+                memory_mb,
+                timeout_s=TIMEOUT_S,
+                extra=extra,
             )
-            api.invoke(name)  # the first cold start (it makes the zygote when there is one)
+            api.invoke(
+                name, b"{}", tail=False
+            )  # the first cold start (it makes the zygote when there is one)
             for _ in range(count):
-                api.invoke(name, b'{"exit": true}')
+                api.invoke(name, b'{"exit": true}', tail=False)
                 _one_cold_invoke(api, name, result)
         finally:
             api.close()

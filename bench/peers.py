@@ -21,8 +21,9 @@ from pathlib import Path
 from bench.functions import WARM_FUNCTIONS, BenchFunction
 from bench.load import Target
 from bench.rawhttp import render_request
-from bench.server import ROOT, LambdaApi, invoke_path
+from bench.server import ROOT, TIMEOUT_S, bench_api, invoke_path
 from bench.warm import WarmPlan, WarmResult, runs
+from lamina.client.lambda_api import LambdaClient
 
 PEERS = ROOT / "build" / "peers"
 MINISTACK = PEERS / "venv" / "bin" / "ministack"
@@ -123,17 +124,21 @@ def measure_ministack(plan: WarmPlan, say: Callable[[str], None], cold: int) -> 
             {"GATEWAY_PORT": str(port), "LAMBDA_EXECUTOR": "local"},
         ),
     ):
-        api = LambdaApi("127.0.0.1", port)
+        api = bench_api("127.0.0.1", port)
         try:
             for fn in WARM_FUNCTIONS:
                 name = f"warm-{fn.key}"
-                api.create_function(name, fn.code(), fn.runtime, fn.handler, plan.memory_mb)
+                api.create_function(
+                    name, fn.code(), fn.runtime, fn.handler, plan.memory_mb, timeout_s=TIMEOUT_S
+                )
                 target = Target("127.0.0.1", port, render_request("POST", invoke_path(name), b"{}"))
                 _warm(result, fn, target, plan, say, _invoker(api, name))
                 samples = []
                 for i in range(cold):  # a new function's first invoke is its cold start
                     cold_name = f"cold-{fn.key}-{i}"
-                    api.create_function(cold_name, fn.code(), fn.runtime, fn.handler, 128)
+                    api.create_function(
+                        cold_name, fn.code(), fn.runtime, fn.handler, 128, timeout_s=TIMEOUT_S
+                    )
                     t0 = time.perf_counter()
                     _ok(api, cold_name)
                     samples.append((time.perf_counter() - t0) * 1000)
@@ -154,17 +159,16 @@ def _pip_version(package: str) -> str:
     return "?"
 
 
-def _invoker(api: LambdaApi, name: str) -> Callable[[], None]:
+def _invoker(api: LambdaClient, name: str) -> Callable[[], None]:
     def call() -> None:
         _ok(api, name)
 
     return call
 
 
-def _ok(api: LambdaApi, name: str) -> None:
-    answer = api.invoke(name)
-    if answer.status != 200:
-        raise RuntimeError(f"{name}: {answer.status} {answer.body[:300]!r}")
+def _ok(api: LambdaClient, name: str) -> None:
+    """One invoke that must answer 200 (ClientError otherwise)."""
+    api.invoke(name, b"{}", tail=False)
 
 
 SLS_SERVICE = """\
@@ -226,7 +230,7 @@ def measure_serverless_offline(plan: WarmPlan, say: Callable[[str], None]) -> Pe
             ]  # fmt: skip
             try:
                 with running(cmd, lambda_port, service, {"SLS_TELEMETRY_DISABLED": "1"}):
-                    api = LambdaApi("127.0.0.1", lambda_port)
+                    api = bench_api("127.0.0.1", lambda_port)
                     name = f"bench-dev-{fn.key}"
                     path = invoke_path(name)
                     target = Target("127.0.0.1", lambda_port, render_request("POST", path, b"{}"))

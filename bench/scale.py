@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.functions import zip_files
 from bench.rawhttp import RawConnection, render_request
-from bench.server import LaminaServer, invoke_path
+from bench.server import TIMEOUT_S, LaminaServer, invoke_path
 
 SLEEPER = {
     "app.py": "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return {}\n"
@@ -119,9 +119,11 @@ def measure_case(
     assert server.pid is not None
     try:
         extra = {"SnapStart": {"ApplyOn": "PublishedVersions"}} if case.snap_start else None
-        api.create_function(name, case.code, case.runtime, case.handler, 128, extra=extra)
+        api.create_function(
+            name, case.code, case.runtime, case.handler, 128, timeout_s=TIMEOUT_S, extra=extra
+        )
         if case.snap_start:
-            api.invoke(name)  # makes the zygote (what a publish does on Lambda)
+            api.invoke(name, b"{}", tail=False)  # makes the zygote (what a publish does on Lambda)
         time.sleep(0.5)
         before_avail = meminfo_mb()
         before_rss = rss_mb(server.pid)

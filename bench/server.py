@@ -6,8 +6,6 @@ functions created and reconfigured through the REST API, invokes over loopback.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 import signal
@@ -17,19 +15,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
-from bench.rawhttp import RawConnection, RawResponse
+from bench.rawhttp import RawConnection
+from lamina.client.http import Answer, expect, fn_path
+from lamina.client.lambda_api import LambdaClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING = re.compile(r"Lamina serving on http://([\d.]+):(\d+) \((\w+)")
-FUNCTIONS = "/2015-03-31/functions"
-ROLE = "arn:aws:iam::000000000000:role/lamina-bench"
-
-
-class ApiError(Exception):
-    """Raised when the Lambda API answers a bench call with an unexpected status."""
+# Bench functions get room for a slow cold start (Lambda's default is 3 s).
+TIMEOUT_S = 30
 
 
 class LaminaServer:
@@ -122,80 +116,37 @@ class LaminaServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def api(self) -> LambdaApi:
-        return LambdaApi(self.host, self.port)
+    def api(self) -> LambdaClient:
+        return bench_api(self.host, self.port)
 
 
-def function_path(name: str) -> str:
-    return f"{FUNCTIONS}/{quote(name, safe='')}"
-
-
-class LambdaApi:
-    """The few Lambda API calls the bench needs, over one keep-alive connection."""
+class KeepAliveTransport:
+    """The Lambda API over one unsigned keep-alive connection (the bench's cheap client);
+    :class:`LambdaClient` speaks through it as the tools speak through the signed one."""
 
     def __init__(self, host: str, port: int) -> None:
+        self.endpoint = f"http://{host}:{port}"
         self.conn = RawConnection(host, port)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> Answer:
+        raw = self.conn.request(method, path, body or b"", headers)
+        return expect(Answer(raw.status, raw.headers, raw.body), ok)
 
     def close(self) -> None:
         self.conn.close()
 
-    def call(
-        self, method: str, path: str, body: object = None, ok: tuple[int, ...] = (200,)
-    ) -> Any:
-        data = b"" if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if body is not None else None
-        answer = self.conn.request(method, path, data, headers)
-        if answer.status not in ok:
-            raise ApiError(f"{method} {path} → {answer.status}: {answer.body[:500]!r}")
-        return json.loads(answer.body) if answer.body else None
 
-    def create_function(
-        self,
-        name: str,
-        code: bytes,
-        runtime: str,
-        handler: str,
-        memory_mb: int = 128,
-        variables: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "FunctionName": name,
-            "Runtime": runtime,
-            "Handler": handler,
-            "Role": ROLE,
-            "MemorySize": memory_mb,
-            "Timeout": 30,
-            "Code": {"ZipFile": base64.b64encode(code).decode()},
-        }
-        if variables:
-            body["Environment"] = {"Variables": variables}
-        body.update(extra or {})
-        result: dict[str, Any] = self.call("POST", FUNCTIONS, body, ok=(201,))
-        return result
-
-    def set_variables(self, name: str, variables: dict[str, str]) -> None:
-        """UpdateFunctionConfiguration: a new environment retires the warm environments."""
-        body = {"Environment": {"Variables": variables}}
-        self.call("PUT", function_path(name) + "/configuration", body)
-
-    def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.call("GET", "/lamina/v1/health")
-        return result
-
-    def runtimes(self) -> dict[str, dict[str, str]]:
-        """The interpreter each runtime resolves to on this host, by runtime name."""
-        body = self.call("GET", "/lamina/v1/runtimes")
-        return {r["runtime"]: r for r in body["runtimes"]}
-
-    def unreserved_concurrency(self) -> int:
-        body = self.call("GET", "/2016-08-19/account-settings")
-        return int(body["AccountLimit"]["UnreservedConcurrentExecutions"])
-
-    def invoke(self, name: str, payload: bytes = b"{}", tail: bool = False) -> RawResponse:
-        headers = {"X-Amz-Log-Type": "Tail"} if tail else None
-        return self.conn.request("POST", invoke_path(name), payload, headers)
+def bench_api(host: str, port: int) -> LambdaClient:
+    """A Lambda client over a fresh keep-alive connection (``close()`` it when done)."""
+    return LambdaClient(KeepAliveTransport(host, port))
 
 
 def invoke_path(name: str) -> str:
-    return function_path(name) + "/invocations"
+    return fn_path(name) + "/invocations"

@@ -90,8 +90,8 @@ def log_flood(server: LaminaServer, megabytes: int) -> tuple[int, int, float]:
     answer = api.invoke("flood", json.dumps({"mb": megabytes}).encode())
     elapsed = time.monotonic() - started
     api.close()
-    if answer.status != 200 or answer.header("X-Amz-Function-Error"):
-        raise RuntimeError(f"flood invoke: {answer.status} {answer.body[:200]!r}")
+    if answer.status != 200 or answer.function_error:
+        raise RuntimeError(f"flood invoke: {answer.status} {answer.payload[:200]!r}")
     return before, rss_kib(pid, "VmHWM"), elapsed
 
 

@@ -9,9 +9,7 @@ start.
 
 from __future__ import annotations
 
-import base64
 import http.client
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,10 +18,9 @@ from bench.floor import FloorServer
 from bench.functions import WARM_FUNCTIONS, BenchFunction
 from bench.load import LoadResult, Target, run_load
 from bench.rawhttp import render_request
-from bench.server import LambdaApi, LaminaServer, invoke_path
+from bench.server import TIMEOUT_S, LaminaServer, invoke_path
 from bench.stats import median
-
-DURATION = re.compile(r"\tDuration: ([\d.]+) ms")
+from lamina.client.lambda_api import LambdaClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,17 +99,15 @@ def measure_floor(plan: WarmPlan, say: Callable[[str], None]) -> WarmResult:
 
 
 def _warm_up(
-    api: LambdaApi, fn: BenchFunction, name: str, target: Target, plan: WarmPlan
+    api: LambdaClient, fn: BenchFunction, name: str, target: Target, plan: WarmPlan
 ) -> list[float]:
     durations: list[float] = []
     for _ in range(plan.warmup_invokes):
-        answer = api.invoke(name, tail=True)
-        if answer.status != 200 or answer.header("X-Amz-Function-Error"):
-            raise RuntimeError(f"{fn.key}: warm-up invoke failed: {answer.status} {answer.body!r}")
-        tail = base64.b64decode(answer.header("X-Amz-Log-Result") or "").decode()
-        m = DURATION.search(tail)
-        if m:
-            durations.append(float(m.group(1)))
+        answer = api.invoke(name, b"{}")
+        if answer.function_error:
+            raise RuntimeError(f"{fn.key}: warm-up invoke failed: {answer.payload!r}")
+        if answer.report is not None:
+            durations.append(answer.report.duration_ms)
     # A burst at the highest concurrency creates every environment the runs will use.
     run_load(target, max(plan.concurrencies), plan.warmup_burst_s)
     return durations[1:]  # the first invoke was the cold one
@@ -125,7 +120,9 @@ def measure_function(
     api = server.api()
     name = f"warm-{fn.key}"
     try:
-        api.create_function(name, fn.code(), fn.runtime, fn.handler, memory_mb=plan.memory_mb)
+        api.create_function(
+            name, fn.code(), fn.runtime, fn.handler, plan.memory_mb, timeout_s=TIMEOUT_S
+        )
         target = Target(server.host, server.port, render_request("POST", invoke_path(name), b"{}"))
         durations = _warm_up(api, fn, name, target, plan)
         result = WarmResult(fn.key, fn.label, runs(target, plan, say))

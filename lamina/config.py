@@ -58,6 +58,23 @@ class Settings:
     python_sdk: bool = True
     isolation: Isolation = "auto"
     zygotes: ZygoteMode = "snapstart"
+    # Process tier: every environment in its own network namespace (its Runtime API at
+    # 127.0.0.1:9001 inside it, Lamina's API at 127.0.0.1:<port>, nothing else of the host);
+    # False keeps the host's network (and its loopback) shared, as before.
+    network_isolation: bool = True
+    # Environments may open connections to the outside network (veth + the host's NAT), as
+    # a Lambda function outside a VPC can; False leaves them only their loopback.
+    network_outbound: bool = True
+    # Process tier: environments get a minimal read-only root filesystem of their own
+    # (lamina.sandbox.rootfs); False shows them the host's tree with Lamina's data hidden.
+    own_rootfs: bool = True
+    # Process tier: /tmp is a disk volume of EphemeralStorage's size (ENOSPC at the limit,
+    # not charged to memory; lamina.sandbox.ephemeral); False: a tmpfs charged to memory.
+    ephemeral_on_disk: bool = True
+    # Volumes of the default 512 MB kept ready (each costs tens of ms to make).
+    ephemeral_pool: int = 8
+    # Namespaces kept ready so cold starts do not wait for one.
+    netns_pool: int = 8
     # A zygote nobody forked from for this long (and with no environment left) is stopped.
     zygote_idle_s: float = 3600.0
     # Extra interpreter mappings, e.g. {"python3.12": "/usr/bin/python3.12"}.
@@ -80,6 +97,11 @@ class Settings:
     # CreateFunction/UpdateFunctionCode with S3Bucket/S3Key read <code_bucket_dir>/<bucket>/<key>
     # (default: <data_dir>/buckets).
     code_bucket_dir: Path | None = None
+    # Response streaming: Lambda's soft limit on one streamed response (20 MB).
+    stream_response_max_bytes: int = 20 * 1024 * 1024
+    # After its first 6 MB a streamed response goes at most this fast (bytes/s; 0: no cap),
+    # as on Lambda (2 MB/s).
+    stream_bandwidth_bytes_s: int = 2 * 1024 * 1024
     # -- event sources (lamina/events) --------------------------------------------------
     # Async invokes: fsync every group commit (off: survives a process crash, not power loss).
     async_fsync: bool = True
@@ -107,6 +129,13 @@ class Settings:
     # often retention and this cap are enforced.
     log_group_max_mb: int = 256
     log_sweep_s: float = 60.0
+    # -- workflows (lamina/workflows, lamina/services/stepfunctions) ------------------------
+    # Step Functions Local's mock configuration: executions started on "<arn>#<TestCase>"
+    # answer the test case's Task states with mocked responses.
+    sfn_mock_config: Path | None = None
+    # Workflows' clock (Wait states, retry intervals, task timeouts and heartbeats) runs this
+    # many times faster than real time; 0 means "as schedule_time_scale" (tests and demos).
+    workflow_time_scale: float = 0.0
 
     @property
     def endpoint(self) -> str:

@@ -26,11 +26,11 @@ from pathlib import Path
 from lamina.billing.meter import gb_seconds
 from lamina.billing.prices import load_prices
 from lamina.billing.projection import parse_rate
-from lamina.cli.client import Client, fn_path
-from lamina.cli.output import paint, table
+from lamina.client.http import Client, fn_path
+from lamina.client.lambda_api import LambdaClient, payload_bytes
+from lamina.terminal import paint, table
 from lamina.tools.compare import Comparison, run_compare
 from lamina.tools.compare_report import write_pairs
-from lamina.tools.lambda_api import LambdaApi, payload_bytes
 from lamina.tools.payloads import WeightedPayload
 from lamina.tools.tuner import TunePlan
 from lamina.tools.workloads import PAIRS, loglines_event, orders_event, thumbnail_event
@@ -177,7 +177,7 @@ def main() -> int:
 
 def _paired(client: Client) -> list[tuple[str, Comparison]]:
     """Deploy each paired workload in Python and Rust, tune both briefly, compare them."""
-    api = LambdaApi(client)
+    api = LambdaClient(client)
     prices = load_prices()
     rate = parse_rate(PAIRED_RATE)
     print("\n" + paint("What would a Rust rewrite save? The paired examples", "bold"))

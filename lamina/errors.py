@@ -1,7 +1,8 @@
 """Lamina's one error hierarchy.
 
-Every error a caller can see knows its Lambda error name (sent as ``x-amzn-ErrorType``)
-and its HTTP status, so the API maps errors to answers in one place::
+Every error a caller can see knows its error code and its HTTP status; one module,
+:mod:`lamina.services.protocol.errors`, turns them into answers in the caller's protocol
+(Lambda's REST-JSON, JSON 1.0/1.1, query XML, S3's REST-XML)::
 
     LaminaError
     ├── ApiError                       errors with a Lambda-shaped HTTP answer
@@ -22,9 +23,13 @@ and its HTTP status, so the API maps errors to answers in one place::
     │   ├── ServiceError                 500
     │   ├── InvalidZipFile               502
     │   └── InvalidRuntime               502
+    ├── AwsServiceError                an emulated AWS service's error: its code, status
+    │   └── S3Error                      S3's REST-XML error, naming the resource
     ├── ConfigError                    bad settings at start-up
     ├── SandboxError                   an environment could not be created or controlled
-    └── RuntimeProtocolError           a runtime process broke the Runtime API contract
+    ├── RuntimeProtocolError           a runtime process broke the Runtime API contract
+    └── HttpParseError                 bytes on a connection are not HTTP/1.1
+                                       (defined in :mod:`lamina.wire.http`)
 
 Errors *inside* a function (a handler raising, a timeout, an OOM) are not exceptions of
 the platform: they are results, see :class:`lamina.models.invocation.FunctionError`.
@@ -46,17 +51,6 @@ class ApiError(LaminaError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-    def body(self) -> dict[str, str]:
-        """The JSON body Lambda sends: botocore reads ``message`` or ``Message``."""
-        return {
-            "Type": "User" if self.status < 500 else "Service",
-            "message": self.message,
-            "Message": self.message,
-        }
-
-    def headers(self) -> dict[str, str]:
-        return {"x-amzn-ErrorType": self.error_type}
 
 
 class InvalidParameterValue(ApiError):
@@ -131,9 +125,6 @@ class MethodNotAllowed(UnknownOperation):
         super().__init__(message)
         self.allowed = allowed
 
-    def headers(self) -> dict[str, str]:
-        return {**super().headers(), "Allow": ", ".join(self.allowed)}
-
 
 class ResourceConflict(ApiError):
     """Raised when a resource already exists or is in a state that forbids the call."""
@@ -174,12 +165,6 @@ class TooManyRequests(ApiError):
         self.reason = reason
         self.retry_after_s = retry_after_s
 
-    def body(self) -> dict[str, str]:
-        return {**super().body(), "Reason": self.reason}
-
-    def headers(self) -> dict[str, str]:
-        return {**super().headers(), "Retry-After": str(self.retry_after_s)}
-
 
 class ServiceError(ApiError):
     """Raised when Lamina itself failed; the caller may retry."""
@@ -200,6 +185,32 @@ class InvalidRuntime(ApiError):
 
     error_type = "InvalidRuntimeException"
     status = 502
+
+
+class AwsServiceError(LaminaError):
+    """Raised by an emulated AWS service (SQS, EventBridge, ...) to answer with its own error.
+
+    ``code`` is the service's error code as its JSON protocol names it; ``query_code`` the
+    older code the query protocol and the ``x-amzn-query-error`` header carry (SQS keeps
+    both). How it is rendered depends on the protocol the request came in.
+    """
+
+    def __init__(
+        self, code: str, message: str, status: int = 400, query_code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.query_code = query_code
+
+
+class S3Error(AwsServiceError):
+    """Raised by the S3-compatible service; its answer names the ``resource`` it concerns."""
+
+    def __init__(self, code: str, message: str, status: int, resource: str = "") -> None:
+        super().__init__(code, message, status)
+        self.resource = resource
 
 
 class ConfigError(LaminaError):

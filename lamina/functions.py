@@ -3,15 +3,20 @@
 The invoke path never touches SQLite: every ``$LATEST``, every published version and every
 alias is held in dicts loaded at start and updated by each write here, after the store has
 committed it. Resolving an alias with weights is one dict lookup and one random draw.
+
+A function's other settings — reserved concurrency, tags, URL configurations — are written
+here too, so the API never reaches past :class:`Functions` into the store, and a
+reservation reaches the scheduler's pool in the same call that stores it.
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
-from lamina.api.bodies import CodeUpdate, CreateRequest
+from lamina.arns import function_arn
 from lamina.config import Settings
 from lamina.errors import (
     InvalidParameterValue,
@@ -29,6 +34,8 @@ from lamina.models.alias import (
     validate_alias_version,
 )
 from lamina.models.function import LATEST, FunctionConfig, validate_config, validate_name
+from lamina.models.function_url import FunctionUrlConfig
+from lamina.models.requests import CodeUpdate, CreateRequest
 from lamina.store.code import CodeStore
 from lamina.store.layers import LayerStore
 from lamina.store.metadata import MetadataStore
@@ -37,7 +44,10 @@ from lamina.store.stamps import new_revision_id, now_lambda_timestamp
 # The CreateFunction request carries the zip base64-encoded; Lambda caps the request.
 MAX_CREATE_REQUEST_BYTES = 69_905_067
 
+# Retire a function's environments (after an update or a delete): ``Scheduler.drain_function``.
 Drain = Callable[[str], Awaitable[None]]
+# Make a reservation take effect (None releases it): ``Pool.set_reserved``.
+Reserve = Callable[[str, int | None], None]
 
 # What makes two versions the same for PublishVersion (everything but the stamps).
 _STAMPS = {"version": LATEST, "revision_id": "", "last_modified": "", "description": ""}
@@ -63,6 +73,7 @@ class Functions:
         metadata: MetadataStore,
         code: CodeStore,
         drain: Drain,
+        reserve: Reserve,
         draw: Callable[[], float] = random.random,
         layers: Layers | None = None,
     ) -> None:
@@ -76,6 +87,7 @@ class Functions:
             settings.account_id,
         )
         self._drain = drain
+        self._reserve = reserve
         self._draw = draw
         # Called with a function's name once it is deleted (event invoke configs go too).
         self.on_deleted: list[Callable[[str], None]] = []
@@ -89,6 +101,10 @@ class Functions:
         self._aliases: dict[tuple[str, str], Alias] = {
             (a.function, a.name): a for a in metadata.all_aliases()
         }
+        for name in self._latest:
+            reserved = metadata.get_reserved_concurrency(name)
+            if reserved is not None:
+                reserve(name, reserved)
 
     # -- reads (the invoke path) ------------------------------------------------------
     def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
@@ -115,9 +131,6 @@ class Functions:
             if alias is not None and alias.weights:
                 return self.get(name, alias.pick(self._draw()))
         return self.get(name, qualifier)
-
-    def is_alias(self, name: str, qualifier: str) -> bool:
-        return (name, qualifier) in self._aliases
 
     def versions(self, name: str) -> list[FunctionConfig]:
         """``$LATEST`` then the published versions in number order."""
@@ -152,6 +165,17 @@ class Functions:
         return sum(c.code_size for c in self._latest.values()) + sum(
             c.code_size for c in self._versions.values()
         )
+
+    def collect_code(self) -> builtins.list[str]:
+        """Delete the stored packages nothing uses any more (a deleted function's, an updated
+        one's old code); run at start, before any environment exists. Kept: every function
+        version's code and layers (a deleted layer version a function still names included)
+        and every stored layer version."""
+        versions = self.all_versions()
+        keep = {cfg.code_sha256 for cfg in versions}
+        keep |= {layer.code_sha256 for cfg in versions for layer in cfg.layers}
+        keep |= self.layers.packages()
+        return self.code.gc(keep, grace_s=0)
 
     def names(self) -> list[str]:
         return sorted(self._latest)
@@ -252,6 +276,7 @@ class Functions:
             self._latest.pop(name, None)
             self._versions = {k: v for k, v in self._versions.items() if k[0] != name}
             self._aliases = {k: v for k, v in self._aliases.items() if k[0] != name}
+            self._reserve(name, None)
             for hook in self.on_deleted:
                 hook(name)
         else:
@@ -322,6 +347,53 @@ class Functions:
         self.metadata.delete_alias(name, alias)
         self._aliases.pop((name, alias), None)
 
+    # -- a function's settings: reserved concurrency, tags, URL configurations ----------
+    def reserved_concurrency(self, name: str) -> int | None:
+        self.get(name)
+        return self.metadata.get_reserved_concurrency(name)
+
+    def set_reserved_concurrency(self, name: str, value: int | None) -> None:
+        """Reserve ``value`` environments for ``name`` (None releases them), stored and in
+        effect at once; the account must keep its unreserved minimum."""
+        self.get(name)
+        if value is not None:
+            limit = self.settings.concurrency_limit
+            minimum = min(self.settings.unreserved_minimum, limit // 10)
+            if self.metadata.sum_reserved_concurrency(exclude=name) + value > limit - minimum:
+                raise InvalidParameterValue(
+                    "Specified ReservedConcurrentExecutions for function decreases account's "
+                    f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
+                )
+        self.metadata.set_reserved_concurrency(name, value)
+        self._reserve(name, value)
+
+    def tags(self, name: str) -> dict[str, str]:
+        self.get(name)
+        return self.metadata.get_tags(name)
+
+    def tag(self, name: str, tags: Mapping[str, str]) -> None:
+        self.get(name)
+        self.metadata.set_tags(name, tags)
+
+    def untag(self, name: str, keys: Iterable[str]) -> None:
+        self.get(name)
+        self.metadata.remove_tags(name, keys)
+
+    def url_config(self, name: str, qualifier: str | None) -> FunctionUrlConfig:
+        return self.metadata.get_url_config(name, qualifier)
+
+    def url_configs(self, name: str) -> builtins.list[FunctionUrlConfig]:
+        return self.metadata.list_url_configs(name)
+
+    def create_url_config(self, cfg: FunctionUrlConfig) -> None:
+        self.metadata.create_url_config(cfg)
+
+    def update_url_config(self, cfg: FunctionUrlConfig) -> None:
+        self.metadata.update_url_config(cfg)
+
+    def delete_url_config(self, name: str, qualifier: str | None) -> None:
+        self.metadata.delete_url_config(name, qualifier)
+
     # -- internals ----------------------------------------------------------------------
     async def _replace(self, new: FunctionConfig) -> None:
         self.metadata.put_function(new)
@@ -340,7 +412,7 @@ class Functions:
             raise _stale()
 
     def _arn(self, name: str) -> str:
-        return f"arn:aws:lambda:{self.settings.region}:{self.settings.account_id}:function:{name}"
+        return function_arn(self.settings.region, self.settings.account_id, name)
 
 
 def _same_snapshot(a: FunctionConfig, b: FunctionConfig) -> bool:

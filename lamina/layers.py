@@ -82,6 +82,10 @@ class Layers:
         """Lambda answers 204 whether or not the version existed."""
         self.store.delete(name, version)
 
+    def packages(self) -> set[str]:
+        """The code-store digests of every stored layer version (kept when code is collected)."""
+        return {layer.code_sha256 for layer in self.store.all_versions()}
+
     # -- permissions ---------------------------------------------------------------------------
     def add_permission(
         self, name: str, version: int, permission: LayerPermission, revision_id: str | None

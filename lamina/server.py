@@ -18,24 +18,28 @@ from lamina.arns import function_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
-from lamina.errors import ApiError
+from lamina.errors import ApiError, ConfigError
+from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
 from lamina.models.invocation import InvokeResult
+from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
-from lamina.services.iam.handler import is_iam_request
 from lamina.services.iam.service import IamService
-from lamina.services.logs.service import SIGV4_SERVICE as LOGS_SIGV4
 from lamina.services.logs.service import LogsService
+from lamina.services.sqs.messaging import MessageOperations
+from lamina.services.sqs.requests import Caller as SqsCaller
+from lamina.services.stepfunctions.handler import StepFunctions
+from lamina.services.stepfunctions.mocks import load_mock_config
 from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
 from lamina.store.optdir import LayerMerger
-from lamina.wire.server import HttpLimits, bound_port, serve
+from lamina.wire.server import HttpLimits, bound_port, serve, serve_socket
 
 log = logging.getLogger("lamina.server")
 
@@ -54,6 +58,7 @@ class Lamina:
     api: LambdaApi
     events: EventSources
     iam: IamService
+    workflows: StepFunctions
     server: asyncio.Server
     port: int
     lock: DataDirLock
@@ -67,6 +72,7 @@ class Lamina:
         self.server.close()
         if self.logs_service is not None:
             await self.logs_service.keeper.close()
+        await self.workflows.close()
         await self.events.close()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
@@ -115,11 +121,12 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
                 if c.execution_env and "python" in c.execution_env and c.interpreter
             }
             compile_in_background(scheduler.python_sdk, sorted(interpreters))
-    functions = Functions(settings, metadata, code, scheduler.drain_function)
-    for name in functions.names():
-        reserved = metadata.get_reserved_concurrency(name)
-        if reserved is not None:
-            scheduler.pool.set_reserved(name, reserved)
+    functions = Functions(
+        settings, metadata, code, scheduler.drain_function, scheduler.pool.set_reserved
+    )
+    collected = functions.collect_code()
+    if collected:
+        log.info("removed %d code packages no function version uses", len(collected))
     api = LambdaApi(
         functions,
         scheduler,
@@ -127,13 +134,15 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         settings.region,
         settings.account_id,
         sessions=iam.session_secret,
+        gate=iam,
     )
     # Before the event sources' mounts: an unsigned IAM query call also has an ``Action=``.
-    api.mount(is_iam_request, iam.handler.handle, auth=api.authenticator("iam"))
+    api.mount_service(iam.handler.mount())
     events = open_event_sources(settings, functions, scheduler, metadata, api)
     # CloudWatch Logs over the functions' logs.
     logs_service = LogsService.open(settings, logs)
-    api.mount(logs_service.accepts, logs_service.handle, auth=api.authenticator(LOGS_SIGV4))
+    api.mount_service(logs_service.mount())
+    workflows = open_workflows(settings, functions, scheduler, api, events)
     scheduler.start()
     server = await serve(
         api.handle,
@@ -148,8 +157,12 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # Before the event sources start: events re-delivered after a crash start environments
     # at once, and each must know where to reach Lamina (AWS_ENDPOINT_URL).
     scheduler.api_endpoint = f"http://{reachable}:{port}"
+    scheduler.serve_api_inside(
+        port, lambda sock: serve_socket(api.handle, sock, max_body=MAX_REQUEST_BYTES)
+    )
     await events.start()
     logs_service.keeper.start()
+    await workflows.start()
     log.info(
         "Lamina listening on http://%s:%d (data %s, sandbox tier %s)",
         settings.host,
@@ -176,6 +189,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         api,
         events,
         iam,
+        workflows,
         server,
         port,
         lock,
@@ -212,6 +226,13 @@ def open_event_sources(
         arn = function_arn(region, account, cfg.name, qualifier)
         return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
 
+    async def invoke_stream(
+        name: str, qualifier: str | None, payload: bytes, rid: str, stream: ResponseStream
+    ) -> InvokeResult:
+        cfg = functions.resolve(name, qualifier)
+        arn = function_arn(region, account, cfg.name, qualifier)
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid, stream=stream))
+
     def resolve_function(name: str, qualifier: str | None) -> str:
         functions.get(name, qualifier)
         return function_arn(region, account, name)
@@ -229,9 +250,47 @@ def open_event_sources(
         find_url=metadata.url_config_by_id,
         dead_letter_target=dead_letter_target,
         verify=api.authenticator("lambda").check,
+        invoke_stream=invoke_stream,
     )
     api.attach_events(events)
     return events
+
+
+def open_workflows(
+    settings: Settings,
+    functions: Functions,
+    scheduler: Scheduler,
+    api: LambdaApi,
+    events: EventSources,
+) -> StepFunctions:
+    """Step Functions, invoking Task functions through the scheduler, on the API's port."""
+    region, account = settings.region, settings.account_id
+    reachable_host = f"{settings.host}:{settings.port}"
+    sqs_messages = MessageOperations(events.sqs)
+    if settings.workflow_time_scale < 0:
+        raise ConfigError("workflow_time_scale must be 0 (as schedule_time_scale) or more")
+
+    async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
+        cfg = functions.resolve(name, qualifier)
+        arn = function_arn(region, account, cfg.name, qualifier)
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
+
+    scale = settings.workflow_time_scale or settings.schedule_time_scale
+    workflows = StepFunctions.open(
+        settings.data_dir,
+        invoke,
+        scaled_clock(scale),
+        region=region,
+        account=account,
+        time_scale=scale,
+        fsync=settings.async_fsync,
+        send_message=lambda body: sqs_messages.send_message(body, SqsCaller(reachable_host)),
+        mocks=load_mock_config(settings.sfn_mock_config),
+        s3_handler=events.s3.handle,
+    )
+    api.mount_service(workflows.mount())
+    events.schedules.start_execution = workflows.start_from_event  # state machine targets
+    return workflows
 
 
 def install_event_loop() -> str:

@@ -3,7 +3,8 @@
 #
 #   scripts/build-examples.sh [--only NAME] [--paired | --all] [--force]
 #
-# Names: hello-python hello-node hello-rust ric-python ric-node sdk-node-s3 (the default set);
+# Names: hello-python hello-node hello-rust streaming-rust ric-python ric-node sdk-node-s3
+# (the default set);
 # the paired examples paired-{thumbnail,orders,loglines}-{python,rust} are built
 # with --paired (only them) or --all (everything), or one by one with --only.
 # The default set and --all also build the event-source examples (examples/events,
@@ -24,7 +25,7 @@ OUT="$BUILD/examples"
 STAGE="$BUILD/stage"
 CACHE="$BUILD/cache"
 LOGS="$BUILD/logs"
-ALL_NAMES=(hello-python hello-node hello-rust ric-python ric-node sdk-node-s3)
+ALL_NAMES=(hello-python hello-node hello-rust streaming-rust ric-python ric-node sdk-node-s3)
 # The paired examples (examples/paired): one workload each in Python and in Rust.
 # Not in the default set: the cost tools, their tests and the demo build them with
 # --paired (Pillow's wheel and the image/regex crates take a minute the first time).
@@ -157,6 +158,19 @@ build_hello_rust() {
     cp "$target/release/bootstrap" "$stage/bootstrap"
 }
 
+# A custom runtime that streams its response; standard library only.
+build_streaming_rust() {
+    local stage; stage="$(fresh_stage streaming-rust)"
+    local target="$BUILD/rust-target/streaming-rust"
+    mkdir -p "$BUILD/cargo-home"
+    (
+        cd "$EXAMPLES/streaming/rust"
+        export CARGO_HOME="$BUILD/cargo-home" CARGO_TARGET_DIR="$target"
+        logged streaming-rust "$CARGO" build --release --offline --locked
+    )
+    cp "$target/release/bootstrap" "$stage/bootstrap"
+}
+
 build_ric_python() {
     local stage; stage="$(fresh_stage ric-python)"
     local src="$EXAMPLES/ric/python"
@@ -281,6 +295,10 @@ hash_for() {
             inputs_hash "$("$CARGO" --version 2>/dev/null; rustc --version 2>/dev/null)" \
                 examples/hello/rust/Cargo.toml examples/hello/rust/Cargo.lock \
                 examples/hello/rust/.cargo examples/hello/rust/src ;;
+        streaming-rust)
+            inputs_hash "$("$CARGO" --version 2>/dev/null; rustc --version 2>/dev/null)" \
+                examples/streaming/rust/Cargo.toml examples/streaming/rust/Cargo.lock \
+                examples/streaming/rust/.cargo examples/streaming/rust/src ;;
         ric-python) inputs_hash "$("$TARGET_PYTHON" --version 2>&1)" examples/ric/python ;;
         ric-node) inputs_hash "$(node --version 2>/dev/null)" examples/ric/node ;;
         sdk-node-s3) inputs_hash "" examples/sdk/node-s3 ;;

@@ -33,6 +33,10 @@ REQUIRED_PACKAGES=(
     zip
     # The event examples' walkthrough (examples/events/README.md, and its test) uses curl.
     curl
+    # The process sandbox: each environment's veth (iproute2) and the outbound NAT and
+    # filter table (nftables).
+    iproute2
+    nftables
 )
 
 missing=()

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qsl
 
 from lamina.api.answers import empty_response, json_body, json_response
 from lamina.api.bodies import MAX_TAGS, tags
 from lamina.api.context import ApiContext, Handler
-from lamina.arns import parse_function_ref
+from lamina.arns import parse_function_arn, parse_function_ref
 from lamina.errors import InvalidParameterValue, ResourceNotFound
 from lamina.wire.http import Request
 from lamina.wire.server import Response
-
-_FUNCTION_ARN = re.compile(
-    r"^arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:"
-    r"(?P<name>[a-zA-Z0-9-_]{1,64})(?::(?P<qualifier>[^:]+))?$"
-)
 
 
 class AccountOps:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
         self.functions = ctx.functions
-        self.store = ctx.functions.metadata
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -54,28 +47,17 @@ class AccountOps:
                 f"1 validation error detected: Value '{value}' at 'reservedConcurrentExecutions' "
                 "failed to satisfy constraint: Member must have value greater than or equal to 0"
             )
-        pool = self.ctx.scheduler.pool
-        others = self.store.sum_reserved_concurrency(exclude=name)
-        limit = pool.limits.account
-        minimum = min(self.ctx.settings.unreserved_minimum, limit // 10)
-        if others + value > limit - minimum:
-            raise InvalidParameterValue(
-                "Specified ReservedConcurrentExecutions for function decreases account's "
-                f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
-            )
-        self.store.set_reserved_concurrency(name, value)
-        pool.set_reserved(name, value)
+        self.functions.set_reserved_concurrency(name, value)
         return json_response(200, {"ReservedConcurrentExecutions": value})
 
     def get_concurrency(self, req: Request, params: dict[str, str]) -> Response:
         name = self._function(params["FunctionName"])
-        value = self.store.get_reserved_concurrency(name)
+        value = self.functions.reserved_concurrency(name)
         return json_response(200, {} if value is None else {"ReservedConcurrentExecutions": value})
 
     def delete_concurrency(self, req: Request, params: dict[str, str]) -> Response:
         name = self._function(params["FunctionName"])
-        self.store.set_reserved_concurrency(name, None)
-        self.ctx.scheduler.pool.set_reserved(name, None)
+        self.functions.set_reserved_concurrency(name, None)
         return empty_response(204)
 
     def account_settings(self, req: Request, params: dict[str, str]) -> Response:
@@ -100,35 +82,35 @@ class AccountOps:
     # -- tags -------------------------------------------------------------------------
     def _resource(self, raw: str) -> str:
         """A taggable resource: the ARN of a function (not of a version or alias)."""
-        m = _FUNCTION_ARN.match(raw)
-        if m is None:
+        arn = parse_function_arn(raw)
+        if arn is None:
             raise InvalidParameterValue(
                 f"1 validation error detected: Value '{raw}' at 'resource' failed to satisfy "
                 "constraint: Member must satisfy regular expression pattern: "
                 "arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:"
                 "\\d{12}:function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
             )
-        if m.group("qualifier"):
+        if arn.qualifier:
             raise InvalidParameterValue(
                 "Tags on function aliases and versions are not supported. Please specify a "
                 "function ARN."
             )
-        if (m.group("region"), m.group("account")) != (self.ctx.region, self.ctx.account):
+        if (arn.region, arn.account) != (self.ctx.region, self.ctx.account):
             raise ResourceNotFound(f"Function not found: {raw}")
-        self.functions.get(m.group("name"))
-        return m.group("name")
+        self.functions.get(arn.name)
+        return arn.name
 
     def tag(self, req: Request, params: dict[str, str]) -> Response:
         name = self._resource(params["Resource"])
         new = tags(json_body(req).get("Tags"))
         if not new:
             raise InvalidParameterValue("Tags must name at least one tag")
-        total = {**self.store.get_tags(name), **new}
+        total = {**self.functions.tags(name), **new}
         if len(total) > MAX_TAGS:
             raise InvalidParameterValue(
                 f"Number of tags exceeds resource tag limit of {MAX_TAGS}. Tags: {len(total)}"
             )
-        self.store.set_tags(name, new)
+        self.functions.tag(name, new)
         return empty_response(204)
 
     def untag(self, req: Request, params: dict[str, str]) -> Response:
@@ -137,9 +119,9 @@ class AccountOps:
         keys = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "tagKeys"]
         if not keys:
             raise InvalidParameterValue("UntagResource needs at least one tagKeys parameter")
-        self.store.remove_tags(name, keys)
+        self.functions.untag(name, keys)
         return empty_response(204)
 
     def list_tags(self, req: Request, params: dict[str, str]) -> Response:
         name = self._resource(params["Resource"])
-        return json_response(200, {"Tags": self.store.get_tags(name)})
+        return json_response(200, {"Tags": self.functions.tags(name)})

@@ -1,4 +1,8 @@
-"""Building answers: JSON bodies, empty answers, and the one mapping from errors to HTTP."""
+"""Building the Lambda API's answers: JSON bodies and empty answers.
+
+Errors are answered by :mod:`lamina.services.protocol.errors`, the one mapping from errors
+to HTTP for every protocol Lamina speaks; :func:`error_response` is its Lambda face.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import uuid
 from typing import Any
 
 from lamina.errors import ApiError, InvalidRequestContent
+from lamina.services.protocol.errors import LAMBDA, error_answer
 from lamina.wire.http import Request
 from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import Response
@@ -27,8 +32,8 @@ def empty_response(status: int = 204) -> Response:
 
 
 def error_response(exc: ApiError) -> Response:
-    """The one mapping from an error to its HTTP answer."""
-    return json_response(exc.status, exc.body(), exc.headers())
+    """``exc`` as the Lambda API answers it (REST-JSON)."""
+    return error_answer(exc, LAMBDA)
 
 
 def json_body(req: Request) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Every request is authenticated (SigV4, :mod:`lamina.api.auth`), then the invoke route is
 checked first with two string tests; everything else is matched against the route table
-(:mod:`lamina.api.routes`) and handed to its operation. Every :class:`ApiError` becomes a
-Lambda-shaped answer in :func:`error_response`, the one place that maps errors to statuses.
+(:mod:`lamina.api.routes`) and handed to its operation. Other services are mounted on the
+same port (:meth:`LambdaApi.mount`). :meth:`LambdaApi.handle` is the one error boundary:
+every :class:`ApiError` or :class:`AwsServiceError` raised on the way becomes an answer in
+the protocol of the face that raised it (:mod:`lamina.services.protocol.errors`).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
+from typing import Protocol as TypingProtocol
 from urllib.parse import unquote
 
 from lamina.api.account_ops import AccountOps
@@ -26,6 +29,7 @@ from lamina.api.function_ops import FunctionOps
 from lamina.api.lamina_ops import LaminaOps
 from lamina.api.layer_ops import LayerOps
 from lamina.api.routes import match
+from lamina.api.streaming import invoke_with_response_stream
 from lamina.api.url_ops import UrlOps
 from lamina.arns import function_arn, parse_function_ref
 from lamina.billing.ledger import Ledger
@@ -41,6 +45,16 @@ from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.models.invocation import InvokeResult
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.services.protocol.errors import (
+    ANSWERABLE,
+    LAMBDA,
+    Protocol,
+    answering,
+    error_answer,
+    logged,
+)
+from lamina.services.protocol.routing import Answer, Mount
+from lamina.services.protocol.routing import Handler as Mounted
 from lamina.wire.http import Request
 from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import HttpConnection, Response
@@ -55,15 +69,25 @@ ASYNC_PAYLOAD_MAX = 1024 * 1024
 MAX_REQUEST_BYTES = 70 * 1024 * 1024
 
 FUNCTIONS = "/2015-03-31/functions"
+STREAMING = "/2021-11-15/functions"
+STREAMING_SUFFIX = "/response-streaming-invocations"
 # Answered without a signature even when keys are configured (load balancers, probes).
 UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 
-Answer = Response | Coroutine[Any, Any, Response]
-# A handler mounted by another component (function URLs, S3, SQS, ...), and what selects
-# its requests: a path prefix, or a predicate (e.g. on X-Amz-Target).
-Mounted = Callable[[Request, HttpConnection], Answer]
+# What selects a mounted handler's requests: a path prefix, or a predicate (e.g. on
+# X-Amz-Target). The handlers are other components' (function URLs, S3, SQS, ...).
 Selector = str | Callable[[Request], bool]
-_LAMBDA_AUTH: Any = object()  # mount()'s default: the Lambda API's own authenticator
+_LAMBDA_AUTH: Any = object()
+
+
+class AccessGate(TypingProtocol):
+    """Authorises calls made with a function's role credentials (lamina.services.iam)."""
+
+    def check_mounted(self, service: str, req: Request) -> None: ...
+
+    def check_lambda(
+        self, req: Request, operation: str, params: dict[str, str]
+    ) -> None: ...  # mount()'s default: the Lambda API's own authenticator
 
 
 class LambdaApi:
@@ -78,8 +102,10 @@ class LambdaApi:
         account: str,
         settings: Settings | None = None,
         sessions: SessionSecrets | None = None,
+        gate: AccessGate | None = None,
     ) -> None:
-        """``sessions`` resolves functions' role credentials (lamina.services.iam)."""
+        """``sessions`` resolves functions' role credentials and ``gate`` authorises calls
+        made with them (both lamina.services.iam)."""
         settings = settings or functions.settings
         settings = settings.with_changes(region=region, account_id=account)
         self.functions = functions
@@ -90,6 +116,7 @@ class LambdaApi:
         self.account = account
         self.events: EventSources | None = None
         self.sessions = sessions
+        self.gate = gate
         self.auth = self.authenticator("lambda")
         self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
         self._handlers: dict[str, Handler] = {}
@@ -102,7 +129,7 @@ class LambdaApi:
             LayerOps(ctx),
         ):
             self._handlers.update(ops.handlers())
-        self._mounts: list[tuple[Selector, Mounted, Authenticator | None]] = []
+        self._mounts: list[tuple[Selector, Mounted, Authenticator | None, Protocol]] = []
         if settings.signature_required:
             log.info(
                 "SigV4: %d access key(s) configured; unsigned requests are refused",
@@ -122,11 +149,15 @@ class LambdaApi:
         self.functions.on_deleted.append(sources.function_deleted)
         self.ctx.s3_blob = sources.object_store.blob_path
         self._handlers.update(EventOps(sources).handlers())
-        for select, handler, service in sources.mounts():
-            auth = (
-                None if service is None else self.authenticator(service, s3_style=service == "s3")
-            )
-            self.mount(select, handler, auth=auth)
+        for m in sources.mounts():
+            self.mount_service(m)
+
+    def mount_service(self, m: Mount) -> None:
+        """Serve a service's :class:`Mount`: verified as its SigV4 service (S3 with S3's
+        payload rules; not at all when it names none), answered in its protocol."""
+        service = m.sigv4_service
+        auth = None if service is None else self.authenticator(service, s3_style=service == "s3")
+        self.mount(m.select, m.handler, auth=auth, protocol=m.protocol)
 
     def authenticator(self, service: str, *, s3_style: bool = False) -> Authenticator:
         """A SigV4 verifier with Lamina's keys and mode, for another service's requests."""
@@ -142,43 +173,51 @@ class LambdaApi:
         )
 
     def mount(
-        self, select: Selector, handler: Mounted, *, auth: Authenticator | None = _LAMBDA_AUTH
+        self,
+        select: Selector,
+        handler: Mounted,
+        *,
+        auth: Authenticator | None = _LAMBDA_AUTH,
+        protocol: Protocol = LAMBDA,
     ) -> None:
         """Serve the requests ``select`` picks (a path prefix, or a predicate) with ``handler``.
 
         They are checked first, in mount order, before the Lambda routes. ``auth`` verifies
         them before the handler runs (default: as Lambda requests; ``None``: not at all,
         e.g. function URLs with AuthType NONE; or :meth:`authenticator` for another service).
+        An error the handler lets escape is answered in ``protocol``.
         """
-        self._mounts.append((select, handler, self.auth if auth is _LAMBDA_AUTH else auth))
+        self._mounts.append(
+            (select, handler, self.auth if auth is _LAMBDA_AUTH else auth, protocol)
+        )
 
-    # -- entry point ------------------------------------------------------------------
+    # -- entry point: the one error boundary ------------------------------------------
     def handle(self, req: Request, conn: HttpConnection) -> Answer:
-        path = req.path
-        if req.too_large:
-            return error_response(
-                RequestTooLarge(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")
-            )
-        for select, handler, auth in self._mounts:
-            if path.startswith(select) if isinstance(select, str) else select(req):
-                if auth is not None and (denied := self._authenticate(req, auth)) is not None:
-                    return denied
-                return handler(req, conn)
-        if (
-            path not in UNSIGNED_PATHS
-            and (denied := self._authenticate(req, self.auth)) is not None
-        ):
-            return denied
-        if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
-            return self._invoke(req, path[len(FUNCTIONS) + 1 : -len("/invocations")])
+        """Answer ``req``; every error raised on the way is answered here, in the protocol
+        of the face that raised it (Lambda's REST-JSON unless a mount says otherwise)."""
+        protocol = LAMBDA
         try:
-            route, params = match(req.method, path)
-            answer = self._handlers[route.operation](req, params)
-        except ApiError as exc:
-            return error_response(exc)
+            if req.too_large:
+                raise RequestTooLarge(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")
+            mounted = self._mounted(req)
+            if mounted is not None:
+                handler, auth, mount_protocol = mounted
+                if auth is not None:
+                    # Lamina's SigV4 refusals are Lambda-shaped on every face.
+                    auth.check(req.method, req.target, req.headers, req.body)
+                protocol = mount_protocol
+                if auth is not None and self.gate is not None:
+                    # A function's role session may only do what its role allows; a denial
+                    # is answered in the service's own words.
+                    self.gate.check_mounted(auth.service, req)
+                answer = handler(req, conn)
+            else:
+                answer = self._lambda(req, conn)
+        except ANSWERABLE as exc:
+            return error_answer(logged(exc), protocol, head=req.method == "HEAD")
         if isinstance(answer, Response):
             return answer
-        return self._wrap(answer)
+        return answering(protocol, answer, head=req.method == "HEAD")
 
     def screen(self, req: Request) -> Response | None:
         """Refuse a request from its head, before its body is read (signed mode only).
@@ -189,7 +228,7 @@ class LambdaApi:
         """
         if not self.settings.signature_required or req.path in UNSIGNED_PATHS:
             return None
-        for select, _handler, auth in self._mounts:
+        for select, _handler, auth, _protocol in self._mounts:
             if auth is None and (
                 req.path.startswith(select) if isinstance(select, str) else select(req)
             ):
@@ -200,59 +239,80 @@ class LambdaApi:
             return error_response(exc)
         return None
 
-    @staticmethod
-    def _authenticate(req: Request, auth: Authenticator) -> Response | None:
-        try:
-            auth.check(req.method, req.target, req.headers, req.body)
-        except ApiError as exc:
-            return error_response(exc)
+    def _mounted(self, req: Request) -> tuple[Mounted, Authenticator | None, Protocol] | None:
+        path = req.path
+        for select, handler, auth, protocol in self._mounts:
+            if path.startswith(select) if isinstance(select, str) else select(req):
+                return handler, auth, protocol
         return None
 
-    @staticmethod
-    async def _wrap(coro: Coroutine[Any, Any, Response]) -> Response:
-        try:
-            return await coro
-        except ApiError as exc:
-            return error_response(exc)
+    def _lambda(self, req: Request, conn: HttpConnection) -> Answer:
+        """The Lambda API (and ``/lamina/v1``): the invoke route first, then the table."""
+        path = req.path
+        if path not in UNSIGNED_PATHS:
+            self.auth.check(req.method, req.target, req.headers, req.body)
+        if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
+            raw_name = path[len(FUNCTIONS) + 1 : -len("/invocations")]
+            if self.gate is not None:
+                self.gate.check_lambda(req, "Invoke", {"FunctionName": unquote(raw_name)})
+            return self._invoke(req, raw_name)
+        if req.method == "POST" and path.endswith(STREAMING_SUFFIX) and path.startswith(STREAMING):
+            raw_name = path[len(STREAMING) + 1 : -len(STREAMING_SUFFIX)]
+            if self.gate is not None:
+                self.gate.check_lambda(
+                    req, "InvokeWithResponseStream", {"FunctionName": unquote(raw_name)}
+                )
+            return self._invoke(req, raw_name, conn)
+        route, params = match(req.method, path)
+        if self.gate is not None and path not in UNSIGNED_PATHS:
+            self.gate.check_lambda(req, route.operation, params)
+        return self._handlers[route.operation](req, params)
 
     # -- invoke -----------------------------------------------------------------------
-    def _invoke(self, req: Request, raw_name: str) -> Answer:
-        try:
-            qualifier = req.query.get("Qualifier") if "?" in req.target else None
-            ref = parse_function_ref(unquote(raw_name), qualifier)
-            # An alias with weights draws its version here: an in-memory lookup.
-            cfg = self.functions.resolve(ref.name, ref.qualifier)
-            headers = req.headers
-            itype = headers.get("x-amz-invocation-type", "RequestResponse")
-            payload = req.body or b"{}"
-            if itype == "RequestResponse":
-                if len(payload) > SYNC_PAYLOAD_MAX:
-                    raise RequestTooLarge(
-                        f"Request must be smaller than {SYNC_PAYLOAD_MAX} bytes for the "
-                        "InvokeFunction operation"
-                    )
-            elif itype == "Event":
-                if len(payload) > ASYNC_PAYLOAD_MAX:
-                    raise RequestTooLarge(
-                        f"Request must be smaller than {ASYNC_PAYLOAD_MAX} bytes for the "
-                        "InvokeAsync operation"
-                    )
-            elif itype != "DryRun":
-                raise InvalidParameterValue(
-                    f"1 validation error detected: Value '{itype}' at 'invocationType' failed "
-                    "to satisfy constraint: Member must satisfy enum value set: "
-                    "[Event, RequestResponse, DryRun]"
+    def _invoke(
+        self, req: Request, raw_name: str, stream_to: HttpConnection | None = None
+    ) -> Answer:
+        """Invoke, or InvokeWithResponseStream when ``stream_to`` is the connection to
+        stream the answer on."""
+        qualifier = req.query.get("Qualifier") if "?" in req.target else None
+        ref = parse_function_ref(unquote(raw_name), qualifier)
+        # An alias with weights draws its version here: an in-memory lookup.
+        cfg = self.functions.resolve(ref.name, ref.qualifier)
+        headers = req.headers
+        itype = headers.get("x-amz-invocation-type", "RequestResponse")
+        payload = req.body or b"{}"
+        if itype == "RequestResponse":
+            if len(payload) > SYNC_PAYLOAD_MAX:
+                raise RequestTooLarge(
+                    f"Request must be smaller than {SYNC_PAYLOAD_MAX} bytes for the "
+                    "InvokeFunction operation"
                 )
-            _check_json(payload)
-            log_type = headers.get("x-amz-log-type", "None")
-            if log_type not in ("None", "Tail"):
-                raise InvalidParameterValue(
-                    f"1 validation error detected: Value '{log_type}' at 'logType' failed to "
-                    "satisfy constraint: Member must satisfy enum value set: [Tail, None]"
+        elif itype == "Event" and stream_to is None:
+            if len(payload) > ASYNC_PAYLOAD_MAX:
+                raise RequestTooLarge(
+                    f"Request must be smaller than {ASYNC_PAYLOAD_MAX} bytes for the "
+                    "InvokeAsync operation"
                 )
-            client_context = _client_context(headers.get("x-amz-client-context"))
-        except ApiError as exc:
-            return error_response(exc)
+        elif itype != "DryRun":
+            if stream_to is not None:
+                raise InvalidParameterValue(
+                    f"1 validation error detected: Value '{itype}' at 'invocationType' "
+                    "failed to satisfy constraint: Member must satisfy enum value set: "
+                    "[RequestResponse, DryRun]"
+                )
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{itype}' at 'invocationType' failed "
+                "to satisfy constraint: Member must satisfy enum value set: "
+                "[Event, RequestResponse, DryRun]"
+            )
+        _check_json(payload)
+        log_type = headers.get("x-amz-log-type", "None")
+        if log_type not in ("None", "Tail"):
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{log_type}' at 'logType' failed to "
+                "satisfy constraint: Member must satisfy enum value set: [Tail, None]"
+            )
+        client_context = _client_context(headers.get("x-amz-client-context"))
         if itype == "DryRun":
             return Response(
                 204,
@@ -262,29 +322,32 @@ class LambdaApi:
         arn = function_arn(self.region, self.account, cfg.name, ref.qualifier)
         if itype == "Event":
             return self._enqueue(cfg.name, ref.qualifier, payload, cfg.version)
-        return self._invoke_sync(
-            InvokeRequest(
-                cfg, payload, arn, str(uuid.uuid4()), client_context, None, log_type == "Tail"
-            )
+        ireq = InvokeRequest(
+            cfg, payload, arn, str(uuid.uuid4()), client_context, None, log_type == "Tail"
         )
+        if stream_to is not None:
+            return invoke_with_response_stream(
+                self.scheduler,
+                ireq,
+                stream_to,
+                self.settings.stream_response_max_bytes,
+                self.settings.stream_bandwidth_bytes_s,
+            )
+        return self._invoke_sync(ireq)
 
     async def _enqueue(
         self, name: str, qualifier: str | None, payload: bytes, version: str
     ) -> Response:
         # The event is committed to the durable queue before the 202 goes out.
         if self.events is None:
-            return error_response(ServiceError("asynchronous invocation is not available"))
+            raise ServiceError("asynchronous invocation is not available")
         request_id = await self.events.enqueue(name, qualifier, payload)
         return Response(
             202, b"", {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": version}
         )
 
     async def _invoke_sync(self, ireq: InvokeRequest) -> Response:
-        try:
-            result = await self.scheduler.invoke(ireq)
-        except ApiError as exc:
-            return error_response(exc)
-        return invoke_response(result)
+        return invoke_response(await self.scheduler.invoke(ireq))
 
 
 def invoke_response(result: InvokeResult) -> Response:

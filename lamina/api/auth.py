@@ -36,12 +36,14 @@ from lamina.errors import (
     MissingAuthenticationToken,
     UnrecognizedClient,
 )
+from lamina.services.iam.credentials import TOKEN_PREFIX
 
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
 _MEMO_SIZE = 1024
 T = TypeVar("T")
 # (access key id, session token) -> the secret of a function's role credentials, or None.
 SessionSecrets = Callable[[str, str], str | None]
+SESSION_TOKEN_PREFIX = TOKEN_PREFIX + "."  # Lamina's role session tokens
 _MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check "
     "your AWS Secret Access Key and signing method. Consult the service documentation for "
@@ -115,7 +117,10 @@ class Authenticator:
         amz_date = headers.get("x-amz-date") or _from_http_date(headers.get("date"))
         auth = self._parse(authorization, amz_date)
         if not self.required:
-            return auth.credential.access_key  # dev mode: any key, any region
+            # Dev mode: any key, any region. Lamina's own role credentials are still read, so
+            # the session's role is enforced (anyone else is the operator).
+            self._identify_session(auth.credential.access_key, headers.get("x-amz-security-token"))
+            return auth.credential.access_key
         if "host" not in auth.signed_headers:
             raise IncompleteSignature("'Host' must be a 'SignedHeader' in the AWS Authorization.")
         if "x-amz-date" not in auth.signed_headers and "date" not in auth.signed_headers:
@@ -177,6 +182,17 @@ class Authenticator:
         self._check_clock(amz_date)
 
     # -- parts ------------------------------------------------------------------------
+    def _identify_session(self, access_key: str, token: str | None) -> None:
+        """Dev mode: a Lamina session token must be genuine (its role then applies)."""
+        if (
+            token is not None
+            and self.sessions is not None
+            and access_key.startswith("ASIA")
+            and token.startswith(SESSION_TOKEN_PREFIX)
+            and self.sessions(access_key, token) is None
+        ):
+            raise UnrecognizedClient("The security token included in the request is invalid.")
+
     def _accept_presigned(self, raw_query: str) -> str:
         """Dev mode: a well-formed presigned URL is served until it expires, whoever signed."""
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
@@ -187,6 +203,7 @@ class Authenticator:
             raise IncompleteSignature("X-Amz-Expires must be a number of seconds.") from None
         if self._clock() > amz_date_epoch(auth.amz_date) + expires:
             raise AccessDenied("Request has expired")
+        self._identify_session(auth.credential.access_key, query.get("X-Amz-Security-Token"))
         return auth.credential.access_key
 
     def _parse(self, authorization: str, amz_date: str) -> sigv4.SignedRequestAuth:

@@ -11,14 +11,15 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from lamina.arns import dead_letter_service
 from lamina.errors import InvalidParameterValue
 from lamina.models.function import (
     FunctionConfig,
     validate_architecture,
 )
+from lamina.models.requests import CodeRef, CodeUpdate, CreateRequest
 
 _ROLE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 MAX_TAGS = 50
@@ -36,33 +37,6 @@ _UNSUPPORTED = {
     "AcceleratorConfig": "accelerators",
     "RuntimeConfig": "runtime version pinning",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CodeRef:
-    """Where a package comes from: inline bytes, or an object in the code bucket folder."""
-
-    zip_file: bytes | None = None
-    s3_bucket: str | None = None
-    s3_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CreateRequest:
-    config: FunctionConfig  # code fields are placeholders until the package is stored
-    code: CodeRef
-    publish: bool
-    tags: dict[str, str]
-    layers: tuple[str, ...] | None = None  # layer version ARNs, resolved by Functions
-
-
-@dataclass(frozen=True, slots=True)
-class CodeUpdate:
-    code: CodeRef
-    architecture: str | None
-    publish: bool
-    dry_run: bool
-    revision_id: str | None
 
 
 # -- scalar fields ---------------------------------------------------------------------
@@ -181,9 +155,6 @@ def snap_start(body: Mapping[str, Any], default: bool) -> bool:
     return bool(apply_on == "PublishedVersions")
 
 
-_DLQ_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:(sqs|sns):[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$")
-
-
 def dead_letter_arn(body: Mapping[str, Any], default: str) -> str:
     """DeadLetterConfig.TargetArn: an SQS queue (Lamina's own, or an external one)."""
     dlc = body.get("DeadLetterConfig")
@@ -194,13 +165,14 @@ def dead_letter_arn(body: Mapping[str, Any], default: str) -> str:
     target = dlc.get("TargetArn", "")
     if target in ("", None):
         return ""  # an empty TargetArn removes the dead-letter queue, as on Lambda
-    if not isinstance(target, str) or not _DLQ_ARN.match(target):
+    service = dead_letter_service(target) if isinstance(target, str) else None
+    if not isinstance(target, str) or service is None:
         raise InvalidParameterValue(
             f"1 validation error detected: Value '{target}' at 'deadLetterConfig.targetArn' "
             "failed to satisfy constraint: Member must satisfy regular expression pattern: "
             "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
         )
-    if target.split(":")[2] == "sns":
+    if service == "sns":
         raise InvalidParameterValue(
             "Lamina delivers dead letters to SQS queues; SNS topics are not supported"
         )

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from lamina.api.bodies import CodeRef
 from lamina.errors import InvalidParameterValue
+from lamina.models.requests import CodeRef
 
 _BUCKET = re.compile(r"^[0-9A-Za-z.\-_]{3,63}(?<!\.)$")
 

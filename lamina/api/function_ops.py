@@ -7,7 +7,6 @@ import re
 
 from lamina.api.answers import empty_response, json_body, json_response
 from lamina.api.bodies import (
-    CodeRef,
     layer_arns,
     optional_string,
     parse_code_update,
@@ -18,10 +17,11 @@ from lamina.api.bodies import (
 from lamina.api.code_source import read_code
 from lamina.api.context import ApiContext, Handler
 from lamina.api.paging import max_items, page
-from lamina.arns import parse_function_ref
+from lamina.arns import parse_function_ref, role_arn
 from lamina.errors import InvalidParameterValue
 from lamina.functions import check_create_size
 from lamina.models.function import LATEST, FunctionConfig
+from lamina.models.requests import CodeRef
 from lamina.wire.http import Request
 from lamina.wire.server import Response
 
@@ -72,7 +72,7 @@ class FunctionOps:
         check_create_size(len(req.body))
         body = json_body(req)
         name = _unqualified(string(body, "FunctionName"), "CreateFunction")
-        default_role = f"arn:aws:iam::{self.ctx.account}:role/lambda-role"
+        default_role = role_arn(self.ctx.account, "lambda-role")
         create = parse_create(body, name, default_role)
         package = await self._package(create.code)
         cfg = self.functions.create(create, package)
@@ -119,11 +119,10 @@ class FunctionOps:
                 "Location": self.ctx.presigned_url(req, f"/lamina/v1/code/{cfg.code_sha256}.zip"),
             },
         }
-        store = self.functions.metadata
-        tags = store.get_tags(cfg.name)
+        tags = self.functions.tags(cfg.name)
         if tags:
             body["Tags"] = tags
-        reserved = store.get_reserved_concurrency(cfg.name)
+        reserved = self.functions.reserved_concurrency(cfg.name)
         if reserved is not None:
             body["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return json_response(200, body)
@@ -135,8 +134,6 @@ class FunctionOps:
     async def delete(self, req: Request, params: dict[str, str]) -> Response:
         ref = parse_function_ref(params["FunctionName"], req.query.get("Qualifier"))
         await self.functions.delete(ref.name, ref.qualifier)
-        if ref.qualifier is None:
-            self.ctx.scheduler.pool.set_reserved(ref.name, None)
         return empty_response(204)
 
     async def update_code(self, req: Request, params: dict[str, str]) -> Response:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from decimal import Decimal
 from pathlib import Path
 
 from lamina.api.answers import json_response
 from lamina.api.context import ApiContext, Handler
+from lamina.billing.ledger_queries import GroupTotals
 from lamina.billing.ledger_reader import LedgerReader
 from lamina.billing.ledger_wire import parse_by, views
 from lamina.errors import InvalidParameterValue, ResourceNotFound
@@ -93,10 +93,7 @@ class LaminaOps:
         # The ledger flushes and queries on its own thread: keep the event loop free.
         def query() -> list[dict[str, object]]:
             ledger.flush()
-            return [
-                {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(t).items()}
-                for t in ledger.totals(function)
-            ]
+            return [_cost_row(t) for t in ledger.totals(function)]
 
         return json_response(200, {"functions": await asyncio.to_thread(query)})
 
@@ -157,3 +154,24 @@ def _epoch(raw: str | None, name: str) -> float | None:
         return float(raw)
     except ValueError:
         raise InvalidParameterValue(f"{name} must be epoch seconds, not {raw!r}") from None
+
+
+def _cost_row(t: GroupTotals) -> dict[str, object]:
+    """One function's totals as ``/lamina/v1/cost`` answers them (money and GB-s as text)."""
+    row: dict[str, object] = {
+        "function": t.function,
+        "invocations": t.invocations,
+        "cold_starts": t.cold_starts,
+        "errors": t.errors,
+        "timeouts": t.timeouts,
+        "duration_ms": t.duration_ms,
+        "billed_ms": t.billed_ms,
+        "gb_s": t.gb_s,
+        "request_cost": t.request_cost,
+        "duration_cost": t.duration_cost,
+        "ephemeral_cost": t.ephemeral_cost,
+        "total_cost": t.total_cost,
+        "p50_duration_ms": t.p50_duration_ms,
+        "p90_duration_ms": t.p90_duration_ms,
+    }
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in row.items()}

@@ -344,7 +344,11 @@ class _Builder:
             if headers:
                 success["headers"] = headers
             if payload is not None:
-                success["content"] = {"application/octet-stream": {"schema": {}}}
+                stream = self.shapes[shape["members"][payload]["shape"]].get("eventstream")
+                kind = (
+                    "application/vnd.amazon.eventstream" if stream else "application/octet-stream"
+                )
+                success["content"] = {kind: {"schema": {}}}
             else:
                 success["content"] = {"application/json": {"schema": self.structure(output, body)}}
         out[str(route.status)] = success

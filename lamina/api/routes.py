@@ -42,6 +42,12 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", FN + "/configuration", "UpdateFunctionConfiguration", 200),
     Route("PUT", FN + "/code", "UpdateFunctionCode", 200),
     Route("POST", FN + "/invocations", "Invoke", 200),
+    Route(
+        "POST",
+        "/2021-11-15/functions/{FunctionName}/response-streaming-invocations",
+        "InvokeWithResponseStream",
+        200,
+    ),
     Route("POST", FN + "/versions", "PublishVersion", 201),
     Route("GET", FN + "/versions", "ListVersionsByFunction", 200),
     Route("POST", FN + "/aliases", "CreateAlias", 201),

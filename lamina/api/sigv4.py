@@ -1,7 +1,7 @@
 """AWS Signature Version 4: canonical requests, signatures, and parsing what clients send.
 
 Pure functions, no clock and no I/O, shared by the server's verifier
-(:mod:`lamina.api.auth`) and the CLI's signer (:mod:`lamina.cli.client`). The rules are
+(:mod:`lamina.api.auth`) and the CLI's signer (:mod:`lamina.client.http`). The rules are
 AWS's (and botocore's, which is what boto3 and the AWS CLI send):
 
 - the canonical URI is the path *as sent*, with dot segments and empty segments removed,

@@ -50,7 +50,6 @@ class UrlOps:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
         self.functions = ctx.functions
-        self.store = ctx.functions.metadata
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -90,19 +89,19 @@ class UrlOps:
             creation_time=now,
             last_modified_time=now,
         )
-        self.store.create_url_config(cfg)
+        self.functions.create_url_config(cfg)
         shape = self._shape(req, cfg)
         shape.pop("LastModifiedTime")  # CreateFunctionUrlConfig's answer has none
         return json_response(201, shape)
 
     def get(self, req: Request, params: dict[str, str]) -> Response:
         name, qualifier = self._target(req, params)
-        return json_response(200, self._shape(req, self.store.get_url_config(name, qualifier)))
+        return json_response(200, self._shape(req, self.functions.url_config(name, qualifier)))
 
     def update(self, req: Request, params: dict[str, str]) -> Response:
         name, qualifier = self._target(req, params)
         body = json_body(req)
-        current = self.store.get_url_config(name, qualifier)
+        current = self.functions.url_config(name, qualifier)
         cfg = FunctionUrlConfig(
             function=name,
             qualifier=qualifier,
@@ -121,19 +120,19 @@ class UrlOps:
             creation_time=current.creation_time,
             last_modified_time=_timestamp(self.ctx.clock()),
         )
-        self.store.update_url_config(cfg)
+        self.functions.update_url_config(cfg)
         return json_response(200, self._shape(req, cfg))
 
     def delete(self, req: Request, params: dict[str, str]) -> Response:
         name, qualifier = self._target(req, params)
-        self.store.delete_url_config(name, qualifier)
+        self.functions.delete_url_config(name, qualifier)
         return empty_response(204)
 
     def list(self, req: Request, params: dict[str, str]) -> Response:
         ref = parse_function_ref(params["FunctionName"])
         q = req.query
         configs, next_marker = page(
-            self.store.list_url_configs(ref.name),
+            self.functions.url_configs(ref.name),
             lambda c: c.qualifier or "",
             q.get("Marker") or None,
             max_items(q.get("MaxItems"), most=50),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lamina.billing.ledger import LEDGER_FILE, Ledger
-from lamina.billing.ledger_queries import CostTotals, DailyTotals, LedgerEntry, Usage
+from lamina.billing.ledger_queries import GroupTotals, LedgerEntry, MonthUsage
 from lamina.billing.meter import (
     Cost,
     MonthlyBill,
@@ -18,16 +18,15 @@ from lamina.billing.prices import FreeTier, PriceTable, Tier, load_prices, parse
 __all__ = [
     "LEDGER_FILE",
     "Cost",
-    "CostTotals",
-    "DailyTotals",
     "FreeTier",
+    "GroupTotals",
     "Ledger",
     "LedgerEntry",
+    "MonthUsage",
     "MonthlyBill",
     "PriceTable",
     "Tier",
     "TierCharge",
-    "Usage",
     "billed_duration_ms",
     "gb_seconds",
     "invocation_cost",

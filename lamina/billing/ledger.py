@@ -11,9 +11,11 @@ Thread model
   transaction. A failed write puts the batch back and is retried on the next wake.
 * :meth:`flush` and :meth:`close` block until the flusher has written everything recorded
   before the call; from a coroutine, run them with ``asyncio.to_thread``.
-* The queries (:meth:`totals`, :meth:`daily`, :meth:`records`, :meth:`usage`) open a short
-  read connection of their own per call, so any thread may call them; they see flushed rows
-  only (call :meth:`flush` first to read your own writes). They block: ``asyncio.to_thread``.
+* The queries (:meth:`totals`, :meth:`records`; reports use
+  :class:`~lamina.billing.ledger_reader.LedgerReader`, over the same
+  :mod:`~lamina.billing.ledger_queries`) open a short read connection of their own per
+  call, so any thread may call them; they see flushed rows only (call :meth:`flush` first
+  to read your own writes). They block: ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from lamina.billing import ledger_db, ledger_queries
-from lamina.billing.ledger_queries import CostTotals, DailyTotals, LedgerEntry, Usage
+from lamina.billing.ledger_queries import GroupTotals, LedgerEntry
 from lamina.billing.meter import invocation_cost
 from lamina.billing.prices import PriceTable
 from lamina.errors import ServiceError
@@ -159,27 +161,15 @@ class Ledger:
 
     def totals(
         self, function: str | None = None, since: float | None = None, until: float | None = None
-    ) -> list[CostTotals]:
+    ) -> list[GroupTotals]:
         """Per-function totals over ``[since, until)`` (epoch seconds), sorted by name."""
         with self._reader() as conn:
-            return ledger_queries.totals(conn, function, since, until)
-
-    def daily(
-        self, function: str | None = None, since: float | None = None, until: float | None = None
-    ) -> list[DailyTotals]:
-        """Per-function, per-UTC-day totals, oldest first."""
-        with self._reader() as conn:
-            return ledger_queries.daily(conn, function, since, until)
+            return ledger_queries.groups(conn, "function", function, since, until)
 
     def records(self, function: str | None = None, limit: int = 100) -> list[LedgerEntry]:
         """The most recent rows, newest first."""
         with self._reader() as conn:
             return ledger_queries.records(conn, function, limit)
-
-    def usage(self, since: float | None = None, until: float | None = None) -> list[Usage]:
-        """Requests and GB-s per architecture: feed to :func:`meter.monthly_cost`."""
-        with self._reader() as conn:
-            return ledger_queries.usage(conn, since, until)
 
     @contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:

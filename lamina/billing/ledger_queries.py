@@ -1,71 +1,86 @@
-"""Read side of the ledger: per-function totals, per-day totals, recent rows, monthly usage.
+"""The one read path over the ledger: totals per function, version or day; workloads;
+months; recent rows.
 
-Each function takes an open connection (see :func:`lamina.billing.ledger_db.connect`) and
-only reads, so it can run on any thread with that thread's own connection, concurrently
-with the writer (WAL lets readers and one writer proceed together).
+Each function takes an open connection with ``decimal_sum`` registered — the server's
+(:meth:`lamina.billing.ledger.Ledger.totals`) or a report's read-only one
+(:class:`lamina.billing.ledger_reader.LedgerReader`) — and only reads, so it can run on any
+thread with that thread's own connection, beside the writer (WAL lets readers and one
+writer proceed together).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Literal
 
 from lamina.billing import ledger_db
 from lamina.billing.meter import EXACT, Cost, gb_seconds
+from lamina.billing.projection import Workload
 from lamina.models.invocation import InvocationRecord
+
+GroupBy = Literal["function", "version", "day"]
+
+_KEYS: dict[str, tuple[str, ...]] = {
+    "function": ("function",),
+    "version": ("function", "version"),
+    "day": ("date(started_at, 'unixepoch')", "function"),
+}
 
 
 @dataclass(frozen=True, slots=True)
-class CostTotals:
-    """One function's invocations and cost over a time range (costs at first-tier prices)."""
+class GroupTotals:
+    """The ledger's rows for one function (and version, or UTC day), summed.
+
+    Costs are as the ledger recorded them: each invocation at its architecture's
+    first-tier price. ``mb_ms`` (Σ memory * billed ms) lets a report reprice them.
+    """
 
     function: str
+    version: str | None
+    day: date | None
     invocations: int
     cold_starts: int
     errors: int  # ended in error or timeout, as Lambda's Errors metric counts them
     timeouts: int
     duration_ms: float
+    init_ms: float  # Σ Init Duration of the cold starts (billed, inside billed_ms)
     billed_ms: int
-    gb_s: Decimal
+    mb_ms: int
+    ephemeral_gb_s: Decimal
     request_cost: Decimal
     duration_cost: Decimal
     ephemeral_cost: Decimal
-    total_cost: Decimal
+    # Nearest-rank duration percentiles, per function only.
     p50_duration_ms: float | None = None
     p90_duration_ms: float | None = None
 
+    @property
+    def gb_s(self) -> Decimal:
+        return gb_seconds(1, self.mb_ms)
 
-@dataclass(frozen=True, slots=True)
-class DailyTotals:
-    """One function's totals for one UTC day."""
-
-    day: date
-    function: str
-    invocations: int
-    cold_starts: int
-    errors: int
-    timeouts: int
-    duration_ms: float
-    billed_ms: int
-    gb_s: Decimal
-    request_cost: Decimal
-    duration_cost: Decimal
-    ephemeral_cost: Decimal
-    total_cost: Decimal
+    @property
+    def total_cost(self) -> Decimal:
+        return EXACT.add(EXACT.add(self.request_cost, self.duration_cost), self.ephemeral_cost)
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
-    """An architecture's raw usage over a range: the inputs of ``meter.monthly_cost``."""
+class MonthUsage:
+    """One calendar month's (UTC) usage of one architecture: a monthly bill's inputs."""
 
+    month: str  # "2026-05"
     architecture: str
     requests: int
-    gb_s: Decimal
+    mb_ms: int
     ephemeral_gb_s: Decimal
+
+    @property
+    def gb_s(self) -> Decimal:
+        return gb_seconds(1, self.mb_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,107 +91,93 @@ class LedgerEntry:
     cost: Cost
 
 
-# GB-s are summed as integer MB-ms (exact and native), money with the exact decimal_sum;
-# each row's cost is the sum of its three parts, so the total is derived, not summed again.
-_AGGREGATES = """
-    COUNT(*), SUM(cold), SUM(outcome != 'success'), SUM(outcome = 'timeout'),
-    TOTAL(duration_ms), SUM(billed_ms), SUM(memory_mb * billed_ms), decimal_sum(request_cost),
-    decimal_sum(duration_cost), decimal_sum(ephemeral_cost)
-"""
-
-
-def _where(
-    function: str | None, since: float | None, until: float | None
-) -> tuple[str, list[object]]:
-    """A WHERE clause for the common filters: ``since`` inclusive, ``until`` exclusive."""
-    clauses: list[str] = []
-    params: list[object] = []
-    for clause, value in (("function = ?", function), ("started_at >= ?", since),
-                          ("started_at < ?", until)):  # fmt: skip
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-class _Sums(NamedTuple):
-    """The aggregate columns, in the order both totals dataclasses declare them."""
-
-    invocations: int
-    cold_starts: int
-    errors: int
-    timeouts: int
-    duration_ms: float
-    billed_ms: int
-    gb_s: Decimal
-    request_cost: Decimal
-    duration_cost: Decimal
-    ephemeral_cost: Decimal
-    total_cost: Decimal
-
-
-def _sums(row: tuple[Any, ...]) -> _Sums:
-    (count, cold, errors, timeouts, duration, billed, mb_ms, request_cost, duration_cost,
-     ephemeral_cost) = row  # fmt: skip
-    request, compute, storage = (
-        Decimal(request_cost),
-        Decimal(duration_cost),
-        Decimal(ephemeral_cost),
+def groups(
+    conn: sqlite3.Connection,
+    by: GroupBy = "function",
+    function: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[GroupTotals]:
+    """Totals per function, per (function, version) or per (UTC day, function), in key
+    order; per function they carry nearest-rank p50/p90 of duration."""
+    keys = ", ".join(_KEYS[by])
+    where, params = _where(function, since, until)
+    # GB-s are summed as integer MB-ms (exact and native), money with the exact decimal_sum.
+    sql = (
+        f"SELECT {keys}, COUNT(*), SUM(cold), SUM(outcome != 'success'), "
+        "SUM(outcome = 'timeout'), TOTAL(duration_ms), TOTAL(init_ms), SUM(billed_ms), "
+        "SUM(memory_mb * billed_ms), decimal_sum(ephemeral_gb_s), "
+        "decimal_sum(request_cost), decimal_sum(duration_cost), decimal_sum(ephemeral_cost) "
+        f"FROM invocations{where} GROUP BY {keys} ORDER BY {keys}"
     )
-    return _Sums(
-        int(count),
-        int(cold),
-        int(errors),
-        int(timeouts),
-        float(duration),
-        int(billed),
-        gb_seconds(1, int(mb_ms)),
-        request,
-        compute,
-        storage,
-        EXACT.add(EXACT.add(request, compute), storage),
-    )
+    found = [_group(by, row) for row in conn.execute(sql, params).fetchall()]
+    if by != "function":
+        return found
+    return [
+        dataclasses.replace(
+            g,
+            p50_duration_ms=_percentile(conn, g, since, until, 0.50),
+            p90_duration_ms=_percentile(conn, g, since, until, 0.90),
+        )
+        for g in found
+    ]
 
 
-def totals(
+def workloads(
     conn: sqlite3.Connection,
     function: str | None = None,
     since: float | None = None,
     until: float | None = None,
-) -> list[CostTotals]:
-    """Totals per function (sorted by name), with nearest-rank p50/p90 of duration."""
+) -> list[tuple[str, Workload]]:
+    """Each function's measured workload per architecture, with its billed-ms histogram."""
     where, params = _where(function, since, until)
-    rows = conn.execute(
-        f"SELECT function, {_AGGREGATES} FROM invocations{where} GROUP BY function "
-        "ORDER BY function",
+    sums = conn.execute(
+        "SELECT function, architecture, COUNT(*), SUM(memory_mb * billed_ms), "
+        f"decimal_sum(ephemeral_gb_s) FROM invocations{where} "
+        "GROUP BY function, architecture ORDER BY function, architecture",
         params,
     ).fetchall()
-    out: list[CostTotals] = []
-    for name, *sums in rows:
-        agg = _sums(tuple(sums))
-        n = agg.invocations
-        p50 = _percentile(conn, name, since, until, n, 0.50)
-        p90 = _percentile(conn, name, since, until, n, 0.90)
-        out.append(CostTotals(str(name), *agg, p50, p90))
-    return out
+    buckets = conn.execute(
+        "SELECT function, architecture, billed_ms, COUNT(*) "
+        f"FROM invocations{where} GROUP BY function, architecture, billed_ms "
+        "ORDER BY function, architecture, billed_ms",
+        params,
+    ).fetchall()
+    histograms: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for name, arch, billed, count in buckets:
+        histograms.setdefault((str(name), str(arch)), []).append((int(billed), int(count)))
+    return [
+        (
+            str(name),
+            Workload(
+                architecture=str(arch),
+                invocations=int(n),
+                mb_ms=int(mb_ms),
+                ephemeral_gb_s=Decimal(eph),
+                histogram=tuple(histograms.get((str(name), str(arch)), ())),
+            ),
+        )
+        for name, arch, n, mb_ms, eph in sums
+    ]
 
 
-def daily(
+def months(
     conn: sqlite3.Connection,
     function: str | None = None,
     since: float | None = None,
     until: float | None = None,
-) -> list[DailyTotals]:
-    """Totals per function per UTC day, oldest day first."""
+) -> list[MonthUsage]:
+    """Usage per UTC calendar month and architecture, oldest first."""
     where, params = _where(function, since, until)
     rows = conn.execute(
-        f"SELECT date(started_at, 'unixepoch') AS day, function, {_AGGREGATES} "
-        f"FROM invocations{where} GROUP BY day, function ORDER BY day, function",
+        "SELECT strftime('%Y-%m', started_at, 'unixepoch') AS month, architecture, "
+        "COUNT(*), SUM(memory_mb * billed_ms), decimal_sum(ephemeral_gb_s) "
+        f"FROM invocations{where} GROUP BY month, architecture ORDER BY month, architecture",
         params,
     ).fetchall()
     return [
-        DailyTotals(date.fromisoformat(day), str(name), *_sums(tuple(sums)))
-        for day, name, *sums in rows
+        MonthUsage(str(month), str(arch), int(n), int(mb_ms), Decimal(eph))
+        for month, arch, n, mb_ms, eph in rows
     ]
 
 
@@ -193,36 +194,55 @@ def records(
     return [LedgerEntry(*ledger_db.decode(row)) for row in rows]
 
 
-def usage(
-    conn: sqlite3.Connection, since: float | None = None, until: float | None = None
-) -> list[Usage]:
-    """Requests and GB-s per architecture over a range (e.g. one calendar month)."""
-    where, params = _where(None, since, until)
-    rows = conn.execute(
-        "SELECT architecture, COUNT(*), SUM(memory_mb * billed_ms), decimal_sum(ephemeral_gb_s) "
-        f"FROM invocations{where} GROUP BY architecture ORDER BY architecture",
-        params,
-    ).fetchall()
-    return [
-        Usage(arch, int(n), gb_seconds(1, int(mb_ms)), Decimal(eph)) for arch, n, mb_ms, eph in rows
-    ]
+def _where(
+    function: str | None, since: float | None, until: float | None
+) -> tuple[str, list[object]]:
+    """A WHERE clause for the common filters: ``since`` inclusive, ``until`` exclusive."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for clause, value in (("function = ?", function), ("started_at >= ?", since),
+                          ("started_at < ?", until)):  # fmt: skip
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def _percentile(
     conn: sqlite3.Connection,
-    function: str,
+    group: GroupTotals,
     since: float | None,
     until: float | None,
-    count: int,
     fraction: float,
 ) -> float | None:
-    """Nearest-rank percentile: the smallest duration with ``fraction`` of rows at or below."""
-    if count == 0:
-        return None
-    where, params = _where(function, since, until)
-    rank = max(1, math.ceil(fraction * count))
+    """Nearest rank: the smallest duration with ``fraction`` of the group's rows at or below."""
+    where, params = _where(group.function, since, until)
+    rank = max(1, math.ceil(fraction * group.invocations))
     row = conn.execute(
         f"SELECT duration_ms FROM invocations{where} ORDER BY duration_ms LIMIT 1 OFFSET ?",
         [*params, rank - 1],
     ).fetchone()
     return None if row is None else float(row[0])
+
+
+def _group(by: GroupBy, row: tuple[Any, ...]) -> GroupTotals:
+    width = len(_KEYS[by])
+    key, sums = row[:width], row[width:]
+    (count, cold, errors, timeouts, duration, init, billed, mb_ms, eph, req, dur, eph_cost) = sums
+    return GroupTotals(
+        function=str(key[1] if by == "day" else key[0]),
+        version=str(key[1]) if by == "version" else None,
+        day=date.fromisoformat(str(key[0])) if by == "day" else None,
+        invocations=int(count),
+        cold_starts=int(cold),
+        errors=int(errors),
+        timeouts=int(timeouts),
+        duration_ms=float(duration),
+        init_ms=float(init),
+        billed_ms=int(billed),
+        mb_ms=int(mb_ms),
+        ephemeral_gb_s=Decimal(eph),
+        request_cost=Decimal(req),
+        duration_cost=Decimal(dur),
+        ephemeral_cost=Decimal(eph_cost),
+    )

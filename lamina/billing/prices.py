@@ -36,6 +36,15 @@ class FreeTier:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapStartPrices:
+    """SnapStart's own fees: each restore, and the cached snapshot while its version lives."""
+
+    restore_price_per_gb: Decimal  # per GB of the function's memory, per restore
+    cache_price_per_gb_s: Decimal  # per GB of the function's memory, per second cached
+    cache_minimum_s: int  # a snapshot is billed at least this long
+
+
+@dataclass(frozen=True, slots=True)
 class PriceTable:
     """Lambda's prices for one region, as loaded from ``prices.json``."""
 
@@ -48,6 +57,7 @@ class PriceTable:
     ephemeral_included_mb: int
     ephemeral_price_per_gb_s: Decimal
     free_tier: FreeTier
+    snapstart: SnapStartPrices | None = None  # None: the table does not price SnapStart
     # The fee for one request ($0.20 per million → $0.0000002), derived once: the meter
     # reads it for every invocation.
     request_price: Decimal = field(init=False)
@@ -120,6 +130,23 @@ def parse_prices(raw: object, where: str = "price table") -> PriceTable:
             requests=_count(free.get("requests"), f"{where}: free_tier.requests"),
             gb_s=_amount(free.get("gb_s"), f"{where}: free_tier.gb_s"),
         ),
+        snapstart=_snapstart(doc.get("snapstart"), f"{where}: snapstart"),
+    )
+
+
+def _snapstart(raw: object, where: str) -> SnapStartPrices | None:
+    """The optional ``snapstart`` section (a table for a region without it may omit it)."""
+    if raw is None:
+        return None
+    section = _mapping(raw, where)
+    return SnapStartPrices(
+        restore_price_per_gb=_amount(
+            section.get("restore_price_per_gb"), f"{where}.restore_price_per_gb"
+        ),
+        cache_price_per_gb_s=_amount(
+            section.get("cache_price_per_gb_s"), f"{where}.cache_price_per_gb_s"
+        ),
+        cache_minimum_s=_count(section.get("cache_minimum_s"), f"{where}.cache_minimum_s"),
     )
 
 

@@ -95,7 +95,7 @@ def _unit_seconds(unit: str, text: str) -> Decimal:
 
 
 @dataclass(frozen=True, slots=True)
-class Rate:
+class RequestRate:
     """A request rate, kept as requests per 730-hour month (rounded to whole requests)."""
 
     per_month: int
@@ -105,12 +105,8 @@ class Rate:
     def per_second(self) -> Decimal:
         return _ROUNDED.divide(Decimal(self.per_month), Decimal(SECONDS_PER_MONTH))
 
-    @classmethod
-    def per_month_of(cls, requests: int) -> Rate:
-        return cls(requests, f"{requests:,}/month")
 
-
-def parse_rate(text: str) -> Rate:
+def parse_rate(text: str) -> RequestRate:
     """``10/s``, ``600 per minute``, ``2.5M/month``, ``1,000,000 requests/day``, ``50rps``."""
     m = _RATE.match(text)
     if m is not None:
@@ -128,7 +124,7 @@ def parse_rate(text: str) -> Rate:
     per_month = _ROUNDED.divide(
         _ROUNDED.multiply(count, Decimal(SECONDS_PER_MONTH)), seconds
     ).to_integral_value(ROUND_HALF_EVEN)
-    return Rate(int(per_month), text.strip())
+    return RequestRate(int(per_month), text.strip())
 
 
 @dataclass(frozen=True, slots=True)

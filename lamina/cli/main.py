@@ -14,15 +14,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lamina.cli.client import Client, ClientError, fn_path
 from lamina.cli.inference import Inferred, infer
-from lamina.cli.output import dump_json, paint, table
 from lamina.cli.schedule import add_schedule_parser
+from lamina.cli.tools import register as register_tools
 from lamina.cli.up import add_up_parser
+from lamina.cli.workflow import add_workflow_parser
+from lamina.client.http import Client, ClientError, fn_path
 from lamina.config import load_settings
 from lamina.errors import LaminaError
 from lamina.store.code import zip_directory
-from lamina.tools.cli import register as register_tools
+from lamina.terminal import dump_json, paint, table
 
 
 def _endpoint(args: argparse.Namespace) -> str:
@@ -371,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_tools(sub, common, _endpoint)
     add_up_parser(sub)
     add_schedule_parser(sub, common)
+    add_workflow_parser(sub, common)
 
     p = sub.add_parser("runtimes", parents=[common], help="which interpreter runs each runtime")
     p.set_defaults(func=cmd_runtimes)

@@ -15,10 +15,11 @@ from typing import Any
 
 import botocore.exceptions
 
-from lamina.cli.output import dump_json, paint, table
+from lamina.arns import function_arn
+from lamina.client.boto import BotoClients
 from lamina.config import load_settings
 from lamina.errors import LaminaError
-from lamina.sam.clients import Clients
+from lamina.terminal import dump_json, paint, table
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -26,14 +27,14 @@ Command = Callable[[argparse.Namespace], int]
 def _events(args: argparse.Namespace) -> Any:
     settings = load_settings(os.environ)
     endpoint = args.endpoint or os.environ.get("LAMINA_ENDPOINT") or settings.endpoint
-    return Clients.for_settings(endpoint, settings)("events")
+    return BotoClients.for_settings(endpoint, settings)("events")
 
 
 def _function_arn(args: argparse.Namespace, name: str) -> str:
     if name.startswith("arn:"):
         return name
     settings = load_settings(os.environ)
-    return f"arn:aws:lambda:{settings.region}:{settings.account_id}:function:{name}"
+    return function_arn(settings.region, settings.account_id, name)
 
 
 def cmd_put(args: argparse.Namespace) -> int:

@@ -14,12 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lamina.cli.client import ClientError
-from lamina.cli.output import paint
+from lamina.client.boto import BotoClients
+from lamina.client.http import ClientError
 from lamina.config import load_settings
 from lamina.sam.builds.deps import Toolchain
 from lamina.sam.builds.package import Package
-from lamina.sam.clients import Clients
 from lamina.sam.deploy import Project, UpResult, default_stack, deploy, samconfig, toolchain
 from lamina.sam.errors import SamError
 from lamina.sam.names import stack_name
@@ -27,6 +26,7 @@ from lamina.sam.parameters import parse_overrides
 from lamina.sam.report import as_json, render
 from lamina.sam.template import find_template
 from lamina.sam.watch import Watcher
+from lamina.terminal import paint
 
 
 def add_up_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,7 +90,7 @@ def _project(args: argparse.Namespace) -> Project:
     )
 
 
-def _routes_hint(project: Project, clients: Clients, result: UpResult) -> str:
+def _routes_hint(project: Project, clients: BotoClients, result: UpResult) -> str:
     """Where the routes file's routes are served: the port the server says it listens on."""
     if not result.spec.routes or project.routes_file is None:
         return ""
@@ -112,7 +112,7 @@ def _routes_hint(project: Project, clients: Clients, result: UpResult) -> str:
 
 def _report(
     project: Project,
-    clients: Clients,
+    clients: BotoClients,
     result: UpResult,
     as_json_flag: bool,
     one_line: bool = False,
@@ -136,7 +136,7 @@ def _report(
 def cmd_up(args: argparse.Namespace) -> int:
     """Run ``lamina up``; 0 when everything deployed, 1 when something failed."""
     project = _project(args)
-    clients = Clients.for_settings(project.endpoint, project.settings)
+    clients = BotoClients.for_settings(project.endpoint, project.settings)
     tools = toolchain(project)
     if args.watch:
         tools = replace(tools, quick_rust=True)
@@ -155,7 +155,7 @@ def _progress(line: str) -> None:
 
 def _watch(
     project: Project,
-    clients: Clients,
+    clients: BotoClients,
     tools: Toolchain,
     result: UpResult,
     as_json_flag: bool,

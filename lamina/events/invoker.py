@@ -13,22 +13,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from lamina.models.invocation import InvokeResult
+from lamina.runtime_api.stream import ResponseStream
 
 # invoke(function_name, qualifier, payload, request_id) -> InvokeResult
 Invoke = Callable[[str, str | None, bytes, str], Awaitable[InvokeResult]]
 
+# invoke_stream(function_name, qualifier, payload, request_id, stream) -> InvokeResult: as
+# Invoke, with a streaming response going to ``stream`` as it is produced (function URLs
+# in RESPONSE_STREAM mode); it returns once the stream has ended.
+InvokeStream = Callable[[str, str | None, bytes, str, ResponseStream], Awaitable[InvokeResult]]
+
 # enqueue(function_name, qualifier, payload) -> request_id, once durably accepted
 Enqueue = Callable[[str, str | None, bytes], Awaitable[str]]
-
-
-def split_function_arn(arn_or_name: str) -> tuple[str, str | None]:
-    """``name``, ``name:qual``, ``arn:aws:lambda:r:a:function:name[:qual]`` → (name, qualifier)."""
-    rest = arn_or_name
-    if rest.startswith("arn:"):
-        parts = rest.split(":")
-        # arn:aws:lambda:region:account:function:name[:qualifier]
-        name = parts[6] if len(parts) > 6 else ""
-        qualifier = parts[7] if len(parts) > 7 else None
-        return name, qualifier
-    name, _, qualifier = rest.partition(":")
-    return name, qualifier or None

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from lamina.arns import parse_arn, qualify, schedule_arn, split_function_arn
 from lamina.config import Settings
 from lamina.errors import ConfigError
 from lamina.events.asyncinvoke.operations import EventInvokeConfigOperations, Resolve
@@ -35,50 +33,24 @@ from lamina.events.http.apis import STORE_FILE as API_STORE_FILE
 from lamina.events.http.apis import ApiListeners, ApiStore
 from lamina.events.http.handlers import ApiRoutesHandler, FindUrl, FunctionUrlHandler, Verify
 from lamina.events.http.routes import load_routes
-from lamina.events.invoker import Invoke, split_function_arn
+from lamina.events.invoker import Invoke, InvokeStream
 from lamina.events.s3.dispatch import Notifier
 from lamina.events.s3.external import S3Webhook
 from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
 from lamina.services.eventbridge.operations import RuleOperations
 from lamina.services.eventbridge.rules import RuleStore
 from lamina.services.eventbridge.service import EventsService
+from lamina.services.protocol.routing import Mount
 from lamina.services.s3.service import S3Service
 from lamina.services.s3.store import ObjectStore
-from lamina.services.scheduler.operations import ScheduleOperations, schedule_arn
+from lamina.services.scheduler.operations import ScheduleOperations
 from lamina.services.scheduler.service import SchedulerService
-from lamina.services.sqs.handler import SqsHandler, is_sqs_request
+from lamina.services.sqs.handler import SqsHandler
 from lamina.services.sqs.service import SqsService
 from lamina.services.sqs.store import SqsStore
-from lamina.wire.http import Request
-from lamina.wire.server import HttpConnection, bound_port, serve
+from lamina.wire.server import bound_port, serve
 
 log = logging.getLogger("lamina.events")
-
-Mounted = Callable[[Request, HttpConnection], Any]
-# (selector, handler, SigV4 service name or None for no verification at the mount)
-Mount = tuple[Callable[[Request], bool], Mounted, str | None]
-
-_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
-_LAMBDA_PATH = re.compile(r"^/(20\d\d-\d\d-\d\d|lamina)(/|$)")
-
-
-def signed_service(req: Request) -> str | None:
-    """The SigV4 credential scope's service (``s3``, ``sqs``, ``lambda``...), if signed."""
-    m = _SCOPE.search(req.headers.get("authorization", ""))
-    if m:
-        return m.group(1)
-    q = req.target.partition("?")[2]
-    m = re.search(r"X-Amz-Credential=[^&]*?%2F[^&]*?%2F[^&]*?%2F([a-z0-9-]+)%2F", q)
-    return m.group(1) if m else None
-
-
-def is_s3_request(req: Request) -> bool:
-    """S3 requests on the shared port: signed for ``s3``, or unsigned path-style ones that
-    carry S3's payload header and are not Lambda API paths."""
-    service = signed_service(req)
-    if service is not None:
-        return service == "s3"
-    return "x-amz-content-sha256" in req.headers and not _LAMBDA_PATH.match(req.path)
 
 
 def parse_sqs_endpoints(raw: str) -> dict[str, str]:
@@ -140,6 +112,7 @@ class EventSources:
         find_url: FindUrl,
         verify: Verify | None = None,
         dead_letter_target: DeadLetterTarget | None = None,
+        invoke_stream: InvokeStream | None = None,
     ) -> EventSources:
         """Open every store (fast; no tasks yet). ``resolve_function(name, qualifier)``
         returns the unqualified function ARN or raises ResourceNotFound."""
@@ -199,15 +172,16 @@ class EventSources:
         endpoints = parse_sqs_endpoints(settings.sqs_endpoints)
 
         def client_for(arn: str) -> QueueClient:
-            parts = arn.split(":")
-            if parts[4] == account and parts[3] == region:
-                return EmbeddedQueueClient(sqs, parts[5])
-            return Boto3QueueClient(arn, endpoints.get(parts[4]))
+            queue = parse_arn(arn)  # validated when the mapping was made
+            assert queue is not None
+            if queue.account == account and queue.region == region:
+                return EmbeddedQueueClient(sqs, queue.resource)
+            return Boto3QueueClient(arn, endpoints.get(queue.account))
 
         def resolve_mapping_function(fn: str) -> tuple[str, str | None, str]:
             name, qualifier = split_function_arn(fn)
             base = resolve_function(name, qualifier)
-            return name, qualifier, f"{base}:{qualifier}" if qualifier else base
+            return name, qualifier, qualify(base, qualifier)
 
         mapping_store = MappingStore(data / "event-source-mappings.db")
         mapping_ops = MappingOperations(mapping_store, resolve_mapping_function, region, account)
@@ -216,7 +190,16 @@ class EventSources:
         object_store = ObjectStore(data / "s3")
         notifier = Notifier(queue.enqueue, sqs.send_to_arn)
         s3 = S3Service(object_store, notifier, region, account)
-        urls = FunctionUrlHandler(find_url, invoke, region=region, account=account, verify=verify)
+        urls = FunctionUrlHandler(
+            find_url,
+            invoke,
+            region=region,
+            account=account,
+            verify=verify,
+            invoke_stream=invoke_stream,
+            stream_limit=settings.stream_response_max_bytes,
+            stream_bandwidth=settings.stream_bandwidth_bytes_s,
+        )
         routes = None
         if settings.http_routes_file is not None:
             routes = ApiRoutesHandler(
@@ -259,14 +242,16 @@ class EventSources:
 
     # -- the shared port ------------------------------------------------------------------
     def mounts(self) -> list[Mount]:
-        """What to mount on the API's port, in order, with the SigV4 service to verify as."""
+        """What to mount on the API's port, in order, with the SigV4 service to verify as
+        and the protocol to answer in."""
+        webhook = self.s3_webhook
         return [
-            (FunctionUrlHandler.accepts, self.urls.handle, None),  # AuthType decides, per URL
-            (EventsService.accepts, self.events_service.handle, "events"),
-            (SchedulerService.accepts, self.scheduler.service.handle, "scheduler"),
-            (is_sqs_request, self.sqs_handler.handle, "sqs"),
-            (lambda r: r.path.startswith(self.s3_webhook.prefix), self.s3_webhook.handle, "lambda"),
-            (is_s3_request, self.s3.handle, "s3"),
+            Mount(FunctionUrlHandler.accepts, self.urls.handle, None),  # AuthType decides
+            self.events_service.mount(),
+            self.scheduler.service.mount(),
+            self.sqs_handler.mount(),
+            Mount(lambda r: r.path.startswith(webhook.prefix), webhook.handle, "lambda"),
+            self.s3.mount(),  # last: the widest selector
         ]
 
     # -- lifecycle ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from lamina.arns import role_arn
 from lamina.errors import InvalidParameterValue
 from lamina.models.layer import FunctionLayer
 
@@ -70,7 +71,7 @@ class FunctionConfig:
     ephemeral_mb: int = 512
     architecture: Architecture = "x86_64"
     description: str = ""
-    role: str = "arn:aws:iam::000000000000:role/lambda-role"
+    role: str = role_arn("000000000000", "lambda-role")
     version: str = LATEST
     revision_id: str = ""
     last_modified: str = ""

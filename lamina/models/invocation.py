@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
-
-InvocationType = Literal["RequestResponse", "Event", "DryRun"]
 
 
 class Outcome(StrEnum):

@@ -1,38 +1,51 @@
 """One execution environment's Runtime API endpoint: where its runtime pulls events.
 
-Each environment gets its own listening socket on loopback (its ``AWS_LAMBDA_RUNTIME_API``),
-so the port tells which environment is calling and no connection is tied to an
+Each environment gets its own listening socket (its ``AWS_LAMBDA_RUNTIME_API``): in the
+process tier ``127.0.0.1:9001`` on the loopback of the environment's own network namespace
+(made by :mod:`lamina.sandbox.netns`), else a free port on the host's loopback. So the
+socket tells which environment is calling and no connection is tied to an
 environment: awslambdaric keeps one keep-alive connection, aws-lambda-ric opens a new
 one for every ``/next`` and answers on yet another. A ``/next`` with no work is parked
 until an event is delivered; an event delivered with no ``/next`` waiting is kept until
 one arrives.
+
+A streaming response (``Lambda-Runtime-Function-Response-Mode: streaming``) to an event
+whose caller reads a stream (``Delivery.stream``) is taken at its head: its chunks go to
+the :class:`~lamina.runtime_api.stream.ResponseStream` as they arrive, and the event is
+answered when the body ends (its trailers say whether with an error). To a caller that
+wants the whole answer, the same POST is read whole, as a buffered response.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lamina.runtime_api import protocol
+from lamina.runtime_api import extensions, protocol
+from lamina.runtime_api.extensions import ExtensionsApi
+from lamina.runtime_api.protocol import RuntimeAnswer as RuntimeAnswer
+from lamina.runtime_api.stream import ResponseStream, StreamFeed
+from lamina.runtime_api.telemetry import LOGS_PATH, Telemetry
+from lamina.runtime_api.telemetry import PATH as TELEMETRY_PATH
 from lamina.wire.http import Request
-from lamina.wire.server import HttpConnection, HttpLimits, Response, bound_port, serve
+from lamina.wire.server import (
+    HandlerResult,
+    HttpConnection,
+    HttpLimits,
+    Response,
+    bound_port,
+    serve,
+    serve_socket,
+)
 
 # No timeouts: the only client is the environment's own runtime, which is frozen between
 # events and may hold a connection open, silent, for as long as the environment lives.
 _LIMITS = HttpLimits(header_timeout_s=None, idle_timeout_s=None)
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeAnswer:
-    """What the runtime posted for one event."""
-
-    ok: bool
-    body: bytes
-    error_type: str | None = None
-    too_large: bool = False
-    at: float = 0.0  # perf_counter() when the answer arrived
 
 
 @dataclass(slots=True)
@@ -50,6 +63,13 @@ class Delivery:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     delivered_at: float = 0.0  # perf_counter() when the runtime received the event
+    # Where a streaming response goes as it is produced (None: the caller wants it whole).
+    stream: ResponseStream | None = None
+
+
+# Lamina's own endpoint for its extension launcher (lamina/runtimes/launch_extensions.sh).
+LAUNCHER_PREFIX = "/lamina/extensions/"
+EXTENSION_CRASH = "Extension.Crash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,21 +81,48 @@ class InitFailure:
 class RuntimeChannel:
     """The Runtime API state of one environment, driven by HTTP requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, function: tuple[str, str, str] = ("", "", "")) -> None:
+        """``function``: (name, version, handler), what an extension's registration returns."""
         loop = asyncio.get_running_loop()
+        self.function = function
+        self.extensions = ExtensionsApi(*function)
+        self.extensions.on_settle = self._check_ready
+        self.telemetry = Telemetry()
+        self._runtime_ready = False  # the runtime's first /next came
+        # Called with an extension's name when its process ends after INIT, outside SHUTDOWN.
+        self.on_extension_crash: Callable[[str], None] | None = None
         self.ready: asyncio.Future[float] = loop.create_future()  # first /next: INIT done
         self.init_failed: asyncio.Future[InitFailure] = loop.create_future()
         self._parked: HttpConnection | None = None
         self._waiting: Delivery | None = None  # delivered, no /next yet
         self._current: Delivery | None = None  # handed to the runtime, not answered
         self._answered: deque[str] = deque(maxlen=16)
+        self._feed: StreamFeed | None = None  # the streaming response being received
         self._server: asyncio.Server | None = None
         self.address = ""
 
-    async def start(self, host: str = "127.0.0.1") -> str:
-        """Listen on a free loopback port; returns ``host:port`` for AWS_LAMBDA_RUNTIME_API."""
+    async def start(self, host: str = "127.0.0.1", sock: socket.socket | None = None) -> str:
+        """Listen on ``sock`` (a listener made in the environment's network namespace), or
+        on a free port of ``host``; returns ``host:port`` for AWS_LAMBDA_RUNTIME_API."""
+        if sock is not None:
+            bound_host, port = sock.getsockname()[:2]
+            self._server = await serve_socket(
+                self.handle,
+                sock,
+                max_body=protocol.MAX_RESPONSE_BYTES,
+                stream_picker=self._pick_stream,
+                limits=_LIMITS,
+            )
+            self.address = f"{bound_host}:{port}"
+            return self.address
         self._server = await serve(
-            self.handle, host, 0, max_body=protocol.MAX_RESPONSE_BYTES, backlog=64, limits=_LIMITS
+            self.handle,
+            host,
+            0,
+            max_body=protocol.MAX_RESPONSE_BYTES,
+            backlog=64,
+            stream_picker=self._pick_stream,
+            limits=_LIMITS,
         )
         self.address = f"{host}:{bound_port(self._server)}"
         return self.address
@@ -91,6 +138,8 @@ class RuntimeChannel:
             if d is not None and not d.answer.done():
                 d.answer.cancel()
         self._waiting = self._current = None
+        self.extensions.close()
+        self.telemetry.close()
 
     # -- the platform side ------------------------------------------------------------
     def deliver(self, delivery: Delivery) -> None:
@@ -99,9 +148,13 @@ class RuntimeChannel:
             raise RuntimeError("environment already has an event in flight")
         conn = self._parked
         self._parked = None
-        if conn is not None and self._send_event(conn, delivery):
-            return
-        self._waiting = delivery
+        if conn is None or not self._send_event(conn, delivery):
+            self._waiting = delivery
+        if self.extensions.by_id:
+            # INVOKE goes to the extensions as the runtime gets the event (just after).
+            self.extensions.invoke(
+                delivery.request_id, delivery.deadline_ms, delivery.function_arn, delivery.trace_id
+            )
 
     def forget(self, request_id: str) -> None:
         """Drop an event the platform gave up on (timeout): a late answer gets 403."""
@@ -121,7 +174,47 @@ class RuntimeChannel:
         self._current = self._waiting = None
 
     # -- the runtime side -------------------------------------------------------------
-    def handle(self, req: Request, conn: HttpConnection) -> Response | None:
+    def _pick_stream(self, req: Request, conn: HttpConnection) -> StreamFeed | None:
+        """At a chunked request's head: stream it if it is the streaming response to the
+        event in flight and that event's caller reads a stream."""
+        request_id = protocol.streaming_request_id(req)
+        current = self._current
+        if (
+            request_id is None
+            or current is None
+            or current.request_id != request_id
+            or current.stream is None
+        ):
+            return None
+        stream = current.stream
+        stream.start(req.headers.get("content-type"), conn.pause_reading, conn.resume_reading)
+        self._feed = feed = StreamFeed(request_id, stream)
+        return feed
+
+    async def _streamed(self, feed: StreamFeed) -> Response:
+        answer = await feed.done
+        if self._feed is feed:
+            self._feed = None
+        reply = protocol.too_large() if feed.stream.too_large else None
+        return self._finish(feed.request_id, answer, reply=reply)
+
+    def handle(self, req: Request, conn: HttpConnection) -> HandlerResult:
+        if req.streamed and self._feed is not None:
+            return self._streamed(self._feed)
+        path = req.path
+        if path.startswith(extensions.PREFIX):
+            answer = self.extensions.handle(req, conn)
+            failed = self.extensions.init_failed
+            if failed is not None and not self.ready.done() and not self.init_failed.done():
+                self.init_failed.set_result(InitFailure(failed.body, failed.error_type))
+            return answer
+        if path in (TELEMETRY_PATH, LOGS_PATH) and req.method == "PUT":
+            ident = req.headers.get(extensions.IDENTIFIER, "")
+            if ident not in self.extensions.by_id:
+                return protocol.unknown(protocol.Unknown(403, "unknown extension identifier"))
+            return self.telemetry.subscribe(ident, req.body, legacy=path == LOGS_PATH)
+        if path.startswith(LAUNCHER_PREFIX):
+            return self._launcher(req)
         action = protocol.parse_action(req)
         if isinstance(action, protocol.Next):
             return self._on_next(conn)
@@ -150,9 +243,47 @@ class RuntimeChannel:
             return protocol.accepted()
         return protocol.unknown(action)
 
-    def _on_next(self, conn: HttpConnection) -> Response | None:
-        if not self.ready.done():
+    def _launcher(self, req: Request) -> Response:
+        """Lamina's extension launcher asks whether the extensions it started registered
+        (``ready?count=N``), or says one of them exited (``exited?name=X&status=S``)."""
+        verb = req.path[len(LAUNCHER_PREFIX) :]
+        query = req.query
+        if verb == "exited":
+            name = query.get("name", "")
+            if not self.ready.done() and not self.init_failed.done():
+                # Gone before INIT ended: INIT fails as on Lambda.
+                message = f"Extension {name} exited with status {query.get('status', '?')}"
+                body = json.dumps({"errorMessage": message, "errorType": EXTENSION_CRASH})
+                self.init_failed.set_result(InitFailure(body.encode(), EXTENSION_CRASH))
+            ext = self.extensions.exited(name)
+            crashed = ext is not None and self.ready.done() and not self.extensions.shutting_down
+            if crashed and self.on_extension_crash is not None:
+                self.on_extension_crash(name)
+            return Response(202, b"")
+        try:
+            count = int(query.get("count", "0"))
+        except ValueError:
+            count = 0
+        if len(self.extensions) >= count:
+            return Response(200, b"ready")
+        return Response(409, b"waiting")
+
+    def _check_ready(self) -> None:
+        # INIT is over when the runtime and every extension have asked for their next event.
+        if (
+            self._runtime_ready
+            and not self.ready.done()
+            and not self.init_failed.done()
+            and self.extensions.all_settled()
+        ):
+            self.extensions.init_closed = True
+            self.telemetry.end_init()
             self.ready.set_result(time.perf_counter())
+
+    def _on_next(self, conn: HttpConnection) -> Response | None:
+        if not self._runtime_ready:
+            self._runtime_ready = True
+            self._check_ready()
         if self._current is not None:
             # A runtime asking for more work without answering has dropped the event.
             d, self._current = self._current, None

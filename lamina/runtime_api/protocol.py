@@ -5,6 +5,8 @@ No sockets here. :mod:`lamina.runtime_api.channel` drives these over a connectio
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 
@@ -14,6 +16,21 @@ from lamina.wire.server import Response
 PREFIX = "/2018-06-01/runtime/"
 # Lambda accepts a response of up to 6 MiB, plus 100 bytes of slack for the JSON framing.
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+# A streaming response: the mode header, and the trailers that report an error mid-stream.
+RESPONSE_MODE = "lambda-runtime-function-response-mode"
+ERROR_TYPE = "lambda-runtime-function-error-type"
+ERROR_BODY_TRAILER = "lambda-runtime-function-error-body"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeAnswer:
+    """What the runtime posted for one event."""
+
+    ok: bool
+    body: bytes
+    error_type: str | None = None
+    too_large: bool = False
+    at: float = 0.0  # perf_counter() when the answer arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +82,44 @@ def parse_action(req: Request) -> Action:
     if rest.startswith("invocation/"):
         request_id, _, verb = rest[len("invocation/") :].partition("/")
         if verb == "response":
+            failed = trailer_error(req.trailers)
+            if failed is not None:  # a streamed response that ended in an error
+                return PostError(request_id, failed[1], failed[0])
             return PostResponse(request_id, req.body, req.too_large)
         if verb == "error":
             return PostError(
                 request_id, req.body, req.headers.get("lambda-runtime-function-error-type")
             )
     return Unknown(404, f"unknown path {path}")
+
+
+def streaming_request_id(req: Request) -> str | None:
+    """The request id a streaming response (``POST .../response`` in streaming mode) is
+    for, or None if ``req`` is not one."""
+    if req.method != "POST" or req.headers.get(RESPONSE_MODE, "").lower() != "streaming":
+        return None
+    path = req.path
+    if not path.startswith(PREFIX + "invocation/") or not path.endswith("/response"):
+        return None
+    request_id = path[len(PREFIX + "invocation/") : -len("/response")]
+    return request_id if request_id and "/" not in request_id else None
+
+
+def trailer_error(trailers: dict[str, str]) -> tuple[str, bytes] | None:
+    """(error type, error body) when a streamed response's trailers report an error.
+
+    The body trailer is the error document base64-encoded (trailer values are one line);
+    a value that is not base64 is taken as it is.
+    """
+    error_type = trailers.get(ERROR_TYPE)
+    if error_type is None:
+        return None
+    raw = trailers.get(ERROR_BODY_TRAILER, "")
+    try:
+        body = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        body = raw.encode()
+    return error_type, body
 
 
 def _error(status: int, error_type: str, message: str) -> Response:

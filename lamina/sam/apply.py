@@ -1,4 +1,4 @@
-"""Carry out a :class:`Plan` through boto3, one action at a time, and keep the stack's state.
+"""Carry out a :class:`StackPlan` through boto3, one action at a time, and keep the stack's state.
 
 Thin: every decision was made by :mod:`lamina.sam.plan`. A failed action is reported with
 Lamina's message and the rest still run (a bad queue attribute should not stop the
@@ -16,46 +16,58 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lamina.cli.client import ClientError as LaminaClientError
-from lamina.sam import names
+from lamina import arns
+from lamina.client.boto import BotoClients
+from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.builds.package import Package
-from lamina.sam.clients import Clients
 from lamina.sam.model import (
     BucketSpec,
     FunctionSpec,
     MappingSpec,
+    OwnRole,
     QueueSpec,
     RuleSpec,
     ScheduleSpec,
     StackSpec,
 )
 from lamina.sam.observe import describe_error, error_code
-from lamina.sam.plan import Action, FunctionChange, Plan
+from lamina.sam.plan import Action, FunctionChange, StackPlan
 from lamina.sam.state import StackState
+
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
 
 
 @dataclass
-class Outcome:
+class ApplyOutcome:
     action: Action
     error: str | None = None
 
 
 @dataclass
 class Applied:
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[ApplyOutcome] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)  # function name → URL
     apis: dict[str, dict[str, Any]] = field(default_factory=dict)  # API id → server's answer
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def failed(self) -> list[Outcome]:
+    def failed(self) -> list[ApplyOutcome]:
         return [o for o in self.outcomes if o.error]
 
 
 class Applier:
     def __init__(
         self,
-        clients: Clients,
+        clients: BotoClients,
         spec: StackSpec,
         packages: dict[str, Package],
         state: StackState,
@@ -70,21 +82,91 @@ class Applier:
         self.progress = progress
         self.result = Applied()
 
-    def run(self, plan: Plan) -> Applied:
+    def run(self, plan: StackPlan) -> Applied:
+        self._sync_roles()
         for action in plan.actions:
             handler = getattr(self, f"_{action.verb}_{action.kind}")
             self.progress(f"{action.verb} {action.describe()}")
             try:
                 handler(action)
             except (ClientError, BotoCoreError, LaminaClientError) as exc:
-                self.result.outcomes.append(Outcome(action, describe_error(exc)))
+                self.result.outcomes.append(ApplyOutcome(action, describe_error(exc)))
             else:
-                self.result.outcomes.append(Outcome(action))
+                self.result.outcomes.append(ApplyOutcome(action))
         return self.result
+
+    # -- execution roles ------------------------------------------------------------------
+    def _sync_roles(self) -> None:
+        """Make each function's own role hold exactly its Policies; remove the roles of
+        functions that left the template. Roles are synced on every run (cheap), so a
+        change of Policies alone takes effect."""
+        wanted = {
+            fn.own_role.name: fn.own_role for fn in self.spec.functions.values() if fn.own_role
+        }
+        for role in wanted.values():
+            try:
+                self._sync_role(role)
+            except (ClientError, BotoCoreError) as exc:
+                self.result.warnings.append(f"role {role.name}: {describe_error(exc)}")
+            else:
+                self.state.roles[role.name] = role.path
+        for name in [n for n in self.state.roles if n not in wanted]:
+            try:
+                self._delete_role(name)
+            except (ClientError, BotoCoreError) as exc:
+                self.result.warnings.append(f"role {name}: {describe_error(exc)}")
+            else:
+                del self.state.roles[name]
+
+    def _sync_role(self, role: OwnRole) -> None:
+        iam = self.clients("iam")
+        try:
+            iam.get_role(RoleName=role.name)
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            self.progress(f"create role {role.name}")
+            iam.create_role(
+                RoleName=role.name,
+                Path=role.path,
+                AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST),
+                Tags=[{"Key": "lamina:stack", "Value": self.spec.name}],
+            )
+        attached = {
+            p["PolicyArn"]
+            for p in iam.list_attached_role_policies(RoleName=role.name)["AttachedPolicies"]
+        }
+        for arn in role.managed:
+            if arn not in attached:
+                iam.attach_role_policy(RoleName=role.name, PolicyArn=arn)
+        for arn in attached - set(role.managed):
+            iam.detach_role_policy(RoleName=role.name, PolicyArn=arn)
+        existing = set(iam.list_role_policies(RoleName=role.name)["PolicyNames"])
+        for name, document in role.inline.items():
+            iam.put_role_policy(
+                RoleName=role.name, PolicyName=name, PolicyDocument=json.dumps(document)
+            )
+        for name in existing - set(role.inline):
+            iam.delete_role_policy(RoleName=role.name, PolicyName=name)
+
+    def _delete_role(self, name: str) -> None:
+        iam = self.clients("iam")
+        try:
+            attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return
+            raise
+        self.progress(f"remove role {name}")
+        for policy in attached:
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+        for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        iam.delete_role(RoleName=name)
 
     # -- functions ------------------------------------------------------------------------
     def _arn(self, fn: FunctionSpec) -> str:
-        return names.function_arn(self.spec.region, self.spec.account, fn.name)
+        return arns.function_arn(self.spec.region, self.spec.account, fn.name)
 
     def _create_function(self, action: Action) -> None:
         fn: FunctionSpec = action.target
@@ -94,7 +176,6 @@ class Applier:
             del config["SnapStart"]
         lam.create_function(
             FunctionName=fn.name,
-            Role=f"arn:aws:iam::{self.spec.account}:role/{self.spec.name}-{fn.logical_id}Role",
             Code={"ZipFile": self.packages[fn.logical_id].data},
             Architectures=[fn.architecture],
             Tags=fn.tags,
@@ -290,7 +371,7 @@ class Applier:
 
     def _create_mapping(self, action: Action) -> None:
         m: MappingSpec = action.target
-        fn = names.function_arn(self.spec.region, self.spec.account, m.function_name, m.qualifier)
+        fn = arns.function_arn(self.spec.region, self.spec.account, m.function_name, m.qualifier)
         got = self.clients("lambda").create_event_source_mapping(
             EventSourceArn=m.queue_arn, FunctionName=fn, **self._mapping_args(m)
         )

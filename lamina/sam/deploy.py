@@ -15,22 +15,22 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lamina.cli.client import Client
-from lamina.cli.client import ClientError as LaminaClientError
+from lamina.client.boto import BotoClients
+from lamina.client.http import Client
+from lamina.client.http import ClientError as LaminaClientError
 from lamina.config import Settings
 from lamina.sam.apis import api_wants, local_api_urls
 from lamina.sam.apply import Applied, Applier
 from lamina.sam.builds.builder import build_function
 from lamina.sam.builds.deps import Toolchain
 from lamina.sam.builds.package import Package
-from lamina.sam.clients import Clients
 from lamina.sam.errors import BuildError, DeployError
 from lamina.sam.layers import publish_layers
 from lamina.sam.log_groups import apply_log_groups
 from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
 from lamina.sam.observe import describe_error, observe
-from lamina.sam.plan import Plan, plan
+from lamina.sam.plan import StackPlan, plan
 from lamina.sam.runtimes import interpreter_note
 from lamina.sam.state import load_state, save_state, state_path
 from lamina.sam.template import load_template
@@ -66,7 +66,7 @@ class UpResult:
     translation: Translation
     packages: dict[str, Package]
     build_errors: dict[str, str]
-    plan: Plan
+    plan: StackPlan
     applied: Applied
     outputs: dict[str, str]
     urls: dict[str, str]  # function name → URL
@@ -138,14 +138,14 @@ def build_all(
 def deploy(
     project: Project,
     *,
-    clients: Clients | None = None,
+    clients: BotoClients | None = None,
     tools: Toolchain | None = None,
     reuse: dict[str, Package] | None = None,
     progress: Progress = lambda line: None,
 ) -> UpResult:
     """Deploy the project's template once; never raises for one resource's failure."""
     settings = project.settings
-    clients = clients or Clients.for_settings(project.endpoint, settings)
+    clients = clients or BotoClients.for_settings(project.endpoint, settings)
     tools = tools or toolchain(project)
     template = load_template(project.template)
     stack = project.stack or default_stack(project.directory)

@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from lamina import arns
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import (
+    ApiRouteSpec,
     FunctionSpec,
     MappingSpec,
     NotificationSpec,
-    RouteSpec,
     RuleSpec,
     ScheduleSpec,
     Skipped,
@@ -50,7 +51,7 @@ class EventResult:
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
-    routes: list[RouteSpec] = field(default_factory=list)
+    routes: list[ApiRouteSpec] = field(default_factory=list)
     # bucket name → notifications for it
     notifications: dict[str, list[NotificationSpec]] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
@@ -90,7 +91,7 @@ def _target_id(fn: FunctionSpec, event: str) -> str:
 
 def _route(
     fn: FunctionSpec, event: str, kind: str, props: dict[str, Any], ctx: EventContext
-) -> RouteSpec:
+) -> ApiRouteSpec:
     where = f"{fn.logical_id}.Events.{event}"
     ref = props.get("RestApiId" if kind == "Api" else "ApiId")
     implicit = "ServerlessRestApi" if kind == "Api" else "ServerlessHttpApi"
@@ -119,7 +120,7 @@ def _route(
     if path != "$default" and not path.startswith("/"):
         raise TemplateError(f"{where}: Path must start with /")
     default_stage = "Prod" if api_kind == "rest" else "$default"
-    return RouteSpec(
+    return ApiRouteSpec(
         key=f"{fn.logical_id}.{event}",
         api=lid,
         api_kind="rest" if api_kind == "rest" else "http",
@@ -151,7 +152,7 @@ def translate_events(
 ) -> EventResult:
     """The event sources of one function (``events`` resolved), grouped by kind."""
     out = EventResult()
-    target_arn = names.function_arn(ctx.region, ctx.account, fn.name, fn.qualifier)
+    target_arn = arns.function_arn(ctx.region, ctx.account, fn.name, fn.qualifier)
     for event, body in events.items():
         where = f"{fn.logical_id}.Events.{event}"
         if not isinstance(body, dict):
@@ -174,7 +175,7 @@ def translate_events(
             out.mappings.append(
                 MappingSpec(
                     key=f"{fn.logical_id}.{event}",
-                    queue_arn=names.queue_arn(ctx.region, ctx.account, queue_name),
+                    queue_arn=arns.queue_arn(ctx.region, ctx.account, queue_name),
                     function_name=fn.name,
                     qualifier=fn.qualifier,
                     batch_size=int(props.get("BatchSize", 10)),

@@ -7,11 +7,11 @@ as *unsupported* when it would change behaviour Lamina cannot give (VPCs, file s
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lamina import arns
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import (
     LOGICAL_ID_TAG,
@@ -20,18 +20,18 @@ from lamina.sam.model import (
     FunctionSpec,
     InvokeConfigSpec,
     LayerSpec,
+    OwnRole,
     Skipped,
     UrlSpec,
 )
+from lamina.sam.names import role_name
+from lamina.sam.policies import role_identity
 from lamina.sam.runtimes import choose_runtime
 
 # Properties that mean nothing on Lamina, and why.
 IGNORED = {
-    "Policies": "Lamina has no IAM",
-    "Role": "Lamina has no IAM",
-    "RolePath": "Lamina has no IAM",
-    "AssumeRolePolicyDocument": "Lamina has no IAM",
-    "PermissionsBoundary": "Lamina has no IAM",
+    "AssumeRolePolicyDocument": "the role Lamina makes trusts lambda.amazonaws.com",
+    "PermissionsBoundary": "no permissions boundaries",
     "KmsKeyArn": "no KMS; variables are stored in the data directory",
     "CodeSigningConfigArn": "no code signing",
     "DeploymentPreference": "no CodeDeploy: the alias moves to the new version at once",
@@ -79,6 +79,9 @@ _APPLIED = {
     "EventInvokeConfig",
     "DeadLetterQueue",
     "DeadLetterConfig",
+    "Role",
+    "Policies",
+    "RolePath",
 }
 
 
@@ -189,11 +192,6 @@ def _tags(raw: Any) -> dict[str, str]:
     return {}
 
 
-_LAYER_VERSION_ARN = re.compile(
-    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+:\d+$"
-)
-
-
 def translate_function(
     lid: str,
     kind: str,
@@ -204,6 +202,8 @@ def translate_function(
     stack: str,
     base: Path,
     layers: dict[str, LayerSpec],
+    region: str = "us-east-1",
+    account: str = "000000000000",
 ) -> FunctionResult:
     """One function resource, resolved, as a spec plus what was left out."""
     where = f"{lid}"
@@ -260,7 +260,7 @@ def translate_function(
         layer = layers.get(str(arn))
         if layer is not None:
             chosen_layers.append(layer)
-        elif _LAYER_VERSION_ARN.match(str(arn)):
+        elif arns.is_layer_version_arn(str(arn)):
             # Published to Lamina already (aws lambda publish-layer-version): used as named.
             chosen_layers.append(LayerSpec(str(arn), "", str(arn), CodeSource("zip")))
             result.notes.append(
@@ -277,6 +277,7 @@ def translate_function(
             )
     tags = _tags(props.get("Tags"))
     tags.update({STACK_TAG: stack, LOGICAL_ID_TAG: lid})
+    role_arn, own_role = _role(lid, props, stack=stack, region=region, account=account)
     result.spec = FunctionSpec(
         logical_id=lid,
         name=name,
@@ -305,8 +306,27 @@ def translate_function(
         else None,
         invoke_config=_invoke_config(props.get("EventInvokeConfig"), where, result.skipped),
         dead_letter_arn=_dead_letter(props, where, result.skipped),
+        role_arn=role_arn,
+        own_role=own_role,
     )
     return result
+
+
+def _role(
+    lid: str, props: dict[str, Any], *, stack: str, region: str, account: str
+) -> tuple[str, OwnRole | None]:
+    """The role the function runs as: its ``Role`` (an ARN, used as given), or the one SAM
+    makes for it, ``<stack>-<Fn>Role``, holding its ``Policies``."""
+    role = props.get("Role")
+    if role:
+        if not isinstance(role, str) or not role.startswith("arn:"):
+            raise TemplateError(f"{lid}.Role must be a role ARN (got {role!r})")
+        return role, None
+    path = str(props.get("RolePath") or "/")
+    name = role_name(stack, lid)
+    identity = role_identity(props.get("Policies"), function=lid, region=region, account=account)
+    own = OwnRole(name=name, path=path, managed=identity.managed, inline=dict(identity.inline))
+    return arns.role_arn(account, name, path), own
 
 
 def _dead_letter(props: dict[str, Any], where: str, skipped: list[Skipped]) -> str:

@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lamina.client.boto import BotoClients
 from lamina.sam.builds.builder import build_layer
 from lamina.sam.builds.deps import Toolchain
 from lamina.sam.builds.package import Package
-from lamina.sam.clients import Clients
 from lamina.sam.errors import BuildError
 from lamina.sam.model import LayerSpec, StackSpec
 from lamina.sam.observe import describe_error
@@ -45,7 +45,7 @@ def _same(layer: LayerSpec, package: Package, newest: dict[str, Any]) -> bool:
     )
 
 
-def publish_layer(clients: Clients, layer: LayerSpec, package: Package) -> tuple[str, bool]:
+def publish_layer(clients: BotoClients, layer: LayerSpec, package: Package) -> tuple[str, bool]:
     """The version ARN of ``layer`` with ``package`` as content, and whether it is new."""
     lam = clients("lambda")
     versions = lam.list_layer_versions(LayerName=layer.name).get("LayerVersions") or []
@@ -66,7 +66,7 @@ def publish_layer(clients: Clients, layer: LayerSpec, package: Package) -> tuple
 
 
 def publish_layers(
-    clients: Clients,
+    clients: BotoClients,
     spec: StackSpec,
     tools: Toolchain,
     progress: Callable[[str], None] = lambda line: None,

@@ -12,12 +12,12 @@ from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lamina.sam.clients import Clients
+from lamina.client.boto import BotoClients
 from lamina.sam.model import LogGroupSpec
 from lamina.sam.observe import describe_error, error_code
 
 
-def apply_log_group(clients: Clients, group: LogGroupSpec) -> None:
+def apply_log_group(clients: BotoClients, group: LogGroupSpec) -> None:
     logs = clients("logs")
     try:
         logs.create_log_group(logGroupName=group.name)
@@ -31,7 +31,7 @@ def apply_log_group(clients: Clients, group: LogGroupSpec) -> None:
 
 
 def apply_log_groups(
-    clients: Clients,
+    clients: BotoClients,
     groups: dict[str, LogGroupSpec],
     progress: Callable[[str], None] = lambda line: None,
 ) -> list[str]:

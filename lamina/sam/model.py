@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lamina import arns
+
 CodeKind = Literal["dir", "zip", "inline"]
 STACK_TAG = "lamina:stack"
 LOGICAL_ID_TAG = "lamina:logical-id"
@@ -74,6 +76,16 @@ class InvokeConfigSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnRole:
+    """The execution role ``lamina up`` makes for a function (SAM's ``<Fn>Role``)."""
+
+    name: str
+    path: str
+    managed: tuple[str, ...]
+    inline: dict[str, Any]  # policy name -> document
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -97,6 +109,9 @@ class FunctionSpec:
     invoke_config: InvokeConfigSpec | None = None
     # DeadLetterQueue (SAM) / DeadLetterConfig: the SQS queue for spent async events.
     dead_letter_arn: str = ""
+    # The execution role: the template's Role, or the one lamina up makes (own_role).
+    role_arn: str = ""
+    own_role: OwnRole | None = None
 
     @property
     def qualifier(self) -> str | None:
@@ -117,6 +132,8 @@ class FunctionSpec:
             "Layers": [layer.arn for layer in self.layers],
             "DeadLetterConfig": {"TargetArn": self.dead_letter_arn},
         }
+        if self.role_arn:
+            out["Role"] = self.role_arn
         logging: dict[str, str] = {}
         if self.log_format is not None:
             logging["LogFormat"] = self.log_format
@@ -209,7 +226,7 @@ class ScheduleSpec:
             window = {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": self.window_minutes}
         target: dict[str, Any] = {
             "Arn": self.target_arn,
-            "RoleArn": f"arn:aws:iam::{account}:role/lamina-scheduler",
+            "RoleArn": arns.role_arn(account, "lamina-scheduler"),
         }
         if self.input is not None:
             target["Input"] = self.input
@@ -234,7 +251,7 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteSpec:
+class ApiRouteSpec:
     """An API route: ``METHOD /path`` of an API (REST: payload 1.0, HTTP API: 2.0 default)."""
 
     key: str
@@ -272,7 +289,7 @@ class StackSpec:
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
-    routes: list[RouteSpec] = field(default_factory=list)
+    routes: list[ApiRouteSpec] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)  # unresolved; resolved after apply

@@ -13,9 +13,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lamina.sam import names
+from lamina.client.boto import BotoClients
 from lamina.sam.apis import api_wants
-from lamina.sam.clients import Clients
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
 from lamina.sam.model import STACK_TAG, StackSpec
 from lamina.sam.state import StackState
@@ -106,7 +105,7 @@ def _invoke_config(
 
 
 def observe_functions(
-    clients: Clients, spec: StackSpec, state: StackState, current: Current
+    clients: BotoClients, spec: StackSpec, state: StackState, current: Current
 ) -> None:
     lam = clients("lambda")
     aliases = {f.name: f.alias for f in spec.functions.values()}
@@ -124,7 +123,9 @@ def observe_functions(
             current.functions[name] = found
 
 
-def observe_queues(clients: Clients, spec: StackSpec, state: StackState, current: Current) -> None:
+def observe_queues(
+    clients: BotoClients, spec: StackSpec, state: StackState, current: Current
+) -> None:
     sqs = clients("sqs")
     if not _probe(current, "sqs", lambda: sqs.list_queues(MaxResults=1)):
         return
@@ -165,7 +166,9 @@ def _notifications(config: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def observe_buckets(clients: Clients, spec: StackSpec, state: StackState, current: Current) -> None:
+def observe_buckets(
+    clients: BotoClients, spec: StackSpec, state: StackState, current: Current
+) -> None:
     s3 = clients("s3")
     if not _probe(current, "s3", s3.list_buckets):
         return
@@ -177,7 +180,9 @@ def observe_buckets(clients: Clients, spec: StackSpec, state: StackState, curren
         current.buckets[name] = _notifications(config)
 
 
-def observe_rules(clients: Clients, spec: StackSpec, state: StackState, current: Current) -> None:
+def observe_rules(
+    clients: BotoClients, spec: StackSpec, state: StackState, current: Current
+) -> None:
     events = clients("events")
     if not _probe(current, "events", lambda: events.list_rules(Limit=1)):
         return
@@ -199,7 +204,7 @@ def observe_rules(clients: Clients, spec: StackSpec, state: StackState, current:
 
 
 def observe_schedules(
-    clients: Clients, spec: StackSpec, state: StackState, current: Current
+    clients: BotoClients, spec: StackSpec, state: StackState, current: Current
 ) -> None:
     if not spec.schedules and not state.schedules:
         return
@@ -216,7 +221,7 @@ def observe_schedules(
                 raise
 
 
-def observe_mappings(clients: Clients, spec: StackSpec, current: Current) -> None:
+def observe_mappings(clients: BotoClients, spec: StackSpec, current: Current) -> None:
     lam = clients("lambda")
     service = "event-source-mappings"
     if not _probe(current, service, lambda: lam.list_event_source_mappings(MaxItems=1)):
@@ -253,7 +258,7 @@ def read_routes(path: Path | None, stack: str) -> list[dict[str, str]] | None:
 
 
 def observe(
-    clients: Clients, spec: StackSpec, state: StackState, routes_file: Path | None
+    clients: BotoClients, spec: StackSpec, state: StackState, routes_file: Path | None
 ) -> Current:
     """Everything the plan compares against. Raises on an unreachable Lamina."""
     current = Current()
@@ -270,7 +275,9 @@ def observe(
     return current
 
 
-def observe_apis(clients: Clients, spec: StackSpec, state: StackState) -> dict[str, dict[str, Any]]:
+def observe_apis(
+    clients: BotoClients, spec: StackSpec, state: StackState
+) -> dict[str, dict[str, Any]]:
     """The stack's APIs as the server has them: the wanted ones, those its state file names,
     and those named ``<stack>/...`` (so a lost state file still finds them)."""
     listed = clients.lamina().call("GET", "/lamina/v1/apis").get("apis") or []
@@ -281,7 +288,3 @@ def observe_apis(clients: Clients, spec: StackSpec, state: StackState) -> dict[s
         for api in listed
         if api.get("apiId") in ids or str(api.get("name", "")).startswith(mine)
     }
-
-
-def queue_arn_of(spec: StackSpec, name: str) -> str:
-    return names.queue_arn(spec.region, spec.account, name)

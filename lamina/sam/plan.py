@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lamina.sam import names
+from lamina import arns
 from lamina.sam.apis import api_differs, api_wants
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
 from lamina.sam.model import (
     STACK_TAG,
-    BucketSpec,
     FunctionSpec,
     MappingSpec,
     NotificationSpec,
@@ -72,7 +71,7 @@ class Action:
 
 
 @dataclass
-class Plan:
+class StackPlan:
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     blocked: set[tuple[str, str]] = field(default_factory=set)  # (kind, name) not done
@@ -99,6 +98,7 @@ def _comparable(cfg: dict[str, Any], with_logging: bool) -> dict[str, Any]:
         "SnapStart": {"ApplyOn": (cfg.get("SnapStart") or {}).get("ApplyOn", "None")},
         "Layers": [layer.get("Arn") for layer in cfg.get("Layers") or []],
         "DeadLetterConfig": {"TargetArn": (cfg.get("DeadLetterConfig") or {}).get("TargetArn", "")},
+        "Role": cfg.get("Role"),
     }
     if with_logging:
         out["LoggingConfig"] = dict(cfg.get("LoggingConfig") or {})
@@ -288,9 +288,9 @@ def route_entries(spec: StackSpec) -> list[dict[str, str]]:
 
 
 # -- the plan ----------------------------------------------------------------------------
-def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackState) -> Plan:
+def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackState) -> StackPlan:
     """The actions that make Lamina hold ``spec``; ``shas``: function logical id → CodeSha256."""
-    out = Plan()
+    out = StackPlan()
     creates: list[Action] = []
     updates: list[Action] = []
     deletes: list[Action] = []
@@ -356,7 +356,7 @@ def _events(
             )
     matched: set[str] = set()
     for m in spec.mappings:
-        fn_arn = names.function_arn(spec.region, spec.account, m.function_name, m.qualifier)
+        fn_arn = arns.function_arn(spec.region, spec.account, m.function_name, m.qualifier)
         found = [
             c for c in current.mappings if c.queue_arn == m.queue_arn and c.function_arn == fn_arn
         ]
@@ -431,7 +431,3 @@ def _removals(
     for name in sorted(set(state.buckets.values()) - wanted_buckets):
         if name in current.buckets:
             add(deletes, Action("delete", "bucket", name, target=name))
-
-
-def bucket_of(spec: StackSpec, name: str) -> BucketSpec | None:
-    return next((b for b in spec.buckets.values() if b.name == name), None)

@@ -190,8 +190,8 @@ def role_identity(policies: Any, *, function: str, region: str, account: str) ->
                 managed.append(arn)
         elif isinstance(item, dict) and "Statement" in item:
             inline[f"{function}RolePolicy{n}"] = {"Version": "2012-10-17", **item}
-        elif isinstance(item, dict) and len(item) == 1:
-            ((name, params),) = item.items()
+        elif isinstance(item, dict) and (template := _template_item(item)) is not None:
+            name, params = template
             statements.append(_expand(name, params, function, region, account))
         else:
             raise TemplateError(
@@ -216,6 +216,18 @@ _SERVICE_ROLE_POLICIES = frozenset(
         "AWSLambdaKinesisExecutionRole",
     }
 )
+
+
+def _template_item(item: dict[str, Any]) -> tuple[str, Any] | None:
+    """``{S3ReadPolicy: {BucketName: b}}``, or the common mis-indented
+    ``{S3ReadPolicy: null, BucketName: b}`` that SAM also reads as the template."""
+    if len(item) == 1:
+        ((name, params),) = item.items()
+        return str(name), params
+    named = [k for k in item if k in TEMPLATES and not item[k]]
+    if len(named) == 1:
+        return named[0], {k: v for k, v in item.items() if k != named[0]}
+    return None
 
 
 def _managed_arn(name: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lamina.arns import log_group_arn
+from lamina import arns
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
 
@@ -124,7 +124,9 @@ class Catalog:
     def layer_version_arn(self, logical_id: str) -> str:
         """The published version's ARN once known; before, the stand-in of version 1."""
         published = self.layer_arns.get(logical_id)
-        return published or names.layer_arn(self.region, self.account, self.name(logical_id))
+        return published or arns.layer_version_arn(
+            self.region, self.account, self.name(logical_id), 1
+        )
 
     # -- Ref ----------------------------------------------------------------------------
     def ref(self, logical_id: str) -> Any:
@@ -148,7 +150,7 @@ class Catalog:
         if logical_id in self.resources:
             value = f"{self.stack}-{logical_id}"
             if kind in _REF_IS_ARN:
-                value = names.resource_arn(kind, self.region, self.account, value)
+                value = arns.resource_arn(kind, self.region, self.account, value)
             return self._stand_in(logical_id, "Ref", value)
         generated = self._generated(logical_id, None)
         if generated is not None:
@@ -159,9 +161,9 @@ class Catalog:
         name = self.name(fn)
         alias = (self.resources[fn].get("Properties") or {}).get("AutoPublishAlias")
         if suffix == "Alias" and alias:
-            return names.function_arn(self.region, self.account, name, str(alias))
+            return arns.function_arn(self.region, self.account, name, str(alias))
         if suffix == "Version":
-            return names.function_arn(self.region, self.account, name, "$LATEST")
+            return arns.function_arn(self.region, self.account, name, "$LATEST")
         raise TemplateError(f"Ref {fn}.{suffix}: only .Alias (with AutoPublishAlias) and .Version")
 
     # -- Fn::GetAtt ---------------------------------------------------------------------
@@ -171,13 +173,13 @@ class Catalog:
         where = f"{logical_id}.{attribute}"
         if kind in FUNCTION_TYPES:
             if attribute == "Arn":
-                return names.function_arn(self.region, self.account, self.name(logical_id))
+                return arns.function_arn(self.region, self.account, self.name(logical_id))
             if attribute == "SnapStartResponse.ApplyOn":
                 return "None"
         elif kind == "AWS::SQS::Queue":
             name = self.name(logical_id)
             value = {
-                "Arn": names.queue_arn(self.region, self.account, name),
+                "Arn": arns.queue_arn(self.region, self.account, name),
                 "QueueName": name,
                 "QueueUrl": self.queue_url(name),
             }.get(attribute)
@@ -186,7 +188,7 @@ class Catalog:
         elif kind == "AWS::S3::Bucket":
             name = self.name(logical_id)
             value = {
-                "Arn": names.bucket_arn(name),
+                "Arn": arns.bucket_arn(name),
                 "DomainName": f"{self.endpoint_host}/{name}",
                 "RegionalDomainName": f"{self.endpoint_host}/{name}",
                 "WebsiteURL": f"http://{self.endpoint_host}/{name}",
@@ -196,15 +198,15 @@ class Catalog:
         elif kind in LAYER_TYPES and attribute in ("Arn", "LayerVersionArn"):
             return self.layer_version_arn(logical_id)
         elif kind == "AWS::Logs::LogGroup" and attribute == "Arn":
-            return log_group_arn(self.region, self.account, self.name(logical_id), star=True)
+            return arns.log_group_arn(self.region, self.account, self.name(logical_id), star=True)
         elif kind == "AWS::Events::Rule" and attribute == "Arn":
-            return names.rule_arn(self.region, self.account, self.name(logical_id))
+            return arns.rule_arn(self.region, self.account, self.name(logical_id))
         elif logical_id in self.resources:
             name = f"{self.stack}-{logical_id}"
             return self._stand_in(
                 logical_id,
                 attribute,
-                names.resource_arn(kind, self.region, self.account, name)
+                arns.resource_arn(kind, self.region, self.account, name)
                 if attribute.endswith("Arn")
                 else name,
             )
@@ -224,10 +226,10 @@ class Catalog:
             rest = logical_id[len(fn) :]
             props = resource.get("Properties") or {}
             if rest == "Role":
-                return names_role(self.account, self.stack, fn)
+                return names.execution_role_arn(self.account, self.stack, fn)
             if rest == "Url":
                 if attribute in (None, "FunctionArn"):
-                    return names.function_arn(self.region, self.account, self.name(fn))
+                    return arns.function_arn(self.region, self.account, self.name(fn))
                 if attribute == "FunctionUrl":
                     url = self.urls.get(fn)
                     if url is None:
@@ -235,7 +237,7 @@ class Catalog:
                     return url
             alias = props.get("AutoPublishAlias")
             if alias and rest == f"Alias{alias}":
-                return names.function_arn(self.region, self.account, self.name(fn), str(alias))
+                return arns.function_arn(self.region, self.account, self.name(fn), str(alias))
         for api in IMPLICIT_APIS:
             if logical_id.startswith(api) and logical_id != api:
                 return f"{names.api_id(self.stack, api)}-{logical_id[len(api) :]}"
@@ -243,8 +245,3 @@ class Catalog:
 
     def queue_url(self, name: str) -> str:
         return f"http://{self.endpoint_host}/{self.account}/{name}"
-
-
-def names_role(account: str, stack: str, fn: str) -> str:
-    """The ARN SAM's generated execution role would have (Lamina has no IAM)."""
-    return f"arn:aws:iam::{account}:role/{stack}-{fn}Role"

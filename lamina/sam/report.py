@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.cli.output import paint
 from lamina.sam.deploy import UpResult
 from lamina.sam.plan import route_entries
+from lamina.terminal import paint
 
 _VERBS = {
     "create": ("created", "green"),

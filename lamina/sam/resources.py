@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lamina import arns
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import (
@@ -137,11 +138,11 @@ def mapping_spec(lid: str, props: dict[str, Any], region: str, account: str) -> 
     queue = names.queue_name_from(source)
     if queue is None:
         raise TemplateError(f"{lid}: only SQS event sources are supported, not {source!r}")
-    fn, qualifier = names.split_function_arn(str(props.get("FunctionName", "")))
+    fn, qualifier = arns.split_function_arn(str(props.get("FunctionName", "")))
     scaling = props.get("ScalingConfig") or {}
     return MappingSpec(
         key=lid,
-        queue_arn=names.queue_arn(region, account, queue),
+        queue_arn=arns.queue_arn(region, account, queue),
         function_name=fn,
         qualifier=qualifier,
         batch_size=int(props.get("BatchSize", 10)),
@@ -183,7 +184,7 @@ def rule_spec(lid: str, name: str, props: dict[str, Any]) -> RuleSpec:
 
 def url_spec(props: dict[str, Any]) -> tuple[str, str | None, UrlSpec]:
     """An ``AWS::Lambda::Url``: (function name, qualifier, settings)."""
-    fn, qualifier = names.split_function_arn(str(props.get("TargetFunctionArn", "")))
+    fn, qualifier = arns.split_function_arn(str(props.get("TargetFunctionArn", "")))
     return (
         fn,
         str(props["Qualifier"]) if props.get("Qualifier") else qualifier,

@@ -33,6 +33,7 @@ class StackState:
     notifications: list[str] = field(default_factory=list)  # buckets whose config we set
     routes: bool = False  # whether this stack has entries in the routes file
     apis: dict[str, str] = field(default_factory=dict)  # API logical id → API id on Lamina
+    roles: dict[str, str] = field(default_factory=dict)  # execution role made → its path
 
 
 def state_path(project: Path, stack: str, endpoint: str) -> Path:

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import replace
 from typing import Any
 
+from lamina import arns
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
 from lamina.sam.events import EventContext, translate_events
@@ -41,7 +42,7 @@ def pseudo_parameters(stack: str, region: str, account: str) -> dict[str, Any]:
         "AWS::Region": region,
         "AWS::AccountId": account,
         "AWS::StackName": stack,
-        "AWS::StackId": f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/{uuid}",
+        "AWS::StackId": arns.stack_arn(region, account, stack, uuid),
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
         "AWS::NotificationARNs": [],
@@ -179,6 +180,8 @@ class Translation:
                         stack=self.stack,
                         base=base,
                         layers=layers_by_arn,
+                        region=self.region,
+                        account=self.account,
                     )
                     spec.skipped.extend(result.skipped)
                     spec.warnings.extend(result.notes)

@@ -11,10 +11,15 @@ from lamina.config import Settings
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, detect_layout
 from lamina.sandbox.cgroups import server_group
+from lamina.sandbox.ephemeral import VolumePool
 from lamina.sandbox.jail import ensure_jail_binary
 from lamina.sandbox.limits import SandboxSpec
+from lamina.sandbox.netns import NetnsPool
+from lamina.sandbox.outbound import Outbound
 from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rlimit_tier import NOT_ENFORCED, RlimitSandbox
+from lamina.sandbox.rootfs import host_rootfs, prepare_etc
+from lamina.sandbox.watchdog import Watchdog
 from lamina.sandbox.zygote import ZygoteHost
 
 log = logging.getLogger("lamina.sandbox")
@@ -136,6 +141,52 @@ def _process_sandbox(
     driver = CgroupDriver(layout, os.cpu_count() or 1)
     driver.prepare()
     jail = ensure_jail_binary(settings.data_dir / "bin")
-    return ProcessSandbox(
-        driver, jail, [settings.data_dir, Path("/root"), *hidden], uid=uid, gid=gid
+    volumes = _volumes(settings, uid, gid)
+    network = _network(settings)
+    outbound = network.outbound if network is not None else None
+    watchdog = Watchdog(
+        jail,
+        driver.layout.root_dirs(),
+        volumes.base if volumes is not None else None,
+        outbound.nft_table() if outbound is not None else None,
     )
+    rootfs = None
+    if settings.own_rootfs:
+        rootfs = host_rootfs(prepare_etc(settings.data_dir / "rootfs", uid, gid))
+    return ProcessSandbox(
+        driver,
+        jail,
+        [settings.data_dir, Path("/root"), *hidden],
+        uid=uid,
+        gid=gid,
+        network=network,
+        watchdog=watchdog,
+        rootfs=rootfs,
+        volumes=volumes,
+    )
+
+
+def _volumes(settings: Settings, uid: int, gid: int) -> VolumePool | None:
+    """Disk volumes for /tmp, or None (tmpfs) when switched off or impossible."""
+    if not settings.ephemeral_on_disk:
+        return None
+    try:
+        return VolumePool(settings.data_dir / "ephemeral", uid, gid, settings.ephemeral_pool)
+    except (SandboxError, OSError) as exc:
+        log.warning("/tmp stays a tmpfs charged to memory: %s", exc)
+        return None
+
+
+def _network(settings: Settings) -> NetnsPool | None:
+    """Own network namespaces, with outbound NAT when allowed and possible."""
+    if not settings.network_isolation:
+        return None
+    outbound = None
+    if settings.network_outbound:
+        outbound = Outbound()
+        try:
+            outbound.prepare()
+        except (SandboxError, OSError) as exc:
+            log.warning("environments get no outbound network: %s", exc)
+            outbound = None
+    return NetnsPool(settings.netns_pool, outbound)

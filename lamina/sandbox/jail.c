@@ -4,9 +4,12 @@
  * Run by the Lamina server (as root) with the environment of the runtime as its own
  * environment and a flat argv spec:
  *
- *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-T TMP_MB] [-S SHM_MB]
+ *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1]
+ *               [-T TMP_MB | -t TMP_DIR] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
- *               [-k KEEP] -- RUNTIME ARGV...
+ *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] -- RUNTIME ARGV...
+ *   lamina-jail -W ROOT [-W ROOT]... [-V VOLUMES] [-x NFT -X TABLE]   (the watchdog)
+ *   lamina-jail -D full|zygote              (print the seccomp program, see below)
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
  *   -> init (pid 1 of a new pid ns: builds the mount tree, reaps orphans, forwards signals)
@@ -15,13 +18,32 @@
  * in the pid namespace; the jail exits with the same status (or 128+signal).
  * The runtime inherits file descriptors 0-2, plus 3..KEEP-1 when -k is given (a zygote's
  * control socket); every other descriptor is closed before the exec.
+ * With -e, the jail first joins the network namespace open at descriptor NETNS_FD (made by
+ * the server, with the Runtime API already listening on its loopback) and closes it.
+ * With -p, the jail dies with its parent (PR_SET_PDEATHSIG), and exits at once if PARENT is
+ * no longer its parent (it died before the jail could ask).
+ *
+ * The runtime runs under a seccomp filter (build_filter below): calls a container runtime's
+ * default profile denies fail with EPERM. `-s zygote` leaves out the calls a zygote needs
+ * to make environments (unshare, mount); each environment it forks installs the full
+ * program, which the server gets once from `-D full` (one definition, here).
+ *
+ * The watchdog (-W) is started once per server with a pipe from the server as its stdin.
+ * When that pipe reaches EOF (the server exited, also by SIGKILL) it kills every process
+ * in every group under each ROOT (the server's cgroup roots), thawing frozen groups so the
+ * kill lands, and removes the groups; with -V it also unmounts and deletes the server's
+ * /tmp volumes under VOLUMES, and with -x/-X deletes the server's nftables table. A frozen v1 task acts on no signal, not even the
+ * parent-death SIGKILL, until thawed: that is why the parent-death signal is not enough.
+ *
  * Exit 125 means the jail itself failed (the reason is written to stderr), 126/127 that
  * the runtime could not be executed.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <mntent.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -35,8 +57,12 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 
-#define MAX_ITEMS 32
+#define MAX_ITEMS 64
 #define JAIL_FAILED 125
 
 extern char **environ;
@@ -46,10 +72,21 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #define J_ATTR_NOSUID 0x00000002
 #define J_AT_RECURSIVE 0x8000
 
+static const char *filter_kind = "full", *dump_kind = NULL;
+static const char *watch_roots[MAX_ITEMS];
+static const char *volumes_dir = NULL;  /* -V: the watchdog also removes the /tmp volumes */
+static const char *nft_path = NULL, *nft_table = NULL;  /* -x, -X: and the NAT table */
+static int n_watch;
+static long parent_pid = 0;
+#define NEW_ROOT_STAGE "/tmp"  /* where the new root is built (a mount point in any tree) */
+static const char *link_target[MAX_ITEMS], *link_path[MAX_ITEMS];
+static int n_links;
+static long new_root = 0;
+static const char *tmp_dir = NULL;  /* -t: a disk volume for /tmp instead of a tmpfs */
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
-static long uid = 993, gid = 993, keep_fds = 3;
+static long uid = 993, gid = 993, keep_fds = 3, netns_fd = -1;
 static const char *hostname = "lamina", *workdir = "/";
 static char **run_argv;
 static volatile pid_t forward_to;
@@ -93,10 +130,25 @@ static void parse(int argc, char **argv) {
         case 'P': nproc = number(v); break;
         case 'n': hostname = v; break;
         case 'd': workdir = v; break;
+        case 's': filter_kind = v; break;
+        case 'R': new_root = number(v); break;
+        case 't': tmp_dir = v; break;
+        case 'L':
+            if (n_links == MAX_ITEMS || i + 1 >= argc) usage("-L needs TARGET PATH");
+            link_target[n_links] = v; link_path[n_links++] = argv[++i]; break;
+        case 'D': dump_kind = v; break;
+        case 'V': volumes_dir = v; break;
+        case 'x': nft_path = v; break;
+        case 'X': nft_table = v; break;
+        case 'W': if (n_watch == MAX_ITEMS) usage("too many -W"); watch_roots[n_watch++] = v; break;
+        case 'p': parent_pid = number(v); break;
+        case 'e': netns_fd = number(v); break;
         case 'k': keep_fds = number(v); if (keep_fds < 3) usage("-k must be at least 3"); break;
         default: usage(a);
         }
     }
+    if (n_watch > 0 || dump_kind != NULL) return;
+    if (strcmp(filter_kind, "full") != 0 && strcmp(filter_kind, "zygote") != 0) usage("-s");
     if (i >= argc) usage("no runtime argv after --");
     if (uid == 0 || gid == 0) usage("refusing to run the runtime as root");
     run_argv = argv + i;
@@ -143,6 +195,8 @@ static void join_cgroups(void) {
 /* mkdir -p for a mount target, creating a file instead of a directory as the leaf if needed. */
 static void make_target(const char *path, int as_dir) {
     char buf[4096];
+    struct stat existing;
+    if (stat(path, &existing) == 0) return;  /* e.g. a placeholder in a read-only bind */
     if (strlen(path) >= sizeof buf) usage("path too long");
     strcpy(buf, path);
     for (char *p = buf + 1; *p; p++) {
@@ -160,10 +214,90 @@ static void make_target(const char *path, int as_dir) {
     }
 }
 
+/* Mount options of a cgroup mount that are the filesystem's own (controllers, name=...). */
+static void cgroup_options(const char *all, char *out, size_t size) {
+    static const char *flags[] = {"rw", "ro", "relatime", "noatime", "strictatime", "nodiratime",
+                                  "nosuid", "nodev", "noexec", NULL};
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", all);
+    out[0] = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int flag = 0;
+        for (int i = 0; flags[i]; i++) flag |= strcmp(tok, flags[i]) == 0;
+        if (flag) continue;
+        if (out[0]) strncat(out, ",", size - strlen(out) - 1);
+        strncat(out, tok, size - strlen(out) - 1);
+    }
+}
+
+/* `root` + `path` (root is "" in place, the staging directory when building a new root). */
+static const char *under(const char *root, const char *path, char *buf, size_t size) {
+    if ((size_t)snprintf(buf, size, "%s%s", root, path) >= size) usage("path too long");
+    return buf;
+}
+
+/* A fresh sysfs in an own network namespace (its network entries are then the
+ * environment's) and, under /sys/fs/cgroup, only the hierarchies the environment has a
+ * group in, mounted afresh in its cgroup namespace: its own group is their root, every
+ * other group is invisible. */
+static void own_sys(const char *root) {
+    enum { MAXCG = 32 };
+    char dirs[MAXCG][128], types[MAXCG][16], opts[MAXCG][256], path[4096];
+    int mine[MAXCG], n = 0, root_v2 = 0;
+    FILE *m = setmntent("/proc/self/mounts", "re");
+    if (m == NULL) die("read", "/proc/self/mounts");
+    struct mntent *e;
+    while ((e = getmntent(m)) != NULL) {
+        int cg = strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0;
+        if (!cg) continue;
+        if (strcmp(e->mnt_dir, "/sys/fs/cgroup") == 0) {
+            root_v2 = strcmp(e->mnt_type, "cgroup2") == 0;
+            continue;
+        }
+        if (strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || n == MAXCG) continue;
+        if (strlen(e->mnt_dir) >= sizeof dirs[0]) continue;
+        strcpy(dirs[n], e->mnt_dir);
+        snprintf(types[n], sizeof types[n], "%s", e->mnt_type);
+        cgroup_options(e->mnt_opts, opts[n], sizeof opts[n]);
+        mine[n] = 0;
+        size_t len = strlen(dirs[n]);
+        for (int i = 0; i < n_cgroups; i++)
+            mine[n] |= strncmp(cgroups[i], dirs[n], len) == 0 && cgroups[i][len] == '/';
+        n++;
+    }
+    endmntent(m);
+    unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    /* The host's network namespace already has its sysfs (a second one is EBUSY). */
+    if (netns_fd >= 0 && mount("sysfs", under(root, "/sys", path, sizeof path), "sysfs", ro, NULL) < 0)
+        die("mount", "/sys");
+    const char *cg = under(root, "/sys/fs/cgroup", path, sizeof path);
+    if (root_v2) {
+        if (mount("cgroup2", cg, "cgroup2", ro, NULL) < 0) die("mount", "cgroup2");
+        return;
+    }
+    if (n == 0) return;
+    if (mount("lamina-cgroup", cg, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0755") < 0)
+        die("mount", "/sys/fs/cgroup");
+    for (int i = 0; i < n; i++) {
+        char dir[4096];
+        under(root, dirs[i], dir, sizeof dir);
+        if (mkdir(dir, 0555) < 0 && errno != EEXIST) die("mkdir", dir);
+        if (mine[i] && mount("cgroup", dir, types[i], ro, opts[i]) < 0) die("mount", dir);
+    }
+    if (mount(NULL, under(root, "/sys/fs/cgroup", path, sizeof path), NULL, MS_REMOUNT | ro,
+              "size=16k,mode=0755") < 0)
+        die("make read-only", "/sys/fs/cgroup");
+}
+
+/* The mount tree. With -R (a new root, the process tier's default) nothing of the host is
+ * visible but what is bound in: a tmpfs is filled with the binds, symlinks and mount
+ * points, made read-only, and becomes / (pivot_root). Without it the host's tree stays, its
+ * hidden paths covered (the older layout, kept for hosts where -R cannot work). */
 static void build_mounts(void) {
     int src_fd[MAX_ITEMS];
-    int src_dir[MAX_ITEMS];
-    char opts[128], from[64];
+    int src_mode[MAX_ITEMS];
+    char opts[128], from[64], path[4096];
+    const char *root = new_root ? NEW_ROOT_STAGE : "";
 
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make mounts private", "/");
     /* Sources first: once the hidden paths are covered they can no longer be reached by name. */
@@ -171,36 +305,317 @@ static void build_mounts(void) {
         struct stat st;
         src_fd[i] = open(bind_src[i], O_PATH | O_CLOEXEC);
         if (src_fd[i] < 0 || fstat(src_fd[i], &st) < 0) die("open bind source", bind_src[i]);
-        src_dir[i] = S_ISDIR(st.st_mode);
+        src_mode[i] = (int)st.st_mode;
     }
-    for (int i = 0; i < n_hidden; i++) {
+    int tmp_fd = -1;
+    if (tmp_dir != NULL && (tmp_fd = open(tmp_dir, O_PATH | O_CLOEXEC | O_DIRECTORY)) < 0)
+        die("open", tmp_dir);
+    if (new_root) {
+        if (mount("lamina-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
+            die("mount new root", root);
+    }
+    for (int i = 0; !new_root && i < n_hidden; i++) {
         if (mount("lamina-hidden", hidden[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   "size=1m,mode=0711") < 0)
             die("hide", hidden[i]);
     }
     for (int i = 0; i < n_binds; i++) {
-        make_target(bind_dst[i], src_dir[i]);
+        const char *dst = under(root, bind_dst[i], path, sizeof path);
+        int device = S_ISCHR(src_mode[i]) || S_ISBLK(src_mode[i]);
+        make_target(dst, S_ISDIR(src_mode[i]));
         snprintf(from, sizeof from, "/proc/self/fd/%d", src_fd[i]);
-        if (mount(from, bind_dst[i], NULL, MS_BIND | MS_REC, NULL) < 0) die("bind", bind_dst[i]);
-        if (mount(NULL, bind_dst[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
-                  NULL) < 0)
-            die("make read-only", bind_dst[i]);
+        if (mount(from, dst, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind", dst);
+        /* Device nodes (/dev/null...) keep working; everything else is nodev. */
+        unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | (device ? 0 : MS_NODEV);
+        if (mount(NULL, dst, NULL, flags, NULL) < 0) die("make read-only", dst);
         close(src_fd[i]);
     }
+    if (new_root) {
+        for (int i = 0; i < n_links; i++) {
+            const char *at = under(root, link_path[i], path, sizeof path);
+            char *slash = strrchr(path, '/');
+            *slash = 0;
+            make_target(path, 1);
+            *slash = '/';
+            if (symlink(link_target[i], at) < 0 && errno != EEXIST) die("symlink", at);
+        }
+        static const char *points[] = {"/tmp", "/proc", "/sys", "/dev/shm", "/opt", NULL};
+        for (int i = 0; points[i]; i++) make_target(under(root, points[i], path, sizeof path), 1);
+        /* Without an own network namespace there is no fresh sysfs to mount: the host's. */
+        if (netns_fd < 0 && mount("/sys", under(root, "/sys", path, sizeof path), NULL,
+                                  MS_BIND | MS_REC, NULL) < 0)
+            die("bind", "/sys");
+    }
 #ifdef SYS_mount_setattr
-    /* Everything else read-only too, as in Lambda; only /tmp and /dev/shm (below) are writable.
+    /* Everything read-only, as in Lambda; only /tmp and /dev/shm (below) are writable.
      * Kernels before 5.12 lack mount_setattr: the host's file permissions still apply there. */
     struct jail_attr attr = {.attr_set = J_ATTR_RDONLY | J_ATTR_NOSUID};
-    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", J_AT_RECURSIVE, &attr, sizeof attr) < 0 &&
+    const char *top = new_root ? root : "/";
+    if (syscall(SYS_mount_setattr, AT_FDCWD, top, J_AT_RECURSIVE, &attr, sizeof attr) < 0 &&
         errno != ENOSYS)
-        die("make root read-only", "/");
+        die("make root read-only", top);
 #endif
-    snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) die("mount", "/tmp");
+    if (tmp_fd >= 0) {
+        /* The environment's own disk volume (its size is EphemeralStorage): writable. */
+        snprintf(from, sizeof from, "/proc/self/fd/%d", tmp_fd);
+        const char *tmp = under(root, "/tmp", path, sizeof path);
+        if (mount(from, tmp, NULL, MS_BIND, NULL) < 0) die("bind", "/tmp");
+        if (mount(NULL, tmp, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) < 0)
+            die("remount", "/tmp");
+        close(tmp_fd);
+    } else {
+        snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
+        if (mount("tmpfs", under(root, "/tmp", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
+                  opts) < 0)
+            die("mount", "/tmp");
+    }
     snprintf(opts, sizeof opts, "size=%ldm,mode=1777", shm_mb);
-    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) die("mount", "/dev/shm");
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    if (mount("tmpfs", under(root, "/dev/shm", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
+              opts) < 0)
+        die("mount", "/dev/shm");
+    if (mount("proc", under(root, "/proc", path, sizeof path), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              NULL) < 0)
         die("mount", "/proc");
+    own_sys(root);
+    if (new_root) {
+        if (chdir(root) < 0) die("chdir", root);
+        if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root", root);
+        if (umount2(".", MNT_DETACH) < 0) die("detach the host's tree", NULL);
+        if (chdir("/") < 0) die("chdir", "/");
+    }
+}
+
+/* ---- the seccomp filter ------------------------------------------------------------ */
+
+#if defined(__x86_64__)
+#define J_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define J_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+#define J_NS_FLAGS (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
+                    CLONE_NEWPID | CLONE_NEWNET | 0x00000080 /* CLONE_NEWTIME */)
+#define J_DENY (SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA))
+#define MAX_FILTER 256
+
+/* Denied outright (as in Docker's default profile for a process without capabilities). */
+static const int denied[] = {
+#ifdef SYS_acct
+    SYS_acct,
+#endif
+#ifdef SYS_add_key
+    SYS_add_key,
+#endif
+#ifdef SYS_bpf
+    SYS_bpf,
+#endif
+#ifdef SYS_clock_adjtime
+    SYS_clock_adjtime,
+#endif
+#ifdef SYS_clock_settime
+    SYS_clock_settime,
+#endif
+#ifdef SYS_create_module
+    SYS_create_module,
+#endif
+#ifdef SYS_delete_module
+    SYS_delete_module,
+#endif
+#ifdef SYS_finit_module
+    SYS_finit_module,
+#endif
+#ifdef SYS_fsconfig
+    SYS_fsconfig,
+#endif
+#ifdef SYS_fsmount
+    SYS_fsmount,
+#endif
+#ifdef SYS_fsopen
+    SYS_fsopen,
+#endif
+#ifdef SYS_fspick
+    SYS_fspick,
+#endif
+#ifdef SYS_get_kernel_syms
+    SYS_get_kernel_syms,
+#endif
+#ifdef SYS_init_module
+    SYS_init_module,
+#endif
+#ifdef SYS_io_uring_enter
+    SYS_io_uring_enter,
+#endif
+#ifdef SYS_io_uring_register
+    SYS_io_uring_register,
+#endif
+#ifdef SYS_io_uring_setup
+    SYS_io_uring_setup,
+#endif
+#ifdef SYS_ioperm
+    SYS_ioperm,
+#endif
+#ifdef SYS_iopl
+    SYS_iopl,
+#endif
+#ifdef SYS_kcmp
+    SYS_kcmp,
+#endif
+#ifdef SYS_kexec_file_load
+    SYS_kexec_file_load,
+#endif
+#ifdef SYS_kexec_load
+    SYS_kexec_load,
+#endif
+#ifdef SYS_keyctl
+    SYS_keyctl,
+#endif
+#ifdef SYS_lookup_dcookie
+    SYS_lookup_dcookie,
+#endif
+#ifdef SYS_mount_setattr
+    SYS_mount_setattr,
+#endif
+#ifdef SYS_move_mount
+    SYS_move_mount,
+#endif
+#ifdef SYS_nfsservctl
+    SYS_nfsservctl,
+#endif
+#ifdef SYS_open_by_handle_at
+    SYS_open_by_handle_at,
+#endif
+#ifdef SYS_open_tree
+    SYS_open_tree,
+#endif
+#ifdef SYS_perf_event_open
+    SYS_perf_event_open,
+#endif
+#ifdef SYS_pivot_root
+    SYS_pivot_root,
+#endif
+#ifdef SYS_process_vm_readv
+    SYS_process_vm_readv,
+#endif
+#ifdef SYS_process_vm_writev
+    SYS_process_vm_writev,
+#endif
+#ifdef SYS_ptrace
+    SYS_ptrace,
+#endif
+#ifdef SYS_query_module
+    SYS_query_module,
+#endif
+#ifdef SYS_quotactl
+    SYS_quotactl,
+#endif
+#ifdef SYS_reboot
+    SYS_reboot,
+#endif
+#ifdef SYS_request_key
+    SYS_request_key,
+#endif
+#ifdef SYS_setns
+    SYS_setns,
+#endif
+#ifdef SYS_settimeofday
+    SYS_settimeofday,
+#endif
+#ifdef SYS_swapoff
+    SYS_swapoff,
+#endif
+#ifdef SYS_swapon
+    SYS_swapon,
+#endif
+#ifdef SYS__sysctl
+    SYS__sysctl,
+#endif
+#ifdef SYS_sysfs
+    SYS_sysfs,
+#endif
+#ifdef SYS_syslog
+    SYS_syslog,
+#endif
+#ifdef SYS_umount2
+    SYS_umount2,
+#endif
+#ifdef SYS_uselib
+    SYS_uselib,
+#endif
+#ifdef SYS_userfaultfd
+    SYS_userfaultfd,
+#endif
+#ifdef SYS_ustat
+    SYS_ustat,
+#endif
+#ifdef SYS_vhangup
+    SYS_vhangup,
+#endif
+};
+
+/* Denied to environments, left to a zygote (it makes their namespaces and mounts). */
+static const int denied_but_zygote[] = {
+#ifdef SYS_mount
+    SYS_mount,
+#endif
+#ifdef SYS_unshare
+    SYS_unshare,
+#endif
+};
+
+#define STMT(code, k) ((struct sock_filter)BPF_STMT((code), (k)))
+#define JUMP(code, k, t, f) ((struct sock_filter)BPF_JUMP((code), (k), (t), (f)))
+
+/* Fills `prog` and returns its length. Layout: check the architecture, load the number,
+ * one JEQ per denied call jumping to a shared DENY, clone with a namespace flag denied,
+ * clone3 answered ENOSYS (its flags sit behind a pointer a filter cannot read; C
+ * libraries then fall back to clone, whose flags it can), everything else allowed. */
+static int build_filter(int zygote, struct sock_filter *prog) {
+    int n = 0;
+    int nd = (int)(sizeof denied / sizeof denied[0]);
+    int nz = zygote ? 0 : (int)(sizeof denied_but_zygote / sizeof denied_but_zygote[0]);
+    prog[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, J_AUDIT_ARCH, 1, 0);
+    prog[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    prog[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+    /* The x32 ABI numbers the same calls differently: refuse it altogether. */
+    prog[n++] = JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1);
+    prog[n++] = STMT(BPF_RET | BPF_K, J_DENY);
+#endif
+    /* Each JEQ jumps to DENY, the last of the 7 instructions that follow the JEQs. */
+    int total = nd + nz;
+    for (int i = 0; i < total; i++) {
+        int nr = i < nd ? denied[i] : denied_but_zygote[i - nd];
+        prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, (unsigned char)(total - i + 5), 0);
+    }
+#ifdef SYS_clone3
+    prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1);
+    prog[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA));
+#else
+    prog[n++] = STMT(BPF_JMP | BPF_JA, 0);
+    prog[n++] = STMT(BPF_JMP | BPF_JA, 0);
+#endif
+    /* clone: its flags are argument 0 (low 32 bits) on x86_64 and aarch64. */
+    prog[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 2);
+    prog[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+    prog[n++] = JUMP(BPF_JMP | BPF_JSET | BPF_K, J_NS_FLAGS, 1, 0);
+    prog[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    prog[n++] = STMT(BPF_RET | BPF_K, J_DENY);
+    return n;
+}
+
+static void install_filter(void) {
+    struct sock_filter prog[MAX_FILTER];
+    unsigned short n = (unsigned short)build_filter(strcmp(filter_kind, "zygote") == 0, prog);
+    struct sock_fprog fprog = {.len = n, .filter = prog};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) < 0) die("seccomp", filter_kind);
+}
+
+/* -D: the program as raw struct sock_filter records, for a zygote's forks to install. */
+static int dump_filter(void) {
+    struct sock_filter prog[MAX_FILTER];
+    int n = build_filter(strcmp(dump_kind, "zygote") == 0, prog);
+    size_t size = (size_t)n * sizeof prog[0];
+    return fwrite(prog, 1, size, stdout) == size && fflush(stdout) == 0 ? 0 : JAIL_FAILED;
 }
 
 static void become_runtime(void) {
@@ -224,11 +639,16 @@ static void become_runtime(void) {
         for (int fd = (int)keep_fds; fd < 1024; fd++) close(fd);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
+    install_filter();  /* last: from here on only what the runtime may do */
     execvp(run_argv[0], run_argv);
     int code = errno == ENOENT ? 127 : 126;
     fprintf(stderr, "lamina-jail: exec %s: %s\n", run_argv[0], strerror(errno));
     _exit(code);
 }
+
+/* The jail's argv (host paths of the code, Lamina's data directory) is what the
+ * environment would read in /proc/1/cmdline: init blanks it once the runtime is forked. */
+static char *args_start, *args_end;
 
 static int run_init(void) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
@@ -237,15 +657,127 @@ static int run_init(void) {
     pid_t runtime = fork();
     if (runtime < 0) die("fork", "runtime");
     if (runtime == 0) become_runtime();
+    memset(args_start, 0, (size_t)(args_end - args_start));
+    snprintf(args_start, (size_t)(args_end - args_start) + 1, "lamina-init");
     install_forwarding(runtime);
     return wait_for(runtime);
 }
 
+/* Write `text` into `dir`/`name` if that file exists; returns 0 when written. */
+static int put(const char *dir, const char *name, const char *text) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    close(fd);
+    return n < 0 ? -1 : 0;
+}
+
+/* SIGKILL every process of one group and thaw it; returns how many were still there. */
+static int kill_group(const char *dir) {
+    char path[4096], buf[64];
+    int left = 0;
+    snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        while (fgets(buf, sizeof buf, f) != NULL) {
+            long pid = strtol(buf, NULL, 10);
+            if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0) left++;
+        }
+        fclose(f);
+    }
+    put(dir, "cgroup.kill", "1");         /* v2 */
+    put(dir, "freezer.state", "THAWED");  /* v1: a frozen task acts on SIGKILL once thawed */
+    put(dir, "cgroup.freeze", "0");       /* v2 */
+    return left;
+}
+
+/* Detach every mount under the volumes directory, then delete the images and mount points
+ * (the loop devices go with their last mount). */
+static void remove_volumes(void) {
+    size_t len = strlen(volumes_dir);
+    FILE *m = setmntent("/proc/self/mounts", "re");
+    if (m != NULL) {
+        struct mntent *e;
+        while ((e = getmntent(m)) != NULL)
+            if (strncmp(e->mnt_dir, volumes_dir, len) == 0 && e->mnt_dir[len] == '/')
+                umount2(e->mnt_dir, MNT_DETACH);
+        endmntent(m);
+    }
+    DIR *d = opendir(volumes_dir);
+    if (d == NULL) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", volumes_dir, e->d_name);
+        if (e->d_type == DT_DIR) rmdir(path); else unlink(path);
+    }
+    closedir(d);
+}
+
+static int watchdog(void) {
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    char b[64];
+    for (;;) {
+        ssize_t n = read(0, b, sizeof b);
+        if (n == 0 || (n < 0 && errno != EINTR)) break;
+    }
+    for (int round = 0; round < 200; round++) {
+        int left = 0;
+        for (int r = 0; r < n_watch; r++) {
+            DIR *d = opendir(watch_roots[r]);
+            if (d == NULL) continue;
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+                char dir[2048];
+                snprintf(dir, sizeof dir, "%s/%s", watch_roots[r], e->d_name);
+                left += kill_group(dir);
+                if (rmdir(dir) < 0 && errno == EBUSY) left++;
+            }
+            closedir(d);
+        }
+        if (left == 0) break;
+        usleep(10000);
+    }
+    for (int r = 0; r < n_watch; r++) rmdir(watch_roots[r]);
+    if (volumes_dir != NULL) remove_volumes();
+    if (nft_path != NULL && nft_table != NULL) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            /* Quiet: after a clean shutdown the server has removed the table already. */
+            int null = open("/dev/null", O_WRONLY);
+            if (null >= 0) { dup2(null, 1); dup2(null, 2); }
+            execl(nft_path, nft_path, "delete", "table", "inet", nft_table, (char *)NULL);
+            _exit(127);
+        }
+        if (pid > 0) waitpid(pid, NULL, 0);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     parse(argc, argv);
+    /* The argv strings are contiguous in the process's memory. */
+    args_start = argv[0];
+    args_end = argv[argc - 1] + strlen(argv[argc - 1]);
+    if (n_watch > 0) return watchdog();
+    if (dump_kind != NULL) return dump_filter();
+    if (parent_pid > 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
+        if (getppid() != (pid_t)parent_pid) _exit(JAIL_FAILED);
+    }
     umask(022);
     /* Join the cgroups before anything else so every process is accounted from the start. */
     join_cgroups();
+    if (netns_fd >= 0) {
+        if (setns((int)netns_fd, CLONE_NEWNET) < 0) die("join network namespace", NULL);
+        close((int)netns_fd);
+    }
     if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
         die("unshare", NULL);
     pid_t init = fork();

@@ -72,6 +72,13 @@ class JailPlan:
     workdir: str
     hostname: str = "lamina"
     keep_fds: int = 3  # the runtime keeps descriptors 0..keep_fds-1 (a zygote keeps fd 3)
+    netns_fd: int | None = None  # the jail's descriptor of the network namespace to join
+    parent_pid: int | None = None  # die with this process (the server)
+    seccomp: str = "full"  # "zygote": without unshare and mount, which a zygote needs
+    # A new root built from ``binds`` and ``links`` only (nothing else of the host), or
+    # None for the host's tree with ``hidden`` covered.
+    links: tuple[tuple[str, str], ...] | None = None
+    tmp_dir: Path | None = None  # a disk volume bound at /tmp (else a tmpfs of tmp_mb)
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -83,6 +90,12 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-H", str(path)]
     for src, dst in plan.binds:
         argv += ["-B", str(src), dst]
+    if plan.tmp_dir is not None:
+        argv += ["-t", str(plan.tmp_dir)]
+    if plan.links is not None:
+        argv += ["-R", "1"]
+        for target, link in plan.links:
+            argv += ["-L", target, link]
     argv += [
         "-T", str(plan.tmp_mb),
         "-S", str(SHM_MB),
@@ -94,6 +107,12 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
     ]  # fmt: skip
     if plan.keep_fds > 3:
         argv += ["-k", str(plan.keep_fds)]
+    if plan.netns_fd is not None:
+        argv += ["-e", str(plan.netns_fd)]
+    if plan.parent_pid is not None:
+        argv += ["-p", str(plan.parent_pid)]
+    if plan.seccomp != "full":
+        argv += ["-s", plan.seccomp]
     return [*argv, "--", *runtime_argv]
 
 
@@ -117,3 +136,30 @@ def expose_binds(
         if any(real.is_relative_to(h) for h in hidden):
             out.append((real, str(real)))
     return tuple(out)
+
+
+def watchdog_argv(
+    jail: Path,
+    roots: list[Path],
+    volumes: Path | None = None,
+    nft_table: tuple[str, str] | None = None,
+) -> list[str]:
+    """The watchdog's command line: it kills what is left under ``roots`` at EOF on stdin
+    (and removes the /tmp volumes under ``volumes``, and the ``(nft path, table)``)."""
+    argv = [str(jail)]
+    for root in roots:
+        argv += ["-W", str(root)]
+    if volumes is not None:
+        argv += ["-V", str(volumes)]
+    if nft_table is not None:
+        argv += ["-x", nft_table[0], "-X", nft_table[1]]
+    return argv
+
+
+def seccomp_program(jail: Path) -> bytes:
+    """The full seccomp program as raw ``struct sock_filter`` records (``lamina-jail -D``),
+    for environments forked from a zygote to install on themselves."""
+    done = subprocess.run([str(jail), "-D", "full"], capture_output=True, check=False)
+    if done.returncode != 0 or not done.stdout or len(done.stdout) % 8:
+        raise SandboxError(f"lamina-jail -D full failed: {done.stderr.decode(errors='replace')}")
+    return done.stdout

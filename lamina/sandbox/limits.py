@@ -60,6 +60,9 @@ class SandboxSpec:
     # The function's layers merged in order (lamina.store.optdir), seen read-only at /opt;
     # None: no layers.
     opt_dir: Path | None = None
+    # The environment's network namespace (a descriptor the caller keeps open until the
+    # process is started), or None for the server's own network.
+    netns_fd: int | None = None
 
     def __post_init__(self) -> None:
         if not _ENV_ID.match(self.env_id):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
 from lamina.sandbox.child import Child
+from lamina.sandbox.ephemeral import VolumePool
 from lamina.sandbox.jail import (
     OPT_ROOT,
     RUNTIME_ROOT,
@@ -19,18 +22,25 @@ from lamina.sandbox.jail import (
     expose_binds,
     hidden_paths,
     jail_argv,
+    seccomp_program,
 )
 from lamina.sandbox.limits import SandboxSpec
+from lamina.sandbox.netns import NetnsPool
 from lamina.sandbox.readings import CgroupReadings
+from lamina.sandbox.rootfs import RootFs
+from lamina.sandbox.watchdog import Watchdog
 
 
 class JailedProcess(CgroupReadings):
     """A runtime running under ``lamina-jail`` in its own cgroup."""
 
-    def __init__(self, child: Child, cgroup: CgroupHandle) -> None:
+    def __init__(
+        self, child: Child, cgroup: CgroupHandle, on_killed: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(cgroup)
         self._child = child
         self.pid = child.pid
+        self._on_killed = on_killed  # releases what outlives the processes (a /tmp volume)
 
     async def freeze(self) -> None:
         # Right after spawn the jail may not have joined its cgroups yet; freezing an empty
@@ -57,6 +67,9 @@ class JailedProcess(CgroupReadings):
             self._cgroup.thaw_now()
         await self._child.wait()
         await self._cgroup.destroy()
+        done, self._on_killed = self._on_killed, None
+        if done is not None:
+            done()
 
 
 class ProcessSandbox:
@@ -71,7 +84,12 @@ class ProcessSandbox:
         hidden: list[Path],
         uid: int,
         gid: int,
+        network: NetnsPool | None = None,
+        watchdog: Watchdog | None = None,
+        rootfs: RootFs | None = None,
+        volumes: VolumePool | None = None,
     ) -> None:
+        """``network``: where environments get their own network namespace (None: the host's)."""
         if uid == 0 or gid == 0:
             raise SandboxError("the sandbox user must not be root")
         self._driver = driver
@@ -79,6 +97,13 @@ class ProcessSandbox:
         self._hidden = hidden_paths(hidden)
         self._uid = uid
         self._gid = gid
+        self.network = network
+        self._watchdog = watchdog
+        # The environments' own root filesystem, or None: the host's tree, hidden paths covered.
+        self._rootfs = rootfs
+        # Disk volumes for /tmp (ephemeral storage apart from memory), or None: tmpfs.
+        self._volumes = volumes
+        self._seccomp: bytes | None = None  # the full filter, for forked environments
         self._expose_cache: dict[tuple[Path, ...], tuple[tuple[Path, str], ...]] = {}
         for target in (TASK_ROOT, RUNTIME_ROOT):
             # Mount points must exist on the host; they stay empty there.
@@ -102,9 +127,36 @@ class ProcessSandbox:
         """The cgroup driver (zygotes create their forked environments' groups with it)."""
         return self._driver
 
+    def _exposed(self, expose: tuple[Path, ...]) -> tuple[tuple[Path, str], ...]:
+        """Host paths to bind at their own path: under a hidden path (host tree), or not
+        already in the root (own root filesystem)."""
+        if self._rootfs is None:
+            return expose_binds(expose, self._hidden)
+        rootfs = self._rootfs
+        return tuple(
+            (real, str(real)) for real in (p.resolve() for p in expose) if not rootfs.covers(real)
+        )
+
+    def warm_up(self) -> None:
+        """Start making /tmp volumes ahead of the first cold starts (needs a running loop)."""
+        if self._volumes is not None:
+            self._volumes.fill()
+
+    def seccomp_program(self) -> bytes:
+        """The full seccomp filter (for environments forked from a zygote), read once."""
+        if self._seccomp is None:
+            self._seccomp = seccomp_program(self._jail)
+        return self._seccomp
+
     def close(self) -> None:
         """Remove the root cgroups once every environment has been killed."""
+        if self.network is not None:
+            self.network.close()
+        if self._volumes is not None:
+            self._volumes.close()
         self._driver.remove_roots()
+        if self._watchdog is not None:
+            self._watchdog.stop()
 
     async def spawn(
         self, spec: SandboxSpec, stdout_fd: int, control_fd: int | None = None
@@ -117,26 +169,47 @@ class ProcessSandbox:
             binds.append((spec.opt_dir, OPT_ROOT))
         exposed = self._expose_cache.get(spec.expose)
         if exposed is None:
-            exposed = self._expose_cache[spec.expose] = expose_binds(spec.expose, self._hidden)
+            exposed = self._expose_cache[spec.expose] = self._exposed(spec.expose)
         binds += exposed
+        if self._rootfs is not None:
+            binds = [*self._rootfs.binds, *binds]
+        # A zygote keeps a tmpfs /tmp: its forks copy it into tmpfs mounts of their own.
+        volume = None
+        if self._volumes is not None and control_fd is None:
+            volume = await self._volumes.take(spec.limits.ephemeral_mb)
         cgroup = self._driver.create(spec.env_id, spec.limits)
         plan = JailPlan(
             procs_files=tuple(cgroup.procs_files()),
-            hidden=self._hidden,
+            hidden=self._hidden if self._rootfs is None else (),
             binds=tuple(binds),
+            links=self._rootfs.links if self._rootfs is not None else None,
+            tmp_dir=volume.mount if volume is not None else None,
             tmp_mb=spec.limits.ephemeral_mb,
             nofile=spec.limits.nofile,
             uid=self._uid,
             gid=self._gid,
             workdir=TASK_ROOT,
             keep_fds=3 if control_fd is None else 4,
+            # Passed fds land at 3, 4, ...: the control socket first, then the namespace.
+            netns_fd=None if spec.netns_fd is None else (3 if control_fd is None else 4),
+            parent_pid=os.getpid(),
+            # A zygote makes its environments' namespaces and mounts; each environment
+            # then installs the full filter on itself.
+            seccomp="full" if control_fd is None else "zygote",
         )
-        passed = () if control_fd is None else (control_fd,)
+        passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
+        if spec.netns_fd is not None:
+            passed += (spec.netns_fd,)
         try:
             child = Child(
                 jail_argv(self._jail, plan, spec.argv), spec.env, stdout_fd, pass_fds=passed
             )
         except BaseException:
             await cgroup.destroy()
+            if volume is not None and self._volumes is not None:
+                self._volumes.release(volume)
             raise
-        return JailedProcess(child, cgroup)
+        release = None
+        if volume is not None and self._volumes is not None:
+            release = functools.partial(self._volumes.release, volume)
+        return JailedProcess(child, cgroup, release)

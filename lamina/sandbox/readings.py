@@ -7,26 +7,46 @@ the caller reports them (REPORT line, ledger) after the cgroup is gone.
 from __future__ import annotations
 
 from lamina.sandbox.cgroup_driver import CgroupHandle
+from lamina.sandbox.resident import ResidentSampler
+
+_MB = 1024 * 1024
 
 
 class CgroupReadings:
     """The :class:`EnvironmentProcess` methods that read or steer the cgroup."""
 
-    # Memory charged elsewhere that the environment uses all the same (a zygote's snapshot).
+    # Memory charged elsewhere that the environment uses all the same (a zygote's snapshot),
+    # counted only when no resident reading is available.
     _base_memory_bytes = 0
 
     def __init__(self, cgroup: CgroupHandle) -> None:
         self._cgroup = cgroup
         self._final: tuple[int, bool, int] | None = None
+        self._resident: ResidentSampler | None = None  # opened at the first reading
 
     async def thaw(self) -> None:
         await self._cgroup.set_frozen(False)
 
     def max_memory_used_mb(self) -> int:
+        """Lambda's Max Memory Used: the larger of the resident and the charged peak.
+
+        The processes' summed resident set, sampled here (at the end of each invoke),
+        counts the file-backed pages (interpreter, libraries, code) that are cached, and
+        so charged, elsewhere; the cgroup's peak counts what was allocated and freed
+        between two samples. See :mod:`lamina.sandbox.resident`.
+        """
         if self._final is not None:
             return self._final[0]
-        peak = self._cgroup.max_memory_bytes() + self._base_memory_bytes
-        return -(-peak // (1024 * 1024))
+        if self._resident is None:
+            self._resident = ResidentSampler(self._cgroup.group.dir("memory") / "cgroup.procs")
+        resident = self._resident.sample()
+        charged = self._cgroup.max_memory_bytes()
+        if resident == 0:
+            # No process readable: the charged peak, plus a zygote's snapshot (a forked
+            # child's resident set already holds the snapshot pages it shares).
+            charged += self._base_memory_bytes
+        peak = max(resident, charged)
+        return -(-peak // _MB)
 
     def oom_killed(self) -> bool:
         if self._final is not None:
@@ -50,3 +70,5 @@ class CgroupReadings:
         """Take the last readings before the group is destroyed."""
         if self._final is None:
             self._final = (self.max_memory_used_mb(), self.oom_killed(), self.cpu_time_ns())
+        if self._resident is not None:
+            self._resident.close()

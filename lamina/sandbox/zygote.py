@@ -9,6 +9,10 @@ a ``SOCK_SEQPACKET`` control socket at its fd 3. After INIT it says ``{"ready": 
   when its runtime begins (after the platform's part of the restore) and
   ``exit <status>`` when the runtime ends; EOF without ``exit`` means it was killed;
 * the environment's **output pipe** (its stdout and stderr);
+* with ``"net"`` in the request, a **net socket** (``SOCK_SEQPACKET``): the forked child
+  makes its own network namespace and sends back over it the namespace and the listeners
+  it made there (Runtime API at ``127.0.0.1:9001``, Lamina's API), which the platform
+  then serves (:attr:`ForkedProcess.network`);
 * a write descriptor of each ``cgroup.procs`` of the environment's **own new cgroup**,
   opened here by root: the forked child writes ``0`` (itself) into them before anything
   else, so the environment is limited and accounted from its first instruction.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -32,6 +37,7 @@ from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
 from lamina.sandbox.jail import SHM_MB
 from lamina.sandbox.limits import Limits, SandboxSpec
+from lamina.sandbox.netns import EnvNetwork
 from lamina.sandbox.process_tier import JailedProcess, ProcessSandbox
 from lamina.sandbox.readings import CgroupReadings
 
@@ -50,7 +56,24 @@ class ZygoteHost:
         self._sandbox = sandbox
 
     async def spawn_zygote(self, spec: SandboxSpec, stdout_fd: int) -> Zygote:
-        """Start a zygote runtime (``spec.argv``) with a control socket at its fd 3."""
+        """Start a zygote runtime (``spec.argv``) with a control socket at its fd 3, in a
+        network namespace of its own; each environment it forks makes its own one."""
+        pool = self._sandbox.network
+        network = await pool.take() if pool is not None else None
+        if network is not None:
+            # The zygote has no Runtime API; its INIT reaches only Lamina's API.
+            network.take_runtime_socket().close()
+            spec = dataclasses.replace(spec, netns_fd=network.fd)
+        try:
+            zygote = await self._spawn_zygote(spec, stdout_fd)
+        except BaseException:
+            if network is not None:
+                network.close()
+            raise
+        zygote.network = network
+        return zygote
+
+    async def _spawn_zygote(self, spec: SandboxSpec, stdout_fd: int) -> Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # A number well above 3, so the jail's dup2 to 3 always makes a fresh descriptor.
         passed = fcntl.fcntl(theirs.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
@@ -74,6 +97,11 @@ class ZygoteHost:
             "shm_mb": SHM_MB,
             "hostname": "lamina",
         }
+        isolation["seccomp"] = self._sandbox.seccomp_program().hex()
+        pool = self._sandbox.network
+        if pool is not None:
+            isolation["net"] = True
+            isolation["api_port"] = pool.api_port or 0
         return zygote.fork(self._sandbox.cgroups, env_id, limits, env, stdout_fd, isolation)
 
 
@@ -89,6 +117,8 @@ class Zygote:
         loop.add_reader(control.fileno(), self._on_message)
         self.base_memory_bytes = 0  # the snapshot's memory, measured once INIT is done
         self.closed = False
+        # The zygote's own namespace (its INIT reaches Lamina's API there), or None.
+        self.network: EnvNetwork | None = None
 
     def _on_message(self) -> None:
         try:
@@ -140,20 +170,31 @@ class Zygote:
         cgroup = driver.create(env_id, limits)
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         procs: list[int] = []
+        net: tuple[socket.socket, socket.socket] | None = None
         try:
             procs = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cgroup.procs_files()]
             message = json.dumps({"env": env, **isolation}).encode()
-            fds = array.array("i", [status_w, stdout_fd, *procs])
+            extra: list[int] = []
+            if isolation.get("net"):
+                net = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                extra.append(net[1].fileno())
+            fds = array.array("i", [status_w, stdout_fd, *extra, *procs])
             self._control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
         except BaseException as exc:
             os.close(status_r)
+            if net is not None:
+                net[0].close()
             cgroup.destroy_now()
             raise SandboxError(f"cannot fork an environment from the zygote: {exc}") from exc
         finally:
             os.close(status_w)
+            if net is not None:
+                net[1].close()
             for fd in procs:
                 os.close(fd)
-        return ForkedProcess(cgroup, status_r, self.base_memory_bytes)
+        return ForkedProcess(
+            cgroup, status_r, self.base_memory_bytes, net[0] if net is not None else None
+        )
 
     async def close(self) -> None:
         """Kill the zygote (and with it any environment it forked that is still alive)."""
@@ -163,6 +204,9 @@ class Zygote:
         self._stop_reading()
         self._control.close()
         await self.process.kill()
+        if self.network is not None:
+            self.network.close()
+            self.network = None
 
 
 class ForkedProcess(CgroupReadings):
@@ -170,7 +214,13 @@ class ForkedProcess(CgroupReadings):
 
     pid = 0  # the environment's processes live in namespaces nested in the zygote's
 
-    def __init__(self, cgroup: CgroupHandle, status_fd: int, base_memory_bytes: int) -> None:
+    def __init__(
+        self,
+        cgroup: CgroupHandle,
+        status_fd: int,
+        base_memory_bytes: int,
+        net_sock: socket.socket | None = None,
+    ) -> None:
         super().__init__(cgroup)
         self._status_fd = status_fd
         self._buf = b""
@@ -183,6 +233,45 @@ class ForkedProcess(CgroupReadings):
         self.failure = ""  # why the platform's part of a restore failed, if it did
         os.set_blocking(status_fd, False)
         loop.add_reader(status_fd, self._on_status)
+        # The environment's own namespace and listeners, once the child has made them.
+        self.network: asyncio.Future[EnvNetwork] | None = None
+        self._net_sock = net_sock
+        if net_sock is not None:
+            self.network = loop.create_future()
+            net_sock.setblocking(False)
+            loop.add_reader(net_sock.fileno(), self._on_network)
+
+    def _on_network(self) -> None:
+        assert self._net_sock is not None and self.network is not None
+        try:
+            _msg, fds, _flags, _addr = socket.recv_fds(self._net_sock, 16, 4)
+        except BlockingIOError:
+            return
+        except OSError:
+            fds = []
+        self._close_net_sock()
+        if self.network.done():
+            for fd in fds:
+                os.close(fd)
+            return
+        if len(fds) < 2:
+            for fd in fds:
+                os.close(fd)
+            self.network.set_exception(
+                SandboxError("the forked environment did not make its network namespace")
+            )
+            return
+        listeners = [socket.socket(fileno=fd) for fd in fds[1:]]
+        for sock in listeners:
+            sock.setblocking(False)
+        api = listeners[1] if len(listeners) > 1 else None
+        self.network.set_result(EnvNetwork(fds[0], listeners[0], api))
+
+    def _close_net_sock(self) -> None:
+        if self._net_sock is not None:
+            asyncio.get_running_loop().remove_reader(self._net_sock.fileno())
+            self._net_sock.close()
+            self._net_sock = None
 
     def _on_status(self) -> None:
         try:
@@ -222,6 +311,9 @@ class ForkedProcess(CgroupReadings):
 
     async def kill(self) -> None:
         self._keep_readings()
+        self._close_net_sock()
+        if self.network is not None and not self.network.done():
+            self.network.cancel()
         # Until the child has joined its cgroup a group kill would miss it: wait for its
         # start (or its end) first. Both come within milliseconds of the fork request.
         if not self.started.done() and not self._exited.done():

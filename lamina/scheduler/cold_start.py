@@ -16,7 +16,7 @@ from lamina.config import Settings
 from lamina.errors import SandboxError
 from lamina.logs import lines
 from lamina.models.invocation import FunctionError
-from lamina.scheduler import error_bodies
+from lamina.scheduler import error_bodies, telemetry_events
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.init_phase import await_init, reset
 from lamina.scheduler.launcher import ExitHook, Launcher
@@ -48,7 +48,11 @@ class ColdStarter:
 
     async def start(self, env: Environment) -> InitOutcome:
         """Run INIT in ``env`` (a zygote restore where the function wants one)."""
-        if self._restorer is not None and wants_zygote(env.cfg, self.settings.zygotes, True):
+        if (
+            self._restorer is not None
+            and wants_zygote(env.cfg, self.settings.zygotes, True)
+            and not await self.launcher.has_extensions(env.cfg)
+        ):
             return await self._restorer.restore(env)
         return await self._spawned(env)
 
@@ -60,12 +64,14 @@ class ColdStarter:
         started = time.perf_counter()
         for attempt, limit in enumerate(limits):
             attempt_start = time.perf_counter()
+            telemetry_events.init_start(env)
             try:
                 await self.launcher.spawn(env, plan, self.on_exit)
             except SandboxError as exc:
                 log.error("could not create an environment for %s: %s", env.cfg.name, exc)
                 return InitFailed(error_bodies.platform_failure(str(exc)), 0.0)
             outcome = await await_init(env, limit, attempt_start, self.settings.init_cpu_boost)
+            telemetry_events.init_done(env, outcome)
             if not isinstance(outcome, InitFailed) or not outcome.timed_out:
                 return outcome
             if attempt == len(limits) - 1:

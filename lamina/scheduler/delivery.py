@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from random import getrandbits
 
 from lamina.runtime_api.channel import Delivery
+from lamina.runtime_api.stream import ResponseStream
+from lamina.scheduler import telemetry_events
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.inflight import Inflight
 from lamina.scheduler.outcome import Ending, ProcessExited
@@ -44,8 +46,12 @@ async def deliver(
     function_arn: str,
     client_context: str | None = None,
     cognito_identity: str | None = None,
+    stream: ResponseStream | None = None,
 ) -> Delivered:
-    """Hand the event to ``env``'s runtime and wait until it ends (answer, exit, deadline)."""
+    """Hand the event to ``env``'s runtime and wait until it ends (answer, exit, deadline).
+
+    A streamed response ends when its last chunk arrives, so the duration (and the bill)
+    covers the whole stream, as Lambda's does."""
     timeout_s = float(env.cfg.timeout_s)
     started_wall = time.time()
     delivery = Delivery(
@@ -56,9 +62,11 @@ async def deliver(
         trace_id=trace_id(),
         client_context=client_context,
         cognito_identity=cognito_identity,
+        stream=stream,
     )
     inflight = env.inflight = Inflight(delivery)
     write_start(env, request_id)
+    telemetry_events.start(env, request_id, delivery.trace_id)
     t0 = time.perf_counter()
     channel = env.channel
     timer = asyncio.get_running_loop().call_later(timeout_s, inflight.expire, channel)

@@ -28,16 +28,24 @@ from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.channel import RuntimeChannel
+from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.sandbox import Sandbox, zygote_host
+from lamina.sandbox.netns import ServeApi
 from lamina.scheduler.cold_start import ColdStarter
 from lamina.scheduler.delivery import deliver, end_with_exit
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.idle import IdleKeeper
 from lamina.scheduler.launcher import Launcher
-from lamina.scheduler.outcome import InitFailed, ProcessExited, Ready, TimedOut, classify
-from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, Throttle
-from lamina.scheduler.pool import Limits as PoolLimits
+from lamina.scheduler.outcome import (
+    ExtensionCrashed,
+    InitFailed,
+    ProcessExited,
+    Ready,
+    TimedOut,
+    classify,
+)
+from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, PoolLimits, Throttle
 from lamina.scheduler.report import RecordSink, Reporter
 from lamina.scheduler.zygotes import Zygotes
 
@@ -53,6 +61,9 @@ class InvokeRequest:
     client_context: str | None = None
     cognito_identity: str | None = None
     tail: bool = False
+    # Set for InvokeWithResponseStream and RESPONSE_STREAM URLs: a streaming response goes
+    # here as it is produced; the invoke still returns when the stream has ended.
+    stream: ResponseStream | None = None
 
 
 class Scheduler:
@@ -104,7 +115,14 @@ class Scheduler:
         self.launcher.python_sdk = value
 
     # -- lifecycle --------------------------------------------------------------------
+    def serve_api_inside(self, api_port: int, serve_api: ServeApi) -> None:
+        """Serve Lamina's API inside every environment's network namespace too."""
+        self.launcher.serve_api_inside(api_port, serve_api)
+
     def start(self) -> None:
+        warm_up = getattr(self.sandbox, "warm_up", None)
+        if warm_up is not None:
+            warm_up()  # the process tier makes its /tmp volumes ahead of cold starts
         self._reaper = asyncio.get_running_loop().create_task(self._idle.reap_forever())
 
     async def close(self) -> None:
@@ -150,20 +168,30 @@ class Scheduler:
                         request_id, payload, cfg.version, "Unhandled", env.tail_bytes(), rec
                     )
                 self.pool.started(slot)
+                env.channel.on_extension_crash = lambda name: self._extension_crashed(env, name)
                 result, reusable = await self._serve(env, req, request_id, init)
             else:
                 env = self.envs[slot.env_id]
-                env.tail = [] if req.tail else None
                 # No peak-memory reset: Lambda's Max Memory Used is the environment's
                 # high-water mark, and not resetting saves a syscall per warm invoke.
                 await env.thaw()
+                await env.settle_extensions()  # no event before every extension is done
+                env.tail = [] if req.tail else None
                 result, reusable = await self._serve(env, req, request_id, None)
             return result
         finally:
+            if req.stream is not None:
+                req.stream.close()  # whatever ended the invoke, its reader stops waiting
             self._hand_back(slot, reusable)
 
     def _new_environment(self, cfg: FunctionConfig, slot: EnvSlot) -> Environment:
-        env = Environment(slot, cfg, RuntimeChannel(), lines.log_stream(cfg.version), self.logs)
+        env = Environment(
+            slot,
+            cfg,
+            RuntimeChannel((cfg.name, cfg.version, cfg.handler)),
+            lines.log_stream(cfg.version),
+            self.logs,
+        )
         self.envs[slot.env_id] = env
         return env
 
@@ -173,21 +201,48 @@ class Scheduler:
         """Deliver one event and wait for its end. Returns the result and whether the
         environment may serve again."""
         delivered = await deliver(
-            env, request_id, req.payload, req.function_arn, req.client_context, req.cognito_identity
+            env,
+            request_id,
+            req.payload,
+            req.function_arn,
+            req.client_context,
+            req.cognito_identity,
+            req.stream,
         )
         ending = delivered.ending
         oom = isinstance(ending, ProcessExited) and env.oom_killed()
         outcome = classify(ending, request_id, float(env.cfg.timeout_s), oom)
         if isinstance(outcome, TimedOut):
             env.channel.forget(request_id)  # a late answer gets 403
-        rec = self._reporter.after_invoke(
-            env,
-            request_id,
-            outcome,
-            duration_ms=delivered.duration_ms,
-            started_at=delivered.started_at,
-            ready=ready,
-        )
+            env.shutdown_reason = "timeout"
+        elif not outcome.reusable:
+            env.shutdown_reason = "failure"
+        streamed = req.stream.total if req.stream is not None else None
+        rec = None
+        if outcome.reusable and not env.channel.extensions.all_settled():
+            # Answer now; the invoke phase ends (and is reported) when the extensions are done.
+            env.reporting = asyncio.get_running_loop().create_task(
+                self._reporter.after_extensions(
+                    env,
+                    request_id,
+                    outcome,
+                    runtime_ms=delivered.duration_ms,
+                    runtime_done_at=ending.at or time.perf_counter(),
+                    started_at=delivered.started_at,
+                    ready=ready,
+                    streamed_bytes=streamed,
+                )
+            )
+        else:
+            rec = self._reporter.after_invoke(
+                env,
+                request_id,
+                outcome,
+                duration_ms=delivered.duration_ms,
+                started_at=delivered.started_at,
+                ready=ready,
+                streamed_bytes=streamed,
+            )
         function_error = "Unhandled" if outcome.unhandled else None
         result = InvokeResult(
             request_id, outcome.payload, env.cfg.version, function_error, env.tail_bytes(), rec
@@ -205,6 +260,20 @@ class Scheduler:
         if reusable:
             self._idle.schedule_freeze(env)
         else:
+            self.envs.pop(slot.env_id, None)
+            asyncio.get_running_loop().create_task(env.destroy())
+
+    def _extension_crashed(self, env: Environment, name: str) -> None:
+        """An extension's process ended after INIT: the event in flight fails with
+        ``Extension.Crash`` and the environment is reset, as on Lambda."""
+        inflight = env.inflight
+        if inflight is not None:
+            inflight.end(ExtensionCrashed(name, time.perf_counter()), env.channel)
+            return
+        env.log(f"EXTENSION\tName: {name}\tState: Crashed")
+        slot = env.slot
+        if slot.is_idle() and self.envs.get(slot.env_id) is env:
+            self.pool.remove(slot)
             self.envs.pop(slot.env_id, None)
             asyncio.get_running_loop().create_task(env.destroy())
 

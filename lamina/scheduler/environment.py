@@ -13,6 +13,7 @@ from lamina.logs.store import LogStore, group_folder
 from lamina.models.function import FunctionConfig
 from lamina.runtime_api.channel import RuntimeChannel
 from lamina.sandbox import EnvironmentProcess
+from lamina.sandbox.netns import EnvNetwork
 from lamina.scheduler.inflight import Inflight
 from lamina.scheduler.output import OutputPipe
 from lamina.scheduler.pool import EnvSlot
@@ -20,6 +21,10 @@ from lamina.scheduler.pool import EnvSlot
 log = logging.getLogger("lamina.scheduler")
 
 TAIL_BYTES = 4096
+# Lambda gives extensions registered for SHUTDOWN 2,000 ms before the environment is killed.
+SHUTDOWN_GRACE_S = 2.0
+# lamina/runtimes/launch_extensions.sh starts each line an extension writes with this.
+EXTENSION_MARK = "\x1f"
 
 
 @dataclass(slots=True)
@@ -38,13 +43,19 @@ class Environment:
     freeze_handle: asyncio.TimerHandle | None = None
     inflight: Inflight | None = None  # the event being served
     tail: list[str] | None = None  # lines of the current invocation, when asked for
+    # END/REPORT of an invoke whose extensions still work on it (see Reporter.after_extensions)
+    reporting: asyncio.Task[None] | None = None
+    # What SHUTDOWN tells extensions: spindown, or timeout / failure after such an invoke.
+    shutdown_reason: str = "spindown"
     # Called once when the environment is destroyed (a zygote counts its live children).
     on_destroyed: Callable[[], None] | None = None
+    # Its own network namespace (process tier), closed with the environment.
+    network: EnvNetwork | None = None
     _output: OutputPipe = field(init=False)
     _log_folder: str = field(init=False)  # the log group's folder in the log store
 
     def __post_init__(self) -> None:
-        self._output = OutputPipe(self.log)
+        self._output = OutputPipe(self._output_line)
         self._log_folder = group_folder(function_log_group(self.cfg))
 
     # -- output capture ---------------------------------------------------------------
@@ -67,6 +78,16 @@ class Environment:
             tail.append(message)
             if len(tail) > 2 * TAIL_BYTES:  # more lines than a 4 KiB tail can show
                 del tail[:-TAIL_BYTES]
+
+    def _output_line(self, message: str, now_ms: int | None = None) -> None:
+        """A line the runtime or an extension wrote (Lamina's launcher marks the latter)."""
+        kind = "function"
+        if message.startswith(EXTENSION_MARK):
+            kind, message = "extension", message[len(EXTENSION_MARK) :]
+        self.log(message, now_ms)
+        telemetry = self.channel.telemetry
+        if telemetry.active:
+            telemetry.emit(kind, kind, message)
 
     def tail_bytes(self) -> bytes:
         if not self.tail:
@@ -114,6 +135,44 @@ class Environment:
             await self.process.thaw()
         self.frozen = False
 
+    async def _shut_extensions_down(self) -> bool:
+        """Send SHUTDOWN to the extensions that asked for it and give them their grace
+        (until they all wait on ``next`` again or exit, at most 2 s) before the kill;
+        False if there was none to send."""
+        exts = self.channel.extensions
+        if not exts.wants("SHUTDOWN") or self.process is None:
+            return False
+        if self.exited is not None and self.exited.done():
+            return False  # the process tree is gone already
+        if self.frozen:
+            await self.process.thaw()
+            self.frozen = False
+        # What the extensions subscribed to reaches them before SHUTDOWN does.
+        self.drain_output()
+        await self.channel.telemetry.flush(SHUTDOWN_GRACE_S / 2)
+        exts.shutdown(self.shutdown_reason, SHUTDOWN_GRACE_S)
+        try:
+            await asyncio.wait_for(exts.settled(), SHUTDOWN_GRACE_S)
+        except TimeoutError:
+            log.info("extensions of %s still busy after SHUTDOWN's grace", self.cfg.name)
+        return True
+
+    async def settle_extensions(self) -> None:
+        """Wait until every extension finished with the last event (at most the function's
+        timeout): the environment is frozen, or given an event, only then."""
+        exts = self.channel.extensions
+        if exts.all_settled():
+            return
+        try:
+            await asyncio.wait_for(exts.settled(), float(self.cfg.timeout_s))
+        except TimeoutError:
+            log.warning("an extension of %s did not ask for its next event", self.cfg.name)
+
+    def close_network(self) -> None:
+        if self.network is not None:
+            self.network.close()
+            self.network = None
+
     async def destroy(self) -> None:
         """Kill the process tree and release every resource; safe to call twice."""
         if self.freeze_handle is not None:
@@ -123,7 +182,9 @@ class Environment:
             # A freeze still settling must not race the kill (it would re-freeze the tree).
             self.freezing.cancel()
             await asyncio.wait([self.freezing])
-        self.channel.close()
+        shut_down = await self._shut_extensions_down()
+        if not shut_down:
+            self.channel.close()
         if self.process is not None:
             try:
                 await self.process.kill()
@@ -132,6 +193,11 @@ class Environment:
                 log.exception(
                     "could not kill environment %s of %s", self.slot.env_id, self.cfg.name
                 )
+        if shut_down:
+            # Closed after the kill: the runtime, thawed for SHUTDOWN, would otherwise see
+            # its parked /next drop and log that the Runtime API went away.
+            self.channel.close()
+        self.close_network()
         self.drain_output()
         self.flush_partial()
         self.detach_output()

@@ -45,11 +45,21 @@ class IdleKeeper:
 
     def _freeze(self, env: Environment) -> None:
         env.freeze_handle = None
+        if not env.channel.extensions.all_settled():
+            # An extension still works on the last event: freeze once it is done.
+            env.freezing = asyncio.get_running_loop().create_task(self._freeze_later(env))
+            return
         if env.process is None or not self.pool.mark_frozen(env.slot):
             return
         env.drain_output()
         env.frozen = True
         env.freezing = asyncio.get_running_loop().create_task(env.process.freeze())
+
+    async def _freeze_later(self, env: Environment) -> None:
+        await env.settle_extensions()
+        env.freezing = None
+        if env.slot.is_idle() and not self.closing:
+            self._freeze(env)
 
     async def reap_forever(self) -> None:
         period = max(0.05, min(1.0, self.settings.idle_reclaim_s / 4))

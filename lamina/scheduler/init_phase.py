@@ -54,7 +54,8 @@ async def reset(env: Environment) -> None:
     env.channel.close()
     if old_process is not None:
         await old_process.kill()
+    env.close_network()
     env.drain_output()
     env.detach_output()
-    env.channel = RuntimeChannel()
+    env.channel = RuntimeChannel(env.channel.function)
     env.process = None

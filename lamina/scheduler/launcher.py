@@ -9,6 +9,8 @@ follows its output and its exit (also for environments forked from a zygote).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import os
 import secrets
 from collections.abc import Callable
@@ -20,11 +22,28 @@ from lamina.models.function import FunctionConfig
 from lamina.models.invocation import FunctionError
 from lamina.runtimes.registry import RuntimeRegistry, check_entrypoint, runtime_dir
 from lamina.sandbox import EnvironmentProcess, Sandbox, SandboxSpec
+from lamina.sandbox.netns import LOOPBACK, NetnsPool, ServeApi
 from lamina.scheduler import error_bodies
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.spec import Host, LaunchPlan, cold_start_spec, sandbox_id
 
 ExitHook = Callable[[Environment, "asyncio.Future[int]"], None]
+
+LAUNCHER = "launch_extensions.sh"
+# Where external extensions are in the function's merged layers (/opt/extensions).
+EXTENSIONS_DIR = "extensions"
+
+
+def external_extensions(opt_dir: Path) -> list[str]:
+    """The executables under ``extensions/`` of merged layers, by name, relative to them."""
+    folder = opt_dir / EXTENSIONS_DIR
+    if not folder.is_dir():
+        return []
+    return [
+        f"{EXTENSIONS_DIR}/{p.name}"
+        for p in sorted(folder.iterdir())
+        if p.is_file() and os.access(p, os.X_OK)
+    ]
 
 
 class Launcher:
@@ -54,25 +73,51 @@ class Launcher:
         # the composition root (lamina.store.optdir). Until then, layers cannot start.
         self.merge_layers: Callable[[tuple[str, ...]], Path] | None = None
         self._opt_dirs: dict[tuple[str, ...], Path] = {}
+        # Each environment's own network namespace (the process tier), or None.
+        self.network: NetnsPool | None = getattr(sandbox, "network", None)
 
-    def host(self) -> Host:
+    def serve_api_inside(self, api_port: int, serve_api: ServeApi) -> None:
+        """Lamina's API is bound on ``api_port``: serve it inside every environment's network
+        namespace too (at ``127.0.0.1:api_port``), as ``AWS_ENDPOINT_URL`` says."""
+        if self.network is not None:
+            self.network.start(api_port, serve_api)
+
+    def host(self, namespaced: bool = False) -> Host:
+        """What environments get; ``namespaced``: one in its own network namespace, which
+        reaches Lamina's API on its own loopback."""
+        port = self.network.api_port if self.network is not None else None
         return Host(
             region=self.settings.region,
             credentials=self.credentials,
-            api_endpoint=self.api_endpoint,
+            api_endpoint=f"http://{LOOPBACK}:{port}" if namespaced and port else self.api_endpoint,
             runtime_dir=self._runtime_dir,
             python_sdk=self.python_sdk,
             init_cpu_boost=self.settings.init_cpu_boost,
         )
 
-    async def plan(self, cfg: FunctionConfig) -> LaunchPlan | FunctionError:
-        """The code and command of ``cfg``'s runtime, or the INIT error Lambda reports when
-        there is none (a custom runtime without a usable ``bootstrap``, an unknown runtime)."""
+    async def _code_dir(self, cfg: FunctionConfig) -> Path:
         code_dir = self._unpacked.get(cfg.code_sha256)
         if code_dir is None:
             # Unpacking happens once per code version; keep it off the event loop.
             code_dir = await asyncio.to_thread(self._unpack, cfg.code_sha256)
             self._unpacked[cfg.code_sha256] = code_dir
+        return code_dir
+
+    async def has_extensions(self, cfg: FunctionConfig) -> bool:
+        """Whether ``cfg`` starts through the extension launcher (external extensions in
+        its layers or an exec wrapper): such environments are not restored from a zygote,
+        which would start neither."""
+        if cfg.environment.get("AWS_LAMBDA_EXEC_WRAPPER"):
+            return True
+        if not cfg.layers:
+            return False
+        opt_dir, _ = await self._opt(cfg)
+        return opt_dir is not None and bool(external_extensions(opt_dir))
+
+    async def plan(self, cfg: FunctionConfig) -> LaunchPlan | FunctionError:
+        """The code and command of ``cfg``'s runtime, or the INIT error Lambda reports when
+        there is none (a custom runtime without a usable ``bootstrap``, an unknown runtime)."""
+        code_dir = await self._code_dir(cfg)
         opt_dir, opt_root = await self._opt(cfg)
         runtime_root = self.sandbox.runtime_root(self._runtime_dir)
         task_root = bootstrap_root = self.sandbox.task_root(code_dir)
@@ -86,7 +131,16 @@ class Launcher:
             cmd = self.runtimes.resolve(cfg.runtime, runtime_root, bootstrap_root)
         except InvalidRuntime as exc:
             return error_bodies.invalid_runtime(exc.message)
-        return LaunchPlan(code_dir, task_root, runtime_root, cmd, opt_dir, opt_root)
+        # External extensions come from layers: executables in /opt/extensions.
+        extensions = tuple(
+            f"{opt_root}/{name}" for name in (external_extensions(opt_dir) if opt_dir else [])
+        )
+        if extensions or cfg.environment.get("AWS_LAMBDA_EXEC_WRAPPER"):
+            # Lamina's launcher starts the extensions, waits for their registration, and
+            # execs the runtime (through the wrapper when there is one).
+            argv = ("/bin/bash", f"{runtime_root}/{LAUNCHER}", *cmd.argv)
+            cmd = dataclasses.replace(cmd, argv=argv)
+        return LaunchPlan(code_dir, task_root, runtime_root, cmd, opt_dir, opt_root, extensions)
 
     async def _opt(self, cfg: FunctionConfig) -> tuple[Path | None, str]:
         """The merged layers of ``cfg`` (built once per ordered set) and where they are seen."""
@@ -104,15 +158,22 @@ class Launcher:
     async def spawn(self, env: Environment, plan: LaunchPlan, on_exit: ExitHook) -> None:
         """Start ``env``'s runtime on its own Runtime API channel; raises
         :class:`lamina.errors.SandboxError` when the sandbox cannot."""
-        address = await env.channel.start()
+        if self.network is not None:
+            env.network = await self.network.take()
+        net = env.network
+        address = await env.channel.start(sock=net.take_runtime_socket() if net else None)
+        if net is not None and self.network is not None:
+            env.channel.telemetry.socket_factory = functools.partial(self.network.socket_in, net)
         spec = cold_start_spec(
             env.cfg,
             plan,
-            self.host(),
+            self.host(namespaced=net is not None),
             env_id=sandbox_id(env.cfg.name, env.slot.env_id),
             log_stream=env.log_stream,
             runtime_api=address,
         )
+        if net is not None:
+            spec = dataclasses.replace(spec, netns_fd=net.fd)
         read_fd, write_fd = os.pipe()
         try:
             env.process = await self.sandbox.spawn(spec, write_fd)
@@ -134,7 +195,7 @@ class Launcher:
             return cold_start_spec(
                 cfg,
                 plan,
-                self.host(),
+                self.host(namespaced=self.network is not None),
                 env_id=sandbox_id(cfg.name, "z" + secrets.token_hex(2)),
                 log_stream=log_stream,
                 zygote=True,

@@ -39,7 +39,15 @@ class DeadlinePassed:
     at: float  # perf_counter()
 
 
-PlatformEnd = ProcessExited | DeadlinePassed
+@dataclass(frozen=True, slots=True)
+class ExtensionCrashed:
+    """An extension's process ended while an event was in flight (after INIT)."""
+
+    name: str
+    at: float  # perf_counter()
+
+
+PlatformEnd = ProcessExited | DeadlinePassed | ExtensionCrashed
 Ending = RuntimeAnswer | PlatformEnd
 
 
@@ -130,7 +138,33 @@ class TimedOut:
         return (lines.timeout_line(self.request_id, self.timeout_s, now),)
 
 
-InvokeOutcome = Answered | FunctionFailed | Exited | OutOfMemory | TimedOut
+@dataclass(frozen=True, slots=True)
+class ExtensionFailed:
+    """An extension crashed mid-invoke: Lambda answers ``Extension.Crash`` and resets the
+    environment."""
+
+    request_id: str
+    name: str
+    status: ClassVar[Outcome] = Outcome.ERROR
+    unhandled: ClassVar[bool] = True
+    reusable: ClassVar[bool] = False
+
+    @property
+    def error(self) -> FunctionError:
+        return FunctionError(
+            "Extension.Crash",
+            f"RequestId: {self.request_id} Error: extension {self.name} exited",
+        )
+
+    @property
+    def payload(self) -> bytes:
+        return self.error.to_json()
+
+    def log_lines(self, now: float) -> tuple[str, ...]:
+        return (f"EXTENSION\tName: {self.name}\tState: Crashed",)
+
+
+InvokeOutcome = Answered | FunctionFailed | Exited | OutOfMemory | TimedOut | ExtensionFailed
 
 
 def classify(ending: Ending, request_id: str, timeout_s: float, oom: bool) -> InvokeOutcome:
@@ -138,6 +172,8 @@ def classify(ending: Ending, request_id: str, timeout_s: float, oom: bool) -> In
     environment's cgroup saw an OOM kill (only read for an exit)."""
     if isinstance(ending, DeadlinePassed):
         return TimedOut(request_id, timeout_s)
+    if isinstance(ending, ExtensionCrashed):
+        return ExtensionFailed(request_id, ending.name)
     if isinstance(ending, ProcessExited):
         return (OutOfMemory if oom else Exited)(request_id, ending.status)
     if ending.ok:

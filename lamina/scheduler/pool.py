@@ -64,7 +64,9 @@ Decision = UseWarm | ColdStart | Throttle
 
 
 @dataclass(frozen=True, slots=True)
-class Limits:
+class PoolLimits:
+    """The account's concurrency and how long environments may idle and live (seconds)."""
+
     account: int = 1000
     idle_reclaim_s: float = 300.0
     max_lifetime_s: float = 7200.0
@@ -72,7 +74,7 @@ class Limits:
 
 @dataclass(slots=True)
 class Pool:
-    limits: Limits
+    limits: PoolLimits
     slots: dict[str, EnvSlot] = field(default_factory=dict)
     # Idle environments per cache key; the most recently used is reused first so that
     # the least recently used ones age out and get reclaimed.

@@ -15,6 +15,7 @@ from lamina.billing.meter import billed_duration_ms
 from lamina.logs import lines
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord, Outcome
+from lamina.scheduler import telemetry_events
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InvokeOutcome, Ready
 
@@ -79,8 +80,12 @@ class Reporter:
         duration_ms: float,
         started_at: float,
         ready: Ready | None,
+        streamed_bytes: int | None = None,
+        runtime_ms: float | None = None,
     ) -> InvocationRecord:
-        """``ready`` is how INIT ended when this invoke made the environment (None: warm)."""
+        """``ready`` is how INIT ended when this invoke made the environment (None: warm);
+        ``streamed_bytes``: what a streamed response carried (its payload is empty);
+        ``runtime_ms``: the runtime's part of ``duration_ms`` when extensions worked on."""
         env.drain_output()
         extra = outcome.log_lines(time.time())
         if extra:
@@ -101,7 +106,37 @@ class Reporter:
         )
         self._record(rec)
         env.log(report(rec, restore, env.cfg.log_format))
+        produced = streamed_bytes or len(outcome.payload)
+        telemetry_events.invoke_done(env, rec, produced, runtime_ms)
         return rec
+
+    async def after_extensions(
+        self,
+        env: Environment,
+        request_id: str,
+        outcome: InvokeOutcome,
+        *,
+        runtime_ms: float,
+        runtime_done_at: float,
+        started_at: float,
+        ready: Ready | None,
+        streamed_bytes: int | None = None,
+    ) -> None:
+        """The invoke phase ends when every extension is done with the event, as on
+        Lambda: END, REPORT and the bill then count that post-runtime extension time
+        (the caller had its answer when the runtime gave it)."""
+        await env.settle_extensions()
+        extension_ms = (time.perf_counter() - runtime_done_at) * 1000
+        self.after_invoke(
+            env,
+            request_id,
+            outcome,
+            duration_ms=runtime_ms + extension_ms,
+            started_at=started_at,
+            ready=ready,
+            streamed_bytes=streamed_bytes,
+            runtime_ms=runtime_ms,
+        )
 
     def after_failed_init(
         self, env: Environment, request_id: str, failed: InitFailed

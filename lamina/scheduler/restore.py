@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -20,6 +21,7 @@ from lamina.config import Settings
 from lamina.errors import SandboxError
 from lamina.logs import lines
 from lamina.runtime_api.channel import RuntimeChannel
+from lamina.sandbox.netns import LOOPBACK, RUNTIME_API_PORT
 from lamina.scheduler import error_bodies
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.init_phase import await_init
@@ -30,6 +32,7 @@ from lamina.scheduler.zygotes import Zygotes
 
 log = logging.getLogger("lamina.scheduler")
 
+RUNTIME_API = f"{LOOPBACK}:{RUNTIME_API_PORT}"
 Fallback = Callable[[Environment], Awaitable[InitOutcome]]
 
 
@@ -67,7 +70,9 @@ class Restorer:
         entry, created = await zygotes.acquire(cfg, lines.log_stream(cfg.version))
         if entry.error is not None:
             return InitFailed(entry.error, entry.init_ms)
-        address = await env.channel.start()
+        # In its own namespace (made by the forked child) the Runtime API is always here.
+        network = self.launcher.network
+        address = RUNTIME_API if network is not None else await env.channel.start()
         read_fd, write_fd = os.pipe()
         t0 = time.perf_counter()
         try:
@@ -84,12 +89,22 @@ class Restorer:
             os.close(read_fd)
             zygotes.retire(cfg.name)
             env.channel.close()
-            env.channel = RuntimeChannel()
+            env.channel = RuntimeChannel(env.channel.function)
             return await self._fallback(env)
         finally:
             os.close(write_fd)
         env.on_destroyed = lambda: zygotes.release(entry)
         watch(env, process, read_fd, self.on_exit)
+        if process.network is not None and network is not None:
+            try:
+                env.network = await network.adopt(await process.network)
+                await env.channel.start(sock=env.network.take_runtime_socket())
+                env.channel.telemetry.socket_factory = functools.partial(
+                    network.socket_in, env.network
+                )
+            except (SandboxError, OSError) as exc:
+                why = process.failure or f"no network namespace: {exc!r}"
+                return InitFailed(error_bodies.platform_failure(why), 0.0)
         outcome = await await_init(
             env, self.settings.init_timeout_s, t0, self.settings.init_cpu_boost
         )

@@ -45,6 +45,8 @@ class LaunchPlan:
     cmd: RuntimeCommand
     opt_dir: Path | None = None  # the function's layers, merged (None: no layers)
     opt_root: str = "/opt"  # where the runtime sees them
+    # External extensions to start before the runtime, as paths inside the environment.
+    extensions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,8 @@ def cold_start_spec(
         opt_root=plan.opt_root,
     )
     argv: list[str] = list(cmd.argv)
+    if plan.extensions:
+        variables["LAMINA_EXTENSIONS"] = " ".join(plan.extensions)
     if zygote:
         argv = list(zygote_argv(cmd, plan.runtime_root))
         for key in _PER_ENVIRONMENT:

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.errors import ResourceConflict, ResourceNotFound
+from lamina.errors import ResourceNotFound
 from lamina.store.unzip import check_package, unpack
 from lamina.store.zipcheck import ZipLimits, request_too_large
 from lamina.store.zipdir import zip_directory
@@ -67,7 +67,6 @@ class CodeStore:
             directory.chmod(mode)
         self._lock = threading.Lock()
         self._unpack_locks: dict[str, threading.Lock] = {}
-        self._pins: dict[str, int] = {}
         self._in_progress: set[str] = set()
 
     # -- storing ---------------------------------------------------------------------------
@@ -152,45 +151,13 @@ class CodeStore:
 
     # -- collecting ------------------------------------------------------------------------
 
-    def pin(self, sha: str) -> None:
-        """Mark a package as in use (an environment runs it): gc and delete skip it."""
-        with self._lock:
-            self._pins[sha] = self._pins.get(sha, 0) + 1
-
-    def unpin(self, sha: str) -> None:
-        with self._lock:
-            count = self._pins.get(sha, 0) - 1
-            if count > 0:
-                self._pins[sha] = count
-            else:
-                self._pins.pop(sha, None)
-
-    @contextmanager
-    def in_use(self, sha: str) -> Iterator[Path]:
-        """Pin ``sha`` and yield its unpacked tree for the duration of the block."""
-        self.pin(sha)
-        try:
-            yield self.unpacked(sha)
-        finally:
-            self.unpin(sha)
-
-    def is_pinned(self, sha: str) -> bool:
-        with self._lock:
-            return sha in self._pins
-
-    def delete(self, sha: str) -> None:
-        """Remove a package and its tree; refuses while the package is pinned."""
-        sha = _checked_sha(sha)
-        with self._lock:
-            if sha in self._pins:
-                raise ResourceConflict(f"Code package {sha} is in use")
-            self._delete_unlocked(sha)
-
     def gc(self, keep: set[str], *, grace_s: float = 600.0) -> list[str]:
-        """Delete packages not in ``keep``, not pinned and not stored in the last ``grace_s``.
+        """Delete packages not in ``keep`` and not stored in the last ``grace_s`` seconds.
 
-        The grace period covers an upload whose function is not saved yet. Also clears
-        temp and trash left by a crash. Returns the deleted digests.
+        The server runs this once at start (:meth:`lamina.functions.Functions.collect_code`),
+        before any environment exists, so no running environment can be using a package it
+        deletes. The grace period covers an upload whose function is not saved yet. Also
+        clears temp and trash left by a crash. Returns the deleted digests.
         """
         deleted: list[str] = []
         cutoff = time.time() - grace_s
@@ -198,7 +165,7 @@ class CodeStore:
             shas = {p.stem for p in self._zips.glob("*.zip")}
             shas |= {p.name for p in self._unpacked.iterdir() if _SHA.match(p.name)}
             for sha in sorted(shas - keep):
-                if sha in self._pins or not _SHA.match(sha):
+                if not _SHA.match(sha):
                     continue
                 zip_file = self._zips / f"{sha}.zip"
                 if zip_file.exists() and zip_file.stat().st_mtime > cutoff:

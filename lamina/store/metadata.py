@@ -3,7 +3,8 @@
 SQLite in WAL mode with ``synchronous=NORMAL``: readers never block the writer and a
 commit costs no fsync (a power cut may lose the last commits, never the database). The
 methods are synchronous and thread-safe; the API calls them off the invoke path, which
-reads configurations from memory (:meth:`MetadataStore.all_latest` at start-up).
+reads configurations from memory (loaded with :meth:`MetadataStore.all_functions` and
+:meth:`MetadataStore.all_aliases` at start-up).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from lamina.arns import function_arn
 from lamina.errors import (
     InvalidParameterValue,
     PreconditionFailed,
@@ -57,9 +59,11 @@ class MetadataStore:
         with self._lock:
             self._conn.close()
 
-    def function_arn(self, name: str, version: str = LATEST) -> str:
-        arn = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
-        return arn if version == LATEST else f"{arn}:{version}"
+    def _arn(self, name: str, version: str = LATEST) -> str:
+        """A function's ARN for error messages (unqualified for ``$LATEST``)."""
+        return function_arn(
+            self.region, self.account_id, name, None if version == LATEST else version
+        )
 
     # -- functions and versions ------------------------------------------------------------
 
@@ -74,15 +78,6 @@ class MetadataStore:
             if self._exists(conn, cfg.name, LATEST):
                 raise ResourceConflict(f"Function already exist: {cfg.name}")
             self._upsert(conn, cfg)
-
-    def get_function(self, name: str, version: str = LATEST) -> FunctionConfig:
-        with self._reading() as conn:
-            row = conn.execute(
-                "SELECT config FROM functions WHERE name = ? AND version = ?", (name, version)
-            ).fetchone()
-        if row is None:
-            raise self._not_found(name, version)
-        return _decode(row[0])
 
     def list_functions(
         self, marker: str | None, max_items: int
@@ -105,23 +100,6 @@ class MetadataStore:
         page = [_decode(config) for _name, config in rows[:max_items]]
         next_marker = _encode_marker(rows[max_items - 1][0]) if len(rows) > max_items else None
         return page, next_marker
-
-    def list_versions(self, name: str) -> list[FunctionConfig]:
-        """``$LATEST`` then the published versions in number order."""
-        with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT config FROM functions WHERE name = ? "
-                "ORDER BY version != ?, CAST(version AS INTEGER)",
-                (name, LATEST),
-            ).fetchall()
-        if not rows:
-            raise self._not_found(name, LATEST)
-        return [_decode(config) for (config,) in rows]
-
-    def next_version_number(self, name: str) -> int:
-        """The number the next published version gets; numbers are never reused."""
-        with self._transaction() as conn:
-            return self._next_version(conn, name)
 
     def publish_version(self, cfg: FunctionConfig) -> FunctionConfig:
         """Store ``cfg`` as the next numbered version, atomically; return it as stored."""
@@ -158,14 +136,6 @@ class MetadataStore:
             ).rowcount
             if not gone:
                 raise self._not_found(name, version)
-
-    def all_latest(self) -> list[FunctionConfig]:
-        """Every function's ``$LATEST``, by name: loaded into memory at server start."""
-        with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT config FROM functions WHERE version = ? ORDER BY name", (LATEST,)
-            ).fetchall()
-        return [_decode(config) for (config,) in rows]
 
     def all_functions(self) -> list[FunctionConfig]:
         """Every stored version of every function (e.g. to know which code is in use)."""
@@ -244,7 +214,7 @@ class MetadataStore:
             ).fetchone()
             if row is not None:
                 raise ResourceConflict(
-                    f"Alias already exists: {self.function_arn(alias.function, alias.name)}"
+                    f"Alias already exists: {self._arn(alias.function, alias.name)}"
                 )
             conn.execute(
                 "INSERT INTO function_aliases (name, alias, config) VALUES (?, ?, ?)",
@@ -265,17 +235,6 @@ class MetadataStore:
                 "UPDATE function_aliases SET config = ? WHERE name = ? AND alias = ?",
                 (alias.to_json(), alias.function, alias.name),
             )
-
-    def get_alias(self, function: str, name: str) -> Alias:
-        with self._reading() as conn:
-            return self._alias(conn, function, name)
-
-    def list_aliases(self, function: str) -> list[Alias]:
-        """The function's aliases by name; ResourceNotFound if the function does not exist."""
-        with self._reading() as conn:
-            if not self._exists(conn, function, LATEST):
-                raise self._not_found(function, LATEST)
-            return self._aliases_of(conn, function)
 
     def all_aliases(self) -> list[Alias]:
         """Every alias of every function: loaded into memory at server start."""
@@ -308,7 +267,7 @@ class MetadataStore:
                 (cfg.function, cfg.qualifier or ""),
             ).fetchone()
             if row is not None:
-                arn = self.function_arn(cfg.function, cfg.qualifier or LATEST)
+                arn = self._arn(cfg.function, cfg.qualifier or LATEST)
                 raise ResourceConflict(
                     f"Failed to create function url config for [functionArn = {arn}]. Error message:  FunctionUrlConfig exists for this Lambda function"
                 )
@@ -362,9 +321,9 @@ class MetadataStore:
         ).fetchone()
         if row is None:
             raise ResourceNotFound(
-                f"Alias not found: {self.function_arn(function, name)}"
+                f"Alias not found: {self._arn(function, name)}"
                 if self._exists(conn, function, LATEST)
-                else f"Function not found: {self.function_arn(function)}"
+                else f"Function not found: {self._arn(function)}"
             )
         return Alias.from_json(row[0])
 
@@ -381,9 +340,7 @@ class MetadataStore:
             raise self._not_found(alias.function, LATEST)
         for version in sorted(alias.versions()):
             if not self._exists(conn, alias.function, version):
-                raise ResourceNotFound(
-                    f"Function not found: {self.function_arn(alias.function, version)}"
-                )
+                raise ResourceNotFound(f"Function not found: {self._arn(alias.function, version)}")
 
     def _url_config(
         self, conn: sqlite3.Connection, function: str, qualifier: str | None
@@ -449,7 +406,7 @@ class MetadataStore:
         return row is not None
 
     def _not_found(self, name: str, version: str) -> ResourceNotFound:
-        return ResourceNotFound(f"Function not found: {self.function_arn(name, version)}")
+        return ResourceNotFound(f"Function not found: {self._arn(name, version)}")
 
 
 def _decode(text: str) -> FunctionConfig:

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from lamina.store.zipcheck import (
     MAX_LINK_TARGET_BYTES,
-    Plan,
+    ExtractPlan,
     SizeBudget,
     ZipLimits,
     bad_entry,
@@ -74,7 +74,7 @@ def _walk_package(archive: BinaryIO, raw: BinaryIO, limits: ZipLimits, dest: Pat
 
 
 def _walk_entries(
-    zf: zipfile.ZipFile, raw: BinaryIO, plan: Plan, limits: ZipLimits, dest: Path | None
+    zf: zipfile.ZipFile, raw: BinaryIO, plan: ExtractPlan, limits: ZipLimits, dest: Path | None
 ) -> None:
     budget = SizeBudget(limits.max_unzipped_bytes)
     if dest is not None:

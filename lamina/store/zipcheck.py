@@ -1,7 +1,7 @@
 """The rules a code package must follow, as pure decisions over zip entry metadata.
 
 Nothing here touches the file system: :func:`plan_entries` turns the central directory
-into a checked :class:`Plan` (or raises a Lambda-shaped error), :func:`check_links` proves
+into a checked :class:`ExtractPlan` (or raises a Lambda-shaped error), :func:`check_links` proves
 that every symbolic link resolves inside the package, and :class:`SizeBudget` counts the
 bytes an extraction really produces. Function code is hostile, so every rule assumes the
 archive was crafted to escape its directory or to exhaust the disk.
@@ -62,7 +62,7 @@ class Entry:
 
 
 @dataclass(slots=True)
-class Plan:
+class ExtractPlan:
     """Everything to create, in a safe order: directories, then files, then links."""
 
     dirs: list[tuple[str, ...]] = field(default_factory=list)
@@ -151,11 +151,11 @@ def file_mode(parts: tuple[str, ...], info: zipfile.ZipInfo) -> int:
     return 0o444
 
 
-def plan_entries(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> Plan:
+def plan_entries(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> ExtractPlan:
     """Check every entry's path, kind and declared size; return what to create."""
     if len(infos) > limits.max_entries:
         raise too_many_entries(len(infos), limits)
-    plan = Plan()
+    plan = ExtractPlan()
     kinds: dict[tuple[str, ...], Kind] = {}
     for info in infos:
         if info.flag_bits & 0x1:
@@ -195,7 +195,7 @@ def plan_entries(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> Plan:
     return plan
 
 
-def check_links(plan: Plan, targets: dict[tuple[str, ...], str]) -> None:
+def check_links(plan: ExtractPlan, targets: dict[tuple[str, ...], str]) -> None:
     """Prove every symlink, followed the way the kernel would, stays inside the package.
 
     A lexical check is not enough: with ``l2 -> .``, the target ``l2/../x`` looks inner

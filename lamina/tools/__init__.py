@@ -1,15 +1,14 @@
 """Cost tools: what a function costs, its best memory size, its cold starts, and what a
-rewrite saves.
+rewrite saves. Their commands (``lamina cost / tune / compare / bench coldstart``) are in
+:mod:`lamina.cli.tools`.
 
 Every tool is a client of a running Lamina's HTTP API (through
-:class:`lamina.cli.client.Client`), except the ledger reports, which read the ledger file.
+:mod:`lamina.client`), except the ledger reports, which read the ledger file.
 Pure parts (statistics, pricing, recommendations, summaries) are separate from the drivers
 that invoke functions, so they are tested without a server:
 
 ==================  =========================================================
 ``stats``           percentiles, trimming and distributions
-``report_line``     the numbers of a REPORT line (text or JSON log format)
-``lambda_api``      the few Lambda API calls the tools make
 ``preserve``        snapshot a function's configuration and put it back
 ``payloads``        payloads, weights and the order they are sent in
 ``tuning``          power tuning's per-size figures and recommendation (pure)
@@ -26,6 +25,5 @@ that invoke functions, so they are tested without a server:
 ``*_text``
 ``formatting``      money, milliseconds and ratios for people
 ``progress``        progress bars on stderr
-``cli``             the ``lamina cost / tune / compare / bench coldstart`` commands
 ==================  =========================================================
 """

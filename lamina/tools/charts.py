@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from lamina.billing.prices import PriceTable
 from lamina.billing.projection import (
     SECONDS_PER_MONTH,
-    Rate,
+    RequestRate,
     ServerPrice,
     Workload,
     break_even,
@@ -204,7 +204,7 @@ def projection_figure(
     prices: PriceTable,
     *,
     server: ServerPrice | None = None,
-    rate: Rate | None = None,
+    rate: RequestRate | None = None,
     free_tier: bool = False,
 ) -> Figure:
     """The monthly bill against the request rate (log-log), with a server's flat price."""

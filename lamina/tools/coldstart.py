@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lamina.cli.client import ClientError
+from lamina.client.http import ClientError
+from lamina.client.lambda_api import LambdaClient, payload_bytes
 from lamina.errors import InvalidParameterValue
-from lamina.tools.lambda_api import LambdaApi, payload_bytes
 from lamina.tools.progress import Progress
 from lamina.tools.stats import Summary
 from lamina.tools.tuning import check_sizes
@@ -165,7 +165,7 @@ def function_name(prefix: str, spec: RuntimeSpec, memory_mb: int) -> str:
 
 
 def run_coldstart(
-    api: LambdaApi,
+    api: LambdaClient,
     specs: Sequence[RuntimeSpec],
     memory_sizes: Sequence[int],
     count: int,
@@ -212,7 +212,7 @@ def run_coldstart(
     return ColdBench(series, count)
 
 
-def _replace_function(api: LambdaApi, name: str, s: ColdSeries, examples_dir: Path) -> None:
+def _replace_function(api: LambdaClient, name: str, s: ColdSeries, examples_dir: Path) -> None:
     if api.exists(name):
         description = api.get_configuration(name).get("Description", "")
         if description != MARKER:
@@ -233,7 +233,7 @@ def _replace_function(api: LambdaApi, name: str, s: ColdSeries, examples_dir: Pa
     )
 
 
-def _one_cold_start(api: LambdaApi, name: str, s: ColdSeries) -> None:
+def _one_cold_start(api: LambdaClient, name: str, s: ColdSeries) -> None:
     try:
         outcome = api.invoke(name, payload_bytes({"name": "lambda-perf"}))
     except ClientError as exc:

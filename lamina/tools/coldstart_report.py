@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from lamina.cli.output import table
+from lamina.terminal import table
 from lamina.tools.coldstart import ColdBench, ColdSeries, aws_ranking
 from lamina.tools.formatting import ms
 from lamina.tools.stats import Summary

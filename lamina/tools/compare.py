@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from lamina.billing.prices import PriceTable
-from lamina.billing.projection import Rate, project
-from lamina.tools.lambda_api import LambdaApi
+from lamina.billing.projection import RequestRate, project
+from lamina.client.lambda_api import LambdaClient
 from lamina.tools.tuner import TunePlan, TuneResult, tune
 from lamina.tools.tuning import SizeResult
 
@@ -47,7 +47,7 @@ class Side:
 class Comparison:
     a: Side
     b: Side
-    rate: Rate | None
+    rate: RequestRate | None
     same_answer: bool | None  # None when one of them never answered
 
     def _ratio(self, x: float | Decimal | None, y: float | Decimal | None) -> float | None:
@@ -103,7 +103,7 @@ def same_answer(a: bytes | None, b: bytes | None) -> bool | None:
         return a == b
 
 
-def side(result: TuneResult, rate: Rate | None, prices: PriceTable) -> Side:
+def side(result: TuneResult, rate: RequestRate | None, prices: PriceTable) -> Side:
     best = result.recommended
     monthly = None
     if rate is not None and best is not None and best.workload is not None:
@@ -112,7 +112,7 @@ def side(result: TuneResult, rate: Rate | None, prices: PriceTable) -> Side:
 
 
 def compare_results(
-    a: TuneResult, b: TuneResult, prices: PriceTable, rate: Rate | None
+    a: TuneResult, b: TuneResult, prices: PriceTable, rate: RequestRate | None
 ) -> Comparison:
     return Comparison(
         side(a, rate, prices),
@@ -123,11 +123,11 @@ def compare_results(
 
 
 def run_compare(
-    api: LambdaApi,
+    api: LambdaClient,
     plan: TunePlan,
     function_b: str,
     prices: PriceTable,
-    rate: Rate | None,
+    rate: RequestRate | None,
     *,
     progress: bool | None = None,
 ) -> Comparison:

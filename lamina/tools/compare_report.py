@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from lamina.billing.prices import PriceTable
 from lamina.billing.projection import ServerPrice
-from lamina.cli.output import table
+from lamina.terminal import table
 from lamina.tools.break_even_text import write_break_even
 from lamina.tools.compare import Comparison, Side
 from lamina.tools.formatting import count, money, ms, plain, ratio

@@ -22,7 +22,7 @@ from lamina.billing.prices import PriceTable
 from lamina.billing.projection import (
     BreakEven,
     Projection,
-    Rate,
+    RequestRate,
     ServerPrice,
     Workload,
     break_even,
@@ -64,7 +64,7 @@ class CostQuery:
     until: float | None = None
     architecture: str | None = None  # None: as recorded
     free_tier: bool = False
-    rate: Rate | None = None
+    rate: RequestRate | None = None
     server: ServerPrice | None = None
 
 

@@ -24,7 +24,7 @@ from lamina.billing.ledger import LEDGER_FILE
 from lamina.billing.ledger_reader import GroupBy, GroupTotals, LedgerReader, MonthUsage
 from lamina.billing.ledger_wire import group_from_json, month_from_json, workload_from_json
 from lamina.billing.projection import Workload
-from lamina.cli.client import Client, ClientError
+from lamina.client.http import Client, ClientError
 from lamina.errors import InvalidParameterValue
 from lamina.tools.cost_report import LedgerViews
 

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from lamina.billing.prices import PriceTable
 from lamina.billing.projection import per_million
-from lamina.cli.output import paint, table
+from lamina.terminal import paint, table
 from lamina.tools.cost_report import CostReport, priced
 from lamina.tools.formatting import count, money, ms, per_second
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.cli.client import ClientError
-from lamina.tools.lambda_api import LambdaApi
+from lamina.client.http import ClientError
+from lamina.client.lambda_api import LambdaClient
 from lamina.tools.workloads import PairedWorkload, paired_example
 
 BUILD = "bash scripts/build-examples.sh --paired"
@@ -29,7 +29,7 @@ class Prepared:
 
 
 def prepare_pair(
-    api: LambdaApi, names: tuple[str, str], examples: Path, *, deploy: bool
+    api: LambdaClient, names: tuple[str, str], examples: Path, *, deploy: bool
 ) -> Prepared:
     """Make sure both functions exist, deploying paired examples if asked; else say how."""
     known = [paired_example(n) for n in names]

@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from lamina.client.lambda_api import payload_bytes
 from lamina.errors import InvalidParameterValue
-from lamina.tools.lambda_api import payload_bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any
 
-from lamina.cli.client import ClientError
+from lamina.client.http import ClientError
+from lamina.client.lambda_api import LambdaClient
 from lamina.errors import LaminaError
-from lamina.tools.lambda_api import LambdaApi
 
 # What a restored function must match; CodeSha256 proves the code was never touched.
 COMPARED_FIELDS = (
@@ -83,7 +83,7 @@ class RestoreReport:
 class Preserved:
     """Changes to one function that are undone on exit; see the module docstring."""
 
-    def __init__(self, api: LambdaApi, name: str) -> None:
+    def __init__(self, api: LambdaClient, name: str) -> None:
         self.api = api
         self.name = name
         self.snapshot: dict[str, Any] = {}

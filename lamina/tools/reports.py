@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina.billing.prices import PriceTable
-from lamina.billing.projection import Rate, ServerPrice, Workload
+from lamina.billing.projection import RequestRate, ServerPrice, Workload
 from lamina.tools import charts
 from lamina.tools.coldstart import ColdBench
 from lamina.tools.coldstart_report import coldstart_table, ranking_lines
 from lamina.tools.compare import Comparison
-from lamina.tools.compare_report import compare_table, pairs_table, verdict
+from lamina.tools.compare_report import compare_table, verdict
 from lamina.tools.cost_report import CostReport
 from lamina.tools.cost_text import break_even_table, groups_table, months_table, projection_table
 from lamina.tools.html_report import Section, Table, render
@@ -48,7 +48,7 @@ def _projection_series(results: Sequence[TuneResult]) -> list[tuple[str, Workloa
 
 
 def tune_charts(
-    result: TuneResult, prices: PriceTable, rate: Rate | None, server: ServerPrice | None
+    result: TuneResult, prices: PriceTable, rate: RequestRate | None, server: ServerPrice | None
 ) -> list[Chart]:
     out = [
         Chart("tuning", f"power tuning of {result.plan.function}", charts.tuning_figure([result]))
@@ -66,7 +66,7 @@ def tune_charts(
 
 
 def tune_sections(
-    result: TuneResult, prices: PriceTable, rate: Rate | None, chart_list: Sequence[Chart]
+    result: TuneResult, prices: PriceTable, rate: RequestRate | None, chart_list: Sequence[Chart]
 ) -> list[Section]:
     verdict_text = io.StringIO()
     write_verdict(result, verdict_text)
@@ -83,7 +83,7 @@ def tune_sections(
 
 
 def compare_charts(
-    c: Comparison, prices: PriceTable, rate: Rate | None, server: ServerPrice | None
+    c: Comparison, prices: PriceTable, rate: RequestRate | None, server: ServerPrice | None
 ) -> list[Chart]:
     results = [c.a.result, c.b.result]
     out = [
@@ -119,23 +119,6 @@ def compare_sections(
     ]
     for side in (c.a, c.b):
         sections += tune_sections(side.result, prices, c.rate, [])
-    return sections
-
-
-def pairs_sections(
-    pairs: Sequence[tuple[str, Comparison]], prices: PriceTable, rate_text: str | None
-) -> list[Section]:
-    headers, rows = pairs_table(pairs, rate_text)
-    sections = [Section("Paired implementations", tables=[Table(headers, rows)])]
-    for workload, c in pairs:
-        ch = compare_charts(c, prices, c.rate, None)
-        sections.append(
-            Section(
-                workload,
-                paragraphs=[verdict(c)],
-                charts=[(x.alt, charts.svg_text(x.figure)) for x in ch],
-            )
-        )
     return sections
 
 

@@ -6,15 +6,15 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from lamina.billing.prices import PriceTable
-from lamina.billing.projection import Rate, ServerPrice, project
-from lamina.cli.output import table
+from lamina.billing.projection import RequestRate, ServerPrice, project
+from lamina.terminal import table
 from lamina.tools.break_even_text import write_break_even
 from lamina.tools.formatting import count, money, ms, plain, ratio
 from lamina.tools.tuner import TuneResult
 from lamina.tools.tuning import SizeResult, Strategy, speedup
 
 
-def monthly_at(result: SizeResult, rate: Rate | None, table_: PriceTable) -> Decimal | None:
+def monthly_at(result: SizeResult, rate: RequestRate | None, table_: PriceTable) -> Decimal | None:
     if rate is None or result.workload is None:
         return None
     return project(result.workload, rate.per_month, table_).total
@@ -24,7 +24,7 @@ def write_tune(
     result: TuneResult,
     prices: PriceTable,
     stream: TextIO,
-    rate: Rate | None = None,
+    rate: RequestRate | None = None,
     server: ServerPrice | None = None,
 ) -> None:
     """The per-size table, the recommendation, the break-even, how the function was left."""
@@ -53,7 +53,7 @@ def describe(result: TuneResult) -> str:
 
 
 def tune_table(
-    result: TuneResult, prices: PriceTable, rate: Rate | None = None
+    result: TuneResult, prices: PriceTable, rate: RequestRate | None = None
 ) -> tuple[list[str], list[list[str]]]:
     """The per-size table: one row per memory size."""
     plan = result.plan
@@ -131,7 +131,7 @@ def write_verdict(result: TuneResult, stream: TextIO) -> None:
         print(f"{plan.function}: NOT verified: {'; '.join(restore.problems)}", file=stream)
 
 
-def size_dict(r: SizeResult, rate: Rate | None, prices: PriceTable) -> dict[str, Any]:
+def size_dict(r: SizeResult, rate: RequestRate | None, prices: PriceTable) -> dict[str, Any]:
     monthly = monthly_at(r, rate, prices)
     return {
         "memory_mb": r.memory_mb,
@@ -151,7 +151,9 @@ def size_dict(r: SizeResult, rate: Rate | None, prices: PriceTable) -> dict[str,
     }
 
 
-def tune_dict(result: TuneResult, prices: PriceTable, rate: Rate | None = None) -> dict[str, Any]:
+def tune_dict(
+    result: TuneResult, prices: PriceTable, rate: RequestRate | None = None
+) -> dict[str, Any]:
     plan = result.plan
     return {
         "function": plan.function,

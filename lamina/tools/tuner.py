@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.billing.prices import PriceTable
-from lamina.cli.client import ClientError
+from lamina.client.http import ClientError
+from lamina.client.lambda_api import InvokeOutcome, LambdaClient
 from lamina.errors import InvalidParameterValue
-from lamina.tools.lambda_api import InvokeOutcome, LambdaApi
 from lamina.tools.payloads import WeightedPayload, schedule
 from lamina.tools.preserve import Preserved, RestoreReport
 from lamina.tools.progress import Progress
@@ -114,7 +114,7 @@ def _failure(outcome: InvokeOutcome) -> str | None:
 
 
 def tune(
-    api: LambdaApi,
+    api: LambdaClient,
     plan: TunePlan,
     table: PriceTable,
     *,
@@ -172,7 +172,7 @@ def tune(
 
 
 def _measure_size(
-    api: LambdaApi,
+    api: LambdaClient,
     guard: Preserved,
     plan: TunePlan,
     size: int,

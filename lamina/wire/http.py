@@ -18,7 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from urllib.parse import parse_qsl, unquote
+from typing import Protocol
+from urllib.parse import parse_qsl
+
+from lamina.errors import LaminaError
 
 # Defaults of :class:`HttpLimits`; the API server takes them from Settings.
 MAX_HEADER_BYTES = 32 * 1024
@@ -33,7 +36,7 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 _HEAD, _FIXED, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS = range(6)
 
 
-class HttpParseError(Exception):
+class HttpParseError(LaminaError):
     """Bytes on a connection that are not acceptable HTTP/1.1; answered, then closed."""
 
     def __init__(self, message: str, status: int = 400) -> None:
@@ -86,6 +89,10 @@ class Request:
     # The client waits for "100 Continue" and was refused instead: its body may or may
     # not follow, so the connection cannot be reused.
     must_close: bool = False
+    # A chunked body's trailer fields (lower-cased names), e.g. the Runtime API's error.
+    trailers: dict[str, str] = field(default_factory=dict)
+    # Handed over at its head: the body goes to a :class:`BodySink` as it arrives.
+    streamed: bool = False
 
     @property
     def path(self) -> str:
@@ -104,12 +111,33 @@ class Request:
             return conn == "keep-alive"
         return conn != "close"
 
-    def path_segments(self) -> list[str]:
-        return [unquote(p) for p in self.path.split("/") if p]
-
 
 # Decides from a request's head alone whether to refuse it (its body is then dropped).
 Screen = Callable[[Request], Response | None]
+
+
+class BodySink(Protocol):
+    """Where a streamed request's body goes, chunk by chunk, as it arrives."""
+
+    def data(self, chunk: bytes) -> None: ...
+
+    def end(self, trailers: dict[str, str]) -> None: ...
+
+    def abort(self) -> None:
+        """The connection ended before the last chunk."""
+
+
+# Decides, at a chunked request's head, whether its body is streamed (and where to).
+StreamPicker = Callable[[Request], BodySink | None]
+
+
+def _trailers(block: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in block.decode("latin-1").split("\r\n"):
+        name, colon, value = line.partition(":")
+        if colon and name:
+            out[name.strip().lower()] = value.strip()
+    return out
 
 
 def render_response(
@@ -147,16 +175,28 @@ class RequestParser:
         "_left",
         "_limits",
         "_max_body",
+        "_picker",
         "_req",
         "_screen",
+        "_sink",
         "_state",
         "continue_due",
     )
 
     def __init__(
-        self, max_body: int, limits: HttpLimits | None = None, screen: Screen | None = None
+        self,
+        max_body: int,
+        stream_picker: StreamPicker | None = None,
+        *,
+        limits: HttpLimits | None = None,
+        screen: Screen | None = None,
     ) -> None:
+        """``stream_picker``: a chunked request it gives a :class:`BodySink` for comes out at
+        its head (``streamed`` set) and its chunks go to the sink as they arrive, with no
+        size limit here: the sink bounds what it keeps (a streamed function response)."""
         self._max_body = max_body
+        self._picker = stream_picker
+        self._sink: BodySink | None = None
         self._limits = limits or HttpLimits()
         self._screen = screen
         self._buf = bytearray()
@@ -179,6 +219,12 @@ class RequestParser:
     def mid_message(self) -> bool:
         """Whether the connection is inside a request (head or body) right now."""
         return self._state != _HEAD or len(self._buf) > 0
+
+    def abort(self) -> None:
+        """The connection is gone: a streamed body in progress will never end."""
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.abort()
 
     def feed(self, data: bytes) -> list[Request]:
         if data:
@@ -257,6 +303,12 @@ class RequestParser:
         else:
             self._req = req
             self.continue_due = expects and length != 0
+            if length < 0 and self._picker is not None:
+                self._sink = self._picker(req)
+                if self._sink is not None:
+                    # Handed over at its head; its chunks go to the sink as they come.
+                    req.streamed = True
+                    self._req = None
         return req
 
     # -- bodies -----------------------------------------------------------------------
@@ -289,7 +341,9 @@ class RequestParser:
                     return False
                 take = min(self._left, len(buf))
                 req = self._req
-                if req is not None:
+                if self._sink is not None:  # streamed: passed on as it comes
+                    self._sink.data(bytes(memoryview(buf)[:take]))
+                elif req is not None:
                     if len(self._body) + take > self._max_body:
                         # Over the limit: out now, marked; the rest is read and dropped.
                         req.too_large = True
@@ -325,6 +379,7 @@ class RequestParser:
             else:  # _TRAILERS: optional trailer lines up to a blank line
                 if len(buf) < 2:
                     return False
+                trailers: dict[str, str] = {}
                 if buf[:2] == b"\r\n":
                     del buf[:2]
                 else:
@@ -334,8 +389,13 @@ class RequestParser:
                         if len(buf) > limit:
                             raise HttpParseError("trailers too large", 431)
                         return False
+                    trailers = _trailers(bytes(buf[:end]))
                     del buf[: end + 4]
                 if self._req is not None:
                     self._req.body = bytes(self._body)
+                    self._req.trailers = trailers
                 self._body = bytearray()
+                sink, self._sink = self._sink, None
+                if sink is not None:
+                    sink.end(trailers)
                 return True

@@ -11,6 +11,14 @@ Memory per connection stays bounded whatever the client does (:class:`HttpLimits
 client that sends requests without reading the answers is stopped being read once the
 transport's write buffer is over its high-water mark or a few requests are queued
 (``pause_reading``), and slow or silent clients are closed by one sweeper per server.
+
+A coroutine may also stream its answer: :meth:`HttpConnection.start_stream` sends the head
+(``Transfer-Encoding: chunked``), :meth:`~HttpConnection.write_chunk` each piece as it is
+produced (await :meth:`~HttpConnection.drain` after it: the transport's write-buffer
+limits are respected), and returning :class:`Streamed` ends the body. Streamed *request*
+bodies (a runtime's streaming response) are picked per request with a ``stream_picker``
+(see :class:`~lamina.wire.http.RequestParser`); :meth:`~HttpConnection.pause_reading`
+lets their consumer hold the sender back.
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 from lamina.wire.http import (
+    BodySink,
     HttpLimits,
     HttpParseError,
     Request,
@@ -39,12 +49,27 @@ __all__ = [
     "HttpConnection",
     "HttpLimits",
     "Response",
+    "Streamed",
     "bound_port",
     "render_response",
     "serve",
+    "serve_socket",
 ]
 
 log = logging.getLogger("lamina.http")
+
+
+@dataclass(slots=True)
+class Streamed(Response):
+    """Returned by a handler that streamed its answer: ends the chunked body."""
+
+    status: int = 200
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+
+
+# Decides, at a chunked request's head, whether its body streams to a sink (see
+# lamina.wire.http.RequestParser), knowing the connection it came on.
+StreamPicker = Callable[[Request, "HttpConnection"], BodySink | None]
 
 HandlerResult = Response | Coroutine[Any, Any, Response] | None
 Handler = Callable[[Request, "HttpConnection"], HandlerResult]
@@ -67,15 +92,18 @@ class HttpConnection(asyncio.Protocol):
         "_dispatching",
         "_handler",
         "_head_since",
+        "_held",
         "_last_io",
         "_lost_callbacks",
         "_parser",
         "_queue",
         "_queued_bytes",
         "_read_paused",
+        "_streaming",
         "_sweeper",
         "_task",
         "_transport",
+        "_writable",
         "_write_paused",
         "peer",
     )
@@ -87,9 +115,14 @@ class HttpConnection(asyncio.Protocol):
         limits: HttpLimits | None = None,
         screen: Screen | None = None,
         sweeper: _Sweeper | None = None,
+        stream_picker: StreamPicker | None = None,
     ) -> None:
         self._handler = handler
-        self._parser = RequestParser(max_body, limits, screen)
+        picker = None if stream_picker is None else (lambda req: stream_picker(req, self))
+        self._parser = RequestParser(max_body, picker, limits=limits, screen=screen)
+        self._streaming = False  # a chunked answer is under way
+        self._writable: asyncio.Future[None] | None = None  # set while writing is paused
+        self._held = False  # a streamed body's consumer asked to stop reading
         self._transport: asyncio.Transport | None = None
         self._queue: deque[Request] = deque()
         self._queued_bytes = 0
@@ -147,6 +180,8 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._parser.abort()
+        self._wake_writer()
         if self._sweeper is not None:
             self._sweeper.discard(self)
         if self._task is not None and not self._task.done():
@@ -158,13 +193,21 @@ class HttpConnection(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The client is not reading its answers: stop reading its requests.
         self._write_paused = True
+        if self._writable is None:
+            self._writable = asyncio.get_running_loop().create_future()
         self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._wake_writer()
         self._update_reading()
         if self._busy is None and self._queue:
             self._next()
+
+    def _wake_writer(self) -> None:
+        waiter, self._writable = self._writable, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # -- for handlers -----------------------------------------------------------------
     @property
@@ -183,6 +226,39 @@ class HttpConnection(asyncio.Protocol):
         elif callback not in self._lost_callbacks:
             self._lost_callbacks.append(callback)
 
+    def start_stream(self, status: int, headers: list[tuple[str, str]]) -> bool:
+        """Send the head of a chunked answer to the request in progress (a handler's
+        coroutine then writes chunks and returns :class:`Streamed`)."""
+        if self._busy is None or self._closed or self._streaming:
+            return False
+        self._streaming = True
+        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        lines.append("Transfer-Encoding: chunked")
+        self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        return True
+
+    def write_chunk(self, data: bytes) -> None:
+        """One piece of a streamed answer, sent as it is (empty data sends nothing)."""
+        if self._streaming and data:
+            self._write(b"%x\r\n%b\r\n" % (len(data), data))
+
+    async def drain(self) -> None:
+        """Wait while the transport's write buffer is over its limit (or return if the
+        client has gone)."""
+        waiter = self._writable
+        if waiter is not None and not self._closed:
+            await waiter
+
+    def pause_reading(self) -> None:
+        """Hold the sender back (a streamed body's consumer is behind)."""
+        self._held = True
+        self._update_reading()
+
+    def resume_reading(self) -> None:
+        self._held = False
+        self._update_reading()
+
     def send(self, response: Response) -> bool:
         """Answer the request in progress; False if the client has gone."""
         req = self._busy
@@ -190,6 +266,21 @@ class HttpConnection(asyncio.Protocol):
             return False
         self._busy = None
         keep = req.keep_alive
+        if self._streaming:
+            self._streaming = False
+            if not isinstance(response, Streamed):
+                # A failure after the head went out: only closing can tell the client.
+                log.warning("streamed answer to %s %s ended abnormally", req.method, req.path)
+                self.close()
+                return True
+            tail = "".join(f"{n}: {v}\r\n" for n, v in response.trailers)
+            self._write(f"0\r\n{tail}\r\n".encode("latin-1"))
+            if not keep:
+                self.close()
+                return True
+            if self._queue:
+                self._next()
+            return True
         self._write(response.render(close=not keep))
         if not keep:
             self.close()
@@ -222,7 +313,8 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         pause = (
-            self._write_paused
+            self._held
+            or self._write_paused
             or len(self._queue) >= MAX_QUEUED
             or self._queued_bytes > MAX_QUEUED_BYTES
         )
@@ -339,6 +431,7 @@ async def serve(
     backlog: int = 1024,
     limits: HttpLimits | None = None,
     screen: Screen | None = None,
+    stream_picker: StreamPicker | None = None,
 ) -> asyncio.Server:
     """Listen on ``host:port`` (0 = any free port) and hand requests to ``handler``.
 
@@ -346,18 +439,44 @@ async def serve(
     refuses a request from its head alone, before its body is read (see ``Screen``).
     """
     loop = asyncio.get_running_loop()
-    limits = limits or HttpLimits()
-    if screen is not None:
-        screen = _guarded(screen)
-    timed = limits.header_timeout_s is not None or limits.idle_timeout_s is not None
-    sweeper = _Sweeper(limits) if timed else None
     return await loop.create_server(
-        lambda: HttpConnection(handler, max_body, limits, screen, sweeper),
+        _factory(handler, max_body, limits, screen, stream_picker),
         host,
         port,
         backlog=backlog,
         reuse_address=True,
     )
+
+
+async def serve_socket(
+    handler: Handler,
+    sock: socket.socket,
+    *,
+    max_body: int,
+    limits: HttpLimits | None = None,
+    screen: Screen | None = None,
+    stream_picker: StreamPicker | None = None,
+) -> asyncio.Server:
+    """Serve ``handler`` on an already listening socket (one made in another network
+    namespace, for instance), as :func:`serve` does; closing the server closes the socket."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        _factory(handler, max_body, limits, screen, stream_picker), sock=sock
+    )
+
+
+def _factory(
+    handler: Handler,
+    max_body: int,
+    limits: HttpLimits | None,
+    screen: Screen | None,
+    stream_picker: StreamPicker | None,
+) -> Callable[[], HttpConnection]:
+    limits = limits or HttpLimits()
+    guarded = None if screen is None else _guarded(screen)
+    timed = limits.header_timeout_s is not None or limits.idle_timeout_s is not None
+    sweeper = _Sweeper(limits) if timed else None
+    return lambda: HttpConnection(handler, max_body, limits, guarded, sweeper, stream_picker)
 
 
 def _guarded(screen: Screen) -> Screen:

@@ -1,3 +1,4 @@
-"""The Amazon States Language engine: a pure interpreter (definition -> next step) and its
-durable executor. The Step Functions API that drives it is ``lamina.services.stepfunctions``.
+"""The Amazon States Language engine: a pure interpreter (definition → next step) and its
+async driver (``runner``). The Step Functions API, durable executions and task
+integrations that use it are in ``lamina.services.stepfunctions``.
 """

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lamina.api.bodies import code_ref, parse_create, tags
+from lamina.api.bodies import code_ref, dead_letter_arn, parse_create, tags
 from lamina.api.code_source import object_path, read_code
 from lamina.api.paging import max_items, page
 from lamina.api.routes import ROUTES, match
@@ -142,3 +142,17 @@ def test_the_bucket_folder_never_serves_a_path_outside_the_bucket(tmp_path: Path
             object_path(tmp_path, "bucket", key)
     with pytest.raises(InvalidParameterValue, match="NoSuchBucket"):
         object_path(tmp_path, "other", "f.zip")
+
+
+# -- dead-letter targets -----------------------------------------------------------------
+def test_a_dead_letter_target_must_be_an_sqs_queue_arn() -> None:
+    queue = "arn:aws:sqs:us-east-1:000000000000:failed"
+    assert dead_letter_arn({"DeadLetterConfig": {"TargetArn": queue}}, "") == queue
+    assert dead_letter_arn({"DeadLetterConfig": {"TargetArn": ""}}, queue) == ""  # removes it
+    assert dead_letter_arn({}, queue) == queue  # not mentioned: unchanged
+    topic = "arn:aws:sns:us-east-1:000000000000:alarms"
+    with pytest.raises(InvalidParameterValue, match="SNS topics are not supported"):
+        dead_letter_arn({"DeadLetterConfig": {"TargetArn": topic}}, "")
+    for bad in ("arn:aws:s3:::bucket", "failed", 7):
+        with pytest.raises(InvalidParameterValue, match=r"deadLetterConfig\.targetArn"):
+            dead_letter_arn({"DeadLetterConfig": {"TargetArn": bad}}, "")

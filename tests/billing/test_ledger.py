@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lamina.billing.ledger import LEDGER_FILE, Ledger
+from lamina.billing.ledger_reader import LedgerReader
 from lamina.billing.meter import invocation_cost, monthly_cost
 from lamina.billing.prices import PriceTable, load_prices, parse_prices
 from lamina.errors import ServiceError
@@ -187,7 +188,8 @@ def test_daily_groups_by_function_and_utc_day(ledger: Ledger) -> None:
     for record in _known_rows():
         ledger.record(record)
     ledger.flush()
-    rows = ledger.daily()
+    reader = LedgerReader(ledger.path)
+    rows = reader.groups(by="day")
     assert [(r.day, r.function, r.invocations) for r in rows] == [
         (date(2023, 11, 15), "fn-a", 3),
         (date(2023, 11, 16), "fn-a", 1),
@@ -195,7 +197,7 @@ def test_daily_groups_by_function_and_utc_day(ledger: Ledger) -> None:
     ]
     assert rows[0].total_cost == D("0.0000015333352")  # 0.056 * 0.0000166667 + 3 requests
     assert rows[1].errors == rows[1].timeouts == 1
-    assert [r.function for r in ledger.daily("fn-b")] == ["fn-b"]
+    assert [r.function for r in reader.groups(by="day", function="fn-b")] == ["fn-b"]
 
 
 def test_percentiles_use_nearest_rank(ledger: Ledger) -> None:
@@ -218,7 +220,7 @@ def test_usage_feeds_the_monthly_bill(ledger: Ledger) -> None:
     for record in _known_rows():
         ledger.record(record)
     ledger.flush()
-    usage = {u.architecture: u for u in ledger.usage()}
+    usage = {u.architecture: u for u in LedgerReader(ledger.path).months()}
     assert (usage["x86_64"].requests, usage["x86_64"].gb_s) == (4, D("1.056"))
     assert usage["arm64"].ephemeral_gb_s == D("2")
     bill = monthly_cost(usage["arm64"].gb_s, usage["arm64"].requests, "arm64", TABLE, False,

@@ -14,7 +14,6 @@ from lamina.billing.meter import billed_duration_ms
 from lamina.billing.prices import load_prices
 from lamina.billing.projection import (
     SECONDS_PER_MONTH,
-    Rate,
     Workload,
     break_even,
     parse_rate,
@@ -207,10 +206,6 @@ def test_a_server_too_expensive_to_ever_break_even() -> None:
 def test_a_free_server_breaks_even_at_zero() -> None:
     workload = Workload.from_samples(128, [1], "x86_64")
     assert break_even(workload, parse_server_price("0"), TABLE).requests_per_month == 0
-
-
-def test_rate_per_month_constructor_names_itself() -> None:
-    assert Rate.per_month_of(1_000_000).text == "1,000,000/month"
 
 
 def test_a_workload_needs_invocations() -> None:

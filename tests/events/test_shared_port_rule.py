@@ -7,8 +7,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from lamina.events.http.handlers import FunctionUrlHandler
-from lamina.events.sources import is_s3_request, signed_service
 from lamina.services.eventbridge.service import EventsService
+from lamina.services.protocol.sigv4 import signed_service
+from lamina.services.s3.requests import is_s3_request
 from lamina.services.sqs.handler import is_sqs_request
 from lamina.wire.http import Request
 

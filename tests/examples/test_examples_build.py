@@ -39,6 +39,7 @@ EXAMPLE_NAMES = (
     "hello-python",
     "hello-node",
     "hello-rust",
+    "streaming-rust",
     "ric-python",
     "ric-node",
     "sdk-node-s3",

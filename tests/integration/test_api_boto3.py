@@ -1,8 +1,9 @@
 """The Lambda control plane driven with boto3 against a real ``lamina serve``, as users do.
 
-One server for the module, on a data directory the restart test reuses: the suite stops
-the server half-way and checks that nothing it built (versions, aliases, tags, URL
-configurations, reserved concurrency) was lost.
+One server for the module. Every test creates the functions it needs (under its own
+names), so any test runs alone and in any order; the restart test builds versions,
+aliases, tags, URL configurations and reserved concurrency, restarts the server on the
+same data directory and checks that nothing was lost.
 """
 
 from __future__ import annotations
@@ -66,21 +67,57 @@ def invoke(lam: Any, name: str, qualifier: str | None = None) -> tuple[Any, str]
     return json.loads(out["Payload"].read()), str(out["ExecutedVersion"])
 
 
-# -- functions -------------------------------------------------------------------------
-def test_create_answers_lambdas_configuration_and_get_serves_the_zip(lam: Any) -> None:
-    code = answer("one")
-    created = lam.create_function(
-        FunctionName="b3-basic",
+def create_basic(lam: Any, name: str, code: bytes | None = None) -> dict[str, Any]:
+    """A function with a description, memory, timeout, environment and a tag."""
+    created: dict[str, Any] = lam.create_function(
+        FunctionName=name,
         Runtime="python3.12",
         Role=ROLE,
         Handler="app.handler",
-        Code={"ZipFile": code},
+        Code={"ZipFile": code or answer("one")},
         Description="basic",
         MemorySize=256,
         Timeout=9,
         Environment={"Variables": {"COLOUR": "teal"}},
         Tags={"team": "core"},
     )
+    return created
+
+
+def create_published(lam: Any, name: str) -> None:
+    """A function created with Publish: ``$LATEST`` and version 1, answering "p"."""
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": answer("p")},
+        Publish=True,
+    )
+
+
+def create_versioned(lam: Any, name: str, live: str | None = None) -> None:
+    """Versions 1 (answers v1), 2 (v1 at 192 MB) and 3 (answers v3); with ``live``, an
+    alias ``live`` routing to that version."""
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": answer("v1")},
+    )
+    lam.publish_version(FunctionName=name, Description="first")
+    lam.update_function_configuration(FunctionName=name, MemorySize=192)
+    lam.publish_version(FunctionName=name)
+    lam.update_function_code(FunctionName=name, ZipFile=answer("v3"), Publish=True)
+    if live is not None:
+        lam.create_alias(FunctionName=name, Name="live", FunctionVersion=live)
+
+
+# -- functions -------------------------------------------------------------------------
+def test_create_answers_lambdas_configuration_and_get_serves_the_zip(lam: Any) -> None:
+    code = answer("one")
+    created = create_basic(lam, "b3-basic", code)
     assert created["FunctionArn"] == f"{ARN}:b3-basic"
     assert created["CodeSha256"] == base64.b64encode(hashlib.sha256(code).digest()).decode()
     assert created["CodeSize"] == len(code)
@@ -143,15 +180,18 @@ def test_code_from_the_bucket_folder(lam: Any, data_dir: Path) -> None:
 
 
 def test_update_code_dry_run_checks_without_changing(lam: Any) -> None:
-    before = lam.get_function_configuration(FunctionName="b3-basic")
-    dry = lam.update_function_code(FunctionName="b3-basic", ZipFile=answer("dry"), DryRun=True)
+    name = "b3-dry"
+    create_basic(lam, name)
+    before = lam.get_function_configuration(FunctionName=name)
+    dry = lam.update_function_code(FunctionName=name, ZipFile=answer("dry"), DryRun=True)
     assert dry["CodeSha256"] != before["CodeSha256"]
-    after = lam.get_function_configuration(FunctionName="b3-basic")
+    after = lam.get_function_configuration(FunctionName=name)
     assert after["CodeSha256"] == before["CodeSha256"]
     assert after["RevisionId"] == before["RevisionId"]
 
 
 def test_list_functions_with_all_versions(lam: Any) -> None:
+    create_published(lam, "b3-listed")
     names = set()
     marker = None
     while True:
@@ -163,111 +203,123 @@ def test_list_functions_with_all_versions(lam: Any) -> None:
         marker = page.get("NextMarker")
         if not marker:
             break
-    assert {("b3-published", "$LATEST"), ("b3-published", "1")} <= names
+    assert {("b3-listed", "$LATEST"), ("b3-listed", "1")} <= names
 
 
 # -- versions --------------------------------------------------------------------------
 def test_publish_is_an_immutable_snapshot_and_idempotent(lam: Any) -> None:
+    name = "b3-snap"
     lam.create_function(
-        FunctionName="b3-ver",
+        FunctionName=name,
         Runtime="python3.12",
         Role=ROLE,
         Handler="app.handler",
         Code={"ZipFile": answer("v1")},
     )
-    v1 = lam.publish_version(FunctionName="b3-ver", Description="first")
+    v1 = lam.publish_version(FunctionName=name, Description="first")
     assert (v1["Version"], v1["Description"]) == ("1", "first")
-    again = lam.publish_version(FunctionName="b3-ver")
+    again = lam.publish_version(FunctionName=name)
     assert again["Version"] == "1", "nothing changed: Lambda answers the last version"
-    lam.update_function_configuration(FunctionName="b3-ver", MemorySize=192)
-    v2 = lam.publish_version(FunctionName="b3-ver")
+    lam.update_function_configuration(FunctionName=name, MemorySize=192)
+    v2 = lam.publish_version(FunctionName=name)
     assert (v2["Version"], v2["MemorySize"]) == ("2", 192)
-    updated = lam.update_function_code(FunctionName="b3-ver", ZipFile=answer("v3"), Publish=True)
+    updated = lam.update_function_code(FunctionName=name, ZipFile=answer("v3"), Publish=True)
     assert updated["Version"] == "3"
-    assert invoke(lam, "b3-ver", "1") == ({"v": "v1", "arn": f"{ARN}:b3-ver:1"}, "1")
-    assert lam.get_function_configuration(FunctionName="b3-ver", Qualifier="2")["MemorySize"] == 192
-    assert invoke(lam, "b3-ver")[0]["v"] == "v3"
-    versions = lam.list_versions_by_function(FunctionName="b3-ver", MaxItems=2)
+    assert invoke(lam, name, "1") == ({"v": "v1", "arn": f"{ARN}:{name}:1"}, "1")
+    assert lam.get_function_configuration(FunctionName=name, Qualifier="2")["MemorySize"] == 192
+    assert invoke(lam, name)[0]["v"] == "v3"
+    versions = lam.list_versions_by_function(FunctionName=name, MaxItems=2)
     assert [v["Version"] for v in versions["Versions"]] == ["$LATEST", "1"]
     assert [v["FunctionArn"] for v in versions["Versions"]] == [
-        f"{ARN}:b3-ver:$LATEST",
-        f"{ARN}:b3-ver:1",
+        f"{ARN}:{name}:$LATEST",
+        f"{ARN}:{name}:1",
     ]
-    rest = lam.list_versions_by_function(FunctionName="b3-ver", Marker=versions["NextMarker"])
+    rest = lam.list_versions_by_function(FunctionName=name, Marker=versions["NextMarker"])
     assert [v["Version"] for v in rest["Versions"]] == ["2", "3"]
     assert "NextMarker" not in rest
 
 
 def test_publish_checks_revision_and_code_hash(lam: Any) -> None:
-    lam.update_function_configuration(FunctionName="b3-ver", Timeout=5)
-    code, status, _ = error_of(lambda: lam.publish_version(FunctionName="b3-ver", RevisionId="x"))
+    name = "b3-rev"
+    create_versioned(lam, name)
+    lam.update_function_configuration(FunctionName=name, Timeout=5)
+    code, status, _ = error_of(lambda: lam.publish_version(FunctionName=name, RevisionId="x"))
     assert (code, status) == ("PreconditionFailedException", 412)
     code, status, message = error_of(
-        lambda: lam.publish_version(FunctionName="b3-ver", CodeSha256="bm90LXRoZS1oYXNo")
+        lambda: lam.publish_version(FunctionName=name, CodeSha256="bm90LXRoZS1oYXNo")
     )
     assert (code, status) == ("InvalidParameterValueException", 400)
     assert "CodeSHA256" in message
-    latest = lam.get_function_configuration(FunctionName="b3-ver")
+    latest = lam.get_function_configuration(FunctionName=name)
     ok = lam.publish_version(
-        FunctionName="b3-ver", RevisionId=latest["RevisionId"], CodeSha256=latest["CodeSha256"]
+        FunctionName=name, RevisionId=latest["RevisionId"], CodeSha256=latest["CodeSha256"]
     )
     assert ok["Version"] == "4" and ok["Timeout"] == 5
 
 
 # -- aliases ---------------------------------------------------------------------------
 def test_aliases_name_versions_and_invokes_follow_them(lam: Any) -> None:
-    alias = lam.create_alias(FunctionName="b3-ver", Name="live", FunctionVersion="1")
-    assert alias["AliasArn"] == f"{ARN}:b3-ver:live"
+    name = "b3-alias"
+    create_versioned(lam, name)
+    alias = lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    assert alias["AliasArn"] == f"{ARN}:{name}:live"
     assert (alias["FunctionVersion"], alias["RevisionId"] != "") == ("1", True)
-    body, executed = invoke(lam, "b3-ver", "live")
-    assert (body, executed) == ({"v": "v1", "arn": f"{ARN}:b3-ver:live"}, "1")
-    by_arn, executed = invoke(lam, f"{ARN}:b3-ver:live")
+    body, executed = invoke(lam, name, "live")
+    assert (body, executed) == ({"v": "v1", "arn": f"{ARN}:{name}:live"}, "1")
+    by_arn, executed = invoke(lam, f"{ARN}:{name}:live")
     assert (by_arn["v"], executed) == ("v1", "1")
-    got = lam.get_alias(FunctionName="b3-ver", Name="live")
+    got = lam.get_alias(FunctionName=name, Name="live")
     got.pop("ResponseMetadata")
     alias.pop("ResponseMetadata")
     assert got == alias
-    assert (
-        lam.get_function(FunctionName="b3-ver", Qualifier="live")["Configuration"]["Version"] == "1"
-    )
+    assert lam.get_function(FunctionName=name, Qualifier="live")["Configuration"]["Version"] == "1"
     updated = lam.update_alias(
-        FunctionName="b3-ver", Name="live", FunctionVersion="3", RevisionId=alias["RevisionId"]
+        FunctionName=name, Name="live", FunctionVersion="3", RevisionId=alias["RevisionId"]
     )
     assert updated["FunctionVersion"] == "3" and updated["RevisionId"] != alias["RevisionId"]
-    assert invoke(lam, "b3-ver", "live") == ({"v": "v3", "arn": f"{ARN}:b3-ver:live"}, "3")
+    assert invoke(lam, name, "live") == ({"v": "v3", "arn": f"{ARN}:{name}:live"}, "3")
     code, status, _ = error_of(
         lambda: lam.update_alias(
-            FunctionName="b3-ver", Name="live", FunctionVersion="1", RevisionId=alias["RevisionId"]
+            FunctionName=name, Name="live", FunctionVersion="1", RevisionId=alias["RevisionId"]
         )
     )
     assert (code, status) == ("PreconditionFailedException", 412)
 
 
 def test_weighted_aliases_split_invokes_between_two_versions(lam: Any) -> None:
+    name = "b3-weighted"
+    create_versioned(lam, name, live="3")
     lam.create_alias(
-        FunctionName="b3-ver",
+        FunctionName=name,
         Name="canary",
         FunctionVersion="1",
         RoutingConfig={"AdditionalVersionWeights": {"3": 0.5}},
     )
-    seen = {invoke(lam, "b3-ver", "canary")[1] for _ in range(40)}
+    seen = {invoke(lam, name, "canary")[1] for _ in range(40)}
     assert seen == {"1", "3"}  # P(one version 40 times) = 2 * 0.5**40
     lam.update_alias(
-        FunctionName="b3-ver", Name="canary", RoutingConfig={"AdditionalVersionWeights": {"3": 1}}
+        FunctionName=name, Name="canary", RoutingConfig={"AdditionalVersionWeights": {"3": 1}}
     )
-    assert {invoke(lam, "b3-ver", "canary")[1] for _ in range(5)} == {"3"}
+    assert {invoke(lam, name, "canary")[1] for _ in range(5)} == {"3"}
     lam.update_alias(
-        FunctionName="b3-ver", Name="canary", RoutingConfig={"AdditionalVersionWeights": {}}
+        FunctionName=name, Name="canary", RoutingConfig={"AdditionalVersionWeights": {}}
     )
-    got = lam.get_alias(FunctionName="b3-ver", Name="canary")
+    got = lam.get_alias(FunctionName=name, Name="canary")
     assert "RoutingConfig" not in got or not got["RoutingConfig"].get("AdditionalVersionWeights")
-    assert {invoke(lam, "b3-ver", "canary")[1] for _ in range(5)} == {"1"}
-    listed = lam.list_aliases(FunctionName="b3-ver")["Aliases"]
+    assert {invoke(lam, name, "canary")[1] for _ in range(5)} == {"1"}
+    listed = lam.list_aliases(FunctionName=name)["Aliases"]
     assert [a["Name"] for a in listed] == ["canary", "live"]
-    only_3 = lam.list_aliases(FunctionName="b3-ver", FunctionVersion="3")["Aliases"]
+    only_3 = lam.list_aliases(FunctionName=name, FunctionVersion="3")["Aliases"]
     assert [a["Name"] for a in only_3] == ["live"]
-    first = lam.list_aliases(FunctionName="b3-ver", MaxItems=1)
+    first = lam.list_aliases(FunctionName=name, MaxItems=1)
     assert len(first["Aliases"]) == 1 and first["NextMarker"]
+
+
+@pytest.fixture(scope="module")
+def alias_target(server: LaminaProcess) -> str:
+    """Versions 1-3 and an alias ``live``: what the refused aliases are checked against."""
+    create_versioned(server.lambda_client(), "b3-bad-aliases", live="3")
+    return "b3-bad-aliases"
 
 
 @pytest.mark.parametrize(
@@ -316,68 +368,71 @@ def test_weighted_aliases_split_invokes_between_two_versions(lam: Any) -> None:
     ids=["exists", "no-version", "numeric-name", "latest-weights", "same-version", "weight", "two"],
 )
 def test_bad_aliases_are_refused(
-    server: LaminaProcess, kwargs: dict[str, Any], error: str, fragment: str
+    server: LaminaProcess,
+    alias_target: str,
+    kwargs: dict[str, Any],
+    error: str,
+    fragment: str,
 ) -> None:
     code, _, message = error_of(
-        lambda: raw_client(server).create_alias(FunctionName="b3-ver", **kwargs)
+        lambda: raw_client(server).create_alias(FunctionName=alias_target, **kwargs)
     )
     assert code == error and fragment in message, message
 
 
 def test_delete_version_and_alias_rules(lam: Any) -> None:
-    code, status, message = error_of(
-        lambda: lam.delete_function(FunctionName="b3-ver", Qualifier="3")
-    )
+    name = "b3-delete"
+    create_versioned(lam, name, live="3")
+    lam.update_function_configuration(FunctionName=name, Timeout=5)
+    lam.publish_version(FunctionName=name)  # version 4
+    code, status, message = error_of(lambda: lam.delete_function(FunctionName=name, Qualifier="3"))
     assert (code, status) == ("ResourceConflictException", 409)
     assert "live" in message
-    code, _, _ = error_of(lambda: lam.delete_function(FunctionName="b3-ver", Qualifier="$LATEST"))
+    code, _, _ = error_of(lambda: lam.delete_function(FunctionName=name, Qualifier="$LATEST"))
     assert code == "InvalidParameterValueException"
-    lam.delete_function(FunctionName="b3-ver", Qualifier="2")
-    code, status, _ = error_of(lambda: invoke(lam, "b3-ver", "2"))
+    lam.delete_function(FunctionName=name, Qualifier="2")
+    code, status, _ = error_of(lambda: invoke(lam, name, "2"))
     assert (code, status) == ("ResourceNotFoundException", 404)
-    assert [
-        v["Version"] for v in lam.list_versions_by_function(FunctionName="b3-ver")["Versions"]
-    ] == [
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName=name)["Versions"]] == [
         "$LATEST",
         "1",
         "3",
         "4",
     ]
-    lam.create_alias(FunctionName="b3-ver", Name="doomed", FunctionVersion="4")
-    lam.delete_alias(FunctionName="b3-ver", Name="doomed")
-    code, status, _ = error_of(lambda: lam.get_alias(FunctionName="b3-ver", Name="doomed"))
+    lam.create_alias(FunctionName=name, Name="doomed", FunctionVersion="4")
+    lam.delete_alias(FunctionName=name, Name="doomed")
+    code, status, _ = error_of(lambda: lam.get_alias(FunctionName=name, Name="doomed"))
     assert (code, status) == ("ResourceNotFoundException", 404)
-    code, _, _ = error_of(lambda: invoke(lam, "b3-ver", "doomed"))
+    code, _, _ = error_of(lambda: invoke(lam, name, "doomed"))
     assert code == "ResourceNotFoundException"
 
 
 # -- concurrency, account, tags, URLs --------------------------------------------------------
 def test_reserved_concurrency_is_stored_shown_and_enforced(lam: Any) -> None:
+    name, published = "b3-conc", "b3-conc-published"
+    create_basic(lam, name)
+    create_published(lam, published)
     before = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
-    put = lam.put_function_concurrency(FunctionName="b3-basic", ReservedConcurrentExecutions=7)
+    put = lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=7)
     assert put["ReservedConcurrentExecutions"] == 7
-    assert (
-        lam.get_function_concurrency(FunctionName="b3-basic")["ReservedConcurrentExecutions"] == 7
-    )
-    assert lam.get_function(FunctionName="b3-basic")["Concurrency"] == {
-        "ReservedConcurrentExecutions": 7
-    }
+    assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 7
+    assert lam.get_function(FunctionName=name)["Concurrency"] == {"ReservedConcurrentExecutions": 7}
     after = lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"]
     assert after == before - 7
     code, status, _ = error_of(
         lambda: lam.put_function_concurrency(
-            FunctionName="b3-basic", ReservedConcurrentExecutions=100_000
+            FunctionName=name, ReservedConcurrentExecutions=100_000
         )
     )
     assert (code, status) == ("InvalidParameterValueException", 400)
-    lam.put_function_concurrency(FunctionName="b3-published", ReservedConcurrentExecutions=0)
-    code, status, _ = error_of(lambda: lam.invoke(FunctionName="b3-published", Payload=b"{}"))
+    lam.put_function_concurrency(FunctionName=published, ReservedConcurrentExecutions=0)
+    code, status, _ = error_of(lambda: lam.invoke(FunctionName=published, Payload=b"{}"))
     assert (code, status) == ("TooManyRequestsException", 429)
-    lam.delete_function_concurrency(FunctionName="b3-published")
+    lam.delete_function_concurrency(FunctionName=published)
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(
-        FunctionName="b3-published"
+        FunctionName=published
     )
-    assert invoke(lam, "b3-published")[0]["v"] == "p"
+    assert invoke(lam, published)[0]["v"] == "p"
 
 
 def test_account_settings_count_functions_and_all_versions_code(lam: Any) -> None:
@@ -389,7 +444,9 @@ def test_account_settings_count_functions_and_all_versions_code(lam: Any) -> Non
 
 
 def test_tags_are_added_listed_and_removed(lam: Any) -> None:
-    arn = f"{ARN}:b3-basic"
+    name = "b3-tags"
+    create_basic(lam, name)
+    arn = f"{ARN}:{name}"
     lam.tag_resource(Resource=arn, Tags={"env": "dev", "owner": "ana"})
     assert lam.list_tags(Resource=arn)["Tags"] == {"team": "core", "env": "dev", "owner": "ana"}
     lam.untag_resource(Resource=arn, TagKeys=["env", "team"])
@@ -403,37 +460,37 @@ def test_tags_are_added_listed_and_removed(lam: Any) -> None:
 
 
 def test_function_url_configs(lam: Any, server: LaminaProcess) -> None:
+    name = "b3-urls"
+    create_versioned(lam, name, live="3")
     created = lam.create_function_url_config(
-        FunctionName="b3-ver",
+        FunctionName=name,
         AuthType="NONE",
         Cors={"AllowOrigins": ["https://example.com"], "AllowMethods": ["GET"], "MaxAge": 60},
     )
     url = created["FunctionUrl"]
     assert url.startswith(server.endpoint + "/lambda-url/") and url.endswith("/")
-    assert created["FunctionArn"] == f"{ARN}:b3-ver" and created["AuthType"] == "NONE"
+    assert created["FunctionArn"] == f"{ARN}:{name}" and created["AuthType"] == "NONE"
     code, status, _ = error_of(
-        lambda: lam.create_function_url_config(FunctionName="b3-ver", AuthType="NONE")
+        lambda: lam.create_function_url_config(FunctionName=name, AuthType="NONE")
     )
     assert (code, status) == ("ResourceConflictException", 409)
-    live = lam.create_function_url_config(
-        FunctionName="b3-ver", Qualifier="live", AuthType="AWS_IAM"
-    )
-    assert live["FunctionArn"] == f"{ARN}:b3-ver:live" and live["FunctionUrl"] != url
-    updated = lam.update_function_url_config(FunctionName="b3-ver", AuthType="AWS_IAM")
+    live = lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="AWS_IAM")
+    assert live["FunctionArn"] == f"{ARN}:{name}:live" and live["FunctionUrl"] != url
+    updated = lam.update_function_url_config(FunctionName=name, AuthType="AWS_IAM")
     assert updated["AuthType"] == "AWS_IAM" and updated["FunctionUrl"] == url
     assert updated["Cors"]["AllowOrigins"] == ["https://example.com"]
-    got = lam.get_function_url_config(FunctionName="b3-ver")
+    got = lam.get_function_url_config(FunctionName=name)
     assert got["LastModifiedTime"] >= got["CreationTime"]
-    listed = lam.list_function_url_configs(FunctionName="b3-ver")["FunctionUrlConfigs"]
-    assert sorted(c["FunctionArn"] for c in listed) == [f"{ARN}:b3-ver", f"{ARN}:b3-ver:live"]
+    listed = lam.list_function_url_configs(FunctionName=name)["FunctionUrlConfigs"]
+    assert sorted(c["FunctionArn"] for c in listed) == [f"{ARN}:{name}", f"{ARN}:{name}:live"]
     code, _, _ = error_of(
         lambda: lam.create_function_url_config(
-            FunctionName="b3-ver", Qualifier="nosuch", AuthType="NONE"
+            FunctionName=name, Qualifier="nosuch", AuthType="NONE"
         )
     )
     assert code == "ResourceNotFoundException"
     code, _, _ = error_of(
-        lambda: lam.update_function_url_config(FunctionName="b3-ver", AuthType="SOMETIMES")
+        lambda: lam.update_function_url_config(FunctionName=name, AuthType="SOMETIMES")
     )
     assert code in ("InvalidParameterValueException", "ParamValidationError")
 
@@ -441,25 +498,38 @@ def test_function_url_configs(lam: Any, server: LaminaProcess) -> None:
 # -- restart -------------------------------------------------------------------------------
 def test_a_restart_loses_nothing(server: LaminaProcess, data_dir: Path) -> None:
     lam = server.lambda_client()
-    before = {
-        "versions": lam.list_versions_by_function(FunctionName="b3-ver")["Versions"],
-        "aliases": lam.list_aliases(FunctionName="b3-ver")["Aliases"],
-        "urls": lam.list_function_url_configs(FunctionName="b3-ver")["FunctionUrlConfigs"],
-        "tags": lam.list_tags(Resource=f"{ARN}:b3-basic")["Tags"],
-        "concurrency": lam.get_function_concurrency(FunctionName="b3-basic"),
-    }
+    name, basic = "b3-restart", "b3-restart-basic"
+    # A deleted function's package: collected at the next start, unlike everyone else's.
+    gone_code = answer("deleted before the restart")
+    create_basic(lam, "b3-restart-gone", gone_code)
+    lam.delete_function(FunctionName="b3-restart-gone")
+    zips = data_dir / "code" / "zips"
+    gone_zip = zips / f"{hashlib.sha256(gone_code).hexdigest()}.zip"
+    assert gone_zip.is_file()
+    create_versioned(lam, name, live="3")
+    lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="AWS_IAM")
+    create_basic(lam, basic)
+    lam.tag_resource(Resource=f"{ARN}:{basic}", Tags={"owner": "ana"})
+    lam.put_function_concurrency(FunctionName=basic, ReservedConcurrentExecutions=7)
+
+    def state() -> dict[str, Any]:
+        return {
+            "versions": lam.list_versions_by_function(FunctionName=name)["Versions"],
+            "aliases": lam.list_aliases(FunctionName=name)["Aliases"],
+            "urls": lam.list_function_url_configs(FunctionName=name)["FunctionUrlConfigs"],
+            "tags": lam.list_tags(Resource=f"{ARN}:{basic}")["Tags"],
+            "concurrency": lam.get_function_concurrency(FunctionName=basic),
+        }
+
+    before = state()
     server.stop()
     server.start()
     lam = server.lambda_client()
-    after = {
-        "versions": lam.list_versions_by_function(FunctionName="b3-ver")["Versions"],
-        "aliases": lam.list_aliases(FunctionName="b3-ver")["Aliases"],
-        "urls": lam.list_function_url_configs(FunctionName="b3-ver")["FunctionUrlConfigs"],
-        "tags": lam.list_tags(Resource=f"{ARN}:b3-basic")["Tags"],
-        "concurrency": lam.get_function_concurrency(FunctionName="b3-basic"),
-    }
+    after = state()
     for key in ("versions", "aliases", "tags"):
         assert after[key] == before[key], key
+    assert after["tags"] == {"team": "core", "owner": "ana"}
     assert after["concurrency"]["ReservedConcurrentExecutions"] == 7
 
     def urls(items: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
@@ -468,28 +538,39 @@ def test_a_restart_loses_nothing(server: LaminaProcess, data_dir: Path) -> None:
         )
 
     assert urls(after["urls"]) == urls(before["urls"])
-    assert invoke(lam, "b3-ver", "live") == ({"v": "v3", "arn": f"{ARN}:b3-ver:live"}, "3")
-    assert invoke(lam, "b3-ver", "1")[1] == "1"
+    assert len(after["urls"]) == 2
+    assert invoke(lam, name, "live") == ({"v": "v3", "arn": f"{ARN}:{name}:live"}, "3")
+    assert invoke(lam, name, "1")[1] == "1"
+    assert not gone_zip.exists()
+    in_use = {
+        c["CodeSha256"]
+        for c in lam.list_functions(FunctionVersion="ALL", MaxItems=1000)["Functions"]
+    }
+    on_disk = {base64.b64encode(bytes.fromhex(z.stem)).decode() for z in zips.glob("*.zip")}
+    assert in_use <= on_disk
 
 
 def test_deleting_a_function_removes_what_it_owned(lam: Any) -> None:
-    lam.delete_function(FunctionName="b3-ver")
+    name = "b3-owned"
+    create_versioned(lam, name, live="3")
+    lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    lam.delete_function(FunctionName=name)
     for call in (
-        lambda: lam.get_function(FunctionName="b3-ver"),
-        lambda: lam.list_aliases(FunctionName="b3-ver"),
-        lambda: lam.get_function_url_config(FunctionName="b3-ver"),
-        lambda: lam.invoke(FunctionName="b3-ver", Qualifier="live"),
+        lambda: lam.get_function(FunctionName=name),
+        lambda: lam.list_aliases(FunctionName=name),
+        lambda: lam.get_function_url_config(FunctionName=name),
+        lambda: lam.invoke(FunctionName=name, Qualifier="live"),
     ):
         assert error_of(call)[:2] == ("ResourceNotFoundException", 404)
     lam.create_function(
-        FunctionName="b3-ver",
+        FunctionName=name,
         Runtime="python3.12",
         Role=ROLE,
         Handler="app.handler",
         Code={"ZipFile": answer("again")},
     )
-    assert lam.list_aliases(FunctionName="b3-ver")["Aliases"] == []
-    assert lam.publish_version(FunctionName="b3-ver")["Version"] == "1"
+    assert lam.list_aliases(FunctionName=name)["Aliases"] == []
+    assert lam.publish_version(FunctionName=name)["Version"] == "1"
 
 
 @pytest.mark.parametrize(

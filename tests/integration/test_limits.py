@@ -47,12 +47,19 @@ def test_cpu_is_proportional_to_memory(lamina: LaminaProcess) -> None:
     loops = 3_000_000
     for name in ("limits-cpu-128", "limits-cpu-1769"):  # warm both first
         lamina.invoke(name, {"loops": 1000})
-    slow = float(lamina.invoke("limits-cpu-128", {"loops": loops}).report()["duration"] or 0)
-    fast = float(lamina.invoke("limits-cpu-1769", {"loops": loops}).report()["duration"] or 0)
-    ratio = slow / fast
-    # 1769/128 = 13.8; a loaded machine widens the band (6.8 was seen while other test
-    # suites ran beside this one), but the order of magnitude must hold.
-    assert 5 < ratio < 30, f"128 MB took {slow:.0f} ms, 1769 MB {fast:.0f} ms (ratio {ratio:.1f})"
+    # 1769/128 = 13.8. Other work on a shared 2-core machine slows the 1769 MB run (it
+    # wants a whole CPU) more than the 128 MB one (held to its quota anyway), narrowing the
+    # ratio for a while: the band must hold in one of three runs. Without a CPU limit the
+    # ratio is ~1 in every run.
+    seen: list[str] = []
+    for _ in range(3):
+        slow = float(lamina.invoke("limits-cpu-128", {"loops": loops}).report()["duration"] or 0)
+        fast = float(lamina.invoke("limits-cpu-1769", {"loops": loops}).report()["duration"] or 0)
+        ratio = slow / fast
+        seen.append(f"128 MB took {slow:.0f} ms, 1769 MB {fast:.0f} ms (ratio {ratio:.1f})")
+        if 5 < ratio < 30:
+            return
+    pytest.fail("; ".join(seen))
 
 
 def test_tmp_is_private_per_environment_and_survives_warm_invokes(lamina: LaminaProcess) -> None:
@@ -116,9 +123,7 @@ def test_init_runs_with_a_cpu_boost_and_invokes_with_the_memory_share(
     lamina: LaminaProcess,
 ) -> None:
     # The same CPU work, once at import time (INIT) and once in the handler, at 128 MB.
-    lamina.create(
-        "limits-boost",
-        python_zip("""
+    code = python_zip("""
         import time
         def work():
             start = time.monotonic()
@@ -129,10 +134,16 @@ def test_init_runs_with_a_cpu_boost_and_invokes_with_the_memory_share(
         INIT_MS = work()
         def handler(event, context):
             return {"init_ms": INIT_MS, "invoke_ms": work()}
-    """),
-        MemorySize=128,
-        Timeout=60,
-    )
-    out = lamina.invoke("limits-boost", {}).json()
+    """)
     # 128 MB is 7 % of a CPU: the handler's run is an order of magnitude slower than INIT's.
-    assert out["invoke_ms"] / out["init_ms"] > 5, out
+    # Other work on a shared machine slows the boosted INIT too, so the ratio must hold for
+    # one of three fresh environments (without the boost it is ~1 in every one).
+    seen = []
+    for attempt in range(3):
+        name = f"limits-boost-{attempt}"
+        lamina.create(name, code, MemorySize=128, Timeout=60)
+        out = lamina.invoke(name, {}).json()
+        seen.append(out)
+        if out["invoke_ms"] / out["init_ms"] > 5:
+            return
+    pytest.fail(f"no run showed the INIT boost: {seen}")

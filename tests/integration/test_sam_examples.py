@@ -21,7 +21,7 @@ import pytest
 from botocore.config import Config
 from PIL import Image
 
-from lamina.cli.client import Client
+from lamina.client.http import Client
 from tests.integration.harness import LaminaProcess
 from tests.sam.upcli import EXAMPLES, FIXTURES, kinds, up, wait_for
 

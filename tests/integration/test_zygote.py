@@ -65,11 +65,12 @@ def test_forked_environments_are_isolated_from_each_other(server: LaminaProcess)
         assert env["cgroup"] and all(line.endswith(":/") for line in env["cgroup"])
         assert env["init_type"] == "snap-start"
         assert env["log_stream"] is None  # not set in SnapStart functions, as on Lambda
-    # ... and its own namespaces, /tmp, Runtime API port and random state.
-    for kind in ("pid", "mnt", "user", "cgroup", "ipc"):
+    # ... and its own namespaces, /tmp, Runtime API and random state.
+    for kind in ("pid", "mnt", "user", "cgroup", "ipc", "net"):
         assert a["ns"][kind] != b["ns"][kind], kind
     assert a["tmp"] == ["mark"] and b["tmp"] == ["mark"]
-    assert a["runtime_api"] != b["runtime_api"]
+    # The same address, as on Lambda, each on its own namespace's loopback.
+    assert a["runtime_api"] == b["runtime_api"] == "127.0.0.1:9001"
     assert a["random"] != b["random"]
     assert a["urandom"] != b["urandom"]
     assert a["uuid"] != b["uuid"]
@@ -137,25 +138,30 @@ def test_hooks_run_in_lambdas_order_and_restores_are_reported(server: LaminaProc
 
 def test_memory_limit_applies_to_forked_environments(server: LaminaProcess) -> None:
     hog = python_zip("""
+        import os
+
         BASE = bytearray(8 * 1024 * 1024)  # INIT's memory: part of the snapshot
 
         def handler(event, context):
+            if event.get("exit"):
+                os._exit(1)
             hoard = [bytearray(1024 * 1024) for _ in range(event.get("mb", 0))]
             return len(hoard)
     """)
     server.create("zy-hog", hog, MemorySize=128, Timeout=20, **SNAP)
     assert server.invoke("zy-hog", {"mb": 1}).json() == 1  # makes the zygote
+    # Retire the environment that made it: with no warm environment left, every
+    # environment below is forked from the zygote.
+    assert server.invoke("zy-hog", {"exit": True}).json()["errorType"] == "Runtime.ExitError"
     client = server.lambda_client()
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        # A second concurrent invoke needs a second environment: a forked one.
         futures = [
             pool.submit(server.invoke, "zy-hog", {"mb": 400}, True, client) for _ in range(2)
         ]
         outs = [f.result() for f in futures]
-    assert any(restore_of(out) is not None for out in outs) or any(
-        "Init Duration" not in out.log for out in outs
-    )
     for out in outs:
+        assert restore_of(out) is not None, out.log  # restored from the zygote
+        assert "Init Duration" not in out.log
         assert out.function_error == "Unhandled"
         assert out.json()["errorType"] == "Runtime.OutOfMemory"
     assert server.invoke("zy-hog", {"mb": 4}).json() == 4

@@ -21,7 +21,7 @@ import pytest
 from lamina.runtime_api import protocol
 from lamina.runtime_api.channel import Delivery, RuntimeChannel
 from lamina.wire.http import Request
-from lamina.wire.server import HttpConnection, Response
+from lamina.wire.server import HandlerResult, HttpConnection
 
 BASE = "/2018-06-01/runtime"
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:probe"
@@ -88,7 +88,7 @@ class RawClient:
 
 def run(
     test: Callable[[RuntimeChannel], Awaitable[None]],
-    channel_type: type[RuntimeChannel] = RuntimeChannel,
+    channel_type: Callable[[], RuntimeChannel] = RuntimeChannel,
 ) -> None:
     """Run ``test`` against a started channel on a fresh selector event loop."""
 
@@ -555,7 +555,7 @@ class SpyChannel(RuntimeChannel):
         self.writes: list[bytes] = []
         self.nodelay: list[int] = []
 
-    def handle(self, req: Request, conn: HttpConnection) -> Response | None:
+    def handle(self, req: Request, conn: HttpConnection) -> HandlerResult:
         if conn not in self.connections:
             self.connections.append(conn)
             transport: Any = conn._transport

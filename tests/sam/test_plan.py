@@ -7,13 +7,13 @@ from pathlib import Path
 
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
 from lamina.sam.model import (
+    ApiRouteSpec,
     BucketSpec,
     CodeSource,
     FunctionSpec,
     MappingSpec,
     NotificationSpec,
     QueueSpec,
-    RouteSpec,
     RuleSpec,
     StackSpec,
     TargetSpec,
@@ -216,7 +216,7 @@ def test_unavailable_services_leave_their_part_out_with_a_note() -> None:
 
 def test_routes_are_written_when_they_differ() -> None:
     f = fn()
-    route = RouteSpec(
+    route = ApiRouteSpec(
         "Api.Get", "ServerlessHttpApi", "http", "GET", "/items/{id}", f.name, None, "2.0"
     )
     spec = stack(f, routes=[route])

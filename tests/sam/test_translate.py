@@ -59,7 +59,12 @@ def test_http_api_example() -> None:
         ("GET", "/items/{id}", "2.0"),
         ("POST", "/items", "2.0"),
     ]
-    assert skipped(spec) == {"HealthFunction.Policies": "Lamina has no IAM"}
+    assert skipped(spec) == {}  # Policies make the function's role (lamina.sam.policies)
+    assert health.own_role is not None
+    assert health.role_arn == "arn:aws:iam::000000000000:role/items-HealthFunctionRole"
+    assert health.own_role.managed == (
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    )
     t.catalog.urls["HealthFunction"] = "http://127.0.0.1:9000/lambda-url/abc/"
     assert t.outputs()["HealthUrl"] == "http://127.0.0.1:9000/lambda-url/abc/"
 
@@ -174,6 +179,11 @@ def test_inline_code_and_a_catch_all_http_api() -> None:
 def test_sam_examples_list_what_lamina_does_not_run(tmp_path: Path) -> None:
     spec, t = load(copy_fixture("sam-examples/api_backend", tmp_path))
     assert sorted(spec.functions) == ["DeleteFunction", "GetFunction", "PutFunction"]
+    # DynamoDBCrudPolicy names the table's ARN (Lamina has no DynamoDB: it grants nothing here).
+    crud = spec.functions["PutFunction"].own_role
+    assert crud is not None
+    (document,) = crud.inline.values()
+    assert "table/app-Table" in str(document)
     assert skipped(spec)["Table (AWS::Serverless::SimpleTable)"] == "Lamina does not run this type"
     assert spec.functions["GetFunction"].environment == {"TABLE_NAME": "app-Table"}
     assert any("Lamina does not create this resource" in w for w in spec.warnings)

@@ -71,7 +71,7 @@ def test_jail_refuses_root_and_bad_arguments(tmp_path: Path) -> None:
     jail = ensure_jail_binary(tmp_path / "bin")
     for argv in (
         [str(jail), "-U", "0", "--", "/bin/true"],
-        [str(jail), "-X", "1", "--", "/bin/true"],
+        [str(jail), "-Z", "1", "--", "/bin/true"],  # no such option
         [str(jail), "-T", "12x", "--", "/bin/true"],
         [str(jail), "-T", "12"],
     ):

@@ -5,15 +5,15 @@ from lamina.scheduler.pool import (
     REASON_RESERVED,
     ColdStart,
     EnvState,
-    Limits,
     Pool,
+    PoolLimits,
     Throttle,
     UseWarm,
 )
 
 
 def test_first_invoke_is_cold_and_the_next_reuses_the_warm_environment() -> None:
-    pool = Pool(Limits())
+    pool = Pool(PoolLimits())
     first = pool.acquire("f", "f:1", now=0.0)
     assert isinstance(first, ColdStart)
     pool.started(first.slot)
@@ -24,7 +24,7 @@ def test_first_invoke_is_cold_and_the_next_reuses_the_warm_environment() -> None
 
 
 def test_concurrent_invokes_scale_out_to_separate_environments() -> None:
-    pool = Pool(Limits())
+    pool = Pool(PoolLimits())
     a = pool.acquire("f", "k", 0.0)
     b = pool.acquire("f", "k", 0.0)
     assert isinstance(a, ColdStart) and isinstance(b, ColdStart)
@@ -33,14 +33,14 @@ def test_concurrent_invokes_scale_out_to_separate_environments() -> None:
 
 
 def test_a_changed_configuration_never_reuses_old_environments() -> None:
-    pool = Pool(Limits())
+    pool = Pool(PoolLimits())
     d = pool.acquire("f", "f:$LATEST:rev1", 0.0)
     pool.release(d.slot, 1.0, reusable=True)  # type: ignore[union-attr]
     assert isinstance(pool.acquire("f", "f:$LATEST:rev2", 2.0), ColdStart)
 
 
 def test_account_limit_throttles_at_once() -> None:
-    pool = Pool(Limits(account=2))
+    pool = Pool(PoolLimits(account=2))
     pool.acquire("f", "k", 0.0)
     pool.acquire("g", "j", 0.0)
     decision = pool.acquire("h", "i", 0.0)
@@ -48,7 +48,7 @@ def test_account_limit_throttles_at_once() -> None:
 
 
 def test_reserved_concurrency_caps_the_function_and_is_carved_out_of_the_pool() -> None:
-    pool = Pool(Limits(account=10))
+    pool = Pool(PoolLimits(account=10))
     pool.set_reserved("r", 2)
     assert pool.unreserved_limit() == 8
     pool.acquire("r", "r", 0.0)
@@ -62,13 +62,13 @@ def test_reserved_concurrency_caps_the_function_and_is_carved_out_of_the_pool() 
 
 
 def test_reserved_zero_disables_a_function() -> None:
-    pool = Pool(Limits())
+    pool = Pool(PoolLimits())
     pool.set_reserved("off", 0)
     assert isinstance(pool.acquire("off", "k", 0.0), Throttle)
 
 
 def test_release_frees_concurrency_and_crashed_environments_are_dropped() -> None:
-    pool = Pool(Limits(account=1))
+    pool = Pool(PoolLimits(account=1))
     d = pool.acquire("f", "k", 0.0)
     pool.release(d.slot, 1.0, reusable=False)  # type: ignore[union-attr]
     assert pool.active() == 0 and pool.environments() == []
@@ -76,7 +76,7 @@ def test_release_frees_concurrency_and_crashed_environments_are_dropped() -> Non
 
 
 def test_idle_environments_are_reclaimed_after_the_idle_time() -> None:
-    pool = Pool(Limits(idle_reclaim_s=60, max_lifetime_s=1000))
+    pool = Pool(PoolLimits(idle_reclaim_s=60, max_lifetime_s=1000))
     d = pool.acquire("f", "k", 0.0)
     pool.release(d.slot, 10.0, reusable=True)  # type: ignore[union-attr]
     assert pool.expired(now=69.0) == []
@@ -85,7 +85,7 @@ def test_idle_environments_are_reclaimed_after_the_idle_time() -> None:
 
 
 def test_environments_past_their_lifetime_are_recycled_when_idle() -> None:
-    pool = Pool(Limits(idle_reclaim_s=1e9, max_lifetime_s=100))
+    pool = Pool(PoolLimits(idle_reclaim_s=1e9, max_lifetime_s=100))
     d = pool.acquire("f", "k", 0.0)
     pool.release(d.slot, 99.0, reusable=True)  # type: ignore[union-attr]
     assert pool.expired(now=99.5) == []
@@ -93,14 +93,14 @@ def test_environments_past_their_lifetime_are_recycled_when_idle() -> None:
 
 
 def test_busy_environments_are_never_reclaimed_or_frozen() -> None:
-    pool = Pool(Limits(idle_reclaim_s=1))
+    pool = Pool(PoolLimits(idle_reclaim_s=1))
     d = pool.acquire("f", "k", 0.0)
     assert pool.expired(now=1000.0) == []
     assert pool.mark_frozen(d.slot) is False  # type: ignore[union-attr]
 
 
 def test_a_frozen_environment_is_reused_warm() -> None:
-    pool = Pool(Limits())
+    pool = Pool(PoolLimits())
     d = pool.acquire("f", "k", 0.0)
     pool.release(d.slot, 1.0, reusable=True)  # type: ignore[union-attr]
     assert pool.mark_frozen(d.slot)  # type: ignore[union-attr]
@@ -109,7 +109,7 @@ def test_a_frozen_environment_is_reused_warm() -> None:
 
 
 def test_drain_removes_idle_environments_of_a_function() -> None:
-    pool = Pool(Limits())
+    pool = Pool(PoolLimits())
     d = pool.acquire("f", "f:$LATEST:1", 0.0)
     pool.release(d.slot, 1.0, reusable=True)  # type: ignore[union-attr]
     drained = pool.drain("f:")
@@ -117,7 +117,7 @@ def test_drain_removes_idle_environments_of_a_function() -> None:
 
 
 def test_removing_a_reservation_moves_active_executions_back_to_the_shared_pool() -> None:
-    pool = Pool(Limits(account=3))
+    pool = Pool(PoolLimits(account=3))
     pool.set_reserved("r", 1)
     d = pool.acquire("r", "r", 0.0)
     pool.set_reserved("r", None)

@@ -68,13 +68,18 @@ def test_the_md5_of_attributes_matches_the_published_sqs_example() -> None:
 
 def test_visibility_timeout_hides_then_returns_a_message(sqs: SqsServer) -> None:
     c = sqs.client()
-    url = c.create_queue(QueueName="vis", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    url = c.create_queue(QueueName="vis", Attributes={"VisibilityTimeout": "2"})["QueueUrl"]
     c.send_message(QueueUrl=url, MessageBody="x")
+    received_at = time.monotonic()
     first = c.receive_message(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])
     assert first["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == "1"
-    assert "Messages" not in c.receive_message(QueueUrl=url)
-    again = c.receive_message(QueueUrl=url, WaitTimeSeconds=3, AttributeNames=["All"])
-    assert again["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    hidden = c.receive_message(QueueUrl=url)
+    # Hidden while its timeout runs; a machine so loaded that asking again took longer
+    # than the timeout may rightly see it back (sized for a busy 2-core host).
+    assert "Messages" not in hidden or time.monotonic() - received_at >= 2.0
+    again = c.receive_message(QueueUrl=url, WaitTimeSeconds=10, AttributeNames=["All"])
+    receives = 2 if "Messages" not in hidden else 3
+    assert again["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == str(receives)
     # the first receipt handle is stale: ChangeMessageVisibility refuses it
     with pytest.raises(ClientError) as err:
         c.change_message_visibility(
@@ -314,3 +319,14 @@ def test_the_query_protocol_as_older_clients_speak_it(sqs: SqsServer) -> None:
         "AWS.SimpleQueueService.NonExistentQueue"
     )
     assert xml.findtext("q:Error/q:Type", namespaces=NS) == "Sender"
+
+
+def test_a_missing_queue_is_reported_before_what_else_is_wrong(sqs: SqsServer) -> None:
+    c = sqs.client()
+    url = f"{sqs.url}/000000000000/absent"
+    with pytest.raises(ClientError) as exc:
+        c.send_message(QueueUrl=url, MessageBody="x", DelaySeconds=901)
+    assert exc.value.response["Error"]["Code"] in (
+        "QueueDoesNotExist",
+        "AWS.SimpleQueueService.NonExistentQueue",
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.errors import ResourceConflict, ResourceNotFound
+from lamina.errors import ResourceNotFound
 from lamina.store.code import CodePackage, CodeStore
 
 Member = tuple[str, bytes, int]
@@ -179,19 +179,16 @@ def test_malformed_digest_never_becomes_a_path(store: CodeStore) -> None:
         store.zip_path("A" * 64)
 
 
-def test_gc_deletes_only_unkept_unpinned_packages(store: CodeStore) -> None:
+def test_gc_deletes_only_unkept_packages_and_their_trees(store: CodeStore) -> None:
     kept = store.put_zip(make_zip([("a.py", b"a", unix(0o100644))])).sha256_hex
-    pinned = store.put_zip(make_zip([("b.py", b"b", unix(0o100644))])).sha256_hex
     unused = store.put_zip(make_zip([("c.py", b"c", unix(0o100644))])).sha256_hex
-    for sha in (kept, pinned, unused):
+    for sha in (kept, unused):
         store.unpacked(sha)
-    store.pin(pinned)
     assert store.gc({kept}, grace_s=0) == [unused]
     assert not store.has(unused)
     assert not (store.root / "unpacked" / unused).exists()
-    assert store.unpacked(kept).is_dir() and store.unpacked(pinned).is_dir()
-    store.unpin(pinned)
-    assert store.gc({kept}, grace_s=0) == [pinned]
+    assert store.has(kept) and store.unpacked(kept).is_dir()
+    assert store.gc({kept}, grace_s=0) == []
 
 
 def test_gc_spares_packages_stored_within_the_grace_period(store: CodeStore) -> None:
@@ -208,14 +205,3 @@ def test_gc_clears_leftovers_of_a_crash(store: CodeStore) -> None:
     store.gc(set(), grace_s=0)
     assert list((store.root / "unpacked").iterdir()) == []
     assert list((store.root / "zips").iterdir()) == []
-
-
-def test_delete_refuses_a_package_in_use(store: CodeStore) -> None:
-    sha = store.put_zip(PACKAGE).sha256_hex
-    with store.in_use(sha) as tree:
-        assert tree.is_dir()
-        with pytest.raises(ResourceConflict):
-            store.delete(sha)
-    store.delete(sha)
-    assert not store.has(sha)
-    assert not (store.root / "unpacked" / sha).exists()

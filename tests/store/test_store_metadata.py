@@ -19,6 +19,19 @@ def config(name: str, **changes: object) -> FunctionConfig:
     return cfg.with_changes(**changes)
 
 
+def stored(store: MetadataStore, name: str, version: str = "$LATEST") -> FunctionConfig:
+    """What the store holds for (name, version), read the way the server reads it."""
+    found = [c for c in store.all_functions() if (c.name, c.version) == (name, version)]
+    assert found, f"{name}:{version} is not stored"
+    return found[0]
+
+
+def versions(store: MetadataStore, name: str) -> list[str]:
+    """The function's stored versions, ``$LATEST`` first, then by number."""
+    found = [c.version for c in store.all_functions() if c.name == name]
+    return sorted(found, key=lambda v: -1 if v == "$LATEST" else int(v))
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "lamina.db"
@@ -34,7 +47,7 @@ def store(db_path: Path) -> Iterator[MetadataStore]:
 def test_create_then_get_returns_the_same_config(store: MetadataStore) -> None:
     cfg = config("orders", environment={"A": "b"}, revision_id="r1")
     store.create_function(cfg)
-    assert store.get_function("orders") == cfg
+    assert stored(store, "orders") == cfg
 
 
 def test_create_twice_is_a_conflict(store: MetadataStore) -> None:
@@ -43,19 +56,19 @@ def test_create_twice_is_a_conflict(store: MetadataStore) -> None:
         store.create_function(config("orders", memory_mb=256))
     assert err.value.message == "Function already exist: orders"
     assert err.value.status == 409
-    assert store.get_function("orders").memory_mb == 128
+    assert stored(store, "orders").memory_mb == 128
 
 
 def test_missing_function_is_not_found_with_its_arn(store: MetadataStore) -> None:
     with pytest.raises(ResourceNotFound) as err:
-        store.get_function("nope")
+        store.delete_function("nope")
     assert err.value.message == (
         "Function not found: arn:aws:lambda:eu-west-1:123456789012:function:nope"
     )
     assert err.value.error_type == "ResourceNotFoundException"
     store.create_function(config("f"))
     with pytest.raises(ResourceNotFound, match=r"function:f:3$"):
-        store.get_function("f", "3")
+        store.delete_function("f", "3")
 
 
 def test_default_region_and_account_in_not_found(db_path: Path) -> None:
@@ -63,14 +76,14 @@ def test_default_region_and_account_in_not_found(db_path: Path) -> None:
     with pytest.raises(
         ResourceNotFound, match=r"arn:aws:lambda:us-east-1:000000000000:function:x$"
     ):
-        store.get_function("x")
+        store.publish_version(config("x"))
     store.close()
 
 
 def test_put_function_replaces_that_version(store: MetadataStore) -> None:
     store.create_function(config("f"))
     store.put_function(config("f", memory_mb=512))
-    assert store.get_function("f").memory_mb == 512
+    assert stored(store, "f").memory_mb == 512
 
 
 def test_list_functions_pages_by_name(store: MetadataStore) -> None:
@@ -112,23 +125,21 @@ def test_list_functions_rejects_bad_page_size_and_marker(store: MetadataStore) -
 
 def test_versions_are_numbered_and_never_reused(store: MetadataStore) -> None:
     store.create_function(config("f"))
-    assert store.next_version_number("f") == 1
     one = store.publish_version(config("f", description="v1"))
     two = store.publish_version(config("f", description="v2"))
     assert (one.version, two.version) == ("1", "2")
-    assert [cfg.version for cfg in store.list_versions("f")] == ["$LATEST", "1", "2"]
+    assert versions(store, "f") == ["$LATEST", "1", "2"]
     store.delete_function("f", "2")
-    assert store.next_version_number("f") == 3
     assert store.publish_version(config("f")).version == "3"
-    assert store.get_function("f", "1").description == "v1"
+    assert stored(store, "f", "1").description == "v1"
 
 
 def test_versions_sort_numerically(store: MetadataStore) -> None:
     store.create_function(config("f"))
     for number in (10, 2, 1):
         store.put_function(config("f", version=str(number)))
-    assert [cfg.version for cfg in store.list_versions("f")] == ["$LATEST", "1", "2", "10"]
-    assert store.next_version_number("f") == 11
+    assert versions(store, "f") == ["$LATEST", "1", "2", "10"]
+    assert store.publish_version(config("f")).version == "11"
 
 
 def test_delete_function_removes_versions_settings_and_tags(store: MetadataStore) -> None:
@@ -137,14 +148,14 @@ def test_delete_function_removes_versions_settings_and_tags(store: MetadataStore
     store.set_reserved_concurrency("f", 5)
     store.set_tags("f", {"team": "a"})
     store.delete_function("f")
+    assert versions(store, "f") == []
     with pytest.raises(ResourceNotFound):
-        store.get_function("f")
-    with pytest.raises(ResourceNotFound):
-        store.list_versions("f")
+        store.publish_version(config("f"))
     assert store.get_reserved_concurrency("f") is None
     assert store.get_tags("f") == {}
     store.create_function(config("f"))
-    assert store.next_version_number("f") == 1  # a new function starts over, as on Lambda
+    # A new function starts over, as on Lambda.
+    assert store.publish_version(config("f")).version == "1"
 
 
 def test_delete_errors(store: MetadataStore) -> None:
@@ -183,15 +194,15 @@ def test_tags_merge_and_remove(store: MetadataStore) -> None:
     assert store.get_tags("f") == {"env": "prod"}
 
 
-def test_all_latest_lists_every_function_once(store: MetadataStore) -> None:
+def test_all_functions_lists_every_version_by_name(store: MetadataStore) -> None:
     store.create_function(config("b"))
     store.create_function(config("a"))
     store.publish_version(config("a"))
-    assert [(cfg.name, cfg.version) for cfg in store.all_latest()] == [
+    assert [(cfg.name, cfg.version) for cfg in store.all_functions()] == [
         ("a", "$LATEST"),
+        ("a", "1"),
         ("b", "$LATEST"),
     ]
-    assert len(store.all_functions()) == 3
 
 
 def test_data_survives_close_and_reopen(db_path: Path) -> None:
@@ -200,12 +211,12 @@ def test_data_survives_close_and_reopen(db_path: Path) -> None:
     first.publish_version(config("f", description="one"))
     first.set_reserved_concurrency("f", 7)
     first.set_tags("f", {"t": "1"})
-    before = (first.list_versions("f"), first.get_reserved_concurrency("f"), first.get_tags("f"))
+    before = (first.all_functions(), first.get_reserved_concurrency("f"), first.get_tags("f"))
     first.close()
     second = MetadataStore(db_path)
-    after = (second.list_versions("f"), second.get_reserved_concurrency("f"), second.get_tags("f"))
+    after = (second.all_functions(), second.get_reserved_concurrency("f"), second.get_tags("f"))
     assert after == before
-    assert second.next_version_number("f") == 2
+    assert second.publish_version(config("f")).version == "2"
     second.close()
 
 

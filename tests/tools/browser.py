@@ -1,4 +1,8 @@
-"""Open a file in headless Chromium: the DOM after scripts ran, and the console's lines."""
+"""Open a file in headless Chromium: the DOM after scripts ran, and the console's lines.
+
+Without a usable Chromium the test is skipped on a developer's machine, but fails in CI
+(:mod:`tests.unavailable`), where scripts/install-system-deps.sh has installed it.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.unavailable import unavailable
 
 
 def chromium() -> str:
-    """The browser binary, or skip the test saying why."""
+    """The browser binary, or skip (fail in CI) saying why."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("no Chromium: scripts/install-system-deps.sh installs Debian's chromium")
+    unavailable("no Chromium: scripts/install-system-deps.sh installs Debian's chromium")
 
 
 def open_page(page: Path, profile: Path) -> tuple[str, list[str]]:
@@ -39,9 +43,9 @@ def open_page(page: Path, profile: Path) -> tuple[str, list[str]]:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"Chromium could not run: {exc}")
+        unavailable(f"Chromium could not run: {exc}")
     if done.returncode != 0 and not done.stdout.strip():
         tail = "\n".join(done.stderr.splitlines()[-5:])
-        pytest.skip(f"Chromium could not start (exit {done.returncode}): {tail}")
+        unavailable(f"Chromium could not start (exit {done.returncode}): {tail}")
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     return done.stdout, console

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lamina.cli.client import Client
-from lamina.tools.lambda_api import LambdaApi
+from lamina.client.http import Client
+from lamina.client.lambda_api import LambdaClient
 from tests.integration.harness import EXAMPLES, ROOT, LaminaProcess
 
 
@@ -22,9 +22,9 @@ def tools_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaPro
 
 
 @pytest.fixture
-def api(tools_server: LaminaProcess) -> LambdaApi:
+def api(tools_server: LaminaProcess) -> LambdaClient:
     # A bounded wait: a request the server never answers fails the test, not the suite.
-    return LambdaApi(Client(tools_server.endpoint, timeout=120))
+    return LambdaClient(Client(tools_server.endpoint, timeout=120))
 
 
 @pytest.fixture(scope="session")

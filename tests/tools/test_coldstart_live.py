@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from lamina.client.lambda_api import LambdaClient
 from lamina.errors import InvalidParameterValue
 from lamina.tools.coldstart import function_name, resolve_runtimes, run_coldstart
 from lamina.tools.coldstart_report import ranking_lines
-from lamina.tools.lambda_api import LambdaApi
 from tests.integration.harness import EXAMPLES, ROOT, LaminaProcess
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 
-def test_rust_starts_before_python_before_node(api: LambdaApi) -> None:
+def test_rust_starts_before_python_before_node(api: LambdaClient) -> None:
     specs = resolve_runtimes(["node", "python", "rust"])
     # Python's and Node's starts are within 2x of each other here; a burst of other work
     # on a shared 2-core machine can swap them for a run, so the order must hold in one of
@@ -66,7 +66,7 @@ def test_cli_writes_json_charts_and_a_report(tools_server: LaminaProcess, tmp_pa
     assert "Cold starts" in (tmp_path / "cold.html").read_text()
 
 
-def test_a_function_it_did_not_make_is_left_alone(api: LambdaApi) -> None:
+def test_a_function_it_did_not_make_is_left_alone(api: LambdaClient) -> None:
     (spec,) = resolve_runtimes(["rust"])
     mine = function_name("t-owned", spec, 128)
     if not api.exists(mine):

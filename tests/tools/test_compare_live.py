@@ -12,9 +12,9 @@ import pytest
 
 from lamina.billing.prices import load_prices
 from lamina.billing.projection import parse_rate
+from lamina.client.lambda_api import LambdaClient, payload_bytes
 from lamina.tools.compare import Comparison, run_compare
 from lamina.tools.compare_report import write_pairs
-from lamina.tools.lambda_api import LambdaApi, payload_bytes
 from lamina.tools.payloads import WeightedPayload
 from lamina.tools.tuner import TunePlan
 from lamina.tools.workloads import BY_KEY, PAIRS, orders_event
@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 TABLE = load_prices()
 
 
-def deploy_pair(api: LambdaApi, zips: Path, key: str, prefix: str) -> tuple[str, str]:
+def deploy_pair(api: LambdaClient, zips: Path, key: str, prefix: str) -> tuple[str, str]:
     pair = BY_KEY[key]
     names = pair.function_names(prefix)
     for impl, name in zip((pair.python, pair.rust), names, strict=True):
@@ -36,7 +36,7 @@ def deploy_pair(api: LambdaApi, zips: Path, key: str, prefix: str) -> tuple[str,
     return names
 
 
-def test_compare_reports_the_paired_examples_ratios(api: LambdaApi, paired_zips: Path) -> None:
+def test_compare_reports_the_paired_examples_ratios(api: LambdaClient, paired_zips: Path) -> None:
     rate = parse_rate("10/s")
     results: list[tuple[str, Comparison]] = []
     for pair in PAIRS:
@@ -59,7 +59,7 @@ def test_compare_reports_the_paired_examples_ratios(api: LambdaApi, paired_zips:
 
 
 def test_cli_compare(
-    tools_server: LaminaProcess, api: LambdaApi, paired_zips: Path, tmp_path: Path
+    tools_server: LaminaProcess, api: LambdaClient, paired_zips: Path, tmp_path: Path
 ) -> None:
     python, rust = deploy_pair(api, paired_zips, "orders", "cmp-cli")
     event = tmp_path / "orders.json"

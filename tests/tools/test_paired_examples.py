@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from lamina.cli.client import Client
-from lamina.tools.lambda_api import LambdaApi, payload_bytes
+from lamina.client.http import Client
+from lamina.client.lambda_api import LambdaClient, payload_bytes
 from lamina.tools.workloads import PAIRS, loglines_event, orders_event, png
 from tests.integration.harness import LaminaProcess
 
@@ -33,7 +33,7 @@ BY_KEY = {p.key: p for p in PAIRS}
 def deployed(
     tools_server: LaminaProcess, paired_zips: Path
 ) -> Iterator[dict[str, tuple[str, str]]]:
-    api = LambdaApi(Client(tools_server.endpoint, timeout=120))
+    api = LambdaClient(Client(tools_server.endpoint, timeout=120))
     names: dict[str, tuple[str, str]] = {}
     for pair in PAIRS:
         pair_names = pair.function_names("same")
@@ -47,7 +47,7 @@ def deployed(
     yield names
 
 
-def both(api: LambdaApi, names: tuple[str, str], event: object) -> tuple[Any, Any]:
+def both(api: LambdaClient, names: tuple[str, str], event: object) -> tuple[Any, Any]:
     """Invoke both implementations; answers (or errors) as comparable JSON values."""
     out = []
     for name in names:
@@ -97,7 +97,7 @@ def png_pixels(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize(("label", "image", "box"), list(_images()), ids=[i[0] for i in _images()])
 def test_thumbnails_are_identical(
-    api: LambdaApi,
+    api: LambdaClient,
     deployed: dict[str, tuple[str, str]],
     label: str,
     image: str,
@@ -109,7 +109,9 @@ def test_thumbnails_are_identical(
     assert len(python["thumbnail"]["sha256"]) == 64
 
 
-def test_the_default_thumbnail_event(api: LambdaApi, deployed: dict[str, tuple[str, str]]) -> None:
+def test_the_default_thumbnail_event(
+    api: LambdaClient, deployed: dict[str, tuple[str, str]]
+) -> None:
     python, rust = both(api, deployed["thumbnail"], BY_KEY["thumbnail"].event())
     assert python == rust
     assert python["thumbnail"]["width"] == 128 and python["thumbnail"]["factor"] == 8
@@ -136,7 +138,7 @@ def _bad_thumbnail_events() -> Iterator[tuple[str, object]]:
     ("label", "event"), list(_bad_thumbnail_events()), ids=[e[0] for e in _bad_thumbnail_events()]
 )
 def test_thumbnail_errors_are_identical(
-    api: LambdaApi, deployed: dict[str, tuple[str, str]], label: str, event: object
+    api: LambdaClient, deployed: dict[str, tuple[str, str]], label: str, event: object
 ) -> None:
     python, rust = both(api, deployed["thumbnail"], event)
     assert python == rust
@@ -176,14 +178,14 @@ def _order_events() -> Iterator[tuple[str, dict[str, Any]]]:
     ("label", "event"), list(_order_events()), ids=[e[0] for e in _order_events()]
 )
 def test_order_answers_are_identical_to_the_byte(
-    api: LambdaApi, deployed: dict[str, tuple[str, str]], label: str, event: dict[str, Any]
+    api: LambdaClient, deployed: dict[str, tuple[str, str]], label: str, event: dict[str, Any]
 ) -> None:
     python, rust = both(api, deployed["orders"], event)
     assert python == rust
     assert python["body"] == rust["body"]  # the body text itself, not just its meaning
 
 
-def test_order_prices_are_right(api: LambdaApi, deployed: dict[str, tuple[str, str]]) -> None:
+def test_order_prices_are_right(api: LambdaClient, deployed: dict[str, tuple[str, str]]) -> None:
     order = {"id": "ORD-000042", "customer": {"email": "Ada@Example.com", "name": " Ada ",
              "country": "DE"}, "currency": "EUR", "coupon": "SAVE10",
              "items": [{"sku": "ABC-1234", "quantity": 3, "unitPrice": 1999}]}  # fmt: skip
@@ -224,14 +226,14 @@ def _log_events() -> Iterator[tuple[str, object]]:
 
 @pytest.mark.parametrize(("label", "event"), list(_log_events()), ids=[e[0] for e in _log_events()])
 def test_log_analyses_are_identical(
-    api: LambdaApi, deployed: dict[str, tuple[str, str]], label: str, event: object
+    api: LambdaClient, deployed: dict[str, tuple[str, str]], label: str, event: object
 ) -> None:
     python, rust = both(api, deployed["loglines"], event)
     assert python == rust
 
 
 def test_the_log_analysis_counts_right(
-    api: LambdaApi, deployed: dict[str, tuple[str, str]]
+    api: LambdaClient, deployed: dict[str, tuple[str, str]]
 ) -> None:
     lines = [
         f'10.0.0.{i % 3} - - [26/Nov/2026:10:0{i % 2}:00 +0000] "GET /p{i % 2} HTTP/1.1" '

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from lamina.client.report_line import parse_report
 from lamina.errors import InvalidParameterValue
 from lamina.tools.payloads import parse_weighted, read_payload_arg, read_weighted_file, schedule
 from lamina.tools.preserve import differences
 from lamina.tools.progress import Progress, render
-from lamina.tools.report_line import parse_report
 
 COLD = (
     "START RequestId: 9db781ca-0000-4000-8000-000000000000 Version: $LATEST\n"

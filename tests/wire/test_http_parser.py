@@ -102,7 +102,7 @@ def test_a_request_expecting_100_continue_is_told_to_continue_before_its_body() 
 
 # -- limits -----------------------------------------------------------------------------
 def test_a_head_over_the_byte_limit_is_431_even_before_it_ends() -> None:
-    parser = RequestParser(64, HttpLimits(max_header_bytes=1024))
+    parser = RequestParser(64, limits=HttpLimits(max_header_bytes=1024))
     with pytest.raises(HttpParseError) as info:
         parser.feed(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 2000)  # no blank line yet
     assert info.value.status == 431
@@ -111,15 +111,15 @@ def test_a_head_over_the_byte_limit_is_431_even_before_it_ends() -> None:
 def test_more_header_lines_than_the_limit_is_431() -> None:
     head = b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(11)) + b"\r\n"
     with pytest.raises(HttpParseError) as info:
-        RequestParser(64, HttpLimits(max_headers=10)).feed(head)
+        RequestParser(64, limits=HttpLimits(max_headers=10)).feed(head)
     assert info.value.status == 431
-    (ok,) = RequestParser(64, HttpLimits(max_headers=11)).feed(head)
+    (ok,) = RequestParser(64, limits=HttpLimits(max_headers=11)).feed(head)
     assert ok.headers["x-10"] == "1"
 
 
 def test_a_request_line_over_the_limit_is_414() -> None:
     with pytest.raises(HttpParseError) as info:
-        RequestParser(64, HttpLimits(max_header_bytes=1024)).feed(b"GET /" + b"a" * 2000)
+        RequestParser(64, limits=HttpLimits(max_header_bytes=1024)).feed(b"GET /" + b"a" * 2000)
     assert info.value.status == 414
 
 

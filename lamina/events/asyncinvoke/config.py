@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lamina.arns import parse_arn
 from lamina.errors import InvalidParameterValue
 from lamina.events.validation import Violations, object_member, string_member
 
@@ -79,12 +80,12 @@ class EventInvokeConfig:
 
 def destination_kind(arn: str) -> str:
     """``lambda`` or ``sqs``: the destinations Lamina delivers to; anything else is refused."""
-    parts = arn.split(":")
-    if len(parts) >= 6 and parts[0] == "arn":
-        service = parts[2]
-        if service == "lambda" and len(parts) >= 7 and parts[5] == "function":
+    parsed = parse_arn(arn)
+    if parsed is not None:
+        service = parsed.service
+        if parsed.is_function():
             return "lambda"
-        if service == "sqs" and len(parts) == 6 and parts[5]:
+        if parsed.is_queue():
             return "sqs"
         if service in ("sns", "events", "s3"):
             raise InvalidParameterValue(

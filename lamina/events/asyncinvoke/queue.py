@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+from lamina.arns import function_arn, parse_arn, split_function_arn
 from lamina.errors import ResourceNotFound, TooManyRequests
 from lamina.events.asyncinvoke.config import LATEST, EventInvokeConfig
 from lamina.events.asyncinvoke.destinations import (
@@ -38,7 +39,7 @@ from lamina.events.asyncinvoke.policy import (
 )
 from lamina.events.asyncinvoke.registry import EventInvokeConfigs
 from lamina.events.asyncinvoke.store import AsyncInvokeStore, StoredEvent
-from lamina.events.invoker import Invoke, split_function_arn
+from lamina.events.invoker import Invoke
 from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.async")
@@ -239,7 +240,8 @@ class AsyncInvokeQueue:
     async def _send(self, arn: str, body: str, attrs: dict[str, tuple[str, str]]) -> None:
         """Deliver to a destination; a failure is logged, never blocks the queue."""
         try:
-            if arn.startswith("arn:aws:lambda:") or ":function:" in arn:
+            parsed = parse_arn(arn)
+            if parsed is not None and parsed.service == "lambda":
                 name, qualifier = split_function_arn(arn)
                 await self.enqueue(name, qualifier, body.encode())
             elif self._send_to_queue is not None:
@@ -250,7 +252,4 @@ class AsyncInvokeQueue:
             log.exception("delivery to destination %s failed", arn)
 
     def _function_arn(self, function: str, qualifier: str | None) -> str:
-        return (
-            f"arn:aws:lambda:{self._region}:{self._account}:function:{function}:"
-            f"{qualifier or LATEST}"
-        )
+        return function_arn(self._region, self._account, function, qualifier or LATEST)

@@ -11,8 +11,8 @@ import asyncio
 import base64
 from typing import Any, Protocol
 
+from lamina.arns import parse_arn
 from lamina.events.esm.event import QueueMessage
-from lamina.services.sqs.attributes import with_defaults
 from lamina.services.sqs.md5 import md5_of_attributes
 from lamina.services.sqs.service import SqsService
 
@@ -34,10 +34,7 @@ class EmbeddedQueueClient:
         self.queue = queue
 
     async def receive(self, max_messages: int, wait_s: float) -> list[QueueMessage]:
-        row = await self.service.store.get_queue(self.queue)
-        if row is None:
-            raise LookupError(f"queue {self.queue} does not exist")
-        visibility = float(with_defaults(row.attributes)["VisibilityTimeout"])
+        visibility = await self.service.visibility_timeout(self.queue)
         got = await self.service.receive(self.queue, max_messages, visibility, wait_s)
         out = []
         for m in got:
@@ -61,13 +58,10 @@ class EmbeddedQueueClient:
         return out
 
     async def delete(self, receipt_handles: list[str]) -> None:
-        await self.service.store.delete(self.queue, receipt_handles)
+        await self.service.delete_messages(self.queue, receipt_handles)
 
     async def release(self, receipt_handles: list[str]) -> None:
-        now = self.service.now()
-        await self.service.store.change_visibility(
-            self.queue, [(h, 0) for h in receipt_handles], now
-        )
+        await self.service.release(self.queue, receipt_handles)
 
     async def close(self) -> None:
         return None
@@ -84,7 +78,9 @@ class Boto3QueueClient:
     ) -> None:
         import boto3  # only when an external queue is mapped
 
-        _, _, _, region, account, name = arn.split(":")
+        queue = parse_arn(arn)  # validated when the mapping was made
+        assert queue is not None
+        region, account, name = queue.region, queue.account, queue.resource
         self._client: Any = boto3.client(
             "sqs", endpoint_url=endpoint_url, region_name=region, **(credentials or {})
         )

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from lamina.arns import mapping_arn, parse_arn
 from lamina.errors import InvalidParameterValue
 from lamina.events.validation import Violations, object_member
 
@@ -65,9 +66,7 @@ class Mapping:
             "FunctionResponseTypes": (
                 [REPORT_BATCH_ITEM_FAILURES] if self.report_batch_item_failures else []
             ),
-            "EventSourceMappingArn": (
-                f"arn:aws:lambda:{region}:{account}:event-source-mapping:{self.uuid}"
-            ),
+            "EventSourceMappingArn": mapping_arn(region, account, self.uuid),
         }
         if self.maximum_concurrency is not None:
             out["ScalingConfig"] = {"MaximumConcurrency": self.maximum_concurrency}
@@ -77,10 +76,10 @@ class Mapping:
 def check_sqs_arn(arn: object) -> str:
     if not isinstance(arn, str) or not arn:
         raise InvalidParameterValue("EventSourceArn is required")
-    parts = arn.split(":")
-    if len(parts) != 6 or parts[0] != "arn" or not parts[5]:
+    parsed = parse_arn(arn)
+    if parsed is None or not parsed.resource or ":" in parsed.resource:
         raise InvalidParameterValue(f"Invalid EventSourceArn: {arn}")
-    if parts[2] != "sqs":
+    if parsed.service != "sqs":
         raise InvalidParameterValue(
             f"Unsupported event source type for {arn}: Lamina maps SQS queues "
             "(S3 notifications and schedules have their own configuration)"

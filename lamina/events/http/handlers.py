@@ -20,13 +20,16 @@ import uuid
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote
 
+from lamina.arns import iam_user_arn
 from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
 from lamina.events.http.payloads import Context, payload_v1, payload_v2
 from lamina.events.http.request import HttpRequest
-from lamina.events.http.response import HttpAnswer, answer_v1, answer_v2
+from lamina.events.http.response import HttpAnswer, answer_v1, answer_v2, failure_answer
 from lamina.events.http.routes import ApiConfig
-from lamina.events.invoker import Invoke
+from lamina.events.http.streaming import stream_answer
+from lamina.events.invoker import Invoke, InvokeStream
 from lamina.models.function_url import FunctionUrlConfig
+from lamina.runtime_api.stream import ResponseStream
 from lamina.services.protocol.rawresponse import RawResponse
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -88,9 +91,16 @@ class FunctionUrlHandler:
         account: str,
         verify: Verify | None = None,
         clock: Callable[[], float] = time.time,
+        invoke_stream: InvokeStream | None = None,
+        stream_limit: int = 20 * 1024 * 1024,
+        stream_bandwidth: int = 0,
     ) -> None:
         self._find = find
         self._invoke = invoke
+        # RESPONSE_STREAM URLs stream through this (without it they answer buffered).
+        self._invoke_stream = invoke_stream
+        self._stream_limit = stream_limit
+        self._stream_bandwidth = stream_bandwidth
         self._verify = verify
         self.region = region
         self.account = account
@@ -129,7 +139,7 @@ class FunctionUrlHandler:
                     "callerId": key,
                     "cognitoIdentity": None,
                     "principalOrgId": None,
-                    "userArn": f"arn:aws:iam::{self.account}:user/{key}",
+                    "userArn": iam_user_arn(self.account, str(key)),
                     "userId": key,
                 }
             }
@@ -142,6 +152,20 @@ class FunctionUrlHandler:
         )
         rid = str(uuid.uuid4())
         event = payload_v2(hreq, ctx, self._clock(), rid)
+        invoke_stream = self._invoke_stream
+        if cfg.invoke_mode == "RESPONSE_STREAM" and invoke_stream is not None and conn is not None:
+            stream = ResponseStream(self._stream_limit, bandwidth=self._stream_bandwidth)
+            run = invoke_stream(
+                cfg.function, cfg.qualifier, json.dumps(event).encode(), rid, stream
+            )
+            return await stream_answer(
+                stream,
+                run,
+                conn,
+                cors,
+                lambda r: answer_v2(r.payload, r.function_error),
+                lambda a: _render(a, cors),
+            )
         answer = await _call(self._invoke, cfg.function, cfg.qualifier, event, rid, answer_v2)
         return _render(answer, cors)
 
@@ -188,17 +212,11 @@ async def _call(
 ) -> HttpAnswer:
     try:
         result = await invoke(function, qualifier, json.dumps(event).encode(), rid)
-    except TooManyRequests:
-        return HttpAnswer(
-            429, [("content-type", "application/json")], b'{"message":"Too Many Requests"}'
-        )
-    except ResourceNotFound:
-        return HttpAnswer(404, [("content-type", "application/json")], b'{"message":"Not Found"}')
+    except (TooManyRequests, ResourceNotFound) as exc:
+        return failure_answer(exc)
     except ApiError as exc:
         log.warning("HTTP invoke of %s failed: %s", function, exc.message)
-        return HttpAnswer(
-            502, [("content-type", "application/json")], b'{"message":"Internal Server Error"}'
-        )
+        return failure_answer(exc)
     return answer(result.payload, result.function_error)
 
 

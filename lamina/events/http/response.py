@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
 from lamina.wire.jsonbody import parse_json
 
 
@@ -28,6 +29,17 @@ class HttpAnswer:
 BAD_GATEWAY = HttpAnswer(
     502, [("content-type", "application/json")], b'{"message":"Internal Server Error"}'
 )
+
+
+def failure_answer(exc: ApiError | None) -> HttpAnswer:
+    """What the URL's caller sees when the invoke itself failed (None: an unusable answer)."""
+    if isinstance(exc, TooManyRequests):
+        return HttpAnswer(
+            429, [("content-type", "application/json")], b'{"message":"Too Many Requests"}'
+        )
+    if isinstance(exc, ResourceNotFound):
+        return HttpAnswer(404, [("content-type", "application/json")], b'{"message":"Not Found"}')
+    return BAD_GATEWAY
 
 
 def _body(value: Any, b64: Any) -> bytes | None:

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lamina.events.invoker import Enqueue, split_function_arn
+from lamina.arns import split_function_arn
+from lamina.events.invoker import Enqueue
 from lamina.services.s3.notifications import Route
 
 log = logging.getLogger("lamina.events.s3")

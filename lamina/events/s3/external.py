@@ -18,6 +18,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
+from lamina.arns import bucket_arn
 from lamina.events.esm.clients import QueueClient
 from lamina.events.s3.dispatch import Notifier
 from lamina.services.s3.notifications import Route
@@ -72,7 +73,7 @@ def as_s3_record(record: dict[str, Any], region: str) -> dict[str, Any]:
     bucket = _dict(s3, "bucket")
     bucket.setdefault("name", "")
     _dict(bucket, "ownerIdentity").setdefault("principalId", principal)
-    bucket.setdefault("arn", f"arn:aws:s3:::{bucket['name']}")
+    bucket.setdefault("arn", bucket_arn(bucket["name"]))
     return out
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from lamina.errors import InvalidParameterValue
+from lamina.services.eventbridge.input_path import select
 
 
 def scheduled_event(
@@ -28,23 +28,8 @@ def scheduled_event(
     }
 
 
-def rule_arn(region: str, account: str, name: str) -> str:
-    return f"arn:aws:events:{region}:{account}:rule/{name}"
-
-
-def check_input_path(path: str) -> None:
-    if not (path == "$" or path.startswith("$.")) or any(
-        not part for part in path[2:].split(".") if path != "$"
-    ):
-        raise InvalidParameterValue(f"InputPath {path!r} is not a valid JSON path like $.detail")
-
-
 def target_payload(event: dict[str, Any], input_text: str | None, input_path: str | None) -> bytes:
     """What a target receives: the event, a constant ``Input``, or the ``InputPath`` part."""
     if input_text is not None:
         return input_text.encode()
-    value: Any = event
-    if input_path and input_path != "$":
-        for part in input_path[2:].split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-    return json.dumps(value, separators=(",", ":")).encode()
+    return json.dumps(select(event, input_path), separators=(",", ":")).encode()

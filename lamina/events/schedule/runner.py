@@ -15,8 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from lamina.events.invoker import Enqueue, split_function_arn
-from lamina.events.schedule.event import rule_arn, scheduled_event, target_payload
+from lamina.arns import parse_arn, rule_arn, split_function_arn
+from lamina.events.invoker import Enqueue
+from lamina.events.schedule.event import scheduled_event, target_payload
 from lamina.events.schedule.plan import flexible_offset, plan_rule, retry_delays
 from lamina.services.eventbridge.expression import parse_schedule
 from lamina.services.eventbridge.rules import (
@@ -80,6 +81,9 @@ class ScheduleRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.fired = 0
+        # StartExecution of a state machine target (set by the server once Step Functions
+        # exists): (state machine ARN, input JSON) → accepted durably.
+        self.start_execution: Callable[[str, str], Awaitable[object]] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -151,10 +155,15 @@ class ScheduleRunner:
         self.fired += 1
 
     async def _deliver(self, target: Target, payload: bytes) -> None:
-        if ":sqs:" in target.arn:
+        parsed = parse_arn(target.arn)
+        if parsed is not None and parsed.service == "sqs":
             if self._send_to_queue is None:
                 raise RuntimeError("no queue service")
             await self._send_to_queue(target.arn, payload.decode(), {})
+        elif ":states:" in target.arn:
+            if self.start_execution is None:
+                raise RuntimeError("no Step Functions service")
+            await self.start_execution(target.arn, payload.decode())
         else:
             name, qualifier = split_function_arn(target.arn)
             await self._enqueue(name, qualifier, payload)

@@ -4,18 +4,24 @@
 // Lambda's environment variables set (_HANDLER, AWS_LAMBDA_RUNTIME_API, LAMBDA_TASK_ROOT, ...).
 // It behaves like AWS's Node.js runtime: INIT loads the handler's module (CommonJS or ES
 // module), then each event is pulled with GET /next and answered with POST /response or
-// POST /error. Node 20+, no dependencies. node:http is used rather than fetch because fetch
+// POST /error. A handler wrapped in awslambda.streamifyResponse streams its response instead:
+// one chunked POST in the Runtime API's streaming mode, written as the handler writes, with
+// the error trailers if it fails. Node 20+, no dependencies. node:http is used rather than fetch because fetch
 // loads undici on first use, which costs ~40 ms of cold start here.
 
 import http from 'node:http';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { format } from 'node:util';
 
 const API_PREFIX = '/2018-06-01/runtime';
 const BOOTSTRAP_FILE = fileURLToPath(import.meta.url);
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
 
 // The request being handled, for console lines; AWS prints "undefined" during INIT.
 let currentRequestId;
@@ -100,6 +106,41 @@ class RuntimeApiClient {
     return this.request('POST', `/invocation/${requestId}/error`, JSON.stringify(error), {
       'Content-Type': 'application/json',
     });
+  }
+
+  /** Open the streaming response: a chunked POST whose body the handler writes. */
+  openStream(requestId, contentType) {
+    let resolve;
+    let reject;
+    const done = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const req = http.request(
+      {
+        hostname: this.hostname,
+        port: this.port,
+        method: 'POST',
+        path: `${API_PREFIX}/invocation/${requestId}/response`,
+        agent: this.agent,
+        headers: {
+          'Content-Type': contentType,
+          'Lambda-Runtime-Function-Response-Mode': 'streaming',
+          'Transfer-Encoding': 'chunked',
+          Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+        },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('socket', (socket) => socket.setNoDelay(true));
+    req.on('error', reject);
+    req.flushHeaders();
+    return { req, done };
   }
 
   async postInitError(error) {
@@ -304,6 +345,77 @@ function runHandler(handler, event, headers) {
   });
 }
 
+// ------------------------------------------------------------------------------ streaming
+
+/** The globals a streaming handler uses, as Lambda's Node runtime provides them. */
+function installAwsLambdaGlobal() {
+  class HttpResponseStream {
+    /** Prefix the body with the HTTP integration's prelude: status, headers, cookies. */
+    static from(responseStream, prelude) {
+      responseStream.setContentType(HTTP_INTEGRATION);
+      responseStream.write(JSON.stringify(prelude ?? {}));
+      responseStream.write(new Uint8Array(8));
+      return responseStream;
+    }
+  }
+  globalThis.awslambda = {
+    streamifyResponse(handler) {
+      handler[STREAMING] = 'response';
+      return handler;
+    },
+    HttpResponseStream,
+  };
+}
+
+/** The responseStream a streaming handler writes to; the POST opens on the first write. */
+function makeResponseStream(client, requestId) {
+  let contentType = 'application/octet-stream';
+  let opened = null;
+  const open = () => (opened ??= client.openStream(requestId, contentType));
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      open().req.write(chunk, callback);
+    },
+    final(callback) {
+      open();
+      callback();
+    },
+  });
+  stream.setContentType = (value) => {
+    contentType = value;
+  };
+  return { stream, open };
+}
+
+async function handleStreaming(client, handler, headers, event, requestId) {
+  const { stream, open } = makeResponseStream(client, requestId);
+  let error = null;
+  try {
+    const context = makeContext(headers, () => {});
+    await handler(event, stream, context);
+  } catch (err) {
+    error = err ?? new Error('handled');
+  }
+  if (!stream.writableEnded) stream.end();
+  try {
+    await finished(stream);
+  } catch (err) {
+    error ??= err;
+  }
+  const { req, done } = open();
+  if (error !== null) {
+    const body = errorBody(error);
+    logError('Invoke Error', body);
+    req.addTrailers({
+      'Lambda-Runtime-Function-Error-Type': body.errorType,
+      'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(body)).toString('base64'),
+    });
+  }
+  inFlight = null;
+  req.end();
+  await done;
+}
+
 let inFlight = null; // the request id being handled, for crash reports
 let initDone = false;
 
@@ -315,6 +427,19 @@ async function handleOne(client, handler, headers, body) {
   if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
   else delete process.env._X_AMZN_TRACE_ID;
 
+  if (handler[STREAMING] === 'response') {
+    let event;
+    try {
+      event = body.length ? JSON.parse(body.toString('utf8')) : null;
+    } catch (err) {
+      const error = errorBody(err);
+      inFlight = null;
+      await client.postError(requestId, error);
+      return;
+    }
+    await handleStreaming(client, handler, headers, event, requestId);
+    return;
+  }
   let outcome;
   try {
     const event = body.length ? JSON.parse(body.toString('utf8')) : null;
@@ -376,6 +501,7 @@ async function main() {
   process.on('uncaughtException', (err) => onCrash('Runtime.UncaughtException', err));
   process.on('unhandledRejection', (reason) => onCrash('Runtime.UnhandledPromiseRejection', reason));
 
+  installAwsLambdaGlobal();
   const taskRoot = env.LAMBDA_TASK_ROOT || process.cwd();
   let handler;
   try {

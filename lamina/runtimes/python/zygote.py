@@ -8,7 +8,8 @@ pid, ipc and uts namespaces, read-only code, the sandbox user). File descriptor 
 1. runs INIT: imports the handler's module (the function's top-level code runs here, once),
    then the ``snapshot_restore_py`` before-snapshot hooks in reverse order of registration;
 2. says ``{"ready": true}`` (or ``{"error": {...}}`` and exits 1) on fd 3;
-3. serves fork requests: a JSON message plus descriptors ``[status, output, *cgroup.procs]``.
+3. serves fork requests: a JSON message plus descriptors ``[status, output, *cgroup.procs]``,
+   or ``[status, output, net, *cgroup.procs]`` when the request says ``"net": true``.
 
 Each request makes three processes (see ``docs/speed.md`` for why):
 
@@ -16,12 +17,17 @@ Each request makes three processes (see ``docs/speed.md`` for why):
   each ``cgroup.procs`` descriptor (opened by the platform), so everything after is
   accounted to the environment; it points stdout/stderr at the environment's log pipe,
   unshares a user namespace (mapping only the sandbox uid/gid) together with new mount,
-  pid, ipc, uts and cgroup namespaces, mounts a private ``/tmp`` (a copy of what INIT left
+  pid, ipc, uts and cgroup namespaces (and, with ``"net"``, a network namespace: it brings
+  its loopback up, listens on ``127.0.0.1:9001`` for the Runtime API and on the API port
+  for Lamina's API, and sends the namespace and both listeners to the platform over the
+  ``net`` socket, so the runtime can connect before the platform serves them), mounts a
+  private ``/tmp`` (a copy of what INIT left
   there) and ``/dev/shm``, forks C2 and exits.
 * **C2** is pid 1 of the new pid namespace: it mounts that namespace's ``/proc``, forks C3,
   reaps orphans, and when C3 exits writes ``exit <status>`` on the status pipe and exits,
   which makes the kernel kill whatever is left in the namespace.
-* **C3** drops every capability, takes the per-environment variables (its own
+* **C3** drops every capability, installs the seccomp filter the platform sent (the jail's
+  own full program, as raw ``struct sock_filter`` records in hex), takes the per-environment variables (its own
   ``AWS_LAMBDA_RUNTIME_API``), reseeds random state, runs the after-restore hooks in order
   of registration, connects to its own Runtime API and serves events like ``bootstrap.py``.
 
@@ -49,6 +55,13 @@ _CLONE_NEWUTS = 0x04000000
 _CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWPID = 0x20000000
+_CLONE_NEWNET = 0x40000000
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP_LOOPBACK_RUNNING = 0x1 | 0x8 | 0x40
+RUNTIME_API_PORT = 9001
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_SECCOMP = 22
+_SECCOMP_MODE_FILTER = 2
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 _CAP_VERSION_3 = 0x20080522
 _MAX_FDS = 16
@@ -185,8 +198,9 @@ def _fail_request(fds: list[int], reason: str) -> None:
 def _environment(request: dict[str, Any], fds: list[int], handler: bootstrap.Handler) -> NoReturn:
     """C1: join the cgroups, isolate, fork the pid namespace's init. Never returns."""
     status_fd = fds[0]
+    net_fd = fds[2] if request.get("net") else -1
     try:
-        for fd in fds[2:]:
+        for fd in fds[3 if net_fd >= 0 else 2 :]:
             os.write(fd, b"0")  # "0" is the writer itself; the descriptor carries root's rights
             os.close(fd)
         os.dup2(fds[1], 1)
@@ -194,6 +208,8 @@ def _environment(request: dict[str, Any], fds: list[int], handler: bootstrap.Han
         os.close(fds[1])
         if request.get("isolate"):
             _isolate(request)
+        if net_fd >= 0:
+            _own_network(request, net_fd)
         if os.fork() != 0:
             os._exit(0)
         _pid1(request, status_fd, handler)
@@ -214,6 +230,7 @@ def _isolate(request: dict[str, Any]) -> None:
         | _CLONE_NEWIPC
         | _CLONE_NEWUTS
         | _CLONE_NEWCGROUP
+        | (_CLONE_NEWNET if request.get("net") else 0)
     )
     _check(_libc.unshare(flags), "unshare")
     # Only the sandbox user exists in the new user namespace: nothing maps to root.
@@ -233,6 +250,31 @@ def _isolate(request: dict[str, Any]) -> None:
     shm_opts = f"size={int(request['shm_mb'])}m,mode=1777"
     _mount("tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, shm_opts)
     socket.sethostname(str(request.get("hostname", "lamina")))
+
+
+def _own_network(request: dict[str, Any], net_fd: int) -> None:
+    """In the new network namespace: loopback up, the two listeners, all sent home."""
+    import fcntl
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        fcntl.ioctl(
+            s.fileno(), _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", _IFF_UP_LOOPBACK_RUNNING)
+        )
+    listeners = []
+    for port in (RUNTIME_API_PORT, int(request.get("api_port") or 0)):
+        if port:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
+            sock.listen(64)
+            listeners.append(sock)
+    netns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    with socket.socket(fileno=net_fd) as home:
+        socket.send_fds(home, [b"net"], [netns, *(s.fileno() for s in listeners)])
+    os.close(netns)
+    for sock in listeners:
+        sock.close()  # the platform holds them now; the runtime only connects
 
 
 def _pid1(request: dict[str, Any], status_fd: int, handler: bootstrap.Handler) -> NoReturn:
@@ -262,6 +304,21 @@ def _drop_capabilities() -> None:
     _check(_libc.capset(ctypes.byref(header), data), "capset")
 
 
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+def _install_filter(program: bytes) -> None:
+    """The environment's seccomp filter, on top of the zygote's (filters only add up)."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+    _check(
+        _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0),
+        "prctl(PR_SET_SECCOMP)",
+    )
+
+
 def _reseed() -> None:
     """Fresh random state: the snapshot's generators would repeat in every environment."""
     random = sys.modules.get("random")
@@ -280,6 +337,8 @@ def _runtime(request: dict[str, Any], status_fd: int, handler: bootstrap.Handler
         os.close(status_fd)
         if request.get("isolate"):
             _drop_capabilities()
+        if request.get("seccomp"):
+            _install_filter(bytes.fromhex(str(request["seccomp"])))
         env = os.environ
         for key in ("AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME"):
             env.pop(key, None)

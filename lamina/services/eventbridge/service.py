@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from lamina.errors import ApiError
+from lamina.errors import ApiError, AwsServiceError
 from lamina.services.eventbridge.operations import RuleOperations
-from lamina.services.protocol.awsjson import AwsJsonError, dispatch_json
+from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_call
+from lamina.services.protocol.errors import Protocol, Wire, answer
+from lamina.services.protocol.routing import Mount
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -12,11 +14,16 @@ TARGET_PREFIX = "AWSEvents"
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
 
-def _translate(exc: ApiError) -> AwsJsonError:
+def _translate(exc: ApiError) -> AwsServiceError:
+    """Shared validation raises Lambda's errors; EventBridge names them its own way."""
     code = {400: "ValidationException", 404: "ResourceNotFoundException"}.get(
         exc.status, "InternalException"
     )
-    return AwsJsonError(code, exc.message, exc.status if exc.status >= 500 else 400)
+    return AwsServiceError(code, exc.message, exc.status if exc.status >= 500 else 400)
+
+
+PROTOCOL = Protocol(Wire.JSON, CONTENT_TYPE, translate=_translate)
+DIALECT = JsonDialect(TARGET_PREFIX, PROTOCOL)
 
 
 class EventsService:
@@ -28,7 +35,15 @@ class EventsService:
 
     @staticmethod
     def accepts(req: Request) -> bool:
-        return req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX + ".")
+        return DIALECT.accepts(req)
+
+    def mount(self) -> Mount:
+        """EventBridge's face on the shared port, verified as ``events``."""
+        return Mount(self.accepts, self.handle, "events", PROTOCOL)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
-        return dispatch_json(req, TARGET_PREFIX, self._table, CONTENT_TYPE, _translate)
+        return answer(PROTOCOL, lambda: self._call(req))
+
+    def _call(self, req: Request) -> Response:
+        call = parse_call(req, DIALECT, self._table)
+        return json_result(self._table[call.operation](call.members), PROTOCOL)

@@ -3,28 +3,27 @@ as a form body or a query string, SigV4 service ``iam``), answered in XML."""
 
 from __future__ import annotations
 
-import logging
-import re
-import uuid
-from urllib.parse import parse_qsl
-
-from lamina.errors import ApiError
+from lamina.errors import AwsServiceError
 from lamina.services.iam.operations import IamOperations
-from lamina.services.iam.xml import render_error, render_result
+from lamina.services.iam.xml import NAMESPACE, render_result
+from lamina.services.protocol.errors import Protocol, Wire, answer, new_request_id
+from lamina.services.protocol.query import query_params
+from lamina.services.protocol.routing import Mount
+from lamina.services.protocol.sigv4 import header_service
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
-log = logging.getLogger("lamina.services.iam")
-
 VERSION = "2010-05-08"
-_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+# IAM's errors (ApiErrors with IAM's codes) keep their code and status; its error
+# document has neither an XML declaration nor <Detail/>.
+PROTOCOL = Protocol(Wire.QUERY, xml_namespace=NAMESPACE, xml_declaration=False, error_detail=False)
 
 
 def is_iam_request(req: Request) -> bool:
     """Signed for ``iam``, or an unsigned query call carrying IAM's API version."""
-    m = _SCOPE.search(req.headers.get("authorization", ""))
-    if m:
-        return m.group(1) == "iam"
+    service = header_service(req)
+    if service is not None:
+        return service == "iam"
     query = req.target.partition("?")[2]
     if f"Version={VERSION}" in query and "Action=" in query:
         return True
@@ -40,28 +39,23 @@ class IamHandler:
     def __init__(self, operations: IamOperations) -> None:
         self._ops = operations.operations()
 
+    def mount(self) -> Mount:
+        """IAM's face on the shared port, verified as ``iam``."""
+        return Mount(is_iam_request, self.handle, "iam", PROTOCOL)
+
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
-        params = dict(parse_qsl(req.target.partition("?")[2], keep_blank_values=True))
-        if req.method == "POST" and req.body:
-            params.update(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
+        return answer(PROTOCOL, lambda: self._call(req))
+
+    def _call(self, req: Request) -> Response:
+        params = query_params(req)
         action = params.pop("Action", "")
         params.pop("Version", None)
-        rid = str(uuid.uuid4())
-        headers = {"Content-Type": "text/xml", "x-amzn-RequestId": rid}
         op = self._ops.get(action)
         if op is None:
-            body = render_error(
-                "InvalidAction",
-                f"Could not find operation {action} for version {VERSION}",
-                True,
-                rid,
+            raise AwsServiceError(
+                "InvalidAction", f"Could not find operation {action} for version {VERSION}"
             )
-            return Response(400, body, headers)
-        try:
-            result = op(params)
-        except ApiError as exc:
-            if exc.status >= 500:
-                log.error("IAM %s failed: %s", action, exc.message)
-            body = render_error(exc.error_type, exc.message, exc.status < 500, rid)
-            return Response(exc.status, body, headers)
+        result = op(params)
+        rid = new_request_id()
+        headers = {"Content-Type": "text/xml", "x-amzn-RequestId": rid}
         return Response(200, render_result(action, result, rid), headers)

@@ -3,22 +3,30 @@ authoriser and the HTTP endpoint, built from :class:`Settings` (``iam.db``, ``ia
 
 from __future__ import annotations
 
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lamina.arns import function_arn
 from lamina.config import Settings
+from lamina.errors import AccessDenied, AwsServiceError, S3Error
 from lamina.models.function import FunctionConfig
-from lamina.services.iam.authorizer import Authorizer
-from lamina.services.iam.credentials import SessionIssuer, load_secret
+from lamina.services.iam.actions import Access, lambda_access, mounted_access
+from lamina.services.iam.authorizer import Authorizer, Caller, Operator, RoleCaller
+from lamina.services.iam.credentials import Session, SessionIssuer, load_secret
 from lamina.services.iam.handler import IamHandler
 from lamina.services.iam.operations import IamOperations
 from lamina.services.iam.store import IamStore
+from lamina.wire.http import Request
 
 # Role credentials outlive the longest an environment (or the zygote it forks from) lives;
 # IAM's own ceiling for a role session is 12 hours.
 CREDENTIALS_TTL_S = 12 * 3600
+# Sessions whose signatures were verified, by access key id (bounded: the oldest go first).
+_MAX_SESSIONS = 4096
+_ACCESS_KEY = re.compile(r"Credential=([A-Z0-9]+)[/%]")
 
 
 @dataclass
@@ -31,6 +39,7 @@ class IamService:
     region: str
     account: str
     clock: Callable[[], float] = time.time
+    _verified: OrderedDict[str, Session] = field(default_factory=OrderedDict)
 
     @classmethod
     def open(cls, settings: Settings) -> IamService:
@@ -59,10 +68,69 @@ class IamService:
         return creds.access_key_id, creds.secret_access_key, creds.session_token
 
     def session_secret(self, access_key_id: str, token: str) -> str | None:
-        """The secret of genuine, unexpired role credentials (for SigV4), else None."""
-        if self.issuer.verify(access_key_id, token, self.clock()) is None:
+        """The secret of genuine, unexpired role credentials (for SigV4), else None.
+
+        The session is remembered by its key id: a key id belongs to exactly one token, so a
+        request whose signature then verifies with this secret was made by this session.
+        """
+        session = self.issuer.verify(access_key_id, token, self.clock())
+        if session is None:
             return None
+        self._verified[access_key_id] = session
+        self._verified.move_to_end(access_key_id)
+        while len(self._verified) > _MAX_SESSIONS:
+            self._verified.popitem(last=False)
         return self.issuer.secret_for(token)
+
+    def caller(self, authorization: str, raw_query: str = "") -> Caller:
+        """Who made an authenticated request: a function's role session, or the operator."""
+        m = _ACCESS_KEY.search(authorization) or _ACCESS_KEY.search(raw_query)
+        key = m.group(1) if m else ""
+        session = self._verified.get(key) if key.startswith("ASIA") else None
+        return Operator(key) if session is None else RoleCaller(session)
+
+    def authorize(self, authorization: str, raw_query: str, access: Access) -> None:
+        """Raise AccessDenied unless the request's caller may perform ``access``."""
+        if "ASIA" not in authorization and "ASIA" not in raw_query:
+            return  # the operator (or an unsigned dev-mode caller): nothing to decide
+        self.authorizer.require(
+            self.caller(authorization, raw_query), access.action, access.resource
+        )
+
+    def check_mounted(self, service: str, req: Request) -> None:
+        """Authorise an authenticated request to a mounted service (S3, SQS, ...)."""
+        authorization, query = req.headers.get("authorization", ""), req.target.partition("?")[2]
+        if "ASIA" not in authorization and "ASIA" not in query:
+            return  # only role sessions are limited: the operator may do everything
+        access = mounted_access(
+            service, req.method, req.target, req.headers, req.body, self.region, self.account
+        )
+        try:
+            self.authorize(authorization, query, access)
+        except AccessDenied as denied:
+            raise service_denial(service, denied.message, req.path) from None
+
+    def check_lambda(self, req: Request, operation: str, params: dict[str, str]) -> None:
+        """Authorise an authenticated Lambda API request (its route's operation)."""
+        authorization, query = req.headers.get("authorization", ""), req.target.partition("?")[2]
+        if "ASIA" not in authorization and "ASIA" not in query:
+            return
+        qs = req.query if query else {}
+        access = lambda_access(operation, params, qs, self.region, self.account)
+        self.authorize(authorization, query, access)
 
     def close(self) -> None:
         self.store.close()
+
+
+# Services whose access-denied error is ``AccessDenied`` (S3, and the query protocol's SQS and
+# IAM); the JSON-protocol services call it ``AccessDeniedException``.
+_ACCESS_DENIED = {"s3": "AccessDenied", "sqs": "AccessDenied", "iam": "AccessDenied"}
+
+
+def service_denial(service: str, message: str, path: str) -> AwsServiceError:
+    """A denial in ``service``'s own words (code and shape), for its protocol to render."""
+    code = _ACCESS_DENIED.get(service, "AccessDeniedException")
+    if service == "s3":
+        return S3Error(code, message, 403, resource=path)
+    return AwsServiceError(code, message, 403, query_code=code)

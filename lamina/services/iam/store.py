@@ -12,8 +12,8 @@ import sqlite3
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lamina.events.sqlite_writer import SqliteWriter
 from lamina.services.iam.policy import Policy, parse_policy
+from lamina.store.sqlite_writer import SqliteWriter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS roles (

@@ -1,10 +1,13 @@
-"""IAM's query-protocol answers: XML with ``member`` lists (pure)."""
+"""IAM's query-protocol answers: XML with ``member`` lists (pure). Its errors are rendered
+by :mod:`lamina.services.protocol.errors`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
+
+from lamina.services.protocol.query import envelope
 
 NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 
@@ -20,19 +23,4 @@ def _render(value: Any) -> str:
 
 
 def render_result(action: str, result: Mapping[str, Any], request_id: str) -> bytes:
-    inner = _render(result)
-    body = f"<{action}Result>{inner}</{action}Result>" if inner else ""
-    return (
-        f'<{action}Response xmlns="{NAMESPACE}">{body}'
-        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
-        f"</{action}Response>"
-    ).encode()
-
-
-def render_error(code: str, message: str, sender: bool, request_id: str) -> bytes:
-    return (
-        f'<ErrorResponse xmlns="{NAMESPACE}"><Error>'
-        f"<Type>{'Sender' if sender else 'Receiver'}</Type><Code>{escape(code)}</Code>"
-        f"<Message>{escape(message)}</Message></Error>"
-        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
-    ).encode()
+    return envelope(action, _render(result), request_id, NAMESPACE, declaration=False)

@@ -25,12 +25,12 @@ from dataclasses import replace
 from typing import Any
 
 from lamina.arns import log_group_arn, log_stream_arn, parse_log_group_identifier
-from lamina.errors import InvalidParameterValue
+from lamina.errors import AwsServiceError, InvalidParameterValue
 from lamina.logs.store import LogStore, folder_group, group_folder, read_events
 from lamina.services.logs.filter import compile_pattern
 from lamina.services.logs.groups import GroupInfo, GroupSettings, validate_retention
 from lamina.services.logs.retention import DAY_MS
-from lamina.services.protocol.awsjson import AwsJsonError, JsonOperation
+from lamina.services.protocol.awsjson import JsonOperation
 
 MAX_ANSWER_BYTES = 1_048_576
 MAX_TAGS = 50
@@ -41,12 +41,12 @@ TOO_OLD_MS = 14 * DAY_MS
 TOO_NEW_MS = 2 * 3_600_000
 
 
-def _invalid(message: str) -> AwsJsonError:
-    return AwsJsonError("InvalidParameterException", message)
+def _invalid(message: str) -> AwsServiceError:
+    return AwsServiceError("InvalidParameterException", message)
 
 
-def _not_found(what: str) -> AwsJsonError:
-    return AwsJsonError("ResourceNotFoundException", f"The specified {what} does not exist.")
+def _not_found(what: str) -> AwsServiceError:
+    return AwsServiceError("ResourceNotFoundException", f"The specified {what} does not exist.")
 
 
 def _integer(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
@@ -249,7 +249,7 @@ class LogsOperations:
         group = self._group_name(body)
         folder = group_folder(group)
         if (self.store.root / folder).is_dir():
-            raise AwsJsonError(
+            raise AwsServiceError(
                 "ResourceAlreadyExistsException", "The specified log group already exists"
             )
         self.store.create(folder)
@@ -382,7 +382,7 @@ class LogsOperations:
         group, stream = self._group_name(body), self._stream_name(body)
         folder = self._existing(group)
         if self.store.stream_path(folder, stream).exists():
-            raise AwsJsonError(
+            raise AwsServiceError(
                 "ResourceAlreadyExistsException", "The specified log stream already exists"
             )
         self.store.create(folder, stream)

@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable
 
 from lamina.config import Settings
-from lamina.errors import ApiError
+from lamina.errors import ApiError, AwsServiceError
 from lamina.logs.store import LogStore
 from lamina.services.logs.groups import GroupSettings
 from lamina.services.logs.operations import LogsOperations
 from lamina.services.logs.retention import RetentionKeeper
-from lamina.services.protocol.awsjson import AwsJsonError, dispatch_json
+from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_call
+from lamina.services.protocol.errors import Protocol, Wire, answer
+from lamina.services.protocol.routing import Mount
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -25,13 +27,17 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 SIGV4_SERVICE = "logs"
 
 
-def _translate(exc: ApiError) -> AwsJsonError:
+def _translate(exc: ApiError) -> AwsServiceError:
     code = {
         400: "InvalidParameterException",
         404: "ResourceNotFoundException",
         409: "ResourceAlreadyExistsException",
     }.get(exc.status, "ServiceUnavailableException")
-    return AwsJsonError(code, exc.message, 400 if exc.status < 500 else 500)
+    return AwsServiceError(code, exc.message, 400 if exc.status < 500 else 500)
+
+
+PROTOCOL = Protocol(Wire.JSON, CONTENT_TYPE, translate=_translate)
+DIALECT = JsonDialect(TARGET_PREFIX, PROTOCOL)
 
 
 class LogsService:
@@ -55,7 +61,15 @@ class LogsService:
 
     @staticmethod
     def accepts(req: Request) -> bool:
-        return req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX + ".")
+        return DIALECT.accepts(req)
+
+    def mount(self) -> Mount:
+        """CloudWatch Logs' face on the shared port, verified as ``logs``."""
+        return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
-        return dispatch_json(req, TARGET_PREFIX, self._table, CONTENT_TYPE, _translate)
+        return answer(PROTOCOL, lambda: self._call(req))
+
+    def _call(self, req: Request) -> Response:
+        call = parse_call(req, DIALECT, self._table)
+        return json_result(self._table[call.operation](call.members), PROTOCOL)

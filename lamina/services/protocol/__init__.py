@@ -1,1 +1,7 @@
-"""What every AWS-compatible service shares: request parsing, error rendering, responses."""
+"""What every AWS-compatible service shares (see docs/services.md).
+
+``errors`` turns errors into answers per protocol (the one mapping); ``awsjson`` and
+``query`` parse requests of the JSON and query protocols; ``sigv4`` reads a request's
+credential scope; ``routing`` says how a service is mounted on Lamina's port;
+``rawresponse`` renders answers that need full control of their header lines.
+"""

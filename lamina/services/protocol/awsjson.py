@@ -1,53 +1,92 @@
-"""The AWS JSON protocol (``X-Amz-Target: Service.Operation``) as EventBridge and SQS speak it.
+"""The AWS JSON protocol (1.0 and 1.1): ``POST /`` with ``X-Amz-Target: <Prefix>.<Operation>``.
 
-A service is a table of pure operations ``op(body) -> dict``; errors are
-:class:`AwsJsonError` with the service's own error code, rendered as botocore parses
-them: status 400 (or 500), ``{"__type": code, "message": ...}``, and for services that
-keep their old query-protocol codes (SQS) an ``x-amzn-query-error`` header.
+A request becomes a :class:`JsonCall` (the operation's name and its JSON object) before
+any operation runs; what is wrong with the request itself (an unknown operation, a body
+that is not a JSON object) is raised as the service's :class:`AwsServiceError`, and
+rendered, like every error, by :mod:`lamina.services.protocol.errors`.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Container
+from dataclasses import dataclass
 from typing import Any
 
-from lamina.errors import ApiError
+from lamina.errors import ApiError, AwsServiceError
+from lamina.services.protocol.errors import (
+    Protocol,
+    Wire,
+    error_answer,
+    json_answer,
+    new_request_id,
+)
 from lamina.wire.http import Request
 from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import Response
 
+# The old name of AwsServiceError, kept while services written against it merge.
+AwsJsonError = AwsServiceError
 JsonOperation = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class AwsJsonError(Exception):
-    """Raised by an operation; carries the service's error code and HTTP status."""
-
-    def __init__(
-        self, code: str, message: str, status: int = 400, query_code: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.query_code = query_code
+def _unknown_operation(target: str, name: str) -> AwsServiceError:
+    return AwsServiceError("UnknownOperationException", f"Unknown operation {target!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class JsonDialect:
+    """One service's JSON protocol: its target prefix, how it answers, and its messages."""
+
+    prefix: str  # "AmazonSQS", "AWSEvents"
+    protocol: Protocol
+    unknown: Callable[[str, str], AwsServiceError] = _unknown_operation  # (target, name)
+    malformed: Callable[[ValueError], str] = lambda exc: f"Malformed JSON: {exc}"
+    not_object: str = "The request body must be an object"
+
+    def accepts(self, req: Request) -> bool:
+        return req.headers.get("x-amz-target", "").startswith(self.prefix + ".")
+
+
+@dataclass(frozen=True, slots=True)
+class JsonCall:
+    """A JSON-protocol request: the operation named and its (still unchecked) members."""
+
+    operation: str
+    members: dict[str, Any]
+
+
+def parse_call(req: Request, dialect: JsonDialect, known: Container[str]) -> JsonCall:
+    """The call ``req`` makes; raises the service's error for an unknown operation or a
+    body that is not a JSON object (in that order, as AWS checks them)."""
+    target = req.headers.get("x-amz-target", "")
+    start = dialect.prefix + "."
+    name = target[len(start) :] if target.startswith(start) else ""
+    if name not in known:
+        raise dialect.unknown(target, name)
+    try:
+        body = parse_json(req.body or b"{}")
+    except ValueError as exc:
+        raise AwsServiceError("SerializationException", dialect.malformed(exc)) from None
+    if not isinstance(body, dict):
+        raise AwsServiceError("SerializationException", dialect.not_object)
+    return JsonCall(name, body)
+
+
+def json_result(result: dict[str, Any], protocol: Protocol) -> Response:
+    """A successful JSON-protocol answer."""
+    headers = {"Content-Type": protocol.content_type, "x-amzn-RequestId": new_request_id()}
+    return json_answer(200, result, headers)
+
+
+# -- the first version's helpers, for services written against them ------------------------
 def json_response(status: int, body: dict[str, Any], content_type: str) -> Response:
-    return Response(
-        status,
-        json.dumps(body, separators=(",", ":")).encode(),
-        {"Content-Type": content_type, "x-amzn-RequestId": str(uuid.uuid4())},
+    return json_answer(
+        status, body, {"Content-Type": content_type, "x-amzn-RequestId": new_request_id()}
     )
 
 
-def error_response(exc: AwsJsonError, content_type: str) -> Response:
-    resp = json_response(exc.status, {"__type": exc.code, "message": exc.message}, content_type)
-    if exc.query_code:
-        sender = "Sender" if exc.status < 500 else "Receiver"
-        resp.headers["x-amzn-query-error"] = f"{exc.query_code};{sender}"
-    return resp
+def error_response(exc: AwsServiceError, content_type: str) -> Response:
+    return error_answer(exc, Protocol(Wire.JSON, content_type))
 
 
 def dispatch_json(
@@ -55,24 +94,12 @@ def dispatch_json(
     prefix: str,
     operations: dict[str, JsonOperation],
     content_type: str,
-    translate: Callable[[ApiError], AwsJsonError],
+    translate: Callable[[ApiError], AwsServiceError],
 ) -> Response:
     """Run the operation named by ``X-Amz-Target: <prefix>.<Op>`` on the JSON body."""
-    target = req.headers.get("x-amz-target", "")
-    name = target[len(prefix) + 1 :] if target.startswith(prefix + ".") else ""
-    op = operations.get(name)
+    dialect = JsonDialect(prefix, Protocol(Wire.JSON, content_type, translate=translate))
     try:
-        if op is None:
-            raise AwsJsonError("UnknownOperationException", f"Unknown operation {target!r}")
-        try:
-            body = parse_json(req.body or b"{}")
-        except ValueError as exc:
-            raise AwsJsonError("SerializationException", f"Malformed JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise AwsJsonError("SerializationException", "The request body must be an object")
-        try:
-            return json_response(200, op(body), content_type)
-        except ApiError as exc:
-            raise translate(exc) from None
-    except AwsJsonError as exc:
-        return error_response(exc, content_type)
+        call = parse_call(req, dialect, operations)
+        return json_result(operations[call.operation](call.members), dialect.protocol)
+    except (ApiError, AwsServiceError) as exc:
+        return error_answer(exc, dialect.protocol)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lamina.services.s3.errors import S3Error
+from lamina.errors import S3Error
 
 
 def is_aws_chunked(headers: dict[str, str]) -> bool:

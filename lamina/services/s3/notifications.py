@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote_plus
 
-from lamina.services.s3.errors import S3Error
+from lamina.arns import bucket_arn
+from lamina.errors import S3Error
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 EVENT_NAMES = {
@@ -47,6 +49,19 @@ class Route:
         if not any(e == full or e == f"s3:{family}:*" for e in self.events):
             return False
         return key.startswith(self.prefix) and key.endswith(self.suffix)
+
+
+class NotificationSink(Protocol):
+    """Where the S3 service hands a bucket's events (:class:`lamina.events.s3.dispatch.Notifier`):
+    to every route whose events and key filters match, ``make_record(configuration_id)``."""
+
+    async def notify(
+        self,
+        routes: list[Route],
+        event_name: str,
+        key: str,
+        make_record: Callable[[str], dict[str, Any]],
+    ) -> int: ...
 
 
 def _text(el: ET.Element, name: str) -> str:
@@ -164,7 +179,7 @@ def s3_record(
             "bucket": {
                 "name": bucket,
                 "ownerIdentity": {"principalId": principal},
-                "arn": f"arn:aws:s3:::{bucket}",
+                "arn": bucket_arn(bucket),
             },
             "object": obj,
         },

@@ -10,58 +10,44 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import re
-import secrets
-import shutil
 import time
-import uuid
-import xml.etree.ElementTree as ET
 from email.utils import formatdate
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote
 from xml.sax.saxutils import escape
 
-from lamina.events.s3.dispatch import Notifier
+from lamina.errors import S3Error
+from lamina.services.protocol.errors import Protocol, Wire, answering, s3_request_id
 from lamina.services.protocol.rawresponse import RawResponse
+from lamina.services.protocol.routing import Mount
+from lamina.services.s3.answers import XMLNS, empty_answer, iso, xml_answer
 from lamina.services.s3.bodies import request_body
-from lamina.services.s3.errors import S3Error, error_response
+from lamina.services.s3.listing import list_objects
+from lamina.services.s3.multipart import Multipart
 from lamina.services.s3.notifications import (
+    NotificationSink,
     Route,
     parse_configuration,
     render_configuration,
     s3_record,
 )
+from lamina.services.s3.requests import (
+    byte_range,
+    copy_source,
+    is_s3_request,
+    object_metadata,
+    parse_delete,
+    parse_list_objects,
+    parse_request,
+    principal,
+)
 from lamina.services.s3.store import ObjectInfo, ObjectStore
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
-XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_STORED_HEADERS = (
-    "content-type",
-    "content-encoding",
-    "content-disposition",
-    "cache-control",
-    "content-language",
-    "expires",
-)
+PROTOCOL = Protocol(Wire.REST_XML)
 OWNER_ID = "75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"
-
-
-def _xml(body: str, status: int = 200) -> Response:
-    data = f'<?xml version="1.0" encoding="UTF-8"?>{body}'.encode()
-    return Response(status, data, {"Content-Type": "application/xml", "x-amz-request-id": _rid()})
-
-
-def _rid() -> str:
-    return uuid.uuid4().hex[:16].upper()
-
-
-def _iso(epoch: float) -> str:
-    t = time.gmtime(epoch)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(epoch * 1000) % 1000:03d}Z"
 
 
 def _no_bucket(bucket: str) -> S3Error:
@@ -72,7 +58,7 @@ class S3Service:
     def __init__(
         self,
         store: ObjectStore,
-        notifier: Notifier,
+        notifier: NotificationSink,
         region: str,
         account: str,
         max_object_bytes: int = 5 * 1024**3,
@@ -83,22 +69,20 @@ class S3Service:
         self.account = account
         self.max_object_bytes = max_object_bytes
         self._routes: dict[str, list[Route]] = {}
-        self._uploads = store.root / "uploads"
+        self.multipart = Multipart(store, self._stored)
 
     # -- entry point --------------------------------------------------------------------
+    def mount(self) -> Mount:
+        """S3's face on the shared port (after the others: its selector is the widest),
+        verified as ``s3`` with S3's payload-hash rules."""
+        return Mount(is_s3_request, self.handle, "s3", PROTOCOL)
+
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
-        try:
-            return await self._route(req)
-        except S3Error as exc:
-            return error_response(exc, head=req.method == "HEAD")
+        return await answering(PROTOCOL, self._route(req), head=req.method == "HEAD")
 
     async def _route(self, req: Request) -> Response:
-        raw_path = req.path
-        parts = raw_path.lstrip("/").split("/", 1)
-        bucket = unquote(parts[0])
-        key = unquote(parts[1]) if len(parts) > 1 else ""
-        query = dict(parse_qsl(req.target.partition("?")[2], keep_blank_values=True))
-        m = req.method
+        s3 = parse_request(req)
+        m, bucket, key, query = s3.method, s3.bucket, s3.key, s3.query
         if not bucket:
             if m == "GET":
                 return await self._list_buckets()
@@ -108,13 +92,13 @@ class S3Service:
         if not await self.store.bucket_exists(bucket):
             raise _no_bucket(bucket)
         if m == "PUT" and "uploadId" in query:
-            return await self._upload_part(req, bucket, key, query)
+            return await self.multipart.upload_part(req, bucket, key, query)
         if m == "POST" and "uploads" in query:
-            return await self._create_upload(req, bucket, key)
+            return await self.multipart.create(req, bucket, key)
         if m == "POST" and "uploadId" in query:
-            return await self._complete_upload(req, bucket, key, query["uploadId"])
+            return await self.multipart.complete(req, bucket, key, query["uploadId"])
         if m == "DELETE" and "uploadId" in query:
-            return self._abort_upload(query["uploadId"])
+            return self.multipart.abort(query["uploadId"])
         if m == "PUT":
             if "x-amz-copy-source" in req.headers:
                 return await self._copy(req, bucket, key)
@@ -128,10 +112,10 @@ class S3Service:
     # -- buckets ------------------------------------------------------------------------
     async def _list_buckets(self) -> Response:
         items = "".join(
-            f"<Bucket><Name>{escape(n)}</Name><CreationDate>{_iso(c)}</CreationDate></Bucket>"
+            f"<Bucket><Name>{escape(n)}</Name><CreationDate>{iso(c)}</CreationDate></Bucket>"
             for n, c in await self.store.list_buckets()
         )
-        return _xml(
+        return xml_answer(
             f'<ListAllMyBucketsResult xmlns="{XMLNS}"><Owner><ID>{OWNER_ID}</ID>'
             f"<DisplayName>lamina</DisplayName></Owner><Buckets>{items}</Buckets>"
             "</ListAllMyBucketsResult>"
@@ -151,7 +135,9 @@ class S3Service:
                     409,
                     f"/{bucket}",
                 )
-            return Response(200, b"", {"Location": f"/{bucket}", "x-amz-request-id": _rid()})
+            return Response(
+                200, b"", {"Location": f"/{bucket}", "x-amz-request-id": s3_request_id()}
+            )
         exists = await self.store.bucket_exists(bucket)
         if not exists:
             raise _no_bucket(bucket)
@@ -162,25 +148,28 @@ class S3Service:
             if result == "not-empty":
                 raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", 409)
             self._routes.pop(bucket, None)
-            return Response(204, b"", {"x-amz-request-id": _rid()})
+            return empty_answer(204)
         if "notification" in query:
             if m == "PUT":
                 routes = parse_configuration(request_body(req.headers, req.body))
                 await self.store.set_notifications(bucket, render_configuration(routes).decode())
                 self._routes[bucket] = routes
-                return Response(200, b"", {"x-amz-request-id": _rid()})
+                return empty_answer(200)
             if m == "GET":
-                return _xml(
+                return xml_answer(
                     render_configuration(await self._bucket_routes(bucket))
                     .decode()
                     .removeprefix('<?xml version="1.0" encoding="UTF-8"?>')
                 )
         if m == "GET" and "location" in query:
-            return _xml(f'<LocationConstraint xmlns="{XMLNS}">{self.region}</LocationConstraint>')
+            return xml_answer(
+                f'<LocationConstraint xmlns="{XMLNS}">{self.region}</LocationConstraint>'
+            )
         if m == "POST" and "delete" in query:
             return await self._delete_many(req, bucket)
         if m == "GET":
-            return await self._list_objects(bucket, query)
+            listing = await list_objects(self.store, bucket, parse_list_objects(query))
+            return xml_answer(listing)
         raise S3Error("NotImplemented", "A header or query you provided is not implemented", 501)
 
     async def _bucket_routes(self, bucket: str) -> list[Route]:
@@ -189,93 +178,7 @@ class S3Service:
             self._routes[bucket] = parse_configuration(raw.encode()) if raw else []
         return self._routes[bucket]
 
-    async def _list_objects(self, bucket: str, q: dict[str, str]) -> Response:
-        v2 = q.get("list-type") == "2"
-        prefix = q.get("prefix", "")
-        delimiter = q.get("delimiter", "")
-        try:
-            max_keys = int(q.get("max-keys", "1000"))
-        except ValueError:
-            raise S3Error("InvalidArgument", "max-keys must be an integer", 400) from None
-        max_keys = max(0, min(max_keys, 1000))
-        url = q.get("encoding-type") == "url"
-        enc = (lambda s: quote(s, safe="/")) if url else escape
-        if v2:
-            token = q.get("continuation-token")
-            after = bytes.fromhex(token).decode() if token else q.get("start-after", "")
-        else:
-            after = q.get("marker", "")
-        contents: list[ObjectInfo] = []
-        prefixes: list[str] = []
-        truncated = False
-        last = after
-        cursor = after
-        while len(contents) + len(prefixes) < max_keys:
-            batch = await self.store.list(bucket, prefix, cursor, 1000)
-            if not batch:
-                break
-            for info in batch:
-                cursor = info.key
-                if delimiter:
-                    idx = info.key.find(delimiter, len(prefix))
-                    if idx >= 0:
-                        cp = info.key[: idx + len(delimiter)]
-                        if cp not in prefixes:
-                            if len(contents) + len(prefixes) >= max_keys:
-                                truncated = True
-                                break
-                            prefixes.append(cp)
-                            last = cp
-                        cursor = cp + "\U0010ffff"
-                        break
-                if len(contents) + len(prefixes) >= max_keys:
-                    truncated = True
-                    break
-                contents.append(info)
-                last = info.key
-            if truncated:
-                break
-        if not truncated and len(contents) + len(prefixes) >= max_keys:
-            truncated = bool(await self.store.list(bucket, prefix, cursor, 1))
-        items = "".join(
-            f"<Contents><Key>{enc(o.key)}</Key><LastModified>{_iso(o.last_modified)}</LastModified>"
-            f"<ETag>&quot;{o.etag}&quot;</ETag><Size>{o.size}</Size>"
-            "<StorageClass>STANDARD</StorageClass></Contents>"
-            for o in contents
-        )
-        cps = "".join(
-            f"<CommonPrefixes><Prefix>{enc(p)}</Prefix></CommonPrefixes>" for p in prefixes
-        )
-        head = (
-            f"<Name>{escape(bucket)}</Name><Prefix>{enc(prefix)}</Prefix>"
-            f"<MaxKeys>{max_keys}</MaxKeys><IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
-        )
-        if delimiter:
-            head += f"<Delimiter>{enc(delimiter)}</Delimiter>"
-        if url:
-            head += "<EncodingType>url</EncodingType>"
-        if v2:
-            head += f"<KeyCount>{len(contents) + len(prefixes)}</KeyCount>"
-            if q.get("continuation-token"):
-                head += f"<ContinuationToken>{q['continuation-token']}</ContinuationToken>"
-            if truncated:
-                head += f"<NextContinuationToken>{last.encode().hex()}</NextContinuationToken>"
-            if "start-after" in q:
-                head += f"<StartAfter>{enc(q['start-after'])}</StartAfter>"
-        else:
-            head += f"<Marker>{enc(after)}</Marker>"
-            if truncated and delimiter:
-                head += f"<NextMarker>{enc(last)}</NextMarker>"
-        return _xml(f'<ListBucketResult xmlns="{XMLNS}">{head}{items}{cps}</ListBucketResult>')
-
     # -- objects ------------------------------------------------------------------------
-    def _metadata(self, req: Request) -> dict[str, str]:
-        return {
-            k: v
-            for k, v in req.headers.items()
-            if k.startswith("x-amz-meta-") or k in _STORED_HEADERS
-        }
-
     async def _put(self, req: Request, bucket: str, key: str) -> Response:
         body = request_body(req.headers, req.body)
         md5_header = req.headers.get("content-md5")
@@ -290,7 +193,7 @@ class S3Service:
             )
         size, etag = await asyncio.to_thread(self.store.write_blob, bucket, key, [body])
         await self._stored(req, bucket, key, size, etag, "ObjectCreated:Put")
-        return Response(200, b"", {"ETag": f'"{etag}"', "x-amz-request-id": _rid()})
+        return empty_answer(200, {"ETag": f'"{etag}"'})
 
     async def _stored(
         self,
@@ -302,7 +205,7 @@ class S3Service:
         event: str,
         metadata: dict[str, str] | None = None,
     ) -> None:
-        meta = metadata if metadata is not None else self._metadata(req)
+        meta = metadata if metadata is not None else object_metadata(req)
         info = ObjectInfo(
             bucket,
             key,
@@ -322,8 +225,8 @@ class S3Service:
         if not routes:
             return
         sequencer = await self.store.next_sequencer()
-        principal = _principal(req)
-        rid = _rid()
+        by = principal(req)
+        rid = s3_request_id()
 
         def record(configuration_id: str) -> dict[str, Any]:
             return s3_record(
@@ -335,7 +238,7 @@ class S3Service:
                 sequencer=sequencer,
                 configuration_id=configuration_id,
                 region=self.region,
-                principal=principal,
+                principal=by,
                 source_ip=req.headers.get("x-forwarded-for", "127.0.0.1"),
                 request_id=rid,
                 when=time.time(),
@@ -352,14 +255,14 @@ class S3Service:
             "Last-Modified": formatdate(info.last_modified, usegmt=True),
             "Content-Type": info.content_type,
             "Accept-Ranges": "bytes",
-            "x-amz-request-id": _rid(),
+            "x-amz-request-id": s3_request_id(),
         }
         headers.update({k: v for k, v in info.metadata.items() if k != "content-type"})
         start, end = 0, info.size - 1
         status = 200
         rng = req.headers.get("range")
         if rng:
-            start, end = _parse_range(rng, info.size)
+            start, end = byte_range(rng, info.size)
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
         length = max(0, end - start + 1)
@@ -378,31 +281,22 @@ class S3Service:
     async def _delete(self, req: Request, bucket: str, key: str) -> Response:
         if await self.store.delete(bucket, key):
             await self._notify(req, bucket, key, "ObjectRemoved:Delete", None, None)
-        return Response(204, b"", {"x-amz-request-id": _rid()})
+        return empty_answer(204)
 
     async def _delete_many(self, req: Request, bucket: str) -> Response:
-        try:
-            root = ET.fromstring(request_body(req.headers, req.body))
-        except ET.ParseError:
-            raise S3Error("MalformedXML", "The XML you provided was not well-formed", 400) from None
-        quiet = any(
-            (el.text or "").strip() == "true" for el in root.iter() if el.tag.endswith("Quiet")
-        )
+        quiet, keys = parse_delete(request_body(req.headers, req.body))
         deleted = []
-        for obj in root.iter():
-            if obj.tag.endswith("Object"):
-                k = next((c.text or "" for c in obj if c.tag.endswith("Key")), "")
-                if await self.store.delete(bucket, k):
-                    await self._notify(req, bucket, k, "ObjectRemoved:Delete", None, None)
-                deleted.append(k)
+        for k in keys:
+            if await self.store.delete(bucket, k):
+                await self._notify(req, bucket, k, "ObjectRemoved:Delete", None, None)
+            deleted.append(k)
         items = (
             "" if quiet else "".join(f"<Deleted><Key>{escape(k)}</Key></Deleted>" for k in deleted)
         )
-        return _xml(f'<DeleteResult xmlns="{XMLNS}">{items}</DeleteResult>')
+        return xml_answer(f'<DeleteResult xmlns="{XMLNS}">{items}</DeleteResult>')
 
     async def _copy(self, req: Request, bucket: str, key: str) -> Response:
-        source = unquote(req.headers["x-amz-copy-source"].split("?", 1)[0]).lstrip("/")
-        src_bucket, _, src_key = source.partition("/")
+        src_bucket, src_key, source = copy_source(req.headers)
         info = await self.store.head(src_bucket, src_key)
         if info is None:
             raise S3Error("NoSuchKey", "The specified key does not exist.", 404, f"/{source}")
@@ -416,107 +310,9 @@ class S3Service:
             size,
             etag,
             "ObjectCreated:Copy",
-            self._metadata(req) if replace else info.metadata,
+            object_metadata(req) if replace else info.metadata,
         )
-        return _xml(
-            f'<CopyObjectResult xmlns="{XMLNS}"><LastModified>{_iso(time.time())}</LastModified>'
+        return xml_answer(
+            f'<CopyObjectResult xmlns="{XMLNS}"><LastModified>{iso(time.time())}</LastModified>'
             f"<ETag>&quot;{etag}&quot;</ETag></CopyObjectResult>"
         )
-
-    # -- multipart uploads -----------------------------------------------------------------
-    async def _create_upload(self, req: Request, bucket: str, key: str) -> Response:
-        upload_id = secrets.token_hex(16)
-        d = self._uploads / upload_id
-        d.mkdir(parents=True)
-        (d / "upload.json").write_text(
-            json.dumps({"bucket": bucket, "key": key, "metadata": self._metadata(req)})
-        )
-        return _xml(
-            f'<InitiateMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
-            f"<Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
-            "</InitiateMultipartUploadResult>"
-        )
-
-    def _upload_dir(self, upload_id: str) -> Path:
-        d = self._uploads / upload_id
-        if not re.fullmatch(r"[0-9a-f]{32}", upload_id) or not d.is_dir():
-            raise S3Error("NoSuchUpload", "The specified upload does not exist.", 404)
-        return d
-
-    async def _upload_part(
-        self, req: Request, bucket: str, key: str, q: dict[str, str]
-    ) -> Response:
-        d = self._upload_dir(q["uploadId"])
-        try:
-            n = int(q.get("partNumber", ""))
-        except ValueError:
-            raise S3Error("InvalidArgument", "partNumber must be 1-10000", 400) from None
-        if not 1 <= n <= 10_000:
-            raise S3Error("InvalidArgument", "partNumber must be 1-10000", 400)
-        body = request_body(req.headers, req.body)
-        etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
-        await asyncio.to_thread((d / f"{n:05d}.part").write_bytes, body)
-        return Response(200, b"", {"ETag": f'"{etag}"', "x-amz-request-id": _rid()})
-
-    async def _complete_upload(
-        self, req: Request, bucket: str, key: str, upload_id: str
-    ) -> Response:
-        d = self._upload_dir(upload_id)
-        meta = json.loads((d / "upload.json").read_text())
-        try:
-            root = ET.fromstring(request_body(req.headers, req.body))
-        except ET.ParseError:
-            raise S3Error("MalformedXML", "The XML you provided was not well-formed", 400) from None
-        wanted: list[tuple[int, str]] = []
-        for part in root.iter():
-            if part.tag.endswith("Part") and not part.tag.endswith("CompleteMultipartUpload"):
-                number = next((c.text for c in part if c.tag.endswith("PartNumber")), None)
-                tag = next((c.text for c in part if c.tag.endswith("ETag")), "") or ""
-                if number is not None:
-                    wanted.append((int(number), tag.strip('"')))
-        paths: list[Path] = []
-        digests = b""
-        for num, tag in wanted:
-            p = d / f"{num:05d}.part"
-            if not p.exists():
-                raise S3Error("InvalidPart", f"Part {num} was not uploaded", 400)
-            digest = hashlib.md5(p.read_bytes(), usedforsecurity=False)
-            if digest.hexdigest() != tag:
-                raise S3Error("InvalidPart", f"Part {num}'s ETag does not match", 400)
-            digests += digest.digest()
-            paths.append(p)
-        size, _ = await asyncio.to_thread(self.store.write_blob, bucket, key, paths)
-        etag = f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(paths)}"
-        await self._stored(
-            req, bucket, key, size, etag, "ObjectCreated:CompleteMultipartUpload", meta["metadata"]
-        )
-        shutil.rmtree(d, ignore_errors=True)
-        return _xml(
-            f'<CompleteMultipartUploadResult xmlns="{XMLNS}"><Bucket>{escape(bucket)}</Bucket>'
-            f"<Key>{escape(key)}</Key><ETag>&quot;{etag}&quot;</ETag>"
-            "</CompleteMultipartUploadResult>"
-        )
-
-    def _abort_upload(self, upload_id: str) -> Response:
-        shutil.rmtree(self._upload_dir(upload_id), ignore_errors=True)
-        return Response(204, b"", {"x-amz-request-id": _rid()})
-
-
-def _principal(req: Request) -> str:
-    m = re.search(r"Credential=([^/,\s]+)/", req.headers.get("authorization", ""))
-    return f"AWS:{m.group(1)}" if m else "AWS:anonymous"
-
-
-def _parse_range(header: str, size: int) -> tuple[int, int]:
-    m = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
-    if not m or (not m.group(1) and not m.group(2)):
-        raise S3Error("InvalidRange", "The requested range is not satisfiable", 416)
-    if not m.group(1):
-        n = int(m.group(2))
-        start, end = max(0, size - n), size - 1
-    else:
-        start = int(m.group(1))
-        end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-    if start >= size or start > end:
-        raise S3Error("InvalidRange", "The requested range is not satisfiable", 416)
-    return start, end

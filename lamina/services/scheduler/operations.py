@@ -11,94 +11,19 @@ refused rather than ignored.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from lamina.services.eventbridge.expression import parse_schedule
-from lamina.services.eventbridge.operations import retry_policy, retry_policy_shape
-from lamina.services.eventbridge.rules import Rule, RuleStore, Target
+from lamina.arns import schedule_arn
+from lamina.errors import AwsServiceError
+from lamina.services.eventbridge.operations import retry_policy_shape
+from lamina.services.eventbridge.rules import Rule, RuleStore
+from lamina.services.scheduler.requests import Members, invalid, parse_schedule_body
 
 _NAME = re.compile(r"^[0-9a-zA-Z\-_.]{1,64}$")
-TARGET_ID = "scheduler-target"
-
-
-class SchedulerError(Exception):
-    """Raised by an operation: Scheduler's error name and HTTP status."""
-
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-
-def _invalid(message: str) -> SchedulerError:
-    return SchedulerError("ValidationException", message, 400)
-
-
-def schedule_arn(region: str, account: str, key: str) -> str:
-    """``key`` is ``<group>/<name>``."""
-    return f"arn:aws:scheduler:{region}:{account}:schedule/{key}"
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleInput:
-    """A Create/UpdateSchedule body, checked."""
-
-    expression: str
-    state: str
-    description: str
-    window_s: int
-    target: Target
-
-
-def parse_schedule_body(body: dict[str, Any]) -> ScheduleInput:
-    expr = body.get("ScheduleExpression")
-    if not isinstance(expr, str) or not expr:
-        raise _invalid("ScheduleExpression is required: rate(...) or cron(...)")
-    if expr.startswith("at("):
-        raise _invalid("one-time at(...) schedules are not supported by Lamina: use rate or cron")
-    try:
-        parse_schedule(expr)
-    except Exception as exc:
-        raise _invalid(str(exc)) from None
-    tz = body.get("ScheduleExpressionTimezone")
-    if tz not in (None, "UTC", "Etc/UTC"):
-        raise _invalid(f"ScheduleExpressionTimezone {tz}: Lamina's schedules run in UTC")
-    for field in ("StartDate", "EndDate"):
-        if body.get(field) is not None:
-            raise _invalid(f"{field} is not supported by Lamina")
-    window = body.get("FlexibleTimeWindow")
-    if not isinstance(window, dict) or window.get("Mode") not in ("OFF", "FLEXIBLE"):
-        raise _invalid("FlexibleTimeWindow.Mode must be OFF or FLEXIBLE")
-    window_s = 0
-    if window["Mode"] == "FLEXIBLE":
-        minutes = window.get("MaximumWindowInMinutes")
-        if not isinstance(minutes, int) or not 1 <= minutes <= 1440:
-            raise _invalid("FlexibleTimeWindow.MaximumWindowInMinutes must be 1-1440")
-        window_s = minutes * 60
-    state = body.get("State", "ENABLED")
-    if state not in ("ENABLED", "DISABLED"):
-        raise _invalid("State must be ENABLED or DISABLED")
-    raw = body.get("Target")
-    if not isinstance(raw, dict) or not isinstance(raw.get("Arn"), str):
-        raise _invalid("Target with an Arn is required")
-    arn = str(raw["Arn"])
-    if ":lambda:" not in arn and ":sqs:" not in arn:
-        raise _invalid(f"Target Arn {arn}: Lamina's schedules invoke functions or send to queues")
-    text = raw.get("Input")
-    if text is not None and ":lambda:" in arn:
-        try:
-            json.loads(text)
-        except (TypeError, ValueError):
-            raise _invalid("Target.Input must be well-formed JSON for a Lambda target") from None
-    retries, age = retry_policy(raw.get("RetryPolicy"), "Target")
-    target = Target(TARGET_ID, arn, text, None, retries, age)
-    return ScheduleInput(expr, state, str(body.get("Description") or ""), window_s, target)
 
 
 class ScheduleOperations:
@@ -114,24 +39,24 @@ class ScheduleOperations:
     @staticmethod
     def key(name: str, group: str | None) -> str:
         if not _NAME.match(name):
-            raise _invalid(f"Name {name!r} must match {_NAME.pattern}")
+            raise invalid(f"Name {name!r} must match {_NAME.pattern}")
         group = group or "default"
         if not _NAME.match(group):
-            raise _invalid(f"GroupName {group!r} must match {_NAME.pattern}")
+            raise invalid(f"GroupName {group!r} must match {_NAME.pattern}")
         return f"{group}/{name}"
 
     def _get(self, key: str) -> Rule:
         rule = self.store.rules.get(key)
         if rule is None:
-            raise SchedulerError(
+            raise AwsServiceError(
                 "ResourceNotFoundException", f"Schedule {key.split('/', 1)[1]} does not exist.", 404
             )
         return rule
 
-    def create(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, name: str, body: Members) -> dict[str, Any]:
         key = self.key(name, body.get("GroupName"))
         if key in self.store.rules:
-            raise SchedulerError("ConflictException", f"Schedule {name} already exists.", 409)
+            raise AwsServiceError("ConflictException", f"Schedule {name} already exists.", 409)
         given = parse_schedule_body(body)
         now = self._clock()
         rule = Rule(key, given.expression, given.state, given.description, now, None,
@@ -140,7 +65,7 @@ class ScheduleOperations:
         self.changed()
         return {"ScheduleArn": schedule_arn(self.region, self.account, key)}
 
-    def update(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def update(self, name: str, body: Members) -> dict[str, Any]:
         key = self.key(name, body.get("GroupName"))
         old = self._get(key)
         given = parse_schedule_body(body)

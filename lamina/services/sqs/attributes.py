@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.services.protocol.awsjson import AwsJsonError
+from lamina.arns import parse_arn
+from lamina.errors import AwsServiceError
 from lamina.services.sqs.errors import sqs_error
 
 # name -> (default, lo, hi) for the numeric attributes.
@@ -35,7 +36,7 @@ COMPUTED = {
 }
 
 
-def _invalid_value(name: str, why: str = "") -> AwsJsonError:
+def _invalid_value(name: str, why: str = "") -> AwsServiceError:
     return sqs_error(
         "InvalidAttributeValue",
         f"Invalid value for the parameter {name}.{' ' + why if why else ''}",
@@ -58,7 +59,8 @@ def parse_redrive(raw: str) -> RedrivePolicy:
             "RedrivePolicy",
             "Redrive policy is not a valid JSON map with deadLetterTargetArn and maxReceiveCount.",
         ) from None
-    if not isinstance(arn, str) or not arn.startswith("arn:") or arn.count(":") != 5:
+    parsed = parse_arn(arn) if isinstance(arn, str) else None
+    if parsed is None or ":" in parsed.resource:
         raise _invalid_value("RedrivePolicy", "Dead-letter target ARN is not valid.")
     if not 1 <= count <= 1000:
         raise _invalid_value(
@@ -109,3 +111,8 @@ def with_defaults(stored: dict[str, str]) -> dict[str, str]:
 
 def number(attrs: dict[str, str], name: str) -> int:
     return int(with_defaults(attrs)[name])
+
+
+def message_limits(attrs: dict[str, str]) -> tuple[int, int]:
+    """(MaximumMessageSize, DelaySeconds) of a queue, for checking a message sent to it."""
+    return number(attrs, "MaximumMessageSize"), number(attrs, "DelaySeconds")

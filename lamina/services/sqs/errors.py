@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lamina.services.protocol.awsjson import AwsJsonError
+from lamina.errors import AwsServiceError
 
 # JSON code -> query-protocol code, as SQS sends them in x-amzn-query-error / XML.
 _QUERY_CODES = {
@@ -18,16 +18,16 @@ _QUERY_CODES = {
 }
 
 
-def sqs_error(code: str, message: str, status: int = 400) -> AwsJsonError:
+def sqs_error(code: str, message: str, status: int = 400) -> AwsServiceError:
     """Raised by the service; rendered by either protocol."""
-    return AwsJsonError(code, message, status, _QUERY_CODES.get(code, code))
+    return AwsServiceError(code, message, status, _QUERY_CODES.get(code, code))
 
 
-def not_found() -> AwsJsonError:
+def not_found() -> AwsServiceError:
     return sqs_error("QueueDoesNotExist", "The specified queue does not exist.")
 
 
-def invalid_parameter(name: str, value: object, reason: str) -> AwsJsonError:
+def invalid_parameter(name: str, value: object, reason: str) -> AwsServiceError:
     return sqs_error(
         "InvalidParameterValue",
         f"Value {value} for parameter {name} is invalid. Reason: {reason}",

@@ -4,25 +4,47 @@
   and ``Content-Type: application/x-amz-json-1.0``.
 * Query protocol (older SDKs): ``POST /`` or ``POST /<account>/<queue>`` with a form body
   ``Action=<Op>&...`` (or the same as a GET query string); answers are XML.
+
+Errors the operations raise are answered by :mod:`lamina.services.protocol.errors` in the
+protocol the request came in.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
-from typing import Any
-from urllib.parse import parse_qsl
-
-from lamina.services.protocol.awsjson import AwsJsonError, error_response, json_response
-from lamina.services.sqs.query import parse_query, render_error, render_result
-from lamina.services.sqs.service import DEFAULT_SENDER, Caller, SqsService
+from lamina.errors import AwsServiceError
+from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_call
+from lamina.services.protocol.errors import Protocol, Wire, answering, new_request_id
+from lamina.services.protocol.query import query_params
+from lamina.services.protocol.routing import Mount
+from lamina.services.protocol.sigv4 import access_key, header_service
+from lamina.services.sqs.query import NAMESPACE, parse_query, render_result
+from lamina.services.sqs.requests import DEFAULT_SENDER, Caller
+from lamina.services.sqs.service import SqsService
 from lamina.wire.http import Request
-from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import HttpConnection, Response
 
 TARGET_PREFIX = "AmazonSQS."
 CONTENT_TYPE = "application/x-amz-json-1.0"
-_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+JSON_PROTOCOL = Protocol(Wire.JSON, CONTENT_TYPE, code_namespace="com.amazonaws.sqs")
+QUERY_PROTOCOL = Protocol(Wire.QUERY, xml_namespace=NAMESPACE)
+
+
+def _unsupported(target: str, name: str) -> AwsServiceError:
+    return AwsServiceError(
+        "UnsupportedOperation",
+        f"Lamina's SQS does not implement {name}",
+        400,
+        "AWS.SimpleQueueService.UnsupportedOperation",
+    )
+
+
+DIALECT = JsonDialect(
+    "AmazonSQS",
+    JSON_PROTOCOL,
+    unknown=_unsupported,
+    malformed=lambda exc: "Malformed JSON body",
+    not_object="The body must be a JSON object",
+)
 
 
 def is_sqs_request(req: Request) -> bool:
@@ -31,19 +53,12 @@ def is_sqs_request(req: Request) -> bool:
         return True
     ctype = req.headers.get("content-type", "")
     if req.method == "POST" and ctype.startswith("application/x-www-form-urlencoded"):
-        return b"Action=" in req.body and _service_from_auth(req) in ("sqs", None)
-    return "Action=" in req.target and _service_from_auth(req) in ("sqs", None)
-
-
-def _service_from_auth(req: Request) -> str | None:
-    auth = req.headers.get("authorization", "")
-    m = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
-    return m.group(1) if m else None
+        return b"Action=" in req.body and header_service(req) in ("sqs", None)
+    return "Action=" in req.target and header_service(req) in ("sqs", None)
 
 
 def _caller(req: Request) -> Caller:
-    m = _CREDENTIAL.search(req.headers.get("authorization", ""))
-    return Caller(req.headers.get("host", "localhost"), m.group(1) if m else DEFAULT_SENDER)
+    return Caller(req.headers.get("host", "localhost"), access_key(req) or DEFAULT_SENDER)
 
 
 class SqsHandler:
@@ -51,56 +66,34 @@ class SqsHandler:
         self.service = service
         self._ops = service.operations()
 
+    def mount(self) -> Mount:
+        """SQS's face on the shared port: both protocols, verified as ``sqs``."""
+        return Mount(is_sqs_request, self.handle, "sqs", JSON_PROTOCOL)
+
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         if req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX):
-            return await self._json(req)
-        return await self._query(req)
+            return await answering(JSON_PROTOCOL, self._json(req))
+        return await answering(QUERY_PROTOCOL, self._query(req))
 
     async def _json(self, req: Request) -> Response:
-        name = req.headers["x-amz-target"][len(TARGET_PREFIX) :]
-        try:
-            op = self._ops.get(name)
-            if op is None:
-                raise AwsJsonError(
-                    "UnsupportedOperation",
-                    f"Lamina's SQS does not implement {name}",
-                    400,
-                    "AWS.SimpleQueueService.UnsupportedOperation",
-                )
-            try:
-                body = parse_json(req.body or b"{}")
-            except ValueError:
-                raise AwsJsonError("SerializationException", "Malformed JSON body") from None
-            if not isinstance(body, dict):
-                raise AwsJsonError("SerializationException", "The body must be a JSON object")
-            return json_response(200, await op(body, _caller(req)), CONTENT_TYPE)
-        except AwsJsonError as exc:
-            if "#" not in exc.code and exc.code not in ("SerializationException",):
-                exc.code = f"com.amazonaws.sqs#{exc.code}"
-            return error_response(exc, CONTENT_TYPE)
+        call = parse_call(req, DIALECT, self._ops)
+        result = await self._ops[call.operation](call.members, _caller(req))
+        return json_result(result, JSON_PROTOCOL)
 
     async def _query(self, req: Request) -> Response:
-        params: dict[str, str] = dict(
-            parse_qsl(req.target.partition("?")[2], keep_blank_values=True)
-        )
-        if req.method == "POST" and req.body:
-            params.update(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
-        action, body = parse_query(params)
+        action, body = parse_query(query_params(req))
         if "QueueUrl" not in body and req.path.count("/") >= 2:
             # query clients may address the queue by the request path instead
             body["QueueUrl"] = f"http://{req.headers.get('host', 'localhost')}{req.path}"
-        rid = str(uuid.uuid4())
-        headers = {"Content-Type": "text/xml", "x-amzn-RequestId": rid}
         op = self._ops.get(action)
-        try:
-            if op is None:
-                raise AwsJsonError(
-                    "InvalidAction", f"The action {action} is not valid for this endpoint.", 400
-                )
-            result: dict[str, Any] = await op(body, _caller(req))
-        except AwsJsonError as exc:
-            code = exc.query_code or exc.code
-            return Response(
-                exc.status, render_error(code, exc.message, exc.status < 500, rid), headers
+        if op is None:
+            raise AwsServiceError(
+                "InvalidAction", f"The action {action} is not valid for this endpoint.", 400
             )
-        return Response(200, render_result(action, result, rid), headers)
+        result = await op(body, _caller(req))
+        rid = new_request_id()
+        return Response(
+            200,
+            render_result(action, result, rid),
+            {"Content-Type": "text/xml", "x-amzn-RequestId": rid},
+        )

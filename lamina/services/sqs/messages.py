@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from lamina.services.sqs.errors import invalid_parameter, sqs_error
-from lamina.services.sqs.md5 import md5_of_attributes
-from lamina.services.sqs.store import ReceivedMessage
+from lamina.services.sqs.md5 import md5_of_attributes, md5_of_body
+from lamina.services.sqs.store import AttributeMap, NewMessage, ReceivedMessage
 
 _ATTR_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,256}$")
 # XML 1.0's characters, which SQS allows in bodies and string attribute values.
@@ -21,6 +22,30 @@ SYSTEM_ATTRIBUTES = (
     "SenderId",
     "AWSTraceHeader",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message to send, checked: SendMessage's members or one batch entry's."""
+
+    body: str
+    attributes: AttributeMap
+    delay_s: int
+    trace_header: str | None
+
+    def stored(self, sender_id: str) -> NewMessage:
+        """The message as the store keeps it, with the digests SQS answers with."""
+        system = {"SenderId": sender_id}
+        if self.trace_header is not None:
+            system["AWSTraceHeader"] = self.trace_header
+        return NewMessage(
+            self.body,
+            self.attributes,
+            md5_of_body(self.body),
+            md5_of_attributes(self.attributes) if self.attributes else None,
+            system,
+            self.delay_s,
+        )
 
 
 def check_body(body: object) -> str:
@@ -35,7 +60,7 @@ def check_body(body: object) -> str:
     return body
 
 
-def check_attributes(raw: object) -> tuple[dict[str, dict[str, Any]], int]:
+def check_attributes(raw: object) -> tuple[AttributeMap, int]:
     """Validate MessageAttributes; returns them (JSON shape) and their size in bytes."""
     if raw is None:
         return {}, 0
@@ -45,7 +70,7 @@ def check_attributes(raw: object) -> tuple[dict[str, dict[str, Any]], int]:
         raise invalid_parameter(
             "MessageAttributes", len(raw), "Number of message attributes exceeds 10."
         )
-    out: dict[str, dict[str, Any]] = {}
+    out: AttributeMap = {}
     size = 0
     for name, value in raw.items():
         lowered = name.lower()
@@ -68,7 +93,7 @@ def check_attributes(raw: object) -> tuple[dict[str, dict[str, Any]], int]:
                 name,
                 "The type of message attribute must be String, Number or Binary.",
             )
-        entry: dict[str, Any] = {"DataType": data_type}
+        entry = {"DataType": data_type}
         if data_type.startswith("Binary"):
             b = value.get("BinaryValue")
             try:

@@ -1,5 +1,8 @@
 """SQS's query protocol: form parameters in, XML out, mapped onto the JSON shapes (pure).
 
+The protocol itself (parameters, nesting, the response envelope) is
+:mod:`lamina.services.protocol.query`; which members are SQS's lists and maps is here.
+
 Older SDKs and the query-protocol model send ``Action=SendMessage&QueueUrl=...&
 MessageAttribute.1.Name=...&MessageAttribute.1.Value.StringValue=...`` and expect
 ``<SendMessageResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">`` back.
@@ -9,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 from xml.sax.saxutils import escape
+
+from lamina.services.protocol.query import envelope, indexed, tree
 
 NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
 _INTS = {
@@ -33,39 +38,20 @@ _MAPS = {
 }
 
 
-def _tree(params: dict[str, str]) -> dict[str, Any]:
-    """``A.1.B=x`` → ``{"A": {"1": {"B": "x"}}}``."""
-    root: dict[str, Any] = {}
-    for key, value in params.items():
-        node = root
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                child = node[part] = {"": child}
-            node = child
-        node[parts[-1]] = value
-    return root
-
-
-def _indexed(node: dict[str, Any]) -> list[Any]:
-    return [node[k] for k in sorted((k for k in node if k.isdigit()), key=int)]
-
-
 def _convert(node: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _LISTS and isinstance(value, dict):
-            out[_LISTS[key]] = _indexed(value)
+            out[_LISTS[key]] = indexed(value)
         elif key in _MAPS and isinstance(value, dict):
             name, kf, vf = _MAPS[key]
             out[name] = {
                 item.get(kf): _convert(item[vf]) if isinstance(item.get(vf), dict) else item.get(vf)
-                for item in _indexed(value)
+                for item in indexed(value)
                 if isinstance(item, dict)
             }
         elif key.endswith("RequestEntry") and isinstance(value, dict):
-            out["Entries"] = [_convert(e) for e in _indexed(value) if isinstance(e, dict)]
+            out["Entries"] = [_convert(e) for e in indexed(value) if isinstance(e, dict)]
         elif key in _INTS and isinstance(value, str) and value.lstrip("-").isdigit():
             out[key] = int(value)
         elif isinstance(value, dict):
@@ -79,7 +65,7 @@ def parse_query(params: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """(Action, JSON-shaped request) from form parameters."""
     action = params.get("Action", "")
     rest = {k: v for k, v in params.items() if k not in ("Action", "Version")}
-    return action, _convert(_tree(rest))
+    return action, _convert(tree(rest))
 
 
 def _scalar(value: Any) -> str:
@@ -129,18 +115,4 @@ def _render(key: str, value: Any, op: str) -> str:
 
 def render_result(op: str, result: dict[str, Any], request_id: str) -> bytes:
     inner = "".join(_render(k, v, op) for k, v in result.items())
-    body = f"<{op}Result>{inner}</{op}Result>" if inner else ""
-    return (
-        f'<?xml version="1.0"?><{op}Response xmlns="{NAMESPACE}">{body}'
-        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
-        f"</{op}Response>"
-    ).encode()
-
-
-def render_error(code: str, message: str, sender: bool, request_id: str) -> bytes:
-    return (
-        f'<?xml version="1.0"?><ErrorResponse xmlns="{NAMESPACE}"><Error>'
-        f"<Type>{'Sender' if sender else 'Receiver'}</Type><Code>{escape(code)}</Code>"
-        f"<Message>{escape(message)}</Message><Detail/></Error>"
-        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
-    ).encode()
+    return envelope(op, inner, request_id, NAMESPACE)

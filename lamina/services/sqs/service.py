@@ -1,52 +1,45 @@
-"""The SQS operations on JSON-shaped requests, shared by both wire protocols.
+"""The SQS service: its queues, their operations, and long polling.
 
-Each operation takes the request as the JSON protocol shapes it (the query protocol is
-converted to this form first) plus a :class:`Caller` (whose host names queue URLs and
-whose access key is the ``SenderId``), and returns the JSON-shaped answer. Long polling
+Each operation takes the request's members as the JSON protocol shapes them (the query
+protocol is converted to this form first) plus a :class:`Caller` (whose host names queue
+URLs and whose access key is the ``SenderId``), parses them into typed values
+(:mod:`lamina.services.sqs.requests`) and returns the JSON-shaped answer. The message
+operations are :class:`lamina.services.sqs.messaging.MessageOperations`. Long polling
 waits on a per-queue wake-up that sends and visibility changes trigger.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from lamina.services.sqs.attributes import COMPUTED, number, validate, with_defaults
-from lamina.services.sqs.errors import invalid_parameter, not_found, sqs_error
-from lamina.services.sqs.md5 import md5_of_attributes, md5_of_body
-from lamina.services.sqs.messages import check_attributes, check_body, message_shape
-from lamina.services.sqs.store import NewMessage, ReceivedMessage, SqsStore
+from lamina.arns import parse_arn, queue_arn
+from lamina.services.sqs.attributes import COMPUTED, message_limits, with_defaults
+from lamina.services.sqs.errors import not_found, sqs_error
+from lamina.services.sqs.messages import Message
+from lamina.services.sqs.messaging import MessageOperations
+from lamina.services.sqs.requests import (
+    DEFAULT_SENDER,
+    Caller,
+    Members,
+    names,
+    parse_create_queue,
+    parse_list_queues,
+    parse_message,
+    queue_name_of,
+    queue_url,
+    settable_attributes,
+)
+from lamina.services.sqs.store import ReceivedMessage, SqsStore
 from lamina.waiting import wait_event
 
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-_BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
-DEFAULT_SENDER = "AIDAIT2UOQQY3AUEKVGXU"
+__all__ = ["DEFAULT_SENDER", "Caller", "Operation", "SqsService"]
 
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    host: str  # "127.0.0.1:9000": queue URLs are built from what the client asked for
-    sender_id: str = DEFAULT_SENDER
-
-
-Operation = Callable[[dict[str, Any], Caller], Awaitable[dict[str, Any]]]
-
-
-def _int(body: dict[str, Any], name: str, lo: int, hi: int, default: int | None) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return default
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise invalid_parameter(name, value, "must be an integer") from None
-    if not lo <= n <= hi:
-        raise invalid_parameter(name, n, f"Must be between {lo} and {hi}, if provided.")
-    return n
+Operation = Callable[[Members, Caller], Awaitable[dict[str, Any]]]
+# Lamina's own deliveries (destinations, dead letters, schedules) are sent as Lambda.
+LAMINA_SENDER = Caller("localhost", "AROALAMINA:lambda")
 
 
 class SqsService:
@@ -72,14 +65,8 @@ class SqsService:
             "ListQueues": self.list_queues,
             "DeleteQueue": self.delete_queue,
             "PurgeQueue": self.purge_queue,
-            "SendMessage": self.send_message,
-            "SendMessageBatch": self.send_message_batch,
-            "ReceiveMessage": self.receive_message,
-            "DeleteMessage": self.delete_message,
-            "DeleteMessageBatch": self.delete_message_batch,
-            "ChangeMessageVisibility": self.change_message_visibility,
-            "ChangeMessageVisibilityBatch": self.change_message_visibility_batch,
             "ListDeadLetterSourceQueues": self.list_dead_letter_source_queues,
+            **MessageOperations(self).table(),
         }
 
     def now(self) -> float:
@@ -90,63 +77,57 @@ class SqsService:
         return f"http://{caller.host}/{self.account}/{name}"
 
     def arn(self, name: str) -> str:
-        return f"arn:aws:sqs:{self.region}:{self.account}:{name}"
+        return queue_arn(self.region, self.account, name)
 
     def name_from_arn(self, arn: str) -> str | None:
-        parts = arn.split(":")
-        if len(parts) == 6 and parts[2] == "sqs" and parts[4] == self.account:
-            return parts[5]
+        queue = parse_arn(arn)
+        if queue is not None and queue.service == "sqs" and queue.account == self.account:
+            return queue.resource
         return None
 
-    async def _queue_from(self, body: dict[str, Any]) -> str:
-        url = body.get("QueueUrl")
-        if not isinstance(url, str) or not url:
-            raise sqs_error("MissingParameter", "The request must contain the parameter QueueUrl.")
-        name = url.rstrip("/").rsplit("/", 1)[-1]
+    async def queue(self, members: Members) -> str:
+        """The name of the existing queue ``QueueUrl`` names (checked before anything else)."""
+        name = queue_name_of(queue_url(members))
         if await self.store.get_queue(name) is None:
             raise not_found()
         return name
 
-    def _wake(self, queue: str) -> None:
+    async def attributes(self, name: str) -> dict[str, str]:
+        row = await self.store.get_queue(name)
+        if row is None:
+            raise not_found()
+        return row.attributes
+
+    def wake(self, queue: str) -> None:
         event = self._waiters.get(queue)
         if event is not None:
             event.set()
 
     # -- queues -------------------------------------------------------------------------
-    async def create_queue(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = body.get("QueueName")
-        if not isinstance(name, str) or not _QUEUE_NAME.match(name):
-            raise invalid_parameter(
-                "QueueName",
-                name,
-                "Can only include alphanumeric characters, hyphens, or underscores. "
-                "1 to 80 in length",
-            )
-        attrs = validate(body.get("Attributes") or {})
-        tags = {str(k): str(v) for k, v in (body.get("tags") or {}).items()}
-        row = await self.store.create_queue(name, attrs, tags, self._clock())
-        if with_defaults(row.attributes) != with_defaults(attrs):
+    async def create_queue(self, members: Members, caller: Caller) -> dict[str, Any]:
+        req = parse_create_queue(members)
+        row = await self.store.create_queue(req.name, req.attributes, req.tags, self._clock())
+        wanted, existing = with_defaults(req.attributes), with_defaults(row.attributes)
+        if existing != wanted:
             differing = sorted(
-                k
-                for k in set(with_defaults(attrs)) | set(with_defaults(row.attributes))
-                if with_defaults(attrs).get(k) != with_defaults(row.attributes).get(k)
+                k for k in set(wanted) | set(existing) if wanted.get(k) != existing.get(k)
             )
             raise sqs_error(
                 "QueueNameExists",
                 f"A queue already exists with the same name and a different value for "
                 f"attribute {differing[0]}",
             )
-        return {"QueueUrl": self.url(caller, name)}
+        return {"QueueUrl": self.url(caller, req.name)}
 
-    async def get_queue_url(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = body.get("QueueName")
+    async def get_queue_url(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = members.get("QueueName")
         if not isinstance(name, str) or await self.store.get_queue(name) is None:
             raise not_found()
         return {"QueueUrl": self.url(caller, name)}
 
-    async def get_queue_attributes(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = await self._queue_from(body)
-        wanted = list(body.get("AttributeNames") or [])
+    async def get_queue_attributes(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.queue(members)
+        wanted = names(members, "AttributeNames")
         row = await self.store.get_queue(name)
         if row is None:
             raise not_found()
@@ -169,32 +150,30 @@ class SqsService:
         chosen = {w: every[w] for w in wanted if w in every}
         return {"Attributes": chosen} if chosen else {}
 
-    async def set_queue_attributes(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = await self._queue_from(body)
-        attrs = validate(body.get("Attributes") or {})
-        if not await self.store.set_attributes(name, attrs, self._clock()):
+    async def set_queue_attributes(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.queue(members)
+        attributes = settable_attributes(members)
+        if not await self.store.set_attributes(name, attributes, self._clock()):
             raise not_found()
         return {}
 
-    async def list_queues(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        prefix = body.get("QueueNamePrefix") or ""
-        limit = _int(body, "MaxResults", 1, 1000, None)
-        names = await self.store.list_queues(prefix)
-        token = body.get("NextToken")
-        if token:
-            names = [n for n in names if n > token]
+    async def list_queues(self, members: Members, caller: Caller) -> dict[str, Any]:
+        req = parse_list_queues(members)
+        found = await self.store.list_queues(req.prefix)
+        if req.next_token:
+            found = [n for n in found if n > req.next_token]
         out: dict[str, Any] = {}
-        page = names if limit is None else names[:limit]
+        page = found if req.limit is None else found[: req.limit]
         if page:
             out["QueueUrls"] = [self.url(caller, n) for n in page]
-        if limit is not None and len(names) > limit:
+        if req.limit is not None and len(found) > req.limit:
             out["NextToken"] = page[-1]
         return out
 
     async def list_dead_letter_source_queues(
-        self, body: dict[str, Any], caller: Caller
+        self, members: Members, caller: Caller
     ) -> dict[str, Any]:
-        name = await self._queue_from(body)
+        name = await self.queue(members)
         sources = []
         for other in await self.store.list_queues(""):
             row = await self.store.get_queue(other)
@@ -203,122 +182,17 @@ class SqsService:
                 sources.append(self.url(caller, other))
         return {"queueUrls": sources}
 
-    async def delete_queue(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = await self._queue_from(body)
+    async def delete_queue(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.queue(members)
         await self.store.delete_queue(name)
-        self._wake(name)
+        self.wake(name)
         return {}
 
-    async def purge_queue(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        await self.store.purge(await self._queue_from(body))
+    async def purge_queue(self, members: Members, caller: Caller) -> dict[str, Any]:
+        await self.store.purge(await self.queue(members))
         return {}
 
-    # -- sending ------------------------------------------------------------------------
-    def _new_message(
-        self, entry: dict[str, Any], queue_attrs: dict[str, str], caller: Caller
-    ) -> NewMessage:
-        body = check_body(entry.get("MessageBody"))
-        attrs, attr_size = check_attributes(entry.get("MessageAttributes"))
-        limit = number(queue_attrs, "MaximumMessageSize")
-        if len(body.encode()) + attr_size > limit:
-            raise invalid_parameter(
-                "MessageBody",
-                "",
-                f"Message must be shorter than {limit} bytes.",
-            )
-        delay = _int(entry, "DelaySeconds", 0, 900, number(queue_attrs, "DelaySeconds"))
-        system: dict[str, str] = {"SenderId": caller.sender_id}
-        trace = (entry.get("MessageSystemAttributes") or {}).get("AWSTraceHeader")
-        if isinstance(trace, dict) and trace.get("StringValue"):
-            system["AWSTraceHeader"] = str(trace["StringValue"])
-        return NewMessage(
-            body,
-            attrs,
-            md5_of_body(body),
-            md5_of_attributes(attrs) if attrs else None,
-            system,
-            delay or 0,
-        )
-
-    async def _attrs(self, name: str) -> dict[str, str]:
-        row = await self.store.get_queue(name)
-        if row is None:
-            raise not_found()
-        return row.attributes
-
-    async def send_message(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = await self._queue_from(body)
-        msg = self._new_message(body, await self._attrs(name), caller)
-        try:
-            (mid,) = await self.store.send(name, [msg], self._clock())
-        except KeyError:
-            raise not_found() from None
-        self._wake(name)
-        out = {"MessageId": mid, "MD5OfMessageBody": msg.md5_body}
-        if msg.md5_attributes:
-            out["MD5OfMessageAttributes"] = msg.md5_attributes
-        return out
-
-    @staticmethod
-    def _entries(body: dict[str, Any]) -> list[dict[str, Any]]:
-        entries = body.get("Entries")
-        if not entries:
-            raise sqs_error(
-                "EmptyBatchRequest", "There should be at least one entry in the request."
-            )
-        if len(entries) > 10:
-            raise sqs_error(
-                "TooManyEntriesInBatchRequest",
-                f"Maximum number of entries per request are 10. You have sent {len(entries)}.",
-            )
-        ids = [e.get("Id") for e in entries]
-        for i in ids:
-            if not isinstance(i, str) or not _BATCH_ID.match(i):
-                raise sqs_error(
-                    "InvalidBatchEntryId",
-                    "A batch entry id can only contain alphanumeric characters, hyphens and "
-                    "underscores. It can be at most 80 letters long.",
-                )
-        if len(set(ids)) != len(ids):
-            raise sqs_error(
-                "BatchEntryIdsNotDistinct", "Two or more batch entries have the same Id."
-            )
-        return list(entries)
-
-    async def send_message_batch(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = await self._queue_from(body)
-        entries = self._entries(body)
-        attrs = await self._attrs(name)
-        good: list[tuple[str, NewMessage]] = []
-        failed: list[dict[str, Any]] = []
-        total = 0
-        for e in entries:
-            try:
-                msg = self._new_message(e, attrs, caller)
-            except Exception as exc:
-                code = getattr(exc, "code", "InternalError")
-                failed.append(
-                    {"Id": e["Id"], "SenderFault": True, "Code": code, "Message": str(exc)}
-                )
-                continue
-            total += len(msg.body.encode())
-            good.append((e["Id"], msg))
-        if total > number(attrs, "MaximumMessageSize"):
-            raise sqs_error(
-                "BatchRequestTooLong",
-                f"Batch requests cannot be longer than {number(attrs, 'MaximumMessageSize')} bytes.",
-            )
-        ids = await self.store.send(name, [m for _, m in good], self._clock()) if good else []
-        self._wake(name)
-        ok = []
-        for (eid, msg), mid in zip(good, ids, strict=True):
-            entry = {"Id": eid, "MessageId": mid, "MD5OfMessageBody": msg.md5_body}
-            if msg.md5_attributes:
-                entry["MD5OfMessageAttributes"] = msg.md5_attributes
-            ok.append(entry)
-        return {"Successful": ok, "Failed": failed}
-
-    # -- receiving ----------------------------------------------------------------------
+    # -- for the message operations and Lamina's own components -------------------------------
     async def receive(
         self, name: str, limit: int, visibility_s: float, wait_s: float
     ) -> list[ReceivedMessage]:
@@ -337,98 +211,30 @@ class SqsService:
             await wait_event(event, timeout)
             event.clear()
 
-    async def receive_message(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = await self._queue_from(body)
-        attrs = with_defaults(await self._attrs(name))
-        limit = _int(body, "MaxNumberOfMessages", 1, 10, 1) or 1
-        wait = _int(body, "WaitTimeSeconds", 0, 20, int(attrs["ReceiveMessageWaitTimeSeconds"]))
-        visibility = _int(body, "VisibilityTimeout", 0, 43_200, int(attrs["VisibilityTimeout"]))
-        got = await self.receive(name, limit, float(visibility or 0), float(wait or 0))
-        system = list(body.get("MessageSystemAttributeNames") or []) + list(
-            body.get("AttributeNames") or []
-        )
-        names = list(body.get("MessageAttributeNames") or [])
-        if not got:
-            return {}
-        return {"Messages": [message_shape(m, system, names) for m in got]}
+    async def visibility_timeout(self, name: str) -> float:
+        """The queue's VisibilityTimeout; LookupError when the queue is gone."""
+        row = await self.store.get_queue(name)
+        if row is None:
+            raise LookupError(f"queue {name} does not exist")
+        return float(with_defaults(row.attributes)["VisibilityTimeout"])
 
-    async def delete_message(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = await self._queue_from(body)
-        (ok,) = await self.store.delete(name, [str(body.get("ReceiptHandle", ""))])
-        if not ok:
-            raise sqs_error(
-                "ReceiptHandleIsInvalid",
-                f'The input receipt handle "{body.get("ReceiptHandle")}" is not a valid receipt handle.',
-            )
-        return {}
+    async def delete_messages(self, name: str, receipt_handles: list[str]) -> None:
+        await self.store.delete(name, receipt_handles)
 
-    async def delete_message_batch(self, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-        name = await self._queue_from(body)
-        entries = self._entries(body)
-        results = await self.store.delete(name, [str(e.get("ReceiptHandle", "")) for e in entries])
-        ok = [{"Id": e["Id"]} for e, r in zip(entries, results, strict=True) if r]
-        failed = [
-            {
-                "Id": e["Id"],
-                "SenderFault": True,
-                "Code": "ReceiptHandleIsInvalid",
-                "Message": "The input receipt handle is invalid.",
-            }
-            for e, r in zip(entries, results, strict=True)
-            if not r
-        ]
-        return {"Successful": ok, "Failed": failed}
+    async def release(self, name: str, receipt_handles: list[str]) -> None:
+        """Make received messages visible again at once."""
+        await self.store.change_visibility(name, [(h, 0) for h in receipt_handles], self.now())
 
-    async def change_message_visibility(
-        self, body: dict[str, Any], caller: Caller
-    ) -> dict[str, Any]:
-        name = await self._queue_from(body)
-        timeout = _int(body, "VisibilityTimeout", 0, 43_200, None)
-        if timeout is None:
-            raise sqs_error(
-                "MissingParameter", "The request must contain the parameter VisibilityTimeout."
-            )
-        (err,) = await self.store.change_visibility(
-            name, [(str(body.get("ReceiptHandle", "")), timeout)], self._clock()
-        )
-        if err == "MessageNotInflight":
-            raise sqs_error("MessageNotInflight", "The message referred to isn't in flight.")
-        if err:
-            raise sqs_error("ReceiptHandleIsInvalid", "The input receipt handle is invalid.")
-        if timeout == 0:
-            self._wake(name)
-        return {}
-
-    async def change_message_visibility_batch(
-        self, body: dict[str, Any], caller: Caller
-    ) -> dict[str, Any]:
-        name = await self._queue_from(body)
-        entries = self._entries(body)
-        changes = [
-            (str(e.get("ReceiptHandle", "")), _int(e, "VisibilityTimeout", 0, 43_200, 0) or 0)
-            for e in entries
-        ]
-        errors = await self.store.change_visibility(name, changes, self._clock())
-        self._wake(name)
-        ok = [{"Id": e["Id"]} for e, err in zip(entries, errors, strict=True) if err is None]
-        failed = [
-            {"Id": e["Id"], "SenderFault": True, "Code": err, "Message": err}
-            for e, err in zip(entries, errors, strict=True)
-            if err is not None
-        ]
-        return {"Successful": ok, "Failed": failed}
-
-    # -- for Lamina's own components ----------------------------------------------------------
     async def send_to_arn(self, arn: str, body: str, attrs: dict[str, tuple[str, str]]) -> None:
         """Deliver a destination record / DLQ message / scheduled event to a queue by ARN."""
         name = self.name_from_arn(arn)
         if name is None or await self.store.get_queue(name) is None:
             raise not_found()
         shaped = {k: {"DataType": t, "StringValue": v} for k, (t, v) in attrs.items() if v != ""}
-        msg = self._new_message(
+        queue_attrs = await self.attributes(name)
+        message: Message = parse_message(
             {"MessageBody": body, "MessageAttributes": shaped or None},
-            await self._attrs(name),
-            Caller("localhost", "AROALAMINA:lambda"),
+            *message_limits(queue_attrs),
         )
-        await self.store.send(name, [msg], self._clock())
-        self._wake(name)
+        await self.store.send(name, [message.stored(LAMINA_SENDER.sender_id)], self._clock())
+        self.wake(name)

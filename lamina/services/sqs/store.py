@@ -14,10 +14,14 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from lamina.arns import parse_arn
 from lamina.services.sqs.attributes import parse_redrive, with_defaults
 from lamina.store.sqlite_writer import SqliteWriter
+
+# Message attributes as SQS answers them: name -> {"DataType", "StringValue" | "BinaryValue"},
+# a binary value as base64 text.
+AttributeMap = dict[str, dict[str, str]]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queues (
@@ -58,7 +62,7 @@ class QueueRow:
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     body: str
-    attributes: dict[str, dict[str, Any]]  # JSON shape; BinaryValue base64 text
+    attributes: AttributeMap
     md5_body: str
     md5_attributes: str | None
     system_attributes: dict[str, str]  # SenderId, AWSTraceHeader
@@ -71,7 +75,7 @@ class ReceivedMessage:
     receipt_handle: str
     body: str
     md5_body: str
-    attributes: dict[str, dict[str, Any]]
+    attributes: AttributeMap
     system_attributes: dict[str, str]
     sent_ms: int
     first_receive_ms: int
@@ -214,7 +218,8 @@ class SqsStore:
                 (queue, int((now - retention) * 1000)),
             )
             redrive = parse_redrive(attrs["RedrivePolicy"]) if attrs.get("RedrivePolicy") else None
-            dlq = redrive.dead_letter_arn.rsplit(":", 1)[1] if redrive else None
+            dlq_arn = parse_arn(redrive.dead_letter_arn) if redrive else None
+            dlq = dlq_arn.resource if dlq_arn is not None else None
             if (
                 dlq is not None
                 and c.execute("SELECT 1 FROM queues WHERE name = ?", (dlq,)).fetchone() is None

@@ -1,7 +1,7 @@
 """The cost tools' commands: ``lamina cost``, ``tune``, ``bench coldstart`` and ``compare``.
 
 :func:`register` adds them to the ``lamina`` parser; every command is a client of the
-HTTP API through :class:`lamina.cli.client.Client` (``cost`` may also read the ledger
+HTTP API through :class:`lamina.client.http.Client` (``cost`` may also read the ledger
 file, see :mod:`lamina.tools.cost_source`). Results go to stdout (``--json`` for
 machines), progress bars to stderr, charts to ``--png`` and ``--html``.
 """
@@ -16,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lamina.billing.prices import PriceTable, load_prices
-from lamina.billing.projection import Rate, ServerPrice, parse_rate, parse_server_price
-from lamina.cli.client import Client
-from lamina.cli.output import dump_json
+from lamina.billing.projection import RequestRate, ServerPrice, parse_rate, parse_server_price
+from lamina.client.http import Client
+from lamina.client.lambda_api import LambdaClient, payload_bytes
 from lamina.config import load_settings
 from lamina.errors import InvalidParameterValue
+from lamina.terminal import dump_json
 from lamina.tools import reports
 from lamina.tools.coldstart import DEFAULT_RUNTIMES, resolve_runtimes, run_coldstart
 from lamina.tools.coldstart_report import coldstart_dict, write_coldstart
@@ -30,7 +31,6 @@ from lamina.tools.cost_report import CostQuery, from_ledger, report_rows
 from lamina.tools.cost_source import open_source, parse_when
 from lamina.tools.cost_text import write_cost
 from lamina.tools.html_report import Section
-from lamina.tools.lambda_api import LambdaApi, payload_bytes
 from lamina.tools.paired_deploy import prepare_pair
 from lamina.tools.payloads import WeightedPayload, read_payload_arg, read_weighted_file
 from lamina.tools.tune_report import tune_dict, write_tune
@@ -53,7 +53,7 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError("memory sizes are MB numbers like 128,512,1769") from None
 
 
-def _rate(text: str) -> Rate:
+def _rate(text: str) -> RequestRate:
     try:
         return parse_rate(text)
     except InvalidParameterValue as exc:
@@ -144,7 +144,7 @@ def cmd_cost(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
 
 def cmd_tune(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     prices = _prices(args)
-    api = LambdaApi(Client(endpoint_of(args)))
+    api = LambdaClient(Client(endpoint_of(args)))
     result = tune(api, _plan(args, args.function, apply=args.apply), prices, progress=args.progress)
     if args.json:
         dump_json(tune_dict(result, prices, args.rate))
@@ -163,7 +163,7 @@ def cmd_tune(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
 
 def cmd_compare(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     prices = _prices(args)
-    api = LambdaApi(Client(endpoint_of(args)))
+    api = LambdaClient(Client(endpoint_of(args)))
     examples = Path(args.examples) if args.examples else default_examples_dir()
     names = (args.function_a, args.function_b)
     prepared = prepare_pair(api, names, examples, deploy=args.deploy_examples)
@@ -198,7 +198,7 @@ def cmd_compare(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
 
 
 def cmd_bench_coldstart(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
-    api = LambdaApi(Client(endpoint_of(args)))
+    api = LambdaClient(Client(endpoint_of(args)))
     specs = resolve_runtimes([k.strip() for k in args.runtimes.split(",") if k.strip()])
     bench = run_coldstart(
         api,

@@ -1,4 +1,4 @@
-"""A small HTTP client for the CLI: the CLI is a thin client of the Lambda API.
+"""One signed HTTP request to Lamina's API, and its answer.
 
 Every request is signed with SigV4, as boto3 would sign it, with the first pair of
 ``LAMINA_ACCESS_KEYS`` (the same variable the server reads) or, when none is set, the
@@ -13,7 +13,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from lamina.api.sigv4 import sign_headers
@@ -32,6 +32,8 @@ class ClientError(LaminaError):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
+    """One HTTP answer: its status, lower-cased headers and body."""
+
     status: int
     headers: dict[str, str]
     body: bytes
@@ -41,6 +43,8 @@ class Answer:
 
 
 class Client:
+    """Lamina's HTTP API at ``endpoint``: one signed request per connection."""
+
     def __init__(
         self,
         endpoint: str,
@@ -108,23 +112,59 @@ class Client:
             ) from exc
         finally:
             conn.close()
-        if answer.status not in ok:
-            error_type = answer.headers.get("x-amzn-errortype", "")
-            try:
-                message = (answer.json() or {}).get("message", "")
-            except ValueError:
-                message = answer.body.decode(errors="replace")
-            raise ClientError(
-                f"{error_type or answer.status}: {message}", error_type, answer.status
-            )
-        return answer
+        return expect(answer, ok)
 
     def call(
         self, method: str, path: str, payload: object | None = None, ok: tuple[int, ...] = (200,)
     ) -> Any:
-        body = None if payload is None else json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        return self.request(method, path, body, headers, ok).json()
+        return call_json(self, method, path, payload, ok)
+
+    def close(self) -> None:
+        """Nothing to release: every request has its own connection."""
+
+
+class Transport(Protocol):
+    """Whatever sends one request and answers it (raising :class:`ClientError` unless the
+    status is in ``ok``): :class:`Client`, or the bench's keep-alive connection."""
+
+    @property
+    def endpoint(self) -> str: ...
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> Answer: ...
+
+    def close(self) -> None: ...
+
+
+def expect(answer: Answer, ok: tuple[int, ...]) -> Answer:
+    """``answer`` if its status is one of ``ok``; otherwise the API's error as ClientError."""
+    if answer.status in ok:
+        return answer
+    error_type = answer.headers.get("x-amzn-errortype", "")
+    try:
+        message = (answer.json() or {}).get("message", "")
+    except ValueError:
+        message = answer.body.decode(errors="replace")
+    raise ClientError(f"{error_type or answer.status}: {message}", error_type, answer.status)
+
+
+def call_json(
+    transport: Transport,
+    method: str,
+    path: str,
+    payload: object | None = None,
+    ok: tuple[int, ...] = (200,),
+) -> Any:
+    """A JSON request and the JSON it answers (None for an empty body)."""
+    body = None if payload is None else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    return transport.request(method, path, body, headers, ok).json()
 
 
 def fn_path(name: str) -> str:

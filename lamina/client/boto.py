@@ -1,7 +1,7 @@
 """boto3 clients for Lamina's services, signed the way the ``lamina`` CLI signs.
 
 Credentials are the first pair of ``LAMINA_ACCESS_KEYS`` or the documented dev pair
-(:meth:`Settings.credentials`, as :mod:`lamina.cli.client` uses), the region is
+(:meth:`Settings.credentials`, as :mod:`lamina.client.http` uses), the region is
 ``LAMINA_REGION``; every service is served on the one endpoint.
 """
 
@@ -13,19 +13,21 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from lamina.cli.client import Client as LaminaClient
+from lamina.client.http import Client as LaminaClient
 from lamina.config import Settings
 
 
 @dataclass
-class Clients:
+class BotoClients:
+    """One cached boto3 client per service name: ``clients("lambda")``."""
+
     endpoint: str
     region: str
     credentials: tuple[str, str]
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def for_settings(cls, endpoint: str, settings: Settings) -> Clients:
+    def for_settings(cls, endpoint: str, settings: Settings) -> BotoClients:
         return cls(endpoint, settings.region, settings.credentials())
 
     def lamina(self) -> LaminaClient:

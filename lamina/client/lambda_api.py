@@ -1,8 +1,9 @@
-"""The few Lambda API calls the tools make, over :class:`lamina.cli.client.Client`.
+"""The Lambda API calls the tools and the bench make, over any :class:`Transport`.
 
-Every request goes through the CLI's client, so whatever it does for every request
-(authentication, signing, timeouts) the tools get too. Nothing here is specific to Lamina:
-the same calls would tune a function on AWS.
+Every request goes through one transport — :class:`lamina.client.http.Client` (signed, as
+the CLI sends) or the bench's keep-alive connection — so whatever it does for every request
+(authentication, signing, timeouts) every caller gets too. Nothing here is specific to
+Lamina except the ``/lamina/v1`` reads: the same calls would tune a function on AWS.
 """
 
 from __future__ import annotations
@@ -10,11 +11,17 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.cli.client import Client, ClientError, fn_path
-from lamina.tools.report_line import Report, parse_report
+from lamina.arns import role_arn
+from lamina.client.http import ClientError, Transport, call_json, fn_path
+from lamina.client.report_line import Report, parse_report
+
+FUNCTIONS_PATH = "/2015-03-31/functions"
+# The role functions created by a client get: Lamina accepts any well-formed role.
+DEFAULT_ROLE = role_arn("000000000000", "lamina-tools")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,18 +40,26 @@ class InvokeOutcome:
         return self.status == 200 and self.function_error is None and self.report is not None
 
 
-class LambdaApi:
+class LambdaClient:
     """Configuration reads and writes, invokes, and function create/delete."""
 
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    def __init__(self, transport: Transport) -> None:
+        self.client = transport
 
     @property
     def endpoint(self) -> str:
         return self.client.endpoint
 
+    def close(self) -> None:
+        self.client.close()
+
+    def call(
+        self, method: str, path: str, payload: object | None = None, ok: tuple[int, ...] = (200,)
+    ) -> Any:
+        return call_json(self.client, method, path, payload, ok)
+
     def get_configuration(self, name: str) -> dict[str, Any]:
-        body: dict[str, Any] = self.client.call("GET", fn_path(name) + "/configuration")
+        body: dict[str, Any] = self.call("GET", fn_path(name) + "/configuration")
         return body
 
     def update_configuration(
@@ -55,28 +70,36 @@ class LambdaApi:
         payload = dict(changes)
         if revision_id is not None:
             payload["RevisionId"] = revision_id
-        body: dict[str, Any] = self.client.call("PUT", fn_path(name) + "/configuration", payload)
+        body: dict[str, Any] = self.call("PUT", fn_path(name) + "/configuration", payload)
         return body
 
-    def invoke(self, name: str, payload: bytes, qualifier: str | None = None) -> InvokeOutcome:
-        """A RequestResponse invoke with the log tail, timed by the client."""
+    def set_variables(self, name: str, variables: dict[str, str]) -> None:
+        """New environment variables: on Lamina this retires the warm environments."""
+        self.update_configuration(name, {"Environment": {"Variables": variables}})
+
+    def invoke(
+        self, name: str, payload: bytes, qualifier: str | None = None, *, tail: bool = True
+    ) -> InvokeOutcome:
+        """A RequestResponse invoke (with the log tail unless ``tail`` is False), timed by
+        the client."""
         path = fn_path(name) + "/invocations"
         if qualifier:
             path += f"?Qualifier={qualifier}"
+        headers = {"Content-Type": "application/json"}
+        if tail:
+            headers["X-Amz-Log-Type"] = "Tail"
         started = time.perf_counter_ns()
-        answer = self.client.request(
-            "POST", path, payload, {"X-Amz-Log-Type": "Tail", "Content-Type": "application/json"}
-        )
+        answer = self.client.request("POST", path, payload, headers)
         wall_ms = (time.perf_counter_ns() - started) / 1e6
-        tail = base64.b64decode(answer.headers.get("x-amz-log-result", "")).decode(
+        log_tail = base64.b64decode(answer.headers.get("x-amz-log-result", "")).decode(
             "utf-8", "replace"
         )
         return InvokeOutcome(
             status=answer.status,
             payload=answer.body,
             function_error=answer.headers.get("x-amz-function-error"),
-            log_tail=tail,
-            report=parse_report(tail),
+            log_tail=log_tail,
+            report=parse_report(log_tail),
             wall_ms=wall_ms,
         )
 
@@ -92,13 +115,16 @@ class LambdaApi:
         environment: dict[str, str] | None = None,
         architecture: str | None = None,
         description: str | None = None,
+        role: str = DEFAULT_ROLE,
+        extra: Mapping[str, object] | None = None,
     ) -> dict[str, Any]:
+        """CreateFunction from a zip; ``extra`` adds any other field (e.g. SnapStart)."""
         body: dict[str, Any] = {
             "FunctionName": name,
             "Runtime": runtime,
             "Handler": handler,
             "MemorySize": memory_mb,
-            "Role": "arn:aws:iam::000000000000:role/lamina-tools",
+            "Role": role,
             "Code": {"ZipFile": base64.b64encode(code).decode()},
         }
         if timeout_s is not None:
@@ -109,7 +135,8 @@ class LambdaApi:
             body["Architectures"] = [architecture]
         if description is not None:
             body["Description"] = description
-        created: dict[str, Any] = self.client.call("POST", "/2015-03-31/functions", body, ok=(201,))
+        body.update(extra or {})
+        created: dict[str, Any] = self.call("POST", FUNCTIONS_PATH, body, ok=(201,))
         return created
 
     def delete_function(self, name: str) -> None:
@@ -123,6 +150,20 @@ class LambdaApi:
                 return False
             raise
         return True
+
+    # -- account and Lamina's own reads ------------------------------------------------
+    def unreserved_concurrency(self) -> int:
+        body = self.call("GET", "/2016-08-19/account-settings")
+        return int(body["AccountLimit"]["UnreservedConcurrentExecutions"])
+
+    def health(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.call("GET", "/lamina/v1/health")
+        return body
+
+    def runtimes(self) -> dict[str, dict[str, str]]:
+        """The interpreter each runtime resolves to on this host, by runtime name."""
+        body = self.call("GET", "/lamina/v1/runtimes")
+        return {r["runtime"]: r for r in body["runtimes"]}
 
 
 def payload_bytes(value: object) -> bytes:

@@ -1,0 +1,239 @@
+"""The Extensions API of one environment, served on its Runtime API endpoint.
+
+An extension registers (``POST /2020-01-01/extension/register`` with
+``Lambda-Extension-Name`` and the events it wants, ``INVOKE`` and/or ``SHUTDOWN``), gets
+a ``Lambda-Extension-Identifier``, then loops on ``GET /2020-01-01/extension/event/next``,
+which is parked until the platform has an event for it. An extension is *settled* while it
+waits on ``next`` (or has an event queued it has not asked for yet is *not* settled):
+INIT ends, and the environment may be frozen or given its next event, only when the
+runtime and every extension are settled — so an extension doing work after an INVOKE
+delays the freeze, not the caller's answer. ``/init/error`` and ``/exit/error`` report an
+extension's failure (the first fails INIT with the given error type).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lamina.wire.http import Request
+from lamina.wire.server import HttpConnection, Response
+
+PREFIX = "/2020-01-01/extension/"
+EVENTS = frozenset({"INVOKE", "SHUTDOWN"})
+NAME = "lambda-extension-name"
+IDENTIFIER = "lambda-extension-identifier"
+ERROR_TYPE = "lambda-extension-function-error-type"
+
+
+def _error(status: int, error_type: str, message: str) -> Response:
+    body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+    return Response(status, body, {"Content-Type": "application/json"})
+
+
+@dataclass(slots=True)
+class Extension:
+    name: str
+    ident: str
+    events: frozenset[str]
+    queue: deque[bytes] = field(default_factory=deque)
+    parked: HttpConnection | None = None
+    settled: bool = False  # waiting on next, with nothing to do
+    gone: bool = False  # its process exited (an exited extension holds nothing up)
+
+    def send(self, event: bytes) -> None:
+        self.settled = False
+        conn, self.parked = self.parked, None
+        if conn is not None and not conn.closed and conn.send(_event(event)):
+            return
+        self.queue.append(event)
+
+
+def _event(body: bytes) -> Response:
+    return Response(
+        200,
+        body,
+        {
+            "Content-Type": "application/json",
+            "Lambda-Extension-Event-Identifier": str(uuid.uuid4()),
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionFailure:
+    """An extension's ``/init/error`` or ``/exit/error``."""
+
+    name: str
+    error_type: str
+    body: bytes
+
+
+class ExtensionsApi:
+    """Registered extensions of one environment and their events."""
+
+    def __init__(self, function_name: str, function_version: str, handler: str) -> None:
+        self._info = json.dumps(
+            {"functionName": function_name, "functionVersion": function_version, "handler": handler}
+        ).encode()
+        self.by_id: dict[str, Extension] = {}
+        self.init_closed = False  # registration ends with INIT
+        self.shutting_down = False  # SHUTDOWN was sent: exits are expected
+        self.init_failed: ExtensionFailure | None = None
+        self.exit_failed: ExtensionFailure | None = None
+        self._settled_waiters: list[asyncio.Future[None]] = []
+        # Called when every extension waits on next (the channel ends INIT on it).
+        self.on_settle: Callable[[], None] | None = None
+
+    # -- questions --------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def all_settled(self) -> bool:
+        return all(e.settled for e in self.by_id.values())
+
+    async def settled(self) -> None:
+        """Wait until every extension waits on ``next`` again (at once when none)."""
+        if self.all_settled():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._settled_waiters.append(waiter)
+        await waiter
+
+    def wants(self, event: str) -> list[Extension]:
+        return [e for e in self.by_id.values() if event in e.events and not e.gone]
+
+    def exited(self, name: str) -> Extension | None:
+        """The extension ``name``'s process ended (Lamina's launcher says so)."""
+        for ext in self.by_id.values():
+            if ext.name == name:
+                ext.gone = True
+                ext.settled = True
+                ext.queue.clear()
+                if ext.parked is not None:
+                    ext.parked.close()
+                    ext.parked = None
+                self._wake_settled()
+                return ext
+        return None
+
+    def _wake_settled(self) -> None:
+        if not self.all_settled():
+            return
+        waiters, self._settled_waiters = self._settled_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+        if self.on_settle is not None:
+            self.on_settle()
+
+    # -- the platform's events --------------------------------------------------------
+    def invoke(self, request_id: str, deadline_ms: int, arn: str, trace_id: str) -> None:
+        """Tell every extension registered for INVOKE about the event being delivered."""
+        targets = self.wants("INVOKE")
+        if not targets:
+            return
+        body = json.dumps(
+            {
+                "eventType": "INVOKE",
+                "deadlineMs": deadline_ms,
+                "requestId": request_id,
+                "invokedFunctionArn": arn,
+                "tracing": {"type": "X-Amzn-Trace-Id", "value": trace_id},
+            }
+        ).encode()
+        for ext in targets:
+            ext.send(body)
+
+    def shutdown(self, reason: str, grace_s: float) -> list[Extension]:
+        """Send SHUTDOWN; returns the extensions the platform should wait for."""
+        self.shutting_down = True
+        targets = self.wants("SHUTDOWN")
+        deadline_ms = int((time.time() + grace_s) * 1000)
+        body = json.dumps(
+            {"eventType": "SHUTDOWN", "shutdownReason": reason, "deadlineMs": deadline_ms}
+        ).encode()
+        for ext in targets:
+            ext.send(body)
+        return targets
+
+    # -- the extensions' requests -----------------------------------------------------
+    def handle(self, req: Request, conn: HttpConnection) -> Response | None:
+        verb = req.path[len(PREFIX) :]
+        if verb == "register":
+            return (
+                self._register(req)
+                if req.method == "POST"
+                else _error(405, "InvalidRequest", "use POST")
+            )
+        ext = self.by_id.get(req.headers.get(IDENTIFIER, ""))
+        if ext is None:
+            return _error(
+                403, "Extension.UnknownExtensionIdentifier", "Unknown extension identifier"
+            )
+        if verb == "event/next" and req.method == "GET":
+            return self._next(ext, conn)
+        if verb in ("init/error", "exit/error") and req.method == "POST":
+            failure = ExtensionFailure(
+                ext.name, req.headers.get(ERROR_TYPE, "Extension.Unknown"), req.body
+            )
+            if verb == "init/error":
+                self.init_failed = self.init_failed or failure
+            else:
+                self.exit_failed = self.exit_failed or failure
+            return Response(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
+        return _error(404, "InvalidRequest", f"unknown path {req.path}")
+
+    def _register(self, req: Request) -> Response:
+        name = req.headers.get(NAME, "")
+        if not name:
+            return _error(400, "InvalidRequest", "Lambda-Extension-Name is required")
+        if self.init_closed:
+            return _error(403, "Extension.RegistrationError", "registration is closed after INIT")
+        try:
+            doc = json.loads(req.body or b"{}")
+        except ValueError:
+            return _error(400, "InvalidRequest", "the body must be JSON")
+        events = doc.get("events", []) if isinstance(doc, dict) else None
+        if not isinstance(events, list) or not set(events) <= EVENTS:
+            return _error(400, "InvalidRequest", "events must be a list of INVOKE and SHUTDOWN")
+        if any(e.name == name for e in self.by_id.values()):
+            return _error(409, "Extension.AlreadyRegistered", f"{name} is already registered")
+        ident = str(uuid.uuid4())
+        self.by_id[ident] = Extension(name, ident, frozenset(events))
+        return Response(
+            200,
+            self._info,
+            {"Content-Type": "application/json", "Lambda-Extension-Identifier": ident},
+        )
+
+    def _next(self, ext: Extension, conn: HttpConnection) -> Response | None:
+        if ext.queue:
+            return _event(ext.queue.popleft())
+        if ext.parked is not None and not ext.parked.closed:
+            ext.parked.close()
+        ext.parked = conn
+        ext.settled = True
+        conn.on_lost(lambda: self._unpark(ext, conn))
+        self._wake_settled()
+        return None
+
+    @staticmethod
+    def _unpark(ext: Extension, conn: HttpConnection) -> None:
+        if ext.parked is conn:
+            ext.parked = None
+
+    def close(self) -> None:
+        for ext in self.by_id.values():
+            if ext.parked is not None:
+                ext.parked.close()
+                ext.parked = None
+        waiters, self._settled_waiters = self._settled_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)

@@ -1,0 +1,71 @@
+#!/bin/bash
+# Lamina's environment entry when a function has external extensions or an exec wrapper.
+#
+# Started as `launch_extensions.sh <runtime command...>`. Starts every external extension
+# named in LAMINA_EXTENSIONS (space-separated paths), waits until all of them registered
+# with the Extensions API (asking Lamina on the Runtime API endpoint), then starts the
+# runtime — through AWS_LAMBDA_EXEC_WRAPPER when set, as Lambda does. An extension that
+# exits before every one registered fails INIT with Extension.Crash. With extensions the
+# launcher stays, as the environment's first process: it tells Lamina when an extension
+# exits (so SHUTDOWN's grace ends when they are gone) and exits with the runtime's status.
+# With only a wrapper it execs it.
+api=$AWS_LAMBDA_RUNTIME_API
+host=${api%:*}
+port=${api##*:}
+
+# One HTTP/1.1 request on the Runtime API endpoint; succeeds on a 2xx answer.
+request() {
+  local method=$1 path=$2 body=${3:-} extra=${4:-} status
+  exec 3<>"/dev/tcp/$host/$port" || return 1
+  printf '%s %s HTTP/1.1\r\nHost: runtime\r\nConnection: close\r\nContent-Length: %d\r\n%s\r\n%s' \
+    "$method" "$path" "${#body}" "$extra" "$body" >&3
+  read -r _ status _ <&3
+  cat <&3 >/dev/null
+  exec 3<&-
+  [[ $status == 2* ]]
+}
+
+count=0
+declare -A names # extension pid -> name
+# Each line an extension writes is marked (a leading \x1f) so that Lamina can tell its
+# log lines from the function's (the Telemetry API's "extension" and "function" types).
+mark() { while IFS= read -r line; do printf '\x1f%s\n' "$line"; done; }
+# An extension and its marker are one job, so the job ends (and is reported) only once
+# every line the extension wrote has been passed on.
+set -o pipefail
+for ext in ${LAMINA_EXTENSIONS:-}; do
+  { "$ext" 2>&1 | mark; } &
+  names[$!]=${ext##*/}
+  count=$((count + 1))
+done
+unset LAMINA_EXTENSIONS
+
+if ((count > 0)); then
+  until request GET "/lamina/extensions/ready?count=$count"; do
+    if (($(jobs -rp | wc -l) < count)); then
+      message='An extension exited before it registered'
+      body="{\"errorMessage\":\"$message\",\"errorType\":\"Extension.Crash\"}"
+      echo "EXTENSION	Name: unknown	State: Crashed	$message" >&2
+      request POST /2018-06-01/runtime/init/error "$body" \
+        $'Lambda-Runtime-Function-Error-Type: Extension.Crash\r\n'
+      exit 1
+    fi
+    sleep 0.005
+  done
+fi
+
+if [[ -n ${AWS_LAMBDA_EXEC_WRAPPER:-} ]]; then
+  set -- "$AWS_LAMBDA_EXEC_WRAPPER" "$@"
+fi
+((count > 0)) || exec "$@"
+"$@" &
+runtime=$!
+while :; do
+  done_pid=""
+  wait -n -p done_pid
+  status=$?
+  if [[ -z $done_pid || $done_pid == "$runtime" ]]; then
+    exit "$status"
+  fi
+  request POST "/lamina/extensions/exited?name=${names[$done_pid]:-unknown}&status=$status"
+done

@@ -1,0 +1,93 @@
+"""The platform's Telemetry API events (schema 2022-12-13), built from what the scheduler
+knows at each step and sent to the environment's subscribers (none: nothing is built)."""
+
+from __future__ import annotations
+
+from lamina.models.invocation import InvocationRecord
+from lamina.scheduler.environment import Environment
+from lamina.scheduler.outcome import InitFailed, InitOutcome
+
+INIT_TYPE = "on-demand"
+
+
+def init_start(env: Environment) -> None:
+    telemetry = env.channel.telemetry
+    if telemetry.active:
+        telemetry.emit(
+            "platform",
+            "platform.initStart",
+            {
+                "initializationType": INIT_TYPE,
+                "phase": "init",
+                "runtimeVersion": env.cfg.runtime,
+                "functionName": env.cfg.name,
+                "functionVersion": env.cfg.version,
+            },
+        )
+
+
+def init_done(env: Environment, outcome: InitOutcome) -> None:
+    """``platform.initRuntimeDone`` and ``platform.initReport``."""
+    telemetry = env.channel.telemetry
+    if not telemetry.active:
+        return
+    if isinstance(outcome, InitFailed):
+        status = "timeout" if outcome.timed_out else "error"
+        init_ms = outcome.init_ms
+        extra = {"errorType": outcome.error.error_type}
+    else:
+        status, init_ms, extra = "success", outcome.init_ms or 0.0, {}
+    base = {"initializationType": INIT_TYPE, "phase": "init", "status": status, **extra}
+    telemetry.emit("platform", "platform.initRuntimeDone", base)
+    telemetry.emit(
+        "platform", "platform.initReport", {**base, "metrics": {"durationMs": round(init_ms, 3)}}
+    )
+
+
+def start(env: Environment, request_id: str, trace_id: str) -> None:
+    telemetry = env.channel.telemetry
+    if telemetry.active:
+        telemetry.emit(
+            "platform",
+            "platform.start",
+            {
+                "requestId": request_id,
+                "version": env.cfg.version,
+                "tracing": {"type": "X-Amzn-Trace-Id", "value": trace_id},
+            },
+        )
+
+
+def invoke_done(
+    env: Environment, rec: InvocationRecord, produced_bytes: int, runtime_ms: float | None
+) -> None:
+    """``platform.runtimeDone`` (the runtime's time) and ``platform.report`` (the invoke
+    phase's, extensions' included) of one invocation."""
+    telemetry = env.channel.telemetry
+    if not telemetry.active:
+        return
+    status = str(rec.outcome)
+    duration = round(rec.duration_ms, 3)
+    runtime = round(rec.duration_ms if runtime_ms is None else runtime_ms, 3)
+    telemetry.emit(
+        "platform",
+        "platform.runtimeDone",
+        {
+            "requestId": rec.request_id,
+            "status": status,
+            "metrics": {"durationMs": runtime, "producedBytes": produced_bytes},
+        },
+    )
+    metrics: dict[str, float | int] = {
+        "durationMs": duration,
+        "billedDurationMs": rec.billed_ms,
+        "memorySizeMB": rec.memory_mb,
+        "maxMemoryUsedMB": rec.max_memory_used_mb,
+    }
+    if rec.init_ms is not None:
+        metrics["initDurationMs"] = round(rec.init_ms, 3)
+    telemetry.emit(
+        "platform",
+        "platform.report",
+        {"requestId": rec.request_id, "status": status, "metrics": metrics},
+    )

@@ -1,0 +1,169 @@
+"""EventBridge rule requests parsed into typed values, with EventBridge's messages (pure).
+
+The only code that reads a request's raw members. Operations on an existing rule look it
+up first and parse the rest after, because EventBridge reports a missing rule first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.arns import parse_arn
+from lamina.errors import ApiError, AwsServiceError
+from lamina.services.eventbridge.expression import parse_schedule
+from lamina.services.eventbridge.input_path import check_input_path
+from lamina.services.eventbridge.rules import Target
+
+# A request's members as the JSON protocol carries them: the wire's values, unchecked.
+Members = Mapping[str, Any]
+
+_NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
+STATES = ("ENABLED", "DISABLED")
+
+
+def validation(message: str) -> AwsServiceError:
+    return AwsServiceError("ValidationException", message)
+
+
+def rule_name(members: Members, field: str = "Name") -> str:
+    value = members.get(field)
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise validation(
+            f"1 validation error detected: Value '{value}' at '{field[0].lower() + field[1:]}' "
+            "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+            "[\\.\\-_A-Za-z0-9]+"
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PutRule:
+    name: str
+    schedule: str  # checked: rate(...) or cron(...)
+    state: str  # ENABLED | DISABLED
+    description: str
+
+
+def parse_put_rule(members: Members) -> PutRule:
+    name = rule_name(members)
+    if members.get("EventPattern"):
+        raise validation("Lamina's rules are schedules: EventPattern is not supported")
+    expr = members.get("ScheduleExpression")
+    if not isinstance(expr, str) or not expr:
+        raise validation("ScheduleExpression is required: rate(...) or cron(...)")
+    try:
+        parse_schedule(expr)
+    except (ApiError, ValueError) as exc:
+        raise validation(str(exc)) from None
+    state = members.get("State", "ENABLED")
+    if state not in STATES:
+        raise validation(
+            f"1 validation error detected: Value '{state}' at 'state' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [ENABLED, DISABLED]"
+        )
+    description = members.get("Description") or ""
+    return PutRule(name, expr, str(state), str(description))
+
+
+@dataclass(frozen=True, slots=True)
+class ListRules:
+    prefix: str
+    limit: int
+    next_token: str | None
+
+
+def parse_list_rules(members: Members) -> ListRules:
+    prefix = members.get("NamePrefix") or ""
+    limit = members.get("Limit") or 100
+    if not isinstance(limit, int) or not 1 <= limit <= 100:
+        raise validation("Limit must be between 1 and 100")
+    token = members.get("NextToken")
+    return ListRules(str(prefix), limit, str(token) if token else None)
+
+
+def force(members: Members) -> bool:
+    return bool(members.get("Force"))
+
+
+def target_kind(arn: str) -> str:
+    """``lambda``, ``sqs`` or ``states``: the targets Lamina delivers to (a state machine
+    target starts an execution); anything else is refused."""
+    parsed = parse_arn(arn)
+    if parsed is not None and parsed.partition == "aws":
+        if parsed.is_function():
+            return "lambda"
+        if parsed.service == "sqs" and ":" not in parsed.resource:
+            return "sqs"
+        if (
+            parsed.service == "states"
+            and parsed.resource.count(":") == 1
+            and (parsed.resource.startswith("stateMachine:"))
+        ):
+            return "states"
+    raise validation(
+        f"Target Arn {arn} is not supported: use a Lambda function, an SQS queue or a state machine"
+    )
+
+
+def parse_retry_policy(raw: object, where: str) -> tuple[int | None, int | None]:
+    """A target's ``RetryPolicy``: (MaximumRetryAttempts 0-185, MaximumEventAgeInSeconds
+    60-86400); None where left out (the default: 185 and 24 hours). EventBridge Scheduler's
+    targets take the same one."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, Mapping):
+        raise validation(f"RetryPolicy of {where} must be an object")
+    retries, age = raw.get("MaximumRetryAttempts"), raw.get("MaximumEventAgeInSeconds")
+    if retries is not None and (
+        not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 185
+    ):
+        raise validation(f"RetryPolicy.MaximumRetryAttempts of {where} must be 0-185")
+    if age is not None and (
+        not isinstance(age, int) or isinstance(age, bool) or not 60 <= age <= 86_400
+    ):
+        raise validation(f"RetryPolicy.MaximumEventAgeInSeconds of {where} must be 60-86400")
+    return retries, age
+
+
+def parse_targets(members: Members) -> list[Target]:
+    """PutTargets' ``Targets``: 1-10 of them, each with an Id, a supported Arn, at most
+    one of a JSON ``Input`` and an ``InputPath``, and an optional ``RetryPolicy``."""
+    raw = members.get("Targets")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 10:
+        raise validation("Targets must be a list of 1 to 10 targets")
+    targets = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            raise validation("Each target must be an object")
+        tid, arn = item.get("Id"), item.get("Arn")
+        if not isinstance(tid, str) or not _NAME.match(tid) or not isinstance(arn, str):
+            raise validation("Each target needs an Id ([.-_A-Za-z0-9]{1,64}) and an Arn")
+        target_kind(arn)
+        text, path = item.get("Input"), item.get("InputPath")
+        if text is not None and path is not None:
+            raise validation("Only one of Input and InputPath may be set on a target")
+        if text is not None:
+            try:
+                json.loads(text)
+            except (TypeError, ValueError):
+                raise validation(f"Input of target {tid} is not valid JSON") from None
+        if path is not None:
+            path = str(path)
+            try:
+                check_input_path(path)
+            except ApiError as exc:
+                raise validation(exc.message) from None
+        retries, age = parse_retry_policy(item.get("RetryPolicy"), tid)
+        targets.append(Target(tid, arn, text, path, retries, age))
+    return targets
+
+
+def parse_target_ids(members: Members) -> list[str]:
+    ids = members.get("Ids")
+    if not isinstance(ids, list) or not ids:
+        raise validation("Ids must be a non-empty list")
+    return [str(i) for i in ids]

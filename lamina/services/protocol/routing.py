@@ -1,0 +1,29 @@
+"""How a service is mounted on Lamina's shared port.
+
+Every service answers on the API's port, beside the Lambda API: a :class:`Mount` says
+which requests are its own (a predicate, usually on ``X-Amz-Target`` or the SigV4 scope),
+which SigV4 service to verify them as before the handler runs, and which protocol its
+errors are answered in. :meth:`lamina.api.app.LambdaApi.mount` serves them, in order,
+before the Lambda routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.services.protocol.errors import LAMBDA, Protocol
+from lamina.wire.http import Request
+from lamina.wire.server import HttpConnection, Response
+
+Answer = Response | Coroutine[Any, Any, Response]
+Handler = Callable[[Request, HttpConnection], Answer]
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    select: Callable[[Request], bool]
+    handler: Handler
+    sigv4_service: str | None  # None: not verified at the mount (the handler decides)
+    protocol: Protocol = LAMBDA

@@ -1,0 +1,180 @@
+"""SQS's message operations: send, receive, delete and change visibility, one or a batch.
+
+Each looks its queue up first, then parses the request (:mod:`lamina.services.sqs.requests`),
+so a missing queue is reported before anything else wrong with the request, as SQS does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from lamina.errors import AwsServiceError
+from lamina.services.sqs.attributes import message_limits, with_defaults
+from lamina.services.sqs.errors import not_found, sqs_error
+from lamina.services.sqs.messages import Message, message_shape
+from lamina.services.sqs.requests import (
+    MAX_VISIBILITY_S,
+    Caller,
+    Members,
+    integer,
+    parse_entries,
+    parse_message,
+    parse_receive,
+    receipt_handle,
+    visibility_timeout,
+)
+from lamina.services.sqs.store import NewMessage
+
+if TYPE_CHECKING:
+    from lamina.services.sqs.service import SqsService
+
+Operation = Callable[[Members, Caller], Awaitable[dict[str, Any]]]
+
+
+class MessageOperations:
+    def __init__(self, service: SqsService) -> None:
+        self.service = service
+        self.store = service.store
+
+    def table(self) -> dict[str, Operation]:
+        return {
+            "SendMessage": self.send_message,
+            "SendMessageBatch": self.send_message_batch,
+            "ReceiveMessage": self.receive_message,
+            "DeleteMessage": self.delete_message,
+            "DeleteMessageBatch": self.delete_message_batch,
+            "ChangeMessageVisibility": self.change_message_visibility,
+            "ChangeMessageVisibilityBatch": self.change_message_visibility_batch,
+        }
+
+    async def _limits(self, name: str) -> tuple[int, int]:
+        return message_limits(await self.service.attributes(name))
+
+    # -- sending ------------------------------------------------------------------------
+    async def send_message(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.service.queue(members)
+        stored = parse_message(members, *await self._limits(name)).stored(caller.sender_id)
+        try:
+            (mid,) = await self.store.send(name, [stored], self.service.now())
+        except KeyError:
+            raise not_found() from None
+        self.service.wake(name)
+        out = {"MessageId": mid, "MD5OfMessageBody": stored.md5_body}
+        if stored.md5_attributes:
+            out["MD5OfMessageAttributes"] = stored.md5_attributes
+        return out
+
+    async def send_message_batch(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.service.queue(members)
+        entries = parse_entries(members)
+        max_size, delay = await self._limits(name)
+        good: list[tuple[str, NewMessage]] = []
+        failed: list[dict[str, Any]] = []
+        total = 0
+        for e in entries:
+            try:
+                message: Message = parse_message(e.members, max_size, delay)
+            except AwsServiceError as exc:
+                # One bad entry fails alone; the others are sent.
+                failed.append(
+                    {"Id": e.id, "SenderFault": True, "Code": exc.code, "Message": exc.message}
+                )
+                continue
+            total += len(message.body.encode())
+            good.append((e.id, message.stored(caller.sender_id)))
+        if total > max_size:
+            raise sqs_error(
+                "BatchRequestTooLong", f"Batch requests cannot be longer than {max_size} bytes."
+            )
+        now = self.service.now()
+        ids = await self.store.send(name, [m for _, m in good], now) if good else []
+        self.service.wake(name)
+        ok = []
+        for (eid, msg), mid in zip(good, ids, strict=True):
+            entry = {"Id": eid, "MessageId": mid, "MD5OfMessageBody": msg.md5_body}
+            if msg.md5_attributes:
+                entry["MD5OfMessageAttributes"] = msg.md5_attributes
+            ok.append(entry)
+        return {"Successful": ok, "Failed": failed}
+
+    # -- receiving ----------------------------------------------------------------------
+    async def receive_message(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.service.queue(members)
+        attrs = with_defaults(await self.service.attributes(name))
+        req = parse_receive(
+            members, int(attrs["ReceiveMessageWaitTimeSeconds"]), int(attrs["VisibilityTimeout"])
+        )
+        got = await self.service.receive(
+            name, req.limit, float(req.visibility_s), float(req.wait_s)
+        )
+        if not got:
+            return {}
+        shaped = [message_shape(m, req.system_names, req.attribute_names) for m in got]
+        return {"Messages": shaped}
+
+    # -- deleting and changing visibility -------------------------------------------------
+    async def delete_message(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.service.queue(members)
+        handle = receipt_handle(members)
+        (ok,) = await self.store.delete(name, [handle or ""])
+        if not ok:
+            raise sqs_error(
+                "ReceiptHandleIsInvalid",
+                f'The input receipt handle "{handle}" is not a valid receipt handle.',
+            )
+        return {}
+
+    async def delete_message_batch(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.service.queue(members)
+        entries = parse_entries(members)
+        handles = [receipt_handle(e.members) or "" for e in entries]
+        results = await self.store.delete(name, handles)
+        ok = [{"Id": e.id} for e, r in zip(entries, results, strict=True) if r]
+        failed = [
+            {
+                "Id": e.id,
+                "SenderFault": True,
+                "Code": "ReceiptHandleIsInvalid",
+                "Message": "The input receipt handle is invalid.",
+            }
+            for e, r in zip(entries, results, strict=True)
+            if not r
+        ]
+        return {"Successful": ok, "Failed": failed}
+
+    async def change_message_visibility(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.service.queue(members)
+        timeout = visibility_timeout(members)
+        (err,) = await self.store.change_visibility(
+            name, [(receipt_handle(members) or "", timeout)], self.service.now()
+        )
+        if err == "MessageNotInflight":
+            raise sqs_error("MessageNotInflight", "The message referred to isn't in flight.")
+        if err:
+            raise sqs_error("ReceiptHandleIsInvalid", "The input receipt handle is invalid.")
+        if timeout == 0:
+            self.service.wake(name)
+        return {}
+
+    async def change_message_visibility_batch(
+        self, members: Members, caller: Caller
+    ) -> dict[str, Any]:
+        name = await self.service.queue(members)
+        entries = parse_entries(members)
+        changes = [
+            (
+                receipt_handle(e.members) or "",
+                integer(e.members, "VisibilityTimeout", 0, MAX_VISIBILITY_S, 0) or 0,
+            )
+            for e in entries
+        ]
+        errors = await self.store.change_visibility(name, changes, self.service.now())
+        self.service.wake(name)
+        ok = [{"Id": e.id} for e, err in zip(entries, errors, strict=True) if err is None]
+        failed = [
+            {"Id": e.id, "SenderFault": True, "Code": err, "Message": err}
+            for e, err in zip(entries, errors, strict=True)
+            if err is not None
+        ]
+        return {"Successful": ok, "Failed": failed}

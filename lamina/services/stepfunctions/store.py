@@ -1,0 +1,351 @@
+"""Step Functions' SQLite tables (``stepfunctions.db``), written with group commit.
+
+Standard executions are durable: the execution row and ``ExecutionStarted`` commit before
+``StartExecution`` answers, and every transition commits the history written since the
+last one together with the *cursor* — the state about to be entered, its input and the
+variables in scope. A restarted server resumes each RUNNING execution from its cursor
+(a Task that was in flight is run again: at-least-once, as AWS documents). Express
+executions never touch this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from lamina.services.stepfunctions.activities import ActivityRecord
+from lamina.services.stepfunctions.records import (
+    AliasRecord,
+    ExecutionRecord,
+    HistoryEntry,
+    StateMachineRecord,
+    VersionRecord,
+)
+from lamina.store.sqlite_writer import SqliteWriter
+from lamina.workflows.steps import JsonDoc
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS state_machines (
+    arn TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, definition TEXT NOT NULL,
+    role_arn TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+    revision_id TEXT NOT NULL, description TEXT NOT NULL, logging TEXT NOT NULL,
+    tracing TEXT NOT NULL, tags TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS executions (
+    arn TEXT PRIMARY KEY, machine_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
+    input TEXT NOT NULL, output TEXT, error TEXT, cause TEXT, started REAL NOT NULL,
+    stopped REAL, definition TEXT NOT NULL, role_arn TEXT NOT NULL, test_case TEXT,
+    version_arn TEXT, alias_arn TEXT, redrive_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS executions_machine ON executions (machine_arn, started);
+CREATE TABLE IF NOT EXISTS versions (
+    arn TEXT PRIMARY KEY, machine_arn TEXT NOT NULL, number INTEGER NOT NULL,
+    definition TEXT NOT NULL, role_arn TEXT NOT NULL, created REAL NOT NULL,
+    revision_id TEXT NOT NULL, description TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aliases (
+    arn TEXT PRIMARY KEY, machine_arn TEXT NOT NULL, name TEXT NOT NULL, routing TEXT NOT NULL,
+    created REAL NOT NULL, updated REAL NOT NULL, description TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS activities (
+    arn TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL, tags TEXT NOT NULL
+);
+-- One row per committed transition: the history events written since the previous one
+-- (a JSON array) and the cursor to resume from (NULL once the execution has ended).
+CREATE TABLE IF NOT EXISTS progress (
+    execution TEXT NOT NULL, first_id INTEGER NOT NULL, events TEXT NOT NULL, cursor TEXT,
+    PRIMARY KEY (execution, first_id)
+);
+"""
+
+
+def _doc_text(value: Any) -> str:
+    if isinstance(value, JsonDoc):
+        return value.text()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# One encoder for every write (json.dumps would build one per call, on the hot path).
+_dumps = json.JSONEncoder(separators=(",", ":"), default=_doc_text).encode
+
+
+def _details_text(details: dict[str, Any]) -> str:
+    """An event's details as JSON. A JSON document the history shows as text (a state's
+    input or output) is stored as itself under ``{"$doc": ...}``, not as an escaped
+    string: its text is already made, and embedding it costs nothing."""
+    if not details:
+        return "{}"
+    parts = []
+    for key, value in details.items():
+        if isinstance(value, JsonDoc):
+            parts.append(f'{_dumps(key)}:{{"$doc":{value.text()}}}')
+        else:
+            parts.append(f"{_dumps(key)}:{_dumps(value)}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _details_value(details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: JsonDoc(v["$doc"]) if isinstance(v, dict) and set(v) == {"$doc"} else v
+        for k, v in details.items()
+    }
+
+
+def _cursor_text(cursor: dict[str, Any]) -> str:
+    """A cursor as JSON; an input already encoded for the history is reused as it is."""
+    value = cursor.get("input")
+    if isinstance(value, JsonDoc):
+        rest = _dumps({k: v for k, v in cursor.items() if k != "input"})
+        return rest[:-1] + ',"input":' + value.text() + "}"
+    return _dumps(cursor)
+
+
+_ROWS_PER_STATEMENT = 500  # 2,000 parameters, well under SQLite's limit
+
+
+class WorkflowStore:
+    """All writes go through one group-committing writer thread."""
+
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        self.writer = SqliteWriter(path, SCHEMA, fsync=fsync, name="stepfunctions-db")
+        self._pending: list[Callable[[sqlite3.Connection], object]] = []
+        self._rows: list[tuple[Any, ...]] = []  # progress rows for the next commit
+        self._batch: asyncio.Future[None] | None = None
+
+    def close(self) -> None:
+        self.writer.close()
+
+    # -- state machines ---------------------------------------------------------------
+    async def save_machine(self, sm: StateMachineRecord) -> None:
+        row = (sm.arn, sm.name, sm.type, sm.definition, sm.role_arn, sm.created, sm.updated,
+               sm.revision_id, sm.description, _dumps(sm.logging), _dumps(sm.tracing),
+               _dumps(sm.tags))  # fmt: skip
+        await self.writer.run(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO state_machines VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row
+            )
+        )
+
+    async def delete_machine(self, arn: str) -> None:
+        await self.writer.run(lambda c: c.execute("DELETE FROM state_machines WHERE arn=?", (arn,)))
+
+    def load_machines(self) -> list[tuple[Any, ...]]:
+        return self.writer.call(
+            lambda c: c.execute(
+                "SELECT arn, name, type, definition, role_arn, created, updated, revision_id,"
+                " description, logging, tracing, tags FROM state_machines"
+            ).fetchall()
+        )
+
+    # -- versions and aliases ---------------------------------------------------------
+    async def save_version(self, v: VersionRecord) -> None:
+        row = (v.arn, v.machine_arn, v.number, v.definition, v.role_arn, v.created,
+               v.revision_id, v.description)  # fmt: skip
+        await self.writer.run(
+            lambda c: c.execute("INSERT OR REPLACE INTO versions VALUES (?,?,?,?,?,?,?,?)", row)
+        )
+
+    async def save_alias(self, a: AliasRecord) -> None:
+        row = (a.arn, a.machine_arn, a.name, _dumps(a.routing), a.created, a.updated,
+               a.description)  # fmt: skip
+        await self.writer.run(
+            lambda c: c.execute("INSERT OR REPLACE INTO aliases VALUES (?,?,?,?,?,?,?)", row)
+        )
+
+    async def delete_version_or_alias(self, arn: str) -> None:
+        def op(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM versions WHERE arn=?", (arn,))
+            c.execute("DELETE FROM aliases WHERE arn=?", (arn,))
+
+        await self.writer.run(op)
+
+    def load_versions(self) -> list[tuple[Any, ...]]:
+        return self.writer.call(
+            lambda c: c.execute(
+                "SELECT arn, machine_arn, number, definition, role_arn, created, revision_id,"
+                " description FROM versions ORDER BY number"
+            ).fetchall()
+        )
+
+    def load_aliases(self) -> list[AliasRecord]:
+        rows = self.writer.call(
+            lambda c: c.execute(
+                "SELECT arn, machine_arn, name, routing, created, updated, description FROM aliases"
+            ).fetchall()
+        )
+        return [
+            AliasRecord(a, m, n, [(v, w) for v, w in json.loads(r)], c, u, d)
+            for a, m, n, r, c, u, d in rows
+        ]
+
+    # -- activities -------------------------------------------------------------------
+    async def save_activity(self, act: ActivityRecord) -> None:
+        row = (act.arn, act.name, act.created, _dumps(act.tags))
+        await self.writer.run(
+            lambda c: c.execute("INSERT OR REPLACE INTO activities VALUES (?,?,?,?)", row)
+        )
+
+    async def delete_activity(self, arn: str) -> None:
+        await self.writer.run(lambda c: c.execute("DELETE FROM activities WHERE arn=?", (arn,)))
+
+    def load_activities(self) -> list[ActivityRecord]:
+        rows = self.writer.call(
+            lambda c: c.execute("SELECT arn, name, created, tags FROM activities").fetchall()
+        )
+        return [ActivityRecord(a, n, c, json.loads(t)) for a, n, c, t in rows]
+
+    # -- executions -------------------------------------------------------------------
+    @staticmethod
+    def _chunk(
+        arn: str, events: list[HistoryEntry], cursor: dict[str, Any] | None
+    ) -> tuple[Any, ...]:
+        rows = ",".join(
+            f"[{e.id},{_dumps(e.type)},{e.timestamp!r},{e.previous},{_details_text(e.details)}]"
+            for e in events
+        )
+        first = events[0].id if events else 0
+        return (arn, first, f"[{rows}]", None if cursor is None else _cursor_text(cursor))
+
+    async def insert_execution(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
+        events = ex.history[ex.flushed :]
+        ex.flushed += len(events)
+        row = (ex.arn, ex.machine_arn, ex.name, ex.status, ex.input, ex.started, ex.definition,
+               ex.role_arn, ex.test_case, ex.version_arn, ex.alias_arn)  # fmt: skip
+        chunk = self._chunk(ex.arn, events, cursor)
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO executions (arn, machine_arn, name, status, input, started,"
+                " definition, role_arn, test_case, version_arn, alias_arn)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                row,
+            )
+            c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
+
+        await self._commit(op)
+
+    async def commit_progress(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
+        """Commit ``ex``'s new history and the cursor to resume from."""
+        committed = self.queue_progress(ex, cursor)
+        if committed is not None:
+            await asyncio.shield(committed)
+
+    def queue_progress(
+        self, ex: ExecutionRecord, cursor: dict[str, Any]
+    ) -> asyncio.Future[None] | None:
+        """Queue ``ex``'s new history and cursor for the next commit; the future is done
+        once it is committed (None: nothing new to write)."""
+        events = ex.history[ex.flushed :]
+        if not events:
+            return None
+        ex.flushed += len(events)
+        ex.last_cursor = cursor
+        self._rows.append(self._chunk(ex.arn, events, cursor))
+        return self._queue(None)
+
+    async def finish_execution(self, ex: ExecutionRecord) -> None:
+        events = ex.history[ex.flushed :]
+        ex.flushed += len(events)
+        row = (ex.status, ex.output, ex.error, ex.cause, ex.stopped, ex.arn)
+        chunk = self._chunk(ex.arn, events, None)
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE executions SET status=?, output=?, error=?, cause=?, stopped=? WHERE arn=?",
+                row,
+            )
+            c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
+
+        await self._commit(op)
+
+    async def redrive_execution(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
+        """The execution runs again: RUNNING, its redrive count, ``ExecutionRedriven``."""
+        events = ex.history[ex.flushed :]
+        ex.flushed += len(events)
+        chunk = self._chunk(ex.arn, events, cursor)
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE executions SET status='RUNNING', output=NULL, error=NULL, cause=NULL,"
+                " stopped=NULL, redrive_count=? WHERE arn=?",
+                (ex.redrive_count, ex.arn),
+            )
+            c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
+
+        await self._commit(op)
+
+    async def _commit(self, op: Callable[[sqlite3.Connection], object]) -> None:
+        """Run ``op`` in the next commit. Every operation queued in one event-loop turn —
+        transitions of all running executions, starts, ends — goes to the writer as one
+        operation, so the thread hop and the commit are paid once per turn."""
+        await asyncio.shield(self._queue(op))
+
+    def _queue(self, op: Callable[[sqlite3.Connection], object] | None) -> asyncio.Future[None]:
+        if op is not None:
+            self._pending.append(op)
+        if self._batch is None:
+            loop = asyncio.get_running_loop()
+            self._batch = loop.create_future()
+            loop.call_soon(self._flush)
+        return self._batch
+
+    def _flush(self) -> None:
+        batch, pending, rows = self._batch, self._pending, self._rows
+        self._batch, self._pending, self._rows = None, [], []
+        assert batch is not None
+
+        def op(c: sqlite3.Connection) -> None:
+            for each in pending:
+                each(c)
+            # Progress rows go in a few multi-row statements: each statement is one trip
+            # out of the GIL, and a busy event loop makes every trip back wait.
+            for i in range(0, len(rows), _ROWS_PER_STATEMENT):
+                part = rows[i : i + _ROWS_PER_STATEMENT]
+                values = ",".join(["(?,?,?,?)"] * len(part))
+                flat = [field for row in part for field in row]
+                c.execute(f"INSERT OR REPLACE INTO progress VALUES {values}", flat)
+
+        def settle(fut: Future[None]) -> None:
+            if batch.done():
+                return
+            exc = fut.exception()
+            if exc is not None:
+                batch.set_exception(exc)
+            else:
+                batch.set_result(None)
+
+        done = self.writer.submit(op)
+        loop = batch.get_loop()
+        done.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, f))
+
+    def load_executions(self) -> list[tuple[Any, ...]]:
+        return self.writer.call(
+            lambda c: c.execute(
+                "SELECT arn, machine_arn, name, status, input, output, error, cause, started,"
+                " stopped, definition, role_arn, test_case, version_arn, alias_arn, redrive_count"
+                " FROM executions ORDER BY started"
+            ).fetchall()
+        )
+
+    def load_progress(self) -> tuple[dict[str, list[HistoryEntry]], dict[str, dict[str, Any]]]:
+        """Every execution's history, and the cursor of its last committed transition (where
+        a running execution resumes, and a failed one is redriven from)."""
+        rows = self.writer.call(
+            lambda c: c.execute(
+                "SELECT execution, events, cursor FROM progress ORDER BY execution, first_id"
+            ).fetchall()
+        )
+        histories: dict[str, list[HistoryEntry]] = {}
+        cursors: dict[str, dict[str, Any]] = {}
+        for arn, events, cursor in rows:
+            history = histories.setdefault(arn, [])
+            for id_, type_, ts, previous, details in json.loads(events):
+                history.append(HistoryEntry(id_, type_, ts, previous, _details_value(details)))
+            if cursor is not None:
+                cursors[arn] = json.loads(cursor)
+        return histories, cursors

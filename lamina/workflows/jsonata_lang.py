@@ -1,0 +1,159 @@
+"""JSONata as Step Functions uses it (``QueryLanguage: JSONata``), on ``jsonata-python``.
+
+A field value that is a string wrapped in ``{% ... %}`` is an expression; objects and
+arrays may hold such strings at any depth (``Arguments``, ``Output``, ``Assign``). Each
+expression sees ``$states`` (``input``, ``result``, ``errorOutput``, ``context``), the
+workflow variables as ``$name``, and Step Functions' additions to the function library:
+``$partition``, ``$range``, ``$hash``, ``$random``, ``$uuid`` and ``$parse``.
+A failing expression is a ``States.QueryEvaluationError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import uuid
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import jsonata
+from jsonata.jexception import JException
+
+from lamina.workflows.errors import StatesError
+from lamina.workflows.jsonpath import Json
+
+_HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384",
+           "SHA-512": "sha512"}  # fmt: skip
+
+
+class JsonataSyntaxError(ValueError):
+    """Raised by :func:`compile_expression` for text that is not JSONata."""
+
+
+def is_expression(value: Json) -> bool:
+    return isinstance(value, str) and value.startswith("{%") and value.endswith("%}")
+
+
+def _query_error(message: str) -> StatesError:
+    return StatesError("States.QueryEvaluationError", message)
+
+
+def _partition(array: Json, size: Json) -> Json:
+    if not isinstance(array, list) or not isinstance(size, (int, float)) or size < 1:
+        raise _query_error("$partition needs an array and a positive size")
+    n = int(size)
+    return [array[i : i + n] for i in range(0, len(array), n)]
+
+
+def _range(start: Json, end: Json, step: Json) -> Json:
+    if not all(isinstance(v, (int, float)) for v in (start, end, step)) or step == 0:
+        raise _query_error("$range needs numbers start, end and a non-zero step")
+    s, e, st = int(start), int(end), int(step)
+    out = list(range(s, e + (1 if st > 0 else -1), st))
+    if len(out) > 1000:
+        raise _query_error("$range may return at most 1000 items")
+    return out
+
+
+def _hash(data: Json, algorithm: Json) -> Json:
+    if algorithm not in _HASHES:
+        raise _query_error(f"$hash: algorithm must be one of {', '.join(_HASHES)}")
+    text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return hashlib.new(_HASHES[algorithm], text.encode()).hexdigest()
+
+
+def _parse(text: Json) -> Json:
+    if not isinstance(text, str):
+        raise _query_error("$parse needs a string")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _query_error(f"$parse: invalid JSON: {exc}") from None
+
+
+@lru_cache(maxsize=4096)
+def compile_expression(text: str) -> Any:
+    """Compile the body of ``{% ... %}``; raises :class:`JsonataSyntaxError`."""
+    body = text[2:-2].strip() if is_expression(text) else text
+    try:
+        expr = jsonata.Jsonata(body)
+    except JException as exc:
+        raise JsonataSyntaxError(f"{body!r}: {exc}") from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+        raise JsonataSyntaxError(f"{body!r}: {exc}") from None
+    expr.register_lambda("partition", _partition)
+    expr.register_lambda("range", _range)
+    expr.register_lambda("hash", _hash)
+    expr.register_lambda("parse", _parse)
+    return expr
+
+
+class Evaluator:
+    """Evaluates expressions for one state: ``$states`` plus the variables in scope."""
+
+    def __init__(
+        self, states: Mapping[str, Json], variables: Mapping[str, Json], rng: random.Random
+    ) -> None:
+        self.rng = rng
+        bindings: dict[str, Json] = dict(variables)
+        bindings["states"] = dict(states)
+        bindings["random"] = jsonata.Jsonata.JLambda(self._random)
+        bindings["uuid"] = jsonata.Jsonata.JLambda(self._uuid)
+        self.bindings = bindings
+
+    def _random(self, seed: Json = None) -> float:
+        return random.Random(seed).random() if seed is not None else self.rng.random()
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def expression(self, text: str) -> Json:
+        try:
+            expr = compile_expression(text)
+        except JsonataSyntaxError as exc:
+            raise _query_error(str(exc)) from None
+        try:
+            value = expr.evaluate(None, self.bindings)
+        except StatesError:
+            raise
+        except JException as exc:
+            raise _query_error(f"{text}: {exc}") from None
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError,
+                RecursionError) as exc:  # fmt: skip
+            # jsonata-python lets some evaluation errors out as plain Python errors.
+            raise _query_error(f"{text}: {type(exc).__name__}: {exc}") from None
+        return _plain(value)
+
+    def template(self, value: Json) -> Json:
+        """Evaluate every ``{% %}`` string inside ``value`` (objects and arrays walked)."""
+        if isinstance(value, str):
+            return self.expression(value) if is_expression(value) else value
+        if isinstance(value, dict):
+            return {k: self.template(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.template(v) for v in value]
+        return value
+
+
+def _plain(value: Json) -> Json:
+    """jsonata-python's sequences and whole floats back to plain JSON values."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def template_expressions(value: Json) -> list[str]:
+    """Every ``{% %}`` string inside ``value`` (for validation at create time)."""
+    if is_expression(value):
+        return [value]
+    if isinstance(value, dict):
+        return [e for v in value.values() for e in template_expressions(v)]
+    if isinstance(value, list):
+        return [e for v in value for e in template_expressions(v)]
+    return []

@@ -1,0 +1,198 @@
+"""The async driver of the pure engine: does what each step says, reports back.
+
+Tasks are run by a callable the owner supplies (Lambda through the scheduler, callbacks
+waiting for a task token, ...); sleeping goes through the owner's clock (the schedule
+clock, so ``LAMINA_SCHEDULE_TIME_SCALE`` speeds waits and retry intervals up). History
+events go to ``record`` in the order they happen; ``moved`` sees every transition and
+``sleeping`` every Wait of the top level (the durable executor commits at both), and
+``settled`` is awaited before anything with an outside effect (a task, branches, an S3
+read), so the executor can let transitions run ahead of their commits until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from lamina.workflows.definition import Machine
+from lamina.workflows.engine import Engine
+from lamina.workflows.steps import (
+    Branch,
+    Err,
+    Event,
+    Fail,
+    Frame,
+    Move,
+    Ok,
+    Outcome,
+    ReadItems,
+    RetryLater,
+    RunBranches,
+    RunTask,
+    Sleep,
+    Step,
+    Succeed,
+    WriteResults,
+)
+
+RunTaskFn = Callable[[RunTask], Awaitable[Outcome]]
+# record(events, previous id or None for the history's latest) -> the last id it gave
+Record = Callable[[tuple[Event, ...], int | None], int]
+
+
+class MapIO(Protocol):
+    """Where a distributed Map reads its items and writes its results (S3)."""
+
+    async def read_items(self, step: ReadItems) -> Outcome: ...
+
+    async def write_results(self, step: WriteResults) -> Outcome: ...
+
+
+@dataclass
+class Clock:
+    """Schedule-clock time and sleeping on it (``scale`` times faster than real time)."""
+
+    now: Callable[[], float]
+    scale: float = 1.0
+
+    async def sleep_until(self, until: float) -> None:
+        delay = (until - self.now()) / self.scale
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            await asyncio.sleep(seconds / self.scale)
+
+
+class Runner:
+    """Runs one execution (and its branches) to its end."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_task: RunTaskFn,
+        clock: Clock,
+        record: Record,
+        moved: Callable[[Frame], Awaitable[None]] | None = None,
+        sleeping: Callable[[Sleep], Awaitable[None]] | None = None,
+        map_io: MapIO | None = None,
+        settled: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.map_io = map_io
+        self.settled = settled
+        self.engine = engine
+        self.run_task = run_task
+        self.clock = clock
+        self.record = record
+        self.moved = moved
+        self.sleeping = sleeping
+
+    async def run(
+        self,
+        machine: Machine,
+        step: Step,
+        *,
+        top: bool = True,
+        chain: list[int | None] | None = None,
+    ) -> Succeed | Fail:
+        """Run ``machine`` from ``step``. ``chain[0]`` is the id of this run's latest event
+        (None: the history's latest), what its next event's ``previousEventId`` is: each
+        Parallel branch and Map iteration chains its own events, as on AWS."""
+        engine, clock = self.engine, self.clock
+        chain = chain if chain is not None else [None]
+        while True:
+            if step.events:
+                chain[0] = self.record(step.events, chain[0])
+            if isinstance(step, Move):
+                if top and self.moved is not None:
+                    await self.moved(step.frame)
+                step = engine.enter(machine, step.frame, clock.now())
+            elif isinstance(step, (Succeed, Fail)):
+                return step
+            elif isinstance(step, RunTask):
+                if top and self.settled is not None:
+                    await self.settled()
+                outcome = await self.run_task(step)
+                step = engine.task_done(machine, step.frame, outcome)
+            elif isinstance(step, Sleep):
+                if top and self.sleeping is not None:
+                    await self.sleeping(step)
+                await clock.sleep_until(step.until)
+                if step.after:
+                    chain[0] = self.record(step.after, chain[0])
+                step = step.then
+            elif isinstance(step, RetryLater):
+                await clock.sleep(step.delay_s)
+                step = engine.attempt(machine, step.frame)
+            elif isinstance(step, RunBranches):
+                if top and self.settled is not None:
+                    await self.settled()
+                outcomes = await self._branches(step, chain[0])
+                chain[0] = None  # after the join: the history's latest event
+                inputs = [b.input for b in step.branches]
+                step = engine.branches_done(machine, step.frame, outcomes, inputs)
+            elif isinstance(step, ReadItems):
+                if top and self.settled is not None:
+                    await self.settled()
+                outcome = await self._map_io(step)
+                step = engine.items_read(machine, step.frame, outcome)
+            elif isinstance(step, WriteResults):
+                outcome = await self._map_io(step)
+                step = engine.results_written(machine, step.frame, step, outcome)
+
+    async def _map_io(self, step: ReadItems | WriteResults) -> Outcome:
+        if self.map_io is None:
+            return Err("States.Runtime", "This Map needs S3 (ItemReader/ResultWriter)")
+        if isinstance(step, ReadItems):
+            return await self.map_io.read_items(step)
+        return await self.map_io.write_results(step)
+
+    async def run_branches(self, step: RunBranches) -> list[Outcome]:
+        """Run a Parallel state's branches or a Map state's items (one outcome each)."""
+        return await self._branches(step, None)
+
+    async def _branches(self, step: RunBranches, parent: int | None) -> list[Outcome]:
+        limit = step.max_concurrency or len(step.branches) or 1
+        gate = asyncio.Semaphore(limit)
+        tolerant = step.kind == "Map" and (step.tolerated_count or step.tolerated_percentage)
+
+        async def one(index: int, branch: Branch) -> Outcome:
+            async with gate:
+                chain: list[int | None] = [parent]
+                if step.kind == "Map":
+                    started = Event(
+                        "MapIterationStarted", {"name": step.frame.state, "index": index}
+                    )
+                    chain[0] = self.record((started,), parent)
+                start = Move(Frame(branch.machine.start_at, branch.input, branch.variables))
+                end = await self.run(branch.machine, start, top=False, chain=chain)
+                ok = isinstance(end, Succeed)
+                if step.kind == "Map":
+                    kind = "MapIterationSucceeded" if ok else "MapIterationFailed"
+                    done = Event(kind, {"name": step.frame.state, "index": index})
+                    self.record((done,), chain[0])
+                if isinstance(end, Succeed):
+                    return Ok(end.output)
+                if not tolerant:
+                    raise _BranchFailed(Err(end.error, end.cause))
+                return Err(end.error, end.cause)
+
+        tasks = [asyncio.ensure_future(one(i, b)) for i, b in enumerate(step.branches)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except _BranchFailed as failed:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return [failed.err]
+
+
+class _BranchFailed(Exception):
+    """A branch failed: the others are stopped (Parallel, or Map without tolerance)."""
+
+    def __init__(self, err: Err) -> None:
+        super().__init__(err.error)
+        self.err = err

@@ -1,0 +1,232 @@
+"""Authorisation: calls made with a function's role credentials are allowed or denied by the
+role's policies, with AWS's AccessDenied answers (real `lamina serve`, real boto3 in the
+function, keys configured; and dev mode)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.integration.harness import LaminaProcess, python_zip
+
+pytestmark = pytest.mark.privileged
+
+KEY, SECRET = "AKIDOPERATOR", "operator-secret-key"
+ACCOUNT = "000000000000"
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+# The function runs one boto3 call named by the event and reports what AWS's client saw.
+PROBE = """
+import boto3, json
+from botocore.exceptions import ClientError
+def handler(event, context):
+    client = boto3.client(event["service"])
+    try:
+        out = getattr(client, event["call"])(**event.get("args", {}))
+        out.pop("ResponseMetadata", None)
+        if "Body" in out:
+            out["Body"] = out["Body"].read().decode()
+        return {"ok": True, "out": json.loads(json.dumps(out, default=str))}
+    except ClientError as e:
+        err = e.response["Error"]
+        return {"ok": False, "code": err.get("Code"), "message": err.get("Message"),
+                "status": e.response["ResponseMetadata"]["HTTPStatusCode"]}
+"""
+
+
+def client(server: LaminaProcess, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(retries={"max_attempts": 0}, read_timeout=120),
+    )
+
+
+def probe(
+    server: LaminaProcess, function: str, service: str, call: str, **args: Any
+) -> dict[str, Any]:
+    out = client(server, "lambda").invoke(
+        FunctionName=function,
+        Payload=json.dumps({"service": service, "call": call, "args": args}).encode(),
+    )
+    body: dict[str, Any] = json.loads(out["Payload"].read())
+    assert "FunctionError" not in out, body
+    return body
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    server = LaminaProcess(
+        tmp_path_factory.mktemp("authz"), {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
+    ).start()
+    iam, s3, sqs, lam = (client(server, s) for s in ("iam", "s3", "sqs", "lambda"))
+    iam.create_role(RoleName="reader", AssumeRolePolicyDocument=TRUST)
+    iam.attach_role_policy(
+        RoleName="reader", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+    )
+    iam.create_role(RoleName="sender", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(
+        RoleName="sender",
+        PolicyName="send-to-jobs",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                        "Resource": f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs",
+                    }
+                ],
+            }
+        ),
+    )
+    s3.create_bucket(Bucket="photos")
+    s3.put_object(Bucket="photos", Key="cat.txt", Body=b"meow")
+    sqs.create_queue(QueueName="jobs")
+    sqs.create_queue(QueueName="payroll")
+    for name, role in (
+        ("as-reader", "reader"),
+        ("as-sender", "sender"),
+        ("as-nobody", "no-such-role"),
+    ):
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Handler="app.handler",
+            Code={"ZipFile": python_zip(PROBE)},
+            Role=f"arn:aws:iam::{ACCOUNT}:role/{role}",
+            Timeout=60,
+        )
+    yield server
+    server.stop()
+
+
+def test_a_read_only_role_reads_but_cannot_write(signed: LaminaProcess) -> None:
+    got = probe(signed, "as-reader", "s3", "get_object", Bucket="photos", Key="cat.txt")
+    assert got == {"ok": True, "out": got["out"]} and got["out"]["Body"] == "meow"
+    denied = probe(
+        signed, "as-reader", "s3", "put_object", Bucket="photos", Key="dog.txt", Body="woof"
+    )
+    assert denied["ok"] is False and denied["code"] == "AccessDenied" and denied["status"] == 403
+    assert denied["message"] == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/reader/as-reader is not authorized to perform: "
+        "s3:PutObject on resource: arn:aws:s3:::photos/dog.txt because no identity-based policy "
+        "allows the s3:PutObject action"
+    )
+    # What was denied did not happen.
+    with pytest.raises(client(signed, "s3").exceptions.NoSuchKey):
+        client(signed, "s3").get_object(Bucket="photos", Key="dog.txt")
+
+
+def test_a_role_reaches_only_the_queue_its_policy_names(signed: LaminaProcess) -> None:
+    url = f"{signed.endpoint}/{ACCOUNT}/jobs"
+    sent = probe(signed, "as-sender", "sqs", "send_message", QueueUrl=url, MessageBody="hi")
+    assert sent["ok"] is True
+    other = probe(
+        signed,
+        "as-sender",
+        "sqs",
+        "send_message",
+        QueueUrl=f"{signed.endpoint}/{ACCOUNT}/payroll",
+        MessageBody="x",
+    )
+    assert other["ok"] is False and other["status"] == 403
+    assert "sqs:SendMessage" in other["message"]
+
+
+def test_a_function_cannot_read_or_change_other_functions(signed: LaminaProcess) -> None:
+    for call, args in (
+        ("get_function", {"FunctionName": "as-sender"}),
+        ("list_functions", {}),
+        ("delete_function", {"FunctionName": "as-sender"}),
+    ):
+        got = probe(signed, "as-reader", "lambda", call, **args)
+        assert got["ok"] is False, call
+        assert got["code"] == "AccessDeniedException" and got["status"] == 403, got
+    assert (
+        client(signed, "lambda").get_function(FunctionName="as-sender")["Configuration"][
+            "FunctionName"
+        ]
+        == "as-sender"
+    )
+
+
+def test_in_signed_mode_a_role_that_does_not_exist_allows_nothing(signed: LaminaProcess) -> None:
+    got = probe(signed, "as-nobody", "s3", "get_object", Bucket="photos", Key="cat.txt")
+    assert got["ok"] is False and got["code"] == "AccessDenied"
+
+
+def test_dev_mode_allows_an_unknown_role_says_so_once_and_enforces_a_known_one(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    server = LaminaProcess(tmp_path_factory.mktemp("authz-dev")).start()
+    try:
+
+        def dev_client(service: str) -> Any:
+            return boto3.client(
+                service,
+                endpoint_url=server.endpoint,
+                region_name="us-east-1",
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+                config=Config(retries={"max_attempts": 0}, read_timeout=120),
+            )
+
+        dev_client("iam").create_role(RoleName="reader", AssumeRolePolicyDocument=TRUST)
+        dev_client("iam").attach_role_policy(
+            RoleName="reader", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+        )
+        dev_client("s3").create_bucket(Bucket="dev-bucket")
+        lam = dev_client("lambda")
+        for name, role in (("known", "reader"), ("unknown", "ghost")):
+            lam.create_function(
+                FunctionName=name,
+                Runtime="python3.11",
+                Handler="app.handler",
+                Code={"ZipFile": python_zip(PROBE)},
+                Role=f"arn:aws:iam::{ACCOUNT}:role/{role}",
+                Timeout=60,
+            )
+
+        def run(fn: str) -> dict[str, Any]:
+            out = lam.invoke(
+                FunctionName=fn,
+                Payload=json.dumps(
+                    {
+                        "service": "s3",
+                        "call": "put_object",
+                        "args": {"Bucket": "dev-bucket", "Key": fn, "Body": "x"},
+                    }
+                ).encode(),
+            )
+            return dict(json.loads(out["Payload"].read()))
+
+        assert run("unknown")["ok"] is True
+        assert run("unknown")["ok"] is True
+        assert run("known")["ok"] is False
+    finally:
+        server.stop()
+    assert server.proc is not None and server.proc.stdout is not None
+    logged = server.output + server.proc.stdout.readlines()
+    warnings = [line for line in logged if "ghost does not exist" in line]
+    assert len(warnings) == 1, server.output[-20:]

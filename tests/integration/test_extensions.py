@@ -1,0 +1,393 @@
+"""Lambda extensions end to end: an external extension written in Python registers,
+receives INVOKE events for a cold and a warm invoke and SHUTDOWN when its environment
+goes; a slow one delays the freeze, not the caller's answer; a crashing one fails INIT;
+an AWS_LAMBDA_EXEC_WRAPPER script wraps the runtime.
+
+The extensions come in layers, as on Lambda: executables in ``/opt/extensions``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from lamina.client.http import Client
+from tests.integration.harness import LaminaProcess, zip_files
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+RECORDER = """#!/usr/bin/env python3
+import json, os, sys, time, urllib.request
+
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+name = os.path.basename(__file__)
+register = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+    headers={"Lambda-Extension-Name": name},
+    method="POST",
+)
+with urllib.request.urlopen(register) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+    info = json.load(r)
+print("[recorder] registered for %s" % info["functionName"], flush=True)
+slow = os.environ.get("SLOW_EXTENSION") == "1"
+while True:
+    nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+    with urllib.request.urlopen(nxt) as r:
+        event = json.load(r)
+    if event["eventType"] == "INVOKE":
+        print("[recorder] INVOKE %s at %f" % (event["requestId"], time.time()), flush=True)
+        if slow:
+            time.sleep(1.0)
+            print("[recorder] done %s at %f" % (event["requestId"], time.time()), flush=True)
+    else:
+        print("[recorder] SHUTDOWN %s" % event["shutdownReason"], flush=True)
+        sys.exit(0)
+"""
+
+HANDLER = """
+import os, time
+def handler(event, context):
+    return {"wrapped": os.environ.get("WRAPPED", ""), "at": time.time()}
+"""
+
+
+def _logs(lamina: LaminaProcess, name: str) -> str:
+    events = Client(lamina.endpoint).call("GET", f"/lamina/v1/functions/{name}/logs")["events"]
+    return "\n".join(e["message"] for e in events)
+
+
+def _wait_for(what: Callable[[], str], needle: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = what()
+        if needle in text:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} never appeared in:\n{text}")
+        time.sleep(0.05)
+
+
+def _invoke(lamina: LaminaProcess, name: str) -> tuple[str, Any]:
+    """(request id, answer) of one invoke. The REPORT line is not read from the log tail:
+    with extensions still at work it comes after the answer."""
+    out = lamina.lambda_client().invoke(FunctionName=name, Payload=b"{}")
+    assert "FunctionError" not in out, out["Payload"].read()
+    return out["ResponseMetadata"]["RequestId"], json.loads(out["Payload"].read())
+
+
+def _report(text: str, request_id: str) -> str:
+    return next(
+        line for line in text.splitlines() if line.startswith(f"REPORT RequestId: {request_id}")
+    )
+
+
+def _create(lamina: LaminaProcess, name: str, files: dict[str, str], **extra: Any) -> None:
+    """The function ``name``; files under ``extensions/`` go in a layer of their own (its
+    ``/opt/extensions``), the rest in the function's zip."""
+    layered = {k: v for k, v in files.items() if k.startswith("extensions/")}
+    own = {k: v for k, v in files.items() if not k.startswith("extensions/")}
+    layers = []
+    if layered:
+        layer = lamina.lambda_client().publish_layer_version(
+            LayerName=f"{name}-extensions",
+            Content={"ZipFile": zip_files(dict(layered), executable=tuple(layered))},
+        )
+        layers = [layer["LayerVersionArn"]]
+    executable = tuple(f for f in own if f.endswith(".sh"))
+    code = zip_files({"app.py": HANDLER, **own}, executable=executable)
+    lamina.create(name, code, Layers=layers, **extra)
+
+
+def test_an_external_extension_gets_invoke_events_and_shutdown(lamina: LaminaProcess) -> None:
+    name = "ext-recorder"
+    _create(lamina, name, {"extensions/recorder": RECORDER})
+    cold_id, _ = _invoke(lamina, name)
+    warm_id, _ = _invoke(lamina, name)
+    _wait_for(lambda: _logs(lamina, name), f"REPORT RequestId: {warm_id}")
+    # A configuration change retires the environment: SHUTDOWN reaches the extension. (An
+    # extension's lines pass through Lamina's marker, so the last ones may reach the log
+    # only when the environment is thawed again: here, for SHUTDOWN.)
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = _wait_for(lambda: _logs(lamina, name), "[recorder] SHUTDOWN spindown")
+    assert "Init Duration" in _report(text, cold_id)
+    assert "Init Duration" not in _report(text, warm_id)
+    assert f"[recorder] registered for {name}" in text
+    assert f"[recorder] INVOKE {cold_id}" in text and f"[recorder] INVOKE {warm_id}" in text
+    # Registration happened before the runtime's INIT ended: before the first START.
+    assert text.index("[recorder] registered") < text.index(f"START RequestId: {cold_id}")
+
+
+def test_a_slow_extension_delays_the_freeze_not_the_answer(lamina: LaminaProcess) -> None:
+    name = "ext-slow"
+    _create(
+        lamina,
+        name,
+        {"extensions/recorder": RECORDER},
+        Environment={"Variables": {"SLOW_EXTENSION": "1"}},
+    )
+    _invoke(lamina, name)  # cold: INIT and a first event
+    request_id, _ = _invoke(lamina, name)
+    answered_at = time.time()
+    # With no further invoke, the extension finishes its work and asks for its next event
+    # (that is when REPORT is written): its environment was not frozen under it.
+    text = _wait_for(lambda: _logs(lamina, name), f"REPORT RequestId: {request_id}")
+    # It received the event, then worked 1 s; the caller had its answer before that ended.
+    got_at = float(text.split(f"[recorder] INVOKE {request_id} at ")[1].split()[0])
+    assert answered_at < got_at + 1.0, "the caller waited for the extension"
+    # The invoke phase, and the bill, last until the extension is done.
+    duration_ms = float(_report(text, request_id).split("\tDuration: ")[1].split()[0])
+    assert duration_ms >= 1000
+    again_id, _ = _invoke(lamina, name)
+    assert again_id != request_id
+
+
+def test_a_crashing_extension_fails_init_with_extension_crash(lamina: LaminaProcess) -> None:
+    name = "ext-crash"
+    _create(lamina, name, {"extensions/crasher": "#!/bin/sh\necho crashing; exit 3\n"})
+    out = lamina.invoke(name, {})
+    assert out.function_error == "Unhandled"
+    body = out.json()
+    assert body["errorType"] == "Extension.Crash"
+    assert "INIT_REPORT" in out.log and "Status: error" in out.log
+
+
+def test_an_exec_wrapper_wraps_the_runtime(lamina: LaminaProcess) -> None:
+    name = "ext-wrapper"
+    _create(
+        lamina,
+        name,
+        {"wrapper.sh": '#!/bin/bash\nexport WRAPPED="yes:$1"\nexec "$@"\n'},
+        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}},
+    )
+    out = lamina.invoke(name, {})
+    assert out.function_error is None, out.payload
+    assert out.json()["wrapped"].startswith("yes:/")  # the runtime's command came as "$@"
+
+
+TELEMETRY = """#!/usr/bin/env python3
+import json, os, sys, threading, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+base = "http://%s/2020-01-01/extension" % api
+seen = []  # (type, record) of every event received
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        seen.extend((e["type"], e["record"]) for e in json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+server = HTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+register = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(),
+    headers={"Lambda-Extension-Name": "telemetry"},
+    method="POST",
+)
+with urllib.request.urlopen(register) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+subscribe = urllib.request.Request(
+    "http://%s/2022-07-01/telemetry" % api,
+    data=json.dumps({
+        "schemaVersion": "2022-12-13",
+        "types": ["platform", "function", "extension"],
+        "buffering": {"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+        "destination": {"protocol": "HTTP",
+                        "URI": "http://sandbox.localdomain:%d/" % server.server_port},
+    }).encode(),
+    headers={"Lambda-Extension-Identifier": ident},
+    method="PUT",
+)
+with urllib.request.urlopen(subscribe) as r:
+    assert r.status == 200
+print("[telemetry] subscribed", flush=True)
+while True:
+    nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+    with urllib.request.urlopen(nxt) as r:
+        event = json.load(r)
+    if event["eventType"] == "SHUTDOWN":
+        types = sorted({t for t, _ in seen})
+        starts = [r["requestId"] for t, r in seen if t == "platform.start"]
+        reports = [r["requestId"] for t, r in seen if t == "platform.report"]
+        functions = [r for t, r in seen if t == "function"]
+        print("[telemetry] seen " + json.dumps(
+            {"types": types, "starts": starts, "reports": reports, "function": functions}),
+            flush=True)
+        sys.exit(0)
+"""
+
+SAYS_HELLO = """
+def handler(event, context):
+    print("hello from the function")
+    return "ok"
+"""
+
+
+def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
+    lamina: LaminaProcess,
+) -> None:
+    name = "ext-telemetry"
+    _create(lamina, name, {"app.py": SAYS_HELLO, "extensions/telemetry": TELEMETRY})
+    ids = [_invoke(lamina, name)[0], _invoke(lamina, name)[0]]
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = _wait_for(lambda: _logs(lamina, name), "[telemetry] seen ")
+    seen = json.loads(text.split("[telemetry] seen ")[1].splitlines()[0])
+    assert set(seen["types"]) >= {
+        "platform.initStart",
+        "platform.initRuntimeDone",
+        "platform.initReport",
+        "platform.start",
+        "platform.runtimeDone",
+        "platform.report",
+        "function",
+        "extension",
+    }, seen["types"]
+    assert seen["starts"] == ids and seen["reports"] == ids
+    assert any("hello from the function" in line for line in seen["function"])
+    # The extension's own lines are logged too, without Lamina's marker.
+    assert "\n[telemetry] subscribed" in "\n" + text
+
+
+def test_a_snapstart_function_with_an_extension_runs_it(lamina: LaminaProcess) -> None:
+    name = "ext-snapstart"
+    _create(
+        lamina,
+        name,
+        {"extensions/recorder": RECORDER},
+        SnapStart={"ApplyOn": "PublishedVersions"},
+    )
+    request_id, _ = _invoke(lamina, name)
+    _wait_for(lambda: _logs(lamina, name), f"[recorder] INVOKE {request_id}")
+
+
+def test_shutdown_after_a_timeout_says_timeout(lamina: LaminaProcess) -> None:
+    name = "ext-timeout"
+    sleepy = "import time\ndef handler(event, context):\n    time.sleep(5)\n"
+    _create(lamina, name, {"app.py": sleepy, "extensions/recorder": RECORDER}, Timeout=1)
+    out = lamina.invoke(name, {})
+    assert out.function_error == "Unhandled"
+    assert out.json()["errorType"] == "Sandbox.Timedout"
+    _wait_for(lambda: _logs(lamina, name), "[recorder] SHUTDOWN timeout")
+
+
+REGISTERS_THEN_EXITS = """#!/usr/bin/env python3
+import json, os, sys, urllib.request
+req = urllib.request.Request(
+    "http://%s/2020-01-01/extension/register" % os.environ["AWS_LAMBDA_RUNTIME_API"],
+    data=json.dumps({"events": ["INVOKE"]}).encode(),
+    headers={"Lambda-Extension-Name": "quitter"},
+    method="POST",
+)
+urllib.request.urlopen(req).close()
+sys.exit(2)
+"""
+
+
+def test_an_extension_exiting_after_it_registered_fails_init(lamina: LaminaProcess) -> None:
+    name = "ext-quitter"
+    _create(lamina, name, {"extensions/quitter": REGISTERS_THEN_EXITS})
+    out = lamina.invoke(name, {})
+    assert out.function_error == "Unhandled"
+    assert out.json()["errorType"] == "Extension.Crash"
+
+
+def test_node_options_preloads_an_internal_extension(lamina: LaminaProcess) -> None:
+    name = "ext-node-options"
+    lamina.create(
+        name,
+        zip_files(
+            {
+                "preload.js": "globalThis.preloaded = process.env.AWS_LAMBDA_FUNCTION_NAME;\n",
+                "index.mjs": "export const handler = async () => ({ preloaded: globalThis.preloaded });\n",
+            }
+        ),
+        runtime="nodejs20.x",
+        handler="index.handler",
+        Environment={"Variables": {"NODE_OPTIONS": "--require /var/task/preload.js"}},
+    )
+    out = lamina.invoke(name, {})
+    assert out.function_error is None, out.payload
+    assert out.json() == {"preloaded": name}
+
+
+INTERNAL = """
+import json, os, threading, urllib.request
+
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+req = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE"]}).encode(),
+    headers={"Lambda-Extension-Name": "internal"},
+    method="POST",
+)
+with urllib.request.urlopen(req) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+seen = []
+
+
+def loop():
+    while True:
+        nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+        with urllib.request.urlopen(nxt) as r:
+            seen.append(json.load(r)["requestId"])
+
+
+threading.Thread(target=loop, daemon=True).start()
+
+
+def handler(event, context):
+    return {"seen": list(seen)}
+"""
+
+
+def test_an_internal_extension_registers_from_the_runtime_process(lamina: LaminaProcess) -> None:
+    name = "ext-internal"
+    lamina.create(name, zip_files({"app.py": INTERNAL}))
+    first_id, _ = _invoke(lamina, name)
+    _, second = _invoke(lamina, name)
+    assert first_id in second["seen"]
+
+
+CRASHES_ON_INVOKE = """#!/usr/bin/env python3
+import json, os, sys, urllib.request
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+req = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE"]}).encode(),
+    headers={"Lambda-Extension-Name": "fragile"},
+    method="POST",
+)
+with urllib.request.urlopen(req) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+urllib.request.urlopen(nxt).close()  # the first INVOKE
+sys.exit(7)
+"""
+
+
+def test_an_extension_crashing_mid_invoke_fails_it_and_resets(lamina: LaminaProcess) -> None:
+    name = "ext-fragile"
+    # The handler outlasts the extension's exit (it waits for the platform to end it).
+    slow = "import time\ndef handler(event, context):\n    time.sleep(8)\n    return 'late'\n"
+    _create(lamina, name, {"app.py": slow, "extensions/fragile": CRASHES_ON_INVOKE}, Timeout=30)
+    out = lamina.invoke(name, {})
+    assert out.function_error == "Unhandled"
+    assert out.json()["errorType"] == "Extension.Crash"
+    # The environment was reset: the next invoke starts cold (and crashes alike).
+    again = lamina.invoke(name, {})
+    assert again.json()["errorType"] == "Extension.Crash"
+    assert "Init Duration" in again.log

@@ -1,0 +1,104 @@
+"""Max Memory Used means what Lambda's means: the environment's resident memory.
+
+Upper bounds: lambda-perf's AWS figures for hello functions (Python 3.12: 37 MB, Node 22:
+75 MB) + 25 %. Lamina runs Debian's Python 3.11 and Node 20 with leaner bootstraps and no
+in-sandbox platform agent, so it reads less (docs/billing.md gives the numbers); the lower
+bound is what the bare interpreter alone keeps resident on this host, which a reading that
+misses the cached file pages of the interpreter (the cgroup's charge: 7 MB for Python)
+falls below.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import LaminaProcess, python_zip
+
+EXAMPLES = Path(__file__).parents[2] / "build" / "examples"
+SNAP: dict[str, Any] = {"SnapStart": {"ApplyOn": "PublishedVersions"}}
+STATUS_HWM = {
+    "python": ["/usr/bin/python3.11", "-c", "print(open('/proc/self/status').read())"],
+    "node": ["node", "-e", "console.log(require('fs').readFileSync('/proc/self/status','utf8'))"],
+}
+
+
+def bare_interpreter_mb(language: str) -> float:
+    """Peak resident memory of the interpreter doing nothing, outside any sandbox."""
+    text = subprocess.run(STATUS_HWM[language], capture_output=True, text=True, check=True)
+    line = next(line for line in text.stdout.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    data: Path = tmp_path_factory.mktemp("lamina-memory")
+    proc = LaminaProcess(data, {"LAMINA_FREEZE_GRACE_S": "0.05"}).start()
+    yield proc
+    proc.stop()
+
+
+def max_used(server: LaminaProcess, name: str, payload: object) -> tuple[int, int]:
+    """Max Memory Used of a cold and then a warm invoke."""
+    readings = []
+    for _ in range(2):
+        out = server.invoke(name, payload)
+        assert out.function_error is None, out.payload
+        readings.append(int(str(out.report()["max"])))
+    return readings[0], readings[1]
+
+
+@pytest.mark.parametrize(
+    ("example", "runtime", "handler", "language", "aws_mb"),
+    [
+        ("hello-python", "python3.11", "app.handler", "python", 37),
+        ("hello-node", "nodejs20.x", "index.handler", "node", 75),
+    ],
+)
+def test_a_hello_function_reads_its_interpreters_resident_memory(
+    server: LaminaProcess, example: str, runtime: str, handler: str, language: str, aws_mb: int
+) -> None:
+    zip_path = EXAMPLES / f"{example}.zip"
+    assert zip_path.is_file(), f"{zip_path} missing: run `make examples`"
+    name = "mem-" + example
+    server.create(name, zip_path.read_bytes(), runtime=runtime, handler=handler)
+    cold, warm = max_used(server, name, {"name": "Lamina"})
+    bare = bare_interpreter_mb(language)
+    assert bare <= cold <= aws_mb * 1.25, (cold, bare, aws_mb)
+    assert warm >= cold  # a high-water mark over the environment's life
+
+
+def test_a_forked_environment_counts_the_pages_it_shares_with_its_zygote(
+    server: LaminaProcess,
+) -> None:
+    zip_path = EXAMPLES / "hello-python.zip"
+    server.create(
+        "mem-snap", zip_path.read_bytes(), runtime="python3.11", handler="app.handler", **SNAP
+    )
+    version = server.lambda_client().publish_version(FunctionName="mem-snap")["Version"]
+    first, second = max_used(server, f"mem-snap:{version}", {})
+    bare = bare_interpreter_mb("python")
+    # Not the zygote's memory added to the child's: the pages they share count once.
+    assert bare <= first <= second <= 37 * 1.25, (first, second, bare)
+
+
+def test_a_function_that_allocates_150_mb_reads_at_least_150_mb(server: LaminaProcess) -> None:
+    server.create(
+        "mem-hog",
+        python_zip("""
+        def handler(event, context):
+            hoard = bytearray(150 * 1024 * 1024)
+            for i in range(0, len(hoard), 4096):
+                hoard[i] = 1  # touch every page: resident, not just reserved
+            return len(hoard)
+        """),
+        MemorySize=512,
+        Timeout=30,
+    )
+    first, second = max_used(server, "mem-hog", {})
+    assert first >= 150 and second >= 150, (first, second)
+    assert first < 512

@@ -1,0 +1,81 @@
+"""The execution picture: states coloured by what the history says happened."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lamina.workflows.picture import render_html, render_svg, state_runs
+
+DEFINITION = json.dumps({
+    "StartAt": "Charge",
+    "States": {
+        "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Next": "Ship",
+                   "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Refund"}]},
+        "Ship": {"Type": "Succeed"},
+        "Refund": {"Type": "Fail", "Error": "Refunded"},
+    },
+})  # fmt: skip
+
+
+def event(i: int, kind: str, t: float, **details: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": i, "type": kind, "timestamp": t, "previousEventId": i - 1}
+    if kind.endswith("StateEntered"):
+        out["stateEnteredEventDetails"] = details
+    elif kind.endswith("StateExited"):
+        out["stateExitedEventDetails"] = details
+    elif details:
+        out[kind[0].lower() + kind[1:] + "EventDetails"] = details
+    return out
+
+
+HISTORY = [
+    event(1, "ExecutionStarted", 100.0),
+    event(2, "TaskStateEntered", 100.0, name="Charge"),
+    event(3, "TaskScheduled", 100.0),
+    event(4, "TaskFailed", 100.25, error="CardDeclined", cause="no funds"),
+    event(5, "TaskStateExited", 100.25, name="Charge"),
+    event(6, "FailStateEntered", 100.3, name="Refund"),
+    event(7, "ExecutionFailed", 100.3, error="Refunded"),
+]
+
+
+def test_history_gives_each_state_its_status_and_time() -> None:
+    runs, status = state_runs(HISTORY)
+    assert status == "FAILED"
+    assert runs["Charge"].status == "caught" and runs["Charge"].seconds == 0.25
+    assert runs["Refund"].status == "failed"
+    assert "Ship" not in runs
+
+
+def test_svg_draws_every_state_with_its_status_and_the_catch_edge() -> None:
+    svg = render_svg(DEFINITION, HISTORY, "order-17")
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "order-17 — FAILED" in svg
+    assert "caught · 250 ms" in svg  # Charge
+    assert ">failed<" in svg  # Refund
+    assert ">not run<" in svg  # Ship
+    assert 'stroke-dasharray="5,4"' in svg  # the Catch edge
+
+
+def test_html_adds_the_event_list_with_errors() -> None:
+    page = render_html(DEFINITION, HISTORY, "order-17")
+    assert "<svg" in page and "CardDeclined: no funds" in page and "ExecutionFailed" in page
+
+
+def test_a_map_box_counts_its_items_and_failures() -> None:
+    definition = json.dumps({"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "End": True, "ItemProcessor": {"StartAt": "I", "States": {
+            "I": {"Type": "Pass", "End": True}}}}}})  # fmt: skip
+    history = [
+        event(1, "ExecutionStarted", 1.0),
+        event(2, "MapStateEntered", 1.0, name="Each"),
+        event(3, "MapIterationSucceeded", 1.1, name="Each", index=0),
+        event(4, "MapIterationFailed", 1.2, name="Each", index=1),
+        event(5, "MapIterationSucceeded", 1.3, name="Each", index=2),
+        event(6, "MapStateExited", 1.5, name="Each"),
+        event(7, "ExecutionSucceeded", 1.5),
+    ]
+    runs, _ = state_runs(history)
+    assert (runs["Each"].iterations, runs["Each"].iterations_failed) == (3, 1)
+    assert "3 items, 1 failed" in render_svg(definition, history)
