@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.functions import COLD_FUNCTIONS, BenchFunction
-from bench.server import LaminaServer
+from bench.server import TIMEOUT_S, LaminaServer
 
 
 @dataclass
@@ -81,7 +81,7 @@ def main() -> None:
         apis = [s.api() for s in servers]
         for api in apis:
             for f in functions:
-                api.create_function(f.key, f.code(), f.runtime, f.handler, memory_mb=128)
+                api.create_function(f.key, f.code(), f.runtime, f.handler, 128, timeout_s=TIMEOUT_S)
         for i in range(args.count + 2):
             for f in functions:
                 for config, api in zip(configs, apis, strict=True):

@@ -84,5 +84,6 @@ def queue_name_from(ref: str) -> str | None:
 
 
 def execution_role_arn(account: str, stack: str, function_logical_id: str) -> str:
-    """The ARN SAM's generated execution role would have."""
-    return role_arn(account, f"{stack}-{function_logical_id}Role")
+    """The ARN of the execution role ``lamina up`` makes (``!GetAtt <Fn>Role.Arn``); a
+    function with ``RolePath`` has that path in its spec's ``role_arn``."""
+    return role_arn(account, role_name(stack, function_logical_id))
