@@ -86,6 +86,14 @@ class Settings:
     access_keys: dict[str, str] = field(default_factory=dict, repr=False)
     # How far a signed request's X-Amz-Date may be from the server's clock (AWS: 5 minutes).
     signature_skew_s: int = 300
+    # The HTTP front under abuse (lamina/wire): a request head over this many bytes or
+    # header lines is refused with 431; a head must be complete this long after its first
+    # byte (408), and a connection that sends nothing and is owed nothing is closed after
+    # the idle timeout. 0 turns a timeout off.
+    http_max_header_bytes: int = 32 * 1024
+    http_max_headers: int = 100
+    http_header_timeout_s: float = 20.0
+    http_idle_timeout_s: float = 60.0
     # CreateFunction/UpdateFunctionCode with S3Bucket/S3Key read <code_bucket_dir>/<bucket>/<key>
     # (default: <data_dir>/buckets).
     code_bucket_dir: Path | None = None

@@ -116,6 +116,16 @@ class UnknownOperation(ApiError):
     status = 404
 
 
+class MethodNotAllowed(UnknownOperation):
+    """Raised when a path is served, but not with the request's method (405 + ``Allow``)."""
+
+    status = 405
+
+    def __init__(self, message: str, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+
 class ResourceConflict(ApiError):
     """Raised when a resource already exists or is in a state that forbids the call."""
 

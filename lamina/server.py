@@ -46,7 +46,7 @@ from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
 from lamina.store.optdir import LayerMerger
-from lamina.wire.server import bound_port, serve, serve_socket
+from lamina.wire.server import HttpLimits, bound_port, serve, serve_socket
 
 log = logging.getLogger("lamina.server")
 
@@ -175,7 +175,14 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     console = open_console(settings, functions, scheduler, ledger, logs)
     api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)
     scheduler.start()
-    server = await serve(api.handle, settings.host, settings.port, max_body=MAX_REQUEST_BYTES)
+    server = await serve(
+        api.handle,
+        settings.host,
+        settings.port,
+        max_body=MAX_REQUEST_BYTES,
+        limits=http_limits(settings),
+        screen=api.screen,
+    )
     port = bound_port(server)
     reachable = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     # Before the event sources start: events re-delivered after a crash start environments
@@ -267,6 +274,20 @@ def open_console(
         )
 
     return Console(functions, ledger, invoke, Sessions(settings.access_keys), logs)
+
+
+def http_limits(settings: Settings) -> HttpLimits:
+    """The HTTP front's limits from settings (a timeout of 0 or less is no timeout)."""
+    return HttpLimits(
+        max_header_bytes=settings.http_max_header_bytes,
+        max_headers=settings.http_max_headers,
+        header_timeout_s=_timeout(settings.http_header_timeout_s),
+        idle_timeout_s=_timeout(settings.http_idle_timeout_s),
+    )
+
+
+def _timeout(seconds: float) -> float | None:
+    return seconds if seconds > 0 else None
 
 
 def open_event_sources(

@@ -13,6 +13,7 @@ from typing import Any
 from lamina.errors import ApiError, InvalidRequestContent
 from lamina.services.protocol.errors import LAMBDA, error_answer
 from lamina.wire.http import Request
+from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import Response
 
 JSON = "application/json"
@@ -40,7 +41,7 @@ def json_body(req: Request) -> dict[str, Any]:
     if not req.body:
         return {}
     try:
-        body = json.loads(req.body)
+        body = parse_json(req.body)
     except ValueError as exc:
         raise InvalidRequestContent(f"Could not parse request body into json: {exc}") from exc
     if not isinstance(body, dict):

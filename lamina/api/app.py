@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from lamina.arns import function_arn, parse_function_ref
 from lamina.billing.ledger import Ledger
 from lamina.config import Settings
 from lamina.errors import (
+    ApiError,
     InvalidParameterValue,
     InvalidRequestContent,
     RequestTooLarge,
@@ -56,6 +56,7 @@ from lamina.services.protocol.errors import (
 from lamina.services.protocol.routing import Answer, Mount
 from lamina.services.protocol.routing import Handler as Mounted
 from lamina.wire.http import Request
+from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import HttpConnection, Response
 
 __all__ = ["MAX_REQUEST_BYTES", "LambdaApi", "error_response", "json_response"]
@@ -218,6 +219,26 @@ class LambdaApi:
             return answer
         return answering(protocol, answer, head=req.method == "HEAD")
 
+    def screen(self, req: Request) -> Response | None:
+        """Refuse a request from its head, before its body is read (signed mode only).
+
+        The wire layer calls this as soon as a head is parsed; a refusal is answered
+        while the body, if any, is read and dropped, so an unsigned 200 MB upload costs
+        no memory. Requests that may be served unsigned (function URLs, health) pass.
+        """
+        if not self.settings.signature_required or req.path in UNSIGNED_PATHS:
+            return None
+        for select, _handler, auth, _protocol in self._mounts:
+            if auth is None and (
+                req.path.startswith(select) if isinstance(select, str) else select(req)
+            ):
+                return None
+        try:
+            self.auth.check_head(req.target, req.headers)
+        except ApiError as exc:
+            return error_response(exc)
+        return None
+
     def _mounted(self, req: Request) -> tuple[Mounted, Authenticator | None, Protocol] | None:
         path = req.path
         for select, handler, auth, protocol in self._mounts:
@@ -345,7 +366,7 @@ def invoke_response(result: InvokeResult) -> Response:
 def _check_json(payload: bytes) -> None:
     """Lambda rejects a payload that is not JSON before any function sees it."""
     try:
-        json.loads(payload)
+        parse_json(payload)
     except ValueError as exc:
         raise InvalidRequestContent(
             f"Could not parse request body into json: Could not parse payload into json: {exc}"

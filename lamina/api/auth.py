@@ -150,6 +150,37 @@ class Authenticator:
             raise InvalidSignature(_MISMATCH)
         return auth.credential.access_key
 
+    def check_head(self, target: str, headers: Mapping[str, str]) -> None:
+        """Refuse, from the head alone, a request :meth:`check` would surely refuse.
+
+        Only what holds whatever the body and whichever service verifies it: in signed
+        mode, no signature at all, an unknown access key, a malformed ``Authorization``,
+        a clock outside the skew. The server calls this before reading a body, so an
+        unsigned flood costs no memory; :meth:`check` still decides every request.
+        """
+        if not self.required:
+            return
+        authorization = headers.get("authorization")
+        if authorization is None:
+            if "X-Amz-Signature=" not in target:
+                raise MissingAuthenticationToken("Missing Authentication Token")
+            return
+        amz_date = headers.get("x-amz-date") or _from_http_date(headers.get("date"))
+        auth = self._parse(authorization, amz_date)
+        if not sigv4.is_amz_date(amz_date):
+            raise IncompleteSignature(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+                "header."
+            )
+        key_id, token = auth.credential.access_key, headers.get("x-amz-security-token")
+        if token is not None and self.sessions is not None and key_id.startswith("ASIA"):
+            known = self.sessions(key_id, token) is not None  # a function's role credentials
+        else:
+            known = key_id in self.keys
+        if not known:
+            raise UnrecognizedClient("The security token included in the request is invalid.")
+        self._check_clock(amz_date)
+
     # -- parts ------------------------------------------------------------------------
     def _identify_session(self, access_key: str, token: str | None) -> None:
         """Dev mode: a Lamina session token must be genuine (its role then applies)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from lamina.api.answers import empty_response, json_body, json_response
 from lamina.api.context import Handler
 from lamina.arns import parse_function_ref
+from lamina.errors import InvalidRequestContent
 from lamina.events.http.apis import parse_api
 from lamina.events.sources import EventSources
 from lamina.wire.http import Request
@@ -48,6 +49,8 @@ class EventOps:
         return self.sources.apis.reachable
 
     async def put_api(self, req: Request, params: dict[str, str]) -> Response:
+        if not req.body:
+            raise InvalidRequestContent("PutApi needs the API's definition as a JSON body")
         api = await self.sources.apis.put(parse_api(params["ApiId"], json_body(req)))
         return json_response(200, api.as_json(self._host(req)))
 

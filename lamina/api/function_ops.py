@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from lamina.api.answers import empty_response, json_body, json_response
 from lamina.api.bodies import (
@@ -23,6 +24,9 @@ from lamina.models.function import LATEST, FunctionConfig
 from lamina.models.requests import CodeRef
 from lamina.wire.http import Request
 from lamina.wire.server import Response
+
+# ListFunctions' MasterRegion, as Lambda's model constrains it.
+_MASTER_REGION = re.compile(r"ALL|(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}")
 
 
 def _version_sort_key(cfg: FunctionConfig) -> str:
@@ -79,6 +83,13 @@ class FunctionOps:
         limit = max_items(q.get("MaxItems"))
         marker = q.get("Marker") or None
         version = q.get("FunctionVersion")
+        region = q.get("MasterRegion")
+        if region is not None and not (len(region) <= 50 and _MASTER_REGION.fullmatch(region)):
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{region}' at 'masterRegion' failed to "
+                "satisfy constraint: Member must satisfy regular expression pattern: "
+                + _MASTER_REGION.pattern
+            )
         if version not in (None, "", "ALL"):
             raise InvalidParameterValue(
                 f"1 validation error detected: Value '{version}' at 'functionVersion' failed to "

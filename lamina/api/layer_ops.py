@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 from lamina.api.answers import empty_response, json_body, json_response
 from lamina.api.bodies import code_ref, string
@@ -131,13 +132,23 @@ class LayerOps:
 
     def list_layers(self, req: Request, params: dict[str, str]) -> Response:
         q = req.query
-        if q.get("find") == "LayerVersion":
+        find = q.get("find")
+        if find == "LayerVersion":
             return self.get_by_arn(req)
-        latest = self.layers.latest_of_each(
-            q.get("CompatibleRuntime") or None, q.get("CompatibleArchitecture") or None
-        )
+        if find is not None:
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{find}' at 'find' failed to satisfy "
+                "constraint: Member must satisfy enum value set: [LayerVersion]"
+            )
+        if "Arn" in q:
+            raise InvalidParameterValue("Arn is read only with find=LayerVersion")
+        runtime, arch = _filters(q)
+        latest = self.layers.latest_of_each(runtime, arch)
         chunk, marker = page(
-            latest, lambda layer: layer.name, q.get("Marker") or None, max_items(q.get("MaxItems"))
+            latest,
+            lambda layer: layer.name,
+            q.get("Marker") or None,
+            max_items(q.get("MaxItems"), most=50),
         )
         body: dict[str, object] = {
             "Layers": [
@@ -162,15 +173,14 @@ class LayerOps:
     def list_versions(self, req: Request, params: dict[str, str]) -> Response:
         name = parse_layer_name(params["LayerName"]).name
         q = req.query
-        runtime = q.get("CompatibleRuntime") or None
-        arch = q.get("CompatibleArchitecture") or None
+        runtime, arch = _filters(q)
         versions = [v for v in self.layers.versions(name) if v.matches(runtime, arch)]
         chunk, marker = page(
             versions,
             # Newest first: the key must grow as versions get older.
             lambda layer: f"{10**10 - layer.version:011d}",
             q.get("Marker") or None,
-            max_items(q.get("MaxItems")),
+            max_items(q.get("MaxItems"), most=50),
         )
         body: dict[str, object] = {"LayerVersions": [self._item(v) for v in chunk]}
         if marker:
@@ -219,3 +229,27 @@ class LayerOps:
             name, version, params["StatementId"], req.query.get("RevisionId") or None
         )
         return empty_response(204)
+
+
+# Lambda's runtime identifiers, by family (its model's enum, future versions included).
+_RUNTIME = re.compile(
+    r"nodejs(\d+(\.\d+)?(\.x)?|4\.3-edge)?|java\d+(\.al2(023)?)?|python\d\.\d+|dotnetcore\d\.\d"
+    r"|dotnet\d+|go1\.x|ruby\d\.\d|provided(\.al2(0\d\d)?)?|custom"
+)
+
+
+def _filters(q: dict[str, str]) -> tuple[str | None, str | None]:
+    """The ``CompatibleRuntime`` / ``CompatibleArchitecture`` filters, validated."""
+    runtime = q.get("CompatibleRuntime") or None
+    arch = q.get("CompatibleArchitecture") or None
+    if runtime is not None and not _RUNTIME.fullmatch(runtime):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{runtime}' at 'compatibleRuntime' failed to "
+            "satisfy constraint: Member must satisfy enum value set"
+        )
+    if arch is not None and arch not in ("x86_64", "arm64"):
+        raise InvalidParameterValue(
+            f"1 validation error detected: Value '{arch}' at 'compatibleArchitecture' failed to "
+            "satisfy constraint: Member must satisfy enum value set: [x86_64, arm64]"
+        )
+    return runtime, arch

@@ -294,7 +294,8 @@ class _Builder:
         key, value = query.split("=")
         theirs = self.lambda_operation(Route(route.method, route.template, other, route.status))
         params = [{**p, "required": False} for p in theirs.get("parameters", [])]
-        params.append({"name": key, "in": "query", "required": False, "schema": {"enum": [value]}})
+        enum = {"type": "string", "enum": [value]}
+        params.append({"name": key, "in": "query", "required": False, "schema": enum})
         doc["parameters"] = [*doc.get("parameters", []), *params]
         doc["description"] = f"With `?{query}&Arn=...`: Lambda {other}."
         ok = str(route.status)
@@ -315,6 +316,12 @@ class _Builder:
             "required": required,
             "schema": self.inline(spec["shape"]),
         }
+        pattern = self.shapes[spec["shape"]].get("pattern")
+        if pattern is not None and "\\p{" not in pattern:
+            # Parameters only (answers are not held to the patterns: Lambda's own aren't),
+            # anchored (botocore's Java patterns match the whole value, JSON Schema's any
+            # part of it); Java's \p{L} classes have no portable spelling and are left out.
+            param["schema"]["pattern"] = f"^(?:{pattern})$"
         if self.shapes[spec["shape"]]["type"] == "list":
             param["explode"] = True
         return param
@@ -353,7 +360,21 @@ class _Builder:
         for status, names in sorted(errors.items()):
             out[str(status)] = self.error_response(", ".join(sorted(set(names))))
         out["403"] = self.error_response(_AUTH_ERRORS)
+        out.update(self.front_responses())
         return out
+
+    @staticmethod
+    def front_responses() -> Schema:
+        """What the HTTP front answers any request over its limits (docs/sandbox.md)."""
+        limit: Schema = {
+            "description": "Over the HTTP front's limits.",
+            "content": {"application/json": {"schema": {"$ref": _REF + "LaminaError"}}},
+        }
+        return {
+            "413": {**limit, "description": "RequestTooLargeException: body over the limit."},
+            "414": {**limit, "description": "Request line over the head limit."},
+            "431": {**limit, "description": "Request head over its byte or header-count limit."},
+        }
 
     @staticmethod
     def error_response(names: str) -> Schema:
@@ -396,7 +417,9 @@ class _Builder:
                 "required": True,
                 "content": {"application/json": {"schema": spec["body"]}},
             }
+        if "body" in spec or "query" in spec:  # both are validated: bad values are 400
             doc["responses"]["400"] = self.error_response("InvalidParameterValueException")
+        doc["responses"].update(self.front_responses())
         if route.operation == "LaminaHealth":
             doc["security"] = []
             del doc["responses"]["403"]
@@ -429,14 +452,16 @@ def build(
             "version": "2015-03-31",
             "description": (
                 "The AWS Lambda REST-JSON API as Lamina serves it (shapes from botocore's "
-                "service model for Lambda), plus Lamina's /lamina/v1 endpoints. Every request "
-                "but /lamina/v1/health is authenticated with AWS Signature Version 4 "
-                "(service 'lambda'): see docs/api.md."
+                "service model for Lambda), plus Lamina's /lamina/v1 endpoints. With access "
+                "keys configured (LAMINA_ACCESS_KEYS), every request but /lamina/v1/health "
+                "must be signed with AWS Signature Version 4 (service 'lambda'); in dev mode "
+                "(no keys) unsigned requests are served too: see docs/api.md."
             ),
             "x-botocore-version": botocore_version,
         },
         "servers": [{"url": "http://127.0.0.1:9000"}],
-        "security": [{"sigv4": []}],
+        # Signed, or (dev mode) not at all: the empty requirement makes SigV4 optional.
+        "security": [{"sigv4": []}, {}],
         "tags": [
             {"name": "Lambda", "description": "Lambda's control plane and Invoke."},
             {"name": "Lamina", "description": "Lamina's own endpoints."},

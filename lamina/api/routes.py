@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from lamina.errors import UnknownOperation
+from lamina.errors import MethodNotAllowed, UnknownOperation
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +131,7 @@ _BY_LENGTH = _index(ROUTES)
 def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
     """The route for ``method`` and the raw ``path``, with its decoded parameters."""
     segments = [s for s in path.split("/") if s]
-    known_path = False
+    allowed: list[str] = []
     for route in _BY_LENGTH.get(len(segments), ()):
         params: dict[str, str] = {}
         for want, got in zip(route.segments, segments, strict=True):
@@ -142,7 +142,7 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
         else:
             if route.method == method:
                 return route, params
-            known_path = True
-    if known_path:
-        raise UnknownOperation(f"The {method} method is not supported on {path}")
+            allowed.append(route.method)
+    if allowed:
+        raise MethodNotAllowed(f"The {method} method is not supported on {path}", allowed)
     raise UnknownOperation(f"No Lambda operation serves {method} {path}")

@@ -2,7 +2,9 @@
 
 Layout: ``<root>/<function>/<stream with '/' as '_'>.log``, one event a line:
 ``<epoch ms>\\t<message>``. Appends go to an in-memory buffer; :meth:`LogStore.flush`
-(called by a timer every ~100 ms and at shutdown) writes them out in one pass.
+(called by a timer every ~100 ms and at shutdown) writes them out in one pass. The buffer
+is bounded: past :data:`MAX_BUFFERED_CHARS` an append flushes at once, so a function that
+floods its output costs disk writes on the way, never memory.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
+
+# Queued characters (all streams) before an append writes them out itself.
+MAX_BUFFERED_CHARS = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,21 +69,26 @@ class LogStore:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self._buffer: dict[tuple[str, str], list[str]] = defaultdict(list)
+        self._buffered = 0  # characters queued in _buffer
 
     def append(self, function: str, stream: str, timestamp_ms: int, message: str) -> None:
         """Queue one event; O(1), no I/O. Newlines inside become separate events."""
         buf = self._buffer[(function, stream)]
         if "\n" not in message:  # the common case: no split, no loop
             buf.append(f"{timestamp_ms}\t{message}\n")
-            return
-        for line in message.split("\n"):
-            buf.append(f"{timestamp_ms}\t{line}\n")
+        else:
+            for line in message.split("\n"):
+                buf.append(f"{timestamp_ms}\t{line}\n")
+        self._buffered += len(message) + 16
+        if self._buffered > MAX_BUFFERED_CHARS:
+            self.flush()
 
     def flush(self) -> None:
         """Write every queued event to its stream file."""
         if not self._buffer:
             return
         pending, self._buffer = self._buffer, defaultdict(list)
+        self._buffered = 0
         for (function, stream), lines in pending.items():
             folder = self.root / function
             folder.mkdir(parents=True, exist_ok=True)
@@ -145,6 +155,7 @@ class LogStore:
         self._buffer = defaultdict(
             list, {k: v for k, v in self._buffer.items() if k[0] != function}
         )
+        self._buffered = sum(len(line) for lines in self._buffer.values() for line in lines)
         folder = self.root / function
         if folder.is_dir():
             for path in folder.iterdir():

@@ -36,11 +36,16 @@ from lamina.wire.http import Request
 from lamina.wire.server import (
     HandlerResult,
     HttpConnection,
+    HttpLimits,
     Response,
     bound_port,
     serve,
     serve_socket,
 )
+
+# No timeouts: the only client is the environment's own runtime, which is frozen between
+# events and may hold a connection open, silent, for as long as the environment lives.
+_LIMITS = HttpLimits(header_timeout_s=None, idle_timeout_s=None)
 
 
 @dataclass(slots=True)
@@ -106,6 +111,7 @@ class RuntimeChannel:
                 sock,
                 max_body=protocol.MAX_RESPONSE_BYTES,
                 stream_picker=self._pick_stream,
+                limits=_LIMITS,
             )
             self.address = f"{bound_host}:{port}"
             return self.address
@@ -116,6 +122,7 @@ class RuntimeChannel:
             max_body=protocol.MAX_RESPONSE_BYTES,
             backlog=64,
             stream_picker=self._pick_stream,
+            limits=_LIMITS,
         )
         self.address = f"{host}:{bound_port(self._server)}"
         return self.address
@@ -300,11 +307,14 @@ class RuntimeChannel:
         if self._parked is not None and not self._parked.closed:
             self._parked.close()  # only one /next can wait; the newest wins
         self._parked = conn
-        conn.on_lost(lambda: self._unpark(conn))
+        # One bound method for every /next: a kept-alive connection holds one entry, not
+        # one per warm invoke (they used to pile up until the connection closed).
+        conn.on_lost(self._parked_lost)
         return None
 
-    def _unpark(self, conn: HttpConnection) -> None:
-        if self._parked is conn:
+    def _parked_lost(self) -> None:
+        parked = self._parked
+        if parked is not None and parked.closed:
             self._parked = None
 
     def _send_event(self, conn: HttpConnection, delivery: Delivery) -> bool:

@@ -73,8 +73,11 @@ class Environment:
     def log(self, message: str, now_ms: int | None = None) -> None:
         ts = int(time.time() * 1000) if now_ms is None else now_ms
         self.logs.append(self._log_folder, self.log_stream, ts, message)
-        if self.tail is not None:
-            self.tail.append(message)
+        tail = self.tail
+        if tail is not None:
+            tail.append(message)
+            if len(tail) > 2 * TAIL_BYTES:  # more lines than a 4 KiB tail can show
+                del tail[:-TAIL_BYTES]
 
     def _output_line(self, message: str, now_ms: int | None = None) -> None:
         """A line the runtime or an extension wrote (Lamina's launcher marks the latter)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lamina.models.invocation import FunctionError
+from lamina.wire.jsonbody import parse_json
 
 MAX_RESPONSE_MESSAGE = (
     "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
@@ -68,7 +69,7 @@ def read_error_post(value: object) -> ErrorPost | None:
 def parse_error_post(body: bytes) -> ErrorPost | None:
     """:func:`read_error_post` of raw bytes (None for anything that is not a JSON object)."""
     try:
-        value = json.loads(body)
+        value = parse_json(body)  # a function's post: deep nesting is "not JSON", no crash
     except ValueError:
         return None
     return read_error_post(value)

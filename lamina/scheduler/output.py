@@ -1,4 +1,10 @@
-"""A runtime's stdout/stderr pipe, read without blocking the event loop, as log lines."""
+"""A runtime's stdout/stderr pipe, read without blocking the event loop, as log lines.
+
+A function may print faster than Lamina can store: each wake-up reads at most
+:data:`MAX_DRAIN_BYTES` and returns to the loop, so the pipe fills and the function's own
+``write`` blocks until Lamina catches up - back-pressure, as a full pipe gives any
+program - instead of the server reading a flood into memory in one go.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ from collections.abc import Callable
 
 # A runaway line without a newline is cut here rather than held in memory.
 MAX_LINE_BYTES = 256 * 1024
+# Read per wake-up: many pipe-fulls (64 KiB each), so a drain after an invocation still
+# empties the pipe in one call, yet bounded whatever the writer does.
+MAX_DRAIN_BYTES = 1024 * 1024
 
 LineSink = Callable[[str, int], None]  # (message, epoch ms)
 
@@ -35,7 +44,8 @@ class OutputPipe:
         if fd < 0:
             return
         chunks = []
-        while True:
+        budget = MAX_DRAIN_BYTES
+        while budget > 0:
             try:
                 data = os.read(fd, 65536)
             except BlockingIOError:
@@ -46,6 +56,7 @@ class OutputPipe:
                 self.detach()
                 break
             chunks.append(data)
+            budget -= len(data)
         if not chunks:
             return
         data = self._partial + b"".join(chunks)

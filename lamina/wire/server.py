@@ -4,7 +4,13 @@ A handler answers a request in one of three ways, so the hot path costs no task 
 need not: return a :class:`Response` (sent at once), return a coroutine (run as a task,
 its response sent when done), or return ``None`` after keeping the connection to answer
 later with :meth:`HttpConnection.send` (how the Runtime API parks a ``/next`` until work
-arrives). Requests on one connection are answered in order.
+arrives). Requests on one connection are answered in order, in a loop (10,000 pipelined
+requests cost no stack).
+
+Memory per connection stays bounded whatever the client does (:class:`HttpLimits`): a
+client that sends requests without reading the answers is stopped being read once the
+transport's write buffer is over its high-water mark or a few requests are queued
+(``pause_reading``), and slow or silent clients are closed by one sweeper per server.
 
 A coroutine may also stream its answer: :meth:`HttpConnection.start_stream` sends the head
 (``Transfer-Encoding: chunked``), :meth:`~HttpConnection.write_chunk` each piece as it is
@@ -21,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -29,25 +36,27 @@ from typing import Any
 
 from lamina.wire.http import (
     BodySink,
+    HttpLimits,
     HttpParseError,
     Request,
     RequestParser,
+    Response,
+    Screen,
     render_response,
 )
 
+__all__ = [
+    "HttpConnection",
+    "HttpLimits",
+    "Response",
+    "Streamed",
+    "bound_port",
+    "render_response",
+    "serve",
+    "serve_socket",
+]
+
 log = logging.getLogger("lamina.http")
-
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
-
-
-@dataclass(slots=True)
-class Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def render(self, close: bool = False) -> bytes:
-        return render_response(self.status, self.headers, self.body, close=close)
 
 
 @dataclass(slots=True)
@@ -65,6 +74,14 @@ StreamPicker = Callable[[Request, "HttpConnection"], BodySink | None]
 HandlerResult = Response | Coroutine[Any, Any, Response] | None
 Handler = Callable[[Request, "HttpConnection"], HandlerResult]
 
+# Parsed requests waiting behind the one in progress before the connection stops being
+# read (a pipelining client gets its answers in order; it cannot queue without bound).
+MAX_QUEUED = 32
+# ... or when the queued requests' bodies hold this much (32 pipelined 70 MB uploads must
+# not be 2 GB in memory; one body being read is bounded by max_body on its own).
+MAX_QUEUED_BYTES = 1024 * 1024
+_INTERNAL_ERROR = b'{"message":"Internal error"}'
+
 
 class HttpConnection(asyncio.Protocol):
     """One client connection. Owns the parser and the order of answers."""
@@ -72,32 +89,53 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_busy",
         "_closed",
+        "_dispatching",
         "_handler",
+        "_head_since",
+        "_held",
+        "_last_io",
         "_lost_callbacks",
         "_parser",
         "_queue",
+        "_queued_bytes",
+        "_read_paused",
         "_streaming",
+        "_sweeper",
         "_task",
         "_transport",
         "_writable",
+        "_write_paused",
         "peer",
     )
 
     def __init__(
-        self, handler: Handler, max_body: int, stream_picker: StreamPicker | None = None
+        self,
+        handler: Handler,
+        max_body: int,
+        limits: HttpLimits | None = None,
+        screen: Screen | None = None,
+        sweeper: _Sweeper | None = None,
+        stream_picker: StreamPicker | None = None,
     ) -> None:
         self._handler = handler
-        self._parser = RequestParser(
-            max_body, None if stream_picker is None else lambda req: stream_picker(req, self)
-        )
+        picker = None if stream_picker is None else (lambda req: stream_picker(req, self))
+        self._parser = RequestParser(max_body, picker, limits=limits, screen=screen)
         self._streaming = False  # a chunked answer is under way
         self._writable: asyncio.Future[None] | None = None  # set while writing is paused
+        self._held = False  # a streamed body's consumer asked to stop reading
         self._transport: asyncio.Transport | None = None
         self._queue: deque[Request] = deque()
+        self._queued_bytes = 0
         self._busy: Request | None = None
         self._task: asyncio.Task[Response] | None = None
         self._closed = False
+        self._dispatching = False
+        self._write_paused = False
+        self._read_paused = False
         self._lost_callbacks: list[Callable[[], None]] = []
+        self._sweeper = sweeper
+        self._last_io = time.monotonic()
+        self._head_since = 0.0  # when the head now arriving began (0: none arriving)
         self.peer: tuple[str, int] | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------
@@ -109,21 +147,34 @@ class HttpConnection(asyncio.Protocol):
             with contextlib.suppress(OSError):  # not a TCP socket
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.peer = transport.get_extra_info("peername")
+        if self._sweeper is not None:
+            self._sweeper.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        parser = self._parser
+        now = self._last_io = time.monotonic()
         try:
-            requests = self._parser.feed(data)
+            requests = parser.feed(data)
         except HttpParseError as exc:
             log.debug("closing connection from %s: %s", self.peer, exc)
-            self._write(Response(400, b'{"message":"Bad Request"}').render(close=True))
-            self.close()
+            self._refuse(exc.status)
             return
-        if self._parser.continue_due:
-            self._parser.continue_due = False
-            if not requests or self._parser.has_pending():
+        if parser.in_head():
+            if not self._head_since:
+                self._head_since = now
+        else:
+            self._head_since = 0.0
+        if parser.continue_due:
+            parser.continue_due = False
+            if parser.has_pending():
                 self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if requests:
             self._queue.extend(requests)
+            self._queued_bytes += sum(len(r.body) for r in requests)
+            if len(self._queue) >= MAX_QUEUED or self._queued_bytes > MAX_QUEUED_BYTES:
+                self._update_reading()
             if self._busy is None:
                 self._next()
 
@@ -131,6 +182,8 @@ class HttpConnection(asyncio.Protocol):
         self._closed = True
         self._parser.abort()
         self._wake_writer()
+        if self._sweeper is not None:
+            self._sweeper.discard(self)
         if self._task is not None and not self._task.done():
             self._task.cancel()
         callbacks, self._lost_callbacks = self._lost_callbacks, []
@@ -138,12 +191,18 @@ class HttpConnection(asyncio.Protocol):
             cb()
 
     def pause_writing(self) -> None:
-        # The transport's write buffer is over its high-water mark.
+        # The client is not reading its answers: stop reading its requests.
+        self._write_paused = True
         if self._writable is None:
             self._writable = asyncio.get_running_loop().create_future()
+        self._update_reading()
 
     def resume_writing(self) -> None:
+        self._write_paused = False
         self._wake_writer()
+        self._update_reading()
+        if self._busy is None and self._queue:
+            self._next()
 
     def _wake_writer(self) -> None:
         waiter, self._writable = self._writable, None
@@ -156,10 +215,15 @@ class HttpConnection(asyncio.Protocol):
         return self._closed
 
     def on_lost(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` if the client goes away (e.g. a parked ``/next``)."""
+        """Call ``callback`` once if the client goes away (e.g. a parked ``/next``).
+
+        Registering the same callback again (an equal bound method) is a no-op, so an
+        owner that watches every request of a kept-alive connection holds one entry,
+        not one per request.
+        """
         if self._closed:
             callback()
-        else:
+        elif callback not in self._lost_callbacks:
             self._lost_callbacks.append(callback)
 
     def start_stream(self, status: int, headers: list[tuple[str, str]]) -> bool:
@@ -168,7 +232,7 @@ class HttpConnection(asyncio.Protocol):
         if self._busy is None or self._closed or self._streaming:
             return False
         self._streaming = True
-        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"]
         lines += [f"{name}: {value}" for name, value in headers]
         lines.append("Transfer-Encoding: chunked")
         self._write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
@@ -187,12 +251,13 @@ class HttpConnection(asyncio.Protocol):
             await waiter
 
     def pause_reading(self) -> None:
-        if self._transport is not None and not self._closed:
-            self._transport.pause_reading()
+        """Hold the sender back (a streamed body's consumer is behind)."""
+        self._held = True
+        self._update_reading()
 
     def resume_reading(self) -> None:
-        if self._transport is not None and not self._closed:
-            self._transport.resume_reading()
+        self._held = False
+        self._update_reading()
 
     def send(self, response: Response) -> bool:
         """Answer the request in progress; False if the client has gone."""
@@ -221,7 +286,7 @@ class HttpConnection(asyncio.Protocol):
             self.close()
             return True
         if self._queue:
-            self._next()
+            self._next()  # a no-op inside _next's own loop: no recursion
         return True
 
     def close(self) -> None:
@@ -231,22 +296,65 @@ class HttpConnection(asyncio.Protocol):
 
     # -- internals --------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+            self._last_io = time.monotonic()
+
+    def _refuse(self, status: int) -> None:
+        """Answer a connection the server will read no more of, and close it."""
+        body = b'{"message":"%s"}' % HTTPStatus(status).phrase.encode()
+        headers = {"Content-Type": "application/json"}
+        self._write(render_response(status, headers, body, close=True))
+        self.close()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        pause = (
+            self._held
+            or self._write_paused
+            or len(self._queue) >= MAX_QUEUED
+            or self._queued_bytes > MAX_QUEUED_BYTES
+        )
+        if pause != self._read_paused:
+            self._read_paused = pause
+            if pause:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
 
     def _next(self) -> None:
-        while self._queue and self._busy is None and not self._closed:
-            req = self._queue.popleft()
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            self._dispatch()
+        finally:
+            self._dispatching = False
+
+    def _dispatch(self) -> None:
+        queue = self._queue
+        while queue and self._busy is None and not self._closed and not self._write_paused:
+            req = queue.popleft()
+            self._queued_bytes -= len(req.body)
+            if self._read_paused:
+                self._update_reading()
             self._busy = req
-            try:
-                result = self._handler(req, self)
-            except Exception:  # a handler bug must not kill the connection silently
-                log.exception("handler failed for %s %s", req.method, req.path)
-                result = Response(
-                    500, b'{"message":"Internal error"}', {"x-amzn-ErrorType": "ServiceException"}
-                )
+            result: HandlerResult
+            if req.answer is not None:
+                result = req.answer  # refused from its head by the server's screen
+            else:
+                try:
+                    result = self._handler(req, self)
+                except Exception:  # a handler bug must not kill the connection silently
+                    log.exception("handler failed for %s %s", req.method, req.path)
+                    result = Response(
+                        500, _INTERNAL_ERROR, {"x-amzn-ErrorType": "ServiceException"}
+                    )
             if result is None:
-                return  # parked: the handler answers later with send()
+                continue  # parked: the handler answers later with send() (the loop ends)
             if isinstance(result, Response):
                 self.send(result)
                 continue
@@ -261,13 +369,57 @@ class HttpConnection(asyncio.Protocol):
         exc = task.exception()
         if exc is not None:
             log.error("handler task failed", exc_info=exc)
-            self.send(
-                Response(
-                    500, b'{"message":"Internal error"}', {"x-amzn-ErrorType": "ServiceException"}
-                )
-            )
+            self.send(Response(500, _INTERNAL_ERROR, {"x-amzn-ErrorType": "ServiceException"}))
             return
         self.send(task.result())
+
+    def sweep(self, now: float, limits: HttpLimits) -> None:
+        """Close the connection if its client is too slow or silent (the sweeper's tick)."""
+        if self._closed or self._busy is not None or self._queue or self._write_paused:
+            return  # the server owes this client something: not the client's delay
+        parser = self._parser
+        if parser.in_head():
+            limit = limits.header_timeout_s
+            if limit is not None and self._head_since and now - self._head_since > limit:
+                log.debug("closing %s: request head not complete after %gs", self.peer, limit)
+                self._refuse(408)
+            return
+        limit = limits.idle_timeout_s
+        if limit is not None and now - self._last_io > limit:
+            if parser.mid_message():
+                log.debug("closing %s: request body stalled for %gs", self.peer, limit)
+                self._refuse(408)
+            else:
+                self.close()  # an idle keep-alive connection: clients reconnect quietly
+
+
+class _Sweeper:
+    """One timer per server that closes slow and idle connections (none on the hot path)."""
+
+    __slots__ = ("_conns", "_handle", "_limits", "_period")
+
+    def __init__(self, limits: HttpLimits) -> None:
+        self._limits = limits
+        self._conns: set[HttpConnection] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        timeouts = [t for t in (limits.header_timeout_s, limits.idle_timeout_s) if t]
+        self._period = max(0.05, min(1.0, min(timeouts) / 4)) if timeouts else 1.0
+
+    def add(self, conn: HttpConnection) -> None:
+        self._conns.add(conn)
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_later(self._period, self._tick)
+
+    def discard(self, conn: HttpConnection) -> None:
+        self._conns.discard(conn)
+
+    def _tick(self) -> None:
+        self._handle = None
+        now = time.monotonic()
+        for conn in list(self._conns):
+            conn.sweep(now, self._limits)
+        if self._conns:  # stops with the last connection: nothing outlives the server
+            self._handle = asyncio.get_running_loop().call_later(self._period, self._tick)
 
 
 async def serve(
@@ -277,12 +429,18 @@ async def serve(
     *,
     max_body: int,
     backlog: int = 1024,
+    limits: HttpLimits | None = None,
+    screen: Screen | None = None,
     stream_picker: StreamPicker | None = None,
 ) -> asyncio.Server:
-    """Listen on ``host:port`` (0 = any free port) and hand requests to ``handler``."""
+    """Listen on ``host:port`` (0 = any free port) and hand requests to ``handler``.
+
+    ``limits``: header limits and timeouts (default :class:`HttpLimits`). ``screen``:
+    refuses a request from its head alone, before its body is read (see ``Screen``).
+    """
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpConnection(handler, max_body, stream_picker),
+        _factory(handler, max_body, limits, screen, stream_picker),
         host,
         port,
         backlog=backlog,
@@ -290,21 +448,51 @@ async def serve(
     )
 
 
-def bound_port(server: asyncio.Server) -> int:
-    sockets = server.sockets
-    return int(sockets[0].getsockname()[1])
-
-
 async def serve_socket(
     handler: Handler,
     sock: socket.socket,
     *,
     max_body: int,
+    limits: HttpLimits | None = None,
+    screen: Screen | None = None,
     stream_picker: StreamPicker | None = None,
 ) -> asyncio.Server:
     """Serve ``handler`` on an already listening socket (one made in another network
     namespace, for instance), as :func:`serve` does; closing the server closes the socket."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: HttpConnection(handler, max_body, stream_picker), sock=sock
+        _factory(handler, max_body, limits, screen, stream_picker), sock=sock
     )
+
+
+def _factory(
+    handler: Handler,
+    max_body: int,
+    limits: HttpLimits | None,
+    screen: Screen | None,
+    stream_picker: StreamPicker | None,
+) -> Callable[[], HttpConnection]:
+    limits = limits or HttpLimits()
+    guarded = None if screen is None else _guarded(screen)
+    timed = limits.header_timeout_s is not None or limits.idle_timeout_s is not None
+    sweeper = _Sweeper(limits) if timed else None
+    return lambda: HttpConnection(handler, max_body, limits, guarded, sweeper, stream_picker)
+
+
+def _guarded(screen: Screen) -> Screen:
+    """A screen whose bug lets the request through (the handler still decides) and is
+    logged, instead of killing the connection from inside ``data_received``."""
+
+    def guarded(req: Request) -> Response | None:
+        try:
+            return screen(req)
+        except Exception:
+            log.exception("screen failed for %s %s; the handler decides", req.method, req.path)
+            return None
+
+    return guarded
+
+
+def bound_port(server: asyncio.Server) -> int:
+    sockets = server.sockets
+    return int(sockets[0].getsockname()[1])

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from lamina.wire.http import HttpParseError, RequestParser, render_response
+from lamina.wire.http import (
+    HttpLimits,
+    HttpParseError,
+    Request,
+    RequestParser,
+    Response,
+    render_response,
+)
 
 
 def test_parses_a_request_split_across_reads() -> None:
@@ -91,3 +98,79 @@ def test_a_request_expecting_100_continue_is_told_to_continue_before_its_body() 
     interim, final = asyncio.run(scenario())
     assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
     assert final.startswith(b"HTTP/1.1 200 OK") and final.endswith(b"hello")
+
+
+# -- limits -----------------------------------------------------------------------------
+def test_a_head_over_the_byte_limit_is_431_even_before_it_ends() -> None:
+    parser = RequestParser(64, limits=HttpLimits(max_header_bytes=1024))
+    with pytest.raises(HttpParseError) as info:
+        parser.feed(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 2000)  # no blank line yet
+    assert info.value.status == 431
+
+
+def test_more_header_lines_than_the_limit_is_431() -> None:
+    head = b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(11)) + b"\r\n"
+    with pytest.raises(HttpParseError) as info:
+        RequestParser(64, limits=HttpLimits(max_headers=10)).feed(head)
+    assert info.value.status == 431
+    (ok,) = RequestParser(64, limits=HttpLimits(max_headers=11)).feed(head)
+    assert ok.headers["x-10"] == "1"
+
+
+def test_a_request_line_over_the_limit_is_414() -> None:
+    with pytest.raises(HttpParseError) as info:
+        RequestParser(64, limits=HttpLimits(max_header_bytes=1024)).feed(b"GET /" + b"a" * 2000)
+    assert info.value.status == 414
+
+
+def test_chunk_sizes_must_be_plain_hex() -> None:
+    for size in (b"-1", b"0x10", b"+5", b""):
+        parser = RequestParser(64)
+        with pytest.raises(HttpParseError):
+            parser.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + size + b"\r\n")
+
+
+def test_a_huge_chunk_is_refused_as_soon_as_it_passes_the_limit_not_when_it_ends() -> None:
+    parser = RequestParser(max_body=1000)
+    head = b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert parser.feed(head + b"%x\r\n" % (200 * 1024 * 1024) + b"x" * 600) == []
+    (req,) = parser.feed(b"x" * 600)  # 1,200 bytes of a 200 MB chunk: over the limit
+    assert req.too_large and req.body == b"" and req.path == "/a"
+    for _ in range(50):  # the rest is read and dropped, never held
+        assert parser.feed(b"x" * 65536) == []
+    assert len(parser._buf) == 0
+
+
+def test_a_chunked_body_streams_in_pieces_and_the_connection_stays_in_sync() -> None:
+    parser = RequestParser(max_body=10)
+    raw = (
+        b"POST /big HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n"
+        b"POST /small HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n"
+    )
+    out = []
+    for i in range(0, len(raw), 3):
+        out += parser.feed(raw[i : i + 3])
+    assert [(r.path, r.too_large, r.body) for r in out] == [
+        ("/big", True, b""),
+        ("/small", False, b"abcd"),
+    ]
+
+
+def test_a_screened_request_comes_out_at_its_head_and_its_body_is_dropped() -> None:
+    def screen(req: Request) -> Response | None:
+        return Response(403, b"no") if req.path == "/secret" else None
+
+    parser = RequestParser(max_body=1 << 30, screen=screen)
+    (refused,) = parser.feed(b"PUT /secret HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + b"z" * 10)
+    assert refused.answer is not None and refused.answer.status == 403
+    assert refused.keep_alive and refused.body == b""
+    assert parser.feed(b"z" * 99_990) == []
+    (after,) = parser.feed(b"GET /open HTTP/1.1\r\n\r\n")
+    assert after.path == "/open" and after.answer is None
+
+
+def test_a_refused_request_that_expects_100_continue_closes_its_connection() -> None:
+    parser = RequestParser(max_body=10)
+    (req,) = parser.feed(b"PUT / HTTP/1.1\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
+    assert req.too_large and not req.keep_alive and not parser.continue_due

@@ -7,6 +7,7 @@ stored state (Creating → Enabled, Updating, Enabling/Disabling → Disabled, D
 
 from __future__ import annotations
 
+import re
 import time
 import uuid as uuidlib
 from collections.abc import Callable
@@ -16,6 +17,12 @@ from typing import Any
 from lamina.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from lamina.events.esm.config import Mapping, apply_settings, check_sqs_arn
 from lamina.events.esm.store import MappingStore
+
+# Any ARN, as Lambda's model constrains an EventSourceArn filter.
+_ARN = re.compile(
+    r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-"
+    r"\d{1})?:(\d{12})?:(.*)"
+)
 
 # resolve(FunctionName as given) -> (name, qualifier, function ARN as Lambda shows it)
 Resolve = Callable[[str], tuple[str, str | None, str]]
@@ -94,9 +101,19 @@ class MappingOperations:
     def list(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
         items = sorted(self.store.mappings.values(), key=lambda m: m.uuid)
         source = query.get("EventSourceArn")
+        if source is not None and not _ARN.fullmatch(source):
+            raise InvalidParameterValue(
+                f"1 validation error detected: Value '{source}' at 'eventSourceArn' failed to "
+                f"satisfy constraint: Member must satisfy regular expression pattern: {_ARN.pattern}"
+            )
         if source:
             items = [m for m in items if m.event_source_arn == source]
         fn = query.get("FunctionName")
+        if fn == "":
+            raise InvalidParameterValue(
+                "1 validation error detected: Value '' at 'functionName' failed to satisfy "
+                "constraint: Member must have length greater than or equal to 1"
+            )
         if fn:
             _, _, function_arn = self._resolve(fn)
             items = [m for m in items if m.function_arn == function_arn]

@@ -83,6 +83,9 @@ def parse_api(api_id: str, body: Mapping[str, Any]) -> ApiDefinition:
     kind = body.get("kind", "http")
     if kind not in ("rest", "http"):
         raise InvalidParameterValue(f"kind must be rest or http, not {kind!r}")
+    for key in ("name", "stage"):
+        if not isinstance(body.get(key, ""), str):
+            raise InvalidParameterValue(f"{key} must be a string, not {body[key]!r}")
     stage = str(body.get("stage") or ("Prod" if kind == "rest" else "$default"))
     if not _STAGE.match(stage) or (kind == "rest" and stage == "$default"):
         raise InvalidParameterValue(
@@ -93,7 +96,7 @@ def parse_api(api_id: str, body: Mapping[str, Any]) -> ApiDefinition:
     if not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes):
         raise InvalidParameterValue("routes must be a list of {route, function} objects")
     port = body.get("port", 0)
-    if not isinstance(port, int) or not 0 <= port <= 65535:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise InvalidParameterValue(f"port must be 0-65535, not {port!r}")
     try:
         config = parse_routes(

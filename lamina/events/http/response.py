@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
+from lamina.wire.jsonbody import parse_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ def answer_v2(payload: bytes, function_error: str | None) -> HttpAnswer:
     if function_error:
         return BAD_GATEWAY
     try:
-        value = json.loads(payload) if payload else None
+        value = parse_json(payload) if payload else None
     except ValueError:
         return BAD_GATEWAY
     if isinstance(value, dict) and "statusCode" in value:
@@ -89,7 +90,7 @@ def answer_v1(payload: bytes, function_error: str | None) -> HttpAnswer:
     if function_error:
         return BAD_GATEWAY
     try:
-        value = json.loads(payload) if payload else None
+        value = parse_json(payload) if payload else None
     except ValueError:
         return BAD_GATEWAY
     if not isinstance(value, dict) or "statusCode" not in value:

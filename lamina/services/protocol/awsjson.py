@@ -8,7 +8,6 @@ rendered, like every error, by :mod:`lamina.services.protocol.errors`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from lamina.services.protocol.errors import (
     new_request_id,
 )
 from lamina.wire.http import Request
+from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import Response
 
 # The old name of AwsServiceError, kept while services written against it merge.
@@ -64,7 +64,7 @@ def parse_call(req: Request, dialect: JsonDialect, known: Container[str]) -> Jso
     if name not in known:
         raise dialect.unknown(target, name)
     try:
-        body = json.loads(req.body or b"{}")
+        body = parse_json(req.body or b"{}")
     except ValueError as exc:
         raise AwsServiceError("SerializationException", dialect.malformed(exc)) from None
     if not isinstance(body, dict):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from enum import Enum
 from xml.sax.saxutils import escape
 
-from lamina.errors import ApiError, AwsServiceError, S3Error, TooManyRequests
+from lamina.errors import ApiError, AwsServiceError, MethodNotAllowed, S3Error, TooManyRequests
 from lamina.wire.server import Response
 
 log = logging.getLogger("lamina.services")
@@ -120,6 +120,8 @@ def _rest_json(exc: ApiError | AwsServiceError) -> Response:
     if isinstance(exc, TooManyRequests):
         body["Reason"] = exc.reason
         headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, MethodNotAllowed):
+        headers["Allow"] = ", ".join(exc.allowed)
     return json_answer(exc.status, body, headers)
 
 

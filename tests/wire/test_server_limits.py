@@ -1,0 +1,213 @@
+"""The wire server under abuse, in process over real loopback sockets: pipelining,
+slow and silent clients, clients that never read, refusals from the head."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from lamina.wire.http import HttpLimits, Request, Response
+from lamina.wire.server import Handler, HttpConnection, bound_port, serve
+
+T = TypeVar("T")
+
+
+def run(scenario: Callable[[], Awaitable[T]]) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(scenario(), 60)
+
+    return asyncio.run(bounded())
+
+
+async def started(
+    handler: Handler, limits: HttpLimits | None = None, **kw: object
+) -> tuple[asyncio.Server, int]:
+    server = await serve(handler, "127.0.0.1", 0, max_body=1 << 20, limits=limits, **kw)  # type: ignore[arg-type]
+    return server, bound_port(server)
+
+
+def echo_path(req: Request, conn: HttpConnection) -> Response:
+    return Response(200, req.path.encode())
+
+
+def test_ten_thousand_pipelined_requests_are_answered_in_order() -> None:
+    async def scenario() -> list[bytes]:
+        server, port = await started(echo_path)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"".join(b"GET /%d HTTP/1.1\r\n\r\n" % i for i in range(10_000)))
+        bodies = []
+        for _ in range(10_000):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            bodies.append(await reader.readexactly(length))
+        writer.close()
+        server.close()
+        return bodies
+
+    assert run(scenario) == [b"/%d" % i for i in range(10_000)]
+
+
+def test_a_slow_head_gets_408_and_is_closed() -> None:
+    async def scenario() -> bytes:
+        server, port = await started(echo_path, HttpLimits(header_timeout_s=0.2))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nX-Slow: ")
+
+        async def drip() -> None:
+            for _ in range(200):  # a byte at a time, never finishing the head
+                await asyncio.sleep(0.05)
+                try:
+                    writer.write(b"a")
+                    await writer.drain()
+                except ConnectionError:
+                    return
+
+        dripping = asyncio.create_task(drip())
+        answer = await reader.read()
+        dripping.cancel()
+        server.close()
+        return answer
+
+    answer = run(scenario)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert b"Connection: close" in answer
+
+
+def test_an_idle_keep_alive_connection_is_closed_but_a_parked_request_is_not() -> None:
+    parked: list[HttpConnection] = []
+
+    def handler(req: Request, conn: HttpConnection) -> Response | None:
+        if req.path == "/park":
+            parked.append(conn)
+            return None
+        return Response(200, b"ok")
+
+    async def scenario() -> tuple[bytes, bytes]:
+        server, port = await started(handler, HttpLimits(idle_timeout_s=0.2))
+        idle_r, idle_w = await asyncio.open_connection("127.0.0.1", port)
+        idle_w.write(b"GET / HTTP/1.1\r\n\r\n")
+        park_r, park_w = await asyncio.open_connection("127.0.0.1", port)
+        park_w.write(b"GET /park HTTP/1.1\r\n\r\n")
+        idle_answer = await idle_r.read()  # served, then idle: closed by the server
+        assert parked and not parked[0].closed  # owed an answer: never "idle"
+        parked[0].send(Response(200, b"late"))
+        late = await park_r.readuntil(b"late")
+        park_w.close()
+        server.close()
+        return idle_answer, late
+
+    idle_answer, late = run(scenario)
+    assert idle_answer.startswith(b"HTTP/1.1 200 OK") and idle_answer.endswith(b"ok")
+    assert late.startswith(b"HTTP/1.1 200 OK")
+
+
+def test_a_client_that_never_reads_stops_being_read() -> None:
+    handled = 0
+
+    def big(req: Request, conn: HttpConnection) -> Response:
+        nonlocal handled
+        handled += 1
+        return Response(200, b"x" * 256 * 1024)
+
+    async def scenario() -> tuple[int, int]:
+        server, port = await started(big)
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.setblocking(False)
+        request = b"GET / HTTP/1.1\r\n\r\n"
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendall(sock, request * 2000)  # ~36 KB: fits the socket buffers
+        for _ in range(20):
+            await asyncio.sleep(0.05)
+        seen_while_stalled = handled
+        expected = len(Response(200, b"x" * 256 * 1024).render()) * 2000
+        got = 0  # now read everything: every answer arrives, in full
+        while got < expected:
+            data = await loop.sock_recv(sock, 1 << 20)
+            assert data, f"closed after {got} of {expected} bytes"
+            got += len(data)
+        sock.close()
+        server.close()
+        return seen_while_stalled, handled
+
+    stalled, total = run(scenario)
+    # Unread answers stop the server at its write buffer's mark: a handful, not 2,000.
+    assert stalled < 50
+    assert total == 2000
+
+
+def test_a_screened_request_is_answered_at_once_and_its_body_dropped() -> None:
+    def screen(req: Request) -> Response | None:
+        return None if "authorization" in req.headers else Response(403, b"sign it")
+
+    async def scenario() -> tuple[bytes, bytes]:
+        server, port = await started(echo_path, screen=screen)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /x HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n" + b"z" * 1000)
+        early = await reader.readuntil(b"sign it")  # before the body is even sent
+        writer.write(b"z" * (1_000_000 - 1000))
+        writer.write(b"GET /next HTTP/1.1\r\nAuthorization: x\r\n\r\n")
+        after = await reader.readuntil(b"/next")
+        writer.close()
+        server.close()
+        return early, after
+
+    early, after = run(scenario)
+    assert early.startswith(b"HTTP/1.1 403 Forbidden")
+    assert after.startswith(b"HTTP/1.1 200 OK")
+
+
+def test_oversized_heads_are_answered_431_over_the_socket() -> None:
+    async def scenario() -> bytes:
+        server, port = await started(echo_path, HttpLimits(max_headers=100))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 10_000 + b"\r\n")
+        answer = await reader.read()
+        server.close()
+        return answer
+
+    assert run(scenario).startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
+
+
+def test_a_stalled_body_gets_408_after_the_idle_timeout() -> None:
+    async def scenario() -> bytes:
+        server, port = await started(echo_path, HttpLimits(idle_timeout_s=0.2))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /x HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + b"z" * 10)
+        answer = await reader.read()  # the rest of the body never comes
+        server.close()
+        return answer
+
+    assert run(scenario).startswith(b"HTTP/1.1 408 Request Timeout")
+
+
+def test_pipelined_uploads_behind_a_slow_request_stop_being_read() -> None:
+    parked: list[HttpConnection] = []
+
+    def handler(req: Request, conn: HttpConnection) -> Response | None:
+        if req.path == "/slow":
+            parked.append(conn)
+            return None
+        return Response(200, str(len(req.body)).encode())
+
+    async def scenario() -> tuple[int, list[bytes]]:
+        server = await serve(handler, "127.0.0.1", 0, max_body=8 << 20)
+        reader, writer = await asyncio.open_connection("127.0.0.1", bound_port(server))
+        upload = b"PUT /up HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (2 << 20) + b"u" * (2 << 20)
+        writer.write(b"GET /slow HTTP/1.1\r\n\r\n" + upload * 20)  # 40 MB behind a parked one
+        for _ in range(20):
+            await asyncio.sleep(0.05)
+        queued = len(parked[0]._queue)
+        parked[0].send(Response(200, b"done"))
+        answers = [await reader.readuntil(b"done")]
+        for _ in range(20):
+            answers.append(await reader.readuntil(b"2097152"))
+        writer.close()
+        server.close()
+        return queued, answers
+
+    queued, answers = run(scenario)
+    assert queued <= 2  # not 20 uploads (40 MB) held while the first request waits
+    assert len(answers) == 21 and all(a.startswith(b"HTTP/1.1 200 OK") for a in answers)
