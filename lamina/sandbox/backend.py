@@ -50,6 +50,10 @@ class EnvironmentProcess(Protocol):
         """Exit status of the runtime, or 128 + signal if it was killed."""
         ...
 
+    def terminate(self) -> bool:
+        """SIGTERM to the runtime (Lambda's SHUTDOWN); False if it cannot be signalled."""
+        ...
+
     async def kill(self) -> None:
         """SIGKILL the whole tree, reap it, release its resources. Idempotent."""
         ...

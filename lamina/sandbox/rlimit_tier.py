@@ -88,6 +88,13 @@ class PlainProcess:
     async def wait(self) -> int:
         return await self._child.wait()
 
+    def terminate(self) -> bool:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
     async def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)

@@ -306,6 +306,11 @@ class ForkedProcess(CgroupReadings):
     async def freeze(self) -> None:
         await self._cgroup.set_frozen(True)
 
+    def terminate(self) -> bool:
+        """The runtime's pid lives in the zygote's namespaces, unknown here: a forked
+        environment is killed without SIGTERM first."""
+        return False
+
     async def wait(self) -> int:
         return await asyncio.shield(self._exited)
 

@@ -21,8 +21,17 @@ from lamina.scheduler.pool import EnvSlot
 log = logging.getLogger("lamina.scheduler")
 
 TAIL_BYTES = 4096
-# Lambda gives extensions registered for SHUTDOWN 2,000 ms before the environment is killed.
+# Lambda's SHUTDOWN phase lasts 2,000 ms with registered (external) extensions, 500 ms
+# without: the runtime has had SIGTERM and may clean up before the environment is killed.
 SHUTDOWN_GRACE_S = 2.0
+RUNTIME_SHUTDOWN_GRACE_S = 0.5
+
+
+def shutdown_grace_s(extensions: int) -> float:
+    """How long SHUTDOWN may last before the kill, for ``extensions`` registered ones."""
+    return SHUTDOWN_GRACE_S if extensions else RUNTIME_SHUTDOWN_GRACE_S
+
+
 # lamina/runtimes/launch_extensions.sh starts each line an extension writes with this.
 EXTENSION_MARK = "\x1f"
 
@@ -135,26 +144,42 @@ class Environment:
             await self.process.thaw()
         self.frozen = False
 
-    async def _shut_extensions_down(self) -> bool:
-        """Send SHUTDOWN to the extensions that asked for it and give them their grace
-        (until they all wait on ``next`` again or exit, at most 2 s) before the kill;
-        False if there was none to send."""
-        exts = self.channel.extensions
-        if not exts.wants("SHUTDOWN") or self.process is None:
-            return False
-        if self.exited is not None and self.exited.done():
+    async def _shut_down(self) -> bool:
+        """Lambda's SHUTDOWN phase: SIGTERM to an idle runtime, SHUTDOWN to the extensions
+        that asked for it, then the kill once the runtime has exited and every extension
+        waits on ``next`` again, or when the grace is over (:func:`shutdown_grace_s`).
+        False if there was nothing to shut down (the channel may close before the kill)."""
+        if self.process is None or (self.exited is not None and self.exited.done()):
             return False  # the process tree is gone already
+        exts = self.channel.extensions
+        targets = exts.wants("SHUTDOWN")
+        # A runtime busy with an event (a timeout's reset) is killed at once, as before:
+        # its event has ended already and a SIGTERM now would end it a second time.
+        signal_runtime = self.inflight is None and self.exited is not None
+        if not targets and not signal_runtime:
+            return False
+        grace_s = shutdown_grace_s(len(exts))
         if self.frozen:
             await self.process.thaw()
             self.frozen = False
-        # What the extensions subscribed to reaches them before SHUTDOWN does.
-        self.drain_output()
-        await self.channel.telemetry.flush(SHUTDOWN_GRACE_S / 2)
-        exts.shutdown(self.shutdown_reason, SHUTDOWN_GRACE_S)
-        try:
-            await asyncio.wait_for(exts.settled(), SHUTDOWN_GRACE_S)
-        except TimeoutError:
-            log.info("extensions of %s still busy after SHUTDOWN's grace", self.cfg.name)
+        waits: list[asyncio.Future[int] | asyncio.Future[None]] = []
+        if targets:
+            # What the extensions subscribed to reaches them before SHUTDOWN does.
+            self.drain_output()
+            await self.channel.telemetry.flush(grace_s / 2)
+        if signal_runtime and self.exited is not None and self.process.terminate():
+            waits.append(self.exited)
+        if targets:
+            exts.shutdown(self.shutdown_reason, grace_s)
+            waits.append(asyncio.ensure_future(exts.settled()))
+        if not waits:
+            return bool(targets)
+        _, pending = await asyncio.wait(waits, timeout=grace_s)
+        for waiting in pending:
+            if waiting is not self.exited:
+                waiting.cancel()
+        if pending:
+            log.info("%s still busy after SHUTDOWN's %.1f s grace", self.cfg.name, grace_s)
         return True
 
     async def settle_extensions(self) -> None:
@@ -182,7 +207,7 @@ class Environment:
             # A freeze still settling must not race the kill (it would re-freeze the tree).
             self.freezing.cancel()
             await asyncio.wait([self.freezing])
-        shut_down = await self._shut_extensions_down()
+        shut_down = await self._shut_down()
         if not shut_down:
             self.channel.close()
         if self.process is not None:

@@ -312,3 +312,25 @@ def test_once_a_kill_has_begun_a_freeze_no_longer_freezes(
     frozen_state, status = asyncio.run(scenario())
     assert frozen_state == "THAWED"
     assert status != 0
+
+
+def test_terminate_passes_sigterm_on_to_the_runtime(
+    sandbox: ProcessSandbox, code_dir: Path
+) -> None:
+    script = "trap 'echo cleaned up; exit 7' TERM; echo ready; while :; do sleep 0.05; done"
+
+    async def scenario() -> tuple[bool, int, str]:
+        read_end, write_end = os.pipe()
+        proc = await sandbox.spawn(_spec(code_dir, ["/bin/sh", "-c", script]), write_end)
+        os.close(write_end)
+        with os.fdopen(read_end) as out:
+            assert out.readline() == "ready\n"  # the trap is set
+            sent = proc.terminate()
+            code = await proc.wait()
+            await proc.kill()
+            assert not proc.terminate()  # nothing left to signal
+            return sent, code, out.read()
+
+    sent, code, out = asyncio.run(scenario())
+    assert sent
+    assert (code, out) == (7, "cleaned up\n")

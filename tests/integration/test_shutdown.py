@@ -1,0 +1,63 @@
+"""SHUTDOWN of an environment without extensions, as Lambda does it: the runtime gets
+SIGTERM and a grace (500 ms) to clean up before the environment is killed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from lamina.client.http import Client
+from tests.integration.harness import LaminaProcess, python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+# Traps SIGTERM, says so in its log and exits, as a function cleaning up would.
+GRACEFUL = """
+import os, signal, sys
+
+def on_term(signum, frame):
+    print("[app] SIGTERM received in pid %d, cleaning up" % os.getpid(), flush=True)
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, on_term)
+
+def handler(event, context):
+    return {"pid": os.getpid()}
+"""
+
+
+def _logs(lamina: LaminaProcess, name: str) -> str:
+    events = Client(lamina.endpoint).call("GET", f"/lamina/v1/functions/{name}/logs")["events"]
+    return "\n".join(e["message"] for e in events)
+
+
+def _wait_for(what: Callable[[], str], needle: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = what()
+        if needle in text:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} never appeared in:\n{text}")
+        time.sleep(0.05)
+
+
+def test_a_retired_environment_sends_its_runtime_sigterm_first(lamina: LaminaProcess) -> None:
+    name = "graceful"
+    lamina.create(name, python_zip(GRACEFUL))
+    first = lamina.invoke(name, {})
+    assert first.function_error is None, first.payload
+    pid = first.json()["pid"]
+    _wait_for(lambda: _logs(lamina, name), f"REPORT RequestId: {first.report()['id']}")
+    assert "SIGTERM received" not in _logs(lamina, name)
+    # A configuration change retires the (frozen, idle) environment: it is thawed, its
+    # runtime gets SIGTERM, and what its handler writes reaches the log stream.
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = _wait_for(lambda: _logs(lamina, name), "SIGTERM received")
+    assert f"[app] SIGTERM received in pid {pid}, cleaning up" in text
+    # The function goes on with a new environment.
+    again = lamina.invoke(name, {})
+    assert again.function_error is None, again.payload
+    assert "Init Duration" in again.log
