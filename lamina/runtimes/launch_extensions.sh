@@ -7,7 +7,8 @@
 # runtime — through AWS_LAMBDA_EXEC_WRAPPER when set, as Lambda does. An extension that
 # exits before every one registered fails INIT with Extension.Crash. With extensions the
 # launcher stays, as the environment's first process: it tells Lamina when an extension
-# exits (so SHUTDOWN's grace ends when they are gone) and exits with the runtime's status.
+# exits (so SHUTDOWN's grace ends when they are gone), passes SIGTERM on to the runtime
+# and exits with the runtime's status.
 # With only a wrapper it execs it.
 api=$AWS_LAMBDA_RUNTIME_API
 host=${api%:*}
@@ -60,10 +61,16 @@ fi
 ((count > 0)) || exec "$@"
 "$@" &
 runtime=$!
+# SHUTDOWN's SIGTERM is for the runtime: pass it on and keep waiting for its exit.
+trap 'term=1; kill -TERM "$runtime" 2>/dev/null' TERM
 while :; do
   done_pid=""
+  term=""
   wait -n -p done_pid
   status=$?
+  if [[ -z $done_pid && -n $term ]]; then
+    continue
+  fi
   if [[ -z $done_pid || $done_pid == "$runtime" ]]; then
     exit "$status"
   fi

@@ -145,41 +145,46 @@ class Environment:
         self.frozen = False
 
     async def _shut_down(self) -> bool:
-        """Lambda's SHUTDOWN phase: SIGTERM to an idle runtime, SHUTDOWN to the extensions
-        that asked for it, then the kill once the runtime has exited and every extension
-        waits on ``next`` again, or when the grace is over (:func:`shutdown_grace_s`).
-        False if there was nothing to shut down (the channel may close before the kill)."""
+        """Lambda's SHUTDOWN phase, at most :func:`shutdown_grace_s` long: SHUTDOWN to the
+        extensions that asked for it, then SIGTERM to an idle runtime, then the kill once
+        the runtime has exited (or the grace is over). False if there was nothing to shut
+        down (the channel may then close before the kill).
+
+        Lambda signals the runtime first; here the runtime is signalled once the extensions
+        are done (or when only its own share of the grace is left), because the
+        environment's init ends the whole environment, extensions included, when the
+        runtime exits."""
         if self.process is None or (self.exited is not None and self.exited.done()):
             return False  # the process tree is gone already
         exts = self.channel.extensions
         targets = exts.wants("SHUTDOWN")
         # A runtime busy with an event (a timeout's reset) is killed at once, as before:
         # its event has ended already and a SIGTERM now would end it a second time.
-        signal_runtime = self.inflight is None and self.exited is not None
-        if not targets and not signal_runtime:
+        exited = self.exited if self.inflight is None else None
+        if not targets and exited is None:
             return False
         grace_s = shutdown_grace_s(len(exts))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
         if self.frozen:
             await self.process.thaw()
             self.frozen = False
-        waits: list[asyncio.Future[int] | asyncio.Future[None]] = []
         if targets:
             # What the extensions subscribed to reaches them before SHUTDOWN does.
             self.drain_output()
-            await self.channel.telemetry.flush(grace_s / 2)
-        if signal_runtime and self.exited is not None and self.process.terminate():
-            waits.append(self.exited)
-        if targets:
-            exts.shutdown(self.shutdown_reason, grace_s)
-            waits.append(asyncio.ensure_future(exts.settled()))
-        if not waits:
-            return bool(targets)
-        _, pending = await asyncio.wait(waits, timeout=grace_s)
-        for waiting in pending:
-            if waiting is not self.exited:
-                waiting.cancel()
-        if pending:
-            log.info("%s still busy after SHUTDOWN's %.1f s grace", self.cfg.name, grace_s)
+            await self.channel.telemetry.flush(grace_s / 4)
+            exts.shutdown(self.shutdown_reason, max(0.0, deadline - loop.time()))
+            runtime_share = RUNTIME_SHUTDOWN_GRACE_S if exited is not None else 0.0
+            try:
+                await asyncio.wait_for(
+                    exts.settled(), max(0.0, deadline - runtime_share - loop.time())
+                )
+            except TimeoutError:
+                log.info("extensions of %s still busy after SHUTDOWN's grace", self.cfg.name)
+        if exited is not None and not exited.done() and self.process.terminate():
+            await asyncio.wait([exited], timeout=max(0.0, deadline - loop.time()))
+            if not exited.done():
+                log.info("the runtime of %s ignored SIGTERM; killing it", self.cfg.name)
         return True
 
     async def settle_extensions(self) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from lamina.client.http import Client
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, python_zip, zip_files
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -25,6 +25,21 @@ signal.signal(signal.SIGTERM, on_term)
 
 def handler(event, context):
     return {"pid": os.getpid()}
+"""
+
+
+# An external extension that waits for SHUTDOWN and says so.
+EXTENSION = """#!/usr/bin/env python3
+import json, os, sys, urllib.request
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+register = urllib.request.Request(
+    base + "/register", data=json.dumps({"events": ["SHUTDOWN"]}).encode(),
+    headers={"Lambda-Extension-Name": "waiter"}, method="POST")
+with urllib.request.urlopen(register) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+with urllib.request.urlopen(nxt) as r:
+    print("[waiter] %s" % json.load(r)["eventType"], flush=True)
 """
 
 
@@ -61,3 +76,26 @@ def test_a_retired_environment_sends_its_runtime_sigterm_first(lamina: LaminaPro
     again = lamina.invoke(name, {})
     assert again.function_error is None, again.payload
     assert "Init Duration" in again.log
+
+
+def test_with_an_extension_the_runtime_gets_sigterm_once_it_is_done(
+    lamina: LaminaProcess,
+) -> None:
+    name = "graceful-ext"
+    layer = lamina.lambda_client().publish_layer_version(
+        LayerName=f"{name}-extensions",
+        Content={
+            "ZipFile": zip_files(
+                {"extensions/waiter": EXTENSION}, executable=("extensions/waiter",)
+            )
+        },
+    )
+    lamina.create(name, python_zip(GRACEFUL), Layers=[layer["LayerVersionArn"]])
+    first = lamina.invoke(name, {})
+    assert first.function_error is None, first.payload
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = _wait_for(lambda: _logs(lamina, name), "SIGTERM received")
+    # The extension had SHUTDOWN (and finished) before the runtime was signalled: the
+    # runtime's exit ends the environment, extensions included.
+    assert "[waiter] SHUTDOWN" in text
+    assert text.index("[waiter] SHUTDOWN") < text.index("SIGTERM received")
