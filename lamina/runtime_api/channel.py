@@ -63,6 +63,7 @@ class Delivery:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     delivered_at: float = 0.0  # perf_counter() when the runtime received the event
+    responding_at: float = 0.0  # perf_counter() when a streamed response began
     # Where a streaming response goes as it is produced (None: the caller wants it whole).
     stream: ResponseStream | None = None
 
@@ -187,6 +188,7 @@ class RuntimeChannel:
         ):
             return None
         stream = current.stream
+        current.responding_at = time.perf_counter()
         stream.start(req.headers.get("content-type"), conn.pause_reading, conn.resume_reading)
         self._feed = feed = StreamFeed(request_id, stream)
         return feed

@@ -235,6 +235,7 @@ class Scheduler:
                     started_at=delivered.started_at,
                     ready=ready,
                     streamed_bytes=streamed,
+                    trace=delivered.trace,
                 )
             )
         else:
@@ -246,6 +247,7 @@ class Scheduler:
                 started_at=delivered.started_at,
                 ready=ready,
                 streamed_bytes=streamed,
+                trace=delivered.trace,
             )
         function_error = "Unhandled" if outcome.unhandled else None
         result = InvokeResult(

@@ -18,6 +18,7 @@ from lamina.models.invocation import InvocationRecord, Outcome
 from lamina.scheduler import telemetry_events
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InvokeOutcome, Ready
+from lamina.scheduler.spans import InvokeTrace
 
 RecordSink = Callable[[InvocationRecord], None]
 
@@ -82,6 +83,7 @@ class Reporter:
         ready: Ready | None,
         streamed_bytes: int | None = None,
         runtime_ms: float | None = None,
+        trace: InvokeTrace | None = None,
     ) -> InvocationRecord:
         """``ready`` is how INIT ended when this invoke made the environment (None: warm);
         ``streamed_bytes``: what a streamed response carried (its payload is empty);
@@ -107,7 +109,7 @@ class Reporter:
         self._record(rec)
         env.log(report(rec, restore, env.cfg.log_format))
         produced = streamed_bytes or len(outcome.payload)
-        telemetry_events.invoke_done(env, rec, produced, runtime_ms)
+        telemetry_events.invoke_done(env, rec, produced, runtime_ms, trace)
         return rec
 
     async def after_extensions(
@@ -121,6 +123,7 @@ class Reporter:
         started_at: float,
         ready: Ready | None,
         streamed_bytes: int | None = None,
+        trace: InvokeTrace | None = None,
     ) -> None:
         """The invoke phase ends when every extension is done with the event, as on
         Lambda: END, REPORT and the bill then count that post-runtime extension time
@@ -136,6 +139,7 @@ class Reporter:
             ready=ready,
             streamed_bytes=streamed_bytes,
             runtime_ms=runtime_ms,
+            trace=trace,
         )
 
     def after_failed_init(

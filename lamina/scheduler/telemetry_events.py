@@ -6,6 +6,7 @@ from __future__ import annotations
 from lamina.models.invocation import InvocationRecord
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InitOutcome
+from lamina.scheduler.spans import InvokeTrace
 
 INIT_TYPE = "on-demand"
 
@@ -44,7 +45,7 @@ def init_done(env: Environment, outcome: InitOutcome) -> None:
     )
 
 
-def start(env: Environment, request_id: str, trace_id: str) -> None:
+def start(env: Environment, request_id: str, trace: InvokeTrace) -> None:
     telemetry = env.channel.telemetry
     if telemetry.active:
         telemetry.emit(
@@ -53,16 +54,21 @@ def start(env: Environment, request_id: str, trace_id: str) -> None:
             {
                 "requestId": request_id,
                 "version": env.cfg.version,
-                "tracing": {"type": "X-Amzn-Trace-Id", "value": trace_id},
+                "tracing": trace.tracing(),
             },
         )
 
 
 def invoke_done(
-    env: Environment, rec: InvocationRecord, produced_bytes: int, runtime_ms: float | None
+    env: Environment,
+    rec: InvocationRecord,
+    produced_bytes: int,
+    runtime_ms: float | None,
+    trace: InvokeTrace | None,
 ) -> None:
     """``platform.runtimeDone`` (the runtime's time) and ``platform.report`` (the invoke
-    phase's, extensions' included) of one invocation."""
+    phase's, extensions' included) of one invocation, with its tracing context and the
+    response's spans (``trace``; None when unknown)."""
     telemetry = env.channel.telemetry
     if not telemetry.active:
         return
@@ -76,6 +82,7 @@ def invoke_done(
             "requestId": rec.request_id,
             "status": status,
             "metrics": {"durationMs": runtime, "producedBytes": produced_bytes},
+            **_traced(trace),
         },
     )
     metrics: dict[str, float | int] = {
@@ -89,5 +96,12 @@ def invoke_done(
     telemetry.emit(
         "platform",
         "platform.report",
-        {"requestId": rec.request_id, "status": status, "metrics": metrics},
+        {"requestId": rec.request_id, "status": status, "metrics": metrics, **_traced(trace)},
     )
+
+
+def _traced(trace: InvokeTrace | None) -> dict[str, object]:
+    """A record's ``tracing`` and ``spans`` fields."""
+    if trace is None:
+        return {}
+    return {"tracing": trace.tracing(), "spans": trace.spans_json()}

@@ -9,14 +9,16 @@ The extensions come in layers, as on Lambda: executables in ``/opt/extensions``.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from lamina.client.http import Client
-from tests.integration.harness import LaminaProcess, zip_files
+from tests.integration.harness import EXAMPLES, LaminaProcess, zip_files
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -224,6 +226,9 @@ while True:
         starts = [r["requestId"] for t, r in seen if t == "platform.start"]
         reports = [r["requestId"] for t, r in seen if t == "platform.report"]
         functions = [r for t, r in seen if t == "function"]
+        for t, r in seen:
+            if t in ("platform.start", "platform.runtimeDone", "platform.report"):
+                print("[telemetry] record " + json.dumps({"type": t, "record": r}), flush=True)
         print("[telemetry] seen " + json.dumps(
             {"types": types, "starts": starts, "reports": reports, "function": functions}),
             flush=True)
@@ -258,8 +263,78 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
     }, seen["types"]
     assert seen["starts"] == ids and seen["reports"] == ids
     assert any("hello from the function" in line for line in seen["function"])
+    # runtimeDone and report carry the invoke's tracing context (as start does) and the
+    # response's spans, in the schema's shape.
+    records = _telemetry_records(text)
+    for i, request_id in enumerate(ids):
+        start, done, report = (
+            records[t][i] for t in ("platform.start", "platform.runtimeDone", "platform.report")
+        )
+        assert start["requestId"] == done["requestId"] == report["requestId"] == request_id
+        tracing = start["tracing"]
+        assert tracing["type"] == "X-Amzn-Trace-Id" and tracing["value"].startswith("Root=1-")
+        assert re.fullmatch(r"[0-9a-f]{16}", tracing["spanId"])
+        assert done["tracing"] == report["tracing"] == tracing
+        for record in (done, report):
+            spans = record["spans"]
+            assert [s["name"] for s in spans] == ["responseLatency", "responseDuration"]
+            for span in spans:
+                assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", span["start"])
+                assert span["durationMs"] >= 0
+            # The response starts once the latency before it is over.
+            assert spans[0]["start"] <= spans[1]["start"]
     # The extension's own lines are logged too, without Lamina's marker.
     assert "\n[telemetry] subscribed" in "\n" + text
+
+
+def _telemetry_records(text: str) -> dict[str, list[dict[str, Any]]]:
+    records: dict[str, list[dict[str, Any]]] = {}
+    for line in text.splitlines():
+        if line.startswith("[telemetry] record "):
+            event = json.loads(line.removeprefix("[telemetry] record "))
+            records.setdefault(event["type"], []).append(event["record"])
+    return records
+
+
+def _epoch(iso: str) -> float:
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+
+def test_a_streamed_responses_spans_cover_its_stream(lamina: LaminaProcess) -> None:
+    name = "ext-telemetry-stream"
+    zip_path = EXAMPLES / "streaming-rust.zip"
+    assert zip_path.is_file(), f"{zip_path} missing: run `make examples`"
+    layer = lamina.lambda_client().publish_layer_version(
+        LayerName=f"{name}-extensions",
+        Content={
+            "ZipFile": zip_files(
+                {"extensions/telemetry": TELEMETRY}, executable=("extensions/telemetry",)
+            )
+        },
+    )
+    lamina.create(
+        name,
+        zip_path.read_bytes(),
+        runtime="provided.al2023",
+        handler="bootstrap",
+        Layers=[layer["LayerVersionArn"]],
+    )
+    out = lamina.lambda_client().invoke_with_response_stream(
+        FunctionName=name, Payload=json.dumps({"chunks": 3, "gapMs": 100}).encode()
+    )
+    body = b"".join(e["PayloadChunk"]["Payload"] for e in out["EventStream"] if "PayloadChunk" in e)
+    written = [float(p.partition("@")[2]) for p in body.decode().split(";") if p]
+    assert len(written) == 3
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = _wait_for(lambda: _logs(lamina, name), "[telemetry] seen ")
+    (done,) = _telemetry_records(text)["platform.runtimeDone"]
+    assert done["metrics"]["producedBytes"] == len(body)
+    latency, duration = done["spans"]
+    assert (latency["name"], duration["name"]) == ("responseLatency", "responseDuration")
+    # The response began (its head arrived) before its second piece was written, and
+    # ended after its last one was (the span's start is in whole milliseconds).
+    assert _epoch(latency["start"]) <= _epoch(duration["start"]) <= written[1]
+    assert _epoch(duration["start"]) + duration["durationMs"] / 1000 >= written[-1] - 0.001
 
 
 def test_a_snapstart_function_with_an_extension_runs_it(lamina: LaminaProcess) -> None:

@@ -1,0 +1,91 @@
+"""The tracing context and spans of one invocation, as the Telemetry API (schema
+2022-12-13) reports them in ``platform.start``, ``platform.runtimeDone`` and
+``platform.report``.
+
+``responseLatency`` runs from the runtime's receipt of the event to the first byte of its
+response; ``responseDuration`` from that byte to the last. A buffered response arrives in
+one request, so its first byte is taken when the whole of it arrived (duration 0, as
+near as Lamina can tell); a streamed one starts when the runtime's streaming request
+began. ``runtimeOverhead`` (the runtime's work between its answer and its next ``next``)
+is not reported: it is known only after the invoke has been reported.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+TRACE_TYPE = "X-Amzn-Trace-Id"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    name: str
+    start: float  # epoch seconds
+    duration_ms: float
+
+    def to_json(self) -> dict[str, str | float]:
+        return {
+            "name": self.name,
+            "start": iso_ms(self.start),
+            "durationMs": round(self.duration_ms, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeTrace:
+    """The X-Ray context of one invocation (``Root=…;Parent=…``), the platform's span id
+    for it, and the response's spans (none when the runtime never answered)."""
+
+    trace_id: str
+    span_id: str
+    spans: tuple[Span, ...] = ()
+
+    def tracing(self) -> dict[str, str]:
+        return {"spanId": self.span_id, "type": TRACE_TYPE, "value": self.trace_id}
+
+    def spans_json(self) -> list[dict[str, str | float]]:
+        return [s.to_json() for s in self.spans]
+
+
+def parent_span_id(trace_header: str) -> str:
+    """The ``Parent=`` part of an X-Ray trace header: the span Lamina exports for the
+    invocation (:mod:`lamina.tracing`), which the Telemetry API calls its ``spanId``."""
+    for part in trace_header.split(";"):
+        key, _, value = part.partition("=")
+        if key == "Parent":
+            return value
+    return ""
+
+
+def iso_ms(epoch_s: float) -> str:
+    """``2022-08-02T12:01:23.521Z``: the Telemetry API's timestamps."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def response_spans(
+    delivered_at: float, responding_at: float, answered_at: float, now: float, now_epoch: float
+) -> tuple[Span, ...]:
+    """``responseLatency`` and ``responseDuration`` from ``perf_counter()`` instants: the
+    runtime's receipt of the event, the start of its response (0: unknown, the whole
+    response came at once) and its end; ``now``/``now_epoch`` pin them to the wall clock.
+    Empty when the runtime did not receive the event or did not answer."""
+    if not delivered_at or not answered_at or answered_at < delivered_at:
+        return ()
+    first = responding_at if delivered_at <= responding_at <= answered_at else answered_at
+
+    def epoch(instant: float) -> float:
+        return now_epoch - (now - instant)
+
+    return (
+        Span("responseLatency", epoch(delivered_at), (first - delivered_at) * 1000),
+        Span("responseDuration", epoch(first), (answered_at - first) * 1000),
+    )
+
+
+def invoke_spans(delivered_at: float, responding_at: float, answered_at: float) -> tuple[Span, ...]:
+    """:func:`response_spans` against the clocks now."""
+    return response_spans(
+        delivered_at, responding_at, answered_at, time.perf_counter(), time.time()
+    )
