@@ -91,3 +91,28 @@ def test_proc_parsers() -> None:
     assert vm_hwm_bytes("Name:\tx\nVmHWM:\t   2048 kB\nVmRSS:\t100 kB\n") == 2048 * 1024
     stat = "42 (a) b) c) R 1 42 42 0 -1 4194304 0 0 0 0 7 3 2 1 20 0 1 0"
     assert cpu_ticks(stat) == 7 + 3 + 2 + 1
+
+
+def test_terminate_sends_the_runtime_sigterm(tmp_path: Path) -> None:
+    script = (
+        "import signal, sys, time\n"
+        "def term(*_):\n"
+        "    print('cleaned up', flush=True)\n"
+        "    sys.exit(7)\n"
+        "signal.signal(signal.SIGTERM, term)\n"
+        "print('ready', flush=True)\n"
+        "while True: time.sleep(1)\n"
+    )
+
+    async def scenario() -> tuple[bool, int, str]:
+        read_end, write_end = os.pipe()
+        proc = await RlimitSandbox().spawn(_spec(tmp_path, script), write_end)
+        os.close(write_end)
+        with os.fdopen(read_end) as out:
+            assert out.readline() == "ready\n"  # the handler is set
+            sent = proc.terminate()
+            code = await proc.wait()
+            await proc.kill()
+            return sent, code, out.read()
+
+    assert asyncio.run(scenario()) == (True, 7, "cleaned up\n")
