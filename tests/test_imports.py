@@ -194,12 +194,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tools", "sam"),
     ("client", "terminal"),
     ("server",),
-    ("api", "events", "workflows", "cluster", "console"),
+    ("api", "events", "cluster", "console", "metrics"),
     ("services",),  # docs/services.md: a service imports neither api/ nor events/
+    ("workflows",),  # the pure States Language engine, driven by services/stepfunctions
     ("functions", "layers", "scheduler"),
     ("sandbox", "runtime_api", "runtimes", "billing", "logs"),
     ("store", "models"),
-    ("arns", "config", "errors", "wire", "waiting"),
+    ("arns", "config", "errors", "wire", "waiting", "tracing"),
 )
 
 
