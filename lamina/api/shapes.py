@@ -35,7 +35,9 @@ def function_configuration(
         "LastModified": cfg.last_modified,
         "CodeSha256": code_sha256_b64(cfg.code_sha256),
         "Version": cfg.version,
-        "Environment": {"Variables": dict(cfg.environment)},
+        # Lambda leaves Environment out when there are no variables (Terraform reads
+        # {"Variables": {}} as drift on every plan).
+        **({"Environment": {"Variables": dict(cfg.environment)}} if cfg.environment else {}),
         "TracingConfig": {"Mode": "PassThrough"},
         "RevisionId": cfg.revision_id,
         "State": "Active",

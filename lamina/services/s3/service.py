@@ -42,6 +42,14 @@ from lamina.services.s3.requests import (
     principal,
 )
 from lamina.services.s3.store import ObjectInfo, ObjectStore
+from lamina.services.s3.subresources import (
+    EMPTY_LISTS,
+    acl_document,
+    answer_for,
+    check_document,
+    empty_list,
+    subresource_of,
+)
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -124,7 +132,8 @@ class S3Service:
     async def _bucket_op(
         self, req: Request, m: str, bucket: str, query: dict[str, str]
     ) -> Response:
-        if m == "PUT" and "notification" not in query:
+        sub = subresource_of(query)
+        if m == "PUT" and "notification" not in query and sub is None and "acl" not in query:
             if not _BUCKET.match(bucket) or ".." in bucket:
                 raise S3Error("InvalidBucketName", "The specified bucket is not valid.", 400)
             if not await self.store.create_bucket(bucket):
@@ -141,9 +150,11 @@ class S3Service:
         exists = await self.store.bucket_exists(bucket)
         if not exists:
             raise _no_bucket(bucket)
+        if sub is not None:
+            return await self._subresource(req, m, bucket, sub)
         if m == "HEAD":
             return Response(200, b"", {"x-amz-bucket-region": self.region})
-        if m == "DELETE":
+        if m == "DELETE" and not query:
             result = await self.store.delete_bucket(bucket)
             if result == "not-empty":
                 raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", 409)
@@ -161,6 +172,13 @@ class S3Service:
                     .decode()
                     .removeprefix('<?xml version="1.0" encoding="UTF-8"?>')
                 )
+        if "acl" in query and m in ("GET", "PUT"):
+            # ACLs are disabled (BucketOwnerEnforced): the owner has full control.
+            if m == "PUT":
+                return empty_answer(200)
+            return xml_answer(acl_document(OWNER_ID))
+        if m == "GET" and (listed := next((n for n in EMPTY_LISTS if n in query), None)):
+            return xml_answer(empty_list(listed))
         if m == "GET" and "location" in query:
             return xml_answer(
                 f'<LocationConstraint xmlns="{XMLNS}">{self.region}</LocationConstraint>'
@@ -171,6 +189,20 @@ class S3Service:
             listing = await list_objects(self.store, bucket, parse_list_objects(query))
             return xml_answer(listing)
         raise S3Error("NotImplemented", "A header or query you provided is not implemented", 501)
+
+    async def _subresource(self, req: Request, m: str, bucket: str, name: str) -> Response:
+        if m == "GET":
+            body, ctype = answer_for(name, await self.store.get_config(bucket, name), bucket)
+            return Response(200, body, {"Content-Type": ctype, "x-amz-request-id": s3_request_id()})
+        if m == "PUT":
+            document = request_body(req.headers, req.body)
+            check_document(name, document)
+            await self.store.set_config(bucket, name, document)
+            return empty_answer(204 if name == "policy" else 200)
+        if m == "DELETE":
+            await self.store.set_config(bucket, name, None)
+            return empty_answer(204)
+        raise S3Error("MethodNotAllowed", "The specified method is not allowed", 405)
 
     async def _bucket_routes(self, bucket: str) -> list[Route]:
         if bucket not in self._routes:

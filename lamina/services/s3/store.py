@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS objects (
     metadata TEXT NOT NULL,
     PRIMARY KEY (bucket, key)
 );
+CREATE TABLE IF NOT EXISTS bucket_configs (
+    bucket TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document BLOB NOT NULL,
+    PRIMARY KEY (bucket, name)
+);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -97,6 +103,7 @@ class ObjectStore:
             if c.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
                 return "not-empty"
             c.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            c.execute("DELETE FROM bucket_configs WHERE bucket = ?", (name,))
             return "deleted"
 
         result = await self.db.run(op)
@@ -118,6 +125,32 @@ class ObjectStore:
                 "UPDATE buckets SET notifications = ? WHERE name = ?", (raw, bucket)
             )
         )
+
+    async def get_config(self, bucket: str, name: str) -> bytes | None:
+        """The configuration document (``?policy``, ``?cors``, ...) last PUT, if any."""
+        row = await self.db.run(
+            lambda c: c.execute(
+                "SELECT document FROM bucket_configs WHERE bucket = ? AND name = ?",
+                (bucket, name),
+            ).fetchone()
+        )
+        return bytes(row[0]) if row else None
+
+    async def set_config(self, bucket: str, name: str, document: bytes | None) -> None:
+        """Keep ``document`` as the bucket's ``name`` configuration (None deletes it)."""
+
+        def op(c: sqlite3.Connection) -> None:
+            if document is None:
+                c.execute(
+                    "DELETE FROM bucket_configs WHERE bucket = ? AND name = ?", (bucket, name)
+                )
+            else:
+                c.execute(
+                    "INSERT OR REPLACE INTO bucket_configs VALUES (?, ?, ?)",
+                    (bucket, name, document),
+                )
+
+        await self.db.run(op)
 
     async def next_sequencer(self) -> str:
         def op(c: sqlite3.Connection) -> int:

@@ -28,6 +28,7 @@ _LISTS = {
     "AttributeName": "AttributeNames",
     "MessageSystemAttributeName": "MessageSystemAttributeNames",
     "MessageAttributeName": "MessageAttributeNames",
+    "TagKey": "TagKeys",
 }
 # Flattened maps: query name -> (JSON name, key field, value field).
 _MAPS = {
@@ -75,11 +76,14 @@ def _scalar(value: Any) -> str:
 
 
 def _render(key: str, value: Any, op: str) -> str:
-    if key in ("Attributes", "MessageAttributes", "tags") and isinstance(value, dict):
-        tag = {"Attributes": "Attribute", "MessageAttributes": "MessageAttribute", "tags": "Tag"}[
-            key
-        ]
-        kf, vf = ("Key", "Value") if key == "tags" else ("Name", "Value")
+    if key in ("Attributes", "MessageAttributes", "tags", "Tags") and isinstance(value, dict):
+        tag = {
+            "Attributes": "Attribute",
+            "MessageAttributes": "MessageAttribute",
+            "tags": "Tag",
+            "Tags": "Tag",
+        }[key]
+        kf, vf = ("Key", "Value") if key in ("tags", "Tags") else ("Name", "Value")
         return "".join(
             f"<{tag}><{kf}>{escape(k)}</{kf}><{vf}>"
             + (

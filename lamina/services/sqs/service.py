@@ -37,6 +37,8 @@ from lamina.waiting import wait_event
 
 __all__ = ["DEFAULT_SENDER", "Caller", "Operation", "SqsService"]
 
+MAX_TAGS = 50  # SQS's limit per queue
+
 Operation = Callable[[Members, Caller], Awaitable[dict[str, Any]]]
 # Lamina's own deliveries (destinations, dead letters, schedules) are sent as Lambda.
 LAMINA_SENDER = Caller("localhost", "AROALAMINA:lambda")
@@ -67,6 +69,9 @@ class SqsService:
             "PurgeQueue": self.purge_queue,
             "ListDeadLetterSourceQueues": self.list_dead_letter_source_queues,
             **MessageOperations(self).table(),
+            "TagQueue": self.tag_queue,
+            "UntagQueue": self.untag_queue,
+            "ListQueueTags": self.list_queue_tags,
         }
 
     def now(self) -> float:
@@ -187,6 +192,36 @@ class SqsService:
         await self.store.delete_queue(name)
         self.wake(name)
         return {}
+
+    # -- tags (SQS allows 50 per queue; keys and values are strings) -------------------
+    async def tag_queue(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.queue(members)
+        raw = members.get("Tags", members.get("tags"))  # JSON protocol / query protocol's Tag.N
+        if not isinstance(raw, dict) or not raw:
+            raise sqs_error("MissingParameter", "The request must contain the parameter Tags.")
+        tags = {str(k): str(v) for k, v in raw.items()}
+        current = await self.store.update_tags(name, {}, [])
+        if current is not None and len({**current, **tags}) > MAX_TAGS:
+            raise sqs_error("InvalidParameterValue", f"Too many tags added for queue {name}.")
+        if await self.store.update_tags(name, tags, []) is None:
+            raise not_found()
+        return {}
+
+    async def untag_queue(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.queue(members)
+        keys = members.get("TagKeys")
+        if not isinstance(keys, list) or not keys:
+            raise sqs_error("MissingParameter", "The request must contain the parameter TagKeys.")
+        if await self.store.update_tags(name, {}, [str(k) for k in keys]) is None:
+            raise not_found()
+        return {}
+
+    async def list_queue_tags(self, members: Members, caller: Caller) -> dict[str, Any]:
+        name = await self.queue(members)
+        tags = await self.store.update_tags(name, {}, [])
+        if tags is None:
+            raise not_found()
+        return {"Tags": tags} if tags else {}
 
     async def purge_queue(self, members: Members, caller: Caller) -> dict[str, Any]:
         await self.store.purge(await self.queue(members))

@@ -141,6 +141,23 @@ class SqsStore:
 
         return await self.writer.run(op)
 
+    async def update_tags(
+        self, name: str, add: dict[str, str], remove: list[str]
+    ) -> dict[str, str] | None:
+        """Merge ``add`` into the queue's tags and drop ``remove``; None if there is no queue."""
+
+        def op(c: sqlite3.Connection) -> dict[str, str] | None:
+            row = c.execute("SELECT tags FROM queues WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return None
+            tags: dict[str, str] = {**json.loads(row[0]), **add}
+            for key in remove:
+                tags.pop(key, None)
+            c.execute("UPDATE queues SET tags = ? WHERE name = ?", (json.dumps(tags), name))
+            return tags
+
+        return await self.writer.run(op)
+
     async def list_queues(self, prefix: str) -> list[str]:
         def op(c: sqlite3.Connection) -> list[str]:
             rows = c.execute("SELECT name FROM queues ORDER BY name").fetchall()
