@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl
 
 from lamina.api.answers import empty_response, json_body, json_response
@@ -11,6 +12,10 @@ from lamina.arns import parse_function_arn, parse_function_ref
 from lamina.errors import InvalidParameterValue, ResourceNotFound
 from lamina.wire.http import Request
 from lamina.wire.server import Response
+
+_MAPPING_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:event-source-mapping:[0-9a-f-]{36}$"
+)
 
 
 class AccountOps:
@@ -123,5 +128,9 @@ class AccountOps:
         return empty_response(204)
 
     def list_tags(self, req: Request, params: dict[str, str]) -> Response:
+        if _MAPPING_ARN.match(params["Resource"]):
+            # Lamina keeps no tags on event source mappings (TagResource refuses them);
+            # Terraform's aws_lambda_event_source_mapping reads them after every apply.
+            return json_response(200, {"Tags": {}})
         name = self._resource(params["Resource"])
         return json_response(200, {"Tags": self.functions.tags(name)})

@@ -28,6 +28,7 @@ from lamina.api.event_ops import EventOps
 from lamina.api.function_ops import FunctionOps
 from lamina.api.lamina_ops import LaminaOps
 from lamina.api.layer_ops import LayerOps
+from lamina.api.permission_ops import PermissionOps
 from lamina.api.routes import match
 from lamina.api.streaming import invoke_with_response_stream
 from lamina.api.url_ops import UrlOps
@@ -120,7 +121,9 @@ class LambdaApi:
         self.auth = self.authenticator("lambda")
         self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
         self._handlers: dict[str, Handler] = {}
+        self.permissions = PermissionOps(ctx)
         for ops in (
+            self.permissions,
             FunctionOps(ctx),
             AliasOps(ctx),
             AccountOps(ctx),

@@ -63,6 +63,7 @@ class RuleOperations:
             "PutTargets": self.put_targets,
             "RemoveTargets": self.remove_targets,
             "ListTargetsByRule": self.list_targets,
+            "ListTagsForResource": self.list_tags,
         }
 
     def _rule(self, name: str) -> Rule:
@@ -88,6 +89,15 @@ class RuleOperations:
         if rule.description:
             out["Description"] = rule.description
         return out
+
+    def list_tags(self, body: Members) -> dict[str, Any]:
+        """A rule's tags: Lamina keeps none (Terraform's aws_cloudwatch_event_rule reads them)."""
+        arn = body.get("ResourceARN")
+        prefix = rule_arn(self.region, self.account, "")
+        if not isinstance(arn, str) or not arn.startswith(prefix):
+            raise validation(f"Resource {arn} is not a rule of the default event bus")
+        self._rule(arn[len(prefix) :])
+        return {"Tags": []}
 
     # -- rules --------------------------------------------------------------------------
     def put_rule(self, members: Members) -> dict[str, Any]:

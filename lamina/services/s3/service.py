@@ -99,6 +99,8 @@ class S3Service:
             return await self._bucket_op(req, m, bucket, query)
         if not await self.store.bucket_exists(bucket):
             raise _no_bucket(bucket)
+        if "tagging" in query:
+            return await self._object_tagging(req, m, bucket, key)
         if m == "PUT" and "uploadId" in query:
             return await self.multipart.upload_part(req, bucket, key, query)
         if m == "POST" and "uploads" in query:
@@ -199,6 +201,27 @@ class S3Service:
             check_document(name, document)
             await self.store.set_config(bucket, name, document)
             return empty_answer(204 if name == "policy" else 200)
+        if m == "DELETE":
+            await self.store.set_config(bucket, name, None)
+            return empty_answer(204)
+        raise S3Error("MethodNotAllowed", "The specified method is not allowed", 405)
+
+    async def _object_tagging(self, req: Request, m: str, bucket: str, key: str) -> Response:
+        """An object's tag set, kept with the bucket's configurations (``object-tagging/<key>``)."""
+        if await self.store.head(bucket, key) is None:
+            raise S3Error("NoSuchKey", "The specified key does not exist.", 404, f"/{bucket}/{key}")
+        name = f"object-tagging/{key}"
+        if m == "GET":
+            stored = await self.store.get_config(bucket, name)
+            if stored is None:
+                return xml_answer(f'<Tagging xmlns="{XMLNS}"><TagSet/></Tagging>')
+            headers = {"Content-Type": "application/xml", "x-amz-request-id": s3_request_id()}
+            return Response(200, stored, headers)
+        if m == "PUT":
+            document = request_body(req.headers, req.body)
+            check_document("tagging", document)
+            await self.store.set_config(bucket, name, document)
+            return empty_answer(200)
         if m == "DELETE":
             await self.store.set_config(bucket, name, None)
             return empty_answer(204)
@@ -312,6 +335,7 @@ class S3Service:
 
     async def _delete(self, req: Request, bucket: str, key: str) -> Response:
         if await self.store.delete(bucket, key):
+            await self.store.set_config(bucket, f"object-tagging/{key}", None)
             await self._notify(req, bucket, key, "ObjectRemoved:Delete", None, None)
         return empty_answer(204)
 
