@@ -131,6 +131,7 @@ def test_apply_plan_with_no_changes_and_destroy(workdir: Path, server: LaminaPro
     schedule = boto3.client("scheduler", **creds).get_schedule(Name="tf-nightly")
     assert schedule["ScheduleExpression"] == "cron(0 3 * * ? *)"
     assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    assert schedule["Target"]["RoleArn"] == "arn:aws:iam::000000000000:role/tf-fn"
     sqs = boto3.client("sqs", **creds)
     q = sqs.get_queue_url(QueueName="tf-q")["QueueUrl"]
     assert sqs.list_queue_tags(QueueUrl=q)["Tags"] == {"team": "lamina"}

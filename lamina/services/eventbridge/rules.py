@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS targets (
     input_path TEXT,
     max_retries INTEGER,
     max_age_s INTEGER,
+    role_arn TEXT,
     PRIMARY KEY (rule, id)
 );
 """
@@ -34,6 +35,7 @@ _ADDED = (
     ("rules", "flexible_window_s", "INTEGER NOT NULL DEFAULT 0"),
     ("targets", "max_retries", "INTEGER"),
     ("targets", "max_age_s", "INTEGER"),
+    ("targets", "role_arn", "TEXT"),
 )
 # EventBridge's (and EventBridge Scheduler's) default RetryPolicy.
 DEFAULT_MAX_RETRIES = 185
@@ -49,6 +51,7 @@ class Target:
     # RetryPolicy: how often, and for how long, a failed delivery is retried (None: default).
     max_retries: int | None = None
     max_age_s: int | None = None
+    role_arn: str | None = None  # the role the target is called with (kept and shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,8 @@ class RuleStore:
         )
         targets = self._writer.call(
             lambda c: c.execute(
-                "SELECT rule, id, arn, input, input_path, max_retries, max_age_s FROM targets"
+                "SELECT rule, id, arn, input, input_path, max_retries, max_age_s, role_arn "
+                "FROM targets"
             ).fetchall()
         )
         for name, schedule, state, description, anchor, last_tick, window in rows:
@@ -113,10 +117,19 @@ class RuleStore:
             )
             c.execute("DELETE FROM targets WHERE rule = ?", (rule.name,))
             c.executemany(
-                "INSERT INTO targets (rule, id, arn, input, input_path, max_retries, max_age_s) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO targets (rule, id, arn, input, input_path, max_retries, max_age_s, "
+                "role_arn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (rule.name, t.id, t.arn, t.input, t.input_path, t.max_retries, t.max_age_s)
+                    (
+                        rule.name,
+                        t.id,
+                        t.arn,
+                        t.input,
+                        t.input_path,
+                        t.max_retries,
+                        t.max_age_s,
+                        t.role_arn,
+                    )
                     for t in rule.targets
                 ],
             )

@@ -126,7 +126,7 @@ class ScheduleOperations:
         target = rule.targets[0]
         shape: dict[str, Any] = {
             "Arn": target.arn,
-            "RoleArn": f"arn:aws:iam::{self.account}:role/lamina-scheduler",
+            "RoleArn": target.role_arn or f"arn:aws:iam::{self.account}:role/lamina-scheduler",
             "RetryPolicy": retry_policy_shape(target),
         }
         if target.input is not None:

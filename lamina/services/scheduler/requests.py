@@ -87,4 +87,5 @@ def _target(raw: object) -> Target:
         except (TypeError, ValueError):
             raise invalid("Target.Input must be well-formed JSON for a Lambda target") from None
     retries, age = parse_retry_policy(raw.get("RetryPolicy"), "Target")
-    return Target(TARGET_ID, arn, text, None, retries, age)
+    role = raw.get("RoleArn")  # kept and shown (Terraform reads it back)
+    return Target(TARGET_ID, arn, text, None, retries, age, role if isinstance(role, str) else None)
