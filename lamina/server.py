@@ -42,6 +42,7 @@ from lamina.services.sqs.messaging import MessageOperations
 from lamina.services.sqs.requests import Caller as SqsCaller
 from lamina.services.stepfunctions.handler import StepFunctions
 from lamina.services.stepfunctions.mocks import load_mock_config
+from lamina.services.sts import StsHandler
 from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
@@ -159,6 +160,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     )
     # Before the event sources' mounts: an unsigned IAM query call also has an ``Action=``.
     api.mount_service(iam.handler.mount())
+    api.mount_service(StsHandler(settings.account_id, iam.issuer.verify).mount())
     events = open_event_sources(settings, functions, scheduler, metadata, api)
     # CloudWatch Logs over the functions' logs.
     logs_service = LogsService.open(settings, logs)

@@ -111,7 +111,9 @@ def test_apply_plan_with_no_changes_and_destroy(workdir: Path, server: LaminaPro
     assert server.invoke("tf-fn:live", {}, tail=False).executed_version == "1"
     assert server.invoke("tf-from-s3", {}, tail=False).json()["greeting"] is None
     # ... its URL answers, and its policy holds the statements in AWS's shape
-    url = json.loads(terraform(workdir, "output", "-json").stdout)["url"]["value"]
+    outputs = json.loads(terraform(workdir, "output", "-json").stdout)
+    assert outputs["account"]["value"] == "000000000000"  # STS GetCallerIdentity
+    url = outputs["url"]["value"]
     with urllib.request.urlopen(url, timeout=30) as resp:
         assert json.loads(resp.read())["colour"] == "teal"
     lam = server.lambda_client()

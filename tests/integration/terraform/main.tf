@@ -6,14 +6,14 @@ terraform {
 variable "endpoint" { type = string }
 
 # Lamina serves every service on one port; credentials are checked against Lamina's keys
-# (dev mode: the dev key AKIDLAMINA / lamina-secret).
+# (dev mode: the dev key AKIDLAMINA / lamina-secret). The account id comes from Lamina's
+# STS GetCallerIdentity (or set skip_requesting_account_id = true).
 provider "aws" {
   region                      = "us-east-1"
   access_key                  = "AKIDLAMINA"
   secret_key                  = "lamina-secret"
   skip_credentials_validation = true
   skip_metadata_api_check     = true
-  skip_requesting_account_id  = true
   s3_use_path_style           = true
   endpoints {
     lambda    = var.endpoint
@@ -174,3 +174,6 @@ resource "aws_scheduler_schedule" "nightly" {
 }
 
 output "url" { value = aws_lambda_function_url.fn.function_url }
+
+data "aws_caller_identity" "me" {}
+output "account" { value = data.aws_caller_identity.me.account_id }
