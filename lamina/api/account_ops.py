@@ -10,6 +10,7 @@ from lamina.api.bodies import MAX_TAGS, tags
 from lamina.api.context import ApiContext, Handler
 from lamina.arns import parse_function_arn, parse_function_ref
 from lamina.errors import InvalidParameterValue, ResourceNotFound
+from lamina.store.resource_tags import ResourceTags
 from lamina.wire.http import Request
 from lamina.wire.server import Response
 
@@ -85,6 +86,14 @@ class AccountOps:
         )
 
     # -- tags -------------------------------------------------------------------------
+    def _mapping_tags(self, arn: str) -> ResourceTags | None:
+        """Where an event source mapping's tags are kept, if ``arn`` is a mapping's."""
+        if not _MAPPING_ARN.match(arn):
+            return None
+        if self.ctx.resource_tags is None:
+            raise InvalidParameterValue("Event source mappings are not served")
+        return self.ctx.resource_tags
+
     def _resource(self, raw: str) -> str:
         """A taggable resource: the ARN of a function (not of a version or alias)."""
         arn = parse_function_arn(raw)
@@ -106,10 +115,17 @@ class AccountOps:
         return arn.name
 
     def tag(self, req: Request, params: dict[str, str]) -> Response:
-        name = self._resource(params["Resource"])
         new = tags(json_body(req).get("Tags"))
         if not new:
             raise InvalidParameterValue("Tags must name at least one tag")
+        if (kept := self._mapping_tags(params["Resource"])) is not None:
+            if len({**kept.get(params["Resource"]), **new}) > MAX_TAGS:
+                raise InvalidParameterValue(
+                    f"Number of tags exceeds resource tag limit of {MAX_TAGS}."
+                )
+            kept.set(params["Resource"], new)
+            return empty_response(204)
+        name = self._resource(params["Resource"])
         total = {**self.functions.tags(name), **new}
         if len(total) > MAX_TAGS:
             raise InvalidParameterValue(
@@ -119,18 +135,22 @@ class AccountOps:
         return empty_response(204)
 
     def untag(self, req: Request, params: dict[str, str]) -> Response:
-        name = self._resource(params["Resource"])
         query = req.target.partition("?")[2]
         keys = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "tagKeys"]
         if not keys:
             raise InvalidParameterValue("UntagResource needs at least one tagKeys parameter")
+        if (kept := self._mapping_tags(params["Resource"])) is not None:
+            kept.remove(params["Resource"], keys)
+            return empty_response(204)
+        name = self._resource(params["Resource"])
         self.functions.untag(name, keys)
         return empty_response(204)
 
     def list_tags(self, req: Request, params: dict[str, str]) -> Response:
         if _MAPPING_ARN.match(params["Resource"]):
-            # Lamina keeps no tags on event source mappings (TagResource refuses them);
-            # Terraform's aws_lambda_event_source_mapping reads them after every apply.
-            return json_response(200, {"Tags": {}})
+            kept = self.ctx.resource_tags
+            return json_response(
+                200, {"Tags": {} if kept is None else kept.get(params["Resource"])}
+            )
         name = self._resource(params["Resource"])
         return json_response(200, {"Tags": self.functions.tags(name)})

@@ -151,6 +151,7 @@ class LambdaApi:
         self.events = sources
         self.functions.on_deleted.append(sources.function_deleted)
         self.ctx.s3_blob = sources.object_store.blob_path
+        self.ctx.resource_tags = sources.rule_ops.tags
         self._handlers.update(EventOps(sources).handlers())
         for m in sources.mounts():
             self.mount_service(m)

@@ -16,6 +16,7 @@ from lamina.config import Settings
 from lamina.functions import Functions
 from lamina.models.function import FunctionConfig
 from lamina.scheduler.driver import Scheduler
+from lamina.store.resource_tags import ResourceTags
 from lamina.wire.http import Request
 from lamina.wire.server import Response
 
@@ -34,6 +35,8 @@ class ApiContext:
     clock: Callable[[], float] = field(default=time.time)
     # Where the embedded S3 keeps an object's bytes (set once the event sources attach).
     s3_blob: Callable[[str, str], Path] | None = None
+    # Tags of event source mappings (set once the event sources attach).
+    resource_tags: ResourceTags | None = None
 
     @property
     def region(self) -> str:

@@ -98,4 +98,10 @@ class EventOps:
         status, answer = self.sources.mapping_ops.handle(
             req.method, params.get("UUID"), req.query, body
         )
+        tags = self.sources.rule_ops.tags
+        if req.method == "POST" and body and isinstance(answer, dict) and tags is not None:
+            # CreateEventSourceMapping's Tags (the mapping itself has no tag column).
+            raw, arn = body.get("Tags"), answer.get("EventSourceMappingArn")
+            if isinstance(raw, dict) and raw and isinstance(arn, str):
+                tags.set(arn, {str(k): str(v) for k, v in raw.items()})
         return _answer(status, answer)

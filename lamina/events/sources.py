@@ -48,6 +48,7 @@ from lamina.services.scheduler.service import SchedulerService
 from lamina.services.sqs.handler import SqsHandler
 from lamina.services.sqs.service import SqsService
 from lamina.services.sqs.store import SqsStore
+from lamina.store.resource_tags import ResourceTags
 from lamina.wire.server import bound_port, serve
 
 log = logging.getLogger("lamina.events")
@@ -142,7 +143,9 @@ class EventSources:
             raise ConfigError("schedule_time_scale must be greater than 0")
         schedule_clock = scaled_clock(settings.schedule_time_scale)
         rule_store = RuleStore(data / "schedules.db")
-        rule_ops = RuleOperations(rule_store, region, account, clock=schedule_clock)
+        rule_ops = RuleOperations(
+            rule_store, region, account, clock=schedule_clock, tags=ResourceTags(data / "tags.db")
+        )
         runner = ScheduleRunner(
             rule_store,
             queue.enqueue,
@@ -296,6 +299,8 @@ class EventSources:
             self.object_store,
         ):
             store.close()
+        if self.rule_ops.tags is not None:
+            self.rule_ops.tags.close()
 
     def function_deleted(self, name: str) -> None:
         """Forget a deleted function's event invoke configurations."""

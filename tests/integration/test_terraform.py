@@ -127,8 +127,8 @@ def test_apply_plan_with_no_changes_and_destroy(workdir: Path, server: LaminaPro
     creds = {
         "endpoint_url": server.endpoint,
         "region_name": "us-east-1",
-        "aws_access_key_id": "AKIDLAMINA",
-        "aws_secret_access_key": "lamina-secret",
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
     }
     schedule = boto3.client("scheduler", **creds).get_schedule(Name="tf-nightly")
     assert schedule["ScheduleExpression"] == "cron(0 3 * * ? *)"
@@ -136,7 +136,18 @@ def test_apply_plan_with_no_changes_and_destroy(workdir: Path, server: LaminaPro
     assert schedule["Target"]["RoleArn"] == "arn:aws:iam::000000000000:role/tf-fn"
     sqs = boto3.client("sqs", **creds)
     q = sqs.get_queue_url(QueueName="tf-q")["QueueUrl"]
-    assert sqs.list_queue_tags(QueueUrl=q)["Tags"] == {"team": "lamina"}
+    assert sqs.list_queue_tags(QueueUrl=q)["Tags"] == {"team": "lamina", "project": "lamina-tf"}
+    # default_tags reach resources whose tags Lamina keeps apart from their configuration
+    mapping = lam.list_event_source_mappings(FunctionName="tf-fn")["EventSourceMappings"][0]
+    assert lam.list_tags(Resource=mapping["EventSourceMappingArn"])["Tags"] == {
+        "project": "lamina-tf"
+    }
+    rule = boto3.client("events", **creds).describe_rule(Name="tf-tick")["Arn"]
+    assert boto3.client("events", **creds).list_tags_for_resource(ResourceARN=rule)["Tags"] == [
+        {"Key": "project", "Value": "lamina-tf"}
+    ]
+    obj_tags = boto3.client("s3", **creds).get_object_tagging(Bucket="tf-code", Key="fn.zip")
+    assert obj_tags["TagSet"] == [{"Key": "project", "Value": "lamina-tf"}]
 
     # A second plan finds nothing to change (exit code 0; 2 would mean drift).
     plan = terraform(workdir, "plan", "-detailed-exitcode", "-input=false", var)

@@ -30,8 +30,10 @@ from lamina.services.eventbridge.rules import (
     RuleStore,
     Target,
 )
+from lamina.store.resource_tags import ResourceTags
 
 MAX_TARGETS = 5
+MAX_TAGS = 50
 
 
 def retry_policy_shape(t: Target) -> dict[str, int]:
@@ -44,9 +46,16 @@ def retry_policy_shape(t: Target) -> dict[str, int]:
 
 class RuleOperations:
     def __init__(
-        self, store: RuleStore, region: str, account: str, clock: Callable[[], float] = time.time
+        self,
+        store: RuleStore,
+        region: str,
+        account: str,
+        clock: Callable[[], float] = time.time,
+        tags: ResourceTags | None = None,
     ) -> None:
+        """``tags`` keeps rules' tags (and event source mappings'; see the Lambda API)."""
         self.store = store
+        self.tags = tags
         self.region = region
         self.account = account
         self._clock = clock
@@ -64,6 +73,8 @@ class RuleOperations:
             "RemoveTargets": self.remove_targets,
             "ListTargetsByRule": self.list_targets,
             "ListTagsForResource": self.list_tags,
+            "TagResource": self.tag_resource,
+            "UntagResource": self.untag_resource,
         }
 
     def _rule(self, name: str) -> Rule:
@@ -90,14 +101,49 @@ class RuleOperations:
             out["Description"] = rule.description
         return out
 
-    def list_tags(self, body: Members) -> dict[str, Any]:
-        """A rule's tags: Lamina keeps none (Terraform's aws_cloudwatch_event_rule reads them)."""
-        arn = body.get("ResourceARN")
+    # -- tags (kept in ``self.tags`` by ARN; Terraform's default_tags reads them back) ----
+    def _tagged(self, members: Members) -> str:
+        arn = members.get("ResourceARN")
         prefix = rule_arn(self.region, self.account, "")
         if not isinstance(arn, str) or not arn.startswith(prefix):
             raise validation(f"Resource {arn} is not a rule of the default event bus")
         self._rule(arn[len(prefix) :])
-        return {"Tags": []}
+        return arn
+
+    def _set_tags(self, arn: str, raw: object) -> None:
+        if raw is None:
+            return
+        if not isinstance(raw, list) or not all(
+            isinstance(t, dict)
+            and isinstance(t.get("Key"), str)
+            and isinstance(t.get("Value"), str)
+            for t in raw
+        ):
+            raise validation("Tags must be a list of {Key, Value} strings")
+        tags = {t["Key"]: t["Value"] for t in raw}
+        if self.tags is None:
+            raise validation("this server keeps no tags")
+        if len({**self.tags.get(arn), **tags}) > MAX_TAGS:
+            raise validation(f"A resource can have at most {MAX_TAGS} tags")
+        self.tags.set(arn, tags)
+
+    def list_tags(self, members: Members) -> dict[str, Any]:
+        arn = self._tagged(members)
+        tags = {} if self.tags is None else self.tags.get(arn)
+        return {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+    def tag_resource(self, members: Members) -> dict[str, Any]:
+        self._set_tags(self._tagged(members), members.get("Tags"))
+        return {}
+
+    def untag_resource(self, members: Members) -> dict[str, Any]:
+        arn = self._tagged(members)
+        keys = members.get("TagKeys")
+        if not isinstance(keys, list):
+            raise validation("TagKeys must be a list of strings")
+        if self.tags is not None:
+            self.tags.remove(arn, [str(k) for k in keys])
+        return {}
 
     # -- rules --------------------------------------------------------------------------
     def put_rule(self, members: Members) -> dict[str, Any]:
@@ -118,7 +164,9 @@ class RuleOperations:
                 last_tick=None if restart else old.last_tick,
             )
         self._save(rule)
-        return {"RuleArn": rule_arn(self.region, self.account, name)}
+        arn = rule_arn(self.region, self.account, name)
+        self._set_tags(arn, members.get("Tags"))
+        return {"RuleArn": arn}
 
     def describe_rule(self, members: Members) -> dict[str, Any]:
         return self._shape(self._rule(rule_name(members)))
@@ -142,6 +190,8 @@ class RuleOperations:
         if rule.targets and not force(members):
             raise validation("Rule can't be deleted since it has targets.")
         self.store.delete(name)
+        if self.tags is not None:
+            self.tags.drop(rule_arn(self.region, self.account, name))
         self.changed()
         return {}
 

@@ -49,6 +49,7 @@ from lamina.services.s3.subresources import (
     check_document,
     empty_list,
     subresource_of,
+    tagging_document,
 )
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -247,6 +248,10 @@ class S3Service:
                 400,
             )
         size, etag = await asyncio.to_thread(self.store.write_blob, bucket, key, [body])
+        # A new object replaces the old one's tags: x-amz-tagging's, or none.
+        tagging = req.headers.get("x-amz-tagging")
+        document = tagging_document(tagging) if tagging else None
+        await self.store.set_config(bucket, f"object-tagging/{key}", document)
         await self._stored(req, bucket, key, size, etag, "ObjectCreated:Put")
         return empty_answer(200, {"ETag": f'"{etag}"'})
 

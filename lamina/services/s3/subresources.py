@@ -13,6 +13,8 @@ others a "not configured" error with S3's code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
 
 from lamina.errors import S3Error
 
@@ -132,3 +134,12 @@ def check_document(name: str, body: bytes) -> None:
         raise S3Error(
             "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", 400
         )
+
+
+def tagging_document(header: str) -> bytes:
+    """PutObject's ``x-amz-tagging: k1=v1&k2=v2`` as the Tagging document GET ?tagging shows."""
+    tags = "".join(
+        f"<Tag><Key>{escape(k)}</Key><Value>{escape(v)}</Value></Tag>"
+        for k, v in parse_qsl(header, keep_blank_values=True)
+    )
+    return f'<Tagging xmlns="{XMLNS}"><TagSet>{tags}</TagSet></Tagging>'.encode()

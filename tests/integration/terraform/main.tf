@@ -5,16 +5,19 @@ terraform {
 }
 variable "endpoint" { type = string }
 
-# Lamina serves every service on one port; credentials are checked against Lamina's keys
-# (dev mode: the dev key AKIDLAMINA / lamina-secret). The account id comes from Lamina's
+# Lamina serves every service on one port. In dev mode (no LAMINA_ACCESS_KEYS) any key pair
+# is accepted, e.g. LocalStack's test/test; with keys configured, use one of those pairs. The account id comes from Lamina's
 # STS GetCallerIdentity (or set skip_requesting_account_id = true).
 provider "aws" {
   region                      = "us-east-1"
-  access_key                  = "AKIDLAMINA"
-  secret_key                  = "lamina-secret"
+  access_key                  = "test"
+  secret_key                  = "test"
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   s3_use_path_style           = true
+  default_tags {
+    tags = { project = "lamina-tf" } # every taggable resource, read back on each plan
+  }
   endpoints {
     lambda    = var.endpoint
     s3        = var.endpoint
