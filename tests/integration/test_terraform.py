@@ -153,7 +153,15 @@ def test_apply_plan_with_no_changes_and_destroy(workdir: Path, server: LaminaPro
     plan = terraform(workdir, "plan", "-detailed-exitcode", "-input=false", var)
     assert "No changes." in plan.stdout
 
-    terraform(workdir, "destroy", "-auto-approve", "-input=false", var)
+    # An edit applies in place, and the plan after it is empty again.
+    edit = (var, "-var=colour=blue", "-var=memory=512")
+    changed = terraform(workdir, "apply", "-auto-approve", "-input=false", *edit)
+    assert " 0 added, " in changed.stdout and " 0 destroyed." in changed.stdout
+    assert server.invoke("tf-fn", {}, tail=False).json()["colour"] == "blue"
+    assert lam.get_function_configuration(FunctionName="tf-from-s3")["MemorySize"] == 512
+    terraform(workdir, "plan", "-detailed-exitcode", "-input=false", *edit)
+
+    terraform(workdir, "destroy", "-auto-approve", "-input=false", *edit)
     assert lam.list_functions()["Functions"] == []
     assert boto3.client("s3", **creds).list_buckets()["Buckets"] == []
     assert "QueueUrls" not in sqs.list_queues()

@@ -4,6 +4,14 @@ terraform {
   }
 }
 variable "endpoint" { type = string }
+variable "colour" {
+  type    = string
+  default = "teal"
+}
+variable "memory" {
+  type    = number
+  default = 256
+}
 
 # Lamina serves every service on one port. In dev mode (no LAMINA_ACCESS_KEYS) any key pair
 # is accepted, e.g. LocalStack's test/test; with keys configured, use one of those pairs. The account id comes from Lamina's
@@ -67,7 +75,7 @@ resource "aws_lambda_function" "fn" {
   layers           = [aws_lambda_layer_version.greet.arn]
   publish          = true
   environment {
-    variables = { COLOUR = "teal" }
+    variables = { COLOUR = var.colour }
   }
 }
 
@@ -86,7 +94,7 @@ resource "aws_lambda_function" "from_s3" {
   s3_bucket     = aws_s3_object.code.bucket
   s3_key        = aws_s3_object.code.key
   timeout       = 10
-  memory_size   = 256
+  memory_size   = var.memory
 }
 
 resource "aws_lambda_alias" "live" {
