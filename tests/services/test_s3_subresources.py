@@ -80,6 +80,35 @@ def test_configurations_round_trip_and_are_deleted(s3: S3Server) -> None:  # noq
     c.delete_bucket_cors(Bucket="conf")
     assert _code(lambda: c.get_bucket_policy(Bucket="conf")) == "NoSuchBucketPolicy"
     assert _code(lambda: c.get_bucket_tagging(Bucket="conf")) == "NoSuchTagSet"
+    # the defaults S3 sets on a new bucket can be deleted, then they are missing
+    c.delete_public_access_block(Bucket="conf")
+    assert _code(lambda: c.get_public_access_block(Bucket="conf")) == (
+        "NoSuchPublicAccessBlockConfiguration"
+    )
+    c.delete_bucket_ownership_controls(Bucket="conf")
+    assert _code(lambda: c.get_bucket_ownership_controls(Bucket="conf")) == (
+        "OwnershipControlsNotFoundError"
+    )
+    c.put_public_access_block(
+        Bucket="conf",
+        PublicAccessBlockConfiguration={"BlockPublicAcls": True, "BlockPublicPolicy": False},
+    )
+    assert c.get_public_access_block(Bucket="conf")["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": False,
+    }
+    # a lifecycle configuration keeps its transitions' minimum object size header
+    c.put_bucket_lifecycle_configuration(
+        Bucket="conf",
+        LifecycleConfiguration={
+            "Rules": [{"ID": "x", "Status": "Enabled", "Filter": {"Prefix": "t/"},
+                       "Expiration": {"Days": 7}}]
+        },
+        TransitionDefaultMinimumObjectSize="varies_by_storage_class",
+    )  # fmt: skip
+    got = c.get_bucket_lifecycle_configuration(Bucket="conf")
+    assert got["Rules"][0]["ID"] == "x"
+    assert got["TransitionDefaultMinimumObjectSize"] == "varies_by_storage_class"
     # deleting the bucket forgets its configurations
     c.delete_bucket(Bucket="conf")
     c.create_bucket(Bucket="conf")

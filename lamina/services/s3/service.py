@@ -43,7 +43,10 @@ from lamina.services.s3.requests import (
 )
 from lamina.services.s3.store import ObjectInfo, ObjectStore
 from lamina.services.s3.subresources import (
+    DEFAULT_MIN_SIZE,
+    DELETABLE_DEFAULTS,
     EMPTY_LISTS,
+    MIN_SIZE_HEADER,
     acl_document,
     answer_for,
     check_document,
@@ -194,16 +197,28 @@ class S3Service:
         raise S3Error("NotImplemented", "A header or query you provided is not implemented", 501)
 
     async def _subresource(self, req: Request, m: str, bucket: str, name: str) -> Response:
+        # A lifecycle configuration carries its transitions' minimum object size in a header
+        # (kept beside the document; clients compare it with what they sent).
+        size_key = f"{name}/{MIN_SIZE_HEADER}"
         if m == "GET":
             body, ctype = answer_for(name, await self.store.get_config(bucket, name), bucket)
-            return Response(200, body, {"Content-Type": ctype, "x-amz-request-id": s3_request_id()})
+            headers = {"Content-Type": ctype, "x-amz-request-id": s3_request_id()}
+            if name == "lifecycle":
+                size = await self.store.get_config(bucket, size_key)
+                headers[MIN_SIZE_HEADER] = size.decode() if size else DEFAULT_MIN_SIZE
+            return Response(200, body, headers)
         if m == "PUT":
             document = request_body(req.headers, req.body)
             check_document(name, document)
             await self.store.set_config(bucket, name, document)
+            if name == "lifecycle":
+                given = req.headers.get(MIN_SIZE_HEADER) or DEFAULT_MIN_SIZE
+                await self.store.set_config(bucket, size_key, given.encode())
+                return empty_answer(200, {MIN_SIZE_HEADER: given})
             return empty_answer(204 if name == "policy" else 200)
         if m == "DELETE":
-            await self.store.set_config(bucket, name, None)
+            tombstone = b"" if name in DELETABLE_DEFAULTS else None
+            await self.store.set_config(bucket, name, tombstone)
             return empty_answer(204)
         raise S3Error("MethodNotAllowed", "The specified method is not allowed", 405)
 

@@ -72,6 +72,17 @@ SUBRESOURCES: dict[str, str | Missing] = {
         "</PublicAccessBlockConfiguration>"
     ),
 }
+# Defaults S3 sets on a new bucket that a DELETE really removes (then GET is this error);
+# DELETE of the others goes back to the default. A deleted one is kept as an empty document.
+DELETABLE_DEFAULTS: dict[str, Missing] = {
+    "publicAccessBlock": Missing(
+        "NoSuchPublicAccessBlockConfiguration",
+        "The public access block configuration was not found",
+    ),
+    "ownershipControls": Missing(
+        "OwnershipControlsNotFoundError", "The bucket ownership controls were not found"
+    ),
+}
 # Sub-resources S3 answers with an empty list when none are configured.
 EMPTY_LISTS: dict[str, str] = {
     "intelligent-tiering": "ListBucketIntelligentTieringConfigurationsResult",
@@ -79,6 +90,9 @@ EMPTY_LISTS: dict[str, str] = {
     "metrics": "ListMetricsConfigurationsResult",
     "inventory": "ListInventoryConfigurationsResult",
 }
+# PutBucketLifecycleConfiguration's header, and S3's default for it.
+MIN_SIZE_HEADER = "x-amz-transition-default-minimum-object-size"
+DEFAULT_MIN_SIZE = "all_storage_classes_128K"
 # The most S3 accepts for a sub-resource document (a bucket policy's limit is 20 KB).
 MAX_DOCUMENT_BYTES = 64 * 1024
 
@@ -109,6 +123,9 @@ def empty_list(name: str) -> str:
 
 def answer_for(name: str, stored: bytes | None, bucket: str) -> tuple[bytes, str]:
     """(body, content type) of a GET of sub-resource ``name``; raises S3's "missing" error."""
+    if stored == b"" and name in DELETABLE_DEFAULTS:
+        gone = DELETABLE_DEFAULTS[name]
+        raise S3Error(gone.code, gone.message, 404, f"/{bucket}")
     if stored is not None:
         ctype = "application/json" if name == "policy" else "application/xml"
         return stored, ctype
