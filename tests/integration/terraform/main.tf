@@ -188,3 +188,56 @@ output "url" { value = aws_lambda_function_url.fn.function_url }
 
 data "aws_caller_identity" "me" {}
 output "account" { value = data.aws_caller_identity.me.account_id }
+
+# Bucket configurations, a queue policy and a log group: resources of their own.
+resource "aws_s3_bucket_versioning" "uploads" {
+  bucket = aws_s3_bucket.uploads.id
+  versioning_configuration { status = "Enabled" }
+}
+resource "aws_s3_bucket_policy" "uploads" {
+  bucket = aws_s3_bucket.uploads.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Sid = "Read", Effect = "Allow", Principal = "*", Action = "s3:GetObject", Resource = "${aws_s3_bucket.uploads.arn}/*" }]
+  })
+}
+resource "aws_s3_bucket_public_access_block" "uploads" {
+  bucket                  = aws_s3_bucket.uploads.id
+  block_public_acls       = true
+  block_public_policy     = false
+  ignore_public_acls      = true
+  restrict_public_buckets = false
+}
+resource "aws_s3_bucket_server_side_encryption_configuration" "uploads" {
+  bucket = aws_s3_bucket.uploads.id
+  rule {
+    apply_server_side_encryption_by_default { sse_algorithm = "AES256" }
+  }
+}
+resource "aws_s3_bucket_cors_configuration" "uploads" {
+  bucket = aws_s3_bucket.uploads.id
+  cors_rule {
+    allowed_methods = ["GET"]
+    allowed_origins = ["*"]
+  }
+}
+resource "aws_s3_bucket_lifecycle_configuration" "uploads" {
+  bucket = aws_s3_bucket.uploads.id
+  rule {
+    id     = "expire"
+    status = "Enabled"
+    filter { prefix = "tmp/" }
+    expiration { days = 7 }
+  }
+}
+resource "aws_sqs_queue_policy" "q" {
+  queue_url = aws_sqs_queue.q.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Sid = "S", Effect = "Allow", Principal = { Service = "events.amazonaws.com" }, Action = "sqs:SendMessage", Resource = aws_sqs_queue.q.arn }]
+  })
+}
+resource "aws_cloudwatch_log_group" "fn" {
+  name              = "/aws/lambda/tf-extra"
+  retention_in_days = 7
+}
