@@ -14,7 +14,7 @@ import base64
 import binascii
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from typing import Protocol as TypingProtocol
 from urllib.parse import unquote
@@ -78,7 +78,7 @@ UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 # What selects a mounted handler's requests: a path prefix, or a predicate (e.g. on
 # X-Amz-Target). The handlers are other components' (function URLs, S3, SQS, ...).
 Selector = str | Callable[[Request], bool]
-_LAMBDA_AUTH: Any = object()
+_LAMBDA_AUTH: Any = object()  # mount()'s default: the Lambda API's own authenticator
 
 
 class AccessGate(TypingProtocol):
@@ -87,8 +87,12 @@ class AccessGate(TypingProtocol):
     def check_mounted(self, service: str, req: Request) -> None: ...
 
     def check_lambda(
-        self, req: Request, operation: str, params: dict[str, str]
-    ) -> None: ...  # mount()'s default: the Lambda API's own authenticator
+        self,
+        req: Request,
+        operation: str,
+        params: dict[str, str],
+        resource_policies: Callable[[], Sequence[Any]] | None = None,
+    ) -> None: ...
 
 
 class LambdaApi:
@@ -258,19 +262,43 @@ class LambdaApi:
         if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
             raw_name = path[len(FUNCTIONS) + 1 : -len("/invocations")]
             if self.gate is not None:
-                self.gate.check_lambda(req, "Invoke", {"FunctionName": unquote(raw_name)})
+                name = unquote(raw_name)
+                self.gate.check_lambda(
+                    req, "Invoke", {"FunctionName": name}, lambda: self._function_policy(req, name)
+                )
             return self._invoke(req, raw_name)
         if req.method == "POST" and path.endswith(STREAMING_SUFFIX) and path.startswith(STREAMING):
             raw_name = path[len(STREAMING) + 1 : -len(STREAMING_SUFFIX)]
             if self.gate is not None:
+                name = unquote(raw_name)
                 self.gate.check_lambda(
-                    req, "InvokeWithResponseStream", {"FunctionName": unquote(raw_name)}
+                    req,
+                    "InvokeWithResponseStream",
+                    {"FunctionName": name},
+                    lambda: self._function_policy(req, name),
                 )
             return self._invoke(req, raw_name, conn)
         route, params = match(req.method, path)
         if self.gate is not None and path not in UNSIGNED_PATHS:
-            self.gate.check_lambda(req, route.operation, params)
+            fn = params.get("FunctionName")
+            self.gate.check_lambda(
+                req,
+                route.operation,
+                params,
+                None if fn is None else (lambda: self._function_policy(req, fn)),
+            )
         return self._handlers[route.operation](req, params)
+
+    def _function_policy(self, req: Request, raw_name: str) -> list[Any]:
+        """A function's resource policy (AddPermission's statements), for the authoriser:
+        they grant other principals what their own roles do not."""
+        qualifier = req.query.get("Qualifier") if "?" in req.target else None
+        try:
+            ref = parse_function_ref(raw_name, qualifier)
+        except ApiError:
+            return []
+        policy = self.permissions.policy(ref.name, ref.qualifier)
+        return [] if policy is None else [policy]
 
     # -- invoke -----------------------------------------------------------------------
     def _invoke(

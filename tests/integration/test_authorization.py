@@ -171,6 +171,30 @@ def test_a_function_cannot_read_or_change_other_functions(signed: LaminaProcess)
     )
 
 
+def test_a_function_policy_lets_another_functions_role_invoke_it(signed: LaminaProcess) -> None:
+    lam = client(signed, "lambda")
+    before = probe(signed, "as-reader", "lambda", "invoke", FunctionName="as-sender", Payload="{}")
+    assert before["ok"] is False and before["code"] == "AccessDeniedException"
+    lam.add_permission(
+        FunctionName="as-sender",
+        StatementId="reader-may-invoke",
+        Action="lambda:InvokeFunction",
+        Principal=f"arn:aws:iam::{ACCOUNT}:role/reader",
+    )
+    try:
+        after = probe(
+            signed, "as-reader", "lambda", "invoke", FunctionName="as-sender", Payload="{}"
+        )
+        assert after["ok"] is True, after
+        # The grant is for invoking only: the policy gives nothing else.
+        other = probe(signed, "as-reader", "lambda", "get_function", FunctionName="as-sender")
+        assert other["ok"] is False
+    finally:
+        lam.remove_permission(FunctionName="as-sender", StatementId="reader-may-invoke")
+    gone = probe(signed, "as-reader", "lambda", "invoke", FunctionName="as-sender", Payload="{}")
+    assert gone["ok"] is False
+
+
 def test_in_signed_mode_a_role_that_does_not_exist_allows_nothing(signed: LaminaProcess) -> None:
     got = probe(signed, "as-nobody", "s3", "get_object", Bucket="photos", Key="cat.txt")
     assert got["ok"] is False and got["code"] == "AccessDenied"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lamina.arns import function_arn
@@ -18,6 +18,7 @@ from lamina.services.iam.authorizer import Authorizer, Caller, Operator, RoleCal
 from lamina.services.iam.credentials import Session, SessionIssuer, load_secret
 from lamina.services.iam.handler import IamHandler
 from lamina.services.iam.operations import IamOperations
+from lamina.services.iam.policy import Policy
 from lamina.services.iam.store import IamStore
 from lamina.wire.http import Request
 
@@ -110,14 +111,27 @@ class IamService:
         except AccessDenied as denied:
             raise service_denial(service, denied.message, req.path) from None
 
-    def check_lambda(self, req: Request, operation: str, params: dict[str, str]) -> None:
-        """Authorise an authenticated Lambda API request (its route's operation)."""
+    def check_lambda(
+        self,
+        req: Request,
+        operation: str,
+        params: dict[str, str],
+        resource_policies: Callable[[], Sequence[Policy]] | None = None,
+    ) -> None:
+        """Authorise an authenticated Lambda API request (its route's operation); the
+        function's resource policy (read only for a role session) may grant it too."""
         authorization, query = req.headers.get("authorization", ""), req.target.partition("?")[2]
         if "ASIA" not in authorization and "ASIA" not in query:
             return
         qs = req.query if query else {}
         access = lambda_access(operation, params, qs, self.region, self.account)
-        self.authorize(authorization, query, access)
+        policies = resource_policies() if resource_policies is not None else ()
+        self.authorizer.require(
+            self.caller(authorization, query),
+            access.action,
+            access.resource,
+            resource_policies=policies,
+        )
 
     def close(self) -> None:
         self.store.close()
