@@ -11,7 +11,7 @@ import re
 from datetime import datetime
 from functools import lru_cache
 
-from lamina.workflows.definition import AllOf, AnyOf, Comparison, NoneOf, Rule
+from lamina.workflows.definition import AllOf, AnyOf, ChoiceComparison, NoneOf, Rule
 from lamina.workflows.errors import StatesError
 from lamina.workflows.jsonpath import Json, Scope, compile_path
 
@@ -84,7 +84,7 @@ def evaluate_rule(rule: Rule, data: Json, scope: Scope) -> bool:
         return any(evaluate_rule(r, data, scope) for r in rule.rules)
     if isinstance(rule, NoneOf):
         return not evaluate_rule(rule.rule, data, scope)
-    if not isinstance(rule, Comparison):
+    if not isinstance(rule, ChoiceComparison):
         raise StatesError("States.Runtime", "A JSONata Condition in a JSONPath state")
     path = compile_path(rule.variable)
     op = rule.operator

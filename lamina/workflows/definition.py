@@ -131,7 +131,7 @@ class FailState(State):
 
 
 @dataclass(frozen=True, slots=True)
-class Comparison:
+class ChoiceComparison:
     variable: str
     operator: str  # "StringEquals", "NumericLessThanPath", "IsPresent", ...
     value: Json
@@ -153,13 +153,13 @@ class NoneOf:
 
 
 @dataclass(frozen=True, slots=True)
-class Condition:
+class ChoiceCondition:
     """A JSONata ``Condition`` (``{% ... %}``)."""
 
     expression: Json
 
 
-Rule = Comparison | AllOf | AnyOf | NoneOf | Condition
+Rule = ChoiceComparison | AllOf | AnyOf | NoneOf | ChoiceCondition
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from lamina.workflows.definition import (
     AllOf,
     AnyOf,
     Choice,
+    ChoiceComparison,
+    ChoiceCondition,
     ChoiceState,
-    Comparison,
-    Condition,
     FailState,
     Machine,
     MapState,
@@ -430,7 +430,7 @@ def _rule(raw: Any, checker: Checker, at: str, jsonpath: bool) -> Rule:
             checker.add("SCHEMA_VALIDATION_FAILED",
                         "A JSONata choice rule has exactly one Condition", at)  # fmt: skip
         checker.jsonata(raw.get("Condition"), f"{at}/Condition")
-        return Condition(raw.get("Condition"))
+        return ChoiceCondition(raw.get("Condition"))
     for key, ctor in (("And", AllOf), ("Or", AnyOf)):
         if key in raw:
             items = raw[key]
@@ -464,4 +464,4 @@ def _rule(raw: Any, checker: Checker, at: str, jsonpath: bool) -> Rule:
         checker.add("SCHEMA_VALIDATION_FAILED", f"{op} takes a number", f"{at}/{op}")
     elif op == "BooleanEquals" and not isinstance(value, bool):
         checker.add("SCHEMA_VALIDATION_FAILED", f"{op} takes true or false", f"{at}/{op}")
-    return Comparison(variable, op, value)
+    return ChoiceComparison(variable, op, value)

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from lamina.events.esm.clients import EmbeddedQueueClient
 from lamina.events.s3.dispatch import Notifier
 from lamina.events.s3.external import S3QueueRelay, S3Webhook, as_s3_record
-from lamina.services.s3.notifications import Route
+from lamina.services.s3.notifications import NotificationRoute
 from lamina.services.s3.service import S3Service
 from lamina.services.s3.store import ObjectStore
 from tests.events.servers import LoopThread
@@ -284,7 +284,7 @@ def test_external_notifications_by_webhook_and_by_queue(tmp_path: Path) -> None:
 
         r = S3QueueRelay(
             EmbeddedQueueClient(sqs.service, "s3-events"),
-            [Route("r", "lambda", FN, ("s3:ObjectCreated:*",))],
+            [NotificationRoute("r", "lambda", FN, ("s3:ObjectCreated:*",))],
             Notifier(relayed, None),
             "us-east-1",
         )

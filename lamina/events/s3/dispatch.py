@@ -14,7 +14,7 @@ from typing import Any
 
 from lamina.arns import split_function_arn
 from lamina.events.invoker import Enqueue
-from lamina.services.s3.notifications import Route
+from lamina.services.s3.notifications import NotificationRoute
 
 log = logging.getLogger("lamina.events.s3")
 
@@ -27,7 +27,7 @@ class Notifier:
         self._send_to_queue = send_to_queue
         self.delivered = 0
 
-    async def deliver(self, route: Route, record: dict[str, Any]) -> None:
+    async def deliver(self, route: NotificationRoute, record: dict[str, Any]) -> None:
         body = json.dumps({"Records": [record]}, separators=(",", ":"))
         try:
             if route.kind == "lambda":
@@ -45,7 +45,7 @@ class Notifier:
 
     async def notify(
         self,
-        routes: list[Route],
+        routes: list[NotificationRoute],
         event_name: str,
         key: str,
         make_record: Callable[[str], dict[str, Any]],

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote_plus
 from lamina.arns import bucket_arn
 from lamina.events.esm.clients import QueueClient
 from lamina.events.s3.dispatch import Notifier
-from lamina.services.s3.notifications import Route
+from lamina.services.s3.notifications import NotificationRoute
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -78,7 +78,7 @@ def as_s3_record(record: dict[str, Any], region: str) -> dict[str, Any]:
 
 
 async def route_records(
-    records: list[dict[str, Any]], routes: list[Route], notifier: Notifier, region: str
+    records: list[dict[str, Any]], routes: list[NotificationRoute], notifier: Notifier, region: str
 ) -> int:
     n = 0
     for raw in records:
@@ -91,11 +91,13 @@ async def route_records(
     return n
 
 
-def route_from_query(function: str, query: str) -> Route:
+def route_from_query(function: str, query: str) -> NotificationRoute:
     """``POST /.../<function>?events=s3:ObjectCreated:*&prefix=in/&suffix=.jpg``."""
     q = dict(parse_qsl(query))
     events = tuple(e for e in q.get("events", "s3:ObjectCreated:*,s3:ObjectRemoved:*").split(","))
-    return Route("webhook", "lambda", function, events, q.get("prefix", ""), q.get("suffix", ""))
+    return NotificationRoute(
+        "webhook", "lambda", function, events, q.get("prefix", ""), q.get("suffix", "")
+    )
 
 
 class S3Webhook:
@@ -127,7 +129,7 @@ class S3QueueRelay:
     """Reads S3 notifications off a queue and routes their records (deletes what it read)."""
 
     def __init__(
-        self, client: QueueClient, routes: list[Route], notifier: Notifier, region: str
+        self, client: QueueClient, routes: list[NotificationRoute], notifier: Notifier, region: str
     ) -> None:
         self.client = client
         self.routes = routes

@@ -35,7 +35,7 @@ _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d{1,2})?)$")
 
 
 @dataclass(frozen=True, slots=True)
-class Summary:
+class StatisticSummary:
     """One period's statistics of one metric."""
 
     sample_count: float
@@ -76,30 +76,32 @@ def percentile(name: str) -> float | None:
     return value / 100 if 0 < value < 100 else None
 
 
-def summarise(metric: str, m: Minute, period_s: int) -> Summary | None:
+def summarise(metric: str, m: Minute, period_s: int) -> StatisticSummary | None:
     """The statistics of ``metric`` over one period's merged rollup (None: no datapoint)."""
     n = m.invocations
     if metric == "Invocations":
-        return Summary(n, n, 1, 1, m) if n else None
+        return StatisticSummary(n, n, 1, 1, m) if n else None
     if metric == "Errors":
         return (
-            Summary(n, m.errors, 0 if m.errors < n else 1, 1 if m.errors else 0, m) if n else None
+            StatisticSummary(n, m.errors, 0 if m.errors < n else 1, 1 if m.errors else 0, m)
+            if n
+            else None
         )
     if metric == "Throttles":
         samples = n + m.throttles
         if not samples:
             return None
-        return Summary(samples, m.throttles, 0 if n else 1, 1 if m.throttles else 0, m)
+        return StatisticSummary(samples, m.throttles, 0 if n else 1, 1 if m.throttles else 0, m)
     if metric == "Duration":
         if not n:
             return None
         low = m.duration_min_ms if m.duration_min_ms is not None else 0.0
-        return Summary(n, m.duration_sum_ms, low, m.duration_max_ms, m)
+        return StatisticSummary(n, m.duration_sum_ms, low, m.duration_max_ms, m)
     if metric == "ConcurrentExecutions":
         if not n:
             return None
         average = m.duration_sum_ms / (period_s * 1000.0)
-        return Summary(1, average, average, average, m)
+        return StatisticSummary(1, average, average, average, m)
     raise ValueError(f"unknown metric {metric!r}")
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import Enum
 from functools import lru_cache
 
-from lamina.services.iam.policy import Condition, Effect, Policy, Principals, Statement
+from lamina.services.iam.policy import Effect, Policy, PolicyCondition, Principals, Statement
 
 
 class Decision(Enum):
@@ -148,7 +148,7 @@ def _session_of(principal: str) -> str | None:
     return f"arn:aws:iam::{m.group(1)}:role/{m.group(2)}" if m else None
 
 
-def condition_holds(condition: Condition, context: Mapping[str, tuple[str, ...]]) -> bool:
+def condition_holds(condition: PolicyCondition, context: Mapping[str, tuple[str, ...]]) -> bool:
     operator = condition.operator
     qualifier = ""
     if ":" in operator:

@@ -34,7 +34,7 @@ class Effect(Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Condition:
+class PolicyCondition:
     """One ``operator: {key: values}`` entry, split per key (all must hold)."""
 
     operator: str
@@ -60,7 +60,7 @@ class Statement:
     not_resources: tuple[str, ...] | None
     principals: Principals | None
     not_principals: Principals | None
-    conditions: tuple[Condition, ...]
+    conditions: tuple[PolicyCondition, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,19 +198,19 @@ def _principals(value: Any) -> Principals | None:
     return Principals(anyone=ids.get("AWS") == ("*",), ids=ids)
 
 
-def _conditions(value: Any) -> tuple[Condition, ...]:
+def _conditions(value: Any) -> tuple[PolicyCondition, ...]:
     if value is None:
         return ()
     if not isinstance(value, dict):
         raise MalformedPolicyDocument("Syntax errors in policy. (Condition must be an object)")
-    out: list[Condition] = []
+    out: list[PolicyCondition] = []
     for operator, block in value.items():
         if not isinstance(block, dict):
             raise MalformedPolicyDocument(f"Syntax errors in policy. (Condition {operator})")
         for key, raw in block.items():
             listed = [raw] if not isinstance(raw, list) else raw
             values = tuple(_condition_value(v) for v in listed)
-            out.append(Condition(operator=operator, key=key, values=values))
+            out.append(PolicyCondition(operator=operator, key=key, values=values))
     return tuple(out)
 
 

@@ -34,7 +34,7 @@ EVENT_NAMES = {
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class NotificationRoute:
     id: str
     kind: str  # "lambda" | "queue"
     target: str  # function or queue ARN
@@ -57,7 +57,7 @@ class NotificationSink(Protocol):
 
     async def notify(
         self,
-        routes: list[Route],
+        routes: list[NotificationRoute],
         event_name: str,
         key: str,
         make_record: Callable[[str], dict[str, Any]],
@@ -75,13 +75,13 @@ def _all(el: ET.Element, name: str) -> list[ET.Element]:
     return el.findall(f"{{{NS}}}{name}") + el.findall(name)
 
 
-def parse_configuration(xml: bytes) -> list[Route]:
+def parse_configuration(xml: bytes) -> list[NotificationRoute]:
     """Parse PutBucketNotificationConfiguration's body; raise S3Error for bad input."""
     try:
         root = ET.fromstring(xml) if xml.strip() else ET.Element("NotificationConfiguration")
     except ET.ParseError:
         raise S3Error("MalformedXML", "The XML you provided was not well-formed", 400) from None
-    routes: list[Route] = []
+    routes: list[NotificationRoute] = []
     for tag, target_tag, kind in (
         ("CloudFunctionConfiguration", "CloudFunction", "lambda"),
         ("QueueConfiguration", "Queue", "queue"),
@@ -111,7 +111,9 @@ def parse_configuration(xml: bytes) -> list[Route]:
                             400,
                         )
             routes.append(
-                Route(_text(el, "Id") or str(uuid.uuid4()), kind, target, events, prefix, suffix)
+                NotificationRoute(
+                    _text(el, "Id") or str(uuid.uuid4()), kind, target, events, prefix, suffix
+                )
             )
     for tag in ("TopicConfiguration",):
         if _all(root, tag):
@@ -121,7 +123,7 @@ def parse_configuration(xml: bytes) -> list[Route]:
     return routes
 
 
-def render_configuration(routes: list[Route]) -> bytes:
+def render_configuration(routes: list[NotificationRoute]) -> bytes:
     parts = [f'<?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration xmlns="{NS}">']
     for r in routes:
         tag, target_tag = (

@@ -25,8 +25,8 @@ from lamina.services.s3.bodies import request_body
 from lamina.services.s3.listing import list_objects
 from lamina.services.s3.multipart import Multipart
 from lamina.services.s3.notifications import (
+    NotificationRoute,
     NotificationSink,
-    Route,
     parse_configuration,
     render_configuration,
     s3_record,
@@ -80,7 +80,7 @@ class S3Service:
         self.region = region
         self.account = account
         self.max_object_bytes = max_object_bytes
-        self._routes: dict[str, list[Route]] = {}
+        self._routes: dict[str, list[NotificationRoute]] = {}
         self.multipart = Multipart(store, self._stored)
 
     # -- entry point --------------------------------------------------------------------
@@ -243,7 +243,7 @@ class S3Service:
             return empty_answer(204)
         raise S3Error("MethodNotAllowed", "The specified method is not allowed", 405)
 
-    async def _bucket_routes(self, bucket: str) -> list[Route]:
+    async def _bucket_routes(self, bucket: str) -> list[NotificationRoute]:
         if bucket not in self._routes:
             raw = await self.store.get_notifications(bucket)
             self._routes[bucket] = parse_configuration(raw.encode()) if raw else []

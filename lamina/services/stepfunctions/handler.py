@@ -2,7 +2,7 @@
 
 ``StepFunctions.open`` builds the store, the task runner (invoking through the
 composition root's in-process ``invoke``), the executions and the operations;
-``accepts`` picks its requests (``X-Amz-Target: AWSStepFunctions.*``, signed for the
+``accepts`` picks its requests (``X-Amz-ExecutionTarget: AWSStepFunctions.*``, signed for the
 ``states`` service) and ``handle`` answers them in JSON 1.0. The server mounts it with
 ``api.mount_service(sfn.mount())``.
 

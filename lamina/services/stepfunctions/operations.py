@@ -77,7 +77,7 @@ def page_of(
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class ExecutionTarget:
     machine_record: StateMachineRecord
     definition: str
     role_arn: str
@@ -137,7 +137,7 @@ class StepFunctionsOperations:
             raise sfn_error("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
         return sm
 
-    def target(self, arn: str) -> Target:
+    def target(self, arn: str) -> ExecutionTarget:
         """What an execution runs: a state machine, one of its versions, or an alias
         (which picks one of its versions by weight)."""
         parsed = parse_states_arn(arn)
@@ -148,7 +148,7 @@ class StepFunctionsOperations:
         base = state_machine_arn(parsed.region, parsed.account, parsed.names[0])
         sm = self.machine(base)
         if len(parsed.names) == 1:
-            return Target(sm, sm.definition, sm.role_arn, sm.machine, None, None)
+            return ExecutionTarget(sm, sm.definition, sm.role_arn, sm.machine, None, None)
         qualifier = parsed.names[1]
         alias_arn = None
         if not qualifier.isdigit():
@@ -161,7 +161,7 @@ class StepFunctionsOperations:
         version = sm.versions.get(int(qualifier))
         if version is None:
             raise sfn_error("ResourceNotFound", f"Resource not found: '{arn}'")
-        return Target(sm, version.definition, version.role_arn, version.machine, version.arn,
+        return ExecutionTarget(sm, version.definition, version.role_arn, version.machine, version.arn,
                       alias_arn)  # fmt: skip
 
     async def publish(self, sm: StateMachineRecord, description: str) -> VersionRecord:
