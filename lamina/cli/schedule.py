@@ -105,7 +105,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _friendly(command: Command) -> Command:
+def friendly(command: Command) -> Command:
     """Turn botocore's errors into one clear line (the CLI prints LaminaError and exits 2)."""
 
     def run(args: argparse.Namespace) -> int:
@@ -130,9 +130,9 @@ def add_schedule_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("function", help="function name or ARN")
     p.add_argument("--input", help="the JSON event to send instead of the scheduled event")
     p.add_argument("--disabled", action="store_true", help="create it switched off")
-    p.set_defaults(func=_friendly(cmd_put))
+    p.set_defaults(func=friendly(cmd_put))
     p = verbs.add_parser("ls", parents=[common], help="list schedules")
-    p.set_defaults(func=_friendly(cmd_ls))
+    p.set_defaults(func=friendly(cmd_ls))
     p = verbs.add_parser("rm", parents=[common], help="delete schedules")
     p.add_argument("names", nargs="+", help="schedule names")
-    p.set_defaults(func=_friendly(cmd_rm))
+    p.set_defaults(func=friendly(cmd_rm))

@@ -14,11 +14,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import botocore.exceptions
-
+from lamina.cli.schedule import friendly as _friendly
 from lamina.client.boto import BotoClients
 from lamina.config import load_settings
-from lamina.errors import LaminaError
 from lamina.terminal import dump_json, paint, table
 from lamina.workflows.cost import load_workflow_prices, standard_cost, transitions
 from lamina.workflows.picture import render_html, render_svg
@@ -128,19 +126,6 @@ def cmd_cost(args: argparse.Namespace) -> int:
     print(f"{total} transitions: ${with_free:.6f} after the free {prices.free_transitions} a month"
           f" (${prices.per_1000_transitions} per 1,000)")  # fmt: skip
     return 0
-
-
-def _friendly(command: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return int(command(args))
-        except botocore.exceptions.ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise LaminaError(f"{error.get('Code', 'Error')}: {error.get('Message', exc)}") from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise LaminaError(f"cannot reach Lamina: {exc}. Is `lamina serve` running?") from exc
-
-    return run
 
 
 def add_workflow_parser(sub: Any, common: argparse.ArgumentParser) -> None:
