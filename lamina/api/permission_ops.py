@@ -1,6 +1,6 @@
 """Function policies: AddPermission / GetPolicy / RemovePermission (Lambda's resource policy).
 
-Statements are shaped by :mod:`lamina.models.function_policy`, checked against IAM's policy
+Statements are shaped by :mod:`lamina.api.function_policy`, checked against IAM's policy
 grammar (``parse_policy(..., resource_policy=True)``) and kept durably in
 :class:`~lamina.store.function_policies.FunctionPolicyStore`. :meth:`PermissionOps.policy`
 gives the parsed policy of a function, version or alias to whoever authorises invokes.
@@ -12,14 +12,14 @@ import json
 
 from lamina.api.answers import empty_response, json_body, json_response
 from lamina.api.context import ApiContext, Handler
-from lamina.arns import parse_function_ref
-from lamina.models.function import LATEST
-from lamina.models.function_policy import (
+from lamina.api.function_policy import (
     checked_policy,
     no_policy,
     permission_statement,
     policy_document,
 )
+from lamina.arns import parse_function_ref
+from lamina.models.function import LATEST
 from lamina.services.iam.policy import Policy
 from lamina.store.function_policies import FunctionPolicyStore
 from lamina.wire.http import Request

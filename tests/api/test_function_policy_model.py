@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from lamina.errors import InvalidParameterValue
-from lamina.models.function_policy import (
+from lamina.api.function_policy import (
     PolicyLengthExceeded,
     checked_policy,
     permission_statement,
     policy_document,
 )
+from lamina.errors import InvalidParameterValue
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:f"
 
