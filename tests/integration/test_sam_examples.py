@@ -149,7 +149,10 @@ def test_the_example_functions_answer(server: LaminaProcess, deployed: dict[str,
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
     # Rust, built offline by cargo into a bootstrap.
     report = invoke(server, "e2e-scheduled-job-ReportFunction", {"job": "nightly-report"})
-    assert (report["job"], report["report"], report["runs"]) == ("nightly-report", "usage", 1)
+    assert (report["job"], report["report"]) == ("nightly-report", "usage")
+    # runs counts this environment's invokes: the stack's schedules (at 60x) may have fired it
+    # already, so this invoke is one of them, not necessarily the first.
+    assert report["runs"] >= 1
 
 
 def test_public_templates_deploy_and_run(server: LaminaProcess, tmp_path: Path) -> None:
