@@ -95,10 +95,12 @@ def test_proc_parsers() -> None:
 
 def test_terminate_sends_the_runtime_sigterm(tmp_path: Path) -> None:
     script = (
-        "import signal, sys, time\n"
+        "import os, signal, time\n"
         "def term(*_):\n"
-        "    print('cleaned up', flush=True)\n"
-        "    sys.exit(7)\n"
+        # os.write, not print: the signal may land while print('ready') is still flushing,
+        # and re-entering a buffered stream raises.
+        "    os.write(1, b'cleaned up\\n')\n"
+        "    os._exit(7)\n"
         "signal.signal(signal.SIGTERM, term)\n"
         "print('ready', flush=True)\n"
         "while True: time.sleep(1)\n"
