@@ -242,6 +242,11 @@ def role_arn(account: str, name: str, path: str = "/") -> str:
     return f"arn:aws:iam::{account}:role{path}{name}"
 
 
+def aws_managed_policy_arn(name: str, path: str = "/") -> str:
+    """An AWS managed policy's ARN (account ``aws``); ``path`` as IAM keeps it (``/service-role/``)."""
+    return f"arn:aws:iam::aws:policy{path}{name}"
+
+
 def queue_name_from_arn(arn: str) -> str | None:
     """The queue name of an SQS queue ARN, or None if ``arn`` is not one."""
     parts = parse_arn(arn)

@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lamina.arns import aws_managed_policy_arn
 from lamina.sam.errors import TemplateError
+from lamina.services.iam.managed import managed_by_name
 
-BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+BASIC_EXECUTION = aws_managed_policy_arn("AWSLambdaBasicExecutionRole", "/service-role/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,8 +233,11 @@ def _template_item(item: dict[str, Any]) -> tuple[str, Any] | None:
 
 
 def _managed_arn(name: str) -> str:
-    path = "/service-role/" if name in _SERVICE_ROLE_POLICIES else "/"
-    return f"arn:aws:iam::aws:policy{path}{name}"
+    known = managed_by_name(name)
+    if known is not None:
+        return known.arn
+    # A managed policy Lamina has no copy of: AWS keeps Lambda's own under /service-role/.
+    return aws_managed_policy_arn(name, "/service-role/" if name in _SERVICE_ROLE_POLICIES else "/")
 
 
 def _expand(name: str, params: Any, function: str, region: str, account: str) -> dict[str, Any]:

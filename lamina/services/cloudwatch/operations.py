@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from lamina.billing.rollups import Minute, RollupKey, SeriesKey
+from lamina.errors import AwsServiceError
 from lamina.services.cloudwatch.statistics import (
     BASIC_STATISTICS,
     METRIC_NAMES,
@@ -22,7 +23,7 @@ from lamina.services.cloudwatch.statistics import (
     periods,
     summarise,
 )
-from lamina.services.protocol.awsjson import AwsJsonError, JsonOperation
+from lamina.services.protocol.awsjson import JsonOperation
 from lamina.services.protocol.cbor import Epoch
 
 RollupReader = Callable[
@@ -38,12 +39,12 @@ _QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]{0,254}$")
 Dimension = dict[str, str]
 
 
-def invalid(message: str) -> AwsJsonError:
-    return AwsJsonError("InvalidParameterValueException", message, 400, "InvalidParameterValue")
+def invalid(message: str) -> AwsServiceError:
+    return AwsServiceError("InvalidParameterValueException", message, 400, "InvalidParameterValue")
 
 
-def missing(name: str) -> AwsJsonError:
-    return AwsJsonError(
+def missing(name: str) -> AwsServiceError:
+    return AwsServiceError(
         "MissingRequiredParameterException",
         f"The parameter {name} is required.",
         400,
@@ -51,8 +52,8 @@ def missing(name: str) -> AwsJsonError:
     )
 
 
-def combination(message: str) -> AwsJsonError:
-    return AwsJsonError(
+def combination(message: str) -> AwsServiceError:
+    return AwsServiceError(
         "InvalidParameterCombinationException", message, 400, "InvalidParameterCombination"
     )
 

@@ -17,11 +17,11 @@ import uuid
 from typing import Any
 
 from lamina.billing.ledger import Ledger
-from lamina.errors import ServiceError
+from lamina.errors import AwsServiceError, ServiceError
 from lamina.services.cloudwatch.alarm_runner import AlarmRunner
 from lamina.services.cloudwatch.operations import CloudWatchOperations
 from lamina.services.protocol import cbor
-from lamina.services.protocol.awsjson import AwsJsonError, JsonOperation
+from lamina.services.protocol.awsjson import JsonOperation
 from lamina.services.protocol.errors import Protocol, Wire
 from lamina.services.protocol.routing import Mount
 from lamina.wire.http import Request
@@ -74,7 +74,7 @@ class CloudWatchService:
         try:
             op = self._table.get(name)
             if op is None or req.method != "POST":
-                raise AwsJsonError("UnknownOperationException", f"Unknown operation {name!r}")
+                raise AwsServiceError("UnknownOperationException", f"Unknown operation {name!r}")
             body = _decode(req.body or b"", as_cbor)
             try:
                 self.ledger.flush(5.0)
@@ -83,11 +83,11 @@ class CloudWatchService:
             try:
                 result = op(body)
             except ServiceError as exc:
-                raise AwsJsonError(
+                raise AwsServiceError(
                     "InternalServiceFault", str(exc), 500, "InternalServiceError"
                 ) from exc
             return _answer(200, result, as_cbor)
-        except AwsJsonError as exc:
+        except AwsServiceError as exc:
             answer = _answer(exc.status, {"__type": exc.code, "message": exc.message}, as_cbor)
             if exc.query_code:
                 sender = "Sender" if exc.status < 500 else "Receiver"
@@ -101,9 +101,9 @@ def _decode(raw: bytes, as_cbor: bool) -> dict[str, Any]:
     try:
         body = cbor.loads(raw) if as_cbor else json.loads(raw)
     except ValueError as exc:  # CborError and JSONDecodeError both are
-        raise AwsJsonError("SerializationException", f"Malformed request body: {exc}") from None
+        raise AwsServiceError("SerializationException", f"Malformed request body: {exc}") from None
     if not isinstance(body, dict):
-        raise AwsJsonError("SerializationException", "The request body must be a structure")
+        raise AwsServiceError("SerializationException", "The request body must be a structure")
     return body
 
 

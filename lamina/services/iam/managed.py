@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from lamina.arns import aws_managed_policy_arn
 from lamina.services.iam.policy import Policy, parse_policy
 
 AWS_POLICY_PREFIX = "arn:aws:iam::aws:policy"
@@ -24,7 +25,7 @@ class ManagedPolicy:
 
     @property
     def arn(self) -> str:
-        return f"{AWS_POLICY_PREFIX}{self.path}{self.name}"
+        return aws_managed_policy_arn(self.name, self.path)
 
 
 @cache

@@ -24,8 +24,6 @@ from lamina.wire.http import Request
 from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import Response
 
-# The old name of AwsServiceError, kept while services written against it merge.
-AwsJsonError = AwsServiceError
 JsonOperation = Callable[[dict[str, Any]], dict[str, Any]]
 
 

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.services.protocol.awsjson import AwsJsonError, error_response, json_response
+from lamina.errors import AwsServiceError
+from lamina.services.protocol.awsjson import error_response, json_response
 from lamina.services.protocol.errors import Protocol, Wire
 from lamina.services.protocol.routing import Mount
 from lamina.services.stepfunctions.executions import Executions
@@ -129,13 +130,15 @@ class StepFunctions:
         op = self._table.get(target[len(TARGET_PREFIX) + 1 :])
         try:
             if op is None:
-                raise AwsJsonError("UnknownOperationException", f"Unknown operation {target!r}")
+                raise AwsServiceError("UnknownOperationException", f"Unknown operation {target!r}")
             try:
                 body = json.loads(req.body or b"{}")
             except ValueError as exc:
-                raise AwsJsonError("SerializationException", f"Malformed JSON: {exc}") from None
+                raise AwsServiceError("SerializationException", f"Malformed JSON: {exc}") from None
             if not isinstance(body, dict):
-                raise AwsJsonError("SerializationException", "The request body must be an object")
+                raise AwsServiceError(
+                    "SerializationException", "The request body must be an object"
+                )
             return json_response(200, await op(body), CONTENT_TYPE)
-        except AwsJsonError as exc:
+        except AwsServiceError as exc:
             return error_response(exc, CONTENT_TYPE)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lamina.services.protocol.awsjson import AwsJsonError
+from lamina.errors import AwsServiceError
 from lamina.services.stepfunctions.operations import StepFunctionsOperations
 from lamina.workflows.steps import Err, Ok, Outcome
 
@@ -33,7 +33,7 @@ def sqs_send_message(send: SendMessage) -> Callable[[Any, str], Awaitable[Outcom
         request["MessageBody"] = body if isinstance(body, str) else json.dumps(body)
         try:
             answer = await send(request)
-        except AwsJsonError as exc:
+        except AwsServiceError as exc:
             return Err(f"SQS.{exc.code.split('.')[-1]}", exc.message)
         return Ok({**answer, "SdkHttpMetadata": {"HttpStatusCode": 200},
                    "SdkResponseMetadata": {}})  # fmt: skip
@@ -54,7 +54,7 @@ def start_execution(ops: StepFunctionsOperations) -> Callable[[Any, str], Awaita
             body["name"] = params["Name"]
         try:
             started = await ops.start_execution(body)
-        except AwsJsonError as exc:
+        except AwsServiceError as exc:
             return Err(f"StepFunctions.{exc.code}Exception", exc.message)
         if mode not in ("sync", "sync:2"):
             return Ok({"ExecutionArn": started["executionArn"],

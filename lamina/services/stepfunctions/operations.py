@@ -1,7 +1,7 @@
 """The Step Functions API operations: request body → answer body, AWS's error names.
 
 Every operation takes the parsed JSON body and returns the answer's JSON; errors are
-:class:`~lamina.services.protocol.awsjson.AwsJsonError` with Step Functions' codes
+:class:`~lamina.services.protocol.awsjson.AwsServiceError` with Step Functions' codes
 (``InvalidDefinition``, ``StateMachineDoesNotExist``, ``ExecutionAlreadyExists``, ...).
 Timestamps are epoch seconds, which is how the JSON 1.0 protocol carries them.
 """
@@ -23,7 +23,7 @@ from lamina.arns import (
     parse_states_arn,
     state_machine_arn,
 )
-from lamina.services.protocol.awsjson import AwsJsonError
+from lamina.errors import AwsServiceError
 from lamina.services.stepfunctions.executions import Executions
 from lamina.services.stepfunctions.records import (
     ExecutionRecord,
@@ -41,8 +41,8 @@ MAX_INPUT = 256 * 1024
 Operation = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def sfn_error(code: str, message: str) -> AwsJsonError:
-    return AwsJsonError(code, message)
+def sfn_error(code: str, message: str) -> AwsServiceError:
+    return AwsServiceError(code, message)
 
 
 def field_str(body: dict[str, Any], key: str, required: bool = True) -> str | None:

@@ -14,7 +14,7 @@ import random
 import secrets
 from typing import Any
 
-from lamina.services.protocol.awsjson import AwsJsonError
+from lamina.errors import AwsServiceError
 from lamina.services.stepfunctions.tasks import TaskRunner
 from lamina.workflows.engine import Engine, ExecutionInfo, iso
 from lamina.workflows.errors import InvalidDefinition
@@ -53,15 +53,15 @@ async def test_state(body: dict[str, Any], tasks: TaskRunner, clock: Clock, regi
                      account: str) -> dict[str, Any]:  # fmt: skip
     raw = body.get("definition")
     if not isinstance(raw, str):
-        raise AwsJsonError("ValidationException", "definition is required")
+        raise AwsServiceError("ValidationException", "definition is required")
     try:
         state = json.loads(raw)
         input_value = json.loads(body.get("input") or "{}")
         variables = json.loads(body.get("variables") or "{}")
     except ValueError as exc:
-        raise AwsJsonError("InvalidDefinition", f"Invalid JSON: {exc}") from None
+        raise AwsServiceError("InvalidDefinition", f"Invalid JSON: {exc}") from None
     if not isinstance(state, dict) or not isinstance(variables, dict):
-        raise AwsJsonError("InvalidDefinition", "The definition must be one state (an object)")
+        raise AwsServiceError("InvalidDefinition", "The definition must be one state (an object)")
     states: dict[str, Any] = {t: {"Type": "Succeed"} for t in _targets(state)}
     states[NAME] = state
     wrapper = {"StartAt": NAME, "States": states}
@@ -70,7 +70,7 @@ async def test_state(body: dict[str, Any], tasks: TaskRunner, clock: Clock, regi
     try:
         machine = parse_definition(json.dumps(wrapper))
     except InvalidDefinition as exc:
-        raise AwsJsonError("InvalidDefinition", str(exc)) from None
+        raise AwsServiceError("InvalidDefinition", str(exc)) from None
     now = clock.now()
     sm_arn = f"arn:aws:states:{region}:{account}:stateMachine:TestState"
     info = ExecutionInfo(sm_arn.replace(":stateMachine:", ":execution:") + ":test", "test",

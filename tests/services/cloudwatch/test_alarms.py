@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from lamina.errors import AwsServiceError
 from lamina.services.cloudwatch.alarms import ALARM, INSUFFICIENT, OK, evaluate, parse_put
-from lamina.services.protocol.awsjson import AwsJsonError
 
 BASE: dict[str, Any] = {
     "AlarmName": "a",
@@ -69,5 +69,5 @@ def test_a_put_replaces_but_keeps_the_state() -> None:
     ],
 )
 def test_bad_puts_are_refused(change: dict[str, Any]) -> None:
-    with pytest.raises(AwsJsonError):
+    with pytest.raises(AwsServiceError):
         parse_put({**BASE, **change}, 0.0, None)

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from lamina.billing.rollups import Minute, RollupKey
+from lamina.errors import AwsServiceError
 from lamina.models.invocation import Outcome
 from lamina.services.cloudwatch.operations import CloudWatchOperations, select
 from lamina.services.cloudwatch.statistics import periods, summarise
-from lamina.services.protocol.awsjson import AwsJsonError
 from tests.billing.test_ledger import DAY1, make_record
 
 T0 = int(DAY1)
@@ -88,7 +88,7 @@ def test_operations_validate_like_cloudwatch() -> None:
         ({"EndTime": DAY1 + 86_400 * 2}, "InvalidParameterCombinationException"),
     ]
     for change, code in changes:
-        with pytest.raises(AwsJsonError) as info:
+        with pytest.raises(AwsServiceError) as info:
             ops.get_metric_statistics({**base, **change})
         assert info.value.code == code, change
     listed = ops.list_metrics({"MetricName": "Errors"})["Metrics"]
@@ -100,5 +100,5 @@ def test_operations_validate_like_cloudwatch() -> None:
         (("FunctionName", "f"), ("Resource", "f:1")),
         (("FunctionName", "f"), ("Resource", "f:1"), ("ExecutedVersion", "1")),
     ]
-    with pytest.raises(AwsJsonError):
+    with pytest.raises(AwsServiceError):
         ops.list_metrics({"NextToken": "garbage"})
