@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lamina.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
-from lamina.store.schema import migrate
+from lamina.store.sqlite_db import SqliteDatabase
 
 MIGRATIONS: list[tuple[str, ...]] = [
     (
@@ -46,22 +44,15 @@ class FunctionPolicyStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        migrate(self._conn, MIGRATIONS)
+        self._db = SqliteDatabase(self.path, MIGRATIONS)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def statements(self, function: str, qualifier: str) -> tuple[Statements, str | None]:
         """The policy's statements in order, and its revision (None: no policy)."""
-        with self._lock:
-            return self._read(self._conn, function, qualifier)
+        with self._db.reading() as conn:
+            return self._read(conn, function, qualifier)
 
     def add(
         self,
@@ -73,7 +64,7 @@ class FunctionPolicyStore:
     ) -> str:
         """Add ``statement``; ``check`` sees the whole new policy first. Returns the revision."""
         sid = str(statement["Sid"])
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             current, revision = self._read(conn, function, qualifier)
             _check_revision(revision, revision_id)
             if any(s.get("Sid") == sid for s in current):
@@ -94,7 +85,7 @@ class FunctionPolicyStore:
             return self._bump(conn, function, qualifier)
 
     def remove(self, function: str, qualifier: str, sid: str, revision_id: str | None) -> None:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             _, revision = self._read(conn, function, qualifier)
             _check_revision(revision, revision_id)
             gone = conn.execute(
@@ -110,7 +101,7 @@ class FunctionPolicyStore:
         where, args = "function = ?", [function]
         if qualifier is not None:
             where, args = where + " AND qualifier = ?", [function, qualifier]
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute(f"DELETE FROM statements WHERE {where}", args)
             conn.execute(f"DELETE FROM revisions WHERE {where}", args)
 
@@ -138,17 +129,6 @@ class FunctionPolicyStore:
             "INSERT OR REPLACE INTO revisions VALUES (?, ?, ?)", (function, qualifier, revision)
         )
         return revision
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
 
 def _check_revision(current: str | None, wanted: str | None) -> None:

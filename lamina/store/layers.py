@@ -10,15 +10,12 @@ even after every version of a layer was deleted (as on Lambda).
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from lamina.errors import PreconditionFailed, ResourceConflict, ResourceNotFound
 from lamina.models.layer import LayerPermission, LayerVersion
-from lamina.store.schema import migrate
+from lamina.store.sqlite_db import SqliteDatabase
 
 MIGRATIONS: list[tuple[str, ...]] = [
     (
@@ -49,22 +46,15 @@ class LayerStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        migrate(self._conn, MIGRATIONS)
+        self._db = SqliteDatabase(self.path, MIGRATIONS)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     # -- versions ------------------------------------------------------------------------------
     def publish(self, layer: LayerVersion) -> LayerVersion:
         """Store ``layer`` under the next version number of its name; return it numbered."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             row = conn.execute(
                 "SELECT last_version FROM layer_names WHERE name = ?", (layer.name,)
             ).fetchone()
@@ -82,8 +72,8 @@ class LayerStore:
         return published
 
     def get(self, name: str, version: int) -> LayerVersion | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self._db.reading() as conn:
+            row = conn.execute(
                 "SELECT config FROM layer_versions WHERE name = ? AND version = ?",
                 (name, version),
             ).fetchone()
@@ -91,23 +81,23 @@ class LayerStore:
 
     def versions(self, name: str) -> list[LayerVersion]:
         """Every version of ``name``, newest first (ListLayerVersions' order)."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._db.reading() as conn:
+            rows = conn.execute(
                 "SELECT config FROM layer_versions WHERE name = ? ORDER BY version DESC", (name,)
             ).fetchall()
         return [LayerVersion.from_json(text) for (text,) in rows]
 
     def all_versions(self) -> list[LayerVersion]:
         """Every version of every layer, by name, newest first within a name."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._db.reading() as conn:
+            rows = conn.execute(
                 "SELECT config FROM layer_versions ORDER BY name, version DESC"
             ).fetchall()
         return [LayerVersion.from_json(text) for (text,) in rows]
 
     def delete(self, name: str, version: int) -> None:
         """Delete one version and its permissions; deleting a missing one is not an error."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute(
                 "DELETE FROM layer_versions WHERE name = ? AND version = ?", (name, version)
             )
@@ -124,7 +114,7 @@ class LayerStore:
         revision_id: str,
         expected_revision: str | None,
     ) -> None:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._check_revision(conn, name, version, expected_revision)
             taken = conn.execute(
                 "SELECT 1 FROM layer_permissions WHERE name = ? AND version = ? "
@@ -148,8 +138,8 @@ class LayerStore:
 
     def permissions(self, name: str, version: int) -> tuple[list[LayerPermission], str]:
         """The version's statements in the order they were added, and the policy revision."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._db.reading() as conn:
+            rows = conn.execute(
                 "SELECT config, revision_id FROM layer_permissions WHERE name = ? AND version = ?"
                 " ORDER BY rowid",
                 (name, version),
@@ -165,7 +155,7 @@ class LayerStore:
         revision_id: str,
         expected_revision: str | None,
     ) -> None:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._check_revision(conn, name, version, expected_revision)
             gone = conn.execute(
                 "DELETE FROM layer_permissions WHERE name = ? AND version = ? AND statement_id = ?",
@@ -194,14 +184,3 @@ class LayerStore:
                 "The Revision Id provided does not match the latest Revision Id. Call the "
                 "GetLayerVersionPolicy API to retrieve the latest Revision Id"
             )
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")

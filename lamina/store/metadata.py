@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from lamina.arns import function_arn
@@ -29,7 +27,8 @@ from lamina.models.alias import Alias
 from lamina.models.function import LATEST, FunctionConfig
 from lamina.models.function_url import FunctionUrlConfig
 from lamina.store.codec import config_from_json, config_to_json
-from lamina.store.schema import migrate
+from lamina.store.schema import MIGRATIONS
+from lamina.store.sqlite_db import SqliteDatabase
 from lamina.store.stamps import now_lambda_timestamp
 
 MAX_ITEMS_LIMIT = 10_000
@@ -44,20 +43,11 @@ class MetadataStore:
         self.path = Path(path)
         self.region = region
         self.account_id = account_id
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection shared by all threads, serialised by our own lock; autocommit
-        # mode so every transaction is an explicit BEGIN IMMEDIATE ... COMMIT.
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        self.schema_version = migrate(self._conn)
+        self._db = SqliteDatabase(self.path, MIGRATIONS, foreign_keys=True)
+        self.schema_version = self._db.schema_version
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def _arn(self, name: str, version: str = LATEST) -> str:
         """A function's ARN for error messages (unqualified for ``$LATEST``)."""
@@ -69,12 +59,12 @@ class MetadataStore:
 
     def put_function(self, cfg: FunctionConfig) -> None:
         """Insert or replace that (name, version); ``created_at`` survives a replace."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._upsert(conn, cfg)
 
     def create_function(self, cfg: FunctionConfig) -> None:
         """Insert a new function; ResourceConflict if its ``$LATEST`` already exists."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             if self._exists(conn, cfg.name, LATEST):
                 raise ResourceConflict(f"Function already exist: {cfg.name}")
             self._upsert(conn, cfg)
@@ -91,7 +81,7 @@ class MetadataStore:
                 f"satisfy constraint: Member must have value {bound}{limit}"
             )
         after = _decode_marker(marker) if marker else ""
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             rows = conn.execute(
                 "SELECT name, config FROM functions WHERE version = ? AND name > ? "
                 "ORDER BY name LIMIT ?",
@@ -103,7 +93,7 @@ class MetadataStore:
 
     def publish_version(self, cfg: FunctionConfig) -> FunctionConfig:
         """Store ``cfg`` as the next numbered version, atomically; return it as stored."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             if not self._exists(conn, cfg.name, LATEST):
                 raise self._not_found(cfg.name, LATEST)
             published = cfg.with_changes(version=str(self._next_version(conn, cfg.name)))
@@ -116,7 +106,7 @@ class MetadataStore:
             raise InvalidParameterValue(
                 "$LATEST version cannot be deleted without deleting the function."
             )
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             if version is None:
                 gone = conn.execute("DELETE FROM functions WHERE name = ?", (name,)).rowcount
                 if not gone:
@@ -139,14 +129,14 @@ class MetadataStore:
 
     def all_functions(self) -> list[FunctionConfig]:
         """Every stored version of every function (e.g. to know which code is in use)."""
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             rows = conn.execute("SELECT config FROM functions ORDER BY name, version").fetchall()
         return [_decode(config) for (config,) in rows]
 
     # -- concurrency -------------------------------------------------------------------------
 
     def get_reserved_concurrency(self, name: str) -> int | None:
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             row = conn.execute(
                 "SELECT reserved_concurrency FROM function_settings WHERE name = ?", (name,)
             ).fetchone()
@@ -154,7 +144,7 @@ class MetadataStore:
 
     def set_reserved_concurrency(self, name: str, value: int | None) -> None:
         """Reserve ``value`` (``None`` removes the reservation); the function must exist."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             if not self._exists(conn, name, LATEST):
                 raise self._not_found(name, LATEST)
             conn.execute(
@@ -165,7 +155,7 @@ class MetadataStore:
 
     def sum_reserved_concurrency(self, exclude: str | None = None) -> int:
         """Concurrency reserved by all functions, leaving out ``exclude`` (being updated)."""
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             row = conn.execute(
                 "SELECT COALESCE(SUM(reserved_concurrency), 0) FROM function_settings "
                 "WHERE name != ?",
@@ -176,7 +166,7 @@ class MetadataStore:
     # -- tags -------------------------------------------------------------------------------
 
     def get_tags(self, name: str) -> dict[str, str]:
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             rows = conn.execute(
                 "SELECT key, value FROM tags WHERE name = ? ORDER BY key", (name,)
             ).fetchall()
@@ -184,7 +174,7 @@ class MetadataStore:
 
     def set_tags(self, name: str, tags: Mapping[str, str]) -> None:
         """Add or overwrite tags (Lambda's TagResource); other tags stay."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             if not self._exists(conn, name, LATEST):
                 raise self._not_found(name, LATEST)
             conn.executemany(
@@ -195,7 +185,7 @@ class MetadataStore:
 
     def remove_tags(self, name: str, keys: Iterable[str]) -> None:
         """Remove tags by key (Lambda's UntagResource); unknown keys are ignored."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             if not self._exists(conn, name, LATEST):
                 raise self._not_found(name, LATEST)
             conn.executemany(
@@ -206,7 +196,7 @@ class MetadataStore:
 
     def create_alias(self, alias: Alias) -> None:
         """Insert a new alias; ResourceConflict if the name is taken."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._check_alias_target(conn, alias)
             row = conn.execute(
                 "SELECT 1 FROM function_aliases WHERE name = ? AND alias = ?",
@@ -223,7 +213,7 @@ class MetadataStore:
 
     def update_alias(self, alias: Alias, expected_revision: str | None) -> None:
         """Replace an alias; if ``expected_revision`` is given, only if it is still current."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._check_alias_target(conn, alias)
             current = self._alias(conn, alias.function, alias.name)
             if expected_revision is not None and current.revision_id != expected_revision:
@@ -238,13 +228,13 @@ class MetadataStore:
 
     def all_aliases(self) -> list[Alias]:
         """Every alias of every function: loaded into memory at server start."""
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             rows = conn.execute("SELECT config FROM function_aliases ORDER BY name, alias")
             return [Alias.from_json(text) for (text,) in rows.fetchall()]
 
     def delete_alias(self, function: str, name: str) -> None:
         """Delete an alias and the function URL that serves it."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._alias(conn, function, name)
             conn.execute(
                 "DELETE FROM function_aliases WHERE name = ? AND alias = ?", (function, name)
@@ -257,7 +247,7 @@ class MetadataStore:
 
     def create_url_config(self, cfg: FunctionUrlConfig) -> None:
         """Insert a URL config; ResourceConflict if that function/qualifier has one."""
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             if not self._exists(conn, cfg.function, LATEST):
                 raise self._not_found(cfg.function, LATEST)
             if cfg.qualifier is not None:
@@ -277,7 +267,7 @@ class MetadataStore:
             )
 
     def update_url_config(self, cfg: FunctionUrlConfig) -> None:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._url_config(conn, cfg.function, cfg.qualifier)
             conn.execute(
                 "UPDATE function_urls SET config = ? WHERE name = ? AND qualifier = ?",
@@ -285,19 +275,19 @@ class MetadataStore:
             )
 
     def get_url_config(self, function: str, qualifier: str | None) -> FunctionUrlConfig:
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             return self._url_config(conn, function, qualifier)
 
     def url_config_by_id(self, url_id: str) -> FunctionUrlConfig | None:
         """The configuration a URL id names (for the HTTP front that serves URLs)."""
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             row = conn.execute(
                 "SELECT config FROM function_urls WHERE url_id = ?", (url_id,)
             ).fetchone()
         return None if row is None else FunctionUrlConfig.from_json(row[0])
 
     def list_url_configs(self, function: str) -> list[FunctionUrlConfig]:
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             if not self._exists(conn, function, LATEST):
                 raise self._not_found(function, LATEST)
             rows = conn.execute(
@@ -306,7 +296,7 @@ class MetadataStore:
         return [FunctionUrlConfig.from_json(text) for (text,) in rows]
 
     def delete_url_config(self, function: str, qualifier: str | None) -> None:
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             self._url_config(conn, function, qualifier)
             conn.execute(
                 "DELETE FROM function_urls WHERE name = ? AND qualifier = ?",
@@ -354,24 +344,6 @@ class MetadataStore:
                 raise self._not_found(function, LATEST)
             raise ResourceNotFound("The resource you requested does not exist.")
         return FunctionUrlConfig.from_json(row[0])
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """Reads need no transaction: each is one statement, consistent on its own."""
-        with self._lock:
-            yield self._conn
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One serialised transaction; IMMEDIATE so a read-then-write never deadlocks."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
     def _upsert(self, conn: sqlite3.Connection, cfg: FunctionConfig) -> None:
         now = now_lambda_timestamp()

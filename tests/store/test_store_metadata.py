@@ -245,5 +245,5 @@ def test_migrations_apply_once_and_new_ones_are_picked_up(db_path: Path) -> None
 
 
 def test_foreign_keys_are_enforced(store: MetadataStore) -> None:
-    row = store._conn.execute("PRAGMA foreign_keys").fetchone()
+    row = store._db._conn.execute("PRAGMA foreign_keys").fetchone()
     assert row[0] == 1
