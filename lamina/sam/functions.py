@@ -260,6 +260,17 @@ def translate_function(
         layer = layers.get(str(arn))
         if layer is not None:
             chosen_layers.append(layer)
+        elif arns.is_layer_version_arn(str(arn)) and _foreign(str(arn), account):
+            # A public layer of another account (AWS's, a vendor's): Lamina can neither fetch
+            # nor hold it, so the function is deployed without it and the report says so.
+            result.skipped.append(
+                Skipped(
+                    f"{lid}.Layers {arn}",
+                    f"a layer of another account ({arns.parse_layer_version_arn(str(arn)).account})"
+                    ": Lamina cannot fetch it, so the function is deployed without it; put its "
+                    "content in an AWS::Serverless::LayerVersion if the code needs it",
+                )
+            )
         elif arns.is_layer_version_arn(str(arn)):
             # Published to Lamina already (aws lambda publish-layer-version): used as named.
             chosen_layers.append(LayerSpec(str(arn), "", str(arn), CodeSource("zip")))
@@ -310,6 +321,11 @@ def translate_function(
         own_role=own_role,
     )
     return result
+
+
+def _foreign(arn: str, account: str) -> bool:
+    """Whether a layer version ARN names another account than the stack's (Lamina's)."""
+    return arns.parse_layer_version_arn(arn).account != account
 
 
 def _role(

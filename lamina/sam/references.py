@@ -29,6 +29,7 @@ _NAME_PROPERTY = {
     "AWS::Lambda::LayerVersion": "LayerName",
     "AWS::Events::Rule": "Name",
     "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::Scheduler::Schedule": "Name",
 }
 IMPLICIT_APIS = {"ServerlessRestApi": "rest", "ServerlessHttpApi": "http"}
 # Types whose Ref is their ARN on AWS (most others' Ref is their name).
@@ -97,6 +98,8 @@ class Catalog:
                 name = names.bucket_name(self.stack, logical_id)
             elif kind == "AWS::Events::Rule":
                 name = names.rule_name(self.stack, logical_id, "rule")
+            elif kind == "AWS::Scheduler::Schedule":
+                name = names.schedule_name(self.stack, logical_id)
             else:
                 name = f"{self.stack}-{logical_id}"
         finally:
@@ -139,6 +142,7 @@ class Catalog:
             "AWS::S3::Bucket",
             "AWS::Events::Rule",
             "AWS::Logs::LogGroup",
+            "AWS::Scheduler::Schedule",
         ):
             return self.name(logical_id)
         if kind == "AWS::SQS::Queue":
@@ -201,6 +205,8 @@ class Catalog:
             return arns.log_group_arn(self.region, self.account, self.name(logical_id), star=True)
         elif kind == "AWS::Events::Rule" and attribute == "Arn":
             return arns.rule_arn(self.region, self.account, self.name(logical_id))
+        elif kind == "AWS::Scheduler::Schedule" and attribute == "Arn":
+            return arns.schedule_arn(self.region, self.account, self._schedule_key(logical_id))
         elif logical_id in self.resources:
             name = f"{self.stack}-{logical_id}"
             return self._stand_in(
@@ -242,6 +248,13 @@ class Catalog:
             if logical_id.startswith(api) and logical_id != api:
                 return f"{names.api_id(self.stack, api)}-{logical_id[len(api) :]}"
         return None
+
+    def _schedule_key(self, logical_id: str) -> str:
+        """``<group>/<name>`` of a schedule, as its ARN has it."""
+        props = self.resources[logical_id].get("Properties") or {}
+        group = props.get("GroupName") if isinstance(props, dict) else None
+        where = f"{logical_id}.Properties.GroupName"
+        return f"{self.resolve(group, where) if group else 'default'}/{self.name(logical_id)}"
 
     def queue_url(self, name: str) -> str:
         return f"http://{self.endpoint_host}/{self.account}/{name}"

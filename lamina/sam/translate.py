@@ -287,7 +287,7 @@ class Translation:
         target = props.get("Target")
         if not isinstance(target, dict) or not target.get("Arn"):
             raise TemplateError(f"{lid}: a schedule needs a Target with an Arn")
-        return schedule_spec(lid, _schedule_name(self.stack, lid, props), props, target, notes)
+        return schedule_spec(lid, self.catalog.name(lid), props, target, notes)
 
     def _plain_resources(
         self, spec: StackSpec, by_type: dict[str, list[str]], attempt: Any
@@ -325,10 +325,6 @@ class Translation:
                 )
             else:
                 spec.functions[target.logical_id] = replace(target, url=settings)
-
-
-def _schedule_name(stack: str, lid: str, props: dict[str, Any]) -> str:
-    return str(props.get("Name") or names.schedule_name(stack, lid))
 
 
 _ATTRIBUTES = {

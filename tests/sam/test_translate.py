@@ -361,3 +361,71 @@ def test_resources_lamina_does_not_create_read_as_on_aws_in_outputs(tmp_path: Pa
         "TopicArn": "arn:aws:sns:us-east-1:000000000000:app-Topic",
         "TableName": "app-Table",
     }
+
+
+SCHEDULE_AND_PUBLIC_LAYER = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Job:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.12
+      Layers:
+        - !Sub arn:aws:lambda:${AWS::Region}:175033217214:layer:graphicsmagick:2
+        - arn:aws:lambda:us-east-1:000000000000:layer:shared:3
+  Named:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      Name: !Sub ${AWS::StackName}-schedule
+      GroupName: reports
+      ScheduleExpression: rate(5 minutes)
+      FlexibleTimeWindow: {Mode: "OFF"}
+      Target: {Arn: !GetAtt Job.Arn, RoleArn: arn:aws:iam::000000000000:role/r}
+  Unnamed:
+    Type: AWS::Scheduler::Schedule
+    Properties:
+      ScheduleExpression: rate(1 hour)
+      FlexibleTimeWindow: {Mode: "OFF"}
+      Target: {Arn: !GetAtt Job.Arn, RoleArn: arn:aws:iam::000000000000:role/r}
+Outputs:
+  ScheduleName: {Value: !Ref Named}
+  ScheduleArn: {Value: !GetAtt Named.Arn}
+  DefaultName: {Value: !Ref Unnamed}
+  DefaultArn: {Value: !GetAtt Unnamed.Arn}
+"""
+
+
+def test_schedules_ref_their_name_and_getatt_their_arn(tmp_path: Path) -> None:
+    """serverless-patterns' eventbridge-schedule-to-lambda-dlq-sam-python prints both."""
+    template = tmp_path / "template.yaml"
+    template.write_text(SCHEDULE_AND_PUBLIC_LAYER)
+    (tmp_path / "src").mkdir()
+    spec, t = load(template)
+    assert sorted((s.group, s.name) for s in spec.schedules) == [
+        ("default", "app-Unnamed"),
+        ("reports", "app-schedule"),
+    ]
+    assert t.outputs() == {
+        "ScheduleName": "app-schedule",
+        "ScheduleArn": "arn:aws:scheduler:us-east-1:000000000000:schedule/reports/app-schedule",
+        "DefaultName": "app-Unnamed",
+        "DefaultArn": "arn:aws:scheduler:us-east-1:000000000000:schedule/default/app-Unnamed",
+    }
+
+
+def test_a_layer_of_another_account_is_left_off_and_listed(tmp_path: Path) -> None:
+    """A public layer (AWS's, a vendor's) cannot exist on Lamina: the function is deployed
+    without it; a layer version in Lamina's own account is used as named."""
+    template = tmp_path / "template.yaml"
+    template.write_text(SCHEDULE_AND_PUBLIC_LAYER)
+    (tmp_path / "src").mkdir()
+    spec, _ = load(template)
+    assert [layer.arn for layer in spec.functions["Job"].layers] == [
+        "arn:aws:lambda:us-east-1:000000000000:layer:shared:3"
+    ]
+    reason = skipped(spec)[
+        "Job.Layers arn:aws:lambda:us-east-1:175033217214:layer:graphicsmagick:2"
+    ]
+    assert "another account (175033217214)" in reason and "deployed without it" in reason
