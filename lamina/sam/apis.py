@@ -62,3 +62,31 @@ def local_api_urls(outputs: dict[str, str], region: str, urls: dict[str, str]) -
         + r"\.amazonaws\.com"
     )
     return {k: pattern.sub(lambda m: urls[m.group(1)], v) for k, v in outputs.items()}
+
+
+# An API resource's properties Lamina applies: the rest is listed, never dropped silently.
+_API_APPLIED = {"StageName", "Name", "Description", "Tags", "OpenApiVersion"}
+# property → (why it is left out, True when it means nothing on Lamina rather than missing)
+_API_LEFT_OUT = {
+    "DefinitionBody": ("routes are read from function events, not OpenAPI definitions", False),
+    "DefinitionUri": ("routes are read from function events, not OpenAPI definitions", False),
+    "TracingEnabled": ("Lamina has no X-Ray", True),
+    "EndpointConfiguration": ("one local listener per API: no endpoint types", True),
+    "AccessLogSetting": ("API access logs are not written; function logs are kept", False),
+    "AccessLogSettings": ("API access logs are not written; function logs are kept", False),
+    "Auth": ("authorizers are not enforced by Lamina's API routes", False),
+    "Cors": ("no CORS preflight answers; the function's own headers pass through", False),
+    "CorsConfiguration": ("no CORS preflight answers; the function's own headers pass", False),
+    "Models": ("request models are not validated", False),
+    "Domain": ("no custom domains: each API has its own local port", True),
+}
+
+
+def api_properties_left_out(props: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """An ``AWS::Serverless::Api``/``HttpApi``'s properties Lamina does not apply, each with
+    its reason and whether it is ignorable (``(reason, ignored)``)."""
+    return {
+        key: _API_LEFT_OUT.get(key, ("not applied by Lamina's API routes", False))
+        for key in props
+        if key not in _API_APPLIED
+    }

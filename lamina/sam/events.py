@@ -162,6 +162,11 @@ def translate_events(
         if kind in ("Api", "HttpApi"):
             if props.get("Auth"):
                 out.notes.append(f"{where}: Auth is not enforced by Lamina's API routes")
+            for unchecked in ("RequestModel", "RequestParameters"):
+                if props.get(unchecked):
+                    out.skipped.append(
+                        Skipped(f"{where}.{unchecked}", "requests are not validated")
+                    )
             out.routes.append(_route(fn, event, kind, props, ctx))
         elif kind == "SQS":
             queue = str(props.get("Queue", ""))

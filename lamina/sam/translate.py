@@ -14,6 +14,7 @@ from typing import Any
 
 from lamina import arns
 from lamina.sam import names
+from lamina.sam.apis import api_properties_left_out
 from lamina.sam.errors import TemplateError
 from lamina.sam.events import EventContext, translate_events
 from lamina.sam.functions import translate_function, translate_layer
@@ -226,14 +227,10 @@ class Translation:
                     "rest" if kind == "AWS::Serverless::Api" else "http",
                     stage,
                 )
-                for key in ("DefinitionBody", "DefinitionUri"):
-                    if key in props:
-                        spec.skipped.append(
-                            Skipped(
-                                f"{lid}.{key}",
-                                "routes are read from function events, not OpenAPI definitions",
-                            )
-                        )
+                spec.skipped.extend(
+                    Skipped(f"{lid}.{key}", reason, ignored=ignored)
+                    for key, (reason, ignored) in api_properties_left_out(props).items()
+                )
         ctx = EventContext(
             self.stack,
             self.region,

@@ -429,3 +429,54 @@ def test_a_layer_of_another_account_is_left_off_and_listed(tmp_path: Path) -> No
         "Job.Layers arn:aws:lambda:us-east-1:175033217214:layer:graphicsmagick:2"
     ]
     assert "another account (175033217214)" in reason and "deployed without it" in reason
+
+
+REST_API_WITH_SETTINGS = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Logs:
+    Type: AWS::Logs::LogGroup
+  MyApi:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: Prod
+      EndpointConfiguration: REGIONAL
+      TracingEnabled: true
+      AccessLogSetting: {DestinationArn: !GetAtt Logs.Arn, Format: "$context.requestId"}
+      Models:
+        Vehicle: {type: object, required: [make]}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      InlineCode: "def handler(event, context): return {}"
+      Handler: index.handler
+      Runtime: python3.12
+      Events:
+        Post:
+          Type: Api
+          Properties:
+            RestApiId: !Ref MyApi
+            Path: /vehicle
+            Method: post
+            RequestModel: {Model: Vehicle, Required: true, ValidateBody: true}
+"""
+
+
+def test_api_settings_lamina_does_not_apply_are_listed(tmp_path: Path) -> None:
+    """serverless-patterns' apigw-cloudwatch and apigw-data-validation: nothing is dropped
+    silently (access logs and request validation are not done; X-Ray means nothing here)."""
+    template = tmp_path / "template.yaml"
+    template.write_text(REST_API_WITH_SETTINGS)
+    spec, _ = load(template)
+    left_out = {s.what: (s.reason, s.ignored) for s in spec.skipped}
+    assert left_out == {
+        "MyApi.EndpointConfiguration": ("one local listener per API: no endpoint types", True),
+        "MyApi.TracingEnabled": ("Lamina has no X-Ray", True),
+        "MyApi.AccessLogSetting": (
+            "API access logs are not written; function logs are kept",
+            False,
+        ),
+        "MyApi.Models": ("request models are not validated", False),
+        "Fn.Events.Post.RequestModel": ("requests are not validated", False),
+    }
+    assert [r.path for r in spec.routes] == ["/vehicle"]
