@@ -26,6 +26,7 @@ from lamina.sam.model import (
 )
 from lamina.sam.names import role_name
 from lamina.sam.policies import role_identity
+from lamina.sam.public_layers import public_layer
 from lamina.sam.runtimes import choose_runtime
 
 # Properties that mean nothing on Lamina, and why.
@@ -260,6 +261,14 @@ def translate_function(
         layer = layers.get(str(arn))
         if layer is not None:
             chosen_layers.append(layer)
+        elif (public := _public(str(arn), runtime, region, account)) is not None:
+            layer, source = public
+            layers[str(arn)] = layer  # the next function naming it shares the build
+            chosen_layers.append(layer)
+            result.notes.append(
+                f"{lid}: public layer {arn} is rebuilt as layer {layer.name} from {source} "
+                "(Lamina cannot fetch AWS's layers)"
+            )
         elif arns.is_layer_version_arn(str(arn)) and _foreign(str(arn), account):
             # A public layer of another account (AWS's, a vendor's): Lamina can neither fetch
             # nor hold it, so the function is deployed without it and the report says so.
@@ -321,6 +330,25 @@ def translate_function(
         own_role=own_role,
     )
     return result
+
+
+def _public(arn: str, runtime: str, region: str, account: str) -> tuple[LayerSpec, str] | None:
+    """A known public layer (Powertools) as a layer ``up`` builds and publishes, with what it
+    is built from; else None. Built for the function's Python (its compiled wheels must
+    load there), else for the Python the layer's name says."""
+    known = public_layer(arn)
+    if known is None:
+        return None
+    python = runtime if runtime.startswith("python") else known.python or "python3.12"
+    layer = LayerSpec(
+        known.name,
+        known.name,
+        arns.layer_version_arn(region, account, known.name, 1),
+        CodeSource("requirements", inline=known.requirements, build_method=python),
+        (python,),
+        description=f"{arn}, rebuilt from {known.source}",
+    )
+    return layer, known.source
 
 
 def _foreign(arn: str, account: str) -> bool:

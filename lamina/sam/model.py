@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from lamina import arns
 
-CodeKind = Literal["dir", "zip", "inline"]
+# "requirements": a Python layer made of packages only (``inline`` holds requirements.txt).
+CodeKind = Literal["dir", "zip", "inline", "requirements"]
 STACK_TAG = "lamina:stack"
 LOGICAL_ID_TAG = "lamina:logical-id"
 

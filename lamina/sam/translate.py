@@ -193,6 +193,10 @@ class Translation:
                 fn_spec = attempt(lid, one)
                 if fn_spec is not None:
                     spec.functions[lid] = fn_spec
+        # Public layers the functions named (Powertools) are built and published like the
+        # template's own (lamina.sam.public_layers).
+        for layer in layers_by_arn.values():
+            spec.layers.setdefault(layer.logical_id, layer)
         for lid in by_type.get("AWS::Logs::LogGroup", []):
             group = attempt(
                 lid, lambda lid=lid: log_group_spec(lid, self.catalog.name(lid), self._props(lid))

@@ -480,3 +480,34 @@ def test_api_settings_lamina_does_not_apply_are_listed(tmp_path: Path) -> None:
         "Fn.Events.Post.RequestModel": ("requests are not validated", False),
     }
     assert [r.path for r in spec.routes] == ["/vehicle"]
+
+
+POWERTOOLS_LAYER = """\
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.11
+    Layers:
+      - !Sub arn:aws:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV2:48
+Resources:
+  One: {Type: AWS::Serverless::Function, Properties: {CodeUri: src, Handler: a.handler}}
+  Two: {Type: AWS::Serverless::Function, Properties: {CodeUri: src, Handler: b.handler}}
+"""
+
+
+def test_the_public_powertools_layer_becomes_a_layer_built_from_its_package(
+    tmp_path: Path,
+) -> None:
+    """Powertools' examples name its public layer: up rebuilds it once, for both functions,
+    from the package of the major version the name says, for the functions' Python."""
+    template = tmp_path / "template.yaml"
+    template.write_text(POWERTOOLS_LAYER)
+    (tmp_path / "src").mkdir()
+    spec, _ = load(template)
+    (layer,) = spec.layers.values()
+    assert layer.name == "AWSLambdaPowertoolsPythonV2"
+    assert layer.code.kind == "requirements" and layer.code.build_method == "python3.11"
+    assert layer.code.inline == "aws-lambda-powertools[tracer]>=2,<3\n"
+    assert [fn.layers for fn in spec.functions.values()] == [(layer,), (layer,)]
+    assert not spec.skipped
+    assert any("rebuilt as layer AWSLambdaPowertoolsPythonV2" in w for w in spec.warnings)

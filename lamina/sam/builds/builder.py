@@ -76,9 +76,11 @@ def _inline_name(spec: FunctionSpec) -> str:
 
 def build_layer(layer: LayerSpec, tools: Toolchain) -> Package:
     """The zip a template's layer publishes (raises BuildError, naming the layer)."""
+    what = f"layer-{layer.logical_id}"
+    if layer.code.kind == "requirements":
+        return _requirements_layer(layer, tools, what)
     path = layer.code.path
     assert path is not None
-    what = f"layer-{layer.logical_id}"
     if layer.code.kind == "zip":
         return Package(path.read_bytes())
     method = (layer.code.build_method or "").lower()
@@ -103,6 +105,17 @@ def build_layer(layer: LayerSpec, tools: Toolchain) -> Package:
     if not entries:
         raise BuildError(f"{what}: {path} has no files to package")
     return zip_cached(tools.cache, [entries])
+
+
+def _requirements_layer(layer: LayerSpec, tools: Toolchain, what: str) -> Package:
+    """A Python layer that is only packages (a public layer rebuilt: lamina.sam.public_layers)."""
+    assert layer.code.inline is not None and layer.code.build_method is not None
+    folder = tools.cache / "public-layers" / layer.name
+    folder.mkdir(parents=True, exist_ok=True)
+    requirements = folder / "requirements.txt"
+    requirements.write_text(layer.code.inline)
+    deps = python_deps(requirements, layer.code.build_method, tools, what)
+    return zip_cached(tools.cache, [collect(deps, prefix="python/")])
 
 
 def _makefile(logical_id: str, source: Path, tools: Toolchain) -> Entries:
