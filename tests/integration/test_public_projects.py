@@ -1,0 +1,361 @@
+"""Public example projects, unmodified, deployed with ``lamina up`` and driven as their
+READMEs say, with the AWS CLI.
+
+The projects' code is not in this repository: ``tests/sam/projects/<name>/SOURCE`` names
+the repository, path, commit and licence of each, and the checkouts are looked up under
+``$LAMINA_PUBLIC_PROJECTS`` (see tests/sam/projects/README.md). A missing checkout skips
+that project, saying which. Each project is copied to a temporary directory first, so the
+checkout stays as published.
+
+The AWS CLI is v1 (the dev dependency): it has no ``aws logs tail``, so the README steps
+that tail logs read them with ``filter-log-events`` / ``get-log-events``; and its SQS
+commands ignore ``AWS_ENDPOINT_URL``, so every command is given ``--endpoint-url``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.integration.harness import ROOT, LaminaProcess
+from tests.sam.upcli import up, wait_for
+
+PROJECTS = ROOT / "tests" / "sam" / "projects"
+CHECKOUTS = Path(os.environ.get("LAMINA_PUBLIC_PROJECTS") or ROOT / ".cache" / "public-projects")
+AWS = str(Path(sys.executable).parent / "aws")
+
+
+def source(name: str) -> dict[str, str]:
+    """A project's SOURCE file: ``key: value`` lines (continuation lines are indented)."""
+    fields: dict[str, str] = {}
+    key = ""
+    for line in (PROJECTS / name / "SOURCE").read_text().splitlines():
+        if line.startswith(" ") and key:
+            fields[key] += " " + line.strip()
+        else:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def project(name: str, tmp: Path) -> Path:
+    """A copy of the public project ``name`` (its directory as published), or a skip."""
+    src = source(name)
+    checkout = CHECKOUTS / src["repo"]
+    published = checkout / src["path"]
+    if not published.is_dir():
+        pytest.skip(
+            f"{name}: no checkout of {src['repo']} at {checkout} (commit {src['commit'][:12]}); "
+            "see tests/sam/projects/README.md"
+        )
+    copy = tmp / Path(src["path"]).name
+    shutil.copytree(published, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    env = {
+        # Schedules' clock 60 times faster: rate(5 minutes) fires every 5 s.
+        "LAMINA_SCHEDULE_TIME_SCALE": "60",
+        # Asynchronous retries of failed events without Lambda's 1 and 2 minute pauses.
+        "LAMINA_ASYNC_RETRY_DELAY_1_S": "0.1",
+        "LAMINA_ASYNC_RETRY_DELAY_2_S": "0.1",
+    }
+    proc = LaminaProcess(tmp_path_factory.mktemp("public-projects-data"), env).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def aws(server: LaminaProcess, *args: str, cwd: Path | None = None) -> Any:
+    """One AWS CLI command against Lamina with LocalStack-style credentials; its JSON."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PAGER": "",
+    }
+    proc = subprocess.run(
+        [AWS, "--endpoint-url", server.endpoint, "--output", "json", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"aws {' '.join(args)}: {proc.stderr}"
+    return json.loads(proc.stdout) if proc.stdout.strip().startswith(("{", "[")) else proc.stdout
+
+
+def log_messages(server: LaminaProcess, function: str, pattern: str = "") -> list[str]:
+    """``aws logs filter-log-events`` on the function's log group."""
+    extra = ("--filter-pattern", pattern) if pattern else ()
+    out = aws(
+        server, "logs", "filter-log-events", "--log-group-name", f"/aws/lambda/{function}", *extra
+    )
+    return [str(e["message"]) for e in out["events"]]
+
+
+def has_log_group(server: LaminaProcess, function: str) -> bool:
+    groups = aws(server, "logs", "describe-log-groups", "--log-group-name-prefix", "/aws/lambda/")
+    return f"/aws/lambda/{function}" in {g["logGroupName"] for g in groups["logGroups"]}
+
+
+def not_created(report: dict[str, Any]) -> list[str]:
+    return [str(item["what"]) for item in report["unsupported"]]
+
+
+def test_s3_lambda_resizing_python(server: LaminaProcess, tmp_path: Path) -> None:
+    """S3 → Python with Pillow: uploading a JPEG writes its half-size copy."""
+    path = project("s3-lambda-resizing-python", tmp_path)
+    code, report = up(
+        server,
+        path / "template.yaml",
+        "--stack-name",
+        "resizer",
+        "--parameter-overrides",
+        "SourceBucketName=resizer-source",
+        "DestinationBucketName=resizer-destination",
+    )
+    assert code == 0, report
+    # The template names a graphicsmagick layer of another account; its code does not use it.
+    assert not_created(report) == [
+        "ResizerFunction.Layers arn:aws:lambda:us-east-1:175033217214:layer:graphicsmagick:2"
+    ]
+    image = path / "events" / "white_dog.jpeg"
+    if not image.is_file():  # a checkout without its binary files (e.g. a shallow snapshot)
+        image.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (640, 480), (200, 180, 150)).save(image, "JPEG")
+    with Image.open(image) as original:
+        width, height = original.size
+    aws(server, "s3", "cp", "./events/white_dog.jpeg", "s3://resizer-source", cwd=path)
+
+    def listed() -> str:
+        return str(aws(server, "s3", "ls", "s3://resizer-destination"))
+
+    wait_for(lambda: "resized-white_dog.jpeg" in listed(), 120, "the resized image")
+    out = tmp_path / "resized.jpeg"
+    aws(server, "s3", "cp", "s3://resizer-destination/resized-white_dog.jpeg", str(out))
+    with Image.open(out) as resized:
+        assert resized.size == (width // 2, height // 2)
+
+
+def test_sqs_lambda_nodejs(server: LaminaProcess, tmp_path: Path) -> None:
+    """SQS → Node.js ESM: ten messages are processed and logged; one that says "error" is
+    reported back as a batch item failure, never logged as processed."""
+    path = project("sqs-lambda-nodejs-sam", tmp_path)
+    code, report = up(server, path / "template.yaml", "--stack-name", "sqsnode")
+    assert code == 0 and not report["unsupported"], report
+    url = report["outputs"]["ProcessingQueueURL"]
+    function = report["outputs"]["ProcessorFunctionName"]
+    assert url == f"{server.endpoint}/000000000000/sqsnode-queue"
+    for i in range(1, 11):
+        body = json.dumps({"message": f"Test message-{i}"}, separators=(", ", ": "))
+        aws(server, "sqs", "send-message", "--queue-url", url, "--message-body", body)
+    aws(server, "sqs", "send-message", "--queue-url", url, "--message-body", "an error")
+
+    def processed() -> list[str]:
+        if not has_log_group(server, function):
+            return []
+        return log_messages(server, function, '"Processed message"')
+
+    wait_for(lambda: len(processed()) == 10, 120, "ten processed messages")
+    texts = sorted(line.rsplit("Processed message: ", 1)[1] for line in processed())
+    assert texts == sorted(f'{{"message": "Test message-{i}"}}' for i in range(1, 11))
+    assert not log_messages(server, function, '"Processed message: an error"')
+
+
+def test_eventbridge_scheduler_with_dead_letter_queues(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    """An AWS::Scheduler::Schedule runs the function; once it is made to fail (the README's
+    update-function-configuration), its retries end in the Lambda execution DLQ."""
+    path = project("eventbridge-schedule-to-lambda-dlq-sam-python", tmp_path)
+    code, report = up(server, path / "template.yaml", "--stack-name", "sched")
+    assert code == 0, report
+    outputs = report["outputs"]
+    assert outputs["ScheduleName"] == "sched-schedule"
+    assert outputs["ScheduleArn"] == (
+        "arn:aws:scheduler:us-east-1:000000000000:schedule/default/sched-schedule"
+    )
+    schedule = aws(server, "scheduler", "get-schedule", "--name", outputs["ScheduleName"])
+    assert (schedule["ScheduleExpression"], schedule["State"]) == ("rate(5 minutes)", "ENABLED")
+    assert schedule["Target"]["RetryPolicy"] == {
+        "MaximumRetryAttempts": 3,
+        "MaximumEventAgeInSeconds": 3600,
+    }
+    function = outputs["ScheduledFunctionName"]
+
+    def completed() -> int:
+        if not has_log_group(server, function):
+            return 0
+        return len(log_messages(server, function, '"Completed Successfully"'))
+
+    wait_for(lambda: completed() >= 1, 120, "a scheduled run")
+    failure = "Variables={LOG_LEVEL=INFO,SIMULATE_FAILURE=true}"
+    aws(
+        server,
+        "lambda",
+        "update-function-configuration",
+        "--function-name",
+        function,
+        "--environment",
+        failure,
+    )
+    dlq = outputs["LambdaExecutionDLQUrl"]
+    received: list[dict[str, Any]] = []
+
+    def dead_lettered() -> bool:
+        out = aws(
+            server, "sqs", "receive-message", "--queue-url", dlq, "--message-attribute-names", "All"
+        )
+        received.extend(out.get("Messages", []) if isinstance(out, dict) else [])
+        return bool(received)
+
+    wait_for(dead_lettered, 180, "an event in the Lambda execution DLQ")
+    attributes = received[0]["MessageAttributes"]
+    assert "Simulated failure" in attributes["ErrorMessage"]["StringValue"]
+    errors = log_messages(server, function, '"Simulated failure for testing"')
+    assert errors, "the failing runs logged their error"
+
+
+def test_eventbridge_scheduled_lambda(server: LaminaProcess, tmp_path: Path) -> None:
+    """A Schedule event at rate(1 minute): the log stream shows Hello World."""
+    path = project("eventbridge-scheduled-lambda", tmp_path)
+    code, report = up(server, path / "template.yaml", "--stack-name", "cron")
+    assert code == 0 and not report["unsupported"], report
+    group = "/aws/lambda/cron-ScheduledFunction"
+    wait_for(lambda: has_log_group(server, "cron-ScheduledFunction"), 60, "the log group")
+    streams = aws(
+        server,
+        "logs",
+        "describe-log-streams",
+        "--log-group-name",
+        group,
+        "--order-by",
+        "LastEventTime",
+        "--descending",
+    )["logStreams"]
+    stream = streams[0]["logStreamName"]
+
+    def hello() -> bool:
+        events = aws(
+            server, "logs", "get-log-events", "--log-group-name", group, "--log-stream-name", stream
+        )["events"]
+        return any(e["message"] == "Hello World" for e in events)
+
+    wait_for(hello, 60, "Hello World in the log stream")
+
+
+def test_apigw_rest_api_with_a_stage(server: LaminaProcess, tmp_path: Path) -> None:
+    """The execute-api Output is Lamina's URL for the API's Prod stage and answers; the
+    access-log settings are listed as not created rather than dropped."""
+    path = project("apigw-cloudwatch", tmp_path)
+    code, report = up(server, path / "template.yaml", "--stack-name", "cwapi")
+    assert code == 0, report
+    url = report["outputs"]["ApiEndpoint"]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/Prod"), url
+    with urllib.request.urlopen(url + "/", timeout=30) as resp:
+        assert json.loads(resp.read()) == {"message": "Request received by Lambda function"}
+    assert "MyApi.AccessLogSetting" in not_created(report)
+    groups = aws(server, "logs", "describe-log-groups", "--log-group-name-prefix", "cwapi-")
+    assert [g["logGroupName"] for g in groups["logGroups"]] == [report["outputs"]["LogGroupName"]]
+
+
+def test_sam_init_hello_powertools(server: LaminaProcess, tmp_path: Path) -> None:
+    """``sam init``'s Powertools hello world: rendered as sam init renders it, deployed, its
+    /Prod/hello answered, and Logger's one JSON line found with a JSON filter pattern."""
+    from cookiecutter.main import cookiecutter
+
+    template = project("sam-init-hello-powertools", tmp_path)
+    rendered = Path(
+        cookiecutter(
+            str(template),
+            no_input=True,
+            output_dir=str(tmp_path / "rendered"),
+            extra_context={"architectures": {"value": ["x86_64"]}},
+        )
+    )
+    code, report = up(server, rendered / "template.yaml")
+    assert code == 0, report
+    function = "sam-app-powertools-HelloWorldFunction"
+    url = report["outputs"]["HelloWorldApi"]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/Prod/hello"), url
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        assert json.loads(resp.read()) == {"message": "hello world"}
+    pattern = '{ $.level = "INFO" && $.service = "PowertoolsHelloWorld" }'
+    wait_for(lambda: bool(log_messages(server, function, pattern)), 30, "Logger's line")
+    (line,) = log_messages(server, function, pattern)
+    logged = json.loads(line)
+    assert logged["message"] == "Hello world API - HTTP 200"
+    assert logged["function_name"] == function and logged["cold_start"] is True
+    # Metrics writes its EMF documents to the log, ColdStart and the handler's own metric.
+    emf = [json.loads(m) for m in log_messages(server, function, "{ $._aws.Timestamp > 0 }")]
+    assert sorted(m for doc in emf for m in doc if m in ("ColdStart", "HelloWorldInvocations")) == [
+        "ColdStart",
+        "HelloWorldInvocations",
+    ]
+
+
+def test_the_public_powertools_layer_is_rebuilt(server: LaminaProcess, tmp_path: Path) -> None:
+    """Powertools' own examples name its public layer; ``up`` builds a layer of that name
+    from PyPI's package and the function imports Logger from /opt/python."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text(
+        textwrap.dedent(
+            """\
+            import aws_lambda_powertools
+            from aws_lambda_powertools import Logger
+
+            logger = Logger()
+
+
+            def handler(event, context):
+                logger.info("from the layer")
+                return {"file": aws_lambda_powertools.__file__}
+            """
+        )
+    )
+    (tmp_path / "template.yaml").write_text(
+        textwrap.dedent(
+            """\
+            Transform: AWS::Serverless-2016-10-31
+            Globals:
+              Function:
+                Runtime: python3.12
+                Environment: {Variables: {POWERTOOLS_SERVICE_NAME: payment}}
+                Layers:
+                  - !Sub arn:aws:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:3
+            Resources:
+              Payment:
+                Type: AWS::Serverless::Function
+                Properties: {CodeUri: src, Handler: app.handler}
+            """
+        )
+    )
+    code, report = up(server, tmp_path / "template.yaml", "--stack-name", "ptlayer")
+    assert code == 0 and not report["unsupported"], report
+    assert any("rebuilt as layer AWSLambdaPowertoolsPythonV3" in n for n in report["warnings"])
+    result = server.invoke("ptlayer-Payment", {})
+    assert result.function_error is None, result.payload
+    assert result.json()["file"].startswith("/opt/python/aws_lambda_powertools/")
+    lines = [json.loads(x) for x in result.log.splitlines() if x.startswith("{")]
+    assert [(x["message"], x["service"]) for x in lines] == [("from the layer", "payment")]
+    name = "AWSLambdaPowertoolsPythonV3-python312-x86_64"
+    layers = aws(server, "lambda", "list-layer-versions", "--layer-name", name)["LayerVersions"]
+    assert layers and "017000801446" in layers[0]["Description"]
