@@ -280,17 +280,7 @@ def test_apigw_rest_api_with_a_stage(server: LaminaProcess, tmp_path: Path) -> N
 def test_sam_init_hello_powertools(server: LaminaProcess, tmp_path: Path) -> None:
     """``sam init``'s Powertools hello world: rendered as sam init renders it, deployed, its
     /Prod/hello answered, and Logger's one JSON line found with a JSON filter pattern."""
-    from cookiecutter.main import cookiecutter
-
-    template = project("sam-init-hello-powertools", tmp_path)
-    rendered = Path(
-        cookiecutter(
-            str(template),
-            no_input=True,
-            output_dir=str(tmp_path / "rendered"),
-            extra_context={"architectures": {"value": ["x86_64"]}},
-        )
-    )
+    rendered = render(project("sam-init-hello-powertools", tmp_path), tmp_path / "rendered")
     code, report = up(server, rendered / "template.yaml")
     assert code == 0, report
     function = "sam-app-powertools-HelloWorldFunction"
@@ -310,6 +300,44 @@ def test_sam_init_hello_powertools(server: LaminaProcess, tmp_path: Path) -> Non
         "ColdStart",
         "HelloWorldInvocations",
     ]
+
+
+def render(template: Path, out: Path, **context: Any) -> Path:
+    """A ``sam init`` template rendered as ``sam init`` renders it: cookiecutter, with the
+    architecture the user picked (x86_64) and the template's defaults otherwise."""
+    from cookiecutter.main import cookiecutter
+
+    extra = {"architectures": {"value": ["x86_64"]}, **context}
+    return Path(
+        cookiecutter(str(template), no_input=True, output_dir=str(out), extra_context=extra)
+    )
+
+
+def test_sam_init_nodejs_s3_with_sdk_v3(server: LaminaProcess, tmp_path: Path) -> None:
+    """``sam init``'s Node.js 22 S3 template: @aws-sdk/client-s3 v3 from npm reads the
+    uploaded JSON object from Lamina's S3 and logs it."""
+    rendered = render(
+        project("sam-init-nodejs-s3", tmp_path), tmp_path / "rendered", project_name="sam-app"
+    )
+    code, report = up(
+        server, rendered / "template.yaml", "--parameter-overrides", "AppBucketName=sam-app-json"
+    )
+    assert code == 0 and not report["unsupported"], report
+    document = tmp_path / "order.json"
+    document.write_text('{"order": 42, "item": "lamp"}')
+    aws(server, "s3", "cp", str(document), "s3://sam-app-json/orders/order.json")
+    aws(server, "s3", "cp", str(document), "s3://sam-app-json/orders/order.txt")  # no match
+    function = "sam-app-S3JsonLoggerFunction"
+
+    def done() -> bool:
+        return has_log_group(server, function) and bool(
+            log_messages(server, function, '"Complete!"')
+        )
+
+    wait_for(done, 120, "the S3 event to be logged")
+    (logged,) = log_messages(server, function, '"lamp"')
+    assert logged.split("\t")[2:] == ["INFO", '{"order": 42, "item": "lamp"}']
+    assert not log_messages(server, function, '?"Error calling" ?"Error consuming"')
 
 
 def test_the_public_powertools_layer_is_rebuilt(server: LaminaProcess, tmp_path: Path) -> None:
