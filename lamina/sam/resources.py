@@ -128,7 +128,12 @@ def bucket_notifications(
     for key in props:
         if key not in ("BucketName", "NotificationConfiguration"):
             skipped.append(
-                Skipped(f"{lid}.{key}", "buckets keep objects only on Lamina", ignored=True)
+                Skipped(
+                    f"{lid}.{key}",
+                    "not applied: Lamina's S3 keeps every object as uploaded (one version, "
+                    "no encryption, lifecycle or replication)",
+                    ignored=True,
+                )
             )
     return out, skipped
 
