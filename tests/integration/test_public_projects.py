@@ -20,8 +20,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,24 @@ import pytest
 from PIL import Image
 
 from tests.integration.harness import ROOT, LaminaProcess
-from tests.sam.upcli import up, wait_for
+from tests.sam.upcli import up
+from tests.sam.upcli import wait_for as wait_for_fast
 
 PROJECTS = ROOT / "tests" / "sam" / "projects"
 CHECKOUTS = Path(os.environ.get("LAMINA_PUBLIC_PROJECTS") or ROOT / ".cache" / "public-projects")
 AWS = str(Path(sys.executable).parent / "aws")
+
+
+def wait_for(check: Callable[[], bool], limit_s: float, what: str) -> None:
+    """Poll ``check`` about once a second: each check runs AWS CLI processes."""
+
+    def paced() -> bool:
+        if check():
+            return True
+        time.sleep(1)
+        return False
+
+    wait_for_fast(paced, limit_s, what)
 
 
 def source(name: str) -> dict[str, str]:
@@ -240,20 +254,24 @@ def test_eventbridge_scheduled_lambda(server: LaminaProcess, tmp_path: Path) -> 
     code, report = up(server, path / "template.yaml", "--stack-name", "cron")
     assert code == 0 and not report["unsupported"], report
     group = "/aws/lambda/cron-ScheduledFunction"
-    wait_for(lambda: has_log_group(server, "cron-ScheduledFunction"), 60, "the log group")
-    streams = aws(
-        server,
-        "logs",
-        "describe-log-streams",
-        "--log-group-name",
-        group,
-        "--order-by",
-        "LastEventTime",
-        "--descending",
-    )["logStreams"]
-    stream = streams[0]["logStreamName"]
 
     def hello() -> bool:
+        """The newest stream (as the console shows them) has Hello World."""
+        if not has_log_group(server, "cron-ScheduledFunction"):
+            return False
+        streams = aws(
+            server,
+            "logs",
+            "describe-log-streams",
+            "--log-group-name",
+            group,
+            "--order-by",
+            "LastEventTime",
+            "--descending",
+        )["logStreams"]
+        if not streams:
+            return False
+        stream = streams[0]["logStreamName"]
         events = aws(
             server, "logs", "get-log-events", "--log-group-name", group, "--log-stream-name", stream
         )["events"]
