@@ -30,7 +30,7 @@ import pytest
 from PIL import Image
 
 from tests.integration.harness import ROOT, LaminaProcess
-from tests.sam.upcli import up
+from tests.sam.upcli import nothing_done, up
 from tests.sam.upcli import wait_for as wait_for_fast
 
 PROJECTS = ROOT / "tests" / "sam" / "projects"
@@ -404,4 +404,7 @@ def test_the_public_powertools_layer_is_rebuilt(server: LaminaProcess, tmp_path:
     assert [(x["message"], x["service"]) for x in lines] == [("from the layer", "payment")]
     name = "AWSLambdaPowertoolsPythonV3-python312-x86_64"
     layers = aws(server, "lambda", "list-layer-versions", "--layer-name", name)["LayerVersions"]
-    assert layers and "017000801446" in layers[0]["Description"]
+    assert len(layers) == 1 and "017000801446" in layers[0]["Description"]
+    # The rebuilt layer is the same package the next time: nothing to publish or update.
+    code, again = up(server, tmp_path / "template.yaml", "--stack-name", "ptlayer")
+    assert code == 0 and nothing_done(again), again
