@@ -46,6 +46,13 @@ class Extension:
     settled: bool = False  # waiting on next, with nothing to do
     gone: bool = False  # its process exited (an exited extension holds nothing up)
 
+    def parked_lost(self) -> None:
+        """The connection of a parked ``next`` went away: forget it (one bound method per
+        extension, so a kept-alive connection registers it once, not once per event)."""
+        parked = self.parked
+        if parked is not None and parked.closed:
+            self.parked = None
+
     def send(self, event: bytes) -> None:
         self.settled = False
         conn, self.parked = self.parked, None
@@ -219,14 +226,9 @@ class ExtensionsApi:
             ext.parked.close()
         ext.parked = conn
         ext.settled = True
-        conn.on_lost(lambda: self._unpark(ext, conn))
+        conn.on_lost(ext.parked_lost)
         self._wake_settled()
         return None
-
-    @staticmethod
-    def _unpark(ext: Extension, conn: HttpConnection) -> None:
-        if ext.parked is conn:
-            ext.parked = None
 
     def close(self) -> None:
         for ext in self.by_id.values():

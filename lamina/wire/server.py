@@ -214,6 +214,11 @@ class HttpConnection(asyncio.Protocol):
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def lost_watchers(self) -> int:
+        """How many callbacks wait for this connection to go away (stays bounded)."""
+        return len(self._lost_callbacks)
+
     def on_lost(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once if the client goes away (e.g. a parked ``/next``).
 

@@ -63,6 +63,40 @@ def test_init_ends_only_when_the_runtime_and_every_extension_wait_on_next() -> N
     run(test, _channel)
 
 
+def test_a_kept_alive_extension_parking_many_times_holds_one_lost_callback() -> None:
+    # Each parked event/next used to register one more connection-lost callback, freed
+    # only when the connection closed: a leak of one closure per invoke.
+    async def test(channel: RuntimeChannel) -> None:
+        ident = await _register(channel, ["INVOKE"])
+        ext = await RawClient.connect(channel.address)
+        headers = {"Lambda-Extension-Identifier": ident}
+        extension = channel.extensions.by_id[ident]
+        watchers = []
+        for i in range(300):
+            ext.send("GET", f"{EXT}/event/next", headers=headers)
+            await ext.writer.drain()
+            await asyncio.wait_for(channel.extensions.settled(), 10)
+            parked = extension.parked
+            assert parked is not None
+            watchers.append(parked.lost_watchers)
+            channel.extensions.invoke(f"req-{i}", 0, "arn", "trace")
+            event = (await ext.read_answer()).json()
+            assert event["requestId"] == f"req-{i}"
+        assert max(watchers) == 1, watchers[-5:]
+        # The one callback still does its job: a closed connection is forgotten.
+        ext.send("GET", f"{EXT}/event/next", headers=headers)
+        await ext.writer.drain()
+        await asyncio.wait_for(channel.extensions.settled(), 10)
+        await ext.close()
+        for _ in range(100):
+            if extension.parked is None:
+                break
+            await asyncio.sleep(0.02)
+        assert extension.parked is None
+
+    run(test, _channel)
+
+
 def test_unknown_identifiers_bad_events_and_late_registration_are_refused() -> None:
     async def test(channel: RuntimeChannel) -> None:
         client = await RawClient.connect(channel.address)
