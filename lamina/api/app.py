@@ -86,6 +86,8 @@ class AccessGate(TypingProtocol):
 
     def check_mounted(self, service: str, req: Request) -> None: ...
 
+    def check_role(self, role_arn: str) -> None: ...
+
     def check_lambda(
         self,
         req: Request,
@@ -124,6 +126,8 @@ class LambdaApi:
         self.gate = gate
         self.auth = self.authenticator("lambda")
         self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
+        if gate is not None:
+            ctx.check_role = gate.check_role
         self._handlers: dict[str, Handler] = {}
         self.permissions = PermissionOps(ctx)
         for ops in (

@@ -37,6 +37,15 @@ class ApiContext:
     s3_blob: Callable[[str, str], Path] | None = None
     # Tags of event source mappings (set once the event sources attach).
     resource_tags: ResourceTags | None = None
+    # Refuses an execution role Lambda could not assume (IAM's, when the server has it).
+    check_role: Callable[[str], None] | None = None
+
+    def named_role(self, body: dict[str, Any]) -> None:
+        """Check the ``Role`` a CreateFunction/UpdateFunctionConfiguration body names (an
+        omitted Role keeps Lamina's default and is not checked)."""
+        role = body.get("Role")
+        if self.check_role is not None and isinstance(role, str):
+            self.check_role(role)
 
     @property
     def region(self) -> str:

@@ -74,6 +74,7 @@ class FunctionOps:
         name = _unqualified(string(body, "FunctionName"), "CreateFunction")
         default_role = role_arn(self.ctx.account, "lambda-role")
         create = parse_create(body, name, default_role)
+        self.ctx.named_role(body)
         package = await self._package(create.code)
         cfg = self.functions.create(create, package)
         return json_response(201, self.ctx.config(cfg))
@@ -149,6 +150,7 @@ class FunctionOps:
         name = _unqualified(params["FunctionName"], "UpdateFunctionConfiguration")
         body = json_body(req)
         new = parse_configuration_update(body, self.functions.get(name))
+        self.ctx.named_role(body)
         arns = layer_arns(body)
         if arns is not None:
             new = new.with_changes(layers=self.functions.layers.resolve(arns))

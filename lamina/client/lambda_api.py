@@ -15,13 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.arns import role_arn
 from lamina.client.http import ClientError, Transport, call_json, fn_path
 from lamina.client.report_line import Report, parse_report
 
 FUNCTIONS_PATH = "/2015-03-31/functions"
-# The role functions created by a client get: Lamina accepts any well-formed role.
-DEFAULT_ROLE = role_arn("000000000000", "lamina-tools")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +112,22 @@ class LambdaClient:
         environment: dict[str, str] | None = None,
         architecture: str | None = None,
         description: str | None = None,
-        role: str = DEFAULT_ROLE,
+        role: str | None = None,
         extra: Mapping[str, object] | None = None,
     ) -> dict[str, Any]:
-        """CreateFunction from a zip; ``extra`` adds any other field (e.g. SnapStart)."""
+        """CreateFunction from a zip; ``extra`` adds any other field (e.g. SnapStart).
+
+        Without ``role`` the function gets the server's default role (no Role is sent: with
+        keys configured, a Role that names no IAM role is refused, as on AWS)."""
         body: dict[str, Any] = {
             "FunctionName": name,
             "Runtime": runtime,
             "Handler": handler,
             "MemorySize": memory_mb,
-            "Role": role,
             "Code": {"ZipFile": base64.b64encode(code).decode()},
         }
+        if role is not None:
+            body["Role"] = role
         if timeout_s is not None:
             body["Timeout"] = timeout_s
         if environment is not None:

@@ -175,6 +175,35 @@ class LaminaProcess:
         )
 
 
+LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+def create_role(server: LaminaProcess, key: str, secret: str, name: str) -> str:
+    """Create an execution role with no policies and return its ARN: with keys configured,
+    a function's ``Role`` must name a role that exists, as on AWS."""
+    iam = boto3.client(
+        "iam",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 0}),
+    )
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)
+    return str(role["Role"]["Arn"])
+
+
 def unvalidated_client(server: LaminaProcess) -> Any:
     """A boto3 Lambda client that sends out-of-range values instead of refusing them
     locally, so Lamina's own validation answers."""

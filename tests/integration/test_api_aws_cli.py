@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, create_role, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -23,6 +23,7 @@ KEY, SECRET = "AKIDCLITEST", "cli-secret"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
     env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
     proc = LaminaProcess(tmp_path_factory.mktemp("aws-cli"), env).start()
+    create_role(proc, KEY, SECRET, "lambda-role")
     try:
         yield proc
     finally:

@@ -17,7 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import ROOT, LaminaProcess, python_zip
+from tests.integration.harness import ROOT, LaminaProcess, create_role, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -71,6 +71,7 @@ def cli(server: LaminaProcess, *args: str, env: dict[str, str]) -> subprocess.Co
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
     env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET},AKIDSECOND:second"}
     proc = LaminaProcess(tmp_path_factory.mktemp("sigv4-keyed"), env).start()
+    create_role(proc, KEY, SECRET, "r")
     try:
         yield proc
     finally:

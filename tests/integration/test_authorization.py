@@ -104,10 +104,12 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
     s3.put_object(Bucket="photos", Key="cat.txt", Body=b"meow")
     sqs.create_queue(QueueName="jobs")
     sqs.create_queue(QueueName="payroll")
+    # A role deleted after its function was created: the function's role no longer exists.
+    iam.create_role(RoleName="short-lived", AssumeRolePolicyDocument=TRUST)
     for name, role in (
         ("as-reader", "reader"),
         ("as-sender", "sender"),
-        ("as-nobody", "no-such-role"),
+        ("as-nobody", "short-lived"),
     ):
         lam.create_function(
             FunctionName=name,
@@ -117,6 +119,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
             Role=f"arn:aws:iam::{ACCOUNT}:role/{role}",
             Timeout=60,
         )
+    iam.delete_role(RoleName="short-lived")
     yield server
     server.stop()
 
@@ -198,6 +201,30 @@ def test_a_function_policy_lets_another_functions_role_invoke_it(signed: LaminaP
 def test_in_signed_mode_a_role_that_does_not_exist_allows_nothing(signed: LaminaProcess) -> None:
     got = probe(signed, "as-nobody", "s3", "get_object", Bucket="photos", Key="cat.txt")
     assert got["ok"] is False and got["code"] == "AccessDenied"
+
+
+def test_in_signed_mode_a_function_cannot_name_a_role_that_does_not_exist(
+    signed: LaminaProcess,
+) -> None:
+    lam = client(signed, "lambda")
+    ghost = f"arn:aws:iam::{ACCOUNT}:role/no-such-role"
+    message = "The role defined for the function cannot be assumed by Lambda."
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as created:
+        lam.create_function(
+            FunctionName="as-ghost",
+            Runtime="python3.11",
+            Handler="app.handler",
+            Code={"ZipFile": python_zip(PROBE)},
+            Role=ghost,
+        )
+    assert created.value.response["Error"]["Message"] == message
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName="as-ghost")  # nothing was created
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as updated:
+        lam.update_function_configuration(FunctionName="as-reader", Role=ghost)
+    assert updated.value.response["Error"]["Message"] == message
+    cfg = lam.get_function_configuration(FunctionName="as-reader")
+    assert cfg["Role"] == f"arn:aws:iam::{ACCOUNT}:role/reader"  # unchanged
 
 
 def test_dev_mode_allows_an_unknown_role_says_so_once_and_enforces_a_known_one(

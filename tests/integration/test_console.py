@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.integration.harness import ROOT, LaminaProcess, python_zip
+from tests.integration.harness import ROOT, LaminaProcess, create_role, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -63,6 +63,7 @@ def _browser_or_skip() -> Any:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
     env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
     proc = LaminaProcess(tmp_path_factory.mktemp("console"), env).start()
+    create_role(proc, KEY, SECRET, "r")
     try:
         yield proc
     finally:

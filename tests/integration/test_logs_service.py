@@ -21,7 +21,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, create_role, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -42,6 +42,7 @@ def handler(event, context):
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
     env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
     proc = LaminaProcess(tmp_path_factory.mktemp("logs-service"), env).start()
+    create_role(proc, KEY, SECRET, "r")
     try:
         yield proc
     finally:

@@ -28,7 +28,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, create_role, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -46,6 +46,7 @@ OK, FAILED, THROTTLED = 5, 3, 2
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
     env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
     proc = LaminaProcess(tmp_path_factory.mktemp("metrics"), env).start()
+    create_role(proc, KEY, SECRET, "r")
     try:
         yield proc
     finally:

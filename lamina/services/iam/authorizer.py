@@ -84,16 +84,21 @@ class Authorizer:
         role = self.iam.role_by_arn(session.role_arn)
         if role is None:
             if self.dev_mode:
-                if session.role_arn not in self._warned_roles:
-                    self._warned_roles.add(session.role_arn)
-                    log.warning(
-                        "role %s does not exist: in dev mode its functions may call anything "
-                        "(create the role to have its policies enforced)",
-                        session.role_arn,
-                    )
+                self.unknown_role(session.role_arn)
                 return Decision.ALLOW
             return evaluate(request, resource=resource_policies)
         return evaluate(request, self.iam.policies_of(role), resource_policies)
+
+    def unknown_role(self, role_arn: str) -> None:
+        """Say once per role (dev mode) that a role which does not exist allows anything."""
+        if role_arn in self._warned_roles:
+            return
+        self._warned_roles.add(role_arn)
+        log.warning(
+            "role %s does not exist: in dev mode its functions may call anything "
+            "(create the role to have its policies enforced)",
+            role_arn,
+        )
 
     def require(
         self,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from lamina.arns import function_arn
 from lamina.config import Settings
-from lamina.errors import AccessDenied, AwsServiceError, S3Error
+from lamina.errors import AccessDenied, AwsServiceError, InvalidParameterValue, S3Error
 from lamina.models.function import FunctionConfig
 from lamina.services.iam.actions import Access, lambda_access, mounted_access
 from lamina.services.iam.authorizer import Authorizer, Caller, Operator, RoleCaller
@@ -27,6 +27,8 @@ from lamina.wire.http import Request
 CREDENTIALS_TTL_S = 12 * 3600
 # Sessions whose signatures were verified, by access key id (bounded: the oldest go first).
 _MAX_SESSIONS = 4096
+# Lambda's words for a function whose execution role it cannot assume.
+ROLE_NOT_ASSUMABLE = "The role defined for the function cannot be assumed by Lambda."
 _ACCESS_KEY = re.compile(r"Credential=([A-Z0-9]+)[/%]")
 
 
@@ -67,6 +69,20 @@ class IamService:
             self.clock() + CREDENTIALS_TTL_S,
         )
         return creds.access_key_id, creds.secret_access_key, creds.session_token
+
+    def check_role(self, role_arn: str) -> None:
+        """Refuse a function's execution role that Lambda could not assume.
+
+        With keys configured the role must exist (CreateFunction and
+        UpdateFunctionConfiguration answer AWS's ``InvalidParameterValueException``); in dev
+        mode an unknown role is accepted, allows anything, and the log says so once.
+        """
+        if self.operations.role_by_arn(role_arn) is not None:
+            return
+        if self.authorizer.dev_mode:
+            self.authorizer.unknown_role(role_arn)
+            return
+        raise InvalidParameterValue(ROLE_NOT_ASSUMABLE)
 
     def session_secret(self, access_key_id: str, token: str) -> str | None:
         """The secret of genuine, unexpired role credentials (for SigV4), else None.
