@@ -474,9 +474,6 @@ static const int denied[] = {
 #ifdef SYS_mount_setattr
     SYS_mount_setattr,
 #endif
-#ifdef SYS_move_mount
-    SYS_move_mount,
-#endif
 #ifdef SYS_nfsservctl
     SYS_nfsservctl,
 #endif
@@ -558,6 +555,9 @@ static const int denied_but_zygote[] = {
 #endif
 #ifdef SYS_unshare
     SYS_unshare,
+#endif
+#ifdef SYS_move_mount
+    SYS_move_mount, /* attaches a forked environment's /tmp volume */
 #endif
 };
 

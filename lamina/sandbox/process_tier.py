@@ -119,6 +119,11 @@ class ProcessSandbox:
             # Mount points must exist on the host; they stay empty there.
             Path(target).mkdir(mode=0o755, parents=True, exist_ok=True)
 
+    @property
+    def volumes(self) -> VolumePool | None:
+        """The /tmp volumes (forked environments take theirs here too), or None: tmpfs."""
+        return self._volumes
+
     def task_root(self, code_dir: Path) -> str:
         return TASK_ROOT
 
@@ -183,7 +188,7 @@ class ProcessSandbox:
         binds += exposed
         if self._rootfs is not None:
             binds = [*self._rootfs.binds, *binds]
-        # A zygote keeps a tmpfs /tmp: its forks copy it into tmpfs mounts of their own.
+        # A zygote keeps a tmpfs /tmp: its forks copy it into volumes of their own.
         volume = None
         if self._volumes is not None and control_fd is None:
             volume = await self._volumes.take(spec.limits.ephemeral_mb)

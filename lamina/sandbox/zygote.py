@@ -13,6 +13,10 @@ a ``SOCK_SEQPACKET`` control socket at its fd 3. After INIT it says ``{"ready": 
   makes its own network namespace and sends back over it the namespace and the listeners
   it made there (Runtime API at ``127.0.0.1:9001``, Lamina's API), which the platform
   then serves (:attr:`ForkedProcess.network`);
+* with ``"tmp_volume"`` in the request, a **detached copy of the environment's /tmp
+  volume** (``open_tree``, :func:`lamina.sandbox.ephemeral.detached_copy`), which the
+  forked child attaches at ``/tmp`` with ``move_mount`` inside its own namespaces: ephemeral
+  storage on disk, apart from memory, as for a started environment;
 * a write descriptor of each ``cgroup.procs`` of the environment's **own new cgroup**,
   opened here by root: the forked child writes ``0`` (itself) into them before anything
   else, so the environment is limited and accounted from its first instruction.
@@ -27,14 +31,17 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
+from lamina.sandbox.ephemeral import detached_copy
 from lamina.sandbox.jail import SHM_MB
 from lamina.sandbox.limits import Limits, SandboxSpec
 from lamina.sandbox.netns import EnvNetwork
@@ -87,10 +94,43 @@ class ZygoteHost:
             os.close(passed)
         return Zygote(process, ours)
 
-    def fork(
+    async def fork(
         self, zygote: Zygote, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
     ) -> ForkedProcess:
-        """A new environment from ``zygote``, in its own cgroup and namespaces."""
+        """A new environment from ``zygote``, in its own cgroup and namespaces, with its own
+        /tmp volume on disk when the tier has volumes (else a tmpfs charged to memory)."""
+        volumes = self._sandbox.volumes
+        volume = None if volumes is None else await volumes.take(limits.ephemeral_mb)
+        tmp_fd = -1
+        if volume is not None and volumes is not None:
+            try:
+                tmp_fd = detached_copy(volume.mount)
+            except OSError as exc:
+                log.error("no /tmp volume for %s (%s); it gets a tmpfs /tmp", env_id, exc)
+                volumes.release(volume)
+                volume = None
+        try:
+            process = self._fork(zygote, env_id, limits, env, stdout_fd, tmp_fd)
+        except BaseException:
+            if volume is not None and volumes is not None:
+                volumes.release(volume)
+            raise
+        finally:
+            if tmp_fd >= 0:
+                os.close(tmp_fd)
+        if volume is not None and volumes is not None:
+            process.on_killed = functools.partial(volumes.release, volume)
+        return process
+
+    def _fork(
+        self,
+        zygote: Zygote,
+        env_id: str,
+        limits: Limits,
+        env: dict[str, str],
+        stdout_fd: int,
+        tmp_fd: int,
+    ) -> ForkedProcess:
         isolation: dict[str, object] = {
             "isolate": True,
             "tmp_mb": limits.ephemeral_mb,
@@ -102,7 +142,9 @@ class ZygoteHost:
         if pool is not None:
             isolation["net"] = True
             isolation["api_port"] = pool.api_port or 0
-        return zygote.fork(self._sandbox.cgroups, env_id, limits, env, stdout_fd, isolation)
+        if tmp_fd >= 0:
+            isolation["tmp_volume"] = True
+        return zygote.fork(self._sandbox.cgroups, env_id, limits, env, stdout_fd, isolation, tmp_fd)
 
 
 class Zygote:
@@ -163,8 +205,10 @@ class Zygote:
         env: dict[str, str],
         stdout_fd: int,
         isolation: dict[str, object],
+        tmp_fd: int = -1,
     ) -> ForkedProcess:
-        """Ask for a new environment in a fresh cgroup; returns at once (no await)."""
+        """Ask for a new environment in a fresh cgroup; returns at once (no await).
+        ``tmp_fd`` (with ``isolation["tmp_volume"]``) is the volume the child attaches."""
         if self.closed:
             raise SandboxError("the zygote is closed")
         cgroup = driver.create(env_id, limits)
@@ -178,6 +222,8 @@ class Zygote:
             if isolation.get("net"):
                 net = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 extra.append(net[1].fileno())
+            if tmp_fd >= 0:
+                extra.append(tmp_fd)
             fds = array.array("i", [status_w, stdout_fd, *extra, *procs])
             self._control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
         except BaseException as exc:
@@ -231,6 +277,8 @@ class ForkedProcess(CgroupReadings):
         self.started: asyncio.Future[float] = loop.create_future()
         self._exited: asyncio.Future[int] = loop.create_future()
         self.failure = ""  # why the platform's part of a restore failed, if it did
+        # Releases what outlives the processes (the /tmp volume), once they are gone.
+        self.on_killed: Callable[[], None] | None = None
         os.set_blocking(status_fd, False)
         loop.add_reader(status_fd, self._on_status)
         # The environment's own namespace and listeners, once the child has made them.
@@ -327,3 +375,6 @@ class ForkedProcess(CgroupReadings):
         await self._cgroup.destroy()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(asyncio.shield(self._exited), _SETTLE_S)
+        done, self.on_killed = self.on_killed, None
+        if done is not None:
+            done()

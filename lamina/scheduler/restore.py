@@ -76,7 +76,7 @@ class Restorer:
         read_fd, write_fd = os.pipe()
         t0 = time.perf_counter()
         try:
-            process = zygotes.fork(
+            process = await zygotes.fork(
                 entry,
                 sandbox_id(cfg.name, env.slot.env_id),
                 environment_limits(cfg, self.launcher.host()),

@@ -166,12 +166,12 @@ class Zygotes:
         post = error_bodies.read_error_post(message.get("error"))
         return error_bodies.init_error(post, default_message=NO_MESSAGE)
 
-    def fork(
+    async def fork(
         self, entry: ZygoteEntry, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
     ) -> ForkedProcess:
         """Fork an environment; ``release`` must follow when that environment is destroyed."""
         assert entry.zygote is not None
-        process = self.sandbox.fork(entry.zygote, env_id, limits, env, stdout_fd)
+        process = await self.sandbox.fork(entry.zygote, env_id, limits, env, stdout_fd)
         entry.children += 1
         entry.last_used = time.monotonic()
         return process

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,60 @@ def test_a_volume_is_deleted_with_its_environment(lamina: LaminaProcess) -> None
     while image.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not image.exists()
+
+
+SNAP_FILL_PY = (
+    FILL_PY
+    + """
+_handler = handler
+
+def handler(event, context):
+    out = _handler(event, context)
+    dev = os.stat("/tmp").st_dev
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            major, minor = map(int, fields[2].split(":"))
+            if fields[4] == "/tmp" and os.makedev(major, minor) == dev:
+                out["fstype"] = fields[fields.index("-") + 1]
+    with open("/proc/1/cmdline", "rb") as f:
+        out["init"] = f.read().decode(errors="replace")
+    return out
+"""
+)
+SNAP: dict[str, Any] = {"SnapStart": {"ApplyOn": "PublishedVersions"}}
+
+
+def test_forked_environments_get_a_disk_volume_too(lamina: LaminaProcess) -> None:
+    """SnapStart: an environment forked from a zygote writes 200 MB to /tmp at 128 MB of
+    memory (a tmpfs /tmp would be OOM-killed) and gets ENOSPC at its EphemeralStorage."""
+    lamina.create("sec-eph-snap", python_zip(SNAP_FILL_PY), MemorySize=128, Timeout=60, **SNAP)
+    out = lamina.invoke("sec-eph-snap", {"mb": 200})
+    assert out.function_error is None, out.payload
+    body = out.json()
+    assert "zygote" in body["init"]  # pid 1 is the zygote's fork, not lamina-init
+    assert body["fstype"] == "ext4"
+    assert body["error"] is None and body["written_mb"] == 200
+    assert 480 <= body["size_mb"] <= 512
+    lamina.create(
+        "sec-eph-snap-full",
+        python_zip(SNAP_FILL_PY),
+        MemorySize=128,
+        Timeout=60,
+        EphemeralStorage={"Size": 640},
+        **SNAP,
+    )
+    body = lamina.invoke("sec-eph-snap-full", {"mb": 700}).json()
+    assert "zygote" in body["init"]
+    assert body["error"] == "ENOSPC" and body["fstype"] == "ext4"
+    assert 600 <= body["size_mb"] <= 640
+    assert 540 <= body["written_mb"] < 640
+    # The forked environment's volume goes with it.
+    volumes = lamina.data_dir / "ephemeral"
+    sized = [p for p in volumes.glob("*.img") if p.stat().st_size == 640 << 20]
+    assert len(sized) == 1
+    lamina.lambda_client().delete_function(FunctionName="sec-eph-snap-full")
+    deadline = time.monotonic() + 30
+    while sized[0].exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sized[0].exists()

@@ -9,7 +9,8 @@ pid, ipc and uts namespaces, read-only code, the sandbox user). File descriptor 
    then the ``snapshot_restore_py`` before-snapshot hooks in reverse order of registration;
 2. says ``{"ready": true}`` (or ``{"error": {...}}`` and exits 1) on fd 3;
 3. serves fork requests: a JSON message plus descriptors ``[status, output, *cgroup.procs]``,
-   or ``[status, output, net, *cgroup.procs]`` when the request says ``"net": true``.
+   with ``net`` after ``output`` when the request says ``"net": true`` and then ``tmp`` (a
+   detached mount of the environment's /tmp volume) when it says ``"tmp_volume": true``.
 
 Each request makes three processes (see ``docs/speed.md`` for why):
 
@@ -20,9 +21,10 @@ Each request makes three processes (see ``docs/speed.md`` for why):
   pid, ipc, uts and cgroup namespaces (and, with ``"net"``, a network namespace: it brings
   its loopback up, listens on ``127.0.0.1:9001`` for the Runtime API and on the API port
   for Lamina's API, and sends the namespace and both listeners to the platform over the
-  ``net`` socket, so the runtime can connect before the platform serves them), mounts a
-  private ``/tmp`` (a copy of what INIT left
-  there) and ``/dev/shm``, forks C2 and exits.
+  ``net`` socket, so the runtime can connect before the platform serves them), attaches
+  its own ``/tmp`` (the disk volume the platform sent, with ``move_mount``; without one a
+  tmpfs) and copies what INIT left there into it, mounts a private ``/dev/shm``, forks C2
+  and exits.
 * **C2** is pid 1 of the new pid namespace: it mounts that namespace's ``/proc``, forks C3,
   reaps orphans, and when C3 exits writes ``exit <status>`` on the status pipe and exits,
   which makes the kernel kill whatever is left in the namespace.
@@ -63,6 +65,9 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
+_SYS_MOVE_MOUNT = 429  # the same number on every architecture (Linux 5.2)
+_MOVE_MOUNT_F_EMPTY_PATH = 4
+_AT_FDCWD = -100
 _CAP_VERSION_3 = 0x20080522
 _MAX_FDS = 16
 FAILED = 125  # same convention as lamina-jail: the platform's own step failed
@@ -198,16 +203,21 @@ def _fail_request(fds: list[int], reason: str) -> None:
 def _environment(request: dict[str, Any], fds: list[int], handler: bootstrap.Handler) -> NoReturn:
     """C1: join the cgroups, isolate, fork the pid namespace's init. Never returns."""
     status_fd = fds[0]
-    net_fd = fds[2] if request.get("net") else -1
+    at = 2
+    net_fd = tmp_fd = -1
+    if request.get("net"):
+        net_fd, at = fds[at], at + 1
+    if request.get("tmp_volume"):
+        tmp_fd, at = fds[at], at + 1
     try:
-        for fd in fds[3 if net_fd >= 0 else 2 :]:
+        for fd in fds[at:]:
             os.write(fd, b"0")  # "0" is the writer itself; the descriptor carries root's rights
             os.close(fd)
         os.dup2(fds[1], 1)
         os.dup2(fds[1], 2)
         os.close(fds[1])
         if request.get("isolate"):
-            _isolate(request)
+            _isolate(request, tmp_fd)
         if net_fd >= 0:
             _own_network(request, net_fd)
         if os.fork() != 0:
@@ -221,7 +231,7 @@ def _environment(request: dict[str, Any], fds: list[int], handler: bootstrap.Han
         os._exit(FAILED)
 
 
-def _isolate(request: dict[str, Any]) -> None:
+def _isolate(request: dict[str, Any], tmp_fd: int) -> None:
     uid, gid = os.getuid(), os.getgid()
     flags = (
         _CLONE_NEWUSER
@@ -241,8 +251,18 @@ def _isolate(request: dict[str, Any]) -> None:
     # /tmp of the snapshot (what INIT wrote there) is copied into the private one.
     old_tmp = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
     try:
-        tmp_opts = f"size={int(request['tmp_mb'])}m,mode=1777,uid={uid},gid={gid}"
-        _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, tmp_opts)
+        if tmp_fd >= 0:
+            # The environment's disk volume: /tmp apart from memory, ENOSPC at its size.
+            _check(
+                _libc.syscall(
+                    _SYS_MOVE_MOUNT, tmp_fd, b"", _AT_FDCWD, b"/tmp", _MOVE_MOUNT_F_EMPTY_PATH
+                ),
+                "move_mount /tmp",
+            )
+            os.close(tmp_fd)
+        else:
+            tmp_opts = f"size={int(request['tmp_mb'])}m,mode=1777,uid={uid},gid={gid}"
+            _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, tmp_opts)
         if os.listdir(old_tmp):
             shutil.copytree(f"/proc/self/fd/{old_tmp}", "/tmp", symlinks=True, dirs_exist_ok=True)
     finally:
