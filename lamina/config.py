@@ -94,6 +94,8 @@ class Settings:
     http_max_headers: int = 100
     http_header_timeout_s: float = 20.0
     http_idle_timeout_s: float = 60.0
+    http_body_timeout_s: float = 20.0
+    http_min_body_rate: int = 500
     # CreateFunction/UpdateFunctionCode with S3Bucket/S3Key read <code_bucket_dir>/<bucket>/<key>
     # (default: <data_dir>/buckets).
     code_bucket_dir: Path | None = None

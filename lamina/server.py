@@ -285,6 +285,8 @@ def http_limits(settings: Settings) -> HttpLimits:
         max_headers=settings.http_max_headers,
         header_timeout_s=_timeout(settings.http_header_timeout_s),
         idle_timeout_s=_timeout(settings.http_idle_timeout_s),
+        body_timeout_s=_timeout(settings.http_body_timeout_s),
+        min_body_rate=settings.http_min_body_rate,
     )
 
 

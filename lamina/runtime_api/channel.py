@@ -45,7 +45,7 @@ from lamina.wire.server import (
 
 # No timeouts: the only client is the environment's own runtime, which is frozen between
 # events and may hold a connection open, silent, for as long as the environment lives.
-_LIMITS = HttpLimits(header_timeout_s=None, idle_timeout_s=None)
+_LIMITS = HttpLimits(header_timeout_s=None, idle_timeout_s=None, body_timeout_s=None)
 
 
 @dataclass(slots=True)

@@ -52,13 +52,18 @@ class HttpLimits:
     byte (slow-loris senders get 408). ``idle_timeout_s``: a connection on which the
     server owes nothing and receives nothing for this long is closed. ``None``: no limit
     (the Runtime API: its only client is the environment's own runtime, which may be
-    frozen for minutes between events).
+    frozen for minutes between events). ``body_timeout_s`` and ``min_body_rate``: a body
+    must be complete ``body_timeout_s`` after its head, plus one second for every
+    ``min_body_rate`` bytes received (Apache ``mod_reqtimeout``'s rule), so a client
+    trickling a body slower than that on average gets 408, however often it sends a byte.
     """
 
     max_header_bytes: int = MAX_HEADER_BYTES
     max_headers: int = MAX_HEADERS
     header_timeout_s: float | None = 20.0
     idle_timeout_s: float | None = 60.0
+    body_timeout_s: float | None = 20.0
+    min_body_rate: int = 500  # bytes per second, on average
 
 
 @dataclass(slots=True)

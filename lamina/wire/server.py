@@ -87,6 +87,8 @@ class HttpConnection(asyncio.Protocol):
     """One client connection. Owns the parser and the order of answers."""
 
     __slots__ = (
+        "_body_bytes",
+        "_body_since",
         "_busy",
         "_closed",
         "_dispatching",
@@ -136,6 +138,8 @@ class HttpConnection(asyncio.Protocol):
         self._sweeper = sweeper
         self._last_io = time.monotonic()
         self._head_since = 0.0  # when the head now arriving began (0: none arriving)
+        self._body_since = 0.0  # when the body now arriving began (0: none arriving)
+        self._body_bytes = 0  # what has arrived of it since
         self.peer: tuple[str, int] | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------
@@ -164,8 +168,15 @@ class HttpConnection(asyncio.Protocol):
         if parser.in_head():
             if not self._head_since:
                 self._head_since = now
+            self._body_since = 0.0
         else:
             self._head_since = 0.0
+            if not parser.mid_message():
+                self._body_since = 0.0
+            elif self._body_since:
+                self._body_bytes += len(data)
+            else:  # the head just ended: the body's clock starts
+                self._body_since, self._body_bytes = now, 0
         if parser.continue_due:
             parser.continue_due = False
             if parser.has_pending():
@@ -389,6 +400,13 @@ class HttpConnection(asyncio.Protocol):
                 log.debug("closing %s: request head not complete after %gs", self.peer, limit)
                 self._refuse(408)
             return
+        limit = limits.body_timeout_s
+        if limit is not None and self._body_since and parser.mid_message():
+            allowed = limit + self._body_bytes / max(1, limits.min_body_rate)
+            if now - self._body_since > allowed:
+                log.debug("closing %s: request body slower than the minimum rate", self.peer)
+                self._refuse(408)
+                return
         limit = limits.idle_timeout_s
         if limit is not None and now - self._last_io > limit:
             if parser.mid_message():
@@ -407,7 +425,9 @@ class _Sweeper:
         self._limits = limits
         self._conns: set[HttpConnection] = set()
         self._handle: asyncio.TimerHandle | None = None
-        timeouts = [t for t in (limits.header_timeout_s, limits.idle_timeout_s) if t]
+        timeouts = [
+            t for t in (limits.header_timeout_s, limits.idle_timeout_s, limits.body_timeout_s) if t
+        ]
         self._period = max(0.05, min(1.0, min(timeouts) / 4)) if timeouts else 1.0
 
     def add(self, conn: HttpConnection) -> None:
@@ -479,7 +499,10 @@ def _factory(
 ) -> Callable[[], HttpConnection]:
     limits = limits or HttpLimits()
     guarded = None if screen is None else _guarded(screen)
-    timed = limits.header_timeout_s is not None or limits.idle_timeout_s is not None
+    timed = any(
+        t is not None
+        for t in (limits.header_timeout_s, limits.idle_timeout_s, limits.body_timeout_s)
+    )
     sweeper = _Sweeper(limits) if timed else None
     return lambda: HttpConnection(handler, max_body, limits, guarded, sweeper, stream_picker)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import threading
 import time
@@ -31,7 +32,8 @@ INVOKE = "/2015-03-31/functions/{}/invocations"
 
 # -- a server whose memory we watch ----------------------------------------------------
 def start(tmp: Path, env: dict[str, str]) -> LaminaProcess:
-    server = LaminaProcess(tmp, {"LAMINA_HTTP_HEADER_TIMEOUT_S": "1", **env}).start()
+    timeouts = {"LAMINA_HTTP_HEADER_TIMEOUT_S": "1", "LAMINA_HTTP_BODY_TIMEOUT_S": "1"}
+    server = LaminaProcess(tmp, {**timeouts, **env}).start()
     proc = server.proc
     assert proc is not None and proc.stdout is not None
     stdout = proc.stdout
@@ -174,6 +176,27 @@ def test_slow_senders_are_cut_off_with_408(dev: LaminaProcess) -> None:
         assert status == 408
         assert sock.recv(1) == b""
         sock.close()
+    healthy(dev)
+
+
+def test_a_body_trickled_below_the_minimum_rate_is_cut_off_with_408(dev: LaminaProcess) -> None:
+    # One byte every 0.1 s never leaves the connection idle, but is far below the minimum
+    # rate (500 bytes/s after the 1 s body timeout): the server answers 408 and closes.
+    sock = connect(dev)
+    sock.sendall(b"POST " + INVOKE.format("slow").encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Length: 100000\r\n\r\n")  # fmt: skip
+    answered = False
+    for _ in range(600):  # a minute at most
+        readable, _, _ = select.select([sock], [], [], 0.1)
+        if readable:
+            answered = True
+            break
+        sock.sendall(b"{")
+    assert answered
+    status, _ = read_answer(sock, bytearray())
+    assert status == 408
+    assert sock.recv(1) == b""
+    sock.close()
     healthy(dev)
 
 

@@ -183,6 +183,43 @@ def test_a_stalled_body_gets_408_after_the_idle_timeout() -> None:
     assert run(scenario).startswith(b"HTTP/1.1 408 Request Timeout")
 
 
+def test_a_body_trickled_below_the_minimum_rate_gets_408() -> None:
+    # A byte every 20 ms keeps the connection from ever being idle; at 50 bytes/s it is
+    # below the 100 bytes/s minimum, so the body timeout (0.2 s + 1 s per 100 bytes) ends it.
+    async def scenario() -> bytes:
+        limits = HttpLimits(idle_timeout_s=30, body_timeout_s=0.2, min_body_rate=100)
+        server, port = await started(echo_path, limits)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /x HTTP/1.1\r\nContent-Length: 100000\r\n\r\n")
+        answer = asyncio.ensure_future(reader.read())
+        while not answer.done():
+            writer.write(b"z")
+            await asyncio.wait([answer], timeout=0.02)
+        server.close()
+        return answer.result()
+
+    assert run(scenario).startswith(b"HTTP/1.1 408 Request Timeout")
+
+
+def test_a_body_at_a_steady_rate_is_not_cut_off() -> None:
+    # 64 KiB every 20 ms (0.24 s in all) is far above the minimum rate: the body outlasts the body timeout.
+    async def scenario() -> bytes:
+        limits = HttpLimits(idle_timeout_s=30, body_timeout_s=0.1, min_body_rate=100)
+        server, port = await started(echo_path, limits)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        chunk = b"z" * 65536
+        writer.write(b"PUT /x HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (len(chunk) * 12))
+        for _ in range(12):
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        answer = await reader.readuntil(b"\r\n\r\n")
+        server.close()
+        return answer
+
+    assert run(scenario).startswith(b"HTTP/1.1 200")
+
+
 def test_pipelined_uploads_behind_a_slow_request_stop_being_read() -> None:
     parked: list[HttpConnection] = []
 
