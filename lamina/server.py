@@ -162,6 +162,12 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     api.mount_service(iam.handler.mount())
     api.mount_service(StsHandler(settings.account_id, iam.issuer.verify).mount())
     events = open_event_sources(settings, functions, scheduler, metadata, api)
+    # Bucket and queue policies take part in authorising functions' calls (IAM's
+    # cross-policy evaluation): loaded now, kept up to date by their services.
+    for service in (events.s3, events.sqs):
+        for arn, document in await service.policies():
+            iam.resources.set(arn, document)
+        service.on_policy = iam.resources.set
     # CloudWatch Logs over the functions' logs.
     logs_service = LogsService.open(settings, logs)
     api.mount_service(logs_service.mount())

@@ -198,6 +198,86 @@ def test_a_function_policy_lets_another_functions_role_invoke_it(signed: LaminaP
     assert gone["ok"] is False
 
 
+def _policy(effect: str, role: str, actions: list[str], resource: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": effect,
+                    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/{role}"},
+                    "Action": actions,
+                    "Resource": resource,
+                }
+            ],
+        }
+    )
+
+
+def test_a_bucket_policy_grants_and_denies_what_the_role_does_not_say(
+    signed: LaminaProcess,
+) -> None:
+    s3 = client(signed, "s3")
+    s3.create_bucket(Bucket="drop")
+    s3.put_object(Bucket="drop", Key="seen.txt", Body=b"old")
+    put = {"Bucket": "drop", "Key": "in.txt", "Body": "hello"}
+    # AmazonS3ReadOnlyAccess: no PutObject, until the bucket's policy grants it to the role.
+    assert probe(signed, "as-reader", "s3", "put_object", **put)["ok"] is False
+    s3.put_bucket_policy(
+        Bucket="drop", Policy=_policy("Allow", "reader", ["s3:PutObject"], "arn:aws:s3:::drop/*")
+    )
+    assert probe(signed, "as-reader", "s3", "put_object", **put)["ok"] is True
+    assert s3.get_object(Bucket="drop", Key="in.txt")["Body"].read() == b"hello"
+    # Its explicit Deny wins over the role's Allow (GetObject, from the managed policy).
+    assert probe(signed, "as-reader", "s3", "get_object", Bucket="drop", Key="seen.txt")["ok"]
+    s3.put_bucket_policy(
+        Bucket="drop", Policy=_policy("Deny", "reader", ["s3:GetObject"], "arn:aws:s3:::drop/*")
+    )
+    denied = probe(signed, "as-reader", "s3", "get_object", Bucket="drop", Key="seen.txt")
+    assert denied["ok"] is False and denied["code"] == "AccessDenied"
+    assert denied["message"] == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/reader/as-reader is not authorized to "
+        "perform: s3:GetObject on resource: arn:aws:s3:::drop/seen.txt with an explicit deny "
+        "in a resource-based policy"
+    )
+    # Another bucket is untouched by this one's policy; deleting the policy ends the Deny.
+    assert probe(signed, "as-reader", "s3", "get_object", Bucket="photos", Key="cat.txt")["ok"]
+    s3.delete_bucket_policy(Bucket="drop")
+    assert probe(signed, "as-reader", "s3", "get_object", Bucket="drop", Key="seen.txt")["ok"]
+
+
+def test_a_queue_policy_grants_and_denies_what_the_role_does_not_say(
+    signed: LaminaProcess,
+) -> None:
+    sqs = client(signed, "sqs")
+    inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    inbox_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:inbox"
+    jobs_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs"
+    jobs = f"{signed.endpoint}/{ACCOUNT}/jobs"
+
+    def send(url: str) -> dict[str, Any]:
+        return probe(signed, "as-sender", "sqs", "send_message", QueueUrl=url, MessageBody="m")
+
+    # The sender's role names only "jobs"; inbox's policy grants the role SendMessage.
+    assert send(inbox)["ok"] is False
+    sqs.set_queue_attributes(
+        QueueUrl=inbox,
+        Attributes={"Policy": _policy("Allow", "sender", ["sqs:SendMessage"], inbox_arn)},
+    )
+    assert send(inbox)["ok"] is True
+    assert len(sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=0).get("Messages", [])) == 1
+    # A queue's Deny wins over the role's own Allow; an empty Policy removes it.
+    assert send(jobs)["ok"] is True
+    sqs.set_queue_attributes(
+        QueueUrl=jobs, Attributes={"Policy": _policy("Deny", "sender", ["sqs:*"], jobs_arn)}
+    )
+    denied = send(jobs)
+    assert denied["ok"] is False and denied["status"] == 403
+    assert "explicit deny in a resource-based policy" in denied["message"]
+    sqs.set_queue_attributes(QueueUrl=jobs, Attributes={"Policy": ""})
+    assert send(jobs)["ok"] is True
+
+
 def test_in_signed_mode_a_role_that_does_not_exist_allows_nothing(signed: LaminaProcess) -> None:
     got = probe(signed, "as-nobody", "s3", "get_object", Bucket="photos", Key="cat.txt")
     assert got["ok"] is False and got["code"] == "AccessDenied"
@@ -281,3 +361,27 @@ def test_dev_mode_allows_an_unknown_role_says_so_once_and_enforces_a_known_one(
     logged = server.output + server.proc.stdout.readlines()
     warnings = [line for line in logged if "ghost does not exist" in line]
     assert len(warnings) == 1, server.output[-20:]
+
+
+def test_bucket_and_queue_policies_hold_after_a_restart(signed: LaminaProcess) -> None:
+    # Last in this module: it restarts the module's server on the same data directory.
+    s3, sqs = client(signed, "s3"), client(signed, "sqs")
+    s3.create_bucket(Bucket="kept")
+    s3.put_bucket_policy(
+        Bucket="kept", Policy=_policy("Allow", "reader", ["s3:PutObject"], "arn:aws:s3:::kept/*")
+    )
+    url = sqs.create_queue(QueueName="kept")["QueueUrl"]
+    arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:kept"
+    sqs.set_queue_attributes(
+        QueueUrl=url, Attributes={"Policy": _policy("Allow", "reader", ["sqs:SendMessage"], arn)}
+    )
+    signed.stop()
+    again = LaminaProcess(signed.data_dir, signed.env).start()
+    try:
+        put = probe(again, "as-reader", "s3", "put_object", Bucket="kept", Key="k", Body="v")
+        assert put["ok"] is True, put
+        url = f"{again.endpoint}/{ACCOUNT}/kept"
+        sent = probe(again, "as-reader", "sqs", "send_message", QueueUrl=url, MessageBody="m")
+        assert sent["ok"] is True, sent
+    finally:
+        again.stop()

@@ -85,7 +85,9 @@ class Authorizer:
         if role is None:
             if self.dev_mode:
                 self.unknown_role(session.role_arn)
-                return Decision.ALLOW
+                # Allow-all stands in for the role's policies; a resource's Deny still wins.
+                denied = evaluate(request, resource=resource_policies)
+                return denied if denied is Decision.EXPLICIT_DENY else Decision.ALLOW
             return evaluate(request, resource=resource_policies)
         return evaluate(request, self.iam.policies_of(role), resource_policies)
 
@@ -116,7 +118,14 @@ class Authorizer:
         )
         if decision.is_allowed():
             return
-        raise AccessDenied(denied_message(caller, action, resource, decision))
+        in_resource = decision is Decision.EXPLICIT_DENY and bool(policies)
+        if in_resource:
+            # Which policy denied, for AWS's wording: the resource's, if it denies alone.
+            alone = self.decide(caller, action, resource, resource_policies=(), context=context)
+            in_resource = alone is not Decision.EXPLICIT_DENY
+        raise AccessDenied(
+            denied_message(caller, action, resource, decision, resource_policy=in_resource)
+        )
 
 
 def principal_of(caller: Caller) -> str:
@@ -127,13 +136,21 @@ def principal_of(caller: Caller) -> str:
     return "root"
 
 
-def denied_message(caller: Caller, action: str, resource: str, decision: Decision) -> str:
-    """AWS's wording for a denied call."""
-    reason = (
-        "with an explicit deny in an identity-based policy"
-        if decision is Decision.EXPLICIT_DENY
-        else f"because no identity-based policy allows the {action} action"
-    )
+def denied_message(
+    caller: Caller,
+    action: str,
+    resource: str,
+    decision: Decision,
+    *,
+    resource_policy: bool = False,
+) -> str:
+    """AWS's wording for a denied call (``resource_policy``: the Deny was the resource's)."""
+    if decision is not Decision.EXPLICIT_DENY:
+        reason = f"because no identity-based policy allows the {action} action"
+    elif resource_policy:
+        reason = "with an explicit deny in a resource-based policy"
+    else:
+        reason = "with an explicit deny in an identity-based policy"
     return (
         f"User: {principal_of(caller)} is not authorized to perform: {action} "
         f"on resource: {resource} {reason}"

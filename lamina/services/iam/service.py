@@ -19,6 +19,7 @@ from lamina.services.iam.credentials import Session, SessionIssuer, load_secret
 from lamina.services.iam.handler import IamHandler
 from lamina.services.iam.operations import IamOperations
 from lamina.services.iam.policy import Policy
+from lamina.services.iam.resource_policies import ResourcePolicies
 from lamina.services.iam.store import IamStore
 from lamina.wire.http import Request
 
@@ -42,6 +43,8 @@ class IamService:
     region: str
     account: str
     clock: Callable[[], float] = time.time
+    # Bucket and queue policies (their services keep this up to date).
+    resources: ResourcePolicies = field(default_factory=ResourcePolicies)
     _verified: OrderedDict[str, Session] = field(default_factory=OrderedDict)
 
     @classmethod
@@ -106,12 +109,21 @@ class IamService:
         session = self._verified.get(key) if key.startswith("ASIA") else None
         return Operator(key) if session is None else RoleCaller(session)
 
-    def authorize(self, authorization: str, raw_query: str, access: Access) -> None:
+    def authorize(
+        self,
+        authorization: str,
+        raw_query: str,
+        access: Access,
+        resource_policies: Sequence[Policy] = (),
+    ) -> None:
         """Raise AccessDenied unless the request's caller may perform ``access``."""
         if "ASIA" not in authorization and "ASIA" not in raw_query:
             return  # the operator (or an unsigned dev-mode caller): nothing to decide
         self.authorizer.require(
-            self.caller(authorization, raw_query), access.action, access.resource
+            self.caller(authorization, raw_query),
+            access.action,
+            access.resource,
+            resource_policies=resource_policies,
         )
 
     def check_mounted(self, service: str, req: Request) -> None:
@@ -123,7 +135,10 @@ class IamService:
             service, req.method, req.target, req.headers, req.body, self.region, self.account
         )
         try:
-            self.authorize(authorization, query, access)
+            # A bucket's or queue's own policy may grant (or deny) what the role's do not.
+            self.authorize(
+                authorization, query, access, self.resources.for_resource(access.resource)
+            )
         except AccessDenied as denied:
             raise service_denial(service, denied.message, req.path) from None
 

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 from xml.sax.saxutils import escape
@@ -82,6 +83,9 @@ class S3Service:
         self.max_object_bytes = max_object_bytes
         self._routes: dict[str, list[NotificationRoute]] = {}
         self.multipart = Multipart(store, self._stored)
+        # Told a bucket's policy (bucket ARN, JSON or None) whenever it changes, so the
+        # authoriser holds every bucket policy in memory (IAM's resource policies).
+        self.on_policy: Callable[[str, str | None], None] | None = None
 
     # -- entry point --------------------------------------------------------------------
     def mount(self) -> Mount:
@@ -165,6 +169,7 @@ class S3Service:
             if result == "not-empty":
                 raise S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", 409)
             self._routes.pop(bucket, None)
+            self._policy_changed(bucket, None)
             return empty_answer(204)
         if "notification" in query:
             if m == "PUT":
@@ -211,6 +216,8 @@ class S3Service:
             document = request_body(req.headers, req.body)
             check_document(name, document)
             await self.store.set_config(bucket, name, document)
+            if name == "policy":
+                self._policy_changed(bucket, document.decode("utf-8", "replace"))
             if name == "lifecycle":
                 given = req.headers.get(MIN_SIZE_HEADER) or DEFAULT_MIN_SIZE
                 await self.store.set_config(bucket, size_key, given.encode())
@@ -219,8 +226,21 @@ class S3Service:
         if m == "DELETE":
             tombstone = b"" if name in DELETABLE_DEFAULTS else None
             await self.store.set_config(bucket, name, tombstone)
+            if name == "policy":
+                self._policy_changed(bucket, None)
             return empty_answer(204)
         raise S3Error("MethodNotAllowed", "The specified method is not allowed", 405)
+
+    def _policy_changed(self, bucket: str, document: str | None) -> None:
+        if self.on_policy is not None:
+            self.on_policy(f"arn:aws:s3:::{bucket}", document)
+
+    async def policies(self) -> list[tuple[str, str]]:
+        """Every bucket policy, as (bucket ARN, JSON): the authoriser's start-up load."""
+        return [
+            (f"arn:aws:s3:::{bucket}", doc.decode("utf-8", "replace"))
+            for bucket, doc in await self.store.configs_named("policy")
+        ]
 
     async def _object_tagging(self, req: Request, m: str, bucket: str, key: str) -> Response:
         """An object's tag set, kept with the bucket's configurations (``object-tagging/<key>``)."""

@@ -136,6 +136,15 @@ class ObjectStore:
         )
         return bytes(row[0]) if row else None
 
+    async def configs_named(self, name: str) -> list[tuple[str, bytes]]:
+        """Every bucket's ``name`` configuration, as (bucket, document)."""
+        rows = await self.db.run(
+            lambda c: c.execute(
+                "SELECT bucket, document FROM bucket_configs WHERE name = ?", (name,)
+            ).fetchall()
+        )
+        return [(str(r[0]), bytes(r[1])) for r in rows]
+
     async def set_config(self, bucket: str, name: str, document: bytes | None) -> None:
         """Keep ``document`` as the bucket's ``name`` configuration (None deletes it)."""
 

@@ -57,6 +57,9 @@ class SqsService:
         self.account = account
         self._clock = clock
         self._waiters: dict[str, asyncio.Event] = {}
+        # Told a queue's ``Policy`` (queue ARN, JSON or None) whenever it may have changed,
+        # so the authoriser holds every queue policy in memory (IAM's resource policies).
+        self.on_policy: Callable[[str, str | None], None] | None = None
 
     def operations(self) -> dict[str, Operation]:
         return {
@@ -112,6 +115,7 @@ class SqsService:
     async def create_queue(self, members: Members, caller: Caller) -> dict[str, Any]:
         req = parse_create_queue(members)
         row = await self.store.create_queue(req.name, req.attributes, req.tags, self._clock())
+        self._policy_changed(req.name, row.attributes)
         wanted, existing = with_defaults(req.attributes), with_defaults(row.attributes)
         if existing != wanted:
             differing = sorted(
@@ -160,6 +164,8 @@ class SqsService:
         attributes = settable_attributes(members)
         if not await self.store.set_attributes(name, attributes, self._clock()):
             raise not_found()
+        if "Policy" in attributes:
+            self._policy_changed(name, {"Policy": attributes["Policy"]})
         return {}
 
     async def list_queues(self, members: Members, caller: Caller) -> dict[str, Any]:
@@ -191,7 +197,21 @@ class SqsService:
         name = await self.queue(members)
         await self.store.delete_queue(name)
         self.wake(name)
+        self._policy_changed(name, {})
         return {}
+
+    def _policy_changed(self, name: str, attributes: dict[str, str]) -> None:
+        if self.on_policy is not None:
+            arn = f"arn:aws:sqs:{self.region}:{self.account}:{name}"
+            self.on_policy(arn, attributes.get("Policy") or None)
+
+    async def policies(self) -> list[tuple[str, str]]:
+        """Every queue policy, as (queue ARN, JSON): the authoriser's start-up load."""
+        return [
+            (f"arn:aws:sqs:{self.region}:{self.account}:{name}", attributes["Policy"])
+            for name, attributes in await self.store.attributes_of_all()
+            if attributes.get("Policy")
+        ]
 
     # -- tags (SQS allows 50 per queue; keys and values are strings) -------------------
     async def tag_queue(self, members: Members, caller: Caller) -> dict[str, Any]:

@@ -158,6 +158,15 @@ class SqsStore:
 
         return await self.writer.run(op)
 
+    async def attributes_of_all(self) -> list[tuple[str, dict[str, str]]]:
+        """Every queue's name and attributes."""
+
+        def op(c: sqlite3.Connection) -> list[tuple[str, dict[str, str]]]:
+            rows = c.execute("SELECT name, attributes FROM queues").fetchall()
+            return [(str(r[0]), dict(json.loads(r[1]))) for r in rows]
+
+        return await self.writer.run(op)
+
     async def list_queues(self, prefix: str) -> list[str]:
         def op(c: sqlite3.Connection) -> list[str]:
             rows = c.execute("SELECT name FROM queues ORDER BY name").fetchall()
