@@ -25,7 +25,7 @@
  *
  * The runtime runs under a seccomp filter (build_filter below): calls a container runtime's
  * default profile denies fail with EPERM. `-s zygote` leaves out the calls a zygote needs
- * to make environments (unshare, mount); each environment it forks installs the full
+ * to make environments (unshare, mount, move_mount); each environment it forks installs the full
  * program, which the server gets once from `-D full` (one definition, here).
  *
  * The watchdog (-W) is started once per server with a pipe from the server as its stdin.
