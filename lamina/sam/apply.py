@@ -29,9 +29,10 @@ from lamina.sam.model import (
     RuleSpec,
     ScheduleSpec,
     StackSpec,
+    StateMachineSpec,
 )
 from lamina.sam.observe import describe_error, error_code
-from lamina.sam.plan import Action, FunctionChange, StackPlan
+from lamina.sam.plan import Action, FunctionChange, StackPlan, StateMachineChange
 from lamina.sam.state import StackState
 
 LAMBDA_TRUST = {
@@ -495,6 +496,51 @@ class Applier:
         api_id, _ = action.target
         self.clients.lamina().request("DELETE", f"/lamina/v1/apis/{api_id}", ok=(204,))
         self._forget(self.state.apis, api_id)
+
+    # -- state machines -------------------------------------------------------------------
+    def _machine_arn(self, name: str) -> str:
+        return arns.state_machine_arn(self.spec.region, self.spec.account, name)
+
+    def _create_statemachine(self, action: Action) -> None:
+        sm: StateMachineSpec = action.target
+        self.clients("stepfunctions").create_state_machine(
+            name=sm.name,
+            definition=sm.definition,
+            roleArn=sm.role_arn,
+            type=sm.type,
+            tags=[{"key": k, "value": v} for k, v in sorted(sm.tags.items())],
+        )
+        self.state.state_machines[sm.logical_id] = sm.name
+
+    def _update_statemachine(self, action: Action) -> None:
+        c: StateMachineChange = action.target
+        sfn = self.clients("stepfunctions")
+        arn = self._machine_arn(c.spec.name)
+        if c.replace:
+            sfn.delete_state_machine(stateMachineArn=arn)
+            self._create_statemachine(Action("create", "statemachine", c.spec.name, target=c.spec))
+            return
+        sfn.update_state_machine(
+            stateMachineArn=arn, definition=c.spec.definition, roleArn=c.spec.role_arn
+        )
+        if c.tags_set:
+            sfn.tag_resource(
+                resourceArn=arn,
+                tags=[{"key": k, "value": v} for k, v in sorted(c.tags_set.items())],
+            )
+        if c.tags_removed:
+            sfn.untag_resource(resourceArn=arn, tagKeys=list(c.tags_removed))
+        self.state.state_machines[c.spec.logical_id] = c.spec.name
+
+    def _delete_statemachine(self, action: Action) -> None:
+        try:
+            self.clients("stepfunctions").delete_state_machine(
+                stateMachineArn=self._machine_arn(action.target)
+            )
+        except ClientError as exc:
+            if error_code(exc) != "StateMachineDoesNotExist":
+                raise
+        self._forget(self.state.state_machines, action.target)
 
     @staticmethod
     def _forget(mapping: dict[str, str], value: str) -> None:

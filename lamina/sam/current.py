@@ -59,4 +59,6 @@ class Current:
     routes: list[dict[str, str]] | None = None  # this stack's entries in the routes file
     # API id → the server's answer for it (GET /lamina/v1/apis/{id}); None: routes file mode
     apis: dict[str, dict[str, Any]] | None = None
+    # name → DescribeStateMachine's answer, plus "tags": ListTagsForResource's, as a dict
+    state_machines: dict[str, dict[str, Any]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)  # service → why it cannot be used

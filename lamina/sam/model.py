@@ -275,6 +275,23 @@ class Skipped:
     ignored: bool = False  # True: not needed on Lamina (IAM, permissions); False: unsupported
 
 
+@dataclass(frozen=True, slots=True)
+class StateMachineSpec:
+    """A Step Functions state machine (``AWS::Serverless::StateMachine`` or
+    ``AWS::StepFunctions::StateMachine``): its definition is final JSON text, with
+    ``DefinitionSubstitutions`` applied and intrinsics resolved."""
+
+    logical_id: str
+    name: str
+    definition: str
+    role_arn: str
+    type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def arn(self, region: str, account: str) -> str:
+        return arns.state_machine_arn(region, account, self.name)
+
+
 @dataclass
 class StackSpec:
     """Everything a template asks Lamina for, by kind, plus what was left out and why."""
@@ -291,6 +308,7 @@ class StackSpec:
     rules: list[RuleSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
     routes: list[ApiRouteSpec] = field(default_factory=list)
+    state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)  # unresolved; resolved after apply

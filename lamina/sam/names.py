@@ -60,6 +60,11 @@ def schedule_name(stack: str, logical_id: str) -> str:
     return _fit(_RULE_CHARS.sub("-", f"{stack}-{logical_id}"), 64)
 
 
+def state_machine_name(stack: str, logical_id: str) -> str:
+    """Step Functions allows 1-80 of ``[A-Za-z0-9_-]``."""
+    return _fit(_FN_CHARS.sub("-", f"{stack}-{logical_id}"), 80)
+
+
 def api_id(stack: str, logical_id: str) -> str:
     """A 10-character id, stable for a stack's API, like API Gateway's."""
     return hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:10]

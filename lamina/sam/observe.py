@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lamina import arns
 from lamina.client.boto import BotoClients
 from lamina.sam.apis import api_wants
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
@@ -243,6 +244,29 @@ def observe_mappings(clients: BotoClients, spec: StackSpec, current: Current) ->
             )
 
 
+def observe_state_machines(
+    clients: BotoClients, spec: StackSpec, state: StackState, current: Current
+) -> None:
+    """The stack's state machines: those the template wants and those its state names."""
+    if not spec.state_machines and not state.state_machines:
+        return
+    sfn = clients("stepfunctions")
+    if not _probe(current, "stepfunctions", lambda: sfn.list_state_machines(maxResults=1)):
+        return
+    wanted = {m.name for m in spec.state_machines.values()} | set(state.state_machines.values())
+    for name in sorted(wanted):
+        arn = arns.state_machine_arn(spec.region, spec.account, name)
+        try:
+            got = sfn.describe_state_machine(stateMachineArn=arn)
+        except ClientError as exc:
+            if error_code(exc) == "StateMachineDoesNotExist":
+                continue
+            raise
+        listed = sfn.list_tags_for_resource(resourceArn=arn).get("tags") or []
+        got["tags"] = {str(t["key"]): str(t.get("value", "")) for t in listed}
+        current.state_machines[name] = got
+
+
 def read_routes(path: Path | None, stack: str) -> list[dict[str, str]] | None:
     """This stack's entries in the routes file (``[]`` when it has none or no file yet)."""
     if path is None:
@@ -268,6 +292,7 @@ def observe(
     observe_rules(clients, spec, state, current)
     observe_schedules(clients, spec, state, current)
     observe_mappings(clients, spec, current)
+    observe_state_machines(clients, spec, state, current)
     if routes_file is not None:
         current.routes = read_routes(routes_file, spec.name)
     else:

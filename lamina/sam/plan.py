@@ -7,6 +7,7 @@ template no longer has are deleted; anything else on the server is left alone.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from lamina.sam.model import (
     NotificationSpec,
     RuleSpec,
     StackSpec,
+    StateMachineSpec,
 )
 from lamina.sam.state import StackState
 
@@ -35,6 +37,7 @@ SERVICE = {
     "schedule": "scheduler",
     "routes": "routes",
     "api": "API",
+    "statemachine": "stepfunctions",
 }
 
 
@@ -277,6 +280,46 @@ def schedule_differences(want: dict[str, Any], have: dict[str, Any]) -> list[str
     return out
 
 
+@dataclass(frozen=True)
+class StateMachineChange:
+    """An update of one state machine; ``replace``: its type changed, which Step Functions
+    cannot update in place (delete, then create)."""
+
+    spec: StateMachineSpec
+    replace: bool = False
+    tags_set: dict[str, str] = field(default_factory=dict)
+    tags_removed: tuple[str, ...] = ()
+
+
+def _same_json(a: str, b: str) -> bool:
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except ValueError:
+        return a == b
+
+
+def state_machine_change(
+    want: StateMachineSpec, have: dict[str, Any]
+) -> tuple[StateMachineChange, list[str]] | None:
+    """What an update must do to make ``have`` (DescribeStateMachine + tags) ``want``."""
+    out: list[str] = []
+    if not _same_json(want.definition, str(have.get("definition", ""))):
+        out.append("definition")
+    if have.get("roleArn") != want.role_arn:
+        out.append("role")
+    replace = have.get("type") != want.type
+    if replace:
+        out.append(f"type {have.get('type')} → {want.type} (replaced)")
+    tags: dict[str, str] = have.get("tags") or {}
+    tags_set = {k: v for k, v in want.tags.items() if tags.get(k) != v}
+    tags_removed = tuple(sorted(k for k in tags if k not in want.tags))
+    if tags_set or tags_removed:
+        out.append("tags")
+    if not out:
+        return None
+    return StateMachineChange(want, replace, tags_set, tags_removed), out
+
+
 def route_entries(spec: StackSpec) -> list[dict[str, str]]:
     """This stack's routes as entries of Lamina's routes file."""
     out = []
@@ -326,6 +369,12 @@ def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackSt
         if change is not None:
             summary = _function_summary(change, config_differences(fn, cur.configuration))
             add(updates, Action("update", "function", fn.name, summary, change))
+    for sm in spec.state_machines.values():
+        have = current.state_machines.get(sm.name)
+        if have is None:
+            add(creates, Action("create", "statemachine", sm.name, target=sm))
+        elif found := state_machine_change(sm, have):
+            add(updates, Action("update", "statemachine", sm.name, tuple(found[1]), found[0]))
     _events(spec, current, state, creates, updates, deletes, add)
     _removals(spec, current, state, deletes, add)
     out.actions = [*creates, *updates, *deletes]
@@ -423,6 +472,10 @@ def _removals(
     for name in sorted(owned - wanted_functions):
         if name in current.functions:
             add(deletes, Action("delete", "function", name, target=name))
+    wanted_machines = {m.name for m in spec.state_machines.values()}
+    for name in sorted(set(state.state_machines.values()) - wanted_machines):
+        if name in current.state_machines:
+            add(deletes, Action("delete", "statemachine", name, target=name))
     wanted_queues = {q.name for q in spec.queues.values()}
     for name in sorted(set(state.queues.values()) - wanted_queues):
         if name in current.queues:

@@ -30,7 +30,10 @@ _NAME_PROPERTY = {
     "AWS::Events::Rule": "Name",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::Scheduler::Schedule": "Name",
+    "AWS::Serverless::StateMachine": "Name",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
 }
+STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 IMPLICIT_APIS = {"ServerlessRestApi": "rest", "ServerlessHttpApi": "http"}
 # Types whose Ref is their ARN on AWS (most others' Ref is their name).
 _REF_IS_ARN = {
@@ -100,6 +103,8 @@ class Catalog:
                 name = names.rule_name(self.stack, logical_id, "rule")
             elif kind == "AWS::Scheduler::Schedule":
                 name = names.schedule_name(self.stack, logical_id)
+            elif kind in STATE_MACHINE_TYPES:
+                name = names.state_machine_name(self.stack, logical_id)
             else:
                 name = f"{self.stack}-{logical_id}"
         finally:
@@ -149,6 +154,8 @@ class Catalog:
             return self.queue_url(self.name(logical_id))
         if kind in LAYER_TYPES:
             return self.layer_version_arn(logical_id)
+        if kind in STATE_MACHINE_TYPES:
+            return arns.state_machine_arn(self.region, self.account, self.name(logical_id))
         if kind in API_TYPES or logical_id in IMPLICIT_APIS:
             return names.api_id(self.stack, logical_id)
         if logical_id in self.resources:
@@ -203,6 +210,11 @@ class Catalog:
             return self.layer_version_arn(logical_id)
         elif kind == "AWS::Logs::LogGroup" and attribute == "Arn":
             return arns.log_group_arn(self.region, self.account, self.name(logical_id), star=True)
+        elif kind in STATE_MACHINE_TYPES and attribute in ("Arn", "Name"):
+            name = self.name(logical_id)
+            if attribute == "Name":
+                return name
+            return arns.state_machine_arn(self.region, self.account, name)
         elif kind == "AWS::Events::Rule" and attribute == "Arn":
             return arns.rule_arn(self.region, self.account, self.name(logical_id))
         elif kind == "AWS::Scheduler::Schedule" and attribute == "Arn":
@@ -244,6 +256,15 @@ class Catalog:
             alias = props.get("AutoPublishAlias")
             if alias and rest == f"Alias{alias}":
                 return arns.function_arn(self.region, self.account, self.name(fn), str(alias))
+        machine = logical_id.removesuffix("Role")
+        if (
+            machine != logical_id
+            and self.type_of(machine) == "AWS::Serverless::StateMachine"
+            and attribute in (None, "Arn")
+        ):
+            if attribute is None:
+                return names.role_name(self.stack, machine)
+            return names.execution_role_arn(self.account, self.stack, machine)
         for api in IMPLICIT_APIS:
             if logical_id.startswith(api) and logical_id != api:
                 return f"{names.api_id(self.stack, api)}-{logical_id[len(api) :]}"

@@ -44,6 +44,14 @@ def as_json(result: UpResult) -> dict[str, Any]:
             for fn in result.spec.functions.values()
             if fn.logical_id in result.packages
         },
+        "stateMachines": {
+            sm.logical_id: {
+                "name": sm.name,
+                "arn": sm.arn(result.spec.region, result.spec.account),
+                "type": sm.type,
+            }
+            for sm in result.spec.state_machines.values()
+        },
         "functionUrls": result.urls,
         "routes": route_entries(result.spec),
         "apis": {
@@ -80,6 +88,7 @@ def render(result: UpResult, *, template: str, endpoint: str, routes_hint: str =
         *(("rule", r.name) for r in spec.rules),
         *(("schedule", f"{s.group}/{s.name}") for s in spec.schedules),
         *(("mapping", m.key) for m in spec.mappings),
+        *(("statemachine", m.name) for m in spec.state_machines.values()),
     }
     touched = {(o.action.kind, o.action.name) for o in result.applied.outcomes}
     unchanged = len(desired - touched - result.plan.blocked)

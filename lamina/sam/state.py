@@ -34,6 +34,7 @@ class StackState:
     routes: bool = False  # whether this stack has entries in the routes file
     apis: dict[str, str] = field(default_factory=dict)  # API logical id → API id on Lamina
     roles: dict[str, str] = field(default_factory=dict)  # execution role made → its path
+    state_machines: dict[str, str] = field(default_factory=dict)  # logical id → name
 
 
 def state_path(project: Path, stack: str, endpoint: str) -> Path:

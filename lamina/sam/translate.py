@@ -33,6 +33,7 @@ from lamina.sam.resources import (
     schedule_spec,
     url_spec,
 )
+from lamina.sam.state_machines import STATE_MACHINE_TYPES, translate_state_machine
 from lamina.sam.template import SAM_TRANSFORM, Template
 
 
@@ -268,6 +269,7 @@ class Translation:
         for name, lid in bucket_names.items():
             spec.buckets[lid] = BucketSpec(lid, name, tuple(notifications.get(name, [])))
         self._plain_resources(spec, by_type, attempt)
+        self._state_machines(spec, by_type, attempt)
         for lid, resource in live.items():
             for key in sorted(set(resource) - _ATTRIBUTES):
                 spec.skipped.append(
@@ -289,6 +291,30 @@ class Translation:
         if not isinstance(target, dict) or not target.get("Arn"):
             raise TemplateError(f"{lid}: a schedule needs a Target with an Arn")
         return schedule_spec(lid, self.catalog.name(lid), props, target, notes)
+
+    def _state_machines(self, spec: StackSpec, by_type: dict[str, list[str]], attempt: Any) -> None:
+        for kind in STATE_MACHINE_TYPES:
+            for lid in by_type.get(kind, []):
+                result = attempt(
+                    lid,
+                    lambda lid=lid, kind=kind: translate_state_machine(
+                        lid,
+                        kind,
+                        self.catalog.name(lid),
+                        self._props(lid),
+                        stack=self.stack,
+                        base=self.template.base_dir,
+                        region=self.region,
+                        account=self.account,
+                    ),
+                )
+                if result is None:
+                    continue
+                spec.state_machines[lid] = result.spec
+                spec.rules.extend(result.rules)
+                spec.schedules.extend(result.schedules)
+                spec.skipped.extend(result.skipped)
+                spec.warnings.extend(result.notes)
 
     def _plain_resources(
         self, spec: StackSpec, by_type: dict[str, list[str]], attempt: Any
@@ -351,6 +377,7 @@ _HANDLED = {
     "AWS::Scheduler::Schedule",
     "AWS::Lambda::Url",
     "AWS::Logs::LogGroup",
+    *STATE_MACHINE_TYPES,
 }
 
 

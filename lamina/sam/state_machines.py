@@ -1,0 +1,247 @@
+"""State machines in a template → :class:`StateMachineSpec` plus their schedules. Pure
+but for reading a ``DefinitionUri`` file.
+
+Two resource types say the same thing: SAM's ``AWS::Serverless::StateMachine``
+(``Definition`` or ``DefinitionUri``, ``Type``, ``Role``/``Policies``, ``Events``) and
+CloudFormation's ``AWS::StepFunctions::StateMachine`` (``Definition`` or
+``DefinitionString``, ``StateMachineType``, ``RoleArn``). Both take
+``DefinitionSubstitutions``: ``${Key}`` in the definition's text is replaced by the
+resolved value, as CloudFormation does at deploy time; a ``${...}`` with no such key stays
+(Step Functions' own JSONata and intrinsics never use that form).
+
+Lamina's workflows do not run with their role's permissions (a Lambda task is invoked as
+the platform), so a role is recorded, never created, and ``Policies`` are listed as ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from lamina.sam import names
+from lamina.sam.errors import TemplateError
+from lamina.sam.model import (
+    LOGICAL_ID_TAG,
+    STACK_TAG,
+    RuleSpec,
+    ScheduleSpec,
+    Skipped,
+    StateMachineSpec,
+    TargetSpec,
+)
+from lamina.sam.resources import schedule_spec
+
+SERVERLESS = "AWS::Serverless::StateMachine"
+PLAIN = "AWS::StepFunctions::StateMachine"
+STATE_MACHINE_TYPES = (SERVERLESS, PLAIN)
+
+_SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
+_TARGET_ID = re.compile(r"[^.\-_A-Za-z0-9]")
+# Properties that mean nothing here: listed as ignored, with why.
+_IGNORED = {
+    "Tracing": "X-Ray tracing is not recorded for workflows (Lamina's traces cover functions)",
+    "TracingConfiguration": "X-Ray tracing is not recorded for workflows",
+    "Logging": "execution history is kept by Lamina's workflow store; no log delivery",
+    "LoggingConfiguration": "execution history is kept by Lamina's workflow store",
+    "Policies": "Lamina's workflows do not run with a role's permissions",
+    "PermissionsBoundary": "Lamina's workflows do not run with a role's permissions",
+    "RolePath": "Lamina's workflows do not run with a role's permissions",
+    "EncryptionConfiguration": "Lamina's workflow store is local",
+}
+_KNOWN = {
+    "Name",
+    "StateMachineName",
+    "Definition",
+    "DefinitionUri",
+    "DefinitionString",
+    "DefinitionSubstitutions",
+    "Type",
+    "StateMachineType",
+    "Role",
+    "RoleArn",
+    "Tags",
+    "Events",
+}
+_UNSUPPORTED_EVENTS = {
+    "Api": "API routes invoke functions on Lamina, not state machines",
+    "EventBridgeRule": "no event buses for SAM events: only schedules (Schedule, ScheduleV2)",
+    "CloudWatchEvent": "no event buses for SAM events: only schedules (Schedule, ScheduleV2)",
+}
+
+
+@dataclass
+class StateMachineResult:
+    spec: StateMachineSpec
+    rules: list[RuleSpec] = field(default_factory=list)
+    schedules: list[ScheduleSpec] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """``${Key}`` → ``values[Key]``; unknown keys are left as they are."""
+    return _SUBSTITUTION.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def _definition_file(lid: str, uri: Any, base: Path) -> Any:
+    if not isinstance(uri, str) or uri.startswith("s3://"):
+        raise TemplateError(
+            f"{lid}: DefinitionUri must be a local file (Lamina has no S3 location to read)"
+        )
+    path = (base / uri).resolve()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TemplateError(f"{lid}: DefinitionUri {uri}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"{lid}: DefinitionUri {uri} is neither JSON nor YAML: {exc}") from None
+
+
+def definition_text(lid: str, kind: str, props: dict[str, Any], base: Path) -> str:
+    """The definition as JSON text, substitutions applied and checked to still be JSON."""
+    other = "DefinitionUri" if kind == SERVERLESS else "DefinitionString"
+    allowed = ("Definition", other)
+    if kind == PLAIN and "DefinitionS3Location" in props:
+        raise TemplateError(f"{lid}: DefinitionS3Location is not supported: use Definition")
+    keys = [k for k in allowed if k in props]
+    if len(keys) != 1:
+        raise TemplateError(f"{lid}: exactly one of {' or '.join(allowed)} is required")
+    raw: Any
+    if keys[0] == "DefinitionUri":
+        raw = _definition_file(lid, props["DefinitionUri"], base)
+    elif keys[0] == "DefinitionString":
+        raw = props["DefinitionString"]
+        if not isinstance(raw, str):
+            raise TemplateError(f"{lid}: DefinitionString must be a string")
+    else:
+        raw = props["Definition"]
+    if not isinstance(raw, (dict, str)):
+        raise TemplateError(f"{lid}: the definition must be a mapping (States, StartAt)")
+    text = raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":"))
+    subs = props.get("DefinitionSubstitutions") or {}
+    if not isinstance(subs, dict):
+        raise TemplateError(f"{lid}: DefinitionSubstitutions must be a mapping")
+    text = substitute(text, {str(k): _text(v) for k, v in subs.items()})
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise TemplateError(
+            f"{lid}: the definition is not JSON after substitution: {exc}"
+        ) from None
+    return text
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _tags(raw: Any) -> dict[str, str]:
+    if isinstance(raw, list):
+        return {str(t["Key"]): str(t.get("Value", "")) for t in raw if isinstance(t, dict)}
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    return {}
+
+
+def translate_state_machine(
+    lid: str,
+    kind: str,
+    name: str,
+    props: dict[str, Any],
+    *,
+    stack: str,
+    base: Path,
+    region: str,
+    account: str,
+) -> StateMachineResult:
+    """One state machine resource (``props`` resolved) and its SAM ``Events``."""
+    machine_type = str(
+        props.get("Type" if kind == SERVERLESS else "StateMachineType") or "STANDARD"
+    )
+    if machine_type not in ("STANDARD", "EXPRESS"):
+        raise TemplateError(f"{lid}: the type must be STANDARD or EXPRESS, not {machine_type!r}")
+    role_key = "Role" if kind == SERVERLESS else "RoleArn"
+    role = props.get(role_key)
+    if role is None:
+        if kind == PLAIN:
+            raise TemplateError(f"{lid}: RoleArn is required")
+        role = names.execution_role_arn(account, stack, lid)
+    typed: Literal["STANDARD", "EXPRESS"] = "EXPRESS" if machine_type == "EXPRESS" else "STANDARD"
+    tags = {**_tags(props.get("Tags")), STACK_TAG: stack, LOGICAL_ID_TAG: lid}
+    spec = StateMachineSpec(
+        lid, name, definition_text(lid, kind, props, base), str(role), typed, tags
+    )
+    out = StateMachineResult(spec)
+    for key in props:
+        if key in _IGNORED:
+            out.skipped.append(Skipped(f"{lid}.{key}", _IGNORED[key], ignored=True))
+        elif key not in _KNOWN and key != "DefinitionS3Location":
+            out.skipped.append(Skipped(f"{lid}.{key}", "not a state machine property Lamina knows"))
+    events = props.get("Events") or {}
+    if kind == SERVERLESS and isinstance(events, dict):
+        _events(out, events, stack, spec.arn(region, account))
+    return out
+
+
+def _events(out: StateMachineResult, events: dict[str, Any], stack: str, target: str) -> None:
+    lid = out.spec.logical_id
+    for event, body in events.items():
+        where = f"{lid}.Events.{event}"
+        if not isinstance(body, dict):
+            raise TemplateError(f"{where} must be a mapping with a Type")
+        kind = str(body.get("Type", ""))
+        props = body.get("Properties") or {}
+        name = str(props.get("Name") or names.rule_name(stack, lid, event))
+        text = props.get("Input")
+        given = None if text is None else text if isinstance(text, str) else json.dumps(text)
+        if kind == "Schedule":
+            expr = str(props.get("Schedule") or "")
+            if not expr.startswith(("rate(", "cron(")):
+                out.skipped.append(
+                    Skipped(where, f"schedule {expr!r}: Lamina's schedules are rate() and cron()")
+                )
+                continue
+            enabled = str(props.get("Enabled", True)).lower() != "false"
+            if props.get("State"):
+                enabled = str(props["State"]) == "ENABLED"
+            target_id = _TARGET_ID.sub("-", f"{lid}{event}")[:64]
+            out.rules.append(
+                RuleSpec(
+                    key=f"{lid}.{event}",
+                    name=name,
+                    schedule=expr,
+                    enabled=enabled,
+                    description=str(props.get("Description") or ""),
+                    targets=(TargetSpec(target_id, target, given),),
+                )
+            )
+        elif kind == "ScheduleV2":
+            spec_target = {
+                "Arn": target,
+                "Input": props.get("Input"),
+                "RetryPolicy": props.get("RetryPolicy"),
+                "DeadLetterConfig": props.get("DeadLetterConfig"),
+            }
+            try:
+                out.schedules.append(
+                    schedule_spec(f"{lid}.{event}", name, props, spec_target, out.notes)
+                )
+            except TemplateError as exc:
+                out.skipped.append(Skipped(where, str(exc)))
+        elif kind in _UNSUPPORTED_EVENTS:
+            out.skipped.append(Skipped(f"{where} ({kind})", _UNSUPPORTED_EVENTS[kind]))
+        else:
+            out.skipped.append(Skipped(f"{where} ({kind or 'no Type'})", "unknown event type"))
