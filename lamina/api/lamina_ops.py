@@ -14,6 +14,7 @@ from lamina.billing.ledger_wire import parse_by, views
 from lamina.errors import InvalidParameterValue, ResourceNotFound
 from lamina.logs.lines import function_log_group
 from lamina.logs.store import group_folder
+from lamina.services.stepfunctions.usage import read_usage
 from lamina.wire.http import Request
 from lamina.wire.server import Response
 
@@ -105,9 +106,15 @@ class LaminaOps:
         since, until = _epoch(q.get("since"), "since"), _epoch(q.get("until"), "until")
         ledger = self.ctx.ledger
 
+        data_dir = self.ctx.settings.data_dir
+
         def query() -> dict[str, list[dict[str, object]]]:
             ledger.flush()
-            return views(LedgerReader(ledger.path), by, function, since, until)
+            out = views(LedgerReader(ledger.path), by, function, since, until)
+            # Workflows beside the functions (not when one function is asked for).
+            usage = [] if function else read_usage(data_dir, since, until)
+            out["workflows"] = [u.to_json() for u in usage]
+            return out
 
         return json_response(200, await asyncio.to_thread(query))
 

@@ -36,6 +36,8 @@ from lamina.tools.payloads import WeightedPayload, read_payload_arg, read_weight
 from lamina.tools.tune_report import tune_dict, write_tune
 from lamina.tools.tuner import TunePlan, tune
 from lamina.tools.tuning import DEFAULT_SIZES, Strategy
+from lamina.tools.workflow_cost import workflow_bills
+from lamina.workflows.cost import load_workflow_prices
 
 EndpointOf = Callable[[argparse.Namespace], str]
 
@@ -128,6 +130,7 @@ def cmd_cost(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     span = (query.function, query.since, query.until)
     source = open_source(client, data_dir, explicit, query.by, span)
     report = from_ledger(source.views, query, prices)
+    report.workflows = workflow_bills(source.workflows, load_workflow_prices())
     if source.note:
         report.notes.append(source.note)
     if args.json:
@@ -308,7 +311,7 @@ def register(
     p = sub.add_parser(
         "cost",
         parents=[common],
-        help="what functions cost, from the ledger; projections and break-even",
+        help="what functions and workflows cost, from the ledger; projections and break-even",
     )
     p.add_argument("function", nargs="?", help="one function (default: all)")
     p.add_argument(

@@ -1,4 +1,5 @@
-"""``lamina cost``: the ledger per function / version / day / month, projections, break-even.
+"""``lamina cost``: the ledger per function / version / day / month, projections, break-even;
+and the workflows beside the functions (:mod:`lamina.tools.workflow_cost`).
 
 Rows are priced as the ledger prices them — each invocation at its architecture's
 first-tier price plus the request fee — or repriced for another architecture
@@ -29,6 +30,7 @@ from lamina.billing.projection import (
     project,
 )
 from lamina.tools.formatting import plain
+from lamina.tools.workflow_cost import WorkflowBill, workflow_row
 
 By = Literal["function", "version", "day", "month"]
 
@@ -101,6 +103,7 @@ class CostReport:
     outlooks: list[FunctionOutlook] = field(default_factory=list)
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    workflows: list[WorkflowBill] = field(default_factory=list)  # state machines, priced
 
 
 def priced(group: GroupTotals, prices: PriceTable, architecture: str | None) -> Priced:
@@ -259,4 +262,5 @@ def report_rows(report: CostReport, prices: PriceTable) -> list[dict[str, Any]]:
         if report.query.by == "function" and g.function in by_function:
             row["outlook"] = [outlook_dict(o) for o in by_function[g.function]]
         rows.append(row)
+    rows.extend(workflow_row(b) for b in report.workflows)
     return rows

@@ -26,6 +26,7 @@ from lamina.billing.ledger_wire import group_from_json, month_from_json, workloa
 from lamina.billing.projection import Workload
 from lamina.client.http import Client, ClientError
 from lamina.errors import InvalidParameterValue
+from lamina.services.stepfunctions.usage import WorkflowUsage, read_usage
 from lamina.tools.cost_report import LedgerViews
 
 Span = tuple[str | None, float | None, float | None]
@@ -80,11 +81,18 @@ class ServerLedger:
         answer = self._any((function, since, until))
         return [workload_from_json(w) for w in answer["workloads"]]
 
+    def workflow_usage(self, span: Span) -> list[WorkflowUsage]:
+        """The workflows' usage the server sent with the ledger (none from an older one)."""
+        rows = self._any(span).get("workflows") or []
+        return [WorkflowUsage.from_json(r) for r in rows]
+
 
 @dataclass(frozen=True, slots=True)
 class CostSource:
     views: LedgerViews
     note: str = ""
+    # State machines' usage over the span, read beside the ledger (none for one function).
+    workflows: list[WorkflowUsage] = field(default_factory=list)
 
 
 def open_source(
@@ -100,8 +108,10 @@ def open_source(
     report from the server costs one request.
     """
     ledger = data_dir / LEDGER_FILE
+    function, since, until = span
     if explicit_dir or client is None:
-        return CostSource(LedgerReader(ledger))
+        local = [] if function else read_usage(data_dir, since, until)
+        return CostSource(LedgerReader(ledger), workflows=local)
     server = ServerLedger(client)
     grouping: GroupBy = "version" if by == "version" else "day" if by == "day" else "function"
     try:
@@ -111,10 +121,12 @@ def open_source(
             raise
         if ledger.is_file():
             return CostSource(
-                LedgerReader(ledger), f"the server is not reachable ({exc}); read {ledger}"
+                LedgerReader(ledger),
+                f"the server is not reachable ({exc}); read {ledger}",
+                [] if function else read_usage(data_dir, since, until),
             )
         raise ClientError(f"{exc}; and there is no ledger at {ledger} (--data-dir?)") from None
-    return CostSource(server)
+    return CostSource(server, workflows=server.workflow_usage(span))
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")

@@ -11,6 +11,8 @@ from lamina.billing.projection import per_million
 from lamina.terminal import paint, table
 from lamina.tools.cost_report import CostReport, priced
 from lamina.tools.formatting import count, money, ms, per_second
+from lamina.tools.workflow_cost import workflows_total
+from lamina.workflows.cost import load_workflow_prices
 
 
 def write_cost(report: CostReport, prices: PriceTable, stream: TextIO) -> None:
@@ -23,6 +25,8 @@ def write_cost(report: CostReport, prices: PriceTable, stream: TextIO) -> None:
         _groups(report, prices, stream)
         if report.months:
             _months(report, stream, title=True)
+    if report.workflows and q.by != "month":
+        _workflows(report, stream)
     if report.outlooks and q.rate is not None:
         _projection(report, stream)
     if report.outlooks and q.server is not None:
@@ -79,6 +83,37 @@ def groups_table(report: CostReport, prices: PriceTable) -> tuple[list[str], lis
             money(money_.total),
         ]
         rows.append(row)
+    return headers, rows
+
+
+def _workflows(report: CostReport, stream: TextIO) -> None:
+    _title("Workflows (Step Functions: Standard per transition, Express per request + GB-s)",
+           stream)  # fmt: skip
+    table(*workflows_table(report), stream)
+    tier = "with" if report.query.free_tier else "without"
+    total = workflows_total(report.workflows, load_workflow_prices(), report.query.free_tier)
+    print(f"workflows total: {money(total)} ({tier} the free tier)", file=stream)
+
+
+def workflows_table(report: CostReport) -> tuple[list[str], list[list[object]]]:
+    """One row per state machine."""
+    headers = ["STATE MACHINE", "TYPE", "EXECUTIONS", "TRANSITIONS", "BILLED MS", "GB-S"]
+    headers += ["TRANSITIONS $", "REQUESTS $", "DURATION $", "TOTAL $"]
+    rows: list[list[object]] = [
+        [
+            b.usage.name,
+            b.usage.type,
+            b.usage.executions,
+            b.usage.transitions if b.usage.type == "STANDARD" else "-",
+            b.usage.billed_ms if b.usage.type == "EXPRESS" else "-",
+            f"{b.gb_s:.4f}" if b.usage.type == "EXPRESS" else "-",
+            money(b.transition_cost),
+            money(b.request_cost),
+            money(b.duration_cost),
+            money(b.total),
+        ]
+        for b in report.workflows
+    ]
     return headers, rows
 
 

@@ -59,15 +59,39 @@ def standard_cost(
     return prices.per_1000_transitions * billable / 1000
 
 
+def billed_memory_mb(memory_mb: float, prices: WorkflowPrices) -> int:
+    """Memory in whole 64 MB steps, at least one step."""
+    step_mb = prices.memory_step_mb
+    return max(step_mb, math.ceil(memory_mb / step_mb) * step_mb)
+
+
+def billed_duration_ms(duration_ms: float, prices: WorkflowPrices) -> int:
+    """One Express execution's duration, rounded up to the next 100 ms (at least 100)."""
+    step_ms = prices.duration_step_ms
+    return max(step_ms, math.ceil(duration_ms / step_ms) * step_ms)
+
+
+def express_memory_mb(*texts: str) -> float:
+    """The memory an Express execution is billed for, estimated from what it holds: its
+    definition and its input and output documents (AWS: "based on the size of the
+    workflow definition ... and the execution payload"). A workflow of ordinary size
+    is one 64 MB step."""
+    return sum(len(t.encode()) for t in texts) / (1024 * 1024)
+
+
 def express_cost(
     requests: int, durations_ms: list[float], memory_mb: float, prices: WorkflowPrices
 ) -> Decimal:
     """``durations_ms`` of each execution; ``memory_mb`` used (billed in 64 MB steps)."""
-    step_mb = prices.memory_step_mb
-    billed_mb = max(step_mb, math.ceil(memory_mb / step_mb) * step_mb)
-    step_ms = prices.duration_step_ms
-    billed_ms = sum(max(step_ms, math.ceil(d / step_ms) * step_ms) for d in durations_ms)
-    gb_s = Decimal(billed_mb) / 1024 * Decimal(billed_ms) / 1000
+    billed_mb = billed_memory_mb(memory_mb, prices)
+    billed_ms = sum(billed_duration_ms(d, prices) for d in durations_ms)
+    return express_cost_of(requests, billed_mb * billed_ms, prices)
+
+
+def express_cost_of(requests: int, mb_ms: int, prices: WorkflowPrices) -> Decimal:
+    """Express executions' cost from their billed MB-milliseconds (each execution's
+    memory step * its rounded duration, summed)."""
+    gb_s = Decimal(mb_ms) / 1024 / 1000
     cost = prices.per_million_requests * requests / 1_000_000
     remaining = gb_s
     for size_gb_hours, price in prices.duration_tiers:

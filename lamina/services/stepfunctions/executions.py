@@ -235,6 +235,8 @@ class Executions:
             del self._token_owner[token]
         if not ex.express:
             await self.store.finish_execution(ex)
+        else:
+            self.store.queue_express_usage(ex)
         ex.done.set()
 
     async def redrive(self, ex: ExecutionRecord) -> None:

@@ -5,13 +5,15 @@ Standard executions are durable: the execution row and ``ExecutionStarted`` comm
 last one together with the *cursor* — the state about to be entered, its input and the
 variables in scope. A restarted server resumes each RUNNING execution from its cursor
 (a Task that was in flight is run again: at-least-once, as AWS documents). Express
-executions never touch this file.
+executions touch this file only once they have ended, to add to the ``usage`` table
+(:mod:`.usage`, what ``lamina cost`` reads), queued for the next commit and not waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -26,10 +28,16 @@ from lamina.services.stepfunctions.records import (
     StateMachineRecord,
     VersionRecord,
 )
+from lamina.services.stepfunctions.usage import UPSERT, USAGE_SCHEMA, usage_row
 from lamina.store.sqlite_writer import SqliteWriter
+from lamina.workflows.cost import load_workflow_prices
 from lamina.workflows.steps import JsonDoc
 
-SCHEMA = """
+log = logging.getLogger("lamina.stepfunctions.store")
+
+SCHEMA = (
+    USAGE_SCHEMA
+    + """
 CREATE TABLE IF NOT EXISTS state_machines (
     arn TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, definition TEXT NOT NULL,
     role_arn TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
@@ -62,6 +70,12 @@ CREATE TABLE IF NOT EXISTS progress (
     PRIMARY KEY (execution, first_id)
 );
 """
+)
+
+
+def _log_failure(batch: asyncio.Future[None]) -> None:
+    if not batch.cancelled() and batch.exception() is not None:
+        log.error("workflow store: a commit failed: %s", batch.exception())
 
 
 def _doc_text(value: Any) -> str:
@@ -116,6 +130,7 @@ class WorkflowStore:
         self._pending: list[Callable[[sqlite3.Connection], object]] = []
         self._rows: list[tuple[Any, ...]] = []  # progress rows for the next commit
         self._batch: asyncio.Future[None] | None = None
+        self.prices = load_workflow_prices()
 
     def close(self) -> None:
         self.writer.close()
@@ -253,6 +268,7 @@ class WorkflowStore:
         ex.flushed += len(events)
         row = (ex.status, ex.output, ex.error, ex.cause, ex.stopped, ex.arn)
         chunk = self._chunk(ex.arn, events, None)
+        usage = usage_row(ex, self.prices)
 
         def op(c: sqlite3.Connection) -> None:
             c.execute(
@@ -260,8 +276,16 @@ class WorkflowStore:
                 row,
             )
             c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
+            c.execute(UPSERT, usage)
 
         await self._commit(op)
+
+    def queue_express_usage(self, ex: ExecutionRecord) -> None:
+        """Add an ended Express execution to the usage table in the next commit, without
+        waiting for it (Express is at-most-once: a crash before the commit loses the row)."""
+        usage = usage_row(ex, self.prices)
+        batch = self._queue(lambda c: c.execute(UPSERT, usage))
+        batch.add_done_callback(_log_failure)
 
     async def redrive_execution(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
         """The execution runs again: RUNNING, its redrive count, ``ExecutionRedriven``."""
