@@ -11,6 +11,7 @@ from lamina.api.context import ApiContext, Handler
 from lamina.billing.ledger_queries import GroupTotals
 from lamina.billing.ledger_reader import LedgerReader
 from lamina.billing.ledger_wire import parse_by, views
+from lamina.billing.snapstart import snapstart_versions
 from lamina.errors import InvalidParameterValue, ResourceNotFound
 from lamina.logs.lines import function_log_group
 from lamina.logs.store import group_folder
@@ -107,6 +108,11 @@ class LaminaOps:
         ledger = self.ctx.ledger
 
         data_dir = self.ctx.settings.data_dir
+        snapstart = [
+            v.to_json()
+            for v in snapstart_versions(self.ctx.functions.all_versions())
+            if function is None or v.function == function
+        ]
 
         def query() -> dict[str, list[dict[str, object]]]:
             ledger.flush()
@@ -114,6 +120,7 @@ class LaminaOps:
             # Workflows beside the functions (not when one function is asked for).
             usage = [] if function else read_usage(data_dir, since, until)
             out["workflows"] = [u.to_json() for u in usage]
+            out["snapstartVersions"] = snapstart
             return out
 
         return json_response(200, await asyncio.to_thread(query))

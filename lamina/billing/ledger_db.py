@@ -14,7 +14,7 @@ from typing import Any
 from lamina.billing.meter import EXACT, Cost
 from lamina.models.invocation import InvocationRecord, Outcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS invocations (
@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS invocations (
     request_cost       TEXT    NOT NULL,
     duration_cost      TEXT    NOT NULL,
     ephemeral_cost     TEXT    NOT NULL,
-    cost               TEXT    NOT NULL
+    cost               TEXT    NOT NULL,
+    restored           INTEGER NOT NULL DEFAULT 0  -- a SnapStart restore (schema 2)
 );
 -- totals/daily/records filter by function and time range; usage by time range alone.
 CREATE INDEX IF NOT EXISTS invocations_by_function_time ON invocations (function, started_at);
@@ -47,14 +48,19 @@ CREATE INDEX IF NOT EXISTS invocations_by_time ON invocations (started_at);
 COLUMNS = (
     "request_id, function, version, started_at, duration_ms, billed_ms, memory_mb, "
     "max_memory_used_mb, init_ms, architecture, outcome, cold, ephemeral_mb, gb_s, "
-    "ephemeral_gb_s, request_cost, duration_cost, ephemeral_cost, cost"
+    "ephemeral_gb_s, request_cost, duration_cost, ephemeral_cost, cost, restored"
 )
-INSERT = f"INSERT INTO invocations ({COLUMNS}) VALUES ({', '.join('?' * 19)})"
+INSERT = f"INSERT INTO invocations ({COLUMNS}) VALUES ({', '.join('?' * 20)})"
+# Each step takes a ledger from the version before it to the next, in one transaction.
+_MIGRATIONS = {
+    # 1 → 2: which cold starts were SnapStart restores (older rows were not).
+    1: "ALTER TABLE invocations ADD COLUMN restored INTEGER NOT NULL DEFAULT 0",
+}
 
 CostColumns = tuple[str, str, str, str, str, str]
 Row = tuple[
     str, str, str, float, float, int, int, int, float | None, str, str, int, int,
-    str, str, str, str, str, str,
+    str, str, str, str, str, str, int,
 ]  # fmt: skip
 
 
@@ -94,12 +100,33 @@ def connect(path: Path) -> sqlite3.Connection:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == 0:
         conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+    elif version in _MIGRATIONS:
+        migrate(conn)
     elif version != SCHEMA_VERSION:
         conn.close()
         raise sqlite3.DatabaseError(
             f"{path}: ledger schema version {version}, this Lamina knows {SCHEMA_VERSION}"
         )
     return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a ledger of an older schema up to :data:`SCHEMA_VERSION`, one step per
+    transaction with its version bump (a crash leaves the previous version). The version is
+    read again inside each transaction: two servers opening one old file migrate it once."""
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                conn.execute("COMMIT")
+                return
+            conn.execute(_MIGRATIONS[version])
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
 
 def decimal_text(value: Decimal) -> str:
@@ -136,6 +163,7 @@ def encode(record: InvocationRecord, costs: CostColumns) -> Row:
         int(record.cold),
         record.ephemeral_mb,
         *costs,
+        int(record.restored),
     )
 
 
@@ -143,7 +171,7 @@ def decode(row: tuple[Any, ...]) -> tuple[InvocationRecord, Cost]:
     """Rebuild the record and its stored cost from a ``SELECT {COLUMNS}`` row."""
     (request_id, function, version, started_at, duration_ms, billed_ms, memory_mb,
      max_used, init_ms, architecture, outcome, _cold, ephemeral_mb, gb_s, ephemeral_gb_s,
-     request_cost, duration_cost, ephemeral_cost, _total) = row  # fmt: skip
+     request_cost, duration_cost, ephemeral_cost, _total, restored) = row  # fmt: skip
     record = InvocationRecord(
         request_id=str(request_id),
         function_name=str(function),
@@ -157,6 +185,7 @@ def decode(row: tuple[Any, ...]) -> tuple[InvocationRecord, Cost]:
         architecture=str(architecture),
         outcome=Outcome(outcome),
         ephemeral_mb=int(ephemeral_mb),
+        restored=bool(restored),
     )
     cost = Cost(
         gb_s=Decimal(gb_s),

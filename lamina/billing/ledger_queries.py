@@ -58,6 +58,10 @@ class GroupTotals:
     # Nearest-rank duration percentiles, per function only.
     p50_duration_ms: float | None = None
     p90_duration_ms: float | None = None
+    # SnapStart restores among the cold starts, and Σ their memory (the restore fee is
+    # per GB restored).
+    restores: int = 0
+    restored_mb: int = 0
 
     @property
     def gb_s(self) -> Decimal:
@@ -107,7 +111,8 @@ def groups(
         f"SELECT {keys}, COUNT(*), SUM(cold), SUM(outcome != 'success'), "
         "SUM(outcome = 'timeout'), TOTAL(duration_ms), TOTAL(init_ms), SUM(billed_ms), "
         "SUM(memory_mb * billed_ms), decimal_sum(ephemeral_gb_s), "
-        "decimal_sum(request_cost), decimal_sum(duration_cost), decimal_sum(ephemeral_cost) "
+        "decimal_sum(request_cost), decimal_sum(duration_cost), decimal_sum(ephemeral_cost), "
+        "SUM(restored), SUM(restored * memory_mb) "
         f"FROM invocations{where} GROUP BY {keys} ORDER BY {keys}"
     )
     found = [_group(by, row) for row in conn.execute(sql, params).fetchall()]
@@ -228,7 +233,8 @@ def _percentile(
 def _group(by: GroupBy, row: tuple[Any, ...]) -> GroupTotals:
     width = len(_KEYS[by])
     key, sums = row[:width], row[width:]
-    (count, cold, errors, timeouts, duration, init, billed, mb_ms, eph, req, dur, eph_cost) = sums
+    (count, cold, errors, timeouts, duration, init, billed, mb_ms, eph, req, dur, eph_cost,
+     restores, restored_mb) = sums  # fmt: skip
     return GroupTotals(
         function=str(key[1] if by == "day" else key[0]),
         version=str(key[1]) if by == "version" else None,
@@ -245,4 +251,6 @@ def _group(by: GroupBy, row: tuple[Any, ...]) -> GroupTotals:
         request_cost=Decimal(req),
         duration_cost=Decimal(dur),
         ephemeral_cost=Decimal(eph_cost),
+        restores=int(restores),
+        restored_mb=int(restored_mb),
     )

@@ -76,6 +76,9 @@ def group_from_json(raw: dict[str, Any]) -> GroupTotals:
         ephemeral_cost=Decimal(str(raw["ephemeral_cost"])),
         p50_duration_ms=_float_or_none(raw.get("p50_duration_ms")),
         p90_duration_ms=_float_or_none(raw.get("p90_duration_ms")),
+        # An older server sends no SnapStart counts.
+        restores=int(raw.get("restores") or 0),
+        restored_mb=int(raw.get("restored_mb") or 0),
     )
 
 

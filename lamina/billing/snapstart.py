@@ -17,11 +17,14 @@ in billing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from lamina.billing.meter import EXACT
 from lamina.billing.prices import PriceTable, SnapStartPrices
 from lamina.errors import InvalidParameterValue
+from lamina.models.function import LATEST, FunctionConfig
 
 # 1 / 1024 MB per GB, exactly.
 _GB_PER_MB = Decimal("0.0009765625")
@@ -80,3 +83,40 @@ def snapstart_bill(
         cache_gb_s=gb_s,
         cache_cost=EXACT.multiply(gb_s, _prices(table).cache_price_per_gb_s),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SnapStartVersion:
+    """A published version with SnapStart, as the server lists it."""
+
+    function: str
+    version: str
+    memory_mb: int
+    published_at: float  # epoch seconds
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "function": self.function,
+            "version": self.version,
+            "memoryMb": self.memory_mb,
+            "publishedAt": self.published_at,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> SnapStartVersion:
+        return cls(
+            str(raw["function"]),
+            str(raw["version"]),
+            int(raw["memoryMb"]),
+            float(raw["publishedAt"]),
+        )
+
+
+def snapstart_versions(configs: list[FunctionConfig]) -> list[SnapStartVersion]:
+    """The published versions with SnapStart among ``configs`` (the server's functions)."""
+    out = []
+    for c in configs:
+        if c.snap_start and c.version != LATEST and c.last_modified:
+            at = datetime.strptime(c.last_modified, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+            out.append(SnapStartVersion(c.name, c.version, c.memory_mb, at))
+    return out

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from lamina.tools.coldstart import DEFAULT_RUNTIMES, resolve_runtimes, run_colds
 from lamina.tools.coldstart_report import coldstart_dict, write_coldstart
 from lamina.tools.compare import run_compare
 from lamina.tools.compare_report import compare_dict, write_compare
-from lamina.tools.cost_report import CostQuery, from_ledger, report_rows
+from lamina.tools.cost_report import CostQuery, add_snapstart, from_ledger, report_rows
 from lamina.tools.cost_source import open_source, parse_when
 from lamina.tools.cost_text import write_cost
 from lamina.tools.html_report import Section
@@ -131,6 +132,7 @@ def cmd_cost(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     source = open_source(client, data_dir, explicit, query.by, span)
     report = from_ledger(source.views, query, prices)
     report.workflows = workflow_bills(source.workflows, load_workflow_prices())
+    add_snapstart(report, source.views, source.snapstart, prices, time.time())
     if source.note:
         report.notes.append(source.note)
     if args.json:

@@ -46,6 +46,9 @@ class InvocationRecord:
     architecture: str
     outcome: Outcome
     ephemeral_mb: int = 512
+    # A cold start restored from a published SnapStart version's snapshot: billed a
+    # restore (per GB) besides its duration.
+    restored: bool = False
 
     @property
     def cold(self) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from lamina.billing.meter import billed_duration_ms
 from lamina.logs import lines
-from lamina.models.function import FunctionConfig
+from lamina.models.function import LATEST, FunctionConfig
 from lamina.models.invocation import InvocationRecord, Outcome
 from lamina.scheduler import telemetry_events
 from lamina.scheduler.environment import Environment
@@ -52,6 +52,9 @@ def invocation_record(
         architecture=cfg.architecture,
         outcome=outcome,
         ephemeral_mb=cfg.ephemeral_mb,
+        # Lamina restores $LATEST from a zygote too, for speed; Lambda's SnapStart (and
+        # its restore fee) is for published versions only.
+        restored=restore is not None and cfg.snap_start and cfg.version != LATEST,
     )
 
 

@@ -29,7 +29,9 @@ from lamina.billing.projection import (
     break_even,
     project,
 )
+from lamina.billing.snapstart import SnapStartVersion
 from lamina.tools.formatting import plain
+from lamina.tools.snapstart_cost import SnapStartRow, snapstart_row, snapstart_rows
 from lamina.tools.workflow_cost import WorkflowBill, workflow_row
 
 By = Literal["function", "version", "day", "month"]
@@ -104,6 +106,7 @@ class CostReport:
     source: str = ""
     notes: list[str] = field(default_factory=list)
     workflows: list[WorkflowBill] = field(default_factory=list)  # state machines, priced
+    snapstart: list[SnapStartRow] = field(default_factory=list)  # restores and cache fees
 
 
 def priced(group: GroupTotals, prices: PriceTable, architecture: str | None) -> Priced:
@@ -170,6 +173,30 @@ def from_ledger(reader: LedgerViews, query: CostQuery, prices: PriceTable) -> Co
     if query.rate is not None or query.server is not None:
         report.outlooks = outlooks(reader.workloads(*span), query, prices)
     return report
+
+
+def add_snapstart(
+    report: CostReport,
+    reader: LedgerViews,
+    versions: list[SnapStartVersion] | None,
+    prices: PriceTable,
+    now: float,
+) -> None:
+    """SnapStart's fees per version: restores from the ledger, cache from ``versions``
+    (None: not known, e.g. a ledger file read offline; said in a note)."""
+    q = report.query
+    if q.by == "month":
+        return
+    groups = report.groups if q.by == "version" else None
+    if groups is None and (versions or any(g.restores for g in report.groups) or q.by == "day"):
+        groups = reader.groups("version", q.function, q.since, q.until)
+    report.snapstart = snapstart_rows(
+        groups or [], versions or [], prices, since=q.since, until=q.until, now=now
+    )
+    if versions is None and report.snapstart:
+        report.notes.append(
+            "SnapStart cache fees need the server's list of published versions: restores only"
+        )
 
 
 def group_dict(g: GroupTotals, money: Priced) -> dict[str, Any]:
@@ -262,5 +289,6 @@ def report_rows(report: CostReport, prices: PriceTable) -> list[dict[str, Any]]:
         if report.query.by == "function" and g.function in by_function:
             row["outlook"] = [outlook_dict(o) for o in by_function[g.function]]
         rows.append(row)
+    rows.extend(snapstart_row(s) for s in report.snapstart)
     rows.extend(workflow_row(b) for b in report.workflows)
     return rows

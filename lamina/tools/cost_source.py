@@ -24,6 +24,7 @@ from lamina.billing.ledger import LEDGER_FILE
 from lamina.billing.ledger_reader import GroupBy, GroupTotals, LedgerReader, MonthUsage
 from lamina.billing.ledger_wire import group_from_json, month_from_json, workload_from_json
 from lamina.billing.projection import Workload
+from lamina.billing.snapstart import SnapStartVersion
 from lamina.client.http import Client, ClientError
 from lamina.errors import InvalidParameterValue
 from lamina.services.stepfunctions.usage import WorkflowUsage, read_usage
@@ -81,6 +82,11 @@ class ServerLedger:
         answer = self._any((function, since, until))
         return [workload_from_json(w) for w in answer["workloads"]]
 
+    def snapstart_versions(self, span: Span) -> list[SnapStartVersion] | None:
+        """The server's published SnapStart versions (None from an older server)."""
+        rows = self._any(span).get("snapstartVersions")
+        return None if rows is None else [SnapStartVersion.from_json(r) for r in rows]
+
     def workflow_usage(self, span: Span) -> list[WorkflowUsage]:
         """The workflows' usage the server sent with the ledger (none from an older one)."""
         rows = self._any(span).get("workflows") or []
@@ -93,6 +99,8 @@ class CostSource:
     note: str = ""
     # State machines' usage over the span, read beside the ledger (none for one function).
     workflows: list[WorkflowUsage] = field(default_factory=list)
+    # Published SnapStart versions (for their cache fee); None: unknown (a ledger file).
+    snapstart: list[SnapStartVersion] | None = None
 
 
 def open_source(
@@ -126,7 +134,9 @@ def open_source(
                 [] if function else read_usage(data_dir, since, until),
             )
         raise ClientError(f"{exc}; and there is no ledger at {ledger} (--data-dir?)") from None
-    return CostSource(server, workflows=server.workflow_usage(span))
+    return CostSource(
+        server, workflows=server.workflow_usage(span), snapstart=server.snapstart_versions(span)
+    )
 
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")

@@ -25,6 +25,8 @@ def write_cost(report: CostReport, prices: PriceTable, stream: TextIO) -> None:
         _groups(report, prices, stream)
         if report.months:
             _months(report, stream, title=True)
+    if report.snapstart:
+        _snapstart(report, stream)
     if report.workflows and q.by != "month":
         _workflows(report, stream)
     if report.outlooks and q.rate is not None:
@@ -83,6 +85,31 @@ def groups_table(report: CostReport, prices: PriceTable) -> tuple[list[str], lis
             money(money_.total),
         ]
         rows.append(row)
+    return headers, rows
+
+
+def _snapstart(report: CostReport, stream: TextIO) -> None:
+    _title("SnapStart (restores per GB restored, snapshot cache per GB-s, 3 h minimum)", stream)
+    table(*snapstart_table(report), stream)
+
+
+def snapstart_table(report: CostReport) -> tuple[list[str], list[list[object]]]:
+    """One row per published SnapStart version with restores or a cached snapshot."""
+    headers = ["FUNCTION", "VERSION", "RESTORES", "RESTORE $", "CACHE S", "CACHE GB-S"]
+    headers += ["CACHE $", "TOTAL $"]
+    rows: list[list[object]] = [
+        [
+            s.function,
+            s.version,
+            s.restores,
+            money(s.restore_cost),
+            s.cache_s,
+            f"{s.cache_gb_s:.4f}",
+            money(s.cache_cost),
+            money(s.total),
+        ]
+        for s in report.snapstart
+    ]
     return headers, rows
 
 
