@@ -42,6 +42,19 @@ RunTaskFn = Callable[[RunTask], Awaitable[Outcome]]
 Record = Callable[[tuple[Event, ...], int | None], int]
 
 
+class BranchLog(Protocol):
+    """What a durable executor keeps of one top-level Parallel or Map state's branches: the
+    outcomes of those that ended, so a resumed execution runs only the others."""
+
+    def known(self) -> dict[int, Outcome]: ...
+
+    def done(self, index: int, outcome: Outcome) -> None: ...
+
+
+# The branch log of a top-level RunBranches (called once per RunBranches step).
+BranchLogFor = Callable[[RunBranches], BranchLog]
+
+
 class MapIO(Protocol):
     """Where a distributed Map reads its items and writes its results (S3)."""
 
@@ -80,7 +93,9 @@ class Runner:
         sleeping: Callable[[Sleep], Awaitable[None]] | None = None,
         map_io: MapIO | None = None,
         settled: Callable[[], Awaitable[None]] | None = None,
+        branch_log: BranchLogFor | None = None,
     ) -> None:
+        self.branch_log = branch_log
         self.map_io = map_io
         self.settled = settled
         self.engine = engine
@@ -130,7 +145,8 @@ class Runner:
             elif isinstance(step, RunBranches):
                 if top and self.settled is not None:
                     await self.settled()
-                outcomes = await self._branches(step, chain[0])
+                log = self.branch_log(step) if top and self.branch_log is not None else None
+                outcomes = await self._branches(step, chain[0], log)
                 chain[0] = None  # after the join: the history's latest event
                 inputs = [b.input for b in step.branches]
                 step = engine.branches_done(machine, step.frame, outcomes, inputs)
@@ -154,12 +170,33 @@ class Runner:
         """Run a Parallel state's branches or a Map state's items (one outcome each)."""
         return await self._branches(step, None)
 
-    async def _branches(self, step: RunBranches, parent: int | None) -> list[Outcome]:
+    async def _branches(
+        self, step: RunBranches, parent: int | None, log: BranchLog | None = None
+    ) -> list[Outcome]:
         limit = step.max_concurrency or len(step.branches) or 1
         gate = asyncio.Semaphore(limit)
         tolerant = step.kind == "Map" and (step.tolerated_count or step.tolerated_percentage)
+        known = log.known() if log is not None else {}
+
+        def ended(index: int, outcome: Outcome) -> Outcome:
+            if log is not None:
+                log.done(index, outcome)
+            return outcome
 
         async def one(index: int, branch: Branch) -> Outcome:
+            if index in known:
+                # Ended before a restart: its outcome is kept, its states are not run again
+                # (only the iteration's own events are written again, not its states').
+                outcome = known[index]
+                if step.kind == "Map":
+                    ok = isinstance(outcome, Ok)
+                    kind = "MapIterationSucceeded" if ok else "MapIterationFailed"
+                    started = Event(
+                        "MapIterationStarted", {"name": step.frame.state, "index": index}
+                    )
+                    last = self.record((started,), parent)
+                    self.record((Event(kind, {"name": step.frame.state, "index": index}),), last)
+                return outcome
             async with gate:
                 chain: list[int | None] = [parent]
                 if step.kind == "Map":
@@ -175,10 +212,10 @@ class Runner:
                     done = Event(kind, {"name": step.frame.state, "index": index})
                     self.record((done,), chain[0])
                 if isinstance(end, Succeed):
-                    return Ok(end.output)
+                    return ended(index, Ok(end.output))
                 if not tolerant:
                     raise _BranchFailed(Err(end.error, end.cause))
-                return Err(end.error, end.cause)
+                return ended(index, Err(end.error, end.cause))
 
         tasks = [asyncio.ensure_future(one(i, b)) for i, b in enumerate(step.branches)]
         try:

@@ -180,6 +180,7 @@ class Executions:
         runner = Runner(
             engine, run_task, self.clock, self._record(ex), moved, sleeping, map_io=self.tasks,
             settled=settled,
+            branch_log=None if ex.express else lambda step: self.store.branch_log(ex),
         )  # fmt: skip
         timeout: float | None = ex.machine.timeout_s
         if ex.express:  # Express executions run for 5 minutes at most

@@ -21,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from lamina.services.stepfunctions.activities import ActivityRecord
+from lamina.services.stepfunctions.branches import (
+    BRANCHES_SCHEMA,
+    StoredBranches,
+    forget_op,
+    load_branches,
+)
 from lamina.services.stepfunctions.records import (
     AliasRecord,
     ExecutionRecord,
@@ -37,6 +43,7 @@ log = logging.getLogger("lamina.stepfunctions.store")
 
 SCHEMA = (
     USAGE_SCHEMA
+    + BRANCHES_SCHEMA
     + """
 CREATE TABLE IF NOT EXISTS state_machines (
     arn TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, definition TEXT NOT NULL,
@@ -131,6 +138,8 @@ class WorkflowStore:
         self._rows: list[tuple[Any, ...]] = []  # progress rows for the next commit
         self._batch: asyncio.Future[None] | None = None
         self.prices = load_workflow_prices()
+        # Ended branches of top-level Parallel / Map states (see .branches), loaded once.
+        self.branches = self.writer.call(load_branches)
 
     def close(self) -> None:
         self.writer.close()
@@ -277,8 +286,21 @@ class WorkflowStore:
             )
             c.execute("INSERT OR REPLACE INTO progress VALUES (?,?,?,?)", chunk)
             c.execute(UPSERT, usage)
+            forget(c)
+
+        forget = forget_op(ex.arn)
+        for key in [k for k in self.branches if k[0] == ex.arn]:
+            del self.branches[key]
 
         await self._commit(op)
+
+    def branch_log(self, ex: ExecutionRecord) -> StoredBranches:
+        """The log of the branches of the top-level state ``ex`` is entering now."""
+
+        def queue(op: Callable[[sqlite3.Connection], object]) -> None:
+            self._queue(op).add_done_callback(_log_failure)
+
+        return StoredBranches((ex.arn, ex.flushed), self.branches, queue, _dumps)
 
     def queue_express_usage(self, ex: ExecutionRecord) -> None:
         """Add an ended Express execution to the usage table in the next commit, without
