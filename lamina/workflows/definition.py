@@ -91,6 +91,7 @@ class ParallelState(Retryable):
 class MapState(Retryable):
     processor: Machine | None = None
     distributed: bool = False
+    execution_type: str = "STANDARD"  # a distributed Map's child executions
     items_path: str | None = "$"
     items: Json = None  # JSONata ``Items``
     item_selector: Json = None

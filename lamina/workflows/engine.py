@@ -422,7 +422,18 @@ class Engine(Evaluation):
             or 0
         )
         started = Event("MapStateStarted", {"length": len(branches)})
-        return RunBranches(frame, "Map", branches, int(mc), tc, tp, (started,))
+        if not state.distributed:
+            return RunBranches(frame, "Map", branches, int(mc), tc, tp, (started,))
+        map_run_arn = self._map_run_arn(state)
+        run = Event("MapRunStarted", {"mapRunArn": map_run_arn})
+        return RunBranches(frame, "Map", branches, int(mc), tc, tp, (started, run),
+                           map_run_arn, state.execution_type)  # fmt: skip
+
+    def _map_run_arn(self, state: MapState) -> str:
+        run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        label = state.label or state.name
+        map_run = self.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
+        return f"{map_run}/{label}:{run_id}"
 
     def task_done(self, machine: Machine, frame: Frame, outcome: Outcome) -> Step:
         """The driver's report of a ``RunTask``."""
@@ -448,9 +459,25 @@ class Engine(Evaluation):
         frame: Frame,
         outcomes: list[Outcome],
         inputs: list[Json] | None = None,
+        map_run_arn: str | None = None,
     ) -> Step:
         """The driver's report of a ``RunBranches``: one outcome per branch or item (and,
-        for a Map with a ``ResultWriter``, each item's input)."""
+        for a Map with a ``ResultWriter``, each item's input; for a distributed Map, its
+        Map Run)."""
+        step = self._branches_done(machine, frame, outcomes, inputs, map_run_arn)
+        if map_run_arn is None:
+            return step
+        ok = not any(e.type.endswith("StateFailed") for e in step.events)
+        return _prepend(step, (Event("MapRunSucceeded" if ok else "MapRunFailed", {}),))
+
+    def _branches_done(
+        self,
+        machine: Machine,
+        frame: Frame,
+        outcomes: list[Outcome],
+        inputs: list[Json] | None,
+        map_run_arn: str | None,
+    ) -> Step:
         state = machine.states[frame.state]
         assert isinstance(state, (ParallelState, MapState))
         kind = "Parallel" if isinstance(state, ParallelState) else "Map"
@@ -482,7 +509,7 @@ class Engine(Evaluation):
             )
         if isinstance(state, MapState) and state.writer is not None:
             return _prepend(
-                self._write_results(machine, state, frame, outcomes, inputs or []),
+                self._write_results(machine, state, frame, outcomes, inputs or [], map_run_arn),
                 (Event("MapStateSucceeded"),),
             )
         results = [
@@ -494,7 +521,7 @@ class Engine(Evaluation):
 
     def _write_results(
         self, machine: Machine, state: MapState, frame: Frame, outcomes: list[Outcome],
-        inputs: list[Json],
+        inputs: list[Json], map_run_arn: str | None = None,
     ) -> Step:  # fmt: skip
         assert state.writer is not None
         try:
@@ -509,10 +536,8 @@ class Engine(Evaluation):
         if not isinstance(params, dict) or not isinstance(params.get("Bucket"), str):
             return self._failed(machine, state, frame,
                                 Err("States.ResultWriterFailed", "ResultWriter needs a Bucket"))  # fmt: skip
-        run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        label = state.label or state.name
-        map_run = self.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
-        map_run_arn = f"{map_run}/{label}:{run_id}"
+        map_run_arn = map_run_arn or self._map_run_arn(state)
+        run_id = map_run_arn.rsplit(":", 1)[-1]
         pairs = [
             (True, o.value) if isinstance(o, Ok) else (False, {"Error": o.error, "Cause": o.cause})
             for o in outcomes

@@ -355,13 +355,18 @@ def _map_state(
         processor = Machine("", {}, language)
     else:
         processor = _sub_machine(processor_raw, language, checker, f"{at}/ItemProcessor")
-    mode = "INLINE"
+    mode, execution_type = "INLINE", "STANDARD"
     if isinstance(processor_raw, dict):
         config = processor_raw.get("ProcessorConfig") or {}
         mode = config.get("Mode", "INLINE") if isinstance(config, dict) else "INLINE"
         if mode not in ("INLINE", "DISTRIBUTED"):
             checker.add("SCHEMA_VALIDATION_FAILED", "Mode must be INLINE or DISTRIBUTED",
                         f"{at}/ItemProcessor/ProcessorConfig/Mode")  # fmt: skip
+        if isinstance(config, dict):
+            execution_type = str(config.get("ExecutionType", "STANDARD"))
+        if mode == "DISTRIBUTED" and execution_type not in ("STANDARD", "EXPRESS"):
+            checker.add("SCHEMA_VALIDATION_FAILED", "ExecutionType must be STANDARD or EXPRESS",
+                        f"{at}/ItemProcessor/ProcessorConfig/ExecutionType")  # fmt: skip
     for key in ("ItemsPath", "MaxConcurrencyPath", "ToleratedFailureCountPath",
                 "ToleratedFailurePercentagePath"):  # fmt: skip
         checker.path(spec.get(key), f"{at}/{key}", reference=key == "ItemsPath")
@@ -381,6 +386,7 @@ def _map_state(
         **result,
         processor=processor,
         distributed=mode == "DISTRIBUTED",
+        execution_type=execution_type,
         items_path=spec.get("ItemsPath", "$"),
         items=spec.get("Items"),
         item_selector=selector,

@@ -55,6 +55,20 @@ class BranchLog(Protocol):
 BranchLogFor = Callable[[RunBranches], BranchLog]
 
 
+class MapRunHook(Protocol):
+    """Where a distributed Map's child executions are shown (its Map Run in the API)."""
+
+    def started(self, index: int) -> None: ...
+
+    def ended(self, index: int, outcome: Outcome) -> None: ...
+
+    def finished(self, ok: bool) -> None: ...
+
+
+# The Map Run of a distributed Map's RunBranches (called once per such step).
+MapRunFor = Callable[[RunBranches], MapRunHook]
+
+
 class MapIO(Protocol):
     """Where a distributed Map reads its items and writes its results (S3)."""
 
@@ -94,8 +108,10 @@ class Runner:
         map_io: MapIO | None = None,
         settled: Callable[[], Awaitable[None]] | None = None,
         branch_log: BranchLogFor | None = None,
+        map_runs: MapRunFor | None = None,
     ) -> None:
         self.branch_log = branch_log
+        self.map_runs = map_runs
         self.map_io = map_io
         self.settled = settled
         self.engine = engine
@@ -146,10 +162,17 @@ class Runner:
                 if top and self.settled is not None:
                     await self.settled()
                 log = self.branch_log(step) if top and self.branch_log is not None else None
-                outcomes = await self._branches(step, chain[0], log)
+                run = (
+                    self.map_runs(step)
+                    if step.map_run_arn is not None and self.map_runs is not None
+                    else None
+                )
+                outcomes = await self._branches(step, chain[0], log, run)
                 chain[0] = None  # after the join: the history's latest event
                 inputs = [b.input for b in step.branches]
-                step = engine.branches_done(machine, step.frame, outcomes, inputs)
+                step = engine.branches_done(machine, step.frame, outcomes, inputs, step.map_run_arn)
+                if run is not None:
+                    run.finished(any(e.type == "MapRunSucceeded" for e in step.events))
             elif isinstance(step, ReadItems):
                 if top and self.settled is not None:
                     await self.settled()
@@ -171,7 +194,11 @@ class Runner:
         return await self._branches(step, None)
 
     async def _branches(
-        self, step: RunBranches, parent: int | None, log: BranchLog | None = None
+        self,
+        step: RunBranches,
+        parent: int | None,
+        log: BranchLog | None = None,
+        run: MapRunHook | None = None,
     ) -> list[Outcome]:
         limit = step.max_concurrency or len(step.branches) or 1
         gate = asyncio.Semaphore(limit)
@@ -181,6 +208,8 @@ class Runner:
         def ended(index: int, outcome: Outcome) -> Outcome:
             if log is not None:
                 log.done(index, outcome)
+            if run is not None:
+                run.ended(index, outcome)
             return outcome
 
         async def one(index: int, branch: Branch) -> Outcome:
@@ -188,6 +217,9 @@ class Runner:
                 # Ended before a restart: its outcome is kept, its states are not run again
                 # (only the iteration's own events are written again, not its states').
                 outcome = known[index]
+                if run is not None:
+                    run.started(index)
+                    run.ended(index, outcome)
                 if step.kind == "Map":
                     ok = isinstance(outcome, Ok)
                     kind = "MapIterationSucceeded" if ok else "MapIterationFailed"
@@ -198,6 +230,8 @@ class Runner:
                     self.record((Event(kind, {"name": step.frame.state, "index": index}),), last)
                 return outcome
             async with gate:
+                if run is not None:
+                    run.started(index)
                 chain: list[int | None] = [parent]
                 if step.kind == "Map":
                     started = Event(
@@ -214,6 +248,8 @@ class Runner:
                 if isinstance(end, Succeed):
                     return ended(index, Ok(end.output))
                 if not tolerant:
+                    if run is not None:
+                        run.ended(index, Err(end.error, end.cause))
                     raise _BranchFailed(Err(end.error, end.cause))
                 return ended(index, Err(end.error, end.cause))
 

@@ -141,6 +141,9 @@ class RunBranches:
     tolerated_count: float
     tolerated_percentage: float
     events: tuple[Event, ...] = ()
+    # A distributed Map: its Map Run, and the type of its child executions.
+    map_run_arn: str | None = None
+    child_type: str = "STANDARD"
 
 
 @dataclass(frozen=True, slots=True)

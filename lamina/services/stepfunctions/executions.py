@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lamina.services.stepfunctions.map_runs import MapRuns
 from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.records import ExecutionRecord, HistoryEntry
 from lamina.services.stepfunctions.store import WorkflowStore
@@ -63,6 +64,7 @@ class Executions:
         # Which execution made each task token (for ActivityStarted); dropped at the end.
         self._token_owner: dict[str, ExecutionRecord] = {}
         self.rng = random.Random()
+        self.map_runs = MapRuns()
         self.closing = False
 
     # -- history --------------------------------------------------------------------------
@@ -181,6 +183,7 @@ class Executions:
             engine, run_task, self.clock, self._record(ex), moved, sleeping, map_io=self.tasks,
             settled=settled,
             branch_log=None if ex.express else lambda step: self.store.branch_log(ex),
+            map_runs=lambda step: self.map_runs.tracker(ex.arn, ex.machine_arn, step),
         )  # fmt: skip
         timeout: float | None = ex.machine.timeout_s
         if ex.express:  # Express executions run for 5 minutes at most

@@ -123,7 +123,25 @@ class StepFunctionsOperations:
             "TagResource": self.tag_resource,
             "UntagResource": self.untag_resource,
             "ListTagsForResource": self.list_tags,
+            "DescribeMapRun": self.describe_map_run,
+            "ListMapRuns": self.list_map_runs,
+            "UpdateMapRun": self.update_map_run,
         }
+
+    # -- Map Runs (distributed Map states; see map_runs.py) ---------------------------------
+    async def describe_map_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.executions.map_runs.describe(body)
+
+    async def list_map_runs(self, body: dict[str, Any]) -> dict[str, Any]:
+        ex = self._execution(field_str(body, "executionArn") or "")
+        page, token = page_of(body, self.executions.map_runs.list_runs(ex.arn))
+        out: dict[str, Any] = {"mapRuns": page}
+        if token:
+            out["nextToken"] = token
+        return out
+
+    async def update_map_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.executions.map_runs.update(body)
 
     # -- lookups -----------------------------------------------------------------------------
     def machine(self, arn: str) -> StateMachineRecord:
@@ -437,8 +455,19 @@ class StepFunctionsOperations:
         return out
 
     async def describe_execution(self, body: dict[str, Any]) -> dict[str, Any]:
-        ex = self._execution(field_str(body, "executionArn") or "")
-        return _describe(ex)
+        arn = field_str(body, "executionArn") or ""
+        child = self.executions.map_runs.children.get(arn)
+        if child is not None:  # a distributed Map's child execution
+            run, c = child
+            out = self.executions.map_runs.summary(run, c)
+            out["input"] = json.dumps(c.input)
+            if c.status == "SUCCEEDED":
+                out["output"] = json.dumps(c.output)
+            for key, value in (("error", c.error), ("cause", c.cause)):
+                if value is not None:
+                    out[key] = value
+            return out
+        return _describe(self._execution(arn))
 
     async def stop_execution(self, body: dict[str, Any]) -> dict[str, Any]:
         ex = self._execution(field_str(body, "executionArn") or "")
@@ -455,6 +484,15 @@ class StepFunctionsOperations:
         return {"redriveDate": ex.redrive_date}
 
     async def list_executions(self, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("mapRunArn"):  # a distributed Map's child executions
+            children = self.executions.map_runs.child_summaries(
+                str(body["mapRunArn"]), body.get("statusFilter")
+            )
+            page, token = page_of(body, children)
+            found: dict[str, Any] = {"executions": page}
+            if token:
+                found["nextToken"] = token
+            return found
         sm = self.machine(field_str(body, "stateMachineArn") or "")
         if sm.express:
             raise sfn_error("StateMachineTypeNotSupported",
