@@ -23,6 +23,8 @@ from lamina.errors import AwsServiceError
 from lamina.workflows.jsonpath import Json
 from lamina.workflows.steps import Ok, Outcome, RunBranches
 
+# Bounded memory: past this many child executions kept, the oldest ended Map Runs go.
+MAX_CHILDREN = 200_000
 _COUNTS = ("pending", "running", "succeeded", "failed", "timedOut", "aborted", "total")
 
 
@@ -134,7 +136,23 @@ class MapRuns:
             self.children[child.arn] = (run, child)
         self.runs[run.arn] = run
         self.by_execution.setdefault(execution_arn, []).append(run)
+        self._prune()
         return MapRunTracker(run)
+
+    def _prune(self) -> None:
+        """Forget the oldest ended Map Runs while more than MAX_CHILDREN children are kept."""
+        for arn in list(self.runs):
+            if len(self.children) <= MAX_CHILDREN:
+                return
+            run = self.runs[arn]
+            if run.status == "RUNNING":
+                continue
+            del self.runs[arn]
+            self.by_execution[run.execution_arn].remove(run)
+            if not self.by_execution[run.execution_arn]:
+                del self.by_execution[run.execution_arn]
+            for child in run.children:
+                self.children.pop(child.arn, None)
 
     # -- the API --------------------------------------------------------------------------
     def get(self, arn: str) -> MapRunRecord:
