@@ -58,7 +58,7 @@ def test_express_rows_round_duration_and_memory() -> None:
 def test_rows_add_up_per_machine_and_day() -> None:
     c = sqlite3.connect(":memory:")
     c.executescript(USAGE_SCHEMA)
-    for row in [usage_row(execution(True, [], 0.01), PRICES)] * 3:
+    for row in [usage_row(execution(True, [], 0.01), PRICES, wall=DAY)] * 3:
         c.execute(UPSERT, row)
     c.execute(UPSERT, (*row[:1], "2026-06-01", *row[2:]))
     (all_days,) = query_usage(c)

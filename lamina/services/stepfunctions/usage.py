@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,23 +89,28 @@ def _day(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).date().isoformat()
 
 
-def usage_row(ex: ExecutionRecord, prices: WorkflowPrices) -> tuple[Any, ...]:
-    """The usage an execution that just ended adds (an :data:`UPSERT` row). A redriven
-    Standard execution counts only the transitions since its last redrive: those before
-    were counted when it ended the first time."""
+def usage_row(
+    ex: ExecutionRecord, prices: WorkflowPrices, wall: float | None = None
+) -> tuple[Any, ...]:
+    """The usage an execution that just ended adds (an :data:`UPSERT` row), on the UTC day
+    of ``wall`` (now): the execution's own times are on the workflow clock, which a time
+    scale speeds up, so they say how long it ran (what Express bills), not when. A
+    redriven Standard execution counts only the transitions since its last redrive: those
+    before were counted when it ended the first time."""
     assert ex.stopped is not None
     machine = ex.machine_arn
+    day = _day(time.time() if wall is None else wall)
     if ex.express:
         ms = billed_duration_ms((ex.stopped - ex.started) * 1000, prices)
         mb = billed_memory_mb(express_memory_mb(ex.definition, ex.input, ex.output or ""), prices)
-        return (machine, _day(ex.stopped), "EXPRESS", 1, 0, ms, mb * ms)
+        return (machine, day, "EXPRESS", 1, 0, ms, mb * ms)
     start = 0
     for i in range(len(ex.history) - 1, -1, -1):
         if ex.history[i].type == "ExecutionRedriven":
             start = i
             break
     count = transitions([{"type": e.type} for e in ex.history[start:]])
-    return (machine, _day(ex.stopped), "STANDARD", 0 if start else 1, count, 0, 0)
+    return (machine, day, "STANDARD", 0 if start else 1, count, 0, 0)
 
 
 def _span(since: float | None, until: float | None) -> tuple[str, list[str]]:
