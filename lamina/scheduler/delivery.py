@@ -18,7 +18,7 @@ from lamina.scheduler.environment import Environment
 from lamina.scheduler.inflight import Inflight
 from lamina.scheduler.outcome import Ending, ProcessExited
 from lamina.scheduler.report import write_start
-from lamina.scheduler.spans import InvokeTrace, invoke_spans, parent_span_id
+from lamina.scheduler.spans import TraceSource
 from lamina.tracing import xray_header
 
 
@@ -29,7 +29,7 @@ class Delivered:
     ending: Ending
     duration_ms: float  # from the runtime's receipt of the event to the end
     started_at: float  # epoch seconds, when it was delivered
-    trace: InvokeTrace  # its tracing context and the response's spans, for telemetry
+    trace: TraceSource  # its tracing context and the response's spans, for telemetry
 
 
 def trace_id(request_id: str, at: float) -> str:
@@ -65,8 +65,7 @@ async def deliver(
     )
     inflight = env.inflight = Inflight(delivery)
     write_start(env, request_id)
-    span_id = parent_span_id(delivery.trace_id)
-    telemetry_events.start(env, request_id, InvokeTrace(delivery.trace_id, span_id))
+    telemetry_events.start(env, request_id, delivery.trace_id)
     t0 = time.perf_counter()
     channel = env.channel
     timer = asyncio.get_running_loop().call_later(timeout_s, inflight.expire, channel)
@@ -82,12 +81,10 @@ async def deliver(
     at = ending.at
     duration_ms = (at - start) * 1000 if at else (time.perf_counter() - t0) * 1000
     env.inflight = None
-    spans = (
-        invoke_spans(delivery.delivered_at, delivery.responding_at, ending.at)
-        if isinstance(ending, RuntimeAnswer)
-        else ()
+    answered_at = ending.at if isinstance(ending, RuntimeAnswer) else 0.0
+    trace = TraceSource(
+        delivery.trace_id, delivery.delivered_at, delivery.responding_at, answered_at
     )
-    trace = InvokeTrace(delivery.trace_id, span_id, spans)
     return Delivered(ending, duration_ms, started_wall, trace)
 
 

@@ -18,7 +18,7 @@ from lamina.models.invocation import InvocationRecord, Outcome
 from lamina.scheduler import telemetry_events
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InvokeOutcome, Ready
-from lamina.scheduler.spans import InvokeTrace
+from lamina.scheduler.spans import TraceSource
 
 RecordSink = Callable[[InvocationRecord], None]
 
@@ -86,7 +86,7 @@ class Reporter:
         ready: Ready | None,
         streamed_bytes: int | None = None,
         runtime_ms: float | None = None,
-        trace: InvokeTrace | None = None,
+        trace: TraceSource | None = None,
     ) -> InvocationRecord:
         """``ready`` is how INIT ended when this invoke made the environment (None: warm);
         ``streamed_bytes``: what a streamed response carried (its payload is empty);
@@ -126,7 +126,7 @@ class Reporter:
         started_at: float,
         ready: Ready | None,
         streamed_bytes: int | None = None,
-        trace: InvokeTrace | None = None,
+        trace: TraceSource | None = None,
     ) -> None:
         """The invoke phase ends when every extension is done with the event, as on
         Lambda: END, REPORT and the bill then count that post-runtime extension time

@@ -89,3 +89,26 @@ def invoke_spans(delivered_at: float, responding_at: float, answered_at: float) 
     return response_spans(
         delivered_at, responding_at, answered_at, time.perf_counter(), time.time()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSource:
+    """What an :class:`InvokeTrace` is made from: the trace header and the response's
+    ``perf_counter()`` instants (``answered_at`` 0: the runtime never answered).
+
+    Only the Telemetry API reads an invocation's trace, and most environments have no
+    subscriber, so the invoke path keeps these four numbers and builds the trace (span
+    id, spans, their wall-clock times) only when a subscriber will receive it."""
+
+    trace_id: str
+    delivered_at: float = 0.0
+    responding_at: float = 0.0
+    answered_at: float = 0.0
+
+    def trace(self) -> InvokeTrace:
+        spans = (
+            invoke_spans(self.delivered_at, self.responding_at, self.answered_at)
+            if self.answered_at
+            else ()
+        )
+        return InvokeTrace(self.trace_id, parent_span_id(self.trace_id), spans)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from lamina.models.invocation import InvocationRecord
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InitOutcome
-from lamina.scheduler.spans import InvokeTrace
+from lamina.scheduler.spans import InvokeTrace, TraceSource, parent_span_id
 
 INIT_TYPE = "on-demand"
 
@@ -45,16 +45,18 @@ def init_done(env: Environment, outcome: InitOutcome) -> None:
     )
 
 
-def start(env: Environment, request_id: str, trace: InvokeTrace) -> None:
+def start(env: Environment, request_id: str, trace_id: str) -> None:
+    """``platform.start``, its tracing context made from ``trace_id`` (the X-Ray header)."""
     telemetry = env.channel.telemetry
     if telemetry.active:
+        tracing = InvokeTrace(trace_id, parent_span_id(trace_id)).tracing()
         telemetry.emit(
             "platform",
             "platform.start",
             {
                 "requestId": request_id,
                 "version": env.cfg.version,
-                "tracing": trace.tracing(),
+                "tracing": tracing,
             },
         )
 
@@ -64,7 +66,7 @@ def invoke_done(
     rec: InvocationRecord,
     produced_bytes: int,
     runtime_ms: float | None,
-    trace: InvokeTrace | None,
+    trace: TraceSource | None,
 ) -> None:
     """``platform.runtimeDone`` (the runtime's time) and ``platform.report`` (the invoke
     phase's, extensions' included) of one invocation, with its tracing context and the
@@ -73,6 +75,7 @@ def invoke_done(
     if not telemetry.active:
         return
     status = str(rec.outcome)
+    traced = _traced(trace)
     duration = round(rec.duration_ms, 3)
     runtime = round(rec.duration_ms if runtime_ms is None else runtime_ms, 3)
     telemetry.emit(
@@ -82,7 +85,7 @@ def invoke_done(
             "requestId": rec.request_id,
             "status": status,
             "metrics": {"durationMs": runtime, "producedBytes": produced_bytes},
-            **_traced(trace),
+            **traced,
         },
     )
     metrics: dict[str, float | int] = {
@@ -96,12 +99,13 @@ def invoke_done(
     telemetry.emit(
         "platform",
         "platform.report",
-        {"requestId": rec.request_id, "status": status, "metrics": metrics, **_traced(trace)},
+        {"requestId": rec.request_id, "status": status, "metrics": metrics, **traced},
     )
 
 
-def _traced(trace: InvokeTrace | None) -> dict[str, object]:
+def _traced(source: TraceSource | None) -> dict[str, object]:
     """A record's ``tracing`` and ``spans`` fields."""
-    if trace is None:
+    if source is None:
         return {}
+    trace = source.trace()
     return {"tracing": trace.tracing(), "spans": trace.spans_json()}

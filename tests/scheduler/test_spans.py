@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from lamina.scheduler.spans import InvokeTrace, Span, iso_ms, parent_span_id, response_spans
+from lamina.scheduler.spans import (
+    InvokeTrace,
+    Span,
+    TraceSource,
+    iso_ms,
+    parent_span_id,
+    response_spans,
+)
 
 
 def test_a_streamed_response_has_latency_to_its_head_and_duration_to_its_end() -> None:
@@ -46,3 +53,14 @@ def test_the_span_id_is_the_trace_headers_parent() -> None:
     header = "Root=1-6b1374a7-36b7a7456d4091e2ddade350;Parent=ced1236632b9b767;Sampled=0"
     assert parent_span_id(header) == "ced1236632b9b767"
     assert parent_span_id("Root=1-6b1374a7-36b7a7456d4091e2ddade350") == ""
+
+
+def test_a_trace_source_makes_the_trace_only_when_asked() -> None:
+    header = "Root=1-6b1374a7-36b7a7456d4091e2ddade350;Parent=ced1236632b9b767;Sampled=0"
+    answered = TraceSource(header, delivered_at=10.0, responding_at=0.0, answered_at=10.5)
+    trace = answered.trace()
+    assert (trace.trace_id, trace.span_id) == (header, "ced1236632b9b767")
+    assert [s.name for s in trace.spans] == ["responseLatency", "responseDuration"]
+    assert trace.spans[0].duration_ms == 500.0
+    # The runtime never answered (a timeout, a crash): the context without spans.
+    assert TraceSource(header, delivered_at=10.0).trace() == InvokeTrace(header, "ced1236632b9b767")
