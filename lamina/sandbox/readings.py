@@ -6,8 +6,10 @@ the caller reports them (REPORT line, ledger) after the cgroup is gone.
 
 from __future__ import annotations
 
+import time
+
 from lamina.sandbox.cgroup_driver import CgroupHandle
-from lamina.sandbox.resident import ResidentSampler
+from lamina.sandbox.resident import ResidentSampler, resample_due
 
 _MB = 1024 * 1024
 
@@ -23,6 +25,9 @@ class CgroupReadings:
         self._cgroup = cgroup
         self._final: tuple[int, bool, int] | None = None
         self._resident: ResidentSampler | None = None  # opened at the first reading
+        self._samples = 0  # resident samples taken, and the charged peak and time of the last
+        self._sampled_charged = 0
+        self._sampled_at = 0.0
 
     async def thaw(self) -> None:
         await self._cgroup.set_frozen(False)
@@ -30,17 +35,29 @@ class CgroupReadings:
     def max_memory_used_mb(self) -> int:
         """Lambda's Max Memory Used: the larger of the resident and the charged peak.
 
-        The processes' summed resident set, sampled here (at the end of each invoke),
+        The processes' summed resident set, sampled here (at the end of an invoke, when
+        :func:`~lamina.sandbox.resident.resample_due` says so, and at the end of its life),
         counts the file-backed pages (interpreter, libraries, code) that are cached, and
         so charged, elsewhere; the cgroup's peak counts what was allocated and freed
         between two samples. See :mod:`lamina.sandbox.resident`.
         """
         if self._final is not None:
             return self._final[0]
+        return self._memory_mb(force=False)
+
+    def _memory_mb(self, *, force: bool) -> int:
         if self._resident is None:
             self._resident = ResidentSampler(self._cgroup.group.dir("memory") / "cgroup.procs")
-        resident = self._resident.sample()
         charged = self._cgroup.max_memory_bytes()
+        now = time.monotonic()
+        if force or resample_due(
+            self._samples, charged, self._sampled_charged, now - self._sampled_at
+        ):
+            resident = self._resident.sample()
+            self._samples += 1
+            self._sampled_charged, self._sampled_at = charged, now
+        else:
+            resident = self._resident.peak_bytes
         if resident == 0:
             # No process readable: the charged peak, plus a zygote's snapshot (a forked
             # child's resident set already holds the snapshot pages it shares).
@@ -69,6 +86,7 @@ class CgroupReadings:
     def _keep_readings(self) -> None:
         """Take the last readings before the group is destroyed."""
         if self._final is None:
-            self._final = (self.max_memory_used_mb(), self.oom_killed(), self.cpu_time_ns())
+            memory = self._memory_mb(force=True)
+            self._final = (memory, self.oom_killed(), self.cpu_time_ns())
         if self._resident is not None:
             self._resident.close()

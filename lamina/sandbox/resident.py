@@ -17,7 +17,9 @@ too): the platform's part, which would otherwise be counted twice.
 Cost: ``cgroup.procs`` and each process's ``/proc/<pid>/statm`` stay open and are re-read
 with ``pread`` (about a microsecond each: ``statm`` is six numbers the kernel keeps
 counted, unlike ``status`` or ``smaps_rollup``, which cost 20 µs and 2 ms here). A new
-process's ``status`` is read once, to see whether it is the namespace's init.
+process's ``status`` is read once, to see whether it is the namespace's init. A whole
+sample is still ~5 µs, a few per cent of a warm invoke, so a warm environment is not
+sampled at every invoke: see :func:`resample_due`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,26 @@ log = logging.getLogger(__name__)
 
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _SKIPPED = -1  # a pid that is not counted (the namespace's init)
+
+
+# An environment's first readings all sample: INIT and the first events (lazy imports,
+# first-call set-up) map most of what the function will ever map.
+EAGER_SAMPLES = 8
+# After those, a reading samples again at least this often (seconds).
+RESAMPLE_S = 1.0
+
+
+def resample_due(samples: int, charged: int, charged_then: int, since_s: float) -> bool:
+    """Whether a Max Memory Used reading should sample the resident sets again.
+
+    ``samples``: samples taken so far; ``charged``: the cgroup's charged peak now, and
+    ``charged_then`` at the last sample; ``since_s``: seconds since the last sample.
+    Yes for the first :data:`EAGER_SAMPLES`; after that when the charged peak rose since
+    the last sample (the function touched memory it never had, and new mappings come with
+    it), or :data:`RESAMPLE_S` have passed. Otherwise the last resident peak stands; the
+    reading still takes the charged peak, read every time, so an allocation shows at once
+    either way."""
+    return samples < EAGER_SAMPLES or charged > charged_then or since_s >= RESAMPLE_S
 
 
 def resident_pages(statm: bytes) -> int:

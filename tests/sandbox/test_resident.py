@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 from lamina.sandbox.resident import (
+    EAGER_SAMPLES,
     PAGE_BYTES,
+    RESAMPLE_S,
     ResidentSampler,
     is_namespace_init,
     parse_pids,
+    resample_due,
     resident_pages,
 )
 
@@ -74,3 +77,12 @@ def test_the_peak_of_the_summed_resident_sets_outlives_the_memory_and_the_proces
 def test_an_unreadable_group_reads_zero(tmp_path: Path) -> None:
     sampler = ResidentSampler(tmp_path / "missing" / "cgroup.procs")
     assert sampler.sample() == 0
+
+
+def test_a_warm_environment_is_sampled_again_only_when_something_changed() -> None:
+    # The first readings always sample.
+    assert all(resample_due(n, 10 * MB, 10 * MB, 0.0) for n in range(EAGER_SAMPLES))
+    later = EAGER_SAMPLES
+    assert not resample_due(later, 10 * MB, 10 * MB, 0.01)  # nothing new: the peak stands
+    assert resample_due(later, 11 * MB, 10 * MB, 0.01)  # the charged peak rose
+    assert resample_due(later, 10 * MB, 10 * MB, RESAMPLE_S)  # and at least this often
