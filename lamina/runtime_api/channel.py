@@ -84,7 +84,9 @@ class RuntimeChannel:
 
     def __init__(self, function: tuple[str, str, str] = ("", "", "")) -> None:
         """``function``: (name, version, handler), what an extension's registration returns."""
-        loop = asyncio.get_running_loop()
+        # The loop this environment lives in, kept: in Python 3.11 every
+        # asyncio.get_running_loop() is a getpid() system call, several per invoke.
+        self.loop = loop = asyncio.get_running_loop()
         self.function = function
         self.extensions = ExtensionsApi(*function)
         self.extensions.on_settle = self._check_ready

@@ -53,6 +53,8 @@ async def deliver(
     covers the whole stream, as Lambda's does."""
     timeout_s = float(env.cfg.timeout_s)
     started_wall = time.time()
+    channel = env.channel
+    loop = channel.loop
     delivery = Delivery(
         request_id=request_id,
         payload=payload,
@@ -62,13 +64,13 @@ async def deliver(
         client_context=client_context,
         cognito_identity=cognito_identity,
         stream=stream,
+        answer=loop.create_future(),
     )
     inflight = env.inflight = Inflight(delivery)
     write_start(env, request_id)
     telemetry_events.start(env, request_id, delivery.trace_id)
     t0 = time.perf_counter()
-    channel = env.channel
-    timer = asyncio.get_running_loop().call_later(timeout_s, inflight.expire, channel)
+    timer = loop.call_later(timeout_s, inflight.expire, channel)
     channel.deliver(delivery)
     exited = env.exited
     if exited is not None and exited.done() and not exited.cancelled():

@@ -40,8 +40,9 @@ class IdleKeeper:
     def schedule_freeze(self, env: Environment) -> None:
         if env.process is None or self.closing:
             return
-        loop = asyncio.get_running_loop()
-        env.freeze_handle = loop.call_later(self.settings.freeze_grace_s, self._freeze, env)
+        env.freeze_handle = env.channel.loop.call_later(
+            self.settings.freeze_grace_s, self._freeze, env
+        )
 
     def _freeze(self, env: Environment) -> None:
         env.freeze_handle = None

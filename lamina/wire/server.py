@@ -96,6 +96,7 @@ class HttpConnection(asyncio.Protocol):
         "_head_since",
         "_held",
         "_last_io",
+        "_loop",
         "_lost_callbacks",
         "_parser",
         "_queue",
@@ -129,7 +130,10 @@ class HttpConnection(asyncio.Protocol):
         self._queue: deque[Request] = deque()
         self._queued_bytes = 0
         self._busy: Request | None = None
-        self._task: asyncio.Task[Response] | None = None
+        self._task: asyncio.Task[None] | None = None
+        # Set once the connection is made (asyncio.get_running_loop() is a getpid() system
+        # call in Python 3.11: not once per request).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._dispatching = False
         self._write_paused = False
@@ -144,6 +148,7 @@ class HttpConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._loop = asyncio.get_running_loop()
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
@@ -374,20 +379,21 @@ class HttpConnection(asyncio.Protocol):
             if isinstance(result, Response):
                 self.send(result)
                 continue
-            self._task = asyncio.get_running_loop().create_task(result)
-            self._task.add_done_callback(self._task_done)
+            loop = self._loop or asyncio.get_running_loop()
+            self._task = loop.create_task(self._answer(result))
             return
 
-    def _task_done(self, task: asyncio.Task[Response]) -> None:
+    async def _answer(self, pending: Coroutine[Any, Any, Response]) -> None:
+        """Await a handler's answer and send it in the same task step: a done callback
+        would send it one loop iteration later (a poll and a callback more per request).
+        A cancelled handler (the client went away) sends nothing."""
+        try:
+            response = await pending
+        except Exception:
+            log.exception("handler task failed")
+            response = Response(500, _INTERNAL_ERROR, {"x-amzn-ErrorType": "ServiceException"})
         self._task = None
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            log.error("handler task failed", exc_info=exc)
-            self.send(Response(500, _INTERNAL_ERROR, {"x-amzn-ErrorType": "ServiceException"}))
-            return
-        self.send(task.result())
+        self.send(response)
 
     def sweep(self, now: float, limits: HttpLimits) -> None:
         """Close the connection if its client is too slow or silent (the sweeper's tick)."""

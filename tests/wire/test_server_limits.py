@@ -248,3 +248,45 @@ def test_pipelined_uploads_behind_a_slow_request_stop_being_read() -> None:
     queued, answers = run(scenario)
     assert queued <= 2  # not 20 uploads (40 MB) held while the first request waits
     assert len(answers) == 21 and all(a.startswith(b"HTTP/1.1 200 OK") for a in answers)
+
+
+def test_async_answers_come_in_order_and_a_failing_handler_gets_500() -> None:
+    """Coroutine handlers answer from their own task; pipelined requests behind one are
+    answered after it, in order, and a handler that raises costs its request a 500, not
+    the connection."""
+
+    async def handler(req: Request, conn: HttpConnection) -> Response:
+        await asyncio.sleep(0.01 if req.path == "/slow" else 0)
+        if req.path == "/boom":
+            raise RuntimeError("a handler bug")
+        return Response(200, req.path.encode())
+
+    async def scenario() -> list[tuple[bytes, bytes]]:
+        server, port = await started(handler)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        paths = (b"/slow", b"/boom", b"/fast", b"/slow", b"/last")
+        writer.write(b"".join(b"GET %s HTTP/1.1\r\n\r\n" % p for p in paths))
+        answers = []
+        for _ in paths:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            answers.append((head.split(b"\r\n")[0], await reader.readexactly(length)))
+        writer.close()
+        server.close()
+        return answers
+
+    answers = run(scenario)
+    assert [status for status, _ in answers] == [
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 500 Internal Server Error",
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 200 OK",
+    ]
+    assert [body for _, body in answers] == [
+        b"/slow",
+        b'{"message":"Internal error"}',
+        b"/fast",
+        b"/slow",
+        b"/last",
+    ]
