@@ -102,3 +102,35 @@ def test_a_function_that_allocates_150_mb_reads_at_least_150_mb(server: LaminaPr
     first, second = max_used(server, "mem-hog", {})
     assert first >= 150 and second >= 150, (first, second)
     assert first < 512
+
+
+def test_an_allocation_after_the_first_invokes_still_reads_at_once(
+    server: LaminaProcess,
+) -> None:
+    """Past its first invokes a warm environment's resident sets are not sampled at every
+    invoke (lamina.sandbox.resident.resample_due), but the charged peak is read every
+    time: a 150 MB allocation shows in the REPORT of the invoke that made it."""
+    server.create(
+        "mem-late-hog",
+        python_zip("""
+        def handler(event, context):
+            if not event.get("hoard"):
+                return 0
+            hoard = bytearray(150 * 1024 * 1024)
+            for i in range(0, len(hoard), 4096):
+                hoard[i] = 1
+            return len(hoard)
+        """),
+        MemorySize=512,
+        Timeout=30,
+    )
+    quiet = []
+    for _ in range(12):  # past EAGER_SAMPLES, all in one warm environment
+        out = server.invoke("mem-late-hog", {})
+        assert out.function_error is None, out.payload
+        quiet.append(int(str(out.report()["max"])))
+    out = server.invoke("mem-late-hog", {"hoard": True})
+    assert out.function_error is None, out.payload
+    hoarded = int(str(out.report()["max"]))
+    assert max(quiet) < 100, quiet
+    assert 150 <= hoarded < 512, (quiet, hoarded)
