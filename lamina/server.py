@@ -35,7 +35,9 @@ from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.services.cloudwatch.alarm_runner import AlarmRunner
+from lamina.services.cloudwatch.custom import CustomMetrics
 from lamina.services.cloudwatch.service import CloudWatchService
+from lamina.services.cloudwatch.sources import MetricSources
 from lamina.services.iam.service import IamService
 from lamina.services.logs.service import LogsService
 from lamina.services.sqs.messaging import MessageOperations
@@ -74,6 +76,7 @@ class Lamina:
     alarms: AlarmRunner | None = None
     otlp: OtlpExporter | None = None
     metrics: MetricsEndpoint | None = None
+    custom_metrics: CustomMetrics | None = None
 
     @property
     def endpoint(self) -> str:
@@ -94,7 +97,9 @@ class Lamina:
         self.ledger.close()
         if self.otlp is not None:
             self.otlp.close()
-        self.logs.flush()
+        self.logs.flush()  # its last EMF lines go to the custom metrics, closed after
+        if self.custom_metrics is not None:
+            self.custom_metrics.close()
         self.iam.close()
         self.metadata.close()
         self.functions.layers.store.close()
@@ -121,6 +126,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     code = CodeStore(data / "code")
     ledger = Ledger.open(data, load_prices())
     logs = LogStore(data / "logs")
+    custom_metrics = CustomMetrics(data / "metrics.db")
+    logs.on_emf = custom_metrics.ingest_emf  # EMF lines become custom metrics
     sandbox = create_sandbox(settings)
     runtimes = RuntimeRegistry(settings.interpreters)
     scheduler = Scheduler(settings, sandbox, runtimes, code.unpacked, logs, ledger.record)
@@ -177,8 +184,9 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         settings, ledger, scheduler.pool, api.auth, events.async_store.backlog
     )
     api.mount(metrics.accepts, metrics.handle, auth=None)
-    alarms = open_alarms(settings, ledger, events)
-    cloudwatch = CloudWatchService(ledger, alarms)
+    metric_sources = MetricSources(ledger.rollups, custom_metrics)
+    alarms = open_alarms(settings, metric_sources, events)
+    cloudwatch = CloudWatchService(ledger, metric_sources, alarms)
     api.mount_service(cloudwatch.mount())
     console = open_console(settings, functions, scheduler, ledger, logs)
     api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)
@@ -238,11 +246,12 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         alarms,
         otlp,
         metrics,
+        custom_metrics,
     )
 
 
-def open_alarms(settings: Settings, ledger: Ledger, events: EventSources) -> AlarmRunner:
-    """CloudWatch alarms over the rollups, notifying functions (an asynchronous invoke,
+def open_alarms(settings: Settings, sources: MetricSources, events: EventSources) -> AlarmRunner:
+    """CloudWatch alarms over the rollups and custom metrics, notifying functions (an asynchronous invoke,
     retried like any) and SQS queues."""
 
     async def deliver(arn: str, payload: bytes) -> None:
@@ -258,7 +267,7 @@ def open_alarms(settings: Settings, ledger: Ledger, events: EventSources) -> Ala
 
     return AlarmRunner(
         settings.data_dir / "alarms.json",
-        ledger.rollups,
+        sources,
         deliver,
         settings.region,
         settings.account_id,

@@ -13,13 +13,18 @@ import heapq
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+from lamina.logs.emf import MARKER
+
 # Queued characters (all streams) before an append writes them out itself.
 MAX_BUFFERED_CHARS = 4 * 1024 * 1024
+
+# Receives the (epoch ms, message) of flushed lines that may be EMF documents.
+EmfSink = Callable[[list[tuple[int, str]]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,18 @@ def folder_group(folder: str) -> str:
     return unquote(folder[1:]) if folder.startswith("~") else f"/aws/lambda/{folder}"
 
 
+def _scan_emf(pending: dict[tuple[str, str], list[str]], sink: EmfSink) -> None:
+    """Hand the queued lines that mention ``"_aws"`` to ``sink`` (one call per flush)."""
+    found: list[tuple[int, str]] = []
+    for lines in pending.values():
+        for line in lines:
+            if MARKER in line:
+                ts_text, _, message = line.rstrip("\n").partition("\t")
+                found.append((int(ts_text), message))
+    if found:
+        sink(found)
+
+
 class LogStore:
     """Per-function log groups, per-environment streams."""
 
@@ -70,6 +87,10 @@ class LogStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._buffer: dict[tuple[str, str], list[str]] = defaultdict(list)
         self._buffered = 0  # characters queued in _buffer
+        # Embedded Metric Format: flushed lines mentioning ``"_aws"`` go to this sink (the
+        # custom metrics store parses them on its own thread). Scanning happens here, at
+        # flush, so an invoke's ``append`` pays nothing for it.
+        self.on_emf: EmfSink | None = None
 
     def append(self, function: str, stream: str, timestamp_ms: int, message: str) -> None:
         """Queue one event; O(1), no I/O. Newlines inside become separate events."""
@@ -89,6 +110,8 @@ class LogStore:
             return
         pending, self._buffer = self._buffer, defaultdict(list)
         self._buffered = 0
+        if self.on_emf is not None:
+            _scan_emf(pending, self.on_emf)
         for (function, stream), lines in pending.items():
             folder = self.root / function
             folder.mkdir(parents=True, exist_ok=True)

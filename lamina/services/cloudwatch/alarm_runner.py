@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lamina.billing.rollups import Minute, RollupKey, merged, minute_of
+from lamina.billing.rollups import minute_of
 from lamina.errors import LaminaError
 from lamina.services.cloudwatch.alarms import (
     ALARM,
@@ -31,8 +31,9 @@ from lamina.services.cloudwatch.alarms import (
     notification,
     parse_put,
 )
-from lamina.services.cloudwatch.operations import RollupReader, invalid, select
-from lamina.services.cloudwatch.statistics import NAMESPACE, UNITS, summarise
+from lamina.services.cloudwatch.operations import invalid
+from lamina.services.cloudwatch.sources import MetricSources
+from lamina.services.cloudwatch.statistics import UNITS
 from lamina.services.protocol.cbor import Epoch
 
 Deliver = Callable[[str, bytes], Awaitable[None]]
@@ -45,7 +46,7 @@ class AlarmRunner:
     def __init__(
         self,
         path: Path,
-        rollups: RollupReader,
+        sources: MetricSources,
         deliver: Deliver,
         region: str,
         account: str,
@@ -53,7 +54,7 @@ class AlarmRunner:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.path = path
-        self._rollups = rollups
+        self._sources = sources
         self._deliver = deliver
         self.region = region
         self.account = account
@@ -148,7 +149,7 @@ class AlarmRunner:
             shape["ExtendedStatistic"] = a.statistic
         else:
             shape["Statistic"] = a.statistic
-        if a.metric in UNITS:
+        if a.namespace == "AWS/Lambda" and a.metric in UNITS:
             shape["Unit"] = UNITS[a.metric]
         return shape
 
@@ -156,23 +157,16 @@ class AlarmRunner:
     def values(self, alarm: Alarm, now: float) -> list[float | None]:
         """The alarm's statistic per sliding period, oldest first (None: no datapoint)."""
         k, period = alarm.evaluation_periods, alarm.period
-        if alarm.namespace != NAMESPACE or alarm.metric not in UNITS:
-            return [None] * k
-        selection = select(alarm.dimensions)
-        if selection is None:
-            return [None] * k
         end = minute_of(now) + 60
         start = end - k * period
-        groups: list[list[Minute]] = [[] for _ in range(k)]
-        rows: list[tuple[RollupKey, Minute]] = self._rollups(*selection, start, end)
-        for (_, _, minute), m in rows:
-            groups[(minute - start) // period].append(m)
-        out: list[float | None] = []
-        for group in groups:
-            summary = summarise(alarm.metric, merged(group), period)
-            out.append(
-                None if summary is None else summary.statistic(alarm.statistic, alarm.metric)
-            )
+        out: list[float | None] = [None] * k
+        summaries = self._sources.summaries(
+            alarm.namespace, alarm.metric, alarm.dimensions, None, start, end, period, start
+        )
+        for at, _, summary in summaries:
+            slot = (at - start) // period
+            if 0 <= slot < k and out[slot] is None:  # one unit per period
+                out[slot] = summary.statistic(alarm.statistic, alarm.metric)
         return out
 
     def evaluate_all(self) -> list[tuple[Alarm, str]]:

@@ -121,7 +121,7 @@ def parse_put(body: dict[str, Any], now: float, previous: Alarm | None) -> Alarm
         metric=body["MetricName"],
         dimensions=parse_dimensions(body.get("Dimensions")),
         statistic=str(stat if stat is not None else extended),
-        period=parse_period(body.get("Period")),
+        period=parse_period(body.get("Period"), body["Namespace"]),
         evaluation_periods=periods,
         datapoints_to_alarm=to_alarm,
         threshold=float(threshold),

@@ -1,4 +1,5 @@
-"""GetMetricStatistics, GetMetricData and ListMetrics for ``AWS/Lambda``, over the rollups.
+"""GetMetricStatistics, GetMetricData and ListMetrics, for ``AWS/Lambda`` (over the rollups)
+and custom namespaces (over the custom metrics store), through :mod:`sources`.
 
 Operations take the decoded request body (CBOR and JSON decode to the same shapes;
 timestamps arrive as epoch seconds) and return the response body, with timestamps as
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina.billing.rollups import Minute, RollupKey, SeriesKey
 from lamina.errors import AwsServiceError
@@ -18,13 +19,13 @@ from lamina.services.cloudwatch.statistics import (
     BASIC_STATISTICS,
     METRIC_NAMES,
     NAMESPACE,
-    UNITS,
     percentile,
-    periods,
-    summarise,
 )
 from lamina.services.protocol.awsjson import JsonOperation
 from lamina.services.protocol.cbor import Epoch
+
+if TYPE_CHECKING:
+    from lamina.services.cloudwatch.sources import MetricSources
 
 RollupReader = Callable[
     [str | None, str | None, float | None, float | None], list[tuple[RollupKey, Minute]]
@@ -67,11 +68,22 @@ def _epoch(body: dict[str, Any], name: str) -> float:
     return float(value)
 
 
-def parse_period(value: Any) -> int:
+HIGH_RESOLUTION_PERIODS = (1, 5, 10, 30)
+
+
+def parse_period(value: Any, namespace: Any = NAMESPACE) -> int:
+    """A period in seconds: a multiple of 60, or for custom metrics (which keep
+    high-resolution datapoints per second) also 1, 5, 10 or 30."""
     if value is None:
         raise missing("Period")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 60 or value % 60:
-        raise invalid("The parameter Period must be a multiple of 60 (Lamina keeps minutes).")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid("The parameter Period must be an integer number of seconds.")
+    if namespace != NAMESPACE and value in HIGH_RESOLUTION_PERIODS:
+        return value
+    if value < 60 or value % 60:
+        if namespace == NAMESPACE:
+            raise invalid("The parameter Period must be a multiple of 60 (Lamina keeps minutes).")
+        raise invalid("The parameter Period must be 1, 5, 10, 30 or a multiple of 60.")
     return value
 
 
@@ -132,10 +144,10 @@ def resource_dimensions(function: str, version: str) -> list[list[Dimension]]:
 
 
 class CloudWatchOperations:
-    """The operations' table over the ledger's rollups (blocking: run off the event loop)."""
+    """The operations' table over the metric sources (blocking: run off the event loop)."""
 
-    def __init__(self, rollups: RollupReader, series: SeriesLister) -> None:
-        self._rollups = rollups
+    def __init__(self, sources: MetricSources, series: SeriesLister) -> None:
+        self._sources = sources
         self._series = series
 
     def table(self) -> dict[str, JsonOperation]:
@@ -145,23 +157,6 @@ class CloudWatchOperations:
             "ListMetrics": self.list_metrics,
         }
 
-    def _periods(
-        self,
-        namespace: Any,
-        metric: Any,
-        dims: list[Dimension],
-        start: float,
-        end: float,
-        period: int,
-    ) -> dict[int, Minute]:
-        if namespace != NAMESPACE or metric not in UNITS:
-            return {}
-        selection = select(dims)
-        if selection is None:
-            return {}
-        function, version = selection
-        return periods(self._rollups(function, version, start, end), period)
-
     def get_metric_statistics(self, body: dict[str, Any]) -> dict[str, Any]:
         for name in ("Namespace", "MetricName"):
             if not isinstance(body.get(name), str):
@@ -170,7 +165,7 @@ class CloudWatchOperations:
         start, end = _epoch(body, "StartTime"), _epoch(body, "EndTime")
         if end <= start:
             raise invalid("The parameter StartTime must be less than the parameter EndTime.")
-        period = parse_period(body.get("Period"))
+        period = parse_period(body.get("Period"), body["Namespace"])
         basic = body.get("Statistics") or []
         extended = body.get("ExtendedStatistics") or []
         if not basic and not extended:
@@ -189,21 +184,19 @@ class CloudWatchOperations:
                 "increasing Period, or decreasing the time range."
             )
         unit = body.get("Unit")
+        dims = parse_dimensions(body.get("Dimensions"))
         datapoints: list[dict[str, Any]] = []
-        if unit is None or unit == UNITS.get(metric):
-            dims = parse_dimensions(body.get("Dimensions"))
-            for at, m in self._periods(body["Namespace"], metric, dims, start, end, period).items():
-                summary = summarise(metric, m, period)
-                if summary is None:
-                    continue
-                point: dict[str, Any] = {"Timestamp": Epoch(at), "Unit": UNITS[metric]}
-                for stat in basic:
-                    point[stat] = summary.statistic(stat, metric)
-                if extended:
-                    point["ExtendedStatistics"] = {
-                        s: v for s in extended if (v := summary.statistic(s, metric)) is not None
-                    }
-                datapoints.append(point)
+        for at, at_unit, summary in self._sources.summaries(
+            body["Namespace"], metric, dims, _unit(unit), start, end, period
+        ):
+            point: dict[str, Any] = {"Timestamp": Epoch(at), "Unit": at_unit}
+            for stat in basic:
+                point[stat] = summary.statistic(stat, metric)
+            if extended:
+                point["ExtendedStatistics"] = {
+                    s: v for s in extended if (v := summary.statistic(s, metric)) is not None
+                }
+            datapoints.append(point)
         return {"Label": metric, "Datapoints": datapoints}
 
     def get_metric_data(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -240,19 +233,23 @@ class CloudWatchOperations:
                 stat not in BASIC_STATISTICS and percentile(stat) is None
             ):
                 raise invalid(f"The value {stat!r} for parameter Stat is invalid.")
-            period = parse_period(stat_query.get("Period"))
+            namespace = metric_q.get("Namespace")
+            if not isinstance(namespace, str) or not isinstance(metric, str):
+                raise missing("MetricStat.Metric.Namespace and MetricName")
+            period = parse_period(stat_query.get("Period"), namespace)
             unit = stat_query.get("Unit")
             dims = parse_dimensions(metric_q.get("Dimensions"))
             stamps: list[Epoch] = []
             values: list[float] = []
-            if unit is None or unit == UNITS.get(str(metric)):
-                grouped = self._periods(metric_q.get("Namespace"), metric, dims, start, end, period)
-                for at, m in grouped.items():
-                    summary = summarise(str(metric), m, period)
-                    value = None if summary is None else summary.statistic(stat, str(metric))
-                    if value is not None:
-                        stamps.append(Epoch(at))
-                        values.append(value)
+            seen_at: set[int] = set()
+            for at, _, summary in self._sources.summaries(
+                namespace, metric, dims, _unit(unit), start, end, period
+            ):
+                value = summary.statistic(stat, metric)
+                if value is not None and at not in seen_at:  # one unit per period
+                    seen_at.add(at)
+                    stamps.append(Epoch(at))
+                    values.append(value)
             if not ascending:
                 stamps.reverse()
                 values.reverse()
@@ -270,12 +267,7 @@ class CloudWatchOperations:
             )
         return {"MetricDataResults": results, "Messages": []}
 
-    def list_metrics(self, body: dict[str, Any]) -> dict[str, Any]:
-        namespace = body.get("Namespace")
-        wanted_metric = body.get("MetricName")
-        filters = parse_dimensions(body.get("Dimensions"))
-        if namespace not in (None, NAMESPACE):
-            return {"Metrics": []}
+    def _lambda_metrics(self, wanted_metric: Any, filters: list[Dimension]) -> list[dict[str, Any]]:
         dimension_sets: list[list[Dimension]] = [[]]
         functions: set[str] = set()
         for function, version in sorted(self._series()):
@@ -290,6 +282,23 @@ class CloudWatchOperations:
             for dims in dimension_sets:
                 if _matches(dims, filters):
                     metrics.append({"Namespace": NAMESPACE, "MetricName": name, "Dimensions": dims})
+        return metrics
+
+    def list_metrics(self, body: dict[str, Any]) -> dict[str, Any]:
+        namespace = body.get("Namespace")
+        wanted_metric = body.get("MetricName")
+        filters = parse_dimensions(body.get("Dimensions"))
+        metrics: list[dict[str, Any]] = []
+        if namespace in (None, NAMESPACE):
+            metrics.extend(self._lambda_metrics(wanted_metric, filters))
+        custom = self._sources.custom
+        if custom is not None and namespace != NAMESPACE:
+            for ns, name, series in custom.series(
+                namespace if isinstance(namespace, str) else None
+            ):
+                dims = [{"Name": n, "Value": v} for n, v in series]
+                if (wanted_metric is None or name == wanted_metric) and _matches(dims, filters):
+                    metrics.append({"Namespace": ns, "MetricName": name, "Dimensions": dims})
         token = body.get("NextToken")
         offset = 0
         if token is not None:
@@ -301,6 +310,14 @@ class CloudWatchOperations:
         if offset + LIST_PAGE < len(metrics):
             out["NextToken"] = str(offset + LIST_PAGE)
         return out
+
+
+def _unit(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid("The parameter Unit must be a unit name.")
+    return value
 
 
 def _matches(dims: list[Dimension], filters: list[Dimension]) -> bool:

@@ -42,7 +42,10 @@ class StatisticSummary:
     total: float
     minimum: float
     maximum: float
-    minute: Minute  # the merged rollup, for percentiles
+    minute: Minute | None  # the merged rollup, for Duration's percentiles
+    # A custom metric's distinct values and their counts, for its percentiles (None: not
+    # known, as for statistic sets).
+    values: dict[float, float] | None = None
 
     @property
     def average(self) -> float:
@@ -61,10 +64,28 @@ class StatisticSummary:
         if name == "Maximum":
             return self.maximum
         q = percentile(name)
-        if q is None or metric != "Duration":
+        if q is None:
             return None
+        if self.values is not None:
+            return exact_percentile(self.values, q)
         m = self.minute
+        if m is None or metric != "Duration":
+            return None
         return quantile(m.duration_buckets, q, m.duration_max_ms)
+
+
+def exact_percentile(values: dict[float, float], q: float) -> float | None:
+    """The nearest-rank ``q`` percentile of values with counts."""
+    total = sum(values.values())
+    if total <= 0:
+        return None
+    rank = q * total
+    seen = 0.0
+    for value in sorted(values):
+        seen += values[value]
+        if seen >= rank:
+            return value
+    return max(values)
 
 
 def percentile(name: str) -> float | None:

@@ -11,6 +11,7 @@ from lamina.billing.rollups import Minute, RollupKey
 from lamina.errors import AwsServiceError
 from lamina.models.invocation import Outcome
 from lamina.services.cloudwatch.operations import CloudWatchOperations, select
+from lamina.services.cloudwatch.sources import MetricSources
 from lamina.services.cloudwatch.statistics import periods, summarise
 from tests.billing.test_ledger import DAY1, make_record
 
@@ -74,7 +75,7 @@ def test_select(
 
 
 def test_operations_validate_like_cloudwatch() -> None:
-    ops = CloudWatchOperations(lambda *_: [], lambda: [("f", "$LATEST"), ("f", "1")])
+    ops = CloudWatchOperations(MetricSources(lambda *_: []), lambda: [("f", "$LATEST"), ("f", "1")])
     base: dict[str, Any] = {"Namespace": "AWS/Lambda", "MetricName": "Invocations", "StartTime": DAY1,
             "EndTime": DAY1 + 3600, "Period": 60, "Statistics": ["Sum"]}  # fmt: skip
     assert ops.get_metric_statistics(base) == {"Label": "Invocations", "Datapoints": []}
