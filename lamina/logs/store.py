@@ -67,7 +67,7 @@ def folder_group(folder: str) -> str:
     return unquote(folder[1:]) if folder.startswith("~") else f"/aws/lambda/{folder}"
 
 
-def _scan_emf(pending: dict[tuple[str, str], list[str]], sink: EmfSink) -> None:
+def scan_emf(pending: dict[tuple[str, str], list[str]], sink: EmfSink) -> None:
     """Hand the queued lines that mention ``"_aws"`` to ``sink`` (one call per flush)."""
     found: list[tuple[int, str]] = []
     for lines in pending.values():
@@ -111,7 +111,7 @@ class LogStore:
         pending, self._buffer = self._buffer, defaultdict(list)
         self._buffered = 0
         if self.on_emf is not None:
-            _scan_emf(pending, self.on_emf)
+            scan_emf(pending, self.on_emf)
         for (function, stream), lines in pending.items():
             folder = self.root / function
             folder.mkdir(parents=True, exist_ok=True)
