@@ -9,13 +9,19 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from botocore.serialize import create_serializer
 
 from tests.events.live import client
 from tests.integration.harness import LaminaProcess, python_zip, zip_files
@@ -306,3 +312,51 @@ def test_an_alarm_on_a_custom_metric_fires(lamina: LaminaProcess) -> None:
     [alarm] = cw.describe_alarms(AlarmNames=["backlog-high"])["MetricAlarms"]
     assert alarm["StateValue"] == "ALARM"
     cw.delete_alarms(AlarmNames=["backlog-high"])
+
+
+def query_call(lamina: LaminaProcess, params: dict[str, Any]) -> tuple[int, str]:
+    """PutMetricData as the query protocol sends it (botocore's own query serializer),
+    signed for ``monitoring``."""
+    cw = client(lamina.endpoint, "cloudwatch")
+    model = cw.meta.service_model.operation_model("PutMetricData")
+    serialized = create_serializer("query").serialize_to_request(params, model)
+    request = AWSRequest(
+        method="POST",
+        url=lamina.endpoint + "/",
+        data=serialized["body"],
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials("test", "test"), "monitoring", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
+    req = urllib.request.Request(
+        prepared.url, data=body, headers=dict(prepared.headers), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_query_protocol_put_metric_data(lamina: LaminaProcess) -> None:
+    at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    status, text = query_call(
+        lamina,
+        {"Namespace": "Lamina/Query", "MetricData": [
+            {"MetricName": "Jobs", "Timestamp": at, "Dimensions": [{"Name": "Q", "Value": "a"}],
+             "Values": [1, 4], "Counts": [3, 1], "Unit": "Count"}]},
+    )  # fmt: skip
+    assert status == 200, text
+    assert "<PutMetricDataResponse" in text
+    [point] = client(lamina.endpoint, "cloudwatch").get_metric_statistics(
+        Namespace="Lamina/Query", MetricName="Jobs", Dimensions=[{"Name": "Q", "Value": "a"}],
+        StartTime=at, EndTime=at + timedelta(minutes=1), Period=60,
+        Statistics=["Sum", "SampleCount"],
+    )["Datapoints"]  # fmt: skip
+    assert (point["Sum"], point["SampleCount"]) == (7.0, 4.0)
+    status, text = query_call(
+        lamina, {"Namespace": "AWS/EC2", "MetricData": [{"MetricName": "m", "Value": 1}]}
+    )
+    assert status == 400
+    assert "<Code>InvalidParameterValue</Code>" in text and "Namespace" in text

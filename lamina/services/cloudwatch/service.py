@@ -17,17 +17,21 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from lamina.billing.ledger import Ledger
 from lamina.errors import AwsServiceError, ServiceError
+from lamina.services.cloudwatch import query
 from lamina.services.cloudwatch.alarm_runner import AlarmRunner
 from lamina.services.cloudwatch.operations import CloudWatchOperations
 from lamina.services.cloudwatch.put import parse_put
 from lamina.services.cloudwatch.sources import MetricSources
 from lamina.services.protocol import cbor
 from lamina.services.protocol.awsjson import JsonOperation
-from lamina.services.protocol.errors import Protocol, Wire
+from lamina.services.protocol.errors import Protocol, Wire, new_request_id
+from lamina.services.protocol.errors import answer as answer_in
+from lamina.services.protocol.query import envelope, query_params
 from lamina.services.protocol.routing import Mount
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -76,8 +80,10 @@ class CloudWatchService:
 
     @staticmethod
     def accepts(req: Request) -> bool:
-        return req.path.startswith(CBOR_PREFIX) or req.headers.get("x-amz-target", "").startswith(
-            SERVICE + "."
+        return (
+            req.path.startswith(CBOR_PREFIX)
+            or req.headers.get("x-amz-target", "").startswith(SERVICE + ".")
+            or query.is_query_request(req)
         )
 
     def mount(self) -> Mount:
@@ -89,6 +95,8 @@ class CloudWatchService:
 
     def answer(self, req: Request) -> Response:
         """Decode, run and encode one call (blocking)."""
+        if not req.path.startswith(CBOR_PREFIX) and "x-amz-target" not in req.headers:
+            return answer_in(query.PROTOCOL, lambda: self._query(req))
         as_cbor = req.path.startswith(CBOR_PREFIX)
         if as_cbor:
             name = req.path[len(CBOR_PREFIX) :]
@@ -120,6 +128,26 @@ class CloudWatchService:
                 sender = "Sender" if exc.status < 500 else "Receiver"
                 answer.headers["x-amzn-query-error"] = f"{exc.query_code};{sender}"
             return answer
+
+    def _query(self, req: Request) -> Response:
+        """The query protocol: PutMetricData (the JSON and CBOR protocols serve the rest)."""
+        raw = req.body
+        if req.headers.get("content-encoding", "").lower() == "gzip":
+            raw = _gunzip(raw)
+        params = query_params(replace(req, body=raw))
+        action = params.get("Action", "")
+        if action != "PutMetricData" or self._custom is None:
+            raise AwsServiceError(
+                "InvalidAction",
+                f"Lamina serves {action or 'this action'} over the JSON and CBOR protocols "
+                "only; the query protocol serves PutMetricData.",
+                400,
+                "InvalidAction",
+            )
+        self.put_metric_data(query.put_metric_data_body(params))
+        rid = new_request_id()
+        body = envelope("PutMetricData", "", rid, query.XML_NAMESPACE)
+        return Response(200, body, {"Content-Type": "text/xml", "x-amzn-RequestId": rid})
 
 
 # PutMetricData's largest request, as CloudWatch's (botocore gzips bodies past 10 KB).

@@ -1,0 +1,92 @@
+"""CloudWatch's query protocol (``Action=PutMetricData&Version=2010-08-01``, form encoded,
+XML answers), as older SDKs and hand-written agents send it: PutMetricData only. The
+flattened parameters (``MetricData.member.1.Dimensions.member.2.Name``) become the JSON
+shape the other protocols decode to, so one parser validates all three.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from lamina.services.cloudwatch.operations import invalid
+from lamina.services.protocol.errors import Protocol, Wire
+from lamina.services.protocol.query import indexed, tree
+from lamina.services.protocol.sigv4 import header_service
+from lamina.wire.http import Request
+
+VERSION = "2010-08-01"
+XML_NAMESPACE = f"http://monitoring.amazonaws.com/doc/{VERSION}/"
+PROTOCOL = Protocol(Wire.QUERY, xml_namespace=XML_NAMESPACE)
+FORM = "application/x-www-form-urlencoded"
+
+
+def is_query_request(req: Request) -> bool:
+    """A form-encoded call signed for ``monitoring``, or unsigned with CloudWatch's version."""
+    if req.method != "POST" or not req.headers.get("content-type", "").startswith(FORM):
+        return False
+    service = header_service(req)
+    if service is not None:
+        return service == "monitoring"  # the body may be gzipped: not looked into
+    return b"Action=" in req.body and f"Version={VERSION}".encode() in req.body
+
+
+def put_metric_data_body(params: dict[str, str]) -> dict[str, Any]:
+    """PutMetricData's flattened parameters as the JSON protocol's request body."""
+    root = tree(params)
+    body: dict[str, Any] = {}
+    if "Namespace" in params:
+        body["Namespace"] = params["Namespace"]
+    data = root.get("MetricData")
+    if isinstance(data, dict):
+        members = data.get("member")
+        body["MetricData"] = [
+            _datum(m, f"MetricData.member.{i}")
+            for i, m in enumerate(indexed(members) if isinstance(members, dict) else [], 1)
+        ]
+    return body
+
+
+def _number(text: Any, where: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise invalid(f"The value {text} for parameter {where} is invalid.") from None
+
+
+def _list(node: Any) -> list[Any]:
+    if not isinstance(node, dict) or not isinstance(node.get("member"), dict):
+        return []
+    return indexed(node["member"])
+
+
+def _datum(node: Any, where: str) -> dict[str, Any]:
+    if not isinstance(node, dict):
+        raise invalid(f"The parameter {where} must be a structure.")
+    out: dict[str, Any] = {}
+    for key in ("MetricName", "Unit"):
+        if isinstance(node.get(key), str):
+            out[key] = node[key]
+    if "Value" in node:
+        out["Value"] = _number(node["Value"], f"{where}.Value")
+    if "StorageResolution" in node:
+        out["StorageResolution"] = int(_number(node["StorageResolution"], where))
+    if "Timestamp" in node:
+        text = str(node["Timestamp"])
+        try:
+            out["Timestamp"] = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise invalid(f"The value {text} for parameter {where}.Timestamp is invalid.") from None
+    dims = _list(node.get("Dimensions"))
+    if dims:
+        out["Dimensions"] = [d if isinstance(d, dict) else {} for d in dims]
+    if "Values" in node:
+        out["Values"] = [_number(v, f"{where}.Values") for v in _list(node["Values"])]
+    if "Counts" in node:
+        out["Counts"] = [_number(v, f"{where}.Counts") for v in _list(node["Counts"])]
+    stats = node.get("StatisticValues")
+    if isinstance(stats, dict):
+        out["StatisticValues"] = {
+            k: _number(v, f"{where}.StatisticValues.{k}") for k, v in stats.items()
+        }
+    return out
