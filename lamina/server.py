@@ -186,7 +186,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     api.mount(metrics.accepts, metrics.handle, auth=None)
     metric_sources = MetricSources(ledger.rollups, custom_metrics)
     alarms = open_alarms(settings, metric_sources, events)
-    cloudwatch = CloudWatchService(ledger, metric_sources, alarms)
+    cloudwatch = CloudWatchService(ledger, metric_sources, alarms, logs=logs)
     api.mount_service(cloudwatch.mount())
     console = open_console(settings, functions, scheduler, ledger, logs)
     api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)

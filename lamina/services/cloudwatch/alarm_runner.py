@@ -94,7 +94,7 @@ class AlarmRunner:
                 raise invalid(f"Lamina keeps at most {MAX_ALARMS} alarms.")
             self._alarms[alarm.name] = alarm
             self._save()
-        self._poke()
+        self.poke()
         return {}
 
     def delete_alarms(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +210,8 @@ class AlarmRunner:
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._run())
 
-    def _poke(self) -> None:
+    def poke(self) -> None:
+        """Evaluate soon (thread-safe): after a put of an alarm or of its data."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 

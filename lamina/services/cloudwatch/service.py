@@ -22,6 +22,7 @@ from typing import Any
 
 from lamina.billing.ledger import Ledger
 from lamina.errors import AwsServiceError, ServiceError
+from lamina.logs.store import LogStore
 from lamina.services.cloudwatch import query
 from lamina.services.cloudwatch.alarm_runner import AlarmRunner
 from lamina.services.cloudwatch.operations import CloudWatchOperations
@@ -57,9 +58,11 @@ class CloudWatchService:
         sources: MetricSources,
         alarms: AlarmRunner | None = None,
         clock: Callable[[], float] = time.time,
+        logs: LogStore | None = None,
     ) -> None:
         self.ledger = ledger
         self.alarms = alarms
+        self.logs = logs
         self._clock = clock
         ops = CloudWatchOperations(sources, lambda: ledger.metric_totals().keys())
         self._table: dict[str, JsonOperation] = ops.table()
@@ -76,6 +79,8 @@ class CloudWatchService:
         datums = parse_put(body, self._clock())
         if self._custom is not None:
             self._custom.put(datums)
+        if self.alarms is not None:
+            self.alarms.poke()  # an alarm on these metrics reacts now, not at its next tick
         return {}
 
     @staticmethod
@@ -91,6 +96,10 @@ class CloudWatchService:
         return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Any:
+        if self.logs is not None:
+            # On the loop, where the log store lives: EMF lines printed by invokes that
+            # returned reach the metrics writer before this call's read is queued there.
+            self.logs.flush()
         return asyncio.to_thread(self.answer, req)
 
     def answer(self, req: Request) -> Response:

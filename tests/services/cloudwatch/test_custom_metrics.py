@@ -154,3 +154,18 @@ def test_emf_lines_flushed_by_the_log_store_reach_the_store(tmp_path: Path) -> N
         assert [e.message for e in logs.read("fn")][1:] == ["plain line", '{"_aws": "not EMF"}']
     finally:
         store.close()
+
+
+def test_datapoints_survive_reopening_the_store(tmp_path: Path) -> None:
+    store = CustomMetrics(tmp_path / "metrics.db", clock=lambda: NOW)
+    store.put(parse_put(put({"Value": 4, "Timestamp": NOW, "StorageResolution": 1}), NOW))
+    store.close()
+    again = CustomMetrics(tmp_path / "metrics.db", clock=lambda: NOW)
+    try:
+        sources = MetricSources(lambda *_: [], again)
+        [(_, _, second)] = sources.summaries("App", "m", [], None, NOW, NOW + 10, 10)
+        [(_, _, minute)] = sources.summaries("App", "m", [], None, NOW, NOW + 60, 60)
+        assert second.total == minute.total == 4.0
+        assert again.series("App") == [("App", "m", ())]
+    finally:
+        again.close()
