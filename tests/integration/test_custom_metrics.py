@@ -360,3 +360,14 @@ def test_query_protocol_put_metric_data(lamina: LaminaProcess) -> None:
     )
     assert status == 400
     assert "<Code>InvalidParameterValue</Code>" in text and "Namespace" in text
+
+
+def test_a_put_over_one_megabyte_is_refused_whole(lamina: LaminaProcess) -> None:
+    # botocore gzips it (a few KB on the wire): the limit is on the inflated request.
+    dims = [{"Name": f"d{i}", "Value": "v" * 255} for i in range(30)]
+    data = [{"MetricName": "m", "Dimensions": dims, "Value": 1}] * 1000
+    cw = client(lamina.endpoint, "cloudwatch")
+    with pytest.raises(ClientError) as info:
+        cw.put_metric_data(Namespace="Lamina/Huge", MetricData=data)
+    assert info.value.response["Error"]["Code"] == "RequestEntityTooLarge"
+    assert cw.list_metrics(Namespace="Lamina/Huge")["Metrics"] == []

@@ -115,9 +115,7 @@ class CloudWatchService:
             op = self._table.get(name)
             if op is None or req.method != "POST":
                 raise AwsServiceError("UnknownOperationException", f"Unknown operation {name!r}")
-            raw = req.body or b""
-            if req.headers.get("content-encoding", "").lower() == "gzip":
-                raw = _gunzip(raw)
+            raw = _inflated(req)
             body = _decode(raw, as_cbor)
             try:
                 if name != "PutMetricData":  # reads: see every invoke that returned
@@ -140,10 +138,7 @@ class CloudWatchService:
 
     def _query(self, req: Request) -> Response:
         """The query protocol: PutMetricData (the JSON and CBOR protocols serve the rest)."""
-        raw = req.body
-        if req.headers.get("content-encoding", "").lower() == "gzip":
-            raw = _gunzip(raw)
-        params = query_params(replace(req, body=raw))
+        params = query_params(replace(req, body=_inflated(req)))
         action = params.get("Action", "")
         if action != "PutMetricData" or self._custom is None:
             raise AwsServiceError(
@@ -163,6 +158,26 @@ class CloudWatchService:
 MAX_INFLATED_BYTES = 1024 * 1024
 
 
+def _inflated(req: Request) -> bytes:
+    """The body, inflated when gzip-encoded; at most :data:`MAX_INFLATED_BYTES` either way
+    (PutMetricData's limit; the read operations' requests are far smaller)."""
+    raw = req.body or b""
+    if req.headers.get("content-encoding", "").lower() == "gzip":
+        raw = _gunzip(raw)
+    if len(raw) > MAX_INFLATED_BYTES:
+        raise _too_large()
+    return raw
+
+
+def _too_large() -> AwsServiceError:
+    return AwsServiceError(
+        "RequestEntityTooLarge",
+        f"Request size exceeded {MAX_INFLATED_BYTES} bytes",
+        413,
+        "RequestEntityTooLarge",
+    )
+
+
 def _gunzip(raw: bytes) -> bytes:
     """A gzip-encoded body, inflated to at most :data:`MAX_INFLATED_BYTES`."""
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -171,12 +186,7 @@ def _gunzip(raw: bytes) -> bytes:
     except zlib.error as exc:
         raise AwsServiceError("SerializationException", f"Malformed gzip body: {exc}") from None
     if inflater.unconsumed_tail:
-        raise AwsServiceError(
-            "RequestEntityTooLarge",
-            f"Request size exceeded {MAX_INFLATED_BYTES} bytes",
-            413,
-            "RequestEntityTooLarge",
-        )
+        raise _too_large()
     return out
 
 
