@@ -217,9 +217,11 @@ class CustomMetrics:
         rows = self._writer.call(lambda conn: conn.execute(sql, args).fetchall())
         return [(r[0], r[1], Bucket(r[2], r[3], r[4], r[5], _values(r[6]))) for r in rows]
 
-    def series(self, namespace: str | None) -> list[tuple[str, str, Dimensions]]:
-        """(namespace, metric, dimensions) with data in the last two weeks, sorted."""
-        since = int(self._clock()) - LIST_WINDOW_S
+    def series(
+        self, namespace: str | None, window_s: int = LIST_WINDOW_S
+    ) -> list[tuple[str, str, Dimensions]]:
+        """(namespace, metric, dimensions) with data in the last ``window_s``, sorted."""
+        since = int(self._clock()) - window_s
         sql = "SELECT DISTINCT namespace, metric, dims FROM datapoints WHERE at >= ?"
         args: list[str | int] = [since]
         if namespace is not None:

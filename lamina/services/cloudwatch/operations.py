@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.billing.rollups import Minute, RollupKey, SeriesKey
 from lamina.errors import AwsServiceError
+from lamina.services.cloudwatch.custom import LIST_WINDOW_S
 from lamina.services.cloudwatch.statistics import (
     BASIC_STATISTICS,
     METRIC_NAMES,
@@ -291,11 +292,14 @@ class CloudWatchOperations:
         metrics: list[dict[str, Any]] = []
         if namespace in (None, NAMESPACE):
             metrics.extend(self._lambda_metrics(wanted_metric, filters))
+        recent = body.get("RecentlyActive")
+        if recent not in (None, "PT3H"):
+            raise invalid("The parameter RecentlyActive must be PT3H.")
         custom = self._sources.custom
         if custom is not None and namespace != NAMESPACE:
-            for ns, name, series in custom.series(
-                namespace if isinstance(namespace, str) else None
-            ):
+            wanted_ns = namespace if isinstance(namespace, str) else None
+            window = 3 * 3600 if recent == "PT3H" else LIST_WINDOW_S
+            for ns, name, series in custom.series(wanted_ns, window):
                 dims = [{"Name": n, "Value": v} for n, v in series]
                 if (wanted_metric is None or name == wanted_metric) and _matches(dims, filters):
                     metrics.append({"Namespace": ns, "MetricName": name, "Dimensions": dims})

@@ -13,6 +13,7 @@ from lamina.errors import AwsServiceError
 from lamina.logs import emf
 from lamina.logs.store import LogStore
 from lamina.services.cloudwatch.custom import CustomMetrics
+from lamina.services.cloudwatch.operations import CloudWatchOperations
 from lamina.services.cloudwatch.put import parse_put
 from lamina.services.cloudwatch.sources import MetricSources
 
@@ -169,3 +170,19 @@ def test_datapoints_survive_reopening_the_store(tmp_path: Path) -> None:
         assert again.series("App") == [("App", "m", ())]
     finally:
         again.close()
+
+
+def test_list_metrics_recently_active_keeps_the_last_three_hours(tmp_path: Path) -> None:
+    store = CustomMetrics(tmp_path / "metrics.db", clock=lambda: NOW)
+    try:
+        store.put(parse_put(put({"MetricName": "old", "Timestamp": NOW - 4 * 3600}), NOW))
+        store.put(parse_put(put({"MetricName": "new", "Timestamp": NOW - 60}), NOW))
+        ops = CloudWatchOperations(MetricSources(lambda *_: [], store), lambda: [])
+        every = ops.list_metrics({"Namespace": "App"})["Metrics"]
+        assert [m["MetricName"] for m in every] == ["new", "old"]
+        recent = ops.list_metrics({"Namespace": "App", "RecentlyActive": "PT3H"})["Metrics"]
+        assert [m["MetricName"] for m in recent] == ["new"]
+        with pytest.raises(AwsServiceError):
+            ops.list_metrics({"RecentlyActive": "P1D"})
+    finally:
+        store.close()
