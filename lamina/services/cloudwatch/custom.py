@@ -43,6 +43,14 @@ CREATE TABLE IF NOT EXISTS datapoints (
     vals TEXT,                   -- JSON [[value, count], ...]; NULL when not known
     PRIMARY KEY (namespace, metric, dims, unit, resolution, at)
 ) WITHOUT ROWID;
+-- One row per series (any unit), for ListMetrics: its newest bucket's start.
+CREATE TABLE IF NOT EXISTS series (
+    namespace TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    dims TEXT NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace, metric, dims)
+) WITHOUT ROWID;
 """
 MAX_DISTINCT = 500  # distinct values kept per bucket; past it, no percentiles for it
 HIGH_RES_KEEP_S = 3 * 3600
@@ -156,7 +164,10 @@ class CustomMetrics:
         return self._store(conn, datums)
 
     def _store(self, conn: sqlite3.Connection, datums: list[MetricDatum]) -> int:
+        newest: dict[tuple[str, str, str], int] = {}
         for key, bucket in fold(datums).items():
+            series = key[:3]
+            newest[series] = max(newest.get(series, key[5]), key[5])
             row = conn.execute(
                 "SELECT samples, total, low, high, vals FROM datapoints WHERE namespace = ? "
                 "AND metric = ? AND dims = ? AND unit = ? AND resolution = ? AND at = ?",
@@ -175,6 +186,11 @@ class CustomMetrics:
                 "INSERT OR REPLACE INTO datapoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*key, bucket.samples, bucket.total, bucket.low, bucket.high, vals),
             )
+        conn.executemany(
+            "INSERT INTO series VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE "
+            "SET last_at = max(last_at, excluded.last_at)",
+            [(*series, at) for series, at in newest.items()],
+        )
         now = self._clock()
         if now - self._pruned >= PRUNE_EVERY_S:
             self._pruned = now
@@ -183,6 +199,7 @@ class CustomMetrics:
                 "OR (resolution = 60 AND at < ?)",
                 (int(now) - HIGH_RES_KEEP_S, int(now) - MINUTE_KEEP_S),
             )
+            conn.execute("DELETE FROM series WHERE last_at < ?", (int(now) - MINUTE_KEEP_S,))
         return len(datums)
 
     # -- reads ---------------------------------------------------------------------------
@@ -222,7 +239,7 @@ class CustomMetrics:
     ) -> list[tuple[str, str, Dimensions]]:
         """(namespace, metric, dimensions) with data in the last ``window_s``, sorted."""
         since = int(self._clock()) - window_s
-        sql = "SELECT DISTINCT namespace, metric, dims FROM datapoints WHERE at >= ?"
+        sql = "SELECT namespace, metric, dims FROM series WHERE last_at >= ?"
         args: list[str | int] = [since]
         if namespace is not None:
             sql += " AND namespace = ?"
