@@ -23,7 +23,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from lamina.errors import ServiceError
 from lamina.logs import emf
 from lamina.models.metric_datum import Dimensions, MetricDatum
 from lamina.store.sqlite_writer import SqliteWriter
@@ -60,6 +62,7 @@ LIST_WINDOW_S = 14 * 24 * 3600  # ListMetrics shows series with data in the last
 MAX_PENDING_LINES = 100_000  # EMF lines queued for the writer; more are dropped (logged)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BucketKey = tuple[str, str, str, str, int, int]  # namespace, metric, dims, unit, res, at
 
@@ -133,10 +136,17 @@ class CustomMetrics:
     def close(self) -> None:
         self._writer.close()
 
+    def _call(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """``op`` on the writer thread; a database failure as a :class:`ServiceError`."""
+        try:
+            return self._writer.call(op)
+        except sqlite3.Error as exc:
+            raise ServiceError(f"metrics store {self._writer.path}: {exc}") from exc
+
     # -- writes --------------------------------------------------------------------------
     def put(self, datums: list[MetricDatum]) -> None:
         """Store ``datums``; returns once they are committed (visible to reads)."""
-        self._writer.call(lambda conn: self._store(conn, datums))
+        self._call(lambda conn: self._store(conn, datums))
 
     def ingest_emf(self, lines: list[tuple[int, str]]) -> None:
         """Queue log lines that may be EMF documents (O(1); called by the log store's flush,
@@ -231,7 +241,7 @@ class CustomMetrics:
             sql += " AND unit = ?"
             args.append(unit)
         sql += " ORDER BY at"
-        rows = self._writer.call(lambda conn: conn.execute(sql, args).fetchall())
+        rows = self._call(lambda conn: conn.execute(sql, args).fetchall())
         return [(r[0], r[1], Bucket(r[2], r[3], r[4], r[5], _values(r[6]))) for r in rows]
 
     def series(
@@ -244,9 +254,7 @@ class CustomMetrics:
         if namespace is not None:
             sql += " AND namespace = ?"
             args.append(namespace)
-        rows = self._writer.call(
-            lambda conn: conn.execute(sql + " ORDER BY 1, 2, 3", args).fetchall()
-        )
+        rows = self._call(lambda conn: conn.execute(sql + " ORDER BY 1, 2, 3", args).fetchall())
         return [(r[0], r[1], text_dims(r[2])) for r in rows]
 
 
