@@ -96,7 +96,7 @@ class CloudWatchService:
         return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Any:
-        if self.logs is not None:
+        if self.logs is not None and not _is_put(req):
             # On the loop, where the log store lives: EMF lines printed by invokes that
             # returned reach the metrics writer before this call's read is queued there.
             self.logs.flush()
@@ -156,6 +156,15 @@ class CloudWatchService:
 
 # PutMetricData's largest request, as CloudWatch's (botocore gzips bodies past 10 KB).
 MAX_INFLATED_BYTES = 1024 * 1024
+
+
+def _is_put(req: Request) -> bool:
+    """A PutMetricData call in any protocol (a write: it needs no log flush first)."""
+    return (
+        req.path.endswith("/PutMetricData")
+        or req.headers.get("x-amz-target", "").endswith(".PutMetricData")
+        or query.is_query_request(req)  # the query protocol serves only PutMetricData
+    )
 
 
 def _inflated(req: Request) -> bytes:
