@@ -251,8 +251,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
 
 
 def open_alarms(settings: Settings, sources: MetricSources, events: EventSources) -> AlarmRunner:
-    """CloudWatch alarms over the rollups and custom metrics, notifying functions (an asynchronous invoke,
-    retried like any) and SQS queues."""
+    """CloudWatch alarms over the rollups and custom metrics, notifying functions (an
+    asynchronous invoke, retried like any) and SQS queues."""
 
     async def deliver(arn: str, payload: bytes) -> None:
         parts = parse_arn(arn)

@@ -1,5 +1,6 @@
 """Metric alarms at run time: kept in ``<data_dir>/alarms.json``, evaluated on a timer (and
-at once after a put) against the rollups, notifying functions and queues on a change.
+at once after a put of an alarm or of custom metric data) against the metric sources
+(rollups, custom metrics), notifying functions and queues on a change.
 
 Operations (PutMetricAlarm, DescribeAlarms, DeleteAlarms) run on worker threads, the timer
 on the event loop: one lock guards the alarms; evaluation reads SQLite on a worker thread;
@@ -33,7 +34,7 @@ from lamina.services.cloudwatch.alarms import (
 )
 from lamina.services.cloudwatch.operations import invalid
 from lamina.services.cloudwatch.sources import MetricSources
-from lamina.services.cloudwatch.statistics import UNITS
+from lamina.services.cloudwatch.statistics import NAMESPACE, UNITS
 from lamina.services.protocol.cbor import Epoch
 
 Deliver = Callable[[str, bytes], Awaitable[None]]
@@ -149,7 +150,7 @@ class AlarmRunner:
             shape["ExtendedStatistic"] = a.statistic
         else:
             shape["Statistic"] = a.statistic
-        if a.namespace == "AWS/Lambda" and a.metric in UNITS:
+        if a.namespace == NAMESPACE and a.metric in UNITS:
             shape["Unit"] = UNITS[a.metric]
         return shape
 
