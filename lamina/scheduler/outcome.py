@@ -55,12 +55,11 @@ Ending = RuntimeAnswer | PlatformEnd
 
 
 @dataclass(frozen=True, slots=True)
-class Answered:
-    """The handler returned; ``body`` is its response."""
+class _RuntimePosted:
+    """The runtime posted ``body`` (a response or an error) and the environment stays usable;
+    the platform adds no log lines."""
 
     body: bytes
-    status: ClassVar[Outcome] = Outcome.SUCCESS
-    unhandled: ClassVar[bool] = False
     reusable: ClassVar[bool] = True
 
     @property
@@ -72,21 +71,20 @@ class Answered:
 
 
 @dataclass(frozen=True, slots=True)
-class FunctionFailed:
-    """The runtime posted an error (the handler raised, or its answer was unusable);
-    ``body`` is Lambda's error body for it. The environment stays usable."""
+class Answered(_RuntimePosted):
+    """The handler returned; ``body`` is its response."""
 
-    body: bytes
+    status: ClassVar[Outcome] = Outcome.SUCCESS
+    unhandled: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionFailed(_RuntimePosted):
+    """The runtime posted an error (the handler raised, or its answer was unusable);
+    ``body`` is Lambda's error body for it."""
+
     status: ClassVar[Outcome] = Outcome.ERROR
     unhandled: ClassVar[bool] = True
-    reusable: ClassVar[bool] = True
-
-    @property
-    def payload(self) -> bytes:
-        return self.body
-
-    def log_lines(self, now: float) -> tuple[str, ...]:
-        return ()
 
 
 @dataclass(frozen=True, slots=True)
