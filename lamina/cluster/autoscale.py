@@ -7,7 +7,7 @@ use and adds nodes for cold starts that found no room. The request is a standing
 replaced by the next call; when the pending window empties it shrinks back to what is in
 use, and Ray's idle timeout may remove nodes (each drains first: :mod:`.drain`).
 
-Ray is imported here, lazily, inside :meth:`RayDemand.publish`: this module is only used
+Ray is imported lazily, inside :func:`request_resources`: this module is only used
 in cluster mode, where the control plane has already joined the Ray cluster.
 """
 
