@@ -11,7 +11,9 @@ Measures (docs/cluster.md, "Benchmarks"; the issue's targets in brackets):
    it answers from another node and the invokes that failed meanwhile [≤ 3 s with tuned
    health checks].
 
-All nodes run on this machine (``ray.cluster_utils.Cluster`` on 127.0.0.1), so three
+Both deployments run at once and are measured in turns (latency in alternating rounds),
+so a machine loaded by other work weighs on both alike. All nodes run on this machine
+(``ray.cluster_utils.Cluster`` on 127.0.0.1), so three
 nodes share its cores: the throughput line shows the cost of the extra hop and the
 spread, not more hardware. Prints Markdown to stdout (progress on stderr).
 """
@@ -134,21 +136,67 @@ def cold_starts(server: LaminaServer, side: Side, prefix: str, count: int) -> No
         api.close()
 
 
-def measure_single(plan: Plan, isolation: str | None) -> Side:
-    side = Side("one machine")
-    with LaminaServer(isolation=isolation) as server:
-        api = server.api()
-        names = [f"fn-{i}" for i in range(plan.functions)]
+def prepare(server: LaminaServer, names: list[str], plan: Plan) -> None:
+    api = server.api()
+    try:
         for name in names:
             deploy(api, name)
+    finally:
         api.close()
-        _say("single: warming up")
-        warm_up(server, names, plan.warm_invokes)
-        side.latency = latency(server, names[0], plan)
-        side.throughput[1] = spread_throughput(server, names, plan.throughput_s)
-        cold_starts(server, side, "single", plan.cold_count)
-        side.errors += notable(server.warnings())
-    return side
+    warm_up(server, names, plan.warm_invokes)
+
+
+def alternate_latency(
+    pairs: list[tuple[Side, LaminaServer, str]], plan: Plan, rounds: int = 4
+) -> None:
+    """Latency of each side in alternating rounds, so both see the same machine load."""
+    for _ in range(rounds):
+        for side, server, name in pairs:
+            one = latency(server, name, Plan(plan.latency_s / rounds))
+            if side.latency is None:
+                side.latency = one
+            else:
+                side.latency.ok += one.ok
+                side.latency.latencies_ms.extend(one.latencies_ms)
+
+
+def measure(plan: Plan, isolation: str | None) -> tuple[Side, Side, NodeLoss]:
+    """Both deployments running at once, measured in turns (the machine's load hits both)."""
+    single, cluster = Side("one machine"), Side("cluster")
+    loss = NodeLoss()
+    names = [f"fn-{i}" for i in range(plan.functions)]
+    _say("starting the single-machine server, a 1-node Ray cluster and its control plane")
+    with LaminaServer(isolation=isolation) as one, ClusterRig(1, isolation) as rig:
+        rig.wait_for_nodes(1)
+        many = rig.server
+        prepare(one, names, plan)
+        prepare(many, names, plan)
+        single.throughput[1] = spread_throughput(one, names, plan.throughput_s)
+        cluster.throughput[1] = spread_throughput(many, names, plan.throughput_s)
+        _say("cluster: adding two nodes")
+        rig.add_node()
+        rig.add_node()
+        rig.wait_for_nodes(3)
+        # Home nodes are hashed over the live nodes: new functions spread over all three.
+        names3 = [f"fn3-{i}" for i in range(plan.functions)]
+        prepare(many, names3, plan)
+        homes = {name: node_of(many, name) for name in names3}
+        _say(f"cluster: {len(set(homes.values()))} nodes serve the {len(names3)} functions")
+        cluster.throughput[3] = spread_throughput(many, names3, plan.throughput_s)
+        remote = [n for n, node in homes.items() if node and not rig.is_head(node)]
+        _say("warm latency, in alternating rounds")
+        alternate_latency([(single, one, names[0]), (cluster, many, (remote or names3)[0])], plan)
+        _say("cold starts")
+        for i in range(plan.cold_count):
+            cold_starts(one, single, f"single-{i}", 1)
+            cold_starts(many, cluster, f"cluster-{i}", 1)
+        if remote:
+            loss = node_loss(rig, remote[0], homes[remote[0]])
+        else:
+            loss.note = "no function was placed off the head node; nothing killed"
+        single.errors += notable(one.warnings())
+        cluster.errors += notable(many.warnings())
+    return single, cluster, loss
 
 
 def notable(warnings: list[str]) -> list[str]:
@@ -157,51 +205,13 @@ def notable(warnings: list[str]) -> list[str]:
 
 
 def node_of(server: LaminaServer, name: str) -> str:
+    """The node that answers ``name`` (the ``X-Lamina-Node`` header)."""
     conn = RawConnection(server.host, server.port)
     try:
         answer = conn.send_raw(render_request("POST", invoke_path(name), b"{}"))
     finally:
         conn.close()
     return answer.header("x-lamina-node") or ""
-
-
-def measure_cluster(plan: Plan, isolation: str | None) -> tuple[Side, NodeLoss]:
-    side = Side("cluster")
-    loss = NodeLoss()
-    _say("cluster: starting a 1-node Ray cluster and the control plane")
-    with ClusterRig(1, isolation) as rig:
-        rig.wait_for_nodes(1)
-        server = rig.server
-        api = server.api()
-        names = [f"fn-{i}" for i in range(plan.functions)]
-        for name in names:
-            deploy(api, name)
-        api.close()
-        warm_up(server, names, plan.warm_invokes)
-        side.throughput[1] = spread_throughput(server, names, plan.throughput_s)
-        _say("cluster: adding two nodes")
-        rig.add_node()
-        rig.add_node()
-        rig.wait_for_nodes(3)
-        # New nodes change the functions' home nodes: new versions land on all three.
-        names3 = [f"fn3-{i}" for i in range(plan.functions)]
-        api = server.api()
-        for name in names3:
-            deploy(api, name)
-        api.close()
-        warm_up(server, names3, plan.warm_invokes)
-        homes = {name: node_of(server, name) for name in names3}
-        _say(f"cluster: {len(set(homes.values()))} nodes serve the {len(names3)} functions")
-        side.throughput[3] = spread_throughput(server, names3, plan.throughput_s)
-        remote = [n for n, node in homes.items() if node and not rig.is_head(node)]
-        side.latency = latency(server, (remote or names3)[0], plan)
-        cold_starts(server, side, "cluster", plan.cold_count)
-        if remote:
-            loss = node_loss(rig, remote[0], homes[remote[0]])
-        else:
-            loss.note = "no function was placed off the head node; nothing killed"
-        side.errors += notable(server.warnings())
-    return side, loss
 
 
 def node_loss(rig: ClusterRig, name: str, node_id: str) -> NodeLoss:
@@ -301,16 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__)
     p.add_argument("--quick", action="store_true", help="short phases (~2 min in all)")
     p.add_argument("--isolation", choices=("auto", "process", "none"), default=None)
-    p.add_argument("--skip-single", action="store_true", help="only the cluster side")
-    p.add_argument("--skip-cluster", action="store_true", help="only the one-machine side")
     args = p.parse_args(args_list)
     plan = Plan.quick() if args.quick else Plan()
-    single = Side("one machine") if args.skip_single else measure_single(plan, args.isolation)
-    cluster, loss = (
-        (Side("cluster"), NodeLoss(note="skipped"))
-        if args.skip_cluster
-        else measure_cluster(plan, args.isolation)
-    )
+    single, cluster, loss = measure(plan, args.isolation)
     command = " ".join([".venv/bin/python", "-m", "bench.cluster", *args_list])
     print(render(single, cluster, loss, command))
     return 0
