@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -84,6 +85,30 @@ def test_an_agent_fetches_a_function_package_and_a_layer(
     assert cache.ensure(layer_digest).read_bytes() == layer_zip
 
 
+def test_agents_that_go_away_mid_package_leave_the_server_serving(
+    server: LaminaProcess,
+) -> None:
+    code = big_zip()
+    created = client(server).create_function(
+        FunctionName="abandoned",
+        Runtime="python3.12",
+        Role="arn:aws:iam::000000000000:role/r",
+        Handler="app.handler",
+        Code={"ZipFile": code},
+    )
+    path = CODE_ROUTE + hex_digest(created["CodeSha256"])
+    host, port = server.endpoint.removeprefix("http://").split(":")
+    for _ in range(5):
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(signed_request(server, path))
+            head = sock.recv(4096)
+            assert head.startswith(b"HTTP/1.1 200 ")
+            assert b"transfer-encoding: chunked" in head.lower()
+        # Closed after the first bytes: the server stops sending and keeps serving.
+    status, _, body = get(server, CODE_ROUTE + hex_digest(created["CodeSha256"]), signed=True)
+    assert status == 200 and body == code
+
+
 def test_an_unknown_digest_is_an_aws_shaped_404(server: LaminaProcess, tmp_path: Path) -> None:
     cache = CodeCache(tmp_path, ControlPlaneSource(server.endpoint, (KEY, SECRET), "us-east-1"))
     with pytest.raises(ResourceNotFound, match="control plane"):
@@ -105,24 +130,32 @@ def test_the_route_refuses_unsigned_and_wrongly_signed_requests(
         CodeCache(tmp_path, wrong).ensure("0" * 64)
 
 
-def get(server: LaminaProcess, path: str, *, signed: bool) -> tuple[int, dict[str, str], bytes]:
-    headers: dict[str, str] = {}
-    if signed:
-        host = server.endpoint.removeprefix("http://")
-        headers = {"Host": host}
-        headers.update(
-            sign_headers(
-                "GET",
-                path,
-                headers,
-                b"",
-                access_key=KEY,
-                secret=SECRET,
-                region="us-east-1",
-                service="lambda",
-                amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
-            )
+def signed_headers(server: LaminaProcess, path: str) -> dict[str, str]:
+    headers = {"Host": server.endpoint.removeprefix("http://")}
+    headers.update(
+        sign_headers(
+            "GET",
+            path,
+            headers,
+            b"",
+            access_key=KEY,
+            secret=SECRET,
+            region="us-east-1",
+            service="lambda",
+            amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
         )
+    )
+    return headers
+
+
+def signed_request(server: LaminaProcess, path: str) -> bytes:
+    lines = [f"GET {path} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in signed_headers(server, path).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def get(server: LaminaProcess, path: str, *, signed: bool) -> tuple[int, dict[str, str], bytes]:
+    headers = signed_headers(server, path) if signed else {}
     req = urllib.request.Request(server.endpoint + path, headers=headers)
     try:
         with urllib.request.urlopen(req) as resp:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from lamina.cluster.autoscale import RayDemand
+from lamina.cluster.autoscale import RayDemand, publish_forever
 from lamina.cluster.demand import (
     MIB,
     Demand,
@@ -154,3 +155,30 @@ def test_the_scrape_shows_each_nodes_load_and_the_pending_demand() -> None:
 
 def test_a_single_machine_scrape_has_no_cluster_families() -> None:
     assert "lamina_cluster" not in render({}, Gauges({}, {}))
+
+
+def test_the_publisher_loop_samples_publishes_and_survives_a_failed_publish() -> None:
+    placement = FakePlacement({"a": View("a", 4096, used_mb=512)})
+    sent: list[list[dict[str, float]]] = []
+    failures = [RuntimeError("GCS unreachable")]
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        published = asyncio.Event()
+
+        def send(bundles: list[dict[str, float]]) -> None:  # runs in a worker thread
+            if failures:
+                raise failures.pop()
+            sent.append(bundles)
+            loop.call_soon_threadsafe(published.set)
+
+        task = asyncio.ensure_future(
+            publish_forever(DemandMonitor(placement), RayDemand(send), every_s=0.0)
+        )
+        await published.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert failures == []  # the first publish failed and was retried
+    assert sent[0] == [{"memory": 512.0 * MIB}]
