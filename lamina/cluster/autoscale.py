@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from lamina.cluster.demand import Demand, DemandMonitor, resource_bundles
+from lamina.cluster.demand import RAY_MEMORY, Demand, DemandMonitor, resource_bundles
 
 __all__ = ["RayDemand", "publish_forever", "request_resources"]
 
@@ -36,15 +36,25 @@ def request_resources(bundles: Bundles) -> None:
 
 
 class RayDemand:
-    """Publishes a demand's bundles, only when they change (each call is a GCS write)."""
+    """Publishes a demand's bundles, only when they change (each call is a GCS write).
 
-    def __init__(self, send: Callable[[Bundles], None] = request_resources) -> None:
+    ``resource`` names the Ray resource the bundles are written in (or says it when
+    called): ``lamina_memory_mb`` when the nodes declare it, else ``memory``.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[Bundles], None] = request_resources,
+        resource: str | Callable[[], str] = RAY_MEMORY,
+    ) -> None:
         self._send = send
+        self._resource = resource
         self.last: Bundles | None = None
 
     def publish(self, demand: Demand) -> bool:
         """Send the bundles of ``demand`` if they differ from the last sent; True if sent."""
-        bundles = resource_bundles(demand)
+        resource = self._resource if isinstance(self._resource, str) else self._resource()
+        bundles = resource_bundles(demand, resource=resource)
         if bundles == self.last:
             return False
         self._send(bundles)

@@ -15,8 +15,9 @@ must be able to hold at once (not an increment), bin-packed onto node types' res
 Lamina's environments do not hold Ray resources, so Ray cannot see them; we describe them
 instead — one bundle per node of the memory its environments hold now (so the nodes in use
 are not scaled away) plus bundles for the environments that could not start (so nodes are
-added). Ray's built-in ``memory`` resource is in bytes and every node advertises it, so no
-custom resource has to be configured on node types.
+added). Bundles are in the resource nodes state their capacity in: the custom
+``lamina_memory_mb`` (MB) when node types declare it (``ray start --resources``, KubeRay's
+``rayStartParams``), else Ray's built-in ``memory`` (bytes), which every node advertises.
 
 "Pending" cold starts are those refused for lack of room during the last ``window_s``
 seconds (default 60): a burst keeps asking for nodes for a minute after it was refused,
@@ -31,6 +32,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = [
+    "CAPACITY_RESOURCE",
+    "RAY_MEMORY",
     "Demand",
     "DemandMonitor",
     "NodeLike",
@@ -43,6 +46,10 @@ __all__ = [
 ]
 
 MIB = 1024 * 1024
+# The Ray resources a bundle may be written in: (name, its units per MB).
+CAPACITY_RESOURCE = "lamina_memory_mb"
+RAY_MEMORY = "memory"
+_UNITS_PER_MB = {CAPACITY_RESOURCE: 1, RAY_MEMORY: MIB}
 DEFAULT_WINDOW_S = 60.0
 # Bounds what a refused burst costs to remember; older refusals are dropped first.
 MAX_REMEMBERED = 10_000
@@ -182,7 +189,9 @@ def snapshot(nodes: Iterable[NodeLike], unmet: UnmetWindow, now: float) -> Deman
     return Demand(loads, len(sizes), sum(sizes), sizes)
 
 
-def resource_bundles(demand: Demand, *, max_bundles: int = 1000) -> list[dict[str, float]]:
+def resource_bundles(
+    demand: Demand, *, resource: str = RAY_MEMORY, max_bundles: int = 1000
+) -> list[dict[str, float]]:
     """Ray resource shapes the cluster must hold: each live node's memory in use, then the
     refused environments packed first-fit-decreasing into node-sized bundles.
 
@@ -204,7 +213,8 @@ def resource_bundles(demand: Demand, *, max_bundles: int = 1000) -> list[dict[st
             bins.append(size)
     bundles += bins
     bundles.sort(reverse=True)
-    return [{"memory": float(mb * MIB)} for mb in bundles[:max_bundles]]
+    per_mb = _UNITS_PER_MB[resource]
+    return [{resource: float(mb * per_mb)} for mb in bundles[:max_bundles]]
 
 
 def _even(demand: Demand) -> list[int]:

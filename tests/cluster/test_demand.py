@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lamina.cluster.autoscale import RayDemand, publish_forever
 from lamina.cluster.demand import (
+    CAPACITY_RESOURCE,
     MIB,
     Demand,
     DemandMonitor,
@@ -99,6 +100,17 @@ def test_bundles_hold_the_memory_in_use_and_pack_the_pending_onto_node_sized_bin
     # node-sized bin, 1024 in another.
     assert [b["memory"] / MIB for b in bundles] == [4096, 3000, 1024]
     assert all(set(b) == {"memory"} for b in bundles)
+
+
+def test_bundles_can_be_written_in_the_nodes_declared_capacity_resource() -> None:
+    demand = Demand((load("a", 4096, 1000),), 1, 512, (512,))
+    assert resource_bundles(demand, resource=CAPACITY_RESOURCE) == [
+        {"lamina_memory_mb": 1000.0},
+        {"lamina_memory_mb": 512.0},
+    ]
+    sent: list[list[dict[str, float]]] = []
+    RayDemand(sent.append, resource=lambda: CAPACITY_RESOURCE).publish(demand)
+    assert sent == [[{"lamina_memory_mb": 1000.0}, {"lamina_memory_mb": 512.0}]]
 
 
 def test_no_demand_asks_for_nothing_and_a_huge_environment_is_still_asked_for() -> None:
