@@ -237,6 +237,7 @@ class CodeCache:
         temp = self.root / f"{_TEMP_PREFIX}{uuid.uuid4().hex}"
         digest = hashlib.sha256()
         size = 0
+        chunks: Chunks = b""
         try:
             try:
                 chunks = self._fetch(sha256)
@@ -269,6 +270,10 @@ class CodeCache:
             return size
         finally:
             temp.unlink(missing_ok=True)
+            # A stream cut short (too large, a write error) releases its connection now.
+            close = getattr(chunks, "close", None)
+            if callable(close):
+                close()
 
     def _evict(self, keep: str) -> None:
         protected = set(self._protect()) if self._protect is not None else set()

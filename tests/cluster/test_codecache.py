@@ -256,3 +256,18 @@ def test_eviction_plan_takes_the_oldest_unprotected_until_it_fits() -> None:
     assert plan_eviction(entries, 160, set()) == []
     assert plan_eviction(entries, 0, {"a", "b", "c", "d"}) == []
     assert plan_eviction(entries, 10, {"d"}) == ["a", "b", "c"]
+
+
+def test_a_stream_cut_short_is_closed(tmp_path: Path) -> None:
+    closed: list[bool] = []
+
+    def endless(_digest: str) -> Iterator[bytes]:
+        try:
+            while True:
+                yield b"\0" * 1000
+        finally:
+            closed.append(True)  # where a source releases its connection
+
+    with pytest.raises(CodeTooLarge):
+        CodeCache(tmp_path, endless, max_package_bytes=5000).ensure(sha(b"x"))
+    assert closed == [True]
