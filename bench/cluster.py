@@ -259,6 +259,10 @@ def _ms(samples: list[float], p: float) -> str:
     return f"{percentile(samples, p):.3f}" if samples else "—"
 
 
+def outside(side: Side) -> list[float]:
+    return [w - i for w, i in zip(side.cold_wall_ms, side.cold_init_ms, strict=True)]
+
+
 def render(single: Side, cluster: Side, loss: NodeLoss, command: str) -> str:
     machine = describe_machine("process", "")
     lines = [
@@ -285,6 +289,8 @@ def render(single: Side, cluster: Side, loss: NodeLoss, command: str) -> str:
     for label, a, b in (
         ("cold start, client wall (ms, median)", single.cold_wall_ms, cluster.cold_wall_ms),
         ("cold start, Init Duration (ms, median)", single.cold_init_ms, cluster.cold_init_ms),
+        # Placement, the code's trip to the node and the hops: what is not the INIT itself.
+        ("cold start outside INIT: wall - Init (ms, median)", outside(single), outside(cluster)),
     ):
         diff = f"{median(b) - median(a):+.1f}" if a and b else "—"
         am = f"{median(a):.1f}" if a else "—"
