@@ -26,6 +26,19 @@ from lamina.errors import ResourceNotFound
 from tests.integration.harness import LaminaProcess, python_zip
 
 KEY, SECRET = "AKIDCLUSTERAGENT", "agent-secret"
+ROLE = "arn:aws:iam::000000000000:role/code-route"
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +47,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
         tmp_path_factory.mktemp("code-route"), {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
     ).start()
     try:
+        # Signed mode: a function's role must exist.
+        boto3.client(
+            "iam",
+            endpoint_url=proc.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+        ).create_role(RoleName="code-route", AssumeRolePolicyDocument=TRUST)
         yield proc
     finally:
         proc.stop()
@@ -70,7 +91,7 @@ def test_an_agent_fetches_a_function_package_and_a_layer(
     created = lam.create_function(
         FunctionName="fetched",
         Runtime="python3.12",
-        Role="arn:aws:iam::000000000000:role/r",
+        Role=ROLE,
         Handler="app.handler",
         Code={"ZipFile": code},
     )
@@ -92,7 +113,7 @@ def test_agents_that_go_away_mid_package_leave_the_server_serving(
     created = client(server).create_function(
         FunctionName="abandoned",
         Runtime="python3.12",
-        Role="arn:aws:iam::000000000000:role/r",
+        Role=ROLE,
         Handler="app.handler",
         Code={"ZipFile": code},
     )
