@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: all setup examples demo test test-fast check lint typecheck bench clean
+.PHONY: all setup cluster examples demo test test-fast check lint typecheck bench clean
 
 all: test
 
@@ -17,6 +17,13 @@ $(VENV)/.installed: pyproject.toml scripts/install-system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,fast]'
+	touch $@
+
+# Ray, for the cluster tests (docs/cluster.md): `make test` installs it, `make demo` does not.
+cluster: $(VENV)/.cluster
+
+$(VENV)/.cluster: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,fast,cluster]'
 	touch $@
 
 examples: setup
@@ -34,7 +41,7 @@ typecheck: setup
 
 check: lint typecheck
 
-test: examples check
+test: examples cluster check
 	$(BIN)/pytest
 
 # Pure tests only: no root, no servers or other processes, seconds (tests/conftest.py says

@@ -23,6 +23,8 @@ from lamina.api.account_ops import AccountOps
 from lamina.api.alias_ops import AliasOps
 from lamina.api.answers import JSON, error_response, json_response
 from lamina.api.auth import Authenticator, SessionSecrets
+from lamina.api.cluster_code import OPERATION as CLUSTER_CODE
+from lamina.api.cluster_code import serve_code
 from lamina.api.context import ApiContext, Handler
 from lamina.api.event_ops import EventOps
 from lamina.api.function_ops import FunctionOps
@@ -291,6 +293,9 @@ class LambdaApi:
                 params,
                 None if fn is None else (lambda: self._function_policy(req, fn)),
             )
+        if route.operation == CLUSTER_CODE:
+            # Streamed on the connection (node agents fetch packages of any size).
+            return serve_code(self.functions.code, req, params, conn)
         return self._handlers[route.operation](req, params)
 
     def _function_policy(self, req: Request, raw_name: str) -> list[Any]:

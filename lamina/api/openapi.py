@@ -180,6 +180,10 @@ LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
         "summary": "A stored code package (GetFunction's Code.Location, presigned).",
         "content": "application/zip",
     },
+    "LaminaGetClusterCode": {
+        "summary": "A code package or layer archive by its hex SHA-256, streamed (node agents).",
+        "content": "application/zip",
+    },
     "LaminaGetOpenApi": {"summary": "This document.", "schema": {"type": "object"}},
 }
 

@@ -93,6 +93,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/lamina/v1/apis/{ApiId}", "LaminaDeleteApi", 204, lamina=True),
     Route("GET", "/lamina/v1/runtimes", "LaminaListRuntimes", 200, lamina=True),
     Route("GET", "/lamina/v1/code/{CodeFile}", "LaminaGetCode", 200, lamina=True),
+    Route("GET", "/lamina/v1/cluster/code/{Sha256}", "LaminaGetClusterCode", 200, lamina=True),
     Route("GET", "/lamina/v1/openapi.json", "LaminaGetOpenApi", 200, lamina=True),
     Route("PUT", EIC, "PutFunctionEventInvokeConfig", 200),
     Route("GET", EIC, "GetFunctionEventInvokeConfig", 200),

@@ -25,7 +25,7 @@ from lamina.api.auth import Authenticator
 from lamina.billing.ledger import Ledger
 from lamina.config import Settings
 from lamina.errors import ApiError, LaminaError, ServiceError, UnrecognizedClient
-from lamina.metrics.prometheus import CONTENT_TYPE, Gauges, render
+from lamina.metrics.prometheus import CONTENT_TYPE, ClusterLoad, Gauges, render
 from lamina.scheduler.pool import EnvState, Pool
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -75,12 +75,15 @@ class MetricsEndpoint:
         pool: Pool,
         sigv4: Authenticator,
         async_backlog: Callable[[], dict[str, tuple[int, float]]] | None = None,
+        cluster: Callable[[], ClusterLoad] | None = None,
     ):
+        """``cluster`` gives the cluster's load at scrape time (lamina serve --cluster)."""
         self.settings = settings
         self.ledger = ledger
         self.pool = pool
         self.sigv4 = sigv4
         self.async_backlog = async_backlog
+        self.cluster = cluster
         self._lags: deque[float] = deque(maxlen=LAG_SAMPLES)
         self._sampler: asyncio.Task[None] | None = None
 
@@ -143,6 +146,7 @@ class MetricsEndpoint:
             concurrent={name: self.pool.active(name) for name in functions},
             async_backlog=backlog,
             loop_lag_s=max(self._lags, default=0.0),
+            cluster=None if self.cluster is None else self.cluster(),
             environments={
                 state.value: states.get(state.value, 0)
                 for state in EnvState

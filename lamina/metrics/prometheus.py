@@ -10,12 +10,43 @@ environments) carry the ``lamina_`` prefix.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lamina.billing.rollups import BUCKETS_MS, Minute, SeriesKey
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class NodeLoadLike(Protocol):
+    """One cluster node's numbers (:class:`lamina.cluster.demand.NodeLoad`)."""
+
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def capacity_mb(self) -> int: ...
+    @property
+    def used_mb(self) -> int: ...
+    @property
+    def cpus(self) -> float: ...
+    @property
+    def busy(self) -> int: ...
+    @property
+    def idle_environments(self) -> int: ...
+    @property
+    def alive(self) -> bool: ...
+
+
+class ClusterLoad(Protocol):
+    """A cluster's load and unmet demand (:class:`lamina.cluster.demand.Demand`)."""
+
+    @property
+    def nodes(self) -> Sequence[NodeLoadLike]: ...
+    @property
+    def pending_cold_starts(self) -> int: ...
+    @property
+    def pending_mb(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +58,7 @@ class Gauges:
     async_backlog: Mapping[str, tuple[int, float]] = field(default_factory=dict)
     # function → (events queued, age of the oldest in seconds)
     loop_lag_s: float = 0.0  # the event loop's largest recent lag
+    cluster: ClusterLoad | None = None  # on a cluster (lamina serve --cluster) only
 
 
 def _escape(value: str) -> str:
@@ -128,4 +160,54 @@ def render(totals: Mapping[SeriesKey, Minute], gauges: Gauges) -> str:
         out.sample("lamina_async_event_age_seconds", (("faas_name", function),), age)
     out.family("lamina_event_loop_lag_seconds", "gauge", "Largest event loop lag, last 10 s.")
     out.sample("lamina_event_loop_lag_seconds", (), gauges.loop_lag_s)
+    if gauges.cluster is not None:
+        _cluster(out, gauges.cluster)
     return "\n".join(out.lines) + "\n"
+
+
+_MIB = 1024 * 1024
+_NODE_GAUGES: tuple[tuple[str, str, Callable[[NodeLoadLike], float | int]], ...] = (
+    (
+        "lamina_cluster_node_up",
+        "1 while the node's agent is connected, else 0.",
+        lambda n: int(n.alive),
+    ),
+    (
+        "lamina_cluster_node_memory_capacity_bytes",
+        "Memory for environments.",
+        lambda n: n.capacity_mb * _MIB,
+    ),
+    (
+        "lamina_cluster_node_memory_used_bytes",
+        "Memory the node's environments hold.",
+        lambda n: n.used_mb * _MIB,
+    ),
+    ("lamina_cluster_node_cpus", "CPUs of the node.", lambda n: float(n.cpus)),
+    ("lamina_cluster_node_busy", "Invocations running on the node.", lambda n: n.busy),
+    (
+        "lamina_cluster_node_idle_environments",
+        "Idle (warm) environments on the node.",
+        lambda n: n.idle_environments,
+    ),
+)
+
+
+def _cluster(out: _Writer, load: ClusterLoad) -> None:
+    """Per-node load and the unmet demand an autoscaler acts on (docs/cluster.md)."""
+    nodes = sorted(load.nodes, key=lambda n: n.node_id)
+    for name, help_text, value in _NODE_GAUGES:
+        out.family(name, "gauge", help_text)
+        for node in nodes:
+            out.sample(name, (("node", node.node_id),), value(node))
+    out.family(
+        "lamina_cluster_pending_cold_starts",
+        "gauge",
+        "Cold starts refused for lack of room on any node, in the last minute.",
+    )
+    out.sample("lamina_cluster_pending_cold_starts", (), load.pending_cold_starts)
+    out.family(
+        "lamina_cluster_pending_memory_bytes",
+        "gauge",
+        "Memory the refused cold starts of the last minute would have needed.",
+    )
+    out.sample("lamina_cluster_pending_memory_bytes", (), load.pending_mb * _MIB)
