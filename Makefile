@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: all setup examples demo test test-fast check lint typecheck bench clean
+.PHONY: all setup examples sam-cli demo test test-fast check lint typecheck bench clean
 
 all: test
 
@@ -22,6 +22,18 @@ $(VENV)/.installed: pyproject.toml scripts/install-system-deps.sh
 examples: setup
 	PIP=$(BIN)/pip bash scripts/build-examples.sh
 
+# The SAM CLI in a virtual environment of its own: it pins boto3/botocore versions other
+# than the project's. tests/integration/test_sam_cli.py drives it against Lamina.
+SAM_CLI_VERSION := 1.170.0
+SAM_VENV := build/sam-venv
+
+sam-cli: $(SAM_VENV)/.installed
+
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	touch $@
+
 demo: examples
 	$(BIN)/python -m lamina.demo
 
@@ -34,7 +46,7 @@ typecheck: setup
 
 check: lint typecheck
 
-test: examples check
+test: examples sam-cli check
 	$(BIN)/pytest
 
 # Pure tests only: no root, no servers or other processes, seconds (tests/conftest.py says

@@ -4,7 +4,9 @@ stack-outputs``, ``sam logs --stack-name``) answers for it.
 
 The record (``PUT /lamina/v1/stacks/<name>``) carries the template as written, the parameter
 values, the resolved Outputs, and each template resource Lamina made with its physical id
-(what ``Ref`` gives, as on CloudFormation). Resources Lamina does not make (skipped or
+(what ``Ref`` gives, as on CloudFormation) and the type CloudFormation lists after SAM's
+transform (``AWS::Serverless::Function`` is an ``AWS::Lambda::Function``: ``sam logs`` and
+``sam list resources`` look for those). Resources Lamina does not make (skipped or
 ignored) are left out; a resource whose build or apply failed is recorded as failed.
 """
 
@@ -20,6 +22,20 @@ from lamina.sam.translate import pseudo_parameters
 
 if TYPE_CHECKING:
     from lamina.sam.deploy import UpResult
+
+
+# SAM resource types → the type of the resource the transform makes for them (its primary one).
+PROCESSED_TYPES = {
+    "AWS::Serverless::Function": "AWS::Lambda::Function",
+    "AWS::Serverless::LayerVersion": "AWS::Lambda::LayerVersion",
+    "AWS::Serverless::SimpleTable": "AWS::DynamoDB::Table",
+    "AWS::Serverless::StateMachine": "AWS::StepFunctions::StateMachine",
+    "AWS::Serverless::Api": "AWS::ApiGateway::RestApi",
+    "AWS::Serverless::HttpApi": "AWS::ApiGatewayV2::Api",
+    "AWS::Serverless::Application": "AWS::CloudFormation::Stack",
+    "AWS::Serverless::Connector": "AWS::IAM::Policy",
+    "AWS::Serverless::GraphQLApi": "AWS::AppSync::GraphQLApi",
+}
 
 
 def _skipped_ids(result: UpResult) -> set[str]:
@@ -51,7 +67,7 @@ def stack_record(result: UpResult, template_path: Path) -> dict[str, Any]:
             {
                 "LogicalResourceId": lid,
                 "PhysicalResourceId": physical,
-                "ResourceType": str(body["Type"]),
+                "ResourceType": PROCESSED_TYPES.get(str(body["Type"]), str(body["Type"])),
                 "ResourceStatusReason": reason,
             }
         )

@@ -172,7 +172,8 @@ def test_resources_are_the_ones_lamina_made_with_their_physical_ids(
     # The SimpleTable is not made by Lamina, so the stack does not claim it.
     assert set(by_id) == {"Hello", "Jobs"}
     assert by_id["Hello"]["PhysicalResourceId"] == f"{STACK}-Hello"
-    assert by_id["Hello"]["ResourceType"] == "AWS::Serverless::Function"
+    # The type CloudFormation lists after SAM's transform (what `sam logs` looks for).
+    assert by_id["Hello"]["ResourceType"] == "AWS::Lambda::Function"
     assert by_id["Hello"]["ResourceStatus"] == "CREATE_COMPLETE"
     queue_url = by_id["Jobs"]["PhysicalResourceId"]
     assert queue_url.endswith(f"/{STACK}-Jobs")
