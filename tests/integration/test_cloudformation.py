@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess
+from tests.integration.harness import LaminaProcess, python_zip
 from tests.sam.upcli import up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -270,3 +270,83 @@ def test_a_second_up_updates_the_stack_and_removes_what_left_the_template(
     assert name in [s["StackName"] for s in listed]
     created_only = client.list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]
     assert name not in [s["StackName"] for s in created_only]
+
+
+# -- signed mode: a function's role is authorised as cloudformation:<Operation> on the stack --
+KEY, SECRET = "AKIDCFNOPERATOR", "cfn-operator-secret"
+ACCOUNT = "000000000000"
+PROBE = """
+import boto3
+from botocore.exceptions import ClientError
+def handler(event, context):
+    try:
+        boto3.client("cloudformation").describe_stacks(StackName=event["stack"])
+        return "ok"
+    except ClientError as e:
+        return e.response["Error"]["Code"] + ": " + e.response["Error"]["Message"]
+"""
+
+
+def test_a_role_reads_only_the_stacks_its_policy_names(tmp_path: Path) -> None:
+    server = LaminaProcess(tmp_path / "data", {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}).start()
+    try:
+        creds = {
+            "endpoint_url": server.endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": KEY,
+            "aws_secret_access_key": SECRET,
+        }
+        iam = boto3.client("iam", **creds)
+        iam.create_role(
+            RoleName="stack-reader",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )
+        iam.put_role_policy(
+            RoleName="stack-reader",
+            PolicyName="read-app",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "cloudformation:DescribeStacks",
+                            "Resource": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/app/*",
+                        }
+                    ],
+                }
+            ),
+        )
+        lam = boto3.client("lambda", **creds, config=Config(read_timeout=120))
+        lam.create_function(
+            FunctionName="reader",
+            Runtime="python3.11",
+            Handler="app.handler",
+            Code={"ZipFile": python_zip(PROBE)},
+            Role=f"arn:aws:iam::{ACCOUNT}:role/stack-reader",
+            Timeout=60,
+        )
+
+        def describe(stack: str) -> str:
+            out = lam.invoke(FunctionName="reader", Payload=json.dumps({"stack": stack}))
+            assert "FunctionError" not in out
+            return str(json.loads(out["Payload"].read()))
+
+        # Allowed, so CloudFormation itself answers (there is no such stack yet).
+        assert describe("app") == "ValidationError: Stack with id app does not exist"
+        denied = describe("payroll")
+        assert denied.startswith("AccessDenied: ")
+        assert "cloudformation:DescribeStacks" in denied
+    finally:
+        server.stop()
