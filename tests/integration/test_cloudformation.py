@@ -236,7 +236,7 @@ def test_unknown_stacks_and_delete_stack_are_clear_errors(
     with pytest.raises(ClientError) as err:
         client.delete_stack(StackName=STACK)
     assert err.value.response["Error"]["Code"] == "ValidationError"
-    assert "lamina up" in err.value.response["Error"]["Message"]
+    assert "lamina down" in err.value.response["Error"]["Message"]
     # Refused, so the stack is still there.
     assert client.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"].endswith("_COMPLETE")
 
@@ -350,3 +350,49 @@ def test_a_role_reads_only_the_stacks_its_policy_names(tmp_path: Path) -> None:
         assert "cloudformation:DescribeStacks" in denied
     finally:
         server.stop()
+
+
+def test_lamina_down_removes_the_stacks_resources_and_marks_it_deleted(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    name = "cfn-down"
+    template = write_project(tmp_path)
+    assert up(server, template, "--stack-name", name)[0] == 0
+    client = cfn(server)
+    stack_id = client.describe_stacks(StackName=name)["Stacks"][0]["StackId"]
+    down = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lamina.cli.main",
+            "down",
+            str(template),
+            "--endpoint",
+            server.endpoint,
+            "--stack-name",
+            name,
+            "--json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert down.returncode == 0, down.stdout + down.stderr
+    report = json.loads(down.stdout)
+    assert sorted(report["removed"]) == [f"function {name}-Hello", f"queue {name}-Jobs"]
+    names = [f["FunctionName"] for f in server.lambda_client().list_functions()["Functions"]]
+    assert f"{name}-Hello" not in names
+    with pytest.raises(ClientError) as err:
+        client.describe_stacks(StackName=name)
+    assert err.value.response["Error"]["Message"] == f"Stack with id {name} does not exist"
+    # By its StackId a deleted stack is still described, as on AWS.
+    gone = client.describe_stacks(StackName=stack_id)["Stacks"][0]
+    assert gone["StackStatus"] == "DELETE_COMPLETE" and "DeletionTime" in gone
+    deleted = client.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]
+    assert [s["StackName"] for s in deleted] == [name]
+    assert client.list_stack_resources(StackName=stack_id)["StackResourceSummaries"] == []
+    # A new `up` of the name brings the stack back, created afresh.
+    assert up(server, template, "--stack-name", name)[0] == 0
+    assert client.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"

@@ -2,8 +2,8 @@
 result's members out (rendered to XML by :mod:`.xml`).
 
 Lamina deploys stacks with ``lamina up`` on the client, so the write operations are not
-served; DeleteStack is refused with a ValidationError that says how a stack's resources are
-removed (see docs/sam.md, "CloudFormation's API").
+served; DeleteStack is refused with a ValidationError that points to ``lamina down`` (see
+docs/sam.md, "CloudFormation's API").
 """
 
 from __future__ import annotations
@@ -104,8 +104,7 @@ class CloudFormationOperations:
         raise StackValidationError(
             f"Lamina does not delete stack {stack.record.name} through CloudFormation: "
             "`lamina up` creates and removes a stack's resources from the project on the "
-            "client. Remove the resources from the template and run `lamina up` again "
-            "(the stack then holds nothing), or delete them with their own APIs."
+            "client. Run `lamina down` in the project to remove the stack."
         )
 
     # -- resources ------------------------------------------------------------------------
