@@ -39,8 +39,10 @@ PROCESSED_TYPES = {
 
 
 def _skipped_ids(result: UpResult) -> set[str]:
-    """Logical ids of resources listed as skipped ("Id" or "Id (Type)")."""
-    return {s.what.split(" ", 1)[0] for s in result.spec.skipped if "." not in s.what}
+    """Logical ids of whole resources listed as skipped ("Id" or "Id (Type)"; not the
+    "Id.Property" or "Id.Events.E" of a part of one)."""
+    heads = (s.what.split(" ", 1)[0] for s in result.spec.skipped)
+    return {head for head in heads if "." not in head}
 
 
 def _text(value: Any) -> str:
