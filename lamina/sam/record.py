@@ -119,6 +119,8 @@ def stack_record(result: UpResult, template_path: Path) -> dict[str, Any]:
         "Outputs": outputs,
         "Tags": {},
         "Resources": resources,
+        # Whether this `up` changed anything (an unchanged stack is left as it was).
+        "Changed": bool(result.applied.outcomes or result.build_errors),
     }
 
 

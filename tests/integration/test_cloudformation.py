@@ -249,6 +249,11 @@ def test_a_second_up_updates_the_stack_and_removes_what_left_the_template(
     assert up(server, template, "--stack-name", name)[0] == 0
     client = cfn(server)
     first = client.describe_stacks(StackName=name)["Stacks"][0]
+    events = client.describe_stack_events(StackName=name)["StackEvents"]
+    # A second `up` that changes nothing leaves the stack as it was.
+    assert up(server, template, "--stack-name", name)[0] == 0
+    assert client.describe_stacks(StackName=name)["Stacks"][0] == first
+    assert client.describe_stack_events(StackName=name)["StackEvents"] == events
     write_project(tmp_path, with_queue=False)
     code, report = up(server, template, "--stack-name", name)
     assert code == 0, report

@@ -94,6 +94,9 @@ class StackRecord:
     outputs: tuple[Output, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     resources: tuple[ResourceRecord, ...] = ()
+    # False: this ``up`` changed nothing; an unchanged record then leaves the stack as it
+    # was (CloudFormation: "No updates are to be performed"). Not stored.
+    changed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +212,13 @@ def parse_record(name: str, doc: object) -> StackRecord:
             )
             for r in _objects(doc, "Resources")
         ),
+        changed=doc.get("Changed", True) is not False,
     )
 
 
 def record_doc(record: StackRecord) -> dict[str, Any]:
-    """``record`` as :func:`parse_record` reads it (how it travels and is stored)."""
+    """``record`` as :func:`parse_record` reads it (how it is stored; it travels with
+    ``Changed`` as well)."""
     return {
         "StackId": record.stack_id,
         "TemplateBody": record.template,

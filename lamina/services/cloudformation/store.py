@@ -80,11 +80,17 @@ class StackStore:
     # -- writes -------------------------------------------------------------------------
     def record(self, rec: StackRecord, now: float) -> Stack:
         """Keep what one ``up`` left the stack holding; synthesise its events."""
+        doc = json.dumps(record_doc(rec))
         with self._db.transaction() as conn:
             row = conn.execute(
-                "SELECT created, deleted FROM stacks WHERE stack_id = ?", (rec.stack_id,)
+                "SELECT created, deleted, status, updated, record FROM stacks WHERE stack_id = ?",
+                (rec.stack_id,),
             ).fetchone()
             creating = row is None or row[1] is not None
+            if not creating and not rec.changed and row[4] == doc:
+                # Nothing changed: no update, no events (as CloudFormation answers).
+                updated_at = None if row[3] is None else float(row[3])
+                return Stack(rec, str(row[2]), float(row[0]), updated_at)
             if creating:
                 conn.execute("DELETE FROM resources WHERE stack_id = ?", (rec.stack_id,))
             status = CREATE_COMPLETE if creating else UPDATE_COMPLETE
@@ -93,7 +99,7 @@ class StackStore:
             updated = None if creating else now
             conn.execute(
                 "INSERT OR REPLACE INTO stacks VALUES (?, ?, ?, ?, ?, NULL, ?)",
-                (rec.stack_id, rec.name, status, created, updated, json.dumps(record_doc(rec))),
+                (rec.stack_id, rec.name, status, created, updated, doc),
             )
             stack_event = (rec.stack_id, rec.name, rec.stack_id, _STACK_TYPE)
             self._event(conn, *stack_event, f"{verb}_IN_PROGRESS", now, "User Initiated")

@@ -81,6 +81,20 @@ def test_create_update_delete_lifecycle(store: StackStore) -> None:
     assert (again.status, again.created) == ("CREATE_COMPLETE", 400.0)
 
 
+def test_an_unchanged_record_leaves_the_stack_as_it_was(store: StackStore) -> None:
+    store.record(parse_record("app", record()), now=100.0)
+    found = store.find("app")
+    assert found is not None
+    events = len(store.events(found))
+    same = store.record(parse_record("app", record(Changed=False)), now=200.0)
+    assert (same.status, same.created, same.updated) == ("CREATE_COMPLETE", 100.0, None)
+    assert len(store.events(found)) == events
+    # A changed Output is an update even when no resource changed.
+    outputs = [{"OutputKey": "Url", "OutputValue": "http://y"}]
+    moved = store.record(parse_record("app", record(Changed=False, Outputs=outputs)), 300.0)
+    assert (moved.status, moved.updated) == ("UPDATE_COMPLETE", 300.0)
+
+
 def test_events_are_bounded(store: StackStore) -> None:
     rec = parse_record("app", record())
     for i in range(MAX_EVENTS // 4 + 5):
