@@ -55,6 +55,19 @@ def stack_record(result: UpResult, template_path: Path) -> dict[str, Any]:
     template = tr.template
     skipped = _skipped_ids(result)
     failed_names = {o.action.name: o.error or "" for o in result.applied.failed}
+    # What this `up` created or changed, by the names its actions carry (a queue's is its
+    # name, its physical id the URL; a state machine's physical id is its ARN; an event's
+    # mapping, rule or schedule is keyed "<function>.<...>").
+    touched = {o.action.name for o in result.applied.outcomes if o.action.verb != "delete"}
+
+    def changed(lid: str, physical: str) -> bool:
+        return lid in result.build_errors or any(
+            name == physical
+            or physical.endswith(("/" + name, ":" + name))
+            or name.startswith(lid + ".")
+            for name in touched
+        )
+
     resources = []
     for lid, body in tr.resources.items():
         if lid in tr.catalog.excluded or lid in skipped:
@@ -71,6 +84,7 @@ def stack_record(result: UpResult, template_path: Path) -> dict[str, Any]:
                 "PhysicalResourceId": physical,
                 "ResourceType": PROCESSED_TYPES.get(str(body["Type"]), str(body["Type"])),
                 "ResourceStatusReason": reason,
+                "Changed": changed(lid, physical),
             }
         )
     outputs = []

@@ -255,6 +255,7 @@ def test_a_second_up_updates_the_stack_and_removes_what_left_the_template(
     assert client.describe_stacks(StackName=name)["Stacks"][0] == first
     assert client.describe_stack_events(StackName=name)["StackEvents"] == events
     write_project(tmp_path, with_queue=False)
+    (tmp_path / "hello" / "app.py").write_text("def handler(event, context):\n    return 2\n")
     code, report = up(server, template, "--stack-name", name)
     assert code == 0, report
     stack = client.describe_stacks(StackName=name)["Stacks"][0]
@@ -267,10 +268,22 @@ def test_a_second_up_updates_the_stack_and_removes_what_left_the_template(
         ("Hello", "UPDATE_COMPLETE")
     ]
     events = client.describe_stack_events(StackName=name)["StackEvents"]
+    assert ("Hello", "UPDATE_COMPLETE") in {
+        (e["LogicalResourceId"], e["ResourceStatus"]) for e in events
+    }
     assert ("Jobs", "DELETE_COMPLETE") in {
         (e["LogicalResourceId"], e["ResourceStatus"]) for e in events
     }
     assert events[0]["ResourceStatus"] == "UPDATE_COMPLETE"
+    # A third `up` that changes only the template's other parts leaves Hello as it was.
+    hello = client.describe_stack_resource(StackName=name, LogicalResourceId="Hello")
+    write_project(tmp_path, with_queue=True)
+    (tmp_path / "hello" / "app.py").write_text("def handler(event, context):\n    return 2\n")
+    assert up(server, template, "--stack-name", name)[0] == 0
+    again = client.describe_stack_resource(StackName=name, LogicalResourceId="Hello")
+    assert again == {**hello, "ResponseMetadata": again["ResponseMetadata"]}
+    jobs = client.describe_stack_resource(StackName=name, LogicalResourceId="Jobs")
+    assert jobs["StackResourceDetail"]["ResourceStatus"] == "CREATE_COMPLETE"
     listed = client.list_stacks(StackStatusFilter=["UPDATE_COMPLETE"])["StackSummaries"]
     assert name in [s["StackName"] for s in listed]
     created_only = client.list_stacks(StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]

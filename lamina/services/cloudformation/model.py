@@ -79,6 +79,7 @@ class ResourceRecord:
     physical_id: str
     type: str
     failed_reason: str = ""  # not empty: the resource failed to deploy, and why
+    changed: bool = True  # False: this `up` left it as it was (its status stays). Not stored.
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +210,7 @@ def parse_record(name: str, doc: object) -> StackRecord:
                 physical_id=_text(r, "PhysicalResourceId"),
                 type=_text(r, "ResourceType", required=True),
                 failed_reason=_text(r, "ResourceStatusReason"),
+                changed=r.get("Changed", True) is not False,
             )
             for r in _objects(doc, "Resources")
         ),

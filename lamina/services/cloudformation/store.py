@@ -111,6 +111,9 @@ class StackStore:
                 )
             }
             for res in rec.resources:
+                unchanged = not res.changed and not res.failed_reason
+                if unchanged and before.get(res.logical_id) == (res.physical_id, res.type):
+                    continue  # as it was: its status, time and events stay
                 kind = "UPDATE" if res.logical_id in before else "CREATE"
                 state = f"{kind}_FAILED" if res.failed_reason else f"{kind}_COMPLETE"
                 conn.execute(

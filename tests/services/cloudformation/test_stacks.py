@@ -89,10 +89,23 @@ def test_an_unchanged_record_leaves_the_stack_as_it_was(store: StackStore) -> No
     same = store.record(parse_record("app", record(Changed=False)), now=200.0)
     assert (same.status, same.created, same.updated) == ("CREATE_COMPLETE", 100.0, None)
     assert len(store.events(found)) == events
+    # One resource changed: only it is updated (and has an event); the other stays.
+    rows = record()["Resources"]
+    rows = [{**rows[0], "Changed": False}, {**rows[1], "Changed": True}]
+    store.record(parse_record("app", record(Resources=rows, Changed=True)), now=250.0)
+    assert [(r.logical_id, r.status, r.updated) for r in store.resources(found)] == [
+        ("Fn", "CREATE_COMPLETE", 100.0),
+        ("Q", "UPDATE_COMPLETE", 250.0),
+    ]
+    assert [(e.logical_id, e.status) for e in store.events(found)][:3] == [
+        ("app", "UPDATE_COMPLETE"),
+        ("Q", "UPDATE_COMPLETE"),
+        ("app", "UPDATE_IN_PROGRESS"),
+    ]
     # A changed Output is an update even when no resource changed.
     outputs = [{"OutputKey": "Url", "OutputValue": "http://y"}]
     moved = store.record(parse_record("app", record(Changed=False, Outputs=outputs)), 300.0)
-    assert (moved.status, moved.updated) == ("UPDATE_COMPLETE", 300.0)
+    assert (moved.status, moved.created, moved.updated) == ("UPDATE_COMPLETE", 100.0, 300.0)
 
 
 def test_events_are_bounded(store: StackStore) -> None:
