@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: all setup cluster examples demo test test-fast check lint typecheck bench clean
+.PHONY: all setup cluster examples sam-cli demo test test-fast check lint typecheck bench clean
 
 all: test
 
@@ -29,6 +29,18 @@ $(VENV)/.cluster: $(VENV)/.installed
 examples: setup
 	PIP=$(BIN)/pip bash scripts/build-examples.sh
 
+# The SAM CLI in a virtual environment of its own: it pins boto3/botocore versions other
+# than the project's. tests/integration/test_sam_cli.py drives it against Lamina.
+SAM_CLI_VERSION := 1.170.0
+SAM_VENV := build/sam-venv
+
+sam-cli: $(SAM_VENV)/.installed
+
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	touch $@
+
 demo: examples
 	$(BIN)/python -m lamina.demo
 
@@ -41,7 +53,7 @@ typecheck: setup
 
 check: lint typecheck
 
-test: examples cluster check
+test: examples cluster sam-cli check
 	$(BIN)/pytest
 
 # Pure tests only: no root, no servers or other processes, seconds (tests/conftest.py says

@@ -34,6 +34,8 @@ from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.services.cloudformation.handler import CloudFormationHandler, is_record_request
+from lamina.services.cloudformation.store import StackStore
 from lamina.services.cloudwatch.alarm_runner import AlarmRunner
 from lamina.services.cloudwatch.custom import CustomMetrics
 from lamina.services.cloudwatch.service import CloudWatchService
@@ -77,6 +79,7 @@ class Lamina:
     otlp: OtlpExporter | None = None
     metrics: MetricsEndpoint | None = None
     custom_metrics: CustomMetrics | None = None
+    stacks: StackStore | None = None
 
     @property
     def endpoint(self) -> str:
@@ -103,6 +106,8 @@ class Lamina:
         self.iam.close()
         self.metadata.close()
         self.functions.layers.store.close()
+        if self.stacks is not None:
+            self.stacks.close()
         self.lock.release()
 
 
@@ -168,6 +173,10 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # Before the event sources' mounts: an unsigned IAM query call also has an ``Action=``.
     api.mount_service(iam.handler.mount())
     api.mount_service(StsHandler(settings.account_id, iam.issuer.verify).mount())
+    # CloudFormation's read API over the stacks `lamina up` records (PUT /lamina/v1/stacks).
+    stacks = CloudFormationHandler(StackStore(data / "stacks.db"))
+    api.mount_service(stacks.mount())
+    api.mount(is_record_request, stacks.handle_record)
     events = open_event_sources(settings, functions, scheduler, metadata, api)
     # Bucket and queue policies take part in authorising functions' calls (IAM's
     # cross-policy evaluation): loaded now, kept up to date by their services.
@@ -247,6 +256,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         otlp,
         metrics,
         custom_metrics,
+        stacks.store,
     )
 
 

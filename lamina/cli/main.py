@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from lamina.cli.down import add_down_parser
 from lamina.cli.inference import Inferred, infer
 from lamina.cli.schedule import add_schedule_parser
 from lamina.cli.tools import register as register_tools
@@ -371,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The cost tools: cost, tune, compare, bench coldstart.
     register_tools(sub, common, _endpoint)
     add_up_parser(sub)
+    add_down_parser(sub)
     add_schedule_parser(sub, common)
     add_workflow_parser(sub, common)
 

@@ -31,6 +31,7 @@ from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
 from lamina.sam.observe import describe_error, observe
 from lamina.sam.plan import StackPlan, plan
+from lamina.sam.record import record_stack
 from lamina.sam.runtimes import interpreter_note
 from lamina.sam.state import load_state, save_state, state_path
 from lamina.sam.template import load_template
@@ -208,9 +209,14 @@ def deploy(
     apis = {api_id: apis[api_id] for api_id in api_wants(spec) if api_id in apis}
     bases = {api_id: _base_url(str(api.get("url", ""))) for api_id, api in apis.items()}
     outputs = local_api_urls(translation.outputs(), spec.region, bases)
-    return UpResult(
+    result = UpResult(
         spec, translation, packages, build_errors, the_plan, applied, outputs, urls, apis
     )
+    # What the stack now holds, for CloudFormation's read API on the server.
+    unrecorded = record_stack(clients.lamina(), result, project.template)
+    if unrecorded:
+        applied.warnings.append(unrecorded)
+    return result
 
 
 def _base_url(url: str) -> str:

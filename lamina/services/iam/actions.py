@@ -194,6 +194,11 @@ def _resource(
         if role:
             return f"arn:aws:iam::{account}:role/{role}"
         return text("PolicyArn") or "*"
+    if service == "cloudformation":
+        stack = text("StackName")
+        if stack and stack.startswith("arn:"):
+            return stack
+        return f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/*" if stack else "*"
     if service == "states":
         return (
             text("stateMachineArn")

@@ -168,9 +168,14 @@ class IamService:
         self.store.close()
 
 
-# Services whose access-denied error is ``AccessDenied`` (S3, and the query protocol's SQS and
-# IAM); the JSON-protocol services call it ``AccessDeniedException``.
-_ACCESS_DENIED = {"s3": "AccessDenied", "sqs": "AccessDenied", "iam": "AccessDenied"}
+# Services whose access-denied error is ``AccessDenied`` (S3, and the query protocol's SQS,
+# IAM and CloudFormation); the JSON-protocol services call it ``AccessDeniedException``.
+_ACCESS_DENIED = {
+    "s3": "AccessDenied",
+    "sqs": "AccessDenied",
+    "iam": "AccessDenied",
+    "cloudformation": "AccessDenied",
+}
 
 
 def service_denial(service: str, message: str, path: str) -> AwsServiceError:

@@ -1,0 +1,1 @@
+"""CloudFormation's read API over the stacks ``lamina up`` deployed (query protocol)."""

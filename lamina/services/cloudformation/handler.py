@@ -1,0 +1,103 @@
+"""CloudFormation on Lamina's port (query protocol, SigV4 service ``cloudformation``), and
+the Lamina endpoint through which ``lamina up`` records a stack after applying it:
+
+- ``PUT /lamina/v1/stacks/<name>``: a JSON :class:`~.model.StackRecord`; answers the stack as
+  DescribeStacks describes it (as JSON);
+- ``DELETE /lamina/v1/stacks/<name>``: the stack is DELETE_COMPLETE (204).
+
+These are Lamina's own routes (signed as ``lambda``, like the rest of ``/lamina/v1``), since
+CloudFormation has no call that says "these resources now exist".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from lamina.errors import AwsServiceError, InvalidRequestContent, MethodNotAllowed
+from lamina.services.cloudformation.model import parse_record
+from lamina.services.cloudformation.operations import CloudFormationOperations, describe
+from lamina.services.cloudformation.store import StackStore
+from lamina.services.cloudformation.xml import NAMESPACE, VERSION, render_result
+from lamina.services.protocol.errors import (
+    Protocol,
+    Wire,
+    answer,
+    json_answer,
+    new_request_id,
+)
+from lamina.services.protocol.query import query_params
+from lamina.services.protocol.routing import Mount
+from lamina.services.protocol.sigv4 import header_service
+from lamina.wire.http import Request
+from lamina.wire.server import HttpConnection, Response
+
+PROTOCOL = Protocol(Wire.QUERY, xml_namespace=NAMESPACE, xml_declaration=False, error_detail=False)
+RECORD_PREFIX = "/lamina/v1/stacks/"
+
+
+def is_cloudformation_request(req: Request) -> bool:
+    """Signed for ``cloudformation``, or an unsigned query call carrying its API version."""
+    service = header_service(req)
+    if service is not None:
+        return service == "cloudformation"
+    version = f"Version={VERSION}"
+    if version in req.target.partition("?")[2] and "Action=" in req.target:
+        return True
+    return req.method == "POST" and version.encode() in req.body and b"Action=" in req.body
+
+
+def is_record_request(req: Request) -> bool:
+    return req.path.startswith(RECORD_PREFIX)
+
+
+class CloudFormationHandler:
+    def __init__(self, store: StackStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self.operations = CloudFormationOperations(store, clock)
+        self._ops = self.operations.operations()
+
+    def mount(self) -> Mount:
+        """CloudFormation's face on the shared port, verified as ``cloudformation``."""
+        return Mount(is_cloudformation_request, self.handle, "cloudformation", PROTOCOL)
+
+    def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
+        return answer(PROTOCOL, lambda: self._call(req))
+
+    def _call(self, req: Request) -> Response:
+        params = query_params(req)
+        action = params.pop("Action", "")
+        params.pop("Version", None)
+        op = self._ops.get(action)
+        if op is None:
+            raise AwsServiceError(
+                "InvalidAction",
+                f"Lamina's CloudFormation serves {', '.join(sorted(self._ops))}, not {action}",
+            )
+        result = op(params)
+        rid = new_request_id()
+        headers = {"Content-Type": "text/xml", "x-amzn-RequestId": rid}
+        return Response(200, render_result(action, result, rid), headers)
+
+    # -- Lamina's record of what `lamina up` applied -----------------------------------
+    def handle_record(self, req: Request, conn: HttpConnection | None = None) -> Response:
+        """``PUT``/``DELETE /lamina/v1/stacks/<name>`` (errors: Lambda-shaped, by the API)."""
+        name = req.path[len(RECORD_PREFIX) :]
+        headers = {"Content-Type": "application/json", "x-amzn-RequestId": new_request_id()}
+        if req.method == "PUT":
+            try:
+                doc = json.loads(req.body or b"null")
+            except ValueError:
+                raise InvalidRequestContent("the stack record is not JSON") from None
+            stack = self.store.record(parse_record(name, doc), self.clock())
+            return json_answer(200, describe(stack), headers)
+        if req.method == "DELETE":
+            found = self.store.find(name)
+            if found is not None:
+                self.store.mark_deleted(found.record.stack_id, self.clock())
+            return Response(204, b"", headers)
+        raise MethodNotAllowed(
+            f"{req.method} is not allowed on {RECORD_PREFIX}<name>", ["PUT", "DELETE"]
+        )

@@ -1,0 +1,266 @@
+"""Stacks ``lamina up`` deployed, in ``<data_dir>/stacks.db``: the stack, its resources and
+the events synthesised from each ``up`` (newest kept, at most :data:`MAX_EVENTS` a stack).
+
+A stack keeps its StackId across updates; a stack marked DELETE_COMPLETE stays listed by
+ListStacks (as on AWS) until a new ``up`` of the same name brings it back.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+
+from lamina.services.cloudformation.model import (
+    CREATE_COMPLETE,
+    DELETE_COMPLETE,
+    UPDATE_COMPLETE,
+    Event,
+    Resource,
+    Stack,
+    StackRecord,
+    parse_record,
+    record_doc,
+)
+from lamina.store.sqlite_db import SqliteDatabase
+
+MAX_EVENTS = 1000
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        """CREATE TABLE stacks (
+            stack_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL,                   -- NULL: never updated
+            deleted REAL,                   -- NULL: live
+            record TEXT NOT NULL            -- the StackRecord as JSON (model.record_doc)
+        )""",
+        "CREATE INDEX stacks_by_name ON stacks (name)",
+        """CREATE TABLE resources (
+            stack_id TEXT NOT NULL,
+            logical_id TEXT NOT NULL,
+            physical_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            updated REAL NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (stack_id, logical_id)
+        )""",
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL,
+            stack_id TEXT NOT NULL,
+            logical_id TEXT NOT NULL,
+            physical_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            timestamp REAL NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_by_stack ON events (stack_id, seq)",
+    ),
+]
+
+_STACK_TYPE = "AWS::CloudFormation::Stack"
+
+
+class StackStore:
+    """Thread-safe, synchronous; one shared connection (:class:`SqliteDatabase`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._db = SqliteDatabase(self.path, MIGRATIONS)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- writes -------------------------------------------------------------------------
+    def record(self, rec: StackRecord, now: float) -> Stack:
+        """Keep what one ``up`` left the stack holding; synthesise its events."""
+        doc = json.dumps(record_doc(rec))
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT created, deleted, status, updated, record FROM stacks WHERE stack_id = ?",
+                (rec.stack_id,),
+            ).fetchone()
+            creating = row is None or row[1] is not None
+            if not creating and not rec.changed and row[4] == doc:
+                # Nothing changed: no update, no events (as CloudFormation answers).
+                updated_at = None if row[3] is None else float(row[3])
+                return Stack(rec, str(row[2]), float(row[0]), updated_at)
+            if creating:
+                conn.execute("DELETE FROM resources WHERE stack_id = ?", (rec.stack_id,))
+            status = CREATE_COMPLETE if creating else UPDATE_COMPLETE
+            verb = "CREATE" if creating else "UPDATE"
+            created = now if creating else float(row[0])
+            updated = None if creating else now
+            conn.execute(
+                "INSERT OR REPLACE INTO stacks VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                (rec.stack_id, rec.name, status, created, updated, doc),
+            )
+            stack_event = (rec.stack_id, rec.name, rec.stack_id, _STACK_TYPE)
+            self._event(conn, *stack_event, f"{verb}_IN_PROGRESS", now, "User Initiated")
+            before = {
+                r[0]: (r[1], r[2])
+                for r in conn.execute(
+                    "SELECT logical_id, physical_id, type FROM resources WHERE stack_id = ?",
+                    (rec.stack_id,),
+                )
+            }
+            for res in rec.resources:
+                unchanged = not res.changed and not res.failed_reason
+                if unchanged and before.get(res.logical_id) == (res.physical_id, res.type):
+                    continue  # as it was: its status, time and events stay
+                kind = "UPDATE" if res.logical_id in before else "CREATE"
+                state = f"{kind}_FAILED" if res.failed_reason else f"{kind}_COMPLETE"
+                conn.execute(
+                    "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        rec.stack_id,
+                        res.logical_id,
+                        res.physical_id,
+                        res.type,
+                        state,
+                        now,
+                        res.failed_reason,
+                    ),
+                )
+                self._event(
+                    conn,
+                    rec.stack_id,
+                    res.logical_id,
+                    res.physical_id,
+                    res.type,
+                    state,
+                    now,
+                    res.failed_reason,
+                )
+            kept = {r.logical_id for r in rec.resources}
+            for lid, (physical, kind) in before.items():
+                if lid not in kept:
+                    conn.execute(
+                        "DELETE FROM resources WHERE stack_id = ? AND logical_id = ?",
+                        (rec.stack_id, lid),
+                    )
+                    self._event(conn, rec.stack_id, lid, physical, kind, DELETE_COMPLETE, now)
+            self._event(conn, *stack_event, status, now)
+            conn.execute(
+                "DELETE FROM events WHERE stack_id = ? AND seq <= (SELECT seq FROM events "
+                "WHERE stack_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                (rec.stack_id, rec.stack_id, MAX_EVENTS),
+            )
+        return Stack(rec, status, created, updated)
+
+    def mark_deleted(self, stack_id: str, now: float) -> None:
+        """The stack is gone (DELETE_COMPLETE), its resources with it."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT name FROM stacks WHERE stack_id = ? AND deleted IS NULL", (stack_id,)
+            ).fetchone()
+            if row is None:
+                return
+            for lid, physical, kind in conn.execute(
+                "SELECT logical_id, physical_id, type FROM resources WHERE stack_id = ?",
+                (stack_id,),
+            ).fetchall():
+                self._event(conn, stack_id, lid, physical, kind, DELETE_COMPLETE, now)
+            conn.execute("DELETE FROM resources WHERE stack_id = ?", (stack_id,))
+            conn.execute(
+                "UPDATE stacks SET status = ?, deleted = ? WHERE stack_id = ?",
+                (DELETE_COMPLETE, now, stack_id),
+            )
+            self._event(conn, stack_id, str(row[0]), stack_id, _STACK_TYPE, DELETE_COMPLETE, now)
+
+    @staticmethod
+    def _event(
+        conn: sqlite3.Connection,
+        stack_id: str,
+        logical_id: str,
+        physical_id: str,
+        kind: str,
+        status: str,
+        now: float,
+        reason: str = "",
+    ) -> None:
+        conn.execute(
+            "INSERT INTO events (event_id, stack_id, logical_id, physical_id, type, status, "
+            "timestamp, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (str(uuid.uuid4()), stack_id, logical_id, physical_id, kind, status, now, reason),
+        )
+
+    # -- reads --------------------------------------------------------------------------
+    def find(self, name_or_id: str) -> Stack | None:
+        """A live stack by name, or any stack (deleted ones too) by its StackId, as on AWS."""
+        if name_or_id.startswith("arn:"):
+            where, arg = "stack_id = ?", name_or_id
+        else:
+            where, arg = "name = ? AND deleted IS NULL", name_or_id
+        with self._db.reading() as conn:
+            row = conn.execute(
+                f"SELECT status, created, updated, deleted, record, name FROM stacks WHERE {where}",
+                (arg,),
+            ).fetchone()
+        return None if row is None else _stack(row)
+
+    def stacks(self, *, deleted: bool) -> list[Stack]:
+        """Every live stack (and the deleted ones when ``deleted``), newest first."""
+        where = "" if deleted else "WHERE deleted IS NULL"
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                f"SELECT status, created, updated, deleted, record, name FROM stacks {where} "
+                "ORDER BY created DESC"
+            ).fetchall()
+        return [_stack(r) for r in rows]
+
+    def resources(self, stack: Stack) -> list[Resource]:
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT logical_id, physical_id, type, status, updated, reason FROM resources "
+                "WHERE stack_id = ? ORDER BY logical_id",
+                (stack.record.stack_id,),
+            ).fetchall()
+        return [
+            Resource(stack.record.stack_id, stack.record.name, r[0], r[1], r[2], r[3], r[4], r[5])
+            for r in rows
+        ]
+
+    def by_physical_id(self, physical_id: str) -> Stack | None:
+        """The live stack holding a resource of that physical id."""
+        with self._db.reading() as conn:
+            row = conn.execute(
+                "SELECT s.status, s.created, s.updated, s.deleted, s.record, s.name "
+                "FROM resources r JOIN stacks s ON s.stack_id = r.stack_id "
+                "WHERE r.physical_id = ? AND s.deleted IS NULL LIMIT 1",
+                (physical_id,),
+            ).fetchone()
+        return None if row is None else _stack(row)
+
+    def events(self, stack: Stack) -> list[Event]:
+        """The stack's events, newest first."""
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT event_id, logical_id, physical_id, type, status, timestamp, reason "
+                "FROM events WHERE stack_id = ? ORDER BY seq DESC",
+                (stack.record.stack_id,),
+            ).fetchall()
+        return [
+            Event(
+                r[0], stack.record.stack_id, stack.record.name, r[1], r[2], r[3], r[4], r[5], r[6]
+            )
+            for r in rows
+        ]
+
+
+def _stack(row: tuple[object, ...]) -> Stack:
+    status, created, updated, deleted, record, name = row
+    rec = parse_record(str(name), json.loads(str(record)))
+    return Stack(
+        rec,
+        str(status),
+        float(str(created)),
+        None if updated is None else float(str(updated)),
+        None if deleted is None else float(str(deleted)),
+    )
