@@ -395,6 +395,7 @@ def open_workflows(
         send_message=lambda body: sqs_messages.send_message(body, SqsCaller(reachable_host)),
         mocks=load_mock_config(settings.sfn_mock_config),
         s3_handler=events.s3.handle,
+        dispatch=api.answer_trusted,
     )
     api.mount_service(workflows.mount())
     events.schedules.start_execution = workflows.start_from_event  # state machine targets

@@ -233,6 +233,24 @@ class LambdaApi:
             return answer
         return answering(protocol, answer, head=req.method == "HEAD")
 
+    async def answer_trusted(self, req: Request) -> Response:
+        """Answer a request Lamina makes of itself (a workflow's ``aws-sdk`` Task): routed
+        like any request, but not verified (no signature: the caller is Lamina) and never
+        streamed. Errors are answered in the face's protocol, as for any client."""
+        protocol = LAMBDA
+        try:
+            mounted = self._mounted(req)
+            if mounted is not None:
+                handler, _auth, protocol = mounted
+                answer = handler(req, None)
+            else:
+                answer = self._lambda(req, None, verify=False)
+        except ANSWERABLE as exc:
+            return error_answer(logged(exc), protocol)
+        if isinstance(answer, Response):
+            return answer
+        return await answering(protocol, answer)
+
     def screen(self, req: Request) -> Response | None:
         """Refuse a request from its head, before its body is read (signed mode only).
 
@@ -260,14 +278,14 @@ class LambdaApi:
                 return handler, auth, protocol
         return None
 
-    def _lambda(self, req: Request, conn: HttpConnection) -> Answer:
+    def _lambda(self, req: Request, conn: HttpConnection | None, *, verify: bool = True) -> Answer:
         """The Lambda API (and ``/lamina/v1``): the invoke route first, then the table."""
         path = req.path
-        if path not in UNSIGNED_PATHS:
+        if verify and path not in UNSIGNED_PATHS:
             self.auth.check(req.method, req.target, req.headers, req.body)
         if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
             raw_name = path[len(FUNCTIONS) + 1 : -len("/invocations")]
-            if self.gate is not None:
+            if verify and self.gate is not None:
                 name = unquote(raw_name)
                 self.gate.check_lambda(
                     req, "Invoke", {"FunctionName": name}, lambda: self._function_policy(req, name)
@@ -275,7 +293,7 @@ class LambdaApi:
             return self._invoke(req, raw_name)
         if req.method == "POST" and path.endswith(STREAMING_SUFFIX) and path.startswith(STREAMING):
             raw_name = path[len(STREAMING) + 1 : -len(STREAMING_SUFFIX)]
-            if self.gate is not None:
+            if verify and self.gate is not None:
                 name = unquote(raw_name)
                 self.gate.check_lambda(
                     req,
@@ -285,7 +303,7 @@ class LambdaApi:
                 )
             return self._invoke(req, raw_name, conn)
         route, params = match(req.method, path)
-        if self.gate is not None and path not in UNSIGNED_PATHS:
+        if verify and self.gate is not None and path not in UNSIGNED_PATHS:
             fn = params.get("FunctionName")
             self.gate.check_lambda(
                 req,
@@ -295,6 +313,8 @@ class LambdaApi:
             )
         if route.operation == CLUSTER_CODE:
             # Streamed on the connection (node agents fetch packages of any size).
+            if conn is None:  # Lamina's own in-process call: nothing to stream on
+                raise InvalidParameterValue("The code of a function is fetched over HTTP")
             return serve_code(self.functions.code, req, params, conn)
         return self._handlers[route.operation](req, params)
 

@@ -33,7 +33,7 @@ def test_mounted_handlers_get_their_requests_and_their_own_auth(tmp_path: Path) 
         port=0, data_dir=tmp_path, isolation="none", access_keys={"AKIDMOUNT": "mount-secret"}
     )
 
-    def echo(req: Request, conn: HttpConnection) -> Response:
+    def echo(req: Request, conn: HttpConnection | None) -> Response:
         return Response(200, json.dumps({"path": req.path}).encode(), {})
 
     async def main() -> None:
@@ -72,10 +72,10 @@ def test_mounted_handlers_get_their_requests_and_their_own_auth(tmp_path: Path) 
 def test_errors_a_mount_lets_escape_are_answered_in_its_protocol(tmp_path: Path) -> None:
     settings = Settings(port=0, data_dir=tmp_path, isolation="none")
 
-    def refuse(req: Request, conn: HttpConnection) -> Response:
+    def refuse(req: Request, conn: HttpConnection | None) -> Response:
         raise S3Error("NoSuchBucket", "The specified bucket does not exist", 404, "/nb")
 
-    async def refuse_later(req: Request, conn: HttpConnection) -> Response:
+    async def refuse_later(req: Request, conn: HttpConnection | None) -> Response:
         await asyncio.sleep(0)
         raise AwsServiceError("ValidationException", "later", 400)
 

@@ -18,7 +18,8 @@ from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
 Answer = Response | Coroutine[Any, Any, Response]
-Handler = Callable[[Request, HttpConnection], Answer]
+# The connection is None for a request Lamina makes of itself (nothing to stream on).
+Handler = Callable[[Request, HttpConnection | None], Answer]
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,12 @@ from lamina.services.stepfunctions.s3_tasks import (
     S3Objects,
     s3_integration,
 )
+from lamina.services.stepfunctions.sdk_tasks import (
+    EVENTS_PUT,
+    Dispatch,
+    SdkTasks,
+    events_put_events,
+)
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens, Invoke, TaskRunner
 from lamina.services.stepfunctions.versions import VersionOperations
@@ -70,9 +76,11 @@ class StepFunctions:
         account: str,
         time_scale: float = 1.0, fsync: bool = True, send_message: SendMessage | None = None,
         mocks: MockConfig | None = None, s3_handler: S3Handler | None = None,
+        dispatch: Dispatch | None = None,
     ) -> StepFunctions:  # fmt: skip
         """``now``: the workflows' clock (the schedule clock, ``time_scale`` times faster
-        than real time); ``send_message(SendMessage request body)``: the embedded SQS."""
+        than real time); ``send_message(SendMessage request body)``: the embedded SQS;
+        ``dispatch``: the API's trusted in-process path, for ``aws-sdk:*`` Tasks."""
         store = WorkflowStore(data_dir / "stepfunctions.db", fsync=fsync)
         tokens = CallbackTokens()
         clock = Clock(now, time_scale)
@@ -89,6 +97,10 @@ class StepFunctions:
             tasks.s3 = objects
             for action in S3_ACTIONS:
                 tasks.integrations[S3_PREFIX + action] = s3_integration(objects)(action)
+        if dispatch is not None:
+            sdk = SdkTasks(dispatch, region, account)
+            tasks.sdk = sdk.run
+            tasks.integrations[EVENTS_PUT] = events_put_events(sdk)
         return cls(store, executions, ops, workers)
 
     def __post_init__(self) -> None:

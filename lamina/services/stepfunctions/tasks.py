@@ -6,7 +6,8 @@
 * ``.waitForTaskToken`` invokes, then waits for ``SendTaskSuccess``/``SendTaskFailure``
   (``SendTaskHeartbeat`` keeps it alive within ``HeartbeatSeconds``).
 * SQS ``sendMessage`` and nested ``states:startExecution`` (``.sync``, ``.sync:2``) are
-  registered by the wiring (:mod:`.integrations`).
+  registered by the wiring (:mod:`.integrations`); ``aws-sdk:*`` on Lamina's own
+  services runs through ``sdk`` (:mod:`.sdk_tasks`).
 * ``TimeoutSeconds`` and ``HeartbeatSeconds`` run on the schedule clock.
 
 Function errors become the task's error the way Step Functions reports them: the
@@ -88,6 +89,9 @@ class CallbackTokens:
 Invoke = Callable[[str, str | None, bytes, str], Awaitable[InvokeResult]]
 # A service integration: (Parameters, mode: "" | "sync" | "sync:2" | "waitForTaskToken")
 Integration = Callable[[Any, str], Awaitable[Outcome]]
+# The generic aws-sdk integration: (resource without suffix, Parameters, mode).
+SdkRun = Callable[[str, Any, str], Awaitable[Outcome]]
+_SDK_PREFIX = "arn:aws:states:::aws-sdk:"
 _RESOURCE = re.compile(r"^(.*?)(?:\.(waitForTaskToken|sync(?::2)?))?$")
 
 
@@ -106,6 +110,7 @@ class TaskRunner:
         self.activities = ActivityTasks()
         self.s3: S3Objects | None = None  # the embedded S3, for the distributed Map
         self.activity_exists: Callable[[str], bool] = lambda arn: False
+        self.sdk: SdkRun | None = None  # aws-sdk:* on Lamina's services (.sdk_tasks)
 
     # -- the distributed Map's S3 side (MapIO) ------------------------------------------
     async def read_items(self, step: ReadItems) -> Outcome:
@@ -180,6 +185,8 @@ class TaskRunner:
             return await self._activity(base, rt)
         elif base in self.integrations:
             call = self.integrations[base](rt.payload, mode)
+        elif base.startswith(_SDK_PREFIX) and self.sdk is not None:
+            call = self.sdk(base, rt.payload, mode)
         else:
             return Err(
                 "States.Runtime",
