@@ -207,12 +207,15 @@ def test_a_parameter_the_action_does_not_take_is_a_runtime_error(server: LaminaP
     assert "Nope" in out["caught"]["Cause"]
 
 
-def test_sts_get_caller_identity_and_unsupported_service(server: LaminaProcess) -> None:
+def test_sts_cloudwatch_and_an_unsupported_service(server: LaminaProcess) -> None:
     out = run(server, "sdk-sts", {
-        "Who": task(SDK + "sts:getCallerIdentity", {}, "who", "Dynamo"),
+        "Who": task(SDK + "sts:getCallerIdentity", {}, "who", "Metrics"),
+        "Metrics": task(SDK + "cloudwatch:listMetrics", {"Namespace": "AWS/Lambda"}, "metrics",
+                        "Dynamo"),
         "Dynamo": caught(SDK + "dynamodb:getItem", {"TableName": "t"}, "States.Runtime"),
         "Done": DONE,
     })  # fmt: skip
     assert out["who"]["Account"] == ACCOUNT and out["who"]["Arn"].startswith("arn:aws:")
     assert set(out["who"]) == {"Account", "Arn", "UserId"}
     assert "aws-sdk:dynamodb:getItem" in out["caught"]["Cause"]
+    assert isinstance(out["metrics"]["Metrics"], list)
