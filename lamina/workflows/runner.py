@@ -24,6 +24,7 @@ from lamina.workflows.steps import (
     Event,
     Fail,
     Frame,
+    JsonDoc,
     Move,
     Ok,
     Outcome,
@@ -56,13 +57,25 @@ BranchLogFor = Callable[[RunBranches], BranchLog]
 
 
 class MapRunHook(Protocol):
-    """Where a distributed Map's child executions are shown (its Map Run in the API)."""
+    """Where a distributed Map's child executions are shown (its Map Run in the API).
+
+    Each child has its own history (``record(index)``, not the parent's), can be stopped
+    on its own (``attach`` hands over the task running it), and the run's concurrency
+    may change while it runs (``limit``, with ``watch`` told whom to wake)."""
 
     def started(self, index: int) -> None: ...
 
     def ended(self, index: int, outcome: Outcome) -> None: ...
 
     def finished(self, ok: bool) -> None: ...
+
+    def record(self, index: int) -> Record: ...
+
+    def attach(self, index: int, task: asyncio.Future[Succeed | Fail]) -> None: ...
+
+    def limit(self) -> int: ...
+
+    def watch(self, wake: Callable[[], None]) -> None: ...
 
 
 # The Map Run of a distributed Map's RunBranches (called once per such step).
@@ -75,6 +88,39 @@ class MapIO(Protocol):
     async def read_items(self, step: ReadItems) -> Outcome: ...
 
     async def write_results(self, step: WriteResults) -> Outcome: ...
+
+
+class _Gate:
+    """A semaphore whose limit may change while it is held (UpdateMapRun's
+    MaxConcurrency); a limit of 0 or less is no limit."""
+
+    def __init__(self, limit: Callable[[], int]) -> None:
+        self.limit = limit
+        self.held = 0
+        self.changed = asyncio.Condition()
+
+    def _free(self) -> bool:
+        n = self.limit()
+        return n <= 0 or self.held < n
+
+    async def __aenter__(self) -> None:
+        async with self.changed:
+            await self.changed.wait_for(self._free)
+            self.held += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self.changed:
+            self.held -= 1
+            self.changed.notify_all()
+
+    def wake(self) -> None:
+        """The limit changed: waiters look again (called from outside the loop's tasks)."""
+
+        async def notify() -> None:
+            async with self.changed:
+                self.changed.notify_all()
+
+        asyncio.get_running_loop().create_task(notify())
 
 
 @dataclass
@@ -200,8 +246,10 @@ class Runner:
         log: BranchLog | None = None,
         run: MapRunHook | None = None,
     ) -> list[Outcome]:
-        limit = step.max_concurrency or len(step.branches) or 1
-        gate = asyncio.Semaphore(limit)
+        static = step.max_concurrency or len(step.branches) or 1
+        gate = _Gate(run.limit if run is not None else lambda: static)
+        if run is not None:
+            run.watch(gate.wake)
         tolerant = step.kind == "Map" and (step.tolerated_count or step.tolerated_percentage)
         known = log.known() if log is not None else {}
 
@@ -220,7 +268,7 @@ class Runner:
                 if run is not None:
                     run.started(index)
                     run.ended(index, outcome)
-                if step.kind == "Map":
+                if step.kind == "Map" and run is None:
                     ok = isinstance(outcome, Ok)
                     kind = "MapIterationSucceeded" if ok else "MapIterationFailed"
                     started = Event(
@@ -229,9 +277,17 @@ class Runner:
                     last = self.record((started,), parent)
                     self.record((Event(kind, {"name": step.frame.state, "index": index}),), last)
                 return outcome
-            async with gate:
-                if run is not None:
+            if run is not None:  # a distributed Map's child execution
+                async with gate:
                     run.started(index)
+                    end = await self._child(run, index, branch)
+                if isinstance(end, Succeed):
+                    return ended(index, Ok(end.output))
+                if not tolerant:
+                    run.ended(index, Err(end.error, end.cause))
+                    raise _BranchFailed(Err(end.error, end.cause))
+                return ended(index, Err(end.error, end.cause))
+            async with gate:
                 chain: list[int | None] = [parent]
                 if step.kind == "Map":
                     started = Event(
@@ -248,8 +304,6 @@ class Runner:
                 if isinstance(end, Succeed):
                     return ended(index, Ok(end.output))
                 if not tolerant:
-                    if run is not None:
-                        run.ended(index, Err(end.error, end.cause))
                     raise _BranchFailed(Err(end.error, end.cause))
                 return ended(index, Err(end.error, end.cause))
 
@@ -261,6 +315,32 @@ class Runner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             return [failed.err]
+
+    async def _child(self, run: MapRunHook, index: int, branch: Branch) -> Succeed | Fail:
+        """Run one child execution of a distributed Map with its own history; a
+        StopExecution of the child (its task cancelled, not ours) aborts only it."""
+        record = run.record(index)
+        started = {"input": JsonDoc(branch.input), "inputDetails": {"truncated": False}}
+        record((Event("ExecutionStarted", started),), None)
+        child = Runner(self.engine, self.run_task, self.clock, record, map_io=self.map_io)
+        start = Move(Frame(branch.machine.start_at, branch.input, branch.variables))
+        inner = asyncio.ensure_future(child.run(branch.machine, start, top=False))
+        run.attach(index, inner)
+        try:
+            end = await inner
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if not inner.cancelled() or (me is not None and me.cancelling()):
+                raise
+            end = Fail("States.Aborted", "The child execution was stopped")
+            record((Event("ExecutionAborted", {}),), None)
+            return end
+        if isinstance(end, Succeed):
+            done = {"output": JsonDoc(end.output), "outputDetails": {"truncated": False}}
+            record((Event("ExecutionSucceeded", done),), None)
+        else:
+            record((Event("ExecutionFailed", {"error": end.error, "cause": end.cause}),), None)
+        return end
 
 
 class _BranchFailed(Exception):

@@ -121,6 +121,17 @@ def test_a_distributed_map_has_a_map_run_with_child_executions(server: LaminaPro
     assert (child["status"], child["error"], json.loads(child["input"])) == (
         "FAILED", "BadOrder", {"id": 2, "bad": True},
     )  # fmt: skip
+    # Each child has its own history; the parent has none of the children's events.
+    assert not [t for t in types if t.startswith("MapIteration") or t.startswith("Choice")]
+    child_events = client.get_execution_history(executionArn=failed["executionArn"])["events"]
+    assert [e["type"] for e in child_events] == [
+        "ExecutionStarted", "ChoiceStateEntered", "ChoiceStateExited", "FailStateEntered",
+        "ExecutionFailed",
+    ]  # fmt: skip
+    assert json.loads(child_events[0]["executionStartedEventDetails"]["input"]) == {
+        "id": 2, "bad": True,
+    }  # fmt: skip
+    assert child_events[-1]["executionFailedEventDetails"]["error"] == "BadOrder"
     ok = next(c for c in children if c["status"] == "SUCCEEDED")
     assert "ok" in json.loads(client.describe_execution(executionArn=ok["executionArn"])["output"])
 
@@ -140,3 +151,67 @@ def test_express_children_have_express_arns(server: LaminaProcess) -> None:
     children = client.list_executions(mapRunArn=listed["mapRunArn"])["executions"]
     assert len(children) == 4
     assert all(":express:quick-orders/Orders:" in c["executionArn"] for c in children)
+
+
+NAPPING = {
+    "StartAt": "Each",
+    "States": {
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "MaxConcurrency": 1,
+            "ToleratedFailureCount": 1,
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Nap",
+                "States": {"Nap": {"Type": "Wait", "Seconds": 6, "End": True}},
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def test_update_map_run_concurrency_applies_and_a_child_can_be_stopped(
+    server: LaminaProcess,
+) -> None:
+    client = sfn(server)
+    sm = client.create_state_machine(name="napping", definition=json.dumps(NAPPING), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    arn = client.start_execution(stateMachineArn=sm, input=json.dumps({"items": [1, 2, 3, 4]}))[
+        "executionArn"
+    ]
+
+    def counts() -> dict[str, int]:
+        runs = client.list_map_runs(executionArn=arn)["mapRuns"]
+        if not runs:
+            return {"running": 0, "succeeded": 0}
+        got: dict[str, int] = client.describe_map_run(mapRunArn=runs[0]["mapRunArn"])["itemCounts"]
+        return got
+
+    deadline = time.monotonic() + 60
+    while counts()["running"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    map_run = client.list_map_runs(executionArn=arn)["mapRuns"][0]["mapRunArn"]
+    assert counts()["running"] == 1  # MaxConcurrency 1
+    client.update_map_run(mapRunArn=map_run, maxConcurrency=4)
+    while (now := counts())["running"] < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # All four run at once, before the first one's six-second nap is over.
+    assert now["succeeded"] == 0
+
+    victim = client.list_executions(mapRunArn=map_run, statusFilter="RUNNING")["executions"][0]
+    client.stop_execution(executionArn=victim["executionArn"], error="Enough", cause="stopped")
+    while (done := client.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert done["status"] == "SUCCEEDED", done  # the aborted child is the tolerated failure
+    stopped = client.describe_execution(executionArn=victim["executionArn"])
+    assert (stopped["status"], stopped.get("error")) == ("ABORTED", "Enough")
+    events = client.get_execution_history(executionArn=victim["executionArn"])["events"]
+    assert [e["type"] for e in events][-1] == "ExecutionAborted"
+    final = client.describe_map_run(mapRunArn=map_run)["itemCounts"]
+    assert (final["succeeded"], final["aborted"], final["total"]) == (3, 1, 4)

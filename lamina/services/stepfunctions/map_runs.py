@@ -8,23 +8,33 @@ The parent's history gets ``MapRunStarted`` / ``MapRunSucceeded`` / ``MapRunFail
 ``DescribeMapRun``, ``ListMapRuns``, ``UpdateMapRun``, ``ListExecutions`` with
 ``mapRunArn`` and ``DescribeExecution`` of a child answer from here.
 
-Map Runs live in memory (a restarted server has those of the executions run since); the
-children run inside the parent's execution, so they have no history of their own.
+Each child has its own history (``GetExecutionHistory`` of the child; the parent has no
+``MapIteration*`` events for it, as on AWS), can be stopped on its own (``StopExecution``
+aborts it: it counts as failed toward the Map's tolerance), and ``UpdateMapRun``'s
+``maxConcurrency`` applies to children not yet started. Map Runs live in memory (a
+restarted server has those of the executions run since); memory is bounded by
+``MAX_CHILDREN`` and ``MAX_CHILD_EVENTS``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lamina.errors import AwsServiceError
+from lamina.services.stepfunctions.records import HistoryEntry
 from lamina.workflows.jsonpath import Json
-from lamina.workflows.steps import Ok, Outcome, RunBranches
+from lamina.workflows.runner import Record
+from lamina.workflows.steps import Event, Fail, Ok, Outcome, RunBranches, Succeed
 
 # Bounded memory: past this many child executions kept, the oldest ended Map Runs go.
 MAX_CHILDREN = 200_000
+# ... and past this many events in children's own histories.
+MAX_CHILD_EVENTS = 1_000_000
 _COUNTS = ("pending", "running", "succeeded", "failed", "timedOut", "aborted", "total")
 
 
@@ -37,12 +47,15 @@ class ChildExecution:
     arn: str
     name: str
     input: Json
-    status: str = "PENDING"  # PENDING | RUNNING | SUCCEEDED | FAILED
+    status: str = "PENDING"  # PENDING | RUNNING | SUCCEEDED | FAILED | ABORTED
     started: float | None = None
     stopped: float | None = None
     output: Json = None
     error: str | None = None
     cause: str | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
+    task: asyncio.Future[Succeed | Fail] | None = None  # while it runs
+    stop_requested: tuple[str | None, str | None] | None = None
 
 
 @dataclass
@@ -58,12 +71,13 @@ class MapRunRecord:
     children: list[ChildExecution] = field(default_factory=list)
     status: str = "RUNNING"  # RUNNING | SUCCEEDED | FAILED | ABORTED
     stopped: float | None = None
+    wake: Callable[[], None] | None = None  # the running Map's concurrency gate
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(_COUNTS, 0)
         for child in self.children:
             out[{"PENDING": "pending", "RUNNING": "running", "SUCCEEDED": "succeeded",
-                 "FAILED": "failed"}[child.status]] += 1  # fmt: skip
+                 "FAILED": "failed", "ABORTED": "aborted"}[child.status]] += 1  # fmt: skip
         out["total"] = len(self.children)
         return out
 
@@ -89,8 +103,39 @@ class MapRunRecord:
 class MapRunTracker:
     """The driver's view of one Map Run (:class:`~lamina.workflows.runner.MapRunHook`)."""
 
-    def __init__(self, run: MapRunRecord) -> None:
+    def __init__(self, run: MapRunRecord, runs: MapRuns) -> None:
         self.run = run
+        self.runs = runs
+
+    def record(self, index: int) -> Record:
+        if self.run.child_type == "EXPRESS":
+            return lambda events, previous: 0  # Express histories are not kept
+        history = self.run.children[index].history
+        runs = self.runs
+
+        def record(events: tuple[Event, ...], previous: int | None) -> int:
+            ts = time.time()
+            last = len(history) if previous is None else previous
+            for event in events:
+                n = len(history) + 1
+                history.append(HistoryEntry(n, event.type, ts, last, event.details))
+                last = n
+            runs.events += len(events)
+            return last
+
+        return record
+
+    def attach(self, index: int, task: asyncio.Future[Succeed | Fail]) -> None:
+        child = self.run.children[index]
+        child.task = task
+        if child.stop_requested is not None:  # stopped before it started
+            task.cancel()
+
+    def limit(self) -> int:
+        return self.run.max_concurrency
+
+    def watch(self, wake: Callable[[], None]) -> None:
+        self.run.wake = wake
 
     def started(self, index: int) -> None:
         child = self.run.children[index]
@@ -99,7 +144,11 @@ class MapRunTracker:
     def ended(self, index: int, outcome: Outcome) -> None:
         child = self.run.children[index]
         child.stopped = time.time()
-        if isinstance(outcome, Ok):
+        child.task = None
+        if child.stop_requested is not None and not isinstance(outcome, Ok):
+            child.status = "ABORTED"
+            child.error, child.cause = child.stop_requested
+        elif isinstance(outcome, Ok):
             child.status, child.output = "SUCCEEDED", outcome.value
         else:
             child.status, child.error, child.cause = "FAILED", outcome.error, outcome.cause
@@ -108,6 +157,7 @@ class MapRunTracker:
         if self.run.status == "RUNNING":
             self.run.status = "SUCCEEDED" if ok else "FAILED"
         self.run.stopped = time.time()
+        self.run.wake = None
         for child in self.run.children:  # stopped with the run (Map without tolerance)
             if child.status in ("PENDING", "RUNNING"):
                 child.status = "FAILED" if child.status == "RUNNING" else child.status
@@ -120,6 +170,7 @@ class MapRuns:
         self.runs: dict[str, MapRunRecord] = {}
         self.by_execution: dict[str, list[MapRunRecord]] = {}
         self.children: dict[str, tuple[MapRunRecord, ChildExecution]] = {}
+        self.events = 0  # in the children's histories
 
     def tracker(self, execution_arn: str, machine_arn: str, step: RunBranches) -> MapRunTracker:
         assert step.map_run_arn is not None
@@ -137,12 +188,12 @@ class MapRuns:
         self.runs[run.arn] = run
         self.by_execution.setdefault(execution_arn, []).append(run)
         self._prune()
-        return MapRunTracker(run)
+        return MapRunTracker(run, self)
 
     def _prune(self) -> None:
         """Forget the oldest ended Map Runs while more than MAX_CHILDREN children are kept."""
         for arn in list(self.runs):
-            if len(self.children) <= MAX_CHILDREN:
+            if len(self.children) <= MAX_CHILDREN and self.events <= MAX_CHILD_EVENTS:
                 return
             run = self.runs[arn]
             if run.status == "RUNNING":
@@ -153,6 +204,7 @@ class MapRuns:
                 del self.by_execution[run.execution_arn]
             for child in run.children:
                 self.children.pop(child.arn, None)
+                self.events -= len(child.history)
 
     # -- the API --------------------------------------------------------------------------
     def get(self, arn: str) -> MapRunRecord:
@@ -178,11 +230,26 @@ class MapRuns:
         run = self.get(str(body.get("mapRunArn") or ""))
         if "maxConcurrency" in body:
             run.max_concurrency = int(body["maxConcurrency"])
+            if run.wake is not None:
+                run.wake()  # the running Map starts more children now, or fewer
         if "toleratedFailureCount" in body:
             run.tolerated_count = int(body["toleratedFailureCount"])
         if "toleratedFailurePercentage" in body:
             run.tolerated_percentage = float(body["toleratedFailurePercentage"])
         return {}
+
+    def stop_child(self, arn: str, error: str | None, cause: str | None) -> float | None:
+        """StopExecution of a child: abort it if it has not ended; its stop date."""
+        _run, child = self.children[arn]
+        if child.status in ("PENDING", "RUNNING") and child.stop_requested is None:
+            child.stop_requested = (error, cause)
+            if child.task is not None:
+                child.task.cancel()
+        return child.stopped
+
+    def child_history(self, arn: str) -> list[HistoryEntry] | None:
+        found = self.children.get(arn)
+        return None if found is None else found[1].history
 
     def child_summaries(self, map_run_arn: str, status: str | None) -> list[dict[str, Any]]:
         run = self.get(map_run_arn)

@@ -470,7 +470,12 @@ class StepFunctionsOperations:
         return _describe(self._execution(arn))
 
     async def stop_execution(self, body: dict[str, Any]) -> dict[str, Any]:
-        ex = self._execution(field_str(body, "executionArn") or "")
+        arn = field_str(body, "executionArn") or ""
+        if arn in self.executions.map_runs.children:  # a distributed Map's child
+            error, cause = field_str(body, "error"), field_str(body, "cause")
+            stopped = self.executions.map_runs.stop_child(arn, error, cause)
+            return {"stopDate": stopped if stopped is not None else time.time()}
+        ex = self._execution(arn)
         if ex.running:
             await self.executions.stop(ex, body.get("error"), body.get("cause"))
         return {"stopDate": ex.stopped}
@@ -509,8 +514,10 @@ class StepFunctionsOperations:
         return out
 
     async def get_execution_history(self, body: dict[str, Any]) -> dict[str, Any]:
-        ex = self._execution(field_str(body, "executionArn") or "")
-        events = [e.render() for e in ex.history]
+        arn = field_str(body, "executionArn") or ""
+        kept = self.executions.map_runs.child_history(arn)  # a distributed Map's child
+        history = kept if kept is not None else self._execution(arn).history
+        events = [e.render() for e in history]
         if body.get("reverseOrder"):
             events.reverse()
         if body.get("includeExecutionData") is False:
