@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -215,3 +216,39 @@ def test_update_map_run_concurrency_applies_and_a_child_can_be_stopped(
     assert [e["type"] for e in events][-1] == "ExecutionAborted"
     final = client.describe_map_run(mapRunArn=map_run)["itemCounts"]
     assert (final["succeeded"], final["aborted"], final["total"]) == (3, 1, 4)
+
+
+def test_map_runs_and_child_histories_survive_a_restart(tmp_path: Path) -> None:
+    first = LaminaProcess(tmp_path).start()
+    try:
+        arn, done = run(first, "kept-orders", "STANDARD")
+        assert done["status"] == "SUCCEEDED"
+        client = sfn(first)
+        map_run = client.list_map_runs(executionArn=arn)["mapRuns"][0]["mapRunArn"]
+        before = client.describe_map_run(mapRunArn=map_run)
+        children = client.list_executions(mapRunArn=map_run)["executions"]
+        histories = {
+            c["executionArn"]: client.get_execution_history(executionArn=c["executionArn"])[
+                "events"
+            ]
+            for c in children
+        }
+    finally:
+        first.stop()
+    second = LaminaProcess(tmp_path).start()
+    try:
+        client = sfn(second)
+        assert client.list_map_runs(executionArn=arn)["mapRuns"][0]["mapRunArn"] == map_run
+        after = client.describe_map_run(mapRunArn=map_run)
+        assert (after["status"], after["itemCounts"]) == (before["status"], before["itemCounts"])
+        again = client.list_executions(mapRunArn=map_run)["executions"]
+        assert sorted(c["executionArn"] for c in again) == sorted(histories)
+        for child_arn, events in histories.items():
+            assert client.get_execution_history(executionArn=child_arn)["events"] == events
+        failed = next(c for c in again if c["status"] == "FAILED")
+        described = client.describe_execution(executionArn=failed["executionArn"])
+        assert (described["error"], json.loads(described["input"])) == (
+            "BadOrder", {"id": 2, "bad": True},
+        )  # fmt: skip
+    finally:
+        second.stop()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lamina.services.stepfunctions.map_runs import MapRuns
+from lamina.services.stepfunctions.map_runs import MapRuns, run_doc
 from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.records import ExecutionRecord, HistoryEntry
 from lamina.services.stepfunctions.store import WorkflowStore
@@ -64,7 +64,9 @@ class Executions:
         # Which execution made each task token (for ActivityStarted); dropped at the end.
         self._token_owner: dict[str, ExecutionRecord] = {}
         self.rng = random.Random()
-        self.map_runs = MapRuns()
+        self.map_runs = MapRuns(
+            lambda run: store.queue_map_run(run.arn, run.execution_arn, run.started, run_doc(run))
+        )
         self.closing = False
 
     # -- history --------------------------------------------------------------------------

@@ -122,6 +122,7 @@ class StepFunctions:
     async def start(self) -> None:
         """Load state machines and executions; resume the ones that were running."""
         self.workers.load()
+        self.executions.map_runs.load(self.store.load_map_runs())
         for ex, cursor in restore(self.operations):
             log.info("resuming execution %s at state %s", ex.arn, cursor.get("state"))
             self.executions.resume(ex, cursor)

@@ -11,14 +11,15 @@ The parent's history gets ``MapRunStarted`` / ``MapRunSucceeded`` / ``MapRunFail
 Each child has its own history (``GetExecutionHistory`` of the child; the parent has no
 ``MapIteration*`` events for it, as on AWS), can be stopped on its own (``StopExecution``
 aborts it: it counts as failed toward the Map's tolerance), and ``UpdateMapRun``'s
-``maxConcurrency`` applies to children not yet started. Map Runs live in memory (a
-restarted server has those of the executions run since); memory is bounded by
-``MAX_CHILDREN`` and ``MAX_CHILD_EVENTS``.
+``maxConcurrency`` applies to children not yet started. An ended Map Run is kept in
+stepfunctions.db (one JSON document, in the group commit) and loaded at start; memory is
+bounded by ``MAX_CHILDREN`` and ``MAX_CHILD_EVENTS`` (the oldest ended runs are let go).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from lamina.errors import AwsServiceError
 from lamina.services.stepfunctions.records import HistoryEntry
 from lamina.workflows.jsonpath import Json
 from lamina.workflows.runner import Record
-from lamina.workflows.steps import Event, Fail, Ok, Outcome, RunBranches, Succeed
+from lamina.workflows.steps import Event, Fail, JsonDoc, Ok, Outcome, RunBranches, Succeed
 
 # Bounded memory: past this many child executions kept, the oldest ended Map Runs go.
 MAX_CHILDREN = 200_000
@@ -100,6 +101,42 @@ class MapRunRecord:
         return out
 
 
+def _entry_doc(e: HistoryEntry) -> list[Any]:
+    details = {k: v.text() if isinstance(v, JsonDoc) else v for k, v in e.details.items()}
+    return [e.id, e.type, e.timestamp, e.previous, details]
+
+
+def run_doc(run: MapRunRecord) -> str:
+    """An ended Map Run as the JSON document stepfunctions.db keeps."""
+    return json.dumps({
+        "arn": run.arn, "execution": run.execution_arn, "machine": run.state_machine_arn,
+        "started": run.started, "stopped": run.stopped, "status": run.status,
+        "maxConcurrency": run.max_concurrency, "toleratedCount": run.tolerated_count,
+        "toleratedPercentage": run.tolerated_percentage, "childType": run.child_type,
+        "children": [
+            {"arn": c.arn, "name": c.name, "input": c.input, "status": c.status,
+             "started": c.started, "stopped": c.stopped, "output": c.output, "error": c.error,
+             "cause": c.cause, "history": [_entry_doc(e) for e in c.history]}
+            for c in run.children
+        ],
+    }, separators=(",", ":"))  # fmt: skip
+
+
+def run_from_doc(text: str) -> MapRunRecord:
+    d = json.loads(text)
+    run = MapRunRecord(
+        d["arn"], d["execution"], d["machine"], d["started"], d["maxConcurrency"],
+        d["toleratedCount"], d["toleratedPercentage"], d["childType"],
+        status=d["status"], stopped=d["stopped"],
+    )  # fmt: skip
+    for c in d["children"]:
+        child = ChildExecution(c["arn"], c["name"], c["input"], c["status"], c["started"],
+                               c["stopped"], c["output"], c["error"], c["cause"])  # fmt: skip
+        child.history = [HistoryEntry(*e) for e in c["history"]]
+        run.children.append(child)
+    return run
+
+
 class MapRunTracker:
     """The driver's view of one Map Run (:class:`~lamina.workflows.runner.MapRunHook`)."""
 
@@ -158,6 +195,8 @@ class MapRunTracker:
             self.run.status = "SUCCEEDED" if ok else "FAILED"
         self.run.stopped = time.time()
         self.run.wake = None
+        if self.runs.save is not None:
+            self.runs.save(self.run)
         for child in self.run.children:  # stopped with the run (Map without tolerance)
             if child.status in ("PENDING", "RUNNING"):
                 child.status = "FAILED" if child.status == "RUNNING" else child.status
@@ -166,7 +205,8 @@ class MapRunTracker:
 class MapRuns:
     """Every Map Run of this server's life, by ARN and by parent execution."""
 
-    def __init__(self) -> None:
+    def __init__(self, save: Callable[[MapRunRecord], None] | None = None) -> None:
+        self.save = save  # keeps an ended Map Run (stepfunctions.db)
         self.runs: dict[str, MapRunRecord] = {}
         self.by_execution: dict[str, list[MapRunRecord]] = {}
         self.children: dict[str, tuple[MapRunRecord, ChildExecution]] = {}
@@ -178,33 +218,46 @@ class MapRuns:
             step.map_run_arn, execution_arn, machine_arn, time.time(), step.max_concurrency,
             step.tolerated_count, step.tolerated_percentage, step.child_type,
         )  # fmt: skip
+        self._forget(step.map_run_arn)  # run again after a restart: the new run replaces it
         kind = "express" if step.child_type == "EXPRESS" else "execution"
         base = step.map_run_arn.replace(":mapRun:", f":{kind}:").rsplit(":", 1)[0]
         for branch in step.branches:
             name = str(uuid.uuid4())
-            child = ChildExecution(f"{base}:{name}", name, branch.input)
-            run.children.append(child)
-            self.children[child.arn] = (run, child)
-        self.runs[run.arn] = run
-        self.by_execution.setdefault(execution_arn, []).append(run)
-        self._prune()
+            run.children.append(ChildExecution(f"{base}:{name}", name, branch.input))
+        self._add(run)
         return MapRunTracker(run, self)
+
+    def load(self, docs: list[str]) -> None:
+        """The ended Map Runs kept in stepfunctions.db (oldest first), within the bounds."""
+        for doc in docs:
+            self._add(run_from_doc(doc))
+
+    def _add(self, run: MapRunRecord) -> None:
+        self.runs[run.arn] = run
+        self.by_execution.setdefault(run.execution_arn, []).append(run)
+        for child in run.children:
+            self.children[child.arn] = (run, child)
+            self.events += len(child.history)
+        self._prune()
+
+    def _forget(self, arn: str) -> None:
+        run = self.runs.pop(arn, None)
+        if run is None:
+            return
+        self.by_execution[run.execution_arn].remove(run)
+        if not self.by_execution[run.execution_arn]:
+            del self.by_execution[run.execution_arn]
+        for child in run.children:
+            self.children.pop(child.arn, None)
+            self.events -= len(child.history)
 
     def _prune(self) -> None:
         """Forget the oldest ended Map Runs while more than MAX_CHILDREN children are kept."""
         for arn in list(self.runs):
             if len(self.children) <= MAX_CHILDREN and self.events <= MAX_CHILD_EVENTS:
                 return
-            run = self.runs[arn]
-            if run.status == "RUNNING":
-                continue
-            del self.runs[arn]
-            self.by_execution[run.execution_arn].remove(run)
-            if not self.by_execution[run.execution_arn]:
-                del self.by_execution[run.execution_arn]
-            for child in run.children:
-                self.children.pop(child.arn, None)
-                self.events -= len(child.history)
+            if self.runs[arn].status != "RUNNING":
+                self._forget(arn)
 
     # -- the API --------------------------------------------------------------------------
     def get(self, arn: str) -> MapRunRecord:

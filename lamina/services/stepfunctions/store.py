@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS activities (
 );
 -- One row per committed transition: the history events written since the previous one
 -- (a JSON array) and the cursor to resume from (NULL once the execution has ended).
+-- One row per ended Map Run (a distributed Map state's run): its description, children
+-- and their histories as one JSON document (map_runs.py).
+CREATE TABLE IF NOT EXISTS map_runs (
+    arn TEXT PRIMARY KEY, execution_arn TEXT NOT NULL, started REAL NOT NULL, doc TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS progress (
     execution TEXT NOT NULL, first_id INTEGER NOT NULL, events TEXT NOT NULL, cursor TEXT,
     PRIMARY KEY (execution, first_id)
@@ -222,6 +227,20 @@ class WorkflowStore:
             lambda c: c.execute("SELECT arn, name, created, tags FROM activities").fetchall()
         )
         return [ActivityRecord(a, n, c, json.loads(t)) for a, n, c, t in rows]
+
+    # -- Map Runs ---------------------------------------------------------------------
+    def queue_map_run(self, arn: str, execution_arn: str, started: float, doc: str) -> None:
+        """Keep an ended Map Run, in the next group commit."""
+        row = (arn, execution_arn, started, doc)
+        self._queue(
+            lambda c: c.execute("INSERT OR REPLACE INTO map_runs VALUES (?,?,?,?)", row)
+        ).add_done_callback(_log_failure)
+
+    def load_map_runs(self) -> list[str]:
+        rows = self.writer.call(
+            lambda c: c.execute("SELECT doc FROM map_runs ORDER BY started, arn").fetchall()
+        )
+        return [doc for (doc,) in rows]
 
     # -- executions -------------------------------------------------------------------
     @staticmethod
