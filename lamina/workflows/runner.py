@@ -267,6 +267,7 @@ class Runner:
                 outcome = known[index]
                 if run is not None:
                     run.started(index)
+                    _child_ended_before(run.record(index), branch, outcome)
                     run.ended(index, outcome)
                 if step.kind == "Map" and run is None:
                     ok = isinstance(outcome, Ok)
@@ -341,6 +342,18 @@ class Runner:
         else:
             record((Event("ExecutionFailed", {"error": end.error, "cause": end.cause}),), None)
         return end
+
+
+def _child_ended_before(record: Record, branch: Branch, outcome: Outcome) -> None:
+    """A child that ended before a restart (its outcome kept, its states not): its history
+    shows its start and its end."""
+    started = {"input": JsonDoc(branch.input), "inputDetails": {"truncated": False}}
+    if isinstance(outcome, Ok):
+        end = Event("ExecutionSucceeded", {"output": JsonDoc(outcome.value),
+                                           "outputDetails": {"truncated": False}})  # fmt: skip
+    else:
+        end = Event("ExecutionFailed", {"error": outcome.error, "cause": outcome.cause})
+    record((Event("ExecutionStarted", started), end), None)
 
 
 class _BranchFailed(Exception):

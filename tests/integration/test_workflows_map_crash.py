@@ -94,3 +94,63 @@ def test_a_resumed_map_runs_only_the_iterations_that_had_not_ended(tmp_path: Pat
     assert history.count("WaitStateEntered") == 6 - before
     assert history.count("MapStateEntered") == 1
     assert history[-1] == "ExecutionSucceeded"
+
+
+def _distributed() -> dict[str, Any]:
+    definition: dict[str, Any] = json.loads(json.dumps(DEFINITION))
+    definition["States"]["Each"]["ItemProcessor"]["ProcessorConfig"] = {
+        "Mode": "DISTRIBUTED", "ExecutionType": "STANDARD",
+    }  # fmt: skip
+    return definition
+
+
+def test_a_resumed_distributed_map_shows_every_child_with_a_history(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"LAMINA_SCHEDULE_TIME_SCALE": "40"}
+    server = start_server(data, env)
+    servers = [server]
+    try:
+        sm = sfn(server).create_state_machine(
+            name="dmapper", definition=json.dumps(_distributed()), roleArn=SFN_ROLE
+        )["stateMachineArn"]
+        arn = sfn(server).start_execution(stateMachineArn=sm, input=json.dumps({"items": ITEMS}))[
+            "executionArn"
+        ]
+
+        def counts() -> dict[str, int]:
+            runs = sfn(server).list_map_runs(executionArn=arn)["mapRuns"]
+            if not runs:
+                return {"succeeded": 0}
+            got: dict[str, int] = sfn(server).describe_map_run(mapRunArn=runs[0]["mapRunArn"])[
+                "itemCounts"
+            ]
+            return got
+
+        wait_until(lambda: counts()["succeeded"] >= 2, 60, "two children to end")
+        time.sleep(0.1)  # their outcomes' group commit
+        kill(server)
+        server = start_server(data, env)
+        servers.append(server)
+        wait_until(
+            lambda: sfn(server).describe_execution(executionArn=arn)["status"] != "RUNNING",
+            60,
+            "the execution to finish",
+        )
+        described = sfn(server).describe_execution(executionArn=arn)
+        (latest,) = sfn(server).list_map_runs(executionArn=arn)["mapRuns"]
+        children = sfn(server).list_executions(mapRunArn=latest["mapRunArn"])["executions"]
+        histories = [
+            [e["type"] for e in sfn(server).get_execution_history(
+                executionArn=c["executionArn"])["events"]]
+            for c in children
+        ]  # fmt: skip
+    finally:
+        for s in servers:
+            s.stop()
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == [{"done": i} for i in range(6)]
+    assert len(children) == 6
+    for events in histories:
+        assert events[0] == "ExecutionStarted" and events[-1] == "ExecutionSucceeded", events
+    # The children that had ended before the kill were not run again: no states of theirs.
+    assert sum("WaitStateEntered" not in events for events in histories) >= 2
