@@ -219,3 +219,25 @@ def test_sts_cloudwatch_and_an_unsupported_service(server: LaminaProcess) -> Non
     assert set(out["who"]) == {"Account", "Arn", "UserId"}
     assert "aws-sdk:dynamodb:getItem" in out["caught"]["Cause"]
     assert isinstance(out["metrics"]["Metrics"], list)
+
+
+def test_an_sdk_action_waits_for_its_task_token(server: LaminaProcess) -> None:
+    sqs = client(server, "sqs")
+    url = sqs.create_queue(QueueName="sdk-callbacks")["QueueUrl"]
+    sfn = client(server, "stepfunctions")
+    definition = {"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": SDK + "sqs:sendMessage.waitForTaskToken", "End": True,
+        "Parameters": {"QueueUrl": url, "MessageBody": {"token.$": "$$.Task.Token"}}}}}  # fmt: skip
+    arn = sfn.create_state_machine(
+        name="sdk-callback", definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=10)["Messages"]
+    token = json.loads(got[0]["Body"])["token"]
+    assert sfn.describe_execution(executionArn=ex)["status"] == "RUNNING"
+    sfn.send_task_success(taskToken=token, output='{"answer": 42}')
+    deadline = time.monotonic() + 30
+    while (done := sfn.describe_execution(executionArn=ex))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", {"answer": 42})
