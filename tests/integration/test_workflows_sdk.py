@@ -241,3 +241,17 @@ def test_an_sdk_action_waits_for_its_task_token(server: LaminaProcess) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", {"answer": 42})
+
+
+def test_cloudwatch_put_metric_data_is_seen_by_list_metrics(server: LaminaProcess) -> None:
+    datum = {"MetricName": "Orders", "Value": 3, "Unit": "Count",
+             "Dimensions": [{"Name": "Shop", "Value": "north"}]}  # fmt: skip
+    out = run(server, "sdk-metrics", {
+        "Put": task(SDK + "cloudwatch:putMetricData",
+                    {"Namespace": "Lamina/Workflows", "MetricData": [datum]}, "put", None),
+    })  # fmt: skip
+    assert out["put"] == {}
+    metrics = client(server, "cloudwatch").list_metrics(Namespace="Lamina/Workflows")["Metrics"]
+    assert [(m["MetricName"], m["Dimensions"]) for m in metrics] == [
+        ("Orders", [{"Name": "Shop", "Value": "north"}])
+    ]
