@@ -460,11 +460,13 @@ class Engine(Evaluation):
         outcomes: list[Outcome],
         inputs: list[Json] | None = None,
         map_run_arn: str | None = None,
+        tolerance: tuple[float, float] | None = None,
     ) -> Step:
         """The driver's report of a ``RunBranches``: one outcome per branch or item (and,
         for a Map with a ``ResultWriter``, each item's input; for a distributed Map, its
-        Map Run)."""
-        step = self._branches_done(machine, frame, outcomes, inputs, map_run_arn)
+        Map Run and its tolerated failure count and percentage as they stand now, which
+        UpdateMapRun may have changed)."""
+        step = self._branches_done(machine, frame, outcomes, inputs, map_run_arn, tolerance)
         if map_run_arn is None:
             return step
         ok = not any(e.type.endswith("StateFailed") for e in step.events)
@@ -477,24 +479,37 @@ class Engine(Evaluation):
         outcomes: list[Outcome],
         inputs: list[Json] | None,
         map_run_arn: str | None,
+        tolerance: tuple[float, float] | None = None,
     ) -> Step:
         state = machine.states[frame.state]
         assert isinstance(state, (ParallelState, MapState))
         kind = "Parallel" if isinstance(state, ParallelState) else "Map"
         failures = [o for o in outcomes if isinstance(o, Err)]
         if failures and isinstance(state, MapState):
-            tolerated = state.tolerated_count or state.tolerated_percentage
+            tolerated = (
+                any(tolerance)
+                if tolerance is not None
+                else state.tolerated_count or state.tolerated_percentage
+            )
             if tolerated:
-                tc = (
-                    self._number(state, frame, state.tolerated_count, state.tolerated_count_path)
-                    or 0
-                )
-                tp = (
-                    self._number(
-                        state, frame, state.tolerated_percentage, state.tolerated_percentage_path
+                if tolerance is not None:
+                    tc, tp = tolerance
+                else:
+                    tc = (
+                        self._number(
+                            state, frame, state.tolerated_count, state.tolerated_count_path
+                        )
+                        or 0
                     )
-                    or 0
-                )
+                    tp = (
+                        self._number(
+                            state,
+                            frame,
+                            state.tolerated_percentage,
+                            state.tolerated_percentage_path,
+                        )
+                        or 0
+                    )
                 over = len(failures) > tc and len(failures) * 100 > tp * len(outcomes)
                 if over:
                     failure = Err("States.ExceedToleratedFailureThreshold",

@@ -75,6 +75,8 @@ class MapRunHook(Protocol):
 
     def limit(self) -> int: ...
 
+    def tolerance(self) -> tuple[float, float]: ...
+
     def watch(self, wake: Callable[[], None]) -> None: ...
 
 
@@ -98,6 +100,7 @@ class _Gate:
         self.limit = limit
         self.held = 0
         self.changed = asyncio.Condition()
+        self._waking: set[asyncio.Task[None]] = set()
 
     def _free(self) -> bool:
         n = self.limit()
@@ -120,7 +123,9 @@ class _Gate:
             async with self.changed:
                 self.changed.notify_all()
 
-        asyncio.get_running_loop().create_task(notify())
+        task = asyncio.get_running_loop().create_task(notify())
+        self._waking.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._waking.discard)
 
 
 @dataclass
@@ -216,7 +221,10 @@ class Runner:
                 outcomes = await self._branches(step, chain[0], log, run)
                 chain[0] = None  # after the join: the history's latest event
                 inputs = [b.input for b in step.branches]
-                step = engine.branches_done(machine, step.frame, outcomes, inputs, step.map_run_arn)
+                tolerance = run.tolerance() if run is not None else None
+                step = engine.branches_done(
+                    machine, step.frame, outcomes, inputs, step.map_run_arn, tolerance
+                )
                 if run is not None:
                     run.finished(any(e.type == "MapRunSucceeded" for e in step.events))
             elif isinstance(step, ReadItems):
@@ -284,7 +292,7 @@ class Runner:
                     end = await self._child(run, index, branch)
                 if isinstance(end, Succeed):
                     return ended(index, Ok(end.output))
-                if not tolerant:
+                if not any(run.tolerance()):  # as UpdateMapRun left it
                     run.ended(index, Err(end.error, end.cause))
                     raise _BranchFailed(Err(end.error, end.cause))
                 return ended(index, Err(end.error, end.cause))

@@ -11,7 +11,8 @@ The parent's history gets ``MapRunStarted`` / ``MapRunSucceeded`` / ``MapRunFail
 Each child has its own history (``GetExecutionHistory`` of the child; the parent has no
 ``MapIteration*`` events for it, as on AWS), can be stopped on its own (``StopExecution``
 aborts it: it counts as failed toward the Map's tolerance), and ``UpdateMapRun``'s
-``maxConcurrency`` applies to children not yet started. An ended Map Run is kept in
+``maxConcurrency`` applies to children not yet started (its tolerated failures to the
+failures still to come). An ended Map Run is kept in
 stepfunctions.db (one JSON document, in the group commit) and loaded at start; memory is
 bounded by ``MAX_CHILDREN`` and ``MAX_CHILD_EVENTS`` (the oldest ended runs are let go).
 """
@@ -170,6 +171,9 @@ class MapRunTracker:
 
     def limit(self) -> int:
         return self.run.max_concurrency
+
+    def tolerance(self) -> tuple[float, float]:
+        return self.run.tolerated_count, self.run.tolerated_percentage
 
     def watch(self, wake: Callable[[], None]) -> None:
         self.run.wake = wake
