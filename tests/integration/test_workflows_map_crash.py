@@ -5,6 +5,8 @@ Each iteration waits (on the schedule clock) and then passes its item on; MaxCon
 makes them run one after another. The server is killed once three iterations have ended;
 the resumed execution's history shows the states of the remaining three iterations only
 (the in-flight one runs again from its start), and the output is every item in order.
+The same with a distributed Map: every child execution has a history after the restart,
+and those that had ended are not run again.
 """
 
 from __future__ import annotations

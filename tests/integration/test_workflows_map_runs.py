@@ -1,7 +1,8 @@
 """A distributed Map's Map Run and child executions through boto3 (real server):
 MapRunStarted/MapRunSucceeded in the parent's history, DescribeMapRun, ListMapRuns,
 UpdateMapRun, ListExecutions by mapRunArn and DescribeExecution of a child, with a
-tolerated failure and both child execution types."""
+tolerated failure and both child execution types; a child's own history, StopExecution of
+a child, UpdateMapRun applied to a running Map, Map Runs kept across a restart."""
 
 from __future__ import annotations
 
