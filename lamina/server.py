@@ -21,6 +21,7 @@ from lamina.billing.prices import load_prices
 from lamina.config import Settings
 from lamina.console.app import Console
 from lamina.console.session import Sessions
+from lamina.console.triggers import TriggerReader
 from lamina.errors import ApiError, ConfigError, ServiceError
 from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
@@ -197,7 +198,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     alarms = open_alarms(settings, metric_sources, events)
     cloudwatch = CloudWatchService(ledger, metric_sources, alarms, logs=logs)
     api.mount_service(cloudwatch.mount())
-    console = open_console(settings, functions, scheduler, ledger, logs)
+    console = open_console(settings, functions, scheduler, ledger, logs, events)
     api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)
     scheduler.start()
     server = await serve(
@@ -290,6 +291,7 @@ def open_console(
     scheduler: Scheduler,
     ledger: Ledger,
     logs: LogStore,
+    events: EventSources,
 ) -> Console:
     """The web console, invoking through the scheduler like the API (with the log tail)."""
 
@@ -300,7 +302,15 @@ def open_console(
             InvokeRequest(cfg, payload, arn, str(uuid.uuid4()), tail=True)
         )
 
-    return Console(functions, ledger, invoke, Sessions(settings.access_keys), logs)
+    return Console(
+        functions,
+        ledger,
+        invoke,
+        Sessions(settings.access_keys),
+        logs,
+        TriggerReader(events),
+        settings.concurrency_limit,
+    )
 
 
 def http_limits(settings: Settings) -> HttpLimits:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
 from importlib import resources
 from typing import Any
@@ -21,6 +22,7 @@ from lamina.billing.ledger import Ledger
 from lamina.billing.rollups import minute_of
 from lamina.console import summary, views
 from lamina.console.session import Sessions, clear_cookie, set_cookie
+from lamina.console.triggers import AsyncStatus, Trigger, TriggerReader
 from lamina.errors import ApiError, ServiceError
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
@@ -37,6 +39,11 @@ CSP = (
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".md": "text/plain", "": "text/plain"}
 MAX_RANGE_MIN = 7 * 24 * 60
 TAIL_LINES = 200
+# The Invoke box's payload history: the last few distinct payloads per function, for a
+# bounded number of functions (the least recently used forgotten first), in memory.
+HISTORY_PAYLOADS = 10
+HISTORY_FUNCTIONS = 500
+HISTORY_PAYLOAD_BYTES = 64 * 1024
 Invoker = Callable[[str, bytes], Awaitable[InvokeResult]]
 Answer = Response | Coroutine[Any, Any, Response]
 
@@ -76,8 +83,13 @@ class Console:
         invoke: Invoker,
         sessions: Sessions,
         logs: LogStore,
+        triggers: TriggerReader | None = None,
+        concurrency_limit: int = 1000,
     ) -> None:
         self.functions = functions
+        self.triggers = triggers
+        self.concurrency_limit = concurrency_limit
+        self._payloads: OrderedDict[str, deque[str]] = OrderedDict()
         self.logs = logs
         self.ledger = ledger
         self.invoke = invoke
@@ -106,7 +118,7 @@ class Console:
             return self._threaded(self._list_page)
         if path.startswith(PREFIX + "/functions/") and method == "GET":
             name = unquote(path[len(PREFIX + "/functions/") :])
-            return self._threaded(lambda: self._function_page(name))
+            return self._function_page(name, req.headers.get("host", ""))
         if path.startswith(PREFIX + "/api/functions/"):
             name, _, action = unquote(path[len(PREFIX + "/api/functions/") :]).partition("/")
             if action == "series" and method == "GET":
@@ -120,6 +132,8 @@ class Console:
                 if req.headers.get("x-lamina-console") != "1":
                     return _json(403, {"message": "missing X-Lamina-Console header"})
                 return self._invoke(name, req.body or b"{}")
+            if action == "payloads" and method == "GET":
+                return _json(200, {"payloads": list(self._payloads.get(name, ()))})
         return _html(404, "<h1>Not found</h1>")
 
     # -- pages -------------------------------------------------------------------------
@@ -158,12 +172,41 @@ class Console:
         )
         return _html(200, views.functions_list(rows))
 
-    def _function_page(self, name: str) -> Response:
+    async def _function_page(self, name: str, host: str) -> Response:
+        try:
+            self.functions.get(name)  # 404 for an unknown function
+            triggers: list[Trigger] = []
+            if self.triggers is not None:
+                endpoint = f"http://{host}" if host else ""
+                urls = self.functions.url_configs(name)
+                triggers = await self.triggers.triggers(name, urls, endpoint)
+        except ApiError as exc:
+            return _html(exc.status, f"<h1>{exc.message}</h1>")
+        except ServiceError as exc:
+            # The page is still worth showing; the log says which store failed.
+            log.error("console: the triggers of %s could not be read: %s", name, exc)
+        return await self._threaded(lambda: self._function_html(name, triggers))
+
+    def _function_html(self, name: str, triggers: list[Trigger]) -> Response:
         cfg = self.functions.get(name)
         versions = [v.version for v in self.functions.versions(name)]
         recent = self.ledger.records(name, limit=20)
         aliases = self.functions.aliases(name)
-        return _html(200, views.function_page(cfg, versions, recent, aliases))
+        queued: AsyncStatus | None = None
+        if self.triggers is not None:
+            queued = self.triggers.async_status(name, cfg.dead_letter_arn, time.time())
+        reserved = self.functions.reserved_concurrency(name)
+        page = views.FunctionPage(
+            cfg,
+            versions,
+            recent,
+            aliases,
+            triggers,
+            queued,
+            reserved if reserved is not None else self.concurrency_limit,
+            list(self._payloads.get(name, ())),
+        )
+        return _html(200, views.function_page(page))
 
     def _series(self, name: str, minutes: int) -> Response:
         self.functions.get(name)  # 404 for an unknown function
@@ -189,6 +232,7 @@ class Console:
         try:
             json.loads(payload)
             result = await self.invoke(name, payload)
+            self._remember(name, payload)
         except ValueError:
             return _json(400, {"message": "the payload must be JSON"})
         except ApiError as exc:
@@ -202,6 +246,19 @@ class Console:
                 "log": result.log_tail.decode(errors="replace"),
             },
         )
+
+    def _remember(self, name: str, payload: bytes) -> None:
+        """Keep ``payload`` first in the function's history (once; large ones are not kept)."""
+        if len(payload) > HISTORY_PAYLOAD_BYTES:
+            return
+        text = payload.decode(errors="replace")
+        kept = self._payloads.pop(name, None) or deque(maxlen=HISTORY_PAYLOADS)
+        if text in kept:
+            kept.remove(text)
+        kept.appendleft(text)
+        self._payloads[name] = kept
+        while len(self._payloads) > HISTORY_FUNCTIONS:
+            self._payloads.popitem(last=False)
 
     # -- login and assets ----------------------------------------------------------------
     def _login(self, req: Request) -> Response:

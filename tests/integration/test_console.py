@@ -70,9 +70,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
         proc.stop()
 
 
-def _lambda(server: LaminaProcess) -> Any:
+def _lambda(server: LaminaProcess, service: str = "lambda") -> Any:
     return boto3.client(
-        "lambda",
+        service,
         endpoint_url=server.endpoint,
         region_name="us-east-1",
         aws_access_key_id=KEY,
@@ -96,6 +96,34 @@ def traffic(server: LaminaProcess) -> None:
     for i in range(OK + FAILED):
         out = lam.invoke(FunctionName="console-fn", Payload=json.dumps({"fail": i < FAILED}))
         assert ("FunctionError" in out) == (i < FAILED)
+    # Triggers the function page lists (none of them fires during the test).
+    arn = lam.get_function(FunctionName="console-fn")["Configuration"]["FunctionArn"]
+    lam.create_function_url_config(FunctionName="console-fn", AuthType="NONE")
+    queue = _lambda(server, "sqs").create_queue(QueueName="console-q")["QueueUrl"]
+    lam.create_event_source_mapping(
+        FunctionName="console-fn",
+        EventSourceArn="arn:aws:sqs:us-east-1:000000000000:console-q",
+        BatchSize=5,
+    )
+    assert queue.endswith("/console-q")
+    events = _lambda(server, "events")
+    events.put_rule(Name="console-daily", ScheduleExpression="rate(1 day)")
+    events.put_targets(Rule="console-daily", Targets=[{"Id": "1", "Arn": arn}])
+    s3 = _lambda(server, "s3")
+    s3.create_bucket(Bucket="console-uploads")
+    s3.put_bucket_notification_configuration(
+        Bucket="console-uploads",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
+    )
+    lam.put_function_event_invoke_config(
+        FunctionName="console-fn",
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": arn.replace("console-fn", "idle-fn")}},
+    )
 
 
 def _save(page: Any, name: str, tmp: Path) -> None:
@@ -157,7 +185,21 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             p99 = page.evaluate("() => window.laminaCharts.duration.data[2]")
             assert any(v for v in p99)
             assert "REPORT RequestId:" in page.inner_text("#reports")
-            assert page.locator("canvas").count() >= 6
+            assert page.locator("canvas").count() >= 7
+            # Concurrency: the average over each minute, drawn against the limit.
+            conc = page.evaluate("() => window.laminaCharts.concurrency.data")
+            assert any(v for v in conc[1]) and set(conc[2]) == {1000}
+
+            # Triggers and the asynchronous invocation settings.
+            kinds = page.locator("table.triggers tbody tr td:first-child").all_inner_texts()
+            assert sorted(kinds) == sorted(
+                ["EventBridge rule", "Event source mapping", "Function URL", "S3 bucket"]
+            )
+            triggers = page.inner_text("table.triggers")
+            assert "console-uploads" in triggers and "rate(1 day)" in triggers
+            assert server.endpoint + "/lambda-url/" in triggers and "batch 5" in triggers
+            assert page.inner_text("#async .q-0") == "0"
+            assert "function:idle-fn" in page.inner_text("table.destinations")
 
             # The live tail shows lines of an invoke made elsewhere (here: boto3).
             _lambda(server).invoke(FunctionName="console-fn", Payload=b'{"n": 4242}')
@@ -175,6 +217,11 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             )
             result = page.inner_text("#invoke-result")
             assert '"n": 7' in result and "hello from the console test" in result
+            # The payload is in the history; choosing it fills the box again.
+            page.wait_for_function("() => document.getElementById('history').options.length > 1")
+            page.fill("textarea[name=payload]", "{}")
+            page.select_option("#history", index=1)
+            assert page.input_value("textarea[name=payload]") == '{"n": 7}'
             page.wait_for_function(
                 "() => window.laminaCharts.invocations.data[1].reduce((a, b) => a + (b || 0), 0) "
                 f"=== {OK + FAILED + 2}"

@@ -49,11 +49,13 @@
     success: { series: ["success_pct"] },
     cold: { series: ["cold_starts", "init_avg_ms"] },
     memory: { series: ["max_memory_mb", "configured_mb"] },
+    concurrency: { series: ["concurrency_avg", "concurrency_limit"] },
     cost: { series: ["cost_micro_usd"] },
   };
 
   function draw(columns) {
     columns.configured_mb = columns.t.map(() => meta.memory_mb);
+    columns.concurrency_limit = columns.t.map(() => meta.concurrency_limit);
     // Micro-dollars: per-minute costs are far below one cent.
     columns.cost_micro_usd = columns.cost_usd.map((v) => (v == null ? null : v * 1e6));
     for (const [key, spec] of Object.entries(specs)) {
@@ -125,6 +127,22 @@
         body.payload + "\n\n" + body.log
       : "Error: " + body.message;
     await refresh();
+    await loadHistory();
   });
+
+  // Payload history: the last payloads run from the Invoke box, newest first.
+  const history = document.getElementById("history");
+  history.addEventListener("change", () => {
+    if (history.value) document.querySelector("#invoke textarea").value = history.value;
+  });
+  async function loadHistory() {
+    const resp = await fetch(api + "/payloads", { credentials: "same-origin" });
+    if (!resp.ok) return;
+    const body = await resp.json();
+    history.replaceChildren(new Option("—", ""));
+    for (const p of body.payloads) {
+      history.append(new Option(p.length > 80 ? p.slice(0, 77) + "..." : p, p));
+    }
+  }
   refresh();
 })();
