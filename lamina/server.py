@@ -22,6 +22,7 @@ from lamina.config import Settings
 from lamina.console.app import Console
 from lamina.console.session import Sessions
 from lamina.console.triggers import TriggerReader
+from lamina.console.workflows import WorkflowPages
 from lamina.errors import ApiError, ConfigError, ServiceError
 from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
@@ -198,7 +199,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     alarms = open_alarms(settings, metric_sources, events)
     cloudwatch = CloudWatchService(ledger, metric_sources, alarms, logs=logs)
     api.mount_service(cloudwatch.mount())
-    console = open_console(settings, functions, scheduler, ledger, logs, events)
+    console = open_console(settings, functions, scheduler, ledger, logs, events, workflows)
     api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)
     scheduler.start()
     server = await serve(
@@ -292,6 +293,7 @@ def open_console(
     ledger: Ledger,
     logs: LogStore,
     events: EventSources,
+    workflows: StepFunctions,
 ) -> Console:
     """The web console, invoking through the scheduler like the API (with the log tail)."""
 
@@ -310,6 +312,8 @@ def open_console(
         logs,
         TriggerReader(events),
         settings.concurrency_limit,
+        WorkflowPages(workflows.operations),
+        load_prices(),
     )
 
 

@@ -14,15 +14,19 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
+from html import escape
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from lamina.billing.ledger import Ledger
+from lamina.billing.prices import PriceTable
 from lamina.billing.rollups import minute_of
 from lamina.console import summary, views
+from lamina.console.cost import cost_page
 from lamina.console.session import Sessions, clear_cookie, set_cookie
 from lamina.console.triggers import AsyncStatus, Trigger, TriggerReader
+from lamina.console.workflows import WorkflowPages
 from lamina.errors import ApiError, ServiceError
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
@@ -85,8 +89,12 @@ class Console:
         logs: LogStore,
         triggers: TriggerReader | None = None,
         concurrency_limit: int = 1000,
+        workflows: WorkflowPages | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
+        self.prices = prices
         self.functions = functions
+        self.workflows = workflows
         self.triggers = triggers
         self.concurrency_limit = concurrency_limit
         self._payloads: OrderedDict[str, deque[str]] = OrderedDict()
@@ -119,6 +127,18 @@ class Console:
         if path.startswith(PREFIX + "/functions/") and method == "GET":
             name = unquote(path[len(PREFIX + "/functions/") :])
             return self._function_page(name, req.headers.get("host", ""))
+        if path == PREFIX + "/cost" and method == "GET" and self.prices is not None:
+            prices, query = self.prices, dict(req.query)
+            return self._threaded(
+                lambda: _html(
+                    200,
+                    views.page("Cost", cost_page(self.ledger.path, prices, query), charts=True),
+                )
+            )
+        if method == "GET" and (
+            path.startswith(PREFIX + "/workflows") or path.startswith(PREFIX + "/executions/")
+        ):
+            return self._workflow_page(path[len(PREFIX) :])
         if path.startswith(PREFIX + "/api/functions/"):
             name, _, action = unquote(path[len(PREFIX + "/api/functions/") :]).partition("/")
             if action == "series" and method == "GET":
@@ -144,7 +164,7 @@ class Console:
             try:
                 return await asyncio.to_thread(self._fresh if flush else _call, render)
             except ApiError as exc:
-                return _html(exc.status, f"<h1>{exc.message}</h1>")
+                return _html(exc.status, f"<h1>{escape(exc.message)}</h1>")
             except ServiceError as exc:
                 log.error("console page failed: %s", exc)
                 return _html(500, "<h1>The ledger could not be read</h1>")
@@ -181,7 +201,7 @@ class Console:
                 urls = self.functions.url_configs(name)
                 triggers = await self.triggers.triggers(name, urls, endpoint)
         except ApiError as exc:
-            return _html(exc.status, f"<h1>{exc.message}</h1>")
+            return _html(exc.status, f"<h1>{escape(exc.message)}</h1>")
         except ServiceError as exc:
             # The page is still worth showing; the log says which store failed.
             log.error("console: the triggers of %s could not be read: %s", name, exc)
@@ -246,6 +266,22 @@ class Console:
                 "log": result.log_tail.decode(errors="replace"),
             },
         )
+
+    def _workflow_page(self, rel: str) -> Response:
+        """``/workflows``, ``/workflows/<name>``, ``/executions/<arn>`` (on the event loop:
+        executions change their records there)."""
+        if self.workflows is None:
+            return _html(404, "<h1>Workflows are not served here</h1>")
+        try:
+            if rel in ("/workflows", "/workflows/"):
+                return _html(200, views.page("Workflows", self.workflows.machines()))
+            if rel.startswith("/workflows/"):
+                name = unquote(rel[len("/workflows/") :])
+                return _html(200, views.page(name, self.workflows.machine(name)))
+            arn = unquote(rel[len("/executions/") :])
+            return _html(200, views.page(arn.rsplit(":", 1)[-1], self.workflows.execution(arn)))
+        except ApiError as exc:
+            return _html(exc.status, views.page("Not found", f"<h1>{escape(exc.message)}</h1>"))
 
     def _remember(self, name: str, payload: bytes) -> None:
         """Keep ``payload`` first in the function's history (once; large ones are not kept)."""

@@ -34,10 +34,16 @@ def _page(title: str, body: str, *, charts: bool = False) -> str:
         f'<link rel="stylesheet" href="{STATIC}/console.css">{vendor}'
         f'<script src="{STATIC}/console.js" defer></script></head><body>'
         '<header><a class=brand href="/console">Lamina</a><nav>'
-        '<a href="/console">Functions</a>'
+        '<a href="/console">Functions</a><a href="/console/workflows">Workflows</a>'
+        '<a href="/console/cost">Cost</a>'
         '<form method=post action="/console/logout"><button>Log out</button></form>'
         f"</nav></header><main>{body}</main></body></html>"
     )
+
+
+def page(title: str, body: str, *, charts: bool = False) -> str:
+    """A console page around ``body`` (HTML the caller escaped)."""
+    return _page(title, body, charts=charts)
 
 
 def _when(epoch: int | float | None) -> str:

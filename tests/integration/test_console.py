@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -42,6 +43,15 @@ def handler(event, context):
     return {"ok": True, "n": event.get("n")}
 """
 OK, FAILED = 4, 2
+FLOW = json.dumps({
+    "StartAt": "Check",
+    "States": {
+        "Check": {"Type": "Choice", "Default": "Done",
+                  "Choices": [{"Variable": "$.ok", "BooleanEquals": False, "Next": "Broken"}]},
+        "Done": {"Type": "Succeed"},
+        "Broken": {"Type": "Fail", "Error": "NotOk", "Cause": "asked to fail"},
+    },
+})  # fmt: skip
 
 
 def _browser_or_skip() -> Any:
@@ -119,6 +129,16 @@ def traffic(server: LaminaProcess) -> None:
             ]
         },
     )
+    sfn = _lambda(server, "stepfunctions")
+    machine = sfn.create_state_machine(
+        name="console-flow", definition=FLOW, roleArn="arn:aws:iam::000000000000:role/r"
+    )["stateMachineArn"]
+    for name, ok in (("good", True), ("bad", False)):
+        run = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps({"ok": ok}))
+        for _ in range(100):
+            if sfn.describe_execution(executionArn=run["executionArn"])["status"] != "RUNNING":
+                break
+            time.sleep(0.1)
     lam.put_function_event_invoke_config(
         FunctionName="console-fn",
         MaximumRetryAttempts=1,
@@ -227,6 +247,38 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
                 f"=== {OK + FAILED + 2}"
             )
             _save(page, "console-function.png", tmp_path)
+
+            # Workflows: the state machine, its executions, an execution's coloured graph.
+            page.click('header a[href="/console/workflows"]')
+            flow = page.locator('tr[data-machine="console-flow"]')
+            assert flow.locator(".executions").inner_text() == "2"
+            assert flow.locator(".failed").inner_text() == "1"
+            flow.locator("a").click()
+            statuses = page.locator("#executions td.status").all_inner_texts()
+            assert sorted(statuses) == ["FAILED", "SUCCEEDED"]
+            page.click('tr[data-execution="bad"] a')
+            states = json.loads(page.get_attribute("#execution", "data-states") or "{}")
+            assert states == {"Check": "succeeded", "Broken": "failed"}
+            assert page.locator("figure.graph svg rect").count() >= 3
+            assert "NotOk: asked to fail" in page.inner_text("#history-events")
+            _save(page, "console-execution.png", tmp_path)
+
+            # Cost: the bill by day, the month at a rate and the break-even against a server.
+            page.click('header a[href="/console/cost"]')
+            page.select_option("select[name=by]", "day")
+            page.fill("input[name=rate]", "10/s")
+            page.fill("input[name=server]", "40$/month")
+            page.click("#cost-query button")
+            page.wait_for_function("() => window.laminaCharts && window.laminaCharts.costDays")
+            assert float(page.inner_text("#bill-total")) > 0
+            day_costs = page.evaluate("() => window.laminaCharts.costDays.data[1]")
+            assert sum(day_costs) > 0
+            outlook = page.locator('#outlook tr[data-function="console-fn"]')
+            assert float(outlook.locator(".projected").inner_text()) > 0
+            assert "/ month" in outlook.locator(".break-even").inner_text()
+            _save(page, "console-cost.png", tmp_path)
+            page.goto(server.endpoint + "/console/cost?rate=fast")
+            assert "is not a rate" in page.inner_text("main")
 
             # The CSP is on every page and nothing was fetched from outside.
             resp = page.request.get(server.endpoint + "/console")

@@ -35,6 +35,23 @@
     });
   }
 
+  // -- cost page: the bill per day (when grouped by day) ------------------------------------
+  const days = document.getElementById("cost-days");
+  if (days && window.uPlot) {
+    const perDay = JSON.parse(days.dataset.days);
+    const keys = Object.keys(perDay);
+    if (keys.length) {
+      const data = [keys.map((d) => Date.parse(d + "T00:00:00Z") / 1000),
+                    keys.map((d) => perDay[d])];
+      window.laminaCharts = { costDays: new uPlot({
+        width: Math.max(320, days.clientWidth || 600), height: 220,
+        series: [{}, { label: "USD per day", stroke: "#0b5cad", width: 1.5,
+                       points: { show: true, size: 5 } }],
+        axes: [{}, { size: 80 }],
+      }, data, days) };
+    }
+  }
+
   // -- function page --------------------------------------------------------------------
   const heading = document.getElementById("function");
   if (!heading) return;
