@@ -53,6 +53,7 @@ from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
 from lamina.store.optdir import LayerMerger
+from lamina.tracing import INCOMING
 from lamina.wire.server import HttpLimits, bound_port, serve, serve_socket
 
 log = logging.getLogger("lamina.server")
@@ -346,14 +347,18 @@ def open_event_sources(
     async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
         cfg = functions.resolve(name, qualifier)
         arn = function_arn(region, account, cfg.name, qualifier)
-        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
+        trace = INCOMING.get()
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid, trace_header=trace))
 
     async def invoke_stream(
         name: str, qualifier: str | None, payload: bytes, rid: str, stream: ResponseStream
     ) -> InvokeResult:
         cfg = functions.resolve(name, qualifier)
         arn = function_arn(region, account, cfg.name, qualifier)
-        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid, stream=stream))
+        trace = INCOMING.get()
+        return await scheduler.invoke(
+            InvokeRequest(cfg, payload, arn, rid, stream=stream, trace_header=trace)
+        )
 
     def resolve_function(name: str, qualifier: str | None) -> str:
         functions.get(name, qualifier)
@@ -395,7 +400,8 @@ def open_workflows(
     async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
         cfg = functions.resolve(name, qualifier)
         arn = function_arn(region, account, cfg.name, qualifier)
-        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
+        trace = INCOMING.get()
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid, trace_header=trace))
 
     scale = settings.workflow_time_scale or settings.schedule_time_scale
     workflows = StepFunctions.open(

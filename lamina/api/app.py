@@ -361,10 +361,18 @@ class LambdaApi:
                 {"x-amzn-RequestId": str(uuid.uuid4()), "X-Amz-Executed-Version": cfg.version},
             )
         arn = function_arn(self.region, self.account, cfg.name, ref.qualifier)
+        trace = headers.get("x-amzn-trace-id")  # continued when it is an X-Ray header
         if itype == "Event":
-            return self._enqueue(cfg.name, ref.qualifier, payload, cfg.version)
+            return self._enqueue(cfg.name, ref.qualifier, payload, cfg.version, trace)
         ireq = InvokeRequest(
-            cfg, payload, arn, str(uuid.uuid4()), client_context, None, log_type == "Tail"
+            cfg,
+            payload,
+            arn,
+            str(uuid.uuid4()),
+            client_context,
+            None,
+            log_type == "Tail",
+            trace_header=trace,
         )
         if stream_to is not None:
             return invoke_with_response_stream(
@@ -377,12 +385,12 @@ class LambdaApi:
         return self._invoke_sync(ireq)
 
     async def _enqueue(
-        self, name: str, qualifier: str | None, payload: bytes, version: str
+        self, name: str, qualifier: str | None, payload: bytes, version: str, trace: str | None
     ) -> Response:
         # The event is committed to the durable queue before the 202 goes out.
         if self.events is None:
             raise ServiceError("asynchronous invocation is not available")
-        request_id = await self.events.enqueue(name, qualifier, payload)
+        request_id = await self.events.enqueue(name, qualifier, payload, trace)
         return Response(
             202, b"", {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": version}
         )

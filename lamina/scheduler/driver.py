@@ -64,6 +64,8 @@ class InvokeRequest:
     # Set for InvokeWithResponseStream and RESPONSE_STREAM URLs: a streaming response goes
     # here as it is produced; the invoke still returns when the stream has ended.
     stream: ResponseStream | None = None
+    # The X-Ray header of a trace this invoke continues (lamina.tracing): its Root is kept.
+    trace_header: str | None = None
 
 
 class Scheduler:
@@ -212,6 +214,7 @@ class Scheduler:
             req.client_context,
             req.cognito_identity,
             req.stream,
+            req.trace_header,
         )
         ending = delivered.ending
         oom = isinstance(ending, ProcessExited) and env.oom_killed()

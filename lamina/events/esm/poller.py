@@ -24,6 +24,7 @@ from lamina.events.esm.config import Mapping
 from lamina.events.esm.event import QueueMessage, failed_message_ids, sqs_event
 from lamina.events.esm.store import MappingStore
 from lamina.events.invoker import Invoke
+from lamina.tracing import continued
 from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.esm")
@@ -112,8 +113,14 @@ class MappingPoller:
     async def _process(self, batch: list[QueueMessage]) -> None:
         m = self.mapping
         payload = sqs_event(batch, m.event_source_arn, self._region)
+        # The batch continues the trace its first traced message was sent in.
+        trace = next((q.attributes["AWSTraceHeader"] for q in batch
+                      if "AWSTraceHeader" in q.attributes), None)  # fmt: skip
         try:
-            result = await self._invoke(m.function_name, m.qualifier, payload, str(uuid.uuid4()))
+            with continued(trace):
+                result = await self._invoke(
+                    m.function_name, m.qualifier, payload, str(uuid.uuid4())
+                )
         except TooManyRequests:
             # The messages stay invisible until their visibility timeout: back off.
             self._report(m.uuid, "PROBLEM: Function call throttled")
