@@ -30,6 +30,7 @@ from lamina.functions import Functions
 from lamina.logs.store import LogStore
 from lamina.metrics.endpoint import MetricsEndpoint
 from lamina.metrics.otlp import OtlpExporter
+from lamina.metrics.prometheus import EsmBatches
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
@@ -193,7 +194,16 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     workflows = open_workflows(settings, functions, scheduler, api, events)
     # Prometheus' scrape: Basic credentials or SigV4, checked by the endpoint itself.
     metrics = MetricsEndpoint(
-        settings, ledger, scheduler.pool, api.auth, events.async_store.backlog
+        settings,
+        ledger,
+        scheduler.pool,
+        api.auth,
+        events.async_store.backlog,
+        requests=lambda: api.requests,
+        esm=lambda: [
+            EsmBatches(uuid_, c.function, c.source, c.batches, c.records, c.failed)
+            for uuid_, c in events.mappings.counts.items()
+        ],
     )
     api.mount(metrics.accepts, metrics.handle, auth=None)
     metric_sources = MetricSources(ledger.rollups, custom_metrics)

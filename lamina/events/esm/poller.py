@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from lamina.errors import ResourceNotFound, TooManyRequests
 from lamina.events.esm.clients import QueueClient
@@ -34,6 +34,18 @@ MAX_PAYLOAD = 6 * 1024 * 1024
 LONG_POLL_S = 20.0
 
 
+@dataclass(slots=True)
+class BatchCounts:
+    """A mapping's batches since the server started (kept across its pollers' restarts):
+    those handed to the function, the records in them, and those that failed."""
+
+    function: str
+    source: str
+    batches: int = 0
+    records: int = 0
+    failed: int = 0
+
+
 class MappingPoller:
     """The workers of one mapping."""
 
@@ -44,6 +56,7 @@ class MappingPoller:
         invoke: Invoke,
         region: str,
         report: Callable[[str, str], None],
+        counts: BatchCounts | None = None,
     ) -> None:
         self.mapping = mapping
         self.client = client
@@ -51,7 +64,7 @@ class MappingPoller:
         self._region = region
         self._report = report  # (uuid, LastProcessingResult)
         self._tasks: list[asyncio.Task[None]] = []
-        self.batches = 0
+        self.counts = counts or BatchCounts(mapping.function_name, mapping.event_source_arn)
 
     def start(self) -> None:
         n = self.mapping.maximum_concurrency or DEFAULT_POLLERS
@@ -130,8 +143,11 @@ class MappingPoller:
             self._report(m.uuid, "PROBLEM: Function not found")
             await asyncio.sleep(5.0)
             return
-        self.batches += 1
+        counts = self.counts
+        counts.batches += 1
+        counts.records += len(batch)
         if result.function_error:
+            counts.failed += 1
             self._report(m.uuid, "PROBLEM: Function call failed")
             return
         done = batch
@@ -161,6 +177,7 @@ class MappingManager:
         self._invoke = invoke
         self._region = region
         self.pollers: dict[str, MappingPoller] = {}
+        self.counts: dict[str, BatchCounts] = {}  # mapping uuid → its batches (GET /metrics)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -203,6 +220,7 @@ class MappingManager:
             if m.state == "Deleting":
                 await self._stop(m.uuid)
                 self.store.delete(m.uuid)
+                self.counts.pop(m.uuid, None)
                 continue
             running = self.pollers.get(m.uuid)
             if m.state in ("Creating", "Updating", "Enabling", "Disabling") or (
@@ -218,7 +236,10 @@ class MappingManager:
                     self.store.save(replace(m, state="Enabled", last_result=f"PROBLEM: {exc}"))
                     continue
                 m = replace(m, state="Enabled")
-                poller = MappingPoller(m, client, self._invoke, self._region, self._report)
+                counts = self.counts.setdefault(
+                    m.uuid, BatchCounts(m.function_name, m.event_source_arn)
+                )
+                poller = MappingPoller(m, client, self._invoke, self._region, self._report, counts)
                 self.pollers[m.uuid] = poller
                 self.store.save(m)
                 poller.start()
