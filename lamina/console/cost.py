@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -173,13 +174,24 @@ def _outlooks(q: CostQuery, found: list[Outlook]) -> str:
     )
 
 
+def per_day(groups: list[GroupTotals], today: date, days: int) -> dict[str, float]:
+    """Millionths of a USD per UTC day, every day of the span (quiet days are 0)."""
+    spent = {str(today - timedelta(days=i)): Decimal(0) for i in range(days - 1, -1, -1)}
+    for g in groups:
+        if g.day is not None and str(g.day) in spent:
+            spent[str(g.day)] += total(g)
+    return {d: float(v * 1_000_000) for d, v in spent.items()}
+
+
 def cost_html(
-    q: CostQuery, groups: list[GroupTotals], found: list[Outlook], error: str = ""
+    q: CostQuery,
+    groups: list[GroupTotals],
+    found: list[Outlook],
+    error: str = "",
+    today: date | None = None,
 ) -> str:
-    per_day: dict[str, Decimal] = {}
-    for g in groups if q.by == "day" else ():
-        per_day[str(g.day)] = per_day.get(str(g.day), Decimal(0)) + total(g)
-    chart = escape(json.dumps({d: float(v) for d, v in sorted(per_day.items())}))
+    days = per_day(groups, today, q.days) if q.by == "day" and today is not None else {}
+    chart = escape(json.dumps(days))
     return (
         "<h1>Cost</h1>"
         f"{_form(q, error)}<section><h2>Bill by {escape(q.by)}</h2>{_groups(q, groups)}"
@@ -199,4 +211,4 @@ def cost_page(ledger_path: Path, prices: PriceTable, query: dict[str, str]) -> s
     reader = LedgerReader(ledger_path)
     groups = reader.groups(q.by, None, since, None)
     found = outlooks(reader.workloads(None, since, None), q, prices)
-    return cost_html(q, groups, found, error)
+    return cost_html(q, groups, found, error, datetime.now(UTC).date())

@@ -45,7 +45,7 @@
                     keys.map((d) => perDay[d])];
       window.laminaCharts = { costDays: new uPlot({
         width: Math.max(320, days.clientWidth || 600), height: 220,
-        series: [{}, { label: "USD per day", stroke: "#0b5cad", width: 1.5,
+        series: [{}, { label: "millionths of a USD per day", stroke: "#0b5cad", width: 1.5,
                        points: { show: true, size: 5 } }],
         axes: [{}, { size: 80 }],
       }, data, days) };
