@@ -20,6 +20,7 @@ from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
 from lamina.console.app import Console
+from lamina.console.jobs import Jobs
 from lamina.console.session import Sessions
 from lamina.console.triggers import TriggerReader
 from lamina.console.workflows import WorkflowPages
@@ -325,6 +326,8 @@ def open_console(
         settings.concurrency_limit,
         WorkflowPages(workflows.operations),
         load_prices(),
+        Jobs(lambda: scheduler.api_endpoint),
+        settings.credentials(),
     )
 
 

@@ -24,6 +24,7 @@ from lamina.billing.prices import PriceTable
 from lamina.billing.rollups import minute_of
 from lamina.console import summary, views
 from lamina.console.cost import cost_page
+from lamina.console.jobs import Jobs, TuneForm
 from lamina.console.session import Sessions, clear_cookie, set_cookie
 from lamina.console.triggers import AsyncStatus, Trigger, TriggerReader
 from lamina.console.workflows import WorkflowPages
@@ -91,8 +92,12 @@ class Console:
         concurrency_limit: int = 1000,
         workflows: WorkflowPages | None = None,
         prices: PriceTable | None = None,
+        jobs: Jobs | None = None,
+        dev_credentials: tuple[str, str] = ("", ""),
     ) -> None:
         self.prices = prices
+        self.jobs = jobs
+        self.dev_credentials = dev_credentials
         self.functions = functions
         self.workflows = workflows
         self.triggers = triggers
@@ -139,6 +144,11 @@ class Console:
             path.startswith(PREFIX + "/workflows") or path.startswith(PREFIX + "/executions/")
         ):
             return self._workflow_page(path[len(PREFIX) :])
+        if path.startswith(PREFIX + "/api/jobs/") and method == "GET":
+            job = self.jobs.get(path[len(PREFIX + "/api/jobs/") :]) if self.jobs else None
+            if job is None:
+                return _json(404, {"message": "no such job"})
+            return _json(200, job.as_json())
         if path.startswith(PREFIX + "/api/functions/"):
             name, _, action = unquote(path[len(PREFIX + "/api/functions/") :]).partition("/")
             if action == "series" and method == "GET":
@@ -152,6 +162,10 @@ class Console:
                 if req.headers.get("x-lamina-console") != "1":
                     return _json(403, {"message": "missing X-Lamina-Console header"})
                 return self._invoke(name, req.body or b"{}")
+            if action in ("tune", "compare") and method == "POST":
+                if req.headers.get("x-lamina-console") != "1":
+                    return _json(403, {"message": "missing X-Lamina-Console header"})
+                return self._start_job(action, name, req.body or b"{}", cookie)
             if action == "payloads" and method == "GET":
                 return _json(200, {"payloads": list(self._payloads.get(name, ()))})
         return _html(404, "<h1>Not found</h1>")
@@ -282,6 +296,25 @@ class Console:
             return _html(200, views.page(arn.rsplit(":", 1)[-1], self.workflows.execution(arn)))
         except ApiError as exc:
             return _html(exc.status, views.page("Not found", f"<h1>{escape(exc.message)}</h1>"))
+
+    def _start_job(self, kind: str, name: str, body: bytes, cookie: str) -> Response:
+        """Start ``lamina tune`` (or ``compare`` with ``other``) of ``name``: 202 and the
+        job's id, which ``/console/api/jobs/<id>`` answers for."""
+        if self.jobs is None:
+            return _json(404, {"message": "tuning is not available here"})
+        try:
+            form = TuneForm.parse(body)
+            functions: tuple[str, ...] = (self.functions.get(name).name,)
+            if kind == "compare":
+                other = json.loads(body).get("other")
+                if not isinstance(other, str) or not other:
+                    return _json(400, {"message": "compare needs another function"})
+                functions += (self.functions.get(other).name,)
+            credentials = self.sessions.credentials(cookie) or self.dev_credentials
+            job = self.jobs.start(kind, functions, form.argv(), credentials)
+        except ApiError as exc:
+            return _json(exc.status, {"message": exc.message, "type": exc.error_type})
+        return _json(202, {"job": job.id})
 
     def _remember(self, name: str, payload: bytes) -> None:
         """Keep ``payload`` first in the function's history (once; large ones are not kept)."""

@@ -248,6 +248,20 @@ def function_page(page: FunctionPage) -> str:
         "<textarea name=payload rows=4 spellcheck=false>{}</textarea>"
         "<button>Invoke</button></form>"
         "<pre id=invoke-result aria-live=polite></pre></section>"
+        "<section><h2>Tune and compare</h2><form id=tune class=inline>"
+        '<label>Memory (MB) <input name=memory value="128,512,1024"></label>'
+        "<label>Invocations per size <input name=invocations type=number min=1 max=100 "
+        "value=5></label><label>Compare with <input name=other "
+        'placeholder="another function"></label>'
+        "<button name=action value=tune>Tune</button>"
+        "<button name=action value=compare>Compare</button></form>"
+        "<p class=muted>Runs <code>lamina tune</code> / <code>lamina compare</code> against "
+        "this server with the Invoke box's payload (each size is deployed, invoked and "
+        "the function restored).</p>"
+        "<p id=tune-status aria-live=polite></p>"
+        "<figure><figcaption>Cost per million invocations (USD) and p50 billed duration "
+        "(ms) by memory size</figcaption><div class=chart id=chart-tune></div></figure>"
+        "</section>"
         "<section><h2>Recent invocations (REPORT)</h2>"
         f"<pre id=reports>{reports or 'No invocations yet.'}</pre></section>",
         charts=True,

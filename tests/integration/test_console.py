@@ -280,6 +280,42 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             page.goto(server.endpoint + "/console/cost?rate=fast")
             assert "is not a rate" in page.inner_text("main")
 
+            # Tune and compare run the real CLI against this server; their curves are drawn.
+            page.goto(server.endpoint + "/console/functions/console-fn")
+            page.fill("#tune input[name=memory]", "128,256")
+            page.fill("#tune input[name=invocations]", "2")
+            page.click("#tune button[value=tune]")
+            done = "() => ['succeeded', 'failed'].includes(document.getElementById('tune-status')"
+            page.wait_for_function(done + ".dataset.status)", timeout=180_000)
+            assert page.get_attribute("#tune-status", "data-status") == "succeeded", (
+                page.inner_text("#tune-status")
+            )
+            assert "Recommended: " in page.inner_text("#tune-status")
+            curve = page.evaluate("() => window.laminaCharts.tune.data")
+            assert curve[0] == [128, 256] and all(v and v > 0 for v in curve[1])
+            section = page.locator("section", has=page.locator("#tune"))
+            section.screenshot(path=str(tmp_path / "console-tune.png"))
+            if os.environ.get("LAMINA_UPDATE_SCREENSHOTS") == "1":
+                section.screenshot(path=str(ROOT / "docs" / "console-tune.png"))
+
+            page.fill("#tune input[name=memory]", "128")
+            page.fill("#tune input[name=other]", "idle-fn")
+            page.click("#tune button[value=compare]")  # its handler marks it running at once
+            page.wait_for_function(done + ".dataset.status)", timeout=180_000)
+            assert page.get_attribute("#tune-status", "data-status") == "succeeded", (
+                page.inner_text("#tune-status")
+            )
+            curve = page.evaluate("() => window.laminaCharts.tune.data")
+            assert curve[0] == [128] and len(curve) == 5  # cost and time of each side
+            # Refused before anything runs (asked outside the page: a browser logs any 404).
+            api = server.endpoint + "/console/api/functions/console-fn/compare"
+            headers = {"X-Lamina-Console": "1"}
+            resp = page.request.post(api, headers=headers, data={"other": "no-such-fn"})
+            assert resp.status == 404 and "no-such-fn" in resp.json()["message"]
+            resp = page.request.post(api, headers=headers, data={"memory": "64", "other": "x"})
+            assert resp.status == 400 and "memory" in resp.json()["message"]
+            assert page.request.post(api, data={"other": "idle-fn"}).status == 403
+
             # The CSP is on every page and nothing was fetched from outside.
             resp = page.request.get(server.endpoint + "/console")
             assert "default-src 'self'" in resp.headers["content-security-policy"]

@@ -161,5 +161,70 @@
       history.append(new Option(p.length > 80 ? p.slice(0, 77) + "..." : p, p));
     }
   }
+  // Tune and compare: start `lamina tune`/`compare` on the server, poll, draw the curve.
+  const tuneForm = document.getElementById("tune");
+  const tuneStatus = document.getElementById("tune-status");
+  const num = (v) => (v == null ? null : Number(v));
+  function tuneCurve(result, kind) {
+    const sides = kind === "compare" ? [result.a, result.b] : [{ function: meta.name, tuning: result }];
+    const sizes = Array.from(new Set(sides.flatMap((s) => s.tuning.sizes.map((z) => z.memory_mb))))
+      .sort((a, b) => a - b);
+    const series = [], columns = [sizes];
+    for (const side of sides) {
+      const by = new Map(side.tuning.sizes.map((z) => [z.memory_mb, z]));
+      series.push(side.function + " USD per million");
+      columns.push(sizes.map((m) => num(by.get(m) && by.get(m).cost_per_million)));
+      series.push(side.function + " p50 billed ms");
+      columns.push(sizes.map((m) => num(by.get(m) && by.get(m).billed_ms && by.get(m).billed_ms.p50)));
+    }
+    return { series, columns };
+  }
+  function drawTune(result, kind) {
+    const { series, columns } = tuneCurve(result, kind);
+    const el = document.getElementById("chart-tune");
+    if (charts.tune) { charts.tune.destroy(); el.replaceChildren(); }
+    charts.tune = new uPlot({
+      width: Math.max(320, el.clientWidth || 600), height: 240,
+      scales: { x: { time: false }, ms: {} },
+      series: [{ label: "MB" }, ...series.map((label, i) => ({
+        label, stroke: colours[i % colours.length], width: 1.5,
+        scale: label.endsWith("ms") ? "ms" : "y", points: { show: true, size: 6 },
+      }))],
+      axes: [{ label: "memory (MB)" }, { scale: "y", size: 70 }, { scale: "ms", side: 1, size: 60 }],
+    }, columns, el);
+  }
+  tuneForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const kind = (event.submitter && event.submitter.value) || "tune";
+    const f = tuneForm.elements;
+    tuneStatus.dataset.status = "running";
+    tuneStatus.textContent = "Running lamina " + kind + "…";
+    const resp = await fetch(api + "/" + kind, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Lamina-Console": "1" },
+      body: JSON.stringify({
+        memory: f.memory.value, invocations: Number(f.invocations.value), other: f.other.value,
+        payload: document.querySelector("#invoke textarea").value,
+      }),
+    });
+    const started = await resp.json();
+    if (!resp.ok) {
+      tuneStatus.dataset.status = "refused";
+      tuneStatus.textContent = "Error: " + started.message;
+      return;
+    }
+    let job;
+    do {
+      await new Promise((r) => setTimeout(r, 1000));
+      const poll = await fetch("/console/api/jobs/" + started.job, { credentials: "same-origin" });
+      job = await poll.json();
+    } while (job.status === "running");
+    if (job.result) drawTune(job.result, kind);
+    tuneStatus.dataset.status = job.status;
+    tuneStatus.textContent = job.status === "succeeded"
+      ? (kind === "compare" ? job.result.verdict
+         : "Recommended: " + job.result.recommended_memory_mb + " MB (" + job.result.strategy + ")")
+      : "Failed: " + job.error;
+  });
   refresh();
 })();
