@@ -328,6 +328,7 @@ def open_console(
         load_prices(),
         Jobs(lambda: scheduler.api_endpoint),
         settings.credentials(),
+        scheduler.bus,
     )
 
 

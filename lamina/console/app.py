@@ -32,6 +32,7 @@ from lamina.errors import ApiError, ServiceError
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
 from lamina.models.invocation import InvokeResult
+from lamina.runtime_api.bus import TelemetryBus, text_of
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -94,7 +95,9 @@ class Console:
         prices: PriceTable | None = None,
         jobs: Jobs | None = None,
         dev_credentials: tuple[str, str] = ("", ""),
+        bus: TelemetryBus | None = None,
     ) -> None:
+        self.bus = bus
         self.prices = prices
         self.jobs = jobs
         self.dev_credentials = dev_credentials
@@ -155,8 +158,7 @@ class Console:
                 minutes = _int(req.query.get("minutes", "60"), 60)
                 return self._threaded(lambda: self._series(name, minutes))
             if action == "logs" and method == "GET":
-                since_ms = _int(req.query.get("since_ms", "0"), 0)
-                return self._threaded(lambda: self._tail(name, since_ms), flush=False)
+                return self._tail(name, _int(req.query.get("after", "0"), 0))
             if action == "invoke" and method == "POST":
                 # Same-origin JavaScript only: a cross-site form cannot set this header.
                 if req.headers.get("x-lamina-console") != "1":
@@ -250,15 +252,17 @@ class Console:
         columns = summary.series(self.ledger.rollups(name, since=since), since, until)
         return _json(200, columns)
 
-    def _tail(self, name: str, since_ms: int) -> Response:
-        """The function's log lines after ``since_ms`` (the live tail polls this)."""
-        self.functions.get(name)
-        events = self.logs.read(name, since_ms + 1 if since_ms else 0, limit=TAIL_LINES)
+    def _tail(self, name: str, after: int) -> Response:
+        """The function's telemetry events after sequence number ``after`` (the live tail
+        polls this): the same events the Telemetry API delivers, from the server's bus."""
+        if name not in self.functions.names():
+            return _json(404, {"message": f"Function not found: {name}"})
+        events = self.bus.read(name, after, limit=TAIL_LINES) if self.bus is not None else []
         return _json(
             200,
             {
-                "events": [[e.timestamp_ms, e.message] for e in events],
-                "last_ms": events[-1].timestamp_ms if events else since_ms,
+                "events": [[e.time_ms, e.type, text_of(e)] for e in events],
+                "last": events[-1].seq if events else after,
             },
         )
 

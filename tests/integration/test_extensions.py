@@ -9,10 +9,14 @@ The extensions come in layers, as on Lambda: executables in ``/opt/extensions``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -285,6 +289,14 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
             assert spans[0]["start"] <= spans[1]["start"]
     # The extension's own lines are logged too, without Lamina's marker.
     assert "\n[telemetry] subscribed" in "\n" + text
+    # One producer: the server's telemetry bus (what the console's tail and `lamina logs
+    # --follow` read) holds the very records the extension was sent.
+    bus = Client(lamina.endpoint).call("GET", f"/lamina/v1/functions/{name}/telemetry?after=0")
+    for kind in ("platform.start", "platform.runtimeDone", "platform.report"):
+        published = [e["record"] for e in bus["events"] if e["type"] == kind]
+        assert published[: len(ids)] == records[kind][: len(ids)], kind
+    said = [e["record"] for e in bus["events"] if e["type"] == "function"]
+    assert said[: len(seen["function"])] == seen["function"]
 
 
 def _telemetry_records(text: str) -> dict[str, list[dict[str, Any]]]:
@@ -466,3 +478,35 @@ def test_an_extension_crashing_mid_invoke_fails_it_and_resets(lamina: LaminaProc
     again = lamina.invoke(name, {})
     assert again.json()["errorType"] == "Extension.Crash"
     assert "Init Duration" in again.log
+
+
+def test_logs_follow_prints_the_telemetry_events_as_they_happen(lamina: LaminaProcess) -> None:
+    name = "follow-me"
+    _create(lamina, name, {"app.py": SAYS_HELLO})
+    _invoke(lamina, name)  # history: printed from the log store first
+    cli = Path(sys.executable).with_name("lamina")
+    follow = subprocess.Popen(
+        [str(cli), "logs", name, "--follow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "LAMINA_ENDPOINT": lamina.endpoint, "NO_COLOR": "1"},
+    )
+    try:
+        lines: list[str] = []
+        assert follow.stdout is not None
+        while not any("hello from the function" in line for line in lines):
+            line = follow.stdout.readline()
+            assert line, "".join(lines)  # the command ended
+            lines.append(line)
+        request_id, _ = _invoke(lamina, name)  # live: from the telemetry bus
+        while not any(f"REPORT RequestId: {request_id}" in line for line in lines):
+            line = follow.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        live = "".join(lines)
+        assert f"START RequestId: {request_id} Version: $LATEST" in live
+        assert live.count("hello from the function") == 2
+    finally:
+        follow.kill()
+        follow.wait()

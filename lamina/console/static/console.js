@@ -103,19 +103,23 @@
     draw(await resp.json());
   }
 
-  // Live tail: poll for lines newer than the last one seen; keep the last 500.
+  // Live tail: the function's telemetry events (the same ones the Telemetry API hands
+  // extensions), polled after the last one seen; the last 500 lines kept.
   const tail = document.getElementById("tail");
-  let lastMs = 0;
+  let lastSeq = 0;
   async function pollTail() {
     try {
-      const resp = await fetch(api + "/logs?since_ms=" + lastMs, { credentials: "same-origin" });
+      const resp = await fetch(api + "/logs?after=" + lastSeq, { credentials: "same-origin" });
       if (resp.ok) {
         const body = await resp.json();
-        for (const [ms, message] of body.events) {
-          const line = new Date(ms).toISOString().slice(11, 23) + "  " + message.replace(/\n$/, "");
-          tail.append(line + "\n");
+        for (const [ms, type, text] of body.events) {
+          const line = new Date(ms).toISOString().slice(11, 23) + "  " + text;
+          const row = document.createElement("span");
+          row.className = "ev-" + type.replace(/\./g, "-");
+          row.textContent = line + "\n";
+          tail.append(row);
         }
-        lastMs = body.last_ms;
+        lastSeq = body.last;
         while (tail.childNodes.length > 500) tail.removeChild(tail.firstChild);
       }
     } catch (err) {

@@ -1,0 +1,93 @@
+"""The server's telemetry bus: every environment's Telemetry stream, in one place.
+
+Each environment's :class:`~lamina.runtime_api.telemetry.Telemetry` is the one producer of
+its platform events (``platform.initStart`` … ``platform.report``) and of its ``function``
+and ``extension`` records; it hands each event to its Telemetry API subscribers *and*
+publishes it here. The console's live tail and ``lamina logs --follow`` read this bus, so
+what they show and what an extension receives are the same events, made once.
+
+In memory and bounded: the last ``per_function`` events of each function, for at most
+``max_functions`` functions (the least recently active forgotten first). Readers poll
+with the sequence number of the last event they saw. Used on the event loop only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+PER_FUNCTION = 2000
+MAX_FUNCTIONS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BusEvent:
+    seq: int  # increasing over the whole bus
+    time_ms: int  # epoch milliseconds
+    type: str  # platform.start, function, extension, ...
+    record: object  # the Telemetry API record: a string for log lines, a mapping otherwise
+
+
+class TelemetryBus:
+    """Recent telemetry events per function."""
+
+    def __init__(self, per_function: int = PER_FUNCTION, max_functions: int = MAX_FUNCTIONS):
+        self.per_function = per_function
+        self.max_functions = max_functions
+        self.seq = 0
+        self._events: OrderedDict[str, deque[BusEvent]] = OrderedDict()
+
+    def publish(self, function: str, time_ms: int, event_type: str, record: object) -> None:
+        self.seq += 1
+        events = self._events.pop(function, None)
+        if events is None:
+            events = deque(maxlen=self.per_function)
+        events.append(BusEvent(self.seq, time_ms, event_type, record))
+        self._events[function] = events  # now the most recently active
+        while len(self._events) > self.max_functions:
+            self._events.popitem(last=False)
+
+    def read(self, function: str, after: int = 0, limit: int = 500) -> list[BusEvent]:
+        """The function's events with a sequence number above ``after``, oldest first."""
+        events = self._events.get(function)
+        if not events:
+            return []
+        newer = [e for e in reversed(events) if e.seq > after]
+        newer.reverse()
+        return newer[:limit]
+
+
+def text_of(event: BusEvent) -> str:
+    """A line a person reads: a log record as it was written, a platform event as the
+    START / END-like / REPORT line Lambda writes for it, or its type and record."""
+    record = event.record
+    if isinstance(record, str):
+        return record.rstrip("\n")
+    if not isinstance(record, dict):
+        return f"{event.type} {record}"
+    rid = record.get("requestId", "")
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    assert isinstance(metrics, dict)
+    if event.type == "platform.start":
+        return f"START RequestId: {rid} Version: {record.get('version', '')}"
+    if event.type == "platform.runtimeDone":
+        return f"RUNTIME DONE RequestId: {rid} Status: {record.get('status', '')}"
+    if event.type == "platform.report":
+        line = (
+            f"REPORT RequestId: {rid}\tDuration: {metrics.get('durationMs', 0):.2f} ms\t"
+            f"Billed Duration: {metrics.get('billedDurationMs', 0)} ms\t"
+            f"Memory Size: {metrics.get('memorySizeMB', 0)} MB\t"
+            f"Max Memory Used: {metrics.get('maxMemoryUsedMB', 0)} MB"
+        )
+        if "initDurationMs" in metrics:
+            line += f"\tInit Duration: {metrics['initDurationMs']:.2f} ms"
+        status = record.get("status")
+        return line if status in (None, "success") else f"{line}\tStatus: {status}"
+    if event.type == "platform.initStart":
+        return f"INIT_START Runtime Version: {record.get('runtimeVersion', '')}"
+    if event.type == "platform.initReport":
+        return (
+            f"INIT_REPORT Init Duration: {metrics.get('durationMs', 0):.2f} ms\t"
+            f"Phase: {record.get('phase', '')}\tStatus: {record.get('status', '')}"
+        )
+    return f"{event.type} {record}"
