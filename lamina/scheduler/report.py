@@ -115,7 +115,9 @@ class Reporter:
         self._record(rec)
         env.log(report(rec, restore, env.cfg.log_format))
         produced = streamed_bytes or len(outcome.payload)
-        telemetry_events.invoke_done(env, rec, produced, runtime_ms, trace)
+        telemetry_events.invoke_done(
+            env, rec, produced, runtime_ms, trace, reusable=outcome.reusable
+        )
         return rec
 
     async def after_extensions(

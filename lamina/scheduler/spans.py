@@ -7,7 +7,8 @@ response; ``responseDuration`` from that byte to the last. A buffered response a
 one request, so its first byte is taken when the whole of it arrived (duration 0, as
 near as Lamina can tell); a streamed one starts when the runtime's streaming request
 began. ``runtimeOverhead`` (the runtime's work between its answer and its next ``next``)
-is not reported: it is known only after the invoke has been reported.
+is added to ``platform.runtimeDone`` when that ``next`` comes
+(:func:`lamina.scheduler.telemetry_events.invoke_done`).
 """
 
 from __future__ import annotations

@@ -279,8 +279,15 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
         assert tracing["type"] == "X-Amzn-Trace-Id" and tracing["value"].startswith("Root=1-")
         assert re.fullmatch(r"[0-9a-f]{16}", tracing["spanId"])
         assert done["tracing"] == report["tracing"] == tracing
+        # runtimeDone also has Lambda's runtimeOverhead: from the answer to the next /next.
+        assert [s["name"] for s in done["spans"]] == [
+            "responseLatency",
+            "responseDuration",
+            "runtimeOverhead",
+        ]
+        assert done["spans"][1]["start"] <= done["spans"][2]["start"]
         for record in (done, report):
-            spans = record["spans"]
+            spans = record["spans"][:2]
             assert [s["name"] for s in spans] == ["responseLatency", "responseDuration"]
             for span in spans:
                 assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", span["start"])
@@ -341,8 +348,13 @@ def test_a_streamed_responses_spans_cover_its_stream(lamina: LaminaProcess) -> N
     text = _wait_for(lambda: _logs(lamina, name), "[telemetry] seen ")
     (done,) = _telemetry_records(text)["platform.runtimeDone"]
     assert done["metrics"]["producedBytes"] == len(body)
-    latency, duration = done["spans"]
-    assert (latency["name"], duration["name"]) == ("responseLatency", "responseDuration")
+    latency, duration, overhead = done["spans"]
+    assert (latency["name"], duration["name"], overhead["name"]) == (
+        "responseLatency",
+        "responseDuration",
+        "runtimeOverhead",
+    )
+    assert overhead["durationMs"] >= 0
     # The response began (its head arrived) before its second piece was written, and
     # ended after its last one was (the span's start is in whole milliseconds).
     assert _epoch(latency["start"]) <= _epoch(duration["start"]) <= written[1]
