@@ -14,14 +14,15 @@ with the sequence number of the last event they saw. Used on the event loop only
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PER_FUNCTION = 2000
 MAX_FUNCTIONS = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class BusEvent:
+class BusEvent(NamedTuple):
+    """One event (a tuple: made on every invoke, and a frozen dataclass's init is slow)."""
+
     seq: int  # increasing over the whole bus
     time_ms: int  # epoch milliseconds
     type: str  # platform.start, function, extension, ...
@@ -36,16 +37,21 @@ class TelemetryBus:
         self.max_functions = max_functions
         self.seq = 0
         self._events: OrderedDict[str, deque[BusEvent]] = OrderedDict()
+        self._last = ""  # the function last published for
 
     def publish(self, function: str, time_ms: int, event_type: str, record: object) -> None:
+        """On every invoke (a few events each): kept to a deque append when the function
+        is the one last published for."""
         self.seq += 1
-        events = self._events.pop(function, None)
+        events = self._events.get(function)
         if events is None:
-            events = deque(maxlen=self.per_function)
+            events = self._events[function] = deque(maxlen=self.per_function)
+            while len(self._events) > self.max_functions:
+                self._events.popitem(last=False)
+        elif function != self._last:
+            self._events.move_to_end(function)  # now the most recently active
+        self._last = function
         events.append(BusEvent(self.seq, time_ms, event_type, record))
-        self._events[function] = events  # now the most recently active
-        while len(self._events) > self.max_functions:
-            self._events.popitem(last=False)
 
     def read(self, function: str, after: int = 0, limit: int = 500) -> list[BusEvent]:
         """The function's events with a sequence number above ``after``, oldest first."""
