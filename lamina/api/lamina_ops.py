@@ -99,6 +99,8 @@ class LaminaOps:
         except ValueError as exc:
             raise InvalidParameterValue("after and limit must be integers") from exc
         bus = self.ctx.scheduler.bus
+        if not limit:
+            bus.watch(name)  # `lamina logs --follow` starts here: events are made from now
         events = bus.read(name, after, max(0, min(limit, 10_000))) if limit else []
         return json_response(
             200,

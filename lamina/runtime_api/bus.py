@@ -9,15 +9,21 @@ what they show and what an extension receives are the same events, made once.
 In memory and bounded: the last ``per_function`` events of each function, for at most
 ``max_functions`` functions (the least recently active forgotten first). Readers poll
 with the sequence number of the last event they saw. Used on the event loop only.
+
+Nothing is built for nobody: an environment makes its events only while an extension
+subscribed or someone reads its function from the bus (a read keeps the function
+*watched* for ``WATCH_S``), so an invoke nobody observes pays one dictionary lookup.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, deque
 from typing import NamedTuple
 
 PER_FUNCTION = 2000
 MAX_FUNCTIONS = 1000
+WATCH_S = 30.0  # a function is watched this long after its last read
 
 
 class BusEvent(NamedTuple):
@@ -38,6 +44,18 @@ class TelemetryBus:
         self.seq = 0
         self._events: OrderedDict[str, deque[BusEvent]] = OrderedDict()
         self._last = ""  # the function last published for
+        self._watched: dict[str, float] = {}  # function → monotonic time its watch ends
+
+    def watched(self, function: str) -> bool:
+        """Whether someone reads ``function``'s events (its environments make them)."""
+        until = self._watched.get(function)
+        return until is not None and until > time.monotonic()
+
+    def watch(self, function: str) -> None:
+        now = time.monotonic()
+        if len(self._watched) >= self.max_functions:
+            self._watched = {f: t for f, t in self._watched.items() if t > now}
+        self._watched[function] = now + WATCH_S
 
     def publish(self, function: str, time_ms: int, event_type: str, record: object) -> None:
         """On every invoke (a few events each): kept to a deque append when the function
@@ -54,7 +72,9 @@ class TelemetryBus:
         events.append(BusEvent(self.seq, time_ms, event_type, record))
 
     def read(self, function: str, after: int = 0, limit: int = 500) -> list[BusEvent]:
-        """The function's events with a sequence number above ``after``, oldest first."""
+        """The function's events with a sequence number above ``after``, oldest first
+        (and the function is watched from now on)."""
+        self.watch(function)
         events = self._events.get(function)
         if not events:
             return []

@@ -230,6 +230,10 @@ async def _post(sub: Subscription, body: bytes, factory: SocketFactory | None = 
         writer.close()
 
 
+def _never() -> bool:
+    return False
+
+
 class Telemetry:
     """The telemetry stream of one environment and its subscribers."""
 
@@ -242,11 +246,12 @@ class Telemetry:
         # The server's telemetry bus (lamina.runtime_api.bus), told of every event as it is
         # made (epoch ms, type, record): the console and `lamina logs --follow` read it.
         self.publish: Callable[[int, str, Any], None] | None = None
+        self.watched: Callable[[], bool] = _never  # whether the bus has a reader for them
 
     @property
     def active(self) -> bool:
         """Whether events are wanted at all (else emitting them is skipped)."""
-        return self.publish is not None or bool(self.subscribers) or self._backlog is not None
+        return bool(self.subscribers) or self._backlog is not None or self.watched()
 
     def subscribe(self, ident: str, body: bytes, legacy: bool = False) -> Response:
         parsed = parse_subscription(body, legacy)

@@ -203,6 +203,7 @@ class Scheduler:
             self.logs,
         )
         env.channel.telemetry.publish = partial(self.bus.publish, cfg.name)
+        env.channel.telemetry.watched = partial(self.bus.watched, cfg.name)
         self.envs[slot.env_id] = env
         return env
 

@@ -36,3 +36,10 @@ def test_platform_events_read_as_lambdas_lines() -> None:
     timeout = {**report, "status": "timeout"}
     assert text_of(BusEvent(3, 0, "platform.report", timeout)).endswith("\tStatus: timeout")
     assert text_of(BusEvent(4, 0, "function", "hello\n")) == "hello"
+
+
+def test_a_function_is_watched_once_read() -> None:
+    bus = TelemetryBus()
+    assert not bus.watched("a")
+    bus.read("a")
+    assert bus.watched("a") and not bus.watched("b")
