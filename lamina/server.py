@@ -20,7 +20,10 @@ from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
 from lamina.config import Settings
 from lamina.console.app import Console
+from lamina.console.jobs import Jobs
 from lamina.console.session import Sessions
+from lamina.console.triggers import TriggerReader
+from lamina.console.workflows import WorkflowPages
 from lamina.errors import ApiError, ConfigError, ServiceError
 from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
@@ -28,6 +31,7 @@ from lamina.functions import Functions
 from lamina.logs.store import LogStore
 from lamina.metrics.endpoint import MetricsEndpoint
 from lamina.metrics.otlp import OtlpExporter
+from lamina.metrics.prometheus import EsmBatches
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
@@ -51,6 +55,7 @@ from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
 from lamina.store.optdir import LayerMerger
+from lamina.tracing import INCOMING
 from lamina.wire.server import HttpLimits, bound_port, serve, serve_socket
 
 log = logging.getLogger("lamina.server")
@@ -190,14 +195,23 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     workflows = open_workflows(settings, functions, scheduler, api, events)
     # Prometheus' scrape: Basic credentials or SigV4, checked by the endpoint itself.
     metrics = MetricsEndpoint(
-        settings, ledger, scheduler.pool, api.auth, events.async_store.backlog
+        settings,
+        ledger,
+        scheduler.pool,
+        api.auth,
+        events.async_store.backlog,
+        requests=lambda: api.requests,
+        esm=lambda: [
+            EsmBatches(uuid_, c.function, c.source, c.batches, c.records, c.failed)
+            for uuid_, c in events.mappings.counts.items()
+        ],
     )
     api.mount(metrics.accepts, metrics.handle, auth=None)
     metric_sources = MetricSources(ledger.rollups, custom_metrics)
     alarms = open_alarms(settings, metric_sources, events)
     cloudwatch = CloudWatchService(ledger, metric_sources, alarms, logs=logs)
     api.mount_service(cloudwatch.mount())
-    console = open_console(settings, functions, scheduler, ledger, logs)
+    console = open_console(settings, functions, scheduler, ledger, logs, events, workflows)
     api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)
     scheduler.start()
     server = await serve(
@@ -290,6 +304,8 @@ def open_console(
     scheduler: Scheduler,
     ledger: Ledger,
     logs: LogStore,
+    events: EventSources,
+    workflows: StepFunctions,
 ) -> Console:
     """The web console, invoking through the scheduler like the API (with the log tail)."""
 
@@ -300,7 +316,20 @@ def open_console(
             InvokeRequest(cfg, payload, arn, str(uuid.uuid4()), tail=True)
         )
 
-    return Console(functions, ledger, invoke, Sessions(settings.access_keys), logs)
+    return Console(
+        functions,
+        ledger,
+        invoke,
+        Sessions(settings.access_keys),
+        logs,
+        TriggerReader(events),
+        settings.concurrency_limit,
+        WorkflowPages(workflows.operations),
+        load_prices(),
+        Jobs(lambda: scheduler.api_endpoint),
+        settings.credentials(),
+        scheduler.bus,
+    )
 
 
 def http_limits(settings: Settings) -> HttpLimits:
@@ -332,14 +361,18 @@ def open_event_sources(
     async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
         cfg = functions.resolve(name, qualifier)
         arn = function_arn(region, account, cfg.name, qualifier)
-        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
+        trace = INCOMING.get()
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid, trace_header=trace))
 
     async def invoke_stream(
         name: str, qualifier: str | None, payload: bytes, rid: str, stream: ResponseStream
     ) -> InvokeResult:
         cfg = functions.resolve(name, qualifier)
         arn = function_arn(region, account, cfg.name, qualifier)
-        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid, stream=stream))
+        trace = INCOMING.get()
+        return await scheduler.invoke(
+            InvokeRequest(cfg, payload, arn, rid, stream=stream, trace_header=trace)
+        )
 
     def resolve_function(name: str, qualifier: str | None) -> str:
         functions.get(name, qualifier)
@@ -381,7 +414,8 @@ def open_workflows(
     async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
         cfg = functions.resolve(name, qualifier)
         arn = function_arn(region, account, cfg.name, qualifier)
-        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid))
+        trace = INCOMING.get()
+        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid, trace_header=trace))
 
     scale = settings.workflow_time_scale or settings.schedule_time_scale
     workflows = StepFunctions.open(

@@ -5,11 +5,28 @@ A function gets ``_X_AMZN_TRACE_ID`` (``Lambda-Runtime-Trace-Id``) =
 request id (a random UUID) and the delivery second, so Lamina's OTLP span of the
 invocation (:mod:`lamina.metrics.otlp`) has exactly that trace id and that span id: the
 function's own spans, propagated with the X-Ray format, become its children.
+
+A trace that arrives with the event continues: an ``X-Amzn-Trace-Id`` header on an Invoke
+call (kept with an asynchronous event), on a function URL or API route request, an SQS
+message's ``AWSTraceHeader`` system attribute, or a workflow's execution (``traceHeader``
+of StartExecution) keeps its ``Root`` (and ``Sampled``); only ``Parent`` is Lamina's span.
+The event source that knows the incoming header sets :data:`INCOMING` around its invoke
+(:func:`continued`), as OpenTelemetry's context does, so the many invoke callables keep
+their signatures; the server's invoke functions read it into ``InvokeRequest``.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from random import getrandbits
+
+# The X-Ray header of the trace the current invoke continues (None: a new trace).
+INCOMING: ContextVar[str | None] = ContextVar("lamina_incoming_trace", default=None)
+_ROOT = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
+MAX_HEADER = 256  # longer headers are not traces anyone sent on purpose: ignored
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -23,9 +40,55 @@ def invocation_ids(request_id: str, at: float) -> tuple[str, str] | None:
     return f"{int(at) & 0xFFFFFFFF:08x}{digits[:24]}", digits[16:]
 
 
-def xray_header(request_id: str, at: float) -> str:
-    """The trace header handed to the runtime for this invocation."""
+def incoming_root(header: str | None) -> tuple[str, str] | None:
+    """(``Root`` value, ``Sampled`` flag) of an incoming X-Ray header, None when it has no
+    valid root (then the invocation starts a new trace)."""
+    if not header or len(header) > MAX_HEADER:
+        return None
+    fields = {}
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        fields[key.strip().lower()] = value.strip()
+    root = fields.get("root", "").lower()
+    if not _ROOT.fullmatch(root):
+        return None
+    return root, "1" if fields.get("sampled") == "1" else "0"
+
+
+def header_ids(header: str | None) -> tuple[str, str] | None:
+    """(32-hex trace id, 16-hex span id) of an X-Ray header with a valid Root and Parent."""
+    found = incoming_root(header)
+    if found is None or header is None:
+        return None
+    parent = ""
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "parent":
+            parent = value.strip().lower()
+    if len(parent) != 16 or not _HEX.issuperset(parent):
+        return None
+    return found[0][2:].replace("-", ""), parent
+
+
+@contextmanager
+def continued(header: str | None) -> Iterator[None]:
+    """Invokes made inside continue the trace ``header`` (if it is one)."""
+    token = INCOMING.set(header if incoming_root(header) is not None else INCOMING.get())
+    try:
+        yield
+    finally:
+        INCOMING.reset(token)
+
+
+def xray_header(request_id: str, at: float, incoming: str | None = None) -> str:
+    """The trace header handed to the runtime for this invocation: a new trace, or the
+    incoming one continued with Lamina's span as the parent."""
+    continues = incoming_root(incoming)
     ids = invocation_ids(request_id, at)
+    if continues is not None:
+        root, sampled = continues
+        parent = ids[1] if ids is not None else f"{getrandbits(64):016x}"
+        return f"Root={root};Parent={parent};Sampled={sampled}"
     if ids is None:
         # A trace id is a correlation id, not a secret: the Mersenne Twister is cheap.
         return (

@@ -4,7 +4,7 @@
 #   scripts/build-examples.sh [--only NAME] [--paired | --all] [--force]
 #
 # Names: hello-python hello-node hello-rust streaming-rust ric-python ric-node sdk-node-s3
-# (the default set);
+# sls-otel-extension (the default set);
 # the paired examples paired-{thumbnail,orders,loglines}-{python,rust} are built
 # with --paired (only them) or --all (everything), or one by one with --only.
 # The default set and --all also build the event-source examples (examples/events,
@@ -25,7 +25,8 @@ OUT="$BUILD/examples"
 STAGE="$BUILD/stage"
 CACHE="$BUILD/cache"
 LOGS="$BUILD/logs"
-ALL_NAMES=(hello-python hello-node hello-rust streaming-rust ric-python ric-node sdk-node-s3)
+ALL_NAMES=(hello-python hello-node hello-rust streaming-rust ric-python ric-node sdk-node-s3
+    sls-otel-extension)
 # The paired examples (examples/paired): one workload each in Python and in Rust.
 # Not in the default set: the cost tools, their tests and the demo build them with
 # --paired (Pillow's wheel and the image/regex crates take a minute the first time).
@@ -242,6 +243,36 @@ build_sdk_node_s3() {
     cp "$src/index.mjs" "$src/package.json" "$stage/"
 }
 
+# A published observability extension, as a layer: the files of the npm package's
+# extension.zip, unmodified (docs/extensions.md, tests/integration/test_published_extension.py).
+build_sls_otel_extension() {
+    local stage; stage="$(fresh_stage sls-otel-extension)"
+    local src="$EXAMPLES/extensions/sls-otel"
+    local deps="$CACHE/sls-otel-extension"
+    local want; want="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)"
+    if [ "$(cat "$deps.stamp" 2>/dev/null)" != "$want" ]; then
+        rm -rf "$deps" "$deps.stamp"
+        mkdir -p "$deps"
+        cp "$src/package.json" "$src/package-lock.json" "$deps/"
+        (cd "$deps" && logged sls-otel-extension "$NPM" ci --no-audit --no-fund --omit=dev)
+        echo "$want" >"$deps.stamp"
+    fi
+    # Unpacked with each file's mode (the extension and its wrapper are executables).
+    "$PYTHON" - "$deps/node_modules/@serverless/aws-lambda-otel-extension-dist/extension.zip" \
+        "$stage" <<'PY'
+import os
+import sys
+import zipfile
+
+with zipfile.ZipFile(sys.argv[1]) as zf:
+    for info in zf.infolist():
+        path = zf.extract(info, sys.argv[2])
+        mode = (info.external_attr >> 16) & 0o777
+        if mode and not info.is_dir():
+            os.chmod(path, mode)
+PY
+}
+
 # The paired examples' Python half: the handler (plus its requirements, vendored as
 # cp311 wheels like ric-python's), precompiled for the functions' interpreter.
 build_paired_python() {
@@ -302,6 +333,7 @@ hash_for() {
         ric-python) inputs_hash "$("$TARGET_PYTHON" --version 2>&1)" examples/ric/python ;;
         ric-node) inputs_hash "$(node --version 2>/dev/null)" examples/ric/node ;;
         sdk-node-s3) inputs_hash "" examples/sdk/node-s3 ;;
+        sls-otel-extension) inputs_hash "" examples/extensions/sls-otel ;;
         paired-*-python)
             local workload="${1#paired-}"; workload="${workload%-python}"
             inputs_hash "$("$TARGET_PYTHON" --version 2>&1)" "examples/paired/$workload/python" ;;

@@ -14,6 +14,7 @@ import base64
 import binascii
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 from typing import Protocol as TypingProtocol
@@ -126,6 +127,8 @@ class LambdaApi:
         self.events: EventSources | None = None
         self.sessions = sessions
         self.gate = gate
+        # Requests answered per face (GET /metrics: lamina_http_requests_total).
+        self.requests: Counter[str] = Counter()
         self.auth = self.authenticator("lambda")
         self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
         if gate is not None:
@@ -216,6 +219,7 @@ class LambdaApi:
             mounted = self._mounted(req)
             if mounted is not None:
                 handler, auth, mount_protocol = mounted
+                self.requests[face(req.path, auth)] += 1
                 if auth is not None:
                     # Lamina's SigV4 refusals are Lambda-shaped on every face.
                     auth.check(req.method, req.target, req.headers, req.body)
@@ -226,6 +230,7 @@ class LambdaApi:
                     self.gate.check_mounted(auth.service, req)
                 answer = handler(req, conn)
             else:
+                self.requests["lambda"] += 1
                 answer = self._lambda(req, conn)
         except ANSWERABLE as exc:
             return error_answer(logged(exc), protocol, head=req.method == "HEAD")
@@ -381,10 +386,18 @@ class LambdaApi:
                 {"x-amzn-RequestId": str(uuid.uuid4()), "X-Amz-Executed-Version": cfg.version},
             )
         arn = function_arn(self.region, self.account, cfg.name, ref.qualifier)
+        trace = headers.get("x-amzn-trace-id")  # continued when it is an X-Ray header
         if itype == "Event":
-            return self._enqueue(cfg.name, ref.qualifier, payload, cfg.version)
+            return self._enqueue(cfg.name, ref.qualifier, payload, cfg.version, trace)
         ireq = InvokeRequest(
-            cfg, payload, arn, str(uuid.uuid4()), client_context, None, log_type == "Tail"
+            cfg,
+            payload,
+            arn,
+            str(uuid.uuid4()),
+            client_context,
+            None,
+            log_type == "Tail",
+            trace_header=trace,
         )
         if stream_to is not None:
             return invoke_with_response_stream(
@@ -397,18 +410,29 @@ class LambdaApi:
         return self._invoke_sync(ireq)
 
     async def _enqueue(
-        self, name: str, qualifier: str | None, payload: bytes, version: str
+        self, name: str, qualifier: str | None, payload: bytes, version: str, trace: str | None
     ) -> Response:
         # The event is committed to the durable queue before the 202 goes out.
         if self.events is None:
             raise ServiceError("asynchronous invocation is not available")
-        request_id = await self.events.enqueue(name, qualifier, payload)
+        request_id = await self.events.enqueue(name, qualifier, payload, trace)
         return Response(
             202, b"", {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": version}
         )
 
     async def _invoke_sync(self, ireq: InvokeRequest) -> Response:
         return invoke_response(await self.scheduler.invoke(ireq))
+
+
+def face(path: str, auth: Authenticator | None) -> str:
+    """What a mounted request is, for the request counters: the service it is signed for,
+    or (unsigned) the console, the metrics scrape, a function URL or another face."""
+    if auth is not None:
+        return auth.service
+    for prefix, name in (("/console", "console"), ("/metrics", "metrics")):
+        if path.startswith(prefix):
+            return name
+    return "function_url" if path.startswith("/lambda-url/") else "unsigned"
 
 
 def invoke_response(result: InvokeResult) -> Response:

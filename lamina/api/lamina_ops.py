@@ -15,6 +15,7 @@ from lamina.billing.snapstart import snapstart_versions
 from lamina.errors import InvalidParameterValue, ResourceNotFound
 from lamina.logs.lines import function_log_group
 from lamina.logs.store import group_folder
+from lamina.runtime_api.bus import text_of
 from lamina.services.stepfunctions.usage import read_usage
 from lamina.wire.http import Request
 from lamina.wire.server import Response
@@ -32,6 +33,7 @@ class LaminaOps:
             "LaminaHealth": self.health,
             "LaminaListEnvironments": self.environments,
             "LaminaGetLogs": self.logs,
+            "LaminaGetTelemetry": self.telemetry,
             "LaminaGetCost": self.cost,
             "LaminaGetLedger": self.ledger,
             "LaminaListRuntimes": self.runtimes,
@@ -85,6 +87,35 @@ class LaminaOps:
                     {"timestamp": e.timestamp_ms, "message": e.message, "logStreamName": e.stream}
                     for e in events
                 ]
+            },
+        )
+
+    def telemetry(self, req: Request, params: dict[str, str]) -> Response:
+        """The function's telemetry events from the server's bus (``lamina logs --follow``)."""
+        name = self.ctx.functions.get(params["FunctionName"]).name
+        try:
+            after = int(req.query.get("after", "0"))
+            limit = int(req.query.get("limit", "1000"))
+        except ValueError as exc:
+            raise InvalidParameterValue("after and limit must be integers") from exc
+        bus = self.ctx.scheduler.bus
+        if not limit:
+            bus.watch(name)  # `lamina logs --follow` starts here: events are made from now
+        events = bus.read(name, after, max(0, min(limit, 10_000))) if limit else []
+        return json_response(
+            200,
+            {
+                "events": [
+                    {
+                        "seq": e.seq,
+                        "time": e.time_ms,
+                        "type": e.type,
+                        "record": e.record,
+                        "text": text_of(e),
+                    }
+                    for e in events
+                ],
+                "last": events[-1].seq if events else (after if limit else bus.seq),
             },
         )
 

@@ -80,6 +80,33 @@ LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
             },
         },
     },
+    "LaminaGetTelemetry": {
+        "summary": "A function's recent telemetry events (the server's bus: what the "
+        "Telemetry API delivers), after sequence number `after`; `limit=0` answers only "
+        "the bus's current position.",
+        "query": {"after": "integer", "limit": "integer"},
+        "schema": {
+            "type": "object",
+            "required": ["events", "last"],
+            "properties": {
+                "last": _INT,
+                "events": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["seq", "time", "type", "record", "text"],
+                        "properties": {
+                            "seq": _INT,
+                            "time": _INT,
+                            "type": _STRING,
+                            "record": {},
+                            "text": _STRING,
+                        },
+                    },
+                },
+            },
+        },
+    },
     "LaminaGetLogs": {
         "summary": "A function's log events (START/END/REPORT and its output).",
         "query": {"since": "integer", "limit": "integer"},

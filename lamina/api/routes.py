@@ -85,6 +85,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/lamina/v1/health", "LaminaHealth", 200, lamina=True),
     Route("GET", "/lamina/v1/environments", "LaminaListEnvironments", 200, lamina=True),
     Route("GET", "/lamina/v1/functions/{FunctionName}/logs", "LaminaGetLogs", 200, lamina=True),
+    Route(
+        "GET",
+        "/lamina/v1/functions/{FunctionName}/telemetry",
+        "LaminaGetTelemetry",
+        200,
+        lamina=True,
+    ),
     Route("GET", "/lamina/v1/cost", "LaminaGetCost", 200, lamina=True),
     Route("GET", "/lamina/v1/ledger", "LaminaGetLedger", 200, lamina=True),
     Route("GET", "/lamina/v1/apis", "LaminaListApis", 200, lamina=True),

@@ -195,21 +195,32 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
+    """The function's log (the log store); with ``--follow``, then its telemetry events as
+    they happen (the server's telemetry bus: the events the Telemetry API delivers)."""
     client = Client(_endpoint(args))
+    base = f"/lamina/v1/functions/{args.function}"
     since = int((time.time() - args.since) * 1000) if args.since else 0
-    while True:
-        body = client.call("GET", f"/lamina/v1/functions/{args.function}/logs?since={since}")
+    # Where the bus is now, before the history: nothing that happens meanwhile is missed.
+    after = client.call("GET", f"{base}/telemetry?limit=0")["last"] if args.follow else 0
+    body = client.call("GET", f"{base}/logs?since={since}")
+    for event in body["events"]:
+        if args.json:
+            print(json.dumps(event))
+        else:
+            stamp = time.strftime("%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
+            print(f"{paint(stamp, 'dim')} {event['message']}")
+    while args.follow:
+        sys.stdout.flush()
+        time.sleep(0.5)
+        body = client.call("GET", f"{base}/telemetry?after={after}")
         for event in body["events"]:
             if args.json:
                 print(json.dumps(event))
             else:
-                stamp = time.strftime("%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
-                print(f"{paint(stamp, 'dim')} {event['message']}")
-            since = max(since, event["timestamp"] + 1)
-        if not args.follow:
-            return 0
-        sys.stdout.flush()
-        time.sleep(0.5)
+                stamp = time.strftime("%H:%M:%S", time.gmtime(event["time"] / 1000))
+                print(f"{paint(stamp, 'dim')} {event['text']}")
+        after = body["last"]
+    return 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

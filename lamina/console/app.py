@@ -12,19 +12,27 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine
+from html import escape
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from lamina.billing.ledger import Ledger
+from lamina.billing.prices import PriceTable
 from lamina.billing.rollups import minute_of
 from lamina.console import summary, views
+from lamina.console.cost import cost_page
+from lamina.console.jobs import Jobs, TuneForm
 from lamina.console.session import Sessions, clear_cookie, set_cookie
+from lamina.console.triggers import AsyncStatus, Trigger, TriggerReader
+from lamina.console.workflows import WorkflowPages
 from lamina.errors import ApiError, ServiceError
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
 from lamina.models.invocation import InvokeResult
+from lamina.runtime_api.bus import TelemetryBus, text_of
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -37,6 +45,11 @@ CSP = (
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".md": "text/plain", "": "text/plain"}
 MAX_RANGE_MIN = 7 * 24 * 60
 TAIL_LINES = 200
+# The Invoke box's payload history: the last few distinct payloads per function, for a
+# bounded number of functions (the least recently used forgotten first), in memory.
+HISTORY_PAYLOADS = 10
+HISTORY_FUNCTIONS = 500
+HISTORY_PAYLOAD_BYTES = 64 * 1024
 Invoker = Callable[[str, bytes], Awaitable[InvokeResult]]
 Answer = Response | Coroutine[Any, Any, Response]
 
@@ -76,8 +89,23 @@ class Console:
         invoke: Invoker,
         sessions: Sessions,
         logs: LogStore,
+        triggers: TriggerReader | None = None,
+        concurrency_limit: int = 1000,
+        workflows: WorkflowPages | None = None,
+        prices: PriceTable | None = None,
+        jobs: Jobs | None = None,
+        dev_credentials: tuple[str, str] = ("", ""),
+        bus: TelemetryBus | None = None,
     ) -> None:
+        self.bus = bus
+        self.prices = prices
+        self.jobs = jobs
+        self.dev_credentials = dev_credentials
         self.functions = functions
+        self.workflows = workflows
+        self.triggers = triggers
+        self.concurrency_limit = concurrency_limit
+        self._payloads: OrderedDict[str, deque[str]] = OrderedDict()
         self.logs = logs
         self.ledger = ledger
         self.invoke = invoke
@@ -106,20 +134,42 @@ class Console:
             return self._threaded(self._list_page)
         if path.startswith(PREFIX + "/functions/") and method == "GET":
             name = unquote(path[len(PREFIX + "/functions/") :])
-            return self._threaded(lambda: self._function_page(name))
+            return self._function_page(name, req.headers.get("host", ""))
+        if path == PREFIX + "/cost" and method == "GET" and self.prices is not None:
+            prices, query = self.prices, dict(req.query)
+            return self._threaded(
+                lambda: _html(
+                    200,
+                    views.page("Cost", cost_page(self.ledger.path, prices, query), charts=True),
+                )
+            )
+        if method == "GET" and (
+            path.startswith(PREFIX + "/workflows") or path.startswith(PREFIX + "/executions/")
+        ):
+            return self._workflow_page(path[len(PREFIX) :])
+        if path.startswith(PREFIX + "/api/jobs/") and method == "GET":
+            job = self.jobs.get(path[len(PREFIX + "/api/jobs/") :]) if self.jobs else None
+            if job is None:
+                return _json(404, {"message": "no such job"})
+            return _json(200, job.as_json())
         if path.startswith(PREFIX + "/api/functions/"):
             name, _, action = unquote(path[len(PREFIX + "/api/functions/") :]).partition("/")
             if action == "series" and method == "GET":
                 minutes = _int(req.query.get("minutes", "60"), 60)
                 return self._threaded(lambda: self._series(name, minutes))
             if action == "logs" and method == "GET":
-                since_ms = _int(req.query.get("since_ms", "0"), 0)
-                return self._threaded(lambda: self._tail(name, since_ms), flush=False)
+                return self._tail(name, _int(req.query.get("after", "0"), 0))
             if action == "invoke" and method == "POST":
                 # Same-origin JavaScript only: a cross-site form cannot set this header.
                 if req.headers.get("x-lamina-console") != "1":
                     return _json(403, {"message": "missing X-Lamina-Console header"})
                 return self._invoke(name, req.body or b"{}")
+            if action in ("tune", "compare") and method == "POST":
+                if req.headers.get("x-lamina-console") != "1":
+                    return _json(403, {"message": "missing X-Lamina-Console header"})
+                return self._start_job(action, name, req.body or b"{}", cookie)
+            if action == "payloads" and method == "GET":
+                return _json(200, {"payloads": list(self._payloads.get(name, ()))})
         return _html(404, "<h1>Not found</h1>")
 
     # -- pages -------------------------------------------------------------------------
@@ -130,7 +180,7 @@ class Console:
             try:
                 return await asyncio.to_thread(self._fresh if flush else _call, render)
             except ApiError as exc:
-                return _html(exc.status, f"<h1>{exc.message}</h1>")
+                return _html(exc.status, f"<h1>{escape(exc.message)}</h1>")
             except ServiceError as exc:
                 log.error("console page failed: %s", exc)
                 return _html(500, "<h1>The ledger could not be read</h1>")
@@ -158,12 +208,41 @@ class Console:
         )
         return _html(200, views.functions_list(rows))
 
-    def _function_page(self, name: str) -> Response:
+    async def _function_page(self, name: str, host: str) -> Response:
+        try:
+            self.functions.get(name)  # 404 for an unknown function
+            triggers: list[Trigger] = []
+            if self.triggers is not None:
+                endpoint = f"http://{host}" if host else ""
+                urls = self.functions.url_configs(name)
+                triggers = await self.triggers.triggers(name, urls, endpoint)
+        except ApiError as exc:
+            return _html(exc.status, f"<h1>{escape(exc.message)}</h1>")
+        except ServiceError as exc:
+            # The page is still worth showing; the log says which store failed.
+            log.error("console: the triggers of %s could not be read: %s", name, exc)
+        return await self._threaded(lambda: self._function_html(name, triggers))
+
+    def _function_html(self, name: str, triggers: list[Trigger]) -> Response:
         cfg = self.functions.get(name)
         versions = [v.version for v in self.functions.versions(name)]
         recent = self.ledger.records(name, limit=20)
         aliases = self.functions.aliases(name)
-        return _html(200, views.function_page(cfg, versions, recent, aliases))
+        queued: AsyncStatus | None = None
+        if self.triggers is not None:
+            queued = self.triggers.async_status(name, cfg.dead_letter_arn, time.time())
+        reserved = self.functions.reserved_concurrency(name)
+        page = views.FunctionPage(
+            cfg,
+            versions,
+            recent,
+            aliases,
+            triggers,
+            queued,
+            reserved if reserved is not None else self.concurrency_limit,
+            list(self._payloads.get(name, ())),
+        )
+        return _html(200, views.function_page(page))
 
     def _series(self, name: str, minutes: int) -> Response:
         self.functions.get(name)  # 404 for an unknown function
@@ -173,15 +252,17 @@ class Console:
         columns = summary.series(self.ledger.rollups(name, since=since), since, until)
         return _json(200, columns)
 
-    def _tail(self, name: str, since_ms: int) -> Response:
-        """The function's log lines after ``since_ms`` (the live tail polls this)."""
-        self.functions.get(name)
-        events = self.logs.read(name, since_ms + 1 if since_ms else 0, limit=TAIL_LINES)
+    def _tail(self, name: str, after: int) -> Response:
+        """The function's telemetry events after sequence number ``after`` (the live tail
+        polls this): the same events the Telemetry API delivers, from the server's bus."""
+        if name not in self.functions.names():
+            return _json(404, {"message": f"Function not found: {name}"})
+        events = self.bus.read(name, after, limit=TAIL_LINES) if self.bus is not None else []
         return _json(
             200,
             {
-                "events": [[e.timestamp_ms, e.message] for e in events],
-                "last_ms": events[-1].timestamp_ms if events else since_ms,
+                "events": [[e.time_ms, e.type, text_of(e)] for e in events],
+                "last": events[-1].seq if events else after,
             },
         )
 
@@ -189,6 +270,7 @@ class Console:
         try:
             json.loads(payload)
             result = await self.invoke(name, payload)
+            self._remember(name, payload)
         except ValueError:
             return _json(400, {"message": "the payload must be JSON"})
         except ApiError as exc:
@@ -202,6 +284,54 @@ class Console:
                 "log": result.log_tail.decode(errors="replace"),
             },
         )
+
+    def _workflow_page(self, rel: str) -> Response:
+        """``/workflows``, ``/workflows/<name>``, ``/executions/<arn>`` (on the event loop:
+        executions change their records there)."""
+        if self.workflows is None:
+            return _html(404, "<h1>Workflows are not served here</h1>")
+        try:
+            if rel in ("/workflows", "/workflows/"):
+                return _html(200, views.page("Workflows", self.workflows.machines()))
+            if rel.startswith("/workflows/"):
+                name = unquote(rel[len("/workflows/") :])
+                return _html(200, views.page(name, self.workflows.machine(name)))
+            arn = unquote(rel[len("/executions/") :])
+            return _html(200, views.page(arn.rsplit(":", 1)[-1], self.workflows.execution(arn)))
+        except ApiError as exc:
+            return _html(exc.status, views.page("Not found", f"<h1>{escape(exc.message)}</h1>"))
+
+    def _start_job(self, kind: str, name: str, body: bytes, cookie: str) -> Response:
+        """Start ``lamina tune`` (or ``compare`` with ``other``) of ``name``: 202 and the
+        job's id, which ``/console/api/jobs/<id>`` answers for."""
+        if self.jobs is None:
+            return _json(404, {"message": "tuning is not available here"})
+        try:
+            form = TuneForm.parse(body)
+            functions: tuple[str, ...] = (self.functions.get(name).name,)
+            if kind == "compare":
+                other = json.loads(body).get("other")
+                if not isinstance(other, str) or not other:
+                    return _json(400, {"message": "compare needs another function"})
+                functions += (self.functions.get(other).name,)
+            credentials = self.sessions.credentials(cookie) or self.dev_credentials
+            job = self.jobs.start(kind, functions, form.argv(), credentials)
+        except ApiError as exc:
+            return _json(exc.status, {"message": exc.message, "type": exc.error_type})
+        return _json(202, {"job": job.id})
+
+    def _remember(self, name: str, payload: bytes) -> None:
+        """Keep ``payload`` first in the function's history (once; large ones are not kept)."""
+        if len(payload) > HISTORY_PAYLOAD_BYTES:
+            return
+        text = payload.decode(errors="replace")
+        kept = self._payloads.pop(name, None) or deque(maxlen=HISTORY_PAYLOADS)
+        if text in kept:
+            kept.remove(text)
+        kept.appendleft(text)
+        self._payloads[name] = kept
+        while len(self._payloads) > HISTORY_FUNCTIONS:
+            self._payloads.popitem(last=False)
 
     # -- login and assets ----------------------------------------------------------------
     def _login(self, req: Request) -> Response:

@@ -55,6 +55,15 @@ class Sessions:
             return False
         return True
 
+    def credentials(self, cookie_header: str) -> tuple[str, str] | None:
+        """The logged-in access key and its secret (what the console's jobs sign with);
+        None in dev mode or without a live session."""
+        token = cookie_value(cookie_header, COOKIE)
+        entry = self._live.get(token) if token is not None else None
+        if entry is None or entry[0] not in self._keys:
+            return None
+        return entry[0], self._keys[entry[0]]
+
     def logout(self, cookie_header: str) -> None:
         token = cookie_value(cookie_header, COOKIE)
         if token is not None:

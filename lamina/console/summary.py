@@ -74,7 +74,7 @@ def series(
         k: []
         for k in (
             "t", "invocations", "errors", "throttles", "success_pct", "p50_ms", "p99_ms",
-            "cold_starts", "init_avg_ms", "max_memory_mb", "cost_usd",
+            "cold_starts", "init_avg_ms", "max_memory_mb", "cost_usd", "concurrency_avg",
         )
     }  # fmt: skip
     for start in range(since, until, 60):
@@ -91,4 +91,7 @@ def series(
         columns["init_avg_ms"].append(m.init_sum_ms / m.cold_starts if m.cold_starts else None)
         columns["max_memory_mb"].append(m.max_memory_used_mb if n else None)
         columns["cost_usd"].append(float(m.cost))
+        # Busy milliseconds over the minute's 60 000: the average number of executions
+        # running at once (Little's law). The rollups keep no instantaneous peak.
+        columns["concurrency_avg"].append(m.duration_sum_ms / 60_000.0 if n else None)
     return columns

@@ -4,12 +4,15 @@ no inline script or style, so the Content-Security-Policy can forbid both."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
 
 from lamina.billing.ledger_queries import LedgerEntry
 from lamina.console.summary import FunctionRow
+from lamina.console.triggers import AsyncStatus, Trigger
 from lamina.logs.lines import report_line
 from lamina.models.alias import Alias
 from lamina.models.function import FunctionConfig
@@ -31,10 +34,16 @@ def _page(title: str, body: str, *, charts: bool = False) -> str:
         f'<link rel="stylesheet" href="{STATIC}/console.css">{vendor}'
         f'<script src="{STATIC}/console.js" defer></script></head><body>'
         '<header><a class=brand href="/console">Lamina</a><nav>'
-        '<a href="/console">Functions</a>'
+        '<a href="/console">Functions</a><a href="/console/workflows">Workflows</a>'
+        '<a href="/console/cost">Cost</a>'
         '<form method=post action="/console/logout"><button>Log out</button></form>'
         f"</nav></header><main>{body}</main></body></html>"
     )
+
+
+def page(title: str, body: str, *, charts: bool = False) -> str:
+    """A console page around ``body`` (HTML the caller escaped)."""
+    return _page(title, body, charts=charts)
 
 
 def _when(epoch: int | float | None) -> str:
@@ -100,6 +109,7 @@ _CHARTS = (
     ("success", "Success (%)"),
     ("cold", "Cold starts and average Init Duration (ms)"),
     ("memory", "Max Memory Used vs configured (MB)"),
+    ("concurrency", "Concurrent executions (average per minute) vs the limit"),
     ("cost", "Cost per minute (millionths of a USD)"),
 )
 
@@ -115,12 +125,85 @@ def alias_text(alias: Alias) -> str:
     return f"{alias.name} → {', '.join(shares)}"
 
 
-def function_page(
-    cfg: FunctionConfig,
-    versions: list[str],
-    recent: list[LedgerEntry],
-    aliases: list[Alias] | None = None,
-) -> str:
+@dataclass(frozen=True)
+class FunctionPage:
+    """Everything a function's page shows besides what its script fetches."""
+
+    cfg: FunctionConfig
+    versions: list[str]
+    recent: list[LedgerEntry]
+    aliases: list[Alias] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
+    queued: AsyncStatus | None = None
+    concurrency_limit: int = 1000  # reserved concurrency, or the account's limit
+    payloads: list[str] = field(default_factory=list)  # the Invoke box's history
+
+
+def _table(cls: str, head: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str) -> str:
+    if not rows:
+        return f"<p class={cls}>{escape(empty)}</p>"
+    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table class={cls}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _triggers(triggers: list[Trigger]) -> str:
+    rows = [(t.kind, t.source, t.detail) for t in triggers]
+    return _table("triggers", ("Kind", "Source", "Detail"), rows, "Nothing triggers it yet.")
+
+
+def _age(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.0f} s"
+
+
+def _queued(q: AsyncStatus | None) -> str:
+    if q is None:
+        return ""
+    facts = {
+        "Events waiting or in flight": str(q.depth),
+        "Oldest event's age": _age(q.oldest_age_s),
+        "Dead-letter queue": q.dead_letter_arn or "—",
+    }
+    rows = "".join(
+        f"<tr><th>{escape(k)}</th><td class=q-{i}>{escape(v)}</td></tr>"
+        for i, (k, v) in enumerate(facts.items())
+    )
+    configs = [
+        (
+            c.qualifier,
+            "2 (default)" if c.maximum_retry_attempts is None else str(c.maximum_retry_attempts),
+            "6 h (default)" if c.maximum_event_age_s is None else f"{c.maximum_event_age_s} s",
+            c.on_success or "—",
+            c.on_failure or "—",
+        )
+        for c in q.configs
+    ]
+    return (
+        "<section><h2>Asynchronous invocation</h2>"
+        f"<table class=config id=async>{rows}</table>"
+        + _table(
+            "destinations",
+            ("Qualifier", "Retries", "Maximum event age", "On success", "On failure"),
+            configs,
+            "No event invoke configuration: 2 retries, 6 hours, no destinations.",
+        )
+        + "</section>"
+    )
+
+
+def _history(payloads: list[str]) -> str:
+    options = "".join(
+        f'<option value="{escape(p)}">{escape(p if len(p) <= 80 else p[:77] + "...")}</option>'
+        for p in payloads
+    )
+    return (
+        "<label>Earlier payloads <select id=history>"
+        f'<option value="">—</option>{options}</select></label>'
+    )
+
+
+def function_page(page: FunctionPage) -> str:
+    cfg = page.cfg
     name = escape(cfg.name)
     config = {
         "Runtime": cfg.runtime,
@@ -129,8 +212,9 @@ def function_page(
         "Timeout (s)": str(cfg.timeout_s),
         "Architecture": cfg.architecture,
         "Ephemeral storage (MB)": str(cfg.ephemeral_mb),
-        "Versions": ", ".join(versions),
-        "Aliases": "; ".join(alias_text(a) for a in aliases or []) or "—",
+        "Concurrency limit": str(page.concurrency_limit),
+        "Versions": ", ".join(page.versions),
+        "Aliases": "; ".join(alias_text(a) for a in page.aliases) or "—",
         "Last modified": cfg.last_modified,
     }
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in config.items())
@@ -139,21 +223,46 @@ def function_page(
         "</div></figure>"
         for key, title in _CHARTS
     )
-    reports = "\n".join(escape(report_line(e.record)) for e in recent) or "No invocations yet."
-    meta = escape(json.dumps({"name": cfg.name, "memory_mb": cfg.memory_mb}))
+    reports = "\n".join(escape(report_line(e.record)) for e in page.recent)
+    meta = escape(
+        json.dumps(
+            {
+                "name": cfg.name,
+                "memory_mb": cfg.memory_mb,
+                "concurrency_limit": page.concurrency_limit,
+            }
+        )
+    )
     return _page(
         cfg.name,
         f'<h1 id=function data-function="{meta}">{name}</h1>'
         "<section class=charts><label>Range <select id=range>"
         "<option value=60 selected>1 hour</option><option value=360>6 hours</option>"
-        "<option value=1440>24 hours</option></select></label>"
-        f"<div class=grid>{charts}</div></section>"
+        "<option value=1440>24 hours</option><option value=10080>7 days</option>"
+        f"</select></label><div class=grid>{charts}</div></section>"
         f"<section><h2>Configuration</h2><table class=config>{rows}</table></section>"
+        f"<section><h2>Triggers</h2>{_triggers(page.triggers)}</section>"
+        f"{_queued(page.queued)}"
         "<section><h2>Live log tail</h2><pre id=tail aria-live=polite></pre></section>"
-        "<section><h2>Invoke</h2><form id=invoke>"
+        f"<section><h2>Invoke</h2>{_history(page.payloads)}<form id=invoke>"
         "<textarea name=payload rows=4 spellcheck=false>{}</textarea>"
         "<button>Invoke</button></form>"
         "<pre id=invoke-result aria-live=polite></pre></section>"
-        f"<section><h2>Recent invocations (REPORT)</h2><pre id=reports>{reports}</pre></section>",
+        "<section><h2>Tune and compare</h2><form id=tune class=inline>"
+        '<label>Memory (MB) <input name=memory value="128,512,1024"></label>'
+        "<label>Invocations per size <input name=invocations type=number min=1 max=100 "
+        "value=5></label><label>Compare with <input name=other "
+        'placeholder="another function"></label>'
+        "<button name=action value=tune>Tune</button>"
+        "<button name=action value=compare>Compare</button></form>"
+        "<p class=muted>Runs <code>lamina tune</code> / <code>lamina compare</code> against "
+        "this server with the Invoke box's payload (each size is deployed, invoked and "
+        "the function restored).</p>"
+        "<p id=tune-status aria-live=polite></p>"
+        "<figure><figcaption>Cost per million invocations (USD) and p50 billed duration "
+        "(ms) by memory size</figcaption><div class=chart id=chart-tune></div></figure>"
+        "</section>"
+        "<section><h2>Recent invocations (REPORT)</h2>"
+        f"<pre id=reports>{reports or 'No invocations yet.'}</pre></section>",
         charts=True,
     )

@@ -258,9 +258,17 @@ class EventSources:
         ]
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def enqueue(self, function: str, qualifier: str | None, payload: bytes) -> str:
+    async def enqueue(
+        self,
+        function: str,
+        qualifier: str | None,
+        payload: bytes,
+        trace_header: str | None = None,
+    ) -> str:
         """Accept an ``Event`` invoke durably; await this before answering 202."""
-        return await self.async_queue.enqueue(function, qualifier, payload)
+        return await self.async_queue.enqueue(
+            function, qualifier, payload, trace_header=trace_header
+        )
 
     async def start(self) -> None:
         self.async_queue.start()

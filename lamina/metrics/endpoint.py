@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from lamina.api.answers import error_response
@@ -25,7 +25,7 @@ from lamina.api.auth import Authenticator
 from lamina.billing.ledger import Ledger
 from lamina.config import Settings
 from lamina.errors import ApiError, LaminaError, ServiceError, UnrecognizedClient
-from lamina.metrics.prometheus import CONTENT_TYPE, ClusterLoad, Gauges, render
+from lamina.metrics.prometheus import CONTENT_TYPE, ClusterLoad, EsmBatches, Gauges, render
 from lamina.scheduler.pool import EnvState, Pool
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -76,8 +76,12 @@ class MetricsEndpoint:
         sigv4: Authenticator,
         async_backlog: Callable[[], dict[str, tuple[int, float]]] | None = None,
         cluster: Callable[[], ClusterLoad] | None = None,
+        requests: Callable[[], Mapping[str, int]] | None = None,
+        esm: Callable[[], Sequence[EsmBatches]] | None = None,
     ):
         """``cluster`` gives the cluster's load at scrape time (lamina serve --cluster)."""
+        self.requests = requests
+        self.esm = esm
         self.settings = settings
         self.ledger = ledger
         self.pool = pool
@@ -147,6 +151,8 @@ class MetricsEndpoint:
             async_backlog=backlog,
             loop_lag_s=max(self._lags, default=0.0),
             cluster=None if self.cluster is None else self.cluster(),
+            requests=dict(self.requests()) if self.requests is not None else {},
+            esm=list(self.esm()) if self.esm is not None else [],
             environments={
                 state.value: states.get(state.value, 0)
                 for state in EnvState

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lamina.models.invocation import InvocationRecord, Outcome
-from lamina.tracing import invocation_ids
+from lamina.tracing import header_ids, invocation_ids
 
 MAX_QUEUED = 10_000
 BATCH = 512
@@ -47,8 +47,12 @@ def _attr(key: str, value: str | int | float | bool) -> dict[str, Any]:
 
 
 def span_ids(rec: InvocationRecord) -> tuple[str, str]:
-    """(trace id, span id): those the function saw in ``_X_AMZN_TRACE_ID`` when the request
-    id is a UUID (:mod:`lamina.tracing`), else a hash of the request id."""
+    """(trace id, span id): those the function saw in ``_X_AMZN_TRACE_ID`` (a caller's
+    trace it continued, or one derived from a UUID request id by :mod:`lamina.tracing`),
+    else a hash of the request id."""
+    seen = header_ids(rec.trace_header)
+    if seen is not None:
+        return seen
     ids = invocation_ids(rec.request_id, rec.started_at)
     if ids is not None:
         return ids

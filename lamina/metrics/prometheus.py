@@ -59,6 +59,20 @@ class Gauges:
     # function → (events queued, age of the oldest in seconds)
     loop_lag_s: float = 0.0  # the event loop's largest recent lag
     cluster: ClusterLoad | None = None  # on a cluster (lamina serve --cluster) only
+    requests: Mapping[str, int] = field(default_factory=dict)  # face → requests answered
+    esm: Sequence[EsmBatches] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EsmBatches:
+    """One event source mapping's batches since the server started."""
+
+    mapping: str  # its UUID
+    function: str
+    source: str  # the queue's ARN
+    batches: int
+    records: int
+    failed: int
 
 
 def _escape(value: str) -> str:
@@ -162,6 +176,18 @@ def render(totals: Mapping[SeriesKey, Minute], gauges: Gauges) -> str:
     out.sample("lamina_event_loop_lag_seconds", (), gauges.loop_lag_s)
     if gauges.cluster is not None:
         _cluster(out, gauges.cluster)
+    out.family("lamina_http_requests_total", "counter", "HTTP requests answered, per face.")
+    for face, count in sorted(gauges.requests.items()):
+        out.sample("lamina_http_requests_total", (("face", face),), count)
+    for name, attr, help_text in (
+        ("lamina_esm_batches_total", "batches", "Batches an event source mapping handed over."),
+        ("lamina_esm_records_total", "records", "Records in those batches."),
+        ("lamina_esm_failed_batches_total", "failed", "Batches the function failed."),
+    ):
+        out.family(name, "counter", help_text)
+        for e in gauges.esm:
+            labels = (("faas_name", e.function), ("source", e.source), ("mapping", e.mapping))
+            out.sample(name, labels, getattr(e, attr))
     return "\n".join(out.lines) + "\n"
 
 

@@ -49,6 +49,9 @@ class InvocationRecord:
     # A cold start restored from a published SnapStart version's snapshot: billed a
     # restore (per GB) besides its duration.
     restored: bool = False
+    # The X-Ray header the function was handed (_X_AMZN_TRACE_ID): OTLP export puts the
+    # invocation's span in that trace. None: derived from the request id (lamina.tracing).
+    trace_header: str | None = None
 
     @property
     def cold(self) -> bool:

@@ -103,6 +103,10 @@ class RuntimeChannel:
         self._feed: StreamFeed | None = None  # the streaming response being received
         self._server: asyncio.Server | None = None
         self.address = ""
+        # The runtime's last /next (epoch s), and what waits for its next one: the invoke's
+        # platform.runtimeDone, whose runtimeOverhead span ends there (lamina.scheduler).
+        self.last_next_at = 0.0
+        self.on_next: Callable[[float | None], None] | None = None
 
     async def start(self, host: str = "127.0.0.1", sock: socket.socket | None = None) -> str:
         """Listen on ``sock`` (a listener made in the environment's network namespace), or
@@ -141,10 +145,17 @@ class RuntimeChannel:
             if d is not None and not d.answer.done():
                 d.answer.cancel()
         self._waiting = self._current = None
+        self.settle_next()
         self.extensions.close()
         self.telemetry.close()
 
     # -- the platform side ------------------------------------------------------------
+    def settle_next(self) -> None:
+        """The runtime will not ask again (reset, shutdown): run what waits for it now."""
+        hook, self.on_next = self.on_next, None
+        if hook is not None:
+            hook(None)
+
     def deliver(self, delivery: Delivery) -> None:
         """Hand an event to the runtime now if it waits on ``/next``, else when it asks."""
         if self._current is not None or self._waiting is not None:
@@ -285,6 +296,11 @@ class RuntimeChannel:
             self.ready.set_result(time.perf_counter())
 
     def _on_next(self, conn: HttpConnection) -> Response | None:
+        self.last_next_at = now = time.time()
+        hook = self.on_next
+        if hook is not None:
+            self.on_next = None
+            hook(now)
         if not self._runtime_ready:
             self._runtime_ready = True
             self._check_ready()

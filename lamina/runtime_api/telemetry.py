@@ -28,6 +28,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -229,6 +230,10 @@ async def _post(sub: Subscription, body: bytes, factory: SocketFactory | None = 
         writer.close()
 
 
+def _never() -> bool:
+    return False
+
+
 class Telemetry:
     """The telemetry stream of one environment and its subscribers."""
 
@@ -238,11 +243,15 @@ class Telemetry:
         # the extension listens (set by the launcher); None: the host's loopback.
         self.socket_factory: SocketFactory | None = None
         self._backlog: list[tuple[str, bytes]] | None = []  # None once INIT is over
+        # The server's telemetry bus (lamina.runtime_api.bus), told of every event as it is
+        # made (epoch ms, type, record): the console and `lamina logs --follow` read it.
+        self.publish: Callable[[int, str, Any], None] | None = None
+        self.watched: Callable[[], bool] = _never  # whether the bus has a reader for them
 
     @property
     def active(self) -> bool:
         """Whether events are wanted at all (else emitting them is skipped)."""
-        return bool(self.subscribers) or self._backlog is not None
+        return bool(self.subscribers) or self._backlog is not None or self.watched()
 
     def subscribe(self, ident: str, body: bytes, legacy: bool = False) -> Response:
         parsed = parse_subscription(body, legacy)
@@ -261,8 +270,12 @@ class Telemetry:
         self._backlog = None
 
     def emit(self, kind: str, event_type: str, record: Any) -> None:
-        """One event of ``kind`` (platform, function, extension) to every subscriber."""
-        if not self.active:
+        """One event of ``kind`` (platform, function, extension) to the bus and to every
+        subscriber."""
+        publish = self.publish
+        if publish is not None:
+            publish(int(time.time() * 1000), event_type, record)
+        if not self.subscribers and self._backlog is None:
             return
         at = now_iso()
         event = json.dumps(

@@ -32,10 +32,11 @@ class Delivered:
     trace: TraceSource  # its tracing context and the response's spans, for telemetry
 
 
-def trace_id(request_id: str, at: float) -> str:
-    """The invocation's X-Ray trace header: derived from its (random) request id, so the
-    OTLP span Lamina exports for it is the parent of the function's own spans."""
-    return xray_header(request_id, at)
+def trace_id(request_id: str, at: float, incoming: str | None = None) -> str:
+    """The invocation's X-Ray trace header: its parent span derived from its (random)
+    request id, so the OTLP span Lamina exports for it is the parent of the function's own
+    spans; the root is the incoming trace's when there is one."""
+    return xray_header(request_id, at, incoming)
 
 
 async def deliver(
@@ -46,6 +47,7 @@ async def deliver(
     client_context: str | None = None,
     cognito_identity: str | None = None,
     stream: ResponseStream | None = None,
+    trace_header: str | None = None,
 ) -> Delivered:
     """Hand the event to ``env``'s runtime and wait until it ends (answer, exit, deadline).
 
@@ -60,7 +62,7 @@ async def deliver(
         payload=payload,
         deadline_ms=int((started_wall + timeout_s) * 1000),
         function_arn=function_arn,
-        trace_id=trace_id(request_id, started_wall),
+        trace_id=trace_id(request_id, started_wall, trace_header),
         client_context=client_context,
         cognito_identity=cognito_identity,
         stream=stream,

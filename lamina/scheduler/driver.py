@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from lamina.config import Settings
@@ -27,6 +28,7 @@ from lamina.logs import lines
 from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
+from lamina.runtime_api.bus import TelemetryBus
 from lamina.runtime_api.channel import RuntimeChannel
 from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
@@ -64,6 +66,8 @@ class InvokeRequest:
     # Set for InvokeWithResponseStream and RESPONSE_STREAM URLs: a streaming response goes
     # here as it is produced; the invoke still returns when the stream has ended.
     stream: ResponseStream | None = None
+    # The X-Ray header of a trace this invoke continues (lamina.tracing): its Root is kept.
+    trace_header: str | None = None
 
 
 class Scheduler:
@@ -95,6 +99,8 @@ class Scheduler:
         self._reporter = Reporter(record)
         self._idle = IdleKeeper(settings, self.pool, self.envs, logs, self.zygotes)
         self._reaper: asyncio.Task[None] | None = None
+        # Every environment's telemetry events (the console's tail, `lamina logs --follow`).
+        self.bus = TelemetryBus()
         # Told of each throttled invoke (function, version, epoch s): the metrics count them.
         self.on_throttle: Callable[[str, str, float], None] | None = None
 
@@ -196,6 +202,8 @@ class Scheduler:
             lines.log_stream(cfg.version),
             self.logs,
         )
+        env.channel.telemetry.publish = partial(self.bus.publish, cfg.name)
+        env.channel.telemetry.watched = partial(self.bus.watched, cfg.name)
         self.envs[slot.env_id] = env
         return env
 
@@ -212,6 +220,7 @@ class Scheduler:
             req.client_context,
             req.cognito_identity,
             req.stream,
+            req.trace_header,
         )
         ending = delivered.ending
         oom = isinstance(ending, ProcessExited) and env.oom_killed()

@@ -172,6 +172,7 @@ class Environment:
         if targets:
             # What the extensions subscribed to reaches them before SHUTDOWN does.
             self.drain_output()
+            self.channel.settle_next()
             await self.channel.telemetry.flush(grace_s / 4)
             exts.shutdown(self.shutdown_reason, max(0.0, deadline - loop.time()))
             runtime_share = RUNTIME_SHUTDOWN_GRACE_S if exited is not None else 0.0

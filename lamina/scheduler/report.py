@@ -33,6 +33,7 @@ def invocation_record(
     started_at: float,
     max_memory_mb: int,
     restore: lines.Restore | None = None,
+    trace_header: str | None = None,
 ) -> InvocationRecord:
     """Meter one invocation (pure). A restored environment is billed its Billed Restore
     Duration on top of the duration, as SnapStart is (INIT was billed once, by the invoke
@@ -55,6 +56,7 @@ def invocation_record(
         # Lamina restores $LATEST from a zygote too, for speed; Lambda's SnapStart (and
         # its restore fee) is for published versions only.
         restored=restore is not None and cfg.snap_start and cfg.version != LATEST,
+        trace_header=trace_header,
     )
 
 
@@ -108,11 +110,14 @@ class Reporter:
             started_at=started_at,
             max_memory_mb=env.max_memory_mb(),
             restore=restore,
+            trace_header=trace.trace_id if trace is not None else None,
         )
         self._record(rec)
         env.log(report(rec, restore, env.cfg.log_format))
         produced = streamed_bytes or len(outcome.payload)
-        telemetry_events.invoke_done(env, rec, produced, runtime_ms, trace)
+        telemetry_events.invoke_done(
+            env, rec, produced, runtime_ms, trace, reusable=outcome.reusable
+        )
         return rec
 
     async def after_extensions(

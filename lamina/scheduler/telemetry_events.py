@@ -6,7 +6,7 @@ from __future__ import annotations
 from lamina.models.invocation import InvocationRecord
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InitOutcome
-from lamina.scheduler.spans import InvokeTrace, TraceSource, parent_span_id
+from lamina.scheduler.spans import InvokeTrace, Span, TraceSource, parent_span_id
 
 INIT_TYPE = "on-demand"
 
@@ -67,15 +67,56 @@ def invoke_done(
     produced_bytes: int,
     runtime_ms: float | None,
     trace: TraceSource | None,
+    *,
+    reusable: bool = False,
 ) -> None:
     """``platform.runtimeDone`` (the runtime's time) and ``platform.report`` (the invoke
     phase's, extensions' included) of one invocation, with its tracing context and the
-    response's spans (``trace``; None when unknown)."""
+    response's spans (``trace``; None when unknown).
+
+    As on Lambda, runtimeDone comes when the runtime asks for its next event, with a
+    ``runtimeOverhead`` span from its answer to that ``/next``: a reusable environment's
+    events wait for it (or for the environment's end); others are sent now."""
     telemetry = env.channel.telemetry
     if not telemetry.active:
         return
+    built = trace.trace() if trace is not None else None
+    answered = _answered_at(built)
+    channel = env.channel
+
+    def send(next_at: float | None) -> None:
+        overhead: tuple[Span, ...] = ()
+        if answered is not None and next_at is not None and next_at >= answered:
+            overhead = (Span("runtimeOverhead", answered, (next_at - answered) * 1000),)
+        _runtime_done(env, rec, produced_bytes, runtime_ms, built, overhead)
+
+    if not reusable or answered is None:
+        send(None)
+    elif channel.last_next_at >= answered:  # it asked already (extensions held the end)
+        send(channel.last_next_at)
+    else:
+        channel.settle_next()  # an earlier invoke's, never settled: send it first
+        channel.on_next = send
+
+
+def _answered_at(trace: InvokeTrace | None) -> float | None:
+    """When the response ended (epoch s): the end of its responseDuration span."""
+    for span in trace.spans if trace is not None else ():
+        if span.name == "responseDuration":
+            return span.start + span.duration_ms / 1000
+    return None
+
+
+def _runtime_done(
+    env: Environment,
+    rec: InvocationRecord,
+    produced_bytes: int,
+    runtime_ms: float | None,
+    trace: InvokeTrace | None,
+    overhead: tuple[Span, ...],
+) -> None:
+    telemetry = env.channel.telemetry
     status = str(rec.outcome)
-    traced = _traced(trace)
     duration = round(rec.duration_ms, 3)
     runtime = round(rec.duration_ms if runtime_ms is None else runtime_ms, 3)
     telemetry.emit(
@@ -85,7 +126,7 @@ def invoke_done(
             "requestId": rec.request_id,
             "status": status,
             "metrics": {"durationMs": runtime, "producedBytes": produced_bytes},
-            **traced,
+            **_traced(trace, overhead),
         },
     )
     metrics: dict[str, float | int] = {
@@ -99,13 +140,15 @@ def invoke_done(
     telemetry.emit(
         "platform",
         "platform.report",
-        {"requestId": rec.request_id, "status": status, "metrics": metrics, **traced},
+        {"requestId": rec.request_id, "status": status, "metrics": metrics, **_traced(trace)},
     )
 
 
-def _traced(source: TraceSource | None) -> dict[str, object]:
-    """A record's ``tracing`` and ``spans`` fields."""
-    if source is None:
+def _traced(trace: InvokeTrace | None, extra: tuple[Span, ...] = ()) -> dict[str, object]:
+    """A record's ``tracing`` and ``spans`` fields (``extra``: spans after the response's)."""
+    if trace is None:
         return {}
-    trace = source.trace()
-    return {"tracing": trace.tracing(), "spans": trace.spans_json()}
+    return {
+        "tracing": trace.tracing(),
+        "spans": [*trace.spans_json(), *(s.to_json() for s in extra)],
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -42,6 +43,15 @@ def handler(event, context):
     return {"ok": True, "n": event.get("n")}
 """
 OK, FAILED = 4, 2
+FLOW = json.dumps({
+    "StartAt": "Check",
+    "States": {
+        "Check": {"Type": "Choice", "Default": "Done",
+                  "Choices": [{"Variable": "$.ok", "BooleanEquals": False, "Next": "Broken"}]},
+        "Done": {"Type": "Succeed"},
+        "Broken": {"Type": "Fail", "Error": "NotOk", "Cause": "asked to fail"},
+    },
+})  # fmt: skip
 
 
 def _browser_or_skip() -> Any:
@@ -70,9 +80,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
         proc.stop()
 
 
-def _lambda(server: LaminaProcess) -> Any:
+def _lambda(server: LaminaProcess, service: str = "lambda") -> Any:
     return boto3.client(
-        "lambda",
+        service,
         endpoint_url=server.endpoint,
         region_name="us-east-1",
         aws_access_key_id=KEY,
@@ -96,6 +106,44 @@ def traffic(server: LaminaProcess) -> None:
     for i in range(OK + FAILED):
         out = lam.invoke(FunctionName="console-fn", Payload=json.dumps({"fail": i < FAILED}))
         assert ("FunctionError" in out) == (i < FAILED)
+    # Triggers the function page lists (none of them fires during the test).
+    arn = lam.get_function(FunctionName="console-fn")["Configuration"]["FunctionArn"]
+    lam.create_function_url_config(FunctionName="console-fn", AuthType="NONE")
+    queue = _lambda(server, "sqs").create_queue(QueueName="console-q")["QueueUrl"]
+    lam.create_event_source_mapping(
+        FunctionName="console-fn",
+        EventSourceArn="arn:aws:sqs:us-east-1:000000000000:console-q",
+        BatchSize=5,
+    )
+    assert queue.endswith("/console-q")
+    events = _lambda(server, "events")
+    events.put_rule(Name="console-daily", ScheduleExpression="rate(1 day)")
+    events.put_targets(Rule="console-daily", Targets=[{"Id": "1", "Arn": arn}])
+    s3 = _lambda(server, "s3")
+    s3.create_bucket(Bucket="console-uploads")
+    s3.put_bucket_notification_configuration(
+        Bucket="console-uploads",
+        NotificationConfiguration={
+            "LambdaFunctionConfigurations": [
+                {"LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
+    )
+    sfn = _lambda(server, "stepfunctions")
+    machine = sfn.create_state_machine(
+        name="console-flow", definition=FLOW, roleArn="arn:aws:iam::000000000000:role/r"
+    )["stateMachineArn"]
+    for name, ok in (("good", True), ("bad", False)):
+        run = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps({"ok": ok}))
+        for _ in range(100):
+            if sfn.describe_execution(executionArn=run["executionArn"])["status"] != "RUNNING":
+                break
+            time.sleep(0.1)
+    lam.put_function_event_invoke_config(
+        FunctionName="console-fn",
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": arn.replace("console-fn", "idle-fn")}},
+    )
 
 
 def _save(page: Any, name: str, tmp: Path) -> None:
@@ -157,7 +205,21 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             p99 = page.evaluate("() => window.laminaCharts.duration.data[2]")
             assert any(v for v in p99)
             assert "REPORT RequestId:" in page.inner_text("#reports")
-            assert page.locator("canvas").count() >= 6
+            assert page.locator("canvas").count() >= 7
+            # Concurrency: the average over each minute, drawn against the limit.
+            conc = page.evaluate("() => window.laminaCharts.concurrency.data")
+            assert any(v for v in conc[1]) and set(conc[2]) == {1000}
+
+            # Triggers and the asynchronous invocation settings.
+            kinds = page.locator("table.triggers tbody tr td:first-child").all_inner_texts()
+            assert sorted(kinds) == sorted(
+                ["EventBridge rule", "Event source mapping", "Function URL", "S3 bucket"]
+            )
+            triggers = page.inner_text("table.triggers")
+            assert "console-uploads" in triggers and "rate(1 day)" in triggers
+            assert server.endpoint + "/lambda-url/" in triggers and "batch 5" in triggers
+            assert page.inner_text("#async .q-0") == "0"
+            assert "function:idle-fn" in page.inner_text("table.destinations")
 
             # The live tail shows lines of an invoke made elsewhere (here: boto3).
             _lambda(server).invoke(FunctionName="console-fn", Payload=b'{"n": 4242}')
@@ -175,11 +237,84 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             )
             result = page.inner_text("#invoke-result")
             assert '"n": 7' in result and "hello from the console test" in result
+            # The payload is in the history; choosing it fills the box again.
+            page.wait_for_function("() => document.getElementById('history').options.length > 1")
+            page.fill("textarea[name=payload]", "{}")
+            page.select_option("#history", index=1)
+            assert page.input_value("textarea[name=payload]") == '{"n": 7}'
             page.wait_for_function(
                 "() => window.laminaCharts.invocations.data[1].reduce((a, b) => a + (b || 0), 0) "
                 f"=== {OK + FAILED + 2}"
             )
             _save(page, "console-function.png", tmp_path)
+
+            # Workflows: the state machine, its executions, an execution's coloured graph.
+            page.click('header a[href="/console/workflows"]')
+            flow = page.locator('tr[data-machine="console-flow"]')
+            assert flow.locator(".executions").inner_text() == "2"
+            assert flow.locator(".failed").inner_text() == "1"
+            flow.locator("a").click()
+            statuses = page.locator("#executions td.status").all_inner_texts()
+            assert sorted(statuses) == ["FAILED", "SUCCEEDED"]
+            page.click('tr[data-execution="bad"] a')
+            states = json.loads(page.get_attribute("#execution", "data-states") or "{}")
+            assert states == {"Check": "succeeded", "Broken": "failed"}
+            assert page.locator("figure.graph svg rect").count() >= 3
+            assert "NotOk: asked to fail" in page.inner_text("#history-events")
+            _save(page, "console-execution.png", tmp_path)
+
+            # Cost: the bill by day, the month at a rate and the break-even against a server.
+            page.click('header a[href="/console/cost"]')
+            page.select_option("select[name=by]", "day")
+            page.fill("input[name=rate]", "10/s")
+            page.fill("input[name=server]", "40$/month")
+            page.click("#cost-query button")
+            page.wait_for_function("() => window.laminaCharts && window.laminaCharts.costDays")
+            assert float(page.inner_text("#bill-total")) > 0
+            day_costs = page.evaluate("() => window.laminaCharts.costDays.data[1]")
+            assert sum(day_costs) > 0
+            outlook = page.locator('#outlook tr[data-function="console-fn"]')
+            assert float(outlook.locator(".projected").inner_text()) > 0
+            assert "/ month" in outlook.locator(".break-even").inner_text()
+            _save(page, "console-cost.png", tmp_path)
+            page.goto(server.endpoint + "/console/cost?rate=fast")
+            assert "is not a rate" in page.inner_text("main")
+
+            # Tune and compare run the real CLI against this server; their curves are drawn.
+            page.goto(server.endpoint + "/console/functions/console-fn")
+            page.fill("#tune input[name=memory]", "128,256")
+            page.fill("#tune input[name=invocations]", "2")
+            page.click("#tune button[value=tune]")
+            done = "() => ['succeeded', 'failed'].includes(document.getElementById('tune-status')"
+            page.wait_for_function(done + ".dataset.status)", timeout=180_000)
+            assert page.get_attribute("#tune-status", "data-status") == "succeeded", (
+                page.inner_text("#tune-status")
+            )
+            assert "Recommended: " in page.inner_text("#tune-status")
+            curve = page.evaluate("() => window.laminaCharts.tune.data")
+            assert curve[0] == [128, 256] and all(v and v > 0 for v in curve[1])
+            section = page.locator("section", has=page.locator("#tune"))
+            section.screenshot(path=str(tmp_path / "console-tune.png"))
+            if os.environ.get("LAMINA_UPDATE_SCREENSHOTS") == "1":
+                section.screenshot(path=str(ROOT / "docs" / "console-tune.png"))
+
+            page.fill("#tune input[name=memory]", "128")
+            page.fill("#tune input[name=other]", "idle-fn")
+            page.click("#tune button[value=compare]")  # its handler marks it running at once
+            page.wait_for_function(done + ".dataset.status)", timeout=180_000)
+            assert page.get_attribute("#tune-status", "data-status") == "succeeded", (
+                page.inner_text("#tune-status")
+            )
+            curve = page.evaluate("() => window.laminaCharts.tune.data")
+            assert curve[0] == [128] and len(curve) == 5  # cost and time of each side
+            # Refused before anything runs (asked outside the page: a browser logs any 404).
+            api = server.endpoint + "/console/api/functions/console-fn/compare"
+            headers = {"X-Lamina-Console": "1"}
+            resp = page.request.post(api, headers=headers, data={"other": "no-such-fn"})
+            assert resp.status == 404 and "no-such-fn" in resp.json()["message"]
+            resp = page.request.post(api, headers=headers, data={"memory": "64", "other": "x"})
+            assert resp.status == 400 and "memory" in resp.json()["message"]
+            assert page.request.post(api, data={"other": "idle-fn"}).status == 403
 
             # The CSP is on every page and nothing was fetched from outside.
             resp = page.request.get(server.endpoint + "/console")

@@ -9,10 +9,14 @@ The extensions come in layers, as on Lambda: executables in ``/opt/extensions``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -275,8 +279,15 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
         assert tracing["type"] == "X-Amzn-Trace-Id" and tracing["value"].startswith("Root=1-")
         assert re.fullmatch(r"[0-9a-f]{16}", tracing["spanId"])
         assert done["tracing"] == report["tracing"] == tracing
+        # runtimeDone also has Lambda's runtimeOverhead: from the answer to the next /next.
+        assert [s["name"] for s in done["spans"]] == [
+            "responseLatency",
+            "responseDuration",
+            "runtimeOverhead",
+        ]
+        assert done["spans"][1]["start"] <= done["spans"][2]["start"]
         for record in (done, report):
-            spans = record["spans"]
+            spans = record["spans"][:2]
             assert [s["name"] for s in spans] == ["responseLatency", "responseDuration"]
             for span in spans:
                 assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", span["start"])
@@ -285,6 +296,14 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
             assert spans[0]["start"] <= spans[1]["start"]
     # The extension's own lines are logged too, without Lamina's marker.
     assert "\n[telemetry] subscribed" in "\n" + text
+    # One producer: the server's telemetry bus (what the console's tail and `lamina logs
+    # --follow` read) holds the very records the extension was sent.
+    bus = Client(lamina.endpoint).call("GET", f"/lamina/v1/functions/{name}/telemetry?after=0")
+    for kind in ("platform.start", "platform.runtimeDone", "platform.report"):
+        published = [e["record"] for e in bus["events"] if e["type"] == kind]
+        assert published[: len(ids)] == records[kind][: len(ids)], kind
+    said = [e["record"] for e in bus["events"] if e["type"] == "function"]
+    assert said[: len(seen["function"])] == seen["function"]
 
 
 def _telemetry_records(text: str) -> dict[str, list[dict[str, Any]]]:
@@ -329,8 +348,13 @@ def test_a_streamed_responses_spans_cover_its_stream(lamina: LaminaProcess) -> N
     text = _wait_for(lambda: _logs(lamina, name), "[telemetry] seen ")
     (done,) = _telemetry_records(text)["platform.runtimeDone"]
     assert done["metrics"]["producedBytes"] == len(body)
-    latency, duration = done["spans"]
-    assert (latency["name"], duration["name"]) == ("responseLatency", "responseDuration")
+    latency, duration, overhead = done["spans"]
+    assert (latency["name"], duration["name"], overhead["name"]) == (
+        "responseLatency",
+        "responseDuration",
+        "runtimeOverhead",
+    )
+    assert overhead["durationMs"] >= 0
     # The response began (its head arrived) before its second piece was written, and
     # ended after its last one was (the span's start is in whole milliseconds).
     assert _epoch(latency["start"]) <= _epoch(duration["start"]) <= written[1]
@@ -466,3 +490,35 @@ def test_an_extension_crashing_mid_invoke_fails_it_and_resets(lamina: LaminaProc
     again = lamina.invoke(name, {})
     assert again.json()["errorType"] == "Extension.Crash"
     assert "Init Duration" in again.log
+
+
+def test_logs_follow_prints_the_telemetry_events_as_they_happen(lamina: LaminaProcess) -> None:
+    name = "follow-me"
+    _create(lamina, name, {"app.py": SAYS_HELLO})
+    _invoke(lamina, name)  # history: printed from the log store first
+    cli = Path(sys.executable).with_name("lamina")
+    follow = subprocess.Popen(
+        [str(cli), "logs", name, "--follow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "LAMINA_ENDPOINT": lamina.endpoint, "NO_COLOR": "1"},
+    )
+    try:
+        lines: list[str] = []
+        assert follow.stdout is not None
+        while not any("hello from the function" in line for line in lines):
+            line = follow.stdout.readline()
+            assert line, "".join(lines)  # the command ended
+            lines.append(line)
+        request_id, _ = _invoke(lamina, name)  # live: from the telemetry bus
+        while not any(f"REPORT RequestId: {request_id}" in line for line in lines):
+            line = follow.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        live = "".join(lines)
+        assert f"START RequestId: {request_id} Version: $LATEST" in live
+        assert live.count("hello from the function") == 2
+    finally:
+        follow.kill()
+        follow.wait()

@@ -34,8 +34,11 @@ pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 KEY, SECRET = "AKIDMETRICS", "metrics-secret"
 CODE = """
+import json
+
 def handler(event, context):
-    if event.get("fail"):
+    bodies = [json.loads(r["body"]) for r in event.get("Records", [])]
+    if event.get("fail") or any(b.get("fail") for b in bodies):
         raise ValueError("asked to fail")
     return {"ok": True}
 """
@@ -436,3 +439,38 @@ def test_async_backlog_and_loop_lag_are_scraped(server: LaminaProcess, traffic: 
     assert got[("lamina_async_events", (("faas_name", "blocked"),))] == 2
     assert got[("lamina_async_event_age_seconds", (("faas_name", "blocked"),))] >= 0
     assert got[("lamina_event_loop_lag_seconds", ())] >= 0
+
+
+def test_request_rates_and_esm_batches_are_scraped(server: LaminaProcess, traffic: None) -> None:
+    before = samples(scrape(server, basic(KEY, SECRET))[1])
+    lam, sqs = client(server, "lambda"), client(server, "sqs")
+    url = sqs.create_queue(QueueName="metered-q")["QueueUrl"]
+    for i in range(3):  # three batches of one: one fails
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"fail": i == 0}))
+    mapping = lam.create_event_source_mapping(
+        FunctionName="metered",
+        EventSourceArn="arn:aws:sqs:us-east-1:000000000000:metered-q",
+        BatchSize=1,
+    )["UUID"]
+    labels = (
+        ("faas_name", "metered"),
+        ("mapping", mapping),
+        ("source", "arn:aws:sqs:us-east-1:000000000000:metered-q"),
+    )
+    got: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for _ in range(300):
+        got = samples(scrape(server, basic(KEY, SECRET))[1])
+        # The failed message comes back after its visibility timeout: at least 3 batches.
+        if got.get(("lamina_esm_batches_total", labels), 0) >= 3:
+            break
+        time.sleep(0.2)
+    lam.delete_event_source_mapping(UUID=mapping)
+    assert got[("lamina_esm_batches_total", labels)] >= 3
+    assert got[("lamina_esm_records_total", labels)] == got[("lamina_esm_batches_total", labels)]
+    assert got[("lamina_esm_failed_batches_total", labels)] >= 1
+    # Every scrape and API call counted, per face.
+    lam_calls = ("lamina_http_requests_total", (("face", "lambda"),))
+    assert got[lam_calls] == before[lam_calls] + 1  # CreateEventSourceMapping
+    metrics_calls = ("lamina_http_requests_total", (("face", "metrics"),))
+    assert got[metrics_calls] > before[metrics_calls]
+    assert got[("lamina_http_requests_total", (("face", "sqs"),))] >= 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from lamina.scheduler.spans import (
     InvokeTrace,
     Span,
@@ -64,3 +66,11 @@ def test_a_trace_source_makes_the_trace_only_when_asked() -> None:
     assert trace.spans[0].duration_ms == 500.0
     # The runtime never answered (a timeout, a crash): the context without spans.
     assert TraceSource(header, delivered_at=10.0).trace() == InvokeTrace(header, "ced1236632b9b767")
+
+
+def test_iso_ms_matches_datetime_across_seconds_and_rounding_edges() -> None:
+    values = [1_659_441_683.5214, 1_659_441_683.9999996, 1_845_672_898.5839994, 1_659_441_684.0]
+    values += [1_700_000_000 + i * 0.3333337 for i in range(50)]  # the cached second changes
+    for value in values:
+        expected = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        assert iso_ms(value) == expected, value

@@ -35,6 +35,23 @@
     });
   }
 
+  // -- cost page: the bill per day (when grouped by day) ------------------------------------
+  const days = document.getElementById("cost-days");
+  if (days && window.uPlot) {
+    const perDay = JSON.parse(days.dataset.days);
+    const keys = Object.keys(perDay);
+    if (keys.length) {
+      const data = [keys.map((d) => Date.parse(d + "T00:00:00Z") / 1000),
+                    keys.map((d) => perDay[d])];
+      window.laminaCharts = { costDays: new uPlot({
+        width: Math.max(320, days.clientWidth || 600), height: 220,
+        series: [{}, { label: "millionths of a USD per day", stroke: "#0b5cad", width: 1.5,
+                       points: { show: true, size: 5 } }],
+        axes: [{}, { size: 80 }],
+      }, data, days) };
+    }
+  }
+
   // -- function page --------------------------------------------------------------------
   const heading = document.getElementById("function");
   if (!heading) return;
@@ -49,11 +66,13 @@
     success: { series: ["success_pct"] },
     cold: { series: ["cold_starts", "init_avg_ms"] },
     memory: { series: ["max_memory_mb", "configured_mb"] },
+    concurrency: { series: ["concurrency_avg", "concurrency_limit"] },
     cost: { series: ["cost_micro_usd"] },
   };
 
   function draw(columns) {
     columns.configured_mb = columns.t.map(() => meta.memory_mb);
+    columns.concurrency_limit = columns.t.map(() => meta.concurrency_limit);
     // Micro-dollars: per-minute costs are far below one cent.
     columns.cost_micro_usd = columns.cost_usd.map((v) => (v == null ? null : v * 1e6));
     for (const [key, spec] of Object.entries(specs)) {
@@ -84,19 +103,23 @@
     draw(await resp.json());
   }
 
-  // Live tail: poll for lines newer than the last one seen; keep the last 500.
+  // Live tail: the function's telemetry events (the same ones the Telemetry API hands
+  // extensions), polled after the last one seen; the last 500 lines kept.
   const tail = document.getElementById("tail");
-  let lastMs = 0;
+  let lastSeq = 0;
   async function pollTail() {
     try {
-      const resp = await fetch(api + "/logs?since_ms=" + lastMs, { credentials: "same-origin" });
+      const resp = await fetch(api + "/logs?after=" + lastSeq, { credentials: "same-origin" });
       if (resp.ok) {
         const body = await resp.json();
-        for (const [ms, message] of body.events) {
-          const line = new Date(ms).toISOString().slice(11, 23) + "  " + message.replace(/\n$/, "");
-          tail.append(line + "\n");
+        for (const [ms, type, text] of body.events) {
+          const line = new Date(ms).toISOString().slice(11, 23) + "  " + text;
+          const row = document.createElement("span");
+          row.className = "ev-" + type.replace(/\./g, "-");
+          row.textContent = line + "\n";
+          tail.append(row);
         }
-        lastMs = body.last_ms;
+        lastSeq = body.last;
         while (tail.childNodes.length > 500) tail.removeChild(tail.firstChild);
       }
     } catch (err) {
@@ -125,6 +148,87 @@
         body.payload + "\n\n" + body.log
       : "Error: " + body.message;
     await refresh();
+    await loadHistory();
+  });
+
+  // Payload history: the last payloads run from the Invoke box, newest first.
+  const history = document.getElementById("history");
+  history.addEventListener("change", () => {
+    if (history.value) document.querySelector("#invoke textarea").value = history.value;
+  });
+  async function loadHistory() {
+    const resp = await fetch(api + "/payloads", { credentials: "same-origin" });
+    if (!resp.ok) return;
+    const body = await resp.json();
+    history.replaceChildren(new Option("—", ""));
+    for (const p of body.payloads) {
+      history.append(new Option(p.length > 80 ? p.slice(0, 77) + "..." : p, p));
+    }
+  }
+  // Tune and compare: start `lamina tune`/`compare` on the server, poll, draw the curve.
+  const tuneForm = document.getElementById("tune");
+  const tuneStatus = document.getElementById("tune-status");
+  const num = (v) => (v == null ? null : Number(v));
+  function tuneCurve(result, kind) {
+    const sides = kind === "compare" ? [result.a, result.b] : [{ function: meta.name, tuning: result }];
+    const sizes = Array.from(new Set(sides.flatMap((s) => s.tuning.sizes.map((z) => z.memory_mb))))
+      .sort((a, b) => a - b);
+    const series = [], columns = [sizes];
+    for (const side of sides) {
+      const by = new Map(side.tuning.sizes.map((z) => [z.memory_mb, z]));
+      series.push(side.function + " USD per million");
+      columns.push(sizes.map((m) => num(by.get(m) && by.get(m).cost_per_million)));
+      series.push(side.function + " p50 billed ms");
+      columns.push(sizes.map((m) => num(by.get(m) && by.get(m).billed_ms && by.get(m).billed_ms.p50)));
+    }
+    return { series, columns };
+  }
+  function drawTune(result, kind) {
+    const { series, columns } = tuneCurve(result, kind);
+    const el = document.getElementById("chart-tune");
+    if (charts.tune) { charts.tune.destroy(); el.replaceChildren(); }
+    charts.tune = new uPlot({
+      width: Math.max(320, el.clientWidth || 600), height: 240,
+      scales: { x: { time: false }, ms: {} },
+      series: [{ label: "MB" }, ...series.map((label, i) => ({
+        label, stroke: colours[i % colours.length], width: 1.5,
+        scale: label.endsWith("ms") ? "ms" : "y", points: { show: true, size: 6 },
+      }))],
+      axes: [{ label: "memory (MB)" }, { scale: "y", size: 70 }, { scale: "ms", side: 1, size: 60 }],
+    }, columns, el);
+  }
+  tuneForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const kind = (event.submitter && event.submitter.value) || "tune";
+    const f = tuneForm.elements;
+    tuneStatus.dataset.status = "running";
+    tuneStatus.textContent = "Running lamina " + kind + "…";
+    const resp = await fetch(api + "/" + kind, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-Lamina-Console": "1" },
+      body: JSON.stringify({
+        memory: f.memory.value, invocations: Number(f.invocations.value), other: f.other.value,
+        payload: document.querySelector("#invoke textarea").value,
+      }),
+    });
+    const started = await resp.json();
+    if (!resp.ok) {
+      tuneStatus.dataset.status = "refused";
+      tuneStatus.textContent = "Error: " + started.message;
+      return;
+    }
+    let job;
+    do {
+      await new Promise((r) => setTimeout(r, 1000));
+      const poll = await fetch("/console/api/jobs/" + started.job, { credentials: "same-origin" });
+      job = await poll.json();
+    } while (job.status === "running");
+    if (job.result) drawTune(job.result, kind);
+    tuneStatus.dataset.status = job.status;
+    tuneStatus.textContent = job.status === "succeeded"
+      ? (kind === "compare" ? job.result.verdict
+         : "Recommended: " + job.result.recommended_memory_mb + " MB (" + job.result.strategy + ")")
+      : "Failed: " + job.error;
   });
   refresh();
 })();

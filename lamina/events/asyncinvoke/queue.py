@@ -40,6 +40,7 @@ from lamina.events.asyncinvoke.policy import (
 from lamina.events.asyncinvoke.registry import EventInvokeConfigs
 from lamina.events.asyncinvoke.store import AsyncInvokeStore, StoredEvent
 from lamina.events.invoker import Invoke
+from lamina.tracing import continued
 from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.async")
@@ -88,11 +89,17 @@ class AsyncInvokeQueue:
 
     # -- accepting ----------------------------------------------------------------------
     async def enqueue(
-        self, function: str, qualifier: str | None, payload: bytes, request_id: str | None = None
+        self,
+        function: str,
+        qualifier: str | None,
+        payload: bytes,
+        request_id: str | None = None,
+        trace_header: str | None = None,
     ) -> str:
-        """Durably accept an event; returns its request id once committed."""
+        """Durably accept an event; returns its request id once committed. ``trace_header``:
+        the X-Ray trace its invocations continue (kept across retries and restarts)."""
         rid = request_id or str(uuid.uuid4())
-        await self.store.insert(rid, function, qualifier, payload, self._clock())
+        await self.store.insert(rid, function, qualifier, payload, self._clock(), trace_header)
         self._wake.set()
         return rid
 
@@ -155,7 +162,8 @@ class AsyncInvokeQueue:
             return
         attempts, throttles = ev.attempts, ev.throttles
         try:
-            result = await self._invoke(ev.function, ev.qualifier, ev.payload, ev.request_id)
+            with continued(ev.trace_header):
+                result = await self._invoke(ev.function, ev.qualifier, ev.payload, ev.request_id)
         except TooManyRequests:
             throttles += 1
             decision = after_throttle(

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS events (
     attempts INTEGER NOT NULL DEFAULT 0,
     throttles INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT,
-    last_response TEXT
+    last_response TEXT,
+    trace TEXT
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (due_at);
 CREATE TABLE IF NOT EXISTS event_invoke_configs (
@@ -53,11 +54,19 @@ class StoredEvent:
     attempts: int
     throttles: int
     last_response: str | None  # JSON of the last attempt's response context and payload
+    trace_header: str | None = None  # the X-Ray trace the event continues (lamina.tracing)
 
 
 _COLUMNS = (
-    "seq, request_id, function, qualifier, payload, accepted_at, attempts, throttles, last_response"
+    "seq, request_id, function, qualifier, payload, accepted_at, attempts, throttles, "
+    "last_response, trace"
 )
+
+
+def _add_trace_column(c: sqlite3.Connection) -> None:
+    """A queue written before events kept their trace gets the (empty) column."""
+    if "trace" not in {row[1] for row in c.execute("PRAGMA table_info(events)")}:
+        c.execute("ALTER TABLE events ADD COLUMN trace TEXT")
 
 
 def _event(row: tuple[object, ...]) -> StoredEvent:
@@ -69,19 +78,26 @@ class AsyncInvokeStore:
 
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.writer = SqliteWriter(path, SCHEMA, fsync=fsync, name="async-invoke-db")
+        self.writer.call(_add_trace_column)
 
     def close(self) -> None:
         self.writer.close()
 
     # -- events -----------------------------------------------------------------------
     async def insert(
-        self, request_id: str, function: str, qualifier: str | None, payload: bytes, now: float
+        self,
+        request_id: str,
+        function: str,
+        qualifier: str | None,
+        payload: bytes,
+        now: float,
+        trace_header: str | None = None,
     ) -> None:
         def op(c: sqlite3.Connection) -> None:
             c.execute(
-                "INSERT INTO events (request_id, function, qualifier, payload, accepted_at, due_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (request_id, function, qualifier, payload, now, now),
+                "INSERT INTO events (request_id, function, qualifier, payload, accepted_at, due_at,"
+                " trace) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (request_id, function, qualifier, payload, now, now, trace_header),
             )
 
         await self.writer.run(op)

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from lamina.errors import ResourceNotFound, TooManyRequests
 from lamina.events.esm.clients import QueueClient
@@ -24,6 +24,7 @@ from lamina.events.esm.config import Mapping
 from lamina.events.esm.event import QueueMessage, failed_message_ids, sqs_event
 from lamina.events.esm.store import MappingStore
 from lamina.events.invoker import Invoke
+from lamina.tracing import continued
 from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.esm")
@@ -31,6 +32,18 @@ log = logging.getLogger("lamina.events.esm")
 DEFAULT_POLLERS = 5
 MAX_PAYLOAD = 6 * 1024 * 1024
 LONG_POLL_S = 20.0
+
+
+@dataclass(slots=True)
+class BatchCounts:
+    """A mapping's batches since the server started (kept across its pollers' restarts):
+    those handed to the function, the records in them, and those that failed."""
+
+    function: str
+    source: str
+    batches: int = 0
+    records: int = 0
+    failed: int = 0
 
 
 class MappingPoller:
@@ -43,6 +56,7 @@ class MappingPoller:
         invoke: Invoke,
         region: str,
         report: Callable[[str, str], None],
+        counts: BatchCounts | None = None,
     ) -> None:
         self.mapping = mapping
         self.client = client
@@ -50,7 +64,7 @@ class MappingPoller:
         self._region = region
         self._report = report  # (uuid, LastProcessingResult)
         self._tasks: list[asyncio.Task[None]] = []
-        self.batches = 0
+        self.counts = counts or BatchCounts(mapping.function_name, mapping.event_source_arn)
 
     def start(self) -> None:
         n = self.mapping.maximum_concurrency or DEFAULT_POLLERS
@@ -112,8 +126,14 @@ class MappingPoller:
     async def _process(self, batch: list[QueueMessage]) -> None:
         m = self.mapping
         payload = sqs_event(batch, m.event_source_arn, self._region)
+        # The batch continues the trace its first traced message was sent in.
+        trace = next((q.attributes["AWSTraceHeader"] for q in batch
+                      if "AWSTraceHeader" in q.attributes), None)  # fmt: skip
         try:
-            result = await self._invoke(m.function_name, m.qualifier, payload, str(uuid.uuid4()))
+            with continued(trace):
+                result = await self._invoke(
+                    m.function_name, m.qualifier, payload, str(uuid.uuid4())
+                )
         except TooManyRequests:
             # The messages stay invisible until their visibility timeout: back off.
             self._report(m.uuid, "PROBLEM: Function call throttled")
@@ -123,8 +143,11 @@ class MappingPoller:
             self._report(m.uuid, "PROBLEM: Function not found")
             await asyncio.sleep(5.0)
             return
-        self.batches += 1
+        counts = self.counts
+        counts.batches += 1
+        counts.records += len(batch)
         if result.function_error:
+            counts.failed += 1
             self._report(m.uuid, "PROBLEM: Function call failed")
             return
         done = batch
@@ -154,6 +177,7 @@ class MappingManager:
         self._invoke = invoke
         self._region = region
         self.pollers: dict[str, MappingPoller] = {}
+        self.counts: dict[str, BatchCounts] = {}  # mapping uuid → its batches (GET /metrics)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -196,6 +220,7 @@ class MappingManager:
             if m.state == "Deleting":
                 await self._stop(m.uuid)
                 self.store.delete(m.uuid)
+                self.counts.pop(m.uuid, None)
                 continue
             running = self.pollers.get(m.uuid)
             if m.state in ("Creating", "Updating", "Enabling", "Disabling") or (
@@ -211,7 +236,10 @@ class MappingManager:
                     self.store.save(replace(m, state="Enabled", last_result=f"PROBLEM: {exc}"))
                     continue
                 m = replace(m, state="Enabled")
-                poller = MappingPoller(m, client, self._invoke, self._region, self._report)
+                counts = self.counts.setdefault(
+                    m.uuid, BatchCounts(m.function_name, m.event_source_arn)
+                )
+                poller = MappingPoller(m, client, self._invoke, self._region, self._report, counts)
                 self.pollers[m.uuid] = poller
                 self.store.save(m)
                 poller.start()

@@ -31,6 +31,7 @@ from lamina.events.invoker import Invoke, InvokeStream
 from lamina.models.function_url import FunctionUrlConfig
 from lamina.runtime_api.stream import ResponseStream
 from lamina.services.protocol.rawresponse import RawResponse
+from lamina.tracing import continued
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -111,6 +112,11 @@ class FunctionUrlHandler:
         return url_id_of(req) is not None
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
+        # An X-Amzn-Trace-Id header's trace continues into the function (lamina.tracing).
+        with continued(req.headers.get("x-amzn-trace-id")):
+            return await self._handle(req, conn)
+
+    async def _handle(self, req: Request, conn: HttpConnection | None) -> Response:
         peer = conn.peer[0] if conn is not None and conn.peer else "127.0.0.1"
         addressed = url_id_of(req)
         if addressed is None:
@@ -248,6 +254,10 @@ class ApiRoutesHandler:
         self._clock = clock
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
+        with continued(req.headers.get("x-amzn-trace-id")):
+            return await self._handle(req, conn)
+
+    async def _handle(self, req: Request, conn: HttpConnection | None) -> Response:
         peer = conn.peer[0] if conn is not None and conn.peer else "127.0.0.1"
         api, prefix = self.api, self.stage_prefix
         path = unquote(req.path)

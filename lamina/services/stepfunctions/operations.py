@@ -33,6 +33,7 @@ from lamina.services.stepfunctions.records import (
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens
 from lamina.services.stepfunctions.teststate import test_state
+from lamina.tracing import continued
 from lamina.workflows.definition import Machine
 from lamina.workflows.errors import InvalidDefinition
 from lamina.workflows.parse import parse_definition
@@ -412,7 +413,9 @@ class StepFunctionsOperations:
             ex.express = sm.express
             if not sm.express:
                 self._remember(ex)
-            await self.executions.start(ex)
+            # Its Lambda tasks continue the caller's X-Ray trace (the run's task inherits it).
+            with continued(field_str(body, "traceHeader", required=False)):
+                await self.executions.start(ex)
         return {"executionArn": ex.arn, "startDate": ex.started}
 
     def _remember(self, ex: ExecutionRecord) -> None:
@@ -428,7 +431,8 @@ class StepFunctionsOperations:
                        "This operation is not supported by this type of state machine")  # fmt: skip
         ex, _ = self._new_execution(body, express=True)
         started = time.monotonic()
-        await self.executions.start(ex)
+        with continued(field_str(body, "traceHeader", required=False)):
+            await self.executions.start(ex)
         await ex.done.wait()
         elapsed_ms = (time.monotonic() - started) * 1000
         out: dict[str, Any] = {

@@ -1,0 +1,214 @@
+"""The console's Cost page: the bill by function, version or day, each function's month
+projected at a request rate, and its break-even against a flat-priced server.
+
+The numbers come from the same places as ``lamina cost``'s: the ledger's views
+(:class:`~lamina.billing.ledger_reader.LedgerReader`, which ``GET /lamina/v1/ledger`` also
+serves), and :func:`~lamina.billing.projection.project` /
+:func:`~lamina.billing.projection.break_even` with the same price table and the same rate
+and price syntax (``10/s``, ``40$/month``). Pure rendering plus :func:`cost_page`, which
+reads (on a worker thread).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+
+from lamina.billing.ledger_queries import GroupBy, GroupTotals
+from lamina.billing.ledger_reader import LedgerReader
+from lamina.billing.ledger_wire import parse_by
+from lamina.billing.meter import EXACT
+from lamina.billing.prices import PriceTable
+from lamina.billing.projection import (
+    BreakEven,
+    Projection,
+    RequestRate,
+    ServerPrice,
+    Workload,
+    break_even,
+    parse_rate,
+    parse_server_price,
+    project,
+)
+from lamina.errors import InvalidParameterValue
+
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True, slots=True)
+class CostQuery:
+    """What the page's form asks: the grouping, how many days back, a rate, a server."""
+
+    by: GroupBy = "function"
+    days: int = 30
+    rate: RequestRate | None = None
+    server: ServerPrice | None = None
+
+    @classmethod
+    def parse(cls, query: dict[str, str]) -> CostQuery:
+        """From the page's query string; a bad value raises InvalidParameterValue."""
+        try:
+            days = int(query.get("days") or 30)
+        except ValueError:
+            raise InvalidParameterValue("days must be a whole number") from None
+        if not 1 <= days <= MAX_DAYS:
+            raise InvalidParameterValue(f"days must be between 1 and {MAX_DAYS}")
+        rate, server = query.get("rate", "").strip(), query.get("server", "").strip()
+        return cls(
+            parse_by(query.get("by") or "function"),
+            days,
+            parse_rate(rate) if rate else None,
+            parse_server_price(server) if server else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    function: str
+    workload: Workload
+    cost_per_million: Decimal
+    projection: Projection | None
+    break_even: BreakEven | None
+
+
+def total(g: GroupTotals) -> Decimal:
+    return EXACT.add(EXACT.add(g.request_cost, g.duration_cost), g.ephemeral_cost)
+
+
+def outlooks(
+    workloads: list[tuple[str, Workload]], query: CostQuery, prices: PriceTable
+) -> list[Outlook]:
+    return [
+        Outlook(
+            name,
+            w,
+            w.cost_per_million(prices),
+            project(w, query.rate.per_month, prices) if query.rate is not None else None,
+            break_even(w, query.server, prices) if query.server is not None else None,
+        )
+        for name, w in workloads
+    ]
+
+
+def _usd(value: Decimal | None, places: int = 6) -> str:
+    return "—" if value is None else f"{value:.{places}f}"
+
+
+def _form(q: CostQuery, error: str) -> str:
+    options = "".join(
+        f"<option value={by}{' selected' if by == q.by else ''}>{by}</option>"
+        for by in ("function", "version", "day")
+    )
+    note = f"<p class=error role=alert>{escape(error)}</p>" if error else ""
+    return (
+        f"{note}<form id=cost-query method=get action=/console/cost class=inline>"
+        f"<label>By <select name=by>{options}</select></label>"
+        f"<label>Last <input name=days type=number min=1 max={MAX_DAYS} value={q.days}> days"
+        "</label><label>Rate <input name=rate placeholder=10/s "
+        f'value="{escape(q.rate.text if q.rate else "")}"></label>'
+        "<label>Server <input name=server placeholder=40$/month "
+        f'value="{escape(q.server.text if q.server else "")}"></label>'
+        "<button>Show</button></form>"
+    )
+
+
+def _groups(q: CostQuery, groups: list[GroupTotals]) -> str:
+    first = {"function": "Function", "version": "Function</th><th>Version", "day": "Day</th>"
+             "<th>Function"}[q.by]  # fmt: skip
+    rows = []
+    for g in groups:
+        key = {
+            "function": f"<td>{escape(g.function)}</td>",
+            "version": f"<td>{escape(g.function)}</td><td>{escape(g.version or '')}</td>",
+            "day": f"<td>{g.day}</td><td>{escape(g.function)}</td>",
+        }[q.by]
+        rows.append(
+            f"<tr>{key}<td class=invocations>{g.invocations}</td><td>{g.cold_starts}</td>"
+            f"<td>{g.errors}</td><td>{g.billed_ms}</td>"
+            f"<td class=usd>{_usd(total(g), 9)}</td></tr>"
+        )
+    grand = sum((total(g) for g in groups), Decimal(0))
+    return (
+        f"<table id=bill><thead><tr><th>{first}</th><th>Invocations</th><th>Cold starts</th>"
+        "<th>Errors</th><th>Billed ms</th><th>Cost (USD)</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        f"<p>Total: <strong id=bill-total>{_usd(grand, 9)}</strong> USD "
+        f"over the last {q.days} days (as billed: INIT included, each invocation at its "
+        "architecture's first-tier price plus the request fee).</p>"
+    )
+
+
+def _outlooks(q: CostQuery, found: list[Outlook]) -> str:
+    if not found:
+        return "<p>No invocations in this span: nothing to project.</p>"
+    rows = []
+    for o in found:
+        be = o.break_even
+        even = "—"
+        if be is not None:
+            even = (
+                "never (at any rate Lambda costs less)"
+                if be.requests_per_month is None
+                else f"{be.requests_per_month} / month ({be.per_second:.3f}/s)"
+            )
+        rows.append(
+            f'<tr data-function="{escape(o.function)}"><td>{escape(o.function)}</td>'
+            f"<td>{escape(o.workload.architecture)}</td><td>{o.workload.invocations}</td>"
+            f"<td>{_usd(o.workload.mean_billed_ms, 1)}</td>"
+            f"<td>{_usd(o.cost_per_million, 4)}</td>"
+            f"<td class=projected>{_usd(o.projection.total if o.projection else None, 2)}</td>"
+            f"<td class=break-even>{escape(even)}</td></tr>"
+        )
+    rate = escape(q.rate.text) if q.rate else "(set a rate)"
+    server = escape(q.server.text) if q.server else "(set a server price)"
+    return (
+        "<table id=outlook><thead><tr><th>Function</th><th>Architecture</th>"
+        "<th>Measured invocations</th><th>Mean billed ms</th><th>USD per million</th>"
+        f"<th>Month at {rate} (USD)</th><th>Break-even against {server}</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def per_day(groups: list[GroupTotals], today: date, days: int) -> dict[str, float]:
+    """Millionths of a USD per UTC day, every day of the span (quiet days are 0)."""
+    spent = {str(today - timedelta(days=i)): Decimal(0) for i in range(days - 1, -1, -1)}
+    for g in groups:
+        if g.day is not None and str(g.day) in spent:
+            spent[str(g.day)] += total(g)
+    return {d: float(v * 1_000_000) for d, v in spent.items()}
+
+
+def cost_html(
+    q: CostQuery,
+    groups: list[GroupTotals],
+    found: list[Outlook],
+    error: str = "",
+    today: date | None = None,
+) -> str:
+    days = per_day(groups, today, q.days) if q.by == "day" and today is not None else {}
+    chart = escape(json.dumps(days))
+    return (
+        "<h1>Cost</h1>"
+        f"{_form(q, error)}<section><h2>Bill by {escape(q.by)}</h2>{_groups(q, groups)}"
+        f'<div id=cost-days data-days="{chart}"></div></section>'
+        f"<section><h2>Projection and break-even</h2>{_outlooks(q, found)}</section>"
+    )
+
+
+def cost_page(ledger_path: Path, prices: PriceTable, query: dict[str, str]) -> str:
+    """Reads the ledger (call from a worker thread, after flushing it)."""
+    error = ""
+    try:
+        q = CostQuery.parse(query)
+    except InvalidParameterValue as exc:
+        q, error = CostQuery(), exc.message
+    since = time.time() - q.days * 86_400
+    reader = LedgerReader(ledger_path)
+    groups = reader.groups(q.by, None, since, None)
+    found = outlooks(reader.workloads(None, since, None), q, prices)
+    return cost_html(q, groups, found, error, datetime.now(UTC).date())
