@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +97,9 @@ class Scheduler:
         self._reaper: asyncio.Task[None] | None = None
         # Told of each throttled invoke (function, version, epoch s): the metrics count them.
         self.on_throttle: Callable[[str, str, float], None] | None = None
+        # On a cluster (lamina.cluster), invokes are placed on nodes instead of run here;
+        # streamed responses still run here (the cluster connection does not stream yet).
+        self.route: Callable[[InvokeRequest], Awaitable[InvokeResult]] | None = None
 
     # Where functions reach Lamina's API (AWS_ENDPOINT_URL); set once the port is bound.
     @property
@@ -151,6 +154,8 @@ class Scheduler:
 
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
+        if self.route is not None and req.stream is None:
+            return await self.route(req)
         cfg = req.cfg
         request_id = req.request_id or str(uuid.uuid4())
         decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic())

@@ -1,0 +1,138 @@
+"""The control plane's invoke path on a cluster: place, send over the node's connection.
+
+:class:`ClusterRouter` is the scheduler's ``route`` in cluster mode. For each invoke it
+asks the pure :class:`~lamina.cluster.placement.Placement` where to run it, sends the
+code package first if that node lacks it, and sends the invoke over the node's open
+:class:`~lamina.cluster.connection.NodeConnection`. What the node's scheduler produced —
+ledger records and log lines — arrives in the frames and is written here, into the same
+ledger and log groups one machine writes, so bills, REPORT lines and ``lamina logs``
+are unchanged; the answer says which node ran it (``InvokeResult.node``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from lamina.cluster.connection import NodeConnection
+from lamina.cluster.frames import NodeState
+from lamina.cluster.placement import NoRoom, Placement, Throttle
+from lamina.errors import NodeLost, TooManyRequests
+from lamina.logs.store import LogStore
+from lamina.models.invocation import InvokeResult
+from lamina.scheduler.driver import InvokeRequest
+from lamina.scheduler.report import RecordSink
+
+log = logging.getLogger("lamina.cluster")
+
+REASON_CAPACITY = "ClusterCapacityExceeded"
+
+
+class ClusterRouter:
+    """Places invokes on nodes and carries them over each node's connection."""
+
+    def __init__(
+        self,
+        placement: Placement,
+        token: str,
+        record: RecordSink,
+        logs: LogStore,
+        package: Callable[[str], Path],
+    ) -> None:
+        self.placement = placement
+        self._token = token
+        self._record = record
+        self._logs = logs
+        self._package = package  # a code package's zip by SHA-256 (the control plane's store)
+        self.connections: dict[str, NodeConnection] = {}
+        # Told of each throttled invoke (function, version, epoch s), as the scheduler's.
+        self.on_throttle: Callable[[str, str, float], None] | None = None
+        # Told when a node's connection ends (the fleet reconnects or forgets it).
+        self.on_lost: Callable[[str], None] | None = None
+        self.lost_invokes = 0
+
+    # -- membership -------------------------------------------------------------------
+    async def attach(self, host: str, port: int) -> str:
+        """Connect to a node's worker and start placing work there; its node id."""
+        conn = NodeConnection(host, port, self._token, self._state, self._lost)
+        welcome = await conn.open()
+        old = self.connections.get(welcome.node_id)
+        if old is not None and old is not conn:
+            await old.close()
+        self.connections[welcome.node_id] = conn
+        self.placement.join(welcome.node_id, welcome.capacity_mb, welcome.cpus)
+        self._state(welcome.node_id, welcome.state)
+        log.info(
+            "node %s attached at %s:%d (%d MB for environments, %.1f CPUs)",
+            welcome.node_id,
+            host,
+            port,
+            welcome.capacity_mb,
+            welcome.cpus,
+        )
+        return welcome.node_id
+
+    def attached(self, node_id: str) -> bool:
+        conn = self.connections.get(node_id)
+        return conn is not None and not conn.closed
+
+    async def detach(self, node_id: str) -> None:
+        """Stop placing work on ``node_id`` and close its connection."""
+        conn = self.connections.pop(node_id, None)
+        self.placement.lose(node_id)
+        if conn is not None:
+            await conn.close()
+
+    async def close(self) -> None:
+        for node_id in list(self.connections):
+            await self.detach(node_id)
+
+    def _lost(self, conn: NodeConnection) -> None:
+        node_id = conn.node_id
+        if self.connections.get(node_id) is conn:
+            del self.connections[node_id]
+            self.placement.lose(node_id)
+            log.warning("node %s lost: no new invokes go there", node_id)
+            if self.on_lost is not None:
+                self.on_lost(node_id)
+
+    def _state(self, node_id: str, state: NodeState) -> None:
+        for rec in state.records:
+            self._record(rec)
+        for event in state.logs:
+            self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)
+        self.placement.report(node_id, state.used_mb, state.idle)
+
+    # -- the invoke path --------------------------------------------------------------
+    async def invoke(self, req: InvokeRequest) -> InvokeResult:
+        cfg = req.cfg
+        if not req.request_id:
+            req = dataclasses.replace(req, request_id=str(uuid.uuid4()))
+        decision = self.placement.place(cfg.name, cfg.version, cfg.cache_key, cfg.memory_mb)
+        if isinstance(decision, Throttle | NoRoom):
+            if self.on_throttle is not None:
+                self.on_throttle(cfg.name, cfg.version, time.time())
+            if isinstance(decision, Throttle):
+                raise TooManyRequests(decision.message, decision.reason)
+            raise TooManyRequests(decision.message, REASON_CAPACITY)
+        node_id = decision.node_id
+        try:
+            conn = self.connections.get(node_id)
+            if conn is None:
+                raise NodeLost(f"Node {node_id} is not connected.")
+            for sha in (cfg.code_sha256, *(layer.code_sha256 for layer in cfg.layers)):
+                if sha not in conn.codes:
+                    package = await asyncio.to_thread(self._package(sha).read_bytes)
+                    conn.send_code(sha, package)
+            result = await conn.invoke(req)
+        except NodeLost:
+            self.lost_invokes += 1
+            raise
+        finally:
+            self.placement.finish(cfg.name, node_id)
+        return dataclasses.replace(result, node=node_id)

@@ -1,0 +1,153 @@
+"""A real worker process behind the framed connection, without Ray: the invoke path.
+
+The control-plane side (router, placement, code store, ledger records, log store) talks
+to ``python -m lamina.cluster.worker`` over loopback, as it does to a node's worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from lamina.cluster.connection import NodeConnection
+from lamina.cluster.frames import NodeState
+from lamina.cluster.placement import Placement
+from lamina.cluster.router import ClusterRouter
+from lamina.errors import NodeLost
+from lamina.logs.store import LogStore
+from lamina.models.function import FunctionConfig
+from lamina.models.invocation import InvocationRecord
+from lamina.scheduler.driver import InvokeRequest
+from lamina.store.code import CodeStore
+from tests.integration.harness import python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+TOKEN = "t" * 64
+SOURCE = """
+import os
+import time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    print("hello from", os.getpid())
+    return {"pid": os.getpid(), "echo": event}
+"""
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    env = {**os.environ, "LAMINA_CLUSTER_TOKEN": TOKEN, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lamina.cluster.worker", "--node-id", "n1",
+         "--data-dir", str(tmp_path / "node"), "--capacity-mb", "1024", "--cpus", "2"],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("LAMINA-WORKER "), line
+    try:
+        yield proc, int(line.split()[1])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture
+def code(tmp_path: Path) -> tuple[CodeStore, FunctionConfig]:
+    store = CodeStore(tmp_path / "control" / "code")
+    pkg = store.put_zip(python_zip(SOURCE))
+    cfg = FunctionConfig(
+        "echo", "python3.12", "app.handler", pkg.sha256_hex, pkg.size, revision_id="r1"
+    )
+    return store, cfg
+
+
+@asynccontextmanager
+async def router(
+    tmp_path: Path, port: int, code: CodeStore
+) -> AsyncIterator[tuple[ClusterRouter, list[InvocationRecord], LogStore]]:
+    records: list[InvocationRecord] = []
+    logs = LogStore(tmp_path / "control" / "logs")
+    r = ClusterRouter(Placement(), TOKEN, records.append, logs, code.zip_path)
+    await r.attach("127.0.0.1", port)
+    try:
+        yield r, records, logs
+    finally:
+        await r.close()
+
+
+def test_invokes_run_on_the_node_and_bill_and_log_on_the_control_plane(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, records, logs):
+            cfg = code[1]
+            first = await r.invoke(InvokeRequest(cfg, b'{"n":1}', "arn:test", tail=True))
+            second = await r.invoke(InvokeRequest(cfg, b'{"n":2}', "arn:test"))
+            a, b = json.loads(first.payload), json.loads(second.payload)
+            assert a["echo"] == {"n": 1} and b["echo"] == {"n": 2}
+            assert a["pid"] == b["pid"]  # the warm environment served the second
+            assert first.node == second.node == "n1"
+            assert first.record is not None and first.record.cold
+            assert second.record is not None and not second.record.cold
+            assert b"REPORT RequestId: " + first.request_id.encode() in first.log_tail
+            for _ in range(50):  # late lines come in the next state frame
+                if len(records) == 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert [rec.request_id for rec in records] == [first.request_id, second.request_id]
+            logs.flush()
+            text = "\n".join(e.message for e in logs.read("echo"))
+            assert f"START RequestId: {first.request_id}" in text
+            assert f"REPORT RequestId: {second.request_id}" in text
+            assert "hello from" in text
+            assert r.placement.active("echo") == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_wrong_token_is_refused(worker: tuple[subprocess.Popen[str], int]) -> None:
+    def ignore(node: str, state: NodeState) -> None:
+        raise AssertionError("no state without the token")
+
+    async def scenario() -> None:
+        conn = NodeConnection("127.0.0.1", worker[1], "wrong", ignore, lambda c: None)
+        with pytest.raises(ConnectionError):
+            await conn.open()
+
+    asyncio.run(scenario())
+
+
+def test_a_dead_worker_fails_its_invokes_with_node_lost(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            slow = code[1].with_changes(timeout_s=30)
+            pending = asyncio.ensure_future(
+                r.invoke(InvokeRequest(slow, b'{"sleep":20}', "arn:test"))
+            )
+            await asyncio.sleep(1.0)
+            assert not pending.done()
+            worker[0].kill()
+            with pytest.raises(NodeLost):
+                await pending
+            assert not r.attached("n1")
+            assert r.placement.live() == []
+            assert r.placement.active() == 0
+
+    asyncio.run(scenario())
