@@ -13,11 +13,13 @@ import logging
 import signal
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lamina.api.app import MAX_REQUEST_BYTES, LambdaApi
 from lamina.arns import function_arn, parse_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
+from lamina.cluster.placement import Placement
 from lamina.config import Settings
 from lamina.console.app import Console
 from lamina.console.session import Sessions
@@ -53,6 +55,9 @@ from lamina.store.metadata import MetadataStore
 from lamina.store.optdir import LayerMerger
 from lamina.wire.server import HttpLimits, bound_port, serve, serve_socket
 
+if TYPE_CHECKING:
+    from lamina.cluster.control import Cluster
+
 log = logging.getLogger("lamina.server")
 
 
@@ -80,6 +85,7 @@ class Lamina:
     metrics: MetricsEndpoint | None = None
     custom_metrics: CustomMetrics | None = None
     stacks: StackStore | None = None
+    cluster: Cluster | None = None  # --cluster: the Ray cluster's nodes run the functions
 
     @property
     def endpoint(self) -> str:
@@ -95,6 +101,8 @@ class Lamina:
         if self.metrics is not None:
             await self.metrics.close()
         await self.events.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
         self.ledger.close()
@@ -155,9 +163,15 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
                 if c.execution_env and "python" in c.execution_env and c.interpreter
             }
             compile_in_background(scheduler.python_sdk, sorted(interpreters))
-    functions = Functions(
-        settings, metadata, code, scheduler.drain_function, scheduler.pool.set_reserved
-    )
+    # On a cluster, reserved concurrency holds across nodes: the placement counts it too.
+    placement = Placement(settings.concurrency_limit) if settings.cluster else None
+
+    def reserve(function: str, reserved: int | None) -> None:
+        scheduler.pool.set_reserved(function, reserved)
+        if placement is not None:
+            placement.set_reserved(function, reserved)
+
+    functions = Functions(settings, metadata, code, scheduler.drain_function, reserve)
     collected = functions.collect_code()
     if collected:
         log.info("removed %d code packages no function version uses", len(collected))
@@ -216,6 +230,22 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     scheduler.serve_api_inside(
         port, lambda sock: serve_socket(api.handle, sock, max_body=MAX_REQUEST_BYTES)
     )
+    cluster = None
+    if placement is not None:
+        # Imported here: Ray is an optional extra, loaded only for --cluster.
+        from lamina.cluster.control import open_cluster
+
+        # Before the event sources start: re-delivered events go to the nodes.
+        cluster = await open_cluster(
+            settings,
+            scheduler,
+            placement,
+            ledger.record,
+            logs,
+            code.zip_path,
+            scheduler.api_endpoint,
+        )
+        api.mount(cluster.status.accepts, cluster.status.handle)
     await events.start()
     logs_service.keeper.start()
     await workflows.start()
@@ -257,6 +287,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         metrics,
         custom_metrics,
         stacks.store,
+        cluster,
     )
 
 

@@ -1,0 +1,199 @@
+"""Lamina on a 3-node Ray cluster on 127.0.0.1 (``ray.cluster_utils.Cluster``).
+
+One cluster and one control plane (``lamina serve --cluster``) for the module; the tests
+run in order and the last ones kill and add nodes. Health checks are tuned (500 ms,
+3 failures) as docs/cluster.md recommends.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from lamina.client.http import Client
+from tests.integration.harness import LaminaProcess, python_zip
+
+ray_cluster_utils = pytest.importorskip(
+    "ray.cluster_utils", reason="Ray is not installed (pip install 'lamina[cluster]')"
+)
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow, pytest.mark.cluster]
+
+NODE_ARGS: dict[str, Any] = {
+    "node_ip_address": "127.0.0.1",
+    "num_cpus": 1,
+    "include_dashboard": False,
+    "resources": {"lamina_memory_mb": 2048},
+}
+SOURCE = """
+import os, time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    if "tag" in event:
+        print("DELIVERED", event["tag"])
+    return {"pid": os.getpid()}
+"""
+
+
+def wait_for(check: Any, timeout: float = 60.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    c = ray_cluster_utils.Cluster(
+        initialize_head=True,
+        head_node_args={
+            **NODE_ARGS,
+            "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 3},
+        },
+    )
+    for _ in range(2):
+        c.add_node(**NODE_ARGS)
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def control(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    data: Path = tmp_path_factory.mktemp("control")
+    server = LaminaProcess(
+        data, {"LAMINA_CLUSTER": cluster.address, "LAMINA_FREEZE_GRACE_S": "0.05"}
+    ).start()
+    try:
+        wait_for(lambda: len(alive(server)) == 3, what="three attached nodes")
+        yield server
+    finally:
+        server.stop()
+
+
+def status(server: LaminaProcess) -> dict[str, Any]:
+    body: dict[str, Any] = Client(server.endpoint).call("GET", "/lamina/v1/cluster")
+    return body
+
+
+def alive(server: LaminaProcess) -> list[dict[str, Any]]:
+    return [n for n in status(server)["nodes"] if n["alive"]]
+
+
+def invoke(server: LaminaProcess, name: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    out = server.lambda_client().invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    node = out["ResponseMetadata"]["HTTPHeaders"].get("x-lamina-node", "")
+    return node, json.loads(out["Payload"].read())
+
+
+def test_functions_spread_over_the_nodes(control: LaminaProcess) -> None:
+    nodes = set()
+    for i in range(12):
+        control.create(f"spread{i}", python_zip(SOURCE))
+        node, _ = invoke(control, f"spread{i}", {})
+        nodes.add(node)
+    assert nodes <= {n["node_id"] for n in alive(control)}
+    assert len(nodes) == 3
+
+
+def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
+    control: LaminaProcess,
+) -> None:
+    control.create("warm", python_zip(SOURCE))
+    runs = [control.invoke("warm", {}) for _ in range(4)]
+    assert all(r.status == 200 and r.function_error is None for r in runs)
+    pids = {r.json()["pid"] for r in runs}
+    assert len(pids) == 1
+    assert [r.report()["init"] is not None for r in runs] == [True, False, False, False]
+    idle = {k for n in status(control)["nodes"] for k, v in n["idle"].items() if v}
+    assert any(k.startswith("warm:$LATEST:") for k in idle)
+    events = Client(control.endpoint).call("GET", "/lamina/v1/functions/warm/logs")
+    text = json.dumps(events)
+    assert text.count("REPORT RequestId") >= 4
+
+
+def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
+    """Sync invokes in flight on the node fail with ServiceException, new ones go
+    elsewhere, async events in flight are retried (none lost), the node's
+    replacement takes work."""
+    head_id = cluster.head_node.node_id
+    victim_id = ""
+    for i in range(12):  # a function homed on a worker node (not the head: it holds GCS)
+        node, _ = invoke(control, f"spread{i}", {})
+        if node != head_id:
+            victim_fn, victim_id = f"spread{i}", node
+            break
+    assert victim_id
+    victim = next(n for n in cluster.worker_nodes if n.node_id == victim_id)
+
+    tags = [str(uuid.uuid4()) for _ in range(10)]
+    client = control.lambda_client()
+    for tag in tags[:5]:
+        client.invoke(
+            FunctionName=victim_fn,
+            InvocationType="Event",
+            Payload=json.dumps({"tag": tag, "sleep": 3}).encode(),
+        )
+
+    def sync_call(_: int) -> str:
+        try:
+            invoke(control, victim_fn, {"sleep": 3})
+            return "ok"
+        except ClientError as exc:
+            return f"{exc.response['ResponseMetadata']['HTTPStatusCode']} {exc.response['Error']['Code']}"
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(sync_call, i) for i in range(3)]
+        time.sleep(1.5)
+        killed_at = time.monotonic()
+        cluster.remove_node(victim, allow_graceful=False)
+        outcomes = [f.result() for f in futures]
+    failed = [o for o in outcomes if o != "ok"]
+    assert failed and all(o == "500 ServiceException" for o in failed), outcomes
+
+    # New invokes go to the other nodes at once.
+    node, _ = invoke(control, victim_fn, {})
+    answered_after = time.monotonic() - killed_at
+    assert node and node != victim_id
+    for tag in tags[5:]:
+        client.invoke(
+            FunctionName=victim_fn,
+            InvocationType="Event",
+            Payload=json.dumps({"tag": tag}).encode(),
+        )
+
+    def delivered() -> list[str]:
+        events = Client(control.endpoint).call("GET", f"/lamina/v1/functions/{victim_fn}/logs")
+        return [t for t in json.dumps(events).split("DELIVERED ")[1:]]
+
+    wait_for(
+        lambda: all(any(d.startswith(t) for d in delivered()) for t in tags), 120, "async events"
+    )
+    seen = [t for t in tags for d in delivered() if d.startswith(t)]
+    duplicates = len(seen) - len(tags)
+    print(
+        f"node loss: answered elsewhere after {answered_after:.2f} s; sync {outcomes}; "
+        f"async accepted {len(tags)} delivered {len(tags)} duplicates {duplicates}"
+    )
+    assert len(alive(control)) == 2
+
+    # A node joining (the replacement) gets an agent and takes work.
+    cluster.add_node(**NODE_ARGS)
+    wait_for(lambda: len(alive(control)) == 3, what="the new node attached")
+    before = {head_id, node} | {n["node_id"] for n in status(control)["nodes"] if not n["alive"]}
+    new_id = next(n["node_id"] for n in alive(control) if n["node_id"] not in before)
+    nodes = set()
+    for i in range(12):
+        control.create(f"rejoin{i}", python_zip(SOURCE))
+        nodes.add(invoke(control, f"rejoin{i}", {})[0])
+    assert new_id in nodes, (nodes, new_id)
