@@ -122,6 +122,21 @@ def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
     assert text.count("REPORT RequestId") >= 4
 
 
+def test_a_restarted_control_plane_reattaches_the_running_agents(
+    control: LaminaProcess,
+) -> None:
+    control.create("keep", python_zip(SOURCE))
+    node, before = invoke(control, "keep", {})
+    workers = {n["node_id"]: n["address"] for n in alive(control)}
+    control.stop()
+    control.start()
+    wait_for(lambda: len(alive(control)) == 3, what="the nodes re-attached")
+    assert {n["node_id"]: n["address"] for n in alive(control)} == workers
+    again, after = invoke(control, "keep", {})
+    # The same worker, the same warm environment: nothing was restarted.
+    assert (again, after["pid"]) == (node, before["pid"])
+
+
 def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
     """Sync invokes in flight on the node fail with ServiceException, new ones go
     elsewhere, async events in flight are retried (none lost), the node's
