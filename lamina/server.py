@@ -243,7 +243,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
             ledger.record,
             logs,
             code.zip_path,
-            scheduler.api_endpoint,
+            port,
+            iam.credentials_for,
         )
         api.mount(cluster.status.accepts, cluster.status.handle)
     await events.start()

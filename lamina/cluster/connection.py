@@ -59,6 +59,7 @@ class NodeConnection:
         self._reader_task: asyncio.Task[None] | None = None
         self.welcome: Welcome | None = None
         self.codes: set[str] = set()
+        self.credentialed: set[str] = set()  # configurations whose credentials were sent
         self.closed = False
 
     @property
@@ -102,7 +103,9 @@ class NodeConnection:
         self._write(encode("code", {"sha256": sha}, package))
         self.codes.add(sha)
 
-    async def invoke(self, req: InvokeRequest) -> InvokeResult:
+    async def invoke(
+        self, req: InvokeRequest, credentials: tuple[str, str, str] | None = None
+    ) -> InvokeResult:
         ident = next(self._ids)
         fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self._waiting[ident] = fut
@@ -115,6 +118,8 @@ class NodeConnection:
             "cognito_identity": req.cognito_identity,
             "tail": req.tail,
         }
+        if credentials is not None:
+            header["credentials"] = list(credentials)
         try:
             self._write(encode("invoke", header, req.payload))
             frame = await fut

@@ -17,6 +17,7 @@ from lamina.cluster.router import ClusterRouter
 from lamina.cluster.status import ClusterStatus
 from lamina.config import Settings
 from lamina.logs.store import LogStore
+from lamina.models.function import FunctionConfig
 from lamina.scheduler.driver import Scheduler
 from lamina.scheduler.report import RecordSink
 from lamina.services.iam.credentials import load_secret
@@ -53,7 +54,8 @@ async def open_cluster(
     record: RecordSink,
     logs: LogStore,
     package: Callable[[str], Path],
-    api_endpoint: str,
+    api_port: int,
+    credentials: Callable[[FunctionConfig], tuple[str, str, str]],
 ) -> Cluster:
     """Join the Ray cluster, attach every live node, and route the scheduler's invokes."""
     if is_loopback(settings.cluster):
@@ -63,10 +65,11 @@ async def open_cluster(
     token = cluster_token(load_secret(settings.data_dir))
     router = ClusterRouter(placement, token, record, logs, package)
     router.on_throttle = scheduler.on_throttle
+    router.credentials = credentials
     # Ray binds to the host's interface unless told; a loopback control plane keeps Ray
     # there too (tests, one-host trials). Otherwise Ray picks the node's address.
     node_ip = "127.0.0.1" if settings.host.startswith(LOOPBACK_PREFIX) else None
-    fleet = Fleet(settings.cluster, router, token, api_endpoint, node_ip)
+    fleet = Fleet(settings.cluster, router, token, settings.host, api_port, node_ip)
     await fleet.start()
     scheduler.route = router.invoke
     return Cluster(router, fleet, ClusterStatus(router))

@@ -35,6 +35,7 @@ AGENT_START_TIMEOUT_S = 60.0
 # Ray node resource a node may declare (``ray start --resources``) to say how much
 # memory Lamina's environments may use there; default: Ray's own ``memory`` resource.
 CAPACITY_RESOURCE = "lamina_memory_mb"
+WILDCARDS = ("0.0.0.0", "::", "")
 
 
 def cluster_token(secret: bytes) -> str:
@@ -75,13 +76,15 @@ class Fleet:
         address: str,
         router: ClusterRouter,
         token: str,
-        api_endpoint: str,
+        api_host: str,
+        api_port: int,
         node_ip: str | None,
     ) -> None:
         self.address = address
         self.router = router
         self._token = token
-        self._api_endpoint = api_endpoint
+        self._api_host, self._api_port = api_host, api_port
+        self._api_endpoint = ""
         self._node_ip = node_ip
         self._watch: asyncio.Task[None] | None = None
         self._attaching: set[str] = set()
@@ -96,6 +99,12 @@ class Fleet:
             logging_level=logging.WARNING,
             log_to_driver=False,
         )
+        # Functions on other nodes reach Lamina's API here: the address this host has in
+        # the Ray cluster when the API listens on every interface.
+        host = self._api_host
+        if host in WILDCARDS:
+            host = await asyncio.to_thread(ray.util.get_node_ip_address)
+        self._api_endpoint = f"http://{host}:{self._api_port}"
         await self.refresh()
         self._watch = asyncio.get_running_loop().create_task(self._watch_forever())
 

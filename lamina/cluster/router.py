@@ -24,6 +24,7 @@ from lamina.cluster.frames import NodeState
 from lamina.cluster.placement import NoRoom, Placement, Throttle
 from lamina.errors import NodeLost, TooManyRequests
 from lamina.logs.store import LogStore
+from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
 from lamina.scheduler.driver import InvokeRequest
 from lamina.scheduler.report import RecordSink
@@ -55,6 +56,9 @@ class ClusterRouter:
         # Told when a node's connection ends (the fleet reconnects or forgets it).
         self.on_lost: Callable[[str], None] | None = None
         self.lost_invokes = 0
+        # The execution role's temporary credentials for a function's environments (IAM),
+        # sent once per configuration and connection: environments start on the nodes.
+        self.credentials: Callable[[FunctionConfig], tuple[str, str, str]] | None = None
 
     # -- membership -------------------------------------------------------------------
     async def attach(self, host: str, port: int) -> str:
@@ -129,7 +133,11 @@ class ClusterRouter:
                 if sha not in conn.codes:
                     package = await asyncio.to_thread(self._package(sha).read_bytes)
                     conn.send_code(sha, package)
-            result = await conn.invoke(req)
+            creds = None
+            if self.credentials is not None and cfg.cache_key not in conn.credentialed:
+                creds = self.credentials(cfg)
+                conn.credentialed.add(cfg.cache_key)
+            result = await conn.invoke(req, creds)
         except NodeLost:
             self.lost_invokes += 1
             raise

@@ -29,6 +29,7 @@ from lamina.cluster.frames import record_to_json as rec_json
 from lamina.cluster.node_state import Shipment, ShippingLogs
 from lamina.config import Settings, load_settings
 from lamina.errors import ApiError, LaminaError
+from lamina.models.function import FunctionConfig
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
@@ -66,6 +67,9 @@ class Worker:
         self.scheduler.launcher.merge_layers = LayerMerger(
             settings.data_dir / "code" / "opt", self.code.unpacked
         ).merged
+        # Role credentials by configuration, as the control plane's IAM issued them.
+        self._credentials: dict[str, tuple[str, str, str]] = {}
+        self.scheduler.launcher.credentials = self._credentials_for
         self._writers: list[asyncio.StreamWriter] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -151,11 +155,17 @@ class Worker:
             return
         log.warning("ignored a %r frame", frame.op)
 
+    def _credentials_for(self, cfg: FunctionConfig) -> tuple[str, str, str]:
+        return self._credentials.get(cfg.cache_key, ("", "", ""))
+
     async def _invoke(self, frame: Frame, writer: asyncio.StreamWriter) -> None:
         h = frame.header
         ident = h.get("id")
         try:
             cfg = config_from_json(str(h["cfg"]))
+            creds = h.get("credentials")
+            if isinstance(creds, list) and len(creds) == 3:
+                self._credentials[cfg.cache_key] = (str(creds[0]), str(creds[1]), str(creds[2]))
             if not self.code.has(cfg.code_sha256):
                 raise ApiError(f"code package {cfg.code_sha256} is not on node {self.node_id}")
             req = InvokeRequest(

@@ -38,7 +38,7 @@ import time
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
     print("hello from", os.getpid())
-    return {"pid": os.getpid(), "echo": event}
+    return {"pid": os.getpid(), "echo": event, "key": os.environ.get("AWS_ACCESS_KEY_ID")}
 """
 
 
@@ -79,6 +79,7 @@ async def router(
     records: list[InvocationRecord] = []
     logs = LogStore(tmp_path / "control" / "logs")
     r = ClusterRouter(Placement(), TOKEN, records.append, logs, code.zip_path)
+    r.credentials = lambda cfg: ("AKIDROLE" + cfg.name.upper(), "secret", "token")
     await r.attach("127.0.0.1", port)
     try:
         yield r, records, logs
@@ -99,6 +100,7 @@ def test_invokes_run_on_the_node_and_bill_and_log_on_the_control_plane(
             a, b = json.loads(first.payload), json.loads(second.payload)
             assert a["echo"] == {"n": 1} and b["echo"] == {"n": 2}
             assert a["pid"] == b["pid"]  # the warm environment served the second
+            assert a["key"] == "AKIDROLEECHO"  # the role's credentials came with the event
             assert first.node == second.node == "n1"
             assert first.record is not None and first.record.cold
             assert second.record is not None and not second.record.cold
