@@ -70,6 +70,7 @@ async def open_cluster(
     # there too (tests, one-host trials). Otherwise Ray picks the node's address.
     node_ip = "127.0.0.1" if settings.host.startswith(LOOPBACK_PREFIX) else None
     fleet = Fleet(settings.cluster, router, token, settings.host, api_port, node_ip)
+    router.on_lost = fleet.lost
     await fleet.start()
     scheduler.route = router.invoke
     return Cluster(router, fleet, ClusterStatus(router))

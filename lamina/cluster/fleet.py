@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,9 @@ from lamina.cluster.router import ClusterRouter
 log = logging.getLogger("lamina.cluster")
 
 WATCH_EVERY_S = 0.5
+# After a node's connection ended or an attach failed, wait this long before trying it
+# again: Ray may still list a dead node as alive until its health checks fail (~2 s tuned).
+RETRY_AFTER_S = 5.0
 AGENT_START_TIMEOUT_S = 60.0
 # Ray node resource a node may declare (``ray start --resources``) to say how much
 # memory Lamina's environments may use there; default: Ray's own ``memory`` resource.
@@ -88,6 +92,7 @@ class Fleet:
         self._node_ip = node_ip
         self._watch: asyncio.Task[None] | None = None
         self._attaching: set[str] = set()
+        self._not_before: dict[str, float] = {}  # node id → monotonic time of next attempt
         self.nodes: dict[str, RayNode] = {}
 
     async def start(self) -> None:
@@ -116,6 +121,10 @@ class Fleet:
         await self.router.close()
         await asyncio.to_thread(ray.shutdown)
 
+    def lost(self, node_id: str) -> None:
+        """The router lost the node's connection: give Ray time to say whether it is dead."""
+        self._not_before[node_id] = time.monotonic() + RETRY_AFTER_S
+
     async def _watch_forever(self) -> None:
         while True:
             await asyncio.sleep(WATCH_EVERY_S)
@@ -132,7 +141,11 @@ class Fleet:
             if not node.alive:
                 if node.node_id in self.router.connections:
                     await self.router.detach(node.node_id)
-            elif not self.router.attached(node.node_id) and node.node_id not in self._attaching:
+            elif (
+                not self.router.attached(node.node_id)
+                and node.node_id not in self._attaching
+                and time.monotonic() >= self._not_before.get(node.node_id, 0.0)
+            ):
                 self._attaching.add(node.node_id)
                 asyncio.get_running_loop().create_task(self._attach(node))
 
@@ -144,8 +157,11 @@ class Fleet:
                 asyncio.wrap_future(ref.future()), AGENT_START_TIMEOUT_S
             )
             await self.router.attach(host, port)
-        except Exception:  # Ray raises many types here; the next tick tries again
-            log.exception("could not attach node %s", node.node_id)
+        except Exception:  # Ray raises many types here; a later tick tries again
+            log.exception(
+                "could not attach node %s; retrying in %.0f s", node.node_id, RETRY_AFTER_S
+            )
+            self._not_before[node.node_id] = time.monotonic() + RETRY_AFTER_S
         finally:
             self._attaching.discard(node.node_id)
 
