@@ -103,6 +103,10 @@ class NodeConnection:
         self._write(encode("code", {"sha256": sha}, package))
         self.codes.add(sha)
 
+    def drain(self, function: str) -> None:
+        """Ask the worker to retire ``function``'s idle environments (it changed)."""
+        self._write(encode("drain", {"function": function}))
+
     async def invoke(
         self, req: InvokeRequest, credentials: tuple[str, str, str] | None = None
     ) -> InvokeResult:

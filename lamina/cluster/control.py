@@ -73,4 +73,5 @@ async def open_cluster(
     router.on_lost = fleet.lost
     await fleet.start()
     scheduler.route = router.invoke
+    scheduler.drain_elsewhere = router.drain
     return Cluster(router, fleet, ClusterStatus(router))

@@ -112,6 +112,13 @@ class ClusterRouter:
             self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)
         self.placement.report(node_id, state.used_mb, state.idle)
 
+    def drain(self, function: str) -> None:
+        """Retire ``function``'s idle environments on every node (its code or
+        configuration changed): their memory is free for other environments at once."""
+        for conn in list(self.connections.values()):
+            if not conn.closed:
+                conn.drain(function)
+
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
         cfg = req.cfg

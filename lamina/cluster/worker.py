@@ -148,12 +148,23 @@ class Worker:
             if stored.sha256_hex != sha:
                 log.error("code package %s arrived with digest %s", sha, stored.sha256_hex)
             return
+        if frame.op == "drain":
+            name = str(frame.header.get("function", ""))
+            task = asyncio.get_running_loop().create_task(self._drain(name, writer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
         if frame.op == "invoke":
             task = asyncio.get_running_loop().create_task(self._invoke(frame, writer))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
         log.warning("ignored a %r frame", frame.op)
+
+    async def _drain(self, function: str, writer: asyncio.StreamWriter) -> None:
+        await self.scheduler.drain_function(function)
+        # The control plane's view of this node's memory and idle environments, now.
+        writer.write(encode("state", {"state": state_to_json(self.shipment.take(self.scheduler))}))
 
     def _credentials_for(self, cfg: FunctionConfig) -> tuple[str, str, str]:
         return self._credentials.get(cfg.cache_key, ("", "", ""))

@@ -100,6 +100,8 @@ class Scheduler:
         # On a cluster (lamina.cluster), invokes are placed on nodes instead of run here;
         # streamed responses still run here (the cluster connection does not stream yet).
         self.route: Callable[[InvokeRequest], Awaitable[InvokeResult]] | None = None
+        # ... and a function's idle environments on the nodes are retired with the local ones.
+        self.drain_elsewhere: Callable[[str], None] | None = None
 
     # Where functions reach Lamina's API (AWS_ENDPOINT_URL); set once the port is bound.
     @property
@@ -145,6 +147,8 @@ class Scheduler:
 
     async def drain_function(self, name: str) -> None:
         """Retire the idle environments of ``name`` (its code or configuration changed)."""
+        if self.drain_elsewhere is not None:
+            self.drain_elsewhere(name)
         if self.zygotes is not None:
             self.zygotes.retire(name)
         for slot in self.pool.drain(f"{name}:"):

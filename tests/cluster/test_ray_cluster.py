@@ -8,6 +8,8 @@ run in order and the last ones kill and add nodes. Health checks are tuned (500 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,12 +36,13 @@ NODE_ARGS: dict[str, Any] = {
     "resources": {"lamina_memory_mb": 2048},
 }
 SOURCE = """
-import os, time
+import os, time, uuid
+INSTANCE = str(uuid.uuid4())  # one per environment (pids repeat: each has its own namespace)
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
     if "tag" in event:
         print("DELIVERED", event["tag"])
-    return {"pid": os.getpid()}
+    return {"env": INSTANCE}
 """
 
 
@@ -104,6 +107,13 @@ def test_functions_spread_over_the_nodes(control: LaminaProcess) -> None:
         nodes.add(node)
     assert nodes <= {n["node_id"] for n in alive(control)}
     assert len(nodes) == 3
+    out = subprocess.run(
+        [sys.executable, "-m", "lamina.cli.main", "cluster", "status", "--endpoint", control.endpoint],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    rows = [line for line in out.stdout.splitlines() if " alive " in line]
+    assert len(rows) == 3, out.stdout
+    assert all(f"/{NODE_ARGS['resources']['lamina_memory_mb']}" in row for row in rows)
 
 
 def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
@@ -112,8 +122,8 @@ def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
     control.create("warm", python_zip(SOURCE))
     runs = [control.invoke("warm", {}) for _ in range(4)]
     assert all(r.status == 200 and r.function_error is None for r in runs)
-    pids = {r.json()["pid"] for r in runs}
-    assert len(pids) == 1
+    envs = {r.json()["env"] for r in runs}
+    assert len(envs) == 1
     assert [r.report()["init"] is not None for r in runs] == [True, False, False, False]
     idle = {k for n in status(control)["nodes"] for k, v in n["idle"].items() if v}
     assert any(k.startswith("warm:$LATEST:") for k in idle)
@@ -134,7 +144,7 @@ def test_a_restarted_control_plane_reattaches_the_running_agents(
     assert {n["node_id"]: n["address"] for n in alive(control)} == workers
     again, after = invoke(control, "keep", {})
     # The same worker, the same warm environment: nothing was restarted.
-    assert (again, after["pid"]) == (node, before["pid"])
+    assert (again, after["env"]) == (node, before["env"])
 
 
 def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:

@@ -35,10 +35,12 @@ TOKEN = "t" * 64
 SOURCE = """
 import os
 import time
+import uuid
+INSTANCE = str(uuid.uuid4())  # one per environment (pids repeat: each has its own namespace)
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
     print("hello from", os.getpid())
-    return {"pid": os.getpid(), "echo": event, "key": os.environ.get("AWS_ACCESS_KEY_ID")}
+    return {"env": INSTANCE, "echo": event, "key": os.environ.get("AWS_ACCESS_KEY_ID")}
 """
 
 
@@ -99,7 +101,7 @@ def test_invokes_run_on_the_node_and_bill_and_log_on_the_control_plane(
             second = await r.invoke(InvokeRequest(cfg, b'{"n":2}', "arn:test"))
             a, b = json.loads(first.payload), json.loads(second.payload)
             assert a["echo"] == {"n": 1} and b["echo"] == {"n": 2}
-            assert a["pid"] == b["pid"]  # the warm environment served the second
+            assert a["env"] == b["env"]  # the warm environment served the second
             assert a["key"] == "AKIDROLEECHO"  # the role's credentials came with the event
             assert first.node == second.node == "n1"
             assert first.record is not None and first.record.cold
@@ -151,5 +153,29 @@ def test_a_dead_worker_fails_its_invokes_with_node_lost(
             assert not r.attached("n1")
             assert r.placement.live() == []
             assert r.placement.active() == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_changed_function_is_drained_on_the_nodes(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            cfg = code[1]
+            first = await r.invoke(InvokeRequest(cfg, b"{}", "arn:test"))
+            node = r.placement.nodes["n1"]
+            assert node.idle.get(cfg.cache_key) == 1 and node.used_mb == cfg.memory_mb
+            r.drain("echo")
+            for _ in range(50):
+                if not node.idle.get(cfg.cache_key) and node.used_mb == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert node.idle.get(cfg.cache_key, 0) == 0 and node.used_mb == 0
+            again = await r.invoke(InvokeRequest(cfg, b"{}", "arn:test"))
+            assert again.record is not None and again.record.cold
+            assert json.loads(again.payload)["env"] != json.loads(first.payload)["env"]
 
     asyncio.run(scenario())
