@@ -60,6 +60,7 @@ class NodeConnection:
         self.welcome: Welcome | None = None
         self.codes: set[str] = set()
         self.credentialed: set[str] = set()  # configurations whose credentials were sent
+        self.configured: set[str] = set()  # configurations sent (later invokes send the key)
         self.closed = False
 
     @property
@@ -115,7 +116,7 @@ class NodeConnection:
         self._waiting[ident] = fut
         header: dict[str, object] = {
             "id": ident,
-            "cfg": config_to_json(req.cfg),
+            "key": req.cfg.cache_key,
             "arn": req.function_arn,
             "request_id": req.request_id,
             "client_context": req.client_context,
@@ -124,6 +125,9 @@ class NodeConnection:
         }
         if credentials is not None:
             header["credentials"] = list(credentials)
+        if req.cfg.cache_key not in self.configured:
+            header["cfg"] = config_to_json(req.cfg)
+            self.configured.add(req.cfg.cache_key)
         try:
             self._write(encode("invoke", header, req.payload))
             frame = await fut

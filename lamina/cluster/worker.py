@@ -28,7 +28,7 @@ from lamina.cluster.frames import Frame, FrameDecoder, FrameError, encode, state
 from lamina.cluster.frames import record_to_json as rec_json
 from lamina.cluster.node_state import Shipment, ShippingLogs
 from lamina.config import Settings, load_settings
-from lamina.errors import ApiError, LaminaError
+from lamina.errors import ApiError, LaminaError, ServiceError
 from lamina.models.function import FunctionConfig
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.sandbox import create_sandbox
@@ -71,6 +71,10 @@ class Worker:
         self._credentials: dict[str, tuple[str, str, str]] = {}
         self.scheduler.launcher.credentials = self._credentials_for
         self._writers: list[asyncio.StreamWriter] = []
+        # Each connection sends a configuration once (by cache key), then only its key:
+        # parsing it on every invoke would cost more than the rest of the hop.
+        self._configs: dict[asyncio.StreamWriter, dict[str, FunctionConfig]] = {}
+        self._have_code: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
@@ -100,6 +104,7 @@ class Worker:
         finally:
             if writer in self._writers:
                 self._writers.remove(writer)
+            self._configs.pop(writer, None)
             writer.close()
 
     async def _hello(
@@ -155,7 +160,17 @@ class Worker:
             task.add_done_callback(self._tasks.discard)
             return
         if frame.op == "invoke":
-            task = asyncio.get_running_loop().create_task(self._invoke(frame, writer))
+            # Resolved before the next frame: a later invoke may send only the key.
+            configs = self._configs.setdefault(writer, {})
+            key = str(frame.header.get("key", ""))
+            raw = frame.header.get("cfg")
+            if raw is not None:
+                try:
+                    configs[key] = config_from_json(str(raw))
+                except (LaminaError, ValueError, TypeError):
+                    log.exception("invoke %s: bad configuration", frame.header.get("id"))
+            cfg = configs.get(key)
+            task = asyncio.get_running_loop().create_task(self._invoke(frame, cfg, writer))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
@@ -169,16 +184,23 @@ class Worker:
     def _credentials_for(self, cfg: FunctionConfig) -> tuple[str, str, str]:
         return self._credentials.get(cfg.cache_key, ("", "", ""))
 
-    async def _invoke(self, frame: Frame, writer: asyncio.StreamWriter) -> None:
+    async def _invoke(
+        self, frame: Frame, cfg: FunctionConfig | None, writer: asyncio.StreamWriter
+    ) -> None:
         h = frame.header
         ident = h.get("id")
         try:
-            cfg = config_from_json(str(h["cfg"]))
+            if cfg is None:
+                raise ServiceError(f"invoke {ident}: no configuration for {h.get('key')!r}")
             creds = h.get("credentials")
             if isinstance(creds, list) and len(creds) == 3:
                 self._credentials[cfg.cache_key] = (str(creds[0]), str(creds[1]), str(creds[2]))
-            if not self.code.has(cfg.code_sha256):
-                raise ApiError(f"code package {cfg.code_sha256} is not on node {self.node_id}")
+            if cfg.code_sha256 not in self._have_code:
+                if not self.code.has(cfg.code_sha256):
+                    raise ServiceError(
+                        f"code package {cfg.code_sha256} is not on node {self.node_id}"
+                    )
+                self._have_code.add(cfg.code_sha256)
             req = InvokeRequest(
                 cfg,
                 frame.body,
