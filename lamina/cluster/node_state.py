@@ -52,6 +52,11 @@ class Shipment:
     def has_pending(self) -> bool:
         return bool(self.records or self.logs.pending)
 
+    def load(self, scheduler: Scheduler) -> NodeState:
+        """The node's memory in use and idle environments only (what every answer carries:
+        records and lines leave in batches, off the invoke's round trip)."""
+        return NodeState(used_mb(scheduler), idle_by_key(scheduler))
+
     def take(self, scheduler: Scheduler, codes: tuple[str, ...] = ()) -> NodeState:
         """The node's state now, with everything pending (which is then sent)."""
         records, self.records = tuple(self.records), []
