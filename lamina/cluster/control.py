@@ -16,6 +16,7 @@ from lamina.cluster.placement import Placement
 from lamina.cluster.router import ClusterRouter
 from lamina.cluster.status import ClusterStatus
 from lamina.config import Settings
+from lamina.errors import ConfigError
 from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.scheduler.driver import Scheduler
@@ -60,7 +61,12 @@ async def open_cluster(
     """Join the Ray cluster, attach every live node, and route the scheduler's invokes."""
     if is_loopback(settings.cluster):
         os.environ.setdefault(RAY_LOOPBACK_ENV, "0")
-    from lamina.cluster.fleet import Fleet, cluster_token  # imports Ray
+    try:
+        from lamina.cluster.fleet import Fleet, cluster_token  # imports Ray
+    except ImportError as exc:
+        raise ConfigError(
+            f"--cluster needs Ray ({exc}): pip install 'lamina[cluster]' on every machine"
+        ) from exc
 
     token = cluster_token(load_secret(settings.data_dir))
     router = ClusterRouter(placement, token, record, logs, package)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,7 +178,3 @@ def welcome_from(frame: Frame) -> Welcome:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise FrameError(f"bad welcome: {exc}") from exc
-
-
-def strings(values: Sequence[object]) -> tuple[str, ...]:
-    return tuple(str(v) for v in values)

@@ -127,9 +127,12 @@ def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
     assert [r.report()["init"] is not None for r in runs] == [True, False, False, False]
     idle = {k for n in status(control)["nodes"] for k, v in n["idle"].items() if v}
     assert any(k.startswith("warm:$LATEST:") for k in idle)
-    events = Client(control.endpoint).call("GET", "/lamina/v1/functions/warm/logs")
-    text = json.dumps(events)
-    assert text.count("REPORT RequestId") >= 4
+
+    def reports() -> int:  # a node's lines follow its answers within 0.1 s
+        events = Client(control.endpoint).call("GET", "/lamina/v1/functions/warm/logs")
+        return json.dumps(events).count("REPORT RequestId")
+
+    assert wait_for(lambda: reports() >= 4, 10, "the REPORT lines")
 
 
 def test_a_restarted_control_plane_reattaches_the_running_agents(
