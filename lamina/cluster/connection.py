@@ -28,7 +28,7 @@ from lamina.cluster.frames import (
     state_from_json,
     welcome_from,
 )
-from lamina.errors import ApiError, NodeLost, ServiceError, TooManyRequests
+from lamina.errors import ApiError, NodeLeaving, NodeLost, ServiceError, TooManyRequests
 from lamina.models.invocation import InvokeResult
 from lamina.scheduler.driver import InvokeRequest
 from lamina.store.codec import config_to_json
@@ -53,6 +53,8 @@ class NodeConnection:
         self._token = token
         self._on_state = on_state
         self._on_lost = on_lost
+        # Told when the worker says it is leaving (it takes no more invokes).
+        self.on_leaving: Callable[[NodeConnection], None] | None = None
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Frame]] = {}
         self._writer: asyncio.StreamWriter | None = None
@@ -146,6 +148,8 @@ class NodeConnection:
             status, message = int(h.get("status", 500)), str(h.get("message", ""))
             if status == 429:
                 raise TooManyRequests(message, str(h.get("reason") or ""))
+            if h.get("error_type") == NodeLeaving.error_type:
+                raise NodeLeaving(message)
             error = ApiError(message) if status != 500 else ServiceError(message)
             error.error_type, error.status = str(h.get("error_type")), status
             raise error
@@ -179,6 +183,8 @@ class NodeConnection:
         state = frame.header.get("state")
         if state is not None:
             self._on_state(self.node_id, state_from_json(state))
+        if frame.op == "leaving" and self.on_leaving is not None:
+            self.on_leaving(self)
         if frame.op in ("answer", "failed"):
             fut = self._waiting.get(int(frame.header.get("id", -1)))
             if fut is not None and not fut.done():

@@ -22,7 +22,7 @@ from pathlib import Path
 from lamina.cluster.connection import NodeConnection
 from lamina.cluster.frames import NodeState
 from lamina.cluster.placement import NoRoom, Placement, Throttle
-from lamina.errors import NodeLost, TooManyRequests
+from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
 from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
@@ -64,6 +64,7 @@ class ClusterRouter:
     async def attach(self, host: str, port: int) -> str:
         """Connect to a node's worker and start placing work there; its node id."""
         conn = NodeConnection(host, port, self._token, self._state, self._lost)
+        conn.on_leaving = self._leaving
         welcome = await conn.open()
         old = self.connections.get(welcome.node_id)
         if old is not None and old is not conn:
@@ -105,6 +106,12 @@ class ClusterRouter:
             if self.on_lost is not None:
                 self.on_lost(node_id)
 
+    def _leaving(self, conn: NodeConnection) -> None:
+        """The node drains: no new invokes go there; those in flight finish."""
+        if self.connections.get(conn.node_id) is conn:
+            self.placement.lose(conn.node_id)
+            log.info("node %s is leaving: no new invokes go there", conn.node_id)
+
     def _state(self, node_id: str, state: NodeState) -> None:
         for rec in state.records:
             self._record(rec)
@@ -121,9 +128,16 @@ class ClusterRouter:
 
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
-        cfg = req.cfg
         if not req.request_id:
             req = dataclasses.replace(req, request_id=str(uuid.uuid4()))
+        try:
+            return await self._invoke_once(req)
+        except NodeLeaving:
+            # It did not run there (the node said it is leaving): place it again, once.
+            return await self._invoke_once(req)
+
+    async def _invoke_once(self, req: InvokeRequest) -> InvokeResult:
+        cfg = req.cfg
         decision = self.placement.place(cfg.name, cfg.version, cfg.cache_key, cfg.memory_mb)
         if isinstance(decision, Throttle | NoRoom):
             if self.on_throttle is not None:

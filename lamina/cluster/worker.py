@@ -28,7 +28,7 @@ from lamina.cluster.frames import Frame, FrameDecoder, FrameError, encode, state
 from lamina.cluster.frames import record_to_json as rec_json
 from lamina.cluster.node_state import Shipment, ShippingLogs
 from lamina.config import Settings, load_settings
-from lamina.errors import ApiError, LaminaError, ServiceError
+from lamina.errors import ApiError, LaminaError, NodeLeaving, ServiceError
 from lamina.models.function import FunctionConfig
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.sandbox import create_sandbox
@@ -77,6 +77,9 @@ class Worker:
         # parsing it on every invoke would cost more than the rest of the hop.
         self._configs: dict[asyncio.StreamWriter, dict[str, FunctionConfig]] = {}
         self._have_code: set[str] = set()
+        self.leaving = False
+        self._inflight = 0
+        self._none_inflight = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
@@ -84,6 +87,28 @@ class Worker:
         server = await asyncio.start_server(self._connection, host, port, limit=1 << 20)
         self._tasks.add(asyncio.get_running_loop().create_task(self._push_state()))
         return server
+
+    async def leave(self, grace_s: float) -> None:
+        """Leave the cluster gracefully (SIGTERM: scale-down, ``ray stop``): tell the
+        control plane to place nothing more here, let the invokes in flight finish (at
+        most ``grace_s``, or their functions' timeout if shorter), send what they
+        produced, then stop every environment."""
+        self.leaving = True
+        for writer in self._writers:
+            writer.write(encode("leaving", {}))
+        busy = [e.cfg.timeout_s for e in self.scheduler.envs.values() if not e.slot.is_idle()]
+        if self._inflight:
+            self._none_inflight.clear()
+            try:
+                await asyncio.wait_for(
+                    self._none_inflight.wait(), min(grace_s, max(busy, default=0) + 1.0)
+                )
+            except TimeoutError:
+                log.warning("leaving with %d invokes still running", self._inflight)
+        state = self.shipment.take(self.scheduler)
+        for writer in self._writers:
+            writer.write(encode("state", {"state": state_to_json(state)}))
+            await writer.drain()
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -189,9 +214,22 @@ class Worker:
     async def _invoke(
         self, frame: Frame, cfg: FunctionConfig | None, writer: asyncio.StreamWriter
     ) -> None:
+        self._inflight += 1
+        try:
+            await self._run(frame, cfg, writer)
+        finally:
+            self._inflight -= 1
+            if not self._inflight:
+                self._none_inflight.set()
+
+    async def _run(
+        self, frame: Frame, cfg: FunctionConfig | None, writer: asyncio.StreamWriter
+    ) -> None:
         h = frame.header
         ident = h.get("id")
         try:
+            if self.leaving:
+                raise NodeLeaving(f"Node {self.node_id} is leaving the cluster.")
             if cfg is None:
                 raise ServiceError(f"invoke {ident}: no configuration for {h.get('key')!r}")
             creds = h.get("credentials")
@@ -282,6 +320,7 @@ async def _main(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     server.close()
+    await worker.leave(args.leave_grace_s)
     await worker.close()
 
 
@@ -294,6 +333,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--capacity-mb", type=int, required=True)
     p.add_argument("--cpus", type=float, default=1.0)
     p.add_argument("--api-endpoint", default="")
+    p.add_argument(
+        "--leave-grace-s",
+        type=float,
+        default=900.0,
+        help="on SIGTERM, how long invokes in flight may run before the node stops",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +22,7 @@ from lamina.cluster.connection import NodeConnection
 from lamina.cluster.frames import NodeState
 from lamina.cluster.placement import Placement
 from lamina.cluster.router import ClusterRouter
-from lamina.errors import NodeLost
+from lamina.errors import NodeLost, TooManyRequests
 from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord
@@ -177,5 +178,31 @@ def test_a_changed_function_is_drained_on_the_nodes(
             again = await r.invoke(InvokeRequest(cfg, b"{}", "arn:test"))
             assert again.record is not None and again.record.cold
             assert json.loads(again.payload)["env"] != json.loads(first.payload)["env"]
+
+    asyncio.run(scenario())
+
+
+def test_a_leaving_node_finishes_its_invokes_and_takes_no_new_ones(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, records, _):
+            cfg = code[1].with_changes(timeout_s=30)
+            running = asyncio.ensure_future(r.invoke(InvokeRequest(cfg, b'{"sleep":2}', "arn:t")))
+            await asyncio.sleep(1.0)
+            worker[0].send_signal(signal.SIGTERM)  # scale-down: the node is told to go
+            for _ in range(50):
+                if not r.placement.nodes["n1"].alive:
+                    break
+                await asyncio.sleep(0.05)
+            assert not r.placement.nodes["n1"].alive
+            with pytest.raises(TooManyRequests):  # no other node has room for it
+                await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            done = await running
+            assert json.loads(done.payload)["echo"] == {"sleep": 2}
+            assert await asyncio.to_thread(worker[0].wait, 30) == 0
+            assert done.request_id in [rec.request_id for rec in records]
 
     asyncio.run(scenario())
