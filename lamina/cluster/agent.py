@@ -88,6 +88,13 @@ class NodeAgent:
             os._exit(1)
         return self.spec.host, self.port, self.proc.pid
 
+    def leave(self, grace_s: float = 900.0) -> int:
+        """Drain the node before it goes (scale-down): the worker tells the control plane
+        it is leaving, finishes the invokes in flight (at most ``grace_s``) and exits.
+        Returns the worker's exit status."""
+        self.proc.terminate()  # SIGTERM: the worker's graceful leave
+        return self.proc.wait(timeout=grace_s + 30)
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
