@@ -45,24 +45,33 @@ def handler(event, context):
 """
 
 
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
+def start_worker(root: Path, node_id: str) -> tuple[subprocess.Popen[str], int]:
     env = {**os.environ, "LAMINA_CLUSTER_TOKEN": TOKEN, "PYTHONPATH": os.getcwd()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lamina.cluster.worker", "--node-id", "n1",
-         "--data-dir", str(tmp_path / "node"), "--capacity-mb", "1024", "--cpus", "2"],
+        [sys.executable, "-m", "lamina.cluster.worker", "--node-id", node_id,
+         "--data-dir", str(root / node_id), "--capacity-mb", "1024", "--cpus", "2"],
         stdout=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("LAMINA-WORKER "), line
+    return proc, int(line.split()[1])
+
+
+def stop_worker(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    proc, port = start_worker(tmp_path, "n1")
     try:
-        yield proc, int(line.split()[1])
+        yield proc, port
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_worker(proc)
 
 
 @pytest.fixture
@@ -206,3 +215,33 @@ def test_a_leaving_node_finishes_its_invokes_and_takes_no_new_ones(
             assert done.request_id in [rec.request_id for rec in records]
 
     asyncio.run(scenario())
+
+
+def test_new_invokes_go_to_another_node_while_one_leaves(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    second, port = start_worker(tmp_path, "n2")
+
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            await r.attach("127.0.0.1", port)
+            cfg = code[1].with_changes(timeout_s=30)
+            first = await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            leaving = worker[0] if first.node == "n1" else second
+            running = asyncio.ensure_future(r.invoke(InvokeRequest(cfg, b'{"sleep":2}', "arn:t")))
+            await asyncio.sleep(1.0)
+            leaving.send_signal(signal.SIGTERM)
+            for _ in range(50):
+                if not r.placement.nodes[first.node].alive:
+                    break
+                await asyncio.sleep(0.05)
+            elsewhere = await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            assert elsewhere.node != first.node
+            assert (await running).node == first.node  # it finished where it ran
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        stop_worker(second)
