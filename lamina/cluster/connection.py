@@ -111,7 +111,10 @@ class NodeConnection:
         self._write(encode("drain", {"function": function}))
 
     async def invoke(
-        self, req: InvokeRequest, credentials: tuple[str, str, str] | None = None
+        self,
+        req: InvokeRequest,
+        credentials: tuple[str, str, str] | None = None,
+        make_room_mb: int = 0,
     ) -> InvokeResult:
         ident = next(self._ids)
         fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
@@ -127,6 +130,8 @@ class NodeConnection:
         }
         if credentials is not None:
             header["credentials"] = list(credentials)
+        if make_room_mb > 0:
+            header["make_room_mb"] = make_room_mb
         if req.cfg.cache_key not in self.configured:
             header["cfg"] = config_to_json(req.cfg)
             self.configured.add(req.cfg.cache_key)

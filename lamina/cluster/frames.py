@@ -89,6 +89,7 @@ class NodeState:
 
     used_mb: int
     idle: dict[str, int]
+    idle_mb: int = 0  # the part of used_mb held by idle environments (reclaimable)
     records: tuple[InvocationRecord, ...] = ()
     logs: tuple[LogEvent, ...] = ()
     codes: tuple[str, ...] = ()  # packages the worker has (SHA-256)
@@ -143,6 +144,7 @@ def record_from_json(d: dict[str, Any]) -> InvocationRecord:
 def state_to_json(state: NodeState) -> dict[str, object]:
     return {
         "used_mb": state.used_mb,
+        "idle_mb": state.idle_mb,
         "idle": state.idle,
         "records": [record_to_json(r) for r in state.records],
         "logs": [[e.function, e.stream, e.timestamp_ms, e.message] for e in state.logs],
@@ -158,6 +160,7 @@ def state_from_json(d: object) -> NodeState:
         logs = tuple(LogEvent(str(f), str(s), int(t), str(m)) for f, s, t, m in d.get("logs", []))
         return NodeState(
             used_mb=int(d.get("used_mb", 0)),
+            idle_mb=int(d.get("idle_mb", 0)),
             idle=idle,
             records=tuple(record_from_json(r) for r in d.get("records", [])),
             logs=logs,

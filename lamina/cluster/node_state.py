@@ -55,18 +55,25 @@ class Shipment:
     def load(self, scheduler: Scheduler) -> NodeState:
         """The node's memory in use and idle environments only (what every answer carries:
         records and lines leave in batches, off the invoke's round trip)."""
-        return NodeState(used_mb(scheduler), idle_by_key(scheduler))
+        return NodeState(used_mb(scheduler), idle_by_key(scheduler), idle_mb=idle_mb(scheduler))
 
     def take(self, scheduler: Scheduler, codes: tuple[str, ...] = ()) -> NodeState:
         """The node's state now, with everything pending (which is then sent)."""
         records, self.records = tuple(self.records), []
         logs, self.logs.pending = tuple(self.logs.pending), []
-        return NodeState(used_mb(scheduler), idle_by_key(scheduler), records, logs, codes)
+        return NodeState(
+            used_mb(scheduler), idle_by_key(scheduler), idle_mb(scheduler), records, logs, codes
+        )
 
 
 def used_mb(scheduler: Scheduler) -> int:
     """Memory the node's environments may use (each its MemorySize)."""
     return sum(env.cfg.memory_mb for env in scheduler.envs.values())
+
+
+def idle_mb(scheduler: Scheduler) -> int:
+    """Memory held by idle environments: what the node can reclaim to make room."""
+    return sum(env.cfg.memory_mb for env in scheduler.envs.values() if env.slot.is_idle())
 
 
 def idle_by_key(scheduler: Scheduler) -> dict[str, int]:

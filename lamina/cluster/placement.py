@@ -41,6 +41,7 @@ class NodeView:
     used_mb: int = 0  # memory of the node's environments (busy, idle or starting)
     busy: int = 0  # invokes dispatched to it and not yet answered
     idle: dict[str, int] = field(default_factory=dict)  # cache_key → idle environments
+    idle_mb: int = 0  # memory of its idle environments (reclaimable to make room)
 
     def room_mb(self) -> int:
         return self.capacity_mb - self.used_mb
@@ -58,6 +59,9 @@ class Warm:
 class Cold:
     node_id: str
     home: bool  # the version's home node (its code and zygote are likely there)
+    # Memory the node must first free by stopping its least recently used idle
+    # environments (0: it has room as it is).
+    make_room_mb: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,7 @@ class Placement:
         if node is not None:
             node.alive = False
             node.idle.clear()
-            node.used_mb = 0
+            node.used_mb = node.idle_mb = 0
 
     def live(self) -> list[NodeView]:
         return [n for n in self.nodes.values() if n.alive]
@@ -159,7 +163,8 @@ class Placement:
         if isinstance(decision, Warm):
             node.idle[key] -= 1
         else:
-            node.used_mb += memory_mb
+            node.used_mb += memory_mb - decision.make_room_mb
+            node.idle_mb -= decision.make_room_mb
         return decision
 
     def _pick(self, version_key: str, key: str, memory_mb: int) -> Warm | Cold | NoRoom:
@@ -176,6 +181,11 @@ class Placement:
         roomiest = max(self.live(), key=lambda n: (n.room_mb(), n.node_id))
         if roomiest.room_mb() >= memory_mb:
             return Cold(roomiest.node_id, home=False)
+        # Full of idle environments: reclaim some (home first, then the most reclaimable).
+        for node in (home, max(self.live(), key=lambda n: (n.room_mb() + n.idle_mb, n.node_id))):
+            if node.room_mb() + node.idle_mb >= memory_mb:
+                need = memory_mb - node.room_mb()
+                return Cold(node.node_id, node is home, make_room_mb=need)
         return NoRoom(f"No cluster node has {memory_mb} MB free for a new environment.")
 
     def finish(self, function: str, node_id: str) -> None:
@@ -189,9 +199,10 @@ class Placement:
         if node is not None and node.busy > 0:
             node.busy -= 1
 
-    def report(self, node_id: str, used_mb: int, idle: dict[str, int]) -> None:
+    def report(self, node_id: str, used_mb: int, idle: dict[str, int], idle_mb: int = 0) -> None:
         """The node's agent says what its environments hold now (authoritative)."""
         node = self.nodes.get(node_id)
         if node is not None and node.alive:
             node.used_mb = used_mb
             node.idle = dict(idle)
+            node.idle_mb = idle_mb

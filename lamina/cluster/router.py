@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lamina.cluster.connection import NodeConnection
 from lamina.cluster.frames import NodeState
-from lamina.cluster.placement import NoRoom, Placement, Throttle
+from lamina.cluster.placement import Cold, NoRoom, Placement, Throttle
 from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
 from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
@@ -117,7 +117,7 @@ class ClusterRouter:
             self._record(rec)
         for event in state.logs:
             self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)
-        self.placement.report(node_id, state.used_mb, state.idle)
+        self.placement.report(node_id, state.used_mb, state.idle, state.idle_mb)
 
     def drain(self, function: str) -> None:
         """Retire ``function``'s idle environments on every node (its code or
@@ -158,7 +158,8 @@ class ClusterRouter:
             if self.credentials is not None and cfg.cache_key not in conn.credentialed:
                 creds = self.credentials(cfg)
                 conn.credentialed.add(cfg.cache_key)
-            result = await conn.invoke(req, creds)
+            make_room = decision.make_room_mb if isinstance(decision, Cold) else 0
+            result = await conn.invoke(req, creds, make_room)
         except NodeLost:
             self.lost_invokes += 1
             raise

@@ -197,11 +197,34 @@ class Worker:
                 except (LaminaError, ValueError, TypeError):
                     log.exception("invoke %s: bad configuration", frame.header.get("id"))
             cfg = configs.get(key)
+            room = frame.header.get("make_room_mb")
+            if isinstance(room, int) and room > 0:
+                self._make_room(room)
             task = asyncio.get_running_loop().create_task(self._invoke(frame, cfg, writer))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
         log.warning("ignored a %r frame", frame.op)
+
+    def _make_room(self, memory_mb: int) -> None:
+        """Stop least recently used idle environments until ``memory_mb`` is free of them
+        (the control plane places a cold start on a node full of idle environments)."""
+        idle = sorted(
+            (s for s in self.scheduler.pool.slots.values() if s.is_idle()),
+            key=lambda s: s.last_used,
+        )
+        freed = 0
+        for slot in idle:
+            if freed >= memory_mb:
+                break
+            env = self.scheduler.envs.pop(slot.env_id, None)
+            self.scheduler.pool.remove(slot)
+            if env is not None:
+                freed += env.cfg.memory_mb
+                task = asyncio.get_running_loop().create_task(env.destroy())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        log.info("freed %d MB of idle environments for a cold start", freed)
 
     async def _drain(self, function: str, writer: asyncio.StreamWriter) -> None:
         await self.scheduler.drain_function(function)

@@ -41,7 +41,14 @@ def test_node_state_round_trips() -> None:
     rec = InvocationRecord(
         "r1", "f", "$LATEST", 1.5, 2.25, 3, 128, 40, None, "x86_64", Outcome.SUCCESS, 512
     )
-    state = NodeState(256, {"f:$LATEST:r": 2}, (rec,), (LogEvent("f", "s", 7, "line"),), ("a",))
+    state = NodeState(
+        256,
+        {"f:$LATEST:r": 2},
+        idle_mb=128,
+        records=(rec,),
+        logs=(LogEvent("f", "s", 7, "line"),),
+        codes=("a",),
+    )
     assert state_from_json(state_to_json(state)) == state
 
 

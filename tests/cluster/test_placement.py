@@ -101,3 +101,21 @@ def test_reserved_concurrency_holds_cluster_wide() -> None:
     p.finish("f", d.node_id)
     assert p.nodes[d.node_id].busy == 0
     assert isinstance(p.place("f", "1", "k", 128), Cold)
+
+
+def test_a_node_full_of_idle_environments_makes_room_for_a_cold_start() -> None:
+    p = three_nodes(capacity_mb=512)
+    for node in "abc":
+        p.report(node, 512, {"other:1:r": 2}, idle_mb=512)
+    home = p.home("f:$LATEST")
+    assert home is not None
+    d = p.place("f", "$LATEST", "f:$LATEST:r", 256)
+    assert d == Cold(home.node_id, home=True, make_room_mb=256)
+    assert (home.used_mb, home.idle_mb) == (512, 256)
+
+
+def test_busy_memory_is_never_reclaimed() -> None:
+    p = three_nodes(capacity_mb=512)
+    for node in "abc":
+        p.report(node, 512, {"other:1:r": 1}, idle_mb=128)
+    assert isinstance(p.place("f", "$LATEST", "k", 256), NoRoom)

@@ -245,3 +245,25 @@ def test_new_invokes_go_to_another_node_while_one_leaves(
         asyncio.run(scenario())
     finally:
         stop_worker(second)
+
+
+def test_a_node_full_of_idle_environments_stops_the_oldest_for_a_cold_start(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            node = r.placement.nodes["n1"]  # 1024 MB for environments
+            fns = [code[1].with_changes(name=f"f{i}", memory_mb=512) for i in range(3)]
+            for cfg in fns[:2]:
+                await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            assert (node.used_mb, node.idle_mb) == (1024, 1024)
+            third = await r.invoke(InvokeRequest(fns[2], b"{}", "arn:t"))
+            assert third.function_error is None and third.record is not None
+            assert third.record.cold
+            assert node.used_mb <= node.capacity_mb
+            assert fns[0].cache_key not in {k for k, v in node.idle.items() if v}  # the oldest
+            assert node.idle.get(fns[1].cache_key) == 1
+
+    asyncio.run(scenario())
