@@ -102,7 +102,7 @@ def invoke(server: LaminaProcess, name: str, event: dict[str, Any]) -> tuple[str
 def test_functions_spread_over_the_nodes(control: LaminaProcess) -> None:
     nodes = set()
     for i in range(12):
-        control.create(f"spread{i}", python_zip(SOURCE))
+        control.create(f"spread{i}", python_zip(SOURCE), Timeout=30)
         node, _ = invoke(control, f"spread{i}", {})
         nodes.add(node)
     assert nodes <= {n["node_id"] for n in alive(control)}
@@ -119,7 +119,7 @@ def test_functions_spread_over_the_nodes(control: LaminaProcess) -> None:
 def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
     control: LaminaProcess,
 ) -> None:
-    control.create("warm", python_zip(SOURCE))
+    control.create("warm", python_zip(SOURCE), Timeout=30)
     runs = [control.invoke("warm", {}) for _ in range(4)]
     assert all(r.status == 200 and r.function_error is None for r in runs)
     envs = {r.json()["env"] for r in runs}
@@ -138,7 +138,7 @@ def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
 def test_a_restarted_control_plane_reattaches_the_running_agents(
     control: LaminaProcess,
 ) -> None:
-    control.create("keep", python_zip(SOURCE))
+    control.create("keep", python_zip(SOURCE), Timeout=30)
     node, before = invoke(control, "keep", {})
     workers = {n["node_id"]: n["address"] for n in alive(control)}
     control.stop()
@@ -222,6 +222,6 @@ def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
     new_id = next(n["node_id"] for n in alive(control) if n["node_id"] not in before)
     nodes = set()
     for i in range(12):
-        control.create(f"rejoin{i}", python_zip(SOURCE))
+        control.create(f"rejoin{i}", python_zip(SOURCE), Timeout=30)
         nodes.add(invoke(control, f"rejoin{i}", {})[0])
     assert new_id in nodes, (nodes, new_id)
