@@ -8,6 +8,8 @@ run in order and the last ones kill and add nodes. Health checks are tuned (500 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -148,6 +150,34 @@ def test_a_restarted_control_plane_reattaches_the_running_agents(
     again, after = invoke(control, "keep", {})
     # The same worker, the same warm environment: nothing was restarted.
     assert (again, after["env"]) == (node, before["env"])
+
+
+def worker_pid(node_id: str) -> int:
+    """The pid of the worker this module's cluster started for ``node_id``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"lamina.cluster.worker" in argv and node_id.encode() in argv:
+            return int(entry.name)
+    raise AssertionError(f"no worker for {node_id}")
+
+
+def test_a_worker_that_dies_is_restarted_by_its_agent(control: LaminaProcess) -> None:
+    node = alive(control)[-1]
+    os.kill(worker_pid(node["node_id"]), signal.SIGKILL)
+    wait_for(
+        lambda: any(
+            n["node_id"] == node["node_id"] and n["alive"] and n["address"] != node["address"]
+            for n in status(control)["nodes"]
+        ),
+        60,
+        "a new worker on the node",
+    )
+    assert len(alive(control)) == 3
 
 
 def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
