@@ -274,36 +274,19 @@ class Worker:
                 bool(h.get("tail")),
             )
             result = await self.scheduler.invoke(req)
-        except ApiError as exc:
-            writer.write(
-                encode(
-                    "failed",
-                    {
-                        "id": ident,
-                        "error_type": exc.error_type,
-                        "message": exc.message,
-                        "status": exc.status,
-                        "reason": getattr(exc, "reason", None),
-                        "state": state_to_json(self.shipment.load(self.scheduler)),
-                    },
-                )
-            )
-            return
         except (LaminaError, KeyError, ValueError) as exc:
-            log.exception("invoke %s failed on node %s", ident, self.node_id)
-            writer.write(
-                encode(
-                    "failed",
-                    {
-                        "id": ident,
-                        "error_type": "ServiceException",
-                        "message": str(exc),
-                        "status": 500,
-                        "reason": None,
-                        "state": state_to_json(self.shipment.load(self.scheduler)),
-                    },
-                )
-            )
+            if not isinstance(exc, ApiError):
+                log.exception("invoke %s failed on node %s", ident, self.node_id)
+                exc = ServiceError(str(exc))
+            failed = {
+                "id": ident,
+                "error_type": exc.error_type,
+                "message": exc.message,
+                "status": exc.status,
+                "reason": getattr(exc, "reason", None),
+                "state": state_to_json(self.shipment.load(self.scheduler)),
+            }
+            writer.write(encode("failed", failed))
             return
         header: dict[str, object] = {
             "id": ident,
