@@ -14,6 +14,7 @@ actors go, and with them the node's environments. Invokes never pass through the
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import signal
 import subprocess
@@ -24,8 +25,11 @@ NAMESPACE = "lamina"
 PR_SET_PDEATHSIG = 1
 
 
-def agent_name(node_id: str) -> str:
-    return f"lamina-agent-{node_id}"
+def agent_name(node_id: str, token: str) -> str:
+    """The agent's Ray name: its node, and which control plane it serves (a digest of the
+    token, not the token), so two Lamina installations can share one Ray cluster."""
+    plane = hashlib.sha256(token.encode()).hexdigest()[:12]
+    return f"lamina-agent-{plane}-{node_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,7 +169,7 @@ class Fleet:
         spec = AgentSpec(
             node.node_id,
             node.host,
-            f"{tempfile.gettempdir()}/lamina-node-{node.node_id[:16]}",
+            f"{tempfile.gettempdir()}/{agent_name(node.node_id, self._token)}",
             node.capacity_mb,
             node.cpus,
             self._api_endpoint,
@@ -177,7 +177,7 @@ class Fleet:
         return (
             ray.remote(NodeAgent)
             .options(
-                name=agent_name(node.node_id),
+                name=agent_name(node.node_id, self._token),
                 namespace=NAMESPACE,
                 lifetime="detached",
                 get_if_exists=True,
