@@ -31,6 +31,7 @@ from lamina.config import Settings, load_settings
 from lamina.errors import ApiError, LaminaError, NodeLeaving, ServiceError
 from lamina.models.function import FunctionConfig
 from lamina.runtimes.registry import RuntimeRegistry
+from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.store.code import CodeStore
@@ -308,15 +309,27 @@ class Worker:
                 self._writers[-1].write(encode("state", {"state": state_to_json(state)}))
 
 
+def provide_python_sdk(scheduler: Scheduler) -> None:
+    """boto3 for Python functions, as one machine provides it (Lambda's runtimes have it)."""
+    scheduler.python_sdk = build_python_sdk(default_cache_dir(scheduler.settings.data_dir))
+    if scheduler.python_sdk is not None:
+        interpreters = {
+            c.interpreter
+            for c in scheduler.runtimes.describe()
+            if c.execution_env and "python" in c.execution_env and c.interpreter
+        }
+        compile_in_background(scheduler.python_sdk, sorted(interpreters))
+
+
 async def _main(args: argparse.Namespace) -> None:
-    settings = load_settings(
-        os.environ, data_dir=Path(args.data_dir), host=args.host, python_sdk=False
-    )
+    settings = load_settings(os.environ, data_dir=Path(args.data_dir), host=args.host)
     token = os.environ.get("LAMINA_CLUSTER_TOKEN", "")
     if not token:
         raise SystemExit("LAMINA_CLUSTER_TOKEN is not set: refusing to serve unauthenticated")
     worker = Worker(settings, args.node_id, args.capacity_mb, args.cpus, token)
     worker.scheduler.api_endpoint = args.api_endpoint
+    if settings.python_sdk:
+        provide_python_sdk(worker.scheduler)
     server = await worker.serve(args.host, args.port)
     port = server.sockets[0].getsockname()[1]
     print(f"LAMINA-WORKER {port}", flush=True)

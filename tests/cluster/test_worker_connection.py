@@ -37,6 +37,7 @@ SOURCE = """
 import os
 import time
 import uuid
+import boto3  # provided by the node's worker, as on one machine
 INSTANCE = str(uuid.uuid4())  # one per environment (pids repeat: each has its own namespace)
 def handler(event, context):
     time.sleep(event.get("sleep", 0))
