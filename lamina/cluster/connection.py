@@ -61,6 +61,7 @@ class NodeConnection:
         self._reader_task: asyncio.Task[None] | None = None
         self.welcome: Welcome | None = None
         self.codes: set[str] = set()
+        self.shipping: dict[str, asyncio.Future[None]] = {}  # packages being read and sent
         self.credentialed: set[str] = set()  # configurations whose credentials were sent
         self.configured: set[str] = set()  # configurations sent (later invokes send the key)
         self.closed = False

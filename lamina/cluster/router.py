@@ -126,6 +126,21 @@ class ClusterRouter:
             if not conn.closed:
                 conn.drain(function)
 
+    async def _ship(self, conn: NodeConnection, sha: str) -> None:
+        """Send a package the node lacks, once however many cold starts need it now."""
+        sending = conn.shipping.get(sha)
+        if sending is None:
+            sending = asyncio.ensure_future(self._read_and_send(conn, sha))
+            conn.shipping[sha] = sending
+        await asyncio.shield(sending)
+
+    async def _read_and_send(self, conn: NodeConnection, sha: str) -> None:
+        try:
+            package = await asyncio.to_thread(self._package(sha).read_bytes)
+            conn.send_code(sha, package)
+        finally:
+            conn.shipping.pop(sha, None)
+
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
         if not req.request_id:
@@ -152,8 +167,7 @@ class ClusterRouter:
                 raise NodeLost(f"Node {node_id} is not connected.")
             for sha in (cfg.code_sha256, *(layer.code_sha256 for layer in cfg.layers)):
                 if sha not in conn.codes:
-                    package = await asyncio.to_thread(self._package(sha).read_bytes)
-                    conn.send_code(sha, package)
+                    await self._ship(conn, sha)
             creds = None
             if self.credentials is not None and cfg.cache_key not in conn.credentialed:
                 creds = self.credentials(cfg)

@@ -268,3 +268,29 @@ def test_a_node_full_of_idle_environments_stops_the_oldest_for_a_cold_start(
             assert node.idle.get(fns[1].cache_key) == 1
 
     asyncio.run(scenario())
+
+
+def test_concurrent_cold_starts_ship_the_package_once(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            conn = r.connections["n1"]
+            sent: list[str] = []
+            real = conn.send_code
+
+            def counting(sha: str, package: bytes) -> None:
+                sent.append(sha)
+                real(sha, package)
+
+            conn.send_code = counting  # type: ignore[method-assign]
+            cfg = code[1]
+            results = await asyncio.gather(
+                *(r.invoke(InvokeRequest(cfg, b"{}", "arn:t")) for _ in range(4))
+            )
+            assert all(res.function_error is None for res in results)
+            assert sent == [cfg.code_sha256]
+
+    asyncio.run(scenario())
