@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from lamina.api.app import MAX_REQUEST_BYTES, LambdaApi
 from lamina.arns import function_arn, parse_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
+from lamina.cluster.demand import DemandMonitor
 from lamina.cluster.placement import Placement
 from lamina.config import Settings
 from lamina.console.app import Console
@@ -203,8 +205,15 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     api.mount_service(logs_service.mount())
     workflows = open_workflows(settings, functions, scheduler, api, events)
     # Prometheus' scrape: Basic credentials or SigV4, checked by the endpoint itself.
+    # On a cluster: the nodes' load and unmet demand, for /metrics and Ray's autoscaler.
+    demand = DemandMonitor(placement) if placement is not None else None
     metrics = MetricsEndpoint(
-        settings, ledger, scheduler.pool, api.auth, events.async_store.backlog
+        settings,
+        ledger,
+        scheduler.pool,
+        api.auth,
+        events.async_store.backlog,
+        cluster=None if demand is None else (lambda: demand.sample(time.time())),
     )
     api.mount(metrics.accepts, metrics.handle, auth=None)
     metric_sources = MetricSources(ledger.rollups, custom_metrics)
@@ -246,6 +255,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
             port,
             iam.credentials_for,
         )
+        if demand is not None:
+            cluster.publish_demand(demand)
         api.mount(cluster.status.accepts, cluster.status.handle)
     await events.start()
     logs_service.keeper.start()

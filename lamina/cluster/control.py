@@ -6,12 +6,14 @@ module only when ``Settings.cluster`` is set, so one machine never loads Ray.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lamina.cluster.demand import DemandMonitor
 from lamina.cluster.placement import Placement
 from lamina.cluster.router import ClusterRouter
 from lamina.cluster.status import ClusterStatus
@@ -43,8 +45,20 @@ class Cluster:
     router: ClusterRouter
     fleet: Fleet
     status: ClusterStatus
+    _autoscale: asyncio.Task[None] | None = None
+
+    def publish_demand(self, demand: DemandMonitor) -> None:
+        """Hand the nodes' load and unmet demand to Ray's autoscaler every few seconds
+        (:mod:`lamina.cluster.autoscale`)."""
+        from lamina.cluster.autoscale import RayDemand, publish_forever
+
+        loop = asyncio.get_running_loop()
+        self._autoscale = loop.create_task(publish_forever(demand, RayDemand()))
 
     async def close(self) -> None:
+        if self._autoscale is not None:
+            self._autoscale.cancel()
+            await asyncio.gather(self._autoscale, return_exceptions=True)
         await self.fleet.close()
 
 

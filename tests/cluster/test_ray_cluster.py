@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,6 +134,10 @@ def test_functions_spread_over_the_nodes(control: LaminaProcess) -> None:
     )  # fmt: skip
     rows = [line for line in out.stdout.splitlines() if " alive " in line]
     assert len(rows) == 3, out.stdout
+    with urllib.request.urlopen(f"{control.endpoint}/metrics", timeout=30) as answer:
+        metrics = answer.read().decode()
+    up = [line for line in metrics.splitlines() if line.startswith("lamina_cluster_node_up{")]
+    assert len(up) == 3 and all(line.endswith(" 1") for line in up), up
     assert all(f"/{NODE_ARGS['resources']['lamina_memory_mb']}" in row for row in rows)
 
 
