@@ -22,7 +22,7 @@ from lamina.cluster.connection import NodeConnection
 from lamina.cluster.frames import NodeState
 from lamina.cluster.placement import Placement
 from lamina.cluster.router import ClusterRouter
-from lamina.errors import NodeLost, TooManyRequests
+from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
 from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord
@@ -210,6 +210,9 @@ def test_a_leaving_node_finishes_its_invokes_and_takes_no_new_ones(
             assert not r.placement.nodes["n1"].alive
             with pytest.raises(TooManyRequests):  # no other node has room for it
                 await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            # One that raced the notice in is refused unrun (the router places it again).
+            with pytest.raises(NodeLeaving):
+                await r.connections["n1"].invoke(InvokeRequest(cfg, b"{}", "arn:t", "rid-1"))
             done = await running
             assert json.loads(done.payload)["echo"] == {"sleep": 2}
             assert await asyncio.to_thread(worker[0].wait, 30) == 0
