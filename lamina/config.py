@@ -141,6 +141,9 @@ class Settings:
     # OTLP/HTTP (JSON) collector base URL, e.g. http://127.0.0.1:4318: one span per invoke
     # is exported to <otlp_endpoint>/v1/traces. Empty: no export.
     otlp_endpoint: str = ""
+    # A Ray cluster's address (host:port of its head, or "auto"): run the control plane here
+    # and the functions on the cluster's nodes (docs/cluster.md). Empty: one machine.
+    cluster: str = ""
 
     @property
     def endpoint(self) -> str:

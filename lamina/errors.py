@@ -21,6 +21,8 @@ Every error a caller can see knows its error code and its HTTP status; one modul
     │   ├── UnsupportedMediaType         415
     │   ├── TooManyRequests              429 (with a Reason)
     │   ├── ServiceError                 500
+    │   │   ├── NodeLost                   500 (the cluster node running it died)
+    │   │   └── NodeLeaving                500 (the node is draining; placed elsewhere)
     │   ├── InvalidZipFile               502
     │   └── InvalidRuntime               502
     ├── AwsServiceError                an emulated AWS service's error: its code, status
@@ -171,6 +173,17 @@ class ServiceError(ApiError):
 
     error_type = "ServiceException"
     status = 500
+
+
+class NodeLost(ServiceError):
+    """Raised when the cluster node running an invoke died or its connection ended."""
+
+
+class NodeLeaving(ServiceError):
+    """Raised when an invoke reached a cluster node that is leaving (it did not run; the
+    control plane places it on another node)."""
+
+    error_type = "NodeLeaving"
 
 
 class InvalidZipFile(ApiError):

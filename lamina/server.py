@@ -11,13 +11,17 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lamina.api.app import MAX_REQUEST_BYTES, LambdaApi
 from lamina.arns import function_arn, parse_arn
 from lamina.billing.ledger import Ledger
 from lamina.billing.prices import load_prices
+from lamina.cluster.demand import DemandMonitor
+from lamina.cluster.placement import Placement
 from lamina.config import Settings
 from lamina.console.app import Console
 from lamina.console.jobs import Jobs
@@ -58,6 +62,9 @@ from lamina.store.optdir import LayerMerger
 from lamina.tracing import INCOMING
 from lamina.wire.server import HttpLimits, bound_port, serve, serve_socket
 
+if TYPE_CHECKING:
+    from lamina.cluster.control import Cluster
+
 log = logging.getLogger("lamina.server")
 
 
@@ -85,6 +92,7 @@ class Lamina:
     metrics: MetricsEndpoint | None = None
     custom_metrics: CustomMetrics | None = None
     stacks: StackStore | None = None
+    cluster: Cluster | None = None  # --cluster: the Ray cluster's nodes run the functions
 
     @property
     def endpoint(self) -> str:
@@ -100,6 +108,8 @@ class Lamina:
         if self.metrics is not None:
             await self.metrics.close()
         await self.events.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
         self.ledger.close()
@@ -160,9 +170,15 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
                 if c.execution_env and "python" in c.execution_env and c.interpreter
             }
             compile_in_background(scheduler.python_sdk, sorted(interpreters))
-    functions = Functions(
-        settings, metadata, code, scheduler.drain_function, scheduler.pool.set_reserved
-    )
+    # On a cluster, reserved concurrency holds across nodes: the placement counts it too.
+    placement = Placement(settings.concurrency_limit) if settings.cluster else None
+
+    def reserve(function: str, reserved: int | None) -> None:
+        scheduler.pool.set_reserved(function, reserved)
+        if placement is not None:
+            placement.set_reserved(function, reserved)
+
+    functions = Functions(settings, metadata, code, scheduler.drain_function, reserve)
     collected = functions.collect_code()
     if collected:
         log.info("removed %d code packages no function version uses", len(collected))
@@ -194,6 +210,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     api.mount_service(logs_service.mount())
     workflows = open_workflows(settings, functions, scheduler, api, events)
     # Prometheus' scrape: Basic credentials or SigV4, checked by the endpoint itself.
+    # On a cluster: the nodes' load and unmet demand, for /metrics and Ray's autoscaler.
+    demand = DemandMonitor(placement) if placement is not None else None
     metrics = MetricsEndpoint(
         settings,
         ledger,
@@ -205,6 +223,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
             EsmBatches(uuid_, c.function, c.source, c.batches, c.records, c.failed)
             for uuid_, c in events.mappings.counts.items()
         ],
+        cluster=None if demand is None else (lambda: demand.sample(time.time())),
     )
     api.mount(metrics.accepts, metrics.handle, auth=None)
     metric_sources = MetricSources(ledger.rollups, custom_metrics)
@@ -230,6 +249,25 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     scheduler.serve_api_inside(
         port, lambda sock: serve_socket(api.handle, sock, max_body=MAX_REQUEST_BYTES)
     )
+    cluster = None
+    if placement is not None:
+        # Imported here: Ray is an optional extra, loaded only for --cluster.
+        from lamina.cluster.control import open_cluster
+
+        # Before the event sources start: re-delivered events go to the nodes.
+        cluster = await open_cluster(
+            settings,
+            scheduler,
+            placement,
+            ledger.record,
+            logs,
+            code.zip_path,
+            port,
+            iam.credentials_for,
+        )
+        if demand is not None:
+            cluster.publish_demand(demand)
+        api.mount(cluster.status.accepts, cluster.status.handle)
     await events.start()
     logs_service.keeper.start()
     await workflows.start()
@@ -271,6 +309,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         metrics,
         custom_metrics,
         stacks.store,
+        cluster,
     )
 
 

@@ -445,6 +445,8 @@ def invoke_response(result: InvokeResult) -> Response:
         headers["X-Amz-Function-Error"] = result.function_error
     if result.log_tail:
         headers["X-Amz-Log-Result"] = base64.b64encode(result.log_tail).decode()
+    if result.node:
+        headers["X-Lamina-Node"] = result.node  # the cluster node that ran it
     return Response(200, result.payload, headers)
 
 

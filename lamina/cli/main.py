@@ -62,7 +62,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lamina.server import run
 
     settings = load_settings(
-        os.environ, host=args.host, port=args.port, data_dir=args.data_dir, isolation=args.isolation
+        os.environ,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        isolation=args.isolation,
+        cluster=args.cluster,
     )
     logging.basicConfig(
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
@@ -282,6 +287,34 @@ def cmd_runtimes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    client = Client(_endpoint(args))
+    body = client.call("GET", "/lamina/v1/cluster")
+    if args.json:
+        dump_json(body)
+        return 0
+    table(
+        ["NODE", "ADDRESS", "STATE", "MEMORY MB (USED/FOR ENVS)", "CPUS", "BUSY", "IDLE ENVS"],
+        [
+            [
+                n["node_id"][:16],
+                n["address"],
+                "alive" if n["alive"] else "lost",
+                f"{n['used_mb']}/{n['capacity_mb']}",
+                f"{n['cpus']:g}",
+                str(n["busy"]),
+                ", ".join(f"{k} x{v}" for k, v in sorted(n["idle"].items()) if v) or "-",
+            ]
+            for n in body["nodes"]
+        ],
+    )
+    print(
+        f"unmet cold starts: {body['unmet']} ({body['unmet_mb']} MB); "
+        f"invokes lost with a node: {body['lost_invokes']}"
+    )
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------
 def lamina_version() -> str:
     """The installed package's version (a source checkout not installed says so)."""
@@ -320,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "process", "none"],
         help="sandbox tier: process (cgroups + namespaces, needs root), none (rlimits only), "
         "auto (process when possible; default: LAMINA_ISOLATION, or auto)",
+    )
+    p.add_argument(
+        "--cluster",
+        metavar="RAY_ADDRESS",
+        help="run functions on the nodes of this Ray cluster (its head's host:port, or auto); "
+        "this process is the control plane (default: LAMINA_CLUSTER, or one machine)",
     )
     p.set_defaults(func=cmd_serve)
 
@@ -389,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runtimes", parents=[common], help="which interpreter runs each runtime")
     p.set_defaults(func=cmd_runtimes)
+
+    p = sub.add_parser("cluster", help="the Ray cluster's nodes (lamina serve --cluster)")
+    cluster = p.add_subparsers(dest="cluster_command", required=True)
+    p = cluster.add_parser(
+        "status", parents=[common], help="nodes, their capacity and their environments"
+    )
+    p.set_defaults(func=cmd_cluster_status)
     return parser
 
 

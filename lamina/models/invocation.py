@@ -68,3 +68,4 @@ class InvokeResult:
     function_error: str | None  # "Unhandled" when the function failed
     log_tail: bytes
     record: InvocationRecord | None
+    node: str = ""  # the cluster node that ran it ("" on a single machine)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -103,6 +103,11 @@ class Scheduler:
         self.bus = TelemetryBus()
         # Told of each throttled invoke (function, version, epoch s): the metrics count them.
         self.on_throttle: Callable[[str, str, float], None] | None = None
+        # On a cluster (lamina.cluster), invokes are placed on nodes instead of run here;
+        # streamed responses still run here (the cluster connection does not stream yet).
+        self.route: Callable[[InvokeRequest], Awaitable[InvokeResult]] | None = None
+        # ... and a function's idle environments on the nodes are retired with the local ones.
+        self.drain_elsewhere: Callable[[str], None] | None = None
 
     # Where functions reach Lamina's API (AWS_ENDPOINT_URL); set once the port is bound.
     @property
@@ -148,6 +153,8 @@ class Scheduler:
 
     async def drain_function(self, name: str) -> None:
         """Retire the idle environments of ``name`` (its code or configuration changed)."""
+        if self.drain_elsewhere is not None:
+            self.drain_elsewhere(name)
         if self.zygotes is not None:
             self.zygotes.retire(name)
         for slot in self.pool.drain(f"{name}:"):
@@ -157,6 +164,8 @@ class Scheduler:
 
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
+        if self.route is not None and req.stream is None:
+            return await self.route(req)
         cfg = req.cfg
         request_id = req.request_id or str(uuid.uuid4())
         decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic())

@@ -1,0 +1,183 @@
+"""The framed protocol between the control plane and a node's worker (pure: no sockets).
+
+One persistent TCP connection per node carries every invoke; Ray is not on this path.
+A frame is ``u32 header length | u32 body length | header (JSON object) | body (bytes)``.
+The header says what the frame is (``op``); the body carries the one large opaque value
+(an event payload, an answer, a code package) so it is never JSON-escaped.
+
+Control plane → worker: ``hello`` (the cluster token; first frame, nothing else is read
+before it checks), ``code`` (a package the worker lacks, by SHA-256), ``invoke``.
+Worker → control plane: ``welcome`` (node facts), ``answer`` / ``failed`` (one per
+invoke, by ``id``) and ``state`` (its environments' memory and idle environments, the
+ledger records and log events produced since the last frame). Every ``answer`` carries a
+``state`` too, so the control plane's view of a node is never older than its last answer.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from lamina.errors import LaminaError
+from lamina.models.invocation import InvocationRecord, Outcome
+
+HEAD = struct.Struct(">II")
+MAX_HEADER = 4 * 1024 * 1024
+# An invoke payload is at most 6 MB, a code package at most 250 MB unzipped (50 MB zipped
+# through the API): bound the body so a broken peer cannot make us buffer without limit.
+MAX_BODY = 64 * 1024 * 1024
+
+
+class FrameError(LaminaError):
+    """Raised when bytes on a cluster connection are not a valid frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    op: str
+    header: dict[str, Any]
+    body: bytes = b""
+
+
+def encode(op: str, header: dict[str, object], body: bytes = b"") -> bytes:
+    head = json.dumps({"op": op, **header}, separators=(",", ":")).encode()
+    return HEAD.pack(len(head), len(body)) + head + body
+
+
+class FrameDecoder:
+    """Bytes in, whole frames out (incremental)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buf += data
+        out: list[Frame] = []
+        while len(self._buf) >= HEAD.size:
+            head_len, body_len = HEAD.unpack_from(self._buf)
+            if head_len > MAX_HEADER or body_len > MAX_BODY:
+                raise FrameError(f"frame too large ({head_len} + {body_len} bytes)")
+            end = HEAD.size + head_len + body_len
+            if len(self._buf) < end:
+                break
+            try:
+                header = json.loads(bytes(self._buf[HEAD.size : HEAD.size + head_len]))
+            except ValueError as exc:
+                raise FrameError(f"frame header is not JSON: {exc}") from exc
+            if not isinstance(header, dict) or not isinstance(header.get("op"), str):
+                raise FrameError("frame header has no op")
+            body = bytes(self._buf[HEAD.size + head_len : end])
+            del self._buf[:end]
+            out.append(Frame(header["op"], header, body))
+        return out
+
+
+# -- what travels in headers, typed at the edge ------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    function: str  # the log store's folder (the function's log group)
+    stream: str
+    timestamp_ms: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    """What a worker's environments hold, and what it produced since its last frame."""
+
+    used_mb: int
+    idle: dict[str, int]
+    idle_mb: int = 0  # the part of used_mb held by idle environments (reclaimable)
+    records: tuple[InvocationRecord, ...] = ()
+    logs: tuple[LogEvent, ...] = ()
+    codes: tuple[str, ...] = ()  # packages the worker has (SHA-256)
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    node_id: str
+    capacity_mb: int
+    cpus: float
+    state: NodeState = field(default_factory=lambda: NodeState(0, {}))
+
+
+def record_to_json(rec: InvocationRecord) -> dict[str, object]:
+    return {
+        "request_id": rec.request_id,
+        "function_name": rec.function_name,
+        "version": rec.version,
+        "started_at": rec.started_at,
+        "duration_ms": rec.duration_ms,
+        "billed_ms": rec.billed_ms,
+        "memory_mb": rec.memory_mb,
+        "max_memory_used_mb": rec.max_memory_used_mb,
+        "init_ms": rec.init_ms,
+        "architecture": rec.architecture,
+        "outcome": rec.outcome.value,
+        "ephemeral_mb": rec.ephemeral_mb,
+    }
+
+
+def record_from_json(d: dict[str, Any]) -> InvocationRecord:
+    try:
+        init = d["init_ms"]
+        return InvocationRecord(
+            request_id=str(d["request_id"]),
+            function_name=str(d["function_name"]),
+            version=str(d["version"]),
+            started_at=float(d["started_at"]),
+            duration_ms=float(d["duration_ms"]),
+            billed_ms=int(d["billed_ms"]),
+            memory_mb=int(d["memory_mb"]),
+            max_memory_used_mb=int(d["max_memory_used_mb"]),
+            init_ms=None if init is None else float(init),
+            architecture=str(d["architecture"]),
+            outcome=Outcome(d["outcome"]),
+            ephemeral_mb=int(d["ephemeral_mb"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FrameError(f"bad invocation record: {exc}") from exc
+
+
+def state_to_json(state: NodeState) -> dict[str, object]:
+    return {
+        "used_mb": state.used_mb,
+        "idle_mb": state.idle_mb,
+        "idle": state.idle,
+        "records": [record_to_json(r) for r in state.records],
+        "logs": [[e.function, e.stream, e.timestamp_ms, e.message] for e in state.logs],
+        "codes": list(state.codes),
+    }
+
+
+def state_from_json(d: object) -> NodeState:
+    if not isinstance(d, dict):
+        raise FrameError("node state is not an object")
+    try:
+        idle = {str(k): int(v) for k, v in d.get("idle", {}).items()}
+        logs = tuple(LogEvent(str(f), str(s), int(t), str(m)) for f, s, t, m in d.get("logs", []))
+        return NodeState(
+            used_mb=int(d.get("used_mb", 0)),
+            idle_mb=int(d.get("idle_mb", 0)),
+            idle=idle,
+            records=tuple(record_from_json(r) for r in d.get("records", [])),
+            logs=logs,
+            codes=tuple(str(c) for c in d.get("codes", [])),
+        )
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise FrameError(f"bad node state: {exc}") from exc
+
+
+def welcome_from(frame: Frame) -> Welcome:
+    h = frame.header
+    try:
+        return Welcome(
+            str(h["node_id"]),
+            int(h["capacity_mb"]),
+            float(h["cpus"]),
+            state_from_json(h.get("state", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FrameError(f"bad welcome: {exc}") from exc

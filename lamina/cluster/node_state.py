@@ -1,0 +1,84 @@
+"""What a worker ships back to the control plane: ledger records, log events, its state.
+
+The worker runs Lamina's own scheduler, whose reporter writes records to a sink and
+whose environments write log lines to a :class:`~lamina.logs.store.LogStore`. Here both
+are buffered instead of written, and drained into the next frame the worker sends, so the
+control plane's ledger and log groups receive exactly the lines and rows one machine
+would have written (the node that ran an invoke is told in its answer).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lamina.cluster.frames import LogEvent, NodeState
+from lamina.logs.store import LogStore
+from lamina.models.invocation import InvocationRecord
+from lamina.scheduler.driver import Scheduler
+
+# Bound what waits for a frame if the control plane is away: the oldest lines go first
+# (the control plane counts what it missed from the ``dropped`` numbers it is sent).
+MAX_PENDING = 100_000
+
+
+class ShippingLogs(LogStore):
+    """A log store that keeps events for the control plane instead of writing files."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.pending: list[LogEvent] = []
+        self.dropped = 0
+
+    def append(self, function: str, stream: str, timestamp_ms: int, message: str) -> None:
+        if len(self.pending) >= MAX_PENDING:
+            self.pending.pop(0)
+            self.dropped += 1
+        self.pending.append(LogEvent(function, stream, timestamp_ms, message))
+
+    def flush(self) -> None:
+        """Nothing to write: events leave with the next frame."""
+
+
+class Shipment:
+    """Records and log events produced on this node and not yet sent."""
+
+    def __init__(self, logs: ShippingLogs) -> None:
+        self.logs = logs
+        self.records: list[InvocationRecord] = []
+
+    def record(self, rec: InvocationRecord) -> None:
+        self.records.append(rec)
+
+    def has_pending(self) -> bool:
+        return bool(self.records or self.logs.pending)
+
+    def load(self, scheduler: Scheduler) -> NodeState:
+        """The node's memory in use and idle environments only (what every answer carries:
+        records and lines leave in batches, off the invoke's round trip)."""
+        return NodeState(used_mb(scheduler), idle_by_key(scheduler), idle_mb=idle_mb(scheduler))
+
+    def take(self, scheduler: Scheduler, codes: tuple[str, ...] = ()) -> NodeState:
+        """The node's state now, with everything pending (which is then sent)."""
+        records, self.records = tuple(self.records), []
+        logs, self.logs.pending = tuple(self.logs.pending), []
+        return NodeState(
+            used_mb(scheduler), idle_by_key(scheduler), idle_mb(scheduler), records, logs, codes
+        )
+
+
+def used_mb(scheduler: Scheduler) -> int:
+    """Memory the node's environments may use (each its MemorySize)."""
+    return sum(env.cfg.memory_mb for env in scheduler.envs.values())
+
+
+def idle_mb(scheduler: Scheduler) -> int:
+    """Memory held by idle environments: what the node can reclaim to make room."""
+    return sum(env.cfg.memory_mb for env in scheduler.envs.values() if env.slot.is_idle())
+
+
+def idle_by_key(scheduler: Scheduler) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for slot in scheduler.pool.slots.values():
+        if slot.is_idle():
+            out[slot.key] = out.get(slot.key, 0) + 1
+    return out

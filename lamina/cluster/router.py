@@ -1,0 +1,182 @@
+"""The control plane's invoke path on a cluster: place, send over the node's connection.
+
+:class:`ClusterRouter` is the scheduler's ``route`` in cluster mode. For each invoke it
+asks the pure :class:`~lamina.cluster.placement.Placement` where to run it, sends the
+code package first if that node lacks it, and sends the invoke over the node's open
+:class:`~lamina.cluster.connection.NodeConnection`. What the node's scheduler produced —
+ledger records and log lines — arrives in the frames and is written here, into the same
+ledger and log groups one machine writes, so bills, REPORT lines and ``lamina logs``
+are unchanged; the answer says which node ran it (``InvokeResult.node``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from lamina.cluster.connection import NodeConnection
+from lamina.cluster.frames import NodeState
+from lamina.cluster.placement import Cold, NoRoom, Placement, Throttle
+from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
+from lamina.logs.store import LogStore
+from lamina.models.function import FunctionConfig
+from lamina.models.invocation import InvokeResult
+from lamina.scheduler.driver import InvokeRequest
+from lamina.scheduler.report import RecordSink
+
+log = logging.getLogger("lamina.cluster")
+
+REASON_CAPACITY = "ClusterCapacityExceeded"
+
+
+class ClusterRouter:
+    """Places invokes on nodes and carries them over each node's connection."""
+
+    def __init__(
+        self,
+        placement: Placement,
+        token: str,
+        record: RecordSink,
+        logs: LogStore,
+        package: Callable[[str], Path],
+    ) -> None:
+        self.placement = placement
+        self._token = token
+        self._record = record
+        self._logs = logs
+        self._package = package  # a code package's zip by SHA-256 (the control plane's store)
+        self.connections: dict[str, NodeConnection] = {}
+        # Told of each throttled invoke (function, version, epoch s), as the scheduler's.
+        self.on_throttle: Callable[[str, str, float], None] | None = None
+        # Told when a node's connection ends (the fleet reconnects or forgets it).
+        self.on_lost: Callable[[str], None] | None = None
+        self.lost_invokes = 0
+        # The execution role's temporary credentials for a function's environments (IAM),
+        # sent once per configuration and connection: environments start on the nodes.
+        self.credentials: Callable[[FunctionConfig], tuple[str, str, str]] | None = None
+
+    # -- membership -------------------------------------------------------------------
+    async def attach(self, host: str, port: int) -> str:
+        """Connect to a node's worker and start placing work there; its node id."""
+        conn = NodeConnection(host, port, self._token, self._state, self._lost)
+        conn.on_leaving = self._leaving
+        welcome = await conn.open()
+        old = self.connections.get(welcome.node_id)
+        if old is not None and old is not conn:
+            await old.close()
+        self.connections[welcome.node_id] = conn
+        self.placement.join(welcome.node_id, welcome.capacity_mb, welcome.cpus)
+        self._state(welcome.node_id, welcome.state)
+        log.info(
+            "node %s attached at %s:%d (%d MB for environments, %.1f CPUs)",
+            welcome.node_id,
+            host,
+            port,
+            welcome.capacity_mb,
+            welcome.cpus,
+        )
+        return welcome.node_id
+
+    def attached(self, node_id: str) -> bool:
+        conn = self.connections.get(node_id)
+        return conn is not None and not conn.closed
+
+    async def detach(self, node_id: str) -> None:
+        """Stop placing work on ``node_id`` and close its connection."""
+        conn = self.connections.pop(node_id, None)
+        self.placement.lose(node_id)
+        if conn is not None:
+            await conn.close()
+
+    async def close(self) -> None:
+        for node_id in list(self.connections):
+            await self.detach(node_id)
+
+    def _lost(self, conn: NodeConnection) -> None:
+        node_id = conn.node_id
+        if self.connections.get(node_id) is conn:
+            del self.connections[node_id]
+            self.placement.lose(node_id)
+            log.warning("node %s lost: no new invokes go there", node_id)
+            if self.on_lost is not None:
+                self.on_lost(node_id)
+
+    def _leaving(self, conn: NodeConnection) -> None:
+        """The node drains: no new invokes go there; those in flight finish."""
+        if self.connections.get(conn.node_id) is conn:
+            self.placement.lose(conn.node_id)
+            log.info("node %s is leaving: no new invokes go there", conn.node_id)
+
+    def _state(self, node_id: str, state: NodeState) -> None:
+        for rec in state.records:
+            self._record(rec)
+        for event in state.logs:
+            self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)
+        self.placement.report(node_id, state.used_mb, state.idle, state.idle_mb)
+
+    def drain(self, function: str) -> None:
+        """Retire ``function``'s idle environments on every node (its code or
+        configuration changed): their memory is free for other environments at once."""
+        for conn in list(self.connections.values()):
+            if not conn.closed:
+                conn.drain(function)
+
+    async def _ship(self, conn: NodeConnection, sha: str) -> None:
+        """Send a package the node lacks, once however many cold starts need it now."""
+        sending = conn.shipping.get(sha)
+        if sending is None:
+            sending = asyncio.ensure_future(self._read_and_send(conn, sha))
+            conn.shipping[sha] = sending
+        await asyncio.shield(sending)
+
+    async def _read_and_send(self, conn: NodeConnection, sha: str) -> None:
+        try:
+            package = await asyncio.to_thread(self._package(sha).read_bytes)
+            conn.send_code(sha, package)
+        finally:
+            conn.shipping.pop(sha, None)
+
+    # -- the invoke path --------------------------------------------------------------
+    async def invoke(self, req: InvokeRequest) -> InvokeResult:
+        if not req.request_id:
+            req = dataclasses.replace(req, request_id=str(uuid.uuid4()))
+        try:
+            return await self._invoke_once(req)
+        except NodeLeaving:
+            # It did not run there (the node said it is leaving): place it again, once.
+            return await self._invoke_once(req)
+
+    async def _invoke_once(self, req: InvokeRequest) -> InvokeResult:
+        cfg = req.cfg
+        decision = self.placement.place(cfg.name, cfg.version, cfg.cache_key, cfg.memory_mb)
+        if isinstance(decision, Throttle | NoRoom):
+            if self.on_throttle is not None:
+                self.on_throttle(cfg.name, cfg.version, time.time())
+            if isinstance(decision, Throttle):
+                raise TooManyRequests(decision.message, decision.reason)
+            raise TooManyRequests(decision.message, REASON_CAPACITY)
+        node_id = decision.node_id
+        try:
+            conn = self.connections.get(node_id)
+            if conn is None:
+                raise NodeLost(f"Node {node_id} is not connected.")
+            for sha in (cfg.code_sha256, *(layer.code_sha256 for layer in cfg.layers)):
+                if sha not in conn.codes:
+                    await self._ship(conn, sha)
+            creds = None
+            if self.credentials is not None and cfg.cache_key not in conn.credentialed:
+                creds = self.credentials(cfg)
+                conn.credentialed.add(cfg.cache_key)
+            make_room = decision.make_room_mb if isinstance(decision, Cold) else 0
+            result = await conn.invoke(req, creds, make_room)
+        except NodeLost:
+            self.lost_invokes += 1
+            raise
+        finally:
+            self.placement.finish(cfg.name, node_id)
+        return dataclasses.replace(result, node=node_id)

@@ -1,0 +1,374 @@
+"""A node's worker: Lamina's own scheduler and sandbox, serving invokes over frames.
+
+The node agent (:mod:`lamina.cluster.agent`, a Ray actor) starts one worker process per
+node (``python -m lamina.cluster.worker``). The worker owns that node's environments,
+cgroups and zygotes exactly as a single-machine server does — it runs the same
+:class:`~lamina.scheduler.driver.Scheduler` — and listens for the control plane on one
+TCP port. Every connection must first prove it knows the cluster token (``hello``);
+nothing else is read before that, and a wrong token closes the connection.
+
+It prints ``LAMINA-WORKER <port>`` on stdout once it listens; the token comes in the
+``LAMINA_CLUSTER_TOKEN`` environment variable, never on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hmac
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from lamina.cluster.frames import Frame, FrameDecoder, FrameError, encode, state_to_json
+from lamina.cluster.frames import record_to_json as rec_json
+from lamina.cluster.node_state import Shipment, ShippingLogs
+from lamina.config import Settings, load_settings
+from lamina.errors import ApiError, LaminaError, NodeLeaving, ServiceError
+from lamina.models.function import FunctionConfig
+from lamina.runtimes.registry import RuntimeRegistry
+from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
+from lamina.sandbox import create_sandbox
+from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.store.code import CodeStore
+from lamina.store.codec import config_from_json
+from lamina.store.optdir import LayerMerger
+
+log = logging.getLogger("lamina.cluster.worker")
+
+HELLO_TIMEOUT_S = 10.0
+# Records and log lines leave in a state frame this often (when there are any): batched
+# off the invokes' round trips, like one machine's ledger and log timers.
+STATE_EVERY_S = 0.1
+
+
+class Worker:
+    """One node's scheduler behind an authenticated framed listener."""
+
+    def __init__(
+        self, settings: Settings, node_id: str, capacity_mb: int, cpus: float, token: str
+    ) -> None:
+        self.settings = settings
+        self.node_id, self.capacity_mb, self.cpus = node_id, capacity_mb, cpus
+        self._token = token.encode()
+        self.code = CodeStore(settings.data_dir / "code")
+        self.logs = ShippingLogs(settings.data_dir / "logs")
+        self.shipment = Shipment(self.logs)
+        self.scheduler = Scheduler(
+            settings,
+            create_sandbox(settings),
+            RuntimeRegistry(settings.interpreters),
+            self.code.unpacked,
+            self.logs,
+            self.shipment.record,
+        )
+        # Functions with layers see them merged at /opt, as on one machine.
+        self.scheduler.launcher.merge_layers = LayerMerger(
+            settings.data_dir / "code" / "opt", self.code.unpacked
+        ).merged
+        # Role credentials by configuration, as the control plane's IAM issued them.
+        self._credentials: dict[str, tuple[str, str, str]] = {}
+        self.scheduler.launcher.credentials = self._credentials_for
+        self._writers: list[asyncio.StreamWriter] = []
+        # Each connection sends a configuration once (by cache key), then only its key:
+        # parsing it on every invoke would cost more than the rest of the hop.
+        self._configs: dict[asyncio.StreamWriter, dict[str, FunctionConfig]] = {}
+        self._have_code: set[str] = set()
+        self.leaving = False
+        self._inflight = 0
+        self._none_inflight = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def serve(self, host: str, port: int) -> asyncio.Server:
+        self.scheduler.start()
+        server = await asyncio.start_server(self._connection, host, port, limit=1 << 20)
+        self._tasks.add(asyncio.get_running_loop().create_task(self._push_state()))
+        return server
+
+    async def leave(self, grace_s: float) -> None:
+        """Leave the cluster gracefully (SIGTERM: scale-down, ``ray stop``): tell the
+        control plane to place nothing more here, let the invokes in flight finish (at
+        most ``grace_s``, or their functions' timeout if shorter), send what they
+        produced, then stop every environment."""
+        self.leaving = True
+        for writer in self._writers:
+            writer.write(encode("leaving", {}))
+        busy = [e.cfg.timeout_s for e in self.scheduler.envs.values() if not e.slot.is_idle()]
+        if self._inflight:
+            self._none_inflight.clear()
+            try:
+                await asyncio.wait_for(
+                    self._none_inflight.wait(), min(grace_s, max(busy, default=0) + 1.0)
+                )
+            except TimeoutError:
+                log.warning("leaving with %d invokes still running", self._inflight)
+        state = self.shipment.take(self.scheduler)
+        for writer in self._writers:
+            writer.write(encode("state", {"state": state_to_json(state)}))
+            await writer.drain()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.scheduler.close()
+        self.scheduler.sandbox.close()
+
+    # -- one connection ---------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = FrameDecoder()
+        try:
+            if not await self._hello(reader, writer, decoder):
+                return
+            self._writers.append(writer)
+            while data := await reader.read(1 << 16):
+                for frame in decoder.feed(data):
+                    self._dispatch(frame, writer)
+        except (FrameError, ConnectionError) as exc:
+            log.warning("control-plane connection dropped: %s", exc)
+        finally:
+            if writer in self._writers:
+                self._writers.remove(writer)
+            self._configs.pop(writer, None)
+            writer.close()
+
+    async def _hello(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, decoder: FrameDecoder
+    ) -> bool:
+        frames: list[Frame] = []
+        async with asyncio.timeout(HELLO_TIMEOUT_S):
+            while not frames:
+                data = await reader.read(4096)
+                if not data:
+                    return False
+                frames = decoder.feed(data)
+        first = frames[0]
+        token = str(first.header.get("token", "")).encode()
+        if first.op != "hello" or not hmac.compare_digest(token, self._token):
+            log.warning("refused a cluster connection: no valid token")
+            return False
+        state = self.shipment.take(self.scheduler, self._codes())
+        writer.write(
+            encode(
+                "welcome",
+                {
+                    "node_id": self.node_id,
+                    "capacity_mb": self.capacity_mb,
+                    "cpus": self.cpus,
+                    "state": state_to_json(state),
+                },
+            )
+        )
+        for frame in frames[1:]:
+            self._dispatch(frame, writer)
+        return True
+
+    def _codes(self) -> tuple[str, ...]:
+        return tuple(p.stem for p in (self.code.root / "zips").glob("*.zip"))
+
+    def _dispatch(self, frame: Frame, writer: asyncio.StreamWriter) -> None:
+        if frame.op == "code":
+            # Stored before the next frame is read: an invoke sent after it finds it.
+            sha = str(frame.header.get("sha256", ""))
+            try:
+                stored = self.code.put_zip(frame.body)
+            except LaminaError:
+                log.exception("code package %s could not be stored on %s", sha, self.node_id)
+                return
+            if stored.sha256_hex != sha:
+                log.error("code package %s arrived with digest %s", sha, stored.sha256_hex)
+            return
+        if frame.op == "drain":
+            name = str(frame.header.get("function", ""))
+            task = asyncio.get_running_loop().create_task(self._drain(name, writer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        if frame.op == "invoke":
+            # Resolved before the next frame: a later invoke may send only the key.
+            configs = self._configs.setdefault(writer, {})
+            key = str(frame.header.get("key", ""))
+            raw = frame.header.get("cfg")
+            if raw is not None:
+                try:
+                    configs[key] = config_from_json(str(raw))
+                except (LaminaError, ValueError, TypeError):
+                    log.exception("invoke %s: bad configuration", frame.header.get("id"))
+            cfg = configs.get(key)
+            room = frame.header.get("make_room_mb")
+            if isinstance(room, int) and room > 0:
+                self._make_room(room)
+            task = asyncio.get_running_loop().create_task(self._invoke(frame, cfg, writer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        log.warning("ignored a %r frame", frame.op)
+
+    def _make_room(self, memory_mb: int) -> None:
+        """Stop least recently used idle environments until ``memory_mb`` is free of them
+        (the control plane places a cold start on a node full of idle environments)."""
+        idle = sorted(
+            (s for s in self.scheduler.pool.slots.values() if s.is_idle()),
+            key=lambda s: s.last_used,
+        )
+        freed = 0
+        for slot in idle:
+            if freed >= memory_mb:
+                break
+            env = self.scheduler.envs.pop(slot.env_id, None)
+            self.scheduler.pool.remove(slot)
+            if env is not None:
+                freed += env.cfg.memory_mb
+                task = asyncio.get_running_loop().create_task(env.destroy())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        log.info("freed %d MB of idle environments for a cold start", freed)
+
+    async def _drain(self, function: str, writer: asyncio.StreamWriter) -> None:
+        await self.scheduler.drain_function(function)
+        # The control plane's view of this node's memory and idle environments, now.
+        writer.write(encode("state", {"state": state_to_json(self.shipment.take(self.scheduler))}))
+
+    def _credentials_for(self, cfg: FunctionConfig) -> tuple[str, str, str]:
+        return self._credentials.get(cfg.cache_key, ("", "", ""))
+
+    async def _invoke(
+        self, frame: Frame, cfg: FunctionConfig | None, writer: asyncio.StreamWriter
+    ) -> None:
+        self._inflight += 1
+        try:
+            await self._run(frame, cfg, writer)
+        finally:
+            self._inflight -= 1
+            if not self._inflight:
+                self._none_inflight.set()
+
+    async def _run(
+        self, frame: Frame, cfg: FunctionConfig | None, writer: asyncio.StreamWriter
+    ) -> None:
+        h = frame.header
+        ident = h.get("id")
+        try:
+            if self.leaving:
+                raise NodeLeaving(f"Node {self.node_id} is leaving the cluster.")
+            if cfg is None:
+                raise ServiceError(f"invoke {ident}: no configuration for {h.get('key')!r}")
+            creds = h.get("credentials")
+            if isinstance(creds, list) and len(creds) == 3:
+                self._credentials[cfg.cache_key] = (str(creds[0]), str(creds[1]), str(creds[2]))
+            if cfg.code_sha256 not in self._have_code:
+                if not self.code.has(cfg.code_sha256):
+                    raise ServiceError(
+                        f"code package {cfg.code_sha256} is not on node {self.node_id}"
+                    )
+                self._have_code.add(cfg.code_sha256)
+            req = InvokeRequest(
+                cfg,
+                frame.body,
+                str(h["arn"]),
+                str(h["request_id"]),
+                h.get("client_context"),
+                h.get("cognito_identity"),
+                bool(h.get("tail")),
+            )
+            result = await self.scheduler.invoke(req)
+        except (LaminaError, KeyError, ValueError) as exc:
+            if not isinstance(exc, ApiError):
+                log.exception("invoke %s failed on node %s", ident, self.node_id)
+                exc = ServiceError(str(exc))
+            failed = {
+                "id": ident,
+                "error_type": exc.error_type,
+                "message": exc.message,
+                "status": exc.status,
+                "reason": getattr(exc, "reason", None),
+                "state": state_to_json(self.shipment.load(self.scheduler)),
+            }
+            writer.write(encode("failed", failed))
+            return
+        header: dict[str, object] = {
+            "id": ident,
+            "request_id": result.request_id,
+            "executed_version": result.executed_version,
+            "function_error": result.function_error,
+            "log_tail": base64.b64encode(result.log_tail).decode(),
+            "record": None if result.record is None else rec_json(result.record),
+            "state": state_to_json(self.shipment.load(self.scheduler)),
+        }
+        writer.write(encode("answer", header, result.payload))
+
+    async def _push_state(self) -> None:
+        """Records and lines leave within :data:`STATE_EVERY_S`."""
+        while True:
+            await asyncio.sleep(STATE_EVERY_S)
+            if self._writers and self.shipment.has_pending():
+                state = self.shipment.take(self.scheduler)
+                self._writers[-1].write(encode("state", {"state": state_to_json(state)}))
+
+
+def provide_python_sdk(scheduler: Scheduler) -> None:
+    """boto3 for Python functions, as one machine provides it (Lambda's runtimes have it)."""
+    scheduler.python_sdk = build_python_sdk(default_cache_dir(scheduler.settings.data_dir))
+    if scheduler.python_sdk is not None:
+        interpreters = {
+            c.interpreter
+            for c in scheduler.runtimes.describe()
+            if c.execution_env and "python" in c.execution_env and c.interpreter
+        }
+        compile_in_background(scheduler.python_sdk, sorted(interpreters))
+
+
+async def _main(args: argparse.Namespace) -> None:
+    settings = load_settings(os.environ, data_dir=Path(args.data_dir), host=args.host)
+    token = os.environ.get("LAMINA_CLUSTER_TOKEN", "")
+    if not token:
+        raise SystemExit("LAMINA_CLUSTER_TOKEN is not set: refusing to serve unauthenticated")
+    worker = Worker(settings, args.node_id, args.capacity_mb, args.cpus, token)
+    worker.scheduler.api_endpoint = args.api_endpoint
+    if settings.python_sdk:
+        provide_python_sdk(worker.scheduler)
+    server = await worker.serve(args.host, args.port)
+    port = server.sockets[0].getsockname()[1]
+    print(f"LAMINA-WORKER {port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()
+    await worker.leave(args.leave_grace_s)
+    await worker.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="lamina-worker")
+    p.add_argument("--node-id", required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--capacity-mb", type=int, required=True)
+    p.add_argument("--cpus", type=float, default=1.0)
+    p.add_argument("--api-endpoint", default="")
+    p.add_argument(
+        "--leave-grace-s",
+        type=float,
+        default=900.0,
+        help="on SIGTERM, how long invokes in flight may run before the node stops",
+    )
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    try:
+        import uvloop  # the fast event loop, when the `fast` extra is installed
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        log.info("uvloop is not installed: the worker runs on asyncio's loop")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Lamina on a 3-node Ray cluster on 127.0.0.1 (``ray.cluster_utils.Cluster``).
+
+One cluster and one control plane (``lamina serve --cluster``) for the module; the tests
+run in order and the last ones kill and add nodes. Health checks are tuned (500 ms,
+3 failures) as docs/cluster.md recommends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from lamina.client.http import Client
+from lamina.cluster.agent import agent_name
+from lamina.services.iam.credentials import load_secret
+from tests.integration.harness import LaminaProcess, python_zip
+
+ray_cluster_utils = pytest.importorskip(
+    "ray.cluster_utils", reason="Ray is not installed (pip install 'lamina[cluster]')"
+)
+
+from lamina.cluster.fleet import cluster_token  # noqa: E402 - imports Ray
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow, pytest.mark.cluster]
+
+NODE_ARGS: dict[str, Any] = {
+    "node_ip_address": "127.0.0.1",
+    "num_cpus": 1,
+    "include_dashboard": False,
+    "resources": {"lamina_memory_mb": 2048},
+}
+NODE_DIRS: list[Path] = []
+SOURCE = """
+import os, time, uuid
+INSTANCE = str(uuid.uuid4())  # one per environment (pids repeat: each has its own namespace)
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    if "tag" in event:
+        print("DELIVERED", event["tag"])
+    return {"env": INSTANCE}
+"""
+
+
+def wait_for(check: Any, timeout: float = 60.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    c = ray_cluster_utils.Cluster(
+        initialize_head=True,
+        head_node_args={
+            **NODE_ARGS,
+            "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 3},
+        },
+    )
+    for _ in range(2):
+        c.add_node(**NODE_ARGS)
+    yield c
+    c.shutdown()
+    for path in NODE_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def control(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    data: Path = tmp_path_factory.mktemp("control")
+    server = LaminaProcess(
+        data, {"LAMINA_CLUSTER": cluster.address, "LAMINA_FREEZE_GRACE_S": "0.05"}
+    ).start()
+    seen: set[str] = set()
+    try:
+        wait_for(lambda: len(alive(server)) == 3, what="three attached nodes")
+        yield server
+        seen = {n["node_id"] for n in status(server)["nodes"]}
+    finally:
+        server.stop()
+        # The nodes' working directories (code, unpacked trees, sandboxes' scratch),
+        # removed once the cluster is down (its workers write there until they exit).
+        token = cluster_token(load_secret(data))
+        NODE_DIRS.extend(Path(tempfile.gettempdir()) / agent_name(n, token) for n in seen)
+
+
+def status(server: LaminaProcess) -> dict[str, Any]:
+    body: dict[str, Any] = Client(server.endpoint).call("GET", "/lamina/v1/cluster")
+    return body
+
+
+def alive(server: LaminaProcess) -> list[dict[str, Any]]:
+    return [n for n in status(server)["nodes"] if n["alive"]]
+
+
+def invoke(server: LaminaProcess, name: str, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    out = server.lambda_client().invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    node = out["ResponseMetadata"]["HTTPHeaders"].get("x-lamina-node", "")
+    return node, json.loads(out["Payload"].read())
+
+
+def test_functions_spread_over_the_nodes(control: LaminaProcess) -> None:
+    nodes = set()
+    # Homes are a hash of the name: 40 functions miss a node with probability ~1e-7.
+    for i in range(40):
+        control.create(f"spread{i}", python_zip(SOURCE), Timeout=30)
+        node, _ = invoke(control, f"spread{i}", {})
+        nodes.add(node)
+        if len(nodes) == 3 and i >= 11:
+            break
+    assert nodes <= {n["node_id"] for n in alive(control)}
+    assert len(nodes) == 3
+    out = subprocess.run(
+        [sys.executable, "-m", "lamina.cli.main", "cluster", "status", "--endpoint", control.endpoint],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    rows = [line for line in out.stdout.splitlines() if " alive " in line]
+    assert len(rows) == 3, out.stdout
+    with urllib.request.urlopen(f"{control.endpoint}/metrics", timeout=30) as answer:
+        metrics = answer.read().decode()
+    up = [line for line in metrics.splitlines() if line.startswith("lamina_cluster_node_up{")]
+    assert len(up) == 3 and all(line.endswith(" 1") for line in up), up
+    assert all(f"/{NODE_ARGS['resources']['lamina_memory_mb']}" in row for row in rows)
+
+
+def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
+    control: LaminaProcess,
+) -> None:
+    control.create("warm", python_zip(SOURCE), Timeout=30)
+    runs = [control.invoke("warm", {}) for _ in range(4)]
+    assert all(r.status == 200 and r.function_error is None for r in runs)
+    envs = {r.json()["env"] for r in runs}
+    assert len(envs) == 1
+    assert [r.report()["init"] is not None for r in runs] == [True, False, False, False]
+    idle = {k for n in status(control)["nodes"] for k, v in n["idle"].items() if v}
+    assert any(k.startswith("warm:$LATEST:") for k in idle)
+
+    def reports() -> int:  # a node's lines follow its answers within 0.1 s
+        events = Client(control.endpoint).call("GET", "/lamina/v1/functions/warm/logs")
+        return json.dumps(events).count("REPORT RequestId")
+
+    assert wait_for(lambda: reports() >= 4, 10, "the REPORT lines")
+
+
+def test_a_restarted_control_plane_reattaches_the_running_agents(
+    control: LaminaProcess,
+) -> None:
+    control.create("keep", python_zip(SOURCE), Timeout=30)
+    node, before = invoke(control, "keep", {})
+    workers = {n["node_id"]: n["address"] for n in alive(control)}
+    control.stop()
+    control.start()
+    wait_for(lambda: len(alive(control)) == 3, what="the nodes re-attached")
+    assert {n["node_id"]: n["address"] for n in alive(control)} == workers
+    again, after = invoke(control, "keep", {})
+    # The same worker, the same warm environment: nothing was restarted.
+    assert (again, after["env"]) == (node, before["env"])
+
+
+def worker_pid(node_id: str) -> int:
+    """The pid of the worker this module's cluster started for ``node_id``."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"lamina.cluster.worker" in argv and node_id.encode() in argv:
+            return int(entry.name)
+    raise AssertionError(f"no worker for {node_id}")
+
+
+def test_a_worker_that_dies_is_restarted_by_its_agent(control: LaminaProcess) -> None:
+    node = alive(control)[-1]
+    os.kill(worker_pid(node["node_id"]), signal.SIGKILL)
+    wait_for(
+        lambda: any(
+            n["node_id"] == node["node_id"] and n["alive"] and n["address"] != node["address"]
+            for n in status(control)["nodes"]
+        ),
+        60,
+        "a new worker on the node",
+    )
+    assert len(alive(control)) == 3
+
+
+def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
+    """Sync invokes in flight on the node fail with ServiceException, new ones go
+    elsewhere, async events in flight are retried (none lost), the node's
+    replacement takes work."""
+    head_id = cluster.head_node.node_id
+    victim_id = ""
+    for i in range(12):  # a function homed on a worker node (not the head: it holds GCS)
+        node, _ = invoke(control, f"spread{i}", {})
+        if node != head_id:
+            victim_fn, victim_id = f"spread{i}", node
+            break
+    assert victim_id
+    victim = next(n for n in cluster.worker_nodes if n.node_id == victim_id)
+
+    tags = [str(uuid.uuid4()) for _ in range(10)]
+    client = control.lambda_client()
+    for tag in tags[:5]:
+        client.invoke(
+            FunctionName=victim_fn,
+            InvocationType="Event",
+            Payload=json.dumps({"tag": tag, "sleep": 3}).encode(),
+        )
+
+    def sync_call(_: int) -> str:
+        try:
+            invoke(control, victim_fn, {"sleep": 3})
+            return "ok"
+        except ClientError as exc:
+            return f"{exc.response['ResponseMetadata']['HTTPStatusCode']} {exc.response['Error']['Code']}"
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(sync_call, i) for i in range(3)]
+        time.sleep(1.5)
+        killed_at = time.monotonic()
+        cluster.remove_node(victim, allow_graceful=False)
+        outcomes = [f.result() for f in futures]
+    failed = [o for o in outcomes if o != "ok"]
+    assert failed and all(o == "500 ServiceException" for o in failed), outcomes
+
+    # New invokes go to the other nodes at once.
+    node, _ = invoke(control, victim_fn, {})
+    answered_after = time.monotonic() - killed_at
+    assert node and node != victim_id
+    for tag in tags[5:]:
+        client.invoke(
+            FunctionName=victim_fn,
+            InvocationType="Event",
+            Payload=json.dumps({"tag": tag}).encode(),
+        )
+
+    def delivered() -> list[str]:
+        events = Client(control.endpoint).call("GET", f"/lamina/v1/functions/{victim_fn}/logs")
+        return [t for t in json.dumps(events).split("DELIVERED ")[1:]]
+
+    wait_for(
+        lambda: all(any(d.startswith(t) for d in delivered()) for t in tags), 120, "async events"
+    )
+    seen = [t for t in tags for d in delivered() if d.startswith(t)]
+    duplicates = len(seen) - len(tags)
+    print(
+        f"node loss: answered elsewhere after {answered_after:.2f} s; sync {outcomes}; "
+        f"async accepted {len(tags)} delivered {len(tags)} duplicates {duplicates}"
+    )
+    assert len(alive(control)) == 2
+
+    # A node joining (the replacement) gets an agent and takes work.
+    cluster.add_node(**NODE_ARGS)
+    wait_for(lambda: len(alive(control)) == 3, what="the new node attached")
+    before = {head_id, node} | {n["node_id"] for n in status(control)["nodes"] if not n["alive"]}
+    new_id = next(n["node_id"] for n in alive(control) if n["node_id"] not in before)
+    nodes = set()
+    for i in range(40):  # until one is homed on the new node (each is, with p = 1/3)
+        control.create(f"rejoin{i}", python_zip(SOURCE), Timeout=30)
+        nodes.add(invoke(control, f"rejoin{i}", {})[0])
+        if new_id in nodes:
+            break
+    assert new_id in nodes, (nodes, new_id)

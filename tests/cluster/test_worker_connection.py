@@ -1,0 +1,299 @@
+"""A real worker process behind the framed connection, without Ray: the invoke path.
+
+The control-plane side (router, placement, code store, ledger records, log store) talks
+to ``python -m lamina.cluster.worker`` over loopback, as it does to a node's worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from lamina.cluster.connection import NodeConnection
+from lamina.cluster.frames import NodeState
+from lamina.cluster.placement import Placement
+from lamina.cluster.router import ClusterRouter
+from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
+from lamina.logs.store import LogStore
+from lamina.models.function import FunctionConfig
+from lamina.models.invocation import InvocationRecord
+from lamina.scheduler.driver import InvokeRequest
+from lamina.store.code import CodeStore
+from tests.integration.harness import python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+TOKEN = "t" * 64
+SOURCE = """
+import os
+import time
+import uuid
+import boto3  # provided by the node's worker, as on one machine
+INSTANCE = str(uuid.uuid4())  # one per environment (pids repeat: each has its own namespace)
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    print("hello from", os.getpid())
+    return {"env": INSTANCE, "echo": event, "key": os.environ.get("AWS_ACCESS_KEY_ID")}
+"""
+
+
+def start_worker(root: Path, node_id: str) -> tuple[subprocess.Popen[str], int]:
+    env = {**os.environ, "LAMINA_CLUSTER_TOKEN": TOKEN, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lamina.cluster.worker", "--node-id", node_id,
+         "--data-dir", str(root / node_id), "--capacity-mb", "1024", "--cpus", "2"],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("LAMINA-WORKER "), line
+    return proc, int(line.split()[1])
+
+
+def stop_worker(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    proc, port = start_worker(tmp_path, "n1")
+    try:
+        yield proc, port
+    finally:
+        stop_worker(proc)
+
+
+@pytest.fixture
+def code(tmp_path: Path) -> tuple[CodeStore, FunctionConfig]:
+    store = CodeStore(tmp_path / "control" / "code")
+    pkg = store.put_zip(python_zip(SOURCE))
+    cfg = FunctionConfig(
+        "echo", "python3.12", "app.handler", pkg.sha256_hex, pkg.size, revision_id="r1"
+    )
+    return store, cfg
+
+
+@asynccontextmanager
+async def router(
+    tmp_path: Path, port: int, code: CodeStore
+) -> AsyncIterator[tuple[ClusterRouter, list[InvocationRecord], LogStore]]:
+    records: list[InvocationRecord] = []
+    logs = LogStore(tmp_path / "control" / "logs")
+    r = ClusterRouter(Placement(), TOKEN, records.append, logs, code.zip_path)
+    r.credentials = lambda cfg: ("AKIDROLE" + cfg.name.upper(), "secret", "token")
+    await r.attach("127.0.0.1", port)
+    try:
+        yield r, records, logs
+    finally:
+        await r.close()
+
+
+def test_invokes_run_on_the_node_and_bill_and_log_on_the_control_plane(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, records, logs):
+            cfg = code[1]
+            first = await r.invoke(InvokeRequest(cfg, b'{"n":1}', "arn:test", tail=True))
+            second = await r.invoke(InvokeRequest(cfg, b'{"n":2}', "arn:test"))
+            a, b = json.loads(first.payload), json.loads(second.payload)
+            assert a["echo"] == {"n": 1} and b["echo"] == {"n": 2}
+            assert a["env"] == b["env"]  # the warm environment served the second
+            assert a["key"] == "AKIDROLEECHO"  # the role's credentials came with the event
+            assert first.node == second.node == "n1"
+            assert first.record is not None and first.record.cold
+            assert second.record is not None and not second.record.cold
+            assert b"REPORT RequestId: " + first.request_id.encode() in first.log_tail
+            for _ in range(50):  # late lines come in the next state frame
+                if len(records) == 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert [rec.request_id for rec in records] == [first.request_id, second.request_id]
+            logs.flush()
+            text = "\n".join(e.message for e in logs.read("echo"))
+            assert f"START RequestId: {first.request_id}" in text
+            assert f"REPORT RequestId: {second.request_id}" in text
+            assert "hello from" in text
+            assert r.placement.active("echo") == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_wrong_token_is_refused(worker: tuple[subprocess.Popen[str], int]) -> None:
+    def ignore(node: str, state: NodeState) -> None:
+        raise AssertionError("no state without the token")
+
+    async def scenario() -> None:
+        conn = NodeConnection("127.0.0.1", worker[1], "wrong", ignore, lambda c: None)
+        with pytest.raises(ConnectionError):
+            await conn.open()
+
+    asyncio.run(scenario())
+
+
+def test_a_dead_worker_fails_its_invokes_with_node_lost(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            slow = code[1].with_changes(timeout_s=30)
+            pending = asyncio.ensure_future(
+                r.invoke(InvokeRequest(slow, b'{"sleep":20}', "arn:test"))
+            )
+            await asyncio.sleep(1.0)
+            assert not pending.done()
+            worker[0].kill()
+            with pytest.raises(NodeLost):
+                await pending
+            assert not r.attached("n1")
+            assert r.placement.live() == []
+            assert r.placement.active() == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_changed_function_is_drained_on_the_nodes(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            cfg = code[1]
+            first = await r.invoke(InvokeRequest(cfg, b"{}", "arn:test"))
+            node = r.placement.nodes["n1"]
+            assert node.idle.get(cfg.cache_key) == 1 and node.used_mb == cfg.memory_mb
+            r.drain("echo")
+            for _ in range(50):
+                if not node.idle.get(cfg.cache_key) and node.used_mb == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert node.idle.get(cfg.cache_key, 0) == 0 and node.used_mb == 0
+            again = await r.invoke(InvokeRequest(cfg, b"{}", "arn:test"))
+            assert again.record is not None and again.record.cold
+            assert json.loads(again.payload)["env"] != json.loads(first.payload)["env"]
+
+    asyncio.run(scenario())
+
+
+def test_a_leaving_node_finishes_its_invokes_and_takes_no_new_ones(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, records, _):
+            cfg = code[1].with_changes(timeout_s=30)
+            running = asyncio.ensure_future(r.invoke(InvokeRequest(cfg, b'{"sleep":2}', "arn:t")))
+            await asyncio.sleep(1.0)
+            worker[0].send_signal(signal.SIGTERM)  # scale-down: the node is told to go
+            for _ in range(50):
+                if not r.placement.nodes["n1"].alive:
+                    break
+                await asyncio.sleep(0.05)
+            assert not r.placement.nodes["n1"].alive
+            with pytest.raises(TooManyRequests):  # no other node has room for it
+                await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            # One that raced the notice in is refused unrun (the router places it again).
+            with pytest.raises(NodeLeaving):
+                await r.connections["n1"].invoke(InvokeRequest(cfg, b"{}", "arn:t", "rid-1"))
+            done = await running
+            assert json.loads(done.payload)["echo"] == {"sleep": 2}
+            assert await asyncio.to_thread(worker[0].wait, 30) == 0
+            assert done.request_id in [rec.request_id for rec in records]
+
+    asyncio.run(scenario())
+
+
+def test_new_invokes_go_to_another_node_while_one_leaves(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    second, port = start_worker(tmp_path, "n2")
+
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            await r.attach("127.0.0.1", port)
+            cfg = code[1].with_changes(timeout_s=30)
+            first = await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            leaving = worker[0] if first.node == "n1" else second
+            running = asyncio.ensure_future(r.invoke(InvokeRequest(cfg, b'{"sleep":2}', "arn:t")))
+            await asyncio.sleep(1.0)
+            leaving.send_signal(signal.SIGTERM)
+            for _ in range(50):
+                if not r.placement.nodes[first.node].alive:
+                    break
+                await asyncio.sleep(0.05)
+            elsewhere = await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            assert elsewhere.node != first.node
+            assert (await running).node == first.node  # it finished where it ran
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        stop_worker(second)
+
+
+def test_a_node_full_of_idle_environments_stops_the_oldest_for_a_cold_start(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            node = r.placement.nodes["n1"]  # 1024 MB for environments
+            fns = [code[1].with_changes(name=f"f{i}", memory_mb=512) for i in range(3)]
+            for cfg in fns[:2]:
+                await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            assert (node.used_mb, node.idle_mb) == (1024, 1024)
+            third = await r.invoke(InvokeRequest(fns[2], b"{}", "arn:t"))
+            assert third.function_error is None and third.record is not None
+            assert third.record.cold
+            assert node.used_mb <= node.capacity_mb
+            assert fns[0].cache_key not in {k for k, v in node.idle.items() if v}  # the oldest
+            assert node.idle.get(fns[1].cache_key) == 1
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_cold_starts_ship_the_package_once(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, _, _):
+            conn = r.connections["n1"]
+            sent: list[str] = []
+            real = conn.send_code
+
+            def counting(sha: str, package: bytes) -> None:
+                sent.append(sha)
+                real(sha, package)
+
+            conn.send_code = counting  # type: ignore[method-assign]
+            cfg = code[1]
+            results = await asyncio.gather(
+                *(r.invoke(InvokeRequest(cfg, b"{}", "arn:t")) for _ in range(4))
+            )
+            assert all(res.function_error is None for res in results)
+            assert sent == [cfg.code_sha256]
+
+    asyncio.run(scenario())
