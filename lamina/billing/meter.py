@@ -91,6 +91,13 @@ def billed_duration_ms(duration_ms: float, init_ms: float | None) -> int:
         total = duration_ms + init_ms
     else:
         raise ValueError(f"init_ms must be finite and >= 0, not {init_ms!r}")
+    whole = math.floor(total)
+    # ``total - whole`` is exact for a double. A fraction above 1e-6 survives rounding to
+    # six decimals, so the answer is the next millisecond without ``round``'s decimal
+    # conversion (the costly part); only a fraction within 1e-6 of a whole millisecond
+    # (or none) needs the exact rule.
+    if total - whole > 1e-6:
+        return whole + 1
     return max(1, math.ceil(round(total, 6)))
 
 

@@ -74,7 +74,7 @@ class Environment:
 
     def drain_output(self) -> None:
         """Move everything the runtime has written so far into the log stream."""
-        self._output.drain()
+        self._output.drain_written()
 
     def flush_partial(self) -> None:
         self._output.flush_partial()

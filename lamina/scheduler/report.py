@@ -38,25 +38,29 @@ def invocation_record(
     """Meter one invocation (pure). A restored environment is billed its Billed Restore
     Duration on top of the duration, as SnapStart is (INIT was billed once, by the invoke
     that made the zygote)."""
+    billed_ms = billed_duration_ms(
+        duration_ms, init_ms if restore is None else float(restore.billed_ms)
+    )
+    # Lamina restores $LATEST from a zygote too, for speed; Lambda's SnapStart (and its
+    # restore fee) is for published versions only.
+    restored = restore is not None and cfg.snap_start and cfg.version != LATEST
+    # Positional, in the model's field order (tests/scheduler/test_report.py pins each
+    # field): this runs on every invoke, and keywords cost a frozen dataclass ~1 µs more.
     return InvocationRecord(
-        request_id=request_id,
-        function_name=cfg.name,
-        version=cfg.version,
-        started_at=started_at,
-        duration_ms=duration_ms,
-        billed_ms=billed_duration_ms(
-            duration_ms, init_ms if restore is None else float(restore.billed_ms)
-        ),
-        memory_mb=cfg.memory_mb,
-        max_memory_used_mb=max_memory_mb,
-        init_ms=init_ms,
-        architecture=cfg.architecture,
-        outcome=outcome,
-        ephemeral_mb=cfg.ephemeral_mb,
-        # Lamina restores $LATEST from a zygote too, for speed; Lambda's SnapStart (and
-        # its restore fee) is for published versions only.
-        restored=restore is not None and cfg.snap_start and cfg.version != LATEST,
-        trace_header=trace_header,
+        request_id,
+        cfg.name,
+        cfg.version,
+        started_at,
+        duration_ms,
+        billed_ms,
+        cfg.memory_mb,
+        max_memory_mb,
+        init_ms,
+        cfg.architecture,
+        outcome,
+        cfg.ephemeral_mb,
+        restored,
+        trace_header,
     )
 
 
@@ -99,7 +103,6 @@ class Reporter:
             for line in extra:
                 env.log(line)
             env.drain_output()
-        env.log(lines.end_line(request_id))
         restore = ready.restore if ready is not None else None
         rec = invocation_record(
             env.cfg,
@@ -113,7 +116,9 @@ class Reporter:
             trace_header=trace.trace_id if trace is not None else None,
         )
         self._record(rec)
-        env.log(report(rec, restore, env.cfg.log_format))
+        # END and REPORT in one append: the log store makes them two events (it splits at
+        # newlines) with one timestamp, and the tail reads the same bytes.
+        env.log(f"{lines.end_line(request_id)}\n{report(rec, restore, env.cfg.log_format)}")
         produced = streamed_bytes or len(outcome.payload)
         telemetry_events.invoke_done(
             env, rec, produced, runtime_ms, trace, reusable=outcome.reusable

@@ -267,3 +267,31 @@ def test_flush_after_close_is_a_no_op_and_close_is_idempotent(tmp_path: Path) ->
     ledger.close()
     ledger.flush()
     assert row_count(tmp_path) == 1
+
+
+def test_a_batch_written_in_chunks_is_one_transaction(tmp_path: Path) -> None:
+    """A flush inserts its batch a chunk at a time (pausing between chunks so the event
+    loop gets the GIL); a failure in a later chunk still rolls the whole batch back, and
+    observers see each written record once, in order."""
+    seen: list[str] = []
+    with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER, batch_size=500) as ledger:
+        ledger.observers.append(lambda batch: seen.extend(r.request_id for r in batch))
+        # A trigger fails the 200th insert: chunks before it were already inserted.
+        with sqlite3.connect(ledger.path) as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON invocations "
+                "WHEN NEW.request_id = 'req-199' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        for n in range(300):
+            ledger.record(make_record(n))
+        with pytest.raises(ServiceError, match="refused"):
+            ledger.flush()
+        assert row_count(tmp_path) == 0
+        assert ledger.pending == 300
+        assert seen == []
+        with sqlite3.connect(ledger.path) as conn:
+            conn.execute("DROP TRIGGER refuse")
+        ledger.flush()
+        assert row_count(tmp_path) == 300
+        assert seen == [f"req-{n}" for n in range(300)]
+        assert ledger.metric_totals()[("fn", "$LATEST")].invocations == 300

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -87,6 +89,21 @@ def test_billed_duration_rejects_impossible_durations(bad: float) -> None:
         billed_duration_ms(bad, None)
     with pytest.raises(ValueError):
         billed_duration_ms(1.0, bad)
+
+
+def test_the_fast_path_agrees_with_the_rounding_rule_everywhere() -> None:
+    """Most durations skip ``round(total, 6)``; the answer must be the rule's all the same,
+    near whole milliseconds included."""
+    rng = random.Random(17)
+    near = [0.0, 1e-7, 5e-7, 5.0001e-7, 1e-6, 1.000001e-6, 0.9999994, 0.9999995, 1.0000015]
+    values = [w + f for w in (0, 1, 7, 4999, 10**6) for f in near]
+    values += [
+        rng.randint(0, 10**6) + rng.random() * rng.choice([1, 1e-5, 2e-6]) for _ in range(20_000)
+    ]
+    for value in values:
+        for init in (None, 0.3, 83.123456789):
+            total = value if init is None else value + init
+            assert billed_duration_ms(value, init) == max(1, math.ceil(round(total, 6)))
 
 
 # -- GB-seconds ----------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from lamina.logs import lines
-from lamina.logs.store import LogStore
+from lamina.logs.lines import function_log_group
+from lamina.logs.store import LogStore, group_folder
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import FunctionError, InvocationRecord, Outcome
 from lamina.runtime_api.channel import RuntimeChannel
@@ -41,7 +42,8 @@ def after(
 
     async def scenario() -> list[str]:
         slot = EnvSlot("1", "fn", "k", EnvState.BUSY, 0.0, 0.0)
-        env = Environment(slot, cfg(log_format), RuntimeChannel(), "stream", LogStore(tmp))
+        store = LogStore(tmp)
+        env = Environment(slot, cfg(log_format), RuntimeChannel(), "stream", store)
         env.tail = []
         reporter = Reporter(records.append)
         if isinstance(outcome, InitFailed):
@@ -50,7 +52,12 @@ def after(
             reporter.after_invoke(
                 env, RID, outcome, duration_ms=1.234, started_at=100.0, ready=ready
             )
-        return env.tail
+        # The tail (LogType=Tail) and the stored events (CloudWatch Logs) hold the same
+        # lines, one event per line, whatever appends made them.
+        tail = env.tail_bytes().decode().splitlines()
+        events = [event.message for event in store.read(group_folder(function_log_group(env.cfg)))]
+        assert events == tail
+        return tail
 
     return asyncio.run(scenario()), records
 
@@ -124,3 +131,16 @@ def test_the_record_is_priced_from_duration_and_the_report_follows_the_log_forma
     assert rec.billed_ms == 1 and rec.max_memory_used_mb == 70 and rec.function_name == "fn"
     assert report(rec, None, "Text").startswith(f"REPORT RequestId: {RID}\t")
     assert json.loads(report(rec, None, "JSON"))["type"] == "platform.report"
+
+
+def test_the_record_holds_each_field_where_the_model_names_it() -> None:
+    rec = invocation_record(
+        cfg(), RID, duration_ms=2.5, init_ms=80.25, outcome=Outcome.TIMEOUT, started_at=7.0,
+        max_memory_mb=70, trace_header="Root=1-5759e988-bd862e3fe1be46a994272793",
+    )  # fmt: skip
+    assert rec == InvocationRecord(
+        request_id=RID, function_name="fn", version="$LATEST", started_at=7.0,
+        duration_ms=2.5, billed_ms=83, memory_mb=512, max_memory_used_mb=70, init_ms=80.25,
+        architecture="x86_64", outcome=Outcome.TIMEOUT, ephemeral_mb=512, restored=False,
+        trace_header="Root=1-5759e988-bd862e3fe1be46a994272793",
+    )  # fmt: skip
