@@ -43,6 +43,7 @@ EXAMPLE_NAMES = (
     "ric-python",
     "ric-node",
     "sdk-node-s3",
+    "sls-otel-extension",
 )
 CUSTOM_RUNTIMES = ("hello-rust", "ric-python", "ric-node")
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:000000000000:function:hello"
