@@ -47,9 +47,16 @@ def ensure_jail_binary(bin_dir: Path, compiler: str | None = None) -> Path:
         src = Path(tmp) / "jail.c"
         src.write_bytes(source)
         out = Path(tmp) / "lamina-jail"
-        done = subprocess.run(
-            [cc, "-O2", "-Wall", "-o", str(out), str(src)], capture_output=True, text=True
-        )
+        # Static where the C library allows it: no dynamic loader on the one exec a cold
+        # start does (~0.2 ms, a quarter of the jail's exec); dynamic otherwise.
+        for flags in (["-static"], []):
+            done = subprocess.run(
+                [cc, "-O2", "-Wall", *flags, "-o", str(out), str(src)],
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode == 0:
+                break
         if done.returncode != 0:
             raise SandboxError(f"compiling lamina-jail with {cc} failed:\n{done.stderr.strip()}")
         out.chmod(0o755)
