@@ -14,7 +14,9 @@ those of a cold start without the HTTP around it:
 4. **what the runtime's part is made of**, by running shorter commands the same way, each
    from its exec to the jail's exit, less the same figure of ``/bin/true`` (exec, exit and
    the namespaces' teardown): the interpreter alone (``-S``), with ``site``, with the
-   bootstrap's imports.
+   bootstrap's imports;
+5. for Python, how its modules were loaded up to the first ``/next`` (``python -v``): from
+   cached bytecode, compiled from source, or frozen.
 
 Needs root (cgroups, namespaces), like the process tier. Prints medians of ``count`` runs
 after one warm-up each; the machine's load shows in the spread, so it prints the load too.
@@ -259,7 +261,51 @@ async def _subject(
             lines.append(f"  probe: {label:<37} {ms:7.2f} ms  (exec -> exit and teardown)")
         else:
             lines.append(f"  probe: {label:<37} {ms - floor:7.2f} ms  (more than /bin/true)")
+    if subject.runtime.startswith("python"):
+        verbose = [cmd.interpreter, "-v", *cmd.argv[1:]]
+        text = await _output(sandbox, dataclasses.replace(base, env_id="bench-v", argv=verbose))
+        lines.append("  " + bytecode_summary(text))
     return lines
+
+
+def bytecode_summary(verbose: str) -> str:
+    """How the modules of a ``python -v`` run were loaded: from cached bytecode, compiled
+    from source (``could not create`` / ``created`` its cache), or frozen (pure)."""
+    cached = verbose.count("# code object from '")
+    compiled = [
+        line.split("'")[1].rpartition("/__pycache__/")[2].split(".")[0]
+        for line in verbose.splitlines()
+        if line.startswith(("# could not create '", "# created '"))
+    ]
+    frozen = verbose.count("FrozenImporter")
+    return (
+        f"bytecode: {cached} modules from cached .pyc, {len(compiled)} compiled from source "
+        f"({', '.join(compiled) or 'none'}), {frozen} frozen (python -v, to the first /next)"
+    )
+
+
+async def _output(sandbox: ProcessSandbox, spec: SandboxSpec) -> str:
+    """What a runtime writes until its first ``/next`` (stdout and stderr)."""
+    assert sandbox.network is not None
+    net = await sandbox.network.take()
+    runtime_sock = net.take_runtime_socket()
+    out_r, out_w = os.pipe()
+    proc = await sandbox.spawn(dataclasses.replace(spec, netns_fd=net.fd), out_w)
+    os.close(out_w)
+    # Read while it runs: -v writes more than a pipe holds.
+    reading = asyncio.get_running_loop().run_in_executor(None, _read_all, out_r)
+    try:
+        await asyncio.wait_for(_first_next(runtime_sock), 30)
+    finally:
+        await proc.kill()
+        runtime_sock.close()
+        net.close()
+    return (await reading).decode(errors="replace")
+
+
+def _read_all(fd: int) -> bytes:
+    with os.fdopen(fd, "rb") as out:
+        return out.read()
 
 
 async def _main(count: int) -> int:
