@@ -12,9 +12,10 @@ With ``--steps`` it prints instead where one cold start's time goes, step by ste
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from bench.cold import measure_function
+from bench.cold import measure_forked, measure_function
 from bench.functions import COLD_FUNCTIONS
 from bench.server import LaminaServer
 
@@ -32,6 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--functions", nargs="+", default=list(DEFAULT_KEYS),
                    choices=[f.key for f in COLD_FUNCTIONS])  # fmt: skip
     p.add_argument("--steps", action="store_true", help="the step-by-step breakdown instead")
+    p.add_argument(
+        "--zygote",
+        action="store_true",
+        help="also the same Python 3.11 function forced cold by a crash, with and without a zygote",
+    )
     return p.parse_args(argv)
 
 
@@ -53,12 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         return steps_main(args.count)
     chosen = [f for f in COLD_FUNCTIONS if f.key in args.functions]
     with LaminaServer() as server:
-        print(f"# Init Duration, {args.memory} MB, isolation {server.event_loop}")
+        print(f"# Init Duration, {args.memory} MB, load {os.getloadavg()}")
         for fn in chosen:
             result = measure_function(server, fn, args.count, fn.runtime, _say, args.memory)
             print(f"{fn.key:<12} {fn.runtime:<16} init {_quantiles(result.init_ms)}", flush=True)
             for failure in result.failures[:3]:
                 print(f"  failure: {failure}")
+        if args.zygote:
+            for result in measure_forked(server, args.count, _say, args.memory):
+                print(f"{result.fn.key:<12} {result.interpreter:<16} {_quantiles(result.init_ms)}")
         for line in server.warnings():
             print(f"server: {line}")
     return 0
