@@ -1,8 +1,9 @@
 """What the sandbox's isolation costs a cold start: the same functions, servers side by side.
 
 Starts one ``lamina serve`` per configuration (a source tree plus ``LAMINA_*`` settings),
-deploys hello-rust and hello-python (or ``--functions``) to each, then forces cold starts round-robin across
-the servers (UpdateFunctionConfiguration before every invoke, as ``bench.cold`` does), so
+deploys hello-rust and hello-python (or ``--functions``) to each, then forces cold starts
+round-robin across the servers (UpdateFunctionConfiguration before every invoke, as
+``bench.cold`` does), so
 a load spike on a shared machine hits every configuration alike. Prints, per function
 and configuration, the p50 of the client's whole cold invoke (``e2e``) and of ``Init
 Duration`` from the REPORT line, and each configuration's difference from the first.
