@@ -1,8 +1,9 @@
 """What the sandbox's isolation costs a cold start: the same functions, servers side by side.
 
 Starts one ``lamina serve`` per configuration (a source tree plus ``LAMINA_*`` settings),
-deploys hello-rust and hello-python to each, then forces cold starts round-robin across
-the servers (UpdateFunctionConfiguration before every invoke, as ``bench.cold`` does), so
+deploys hello-rust and hello-python (or ``--functions``) to each, then forces cold starts
+round-robin across the servers (UpdateFunctionConfiguration before every invoke, as
+``bench.cold`` does), so
 a load spike on a shared machine hits every configuration alike. Prints, per function
 and configuration, the p50 of the client's whole cold invoke (``e2e``) and of ``Init
 Duration`` from the REPORT line, and each configuration's difference from the first.
@@ -76,10 +77,14 @@ def main() -> None:
     p.add_argument("--count", type=int, default=30)
     p.add_argument("--config", action="append", required=True, type=parse_config)
     p.add_argument("--warm", type=int, default=0, metavar="ROUNDS", help="warm rounds (0: none)")
+    p.add_argument(
+        "--functions",
+        nargs="+",
+        default=["hello-rust", "hello-py311"],
+        choices=[f.key for f in COLD_FUNCTIONS],
+    )
     args = p.parse_args()
-    functions: list[BenchFunction] = [
-        f for f in COLD_FUNCTIONS if f.key in ("hello-rust", "hello-py311")
-    ]
+    functions: list[BenchFunction] = [f for f in COLD_FUNCTIONS if f.key in args.functions]
     configs: list[Config] = args.config
     servers = [TreeServer(c.tree, c.env).start() for c in configs]
     try:

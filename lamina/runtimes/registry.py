@@ -1,4 +1,4 @@
-"""Which command starts a runtime: ``python3.12`` → ``/usr/bin/python3.12 .../bootstrap.py``.
+"""Which command starts a runtime: ``python3.12`` → ``/usr/bin/python3.12 .../start.py``.
 
 The registry turns a Lambda runtime name into a :class:`RuntimeCommand` the sandbox can exec.
 Interpreters come from the operator's overrides (``settings.interpreters``, from
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lamina.errors import ConfigError, InvalidRuntime
 from lamina.models.function import NODE_RUNTIMES, PROVIDED_RUNTIMES, PYTHON_RUNTIMES, RUNTIMES
+from lamina.runtimes.bytecode import ensure_bytecode
 from lamina.runtimes.interpreters import (
     Interpreter,
     Prober,
@@ -28,6 +29,8 @@ ENTRYPOINT_ERROR_TYPE = "Runtime.InvalidEntrypoint"
 # The oldest Node a nodejs runtime may fall back to: the bootstrap needs Node 20 APIs.
 NODE_FLOOR = 20
 DEFAULT_TASK_ROOT = "/var/task"
+# The Python runtime's script: it runs bootstrap.py from the bytecode compiled ahead.
+PYTHON_ENTRY = "start.py"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,7 @@ def runtime_dir() -> Path:
 
 def zygote_argv(cmd: RuntimeCommand, runtime_root: str) -> tuple[str, ...]:
     """The command of ``cmd``'s zygote (Python runtimes only): ``python/zygote.py``."""
-    if not cmd.argv or not cmd.argv[-1].endswith("/python/bootstrap.py"):
+    if not cmd.argv or not cmd.argv[-1].endswith(f"/python/{PYTHON_ENTRY}"):
         raise InvalidRuntime(f"{cmd.runtime} has no zygote: only Python runtimes do")
     return (*cmd.argv[:-1], f"{runtime_root.rstrip('/')}/python/zygote.py")
 
@@ -96,9 +99,12 @@ class RuntimeRegistry:
         pyenv_root: Path | None = None,
         system_bin: Path = Path("/usr/bin"),
         prober: Prober | None = None,
+        compile_bytecode: bool = True,
     ) -> None:
         """``overrides`` is ``settings.interpreters``. The keyword arguments say where to
-        look (they default to this process's PATH, HOME and PYENV_ROOT, read once here)."""
+        look (they default to this process's PATH, HOME and PYENV_ROOT, read once here);
+        ``compile_bytecode``: compile the Python runtime for each Python chosen (never with
+        a ``prober`` standing in for real interpreters)."""
         unknown = sorted(set(overrides) - set(PYTHON_RUNTIMES + NODE_RUNTIMES))
         if unknown:
             raise ConfigError(
@@ -112,6 +118,7 @@ class RuntimeRegistry:
         self._pyenv_root = pyenv_root or Path(env.get("PYENV_ROOT") or self._home / ".pyenv")
         self._system_bin = system_bin
         self._prober = prober or Prober()
+        self._compile_bytecode = compile_bytecode and prober is None
         self._chosen: dict[str, tuple[Interpreter, str]] = {}
         self._lock = threading.Lock()
 
@@ -129,7 +136,7 @@ class RuntimeRegistry:
             )
         if runtime in PYTHON_RUNTIMES:
             interp, note = self._interpreter(runtime)
-            argv = (str(interp.path), f"{root}/python/bootstrap.py")
+            argv = (str(interp.path), f"{root}/python/{PYTHON_ENTRY}")
         elif runtime in NODE_RUNTIMES:
             interp, note = self._interpreter(runtime)
             argv = (str(interp.path), f"{root}/node/bootstrap.mjs")
@@ -179,6 +186,8 @@ class RuntimeRegistry:
                     f"{runtime} is mapped to {override}, which does not run "
                     f"(`{override} --version` failed or the file is missing)"
                 )
+            if not node:
+                self._precompile(found)
             return found, _mismatch_note(runtime, found)
         if node:
             return self._choose_node(runtime)
@@ -194,6 +203,7 @@ class RuntimeRegistry:
         )
         for found in self._prober.first(candidates, node=False):
             if f"{found.major}.{found.minor}" == minor:
+                self._precompile(found)
                 return found, ""
         raise InvalidRuntime(
             f"{runtime} has no interpreter on this host: looked for "
@@ -201,6 +211,11 @@ class RuntimeRegistry:
             f"{self._pyenv_root}/versions/{minor}.*; install Python {minor} or map it with "
             f'LAMINA_INTERPRETERS="{runtime}=/path/to/python{minor}"'
         )
+
+    def _precompile(self, found: Interpreter) -> None:
+        """The runtime's bytecode for ``found`` (once per interpreter; see bytecode.py)."""
+        if self._compile_bytecode:
+            ensure_bytecode(found.path, found.major, found.minor, runtime_dir() / "python")
 
     def _choose_node(self, runtime: str) -> tuple[Interpreter, str]:
         wanted = int(runtime.removeprefix("nodejs").removesuffix(".x"))

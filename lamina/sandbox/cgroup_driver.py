@@ -225,8 +225,8 @@ class CgroupHandle:
         with contextlib.suppress(OSError):
             self._peak_fd = os.open(group.peak_memory_file(), os.O_RDWR | os.O_CLOEXEC)
 
-    def procs_files(self) -> list[Path]:
-        return self.group.procs_files()
+    def join_files(self) -> list[Path]:
+        return self.group.join_files()
 
     def contains(self, pid: int) -> bool:
         """Whether ``pid`` has joined the group (the freezer's, which every version has)."""

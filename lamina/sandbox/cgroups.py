@@ -120,9 +120,13 @@ class EnvCgroup:
     def dirs(self) -> list[Path]:
         return [root / self.env_id for root in self.layout.root_dirs()]
 
-    def procs_files(self) -> list[Path]:
-        """The files the jail writes its pid into before it does anything else."""
-        return [d / "cgroup.procs" for d in self.dirs()]
+    def join_files(self) -> list[Path]:
+        """The files a new environment's first process writes ``0`` (itself) into, before
+        anything else: v1's ``tasks``, which moves the writing thread without the global
+        lock a ``cgroup.procs`` write takes (an RCU grace period: 5-20 ms a cold start on
+        this kind of host, see docs/speed.md); v2's ``cgroup.procs``, its only one."""
+        name = "tasks" if self.layout.version == 1 else "cgroup.procs"
+        return [d / name for d in self.dirs()]
 
     def limit_writes(self, limits: Limits, host_cpus: int) -> list[Write]:
         """Memory, CPU and pids limits, in an order the kernel accepts."""

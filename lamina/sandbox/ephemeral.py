@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.errors import SandboxError
+from lamina.sandbox.netns import REFILL_DELAY_S
 
 log = logging.getLogger("lamina.sandbox")
 
@@ -105,6 +106,7 @@ class VolumePool:
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lamina-tmp")
         self._remover = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lamina-tmp-rm")
         self._closed = False
+        self._refill_timer: asyncio.TimerHandle | None = None
         self._warned = False
         base.mkdir(parents=True, exist_ok=True)
         self.remove_leftovers()
@@ -178,7 +180,7 @@ class VolumePool:
         volume = None
         if size_mb == DEFAULT_MB and self._ready:
             volume = self._ready.popleft()
-        self._refill()
+        self._refill_soon()
         if volume is not None:
             return volume
         loop = asyncio.get_running_loop()
@@ -206,6 +208,17 @@ class VolumePool:
         """Make the ready volumes now (in the background)."""
         self._refill()
 
+    def _refill_soon(self) -> None:
+        """Refill once the cold start that took a volume is under way: ``mkfs.ext4`` costs
+        tens of ms of CPU, which on a small host would compete with that start."""
+        if self._refill_timer is None:
+            loop = asyncio.get_running_loop()
+            self._refill_timer = loop.call_later(REFILL_DELAY_S, self._refill_now)
+
+    def _refill_now(self) -> None:
+        self._refill_timer = None
+        self._refill()
+
     def _refill(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._closed and len(self._ready) + self._filling < self._size:
@@ -231,6 +244,9 @@ class VolumePool:
 
     def close(self) -> None:
         self._closed = True
+        if self._refill_timer is not None:
+            self._refill_timer.cancel()
+            self._refill_timer = None
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._remover.shutdown(wait=True)
         while self._ready:

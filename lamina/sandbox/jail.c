@@ -4,10 +4,11 @@
  * Run by the Lamina server (as root) with the environment of the runtime as its own
  * environment and a flat argv spec:
  *
- *   lamina-jail [-c PROCS]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1]
+ *   lamina-jail [-c JOIN]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1]
  *               [-T TMP_MB | -t TMP_DIR] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
- *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] -- RUNTIME ARGV...
+ *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] [-Z TRACE_FD]
+ *               -- RUNTIME ARGV...
  *   lamina-jail -W ROOT [-W ROOT]... [-V VOLUMES] [-x NFT -X TABLE]   (the watchdog)
  *   lamina-jail -D full|zygote              (print the seccomp program, see below)
  *
@@ -35,6 +36,10 @@
  * /tmp volumes under VOLUMES, and with -x/-X deletes the server's nftables table. A frozen v1 task acts on no signal, not even the
  * parent-death SIGKILL, until thawed: that is why the parent-death signal is not enough.
  *
+ * With -Z, each step of the start (cgroups joined, namespaces made, mounts, pivot_root, the
+ * runtime's exec...) writes a line "STEP MONOTONIC_NS" to descriptor TRACE_FD, which is
+ * closed before the exec with every descriptor from KEEP on (`python -m bench.coldstart --steps` reads it).
+ *
  * Exit 125 means the jail itself failed (the reason is written to stderr), 126/127 that
  * the runtime could not be executed.
  */
@@ -56,6 +61,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -86,7 +92,7 @@ static const char *tmp_dir = NULL;  /* -t: a disk volume for /tmp instead of a t
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
-static long uid = 993, gid = 993, keep_fds = 3, netns_fd = -1;
+static long uid = 993, gid = 993, keep_fds = 3, netns_fd = -1, trace_fd = -1;
 static const char *hostname = "lamina", *workdir = "/";
 static char **run_argv;
 static volatile pid_t forward_to;
@@ -94,6 +100,17 @@ static volatile pid_t forward_to;
 static void die(const char *what, const char *arg) {
     fprintf(stderr, "lamina-jail: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
     _exit(JAIL_FAILED);
+}
+
+/* -Z: one "STEP NS" line (CLOCK_MONOTONIC) per step; a no-op without it. */
+static void trace(const char *step) {
+    if (trace_fd < 0) return;
+    struct timespec ts;
+    char line[96];
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int len = snprintf(line, sizeof line, "%s %lld\n", step,
+                       (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+    if (write((int)trace_fd, line, (size_t)len) < 0) trace_fd = -1;
 }
 
 static void usage(const char *why) {
@@ -143,6 +160,7 @@ static void parse(int argc, char **argv) {
         case 'W': if (n_watch == MAX_ITEMS) usage("too many -W"); watch_roots[n_watch++] = v; break;
         case 'p': parent_pid = number(v); break;
         case 'e': netns_fd = number(v); break;
+        case 'Z': trace_fd = number(v); break;
         case 'k': keep_fds = number(v); if (keep_fds < 3) usage("-k must be at least 3"); break;
         default: usage(a);
         }
@@ -182,12 +200,14 @@ static int wait_for(pid_t child) {
     }
 }
 
+/* "0" is the writer itself. In cgroup v1 the server passes each group's `tasks` file: moving
+ * the calling thread there skips the global lock a `cgroup.procs` write (or any write of a
+ * pid) takes, whose RCU grace period cost 5-20 ms per cold start here. The jail has one
+ * thread, so moving it moves the process. (v2 has only `cgroup.procs`.) */
 static void join_cgroups(void) {
-    char pid[32];
-    int len = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
     for (int i = 0; i < n_cgroups; i++) {
         int fd = open(cgroups[i], O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, pid, len) != len) die("join cgroup", cgroups[i]);
+        if (fd < 0 || write(fd, "0\n", 2) != 2) die("join cgroup", cgroups[i]);
         close(fd);
     }
 }
@@ -310,6 +330,7 @@ static void build_mounts(void) {
     int tmp_fd = -1;
     if (tmp_dir != NULL && (tmp_fd = open(tmp_dir, O_PATH | O_CLOEXEC | O_DIRECTORY)) < 0)
         die("open", tmp_dir);
+    trace("sources-opened");
     if (new_root) {
         if (mount("lamina-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
             die("mount new root", root);
@@ -330,6 +351,7 @@ static void build_mounts(void) {
         if (mount(NULL, dst, NULL, flags, NULL) < 0) die("make read-only", dst);
         close(src_fd[i]);
     }
+    trace("binds");
     if (new_root) {
         for (int i = 0; i < n_links; i++) {
             const char *at = under(root, link_path[i], path, sizeof path);
@@ -346,6 +368,7 @@ static void build_mounts(void) {
                                   MS_BIND | MS_REC, NULL) < 0)
             die("bind", "/sys");
     }
+    trace("links");
 #ifdef SYS_mount_setattr
     /* Everything read-only, as in Lambda; only /tmp and /dev/shm (below) are writable.
      * Kernels before 5.12 lack mount_setattr: the host's file permissions still apply there. */
@@ -355,6 +378,7 @@ static void build_mounts(void) {
         errno != ENOSYS)
         die("make root read-only", top);
 #endif
+    trace("read-only");
     if (tmp_fd >= 0) {
         /* The environment's own disk volume (its size is EphemeralStorage): writable. */
         snprintf(from, sizeof from, "/proc/self/fd/%d", tmp_fd);
@@ -376,12 +400,15 @@ static void build_mounts(void) {
     if (mount("proc", under(root, "/proc", path, sizeof path), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               NULL) < 0)
         die("mount", "/proc");
+    trace("tmp-shm-proc");
     own_sys(root);
+    trace("sys-cgroup");
     if (new_root) {
         if (chdir(root) < 0) die("chdir", root);
         if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root", root);
         if (umount2(".", MNT_DETACH) < 0) die("detach the host's tree", NULL);
         if (chdir("/") < 0) die("chdir", "/");
+        trace("pivot-root");
     }
 }
 
@@ -633,6 +660,7 @@ static void become_runtime(void) {
     /* After setuid: changing credentials clears the parent-death signal. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
     if (chdir(workdir) < 0) die("chdir", workdir);
+    trace("exec");  /* what follows (closing descriptors, the filter) takes microseconds */
 #ifdef SYS_close_range
     if (syscall(SYS_close_range, (unsigned)keep_fds, ~0U, 0U) < 0)
 #endif
@@ -652,11 +680,14 @@ static char *args_start, *args_end;
 
 static int run_init(void) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
+    trace("init-forked");
     build_mounts();
     if (sethostname(hostname, strlen(hostname)) < 0) die("sethostname", hostname);
     pid_t runtime = fork();
     if (runtime < 0) die("fork", "runtime");
     if (runtime == 0) become_runtime();
+    trace("runtime-forked");
+    if (trace_fd >= 0) close((int)trace_fd);
     memset(args_start, 0, (size_t)(args_end - args_start));
     snprintf(args_start, (size_t)(args_end - args_start) + 1, "lamina-init");
     install_forwarding(runtime);
@@ -772,17 +803,22 @@ int main(int argc, char **argv) {
         if (getppid() != (pid_t)parent_pid) _exit(JAIL_FAILED);
     }
     umask(022);
+    trace("jail-started");
     /* Join the cgroups before anything else so every process is accounted from the start. */
     join_cgroups();
+    trace("cgroups-joined");
     if (netns_fd >= 0) {
         if (setns((int)netns_fd, CLONE_NEWNET) < 0) die("join network namespace", NULL);
         close((int)netns_fd);
+        trace("netns-joined");
     }
     if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
         die("unshare", NULL);
+    trace("unshared");
     pid_t init = fork();
     if (init < 0) die("fork", "init");
     if (init == 0) _exit(run_init());
+    if (trace_fd >= 0) close((int)trace_fd);
     install_forwarding(init);
     return wait_for(init);
 }

@@ -45,6 +45,8 @@ CLONE_NEWNET = 0x40000000
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP_LOOPBACK_RUNNING = 0x1 | 0x8 | 0x40
 _BACKLOG = 64
+# A pool refills this long after a take: the cold start that took it runs first.
+REFILL_DELAY_S = 0.25
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -237,6 +239,7 @@ class NetnsPool:
         self._api_port: int | None = None
         self._serve_api: ServeApi | None = None
         self._closed = False
+        self._refill_timer: asyncio.TimerHandle | None = None
 
     @property
     def api_port(self) -> int | None:
@@ -257,7 +260,7 @@ class NetnsPool:
         if self._closed:
             raise SandboxError("the network namespace pool is closed")
         net = self._ready.popleft() if self._ready else None
-        self._refill()
+        self._refill_soon()
         if net is None:
             port, outbound = self._api_port, self.outbound
             net = await self._worker.run(lambda: self._worker.make(port, outbound))
@@ -298,6 +301,17 @@ class NetnsPool:
             raise
         return net
 
+    def _refill_soon(self) -> None:
+        """Refill once the cold start that took a namespace is under way, so making the
+        next one (a worker thread, rtnetlink, the veth) does not compete with it for CPU."""
+        if self._refill_timer is None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._refill_timer = loop.call_later(REFILL_DELAY_S, self._refill_now)
+
+    def _refill_now(self) -> None:
+        self._refill_timer = None
+        self._refill()
+
     def _refill(self) -> None:
         if self._closed:
             return
@@ -324,6 +338,9 @@ class NetnsPool:
 
     def close(self) -> None:
         self._closed = True
+        if self._refill_timer is not None:
+            self._refill_timer.cancel()
+            self._refill_timer = None
         self._worker.shutdown()
         while self._ready:
             self._ready.popleft().close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import os
 import signal
@@ -174,9 +175,16 @@ class ProcessSandbox:
             self._watchdog.stop()
 
     async def spawn(
-        self, spec: SandboxSpec, stdout_fd: int, control_fd: int | None = None
+        self,
+        spec: SandboxSpec,
+        stdout_fd: int,
+        control_fd: int | None = None,
+        trace_fd: int | None = None,
     ) -> JailedProcess:
-        """Start ``spec``'s runtime in a new jail; ``control_fd`` becomes its fd 3."""
+        """Start ``spec``'s runtime in a new jail; ``control_fd`` becomes its fd 3.
+
+        ``trace_fd``: where the jail writes the timestamps of its steps (the cold-start
+        breakdown, ``python -m bench.coldstart --steps``); closed before the runtime runs."""
         binds: list[tuple[Path, str]] = [(spec.code_dir, TASK_ROOT)]
         if spec.runtime_dir is not None:
             binds.append((spec.runtime_dir, RUNTIME_ROOT))
@@ -194,7 +202,7 @@ class ProcessSandbox:
             volume = await self._volumes.take(spec.limits.ephemeral_mb)
         cgroup = self._driver.create(spec.env_id, spec.limits)
         plan = JailPlan(
-            procs_files=tuple(cgroup.procs_files()),
+            join_files=tuple(cgroup.join_files()),
             hidden=self._hidden if self._rootfs is None else (),
             binds=tuple(binds),
             links=self._rootfs.links if self._rootfs is not None else None,
@@ -215,6 +223,9 @@ class ProcessSandbox:
         passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
         if spec.netns_fd is not None:
             passed += (spec.netns_fd,)
+        if trace_fd is not None:
+            passed += (trace_fd,)
+            plan = dataclasses.replace(plan, trace_fd=2 + len(passed))
         try:
             child = Child(
                 jail_argv(self._jail, plan, spec.argv), spec.env, stdout_fd, pass_fds=passed

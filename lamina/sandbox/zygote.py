@@ -17,9 +17,10 @@ a ``SOCK_SEQPACKET`` control socket at its fd 3. After INIT it says ``{"ready": 
   volume** (``open_tree``, :func:`lamina.sandbox.ephemeral.detached_copy`), which the
   forked child attaches at ``/tmp`` with ``move_mount`` inside its own namespaces: ephemeral
   storage on disk, apart from memory, as for a started environment;
-* a write descriptor of each ``cgroup.procs`` of the environment's **own new cgroup**,
-  opened here by root: the forked child writes ``0`` (itself) into them before anything
-  else, so the environment is limited and accounted from its first instruction.
+* a write descriptor of each ``tasks`` (v1) or ``cgroup.procs`` (v2) file of the
+  environment's **own new cgroup**, opened here by root: the forked child writes ``0``
+  (itself) into them before anything else, so the environment is limited and accounted
+  from its first instruction.
 
 See ``docs/speed.md`` for the isolation that holds for forked environments and what differs.
 """
@@ -216,7 +217,7 @@ class Zygote:
         procs: list[int] = []
         net: tuple[socket.socket, socket.socket] | None = None
         try:
-            procs = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cgroup.procs_files()]
+            procs = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cgroup.join_files()]
             message = json.dumps({"env": env, **isolation}).encode()
             extra: list[int] = []
             if isolation.get("net"):

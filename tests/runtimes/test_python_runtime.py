@@ -361,3 +361,27 @@ def test_newer_interpreters_run_the_bootstrap(tmp_path: Path, runtime: str) -> N
     assert isinstance(body, dict)
     assert (body["errorType"], body["errorMessage"]) == ("KeyError", "'k'")
     assert body["stackTrace"][0].endswith("raise KeyError('k')\n")
+
+
+def test_a_module_named_bootstrap_is_the_functions_own(tmp_path: Path) -> None:
+    """The runtime runs ``bootstrap.py`` as ``__main__`` (from ``start.py``), so the name
+    ``bootstrap`` stays free for the function's code, and runtime frames stay out of its
+    tracebacks."""
+    files = {
+        "bootstrap.py": "NAME = 'mine'\n",
+        "app.py": """
+            import sys
+            import bootstrap
+            def handler(event, context):
+                if event == "fail":
+                    raise ValueError("boom")
+                return {"name": bootstrap.NAME, "main": type(sys.modules["__main__"]).__name__}
+        """,
+    }
+    with python_runtime(tmp_path, files) as (api, rt):
+        assert api.invoke({}, rt.process).json() == {"name": "mine", "main": "module"}
+        body = api.invoke("fail", rt.process).json()
+    assert isinstance(body, dict)
+    assert [frame.split('"')[1] for frame in body["stackTrace"]] == [
+        str(tmp_path / "task" / "app.py")
+    ]

@@ -46,6 +46,7 @@ def isolated(tmp_path: Path, overrides: dict[str, str] | None = None) -> Runtime
         home=tmp_path / "home",
         pyenv_root=tmp_path / "pyenv",
         system_bin=tmp_path / "sys",
+        compile_bytecode=False,  # fake interpreters: they count their runs
     )
 
 
@@ -53,7 +54,7 @@ def test_system_python_is_preferred(tmp_path: Path) -> None:
     fake_binary(tmp_path / "sys" / "python3.12", "Python 3.12.4")
     fake_binary(tmp_path / "pyenv" / "versions" / "3.12.9" / "bin" / "python3.12", "Python 3.12.9")
     cmd = isolated(tmp_path).resolve("python3.12", "/var/runtime")
-    assert cmd.argv == (str(tmp_path / "sys" / "python3.12"), "/var/runtime/python/bootstrap.py")
+    assert cmd.argv == (str(tmp_path / "sys" / "python3.12"), "/var/runtime/python/start.py")
     assert cmd.interpreter == str(tmp_path / "sys" / "python3.12")
     assert (cmd.interpreter_version, cmd.execution_env, cmd.note) == (
         "3.12.4",
@@ -72,7 +73,7 @@ def test_pyenv_shim_on_path_resolves_to_the_real_binary(tmp_path: Path) -> None:
     fake_binary(versions / "3.12.1" / "bin" / "python3.12", "Python 3.12.1")
     cmd = isolated(tmp_path).resolve("python3.13", "/rt/")
     assert cmd.interpreter == str(newest)
-    assert cmd.argv == (str(newest), "/rt/python/bootstrap.py")
+    assert cmd.argv == (str(newest), "/rt/python/start.py")
     assert cmd.prefix == versions / "3.13.2"
 
 
@@ -163,7 +164,7 @@ def test_interpreters_are_probed_once(tmp_path: Path) -> None:
     first = registry.resolve("python3.12", "/a")
     second = registry.resolve("python3.12", "/b")
     assert first.interpreter == second.interpreter
-    assert second.argv[1] == "/b/python/bootstrap.py"
+    assert second.argv[1] == "/b/python/start.py"
     prober = Prober()
     assert prober.probe(tmp_path / "sys" / "python3.12", node=False) is not None
     assert prober.probe(tmp_path / "sys" / "python3.12", node=False) is not None

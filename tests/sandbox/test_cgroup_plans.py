@@ -76,7 +76,7 @@ def test_v1_plan_writes_each_controller_and_memsw_after_limit() -> None:
 def test_v1_comounted_controllers_share_one_directory() -> None:
     group = v1_layout(MOUNT, V1_MOUNTED, swap_accounting=False).env("x")
     assert len(group.dirs()) == 4
-    assert MOUNT / "cpu,cpuacct" / "lamina" / "x" / "cgroup.procs" in group.procs_files()
+    assert MOUNT / "cpu,cpuacct" / "lamina" / "x" / "tasks" in group.join_files()
 
 
 def test_v2_has_one_directory_and_a_kill_file() -> None:
@@ -84,6 +84,8 @@ def test_v2_has_one_directory_and_a_kill_file() -> None:
     assert group.dirs() == [MOUNT / "lamina" / "x"]
     assert group.kill_file() == MOUNT / "lamina" / "x" / "cgroup.kill"
     assert v1_layout(MOUNT, V1_MOUNTED, False).env("x").kill_file() is None
+    # v2 has no per-thread join file: a new environment joins through cgroup.procs.
+    assert group.join_files() == [MOUNT / "lamina" / "x" / "cgroup.procs"]
 
 
 def test_freeze_writes_per_version() -> None:

@@ -19,7 +19,7 @@ from lamina.sandbox.jail import (
 
 def test_jail_argv_lists_spec_then_runtime_argv() -> None:
     plan = JailPlan(
-        procs_files=(Path("/cg/a/cgroup.procs"),),
+        join_files=(Path("/cg/a/cgroup.procs"),),
         hidden=(Path("/root"),),
         binds=((Path("/data/code"), "/var/task"),),
         tmp_mb=512,
@@ -71,7 +71,7 @@ def test_jail_refuses_root_and_bad_arguments(tmp_path: Path) -> None:
     jail = ensure_jail_binary(tmp_path / "bin")
     for argv in (
         [str(jail), "-U", "0", "--", "/bin/true"],
-        [str(jail), "-Z", "1", "--", "/bin/true"],  # no such option
+        [str(jail), "-Q", "1", "--", "/bin/true"],  # no such option
         [str(jail), "-T", "12x", "--", "/bin/true"],
         [str(jail), "-T", "12"],
     ):

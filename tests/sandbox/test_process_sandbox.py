@@ -334,3 +334,54 @@ def test_terminate_passes_sigterm_on_to_the_runtime(
     sent, code, out = asyncio.run(scenario())
     assert sent
     assert (code, out) == (7, "cleaned up\n")
+
+
+def test_trace_lists_the_steps_in_order_and_is_not_inherited(
+    sandbox: ProcessSandbox, code_dir: Path
+) -> None:
+    """``-Z``: one timestamped line per step, ending at the exec; the runtime (here one that
+    lists its descriptors) never holds the trace descriptor."""
+
+    async def scenario() -> tuple[int, str, list[str]]:
+        out_r, out_w = os.pipe()
+        trace_r, trace_w = os.pipe()
+        spec = _spec(code_dir, [PY, "-c", "import os; print(sorted(os.listdir('/proc/self/fd')))"])
+        proc = await sandbox.spawn(spec, out_w, trace_fd=trace_w)
+        os.close(out_w)
+        os.close(trace_w)
+        code = await proc.wait()
+        await proc.kill()
+        with os.fdopen(out_r) as out, os.fdopen(trace_r) as trace:
+            return code, out.read(), trace.read().splitlines()
+
+    code, out, lines = asyncio.run(scenario())
+    assert code == 0, out
+    assert out.strip() == "['0', '1', '2', '3']"  # 3: listdir's own descriptor
+    steps = [line.split()[0] for line in lines]
+    stamps = [int(line.split()[1]) for line in lines]
+    assert steps[0] == "jail-started" and steps[-1] == "exec"
+    for step in ("cgroups-joined", "unshared", "init-forked", "binds", "pivot-root"):
+        assert step in steps
+    assert stamps == sorted(stamps)
+
+
+def test_the_runtime_is_in_every_group_of_its_environment(
+    sandbox: ProcessSandbox, code_dir: Path
+) -> None:
+    """The jail joins through v1's per-thread ``tasks`` files (no global lock); the whole
+    tree it starts must still be in every hierarchy's group."""
+    script = "import time; time.sleep(30)"
+
+    async def scenario() -> list[bool]:
+        async with _started(sandbox, _spec(code_dir, [PY, "-c", script])) as proc:
+            assert isinstance(proc, JailedProcess)
+            group = proc._cgroup.group
+            deadline = time.monotonic() + 10
+            while True:
+                members = [set((d / "cgroup.procs").read_text().split()) for d in group.dirs()]
+                # jail, init, runtime: three processes in every hierarchy.
+                if all(len(m) == 3 for m in members) or time.monotonic() > deadline:
+                    return [str(proc.pid) in m and len(m) == 3 for m in members]
+                await asyncio.sleep(0.01)
+
+    assert all(asyncio.run(scenario()))

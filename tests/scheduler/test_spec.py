@@ -14,7 +14,7 @@ from lamina.scheduler.spec import Host, LaunchPlan, cold_start_spec, environment
 SDK = Path("/srv/lamina/sdk")
 PY = RuntimeCommand(
     "python3.12",
-    ("/opt/py/bin/python3.12", "/var/runtime/python/bootstrap.py"),
+    ("/opt/py/bin/python3.12", "/var/runtime/python/start.py"),
     "/opt/py/bin/python3.12",
     "3.12.1",
     Path("/opt/py"),
