@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -55,6 +56,11 @@ class HostService:
                 conn.sendall(b"host-secret\n")
 
     def close(self) -> None:
+        # Wake the blocked accept() before closing: a thread still inside accept() on a closed
+        # descriptor would take connections meant for whatever socket reuses the number.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=5)
         self.sock.close()
 
 

@@ -3,6 +3,7 @@ never to the host itself nor to another environment; off when the server says so
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -107,24 +108,35 @@ def test_the_host_itself_is_unreachable_through_the_gateway(lamina: LaminaProces
     import socket
     import threading
 
-    # A service on every address of the host: the gateway (the host's end of the
-    # environment's veth) is one of them.
+    lamina.create("sec-out-gw", python_zip(PROBE_PY))
+    first = lamina.invoke("sec-out-gw", {}).json()
+    gateway = first["gateway"]
+    assert gateway and gateway.startswith("10.")
+    # A service on the gateway's own address (the host's end of the environment's veth).
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("0.0.0.0", 0))
+    sock.bind((gateway, 0))
     sock.listen(4)
     port = sock.getsockname()[1]
     accepted: list[object] = []
-    threading.Thread(target=lambda: accepted.append(sock.accept()), daemon=True).start()
+
+    def serve() -> None:
+        try:
+            accepted.append(sock.accept())
+        except OSError:
+            return  # shut down below
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
     try:
-        lamina.create("sec-out-gw", python_zip(PROBE_PY))
-        first = lamina.invoke("sec-out-gw", {}).json()
-        gateway = first["gateway"]
-        assert gateway and gateway.startswith("10.")
         out = lamina.invoke("sec-out-gw", {"targets": [[gateway, port]]}).json()
         assert out["results"][str(port)] in ("TimeoutError", "timeout")
         assert accepted == []
     finally:
+        # Wake the accept() before closing, so no thread outlives its socket.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        thread.join(timeout=5)
         sock.close()
 
 
