@@ -16,13 +16,22 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    ray.init(
-        address="local",
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        num_cpus=1,
-        log_to_driver=False,
-    )
+    # Ray gives its raylet a fixed 30 s to come up; on a loaded 2-core machine the first start
+    # (cold imports, a fresh session directory) has missed that once, so try a second time.
+    for attempt in (1, 2):
+        try:
+            ray.init(
+                address="local",
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                num_cpus=1,
+                log_to_driver=False,
+            )
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt == 2:
+                raise
     try:
         yield
     finally:
