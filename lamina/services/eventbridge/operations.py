@@ -1,4 +1,4 @@
-"""EventBridge rule operations for schedules (PutRule, PutTargets, ...) as pure handlers.
+"""EventBridge operations (PutRule, PutTargets, PutEvents, ...) as pure handlers.
 
 They speak EventBridge's shapes, so ``boto3.client("events")`` manages Lamina's schedules;
 :mod:`lamina.services.eventbridge.service` serves them over the JSON protocol.

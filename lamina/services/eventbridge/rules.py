@@ -1,4 +1,5 @@
-"""Schedule rules and their targets: values, and their SQLite store (``schedules.db``)."""
+"""Rules (schedules, event patterns) and their targets: values, and their SQLite store
+(``schedules.db``)."""
 
 from __future__ import annotations
 
