@@ -157,6 +157,7 @@ class EventSources:
             time_scale=settings.schedule_time_scale,
         )
         rule_ops.changed = runner.wake
+        rule_ops.publish = runner.publish
         scheduler_store = RuleStore(data / "scheduler.db")
         scheduler_ops = ScheduleOperations(scheduler_store, region, account, clock=schedule_clock)
         scheduler_runner = ScheduleRunner(

@@ -189,14 +189,34 @@ def test_sfn_actions_start_describe_list_and_missing_execution(server: LaminaPro
     assert missing  # the ARN form a describe of a missing execution would name
 
 
-def test_an_action_the_service_does_not_serve_is_a_runtime_error(server: LaminaProcess) -> None:
-    # Lamina's EventBridge has schedule rules only (no buses, no PutEvents) for now.
+def test_put_events_reaches_a_rule_s_target_and_a_failed_entry_is_an_error(
+    server: LaminaProcess,
+) -> None:
+    sqs, events = client(server, "sqs"), client(server, "events")
+    url = sqs.create_queue(QueueName="sdk-events")["QueueUrl"]
+    events.put_rule(Name="sdk-orders", EventPattern=json.dumps({"source": ["orders"]}))
+    events.put_targets(Rule="sdk-orders", Targets=[
+        {"Id": "q", "Arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:sdk-events", "InputPath": "$.detail"},
+    ])  # fmt: skip
     entry = {"Source": "orders", "DetailType": "OrderPlaced", "Detail": {"id": 7}}
-    for resource in (SDK + "eventbridge:putEvents", "arn:aws:states:::events:putEvents"):
-        out = run(server, "sdk-events-" + str(len(resource)), {
-            "Put": caught(resource, {"Entries": [entry]}, "States.Runtime"), "Done": DONE,
-        })  # fmt: skip
-        assert "PutEvents" in out["caught"]["Cause"], out
+    bad = {"Source": "orders", "DetailType": "OrderPlaced", "Detail": [1]}  # not an object
+    out = run(server, "sdk-events", {
+        "Sdk": task(SDK + "eventbridge:putEvents", {"Entries": [entry]}, "sdk", "Optimized"),
+        "Optimized": task("arn:aws:states:::events:putEvents", {"Entries": [entry]}, "opt",
+                          "Bad"),
+        "Bad": caught("arn:aws:states:::events:putEvents", {"Entries": [bad]},
+                      "EventBridge.FailedEntry"),
+        "Done": DONE,
+    })  # fmt: skip
+    for result in (out["sdk"], out["opt"]):
+        assert result["FailedEntryCount"] == 0 and result["Entries"][0]["EventId"]
+    assert "MalformedDetail" in out["caught"]["Cause"]
+    bodies: list[Any] = []
+    deadline = time.monotonic() + 60
+    while len(bodies) < 2 and time.monotonic() < deadline:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        bodies.extend(json.loads(m["Body"]) for m in got.get("Messages", []))
+    assert bodies == [{"id": 7}, {"id": 7}]
 
 
 def test_a_parameter_the_action_does_not_take_is_a_runtime_error(server: LaminaProcess) -> None:

@@ -32,8 +32,7 @@ def test_put_rule_reads_a_checked_schedule_with_defaults() -> None:
     ("members", "fragment"),
     [
         ({"Name": "bad name", "ScheduleExpression": "rate(1 minute)"}, "regular expression"),
-        ({"Name": "r", "EventPattern": "{}"}, "EventPattern is not supported"),
-        ({"Name": "r"}, "ScheduleExpression is required"),
+        ({"Name": "r"}, "EventPattern or ScheduleExpression must be specified"),
         ({"Name": "r", "ScheduleExpression": "rate(2 minute)"}, "plural"),
         ({"Name": "r", "ScheduleExpression": "rate(1 minute)", "State": "ON"}, "enum value"),
     ],
@@ -44,6 +43,14 @@ def test_put_rule_refuses_with_a_validation_exception(
     with pytest.raises(AwsServiceError) as exc:
         parse_put_rule(members)
     assert exc.value.code == "ValidationException" and fragment in exc.value.message
+
+
+def test_put_rule_reads_a_checked_event_pattern_with_or_without_a_schedule() -> None:
+    req = parse_put_rule({"Name": "r", "EventPattern": '{"source": ["shop"]}'})
+    assert (req.schedule, req.event_pattern) == ("", '{"source": ["shop"]}')
+    with pytest.raises(AwsServiceError) as exc:
+        parse_put_rule({"Name": "r", "EventPattern": '{"source": "shop"}'})
+    assert exc.value.code == "InvalidEventPatternException"
 
 
 def test_list_rules_limits_and_tokens() -> None:

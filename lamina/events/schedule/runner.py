@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from lamina.arns import parse_arn, rule_arn, split_function_arn
 from lamina.events.invoker import Enqueue
@@ -117,7 +118,7 @@ class ScheduleRunner:
         """Fire every rule due at ``now``; return when the next one falls due."""
         soonest: float | None = None
         for rule in list(self.store.rules.values()):
-            if not rule.enabled:
+            if not rule.enabled or not rule.schedule:  # a pattern-only rule has no ticks
                 continue
             schedule = parse_schedule(rule.schedule)
             # A flexible window shifts the rule's clock: tick T fires at T + offset.
@@ -145,14 +146,29 @@ class ScheduleRunner:
             self._account,
             source=self._source,
         )
+        await self._deliver_event(rule, event, tick)
+        await self.store.record_tick(rule.name, tick)
+        self.fired += 1
+
+    def publish(self, rule: Rule, event: dict[str, Any]) -> None:
+        """Deliver a put event that matched ``rule``'s pattern to its targets, in the
+        background, with the same delivery and RetryPolicy as a scheduled tick. Called on
+        the loop's thread (PutEvents is answered there)."""
+        task = asyncio.get_running_loop().create_task(
+            self._deliver_event(rule, event, self._clock())
+        )
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _deliver_event(self, rule: Rule, event: dict[str, Any], at: float) -> None:
+        """Hand ``event`` to each of the rule's targets; a failure retries in the background
+        (its age counted from ``at``)."""
         for target in rule.targets:
             payload = target_payload(event, target.input, target.input_path)
             try:
                 await self._deliver(target, payload)
             except Exception as exc:
-                self._retry_later(rule, target, payload, tick, exc)
-        await self.store.record_tick(rule.name, tick)
-        self.fired += 1
+                self._retry_later(rule, target, payload, at, exc)
 
     async def _deliver(self, target: Target, payload: bytes) -> None:
         parsed = parse_arn(target.arn)

@@ -1,1 +1,1 @@
-"""EventBridge's rule API (JSON 1.1) for schedule rules and their targets."""
+"""EventBridge's API (JSON 1.1): schedule and event-pattern rules, their targets, PutEvents."""

@@ -1,4 +1,4 @@
-"""EventBridge rule operations for schedules (PutRule, PutTargets, ...) as pure handlers.
+"""EventBridge operations (PutRule, PutTargets, PutEvents, ...) as pure handlers.
 
 They speak EventBridge's shapes, so ``boto3.client("events")`` manages Lamina's schedules;
 :mod:`lamina.services.eventbridge.service` serves them over the JSON protocol.
@@ -6,6 +6,7 @@ They speak EventBridge's shapes, so ``boto3.client("events")`` manages Lamina's 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,6 +14,8 @@ from typing import Any
 
 from lamina.arns import rule_arn
 from lamina.errors import AwsServiceError
+from lamina.services.eventbridge.pattern import matches, parse_pattern
+from lamina.services.eventbridge.put_events import answer, parse_entries, to_event
 from lamina.services.eventbridge.requests import (
     Members,
     force,
@@ -60,10 +63,14 @@ class RuleOperations:
         self.account = account
         self._clock = clock
         self.changed: Callable[[], None] = lambda: None  # the scheduler loop's wake-up
+        # Hands a put event to a matching rule's targets (the schedule runner delivers it).
+        self.publish: Callable[[Rule, dict[str, Any]], None] = lambda rule, event: None
 
     def table(self) -> dict[str, Callable[[Members], dict[str, Any]]]:
         return {
             "PutRule": self.put_rule,
+            "PutEvents": self.put_events,
+            "TestEventPattern": self.test_event_pattern,
             "DescribeRule": self.describe_rule,
             "ListRules": self.list_rules,
             "DeleteRule": self.delete_rule,
@@ -93,10 +100,13 @@ class RuleOperations:
         out: dict[str, Any] = {
             "Name": rule.name,
             "Arn": rule_arn(self.region, self.account, rule.name),
-            "ScheduleExpression": rule.schedule,
             "State": rule.state,
             "EventBusName": "default",
         }
+        if rule.schedule:
+            out["ScheduleExpression"] = rule.schedule
+        if rule.event_pattern is not None:
+            out["EventPattern"] = rule.event_pattern
         if rule.description:
             out["Description"] = rule.description
         return out
@@ -152,7 +162,7 @@ class RuleOperations:
         now = self._clock()
         old = self.store.rules.get(name)
         if old is None:
-            rule = Rule(name, expr, state, description, now, None)
+            rule = Rule(name, expr, state, description, now, None, event_pattern=req.event_pattern)
         else:
             restart = old.schedule != expr or (state == "ENABLED" and not old.enabled)
             rule = replace(
@@ -160,6 +170,7 @@ class RuleOperations:
                 schedule=expr,
                 state=state,
                 description=description,
+                event_pattern=req.event_pattern,
                 anchor=now if restart else old.anchor,
                 last_tick=None if restart else old.last_tick,
             )
@@ -167,6 +178,37 @@ class RuleOperations:
         arn = rule_arn(self.region, self.account, name)
         self._set_tags(arn, members.get("Tags"))
         return {"RuleArn": arn}
+
+    # -- events -------------------------------------------------------------------------
+    def put_events(self, members: Members) -> dict[str, Any]:
+        """Accept each good entry as an event and hand it to every enabled rule it matches."""
+        outcomes = [
+            to_event(e, region=self.region, account=self.account, now=time.time())
+            for e in parse_entries(members)
+        ]
+        patterned = [
+            (rule, parse_pattern(rule.event_pattern))
+            for rule in self.store.rules.values()
+            if rule.enabled and rule.event_pattern is not None
+        ]
+        for event in outcomes:
+            if isinstance(event, dict):
+                for rule, pattern in patterned:
+                    if matches(pattern, event):
+                        self.publish(rule, event)
+        return answer(outcomes)
+
+    def test_event_pattern(self, members: Members) -> dict[str, Any]:
+        pattern, text = members.get("EventPattern"), members.get("Event")
+        if not isinstance(pattern, str) or not isinstance(text, str):
+            raise validation("EventPattern and Event are required")
+        try:
+            event = json.loads(text)
+        except ValueError:
+            event = None
+        if not isinstance(event, dict):
+            raise validation("Parameter Event is not valid.")
+        return {"Result": matches(parse_pattern(pattern), event)}
 
     def describe_rule(self, members: Members) -> dict[str, Any]:
         return self._shape(self._rule(rule_name(members)))

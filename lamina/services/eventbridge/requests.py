@@ -16,6 +16,8 @@ from lamina.arns import parse_arn
 from lamina.errors import ApiError, AwsServiceError
 from lamina.services.eventbridge.expression import parse_schedule
 from lamina.services.eventbridge.input_path import check_input_path
+from lamina.services.eventbridge.pattern import invalid as invalid_pattern
+from lamina.services.eventbridge.pattern import parse_pattern
 from lamina.services.eventbridge.rules import Target
 
 # A request's members as the JSON protocol carries them: the wire's values, unchecked.
@@ -43,22 +45,29 @@ def rule_name(members: Members, field: str = "Name") -> str:
 @dataclass(frozen=True, slots=True)
 class PutRule:
     name: str
-    schedule: str  # checked: rate(...) or cron(...)
+    schedule: str  # checked: rate(...) or cron(...); "" when the rule has only a pattern
     state: str  # ENABLED | DISABLED
     description: str
+    event_pattern: str | None = None  # checked by parse_pattern
 
 
 def parse_put_rule(members: Members) -> PutRule:
     name = rule_name(members)
-    if members.get("EventPattern"):
-        raise validation("Lamina's rules are schedules: EventPattern is not supported")
-    expr = members.get("ScheduleExpression")
-    if not isinstance(expr, str) or not expr:
-        raise validation("ScheduleExpression is required: rate(...) or cron(...)")
-    try:
-        parse_schedule(expr)
-    except (ApiError, ValueError) as exc:
-        raise validation(str(exc)) from None
+    pattern = members.get("EventPattern")
+    if pattern is not None:
+        if not isinstance(pattern, str):
+            raise invalid_pattern("the pattern must be JSON text")
+        parse_pattern(pattern)  # InvalidEventPatternException
+    expr = members.get("ScheduleExpression") or ""
+    if not isinstance(expr, str):
+        raise validation("ScheduleExpression must be a string: rate(...) or cron(...)")
+    if not expr and pattern is None:
+        raise validation("Parameter(s) EventPattern or ScheduleExpression must be specified.")
+    if expr:
+        try:
+            parse_schedule(expr)
+        except (ApiError, ValueError) as exc:
+            raise validation(str(exc)) from None
     state = members.get("State", "ENABLED")
     if state not in STATES:
         raise validation(
@@ -66,7 +75,7 @@ def parse_put_rule(members: Members) -> PutRule:
             "constraint: Member must satisfy enum value set: [ENABLED, DISABLED]"
         )
     description = members.get("Description") or ""
-    return PutRule(name, expr, str(state), str(description))
+    return PutRule(name, expr, str(state), str(description), pattern)
 
 
 @dataclass(frozen=True, slots=True)

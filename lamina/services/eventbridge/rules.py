@@ -1,4 +1,5 @@
-"""Schedule rules and their targets: values, and their SQLite store (``schedules.db``)."""
+"""Rules (schedules, event patterns) and their targets: values, and their SQLite store
+(``schedules.db``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ CREATE TABLE IF NOT EXISTS rules (
     description TEXT NOT NULL DEFAULT '',
     anchor REAL NOT NULL,
     last_tick REAL,
-    flexible_window_s INTEGER NOT NULL DEFAULT 0
+    flexible_window_s INTEGER NOT NULL DEFAULT 0,
+    event_pattern TEXT
 );
 CREATE TABLE IF NOT EXISTS targets (
     rule TEXT NOT NULL,
@@ -36,6 +38,7 @@ _ADDED = (
     ("targets", "max_retries", "INTEGER"),
     ("targets", "max_age_s", "INTEGER"),
     ("targets", "role_arn", "TEXT"),
+    ("rules", "event_pattern", "TEXT"),
 )
 # EventBridge's (and EventBridge Scheduler's) default RetryPolicy.
 DEFAULT_MAX_RETRIES = 185
@@ -57,7 +60,7 @@ class Target:
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: str
-    schedule: str  # the expression as written, e.g. "rate(5 minutes)"
+    schedule: str  # the expression as written, e.g. "rate(5 minutes)"; "" for none
     state: str  # ENABLED | DISABLED
     description: str
     anchor: float  # epoch seconds: rate ticks count from here (creation or last enable)
@@ -66,6 +69,8 @@ class Rule:
     # FlexibleTimeWindow (EventBridge Scheduler): each tick fires within this many seconds
     # after its scheduled time (0: on time).
     flexible_window_s: int = 0
+    # EventPattern (EventBridge rules): the JSON text events put to the bus are matched with.
+    event_pattern: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -82,7 +87,7 @@ class RuleStore:
         rows = self._writer.call(
             lambda c: c.execute(
                 "SELECT name, schedule, state, description, anchor, last_tick, "
-                "flexible_window_s FROM rules"
+                "flexible_window_s, event_pattern FROM rules"
             ).fetchall()
         )
         targets = self._writer.call(
@@ -91,10 +96,10 @@ class RuleStore:
                 "FROM targets"
             ).fetchall()
         )
-        for name, schedule, state, description, anchor, last_tick, window in rows:
+        for name, schedule, state, description, anchor, last_tick, window, pattern in rows:
             mine = tuple(Target(*t[1:]) for t in targets if t[0] == name)
             self.rules[name] = Rule(
-                name, schedule, state, description, anchor, last_tick, mine, int(window)
+                name, schedule, state, description, anchor, last_tick, mine, int(window), pattern
             )
 
     def close(self) -> None:
@@ -104,7 +109,7 @@ class RuleStore:
         def op(c: sqlite3.Connection) -> None:
             c.execute(
                 "INSERT OR REPLACE INTO rules (name, schedule, state, description, anchor, "
-                "last_tick, flexible_window_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "last_tick, flexible_window_s, event_pattern) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rule.name,
                     rule.schedule,
@@ -113,6 +118,7 @@ class RuleStore:
                     rule.anchor,
                     rule.last_tick,
                     rule.flexible_window_s,
+                    rule.event_pattern,
                 ),
             )
             c.execute("DELETE FROM targets WHERE rule = ?", (rule.name,))

@@ -1,4 +1,4 @@
-"""EventBridge's JSON protocol (``X-Amz-Target: AWSEvents.<Op>``) for schedule rules."""
+"""EventBridge's JSON protocol (``X-Amz-Target: AWSEvents.<Op>``) for rules and events."""
 
 from __future__ import annotations
 
