@@ -7,8 +7,10 @@ JSON shapes, since which members are lists or maps is the service's knowledge.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
 
 from lamina.wire.http import Request
 
@@ -53,3 +55,22 @@ def envelope(
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
         f"</{operation}Response>"
     ).encode()
+
+
+def member_xml(value: Any) -> str:
+    """A result as the query protocol's XML: a mapping's keys as elements (None left out), a
+    list's items as ``<member>`` elements, booleans as ``true``/``false``, text escaped."""
+    if isinstance(value, Mapping):
+        return "".join(f"<{k}>{member_xml(v)}</{k}>" for k, v in value.items() if v is not None)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return "".join(f"<member>{member_xml(v)}</member>" for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape(str(value))
+
+
+def member_envelope(
+    action: str, result: Mapping[str, Any], request_id: str, namespace: str
+) -> bytes:
+    """An IAM-style answer (no XML declaration) of ``result`` rendered by :func:`member_xml`."""
+    return envelope(action, member_xml(result), request_id, namespace, declaration=False)
