@@ -394,23 +394,16 @@ class Applier:
     def _put_rule(self, r: RuleSpec, old_ids: set[str]) -> None:
         events = self.clients("events")
         args = {"Description": r.description} if r.description else {}
-        events.put_rule(
-            Name=r.name,
-            ScheduleExpression=r.schedule,
-            State="ENABLED" if r.enabled else "DISABLED",
-            **args,
-        )
+        if r.schedule:
+            args["ScheduleExpression"] = r.schedule
+        if r.pattern is not None:
+            args["EventPattern"] = r.pattern
+        events.put_rule(Name=r.name, State="ENABLED" if r.enabled else "DISABLED", **args)
         stale = sorted(old_ids - {t.id for t in r.targets})
         if stale:
             events.remove_targets(Rule=r.name, Ids=stale)
         if r.targets:
-            events.put_targets(
-                Rule=r.name,
-                Targets=[
-                    {"Id": t.id, "Arn": t.arn, **({"Input": t.input} if t.input else {})}
-                    for t in r.targets
-                ],
-            )
+            events.put_targets(Rule=r.name, Targets=[t.body() for t in r.targets])
         self.state.rules[r.key] = r.name
 
     def _create_rule(self, action: Action) -> None:

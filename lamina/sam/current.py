@@ -43,7 +43,9 @@ class CurrentRule:
     schedule: str
     enabled: bool
     description: str
-    targets: tuple[tuple[str, str, str | None], ...]  # (id, arn, input)
+    # TargetSpec.compared(): (id, arn, input, input path, retries, max age)
+    targets: tuple[tuple[str, str, str | None, str | None, int, int], ...]
+    pattern: str | None = None
 
 
 @dataclass

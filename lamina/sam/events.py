@@ -1,4 +1,4 @@
-"""A SAM function's ``Events`` → queue mappings, schedule rules, API routes, bucket notifications.
+"""A SAM function's ``Events`` → queue mappings, rules, API routes, bucket notifications.
 
 Events target the function's alias when it has ``AutoPublishAlias`` (as SAM does), else
 ``$LATEST``. Event types Lamina has no source for (SNS, Kinesis, DynamoDB streams, ...)
@@ -25,6 +25,7 @@ from lamina.sam.model import (
     Skipped,
     TargetSpec,
 )
+from lamina.sam.patterns import EVENT_TYPES, event_rule
 from lamina.sam.resources import schedule_spec
 
 _TARGET_ID = re.compile(r"[^.\-_A-Za-z0-9]")
@@ -33,8 +34,6 @@ UNSUPPORTED_EVENTS = {
     "SNS": "no SNS topics",
     "Kinesis": "no Kinesis streams",
     "DynamoDB": "no DynamoDB streams",
-    "EventBridgeRule": "no event buses: only schedules (Schedule, ScheduleV2)",
-    "CloudWatchEvent": "no event buses: only schedules (Schedule, ScheduleV2)",
     "CloudWatchLogs": "no CloudWatch Logs subscriptions",
     "IoTRule": "no IoT",
     "AlexaSkill": "no Alexa",
@@ -238,6 +237,21 @@ def translate_events(
                     ),
                 )
             )
+        elif kind in EVENT_TYPES:
+            name = names.rule_name(ctx.stack, fn.logical_id, event)
+            try:
+                out.rules.append(
+                    event_rule(
+                        f"{fn.logical_id}.{event}",
+                        name,
+                        props,
+                        _target_id(fn, event),
+                        target_arn,
+                        out.notes,
+                    )
+                )
+            except TemplateError as exc:
+                out.skipped.append(Skipped(f"{where} ({kind})", str(exc)))
         elif kind == "S3":
             bucket = str(props.get("Bucket", ""))
             if bucket not in buckets:

@@ -192,16 +192,47 @@ class TargetSpec:
     id: str
     arn: str
     input: str | None = None
+    input_path: str | None = None
+    max_retries: int | None = None  # RetryPolicy (None: EventBridge's default)
+    max_age_s: int | None = None
+
+    def compared(self) -> tuple[str, str, str | None, str | None, int, int]:
+        """What a plan compares, the RetryPolicy's defaults (185, 24 h) filled in."""
+        return (
+            self.id,
+            self.arn,
+            self.input,
+            self.input_path,
+            185 if self.max_retries is None else self.max_retries,
+            86_400 if self.max_age_s is None else self.max_age_s,
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The target as PutTargets takes it."""
+        out: dict[str, Any] = {"Id": self.id, "Arn": self.arn}
+        if self.input is not None:
+            out["Input"] = self.input
+        if self.input_path is not None:
+            out["InputPath"] = self.input_path
+        policy: dict[str, int] = {}
+        if self.max_retries is not None:
+            policy["MaximumRetryAttempts"] = self.max_retries
+        if self.max_age_s is not None:
+            policy["MaximumEventAgeInSeconds"] = self.max_age_s
+        if policy:
+            out["RetryPolicy"] = policy
+        return out
 
 
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
     key: str
     name: str
-    schedule: str
+    schedule: str  # "" for a rule with only an event pattern
     enabled: bool = True
     description: str = ""
     targets: tuple[TargetSpec, ...] = ()
+    pattern: str | None = None  # EventPattern JSON text (events put to the default bus)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from lamina import arns
 from lamina.client.boto import BotoClients
 from lamina.sam.apis import api_wants
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
-from lamina.sam.model import STACK_TAG, StackSpec
+from lamina.sam.model import STACK_TAG, StackSpec, TargetSpec
 from lamina.sam.state import StackState
 
 NOT_FOUND = {
@@ -181,6 +181,18 @@ def observe_buckets(
         current.buckets[name] = _notifications(config)
 
 
+def _target(t: dict[str, Any]) -> TargetSpec:
+    policy = t.get("RetryPolicy") or {}
+    return TargetSpec(
+        t["Id"],
+        t["Arn"],
+        t.get("Input"),
+        t.get("InputPath"),
+        policy.get("MaximumRetryAttempts"),
+        policy.get("MaximumEventAgeInSeconds"),
+    )
+
+
 def observe_rules(
     clients: BotoClients, spec: StackSpec, state: StackState, current: Current
 ) -> None:
@@ -200,7 +212,8 @@ def observe_rules(
             rule.get("ScheduleExpression", ""),
             rule.get("State") == "ENABLED",
             rule.get("Description", ""),
-            tuple((t["Id"], t["Arn"], t.get("Input")) for t in targets),
+            tuple(_target(t).compared() for t in targets),
+            rule.get("EventPattern"),
         )
 
 

@@ -248,6 +248,11 @@ def _mapping_differences(want: MappingSpec, have: CurrentMapping) -> list[str]:
     return out
 
 
+def _pattern(text: str | None) -> Any:
+    """A pattern as parsed JSON: the same pattern written differently is no change."""
+    return None if text is None else json.loads(text)
+
+
 def _rule_differences(want: RuleSpec, have: CurrentRule) -> list[str]:
     out = []
     if want.schedule != have.schedule:
@@ -256,7 +261,9 @@ def _rule_differences(want: RuleSpec, have: CurrentRule) -> list[str]:
         out.append("enabled" if want.enabled else "disabled")
     if want.description != have.description:
         out.append("description")
-    if tuple((t.id, t.arn, t.input) for t in want.targets) != have.targets:
+    if _pattern(want.pattern) != _pattern(have.pattern):
+        out.append("event pattern")
+    if tuple(t.compared() for t in want.targets) != have.targets:
         out.append("targets")
     return out
 

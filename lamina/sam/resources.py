@@ -13,10 +13,8 @@ from lamina.sam.model import (
     MappingSpec,
     NotificationSpec,
     QueueSpec,
-    RuleSpec,
     ScheduleSpec,
     Skipped,
-    TargetSpec,
     UrlSpec,
 )
 
@@ -158,32 +156,6 @@ def mapping_spec(lid: str, props: dict[str, Any], region: str, account: str) -> 
         maximum_concurrency=int(scaling["MaximumConcurrency"])
         if scaling.get("MaximumConcurrency")
         else None,
-    )
-
-
-def rule_spec(lid: str, name: str, props: dict[str, Any]) -> RuleSpec:
-    if props.get("EventPattern"):
-        raise TemplateError(f"{lid}: rules with an EventPattern need an event bus Lamina lacks")
-    expr = str(props.get("ScheduleExpression") or "")
-    if not expr:
-        raise TemplateError(f"{lid}: a rule needs a ScheduleExpression")
-    targets = []
-    for t in props.get("Targets") or []:
-        text = t.get("Input")
-        targets.append(
-            TargetSpec(
-                str(t["Id"]),
-                str(t["Arn"]),
-                None if text is None else text if isinstance(text, str) else json.dumps(text),
-            )
-        )
-    return RuleSpec(
-        key=lid,
-        name=name,
-        schedule=expr,
-        enabled=str(props.get("State", "ENABLED")) == "ENABLED",
-        description=str(props.get("Description") or ""),
-        targets=tuple(targets),
     )
 
 

@@ -34,6 +34,7 @@ from lamina.sam.model import (
     StateMachineSpec,
     TargetSpec,
 )
+from lamina.sam.patterns import EVENT_TYPES, event_rule
 from lamina.sam.resources import schedule_spec
 
 SERVERLESS = "AWS::Serverless::StateMachine"
@@ -69,8 +70,6 @@ _KNOWN = {
 }
 _UNSUPPORTED_EVENTS = {
     "Api": "API routes invoke functions on Lamina, not state machines",
-    "EventBridgeRule": "no event buses for SAM events: only schedules (Schedule, ScheduleV2)",
-    "CloudWatchEvent": "no event buses for SAM events: only schedules (Schedule, ScheduleV2)",
 }
 
 
@@ -241,6 +240,14 @@ def _events(out: StateMachineResult, events: dict[str, Any], stack: str, target:
                 )
             except TemplateError as exc:
                 out.skipped.append(Skipped(where, str(exc)))
+        elif kind in EVENT_TYPES:
+            target_id = _TARGET_ID.sub("-", f"{lid}{event}")[:64]
+            try:
+                out.rules.append(
+                    event_rule(f"{lid}.{event}", name, props, target_id, target, out.notes)
+                )
+            except TemplateError as exc:
+                out.skipped.append(Skipped(f"{where} ({kind})", str(exc)))
         elif kind in _UNSUPPORTED_EVENTS:
             out.skipped.append(Skipped(f"{where} ({kind})", _UNSUPPORTED_EVENTS[kind]))
         else:

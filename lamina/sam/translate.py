@@ -22,6 +22,7 @@ from lamina.sam.globals import apply_globals
 from lamina.sam.intrinsics import Resolver
 from lamina.sam.model import BucketSpec, FunctionSpec, NotificationSpec, Skipped, StackSpec
 from lamina.sam.parameters import resolve_parameters
+from lamina.sam.patterns import rule_spec
 from lamina.sam.references import API_TYPES, FUNCTION_TYPES, LAYER_TYPES, Catalog
 from lamina.sam.resources import (
     IGNORED_TYPES,
@@ -29,7 +30,6 @@ from lamina.sam.resources import (
     log_group_spec,
     mapping_spec,
     queue_spec,
-    rule_spec,
     schedule_spec,
     url_spec,
 )

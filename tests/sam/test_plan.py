@@ -188,9 +188,7 @@ def test_rules_and_notifications_compare_their_contents() -> None:
     current = Current(
         functions={f.name: current_of(f)},
         rules={
-            "app-tick": CurrentRule(
-                "app-tick", "rate(1 minute)", True, "", (("ApiTick", target.arn, '{"x": 1}'),)
-            )
+            "app-tick": CurrentRule("app-tick", "rate(1 minute)", True, "", (target.compared(),))
         },
         buckets={"app-b": []},
     )
@@ -201,7 +199,7 @@ def test_rules_and_notifications_compare_their_contents() -> None:
     ]
     current.buckets["app-b"] = [notification_shape(note)]
     current.rules["app-tick"] = CurrentRule(
-        "app-tick", "rate(5 minutes)", True, "", (("ApiTick", target.arn, '{"x": 1}'),)
+        "app-tick", "rate(5 minutes)", True, "", (target.compared(),)
     )
     assert plan(spec, shas(spec), current, StackState("app", "e")).empty
 
