@@ -134,3 +134,43 @@ def test_up_deploys_pattern_rules_that_put_events_reach(
         events.describe_rule(Name="shop-OnOrder-Orders")
     assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert events.describe_rule(Name="shop-DetailsRule-rule")["State"] == "ENABLED"
+
+
+MACHINE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Flow:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Definition: {StartAt: Done, States: {Done: {Type: Pass, End: true}}}
+      Events:
+        Shipped:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {source: [shipping]}
+            InputPath: $.detail
+"""
+
+
+def test_a_state_machines_pattern_rule_starts_executions(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    (tmp_path / "template.yaml").write_text(textwrap.dedent(MACHINE))
+    code, report = up(server, tmp_path / "template.yaml", "--stack-name", "ship")
+    assert code == 0, report
+    assert ("rule", "ship-Flow-Shipped") in kinds(report, "created")
+    events, sfn = client(server.endpoint, "events"), client(server.endpoint, "stepfunctions")
+    machine = sfn.list_state_machines()["stateMachines"]
+    (arn,) = [m["stateMachineArn"] for m in machine if m["name"] == "ship-Flow"]
+    events.put_events(Entries=[entry("returns", 1), entry("shipping", 7)])
+    runs: list[dict[str, Any]] = []
+
+    def started() -> bool:
+        runs[:] = sfn.list_executions(stateMachineArn=arn)["executions"]
+        return bool(runs)
+
+    wait_until(started, what="an execution started by the rule")
+    (run,) = runs
+    assert json.loads(sfn.describe_execution(executionArn=run["executionArn"])["input"]) == {
+        "order": 7
+    }
