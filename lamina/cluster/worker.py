@@ -70,6 +70,7 @@ class Worker:
         self.scheduler.launcher.merge_layers = LayerMerger(
             settings.data_dir / "code" / "opt", self.code.unpacked
         ).merged
+        self.scheduler.launcher.node = node_id  # its environments' log streams name it
         # Role credentials by configuration, as the control plane's IAM issued them.
         self._credentials: dict[str, tuple[str, str, str]] = {}
         self.scheduler.launcher.credentials = self._credentials_for
