@@ -101,6 +101,9 @@ class Welcome:
     capacity_mb: int
     cpus: float
     state: NodeState = field(default_factory=lambda: NodeState(0, {}))
+    # The node pulls the packages it lacks itself (lamina.cluster.nodecode): the control
+    # plane sends it none.
+    pulls: bool = False
 
 
 def record_to_json(rec: InvocationRecord) -> dict[str, object]:
@@ -183,6 +186,7 @@ def welcome_from(frame: Frame) -> Welcome:
             int(h["capacity_mb"]),
             float(h["cpus"]),
             state_from_json(h.get("state", {})),
+            bool(h.get("pulls", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise FrameError(f"bad welcome: {exc}") from exc

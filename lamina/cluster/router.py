@@ -166,9 +166,10 @@ class ClusterRouter:
             conn = self.connections.get(node_id)
             if conn is None:
                 raise NodeLost(f"Node {node_id} is not connected.")
-            for sha in (cfg.code_sha256, *(layer.code_sha256 for layer in cfg.layers)):
-                if sha not in conn.codes:
-                    await self._ship(conn, sha)
+            if not conn.pulls:
+                for sha in (cfg.code_sha256, *(layer.code_sha256 for layer in cfg.layers)):
+                    if sha not in conn.codes:
+                        await self._ship(conn, sha)
             creds = None
             if self.credentials is not None and cfg.cache_key not in conn.credentialed:
                 creds = self.credentials(cfg)
