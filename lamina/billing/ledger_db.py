@@ -14,7 +14,7 @@ from typing import Any
 from lamina.billing.meter import EXACT, Cost
 from lamina.models.invocation import InvocationRecord, Outcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS invocations (
@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS invocations (
     duration_cost      TEXT    NOT NULL,
     ephemeral_cost     TEXT    NOT NULL,
     cost               TEXT    NOT NULL,
-    restored           INTEGER NOT NULL DEFAULT 0  -- a SnapStart restore (schema 2)
+    restored           INTEGER NOT NULL DEFAULT 0, -- a SnapStart restore (schema 2)
+    node               TEXT               -- the cluster node that ran it; NULL: the
+                                          -- control plane's own machine (schema 3)
 );
 -- totals/daily/records filter by function and time range; usage by time range alone.
 CREATE INDEX IF NOT EXISTS invocations_by_function_time ON invocations (function, started_at);
@@ -48,19 +50,21 @@ CREATE INDEX IF NOT EXISTS invocations_by_time ON invocations (started_at);
 COLUMNS = (
     "request_id, function, version, started_at, duration_ms, billed_ms, memory_mb, "
     "max_memory_used_mb, init_ms, architecture, outcome, cold, ephemeral_mb, gb_s, "
-    "ephemeral_gb_s, request_cost, duration_cost, ephemeral_cost, cost, restored"
+    "ephemeral_gb_s, request_cost, duration_cost, ephemeral_cost, cost, restored, node"
 )
-INSERT = f"INSERT INTO invocations ({COLUMNS}) VALUES ({', '.join('?' * 20)})"
+INSERT = f"INSERT INTO invocations ({COLUMNS}) VALUES ({', '.join('?' * 21)})"
 # Each step takes a ledger from the version before it to the next, in one transaction.
 _MIGRATIONS = {
     # 1 → 2: which cold starts were SnapStart restores (older rows were not).
     1: "ALTER TABLE invocations ADD COLUMN restored INTEGER NOT NULL DEFAULT 0",
+    # 2 → 3: which cluster node ran each invocation (older rows ran on this machine).
+    2: "ALTER TABLE invocations ADD COLUMN node TEXT",
 }
 
 CostColumns = tuple[str, str, str, str, str, str]
 Row = tuple[
     str, str, str, float, float, int, int, int, float | None, str, str, int, int,
-    str, str, str, str, str, str, int,
+    str, str, str, str, str, str, int, str | None,
 ]  # fmt: skip
 
 
@@ -164,6 +168,7 @@ def encode(record: InvocationRecord, costs: CostColumns) -> Row:
         record.ephemeral_mb,
         *costs,
         int(record.restored),
+        record.node,
     )
 
 
@@ -171,7 +176,7 @@ def decode(row: tuple[Any, ...]) -> tuple[InvocationRecord, Cost]:
     """Rebuild the record and its stored cost from a ``SELECT {COLUMNS}`` row."""
     (request_id, function, version, started_at, duration_ms, billed_ms, memory_mb,
      max_used, init_ms, architecture, outcome, _cold, ephemeral_mb, gb_s, ephemeral_gb_s,
-     request_cost, duration_cost, ephemeral_cost, _total, restored) = row  # fmt: skip
+     request_cost, duration_cost, ephemeral_cost, _total, restored, node) = row  # fmt: skip
     record = InvocationRecord(
         request_id=str(request_id),
         function_name=str(function),
@@ -186,6 +191,7 @@ def decode(row: tuple[Any, ...]) -> tuple[InvocationRecord, Cost]:
         outcome=Outcome(outcome),
         ephemeral_mb=int(ephemeral_mb),
         restored=bool(restored),
+        node=None if node is None else str(node),
     )
     cost = Cost(
         gb_s=Decimal(gb_s),

@@ -23,12 +23,14 @@ from lamina.billing.meter import EXACT, Cost, gb_seconds
 from lamina.billing.projection import Workload
 from lamina.models.invocation import InvocationRecord
 
-GroupBy = Literal["function", "version", "day"]
+GroupBy = Literal["function", "version", "day", "node"]
 
 _KEYS: dict[str, tuple[str, ...]] = {
     "function": ("function",),
     "version": ("function", "version"),
     "day": ("date(started_at, 'unixepoch')", "function"),
+    # The cluster node that ran them; NULL (the control plane's own machine) sorts first.
+    "node": ("node", "function"),
 }
 
 
@@ -62,6 +64,8 @@ class GroupTotals:
     # per GB restored).
     restores: int = 0
     restored_mb: int = 0
+    # Per node only: the cluster node that ran them ("" for the control plane's machine).
+    node: str | None = None
 
     @property
     def gb_s(self) -> Decimal:
@@ -236,7 +240,7 @@ def _group(by: GroupBy, row: tuple[Any, ...]) -> GroupTotals:
     (count, cold, errors, timeouts, duration, init, billed, mb_ms, eph, req, dur, eph_cost,
      restores, restored_mb) = sums  # fmt: skip
     return GroupTotals(
-        function=str(key[1] if by == "day" else key[0]),
+        function=str(key[1] if by in ("day", "node") else key[0]),
         version=str(key[1]) if by == "version" else None,
         day=date.fromisoformat(str(key[0])) if by == "day" else None,
         invocations=int(count),
@@ -253,4 +257,5 @@ def _group(by: GroupBy, row: tuple[Any, ...]) -> GroupTotals:
         ephemeral_cost=Decimal(eph_cost),
         restores=int(restores),
         restored_mb=int(restored_mb),
+        node=(key[0] or "") if by == "node" else None,
     )

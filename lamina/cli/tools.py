@@ -318,9 +318,9 @@ def register(
     p.add_argument("function", nargs="?", help="one function (default: all)")
     p.add_argument(
         "--by",
-        choices=["function", "version", "day", "month"],
+        choices=["function", "version", "day", "node", "month"],
         default="function",
-        help="group the bill by (default: function)",
+        help="group the bill by (node: the cluster node that ran it; default: function)",
     )
     p.add_argument("--since", help="7d, 24h, 30min, or a UTC date/time such as 2026-05-01")
     p.add_argument("--until", help="as --since (exclusive)")

@@ -61,6 +61,7 @@ class NodeConnection:
         self._reader_task: asyncio.Task[None] | None = None
         self.welcome: Welcome | None = None
         self.codes: set[str] = set()
+        self.pulls = False  # the node pulls its packages itself (told in its welcome)
         self.shipping: dict[str, asyncio.Future[None]] = {}  # packages being read and sent
         self.credentialed: set[str] = set()  # configurations whose credentials were sent
         self.configured: set[str] = set()  # configurations sent (later invokes send the key)
@@ -87,6 +88,7 @@ class NodeConnection:
         welcome = welcome_from(frames[0])
         self.welcome = welcome
         self.codes = set(welcome.state.codes)
+        self.pulls = welcome.pulls
         self._writer = writer
         self._reader_task = asyncio.get_running_loop().create_task(
             self._read(reader, decoder, frames[1:])

@@ -101,6 +101,9 @@ class Welcome:
     capacity_mb: int
     cpus: float
     state: NodeState = field(default_factory=lambda: NodeState(0, {}))
+    # The node pulls the packages it lacks itself (lamina.cluster.nodecode): the control
+    # plane sends it none.
+    pulls: bool = False
 
 
 def record_to_json(rec: InvocationRecord) -> dict[str, object]:
@@ -117,12 +120,15 @@ def record_to_json(rec: InvocationRecord) -> dict[str, object]:
         "architecture": rec.architecture,
         "outcome": rec.outcome.value,
         "ephemeral_mb": rec.ephemeral_mb,
+        "restored": rec.restored,
+        "trace_header": rec.trace_header,
     }
 
 
 def record_from_json(d: dict[str, Any]) -> InvocationRecord:
     try:
         init = d["init_ms"]
+        trace = d.get("trace_header")
         return InvocationRecord(
             request_id=str(d["request_id"]),
             function_name=str(d["function_name"]),
@@ -136,6 +142,8 @@ def record_from_json(d: dict[str, Any]) -> InvocationRecord:
             architecture=str(d["architecture"]),
             outcome=Outcome(d["outcome"]),
             ephemeral_mb=int(d["ephemeral_mb"]),
+            restored=bool(d.get("restored", False)),
+            trace_header=None if trace is None else str(trace),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise FrameError(f"bad invocation record: {exc}") from exc
@@ -178,6 +186,7 @@ def welcome_from(frame: Frame) -> Welcome:
             int(h["capacity_mb"]),
             float(h["cpus"]),
             state_from_json(h.get("state", {})),
+            bool(h.get("pulls", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise FrameError(f"bad welcome: {exc}") from exc

@@ -113,8 +113,9 @@ class ClusterRouter:
             log.info("node %s is leaving: no new invokes go there", conn.node_id)
 
     def _state(self, node_id: str, state: NodeState) -> None:
+        # The node that ran each record is the one whose connection carried it.
         for rec in state.records:
-            self._record(rec)
+            self._record(dataclasses.replace(rec, node=node_id))
         for event in state.logs:
             self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)
         self.placement.report(node_id, state.used_mb, state.idle, state.idle_mb)
@@ -165,9 +166,10 @@ class ClusterRouter:
             conn = self.connections.get(node_id)
             if conn is None:
                 raise NodeLost(f"Node {node_id} is not connected.")
-            for sha in (cfg.code_sha256, *(layer.code_sha256 for layer in cfg.layers)):
-                if sha not in conn.codes:
-                    await self._ship(conn, sha)
+            if not conn.pulls:
+                for sha in (cfg.code_sha256, *(layer.code_sha256 for layer in cfg.layers)):
+                    if sha not in conn.codes:
+                        await self._ship(conn, sha)
             creds = None
             if self.credentials is not None and cfg.cache_key not in conn.credentialed:
                 creds = self.credentials(cfg)

@@ -22,11 +22,13 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from lamina.cluster.frames import Frame, FrameDecoder, FrameError, encode, state_to_json
 from lamina.cluster.frames import record_to_json as rec_json
 from lamina.cluster.node_state import Shipment, ShippingLogs
+from lamina.cluster.nodecode import NodeCode, PullConfig, pull_sources
 from lamina.config import Settings, load_settings
 from lamina.errors import ApiError, LaminaError, NodeLeaving, ServiceError
 from lamina.models.function import FunctionConfig
@@ -50,12 +52,29 @@ class Worker:
     """One node's scheduler behind an authenticated framed listener."""
 
     def __init__(
-        self, settings: Settings, node_id: str, capacity_mb: int, cpus: float, token: str
+        self,
+        settings: Settings,
+        node_id: str,
+        capacity_mb: int,
+        cpus: float,
+        token: str,
+        pull: PullConfig | None = None,
+        pull_credentials: tuple[str, str] = ("", ""),
     ) -> None:
+        """``pull``: where this node pulls the packages it lacks (it then tells the control
+        plane, which sends it none); None: the control plane pushes them."""
         self.settings = settings
         self.node_id, self.capacity_mb, self.cpus = node_id, capacity_mb, cpus
         self._token = token.encode()
         self.code = CodeStore(settings.data_dir / "code")
+        self.pull: NodeCode | None = None
+        if pull is not None:
+            self.pull = NodeCode(
+                self.code,
+                pull_sources(pull, pull_credentials, settings.region),
+                cache_bytes=pull.cache_bytes,
+                in_use=self._digests_in_use,
+            )
         self.logs = ShippingLogs(settings.data_dir / "logs")
         self.shipment = Shipment(self.logs)
         self.scheduler = Scheduler(
@@ -70,6 +89,7 @@ class Worker:
         self.scheduler.launcher.merge_layers = LayerMerger(
             settings.data_dir / "code" / "opt", self.code.unpacked
         ).merged
+        self.scheduler.launcher.node = node_id  # its environments' log streams name it
         # Role credentials by configuration, as the control plane's IAM issued them.
         self._credentials: dict[str, tuple[str, str, str]] = {}
         self.scheduler.launcher.credentials = self._credentials_for
@@ -159,6 +179,7 @@ class Worker:
                     "capacity_mb": self.capacity_mb,
                     "cpus": self.cpus,
                     "state": state_to_json(state),
+                    "pulls": self.pull is not None,
                 },
             )
         )
@@ -232,6 +253,25 @@ class Worker:
         # The control plane's view of this node's memory and idle environments, now.
         writer.write(encode("state", {"state": state_to_json(self.shipment.take(self.scheduler))}))
 
+    async def _ensure_code(self, cfg: FunctionConfig) -> None:
+        """The configuration's package and layers are in this node's store: pulled now if
+        this node pulls (a failed or mismatching fetch fails the invoke, Lambda-shaped),
+        else they must have been pushed before this invoke (same connection, in order)."""
+        if self.pull is not None:
+            await self.pull.ensure([cfg.code_sha256, *(la.code_sha256 for la in cfg.layers)])
+            return
+        if not self.code.has(cfg.code_sha256):
+            raise ServiceError(f"code package {cfg.code_sha256} is not on node {self.node_id}")
+
+    def _digests_in_use(self) -> set[str]:
+        """Packages of the node's live environments: the pull cache never evicts these."""
+        return {
+            sha
+            # A snapshot (taken under the GIL): the cache calls this from its threads.
+            for env in tuple(self.scheduler.envs.values())
+            for sha in (env.cfg.code_sha256, *(la.code_sha256 for la in env.cfg.layers))
+        }
+
     def _credentials_for(self, cfg: FunctionConfig) -> tuple[str, str, str]:
         return self._credentials.get(cfg.cache_key, ("", "", ""))
 
@@ -259,12 +299,9 @@ class Worker:
             creds = h.get("credentials")
             if isinstance(creds, list) and len(creds) == 3:
                 self._credentials[cfg.cache_key] = (str(creds[0]), str(creds[1]), str(creds[2]))
-            if cfg.code_sha256 not in self._have_code:
-                if not self.code.has(cfg.code_sha256):
-                    raise ServiceError(
-                        f"code package {cfg.code_sha256} is not on node {self.node_id}"
-                    )
-                self._have_code.add(cfg.code_sha256)
+            if cfg.cache_key not in self._have_code:
+                await self._ensure_code(cfg)
+                self._have_code.add(cfg.cache_key)
             req = InvokeRequest(
                 cfg,
                 frame.body,
@@ -321,12 +358,33 @@ def provide_python_sdk(scheduler: Scheduler) -> None:
         compile_in_background(scheduler.python_sdk, sorted(interpreters))
 
 
+def pull_config(
+    environ: Mapping[str, str], api_endpoint: str
+) -> tuple[PullConfig | None, tuple[str, str]]:
+    """Whether this node pulls its packages (``LAMINA_CLUSTER_CODE_PULL=1``, or a bucket
+    in ``LAMINA_CLUSTER_CODE_BUCKET``), from where, and the SigV4 key pair it signs the
+    control plane's code route with (``LAMINA_CLUSTER_CODE_ACCESS_KEY_ID`` /
+    ``LAMINA_CLUSTER_CODE_SECRET_ACCESS_KEY``; the bucket uses boto3's own chain)."""
+    if environ.get("LAMINA_CLUSTER_CODE_PULL") != "1" and not environ.get(
+        "LAMINA_CLUSTER_CODE_BUCKET"
+    ):
+        return None, ("", "")
+    credentials = (
+        environ.get("LAMINA_CLUSTER_CODE_ACCESS_KEY_ID", ""),
+        environ.get("LAMINA_CLUSTER_CODE_SECRET_ACCESS_KEY", ""),
+    )
+    return PullConfig.from_env(environ, api_endpoint), credentials
+
+
 async def _main(args: argparse.Namespace) -> None:
     settings = load_settings(os.environ, data_dir=Path(args.data_dir), host=args.host)
     token = os.environ.get("LAMINA_CLUSTER_TOKEN", "")
     if not token:
         raise SystemExit("LAMINA_CLUSTER_TOKEN is not set: refusing to serve unauthenticated")
-    worker = Worker(settings, args.node_id, args.capacity_mb, args.cpus, token)
+    pull, pull_credentials = pull_config(os.environ, args.api_endpoint)
+    worker = Worker(
+        settings, args.node_id, args.capacity_mb, args.cpus, token, pull, pull_credentials
+    )
     worker.scheduler.api_endpoint = args.api_endpoint
     if settings.python_sdk:
         provide_python_sdk(worker.scheduler)

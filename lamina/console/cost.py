@@ -102,7 +102,7 @@ def _usd(value: Decimal | None, places: int = 6) -> str:
 def _form(q: CostQuery, error: str) -> str:
     options = "".join(
         f"<option value={by}{' selected' if by == q.by else ''}>{by}</option>"
-        for by in ("function", "version", "day")
+        for by in ("function", "version", "day", "node")
     )
     note = f"<p class=error role=alert>{escape(error)}</p>" if error else ""
     return (
@@ -119,13 +119,14 @@ def _form(q: CostQuery, error: str) -> str:
 
 def _groups(q: CostQuery, groups: list[GroupTotals]) -> str:
     first = {"function": "Function", "version": "Function</th><th>Version", "day": "Day</th>"
-             "<th>Function"}[q.by]  # fmt: skip
+             "<th>Function", "node": "Node</th><th>Function"}[q.by]  # fmt: skip
     rows = []
     for g in groups:
         key = {
             "function": f"<td>{escape(g.function)}</td>",
             "version": f"<td>{escape(g.function)}</td><td>{escape(g.version or '')}</td>",
             "day": f"<td>{g.day}</td><td>{escape(g.function)}</td>",
+            "node": f"<td>{escape(g.node or '(control plane)')}</td><td>{escape(g.function)}</td>",
         }[q.by]
         rows.append(
             f"<tr>{key}<td class=invocations>{g.invocations}</td><td>{g.cold_starts}</td>"

@@ -20,9 +20,15 @@ def function_log_group(cfg: FunctionConfig) -> str:
     return cfg.log_group or log_group(cfg.name)
 
 
-def log_stream(version: str, now: float | None = None) -> str:
-    """``YYYY/MM/DD/[<version>]<32 hex>``, one per execution environment."""
+def log_stream(version: str, now: float | None = None, node: str = "") -> str:
+    """``YYYY/MM/DD/[<version>]<32 hex>``, one per execution environment.
+
+    On a cluster node (``node``: its id) the node comes first, ``[<version>]<node>.<32 hex>``:
+    Lambda's REPORT line has no field for it, and a stream is one environment's, which
+    lives on one node; a stream-name prefix then lists one node's environments."""
     day = time.strftime("%Y/%m/%d", time.gmtime(time.time() if now is None else now))
+    if node:
+        return f"{day}/[{version}]{node}.{secrets.token_hex(16)}"
     return f"{day}/[{version}]{secrets.token_hex(16)}"
 
 

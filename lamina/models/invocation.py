@@ -52,6 +52,10 @@ class InvocationRecord:
     # The X-Ray header the function was handed (_X_AMZN_TRACE_ID): OTLP export puts the
     # invocation's span in that trace. None: derived from the request id (lamina.tracing).
     trace_header: str | None = None
+    # The cluster node that ran it (its Ray node id); None: the control plane's own
+    # machine (single-machine mode). Stamped by the control plane from the connection
+    # the record arrived on, so a node cannot claim another's work.
+    node: str | None = None
 
     @property
     def cold(self) -> bool:

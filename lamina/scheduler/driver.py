@@ -208,7 +208,7 @@ class Scheduler:
             slot,
             cfg,
             RuntimeChannel((cfg.name, cfg.version, cfg.handler)),
-            lines.log_stream(cfg.version),
+            lines.log_stream(cfg.version, node=self.launcher.node),
             self.logs,
         )
         env.channel.telemetry.publish = partial(self.bus.publish, cfg.name)

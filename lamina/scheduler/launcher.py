@@ -64,6 +64,9 @@ class Launcher:
         self._runtime_dir = runtime_dir()
         # Where functions reach Lamina's API (AWS_ENDPOINT_URL); set once the port is bound.
         self.api_endpoint = ""
+        # The cluster node this launcher starts environments on ("" on one machine): its
+        # environments' log streams name it (lamina.logs.lines.log_stream).
+        self.node = ""
         # boto3 for Python functions (see lamina.runtimes.sdk); None: not provided.
         self.python_sdk: Path | None = None
         # The role credentials each function's environments get; set by the composition

@@ -67,7 +67,9 @@ class Restorer:
         zygotes = self.zygotes
         cfg = env.cfg
         started = time.perf_counter()
-        entry, created = await zygotes.acquire(cfg, lines.log_stream(cfg.version))
+        entry, created = await zygotes.acquire(
+            cfg, lines.log_stream(cfg.version, node=self.launcher.node)
+        )
         if entry.error is not None:
             return InitFailed(entry.error, entry.init_ms)
         # In its own namespace (made by the forked child) the Runtime API is always here.

@@ -34,7 +34,7 @@ from lamina.tools.formatting import plain
 from lamina.tools.snapstart_cost import SnapStartRow, snapstart_row, snapstart_rows
 from lamina.tools.workflow_cost import WorkflowBill, workflow_row
 
-By = Literal["function", "version", "day", "month"]
+By = Literal["function", "version", "day", "node", "month"]
 
 
 class LedgerViews(Protocol):
@@ -205,6 +205,8 @@ def group_dict(g: GroupTotals, money: Priced) -> dict[str, Any]:
         row["version"] = g.version
     if g.day is not None:
         row["day"] = g.day.isoformat()
+    if g.node is not None:
+        row["node"] = g.node
     row.update(
         {
             "invocations": g.invocations,

@@ -121,7 +121,8 @@ def open_source(
         local = [] if function else read_usage(data_dir, since, until)
         return CostSource(LedgerReader(ledger), workflows=local)
     server = ServerLedger(client)
-    grouping: GroupBy = "version" if by == "version" else "day" if by == "day" else "function"
+    groupings: dict[str, GroupBy] = {"version": "version", "day": "day", "node": "node"}
+    grouping = groupings.get(by, "function")
     try:
         server.fetch(grouping, span)
     except ClientError as exc:

@@ -61,6 +61,8 @@ def groups_table(report: CostReport, prices: PriceTable) -> tuple[list[str], lis
         headers.append("VERSION")
     if by == "day":
         headers.insert(0, "DAY")
+    if by == "node":
+        headers.insert(0, "NODE")
     headers += ["INVOCATIONS", "COLD", "ERRORS", "AVG MS", "INIT MS", "BILLED MS", "GB-S"]
     headers += ["REQUESTS $", "DURATION $", "TOTAL $"]
     rows = []
@@ -71,6 +73,8 @@ def groups_table(report: CostReport, prices: PriceTable) -> tuple[list[str], lis
             row.append(g.version)
         if by == "day":
             row.insert(0, g.day.isoformat() if g.day else "-")
+        if by == "node":
+            row.insert(0, g.node or "(control plane)")
         avg = g.duration_ms / g.invocations if g.invocations else None
         row += [
             g.invocations,

@@ -17,10 +17,8 @@ from lamina.tools.snapstart_cost import cache_seconds, snapstart_rows
 from tests.billing.test_ledger import DAY1, make_record
 
 TABLE = load_prices()
-# The ledger as schema 1 made it (before the restored column).
-SCHEMA_1 = ledger_db._SCHEMA.replace(
-    ",\n    restored           INTEGER NOT NULL DEFAULT 0  -- a SnapStart restore (schema 2)", ""
-)
+# The ledger as schema 1 made it (before the restored and node columns).
+SCHEMA_1 = ledger_db._SCHEMA.split(",\n    restored ")[0] + ledger_db._SCHEMA.split("schema 3)")[1]
 
 
 def test_a_schema_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -28,21 +26,21 @@ def test_a_schema_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> Non
     old = sqlite3.connect(path)
     old.executescript(SCHEMA_1 + "PRAGMA user_version = 1;")
     record = make_record(init_ms=50.0)
-    columns = ledger_db.COLUMNS.removesuffix(", restored")
-    values = encode(record, cost_columns(invocation_cost(record, TABLE)))[:-1]
+    columns = ledger_db.COLUMNS.removesuffix(", restored, node")
+    values = encode(record, cost_columns(invocation_cost(record, TABLE)))[:-2]
     old.execute(f"INSERT INTO invocations ({columns}) VALUES ({','.join('?' * 19)})", values)
     old.commit()
     old.close()
 
     conn = connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     (row,) = conn.execute(f"SELECT {ledger_db.COLUMNS} FROM invocations").fetchall()
     migrated, _ = decode(row)
-    assert migrated == record and migrated.restored is False
+    assert migrated == record and migrated.restored is False and migrated.node is None
     conn.close()
     # A second open finds it current: nothing to do.
     again = connect(path)
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert again.execute("PRAGMA user_version").fetchone()[0] == 3
     again.close()
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lamina.cluster.frames import (
@@ -41,11 +43,12 @@ def test_node_state_round_trips() -> None:
     rec = InvocationRecord(
         "r1", "f", "$LATEST", 1.5, 2.25, 3, 128, 40, None, "x86_64", Outcome.SUCCESS, 512
     )
+    restored = dataclasses.replace(rec, request_id="r2", restored=True, trace_header="Root=1-a-b")
     state = NodeState(
         256,
         {"f:$LATEST:r": 2},
         idle_mb=128,
-        records=(rec,),
+        records=(rec, restored),
         logs=(LogEvent("f", "s", 7, "line"),),
         codes=("a",),
     )

@@ -159,6 +159,19 @@ def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
 
     assert wait_for(lambda: reports() >= 4, 10, "the REPORT lines")
 
+    # Each says which node ran it: the answer's header, the log stream, the ledger row.
+    node, _ = invoke(control, "warm", {})
+    body = Client(control.endpoint).call("GET", "/lamina/v1/functions/warm/logs")
+    streams = {e["logStreamName"] for e in body["events"]}
+    assert len(streams) == 1 and f"]{node}." in streams.pop(), streams
+
+    def billed_nodes() -> list[tuple[str, int]]:
+        q = "/lamina/v1/ledger?by=node&function=warm"
+        groups = Client(control.endpoint).call("GET", q)["groups"]
+        return [(g["node"], g["invocations"]) for g in groups]
+
+    assert wait_for(lambda: billed_nodes() == [(node, 5)], 10, "the node's ledger rows")
+
 
 def test_a_restarted_control_plane_reattaches_the_running_agents(
     control: LaminaProcess,

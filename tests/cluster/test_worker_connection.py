@@ -123,8 +123,12 @@ def test_invokes_run_on_the_node_and_bill_and_log_on_the_control_plane(
                     break
                 await asyncio.sleep(0.1)
             assert [rec.request_id for rec in records] == [first.request_id, second.request_id]
+            assert {rec.node for rec in records} == {"n1"}  # the bill names the node
             logs.flush()
-            text = "\n".join(e.message for e in logs.read("echo"))
+            events = logs.read("echo")
+            text = "\n".join(e.message for e in events)
+            # The environment's log stream names the node: [$LATEST]<node>.<32 hex>.
+            assert {e.stream.split("]")[1].split(".")[0] for e in events} == {"n1"}
             assert f"START RequestId: {first.request_id}" in text
             assert f"REPORT RequestId: {second.request_id}" in text
             assert "hello from" in text

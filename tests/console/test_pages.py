@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
+from lamina.billing.ledger_queries import GroupTotals
 from lamina.billing.prices import load_prices
 from lamina.billing.projection import Workload, break_even, parse_server_price, project
 from lamina.console import cost, workflows
@@ -21,6 +23,20 @@ def test_cost_query_parses_the_form_and_refuses_bad_values() -> None:
     for bad in ({"by": "week"}, {"days": "0"}, {"days": "x"}, {"rate": "fast"}):
         with pytest.raises(InvalidParameterValue):
             cost.CostQuery.parse(bad)
+
+
+def test_the_bill_by_node_names_each_node() -> None:
+    q = cost.CostQuery.parse({"by": "node"})
+    zero = Decimal(0)
+    groups = [
+        GroupTotals(
+            "api", None, None, 2, 1, 0, 0, 1.0, 0.5, 2, 256, zero, zero, zero, zero, node=node
+        )
+        for node in ("", "n1")
+    ]
+    page = cost.cost_html(q, groups, [])
+    assert "<option value=node selected>" in page and "<th>Node</th><th>Function" in page
+    assert "<td>(control plane)</td><td>api</td>" in page and "<td>n1</td><td>api</td>" in page
 
 
 def test_outlooks_are_lamina_costs_projection_and_break_even() -> None:

@@ -113,6 +113,9 @@ def test_log_stream_name_is_date_version_and_32_hex() -> None:
     today = time.strftime("%Y/%m/%d", time.gmtime())
     assert lines.log_stream("$LATEST").startswith(f"{today}/[$LATEST]")
     assert lines.log_stream("$LATEST", now=NOW) != name  # one per environment
+    # On a cluster node the stream names the node, before the environment's own id.
+    on_node = lines.log_stream("$LATEST", now=NOW, node="ab12")
+    assert re.fullmatch(r"2024/03/05/\[\$LATEST\]ab12\.[0-9a-f]{32}", on_node), on_node
 
 
 def test_log_group_name() -> None:

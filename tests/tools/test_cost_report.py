@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -102,6 +103,32 @@ def test_versions_and_days(data_dir: Path) -> None:
         ("2026-11-26", "api"),
         ("2026-11-26", "worker"),
         ("2026-11-27", "worker"),
+    ]
+
+
+def test_per_node_rows_name_the_node_that_ran_them(tmp_path: Path) -> None:
+    # Two invokes on the control plane's own machine (node NULL), three on cluster nodes.
+    rows = [row(0, "api", 1, 128), row(1, "api", 1, 128)]
+    rows += [dataclasses.replace(row(n, "api", 1, 128), node="n1") for n in (2, 3)]
+    rows.append(dataclasses.replace(row(4, "worker", 2000, 2048, "arm64"), node="n2"))
+    with Ledger.open(tmp_path, TABLE, flush_interval_s=3600) as ledger:
+        for r in rows:
+            ledger.record(r)
+    reader = LedgerReader.open(tmp_path)
+    query = CostQuery(by="node")
+    by_node = report_rows(from_ledger(reader, query, TABLE), TABLE)
+    assert [(r["node"], r["function"], r["invocations"]) for r in by_node] == [
+        ("", "api", 2),
+        ("n1", "api", 2),
+        ("n2", "worker", 1),
+    ]
+    assert report_rows(from_ledger(WireViews(reader), query, TABLE), TABLE) == by_node
+    table = text(query, tmp_path).splitlines()
+    assert table[0].split()[:2] == ["NODE", "FUNCTION"]
+    assert [line.split()[:3] for line in table[1:4]] == [
+        ["(control", "plane)", "api"],
+        ["n1", "api", "2"],
+        ["n2", "worker", "1"],
     ]
 
 

@@ -1,0 +1,60 @@
+"""The ledger's ``node`` column (schema 3): which cluster node ran each invocation, NULL
+for the control plane's own machine; migrated onto a schema-2 ledger (real SQLite files)."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import replace
+from pathlib import Path
+
+from lamina.billing import ledger_db
+from lamina.billing.ledger import Ledger
+from lamina.billing.ledger_db import SCHEMA_VERSION, connect, cost_columns, decode, encode
+from lamina.billing.meter import invocation_cost
+from lamina.billing.prices import load_prices
+from tests.billing.test_ledger import NEVER, make_record
+
+TABLE = load_prices()
+# The ledger as schema 2 made it (before the node column).
+SCHEMA_2 = ledger_db._SCHEMA.replace(
+    "DEFAULT 0, -- a SnapStart restore (schema 2)", "DEFAULT 0"
+).replace(
+    "\n    node               TEXT               -- the cluster node that ran it; NULL: the"
+    "\n                                          -- control plane's own machine (schema 3)",
+    "",
+)
+
+
+def test_a_schema_2_ledger_is_migrated_and_its_rows_ran_here(tmp_path: Path) -> None:
+    assert "node" not in SCHEMA_2
+    path = tmp_path / "ledger.db"
+    old = sqlite3.connect(path)
+    old.executescript(SCHEMA_2 + "PRAGMA user_version = 2;")
+    record = replace(make_record(init_ms=20.0), restored=True)
+    columns = ledger_db.COLUMNS.removesuffix(", node")
+    values = encode(record, cost_columns(invocation_cost(record, TABLE)))[:-1]
+    old.execute(f"INSERT INTO invocations ({columns}) VALUES ({','.join('?' * 20)})", values)
+    old.commit()
+    old.close()
+
+    conn = connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    (row,) = conn.execute(f"SELECT {ledger_db.COLUMNS} FROM invocations").fetchall()
+    migrated, _ = decode(row)
+    assert migrated == record and migrated.node is None and migrated.restored is True
+    conn.close()
+
+
+def test_the_node_is_stored_and_read_back(tmp_path: Path) -> None:
+    here = make_record(0)
+    there = replace(make_record(1), node="a1b2c3")
+    with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER) as ledger:
+        ledger.record(here)
+        ledger.record(there)
+        ledger.flush()
+        rows = {entry.record.request_id: entry.record.node for entry in ledger.records()}
+    assert rows == {"req-0": None, "req-1": "a1b2c3"}
+    with closing(sqlite3.connect(tmp_path / "ledger.db")) as conn:
+        stored = conn.execute("SELECT request_id, node FROM invocations ORDER BY id").fetchall()
+    assert stored == [("req-0", None), ("req-1", "a1b2c3")]
