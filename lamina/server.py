@@ -472,6 +472,9 @@ def open_workflows(
     )
     api.mount_service(workflows.mount())
     events.schedules.start_execution = workflows.start_from_event  # state machine targets
+    events.apis.start_execution = workflows.start_from_event  # state machine API routes
+    if events.routes is not None:
+        events.routes.start_execution = workflows.start_from_event
     return workflows
 
 

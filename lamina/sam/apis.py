@@ -24,13 +24,7 @@ def api_wants(spec: StackSpec) -> dict[str, dict[str, Any]]:
         grouped.setdefault(r.api, []).append(r)
     out: dict[str, dict[str, Any]] = {}
     for lid, routes in sorted(grouped.items()):
-        entries = []
-        for r in routes:
-            fn = r.function_name + (f":{r.qualifier}" if r.qualifier else "")
-            key = "$default" if r.path == "$default" else f"{r.method} {r.path}"
-            entries.append(
-                {"route": key, "function": fn, "payloadFormatVersion": r.payload_version}
-            )
+        entries = [r.entry() for r in routes]
         out[names.api_id(spec.name, lid)] = {
             "name": f"{spec.name}/{lid}",
             "logicalId": lid,

@@ -91,7 +91,22 @@ def _target_id(fn: FunctionSpec, event: str) -> str:
 def _route(
     fn: FunctionSpec, event: str, kind: str, props: dict[str, Any], ctx: EventContext
 ) -> ApiRouteSpec:
-    where = f"{fn.logical_id}.Events.{event}"
+    return api_route(fn.logical_id, event, kind, props, ctx, function=(fn.name, fn.qualifier))
+
+
+def api_route(
+    owner: str,
+    event: str,
+    kind: str,
+    props: dict[str, Any],
+    ctx: EventContext,
+    *,
+    function: tuple[str, str | None] = ("", None),
+    state_machine: str | None = None,
+) -> ApiRouteSpec:
+    """An ``Api`` or ``HttpApi`` event of ``owner`` (a function's, or a state machine's
+    when ``state_machine`` is its ARN) → its route on the API it names."""
+    where = f"{owner}.Events.{event}"
     ref = props.get("RestApiId" if kind == "Api" else "ApiId")
     implicit = "ServerlessRestApi" if kind == "Api" else "ServerlessHttpApi"
     stage: str | None = None
@@ -120,15 +135,16 @@ def _route(
         raise TemplateError(f"{where}: Path must start with /")
     default_stage = "Prod" if api_kind == "rest" else "$default"
     return ApiRouteSpec(
-        key=f"{fn.logical_id}.{event}",
+        key=f"{owner}.{event}",
         api=lid,
         api_kind="rest" if api_kind == "rest" else "http",
         method=method,
         path=path,
-        function_name=fn.name,
-        qualifier=fn.qualifier,
+        function_name=function[0],
+        qualifier=function[1],
         payload_version=payload,
         stage=stage or default_stage,
+        state_machine=state_machine,
     )
 
 

@@ -295,6 +295,15 @@ class ApiRouteSpec:
     qualifier: str | None
     payload_version: str
     stage: str = "$default"
+    state_machine: str | None = None  # set: the route starts an execution (function_name "")
+
+    def entry(self) -> dict[str, str]:
+        """The route as the server's API and the routes file spell it."""
+        key = "$default" if self.path == "$default" else f"{self.method} {self.path}"
+        if self.state_machine is not None:
+            return {"route": key, "stateMachine": self.state_machine}
+        fn = self.function_name + (f":{self.qualifier}" if self.qualifier else "")
+        return {"route": key, "function": fn, "payloadFormatVersion": self.payload_version}
 
 
 @dataclass(frozen=True, slots=True)

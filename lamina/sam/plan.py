@@ -329,12 +329,7 @@ def state_machine_change(
 
 def route_entries(spec: StackSpec) -> list[dict[str, str]]:
     """This stack's routes as entries of Lamina's routes file."""
-    out = []
-    for r in spec.routes:
-        fn = r.function_name + (f":{r.qualifier}" if r.qualifier else "")
-        key = "$default" if r.path == "$default" else f"{r.method} {r.path}"
-        out.append({"route": key, "function": fn, "payloadFormatVersion": r.payload_version})
-    return sorted(out, key=lambda e: e["route"])
+    return sorted((r.entry() for r in spec.routes), key=lambda e: e["route"])
 
 
 # -- the plan ----------------------------------------------------------------------------

@@ -9,6 +9,10 @@ CloudFormation's ``AWS::StepFunctions::StateMachine`` (``Definition`` or
 resolved value, as CloudFormation does at deploy time; a ``${...}`` with no such key stays
 (Step Functions' own JSONata and intrinsics never use that form).
 
+An ``Api`` event becomes a route of the REST API it names (``ServerlessRestApi`` when none)
+that starts an execution with the request's body as its input and answers StartExecution's
+``{executionArn, startDate}``, as SAM's StartExecution integration does.
+
 Lamina's workflows do not run with their role's permissions (a Lambda task is invoked as
 the platform), so a role is recorded, never created, and ``Policies`` are listed as ignored.
 """
@@ -25,9 +29,11 @@ import yaml
 
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
+from lamina.sam.events import EventContext, api_route
 from lamina.sam.model import (
     LOGICAL_ID_TAG,
     STACK_TAG,
+    ApiRouteSpec,
     RuleSpec,
     ScheduleSpec,
     Skipped,
@@ -68,8 +74,10 @@ _KNOWN = {
     "Tags",
     "Events",
 }
-_UNSUPPORTED_EVENTS = {
-    "Api": "API routes invoke functions on Lamina, not state machines",
+# An Api event's properties that mean nothing here (the route is served without them).
+_API_IGNORED = {
+    "Auth": "authorizers are not enforced by Lamina's API routes",
+    "UnescapeMappingTemplate": "the body is passed to StartExecution as it came",
 }
 
 
@@ -77,6 +85,7 @@ _UNSUPPORTED_EVENTS = {
 class StateMachineResult:
     spec: StateMachineSpec
     rules: list[RuleSpec] = field(default_factory=list)
+    routes: list[ApiRouteSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -165,8 +174,10 @@ def translate_state_machine(
     base: Path,
     region: str,
     account: str,
+    apis: EventContext,
 ) -> StateMachineResult:
-    """One state machine resource (``props`` resolved) and its SAM ``Events``."""
+    """One state machine resource (``props`` resolved) and its SAM ``Events`` (``apis``: the
+    template's APIs, for ``Api`` events)."""
     machine_type = str(
         props.get("Type" if kind == SERVERLESS else "StateMachineType") or "STANDARD"
     )
@@ -191,11 +202,17 @@ def translate_state_machine(
             out.skipped.append(Skipped(f"{lid}.{key}", "not a state machine property Lamina knows"))
     events = props.get("Events") or {}
     if kind == SERVERLESS and isinstance(events, dict):
-        _events(out, events, stack, spec.arn(region, account))
+        _events(out, events, stack, spec.arn(region, account), apis)
     return out
 
 
-def _events(out: StateMachineResult, events: dict[str, Any], stack: str, target: str) -> None:
+def _events(
+    out: StateMachineResult,
+    events: dict[str, Any],
+    stack: str,
+    target: str,
+    apis: EventContext,
+) -> None:
     lid = out.spec.logical_id
     for event, body in events.items():
         where = f"{lid}.Events.{event}"
@@ -248,7 +265,12 @@ def _events(out: StateMachineResult, events: dict[str, Any], stack: str, target:
                 )
             except TemplateError as exc:
                 out.skipped.append(Skipped(f"{where} ({kind})", str(exc)))
-        elif kind in _UNSUPPORTED_EVENTS:
-            out.skipped.append(Skipped(f"{where} ({kind})", _UNSUPPORTED_EVENTS[kind]))
+        elif kind == "Api":
+            out.routes.append(api_route(lid, event, kind, props, apis, state_machine=target))
+            out.skipped.extend(
+                Skipped(f"{where}.{key}", why, ignored=True)
+                for key, why in _API_IGNORED.items()
+                if key in props
+            )
         else:
             out.skipped.append(Skipped(f"{where} ({kind or 'no Type'})", "unknown event type"))

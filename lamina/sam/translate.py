@@ -269,7 +269,7 @@ class Translation:
         for name, lid in bucket_names.items():
             spec.buckets[lid] = BucketSpec(lid, name, tuple(notifications.get(name, [])))
         self._plain_resources(spec, by_type, attempt)
-        self._state_machines(spec, by_type, attempt)
+        self._state_machines(spec, by_type, attempt, ctx)
         for lid, resource in live.items():
             for key in sorted(set(resource) - _ATTRIBUTES):
                 spec.skipped.append(
@@ -292,7 +292,13 @@ class Translation:
             raise TemplateError(f"{lid}: a schedule needs a Target with an Arn")
         return schedule_spec(lid, self.catalog.name(lid), props, target, notes)
 
-    def _state_machines(self, spec: StackSpec, by_type: dict[str, list[str]], attempt: Any) -> None:
+    def _state_machines(
+        self,
+        spec: StackSpec,
+        by_type: dict[str, list[str]],
+        attempt: Any,
+        apis: EventContext,
+    ) -> None:
         for kind in STATE_MACHINE_TYPES:
             for lid in by_type.get(kind, []):
                 result = attempt(
@@ -306,12 +312,14 @@ class Translation:
                         base=self.template.base_dir,
                         region=self.region,
                         account=self.account,
+                        apis=apis,
                     ),
                 )
                 if result is None:
                     continue
                 spec.state_machines[lid] = result.spec
                 spec.rules.extend(result.rules)
+                spec.routes.extend(result.routes)
                 spec.schedules.extend(result.schedules)
                 spec.skipped.extend(result.skipped)
                 spec.warnings.extend(result.notes)

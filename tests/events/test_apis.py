@@ -8,6 +8,7 @@ from lamina.errors import InvalidParameterValue
 from lamina.events.http.apis import parse_api, route_entry
 from lamina.sam.apis import local_api_urls
 
+SM = "arn:aws:states:us-east-1:000000000000:stateMachine:orders"
 ROUTES = [{"route": "GET /hello", "function": "fn:live"}, {"route": "$default", "function": "fb"}]
 
 
@@ -36,6 +37,13 @@ def test_an_http_api_on_default_has_no_stage_prefix() -> None:
         ("ok", {"routes": [{"route": "FETCH /x", "function": "f"}]}, "FETCH /x"),
         ("ok", {"routes": "GET /x"}, "routes must be a list"),
         ("ok", {"port": 70000}, "port"),
+        ("ok", {"routes": [{"route": "POST /go"}]}, "a function or a stateMachine"),
+        (
+            "ok",
+            {"routes": [{"route": "POST /go", "function": "f", "stateMachine": SM}]},
+            "not both",
+        ),
+        ("ok", {"routes": [{"route": "POST /go", "stateMachine": "f"}]}, "state machine ARN"),
     ],
 )
 def test_bad_definitions_are_refused_with_the_reason(
@@ -43,6 +51,16 @@ def test_bad_definitions_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(InvalidParameterValue, match=says.replace("$", r"\$")):
         parse_api(api_id, body)
+
+
+def test_a_state_machine_route_keeps_its_arn_and_names_no_function() -> None:
+    api = parse_api("sm1", {"kind": "rest", "routes": [{"route": "POST /go", "stateMachine": SM}]})
+    [route] = api.config.routes
+    assert (route.state_machine, route.function, route.qualifier) == (SM, "", None)
+    assert route_entry(route) == {"route": "POST /go", "stateMachine": SM}
+    # What the store writes, it reads back the same.
+    again = parse_api("sm1", api.as_json("127.0.0.1"))
+    assert again.config.routes == api.config.routes
 
 
 def test_outputs_name_the_servers_url_instead_of_execute_api() -> None:

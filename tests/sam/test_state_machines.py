@@ -159,7 +159,13 @@ def test_yaml_definition_file_and_events(tmp_path: Path) -> None:
                   Properties: {ScheduleExpression: "cron(0 3 * * ? *)", Input: '{"a": 1}'}
                 Web:
                   Type: Api
-                  Properties: {Path: /go, Method: post}
+                  Properties: {Path: /go, Method: post, Auth: {ApiKeyRequired: true}}
+                Named:
+                  Type: Api
+                  Properties: {Path: "/orders/{id}", Method: PUT, RestApiId: !Ref Orders}
+          Orders:
+            Type: AWS::Serverless::Api
+            Properties: {StageName: live}
         """,
         {"sm/flow.yaml": "StartAt: A\nStates:\n  A: {Type: Succeed}\n"},
     )
@@ -171,7 +177,17 @@ def test_yaml_definition_file_and_events(tmp_path: Path) -> None:
         sm.arn("us-east-1", ACCOUNT),
         '{"a": 1}',
     )
-    assert "Flow.Events.Web (Api)" in skipped(spec)
+    # Api events are routes that start an execution (SAM's StartExecution integration).
+    web, named = sorted(spec.routes, key=lambda r: r.key)[::-1]
+    arn = sm.arn("us-east-1", ACCOUNT)
+    assert (web.key, web.api, web.api_kind, web.stage) == (
+        "Flow.Web", "ServerlessRestApi", "rest", "Prod")  # fmt: skip
+    assert web.entry() == {"route": "POST /go", "stateMachine": arn}
+    assert (named.api, named.stage) == ("Orders", "live")
+    assert named.entry() == {"route": "PUT /orders/{id}", "stateMachine": arn}
+    left_out = skipped(spec)
+    assert "Flow.Events.Web.Auth" in left_out
+    assert not any(k.startswith("Flow.Events.Named") for k in left_out)
 
 
 def test_substitute_leaves_unknown_keys() -> None:

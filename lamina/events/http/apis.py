@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from lamina.errors import ConfigError, InvalidParameterValue, ResourceNotFound
-from lamina.events.http.handlers import ApiRoutesHandler
+from lamina.errors import ApiError, ConfigError, InvalidParameterValue, ResourceNotFound
+from lamina.events.http.handlers import ApiRoutesHandler, StartExecution
 from lamina.events.http.routes import ApiConfig, RouteSpec, parse_routes
 from lamina.events.invoker import Invoke
 from lamina.wire.server import bound_port, serve
@@ -72,6 +72,8 @@ class ApiDefinition:
 
 def route_entry(r: RouteSpec) -> dict[str, str]:
     """A route as the routes file and the API write it."""
+    if r.state_machine is not None:
+        return {"route": r.key, "stateMachine": r.state_machine}
     function = r.function + (f":{r.qualifier}" if r.qualifier else "")
     return {"route": r.key, "function": function, "payloadFormatVersion": r.payload_version}
 
@@ -94,7 +96,9 @@ def parse_api(api_id: str, body: Mapping[str, Any]) -> ApiDefinition:
         )
     routes = body.get("routes", [])
     if not isinstance(routes, list) or not all(isinstance(r, dict) for r in routes):
-        raise InvalidParameterValue("routes must be a list of {route, function} objects")
+        raise InvalidParameterValue(
+            "routes must be a list of {route, function} or {route, stateMachine} objects"
+        )
     port = body.get("port", 0)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise InvalidParameterValue(f"port must be 0-65535, not {port!r}")
@@ -154,6 +158,9 @@ class ApiListeners:
         self._region = region
         self._account = account
         self._handlers: dict[str, ApiRoutesHandler] = {}
+        # StartExecution for state machine routes: set by the server once Step Functions is
+        # up (events sit below services, so the composition root hands the callable in).
+        self.start_execution: StartExecution | None = None
         self._servers: dict[str, asyncio.Server] = {}
 
     async def start(self) -> None:
@@ -198,6 +205,11 @@ class ApiListeners:
             server.close()
         self._servers.clear()
 
+    async def _start(self, state_machine_arn: str, input_text: str) -> dict[str, Any]:
+        if self.start_execution is None:
+            raise ApiError("Step Functions is not running on this server")
+        return await self.start_execution(state_machine_arn, input_text)
+
     async def _listen(self, api: ApiDefinition) -> ApiDefinition:
         handler = ApiRoutesHandler(
             api.config,
@@ -207,6 +219,7 @@ class ApiListeners:
             host=self.host,
             stage_prefix=api.stage_prefix,
             rest=api.kind == "rest",
+            start_execution=self._start,
         )
         try:
             server = await serve(handler.handle, self.host, api.port, max_body=MAX_BODY)

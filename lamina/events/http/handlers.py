@@ -17,11 +17,12 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import unquote
 
 from lamina.arns import iam_user_arn
-from lamina.errors import ApiError, ResourceNotFound, TooManyRequests
+from lamina.errors import ApiError, AwsServiceError, ResourceNotFound, TooManyRequests
 from lamina.events.http.payloads import Context, payload_v1, payload_v2
 from lamina.events.http.request import HttpRequest
 from lamina.events.http.response import HttpAnswer, answer_v1, answer_v2, failure_answer
@@ -40,6 +41,8 @@ log = logging.getLogger("lamina.events.http")
 URL_PREFIX = "/lambda-url/"
 # verify(method, target, headers, body) -> access key id; raises ApiError when refused
 Verify = Callable[[str, str, Mapping[str, str], bytes], str | None]
+# start(state machine ARN, input JSON text) -> StartExecution's answer
+StartExecution = Callable[[str, str], Awaitable[dict[str, Any]]]
 # find(url_id) -> the URL's configuration, or None
 FindUrl = Callable[[str], FunctionUrlConfig | None]
 
@@ -67,6 +70,11 @@ def _http_request(req: Request, raw_path: str, peer: str) -> HttpRequest:
         peer,
         req.version,
     )
+
+
+def _error_json(status: int, kind: str, message: str) -> Response:
+    body = json.dumps({"__type": kind, "message": message}).encode()
+    return Response(status, body, {"Content-Type": "application/json"})
 
 
 def url_id_of(req: Request) -> tuple[str, str] | None:
@@ -240,6 +248,7 @@ class ApiRoutesHandler:
         clock: Callable[[], float] = time.time,
         stage_prefix: str = "",
         rest: bool = False,
+        start_execution: StartExecution | None = None,
     ) -> None:
         """``stage_prefix``: ``/Prod`` when requests name the stage first, as a REST API's
         do; "" when they do not (``$default``, and the routes file's API). ``rest``: a REST
@@ -248,6 +257,7 @@ class ApiRoutesHandler:
         self.stage_prefix = stage_prefix
         self.rest = rest
         self._invoke = invoke
+        self.start_execution = start_execution  # None: state machine routes answer 500
         self.region = region
         self.account = account
         self.host = host
@@ -256,6 +266,28 @@ class ApiRoutesHandler:
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         with continued(req.headers.get("x-amzn-trace-id")):
             return await self._handle(req, conn)
+
+    async def _start(self, state_machine: str, body: bytes) -> Response:
+        """API Gateway's StartExecution integration (SAM's default for a state machine's Api
+        event): the body is the input (none: ``{}``); the answer is StartExecution's."""
+        start = self.start_execution
+        if start is None:
+            return _plain(500, "Internal server error")
+        try:
+            text = body.decode() if body.strip() else "{}"
+        except UnicodeDecodeError:
+            return _error_json(400, "InvalidExecutionInput", "the body is not UTF-8 text")
+        try:
+            started = await start(state_machine, text)
+        except ApiError as exc:
+            log.warning("StartExecution of %s failed: %s", state_machine, exc.message)
+            return _error_json(exc.status, exc.error_type, exc.message)
+        except AwsServiceError as exc:
+            # The integration passes Step Functions' error through (API Gateway maps no
+            # response for it: the client sees the service's status and body).
+            return _error_json(exc.status, exc.code, exc.message)
+        out = {"executionArn": started["executionArn"], "startDate": float(started["startDate"])}
+        return Response(200, json.dumps(out).encode(), {"Content-Type": "application/json"})
 
     async def _handle(self, req: Request, conn: HttpConnection | None) -> Response:
         peer = conn.peer[0] if conn is not None and conn.peer else "127.0.0.1"
@@ -275,6 +307,8 @@ class ApiRoutesHandler:
         if found is None:
             return Response(404, b'{"message":"Not Found"}', {"Content-Type": "application/json"})
         route, params = found
+        if route.state_machine is not None:
+            return await self._start(route.state_machine, req.body)
         hreq = _http_request(req, raw_path, peer)
         ctx = Context(
             account_id=self.account,

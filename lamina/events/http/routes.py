@@ -7,7 +7,12 @@ The file::
        {"route": "GET /items/{id}", "function": "items"},
        {"route": "POST /items", "function": "items:live", "payloadFormatVersion": "1.0"},
        {"route": "ANY /static/{proxy+}", "function": "files"},
+       {"route": "POST /orders", "stateMachine": "arn:aws:states:...:stateMachine:orders"},
        {"route": "$default", "function": "fallback"}]}
+
+A route names a ``function`` to invoke or a ``stateMachine`` to start an execution of with
+the request's body as its input (SAM's Api event on a state machine: API Gateway's
+StartExecution integration).
 
 Matching follows API Gateway's HTTP APIs: the most specific route wins: more literal
 segments first, then path parameters over a greedy ``{proxy+}``, then a method over
@@ -36,6 +41,7 @@ class RouteSpec:
     function: str
     qualifier: str | None
     payload_version: str  # "1.0" | "2.0"
+    state_machine: str | None = None  # set: start an execution of it, ``function`` is ""
 
     @property
     def resource(self) -> str:
@@ -94,9 +100,12 @@ def parse_routes(doc: dict[str, Any]) -> ApiConfig:
     for item in doc.get("routes", []):
         key = str(item.get("route", "")).strip()
         function = str(item.get("function", ""))
+        machine = item.get("stateMachine")
         version = str(item.get("payloadFormatVersion", default_version))
-        if not function:
-            raise ConfigError(f"route {key!r} needs a function")
+        if bool(function) == (machine is not None):
+            raise ConfigError(f"route {key!r} needs a function or a stateMachine (not both)")
+        if machine is not None and not str(machine).startswith("arn:aws:states:"):
+            raise ConfigError(f"route {key!r}: stateMachine must be a state machine ARN")
         if version not in ("1.0", "2.0"):
             raise ConfigError(f"route {key!r}: payloadFormatVersion must be 1.0 or 2.0")
         name, _, qualifier = function.rpartition(":function:")[2].partition(":")
@@ -112,7 +121,19 @@ def parse_routes(doc: dict[str, Any]) -> ApiConfig:
                 m = _PARAM.match(seg)
                 if m and m.group(2) and i != len(segments) - 1:
                     raise ConfigError(f"route {key!r}: a greedy {{name+}} must come last")
-        routes.append(RouteSpec(key, method, segments, name, qualifier or None, version))
+        if machine is not None:
+            name, qualifier = "", ""
+        routes.append(
+            RouteSpec(
+                key,
+                method,
+                segments,
+                name,
+                qualifier or None,
+                version,
+                None if machine is None else str(machine),
+            )
+        )
     return ApiConfig(
         str(doc.get("apiId", "lamina")), str(doc.get("stage", "$default")), tuple(routes)
     )

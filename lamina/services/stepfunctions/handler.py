@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lamina.errors import AwsServiceError
 from lamina.services.protocol.awsjson import error_response, json_response
@@ -127,10 +128,10 @@ class StepFunctions:
             log.info("resuming execution %s at state %s", ex.arn, cursor.get("state"))
             self.executions.resume(ex, cursor)
 
-    async def start_from_event(self, state_machine_arn: str, input_text: str) -> None:
-        """StartExecution for an event source (a schedule's target); returns once the
-        execution is accepted (committed, for Standard)."""
-        await self.operations.start_execution(
+    async def start_from_event(self, state_machine_arn: str, input_text: str) -> dict[str, Any]:
+        """StartExecution for an event source (a schedule's target, an API route); returns
+        its answer once the execution is accepted (committed, for Standard)."""
+        return await self.operations.start_execution(
             {"stateMachineArn": state_machine_arn, "input": input_text}
         )
 
