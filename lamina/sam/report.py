@@ -117,6 +117,10 @@ def render(result: UpResult, *, template: str, endpoint: str, routes_hint: str =
         )
     routes = route_entries(spec)
     for r in routes:
+        if "stateMachine" in r:  # SAM's StartExecution integration
+            machine = r["stateMachine"].rpartition(":")[2]
+            endpoints.append(f"  route  {r['route']} → state machine {machine} (StartExecution)")
+            continue
         endpoints.append(
             f"  route  {r['route']} → {r['function']} (payload {r['payloadFormatVersion']})"
         )

@@ -5,6 +5,8 @@ whose POST starts an execution with the body as its input and answers StartExecu
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -116,6 +118,14 @@ def test_an_api_event_starts_an_execution_with_the_body_as_input(
 
     code, report = up(server, template, "--stack-name", "flows")
     assert code == 0 and nothing_done(report), report
+    # The text report names the machine a route starts.
+    text = subprocess.run(
+        [sys.executable, "-m", "lamina.cli.up", str(template), "--endpoint", server.endpoint,
+         "--stack-name", "flows"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert "route  POST /go → state machine flows-Orders (StartExecution)" in text.stdout
 
     # The Express machine and its route leave; the other route stays on the same port.
     template.write_text(TEMPLATE % "")
