@@ -5,6 +5,7 @@ whose POST starts an execution with the body as its input and answers StartExecu
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import pytest
 
 from tests.events.live import client
 from tests.integration.harness import LaminaProcess
-from tests.sam.upcli import kinds, nothing_done, up
+from tests.sam.upcli import kinds, nothing_done, up, wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -134,3 +135,40 @@ def test_an_api_event_starts_an_execution_with_the_body_as_input(
     assert ("api", "ServerlessRestApi (1 route(s))") in kinds(report, "changed")
     assert post(url.replace("/go", "/quick"), b"{}")[0] == 404
     assert post(url, b"{}")[0] == 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_routes_file_serves_a_state_machine_route_too(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.json"
+    routes.write_text('{"routes": []}\n')
+    port = free_port()
+    env = {"LAMINA_HTTP_ROUTES_FILE": str(routes), "LAMINA_HTTP_ROUTES_PORT": str(port)}
+    server = LaminaProcess(tmp_path / "data", env).start()
+    try:
+        template = tmp_path / "app" / "template.yaml"
+        template.parent.mkdir()
+        template.write_text(TEMPLATE % "")
+        code, report = up(server, template, "--stack-name", "filed", "--routes-file", str(routes))
+        assert code == 0, report
+        [entry] = json.loads(routes.read_text())["routes"]
+        assert entry["route"] == "POST /go"
+        assert entry["stateMachine"].endswith(":stateMachine:filed-Orders")
+
+        def started() -> bool:  # the server re-reads the file on its own (no restart)
+            try:
+                return post(f"http://127.0.0.1:{port}/go", b'{"n": 1}')[0] == 200
+            except OSError:
+                return False
+
+        wait_for(started, 60, "the state machine route")
+        sfn = client(server.endpoint, "stepfunctions")
+        [execution] = sfn.list_executions(stateMachineArn=entry["stateMachine"])["executions"]
+        described = sfn.describe_execution(executionArn=execution["executionArn"])
+        assert json.loads(described["input"]) == {"n": 1}
+    finally:
+        server.stop()
