@@ -368,6 +368,7 @@ def open_console(
         Jobs(lambda: scheduler.api_endpoint),
         settings.credentials(),
         scheduler.bus,
+        scheduler.recent,
     )
 
 

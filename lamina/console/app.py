@@ -33,6 +33,7 @@ from lamina.functions import Functions
 from lamina.logs.store import LogStore
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.bus import TelemetryBus, text_of
+from lamina.scheduler.recent_payloads import Payloads, RecentPayloads
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -96,8 +97,10 @@ class Console:
         jobs: Jobs | None = None,
         dev_credentials: tuple[str, str] = ("", ""),
         bus: TelemetryBus | None = None,
+        recent: RecentPayloads | None = None,
     ) -> None:
         self.bus = bus
+        self.recent = recent
         self.prices = prices
         self.jobs = jobs
         self.dev_credentials = dev_credentials
@@ -221,9 +224,13 @@ class Console:
         except ServiceError as exc:
             # The page is still worth showing; the log says which store failed.
             log.error("console: the triggers of %s could not be read: %s", name, exc)
-        return await self._threaded(lambda: self._function_html(name, triggers))
+        # Copied here, on the event loop that adds to the ring, not on the page's thread.
+        invocations = self.recent.of(name) if self.recent is not None else []
+        return await self._threaded(lambda: self._function_html(name, triggers, invocations))
 
-    def _function_html(self, name: str, triggers: list[Trigger]) -> Response:
+    def _function_html(
+        self, name: str, triggers: list[Trigger], invocations: list[Payloads]
+    ) -> Response:
         cfg = self.functions.get(name)
         versions = [v.version for v in self.functions.versions(name)]
         recent = self.ledger.records(name, limit=20)
@@ -241,6 +248,7 @@ class Console:
             queued,
             reserved if reserved is not None else self.concurrency_limit,
             list(self._payloads.get(name, ())),
+            invocations,
         )
         return _html(200, views.function_page(page))
 

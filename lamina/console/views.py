@@ -16,6 +16,7 @@ from lamina.console.triggers import AsyncStatus, Trigger
 from lamina.logs.lines import report_line
 from lamina.models.alias import Alias
 from lamina.models.function import FunctionConfig
+from lamina.scheduler.recent_payloads import MAX_BYTES, PER_FUNCTION, Payloads, shown
 
 STATIC = "/console/static"
 
@@ -137,6 +138,7 @@ class FunctionPage:
     queued: AsyncStatus | None = None
     concurrency_limit: int = 1000  # reserved concurrency, or the account's limit
     payloads: list[str] = field(default_factory=list)  # the Invoke box's history
+    invocations: list[Payloads] = field(default_factory=list)  # newest first
 
 
 def _table(cls: str, head: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str) -> str:
@@ -202,6 +204,30 @@ def _history(payloads: list[str]) -> str:
     )
 
 
+def recent_invocations(invocations: list[Payloads], recent: list[LedgerEntry]) -> str:
+    """Each kept invocation's request and response, under its REPORT line (joined by
+    request id; the ledger may not have it yet, or no longer among the last 20)."""
+    if not invocations:
+        return "<p class=muted>No payloads kept yet.</p>"
+    reports = {e.record.request_id: report_line(e.record) for e in recent}
+    items = []
+    for p in invocations:
+        at = datetime.fromtimestamp(p.time, UTC).strftime("%H:%M:%S")
+        failed = f" ({p.function_error})" if p.function_error else ""
+        report = reports.get(p.request_id, "")
+        items.append(
+            f'<details class=invocation data-request-id="{escape(p.request_id)}">'
+            f"<summary>{at} UTC {escape(p.request_id)}{escape(failed)}</summary>"
+            + (f"<pre class=report>{escape(report)}</pre>" if report else "")
+            + "<h3>Request</h3>"
+            f"<pre class=request>{escape(shown(p.request, p.request_truncated))}</pre>"
+            "<h3>Response</h3>"
+            f"<pre class=response>{escape(shown(p.response, p.response_truncated))}</pre>"
+            "</details>"
+        )
+    return "".join(items)
+
+
 def function_page(page: FunctionPage) -> str:
     cfg = page.cfg
     name = escape(cfg.name)
@@ -263,6 +289,10 @@ def function_page(page: FunctionPage) -> str:
         "(ms) by memory size</figcaption><div class=chart id=chart-tune></div></figure>"
         "</section>"
         "<section><h2>Recent invocations (REPORT)</h2>"
-        f"<pre id=reports>{reports or 'No invocations yet.'}</pre></section>",
+        f"<pre id=reports>{reports or 'No invocations yet.'}</pre></section>"
+        "<section id=invocations><h2>Recent invocations (payloads)</h2>"
+        f"{recent_invocations(page.invocations, page.recent)}"
+        f"<p class=muted>The last {PER_FUNCTION} invocations' payloads, each cut at "
+        f"{MAX_BYTES // 1024} KiB, kept in the server's memory.</p></section>",
         charts=True,
     )

@@ -48,6 +48,7 @@ from lamina.scheduler.outcome import (
     classify,
 )
 from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, PoolLimits, Throttle
+from lamina.scheduler.recent_payloads import RecentPayloads
 from lamina.scheduler.report import RecordSink, Reporter
 from lamina.scheduler.zygotes import Zygotes
 
@@ -101,6 +102,8 @@ class Scheduler:
         self._reaper: asyncio.Task[None] | None = None
         # Every environment's telemetry events (the console's tail, `lamina logs --follow`).
         self.bus = TelemetryBus()
+        # The last invocations' payloads per function (the console's function page).
+        self.recent = RecentPayloads()
         # Told of each throttled invoke (function, version, epoch s): the metrics count them.
         self.on_throttle: Callable[[str, str, float], None] | None = None
         # On a cluster (lamina.cluster), invokes are placed on nodes instead of run here;
@@ -164,6 +167,13 @@ class Scheduler:
 
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
+        result = await self._invoke(req)
+        self.recent.add(
+            req.cfg.name, result.request_id, req.payload, result.payload, result.function_error
+        )
+        return result
+
+    async def _invoke(self, req: InvokeRequest) -> InvokeResult:
         if self.route is not None and req.stream is None:
             return await self.route(req)
         cfg = req.cfg

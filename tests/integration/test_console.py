@@ -222,7 +222,8 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             assert "function:idle-fn" in page.inner_text("table.destinations")
 
             # The live tail shows lines of an invoke made elsewhere (here: boto3).
-            _lambda(server).invoke(FunctionName="console-fn", Payload=b'{"n": 4242}')
+            out = _lambda(server).invoke(FunctionName="console-fn", Payload=b'{"n": 4242}')
+            boto_id = out["ResponseMetadata"]["RequestId"]
             page.wait_for_function(
                 "() => document.getElementById('tail').textContent"
                 ".includes('hello from the console test 4242')",
@@ -247,6 +248,14 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
                 f"=== {OK + FAILED + 2}"
             )
             _save(page, "console-function.png", tmp_path)
+            # Recent invocations keep their payloads, joined to their REPORT line.
+            page.reload()
+            kept = page.locator(f'#invocations details[data-request-id="{boto_id}"]')
+            kept.locator("summary").click()
+            assert json.loads(kept.locator("pre.request").inner_text()) == {"n": 4242}
+            assert json.loads(kept.locator("pre.response").inner_text()) == {"ok": True, "n": 4242}
+            assert f"REPORT RequestId: {boto_id}" in kept.locator("pre.report").inner_text()
+            assert page.locator("#invocations details").count() == OK + FAILED + 2
 
             # Workflows: the state machine, its executions, an execution's coloured graph.
             page.click('header a[href="/console/workflows"]')
