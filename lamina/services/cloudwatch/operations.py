@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from lamina.billing.rollups import Minute, RollupKey, SeriesKey
+from lamina.billing.rollups import SeriesKey
 from lamina.errors import AwsServiceError
 from lamina.services.cloudwatch.custom import LIST_WINDOW_S
+from lamina.services.cloudwatch.dimensions import LATEST, Dimension
+from lamina.services.cloudwatch.sources import MetricSources
 from lamina.services.cloudwatch.statistics import (
     BASIC_STATISTICS,
     METRIC_NAMES,
@@ -25,20 +27,12 @@ from lamina.services.cloudwatch.statistics import (
 from lamina.services.protocol.awsjson import JsonOperation
 from lamina.services.protocol.cbor import Epoch
 
-if TYPE_CHECKING:
-    from lamina.services.cloudwatch.sources import MetricSources
-
-RollupReader = Callable[
-    [str | None, str | None, float | None, float | None], list[tuple[RollupKey, Minute]]
-]
 SeriesLister = Callable[[], Iterable[SeriesKey]]
 
 MAX_DATAPOINTS_STATISTICS = 1440
 MAX_QUERIES = 500
 LIST_PAGE = 500
-LATEST = "$LATEST"
 _QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]{0,254}$")
-Dimension = dict[str, str]
 
 
 def invalid(message: str) -> AwsServiceError:
@@ -104,35 +98,6 @@ def parse_dimensions(value: Any) -> list[Dimension]:
             dim["Value"] = item["Value"]
         out.append(dim)
     return out
-
-
-def select(dims: list[Dimension]) -> tuple[str | None, str | None] | None:
-    """The (function, version) a metric's dimensions name; None when they name no data."""
-    values = {d["Name"]: d.get("Value") for d in dims}
-    if len(values) != len(dims) or any(v is None for v in values.values()):
-        return None
-    if not values:
-        return None, None
-    if not set(values) <= {"FunctionName", "Resource", "ExecutedVersion"}:
-        return None
-    function = values.get("FunctionName")
-    if function is None:
-        return None
-    version: str | None = None
-    resource = values.get("Resource")
-    if resource is not None:
-        name, _, qualifier = resource.partition(":")
-        if name != function:
-            return None
-        version = qualifier or LATEST
-    executed = values.get("ExecutedVersion")
-    if executed is not None:
-        # Resource may name an alias (resolved per invoke, not stored): ExecutedVersion wins,
-        # but a Resource naming another numbered version selects nothing.
-        if version is not None and version.isdigit() and version != executed:
-            return None
-        version = executed
-    return function, version
 
 
 def resource_dimensions(function: str, version: str) -> list[list[Dimension]]:

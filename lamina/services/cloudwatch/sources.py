@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from lamina.billing.rollups import Minute, merged
 from lamina.services.cloudwatch.custom import Bucket, CustomMetrics
-from lamina.services.cloudwatch.operations import Dimension, RollupReader, select
+from lamina.services.cloudwatch.dimensions import Dimension, RollupReader, select
 from lamina.services.cloudwatch.statistics import NAMESPACE, UNITS, StatisticSummary, summarise
 
 # (period start, unit, statistics) of one series, oldest first.

@@ -10,7 +10,8 @@ import pytest
 from lamina.billing.rollups import Minute, RollupKey
 from lamina.errors import AwsServiceError
 from lamina.models.invocation import Outcome
-from lamina.services.cloudwatch.operations import CloudWatchOperations, select
+from lamina.services.cloudwatch.dimensions import select
+from lamina.services.cloudwatch.operations import CloudWatchOperations
 from lamina.services.cloudwatch.sources import MetricSources
 from lamina.services.cloudwatch.statistics import periods, summarise
 from tests.billing.test_ledger import DAY1, make_record
