@@ -19,11 +19,12 @@ from lamina.client.http import ClientError
 from lamina.config import load_settings
 from lamina.sam.builds.deps import Toolchain
 from lamina.sam.builds.package import Package
-from lamina.sam.deploy import Project, UpResult, default_stack, deploy, samconfig, toolchain
+from lamina.sam.deploy import Project, default_stack, deploy, samconfig, toolchain
 from lamina.sam.errors import SamError
 from lamina.sam.names import stack_name
 from lamina.sam.parameters import parse_overrides
 from lamina.sam.report import as_json, render
+from lamina.sam.result import UpResult
 from lamina.sam.template import find_template
 from lamina.sam.watch import Watcher
 from lamina.terminal import paint

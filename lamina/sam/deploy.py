@@ -20,7 +20,7 @@ from lamina.client.http import Client
 from lamina.client.http import ClientError as LaminaClientError
 from lamina.config import Settings
 from lamina.sam.apis import api_wants, local_api_urls
-from lamina.sam.apply import Applied, Applier
+from lamina.sam.apply import Applier
 from lamina.sam.builds.builder import build_function
 from lamina.sam.builds.deps import Toolchain
 from lamina.sam.builds.package import Package
@@ -30,12 +30,13 @@ from lamina.sam.log_groups import apply_log_groups
 from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
 from lamina.sam.observe import describe_error, observe
-from lamina.sam.plan import StackPlan, plan
+from lamina.sam.plan import plan
 from lamina.sam.record import record_stack
+from lamina.sam.result import UpResult
 from lamina.sam.runtimes import interpreter_note
 from lamina.sam.state import load_state, save_state, state_path
 from lamina.sam.template import load_template
-from lamina.sam.translate import Translation, translate
+from lamina.sam.translate import translate
 
 Progress = Callable[[str], None]
 
@@ -59,23 +60,6 @@ class Project:
     def workdir(self) -> Path:
         """``.lamina`` next to the template: caches, logs, state, routes."""
         return self.directory / ".lamina"
-
-
-@dataclass
-class UpResult:
-    spec: StackSpec
-    translation: Translation
-    packages: dict[str, Package]
-    build_errors: dict[str, str]
-    plan: StackPlan
-    applied: Applied
-    outputs: dict[str, str]
-    urls: dict[str, str]  # function name → URL
-    apis: dict[str, dict[str, Any]] = field(default_factory=dict)  # API id → server's answer
-
-    @property
-    def ok(self) -> bool:
-        return not self.build_errors and not self.applied.failed
 
 
 def samconfig(directory: Path) -> dict[str, Any]:

@@ -13,16 +13,13 @@ ignored) are left out; a resource whose build or apply failed is recorded as fai
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lamina.client.http import Client
 from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.errors import TemplateError
+from lamina.sam.result import UpResult
 from lamina.sam.translate import pseudo_parameters
-
-if TYPE_CHECKING:
-    from lamina.sam.deploy import UpResult
-
 
 # SAM resource types → the type of the resource the transform makes for them (its primary one).
 PROCESSED_TYPES = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lamina.sam.deploy import UpResult
 from lamina.sam.plan import route_entries
+from lamina.sam.result import UpResult
 from lamina.terminal import paint
 
 _VERBS = {
