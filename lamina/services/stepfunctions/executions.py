@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import random
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +21,7 @@ from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.records import ExecutionRecord, HistoryEntry
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import TaskRunner
+from lamina.services.stepfunctions.tokens import task_token
 from lamina.workflows.engine import Engine, ExecutionInfo, iso
 from lamina.workflows.runner import Clock, Record, Runner
 from lamina.workflows.steps import (
@@ -102,7 +102,7 @@ class Executions:
         )
 
         def new_token() -> str:
-            token = secrets.token_urlsafe(96)
+            token = task_token()
             self._token_owner[token] = ex
             return token
 

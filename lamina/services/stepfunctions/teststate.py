@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 from typing import Any
 
 from lamina.errors import AwsServiceError
 from lamina.services.stepfunctions.tasks import TaskRunner
+from lamina.services.stepfunctions.tokens import task_token
 from lamina.workflows.engine import Engine, ExecutionInfo, iso
 from lamina.workflows.errors import InvalidDefinition
 from lamina.workflows.parse import parse_definition
@@ -76,7 +76,7 @@ async def test_state(body: dict[str, Any], tasks: TaskRunner, clock: Clock, regi
     info = ExecutionInfo(sm_arn.replace(":stateMachine:", ":execution:") + ":test", "test",
                          input_value, iso(now), str(body.get("roleArn") or ""), sm_arn,
                          "TestState")  # fmt: skip
-    engine = Engine(info, lambda: secrets.token_urlsafe(48), random.Random())
+    engine = Engine(info, lambda: task_token(48), random.Random())
     runner = Runner(engine, tasks.run, clock, lambda events, previous: 0, map_io=tasks)
     step: Step = engine.enter(machine, Frame(NAME, input_value, variables), now)
     failure: Err | None = None
