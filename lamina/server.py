@@ -23,6 +23,7 @@ from lamina.billing.prices import load_prices
 from lamina.cluster.demand import DemandMonitor
 from lamina.cluster.placement import Placement
 from lamina.config import Settings
+from lamina.console.app import REACH as CONSOLE_REACH
 from lamina.console.app import Console
 from lamina.console.jobs import Jobs
 from lamina.console.session import Sessions
@@ -33,6 +34,7 @@ from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
 from lamina.functions import Functions
 from lamina.logs.store import LogStore
+from lamina.metrics.endpoint import REACH as METRICS_REACH
 from lamina.metrics.endpoint import MetricsEndpoint
 from lamina.metrics.otlp import OtlpExporter
 from lamina.metrics.prometheus import EsmBatches
@@ -42,7 +44,11 @@ from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
-from lamina.services.cloudformation.handler import CloudFormationHandler, is_record_request
+from lamina.services.cloudformation.handler import (
+    RECORD_REACH,
+    CloudFormationHandler,
+    is_record_request,
+)
 from lamina.services.cloudformation.store import StackStore
 from lamina.services.cloudwatch.alarm_runner import AlarmRunner
 from lamina.services.cloudwatch.custom import CustomMetrics
@@ -197,7 +203,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # CloudFormation's read API over the stacks `lamina up` records (PUT /lamina/v1/stacks).
     stacks = CloudFormationHandler(StackStore(data / "stacks.db"))
     api.mount_service(stacks.mount())
-    api.mount(is_record_request, stacks.handle_record)
+    api.mount(is_record_request, stacks.handle_record, reach=RECORD_REACH)
     events = open_event_sources(settings, functions, scheduler, metadata, api)
     # Bucket and queue policies take part in authorising functions' calls (IAM's
     # cross-policy evaluation): loaded now, kept up to date by their services.
@@ -225,13 +231,14 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         ],
         cluster=None if demand is None else (lambda: demand.sample(time.time())),
     )
-    api.mount(metrics.accepts, metrics.handle, auth=None)
+    api.mount(metrics.accepts, metrics.handle, auth=None, reach=METRICS_REACH)
     metric_sources = MetricSources(ledger.rollups, custom_metrics)
     alarms = open_alarms(settings, metric_sources, events)
     cloudwatch = CloudWatchService(ledger, metric_sources, alarms, logs=logs)
     api.mount_service(cloudwatch.mount())
     console = open_console(settings, functions, scheduler, ledger, logs, events, workflows)
-    api.mount(console.accepts, console.handle, auth=None)  # its own login (cookie sessions)
+    # Its own login (cookie sessions).
+    api.mount(console.accepts, console.handle, auth=None, reach=CONSOLE_REACH)
     scheduler.start()
     server = await serve(
         api.handle,
@@ -267,7 +274,9 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         )
         if demand is not None:
             cluster.publish_demand(demand)
-        api.mount(cluster.status.accepts, cluster.status.handle)
+        from lamina.cluster.status import REACH as CLUSTER_REACH
+
+        api.mount(cluster.status.accepts, cluster.status.handle, reach=CLUSTER_REACH)
     await events.start()
     logs_service.keeper.start()
     await workflows.start()

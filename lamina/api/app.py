@@ -26,11 +26,13 @@ from lamina.api.answers import JSON, error_response, json_response
 from lamina.api.auth import Authenticator, SessionSecrets
 from lamina.api.cluster_code import OPERATION as CLUSTER_CODE
 from lamina.api.cluster_code import serve_code
-from lamina.api.context import ApiContext, Handler
+from lamina.api.context import ApiContext
+from lamina.api.context import Handler as Operation
 from lamina.api.event_ops import EventOps
 from lamina.api.function_ops import FunctionOps
 from lamina.api.lamina_ops import LaminaOps
 from lamina.api.layer_ops import LayerOps
+from lamina.api.mounts import Mounted, MountTable, Selector
 from lamina.api.permission_ops import PermissionOps
 from lamina.api.routes import match
 from lamina.api.streaming import invoke_with_response_stream
@@ -57,8 +59,8 @@ from lamina.services.protocol.errors import (
     error_answer,
     logged,
 )
-from lamina.services.protocol.routing import Answer, Mount
-from lamina.services.protocol.routing import Handler as Mounted
+from lamina.services.protocol.reach import Reach
+from lamina.services.protocol.routing import Answer, Handler, Mount
 from lamina.wire.http import Request
 from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import HttpConnection, Response
@@ -78,9 +80,6 @@ STREAMING_SUFFIX = "/response-streaming-invocations"
 # Answered without a signature even when keys are configured (load balancers, probes).
 UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 
-# What selects a mounted handler's requests: a path prefix, or a predicate (e.g. on
-# X-Amz-Target). The handlers are other components' (function URLs, S3, SQS, ...).
-Selector = str | Callable[[Request], bool]
 _LAMBDA_AUTH: Any = object()  # mount()'s default: the Lambda API's own authenticator
 
 
@@ -133,7 +132,7 @@ class LambdaApi:
         self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
         if gate is not None:
             ctx.check_role = gate.check_role
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[str, Operation] = {}
         self.permissions = PermissionOps(ctx)
         for ops in (
             self.permissions,
@@ -145,7 +144,7 @@ class LambdaApi:
             LayerOps(ctx),
         ):
             self._handlers.update(ops.handlers())
-        self._mounts: list[tuple[Selector, Mounted, Authenticator | None, Protocol]] = []
+        self.mounts = MountTable()
         if settings.signature_required:
             log.info(
                 "SigV4: %d access key(s) configured; unsigned requests are refused",
@@ -174,7 +173,7 @@ class LambdaApi:
         payload rules; not at all when it names none), answered in its protocol."""
         service = m.sigv4_service
         auth = None if service is None else self.authenticator(service, s3_style=service == "s3")
-        self.mount(m.select, m.handler, auth=auth, protocol=m.protocol)
+        self.mount(m.select, m.handler, auth=auth, protocol=m.protocol, reach=m.reach)
 
     def authenticator(self, service: str, *, s3_style: bool = False) -> Authenticator:
         """A SigV4 verifier with Lamina's keys and mode, for another service's requests."""
@@ -192,21 +191,23 @@ class LambdaApi:
     def mount(
         self,
         select: Selector,
-        handler: Mounted,
+        handler: Handler,
         *,
         auth: Authenticator | None = _LAMBDA_AUTH,
         protocol: Protocol = LAMBDA,
+        reach: Reach | None = None,
     ) -> None:
         """Serve the requests ``select`` picks (a path prefix, or a predicate) with ``handler``.
 
         They are checked first, in mount order, before the Lambda routes. ``auth`` verifies
         them before the handler runs (default: as Lambda requests; ``None``: not at all,
         e.g. function URLs with AuthType NONE; or :meth:`authenticator` for another service).
-        An error the handler lets escape is answered in ``protocol``.
+        An error the handler lets escape is answered in ``protocol``. ``reach``: what a
+        predicate can pick at all (see :mod:`lamina.services.protocol.reach`); without
+        one, the predicate is asked about every request, invokes included.
         """
-        self._mounts.append(
-            (select, handler, self.auth if auth is _LAMBDA_AUTH else auth, protocol)
-        )
+        verifier = self.auth if auth is _LAMBDA_AUTH else auth
+        self.mounts.add(Mounted(select, handler, verifier, protocol), reach)
 
     # -- entry point: the one error boundary ------------------------------------------
     def handle(self, req: Request, conn: HttpConnection) -> Answer:
@@ -216,19 +217,19 @@ class LambdaApi:
         try:
             if req.too_large:
                 raise RequestTooLarge(f"Request must be smaller than {MAX_REQUEST_BYTES} bytes")
-            mounted = self._mounted(req)
+            mounted = self.mounts.pick(req)
             if mounted is not None:
-                handler, auth, mount_protocol = mounted
+                auth = mounted.auth
                 self.requests[face(req.path, auth)] += 1
                 if auth is not None:
                     # Lamina's SigV4 refusals are Lambda-shaped on every face.
                     auth.check(req.method, req.target, req.headers, req.body)
-                protocol = mount_protocol
+                protocol = mounted.protocol
                 if auth is not None and self.gate is not None:
                     # A function's role session may only do what its role allows; a denial
                     # is answered in the service's own words.
                     self.gate.check_mounted(auth.service, req)
-                answer = handler(req, conn)
+                answer = mounted.handler(req, conn)
             else:
                 self.requests["lambda"] += 1
                 answer = self._lambda(req, conn)
@@ -244,10 +245,10 @@ class LambdaApi:
         streamed. Errors are answered in the face's protocol, as for any client."""
         protocol = LAMBDA
         try:
-            mounted = self._mounted(req)
+            mounted = self.mounts.pick(req)
             if mounted is not None:
-                handler, _auth, protocol = mounted
-                answer = handler(req, None)
+                protocol = mounted.protocol
+                answer = mounted.handler(req, None)
             else:
                 answer = self._lambda(req, None, verify=False)
         except ANSWERABLE as exc:
@@ -265,22 +266,13 @@ class LambdaApi:
         """
         if not self.settings.signature_required or req.path in UNSIGNED_PATHS:
             return None
-        for select, _handler, auth, _protocol in self._mounts:
-            if auth is None and (
-                req.path.startswith(select) if isinstance(select, str) else select(req)
-            ):
+        for mounted in self.mounts.entries:
+            if mounted.auth is None and mounted.picks(req):
                 return None
         try:
             self.auth.check_head(req.target, req.headers)
         except ApiError as exc:
             return error_response(exc)
-        return None
-
-    def _mounted(self, req: Request) -> tuple[Mounted, Authenticator | None, Protocol] | None:
-        path = req.path
-        for select, handler, auth, protocol in self._mounts:
-            if path.startswith(select) if isinstance(select, str) else select(req):
-                return handler, auth, protocol
         return None
 
     def _lambda(self, req: Request, conn: HttpConnection | None, *, verify: bool = True) -> Answer:

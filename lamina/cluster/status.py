@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 from lamina.cluster.router import ClusterRouter
+from lamina.services.protocol.reach import Reach
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
 PATH = "/lamina/v1/cluster"
+REACH = Reach(paths=(PATH,))  # what ClusterStatus.accepts can pick
 
 
 def cluster_status(router: ClusterRouter) -> dict[str, object]:

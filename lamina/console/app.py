@@ -34,10 +34,12 @@ from lamina.logs.store import LogStore
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.bus import TelemetryBus, text_of
 from lamina.scheduler.recent_payloads import Payloads, RecentPayloads
+from lamina.services.protocol.reach import Reach
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
 PREFIX = "/console"
+REACH = Reach(paths=(PREFIX,))  # what Console.accepts can pick
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "

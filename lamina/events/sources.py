@@ -31,6 +31,7 @@ from lamina.events.esm.poller import MappingManager
 from lamina.events.esm.store import MappingStore
 from lamina.events.http.apis import STORE_FILE as API_STORE_FILE
 from lamina.events.http.apis import ApiListeners, ApiStore
+from lamina.events.http.handlers import REACH as URL_REACH
 from lamina.events.http.handlers import ApiRoutesHandler, FindUrl, FunctionUrlHandler, Verify
 from lamina.events.http.routes import load_routes
 from lamina.events.invoker import Invoke, InvokeStream
@@ -40,6 +41,7 @@ from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
 from lamina.services.eventbridge.operations import RuleOperations
 from lamina.services.eventbridge.rules import RuleStore
 from lamina.services.eventbridge.service import EventsService
+from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Mount
 from lamina.services.s3.service import S3Service
 from lamina.services.s3.store import ObjectStore
@@ -250,11 +252,16 @@ class EventSources:
         and the protocol to answer in."""
         webhook = self.s3_webhook
         return [
-            Mount(FunctionUrlHandler.accepts, self.urls.handle, None),  # AuthType decides
+            Mount(FunctionUrlHandler.accepts, self.urls.handle, None, reach=URL_REACH),  # AuthType
             self.events_service.mount(),
             self.scheduler.service.mount(),
             self.sqs_handler.mount(),
-            Mount(lambda r: r.path.startswith(webhook.prefix), webhook.handle, "lambda"),
+            Mount(
+                lambda r: r.path.startswith(webhook.prefix),
+                webhook.handle,
+                "lambda",
+                reach=Reach(paths=(webhook.prefix,)),
+            ),
             self.s3.mount(),  # last: the widest selector
         ]
 

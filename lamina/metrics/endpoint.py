@@ -27,10 +27,12 @@ from lamina.config import Settings
 from lamina.errors import ApiError, LaminaError, ServiceError, UnrecognizedClient
 from lamina.metrics.prometheus import CONTENT_TYPE, ClusterLoad, EsmBatches, Gauges, render
 from lamina.scheduler.pool import EnvState, Pool
+from lamina.services.protocol.reach import Reach
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
 PATH = "/metrics"
+REACH = Reach(paths=(PATH,))  # what MetricsEndpoint.accepts can pick
 LAG_INTERVAL_S = 0.5
 LAG_SAMPLES = 20  # 10 s of samples
 

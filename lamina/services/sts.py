@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 
 from lamina.services.iam.credentials import Session
 from lamina.services.protocol.errors import Protocol, Wire
+from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Mount
 from lamina.services.protocol.sigv4 import header_service
 from lamina.wire.http import Request
@@ -39,6 +40,10 @@ def is_sts_request(req: Request) -> bool:
     return version in req.target or (req.method == "POST" and version.encode() in req.body)
 
 
+# What is_sts_request can pick (lamina.services.protocol.reach).
+REACH = Reach(signed_for=frozenset({"sts"}), unsigned=("Version=",))
+
+
 class StsHandler:
     def __init__(self, account: str, verify: VerifySession) -> None:
         self.account = account
@@ -46,7 +51,7 @@ class StsHandler:
 
     def mount(self) -> Mount:
         """STS's face on the shared port, verified as ``sts``."""
-        return Mount(is_sts_request, self.handle, "sts", PROTOCOL)
+        return Mount(is_sts_request, self.handle, "sts", PROTOCOL, REACH)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         params = dict(parse_qsl(req.target.partition("?")[2], keep_blank_values=True))

@@ -32,6 +32,7 @@ from lamina.events.invoker import Invoke, InvokeStream
 from lamina.models.function_url import FunctionUrlConfig
 from lamina.runtime_api.stream import ResponseStream
 from lamina.services.protocol.rawresponse import RawResponse
+from lamina.services.protocol.reach import Reach
 from lamina.tracing import continued
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -39,6 +40,8 @@ from lamina.wire.server import HttpConnection, Response
 log = logging.getLogger("lamina.events.http")
 
 URL_PREFIX = "/lambda-url/"
+# What FunctionUrlHandler.accepts can pick (lamina.services.protocol.reach).
+REACH = Reach(paths=(URL_PREFIX,), hosts=(".lambda-url.",))
 # verify(method, target, headers, body) -> access key id; raises ApiError when refused
 Verify = Callable[[str, str, Mapping[str, str], bytes], str | None]
 # start(state machine ARN, input JSON text) -> StartExecution's answer

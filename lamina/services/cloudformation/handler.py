@@ -28,6 +28,7 @@ from lamina.services.protocol.errors import (
     new_request_id,
 )
 from lamina.services.protocol.query import query_params
+from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Mount
 from lamina.services.protocol.sigv4 import header_service
 from lamina.wire.http import Request
@@ -52,6 +53,11 @@ def is_record_request(req: Request) -> bool:
     return req.path.startswith(RECORD_PREFIX)
 
 
+# What is_cloudformation_request and is_record_request can pick (protocol.reach).
+REACH = Reach(signed_for=frozenset({"cloudformation"}), unsigned=("Version=",))
+RECORD_REACH = Reach(paths=(RECORD_PREFIX,))
+
+
 class CloudFormationHandler:
     def __init__(self, store: StackStore, clock: Callable[[], float] = time.time) -> None:
         self.store = store
@@ -61,7 +67,7 @@ class CloudFormationHandler:
 
     def mount(self) -> Mount:
         """CloudFormation's face on the shared port, verified as ``cloudformation``."""
-        return Mount(is_cloudformation_request, self.handle, "cloudformation", PROTOCOL)
+        return Mount(is_cloudformation_request, self.handle, "cloudformation", PROTOCOL, REACH)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return answer(PROTOCOL, lambda: self._call(req))

@@ -33,6 +33,7 @@ from lamina.services.protocol.awsjson import JsonOperation
 from lamina.services.protocol.errors import Protocol, Wire, new_request_id
 from lamina.services.protocol.errors import answer as answer_in
 from lamina.services.protocol.query import envelope, query_params
+from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Mount
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -41,6 +42,13 @@ SERVICE = "GraniteServiceVersion20100801"
 CBOR_PREFIX = f"/service/{SERVICE}/operation/"
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 SIGV4_SERVICE = "monitoring"
+# What CloudWatchService.accepts can pick (lamina.services.protocol.reach).
+REACH = Reach(
+    paths=(CBOR_PREFIX,),
+    headers=("x-amz-target",),
+    signed_for=frozenset({SIGV4_SERVICE}),
+    unsigned=("Action=",),
+)
 # How errors raised before the handler runs (SigV4 refusals) are answered: as JSON 1.0; the
 # handler answers its own errors in the caller's protocol (CBOR or JSON).
 PROTOCOL = Protocol(Wire.JSON, content_type=JSON_CONTENT_TYPE)
@@ -93,7 +101,7 @@ class CloudWatchService:
 
     def mount(self) -> Mount:
         """CloudWatch's face on the shared port, verified as ``monitoring``."""
-        return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL)
+        return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL, REACH)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Any:
         if self.logs is not None and not _is_put(req):

@@ -6,6 +6,7 @@ from lamina.errors import ApiError, AwsServiceError
 from lamina.services.eventbridge.operations import RuleOperations
 from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_call
 from lamina.services.protocol.errors import Protocol, Wire, answer
+from lamina.services.protocol.reach import TARGETED
 from lamina.services.protocol.routing import Mount
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -39,7 +40,7 @@ class EventsService:
 
     def mount(self) -> Mount:
         """EventBridge's face on the shared port, verified as ``events``."""
-        return Mount(self.accepts, self.handle, "events", PROTOCOL)
+        return Mount(self.accepts, self.handle, "events", PROTOCOL, TARGETED)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return answer(PROTOCOL, lambda: self._call(req))

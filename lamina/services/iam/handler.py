@@ -8,6 +8,7 @@ from lamina.services.iam.operations import IamOperations
 from lamina.services.iam.xml import NAMESPACE, render_result
 from lamina.services.protocol.errors import Protocol, Wire, answer, new_request_id
 from lamina.services.protocol.query import query_params
+from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Mount
 from lamina.services.protocol.sigv4 import header_service
 from lamina.wire.http import Request
@@ -35,13 +36,17 @@ def is_iam_request(req: Request) -> bool:
     )
 
 
+# What is_iam_request can pick (lamina.services.protocol.reach).
+REACH = Reach(signed_for=frozenset({"iam"}), unsigned=("Version=",))
+
+
 class IamHandler:
     def __init__(self, operations: IamOperations) -> None:
         self._ops = operations.operations()
 
     def mount(self) -> Mount:
         """IAM's face on the shared port, verified as ``iam``."""
-        return Mount(is_iam_request, self.handle, "iam", PROTOCOL)
+        return Mount(is_iam_request, self.handle, "iam", PROTOCOL, REACH)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return answer(PROTOCOL, lambda: self._call(req))

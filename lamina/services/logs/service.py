@@ -18,6 +18,7 @@ from lamina.services.logs.operations import LogsOperations
 from lamina.services.logs.retention import RetentionKeeper
 from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_call
 from lamina.services.protocol.errors import Protocol, Wire, answer
+from lamina.services.protocol.reach import TARGETED
 from lamina.services.protocol.routing import Mount
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
@@ -65,7 +66,7 @@ class LogsService:
 
     def mount(self) -> Mount:
         """CloudWatch Logs' face on the shared port, verified as ``logs``."""
-        return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL)
+        return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL, TARGETED)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return answer(PROTOCOL, lambda: self._call(req))

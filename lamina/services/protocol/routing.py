@@ -2,8 +2,9 @@
 
 Every service answers on the API's port, beside the Lambda API: a :class:`Mount` says
 which requests are its own (a predicate, usually on ``X-Amz-Target`` or the SigV4 scope),
-which SigV4 service to verify them as before the handler runs, and which protocol its
-errors are answered in. :meth:`lamina.api.app.LambdaApi.mount` serves them, in order,
+which SigV4 service to verify them as before the handler runs, which protocol its
+errors are answered in, and (optionally) what its predicate can pick at all, as a
+:class:`~lamina.services.protocol.reach.Reach` the API uses to skip asking. :meth:`lamina.api.app.LambdaApi.mount` serves them, in order,
 before the Lambda routes.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lamina.services.protocol.errors import LAMBDA, Protocol
+from lamina.services.protocol.reach import Reach
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -28,3 +30,4 @@ class Mount:
     handler: Handler
     sigv4_service: str | None  # None: not verified at the mount (the handler decides)
     protocol: Protocol = LAMBDA
+    reach: Reach | None = None  # None: the predicate is asked about every request

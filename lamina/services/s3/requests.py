@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from lamina.errors import S3Error
+from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.sigv4 import access_key, signed_service
 from lamina.wire.http import Request
 
 _LAMBDA_PATH = re.compile(r"^/(20\d\d-\d\d-\d\d|lamina)(/|$)")
+
+# What is_s3_request can pick (lamina.services.protocol.reach).
+REACH = Reach(headers=("x-amz-content-sha256",), signed_for=frozenset({"s3"}))
 
 
 def is_s3_request(req: Request) -> bool:

@@ -33,6 +33,7 @@ from lamina.services.s3.notifications import (
     s3_record,
 )
 from lamina.services.s3.requests import (
+    REACH,
     byte_range,
     copy_source,
     is_s3_request,
@@ -91,7 +92,7 @@ class S3Service:
     def mount(self) -> Mount:
         """S3's face on the shared port (after the others: its selector is the widest),
         verified as ``s3`` with S3's payload-hash rules."""
-        return Mount(is_s3_request, self.handle, "s3", PROTOCOL)
+        return Mount(is_s3_request, self.handle, "s3", PROTOCOL, REACH)
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return await answering(PROTOCOL, self._route(req), head=req.method == "HEAD")

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from lamina.errors import AwsServiceError
 from lamina.services.protocol.errors import Protocol, Wire, answer, json_answer, new_request_id
+from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Mount
 from lamina.services.scheduler.operations import ScheduleOperations
 from lamina.wire.http import Request
@@ -35,6 +36,10 @@ def _invalid(message: str, status: int = 400) -> AwsServiceError:
     return AwsServiceError("ValidationException", message, status)
 
 
+# What SchedulerService.accepts can pick (lamina.services.protocol.reach).
+REACH = Reach(paths=("/schedules",))
+
+
 class SchedulerService:
     """Serves ``boto3.client("scheduler")``: Create/Get/Update/Delete/ListSchedules."""
 
@@ -50,7 +55,7 @@ class SchedulerService:
 
     def mount(self) -> Mount:
         """Scheduler's face on the shared port (before S3's), verified as ``scheduler``."""
-        return Mount(self.accepts, self.handle, "scheduler", PROTOCOL)
+        return Mount(self.accepts, self.handle, "scheduler", PROTOCOL, REACH)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return answer(PROTOCOL, lambda: _result(self._call(req)))

@@ -15,6 +15,7 @@ from lamina.errors import AwsServiceError
 from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_call
 from lamina.services.protocol.errors import Protocol, Wire, answering, new_request_id
 from lamina.services.protocol.query import query_params
+from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Mount
 from lamina.services.protocol.sigv4 import access_key, header_service
 from lamina.services.sqs.query import NAMESPACE, parse_query, render_result
@@ -57,6 +58,10 @@ def is_sqs_request(req: Request) -> bool:
     return "Action=" in req.target and header_service(req) in ("sqs", None)
 
 
+# What is_sqs_request can pick (lamina.services.protocol.reach).
+REACH = Reach(headers=("x-amz-target",), signed_for=frozenset({"sqs"}), unsigned=("Action=",))
+
+
 def _caller(req: Request) -> Caller:
     return Caller(req.headers.get("host", "localhost"), access_key(req) or DEFAULT_SENDER)
 
@@ -68,7 +73,7 @@ class SqsHandler:
 
     def mount(self) -> Mount:
         """SQS's face on the shared port: both protocols, verified as ``sqs``."""
-        return Mount(is_sqs_request, self.handle, "sqs", JSON_PROTOCOL)
+        return Mount(is_sqs_request, self.handle, "sqs", JSON_PROTOCOL, REACH)
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         if req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX):

@@ -23,6 +23,7 @@ from typing import Any
 from lamina.errors import AwsServiceError
 from lamina.services.protocol.awsjson import error_response, json_response
 from lamina.services.protocol.errors import Protocol, Wire
+from lamina.services.protocol.reach import TARGETED
 from lamina.services.protocol.routing import Mount
 from lamina.services.stepfunctions.executions import Executions
 from lamina.services.stepfunctions.integrations import (
@@ -114,7 +115,7 @@ class StepFunctions:
     def mount(self) -> Mount:
         """Step Functions' face on the shared port: verified as ``states``, errors (also
         the authoriser's) answered in the JSON 1.0 protocol."""
-        return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL)
+        return Mount(self.accepts, self.handle, SIGV4_SERVICE, PROTOCOL, TARGETED)
 
     @staticmethod
     def accepts(req: Request) -> bool:
