@@ -10,7 +10,14 @@ from pathlib import Path
 
 from lamina.events.asyncinvoke.store import AsyncInvokeStore
 from lamina.metrics.otlp import span_ids
-from lamina.tracing import INCOMING, continued, incoming_root, invocation_ids, xray_header
+from lamina.tracing import (
+    INCOMING,
+    continued,
+    incoming_root,
+    invocation_ids,
+    new_request_id,
+    xray_header,
+)
 from tests.billing.test_ledger import make_record
 
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
@@ -67,3 +74,13 @@ def test_otlp_puts_a_continued_invocation_in_the_callers_trace() -> None:
     traced = replace(rec, trace_header=header)
     assert span_ids(traced) == (ROOT[2:].replace("-", ""), header.split("Parent=")[1][:16])
     assert span_ids(rec) != span_ids(traced)  # no header: derived from the request id
+
+
+def test_request_ids_are_version_4_uuids_in_lambdas_text() -> None:
+    ids = {new_request_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for rid in ids:
+        parsed = uuid.UUID(rid)
+        assert str(parsed) == rid  # lower-case, hyphenated 8-4-4-4-12
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert invocation_ids(rid, 0.0) is not None  # trace ids derive from them

@@ -7,11 +7,11 @@ to HTTP for every protocol Lamina speaks; :func:`error_response` is its Lambda f
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from lamina.errors import ApiError, InvalidRequestContent
 from lamina.services.protocol.errors import LAMBDA, error_answer
+from lamina.tracing import new_request_id
 from lamina.wire.http import Request
 from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import Response
@@ -20,7 +20,7 @@ JSON = "application/json"
 
 
 def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
-    h = {"Content-Type": JSON, "x-amzn-RequestId": str(uuid.uuid4())}
+    h = {"Content-Type": JSON, "x-amzn-RequestId": new_request_id()}
     if headers:
         h.update(headers)
     data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
@@ -28,7 +28,7 @@ def json_response(status: int, body: object, headers: dict[str, str] | None = No
 
 
 def empty_response(status: int = 204) -> Response:
-    return Response(status, b"", {"x-amzn-RequestId": str(uuid.uuid4())})
+    return Response(status, b"", {"x-amzn-RequestId": new_request_id()})
 
 
 def error_response(exc: ApiError) -> Response:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,7 +36,7 @@ from lamina.api.permission_ops import PermissionOps
 from lamina.api.routes import match
 from lamina.api.streaming import invoke_with_response_stream
 from lamina.api.url_ops import UrlOps
-from lamina.arns import function_arn, parse_function_ref
+from lamina.arns import FunctionRef, function_arn, parse_function_ref
 from lamina.billing.ledger import Ledger
 from lamina.config import Settings
 from lamina.errors import (
@@ -61,6 +60,7 @@ from lamina.services.protocol.errors import (
 )
 from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Answer, Handler, Mount
+from lamina.tracing import new_request_id
 from lamina.wire.http import Request
 from lamina.wire.jsonbody import parse_json
 from lamina.wire.server import HttpConnection, Response
@@ -77,6 +77,7 @@ MAX_REQUEST_BYTES = 70 * 1024 * 1024
 FUNCTIONS = "/2015-03-31/functions"
 STREAMING = "/2021-11-15/functions"
 STREAMING_SUFFIX = "/response-streaming-invocations"
+_REFS_KEPT = 4096
 # Answered without a signature even when keys are configured (load balancers, probes).
 UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 
@@ -128,6 +129,8 @@ class LambdaApi:
         self.gate = gate
         # Requests answered per face (GET /metrics: lamina_http_requests_total).
         self.requests: Counter[str] = Counter()
+        # Invoke's FunctionName and Qualifier, parsed (a regex match): by the raw text.
+        self._refs: dict[tuple[str, str | None], FunctionRef] = {}
         self.auth = self.authenticator("lambda")
         self.ctx = ctx = ApiContext(functions, scheduler, ledger, settings)
         if gate is not None:
@@ -232,6 +235,10 @@ class LambdaApi:
                 answer = mounted.handler(req, conn)
             else:
                 self.requests["lambda"] += 1
+                raw_name = invoke_name(req)
+                if raw_name is not None:
+                    # Invoke: its coroutine answers its own errors (no wrapper around it).
+                    return self._checked_invoke(req, raw_name, verify=True)
                 answer = self._lambda(req, conn)
         except ANSWERABLE as exc:
             return error_answer(logged(exc), protocol, head=req.method == "HEAD")
@@ -277,17 +284,12 @@ class LambdaApi:
 
     def _lambda(self, req: Request, conn: HttpConnection | None, *, verify: bool = True) -> Answer:
         """The Lambda API (and ``/lamina/v1``): the invoke route first, then the table."""
+        raw_name = invoke_name(req)
+        if raw_name is not None:
+            return self._checked_invoke(req, raw_name, verify=verify)
         path = req.path
         if verify and path not in UNSIGNED_PATHS:
             self.auth.check(req.method, req.target, req.headers, req.body)
-        if req.method == "POST" and path.endswith("/invocations") and path.startswith(FUNCTIONS):
-            raw_name = path[len(FUNCTIONS) + 1 : -len("/invocations")]
-            if verify and self.gate is not None:
-                name = unquote(raw_name)
-                self.gate.check_lambda(
-                    req, "Invoke", {"FunctionName": name}, lambda: self._function_policy(req, name)
-                )
-            return self._invoke(req, raw_name)
         if req.method == "POST" and path.endswith(STREAMING_SUFFIX) and path.startswith(STREAMING):
             raw_name = path[len(STREAMING) + 1 : -len(STREAMING_SUFFIX)]
             if verify and self.gate is not None:
@@ -315,6 +317,18 @@ class LambdaApi:
             return serve_code(self.functions.code, req, params, conn)
         return self._handlers[route.operation](req, params)
 
+    def _checked_invoke(self, req: Request, raw_name: str, *, verify: bool) -> Answer:
+        """Invoke (not streamed) after its signature (``verify``) and IAM checks: the
+        coroutine it may return answers its own errors."""
+        if verify:
+            self.auth.check(req.method, req.target, req.headers, req.body)
+            if self.gate is not None:
+                name = unquote(raw_name)
+                self.gate.check_lambda(
+                    req, "Invoke", {"FunctionName": name}, lambda: self._function_policy(req, name)
+                )
+        return self._invoke(req, raw_name)
+
     def _function_policy(self, req: Request, raw_name: str) -> list[Any]:
         """A function's resource policy (AddPermission's statements), for the authoriser:
         they grant other principals what their own roles do not."""
@@ -333,7 +347,12 @@ class LambdaApi:
         """Invoke, or InvokeWithResponseStream when ``stream_to`` is the connection to
         stream the answer on."""
         qualifier = req.query.get("Qualifier") if "?" in req.target else None
-        ref = parse_function_ref(unquote(raw_name), qualifier)
+        ref = self._refs.get((raw_name, qualifier))
+        if ref is None:  # parsed once per name (a refusal is not kept: raised each time)
+            ref = parse_function_ref(unquote(raw_name), qualifier)
+            if len(self._refs) >= _REFS_KEPT:
+                self._refs.clear()
+            self._refs[raw_name, qualifier] = ref
         # An alias with weights draws its version here: an in-memory lookup.
         cfg = self.functions.resolve(ref.name, ref.qualifier)
         headers = req.headers
@@ -375,21 +394,23 @@ class LambdaApi:
             return Response(
                 204,
                 b"",
-                {"x-amzn-RequestId": str(uuid.uuid4()), "X-Amz-Executed-Version": cfg.version},
+                {"x-amzn-RequestId": new_request_id(), "X-Amz-Executed-Version": cfg.version},
             )
         arn = function_arn(self.region, self.account, cfg.name, ref.qualifier)
         trace = headers.get("x-amzn-trace-id")  # continued when it is an X-Ray header
         if itype == "Event":
             return self._enqueue(cfg.name, ref.qualifier, payload, cfg.version, trace)
+        # Positional: a frozen dataclass built with keywords costs ~1 µs more.
         ireq = InvokeRequest(
             cfg,
             payload,
             arn,
-            str(uuid.uuid4()),
+            new_request_id(),
             client_context,
             None,
             log_type == "Tail",
-            trace_header=trace,
+            None,
+            trace,
         )
         if stream_to is not None:
             return invoke_with_response_stream(
@@ -405,15 +426,33 @@ class LambdaApi:
         self, name: str, qualifier: str | None, payload: bytes, version: str, trace: str | None
     ) -> Response:
         # The event is committed to the durable queue before the 202 goes out.
-        if self.events is None:
-            raise ServiceError("asynchronous invocation is not available")
-        request_id = await self.events.enqueue(name, qualifier, payload, trace)
+        try:
+            if self.events is None:
+                raise ServiceError("asynchronous invocation is not available")
+            request_id = await self.events.enqueue(name, qualifier, payload, trace)
+        except ANSWERABLE as exc:
+            return error_answer(logged(exc), LAMBDA)
         return Response(
             202, b"", {"x-amzn-RequestId": request_id, "X-Amz-Executed-Version": version}
         )
 
     async def _invoke_sync(self, ireq: InvokeRequest) -> Response:
-        return invoke_response(await self.scheduler.invoke(ireq))
+        try:
+            result = await self.scheduler.invoke(ireq)
+        except ANSWERABLE as exc:
+            return error_answer(logged(exc), LAMBDA)
+        return invoke_response(result)
+
+
+def invoke_name(req: Request) -> str | None:
+    """The raw ``FunctionName`` of an Invoke (``POST /2015-03-31/functions/<name>/invocations``),
+    told by two string tests before the route table; None for any other request."""
+    if req.method != "POST":
+        return None
+    path = req.path
+    if path.endswith("/invocations") and path.startswith(FUNCTIONS):
+        return path[len(FUNCTIONS) + 1 : -len("/invocations")]
+    return None
 
 
 def face(path: str, auth: Authenticator | None) -> str:
