@@ -273,9 +273,8 @@ class LambdaApi:
         """
         if not self.settings.signature_required or req.path in UNSIGNED_PATHS:
             return None
-        for mounted in self.mounts.entries:
-            if mounted.auth is None and mounted.picks(req):
-                return None
+        if self.mounts.unverified(req):
+            return None
         try:
             self.auth.check_head(req.target, req.headers)
         except ApiError as exc:

@@ -41,12 +41,13 @@ class Mounted:
 class MountTable:
     """The mounts in order, and what all of them together can pick."""
 
-    __slots__ = ("_reach", "_reaches", "entries")
+    __slots__ = ("_open", "_reach", "entries")
 
     def __init__(self) -> None:
         self.entries: list[Mounted] = []
-        self._reaches: list[Reach] | None = []  # None once a mount declared none
-        self._reach: Reach | None = Reach()  # their union; None: ask every selector
+        # What every mount can pick, and what those answered without a signature check can.
+        self._reach = _Union()
+        self._open = _Union()
 
     def add(self, mount: Mounted, reach: Reach | None) -> None:
         """Append ``mount``; ``reach`` must admit every request its selector picks (a
@@ -54,16 +55,13 @@ class MountTable:
         self.entries.append(mount)
         if isinstance(mount.select, str):
             reach = Reach(paths=(mount.select,))
-        if reach is None or self._reaches is None:
-            self._reaches = self._reach = None
-            return
-        self._reaches.append(reach)
-        self._reach = union(self._reaches)
+        self._reach.add(reach)
+        if mount.auth is None:
+            self._open.add(reach)
 
     def pick(self, req: Request) -> Mounted | None:
         """The first mount that picks ``req`` (None: the Lambda routes answer it)."""
-        reach = self._reach
-        if reach is not None and not reach.admits(req):
+        if not self._reach.admits(req):
             return None
         return self.walk(req)
 
@@ -73,3 +71,31 @@ class MountTable:
             if mount.picks(req):
                 return mount
         return None
+
+    def unverified(self, req: Request) -> bool:
+        """Whether a mount that checks no signature picks ``req`` (function URLs, the
+        console, the metrics scrape: they authenticate their own way)."""
+        if not self._open.admits(req):
+            return False
+        return any(m.auth is None and m.picks(req) for m in self.entries)
+
+
+class _Union:
+    """The union of the reaches added so far; once one is None, it admits everything."""
+
+    __slots__ = ("_parts", "_reach")
+
+    def __init__(self) -> None:
+        self._parts: list[Reach] | None = []
+        self._reach: Reach | None = Reach()
+
+    def add(self, reach: Reach | None) -> None:
+        if reach is None or self._parts is None:
+            self._parts = self._reach = None
+            return
+        self._parts.append(reach)
+        self._reach = union(self._parts)
+
+    def admits(self, req: Request) -> bool:
+        reach = self._reach
+        return reach is None or reach.admits(req)

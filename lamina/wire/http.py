@@ -261,9 +261,8 @@ class RequestParser:
                     raise HttpParseError("request line too long", 414)
                 raise HttpParseError("request head too large", 431)
             return None
-        head = bytes(buf[:end]).decode("latin-1")
+        lines = buf[:end].decode("latin-1").split("\r\n")
         del buf[: end + 4]
-        lines = head.split("\r\n")
         if len(lines) > limits.max_headers + 1:
             raise HttpParseError(f"more than {limits.max_headers} header lines", 431)
         parts = lines[0].split(" ")
@@ -273,19 +272,25 @@ class RequestParser:
         raw: list[tuple[str, str]] = []
         for line in lines[1:]:
             name, colon, value = line.partition(":")
-            if not colon or not name or name != name.strip():
+            # (whitespace around the name, tested without making a stripped copy)
+            if not colon or not name or name[0].isspace() or name[-1].isspace():
                 raise HttpParseError(f"bad header line {line[:80]!r}")
-            key = name.lower()
             value = value.strip()
             raw.append((name, value))
-            headers[key] = f"{headers[key]},{value}" if key in headers else value
-        req = Request(parts[0], parts[1], headers, b"", parts[2], raw_headers=raw)
+            key = name.lower()
+            if key in headers:
+                headers[key] = f"{headers[key]},{value}"
+            else:
+                headers[key] = value
+        # Positional: a dataclass's keyword arguments cost more (once per request).
+        req = Request(parts[0], parts[1], headers, b"", parts[2], False, raw)
         expects = headers.get("expect", "").lower() == "100-continue"
         te = headers.get("transfer-encoding", "").lower()
         if te:
             if te != "chunked":
                 raise HttpParseError(f"unsupported transfer-encoding {te!r}")
             self._state = _CHUNK_SIZE
+            self._body = bytearray()
             length = -1
         else:
             try:
@@ -296,7 +301,6 @@ class RequestParser:
                 raise HttpParseError("negative content-length")
             self._state = _FIXED
             self._left = length
-        self._body = bytearray()
         if self._screen is not None:  # first: a stranger learns nothing, not even limits
             req.answer = self._screen(req)
         req.too_large = req.answer is None and length > self._max_body

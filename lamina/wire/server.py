@@ -188,7 +188,10 @@ class HttpConnection(asyncio.Protocol):
                 self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if requests:
             self._queue.extend(requests)
-            self._queued_bytes += sum(len(r.body) for r in requests)
+            if len(requests) == 1:  # the usual case: no generator
+                self._queued_bytes += len(requests[0].body)
+            else:
+                self._queued_bytes += sum(len(r.body) for r in requests)
             if len(self._queue) >= MAX_QUEUED or self._queued_bytes > MAX_QUEUED_BYTES:
                 self._update_reading()
             if self._busy is None:

@@ -17,7 +17,7 @@ def test_an_invoke_is_told_as_the_table_tells_it(name: str) -> None:
     path = f"/2015-03-31/functions/{name}/invocations"
     for target in (path, path + "?Qualifier=1"):
         assert invoke_name(Request("POST", target, {}, b"{}")) == name
-        route, params = match("POST", path)
+        route, _ = match("POST", path)
         assert route.operation == "Invoke"
 
 

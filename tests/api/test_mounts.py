@@ -3,6 +3,7 @@ every selector in order, and no selector asked about a plain invoke."""
 
 from __future__ import annotations
 
+from lamina.api.auth import Authenticator
 from lamina.api.mounts import Mounted, MountTable
 from lamina.services.protocol.errors import LAMBDA
 from lamina.services.protocol.reach import Reach
@@ -17,11 +18,17 @@ def _handler(req: Request, conn: HttpConnection | None) -> Response:
     return Response(200)
 
 
+# The faces the server mounts without a signature check (they authenticate their own way).
+UNVERIFIED = {"function urls", "metrics", "console"}
+
+
 def _server_table() -> MountTable:
     table = MountTable()
-    for _name, select, reach in MOUNTED:
-        table.add(Mounted(select, _handler, None, LAMBDA), reach)
-    table.add(Mounted("/lamina/v1/s3-events/", _handler, None, LAMBDA), None)
+    verifier = Authenticator({}, required=True, region="us-east-1")
+    for name, select, reach in MOUNTED:
+        auth = None if name in UNVERIFIED else verifier
+        table.add(Mounted(select, _handler, auth, LAMBDA), reach)
+    table.add(Mounted("/lamina/v1/s3-events/", _handler, verifier, LAMBDA), None)
     return table
 
 
@@ -33,6 +40,16 @@ def test_the_shortcut_picks_what_asking_every_selector_picks() -> None:
         assert chosen is table.walk(req), req
         picked += chosen is not None
     assert picked > 0
+
+
+def test_the_unverified_faces_are_told_as_asking_each_of_them_tells_them() -> None:
+    table = _server_table()
+    told = 0
+    for req in corpus():
+        expected = any(m.auth is None and m.picks(req) for m in table.entries)
+        assert table.unverified(req) == expected, req
+        told += expected
+    assert told > 0
 
 
 def test_a_plain_invoke_asks_no_selector() -> None:

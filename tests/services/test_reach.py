@@ -21,12 +21,12 @@ from lamina.events.http.handlers import REACH as URL_REACH
 from lamina.events.http.handlers import FunctionUrlHandler
 from lamina.metrics.endpoint import REACH as METRICS_REACH
 from lamina.metrics.endpoint import MetricsEndpoint
+from lamina.services.cloudformation.handler import REACH as CFN_REACH
 from lamina.services.cloudformation.handler import (
     RECORD_REACH,
     is_cloudformation_request,
     is_record_request,
 )
-from lamina.services.cloudformation.handler import REACH as CFN_REACH
 from lamina.services.cloudwatch.service import REACH as CLOUDWATCH_REACH
 from lamina.services.cloudwatch.service import CloudWatchService
 from lamina.services.eventbridge.service import EventsService
