@@ -16,7 +16,7 @@ Each service's tests check it over a corpus of requests (tests/services/test_rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lamina.services.protocol.sigv4 import header_service, signed_service
 from lamina.wire.http import Request
@@ -43,6 +43,11 @@ class Reach:
     hosts: tuple[str, ...] = ()
     signed_for: frozenset[str] = frozenset()
     unsigned: tuple[str, ...] = ()
+    _marks: tuple[tuple[str, bytes], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Each marker as text (for the target) and bytes (for the body), made once.
+        object.__setattr__(self, "_marks", tuple((m, m.encode()) for m in self.unsigned))
 
     def admits(self, req: Request) -> bool:
         """Whether the selector this describes may pick ``req``."""
@@ -64,11 +69,10 @@ class Reach:
         presigned = "X-Amz-Credential=" in req.target
         if presigned and self.signed_for and signed_service(req) in self.signed_for:
             return True
-        if self.unsigned:
-            target, body = req.target, req.body
-            for marker in self.unsigned:
-                if marker in target or (body and marker.encode() in body):
-                    return True
+        target, body = req.target, req.body
+        for text, data in self._marks:  # noqa: SIM110 - no generator per request
+            if text in target or data in body:
+                return True
         return False
 
 
