@@ -77,7 +77,9 @@ MAX_REQUEST_BYTES = 70 * 1024 * 1024
 FUNCTIONS = "/2015-03-31/functions"
 STREAMING = "/2021-11-15/functions"
 STREAMING_SUFFIX = "/response-streaming-invocations"
+# Parsed FunctionName + Qualifier texts kept (each at most _REF_KEPT_CHARS long: ~6 MB).
 _REFS_KEPT = 4096
+_REF_KEPT_CHARS = 512
 # Answered without a signature even when keys are configured (load balancers, probes).
 UNSIGNED_PATHS = frozenset({"/lamina/v1/health"})
 
@@ -349,9 +351,10 @@ class LambdaApi:
         ref = self._refs.get((raw_name, qualifier))
         if ref is None:  # parsed once per name (a refusal is not kept: raised each time)
             ref = parse_function_ref(unquote(raw_name), qualifier)
-            if len(self._refs) >= _REFS_KEPT:
-                self._refs.clear()
-            self._refs[raw_name, qualifier] = ref
+            if len(raw_name) + len(qualifier or "") <= _REF_KEPT_CHARS:  # bounded memory
+                if len(self._refs) >= _REFS_KEPT:
+                    self._refs.clear()
+                self._refs[raw_name, qualifier] = ref
         # An alias with weights draws its version here: an in-memory lookup.
         cfg = self.functions.resolve(ref.name, ref.qualifier)
         headers = req.headers
