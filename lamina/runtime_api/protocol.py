@@ -10,7 +10,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from lamina.wire.http import Request
+from lamina.wire.http import Rendered, Request
 from lamina.wire.server import Response
 
 PREFIX = "/2018-06-01/runtime/"
@@ -127,12 +127,13 @@ def _error(status: int, error_type: str, message: str) -> Response:
     return Response(status, body, {"Content-Type": "application/json"})
 
 
-ACCEPTED = Response(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
+# Rendered once: every invoke's answer is acknowledged with these bytes.
+ACCEPTED = Rendered(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
 
 
 def accepted() -> Response:
-    # A fresh object each time: the connection mutates nothing, but callers may.
-    return Response(202, ACCEPTED.body, dict(ACCEPTED.headers))
+    """The 202 to a runtime's answer (one shared object: nothing may change it)."""
+    return ACCEPTED
 
 
 def invalid_request_id(request_id: str) -> Response:

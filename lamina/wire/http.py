@@ -117,6 +117,22 @@ class Request:
         return conn != "close"
 
 
+class Rendered(Response):
+    """A constant answer rendered once, both with and without ``Connection: close``, and
+    sent as those bytes every time (e.g. the Runtime API's 202 to every invoke's answer).
+    Its status, headers and body must not be changed once it is made."""
+
+    __slots__ = ("_closing", "_open")
+
+    def __init__(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None):
+        super().__init__(status, body, headers or {})
+        self._open = render_response(status, self.headers, body)
+        self._closing = render_response(status, self.headers, body, close=True)
+
+    def render(self, close: bool = False) -> bytes:
+        return self._closing if close else self._open
+
+
 # Decides from a request's head alone whether to refuse it (its body is then dropped).
 Screen = Callable[[Request], Response | None]
 

@@ -5,6 +5,7 @@ import pytest
 from lamina.wire.http import (
     HttpLimits,
     HttpParseError,
+    Rendered,
     Request,
     RequestParser,
     Response,
@@ -174,3 +175,13 @@ def test_a_refused_request_that_expects_100_continue_closes_its_connection() -> 
     parser = RequestParser(max_body=10)
     (req,) = parser.feed(b"PUT / HTTP/1.1\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
     assert req.too_large and not req.keep_alive and not parser.continue_due
+
+
+def test_a_rendered_answer_is_the_bytes_render_response_makes() -> None:
+    headers = {"Content-Type": "application/json"}
+    fixed = Rendered(202, b'{"status":"OK"}', dict(headers))
+    for close in (False, True):
+        expected = render_response(202, headers, b'{"status":"OK"}', close=close)
+        assert fixed.render(close=close) == expected
+        assert Response(202, b'{"status":"OK"}', dict(headers)).render(close=close) == expected
+    assert fixed.status == 202 and fixed.headers == headers
