@@ -265,6 +265,8 @@ class RequestParser:
                 out.append(self._req)
                 self._req = None
             self._state = _HEAD
+            if not self._buf:  # the usual end: one whole request, nothing after it
+                return out
 
     # -- head -------------------------------------------------------------------------
     def _parse_head(self) -> Request | None:
