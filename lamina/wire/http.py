@@ -29,7 +29,7 @@ MAX_HEADERS = 100
 # A chunk-size line ("1a2b;ext=..."): real clients send a few bytes.
 MAX_CHUNK_LINE = 1024
 
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 # Parser states: where the next bytes of the connection belong.
@@ -169,15 +169,15 @@ def render_response(
     close: bool = False,
 ) -> bytes:
     """Render a full answer, headers and body, into a single buffer."""
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-    items = headers.items() if isinstance(headers, dict) else (headers or [])
-    for name, value in items:
-        lines.append(f"{name}: {value}")
-    lines.append(f"Content-Length: {len(body)}")
+    head = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n"
+    for name, value in headers.items() if isinstance(headers, dict) else (headers or ()):
+        head += f"{name}: {value}\r\n"  # (+= on a str nothing else holds: no copy)
     if close:
-        lines.append("Connection: close")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    return head + body if body else head
+        head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    else:
+        head += f"Content-Length: {len(body)}\r\n\r\n"
+    data = head.encode("latin-1")
+    return data + body if body else data
 
 
 class RequestParser:

@@ -185,3 +185,39 @@ def test_a_rendered_answer_is_the_bytes_render_response_makes() -> None:
         assert fixed.render(close=close) == expected
         assert Response(202, b'{"status":"OK"}', dict(headers)).render(close=close) == expected
     assert fixed.status == 202 and fixed.headers == headers
+
+
+def _reference_render(
+    status: int, headers: dict[str, str] | list[tuple[str, str]] | None, body: bytes, close: bool
+) -> bytes:
+    """The renderer as it was written first (lines joined), to compare with."""
+    from http import HTTPStatus
+
+    reasons = {s.value: s.phrase for s in HTTPStatus}
+    lines = [f"HTTP/1.1 {status} {reasons.get(status, 'Unknown')}"]
+    items = headers.items() if isinstance(headers, dict) else (headers or [])
+    lines += [f"{name}: {value}" for name, value in items]
+    lines.append(f"Content-Length: {len(body)}")
+    if close:
+        lines.append("Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + body if body else head
+
+
+@pytest.mark.parametrize("status", [200, 202, 204, 404, 429, 500, 599])
+def test_answers_render_as_the_first_renderer_rendered_them(status: int) -> None:
+    header_sets: list[dict[str, str] | list[tuple[str, str]] | None] = [
+        None,
+        {},
+        {
+            "Content-Type": "application/json",
+            "x-amzn-RequestId": "r",
+            "X-Amz-Executed-Version": "1",
+        },
+        [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("X-É", "é")],
+    ]
+    for headers in header_sets:
+        for body in (b"", b"{}", b"x" * 70_000):
+            for close in (False, True):
+                expected = _reference_render(status, headers, body, close)
+                assert render_response(status, headers, body, close=close) == expected
