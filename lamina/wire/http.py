@@ -171,7 +171,7 @@ def render_response(
     """Render a full answer, headers and body, into a single buffer."""
     head = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Unknown\r\n"
     for name, value in headers.items() if isinstance(headers, dict) else (headers or ()):
-        head += f"{name}: {value}\r\n"  # (+= on a str nothing else holds: no copy)
+        head += f"{name}: {value}\r\n"  # (extended in place once the str is ours alone)
     if close:
         head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     else:
