@@ -5,7 +5,9 @@ the server then wraps the request parser, the mount table, the handler, the invo
 synchronous part, the signature check and the answer's rendering with
 ``time.perf_counter()`` and, at exit, appends each one's median (µs, the first 500 calls
 left out) to that file. Nested wrappers add ~0.3 µs to each figure that contains others;
-``data_received`` contains the parser and the handler. Nothing happens without the
+``api.data_received`` contains the parser and the handler (and no write: the invoke's
+answer is written later); ``runtime_api.data_received`` the runtime's requests (its answer
+posted, with the ``202`` written inside, and its parked ``/next``). Nothing happens without the
 variable. (``bench/timing_hook`` is the after-invoke step's counterpart: only one
 ``sitecustomize`` is imported, so use one at a time.)
 
@@ -45,7 +47,17 @@ def _install(out: str) -> None:
 
         setattr(owner, name, timed)
 
-    wrap(server.HttpConnection, "data_received", "data_received")
+    received = server.HttpConnection.data_received
+
+    def data_received(conn: server.HttpConnection, data: bytes) -> None:
+        # The API's connections apart from the Runtime API's (the same class serves both).
+        owner = type(getattr(conn._handler, "__self__", None)).__name__
+        key = "api.data_received" if owner == "LambdaApi" else "runtime_api.data_received"
+        t = clock()
+        received(conn, data)
+        samples.setdefault(key, []).append(clock() - t)
+
+    setattr(server.HttpConnection, "data_received", data_received)  # noqa: B010 - a patch
     wrap(http.RequestParser, "feed", "parser.feed")
     wrap(app.LambdaApi, "handle", "api.handle")
     wrap(mounts.MountTable, "pick", "mounts.pick")
