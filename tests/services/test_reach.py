@@ -8,6 +8,7 @@ selector looks at (and invoke requests, which must stay out of every reach).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
 
@@ -115,6 +116,11 @@ HEADERS: list[dict[str, str]] = [
         }
         for service in SERVICES
     ),
+    {  # as the JavaScript SDK v3 signs every call: with its payload header
+        "authorization": "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/lambda/"
+        "aws4_request, SignedHeaders=host;x-amz-content-sha256, Signature=" + "0" * 64,
+        "x-amz-content-sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    },
 ]
 BODIES = [
     b"",
@@ -146,6 +152,18 @@ def test_a_selector_picks_nothing_outside_its_reach(
     assert picked > 0  # the corpus reaches every selector
 
 
+@pytest.mark.parametrize(("name", "select", "reach"), MOUNTED, ids=[m[0] for m in MOUNTED])
+def test_every_clue_of_a_reach_is_needed(name: str, select: Selector, reach: Reach) -> None:
+    """A reach no wider than its selector: without any one of its clues, some request the
+    selector picks would be ruled out (so a reach says what the selector looks at)."""
+    picked = [req for req in corpus() if select(req)]
+    for clue in ("paths", "headers", "hosts", "signed_for", "unsigned", "unsigned_headers"):
+        value = getattr(reach, clue)
+        if value:
+            narrower = dataclasses.replace(reach, **{clue: type(value)()})
+            assert any(not narrower.admits(req) for req in picked), f"{name}: {clue}"
+
+
 def test_the_union_admits_exactly_what_one_of_its_parts_admits() -> None:
     reaches = [reach for _, _, reach in MOUNTED]
     whole = union(reaches)
@@ -156,8 +174,9 @@ def test_the_union_admits_exactly_what_one_of_its_parts_admits() -> None:
 def test_plain_invokes_are_out_of_every_reach() -> None:
     """What the fast path is for: SDK invokes (signed for lambda) and unsigned ones."""
     whole = union([reach for _, _, reach in MOUNTED])
-    signed = next(h for h in HEADERS if "/lambda/" in h.get("authorization", ""))
-    for headers in ({}, signed, {"x-amz-invocation-type": "Event", "x-amz-log-type": "Tail"}):
+    signed = [h for h in HEADERS if "/lambda/" in h.get("authorization", "")]
+    assert len(signed) == 2  # botocore's shape and the JavaScript SDK's
+    for headers in ({}, *signed, {"x-amz-invocation-type": "Event", "x-amz-log-type": "Tail"}):
         for path in (PATHS[1], PATHS[2], PATHS[3]):
             req = Request("POST", path + "?Qualifier=1", {"host": "localhost", **headers}, b"{}")
             assert not whole.admits(req)

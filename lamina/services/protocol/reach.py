@@ -31,10 +31,13 @@ class Reach:
     ``signed_for``: the SigV4 scope (the ``Authorization`` header's, or when it has none
     a presigned URL's) names one of these services. ``unsigned``: the ``Authorization``
     header names no scope, and the target (path and query) or the body contains one of
-    these markers (the query protocol's ``Action=`` or ``Version=``).
+    these markers (the query protocol's ``Action=`` or ``Version=``). ``unsigned_headers``:
+    the ``Authorization`` header names no scope and the request has one of these headers
+    (S3 takes unsigned requests carrying its payload header; SDKs that send that header
+    with every request, signed for Lambda, stay out of S3's reach).
 
     A request whose ``Authorization`` header names a service outside ``signed_for`` is
-    out of reach of the ``unsigned`` clue: the selectors of the query-protocol services
+    out of reach of the ``unsigned`` clues: the selectors of the query-protocol services
     decide by the scope first and look at the body only without one.
     """
 
@@ -43,6 +46,7 @@ class Reach:
     hosts: tuple[str, ...] = ()
     signed_for: frozenset[str] = frozenset()
     unsigned: tuple[str, ...] = ()
+    unsigned_headers: tuple[str, ...] = ()
     _marks: tuple[tuple[str, bytes], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +73,9 @@ class Reach:
         presigned = "X-Amz-Credential=" in req.target
         if presigned and self.signed_for and signed_service(req) in self.signed_for:
             return True
+        for name in self.unsigned_headers:
+            if name in headers:
+                return True
         target, body = req.target, req.body
         for text, data in self._marks:  # noqa: SIM110 - no generator per request
             if text in target or data in body:
@@ -92,4 +99,5 @@ def union(reaches: list[Reach]) -> Reach:
         hosts=merged([r.hosts for r in reaches]),
         signed_for=frozenset().union(*(r.signed_for for r in reaches)),
         unsigned=merged([r.unsigned for r in reaches]),
+        unsigned_headers=merged([r.unsigned_headers for r in reaches]),
     )

@@ -19,7 +19,7 @@ from lamina.wire.http import Request
 _LAMBDA_PATH = re.compile(r"^/(20\d\d-\d\d-\d\d|lamina)(/|$)")
 
 # What is_s3_request can pick (lamina.services.protocol.reach).
-REACH = Reach(headers=("x-amz-content-sha256",), signed_for=frozenset({"s3"}))
+REACH = Reach(signed_for=frozenset({"s3"}), unsigned_headers=("x-amz-content-sha256",))
 
 
 def is_s3_request(req: Request) -> bool:
