@@ -98,9 +98,12 @@ def measure_floor(plan: WarmPlan, say: Callable[[str], None]) -> WarmResult:
     return result
 
 
-def _warm_up(
+def warm_up(
     api: LambdaClient, fn: BenchFunction, name: str, target: Target, plan: WarmPlan
 ) -> list[float]:
+    """Warm ``name`` as every measured run expects: ``plan.warmup_invokes`` sequential
+    invokes, then a burst at the highest concurrency; returns the REPORT durations of
+    the sequential ones after the first (cold) one."""
     durations: list[float] = []
     for _ in range(plan.warmup_invokes):
         answer = api.invoke(name, b"{}")
@@ -124,7 +127,7 @@ def measure_function(
             name, fn.code(), fn.runtime, fn.handler, plan.memory_mb, timeout_s=TIMEOUT_S
         )
         target = Target(server.host, server.port, render_request("POST", invoke_path(name), b"{}"))
-        durations = _warm_up(api, fn, name, target, plan)
+        durations = warm_up(api, fn, name, target, plan)
         result = WarmResult(fn.key, fn.label, runs(target, plan, say))
         result.runtime_duration_ms = durations
         result.http_client_ms = http_client_latencies(
