@@ -318,6 +318,31 @@ def test_node_http_response_stream_sets_status_headers_and_cookies(
     assert [n for n, _ in _pieces(body)] == ["1", "2", "3"]
 
 
+NODE_CRASHING_STREAM = """
+export const handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  responseStream.write('before;');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  setTimeout(() => { throw new RangeError('crashed mid-stream'); }, 1);
+  await new Promise(() => {});  // never settles: the uncaught exception ends the invoke
+});
+"""
+
+
+def test_a_node_crash_mid_stream_ends_the_stream_with_its_error(lamina: LaminaProcess) -> None:
+    lamina.create(
+        "stream-node-crash",
+        zip_files({"index.mjs": NODE_CRASHING_STREAM}),
+        runtime="nodejs20.x",
+        handler="index.handler",
+    )
+    chunks, complete, _ = _stream(lamina, "stream-node-crash", {})
+    assert b"".join(data for _, data in chunks) == b"before;"
+    assert (complete["ErrorCode"], complete["ErrorDetails"]) == (
+        "RangeError",
+        "crashed mid-stream",
+    )
+
+
 @pytest.fixture(scope="module")
 def small_limit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
     server = LaminaProcess(

@@ -6,10 +6,11 @@
 // module), then each event is pulled with GET /next and answered with POST /response or
 // POST /error. A handler wrapped in awslambda.streamifyResponse streams its response instead:
 // one chunked POST in the Runtime API's streaming mode, written as the handler writes, with
-// the error trailers if it fails. Node 20+, no dependencies. node:http is used rather than fetch because fetch
-// loads undici on first use, which costs ~40 ms of cold start here.
+// the error trailers if it fails. Node 20+, no dependencies. The Runtime API client is
+// client.mjs: one connection, HTTP/1.1 written and read by hand (not node:http, whose
+// per-request JavaScript dominates a no-op's CPU; not fetch, which loads undici on first
+// use, ~40 ms of cold start here).
 
-import http from 'node:http';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -18,7 +19,8 @@ import { finished } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { format } from 'node:util';
 
-const API_PREFIX = '/2018-06-01/runtime';
+import { RuntimeApiClient } from './client.mjs';
+
 const BOOTSTRAP_FILE = fileURLToPath(import.meta.url);
 const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
 const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
@@ -46,109 +48,6 @@ function patchConsole() {
     const stack = holder.stack.split('\n').slice(1).join('\n');
     logLine('TRACE', [`Trace: ${format(...args)}\n${stack}`]);
   };
-}
-
-// ------------------------------------------------------------------------------ HTTP client
-
-class RuntimeApiClient {
-  constructor(address) {
-    const colon = address.lastIndexOf(':');
-    this.hostname = address.slice(0, colon).replace(/^\[|\]$/g, '') || '127.0.0.1';
-    this.port = Number(address.slice(colon + 1));
-    // One keep-alive connection, no Nagle: split writes cost ~40 ms with delayed ACKs.
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
-  }
-
-  request(method, urlPath, body, headers = {}) {
-    return new Promise((resolve, reject) => {
-      const send = (retried) => {
-        const allHeaders = { ...headers };
-        if (body !== undefined) allHeaders['Content-Length'] = Buffer.byteLength(body);
-        const req = http.request(
-          {
-            hostname: this.hostname,
-            port: this.port,
-            method,
-            path: API_PREFIX + urlPath,
-            agent: this.agent,
-            headers: allHeaders,
-          },
-          (res) => {
-            const chunks = [];
-            res.on('data', (chunk) => chunks.push(chunk));
-            res.on('end', () =>
-              resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }),
-            );
-            res.on('error', reject);
-          },
-        );
-        req.on('socket', (socket) => socket.setNoDelay(true));
-        req.on('error', (err) => {
-          // The server may have closed the idle kept-alive connection: retry once on a new one.
-          if (!retried && req.reusedSocket) send(true);
-          else reject(err);
-        });
-        req.end(body);
-      };
-      send(false);
-    });
-  }
-
-  async next() {
-    return this.request('GET', '/invocation/next');
-  }
-
-  async postResponse(requestId, body) {
-    return this.request('POST', `/invocation/${requestId}/response`, body);
-  }
-
-  async postError(requestId, error) {
-    return this.request('POST', `/invocation/${requestId}/error`, JSON.stringify(error), {
-      'Content-Type': 'application/json',
-    });
-  }
-
-  /** Open the streaming response: a chunked POST whose body the handler writes. */
-  openStream(requestId, contentType) {
-    let resolve;
-    let reject;
-    const done = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const req = http.request(
-      {
-        hostname: this.hostname,
-        port: this.port,
-        method: 'POST',
-        path: `${API_PREFIX}/invocation/${requestId}/response`,
-        agent: this.agent,
-        headers: {
-          'Content-Type': contentType,
-          'Lambda-Runtime-Function-Response-Mode': 'streaming',
-          'Transfer-Encoding': 'chunked',
-          Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
-        },
-      },
-      (res) => {
-        const chunks = [];
-        res.on('data', (chunk) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      },
-    );
-    req.on('socket', (socket) => socket.setNoDelay(true));
-    req.on('error', reject);
-    req.flushHeaders();
-    return { req, done };
-  }
-
-  async postInitError(error) {
-    return this.request('POST', '/init/error', JSON.stringify(error), {
-      'Content-Type': 'application/json',
-      'Lambda-Runtime-Function-Error-Type': error.errorType,
-    });
-  }
 }
 
 // ------------------------------------------------------------------------------ errors
@@ -367,14 +266,30 @@ function installAwsLambdaGlobal() {
   };
 }
 
+/** The streamed POST under way, if any: a crash ends it with the error trailers. */
+let openResponse = null;
+
+function errorTrailers(body) {
+  return {
+    'Lambda-Runtime-Function-Error-Type': body.errorType,
+    'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(body)).toString('base64'),
+  };
+}
+
 /** The responseStream a streaming handler writes to; the POST opens on the first write. */
 function makeResponseStream(client, requestId) {
   let contentType = 'application/octet-stream';
   let opened = null;
-  const open = () => (opened ??= client.openStream(requestId, contentType));
+  const open = () => {
+    if (opened === null) {
+      opened = client.openStream(requestId, contentType);
+      openResponse = opened;
+    }
+    return opened;
+  };
   const stream = new Writable({
     write(chunk, _encoding, callback) {
-      open().req.write(chunk, callback);
+      open().write(chunk, callback);
     },
     final(callback) {
       open();
@@ -402,23 +317,32 @@ async function handleStreaming(client, handler, headers, event, requestId) {
   } catch (err) {
     error ??= err;
   }
-  const { req, done } = open();
+  const response = open();
+  let trailers = {};
   if (error !== null) {
     const body = errorBody(error);
     logError('Invoke Error', body);
-    req.addTrailers({
-      'Lambda-Runtime-Function-Error-Type': body.errorType,
-      'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(body)).toString('base64'),
-    });
+    trailers = errorTrailers(body);
   }
   inFlight = null;
-  req.end();
-  await done;
+  openResponse = null;
+  response.end(trailers);
+  await response.done;
+  return client.next();
 }
 
 let inFlight = null; // the request id being handled, for crash reports
 let initDone = false;
 
+/** Answer with `text` (a POST the client built) and wait for the next event. */
+async function answer(client, text) {
+  inFlight = null;
+  const { posted, next } = client.answerAndNext(text);
+  await posted;
+  return next;
+}
+
+/** Handle one event; resolves to the next one (its POST and the next GET go out together). */
 async function handleOne(client, handler, headers, body) {
   const requestId = headers['lambda-runtime-aws-request-id'];
   currentRequestId = requestId;
@@ -432,13 +356,9 @@ async function handleOne(client, handler, headers, body) {
     try {
       event = body.length ? JSON.parse(body.toString('utf8')) : null;
     } catch (err) {
-      const error = errorBody(err);
-      inFlight = null;
-      await client.postError(requestId, error);
-      return;
+      return answer(client, client.errorText(requestId, errorBody(err)));
     }
-    await handleStreaming(client, handler, headers, event, requestId);
-    return;
+    return handleStreaming(client, handler, headers, event, requestId);
   }
   let outcome;
   try {
@@ -457,16 +377,11 @@ async function handleOne(client, handler, headers, body) {
           `Unable to stringify response body as json: ${err?.message ?? err}`),
       };
     }
-    if (payload !== undefined) {
-      inFlight = null;
-      await client.postResponse(requestId, payload);
-      return;
-    }
+    if (payload !== undefined) return answer(client, client.responseText(requestId, payload));
   }
   const error = errorBody(outcome.error);
   logError('Invoke Error', error);
-  inFlight = null;
-  await client.postError(requestId, error);
+  return answer(client, client.errorText(requestId, error));
 }
 
 // ------------------------------------------------------------------------------ main
@@ -484,7 +399,11 @@ function onCrash(errorType, err) {
   const exitCode = errorType === 'Runtime.UnhandledPromiseRejection' ? 128 : 129;
   // Between invokes there is nobody to tell: the platform sees the exit on the next one.
   let post;
-  if (inFlight !== null) post = client?.postError(inFlight, body);
+  if (openResponse !== null) {
+    // A streamed answer is under way on the connection: end it with the error.
+    openResponse.end(errorTrailers(body));
+    post = openResponse.done;
+  } else if (inFlight !== null) post = client?.postError(inFlight, body);
   else if (!initDone) post = client?.postInitError(body);
   Promise.resolve(post).catch(() => {}).finally(() => process.exit(exitCode));
 }
@@ -518,13 +437,14 @@ async function main() {
   }
   initDone = true;
 
+  let next = await client.next();
   for (;;) {
-    const { status, headers, body } = await client.next();
+    const { status, headers, body } = next;
     if (status !== 200) {
       process.stderr.write(`/next answered ${status}, exiting: ${body.toString().slice(0, 200)}\n`);
       process.exit(1);
     }
-    await handleOne(client, handler, headers, body);
+    next = await handleOne(client, handler, headers, body);
   }
 }
 
