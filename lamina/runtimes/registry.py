@@ -24,6 +24,7 @@ from lamina.runtimes.interpreters import (
     node_candidates,
     python_candidates,
 )
+from lamina.runtimes.node_flags import node_flags
 
 ENTRYPOINT_ERROR_TYPE = "Runtime.InvalidEntrypoint"
 # The oldest Node a nodejs runtime may fall back to: the bootstrap needs Node 20 APIs.
@@ -123,11 +124,17 @@ class RuntimeRegistry:
         self._lock = threading.Lock()
 
     def resolve(
-        self, runtime: str, runtime_root: str, task_root: str = DEFAULT_TASK_ROOT
+        self,
+        runtime: str,
+        runtime_root: str,
+        task_root: str = DEFAULT_TASK_ROOT,
+        memory_mb: int | None = None,
     ) -> RuntimeCommand:
         """The command for ``runtime``; raises :class:`InvalidRuntime` when nothing runs it.
 
         ``task_root`` matters for ``provided.*`` only: its command is ``<task_root>/bootstrap``.
+        ``memory_mb`` for Node only: with it, ``node`` gets AWS's flags for that memory size
+        (:func:`lamina.runtimes.node_flags.node_flags`).
         """
         root = runtime_root.rstrip("/") or "/"
         if runtime in PROVIDED_RUNTIMES:
@@ -136,10 +143,11 @@ class RuntimeRegistry:
             )
         if runtime in PYTHON_RUNTIMES:
             interp, note = self._interpreter(runtime)
-            argv = (str(interp.path), f"{root}/python/{PYTHON_ENTRY}")
+            argv: tuple[str, ...] = (str(interp.path), f"{root}/python/{PYTHON_ENTRY}")
         elif runtime in NODE_RUNTIMES:
             interp, note = self._interpreter(runtime)
-            argv = (str(interp.path), f"{root}/node/bootstrap.mjs")
+            flags = node_flags(memory_mb) if memory_mb is not None else ()
+            argv = (str(interp.path), *flags, f"{root}/node/bootstrap.mjs")
         else:
             raise InvalidRuntime(
                 f"The runtime parameter of {runtime} is not supported: "

@@ -131,7 +131,7 @@ class Launcher:
                 return error_bodies.invalid_entrypoint(missing)
             bootstrap_root = opt_root
         try:
-            cmd = self.runtimes.resolve(cfg.runtime, runtime_root, bootstrap_root)
+            cmd = self.runtimes.resolve(cfg.runtime, runtime_root, bootstrap_root, cfg.memory_mb)
         except InvalidRuntime as exc:
             return error_bodies.invalid_runtime(exc.message)
         # External extensions come from layers: executables in /opt/extensions.

@@ -53,6 +53,32 @@ def test_node_runtimes_run_async_handlers(lamina: LaminaProcess, runtime: str) -
         assert f"runs on Node v{body['node']}" in table[runtime]["note"]
 
 
+def test_node_starts_with_awss_flags_for_its_memory(lamina: LaminaProcess) -> None:
+    code = zip_files(
+        {
+            "index.mjs": (
+                "import v8 from 'node:v8';\n"
+                "export const handler = async () => {\n"
+                "  globalThis.gc();\n"
+                "  return { gc: typeof globalThis.gc, argv: process.execArgv,\n"
+                "           limitMb: v8.getHeapStatistics().heap_size_limit / 2 ** 20 };\n"
+                "};\n"
+            )
+        }
+    )
+    lamina.create("rt-node-flags", code, runtime="nodejs20.x", handler="index.handler",
+                  MemorySize=256)  # fmt: skip
+    out = lamina.invoke("rt-node-flags", {})
+    assert out.function_error is None, out.payload
+    body = out.json()
+    assert body["gc"] == "function"
+    assert "--max-old-space-size=231" in body["argv"]
+    assert "--max-semi-space-size=12" in body["argv"]
+    # V8's own limit follows: old space plus the young generation, far below the host's
+    # default (a quarter of its RAM or more), so a runaway heap fails inside V8 first.
+    assert 231 < body["limitMb"] < 256 + 64
+
+
 @pytest.mark.parametrize(
     ("example", "runtime", "handler", "language"),
     [

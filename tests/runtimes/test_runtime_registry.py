@@ -238,3 +238,18 @@ def test_host_runtimes_resolve_to_real_interpreters() -> None:
     node22 = registry.resolve("nodejs22.x", "/var/runtime")
     if not node22.interpreter_version.startswith("v22."):
         assert "no Node 22 found" in node22.note
+
+
+def test_node_gets_awss_memory_flags_when_the_memory_is_given(tmp_path: Path) -> None:
+    n20 = fake_binary(tmp_path / "bin" / "node", "v20.11.1")
+    cmd = isolated(tmp_path).resolve("nodejs20.x", "/var/runtime", memory_mb=1769)
+    assert cmd.argv == (
+        str(n20),
+        "--expose-gc",
+        "--max-http-header-size=81920",
+        "--max-semi-space-size=88",
+        "--max-old-space-size=1593",
+        "/var/runtime/node/bootstrap.mjs",
+    )
+    py = isolated(tmp_path).resolve("provided.al2023", "/var/runtime", memory_mb=1769)
+    assert py.argv == ("/var/task/bootstrap",)
