@@ -86,6 +86,13 @@ def env_cpu_ns(server_pid: int) -> dict[Path, int]:
     return {f: _read_ns(f) for f in files}
 
 
+def env_sys_ns(usage: dict[Path, int]) -> dict[Path, int]:
+    """The kernel's part of :func:`env_cpu_ns` (v1 ``cpuacct.usage_sys``; v2: none)."""
+    return {
+        f: _read_ns(f.with_name("cpuacct.usage_sys")) for f in usage if f.name == "cpuacct.usage"
+    }
+
+
 def proc_cpu_ns(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // CLOCK_TICKS
@@ -98,6 +105,7 @@ class Round:
     p50_ms: float
     p99_ms: float
     env_us: float  # environments' CPU per invoke
+    env_sys_us: float  # the kernel's part of it
     server_us: float
     environments: int
 
@@ -106,14 +114,17 @@ def measure(server: LaminaServer, target_request: bytes, c: int, seconds: float)
     assert server.pid is not None
     target = Target(server.host, server.port, target_request)
     env0 = env_cpu_ns(server.pid)
+    sys0 = env_sys_ns(env0)
     srv0 = proc_cpu_ns(server.pid)
     result = run_load(target, c, seconds)
     srv1 = proc_cpu_ns(server.pid)
     env1 = env_cpu_ns(server.pid)
+    sys1 = env_sys_ns(env1)
     if result.errors:
         raise SystemExit(f"c={c}: {result.errors} errors, first: {result.first_error}")
     # An environment born during the run counts from zero (its INIT included).
     env_ns = sum(v - env0.get(k, 0) for k, v in env1.items())
+    sys_ns = sum(v - sys0.get(k, 0) for k, v in sys1.items())
     n = max(result.ok, 1)
     return Round(
         c,
@@ -121,6 +132,7 @@ def measure(server: LaminaServer, target_request: bytes, c: int, seconds: float)
         median(result.latencies_ms),
         percentile(result.latencies_ms, 99),
         env_ns / n / 1000,
+        sys_ns / n / 1000,
         (srv1 - srv0) / n / 1000,
         len(env1),
     )
@@ -148,15 +160,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             api.close()
         print(
-            "| round | c | invokes/s | p50 ms | p99 ms | p99/p50 | env CPU µs/inv | server CPU µs/inv | envs |"
+            "| round | c | invokes/s | p50 ms | p99 ms | p99/p50 | env CPU µs/inv | of which kernel | server CPU µs/inv | envs |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for i in range(args.rounds):
             for c in args.concurrency:
                 r = measure(server, request, c, args.seconds)
                 print(
                     f"| {i + 1} | {c} | {r.throughput:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
-                    f"| {r.p99_ms / r.p50_ms:.1f} | {r.env_us:,.0f} | {r.server_us:,.0f} "
+                    f"| {r.p99_ms / r.p50_ms:.1f} | {r.env_us:,.0f} | {r.env_sys_us:,.0f} | {r.server_us:,.0f} "
                     f"| {r.environments} |",
                     flush=True,
                 )
