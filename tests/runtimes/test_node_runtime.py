@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -335,3 +337,65 @@ def test_unhandled_rejection_fails_the_invoke_and_exits(tmp_path: Path) -> None:
     assert isinstance(body, dict)
     assert body["errorType"] == "Runtime.UnhandledPromiseRejection"
     assert body["errorMessage"] == "Error: forgotten"
+
+
+def test_a_large_event_and_answer_cross_many_reads(tmp_path: Path) -> None:
+    files = {"app.js": "exports.handler = async (event) => ({ n: event.s.length, s: event.s });\n"}
+    big = "é" + "x" * (5 * 1024 * 1024)  # 5 MiB: many socket reads, a multi-byte character
+    with node_runtime(tmp_path, files) as (api, rt):
+        assert api.invoke({"s": big}, rt.process).json() == {"n": len(big), "s": big}
+        assert api.invoke({"s": "small"}, rt.process).json() == {"n": 5, "s": "small"}
+
+
+def _chunked(body: bytes) -> bytes:
+    """``body`` as two chunks and the last one, with a trailer."""
+    half = len(body) // 2
+    parts = [body[:half], body[half:]]
+    return b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\nX-T: 1\r\n\r\n"
+
+
+def test_chunked_answers_from_the_runtime_api_are_read(tmp_path: Path) -> None:
+    """A Runtime API may answer with Transfer-Encoding: chunked (Lamina's uses lengths)."""
+    posted: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            event = b'{"via":"chunks"}'
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                b"Lambda-Runtime-Aws-Request-Id: req-k\r\n"
+                b"Lambda-Runtime-Deadline-Ms: 9999999999999\r\n\r\n" + _chunked(event)
+            )
+            data = data.split(b"\r\n\r\n", 1)[1]
+            while b"\r\n\r\n" not in data:  # the POST's head (the GET follows it)
+                data += conn.recv(65536)
+            head, rest = data.split(b"\r\n\r\n", 1)
+            length = int(re.findall(rb"Content-Length: (\d+)", head)[0])
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            posted.append(head + b"\r\n\r\n" + rest[:length])
+            conn.sendall(
+                b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunked(b"{}")
+            )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "app.js").write_text("exports.handler = async (event) => ({ got: event });\n")
+    host, port = listener.getsockname()[:2]
+    with FakeRuntimeApi() as unused:  # only for the variables; this test serves itself
+        variables = lambda_environment(unused, task, "app.handler")
+    variables["AWS_LAMBDA_RUNTIME_API"] = f"{host}:{port}"
+    with run_runtime(command().argv, variables, task, tmp_path / "logs") as rt:
+        thread.join(30)
+        listener.close()
+        assert rt.wait() != 0  # the connection closed under the next GET, on a new socket
+    assert posted, rt.stderr()
+    assert posted[0].startswith(b"POST /2018-06-01/runtime/invocation/req-k/response HTTP/1.1")
+    assert posted[0].endswith(b'{"got":{"via":"chunks"}}')

@@ -19,6 +19,7 @@ import net from 'node:net';
 export const API_PREFIX = '/2018-06-01/runtime';
 const HEAD_END = Buffer.from('\r\n\r\n');
 const MAX_HEAD = 64 * 1024; // an answer's head larger than this is not the Runtime API's
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 class Pending {
   constructor(text, resolve, reject) {
@@ -208,10 +209,16 @@ export class RuntimeApiClient {
 
   connected() {
     if (this.socket !== null) return this.socket;
-    const socket = net.connect({ host: this.hostname, port: this.port, noDelay: true });
+    // `onread`: bytes land in one reused buffer and go straight to onData, without the
+    // Readable stream machinery ('data' events, a new buffer per read).
+    const socket = net.connect({
+      host: this.hostname,
+      port: this.port,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (n, buf) => this.onData(socket, buf, n) },
+    });
     // No Nagle: a request split over two segments would wait for a delayed ACK.
     socket.setNoDelay(true);
-    socket.on('data', (chunk) => this.onData(socket, chunk));
     socket.on('error', (err) => {
       this.lastError = err; // 'close' follows
     });
@@ -225,10 +232,11 @@ export class RuntimeApiClient {
 
   // ------------------------------------------------------------------ answers
 
-  onData(socket, chunk) {
+  onData(socket, buf, n) {
     if (socket !== this.socket) return;
-    this.chunks.push(chunk);
-    this.size += chunk.length;
+    // A copy: the read buffer is reused by the next read.
+    this.chunks.push(Buffer.from(buf.subarray(0, n)));
+    this.size += n;
     try {
       while (this.size > 0 && this.takeAnswer());
     } catch (err) {
@@ -248,7 +256,8 @@ export class RuntimeApiClient {
         return false;
       }
       const { status, headers } = parseHead(buf.toString('latin1', 0, end));
-      const chunked = /\bchunked\b/i.test(headers['transfer-encoding'] ?? '');
+      const coding = headers['transfer-encoding'];
+      const chunked = coding !== undefined && /\bchunked\b/i.test(coding);
       const length = chunked ? -1 : Number(headers['content-length'] ?? 0);
       if (!Number.isSafeInteger(length) || length < -1) {
         throw new Error('bad Content-Length from the Runtime API');
