@@ -247,6 +247,10 @@ export class RuntimeApiClient {
 
   /** Cut one whole answer out of the bytes received; false if it is not all here yet. */
   takeAnswer() {
+    // A body of known length is joined once, when all of it is here (not at every read).
+    if (this.head !== null && this.head.length >= 0 && this.size < this.head.start + this.head.length) {
+      return false;
+    }
     let buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
     this.chunks = [buf];
     if (this.head === null) {
