@@ -5,7 +5,7 @@
  * environment and a flat argv spec:
  *
  *   lamina-jail [-c JOIN]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1]
- *               [-T TMP_MB | -t TMP_DIR] [-S SHM_MB]
+ *               [-T TMP_MB | -m TMP_FD] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
  *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] [-Z TRACE_FD]
  *               -- RUNTIME ARGV...
@@ -19,6 +19,8 @@
  * in the pid namespace; the jail exits with the same status (or 128+signal).
  * The runtime inherits file descriptors 0-2, plus 3..KEEP-1 when -k is given (a zygote's
  * control socket); every other descriptor is closed before the exec.
+ * With -m, descriptor TMP_FD is the environment's /tmp volume, a detached mount the server
+ * made with fsmount(2) (never attached to the host's tree): init moves it onto /tmp.
  * With -e, the jail first joins the network namespace open at descriptor NETNS_FD (made by
  * the server, with the Runtime API already listening on its loopback) and closes it.
  * With -p, the jail dies with its parent (PR_SET_PDEATHSIG), and exits at once if PARENT is
@@ -77,6 +79,9 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #define J_ATTR_RDONLY 0x00000001
 #define J_ATTR_NOSUID 0x00000002
 #define J_AT_RECURSIVE 0x8000
+/* move_mount(2): one number on every architecture (Linux 5.2 added it everywhere at once). */
+#define J_SYS_move_mount 429
+#define J_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 
 static const char *filter_kind = "full", *dump_kind = NULL;
 static const char *watch_roots[MAX_ITEMS];
@@ -88,7 +93,10 @@ static long parent_pid = 0;
 static const char *link_target[MAX_ITEMS], *link_path[MAX_ITEMS];
 static int n_links;
 static long new_root = 0;
-static const char *tmp_dir = NULL;  /* -t: a disk volume for /tmp instead of a tmpfs */
+/* -m: the environment's /tmp volume, a detached mount (fsmount) at this descriptor, moved
+ * onto /tmp instead of a tmpfs. The volume is never mounted in the host's tree, so every
+ * jail's copy of the host's mounts stays as small as the host's own table. */
+static long tmp_mount_fd = -1;
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
@@ -149,7 +157,7 @@ static void parse(int argc, char **argv) {
         case 'd': workdir = v; break;
         case 's': filter_kind = v; break;
         case 'R': new_root = number(v); break;
-        case 't': tmp_dir = v; break;
+        case 'm': tmp_mount_fd = number(v); break;
         case 'L':
             if (n_links == MAX_ITEMS || i + 1 >= argc) usage("-L needs TARGET PATH");
             link_target[n_links] = v; link_path[n_links++] = argv[++i]; break;
@@ -327,9 +335,6 @@ static void build_mounts(void) {
         if (src_fd[i] < 0 || fstat(src_fd[i], &st) < 0) die("open bind source", bind_src[i]);
         src_mode[i] = (int)st.st_mode;
     }
-    int tmp_fd = -1;
-    if (tmp_dir != NULL && (tmp_fd = open(tmp_dir, O_PATH | O_CLOEXEC | O_DIRECTORY)) < 0)
-        die("open", tmp_dir);
     trace("sources-opened");
     if (new_root) {
         if (mount("lamina-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
@@ -379,14 +384,13 @@ static void build_mounts(void) {
         die("make root read-only", top);
 #endif
     trace("read-only");
-    if (tmp_fd >= 0) {
-        /* The environment's own disk volume (its size is EphemeralStorage): writable. */
-        snprintf(from, sizeof from, "/proc/self/fd/%d", tmp_fd);
-        const char *tmp = under(root, "/tmp", path, sizeof path);
-        if (mount(from, tmp, NULL, MS_BIND, NULL) < 0) die("bind", "/tmp");
-        if (mount(NULL, tmp, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) < 0)
-            die("remount", "/tmp");
-        close(tmp_fd);
+    if (tmp_mount_fd >= 0) {
+        /* The environment's own disk volume (its size is EphemeralStorage): writable, made
+         * nosuid, nodev by the server (fsmount's attributes). */
+        if (syscall(J_SYS_move_mount, (int)tmp_mount_fd, "", AT_FDCWD,
+                    under(root, "/tmp", path, sizeof path), J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            die("attach the /tmp volume", NULL);
+        close((int)tmp_mount_fd);
     } else {
         snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
         if (mount("tmpfs", under(root, "/tmp", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,

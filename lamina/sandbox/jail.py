@@ -85,7 +85,7 @@ class JailPlan:
     # A new root built from ``binds`` and ``links`` only (nothing else of the host), or
     # None for the host's tree with ``hidden`` covered.
     links: tuple[tuple[str, str], ...] | None = None
-    tmp_dir: Path | None = None  # a disk volume bound at /tmp (else a tmpfs of tmp_mb)
+    tmp_fd: int | None = None  # the jail's descriptor of a detached /tmp volume (else a tmpfs)
     trace_fd: int | None = None  # the jail's descriptor for its step timestamps (-Z)
 
 
@@ -98,8 +98,8 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-H", str(path)]
     for src, dst in plan.binds:
         argv += ["-B", str(src), dst]
-    if plan.tmp_dir is not None:
-        argv += ["-t", str(plan.tmp_dir)]
+    if plan.tmp_fd is not None:
+        argv += ["-m", str(plan.tmp_fd)]
     if plan.links is not None:
         argv += ["-R", "1"]
         for target, link in plan.links:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import os
 import signal
@@ -201,31 +200,37 @@ class ProcessSandbox:
         if self._volumes is not None and control_fd is None:
             volume = await self._volumes.take(spec.limits.ephemeral_mb)
         cgroup = self._driver.create(spec.env_id, spec.limits)
+        # Passed descriptors land at 3, 4, ... in this order.
+        passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
+        netns_at = tmp_at = trace_at = None
+        if spec.netns_fd is not None:
+            passed += (spec.netns_fd,)
+            netns_at = 2 + len(passed)
+        if volume is not None:
+            passed += (volume.fd,)
+            tmp_at = 2 + len(passed)
+        if trace_fd is not None:
+            passed += (trace_fd,)
+            trace_at = 2 + len(passed)
         plan = JailPlan(
             join_files=tuple(cgroup.join_files()),
             hidden=self._hidden if self._rootfs is None else (),
             binds=tuple(binds),
             links=self._rootfs.links if self._rootfs is not None else None,
-            tmp_dir=volume.mount if volume is not None else None,
+            tmp_fd=tmp_at,
             tmp_mb=spec.limits.ephemeral_mb,
             nofile=spec.limits.nofile,
             uid=self._uid,
             gid=self._gid,
             workdir=TASK_ROOT,
             keep_fds=3 if control_fd is None else 4,
-            # Passed fds land at 3, 4, ...: the control socket first, then the namespace.
-            netns_fd=None if spec.netns_fd is None else (3 if control_fd is None else 4),
+            netns_fd=netns_at,
             parent_pid=os.getpid(),
             # A zygote makes its environments' namespaces and mounts; each environment
             # then installs the full filter on itself.
             seccomp="full" if control_fd is None else "zygote",
+            trace_fd=trace_at,
         )
-        passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
-        if spec.netns_fd is not None:
-            passed += (spec.netns_fd,)
-        if trace_fd is not None:
-            passed += (trace_fd,)
-            plan = dataclasses.replace(plan, trace_fd=2 + len(passed))
         try:
             child = Child(
                 jail_argv(self._jail, plan, spec.argv), spec.env, stdout_fd, pass_fds=passed
@@ -237,5 +242,7 @@ class ProcessSandbox:
             raise
         release = None
         if volume is not None and self._volumes is not None:
+            # The jail holds the mount now (and attaches it): it lives as long as the jail.
+            volume.close_mount()
             release = functools.partial(self._volumes.release, volume)
         return JailedProcess(child, cgroup, release)
