@@ -82,6 +82,10 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 /* move_mount(2): one number on every architecture (Linux 5.2 added it everywhere at once). */
 #define J_SYS_move_mount 429
 #define J_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define J_SYS_open_tree 428
+#define J_SYS_mount_setattr 442
+#define J_OPEN_TREE_CLONE 1
+#define J_ATTR_NODEV 0x00000004
 
 static const char *filter_kind = "full", *dump_kind = NULL;
 static const char *watch_roots[MAX_ITEMS];
@@ -97,6 +101,15 @@ static long new_root = 0;
  * onto /tmp instead of a tmpfs. The volume is never mounted in the host's tree, so every
  * jail's copy of the host's mounts stays as small as the host's own table. */
 static long tmp_mount_fd = -1;
+/* -M 1: make a root template (the tree of -B, -L and the mount points, read-only, made
+ * the root of a new mount namespace) and hold it until stdin closes; the server keeps
+ * that namespace (/proc/PID/ns/mnt) and passes it to each jail as -r FD. The jail then
+ * joins a copy of it instead of building the tree: its -B binds are only the function's
+ * own (code, runtimes, layers), cloned on the host (open_tree) and attached inside. */
+static long template_mode = 0, template_fd = -1;
+static const char *extra_points[MAX_ITEMS];  /* -A: more mount points in a template */
+static int n_extra_points;
+static int clone_fd[MAX_ITEMS];
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
@@ -158,6 +171,9 @@ static void parse(int argc, char **argv) {
         case 's': filter_kind = v; break;
         case 'R': new_root = number(v); break;
         case 'm': tmp_mount_fd = number(v); break;
+        case 'M': template_mode = number(v); break;
+        case 'r': template_fd = number(v); break;
+        case 'A': if (n_extra_points == MAX_ITEMS) usage("too many -A"); extra_points[n_extra_points++] = v; break;
         case 'L':
             if (n_links == MAX_ITEMS || i + 1 >= argc) usage("-L needs TARGET PATH");
             link_target[n_links] = v; link_path[n_links++] = argv[++i]; break;
@@ -173,7 +189,7 @@ static void parse(int argc, char **argv) {
         default: usage(a);
         }
     }
-    if (n_watch > 0 || dump_kind != NULL) return;
+    if (n_watch > 0 || dump_kind != NULL || template_mode) return;
     if (strcmp(filter_kind, "full") != 0 && strcmp(filter_kind, "zygote") != 0) usage("-s");
     if (i >= argc) usage("no runtime argv after --");
     if (uid == 0 || gid == 0) usage("refusing to run the runtime as root");
@@ -268,10 +284,15 @@ static const char *under(const char *root, const char *path, char *buf, size_t s
  * environment's) and, under /sys/fs/cgroup, only the hierarchies the environment has a
  * group in, mounted afresh in its cgroup namespace: its own group is their root, every
  * other group is invisible. */
-static void own_sys(const char *root) {
-    enum { MAXCG = 32 };
-    char dirs[MAXCG][128], types[MAXCG][16], opts[MAXCG][256], path[4096];
-    int mine[MAXCG], n = 0, root_v2 = 0;
+enum { MAXCG = 32 };
+static char cg_dirs[MAXCG][128], cg_types[MAXCG][16], cg_opts[MAXCG][256];
+static int cg_mine[MAXCG], cg_n = 0, cg_root_v2 = 0, cg_scanned = 0;
+
+/* The host's cgroup hierarchies, read from the host's mount table (so before a jail
+ * joins a root template's mount namespace, where the table is the template's). */
+static void scan_cgroups(void) {
+    if (cg_scanned) return;
+    cg_scanned = 1;
     FILE *m = setmntent("/proc/self/mounts", "re");
     if (m == NULL) die("read", "/proc/self/mounts");
     struct mntent *e;
@@ -279,42 +300,76 @@ static void own_sys(const char *root) {
         int cg = strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0;
         if (!cg) continue;
         if (strcmp(e->mnt_dir, "/sys/fs/cgroup") == 0) {
-            root_v2 = strcmp(e->mnt_type, "cgroup2") == 0;
+            cg_root_v2 = strcmp(e->mnt_type, "cgroup2") == 0;
             continue;
         }
-        if (strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || n == MAXCG) continue;
-        if (strlen(e->mnt_dir) >= sizeof dirs[0]) continue;
-        strcpy(dirs[n], e->mnt_dir);
-        snprintf(types[n], sizeof types[n], "%s", e->mnt_type);
-        cgroup_options(e->mnt_opts, opts[n], sizeof opts[n]);
-        mine[n] = 0;
-        size_t len = strlen(dirs[n]);
+        if (strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || cg_n == MAXCG) continue;
+        if (strlen(e->mnt_dir) >= sizeof cg_dirs[0]) continue;
+        strcpy(cg_dirs[cg_n], e->mnt_dir);
+        snprintf(cg_types[cg_n], sizeof cg_types[cg_n], "%s", e->mnt_type);
+        cgroup_options(e->mnt_opts, cg_opts[cg_n], sizeof cg_opts[cg_n]);
+        cg_mine[cg_n] = 0;
+        size_t len = strlen(cg_dirs[cg_n]);
         for (int i = 0; i < n_cgroups; i++)
-            mine[n] |= strncmp(cgroups[i], dirs[n], len) == 0 && cgroups[i][len] == '/';
-        n++;
+            cg_mine[cg_n] |= strncmp(cgroups[i], cg_dirs[cg_n], len) == 0 && cgroups[i][len] == '/';
+        cg_n++;
     }
     endmntent(m);
+}
+
+static void own_sys(const char *root) {
+    char path[4096];
+    scan_cgroups();
     unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
     /* The host's network namespace already has its sysfs (a second one is EBUSY). */
     if (netns_fd >= 0 && mount("sysfs", under(root, "/sys", path, sizeof path), "sysfs", ro, NULL) < 0)
         die("mount", "/sys");
     const char *cg = under(root, "/sys/fs/cgroup", path, sizeof path);
-    if (root_v2) {
+    if (cg_root_v2) {
         if (mount("cgroup2", cg, "cgroup2", ro, NULL) < 0) die("mount", "cgroup2");
         return;
     }
-    if (n == 0) return;
+    if (cg_n == 0) return;
     if (mount("lamina-cgroup", cg, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0755") < 0)
         die("mount", "/sys/fs/cgroup");
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < cg_n; i++) {
         char dir[4096];
-        under(root, dirs[i], dir, sizeof dir);
+        under(root, cg_dirs[i], dir, sizeof dir);
         if (mkdir(dir, 0555) < 0 && errno != EEXIST) die("mkdir", dir);
-        if (mine[i] && mount("cgroup", dir, types[i], ro, opts[i]) < 0) die("mount", dir);
+        if (cg_mine[i] && mount("cgroup", dir, cg_types[i], ro, cg_opts[i]) < 0) die("mount", dir);
     }
     if (mount(NULL, under(root, "/sys/fs/cgroup", path, sizeof path), NULL, MS_REMOUNT | ro,
               "size=16k,mode=0755") < 0)
         die("make read-only", "/sys/fs/cgroup");
+}
+
+/* What every environment gets afresh, on top of its (read-only) tree: its /tmp volume or
+ * a tmpfs, /dev/shm, its own /proc, /sys and cgroup mounts. */
+static void env_mounts(const char *root) {
+    char opts[128], path[4096];
+    if (tmp_mount_fd >= 0) {
+        /* The environment's own disk volume (its size is EphemeralStorage): writable, made
+         * nosuid, nodev by the server (fsmount's attributes). */
+        if (syscall(J_SYS_move_mount, (int)tmp_mount_fd, "", AT_FDCWD,
+                    under(root, "/tmp", path, sizeof path), J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            die("attach the /tmp volume", NULL);
+        close((int)tmp_mount_fd);
+    } else {
+        snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
+        if (mount("tmpfs", under(root, "/tmp", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
+                  opts) < 0)
+            die("mount", "/tmp");
+    }
+    snprintf(opts, sizeof opts, "size=%ldm,mode=1777", shm_mb);
+    if (mount("tmpfs", under(root, "/dev/shm", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
+              opts) < 0)
+        die("mount", "/dev/shm");
+    if (mount("proc", under(root, "/proc", path, sizeof path), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              NULL) < 0)
+        die("mount", "/proc");
+    trace("tmp-shm-proc");
+    own_sys(root);
+    trace("sys-cgroup");
 }
 
 /* The mount tree. With -R (a new root, the process tier's default) nothing of the host is
@@ -324,7 +379,7 @@ static void own_sys(const char *root) {
 static void build_mounts(void) {
     int src_fd[MAX_ITEMS];
     int src_mode[MAX_ITEMS];
-    char opts[128], from[64], path[4096];
+    char from[64], path[4096];
     const char *root = new_root ? NEW_ROOT_STAGE : "";
 
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make mounts private", "/");
@@ -368,8 +423,10 @@ static void build_mounts(void) {
         }
         static const char *points[] = {"/tmp", "/proc", "/sys", "/dev/shm", "/opt", NULL};
         for (int i = 0; points[i]; i++) make_target(under(root, points[i], path, sizeof path), 1);
+        for (int i = 0; i < n_extra_points; i++)
+            make_target(under(root, extra_points[i], path, sizeof path), 1);
         /* Without an own network namespace there is no fresh sysfs to mount: the host's. */
-        if (netns_fd < 0 && mount("/sys", under(root, "/sys", path, sizeof path), NULL,
+        if (netns_fd < 0 && !template_mode && mount("/sys", under(root, "/sys", path, sizeof path), NULL,
                                   MS_BIND | MS_REC, NULL) < 0)
             die("bind", "/sys");
     }
@@ -384,29 +441,7 @@ static void build_mounts(void) {
         die("make root read-only", top);
 #endif
     trace("read-only");
-    if (tmp_mount_fd >= 0) {
-        /* The environment's own disk volume (its size is EphemeralStorage): writable, made
-         * nosuid, nodev by the server (fsmount's attributes). */
-        if (syscall(J_SYS_move_mount, (int)tmp_mount_fd, "", AT_FDCWD,
-                    under(root, "/tmp", path, sizeof path), J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
-            die("attach the /tmp volume", NULL);
-        close((int)tmp_mount_fd);
-    } else {
-        snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
-        if (mount("tmpfs", under(root, "/tmp", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
-                  opts) < 0)
-            die("mount", "/tmp");
-    }
-    snprintf(opts, sizeof opts, "size=%ldm,mode=1777", shm_mb);
-    if (mount("tmpfs", under(root, "/dev/shm", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
-              opts) < 0)
-        die("mount", "/dev/shm");
-    if (mount("proc", under(root, "/proc", path, sizeof path), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              NULL) < 0)
-        die("mount", "/proc");
-    trace("tmp-shm-proc");
-    own_sys(root);
-    trace("sys-cgroup");
+    if (!template_mode) env_mounts(root);
     if (new_root) {
         if (chdir(root) < 0) die("chdir", root);
         if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root", root);
@@ -414,6 +449,53 @@ static void build_mounts(void) {
         if (chdir("/") < 0) die("chdir", "/");
         trace("pivot-root");
     }
+}
+
+/* -r, on the host before joining the template: a detached, read-only clone of each -B
+ * source (open_tree), to attach inside; and the host's cgroup hierarchies. */
+static void clone_sources(void) {
+    for (int i = 0; i < n_binds; i++) {
+        struct stat st;
+        clone_fd[i] = (int)syscall(J_SYS_open_tree, AT_FDCWD, bind_src[i],
+                                   J_OPEN_TREE_CLONE | O_CLOEXEC | J_AT_RECURSIVE);
+        if (clone_fd[i] < 0 || fstat(clone_fd[i], &st) < 0) die("clone bind source", bind_src[i]);
+        int device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+        struct jail_attr attr = {.attr_set = J_ATTR_RDONLY | J_ATTR_NOSUID | (device ? 0 : J_ATTR_NODEV)};
+        if (syscall(J_SYS_mount_setattr, clone_fd[i], "", AT_EMPTY_PATH | J_AT_RECURSIVE, &attr,
+                    sizeof attr) < 0)
+            die("make read-only", bind_src[i]);
+    }
+    scan_cgroups();
+    trace("sources-opened");
+}
+
+/* -r, in init: the template's copy is already the read-only root; attach the function's
+ * clones at their mount points (made in the template) and the per-environment mounts. */
+static void attach_to_template(void) {
+    for (int i = 0; i < n_binds; i++) {
+        if (syscall(J_SYS_move_mount, clone_fd[i], "", AT_FDCWD, bind_dst[i],
+                    J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            die("attach", bind_dst[i]);
+        close(clone_fd[i]);
+    }
+    trace("binds");
+    env_mounts("");
+    if (chdir("/") < 0) die("chdir", "/");
+}
+
+/* -M: build the template and hold its mount namespace until stdin closes. */
+static int make_template(void) {
+    umask(022);
+    if (unshare(CLONE_NEWNS) < 0) die("unshare", "template");
+    new_root = 1;
+    build_mounts();
+    if (write(1, "ready\n", 6) != 6) die("write", "ready");
+    char b[64];
+    for (;;) {
+        ssize_t n = read(0, b, sizeof b);
+        if (n == 0 || (n < 0 && errno != EINTR)) break;
+    }
+    return 0;
 }
 
 /* ---- the seccomp filter ------------------------------------------------------------ */
@@ -685,7 +767,7 @@ static char *args_start, *args_end;
 static int run_init(void) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
     trace("init-forked");
-    build_mounts();
+    if (template_fd >= 0) attach_to_template(); else build_mounts();
     if (sethostname(hostname, strlen(hostname)) < 0) die("sethostname", hostname);
     pid_t runtime = fork();
     if (runtime < 0) die("fork", "runtime");
@@ -802,6 +884,7 @@ int main(int argc, char **argv) {
     args_end = argv[argc - 1] + strlen(argv[argc - 1]);
     if (n_watch > 0) return watchdog();
     if (dump_kind != NULL) return dump_filter();
+    if (template_mode) return make_template();
     if (parent_pid > 0) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
         if (getppid() != (pid_t)parent_pid) _exit(JAIL_FAILED);
@@ -815,6 +898,12 @@ int main(int argc, char **argv) {
         if (setns((int)netns_fd, CLONE_NEWNET) < 0) die("join network namespace", NULL);
         close((int)netns_fd);
         trace("netns-joined");
+    }
+    if (template_fd >= 0) {
+        clone_sources();
+        if (setns((int)template_fd, CLONE_NEWNS) < 0) die("join the root template", NULL);
+        close((int)template_fd);
+        trace("template-joined");
     }
     if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
         die("unshare", NULL);

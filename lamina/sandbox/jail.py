@@ -87,6 +87,9 @@ class JailPlan:
     links: tuple[tuple[str, str], ...] | None = None
     tmp_fd: int | None = None  # the jail's descriptor of a detached /tmp volume (else a tmpfs)
     trace_fd: int | None = None  # the jail's descriptor for its step timestamps (-Z)
+    # The jail's descriptor of a root template's mount namespace (-r): the tree is joined,
+    # not built, and ``binds`` are only the function's own (see sandbox/templates.py).
+    template_fd: int | None = None
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -100,7 +103,9 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-B", str(src), dst]
     if plan.tmp_fd is not None:
         argv += ["-m", str(plan.tmp_fd)]
-    if plan.links is not None:
+    if plan.template_fd is not None:
+        argv += ["-r", str(plan.template_fd)]
+    elif plan.links is not None:
         argv += ["-R", "1"]
         for target, link in plan.links:
             argv += ["-L", target, link]

@@ -28,6 +28,7 @@ from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.netns import NetnsPool
 from lamina.sandbox.readings import CgroupReadings
 from lamina.sandbox.rootfs import RootFs
+from lamina.sandbox.templates import RootTemplates
 from lamina.sandbox.watchdog import Watchdog
 
 
@@ -111,6 +112,8 @@ class ProcessSandbox:
         self._watchdog = watchdog
         # The environments' own root filesystem, or None: the host's tree, hidden paths covered.
         self._rootfs = rootfs
+        # Its tree built once and joined per jail (with a network namespace of their own).
+        self._templates = None if rootfs is None else RootTemplates(jail, rootfs)
         # Disk volumes for /tmp (ephemeral storage apart from memory), or None: tmpfs.
         self._volumes = volumes
         self._seccomp: bytes | None = None  # the full filter, for forked environments
@@ -153,9 +156,12 @@ class ProcessSandbox:
         )
 
     def warm_up(self) -> None:
-        """Start making /tmp volumes ahead of the first cold starts (needs a running loop)."""
+        """Start making /tmp volumes ahead of the first cold starts (needs a running loop),
+        and make the root template of environments that expose no host path."""
         if self._volumes is not None:
             self._volumes.fill()
+        if self._templates is not None and self.network is not None:
+            self._templates.fd(())
 
     def seccomp_program(self) -> bytes:
         """The full seccomp filter (for environments forked from a zygote), read once."""
@@ -165,6 +171,8 @@ class ProcessSandbox:
 
     def close(self) -> None:
         """Remove the root cgroups once every environment has been killed."""
+        if self._templates is not None:
+            self._templates.close()
         if self.network is not None:
             self.network.close()
         if self._volumes is not None:
@@ -192,9 +200,15 @@ class ProcessSandbox:
         exposed = self._expose_cache.get(spec.expose)
         if exposed is None:
             exposed = self._expose_cache[spec.expose] = self._exposed(spec.expose)
-        binds += exposed
-        if self._rootfs is not None:
-            binds = [*self._rootfs.binds, *binds]
+        # The root template needs a network namespace of the environment's own: the host's
+        # /sys cannot be bound from inside the template.
+        template = None
+        if self._templates is not None and spec.netns_fd is not None:
+            template = self._templates.fd(exposed)
+        if template is None:
+            binds += exposed
+            if self._rootfs is not None:
+                binds = [*self._rootfs.binds, *binds]
         # A zygote keeps a tmpfs /tmp: its forks copy it into volumes of their own.
         volume = None
         if self._volumes is not None and control_fd is None:
@@ -202,7 +216,7 @@ class ProcessSandbox:
         cgroup = self._driver.create(spec.env_id, spec.limits)
         # Passed descriptors land at 3, 4, ... in this order.
         passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
-        netns_at = tmp_at = trace_at = None
+        netns_at = tmp_at = trace_at = template_at = None
         if spec.netns_fd is not None:
             passed += (spec.netns_fd,)
             netns_at = 2 + len(passed)
@@ -212,6 +226,9 @@ class ProcessSandbox:
         if trace_fd is not None:
             passed += (trace_fd,)
             trace_at = 2 + len(passed)
+        if template is not None:
+            passed += (template,)
+            template_at = 2 + len(passed)
         plan = JailPlan(
             join_files=tuple(cgroup.join_files()),
             hidden=self._hidden if self._rootfs is None else (),
@@ -230,6 +247,7 @@ class ProcessSandbox:
             # then installs the full filter on itself.
             seccomp="full" if control_fd is None else "zygote",
             trace_fd=trace_at,
+            template_fd=template_at,
         )
         try:
             child = Child(
