@@ -61,10 +61,29 @@ def _frozen(groups: list[Path]) -> int:
     return n
 
 
+def _left_behind(server_pid: int, data_dir: str) -> list[str]:
+    """What of a stopped server is still on the host: its cgroups, loop devices backed by
+    its data directory's images (they clear themselves once their filesystem is gone)."""
+    left = [str(p) for p in Path("/sys/fs/cgroup").glob(f"**/lamina/s{server_pid}")]
+    deadline = time.monotonic() + 30
+    while True:
+        loops = []
+        for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+            try:
+                if backing.read_text().startswith(data_dir):
+                    loops.append(str(backing.parent.parent.name))
+            except OSError:
+                continue  # cleared meanwhile
+        if not loops or time.monotonic() > deadline:
+            return left + [f"/dev/{name}" for name in loops]
+        time.sleep(0.2)
+
+
 def measure(count: int, warm: int) -> None:
     server = LaminaServer(isolation="process").start()
+    assert server.pid is not None and server._tmp is not None
+    server_pid, data_dir = server.pid, server._tmp.name
     try:
-        assert server.pid is not None
         api = server.api()
         code = WARM_FUNCTIONS[0].code()  # the Rust no-op bootstrap
         api.create_function(
@@ -131,6 +150,8 @@ def measure(count: int, warm: int) -> None:
             )
     finally:
         server.stop()
+    left = _left_behind(server_pid, data_dir)
+    print(f"left on the host after the server stopped: {', '.join(left) if left else 'nothing'}")
 
 
 def main() -> None:

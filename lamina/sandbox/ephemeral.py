@@ -21,9 +21,9 @@ jail moves onto ``/tmp`` (``lamina-jail -m FD``); a forked environment attaches 
   where ``mkfs.ext4`` plus ``mount -o loop`` per volume took ~80 ms. Volumes of the
   default size are still made ahead on two worker threads (:class:`VolumePool`).
 
-A volume is never reused: the environment holds its only mount, so the filesystem goes
-(and the loop device with it) when the environment's last process does; the image is
-deleted then. A crashed server's images are removed at the next start.
+A volume is never reused: its only mount is the environment's; the server keeps a
+descriptor of it until the environment is gone, then closes it and deletes the image in
+the background (the filesystem and its loop device go with that last reference). A crashed server's images are removed at the next start.
 """
 
 from __future__ import annotations
@@ -187,12 +187,12 @@ class Volume:
 
     image: Path
     size_mb: int
-    fd: int  # the detached mount (fsmount); -1 once handed over and closed
+    fd: int  # the mount (fsmount): detached until an environment attaches it; -1 once closed
 
     def close_mount(self) -> None:
-        """Drop the server's descriptor: once an environment has attached the mount (or
-        holds the descriptor), the filesystem lives exactly as long as that environment.
-        Unattached, closing it unmounts the filesystem (a few ms: not on the event loop)."""
+        """Drop the server's descriptor (in the remover thread, after the environment is
+        gone): the filesystem's last reference, so its unmount and write-back happen here
+        rather than in the exit of the environment's processes."""
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)

@@ -260,7 +260,8 @@ class ProcessSandbox:
             raise
         release = None
         if volume is not None and self._volumes is not None:
-            # The jail holds the mount now (and attaches it): it lives as long as the jail.
-            volume.close_mount()
+            # The server keeps its descriptor of the (now attached) mount until the release,
+            # so the filesystem's last reference, and its write-back, goes in the remover
+            # thread, not in the environment's exit.
             release = functools.partial(self._volumes.release, volume)
         return JailedProcess(child, cgroup, release)

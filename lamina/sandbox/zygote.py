@@ -108,9 +108,8 @@ class ZygoteHost:
             if volume is not None and volumes is not None:
                 volumes.release(volume)
             raise
-        if volume is not None:
-            volume.close_mount()  # the forked child holds (and attaches) the mount now
         if volume is not None and volumes is not None:
+            # Kept until the release, as for a started environment (ProcessSandbox.spawn).
             process.on_killed = functools.partial(volumes.release, volume)
         return process
 
