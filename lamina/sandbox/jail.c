@@ -4,13 +4,14 @@
  * Run by the Lamina server (as root) with the environment of the runtime as its own
  * environment and a flat argv spec:
  *
- *   lamina-jail [-c JOIN]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1]
+ *   lamina-jail [-c JOIN]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1 | -r TEMPLATE_FD]
  *               [-T TMP_MB | -m TMP_FD] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
  *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] [-Z TRACE_FD]
  *               -- RUNTIME ARGV...
  *   lamina-jail -W ROOT [-W ROOT]... [-V VOLUMES] [-x NFT -X TABLE]   (the watchdog)
  *   lamina-jail -D full|zygote              (print the seccomp program, see below)
+ *   lamina-jail -M 1 -R 1 [-B SRC DST]... [-L TARGET PATH]... [-A POINT]...   (a root template)
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
  *   -> init (pid 1 of a new pid ns: builds the mount tree, reaps orphans, forwards signals)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import os
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from lamina.config import Settings
+from lamina.sandbox import Limits, SandboxSpec, create_sandbox
 from lamina.sandbox.jail import ensure_jail_binary
+from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rootfs import host_rootfs, prepare_etc
 from lamina.sandbox.templates import RootTemplates, template_argv
 from tests.unavailable import unavailable
@@ -93,3 +97,70 @@ def test_a_template_is_the_environments_root_read_only_and_nothing_of_the_host(
     mounts = seen["mounts"]
     assert isinstance(mounts, list) and len(mounts) < 40
     assert str(tmp_path) not in " ".join(mounts)
+
+
+LOOK = """
+import json, os
+print(json.dumps({
+    "root": sorted(os.listdir("/")),
+    "task": sorted(os.listdir("/var/task")),
+    "uid": os.getuid(),
+    "tmp_writable": os.access("/tmp", os.W_OK),
+    "task_writable": os.access("/var/task", os.W_OK),
+    "cgroup": sorted(os.listdir("/sys/fs/cgroup")),
+}))
+"""
+
+
+def test_an_environment_with_its_own_network_joins_the_template(tmp_path: Path) -> None:
+    """A spawn through the process tier (own network namespace, the default) joins the
+    template instead of building its root, and sees the same tree with its own code."""
+    if os.geteuid() != 0:
+        unavailable("the process sandbox needs root")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "handler.py").write_text("")
+    settings = Settings(data_dir=tmp_path / "data", isolation="process")
+    box = create_sandbox(settings, cgroup_group=f"lamina-test-tpl-{os.getpid()}")
+    assert isinstance(box, ProcessSandbox) and box.network is not None
+
+    async def scenario() -> tuple[int, str, list[str]]:
+        assert box.network is not None
+        box.warm_up()
+        box.network.start(None, None)
+        net = await box.network.take()
+        spec = SandboxSpec(
+            env_id=f"tpl-{os.getpid()}",
+            argv=["/usr/bin/python3", "-c", LOOK],
+            env={"PATH": "/usr/bin:/bin"},
+            code_dir=code,
+            runtime_dir=None,
+            limits=Limits(memory_mb=128),
+            netns_fd=net.fd,
+        )
+        out_r, out_w = os.pipe()
+        trace_r, trace_w = os.pipe()
+        try:
+            proc = await box.spawn(spec, out_w, trace_fd=trace_w)
+        finally:
+            os.close(out_w)
+            os.close(trace_w)
+        status = await proc.wait()
+        await proc.kill()
+        net.close()
+        with os.fdopen(out_r) as out, os.fdopen(trace_r) as trace:
+            return status, out.read(), [line.split()[0] for line in trace]
+
+    try:
+        status, out, steps = asyncio.run(scenario())
+    finally:
+        box.close()
+    assert status == 0, out
+    assert "template-joined" in steps and "pivot-root" not in steps, steps
+    seen = json.loads(out)
+    assert {"usr", "etc", "dev", "tmp", "proc", "sys", "var"} <= set(seen["root"])
+    assert not {"root", "home", "work"} & set(seen["root"])
+    assert seen["task"] == ["handler.py"]
+    assert seen["uid"] == 993
+    assert seen["tmp_writable"] is True and seen["task_writable"] is False
+    assert seen["cgroup"]  # its own hierarchies, mounted after joining
