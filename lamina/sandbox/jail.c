@@ -12,6 +12,7 @@
  *   lamina-jail -W ROOT [-W ROOT]... [-V VOLUMES] [-x NFT -X TABLE]   (the watchdog)
  *   lamina-jail -D full|zygote              (print the seccomp program, see below)
  *   lamina-jail -M 1 -R 1 [-B SRC DST]... [-L TARGET PATH]... [-A POINT]...   (a root template)
+ * -C DIR TYPE OPTIONS (repeated) gives the host's cgroup mounts (else read from /proc/self/mounts).
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
  *   -> init (pid 1 of a new pid ns: builds the mount tree, reaps orphans, forwards signals)
@@ -111,6 +112,9 @@ static long template_mode = 0, template_fd = -1;
 static const char *extra_points[MAX_ITEMS];  /* -A: more mount points in a template */
 static int n_extra_points;
 static int clone_fd[MAX_ITEMS];
+/* -C DIR TYPE OPTIONS: the host's cgroup mounts, as the server read them once. */
+static const char *cgm_dir[MAX_ITEMS], *cgm_type[MAX_ITEMS], *cgm_opts[MAX_ITEMS];
+static int n_cgroup_mounts;
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
@@ -175,6 +179,12 @@ static void parse(int argc, char **argv) {
         case 'M': template_mode = number(v); break;
         case 'r': template_fd = number(v); break;
         case 'A': if (n_extra_points == MAX_ITEMS) usage("too many -A"); extra_points[n_extra_points++] = v; break;
+        case 'C':
+            if (n_cgroup_mounts == MAX_ITEMS || i + 2 >= argc) usage("-C needs DIR TYPE OPTIONS");
+            cgm_dir[n_cgroup_mounts] = v;
+            cgm_type[n_cgroup_mounts] = argv[++i];
+            cgm_opts[n_cgroup_mounts++] = argv[++i];
+            break;
         case 'L':
             if (n_links == MAX_ITEMS || i + 1 >= argc) usage("-L needs TARGET PATH");
             link_target[n_links] = v; link_path[n_links++] = argv[++i]; break;
@@ -289,32 +299,41 @@ enum { MAXCG = 32 };
 static char cg_dirs[MAXCG][128], cg_types[MAXCG][16], cg_opts[MAXCG][256];
 static int cg_mine[MAXCG], cg_n = 0, cg_root_v2 = 0, cg_scanned = 0;
 
+/* One cgroup mount of the host: where, its type and its mount options. */
+static void add_cgroup_mount(const char *dir, const char *type, const char *options) {
+    int cg = strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0;
+    if (!cg) return;
+    if (strcmp(dir, "/sys/fs/cgroup") == 0) {
+        cg_root_v2 = strcmp(type, "cgroup2") == 0;
+        return;
+    }
+    if (strncmp(dir, "/sys/fs/cgroup/", 15) != 0 || cg_n == MAXCG) return;
+    if (strlen(dir) >= sizeof cg_dirs[0]) return;
+    strcpy(cg_dirs[cg_n], dir);
+    snprintf(cg_types[cg_n], sizeof cg_types[cg_n], "%s", type);
+    cgroup_options(options, cg_opts[cg_n], sizeof cg_opts[cg_n]);
+    cg_mine[cg_n] = 0;
+    size_t len = strlen(cg_dirs[cg_n]);
+    for (int i = 0; i < n_cgroups; i++)
+        cg_mine[cg_n] |= strncmp(cgroups[i], cg_dirs[cg_n], len) == 0 && cgroups[i][len] == '/';
+    cg_n++;
+}
+
 /* The host's cgroup hierarchies, read from the host's mount table (so before a jail
- * joins a root template's mount namespace, where the table is the template's). */
+ * joins a root template's mount namespace, where the table is the template's), unless
+ * the server passed them (-C): the host's table can be long, and is the same every time. */
 static void scan_cgroups(void) {
     if (cg_scanned) return;
     cg_scanned = 1;
+    if (n_cgroup_mounts > 0) {
+        for (int i = 0; i < n_cgroup_mounts; i++)
+            add_cgroup_mount(cgm_dir[i], cgm_type[i], cgm_opts[i]);
+        return;
+    }
     FILE *m = setmntent("/proc/self/mounts", "re");
     if (m == NULL) die("read", "/proc/self/mounts");
     struct mntent *e;
-    while ((e = getmntent(m)) != NULL) {
-        int cg = strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0;
-        if (!cg) continue;
-        if (strcmp(e->mnt_dir, "/sys/fs/cgroup") == 0) {
-            cg_root_v2 = strcmp(e->mnt_type, "cgroup2") == 0;
-            continue;
-        }
-        if (strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || cg_n == MAXCG) continue;
-        if (strlen(e->mnt_dir) >= sizeof cg_dirs[0]) continue;
-        strcpy(cg_dirs[cg_n], e->mnt_dir);
-        snprintf(cg_types[cg_n], sizeof cg_types[cg_n], "%s", e->mnt_type);
-        cgroup_options(e->mnt_opts, cg_opts[cg_n], sizeof cg_opts[cg_n]);
-        cg_mine[cg_n] = 0;
-        size_t len = strlen(cg_dirs[cg_n]);
-        for (int i = 0; i < n_cgroups; i++)
-            cg_mine[cg_n] |= strncmp(cgroups[i], cg_dirs[cg_n], len) == 0 && cgroups[i][len] == '/';
-        cg_n++;
-    }
+    while ((e = getmntent(m)) != NULL) add_cgroup_mount(e->mnt_dir, e->mnt_type, e->mnt_opts);
     endmntent(m);
 }
 

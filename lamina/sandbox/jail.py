@@ -90,6 +90,8 @@ class JailPlan:
     # The jail's descriptor of a root template's mount namespace (-r): the tree is joined,
     # not built, and ``binds`` are only the function's own (see sandbox/templates.py).
     template_fd: int | None = None
+    # The host's cgroup mounts as (dir, type, options) (-C), read once by the server.
+    cgroup_mounts: tuple[tuple[str, str, str], ...] = ()
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -103,6 +105,8 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-B", str(src), dst]
     if plan.tmp_fd is not None:
         argv += ["-m", str(plan.tmp_fd)]
+    for where, kind, options in plan.cgroup_mounts:
+        argv += ["-C", where, kind, options]
     if plan.template_fd is not None:
         argv += ["-r", str(plan.template_fd)]
     elif plan.links is not None:

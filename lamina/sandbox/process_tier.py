@@ -248,6 +248,11 @@ class ProcessSandbox:
             seccomp="full" if control_fd is None else "zygote",
             trace_fd=trace_at,
             template_fd=template_at,
+            cgroup_mounts=(
+                self._templates.cgroup_mounts
+                if template is not None and self._templates is not None
+                else ()
+            ),
         )
         try:
             child = Child(

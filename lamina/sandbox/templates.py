@@ -30,6 +30,20 @@ log = logging.getLogger("lamina.sandbox")
 FUNCTION_POINTS = (TASK_ROOT, RUNTIME_ROOT, OPT_ROOT)
 
 
+def cgroup_mounts(mounts_text: str) -> tuple[tuple[str, str, str], ...]:
+    """The cgroup mounts under ``/sys/fs/cgroup`` in a ``/proc/self/mounts`` text, as
+    ``(dir, type, options)`` (pure). Passed to each jail (``-C``), which would otherwise
+    parse the host's whole mount table on every cold start."""
+    out = []
+    for line in mounts_text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[2] not in ("cgroup", "cgroup2"):
+            continue
+        if fields[1] == "/sys/fs/cgroup" or fields[1].startswith("/sys/fs/cgroup/"):
+            out.append((fields[1], fields[2], fields[3]))
+    return tuple(out)
+
+
 def template_argv(
     jail: Path, binds: tuple[tuple[Path, str], ...], links: tuple[tuple[str, str], ...]
 ) -> list[str]:
@@ -68,6 +82,8 @@ class RootTemplates:
         self._jail = jail
         self._rootfs = rootfs
         self._fds: dict[tuple[tuple[Path, str], ...], int | None] = {}
+        with open("/proc/self/mounts") as f:
+            self.cgroup_mounts = cgroup_mounts(f.read())
 
     def fd(self, exposed: tuple[tuple[Path, str], ...]) -> int | None:
         """The template for ``exposed`` (made now if new), or None if it cannot be made

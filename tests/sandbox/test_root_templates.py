@@ -15,7 +15,7 @@ from lamina.sandbox import Limits, SandboxSpec, create_sandbox
 from lamina.sandbox.jail import ensure_jail_binary
 from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rootfs import host_rootfs, prepare_etc
-from lamina.sandbox.templates import RootTemplates, template_argv
+from lamina.sandbox.templates import RootTemplates, cgroup_mounts, template_argv
 from tests.unavailable import unavailable
 
 pytestmark = pytest.mark.privileged
@@ -32,6 +32,25 @@ def test_template_argv_lists_the_tree_and_the_functions_mount_points() -> None:
         "-B", "/usr", "/usr", "-B", "/e", "/etc", "-L", "usr/bin", "/bin",
         "-A", "/var/task", "-A", "/var/runtime", "-A", "/opt",
     ]  # fmt: skip
+
+
+def test_cgroup_mounts_are_the_hierarchies_under_sys_fs_cgroup() -> None:
+    text = (
+        "tmpfs /sys/fs/cgroup tmpfs ro,nosuid 0 0\n"
+        "cgroup /sys/fs/cgroup/memory cgroup rw,nosuid,memory 0 0\n"
+        "cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0\n"
+        "cgroup2 /sys/fs/cgroup/unified cgroup2 rw,nsdelegate 0 0\n"
+        "cgroup /elsewhere cgroup rw,pids 0 0\n"
+        "/dev/loop3 /data/v1 ext4 rw 0 0\n"
+    )
+    assert cgroup_mounts(text) == (
+        ("/sys/fs/cgroup/memory", "cgroup", "rw,nosuid,memory"),
+        ("/sys/fs/cgroup/cpu,cpuacct", "cgroup", "rw,cpu,cpuacct"),
+        ("/sys/fs/cgroup/unified", "cgroup2", "rw,nsdelegate"),
+    )
+    assert cgroup_mounts("cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n") == (
+        ("/sys/fs/cgroup", "cgroup2", "rw,nsdelegate"),
+    )
 
 
 def _look_inside(ns_fd: int) -> dict[str, object]:
