@@ -112,6 +112,7 @@ static long template_mode = 0, template_fd = -1;
 static const char *extra_points[MAX_ITEMS];  /* -A: more mount points in a template */
 static int n_extra_points;
 static int clone_fd[MAX_ITEMS];
+static int host_sys_fd = -1;  /* -r without a network namespace: a clone of the host's /sys */
 /* -C DIR TYPE OPTIONS: the host's cgroup mounts, as the server read them once. */
 static const char *cgm_dir[MAX_ITEMS], *cgm_type[MAX_ITEMS], *cgm_opts[MAX_ITEMS];
 static int n_cgroup_mounts;
@@ -485,6 +486,16 @@ static void clone_sources(void) {
                     sizeof attr) < 0)
             die("make read-only", bind_src[i]);
     }
+    if (netns_fd < 0) {
+        /* The host's network namespace already has its sysfs (a second one is EBUSY): its
+         * /sys, read-only, as the jail that builds its root binds it. */
+        host_sys_fd = (int)syscall(J_SYS_open_tree, AT_FDCWD, "/sys",
+                                   J_OPEN_TREE_CLONE | O_CLOEXEC | J_AT_RECURSIVE);
+        struct jail_attr attr = {.attr_set = J_ATTR_RDONLY | J_ATTR_NOSUID | J_ATTR_NODEV};
+        if (host_sys_fd < 0 || syscall(J_SYS_mount_setattr, host_sys_fd, "",
+                                       AT_EMPTY_PATH | J_AT_RECURSIVE, &attr, sizeof attr) < 0)
+            die("clone", "/sys");
+    }
     scan_cgroups();
     trace("sources-opened");
 }
@@ -497,6 +508,11 @@ static void attach_to_template(void) {
                     J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
             die("attach", bind_dst[i]);
         close(clone_fd[i]);
+    }
+    if (host_sys_fd >= 0) {
+        if (syscall(J_SYS_move_mount, host_sys_fd, "", AT_FDCWD, "/sys", J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            die("attach", "/sys");
+        close(host_sys_fd);
     }
     trace("binds");
     env_mounts("");

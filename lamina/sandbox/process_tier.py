@@ -112,7 +112,7 @@ class ProcessSandbox:
         self._watchdog = watchdog
         # The environments' own root filesystem, or None: the host's tree, hidden paths covered.
         self._rootfs = rootfs
-        # Its tree built once and joined per jail (with a network namespace of their own).
+        # Its tree built once and joined per jail (sandbox/templates.py).
         self._templates = None if rootfs is None else RootTemplates(jail, rootfs)
         # Disk volumes for /tmp (ephemeral storage apart from memory), or None: tmpfs.
         self._volumes = volumes
@@ -160,7 +160,7 @@ class ProcessSandbox:
         and make the root template of environments that expose no host path."""
         if self._volumes is not None:
             self._volumes.fill()
-        if self._templates is not None and self.network is not None:
+        if self._templates is not None:
             self._templates.fd(())
 
     def seccomp_program(self) -> bytes:
@@ -200,10 +200,9 @@ class ProcessSandbox:
         exposed = self._expose_cache.get(spec.expose)
         if exposed is None:
             exposed = self._expose_cache[spec.expose] = self._exposed(spec.expose)
-        # The root template needs a network namespace of the environment's own: the host's
-        # /sys cannot be bound from inside the template.
+        # The common root is joined from a template (built once), not built per jail.
         template = None
-        if self._templates is not None and spec.netns_fd is not None:
+        if self._templates is not None:
             template = self._templates.fd(exposed)
         if template is None:
             binds += exposed

@@ -9,8 +9,9 @@ of its own, ``pivot_root``s into it and waits; the server keeps that namespace
 (``/proc/PID/ns/mnt``) and lets the helper go. Each jail then gets it as ``-r FD``:
 it clones the function's sources on the host (``open_tree``, read-only), joins the
 template namespace, ``unshare``s a copy of it (a few mounts, not the host's table) and
-attaches the clones at ``/var/task``, ``/var/runtime`` and ``/opt``. What the environment
-sees is the same tree, built by the same code in ``jail.c``.
+attaches the clones at ``/var/task``, ``/var/runtime`` and ``/opt`` (and, without a
+network namespace of its own, the host's ``/sys``). What the environment sees is the same
+tree, built by the same code in ``jail.c``.
 """
 
 from __future__ import annotations
