@@ -203,7 +203,10 @@ class ProcessSandbox:
         # The common root is joined from a template (built once), not built per jail.
         template = None
         if self._templates is not None:
-            template = self._templates.fd(exposed)
+            if self._templates.known(exposed):
+                template = self._templates.fd(exposed)
+            else:
+                template = await asyncio.to_thread(self._templates.fd, exposed)
         if template is None:
             binds += exposed
             if self._rootfs is not None:

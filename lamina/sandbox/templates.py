@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 from lamina.errors import SandboxError
@@ -83,25 +84,35 @@ class RootTemplates:
         self._jail = jail
         self._rootfs = rootfs
         self._fds: dict[tuple[tuple[Path, str], ...], int | None] = {}
+        self._lock = threading.Lock()  # made on a worker thread, looked up on the loop
         with open("/proc/self/mounts") as f:
             self.cgroup_mounts = cgroup_mounts(f.read())
 
+    def known(self, exposed: tuple[tuple[Path, str], ...]) -> bool:
+        """Whether :meth:`fd` answers for ``exposed`` without making anything."""
+        return exposed in self._fds
+
     def fd(self, exposed: tuple[tuple[Path, str], ...]) -> int | None:
-        """The template for ``exposed`` (made now if new), or None if it cannot be made
-        (logged once per set; the jail then builds the tree itself, as before)."""
-        if exposed in self._fds:
+        """The template for ``exposed`` (made now if new: ~5-10 ms, so off the event loop),
+        or None if it cannot be made (logged once per set; the jail then builds the tree
+        itself, as before)."""
+        if exposed in self._fds:  # made already: no lock (a dict lookup is atomic)
             return self._fds[exposed]
-        argv = template_argv(self._jail, (*self._rootfs.binds, *exposed), self._rootfs.links)
-        made: int | None = None
-        try:
-            made = make_template(argv)
-        except (OSError, SandboxError) as exc:
-            log.error("no root template (%s); environments build their root themselves", exc)
-        self._fds[exposed] = made
-        return made
+        with self._lock:
+            if exposed in self._fds:
+                return self._fds[exposed]
+            argv = template_argv(self._jail, (*self._rootfs.binds, *exposed), self._rootfs.links)
+            made: int | None = None
+            try:
+                made = make_template(argv)
+            except (OSError, SandboxError) as exc:
+                log.error("no root template (%s); environments build their root themselves", exc)
+            self._fds[exposed] = made
+            return made
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            if fd is not None:
-                os.close(fd)
-        self._fds.clear()
+        with self._lock:
+            for fd in self._fds.values():
+                if fd is not None:
+                    os.close(fd)
+            self._fds.clear()
