@@ -514,6 +514,11 @@ static void attach_to_template(void) {
             die("attach", "/sys");
         close(host_sys_fd);
     }
+    /* The clones were made on the host: where the host's mounts are shared (systemd makes
+     * them so), each clone is a peer of its source, and a mount on it here (the cgroup
+     * tmpfs on the host's /sys, say) would appear on the host. Private first, as the jail
+     * that builds its root does. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make mounts private", "/");
     trace("binds");
     env_mounts("");
     if (chdir("/") < 0) die("chdir", "/");

@@ -6,6 +6,9 @@ import asyncio
 import ctypes
 import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -183,3 +186,78 @@ def test_an_environment_with_its_own_network_joins_the_template(tmp_path: Path) 
     assert seen["uid"] == 993
     assert seen["tmp_writable"] is True and seen["task_writable"] is False
     assert seen["cgroup"]  # its own hierarchies, mounted after joining
+
+
+SHARED_HOST = """
+import asyncio, json, os, sys, tempfile
+from pathlib import Path
+from lamina.config import Settings
+from lamina.sandbox import Limits, SandboxSpec, create_sandbox
+
+def ours():
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if "lamina-cgroup" in line or "lamina-root" in line]
+
+async def main(network: bool):
+    base = Path(tempfile.mkdtemp(prefix="lamina-shared-"))
+    code = base / "code"
+    code.mkdir()
+    settings = Settings(data_dir=base / "d", isolation="process", network_isolation=network)
+    box = create_sandbox(settings, cgroup_group=f"lamina-test-shared-{os.getpid()}")
+    box.warm_up()
+    net = None
+    if box.network is not None:
+        box.network.start(None, None)
+        net = await box.network.take()
+    spec = SandboxSpec(
+        env_id=f"shared{os.getpid()}", argv=["/bin/sleep", "1"], env={"PATH": "/usr/bin:/bin"},
+        code_dir=code, runtime_dir=None, limits=Limits(memory_mb=128),
+        netns_fd=net.fd if net is not None else None,
+    )
+    read, write = os.pipe()
+    proc = await box.spawn(spec, write)
+    os.close(write)
+    await asyncio.sleep(0.5)
+    during = ours()
+    status = await proc.wait()
+    await proc.kill()
+    box.close()
+    print(json.dumps({"status": status, "leaked": during}))
+
+asyncio.run(main(sys.argv[1] == "1"))
+"""
+
+
+@pytest.mark.parametrize("network", [False, True])
+def test_mounts_inside_never_reach_a_host_whose_mounts_are_shared(
+    tmp_path: Path, network: bool
+) -> None:
+    """On a host whose mounts propagate (systemd makes them shared), the mounts an
+    environment makes on top of its cloned sources (the cgroup tmpfs on the host's /sys)
+    must stay in the environment. Runs in a mount namespace of its own with shared
+    propagation (``unshare -m --propagation shared``), so the real host is never touched."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        unavailable("needs root and unshare (util-linux)")
+    script = tmp_path / "shared_host.py"
+    script.write_text(SHARED_HOST)
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "shared",
+            sys.executable,
+            str(script),
+            str(int(network)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["status"] == 0
+    assert out["leaked"] == []
