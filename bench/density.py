@@ -1,13 +1,17 @@
 """Density: how many frozen idle environments fit, measured with the Rust hello at 128 MB.
 
     .venv/bin/python -m bench.density --count 200
+    LAMINA_CONCURRENCY_LIMIT=1100 .venv/bin/python -m bench.density --count 1050 --warm 50
 
 Releases ``count`` invokes of a Rust ``bootstrap`` at once, so (nearly) every one starts an
 environment of its own, waits until they are idle and frozen, then reads what they cost:
 the machine's ``MemAvailable`` drop, the memory charged to the environments' cgroups, the
 sum of their processes' PSS (``/proc/<pid>/smaps_rollup``: shared pages divided among
 sharers) and RSS, the server's own RSS growth, and the ``/tmp`` volumes' disk blocks; then
-divides by the number of environments and extrapolates to 1,000. A bench, not a test.
+divides by the number of environments and extrapolates to 1,000. With ``--warm N`` it then
+releases N invokes at once again and checks that frozen environments answer them warm
+(no ``Init Duration``). Past 1,000 at once, raise ``LAMINA_CONCURRENCY_LIMIT`` (Lambda's
+default account limit is 1,000 concurrent executions). A bench, not a test.
 """
 
 from __future__ import annotations
@@ -42,10 +46,44 @@ def _rollup_kb(pid: int, key: str) -> int:
     return 0
 
 
-def measure(count: int) -> None:
+def _frozen(groups: list[Path]) -> int:
+    """How many environment groups are frozen (v1 ``freezer.state``, v2 ``cgroup.events``)."""
+    n = 0
+    for group in groups:
+        v1 = Path(str(group).replace("/memory/", "/freezer/")) / "freezer.state"
+        try:
+            if v1.exists():
+                n += v1.read_text().strip() == "FROZEN"
+            else:
+                n += "frozen 1" in (group / "cgroup.events").read_text()
+        except OSError:
+            continue
+    return n
+
+
+def _left_behind(server_pid: int, data_dir: str) -> list[str]:
+    """What of a stopped server is still on the host: its cgroups, loop devices backed by
+    its data directory's images (they clear themselves once their filesystem is gone)."""
+    left = [str(p) for p in Path("/sys/fs/cgroup").glob(f"**/lamina/s{server_pid}")]
+    deadline = time.monotonic() + 30
+    while True:
+        loops = []
+        for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+            try:
+                if backing.read_text().startswith(data_dir):
+                    loops.append(str(backing.parent.parent.name))
+            except OSError:
+                continue  # cleared meanwhile
+        if not loops or time.monotonic() > deadline:
+            return left + [f"/dev/{name}" for name in loops]
+        time.sleep(0.2)
+
+
+def measure(count: int, warm: int) -> None:
     server = LaminaServer(isolation="process").start()
+    assert server.pid is not None and server._tmp is not None
+    server_pid, data_dir = server.pid, server._tmp.name
     try:
-        assert server.pid is not None
         api = server.api()
         code = WARM_FUNCTIONS[0].code()  # the Rust no-op bootstrap
         api.create_function(
@@ -53,6 +91,7 @@ def measure(count: int) -> None:
         )
         time.sleep(1.0)
         avail0, rss0, cg0 = meminfo_mb(), rss_mb(server.pid), cgroup_usage_mb(server.pid)
+        used0 = meminfo_mb("MemTotal") - avail0
         wall, tails = burst(server, "density", b"{}", count)
         cold = sum("Init Duration" in t for t in tails)
         errors = [t for t in tails if t.startswith("ERROR")]
@@ -73,10 +112,17 @@ def measure(count: int) -> None:
             disk_mb = sum(f.stat().st_blocks * 512 for f in volumes.glob("*.img")) / (1 << 20)
         envs = len(groups)
         fds = len(os.listdir(f"/proc/{server.pid}/fd"))
+        frozen = _frozen(groups)
         print(f"load average at the end: {os.getloadavg()}")
         print(
-            f"{count} invokes at once: {envs} environments ({cold} cold, {len(errors)} errors) "
-            f"in {wall * 1000:,.0f} ms; {len(pids)} processes; the server holds {fds} fds"
+            f"{count} invokes at once: {envs} environments ({cold} cold, {len(errors)} errors, "
+            f"{frozen} frozen) in {wall * 1000:,.0f} ms; {len(pids)} processes; the server "
+            f"holds {fds} fds"
+        )
+        used = meminfo_mb("MemTotal") - meminfo_mb()
+        print(
+            f"server RSS {rss0:.1f} → {rss_mb(server.pid):.1f} MB; host memory used "
+            f"{used0 / 1024:.2f} → {used / 1024:.2f} GiB (MemTotal - MemAvailable)"
         )
         for label, total in (
             ("MemAvailable drop", avail_drop),
@@ -93,14 +139,27 @@ def measure(count: int) -> None:
             )
         if errors:
             print("first error:", errors[0])
+        if warm:
+            wall, tails = burst(server, "density", b"{}", warm)
+            again = sum("Init Duration" in t for t in tails)
+            failed = [t for t in tails if t.startswith("ERROR")]
+            print(
+                f"then {warm} invokes at once: {warm - again - len(failed)} warm, {again} cold, "
+                f"{len(failed)} errors in {wall * 1000:,.0f} ms; "
+                f"{len(_env_groups(server.pid))} environments"
+            )
     finally:
         server.stop()
+    left = _left_behind(server_pid, data_dir)
+    print(f"left on the host after the server stopped: {', '.join(left) if left else 'nothing'}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--count", type=int, default=200)
-    measure(p.parse_args().count)
+    p.add_argument("--warm", type=int, default=0, help="then N invokes at once, expected warm")
+    args = p.parse_args()
+    measure(args.count, args.warm)
 
 
 if __name__ == "__main__":

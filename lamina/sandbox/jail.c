@@ -4,13 +4,15 @@
  * Run by the Lamina server (as root) with the environment of the runtime as its own
  * environment and a flat argv spec:
  *
- *   lamina-jail [-c JOIN]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1]
- *               [-T TMP_MB | -t TMP_DIR] [-S SHM_MB]
+ *   lamina-jail [-c JOIN]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1 | -r TEMPLATE_FD]
+ *               [-T TMP_MB | -m TMP_FD] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
  *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] [-Z TRACE_FD]
  *               -- RUNTIME ARGV...
  *   lamina-jail -W ROOT [-W ROOT]... [-V VOLUMES] [-x NFT -X TABLE]   (the watchdog)
  *   lamina-jail -D full|zygote              (print the seccomp program, see below)
+ *   lamina-jail -M 1 -R 1 [-B SRC DST]... [-L TARGET PATH]... [-A POINT]...   (a root template)
+ * -C DIR TYPE OPTIONS (repeated) gives the host's cgroup mounts (else read from /proc/self/mounts).
  *
  * Three processes result:  jail (host pid ns, waits, forwards SIGTERM/SIGINT)
  *   -> init (pid 1 of a new pid ns: builds the mount tree, reaps orphans, forwards signals)
@@ -19,6 +21,8 @@
  * in the pid namespace; the jail exits with the same status (or 128+signal).
  * The runtime inherits file descriptors 0-2, plus 3..KEEP-1 when -k is given (a zygote's
  * control socket); every other descriptor is closed before the exec.
+ * With -m, descriptor TMP_FD is the environment's /tmp volume, a detached mount the server
+ * made with fsmount(2) (never attached to the host's tree): init moves it onto /tmp.
  * With -e, the jail first joins the network namespace open at descriptor NETNS_FD (made by
  * the server, with the Runtime API already listening on its loopback) and closes it.
  * With -p, the jail dies with its parent (PR_SET_PDEATHSIG), and exits at once if PARENT is
@@ -77,6 +81,13 @@ struct jail_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #define J_ATTR_RDONLY 0x00000001
 #define J_ATTR_NOSUID 0x00000002
 #define J_AT_RECURSIVE 0x8000
+/* move_mount(2): one number on every architecture (Linux 5.2 added it everywhere at once). */
+#define J_SYS_move_mount 429
+#define J_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define J_SYS_open_tree 428
+#define J_SYS_mount_setattr 442
+#define J_OPEN_TREE_CLONE 1
+#define J_ATTR_NODEV 0x00000004
 
 static const char *filter_kind = "full", *dump_kind = NULL;
 static const char *watch_roots[MAX_ITEMS];
@@ -88,7 +99,23 @@ static long parent_pid = 0;
 static const char *link_target[MAX_ITEMS], *link_path[MAX_ITEMS];
 static int n_links;
 static long new_root = 0;
-static const char *tmp_dir = NULL;  /* -t: a disk volume for /tmp instead of a tmpfs */
+/* -m: the environment's /tmp volume, a detached mount (fsmount) at this descriptor, moved
+ * onto /tmp instead of a tmpfs. The volume is never mounted in the host's tree, so every
+ * jail's copy of the host's mounts stays as small as the host's own table. */
+static long tmp_mount_fd = -1;
+/* -M 1: make a root template (the tree of -B, -L and the mount points, read-only, made
+ * the root of a new mount namespace) and hold it until stdin closes; the server keeps
+ * that namespace (/proc/PID/ns/mnt) and passes it to each jail as -r FD. The jail then
+ * joins a copy of it instead of building the tree: its -B binds are only the function's
+ * own (code, runtimes, layers), cloned on the host (open_tree) and attached inside. */
+static long template_mode = 0, template_fd = -1;
+static const char *extra_points[MAX_ITEMS];  /* -A: more mount points in a template */
+static int n_extra_points;
+static int clone_fd[MAX_ITEMS];
+static int host_sys_fd = -1;  /* -r without a network namespace: a clone of the host's /sys */
+/* -C DIR TYPE OPTIONS: the host's cgroup mounts, as the server read them once. */
+static const char *cgm_dir[MAX_ITEMS], *cgm_type[MAX_ITEMS], *cgm_opts[MAX_ITEMS];
+static int n_cgroup_mounts;
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
@@ -149,7 +176,16 @@ static void parse(int argc, char **argv) {
         case 'd': workdir = v; break;
         case 's': filter_kind = v; break;
         case 'R': new_root = number(v); break;
-        case 't': tmp_dir = v; break;
+        case 'm': tmp_mount_fd = number(v); break;
+        case 'M': template_mode = number(v); break;
+        case 'r': template_fd = number(v); break;
+        case 'A': if (n_extra_points == MAX_ITEMS) usage("too many -A"); extra_points[n_extra_points++] = v; break;
+        case 'C':
+            if (n_cgroup_mounts == MAX_ITEMS || i + 2 >= argc) usage("-C needs DIR TYPE OPTIONS");
+            cgm_dir[n_cgroup_mounts] = v;
+            cgm_type[n_cgroup_mounts] = argv[++i];
+            cgm_opts[n_cgroup_mounts++] = argv[++i];
+            break;
         case 'L':
             if (n_links == MAX_ITEMS || i + 1 >= argc) usage("-L needs TARGET PATH");
             link_target[n_links] = v; link_path[n_links++] = argv[++i]; break;
@@ -165,7 +201,7 @@ static void parse(int argc, char **argv) {
         default: usage(a);
         }
     }
-    if (n_watch > 0 || dump_kind != NULL) return;
+    if (n_watch > 0 || dump_kind != NULL || template_mode) return;
     if (strcmp(filter_kind, "full") != 0 && strcmp(filter_kind, "zygote") != 0) usage("-s");
     if (i >= argc) usage("no runtime argv after --");
     if (uid == 0 || gid == 0) usage("refusing to run the runtime as root");
@@ -260,53 +296,101 @@ static const char *under(const char *root, const char *path, char *buf, size_t s
  * environment's) and, under /sys/fs/cgroup, only the hierarchies the environment has a
  * group in, mounted afresh in its cgroup namespace: its own group is their root, every
  * other group is invisible. */
-static void own_sys(const char *root) {
-    enum { MAXCG = 32 };
-    char dirs[MAXCG][128], types[MAXCG][16], opts[MAXCG][256], path[4096];
-    int mine[MAXCG], n = 0, root_v2 = 0;
+enum { MAXCG = 32 };
+static char cg_dirs[MAXCG][128], cg_types[MAXCG][16], cg_opts[MAXCG][256];
+static int cg_mine[MAXCG], cg_n = 0, cg_root_v2 = 0, cg_scanned = 0;
+
+/* One cgroup mount of the host: where, its type and its mount options. */
+static void add_cgroup_mount(const char *dir, const char *type, const char *options) {
+    int cg = strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0;
+    if (!cg) return;
+    if (strcmp(dir, "/sys/fs/cgroup") == 0) {
+        cg_root_v2 = strcmp(type, "cgroup2") == 0;
+        return;
+    }
+    if (strncmp(dir, "/sys/fs/cgroup/", 15) != 0 || cg_n == MAXCG) return;
+    if (strlen(dir) >= sizeof cg_dirs[0]) return;
+    strcpy(cg_dirs[cg_n], dir);
+    snprintf(cg_types[cg_n], sizeof cg_types[cg_n], "%s", type);
+    cgroup_options(options, cg_opts[cg_n], sizeof cg_opts[cg_n]);
+    cg_mine[cg_n] = 0;
+    size_t len = strlen(cg_dirs[cg_n]);
+    for (int i = 0; i < n_cgroups; i++)
+        cg_mine[cg_n] |= strncmp(cgroups[i], cg_dirs[cg_n], len) == 0 && cgroups[i][len] == '/';
+    cg_n++;
+}
+
+/* The host's cgroup hierarchies, read from the host's mount table (so before a jail
+ * joins a root template's mount namespace, where the table is the template's), unless
+ * the server passed them (-C): the host's table can be long, and is the same every time. */
+static void scan_cgroups(void) {
+    if (cg_scanned) return;
+    cg_scanned = 1;
+    if (n_cgroup_mounts > 0) {
+        for (int i = 0; i < n_cgroup_mounts; i++)
+            add_cgroup_mount(cgm_dir[i], cgm_type[i], cgm_opts[i]);
+        return;
+    }
     FILE *m = setmntent("/proc/self/mounts", "re");
     if (m == NULL) die("read", "/proc/self/mounts");
     struct mntent *e;
-    while ((e = getmntent(m)) != NULL) {
-        int cg = strcmp(e->mnt_type, "cgroup") == 0 || strcmp(e->mnt_type, "cgroup2") == 0;
-        if (!cg) continue;
-        if (strcmp(e->mnt_dir, "/sys/fs/cgroup") == 0) {
-            root_v2 = strcmp(e->mnt_type, "cgroup2") == 0;
-            continue;
-        }
-        if (strncmp(e->mnt_dir, "/sys/fs/cgroup/", 15) != 0 || n == MAXCG) continue;
-        if (strlen(e->mnt_dir) >= sizeof dirs[0]) continue;
-        strcpy(dirs[n], e->mnt_dir);
-        snprintf(types[n], sizeof types[n], "%s", e->mnt_type);
-        cgroup_options(e->mnt_opts, opts[n], sizeof opts[n]);
-        mine[n] = 0;
-        size_t len = strlen(dirs[n]);
-        for (int i = 0; i < n_cgroups; i++)
-            mine[n] |= strncmp(cgroups[i], dirs[n], len) == 0 && cgroups[i][len] == '/';
-        n++;
-    }
+    while ((e = getmntent(m)) != NULL) add_cgroup_mount(e->mnt_dir, e->mnt_type, e->mnt_opts);
     endmntent(m);
+}
+
+static void own_sys(const char *root) {
+    char path[4096];
+    scan_cgroups();
     unsigned long ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
     /* The host's network namespace already has its sysfs (a second one is EBUSY). */
     if (netns_fd >= 0 && mount("sysfs", under(root, "/sys", path, sizeof path), "sysfs", ro, NULL) < 0)
         die("mount", "/sys");
     const char *cg = under(root, "/sys/fs/cgroup", path, sizeof path);
-    if (root_v2) {
+    if (cg_root_v2) {
         if (mount("cgroup2", cg, "cgroup2", ro, NULL) < 0) die("mount", "cgroup2");
         return;
     }
-    if (n == 0) return;
+    if (cg_n == 0) return;
     if (mount("lamina-cgroup", cg, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16k,mode=0755") < 0)
         die("mount", "/sys/fs/cgroup");
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < cg_n; i++) {
         char dir[4096];
-        under(root, dirs[i], dir, sizeof dir);
+        under(root, cg_dirs[i], dir, sizeof dir);
         if (mkdir(dir, 0555) < 0 && errno != EEXIST) die("mkdir", dir);
-        if (mine[i] && mount("cgroup", dir, types[i], ro, opts[i]) < 0) die("mount", dir);
+        if (cg_mine[i] && mount("cgroup", dir, cg_types[i], ro, cg_opts[i]) < 0) die("mount", dir);
     }
     if (mount(NULL, under(root, "/sys/fs/cgroup", path, sizeof path), NULL, MS_REMOUNT | ro,
               "size=16k,mode=0755") < 0)
         die("make read-only", "/sys/fs/cgroup");
+}
+
+/* What every environment gets afresh, on top of its (read-only) tree: its /tmp volume or
+ * a tmpfs, /dev/shm, its own /proc, /sys and cgroup mounts. */
+static void env_mounts(const char *root) {
+    char opts[128], path[4096];
+    if (tmp_mount_fd >= 0) {
+        /* The environment's own disk volume (its size is EphemeralStorage): writable, made
+         * nosuid, nodev by the server (fsmount's attributes). */
+        if (syscall(J_SYS_move_mount, (int)tmp_mount_fd, "", AT_FDCWD,
+                    under(root, "/tmp", path, sizeof path), J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            die("attach the /tmp volume", NULL);
+        close((int)tmp_mount_fd);
+    } else {
+        snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
+        if (mount("tmpfs", under(root, "/tmp", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
+                  opts) < 0)
+            die("mount", "/tmp");
+    }
+    snprintf(opts, sizeof opts, "size=%ldm,mode=1777", shm_mb);
+    if (mount("tmpfs", under(root, "/dev/shm", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
+              opts) < 0)
+        die("mount", "/dev/shm");
+    if (mount("proc", under(root, "/proc", path, sizeof path), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              NULL) < 0)
+        die("mount", "/proc");
+    trace("tmp-shm-proc");
+    own_sys(root);
+    trace("sys-cgroup");
 }
 
 /* The mount tree. With -R (a new root, the process tier's default) nothing of the host is
@@ -316,7 +400,7 @@ static void own_sys(const char *root) {
 static void build_mounts(void) {
     int src_fd[MAX_ITEMS];
     int src_mode[MAX_ITEMS];
-    char opts[128], from[64], path[4096];
+    char from[64], path[4096];
     const char *root = new_root ? NEW_ROOT_STAGE : "";
 
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make mounts private", "/");
@@ -327,9 +411,6 @@ static void build_mounts(void) {
         if (src_fd[i] < 0 || fstat(src_fd[i], &st) < 0) die("open bind source", bind_src[i]);
         src_mode[i] = (int)st.st_mode;
     }
-    int tmp_fd = -1;
-    if (tmp_dir != NULL && (tmp_fd = open(tmp_dir, O_PATH | O_CLOEXEC | O_DIRECTORY)) < 0)
-        die("open", tmp_dir);
     trace("sources-opened");
     if (new_root) {
         if (mount("lamina-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") < 0)
@@ -363,8 +444,10 @@ static void build_mounts(void) {
         }
         static const char *points[] = {"/tmp", "/proc", "/sys", "/dev/shm", "/opt", NULL};
         for (int i = 0; points[i]; i++) make_target(under(root, points[i], path, sizeof path), 1);
+        for (int i = 0; i < n_extra_points; i++)
+            make_target(under(root, extra_points[i], path, sizeof path), 1);
         /* Without an own network namespace there is no fresh sysfs to mount: the host's. */
-        if (netns_fd < 0 && mount("/sys", under(root, "/sys", path, sizeof path), NULL,
+        if (netns_fd < 0 && !template_mode && mount("/sys", under(root, "/sys", path, sizeof path), NULL,
                                   MS_BIND | MS_REC, NULL) < 0)
             die("bind", "/sys");
     }
@@ -379,30 +462,7 @@ static void build_mounts(void) {
         die("make root read-only", top);
 #endif
     trace("read-only");
-    if (tmp_fd >= 0) {
-        /* The environment's own disk volume (its size is EphemeralStorage): writable. */
-        snprintf(from, sizeof from, "/proc/self/fd/%d", tmp_fd);
-        const char *tmp = under(root, "/tmp", path, sizeof path);
-        if (mount(from, tmp, NULL, MS_BIND, NULL) < 0) die("bind", "/tmp");
-        if (mount(NULL, tmp, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) < 0)
-            die("remount", "/tmp");
-        close(tmp_fd);
-    } else {
-        snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", tmp_mb, uid, gid);
-        if (mount("tmpfs", under(root, "/tmp", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
-                  opts) < 0)
-            die("mount", "/tmp");
-    }
-    snprintf(opts, sizeof opts, "size=%ldm,mode=1777", shm_mb);
-    if (mount("tmpfs", under(root, "/dev/shm", path, sizeof path), "tmpfs", MS_NOSUID | MS_NODEV,
-              opts) < 0)
-        die("mount", "/dev/shm");
-    if (mount("proc", under(root, "/proc", path, sizeof path), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              NULL) < 0)
-        die("mount", "/proc");
-    trace("tmp-shm-proc");
-    own_sys(root);
-    trace("sys-cgroup");
+    if (!template_mode) env_mounts(root);
     if (new_root) {
         if (chdir(root) < 0) die("chdir", root);
         if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root", root);
@@ -410,6 +470,78 @@ static void build_mounts(void) {
         if (chdir("/") < 0) die("chdir", "/");
         trace("pivot-root");
     }
+}
+
+/* -r, on the host before joining the template: a detached, read-only clone of each -B
+ * source (open_tree), to attach inside; and the host's cgroup hierarchies. */
+static void clone_sources(void) {
+    for (int i = 0; i < n_binds; i++) {
+        struct stat st;
+        clone_fd[i] = (int)syscall(J_SYS_open_tree, AT_FDCWD, bind_src[i],
+                                   J_OPEN_TREE_CLONE | O_CLOEXEC | J_AT_RECURSIVE);
+        if (clone_fd[i] < 0 || fstat(clone_fd[i], &st) < 0) die("clone bind source", bind_src[i]);
+        int device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+        struct jail_attr attr = {.attr_set = J_ATTR_RDONLY | J_ATTR_NOSUID | (device ? 0 : J_ATTR_NODEV)};
+        if (syscall(J_SYS_mount_setattr, clone_fd[i], "", AT_EMPTY_PATH | J_AT_RECURSIVE, &attr,
+                    sizeof attr) < 0)
+            die("make read-only", bind_src[i]);
+    }
+    if (netns_fd < 0) {
+        /* The host's network namespace already has its sysfs (a second one is EBUSY): its
+         * /sys, read-only, as the jail that builds its root binds it. */
+        host_sys_fd = (int)syscall(J_SYS_open_tree, AT_FDCWD, "/sys",
+                                   J_OPEN_TREE_CLONE | O_CLOEXEC | J_AT_RECURSIVE);
+        struct jail_attr attr = {.attr_set = J_ATTR_RDONLY | J_ATTR_NOSUID | J_ATTR_NODEV};
+        if (host_sys_fd < 0 || syscall(J_SYS_mount_setattr, host_sys_fd, "",
+                                       AT_EMPTY_PATH | J_AT_RECURSIVE, &attr, sizeof attr) < 0)
+            die("clone", "/sys");
+    }
+    scan_cgroups();
+    trace("sources-opened");
+}
+
+/* -r, in init: the template's copy is already the read-only root; attach the function's
+ * clones at their mount points (made in the template) and the per-environment mounts. */
+static void attach_to_template(void) {
+    for (int i = 0; i < n_binds; i++) {
+        if (syscall(J_SYS_move_mount, clone_fd[i], "", AT_FDCWD, bind_dst[i],
+                    J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            die("attach", bind_dst[i]);
+        close(clone_fd[i]);
+    }
+    if (host_sys_fd >= 0) {
+        if (syscall(J_SYS_move_mount, host_sys_fd, "", AT_FDCWD, "/sys", J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            die("attach", "/sys");
+        close(host_sys_fd);
+    }
+    /* The clones were made on the host: where the host's mounts are shared (systemd makes
+     * them so), each clone is a peer of its source, and a mount on it here (the cgroup
+     * tmpfs on the host's /sys, say) would appear on the host. Private first, as the jail
+     * that builds its root does. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make mounts private", "/");
+    trace("binds");
+    env_mounts("");
+    if (chdir("/") < 0) die("chdir", "/");
+}
+
+/* -M: build the template and hold its mount namespace until stdin closes. */
+static int make_template(void) {
+    umask(022);
+    if (unshare(CLONE_NEWNS) < 0) die("unshare", "template");
+    new_root = 1;
+    build_mounts();
+    /* The jails that join it make their clones read-only with mount_setattr (Linux 5.12):
+     * without it, no template (the server then lets each jail build its root). */
+    struct jail_attr none = {0};
+    if (syscall(J_SYS_mount_setattr, AT_FDCWD, "/", 0, &none, sizeof none) < 0 && errno == ENOSYS)
+        die("root template", "mount_setattr is missing (Linux 5.12+)");
+    if (write(1, "ready\n", 6) != 6) die("write", "ready");
+    char b[64];
+    for (;;) {
+        ssize_t n = read(0, b, sizeof b);
+        if (n == 0 || (n < 0 && errno != EINTR)) break;
+    }
+    return 0;
 }
 
 /* ---- the seccomp filter ------------------------------------------------------------ */
@@ -681,7 +813,7 @@ static char *args_start, *args_end;
 static int run_init(void) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
     trace("init-forked");
-    build_mounts();
+    if (template_fd >= 0) attach_to_template(); else build_mounts();
     if (sethostname(hostname, strlen(hostname)) < 0) die("sethostname", hostname);
     pid_t runtime = fork();
     if (runtime < 0) die("fork", "runtime");
@@ -798,6 +930,7 @@ int main(int argc, char **argv) {
     args_end = argv[argc - 1] + strlen(argv[argc - 1]);
     if (n_watch > 0) return watchdog();
     if (dump_kind != NULL) return dump_filter();
+    if (template_mode) return make_template();
     if (parent_pid > 0) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
         if (getppid() != (pid_t)parent_pid) _exit(JAIL_FAILED);
@@ -811,6 +944,12 @@ int main(int argc, char **argv) {
         if (setns((int)netns_fd, CLONE_NEWNET) < 0) die("join network namespace", NULL);
         close((int)netns_fd);
         trace("netns-joined");
+    }
+    if (template_fd >= 0) {
+        clone_sources();
+        if (setns((int)template_fd, CLONE_NEWNS) < 0) die("join the root template", NULL);
+        close((int)template_fd);
+        trace("template-joined");
     }
     if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP) < 0)
         die("unshare", NULL);

@@ -85,8 +85,13 @@ class JailPlan:
     # A new root built from ``binds`` and ``links`` only (nothing else of the host), or
     # None for the host's tree with ``hidden`` covered.
     links: tuple[tuple[str, str], ...] | None = None
-    tmp_dir: Path | None = None  # a disk volume bound at /tmp (else a tmpfs of tmp_mb)
+    tmp_fd: int | None = None  # the jail's descriptor of a detached /tmp volume (else a tmpfs)
     trace_fd: int | None = None  # the jail's descriptor for its step timestamps (-Z)
+    # The jail's descriptor of a root template's mount namespace (-r): the tree is joined,
+    # not built, and ``binds`` are only the function's own (see sandbox/templates.py).
+    template_fd: int | None = None
+    # The host's cgroup mounts as (dir, type, options) (-C), read once by the server.
+    cgroup_mounts: tuple[tuple[str, str, str], ...] = ()
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -98,9 +103,13 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-H", str(path)]
     for src, dst in plan.binds:
         argv += ["-B", str(src), dst]
-    if plan.tmp_dir is not None:
-        argv += ["-t", str(plan.tmp_dir)]
-    if plan.links is not None:
+    if plan.tmp_fd is not None:
+        argv += ["-m", str(plan.tmp_fd)]
+    for where, kind, options in plan.cgroup_mounts:
+        argv += ["-C", where, kind, options]
+    if plan.template_fd is not None:
+        argv += ["-r", str(plan.template_fd)]
+    elif plan.links is not None:
         argv += ["-R", "1"]
         for target, link in plan.links:
             argv += ["-L", target, link]

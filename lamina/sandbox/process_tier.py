@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import os
 import signal
@@ -29,6 +28,7 @@ from lamina.sandbox.limits import SandboxSpec
 from lamina.sandbox.netns import NetnsPool
 from lamina.sandbox.readings import CgroupReadings
 from lamina.sandbox.rootfs import RootFs
+from lamina.sandbox.templates import RootTemplates
 from lamina.sandbox.watchdog import Watchdog
 
 
@@ -112,6 +112,8 @@ class ProcessSandbox:
         self._watchdog = watchdog
         # The environments' own root filesystem, or None: the host's tree, hidden paths covered.
         self._rootfs = rootfs
+        # Its tree built once and joined per jail (sandbox/templates.py).
+        self._templates = None if rootfs is None else RootTemplates(jail, rootfs)
         # Disk volumes for /tmp (ephemeral storage apart from memory), or None: tmpfs.
         self._volumes = volumes
         self._seccomp: bytes | None = None  # the full filter, for forked environments
@@ -154,9 +156,12 @@ class ProcessSandbox:
         )
 
     def warm_up(self) -> None:
-        """Start making /tmp volumes ahead of the first cold starts (needs a running loop)."""
+        """Start making /tmp volumes ahead of the first cold starts (needs a running loop),
+        and make the root template of environments that expose no host path."""
         if self._volumes is not None:
             self._volumes.fill()
+        if self._templates is not None:
+            self._templates.fd(())
 
     def seccomp_program(self) -> bytes:
         """The full seccomp filter (for environments forked from a zygote), read once."""
@@ -166,6 +171,8 @@ class ProcessSandbox:
 
     def close(self) -> None:
         """Remove the root cgroups once every environment has been killed."""
+        if self._templates is not None:
+            self._templates.close()
         if self.network is not None:
             self.network.close()
         if self._volumes is not None:
@@ -193,39 +200,62 @@ class ProcessSandbox:
         exposed = self._expose_cache.get(spec.expose)
         if exposed is None:
             exposed = self._expose_cache[spec.expose] = self._exposed(spec.expose)
-        binds += exposed
-        if self._rootfs is not None:
-            binds = [*self._rootfs.binds, *binds]
+        # The common root is joined from a template (built once), not built per jail.
+        template = None
+        if self._templates is not None:
+            if self._templates.known(exposed):
+                template = self._templates.fd(exposed)
+            else:
+                template = await asyncio.to_thread(self._templates.fd, exposed)
+        if template is None:
+            binds += exposed
+            if self._rootfs is not None:
+                binds = [*self._rootfs.binds, *binds]
         # A zygote keeps a tmpfs /tmp: its forks copy it into volumes of their own.
         volume = None
         if self._volumes is not None and control_fd is None:
             volume = await self._volumes.take(spec.limits.ephemeral_mb)
         cgroup = self._driver.create(spec.env_id, spec.limits)
+        # Passed descriptors land at 3, 4, ... in this order.
+        passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
+        netns_at = tmp_at = trace_at = template_at = None
+        if spec.netns_fd is not None:
+            passed += (spec.netns_fd,)
+            netns_at = 2 + len(passed)
+        if volume is not None:
+            passed += (volume.fd,)
+            tmp_at = 2 + len(passed)
+        if trace_fd is not None:
+            passed += (trace_fd,)
+            trace_at = 2 + len(passed)
+        if template is not None:
+            passed += (template,)
+            template_at = 2 + len(passed)
         plan = JailPlan(
             join_files=tuple(cgroup.join_files()),
             hidden=self._hidden if self._rootfs is None else (),
             binds=tuple(binds),
             links=self._rootfs.links if self._rootfs is not None else None,
-            tmp_dir=volume.mount if volume is not None else None,
+            tmp_fd=tmp_at,
             tmp_mb=spec.limits.ephemeral_mb,
             nofile=spec.limits.nofile,
             uid=self._uid,
             gid=self._gid,
             workdir=TASK_ROOT,
             keep_fds=3 if control_fd is None else 4,
-            # Passed fds land at 3, 4, ...: the control socket first, then the namespace.
-            netns_fd=None if spec.netns_fd is None else (3 if control_fd is None else 4),
+            netns_fd=netns_at,
             parent_pid=os.getpid(),
             # A zygote makes its environments' namespaces and mounts; each environment
             # then installs the full filter on itself.
             seccomp="full" if control_fd is None else "zygote",
+            trace_fd=trace_at,
+            template_fd=template_at,
+            cgroup_mounts=(
+                self._templates.cgroup_mounts
+                if template is not None and self._templates is not None
+                else ()
+            ),
         )
-        passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
-        if spec.netns_fd is not None:
-            passed += (spec.netns_fd,)
-        if trace_fd is not None:
-            passed += (trace_fd,)
-            plan = dataclasses.replace(plan, trace_fd=2 + len(passed))
         try:
             child = Child(
                 jail_argv(self._jail, plan, spec.argv), spec.env, stdout_fd, pass_fds=passed
@@ -237,5 +267,8 @@ class ProcessSandbox:
             raise
         release = None
         if volume is not None and self._volumes is not None:
+            # The server keeps its descriptor of the (now attached) mount until the release,
+            # so the filesystem's last reference, and its write-back, goes in the remover
+            # thread, not in the environment's exit.
             release = functools.partial(self._volumes.release, volume)
         return JailedProcess(child, cgroup, release)

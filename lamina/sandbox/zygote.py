@@ -13,9 +13,9 @@ a ``SOCK_SEQPACKET`` control socket at its fd 3. After INIT it says ``{"ready": 
   makes its own network namespace and sends back over it the namespace and the listeners
   it made there (Runtime API at ``127.0.0.1:9001``, Lamina's API), which the platform
   then serves (:attr:`ForkedProcess.network`);
-* with ``"tmp_volume"`` in the request, a **detached copy of the environment's /tmp
-  volume** (``open_tree``, :func:`lamina.sandbox.ephemeral.detached_copy`), which the
-  forked child attaches at ``/tmp`` with ``move_mount`` inside its own namespaces: ephemeral
+* with ``"tmp_volume"`` in the request, the environment's **/tmp volume**, a detached
+  mount (``fsmount``, :mod:`lamina.sandbox.ephemeral`) never attached on the host, which
+  the forked child attaches at ``/tmp`` with ``move_mount`` inside its own namespaces: ephemeral
   storage on disk, apart from memory, as for a started environment;
 * a write descriptor of each ``tasks`` (v1) or ``cgroup.procs`` (v2) file of the
   environment's **own new cgroup**, opened here by root: the forked child writes ``0``
@@ -42,7 +42,6 @@ from typing import Any
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
-from lamina.sandbox.ephemeral import detached_copy
 from lamina.sandbox.jail import SHM_MB
 from lamina.sandbox.limits import Limits, SandboxSpec
 from lamina.sandbox.netns import EnvNetwork
@@ -102,24 +101,15 @@ class ZygoteHost:
         /tmp volume on disk when the tier has volumes (else a tmpfs charged to memory)."""
         volumes = self._sandbox.volumes
         volume = None if volumes is None else await volumes.take(limits.ephemeral_mb)
-        tmp_fd = -1
-        if volume is not None and volumes is not None:
-            try:
-                tmp_fd = detached_copy(volume.mount)
-            except OSError as exc:
-                log.error("no /tmp volume for %s (%s); it gets a tmpfs /tmp", env_id, exc)
-                volumes.release(volume)
-                volume = None
+        tmp_fd = -1 if volume is None else volume.fd
         try:
             process = self._fork(zygote, env_id, limits, env, stdout_fd, tmp_fd)
         except BaseException:
             if volume is not None and volumes is not None:
                 volumes.release(volume)
             raise
-        finally:
-            if tmp_fd >= 0:
-                os.close(tmp_fd)
         if volume is not None and volumes is not None:
+            # Kept until the release, as for a started environment (ProcessSandbox.spawn).
             process.on_killed = functools.partial(volumes.release, volume)
         return process
 

@@ -360,7 +360,7 @@ def test_trace_lists_the_steps_in_order_and_is_not_inherited(
     steps = [line.split()[0] for line in lines]
     stamps = [int(line.split()[1]) for line in lines]
     assert steps[0] == "jail-started" and steps[-1] == "exec"
-    for step in ("cgroups-joined", "unshared", "init-forked", "binds", "pivot-root"):
+    for step in ("cgroups-joined", "template-joined", "unshared", "init-forked", "binds"):
         assert step in steps
     assert stamps == sorted(stamps)
 
