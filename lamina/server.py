@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import time
 import uuid
@@ -498,9 +499,35 @@ def install_event_loop() -> str:
     return "uvloop"
 
 
+def open_files_wanted(soft: int, hard: int) -> int:
+    """The soft open-files limit the server asks for: as many as it is allowed.
+
+    The server holds ~11 descriptors per environment (pipes, cgroup files, its Runtime API
+    socket, the /tmp volume), so a shell's usual soft limit of 1,024 would refuse new
+    environments near 90; a thousand frozen environments need ~11,000. Functions never
+    inherit it: the jail sets Lambda's 1,024 for the function's processes.
+    """
+    target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft
+    return target
+
+
+def raise_open_files_limit() -> None:
+    """Raise the server's soft RLIMIT_NOFILE to what :func:`open_files_wanted` says."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = open_files_wanted(soft, hard)
+    if wanted != soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as err:
+            log.warning("could not raise the open-files limit from %d to %d: %s", soft, wanted, err)
+
+
 def run(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then shut every environment down cleanly."""
     loop_name = install_event_loop()
+    raise_open_files_limit()
 
     async def main() -> None:
         lamina = await start(settings)

@@ -1,0 +1,42 @@
+"""The server raises its own open-files limit (environments hold ~11 descriptors each)."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+
+from lamina.server import open_files_wanted
+
+INF = resource.RLIM_INFINITY
+
+
+def test_the_soft_limit_rises_to_the_hard_one() -> None:
+    assert open_files_wanted(1024, 20000) == 20000
+    assert open_files_wanted(1024, 1024) == 1024
+
+
+def test_a_higher_or_unlimited_soft_limit_is_kept() -> None:
+    assert open_files_wanted(50000, 50000) == 50000
+    assert open_files_wanted(INF, INF) == INF
+
+
+def test_an_unlimited_hard_limit_gives_a_million() -> None:
+    assert open_files_wanted(1024, INF) == 1_048_576
+    assert open_files_wanted(2_000_000, INF) == 2_000_000
+
+
+def test_a_process_started_with_1024_ends_with_the_hard_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    code = (
+        "import resource\n"
+        "from lamina.server import raise_open_files_limit\n"
+        "raise_open_files_limit()\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)),
+    )  # fmt: skip
+    assert int(done.stdout) == open_files_wanted(1024, hard)
+    assert int(done.stdout) > 1024 or hard == 1024
