@@ -7,7 +7,7 @@ so a missing queue is reported before anything else wrong with the request, as S
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lamina.errors import AwsServiceError
 from lamina.services.sqs.attributes import message_limits, with_defaults
@@ -24,16 +24,35 @@ from lamina.services.sqs.requests import (
     receipt_handle,
     visibility_timeout,
 )
-from lamina.services.sqs.store import NewMessage
-
-if TYPE_CHECKING:
-    from lamina.services.sqs.service import SqsService
+from lamina.services.sqs.store import NewMessage, ReceivedMessage, SqsStore
 
 Operation = Callable[[Members, Caller], Awaitable[dict[str, Any]]]
 
 
+class Queues(Protocol):
+    """What the message operations need of the service that holds the queues
+    (:class:`lamina.services.sqs.service.SqsService`): its store and clock, queue lookup,
+    long polling and the wake-up that ends it. A protocol, so that the service can build
+    its operation table from this module without the two importing each other."""
+
+    @property
+    def store(self) -> SqsStore: ...
+
+    def now(self) -> float: ...
+
+    async def queue(self, members: Members) -> str: ...
+
+    async def attributes(self, name: str) -> dict[str, str]: ...
+
+    def wake(self, queue: str) -> None: ...
+
+    async def receive(
+        self, name: str, limit: int, visibility_s: float, wait_s: float
+    ) -> list[ReceivedMessage]: ...
+
+
 class MessageOperations:
-    def __init__(self, service: SqsService) -> None:
+    def __init__(self, service: Queues) -> None:
         self.service = service
         self.store = service.store
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from lamina.arns import parse_arn, queue_arn
 from lamina.services.sqs.attributes import COMPUTED, message_limits, with_defaults
 from lamina.services.sqs.errors import not_found, sqs_error
 from lamina.services.sqs.messages import Message
-from lamina.services.sqs.messaging import MessageOperations
+from lamina.services.sqs.messaging import MessageOperations, Operation
 from lamina.services.sqs.requests import (
     DEFAULT_SENDER,
     Caller,
@@ -39,7 +39,6 @@ __all__ = ["DEFAULT_SENDER", "Caller", "Operation", "SqsService"]
 
 MAX_TAGS = 50  # SQS's limit per queue
 
-Operation = Callable[[Members, Caller], Awaitable[dict[str, Any]]]
 # Lamina's own deliveries (destinations, dead letters, schedules) are sent as Lambda.
 LAMINA_SENDER = Caller("localhost", "AROALAMINA:lambda")
 
@@ -202,13 +201,12 @@ class SqsService:
 
     def _policy_changed(self, name: str, attributes: dict[str, str]) -> None:
         if self.on_policy is not None:
-            arn = f"arn:aws:sqs:{self.region}:{self.account}:{name}"
-            self.on_policy(arn, attributes.get("Policy") or None)
+            self.on_policy(self.arn(name), attributes.get("Policy") or None)
 
     async def policies(self) -> list[tuple[str, str]]:
         """Every queue policy, as (queue ARN, JSON): the authoriser's start-up load."""
         return [
-            (f"arn:aws:sqs:{self.region}:{self.account}:{name}", attributes["Policy"])
+            (self.arn(name), attributes["Policy"])
             for name, attributes in await self.store.attributes_of_all()
             if attributes.get("Policy")
         ]
