@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from lamina.cli.up import _progress, _project
+from lamina.cli.stack import progress, project_of
 from lamina.sam.down import remove_stack
 from lamina.terminal import paint
 
@@ -42,8 +42,8 @@ def add_down_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 def cmd_down(args: argparse.Namespace) -> int:
     """Run ``lamina down``; 0 when everything was removed, 1 when something failed."""
-    project = _project(args)
-    applied = remove_stack(project, progress=(lambda line: None) if args.json else _progress)
+    project = project_of(args)
+    applied = remove_stack(project, progress=(lambda line: None) if args.json else progress)
     removed = [f"{o.action.kind} {o.action.name}" for o in applied.outcomes if not o.error]
     failed = [
         {"kind": o.action.kind, "name": o.action.name, "error": o.error} for o in applied.failed

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from lamina.cli.command import endpoint_of, run
 from lamina.cli.down import add_down_parser
 from lamina.cli.inference import Inferred, infer
 from lamina.cli.schedule import add_schedule_parser
@@ -22,19 +23,8 @@ from lamina.cli.up import add_up_parser
 from lamina.cli.workflow import add_workflow_parser
 from lamina.client.http import Client, ClientError, fn_path
 from lamina.config import load_settings
-from lamina.errors import LaminaError
 from lamina.store.code import zip_directory
 from lamina.terminal import dump_json, paint, table
-
-
-def _endpoint(args: argparse.Namespace) -> str:
-    if args.endpoint:
-        return str(args.endpoint)
-    env = os.environ
-    if env.get("LAMINA_ENDPOINT"):
-        return env["LAMINA_ENDPOINT"]
-    settings = load_settings(env)
-    return settings.endpoint
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
@@ -78,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    client = Client(_endpoint(args))
+    client = Client(endpoint_of(args))
     source = Path(args.source)
     if source.is_dir():
         data = zip_directory(source)
@@ -169,7 +159,7 @@ def _infer(client: Client, package: bytes, source: str) -> Inferred:
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    client = Client(_endpoint(args))
+    client = Client(endpoint_of(args))
     headers = {"X-Amz-Invocation-Type": args.type}
     if args.tail:
         headers["X-Amz-Log-Type"] = "Tail"
@@ -202,7 +192,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_logs(args: argparse.Namespace) -> int:
     """The function's log (the log store); with ``--follow``, then its telemetry events as
     they happen (the server's telemetry bus: the events the Telemetry API delivers)."""
-    client = Client(_endpoint(args))
+    client = Client(endpoint_of(args))
     base = f"/lamina/v1/functions/{args.function}"
     since = int((time.time() - args.since) * 1000) if args.since else 0
     # Where the bus is now, before the history: nothing that happens meanwhile is missed.
@@ -229,7 +219,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    client = Client(_endpoint(args))
+    client = Client(endpoint_of(args))
     functions: list[dict[str, Any]] = []
     marker = ""
     while True:
@@ -261,7 +251,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    client = Client(_endpoint(args))
+    client = Client(endpoint_of(args))
     for name in args.functions:
         client.request("DELETE", fn_path(name), ok=(204,))
         if not args.json:
@@ -272,7 +262,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_runtimes(args: argparse.Namespace) -> int:
-    client = Client(_endpoint(args))
+    client = Client(endpoint_of(args))
     rows = client.call("GET", "/lamina/v1/runtimes")["runtimes"]
     if args.json:
         dump_json(rows)
@@ -288,7 +278,7 @@ def cmd_runtimes(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_status(args: argparse.Namespace) -> int:
-    client = Client(_endpoint(args))
+    client = Client(endpoint_of(args))
     body = client.call("GET", "/lamina/v1/cluster")
     if args.json:
         dump_json(body)
@@ -420,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rm)
 
     # The cost tools: cost, tune, compare, bench coldstart.
-    register_tools(sub, common, _endpoint)
+    register_tools(sub, common, endpoint_of)
     add_up_parser(sub)
     add_down_parser(sub)
     add_schedule_parser(sub, common)
@@ -439,14 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except (ClientError, LaminaError, OSError) as exc:
-        print(paint(f"error: {exc}", "red", sys.stderr), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

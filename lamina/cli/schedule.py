@@ -16,6 +16,7 @@ from typing import Any
 import botocore.exceptions
 
 from lamina.arns import function_arn
+from lamina.cli.command import settings_and_endpoint
 from lamina.client.boto import BotoClients
 from lamina.config import load_settings
 from lamina.errors import LaminaError
@@ -25,8 +26,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def _events(args: argparse.Namespace) -> Any:
-    settings = load_settings(os.environ)
-    endpoint = args.endpoint or os.environ.get("LAMINA_ENDPOINT") or settings.endpoint
+    settings, endpoint = settings_and_endpoint(args)
     return BotoClients.for_settings(endpoint, settings)("events")
 
 

@@ -14,18 +14,16 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from lamina.cli.command import run
+from lamina.cli.stack import progress, project_of
 from lamina.client.boto import BotoClients
 from lamina.client.http import ClientError
-from lamina.config import load_settings
 from lamina.sam.builds.deps import Toolchain
 from lamina.sam.builds.package import Package
-from lamina.sam.deploy import Project, default_stack, deploy, samconfig, toolchain
+from lamina.sam.deploy import Project, deploy, toolchain
 from lamina.sam.errors import SamError
-from lamina.sam.names import stack_name
-from lamina.sam.parameters import parse_overrides
 from lamina.sam.report import as_json, render
 from lamina.sam.result import UpResult
-from lamina.sam.template import find_template
 from lamina.sam.watch import Watcher
 from lamina.terminal import paint
 
@@ -65,30 +63,6 @@ def add_up_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     )
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.set_defaults(func=cmd_up)
-
-
-def _project(args: argparse.Namespace) -> Project:
-    env = os.environ
-    settings = load_settings(env)
-    endpoint = args.endpoint or env.get("LAMINA_ENDPOINT") or settings.endpoint
-    template = find_template(args.template, Path.cwd()).resolve()
-    config = samconfig(template.parent)
-    overrides: dict[str, str] = {}
-    saved = config.get("parameter_overrides")
-    if saved:
-        overrides.update(parse_overrides(saved if isinstance(saved, list) else [str(saved)]))
-    overrides.update(parse_overrides(args.parameter_overrides))
-    # Without --routes-file the stack's APIs are defined on the server (each on its own
-    # port, changed live); with it, the routes go into that file, as before.
-    routes = Path(args.routes_file).resolve() if args.routes_file else None
-    return Project(
-        template=template,
-        endpoint=str(endpoint).rstrip("/"),
-        settings=settings,
-        stack=stack_name(args.stack_name) if args.stack_name else default_stack(template.parent),
-        overrides=overrides,
-        routes_file=routes,
-    )
 
 
 def _routes_hint(project: Project, clients: BotoClients, result: UpResult) -> str:
@@ -136,22 +110,18 @@ def _report(
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Run ``lamina up``; 0 when everything deployed, 1 when something failed."""
-    project = _project(args)
+    project = project_of(args)
     clients = BotoClients.for_settings(project.endpoint, project.settings)
     tools = toolchain(project)
     if args.watch:
         tools = replace(tools, quick_rust=True)
-    progress = (lambda line: None) if args.json else _progress
     started_ns = time.time_ns()
-    result = deploy(project, clients=clients, tools=tools, progress=progress)
+    quiet = (lambda line: None) if args.json else progress
+    result = deploy(project, clients=clients, tools=tools, progress=quiet)
     _report(project, clients, result, args.json, one_line=args.watch)
     if not args.watch:
         return 0 if result.ok else 1
     return _watch(project, clients, tools, result, args.json, started_ns)
-
-
-def _progress(line: str) -> None:
-    print(paint(f"  … {line}", "dim"), file=sys.stderr, flush=True)
 
 
 def _watch(
@@ -183,7 +153,7 @@ def _watch(
         what = "template" if template_changed else ", ".join(sorted(functions)) or "sources"
         print(paint(f"change in {what}: redeploying", "cyan"), file=sys.stderr, flush=True)
         try:
-            result = deploy(project, clients=clients, tools=tools, reuse=reuse, progress=_progress)
+            result = deploy(project, clients=clients, tools=tools, reuse=reuse, progress=progress)
         except SamError as exc:
             print(paint(f"error: {exc}", "red"), file=sys.stderr, flush=True)
             continue
@@ -199,18 +169,9 @@ def _watch(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m lamina.cli.up ...``: the same command without the rest of ``lamina``."""
-    from lamina.errors import LaminaError
-
     parser = argparse.ArgumentParser(prog="lamina")
     add_up_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["up", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return cmd_up(args)
-    except (LaminaError, OSError) as exc:
-        print(paint(f"error: {exc}", "red", sys.stderr), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return run(parser.parse_args(["up", *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from lamina.arns import state_machine_arn
+from lamina.cli.command import settings_and_endpoint
 from lamina.cli.schedule import friendly as _friendly
 from lamina.client.boto import BotoClients
 from lamina.config import load_settings
@@ -23,21 +25,20 @@ from lamina.workflows.picture import render_html, render_svg
 
 
 def _sfn(args: argparse.Namespace) -> Any:
-    settings = load_settings(os.environ)
-    endpoint = args.endpoint or os.environ.get("LAMINA_ENDPOINT") or settings.endpoint
+    settings, endpoint = settings_and_endpoint(args)
     return BotoClients.for_settings(endpoint, settings)("stepfunctions")
 
 
-def _arn(args: argparse.Namespace, kind: str, name: str) -> str:
+def _machine_arn(name: str) -> str:
     if name.startswith("arn:"):
         return name
     settings = load_settings(os.environ)
-    return f"arn:aws:states:{settings.region}:{settings.account_id}:{kind}:{name}"
+    return state_machine_arn(settings.region, settings.account_id, name)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     sfn = _sfn(args)
-    arn = _arn(args, "stateMachine", args.machine)
+    arn = _machine_arn(args.machine)
     executions = sfn.list_executions(stateMachineArn=arn, maxResults=args.limit)["executions"]
     if args.json:
         dump_json([
@@ -94,7 +95,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     prices = load_workflow_prices()
     machines = sfn.list_state_machines(maxResults=1000)["stateMachines"]
     if args.machines:
-        wanted = {_arn(args, "stateMachine", m) for m in args.machines}
+        wanted = {_machine_arn(m) for m in args.machines}
         machines = [m for m in machines if m["stateMachineArn"] in wanted]
     rows = []
     total = 0
