@@ -237,7 +237,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     alarms = open_alarms(settings, metric_sources, events)
     cloudwatch = CloudWatchService(ledger, metric_sources, alarms, logs=logs)
     api.mount_service(cloudwatch.mount())
-    console = open_console(settings, functions, scheduler, ledger, logs, events, workflows)
+    console = open_console(settings, functions, scheduler, ledger, events, workflows)
     # Its own login (cookie sessions).
     api.mount(console.accepts, console.handle, auth=None, reach=CONSOLE_REACH)
     scheduler.start()
@@ -352,7 +352,6 @@ def open_console(
     functions: Functions,
     scheduler: Scheduler,
     ledger: Ledger,
-    logs: LogStore,
     events: EventSources,
     workflows: StepFunctions,
 ) -> Console:
@@ -370,7 +369,6 @@ def open_console(
         ledger,
         invoke,
         Sessions(settings.access_keys),
-        logs,
         TriggerReader(events),
         settings.concurrency_limit,
         WorkflowPages(workflows.operations),

@@ -30,7 +30,6 @@ from lamina.console.triggers import AsyncStatus, Trigger, TriggerReader
 from lamina.console.workflows import WorkflowPages
 from lamina.errors import ApiError, ServiceError
 from lamina.functions import Functions
-from lamina.logs.store import LogStore
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.bus import TelemetryBus, text_of
 from lamina.scheduler.recent_payloads import Payloads, RecentPayloads
@@ -91,7 +90,6 @@ class Console:
         ledger: Ledger,
         invoke: Invoker,
         sessions: Sessions,
-        logs: LogStore,
         triggers: TriggerReader | None = None,
         concurrency_limit: int = 1000,
         workflows: WorkflowPages | None = None,
@@ -111,7 +109,6 @@ class Console:
         self.triggers = triggers
         self.concurrency_limit = concurrency_limit
         self._payloads: OrderedDict[str, deque[str]] = OrderedDict()
-        self.logs = logs
         self.ledger = ledger
         self.invoke = invoke
         self.sessions = sessions
