@@ -4,7 +4,7 @@ Pure: values in, values out, the clock passed in. The control plane samples its
 placement view (:class:`NodeLike`: what each agent last reported) and the count of cold
 starts that found no node with room, and turns them into
 
-- :class:`Demand`, a snapshot for ``/metrics`` (per-node capacity and memory in use, idle
+- :class:`~lamina.models.cluster_load.Demand`, a snapshot for ``/metrics`` (per-node capacity and memory in use, idle
   environments, pending cold starts) and ``lamina cluster status``;
 - :func:`resource_bundles`, the shapes to hand Ray's autoscaler
   (``ray.autoscaler.sdk.request_resources(bundles=...)``, see
@@ -28,8 +28,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Protocol
+
+from lamina.models.cluster_load import Demand, NodeLoad
 
 __all__ = [
     "CAPACITY_RESOURCE",
@@ -72,45 +73,6 @@ class NodeLike(Protocol):
     def busy(self) -> int: ...
     @property
     def idle(self) -> Mapping[str, int]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class NodeLoad:
-    """One node's numbers at a moment."""
-
-    node_id: str
-    capacity_mb: int  # memory for environments
-    used_mb: int  # memory of its environments (busy, idle or starting)
-    cpus: float
-    busy: int  # invokes running on it
-    idle_environments: int
-    alive: bool
-
-    @property
-    def free_mb(self) -> int:
-        return max(0, self.capacity_mb - self.used_mb)
-
-
-@dataclass(frozen=True, slots=True)
-class Demand:
-    """The cluster's load and its unmet demand at one moment."""
-
-    nodes: tuple[NodeLoad, ...]
-    pending_cold_starts: int  # refused for lack of room in the last window
-    pending_mb: int  # the memory those environments would have needed
-    pending_sizes_mb: tuple[int, ...] = ()  # one entry per refused environment (when known)
-
-    @property
-    def live(self) -> tuple[NodeLoad, ...]:
-        return tuple(n for n in self.nodes if n.alive)
-
-    @property
-    def capacity_mb(self) -> int:
-        return sum(n.capacity_mb for n in self.live)
-
-    @property
-    def used_mb(self) -> int:
-        return sum(n.used_mb for n in self.live)
 
 
 class UnmetWindow:

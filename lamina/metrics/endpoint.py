@@ -25,7 +25,8 @@ from lamina.api.auth import Authenticator
 from lamina.billing.ledger import Ledger
 from lamina.config import Settings
 from lamina.errors import ApiError, LaminaError, ServiceError, UnrecognizedClient
-from lamina.metrics.prometheus import CONTENT_TYPE, ClusterLoad, EsmBatches, Gauges, render
+from lamina.metrics.prometheus import CONTENT_TYPE, EsmBatches, Gauges, render
+from lamina.models.cluster_load import Demand
 from lamina.scheduler.pool import EnvState, Pool
 from lamina.services.protocol.reach import Reach
 from lamina.wire.http import Request
@@ -77,7 +78,7 @@ class MetricsEndpoint:
         pool: Pool,
         sigv4: Authenticator,
         async_backlog: Callable[[], dict[str, tuple[int, float]]] | None = None,
-        cluster: Callable[[], ClusterLoad] | None = None,
+        cluster: Callable[[], Demand] | None = None,
         requests: Callable[[], Mapping[str, int]] | None = None,
         esm: Callable[[], Sequence[EsmBatches]] | None = None,
     ):

@@ -12,41 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from lamina.billing.rollups import BUCKETS_MS, Minute, SeriesKey
+from lamina.models.cluster_load import Demand, NodeLoad
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-class NodeLoadLike(Protocol):
-    """One cluster node's numbers (:class:`lamina.cluster.demand.NodeLoad`)."""
-
-    @property
-    def node_id(self) -> str: ...
-    @property
-    def capacity_mb(self) -> int: ...
-    @property
-    def used_mb(self) -> int: ...
-    @property
-    def cpus(self) -> float: ...
-    @property
-    def busy(self) -> int: ...
-    @property
-    def idle_environments(self) -> int: ...
-    @property
-    def alive(self) -> bool: ...
-
-
-class ClusterLoad(Protocol):
-    """A cluster's load and unmet demand (:class:`lamina.cluster.demand.Demand`)."""
-
-    @property
-    def nodes(self) -> Sequence[NodeLoadLike]: ...
-    @property
-    def pending_cold_starts(self) -> int: ...
-    @property
-    def pending_mb(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +28,7 @@ class Gauges:
     async_backlog: Mapping[str, tuple[int, float]] = field(default_factory=dict)
     # function → (events queued, age of the oldest in seconds)
     loop_lag_s: float = 0.0  # the event loop's largest recent lag
-    cluster: ClusterLoad | None = None  # on a cluster (lamina serve --cluster) only
+    cluster: Demand | None = None  # on a cluster (lamina serve --cluster) only
     requests: Mapping[str, int] = field(default_factory=dict)  # face → requests answered
     esm: Sequence[EsmBatches] = ()
 
@@ -192,7 +162,7 @@ def render(totals: Mapping[SeriesKey, Minute], gauges: Gauges) -> str:
 
 
 _MIB = 1024 * 1024
-_NODE_GAUGES: tuple[tuple[str, str, Callable[[NodeLoadLike], float | int]], ...] = (
+_NODE_GAUGES: tuple[tuple[str, str, Callable[[NodeLoad], float | int]], ...] = (
     (
         "lamina_cluster_node_up",
         "1 while the node's agent is connected, else 0.",
@@ -218,7 +188,7 @@ _NODE_GAUGES: tuple[tuple[str, str, Callable[[NodeLoadLike], float | int]], ...]
 )
 
 
-def _cluster(out: _Writer, load: ClusterLoad) -> None:
+def _cluster(out: _Writer, load: Demand) -> None:
     """Per-node load and the unmet demand an autoscaler acts on (docs/cluster.md)."""
     nodes = sorted(load.nodes, key=lambda n: n.node_id)
     for name, help_text, value in _NODE_GAUGES:
