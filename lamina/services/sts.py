@@ -11,11 +11,11 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from lamina.services.iam.credentials import Session
 from lamina.services.protocol.errors import Protocol, Wire
+from lamina.services.protocol.query import query_params
 from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Mount
 from lamina.services.protocol.sigv4 import header_service
@@ -54,10 +54,7 @@ class StsHandler:
         return Mount(is_sts_request, self.handle, "sts", PROTOCOL, REACH)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
-        params = dict(parse_qsl(req.target.partition("?")[2], keep_blank_values=True))
-        if req.method == "POST" and req.body:
-            params.update(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
-        action = params.get("Action", "")
+        action = query_params(req).get("Action", "")
         rid = str(uuid.uuid4())
         headers = {"Content-Type": "text/xml", "x-amzn-RequestId": rid}
         if action != "GetCallerIdentity":

@@ -15,38 +15,26 @@ import json
 import time
 from collections.abc import Callable
 
-from lamina.errors import AwsServiceError, InvalidRequestContent, MethodNotAllowed
+from lamina.errors import InvalidRequestContent, MethodNotAllowed
 from lamina.services.cloudformation.model import parse_record
 from lamina.services.cloudformation.operations import CloudFormationOperations, describe
 from lamina.services.cloudformation.store import StackStore
-from lamina.services.cloudformation.xml import NAMESPACE, VERSION, render_result
-from lamina.services.protocol.errors import (
-    Protocol,
-    Wire,
-    answer,
-    json_answer,
-    new_request_id,
-)
-from lamina.services.protocol.query import query_params
+from lamina.services.protocol.errors import Protocol, Wire, json_answer, new_request_id
+from lamina.services.protocol.query_service import QueryService, is_query_call
 from lamina.services.protocol.reach import Reach
 from lamina.services.protocol.routing import Mount
-from lamina.services.protocol.sigv4 import header_service
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
+VERSION = "2010-05-15"
+NAMESPACE = f"http://cloudformation.amazonaws.com/doc/{VERSION}/"
 PROTOCOL = Protocol(Wire.QUERY, xml_namespace=NAMESPACE, xml_declaration=False, error_detail=False)
 RECORD_PREFIX = "/lamina/v1/stacks/"
 
 
 def is_cloudformation_request(req: Request) -> bool:
     """Signed for ``cloudformation``, or an unsigned query call carrying its API version."""
-    service = header_service(req)
-    if service is not None:
-        return service == "cloudformation"
-    version = f"Version={VERSION}"
-    if version in req.target.partition("?")[2] and "Action=" in req.target:
-        return True
-    return req.method == "POST" and version.encode() in req.body and b"Action=" in req.body
+    return is_query_call(req, "cloudformation", VERSION)
 
 
 def is_record_request(req: Request) -> bool:
@@ -63,29 +51,19 @@ class CloudFormationHandler:
         self.store = store
         self.clock = clock
         self.operations = CloudFormationOperations(store, clock)
-        self._ops = self.operations.operations()
+        ops = self.operations.operations()
+        self._service = QueryService(
+            PROTOCOL,
+            ops,
+            lambda action: f"Lamina's CloudFormation serves {', '.join(sorted(ops))}, not {action}",
+        )
 
     def mount(self) -> Mount:
         """CloudFormation's face on the shared port, verified as ``cloudformation``."""
         return Mount(is_cloudformation_request, self.handle, "cloudformation", PROTOCOL, REACH)
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
-        return answer(PROTOCOL, lambda: self._call(req))
-
-    def _call(self, req: Request) -> Response:
-        params = query_params(req)
-        action = params.pop("Action", "")
-        params.pop("Version", None)
-        op = self._ops.get(action)
-        if op is None:
-            raise AwsServiceError(
-                "InvalidAction",
-                f"Lamina's CloudFormation serves {', '.join(sorted(self._ops))}, not {action}",
-            )
-        result = op(params)
-        rid = new_request_id()
-        headers = {"Content-Type": "text/xml", "x-amzn-RequestId": rid}
-        return Response(200, render_result(action, result, rid), headers)
+        return self._service.handle(req, conn)
 
     # -- Lamina's record of what `lamina up` applied -----------------------------------
     def handle_record(self, req: Request, conn: HttpConnection | None = None) -> Response:

@@ -2,7 +2,7 @@
 
 Each operation takes the request's form parameters (``RoleName=...&PolicyDocument=...``),
 validates them with IAM's constraints and returns the result's fields, which
-:mod:`lamina.services.iam.xml` renders. Policy documents are parsed when stored, so a bad one
+:mod:`lamina.services.protocol.query_service` renders. Policy documents are parsed when stored, so a bad one
 is refused with ``MalformedPolicyDocument`` and evaluation never meets one.
 """
 
