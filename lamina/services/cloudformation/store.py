@@ -11,6 +11,7 @@ import json
 import sqlite3
 import uuid
 from pathlib import Path
+from typing import Any
 
 from lamina.services.cloudformation.model import (
     CREATE_COMPLETE,
@@ -65,6 +66,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
 ]
 
 _STACK_TYPE = "AWS::CloudFormation::Stack"
+# A stack row as _stack reads it (the stacks table as ``s``).
+_STACK_COLUMNS = "s.status, s.created, s.updated, s.deleted, s.record, s.name"
 
 
 class StackStore:
@@ -192,66 +195,52 @@ class StackStore:
         )
 
     # -- reads --------------------------------------------------------------------------
+    def _rows(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        with self._db.reading() as conn:
+            return list(conn.execute(sql, args).fetchall())
+
     def find(self, name_or_id: str) -> Stack | None:
         """A live stack by name, or any stack (deleted ones too) by its StackId, as on AWS."""
         if name_or_id.startswith("arn:"):
-            where, arg = "stack_id = ?", name_or_id
+            where = "s.stack_id = ?"
         else:
-            where, arg = "name = ? AND deleted IS NULL", name_or_id
-        with self._db.reading() as conn:
-            row = conn.execute(
-                f"SELECT status, created, updated, deleted, record, name FROM stacks WHERE {where}",
-                (arg,),
-            ).fetchone()
-        return None if row is None else _stack(row)
+            where = "s.name = ? AND s.deleted IS NULL"
+        rows = self._rows(f"SELECT {_STACK_COLUMNS} FROM stacks s WHERE {where}", name_or_id)
+        return _stack(rows[0]) if rows else None
 
     def stacks(self, *, deleted: bool) -> list[Stack]:
         """Every live stack (and the deleted ones when ``deleted``), newest first."""
-        where = "" if deleted else "WHERE deleted IS NULL"
-        with self._db.reading() as conn:
-            rows = conn.execute(
-                f"SELECT status, created, updated, deleted, record, name FROM stacks {where} "
-                "ORDER BY created DESC"
-            ).fetchall()
+        where = "" if deleted else "WHERE s.deleted IS NULL"
+        rows = self._rows(f"SELECT {_STACK_COLUMNS} FROM stacks s {where} ORDER BY s.created DESC")
         return [_stack(r) for r in rows]
 
     def resources(self, stack: Stack) -> list[Resource]:
-        with self._db.reading() as conn:
-            rows = conn.execute(
-                "SELECT logical_id, physical_id, type, status, updated, reason FROM resources "
-                "WHERE stack_id = ? ORDER BY logical_id",
-                (stack.record.stack_id,),
-            ).fetchall()
-        return [
-            Resource(stack.record.stack_id, stack.record.name, r[0], r[1], r[2], r[3], r[4], r[5])
-            for r in rows
-        ]
+        rec = stack.record
+        rows = self._rows(
+            "SELECT logical_id, physical_id, type, status, updated, reason FROM resources "
+            "WHERE stack_id = ? ORDER BY logical_id",
+            rec.stack_id,
+        )
+        return [Resource(rec.stack_id, rec.name, *r) for r in rows]
 
     def by_physical_id(self, physical_id: str) -> Stack | None:
         """The live stack holding a resource of that physical id."""
-        with self._db.reading() as conn:
-            row = conn.execute(
-                "SELECT s.status, s.created, s.updated, s.deleted, s.record, s.name "
-                "FROM resources r JOIN stacks s ON s.stack_id = r.stack_id "
-                "WHERE r.physical_id = ? AND s.deleted IS NULL LIMIT 1",
-                (physical_id,),
-            ).fetchone()
-        return None if row is None else _stack(row)
+        rows = self._rows(
+            f"SELECT {_STACK_COLUMNS} FROM resources r JOIN stacks s ON s.stack_id = r.stack_id "
+            "WHERE r.physical_id = ? AND s.deleted IS NULL LIMIT 1",
+            physical_id,
+        )
+        return _stack(rows[0]) if rows else None
 
     def events(self, stack: Stack) -> list[Event]:
         """The stack's events, newest first."""
-        with self._db.reading() as conn:
-            rows = conn.execute(
-                "SELECT event_id, logical_id, physical_id, type, status, timestamp, reason "
-                "FROM events WHERE stack_id = ? ORDER BY seq DESC",
-                (stack.record.stack_id,),
-            ).fetchall()
-        return [
-            Event(
-                r[0], stack.record.stack_id, stack.record.name, r[1], r[2], r[3], r[4], r[5], r[6]
-            )
-            for r in rows
-        ]
+        rec = stack.record
+        rows = self._rows(
+            "SELECT event_id, logical_id, physical_id, type, status, timestamp, reason "
+            "FROM events WHERE stack_id = ? ORDER BY seq DESC",
+            rec.stack_id,
+        )
+        return [Event(r[0], rec.stack_id, rec.name, *r[1:]) for r in rows]
 
 
 def _stack(row: tuple[object, ...]) -> Stack:
