@@ -7,8 +7,7 @@ are listed, not dropped.
 
 from __future__ import annotations
 
-import json
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +24,9 @@ from lamina.sam.model import (
     Skipped,
     TargetSpec,
 )
-from lamina.sam.patterns import EVENT_TYPES, event_rule
-from lamina.sam.resources import schedule_spec
+from lamina.sam.patterns import EVENT_TYPES, event_rule, json_text, schedule_rule, target_id
+from lamina.sam.resources import schedule_event
 
-_TARGET_ID = re.compile(r"[^.\-_A-Za-z0-9]")
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
 UNSUPPORTED_EVENTS = {
     "SNS": "no SNS topics",
@@ -74,18 +72,19 @@ def _bool(value: Any, default: bool) -> bool:
 
 
 def _input(value: Any, where: str) -> str | None:
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else json.dumps(value)
-    try:
-        json.loads(text)
-    except ValueError:
-        raise TemplateError(f"{where}.Input must be JSON text") from None
-    return text
+    return None if value is None else json_text(value, f"{where}.Input")
 
 
-def _target_id(fn: FunctionSpec, event: str) -> str:
-    return _TARGET_ID.sub("-", f"{fn.logical_id}{event}")[:64]
+def event_entries(
+    owner: str, events: dict[str, Any]
+) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """The ``Events`` of a function or state machine ``owner``: (event name, where it stands
+    in the template, its Type, its Properties); TemplateError for one with no mapping."""
+    for event, body in events.items():
+        where = f"{owner}.Events.{event}"
+        if not isinstance(body, dict):
+            raise TemplateError(f"{where} must be a mapping with a Type")
+        yield event, where, str(body.get("Type", "")), body.get("Properties") or {}
 
 
 def _route(
@@ -168,12 +167,7 @@ def translate_events(
     """The event sources of one function (``events`` resolved), grouped by kind."""
     out = EventResult()
     target_arn = arns.function_arn(ctx.region, ctx.account, fn.name, fn.qualifier)
-    for event, body in events.items():
-        where = f"{fn.logical_id}.Events.{event}"
-        if not isinstance(body, dict):
-            raise TemplateError(f"{where} must be a mapping with a Type")
-        kind = str(body.get("Type", ""))
-        props = body.get("Properties") or {}
+    for event, where, kind, props in event_entries(fn.logical_id, events):
         if kind in ("Api", "HttpApi"):
             if props.get("Auth"):
                 out.notes.append(f"{where}: Auth is not enforced by Lamina's API routes")
@@ -209,50 +203,24 @@ def translate_events(
         elif kind == "ScheduleV2":
             # EventBridge Scheduler, as on AWS: flexible window and retry policy included.
             name = str(props.get("Name") or names.rule_name(ctx.stack, fn.logical_id, event))
-            target = {
-                "Arn": target_arn,
-                "Input": props.get("Input"),
-                "RetryPolicy": props.get("RetryPolicy"),
-                "DeadLetterConfig": props.get("DeadLetterConfig"),
-            }
             try:
                 out.schedules.append(
-                    schedule_spec(f"{fn.logical_id}.{event}", name, props, target, out.notes)
+                    schedule_event(f"{fn.logical_id}.{event}", name, props, target_arn, out.notes)
                 )
             except TemplateError as exc:
                 out.skipped.append(Skipped(where, str(exc)))
         elif kind == "Schedule":
-            expr_key = "Schedule"
-            expr = str(props.get(expr_key) or "")
-            if not expr.startswith(("rate(", "cron(")):
-                out.skipped.append(
-                    Skipped(where, f"schedule {expr!r}: Lamina's schedules are rate() and cron()")
-                )
-                continue
             tz = props.get("ScheduleExpressionTimezone")
             if tz and str(tz) not in ("UTC", "Etc/UTC"):
                 out.notes.append(f"{where}: ScheduleExpressionTimezone {tz} ignored: cron is UTC")
-            if kind == "Schedule":
-                enabled = _bool(props.get("Enabled"), True)
-                if props.get("State"):
-                    enabled = str(props["State"]) == "ENABLED"
-            else:
-                enabled = str(props.get("State", "ENABLED")) == "ENABLED"
             name = str(props.get("Name") or names.rule_name(ctx.stack, fn.logical_id, event))
-            out.rules.append(
-                RuleSpec(
-                    key=f"{fn.logical_id}.{event}",
-                    name=name,
-                    schedule=expr,
-                    enabled=enabled,
-                    description=str(props.get("Description") or ""),
-                    targets=(
-                        TargetSpec(
-                            _target_id(fn, event), target_arn, _input(props.get("Input"), where)
-                        ),
-                    ),
-                )
+            only = TargetSpec(
+                target_id(fn.logical_id, event), target_arn, _input(props.get("Input"), where)
             )
+            try:
+                out.rules.append(schedule_rule(f"{fn.logical_id}.{event}", name, props, only))
+            except TemplateError as exc:
+                out.skipped.append(Skipped(where, str(exc)))
         elif kind in EVENT_TYPES:
             name = names.rule_name(ctx.stack, fn.logical_id, event)
             try:
@@ -261,7 +229,7 @@ def translate_events(
                         f"{fn.logical_id}.{event}",
                         name,
                         props,
-                        _target_id(fn, event),
+                        target_id(fn.logical_id, event),
                         target_arn,
                         out.notes,
                     )
@@ -281,7 +249,7 @@ def translate_events(
             prefix, suffix = _s3_filter(props, where)
             out.notifications.setdefault(bucket, []).append(
                 NotificationSpec(
-                    id=_target_id(fn, event),
+                    id=target_id(fn.logical_id, event),
                     kind="lambda",
                     target_arn=target_arn,
                     events=tuple(str(e) for e in events_list),

@@ -8,6 +8,7 @@ here, with EventBridge's own checks, so a bad one fails the plan, not half an ap
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from lamina.errors import AwsServiceError
@@ -17,9 +18,12 @@ from lamina.services.eventbridge.pattern import parse_pattern
 from lamina.services.eventbridge.requests import parse_retry_policy, target_kind
 
 EVENT_TYPES = ("EventBridgeRule", "CloudWatchEvent")
+_TARGET_ID = re.compile(r"[^.\-_A-Za-z0-9]")
 
 
-def _json(value: Any, what: str) -> str:
+def json_text(value: Any, what: str) -> str:
+    """An ``Input`` or pattern (a mapping or JSON text) as JSON text; TemplateError if it is
+    not JSON."""
     text = value if isinstance(value, str) else json.dumps(value)
     try:
         json.loads(text)
@@ -32,7 +36,7 @@ def pattern_text(value: Any, where: str) -> str:
     """An ``EventPattern`` / ``Pattern`` (a mapping or JSON text) as checked JSON text."""
     if not value:
         raise TemplateError(f"{where}: an event pattern is required")
-    text = _json(value, f"{where}.Pattern")
+    text = json_text(value, f"{where}.Pattern")
     try:
         parse_pattern(text)
     except AwsServiceError as exc:
@@ -69,7 +73,7 @@ def target(tid: str, arn: str, item: dict[str, Any], where: str, notes: list[str
     return TargetSpec(
         tid,
         arn,
-        None if given is None else _json(given, f"{where}.Input"),
+        None if given is None else json_text(given, f"{where}.Input"),
         None if path is None else str(path),
         retries,
         age,
@@ -101,6 +105,31 @@ def event_rule(
         description=str(props.get("Description") or ""),
         targets=(target(str(given_id or target_id), target_arn, props, key, notes),),
         pattern=pattern_text(props.get("Pattern"), key),
+    )
+
+
+def target_id(owner: str, event: str) -> str:
+    """The target id of an event's rule: the owner's logical id and the event's name, in
+    the characters and length EventBridge allows."""
+    return _TARGET_ID.sub("-", f"{owner}{event}")[:64]
+
+
+def schedule_rule(key: str, name: str, props: dict[str, Any], only: TargetSpec) -> RuleSpec:
+    """A SAM ``Schedule`` event of a function or state machine: a rule with its ``rate()`` or
+    ``cron()`` expression and ``only`` as its one target. ``State`` wins over ``Enabled``."""
+    expr = str(props.get("Schedule") or "")
+    if not expr.startswith(("rate(", "cron(")):
+        raise TemplateError(f"schedule {expr!r}: Lamina's schedules are rate() and cron()")
+    enabled = str(props.get("Enabled", True)).lower() != "false"
+    if props.get("State"):
+        enabled = str(props["State"]) == "ENABLED"
+    return RuleSpec(
+        key=key,
+        name=name,
+        schedule=expr,
+        enabled=enabled,
+        description=str(props.get("Description") or ""),
+        targets=(only,),
     )
 
 

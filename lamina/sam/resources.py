@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from lamina import arns
 from lamina.sam import names
@@ -47,7 +47,8 @@ def log_group_spec(lid: str, name: str, props: dict[str, Any]) -> LogGroupSpec:
     return LogGroupSpec(lid, name, days)
 
 
-def _tags(raw: Any) -> dict[str, str]:
+def tags_of(raw: Any) -> dict[str, str]:
+    """A resource's ``Tags``: CloudFormation's ``[{Key, Value}]`` or SAM's mapping."""
     if isinstance(raw, list):
         return {str(t["Key"]): str(t.get("Value", "")) for t in raw if isinstance(t, dict)}
     if isinstance(raw, dict):
@@ -76,7 +77,7 @@ def queue_spec(lid: str, name: str, props: dict[str, Any]) -> tuple[QueueSpec, l
         if key not in (*_QUEUE_NUMBERS, *_QUEUE_PASSED, "RedrivePolicy", "RedriveAllowPolicy")
         and key not in ("QueueName", "Tags", "FifoQueue")
     ]
-    return QueueSpec(lid, name, attrs, _tags(props.get("Tags"))), skipped
+    return QueueSpec(lid, name, attrs, tags_of(props.get("Tags"))), skipped
 
 
 def _filter(config: dict[str, Any]) -> tuple[str, str]:
@@ -96,30 +97,23 @@ def bucket_notifications(
     out: list[NotificationSpec] = []
     skipped: list[Skipped] = []
     config = props.get("NotificationConfiguration") or {}
-    for i, item in enumerate(config.get("LambdaConfigurations") or []):
-        prefix, suffix = _filter(item)
-        out.append(
-            NotificationSpec(
-                f"{lid}Lambda{i}",
-                "lambda",
-                str(item["Function"]),
-                (str(item["Event"]),),
-                prefix,
-                suffix,
+    kinds: tuple[tuple[str, str, Literal["lambda", "queue"], str], ...] = (
+        ("LambdaConfigurations", "Lambda", "lambda", "Function"),
+        ("QueueConfigurations", "Queue", "queue", "Queue"),
+    )
+    for key, id_word, kind, target in kinds:
+        for i, item in enumerate(config.get(key) or []):
+            prefix, suffix = _filter(item)
+            out.append(
+                NotificationSpec(
+                    f"{lid}{id_word}{i}",
+                    kind,
+                    str(item[target]),
+                    (str(item["Event"]),),
+                    prefix,
+                    suffix,
+                )
             )
-        )
-    for i, item in enumerate(config.get("QueueConfigurations") or []):
-        prefix, suffix = _filter(item)
-        out.append(
-            NotificationSpec(
-                f"{lid}Queue{i}",
-                "queue",
-                str(item["Queue"]),
-                (str(item["Event"]),),
-                prefix,
-                suffix,
-            )
-        )
     for key in config:
         if key not in ("LambdaConfigurations", "QueueConfigurations"):
             skipped.append(Skipped(f"{lid}.NotificationConfiguration.{key}", "no SNS/EventBridge"))
@@ -213,3 +207,17 @@ def schedule_spec(
         max_retries=None if retries is None else int(retries),
         max_age_s=None if age is None else int(age),
     )
+
+
+def schedule_event(
+    key: str, name: str, props: dict[str, Any], target_arn: str, notes: list[str]
+) -> ScheduleSpec:
+    """A SAM ``ScheduleV2`` event: an EventBridge Scheduler schedule of ``target_arn`` (the
+    function or state machine), with the event's Input, RetryPolicy and DeadLetterConfig."""
+    target = {
+        "Arn": target_arn,
+        "Input": props.get("Input"),
+        "RetryPolicy": props.get("RetryPolicy"),
+        "DeadLetterConfig": props.get("DeadLetterConfig"),
+    }
+    return schedule_spec(key, name, props, target, notes)

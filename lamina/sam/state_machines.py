@@ -29,7 +29,7 @@ import yaml
 
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
-from lamina.sam.events import EventContext, api_route
+from lamina.sam.events import EventContext, api_route, event_entries
 from lamina.sam.model import (
     LOGICAL_ID_TAG,
     STACK_TAG,
@@ -40,15 +40,14 @@ from lamina.sam.model import (
     StateMachineSpec,
     TargetSpec,
 )
-from lamina.sam.patterns import EVENT_TYPES, event_rule
-from lamina.sam.resources import schedule_spec
+from lamina.sam.patterns import EVENT_TYPES, event_rule, schedule_rule, target_id
+from lamina.sam.resources import schedule_event, tags_of
 
 SERVERLESS = "AWS::Serverless::StateMachine"
 PLAIN = "AWS::StepFunctions::StateMachine"
 STATE_MACHINE_TYPES = (SERVERLESS, PLAIN)
 
 _SUBSTITUTION = re.compile(r"\$\{([A-Za-z0-9_.:-]+)\}")
-_TARGET_ID = re.compile(r"[^.\-_A-Za-z0-9]")
 # Properties that mean nothing here: listed as ignored, with why.
 _IGNORED = {
     "Tracing": "X-Ray tracing is not recorded for workflows (Lamina's traces cover functions)",
@@ -156,14 +155,6 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _tags(raw: Any) -> dict[str, str]:
-    if isinstance(raw, list):
-        return {str(t["Key"]): str(t.get("Value", "")) for t in raw if isinstance(t, dict)}
-    if isinstance(raw, dict):
-        return {str(k): str(v) for k, v in raw.items()}
-    return {}
-
-
 def translate_state_machine(
     lid: str,
     kind: str,
@@ -190,7 +181,7 @@ def translate_state_machine(
             raise TemplateError(f"{lid}: RoleArn is required")
         role = names.execution_role_arn(account, stack, lid)
     typed: Literal["STANDARD", "EXPRESS"] = "EXPRESS" if machine_type == "EXPRESS" else "STANDARD"
-    tags = {**_tags(props.get("Tags")), STACK_TAG: stack, LOGICAL_ID_TAG: lid}
+    tags = {**tags_of(props.get("Tags")), STACK_TAG: stack, LOGICAL_ID_TAG: lid}
     spec = StateMachineSpec(
         lid, name, definition_text(lid, kind, props, base), str(role), typed, tags
     )
@@ -214,54 +205,29 @@ def _events(
     apis: EventContext,
 ) -> None:
     lid = out.spec.logical_id
-    for event, body in events.items():
-        where = f"{lid}.Events.{event}"
-        if not isinstance(body, dict):
-            raise TemplateError(f"{where} must be a mapping with a Type")
-        kind = str(body.get("Type", ""))
-        props = body.get("Properties") or {}
+    for event, where, kind, props in event_entries(lid, events):
         name = str(props.get("Name") or names.rule_name(stack, lid, event))
         text = props.get("Input")
         given = None if text is None else text if isinstance(text, str) else json.dumps(text)
         if kind == "Schedule":
-            expr = str(props.get("Schedule") or "")
-            if not expr.startswith(("rate(", "cron(")):
-                out.skipped.append(
-                    Skipped(where, f"schedule {expr!r}: Lamina's schedules are rate() and cron()")
-                )
-                continue
-            enabled = str(props.get("Enabled", True)).lower() != "false"
-            if props.get("State"):
-                enabled = str(props["State"]) == "ENABLED"
-            target_id = _TARGET_ID.sub("-", f"{lid}{event}")[:64]
-            out.rules.append(
-                RuleSpec(
-                    key=f"{lid}.{event}",
-                    name=name,
-                    schedule=expr,
-                    enabled=enabled,
-                    description=str(props.get("Description") or ""),
-                    targets=(TargetSpec(target_id, target, given),),
-                )
-            )
+            only = TargetSpec(target_id(lid, event), target, given)
+            try:
+                out.rules.append(schedule_rule(f"{lid}.{event}", name, props, only))
+            except TemplateError as exc:
+                out.skipped.append(Skipped(where, str(exc)))
         elif kind == "ScheduleV2":
-            spec_target = {
-                "Arn": target,
-                "Input": props.get("Input"),
-                "RetryPolicy": props.get("RetryPolicy"),
-                "DeadLetterConfig": props.get("DeadLetterConfig"),
-            }
             try:
                 out.schedules.append(
-                    schedule_spec(f"{lid}.{event}", name, props, spec_target, out.notes)
+                    schedule_event(f"{lid}.{event}", name, props, target, out.notes)
                 )
             except TemplateError as exc:
                 out.skipped.append(Skipped(where, str(exc)))
         elif kind in EVENT_TYPES:
-            target_id = _TARGET_ID.sub("-", f"{lid}{event}")[:64]
             try:
                 out.rules.append(
-                    event_rule(f"{lid}.{event}", name, props, target_id, target, out.notes)
+                    event_rule(
+                        f"{lid}.{event}", name, props, target_id(lid, event), target, out.notes
+                    )
                 )
             except TemplateError as exc:
                 out.skipped.append(Skipped(f"{where} ({kind})", str(exc)))
