@@ -46,6 +46,11 @@ def sfn_error(code: str, message: str) -> AwsServiceError:
     return AwsServiceError(code, message)
 
 
+def wrong_resource_type(arn: str) -> AwsServiceError:
+    """``InvalidArn`` for an ARN of another kind of resource than the call takes."""
+    return sfn_error("InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'")
+
+
 def field_str(body: dict[str, Any], key: str, required: bool = True) -> str | None:
     value = body.get(key)
     if value is None:
@@ -148,9 +153,7 @@ class StepFunctionsOperations:
     def machine(self, arn: str) -> StateMachineRecord:
         parsed = parse_states_arn(arn)
         if parsed is None or parsed.kind != "stateMachine":
-            raise sfn_error(
-                "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'"
-            )
+            raise wrong_resource_type(arn)
         sm = self.machines.get(arn)
         if sm is None:
             raise sfn_error("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
@@ -161,9 +164,7 @@ class StepFunctionsOperations:
         (which picks one of its versions by weight)."""
         parsed = parse_states_arn(arn)
         if parsed is None or parsed.kind != "stateMachine" or len(parsed.names) > 2:
-            raise sfn_error(
-                "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'"
-            )
+            raise wrong_resource_type(arn)
         base = state_machine_arn(parsed.region, parsed.account, parsed.names[0])
         sm = self.machine(base)
         if len(parsed.names) == 1:
@@ -199,9 +200,7 @@ class StepFunctionsOperations:
     def _execution(self, arn: str) -> ExecutionRecord:
         parsed = parse_states_arn(arn)
         if parsed is None or parsed.kind not in ("execution", "express"):
-            raise sfn_error(
-                "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn}'"
-            )
+            raise wrong_resource_type(arn)
         ex = self.runs.get(arn)
         if ex is None:
             raise sfn_error("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
@@ -241,18 +240,12 @@ class StepFunctionsOperations:
         now = time.time()
         sm = StateMachineRecord(arn, name, kind, definition, role, now, now, str(uuid.uuid4()),
                                 machine, str(body.get("description") or ""))  # fmt: skip
-        if isinstance(body.get("loggingConfiguration"), dict):
-            sm.logging = body["loggingConfiguration"]
-        if isinstance(body.get("tracingConfiguration"), dict):
-            sm.tracing = body["tracingConfiguration"]
+        _configure(sm, body)
         sm.tags = tags_of(body.get("tags"))
         await self.store.save_machine(sm)
         self.machines[arn] = sm
         out: dict[str, Any] = {"stateMachineArn": arn, "creationDate": now}
-        if body.get("publish"):
-            version = await self.publish(sm, str(body.get("versionDescription") or ""))
-            out["stateMachineVersionArn"] = version.arn
-        return out
+        return await self._publish_if_asked(sm, body, out)
 
     async def describe_state_machine(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = field_str(body, "stateMachineArn") or ""
@@ -307,14 +300,17 @@ class StepFunctionsOperations:
             sm.definition = definition
         if role is not None:
             sm.role_arn = role
-        if isinstance(body.get("loggingConfiguration"), dict):
-            sm.logging = body["loggingConfiguration"]
-        if isinstance(body.get("tracingConfiguration"), dict):
-            sm.tracing = body["tracingConfiguration"]
+        _configure(sm, body)
         sm.updated = time.time()
         sm.revision_id = str(uuid.uuid4())
         await self.store.save_machine(sm)
         out: dict[str, Any] = {"updateDate": sm.updated, "revisionId": sm.revision_id}
+        return await self._publish_if_asked(sm, body, out)
+
+    async def _publish_if_asked(
+        self, sm: StateMachineRecord, body: dict[str, Any], out: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``out``, with the version published when the request says ``publish``."""
         if body.get("publish"):
             version = await self.publish(sm, str(body.get("versionDescription") or ""))
             out["stateMachineVersionArn"] = version.arn
@@ -639,3 +635,11 @@ def _describe(ex: ExecutionRecord) -> dict[str, Any]:
     if ex.redrive_date is not None:
         out["redriveDate"] = ex.redrive_date
     return out
+
+
+def _configure(sm: StateMachineRecord, body: dict[str, Any]) -> None:
+    """The logging and tracing configurations the request gives (each kept as sent)."""
+    if isinstance(body.get("loggingConfiguration"), dict):
+        sm.logging = body["loggingConfiguration"]
+    if isinstance(body.get("tracingConfiguration"), dict):
+        sm.tracing = body["tracingConfiguration"]
