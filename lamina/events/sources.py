@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from lamina.arns import parse_arn, qualify, schedule_arn, split_function_arn
@@ -148,9 +149,10 @@ class EventSources:
         rule_ops = RuleOperations(
             rule_store, region, account, clock=schedule_clock, tags=ResourceTags(data / "tags.db")
         )
-        runner = ScheduleRunner(
-            rule_store,
-            queue.enqueue,
+        # EventBridge rules' schedules and EventBridge Scheduler's run alike: one runner each.
+        runner_of = partial(
+            ScheduleRunner,
+            enqueue=queue.enqueue,
             region=region,
             account=account,
             send_to_queue=sqs.send_to_arn,
@@ -158,19 +160,13 @@ class EventSources:
             clock=schedule_clock,
             time_scale=settings.schedule_time_scale,
         )
+        runner = runner_of(rule_store)
         rule_ops.changed = runner.wake
         rule_ops.publish = runner.publish
         scheduler_store = RuleStore(data / "scheduler.db")
         scheduler_ops = ScheduleOperations(scheduler_store, region, account, clock=schedule_clock)
-        scheduler_runner = ScheduleRunner(
+        scheduler_runner = runner_of(
             scheduler_store,
-            queue.enqueue,
-            region=region,
-            account=account,
-            send_to_queue=sqs.send_to_arn,
-            catchup_s=settings.schedule_catchup_s,
-            clock=schedule_clock,
-            time_scale=settings.schedule_time_scale,
             source="aws.scheduler",
             arn_of=lambda key: schedule_arn(region, account, key),
         )
