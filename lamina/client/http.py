@@ -8,15 +8,13 @@ and against one in dev mode alike.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from lamina.api.sigv4 import sign_headers
+from lamina.api.signed_endpoint import SignedEndpoint
 from lamina.config import load_settings
 from lamina.errors import LaminaError
 
@@ -53,40 +51,16 @@ class Client:
         credentials: tuple[str, str] | None = None,
         region: str | None = None,
     ) -> None:
-        parts = urlsplit(endpoint)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ClientError(f"endpoint must look like http://host:port, not {endpoint!r}")
-        self.endpoint = endpoint
-        self._host = parts.hostname
-        self._port = parts.port or 80
-        self._netloc = parts.netloc
-        self._timeout = timeout
         if credentials is None or region is None:
             settings = load_settings(os.environ)
             credentials = credentials or settings.credentials()
             region = region or settings.region
-        self._credentials = credentials
-        self._region = region
-
-    def _signed(
-        self, method: str, path: str, body: bytes, headers: dict[str, str]
-    ) -> dict[str, str]:
-        key_id, secret = self._credentials
-        signed = {**headers, "Host": self._netloc}
-        signed.update(
-            sign_headers(
-                method,
-                path,
-                signed,
-                body,
-                access_key=key_id,
-                secret=secret,
-                region=self._region,
-                service="lambda",
-                amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
-            )
-        )
-        return signed
+        try:
+            self._endpoint = SignedEndpoint.parse(endpoint, credentials, region)
+        except ValueError as exc:
+            raise ClientError(str(exc)) from None
+        self.endpoint = endpoint
+        self._timeout = timeout
 
     def request(
         self,
@@ -96,13 +70,13 @@ class Client:
         headers: dict[str, str] | None = None,
         ok: tuple[int, ...] = (200,),
     ) -> Answer:
-        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        conn = self._endpoint.connection(self._timeout)
         try:
             conn.request(
                 method,
                 path,
                 body=body,
-                headers=self._signed(method, path, body or b"", headers or {}),
+                headers=self._endpoint.signed(method, path, body or b"", headers),
             )
             resp = conn.getresponse()
             answer = Answer(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())

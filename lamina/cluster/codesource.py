@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import http.client
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lamina.api.sigv4 import sign_headers
+from lamina.api.signed_endpoint import SignedEndpoint
 from lamina.cluster.codecache import Chunks, CodeFetchError, Fetch, check_digest
 from lamina.errors import ResourceNotFound
 
@@ -46,35 +45,14 @@ class ControlPlaneSource:
         *,
         timeout_s: float = 60.0,
     ) -> None:
-        parts = urlsplit(endpoint)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"endpoint must look like http://host:port, not {endpoint!r}")
+        self._endpoint = SignedEndpoint.parse(endpoint, credentials, region)
         self.endpoint = endpoint
-        self._host = parts.hostname
-        self._port = parts.port or 80
-        self._netloc = parts.netloc
-        self._credentials = credentials
-        self._region = region
         self._timeout_s = timeout_s
 
     def __call__(self, sha256: str) -> Chunks:
         path = CODE_ROUTE + check_digest(sha256)
-        key_id, secret = self._credentials
-        headers = {"Host": self._netloc}
-        headers.update(
-            sign_headers(
-                "GET",
-                path,
-                headers,
-                b"",
-                access_key=key_id,
-                secret=secret,
-                region=self._region,
-                service="lambda",
-                amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
-            )
-        )
-        conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+        headers = self._endpoint.signed("GET", path)
+        conn = self._endpoint.connection(self._timeout_s)
         try:
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
