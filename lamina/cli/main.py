@@ -199,23 +199,24 @@ def cmd_logs(args: argparse.Namespace) -> int:
     after = client.call("GET", f"{base}/telemetry?limit=0")["last"] if args.follow else 0
     body = client.call("GET", f"{base}/logs?since={since}")
     for event in body["events"]:
-        if args.json:
-            print(json.dumps(event))
-        else:
-            stamp = time.strftime("%H:%M:%S", time.gmtime(event["timestamp"] / 1000))
-            print(f"{paint(stamp, 'dim')} {event['message']}")
+        _print_event(event, event["timestamp"], event["message"], as_json=args.json)
     while args.follow:
         sys.stdout.flush()
         time.sleep(0.5)
         body = client.call("GET", f"{base}/telemetry?after={after}")
         for event in body["events"]:
-            if args.json:
-                print(json.dumps(event))
-            else:
-                stamp = time.strftime("%H:%M:%S", time.gmtime(event["time"] / 1000))
-                print(f"{paint(stamp, 'dim')} {event['text']}")
+            _print_event(event, event["time"], event["text"], as_json=args.json)
         after = body["last"]
     return 0
+
+
+def _print_event(event: dict[str, Any], time_ms: float, text: str, *, as_json: bool) -> None:
+    """One log or telemetry event: as JSON, or as its UTC time and text."""
+    if as_json:
+        print(json.dumps(event))
+    else:
+        stamp = time.strftime("%H:%M:%S", time.gmtime(time_ms / 1000))
+        print(f"{paint(stamp, 'dim')} {text}")
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
