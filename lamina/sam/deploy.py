@@ -29,7 +29,7 @@ from lamina.sam.layers import publish_layers
 from lamina.sam.log_groups import apply_log_groups
 from lamina.sam.model import StackSpec
 from lamina.sam.names import stack_name
-from lamina.sam.observe import describe_error, observe
+from lamina.sam.observe import describe_error, observe_at
 from lamina.sam.plan import plan
 from lamina.sam.record import record_stack
 from lamina.sam.result import UpResult
@@ -170,13 +170,7 @@ def deploy(
                 f"{lid}: not updated (its build failed); {state_name} kept as it was"
             )
     kept_names = {state.functions[lid] for lid in build_errors if lid in state.functions}
-    try:
-        current = observe(clients, spec, state, project.routes_file)
-    except (BotoCoreError, ClientError, LaminaClientError) as exc:
-        raise DeployError(
-            f"cannot read what Lamina at {project.endpoint} has ({describe_error(exc)}); "
-            "is `lamina serve` running there?"
-        ) from None
+    current = observe_at(project.endpoint, clients, spec, state, project.routes_file)
     for name in kept_names:
         current.functions.pop(name, None)  # so the plan does not delete it
     the_plan = plan(spec, {lid: p.sha256 for lid, p in packages.items()}, current, state)

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from lamina.client.boto import BotoClients
 from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.apply import Applied, Applier
 from lamina.sam.deploy import Project
-from lamina.sam.errors import DeployError
 from lamina.sam.model import StackSpec
-from lamina.sam.observe import describe_error, observe
+from lamina.sam.observe import observe_at
 from lamina.sam.plan import plan
 from lamina.sam.state import load_state, save_state, state_path
 
@@ -34,13 +31,7 @@ def remove_stack(
     empty = StackSpec(project.stack, settings.region, settings.account_id)
     path = state_path(project.directory, project.stack, project.endpoint)
     state = load_state(path, project.stack, project.endpoint)
-    try:
-        current = observe(clients, empty, state, project.routes_file)
-    except (BotoCoreError, ClientError, LaminaClientError) as exc:
-        raise DeployError(
-            f"cannot read what Lamina at {project.endpoint} has ({describe_error(exc)}); "
-            "is `lamina serve` running there?"
-        ) from None
+    current = observe_at(project.endpoint, clients, empty, state, project.routes_file)
     the_plan = plan(empty, {}, current, state)
     applied = Applier(clients, empty, {}, state, project.routes_file, progress).run(the_plan)
     save_state(path, state)

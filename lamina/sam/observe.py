@@ -15,8 +15,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lamina import arns
 from lamina.client.boto import BotoClients
+from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.apis import api_wants
 from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
+from lamina.sam.errors import DeployError
 from lamina.sam.model import STACK_TAG, StackSpec, TargetSpec
 from lamina.sam.state import StackState
 
@@ -311,6 +313,24 @@ def observe(
     else:
         current.apis = observe_apis(clients, spec, state)
     return current
+
+
+def observe_at(
+    endpoint: str,
+    clients: BotoClients,
+    spec: StackSpec,
+    state: StackState,
+    routes_file: Path | None,
+) -> Current:
+    """:func:`observe`, with Lamina at ``endpoint`` unreachable (or failing) as one
+    :class:`DeployError` that says so."""
+    try:
+        return observe(clients, spec, state, routes_file)
+    except (BotoCoreError, ClientError, LaminaClientError) as exc:
+        raise DeployError(
+            f"cannot read what Lamina at {endpoint} has ({describe_error(exc)}); "
+            "is `lamina serve` running there?"
+        ) from None
 
 
 def observe_apis(
