@@ -64,6 +64,21 @@ def field_str(body: dict[str, Any], key: str, required: bool = True) -> str | No
     return value
 
 
+def listing(
+    body: dict[str, Any],
+    key: str,
+    items: list[Any],
+    shape: Callable[[Any], Any] = lambda item: item,
+) -> dict[str, Any]:
+    """One page of ``items`` (as ``maxResults`` and ``nextToken`` ask) under ``key``, each
+    item shaped by ``shape``, with the ``nextToken`` of the next page when there is one."""
+    page, token = page_of(body, items)
+    out: dict[str, Any] = {key: [shape(item) for item in page]}
+    if token:
+        out["nextToken"] = token
+    return out
+
+
 def page_of(
     body: dict[str, Any], items: list[Any], default: int = 100
 ) -> tuple[list[Any], str | None]:
@@ -140,11 +155,7 @@ class StepFunctionsOperations:
 
     async def list_map_runs(self, body: dict[str, Any]) -> dict[str, Any]:
         ex = self._execution(field_str(body, "executionArn") or "")
-        page, token = page_of(body, self.executions.map_runs.list_runs(ex.arn))
-        out: dict[str, Any] = {"mapRuns": page}
-        if token:
-            out["nextToken"] = token
-        return out
+        return listing(body, "mapRuns", self.executions.map_runs.list_runs(ex.arn))
 
     async def update_map_run(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.executions.map_runs.update(body)
@@ -327,21 +338,17 @@ class StepFunctionsOperations:
 
     async def list_state_machines(self, body: dict[str, Any]) -> dict[str, Any]:
         items = sorted(self.machines.values(), key=lambda m: m.name)
-        page, token = page_of(body, items)
-        out: dict[str, Any] = {
-            "stateMachines": [
-                {
-                    "stateMachineArn": m.arn,
-                    "name": m.name,
-                    "type": m.type,
-                    "creationDate": m.created,
-                }
-                for m in page
-            ]
-        }
-        if token:
-            out["nextToken"] = token
-        return out
+        return listing(
+            body,
+            "stateMachines",
+            items,
+            lambda m: {
+                "stateMachineArn": m.arn,
+                "name": m.name,
+                "type": m.type,
+                "creationDate": m.created,
+            },
+        )
 
     async def validate_definition(self, body: dict[str, Any]) -> dict[str, Any]:
         definition = field_str(body, "definition") or ""
@@ -493,11 +500,7 @@ class StepFunctionsOperations:
             children = self.executions.map_runs.child_summaries(
                 str(body["mapRunArn"]), body.get("statusFilter")
             )
-            page, token = page_of(body, children)
-            found: dict[str, Any] = {"executions": page}
-            if token:
-                found["nextToken"] = token
-            return found
+            return listing(body, "executions", children)
         sm = self.machine(field_str(body, "stateMachineArn") or "")
         if sm.express:
             raise sfn_error("StateMachineTypeNotSupported",
@@ -507,11 +510,7 @@ class StepFunctionsOperations:
             ex for ex in reversed(self.by_machine.get(sm.arn, []))
             if status is None or ex.status == status
         ]  # fmt: skip
-        page, token = page_of(body, items)
-        out: dict[str, Any] = {"executions": [_summary(ex) for ex in page]}
-        if token:
-            out["nextToken"] = token
-        return out
+        return listing(body, "executions", items, _summary)
 
     async def get_execution_history(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = field_str(body, "executionArn") or ""
@@ -526,11 +525,7 @@ class StepFunctionsOperations:
                     if isinstance(value, dict):
                         for key in ("input", "output", "parameters"):
                             value.pop(key, None)
-        page, token = page_of(body, events)
-        out: dict[str, Any] = {"events": page}
-        if token:
-            out["nextToken"] = token
-        return out
+        return listing(body, "events", events)
 
     async def describe_machine_for_execution(self, body: dict[str, Any]) -> dict[str, Any]:
         ex = self._execution(field_str(body, "executionArn") or "")

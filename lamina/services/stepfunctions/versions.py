@@ -17,7 +17,7 @@ from lamina.services.stepfunctions.operations import (
     Operation,
     StepFunctionsOperations,
     field_str,
-    page_of,
+    listing,
     sfn_error,
 )
 from lamina.services.stepfunctions.records import AliasRecord, StateMachineRecord
@@ -54,15 +54,12 @@ class VersionOperations:
     async def list_versions(self, body: dict[str, Any]) -> dict[str, Any]:
         sm = self.ops.machine(field_str(body, "stateMachineArn") or "")
         items = sorted(sm.versions.values(), key=lambda v: -v.number)
-        page, token = page_of(body, items)
-        out: dict[str, Any] = {
-            "stateMachineVersions": [
-                {"stateMachineVersionArn": v.arn, "creationDate": v.created} for v in page
-            ]
-        }
-        if token:
-            out["nextToken"] = token
-        return out
+        return listing(
+            body,
+            "stateMachineVersions",
+            items,
+            lambda v: {"stateMachineVersionArn": v.arn, "creationDate": v.created},
+        )
 
     async def delete_version(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = field_str(body, "stateMachineVersionArn") or ""
@@ -179,12 +176,9 @@ class VersionOperations:
     async def list_aliases(self, body: dict[str, Any]) -> dict[str, Any]:
         sm = self.ops.machine(field_str(body, "stateMachineArn") or "")
         items = sorted(sm.aliases.values(), key=lambda a: a.name)
-        page, token = page_of(body, items)
-        out: dict[str, Any] = {
-            "stateMachineAliases": [
-                {"stateMachineAliasArn": a.arn, "creationDate": a.created} for a in page
-            ]
-        }
-        if token:
-            out["nextToken"] = token
-        return out
+        return listing(
+            body,
+            "stateMachineAliases",
+            items,
+            lambda a: {"stateMachineAliasArn": a.arn, "creationDate": a.created},
+        )

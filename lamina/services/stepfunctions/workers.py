@@ -18,7 +18,7 @@ from lamina.services.stepfunctions.activities import ActivityRecord, ActivityTas
 from lamina.services.stepfunctions.operations import (
     Operation,
     field_str,
-    page_of,
+    listing,
     sfn_error,
     tags_of,
 )
@@ -120,15 +120,12 @@ class WorkerOperations:
 
     async def list_activities(self, body: dict[str, Any]) -> dict[str, Any]:
         items = sorted(self.activities.values(), key=lambda a: a.name)
-        page, token = page_of(body, items)
-        out: dict[str, Any] = {
-            "activities": [
-                {"activityArn": a.arn, "name": a.name, "creationDate": a.created} for a in page
-            ]
-        }
-        if token:
-            out["nextToken"] = token
-        return out
+        return listing(
+            body,
+            "activities",
+            items,
+            lambda a: {"activityArn": a.arn, "name": a.name, "creationDate": a.created},
+        )
 
     async def get_activity_task(self, body: dict[str, Any]) -> dict[str, Any]:
         """Long poll (up to 60 s): ``{taskToken, input}``, or ``{}`` when nothing came."""
