@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.errors import LaminaError, ResourceNotFound, ServiceError
+from lamina.store.code import fsync_dir
 
 __all__ = [
     "CacheEntry",
@@ -266,7 +267,7 @@ class CodeCache:
                 )
             temp.chmod(0o400)
             os.replace(temp, final)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             return size
         finally:
             temp.unlink(missing_ok=True)
@@ -314,11 +315,3 @@ def _touch(path: Path) -> bool:
         log.warning("cached code package %s vanished; fetching it again", path.name)
         return False
     return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

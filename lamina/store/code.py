@@ -93,7 +93,7 @@ class CodeStore:
                 os.fsync(out.fileno())
             temp.chmod(0o400)
             os.replace(temp, final)
-        _fsync_dir(self._zips)
+        fsync_dir(self._zips)
         return package
 
     def zip_path(self, sha: str) -> Path:
@@ -214,7 +214,8 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or new file in directory ``path`` durable (fsync the directory)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
