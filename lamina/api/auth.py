@@ -195,12 +195,7 @@ class Authenticator:
 
     def _accept_presigned(self, raw_query: str) -> str:
         """Dev mode: a well-formed presigned URL is served until it expires, whoever signed."""
-        query = dict(parse_qsl(raw_query, keep_blank_values=True))
-        auth = sigv4.parse_presigned(query)
-        try:
-            expires = int(query.get("X-Amz-Expires", "900"))
-        except ValueError:
-            raise IncompleteSignature("X-Amz-Expires must be a number of seconds.") from None
+        query, auth, expires = _presigned(raw_query)
         if self._clock() > amz_date_epoch(auth.amz_date) + expires:
             raise AccessDenied("Request has expired")
         self._identify_session(auth.credential.access_key, query.get("X-Amz-Security-Token"))
@@ -292,12 +287,7 @@ class Authenticator:
     def _check_presigned(
         self, method: str, path: str, raw_query: str, headers: Mapping[str, str]
     ) -> str:
-        query = dict(parse_qsl(raw_query, keep_blank_values=True))
-        auth = sigv4.parse_presigned(query)
-        try:
-            expires = int(query.get("X-Amz-Expires", "900"))
-        except ValueError:
-            raise IncompleteSignature("X-Amz-Expires must be a number of seconds.") from None
+        query, auth, expires = _presigned(raw_query)
         if not 1 <= expires <= MAX_PRESIGN_EXPIRES_S:
             raise IncompleteSignature(
                 f"X-Amz-Expires must be between 1 and {MAX_PRESIGN_EXPIRES_S} seconds."
@@ -325,6 +315,17 @@ class Authenticator:
             if hmac.compare_digest(expected, auth.signature):
                 return auth.credential.access_key
         raise InvalidSignature(_MISMATCH)
+
+
+def _presigned(raw_query: str) -> tuple[dict[str, str], sigv4.SignedRequestAuth, int]:
+    """A presigned URL's query parameters, its signature's parts and ``X-Amz-Expires``."""
+    query = dict(parse_qsl(raw_query, keep_blank_values=True))
+    auth = sigv4.parse_presigned(query)
+    try:
+        expires = int(query.get("X-Amz-Expires", "900"))
+    except ValueError:
+        raise IncompleteSignature("X-Amz-Expires must be a number of seconds.") from None
+    return query, auth, expires
 
 
 def _remember(cache: dict[str, T], key: str, value: T) -> T:
