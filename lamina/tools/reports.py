@@ -55,14 +55,21 @@ def tune_charts(
     ]
     series = _projection_series([result])
     if series and (rate is not None or server is not None):
-        out.append(
-            Chart(
-                "projection",
-                "monthly cost against request rate",
-                charts.projection_figure(series, prices, server=server, rate=rate),
-            )
-        )
+        out.append(_projection_chart(series, prices, rate, server))
     return out
+
+
+def _projection_chart(
+    series: list[tuple[str, Workload, str]],
+    prices: PriceTable,
+    rate: RequestRate | None,
+    server: ServerPrice | None,
+) -> Chart:
+    return Chart(
+        "projection",
+        "monthly cost against request rate",
+        charts.projection_figure(series, prices, server=server, rate=rate),
+    )
 
 
 def tune_sections(
@@ -95,13 +102,7 @@ def compare_charts(
     ]
     series = _projection_series(results)
     if series:
-        out.append(
-            Chart(
-                "projection",
-                "monthly cost against request rate",
-                charts.projection_figure(series, prices, server=server, rate=rate),
-            )
-        )
+        out.append(_projection_chart(series, prices, rate, server))
     return out
 
 
