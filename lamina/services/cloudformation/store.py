@@ -119,28 +119,13 @@ class StackStore:
                     continue  # as it was: its status, time and events stay
                 kind = "UPDATE" if res.logical_id in before else "CREATE"
                 state = f"{kind}_FAILED" if res.failed_reason else f"{kind}_COMPLETE"
+                # The resource's row, and its event, say the same.
+                row = (res.logical_id, res.physical_id, res.type, state, now, res.failed_reason)
                 conn.execute(
                     "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        rec.stack_id,
-                        res.logical_id,
-                        res.physical_id,
-                        res.type,
-                        state,
-                        now,
-                        res.failed_reason,
-                    ),
+                    (rec.stack_id, *row),
                 )
-                self._event(
-                    conn,
-                    rec.stack_id,
-                    res.logical_id,
-                    res.physical_id,
-                    res.type,
-                    state,
-                    now,
-                    res.failed_reason,
-                )
+                self._event(conn, rec.stack_id, *row)
             kept = {r.logical_id for r in rec.resources}
             for lid, (physical, kind) in before.items():
                 if lid not in kept:

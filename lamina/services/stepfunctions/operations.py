@@ -452,13 +452,7 @@ class StepFunctionsOperations:
                 "billedDurationInMilliseconds": max(100, math.ceil(elapsed_ms / 100) * 100),
             },
         }
-        if ex.output is not None:
-            out["output"] = ex.output
-            out["outputDetails"] = {"included": True}
-        if ex.error is not None:
-            out["error"] = ex.error
-        if ex.cause is not None:
-            out["cause"] = ex.cause
+        _add_result(out, ex)
         return out
 
     async def describe_execution(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -610,10 +604,8 @@ def _redrivable(ex: ExecutionRecord) -> bool:
     )
 
 
-def _describe(ex: ExecutionRecord) -> dict[str, Any]:
-    out = _summary(ex)
-    out["input"] = ex.input
-    out["inputDetails"] = {"included": True}
+def _add_result(out: dict[str, Any], ex: ExecutionRecord) -> None:
+    """The execution's output, or its error and cause, as far as it has them."""
     if ex.output is not None:
         out["output"] = ex.output
         out["outputDetails"] = {"included": True}
@@ -621,6 +613,13 @@ def _describe(ex: ExecutionRecord) -> dict[str, Any]:
         out["error"] = ex.error
     if ex.cause is not None:
         out["cause"] = ex.cause
+
+
+def _describe(ex: ExecutionRecord) -> dict[str, Any]:
+    out = _summary(ex)
+    out["input"] = ex.input
+    out["inputDetails"] = {"included": True}
+    _add_result(out, ex)
     if ex.version_arn:
         out["stateMachineVersionArn"] = ex.version_arn
     if ex.alias_arn:
