@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from lamina.config import Settings, load_settings
 from lamina.errors import LaminaError
@@ -28,6 +29,15 @@ def endpoint_of(args: argparse.Namespace) -> str:
     if args.endpoint:
         return str(args.endpoint)
     return os.environ.get("LAMINA_ENDPOINT") or load_settings(os.environ).endpoint
+
+
+def arn_of(name: str, build: Callable[[str, str, str], str]) -> str:
+    """``name`` itself when it is an ARN, else ``build(region, account, name)`` in the
+    settings' region and account."""
+    if name.startswith("arn:"):
+        return name
+    settings = load_settings(os.environ)
+    return build(settings.region, settings.account_id, name)
 
 
 def run(args: argparse.Namespace) -> int:

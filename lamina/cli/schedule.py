@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
 import botocore.exceptions
 
 from lamina.arns import function_arn
-from lamina.cli.command import settings_and_endpoint
+from lamina.cli.command import arn_of, settings_and_endpoint
 from lamina.client.boto import BotoClients
-from lamina.config import load_settings
 from lamina.errors import LaminaError
 from lamina.terminal import dump_json, paint, table
 
@@ -28,13 +26,6 @@ Command = Callable[[argparse.Namespace], int]
 def _events(args: argparse.Namespace) -> Any:
     settings, endpoint = settings_and_endpoint(args)
     return BotoClients.for_settings(endpoint, settings)("events")
-
-
-def _function_arn(args: argparse.Namespace, name: str) -> str:
-    if name.startswith("arn:"):
-        return name
-    settings = load_settings(os.environ)
-    return function_arn(settings.region, settings.account_id, name)
 
 
 def cmd_put(args: argparse.Namespace) -> int:
@@ -48,7 +39,7 @@ def cmd_put(args: argparse.Namespace) -> int:
         ScheduleExpression=args.expression,
         State="DISABLED" if args.disabled else "ENABLED",
     )
-    target: dict[str, Any] = {"Id": "1", "Arn": _function_arn(args, args.function)}
+    target: dict[str, Any] = {"Id": "1", "Arn": arn_of(args.function, function_arn)}
     if payload is not None:
         target["Input"] = json.dumps(payload)
     events.put_targets(Rule=args.name, Targets=[target])

@@ -9,16 +9,14 @@ draws one (``.html`` adds the event list) with :mod:`lamina.workflows.picture`;
 from __future__ import annotations
 
 import argparse
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from lamina.arns import state_machine_arn
-from lamina.cli.command import settings_and_endpoint
+from lamina.cli.command import arn_of, settings_and_endpoint
 from lamina.cli.schedule import friendly as _friendly
 from lamina.client.boto import BotoClients
-from lamina.config import load_settings
 from lamina.terminal import dump_json, paint, table
 from lamina.workflows.cost import load_workflow_prices, standard_cost, transitions
 from lamina.workflows.picture import render_html, render_svg
@@ -29,16 +27,9 @@ def _sfn(args: argparse.Namespace) -> Any:
     return BotoClients.for_settings(endpoint, settings)("stepfunctions")
 
 
-def _machine_arn(name: str) -> str:
-    if name.startswith("arn:"):
-        return name
-    settings = load_settings(os.environ)
-    return state_machine_arn(settings.region, settings.account_id, name)
-
-
 def cmd_ls(args: argparse.Namespace) -> int:
     sfn = _sfn(args)
-    arn = _machine_arn(args.machine)
+    arn = arn_of(args.machine, state_machine_arn)
     executions = sfn.list_executions(stateMachineArn=arn, maxResults=args.limit)["executions"]
     if args.json:
         dump_json([
@@ -95,7 +86,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     prices = load_workflow_prices()
     machines = sfn.list_state_machines(maxResults=1000)["stateMachines"]
     if args.machines:
-        wanted = {_machine_arn(m) for m in args.machines}
+        wanted = {arn_of(m, state_machine_arn) for m in args.machines}
         machines = [m for m in machines if m["stateMachineArn"] in wanted]
     rows = []
     total = 0

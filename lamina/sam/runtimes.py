@@ -29,22 +29,17 @@ def choose_runtime(wanted: str) -> tuple[str | None, str | None]:
     """
     if wanted in PYTHON_RUNTIMES or wanted in NODE_RUNTIMES or wanted in PROVIDED_RUNTIMES:
         return wanted, None
-    if m := _PYTHON.match(wanted):
-        minor = int(m.group(1))
-        versions = sorted(PYTHON_RUNTIMES, key=_minor)
-        chosen = versions[0] if minor < _minor(versions[0]) else versions[-1]
-        return (
-            chosen,
-            f"runtime {wanted} is deployed as {chosen} (Lamina has {', '.join(versions)})",
-        )
-    if m := _NODE.match(wanted):
-        major = int(m.group(1))
-        versions = sorted(NODE_RUNTIMES, key=_major)
-        chosen = versions[0] if major < _major(versions[0]) else versions[-1]
-        return (
-            chosen,
-            f"runtime {wanted} is deployed as {chosen} (Lamina has {', '.join(versions)})",
-        )
+    for pattern, known, number in (
+        (_PYTHON, PYTHON_RUNTIMES, _minor),
+        (_NODE, NODE_RUNTIMES, _major),
+    ):
+        if m := pattern.match(wanted):
+            versions = sorted(known, key=number)
+            chosen = versions[0] if int(m.group(1)) < number(versions[0]) else versions[-1]
+            return (
+                chosen,
+                f"runtime {wanted} is deployed as {chosen} (Lamina has {', '.join(versions)})",
+            )
     if wanted == "provided":
         return "provided.al2", "runtime provided (Amazon Linux 1) runs as provided.al2"
     if wanted.startswith(("java", "dotnet", "ruby", "go1")):

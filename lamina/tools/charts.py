@@ -171,24 +171,14 @@ def coldstart_figure(bench: ColdBench) -> Figure:
         ax_init.scatter(jitter, s.init_ms, s=12, color=colour, alpha=0.7, zorder=3)
         ax_mem.scatter(jitter, s.max_memory_mb, s=12, color=colour, alpha=0.7, zorder=3)
         if s.spec.aws is not None:
-            ax_init.scatter(
-                [pos],
-                [s.spec.aws.init_avg_ms],
-                marker="D",
-                s=60,
-                facecolor="none",
-                edgecolor="black",
-                zorder=4,
-            )
-            ax_mem.scatter(
-                [pos],
-                [s.spec.aws.max_memory_mb],
-                marker="D",
-                s=60,
-                facecolor="none",
-                edgecolor="black",
-                zorder=4,
-            )
+            # AWS's published figure, an open diamond beside Lamina's dots.
+            for ax, value in (
+                (ax_init, s.spec.aws.init_avg_ms),
+                (ax_mem, s.spec.aws.max_memory_mb),
+            ):
+                ax.scatter(
+                    [pos], [value], marker="D", s=60, facecolor="none", edgecolor="black", zorder=4
+                )
     for ax in (ax_init, ax_mem):
         ax.set_xticks(positions, labels, fontsize=8)
         ax.grid(True, axis="y", alpha=0.3)
