@@ -16,58 +16,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from lamina.api.sigv4 import sign_headers
 from lamina.cluster.codecache import CodeCache, CodeFetchError
 from lamina.cluster.codesource import CODE_ROUTE, ControlPlaneSource
 from lamina.errors import ResourceNotFound
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, python_zip, signed_lamina
 
 KEY, SECRET = "AKIDCLUSTERAGENT", "agent-secret"
 ROLE = "arn:aws:iam::000000000000:role/code-route"
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(
-        tmp_path_factory.mktemp("code-route"), {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
-    ).start()
-    try:
-        # Signed mode: a function's role must exist.
-        boto3.client(
-            "iam",
-            endpoint_url=proc.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=KEY,
-            aws_secret_access_key=SECRET,
-        ).create_role(RoleName="code-route", AssumeRolePolicyDocument=TRUST)
+    # Signed mode: a function's role must exist.
+    with signed_lamina(tmp_path_factory.mktemp("code-route"), KEY, SECRET, "code-route") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def client(server: LaminaProcess) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-    )
+    return aws_client(server, "lambda", KEY, SECRET)
 
 
 def hex_digest(code_sha256: str) -> str:

@@ -13,7 +13,8 @@ import sys
 import textwrap
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.trust import LAMBDA_TRUST
+
 ROOT = Path(__file__).resolve().parents[2]
+# The documented dev key pair: what a server without LAMINA_ACCESS_KEYS accepts.
+DEV_KEY, DEV_SECRET = "AKIDLAMINA", "lamina-secret"
 EXAMPLES = ROOT / "build" / "examples"
 REPORT = re.compile(
     r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>\d+\.\d{2}) ms\t"
@@ -121,16 +126,7 @@ class LaminaProcess:
                 self.proc.wait()
 
     def lambda_client(self, read_timeout: int = 120) -> Any:
-        return boto3.client(
-            "lambda",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="AKIDLAMINA",
-            aws_secret_access_key="lamina-secret",
-            config=Config(
-                retries={"max_attempts": 0}, read_timeout=read_timeout, connect_timeout=10
-            ),
-        )
+        return aws_client(self, "lambda", read_timeout=read_timeout, connect_timeout=10)
 
     # -- helpers the tests share ---------------------------------------------------------
     def create(
@@ -175,31 +171,45 @@ class LaminaProcess:
         )
 
 
-LAMBDA_TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
+def aws_client(
+    server: LaminaProcess,
+    service: str,
+    key: str = DEV_KEY,
+    secret: str = DEV_SECRET,
+    **config: Any,
+) -> Any:
+    """A boto3 client of ``service`` on the server, signed with ``key``/``secret`` (the dev
+    pair unless given), never retrying; ``config`` adds to botocore's ``Config``."""
+    return boto3.client(
+        service,
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 0}, **config),
+    )
+
+
+@contextmanager
+def signed_lamina(
+    data_dir: Path, key: str, secret: str, role: str | None = None, **env: str
+) -> Iterator[LaminaProcess]:
+    """A server with the one access key pair ``key``/``secret`` (signed mode), stopped on
+    exit; with ``role``, that execution role is created first (a function's ``Role`` must
+    exist once keys are configured)."""
+    proc = LaminaProcess(data_dir, {"LAMINA_ACCESS_KEYS": f"{key}:{secret}", **env}).start()
+    try:
+        if role is not None:
+            create_role(proc, key, secret, role)
+        yield proc
+    finally:
+        proc.stop()
 
 
 def create_role(server: LaminaProcess, key: str, secret: str, name: str) -> str:
     """Create an execution role with no policies and return its ARN: with keys configured,
     a function's ``Role`` must name a role that exists, as on AWS."""
-    iam = boto3.client(
-        "iam",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        config=Config(retries={"max_attempts": 0}),
-    )
+    iam = aws_client(server, "iam", key, secret)
     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)
     return str(role["Role"]["Arn"])
 
@@ -207,14 +217,7 @@ def create_role(server: LaminaProcess, key: str, secret: str, name: str) -> str:
 def unvalidated_client(server: LaminaProcess) -> Any:
     """A boto3 Lambda client that sends out-of-range values instead of refusing them
     locally, so Lamina's own validation answers."""
-    return boto3.client(
-        "lambda",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDLAMINA",
-        aws_secret_access_key="lamina-secret",
-        config=Config(retries={"max_attempts": 0}, parameter_validation=False),
-    )
+    return aws_client(server, "lambda", parameter_validation=False)
 
 
 def api_error(call: Callable[[], object]) -> tuple[str, int, str]:

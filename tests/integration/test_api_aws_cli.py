@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import LaminaProcess, create_role, python_zip
+from tests.integration.harness import LaminaProcess, python_zip, signed_lamina
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -21,13 +21,8 @@ KEY, SECRET = "AKIDCLITEST", "cli-secret"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
-    proc = LaminaProcess(tmp_path_factory.mktemp("aws-cli"), env).start()
-    create_role(proc, KEY, SECRET, "lambda-role")
-    try:
+    with signed_lamina(tmp_path_factory.mktemp("aws-cli"), KEY, SECRET, "lambda-role") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def aws(

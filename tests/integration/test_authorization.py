@@ -8,28 +8,15 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, python_zip
+from tests.trust import LAMBDA_TRUST as TRUST
 
 pytestmark = pytest.mark.privileged
 
 KEY, SECRET = "AKIDOPERATOR", "operator-secret-key"
 ACCOUNT = "000000000000"
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 
 # The function runs one boto3 call named by the event and reports what AWS's client saw.
 PROBE = """
@@ -51,14 +38,7 @@ def handler(event, context):
 
 
 def client(server: LaminaProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
+    return aws_client(server, service, KEY, SECRET, read_timeout=120)
 
 
 def probe(
@@ -314,14 +294,7 @@ def test_dev_mode_allows_an_unknown_role_says_so_once_and_enforces_a_known_one(
     try:
 
         def dev_client(service: str) -> Any:
-            return boto3.client(
-                service,
-                endpoint_url=server.endpoint,
-                region_name="us-east-1",
-                aws_access_key_id="test",
-                aws_secret_access_key="test",
-                config=Config(retries={"max_attempts": 0}, read_timeout=120),
-            )
+            return aws_client(server, service, "test", "test", read_timeout=120)
 
         dev_client("iam").create_role(RoleName="reader", AssumeRolePolicyDocument=TRUST)
         dev_client("iam").attach_role_policy(

@@ -17,11 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.integration.harness import ROOT, LaminaProcess, create_role, python_zip
+from tests.integration.harness import (
+    ROOT,
+    LaminaProcess,
+    aws_client,
+    python_zip,
+    signed_lamina,
+)
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -71,24 +75,12 @@ def _browser_or_skip() -> Any:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
-    proc = LaminaProcess(tmp_path_factory.mktemp("console"), env).start()
-    create_role(proc, KEY, SECRET, "r")
-    try:
+    with signed_lamina(tmp_path_factory.mktemp("console"), KEY, SECRET, "r") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def _lambda(server: LaminaProcess, service: str = "lambda") -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(retries={"max_attempts": 0}),
-    )
+    return aws_client(server, service, KEY, SECRET)
 
 
 @pytest.fixture(scope="module")

@@ -12,23 +12,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, python_zip, signed_lamina
+from tests.trust import LAMBDA_TRUST as TRUST
 
 pytestmark = pytest.mark.privileged
 
 KEY, SECRET = "AKIDOPERATOR", "operator-secret-key"
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 
 CALLER = """
 import os, boto3
@@ -43,22 +32,12 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    server = LaminaProcess(
-        tmp_path_factory.mktemp("identity"), {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
-    ).start()
-    yield server
-    server.stop()
+    with signed_lamina(tmp_path_factory.mktemp("identity"), KEY, SECRET) as server:
+        yield server
 
 
 def client(server: LaminaProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
+    return aws_client(server, service, KEY, SECRET, read_timeout=120)
 
 
 def test_iam_roles_are_served_on_lamina_port(signed: LaminaProcess) -> None:

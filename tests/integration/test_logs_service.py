@@ -21,7 +21,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess, create_role, python_zip
+from tests.integration.harness import (
+    LaminaProcess,
+    aws_client,
+    python_zip,
+    signed_lamina,
+)
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -40,24 +45,12 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
-    proc = LaminaProcess(tmp_path_factory.mktemp("logs-service"), env).start()
-    create_role(proc, KEY, SECRET, "r")
-    try:
+    with signed_lamina(tmp_path_factory.mktemp("logs-service"), KEY, SECRET, "r") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def client(server: LaminaProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(retries={"max_attempts": 0}),
-    )
+    return aws_client(server, service, KEY, SECRET)
 
 
 @pytest.fixture(scope="module")

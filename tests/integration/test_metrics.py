@@ -19,16 +19,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.harness import LaminaProcess, create_role, python_zip
+from tests.integration.harness import (
+    LaminaProcess,
+    aws_client,
+    python_zip,
+    signed_lamina,
+)
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -47,24 +50,12 @@ OK, FAILED, THROTTLED = 5, 3, 2
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    env = {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}
-    proc = LaminaProcess(tmp_path_factory.mktemp("metrics"), env).start()
-    create_role(proc, KEY, SECRET, "r")
-    try:
+    with signed_lamina(tmp_path_factory.mktemp("metrics"), KEY, SECRET, "r") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def client(server: LaminaProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(retries={"max_attempts": 0}),
-    )
+    return aws_client(server, service, KEY, SECRET)
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.integration.harness import LaminaProcess
+from tests.integration.harness import LaminaProcess, aws_client
 from tests.sam.upcli import up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -57,14 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
 
 
 def client(server: LaminaProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
+    return aws_client(server, service, "test", "test", read_timeout=120)
 
 
 def project(root: Path, bucket: str) -> Path:

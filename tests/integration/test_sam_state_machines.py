@@ -13,12 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess
+from tests.integration.harness import LaminaProcess, aws_client
 from tests.sam.upcli import FIXTURES, kinds, nothing_done, up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -95,14 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
 
 
 def client(server: LaminaProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120, inject_host_prefix=False),
-    )
+    return aws_client(server, service, "test", "test", read_timeout=120, inject_host_prefix=False)
 
 
 def project(root: Path, asl: dict[str, Any], quote: str | None) -> Path:

@@ -13,11 +13,9 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -57,14 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
 
 
 def client(server: LaminaProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDLAMINA",
-        aws_secret_access_key="lamina-secret",
-        config=Config(retries={"max_attempts": 0}),
-    )
+    return aws_client(server, service)
 
 
 def with_trace(lam: Any, value: str) -> Callable[..., None]:

@@ -10,11 +10,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.integration.harness import EXAMPLES, LaminaProcess
+from tests.integration.harness import EXAMPLES, LaminaProcess, aws_client
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 SDK = "arn:aws:states:::aws-sdk:"
@@ -33,12 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
 
 
 def client(server: LaminaProcess, service: str) -> Any:
-    return boto3.client(
-        service, endpoint_url=server.endpoint, region_name="us-east-1",
-        aws_access_key_id="AKIDLAMINA", aws_secret_access_key="lamina-secret",
-        config=Config(retries={"max_attempts": 0}, inject_host_prefix=False,
-                      s3={"addressing_style": "path"}),
-    )  # fmt: skip
+    return aws_client(server, service, inject_host_prefix=False, s3={"addressing_style": "path"})
 
 
 def run(server: LaminaProcess, name: str, states: dict[str, Any], input_doc: Any = None) -> Any:

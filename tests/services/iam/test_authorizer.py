@@ -3,7 +3,6 @@ unknown role in dev mode anything (said once), in signed mode nothing."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -16,20 +15,9 @@ from lamina.services.iam.evaluation import Decision
 from lamina.services.iam.operations import IamOperations
 from lamina.services.iam.policy import parse_policy
 from lamina.services.iam.store import IamStore
+from tests.trust import LAMBDA_TRUST as TRUST
 
 ACCOUNT = "000000000000"
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:thumb"
 
 

@@ -17,20 +17,9 @@ from lamina.services.iam.errors import (
 from lamina.services.iam.operations import IamOperations
 from lamina.services.iam.policy import MalformedPolicyDocument
 from lamina.services.iam.store import IamStore
+from tests.trust import LAMBDA_TRUST as TRUST
 
 ACCOUNT = "000000000000"
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 S3_READ = json.dumps(
     {
         "Version": "2012-10-17",
