@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, python_zip
 from tests.sam.upcli import up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -90,14 +90,7 @@ def project(server: LaminaProcess, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def cfn(server: LaminaProcess) -> Any:
-    return boto3.client(
-        "cloudformation",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}),
-    )
+    return aws_client(server, "cloudformation", "test", "test")
 
 
 def aws(server: LaminaProcess, home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,11 +12,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.integration.harness import ROOT, LaminaProcess, python_zip
+from tests.integration.harness import ROOT, LaminaProcess, aws_client, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -49,13 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
 
 
 def sfn(server: LaminaProcess) -> Any:
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, inject_host_prefix=False, read_timeout=120),
+    return aws_client(
+        server, "stepfunctions", "test", "test", inject_host_prefix=False, read_timeout=120
     )
 
 

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.integration.harness import EXAMPLES, LaminaProcess, api_error, python_zip
+from tests.integration.harness import EXAMPLES, LaminaProcess, api_error, aws_client, python_zip
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 AWS = str(Path(sys.executable).with_name("aws"))
@@ -41,14 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
 
 
 def sfn(server: LaminaProcess) -> Any:
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDLAMINA",
-        aws_secret_access_key="lamina-secret",
-        config=Config(retries={"max_attempts": 0}, inject_host_prefix=False, read_timeout=120),
-    )
+    return aws_client(server, "stepfunctions", inject_host_prefix=False, read_timeout=120)
 
 
 def create(server: LaminaProcess, name: str, definition: dict[str, Any], **extra: Any) -> str:

@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess
+from tests.integration.harness import LaminaProcess, aws_client
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -64,14 +62,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
 
 
 def sfn(server: LaminaProcess) -> Any:
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, inject_host_prefix=False),
-    )
+    return aws_client(server, "stepfunctions", "test", "test", inject_host_prefix=False)
 
 
 def run(server: LaminaProcess, name: str, child_type: str) -> tuple[str, dict[str, Any]]:
