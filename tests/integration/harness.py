@@ -24,6 +24,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from lamina.client.http import Client
 from tests.trust import LAMBDA_TRUST
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,6 +219,24 @@ def unvalidated_client(server: LaminaProcess) -> Any:
     """A boto3 Lambda client that sends out-of-range values instead of refusing them
     locally, so Lamina's own validation answers."""
     return aws_client(server, "lambda", parameter_validation=False)
+
+
+def log_text(server: LaminaProcess, name: str) -> str:
+    """A function's log as the server stores it, one line per event."""
+    events = Client(server.endpoint).call("GET", f"/lamina/v1/functions/{name}/logs")["events"]
+    return "\n".join(e["message"] for e in events)
+
+
+def wait_for_text(what: Callable[[], str], needle: str, timeout: float = 20.0) -> str:
+    """The text ``what()`` gives once it holds ``needle``; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = what()
+        if needle in text:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} never appeared in:\n{text}")
+        time.sleep(0.05)
 
 
 def api_error(call: Callable[[], object]) -> tuple[str, int, str]:

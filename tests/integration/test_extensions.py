@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from lamina.client.http import Client
-from tests.integration.harness import EXAMPLES, LaminaProcess, zip_files
+from tests.integration.harness import EXAMPLES, LaminaProcess, log_text, wait_for_text, zip_files
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -63,22 +62,6 @@ def handler(event, context):
 """
 
 
-def _logs(lamina: LaminaProcess, name: str) -> str:
-    events = Client(lamina.endpoint).call("GET", f"/lamina/v1/functions/{name}/logs")["events"]
-    return "\n".join(e["message"] for e in events)
-
-
-def _wait_for(what: Callable[[], str], needle: str, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        text = what()
-        if needle in text:
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} never appeared in:\n{text}")
-        time.sleep(0.05)
-
-
 def _invoke(lamina: LaminaProcess, name: str) -> tuple[str, Any]:
     """(request id, answer) of one invoke. The REPORT line is not read from the log tail:
     with extensions still at work it comes after the answer."""
@@ -115,12 +98,12 @@ def test_an_external_extension_gets_invoke_events_and_shutdown(lamina: LaminaPro
     _create(lamina, name, {"extensions/recorder": RECORDER})
     cold_id, _ = _invoke(lamina, name)
     warm_id, _ = _invoke(lamina, name)
-    _wait_for(lambda: _logs(lamina, name), f"REPORT RequestId: {warm_id}")
+    wait_for_text(lambda: log_text(lamina, name), f"REPORT RequestId: {warm_id}")
     # A configuration change retires the environment: SHUTDOWN reaches the extension. (An
     # extension's lines pass through Lamina's marker, so the last ones may reach the log
     # only when the environment is thawed again: here, for SHUTDOWN.)
     lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
-    text = _wait_for(lambda: _logs(lamina, name), "[recorder] SHUTDOWN spindown")
+    text = wait_for_text(lambda: log_text(lamina, name), "[recorder] SHUTDOWN spindown")
     assert "Init Duration" in _report(text, cold_id)
     assert "Init Duration" not in _report(text, warm_id)
     assert f"[recorder] registered for {name}" in text
@@ -142,7 +125,7 @@ def test_a_slow_extension_delays_the_freeze_not_the_answer(lamina: LaminaProcess
     answered_at = time.time()
     # With no further invoke, the extension finishes its work and asks for its next event
     # (that is when REPORT is written): its environment was not frozen under it.
-    text = _wait_for(lambda: _logs(lamina, name), f"REPORT RequestId: {request_id}")
+    text = wait_for_text(lambda: log_text(lamina, name), f"REPORT RequestId: {request_id}")
     # It received the event, then worked 1 s; the caller had its answer before that ended.
     got_at = float(text.split(f"[recorder] INVOKE {request_id} at ")[1].split()[0])
     assert answered_at < got_at + 1.0, "the caller waited for the extension"
@@ -253,7 +236,7 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
     _create(lamina, name, {"app.py": SAYS_HELLO, "extensions/telemetry": TELEMETRY})
     ids = [_invoke(lamina, name)[0], _invoke(lamina, name)[0]]
     lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
-    text = _wait_for(lambda: _logs(lamina, name), "[telemetry] seen ")
+    text = wait_for_text(lambda: log_text(lamina, name), "[telemetry] seen ")
     seen = json.loads(text.split("[telemetry] seen ")[1].splitlines()[0])
     assert set(seen["types"]) >= {
         "platform.initStart",
@@ -345,7 +328,7 @@ def test_a_streamed_responses_spans_cover_its_stream(lamina: LaminaProcess) -> N
     written = [float(p.partition("@")[2]) for p in body.decode().split(";") if p]
     assert len(written) == 3
     lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
-    text = _wait_for(lambda: _logs(lamina, name), "[telemetry] seen ")
+    text = wait_for_text(lambda: log_text(lamina, name), "[telemetry] seen ")
     (done,) = _telemetry_records(text)["platform.runtimeDone"]
     assert done["metrics"]["producedBytes"] == len(body)
     latency, duration, overhead = done["spans"]
@@ -370,7 +353,7 @@ def test_a_snapstart_function_with_an_extension_runs_it(lamina: LaminaProcess) -
         SnapStart={"ApplyOn": "PublishedVersions"},
     )
     request_id, _ = _invoke(lamina, name)
-    _wait_for(lambda: _logs(lamina, name), f"[recorder] INVOKE {request_id}")
+    wait_for_text(lambda: log_text(lamina, name), f"[recorder] INVOKE {request_id}")
 
 
 def test_shutdown_after_a_timeout_says_timeout(lamina: LaminaProcess) -> None:
@@ -380,7 +363,7 @@ def test_shutdown_after_a_timeout_says_timeout(lamina: LaminaProcess) -> None:
     out = lamina.invoke(name, {})
     assert out.function_error == "Unhandled"
     assert out.json()["errorType"] == "Sandbox.Timedout"
-    _wait_for(lambda: _logs(lamina, name), "[recorder] SHUTDOWN timeout")
+    wait_for_text(lambda: log_text(lamina, name), "[recorder] SHUTDOWN timeout")
 
 
 REGISTERS_THEN_EXITS = """#!/usr/bin/env python3

@@ -3,13 +3,9 @@ SIGTERM and a grace (500 ms) to clean up before the environment is killed."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 
-from lamina.client.http import Client
-from tests.integration.harness import LaminaProcess, python_zip, zip_files
+from tests.integration.harness import LaminaProcess, log_text, python_zip, wait_for_text, zip_files
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -43,34 +39,18 @@ with urllib.request.urlopen(nxt) as r:
 """
 
 
-def _logs(lamina: LaminaProcess, name: str) -> str:
-    events = Client(lamina.endpoint).call("GET", f"/lamina/v1/functions/{name}/logs")["events"]
-    return "\n".join(e["message"] for e in events)
-
-
-def _wait_for(what: Callable[[], str], needle: str, timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        text = what()
-        if needle in text:
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{needle!r} never appeared in:\n{text}")
-        time.sleep(0.05)
-
-
 def test_a_retired_environment_sends_its_runtime_sigterm_first(lamina: LaminaProcess) -> None:
     name = "graceful"
     lamina.create(name, python_zip(GRACEFUL))
     first = lamina.invoke(name, {})
     assert first.function_error is None, first.payload
     pid = first.json()["pid"]
-    _wait_for(lambda: _logs(lamina, name), f"REPORT RequestId: {first.report()['id']}")
-    assert "SIGTERM received" not in _logs(lamina, name)
+    wait_for_text(lambda: log_text(lamina, name), f"REPORT RequestId: {first.report()['id']}")
+    assert "SIGTERM received" not in log_text(lamina, name)
     # A configuration change retires the (frozen, idle) environment: it is thawed, its
     # runtime gets SIGTERM, and what its handler writes reaches the log stream.
     lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
-    text = _wait_for(lambda: _logs(lamina, name), "SIGTERM received")
+    text = wait_for_text(lambda: log_text(lamina, name), "SIGTERM received")
     assert f"[app] SIGTERM received in pid {pid}, cleaning up" in text
     # The function goes on with a new environment.
     again = lamina.invoke(name, {})
@@ -94,7 +74,7 @@ def test_with_an_extension_the_runtime_gets_sigterm_once_it_is_done(
     first = lamina.invoke(name, {})
     assert first.function_error is None, first.payload
     lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
-    text = _wait_for(lambda: _logs(lamina, name), "SIGTERM received")
+    text = wait_for_text(lambda: log_text(lamina, name), "SIGTERM received")
     # The extension had SHUTDOWN (and finished) before the runtime was signalled: the
     # runtime's exit ends the environment, extensions included.
     assert "[waiter] SHUTDOWN" in text
