@@ -18,7 +18,7 @@ from openapi_spec_validator import validate as validate_spec
 from lamina.api.lamina_ops import OPENAPI_PATH
 from lamina.api.openapi import generate, render
 from lamina.api.routes import ROUTES
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, python_zip, running_lamina
 
 DOC: dict[str, Any] = json.loads(OPENAPI_PATH.read_text())
 
@@ -48,11 +48,8 @@ def test_the_checked_in_document_is_what_the_generator_makes() -> None:
 # -- against a running server -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path_factory.mktemp("openapi")).start()
-    try:
+    with running_lamina(tmp_path_factory.mktemp("openapi")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def call(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import REPORT, ROOT, LaminaProcess
+from tests.integration.harness import REPORT, ROOT, LaminaProcess, running_lamina
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -31,11 +31,8 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path_factory.mktemp("cli-data")).start()
-    try:
+    with running_lamina(tmp_path_factory.mktemp("cli-data")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def lamina(

@@ -192,19 +192,27 @@ def aws_client(
 
 
 @contextmanager
+def running_lamina(data_dir: Path, **env: str) -> Iterator[LaminaProcess]:
+    """A server on ``data_dir`` with the ``LAMINA_*`` variables ``env``, stopped on exit
+    (a module fixture's body: ``with running_lamina(...) as proc: yield proc``)."""
+    proc = LaminaProcess(data_dir, dict(env)).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@contextmanager
 def signed_lamina(
     data_dir: Path, key: str, secret: str, role: str | None = None, **env: str
 ) -> Iterator[LaminaProcess]:
     """A server with the one access key pair ``key``/``secret`` (signed mode), stopped on
     exit; with ``role``, that execution role is created first (a function's ``Role`` must
     exist once keys are configured)."""
-    proc = LaminaProcess(data_dir, {"LAMINA_ACCESS_KEYS": f"{key}:{secret}", **env}).start()
-    try:
+    with running_lamina(data_dir, LAMINA_ACCESS_KEYS=f"{key}:{secret}", **env) as proc:
         if role is not None:
             create_role(proc, key, secret, role)
         yield proc
-    finally:
-        proc.stop()
 
 
 def create_role(server: LaminaProcess, key: str, secret: str, name: str) -> str:

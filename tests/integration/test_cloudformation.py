@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess, aws_client, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, python_zip, running_lamina
 from tests.sam.upcli import up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -74,11 +74,8 @@ def write_project(root: Path, *, with_queue: bool = True) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path_factory.mktemp("cfn-data")).start()
-    try:
+    with running_lamina(tmp_path_factory.mktemp("cfn-data")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from lamina.client.http import Client
-from tests.integration.harness import EXAMPLES, LaminaProcess, zip_files
+from tests.integration.harness import EXAMPLES, LaminaProcess, running_lamina, zip_files
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -30,11 +30,8 @@ HANDLER = "exports.handler = async (event) => ({ ok: true, n: event.n });\n"
 
 @pytest.fixture(scope="module")
 def lamina(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path_factory.mktemp("published-extension")).start()
-    try:
+    with running_lamina(tmp_path_factory.mktemp("published-extension")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def _payloads(text: str, label: str) -> list[object]:

@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.events.live import client, receive_all, wait_until
-from tests.integration.harness import LaminaProcess
+from tests.integration.harness import LaminaProcess, running_lamina
 from tests.sam.upcli import kinds, nothing_done, up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -60,11 +60,8 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path_factory.mktemp("sam-rules-data")).start()
-    try:
+    with running_lamina(tmp_path_factory.mktemp("sam-rules-data")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def write_project(root: Path, *, with_event: bool = True) -> Path:

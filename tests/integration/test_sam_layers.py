@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.integration.harness import LaminaProcess
+from tests.integration.harness import LaminaProcess, running_lamina
 from tests.sam.upcli import nothing_done, up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -68,11 +68,8 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path_factory.mktemp("sam-layers-data")).start()
-    try:
+    with running_lamina(tmp_path_factory.mktemp("sam-layers-data")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def write_project(root: Path, greeting: str) -> Path:

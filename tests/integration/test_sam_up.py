@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess
+from tests.integration.harness import LaminaProcess, running_lamina
 from tests.sam.upcli import Watching, kinds, nothing_done, up, wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -81,11 +81,8 @@ def write_project(root: Path, *, other_memory: int = 128, with_other: bool = Tru
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path_factory.mktemp("sam-up-data")).start()
-    try:
+    with running_lamina(tmp_path_factory.mktemp("sam-up-data")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def invoke(server: LaminaProcess, name: str, qualifier: str | None = None) -> Any:
