@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.harness import LaminaProcess, running_lamina
-from tests.sam.upcli import Watching, kinds, nothing_done, up, wait_for
+from tests.sam.upcli import Watching, kinds, nothing_done, up, up_command, wait_for
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -123,16 +123,7 @@ def test_up_creates_then_changes_nothing_then_one_function_then_removes(
     code, report = up(server, template, "--stack-name", STACK)
     assert code == 0 and nothing_done(report), report
     text = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lamina.cli.up",
-            str(template),
-            "--endpoint",
-            server.endpoint,
-            "--stack-name",
-            STACK,
-        ],
+        up_command(server, template, "--stack-name", STACK),
         capture_output=True,
         text=True,
         check=True,

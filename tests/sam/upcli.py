@@ -16,21 +16,18 @@ from typing import Any
 from tests.integration.harness import ROOT, LaminaProcess
 
 
+def up_command(server: LaminaProcess, template: Path, *args: str) -> list[str]:
+    """``lamina up`` (as ``python -m lamina.cli.up``) of ``template`` against ``server``."""
+    return [sys.executable, "-m", "lamina.cli.up", str(template), "--endpoint", server.endpoint,
+            *args]  # fmt: skip
+
+
 def up(
     server: LaminaProcess, template: Path, *args: str, timeout: float = 600
 ) -> tuple[int, dict[str, Any]]:
     """Run ``lamina up --json`` once; (exit code, report)."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lamina.cli.up",
-            str(template),
-            "--endpoint",
-            server.endpoint,
-            "--json",
-            *args,
-        ],
+        up_command(server, template, "--json", *args),
         cwd=template.parent,
         capture_output=True,
         text=True,
@@ -59,17 +56,7 @@ class Watching:
 
     def __init__(self, server: LaminaProcess, template: Path, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lamina.cli.up",
-                str(template),
-                "--endpoint",
-                server.endpoint,
-                "--json",
-                "--watch",
-                *args,
-            ],
+            up_command(server, template, "--json", "--watch", *args),
             cwd=template.parent,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
