@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from lamina.runtime_api.telemetry import Buffering, Telemetry, parse_subscription
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response, bound_port, serve
+
+
+@asynccontextmanager
+async def _subscriber() -> AsyncIterator[tuple[int, list[list[dict[str, object]]]]]:
+    """A subscriber's HTTP listener on loopback: its port, and the batches it receives."""
+    batches: list[list[dict[str, object]]] = []
+
+    def handle(req: Request, conn: HttpConnection) -> Response:
+        batches.append(json.loads(req.body))
+        return Response(200)
+
+    server = await serve(handle, "127.0.0.1", 0, max_body=1 << 20)
+    try:
+        yield bound_port(server), batches
+    finally:
+        server.close()
 
 
 def _body(port: int = 4243, **extra: object) -> bytes:
@@ -42,15 +60,7 @@ def test_a_subscription_is_parsed_with_lambdas_defaults_and_limits() -> None:
 
 def test_events_arrive_in_batches_in_order_and_init_events_are_replayed() -> None:
     async def main() -> None:
-        batches: list[list[dict[str, object]]] = []
-
-        def handle(req: Request, conn: HttpConnection) -> Response:
-            batches.append(json.loads(req.body))
-            return Response(200)
-
-        server = await serve(handle, "127.0.0.1", 0, max_body=1 << 20)
-        port = bound_port(server)
-        try:
+        async with _subscriber() as (port, batches):
             telemetry = Telemetry()
             telemetry.emit("platform", "platform.initStart", {"phase": "init"})
             telemetry.emit("extension", "extension", "not subscribed to")
@@ -68,23 +78,13 @@ def test_events_arrive_in_batches_in_order_and_init_events_are_replayed() -> Non
             assert types[-1] == ["platform.report"]
             telemetry.close()
             assert not telemetry.active
-        finally:
-            server.close()
 
     asyncio.run(main())
 
 
 def test_a_logs_api_subscriber_gets_the_older_schema_and_no_init_events() -> None:
     async def main() -> None:
-        batches: list[list[dict[str, object]]] = []
-
-        def handle(req: Request, conn: HttpConnection) -> Response:
-            batches.append(json.loads(req.body))
-            return Response(200)
-
-        server = await serve(handle, "127.0.0.1", 0, max_body=1 << 20)
-        port = bound_port(server)
-        try:
+        async with _subscriber() as (port, batches):
             telemetry = Telemetry()
             telemetry.emit("platform", "platform.initStart", {"phase": "init"})
             body = _body(port, schemaVersion="2021-03-18", buffering={"timeoutMs": 25})
@@ -117,7 +117,5 @@ def test_a_logs_api_subscriber_gets_the_older_schema_and_no_init_events() -> Non
             refused = telemetry.subscribe("ext", _body(port), legacy=True)
             assert refused.status == 400  # the Telemetry API's schema is not the Logs API's
             telemetry.close()
-        finally:
-            server.close()
 
     asyncio.run(main())
