@@ -28,6 +28,7 @@ from lamina.client.http import Client
 from tests.trust import LAMBDA_TRUST
 
 ROOT = Path(__file__).resolve().parents[2]
+AWS = str(Path(sys.executable).with_name("aws"))  # the AWS CLI of the test environment
 # The documented dev key pair: what a server without LAMINA_ACCESS_KEYS accepts.
 DEV_KEY, DEV_SECRET = "AKIDLAMINA", "lamina-secret"
 EXAMPLES = ROOT / "build" / "examples"
@@ -227,6 +228,42 @@ def unvalidated_client(server: LaminaProcess) -> Any:
     """A boto3 Lambda client that sends out-of-range values instead of refusing them
     locally, so Lamina's own validation answers."""
     return aws_client(server, "lambda", parameter_validation=False)
+
+
+def aws_cli(
+    server: LaminaProcess,
+    home: Path,
+    *args: str,
+    key: str = DEV_KEY,
+    secret: str = DEV_SECRET,
+    region: str = "us-east-1",
+) -> subprocess.CompletedProcess[str]:
+    """Run the AWS CLI (``aws <args>``) against the server, JSON out, one attempt, with the
+    credentials and region from its environment only: no config file, ``home`` as HOME."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": key,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_CONFIG_FILE": str(home / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    return subprocess.run(
+        [AWS, "--endpoint-url", server.endpoint, "--output", "json", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def cli_json(result: subprocess.CompletedProcess[str]) -> Any:
+    """What a successful AWS CLI call printed, as JSON (None when it printed nothing)."""
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout) if result.stdout.strip() else None
 
 
 def log_text(server: LaminaProcess, name: str) -> str:

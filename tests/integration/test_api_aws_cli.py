@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.integration.harness import LaminaProcess, python_zip, signed_lamina
+from tests.integration.harness import LaminaProcess, aws_cli, cli_json, python_zip, signed_lamina
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
-AWS = str(Path(sys.executable).with_name("aws"))
 KEY, SECRET = "AKIDCLITEST", "cli-secret"
 
 
@@ -29,29 +26,7 @@ def aws(
     server: LaminaProcess, home: Path, *args: str, secret: str = SECRET
 ) -> subprocess.CompletedProcess[str]:
     """Run ``aws lambda <args>`` with credentials from the environment only."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(home),
-        "AWS_ACCESS_KEY_ID": KEY,
-        "AWS_SECRET_ACCESS_KEY": secret,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(home / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    return subprocess.run(
-        [AWS, "lambda", *args, "--endpoint-url", server.endpoint, "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> Any:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else None
+    return aws_cli(server, home, "lambda", *args, key=KEY, secret=secret)
 
 
 # AWS CLI v1 sends --payload as it is given; v2 needs --cli-binary-format raw-in-base64-out.
@@ -65,7 +40,7 @@ def test_the_aws_cli_creates_publishes_aliases_invokes_and_deletes(
             return {"hello": event.get("name"), "arn": context.invoked_function_arn}
         """)
     )
-    created = ok(
+    created = cli_json(
         aws(
             server,
             tmp_path,
@@ -86,7 +61,7 @@ def test_the_aws_cli_creates_publishes_aliases_invokes_and_deletes(
     )
     assert created["FunctionName"] == "cli-hello" and created["MemorySize"] == 256
     out = tmp_path / "out.json"
-    meta = ok(
+    meta = cli_json(
         aws(
             server,
             tmp_path,
@@ -100,9 +75,9 @@ def test_the_aws_cli_creates_publishes_aliases_invokes_and_deletes(
     )
     assert meta["StatusCode"] == 200 and meta["ExecutedVersion"] == "$LATEST"
     assert json.loads(out.read_text())["hello"] == "Bob"
-    version = ok(aws(server, tmp_path, "publish-version", "--function-name", "cli-hello"))
+    version = cli_json(aws(server, tmp_path, "publish-version", "--function-name", "cli-hello"))
     assert version["Version"] == "1"
-    ok(
+    cli_json(
         aws(
             server,
             tmp_path,
@@ -115,7 +90,7 @@ def test_the_aws_cli_creates_publishes_aliases_invokes_and_deletes(
             "1",
         )
     )
-    meta = ok(
+    meta = cli_json(
         aws(
             server,
             tmp_path,
@@ -131,11 +106,11 @@ def test_the_aws_cli_creates_publishes_aliases_invokes_and_deletes(
     )
     assert meta["ExecutedVersion"] == "1"
     assert json.loads(out.read_text())["arn"].endswith(":function:cli-hello:prod")
-    listed = ok(aws(server, tmp_path, "list-functions"))
+    listed = cli_json(aws(server, tmp_path, "list-functions"))
     assert [f["FunctionName"] for f in listed["Functions"]] == ["cli-hello"]
-    got = ok(aws(server, tmp_path, "get-function", "--function-name", "cli-hello"))
+    got = cli_json(aws(server, tmp_path, "get-function", "--function-name", "cli-hello"))
     assert got["Configuration"]["Version"] == "$LATEST"
-    ok(aws(server, tmp_path, "delete-function", "--function-name", "cli-hello"))
+    cli_json(aws(server, tmp_path, "delete-function", "--function-name", "cli-hello"))
     missing = aws(server, tmp_path, "get-function", "--function-name", "cli-hello")
     assert missing.returncode != 0 and "ResourceNotFoundException" in missing.stderr
 

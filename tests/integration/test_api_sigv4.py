@@ -17,12 +17,18 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import ROOT, LaminaProcess, create_role, python_zip
+from tests.integration.harness import (
+    ROOT,
+    LaminaProcess,
+    aws_cli,
+    cli_json,
+    create_role,
+    python_zip,
+)
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 KEY, SECRET = "AKIDKEYED", "keyed/secret+1"
-AWS = str(Path(sys.executable).with_name("aws"))
 ECHO = python_zip("def handler(event, context):\n    return event\n")
 
 
@@ -231,28 +237,10 @@ def test_boto3_with_test_credentials_in_eu_west_1_uses_lambda_s3_and_sqs(
 
 
 def test_the_aws_cli_with_test_credentials_in_eu_west_1(dev: LaminaProcess, tmp_path: Path) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-
     def aws(*args: str) -> Any:
-        done = subprocess.run(
-            [AWS, *args, "--endpoint-url", dev.endpoint, "--output", "json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
+        return cli_json(
+            aws_cli(dev, tmp_path, *args, key="test", secret="test", region="eu-west-1")
         )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else None
 
     code = tmp_path / "echo.zip"
     code.write_bytes(ECHO)

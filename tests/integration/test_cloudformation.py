@@ -20,12 +20,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess, aws_client, python_zip, running_lamina
+from tests.integration.harness import LaminaProcess, aws_cli, aws_client, python_zip, running_lamina
 from tests.sam.upcli import up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
-AWS = str(Path(sys.executable).with_name("aws"))
 STACK = "cfn-read"
 TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -91,24 +90,7 @@ def cfn(server: LaminaProcess) -> Any:
 
 
 def aws(server: LaminaProcess, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(home),
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(home / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    return subprocess.run(
-        [AWS, "--endpoint-url", server.endpoint, "--output", "json", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return aws_cli(server, home, *args, key="test", secret="test")
 
 
 def test_describe_stacks_shows_status_parameters_and_outputs(

@@ -7,10 +7,7 @@ Lambda: publish layer versions, give them to functions, invoke, read them back, 
 from __future__ import annotations
 
 import io
-import json
 import re
-import subprocess
-import sys
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -22,6 +19,8 @@ import pytest
 from tests.integration.harness import (
     LaminaProcess,
     api_error,
+    aws_cli,
+    cli_json,
     python_zip,
     unvalidated_client,
     zip_files,
@@ -30,9 +29,6 @@ from tests.integration.harness import (
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 PY = "3.12"
-AWS = str(
-    Path(sys.executable).with_name("aws")
-)  # python3.12's site-packages directory inside a layer
 
 PROBE = """
 import os, sys
@@ -366,27 +362,9 @@ def test_a_custom_runtimes_bootstrap_may_come_from_a_layer(server: LaminaProcess
 def test_the_aws_cli_publishes_and_reads_a_layer(server: LaminaProcess, tmp_path: Path) -> None:
     archive = tmp_path / "layer.zip"
     archive.write_bytes(zip_files({"python/cli_mod.py": "X = 1\n"}))
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "AWS_ACCESS_KEY_ID": "AKIDLAMINA",
-        "AWS_SECRET_ACCESS_KEY": "lamina-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-    }
 
     def aws(*args: str) -> Any:
-        done = subprocess.run(
-            [AWS, "lambda", *args, "--endpoint-url", server.endpoint, "--output", "json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if done.stdout.strip() else None
+        return cli_json(aws_cli(server, tmp_path, "lambda", *args))
 
     published = aws(
         "publish-layer-version",

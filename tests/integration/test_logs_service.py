@@ -9,8 +9,6 @@ FilterLogEvents paginators, retention, custom groups and PutLogEvents.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +21,15 @@ from botocore.exceptions import ClientError
 
 from tests.integration.harness import (
     LaminaProcess,
+    aws_cli,
     aws_client,
+    cli_json,
     python_zip,
     signed_lamina,
 )
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
-AWS = str(Path(sys.executable).with_name("aws"))
 KEY, SECRET = "AKIDLOGSTEST", "logs-secret"
 GROUP = "/aws/lambda/logs-fn"
 CODE = """
@@ -80,26 +79,7 @@ def invoked(server: LaminaProcess) -> list[int]:
 
 
 def aws_logs(server: LaminaProcess, home: Path, *args: str) -> Any:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(home),
-        "AWS_ACCESS_KEY_ID": KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(home / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-    done = subprocess.run(
-        [AWS, "logs", *args, "--endpoint-url", server.endpoint, "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else None
+    return cli_json(aws_cli(server, home, "logs", *args, key=KEY, secret=SECRET))
 
 
 def test_the_aws_cli_filters_a_functions_log_with_a_json_pattern(

@@ -4,7 +4,6 @@ Python, Node and Rust functions as Task states."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,10 +17,17 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.integration.harness import EXAMPLES, LaminaProcess, api_error, aws_client, python_zip
+from tests.integration.harness import (
+    EXAMPLES,
+    LaminaProcess,
+    api_error,
+    aws_cli,
+    aws_client,
+    cli_json,
+    python_zip,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
-AWS = str(Path(sys.executable).with_name("aws"))
 
 
 @pytest.fixture(scope="module")
@@ -330,23 +336,8 @@ def test_tags_list_update_and_delete(server: LaminaProcess) -> None:
 def test_the_aws_cli_creates_and_runs_a_state_machine(
     server: LaminaProcess, tmp_path: Path
 ) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "AWS_ACCESS_KEY_ID": "AKIDLAMINA",
-        "AWS_SECRET_ACCESS_KEY": "lamina-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
-
     def aws(*args: str) -> Any:
-        result = subprocess.run(
-            [AWS, "--endpoint-url", server.endpoint, "stepfunctions", *args, "--output", "json"],
-            capture_output=True, text=True, env=env, timeout=120, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout) if result.stdout.strip() else None
+        return cli_json(aws_cli(server, tmp_path, "stepfunctions", *args))
 
     definition = {
         "StartAt": "P",
