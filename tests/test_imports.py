@@ -59,12 +59,14 @@ def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
             todo.append(child)
 
 
-def import_graph(modules: Mapping[str, Path]) -> dict[str, set[str]]:
-    """Module → the lamina modules it imports."""
+def import_graph(modules: Mapping[str, Path], *, type_only: bool = False) -> dict[str, set[str]]:
+    """Module → the lamina modules it imports (with ``type_only``, those imported under
+    ``if TYPE_CHECKING:`` too)."""
     graph: dict[str, set[str]] = defaultdict(set)
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree) if type_only else _runtime_nodes(tree):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
@@ -151,6 +153,19 @@ def test_no_module_imports_itself_back() -> None:
     found = cycles(modules, graph)
     assert found == [], "\n".join(
         "import cycle:\n  " + "\n  ".join(_edges_within(c, graph)) for c in found
+    )
+
+
+def test_not_even_a_type_only_import_closes_a_circle() -> None:
+    """Two modules that name each other's types are one module in two files: a reader
+    must know both to change either. A shared type moves down, or a Protocol says what is
+    needed (as ``services/sqs/messaging.Queues`` does)."""
+    modules = module_names()
+    graph = import_graph(modules, type_only=True)
+    found = cycles(modules, graph)
+    assert found == [], "\n".join(
+        "import cycle (type-only imports counted):\n  " + "\n  ".join(_edges_within(c, graph))
+        for c in found
     )
 
 
@@ -241,5 +256,6 @@ def test_the_checker_finds_a_circle_and_reads_relative_imports(tmp_path: Path) -
     graph = import_graph(modules)
     assert graph["lamina.a.three"] == {"lamina.a.one"}
     assert "lamina.b.four" not in graph
+    assert import_graph(modules, type_only=True)["lamina.b.four"] == {"lamina.a.one"}
     assert cycles(modules, graph) == [["lamina.a.one", "lamina.a.three", "lamina.b.two"]]
     assert cycles({"lamina.a", "lamina.b"}, layer_graph(graph)) == [["lamina.a", "lamina.b"]]
