@@ -75,6 +75,13 @@ def _scalar(value: Any) -> str:
     return escape(str(value))
 
 
+def _inner(value: Any, op: str) -> str:
+    """What an element holds: a structure's members, or a scalar's text."""
+    if isinstance(value, dict):
+        return "".join(_render(k, v, op) for k, v in value.items())
+    return _scalar(value)
+
+
 def _render(key: str, value: Any, op: str) -> str:
     if key in ("Attributes", "MessageAttributes", "tags", "Tags") and isinstance(value, dict):
         tag = {
@@ -85,13 +92,7 @@ def _render(key: str, value: Any, op: str) -> str:
         }[key]
         kf, vf = ("Key", "Value") if key in ("tags", "Tags") else ("Name", "Value")
         return "".join(
-            f"<{tag}><{kf}>{escape(k)}</{kf}><{vf}>"
-            + (
-                "".join(_render(a, b, op) for a, b in v.items())
-                if isinstance(v, dict)
-                else _scalar(v)
-            )
-            + f"</{vf}></{tag}>"
+            f"<{tag}><{kf}>{escape(k)}</{kf}><{vf}>{_inner(v, op)}</{vf}></{tag}>"
             for k, v in value.items()
         )
     if isinstance(value, list):
@@ -102,19 +103,8 @@ def _render(key: str, value: Any, op: str) -> str:
             "Successful": f"{op}ResultEntry",
             "Failed": "BatchResultErrorEntry",
         }.get(key, key)
-        return "".join(
-            f"<{tag}>"
-            + (
-                "".join(_render(a, b, op) for a, b in v.items())
-                if isinstance(v, dict)
-                else _scalar(v)
-            )
-            + f"</{tag}>"
-            for v in value
-        )
-    if isinstance(value, dict):
-        return f"<{key}>" + "".join(_render(a, b, op) for a, b in value.items()) + f"</{key}>"
-    return f"<{key}>{_scalar(value)}</{key}>"
+        return "".join(f"<{tag}>{_inner(v, op)}</{tag}>" for v in value)
+    return f"<{key}>{_inner(value, op)}</{key}>"
 
 
 def render_result(op: str, result: dict[str, Any], request_id: str) -> bytes:
