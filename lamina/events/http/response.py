@@ -62,12 +62,20 @@ def _headers(raw: Any) -> list[tuple[str, str]] | None:
     return [(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in raw.items()]
 
 
-def answer_v2(payload: bytes, function_error: str | None) -> HttpAnswer:
+def _decoded(payload: bytes, function_error: str | None) -> tuple[bool, Any]:
+    """(usable, the function's answer as JSON): not usable when the function failed or its
+    answer is not JSON, which the gateway turns into a 502."""
     if function_error:
-        return BAD_GATEWAY
+        return False, None
     try:
-        value = parse_json(payload) if payload else None
+        return True, parse_json(payload) if payload else None
     except ValueError:
+        return False, None
+
+
+def answer_v2(payload: bytes, function_error: str | None) -> HttpAnswer:
+    usable, value = _decoded(payload, function_error)
+    if not usable:
         return BAD_GATEWAY
     if isinstance(value, dict) and "statusCode" in value:
         status = value.get("statusCode")
@@ -87,11 +95,8 @@ def answer_v2(payload: bytes, function_error: str | None) -> HttpAnswer:
 
 
 def answer_v1(payload: bytes, function_error: str | None) -> HttpAnswer:
-    if function_error:
-        return BAD_GATEWAY
-    try:
-        value = parse_json(payload) if payload else None
-    except ValueError:
+    usable, value = _decoded(payload, function_error)
+    if not usable:
         return BAD_GATEWAY
     if not isinstance(value, dict) or "statusCode" not in value:
         return BAD_GATEWAY
