@@ -17,10 +17,16 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess, aws_cli, aws_client, python_zip, running_lamina
+from tests.integration.harness import (
+    LaminaProcess,
+    aws_cli,
+    aws_client,
+    python_zip,
+    running_lamina,
+    signed_lamina,
+)
 from tests.sam.upcli import up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -278,31 +284,8 @@ def handler(event, context):
 
 
 def test_a_role_reads_only_the_stacks_its_policy_names(tmp_path: Path) -> None:
-    server = LaminaProcess(tmp_path / "data", {"LAMINA_ACCESS_KEYS": f"{KEY}:{SECRET}"}).start()
-    try:
-        creds = {
-            "endpoint_url": server.endpoint,
-            "region_name": "us-east-1",
-            "aws_access_key_id": KEY,
-            "aws_secret_access_key": SECRET,
-        }
-        iam = boto3.client("iam", **creds)
-        iam.create_role(
-            RoleName="stack-reader",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "lambda.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
-        )
-        iam.put_role_policy(
+    with signed_lamina(tmp_path / "data", KEY, SECRET, "stack-reader") as server:
+        aws_client(server, "iam", KEY, SECRET).put_role_policy(
             RoleName="stack-reader",
             PolicyName="read-app",
             PolicyDocument=json.dumps(
@@ -318,7 +301,7 @@ def test_a_role_reads_only_the_stacks_its_policy_names(tmp_path: Path) -> None:
                 }
             ),
         )
-        lam = boto3.client("lambda", **creds, config=Config(read_timeout=120))
+        lam = aws_client(server, "lambda", KEY, SECRET, read_timeout=120)
         lam.create_function(
             FunctionName="reader",
             Runtime="python3.11",
@@ -338,8 +321,6 @@ def test_a_role_reads_only_the_stacks_its_policy_names(tmp_path: Path) -> None:
         denied = describe("payroll")
         assert denied.startswith("AccessDenied: ")
         assert "cloudformation:DescribeStacks" in denied
-    finally:
-        server.stop()
 
 
 def test_lamina_down_removes_the_stacks_resources_and_marks_it_deleted(
