@@ -27,7 +27,7 @@ from lamina.errors import InvalidParameterValue
 from lamina.models.function import LATEST, FunctionConfig
 
 # 1 / 1024 MB per GB, exactly.
-_GB_PER_MB = Decimal("0.0009765625")
+GB_PER_MB = Decimal("0.0009765625")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ def restore_cost(memory_mb: int, restores: int, table: PriceTable) -> Decimal:
     """``restores`` restores of a ``memory_mb`` function: GB * count * restore price."""
     if memory_mb < 0 or restores < 0:
         raise ValueError(f"memory_mb and restores must be >= 0, not {memory_mb}, {restores}")
-    gb = EXACT.multiply(Decimal(memory_mb * restores), _GB_PER_MB)
+    gb = EXACT.multiply(Decimal(memory_mb * restores), GB_PER_MB)
     return EXACT.multiply(gb, _prices(table).restore_price_per_gb)
 
 
@@ -69,7 +69,7 @@ def cache_gb_s(memory_mb: int, cached_s: int, table: PriceTable) -> Decimal:
     if cached_s == 0:
         return Decimal(0)
     seconds = max(cached_s, _prices(table).cache_minimum_s)
-    return EXACT.multiply(Decimal(memory_mb * seconds), _GB_PER_MB)
+    return EXACT.multiply(Decimal(memory_mb * seconds), GB_PER_MB)
 
 
 def snapstart_bill(

@@ -19,11 +19,9 @@ from typing import Any
 from lamina.billing.ledger_queries import GroupTotals
 from lamina.billing.meter import EXACT
 from lamina.billing.prices import PriceTable
-from lamina.billing.snapstart import SnapStartVersion, restore_cost
+from lamina.billing.snapstart import GB_PER_MB, SnapStartVersion, restore_cost
 from lamina.models.function import LATEST
 from lamina.tools.formatting import plain
-
-_GB_PER_MB = Decimal("0.0009765625")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +77,7 @@ def snapstart_rows(
         seconds = (
             cache_seconds(v.published_at, since, until, now, prices.cache_minimum_s) if v else 0
         )
-        gb_s = EXACT.multiply(Decimal(v.memory_mb * seconds), _GB_PER_MB) if v else Decimal(0)
+        gb_s = EXACT.multiply(Decimal(v.memory_mb * seconds), GB_PER_MB) if v else Decimal(0)
         if not n and not seconds:
             continue
         out.append(
