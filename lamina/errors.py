@@ -39,6 +39,9 @@ the platform: they are results, see :class:`lamina.models.invocation.FunctionErr
 
 from __future__ import annotations
 
+# Marks a constraint message that shows no value (InvalidParameterValue.constraint).
+_UNSHOWN = object()
+
 
 class LaminaError(Exception):
     """Base of every error Lamina raises on purpose."""
@@ -60,6 +63,17 @@ class InvalidParameterValue(ApiError):
 
     error_type = "InvalidParameterValueException"
     status = 400
+
+    @classmethod
+    def constraint(cls, where: str, rule: str, value: object = _UNSHOWN) -> InvalidParameterValue:
+        """Lambda's words for a member that breaks its model's ``rule``: ``1 validation
+        error detected: Value 'v' at 'where' failed to satisfy constraint: <rule>`` (no
+        value where Lambda shows none)."""
+        shown = "" if value is _UNSHOWN else f" '{value}'"
+        return cls(
+            f"1 validation error detected: Value{shown} at '{where}' failed to satisfy "
+            f"constraint: {rule}"
+        )
 
 
 class InvalidRequestContent(ApiError):

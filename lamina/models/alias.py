@@ -74,20 +74,20 @@ class Alias:
 
 def validate_alias_name(name: object) -> str:
     if not isinstance(name, str) or not _ALIAS.match(name):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{name}' at 'name' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: "
-            "(?!^[0-9]+$)([a-zA-Z0-9-_]+)"
+        raise InvalidParameterValue.constraint(
+            "name",
+            "Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)",
+            name,
         )
     return name
 
 
 def validate_alias_version(version: object) -> str:
     if not isinstance(version, str) or not _VERSION.match(version):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{version}' at 'functionVersion' failed to "
-            "satisfy constraint: Member must satisfy regular expression pattern: "
-            "(\\$LATEST|[0-9]+)"
+        raise InvalidParameterValue.constraint(
+            "functionVersion",
+            "Member must satisfy regular expression pattern: (\\$LATEST|[0-9]+)",
+            version,
         )
     return version
 
@@ -112,20 +112,20 @@ def parse_routing(routing: object) -> dict[str, float]:
     out: dict[str, float] = {}
     for version, weight in weights.items():
         if not isinstance(version, str) or not _NUMBER.match(version):
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{dict(weights)}' at "
-                "'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys "
-                "must satisfy constraint: [Member must have length less than or equal to 1024, "
-                "Member must have length greater than or equal to 1, Member must satisfy "
-                "regular expression pattern: [0-9]+]"
+            raise InvalidParameterValue.constraint(
+                "routingConfig.additionalVersionWeights",
+                "Map keys must satisfy constraint: [Member must have length less than or equal "
+                "to 1024, Member must have length greater than or equal to 1, Member must "
+                "satisfy regular expression pattern: [0-9]+]",
+                dict(weights),
             )
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{dict(weights)}' at "
-                "'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map "
-                "value must satisfy constraint: [Member must have value less than or equal to "
-                "1.0, Member must have value greater than or equal to 0.0, Member must not be "
-                "null]"
+            raise InvalidParameterValue.constraint(
+                "routingConfig.additionalVersionWeights",
+                "Map value must satisfy constraint: [Member must have value less than or equal "
+                "to 1.0, Member must have value greater than or equal to 0.0, Member must not "
+                "be null]",
+                dict(weights),
             )
         out[version] = float(weight)
     if len(out) > MAX_ADDITIONAL_VERSIONS:

@@ -98,11 +98,12 @@ class FunctionConfig:
 def validate_name(name: str) -> str:
     """Accept a plain function name; ARNs are resolved by the API before this."""
     if not _NAME.match(name):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: "
+        raise InvalidParameterValue.constraint(
+            "functionName",
+            "Member must satisfy regular expression pattern: "
             "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
-            "(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+            "(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+            name,
         )
     return name
 
@@ -118,9 +119,8 @@ def validate_runtime(runtime: str) -> str:
 
 def validate_handler(handler: str, runtime: str) -> str:
     if not _HANDLER.match(handler):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{handler}' at 'handler' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: [^\\s]+"
+        raise InvalidParameterValue.constraint(
+            "handler", "Member must satisfy regular expression pattern: [^\\s]+", handler
         )
     if runtime in PYTHON_RUNTIMES + NODE_RUNTIMES:
         module, dot, func = handler.rpartition(".")
@@ -134,31 +134,33 @@ def validate_handler(handler: str, runtime: str) -> str:
 
 def validate_memory(memory_mb: int) -> int:
     if not isinstance(memory_mb, int) or not MEMORY_MIN_MB <= memory_mb <= MEMORY_MAX_MB:
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{memory_mb}' at 'memorySize' failed to "
-            f"satisfy constraint: Member must have value less than or equal to {MEMORY_MAX_MB}"
-            if isinstance(memory_mb, int) and memory_mb > MEMORY_MAX_MB
-            else f"1 validation error detected: Value '{memory_mb}' at 'memorySize' failed to "
-            f"satisfy constraint: Member must have value greater than or equal to {MEMORY_MIN_MB}"
+        too_much = isinstance(memory_mb, int) and memory_mb > MEMORY_MAX_MB
+        raise InvalidParameterValue.constraint(
+            "memorySize",
+            f"Member must have value less than or equal to {MEMORY_MAX_MB}"
+            if too_much
+            else f"Member must have value greater than or equal to {MEMORY_MIN_MB}",
+            memory_mb,
         )
     return memory_mb
 
 
 def validate_timeout(timeout_s: int) -> int:
     if not isinstance(timeout_s, int) or not TIMEOUT_MIN_S <= timeout_s <= TIMEOUT_MAX_S:
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{timeout_s}' at 'timeout' failed to satisfy "
-            f"constraint: Member must have value between {TIMEOUT_MIN_S} and {TIMEOUT_MAX_S}"
+        raise InvalidParameterValue.constraint(
+            "timeout",
+            f"Member must have value between {TIMEOUT_MIN_S} and {TIMEOUT_MAX_S}",
+            timeout_s,
         )
     return timeout_s
 
 
 def validate_ephemeral(size_mb: int) -> int:
     if not isinstance(size_mb, int) or not EPHEMERAL_MIN_MB <= size_mb <= EPHEMERAL_MAX_MB:
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{size_mb}' at 'ephemeralStorage.size' failed "
-            f"to satisfy constraint: Member must have value between {EPHEMERAL_MIN_MB} and "
-            f"{EPHEMERAL_MAX_MB}"
+        raise InvalidParameterValue.constraint(
+            "ephemeralStorage.size",
+            f"Member must have value between {EPHEMERAL_MIN_MB} and {EPHEMERAL_MAX_MB}",
+            size_mb,
         )
     return size_mb
 
@@ -168,9 +170,8 @@ def validate_architecture(arch: str) -> Architecture:
         return "x86_64"
     if arch == "arm64":
         return "arm64"
-    raise InvalidParameterValue(
-        f"1 validation error detected: Value '[{arch}]' at 'architectures' failed to satisfy "
-        "constraint: Member must satisfy enum value set: [x86_64, arm64]"
+    raise InvalidParameterValue.constraint(
+        "architectures", "Member must satisfy enum value set: [x86_64, arm64]", f"[{arch}]"
     )
 
 
@@ -202,9 +203,8 @@ def validate_environment(env: dict[str, str]) -> dict[str, str]:
 
 def validate_description(description: str) -> str:
     if len(description) > DESCRIPTION_MAX:
-        raise InvalidParameterValue(
-            "1 validation error detected: Value at 'description' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {DESCRIPTION_MAX}"
+        raise InvalidParameterValue.constraint(
+            "description", f"Member must have length less than or equal to {DESCRIPTION_MAX}"
         )
     return description
 

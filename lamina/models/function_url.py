@@ -97,10 +97,10 @@ def _cors_from_json(data: Mapping[str, object]) -> Cors:
 
 def validate_url_qualifier(qualifier: str) -> str:
     if not _QUALIFIER.match(qualifier):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{qualifier}' at 'qualifier' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: "
-            "((?!^\\d+$)^[0-9a-zA-Z-_]+$)"
+        raise InvalidParameterValue.constraint(
+            "qualifier",
+            "Member must satisfy regular expression pattern: ((?!^\\d+$)^[0-9a-zA-Z-_]+$)",
+            qualifier,
         )
     return qualifier
 
@@ -110,9 +110,8 @@ def validate_auth_type(value: object) -> AuthType:
         return "NONE"
     if value == "AWS_IAM":
         return "AWS_IAM"
-    raise InvalidParameterValue(
-        f"1 validation error detected: Value '{value}' at 'authType' failed to satisfy "
-        "constraint: Member must satisfy enum value set: [NONE, AWS_IAM]"
+    raise InvalidParameterValue.constraint(
+        "authType", "Member must satisfy enum value set: [NONE, AWS_IAM]", value
     )
 
 
@@ -121,9 +120,8 @@ def validate_invoke_mode(value: object) -> InvokeMode:
         return "BUFFERED"
     if value == "RESPONSE_STREAM":
         return "RESPONSE_STREAM"
-    raise InvalidParameterValue(
-        f"1 validation error detected: Value '{value}' at 'invokeMode' failed to satisfy "
-        "constraint: Member must satisfy enum value set: [BUFFERED, RESPONSE_STREAM]"
+    raise InvalidParameterValue.constraint(
+        "invokeMode", "Member must satisfy enum value set: [BUFFERED, RESPONSE_STREAM]", value
     )
 
 
@@ -136,15 +134,13 @@ def _string_list(
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidParameterValue(f"Cors.{key} must be a list of strings")
     if len(value) > most:
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value at 'cors.{field}' failed to satisfy "
-            f"constraint: Member must have length less than or equal to {most}"
+        raise InvalidParameterValue.constraint(
+            f"cors.{field}", f"Member must have length less than or equal to {most}"
         )
     for item in value:
         if not 1 <= len(item) <= longest:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{item}' at 'cors.{field}' failed to "
-                f"satisfy constraint: Member must have length between 1 and {longest}"
+            raise InvalidParameterValue.constraint(
+                f"cors.{field}", f"Member must have length between 1 and {longest}", item
             )
     return tuple(value)
 
@@ -161,18 +157,18 @@ def parse_cors(body: object) -> Cors | None:
     methods = _string_list(body, "AllowMethods", "allowMethods", 6, 6)
     for method in methods or ():
         if method.upper() not in _METHODS:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{method}' at 'cors.allowMethods' failed "
-                "to satisfy constraint: Member must satisfy regular expression pattern: "
-                ".*(GET|PUT|HEAD|POST|PATCH|DELETE|\\*).*"
+            raise InvalidParameterValue.constraint(
+                "cors.allowMethods",
+                "Member must satisfy regular expression pattern: "
+                ".*(GET|PUT|HEAD|POST|PATCH|DELETE|\\*).*",
+                method,
             )
     max_age = body.get("MaxAge")
     if max_age is not None and (
         isinstance(max_age, bool) or not isinstance(max_age, int) or not 0 <= max_age <= 86400
     ):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{max_age}' at 'cors.maxAge' failed to satisfy "
-            "constraint: Member must have value between 0 and 86400"
+        raise InvalidParameterValue.constraint(
+            "cors.maxAge", "Member must have value between 0 and 86400", max_age
         )
     return Cors(
         allow_credentials=credentials,

@@ -111,10 +111,7 @@ class PublishRequest:
 
 # -- validation ----------------------------------------------------------------------------
 def _constraint(value: object, where: str, rule: str) -> InvalidParameterValue:
-    return InvalidParameterValue(
-        f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy "
-        f"constraint: {rule}"
-    )
+    return InvalidParameterValue.constraint(where, rule, value)
 
 
 def validate_compatible_runtimes(value: object) -> tuple[str, ...]:
