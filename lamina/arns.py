@@ -42,11 +42,12 @@ def parse_function_ref(raw: str, qualifier: str | None = None) -> FunctionRef:
                     "specified qualifier."
                 )
             return FunctionRef(m.group("name"), qualifier or inline)
-    raise InvalidParameterValue(
-        f"1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy "
-        "constraint: Member must satisfy regular expression pattern: "
+    raise InvalidParameterValue.constraint(
+        "functionName",
+        "Member must satisfy regular expression pattern: "
         "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?(\\d{12}:)?"
-        "(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+        "(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+        raw,
     )
 
 
@@ -88,10 +89,11 @@ def parse_layer_name(raw: str) -> LayerRef:
     m = _LAYER_ARN.match(raw)
     if m and m.group("version") is None:
         return LayerRef(m.group("name"), None, m.group("region"), m.group("account"))
-    raise InvalidParameterValue(
-        f"1 validation error detected: Value '{raw}' at 'layerName' failed to satisfy "
-        "constraint: Member must satisfy regular expression pattern: "
-        "(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
+    raise InvalidParameterValue.constraint(
+        "layerName",
+        "Member must satisfy regular expression pattern: "
+        "(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+",
+        raw,
     )
 
 

@@ -49,9 +49,10 @@ class AccountOps:
         name = self._function(params["FunctionName"])
         value = json_body(req).get("ReservedConcurrentExecutions")
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{value}' at 'reservedConcurrentExecutions' "
-                "failed to satisfy constraint: Member must have value greater than or equal to 0"
+            raise InvalidParameterValue.constraint(
+                "reservedConcurrentExecutions",
+                "Member must have value greater than or equal to 0",
+                value,
             )
         self.functions.set_reserved_concurrency(name, value)
         return json_response(200, {"ReservedConcurrentExecutions": value})
@@ -98,11 +99,12 @@ class AccountOps:
         """A taggable resource: the ARN of a function (not of a version or alias)."""
         arn = parse_function_arn(raw)
         if arn is None:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{raw}' at 'resource' failed to satisfy "
-                "constraint: Member must satisfy regular expression pattern: "
+            raise InvalidParameterValue.constraint(
+                "resource",
+                "Member must satisfy regular expression pattern: "
                 "arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{1}:"
-                "\\d{12}:function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+                "\\d{12}:function:[a-zA-Z0-9-_]+(:(\\$LATEST|[a-zA-Z0-9-_]+))?",
+                raw,
             )
         if arn.qualifier:
             raise InvalidParameterValue(

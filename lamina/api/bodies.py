@@ -68,10 +68,11 @@ def boolean(body: Mapping[str, Any], key: str) -> bool:
 def role(body: Mapping[str, Any], default: str) -> str:
     value = string(body, "Role", default)
     if not _ROLE.match(value):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{value}' at 'role' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: "
-            "arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"
+        raise InvalidParameterValue.constraint(
+            "role",
+            "Member must satisfy regular expression pattern: "
+            "arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+",
+            value,
         )
     return value
 
@@ -93,9 +94,8 @@ def architecture(body: Mapping[str, Any], default: str) -> str:
     if archs is None:
         return default
     if not isinstance(archs, list) or len(archs) != 1 or not isinstance(archs[0], str):
-        raise InvalidParameterValue(
-            "1 validation error detected: Value at 'architectures' failed to satisfy "
-            "constraint: Member must have length less than or equal to 1"
+        raise InvalidParameterValue.constraint(
+            "architectures", "Member must have length less than or equal to 1"
         )
     return validate_architecture(archs[0])
 
@@ -117,9 +117,8 @@ def log_format(body: Mapping[str, Any], default: str) -> str:
         raise InvalidParameterValue("LoggingConfig must be an object")
     fmt = lc.get("LogFormat", default)
     if fmt not in ("Text", "JSON"):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{fmt}' at 'loggingConfig.logFormat' failed to "
-            "satisfy constraint: Member must satisfy enum value set: [Text, JSON]"
+        raise InvalidParameterValue.constraint(
+            "loggingConfig.logFormat", "Member must satisfy enum value set: [Text, JSON]", fmt
         )
     return str(fmt)
 
@@ -134,10 +133,10 @@ def custom_log_group(body: Mapping[str, Any], default: str) -> str:
         return default
     group = lc.get("LogGroup") or ""
     if not isinstance(group, str) or (group and not _LOG_GROUP.match(group)):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{group}' at 'loggingConfig.logGroup' failed "
-            "to satisfy constraint: Member must satisfy regular expression pattern: "
-            "[\\.\\-_/#A-Za-z0-9]+"
+        raise InvalidParameterValue.constraint(
+            "loggingConfig.logGroup",
+            "Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+",
+            group,
         )
     return group
 
@@ -148,9 +147,10 @@ def snap_start(body: Mapping[str, Any], default: bool) -> bool:
         return default
     apply_on = snap.get("ApplyOn") if isinstance(snap, dict) else None
     if apply_on not in ("PublishedVersions", "None"):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{apply_on}' at 'snapStart.applyOn' failed to "
-            "satisfy constraint: Member must satisfy enum value set: [PublishedVersions, None]"
+        raise InvalidParameterValue.constraint(
+            "snapStart.applyOn",
+            "Member must satisfy enum value set: [PublishedVersions, None]",
+            apply_on,
         )
     return bool(apply_on == "PublishedVersions")
 
@@ -167,10 +167,11 @@ def dead_letter_arn(body: Mapping[str, Any], default: str) -> str:
         return ""  # an empty TargetArn removes the dead-letter queue, as on Lambda
     service = dead_letter_service(target) if isinstance(target, str) else None
     if not isinstance(target, str) or service is None:
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{target}' at 'deadLetterConfig.targetArn' "
-            "failed to satisfy constraint: Member must satisfy regular expression pattern: "
-            "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"
+        raise InvalidParameterValue.constraint(
+            "deadLetterConfig.targetArn",
+            "Member must satisfy regular expression pattern: "
+            "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()",
+            target,
         )
     if service == "sns":
         raise InvalidParameterValue(
@@ -196,9 +197,8 @@ def check_tracing(body: Mapping[str, Any]) -> None:
         return
     mode = tracing.get("Mode", "PassThrough") if isinstance(tracing, dict) else None
     if mode not in ("Active", "PassThrough"):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{mode}' at 'tracingConfig.mode' failed to "
-            "satisfy constraint: Member must satisfy enum value set: [Active, PassThrough]"
+        raise InvalidParameterValue.constraint(
+            "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]", mode
         )
     if mode == "Active":
         raise InvalidParameterValue(
@@ -275,10 +275,11 @@ def tags(value: object) -> dict[str, str]:
         if not isinstance(key, str) or not isinstance(val, str):
             raise InvalidParameterValue("Tags must be a map of strings to strings")
         if not 1 <= len(key) <= 128:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{key}' at 'tags' failed to satisfy "
-                "constraint: Map keys must satisfy constraint: [Member must have length less "
-                "than or equal to 128, Member must have length greater than or equal to 1]"
+            raise InvalidParameterValue.constraint(
+                "tags",
+                "Map keys must satisfy constraint: [Member must have length less than or equal "
+                "to 128, Member must have length greater than or equal to 1]",
+                key,
             )
         if len(val) > 256:
             raise InvalidParameterValue(

@@ -27,10 +27,10 @@ def _s3_error(code: str, message: str) -> InvalidParameterValue:
 def object_path(buckets_dir: Path, bucket: str, key: str) -> Path:
     """The file an (S3Bucket, S3Key) pair names; never a path outside the bucket."""
     if not _BUCKET.match(bucket):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{bucket}' at 'code.s3Bucket' failed to "
-            "satisfy constraint: Member must satisfy regular expression pattern: "
-            "[0-9A-Za-z\\.\\-_]*(?<!\\.)"
+        raise InvalidParameterValue.constraint(
+            "code.s3Bucket",
+            "Member must satisfy regular expression pattern: [0-9A-Za-z\\.\\-_]*(?<!\\.)",
+            bucket,
         )
     parts = key.split("/")
     if not 1 <= len(key) <= 1024 or "\0" in key or any(p in ("", ".", "..") for p in parts):

@@ -92,9 +92,8 @@ class FunctionOps:
                 + _MASTER_REGION.pattern
             )
         if version not in (None, "", "ALL"):
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{version}' at 'functionVersion' failed to "
-                "satisfy constraint: Member must satisfy enum value set: [ALL]"
+            raise InvalidParameterValue.constraint(
+                "functionVersion", "Member must satisfy enum value set: [ALL]", version
             )
         if version == "ALL":
             configs, next_marker = page(
@@ -166,9 +165,8 @@ class FunctionOps:
             raise InvalidParameterValue("PublishTo (LATEST_PUBLISHED) is not supported by Lamina")
         description = optional_string(body, "Description")
         if description is not None and len(description) > 256:
-            raise InvalidParameterValue(
-                "1 validation error detected: Value at 'description' failed to satisfy "
-                "constraint: Member must have length less than or equal to 256"
+            raise InvalidParameterValue.constraint(
+                "description", "Member must have length less than or equal to 256"
             )
         cfg = self.functions.publish(
             name,

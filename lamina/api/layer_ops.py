@@ -37,9 +37,8 @@ def _version_number(raw: str) -> int:
     try:
         number = int(raw)
     except ValueError:
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{raw}' at 'versionNumber' failed to satisfy "
-            "constraint: Member must be a number"
+        raise InvalidParameterValue.constraint(
+            "versionNumber", "Member must be a number", raw
         ) from None
     return number
 
@@ -103,9 +102,8 @@ class LayerOps:
             )
         description = string(body, "Description")
         if len(description) > DESCRIPTION_MAX:
-            raise InvalidParameterValue(
-                "1 validation error detected: Value at 'description' failed to satisfy "
-                f"constraint: Member must have length less than or equal to {DESCRIPTION_MAX}"
+            raise InvalidParameterValue.constraint(
+                "description", f"Member must have length less than or equal to {DESCRIPTION_MAX}"
             )
         request = PublishRequest(
             description=description,
@@ -136,9 +134,8 @@ class LayerOps:
         if find == "LayerVersion":
             return self.get_by_arn(req)
         if find is not None:
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{find}' at 'find' failed to satisfy "
-                "constraint: Member must satisfy enum value set: [LayerVersion]"
+            raise InvalidParameterValue.constraint(
+                "find", "Member must satisfy enum value set: [LayerVersion]", find
             )
         if "Arn" in q:
             raise InvalidParameterValue("Arn is read only with find=LayerVersion")
@@ -243,13 +240,11 @@ def _filters(q: dict[str, str]) -> tuple[str | None, str | None]:
     runtime = q.get("CompatibleRuntime") or None
     arch = q.get("CompatibleArchitecture") or None
     if runtime is not None and not _RUNTIME.fullmatch(runtime):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{runtime}' at 'compatibleRuntime' failed to "
-            "satisfy constraint: Member must satisfy enum value set"
+        raise InvalidParameterValue.constraint(
+            "compatibleRuntime", "Member must satisfy enum value set", runtime
         )
     if arch is not None and arch not in ("x86_64", "arm64"):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{arch}' at 'compatibleArchitecture' failed to "
-            "satisfy constraint: Member must satisfy enum value set: [x86_64, arm64]"
+        raise InvalidParameterValue.constraint(
+            "compatibleArchitecture", "Member must satisfy enum value set: [x86_64, arm64]", arch
         )
     return runtime, arch

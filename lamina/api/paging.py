@@ -21,10 +21,7 @@ def max_items(raw: str | None, *, default: int = 50, most: int = 10_000) -> int:
         raise InvalidParameterValue(f"MaxItems must be a number, not {raw!r}") from None
     if not 1 <= value <= most:
         bound = "greater than or equal to 1" if value < 1 else f"less than or equal to {most}"
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{value}' at 'maxItems' failed to satisfy "
-            f"constraint: Member must have value {bound}"
-        )
+        raise InvalidParameterValue.constraint("maxItems", f"Member must have value {bound}", value)
     return value
 
 

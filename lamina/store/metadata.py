@@ -76,9 +76,8 @@ class MetadataStore:
         if not 1 <= max_items <= MAX_ITEMS_LIMIT:
             bound = "greater than or equal to 1" if max_items < 1 else "less than or equal to"
             limit = "" if max_items < 1 else f" {MAX_ITEMS_LIMIT}"
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{max_items}' at 'maxItems' failed to "
-                f"satisfy constraint: Member must have value {bound}{limit}"
+            raise InvalidParameterValue.constraint(
+                "maxItems", f"Member must have value {bound}{limit}", max_items
             )
         after = _decode_marker(marker) if marker else ""
         with self._db.reading() as conn:

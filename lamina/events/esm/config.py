@@ -99,10 +99,10 @@ def apply_settings(base: Mapping, body: dict[str, Any]) -> Mapping:
     if types is not None and (
         not isinstance(types, list) or any(t != REPORT_BATCH_ITEM_FAILURES for t in types)
     ):
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{types}' at 'functionResponseTypes' "
-            "failed to satisfy constraint: Member must satisfy enum value set: "
-            "[ReportBatchItemFailures]"
+        raise InvalidParameterValue.constraint(
+            "functionResponseTypes",
+            "Member must satisfy enum value set: [ReportBatchItemFailures]",
+            types,
         )
     enabled = body.get("Enabled")
     if enabled is not None and not isinstance(enabled, bool):

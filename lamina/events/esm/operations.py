@@ -102,9 +102,10 @@ class MappingOperations:
         items = sorted(self.store.mappings.values(), key=lambda m: m.uuid)
         source = query.get("EventSourceArn")
         if source is not None and not _ARN.fullmatch(source):
-            raise InvalidParameterValue(
-                f"1 validation error detected: Value '{source}' at 'eventSourceArn' failed to "
-                f"satisfy constraint: Member must satisfy regular expression pattern: {_ARN.pattern}"
+            raise InvalidParameterValue.constraint(
+                "eventSourceArn",
+                f"Member must satisfy regular expression pattern: {_ARN.pattern}",
+                source,
             )
         if source:
             items = [m for m in items if m.event_source_arn == source]

@@ -35,10 +35,10 @@ class GroupInfo:
 
 def validate_retention(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value not in RETENTION_DAYS:
-        raise InvalidParameterValue(
-            f"1 validation error detected: Value '{value}' at 'retentionInDays' failed to "
-            "satisfy constraint: Member must satisfy enum value set: "
-            f"[{', '.join(str(d) for d in RETENTION_DAYS)}]"
+        raise InvalidParameterValue.constraint(
+            "retentionInDays",
+            f"Member must satisfy enum value set: [{', '.join(str(d) for d in RETENTION_DAYS)}]",
+            value,
         )
     return value
 
