@@ -110,25 +110,21 @@ class PublishRequest:
 
 
 # -- validation ----------------------------------------------------------------------------
-def _constraint(value: object, where: str, rule: str) -> InvalidParameterValue:
-    return InvalidParameterValue.constraint(where, rule, value)
-
-
 def validate_compatible_runtimes(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidParameterValue("CompatibleRuntimes must be a list of runtime names")
     if len(value) > MAX_COMPATIBLE_RUNTIMES:
-        raise _constraint(
-            value,
+        raise InvalidParameterValue.constraint(
             "compatibleRuntimes",
             f"Member must have length less than or equal to {MAX_COMPATIBLE_RUNTIMES}",
+            value,
         )
     for runtime in value:
         if not _RUNTIME.match(runtime):
-            raise _constraint(
-                runtime, "compatibleRuntimes", "Member must satisfy enum value set of runtimes"
+            raise InvalidParameterValue.constraint(
+                "compatibleRuntimes", "Member must satisfy enum value set of runtimes", runtime
             )
     return tuple(value)
 
@@ -137,15 +133,15 @@ def validate_compatible_architectures(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > 2:
-        raise _constraint(
-            value, "compatibleArchitectures", "Member must have length less than or equal to 2"
+        raise InvalidParameterValue.constraint(
+            "compatibleArchitectures", "Member must have length less than or equal to 2", value
         )
     for arch in value:
         if arch not in ("x86_64", "arm64"):
-            raise _constraint(
-                f"[{arch}]",
+            raise InvalidParameterValue.constraint(
                 "compatibleArchitectures",
                 "Member must satisfy enum value set: [x86_64, arm64]",
+                f"[{arch}]",
             )
     return tuple(value)
 
@@ -154,8 +150,8 @@ def validate_license(value: object) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > LICENSE_MAX:
-        raise _constraint(
-            value, "licenseInfo", f"Member must have length less than or equal to {LICENSE_MAX}"
+        raise InvalidParameterValue.constraint(
+            "licenseInfo", f"Member must have length less than or equal to {LICENSE_MAX}", value
         )
     return value
 
@@ -165,32 +161,34 @@ def validate_permission(
 ) -> LayerPermission:
     """AddLayerVersionPermission's fields, with Lambda's validation messages."""
     if not isinstance(statement_id, str) or not 1 <= len(statement_id) <= 100:
-        raise _constraint(statement_id, "statementId", "Member must have length between 1 and 100")
+        raise InvalidParameterValue.constraint(
+            "statementId", "Member must have length between 1 and 100", statement_id
+        )
     if not _STATEMENT_ID.match(statement_id):
-        raise _constraint(
-            statement_id,
+        raise InvalidParameterValue.constraint(
             "statementId",
             "Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)",
+            statement_id,
         )
     if action != "lambda:GetLayerVersion":
-        raise _constraint(
-            action,
+        raise InvalidParameterValue.constraint(
             "action",
             "Member must satisfy regular expression pattern: lambda:GetLayerVersion",
+            action,
         )
     if not isinstance(principal, str) or not _PRINCIPAL.match(principal):
-        raise _constraint(
-            principal,
+        raise InvalidParameterValue.constraint(
             "principal",
             "Member must satisfy regular expression pattern: "
             "\\d{12}|\\*|arn:(aws[a-zA-Z-]*):iam::\\d{12}:root",
+            principal,
         )
     org = "" if organization_id is None else organization_id
     if not isinstance(org, str) or (org and not _ORG_ID.match(org)):
-        raise _constraint(
-            organization_id,
+        raise InvalidParameterValue.constraint(
             "organizationId",
             "Member must satisfy regular expression pattern: o-[a-z0-9]{10,32}",
+            organization_id,
         )
     if org and principal != "*":
         raise InvalidParameterValue("OrganizationId can only be specified when Principal is '*'.")
