@@ -8,6 +8,7 @@ template no longer has are deleted; anything else on the server is left alone.
 from __future__ import annotations
 
 import json
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -474,15 +475,14 @@ def _removals(
     for name in sorted(owned - wanted_functions):
         if name in current.functions:
             add(deletes, Action("delete", "function", name, target=name))
-    wanted_machines = {m.name for m in spec.state_machines.values()}
-    for name in sorted(set(state.state_machines.values()) - wanted_machines):
-        if name in current.state_machines:
-            add(deletes, Action("delete", "statemachine", name, target=name))
-    wanted_queues = {q.name for q in spec.queues.values()}
-    for name in sorted(set(state.queues.values()) - wanted_queues):
-        if name in current.queues:
-            add(deletes, Action("delete", "queue", name, target=name))
-    wanted_buckets = {b.name for b in spec.buckets.values()}
-    for name in sorted(set(state.buckets.values()) - wanted_buckets):
-        if name in current.buckets:
-            add(deletes, Action("delete", "bucket", name, target=name))
+    # What the state file names, Lamina still has, and the template no longer wants.
+    recorded: tuple[tuple[str, Mapping[str, Any], Mapping[str, str], Container[str]], ...] = (
+        ("statemachine", spec.state_machines, state.state_machines, current.state_machines),
+        ("queue", spec.queues, state.queues, current.queues),
+        ("bucket", spec.buckets, state.buckets, current.buckets),
+    )
+    for kind, specs, names, have in recorded:
+        wanted = {w.name for w in specs.values()}
+        for name in sorted(set(names.values()) - wanted):
+            if name in have:
+                add(deletes, Action("delete", kind, name, target=name))
