@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 from lamina.events.asyncinvoke.store import AsyncInvokeStore
@@ -71,7 +70,7 @@ def test_the_async_queue_keeps_an_events_trace_and_migrates_old_files(tmp_path: 
 def test_otlp_puts_a_continued_invocation_in_the_callers_trace() -> None:
     rec = make_record(1)
     header = xray_header(str(uuid.uuid4()), rec.started_at, f"Root={ROOT};Sampled=1")
-    traced = replace(rec, trace_header=header)
+    traced = rec._replace(trace_header=header)
     assert span_ids(traced) == (ROOT[2:].replace("-", ""), header.split("Parent=")[1][:16])
     assert span_ids(rec) != span_ids(traced)  # no header: derived from the request id
 

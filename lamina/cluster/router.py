@@ -115,7 +115,7 @@ class ClusterRouter:
     def _state(self, node_id: str, state: NodeState) -> None:
         # The node that ran each record is the one whose connection carried it.
         for rec in state.records:
-            self._record(dataclasses.replace(rec, node=node_id))
+            self._record(rec._replace(node=node_id))
         for event in state.logs:
             self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)
         self.placement.report(node_id, state.used_mb, state.idle, state.idle_mb)

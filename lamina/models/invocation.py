@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Outcome(StrEnum):
@@ -30,9 +31,13 @@ class FunctionError:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
-@dataclass(frozen=True, slots=True)
-class InvocationRecord:
-    """One metered invocation: the ledger's row and the REPORT line's numbers."""
+class InvocationRecord(NamedTuple):
+    """One metered invocation: the ledger's row and the REPORT line's numbers.
+
+    A named tuple, not a frozen dataclass: one is made on every invoke, and a frozen
+    dataclass's ``__init__`` sets each of its 15 fields through ``object.__setattr__``
+    (~3 µs here, against ~0.3 µs for a tuple). Immutable all the same; copies with changes
+    are ``rec._replace(node=...)``."""
 
     request_id: str
     function_name: str

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from dataclasses import replace
 from pathlib import Path
 
 from lamina.billing import ledger_db
@@ -31,7 +30,7 @@ def test_a_schema_2_ledger_is_migrated_and_its_rows_ran_here(tmp_path: Path) -> 
     path = tmp_path / "ledger.db"
     old = sqlite3.connect(path)
     old.executescript(SCHEMA_2 + "PRAGMA user_version = 2;")
-    record = replace(make_record(init_ms=20.0), restored=True)
+    record = make_record(init_ms=20.0)._replace(restored=True)
     columns = ledger_db.COLUMNS.removesuffix(", node")
     values = encode(record, cost_columns(invocation_cost(record, TABLE)))[:-1]
     old.execute(f"INSERT INTO invocations ({columns}) VALUES ({','.join('?' * 20)})", values)
@@ -48,7 +47,7 @@ def test_a_schema_2_ledger_is_migrated_and_its_rows_ran_here(tmp_path: Path) -> 
 
 def test_the_node_is_stored_and_read_back(tmp_path: Path) -> None:
     here = make_record(0)
-    there = replace(make_record(1), node="a1b2c3")
+    there = make_record(1)._replace(node="a1b2c3")
     with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER) as ledger:
         ledger.record(here)
         ledger.record(there)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from datetime import date
 from decimal import Decimal
@@ -153,7 +152,7 @@ def test_reads_beside_a_live_writer(tmp_path: Path) -> None:
         ledger.flush()
         reader = LedgerReader.open(tmp_path)
         assert reader.groups()[0].invocations == 1
-        ledger.record(dataclasses.replace(ROWS[1]))
+        ledger.record(ROWS[1]._replace())
         assert reader.groups()[0].invocations == 1  # not flushed yet
         ledger.flush()
         assert reader.groups()[0].invocations == 2

@@ -4,7 +4,6 @@ and priced as SnapStart restores and cache (pure pricing, real SQLite files)."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -50,8 +49,9 @@ def test_restores_are_stored_and_summed_per_version(tmp_path: Path) -> None:
     for n, (version, restored, memory) in enumerate(
         [("1", True, 512), ("1", True, 512), ("1", False, 512), ("2", True, 1024)]
     ):
-        record = replace(make_record(n, memory_mb=memory, init_ms=None), version=version,
-                         restored=restored)  # fmt: skip
+        record = make_record(n, memory_mb=memory, init_ms=None)._replace(
+            version=version, restored=restored
+        )
         rows.append(encode(record, cost_columns(invocation_cost(record, TABLE))))
     conn.executemany(ledger_db.INSERT, rows)
     (back, _) = decode(conn.execute(f"SELECT {ledger_db.COLUMNS} FROM invocations").fetchone())

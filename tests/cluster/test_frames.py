@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from lamina.cluster.frames import (
@@ -43,7 +41,7 @@ def test_node_state_round_trips() -> None:
     rec = InvocationRecord(
         "r1", "f", "$LATEST", 1.5, 2.25, 3, 128, 40, None, "x86_64", Outcome.SUCCESS, 512
     )
-    restored = dataclasses.replace(rec, request_id="r2", restored=True, trace_header="Root=1-a-b")
+    restored = rec._replace(request_id="r2", restored=True, trace_header="Root=1-a-b")
     state = NodeState(
         256,
         {"f:$LATEST:r": 2},

@@ -11,7 +11,7 @@ from lamina.billing.rollups import Minute
 from lamina.metrics.endpoint import basic_credentials
 from lamina.metrics.otlp import span_ids
 from lamina.metrics.prometheus import Gauges, render
-from lamina.models.invocation import InvocationRecord, Outcome
+from lamina.models.invocation import Outcome
 from lamina.tracing import invocation_ids, xray_header
 from tests.billing.test_ledger import make_record
 
@@ -52,7 +52,7 @@ def test_basic_credentials() -> None:
 def test_the_span_has_the_ids_the_function_was_given() -> None:
     rec = make_record(0)
     rid = "265BDC62-1706-4e73-88d5-b5e4347f1a43"
-    rec = InvocationRecord(**{**{f: getattr(rec, f) for f in rec.__slots__}, "request_id": rid})
+    rec = rec._replace(request_id=rid)
     header = xray_header(rid, rec.started_at)
     root, parent = header.split(";")[0], header.split(";")[1]
     trace, span = span_ids(rec)
@@ -61,5 +61,5 @@ def test_the_span_has_the_ids_the_function_was_given() -> None:
     # Not a UUID: random header, hashed span ids (still well-formed).
     assert invocation_ids("req-1", 0.0) is None
     assert xray_header("req-1", 0.0).startswith("Root=1-00000000-")
-    odd = InvocationRecord(**{**{f: getattr(rec, f) for f in rec.__slots__}, "request_id": "x"})
+    odd = rec._replace(request_id="x")
     assert [len(part) for part in span_ids(odd)] == [32, 16]

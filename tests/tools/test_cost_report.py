@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import subprocess
@@ -109,8 +108,8 @@ def test_versions_and_days(data_dir: Path) -> None:
 def test_per_node_rows_name_the_node_that_ran_them(tmp_path: Path) -> None:
     # Two invokes on the control plane's own machine (node NULL), three on cluster nodes.
     rows = [row(0, "api", 1, 128), row(1, "api", 1, 128)]
-    rows += [dataclasses.replace(row(n, "api", 1, 128), node="n1") for n in (2, 3)]
-    rows.append(dataclasses.replace(row(4, "worker", 2000, 2048, "arm64"), node="n2"))
+    rows += [row(n, "api", 1, 128)._replace(node="n1") for n in (2, 3)]
+    rows.append(row(4, "worker", 2000, 2048, "arm64")._replace(node="n2"))
     with Ledger.open(tmp_path, TABLE, flush_interval_s=3600) as ledger:
         for r in rows:
             ledger.record(r)
