@@ -310,6 +310,7 @@ class Worker:
                 h.get("client_context"),
                 h.get("cognito_identity"),
                 bool(h.get("tail")),
+                with_record=True,  # the answer frame carries the record
             )
             result = await self.scheduler.invoke(req)
         except (LaminaError, KeyError, ValueError) as exc:

@@ -69,11 +69,13 @@ async def deliver(
         answer=loop.create_future(),
     )
     inflight = env.inflight = Inflight(delivery)
-    write_start(env, request_id)
     telemetry_events.start(env, request_id, delivery.trace_id)
     t0 = time.perf_counter()
     timer = loop.call_later(timeout_s, inflight.expire, channel)
     channel.deliver(delivery)
+    # START after the event is on its way (the runtime works meanwhile): still before
+    # any line of the function's, which the loop reads in a later callback.
+    write_start(env, request_id)
     exited = env.exited
     if exited is not None and exited.done() and not exited.cancelled():
         end_with_exit(env, exited)  # died between reuse and delivery

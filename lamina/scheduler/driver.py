@@ -34,6 +34,7 @@ from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.sandbox import Sandbox, zygote_host
 from lamina.sandbox.netns import ServeApi
+from lamina.scheduler.after_answer import AfterAnswers
 from lamina.scheduler.cold_start import ColdStarter
 from lamina.scheduler.delivery import deliver, end_with_exit
 from lamina.scheduler.environment import Environment
@@ -69,6 +70,10 @@ class InvokeRequest:
     stream: ResponseStream | None = None
     # The X-Ray header of a trace this invoke continues (lamina.tracing): its Root is kept.
     trace_header: str | None = None
+    # The caller reads InvokeResult.record (the cluster's worker sends it with the answer):
+    # the meter runs before the answer. Otherwise the record is None and the after-invoke
+    # step runs once the answer is out (lamina.scheduler.after_answer).
+    with_record: bool = False
 
 
 class Scheduler:
@@ -98,6 +103,7 @@ class Scheduler:
             self.zygotes = Zygotes(host, settings, logs, self.launcher.zygote_spec)
         self._starter = ColdStarter(settings, self.launcher, self.zygotes, self._on_exit)
         self._reporter = Reporter(record)
+        self._after = AfterAnswers()  # the after-invoke steps of answered invokes
         self._idle = IdleKeeper(settings, self.pool, self.envs, logs, self.zygotes)
         self._reaper: asyncio.Task[None] | None = None
         # Every environment's telemetry events (the console's tail, `lamina logs --follow`).
@@ -150,6 +156,7 @@ class Scheduler:
         envs = list(self.envs.values())
         self.envs.clear()
         await asyncio.gather(*(env.destroy() for env in envs), return_exceptions=True)
+        self._after.run()
         if self.zygotes is not None:
             await self.zygotes.close()
         self.logs.flush()
@@ -168,8 +175,13 @@ class Scheduler:
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
         result = await self._invoke(req)
-        self.recent.add(
-            req.cfg.name, result.request_id, req.payload, result.payload, result.function_error
+        self._after.add(
+            self.recent.add,
+            req.cfg.name,
+            result.request_id,
+            req.payload,
+            result.payload,
+            result.function_error,
         )
         return result
 
@@ -201,6 +213,9 @@ class Scheduler:
                 result, reusable = await self._serve(env, req, request_id, init)
             else:
                 env = self.envs[slot.env_id]
+                # The last event's step first: its Max Memory Used is read before this
+                # event runs, its END and REPORT go before this START.
+                env.settle()
                 # No peak-memory reset: Lambda's Max Memory Used is the environment's
                 # high-water mark, and not resetting saves a syscall per warm invoke.
                 await env.thaw()
@@ -266,6 +281,22 @@ class Scheduler:
                     trace=delivered.trace,
                 )
             )
+        elif outcome.reusable and not (req.tail or req.with_record):
+            # Answer first: the meter and the lines follow once the answer is written (or
+            # before anything else uses the environment). An invoke that ends its
+            # environment, or whose caller reads the tail or the record, runs them now.
+            env.after_answer = partial(
+                self._reporter.after_invoke,
+                env,
+                request_id,
+                outcome,
+                duration_ms=delivered.duration_ms,
+                started_at=delivered.started_at,
+                ready=ready,
+                streamed_bytes=streamed,
+                trace=delivered.trace,
+            )
+            self._after.add(env.settle)
         else:
             rec = self._reporter.after_invoke(
                 env,
@@ -304,6 +335,7 @@ class Scheduler:
         if inflight is not None:
             inflight.end(ExtensionCrashed(name, time.perf_counter()), env.channel)
             return
+        env.settle()
         env.log(f"EXTENSION\tName: {name}\tState: Crashed")
         slot = env.slot
         if slot.is_idle() and self.envs.get(slot.env_id) is env:
@@ -316,6 +348,7 @@ class Scheduler:
         if fut.cancelled() or fut is not env.exited:
             return  # a process replaced by an INIT retry
         slot = env.slot
+        env.settle()  # an answered event's END and REPORT before what the runtime wrote since
         env.drain_output()
         if end_with_exit(env, fut):
             return

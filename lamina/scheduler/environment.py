@@ -54,6 +54,10 @@ class Environment:
     tail: list[str] | None = None  # lines of the current invocation, when asked for
     # END/REPORT of an invoke whose extensions still work on it (see Reporter.after_extensions)
     reporting: asyncio.Task[None] | None = None
+    # The last invoke's after-invoke step while it waits for its answer to go out
+    # (lamina.scheduler.after_answer): run by settle() before anything else uses the
+    # environment.
+    after_answer: Callable[[], object] | None = None
     # What SHUTDOWN tells extensions: spindown, or timeout / failure after such an invoke.
     shutdown_reason: str = "spindown"
     # Called once when the environment is destroyed (a zygote counts its live children).
@@ -66,6 +70,23 @@ class Environment:
     def __post_init__(self) -> None:
         self._output = OutputPipe(self._output_line)
         self._log_folder = group_folder(function_log_group(self.cfg))
+
+    def settle(self) -> None:
+        """Run the last invoke's after-invoke step now if it still waits: its meter
+        reading and lines come before anything that follows (the next event, a freeze,
+        the end of the environment)."""
+        step = self.after_answer
+        if step is None:
+            return
+        self.after_answer = None
+        try:
+            step()
+        except Exception:
+            # The step is the platform's bookkeeping: the environment and the next
+            # event go on (the answer went out already).
+            log.exception(
+                "after-invoke step of environment %s of %s failed", self.slot.env_id, self.cfg.name
+            )
 
     # -- output capture ---------------------------------------------------------------
     def attach_output(self, read_fd: int) -> None:
@@ -206,6 +227,7 @@ class Environment:
 
     async def destroy(self) -> None:
         """Kill the process tree and release every resource; safe to call twice."""
+        self.settle()
         if self.freeze_handle is not None:
             self.freeze_handle.cancel()
             self.freeze_handle = None

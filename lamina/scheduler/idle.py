@@ -46,6 +46,7 @@ class IdleKeeper:
 
     def _freeze(self, env: Environment) -> None:
         env.freeze_handle = None
+        env.settle()  # the last event's meter reading and lines, before its processes stop
         if not env.channel.extensions.all_settled():
             # An extension still works on the last event: freeze once it is done.
             env.freezing = asyncio.get_running_loop().create_task(self._freeze_later(env))
