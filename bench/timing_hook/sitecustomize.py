@@ -3,7 +3,9 @@
 Put this folder on the server's ``PYTHONPATH`` and set ``LAMINA_BENCH_TIMING`` to a file:
 the server then wraps :meth:`Reporter.after_invoke`, ``write_start`` and the parts inside
 them with ``time.perf_counter()`` and, at exit, appends each one's median (µs) and the
-server's CPU per invoke (``time.process_time()``, every thread) to that file. Medians,
+server's CPU per invoke (``time.process_time()``, every thread) to that file. The step
+runs after the answer; what stays before the answer is queueing it (``AFTER_ANSWER_ADD``,
+:meth:`AfterAnswers.add`, plus a ``functools.partial``). Medians,
 because a preempted call on a loaded machine inflates a mean; nested wrappers add
 ~0.2 µs to each figure that contains others. Nothing happens without the variable.
 
@@ -25,7 +27,7 @@ _WARM_UP = 200  # calls left out of each median (the cold start and the first in
 
 
 def _install(out: str) -> None:
-    from lamina.scheduler import delivery, environment, report, telemetry_events
+    from lamina.scheduler import after_answer, delivery, environment, report, telemetry_events
 
     samples: dict[str, list[float]] = {}
     cpu: list[float] = []
@@ -48,6 +50,7 @@ def _install(out: str) -> None:
         wrap(environment.Environment, name, f"env.{name}")
     for name in ("invocation_record", "report"):
         wrap(report, name, name)
+    wrap(after_answer.AfterAnswers, "add", "AFTER_ANSWER_ADD")
     wrap(telemetry_events, "invoke_done", "telemetry.invoke_done")
     after = wrap(report.Reporter, "after_invoke", "AFTER_INVOKE")
 

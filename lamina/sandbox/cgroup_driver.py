@@ -236,8 +236,11 @@ class CgroupHandle:
     def max_memory_bytes(self) -> int:
         if self._removed:
             return 0
-        if self._peak_fd >= 0:
-            return int(os.pread(self._peak_fd, 64, 0).decode().strip() or 0)
+        if self._peak_fd >= 0:  # read at every invoke's end: int() parses the bytes as they are
+            try:
+                return int(os.pread(self._peak_fd, 64, 0))
+            except ValueError:  # empty
+                return 0
         path = self.group.peak_memory_file()
         if not path.exists():  # v2 before 5.19: the best we have is the current usage
             path = self.group.current_memory_file()
