@@ -5,7 +5,11 @@ the server then wraps :meth:`Reporter.after_invoke`, ``write_start`` and the par
 them with ``time.perf_counter()`` and, at exit, appends each one's median (µs) and the
 server's CPU per invoke (``time.process_time()``, every thread) to that file. The step
 runs after the answer; what stays before the answer is queueing it (``AFTER_ANSWER_ADD``,
-:meth:`AfterAnswers.add`, plus a ``functools.partial``). Medians,
+:meth:`AfterAnswers.add`, plus a ``functools.partial``). ``ANSWER_PATH`` is the critical
+section itself: from the runtime's answer arriving (its ``perf_counter()`` instant) to the
+client's answer handed to the transport (the next ``HttpConnection.send``; meaningful at
+one connection only, where nothing else is in flight). ``LAMINA_BENCH_TIMING_PARTS=0``
+times only that and the step as a whole (no wrappers inside the window). Medians,
 because a preempted call on a loaded machine inflates a mean; nested wrappers add
 ~0.2 µs to each figure that contains others. Nothing happens without the variable.
 
@@ -27,7 +31,8 @@ _WARM_UP = 200  # calls left out of each median (the cold start and the first in
 
 
 def _install(out: str) -> None:
-    from lamina.scheduler import after_answer, delivery, environment, report, telemetry_events
+    from lamina.scheduler import delivery, driver, environment, report, telemetry_events
+    from lamina.wire import server
 
     samples: dict[str, list[float]] = {}
     cpu: list[float] = []
@@ -46,12 +51,19 @@ def _install(out: str) -> None:
         setattr(owner, name, timed)
         return timed
 
-    for name in ("drain_output", "max_memory_mb", "log"):
-        wrap(environment.Environment, name, f"env.{name}")
-    for name in ("invocation_record", "report"):
-        wrap(report, name, name)
-    wrap(after_answer.AfterAnswers, "add", "AFTER_ANSWER_ADD")
-    wrap(telemetry_events, "invoke_done", "telemetry.invoke_done")
+    if os.environ.get("LAMINA_BENCH_TIMING_PARTS", "1") != "0":
+        for name in ("drain_output", "max_memory_mb", "log"):
+            wrap(environment.Environment, name, f"env.{name}")
+        for name in ("invocation_record", "report"):
+            wrap(report, name, name)
+        wrap(telemetry_events, "invoke_done", "telemetry.invoke_done")
+        try:  # absent from trees before the step ran after the answer
+            from lamina.scheduler import after_answer
+
+            wrap(after_answer.AfterAnswers, "add", "AFTER_ANSWER_ADD")
+        except ImportError:
+            pass
+    _time_the_answer_path(driver, server, samples.setdefault("ANSWER_PATH", []), clock)
     after = wrap(report.Reporter, "after_invoke", "AFTER_INVOKE")
 
     def after_and_cpu(*args: Any, **kwargs: Any) -> Any:
@@ -80,6 +92,32 @@ def _install(out: str) -> None:
             f.write(os.environ.get("LAMINA_BENCH_TAG", "") + " " + " ".join(figures) + "\n")
 
     atexit.register(dump)
+
+
+def _time_the_answer_path(
+    driver: Any, server: Any, kept: list[float], clock: Callable[[], float]
+) -> None:
+    """From the runtime's answer (``Delivered.ending.at``) to the next ``send``."""
+    answered: list[float] = []
+    deliver = driver.deliver
+
+    async def timed_deliver(*args: Any, **kwargs: Any) -> Any:
+        delivered = await deliver(*args, **kwargs)
+        at = getattr(delivered.ending, "at", 0.0)
+        answered[:] = [at] if at else []
+        return delivered
+
+    send = server.HttpConnection.send
+
+    def timed_send(self: Any, response: Any) -> bool:
+        if answered:
+            sent = send(self, response)
+            kept.append(clock() - answered.pop())
+            return bool(sent)
+        return bool(send(self, response))
+
+    driver.deliver = timed_deliver
+    server.HttpConnection.send = timed_send
 
 
 if os.environ.get("LAMINA_BENCH_TIMING") and "serve" in sys.argv:

@@ -323,7 +323,7 @@ class Scheduler:
             return
         env.tail = None
         if reusable:
-            self._idle.schedule_freeze(env)
+            self._after.add(self._idle.schedule_freeze, env)  # a timer: after the answer
         else:
             self.envs.pop(slot.env_id, None)
             asyncio.get_running_loop().create_task(env.destroy())

@@ -38,8 +38,16 @@ class IdleKeeper:
         self.closing = False
 
     def schedule_freeze(self, env: Environment) -> None:
-        if env.process is None or self.closing:
+        """Freeze ``env`` after the grace period. Called once its answer is out
+        (:mod:`lamina.scheduler.after_answer`), when the environment may have been taken
+        by the next event or retired meanwhile: only a still idle, still kept one gets a
+        timer, and a timer set before is replaced."""
+        if env.process is None or self.closing or not env.slot.is_idle():
             return
+        if self.envs.get(env.slot.env_id) is not env:
+            return
+        if env.freeze_handle is not None:
+            env.freeze_handle.cancel()
         env.freeze_handle = env.channel.loop.call_later(
             self.settings.freeze_grace_s, self._freeze, env
         )

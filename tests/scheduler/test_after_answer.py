@@ -100,7 +100,10 @@ def test_run_empties_the_queue_at_once_for_shutdown() -> None:
 async def scheduler(tmp: Path) -> AsyncIterator[tuple[Scheduler, list[InvocationRecord]]]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    settings = Settings(data_dir=tmp / "data", isolation="process", zygotes="off")
+    # A long freeze grace: a freeze timer set on a busy environment stays to be seen.
+    settings = Settings(
+        data_dir=tmp / "data", isolation="process", zygotes="off", freeze_grace_s=30.0
+    )
     sandbox = create_sandbox(settings, cgroup_group=f"lamina-test-aa{os.getpid()}")
     if not isinstance(sandbox, ProcessSandbox):
         pytest.skip("no process tier here")
@@ -147,8 +150,9 @@ def max_memory_mb(report: str) -> int:
 @pytest.mark.slow
 def test_the_next_event_on_an_environment_follows_the_last_ones_report(tmp_path: Path) -> None:
     """Two back-to-back invokes on one environment, the second started before the loop
-    ran the first's queued step: the first's record and END/REPORT still come first, and
-    its Max Memory Used is its own (the second allocates 120 MB)."""
+    ran the first's queued step: the first's record and END/REPORT still come first, its
+    Max Memory Used is its own (the second allocates 120 MB), and its freeze timer is not
+    set on the environment the second is using."""
 
     async def scenario() -> None:
         async with scheduler(tmp_path) as (sch, records):
@@ -160,8 +164,12 @@ def test_the_next_event_on_an_environment_follows_the_last_ones_report(tmp_path:
             assert first.record is None and records == []
             second = await sch.invoke(request({"alloc_mb": 120}))
             assert [r.request_id for r in records] == [first.request_id]
+            # The first's freeze timer came when the second had the environment: none set.
+            (env,) = sch.envs.values()
+            assert env.freeze_handle is None
             await asyncio.sleep(0)
             assert [r.request_id for r in records] == [first.request_id, second.request_id]
+            assert env.freeze_handle is not None  # idle now: frozen after the grace
             a, b = records
             assert a.max_memory_used_mb < 120 <= b.max_memory_used_mb
             for rec, result in ((a, first), (b, second)):
