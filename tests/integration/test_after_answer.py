@@ -1,0 +1,79 @@
+"""The meter and the lines after the answer, seen from outside: boto3 against a real server.
+
+Invokes without ``LogType=Tail`` get their answer before END and REPORT are written; the
+next request (here: CloudWatch Logs' FilterLogEvents) still finds every invoke's START,
+the function's line, END and REPORT, in that order. With ``Tail`` the tail holds them.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.integration.harness import LaminaProcess, python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+NAME = "after-answer"
+CODE = """
+def handler(event, context):
+    print("line of", context.aws_request_id)
+    return event
+"""
+
+
+def logs_client(server: LaminaProcess) -> Any:
+    return boto3.client(
+        "logs",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDLAMINA",
+        aws_secret_access_key="lamina-secret",
+        config=Config(retries={"max_attempts": 0}),
+    )
+
+
+def test_back_to_back_invokes_are_each_logged_in_order_after_their_answers(
+    lamina: LaminaProcess,
+) -> None:
+    lamina.create(NAME, python_zip(CODE), MemorySize=256)
+    lam = lamina.lambda_client()
+    logs = logs_client(lamina)  # made first: the read follows the last answer at once
+    ids = []
+    for n in range(6):  # a cold start, then five warm invokes on one environment
+        out = lam.invoke(FunctionName=NAME, Payload=b'{"n": %d}' % n)
+        assert out["StatusCode"] == 200 and "LogResult" not in out
+        assert out["Payload"].read() == b'{"n": %d}' % n
+        ids.append(out["ResponseMetadata"]["RequestId"])
+    events = logs.filter_log_events(logGroupName=f"/aws/lambda/{NAME}")["events"]
+    lines = [e["message"].rstrip("\n") for e in events if not e["message"].startswith("INIT")]
+    expected = []
+    for rid in ids:
+        expected += [f"START {rid}", f"line of {rid}", f"END {rid}", f"REPORT {rid}"]
+    seen = [
+        f"{line.split(' ')[0]} {line.split('RequestId: ')[1].split()[0]}"
+        if "RequestId: " in line
+        else line
+        for line in lines
+    ]
+    assert seen == expected
+    reports = [line for line in lines if line.startswith("REPORT")]
+    assert all("\tMax Memory Used: " in r and "\tBilled Duration: " in r for r in reports)
+    assert "Init Duration" in reports[0] and not any("Init Duration" in r for r in reports[1:])
+
+
+def test_a_tail_holds_the_invokes_end_and_report(lamina: LaminaProcess) -> None:
+    lamina.create(f"{NAME}-tail", python_zip(CODE))
+    lam = lamina.lambda_client()
+    for _ in range(3):  # warm invokes too
+        out = lam.invoke(FunctionName=f"{NAME}-tail", LogType="Tail", Payload=b"{}")
+        rid = out["ResponseMetadata"]["RequestId"]
+        tail = base64.b64decode(out["LogResult"]).decode()
+        order = [f"START RequestId: {rid}", f"line of {rid}", f"END RequestId: {rid}"]
+        positions = [tail.index(marker) for marker in order]
+        assert positions == sorted(positions)
+        assert f"REPORT RequestId: {rid}\tDuration: " in tail
