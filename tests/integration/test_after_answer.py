@@ -8,13 +8,10 @@ the function's line, END and REPORT, in that order. With ``Tail`` the tail holds
 from __future__ import annotations
 
 import base64
-from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -26,23 +23,12 @@ def handler(event, context):
 """
 
 
-def logs_client(server: LaminaProcess) -> Any:
-    return boto3.client(
-        "logs",
-        endpoint_url=server.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIDLAMINA",
-        aws_secret_access_key="lamina-secret",
-        config=Config(retries={"max_attempts": 0}),
-    )
-
-
 def test_back_to_back_invokes_are_each_logged_in_order_after_their_answers(
     lamina: LaminaProcess,
 ) -> None:
     lamina.create(NAME, python_zip(CODE), MemorySize=256)
     lam = lamina.lambda_client()
-    logs = logs_client(lamina)  # made first: the read follows the last answer at once
+    logs = aws_client(lamina, "logs")  # made first: the read follows the last answer at once
     ids = []
     for n in range(6):  # a cold start, then five warm invokes on one environment
         out = lam.invoke(FunctionName=NAME, Payload=b'{"n": %d}' % n)
