@@ -150,6 +150,25 @@ class RuntimeChannel:
         self.telemetry.close()
 
     # -- the platform side ------------------------------------------------------------
+    async def wait_next(self, timeout_s: float) -> None:
+        """Wait at most ``timeout_s`` for the runtime's next ``/next``, if something waits
+        for it (an invoke's ``platform.runtimeDone``); return at once otherwise."""
+        hook = self.on_next
+        if hook is None:
+            return
+        asked: asyncio.Future[None] = self.loop.create_future()
+
+        def then(at: float | None) -> None:
+            hook(at)
+            if not asked.done():
+                asked.set_result(None)
+
+        self.on_next = then
+        try:
+            await asyncio.wait_for(asyncio.shield(asked), timeout_s)
+        except TimeoutError:
+            return  # it did not ask: settle_next sends runtimeDone without the span
+
     def settle_next(self) -> None:
         """The runtime will not ask again (reset, shutdown): run what waits for it now."""
         hook, self.on_next = self.on_next, None

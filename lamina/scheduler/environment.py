@@ -25,6 +25,7 @@ TAIL_BYTES = 4096
 # without: the runtime has had SIGTERM and may clean up before the environment is killed.
 SHUTDOWN_GRACE_S = 2.0
 RUNTIME_SHUTDOWN_GRACE_S = 0.5
+NEXT_BEFORE_SHUTDOWN_S = 0.5  # at most, for an idle runtime's /next before SHUTDOWN
 
 
 def shutdown_grace_s(extensions: int) -> float:
@@ -193,6 +194,11 @@ class Environment:
         if targets:
             # What the extensions subscribed to reaches them before SHUTDOWN does.
             self.drain_output()
+            if exited is not None:
+                # Lambda shuts an environment down only while its runtime waits on /next;
+                # here the pool may pick one between the runtime's answer and that /next.
+                # A moment for it to ask lets runtimeDone carry its runtimeOverhead span.
+                await self.channel.wait_next(min(NEXT_BEFORE_SHUTDOWN_S, grace_s / 4))
             self.channel.settle_next()
             await self.channel.telemetry.flush(grace_s / 4)
             exts.shutdown(self.shutdown_reason, max(0.0, deadline - loop.time()))
