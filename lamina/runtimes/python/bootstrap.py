@@ -39,13 +39,27 @@ _current_request_id = ""
 
 # --------------------------------------------------------------------------- HTTP client
 
+Answer = tuple[int, dict[str, str], bytes]
+
 
 class RuntimeApiError(Exception):
     """Raised when the Runtime API cannot be reached or answers nonsense."""
 
 
 class RuntimeApiClient:
-    """HTTP/1.1 over one keep-alive TCP connection, reopened if the server closed it."""
+    """HTTP/1.1 over one keep-alive TCP connection, reopened if the server closed it.
+
+    A warm invoke costs the runtime one write and (usually) two reads: the answer's
+    ``POST`` goes out with the next ``GET /next`` pipelined right behind it in the same
+    write, both from pre-built bytes, and the answers are read from one buffer kept with
+    the connection. The Runtime API answers in order, so the ``202`` is still read (and
+    checked) before the next event; if the server closes the connection after the ``202``
+    (ending keep-alive, or refusing the answer), the ``GET`` is simply sent again on a new
+    connection.
+    """
+
+    __slots__ = ("_buf", "_get_next", "_host", "_host_header", "_next_sent", "_port", "_post",
+                 "_sock")  # fmt: skip
 
     def __init__(self, address: str) -> None:
         host, _, port = address.rpartition(":")
@@ -53,6 +67,18 @@ class RuntimeApiClient:
         self._port = int(port)
         self._host_header = address
         self._sock: _socket.socket | None = None
+        # What was received past the last answer read: the start of the next one, if any.
+        self._buf = bytearray()
+        # Whether a ``GET /next`` went out behind the last answer and is still unread.
+        self._next_sent = False
+        host_line = f"Host: {address}\r\n".encode("latin-1").replace(b"%", b"%%")
+        prefix = _API_PREFIX.encode("ascii")
+        self._get_next = b"GET " + prefix + b"/invocation/next HTTP/1.1\r\n" + host_line + b"\r\n"
+        # % (request id, b"response" or b"error", Content-Length, extra header lines)
+        self._post = (
+            b"POST " + prefix + b"/invocation/%s/%s HTTP/1.1\r\n" + host_line
+            + b"Content-Length: %d\r\n%s\r\n"
+        )  # fmt: skip
 
     def _connect(self) -> _socket.socket:
         last: OSError | None = None
@@ -76,18 +102,55 @@ class RuntimeApiClient:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        self._buf.clear()
+        self._next_sent = False
 
     def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> Answer:
         """Send one request and read its whole answer: (status, lower-cased headers, body)."""
+        if self._next_sent:
+            raise RuntimeApiError(f"{method} {path}: a /next is still unanswered")
         head = f"{method} {_API_PREFIX}{path} HTTP/1.1\r\nHost: {self._host_header}\r\n"
         if method != "GET":
             head += f"Content-Length: {len(body)}\r\n"
         if headers:
             for name, value in headers.items():
                 head += f"{name}: {value}\r\n"
-        data = (head + "\r\n").encode("latin-1") + body
+        return self._exchange((head + "\r\n").encode("latin-1") + body, f"{method} {path}")
+
+    def next_invocation(self) -> Answer:
+        """``GET /next``: the next event, its answer read if the request went out already."""
+        if self._next_sent:
+            self._next_sent = False
+            try:
+                answer = self._read_answer()
+            except (OSError, RuntimeApiError):
+                answer = None
+            if answer is not None:
+                if answer[1].get("connection", "").lower() == "close":
+                    self.close()
+                return answer
+            # Closed under the /next sent ahead (keep-alive ended after the answer's 202,
+            # or the answer was refused): ask again on a new connection.
+            self.close()
+        return self._exchange(self._get_next, "GET /invocation/next")
+
+    def post_answer(
+        self, request_id: str, kind: bytes, payload: bytes, headers: bytes = b""
+    ) -> tuple[int, bytes]:
+        """POST ``payload`` to ``/invocation/<id>/<kind>``, the next ``GET /next`` behind it.
+
+        ``headers`` are extra header lines (each ending in CRLF). Returns the POST's
+        status and body; the event is read by :meth:`next_invocation`.
+        """
+        head = self._post % (request_id.encode("latin-1"), kind, len(payload), headers)
+        data = b"".join((head, payload, self._get_next))
+        what = f"POST /invocation/{request_id}/{kind.decode()}"
+        status, _, body = self._exchange(data, what, then_next=True)
+        return status, body
+
+    def _exchange(self, data: bytes, what: str, then_next: bool = False) -> Answer:
         # A kept-alive connection may have been closed by the server while we were busy;
         # that shows as a failed send or an empty answer, and a fresh connection fixes it.
         for attempt in (0, 1):
@@ -96,38 +159,40 @@ class RuntimeApiClient:
                 self._sock = self._connect()
             try:
                 self._sock.sendall(data)
-                answer = self._read_answer(self._sock)
+                answer = self._read_answer()
             except (OSError, RuntimeApiError) as exc:
                 self.close()
                 if reused and attempt == 0:
                     continue
-                raise RuntimeApiError(f"{method} {path} failed: {exc}") from exc
+                raise RuntimeApiError(f"{what} failed: {exc}") from exc
             if answer is None:
                 self.close()
                 if reused and attempt == 0:
                     continue
-                raise RuntimeApiError(f"{method} {path}: connection closed without an answer")
-            status, answer_headers, answer_body = answer
-            if answer_headers.get("connection", "").lower() == "close":
+                raise RuntimeApiError(f"{what}: connection closed without an answer")
+            if answer[1].get("connection", "").lower() == "close":
                 self.close()
-            return status, answer_headers, answer_body
-        raise RuntimeApiError(f"{method} {path} failed")  # pragma: no cover - loop returns
+            else:
+                self._next_sent = then_next
+            return answer
+        raise RuntimeApiError(f"{what} failed")  # pragma: no cover - the loop returns
 
-    @staticmethod
-    def _read_answer(sock: _socket.socket) -> tuple[int, dict[str, str], bytes] | None:
-        buf = bytearray()
-        while True:
-            end = buf.find(b"\r\n\r\n")
-            if end >= 0:
-                break
-            chunk = sock.recv(65536)
+    def _recv(self, size: int = 65536) -> bytes:
+        assert self._sock is not None
+        return self._sock.recv(size)
+
+    def _read_answer(self) -> Answer | None:
+        """The next answer on the connection, or None if it closed before one began."""
+        buf = self._buf
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            chunk = self._recv()
             if not chunk:
                 if buf:
                     raise RuntimeApiError("connection closed inside an answer's head")
                 return None
             buf += chunk
         lines = buf[:end].decode("latin-1").split("\r\n")
-        rest = buf[end + 4 :]
+        del buf[: end + 4]
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/"):
             raise RuntimeApiError(f"bad status line {lines[0][:80]!r}")
@@ -137,44 +202,67 @@ class RuntimeApiClient:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            return status, headers, _read_chunked(sock, rest)
+            return status, headers, self._read_chunked()
         length = headers.get("content-length")
         if length is None:
             if status in (204, 304) or status < 200:
                 return status, headers, b""
             # No framing: the body runs until the server closes the connection.
-            while chunk := sock.recv(65536):
-                rest += chunk
+            while chunk := self._recv():
+                buf += chunk
             headers["connection"] = "close"
-            return status, headers, bytes(rest)
+            return status, headers, self._take(len(buf))
         need = int(length)
-        while len(rest) < need:
-            chunk = sock.recv(max(65536, need - len(rest)))
+        while len(buf) < need:
+            chunk = self._recv(max(65536, need - len(buf)))
             if not chunk:
                 raise RuntimeApiError("connection closed inside an answer's body")
-            rest += chunk
-        return status, headers, bytes(rest[:need])
+            buf += chunk
+        return status, headers, self._take(need)
 
+    def _take(self, size: int) -> bytes:
+        """The first ``size`` buffered bytes, removed from the buffer (one copy)."""
+        buf = self._buf
+        if size == len(buf):
+            data = bytes(buf)
+            buf.clear()
+            return data
+        with memoryview(buf) as view:
+            data = bytes(view[:size])
+        del buf[:size]
+        return data
 
-def _read_chunked(sock: _socket.socket, buf: bytearray) -> bytes:
-    body = bytearray()
-    while True:
+    def _read_line(self) -> bytes:
+        buf = self._buf
         while (eol := buf.find(b"\r\n")) < 0:
-            chunk = sock.recv(65536)
+            chunk = self._recv()
             if not chunk:
                 raise RuntimeApiError("connection closed inside a chunked body")
             buf += chunk
-        size = int(bytes(buf[:eol]).split(b";")[0], 16)
-        del buf[: eol + 2]
-        while len(buf) < size + 2:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise RuntimeApiError("connection closed inside a chunked body")
-            buf += chunk
-        if size == 0:
-            return bytes(body)  # trailers, if any, are not used by the Runtime API
-        body += buf[:size]
-        del buf[: size + 2]
+        line = self._take(eol)
+        del buf[:2]
+        return line
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        buf = self._buf
+        while True:
+            try:
+                size = int(self._read_line().split(b";")[0], 16)
+            except ValueError:
+                raise RuntimeApiError("bad chunk size in a chunked body") from None
+            if size == 0:
+                # Trailers, if any, are not used by the Runtime API: read up to the blank line.
+                while self._read_line():
+                    pass
+                return bytes(body)
+            while len(buf) < size + 2:
+                chunk = self._recv()
+                if not chunk:
+                    raise RuntimeApiError("connection closed inside a chunked body")
+                buf += chunk
+            body += self._take(size)
+            del buf[:2]
 
 
 # --------------------------------------------------------------------------- context
@@ -219,8 +307,32 @@ class ClientContext:
         self.env = raw.get("env")
 
 
+ContextEnv = tuple["str | None", "str | None", str, "str | None", "str | None"]
+
+
+def read_context_env() -> ContextEnv:
+    """The context's attributes that come from the environment's variables."""
+    env = os.environ
+    return (
+        env.get("AWS_LAMBDA_FUNCTION_NAME"),
+        env.get("AWS_LAMBDA_FUNCTION_VERSION"),
+        # A string, as AWS's runtime hands it out (``"..." + context.memory_limit_in_mb`` works).
+        env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or "0",
+        env.get("AWS_LAMBDA_LOG_GROUP_NAME"),
+        env.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+    )
+
+
+# Lambda never changes those variables in an environment: the invoke loop reads them once
+# as it starts (after a zygote's environment got its own), not five lookups per invoke.
+_context_env: ContextEnv | None = None
+
+
 class LambdaContext:
-    """The ``context`` argument, with the attributes AWS's Python runtime provides."""
+    """The ``context`` argument, with the attributes AWS's Python runtime provides.
+
+    A plain object, as AWS's is: handlers and test helpers set attributes of their own on it.
+    """
 
     def __init__(
         self,
@@ -231,15 +343,14 @@ class LambdaContext:
         identity: dict[str, object] | None,
         tenant_id: str | None,
     ) -> None:
-        env = os.environ
+        name, version, memory, group, stream = _context_env or read_context_env()
         self.aws_request_id = request_id
-        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.function_name = name
+        self.function_version = version
         self.invoked_function_arn = invoked_function_arn
-        # A string, as AWS's runtime hands it out (``"..." + context.memory_limit_in_mb`` works).
-        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or "0"
-        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.memory_limit_in_mb = memory
+        self.log_group_name = group
+        self.log_stream_name = stream
         self.client_context = ClientContext(client_context) if client_context else None
         self.identity = CognitoIdentity(identity)
         self.tenant_id = tenant_id
@@ -364,13 +475,16 @@ def _json_default(obj: object) -> object:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
+# What ``json.dumps(result, ensure_ascii=_ENSURE_ASCII, default=_json_default)`` uses, built
+# once: with arguments of its own, ``json.dumps`` builds a new encoder at every call.
+_encode_result = json.JSONEncoder(ensure_ascii=_ENSURE_ASCII, default=_json_default).encode
+
+
 def marshal(result: object) -> bytes:
     if isinstance(result, bytes):
         return result
     try:
-        return json.dumps(result, ensure_ascii=_ENSURE_ASCII, default=_json_default).encode(
-            "utf-8", "surrogatepass"
-        )
+        return _encode_result(result).encode("utf-8", "surrogatepass")
     except Exception as exc:
         raise Fault("Runtime.MarshalError", f"Unable to marshal response: {exc}") from None
 
@@ -392,9 +506,11 @@ def handle(
 ) -> None:
     """Run one event through the handler and post its answer."""
     global _current_request_id
-    request_id = headers.get("lambda-runtime-aws-request-id", "")
+    get = headers.get
+    request_id = get("lambda-runtime-aws-request-id", "")
     _current_request_id = request_id
-    trace_id = headers.get("lambda-runtime-trace-id")
+    # The one environment variable Lambda's runtimes set per invoke (X-Ray reads it).
+    trace_id = get("lambda-runtime-trace-id")
     if trace_id:
         os.environ["_X_AMZN_TRACE_ID"] = trace_id
     else:
@@ -402,13 +518,15 @@ def handle(
     error: dict[str, object] | None = None
     payload = b""
     try:
+        client_context = get("lambda-runtime-client-context")
+        identity = get("lambda-runtime-cognito-identity")
         context = LambdaContext(
             request_id,
-            int(headers.get("lambda-runtime-deadline-ms") or 0),
-            headers.get("lambda-runtime-invoked-function-arn"),
-            _parse_json_header(headers.get("lambda-runtime-client-context"), "Client Context"),
-            _parse_json_header(headers.get("lambda-runtime-cognito-identity"), "Cognito Identity"),
-            headers.get("lambda-runtime-aws-tenant-id"),
+            int(get("lambda-runtime-deadline-ms") or 0),
+            get("lambda-runtime-invoked-function-arn"),
+            _parse_json_header(client_context, "Client Context") if client_context else None,
+            _parse_json_header(identity, "Cognito Identity") if identity else None,
+            get("lambda-runtime-aws-tenant-id"),
         )
         try:
             event = json.loads(body) if body else None
@@ -425,18 +543,16 @@ def handle(
     sys.stdout.flush()
     sys.stderr.flush()
     if error is None:
-        status, _, answer = client.request("POST", f"/invocation/{request_id}/response", payload)
+        status, answer = client.post_answer(request_id, b"response", payload)
     else:
-        status, _, answer = client.request(
-            "POST",
-            f"/invocation/{request_id}/error",
-            _dumps(error),
-            {"Content-Type": "application/json"},
-        )
+        status, answer = client.post_answer(request_id, b"error", _dumps(error), _JSON_TYPE)
     if status != 202:
         sys.stderr.write(
             f"Runtime API refused the answer for {request_id}: {status} {answer[:200]!r}\n"
         )
+
+
+_JSON_TYPE = b"Content-Type: application/json\r\n"
 
 
 def _dumps(value: object) -> bytes:
@@ -590,9 +706,11 @@ def runtime_api_client() -> RuntimeApiClient:
 
 def serve(client: RuntimeApiClient, handler: "Handler") -> None:
     """The invoke loop: pull an event, run it, post the answer, forever."""
+    global _context_env
+    _context_env = read_context_env()
     try:
         while True:
-            status, headers, body = client.request("GET", "/invocation/next")
+            status, headers, body = client.next_invocation()
             if status != 200:
                 sys.stderr.write(f"/next answered {status}, exiting: {body[:200]!r}\n")
                 sys.exit(1)
