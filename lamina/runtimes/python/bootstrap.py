@@ -117,7 +117,7 @@ class RuntimeApiClient:
         if headers:
             for name, value in headers.items():
                 head += f"{name}: {value}\r\n"
-        return self._exchange((head + "\r\n").encode("latin-1") + body, f"{method} {path}")
+        return self._exchange((head + "\r\n").encode("latin-1") + body)
 
     def next_invocation(self) -> Answer:
         """``GET /next``: the next event, its answer read if the request went out already."""
@@ -134,7 +134,7 @@ class RuntimeApiClient:
             # Closed under the /next sent ahead (keep-alive ended after the answer's 202,
             # or the answer was refused): ask again on a new connection.
             self.close()
-        return self._exchange(self._get_next, "GET /invocation/next")
+        return self._exchange(self._get_next)
 
     def post_answer(
         self, request_id: str, kind: bytes, payload: bytes, headers: bytes = b""
@@ -146,11 +146,10 @@ class RuntimeApiClient:
         """
         head = self._post % (request_id.encode("latin-1"), kind, len(payload), headers)
         data = b"".join((head, payload, self._get_next))
-        what = f"POST /invocation/{request_id}/{kind.decode()}"
-        status, _, body = self._exchange(data, what, then_next=True)
+        status, _, body = self._exchange(data, then_next=True)
         return status, body
 
-    def _exchange(self, data: bytes, what: str, then_next: bool = False) -> Answer:
+    def _exchange(self, data: bytes, then_next: bool = False) -> Answer:
         # A kept-alive connection may have been closed by the server while we were busy;
         # that shows as a failed send or an empty answer, and a fresh connection fixes it.
         for attempt in (0, 1):
@@ -164,18 +163,18 @@ class RuntimeApiClient:
                 self.close()
                 if reused and attempt == 0:
                     continue
-                raise RuntimeApiError(f"{what} failed: {exc}") from exc
+                raise RuntimeApiError(f"{_first_line(data)} failed: {exc}") from exc
             if answer is None:
                 self.close()
                 if reused and attempt == 0:
                     continue
-                raise RuntimeApiError(f"{what}: connection closed without an answer")
+                raise RuntimeApiError(f"{_first_line(data)}: connection closed without an answer")
             if answer[1].get("connection", "").lower() == "close":
                 self.close()
             else:
                 self._next_sent = then_next
             return answer
-        raise RuntimeApiError(f"{what} failed")  # pragma: no cover - the loop returns
+        raise RuntimeApiError(f"{_first_line(data)} failed")  # pragma: no cover
 
     def _recv(self, size: int = 65536) -> bytes:
         assert self._sock is not None
@@ -184,8 +183,9 @@ class RuntimeApiClient:
     def _read_answer(self) -> Answer | None:
         """The next answer on the connection, or None if it closed before one began."""
         buf = self._buf
+        recv = self._sock.recv  # type: ignore[union-attr]  # only called while connected
         while (end := buf.find(b"\r\n\r\n")) < 0:
-            chunk = self._recv()
+            chunk = recv(65536)
             if not chunk:
                 if buf:
                     raise RuntimeApiError("connection closed inside an answer's head")
@@ -208,13 +208,13 @@ class RuntimeApiClient:
             if status in (204, 304) or status < 200:
                 return status, headers, b""
             # No framing: the body runs until the server closes the connection.
-            while chunk := self._recv():
+            while chunk := recv(65536):
                 buf += chunk
             headers["connection"] = "close"
             return status, headers, self._take(len(buf))
         need = int(length)
         while len(buf) < need:
-            chunk = self._recv(max(65536, need - len(buf)))
+            chunk = recv(max(65536, need - len(buf)))
             if not chunk:
                 raise RuntimeApiError("connection closed inside an answer's body")
             buf += chunk
@@ -263,6 +263,12 @@ class RuntimeApiClient:
                 buf += chunk
             body += self._take(size)
             del buf[:2]
+
+
+def _first_line(request: bytes) -> str:
+    """``POST /invocation/<id>/response`` from a request's bytes, for error messages."""
+    line = request[: request.find(b" HTTP/1.1\r\n")].decode("latin-1")
+    return line.replace(_API_PREFIX, "", 1)
 
 
 # --------------------------------------------------------------------------- context
