@@ -144,7 +144,7 @@ def expect_answer(conn: Connection, request_id: str, kind: str = "response") -> 
 def test_the_next_get_goes_out_before_the_answer_is_acknowledged(tmp_path: Path) -> None:
     """The server reads the POST *and* the GET before it sends the 202: a runtime that
     waited for the 202 first would never get its second event."""
-    with scripted_runtime(tmp_path, ECHO) as (api, _rt):
+    with scripted_runtime(tmp_path, ECHO) as (api, rt):
         conn = api.accept()
         expect_next(conn)
         conn.send(event_head("r1", 7) + b'"first"')
@@ -154,7 +154,15 @@ def test_the_next_get_goes_out_before_the_answer_is_acknowledged(tmp_path: Path)
         conn.send(ACCEPTED + event_head("r2", 8) + b'"second"')
         assert expect_answer(conn, "r2") == {"id": "r2", "got": "second"}
         expect_next(conn)
+        # The same 202 again (taken without parsing), then one that differs: still noticed.
+        conn.send(ACCEPTED + event_head("r3", 7) + b'"third"')
+        assert expect_answer(conn, "r3") == {"id": "r3", "got": "third"}
+        expect_next(conn)
+        conn.send(b'HTTP/1.1 409 Conflict\r\nContent-Length: 15\r\n\r\n{"status":"no"}')
+        conn.send(event_head("r4", 6) + b'"last"')
+        assert expect_answer(conn, "r4") == {"id": "r4", "got": "last"}
         assert len(api.open) == 1
+        assert """refused the answer for r3: 409 b'{"status":"no"}'""" in rt.stderr()
 
 
 def test_a_head_split_across_reads_and_a_large_event(tmp_path: Path) -> None:
