@@ -1,11 +1,18 @@
 """The control plane's persistent connection to one node's worker.
 
 Invokes are multiplexed on one TCP connection (``TCP_NODELAY``): each ``invoke`` frame
-carries an id, and the reader task resolves that id's future when its ``answer`` or
-``failed`` frame comes back, so a warm invoke on another node costs one round trip on an
-open socket — no Ray call, no connection set-up. When the connection ends (the node died,
-its worker exited) every invoke in flight on it fails at once with
+carries an id, and the connection's protocol resolves that id's future as soon as its
+``answer`` or ``failed`` frame is read — in the read callback itself, with no reader task
+in between — so a warm invoke on another node costs one write each way on an open socket:
+no Ray call, no connection set-up, no extra turn of the event loop. When the connection
+ends (the node died, its worker exited) every invoke in flight on it fails at once with
 :class:`~lamina.errors.NodeLost`, and the router stops placing work there.
+
+A streamed invoke (``InvokeRequest.stream``) gets ``start`` (the content type) and
+``chunk`` frames before its answer; they go into the caller's
+:class:`~lamina.runtime_api.stream.ResponseStream`, whose back-pressure travels back as
+``pause`` / ``resume`` frames (the worker stops reading its function's stream, which
+holds the function back there).
 """
 
 from __future__ import annotations
@@ -24,18 +31,56 @@ from lamina.cluster.frames import (
     NodeState,
     Welcome,
     encode,
-    record_from_json,
+    invoke_header,
     state_from_json,
     welcome_from,
 )
 from lamina.errors import ApiError, NodeLeaving, NodeLost, ServiceError, TooManyRequests
 from lamina.models.invocation import InvokeResult
+from lamina.runtime_api.stream import ResponseStream
 from lamina.scheduler.driver import InvokeRequest
-from lamina.store.codec import config_to_json
 
 log = logging.getLogger("lamina.cluster")
 
 CONNECT_TIMEOUT_S = 10.0
+
+
+def _load(state: NodeState) -> NodeState:
+    """The node's load in ``state``, without its records and lines."""
+    return NodeState(state.used_mb, state.idle, state.idle_mb)
+
+
+class _Pending:
+    """One invoke waiting for its answer (and, if streamed, receiving its chunks)."""
+
+    __slots__ = ("future", "stream")
+
+    def __init__(self, future: asyncio.Future[Frame], stream: ResponseStream | None) -> None:
+        self.future = future
+        self.stream = stream
+
+
+class _Reader(asyncio.Protocol):
+    """Frames off the socket, handed to the connection as they complete."""
+
+    def __init__(self, conn: NodeConnection) -> None:
+        self.conn = conn
+        self.decoder = FrameDecoder()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.decoder.feed(data)
+        except FrameError as exc:
+            log.warning("connection to node %s ended: %s", self.conn.node_id, exc)
+            transport = self.conn.transport
+            if transport is not None:
+                transport.abort()
+            return
+        for frame in frames:
+            self.conn.receive(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.ended(exc)
 
 
 class NodeConnection:
@@ -56,10 +101,14 @@ class NodeConnection:
         # Told when the worker says it is leaving (it takes no more invokes).
         self.on_leaving: Callable[[NodeConnection], None] | None = None
         self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[Frame]] = {}
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task[None] | None = None
+        self._waiting: dict[int, _Pending] = {}
+        self._welcomed: asyncio.Future[Frame] | None = None
+        self.transport: asyncio.Transport | None = None
         self.welcome: Welcome | None = None
+        # The node's load as last sent: an answer without one means "unchanged since",
+        # which undoes what the placement counted when it dispatched the invoke. (Only
+        # the load: the records and lines of a state frame are written once.)
+        self.last_load = NodeState(0, {})
         self.codes: set[str] = set()
         self.pulls = False  # the node pulls its packages itself (told in its welcome)
         self.shipping: dict[str, asyncio.Future[None]] = {}  # packages being read and sent
@@ -72,35 +121,30 @@ class NodeConnection:
         return self.welcome.node_id if self.welcome is not None else f"{self.host}:{self.port}"
 
     async def open(self) -> Welcome:
+        loop = asyncio.get_running_loop()
+        self._welcomed = loop.create_future()
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            reader, writer = await asyncio.open_connection(self.host, self.port)
-            sock = writer.get_extra_info("socket")
+            transport, _ = await loop.create_connection(lambda: _Reader(self), self.host, self.port)
+            self.transport = transport
+            sock = transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            writer.write(encode("hello", {"token": self._token}))
-            decoder = FrameDecoder()
-            frames: list[Frame] = []
-            while not frames:
-                data = await reader.read(1 << 16)
-                if not data:
-                    raise ConnectionError(f"worker at {self.host}:{self.port} refused the token")
-                frames = decoder.feed(data)
-        welcome = welcome_from(frames[0])
+            transport.write(encode("hello", {"token": self._token}))
+            try:
+                first = await self._welcomed
+            except ConnectionError:
+                self.closed = True
+                raise
+        welcome = welcome_from(first)
         self.welcome = welcome
+        self.last_load = _load(welcome.state)
         self.codes = set(welcome.state.codes)
         self.pulls = welcome.pulls
-        self._writer = writer
-        self._reader_task = asyncio.get_running_loop().create_task(
-            self._read(reader, decoder, frames[1:])
-        )
         return welcome
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            await asyncio.gather(self._reader_task, return_exceptions=True)
+        if self.transport is not None:
+            self.transport.close()
         self._fail_all()
 
     # -- sending ----------------------------------------------------------------------
@@ -121,36 +165,36 @@ class NodeConnection:
     ) -> InvokeResult:
         ident = next(self._ids)
         fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self._waiting[ident] = fut
-        header: dict[str, object] = {
-            "id": ident,
-            "key": req.cfg.cache_key,
-            "arn": req.function_arn,
-            "request_id": req.request_id,
-            "client_context": req.client_context,
-            "cognito_identity": req.cognito_identity,
-            "tail": req.tail,
-        }
-        if credentials is not None:
-            header["credentials"] = list(credentials)
-        if make_room_mb > 0:
-            header["make_room_mb"] = make_room_mb
-        if req.cfg.cache_key not in self.configured:
-            header["cfg"] = config_to_json(req.cfg)
-            self.configured.add(req.cfg.cache_key)
+        stream = req.stream
+        pending = _Pending(fut, stream)
+        self._waiting[ident] = pending
+        cfg = req.cfg
+        first = cfg.cache_key not in self.configured
+        header = invoke_header(ident, req, credentials, make_room_mb, first)
         try:
-            self._write(encode("invoke", header, req.payload))
+            self._write(header + req.payload)
+            if first:
+                self.configured.add(cfg.cache_key)
             frame = await fut
         finally:
             self._waiting.pop(ident, None)
-        return self._result(frame)
+            if stream is not None:
+                if not fut.done():
+                    # The caller went away mid-stream: let the function run on unheld.
+                    self._send_flow("resume", ident)
+                stream.close()
+        return self._result(req, frame)
 
     def _write(self, data: bytes) -> None:
-        if self.closed or self._writer is None:
+        if self.closed or self.transport is None:
             raise NodeLost(f"Node {self.node_id} is not connected.")
-        self._writer.write(data)
+        self.transport.write(data)
 
-    def _result(self, frame: Frame) -> InvokeResult:
+    def _send_flow(self, op: str, ident: int) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(encode(op, {"id": ident}))
+
+    def _result(self, req: InvokeRequest, frame: Frame) -> InvokeResult:
         h = frame.header
         if frame.op == "failed":
             status, message = int(h.get("status", 500)), str(h.get("message", ""))
@@ -161,48 +205,70 @@ class NodeConnection:
             error = ApiError(message) if status != 500 else ServiceError(message)
             error.error_type, error.status = str(h.get("error_type")), status
             raise error
-        record = h.get("record")
+        tail = h.get("log_tail")
         return InvokeResult(
-            str(h["request_id"]),
+            req.request_id,
             frame.body,
-            str(h["executed_version"]),
+            req.cfg.version,
             h.get("function_error"),
-            base64.b64decode(h.get("log_tail") or ""),
-            None if record is None else record_from_json(record),
+            base64.b64decode(tail) if tail else b"",
+            None,  # the ledger record arrives in a state frame (batched off this trip)
+            self.node_id,
         )
 
     # -- receiving --------------------------------------------------------------------
-    async def _read(
-        self, reader: asyncio.StreamReader, decoder: FrameDecoder, early: list[Frame]
-    ) -> None:
-        try:
-            for frame in early:
-                self._receive(frame)
-            while data := await reader.read(1 << 16):
-                for frame in decoder.feed(data):
-                    self._receive(frame)
-        except (ConnectionError, FrameError) as exc:
-            log.warning("connection to node %s ended: %s", self.node_id, exc)
-        finally:
-            self._fail_all()
-            self._on_lost(self)
-
-    def _receive(self, frame: Frame) -> None:
-        state = frame.header.get("state")
+    def receive(self, frame: Frame) -> None:
+        h = frame.header
+        op = frame.op
+        if op == "chunk" or op == "start":
+            pending = self._waiting.get(h.get("id", -1))
+            stream = pending.stream if pending is not None else None
+            if stream is None:
+                return  # its caller is gone: what it streams is dropped
+            if op == "chunk":
+                stream.push(frame.body)
+            else:
+                ident = int(h["id"])
+                stream.start(
+                    h.get("content_type"),
+                    lambda: self._send_flow("pause", ident),
+                    lambda: self._send_flow("resume", ident),
+                )
+            return
+        state = h.get("state")
         if state is not None:
-            self._on_state(self.node_id, state_from_json(state))
-        if frame.op == "leaving" and self.on_leaving is not None:
+            node_state = state_from_json(state)
+            self.last_load = _load(node_state)
+            self._on_state(self.node_id, node_state)
+        if op == "answer" or op == "failed":
+            if state is None:
+                self._on_state(self.node_id, self.last_load)
+            pending = self._waiting.get(h.get("id", -1))
+            if pending is not None and not pending.future.done():
+                pending.future.set_result(frame)
+        elif op == "welcome":
+            if self._welcomed is not None and not self._welcomed.done():
+                self._welcomed.set_result(frame)
+        elif op == "leaving" and self.on_leaving is not None:
             self.on_leaving(self)
-        if frame.op in ("answer", "failed"):
-            fut = self._waiting.get(int(frame.header.get("id", -1)))
-            if fut is not None and not fut.done():
-                fut.set_result(frame)
+
+    def ended(self, exc: Exception | None) -> None:
+        if self._welcomed is not None and not self._welcomed.done():
+            self._welcomed.set_exception(
+                ConnectionError(f"worker at {self.host}:{self.port} refused the token")
+            )
+        if exc is not None:
+            log.warning("connection to node %s ended: %s", self.node_id, exc)
+        was_open = not self.closed
+        self._fail_all()
+        if was_open and self.welcome is not None:
+            self._on_lost(self)
 
     def _fail_all(self) -> None:
         self.closed = True
         waiting, self._waiting = self._waiting, {}
-        for fut in waiting.values():
-            if not fut.done():
-                fut.set_exception(
+        for pending in waiting.values():
+            if not pending.future.done():
+                pending.future.set_exception(
                     NodeLost(f"Node {self.node_id} was lost while running the invoke.")
                 )

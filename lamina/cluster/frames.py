@@ -6,11 +6,17 @@ The header says what the frame is (``op``); the body carries the one large opaqu
 (an event payload, an answer, a code package) so it is never JSON-escaped.
 
 Control plane → worker: ``hello`` (the cluster token; first frame, nothing else is read
-before it checks), ``code`` (a package the worker lacks, by SHA-256), ``invoke``.
-Worker → control plane: ``welcome`` (node facts), ``answer`` / ``failed`` (one per
-invoke, by ``id``) and ``state`` (its environments' memory and idle environments, the
-ledger records and log events produced since the last frame). Every ``answer`` carries a
-``state`` too, so the control plane's view of a node is never older than its last answer.
+before it checks), ``code`` (a package the worker lacks, by SHA-256), ``invoke``,
+``drain``, and ``pause`` / ``resume`` (a streamed invoke's reader is behind / caught up).
+Worker → control plane: ``welcome`` (node facts), ``start`` and ``chunk`` (a streamed
+invoke's content type, then its bytes as the function writes them), ``answer`` /
+``failed`` (one per invoke, by ``id``) and ``state`` (its environments' memory and idle
+environments, the ledger records and log events produced since the last frame).
+
+The invoke's round trip carries only what the caller needs: an ``answer`` has the node's
+``state`` only when it changed since the last one sent on the connection (no ``state``:
+"as before", so the control plane's view of a node is never older than its last answer),
+the log tail only when asked for, and no ledger record (records leave in batches).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 
 from lamina.errors import LaminaError
 from lamina.models.invocation import InvocationRecord, Outcome
+from lamina.scheduler.driver import InvokeRequest
+from lamina.store.codec import config_to_json
 
 HEAD = struct.Struct(">II")
 MAX_HEADER = 4 * 1024 * 1024
@@ -46,32 +54,87 @@ def encode(op: str, header: dict[str, object], body: bytes = b"") -> bytes:
     return HEAD.pack(len(head), len(body)) + head + body
 
 
+def invoke_header(
+    ident: int,
+    req: InvokeRequest,
+    credentials: tuple[str, str, str] | None,
+    make_room_mb: int,
+    with_config: bool,
+) -> bytes:
+    """An ``invoke`` frame without its body (the payload follows as is): only the fields
+    that are set, the configuration itself only with ``with_config`` (the first time on a
+    connection: parsing it costs more than the rest of the hop; then its key suffices)."""
+    header: dict[str, object] = {
+        "op": "invoke",
+        "id": ident,
+        "key": req.cfg.cache_key,
+        "arn": req.function_arn,
+        "request_id": req.request_id,
+    }
+    if req.client_context is not None:
+        header["client_context"] = req.client_context
+    if req.cognito_identity is not None:
+        header["cognito_identity"] = req.cognito_identity
+    if req.tail:
+        header["tail"] = True
+    if req.trace_header is not None:
+        header["trace"] = req.trace_header
+    if req.stream is not None:
+        header["stream_limit"] = req.stream.limit
+    if credentials is not None:
+        header["credentials"] = list(credentials)
+    if make_room_mb > 0:
+        header["make_room_mb"] = make_room_mb
+    if with_config:
+        header["cfg"] = config_to_json(req.cfg)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    return HEAD.pack(len(head), len(req.payload)) + head
+
+
 class FrameDecoder:
-    """Bytes in, whole frames out (incremental)."""
+    """Bytes in, whole frames out (incremental). A read that holds whole frames (the
+    usual case on the invoke path) is parsed in place; only a frame split across reads
+    is buffered, and it is joined once, when its last byte has arrived."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._need = 0  # bytes the buffered frame needs before it is worth parsing
 
     def feed(self, data: bytes) -> list[Frame]:
-        self._buf += data
+        if self._buf:
+            self._buf += data
+            if len(self._buf) < self._need:
+                return []
+            data = bytes(self._buf)
+            self._buf.clear()
         out: list[Frame] = []
-        while len(self._buf) >= HEAD.size:
-            head_len, body_len = HEAD.unpack_from(self._buf)
+        pos, size = 0, len(data)
+        while size - pos >= HEAD.size:
+            head_len, body_len = HEAD.unpack_from(data, pos)
             if head_len > MAX_HEADER or body_len > MAX_BODY:
                 raise FrameError(f"frame too large ({head_len} + {body_len} bytes)")
-            end = HEAD.size + head_len + body_len
-            if len(self._buf) < end:
+            start = pos + HEAD.size
+            end = start + head_len + body_len
+            if size < end:
+                self._need = end - pos
                 break
             try:
-                header = json.loads(bytes(self._buf[HEAD.size : HEAD.size + head_len]))
+                header = json.loads(data[start : start + head_len])
             except ValueError as exc:
                 raise FrameError(f"frame header is not JSON: {exc}") from exc
             if not isinstance(header, dict) or not isinstance(header.get("op"), str):
                 raise FrameError("frame header has no op")
-            body = bytes(self._buf[HEAD.size + head_len : end])
-            del self._buf[:end]
-            out.append(Frame(header["op"], header, body))
+            out.append(Frame(header["op"], header, data[start + head_len : end]))
+            pos = end
+        else:
+            self._need = HEAD.size
+        if pos < size:
+            self._buf += data[pos:]
         return out
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
 
 
 # -- what travels in headers, typed at the edge ------------------------------------------

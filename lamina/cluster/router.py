@@ -175,10 +175,9 @@ class ClusterRouter:
                 creds = self.credentials(cfg)
                 conn.credentialed.add(cfg.cache_key)
             make_room = decision.make_room_mb if isinstance(decision, Cold) else 0
-            result = await conn.invoke(req, creds, make_room)
+            return await conn.invoke(req, creds, make_room)  # the answer names the node
         except NodeLost:
             self.lost_invokes += 1
             raise
         finally:
             self.placement.finish(cfg.name, node_id)
-        return dataclasses.replace(result, node=node_id)

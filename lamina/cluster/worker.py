@@ -21,21 +21,32 @@ import hmac
 import logging
 import os
 import signal
+import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
+from typing import cast
 
-from lamina.cluster.frames import Frame, FrameDecoder, FrameError, encode, state_to_json
-from lamina.cluster.frames import record_to_json as rec_json
+from lamina.cluster.frames import (
+    Frame,
+    FrameDecoder,
+    FrameError,
+    NodeState,
+    encode,
+    state_to_json,
+)
 from lamina.cluster.node_state import Shipment, ShippingLogs
 from lamina.cluster.nodecode import NodeCode, PullConfig, pull_sources
 from lamina.config import Settings, load_settings
 from lamina.errors import ApiError, LaminaError, NodeLeaving, ServiceError
 from lamina.models.function import FunctionConfig
+from lamina.models.invocation import InvokeResult
+from lamina.runtime_api.stream import ResponseStream
 from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.scheduler.recent_payloads import RecentPayloads
 from lamina.store.code import CodeStore
 from lamina.store.codec import config_from_json
 from lamina.store.optdir import LayerMerger
@@ -43,9 +54,106 @@ from lamina.store.optdir import LayerMerger
 log = logging.getLogger("lamina.cluster.worker")
 
 HELLO_TIMEOUT_S = 10.0
+# A peer that has not proved the token may not make the worker buffer more than this.
+PRE_HELLO_BYTES = 64 * 1024
 # Records and log lines leave in a state frame this often (when there are any): batched
 # off the invokes' round trips, like one machine's ledger and log timers.
 STATE_EVERY_S = 0.1
+
+
+class NoRecentPayloads(RecentPayloads):
+    """A node keeps no recent payloads: the control plane's console keeps them."""
+
+    def add(
+        self,
+        function: str,
+        request_id: str,
+        request: bytes,
+        response: bytes,
+        function_error: str | None = None,
+    ) -> None:
+        return
+
+
+class Peer(asyncio.Protocol):
+    """One control-plane connection: frames are handled as they are read (no reader task,
+    no extra turn of the loop); nothing but ``hello`` is looked at before the token."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.decoder = FrameDecoder()
+        self.transport: asyncio.Transport | None = None
+        self.authenticated = False
+        # Each connection sends a configuration once (by cache key), then only its key:
+        # parsing it on every invoke would cost more than the rest of the hop.
+        self.configs: dict[str, FunctionConfig] = {}
+        # The node's load as last sent here: an answer repeats it only when it changed.
+        self.last_load: tuple[int, int, dict[str, int]] | None = None
+        # Streamed invokes' gates: cleared while the control plane's reader is behind.
+        self.gates: dict[int, asyncio.Event] = {}
+        self._hello_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but are one.
+        self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        loop = asyncio.get_running_loop()
+        self._hello_timer = loop.call_later(HELLO_TIMEOUT_S, self._no_hello)
+
+    def _no_hello(self) -> None:
+        if not self.authenticated and self.transport is not None:
+            log.warning("refused a cluster connection: no hello in %.0f s", HELLO_TIMEOUT_S)
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            frames = self.decoder.feed(data)
+        except FrameError as exc:
+            log.warning("control-plane connection dropped: %s", exc)
+            self.close()
+            return
+        if not self.authenticated and self.decoder.buffered > PRE_HELLO_BYTES:
+            log.warning("refused a cluster connection: %d bytes before a hello", len(data))
+            self.close()
+            return
+        for frame in frames:
+            if self.authenticated:
+                self.worker.dispatch(frame, self)
+            elif self.worker.hello(frame, self):
+                self.authenticated = True
+            else:
+                self.close()
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+        for gate in self.gates.values():
+            gate.set()  # nobody reads: the streams run on to their end
+        self.worker.peers.discard(self)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def load(self, state: NodeState) -> dict[str, object] | None:
+        """``state`` for an answer: None when it is what this connection last heard."""
+        now = (state.used_mb, state.idle_mb, state.idle)
+        if now == self.last_load:
+            return None
+        self.last_load = now
+        return state_to_json(state)
+
+    def state(self, state: NodeState) -> None:
+        """Send a ``state`` frame (records, lines and the node's load)."""
+        self.last_load = (state.used_mb, state.idle_mb, state.idle)
+        self.write(encode("state", {"state": state_to_json(state)}))
 
 
 class Worker:
@@ -85,6 +193,8 @@ class Worker:
             self.logs,
             self.shipment.record,
         )
+        # The console reads recent payloads on the control plane, which keeps them.
+        self.scheduler.recent = NoRecentPayloads()
         # Functions with layers see them merged at /opt, as on one machine.
         self.scheduler.launcher.merge_layers = LayerMerger(
             settings.data_dir / "code" / "opt", self.code.unpacked
@@ -93,10 +203,8 @@ class Worker:
         # Role credentials by configuration, as the control plane's IAM issued them.
         self._credentials: dict[str, tuple[str, str, str]] = {}
         self.scheduler.launcher.credentials = self._credentials_for
-        self._writers: list[asyncio.StreamWriter] = []
-        # Each connection sends a configuration once (by cache key), then only its key:
-        # parsing it on every invoke would cost more than the rest of the hop.
-        self._configs: dict[asyncio.StreamWriter, dict[str, FunctionConfig]] = {}
+        self.peers: set[Peer] = set()
+        self._newest: Peer | None = None  # where batched records and lines go
         self._have_code: set[str] = set()
         self.leaving = False
         self._inflight = 0
@@ -105,8 +213,9 @@ class Worker:
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
         self.scheduler.start()
-        server = await asyncio.start_server(self._connection, host, port, limit=1 << 20)
-        self._tasks.add(asyncio.get_running_loop().create_task(self._push_state()))
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: Peer(self), host, port)
+        self._tasks.add(loop.create_task(self._push_state()))
         return server
 
     async def leave(self, grace_s: float) -> None:
@@ -115,8 +224,8 @@ class Worker:
         most ``grace_s``, or their functions' timeout if shorter), send what they
         produced, then stop every environment."""
         self.leaving = True
-        for writer in self._writers:
-            writer.write(encode("leaving", {}))
+        for peer in self.peers:
+            peer.write(encode("leaving", {}))
         busy = [e.cfg.timeout_s for e in self.scheduler.envs.values() if not e.slot.is_idle()]
         if self._inflight:
             self._none_inflight.clear()
@@ -127,9 +236,15 @@ class Worker:
             except TimeoutError:
                 log.warning("leaving with %d invokes still running", self._inflight)
         state = self.shipment.take(self.scheduler)
-        for writer in self._writers:
-            writer.write(encode("state", {"state": state_to_json(state)}))
-            await writer.drain()
+        for peer in self.peers:
+            peer.state(state)
+        # What is written leaves before the process does (bounded: a stuck peer is left).
+        for _ in range(100):
+            if all(
+                p.transport is None or not p.transport.get_write_buffer_size() for p in self.peers
+            ):
+                break
+            await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -138,40 +253,15 @@ class Worker:
         self.scheduler.sandbox.close()
 
     # -- one connection ---------------------------------------------------------------
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        decoder = FrameDecoder()
-        try:
-            if not await self._hello(reader, writer, decoder):
-                return
-            self._writers.append(writer)
-            while data := await reader.read(1 << 16):
-                for frame in decoder.feed(data):
-                    self._dispatch(frame, writer)
-        except (FrameError, ConnectionError) as exc:
-            log.warning("control-plane connection dropped: %s", exc)
-        finally:
-            if writer in self._writers:
-                self._writers.remove(writer)
-            self._configs.pop(writer, None)
-            writer.close()
-
-    async def _hello(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, decoder: FrameDecoder
-    ) -> bool:
-        frames: list[Frame] = []
-        async with asyncio.timeout(HELLO_TIMEOUT_S):
-            while not frames:
-                data = await reader.read(4096)
-                if not data:
-                    return False
-                frames = decoder.feed(data)
-        first = frames[0]
+    def hello(self, first: Frame, peer: Peer) -> bool:
+        """Check a connection's first frame; welcome it if it holds the token."""
         token = str(first.header.get("token", "")).encode()
         if first.op != "hello" or not hmac.compare_digest(token, self._token):
             log.warning("refused a cluster connection: no valid token")
             return False
         state = self.shipment.take(self.scheduler, self._codes())
-        writer.write(
+        peer.last_load = (state.used_mb, state.idle_mb, state.idle)
+        peer.write(
             encode(
                 "welcome",
                 {
@@ -183,15 +273,42 @@ class Worker:
                 },
             )
         )
-        for frame in frames[1:]:
-            self._dispatch(frame, writer)
+        self.peers.add(peer)
+        self._newest = peer
         return True
 
     def _codes(self) -> tuple[str, ...]:
         return tuple(p.stem for p in (self.code.root / "zips").glob("*.zip"))
 
-    def _dispatch(self, frame: Frame, writer: asyncio.StreamWriter) -> None:
-        if frame.op == "code":
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def dispatch(self, frame: Frame, peer: Peer) -> None:
+        op = frame.op
+        if op == "invoke":
+            # Resolved before the next frame: a later invoke may send only the key.
+            key = str(frame.header.get("key", ""))
+            raw = frame.header.get("cfg")
+            if raw is not None:
+                try:
+                    peer.configs[key] = config_from_json(str(raw))
+                except (LaminaError, ValueError, TypeError):
+                    log.exception("invoke %s: bad configuration", frame.header.get("id"))
+            room = frame.header.get("make_room_mb")
+            if isinstance(room, int) and room > 0:
+                self._make_room(room)
+            self._spawn(self._invoke(frame, peer.configs.get(key), peer))
+            return
+        if op == "pause" or op == "resume":
+            gate = peer.gates.get(frame.header.get("id", -1))
+            if gate is not None and op == "pause":
+                gate.clear()
+            elif gate is not None:
+                gate.set()
+            return
+        if op == "code":
             # Stored before the next frame is read: an invoke sent after it finds it.
             sha = str(frame.header.get("sha256", ""))
             try:
@@ -202,31 +319,10 @@ class Worker:
             if stored.sha256_hex != sha:
                 log.error("code package %s arrived with digest %s", sha, stored.sha256_hex)
             return
-        if frame.op == "drain":
-            name = str(frame.header.get("function", ""))
-            task = asyncio.get_running_loop().create_task(self._drain(name, writer))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if op == "drain":
+            self._spawn(self._drain(str(frame.header.get("function", "")), peer))
             return
-        if frame.op == "invoke":
-            # Resolved before the next frame: a later invoke may send only the key.
-            configs = self._configs.setdefault(writer, {})
-            key = str(frame.header.get("key", ""))
-            raw = frame.header.get("cfg")
-            if raw is not None:
-                try:
-                    configs[key] = config_from_json(str(raw))
-                except (LaminaError, ValueError, TypeError):
-                    log.exception("invoke %s: bad configuration", frame.header.get("id"))
-            cfg = configs.get(key)
-            room = frame.header.get("make_room_mb")
-            if isinstance(room, int) and room > 0:
-                self._make_room(room)
-            task = asyncio.get_running_loop().create_task(self._invoke(frame, cfg, writer))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            return
-        log.warning("ignored a %r frame", frame.op)
+        log.warning("ignored a %r frame", op)
 
     def _make_room(self, memory_mb: int) -> None:
         """Stop least recently used idle environments until ``memory_mb`` is free of them
@@ -243,15 +339,13 @@ class Worker:
             self.scheduler.pool.remove(slot)
             if env is not None:
                 freed += env.cfg.memory_mb
-                task = asyncio.get_running_loop().create_task(env.destroy())
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(env.destroy())
         log.info("freed %d MB of idle environments for a cold start", freed)
 
-    async def _drain(self, function: str, writer: asyncio.StreamWriter) -> None:
+    async def _drain(self, function: str, peer: Peer) -> None:
         await self.scheduler.drain_function(function)
         # The control plane's view of this node's memory and idle environments, now.
-        writer.write(encode("state", {"state": state_to_json(self.shipment.take(self.scheduler))}))
+        peer.state(self.shipment.take(self.scheduler))
 
     async def _ensure_code(self, cfg: FunctionConfig) -> None:
         """The configuration's package and layers are in this node's store: pulled now if
@@ -275,20 +369,16 @@ class Worker:
     def _credentials_for(self, cfg: FunctionConfig) -> tuple[str, str, str]:
         return self._credentials.get(cfg.cache_key, ("", "", ""))
 
-    async def _invoke(
-        self, frame: Frame, cfg: FunctionConfig | None, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _invoke(self, frame: Frame, cfg: FunctionConfig | None, peer: Peer) -> None:
         self._inflight += 1
         try:
-            await self._run(frame, cfg, writer)
+            await self._run(frame, cfg, peer)
         finally:
             self._inflight -= 1
             if not self._inflight:
                 self._none_inflight.set()
 
-    async def _run(
-        self, frame: Frame, cfg: FunctionConfig | None, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _run(self, frame: Frame, cfg: FunctionConfig | None, peer: Peer) -> None:
         h = frame.header
         ident = h.get("id")
         try:
@@ -302,6 +392,10 @@ class Worker:
             if cfg.cache_key not in self._have_code:
                 await self._ensure_code(cfg)
                 self._have_code.add(cfg.cache_key)
+            limit = h.get("stream_limit")
+            # The control plane's reader sets the pace (and Lambda's bandwidth cap) there.
+            stream = ResponseStream(int(limit)) if limit is not None else None
+            trace = h.get("trace")
             req = InvokeRequest(
                 cfg,
                 frame.body,
@@ -310,41 +404,70 @@ class Worker:
                 h.get("client_context"),
                 h.get("cognito_identity"),
                 bool(h.get("tail")),
-                with_record=True,  # the answer frame carries the record
+                # No with_record: the answer carries none (records leave in batches), so
+                # the node answers first and meters after, as one machine does.
+                stream=stream,
+                trace_header=None if trace is None else str(trace),
             )
-            result = await self.scheduler.invoke(req)
+            if stream is None:
+                result = await self.scheduler.invoke(req)
+            else:
+                result = await self._streamed(int(h["id"]), req, stream, peer)
         except (LaminaError, KeyError, ValueError) as exc:
             if not isinstance(exc, ApiError):
                 log.exception("invoke %s failed on node %s", ident, self.node_id)
                 exc = ServiceError(str(exc))
-            failed = {
+            failed: dict[str, object] = {
                 "id": ident,
                 "error_type": exc.error_type,
                 "message": exc.message,
                 "status": exc.status,
                 "reason": getattr(exc, "reason", None),
-                "state": state_to_json(self.shipment.load(self.scheduler)),
             }
-            writer.write(encode("failed", failed))
+            state = peer.load(self.shipment.load(self.scheduler))
+            if state is not None:
+                failed["state"] = state
+            peer.write(encode("failed", failed))
             return
-        header: dict[str, object] = {
-            "id": ident,
-            "request_id": result.request_id,
-            "executed_version": result.executed_version,
-            "function_error": result.function_error,
-            "log_tail": base64.b64encode(result.log_tail).decode(),
-            "record": None if result.record is None else rec_json(result.record),
-            "state": state_to_json(self.shipment.load(self.scheduler)),
-        }
-        writer.write(encode("answer", header, result.payload))
+        header: dict[str, object] = {"id": ident}
+        if result.function_error is not None:
+            header["function_error"] = result.function_error
+        if req.tail:
+            header["log_tail"] = base64.b64encode(result.log_tail).decode()
+        state = peer.load(self.shipment.load(self.scheduler))
+        if state is not None:
+            header["state"] = state
+        peer.write(encode("answer", header, result.payload))
+
+    async def _streamed(
+        self, ident: int, req: InvokeRequest, stream: ResponseStream, peer: Peer
+    ) -> InvokeResult:
+        """Run a streamed invoke, sending ``start`` and ``chunk`` frames as the function
+        writes; a ``pause`` from the control plane stops the reading here (and so, past
+        the stream's high-water mark, the function)."""
+        gate = peer.gates[ident] = asyncio.Event()
+        gate.set()
+        task = asyncio.get_running_loop().create_task(self.scheduler.invoke(req))
+        try:
+            await asyncio.wait((stream.started, task), return_when=asyncio.FIRST_COMPLETED)
+            if stream.started.done():
+                peer.write(encode("start", {"id": ident, "content_type": stream.content_type}))
+                while (data := await stream.read()) is not None:
+                    peer.write(encode("chunk", {"id": ident}, data))
+                    await gate.wait()
+            return await task
+        finally:
+            peer.gates.pop(ident, None)
+            if not task.done():
+                task.cancel()
 
     async def _push_state(self) -> None:
         """Records and lines leave within :data:`STATE_EVERY_S`."""
         while True:
             await asyncio.sleep(STATE_EVERY_S)
-            if self._writers and self.shipment.has_pending():
-                state = self.shipment.take(self.scheduler)
-                self._writers[-1].write(encode("state", {"state": state_to_json(state)}))
+            peer = self._newest
+            if peer is not None and peer in self.peers and self.shipment.has_pending():
+                peer.state(self.shipment.take(self.scheduler))
 
 
 def provide_python_sdk(scheduler: Scheduler) -> None:

@@ -112,8 +112,8 @@ class Scheduler:
         self.recent = RecentPayloads()
         # Told of each throttled invoke (function, version, epoch s): the metrics count them.
         self.on_throttle: Callable[[str, str, float], None] | None = None
-        # On a cluster (lamina.cluster), invokes are placed on nodes instead of run here;
-        # streamed responses still run here (the cluster connection does not stream yet).
+        # On a cluster (lamina.cluster), invokes are placed on nodes instead of run here,
+        # streamed ones too (the node's connection carries the stream).
         self.route: Callable[[InvokeRequest], Awaitable[InvokeResult]] | None = None
         # ... and a function's idle environments on the nodes are retired with the local ones.
         self.drain_elsewhere: Callable[[str], None] | None = None
@@ -186,7 +186,7 @@ class Scheduler:
         return result
 
     async def _invoke(self, req: InvokeRequest) -> InvokeResult:
-        if self.route is not None and req.stream is None:
+        if self.route is not None:
             return await self.route(req)
         cfg = req.cfg
         request_id = req.request_id or str(uuid.uuid4())
