@@ -32,6 +32,7 @@ from lamina.cluster.frames import (
     Welcome,
     encode,
     invoke_header,
+    invoke_prefix,
     state_from_json,
     welcome_from,
 )
@@ -115,13 +116,16 @@ class NodeConnection:
         self.credentialed: set[str] = set()  # configurations whose credentials were sent
         self.configured: set[str] = set()  # configurations sent (later invokes send the key)
         self.closed = False
+        self._prefixes: dict[tuple[str, str], bytes] = {}  # invoke header starts, encoded
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def node_id(self) -> str:
         return self.welcome.node_id if self.welcome is not None else f"{self.host}:{self.port}"
 
     async def open(self) -> Welcome:
-        loop = asyncio.get_running_loop()
+        # Kept: asking for the running loop costs a getpid() system call on Python 3.11.
+        loop = self._loop = asyncio.get_running_loop()
         self._welcomed = loop.create_future()
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             transport, _ = await loop.create_connection(lambda: _Reader(self), self.host, self.port)
@@ -163,14 +167,18 @@ class NodeConnection:
         credentials: tuple[str, str, str] | None = None,
         make_room_mb: int = 0,
     ) -> InvokeResult:
+        if self._loop is None:
+            raise NodeLost(f"Node {self.node_id} is not connected.")
         ident = next(self._ids)
-        fut: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Frame] = self._loop.create_future()
         stream = req.stream
-        pending = _Pending(fut, stream)
-        self._waiting[ident] = pending
+        self._waiting[ident] = _Pending(fut, stream)
         cfg = req.cfg
         first = cfg.cache_key not in self.configured
-        header = invoke_header(ident, req, credentials, make_room_mb, first)
+        prefix = self._prefixes.get((cfg.cache_key, req.function_arn))
+        if prefix is None:
+            prefix = self._prefixes[cfg.cache_key, req.function_arn] = invoke_prefix(req)
+        header = invoke_header(ident, req, credentials, make_room_mb, first, prefix)
         try:
             self._write(header + req.payload)
             if first:

@@ -60,35 +60,50 @@ def invoke_header(
     credentials: tuple[str, str, str] | None,
     make_room_mb: int,
     with_config: bool,
+    prefix: bytes,
 ) -> bytes:
     """An ``invoke`` frame without its body (the payload follows as is): only the fields
     that are set, the configuration itself only with ``with_config`` (the first time on a
-    connection: parsing it costs more than the rest of the hop; then its key suffices)."""
-    header: dict[str, object] = {
-        "op": "invoke",
-        "id": ident,
-        "key": req.cfg.cache_key,
-        "arn": req.function_arn,
-        "request_id": req.request_id,
-    }
+    connection: parsing it costs more than the rest of the hop; then its key suffices).
+    ``prefix`` is :func:`invoke_prefix` of the request, encoded once per function."""
+    extra: dict[str, object] = {}
     if req.client_context is not None:
-        header["client_context"] = req.client_context
+        extra["client_context"] = req.client_context
     if req.cognito_identity is not None:
-        header["cognito_identity"] = req.cognito_identity
+        extra["cognito_identity"] = req.cognito_identity
     if req.tail:
-        header["tail"] = True
+        extra["tail"] = True
     if req.trace_header is not None:
-        header["trace"] = req.trace_header
+        extra["trace"] = req.trace_header
     if req.stream is not None:
-        header["stream_limit"] = req.stream.limit
+        extra["stream_limit"] = req.stream.limit
     if credentials is not None:
-        header["credentials"] = list(credentials)
+        extra["credentials"] = list(credentials)
     if make_room_mb > 0:
-        header["make_room_mb"] = make_room_mb
+        extra["make_room_mb"] = make_room_mb
     if with_config:
-        header["cfg"] = config_to_json(req.cfg)
-    head = json.dumps(header, separators=(",", ":")).encode()
+        extra["cfg"] = config_to_json(req.cfg)
+    rest = b"," + _dumps(extra)[1:-1] if extra else b""
+    head = b'%s,"id":%d,"request_id":%s%s}' % (prefix, ident, _dumps(req.request_id), rest)
     return HEAD.pack(len(head), len(req.payload)) + head
+
+
+def invoke_prefix(req: InvokeRequest) -> bytes:
+    """The part of an ``invoke`` header that is the same for every invoke of a function
+    (its configuration's key and ARN), without the closing brace."""
+    return _dumps({"op": "invoke", "key": req.cfg.cache_key, "arn": req.function_arn})[:-1]
+
+
+def answer_frame(ident: int, payload: bytes, fields: dict[str, object] | None) -> bytes:
+    """An ``answer``: only the id when nothing else is to be said (the usual warm one)."""
+    if fields:
+        return encode("answer", {"id": ident, **fields}, payload)
+    head = b'{"op":"answer","id":%d}' % ident
+    return HEAD.pack(len(head), len(payload)) + head + payload
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 class FrameDecoder:

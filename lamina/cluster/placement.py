@@ -94,6 +94,9 @@ class Placement:
     # Cold starts that found no node with room (an autoscaler's demand signal).
     unmet: int = 0
     unmet_mb: int = 0
+    # Home node by version key, for the current membership (hashing every live node on
+    # every invoke is the placement's largest cost on the warm path).
+    _homes: dict[str, str] = field(default_factory=dict)
 
     # -- membership -------------------------------------------------------------------
     def join(self, node_id: str, capacity_mb: int, cpus: float) -> NodeView:
@@ -102,11 +105,13 @@ class Placement:
         if node is None:
             node = self.nodes[node_id] = NodeView(node_id, capacity_mb, cpus)
         node.capacity_mb, node.cpus, node.alive = capacity_mb, cpus, True
+        self._homes.clear()
         return node
 
     def lose(self, node_id: str) -> None:
         """The node is gone: its environments with it. Its in-flight invokes are ended by
         the driver (each through :meth:`finish`)."""
+        self._homes.clear()
         node = self.nodes.get(node_id)
         if node is not None:
             node.alive = False
@@ -117,10 +122,15 @@ class Placement:
         return [n for n in self.nodes.values() if n.alive]
 
     def home(self, version_key: str) -> NodeView | None:
+        known = self._homes.get(version_key)
+        if known is not None:
+            return self.nodes[known]
         nodes = self.live()
         if not nodes:
             return None
-        return max(nodes, key=lambda n: home_score(n.node_id, version_key))
+        home = max(nodes, key=lambda n: home_score(n.node_id, version_key))
+        self._homes[version_key] = home.node_id
+        return home
 
     # -- concurrency ------------------------------------------------------------------
     def set_reserved(self, function: str, reserved: int | None) -> None:

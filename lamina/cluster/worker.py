@@ -32,6 +32,7 @@ from lamina.cluster.frames import (
     FrameDecoder,
     FrameError,
     NodeState,
+    answer_frame,
     encode,
     state_to_json,
 )
@@ -210,6 +211,7 @@ class Worker:
         self._inflight = 0
         self._none_inflight = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
         self.scheduler.start()
@@ -281,13 +283,19 @@ class Worker:
         return tuple(p.stem for p in (self.code.root / "zips").glob("*.zip"))
 
     def _spawn(self, work: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+        # The loop is kept: asking for it costs a getpid() system call on Python 3.11.
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        task = self._loop.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def dispatch(self, frame: Frame, peer: Peer) -> None:
         op = frame.op
         if op == "invoke":
+            if not isinstance(frame.header.get("id"), int):
+                log.warning("ignored an invoke frame without an id")
+                return
             # Resolved before the next frame: a later invoke may send only the key.
             key = str(frame.header.get("key", ""))
             raw = frame.header.get("cfg")
@@ -429,15 +437,15 @@ class Worker:
                 failed["state"] = state
             peer.write(encode("failed", failed))
             return
-        header: dict[str, object] = {"id": ident}
+        fields: dict[str, object] = {}
         if result.function_error is not None:
-            header["function_error"] = result.function_error
+            fields["function_error"] = result.function_error
         if req.tail:
-            header["log_tail"] = base64.b64encode(result.log_tail).decode()
+            fields["log_tail"] = base64.b64encode(result.log_tail).decode()
         state = peer.load(self.shipment.load(self.scheduler))
         if state is not None:
-            header["state"] = state
-        peer.write(encode("answer", header, result.payload))
+            fields["state"] = state
+        peer.write(answer_frame(int(h["id"]), result.payload, fields))
 
     async def _streamed(
         self, ident: int, req: InvokeRequest, stream: ResponseStream, peer: Peer

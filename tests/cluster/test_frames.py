@@ -9,11 +9,16 @@ from lamina.cluster.frames import (
     FrameError,
     LogEvent,
     NodeState,
+    answer_frame,
     encode,
+    invoke_header,
+    invoke_prefix,
     state_from_json,
     state_to_json,
 )
+from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord, Outcome
+from lamina.scheduler.driver import InvokeRequest
 
 
 def test_frames_split_anywhere_come_out_whole_and_in_order() -> None:
@@ -56,3 +61,29 @@ def test_node_state_round_trips() -> None:
 def test_a_bad_record_in_a_state_is_a_frame_error() -> None:
     with pytest.raises(FrameError):
         state_from_json({"records": [{"request_id": "r"}]})
+
+
+def test_an_invoke_header_is_flat_json_with_only_the_fields_set() -> None:
+    cfg = FunctionConfig("f", "python3.12", "app.handler", "a" * 64, 10, revision_id="r")
+    plain = InvokeRequest(cfg, b'{"x":"\\u00e9"}', "arn:f", 'rid-"1"')
+    rich = InvokeRequest(cfg, b"{}", "arn:f", "rid-2", "ctx", tail=True, trace_header="Root=1")
+    data = b"".join(
+        invoke_header(i, req, creds, 0, i == 1, invoke_prefix(req)) + req.payload
+        for i, (req, creds) in enumerate([(plain, None), (rich, ("k", "s", "t"))])
+    )
+    first, second = FrameDecoder().feed(data)
+    assert first.header == {
+        "op": "invoke", "key": cfg.cache_key, "arn": "arn:f", "id": 0, "request_id": 'rid-"1"'
+    }  # fmt: skip
+    assert first.body == plain.payload
+    assert second.header["client_context"] == "ctx" and second.header["tail"] is True
+    assert second.header["trace"] == "Root=1" and second.header["credentials"] == ["k", "s", "t"]
+    assert "cfg" in second.header and second.header["request_id"] == "rid-2"
+
+
+def test_a_plain_answer_is_its_id_and_payload() -> None:
+    plain, told = FrameDecoder().feed(
+        answer_frame(7, b"out", None) + answer_frame(8, b"", {"function_error": "Unhandled"})
+    )
+    assert (plain.op, plain.header, plain.body) == ("answer", {"op": "answer", "id": 7}, b"out")
+    assert told.header == {"op": "answer", "id": 8, "function_error": "Unhandled"}
