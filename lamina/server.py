@@ -231,6 +231,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
             for uuid_, c in events.mappings.counts.items()
         ],
         cluster=None if demand is None else (lambda: demand.sample(time.time())),
+        # On a cluster, invokes run on the nodes: the placement counts them cluster-wide.
+        concurrency=None if placement is None else placement.active_counts,
     )
     api.mount(metrics.accepts, metrics.handle, auth=None, reach=METRICS_REACH)
     metric_sources = MetricSources(ledger.rollups, custom_metrics)

@@ -146,6 +146,10 @@ class Placement:
         elif function in self._reserved and not was:
             self._unreserved_active -= active
 
+    def active_counts(self) -> dict[str, int]:
+        """Invokes in flight per function, cluster-wide (the concurrency gauges)."""
+        return dict(self._active)
+
     def active(self, function: str | None = None) -> int:
         if function is None:
             return sum(self._active.values())

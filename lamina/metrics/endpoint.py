@@ -81,8 +81,12 @@ class MetricsEndpoint:
         cluster: Callable[[], Demand] | None = None,
         requests: Callable[[], Mapping[str, int]] | None = None,
         esm: Callable[[], Sequence[EsmBatches]] | None = None,
+        concurrency: Callable[[], Mapping[str, int]] | None = None,
     ):
-        """``cluster`` gives the cluster's load at scrape time (lamina serve --cluster)."""
+        """``cluster`` gives the cluster's load at scrape time (lamina serve --cluster);
+        ``concurrency`` the invokes in flight per function when they run elsewhere than
+        this pool (a cluster's placement counts them across its nodes)."""
+        self.concurrency = concurrency
         self.requests = requests
         self.esm = esm
         self.settings = settings
@@ -149,8 +153,13 @@ class MetricsEndpoint:
         functions = {key[0] for key in totals} | {
             slot.function for slot in self.pool.environments()
         }
+        if self.concurrency is not None:
+            in_flight = self.concurrency()
+            concurrent = {name: in_flight.get(name, 0) for name in functions | set(in_flight)}
+        else:
+            concurrent = {name: self.pool.active(name) for name in functions}
         gauges = Gauges(
-            concurrent={name: self.pool.active(name) for name in functions},
+            concurrent=concurrent,
             async_backlog=backlog,
             loop_lag_s=max(self._lags, default=0.0),
             cluster=None if self.cluster is None else self.cluster(),

@@ -7,6 +7,7 @@ run in order and the last ones kill and add nodes. Health checks are tuned (500 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from lamina.client.http import Client
 from lamina.cluster.agent import agent_name
 from lamina.services.iam.credentials import load_secret
 from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.test_streaming import _node_function, _pieces, _shell_function, _stream
 
 ray_cluster_utils = pytest.importorskip(
     "ray.cluster_utils", reason="Ray is not installed (pip install 'lamina[cluster]')"
@@ -171,6 +174,100 @@ def test_warm_reuse_stays_on_the_node_and_logs_reach_the_control_plane(
         return [(g["node"], g["invocations"]) for g in groups]
 
     assert wait_for(lambda: billed_nodes() == [(node, 5)], 10, "the node's ledger rows")
+
+
+def billed_nodes(server: LaminaProcess, function: str) -> list[tuple[str, int]]:
+    """The ledger's rows for ``function`` grouped by the node that ran them."""
+    q = f"/lamina/v1/ledger?by=node&function={function}"
+    groups = Client(server.endpoint).call("GET", q)["groups"]
+    return [(g["node"], g["invocations"]) for g in groups]
+
+
+def test_streamed_invokes_run_on_a_node_and_stream_as_written(control: LaminaProcess) -> None:
+    _shell_function(control, "cl-stream")
+    chunks, complete, out = _stream(control, "cl-stream", {}, LogType="Tail")
+    assert out["StatusCode"] == 200
+    pieces = [(arrived, p) for arrived, data in chunks for p in _pieces(data)]
+    assert [p[0] for _, p in pieces] == ["1", "2", "3"]
+    for (arrived, _), (_, (_, written_next)) in pairwise(pieces):
+        assert arrived < written_next, "a piece arrived only after the next was written"
+    assert "ErrorCode" not in complete
+    assert "REPORT RequestId" in base64.b64decode(complete["LogResult"]).decode()
+    # The error trailer ends the stream as on one machine, from the same environment.
+    chunks, complete, _ = _stream(control, "cl-stream", {"fail": True})
+    assert [p[0] for _, data in chunks for p in _pieces(data)] == ["1", "2", "3"]
+    assert (complete["ErrorCode"], complete["ErrorDetails"]) == (
+        "StreamError",
+        "went wrong mid-stream",
+    )
+    # Both ran on one node (the ledger names it), not on the control plane.
+    nodes = {n["node_id"] for n in alive(control)}
+    rows = wait_for(
+        lambda: [r for r in billed_nodes(control, "cl-stream") if r[1] == 2], 10, "both rows"
+    )
+    assert len(rows) == 1 and rows[0][0] in nodes, rows
+
+
+def test_a_response_stream_url_on_the_cluster_keeps_its_prelude(control: LaminaProcess) -> None:
+    _node_function(control, "cl-stream-url")
+    url = control.lambda_client().create_function_url_config(
+        FunctionName="cl-stream-url", AuthType="NONE", InvokeMode="RESPONSE_STREAM"
+    )["FunctionUrl"]
+    out = subprocess.run(
+        ["curl", "-sN", "-i", "-X", "POST", "--data", '{"http": true}', url],
+        capture_output=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    head, _, body = out.partition(b"\r\n\r\n")
+    lines = head.decode().lower().split("\r\n")
+    assert lines[0] == "http/1.1 201 created"
+    assert "set-cookie: a=1" in lines and "set-cookie: b=2" in lines
+    assert [n for n, _ in _pieces(body)] == ["1", "2", "3"]
+    rows = wait_for(lambda: billed_nodes(control, "cl-stream-url"), 10, "the ledger rows")
+    assert rows[0][0] in {n["node_id"] for n in alive(control)}
+
+
+def test_a_stream_counts_against_cluster_wide_reserved_concurrency(
+    control: LaminaProcess,
+) -> None:
+    _shell_function(control, "cl-stream-one", timeout=4)
+    client = control.lambda_client()
+    client.put_function_concurrency(FunctionName="cl-stream-one", ReservedConcurrentExecutions=1)
+    out = client.invoke_with_response_stream(
+        FunctionName="cl-stream-one", Payload=b'{"sleep": true}'
+    )
+    events = iter(out["EventStream"])
+    first = next(events)  # the function streams one piece, then hangs until its timeout
+    assert "PayloadChunk" in first
+    # While it streams on its node, the function's one slot is taken cluster-wide.
+    with pytest.raises(ClientError) as refused:
+        client.invoke(FunctionName="cl-stream-one", Payload=b"{}")
+    error = refused.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert error.get("Reason") == "ReservedFunctionConcurrentInvocationLimitExceeded", error
+    rest = list(events)
+    assert rest[-1]["InvokeComplete"]["ErrorCode"] == "Sandbox.Timedout"
+
+
+def in_flight(server: LaminaProcess, function: str) -> int | None:
+    """``faas_concurrent_executions`` of ``function`` on /metrics (None: not listed)."""
+    with urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=30) as answer:
+        metrics = answer.read().decode()
+    prefix = f'faas_concurrent_executions{{faas_name="{function}"}} '
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            return int(float(line[len(prefix) :]))
+    return None
+
+
+def test_metrics_count_the_invokes_in_flight_on_the_nodes(control: LaminaProcess) -> None:
+    control.create("cl-busy", python_zip(SOURCE), Timeout=30)
+    with ThreadPoolExecutor(2) as pool:
+        busy = [pool.submit(invoke, control, "cl-busy", {"sleep": 3}) for _ in range(2)]
+        # Both run on nodes, none in the control plane's own pool: the gauge says 2.
+        assert wait_for(lambda: in_flight(control, "cl-busy") == 2, 20, "two in flight")
+        ran_on = {f.result()[0] for f in busy}
+    assert ran_on <= {n["node_id"] for n in alive(control)}
+    assert in_flight(control, "cl-busy") == 0
 
 
 def test_a_restarted_control_plane_reattaches_the_running_agents(

@@ -26,9 +26,10 @@ from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
 from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord
+from lamina.runtime_api.stream import ResponseStream
 from lamina.scheduler.driver import InvokeRequest
 from lamina.store.code import CodeStore
-from tests.integration.harness import python_zip
+from tests.integration.harness import python_zip, zip_files
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -314,5 +315,79 @@ def test_concurrent_cold_starts_ship_the_package_once(
             )
             assert all(res.function_error is None for res in results)
             assert sent == [cfg.code_sha256]
+
+    asyncio.run(scenario())
+
+
+# A custom runtime that streams 32 pieces of 64 KiB as fast as bash can write them.
+BIG_STREAM = r"""#!/bin/bash
+API=$AWS_LAMBDA_RUNTIME_API
+while :; do
+  exec 3<>"/dev/tcp/${API%:*}/${API##*:}"
+  printf 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: rt\r\nConnection: close\r\n\r\n' >&3
+  RID=""
+  while IFS= read -r line <&3; do
+    line=${line%$'\r'}
+    [ -z "$line" ] && break
+    case "${line,,}" in lambda-runtime-aws-request-id:*) RID=${line#*: } ;; esac
+  done
+  exec 3<&-
+  exec 3<>"/dev/tcp/${API%:*}/${API##*:}"
+  printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: rt\r\nLambda-Runtime-Function-Response-Mode: streaming\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-big\r\nConnection: close\r\n\r\n' "$RID" >&3
+  for i in $(seq 1 32); do
+    printf '10000\r\n' >&3
+    cat "${LAMBDA_TASK_ROOT:-.}/blob" >&3
+    printf '\r\n' >&3
+  done
+  printf '0\r\n\r\n' >&3
+  cat <&3 >/dev/null
+  exec 3<&-
+done
+"""
+
+
+def test_a_stream_crosses_the_connection_held_back_by_a_slow_reader(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    store = code[0]
+    pkg = store.put_zip(
+        zip_files({"bootstrap": BIG_STREAM, "blob": "a" * 65536}, executable=("bootstrap",))
+    )
+    cfg = FunctionConfig(
+        "big", "provided.al2023", "bootstrap", pkg.sha256_hex, pkg.size, timeout_s=60
+    )
+
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], store) as (r, records, _):
+            conn = r.connections["n1"]
+            flow: list[str] = []
+            real = conn._send_flow
+
+            def counting(op: str, ident: int) -> None:
+                flow.append(op)
+                real(op, ident)
+
+            conn._send_flow = counting  # type: ignore[method-assign]
+            # A reader far slower than the function, with a small buffer on this side.
+            stream = ResponseStream(20 * 1024 * 1024, high_water=64 * 1024)
+            task = asyncio.ensure_future(
+                r.invoke(InvokeRequest(cfg, b"{}", "arn:big", stream=stream))
+            )
+            await stream.started
+            assert stream.content_type == "application/x-big"
+            got = 0
+            while (data := await stream.read()) is not None:
+                assert set(data) == {ord("a")}
+                got += len(data)
+                await asyncio.sleep(0.02)
+            result = await task
+            assert result.function_error is None and result.node == "n1"
+            assert got == 32 * 65536
+            # The reader's buffer filled: the worker was told to hold back, then go on.
+            assert "pause" in flow and flow.count("pause") == flow.count("resume"), flow
+            rec = await shipped(records, result.request_id)
+            assert rec.function_name == "big"
 
     asyncio.run(scenario())
