@@ -30,6 +30,8 @@ def cluster_status(router: ClusterRouter) -> dict[str, object]:
                 "cpus": node.cpus,
                 "busy": node.busy,
                 "idle": dict(node.idle),
+                # The node fetches its code packages itself (lamina.cluster.nodecode).
+                "pulls": conn is not None and conn.pulls,
             }
         )
     return {

@@ -390,3 +390,43 @@ def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
         if new_id in nodes:
             break
     assert new_id in nodes, (nodes, new_id)
+
+
+PULL_ENV = {
+    "LAMINA_CLUSTER_CODE_PULL": "1",
+    # The dev-mode control plane accepts any key pair (docs/cluster.md).
+    "LAMINA_CLUSTER_CODE_ACCESS_KEY_ID": "AKIDNODE",
+    "LAMINA_CLUSTER_CODE_SECRET_ACCESS_KEY": "node-secret",
+}
+
+
+def test_a_node_started_to_pull_fetches_its_packages_itself(
+    control: LaminaProcess, cluster: Any
+) -> None:
+    """`ray start` in an environment with LAMINA_CLUSTER_CODE_PULL=1: that node's worker
+    pulls what it lacks from the control plane's code route; the others are pushed to."""
+    before = {n["node_id"] for n in alive(control)}
+    saved = {k: os.environ.get(k) for k in PULL_ENV}
+    os.environ.update(PULL_ENV)  # the new raylet, its agent and its worker inherit it
+    try:
+        cluster.add_node(**NODE_ARGS)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    new = wait_for(
+        lambda: [n for n in alive(control) if n["node_id"] not in before], what="the new node"
+    )[0]
+    others = [n for n in alive(control) if n["node_id"] != new["node_id"]]
+    assert new["pulls"] and others and not any(n["pulls"] for n in others)
+    # Homes are a hash of the name: 60 functions miss one node of four with p ~ 3e-8.
+    for i in range(60):
+        control.create(f"pull{i}", python_zip(SOURCE), Timeout=30)
+        node, body = invoke(control, f"pull{i}", {})
+        if node == new["node_id"]:
+            assert "env" in body
+            break
+    else:
+        raise AssertionError("no function was placed on the pulling node")
