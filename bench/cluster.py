@@ -3,7 +3,9 @@
 Measures (docs/cluster.md, "Benchmarks"; the issue's targets in brackets):
 
 1. warm invoke p50/p99 through the control plane to a worker node vs the single-machine
-   server, same client, same no-op function [cluster p50 ≤ single p50 + 0.15 ms];
+   server, same client, same no-op function [cluster p50 ≤ single p50 + 0.15 ms], and the
+   CPU each server process spent per warm invoke meanwhile (utime + stime from /proc: a
+   reading that holds up on a loaded machine better than latency does);
 2. throughput at concurrency 8 (eight functions, one connection each) with 1 and 3 nodes;
 3. cold-start time, single machine vs cluster (placement, code shipped to the node,
    the cold start there), and Init Duration from REPORT to tell them apart;
@@ -21,10 +23,12 @@ spread, not more hardware. Prints Markdown to stdout (progress on stderr).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.cluster_rig import ClusterRig
 from bench.functions import zip_files
@@ -53,7 +57,7 @@ class Plan:
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(1.5, 1.5, 50, 3, 8)
+        return cls(4.0, 1.5, 50, 3, 8)
 
 
 @dataclass(slots=True)
@@ -66,6 +70,13 @@ class Side:
     cold_wall_ms: list[float] = field(default_factory=list)
     cold_init_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Process label -> CPU seconds it spent during the latency rounds (see cpu_us).
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    def cpu_us(self) -> dict[str, float]:
+        """CPU per warm invoke (µs) of each server process during the latency rounds."""
+        ok = self.latency.ok if self.latency is not None else 0
+        return {label: s / ok * 1e6 for label, s in self.cpu_s.items()} if ok else {}
 
 
 @dataclass(slots=True)
@@ -146,13 +157,42 @@ def prepare(server: LaminaServer, names: list[str], plan: Plan) -> None:
     warm_up(server, names, plan.warm_invokes)
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pid(node_id: str) -> int | None:
+    """The pid of the Lamina worker serving ``node_id`` (its command line names it)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"lamina.cluster.worker" in cmd and node_id.encode() in cmd:
+            return int(proc.name)
+    return None
+
+
 def alternate_latency(
-    pairs: list[tuple[Side, LaminaServer, str]], plan: Plan, rounds: int = 4
+    pairs: list[tuple[Side, LaminaServer, str]],
+    plan: Plan,
+    pids: dict[str, dict[str, int]],
+    rounds: int = 4,
 ) -> None:
-    """Latency of each side in alternating rounds, so both see the same machine load."""
+    """Latency of each side in alternating rounds, so both see the same machine load;
+    ``pids`` (side label -> process label -> pid): whose CPU to count meanwhile."""
     for _ in range(rounds):
         for side, server, name in pairs:
+            watched = pids.get(side.label, {})
+            before = {label: cpu_seconds(pid) for label, pid in watched.items()}
             one = latency(server, name, Plan(plan.latency_s / rounds))
+            for label, pid in watched.items():
+                spent = cpu_seconds(pid) - before[label]
+                side.cpu_s[label] = side.cpu_s.get(label, 0.0) + spent
             if side.latency is None:
                 side.latency = one
             else:
@@ -185,7 +225,15 @@ def measure(plan: Plan, isolation: str | None) -> tuple[Side, Side, NodeLoss]:
         cluster.throughput[3] = spread_throughput(many, names3, plan.throughput_s)
         remote = [n for n, node in homes.items() if node and not rig.is_head(node)]
         _say("warm latency, in alternating rounds")
-        alternate_latency([(single, one, names[0]), (cluster, many, (remote or names3)[0])], plan)
+        target = (remote or names3)[0]
+        pids = {
+            single.label: {"server": one.pid or 0},
+            cluster.label: {"control plane": many.pid or 0},
+        }
+        wpid = worker_pid(homes.get(target, ""))
+        if wpid is not None:
+            pids[cluster.label]["worker"] = wpid
+        alternate_latency([(single, one, names[0]), (cluster, many, target)], plan, pids)
         _say("cold starts")
         for i in range(plan.cold_count):
             cold_starts(one, single, f"single-{i}", 1)
@@ -279,6 +327,14 @@ def render(single: Side, cluster: Side, loss: NodeLoss, command: str) -> str:
     for p in (50, 99):
         diff = f"{percentile(c, p) - percentile(s, p):+.3f}" if s and c else "—"
         lines.append(f"| warm invoke p{p} (ms) | {_ms(s, p)} | {_ms(c, p)} | {diff} |")
+    s_cpu, c_cpu = single.cpu_us(), cluster.cpu_us()
+    if s_cpu and c_cpu:
+        parts = " + ".join(f"{v:.0f} ({k})" for k, v in c_cpu.items())
+        total = sum(c_cpu.values())
+        lines.append(
+            f"| CPU per warm invoke (µs, server processes) | {sum(s_cpu.values()):.0f} | "
+            f"{parts} = {total:.0f} | {total - sum(s_cpu.values()):+.0f} |"
+        )
     lines.append(
         f"| c=8 throughput, 1 node (invokes/s) | {single.throughput.get(1, 0):.0f} | "
         f"{cluster.throughput.get(1, 0):.0f} | |"
