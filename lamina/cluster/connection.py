@@ -186,11 +186,9 @@ class NodeConnection:
             frame = await fut
         finally:
             self._waiting.pop(ident, None)
-            if stream is not None:
-                if not fut.done():
-                    # The caller went away mid-stream: let the function run on unheld.
-                    self._send_flow("resume", ident)
-                stream.close()
+            if stream is not None and not fut.done():
+                # The caller went away mid-stream: let the function run on unheld.
+                self._send_flow("resume", ident)
         return self._result(req, frame)
 
     def _write(self, data: bytes) -> None:

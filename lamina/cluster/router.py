@@ -147,10 +147,14 @@ class ClusterRouter:
         if not req.request_id:
             req = dataclasses.replace(req, request_id=str(uuid.uuid4()))
         try:
-            return await self._invoke_once(req)
-        except NodeLeaving:
-            # It did not run there (the node said it is leaving): place it again, once.
-            return await self._invoke_once(req)
+            try:
+                return await self._invoke_once(req)
+            except NodeLeaving:
+                # It did not run there (the node said it is leaving): place it again, once.
+                return await self._invoke_once(req)
+        finally:
+            if req.stream is not None:
+                req.stream.close()  # whatever ended the invoke, its reader stops waiting
 
     async def _invoke_once(self, req: InvokeRequest) -> InvokeResult:
         cfg = req.cfg

@@ -25,7 +25,7 @@ from lamina.cluster.router import ClusterRouter
 from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
 from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
-from lamina.models.invocation import InvocationRecord
+from lamina.models.invocation import InvocationRecord, InvokeResult
 from lamina.runtime_api.stream import ResponseStream
 from lamina.scheduler.driver import InvokeRequest
 from lamina.store.code import CodeStore
@@ -391,3 +391,64 @@ def test_a_stream_crosses_the_connection_held_back_by_a_slow_reader(
             assert rec.function_name == "big"
 
     asyncio.run(scenario())
+
+
+def test_a_stream_refused_by_a_leaving_node_streams_from_another(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    store = code[0]
+    pkg = store.put_zip(
+        zip_files({"bootstrap": BIG_STREAM, "blob": "a" * 65536}, executable=("bootstrap",))
+    )
+    cfg = FunctionConfig("big", "provided.al2023", "bootstrap", pkg.sha256_hex, pkg.size)
+    second, port = start_worker(tmp_path, "n2")
+
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], store) as (r, _, _):
+            await r.attach("127.0.0.1", port)
+            r.placement.lose("n2")  # so that this one runs on n1 and keeps it up a while
+            slow = code[1].with_changes(timeout_s=30)
+            running = asyncio.ensure_future(r.invoke(InvokeRequest(slow, b'{"sleep":3}', "a")))
+            await asyncio.sleep(1.0)
+            worker[0].send_signal(signal.SIGTERM)  # n1 leaves
+            for _ in range(50):
+                if not r.placement.nodes["n1"].alive:
+                    break
+                await asyncio.sleep(0.05)
+            # The race: the control plane places on n1 before it heard n1 is leaving.
+            r.placement.join("n1", 1024, 2)
+            leaving = r.connections["n1"]
+            real = leaving.invoke
+            refused: list[str] = []
+
+            async def first_attempt(
+                req: InvokeRequest, *args: object, **kwargs: object
+            ) -> InvokeResult:
+                try:
+                    return await real(req, *args, **kwargs)  # type: ignore[arg-type]
+                except NodeLeaving:
+                    refused.append(req.request_id)
+                    r.placement.lose("n1")  # what the control plane learns next
+                    r.placement.join("n2", 1024, 2)
+                    raise
+
+            leaving.invoke = first_attempt  # type: ignore[method-assign]
+            stream = ResponseStream(20 * 1024 * 1024)
+            task = asyncio.ensure_future(
+                r.invoke(InvokeRequest(cfg, b"{}", "arn:big", stream=stream))
+            )
+            got = 0
+            while (data := await stream.read()) is not None:
+                got += len(data)
+            result = await task
+            assert result.node == "n2" and result.function_error is None
+            assert got == 32 * 65536  # the first attempt's end did not end the stream
+            assert refused == [result.request_id]
+            assert (await running).node == "n1"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        stop_worker(second)
