@@ -53,9 +53,19 @@ class Shipment:
         return bool(self.records or self.logs.pending)
 
     def load(self, scheduler: Scheduler) -> NodeState:
-        """The node's memory in use and idle environments only (what every answer carries:
-        records and lines leave in batches, off the invoke's round trip)."""
-        return NodeState(used_mb(scheduler), idle_by_key(scheduler), idle_mb=idle_mb(scheduler))
+        """The node's memory in use and idle environments only (what an answer carries
+        when it changed: records and lines leave in batches, off the invoke's round
+        trip). One pass over the environments: every answer asks."""
+        used = idle_memory = 0
+        idle: dict[str, int] = {}
+        for env in scheduler.envs.values():
+            memory = env.cfg.memory_mb
+            used += memory
+            slot = env.slot
+            if slot.is_idle():
+                idle_memory += memory
+                idle[slot.key] = idle.get(slot.key, 0) + 1
+        return NodeState(used, idle, idle_mb=idle_memory)
 
     def take(self, scheduler: Scheduler, codes: tuple[str, ...] = ()) -> NodeState:
         """The node's state now, with everything pending (which is then sent)."""
