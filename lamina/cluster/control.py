@@ -86,6 +86,7 @@ async def open_cluster(
     router = ClusterRouter(placement, token, record, logs, package)
     router.on_throttle = scheduler.on_throttle
     router.credentials = credentials
+    router.bus = scheduler.bus
     # Ray binds to the host's interface unless told; a loopback control plane keeps Ray
     # there too (tests, one-host trials). Otherwise Ray picks the node's address.
     node_ip = "127.0.0.1" if settings.host.startswith(LOOPBACK_PREFIX) else None

@@ -26,6 +26,7 @@ from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
 from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
+from lamina.runtime_api.bus import TelemetryBus
 from lamina.scheduler.driver import InvokeRequest
 from lamina.scheduler.report import RecordSink
 
@@ -59,6 +60,9 @@ class ClusterRouter:
         # The execution role's temporary credentials for a function's environments (IAM),
         # sent once per configuration and connection: environments start on the nodes.
         self.credentials: Callable[[FunctionConfig], tuple[str, str, str]] | None = None
+        # The control plane's telemetry bus (the console's live tail, `lamina logs
+        # --follow`): the nodes' log lines go there too while someone watches.
+        self.bus: TelemetryBus | None = None
 
     # -- membership -------------------------------------------------------------------
     async def attach(self, host: str, port: int) -> str:
@@ -116,8 +120,11 @@ class ClusterRouter:
         # The node that ran each record is the one whose connection carried it.
         for rec in state.records:
             self._record(rec._replace(node=node_id))
+        bus = self.bus
         for event in state.logs:
             self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)
+            if bus is not None and bus.watched(event.function):
+                bus.publish(event.function, event.timestamp_ms, "function", event.message)
         self.placement.report(node_id, state.used_mb, state.idle, state.idle_mb)
 
     def drain(self, function: str) -> None:

@@ -270,6 +270,23 @@ def test_metrics_count_the_invokes_in_flight_on_the_nodes(control: LaminaProcess
     assert in_flight(control, "cl-busy") == 0
 
 
+def test_the_live_tail_shows_the_lines_a_node_wrote(control: LaminaProcess) -> None:
+    """`lamina logs --follow` and the console's tail read the control plane's telemetry
+    bus: a node's lines reach it with the batched state frames."""
+    control.create("cl-tail", python_zip(SOURCE), Timeout=30)
+    api = Client(control.endpoint)
+    path = "/lamina/v1/functions/cl-tail/telemetry"
+    start = api.call("GET", f"{path}?limit=0")["last"]  # watching from now
+    node, _ = invoke(control, "cl-tail", {"tag": "followed"})
+    assert node in {n["node_id"] for n in alive(control)}
+
+    def lines() -> list[str]:
+        return [e["text"] for e in api.call("GET", f"{path}?after={start}")["events"]]
+
+    assert wait_for(lambda: any("REPORT RequestId" in t for t in lines()), 10, "the REPORT")
+    assert any("DELIVERED followed" in t for t in lines())
+
+
 def test_a_restarted_control_plane_reattaches_the_running_agents(
     control: LaminaProcess,
 ) -> None:
