@@ -5,6 +5,7 @@ import pytest
 from lamina.cluster.frames import (
     HEAD,
     MAX_BODY,
+    RECORD_FIELDS,
     FrameDecoder,
     FrameError,
     LogEvent,
@@ -13,6 +14,8 @@ from lamina.cluster.frames import (
     encode,
     invoke_header,
     invoke_prefix,
+    record_from_json,
+    record_to_json,
     state_from_json,
     state_to_json,
 )
@@ -87,3 +90,17 @@ def test_a_plain_answer_is_its_id_and_payload() -> None:
     )
     assert (plain.op, plain.header, plain.body) == ("answer", {"op": "answer", "id": 7}, b"out")
     assert told.header == {"op": "answer", "id": 8, "function_error": "Unhandled"}
+
+
+def test_a_record_travels_as_a_row_and_an_earlier_workers_object_is_read() -> None:
+    rec = InvocationRecord(
+        "r1", "f", "$LATEST", 1.5, 2.25, 3, 128, 40, 9.5, "arm64", Outcome.TIMEOUT, 1024
+    )
+    row = record_to_json(rec)
+    assert isinstance(row, list) and len(row) == len(RECORD_FIELDS)
+    assert record_from_json(row) == rec
+    earlier = dict(zip(RECORD_FIELDS[:-2], row[:-2], strict=True))  # no restored, trace
+    assert record_from_json(earlier) == rec
+    for bad in ([None, *row[1:]], row[:-1], {"request_id": "r"}, "r1"):
+        with pytest.raises(FrameError):
+            record_from_json(bad)
