@@ -37,9 +37,11 @@ from lamina.cluster.frames import (
     welcome_from,
 )
 from lamina.errors import ApiError, NodeLeaving, NodeLost, ServiceError, TooManyRequests
+from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.stream import ResponseStream
 from lamina.scheduler.driver import InvokeRequest
+from lamina.store.codec import config_to_json
 
 log = logging.getLogger("lamina.cluster")
 
@@ -160,6 +162,17 @@ class NodeConnection:
     def drain(self, function: str) -> None:
         """Ask the worker to retire ``function``'s idle environments (it changed)."""
         self._write(encode("drain", {"function": function}))
+
+    def warm(self, cfg: FunctionConfig, credentials: tuple[str, str, str] | None) -> None:
+        """Ask the worker to start one environment of ``cfg`` and keep it idle (it takes
+        over from a leaving node's warm one); its next ``state`` shows it."""
+        header: dict[str, object] = {"key": cfg.cache_key}
+        if cfg.cache_key not in self.configured:
+            header["cfg"] = config_to_json(cfg)
+            self.configured.add(cfg.cache_key)
+        if credentials is not None:
+            header["credentials"] = list(credentials)
+        self._write(encode("warm", header))
 
     async def invoke(
         self,

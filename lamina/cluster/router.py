@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lamina.cluster.connection import NodeConnection
+from lamina.cluster.drain import EnvPhase, LeavingEnv, Rewarm, RoomElsewhere, plan_drain
 from lamina.cluster.frames import NodeState
 from lamina.cluster.placement import Cold, NoRoom, Placement, Throttle
 from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
@@ -63,6 +64,9 @@ class ClusterRouter:
         # The control plane's telemetry bus (the console's live tail, `lamina logs
         # --follow`): the nodes' log lines go there too while someone watches.
         self.bus: TelemetryBus | None = None
+        # Configurations by cache key (bounded by the functions' versions and revisions).
+        self._configs: dict[str, FunctionConfig] = {}
+        self._rewarming: set[asyncio.Future[None]] = set()
 
     # -- membership -------------------------------------------------------------------
     async def attach(self, host: str, port: int) -> str:
@@ -111,10 +115,58 @@ class ClusterRouter:
                 self.on_lost(node_id)
 
     def _leaving(self, conn: NodeConnection) -> None:
-        """The node drains: no new invokes go there; those in flight finish."""
+        """The node drains: no new invokes go there; those in flight finish; its warm
+        environments with no idle twin elsewhere are started again on the nodes with
+        room (the drain plan's rewarm advice), so a warm function stays warm."""
         if self.connections.get(conn.node_id) is conn:
+            rewarm = self._rewarm_plan(conn.node_id)
             self.placement.lose(conn.node_id)
             log.info("node %s is leaving: no new invokes go there", conn.node_id)
+            for step in rewarm:
+                cfg = self._configs.get(step.key)
+                if cfg is not None:
+                    task = asyncio.ensure_future(self._rewarm(step.node_id, cfg))
+                    self._rewarming.add(task)
+                    task.add_done_callback(self._rewarming.discard)
+
+    def _rewarm_plan(self, node_id: str) -> tuple[Rewarm, ...]:
+        node = self.placement.nodes.get(node_id)
+        if node is None:
+            return ()
+        envs = [
+            LeavingEnv(f"{key}#{i}", key, cfg.memory_mb, EnvPhase.IDLE, 0.0, cfg.timeout_s)
+            for key, count in node.idle.items()
+            if (cfg := self._configs.get(key)) is not None
+            for i in range(count)
+        ]
+        others = [
+            RoomElsewhere(n.node_id, n.room_mb(), dict(n.idle))
+            for n in self.placement.live()
+            if n.node_id != node_id
+        ]
+        # The idle environments of the moment count as recently used (the node's reports
+        # carry no last-use times).
+        return plan_drain(envs, others, 0.0).rewarm
+
+    async def _rewarm(self, node_id: str, cfg: FunctionConfig) -> None:
+        conn = self.connections.get(node_id)
+        if conn is None or conn.closed:
+            return
+        try:
+            await self._ensure_code_sent(conn, cfg)
+            creds = None
+            if self.credentials is not None and cfg.cache_key not in conn.credentialed:
+                creds = self.credentials(cfg)
+                conn.credentialed.add(cfg.cache_key)
+            conn.warm(cfg, creds)
+        except (NodeLost, OSError) as exc:
+            log.warning("could not rewarm %s on node %s: %s", cfg.name, node_id, exc)
+
+    async def _ensure_code_sent(self, conn: NodeConnection, cfg: FunctionConfig) -> None:
+        if not conn.pulls:
+            for sha in (cfg.code_sha256, *(layer.code_sha256 for layer in cfg.layers)):
+                if sha not in conn.codes:
+                    await self._ship(conn, sha)
 
     def _state(self, node_id: str, state: NodeState) -> None:
         # The node that ran each record is the one whose connection carried it.
@@ -133,6 +185,7 @@ class ClusterRouter:
         for conn in list(self.connections.values()):
             if not conn.closed:
                 conn.drain(function)
+        self._configs = {k: c for k, c in self._configs.items() if c.name != function}
 
     async def _ship(self, conn: NodeConnection, sha: str) -> None:
         """Send a package the node lacks, once however many cold starts need it now."""
@@ -165,6 +218,8 @@ class ClusterRouter:
 
     async def _invoke_once(self, req: InvokeRequest) -> InvokeResult:
         cfg = req.cfg
+        if cfg.cache_key not in self._configs:
+            self._configs[cfg.cache_key] = cfg  # what a leaving node's rewarm starts
         decision = self.placement.place(cfg.name, cfg.version, cfg.cache_key, cfg.memory_mb)
         if isinstance(decision, Throttle | NoRoom):
             if self.on_throttle is not None:
@@ -177,10 +232,7 @@ class ClusterRouter:
             conn = self.connections.get(node_id)
             if conn is None:
                 raise NodeLost(f"Node {node_id} is not connected.")
-            if not conn.pulls:
-                for sha in (cfg.code_sha256, *(layer.code_sha256 for layer in cfg.layers)):
-                    if sha not in conn.codes:
-                        await self._ship(conn, sha)
+            await self._ensure_code_sent(conn, cfg)
             creds = None
             if self.credentials is not None and cfg.cache_key not in conn.credentialed:
                 creds = self.credentials(cfg)

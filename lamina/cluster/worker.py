@@ -309,6 +309,18 @@ class Worker:
                 self._make_room(room)
             self._spawn(self._invoke(frame, peer.configs.get(key), peer))
             return
+        if op == "warm":
+            key = str(frame.header.get("key", ""))
+            raw = frame.header.get("cfg")
+            if raw is not None:
+                try:
+                    peer.configs[key] = config_from_json(str(raw))
+                except (LaminaError, ValueError, TypeError):
+                    log.exception("warm %s: bad configuration", key)
+            cfg = peer.configs.get(key)
+            if cfg is not None:
+                self._spawn(self._prewarm(cfg, frame.header.get("credentials"), peer))
+            return
         if op == "pause" or op == "resume":
             gate = peer.gates.get(frame.header.get("id", -1))
             if gate is not None and op == "pause":
@@ -376,6 +388,24 @@ class Worker:
 
     def _credentials_for(self, cfg: FunctionConfig) -> tuple[str, str, str]:
         return self._credentials.get(cfg.cache_key, ("", "", ""))
+
+    async def _prewarm(self, cfg: FunctionConfig, creds: object, peer: Peer) -> None:
+        """Start an idle environment of ``cfg`` (a leaving node's warm one moves here)."""
+        if self.leaving:
+            return
+        if isinstance(creds, list) and len(creds) == 3:
+            self._credentials[cfg.cache_key] = (str(creds[0]), str(creds[1]), str(creds[2]))
+        try:
+            if cfg.cache_key not in self._have_code:
+                await self._ensure_code(cfg)
+                self._have_code.add(cfg.cache_key)
+            started = await self.scheduler.prewarm(cfg)
+        except LaminaError:
+            log.exception("could not prewarm %s on %s", cfg.name, self.node_id)
+            return
+        if started:
+            log.info("prewarmed an environment of %s on %s", cfg.name, self.node_id)
+            peer.state(self.shipment.take(self.scheduler))
 
     async def _invoke(self, frame: Frame, cfg: FunctionConfig | None, peer: Peer) -> None:
         self._inflight += 1

@@ -172,6 +172,29 @@ class Scheduler:
             if env is not None:
                 await env.destroy()
 
+    async def prewarm(self, cfg: FunctionConfig) -> bool:
+        """Start one environment of ``cfg`` with no event and keep it idle (a cluster node
+        that leaves hands its warm environments to others this way). False when the pool
+        has no room for it, an idle one is there already, or its INIT failed."""
+        decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic())
+        if isinstance(decision, Throttle):
+            return False
+        slot = decision.slot
+        if not isinstance(decision, ColdStart):
+            self._hand_back(slot, True)  # one is warm already: nothing to start
+            return False
+        started = False
+        try:
+            env = self._new_environment(cfg, slot)
+            init = await self._starter.start(env)
+            if not isinstance(init, InitFailed):
+                self.pool.started(slot)
+                env.channel.on_extension_crash = lambda name: self._extension_crashed(env, name)
+                started = True
+            return started
+        finally:
+            self._hand_back(slot, started)
+
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
         result = await self._invoke(req)

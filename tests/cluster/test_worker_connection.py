@@ -452,3 +452,36 @@ def test_a_stream_refused_by_a_leaving_node_streams_from_another(
         asyncio.run(scenario())
     finally:
         stop_worker(second)
+
+
+def test_a_leaving_nodes_warm_environment_is_started_again_on_another(
+    tmp_path: Path,
+    worker: tuple[subprocess.Popen[str], int],
+    code: tuple[CodeStore, FunctionConfig],
+) -> None:
+    second, port = start_worker(tmp_path, "n2")
+
+    async def scenario() -> None:
+        async with router(tmp_path, worker[1], code[0]) as (r, records, _):
+            await r.attach("127.0.0.1", port)
+            cfg = code[1]
+            r.placement.lose("n2")  # the first runs on n1 and stays warm there
+            first = await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            r.placement.join("n2", 1024, 2)
+            assert first.node == "n1" and r.placement.nodes["n2"].idle.get(cfg.cache_key, 0) == 0
+            worker[0].send_signal(signal.SIGTERM)  # n1 leaves: its warm one moves to n2
+            n2 = r.placement.nodes["n2"]
+            for _ in range(100):
+                if n2.idle.get(cfg.cache_key, 0) == 1:
+                    break
+                await asyncio.sleep(0.1)
+            assert n2.idle.get(cfg.cache_key, 0) == 1
+            again = await r.invoke(InvokeRequest(cfg, b"{}", "arn:t"))
+            assert again.node == "n2"
+            assert not (await shipped(records, again.request_id)).cold  # warm at once
+            assert json.loads(again.payload)["key"] == "AKIDROLEECHO"  # its role's keys
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        stop_worker(second)
