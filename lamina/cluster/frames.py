@@ -7,7 +7,8 @@ The header says what the frame is (``op``); the body carries the one large opaqu
 
 Control plane → worker: ``hello`` (the cluster token; first frame, nothing else is read
 before it checks), ``code`` (a package the worker lacks, by SHA-256), ``invoke``,
-``drain``, and ``pause`` / ``resume`` (a streamed invoke's reader is behind / caught up).
+``drain``, ``warm`` (start an idle environment: a leaving node's moves here), and
+``pause`` / ``resume`` (a streamed invoke's reader is behind / caught up).
 Worker → control plane: ``welcome`` (node facts), ``start`` and ``chunk`` (a streamed
 invoke's content type, then its bytes as the function writes them), ``answer`` /
 ``failed`` (one per invoke, by ``id``) and ``state`` (its environments' memory and idle
