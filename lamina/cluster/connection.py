@@ -129,19 +129,24 @@ class NodeConnection:
         # Kept: asking for the running loop costs a getpid() system call on Python 3.11.
         loop = self._loop = asyncio.get_running_loop()
         self._welcomed = loop.create_future()
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            transport, _ = await loop.create_connection(lambda: _Reader(self), self.host, self.port)
-            self.transport = transport
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            transport.write(encode("hello", {"token": self._token}))
-            try:
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                transport, _ = await loop.create_connection(
+                    lambda: _Reader(self), self.host, self.port
+                )
+                self.transport = transport
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                transport.write(encode("hello", {"token": self._token}))
                 first = await self._welcomed
-            except ConnectionError:
-                self.closed = True
-                raise
-        welcome = welcome_from(first)
+            welcome = welcome_from(first)
+        except BaseException:
+            # No welcome (refused, silent, or not a worker): nothing is left open.
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+            raise
         self.welcome = welcome
         self.last_load = _load(welcome.state)
         self.codes = set(welcome.state.codes)
