@@ -261,13 +261,30 @@ def in_flight(server: LaminaProcess, function: str) -> int | None:
 
 def test_metrics_count_the_invokes_in_flight_on_the_nodes(control: LaminaProcess) -> None:
     control.create("cl-busy", python_zip(SOURCE), Timeout=30)
+    clients = [control.lambda_client() for _ in range(2)]  # made here: not thread-safe
+
+    def busy(client: Any) -> str:
+        out = client.invoke(FunctionName="cl-busy", Payload=b'{"sleep": 5}')
+        assert "FunctionError" not in out, out["Payload"].read()
+        return str(out["ResponseMetadata"]["HTTPHeaders"].get("x-lamina-node", ""))
+
+    seen: list[int | None] = []
+
+    def both() -> bool:
+        seen.append(in_flight(control, "cl-busy"))
+        return seen[-1] == 2
+
     with ThreadPoolExecutor(2) as pool:
-        busy = [pool.submit(invoke, control, "cl-busy", {"sleep": 3}) for _ in range(2)]
+        running = [pool.submit(busy, client) for client in clients]
         # Both run on nodes, none in the control plane's own pool: the gauge says 2.
-        assert wait_for(lambda: in_flight(control, "cl-busy") == 2, 20, "two in flight")
-        ran_on = {f.result()[0] for f in busy}
+        try:
+            wait_for(both, 30, "two in flight")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the gauge read {seen[-10:]}") from None
+        ran_on = {f.result() for f in running}
     assert ran_on <= {n["node_id"] for n in alive(control)}
-    assert in_flight(control, "cl-busy") == 0
+    # Listed at 0 once the ledger holds its records (they follow the answers in batches).
+    assert wait_for(lambda: in_flight(control, "cl-busy") == 0, 10, "none in flight")
 
 
 def test_the_live_tail_shows_the_lines_a_node_wrote(control: LaminaProcess) -> None:
