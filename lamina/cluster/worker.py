@@ -25,7 +25,7 @@ import socket
 import sys
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from lamina.cluster.frames import (
     Frame,
@@ -297,26 +297,14 @@ class Worker:
                 log.warning("ignored an invoke frame without an id")
                 return
             # Resolved before the next frame: a later invoke may send only the key.
-            key = str(frame.header.get("key", ""))
-            raw = frame.header.get("cfg")
-            if raw is not None:
-                try:
-                    peer.configs[key] = config_from_json(str(raw))
-                except (LaminaError, ValueError, TypeError):
-                    log.exception("invoke %s: bad configuration", frame.header.get("id"))
+            key = _remember_config(peer, frame.header, f"invoke {frame.header.get('id')}")
             room = frame.header.get("make_room_mb")
             if isinstance(room, int) and room > 0:
                 self._make_room(room)
             self._spawn(self._invoke(frame, peer.configs.get(key), peer))
             return
         if op == "warm":
-            key = str(frame.header.get("key", ""))
-            raw = frame.header.get("cfg")
-            if raw is not None:
-                try:
-                    peer.configs[key] = config_from_json(str(raw))
-                except (LaminaError, ValueError, TypeError):
-                    log.exception("warm %s: bad configuration", key)
+            key = _remember_config(peer, frame.header, "warm")
             cfg = peer.configs.get(key)
             if cfg is not None:
                 self._spawn(self._prewarm(cfg, frame.header.get("credentials"), peer))
@@ -506,6 +494,20 @@ class Worker:
             peer = self._newest
             if peer is not None and peer in self.peers and self.shipment.has_pending():
                 peer.state(self.shipment.take(self.scheduler))
+
+
+def _remember_config(peer: Peer, header: dict[str, Any], what: str) -> str:
+    """Keep the configuration a frame carries (``cfg``) under its ``key``; return the key.
+
+    A bad configuration is logged and not kept, so the frame's work finds none."""
+    key = str(header.get("key", ""))
+    raw = header.get("cfg")
+    if raw is not None:
+        try:
+            peer.configs[key] = config_from_json(str(raw))
+        except (LaminaError, ValueError, TypeError):
+            log.exception("%s: bad configuration for %s", what, key)
+    return key
 
 
 def provide_python_sdk(scheduler: Scheduler) -> None:

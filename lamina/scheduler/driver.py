@@ -304,11 +304,8 @@ class Scheduler:
                     trace=delivered.trace,
                 )
             )
-        elif outcome.reusable and not (req.tail or req.with_record):
-            # Answer first: the meter and the lines follow once the answer is written (or
-            # before anything else uses the environment). An invoke that ends its
-            # environment, or whose caller reads the tail or the record, runs them now.
-            env.after_answer = partial(
+        else:
+            step = partial(
                 self._reporter.after_invoke,
                 env,
                 request_id,
@@ -319,18 +316,14 @@ class Scheduler:
                 streamed_bytes=streamed,
                 trace=delivered.trace,
             )
-            self._after.add(env.settle)
-        else:
-            rec = self._reporter.after_invoke(
-                env,
-                request_id,
-                outcome,
-                duration_ms=delivered.duration_ms,
-                started_at=delivered.started_at,
-                ready=ready,
-                streamed_bytes=streamed,
-                trace=delivered.trace,
-            )
+            if outcome.reusable and not (req.tail or req.with_record):
+                # Answer first: the meter and the lines follow once the answer is written
+                # (or before anything else uses the environment). An invoke that ends its
+                # environment, or whose caller reads the tail or the record, runs them now.
+                env.after_answer = step
+                self._after.add(env.settle)
+            else:
+                rec = step()
         function_error = "Unhandled" if outcome.unhandled else None
         result = InvokeResult(
             request_id, outcome.payload, env.cfg.version, function_error, env.tail_bytes(), rec
