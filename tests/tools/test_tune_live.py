@@ -226,6 +226,13 @@ def test_weighted_payloads_in_parallel(api: LambdaClient) -> None:
     assert_as_found(api, "tune-parallel", before)
 
 
+def _as_from_a_terminal() -> None:
+    """SIGINT as a shell in a terminal leaves it: a test run started in the background
+    (`make test &`, some CI runners) ignores SIGINT, children inherit that, and Python
+    then never raises KeyboardInterrupt, so Ctrl-C could not be tested at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_puts_the_function_back(tools_server: LaminaProcess, api: LambdaClient) -> None:
     before = deploy(api, "tune-interrupted", SLEEPY)
     proc = subprocess.Popen(
@@ -233,6 +240,7 @@ def test_ctrl_c_puts_the_function_back(tools_server: LaminaProcess, api: LambdaC
          tools_server.endpoint, "--memory", "256,512,1024", "-n", "20", "--cold",
          "--payload", '{"sleep": 2}'],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=_as_from_a_terminal,
     )  # fmt: skip
     # Two seconds an invoke: the tuning lasts minutes, so Ctrl-C lands mid-run however
     # slow or fast the machine is (a CI run once saw it finish before the signal).
