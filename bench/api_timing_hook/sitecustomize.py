@@ -17,13 +17,14 @@ variable. (``bench/timing_hook`` is the after-invoke step's counterpart: only on
 
 from __future__ import annotations
 
-import atexit
 import os
-import statistics
+import runpy
 import sys
-import time
-from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.call_timing import CallTimes
 
 _WARM_UP = 500
 
@@ -32,21 +33,12 @@ def _install(out: str) -> None:
     from lamina.api import app, auth, mounts
     from lamina.wire import http, server
 
-    samples: dict[str, list[float]] = {}
-    clock = time.perf_counter
-
-    def wrap(owner: Any, name: str, key: str) -> None:
-        original: Callable[..., Any] = getattr(owner, name)
-        kept = samples.setdefault(key, [])
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            t = clock()
-            result = original(*args, **kwargs)
-            kept.append(clock() - t)
-            return result
-
-        setattr(owner, name, timed)
-
+    # From beside this hook, whichever checkout is measured (see bench/call_timing.py).
+    timer: type[CallTimes] = runpy.run_path(str(Path(__file__).parents[1] / "call_timing.py"))[
+        "CallTimes"
+    ]
+    times = timer(_WARM_UP)
+    clock = times.clock
     received = server.HttpConnection.data_received
 
     def data_received(conn: server.HttpConnection, data: bytes) -> None:
@@ -55,27 +47,17 @@ def _install(out: str) -> None:
         key = "api.data_received" if owner == "LambdaApi" else "runtime_api.data_received"
         t = clock()
         received(conn, data)
-        samples.setdefault(key, []).append(clock() - t)
+        times.kept(key).append(clock() - t)
 
     setattr(server.HttpConnection, "data_received", data_received)  # noqa: B010 - a patch
-    wrap(http.RequestParser, "feed", "parser.feed")
-    wrap(app.LambdaApi, "handle", "api.handle")
-    wrap(mounts.MountTable, "pick", "mounts.pick")
-    wrap(auth.Authenticator, "check", "auth.check")
-    wrap(app.LambdaApi, "_invoke", "api._invoke")
-    wrap(app, "invoke_response", "invoke_response")
-    wrap(http.Response, "render", "response.render")
-
-    def dump() -> None:
-        figures = [
-            f"{key}={statistics.median(values[_WARM_UP:] or values) * 1e6:.2f}"
-            for key, values in samples.items()
-            if values
-        ]
-        with open(out, "a") as f:
-            f.write(os.environ.get("LAMINA_BENCH_TAG", "") + " " + " ".join(figures) + "\n")
-
-    atexit.register(dump)
+    times.wrap(http.RequestParser, "feed", "parser.feed")
+    times.wrap(app.LambdaApi, "handle", "api.handle")
+    times.wrap(mounts.MountTable, "pick", "mounts.pick")
+    times.wrap(auth.Authenticator, "check", "auth.check")
+    times.wrap(app.LambdaApi, "_invoke", "api._invoke")
+    times.wrap(app, "invoke_response", "invoke_response")
+    times.wrap(http.Response, "render", "response.render")
+    times.write_at_exit(out)
 
 
 _OUT = os.environ.get("LAMINA_API_TIMING")

@@ -19,13 +19,16 @@ because a preempted call on a loaded machine inflates a mean; nested wrappers ad
 
 from __future__ import annotations
 
-import atexit
 import os
-import statistics
+import runpy
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.call_timing import CallTimes
 
 _WARM_UP = 200  # calls left out of each median (the cold start and the first invokes)
 
@@ -34,41 +37,32 @@ def _install(out: str) -> None:
     from lamina.scheduler import delivery, driver, environment, report, telemetry_events
     from lamina.wire import server
 
-    samples: dict[str, list[float]] = {}
+    # From beside this hook, whichever checkout is measured (see bench/call_timing.py).
+    timer: type[CallTimes] = runpy.run_path(str(Path(__file__).parents[1] / "call_timing.py"))[
+        "CallTimes"
+    ]
+    times = timer(_WARM_UP)
     cpu: list[float] = []
-    clock = time.perf_counter
-
-    def wrap(owner: Any, name: str, key: str) -> Callable[..., Any]:
-        original = getattr(owner, name)
-        kept = samples.setdefault(key, [])
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            t = clock()
-            result = original(*args, **kwargs)
-            kept.append(clock() - t)
-            return result
-
-        setattr(owner, name, timed)
-        return timed
 
     if os.environ.get("LAMINA_BENCH_TIMING_PARTS", "1") != "0":
         for name in ("drain_output", "max_memory_mb", "log"):
-            wrap(environment.Environment, name, f"env.{name}")
+            times.wrap(environment.Environment, name, f"env.{name}")
         for name in ("invocation_record", "report"):
-            wrap(report, name, name)
-        wrap(telemetry_events, "invoke_done", "telemetry.invoke_done")
+            times.wrap(report, name, name)
+        times.wrap(telemetry_events, "invoke_done", "telemetry.invoke_done")
         try:  # absent from trees before the step ran after the answer
             from lamina.scheduler import after_answer
 
-            wrap(after_answer.AfterAnswers, "add", "AFTER_ANSWER_ADD")
+            times.wrap(after_answer.AfterAnswers, "add", "AFTER_ANSWER_ADD")
         except ImportError:
             pass
-    _time_the_answer_path(driver, server, samples.setdefault("ANSWER_PATH", []), clock)
-    after = wrap(report.Reporter, "after_invoke", "AFTER_INVOKE")
+    _time_the_answer_path(driver, server, times.kept("ANSWER_PATH"), times.clock)
+    after = times.wrap(report.Reporter, "after_invoke", "AFTER_INVOKE")
+    after_invokes = times.kept("AFTER_INVOKE")
 
     def after_and_cpu(*args: Any, **kwargs: Any) -> Any:
         result = after(*args, **kwargs)
-        done = len(samples["AFTER_INVOKE"])
+        done = len(after_invokes)
         if done == _WARM_UP:
             cpu[:] = [time.process_time(), 0.0, 0.0]
         elif done > _WARM_UP:
@@ -77,21 +71,15 @@ def _install(out: str) -> None:
 
     setattr(report.Reporter, "after_invoke", after_and_cpu)  # noqa: B010 - a patch
     # delivery imported write_start by name: patch its reference too.
-    setattr(delivery, "write_start", wrap(report, "write_start", "WRITE_START"))  # noqa: B010
+    setattr(delivery, "write_start", times.wrap(report, "write_start", "WRITE_START"))  # noqa: B010
 
-    def dump() -> None:
-        figures = [
-            f"{key}={statistics.median(values[_WARM_UP:] or values) * 1e6:.2f}"
-            for key, values in samples.items()
-            if values
-        ]
+    def cpu_per_invoke() -> list[str]:
         if len(cpu) == 3 and cpu[2] > _WARM_UP:
             per = (cpu[1] - cpu[0]) / (cpu[2] - _WARM_UP) * 1e6
-            figures.append(f"server_cpu_per_invoke={per:.1f}")
-        with open(out, "a") as f:
-            f.write(os.environ.get("LAMINA_BENCH_TAG", "") + " " + " ".join(figures) + "\n")
+            return [f"server_cpu_per_invoke={per:.1f}"]
+        return []
 
-    atexit.register(dump)
+    times.write_at_exit(out, cpu_per_invoke)
 
 
 def _time_the_answer_path(
