@@ -18,6 +18,8 @@ import argparse
 import multiprocessing as mp
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from bench.functions import WARM_FUNCTIONS
 from bench.rawhttp import RawConnection, render_request
@@ -35,33 +37,49 @@ def _invoke_many(host: str, port: int, request: bytes, count: int) -> None:
                 raise SystemExit(f"invoke failed: {answer.status} {answer.body[:200]!r}")
 
 
-def run(function: str, invokes: int, connections: int) -> float:
-    """Do the work; returns invokes per second over the invoking part."""
+@contextmanager
+def prepared_server(
+    function: str, name: str = FUNCTION_NAME, first_invokes: int = 1
+) -> Iterator[tuple[LaminaServer, bytes]]:
+    """A running server with the no-op ``function`` (a ``WARM_FUNCTIONS`` key) created as
+    ``name`` at 1,769 MB and invoked ``first_invokes`` times (its cold start, before any
+    counted part); yields the server and the raw invoke request to send."""
     fn = next(f for f in WARM_FUNCTIONS if f.key == function)
     with LaminaServer() as server:
         api = server.api()
         try:
-            api.create_function(
-                FUNCTION_NAME, fn.code(), fn.runtime, fn.handler, 1769, timeout_s=TIMEOUT_S
-            )
-            api.invoke(FUNCTION_NAME, b"{}")  # the cold start, before the counted part
+            api.create_function(name, fn.code(), fn.runtime, fn.handler, 1769, timeout_s=TIMEOUT_S)
+            for _ in range(first_invokes):
+                api.invoke(name, b"{}")
         finally:
             api.close()
-        request = render_request("POST", invoke_path(FUNCTION_NAME), b"{}")
-        each = invokes // connections
-        workers = [
-            mp.Process(target=_invoke_many, args=(server.host, server.port, request, each))
-            for _ in range(connections)
-        ]
-        t0 = time.perf_counter()
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        elapsed = time.perf_counter() - t0
-        failed = [w.exitcode for w in workers if w.exitcode != 0]
-        if failed:
-            raise SystemExit(f"{len(failed)} client processes failed")
+        yield server, render_request("POST", invoke_path(name), b"{}")
+
+
+def run_clients(server: LaminaServer, request: bytes, connections: int, each: int) -> float:
+    """``connections`` client processes, ``each`` invokes apiece, all at once; returns the
+    seconds from the first start to the last end. Any failed invoke stops the bench."""
+    workers = [
+        mp.Process(target=_invoke_many, args=(server.host, server.port, request, each))
+        for _ in range(connections)
+    ]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - t0
+    failed = [w.exitcode for w in workers if w.exitcode != 0]
+    if failed:
+        raise SystemExit(f"{len(failed)} client processes failed")
+    return elapsed
+
+
+def run(function: str, invokes: int, connections: int) -> float:
+    """Do the work; returns invokes per second over the invoking part."""
+    each = invokes // connections
+    with prepared_server(function) as (server, request):
+        elapsed = run_clients(server, request, connections, each)
     return each * connections / elapsed
 
 

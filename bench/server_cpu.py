@@ -17,16 +17,13 @@ is then strace's, not the server's: read the counts, divided by the invokes).
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import signal
 import subprocess
 import time
 
-from bench.fixed import _invoke_many
+from bench.fixed import prepared_server, run_clients
 from bench.functions import WARM_FUNCTIONS
-from bench.rawhttp import render_request
-from bench.server import TIMEOUT_S, LaminaServer, invoke_path
 
 FUNCTION_NAME = "cpu"
 WARM_UP = 300  # invokes per connection before the counted part
@@ -39,33 +36,10 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _run_clients(host: str, port: int, request: bytes, connections: int, each: int) -> None:
-    workers = [
-        mp.Process(target=_invoke_many, args=(host, port, request, each))
-        for _ in range(connections)
-    ]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    if any(w.exitcode != 0 for w in workers):
-        raise SystemExit("a client process failed")
-
-
 def run(function: str, invokes: int, connections: int, strace: str | None) -> str:
-    fn = next(f for f in WARM_FUNCTIONS if f.key == function)
-    with LaminaServer() as server:
-        api = server.api()
-        try:
-            api.create_function(
-                FUNCTION_NAME, fn.code(), fn.runtime, fn.handler, 1769, timeout_s=TIMEOUT_S
-            )
-            for _ in range(connections):
-                api.invoke(FUNCTION_NAME, b"{}")
-        finally:
-            api.close()
-        request = render_request("POST", invoke_path(FUNCTION_NAME), b"{}")
-        _run_clients(server.host, server.port, request, connections, WARM_UP)
+    each = invokes // connections
+    with prepared_server(function, FUNCTION_NAME, first_invokes=connections) as (server, request):
+        run_clients(server, request, connections, WARM_UP)
         pid = server.pid
         assert pid is not None
         tracer = None
@@ -73,10 +47,9 @@ def run(function: str, invokes: int, connections: int, strace: str | None) -> st
             cmd = ["strace", "-c", "-f", "-p", str(pid), "-o", strace]
             tracer = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
             time.sleep(1.5)  # attached to every thread before the counted part
-        each = invokes // connections
-        cpu0, t0 = process_cpu_s(pid), time.perf_counter()
-        _run_clients(server.host, server.port, request, connections, each)
-        elapsed, cpu1 = time.perf_counter() - t0, process_cpu_s(pid)
+        cpu0 = process_cpu_s(pid)
+        elapsed = run_clients(server, request, connections, each)
+        cpu1 = process_cpu_s(pid)
         if tracer is not None:
             tracer.send_signal(signal.SIGINT)
             tracer.wait()
