@@ -15,7 +15,7 @@ function, so each runtime is measured on its own.
 from __future__ import annotations
 
 import base64
-import threading
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ from pathlib import Path
 from bench.functions import zip_files
 from bench.rawhttp import RawConnection, render_request
 from bench.server import TIMEOUT_S, LaminaServer, invoke_path
+from bench.together import release_together
 
 SLEEPER = {
     "app.py": "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return {}\n"
@@ -86,24 +87,17 @@ def burst(server: LaminaServer, name: str, payload: bytes, count: int) -> tuple[
     """``count`` invokes released together; wall seconds and each answer's log tail."""
     request = render_request("POST", invoke_path(name), payload, {"X-Amz-Log-Type": "Tail"})
     conns = [RawConnection(server.host, server.port) for _ in range(count)]
-    barrier = threading.Barrier(count + 1)
     tails: list[str] = [""] * count
 
-    def one(i: int) -> None:
-        barrier.wait()
+    def one(i: int, go: Callable[[], object]) -> None:
+        go()
         answer = conns[i].send_raw(request)
         if answer.status != 200 or answer.header("X-Amz-Function-Error"):
             tails[i] = f"ERROR {answer.status} {answer.body[:200]!r}"
         else:
             tails[i] = base64.b64decode(answer.header("X-Amz-Log-Result") or "").decode()
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
+    t0 = release_together([functools.partial(one, i) for i in range(count)])
     wall = time.perf_counter() - t0
     for c in conns:
         c.close()

@@ -20,11 +20,12 @@ Run: ``PYTHONPATH=. .venv/bin/python -m bench.workflows`` (``--json`` for raw nu
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from typing import Any
 from bench.peers import MINISTACK, free_port, running
 from bench.rawhttp import RawConnection
 from bench.server import ROOT, LaminaServer
+from bench.together import release_together
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
 CHAIN = 100
@@ -89,22 +91,15 @@ def create(sfn: Sfn, name: str, definition: dict[str, Any], kind: str) -> str:
 def standard_throughput(server: Endpoint, executions: int, clients: int) -> dict[str, float]:
     setup = Sfn(server)
     arn = create(setup, "std-chain", chain(CHAIN), "STANDARD")
-    barrier = threading.Barrier(clients + 1)
 
-    def starter(k: int) -> None:
+    def starter(k: int, go: Callable[[], object]) -> None:
         sfn = Sfn(server)
-        barrier.wait()
+        go()
         for i in range(k, executions, clients):
             sfn.call("StartExecution", {"stateMachineArn": arn, "name": f"e{i}"})
         sfn.close()
 
-    threads = [threading.Thread(target=starter, args=(k,)) for k in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
+    start = release_together([functools.partial(starter, k) for k in range(clients)])
     while True:  # done when every execution is SUCCEEDED (FAILED ones stop the bench)
         page = setup.call("ListExecutions", {"stateMachineArn": arn, "statusFilter": "SUCCEEDED",
                                              "maxResults": 1000})  # fmt: skip
@@ -141,22 +136,15 @@ def express_throughput(server: Endpoint, clients: int, per_client: int) -> dict[
     setup = Sfn(server)
     arn = create(setup, "exp-chain-many", chain(CHAIN), "EXPRESS")
     setup.close()
-    barrier = threading.Barrier(clients + 1)
 
-    def worker() -> None:
+    def worker(go: Callable[[], object]) -> None:
         sfn = Sfn(server)
-        barrier.wait()
+        go()
         for _ in range(per_client):
             sfn.call("StartSyncExecution", {"stateMachineArn": arn})
         sfn.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for t in threads:
-        t.join()
+    start = release_together([worker] * clients)
     elapsed = time.perf_counter() - start
     return {"clients": clients, "executions": clients * per_client,
             "transitions_per_s": clients * per_client * CHAIN / elapsed}  # fmt: skip
