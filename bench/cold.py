@@ -32,6 +32,16 @@ class ColdResult:
     not_cold: int = 0  # invokes that found a warm environment after all
     failures: list[str] = field(default_factory=list)
 
+    def summary(self, started: str = "init") -> str:
+        """One line: the p50 of the starts (``started`` names what they measure), and how
+        many invokes were cold, found a warm environment or failed."""
+        starts = sorted(self.init_ms)
+        p50 = starts[len(starts) // 2] if starts else float("nan")
+        return (
+            f"cold: {self.fn.key:<12} {self.memory_mb:>5} MB {started} p50 {p50:8.2f} ms "
+            f"({len(starts)} cold, {self.not_cold} not cold, {len(self.failures)} failed)"
+        )
+
 
 def _one_cold_invoke(api: LambdaClient, name: str, result: ColdResult) -> None:
     try:
@@ -83,11 +93,7 @@ def measure_function(
             _one_cold_invoke(api, name, result)
     finally:
         api.close()
-    init = sorted(result.init_ms)
-    say(
-        f"cold: {fn.key:<12} {memory_mb:>5} MB init p50 {init[len(init) // 2] if init else float('nan'):8.2f} ms "
-        f"({len(init)} cold, {result.not_cold} not cold, {len(result.failures)} failed)"
-    )
+    say(result.summary("init"))
     for failure in result.failures[:3]:
         say(f"  failure: {failure}")
     return result
@@ -158,11 +164,6 @@ def measure_forked(
                 _one_cold_invoke(api, name, result)
         finally:
             api.close()
-        starts = sorted(result.init_ms)
-        say(
-            f"cold: {key:<12} {memory_mb:>5} MB start p50 "
-            f"{starts[len(starts) // 2] if starts else float('nan'):8.2f} ms "
-            f"({len(starts)} cold, {result.not_cold} not cold, {len(result.failures)} failed)"
-        )
+        say(result.summary("start"))
         out.append(result)
     return out
