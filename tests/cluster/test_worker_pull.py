@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from lamina.logs.store import LogStore
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord
 from lamina.scheduler.driver import InvokeRequest
-from tests.cluster.test_worker_connection import TOKEN, stop_worker
+from tests.cluster.workers import TOKEN, start_worker, stop_worker
 from tests.integration.harness import LaminaProcess, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -47,24 +46,12 @@ def control(tmp_path: Path) -> Iterator[LaminaProcess]:
 
 def start_pulling_worker(root: Path, endpoint: str) -> tuple[subprocess.Popen[str], int]:
     env = {
-        **os.environ,
-        "LAMINA_CLUSTER_TOKEN": TOKEN,
-        "PYTHONPATH": os.getcwd(),
         "LAMINA_CLUSTER_CODE_PULL": "1",
         # The dev-mode control plane accepts any key pair (docs/cluster.md).
         "LAMINA_CLUSTER_CODE_ACCESS_KEY_ID": "AKIDNODE",
         "LAMINA_CLUSTER_CODE_SECRET_ACCESS_KEY": "node-secret",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lamina.cluster.worker", "--node-id", "puller",
-         "--data-dir", str(root / "puller"), "--capacity-mb", "1024", "--cpus", "1",
-         "--api-endpoint", endpoint],
-        stdout=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("LAMINA-WORKER "), line
-    return proc, int(line.split()[1])
+    return start_worker(root, "puller", cpus=1, env=env, args=("--api-endpoint", endpoint))
 
 
 def test_pulling_is_configured_from_the_environment() -> None:
