@@ -17,6 +17,7 @@ from lamina.errors import SandboxError
 from lamina.sandbox.cgroups import (
     ROOT_GROUP,
     V1_CONTROLLERS,
+    V2_CONTROLLERS,
     CgroupLayout,
     EnvCgroup,
     Write,
@@ -38,20 +39,25 @@ _SETTLE_TIMEOUT_S = 5.0
 
 
 def detect_layout(
-    mount: Path = Path("/sys/fs/cgroup"), group: str = ROOT_GROUP
+    mount: Path = Path("/sys/fs/cgroup"),
+    group: str = ROOT_GROUP,
+    v2_controllers: tuple[str, ...] = V2_CONTROLLERS,
 ) -> CgroupLayout | None:
     """The usable hierarchy under ``mount``: v2 if it offers our controllers, else v1, else None.
 
     A hybrid host (v1 controllers plus an empty v2 at ``unified``) is treated as v1.
     ``group`` names Lamina's root group (tests use their own so they never meet a server's).
+    ``v2_controllers`` are the v2 controllers required (and then used); only tests name
+    fewer, to run the driver on a hybrid host's controller-less ``unified`` hierarchy.
     """
     controllers = mount / "cgroup.controllers"
     if (
         controllers.is_file()
-        and v2_controllers_usable(controllers.read_text())
+        and v2_controllers_usable(controllers.read_text(), v2_controllers)
         and os.access(mount / "cgroup.subtree_control", os.W_OK)
     ):
-        return v2_layout(mount, swap_accounting=False, group=group)  # known after prepare()
+        # swap_accounting is known after prepare()
+        return v2_layout(mount, swap_accounting=False, group=group, controllers=v2_controllers)
     mounted: dict[str, Path] = {}
     for controller in V1_CONTROLLERS:
         hierarchy = (mount / controller).resolve()

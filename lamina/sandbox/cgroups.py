@@ -38,12 +38,15 @@ class CgroupLayout:
     ``roots`` maps a controller (v1) or ``"unified"`` (v2) to the ``lamina`` root group.
     v1 controllers mounted together (``cpu,cpuacct``) map to the same directory.
     ``swap_accounting`` says whether memsw (v1) / memory.swap.max (v2) files exist.
+    ``controllers`` (v2) are the ones enabled for the environments and limited in them:
+    :data:`V2_CONTROLLERS`, unless a test runs the driver on a hierarchy without them.
     """
 
     version: Version
     mount: Path
     roots: Mapping[str, Path]
     swap_accounting: bool = False
+    controllers: tuple[str, ...] = V2_CONTROLLERS
 
     def root_dirs(self) -> list[Path]:
         return _distinct(self.roots.values())
@@ -67,14 +70,21 @@ def v1_layout(
     return CgroupLayout(1, mount, {c: mounted[c] / group for c in V1_CONTROLLERS}, swap_accounting)
 
 
-def v2_layout(mount: Path, swap_accounting: bool, group: str = ROOT_GROUP) -> CgroupLayout:
-    return CgroupLayout(2, mount, {"unified": mount / group}, swap_accounting)
+def v2_layout(
+    mount: Path,
+    swap_accounting: bool,
+    group: str = ROOT_GROUP,
+    controllers: tuple[str, ...] = V2_CONTROLLERS,
+) -> CgroupLayout:
+    return CgroupLayout(2, mount, {"unified": mount / group}, swap_accounting, controllers)
 
 
-def v2_controllers_usable(controllers_text: str) -> bool:
+def v2_controllers_usable(
+    controllers_text: str, required: tuple[str, ...] = V2_CONTROLLERS
+) -> bool:
     """Whether a v2 ``cgroup.controllers`` offers every controller an environment needs."""
     available = set(controllers_text.split())
-    return all(c in available for c in V2_CONTROLLERS)
+    return all(c in available for c in required)
 
 
 def prepare_plan(layout: CgroupLayout) -> list[Write]:
@@ -82,9 +92,9 @@ def prepare_plan(layout: CgroupLayout) -> list[Write]:
 
     Run after the root group directory exists.
     """
-    if layout.version == 1:
+    if layout.version == 1 or not layout.controllers:
         return []
-    enable = " ".join(f"+{c}" for c in V2_CONTROLLERS)
+    enable = " ".join(f"+{c}" for c in layout.controllers)
     root = layout.roots["unified"]
     levels = [layout.mount]
     for part in root.relative_to(layout.mount).parts:
@@ -155,7 +165,7 @@ class EnvCgroup:
             (cpu / "cpu.max", f"{quota} {CFS_PERIOD_US}"),
             (pids / "pids.max", str(limits.pids_max)),
         ]
-        return writes
+        return self._enabled(writes)
 
     def cpu_writes(self, memory_mb: int, host_cpus: int) -> list[Write]:
         """Set the CPU share of ``memory_mb`` (after INIT, when INIT ran boosted)."""
@@ -163,7 +173,12 @@ class EnvCgroup:
         cpu = self.dir("cpu")
         if self.layout.version == 1:
             return [(cpu / "cpu.cfs_quota_us", str(quota))]
-        return [(cpu / "cpu.max", f"{quota} {CFS_PERIOD_US}")]
+        return self._enabled([(cpu / "cpu.max", f"{quota} {CFS_PERIOD_US}")])
+
+    def _enabled(self, writes: list[Write]) -> list[Write]:
+        """The v2 writes to files of the layout's controllers (v2 names each file for its
+        controller: ``memory.max``, ``cpu.max``, ``pids.max``)."""
+        return [w for w in writes if w[0].name.split(".")[0] in self.layout.controllers]
 
     def freeze_write(self, frozen: bool) -> Write:
         if self.layout.version == 1:

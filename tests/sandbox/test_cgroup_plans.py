@@ -210,3 +210,34 @@ def test_v2_enables_controllers_on_every_level_down_to_the_server_group() -> Non
         "/cg/lamina/cgroup.subtree_control",
         "/cg/lamina/s7/cgroup.subtree_control",
     ]
+
+
+def test_a_v2_layout_limits_and_enables_only_the_controllers_it_names() -> None:
+    core_only = v2_layout(Path("/cg"), True, group="t", controllers=())
+    group = core_only.env("e")
+    assert prepare_plan(core_only) == []
+    assert group.limit_writes(Limits(128, init_cpu_boost=True), 2) == []
+    assert group.cpu_writes(128, 2) == []
+    # The core files stay where they are: freezer, kill, join, CPU time.
+    assert group.freeze_write(True) == (Path("/cg/t/e/cgroup.freeze"), "1")
+    assert group.kill_file() == Path("/cg/t/e/cgroup.kill")
+    assert group.cpu_usage_file() == Path("/cg/t/e/cpu.stat")
+    memory_only = v2_layout(Path("/cg"), True, group="t", controllers=("memory",))
+    assert [p.name for p, _ in memory_only.env("e").limit_writes(Limits(128), 2)] == [
+        "memory.max",
+        "memory.swap.max",
+        "memory.oom.group",
+    ]
+    assert prepare_plan(memory_only)[-1] == (Path("/cg/t/cgroup.subtree_control"), "+memory")
+    # By default every controller an environment needs is required, enabled and limited.
+    assert v2_layout(Path("/cg"), False).controllers == ("memory", "cpu", "pids")
+    assert not v2_controllers_usable("hugetlb")
+    assert v2_controllers_usable("hugetlb", required=())
+
+
+def test_a_hybrid_hosts_controller_less_v2_is_used_only_when_asked_for(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("hugetlb\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    assert detect_layout(tmp_path) is None  # no v1 controllers beside it either
+    layout = detect_layout(tmp_path, group="t", v2_controllers=())
+    assert layout is not None and layout.version == 2 and layout.controllers == ()
