@@ -9,9 +9,9 @@ from pathlib import Path
 
 from lamina.billing import ledger_db
 from lamina.billing.ledger import Ledger
-from lamina.billing.ledger_db import SCHEMA_VERSION, connect, cost_columns, decode, encode
-from lamina.billing.meter import invocation_cost
+from lamina.billing.ledger_db import SCHEMA_VERSION
 from lamina.billing.prices import load_prices
+from tests.billing.old_ledgers import migrated
 from tests.billing.test_ledger import NEVER, make_record
 
 TABLE = load_prices()
@@ -27,22 +27,10 @@ SCHEMA_2 = ledger_db._SCHEMA.replace(
 
 def test_a_schema_2_ledger_is_migrated_and_its_rows_ran_here(tmp_path: Path) -> None:
     assert "node" not in SCHEMA_2
-    path = tmp_path / "ledger.db"
-    old = sqlite3.connect(path)
-    old.executescript(SCHEMA_2 + "PRAGMA user_version = 2;")
     record = make_record(init_ms=20.0)._replace(restored=True)
-    columns = ledger_db.COLUMNS.removesuffix(", node")
-    values = encode(record, cost_columns(invocation_cost(record, TABLE)))[:-1]
-    old.execute(f"INSERT INTO invocations ({columns}) VALUES ({','.join('?' * 20)})", values)
-    old.commit()
-    old.close()
-
-    conn = connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-    (row,) = conn.execute(f"SELECT {ledger_db.COLUMNS} FROM invocations").fetchall()
-    migrated, _ = decode(row)
-    assert migrated == record and migrated.node is None and migrated.restored is True
-    conn.close()
+    back = migrated(tmp_path / "ledger.db", SCHEMA_2, 2, record, new_columns=1)
+    assert SCHEMA_VERSION == 3
+    assert back == record and back.node is None and back.restored is True
 
 
 def test_the_node_is_stored_and_read_back(tmp_path: Path) -> None:

@@ -11,17 +11,14 @@ import pytest
 
 from lamina.billing.ledger import LEDGER_FILE, Ledger
 from lamina.billing.ledger_reader import LedgerReader
-from lamina.billing.prices import load_prices
 from lamina.billing.projection import project
 from lamina.errors import ConfigError
 from lamina.models.invocation import InvocationRecord, Outcome
+from tests.billing.test_ledger import DAY1, NEVER, TABLE, make_record
 
 D = Decimal
-TABLE = load_prices()
-DAY1 = 1_700_006_400.0  # 2023-11-15 00:00:00 UTC
 DAY2 = DAY1 + 86_400.0
 DEC1 = 1_701_388_800.0  # 2023-12-01 00:00:00 UTC
-NEVER = 3600.0
 
 
 def record(
@@ -36,20 +33,13 @@ def record(
     outcome: Outcome = Outcome.SUCCESS,
     ephemeral_mb: int = 512,
 ) -> InvocationRecord:
-    return InvocationRecord(
-        request_id=f"req-{n}",
-        function_name=function,
-        version=version,
-        started_at=started_at,
-        duration_ms=float(billed_ms) - 0.5,
-        billed_ms=billed_ms,
-        memory_mb=memory_mb,
-        max_memory_used_mb=40,
-        init_ms=init_ms,
-        architecture=architecture,
-        outcome=outcome,
-        ephemeral_mb=ephemeral_mb,
-    )
+    """A record whose duration is half a millisecond under what it was billed."""
+    duration_ms = billed_ms - 0.5
+    made = make_record(
+        n, function, started_at, duration_ms, billed_ms, memory_mb, init_ms, architecture, outcome,
+        ephemeral_mb,
+    )  # fmt: skip
+    return made._replace(version=version, max_memory_used_mb=40)
 
 
 ROWS = [

@@ -3,7 +3,6 @@ and priced as SnapStart restores and cache (pure pricing, real SQLite files)."""
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from lamina.billing.meter import invocation_cost
 from lamina.billing.prices import load_prices
 from lamina.billing.snapstart import SnapStartVersion
 from lamina.tools.snapstart_cost import cache_seconds, snapstart_rows
+from tests.billing.old_ledgers import migrated
 from tests.billing.test_ledger import DAY1, make_record
 
 TABLE = load_prices()
@@ -22,21 +22,10 @@ SCHEMA_1 = ledger_db._SCHEMA.split(",\n    restored ")[0] + ledger_db._SCHEMA.sp
 
 def test_a_schema_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
-    old = sqlite3.connect(path)
-    old.executescript(SCHEMA_1 + "PRAGMA user_version = 1;")
     record = make_record(init_ms=50.0)
-    columns = ledger_db.COLUMNS.removesuffix(", restored, node")
-    values = encode(record, cost_columns(invocation_cost(record, TABLE)))[:-2]
-    old.execute(f"INSERT INTO invocations ({columns}) VALUES ({','.join('?' * 19)})", values)
-    old.commit()
-    old.close()
-
-    conn = connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
-    (row,) = conn.execute(f"SELECT {ledger_db.COLUMNS} FROM invocations").fetchall()
-    migrated, _ = decode(row)
-    assert migrated == record and migrated.restored is False and migrated.node is None
-    conn.close()
+    back = migrated(path, SCHEMA_1, 1, record, new_columns=2)
+    assert SCHEMA_VERSION == 3
+    assert back == record and back.restored is False and back.node is None
     # A second open finds it current: nothing to do.
     again = connect(path)
     assert again.execute("PRAGMA user_version").fetchone()[0] == 3
