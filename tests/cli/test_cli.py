@@ -6,14 +6,13 @@ import json
 import re
 import socket
 import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import REPORT, ROOT, LaminaProcess, running_lamina
+from tests.integration.harness import REPORT, LaminaProcess, lamina_cli, running_lamina
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -40,14 +39,7 @@ def lamina(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``lamina <args> --endpoint ...`` and capture its output."""
     url = endpoint if endpoint is not None else server.endpoint if server else ""
-    return subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", *args, "--endpoint", url],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return lamina_cli(*args, "--endpoint", url)
 
 
 def write_function(folder: Path, source: str) -> Path:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import ROOT, LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, lamina_cli, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -26,15 +25,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
     lamina.stop()
 
 
-def lamina_cli(server: LaminaProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", *args, "--endpoint", server.endpoint],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+def against(server: LaminaProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lamina <args>`` against ``server``."""
+    return lamina_cli(*args, "--endpoint", server.endpoint, timeout=60)
 
 
 def test_a_schedule_put_listed_fires_and_is_removed(server: LaminaProcess) -> None:
@@ -46,9 +39,9 @@ def test_a_schedule_put_listed_fires_and_is_removed(server: LaminaProcess) -> No
             return "ok"
     """),
     )
-    put = lamina_cli(server, "schedule", "put", "every-minute", "rate(1 minute)", "sched-target")
+    put = against(server, "schedule", "put", "every-minute", "rate(1 minute)", "sched-target")
     assert put.returncode == 0, put.stderr
-    listed = json.loads(lamina_cli(server, "schedule", "ls", "--json").stdout)
+    listed = json.loads(against(server, "schedule", "ls", "--json").stdout)
     assert {
         "Name": "every-minute",
         "ScheduleExpression": "rate(1 minute)",
@@ -59,34 +52,19 @@ def test_a_schedule_put_listed_fires_and_is_removed(server: LaminaProcess) -> No
     logs = ""
     while time.monotonic() < deadline and "TICK aws.events Scheduled Event" not in logs:
         time.sleep(0.5)
-        logs = lamina_cli(server, "logs", "sched-target").stdout
+        logs = against(server, "logs", "sched-target").stdout
     assert "TICK aws.events Scheduled Event" in logs
-    removed = lamina_cli(server, "schedule", "rm", "every-minute")
+    removed = against(server, "schedule", "rm", "every-minute")
     assert removed.returncode == 0, removed.stderr
-    assert json.loads(lamina_cli(server, "schedule", "ls", "--json").stdout) == []
+    assert json.loads(against(server, "schedule", "ls", "--json").stdout) == []
 
 
 def test_a_bad_expression_is_refused_with_a_clear_error(server: LaminaProcess) -> None:
-    out = lamina_cli(server, "schedule", "put", "bad", "rate(0 minutes)", "sched-target")
+    out = against(server, "schedule", "put", "bad", "rate(0 minutes)", "sched-target")
     assert out.returncode == 2
     assert "error:" in out.stderr and "ValidationException" in out.stderr
 
 
 def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lamina.cli.main",
-            "schedule",
-            "ls",
-            "--endpoint",
-            "http://127.0.0.1:9",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    out = lamina_cli("schedule", "ls", "--endpoint", "http://127.0.0.1:9", timeout=60)
     assert out.returncode == 2 and "error:" in out.stderr

@@ -260,6 +260,22 @@ def aws_cli(
     )
 
 
+def lamina_cli(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``lamina <args>`` from this checkout in a child process (``env`` added to the
+    test's environment), its output captured; the exit status is the caller's to check."""
+    return subprocess.run(
+        [sys.executable, "-m", "lamina.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **env} if env else None,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def cli_json(result: subprocess.CompletedProcess[str]) -> Any:
     """What a successful AWS CLI call printed, as JSON (None when it printed nothing)."""
     assert result.returncode == 0, result.stderr

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,11 +16,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.integration.harness import (
-    ROOT,
     LaminaProcess,
     aws_cli,
     cli_json,
     create_role,
+    lamina_cli,
     python_zip,
 )
 
@@ -62,15 +60,7 @@ def error_code(call: Any) -> tuple[str, int]:
 
 
 def cli(server: LaminaProcess, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", *args, "--endpoint", server.endpoint],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        timeout=120,
-        check=False,
-    )
+    return lamina_cli(*args, "--endpoint", server.endpoint, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import ROOT, LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, lamina_cli, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -33,14 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
 
 
 def cost(*args: str) -> tuple[list[dict[str, Any]], str]:
-    out = subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "cost", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    out = lamina_cli("cost", *args)
     assert out.returncode == 0, out.stderr
     return (json.loads(out.stdout) if "--json" in args else []), out.stdout
 

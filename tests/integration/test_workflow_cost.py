@@ -5,8 +5,6 @@ requests and GB-seconds (real server, real executions, exact dollars)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -14,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import ROOT, LaminaProcess, aws_client, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, lamina_cli, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -53,14 +51,7 @@ def sfn(server: LaminaProcess) -> Any:
 
 
 def cost(*args: str) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "cost", "--json", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    out = lamina_cli("cost", "--json", *args)
     assert out.returncode == 0, out.stderr
     rows: list[dict[str, Any]] = json.loads(out.stdout)
     return rows
@@ -115,11 +106,9 @@ def test_cost_prices_standard_transitions_and_express_gb_seconds(server: LaminaP
     # One function asked for: no workflows.
     assert not workflows(cost("double", "--endpoint", server.endpoint))
 
-    text = subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "cost", "--endpoint", server.endpoint,
-         "--free-tier"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
-    ).stdout  # fmt: skip
+    done = lamina_cli("cost", "--endpoint", server.endpoint, "--free-tier")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
     lines = text.splitlines()
     assert any(line.startswith("== Workflows") for line in lines), text
     (row,) = [line for line in lines if line.split()[:2] == ["orders", "STANDARD"]]

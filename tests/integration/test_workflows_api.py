@@ -24,6 +24,7 @@ from tests.integration.harness import (
     aws_cli,
     aws_client,
     cli_json,
+    lamina_cli,
     python_zip,
 )
 
@@ -146,10 +147,8 @@ def test_a_standard_execution_runs_python_node_and_rust_tasks(server: LaminaProc
     assert [e["id"] for e in first["events"] + rest["events"]] == [e["id"] for e in events]
     described = client.describe_state_machine_for_execution(executionArn=ex["executionArn"])
     assert json.loads(described["definition"]) == ORDER
-    cost = subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "workflow", "cost", "order", "--json",
-         "--endpoint", server.endpoint], capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+    cost = lamina_cli("workflow", "cost", "order", "--json", "--endpoint", server.endpoint)
+    assert cost.returncode == 0, cost.stderr
     priced = json.loads(cost.stdout)
     assert priced["stateMachines"][0]["transitions"] == 5  # Python, Node, Rust, Pause, Done
     assert priced["stateMachines"][0]["cost"] == "0.000125"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from lamina.client.lambda_api import LambdaClient
 from lamina.errors import InvalidParameterValue
 from lamina.tools.coldstart import function_name, resolve_runtimes, run_coldstart
 from lamina.tools.coldstart_report import ranking_lines
-from tests.integration.harness import EXAMPLES, ROOT, LaminaProcess
+from tests.integration.harness import EXAMPLES, LaminaProcess, lamina_cli
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -41,12 +39,10 @@ def test_rust_starts_before_python_before_node(api: LambdaClient) -> None:
 
 
 def test_cli_writes_json_charts_and_a_report(tools_server: LaminaProcess, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "bench", "coldstart", "--endpoint",
-         tools_server.endpoint, "--runtimes", "rust,python", "--memory", "128,512", "-n", "2",
-         "--prefix", "t-cold-cli", "--json", "--png", str(tmp_path / "cold.png"),
-         "--html", str(tmp_path / "cold.html")],
-        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+    done = lamina_cli(
+        "bench", "coldstart", "--endpoint", tools_server.endpoint, "--runtimes", "rust,python",
+        "--memory", "128,512", "-n", "2", "--prefix", "t-cold-cli", "--json",
+        "--png", str(tmp_path / "cold.png"), "--html", str(tmp_path / "cold.html"), timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)

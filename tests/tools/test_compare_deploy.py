@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lamina.tools.workloads import BY_KEY, paired_example
-from tests.integration.harness import ROOT, LaminaProcess
+from tests.integration.harness import LaminaProcess, lamina_cli
 
 
 @pytest.mark.parametrize(
@@ -36,11 +35,7 @@ def test_other_names_are_not_paired_examples(name: str) -> None:
 
 
 def compare(server: LaminaProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "compare", *args, "--endpoint",
-         server.endpoint, "--no-progress"],
-        capture_output=True, text=True, cwd=ROOT, timeout=600, check=False,
-    )  # fmt: skip
+    return lamina_cli("compare", *args, "--endpoint", server.endpoint, "--no-progress", timeout=600)
 
 
 @pytest.mark.privileged

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from lamina.tools.compare_report import write_pairs
 from lamina.tools.payloads import WeightedPayload
 from lamina.tools.tuner import TunePlan
 from lamina.tools.workloads import BY_KEY, PAIRS, orders_event
-from tests.integration.harness import ROOT, LaminaProcess
+from tests.integration.harness import LaminaProcess, lamina_cli
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -64,12 +62,10 @@ def test_cli_compare(
     python, rust = deploy_pair(api, paired_zips, "orders", "cmp-cli")
     event = tmp_path / "orders.json"
     event.write_text(json.dumps(orders_event(count=100)))
-    done = subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "compare", python, rust, "--endpoint",
-         tools_server.endpoint, "--payload", f"@{event}", "--memory", "512,1024", "-n", "2",
-         "--rate", "2M/month", "--vs-server", "40$/month", "--json",
-         "--html", str(tmp_path / "compare.html")],
-        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+    done = lamina_cli(
+        "compare", python, rust, "--endpoint", tools_server.endpoint, "--payload", f"@{event}",
+        "--memory", "512,1024", "-n", "2", "--rate", "2M/month", "--vs-server", "40$/month",
+        "--json", "--html", str(tmp_path / "compare.html"), timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from lamina.models.invocation import InvocationRecord, Outcome
 from lamina.tools.cost_report import CostQuery, from_ledger, report_rows
 from lamina.tools.cost_source import parse_when
 from lamina.tools.cost_text import write_cost
-from tests.integration.harness import ROOT
+from tests.integration.harness import lamina_cli
 
 D = Decimal
 TABLE = load_prices()
@@ -232,17 +230,11 @@ def test_times_people_write() -> None:
 
 
 def test_the_cli_reads_a_ledger_without_a_server(data_dir: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "cost", "--data-dir", str(data_dir),
-         "--offline", "--by", "version", "--json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
-    )  # fmt: skip
+    done = lamina_cli(
+        "cost", "--data-dir", str(data_dir), "--offline", "--by", "version", "--json", timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert [r["version"] for r in json.loads(done.stdout)] == ["$LATEST", "$LATEST", "1"]
-    missing = subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "cost", "--data-dir", str(data_dir / "nope"),
-         "--offline"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
-    )  # fmt: skip
+    missing = lamina_cli("cost", "--data-dir", str(data_dir / "nope"), "--offline", timeout=60)
     assert missing.returncode == 2
     assert "no ledger at" in missing.stderr

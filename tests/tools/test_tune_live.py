@@ -24,7 +24,7 @@ from lamina.tools.payloads import WeightedPayload
 from lamina.tools.preserve import COMPARED_FIELDS, ConcurrentChange
 from lamina.tools.tuner import COLD_VARIABLE, TunePlan, tune
 from lamina.tools.tuning import Strategy, recommend
-from tests.integration.harness import ROOT, LaminaProcess, python_zip
+from tests.integration.harness import ROOT, LaminaProcess, lamina_cli, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -160,11 +160,10 @@ def test_cpu_bound_function_speeds_up_to_one_vcpu_then_flattens(api: LambdaClien
 
 def test_cli_tune_with_the_speed_strategy(tools_server: LaminaProcess, api: LambdaClient) -> None:
     before = deploy(api, "tune-cli", CPU_BOUND)
-    done = subprocess.run(
-        [sys.executable, "-m", "lamina.cli.main", "tune", "tune-cli", "--endpoint",
-         tools_server.endpoint, "--memory", "512,1769", "-n", "2", "--payload", '{"n": 1500000}',
-         "--strategy", "speed", "--rate", "5/s", "--json"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+    done = lamina_cli(
+        "tune", "tune-cli", "--endpoint", tools_server.endpoint, "--memory", "512,1769",
+        "-n", "2", "--payload", '{"n": 1500000}', "--strategy", "speed", "--rate", "5/s",
+        "--json", timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
