@@ -23,7 +23,7 @@ from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.stream import ResponseStream
 from lamina.scheduler.driver import InvokeRequest
-from tests.cluster.workers import Control, WorkerRig, until
+from tests.cluster.workers import Control, WorkerRig, calls_of, until
 from tests.integration.harness import zip_files
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -174,20 +174,12 @@ def test_a_node_full_of_idle_environments_stops_the_oldest_for_a_cold_start(
 def test_concurrent_cold_starts_ship_the_package_once(rig: WorkerRig) -> None:
     async def scenario(c: Control) -> None:
         r, cfg = c.router, rig.cfg
-        conn = r.connections["n1"]
-        sent: list[str] = []
-        real = conn.send_code
-
-        def counting(sha: str, package: bytes) -> None:
-            sent.append(sha)
-            real(sha, package)
-
-        conn.send_code = counting  # type: ignore[method-assign]
+        sent = calls_of(r.connections["n1"], "send_code")
         results = await asyncio.gather(
             *(r.invoke(InvokeRequest(cfg, b"{}", "arn:t")) for _ in range(4))
         )
         assert all(res.function_error is None for res in results)
-        assert sent == [cfg.code_sha256]
+        assert [sha for sha, _ in sent] == [cfg.code_sha256]
 
     rig.run(scenario)
 
@@ -234,15 +226,7 @@ def test_a_stream_crosses_the_connection_held_back_by_a_slow_reader(rig: WorkerR
 
     async def scenario(c: Control) -> None:
         r = c.router
-        conn = r.connections["n1"]
-        flow: list[str] = []
-        real = conn._send_flow
-
-        def counting(op: str, ident: int) -> None:
-            flow.append(op)
-            real(op, ident)
-
-        conn._send_flow = counting  # type: ignore[method-assign]
+        flow_calls = calls_of(r.connections["n1"], "_send_flow")
         # A reader far slower than the function, with a small buffer on this side.
         stream = ResponseStream(20 * 1024 * 1024, high_water=64 * 1024)
         task = asyncio.ensure_future(r.invoke(InvokeRequest(cfg, b"{}", "arn:big", stream=stream)))
@@ -257,6 +241,7 @@ def test_a_stream_crosses_the_connection_held_back_by_a_slow_reader(rig: WorkerR
         assert result.function_error is None and result.node == "n1"
         assert got == 32 * 65536
         # The reader's buffer filled: the worker was told to hold back, then go on.
+        flow = [op for op, _ in flow_calls]
         assert "pause" in flow and flow.count("pause") == flow.count("resume"), flow
         rec = await c.shipped(result.request_id)
         assert rec.function_name == "big"

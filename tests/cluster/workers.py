@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lamina.cluster.placement import Placement
 from lamina.cluster.router import ClusterRouter
@@ -89,6 +90,20 @@ async def until(check: Callable[[], object], tries: int = 50, pause_s: float = 0
             return True
         await asyncio.sleep(pause_s)
     return bool(check())
+
+
+def calls_of(owner: object, name: str) -> list[tuple[Any, ...]]:
+    """Make ``owner.name`` record the arguments of each call (then make the call); returns
+    the list they go to."""
+    real = getattr(owner, name)
+    calls: list[tuple[Any, ...]] = []
+
+    def recording(*args: Any) -> Any:
+        calls.append(args)
+        return real(*args)
+
+    setattr(owner, name, recording)
+    return calls
 
 
 @dataclass
