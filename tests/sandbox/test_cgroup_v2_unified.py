@@ -31,7 +31,7 @@ import pytest
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle, detect_layout
-from lamina.sandbox.cgroups import CgroupLayout
+from lamina.sandbox.cgroups import CgroupLayout, EnvCgroup
 from lamina.sandbox.limits import Limits
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -220,3 +220,30 @@ def test_prepare_reclaims_a_dead_servers_groups_and_its_own_previous_runs(
         for proc in (orphan, stale):
             proc.kill()
             proc.wait()
+
+
+def test_without_cgroup_kill_every_process_is_killed_under_a_freeze(
+    test_group: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kernels before 5.14 have no cgroup.kill: the driver freezes the group (nothing can
+    # fork), SIGKILLs every pid in cgroup.procs, and thaws so the kills are delivered.
+    monkeypatch.setattr(EnvCgroup, "kill_file", lambda self: None)
+    driver = CgroupDriver(_core_only_layout(f"{test_group}/s{os.getpid()}"), host_cpus=1)
+    driver.prepare()
+    handle = driver.create("env1", Limits(128))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess\nsubprocess.Popen(['sleep', '600'])\n" + TICKER],
+        stdout=subprocess.PIPE,
+        preexec_fn=_joining(handle),
+    )
+    try:
+        assert parent.stdout is not None and parent.stdout.readline() == b"tick\n"
+        procs = handle.group.dir("freezer") / "cgroup.procs"
+        assert len(procs.read_text().split()) == 2  # the ticker and its sleep
+        asyncio.run(handle.destroy(lambda: asyncio.to_thread(parent.wait, SETTLE_S)))
+        assert parent.returncode == -9
+        assert not handle.group.dir("freezer").exists()  # populated 0: the sleep died too
+    finally:
+        parent.kill()
+        parent.wait()
+    driver.remove_roots()
