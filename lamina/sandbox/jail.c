@@ -943,6 +943,10 @@ static void close_all_but(int *keep, int n) {
 
 /* The environment's pid 1 (the child of init's clone). Never returns. */
 static void env_init(struct env_request *r, int sync_fd) {
+    /* Init's handlers forward to the zygote, whose pid means nothing here. With none, pid 1
+     * of a pid namespace ignores every signal sent from inside it. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
     int keep[MAKER_MAX_FDS + 4], n = 0;
     keep[n++] = sync_fd;
     keep[n++] = r->ns_sock;
@@ -1001,8 +1005,6 @@ static void env_init(struct env_request *r, int sync_fd) {
     /* What the environment reads in /proc/1/cmdline. */
     memset(args_start, 0, (size_t)(args_end - args_start));
     snprintf(args_start, (size_t)(args_end - args_start) + 1, "lamina-zygote-init");
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(JAIL_FAILED);
     install_filter(0);
     /* Reap orphans (SIGCHLD is blocked, inherited from init) until killed: by the zygote's
