@@ -35,11 +35,13 @@ PROBE = Path(__file__).with_name("zygote_probe.txt").read_text()
 
 @asynccontextmanager
 async def scheduler(
-    tmp: Path, source: str
+    tmp: Path, source: str, **settings_overrides: Any
 ) -> AsyncIterator[tuple[Scheduler, list[InvocationRecord]]]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    settings = Settings(data_dir=tmp / "data", isolation="process", freeze_grace_s=0.05)
+    settings = Settings(
+        data_dir=tmp / "data", isolation="process", freeze_grace_s=0.05, **settings_overrides
+    )
     sandbox = create_sandbox(settings, cgroup_group=f"lamina-test-z{os.getpid()}")
     if not isinstance(sandbox, ProcessSandbox):
         pytest.skip("no process tier here")
@@ -126,6 +128,31 @@ def _forked(group: str, pids: list[str]) -> bool:
     three processes: the zygote's child that joined the namespaces and waits for the
     runtime, the namespaces' init (made by the zygote's jail) and the runtime."""
     return re.search(r"-z[0-9a-f]{4}-", group) is None and len(pids) == 3
+
+
+def test_forked_environments_without_own_network_or_volumes(tmp_path: Path) -> None:
+    """Network isolation off and no /tmp volumes: the zygote's init makes no network
+    namespace and mounts a tmpfs /tmp; everything else is as isolated as ever."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with scheduler(tmp_path, PROBE, network_isolation=False, ephemeral_on_disk=False) as (
+            sch,
+            _,
+        ):
+            invoke = invoker(sch, config("zs_plain"))
+            outs = await asyncio.gather(*(invoke({"sleep": 1.0, "mark": str(i)}) for i in range(2)))
+            assert all(o.function_error is None for o in outs), [o.payload for o in outs]
+            return [json.loads(o.payload) for o in outs]
+
+    a, b = run(scenario())
+    for env in (a, b):
+        assert env["pid"] == 2 and env["pids"] == ["1", "2"]
+        assert env["uid"] == 993 and env["caps"] == "0000000000000000"
+        assert env["tmp"] == ["mark"]
+        assert env["runtime_api"] != "127.0.0.1:9001"  # a port of the host's loopback
+    for kind in ("pid", "mnt", "user", "cgroup", "ipc", "uts"):
+        assert a["ns"][kind] != b["ns"][kind], kind
+    assert a["ns"]["net"] == b["ns"]["net"]  # the host's
 
 
 def test_each_forked_environment_has_its_own_limited_cgroup(tmp_path: Path) -> None:
