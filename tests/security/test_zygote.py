@@ -119,7 +119,14 @@ def handler(event, context):
             thread = json.load(f)
     with open("/proc/1/cmdline", "rb") as f:
         init = f.read().decode(errors="replace")
+    fds = []
+    for n in os.listdir("/proc/self/fd"):
+        try:
+            fds.append(os.readlink(f"/proc/self/fd/{n}"))
+        except OSError:
+            pass  # the listing's own descriptor, closed by now
     return {
+        "fds": fds,
         "at_init": AT_INIT,
         "thread": thread,
         "in_env": attempts(),
@@ -139,6 +146,7 @@ SNAP: dict[str, Any] = {"SnapStart": {"ApplyOn": "PublishedVersions"}}
 # in a user namespace of its own: only EPERM proves the filter (or the lack of any
 # namespace to hold capabilities in) stopped it.
 EPERM = errno.EPERM
+NS_KINDS = {"user", "mnt", "pid", "ipc", "uts", "cgroup", "net", "time"}
 
 
 def _denied(results: dict[str, int]) -> dict[str, int]:
@@ -179,4 +187,7 @@ def test_hostile_init_code_in_a_zygote_cannot_make_namespaces_or_mount(
         assert env["uid"] == 993
         assert env["runtime_api"] == "127.0.0.1:9001"
         assert env["net"] != env["zygote_net"]  # its own network namespace
+        # No handle on its init or on any namespace is left to the runtime.
+        leaked = [fd for fd in env["fds"] if "pidfd" in fd or fd.split(":")[0] in NS_KINDS]
+        assert leaked == [], env["fds"]
     assert a["net"] != b["net"]

@@ -203,6 +203,8 @@ def _environment(request: dict[str, Any], fds: list[int], handler: bootstrap.Han
             pidfd = _join(ns_fd)
         runtime = os.fork()
         if runtime == 0:
+            if pidfd >= 0:
+                os.close(pidfd)  # the runtime has no business with its init
             _runtime(request, status_fd, handler, old_tmp)
         os.close(old_tmp)
     except BaseException as exc:
