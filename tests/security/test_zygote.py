@@ -94,8 +94,20 @@ def _thread():
         os.replace("/tmp/.thread.json.new", "/tmp/thread.json")
 
 
+def _sockets():
+    found = []
+    for n in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{n}").startswith("socket:"):
+                found.append(int(n))
+        except OSError:
+            pass
+    return found
+
+
 AT_INIT = attempts()
 ZYGOTE_NET = os.readlink("/proc/self/ns/net")
+ZYGOTE_SOCKETS = _sockets()
 with open("/tmp/from-init.txt", "w") as f:
     f.write("made at INIT")
 threading.Thread(target=_thread, daemon=True).start()
@@ -138,6 +150,7 @@ def handler(event, context):
         "runtime_api": os.environ.get("AWS_LAMBDA_RUNTIME_API"),
         "net": os.readlink("/proc/self/ns/net"),
         "zygote_net": ZYGOTE_NET,
+        "zygote_sockets": ZYGOTE_SOCKETS,
     }
 """
 
@@ -163,6 +176,9 @@ def test_hostile_init_code_in_a_zygote_cannot_make_namespaces_or_mount(
     assert first.function_error is None, first.payload
     a = first.json()
     assert _denied(a["at_init"]) == {}, a["at_init"]
+    # The zygote holds its control socket (fd 3) and nothing of its init's: not the
+    # socket on which the server asks init for namespaces.
+    assert a["zygote_sockets"] == [3]
     # A crash retires A (the zygote stays); the next invoke forks B, whose /tmp is a copy
     # of the zygote's, with what the thread found by then.
     time.sleep(0.3)
