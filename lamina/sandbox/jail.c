@@ -219,6 +219,8 @@ static void parse(int argc, char **argv) {
     if (strcmp(filter_kind, "full") != 0 && strcmp(filter_kind, "zygote") != 0) usage("-s");
     if (i >= argc) usage("no runtime argv after --");
     if (uid == 0 || gid == 0) usage("refusing to run the runtime as root");
+    /* The runtime (the zygote) must not hold the socket its init takes requests on. */
+    if (maker_fd >= 0 && maker_fd < keep_fds) usage("-z must be at least -k");
     run_argv = argv + i;
 }
 

@@ -77,6 +77,7 @@ def test_jail_refuses_root_and_bad_arguments(tmp_path: Path) -> None:
         [str(jail), "-Q", "1", "--", "/bin/true"],  # no such option
         [str(jail), "-T", "12x", "--", "/bin/true"],
         [str(jail), "-T", "12"],
+        [str(jail), "-k", "4", "-z", "3", "--", "/bin/true"],  # the zygote would keep it
     ):
         pid = os.posix_spawn(
             argv[0], argv, {}, file_actions=[(os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
