@@ -131,6 +131,8 @@ def handler(event, context):
             thread = json.load(f)
     with open("/proc/1/cmdline", "rb") as f:
         init = f.read().decode(errors="replace")
+    with open("/proc/1/status") as f:
+        init_status = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
     fds = []
     for n in os.listdir("/proc/self/fd"):
         try:
@@ -146,6 +148,7 @@ def handler(event, context):
         "from_init": open("/tmp/from-init.txt").read(),
         "pids": sorted(p for p in os.listdir("/proc") if p.isdigit()),
         "init": init,
+        "init_seccomp": init_status["Seccomp"].strip(),
         "uid": os.getuid(),
         "runtime_api": os.environ.get("AWS_LAMBDA_RUNTIME_API"),
         "net": os.readlink("/proc/self/ns/net"),
@@ -200,6 +203,7 @@ def test_hostile_init_code_in_a_zygote_cannot_make_namespaces_or_mount(
         assert env["from_init"] == "made at INIT"  # ... with what INIT left in /tmp
         assert env["pids"] == ["1", "2"]  # its own pid namespace: no other environment
         assert env["init"].startswith("lamina-zygote-init")
+        assert env["init_seccomp"] == "2"  # its init runs under a filter too (the full one)
         assert env["uid"] == 993
         assert env["runtime_api"] == "127.0.0.1:9001"
         assert env["net"] != env["zygote_net"]  # its own network namespace
