@@ -159,9 +159,21 @@ class Environment:
         if self.freeze_handle is not None:
             self.freeze_handle.cancel()
             self.freeze_handle = None
-        if self.freezing is not None:
-            await self.freezing
-            self.freezing = None
+        freezing, self.freezing = self.freezing, None
+        if freezing is not None:
+            if not freezing.done():
+                # A freeze still settling: every thread of the environment has to run to
+                # stop, which takes tens of ms when the host's CPUs are busy. The event
+                # must not wait for FROZEN only to thaw: stop the freeze, thaw now.
+                freezing.cancel()
+            await asyncio.wait([freezing])
+            if not freezing.cancelled() and freezing.exception() is not None:
+                log.error(
+                    "freezing environment %s of %s failed",
+                    self.slot.env_id,
+                    self.cfg.name,
+                    exc_info=freezing.exception(),
+                )
         if self.frozen and self.process is not None:
             await self.process.thaw()
         self.frozen = False
