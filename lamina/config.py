@@ -51,6 +51,9 @@ class Settings:
     # Freeze an environment only after it has been idle this long, so a busy one never pays
     # the ~0.5 ms freeze/thaw on its hot path.
     freeze_grace_s: float = 0.05
+    # ... or, while events of its function and configuration keep coming (a steady high
+    # concurrency, whose busy count wobbles), after this long (lamina.scheduler.pool).
+    freeze_hold_s: float = 1.0
     # Lambda runs INIT without the memory-proportional CPU cap (lambda-perf's 85 ms Python
     # INIT at 128 MB would take ~0.5 s at 7 % of a CPU); the cap applies from the first event.
     init_cpu_boost: bool = True

@@ -93,7 +93,13 @@ class Scheduler:
         self.runtimes = runtimes
         self.logs = logs
         self.pool = Pool(
-            PoolLimits(settings.concurrency_limit, settings.idle_reclaim_s, settings.max_lifetime_s)
+            PoolLimits(
+                settings.concurrency_limit,
+                settings.idle_reclaim_s,
+                settings.max_lifetime_s,
+                settings.freeze_grace_s,
+                settings.freeze_hold_s,
+            )
         )
         self.envs: dict[str, Environment] = {}
         self.launcher = Launcher(settings, sandbox, runtimes, unpack)
@@ -339,7 +345,7 @@ class Scheduler:
             return
         env.tail = None
         if reusable:
-            self._after.add(self._idle.schedule_freeze, env)  # a timer: after the answer
+            self._idle.went_idle()  # frozen by a sweep once the pool says so
         else:
             self.envs.pop(slot.env_id, None)
             asyncio.get_running_loop().create_task(env.destroy())

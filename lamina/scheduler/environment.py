@@ -50,7 +50,6 @@ class Environment:
     exited: asyncio.Future[int] | None = None
     frozen: bool = False
     freezing: asyncio.Task[None] | None = None
-    freeze_handle: asyncio.TimerHandle | None = None
     inflight: Inflight | None = None  # the event being served
     tail: list[str] | None = None  # lines of the current invocation, when asked for
     # END/REPORT of an invoke whose extensions still work on it (see Reporter.after_extensions)
@@ -156,9 +155,6 @@ class Environment:
 
     # -- lifecycle --------------------------------------------------------------------
     async def thaw(self) -> None:
-        if self.freeze_handle is not None:
-            self.freeze_handle.cancel()
-            self.freeze_handle = None
         freezing, self.freezing = self.freezing, None
         if freezing is not None:
             if not freezing.done():
@@ -246,9 +242,6 @@ class Environment:
     async def destroy(self) -> None:
         """Kill the process tree and release every resource; safe to call twice."""
         self.settle()
-        if self.freeze_handle is not None:
-            self.freeze_handle.cancel()
-            self.freeze_handle = None
         if self.freezing is not None and not self.freezing.done():
             # A freeze still settling must not race the kill (it would re-freeze the tree).
             self.freezing.cancel()

@@ -1,10 +1,14 @@
 """Idle environments: frozen after a short grace period, reclaimed when they expire.
 
 An environment that served an event is frozen only after ``settings.freeze_grace_s``
-without a new one, so a busy environment never pays freeze and thaw on its hot path. The
-reaper runs a few times per ``idle_reclaim_s``: it flushes the log store and destroys
-environments the pool says are idle too long or past their lifetime, and zygotes nobody
-forked from for ``zygote_idle_s``.
+without a new one, so a busy environment never pays freeze and thaw on its hot path,
+and not while events of the same function and configuration keep coming, which may take
+it back any moment (:meth:`Pool.freeze_due <lamina.scheduler.pool.Pool.freeze_due>`; at
+most ``settings.freeze_hold_s``). One sweep timer asks the pool, every half grace while
+any idle environment is thawed — no timer per invoke or per environment. The reaper runs a
+few times per ``idle_reclaim_s``: it flushes the log store and destroys environments the
+pool says are idle too long or past their lifetime, and zygotes nobody forked from for
+``zygote_idle_s``.
 """
 
 from __future__ import annotations
@@ -36,24 +40,29 @@ class IdleKeeper:
         self.logs = logs
         self.zygotes = zygotes
         self.closing = False
+        self._period = max(0.001, settings.freeze_grace_s / 2)
+        self._sweep: asyncio.TimerHandle | None = None
 
-    def schedule_freeze(self, env: Environment) -> None:
-        """Freeze ``env`` after the grace period. Called once its answer is out
-        (:mod:`lamina.scheduler.after_answer`), when the environment may have been taken
-        by the next event or retired meanwhile: only a still idle, still kept one gets a
-        timer, and a timer set before is replaced."""
-        if env.process is None or self.closing or not env.slot.is_idle():
+    def went_idle(self) -> None:
+        """An environment went back to the pool: a sweep will look at it (the timer is
+        set only if none is pending, so this costs an attribute test per invoke)."""
+        if self._sweep is None and not self.closing:
+            self._sweep = asyncio.get_running_loop().call_later(self._period, self.sweep)
+
+    def sweep(self) -> None:
+        """Freeze what the pool says is due; come back while any idle one is thawed."""
+        self._sweep = None
+        if self.closing:
             return
-        if self.envs.get(env.slot.env_id) is not env:
-            return
-        if env.freeze_handle is not None:
-            env.freeze_handle.cancel()
-        env.freeze_handle = env.channel.loop.call_later(
-            self.settings.freeze_grace_s, self._freeze, env
-        )
+        for slot in self.pool.freeze_due(time.monotonic()):
+            env = self.envs.get(slot.env_id)
+            if env is None or env.slot is not slot or env.freezing is not None:
+                continue  # retired meanwhile, or its freeze waits for its extensions
+            self._freeze(env)
+        if self.pool.has_thawed_idle():
+            self.went_idle()
 
     def _freeze(self, env: Environment) -> None:
-        env.freeze_handle = None
         env.settle()  # the last event's meter reading and lines, before its processes stop
         if not env.channel.extensions.all_settled():
             # An extension still works on the last event: freeze once it is done.

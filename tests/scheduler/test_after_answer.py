@@ -151,8 +151,8 @@ def max_memory_mb(report: str) -> int:
 def test_the_next_event_on_an_environment_follows_the_last_ones_report(tmp_path: Path) -> None:
     """Two back-to-back invokes on one environment, the second started before the loop
     ran the first's queued step: the first's record and END/REPORT still come first, its
-    Max Memory Used is its own (the second allocates 120 MB), and its freeze timer is not
-    set on the environment the second is using."""
+    Max Memory Used is its own (the second allocates 120 MB), and the freeze's grace
+    counts from the second's end."""
 
     async def scenario() -> None:
         async with scheduler(tmp_path) as (sch, records):
@@ -164,12 +164,13 @@ def test_the_next_event_on_an_environment_follows_the_last_ones_report(tmp_path:
             assert first.record is None and records == []
             second = await sch.invoke(request({"alloc_mb": 120}))
             assert [r.request_id for r in records] == [first.request_id]
-            # The first's freeze timer came when the second had the environment: none set.
+            # Idle since the second's end: frozen a grace after that, not after the first's.
             (env,) = sch.envs.values()
-            assert env.freeze_handle is None
+            idle_since = env.slot.last_used
+            assert sch.pool.freeze_due(idle_since + 29.0) == []
             await asyncio.sleep(0)
             assert [r.request_id for r in records] == [first.request_id, second.request_id]
-            assert env.freeze_handle is not None  # idle now: frozen after the grace
+            assert sch.pool.freeze_due(idle_since + 30.0) == [env.slot]
             a, b = records
             assert a.max_memory_used_mb < 120 <= b.max_memory_used_mb
             for rec, result in ((a, first), (b, second)):

@@ -126,3 +126,75 @@ def test_removing_a_reservation_moves_active_executions_back_to_the_shared_pool(
     assert isinstance(pool.acquire("c", "c", 0.0), Throttle)
     pool.release(d.slot, 1.0, reusable=True)  # type: ignore[union-attr]
     assert not isinstance(pool.acquire("c", "c", 0.0), Throttle)
+
+
+def test_the_most_recently_used_idle_environment_is_reused_first() -> None:
+    pool = Pool(PoolLimits())
+    slots = [pool.acquire("f", "k", 0.0).slot for _ in range(3)]  # type: ignore[union-attr]
+    for i, slot in enumerate(slots):
+        pool.release(slot, 1.0 + i, reusable=True)
+    # The last one back is hot in the CPU's caches; the first one back ages out.
+    taken = [pool.acquire("f", "k", 5.0).slot for _ in range(3)]  # type: ignore[union-attr]
+    assert taken == slots[::-1]
+
+
+def test_an_idle_environment_is_due_for_freezing_once_it_has_idled_the_grace() -> None:
+    pool = Pool(PoolLimits(freeze_grace_s=0.05, freeze_hold_s=1.0))
+    d = pool.acquire("f", "k", 0.0)
+    pool.release(d.slot, 0.01, reusable=True)  # type: ignore[union-attr]
+    assert pool.has_thawed_idle()
+    assert pool.freeze_due(0.059) == []
+    assert pool.freeze_due(0.061) == [d.slot]  # type: ignore[union-attr]
+    assert pool.mark_frozen(d.slot)  # type: ignore[union-attr]
+    assert not pool.has_thawed_idle() and pool.freeze_due(10.0) == []
+
+
+def test_busy_environments_are_never_due_for_freezing() -> None:
+    pool = Pool(PoolLimits(freeze_grace_s=0.05))
+    d = pool.acquire("f", "k", 0.0)
+    pool.release(d.slot, 0.01, reusable=True)  # type: ignore[union-attr]
+    again = pool.acquire("f", "k", 0.02)
+    assert isinstance(again, UseWarm)
+    assert not pool.has_thawed_idle() and pool.freeze_due(100.0) == []
+
+
+def test_while_events_keep_coming_idle_environments_stay_thawed_up_to_the_hold() -> None:
+    """A steady concurrency wobbles: environments at the bottom of the idle stack idle
+    past the grace, and the next events may take them back any moment."""
+    pool = Pool(PoolLimits(freeze_grace_s=0.05, freeze_hold_s=1.0))
+    spare, top = (pool.acquire("f", "k", 0.0).slot for _ in range(2))  # type: ignore[union-attr]
+    pool.release(spare, 0.01, reusable=True)
+    pool.release(top, 0.02, reusable=True)
+    now = 0.02
+    while now < 0.9:  # one caller at a time: always the top environment
+        now += 0.01
+        taken = pool.acquire("f", "k", now)
+        assert isinstance(taken, UseWarm) and taken.slot is top
+        pool.release(top, now + 0.001, reusable=True)
+        assert pool.freeze_due(now + 0.002) == []  # `spare` idles 0.9 s, thawed
+    # Past the hold it is frozen although events still come ...
+    pool.acquire("f", "k", 1.005)  # `top` busy again
+    assert pool.freeze_due(1.011) == [spare]
+    # ... and once they pause, everything idle for the grace is.
+    pool.release(top, 1.006, reusable=True)
+    assert pool.mark_frozen(spare)
+    assert pool.freeze_due(1.05) == []
+    assert pool.freeze_due(1.056) == [top]
+
+
+def test_other_functions_events_do_not_hold_an_idle_environment_thawed() -> None:
+    pool = Pool(PoolLimits(freeze_grace_s=0.05, freeze_hold_s=1.0))
+    d = pool.acquire("f", "f:1", 0.0)
+    pool.release(d.slot, 0.01, reusable=True)  # type: ignore[union-attr]
+    for i in range(10):
+        g = pool.acquire("g", "g:1", 0.01 * i)
+        pool.release(g.slot, 0.01 * i + 0.001, reusable=True)  # type: ignore[union-attr]
+    assert d.slot in pool.freeze_due(0.095)  # type: ignore[union-attr]
+
+
+def test_removed_environments_are_never_due_for_freezing() -> None:
+    pool = Pool(PoolLimits(freeze_grace_s=0.05))
+    d = pool.acquire("f", "f:1", 0.0)
+    pool.release(d.slot, 0.01, reusable=True)  # type: ignore[union-attr]
+    pool.drain("f:")
+    assert not pool.has_thawed_idle() and pool.freeze_due(10.0) == []
