@@ -160,9 +160,10 @@ class Environment:
             if not freezing.done():
                 # A freeze still settling: every thread of the environment has to run to
                 # stop, which takes tens of ms when the host's CPUs are busy. The event
-                # must not wait for FROZEN only to thaw: stop the freeze, thaw now.
+                # must not wait for FROZEN only to thaw: stop the freeze, thaw now. (Only
+                # here: asyncio.wait costs a loop iteration even for a finished task.)
                 freezing.cancel()
-            await asyncio.wait([freezing])
+                await asyncio.wait([freezing])
             if not freezing.cancelled() and freezing.exception() is not None:
                 log.error(
                     "freezing environment %s of %s failed",
