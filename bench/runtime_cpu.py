@@ -11,7 +11,14 @@ This isolates the runtime from the platform: no server, no cgroup, no jail. What
 shows is how the cost of an invoke falls as the interpreter warms up, which is what a
 high concurrency exposes (each of 64 environments serves 1/64 of the events).
 
+``--gaps`` then measures the other thing a high concurrency does to an environment: with
+64 of them on two cores each one waits ~20-30 ms for its next event while the others run,
+and its next invoke starts with its memory out of the CPU's caches. After the marks, the
+same warm process serves ``--gap-invokes`` events per gap, pausing that many ms after
+each answer, and the CPU per invoke is printed per gap.
+
     python -m bench.runtime_cpu --runtime nodejs20.x --marks 20,120,1000,5000 --repeat 3
+    python -m bench.runtime_cpu --runtime python3.11 --marks 2000 --gaps 0,2,10,30
 """
 
 from __future__ import annotations
@@ -94,21 +101,35 @@ class MiniRuntimeApi:
 
 
 def run_once(
-    runtime: str, marks: list[int], memory_mb: int, root: Path | None = None, flags: bool = True
+    runtime: str,
+    marks: list[int],
+    memory_mb: int,
+    root: Path | None = None,
+    flags: bool = True,
+    gaps_ms: tuple[float, ...] = (),
+    gap_invokes: int = 300,
 ) -> list[float]:
-    """CPU µs per invoke for each window ``(marks[i-1], marks[i]]``; ``root``: another
-    copy of ``lamina/runtimes`` to run (an older checkout's, to compare); ``flags``: with
-    the memory-size flags the platform passes (Node)."""
+    """CPU µs per invoke for each window ``(marks[i-1], marks[i]]``, then for each gap of
+    ``gaps_ms`` (``gap_invokes`` events, that pause after each); ``root``: another copy of
+    ``lamina/runtimes`` to run (an older checkout's, to compare); ``flags``: with the
+    memory-size flags the platform passes (Node)."""
     where = str(root or runtime_dir())
     registry = RuntimeRegistry({})
     argv = registry.resolve(runtime, where, memory_mb=memory_mb if flags else None).argv
     name, source = HANDLERS["node" if runtime.startswith("nodejs") else "python"]
     with tempfile.TemporaryDirectory(prefix="runtime-cpu-") as task:
         Path(task, name).write_text(source)
-        return asyncio.run(_drive(argv, task, marks, memory_mb))
+        return asyncio.run(_drive(argv, task, marks, memory_mb, gaps_ms, gap_invokes))
 
 
-async def _drive(argv: tuple[str, ...], task: str, marks: list[int], memory_mb: int) -> list[float]:
+async def _drive(
+    argv: tuple[str, ...],
+    task: str,
+    marks: list[int],
+    memory_mb: int,
+    gaps_ms: tuple[float, ...] = (),
+    gap_invokes: int = 300,
+) -> list[float]:
     api = MiniRuntimeApi()
     server = await asyncio.start_server(api.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -136,6 +157,14 @@ async def _drive(argv: tuple[str, ...], task: str, marks: list[int], memory_mb: 
             now = cpu_ns(proc.pid)
             out.append((now - last) / (mark - start) / 1000)
             last = now
+        for gap_ms in gaps_ms:
+            for _ in range(gap_invokes):
+                api.events.put_nowait(str(uuid.uuid4()))
+                await asyncio.wait_for(api.answers.get(), 30)
+                await asyncio.sleep(gap_ms / 1000)
+            now = cpu_ns(proc.pid)
+            out.append((now - last) / gap_invokes / 1000)
+            last = now
         api.events.put_nowait(None)
     finally:
         try:
@@ -156,15 +185,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runtimes-dir", type=Path, default=None, metavar="DIR",
                    help="run the bootstrap of this lamina/runtimes instead (A/B)")  # fmt: skip
     p.add_argument("--no-flags", action="store_true", help="start node without AWS's flags")
+    p.add_argument("--gaps", default="", metavar="MS,...",
+                   help="after the marks: events that pause this many ms after each answer")  # fmt: skip
+    p.add_argument("--gap-invokes", type=int, default=300, help="events per gap")
     args = p.parse_args(argv)
     marks = [int(m) for m in args.marks.split(",")]
     if not marks or marks != sorted(set(marks)) or marks[0] < 1:
         p.error("--marks must be increasing positive counts")
+    gaps = tuple(float(g) for g in args.gaps.split(",") if g)
+    if any(g < 0 for g in gaps) or args.gap_invokes < 1:
+        p.error("--gaps must be pauses of 0 ms or more, --gap-invokes at least 1")
     bounds = [0, *marks]
-    print("| run | " + " | ".join(f"{a}-{b}" for a, b in zip(bounds, marks, strict=False)) + " |")
-    print("|---|" + "---|" * len(marks))
+    heads = [f"{a}-{b}" for a, b in zip(bounds, marks, strict=False)]
+    heads += [f"gap {g:g} ms" for g in gaps]
+    print("| run | " + " | ".join(heads) + " |")
+    print("|---|" + "---|" * len(heads))
     for i in range(args.repeat):
-        per = run_once(args.runtime, marks, args.memory, args.runtimes_dir, not args.no_flags)
+        per = run_once(
+            args.runtime,
+            marks,
+            args.memory,
+            args.runtimes_dir,
+            not args.no_flags,
+            gaps,
+            args.gap_invokes,
+        )
         print(f"| {i + 1} | " + " | ".join(f"{v:,.0f} µs" for v in per) + " |", flush=True)
     return 0
 
