@@ -42,19 +42,25 @@ class IdleKeeper:
         self.closing = False
         self._period = max(0.001, settings.freeze_grace_s / 2)
         self._sweep: asyncio.TimerHandle | None = None
+        self._sweep_due = 0.0
 
     def went_idle(self) -> None:
         """An environment went back to the pool: a sweep will look at it (the timer is
         set only if none is pending, so this costs an attribute test per invoke)."""
         if self._sweep is None and not self.closing:
-            self._sweep = asyncio.get_running_loop().call_later(self._period, self.sweep)
+            loop = asyncio.get_running_loop()
+            self._sweep = loop.call_later(self._period, self.sweep)
+            self._sweep_due = self._sweep.when()
 
     def sweep(self) -> None:
         """Freeze what the pool says is due; come back while any idle one is thawed."""
         self._sweep = None
         if self.closing:
             return
-        for slot in self.pool.freeze_due(time.monotonic()):
+        # A sweep a whole period late means the loop did not run (the host's CPUs were
+        # taken): no event could begin meanwhile, so none having begun proves nothing.
+        stalled = asyncio.get_running_loop().time() - self._sweep_due > self._period
+        for slot in self.pool.freeze_due(time.monotonic(), stalled=stalled):
             env = self.envs.get(slot.env_id)
             if env is None or env.slot is not slot or env.freezing is not None:
                 continue  # retired meanwhile, or its freeze waits for its extensions

@@ -199,17 +199,22 @@ class Pool:
         """Whether any idle environment is not frozen (yet)."""
         return bool(self._thawed)
 
-    def freeze_due(self, now: float) -> list[EnvSlot]:
+    def freeze_due(self, now: float, *, stalled: bool = False) -> list[EnvSlot]:
         """Idle, thawed environments to freeze now: idle for the grace at least, and for
-        the hold if events of their key keep coming (one began within the grace)."""
+        the hold if events of their key keep coming (one began within the grace).
+
+        ``stalled``: the caller's event loop did not run for longer than its sweep period
+        (a busy host's CPUs were taken), so no event could begin meanwhile and the lack
+        of one says nothing about the load: only the hold applies."""
         grace = self.limits.freeze_grace_s
         hold = max(grace, self.limits.freeze_hold_s)
+        paused = -math.inf if stalled else now - grace  # began before this: not coming
         last_start = self._last_start
         out: list[EnvSlot] = []
         for slot in self._thawed.values():
             idle_for = now - slot.last_used
             if idle_for >= hold or (
-                idle_for >= grace and now - last_start.get(slot.key, -math.inf) >= grace
+                idle_for >= grace and last_start.get(slot.key, -math.inf) <= paused
             ):
                 out.append(slot)
         return out

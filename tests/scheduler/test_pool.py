@@ -198,3 +198,14 @@ def test_removed_environments_are_never_due_for_freezing() -> None:
     pool.release(d.slot, 0.01, reusable=True)  # type: ignore[union-attr]
     pool.drain("f:")
     assert not pool.has_thawed_idle() and pool.freeze_due(10.0) == []
+
+
+def test_after_a_stall_of_the_callers_loop_only_the_hold_freezes() -> None:
+    """No event could begin while the server's loop did not run: that none began within
+    the grace then says nothing about the load."""
+    pool = Pool(PoolLimits(freeze_grace_s=0.05, freeze_hold_s=1.0))
+    d = pool.acquire("f", "k", 0.0)
+    pool.release(d.slot, 0.01, reusable=True)  # type: ignore[union-attr]
+    assert pool.freeze_due(0.2, stalled=True) == []
+    assert pool.freeze_due(0.2) == [d.slot]  # type: ignore[union-attr]
+    assert pool.freeze_due(1.011, stalled=True) == [d.slot]  # type: ignore[union-attr]
