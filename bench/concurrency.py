@@ -7,14 +7,22 @@ and CPU per invoke: the environments' (the sum of their cgroups' ``cpuacct.usage
 v2 ``cpu.stat``) and the server's (``/proc/<pid>/stat``). CPU per invoke holds up on a
 shared machine far better than throughput does; quote both with the load average.
 
+With ``bench/freeze_hook`` on ``PYTHONPATH`` and ``LAMINA_BENCH_FREEZES`` set, it also
+prints per run the freezes and thaws the server made and how many thaws an event waited
+over 5 ms for (the hook's docstring says how).
+
     python -m bench.concurrency --function node --rounds 3
+    LAMINA_BENCH_FREEZES=/tmp/freezes PYTHONPATH=$PWD:$PWD/bench/freeze_hook \
+        python -m bench.concurrency --function python --rounds 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +35,7 @@ from bench.warm import WarmPlan, warm_up
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
+FREEZES = os.environ.get("LAMINA_BENCH_FREEZES")  # bench/freeze_hook's output, if set
 
 
 def _children(pid: int) -> list[int]:
@@ -93,6 +102,17 @@ def env_sys_ns(usage: dict[Path, int]) -> dict[Path, int]:
     }
 
 
+def freeze_counts(server_pid: int) -> dict[str, int]:
+    """What bench/freeze_hook counted in the server so far (empty without the hook)."""
+    if not FREEZES:
+        return {}
+    try:
+        counts: dict[str, int] = json.loads(Path(f"{FREEZES}.{server_pid}").read_text())
+    except (OSError, ValueError):
+        return {}
+    return counts
+
+
 def proc_cpu_ns(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // CLOCK_TICKS
@@ -108,6 +128,7 @@ class Round:
     env_sys_us: float  # the kernel's part of it
     server_us: float
     environments: int
+    freezes: dict[str, int]  # bench/freeze_hook's counts during the run (empty without it)
 
 
 def measure(server: LaminaServer, target_request: bytes, c: int, seconds: float) -> Round:
@@ -116,10 +137,14 @@ def measure(server: LaminaServer, target_request: bytes, c: int, seconds: float)
     env0 = env_cpu_ns(server.pid)
     sys0 = env_sys_ns(env0)
     srv0 = proc_cpu_ns(server.pid)
+    frz0 = freeze_counts(server.pid)
     result = run_load(target, c, seconds)
     srv1 = proc_cpu_ns(server.pid)
     env1 = env_cpu_ns(server.pid)
     sys1 = env_sys_ns(env1)
+    if FREEZES:
+        time.sleep(0.2)  # the hook writes its counts every 0.1 s
+    frz1 = freeze_counts(server.pid)
     if result.errors:
         raise SystemExit(f"c={c}: {result.errors} errors, first: {result.first_error}")
     # An environment born during the run counts from zero (its INIT included).
@@ -135,6 +160,7 @@ def measure(server: LaminaServer, target_request: bytes, c: int, seconds: float)
         sys_ns / n / 1000,
         (srv1 - srv0) / n / 1000,
         len(env1),
+        {k: v - frz0.get(k, 0) for k, v in frz1.items()},
     )
 
 
@@ -159,17 +185,25 @@ def main(argv: list[str] | None = None) -> int:
             warm_up(api, fn, name, Target(server.host, server.port, request), plan)
         finally:
             api.close()
+        extra = " freezes / thaws / waits > 5 ms |" if FREEZES else ""
         print(
             "| round | c | invokes/s | p50 ms | p99 ms | p99/p50 | env CPU µs/inv | of which kernel | server CPU µs/inv | envs |"
+            + extra
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|" + ("---|" if FREEZES else ""))
         for i in range(args.rounds):
             for c in args.concurrency:
                 r = measure(server, request, c, args.seconds)
                 print(
                     f"| {i + 1} | {c} | {r.throughput:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
                     f"| {r.p99_ms / r.p50_ms:.1f} | {r.env_us:,.0f} | {r.env_sys_us:,.0f} | {r.server_us:,.0f} "
-                    f"| {r.environments} |",
+                    f"| {r.environments} |"
+                    + (
+                        f" {r.freezes.get('freezes', 0)} / {r.freezes.get('thaws', 0)}"
+                        f" / {r.freezes.get('waited_5ms', 0)} |"
+                        if FREEZES
+                        else ""
+                    ),
                     flush=True,
                 )
         for w in server.warnings():
