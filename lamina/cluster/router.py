@@ -175,8 +175,8 @@ class ClusterRouter:
         bus = self.bus
         for event in state.logs:
             self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)
-            if bus is not None and bus.watched(event.function):
-                bus.publish(event.function, event.timestamp_ms, "function", event.message)
+            if bus is not None and bus.watched(name := event.function_name):
+                bus.publish(name, event.timestamp_ms, "function", event.message)
         self.placement.report(node_id, state.used_mb, state.idle, state.idle_mb)
 
     def drain(self, function: str) -> None:

@@ -201,6 +201,7 @@ class Worker:
             settings.data_dir / "code" / "opt", self.code.unpacked
         ).merged
         self.scheduler.launcher.node = node_id  # its environments' log streams name it
+        self.logs.owners = self._streams
         # Role credentials by configuration, as the control plane's IAM issued them.
         self._credentials: dict[str, tuple[str, str, str]] = {}
         self.scheduler.launcher.credentials = self._credentials_for
@@ -331,6 +332,13 @@ class Worker:
             self._spawn(self._drain(str(frame.header.get("function", "")), peer))
             return
         log.warning("ignored a %r frame", op)
+
+    def _streams(self) -> list[tuple[str, str]]:
+        """(log stream, function) of this node's environments and zygotes."""
+        out = [(env.log_stream, env.cfg.name) for env in self.scheduler.envs.values()]
+        if self.scheduler.zygotes is not None:
+            out.extend((z.log_stream, z.function) for z in self.scheduler.zygotes.entries())
+        return out
 
     def _make_room(self, memory_mb: int) -> None:
         """Stop least recently used idle environments until ``memory_mb`` is free of them
