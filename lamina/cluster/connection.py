@@ -209,6 +209,20 @@ class NodeConnection:
                 self._send_flow("resume", ident)
         return self._result(req, frame)
 
+    async def ask(self, op: str) -> Frame:
+        """Ask the worker a question off the invoke path (``envs``); its reply carries the
+        question's id. Raises :class:`NodeLost` if the connection ends first."""
+        if self._loop is None:
+            raise NodeLost(f"Node {self.node_id} is not connected.")
+        ident = next(self._ids)
+        fut: asyncio.Future[Frame] = self._loop.create_future()
+        self._waiting[ident] = _Pending(fut, None)
+        try:
+            self._write(encode(op, {"id": ident}))
+            return await fut
+        finally:
+            self._waiting.pop(ident, None)
+
     def _write(self, data: bytes) -> None:
         if self.closed or self.transport is None:
             raise NodeLost(f"Node {self.node_id} is not connected.")
@@ -275,6 +289,10 @@ class NodeConnection:
                 self._welcomed.set_result(frame)
         elif op == "leaving" and self.on_leaving is not None:
             self.on_leaving(self)
+        elif op == "envs":  # the reply to ask("envs")
+            pending = self._waiting.get(h.get("id", -1))
+            if pending is not None and not pending.future.done():
+                pending.future.set_result(frame)
 
     def ended(self, exc: Exception | None) -> None:
         if self._welcomed is not None and not self._welcomed.done():

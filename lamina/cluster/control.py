@@ -17,9 +17,11 @@ from lamina.cluster.demand import DemandMonitor
 from lamina.cluster.placement import Placement
 from lamina.cluster.router import ClusterRouter
 from lamina.cluster.status import ClusterStatus
+from lamina.cluster.views import cluster_environments
 from lamina.config import Settings
 from lamina.errors import ConfigError
 from lamina.logs.store import LogStore
+from lamina.models.environments import EnvironmentsView
 from lamina.models.function import FunctionConfig
 from lamina.scheduler.driver import Scheduler
 from lamina.scheduler.report import RecordSink
@@ -54,6 +56,10 @@ class Cluster:
 
         loop = asyncio.get_running_loop()
         self._autoscale = loop.create_task(publish_forever(demand, RayDemand()))
+
+    async def environments(self) -> EnvironmentsView:
+        """The environments on every node, named by node (the control plane runs none)."""
+        return await cluster_environments(self.router)
 
     async def close(self) -> None:
         if self._autoscale is not None:

@@ -7,12 +7,15 @@ The header says what the frame is (``op``); the body carries the one large opaqu
 
 Control plane → worker: ``hello`` (the cluster token; first frame, nothing else is read
 before it checks), ``code`` (a package the worker lacks, by SHA-256), ``invoke``,
-``drain``, ``warm`` (start an idle environment: a leaving node's moves here), and
-``pause`` / ``resume`` (a streamed invoke's reader is behind / caught up).
+``drain``, ``warm`` (start an idle environment: a leaving node's moves here),
+``pause`` / ``resume`` (a streamed invoke's reader is behind / caught up) and ``envs``
+(list your environments, for the control plane's views; off the invoke path).
 Worker → control plane: ``welcome`` (node facts), ``start`` and ``chunk`` (a streamed
 invoke's content type, then its bytes as the function writes them), ``answer`` /
-``failed`` (one per invoke, by ``id``) and ``state`` (its environments' memory and idle
-environments, the ledger records and log events produced since the last frame).
+``failed`` (one per invoke, by ``id``), ``state`` (its environments' memory and idle
+environments, the ledger records and log events produced since the last frame), ``envs``
+(the reply, under the question's ``id``: :mod:`lamina.cluster.node_envs`) and
+``leaving``.
 
 The invoke's round trip carries only what the caller needs: an ``answer`` has the node's
 ``state`` only when it changed since the last one sent on the connection (no ``state``:

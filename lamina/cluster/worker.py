@@ -23,6 +23,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -36,6 +37,7 @@ from lamina.cluster.frames import (
     encode,
     state_to_json,
 )
+from lamina.cluster.node_envs import NodeEnv, envs_to_json, snapshot
 from lamina.cluster.node_state import Shipment, ShippingLogs
 from lamina.cluster.nodecode import NodeCode, PullConfig, pull_sources
 from lamina.config import Settings, load_settings
@@ -331,7 +333,16 @@ class Worker:
         if op == "drain":
             self._spawn(self._drain(str(frame.header.get("function", "")), peer))
             return
+        if op == "envs":
+            # Someone lists the cluster's environments: answered under the question's id.
+            rows = envs_to_json(self.environments())
+            peer.write(encode("envs", {"id": frame.header.get("id"), "envs": rows}))
+            return
         log.warning("ignored a %r frame", op)
+
+    def environments(self) -> tuple[NodeEnv, ...]:
+        """This node's environments now (listed by the control plane's views)."""
+        return snapshot(self.scheduler, time.monotonic())
 
     def _streams(self) -> list[tuple[str, str]]:
         """(log stream, function) of this node's environments and zygotes."""

@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from lamina.client.http import Client
 from lamina.cluster.agent import agent_name
 from lamina.services.iam.credentials import load_secret
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, python_zip
 from tests.integration.test_streaming import _node_function, _pieces, _shell_function, _stream
 
 ray_cluster_utils = pytest.importorskip(
@@ -302,6 +302,81 @@ def test_the_live_tail_shows_the_lines_a_node_wrote(control: LaminaProcess) -> N
 
     assert wait_for(lambda: any("REPORT RequestId" in t for t in lines()), 10, "the REPORT")
     assert any("DELIVERED followed" in t for t in lines())
+
+
+def test_the_live_tail_follows_a_function_with_its_own_log_group(control: LaminaProcess) -> None:
+    """A node writes such a function's lines under its group's folder; the tail follows
+    the function by name, as on one machine."""
+    control.create(
+        "cl-tail-group",
+        python_zip(SOURCE),
+        Timeout=30,
+        LoggingConfig={"LogFormat": "Text", "LogGroup": "/custom/cl-tail"},
+    )
+    api = Client(control.endpoint)
+    path = "/lamina/v1/functions/cl-tail-group/telemetry"
+    start = api.call("GET", f"{path}?limit=0")["last"]
+    node, _ = invoke(control, "cl-tail-group", {"tag": "grouped"})
+    assert node in {n["node_id"] for n in alive(control)}
+
+    def lines() -> list[str]:
+        return [e["text"] for e in api.call("GET", f"{path}?after={start}")["events"]]
+
+    assert wait_for(lambda: any("REPORT RequestId" in t for t in lines()), 10, "the REPORT")
+    assert any("DELIVERED grouped" in t for t in lines())
+    # Stored in the function's own group, as on one machine.
+    client = aws_client(control, "logs")
+
+    def stored() -> bool:
+        events = client.filter_log_events(logGroupName="/custom/cl-tail")["events"]
+        return any("DELIVERED grouped" in e["message"] for e in events)
+
+    assert wait_for(stored, 10, "the line in /custom/cl-tail")
+
+
+def node_counts_in_metrics(server: LaminaProcess) -> dict[str, int]:
+    """``lamina_environments`` on /metrics, summed over states per node label."""
+    with urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=30) as answer:
+        metrics = answer.read().decode()
+    counts: dict[str, int] = {}
+    for line in metrics.splitlines():
+        if line.startswith("lamina_environments{"):
+            labels, _, value = line.rpartition(" ")
+            assert 'node="' in labels, line  # on a cluster every sample names its node
+            node = labels.split('node="')[1].split('"')[0]
+            counts[node] = counts.get(node, 0) + int(float(value))
+    return counts
+
+
+def test_the_views_of_environments_read_the_nodes(control: LaminaProcess) -> None:
+    """`/lamina/v1/environments`, the health answer and the `lamina_environments` gauge
+    list the environments on the nodes, each named with its node (the control plane's
+    own pool is empty on a cluster)."""
+    nodes = {n["node_id"] for n in alive(control)}
+    api = Client(control.endpoint)
+
+    def views() -> tuple[dict[str, int], dict[str, int], dict[str, int]] | None:
+        listed = api.call("GET", "/lamina/v1/environments")
+        health = api.call("GET", "/lamina/v1/health")
+        per_node = {n: 0 for n in nodes}
+        for e in listed["Environments"]:
+            per_node[e["Node"]] += 1
+        told = {n["Node"]: n["Environments"] for n in listed["Nodes"] if n["Answered"]}
+        healthy = {n["node"]: n["environments"] for n in health["nodes"] if n["answered"]}
+        gauge = node_counts_in_metrics(control)
+        if not (per_node == told == healthy == gauge):  # an environment came or went
+            return None
+        assert health["environments"] == len(listed["Environments"])
+        assert all(
+            e["State"] in ("starting", "busy", "idle", "frozen") for e in listed["Environments"]
+        )
+        return per_node, healthy, gauge
+
+    per_node, _, _ = wait_for(views, 30, "the views to agree")
+    # The functions spread over the nodes earlier still have warm environments there.
+    assert sum(1 for count in per_node.values() if count) >= 2, per_node
+    listed = api.call("GET", "/lamina/v1/environments")["Environments"]
+    assert any(e["Function"].startswith("spread") for e in listed)
 
 
 def test_a_restarted_control_plane_reattaches_the_running_agents(

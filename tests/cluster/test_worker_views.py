@@ -1,0 +1,96 @@
+"""Real workers behind the framed connection, without Ray: what the control plane's views
+read from the nodes — their environments, and a custom log group's lines on the tail
+(the rig is in :mod:`tests.cluster.workers`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lamina.cluster.views import cluster_environments
+from lamina.runtime_api.bus import TelemetryBus, text_of
+from lamina.scheduler.driver import InvokeRequest
+from tests.cluster.workers import Control, WorkerRig, until
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[WorkerRig]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    with WorkerRig.started(tmp_path) as started:
+        yield started
+
+
+def test_the_nodes_list_their_environments_each_named_with_its_node(rig: WorkerRig) -> None:
+    async def scenario(c: Control) -> None:
+        r = c.router
+        one, two = rig.cfg.with_changes(name="on-one"), rig.cfg.with_changes(name="on-two")
+        r.placement.lose("n2")
+        assert (await r.invoke(InvokeRequest(one, b"{}", "arn:1"))).node == "n1"
+        await r.invoke(InvokeRequest(one, b"{}", "arn:1"))  # warm: the same one
+        r.placement.join("n2", 1024, 2)
+        r.placement.lose("n1")
+        assert (await r.invoke(InvokeRequest(two, b"{}", "arn:2"))).node == "n2"
+        r.placement.join("n1", 1024, 2)
+
+        view = await cluster_environments(r)
+        listed = sorted((e.node, e.function, e.invocations) for e in view.environments)
+        assert listed == [("n1", "on-one", 2), ("n2", "on-two", 1)]
+        assert all(e.state in ("idle", "frozen") for e in view.environments)
+        assert [(n.node, n.answered, n.environments) for n in view.nodes or ()] == [
+            ("n1", True, 1),
+            ("n2", True, 1),
+        ]
+        n1 = view.by_node_and_state()["n1"]
+        assert n1["idle"] + n1["frozen"] == 1 and n1["busy"] == n1["starting"] == 0
+
+        # A node that does not answer in time is listed as such; the others still are.
+        c.workers["n2"].send_signal(signal.SIGSTOP)
+        try:
+            view = await cluster_environments(r, timeout_s=0.5)
+        finally:
+            c.workers["n2"].send_signal(signal.SIGCONT)
+        assert [(n.node, n.answered) for n in view.nodes or ()] == [("n1", True), ("n2", False)]
+        assert {e.node for e in view.environments} == {"n1"}
+        # Its connection is still good once it runs again (the late reply is dropped).
+        again = await r.invoke(InvokeRequest(two, b"{}", "arn:2"))
+        assert again.node == "n2" and again.function_error is None
+
+    rig.run(scenario, more_nodes=["n2"])
+
+
+def test_a_function_with_its_own_log_group_is_followed_by_the_live_tail(rig: WorkerRig) -> None:
+    async def scenario(c: Control) -> None:
+        r = c.router
+        r.bus = bus = TelemetryBus()
+        cfg = rig.cfg.with_changes(name="grouped", log_group="/custom/shared-group")
+        other = rig.cfg.with_changes(name="also-grouped", log_group="/custom/shared-group")
+        bus.watch("grouped")
+        bus.watch("also-grouped")
+        first = await r.invoke(InvokeRequest(cfg, b"{}", "arn:g"))
+        await r.invoke(InvokeRequest(other, b"{}", "arn:o"))
+
+        def lines(function: str) -> list[str]:
+            return [text_of(e) for e in bus.read(function)]
+
+        assert await until(lambda: any("REPORT" in t for t in lines("also-grouped")))
+        assert await until(lambda: any("REPORT" in t for t in lines("grouped")))
+        mine = lines("grouped")
+        assert any(f"START RequestId: {first.request_id}" in t for t in mine)
+        assert any(t.startswith("hello from") for t in mine)
+        # Two functions share the group: each tail shows its own function's lines only.
+        assert sum("START RequestId" in t for t in mine) == 1
+        assert sum("START RequestId" in t for t in lines("also-grouped")) == 1
+        # The lines are stored in the group's folder, as on one machine.
+        c.logs.flush()
+        folders = c.logs.folders()
+        assert any(f.startswith("~") for f in folders), folders
+        assert "grouped" not in folders
+
+    rig.run(scenario)
