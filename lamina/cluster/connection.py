@@ -36,6 +36,7 @@ from lamina.cluster.frames import (
     state_from_json,
     welcome_from,
 )
+from lamina.cluster.node_envs import NodeEnv, leaving_envs
 from lamina.errors import ApiError, NodeLeaving, NodeLost, ServiceError, TooManyRequests
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
@@ -101,8 +102,9 @@ class NodeConnection:
         self._token = token
         self._on_state = on_state
         self._on_lost = on_lost
-        # Told when the worker says it is leaving (it takes no more invokes).
-        self.on_leaving: Callable[[NodeConnection], None] | None = None
+        # Told when the worker says it is leaving (it takes no more invokes), with the
+        # environments it had then (None from a worker that sends none).
+        self.on_leaving: Callable[[NodeConnection, tuple[NodeEnv, ...] | None], None] | None = None
         self._ids = itertools.count(1)
         self._waiting: dict[int, _Pending] = {}
         self._welcomed: asyncio.Future[Frame] | None = None
@@ -288,7 +290,7 @@ class NodeConnection:
             if self._welcomed is not None and not self._welcomed.done():
                 self._welcomed.set_result(frame)
         elif op == "leaving" and self.on_leaving is not None:
-            self.on_leaving(self)
+            self.on_leaving(self, leaving_envs(h))
         elif op == "envs":  # the reply to ask("envs")
             pending = self._waiting.get(h.get("id", -1))
             if pending is not None and not pending.future.done():

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina.cluster.demand import DemandMonitor
+from lamina.cluster.drain import recent_window
 from lamina.cluster.placement import Placement
 from lamina.cluster.router import ClusterRouter
 from lamina.cluster.status import ClusterStatus
@@ -93,6 +94,7 @@ async def open_cluster(
     router.on_throttle = scheduler.on_throttle
     router.credentials = credentials
     router.bus = scheduler.bus
+    router.rewarm_window_s = recent_window(settings.idle_reclaim_s)
     # Ray binds to the host's interface unless told; a loopback control plane keeps Ray
     # there too (tests, one-host trials). Otherwise Ray picks the node's address.
     node_ip = "127.0.0.1" if settings.host.startswith(LOOPBACK_PREFIX) else None

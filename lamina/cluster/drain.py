@@ -26,8 +26,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["DrainPlan", "EnvPhase", "LeavingEnv", "Rewarm", "RoomElsewhere", "plan_drain"]
+__all__ = [
+    "DrainPlan",
+    "EnvPhase",
+    "LeavingEnv",
+    "Rewarm",
+    "RoomElsewhere",
+    "plan_drain",
+    "recent_window",
+]
 
+# An idle environment used within this long is worth starting again elsewhere: its
+# function is likely to be invoked before a replacement would be reclaimed for idleness.
 DEFAULT_RECENT_S = 300.0
 
 
@@ -125,6 +135,14 @@ def plan_drain(
         wait=tuple(sorted(e.env_id for e in busy)),
         deadline=deadline,
     )
+
+
+def recent_window(idle_reclaim_s: float) -> float:
+    """How recently an idle environment must have run to be rewarmed: the last
+    :data:`DEFAULT_RECENT_S` (5 minutes), or the idle-reclaim horizon if that is shorter —
+    an environment idle longer than that would have been reclaimed on one machine, so a
+    replacement for it would only hold memory until it is reclaimed in turn."""
+    return max(0.0, min(DEFAULT_RECENT_S, idle_reclaim_s))
 
 
 def _roomiest(free: Mapping[str, int], memory_mb: int) -> str | None:

@@ -1,7 +1,9 @@
 """A node's environments as its worker tells them: the typed row, its wire form, the snapshot.
 
 The control plane asks a worker for them (an ``envs`` frame, answered with the same id)
-when someone lists the cluster's environments. Nothing here is on the invoke path.
+when someone lists the cluster's environments, and a leaving worker sends them with its
+``leaving`` frame, so the control plane rewarms only the environments used recently.
+Nothing here is on the invoke path.
 
 A row's ``idle_s`` is how long the environment has been idle by the node's own clock: the
 control plane turns it into a time on its clock, so no two machines' clocks are compared.
@@ -9,11 +11,16 @@ control plane turns it into a time on its clock, so no two machines' clocks are 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from lamina.cluster.drain import EnvPhase, LeavingEnv
 from lamina.cluster.frames import FrameError
 from lamina.scheduler.driver import Scheduler
 from lamina.scheduler.pool import EnvState
+
+log = logging.getLogger("lamina.cluster")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +91,43 @@ def envs_from_json(rows: object) -> tuple[NodeEnv, ...]:
     except (TypeError, ValueError) as exc:
         raise FrameError(f"bad environment row: {exc}") from exc
     return tuple(out)
+
+
+def leaving_envs(header: Mapping[str, object]) -> tuple[NodeEnv, ...] | None:
+    """The environments a ``leaving`` frame carries (None: a worker that sends none, of an
+    earlier version, or a malformed list — logged)."""
+    rows = header.get("envs")
+    if rows is None:
+        return None
+    try:
+        return envs_from_json(rows)
+    except FrameError as exc:
+        log.warning("a leaving node's environments could not be read: %s", exc)
+        return None
+
+
+_PHASES = {
+    EnvState.STARTING.value: EnvPhase.STARTING,
+    EnvState.BUSY.value: EnvPhase.BUSY,
+    EnvState.IDLE.value: EnvPhase.IDLE,
+    EnvState.FROZEN.value: EnvPhase.IDLE,
+}
+
+
+def as_leaving(
+    envs: Iterable[NodeEnv], now: float, timeout_of: Callable[[str], float]
+) -> list[LeavingEnv]:
+    """A leaving node's environments as the drain plan reads them (pure): each one's last
+    use is ``now - idle_s`` on the caller's clock; ``timeout_of`` gives a configuration's
+    function timeout by its key. A state it does not know is waited for, as a busy one."""
+    return [
+        LeavingEnv(
+            e.env_id,
+            e.key,
+            e.memory_mb,
+            _PHASES.get(e.state, EnvPhase.BUSY),
+            now - e.idle_s,
+            timeout_of(e.key),
+        )
+        for e in envs
+    ]

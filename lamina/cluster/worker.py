@@ -229,8 +229,11 @@ class Worker:
         most ``grace_s``, or their functions' timeout if shorter), send what they
         produced, then stop every environment."""
         self.leaving = True
+        # Its environments, with how long each has been idle: the control plane starts
+        # again elsewhere only those used recently (lamina.cluster.drain).
+        leaving = encode("leaving", {"envs": envs_to_json(self.environments())})
         for peer in self.peers:
-            peer.write(encode("leaving", {}))
+            peer.write(leaving)
         busy = [e.cfg.timeout_s for e in self.scheduler.envs.values() if not e.slot.is_idle()]
         if self._inflight:
             self._none_inflight.clear()

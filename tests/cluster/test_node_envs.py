@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from lamina.cluster.drain import EnvPhase
 from lamina.cluster.frames import FrameError
 from lamina.cluster.node_envs import (
     NodeEnv,
+    as_leaving,
     envs_from_json,
     envs_to_json,
+    leaving_envs,
 )
 from lamina.models.environments import EnvironmentsView, EnvironmentView, NodeAnswer
 
@@ -31,6 +34,26 @@ def test_environments_round_trip_as_rows() -> None:
 def test_bad_rows_are_a_frame_error(rows: object) -> None:
     with pytest.raises(FrameError):
         envs_from_json(rows)
+
+
+def test_a_leaving_frame_without_environments_is_told_apart_from_an_empty_one() -> None:
+    assert leaving_envs({}) is None  # a worker of an earlier version
+    assert leaving_envs({"envs": []}) == ()
+    assert leaving_envs({"envs": envs_to_json(ENVS)}) == ENVS
+    assert leaving_envs({"envs": "nonsense"}) is None  # logged, treated as told nothing
+
+
+def test_leaving_environments_are_read_on_the_callers_clock() -> None:
+    timeouts = {"f:$LATEST:r": 3.0, "g:$LATEST:r": 60.0}
+    leaving = as_leaving(ENVS, 1000.0, lambda key: timeouts.get(key, 0.0))
+    assert [(e.env_id, e.phase, e.last_used, e.timeout_s) for e in leaving] == [
+        ("1", EnvPhase.IDLE, 987.5, 3.0),
+        ("2", EnvPhase.IDLE, 600.0, 60.0),  # frozen is idle to the drain plan
+        ("3", EnvPhase.BUSY, 1000.0, 60.0),
+        ("4", EnvPhase.STARTING, 1000.0, 0.0),
+    ]
+    odd = as_leaving([NodeEnv("5", "f", "k", "sleeping", 0, 128, 0.0)], 0.0, lambda k: 1.0)
+    assert odd[0].phase is EnvPhase.BUSY  # a state it does not know is waited for
 
 
 def test_the_view_counts_environments_per_node_and_state() -> None:

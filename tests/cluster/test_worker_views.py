@@ -1,9 +1,12 @@
 """Real workers behind the framed connection, without Ray: what the control plane's views
-read from the nodes — their environments, and a custom log group's lines on the tail
-(the rig is in :mod:`tests.cluster.workers`)."""
+read from the nodes — their environments, and a custom log group's lines on the tail —
+and which of a leaving node's warm environments are started again elsewhere (the rig is
+in :mod:`tests.cluster.workers`)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -94,3 +97,29 @@ def test_a_function_with_its_own_log_group_is_followed_by_the_live_tail(rig: Wor
         assert "grouped" not in folders
 
     rig.run(scenario)
+
+
+def test_a_leaving_node_rewarms_only_its_recently_used_environments(rig: WorkerRig) -> None:
+    async def scenario(c: Control) -> None:
+        r = c.router
+        r.rewarm_window_s = 1.5  # "recent" for this test: the last 1.5 s
+        stale, hot = rig.cfg.with_changes(name="stale"), rig.cfg.with_changes(name="hot")
+        r.placement.lose("n2")
+        await r.invoke(InvokeRequest(stale, b"{}", "arn:s"))
+        await asyncio.sleep(3.0)  # stale's environment: idle for longer than the window
+        await r.invoke(InvokeRequest(hot, b"{}", "arn:h"))
+        r.placement.join("n2", 1024, 2)
+        n2 = r.placement.nodes["n2"]
+        c.workers["n1"].send_signal(signal.SIGTERM)  # n1 leaves
+        assert await until(lambda: n2.idle.get(hot.cache_key, 0) == 1, tries=100)
+        # The rewarm frames left together, most recent first: give a stale one time.
+        await asyncio.sleep(2.0)
+        assert n2.idle.get(stale.cache_key, 0) == 0
+        again = await r.invoke(InvokeRequest(hot, b"{}", "arn:h"))
+        assert again.node == "n2"
+        assert not (await c.shipped(again.request_id)).cold
+        later = await r.invoke(InvokeRequest(stale, b"{}", "arn:s"))
+        assert later.node == "n2" and json.loads(later.payload)["echo"] == {}
+        assert (await c.shipped(later.request_id)).cold  # it was not rewarmed
+
+    rig.run(scenario, more_nodes=["n2"])
