@@ -452,8 +452,8 @@ class Worker:
                 h.get("client_context"),
                 h.get("cognito_identity"),
                 bool(h.get("tail")),
-                # No with_record: the answer carries none (records leave in batches), so
-                # the node answers first and meters after, as one machine does.
+                # The answer carries no record (records leave in batches): the node
+                # answers first and meters after, as one machine does.
                 stream=stream,
                 trace_header=None if trace is None else str(trace),
             )
