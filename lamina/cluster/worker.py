@@ -24,7 +24,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -49,6 +49,8 @@ from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.scheduler.environment import Environment
+from lamina.scheduler.pool import EnvSlot
 from lamina.scheduler.recent_payloads import RecentPayloads
 from lamina.store.code import CodeStore
 from lamina.store.codec import config_from_json
@@ -234,6 +236,10 @@ class Worker:
         leaving = encode("leaving", {"envs": envs_to_json(self.environments())})
         for peer in self.peers:
             peer.write(leaving)
+        # The drain plan's "stop": an idle environment runs nothing more here, so its
+        # memory and processes go now (while the busy ones finish), not at the end.
+        idle = self._take_idle(self.scheduler.pool.slots.values())
+        stopping = asyncio.gather(*(env.destroy() for env in idle), return_exceptions=True)
         busy = [e.cfg.timeout_s for e in self.scheduler.envs.values() if not e.slot.is_idle()]
         if self._inflight:
             self._none_inflight.clear()
@@ -243,6 +249,9 @@ class Worker:
                 )
             except TimeoutError:
                 log.warning("leaving with %d invokes still running", self._inflight)
+        for error in await stopping:
+            if isinstance(error, BaseException):
+                log.error("leaving: an idle environment did not stop cleanly: %r", error)
         state = self.shipment.take(self.scheduler)
         for peer in self.peers:
             peer.state(state)
@@ -357,20 +366,30 @@ class Worker:
     def _make_room(self, memory_mb: int) -> None:
         """Stop least recently used idle environments until ``memory_mb`` is free of them
         (the control plane places a cold start on a node full of idle environments)."""
-        idle = sorted(
-            (s for s in self.scheduler.pool.slots.values() if s.is_idle()),
-            key=lambda s: s.last_used,
+        oldest_first = sorted(self.scheduler.pool.slots.values(), key=lambda s: s.last_used)
+        taken = self._take_idle(oldest_first, memory_mb)
+        for env in taken:
+            self._spawn(env.destroy())
+        log.info(
+            "freed %d MB of idle environments for a cold start", sum(e.cfg.memory_mb for e in taken)
         )
-        freed = 0
-        for slot in idle:
-            if freed >= memory_mb:
+
+    def _take_idle(
+        self, slots: Iterable[EnvSlot], enough_mb: int | None = None
+    ) -> list[Environment]:
+        """Take the idle environments among ``slots`` out of the scheduler, in order, until
+        they hold ``enough_mb`` (None: all of them); the caller destroys them."""
+        taken: list[Environment] = []
+        held = 0
+        for slot in [s for s in slots if s.is_idle()]:
+            if enough_mb is not None and held >= enough_mb:
                 break
             env = self.scheduler.envs.pop(slot.env_id, None)
             self.scheduler.pool.remove(slot)
             if env is not None:
-                freed += env.cfg.memory_mb
-                self._spawn(env.destroy())
-        log.info("freed %d MB of idle environments for a cold start", freed)
+                held += env.cfg.memory_mb
+                taken.append(env)
+        return taken
 
     async def _drain(self, function: str, peer: Peer) -> None:
         await self.scheduler.drain_function(function)

@@ -123,3 +123,32 @@ def test_a_leaving_node_rewarms_only_its_recently_used_environments(rig: WorkerR
         assert (await c.shipped(later.request_id)).cold  # it was not rewarmed
 
     rig.run(scenario, more_nodes=["n2"])
+
+
+def test_a_leaving_node_stops_its_idle_environments_while_its_busy_ones_finish(
+    rig: WorkerRig,
+) -> None:
+    async def scenario(c: Control) -> None:
+        r = c.router
+        idle = rig.cfg.with_changes(name="idle-one")
+        busy = rig.cfg.with_changes(name="busy-one", timeout_s=30)
+        await r.invoke(InvokeRequest(idle, b"{}", "arn:i"))
+        running = asyncio.ensure_future(r.invoke(InvokeRequest(busy, b'{"sleep":3}', "arn:b")))
+        states: dict[str, str] = {}
+        for _ in range(100):  # until the busy one runs its event (its INIT is over)
+            states = {e.function: e.state for e in (await cluster_environments(r)).environments}
+            if states.get("busy-one") == "busy":
+                break
+            await asyncio.sleep(0.1)
+        assert states.get("busy-one") == "busy"
+        assert states.get("idle-one") in ("idle", "frozen")
+        c.workers["n1"].send_signal(signal.SIGTERM)
+        assert await until(lambda: not r.placement.nodes["n1"].alive)
+        during = await cluster_environments(r)
+        # The idle one is stopped at once; the busy one runs on to its answer.
+        assert [(e.function, e.state) for e in during.environments] == [("busy-one", "busy")]
+        done = await running
+        assert done.node == "n1" and json.loads(done.payload)["echo"] == {"sleep": 3}
+        assert await asyncio.to_thread(c.workers["n1"].wait, 30) == 0
+
+    rig.run(scenario)
