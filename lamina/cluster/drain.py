@@ -1,9 +1,11 @@
 """Scale-down: what to do with a node's environments before the node leaves (pure).
 
 A node leaves because the autoscaler removes it, KubeRay deletes its pod, or an operator
-runs ``ray drain-node``; in every case its agent gets notice (SIGTERM, or Ray's drain
-request with a deadline) and the control plane stops placing work there. This module
-decides, from the node's environments and the other nodes' room, the plan:
+takes it out. Its worker gets notice when it is sent SIGTERM (a pod's ``preStop`` hook,
+an operator) or ``NodeAgent.leave`` is called through Ray; it then says it is leaving and
+the control plane stops placing work there. (Ray's own drain request, ``ray drain-node``,
+is not listened to, and ``ray stop`` ends the agent and the worker with it: no notice.)
+This module decides, from the node's environments and the other nodes' room, the plan:
 
 - **stop** every idle environment now: it holds memory and nothing will run on it again;
 - **rewarm** elsewhere the ones that were in use recently and have no idle twin on

@@ -501,6 +501,73 @@ def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
     assert new_id in nodes, (nodes, new_id)
 
 
+def test_a_workflow_task_on_a_lost_node_is_retried_on_another(
+    control: LaminaProcess, cluster: Any
+) -> None:
+    """A Standard execution's Task in flight on a node that dies ends with
+    Lambda.ServiceException, as on AWS; the state machine's Retry runs it on another node
+    and the execution succeeds (the execution itself lives on the control plane)."""
+    head_id = cluster.head_node.node_id
+    workers = {n.node_id for n in cluster.worker_nodes}
+    name, node = "", ""
+    for i in range(40):  # a function homed on a worker node (not the head: it holds GCS)
+        control.create(f"wf{i}", python_zip(SOURCE), Timeout=30)
+        node, _ = invoke(control, f"wf{i}", {})
+        if node != head_id and node in workers:
+            name = f"wf{i}"
+            break
+    assert name, "no function was homed on a worker node"
+    victim = next(n for n in cluster.worker_nodes if n.node_id == node)
+    definition = {
+        "StartAt": "Work",
+        "States": {
+            "Work": {
+                "Type": "Task",
+                "Resource": f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
+                "Retry": [
+                    {
+                        "ErrorEquals": ["Lambda.ServiceException"],
+                        "IntervalSeconds": 1,
+                        "MaxAttempts": 3,
+                        "BackoffRate": 1.0,
+                    }
+                ],
+                "End": True,
+            }
+        },
+    }
+    sfn = aws_client(control, "stepfunctions")
+    machine = sfn.create_state_machine(
+        name="cl-retry",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::000000000000:role/sfn",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"sleep": 4}')["executionArn"]
+
+    def running_there() -> bool:  # the views name the node each environment runs on
+        envs = Client(control.endpoint).call("GET", "/lamina/v1/environments")["Environments"]
+        return any((e["Function"], e["Node"], e["State"]) == (name, node, "busy") for e in envs)
+
+    wait_for(running_there, 30, "the task running on its home node")
+    cluster.remove_node(victim, allow_graceful=False)
+
+    def finished() -> dict[str, Any] | None:
+        out: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+        return None if out["status"] == "RUNNING" else out
+
+    assert wait_for(finished, 120, "the execution")["status"] == "SUCCEEDED"
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    errors = [
+        detail.get("error")
+        for e in events
+        if e["type"] == "LambdaFunctionFailed"
+        for key, detail in e.items()
+        if key.endswith("EventDetails")
+    ]
+    assert errors == ["Lambda.ServiceException"], errors
+    assert [e["type"] for e in events].count("LambdaFunctionSucceeded") == 1
+
+
 PULL_ENV = {
     "LAMINA_CLUSTER_CODE_PULL": "1",
     # The dev-mode control plane accepts any key pair (docs/cluster.md).
