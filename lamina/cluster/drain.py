@@ -34,9 +34,13 @@ __all__ = [
     "LeavingEnv",
     "Rewarm",
     "RoomElsewhere",
+    "leave_grace",
     "plan_drain",
     "recent_window",
 ]
+
+# How long a node Ray drains without a deadline may take to finish its invokes.
+DEFAULT_LEAVE_GRACE_S = 900.0
 
 # An idle environment used within this long is worth starting again elsewhere: its
 # function is likely to be invoked before a replacement would be reclaimed for idleness.
@@ -145,6 +149,15 @@ def recent_window(idle_reclaim_s: float) -> float:
     an environment idle longer than that would have been reclaimed on one machine, so a
     replacement for it would only hold memory until it is reclaimed in turn."""
     return max(0.0, min(DEFAULT_RECENT_S, idle_reclaim_s))
+
+
+def leave_grace(deadline_ms: int, now_s: float) -> float:
+    """How long a node that Ray drains (``ray drain-node``, autoscaler v2) may take to
+    finish its invokes: until Ray's deadline (epoch ms), or :data:`DEFAULT_LEAVE_GRACE_S`
+    when it set none (0)."""
+    if deadline_ms <= 0:
+        return DEFAULT_LEAVE_GRACE_S
+    return max(0.0, deadline_ms / 1000.0 - now_s)
 
 
 def _roomiest(free: Mapping[str, int], memory_mb: int) -> str | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from lamina.cluster.drain import (
+    DEFAULT_LEAVE_GRACE_S,
     DEFAULT_RECENT_S,
     EnvPhase,
     LeavingEnv,
     Rewarm,
     RoomElsewhere,
+    leave_grace,
     plan_drain,
     recent_window,
 )
@@ -108,3 +110,9 @@ def test_only_environments_used_within_the_window_are_rewarmed() -> None:
     plan = plan_drain(envs, others, NOW, recent_s=recent_window(60.0))
     assert [r.key for r in plan.rewarm] == ["a:1", "b:1"]
     assert plan.stop == ("edge", "just", "old")  # every idle one stops, rewarmed or not
+
+
+def test_a_node_ray_drains_has_until_rays_deadline_to_leave() -> None:
+    assert leave_grace(1_030_500, 1000.0) == 30.5  # deadline in epoch ms, now in s
+    assert leave_grace(900_000, 1000.0) == 0.0  # past: leave at once
+    assert leave_grace(0, 1000.0) == DEFAULT_LEAVE_GRACE_S  # Ray set no deadline

@@ -606,3 +606,60 @@ def test_a_node_started_to_pull_fetches_its_packages_itself(
             break
     else:
         raise AssertionError("no function was placed on the pulling node")
+
+
+def test_a_node_ray_drains_leaves_gracefully_and_its_warm_function_moves(
+    control: LaminaProcess, cluster: Any
+) -> None:
+    """`ray drain-node` (what Ray's autoscaler v2 does before it terminates a node): the
+    control plane tells the node's worker to leave, so its warm environment is started
+    again on another node, its worker exits, and the node is not attached again."""
+    live = {n["node_id"] for n in alive(control)}
+    workers = {n.node_id for n in cluster.worker_nodes} & live
+    name, node = "", ""
+    for i in range(40):  # a function warm on a worker node (not the head: it holds GCS)
+        control.create(f"drain{i}", python_zip(SOURCE), Timeout=30)
+        node, _ = invoke(control, f"drain{i}", {})
+        if node in workers:
+            name = f"drain{i}"
+            break
+    assert name, "no function was homed on a worker node"
+    raylet = pytest.importorskip("ray._raylet")  # Ray's own client of its GCS, as `ray
+    autoscaler_pb2 = pytest.importorskip("ray.core.generated.autoscaler_pb2")  # drain-node`
+
+    preemption = autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
+    deadline_ms = int(time.time() * 1000) + 60_000
+    accepted, why = raylet.GcsClient(address=cluster.address).drain_node(
+        node, preemption, "test", deadline_ms
+    )
+    assert accepted, why
+
+    def gone() -> bool:
+        return not any(n["node_id"] == node and n["alive"] for n in status(control)["nodes"])
+
+    wait_for(gone, 30, "the drained node to leave")
+
+    def warm_elsewhere() -> bool:
+        return any(
+            k.startswith(f"{name}:$LATEST:") and v
+            for n in alive(control)
+            for k, v in n["idle"].items()
+        )
+
+    wait_for(warm_elsewhere, 60, "the warm environment started again on another node")
+    out = control.lambda_client().invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    ran_on = out["ResponseMetadata"]["HTTPHeaders"].get("x-lamina-node", "")
+    tail = base64.b64decode(out["LogResult"]).decode()
+    assert ran_on in live - {node}
+    assert "REPORT RequestId" in tail and "Init Duration" not in tail  # warm at once
+
+    def no_worker() -> bool:
+        try:
+            worker_pid(node)
+        except AssertionError:
+            return True
+        return False
+
+    wait_for(no_worker, 30, "the drained node's worker to exit")
+    time.sleep(2.0)  # several watch ticks: the node stays in Ray, draining
+    assert node not in {n["node_id"] for n in alive(control)}
