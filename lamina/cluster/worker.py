@@ -28,6 +28,7 @@ from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from lamina.cluster.api_relay import ApiRelay, api_address
 from lamina.cluster.frames import (
     Frame,
     FrameDecoder,
@@ -594,6 +595,11 @@ async def _main(args: argparse.Namespace) -> None:
     if settings.python_sdk:
         provide_python_sdk(worker.scheduler)
     server = await worker.serve(args.host, args.port)
+    relay = api_address(args.api_endpoint)
+    if relay is not None:
+        # Functions reach Lamina's API inside their namespace (AWS_ENDPOINT_URL), as on
+        # one machine: relayed to the control plane's.
+        worker.scheduler.serve_api_inside(relay[1], ApiRelay(*relay).serve)
     port = server.sockets[0].getsockname()[1]
     print(f"LAMINA-WORKER {port}", flush=True)
     stop = asyncio.Event()

@@ -379,6 +379,32 @@ def test_the_views_of_environments_read_the_nodes(control: LaminaProcess) -> Non
     assert any(e["Function"].startswith("spread") for e in listed)
 
 
+CALLER = """
+import os, boto3
+from botocore.config import Config
+def handler(event, context):
+    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1})
+    names = [f["FunctionName"] for f in boto3.client("lambda", config=config).list_functions()["Functions"]]
+    return {"names": names, "endpoint": os.environ["AWS_ENDPOINT_URL"]}
+"""
+
+
+def test_functions_on_every_node_reach_the_api(control: LaminaProcess) -> None:
+    """A function's namespace reaches neither the host's loopback nor its addresses: each
+    node's worker relays the API inside it, as one machine serves it there."""
+    answered: dict[str, dict[str, Any]] = {}
+    for i in range(40):
+        control.create(f"caller{i}", python_zip(CALLER), Timeout=30)
+        node, body = invoke(control, f"caller{i}", {})
+        answered[node] = body
+        if len(answered) == 3 and i >= 5:
+            break
+    assert len(answered) == 3, answered.keys()
+    for body in answered.values():
+        assert "caller0" in body["names"], body  # the control plane's functions
+        assert body["endpoint"].startswith("http://127.0.0.1:"), body
+
+
 def test_a_restarted_control_plane_reattaches_the_running_agents(
     control: LaminaProcess,
 ) -> None:
