@@ -453,13 +453,19 @@ def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
     elsewhere, async events in flight are retried (none lost), the node's
     replacement takes work."""
     head_id = cluster.head_node.node_id
-    victim_id = ""
-    for i in range(12):  # a function homed on a worker node (not the head: it holds GCS)
-        node, _ = invoke(control, f"spread{i}", {})
+    # Two functions homed on one worker node (not the head: it holds GCS): one for the
+    # async events, one for the sync invokes, so each is seen running there before the kill.
+    homed: dict[str, list[str]] = {}
+    for i in range(60):
+        name = f"spread{i}" if i < 12 else f"victim{i}"
+        if i >= 12:
+            control.create(name, python_zip(SOURCE), Timeout=30)
+        node, _ = invoke(control, name, {})
         if node != head_id:
-            victim_fn, victim_id = f"spread{i}", node
-            break
-    assert victim_id
+            homed.setdefault(node, []).append(name)
+            if len(homed[node]) == 2:
+                break
+    victim_id, (victim_fn, sync_fn) = next((n, f) for n, f in homed.items() if len(f) == 2)
     victim = next(n for n in cluster.worker_nodes if n.node_id == victim_id)
 
     tags = [str(uuid.uuid4()) for _ in range(10)]
@@ -473,14 +479,24 @@ def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
 
     def sync_call(_: int) -> str:
         try:
-            invoke(control, victim_fn, {"sleep": 3})
+            invoke(control, sync_fn, {"sleep": 3})
             return "ok"
         except ClientError as exc:
             return f"{exc.response['ResponseMetadata']['HTTPStatusCode']} {exc.response['Error']['Code']}"
 
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(sync_call, i) for i in range(3)]
-        time.sleep(1.5)
+
+        def both_running() -> bool:  # the views name the node of each busy environment
+            envs = Client(control.endpoint).call("GET", "/lamina/v1/environments")
+            busy_there = {
+                e["Function"]
+                for e in envs["Environments"]
+                if (e["Node"], e["State"]) == (victim_id, "busy")
+            }
+            return {victim_fn, sync_fn} <= busy_there
+
+        wait_for(both_running, 30, "an async event and a sync invoke running on the node")
         killed_at = time.monotonic()
         cluster.remove_node(victim, allow_graceful=False)
         outcomes = [f.result() for f in futures]
