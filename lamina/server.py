@@ -277,6 +277,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         )
         if demand is not None:
             cluster.publish_demand(demand)
+        # The views of environments ask the nodes (the control plane's pool is empty).
+        api.ctx.environments = metrics.environments = cluster.environments
         from lamina.cluster.status import REACH as CLUSTER_REACH
 
         api.mount(cluster.status.accepts, cluster.status.handle, reach=CLUSTER_REACH)

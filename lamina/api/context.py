@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from lamina.arns import function_arn
 from lamina.billing.ledger import Ledger
 from lamina.config import Settings
 from lamina.functions import Functions
+from lamina.models.environments import EnvironmentsView
 from lamina.models.function import FunctionConfig
 from lamina.scheduler.driver import Scheduler
 from lamina.store.resource_tags import ResourceTags
@@ -39,6 +40,8 @@ class ApiContext:
     resource_tags: ResourceTags | None = None
     # Refuses an execution role Lambda could not assume (IAM's, when the server has it).
     check_role: Callable[[str], None] | None = None
+    # On a cluster: the nodes' environments (the scheduler's own pool is empty there).
+    environments: Callable[[], Awaitable[EnvironmentsView]] | None = None
 
     def named_role(self, body: dict[str, Any]) -> None:
         """Check the ``Role`` a CreateFunction/UpdateFunctionConfiguration body names (an

@@ -41,31 +41,56 @@ class LaminaOps:
             "LaminaGetOpenApi": self.openapi,
         }
 
-    def health(self, req: Request, params: dict[str, str]) -> Response:
+    async def health(self, req: Request, params: dict[str, str]) -> Response:
         scheduler = self.ctx.scheduler
-        return json_response(
-            200,
-            {
-                "status": "ok",
-                "functions": len(self.ctx.functions.names()),
-                "environments": len(scheduler.envs),
-                "sandbox": scheduler.sandbox.tier,
-            },
-        )
+        body: dict[str, object] = {
+            "status": "ok",
+            "functions": len(self.ctx.functions.names()),
+            "environments": len(scheduler.envs),
+            "sandbox": scheduler.sandbox.tier,
+        }
+        if self.ctx.environments is not None:
+            # A cluster: the environments are on the nodes; each node's count, named.
+            view = await self.ctx.environments()
+            body["environments"] = len(view.environments)
+            body["nodes"] = [
+                {"node": n.node, "environments": n.environments, "answered": n.answered}
+                for n in view.nodes or ()
+            ]
+        return json_response(200, body)
 
-    def environments(self, req: Request, params: dict[str, str]) -> Response:
+    async def environments(self, req: Request, params: dict[str, str]) -> Response:
+        if self.ctx.environments is None:
+            rows = [
+                {
+                    "Id": s.env_id,
+                    "Function": s.function,
+                    "State": s.state.value,
+                    "Invocations": s.invocations,
+                }
+                for s in self.ctx.scheduler.pool.environments()
+            ]
+            return json_response(200, {"Environments": rows})
+        # A cluster: each node's environments, named with the node (ids repeat across
+        # nodes), and whether each node answered in time.
+        view = await self.ctx.environments()
         return json_response(
             200,
             {
                 "Environments": [
                     {
-                        "Id": s.env_id,
-                        "Function": s.function,
-                        "State": s.state.value,
-                        "Invocations": s.invocations,
+                        "Id": e.env_id,
+                        "Function": e.function,
+                        "State": e.state,
+                        "Invocations": e.invocations,
+                        "Node": e.node,
                     }
-                    for s in self.ctx.scheduler.pool.environments()
-                ]
+                    for e in view.environments
+                ],
+                "Nodes": [
+                    {"Node": n.node, "Answered": n.answered, "Environments": n.environments}
+                    for n in view.nodes or ()
+                ],
             },
         )
 

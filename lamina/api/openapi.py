@@ -43,7 +43,8 @@ _API = {
 }
 LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
     "LaminaHealth": {
-        "summary": "Liveness, and how many functions and environments there are (no SigV4).",
+        "summary": "Liveness, and how many functions and environments there are (no SigV4). "
+        "On a cluster, `environments` counts the nodes' and `nodes` gives each node's count.",
         "schema": {
             "type": "object",
             "required": ["status", "functions", "environments", "sandbox"],
@@ -52,11 +53,24 @@ LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
                 "functions": _INT,
                 "environments": _INT,
                 "sandbox": _STRING,
+                "nodes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["node", "environments", "answered"],
+                        "properties": {
+                            "node": _STRING,
+                            "environments": _INT,
+                            "answered": {"type": "boolean"},
+                        },
+                    },
+                },
             },
         },
     },
     "LaminaListEnvironments": {
-        "summary": "Every execution environment and its state.",
+        "summary": "Every execution environment and its state; on a cluster, each with its "
+        "node (`Node`), and each node's answer (`Nodes`).",
         "schema": {
             "type": "object",
             "required": ["Environments"],
@@ -74,9 +88,22 @@ LAMINA_OPERATIONS: dict[str, dict[str, Any]] = {
                                 "enum": ["starting", "busy", "idle", "frozen", "dead"],
                             },
                             "Invocations": _INT,
+                            "Node": _STRING,
                         },
                     },
-                }
+                },
+                "Nodes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["Node", "Answered", "Environments"],
+                        "properties": {
+                            "Node": _STRING,
+                            "Answered": {"type": "boolean"},
+                            "Environments": _INT,
+                        },
+                    },
+                },
             },
         },
     },

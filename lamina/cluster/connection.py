@@ -36,6 +36,7 @@ from lamina.cluster.frames import (
     state_from_json,
     welcome_from,
 )
+from lamina.cluster.node_envs import NodeEnv, leaving_envs
 from lamina.errors import ApiError, NodeLeaving, NodeLost, ServiceError, TooManyRequests
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvokeResult
@@ -101,8 +102,9 @@ class NodeConnection:
         self._token = token
         self._on_state = on_state
         self._on_lost = on_lost
-        # Told when the worker says it is leaving (it takes no more invokes).
-        self.on_leaving: Callable[[NodeConnection], None] | None = None
+        # Told when the worker says it is leaving (it takes no more invokes), with the
+        # environments it had then (None from a worker that sends none).
+        self.on_leaving: Callable[[NodeConnection, tuple[NodeEnv, ...] | None], None] | None = None
         self._ids = itertools.count(1)
         self._waiting: dict[int, _Pending] = {}
         self._welcomed: asyncio.Future[Frame] | None = None
@@ -209,6 +211,20 @@ class NodeConnection:
                 self._send_flow("resume", ident)
         return self._result(req, frame)
 
+    async def ask(self, op: str) -> Frame:
+        """Ask the worker a question off the invoke path (``envs``); its reply carries the
+        question's id. Raises :class:`NodeLost` if the connection ends first."""
+        if self._loop is None:
+            raise NodeLost(f"Node {self.node_id} is not connected.")
+        ident = next(self._ids)
+        fut: asyncio.Future[Frame] = self._loop.create_future()
+        self._waiting[ident] = _Pending(fut, None)
+        try:
+            self._write(encode(op, {"id": ident}))
+            return await fut
+        finally:
+            self._waiting.pop(ident, None)
+
     def _write(self, data: bytes) -> None:
         if self.closed or self.transport is None:
             raise NodeLost(f"Node {self.node_id} is not connected.")
@@ -274,7 +290,11 @@ class NodeConnection:
             if self._welcomed is not None and not self._welcomed.done():
                 self._welcomed.set_result(frame)
         elif op == "leaving" and self.on_leaving is not None:
-            self.on_leaving(self)
+            self.on_leaving(self, leaving_envs(h))
+        elif op == "envs":  # the reply to ask("envs")
+            pending = self._waiting.get(h.get("id", -1))
+            if pending is not None and not pending.future.done():
+                pending.future.set_result(frame)
 
     def ended(self, exc: Exception | None) -> None:
         if self._welcomed is not None and not self._welcomed.done():

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina.cluster.demand import DemandMonitor
+from lamina.cluster.drain import recent_window
 from lamina.cluster.placement import Placement
 from lamina.cluster.router import ClusterRouter
 from lamina.cluster.status import ClusterStatus
+from lamina.cluster.views import cluster_environments
 from lamina.config import Settings
 from lamina.errors import ConfigError
 from lamina.logs.store import LogStore
+from lamina.models.environments import EnvironmentsView
 from lamina.models.function import FunctionConfig
 from lamina.scheduler.driver import Scheduler
 from lamina.scheduler.report import RecordSink
@@ -55,6 +58,10 @@ class Cluster:
         loop = asyncio.get_running_loop()
         self._autoscale = loop.create_task(publish_forever(demand, RayDemand()))
 
+    async def environments(self) -> EnvironmentsView:
+        """The environments on every node, named by node (the control plane runs none)."""
+        return await cluster_environments(self.router)
+
     async def close(self) -> None:
         if self._autoscale is not None:
             self._autoscale.cancel()
@@ -87,6 +94,7 @@ async def open_cluster(
     router.on_throttle = scheduler.on_throttle
     router.credentials = credentials
     router.bus = scheduler.bus
+    router.rewarm_window_s = recent_window(settings.idle_reclaim_s)
     # Ray binds to the host's interface unless told; a loopback control plane keeps Ray
     # there too (tests, one-host trials). Otherwise Ray picks the node's address.
     node_ip = "127.0.0.1" if settings.host.startswith(LOOPBACK_PREFIX) else None

@@ -1,9 +1,11 @@
 """Scale-down: what to do with a node's environments before the node leaves (pure).
 
 A node leaves because the autoscaler removes it, KubeRay deletes its pod, or an operator
-runs ``ray drain-node``; in every case its agent gets notice (SIGTERM, or Ray's drain
-request with a deadline) and the control plane stops placing work there. This module
-decides, from the node's environments and the other nodes' room, the plan:
+takes it out. Its worker gets notice when it is sent SIGTERM (a pod's ``preStop`` hook,
+an operator) or ``NodeAgent.leave`` is called through Ray; it then says it is leaving and
+the control plane stops placing work there. (Ray's own drain request, ``ray drain-node``,
+is not listened to, and ``ray stop`` ends the agent and the worker with it: no notice.)
+This module decides, from the node's environments and the other nodes' room, the plan:
 
 - **stop** every idle environment now: it holds memory and nothing will run on it again;
 - **rewarm** elsewhere the ones that were in use recently and have no idle twin on
@@ -26,8 +28,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["DrainPlan", "EnvPhase", "LeavingEnv", "Rewarm", "RoomElsewhere", "plan_drain"]
+__all__ = [
+    "DrainPlan",
+    "EnvPhase",
+    "LeavingEnv",
+    "Rewarm",
+    "RoomElsewhere",
+    "leave_grace",
+    "plan_drain",
+    "recent_window",
+]
 
+# How long a node Ray drains without a deadline may take to finish its invokes.
+DEFAULT_LEAVE_GRACE_S = 900.0
+
+# An idle environment used within this long is worth starting again elsewhere: its
+# function is likely to be invoked before a replacement would be reclaimed for idleness.
 DEFAULT_RECENT_S = 300.0
 
 
@@ -125,6 +141,23 @@ def plan_drain(
         wait=tuple(sorted(e.env_id for e in busy)),
         deadline=deadline,
     )
+
+
+def recent_window(idle_reclaim_s: float) -> float:
+    """How recently an idle environment must have run to be rewarmed: the last
+    :data:`DEFAULT_RECENT_S` (5 minutes), or the idle-reclaim horizon if that is shorter —
+    an environment idle longer than that would have been reclaimed on one machine, so a
+    replacement for it would only hold memory until it is reclaimed in turn."""
+    return max(0.0, min(DEFAULT_RECENT_S, idle_reclaim_s))
+
+
+def leave_grace(deadline_ms: int, now_s: float) -> float:
+    """How long a node that Ray drains (``ray drain-node``, autoscaler v2) may take to
+    finish its invokes: until Ray's deadline (epoch ms), or :data:`DEFAULT_LEAVE_GRACE_S`
+    when it set none (0)."""
+    if deadline_ms <= 0:
+        return DEFAULT_LEAVE_GRACE_S
+    return max(0.0, deadline_ms / 1000.0 - now_s)
 
 
 def _roomiest(free: Mapping[str, int], memory_mb: int) -> str | None:

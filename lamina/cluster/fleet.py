@@ -8,6 +8,12 @@ Ray declares dead is detached. A node's connection ending (its worker died with 
 seen at once by the router, before Ray's health checks notice; then new invokes go
 elsewhere while the watch loop waits for the node to come back.
 
+A node Ray is draining (``ray drain-node``; Ray's autoscaler v2, KubeRay's included,
+drains a node before it terminates it) is told to leave through its agent
+(``NodeAgent.leave``, with Ray's deadline as the grace): its worker says it is leaving, its
+recently used warm environments are started again elsewhere and its invokes finish; the
+node is not attached again while Ray drains it.
+
 Ray is imported here and in :mod:`lamina.cluster.agent` only; nothing imports this
 module unless ``lamina serve --cluster`` is used.
 """
@@ -27,6 +33,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from lamina.cluster.agent import NAMESPACE, AgentSpec, NodeAgent, agent_name
+from lamina.cluster.drain import leave_grace
 from lamina.cluster.router import ClusterRouter
 
 log = logging.getLogger("lamina.cluster")
@@ -94,6 +101,9 @@ class Fleet:
         self._attaching: set[str] = set()
         self._not_before: dict[str, float] = {}  # node id → monotonic time of next attempt
         self.nodes: dict[str, RayNode] = {}
+        self.draining: dict[str, int] = {}  # node id → Ray's drain deadline (epoch ms, 0: none)
+        self._told: set[str] = set()  # draining nodes whose agent was told to leave
+        self._drain_unreadable = False
 
     async def start(self) -> None:
         await asyncio.to_thread(
@@ -137,10 +147,17 @@ class Fleet:
         raw = await asyncio.to_thread(ray.nodes)
         nodes = [parse_node(n) for n in raw]
         self.nodes = {n.node_id: n for n in nodes}
+        self.draining = await asyncio.to_thread(self._draining_nodes)
+        self._told &= {n.node_id for n in nodes if n.alive}
         for node in nodes:
             if not node.alive:
                 if node.node_id in self.router.connections:
                     await self.router.detach(node.node_id)
+            elif node.node_id in self.draining:
+                if node.node_id not in self._told:
+                    self._told.add(node.node_id)
+                    grace = leave_grace(self.draining[node.node_id], time.time())
+                    asyncio.get_running_loop().create_task(self._tell_leave(node, grace))
             elif (
                 not self.router.attached(node.node_id)
                 and node.node_id not in self._attaching
@@ -164,6 +181,29 @@ class Fleet:
             self._not_before[node.node_id] = time.monotonic() + RETRY_AFTER_S
         finally:
             self._attaching.discard(node.node_id)
+
+    def _draining_nodes(self) -> dict[str, int]:
+        """The nodes Ray is draining and their deadlines (Ray's GCS; its only reader is a
+        private module, so a Ray that lacks it leaves draining to SIGTERM: logged once)."""
+        try:
+            from ray._private.state import state
+
+            return {str(k): int(v) for k, v in state.get_draining_nodes().items()}
+        except Exception:  # a Ray without the call, or the GCS away: try again next tick
+            if not self._drain_unreadable:
+                self._drain_unreadable = True
+                log.exception("cannot read which nodes Ray drains; nodes leave on SIGTERM")
+            return {}
+
+    async def _tell_leave(self, node: RayNode, grace_s: float) -> None:
+        """Ray drains ``node``: its worker drains too (leaving, rewarm, invokes finish)."""
+        name = agent_name(node.node_id, self._token)
+        try:
+            agent = await asyncio.to_thread(ray.get_actor, name, NAMESPACE)
+            agent.leave.remote(grace_s)  # returns when the worker has gone: not awaited
+            log.info("Ray drains node %s: its worker leaves within %.0f s", node.node_id, grace_s)
+        except Exception:  # Ray raises many types here; the node's end still fails over
+            log.exception("could not tell node %s to leave", node.node_id)
 
     def _agent(self, node: RayNode) -> Any:
         spec = AgentSpec(

@@ -7,12 +7,15 @@ The header says what the frame is (``op``); the body carries the one large opaqu
 
 Control plane → worker: ``hello`` (the cluster token; first frame, nothing else is read
 before it checks), ``code`` (a package the worker lacks, by SHA-256), ``invoke``,
-``drain``, ``warm`` (start an idle environment: a leaving node's moves here), and
-``pause`` / ``resume`` (a streamed invoke's reader is behind / caught up).
+``drain``, ``warm`` (start an idle environment: a leaving node's moves here),
+``pause`` / ``resume`` (a streamed invoke's reader is behind / caught up) and ``envs``
+(list your environments, for the control plane's views; off the invoke path).
 Worker → control plane: ``welcome`` (node facts), ``start`` and ``chunk`` (a streamed
 invoke's content type, then its bytes as the function writes them), ``answer`` /
-``failed`` (one per invoke, by ``id``) and ``state`` (its environments' memory and idle
-environments, the ledger records and log events produced since the last frame).
+``failed`` (one per invoke, by ``id``), ``state`` (its environments' memory and idle
+environments, the ledger records and log events produced since the last frame), ``envs``
+(the reply, under the question's ``id``: :mod:`lamina.cluster.node_envs`) and
+``leaving``.
 
 The invoke's round trip carries only what the caller needs: an ``answer`` has the node's
 ``state`` only when it changed since the last one sent on the connection (no ``state``:
@@ -160,6 +163,13 @@ class LogEvent:
     stream: str
     timestamp_ms: int
     message: str
+    # The function's name when it is not the folder (a LoggingConfig.LogGroup of its own):
+    # the live tail follows functions by name.
+    name: str = ""
+
+    @property
+    def function_name(self) -> str:
+        return self.name or self.function
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,9 +266,22 @@ def state_to_json(state: NodeState) -> dict[str, object]:
         "idle_mb": state.idle_mb,
         "idle": state.idle,
         "records": [record_to_json(r) for r in state.records],
-        "logs": [[e.function, e.stream, e.timestamp_ms, e.message] for e in state.logs],
+        "logs": [_log_row(e) for e in state.logs],
         "codes": list(state.codes),
     }
+
+
+def _log_row(e: LogEvent) -> list[object]:
+    row: list[object] = [e.function, e.stream, e.timestamp_ms, e.message]
+    if e.name:
+        row.append(e.name)
+    return row
+
+
+def _log_event(row: Any) -> LogEvent:
+    """A log row: four fields, and the function's name when its folder is not it."""
+    folder, stream, ts, message, *name = row
+    return LogEvent(str(folder), str(stream), int(ts), str(message), str(name[0]) if name else "")
 
 
 def state_from_json(d: object) -> NodeState:
@@ -266,7 +289,7 @@ def state_from_json(d: object) -> NodeState:
         raise FrameError("node state is not an object")
     try:
         idle = {str(k): int(v) for k, v in d.get("idle", {}).items()}
-        logs = tuple(LogEvent(str(f), str(s), int(t), str(m)) for f, s, t, m in d.get("logs", []))
+        logs = tuple(_log_event(row) for row in d.get("logs", []))
         return NodeState(
             used_mb=int(d.get("used_mb", 0)),
             idle_mb=int(d.get("idle_mb", 0)),

@@ -9,6 +9,7 @@ would have written (the node that ran an invoke is told in its answer).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from lamina.cluster.frames import LogEvent, NodeState
@@ -19,21 +20,47 @@ from lamina.scheduler.driver import Scheduler
 # Bound what waits for a frame if the control plane is away: the oldest lines go first
 # (the control plane counts what it missed from the ``dropped`` numbers it is sent).
 MAX_PENDING = 100_000
+# Streams whose function is remembered, at most (a stream is one environment's; those of
+# environments gone are forgotten when the map is rebuilt past this).
+MAX_NAMES = 10_000
 
 
 class ShippingLogs(LogStore):
-    """A log store that keeps events for the control plane instead of writing files."""
+    """A log store that keeps events for the control plane instead of writing files.
+
+    A line is written under its log group's folder; the control plane's live tail follows
+    functions by name, so a line whose folder is not its function's name (a function with
+    a ``LoggingConfig.LogGroup`` of its own) also carries the name, found from its stream
+    (one environment's, or a zygote's) through ``owners``."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.pending: list[LogEvent] = []
         self.dropped = 0
+        # (log stream, function name) of the node's environments and zygotes now.
+        self.owners: Callable[[], Iterable[tuple[str, str]]] | None = None
+        self._names: dict[str, str] = {}  # log stream → its function's name ("": unknown)
 
     def append(self, function: str, stream: str, timestamp_ms: int, message: str) -> None:
         if len(self.pending) >= MAX_PENDING:
             self.pending.pop(0)
             self.dropped += 1
-        self.pending.append(LogEvent(function, stream, timestamp_ms, message))
+        name = self._names.get(stream)
+        if name is None:
+            name = self._learn(stream)
+        if name == function:
+            name = ""
+        self.pending.append(LogEvent(function, stream, timestamp_ms, message, name))
+
+    def _learn(self, stream: str) -> str:
+        """The function of a stream not seen before (a new environment's: it is listed
+        before its first line is written)."""
+        if self.owners is None:
+            return ""
+        if len(self._names) >= MAX_NAMES:
+            self._names = {}
+        self._names.update(self.owners())
+        return self._names.setdefault(stream, "")
 
     def flush(self) -> None:
         """Nothing to write: events leave with the next frame."""

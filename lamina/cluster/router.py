@@ -20,8 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lamina.cluster.connection import NodeConnection
-from lamina.cluster.drain import EnvPhase, LeavingEnv, Rewarm, RoomElsewhere, plan_drain
+from lamina.cluster.drain import DEFAULT_RECENT_S, Rewarm, RoomElsewhere, plan_drain
 from lamina.cluster.frames import NodeState
+from lamina.cluster.node_envs import NodeEnv, as_leaving
 from lamina.cluster.placement import Cold, NoRoom, Placement, Throttle
 from lamina.errors import NodeLeaving, NodeLost, TooManyRequests
 from lamina.logs.store import LogStore
@@ -67,6 +68,9 @@ class ClusterRouter:
         # Configurations by cache key (bounded by the functions' versions and revisions).
         self._configs: dict[str, FunctionConfig] = {}
         self._rewarming: set[asyncio.Future[None]] = set()
+        # A leaving node's idle environments used within this long are started again
+        # elsewhere (lamina.cluster.drain.recent_window).
+        self.rewarm_window_s = DEFAULT_RECENT_S
 
     # -- membership -------------------------------------------------------------------
     async def attach(self, host: str, port: int) -> str:
@@ -114,12 +118,12 @@ class ClusterRouter:
             if self.on_lost is not None:
                 self.on_lost(node_id)
 
-    def _leaving(self, conn: NodeConnection) -> None:
+    def _leaving(self, conn: NodeConnection, envs: tuple[NodeEnv, ...] | None) -> None:
         """The node drains: no new invokes go there; those in flight finish; its warm
-        environments with no idle twin elsewhere are started again on the nodes with
-        room (the drain plan's rewarm advice), so a warm function stays warm."""
+        environments used recently with no idle twin elsewhere are started again on the
+        nodes with room (the drain plan's rewarm advice), so a warm function stays warm."""
         if self.connections.get(conn.node_id) is conn:
-            rewarm = self._rewarm_plan(conn.node_id)
+            rewarm = self._rewarm_plan(conn.node_id, envs)
             self.placement.lose(conn.node_id)
             log.info("node %s is leaving: no new invokes go there", conn.node_id)
             for step in rewarm:
@@ -129,24 +133,31 @@ class ClusterRouter:
                     self._rewarming.add(task)
                     task.add_done_callback(self._rewarming.discard)
 
-    def _rewarm_plan(self, node_id: str) -> tuple[Rewarm, ...]:
+    def _rewarm_plan(self, node_id: str, envs: tuple[NodeEnv, ...] | None) -> tuple[Rewarm, ...]:
         node = self.placement.nodes.get(node_id)
         if node is None:
             return ()
-        envs = [
-            LeavingEnv(f"{key}#{i}", key, cfg.memory_mb, EnvPhase.IDLE, 0.0, cfg.timeout_s)
-            for key, count in node.idle.items()
-            if (cfg := self._configs.get(key)) is not None
-            for i in range(count)
-        ]
+        if envs is None:
+            # A worker of an earlier version tells no last-use times: its idle
+            # environments (as last reported) count as just used.
+            envs = tuple(
+                NodeEnv(f"{key}#{i}", cfg.name, key, "idle", 0, cfg.memory_mb, 0.0)
+                for key, count in node.idle.items()
+                if (cfg := self._configs.get(key)) is not None
+                for i in range(count)
+            )
         others = [
             RoomElsewhere(n.node_id, n.room_mb(), dict(n.idle))
             for n in self.placement.live()
             if n.node_id != node_id
         ]
-        # The idle environments of the moment count as recently used (the node's reports
-        # carry no last-use times).
-        return plan_drain(envs, others, 0.0).rewarm
+        now = time.monotonic()
+        leaving = as_leaving(envs, now, self._timeout_of)
+        return plan_drain(leaving, others, now, recent_s=self.rewarm_window_s).rewarm
+
+    def _timeout_of(self, key: str) -> float:
+        cfg = self._configs.get(key)
+        return 0.0 if cfg is None else cfg.timeout_s
 
     async def _rewarm(self, node_id: str, cfg: FunctionConfig) -> None:
         conn = self.connections.get(node_id)
@@ -175,8 +186,8 @@ class ClusterRouter:
         bus = self.bus
         for event in state.logs:
             self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)
-            if bus is not None and bus.watched(event.function):
-                bus.publish(event.function, event.timestamp_ms, "function", event.message)
+            if bus is not None and bus.watched(name := event.function_name):
+                bus.publish(name, event.timestamp_ms, "function", event.message)
         self.placement.report(node_id, state.used_mb, state.idle, state.idle_mb)
 
     def drain(self, function: str) -> None:

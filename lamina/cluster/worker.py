@@ -23,10 +23,12 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Coroutine, Mapping
+import time
+from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from lamina.cluster.api_relay import ApiRelay, api_address
 from lamina.cluster.frames import (
     Frame,
     FrameDecoder,
@@ -36,6 +38,7 @@ from lamina.cluster.frames import (
     encode,
     state_to_json,
 )
+from lamina.cluster.node_envs import NodeEnv, envs_to_json, snapshot
 from lamina.cluster.node_state import Shipment, ShippingLogs
 from lamina.cluster.nodecode import NodeCode, PullConfig, pull_sources
 from lamina.config import Settings, load_settings
@@ -47,6 +50,8 @@ from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.scheduler.environment import Environment
+from lamina.scheduler.pool import EnvSlot
 from lamina.scheduler.recent_payloads import RecentPayloads
 from lamina.store.code import CodeStore
 from lamina.store.codec import config_from_json
@@ -201,6 +206,7 @@ class Worker:
             settings.data_dir / "code" / "opt", self.code.unpacked
         ).merged
         self.scheduler.launcher.node = node_id  # its environments' log streams name it
+        self.logs.owners = self._streams
         # Role credentials by configuration, as the control plane's IAM issued them.
         self._credentials: dict[str, tuple[str, str, str]] = {}
         self.scheduler.launcher.credentials = self._credentials_for
@@ -226,8 +232,15 @@ class Worker:
         most ``grace_s``, or their functions' timeout if shorter), send what they
         produced, then stop every environment."""
         self.leaving = True
+        # Its environments, with how long each has been idle: the control plane starts
+        # again elsewhere only those used recently (lamina.cluster.drain).
+        leaving = encode("leaving", {"envs": envs_to_json(self.environments())})
         for peer in self.peers:
-            peer.write(encode("leaving", {}))
+            peer.write(leaving)
+        # The drain plan's "stop": an idle environment runs nothing more here, so its
+        # memory and processes go now (while the busy ones finish), not at the end.
+        idle = self._take_idle(self.scheduler.pool.slots.values())
+        stopping = asyncio.gather(*(env.destroy() for env in idle), return_exceptions=True)
         busy = [e.cfg.timeout_s for e in self.scheduler.envs.values() if not e.slot.is_idle()]
         if self._inflight:
             self._none_inflight.clear()
@@ -237,6 +250,9 @@ class Worker:
                 )
             except TimeoutError:
                 log.warning("leaving with %d invokes still running", self._inflight)
+        for error in await stopping:
+            if isinstance(error, BaseException):
+                log.error("leaving: an idle environment did not stop cleanly: %r", error)
         state = self.shipment.take(self.scheduler)
         for peer in self.peers:
             peer.state(state)
@@ -330,25 +346,51 @@ class Worker:
         if op == "drain":
             self._spawn(self._drain(str(frame.header.get("function", "")), peer))
             return
+        if op == "envs":
+            # Someone lists the cluster's environments: answered under the question's id.
+            rows = envs_to_json(self.environments())
+            peer.write(encode("envs", {"id": frame.header.get("id"), "envs": rows}))
+            return
         log.warning("ignored a %r frame", op)
+
+    def environments(self) -> tuple[NodeEnv, ...]:
+        """This node's environments now (listed by the control plane's views)."""
+        return snapshot(self.scheduler, time.monotonic())
+
+    def _streams(self) -> list[tuple[str, str]]:
+        """(log stream, function) of this node's environments and zygotes."""
+        out = [(env.log_stream, env.cfg.name) for env in self.scheduler.envs.values()]
+        if self.scheduler.zygotes is not None:
+            out.extend((z.log_stream, z.function) for z in self.scheduler.zygotes.entries())
+        return out
 
     def _make_room(self, memory_mb: int) -> None:
         """Stop least recently used idle environments until ``memory_mb`` is free of them
         (the control plane places a cold start on a node full of idle environments)."""
-        idle = sorted(
-            (s for s in self.scheduler.pool.slots.values() if s.is_idle()),
-            key=lambda s: s.last_used,
+        oldest_first = sorted(self.scheduler.pool.slots.values(), key=lambda s: s.last_used)
+        taken = self._take_idle(oldest_first, memory_mb)
+        for env in taken:
+            self._spawn(env.destroy())
+        log.info(
+            "freed %d MB of idle environments for a cold start", sum(e.cfg.memory_mb for e in taken)
         )
-        freed = 0
-        for slot in idle:
-            if freed >= memory_mb:
+
+    def _take_idle(
+        self, slots: Iterable[EnvSlot], enough_mb: int | None = None
+    ) -> list[Environment]:
+        """Take the idle environments among ``slots`` out of the scheduler, in order, until
+        they hold ``enough_mb`` (None: all of them); the caller destroys them."""
+        taken: list[Environment] = []
+        held = 0
+        for slot in [s for s in slots if s.is_idle()]:
+            if enough_mb is not None and held >= enough_mb:
                 break
             env = self.scheduler.envs.pop(slot.env_id, None)
             self.scheduler.pool.remove(slot)
             if env is not None:
-                freed += env.cfg.memory_mb
-                self._spawn(env.destroy())
-        log.info("freed %d MB of idle environments for a cold start", freed)
+                held += env.cfg.memory_mb
+                taken.append(env)
+        return taken
 
     async def _drain(self, function: str, peer: Peer) -> None:
         await self.scheduler.drain_function(function)
@@ -430,8 +472,8 @@ class Worker:
                 h.get("client_context"),
                 h.get("cognito_identity"),
                 bool(h.get("tail")),
-                # No with_record: the answer carries none (records leave in batches), so
-                # the node answers first and meters after, as one machine does.
+                # The answer carries no record (records leave in batches): the node
+                # answers first and meters after, as one machine does.
                 stream=stream,
                 trace_header=None if trace is None else str(trace),
             )
@@ -553,6 +595,11 @@ async def _main(args: argparse.Namespace) -> None:
     if settings.python_sdk:
         provide_python_sdk(worker.scheduler)
     server = await worker.serve(args.host, args.port)
+    relay = api_address(args.api_endpoint)
+    if relay is not None:
+        # Functions reach Lamina's API inside their namespace (AWS_ENDPOINT_URL), as on
+        # one machine: relayed to the control plane's.
+        worker.scheduler.serve_api_inside(relay[1], ApiRelay(*relay).serve)
     port = server.sockets[0].getsockname()[1]
     print(f"LAMINA-WORKER {port}", flush=True)
     stop = asyncio.Event()

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from lamina.api.answers import error_response
@@ -27,6 +27,7 @@ from lamina.config import Settings
 from lamina.errors import ApiError, LaminaError, ServiceError, UnrecognizedClient
 from lamina.metrics.prometheus import CONTENT_TYPE, EsmBatches, Gauges, render
 from lamina.models.cluster_load import Demand
+from lamina.models.environments import EnvironmentsView
 from lamina.scheduler.pool import EnvState, Pool
 from lamina.services.protocol.reach import Reach
 from lamina.wire.http import Request
@@ -95,6 +96,9 @@ class MetricsEndpoint:
         self.sigv4 = sigv4
         self.async_backlog = async_backlog
         self.cluster = cluster
+        # On a cluster: the nodes' environments, asked at scrape time (set once the
+        # cluster is open; the control plane's own pool is empty there).
+        self.environments: Callable[[], Awaitable[EnvironmentsView]] | None = None
         self._lags: deque[float] = deque(maxlen=LAG_SAMPLES)
         self._sampler: asyncio.Task[None] | None = None
 
@@ -158,8 +162,12 @@ class MetricsEndpoint:
             concurrent = {name: in_flight.get(name, 0) for name in functions | set(in_flight)}
         else:
             concurrent = {name: self.pool.active(name) for name in functions}
+        on_nodes = None
+        if self.environments is not None:
+            on_nodes = (await self.environments()).by_node_and_state()
         gauges = Gauges(
             concurrent=concurrent,
+            node_environments=on_nodes,
             async_backlog=backlog,
             loop_lag_s=max(self._lags, default=0.0),
             cluster=None if self.cluster is None else self.cluster(),

@@ -31,6 +31,9 @@ class Gauges:
     cluster: Demand | None = None  # on a cluster (lamina serve --cluster) only
     requests: Mapping[str, int] = field(default_factory=dict)  # face → requests answered
     esm: Sequence[EsmBatches] = ()
+    # On a cluster: node → state → count (replaces ``environments``: the control plane's
+    # own pool is empty there), for the nodes that answered at scrape time.
+    node_environments: Mapping[str, Mapping[str, int]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +137,13 @@ def render(totals: Mapping[SeriesKey, Minute], gauges: Gauges) -> str:
     for function, active in sorted(gauges.concurrent.items()):
         out.sample("faas_concurrent_executions", (("faas_name", function),), active)
     out.family("lamina_environments", "gauge", "Execution environments by state.")
-    for state, count in sorted(gauges.environments.items()):
-        out.sample("lamina_environments", (("state", state),), count)
+    if gauges.node_environments is None:
+        for state, count in sorted(gauges.environments.items()):
+            out.sample("lamina_environments", (("state", state),), count)
+    else:
+        for node, states in sorted(gauges.node_environments.items()):
+            for state, count in sorted(states.items()):
+                out.sample("lamina_environments", (("node", node), ("state", state)), count)
     out.family("lamina_async_events", "gauge", "Asynchronous invokes queued or in flight.")
     for function, (count, _) in sorted(gauges.async_backlog.items()):
         out.sample("lamina_async_events", (("faas_name", function),), count)

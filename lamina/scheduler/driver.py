@@ -70,10 +70,6 @@ class InvokeRequest:
     stream: ResponseStream | None = None
     # The X-Ray header of a trace this invoke continues (lamina.tracing): its Root is kept.
     trace_header: str | None = None
-    # The caller reads InvokeResult.record (the cluster's worker sends it with the answer):
-    # the meter runs before the answer. Otherwise the record is None and the after-invoke
-    # step runs once the answer is out (lamina.scheduler.after_answer).
-    with_record: bool = False
 
 
 class Scheduler:
@@ -322,10 +318,10 @@ class Scheduler:
                 streamed_bytes=streamed,
                 trace=delivered.trace,
             )
-            if outcome.reusable and not (req.tail or req.with_record):
+            if outcome.reusable and not req.tail:
                 # Answer first: the meter and the lines follow once the answer is written
                 # (or before anything else uses the environment). An invoke that ends its
-                # environment, or whose caller reads the tail or the record, runs them now.
+                # environment, or whose caller reads the tail, runs them now.
                 env.after_answer = step
                 self._after.add(env.settle)
             else:

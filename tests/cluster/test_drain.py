@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from lamina.cluster.drain import EnvPhase, LeavingEnv, Rewarm, RoomElsewhere, plan_drain
+from lamina.cluster.drain import (
+    DEFAULT_LEAVE_GRACE_S,
+    DEFAULT_RECENT_S,
+    EnvPhase,
+    LeavingEnv,
+    Rewarm,
+    RoomElsewhere,
+    leave_grace,
+    plan_drain,
+    recent_window,
+)
 
 NOW = 1000.0
 
@@ -81,3 +91,28 @@ def test_when_room_is_short_the_most_recently_used_are_rewarmed_first() -> None:
 def test_no_room_anywhere_means_no_rewarm_but_still_a_clean_stop() -> None:
     plan = plan_drain([env("e1", memory_mb=2048)], [RoomElsewhere("n2", 1024, {})], NOW)
     assert plan.rewarm == () and plan.stop == ("e1",) and plan.is_ready()
+
+
+def test_recent_means_the_last_five_minutes_or_the_idle_reclaim_horizon_if_shorter() -> None:
+    assert DEFAULT_RECENT_S == 300.0
+    assert recent_window(1800.0) == 300.0  # a long reclaim horizon: still 5 minutes
+    assert recent_window(60.0) == 60.0  # idle longer would have been reclaimed already
+    assert recent_window(-1.0) == 0.0
+
+
+def test_only_environments_used_within_the_window_are_rewarmed() -> None:
+    others = [RoomElsewhere("n2", 4096, {})]
+    envs = [
+        env("just", key="a:1", last_used=NOW - 1),
+        env("edge", key="b:1", last_used=NOW - 60),
+        env("old", key="c:1", last_used=NOW - 61),
+    ]
+    plan = plan_drain(envs, others, NOW, recent_s=recent_window(60.0))
+    assert [r.key for r in plan.rewarm] == ["a:1", "b:1"]
+    assert plan.stop == ("edge", "just", "old")  # every idle one stops, rewarmed or not
+
+
+def test_a_node_ray_drains_has_until_rays_deadline_to_leave() -> None:
+    assert leave_grace(1_030_500, 1000.0) == 30.5  # deadline in epoch ms, now in s
+    assert leave_grace(900_000, 1000.0) == 0.0  # past: leave at once
+    assert leave_grace(0, 1000.0) == DEFAULT_LEAVE_GRACE_S  # Ray set no deadline

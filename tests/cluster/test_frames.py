@@ -104,3 +104,20 @@ def test_a_record_travels_as_a_row_and_an_earlier_workers_object_is_read() -> No
     for bad in ([None, *row[1:]], row[:-1], {"request_id": "r"}, "r1"):
         with pytest.raises(FrameError):
             record_from_json(bad)
+
+
+def test_a_log_line_carries_its_functions_name_only_when_its_folder_is_not_it() -> None:
+    own = LogEvent("~%2Fcustom%2Fgroup", "s", 7, "line", name="f")
+    plain = LogEvent("f", "s", 8, "line")
+    rows = state_to_json(NodeState(0, {}, logs=(own, plain)))["logs"]
+    assert rows == [["~%2Fcustom%2Fgroup", "s", 7, "line", "f"], ["f", "s", 8, "line"]]
+    back = state_from_json({"logs": rows}).logs
+    assert back == (own, plain)
+    assert [e.function_name for e in back] == ["f", "f"]
+
+
+def test_a_log_row_of_an_earlier_worker_still_reads() -> None:
+    (event,) = state_from_json({"logs": [["~x", "s", 1, "m"]]}).logs
+    assert (event.function, event.name, event.function_name) == ("~x", "", "~x")
+    with pytest.raises(FrameError):
+        state_from_json({"logs": [["~x", "s"]]})

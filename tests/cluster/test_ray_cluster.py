@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from lamina.client.http import Client
 from lamina.cluster.agent import agent_name
 from lamina.services.iam.credentials import load_secret
-from tests.integration.harness import LaminaProcess, python_zip
+from tests.integration.harness import LaminaProcess, aws_client, python_zip
 from tests.integration.test_streaming import _node_function, _pieces, _shell_function, _stream
 
 ray_cluster_utils = pytest.importorskip(
@@ -304,6 +304,107 @@ def test_the_live_tail_shows_the_lines_a_node_wrote(control: LaminaProcess) -> N
     assert any("DELIVERED followed" in t for t in lines())
 
 
+def test_the_live_tail_follows_a_function_with_its_own_log_group(control: LaminaProcess) -> None:
+    """A node writes such a function's lines under its group's folder; the tail follows
+    the function by name, as on one machine."""
+    control.create(
+        "cl-tail-group",
+        python_zip(SOURCE),
+        Timeout=30,
+        LoggingConfig={"LogFormat": "Text", "LogGroup": "/custom/cl-tail"},
+    )
+    api = Client(control.endpoint)
+    path = "/lamina/v1/functions/cl-tail-group/telemetry"
+    start = api.call("GET", f"{path}?limit=0")["last"]
+    node, _ = invoke(control, "cl-tail-group", {"tag": "grouped"})
+    assert node in {n["node_id"] for n in alive(control)}
+
+    def lines() -> list[str]:
+        return [e["text"] for e in api.call("GET", f"{path}?after={start}")["events"]]
+
+    assert wait_for(lambda: any("REPORT RequestId" in t for t in lines()), 10, "the REPORT")
+    assert any("DELIVERED grouped" in t for t in lines())
+    # Stored in the function's own group, as on one machine.
+    client = aws_client(control, "logs")
+
+    def stored() -> bool:
+        events = client.filter_log_events(logGroupName="/custom/cl-tail")["events"]
+        return any("DELIVERED grouped" in e["message"] for e in events)
+
+    assert wait_for(stored, 10, "the line in /custom/cl-tail")
+
+
+def node_counts_in_metrics(server: LaminaProcess) -> dict[str, int]:
+    """``lamina_environments`` on /metrics, summed over states per node label."""
+    with urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=30) as answer:
+        metrics = answer.read().decode()
+    counts: dict[str, int] = {}
+    for line in metrics.splitlines():
+        if line.startswith("lamina_environments{"):
+            labels, _, value = line.rpartition(" ")
+            assert 'node="' in labels, line  # on a cluster every sample names its node
+            node = labels.split('node="')[1].split('"')[0]
+            counts[node] = counts.get(node, 0) + int(float(value))
+    return counts
+
+
+def test_the_views_of_environments_read_the_nodes(control: LaminaProcess) -> None:
+    """`/lamina/v1/environments`, the health answer and the `lamina_environments` gauge
+    list the environments on the nodes, each named with its node (the control plane's
+    own pool is empty on a cluster)."""
+    nodes = {n["node_id"] for n in alive(control)}
+    api = Client(control.endpoint)
+
+    def views() -> tuple[dict[str, int], dict[str, int], dict[str, int]] | None:
+        listed = api.call("GET", "/lamina/v1/environments")
+        health = api.call("GET", "/lamina/v1/health")
+        per_node = {n: 0 for n in nodes}
+        for e in listed["Environments"]:
+            per_node[e["Node"]] += 1
+        told = {n["Node"]: n["Environments"] for n in listed["Nodes"] if n["Answered"]}
+        healthy = {n["node"]: n["environments"] for n in health["nodes"] if n["answered"]}
+        gauge = node_counts_in_metrics(control)
+        if not (per_node == told == healthy == gauge):  # an environment came or went
+            return None
+        assert health["environments"] == len(listed["Environments"])
+        assert all(
+            e["State"] in ("starting", "busy", "idle", "frozen") for e in listed["Environments"]
+        )
+        return per_node, healthy, gauge
+
+    per_node, _, _ = wait_for(views, 30, "the views to agree")
+    # The functions spread over the nodes earlier still have warm environments there.
+    assert sum(1 for count in per_node.values() if count) >= 2, per_node
+    listed = api.call("GET", "/lamina/v1/environments")["Environments"]
+    assert any(e["Function"].startswith("spread") for e in listed)
+
+
+CALLER = """
+import os, boto3
+from botocore.config import Config
+def handler(event, context):
+    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1})
+    names = [f["FunctionName"] for f in boto3.client("lambda", config=config).list_functions()["Functions"]]
+    return {"names": names, "endpoint": os.environ["AWS_ENDPOINT_URL"]}
+"""
+
+
+def test_functions_on_every_node_reach_the_api(control: LaminaProcess) -> None:
+    """A function's namespace reaches neither the host's loopback nor its addresses: each
+    node's worker relays the API inside it, as one machine serves it there."""
+    answered: dict[str, dict[str, Any]] = {}
+    for i in range(40):
+        control.create(f"caller{i}", python_zip(CALLER), Timeout=30)
+        node, body = invoke(control, f"caller{i}", {})
+        answered[node] = body
+        if len(answered) == 3 and i >= 5:
+            break
+    assert len(answered) == 3, answered.keys()
+    for body in answered.values():
+        assert "caller0" in body["names"], body  # the control plane's functions
+        assert body["endpoint"].startswith("http://127.0.0.1:"), body
+
+
 def test_a_restarted_control_plane_reattaches_the_running_agents(
     control: LaminaProcess,
 ) -> None:
@@ -352,13 +453,19 @@ def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
     elsewhere, async events in flight are retried (none lost), the node's
     replacement takes work."""
     head_id = cluster.head_node.node_id
-    victim_id = ""
-    for i in range(12):  # a function homed on a worker node (not the head: it holds GCS)
-        node, _ = invoke(control, f"spread{i}", {})
+    # Two functions homed on one worker node (not the head: it holds GCS): one for the
+    # async events, one for the sync invokes, so each is seen running there before the kill.
+    homed: dict[str, list[str]] = {}
+    for i in range(60):
+        name = f"spread{i}" if i < 12 else f"victim{i}"
+        if i >= 12:
+            control.create(name, python_zip(SOURCE), Timeout=30)
+        node, _ = invoke(control, name, {})
         if node != head_id:
-            victim_fn, victim_id = f"spread{i}", node
-            break
-    assert victim_id
+            homed.setdefault(node, []).append(name)
+            if len(homed[node]) == 2:
+                break
+    victim_id, (victim_fn, sync_fn) = next((n, f) for n, f in homed.items() if len(f) == 2)
     victim = next(n for n in cluster.worker_nodes if n.node_id == victim_id)
 
     tags = [str(uuid.uuid4()) for _ in range(10)]
@@ -372,14 +479,24 @@ def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
 
     def sync_call(_: int) -> str:
         try:
-            invoke(control, victim_fn, {"sleep": 3})
+            invoke(control, sync_fn, {"sleep": 3})
             return "ok"
         except ClientError as exc:
             return f"{exc.response['ResponseMetadata']['HTTPStatusCode']} {exc.response['Error']['Code']}"
 
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(sync_call, i) for i in range(3)]
-        time.sleep(1.5)
+
+        def both_running() -> bool:  # the views name the node of each busy environment
+            envs = Client(control.endpoint).call("GET", "/lamina/v1/environments")
+            busy_there = {
+                e["Function"]
+                for e in envs["Environments"]
+                if (e["Node"], e["State"]) == (victim_id, "busy")
+            }
+            return {victim_fn, sync_fn} <= busy_there
+
+        wait_for(both_running, 30, "an async event and a sync invoke running on the node")
         killed_at = time.monotonic()
         cluster.remove_node(victim, allow_graceful=False)
         outcomes = [f.result() for f in futures]
@@ -426,6 +543,73 @@ def test_a_node_killed_under_load(control: LaminaProcess, cluster: Any) -> None:
     assert new_id in nodes, (nodes, new_id)
 
 
+def test_a_workflow_task_on_a_lost_node_is_retried_on_another(
+    control: LaminaProcess, cluster: Any
+) -> None:
+    """A Standard execution's Task in flight on a node that dies ends with
+    Lambda.ServiceException, as on AWS; the state machine's Retry runs it on another node
+    and the execution succeeds (the execution itself lives on the control plane)."""
+    head_id = cluster.head_node.node_id
+    workers = {n.node_id for n in cluster.worker_nodes}
+    name, node = "", ""
+    for i in range(40):  # a function homed on a worker node (not the head: it holds GCS)
+        control.create(f"wf{i}", python_zip(SOURCE), Timeout=30)
+        node, _ = invoke(control, f"wf{i}", {})
+        if node != head_id and node in workers:
+            name = f"wf{i}"
+            break
+    assert name, "no function was homed on a worker node"
+    victim = next(n for n in cluster.worker_nodes if n.node_id == node)
+    definition = {
+        "StartAt": "Work",
+        "States": {
+            "Work": {
+                "Type": "Task",
+                "Resource": f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
+                "Retry": [
+                    {
+                        "ErrorEquals": ["Lambda.ServiceException"],
+                        "IntervalSeconds": 1,
+                        "MaxAttempts": 3,
+                        "BackoffRate": 1.0,
+                    }
+                ],
+                "End": True,
+            }
+        },
+    }
+    sfn = aws_client(control, "stepfunctions")
+    machine = sfn.create_state_machine(
+        name="cl-retry",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::000000000000:role/sfn",
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"sleep": 4}')["executionArn"]
+
+    def running_there() -> bool:  # the views name the node each environment runs on
+        envs = Client(control.endpoint).call("GET", "/lamina/v1/environments")["Environments"]
+        return any((e["Function"], e["Node"], e["State"]) == (name, node, "busy") for e in envs)
+
+    wait_for(running_there, 30, "the task running on its home node")
+    cluster.remove_node(victim, allow_graceful=False)
+
+    def finished() -> dict[str, Any] | None:
+        out: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+        return None if out["status"] == "RUNNING" else out
+
+    assert wait_for(finished, 120, "the execution")["status"] == "SUCCEEDED"
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    errors = [
+        detail.get("error")
+        for e in events
+        if e["type"] == "LambdaFunctionFailed"
+        for key, detail in e.items()
+        if key.endswith("EventDetails")
+    ]
+    assert errors == ["Lambda.ServiceException"], errors
+    assert [e["type"] for e in events].count("LambdaFunctionSucceeded") == 1
+
+
 PULL_ENV = {
     "LAMINA_CLUSTER_CODE_PULL": "1",
     # The dev-mode control plane accepts any key pair (docs/cluster.md).
@@ -464,3 +648,60 @@ def test_a_node_started_to_pull_fetches_its_packages_itself(
             break
     else:
         raise AssertionError("no function was placed on the pulling node")
+
+
+def test_a_node_ray_drains_leaves_gracefully_and_its_warm_function_moves(
+    control: LaminaProcess, cluster: Any
+) -> None:
+    """`ray drain-node` (what Ray's autoscaler v2 does before it terminates a node): the
+    control plane tells the node's worker to leave, so its warm environment is started
+    again on another node, its worker exits, and the node is not attached again."""
+    live = {n["node_id"] for n in alive(control)}
+    workers = {n.node_id for n in cluster.worker_nodes} & live
+    name, node = "", ""
+    for i in range(40):  # a function warm on a worker node (not the head: it holds GCS)
+        control.create(f"drain{i}", python_zip(SOURCE), Timeout=30)
+        node, _ = invoke(control, f"drain{i}", {})
+        if node in workers:
+            name = f"drain{i}"
+            break
+    assert name, "no function was homed on a worker node"
+    raylet = pytest.importorskip("ray._raylet")  # Ray's own client of its GCS, as `ray
+    autoscaler_pb2 = pytest.importorskip("ray.core.generated.autoscaler_pb2")  # drain-node`
+
+    preemption = autoscaler_pb2.DrainNodeReason.Value("DRAIN_NODE_REASON_PREEMPTION")
+    deadline_ms = int(time.time() * 1000) + 60_000
+    accepted, why = raylet.GcsClient(address=cluster.address).drain_node(
+        node, preemption, "test", deadline_ms
+    )
+    assert accepted, why
+
+    def gone() -> bool:
+        return not any(n["node_id"] == node and n["alive"] for n in status(control)["nodes"])
+
+    wait_for(gone, 30, "the drained node to leave")
+
+    def warm_elsewhere() -> bool:
+        return any(
+            k.startswith(f"{name}:$LATEST:") and v
+            for n in alive(control)
+            for k, v in n["idle"].items()
+        )
+
+    wait_for(warm_elsewhere, 60, "the warm environment started again on another node")
+    out = control.lambda_client().invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    ran_on = out["ResponseMetadata"]["HTTPHeaders"].get("x-lamina-node", "")
+    tail = base64.b64decode(out["LogResult"]).decode()
+    assert ran_on in live - {node}
+    assert "REPORT RequestId" in tail and "Init Duration" not in tail  # warm at once
+
+    def no_worker() -> bool:
+        try:
+            worker_pid(node)
+        except AssertionError:
+            return True
+        return False
+
+    wait_for(no_worker, 30, "the drained node's worker to exit")
+    time.sleep(2.0)  # several watch ticks: the node stays in Ray, draining
+    assert node not in {n["node_id"] for n in alive(control)}

@@ -41,6 +41,29 @@ def test_render_is_valid_exposition_with_escaped_labels() -> None:
     assert samples[("lamina_environments", (("state", "idle"),))] == 1
 
 
+def test_on_a_cluster_environments_are_counted_per_node() -> None:
+    text = render(
+        {},
+        Gauges(
+            concurrent={},
+            environments={"idle": 0},  # the control plane's own pool: not shown on a cluster
+            node_environments={"n2": {"idle": 2, "busy": 0}, "n1": {"idle": 0, "busy": 1}},
+        ),
+    )
+    samples = {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "lamina_environments"
+    }
+    assert samples == {
+        (("node", "n1"), ("state", "busy")): 1,
+        (("node", "n1"), ("state", "idle")): 0,
+        (("node", "n2"), ("state", "busy")): 0,
+        (("node", "n2"), ("state", "idle")): 2,
+    }
+
+
 def test_basic_credentials() -> None:
     token = base64.b64encode(b"AKID:se:cret").decode()
     assert basic_credentials(f"Basic {token}") == ("AKID", "se:cret")

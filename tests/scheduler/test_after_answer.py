@@ -130,11 +130,9 @@ CFG = FunctionConfig(
 )  # fmt: skip
 
 
-def request(
-    event: dict[str, object], *, tail: bool = False, with_record: bool = False
-) -> InvokeRequest:
+def request(event: dict[str, object], *, tail: bool = False) -> InvokeRequest:
     payload = json.dumps(event).encode()
-    return InvokeRequest(CFG, payload, "arn:test", tail=tail, with_record=with_record)
+    return InvokeRequest(CFG, payload, "arn:test", tail=tail)
 
 
 def platform_lines(sch: Scheduler) -> list[str]:
@@ -194,7 +192,7 @@ def test_the_next_event_on_an_environment_follows_the_last_ones_report(tmp_path:
 
 @pytest.mark.privileged
 @pytest.mark.slow
-def test_tail_and_record_callers_get_the_step_before_the_answer(tmp_path: Path) -> None:
+def test_tail_callers_get_the_step_before_the_answer(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with scheduler(tmp_path) as (sch, records):
             await sch.invoke(request({}))
@@ -206,10 +204,8 @@ def test_tail_and_record_callers_get_the_step_before_the_answer(tmp_path: Path) 
             assert text.index(f"START RequestId: {rid}") < text.index(f"END RequestId: {rid}")
             assert tailed.record is not None and tailed.record.request_id == rid
             assert records[-1] == tailed.record
-            with_record = await sch.invoke(request({}, with_record=True))
-            assert with_record.record is not None
-            assert records[-1] == with_record.record
-            assert with_record.log_tail == b""
+            untailed = await sch.invoke(request({}))
+            assert untailed.record is None and untailed.log_tail == b""  # its step follows
 
     asyncio.run(scenario())
 
