@@ -20,7 +20,7 @@ import pytest
 
 from lamina.runtime_api import protocol
 from lamina.runtime_api.channel import Delivery, RuntimeChannel
-from lamina.wire.http import Request
+from lamina.wire.http import Request, render_response
 from lamina.wire.server import HandlerResult, HttpConnection
 
 BASE = "/2018-06-01/runtime"
@@ -776,3 +776,18 @@ def test_a_refused_answer_is_not_held_behind_a_pipelined_next() -> None:
         rt.close()
 
     run(body)
+
+
+@pytest.mark.parametrize("client_context", [None, "eyJjdXN0b20iOnt9fQ=="])
+@pytest.mark.parametrize("cognito_identity", [None, '{"cognitoIdentityId":"id"}'])
+@pytest.mark.parametrize("payload", [b"", b'{"k":1}', "é".encode() * 1000])
+@pytest.mark.parametrize("close", [False, True])
+def test_the_event_answer_renders_the_same_bytes_as_the_generic_renderer(
+    client_context: str | None, cognito_identity: str | None, payload: bytes, close: bool
+) -> None:
+    response = protocol.event_response(
+        payload, "rid", 1_700_000_000_000, ARN, TRACE, client_context, cognito_identity
+    )
+    assert response.render(close) == render_response(200, response.headers, payload, close=close)
+    assert response.headers["Lambda-Runtime-Aws-Request-Id"] == "rid"
+    assert ("Lambda-Runtime-Client-Context" in response.headers) == bool(client_context)
