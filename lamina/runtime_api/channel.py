@@ -15,12 +15,12 @@ the :class:`~lamina.runtime_api.stream.ResponseStream` as they arrive, and the e
 answered when the body ends (its trailers say whether with an error). To a caller that
 wants the whole answer, the same POST is read whole, as a buffered response.
 
-A runtime that pipelines its next ``GET /next`` behind its answer (Lamina's Python
-runtime does) gets the ``202`` to the answer in the same write as its next event: the
+A runtime that pipelines its next ``GET /next`` behind its answer (Lamina's Python and
+Node runtimes do) gets the ``202`` to the answer in the same write as its next event: the
 ``202`` is held only when that ``/next`` has already arrived on the connection, and goes
 out with the event, or before the environment is frozen (:meth:`RuntimeChannel.flush`),
 or when the connection is closed. A runtime that waits for its ``202`` before asking
-(AWS's clients, Lamina's Node client) gets it at once.
+(AWS's clients, the Rust examples) gets it at once.
 """
 
 from __future__ import annotations
