@@ -97,12 +97,12 @@ def _time_the_answer_path(
 
     send = server.HttpConnection.send
 
-    def timed_send(self: Any, response: Any) -> bool:
+    def timed_send(self: Any, response: Any, **kwargs: Any) -> bool:
         if answered:
-            sent = send(self, response)
+            sent = send(self, response, **kwargs)
             kept.append(clock() - answered.pop())
             return bool(sent)
-        return bool(send(self, response))
+        return bool(send(self, response, **kwargs))
 
     driver.deliver = timed_deliver
     server.HttpConnection.send = timed_send

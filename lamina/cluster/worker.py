@@ -52,7 +52,6 @@ from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.pool import EnvSlot
-from lamina.scheduler.recent_payloads import RecentPayloads
 from lamina.store.code import CodeStore
 from lamina.store.codec import config_from_json
 from lamina.store.optdir import LayerMerger
@@ -65,20 +64,6 @@ PRE_HELLO_BYTES = 64 * 1024
 # Records and log lines leave in a state frame this often (when there are any): batched
 # off the invokes' round trips, like one machine's ledger and log timers.
 STATE_EVERY_S = 0.1
-
-
-class NoRecentPayloads(RecentPayloads):
-    """A node keeps no recent payloads: the control plane's console keeps them."""
-
-    def add(
-        self,
-        function: str,
-        request_id: str,
-        request: bytes,
-        response: bytes,
-        function_error: str | None = None,
-    ) -> None:
-        return
 
 
 class Peer(asyncio.Protocol):
@@ -200,7 +185,7 @@ class Worker:
             self.shipment.record,
         )
         # The console reads recent payloads on the control plane, which keeps them.
-        self.scheduler.recent = NoRecentPayloads()
+        self.scheduler.recent = None
         # Functions with layers see them merged at /opt, as on one machine.
         self.scheduler.launcher.merge_layers = LayerMerger(
             settings.data_dir / "code" / "opt", self.code.unpacked

@@ -47,9 +47,18 @@ class TelemetryBus:
         self._watched: dict[str, float] = {}  # function → monotonic time its watch ends
 
     def watched(self, function: str) -> bool:
-        """Whether someone reads ``function``'s events (its environments make them)."""
-        until = self._watched.get(function)
-        return until is not None and until > time.monotonic()
+        """Whether someone reads ``function``'s events (its environments make them).
+        Asked several times per invoke: with nobody watching it is one dict lookup."""
+        watched = self._watched
+        if not watched:
+            return False
+        until = watched.get(function)
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        del watched[function]  # the watch ended: the next question is a lookup again
+        return False
 
     def watch(self, function: str) -> None:
         now = time.monotonic()

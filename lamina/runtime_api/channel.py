@@ -14,6 +14,13 @@ whose caller reads a stream (``Delivery.stream``) is taken at its head: its chun
 the :class:`~lamina.runtime_api.stream.ResponseStream` as they arrive, and the event is
 answered when the body ends (its trailers say whether with an error). To a caller that
 wants the whole answer, the same POST is read whole, as a buffered response.
+
+A runtime that pipelines its next ``GET /next`` behind its answer (Lamina's Python and
+Node runtimes do) gets the ``202`` to the answer in the same write as its next event: the
+``202`` is held only when that ``/next`` has already arrived on the connection, and goes
+out with the event, or before the environment is frozen (:meth:`RuntimeChannel.flush`),
+or when the connection is closed. A runtime that waits for its ``202`` before asking
+(AWS's clients, the Rust examples) gets it at once.
 """
 
 from __future__ import annotations
@@ -261,14 +268,22 @@ class RuntimeChannel:
                     ),
                     reply=protocol.too_large(),
                 )
-            return self._finish(
-                action.request_id,
-                RuntimeAnswer(True, action.body, None, False, time.perf_counter()),
+            return self._acknowledge(
+                conn,
+                self._finish(
+                    action.request_id,
+                    RuntimeAnswer(True, action.body, None, False, time.perf_counter()),
+                ),
             )
         if isinstance(action, protocol.PostError):
-            return self._finish(
-                action.request_id,
-                RuntimeAnswer(False, action.body, action.error_type, False, time.perf_counter()),
+            return self._acknowledge(
+                conn,
+                self._finish(
+                    action.request_id,
+                    RuntimeAnswer(
+                        False, action.body, action.error_type, False, time.perf_counter()
+                    ),
+                ),
             )
         if isinstance(action, protocol.InitError):
             if self.ready.done() or self.init_failed.done():
@@ -276,6 +291,23 @@ class RuntimeChannel:
             self.init_failed.set_result(InitFailure(action.body, action.error_type))
             return protocol.accepted()
         return protocol.unknown(action)
+
+    @staticmethod
+    def _acknowledge(conn: HttpConnection, reply: Response) -> Response | None:
+        """The answer to an invoke's answer. The ``202`` is held for the connection's next
+        write when the runtime's next request is already there (the wire layer checks):
+        the ``202`` and the next event then reach the runtime in one write."""
+        if reply is protocol.ACCEPTED:
+            conn.send(reply, hold=True)
+            return None  # answered (or held): the connection goes on with its next request
+        return reply
+
+    def flush(self) -> None:
+        """Send the ``202`` held on the runtime's parked ``/next`` connection now (before
+        the environment is frozen: it never waits out an idle period)."""
+        parked = self._parked
+        if parked is not None:
+            parked.flush()
 
     def _launcher(self, req: Request) -> Response:
         """Lamina's extension launcher asks whether the extensions it started registered

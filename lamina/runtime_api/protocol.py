@@ -160,6 +160,23 @@ def unknown(action: Unknown) -> Response:
     return _error(action.status, "InvalidRequest", action.message)
 
 
+class EventAnswer(Response):
+    """The answer to a parked ``/next``: the event and its headers, rendered by one
+    f-string (every warm invoke sends one). The bytes are exactly what
+    :func:`~lamina.wire.http.render_response` makes of :attr:`headers`: a test compares them."""
+
+    __slots__ = ("_head",)
+
+    def __init__(self, payload: bytes, headers: dict[str, str], head: str) -> None:
+        super().__init__(200, payload, headers)
+        self._head = head  # the head up to (not including) Content-Length
+
+    def render(self, close: bool = False) -> bytes:
+        end = "Connection: close\r\n\r\n" if close else "\r\n"
+        head = f"{self._head}Content-Length: {len(self.body)}\r\n{end}"
+        return head.encode("latin-1") + self.body
+
+
 def event_response(
     payload: bytes,
     request_id: str,
@@ -180,8 +197,17 @@ def event_response(
         "Lambda-Runtime-Invoked-Function-Arn": function_arn,
         "Lambda-Runtime-Trace-Id": trace_id,
     }
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        f"Lambda-Runtime-Aws-Request-Id: {request_id}\r\n"
+        f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
+        f"Lambda-Runtime-Invoked-Function-Arn: {function_arn}\r\n"
+        f"Lambda-Runtime-Trace-Id: {trace_id}\r\n"
+    )
     if client_context:
         headers["Lambda-Runtime-Client-Context"] = client_context
+        head += f"Lambda-Runtime-Client-Context: {client_context}\r\n"
     if cognito_identity:
         headers["Lambda-Runtime-Cognito-Identity"] = cognito_identity
-    return Response(200, payload, headers)
+        head += f"Lambda-Runtime-Cognito-Identity: {cognito_identity}\r\n"
+    return EventAnswer(payload, headers, head)

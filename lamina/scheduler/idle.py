@@ -69,6 +69,9 @@ class IdleKeeper:
             self.went_idle()
 
     def _freeze(self, env: Environment) -> None:
+        # A 202 held for the runtime's next event goes out now: an idle runtime is not
+        # left waiting for it (lamina.runtime_api.channel).
+        env.channel.flush()
         env.settle()  # the last event's meter reading and lines, before its processes stop
         if not env.channel.extensions.all_settled():
             # An extension still works on the last event: freeze once it is done.

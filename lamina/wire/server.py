@@ -19,6 +19,14 @@ limits are respected), and returning :class:`Streamed` ends the body. Streamed *
 bodies (a runtime's streaming response) are picked per request with a ``stream_picker``
 (see :class:`~lamina.wire.http.RequestParser`); :meth:`~HttpConnection.pause_reading`
 lets their consumer hold the sender back.
+
+An answer may also be *held* (``send(response, hold=True)``) while the client's next
+request on the connection has already arrived: its bytes then go out with the
+connection's next write, in one ``write`` with the answer to that request (the Runtime
+API holds its ``202`` to a runtime that pipelined its ``GET /next`` behind its answer, so
+the ``202`` and the next event wake the runtime once). Held bytes never wait on their
+own: they go out with the next answer, on :meth:`HttpConnection.flush`, before the
+server closes the connection, or at once if nothing is left in progress.
 """
 
 from __future__ import annotations
@@ -95,6 +103,7 @@ class HttpConnection(asyncio.Protocol):
         "_handler",
         "_head_since",
         "_held",
+        "_held_out",
         "_last_io",
         "_loop",
         "_lost_callbacks",
@@ -126,6 +135,7 @@ class HttpConnection(asyncio.Protocol):
         self._streaming = False  # a chunked answer is under way
         self._writable: asyncio.Future[None] | None = None  # set while writing is paused
         self._held = False  # a streamed body's consumer asked to stop reading
+        self._held_out = b""  # an answer held to go out with the next write (send(hold=))
         self._transport: asyncio.Transport | None = None
         self._queue: deque[Request] = deque()
         self._queued_bytes = 0
@@ -199,6 +209,7 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._held_out = b""
         self._parser.abort()
         self._wake_writer()
         if self._sweeper is not None:
@@ -283,8 +294,12 @@ class HttpConnection(asyncio.Protocol):
         self._held = False
         self._update_reading()
 
-    def send(self, response: Response) -> bool:
-        """Answer the request in progress; False if the client has gone."""
+    def send(self, response: Response, *, hold: bool = False) -> bool:
+        """Answer the request in progress; False if the client has gone.
+
+        ``hold``: if the client's next request has arrived already, keep the answer's
+        bytes to go out with the connection's next write (see the module's docstring);
+        otherwise, or when the connection is to close, send it now."""
         req = self._busy
         if req is None or self._closed:
             return False
@@ -305,7 +320,10 @@ class HttpConnection(asyncio.Protocol):
             if self._queue:
                 self._next()
             return True
-        self._write(response.render(close=not keep))
+        if hold and keep and self._queue:
+            self._held_out += response.render()
+        else:
+            self._write(response.render(close=not keep))
         if not keep:
             self.close()
             return True
@@ -313,8 +331,21 @@ class HttpConnection(asyncio.Protocol):
             self._next()  # a no-op inside _next's own loop: no recursion
         return True
 
+    @property
+    def holding(self) -> bool:
+        """Whether a held answer waits for the connection's next write."""
+        return bool(self._held_out)
+
+    def flush(self) -> None:
+        """Send a held answer now (nothing to send: nothing happens)."""
+        held = self._held_out
+        if held:
+            self._held_out = b""
+            self._write(held)
+
     def close(self) -> None:
         if self._transport is not None and not self._closed:
+            self.flush()  # an answer already given is not lost with the connection
             self._transport.close()
         self._closed = True
 
@@ -322,6 +353,10 @@ class HttpConnection(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         transport = self._transport
         if transport is not None and not transport.is_closing():
+            held = self._held_out
+            if held:  # one write for both: one send, one wake-up of the client
+                self._held_out = b""
+                data = held + data
             transport.write(data)
             self._last_io = time.monotonic()
 
@@ -357,6 +392,8 @@ class HttpConnection(asyncio.Protocol):
             self._dispatch()
         finally:
             self._dispatching = False
+        if self._held_out and self._busy is None:
+            self.flush()  # nothing in progress to go out with: held bytes never wait alone
 
     def _dispatch(self) -> None:
         queue = self._queue

@@ -20,7 +20,7 @@ import pytest
 
 from lamina.runtime_api import protocol
 from lamina.runtime_api.channel import Delivery, RuntimeChannel
-from lamina.wire.http import Request
+from lamina.wire.http import Request, render_response
 from lamina.wire.server import HandlerResult, HttpConnection
 
 BASE = "/2018-06-01/runtime"
@@ -614,3 +614,180 @@ def test_rendered_event_answer_is_a_single_buffer_with_headers_and_body() -> Non
     assert "Content-Length: 7" in lines
     assert "Lambda-Runtime-Deadline-Ms: 1700000000000" in lines
     assert not any(line.startswith("Lambda-Runtime-Client-Context") for line in lines)
+
+
+# -- the 202 to a pipelined runtime goes out with its next event --------------------------
+class PipelinedRuntime:
+    """A runtime socket that writes its answer and its next ``GET /next`` in one write, as
+    Lamina's Python runtime does, and reads with plain ``recv`` so read boundaries show."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    async def connect(cls, address: str) -> PipelinedRuntime:
+        host, _, port = address.rpartition(":")
+        sock = socket.create_connection((host, int(port)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        return cls(sock)
+
+    def request(self, method: str, path: str, body: bytes = b"") -> bytes:
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if method != "GET":
+            head += f"Content-Length: {len(body)}\r\n"
+        return (head + "\r\n").encode("latin-1") + body
+
+    async def send(self, *requests: bytes) -> None:
+        await asyncio.get_running_loop().sock_sendall(self.sock, b"".join(requests))
+
+    async def read(self) -> bytes:
+        """One ``recv``: what arrived together."""
+        return await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self.sock, 1 << 20), 10)
+
+    def pending(self) -> bytes:
+        """What can be read right now without waiting (b"" if nothing)."""
+        try:
+            return self.sock.recv(1 << 20)
+        except BlockingIOError:
+            return b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def _answered_and_parked(channel: RuntimeChannel, d: Delivery) -> None:
+    """Wait until the runtime's answer resolved ``d`` and its next ``/next`` is parked."""
+    await asyncio.wait_for(asyncio.shield(d.answer), 10)
+    for _ in range(1000):
+        if channel._parked is not None:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the pipelined /next was not parked")
+
+
+def test_a_pipelined_next_gets_the_202_and_the_next_event_in_one_read() -> None:
+    async def body(channel: RuntimeChannel) -> None:
+        assert isinstance(channel, SpyChannel)
+        rt = await PipelinedRuntime.connect(channel.address)
+        nxt = rt.request("GET", f"{BASE}/invocation/next")
+        await rt.send(nxt)
+        await wait_parked(channel)
+        first = delivery("11111111-1111-4111-8111-111111111111")
+        channel.deliver(first)
+        assert b"11111111-1111-4111-8111-111111111111" in await rt.read()
+        writes_before = len(channel.writes)
+        post = rt.request("POST", f"{BASE}/invocation/{first.request_id}/response", b'{"ok":1}')
+        await rt.send(post, nxt)  # the answer and the next /next in one write
+        await _answered_and_parked(channel, first)
+        assert (await first.answer).body == b'{"ok":1}'
+        # The /next was there already: the 202 waits for the next event, nothing is sent.
+        await asyncio.sleep(0.05)
+        assert rt.pending() == b""
+        assert len(channel.writes) == writes_before
+        second = delivery("22222222-2222-4222-8222-222222222222", payload=b'{"n":2}')
+        channel.deliver(second)
+        data = await rt.read()
+        ack, sep, event = data.partition(b'{"status":"OK"}')
+        assert sep, data
+        assert ack.startswith(b"HTTP/1.1 202 Accepted\r\n")
+        assert event.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"Lambda-Runtime-Aws-Request-Id: " + second.request_id.encode() in event
+        assert event.endswith(b'\r\n\r\n{"n":2}'), "the event came in a later read"
+        assert len(channel.writes) == writes_before + 1, "the 202 and the event: one write"
+        rt.close()
+
+    run(body, SpyChannel)
+
+
+def test_a_runtime_that_waits_for_its_202_gets_it_at_once() -> None:
+    async def body(channel: RuntimeChannel) -> None:
+        rt = await PipelinedRuntime.connect(channel.address)
+        nxt = rt.request("GET", f"{BASE}/invocation/next")
+        await rt.send(nxt)
+        await wait_parked(channel)
+        d = delivery()
+        channel.deliver(d)
+        await rt.read()
+        # The answer alone (AWS's clients wait for the 202 before asking again).
+        await rt.send(rt.request("POST", f"{BASE}/invocation/{d.request_id}/response", b"{}"))
+        ack = await rt.read()  # no event is delivered: the 202 must come on its own
+        assert ack.startswith(b"HTTP/1.1 202 Accepted\r\n")
+        assert ack.endswith(b'{"status":"OK"}')
+        await rt.send(nxt)
+        await wait_parked(channel)
+        second = delivery("22222222-2222-4222-8222-222222222222")
+        channel.deliver(second)
+        assert (await rt.read()).startswith(b"HTTP/1.1 200 OK\r\n")
+        rt.close()
+
+    run(body)
+
+
+def test_a_held_202_goes_out_on_flush_and_before_the_connection_is_closed() -> None:
+    async def body(channel: RuntimeChannel) -> None:
+        rt = await PipelinedRuntime.connect(channel.address)
+        nxt = rt.request("GET", f"{BASE}/invocation/next")
+        for request_id in (
+            "11111111-1111-4111-8111-111111111111",
+            "22222222-2222-4222-8222-222222222222",
+        ):
+            if request_id.startswith("1"):
+                await rt.send(nxt)
+                await wait_parked(channel)
+            d = delivery(request_id)
+            channel.deliver(d)
+            assert (await rt.read()).startswith(b"HTTP/1.1 200 OK\r\n")
+            post = rt.request("POST", f"{BASE}/invocation/{request_id}/response", b"{}")
+            await rt.send(post, nxt)
+            await _answered_and_parked(channel, d)
+            assert rt.pending() == b""
+            if request_id.startswith("1"):
+                channel.flush()  # what the scheduler does before freezing the environment
+                assert (await rt.read()).startswith(b"HTTP/1.1 202 Accepted\r\n")
+                channel.flush()  # nothing held now: nothing sent
+                await asyncio.sleep(0.02)
+                assert rt.pending() == b""
+        # Closing the channel (the environment ends) sends the held 202, then closes.
+        channel.close()
+        got = b""
+        while chunk := await rt.read():
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 202 Accepted\r\n")
+        assert got.endswith(b'{"status":"OK"}')
+        rt.close()
+
+    run(body)
+
+
+def test_a_refused_answer_is_not_held_behind_a_pipelined_next() -> None:
+    async def body(channel: RuntimeChannel) -> None:
+        rt = await PipelinedRuntime.connect(channel.address)
+        nxt = rt.request("GET", f"{BASE}/invocation/next")
+        await rt.send(nxt)
+        await wait_parked(channel)
+        channel.deliver(delivery())
+        assert (await rt.read()).startswith(b"HTTP/1.1 200 OK\r\n")
+        post = rt.request("POST", f"{BASE}/invocation/no-such-request/response", b"{}")
+        await rt.send(post, nxt)
+        answer = await rt.read()  # no event follows: the 400 must come on its own
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+        assert b"InvalidRequestID" in answer
+        rt.close()
+
+    run(body)
+
+
+@pytest.mark.parametrize("client_context", [None, "eyJjdXN0b20iOnt9fQ=="])
+@pytest.mark.parametrize("cognito_identity", [None, '{"cognitoIdentityId":"id"}'])
+@pytest.mark.parametrize("payload", [b"", b'{"k":1}', "é".encode() * 1000])
+@pytest.mark.parametrize("close", [False, True])
+def test_the_event_answer_renders_the_same_bytes_as_the_generic_renderer(
+    client_context: str | None, cognito_identity: str | None, payload: bytes, close: bool
+) -> None:
+    response = protocol.event_response(
+        payload, "rid", 1_700_000_000_000, ARN, TRACE, client_context, cognito_identity
+    )
+    assert response.render(close) == render_response(200, response.headers, payload, close=close)
+    assert response.headers["Lambda-Runtime-Aws-Request-Id"] == "rid"
+    assert ("Lambda-Runtime-Client-Context" in response.headers) == bool(client_context)

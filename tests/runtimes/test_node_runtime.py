@@ -372,7 +372,7 @@ def test_chunked_answers_from_the_runtime_api_are_read(tmp_path: Path) -> None:
                 b"Lambda-Runtime-Deadline-Ms: 9999999999999\r\n\r\n" + _chunked(event)
             )
             data = data.split(b"\r\n\r\n", 1)[1]
-            while b"\r\n\r\n" not in data:  # the POST's head
+            while b"\r\n\r\n" not in data:  # the POST's head (the GET follows it)
                 data += conn.recv(65536)
             head, rest = data.split(b"\r\n\r\n", 1)
             length = int(re.findall(rb"Content-Length: (\d+)", head)[0])
@@ -395,7 +395,7 @@ def test_chunked_answers_from_the_runtime_api_are_read(tmp_path: Path) -> None:
     with run_runtime(command().argv, variables, task, tmp_path / "logs") as rt:
         thread.join(30)
         listener.close()
-        assert rt.wait() != 0  # its next GET finds the connection closed and nobody listening
+        assert rt.wait() != 0  # the connection closed under the next GET, on a new socket
     assert posted, rt.stderr()
     assert posted[0].startswith(b"POST /2018-06-01/runtime/invocation/req-k/response HTTP/1.1")
     assert posted[0].endswith(b'{"got":{"via":"chunks"}}')

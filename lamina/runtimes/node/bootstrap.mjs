@@ -334,14 +334,15 @@ async function handleStreaming(client, handler, headers, event, requestId) {
 let inFlight = null; // the request id being handled, for crash reports
 let initDone = false;
 
-/** Answer with `text` (a POST the client built), then wait for the next event. */
+/** Answer with `text` (a POST the client built) and wait for the next event. */
 async function answer(client, text) {
   inFlight = null;
-  await client.send(text);
-  return client.next();
+  const { posted, next } = client.answerAndNext(text);
+  await posted;
+  return next;
 }
 
-/** Handle one event; resolves to the next one. */
+/** Handle one event; resolves to the next one (its POST and the next GET go out together). */
 async function handleOne(client, handler, headers, body) {
   const requestId = headers['lambda-runtime-aws-request-id'];
   currentRequestId = requestId;

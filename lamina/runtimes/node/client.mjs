@@ -6,12 +6,15 @@
 // invoke nearly doubled from c=8 to c=64 (docs/speed.md, "Concurrency 64"). Here a request
 // is one string written once, and an answer is cut out of the bytes received.
 //
-// The connection is unreferenced while nothing is outstanding, so a handler's empty event
-// loop still ends the invoke ('beforeExit'), as with node:http's pooled sockets. A request
-// written on a connection that had already been answered on is retried once on a new
-// connection if that connection closes first (a server dropping an idle keep-alive one).
-// Answers are matched to requests in order, so requests could be pipelined; the runtime
-// does not (measured: no gain), it sends one and waits for its answer.
+// Requests are pipelined (HTTP/1.1 answers come back in order): the runtime writes its
+// POST of an answer and its next GET /next together, one write for both, and Lamina's
+// Runtime API, seeing the GET already there, sends the POST's 202 with the next event: one
+// write and one wake-up each way per invoke (docs/speed.md). The connection is
+// unreferenced while nothing is outstanding, so a handler's empty event loop still ends
+// the invoke ('beforeExit'), as with node:http's pooled sockets. A request written on a
+// connection that had already been answered on is retried once on a new connection if
+// that connection closes first (a server dropping an idle keep-alive connection, or
+// answering the POST and closing before the pipelined GET).
 
 import net from 'node:net';
 
@@ -101,6 +104,25 @@ export class RuntimeApiClient {
   /** GET /next: resolves to {status, headers, body} once an event arrives. */
   next() {
     return this.send(this.nextText);
+  }
+
+  /**
+   * POST an answer (`responseText` or `errorText`) and GET the next event, in one write.
+   * Returns both promises; `next` is already guarded against counting as an unhandled
+   * rejection, so a caller may await `posted` first.
+   */
+  answerAndNext(text) {
+    let posted;
+    let next;
+    const a = new Promise((resolve, reject) => {
+      posted = new Pending(text, resolve, reject);
+    });
+    const b = new Promise((resolve, reject) => {
+      next = new Pending(this.nextText, resolve, reject);
+    });
+    b.catch(() => {});
+    this.write([posted, next], text + this.nextText);
+    return { posted: a, next: b };
   }
 
   responseText(requestId, body) {
