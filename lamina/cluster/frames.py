@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from json.encoder import encode_basestring_ascii
+from typing import Any, NamedTuple
 
 from lamina.errors import LaminaError
 from lamina.models.invocation import InvocationRecord, Outcome
@@ -46,11 +48,18 @@ class FrameError(LaminaError):
     """Raised when bytes on a cluster connection are not a valid frame."""
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
+    # A tuple: one is built per frame read, and a frozen dataclass costs twice as much.
     op: str
     header: dict[str, Any]
     body: bytes = b""
+
+
+# The JSON reader of ``json.loads`` without its Python layers (the encoding detection of
+# bytes, ``decode``, ``raw_decode``): a frame header is read on every invoke, both ends.
+_scan: Callable[[str, int], tuple[object, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+# The usual warm answer's whole header is this, the id and "}": read without JSON.
+_ANSWER_HEAD = b'{"op":"answer","id":'
 
 
 def encode(op: str, header: dict[str, object], body: bytes = b"") -> bytes:
@@ -88,7 +97,8 @@ def invoke_header(
     if with_config:
         extra["cfg"] = config_to_json(req.cfg)
     rest = b"," + _dumps(extra)[1:-1] if extra else b""
-    head = b'%s,"id":%d,"request_id":%s%s}' % (prefix, ident, _dumps(req.request_id), rest)
+    rid = encode_basestring_ascii(req.request_id).encode()  # json.dumps of a str, in C
+    head = b'%s,"id":%d,"request_id":%s%s}' % (prefix, ident, rid, rest)
     return HEAD.pack(len(head), len(req.payload)) + head
 
 
@@ -137,13 +147,7 @@ class FrameDecoder:
             if size < end:
                 self._need = end - pos
                 break
-            try:
-                header = json.loads(data[start : start + head_len])
-            except ValueError as exc:
-                raise FrameError(f"frame header is not JSON: {exc}") from exc
-            if not isinstance(header, dict) or not isinstance(header.get("op"), str):
-                raise FrameError("frame header has no op")
-            out.append(Frame(header["op"], header, data[start + head_len : end]))
+            out.append(_frame(data, start, start + head_len, end))
             pos = end
         else:
             self._need = HEAD.size
@@ -154,6 +158,28 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         return len(self._buf)
+
+
+def _frame(data: bytes, start: int, body_at: int, end: int) -> Frame:
+    """The frame whose header is ``data[start:body_at]`` and body ``data[body_at:end]``."""
+    if data.startswith(_ANSWER_HEAD, start, body_at) and data[body_at - 1] == 0x7D:  # "}"
+        ident = data[start + len(_ANSWER_HEAD) : body_at - 1]
+        if ident.isdigit():
+            return Frame("answer", {"op": "answer", "id": int(ident)}, data[body_at:end])
+    return Frame(*_header(data[start:body_at]), data[body_at:end])
+
+
+def _header(raw: bytes) -> tuple[str, dict[str, Any]]:
+    try:
+        text = raw.decode()
+        header, stop = _scan(text, 0)
+    except (UnicodeDecodeError, StopIteration, ValueError) as exc:
+        raise FrameError(f"frame header is not JSON: {exc!r:.200}") from exc
+    if stop != len(text):
+        raise FrameError("frame header is not JSON: data after its object")
+    if not isinstance(header, dict) or not isinstance(header.get("op"), str):
+        raise FrameError("frame header has no op")
+    return header["op"], header
 
 
 # -- what travels in headers, typed at the edge ------------------------------------------

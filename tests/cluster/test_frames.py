@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lamina.cluster.frames import (
@@ -90,6 +92,43 @@ def test_a_plain_answer_is_its_id_and_payload() -> None:
     )
     assert (plain.op, plain.header, plain.body) == ("answer", {"op": "answer", "id": 7}, b"out")
     assert told.header == {"op": "answer", "id": 8, "function_error": "Unhandled"}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"op":"answer","id":12}',  # the warm answer, read without JSON
+        b'{"op":"answer","id":12,"function_error":"Unhandled"}',
+        b'{"op":"answer","id":-3}',
+        b'{"op":"answer","id":1e3}',
+        b'{"op":"answer","id":"12"}',
+        b'{"op":"answer","id":12 }',
+        b'{"op":"failed","id":12,"message":"\\u00e9 \\"q\\""}',
+        b'{"op":"welcome","node_id":"n","state":{"idle":{"k":1}}}',
+    ],
+)
+def test_every_header_reads_as_json_loads_reads_it(header: bytes) -> None:
+    (frame,) = FrameDecoder().feed(HEAD.pack(len(header), 3) + header + b"abc")
+    assert frame.header == json.loads(header)
+    assert (frame.op, frame.body) == (json.loads(header)["op"], b"abc")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"op":"answer","id":12}x',
+        b'{"op":"answer","id":12}{}',
+        b' {"op":"answer"}',
+        b'{"op":"answer","id":12',
+        b'{"op":"answer","id":}',
+        b'{"op":"\xff"}',
+        b'{"op":1}',
+        b"",
+    ],
+)
+def test_a_header_with_anything_but_one_op_object_is_refused(header: bytes) -> None:
+    with pytest.raises(FrameError):
+        FrameDecoder().feed(HEAD.pack(len(header), 0) + header)
 
 
 def test_a_record_travels_as_a_row_and_an_earlier_workers_object_is_read() -> None:
