@@ -54,16 +54,6 @@ def _load(state: NodeState) -> NodeState:
     return NodeState(state.used_mb, state.idle, state.idle_mb)
 
 
-class _Pending:
-    """One invoke waiting for its answer (and, if streamed, receiving its chunks)."""
-
-    __slots__ = ("future", "stream")
-
-    def __init__(self, future: asyncio.Future[Frame], stream: ResponseStream | None) -> None:
-        self.future = future
-        self.stream = stream
-
-
 class _Reader(asyncio.Protocol):
     """Frames off the socket, handed to the connection as they complete."""
 
@@ -106,15 +96,21 @@ class NodeConnection:
         # environments it had then (None from a worker that sends none).
         self.on_leaving: Callable[[NodeConnection, tuple[NodeEnv, ...] | None], None] | None = None
         self._ids = itertools.count(1)
-        self._waiting: dict[int, _Pending] = {}
+        # Invokes waiting for their answer, by id; the streamed ones' streams too.
+        self._waiting: dict[int, asyncio.Future[Frame]] = {}
+        self._streams: dict[int, ResponseStream] = {}
         self._welcomed: asyncio.Future[Frame] | None = None
         self.transport: asyncio.Transport | None = None
         self.welcome: Welcome | None = None
+        # The worker's node id once it said so (a plain attribute: every answer names it).
+        self.node_id = f"{host}:{port}"
         # The node's load as last sent: an answer without one means "unchanged since",
         # which undoes what the placement counted when it dispatched the invoke. (Only
         # the load: the records and lines of a state frame are written once.)
         self.last_load = NodeState(0, {})
         self.codes: set[str] = set()
+        # Configurations (cache keys) whose packages the node is known to have.
+        self.code_ready: set[str] = set()
         self.pulls = False  # the node pulls its packages itself (told in its welcome)
         self.shipping: dict[str, asyncio.Future[None]] = {}  # packages being read and sent
         self.credentialed: set[str] = set()  # configurations whose credentials were sent
@@ -122,10 +118,6 @@ class NodeConnection:
         self.closed = False
         self._prefixes: dict[tuple[str, str], bytes] = {}  # invoke header starts, encoded
         self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def node_id(self) -> str:
-        return self.welcome.node_id if self.welcome is not None else f"{self.host}:{self.port}"
 
     async def open(self) -> Welcome:
         # Kept: asking for the running loop costs a getpid() system call on Python 3.11.
@@ -150,6 +142,7 @@ class NodeConnection:
                 self.transport.abort()
             raise
         self.welcome = welcome
+        self.node_id = welcome.node_id
         self.last_load = _load(welcome.state)
         self.codes = set(welcome.state.codes)
         self.pulls = welcome.pulls
@@ -191,24 +184,28 @@ class NodeConnection:
             raise NodeLost(f"Node {self.node_id} is not connected.")
         ident = next(self._ids)
         fut: asyncio.Future[Frame] = self._loop.create_future()
+        self._waiting[ident] = fut
         stream = req.stream
-        self._waiting[ident] = _Pending(fut, stream)
-        cfg = req.cfg
-        first = cfg.cache_key not in self.configured
-        prefix = self._prefixes.get((cfg.cache_key, req.function_arn))
+        if stream is not None:
+            self._streams[ident] = stream
+        key = req.cfg.cache_key
+        first = key not in self.configured
+        prefix = self._prefixes.get((key, req.function_arn))
         if prefix is None:
-            prefix = self._prefixes[cfg.cache_key, req.function_arn] = invoke_prefix(req)
+            prefix = self._prefixes[key, req.function_arn] = invoke_prefix(req)
         header = invoke_header(ident, req, credentials, make_room_mb, first, prefix)
         try:
             self._write(header + req.payload)
             if first:
-                self.configured.add(cfg.cache_key)
+                self.configured.add(key)
             frame = await fut
         finally:
-            self._waiting.pop(ident, None)
-            if stream is not None and not fut.done():
-                # The caller went away mid-stream: let the function run on unheld.
-                self._send_flow("resume", ident)
+            self._waiting.pop(ident, None)  # (gone already if the connection ended)
+            if stream is not None:
+                self._streams.pop(ident, None)
+                if not fut.done():
+                    # The caller went away mid-stream: let the function run on unheld.
+                    self._send_flow("resume", ident)
         return self._result(req, frame)
 
     async def ask(self, op: str) -> Frame:
@@ -218,7 +215,7 @@ class NodeConnection:
             raise NodeLost(f"Node {self.node_id} is not connected.")
         ident = next(self._ids)
         fut: asyncio.Future[Frame] = self._loop.create_future()
-        self._waiting[ident] = _Pending(fut, None)
+        self._waiting[ident] = fut
         try:
             self._write(encode(op, {"id": ident}))
             return await fut
@@ -258,11 +255,21 @@ class NodeConnection:
 
     # -- receiving --------------------------------------------------------------------
     def receive(self, frame: Frame) -> None:
-        h = frame.header
-        op = frame.op
+        op, h = frame.op, frame.header
+        if op == "answer" or op == "failed":
+            state = h.get("state")
+            if state is None:
+                # "As before": re-applying the last load undoes what the placement counted
+                # when it dispatched the invoke.
+                self._on_state(self.node_id, self.last_load)
+            else:
+                self._new_state(state)
+            fut = self._waiting.get(h.get("id", -1))
+            if fut is not None and not fut.done():
+                fut.set_result(frame)
+            return
         if op == "chunk" or op == "start":
-            pending = self._waiting.get(h.get("id", -1))
-            stream = pending.stream if pending is not None else None
+            stream = self._streams.get(h.get("id", -1))
             if stream is None:
                 return  # its caller is gone: what it streams is dropped
             if op == "chunk":
@@ -277,24 +284,21 @@ class NodeConnection:
             return
         state = h.get("state")
         if state is not None:
-            node_state = state_from_json(state)
-            self.last_load = _load(node_state)
-            self._on_state(self.node_id, node_state)
-        if op == "answer" or op == "failed":
-            if state is None:
-                self._on_state(self.node_id, self.last_load)
-            pending = self._waiting.get(h.get("id", -1))
-            if pending is not None and not pending.future.done():
-                pending.future.set_result(frame)
-        elif op == "welcome":
+            self._new_state(state)
+        if op == "welcome":
             if self._welcomed is not None and not self._welcomed.done():
                 self._welcomed.set_result(frame)
         elif op == "leaving" and self.on_leaving is not None:
             self.on_leaving(self, leaving_envs(h))
         elif op == "envs":  # the reply to ask("envs")
-            pending = self._waiting.get(h.get("id", -1))
-            if pending is not None and not pending.future.done():
-                pending.future.set_result(frame)
+            fut = self._waiting.get(h.get("id", -1))
+            if fut is not None and not fut.done():
+                fut.set_result(frame)
+
+    def _new_state(self, state: object) -> None:
+        node_state = state_from_json(state)
+        self.last_load = _load(node_state)
+        self._on_state(self.node_id, node_state)
 
     def ended(self, exc: Exception | None) -> None:
         if self._welcomed is not None and not self._welcomed.done():
@@ -311,8 +315,8 @@ class NodeConnection:
     def _fail_all(self) -> None:
         self.closed = True
         waiting, self._waiting = self._waiting, {}
-        for pending in waiting.values():
-            if not pending.future.done():
-                pending.future.set_exception(
+        for fut in waiting.values():
+            if not fut.done():
+                fut.set_exception(
                     NodeLost(f"Node {self.node_id} was lost while running the invoke.")
                 )

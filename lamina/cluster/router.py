@@ -229,10 +229,11 @@ class ClusterRouter:
 
     async def _invoke_once(self, req: InvokeRequest) -> InvokeResult:
         cfg = req.cfg
-        if cfg.cache_key not in self._configs:
-            self._configs[cfg.cache_key] = cfg  # what a leaving node's rewarm starts
-        decision = self.placement.place(cfg.name, cfg.version, cfg.cache_key, cfg.memory_mb)
-        if isinstance(decision, Throttle | NoRoom):
+        key = cfg.cache_key
+        if key not in self._configs:
+            self._configs[key] = cfg  # what a leaving node's rewarm starts
+        decision = self.placement.place(cfg.name, cfg.version, key, cfg.memory_mb)
+        if isinstance(decision, (Throttle, NoRoom)):
             if self.on_throttle is not None:
                 self.on_throttle(cfg.name, cfg.version, time.time())
             if isinstance(decision, Throttle):
@@ -243,11 +244,15 @@ class ClusterRouter:
             conn = self.connections.get(node_id)
             if conn is None:
                 raise NodeLost(f"Node {node_id} is not connected.")
-            await self._ensure_code_sent(conn, cfg)
+            if key not in conn.code_ready:
+                # Once per configuration and connection: its packages are on the node
+                # (sent now if not), and its role's credentials go with this invoke.
+                await self._ensure_code_sent(conn, cfg)
+                conn.code_ready.add(key)
             creds = None
-            if self.credentials is not None and cfg.cache_key not in conn.credentialed:
+            if self.credentials is not None and key not in conn.credentialed:
                 creds = self.credentials(cfg)
-                conn.credentialed.add(cfg.cache_key)
+                conn.credentialed.add(key)
             make_room = decision.make_room_mb if isinstance(decision, Cold) else 0
             return await conn.invoke(req, creds, make_room)  # the answer names the node
         except NodeLost:
