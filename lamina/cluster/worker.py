@@ -202,6 +202,8 @@ class Worker:
         self._inflight = 0
         self._none_inflight = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: dict[int, asyncio.Task[None]] = {}  # the invokes' tasks
+        self._started = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
@@ -250,7 +252,7 @@ class Worker:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
-        for task in self._tasks:
+        for task in (*self._tasks, *self._running.values()):
             task.cancel()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
@@ -291,18 +293,28 @@ class Worker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _start(self, ident: int, frame: Frame, cfg: FunctionConfig | None, peer: Peer) -> None:
+        """Start an invoke's task. It is held here (the loop keeps only a weak reference)
+        and drops itself in its last step: a done callback would cost the loop one more
+        callback per invoke."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        n = self._started = self._started + 1
+        self._running[n] = self._loop.create_task(self._invoke(n, ident, frame, cfg, peer))
+
     def dispatch(self, frame: Frame, peer: Peer) -> None:
-        op = frame.op
+        op, h = frame.op, frame.header
         if op == "invoke":
-            if not isinstance(frame.header.get("id"), int):
+            ident = h.get("id")
+            if not isinstance(ident, int):
                 log.warning("ignored an invoke frame without an id")
                 return
             # Resolved before the next frame: a later invoke may send only the key.
-            key = _remember_config(peer, frame.header, f"invoke {frame.header.get('id')}")
-            room = frame.header.get("make_room_mb")
+            key = _remember_config(peer, h, f"invoke {ident}") if "cfg" in h else h.get("key")
+            room = h.get("make_room_mb")
             if isinstance(room, int) and room > 0:
                 self._make_room(room)
-            self._spawn(self._invoke(frame, peer.configs.get(key), peer))
+            self._start(ident, frame, peer.configs.get(str(key)), peer)
             return
         if op == "warm":
             key = _remember_config(peer, frame.header, "warm")
@@ -422,18 +434,14 @@ class Worker:
             log.info("prewarmed an environment of %s on %s", cfg.name, self.node_id)
             peer.state(self.shipment.take(self.scheduler))
 
-    async def _invoke(self, frame: Frame, cfg: FunctionConfig | None, peer: Peer) -> None:
+    async def _invoke(
+        self, n: int, ident: int, frame: Frame, cfg: FunctionConfig | None, peer: Peer
+    ) -> None:
+        """Run one invoke (task ``n``) and write its answer in the same task step as the
+        scheduler's result (its after-invoke step runs once the answer is out, as on one
+        machine)."""
         self._inflight += 1
-        try:
-            await self._run(frame, cfg, peer)
-        finally:
-            self._inflight -= 1
-            if not self._inflight:
-                self._none_inflight.set()
-
-    async def _run(self, frame: Frame, cfg: FunctionConfig | None, peer: Peer) -> None:
         h = frame.header
-        ident = h.get("id")
         try:
             if self.leaving:
                 raise NodeLeaving(f"Node {self.node_id} is leaving the cluster.")
@@ -449,6 +457,7 @@ class Worker:
             # The control plane's reader sets the pace (and Lambda's bandwidth cap) there.
             stream = ResponseStream(int(limit)) if limit is not None else None
             trace = h.get("trace")
+            tail = bool(h.get("tail"))
             req = InvokeRequest(
                 cfg,
                 frame.body,
@@ -456,7 +465,7 @@ class Worker:
                 str(h["request_id"]),
                 h.get("client_context"),
                 h.get("cognito_identity"),
-                bool(h.get("tail")),
+                tail,
                 # The answer carries no record (records leave in batches): the node
                 # answers first and meters after, as one machine does.
                 stream=stream,
@@ -465,7 +474,7 @@ class Worker:
             if stream is None:
                 result = await self.scheduler.invoke(req)
             else:
-                result = await self._streamed(int(h["id"]), req, stream, peer)
+                result = await self._streamed(ident, req, stream, peer)
         except (LaminaError, KeyError, ValueError) as exc:
             if not isinstance(exc, ApiError):
                 log.exception("invoke %s failed on node %s", ident, self.node_id)
@@ -481,16 +490,23 @@ class Worker:
             if state is not None:
                 failed["state"] = state
             peer.write(encode("failed", failed))
-            return
-        fields: dict[str, object] = {}
-        if result.function_error is not None:
-            fields["function_error"] = result.function_error
-        if req.tail:
-            fields["log_tail"] = base64.b64encode(result.log_tail).decode()
-        state = peer.load(self.shipment.load(self.scheduler))
-        if state is not None:
-            fields["state"] = state
-        peer.write(answer_frame(int(h["id"]), result.payload, fields))
+        else:
+            fields: dict[str, object] | None = None
+            if result.function_error is not None:
+                fields = {"function_error": result.function_error}
+            if tail:
+                fields = fields or {}
+                fields["log_tail"] = base64.b64encode(result.log_tail).decode()
+            state = peer.load(self.shipment.load(self.scheduler))
+            if state is not None:
+                fields = fields or {}
+                fields["state"] = state
+            peer.write(answer_frame(ident, result.payload, fields))
+        finally:
+            self._inflight -= 1
+            if not self._inflight and self.leaving:
+                self._none_inflight.set()
+            del self._running[n]
 
     async def _streamed(
         self, ident: int, req: InvokeRequest, stream: ResponseStream, peer: Peer
