@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -601,6 +602,8 @@ async def _main(args: argparse.Namespace) -> None:
         # Functions reach Lamina's API inside their namespace (AWS_ENDPOINT_URL), as on
         # one machine: relayed to the control plane's.
         worker.scheduler.serve_api_inside(relay[1], ApiRelay(*relay).serve)
+    # What the worker built to start lives as long as it does: collections skip it.
+    gc.freeze()
     port = server.sockets[0].getsockname()[1]
     print(f"LAMINA-WORKER {port}", flush=True)
     stop = asyncio.Event()
