@@ -249,6 +249,9 @@ def record_to_json(rec: InvocationRecord) -> list[object]:
     ]
 
 
+_OUTCOMES = {o.value: o for o in Outcome}  # a dict: calling the enum is a Python call
+
+
 def record_from_json(row: object) -> InvocationRecord:
     """A record from its row (or, from a worker of an earlier version, its object)."""
     if isinstance(row, dict):
@@ -264,26 +267,29 @@ def record_from_json(row: object) -> InvocationRecord:
     try:
         (rid, function, version, started, duration, billed, memory, peak, init, arch,
          outcome, ephemeral, restored, trace) = row  # fmt: skip
-        if not all(isinstance(v, str) for v in (rid, function, version, arch)):
-            raise TypeError("its ids, version and architecture must be strings")
+        # (Type tests spelled out, no generator: a batch holds a record per invoke.)
+        if type(rid) is not str or type(function) is not str or type(version) is not str:
+            raise TypeError("its ids and version must be strings")
+        if type(arch) is not str:
+            raise TypeError("its architecture must be a string")
         return InvocationRecord(
-            request_id=rid,
-            function_name=function,
-            version=version,
-            started_at=float(started),
-            duration_ms=float(duration),
-            billed_ms=int(billed),
-            memory_mb=int(memory),
-            max_memory_used_mb=int(peak),
-            init_ms=None if init is None else float(init),
-            architecture=arch,
-            outcome=Outcome(outcome),
-            ephemeral_mb=int(ephemeral),
-            restored=bool(restored),
-            trace_header=None if trace is None else str(trace),
+            rid,
+            function,
+            version,
+            float(started),
+            float(duration),
+            int(billed),
+            int(memory),
+            int(peak),
+            None if init is None else float(init),
+            arch,
+            _OUTCOMES[outcome],
+            int(ephemeral),
+            bool(restored),
+            None if trace is None else str(trace),
         )
-    except (TypeError, ValueError) as exc:
-        raise FrameError(f"bad invocation record: {exc}") from exc
+    except (TypeError, ValueError, KeyError) as exc:
+        raise FrameError(f"bad invocation record: {exc!r:.200}") from exc
 
 
 def state_to_json(state: NodeState) -> dict[str, object]:
