@@ -135,12 +135,14 @@ class Peer(asyncio.Protocol):
             self.transport.abort()
 
     def load(self, state: NodeState) -> dict[str, object] | None:
-        """``state`` for an answer: None when it is what this connection last heard."""
+        """The node's load for an answer: None when it is what this connection last heard.
+        Only the load (an answer's state has no records, lines or packages to list): at
+        concurrency most answers carry one."""
         now = (state.used_mb, state.idle_mb, state.idle)
         if now == self.last_load:
             return None
         self.last_load = now
-        return state_to_json(state)
+        return {"used_mb": state.used_mb, "idle_mb": state.idle_mb, "idle": state.idle}
 
     def state(self, state: NodeState) -> None:
         """Send a ``state`` frame (records, lines and the node's load)."""
