@@ -167,7 +167,9 @@ def recommend(
         d = speed(r) / max_speed if max_speed > 0 else 0.0
         return weight * c + (1.0 - weight) * d
 
-    return min(usable, key=lambda r: (score(r), r.memory_mb))
+    # Ties (exact ones are common: a CPU-bound function below one vCPU costs the same at
+    # every size) break as the pure strategies do, so weight 1 is ``cost`` and 0 ``speed``.
+    return min(usable, key=lambda r: (score(r), cost(r), speed(r), r.memory_mb))
 
 
 def speedup(slow: SizeResult, fast: SizeResult) -> float | None:

@@ -60,6 +60,17 @@ def test_balanced_weight_zero_is_speed_and_one_is_cost() -> None:
         recommend(SIZES, Strategy.BALANCED, 1.5)
 
 
+def test_balanced_breaks_an_exact_cost_tie_as_cost_does() -> None:
+    # Below one vCPU a CPU-bound function costs exactly the same at every size (4x the
+    # memory, a quarter of the billed time): 256 MB x 600 ms = 1024 MB x 150 ms. Cost then
+    # prefers the faster size, and balanced with weight 1 must pick the same one.
+    slow, fast = size(256, 600.0), size(1024, 150.0)
+    assert slow.cost_per_invocation == fast.cost_per_invocation
+    assert recommend([slow, fast], Strategy.COST) is fast
+    assert recommend([slow, fast], Strategy.BALANCED, 1.0) is fast
+    assert recommend([fast, slow], Strategy.BALANCED, 0.0) is fast
+
+
 def test_ties_go_to_the_smaller_memory_size() -> None:
     a, b = size(1769, 10.0), size(3008, 10.0)
     assert recommend([b, a], Strategy.SPEED) is a
