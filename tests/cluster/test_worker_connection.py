@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,14 +24,6 @@ from tests.cluster.workers import Control, WorkerRig, calls_of, until
 from tests.integration.harness import zip_files
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[WorkerRig]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    with WorkerRig.started(tmp_path) as started:
-        yield started
 
 
 def test_invokes_run_on_the_node_and_bill_and_log_on_the_control_plane(rig: WorkerRig) -> None:

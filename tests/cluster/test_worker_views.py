@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,14 +17,6 @@ from lamina.scheduler.driver import InvokeRequest
 from tests.cluster.workers import Control, WorkerRig, until
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[WorkerRig]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    with WorkerRig.started(tmp_path) as started:
-        yield started
 
 
 def test_the_nodes_list_their_environments_each_named_with_its_node(rig: WorkerRig) -> None:
