@@ -86,6 +86,11 @@ class PoolLimits:
     freeze_grace_s: float = 0.05
     freeze_hold_s: float = 1.0
 
+    @property
+    def thawed_at_most_s(self) -> float:
+        """How long an idle environment may stay thawed: the hold, never below the grace."""
+        return max(self.freeze_grace_s, self.freeze_hold_s)
+
 
 @dataclass(slots=True)
 class Pool:
@@ -207,7 +212,7 @@ class Pool:
         (a busy host's CPUs were taken), so no event could begin meanwhile and the lack
         of one says nothing about the load: only the hold applies."""
         grace = self.limits.freeze_grace_s
-        hold = max(grace, self.limits.freeze_hold_s)
+        hold = self.limits.thawed_at_most_s
         paused = -math.inf if stalled else now - grace  # began before this: not coming
         last_start = self._last_start
         out: list[EnvSlot] = []
@@ -232,7 +237,7 @@ class Pool:
                 out.append(slot)
         for slot in out:
             self.remove(slot)
-        hold = max(self.limits.freeze_grace_s, self.limits.freeze_hold_s)
+        hold = self.limits.thawed_at_most_s
         for key in [k for k, t in self._last_start.items() if now - t >= hold]:
             del self._last_start[key]
         return out
