@@ -21,19 +21,10 @@ import os
 import time
 from pathlib import Path
 
+from bench import server_groups
 from bench.functions import WARM_FUNCTIONS
-from bench.scale import burst, cgroup_usage_mb, meminfo_mb, rss_mb
+from bench.scale import burst, meminfo_mb, rss_mb
 from bench.server import TIMEOUT_S, LaminaServer
-
-
-def _env_groups(server_pid: int) -> list[Path]:
-    for base in (
-        Path(f"/sys/fs/cgroup/memory/lamina/s{server_pid}"),
-        Path(f"/sys/fs/cgroup/lamina/s{server_pid}"),
-    ):
-        if base.is_dir():
-            return [p for p in base.iterdir() if p.is_dir()]
-    return []
 
 
 def _rollup_kb(pid: int, key: str) -> int:
@@ -46,25 +37,10 @@ def _rollup_kb(pid: int, key: str) -> int:
     return 0
 
 
-def _frozen(groups: list[Path]) -> int:
-    """How many environment groups are frozen (v1 ``freezer.state``, v2 ``cgroup.events``)."""
-    n = 0
-    for group in groups:
-        v1 = Path(str(group).replace("/memory/", "/freezer/")) / "freezer.state"
-        try:
-            if v1.exists():
-                n += v1.read_text().strip() == "FROZEN"
-            else:
-                n += "frozen 1" in (group / "cgroup.events").read_text()
-        except OSError:
-            continue
-    return n
-
-
 def _left_behind(server_pid: int, data_dir: str) -> list[str]:
     """What of a stopped server is still on the host: its cgroups, loop devices backed by
     its data directory's images (they clear themselves once their filesystem is gone)."""
-    left = [str(p) for p in Path("/sys/fs/cgroup").glob(f"**/lamina/s{server_pid}")]
+    left = server_groups.left_behind(server_pid)
     deadline = time.monotonic() + 30
     while True:
         loops = []
@@ -90,29 +66,31 @@ def measure(count: int, warm: int) -> None:
             "density", code, "provided.al2023", "bootstrap", 128, timeout_s=TIMEOUT_S
         )
         time.sleep(1.0)
-        avail0, rss0, cg0 = meminfo_mb(), rss_mb(server.pid), cgroup_usage_mb(server.pid)
+        avail0, rss0, cg0 = (
+            meminfo_mb(),
+            rss_mb(server.pid),
+            server_groups.memory_usage_mb(server.pid),
+        )
         used0 = meminfo_mb("MemTotal") - avail0
         wall, tails = burst(server, "density", b"{}", count)
         cold = sum("Init Duration" in t for t in tails)
         errors = [t for t in tails if t.startswith("ERROR")]
         time.sleep(3.0)  # idle past the freeze grace: every environment frozen
-        groups = _env_groups(server.pid)
-        pids = [
-            int(p) for g in groups for p in (g / "cgroup.procs").read_text().split() if p.strip()
-        ]
+        env_ids = server_groups.environment_ids(server.pid)
+        pids = server_groups.processes(server.pid, env_ids)
         pss_mb = sum(_rollup_kb(p, "Pss") for p in pids) / 1024
         rss_env_mb = sum(_rollup_kb(p, "Rss") for p in pids) / 1024
         avail_drop = avail0 - meminfo_mb()
         server_growth = rss_mb(server.pid) - rss0
-        cg = cgroup_usage_mb(server.pid) - cg0
+        cg = server_groups.memory_usage_mb(server.pid) - cg0
         assert server._tmp is not None
         volumes = Path(server._tmp.name) / "data" / "ephemeral"
         disk_mb = 0.0
         if volumes.is_dir():
             disk_mb = sum(f.stat().st_blocks * 512 for f in volumes.glob("*.img")) / (1 << 20)
-        envs = len(groups)
+        envs = len(env_ids)
         fds = len(os.listdir(f"/proc/{server.pid}/fd"))
-        frozen = _frozen(groups)
+        frozen = server_groups.frozen_count(server.pid, env_ids)
         print(f"load average at the end: {os.getloadavg()}")
         print(
             f"{count} invokes at once: {envs} environments ({cold} cold, {len(errors)} errors, "
@@ -146,7 +124,7 @@ def measure(count: int, warm: int) -> None:
             print(
                 f"then {warm} invokes at once: {warm - again - len(failed)} warm, {again} cold, "
                 f"{len(failed)} errors in {wall * 1000:,.0f} ms; "
-                f"{len(_env_groups(server.pid))} environments"
+                f"{len(server_groups.environment_ids(server.pid))} environments"
             )
     finally:
         server.stop()

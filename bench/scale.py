@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import server_groups
 from bench.functions import zip_files
 from bench.rawhttp import RawConnection, render_request
 from bench.server import TIMEOUT_S, LaminaServer, invoke_path
@@ -73,16 +74,6 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cgroup_usage_mb(server_pid: int) -> float:
-    path = Path(f"/sys/fs/cgroup/memory/lamina/s{server_pid}/memory.usage_in_bytes")
-    if not path.exists():
-        path = Path(f"/sys/fs/cgroup/lamina/s{server_pid}/memory.current")
-    try:
-        return int(path.read_text()) / (1024 * 1024)
-    except (OSError, ValueError):
-        return 0.0
-
-
 def burst(server: LaminaServer, name: str, payload: bytes, count: int) -> tuple[float, list[str]]:
     """``count`` invokes released together; wall seconds and each answer's log tail."""
     request = render_request("POST", invoke_path(name), payload, {"X-Amz-Log-Type": "Tail"})
@@ -121,7 +112,7 @@ def measure_case(
         time.sleep(0.5)
         before_avail = meminfo_mb()
         before_rss = rss_mb(server.pid)
-        before_cg = cgroup_usage_mb(server.pid)
+        before_cg = server_groups.memory_usage_mb(server.pid)
         result.available_before_mb = before_avail
         result.wall_s, tails = burst(server, name, case.payload, count)
         for tail in tails:
@@ -134,7 +125,7 @@ def measure_case(
         time.sleep(1.0)  # idle long enough to be frozen
         result.available_drop_mb = before_avail - meminfo_mb()
         result.server_rss_growth_mb = rss_mb(server.pid) - before_rss
-        result.cgroup_mb = cgroup_usage_mb(server.pid) - before_cg
+        result.cgroup_mb = server_groups.memory_usage_mb(server.pid) - before_cg
         say(
             f"scale: {case.label}: {count} at once in {result.wall_s * 1000:,.0f} ms "
             f"({result.cold} cold, {result.restored} restored, {len(result.errors)} errors); "
