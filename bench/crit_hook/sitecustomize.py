@@ -1,0 +1,145 @@
+"""Times a warm invoke's critical path on one machine, segment by segment, write by write.
+
+Put this folder on the server's ``PYTHONPATH`` and set ``LAMINA_CRIT_TIMING`` to a file:
+``lamina serve`` then stamps ``time.perf_counter()`` at each step of the chain client →
+server → runtime → server → client and rewrites the file every 1,000 invokes with each
+segment's median and first quartile (µs; the first 500 invokes left out). Meaningful at
+one connection (``python -m bench.fixed --connections 1``), where nothing else is in flight:
+
+- ``1 request read -> event written``: the API's parse, the loop's turn to the invoke's
+  task, the scheduler, the event's write (or, when the runtime has not asked yet, the
+  wait for its ``GET /next``: see the ``deliveries`` line);
+- ``2 event written -> runtime's answer read``: two wake-ups (runtime, server) and the
+  runtime's own work;
+- ``3 runtime's answer read -> 202 written`` and ``4 ... -> client's answer written``;
+- ``5 client's answer written -> next request read``: the client's turn (a wake-up, its
+  loop, a wake-up of the server);
+- ``write: <kind>``: how long each ``transport.write`` took (a loopback send runs the
+  receiver's side of TCP and wakes it: most of a write's cost);
+- ``deliveries``: how many events found the runtime's ``/next`` parked, and how many
+  waited for it (the runtime asked after the caller's next request had arrived).
+
+Nothing happens without the variable. (Only one ``sitecustomize`` is imported: use one
+hook folder at a time.)
+
+    LAMINA_CRIT_TIMING=/tmp/crit.txt PYTHONPATH=$PWD:$PWD/bench/crit_hook \\
+        python -m bench.fixed --connections 1 --invokes 4000
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+_WARM_UP = 500
+_EVERY = 1000
+_CLIENT = b"POST /2015-03-31/functions/"
+_ANSWER = b"POST /2018-06-01/runtime/invocation/"
+_ACCEPTED = b"HTTP/1.1 202"
+
+
+class _Stamps:
+    """The instants of the invoke in progress and every segment's durations (µs)."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.client: object = None  # the connection of the request in progress
+        self.request_at = 0.0
+        self.event_at = 0.0
+        self.answer_read_at = 0.0
+        self.client_answer_at = 0.0
+        self.event_due = False  # a request arrived whose event is not written yet
+        self.samples: dict[str, list[float]] = {}
+        self.parked = 0
+        self.waited = 0
+        self.invokes = 0
+
+    def add(self, name: str, value_us: float) -> None:
+        self.samples.setdefault(name, []).append(value_us)
+
+    def since(self, name: str, at: float, now: float) -> None:
+        if at:
+            self.add(name, (now - at) * 1e6)
+
+    def invoke_done(self) -> None:
+        self.invokes += 1
+        if self.invokes % _EVERY == 0:
+            self.write()
+
+    def write(self) -> None:
+        lines = [f"{self.out} after {self.invokes} invokes (µs; median, first quartile, n)"]
+        for name in sorted(self.samples):
+            values = self.samples[name]
+            kept = values[_WARM_UP:] if len(values) >= 2 * _WARM_UP else values
+            if len(kept) >= 4:
+                q1 = statistics.quantiles(kept, n=4)[0]
+                med = statistics.median(kept)
+                lines.append(f"{name:52s} {med:8.1f} {q1:8.1f} {len(values):8d}")
+        lines.append(f"deliveries: /next parked {self.parked}, waited for /next {self.waited}")
+        with open(self.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def _install(out: str) -> _Stamps:
+    from lamina.runtime_api import channel
+    from lamina.wire import server
+
+    s = _Stamps(out)
+    http: Any = server.HttpConnection
+    received, write = http.data_received, http._write
+
+    def timed_received(self: object, data: bytes) -> None:
+        now = time.perf_counter()
+        if data.startswith(_CLIENT):
+            s.since("5 client's answer written -> next request read", s.client_answer_at, now)
+            s.request_at, s.client, s.event_due = now, self, True
+        elif data.startswith(_ANSWER):
+            s.since("2 event written -> runtime's answer read", s.event_at, now)
+            s.event_at, s.answer_read_at = 0.0, now
+        received(self, data)
+
+    def timed_write(self: object, data: bytes) -> None:
+        start = time.perf_counter()
+        write(self, data)
+        now = time.perf_counter()
+        if self is s.client:
+            s.add("write: client's answer", (now - start) * 1e6)
+            s.since("4 runtime's answer read -> client's answer written", s.answer_read_at, now)
+            s.since("total: request read -> client's answer written", s.request_at, now)
+            s.client_answer_at, s.answer_read_at, s.request_at = now, 0.0, 0.0
+            s.invoke_done()
+        elif s.event_due:  # (a held 202 may lead the event's write: it is the event's)
+            s.add("write: event to the runtime", (now - start) * 1e6)
+            s.since("1 request read -> event written", s.request_at, now)
+            s.event_at, s.event_due = now, False
+        elif data.startswith(_ACCEPTED) and s.answer_read_at:
+            s.add("write: 202 to the runtime", (now - start) * 1e6)
+            s.since("3 runtime's answer read -> 202 written", s.answer_read_at, now)
+
+    http.data_received, http._write = timed_received, timed_write
+
+    chan: Any = channel.RuntimeChannel
+    deliver = chan.deliver
+
+    def counted_deliver(self: Any, delivery: Any) -> None:
+        if self._parked is None:
+            s.waited += 1
+        else:
+            s.parked += 1
+        deliver(self, delivery)
+
+    chan.deliver = counted_deliver
+    return s
+
+
+def _main() -> None:
+    out = os.environ.get("LAMINA_CRIT_TIMING")
+    argv = " ".join(getattr(sys, "orig_argv", sys.argv))
+    if out and "lamina.cli.main" in argv and "serve" in argv:
+        _install(out)
+
+
+_main()
