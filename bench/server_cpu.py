@@ -3,8 +3,9 @@
 Starts ``lamina serve`` from this checkout, creates a no-op function, warms it up (300
 invokes per connection), then reads the server process's ``utime + stime`` (every thread)
 from ``/proc/<pid>/stat`` before and after ``--invokes`` invokes over ``--connections``
-client processes, and prints the difference per invoke. Run it from two checkouts in
-turn (A, B, A, B) and compare; the load average is printed with each reading.
+client processes, and prints the difference per invoke, split into the event loop's
+thread and the others (the ledger's flusher, the log writer, executors). Run it from two
+checkouts in turn (A, B, A, B) and compare; the load average is printed with each reading.
 
     python -m bench.server_cpu                          # Rust no-op, 10,000 invokes, c=8
     python -m bench.server_cpu --connections 1 --invokes 5000
@@ -31,7 +32,16 @@ WARM_UP = 300  # invokes per connection before the counted part
 
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
+    return _stat_cpu_s(f"/proc/{pid}/stat")
+
+
+def loop_thread_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid``'s main thread (the event loop's)."""
+    return _stat_cpu_s(f"/proc/{pid}/task/{pid}/stat")
+
+
+def _stat_cpu_s(path: str) -> float:
+    with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -47,16 +57,18 @@ def run(function: str, invokes: int, connections: int, strace: str | None) -> st
             cmd = ["strace", "-c", "-f", "-p", str(pid), "-o", strace]
             tracer = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
             time.sleep(1.5)  # attached to every thread before the counted part
-        cpu0 = process_cpu_s(pid)
+        cpu0, loop0 = process_cpu_s(pid), loop_thread_cpu_s(pid)
         elapsed = run_clients(server, request, connections, each)
-        cpu1 = process_cpu_s(pid)
+        cpu1, loop1 = process_cpu_s(pid), loop_thread_cpu_s(pid)
         if tracer is not None:
             tracer.send_signal(signal.SIGINT)
             tracer.wait()
     n = each * connections
     return (
         f"{function} c={connections} invokes={n} server_cpu_per_invoke_us="
-        f"{(cpu1 - cpu0) / n * 1e6:.1f} rate={n / elapsed:,.0f}/s "
+        f"{(cpu1 - cpu0) / n * 1e6:.1f} loop_thread_us={(loop1 - loop0) / n * 1e6:.1f} "
+        f"other_threads_us={((cpu1 - cpu0) - (loop1 - loop0)) / n * 1e6:.1f} "
+        f"rate={n / elapsed:,.0f}/s "
         f"load={os.getloadavg()[0]:.2f}"
     )
 
