@@ -3,8 +3,10 @@
 Starts ``lamina serve`` from this checkout, creates a no-op function, warms it up (300
 invokes per connection), then reads the server process's ``utime + stime`` (every thread)
 from ``/proc/<pid>/stat`` before and after ``--invokes`` invokes over ``--connections``
-client processes, and prints the difference per invoke, split into the event loop's
-thread and the others (the ledger's flusher, the log writer, executors). Run it from two
+client processes, and prints the difference per invoke: user and system (the kernel's
+part: the loopback sends, reads, polls), and the event loop's thread against the others
+(the ledger's flusher, the log writer, executors), and how often the loop's thread gave up
+its CPU to wait and was preempted. Run it from two
 checkouts in turn (A, B, A, B) and compare; the load average is printed with each reading.
 
     python -m bench.server_cpu                          # Rust no-op, 10,000 invokes, c=8
@@ -32,18 +34,34 @@ WARM_UP = 300  # invokes per connection before the counted part
 
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` so far (all its threads)."""
-    return _stat_cpu_s(f"/proc/{pid}/stat")
+    return sum(_stat_cpu_s(f"/proc/{pid}/stat"))
 
 
-def loop_thread_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid``'s main thread (the event loop's)."""
-    return _stat_cpu_s(f"/proc/{pid}/task/{pid}/stat")
-
-
-def _stat_cpu_s(path: str) -> float:
+def _stat_cpu_s(path: str) -> tuple[float, float]:
+    """(user, system) CPU seconds from a ``/proc`` ``stat`` file."""
     with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def _switches(pid: int) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of ``pid``'s main thread so far: it gives
+    up its CPU when it waits for I/O, and is preempted (a woken process took its CPU)."""
+    counts = {}
+    with open(f"/proc/{pid}/task/{pid}/status") as f:
+        for line in f:
+            name, _, value = line.partition(":")
+            if name.endswith("ctxt_switches"):
+                counts[name] = int(value)
+    return counts["voluntary_ctxt_switches"], counts["nonvoluntary_ctxt_switches"]
+
+
+def _readings(pid: int) -> tuple[float, float, float, int, int]:
+    """(all threads' user, all threads' system, the main thread's user + system) seconds,
+    and the main thread's context switches: the main thread runs the event loop."""
+    user, system = _stat_cpu_s(f"/proc/{pid}/stat")
+    return user, system, sum(_stat_cpu_s(f"/proc/{pid}/task/{pid}/stat")), *_switches(pid)
 
 
 def run(function: str, invokes: int, connections: int, strace: str | None) -> str:
@@ -57,19 +75,21 @@ def run(function: str, invokes: int, connections: int, strace: str | None) -> st
             cmd = ["strace", "-c", "-f", "-p", str(pid), "-o", strace]
             tracer = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
             time.sleep(1.5)  # attached to every thread before the counted part
-        cpu0, loop0 = process_cpu_s(pid), loop_thread_cpu_s(pid)
+        before = _readings(pid)
         elapsed = run_clients(server, request, connections, each)
-        cpu1, loop1 = process_cpu_s(pid), loop_thread_cpu_s(pid)
+        after = _readings(pid)
         if tracer is not None:
             tracer.send_signal(signal.SIGINT)
             tracer.wait()
     n = each * connections
+    user, system, loop = ((b - a) / n * 1e6 for a, b in zip(before[:3], after[:3], strict=True))
+    waits, preempted = ((b - a) / n for a, b in zip(before[3:], after[3:], strict=True))
     return (
         f"{function} c={connections} invokes={n} server_cpu_per_invoke_us="
-        f"{(cpu1 - cpu0) / n * 1e6:.1f} loop_thread_us={(loop1 - loop0) / n * 1e6:.1f} "
-        f"other_threads_us={((cpu1 - cpu0) - (loop1 - loop0)) / n * 1e6:.1f} "
-        f"rate={n / elapsed:,.0f}/s "
-        f"load={os.getloadavg()[0]:.2f}"
+        f"{user + system:.1f} (user {user:.1f} system {system:.1f}; "
+        f"loop thread {loop:.1f} other threads {user + system - loop:.1f}) "
+        f"loop_switches_per_invoke={waits:.2f} waiting {preempted:.2f} preempted "
+        f"rate={n / elapsed:,.0f}/s load={os.getloadavg()[0]:.2f}"
     )
 
 
