@@ -11,9 +11,9 @@ from __future__ import annotations
 import http.client
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from lamina.api.sigv4 import sign_headers
+from lamina.wire.endpoint import host_and_port
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +28,8 @@ class SignedEndpoint:
     @classmethod
     def parse(cls, url: str, credentials: tuple[str, str], region: str) -> SignedEndpoint:
         """The endpoint at ``url``; ValueError unless it looks like ``http://host[:port]``."""
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"endpoint must look like http://host:port, not {url!r}")
-        return cls(url, parts.hostname, parts.port or 80, parts.netloc, credentials, region)
+        host, port, netloc = host_and_port(url)
+        return cls(url, host, port, netloc, credentials, region)
 
     def connection(self, timeout: float) -> http.client.HTTPConnection:
         """A new connection (not yet open) for one request."""

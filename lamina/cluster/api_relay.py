@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from urllib.parse import urlsplit
+
+from lamina.wire.endpoint import host_and_port
 
 log = logging.getLogger("lamina.cluster")
 
@@ -25,13 +26,11 @@ CONNECT_TIMEOUT_S = 10.0
 def api_address(endpoint: str) -> tuple[str, int] | None:
     """``(host, port)`` of the control plane's API endpoint (``http://host:port``), or
     None when there is none to relay to."""
-    parts = urlsplit(endpoint)
-    if parts.scheme != "http" or not parts.hostname:
-        return None
     try:
-        return parts.hostname, parts.port or 80
-    except ValueError:  # a port that is not a number
+        host, port, _netloc = host_and_port(endpoint)
+    except ValueError:
         return None
+    return host, port
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
