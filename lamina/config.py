@@ -147,6 +147,8 @@ class Settings:
     # A Ray cluster's address (host:port of its head, or "auto"): run the control plane here
     # and the functions on the cluster's nodes (docs/cluster.md). Empty: one machine.
     cluster: str = ""
+    # On a cluster, the views of environments reuse each node's answer this long (seconds).
+    cluster_view_max_age_s: float = 1.0
 
     @property
     def endpoint(self) -> str:

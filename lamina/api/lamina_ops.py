@@ -54,7 +54,12 @@ class LaminaOps:
             view = await self.ctx.environments()
             body["environments"] = len(view.environments)
             body["nodes"] = [
-                {"node": n.node, "environments": n.environments, "answered": n.answered}
+                {
+                    "node": n.node,
+                    "environments": n.environments,
+                    "answered": n.answered,
+                    "age_s": n.age_s,
+                }
                 for n in view.nodes or ()
             ]
         return json_response(200, body)
@@ -88,7 +93,12 @@ class LaminaOps:
                     for e in view.environments
                 ],
                 "Nodes": [
-                    {"Node": n.node, "Answered": n.answered, "Environments": n.environments}
+                    {
+                        "Node": n.node,
+                        "Answered": n.answered,
+                        "Environments": n.environments,
+                        "AgeSeconds": n.age_s,
+                    }
                     for n in view.nodes or ()
                 ],
             },

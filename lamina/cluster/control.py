@@ -19,7 +19,7 @@ from lamina.cluster.drain import recent_window
 from lamina.cluster.placement import Placement
 from lamina.cluster.router import ClusterRouter
 from lamina.cluster.status import ClusterStatus
-from lamina.cluster.views import cluster_environments
+from lamina.cluster.views import NodeViews
 from lamina.config import Settings
 from lamina.errors import ConfigError
 from lamina.logs.store import LogStore
@@ -49,6 +49,7 @@ class Cluster:
     router: ClusterRouter
     fleet: Fleet
     status: ClusterStatus
+    views: NodeViews
     _autoscale: asyncio.Task[None] | None = None
 
     def publish_demand(self, demand: DemandMonitor) -> None:
@@ -61,7 +62,7 @@ class Cluster:
 
     async def environments(self) -> EnvironmentsView:
         """The environments on every node, named by node (the control plane runs none)."""
-        return await cluster_environments(self.router)
+        return await self.views.environments()
 
     async def close(self) -> None:
         if self._autoscale is not None:
@@ -109,4 +110,5 @@ async def open_cluster(
     gc.freeze()
     scheduler.route = router.invoke
     scheduler.drain_elsewhere = router.drain
-    return Cluster(router, fleet, ClusterStatus(router))
+    views = NodeViews(router, max_age_s=settings.cluster_view_max_age_s)
+    return Cluster(router, fleet, ClusterStatus(router), views)

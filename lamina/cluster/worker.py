@@ -167,6 +167,7 @@ class Worker:
         plane, which sends it none); None: the control plane pushes them."""
         self.settings = settings
         self.node_id, self.capacity_mb, self.cpus = node_id, capacity_mb, cpus
+        self.envs_asked = 0  # "envs" questions answered (the views' cache keeps it low)
         self._token = token.encode()
         self.code = CodeStore(settings.data_dir / "code")
         self.pull: NodeCode | None = None
@@ -347,9 +348,12 @@ class Worker:
             self._spawn(self._drain(str(frame.header.get("function", "")), peer))
             return
         if op == "envs":
-            # Someone lists the cluster's environments: answered under the question's id.
+            # Someone lists the cluster's environments: answered under the question's id,
+            # with how many times this worker was asked (the views' cache is tested on it).
+            self.envs_asked += 1
             rows = envs_to_json(self.environments())
-            peer.write(encode("envs", {"id": frame.header.get("id"), "envs": rows}))
+            header = {"id": frame.header.get("id"), "envs": rows, "asked": self.envs_asked}
+            peer.write(encode("envs", header))
             return
         log.warning("ignored a %r frame", op)
 

@@ -33,6 +33,7 @@ class NodeAnswer:
     node: str
     answered: bool
     environments: int = 0
+    age_s: float = 0.0  # how long ago the node answered (or went silent): views reuse answers
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from lamina.cluster.views import cluster_environments
+from lamina.cluster.views import NodeViews, cluster_environments
 from lamina.runtime_api.bus import TelemetryBus, text_of
 from lamina.scheduler.driver import InvokeRequest
 from tests.cluster.workers import Control, WorkerRig, until
@@ -53,6 +53,72 @@ def test_the_nodes_list_their_environments_each_named_with_its_node(rig: WorkerR
         # Its connection is still good once it runs again (the late reply is dropped).
         again = await r.invoke(InvokeRequest(two, b"{}", "arn:2"))
         assert again.node == "n2" and again.function_error is None
+
+    rig.run(scenario, more_nodes=["n2"])
+
+
+async def times_asked(c: Control, node: str) -> int:
+    """How many ``envs`` questions ``node``'s worker has answered, this one included (the
+    worker counts them itself)."""
+    frame = await c.router.connections[node].ask("envs")
+    asked = frame.header["asked"]
+    assert isinstance(asked, int)
+    return asked
+
+
+def test_the_views_reuse_each_nodes_answer_within_the_window(rig: WorkerRig) -> None:
+    async def scenario(c: Control) -> None:
+        now = [1000.0]
+        views = NodeViews(c.router, max_age_s=1.0, clock=lambda: now[0])
+        await c.router.invoke(InvokeRequest(rig.cfg, b"{}", "arn:1"))
+
+        first = await views.environments()
+        now[0] += 0.4
+        second = await views.environments()
+        assert (
+            [e.function for e in second.environments]
+            == ["echo"]
+            == [e.function for e in first.environments]
+        )
+        assert [(n.answered, n.age_s) for n in second.nodes or ()] == [(True, 0.4)]
+        assert await times_asked(c, "n1") == 2  # one question for both reads (+ this one)
+
+        now[0] += 0.7  # past the window: asked again
+        third = await views.environments()
+        assert [(n.answered, n.age_s) for n in third.nodes or ()] == [(True, 0.0)]
+        assert await times_asked(c, "n1") == 4
+
+        # Readers that arrive together share the question in flight.
+        now[0] += 2.0
+        views_now = await asyncio.gather(*(views.environments() for _ in range(3)))
+        assert all(len(v.environments) == 1 for v in views_now)
+        assert await times_asked(c, "n1") == 6
+
+    rig.run(scenario)
+
+
+def test_a_silent_node_costs_its_timeout_once_per_window_not_per_reader(rig: WorkerRig) -> None:
+    async def scenario(c: Control) -> None:
+        now = [1000.0]
+        views = NodeViews(c.router, max_age_s=1.0, timeout_s=0.5, clock=lambda: now[0])
+        assert await times_asked(c, "n2") == 1
+        c.workers["n2"].send_signal(signal.SIGSTOP)
+        try:
+            together = await asyncio.gather(*(views.environments() for _ in range(3)))
+            now[0] += 0.5
+            later = await views.environments()  # within the window: no new question
+        finally:
+            c.workers["n2"].send_signal(signal.SIGCONT)
+        for view in [*together, later]:
+            assert [(n.node, n.answered) for n in view.nodes or ()] == [("n1", True), ("n2", False)]
+        assert [n.age_s for n in later.nodes or ()] == [0.5, 0.5]
+        # The stopped worker read its questions once it ran again: one from the views.
+        assert await times_asked(c, "n2") == 3
+        assert await times_asked(c, "n1") == 2
+
+        now[0] += 1.0  # past the window: the node is asked again, and now answers
+        again = await views.environments()
+        assert [(n.node, n.answered) for n in again.nodes or ()] == [("n1", True), ("n2", True)]
 
     rig.run(scenario, more_nodes=["n2"])
 
