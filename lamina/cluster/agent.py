@@ -1,33 +1,44 @@
-"""The node agent: a Ray actor pinned to one node that owns the node's worker process.
+"""The node agent: short Ray tasks pinned to one node that start and stop its worker.
 
-Ray does membership, placement and restarts; the agent does one thing with them: keep a
-Lamina worker (:mod:`lamina.cluster.worker`) running on its node and say where it
-listens. It is created with a *hard* ``NodeAffinitySchedulingStrategy`` (soft affinity
-placed actors elsewhere in measurements), ``max_restarts=-1`` and ``lifetime="detached"``,
-named after its node in the ``lamina`` namespace, so a restarted control plane finds
-the running agents by name and re-attaches to their workers: nothing is started twice.
+Ray does membership, placement and health; the agent uses it for one thing: run a
+Lamina worker (:mod:`lamina.cluster.worker`) on a node and say where it listens.
+:func:`launch` runs as a Ray task with a *hard* ``NodeAffinitySchedulingStrategy`` (soft
+affinity placed work elsewhere in measurements) and no CPUs: it finds the node's running
+worker from its state file (a restarted control plane re-attaches: nothing is started
+twice) or starts one, and returns.
 
-The worker dies with the agent (``PR_SET_PDEATHSIG``): when the node's raylet goes, its
-actors go, and with them the node's environments. Invokes never pass through the actor.
+Why tasks and not a long-lived actor: Ray counts a node with any actor on it as busy
+("Busy workers on node."), so an agent actor kept every Lamina node busy forever and Ray's
+autoscaler never removed an idle one. The worker runs outside Ray's worker pool instead
+(its own session, adopted by init), and the control plane says what it holds with a lease
+per node (:mod:`lamina.cluster.leases`): a node is busy in Ray's eyes exactly while it
+has environments. The worker dies with the node's raylet (it watches the raylet's pid,
+the launching task's parent), as it died with the agent actor before. Invokes never pass
+through Ray.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 NAMESPACE = "lamina"
-PR_SET_PDEATHSIG = 1
+STATE_FILE = "worker.json"
+START_TIMEOUT_S = 60.0
+READY = "LAMINA-WORKER "
 
 
 def agent_name(node_id: str, token: str) -> str:
-    """The agent's Ray name: its node, and which control plane it serves (a digest of the
-    token, not the token), so two Lamina installations can share one Ray cluster."""
+    """The node's agent name: its node, and which control plane it serves (a digest of the
+    token, not the token), so two Lamina installations can share one Ray cluster. It
+    names the node's working directory."""
     plane = hashlib.sha256(token.encode()).hexdigest()[:12]
     return f"lamina-agent-{plane}-{node_id}"
 
@@ -44,61 +55,102 @@ class AgentSpec:
     api_endpoint: str  # where functions reach Lamina's API
 
 
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    """The running worker as its state file records it."""
+
+    host: str
+    port: int
+    pid: int
+    started: str  # the process's start time (/proc/<pid>/stat field 22): pids are reused
 
 
-class NodeAgent:
-    """Started by Ray on its node (``ray.remote(NodeAgent).options(...)``)."""
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (None: gone, or a zombie no init has reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # from field 3 (the state) on
+    return None if fields[0] in ("Z", "X") else fields[19]  # field 22
 
-    def __init__(self, spec: AgentSpec, token: str) -> None:
-        self.spec = spec
-        env = {**os.environ, "LAMINA_CLUSTER_TOKEN": token}
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "lamina.cluster.worker",
-                "--node-id",
-                spec.node_id,
-                "--host",
-                spec.host,
-                "--data-dir",
-                spec.data_dir,
-                "--capacity-mb",
-                str(spec.capacity_mb),
-                "--cpus",
-                str(spec.cpus),
-                "--api-endpoint",
-                spec.api_endpoint,
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            preexec_fn=_die_with_parent,  # the worker must not outlive its agent
+
+def running(data_dir: Path) -> WorkerState | None:
+    """The worker the state file names, if that very process still runs."""
+    try:
+        raw = json.loads((data_dir / STATE_FILE).read_text())
+        state = WorkerState(
+            str(raw["host"]), int(raw["port"]), int(raw["pid"]), str(raw["started"])
         )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("LAMINA-WORKER "):
-            self.proc.kill()
-            raise RuntimeError(f"the worker on {spec.node_id} did not start: {line!r}")
-        self.port = int(line.split()[1])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state if _start_time(state.pid) == state.started else None
 
-    def address(self) -> tuple[str, int, int]:
-        """Where the worker listens, and its pid."""
-        if self.proc.poll() is not None:
-            # The worker died under a live agent: exiting makes Ray restart us (and it).
-            os._exit(1)
-        return self.spec.host, self.port, self.proc.pid
 
-    def leave(self, grace_s: float = 900.0) -> int:
-        """Drain the node before it goes (scale-down): the worker tells the control plane
-        it is leaving, finishes the invokes in flight (at most ``grace_s``) and exits.
-        Returns the worker's exit status."""
-        self.proc.terminate()  # SIGTERM: the worker's graceful leave
-        return self.proc.wait(timeout=grace_s + 30)
+def launch(spec: AgentSpec, token: str) -> tuple[str, int, int]:
+    """Run on the node (a Ray task): the node's worker's ``(host, port, pid)``, started
+    now unless it already runs. The worker outlives this task and dies with the raylet."""
+    data_dir = Path(spec.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    found = running(data_dir)
+    if found is not None:
+        return found.host, found.port, found.pid
+    out = data_dir / "worker.out"
+    out.write_text("")
+    argv = [
+        sys.executable, "-m", "lamina.cluster.worker",
+        "--node-id", spec.node_id, "--host", spec.host, "--data-dir", spec.data_dir,
+        "--capacity-mb", str(spec.capacity_mb), "--cpus", str(spec.cpus),
+        "--api-endpoint", spec.api_endpoint,
+        # A Ray worker's parent is its node's raylet: when the node goes, so does Lamina's.
+        "--die-with", str(os.getppid()),
+    ]  # fmt: skip
+    # The shell starts the worker in the background and exits: the worker is adopted by
+    # init, outside the Ray worker that runs this task (Ray ends that one's children).
+    shell = subprocess.run(
+        ["sh", "-c", '"$@" >"$OUT" 2>>"$LOG" </dev/null & echo $!', "sh", *argv],
+        env={
+            **os.environ,
+            "LAMINA_CLUSTER_TOKEN": token,
+            "OUT": str(out),
+            "LOG": str(data_dir / "worker.log"),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+        timeout=30,
+    )
+    pid = int(shell.stdout.strip())
+    port = _wait_ready(out, pid)
+    started = _start_time(pid)
+    if started is None:
+        raise RuntimeError(f"the worker on {spec.node_id} exited as it started")
+    state = WorkerState(spec.host, port, pid, started)
+    tmp = data_dir / f"{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps(asdict(state)))
+    tmp.replace(data_dir / STATE_FILE)
+    return spec.host, port, pid
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+
+def _wait_ready(out: Path, pid: int) -> int:
+    """The port the worker says it listens on (its first line on stdout)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        text = out.read_text()
+        if "\n" in text:
+            line = text.split("\n", 1)[0]
+            if not line.startswith(READY):
+                raise RuntimeError(f"the worker did not start: {line!r}")
+            return int(line.split()[1])
+        if _start_time(pid) is None:
+            raise RuntimeError(f"the worker exited before it listened (see {out.parent})")
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    raise RuntimeError(f"the worker did not listen within {START_TIMEOUT_S:.0f} s")
+
+
+def die_with(pid: int) -> int:
+    """A descriptor that becomes readable when process ``pid`` ends (the worker watches
+    its node's raylet with it); ProcessLookupError if it has already gone."""
+    return os.pidfd_open(pid)

@@ -17,8 +17,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from lamina.cluster.demand import RAY_MEMORY, Demand, DemandMonitor, resource_bundles
+from lamina.cluster.leases import NodeLeases
 
 __all__ = ["RayDemand", "publish_forever", "request_resources"]
 
@@ -26,6 +28,10 @@ log = logging.getLogger("lamina.cluster.autoscale")
 
 Bundles = list[dict[str, float]]
 PUBLISH_EVERY_S = 5.0
+# A cold start on an idle node makes it busy in Ray's eyes within this long: well inside
+# any idle timeout (Ray's default is 60 s), and the raylet refuses an idle-termination
+# drain of a node that has become busy.
+LEASES_EVERY_S = 1.0
 
 
 def request_resources(bundles: Bundles) -> None:
@@ -71,16 +77,41 @@ class RayDemand:
 async def publish_forever(
     monitor: DemandMonitor,
     publisher: RayDemand,
+    leases: NodeLeases[Any] | None = None,
     *,
     every_s: float = PUBLISH_EVERY_S,
+    leases_every_s: float = LEASES_EVERY_S,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """Sample and publish until cancelled; a failed publish is logged and retried."""
-    while True:
-        demand = monitor.sample(clock())
-        try:
-            await asyncio.to_thread(publisher.publish, demand)
-        except Exception:
-            # The autoscaler is advice: Lamina keeps serving with the nodes it has.
-            log.exception("publishing demand to Ray's autoscaler failed; retrying")
-        await asyncio.sleep(every_s)
+    """Sample and publish until cancelled: the demand every ``every_s``, the nodes' leases
+    (:mod:`.leases`) every ``leases_every_s``; each is sent only when it changed. A failed
+    publish is logged and retried."""
+    next_demand = 0.0
+    try:
+        while True:
+            now = clock()
+            demand = monitor.sample(now)
+            if now >= next_demand:
+                next_demand = now + every_s
+                try:
+                    await asyncio.to_thread(publisher.publish, demand)
+                except Exception:
+                    # The autoscaler is advice: Lamina keeps serving with the nodes it has.
+                    log.exception("publishing demand to Ray's autoscaler failed; retrying")
+            if leases is not None:
+                try:
+                    await asyncio.to_thread(leases.update, demand)
+                except Exception:
+                    log.exception("updating the nodes' leases in Ray failed; retrying")
+            await asyncio.sleep(leases_every_s if leases is not None else every_s)
+    finally:
+        if leases is not None:
+            # Ray drops them with the control plane's job anyway; this is sooner.
+            await asyncio.to_thread(_release_all, leases)
+
+
+def _release_all(leases: NodeLeases[Any]) -> None:
+    try:
+        leases.release_all()
+    except Exception:  # Ray may be gone already: its job's leases go with it
+        log.exception("releasing the nodes' leases failed")

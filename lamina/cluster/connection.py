@@ -163,6 +163,11 @@ class NodeConnection:
         """Ask the worker to retire ``function``'s idle environments (it changed)."""
         self._write(encode("drain", {"function": function}))
 
+    def leave(self, grace_s: float) -> None:
+        """Tell the worker its node is going (Ray drains it): it leaves as on SIGTERM,
+        its invokes in flight finishing within ``grace_s``."""
+        self._write(encode("leave", {"grace_s": grace_s}))
+
     def warm(self, cfg: FunctionConfig, credentials: tuple[str, str, str] | None) -> None:
         """Ask the worker to start one environment of ``cfg`` and keep it idle (it takes
         over from a leaving node's warm one); its next ``state`` shows it."""

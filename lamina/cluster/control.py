@@ -56,9 +56,13 @@ class Cluster:
         """Hand the nodes' load and unmet demand to Ray's autoscaler every few seconds
         (:mod:`lamina.cluster.autoscale`)."""
         from lamina.cluster.autoscale import RayDemand, publish_forever
+        from lamina.cluster.leases import NodeLeases, ray_lease, ray_release
 
+        publisher = RayDemand(resource=self.fleet.capacity_resource)
+        # Each node with environments holds a lease, so Ray sees it busy (leases.py).
+        leases = NodeLeases(ray_lease, ray_release, self.fleet.resource_of)
         loop = asyncio.get_running_loop()
-        self._autoscale = loop.create_task(publish_forever(demand, RayDemand()))
+        self._autoscale = loop.create_task(publish_forever(demand, publisher, leases))
 
     async def environments(self) -> EnvironmentsView:
         """The environments on every node, named by node (the control plane runs none)."""

@@ -2,9 +2,10 @@
 
 A node leaves because the autoscaler removes it, KubeRay deletes its pod, or an operator
 takes it out. Its worker gets notice when it is sent SIGTERM (a pod's ``preStop`` hook,
-an operator) or ``NodeAgent.leave`` is called through Ray; it then says it is leaving and
-the control plane stops placing work there. (Ray's own drain request, ``ray drain-node``,
-is not listened to, and ``ray stop`` ends the agent and the worker with it: no notice.)
+an operator) or a ``leave`` frame from the control plane (which sends one when Ray drains
+the node: ``ray drain-node``, autoscaler v2); it then says it is leaving and the control
+plane stops placing work there. (``ray stop`` ends the raylet, and the worker with it: no
+notice.)
 This module decides, from the node's environments and the other nodes' room, the plan:
 
 - **stop** every idle environment now: it holds memory and nothing will run on it again;

@@ -1,18 +1,19 @@
-"""The control plane's side of Ray: join the cluster, keep one agent per live node.
+"""The control plane's side of Ray: join the cluster, keep one worker per live node.
 
 :class:`Fleet` connects to the Ray cluster as a driver, then watches ``ray.nodes()``
-every :data:`WATCH_EVERY_S`: a live node without an attached worker gets its agent
-(found by name if it already runs — a restarted control plane re-attaches — else
-created with hard node affinity) and the router connects to the agent's worker; a node
-Ray declares dead is detached. A node's connection ending (its worker died with it) is
-seen at once by the router, before Ray's health checks notice; then new invokes go
-elsewhere while the watch loop waits for the node to come back.
+every :data:`WATCH_EVERY_S`: a live node without an attached worker gets the agent's
+:func:`~lamina.cluster.agent.launch` task with hard node affinity (it finds the node's
+running worker — a restarted control plane re-attaches — or starts one) and the router
+connects to that worker; a node Ray declares dead is detached. A node's connection ending
+(its worker died, or the node did) is seen at once by the router, before Ray's health
+checks notice; then new invokes go elsewhere while the watch loop waits
+:data:`RETRY_AFTER_S` and launches again (a worker that died is started anew).
 
 A node Ray is draining (``ray drain-node``; Ray's autoscaler v2, KubeRay's included,
-drains a node before it terminates it) is told to leave through its agent
-(``NodeAgent.leave``, with Ray's deadline as the grace): its worker says it is leaving, its
-recently used warm environments are started again elsewhere and its invokes finish; the
-node is not attached again while Ray drains it.
+drains a node before it terminates it) is told to leave over its worker's connection (a
+``leave`` frame, with Ray's deadline as the grace; Ray schedules no new task there): its
+worker says it is leaving, its recently used warm environments are started again
+elsewhere and its invokes finish; the node is not attached again while Ray drains it.
 
 Ray is imported here and in :mod:`lamina.cluster.agent` only; nothing imports this
 module unless ``lamina serve --cluster`` is used.
@@ -32,9 +33,10 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from lamina.cluster.agent import NAMESPACE, AgentSpec, NodeAgent, agent_name
+from lamina.cluster.agent import NAMESPACE, AgentSpec, agent_name, launch
 from lamina.cluster.drain import leave_grace
 from lamina.cluster.router import ClusterRouter
+from lamina.errors import NodeLost
 
 log = logging.getLogger("lamina.cluster")
 
@@ -64,6 +66,7 @@ class RayNode:
     alive: bool
     capacity_mb: int
     cpus: float
+    resource: str = "memory"  # the Ray resource its capacity is stated in
 
 
 def parse_node(raw: dict[str, Any]) -> RayNode:
@@ -76,11 +79,21 @@ def parse_node(raw: dict[str, Any]) -> RayNode:
         bool(raw.get("Alive")),
         capacity,
         float(resources.get("CPU", 0.0)),
+        CAPACITY_RESOURCE if declared else "memory",
     )
 
 
+# The agent's task: no CPUs (it waits, it does not compute), not retried (the next watch
+# tick launches again), pinned to its node when submitted.
+_launch = ray.remote(num_cpus=0, max_retries=0)(launch)
+
+
+def _on(node_id: str) -> NodeAffinitySchedulingStrategy:
+    return NodeAffinitySchedulingStrategy(node_id, soft=False)
+
+
 class Fleet:
-    """Keeps an attached agent on every live Ray node."""
+    """Keeps an attached worker on every live Ray node."""
 
     def __init__(
         self,
@@ -157,7 +170,7 @@ class Fleet:
                 if node.node_id not in self._told:
                     self._told.add(node.node_id)
                     grace = leave_grace(self.draining[node.node_id], time.time())
-                    asyncio.get_running_loop().create_task(self._tell_leave(node, grace))
+                    self._tell_leave(node, grace)
             elif (
                 not self.router.attached(node.node_id)
                 and node.node_id not in self._attaching
@@ -166,10 +179,21 @@ class Fleet:
                 self._attaching.add(node.node_id)
                 asyncio.get_running_loop().create_task(self._attach(node))
 
+    def capacity_resource(self) -> str:
+        """The resource the autoscaler's bundles are written in: ``lamina_memory_mb`` when
+        the nodes declare it, else Ray's ``memory``."""
+        declared = any(n.resource == CAPACITY_RESOURCE for n in self.nodes.values() if n.alive)
+        return CAPACITY_RESOURCE if declared else "memory"
+
+    def resource_of(self, node_id: str) -> str:
+        """The Ray resource ``node_id`` states Lamina's capacity in (for its lease)."""
+        node = self.nodes.get(node_id)
+        return node.resource if node is not None else "memory"
+
     async def _attach(self, node: RayNode) -> None:
         try:
-            agent = await asyncio.to_thread(self._agent, node)
-            ref = agent.address.remote()
+            task = _launch.options(scheduling_strategy=_on(node.node_id))
+            ref = await asyncio.to_thread(task.remote, self._spec(node), self._token)
             host, port, _pid = await asyncio.wait_for(
                 asyncio.wrap_future(ref.future()), AGENT_START_TIMEOUT_S
             )
@@ -195,36 +219,24 @@ class Fleet:
                 log.exception("cannot read which nodes Ray drains; nodes leave on SIGTERM")
             return {}
 
-    async def _tell_leave(self, node: RayNode, grace_s: float) -> None:
+    def _tell_leave(self, node: RayNode, grace_s: float) -> None:
         """Ray drains ``node``: its worker drains too (leaving, rewarm, invokes finish)."""
-        name = agent_name(node.node_id, self._token)
+        # Over the worker's own connection: Ray schedules no new task on a draining node.
+        conn = self.router.connections.get(node.node_id)
         try:
-            agent = await asyncio.to_thread(ray.get_actor, name, NAMESPACE)
-            agent.leave.remote(grace_s)  # returns when the worker has gone: not awaited
+            if conn is None:
+                raise NodeLost(f"Node {node.node_id} is not connected.")
+            conn.leave(grace_s)
             log.info("Ray drains node %s: its worker leaves within %.0f s", node.node_id, grace_s)
-        except Exception:  # Ray raises many types here; the node's end still fails over
-            log.exception("could not tell node %s to leave", node.node_id)
+        except NodeLost:  # not attached: it fails over as a node that ends
+            log.warning("could not tell node %s to leave: not connected", node.node_id)
 
-    def _agent(self, node: RayNode) -> Any:
-        spec = AgentSpec(
+    def _spec(self, node: RayNode) -> AgentSpec:
+        return AgentSpec(
             node.node_id,
             node.host,
             f"{tempfile.gettempdir()}/{agent_name(node.node_id, self._token)}",
             node.capacity_mb,
             node.cpus,
             self._api_endpoint,
-        )
-        return (
-            ray.remote(NodeAgent)
-            .options(
-                name=agent_name(node.node_id, self._token),
-                namespace=NAMESPACE,
-                lifetime="detached",
-                get_if_exists=True,
-                max_restarts=-1,
-                max_task_retries=-1,
-                num_cpus=0,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
-            )
-            .remote(spec, self._token)
         )

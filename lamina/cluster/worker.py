@@ -1,6 +1,6 @@
 """A node's worker: Lamina's own scheduler and sandbox, serving invokes over frames.
 
-The node agent (:mod:`lamina.cluster.agent`, a Ray actor) starts one worker process per
+The node agent (:mod:`lamina.cluster.agent`, a Ray task) starts one worker process per
 node (``python -m lamina.cluster.worker``). The worker owns that node's environments,
 cgroups and zygotes exactly as a single-machine server does — it runs the same
 :class:`~lamina.scheduler.driver.Scheduler` — and listens for the control plane on one
@@ -29,6 +29,7 @@ from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from lamina.cluster.agent import die_with
 from lamina.cluster.api_relay import ApiRelay, api_address
 from lamina.cluster.frames import (
     Frame,
@@ -168,6 +169,9 @@ class Worker:
         self.settings = settings
         self.node_id, self.capacity_mb, self.cpus = node_id, capacity_mb, cpus
         self.envs_asked = 0  # "envs" questions answered (the views' cache keeps it low)
+        # Set to leave (SIGTERM, or a "leave" frame when Ray drains the node).
+        self.stopping = asyncio.Event()
+        self.leave_grace_s = 900.0
         self._token = token.encode()
         self.code = CodeStore(settings.data_dir / "code")
         self.pull: NodeCode | None = None
@@ -346,6 +350,13 @@ class Worker:
             return
         if op == "drain":
             self._spawn(self._drain(str(frame.header.get("function", "")), peer))
+            return
+        if op == "leave":
+            # Ray drains this node (the control plane heard it): leave as on SIGTERM.
+            grace = frame.header.get("grace_s")
+            if isinstance(grace, int | float) and grace >= 0:
+                self.leave_grace_s = min(self.leave_grace_s, float(grace))
+            self.stopping.set()
             return
         if op == "envs":
             # Someone lists the cluster's environments: answered under the question's id,
@@ -611,14 +622,16 @@ async def _main(args: argparse.Namespace) -> None:
     # What the worker built to start lives as long as it does: collections skip it.
     gc.freeze()
     port = server.sockets[0].getsockname()[1]
-    print(f"LAMINA-WORKER {port}", flush=True)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    if args.die_with:  # the node's raylet: when the node goes, the worker goes at once
+        loop.add_reader(die_with(args.die_with), os.kill, os.getpid(), signal.SIGKILL)
+    print(f"LAMINA-WORKER {port}", flush=True)
+    worker.leave_grace_s = args.leave_grace_s
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        loop.add_signal_handler(sig, worker.stopping.set)
+    await worker.stopping.wait()
     server.close()
-    await worker.leave(args.leave_grace_s)
+    await worker.leave(worker.leave_grace_s)
     await worker.close()
 
 
@@ -631,6 +644,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--capacity-mb", type=int, required=True)
     p.add_argument("--cpus", type=float, default=1.0)
     p.add_argument("--api-endpoint", default="")
+    p.add_argument("--die-with", type=int, default=0, help="exit when this process ends")
     p.add_argument(
         "--leave-grace-s",
         type=float,

@@ -120,6 +120,54 @@ def invoke(server: LaminaProcess, name: str, event: dict[str, Any]) -> tuple[str
     return node, json.loads(out["Payload"].read())
 
 
+def ray_view(cluster: Any) -> dict[str, Any]:
+    """Each node's state as Ray's autoscaler reads it (the GCS's cluster resource state:
+    ``status``, ``idle_duration_ms``, ``node_activity``, resources), by node id."""
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]
+    from ray.autoscaler.v2.sdk import get_cluster_resource_state
+
+    state = get_cluster_resource_state(GcsClient(address=cluster.address))
+    return {n.node_id.hex(): n for n in state.node_states}
+
+
+def idle_to_ray(node: Any) -> bool:
+    """What Ray's idle termination reads: the node IDLE, its idle time running."""
+    from ray.core.generated.autoscaler_pb2 import NodeStatus  # type: ignore[attr-defined]
+
+    return bool(node.status == NodeStatus.IDLE and node.idle_duration_ms > 0)
+
+
+def test_ray_sees_a_node_busy_while_it_has_environments_and_idle_again_after(
+    control: LaminaProcess, cluster: Any
+) -> None:
+    """Runs first, while no node has environments. The agent holds nothing once its
+    worker runs, so Ray sees every node idle; a node with environments holds a lease of
+    Lamina's memory there (busy to Ray, so never picked for idle termination), and is
+    idle again once they are gone. The other nodes stay idle throughout."""
+    wait_for(lambda: all(map(idle_to_ray, ray_view(cluster).values())), 60, "every node idle")
+    control.create("leased", python_zip(SOURCE), Timeout=30, MemorySize=300)
+    node, _ = invoke(control, "leased", {})
+
+    def leased() -> Any:
+        view = ray_view(cluster)
+        others_idle = all(idle_to_ray(n) for k, n in view.items() if k != node)
+        return others_idle and not idle_to_ray(view[node]) and view[node]
+
+    held = wait_for(leased, 30, "the node with an environment busy to Ray")
+    # 300 MB in use, leased as 512 MB of the node's 2,048 (a 256 MB bucket).
+    assert dict(held.available_resources)["lamina_memory_mb"] == 2048 - 512
+    assert any("lamina_memory_mb" in activity for activity in held.node_activity)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(invoke, control, "leased", {"sleep": 2})
+        time.sleep(0.5)
+        assert not idle_to_ray(ray_view(cluster)[node])
+        assert running.result()[0] == node  # warm: the same node
+    # A new configuration retires the function's idle environments: the lease goes.
+    control.lambda_client().update_function_configuration(FunctionName="leased", Timeout=31)
+    wait_for(lambda: idle_to_ray(ray_view(cluster)[node]), 60, "the node idle to Ray again")
+    assert dict(ray_view(cluster)[node].available_resources)["lamina_memory_mb"] == 2048
+
+
 def test_functions_spread_over_the_nodes(control: LaminaProcess) -> None:
     nodes = set()
     # Homes are a hash of the name: 40 functions miss a node with probability ~1e-7.

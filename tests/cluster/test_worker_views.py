@@ -207,3 +207,21 @@ def test_a_leaving_node_stops_its_idle_environments_while_its_busy_ones_finish(
         assert await asyncio.to_thread(c.workers["n1"].wait, 30) == 0
 
     rig.run(scenario)
+
+
+def test_a_leave_frame_makes_the_worker_leave_as_sigterm_does(rig: WorkerRig) -> None:
+    """What the fleet sends for a node Ray drains (Ray schedules no task there any more)."""
+
+    async def scenario(c: Control) -> None:
+        r = c.router
+        running = asyncio.ensure_future(
+            r.invoke(InvokeRequest(rig.cfg.with_changes(timeout_s=30), b'{"sleep":2}', "arn:b"))
+        )
+        assert await until(lambda: r.placement.nodes["n1"].busy == 1)
+        r.connections["n1"].leave(60.0)
+        assert await until(lambda: not r.placement.nodes["n1"].alive)
+        done = await running  # the invoke in flight finishes; then the worker exits
+        assert done.node == "n1" and json.loads(done.payload)["echo"] == {"sleep": 2}
+        assert await asyncio.to_thread(c.workers["n1"].wait, 30) == 0
+
+    rig.run(scenario)
