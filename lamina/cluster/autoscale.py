@@ -29,8 +29,8 @@ log = logging.getLogger("lamina.cluster.autoscale")
 Bundles = list[dict[str, float]]
 PUBLISH_EVERY_S = 5.0
 # A cold start on an idle node makes it busy in Ray's eyes within this long: well inside
-# any idle timeout (Ray's default is 60 s), and the raylet refuses an idle-termination
-# drain of a node that has become busy.
+# any idle timeout (Ray's default is 60 s); from then on the raylet refuses the autoscaler's
+# idle-termination drain of the node.
 LEASES_EVERY_S = 1.0
 
 

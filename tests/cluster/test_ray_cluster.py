@@ -130,6 +130,21 @@ def ray_view(cluster: Any) -> dict[str, Any]:
     return {n.node_id.hex(): n for n in state.node_states}
 
 
+def idle_termination(cluster: Any, node_id: str) -> tuple[bool, str]:
+    """Ask Ray to drain ``node_id`` for idle termination, as autoscaler v2 does; returns
+    whether the raylet accepted, and why not."""
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]
+    from ray.core.generated.autoscaler_pb2 import DrainNodeReason  # type: ignore[attr-defined]
+
+    accepted, why = GcsClient(address=cluster.address).drain_node(
+        node_id=node_id,
+        reason=DrainNodeReason.Value("DRAIN_NODE_REASON_IDLE_TERMINATION"),
+        reason_message="Termination of node that's idle (a test)",
+        deadline_timestamp_ms=0,
+    )
+    return bool(accepted), str(why)
+
+
 def idle_to_ray(node: Any) -> bool:
     """What Ray's idle termination reads: the node IDLE, its idle time running."""
     from ray.core.generated.autoscaler_pb2 import NodeStatus  # type: ignore[attr-defined]
@@ -157,6 +172,12 @@ def test_ray_sees_a_node_busy_while_it_has_environments_and_idle_again_after(
     # 300 MB in use, leased as 512 MB of the node's 2,048 (a 256 MB bucket).
     assert dict(held.available_resources)["lamina_memory_mb"] == 2048 - 512
     assert any("lamina_memory_mb" in activity for activity in held.node_activity)
+    # What autoscaler v2 does to a node it found idle for too long (its RayStopper): the
+    # raylet refuses, because the node is not idle.
+    assert idle_termination(cluster, node) == (
+        False,
+        "The node to be idle terminated is no longer idle.",
+    )
     with ThreadPoolExecutor(1) as pool:
         running = pool.submit(invoke, control, "leased", {"sleep": 2})
         time.sleep(0.5)
