@@ -474,7 +474,7 @@ def test_functions_on_every_node_reach_the_api(control: LaminaProcess) -> None:
         assert body["endpoint"].startswith("http://127.0.0.1:"), body
 
 
-def test_a_restarted_control_plane_reattaches_the_running_agents(
+def test_a_restarted_control_plane_reattaches_the_running_workers(
     control: LaminaProcess,
 ) -> None:
     control.create("keep", python_zip(SOURCE), Timeout=30)
@@ -503,7 +503,7 @@ def worker_pid(node_id: str) -> int:
     raise AssertionError(f"no worker for {node_id}")
 
 
-def test_a_worker_that_dies_is_restarted_by_its_agent(control: LaminaProcess) -> None:
+def test_a_worker_that_dies_is_started_again_on_its_node(control: LaminaProcess) -> None:
     node = alive(control)[-1]
     os.kill(worker_pid(node["node_id"]), signal.SIGKILL)
     wait_for(
