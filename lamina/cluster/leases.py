@@ -101,11 +101,11 @@ class NodeLeases(Generic[H]):
             resource = self._resource_of(node_id)
             self.held[node_id] = (mb, self._take(node_id, {resource: float(mb * _units(resource))}))
             if old is not None:
-                self._release(old[1])
+                self._drop(node_id, old[1])
             changed = True
             log.info("lease on node %s: %d MB of %s", node_id, mb, resource)
         for node_id in sorted(set(self.held) - set(want)):
-            self._release(self.held.pop(node_id)[1])
+            self._drop(node_id, self.held.pop(node_id)[1])
             changed = True
             log.info("lease on node %s released: no environments there", node_id)
         return changed
@@ -113,7 +113,15 @@ class NodeLeases(Generic[H]):
     def release_all(self) -> None:
         with self._lock:
             for node_id in sorted(self.held):
-                self._release(self.held.pop(node_id)[1])
+                self._drop(node_id, self.held.pop(node_id)[1])
+
+    def _drop(self, node_id: str, handle: H) -> None:
+        """Release one lease; a failure is logged, not raised: the other nodes' leases
+        still change (a lease left behind goes with the control plane's Ray job)."""
+        try:
+            self._release(handle)
+        except Exception:  # Ray raises many types; the GCS may be away for a moment
+            log.exception("releasing the lease on node %s failed", node_id)
 
 
 def ray_lease(node_id: str, bundle: dict[str, float]) -> Any:

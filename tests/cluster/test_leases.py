@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from lamina.cluster.autoscale import RayDemand, publish_forever
 from lamina.cluster.demand import MIB, Demand, DemandMonitor, NodeLoad
 from lamina.cluster.leases import NodeLeases, lease_mb, wanted
@@ -105,3 +107,22 @@ def test_the_publisher_loop_keeps_the_leases_and_releases_them_when_cancelled() 
 
     asyncio.run(asyncio.wait_for(scenario(), 30))
     assert ray.log == ["take a", "release a"]  # taken once (unchanged), released at the end
+
+
+def test_a_release_that_fails_is_logged_and_the_other_leases_still_change(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ray = Ray()
+    failing: set[int] = set()
+
+    def release(handle: int) -> None:
+        if handle in failing:
+            raise RuntimeError("GCS unreachable")
+        ray.release(handle)
+
+    leases = NodeLeases(ray.take, release)
+    leases.update(Demand((load("a", 2048, 100), load("b", 2048, 100)), 0, 0))
+    failing.add(leases.held["a"][1])
+    assert leases.update(Demand((load("a", 2048, 0), load("b", 2048, 0)), 0, 0))
+    assert leases.held == {} and set(ray.held()) == {"a"}  # a's is left to the job's end
+    assert "releasing the lease on node a failed" in caplog.text
