@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -28,6 +29,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+log = logging.getLogger("lamina.cluster.agent")
 
 NAMESPACE = "lamina"
 STATE_FILE = "worker.json"
@@ -75,6 +78,13 @@ def _start_time(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]  # field 22
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def running(data_dir: Path) -> WorkerState | None:
     """The worker the state file names, if that very process still runs."""
     try:
@@ -95,6 +105,9 @@ def launch(spec: AgentSpec, token: str) -> tuple[str, int, int]:
     found = running(data_dir)
     if found is not None:
         return found.host, found.port, found.pid
+    raylet = os.getppid()
+    if _comm(raylet) != "raylet":  # Ray 2.60 runs tasks in workers the raylet forks
+        log.warning("the Ray worker's parent %d is not a raylet: the worker dies with it", raylet)
     out = data_dir / "worker.out"
     out.write_text("")
     argv = [
@@ -103,7 +116,7 @@ def launch(spec: AgentSpec, token: str) -> tuple[str, int, int]:
         "--capacity-mb", str(spec.capacity_mb), "--cpus", str(spec.cpus),
         "--api-endpoint", spec.api_endpoint,
         # A Ray worker's parent is its node's raylet: when the node goes, so does Lamina's.
-        "--die-with", str(os.getppid()),
+        "--die-with", str(raylet),
     ]  # fmt: skip
     # The shell starts the worker in the background and exits: the worker is adopted by
     # init, outside the Ray worker that runs this task (Ray ends that one's children).
