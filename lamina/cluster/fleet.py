@@ -27,6 +27,7 @@ import hmac
 import logging
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,14 @@ def parse_node(raw: dict[str, Any]) -> RayNode:
         float(resources.get("CPU", 0.0)),
         CAPACITY_RESOURCE if declared else "memory",
     )
+
+
+def bundle_resource(nodes: Iterable[RayNode]) -> str:
+    """The resource the autoscaler's bundles are written in: ``lamina_memory_mb`` when the
+    live nodes declare it (the autoscaler then knows how many MB a new node brings), else
+    Ray's ``memory``."""
+    declared = any(n.resource == CAPACITY_RESOURCE for n in nodes if n.alive)
+    return CAPACITY_RESOURCE if declared else "memory"
 
 
 # The agent's task: no CPUs (it waits, it does not compute), not retried (the next watch
@@ -180,10 +189,8 @@ class Fleet:
                 asyncio.get_running_loop().create_task(self._attach(node))
 
     def capacity_resource(self) -> str:
-        """The resource the autoscaler's bundles are written in: ``lamina_memory_mb`` when
-        the nodes declare it, else Ray's ``memory``."""
-        declared = any(n.resource == CAPACITY_RESOURCE for n in self.nodes.values() if n.alive)
-        return CAPACITY_RESOURCE if declared else "memory"
+        """The resource the autoscaler's bundles are written in (:func:`bundle_resource`)."""
+        return bundle_resource(self.nodes.values())
 
     def resource_of(self, node_id: str) -> str:
         """The Ray resource ``node_id`` states Lamina's capacity in (for its lease)."""

@@ -1,0 +1,30 @@
+"""What the fleet reads from ``ray.nodes()``: each node's capacity for environments and
+the Ray resource it is stated in (the leases' and the autoscaler's bundles' resource)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("ray")
+
+from lamina.cluster.fleet import RayNode, bundle_resource, parse_node  # imports Ray
+
+
+def test_a_node_states_its_capacity_in_lamina_memory_mb_or_rays_memory() -> None:
+    declared = parse_node(
+        {"NodeID": "a", "Alive": True, "NodeManagerAddress": "10.0.0.2",
+         "Resources": {"lamina_memory_mb": 2048.0, "memory": 8.0 * 2**30, "CPU": 4.0}}
+    )  # fmt: skip
+    assert declared == RayNode("a", "10.0.0.2", True, 2048, 4.0, "lamina_memory_mb")
+    plain = parse_node({"NodeID": "b", "Alive": True, "Resources": {"memory": 3.0 * 2**30}})
+    assert (plain.capacity_mb, plain.resource) == (3072, "memory")
+
+
+def test_bundles_are_in_lamina_memory_mb_once_a_live_node_declares_it() -> None:
+    plain = RayNode("b", "h", True, 3072, 1.0, "memory")
+    declared = RayNode("a", "h", True, 2048, 1.0, "lamina_memory_mb")
+    assert bundle_resource([plain]) == "memory"
+    assert bundle_resource([plain, declared]) == "lamina_memory_mb"
+    gone = RayNode("a", "h", False, 2048, 1.0, "lamina_memory_mb")
+    assert bundle_resource([plain, gone]) == "memory"
+    assert bundle_resource([]) == "memory"
