@@ -9,18 +9,25 @@ a ``SOCK_SEQPACKET`` control socket at its fd 3. After INIT it says ``{"ready": 
   when its runtime begins (after the platform's part of the restore) and
   ``exit <status>`` when the runtime ends; EOF without ``exit`` means it was killed;
 * the environment's **output pipe** (its stdout and stderr);
-* with ``"net"`` in the request, a **net socket** (``SOCK_SEQPACKET``): the forked child
-  makes its own network namespace and sends back over it the namespace and the listeners
-  it made there (Runtime API at ``127.0.0.1:9001``, Lamina's API), which the platform
-  then serves (:attr:`ForkedProcess.network`);
-* with ``"tmp_volume"`` in the request, the environment's **/tmp volume**, a detached
-  mount (``fsmount``, :mod:`lamina.sandbox.ephemeral`) never attached on the host, which
-  the forked child attaches at ``/tmp`` with ``move_mount`` inside its own namespaces: ephemeral
-  storage on disk, apart from memory, as for a started environment;
+* one end of an **ns socket**, on which the child receives a pidfd of the environment's
+  pid 1 and joins its namespaces (``setns``);
 * a write descriptor of each ``tasks`` (v1) or ``cgroup.procs`` (v2) file of the
   environment's **own new cgroup**, opened here by root: the forked child writes ``0``
   (itself) into them before anything else, so the environment is limited and accounted
   from its first instruction.
+
+The zygote runs the function's INIT code, so its seccomp filter lets it make no namespace
+and mount nothing. The namespaces are made by the zygote's init (``lamina-jail``, trusted
+C, outside that filter): just before each fork request, :meth:`Zygote.fork` sends it, on
+a second socket (the jail's ``-z``), a line ``tmp_mb=N net=0|1 vol=0|1 api_port=P`` and
+the other end of the ns socket, the **net socket** (the environment's network namespace
+and the listeners made in it — Runtime API at ``127.0.0.1:9001``, Lamina's API — come
+back over it, which the platform then serves, :attr:`ForkedProcess.network`), the
+environment's **/tmp volume** (a detached mount, ``fsmount``,
+:mod:`lamina.sandbox.ephemeral`, attached at ``/tmp`` inside: ephemeral storage on disk,
+apart from memory, as for a started environment) and the cgroup files again (the
+environment's pid 1 joins the group before it makes its cgroup namespace). See
+``jail.c`` (``make_env``) for the process that results.
 
 See ``docs/speed.md`` for the isolation that holds for forked environments and what differs.
 """
@@ -42,7 +49,6 @@ from typing import Any
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
-from lamina.sandbox.jail import SHM_MB
 from lamina.sandbox.limits import Limits, SandboxSpec
 from lamina.sandbox.netns import EnvNetwork
 from lamina.sandbox.process_tier import JailedProcess, ProcessSandbox
@@ -82,17 +88,24 @@ class ZygoteHost:
 
     async def _spawn_zygote(self, spec: SandboxSpec, stdout_fd: int) -> Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # A number well above 3, so the jail's dup2 to 3 always makes a fresh descriptor.
+        maker, init_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Numbers well above 4, so the jail's dup2 to 3 and 4 always makes fresh descriptors.
         passed = fcntl.fcntl(theirs.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
+        maker_passed = fcntl.fcntl(init_end.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
         theirs.close()
+        init_end.close()
         try:
-            process = await self._sandbox.spawn(spec, stdout_fd, control_fd=passed)
+            process = await self._sandbox.spawn(
+                spec, stdout_fd, control_fd=passed, maker_fd=maker_passed
+            )
         except BaseException:
             ours.close()
+            maker.close()
             raise
         finally:
             os.close(passed)
-        return Zygote(process, ours)
+            os.close(maker_passed)
+        return Zygote(process, ours, maker)
 
     async def fork(
         self, zygote: Zygote, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
@@ -122,28 +135,44 @@ class ZygoteHost:
         stdout_fd: int,
         tmp_fd: int,
     ) -> ForkedProcess:
-        isolation: dict[str, object] = {
-            "isolate": True,
-            "tmp_mb": limits.ephemeral_mb,
-            "shm_mb": SHM_MB,
-            "hostname": "lamina",
-        }
-        isolation["seccomp"] = self._sandbox.seccomp_program().hex()
         pool = self._sandbox.network
-        if pool is not None:
-            isolation["net"] = True
-            isolation["api_port"] = pool.api_port or 0
-        if tmp_fd >= 0:
-            isolation["tmp_volume"] = True
-        return zygote.fork(self._sandbox.cgroups, env_id, limits, env, stdout_fd, isolation, tmp_fd)
+        plan = ForkPlan(
+            tmp_mb=limits.ephemeral_mb,
+            net=pool is not None,
+            api_port=(pool.api_port or 0) if pool is not None else 0,
+            seccomp=self._sandbox.seccomp_program(),
+        )
+        return zygote.fork(self._sandbox.cgroups, env_id, limits, env, stdout_fd, plan, tmp_fd)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ForkPlan:
+    """What a forked environment gets besides its variables: /tmp's size (when it has no
+    volume), its own network namespace or not, Lamina's API port inside it, and the seccomp
+    program its runtime installs (raw ``struct sock_filter`` records)."""
+
+    tmp_mb: int
+    net: bool
+    api_port: int
+    seccomp: bytes
+
+    def maker_request(self, volume: bool) -> bytes:
+        """The line the zygote's init reads (``make_env`` in ``jail.c``)."""
+        return (
+            f"tmp_mb={self.tmp_mb} net={int(self.net)} vol={int(volume)} api_port={self.api_port}"
+        ).encode()
 
 
 class Zygote:
     """A running zygote: its jailed process and the platform's end of its control socket."""
 
-    def __init__(self, process: JailedProcess, control: socket.socket) -> None:
+    def __init__(
+        self, process: JailedProcess, control: socket.socket, maker: socket.socket
+    ) -> None:
         self.process = process
         self._control = control
+        # The zygote's init: it makes each forked environment's namespaces.
+        self._maker = maker
         control.setblocking(False)
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
@@ -195,28 +224,35 @@ class Zygote:
         limits: Limits,
         env: dict[str, str],
         stdout_fd: int,
-        isolation: dict[str, object],
+        plan: ForkPlan,
         tmp_fd: int = -1,
     ) -> ForkedProcess:
         """Ask for a new environment in a fresh cgroup; returns at once (no await).
-        ``tmp_fd`` (with ``isolation["tmp_volume"]``) is the volume the child attaches."""
+        ``tmp_fd``: the volume attached at its /tmp (else a tmpfs of ``plan.tmp_mb``)."""
         if self.closed:
             raise SandboxError("the zygote is closed")
         cgroup = driver.create(env_id, limits)
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         procs: list[int] = []
         net: tuple[socket.socket, socket.socket] | None = None
+        ns = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             procs = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cgroup.join_files()]
-            message = json.dumps({"env": env, **isolation}).encode()
-            extra: list[int] = []
-            if isolation.get("net"):
+            made: list[int] = [ns[0].fileno()]
+            if plan.net:
                 net = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-                extra.append(net[1].fileno())
+                made.append(net[1].fileno())
             if tmp_fd >= 0:
-                extra.append(tmp_fd)
-            fds = array.array("i", [status_w, stdout_fd, *extra, *procs])
-            self._control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+                made.append(tmp_fd)
+            # The namespaces first: init makes them while the zygote forks.
+            request = plan.maker_request(tmp_fd >= 0)
+            rights = array.array("i", [*made, *procs])
+            self._maker.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+            message = {"env": env, "ns": True, "net": plan.net, "seccomp": plan.seccomp.hex()}
+            fds = array.array("i", [status_w, stdout_fd, ns[1].fileno(), *procs])
+            self._control.sendmsg(
+                [json.dumps(message).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
+            )
         except BaseException as exc:
             os.close(status_r)
             if net is not None:
@@ -225,6 +261,8 @@ class Zygote:
             raise SandboxError(f"cannot fork an environment from the zygote: {exc}") from exc
         finally:
             os.close(status_w)
+            for end in ns:
+                end.close()
             if net is not None:
                 net[1].close()
             for fd in procs:
@@ -240,6 +278,7 @@ class Zygote:
         self.closed = True
         self._stop_reading()
         self._control.close()
+        self._maker.close()
         await self.process.kill()
         if self.network is not None:
             self.network.close()
