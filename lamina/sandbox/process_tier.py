@@ -50,6 +50,10 @@ class JailedProcess(CgroupReadings):
             await asyncio.sleep(0.0005)
         await self._cgroup.set_frozen(True)
 
+    def join_files(self) -> list[Path]:
+        """The files a thread writes ``0`` (itself) into to join this process's groups."""
+        return self._cgroup.join_files()
+
     def memory_bytes(self) -> int:
         """Memory charged to the environment's cgroup now."""
         return 0 if self._final is not None else self._cgroup.current_memory_bytes()

@@ -163,6 +163,14 @@ class ForkPlan:
         ).encode()
 
 
+def fork_request(groups: int, message: dict[str, object]) -> bytes:
+    """A fork request as the zygote reads it: the number of cgroup hierarchies first, on a
+    line of its own (the zygote joins the environment's groups before it parses the rest),
+    then the JSON. Its descriptors: ``[status, output, ns, *environment's groups,
+    *zygote's groups]``."""
+    return b"%d\n" % groups + json.dumps(message).encode()
+
+
 class Zygote:
     """A running zygote: its jailed process and the platform's end of its control socket."""
 
@@ -173,6 +181,9 @@ class Zygote:
         self._control = control
         # The zygote's init: it makes each forked environment's namespaces.
         self._maker = maker
+        # The zygote's own groups, opened here by root: each fork request passes them, so
+        # the zygote's serving thread can return there after forking from an environment's.
+        self._home = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in process.join_files()]
         control.setblocking(False)
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
@@ -248,10 +259,11 @@ class Zygote:
             request = plan.maker_request(tmp_fd >= 0)
             rights = array.array("i", [*made, *procs])
             self._maker.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
-            message = {"env": env, "ns": True, "net": plan.net, "seccomp": plan.seccomp.hex()}
-            fds = array.array("i", [status_w, stdout_fd, ns[1].fileno(), *procs])
+            message = {"env": env, "net": plan.net, "seccomp": plan.seccomp.hex()}
+            fds = array.array("i", [status_w, stdout_fd, ns[1].fileno(), *procs, *self._home])
             self._control.sendmsg(
-                [json.dumps(message).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
+                [fork_request(len(procs), message)],
+                [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)],
             )
         except BaseException as exc:
             os.close(status_r)
@@ -279,6 +291,9 @@ class Zygote:
         self._stop_reading()
         self._control.close()
         self._maker.close()
+        for fd in self._home:
+            os.close(fd)
+        self._home = []
         await self.process.kill()
         if self.network is not None:
             self.network.close()

@@ -8,9 +8,8 @@ pid, ipc and uts namespaces, read-only code, the sandbox user). File descriptor 
 1. runs INIT: imports the handler's module (the function's top-level code runs here, once),
    then the ``snapshot_restore_py`` before-snapshot hooks in reverse order of registration;
 2. says ``{"ready": true}`` (or ``{"error": {...}}`` and exits 1) on fd 3;
-3. serves fork requests: a JSON message plus descriptors ``[status, output, ns,
-   *cgroup.procs]`` (``ns`` when the request says ``"ns": true``, always in the
-   ``process`` tier).
+3. serves fork requests (:func:`_serve`): forks each environment from inside its
+   cgroups, so that what the fork costs is charged there, not to the zygote's group.
 
 The zygote makes no namespace and mounts nothing: its seccomp filter forbids both (INIT
 code is the function's, hence hostile). For each request the platform has asked the
@@ -22,9 +21,9 @@ namespaces arrive on the ``ns`` socket.
 
 Each request makes two processes here (see ``docs/speed.md``):
 
-* **C1** (child of the zygote) joins the new environment's cgroups first, by writing 0 to
-  each ``cgroup.procs`` descriptor (opened by the platform), so everything after is
-  accounted to the environment; points stdout/stderr at the environment's log pipe; joins
+* **C1** (child of the zygote) is born in the new environment's cgroups, so everything
+  it does is accounted to the environment; it waits until the zygote has left those
+  groups, points stdout/stderr at the environment's log pipe; joins
   every namespace of the environment (``setns``, the user namespace first: the caller
   may, as its owner), forks C3, waits for it, kills the environment's pid 1
   (and with it whatever C3 left behind) and writes ``exit <status>`` on the status pipe.
@@ -42,6 +41,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import gc
 import json
 import os
 import shutil
@@ -58,7 +58,8 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 _CAP_VERSION_3 = 0x20080522
-_MAX_FDS = 16
+_MAX_FDS = 32
+_MAX_MESSAGE = 1 << 16
 FAILED = 125  # same convention as lamina-jail: the platform's own step failed
 
 bootstrap.RUNTIME_FILES.add(os.path.abspath(__file__))
@@ -111,18 +112,22 @@ def _send(sock: socket.socket, message: dict[str, object]) -> None:
     sock.send(json.dumps(message).encode())
 
 
-def _receive(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+def _receive(sock: socket.socket, buf: bytearray, flags: int = 0) -> tuple[int, list[int]] | None:
+    """One request into ``buf`` (no new buffer per request: see :func:`_serve`); its
+    size and descriptors, or None once the platform has closed the socket."""
     fds = array.array("i")
-    data, ancdata, _flags, _addr = sock.recvmsg(65536, socket.CMSG_SPACE(_MAX_FDS * fds.itemsize))
+    size, ancdata, _flags, _addr = sock.recvmsg_into(
+        [buf], socket.CMSG_SPACE(_MAX_FDS * fds.itemsize), flags
+    )
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             usable = len(payload) - len(payload) % fds.itemsize
             fds.frombytes(payload[:usable])
-    if not data:
+    if not size:
         for fd in fds:
             os.close(fd)
         return None
-    return json.loads(data), list(fds)
+    return size, list(fds)
 
 
 def init(sock: socket.socket) -> bootstrap.Handler:
@@ -152,23 +157,121 @@ def main() -> None:
     # Each fork (C1) lives as long as its environment: the kernel reaps it, so the zygote
     # neither waits for it nor leaves zombies in the environment's cgroup.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # INIT's objects are never collected here: a collection writes into every object it
+    # visits, and each page written after a fork is copied while the fork lives.
+    gc.freeze()
+    _serve(sock, handler)
+
+
+def _serve(sock: socket.socket, handler: bootstrap.Handler) -> None:
+    """Fork one C1 per request, each from inside its environment's cgroups.
+
+    A task is born in its parent's groups, and the kernel charges what a fork allocates
+    (the task, its kernel stack, the copied page tables), and each page copied on a write
+    once parent and child share it, to the group the allocating task (for a page: the
+    process's owner, this thread) is in at that moment; cgroup v1 never moves a charge
+    afterwards. Every page written here after a fork is such a copy, and the fork keeps
+    the old one, charged where it was, as long as it lives. So this thread joins the
+    environment's groups (writes 0, itself, into their ``tasks``, v1, or
+    ``cgroup.procs``, v2) as soon as a request has arrived, before it parses it, forks
+    and cleans up there, and takes the next request from there too if one is queued
+    (joining the next environment's groups directly). Only when none is queued does it
+    return to the zygote's own groups to wait; the attempt just made, from the
+    environment's groups, has already copied most pages the wait writes. What stays
+    charged to the zygote per fork is what the wait writes besides (measured in
+    docs/sandbox.md, ``python -m bench.zygote_charge``).
+
+    A request is a line with the number ``N`` of cgroup hierarchies, then its JSON; its
+    descriptors are ``[status, output, ns, *environment's N, *zygote's N]``, all opened
+    by the platform (``lamina.sandbox.zygote.fork_request``).
+    """
+    buf = bytearray(_MAX_MESSAGE)
+    home: list[int] = []  # the zygote's own groups (the last request's descriptors)
+    gate = -1  # while in an environment's groups: the write end of its C1's gate
     while True:
-        received = _receive(sock)
+        try:
+            # In an environment's groups, only a request already queued is taken: the
+            # attempt also writes, from there, the pages the wait at home will write.
+            received = _receive(sock, buf, socket.MSG_DONTWAIT if gate >= 0 else 0)
+        except BlockingIOError:
+            gate = _go_home(home, gate)
+            continue
         if received is None:
             return  # the platform closed the socket: this zygote is retired
-        request, fds = received
+        size, fds = received
+        newline = buf.find(b"\n", 0, size)
+        count = int(buf[:newline]) if newline > 0 and buf[:newline].isdigit() else 0
+        joins, homes = fds[3 : 3 + count], fds[3 + count : 3 + 2 * count]
+        for fd in fds[3 + 2 * count :]:
+            os.close(fd)  # a malformed request's extra descriptors
+        if homes:  # the same groups every time: the newest descriptors are kept
+            for fd in home:
+                os.close(fd)
+            home = homes
+        try:
+            for fd in joins:
+                os.write(fd, b"0")
+            request = json.loads(buf[newline + 1 : size])
+        except (OSError, ValueError) as exc:
+            gate = _go_home(home, gate)
+            _fail_request(fds[: 3 + count], f"bad request: {exc}")
+            continue
+        if gate >= 0:
+            os.close(gate)  # the previous environment's C1: the zygote has left its groups
         sys.stdout.flush()
         sys.stderr.flush()
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            _fail_request(fds, f"fork failed: {exc}")
-            continue
-        if pid == 0:
-            sock.close()
-            _environment(request, fds, handler)
-        for fd in fds:
+        gate = _fork(request, fds[:3], joins + homes, handler, sock)
+        for fd in fds[: 3 + count]:
             os.close(fd)
+        if gate < 0:
+            _go_home(home, gate)
+
+
+def _fork(
+    request: dict[str, Any],
+    fds: list[int],
+    cgroup_fds: list[int],
+    handler: bootstrap.Handler,
+    sock: socket.socket,
+) -> int:
+    """Fork C1; returns the write end of its gate (-1 if the fork failed), for the caller
+    to close once it has left the environment's groups. C1 waits for that: no status
+    line, hence no kill of the environment's group, can come while the zygote is in it."""
+    gate_r, gate_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        gc.freeze()  # what the last request allocated, too
+        pid = os.fork()
+    except OSError as exc:
+        os.close(gate_r)
+        os.close(gate_w)
+        os.write(fds[0], f"exit {FAILED} fork failed: {exc}\n".encode())
+        return -1
+    if pid == 0:
+        sock.close()
+        os.close(gate_w)
+        for fd in cgroup_fds:
+            os.close(fd)
+        os.read(gate_r, 1)  # EOF once the zygote is home
+        os.close(gate_r)
+        _environment(request, fds, handler)
+    os.close(gate_r)
+    return gate_w
+
+
+def _go_home(home: list[int], gate: int) -> int:
+    """Back in the zygote's own groups, then open the gate of the fork whose groups the
+    zygote was in; returns -1 (home). Staying in an environment's groups would let its
+    kill take the zygote with it: exit instead (the platform starts another)."""
+    try:
+        for fd in home:
+            os.write(fd, b"0")
+    except OSError as exc:
+        sys.stderr.write(f"lamina-zygote: cannot return to the zygote's cgroup: {exc}\n")
+        sys.stderr.flush()
+        os._exit(FAILED)
+    if gate >= 0:
+        os.close(gate)
+    return -1
 
 
 def _fail_request(fds: list[int], reason: str) -> None:
@@ -182,29 +285,20 @@ def _fail_request(fds: list[int], reason: str) -> None:
 
 
 def _environment(request: dict[str, Any], fds: list[int], handler: bootstrap.Handler) -> NoReturn:
-    """C1: join the cgroups and the environment's namespaces, fork and wait for the
-    runtime, report its exit. Never returns."""
+    """C1, born in the environment's cgroups (:func:`_serve`), with descriptors ``[status,
+    output, ns]``: join the environment's namespaces, fork and wait for the runtime, report
+    its exit. Never returns."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote ignores it (auto-reaping)
-    status_fd = fds[0]
-    at = 2
-    ns_fd = -1
-    if request.get("ns"):
-        ns_fd, at = fds[at], at + 1
-    pidfd = -1
+    status_fd, output_fd, ns_fd = fds
     try:
-        for fd in fds[at:]:
-            os.write(fd, b"0")  # "0" is the writer itself; the descriptor carries root's rights
-            os.close(fd)
-        os.dup2(fds[1], 1)
-        os.dup2(fds[1], 2)
-        os.close(fds[1])
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.close(output_fd)
         old_tmp = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        if ns_fd >= 0:
-            pidfd = _join(ns_fd)
+        pidfd = _join(ns_fd)
         runtime = os.fork()
         if runtime == 0:
-            if pidfd >= 0:
-                os.close(pidfd)  # the runtime has no business with its init
+            os.close(pidfd)  # the runtime has no business with its init
             _runtime(request, status_fd, handler, old_tmp)
         os.close(old_tmp)
     except BaseException as exc:
@@ -215,9 +309,8 @@ def _environment(request: dict[str, Any], fds: list[int], handler: bootstrap.Han
         os._exit(FAILED)
     code = os.waitstatus_to_exitcode(os.waitpid(runtime, 0)[1])
     code = 128 - code if code < 0 else code
-    if pidfd >= 0:
-        # The environment's init: its death kills whatever the runtime left behind.
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    # The environment's init: its death kills whatever the runtime left behind.
+    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     os.write(status_fd, f"exit {code}\n".encode())
     os._exit(code)
 
@@ -287,12 +380,10 @@ def _runtime(
     """C3: the environment's runtime (pid 2), from restore to the invoke loop."""
     code = 0
     try:
-        if request.get("ns"):
-            _copy_tmp(old_tmp)
+        _copy_tmp(old_tmp)
         os.write(status_fd, f"start {time.monotonic():.6f}\n".encode())
         os.close(status_fd)
-        if request.get("ns"):
-            _drop_capabilities()
+        _drop_capabilities()
         if request.get("seccomp"):
             _install_filter(bytes.fromhex(str(request["seccomp"])))
         env = os.environ
