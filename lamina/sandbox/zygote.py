@@ -12,9 +12,11 @@ a ``SOCK_SEQPACKET`` control socket at its fd 3. After INIT it says ``{"ready": 
 * one end of an **ns socket**, on which the child receives a pidfd of the environment's
   pid 1 and joins its namespaces (``setns``);
 * a write descriptor of each ``tasks`` (v1) or ``cgroup.procs`` (v2) file of the
-  environment's **own new cgroup**, opened here by root: the forked child writes ``0``
-  (itself) into them before anything else, so the environment is limited and accounted
-  from its first instruction.
+  environment's **own new cgroup**, then of the zygote's own, opened here by root: the
+  zygote writes ``0`` (itself) into the environment's before it forks and into its own
+  after, so the child is born in its groups (limited and accounted from its first
+  instruction) and what the fork costs is charged there, not to the zygote
+  (``docs/sandbox.md``, "Memory: each fork is charged to its own group").
 
 The zygote runs the function's INIT code, so its seccomp filter lets it make no namespace
 and mount nothing. The namespaces are made by the zygote's init (``lamina-jail``, trusted
@@ -25,8 +27,8 @@ and the listeners made in it — Runtime API at ``127.0.0.1:9001``, Lamina's API
 back over it, which the platform then serves, :attr:`ForkedProcess.network`), the
 environment's **/tmp volume** (a detached mount, ``fsmount``,
 :mod:`lamina.sandbox.ephemeral`, attached at ``/tmp`` inside: ephemeral storage on disk,
-apart from memory, as for a started environment) and the cgroup files again (the
-environment's pid 1 joins the group before it makes its cgroup namespace). See
+apart from memory, as for a started environment) and the cgroup files again (init
+clones the environment's pid 1 from inside the group, then returns to the zygote's). See
 ``jail.c`` (``make_env``) for the process that results.
 
 See ``docs/speed.md`` for the isolation that holds for forked environments and what differs.
