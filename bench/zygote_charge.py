@@ -13,7 +13,9 @@ after it (the forked environments are still alive, idle):
 
 prints the charge's growth per restored environment, in KB, split as ``memory.stat``
 splits it (``rss`` is anonymous memory, the rest is mostly kernel memory: page tables,
-task structures, kernel stacks, namespaces). cgroup v1 only (the host's memory
+task structures, kernel stacks, namespaces), and the CPU spent per restored environment
+by the functions' processes (the server's cpuacct group: zygote, forks, runtimes) and by
+the server itself — readings that hold up on a loaded machine, unlike wall time. cgroup v1 only (the host's memory
 controller); ``--rounds`` repeats the burst with a fresh function each time.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import threading
 import time
 from pathlib import Path
@@ -31,6 +34,16 @@ from bench.scale import SLEEPER, burst
 from bench.server import TIMEOUT_S, LaminaServer, invoke_path
 
 MEMORY_ROOT = Path("/sys/fs/cgroup/memory/lamina")
+CPUACCT_ROOT = Path("/sys/fs/cgroup/cpuacct/lamina")
+
+
+def cpu_ns(server_pid: int) -> tuple[int, int]:
+    """CPU spent so far by every process of the server's groups (zygotes, environments),
+    and by the server process itself (user + system), in ns."""
+    groups = int((CPUACCT_ROOT / f"s{server_pid}" / "cpuacct.usage").read_text())
+    fields = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return groups, ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
 def zygote_group(server_pid: int, before: set[Path]) -> Path:
@@ -108,12 +121,14 @@ def one_round(
         time.sleep(1.0)
         group = zygote_group(server.pid, before_groups)
         usage0, stat0 = usage_kb(group), stat_kb(group)
+        cpu0 = cpu_ns(server.pid)
         if gap_s > 0:
             wall, tails = staggered(server, name, forks, sleep_s, gap_s)
         else:
             wall, tails = burst(server, name, f'{{"sleep": {sleep_s}}}'.encode(), forks)
         errors = sum(1 for t in tails if t.startswith("ERROR"))
         restored = sum(1 for t in tails if "Restore Duration" in t)
+        cpu1 = cpu_ns(server.pid)
         usage1, stat1 = usage_kb(group), stat_kb(group)
         per = (usage1 - usage0) / restored if restored else float("nan")
         split = ", ".join(
@@ -123,7 +138,9 @@ def one_round(
         return (
             f"{how}: {restored} restored, {errors} errors in {wall * 1000:,.0f} ms; "
             f"zygote group {usage0:,} -> {usage1:,} KB: {per:.0f} KB per restored "
-            f"environment ({split} KB)"
+            f"environment ({split} KB); CPU per restored environment: functions' groups "
+            f"{(cpu1[0] - cpu0[0]) / max(restored, 1) / 1e6:.2f} ms, server "
+            f"{(cpu1[1] - cpu0[1]) / max(restored, 1) / 1e6:.2f} ms"
         )
     finally:
         api.set_variables(name, {"BENCH_RETIRE": "1"})  # retires the environments
