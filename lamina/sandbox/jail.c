@@ -1078,9 +1078,13 @@ static int make_env_for(struct env_request *r) {
     snprintf(map, sizeof map, "%ld %ld 1", uid, uid);
     int ok = put(path, "setgroups", "deny") == 0 && put(path, "uid_map", map) == 0;
     snprintf(map, sizeof map, "%ld %ld 1", gid, gid);
-    ok = ok && put(path, "gid_map", map) == 0 && write(sync[1], "1", 1) == 1;
+    ok = ok && put(path, "gid_map", map) == 0;
+    /* Home after the maps (the user namespace's extents are the environment's too) and
+     * before the child may go on: nothing of the environment can start, hence no kill of
+     * its group come, while init is in it. */
+    go_home();
+    ok = ok && write(sync[1], "1", 1) == 1;
     err = ok ? 0 : errno ? errno : EIO;
-    go_home();  /* after the maps: the user namespace's extents are the environment's too */
     if (!ok) kill(pid, SIGKILL);  /* reaped by the loop like any child */
     close(sync[1]);
     return err;
