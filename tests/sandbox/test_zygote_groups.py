@@ -2,7 +2,10 @@
 back to its own (``lamina/runtimes/python/zygote.py``, ``_serve``), so that what a fork
 costs is charged to the environment, not to the zygote.
 
-A real zygote process and real cgroup v1 memory groups (needs root); the test plays the
+A real zygote process and real cgroups (needs root): v1's memory hierarchy, where the zygote
+moves its serving thread (``tasks``), and the v2 unified hierarchy (controller-less on a
+hybrid host, enough for membership), where it moves the process (``cgroup.procs``). The
+test plays the
 platform's part: it sends fork requests as :class:`lamina.sandbox.zygote.Zygote` does,
 holds each request's ns socket (so the fork, C1, waits there and can be looked at) and
 then answers it with an error, which C1 reports on its status pipe.
@@ -30,18 +33,24 @@ from lamina.sandbox.zygote import fork_request
 pytestmark = pytest.mark.privileged
 
 ZYGOTE = Path(lamina.__file__).parent / "runtimes" / "python" / "zygote.py"
-MEMORY = Path("/sys/fs/cgroup/memory")
+# (hierarchy, the file a task writes 0 into to join a group: what CgroupDriver passes)
+HIERARCHIES = {
+    "v1": (Path("/sys/fs/cgroup/memory"), "tasks"),
+    "v2": (Path("/sys/fs/cgroup/unified"), "cgroup.procs"),
+}
 
 
-@pytest.fixture
-def groups() -> Iterator[dict[str, Path]]:
-    if os.geteuid() != 0 or not (MEMORY / "cgroup.procs").exists():
-        pytest.skip("needs root and cgroup v1's memory hierarchy")
-    root = MEMORY / f"lamina-test-zg{os.getpid()}"
+@pytest.fixture(params=sorted(HIERARCHIES))
+def groups(request: pytest.FixtureRequest) -> Iterator[dict[str, Path]]:
+    """Groups ``home``, ``env1``, ``env2``; ``join`` is the name of their join file."""
+    hierarchy, join = HIERARCHIES[request.param]
+    if os.geteuid() != 0 or not (hierarchy / "cgroup.procs").exists():
+        pytest.skip(f"needs root and {hierarchy}")
+    root = hierarchy / f"lamina-test-zg{os.getpid()}"
     made = {name: root / name for name in ("home", "env1", "env2")}
     for d in made.values():
         d.mkdir(parents=True)
-    yield made
+    yield {**made, "join": Path(join)}
     for d in [*made.values(), root]:
         for pid in (d / "cgroup.procs").read_text().split():
             os.kill(int(pid), signal.SIGKILL)
@@ -71,13 +80,13 @@ class Platform:
         (home / "cgroup.procs").write_text(str(self.pid))
         assert json.loads(ours.recv(4096)) == {"ready": True}
 
-    def fork(self, env_group: Path, home: Path) -> tuple[int, socket.socket]:
+    def fork(self, env_group: Path, home: Path, name: str) -> tuple[int, socket.socket]:
         """Send one fork request; returns the read end of its status pipe and the ns
         socket C1 waits on."""
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         ns_ours, ns_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        join = os.open(env_group / "tasks", os.O_WRONLY | os.O_CLOEXEC)
-        back = os.open(home / "tasks", os.O_WRONLY | os.O_CLOEXEC)
+        join = os.open(env_group / name, os.O_WRONLY | os.O_CLOEXEC)
+        back = os.open(home / name, os.O_WRONLY | os.O_CLOEXEC)
         fds = array.array("i", [status_w, 1, ns_theirs.fileno(), join, back])
         message = {"env": {}, "net": False, "seccomp": ""}
         self.sock.sendmsg([fork_request(1, message)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
@@ -93,7 +102,8 @@ class Platform:
 
 
 def tasks(group: Path) -> set[int]:
-    return {int(t) for t in (group / "tasks").read_text().split()}
+    """The processes in ``group`` (the zygote and each C1 have one thread)."""
+    return {int(t) for t in (group / "cgroup.procs").read_text().split()}
 
 
 def wait_for(check: object, what: str) -> None:
@@ -115,12 +125,12 @@ def status_line(fd: int) -> str:
 def test_the_zygote_forks_from_the_environments_groups_and_goes_home(
     tmp_path: Path, groups: dict[str, Path]
 ) -> None:
-    home = groups["home"]
+    home, name = groups["home"], groups["join"].name
     platform = Platform(tmp_path, home)
     try:
         # Two requests at once: the second may find the zygote still in the first's groups.
-        status1, ns1 = platform.fork(groups["env1"], home)
-        status2, ns2 = platform.fork(groups["env2"], home)
+        status1, ns1 = platform.fork(groups["env1"], home, name)
+        status2, ns2 = platform.fork(groups["env2"], home, name)
         # Each C1 (waiting on its ns socket) was born in its own environment's group ...
         wait_for(lambda: len(tasks(groups["env1"])) == 1, "no fork in env1's group")
         wait_for(lambda: len(tasks(groups["env2"])) == 1, "no fork in env2's group")
@@ -136,8 +146,8 @@ def test_the_zygote_forks_from_the_environments_groups_and_goes_home(
             ns.close()
         # A malformed request is refused on its status pipe; the zygote stays home.
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
-        join = os.open(groups["env1"] / "tasks", os.O_WRONLY | os.O_CLOEXEC)
-        back = os.open(home / "tasks", os.O_WRONLY | os.O_CLOEXEC)
+        join = os.open(groups["env1"] / name, os.O_WRONLY | os.O_CLOEXEC)
+        back = os.open(home / name, os.O_WRONLY | os.O_CLOEXEC)
         fds = array.array("i", [status_w, 1, 1, join, back])
         platform.sock.sendmsg([b"1\n{not json"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
         for fd in (status_w, join, back):
