@@ -118,7 +118,7 @@ class ZygoteHost:
         volume = None if volumes is None else await volumes.take(limits.ephemeral_mb)
         tmp_fd = -1 if volume is None else volume.fd
         try:
-            process = self._fork(zygote, env_id, limits, env, stdout_fd, tmp_fd)
+            process = await self._fork(zygote, env_id, limits, env, stdout_fd, tmp_fd)
         except BaseException:
             if volume is not None and volumes is not None:
                 volumes.release(volume)
@@ -128,7 +128,7 @@ class ZygoteHost:
             process.on_killed = functools.partial(volumes.release, volume)
         return process
 
-    def _fork(
+    async def _fork(
         self,
         zygote: Zygote,
         env_id: str,
@@ -144,7 +144,9 @@ class ZygoteHost:
             api_port=(pool.api_port or 0) if pool is not None else 0,
             seccomp=self._sandbox.seccomp_program(),
         )
-        return zygote.fork(self._sandbox.cgroups, env_id, limits, env, stdout_fd, plan, tmp_fd)
+        return await zygote.fork(
+            self._sandbox.cgroups, env_id, limits, env, stdout_fd, plan, tmp_fd
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -165,6 +167,29 @@ class ForkPlan:
         ).encode()
 
 
+async def send_request(sock: socket.socket, data: bytes, fds: array.array[int]) -> None:
+    """One message with descriptors on a non-blocking socket, waiting while it is full:
+    a burst of fork requests (hundreds of cold starts at once) outruns the zygote, and a
+    full socket means "later", not a dead zygote."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            return
+        except BlockingIOError:
+            writable: asyncio.Future[None] = loop.create_future()
+            loop.add_writer(sock.fileno(), _settle, writable)
+            try:
+                await writable
+            finally:
+                loop.remove_writer(sock.fileno())
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def fork_request(groups: int, message: dict[str, object]) -> bytes:
     """A fork request as the zygote reads it: the number of cgroup hierarchies first, on a
     line of its own (the zygote joins the environment's groups before it parses the rest),
@@ -183,6 +208,9 @@ class Zygote:
         self._control = control
         # The zygote's init: it makes each forked environment's namespaces.
         self._maker = maker
+        maker.setblocking(False)
+        # One request at a time per socket while a socket is full (one writer callback).
+        self._sending = asyncio.Lock()
         # The zygote's own groups, opened here by root: each fork request passes them, so
         # the zygote's serving thread can return there after forking from an environment's.
         self._home = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in process.join_files()]
@@ -230,7 +258,7 @@ class Zygote:
         except RuntimeError as exc:  # no running loop (shut down)
             log.warning("zygote %d: could not stop reading its socket: %s", self.process.pid, exc)
 
-    def fork(
+    async def fork(
         self,
         driver: CgroupDriver,
         env_id: str,
@@ -240,7 +268,9 @@ class Zygote:
         plan: ForkPlan,
         tmp_fd: int = -1,
     ) -> ForkedProcess:
-        """Ask for a new environment in a fresh cgroup; returns at once (no await).
+        """Ask for a new environment in a fresh cgroup; returns once both requests are
+        sent (at once unless the zygote or its init is behind: then their sockets are
+        full, and this waits until they take more).
         ``tmp_fd``: the volume attached at its /tmp (else a tmpfs of ``plan.tmp_mb``)."""
         if self.closed:
             raise SandboxError("the zygote is closed")
@@ -260,13 +290,11 @@ class Zygote:
             # The namespaces first: init makes them while the zygote forks.
             request = plan.maker_request(tmp_fd >= 0)
             rights = array.array("i", [*made, *procs])
-            self._maker.sendmsg([request], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
             message = {"env": env, "net": plan.net, "seccomp": plan.seccomp.hex()}
             fds = array.array("i", [status_w, stdout_fd, ns[1].fileno(), *procs, *self._home])
-            self._control.sendmsg(
-                [fork_request(len(procs), message)],
-                [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)],
-            )
+            async with self._sending:
+                await send_request(self._maker, request, rights)
+                await send_request(self._control, fork_request(len(procs), message), fds)
         except BaseException as exc:
             os.close(status_r)
             if net is not None:
