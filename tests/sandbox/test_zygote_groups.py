@@ -131,13 +131,14 @@ def test_the_zygote_forks_from_the_environments_groups_and_goes_home(
         # Two requests at once: the second may find the zygote still in the first's groups.
         status1, ns1 = platform.fork(groups["env1"], home, name)
         status2, ns2 = platform.fork(groups["env2"], home, name)
-        # Each C1 (waiting on its ns socket) was born in its own environment's group ...
-        wait_for(lambda: len(tasks(groups["env1"])) == 1, "no fork in env1's group")
-        wait_for(lambda: len(tasks(groups["env2"])) == 1, "no fork in env2's group")
-        forks = tasks(groups["env1"]) | tasks(groups["env2"])
-        assert platform.pid not in forks
-        # ... and the zygote is back in its own, where nothing of a fork is.
+        # Each C1 (waiting on its ns socket) was born in its environment's group ...
+        for env in (groups["env1"], groups["env2"]):
+            wait_for(lambda e=env: tasks(e) - {platform.pid}, f"no fork in {env}")
+        # ... and the zygote went back to its own, where nothing of a fork is.
         wait_for(lambda: tasks(home) == {platform.pid}, f"zygote not home: {tasks(home)}")
+        env1, env2 = tasks(groups["env1"]), tasks(groups["env2"])
+        assert len(env1) == len(env2) == 1 and env1 != env2, (env1, env2)
+        assert platform.pid not in env1 | env2
         for status, ns in ((status1, ns1), (status2, ns2)):
             ns.send(b"error the test made no namespaces")
             line = status_line(status)
