@@ -1081,7 +1081,7 @@ static int make_env_for(struct env_request *r) {
     ok = ok && put(path, "gid_map", map) == 0;
     /* Home after the maps (the user namespace's extents are the environment's too) and
      * before the child may go on: nothing of the environment can start, hence no kill of
-     * its group come, while init is in it. */
+     * its group can come, while init is in it. */
     go_home();
     ok = ok && write(sync[1], "1", 1) == 1;
     err = ok ? 0 : errno ? errno : EIO;
