@@ -7,7 +7,7 @@
  *   lamina-jail [-c JOIN]... [-H DIR]... [-B SRC DST]... [-L TARGET PATH]... [-R 1 | -r TEMPLATE_FD]
  *               [-T TMP_MB | -m TMP_FD] [-S SHM_MB]
  *               [-U UID] [-G GID] [-N NOFILE] [-P NPROC] [-n HOSTNAME] [-d WORKDIR]
- *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] [-Z TRACE_FD]
+ *               [-k KEEP] [-e NETNS_FD] [-p PARENT] [-s full|zygote] [-Z TRACE_FD] [-z MAKER_FD]
  *               -- RUNTIME ARGV...
  *   lamina-jail -W ROOT [-W ROOT]... [-V VOLUMES] [-x NFT -X TABLE]   (the watchdog)
  *   lamina-jail -D full|zygote              (print the seccomp program, see below)
@@ -29,9 +29,16 @@
  * no longer its parent (it died before the jail could ask).
  *
  * The runtime runs under a seccomp filter (build_filter below): calls a container runtime's
- * default profile denies fail with EPERM. `-s zygote` leaves out the calls a zygote needs
- * to make environments (unshare, mount, move_mount); each environment it forks installs the full
- * program, which the server gets once from `-D full` (one definition, here).
+ * default profile denies fail with EPERM. `-s zygote` allows one more call, setns: a
+ * zygote's forks join namespaces made for them (below) and make none; each environment it
+ * forks installs the full program, which the server gets once from `-D full` (one
+ * definition, here).
+ *
+ * With -z (a zygote's jail), init also serves the server's "make an environment's
+ * namespaces" requests on the SOCK_SEQPACKET socket MAKER_FD (make_env below): the
+ * zygote runs the function's INIT code, so it may create no namespace and mount nothing;
+ * init, trusted and outside the zygote's filter, makes them, and the zygote's fork joins
+ * them with setns.
  *
  * The watchdog (-W) is started once per server with a pipe from the server as its stdin.
  * When that pipe reaches EOF (the server exited, also by SIGKILL) it kills every process
@@ -53,15 +60,21 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <mntent.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -119,7 +132,7 @@ static int n_cgroup_mounts;
 static const char *cgroups[MAX_ITEMS], *hidden[MAX_ITEMS], *bind_src[MAX_ITEMS], *bind_dst[MAX_ITEMS];
 static int n_cgroups, n_hidden, n_binds;
 static long tmp_mb = 512, shm_mb = 64, nofile = 1024, nproc = 0;
-static long uid = 993, gid = 993, keep_fds = 3, netns_fd = -1, trace_fd = -1;
+static long uid = 993, gid = 993, keep_fds = 3, netns_fd = -1, trace_fd = -1, maker_fd = -1;
 static const char *hostname = "lamina", *workdir = "/";
 static char **run_argv;
 static volatile pid_t forward_to;
@@ -197,6 +210,7 @@ static void parse(int argc, char **argv) {
         case 'p': parent_pid = number(v); break;
         case 'e': netns_fd = number(v); break;
         case 'Z': trace_fd = number(v); break;
+        case 'z': maker_fd = number(v); break;
         case 'k': keep_fds = number(v); if (keep_fds < 3) usage("-k must be at least 3"); break;
         default: usage(a);
         }
@@ -205,6 +219,8 @@ static void parse(int argc, char **argv) {
     if (strcmp(filter_kind, "full") != 0 && strcmp(filter_kind, "zygote") != 0) usage("-s");
     if (i >= argc) usage("no runtime argv after --");
     if (uid == 0 || gid == 0) usage("refusing to run the runtime as root");
+    /* The runtime (the zygote) must not hold the socket its init takes requests on. */
+    if (maker_fd >= 0 && maker_fd < keep_fds) usage("-z must be at least -k");
     run_argv = argv + i;
 }
 
@@ -240,11 +256,12 @@ static int wait_for(pid_t child) {
  * the calling thread there skips the global lock a `cgroup.procs` write (or any write of a
  * pid) takes, whose RCU grace period cost 5-20 ms per cold start here. The jail has one
  * thread, so moving it moves the process. (v2 has only `cgroup.procs`.) */
+static int home_cg[MAX_ITEMS];  /* -z: the zygote's own groups, kept for init (make_env_for) */
 static void join_cgroups(void) {
     for (int i = 0; i < n_cgroups; i++) {
         int fd = open(cgroups[i], O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, "0\n", 2) != 2) die("join cgroup", cgroups[i]);
-        close(fd);
+        if (maker_fd >= 0) home_cg[i] = fd; else close(fd);
     }
 }
 
@@ -669,9 +686,6 @@ static const int denied[] = {
 #ifdef SYS_request_key
     SYS_request_key,
 #endif
-#ifdef SYS_setns
-    SYS_setns,
-#endif
 #ifdef SYS_settimeofday
     SYS_settimeofday,
 #endif
@@ -705,10 +719,6 @@ static const int denied[] = {
 #ifdef SYS_vhangup
     SYS_vhangup,
 #endif
-};
-
-/* Denied to environments, left to a zygote (it makes their namespaces and mounts). */
-static const int denied_but_zygote[] = {
 #ifdef SYS_mount
     SYS_mount,
 #endif
@@ -716,7 +726,15 @@ static const int denied_but_zygote[] = {
     SYS_unshare,
 #endif
 #ifdef SYS_move_mount
-    SYS_move_mount, /* attaches a forked environment's /tmp volume */
+    SYS_move_mount,
+#endif
+};
+
+/* Denied to environments, left to a zygote: its forks join the namespaces the zygote's
+ * init made for them (make_env). Joining creates nothing; the zygote can mount nothing. */
+static const int denied_but_zygote[] = {
+#ifdef SYS_setns
+    SYS_setns,
 #endif
 };
 
@@ -762,9 +780,9 @@ static int build_filter(int zygote, struct sock_filter *prog) {
     return n;
 }
 
-static void install_filter(void) {
+static void install_filter(int zygote) {
     struct sock_filter prog[MAX_FILTER];
-    unsigned short n = (unsigned short)build_filter(strcmp(filter_kind, "zygote") == 0, prog);
+    unsigned short n = (unsigned short)build_filter(zygote, prog);
     struct sock_fprog fprog = {.len = n, .filter = prog};
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) < 0) die("seccomp", filter_kind);
 }
@@ -799,7 +817,7 @@ static void become_runtime(void) {
         for (int fd = (int)keep_fds; fd < 1024; fd++) close(fd);
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
-    install_filter();  /* last: from here on only what the runtime may do */
+    install_filter(strcmp(filter_kind, "zygote") == 0);  /* last: only what the runtime may do */
     execvp(run_argv[0], run_argv);
     int code = errno == ENOENT ? 127 : 126;
     fprintf(stderr, "lamina-jail: exec %s: %s\n", run_argv[0], strerror(errno));
@@ -809,6 +827,347 @@ static void become_runtime(void) {
 /* The jail's argv (host paths of the code, Lamina's data directory) is what the
  * environment would read in /proc/1/cmdline: init blanks it once the runtime is forked. */
 static char *args_start, *args_end;
+
+/* Write `text` into `dir`/`name` if that file exists; returns 0 when written. */
+static int put(const char *dir, const char *name, const char *text);
+
+/* ---- namespaces for a zygote's forks (-z) -------------------------------------------
+ *
+ * The zygote runs the function's INIT code, so its filter denies unshare, mount and
+ * their relatives; it may only join namespaces (setns). Per fork the server asks the
+ * zygote's init, here, for an environment: a text line "tmp_mb=N net=0|1 vol=0|1
+ * api_port=P" and the descriptors [ns socket, net socket (net=1), /tmp volume (vol=1),
+ * cgroup join files...]. Init joins the environment's cgroups and clones from there
+ * (make_env_for), with its effective uid set to the sandbox user (so
+ * that user owns the new user namespace, and the zygote's fork, uid 993 as well, may join
+ * it), a process in new user, mount, pid, ipc, uts (and network) namespaces: the
+ * environment's pid 1 (env_init). Init writes its uid and gid maps (only the sandbox
+ * user) and returns to the zygote's groups; env_init unshares the cgroup namespace, mounts
+ * /tmp, /dev/shm and /proc, makes the loopback and listeners, then sends a pidfd of itself
+ * and descriptors of its namespaces over the ns socket, whose other end the server gave
+ * the zygote with the fork request. The zygote's fork joins them (setns), forks the
+ * runtime (pid 2 there) and waits for it; env_init reaps orphans until it is killed.
+ *
+ * env_init never executes anything and is not dumpable from birth (init made itself so),
+ * and its memory belongs to init's user namespace: the zygote, owner of the new user
+ * namespace, still may not ptrace it, read its memory or open its /proc/PID/ns files. It
+ * runs under the full filter once its namespaces are made. */
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#define RUNTIME_API_PORT 9001
+#define MAKER_MAX_FDS 32
+
+struct env_request {
+    long tmp_mb, api_port;
+    int net, vol;
+    int ns_sock, net_sock, vol_fd;
+    int cg_fds[MAKER_MAX_FDS];
+    int n_cg;
+};
+
+static int send_fds(int sock, const char *text, const int *fds, int n) {
+    char cbuf[CMSG_SPACE(sizeof(int) * 8)];
+    struct iovec iov = {.iov_base = (void *)text, .iov_len = strlen(text)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (n > 0) {
+        memset(cbuf, 0, sizeof cbuf);
+        msg.msg_control = cbuf;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
+    }
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* The zygote's fork reads "error ..." instead of a pidfd and reports it as the restore's
+ * failure. */
+static void env_fail(const struct env_request *r, const char *what) {
+    char text[512];
+    snprintf(text, sizeof text, "error %s: %s", what, strerror(errno));
+    fprintf(stderr, "lamina-jail: %s\n", text);
+    send_fds(r->ns_sock, text, NULL, 0);
+    _exit(JAIL_FAILED);
+}
+
+static int env_listener(long port) {
+    int one = 1, s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 64) < 0)
+        return -1;
+    return s;
+}
+
+/* In the new network namespace: the loopback up, the Runtime API's and Lamina's API's
+ * listeners, sent to the server with the namespace (it serves them, and adds the veth). */
+static void env_network(struct env_request *r) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || ioctl(s, SIOCSIFFLAGS, &ifr) < 0) env_fail(r, "bring the loopback up");
+    close(s);
+    int fds[3], n = 0;
+    if ((fds[n++] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+        env_fail(r, "open the network namespace");
+    if ((fds[n++] = env_listener(RUNTIME_API_PORT)) < 0) env_fail(r, "listen on 127.0.0.1:9001");
+    if (r->api_port > 0 && (fds[n++] = env_listener(r->api_port)) < 0)
+        env_fail(r, "listen on the API port");
+    if (send_fds(r->net_sock, "net", fds, n) < 0) env_fail(r, "send the network namespace");
+    for (int i = 0; i < n; i++) close(fds[i]);
+    close(r->net_sock);
+}
+
+/* Close every descriptor from 3 on but the `n` in `keep`. */
+static void close_all_but(int *keep, int n) {
+    for (int i = 1; i < n; i++)  /* sort: a handful of numbers */
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j]; keep[j] = keep[j - 1]; keep[j - 1] = t;
+        }
+    unsigned from = 3;
+    for (int i = 0; i <= n; i++) {
+        unsigned to = i < n ? (unsigned)keep[i] : ~0U;
+        if (i < n && keep[i] < 3) continue;
+        if (to > from) {
+#ifdef SYS_close_range
+            if (syscall(SYS_close_range, from, to - 1, 0U) < 0)
+#endif
+                for (unsigned fd = from; fd < to && fd < 1024; fd++) close((int)fd);
+        }
+        from = to + 1;
+    }
+}
+
+/* The environment's pid 1 (the child of init's clone). Never returns. */
+static void env_init(struct env_request *r, int sync_fd) {
+    /* Init's handlers forward to the zygote, whose pid means nothing here. With none, pid 1
+     * of a pid namespace ignores every signal sent from inside it. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    int keep[MAKER_MAX_FDS + 4], n = 0;
+    keep[n++] = sync_fd;
+    keep[n++] = r->ns_sock;
+    if (r->net_sock >= 0) keep[n++] = r->net_sock;
+    if (r->vol_fd >= 0) keep[n++] = r->vol_fd;
+    for (int i = 0; i < r->n_cg; i++) keep[n++] = r->cg_fds[i];
+    close_all_but(keep, n);  /* init's own: the maker and control sockets, the signalfd */
+    char b, opts[128];
+    /* Until init has written the maps nothing is mapped in the new user namespace. */
+    if (read(sync_fd, &b, 1) != 1) _exit(JAIL_FAILED);
+    close(sync_fd);
+    if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) < 0 ||
+        setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) < 0)
+        env_fail(r, "become the sandbox user");
+    /* Changing credentials resets it; ptrace by the zygote must stay impossible. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) env_fail(r, "prctl(DUMPABLE)");
+    /* Born in the environment's groups (make_env_for): its own group is the root of the
+     * cgroup namespace it makes here. */
+    for (int i = 0; i < r->n_cg; i++) close(r->cg_fds[i]);
+    if (unshare(CLONE_NEWCGROUP) < 0) env_fail(r, "unshare the cgroup namespace");
+    if (r->vol_fd >= 0) {
+        /* The environment's disk volume (EphemeralStorage), a detached mount the server
+         * made and never attached on the host. */
+        if (syscall(J_SYS_move_mount, r->vol_fd, "", AT_FDCWD, "/tmp", J_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            env_fail(r, "attach the /tmp volume");
+        close(r->vol_fd);
+    } else {
+        snprintf(opts, sizeof opts, "size=%ldm,mode=1777,uid=%ld,gid=%ld", r->tmp_mb, uid, gid);
+        if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) env_fail(r, "mount /tmp");
+    }
+    snprintf(opts, sizeof opts, "size=%ldm,mode=1777", shm_mb);
+    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        env_fail(r, "mount /dev/shm");
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        env_fail(r, "mount /proc");
+    if (sethostname(hostname, strlen(hostname)) < 0) env_fail(r, "sethostname");
+    if (r->net) env_network(r);
+    /* A pidfd (to kill this process, and with it the environment, once the runtime has
+     * exited) and the namespaces to join, the user namespace first. Descriptors of its
+     * own namespaces: a pidfd's setns would ask for ptrace access to this process, which
+     * nothing of the zygote's has. */
+    static const char *const kinds[] = {"user", "mnt", "pid", "ipc", "uts", "cgroup", "net"};
+    int out[8], n_out = 0;
+    if ((out[n_out++] = (int)syscall(SYS_pidfd_open, getpid(), 0)) < 0) env_fail(r, "pidfd_open");
+    for (int i = 0; i < 7; i++) {
+        if (i == 6 && !r->net) break;
+        char ns_path[64];
+        snprintf(ns_path, sizeof ns_path, "/proc/self/ns/%s", kinds[i]);
+        if ((out[n_out++] = open(ns_path, O_RDONLY | O_CLOEXEC)) < 0) env_fail(r, ns_path);
+    }
+    if (send_fds(r->ns_sock, "ok", out, n_out) < 0) _exit(JAIL_FAILED);
+    for (int i = 0; i < n_out; i++) close(out[i]);
+    close(r->ns_sock);
+    /* What the environment reads in /proc/1/cmdline. */
+    memset(args_start, 0, (size_t)(args_end - args_start));
+    snprintf(args_start, (size_t)(args_end - args_start) + 1, "lamina-zygote-init");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(JAIL_FAILED);
+    install_filter(0);
+    /* Reap orphans (SIGCHLD is blocked, inherited from init) until killed: by the zygote's
+     * fork once the runtime has exited, or with the environment's cgroup. */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    for (;;) {
+        while (waitpid(-1, NULL, WNOHANG) > 0) {}
+        sigwaitinfo(&chld, NULL);
+    }
+}
+
+static void close_request(int *fds, int n) {
+    for (int i = 0; i < n; i++) close(fds[i]);
+}
+
+/* Init back in the zygote's own groups, after a clone made from an environment's. If that
+ * failed, init would stay in the environment's group and die with it (and the zygote with
+ * init): better now, loudly. */
+static void go_home(void) {
+    for (int i = 0; i < n_cgroups; i++)
+        if (write(home_cg[i], "0\n", 2) != 2) die("return to the zygote's cgroup", cgroups[i]);
+}
+
+/* Clone the environment's pid 1 and write its maps; 0, or the errno of what failed.
+ *
+ * Init does both from inside the environment's groups: it writes 0 (itself) into their
+ * `tasks` (v1, this thread) or `cgroup.procs` (v2), clones, writes the maps, and returns to
+ * the zygote's groups. A task is born in its parent's groups, and the kernel charges what
+ * a clone allocates (the task, its kernel stack, page tables, the new namespaces: the user
+ * namespace, a copy of the zygote's mount table, a network namespace) to the group the
+ * cloning task is in when it does so; cgroup v1 never moves a charge afterwards. Made from
+ * the zygote's group, that kernel memory (~0.3 MB a fork, measured with
+ * `python -m bench.zygote_charge`) stayed there for the environment's life. */
+static int make_env_for(struct env_request *r) {
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0) return errno;
+    for (int i = 0; i < r->n_cg; i++) {
+        if (write(r->cg_fds[i], "0\n", 2) != 2) {
+            int err = errno ? errno : EIO;
+            go_home();
+            close(sync[0]);
+            close(sync[1]);
+            return err;
+        }
+    }
+    /* The new user namespace's owner is the effective uid at the clone: the sandbox user. */
+    long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                 (r->net ? CLONE_NEWNET : 0) | SIGCHLD;
+    pid_t pid = -1;
+    int err = 0;
+    if (seteuid((uid_t)uid) == 0) {
+        pid = (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
+        err = errno;
+        if (pid != 0 && seteuid(0) < 0) die("seteuid", "0");
+    } else {
+        err = errno;
+    }
+    if (pid == 0) env_init(r, sync[0]);
+    close(sync[0]);
+    if (pid < 0) {
+        go_home();
+        close(sync[1]);
+        return err;
+    }
+    char path[64], map[64];
+    snprintf(path, sizeof path, "/proc/%d", (int)pid);
+    snprintf(map, sizeof map, "%ld %ld 1", uid, uid);
+    int ok = put(path, "setgroups", "deny") == 0 && put(path, "uid_map", map) == 0;
+    snprintf(map, sizeof map, "%ld %ld 1", gid, gid);
+    ok = ok && put(path, "gid_map", map) == 0;
+    /* Home after the maps (the user namespace's extents are the environment's too) and
+     * before the child may go on: nothing of the environment can start, hence no kill of
+     * its group can come, while init is in it. */
+    go_home();
+    ok = ok && write(sync[1], "1", 1) == 1;
+    err = ok ? 0 : errno ? errno : EIO;
+    if (!ok) kill(pid, SIGKILL);  /* reaped by the loop like any child */
+    close(sync[1]);
+    return err;
+}
+
+/* One request from the server on the maker socket (see above). */
+static void make_env(void) {
+    char buf[512], cbuf[CMSG_SPACE(sizeof(int) * MAKER_MAX_FDS)];
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf - 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                         .msg_controllen = sizeof cbuf};
+    ssize_t got = recvmsg((int)maker_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (got <= 0) {
+        if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+            close((int)maker_fd);  /* the server is gone: only the runtime is left to wait for */
+            maker_fd = -1;
+        }
+        return;
+    }
+    buf[got] = 0;
+    int fds[MAKER_MAX_FDS], nfds = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < k && nfds < MAKER_MAX_FDS; i++) memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+    struct env_request r = {.tmp_mb = tmp_mb, .ns_sock = -1, .net_sock = -1, .vol_fd = -1};
+    for (char *save = NULL, *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        if (sscanf(tok, "tmp_mb=%ld", &r.tmp_mb) == 1 || sscanf(tok, "net=%d", &r.net) == 1 ||
+            sscanf(tok, "vol=%d", &r.vol) == 1 || sscanf(tok, "api_port=%ld", &r.api_port) == 1)
+            continue;
+    }
+    int at = 0;
+    if (nfds < 1 + r.net + r.vol || (msg.msg_flags & MSG_CTRUNC)) {
+        fprintf(stderr, "lamina-jail: a malformed environment request (%d descriptors)\n", nfds);
+        close_request(fds, nfds);
+        return;
+    }
+    r.ns_sock = fds[at++];
+    if (r.net) r.net_sock = fds[at++];
+    if (r.vol) r.vol_fd = fds[at++];
+    for (; at < nfds; at++) r.cg_fds[r.n_cg++] = fds[at];
+    int err = make_env_for(&r);
+    if (err != 0) {
+        char text[256];
+        snprintf(text, sizeof text, "error make the environment's namespaces: %s", strerror(err));
+        send_fds(r.ns_sock, text, NULL, 0);
+    }
+    close_request(fds, nfds);
+}
+
+/* Init of a zygote's jail: wait for the runtime (the zygote) as run_init does, reaping
+ * every other child (environments' inits, orphans), and serve the maker socket. */
+static int serve_makers(pid_t runtime) {
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0) die("sigprocmask", NULL);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) die("signalfd", NULL);
+    /* Every environment's init is a fork of this process: no supplementary groups, and
+     * not dumpable from the first instruction. */
+    if (setgroups(0, NULL) < 0) die("setgroups", NULL);
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("prctl", "DUMPABLE");
+    for (;;) {
+        int status;
+        pid_t got;
+        while ((got = waitpid(-1, &status, WNOHANG)) > 0)
+            if (got == runtime)
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        struct pollfd p[2] = {{sfd, POLLIN, 0}, {(int)maker_fd, POLLIN, 0}};
+        if (poll(p, maker_fd >= 0 ? 2 : 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            die("poll", NULL);
+        }
+        if (p[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof si) > 0) {}
+        }
+        if (maker_fd >= 0 && p[1].revents) make_env();
+    }
+}
+
 
 static int run_init(void) {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("prctl", "PDEATHSIG");
@@ -823,7 +1182,7 @@ static int run_init(void) {
     memset(args_start, 0, (size_t)(args_end - args_start));
     snprintf(args_start, (size_t)(args_end - args_start) + 1, "lamina-init");
     install_forwarding(runtime);
-    return wait_for(runtime);
+    return maker_fd >= 0 ? serve_makers(runtime) : wait_for(runtime);
 }
 
 /* Write `text` into `dir`/`name` if that file exists; returns 0 when written. */
@@ -958,6 +1317,7 @@ int main(int argc, char **argv) {
     if (init < 0) die("fork", "init");
     if (init == 0) _exit(run_init());
     if (trace_fd >= 0) close((int)trace_fd);
+    if (maker_fd >= 0) close((int)maker_fd);  /* init's alone */
     install_forwarding(init);
     return wait_for(init);
 }

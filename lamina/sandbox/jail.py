@@ -81,7 +81,7 @@ class JailPlan:
     keep_fds: int = 3  # the runtime keeps descriptors 0..keep_fds-1 (a zygote keeps fd 3)
     netns_fd: int | None = None  # the jail's descriptor of the network namespace to join
     parent_pid: int | None = None  # die with this process (the server)
-    seccomp: str = "full"  # "zygote": without unshare and mount, which a zygote needs
+    seccomp: str = "full"  # "zygote": setns allowed (its forks join namespaces made for them)
     # A new root built from ``binds`` and ``links`` only (nothing else of the host), or
     # None for the host's tree with ``hidden`` covered.
     links: tuple[tuple[str, str], ...] | None = None
@@ -92,6 +92,9 @@ class JailPlan:
     template_fd: int | None = None
     # The host's cgroup mounts as (dir, type, options) (-C), read once by the server.
     cgroup_mounts: tuple[tuple[str, str, str], ...] = ()
+    # A zygote's jail: its init makes forked environments' namespaces on requests read
+    # from this descriptor of the jail's (-z; see ``sandbox/zygote.py``).
+    maker_fd: int | None = None
 
 
 def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
@@ -132,6 +135,8 @@ def jail_argv(jail: Path, plan: JailPlan, runtime_argv: list[str]) -> list[str]:
         argv += ["-s", plan.seccomp]
     if plan.trace_fd is not None:
         argv += ["-Z", str(plan.trace_fd)]
+    if plan.maker_fd is not None:
+        argv += ["-z", str(plan.maker_fd)]
     return [*argv, "--", *runtime_argv]
 
 

@@ -50,6 +50,10 @@ class JailedProcess(CgroupReadings):
             await asyncio.sleep(0.0005)
         await self._cgroup.set_frozen(True)
 
+    def join_files(self) -> list[Path]:
+        """The files a thread writes ``0`` (itself) into to join this process's groups."""
+        return self._cgroup.join_files()
+
     def memory_bytes(self) -> int:
         """Memory charged to the environment's cgroup now."""
         return 0 if self._final is not None else self._cgroup.current_memory_bytes()
@@ -187,8 +191,13 @@ class ProcessSandbox:
         stdout_fd: int,
         control_fd: int | None = None,
         trace_fd: int | None = None,
+        maker_fd: int | None = None,
     ) -> JailedProcess:
         """Start ``spec``'s runtime in a new jail; ``control_fd`` becomes its fd 3.
+
+        ``maker_fd`` (a zygote's, with ``control_fd``): the socket on which the jail's
+        init serves requests for forked environments' namespaces (``sandbox/zygote.py``);
+        the runtime does not keep it.
 
         ``trace_fd``: where the jail writes the timestamps of its steps (the cold-start
         breakdown, ``python -m bench.coldstart --steps``); closed before the runtime runs."""
@@ -218,7 +227,10 @@ class ProcessSandbox:
         cgroup = self._driver.create(spec.env_id, spec.limits)
         # Passed descriptors land at 3, 4, ... in this order.
         passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
-        netns_at = tmp_at = trace_at = template_at = None
+        netns_at = tmp_at = trace_at = template_at = maker_at = None
+        if maker_fd is not None:
+            passed += (maker_fd,)
+            maker_at = 2 + len(passed)
         if spec.netns_fd is not None:
             passed += (spec.netns_fd,)
             netns_at = 2 + len(passed)
@@ -245,11 +257,12 @@ class ProcessSandbox:
             keep_fds=3 if control_fd is None else 4,
             netns_fd=netns_at,
             parent_pid=os.getpid(),
-            # A zygote makes its environments' namespaces and mounts; each environment
+            # A zygote's forks join namespaces its init made (setns); each environment
             # then installs the full filter on itself.
             seccomp="full" if control_fd is None else "zygote",
             trace_fd=trace_at,
             template_fd=template_at,
+            maker_fd=maker_at,
             cgroup_mounts=(
                 self._templates.cgroup_mounts
                 if template is not None and self._templates is not None

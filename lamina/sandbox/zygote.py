@@ -9,18 +9,27 @@ a ``SOCK_SEQPACKET`` control socket at its fd 3. After INIT it says ``{"ready": 
   when its runtime begins (after the platform's part of the restore) and
   ``exit <status>`` when the runtime ends; EOF without ``exit`` means it was killed;
 * the environment's **output pipe** (its stdout and stderr);
-* with ``"net"`` in the request, a **net socket** (``SOCK_SEQPACKET``): the forked child
-  makes its own network namespace and sends back over it the namespace and the listeners
-  it made there (Runtime API at ``127.0.0.1:9001``, Lamina's API), which the platform
-  then serves (:attr:`ForkedProcess.network`);
-* with ``"tmp_volume"`` in the request, the environment's **/tmp volume**, a detached
-  mount (``fsmount``, :mod:`lamina.sandbox.ephemeral`) never attached on the host, which
-  the forked child attaches at ``/tmp`` with ``move_mount`` inside its own namespaces: ephemeral
-  storage on disk, apart from memory, as for a started environment;
+* one end of an **ns socket**, on which the child receives a pidfd of the environment's
+  pid 1 and joins its namespaces (``setns``);
 * a write descriptor of each ``tasks`` (v1) or ``cgroup.procs`` (v2) file of the
-  environment's **own new cgroup**, opened here by root: the forked child writes ``0``
-  (itself) into them before anything else, so the environment is limited and accounted
-  from its first instruction.
+  environment's **own new cgroup**, then of the zygote's own, opened here by root: the
+  zygote writes ``0`` (itself) into the environment's before it forks and into its own
+  after, so the child is born in its groups (limited and accounted from its first
+  instruction) and what the fork costs is charged there, not to the zygote
+  (``docs/sandbox.md``, "Memory: each fork is charged to its own group").
+
+The zygote runs the function's INIT code, so its seccomp filter lets it make no namespace
+and mount nothing. The namespaces are made by the zygote's init (``lamina-jail``, trusted
+C, outside that filter): just before each fork request, :meth:`Zygote.fork` sends it, on
+a second socket (the jail's ``-z``), a line ``tmp_mb=N net=0|1 vol=0|1 api_port=P`` and
+the other end of the ns socket, the **net socket** (the environment's network namespace
+and the listeners made in it — Runtime API at ``127.0.0.1:9001``, Lamina's API — come
+back over it, which the platform then serves, :attr:`ForkedProcess.network`), the
+environment's **/tmp volume** (a detached mount, ``fsmount``,
+:mod:`lamina.sandbox.ephemeral`, attached at ``/tmp`` inside: ephemeral storage on disk,
+apart from memory, as for a started environment) and the cgroup files again (init
+clones the environment's pid 1 from inside the group, then returns to the zygote's). See
+``jail.c`` (``make_env``) for the process that results.
 
 See ``docs/speed.md`` for the isolation that holds for forked environments and what differs.
 """
@@ -42,7 +51,6 @@ from typing import Any
 
 from lamina.errors import SandboxError
 from lamina.sandbox.cgroup_driver import CgroupDriver, CgroupHandle
-from lamina.sandbox.jail import SHM_MB
 from lamina.sandbox.limits import Limits, SandboxSpec
 from lamina.sandbox.netns import EnvNetwork
 from lamina.sandbox.process_tier import JailedProcess, ProcessSandbox
@@ -82,17 +90,24 @@ class ZygoteHost:
 
     async def _spawn_zygote(self, spec: SandboxSpec, stdout_fd: int) -> Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        # A number well above 3, so the jail's dup2 to 3 always makes a fresh descriptor.
+        maker, init_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Numbers well above 4, so the jail's dup2 to 3 and 4 always makes fresh descriptors.
         passed = fcntl.fcntl(theirs.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
+        maker_passed = fcntl.fcntl(init_end.fileno(), fcntl.F_DUPFD_CLOEXEC, 10)
         theirs.close()
+        init_end.close()
         try:
-            process = await self._sandbox.spawn(spec, stdout_fd, control_fd=passed)
+            process = await self._sandbox.spawn(
+                spec, stdout_fd, control_fd=passed, maker_fd=maker_passed
+            )
         except BaseException:
             ours.close()
+            maker.close()
             raise
         finally:
             os.close(passed)
-        return Zygote(process, ours)
+            os.close(maker_passed)
+        return Zygote(process, ours, maker)
 
     async def fork(
         self, zygote: Zygote, env_id: str, limits: Limits, env: dict[str, str], stdout_fd: int
@@ -103,7 +118,7 @@ class ZygoteHost:
         volume = None if volumes is None else await volumes.take(limits.ephemeral_mb)
         tmp_fd = -1 if volume is None else volume.fd
         try:
-            process = self._fork(zygote, env_id, limits, env, stdout_fd, tmp_fd)
+            process = await self._fork(zygote, env_id, limits, env, stdout_fd, tmp_fd)
         except BaseException:
             if volume is not None and volumes is not None:
                 volumes.release(volume)
@@ -113,7 +128,7 @@ class ZygoteHost:
             process.on_killed = functools.partial(volumes.release, volume)
         return process
 
-    def _fork(
+    async def _fork(
         self,
         zygote: Zygote,
         env_id: str,
@@ -122,28 +137,83 @@ class ZygoteHost:
         stdout_fd: int,
         tmp_fd: int,
     ) -> ForkedProcess:
-        isolation: dict[str, object] = {
-            "isolate": True,
-            "tmp_mb": limits.ephemeral_mb,
-            "shm_mb": SHM_MB,
-            "hostname": "lamina",
-        }
-        isolation["seccomp"] = self._sandbox.seccomp_program().hex()
         pool = self._sandbox.network
-        if pool is not None:
-            isolation["net"] = True
-            isolation["api_port"] = pool.api_port or 0
-        if tmp_fd >= 0:
-            isolation["tmp_volume"] = True
-        return zygote.fork(self._sandbox.cgroups, env_id, limits, env, stdout_fd, isolation, tmp_fd)
+        plan = ForkPlan(
+            tmp_mb=limits.ephemeral_mb,
+            net=pool is not None,
+            api_port=(pool.api_port or 0) if pool is not None else 0,
+            seccomp=self._sandbox.seccomp_program(),
+        )
+        return await zygote.fork(
+            self._sandbox.cgroups, env_id, limits, env, stdout_fd, plan, tmp_fd
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ForkPlan:
+    """What a forked environment gets besides its variables: /tmp's size (when it has no
+    volume), its own network namespace or not, Lamina's API port inside it, and the seccomp
+    program its runtime installs (raw ``struct sock_filter`` records)."""
+
+    tmp_mb: int
+    net: bool
+    api_port: int
+    seccomp: bytes
+
+    def maker_request(self, volume: bool) -> bytes:
+        """The line the zygote's init reads (``make_env`` in ``jail.c``)."""
+        return (
+            f"tmp_mb={self.tmp_mb} net={int(self.net)} vol={int(volume)} api_port={self.api_port}"
+        ).encode()
+
+
+async def send_request(sock: socket.socket, data: bytes, fds: array.array[int]) -> None:
+    """One message with descriptors on a non-blocking socket, waiting while it is full:
+    a burst of fork requests (hundreds of cold starts at once) outruns the zygote, and a
+    full socket means "later", not a dead zygote."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            return
+        except BlockingIOError:
+            writable: asyncio.Future[None] = loop.create_future()
+            loop.add_writer(sock.fileno(), _settle, writable)
+            try:
+                await writable
+            finally:
+                loop.remove_writer(sock.fileno())
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def fork_request(groups: int, message: dict[str, object]) -> bytes:
+    """A fork request as the zygote reads it: the number of cgroup hierarchies first, on a
+    line of its own (the zygote joins the environment's groups before it parses the rest),
+    then the JSON. Its descriptors: ``[status, output, ns, *environment's groups,
+    *zygote's groups]``."""
+    return b"%d\n" % groups + json.dumps(message).encode()
 
 
 class Zygote:
     """A running zygote: its jailed process and the platform's end of its control socket."""
 
-    def __init__(self, process: JailedProcess, control: socket.socket) -> None:
+    def __init__(
+        self, process: JailedProcess, control: socket.socket, maker: socket.socket
+    ) -> None:
         self.process = process
         self._control = control
+        # The zygote's init: it makes each forked environment's namespaces.
+        self._maker = maker
+        maker.setblocking(False)
+        # One request at a time per socket while a socket is full (one writer callback).
+        self._sending = asyncio.Lock()
+        # The zygote's own groups, opened here by root: each fork request passes them, so
+        # the zygote's serving thread can return there after forking from an environment's.
+        self._home = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in process.join_files()]
         control.setblocking(False)
         loop = asyncio.get_running_loop()
         self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
@@ -188,35 +258,43 @@ class Zygote:
         except RuntimeError as exc:  # no running loop (shut down)
             log.warning("zygote %d: could not stop reading its socket: %s", self.process.pid, exc)
 
-    def fork(
+    async def fork(
         self,
         driver: CgroupDriver,
         env_id: str,
         limits: Limits,
         env: dict[str, str],
         stdout_fd: int,
-        isolation: dict[str, object],
+        plan: ForkPlan,
         tmp_fd: int = -1,
     ) -> ForkedProcess:
-        """Ask for a new environment in a fresh cgroup; returns at once (no await).
-        ``tmp_fd`` (with ``isolation["tmp_volume"]``) is the volume the child attaches."""
+        """Ask for a new environment in a fresh cgroup; returns once both requests are
+        sent (at once unless the zygote or its init is behind: then their sockets are
+        full, and this waits until they take more).
+        ``tmp_fd``: the volume attached at its /tmp (else a tmpfs of ``plan.tmp_mb``)."""
         if self.closed:
             raise SandboxError("the zygote is closed")
         cgroup = driver.create(env_id, limits)
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         procs: list[int] = []
         net: tuple[socket.socket, socket.socket] | None = None
+        ns = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             procs = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in cgroup.join_files()]
-            message = json.dumps({"env": env, **isolation}).encode()
-            extra: list[int] = []
-            if isolation.get("net"):
+            made: list[int] = [ns[0].fileno()]
+            if plan.net:
                 net = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-                extra.append(net[1].fileno())
+                made.append(net[1].fileno())
             if tmp_fd >= 0:
-                extra.append(tmp_fd)
-            fds = array.array("i", [status_w, stdout_fd, *extra, *procs])
-            self._control.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+                made.append(tmp_fd)
+            # The namespaces first: init makes them while the zygote forks.
+            request = plan.maker_request(tmp_fd >= 0)
+            rights = array.array("i", [*made, *procs])
+            message = {"env": env, "net": plan.net, "seccomp": plan.seccomp.hex()}
+            fds = array.array("i", [status_w, stdout_fd, ns[1].fileno(), *procs, *self._home])
+            async with self._sending:
+                await send_request(self._maker, request, rights)
+                await send_request(self._control, fork_request(len(procs), message), fds)
         except BaseException as exc:
             os.close(status_r)
             if net is not None:
@@ -225,6 +303,8 @@ class Zygote:
             raise SandboxError(f"cannot fork an environment from the zygote: {exc}") from exc
         finally:
             os.close(status_w)
+            for end in ns:
+                end.close()
             if net is not None:
                 net[1].close()
             for fd in procs:
@@ -240,6 +320,10 @@ class Zygote:
         self.closed = True
         self._stop_reading()
         self._control.close()
+        self._maker.close()
+        for fd in self._home:
+            os.close(fd)
+        self._home = []
         await self.process.kill()
         if self.network is not None:
             self.network.close()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import platform
+import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -74,9 +77,33 @@ def test_jail_refuses_root_and_bad_arguments(tmp_path: Path) -> None:
         [str(jail), "-Q", "1", "--", "/bin/true"],  # no such option
         [str(jail), "-T", "12x", "--", "/bin/true"],
         [str(jail), "-T", "12"],
+        [str(jail), "-k", "4", "-z", "3", "--", "/bin/true"],  # the zygote would keep it
     ):
         pid = os.posix_spawn(
             argv[0], argv, {}, file_actions=[(os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
         )
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 125, argv
+
+
+def _denied_numbers(jail: Path, kind: str) -> set[int]:
+    """The call numbers the program ``lamina-jail -D kind`` sends to EPERM: its ``JEQ k``
+    records that jump to the shared DENY (``struct sock_filter``: code, jt, jf, k)."""
+    program = subprocess.run([str(jail), "-D", kind], capture_output=True, check=True).stdout
+    jeq = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
+    return {k for code, jt, jf, k in struct.iter_unpack("=HBBI", program) if code == jeq and jt > 1}
+
+
+def test_the_zygote_filter_is_the_full_one_plus_setns(tmp_path: Path) -> None:
+    """A zygote runs INIT code: it may join namespaces made for its forks (setns) but make
+    none and mount nothing."""
+    if platform.machine() != "x86_64":
+        pytest.skip("x86_64 call numbers")
+    jail = ensure_jail_binary(tmp_path / "bin")
+    full, zygote = _denied_numbers(jail, "full"), _denied_numbers(jail, "zygote")
+    setns = 308
+    assert full - zygote == {setns} and zygote < full
+    mount, umount2, pivot_root, unshare = 165, 166, 155, 272
+    open_tree, move_mount, fsopen, fsmount, mount_setattr = 428, 429, 430, 432, 442
+    assert {mount, umount2, pivot_root, unshare, open_tree, move_mount, fsopen, fsmount,
+            mount_setattr} <= zygote  # fmt: skip

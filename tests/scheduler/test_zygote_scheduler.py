@@ -35,11 +35,13 @@ PROBE = Path(__file__).with_name("zygote_probe.txt").read_text()
 
 @asynccontextmanager
 async def scheduler(
-    tmp: Path, source: str
+    tmp: Path, source: str, **settings_overrides: Any
 ) -> AsyncIterator[tuple[Scheduler, list[InvocationRecord]]]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    settings = Settings(data_dir=tmp / "data", isolation="process", freeze_grace_s=0.05)
+    settings = Settings(
+        data_dir=tmp / "data", isolation="process", freeze_grace_s=0.05, **settings_overrides
+    )
     sandbox = create_sandbox(settings, cgroup_group=f"lamina-test-z{os.getpid()}")
     if not isinstance(sandbox, ProcessSandbox):
         pytest.skip("no process tier here")
@@ -121,6 +123,38 @@ def test_forked_environments_are_isolated_and_differ_in_random_state(tmp_path: P
     assert a["init_token"] == b["init_token"]  # INIT's own state is the snapshot's
 
 
+def _forked(group: str, pids: list[str]) -> bool:
+    """A forked environment's group (not the zygote's, ``<name>-z<hex>-...``) holding its
+    three processes: the zygote's child that joined the namespaces and waits for the
+    runtime, the namespaces' init (made by the zygote's jail) and the runtime."""
+    return re.search(r"-z[0-9a-f]{4}-", group) is None and len(pids) == 3
+
+
+def test_forked_environments_without_own_network_or_volumes(tmp_path: Path) -> None:
+    """Network isolation off and no /tmp volumes: the zygote's init makes no network
+    namespace and mounts a tmpfs /tmp; everything else is as isolated as ever."""
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with scheduler(tmp_path, PROBE, network_isolation=False, ephemeral_on_disk=False) as (
+            sch,
+            _,
+        ):
+            invoke = invoker(sch, config("zs_plain"))
+            outs = await asyncio.gather(*(invoke({"sleep": 1.0, "mark": str(i)}) for i in range(2)))
+            assert all(o.function_error is None for o in outs), [o.payload for o in outs]
+            return [json.loads(o.payload) for o in outs]
+
+    a, b = run(scenario())
+    for env in (a, b):
+        assert env["pid"] == 2 and env["pids"] == ["1", "2"]
+        assert env["uid"] == 993 and env["caps"] == "0000000000000000"
+        assert env["tmp"] == ["mark"]
+        assert env["runtime_api"] != "127.0.0.1:9001"  # a port of the host's loopback
+    for kind in ("pid", "mnt", "user", "cgroup", "ipc", "uts"):
+        assert a["ns"][kind] != b["ns"][kind], kind
+    assert a["ns"]["net"] == b["ns"]["net"]  # the host's
+
+
 def test_each_forked_environment_has_its_own_limited_cgroup(tmp_path: Path) -> None:
     async def scenario() -> dict[str, list[str]]:
         async with scheduler(tmp_path, PROBE) as (sch, _):
@@ -132,7 +166,7 @@ def test_each_forked_environment_has_its_own_limited_cgroup(tmp_path: Path) -> N
             for _ in range(200):
                 await asyncio.sleep(0.01)
                 seen = groups(root)
-                if sum(1 for p in seen.values() if len(p) == 2) >= 2:
+                if sum(1 for name, p in seen.items() if _forked(name, p)) >= 2:
                     break
             for t in tasks:
                 assert (await t).function_error is None
@@ -145,7 +179,7 @@ def test_each_forked_environment_has_its_own_limited_cgroup(tmp_path: Path) -> N
     if not Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
         pytest.skip("no cgroup v1 memory hierarchy to look into")
     seen = run(scenario())
-    forked = [pids for pids in seen.values() if len(pids) == 2]  # the namespace init + runtime
+    forked = [pids for name, pids in seen.items() if _forked(name, pids)]
     assert len(forked) >= 2, seen
     every = [pid for pids in seen.values() for pid in pids]
     assert len(every) == len(set(every))  # no process in two environments' groups
@@ -227,3 +261,49 @@ def test_functions_without_snapstart_start_normally(tmp_path: Path) -> None:
     body = json.loads(out.payload)
     assert body["init_type"] == "on-demand" and body["order"] == []
     assert restore_of(out) is None and "Init Duration" in out.log_tail.decode()
+
+
+SLEEPER = (
+    "import time\n\ndef handler(event, context):\n    time.sleep(event['sleep'])\n    return {}\n"
+)
+# What each fork may leave charged to its zygote's memory cgroup (measured with
+# `python -m bench.zygote_charge`: ~0-25 KB a fork now; ~360 KB when the fork joined its
+# own groups only after it was made, ~920 KB when the zygote's init also made each
+# environment's namespaces from the zygote's group).
+MAX_ZYGOTE_CHARGE_PER_FORK = 100 * 1024
+
+
+def test_forks_are_charged_to_their_own_groups_not_the_zygotes(tmp_path: Path) -> None:
+    """Sixty environments forked from one 128 MB zygote, forty at once and twenty while the
+    zygote is idle between requests: the zygote's own group grows by less than
+    ``MAX_ZYGOTE_CHARGE_PER_FORK`` a fork. The kernel charges what a fork costs (its task
+    and page tables, the pages copied on write, its namespaces) to the group of the task
+    that makes it at that moment and never moves it (cgroup v1); a zygote forking from its
+    own group would be killed by its own limit after a few hundred forks."""
+    root = Path(f"/sys/fs/cgroup/memory/lamina-test-z{os.getpid()}")
+
+    def zygote_usage() -> int:
+        (group,) = (d for d in root.iterdir() if re.search(r"-z[0-9a-f]{4}-", d.name))
+        return int((group / "memory.usage_in_bytes").read_text())
+
+    async def scenario() -> tuple[int, int, list[InvokeResult]]:
+        async with scheduler(tmp_path, SLEEPER) as (sch, _):
+            invoke = invoker(sch, config("zs_charge", memory_mb=128))
+            await invoke({"sleep": 0})  # makes the zygote
+            await asyncio.sleep(0.5)
+            before = zygote_usage()
+            burst = [asyncio.ensure_future(invoke({"sleep": 3.0})) for _ in range(40)]
+            staggered = []
+            for i in range(20):
+                await asyncio.sleep(0.03)
+                staggered.append(asyncio.ensure_future(invoke({"sleep": 2.0 - i * 0.03})))
+            results = await asyncio.gather(*burst, *staggered)
+            return before, zygote_usage(), results  # the environments are still alive
+
+    if not Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+        pytest.skip("no cgroup v1 memory hierarchy to look into")
+    before, after, results = run(scenario())
+    assert all(r.function_error is None for r in results), [r.payload for r in results]
+    restored = sum(1 for r in results if restore_of(r) is not None)
+    assert restored >= 50, restored  # nearly all forked (a few may be started instead)
+    assert (after - before) / restored < MAX_ZYGOTE_CHARGE_PER_FORK, (before, after, restored)
