@@ -71,6 +71,10 @@ class Settings:
     # Process tier: environments get a minimal read-only root filesystem of their own
     # (lamina.sandbox.rootfs); False shows them the host's tree with Lamina's data hidden.
     own_rootfs: bool = True
+    # With own_rootfs: /usr is a tree made for functions (a shell and small tools, the
+    # runtimes' interpreters and the libraries they need; lamina.sandbox.usrtree); False
+    # binds the host's whole /usr.
+    own_usr: bool = True
     # Process tier: /tmp is a disk volume of EphemeralStorage's size (ENOSPC at the limit,
     # not charged to memory; lamina.sandbox.ephemeral); False: a tmpfs charged to memory.
     ephemeral_on_disk: bool = True

@@ -19,6 +19,7 @@ from lamina.sandbox.outbound import Outbound
 from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rlimit_tier import NOT_ENFORCED, RlimitSandbox
 from lamina.sandbox.rootfs import host_rootfs, prepare_etc
+from lamina.sandbox.usrtree import interpreter_prefixes, prepare_usr
 from lamina.sandbox.watchdog import Watchdog
 from lamina.sandbox.zygote import ZygoteHost
 
@@ -156,7 +157,8 @@ def _process_sandbox(
     )
     rootfs = None
     if settings.own_rootfs:
-        rootfs = host_rootfs(prepare_etc(settings.data_dir / "rootfs", uid, gid))
+        base = settings.data_dir / "rootfs"
+        rootfs = host_rootfs(prepare_etc(base, uid, gid), usr_dir=_usr_tree(settings, base))
     return ProcessSandbox(
         driver,
         jail,
@@ -168,6 +170,20 @@ def _process_sandbox(
         rootfs=rootfs,
         volumes=volumes,
     )
+
+
+def _usr_tree(settings: Settings, base: Path) -> Path | None:
+    """The environments' own /usr (lamina.sandbox.usrtree), or None for the host's."""
+    if not settings.own_usr:
+        return None
+    home = Path(os.environ.get("HOME") or Path.home())
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or home / ".pyenv")
+    extra = [Path(p) for p in settings.interpreters.values()]
+    try:
+        return prepare_usr(base, interpreter_prefixes(home, pyenv_root, extra))
+    except SandboxError as exc:
+        log.error("environments see the host's whole /usr: %s", exc)
+        return None
 
 
 def _volumes(settings: Settings, uid: int, gid: int) -> VolumePool | None:

@@ -3,8 +3,10 @@
 Nothing of the host is visible unless listed here. ``lamina-jail -R 1`` builds the tree in
 a tmpfs from these binds and symlinks and makes it ``/`` (``pivot_root``):
 
-* ``/usr`` (the runtimes' interpreters and shared libraries; ``/bin``, ``/lib``... are
-  the host's usr-merge symlinks into it), read-only;
+* ``/usr``: a tree made for functions (:mod:`lamina.sandbox.usrtree`: a shell and small
+  tools, the runtimes' interpreters and the shared libraries they need), or the host's
+  whole ``/usr`` when ``own_usr`` is off; ``/bin``, ``/lib``... are the host's usr-merge
+  symlinks into it; read-only;
 * ``/etc`` made by Lamina: ``passwd`` and ``group`` with the sandbox user
   (``sbx_user1051``, as on Lambda) and its home, ``hosts``, ``hostname``, ``resolv.conf``
   (the host's name servers that are reachable from a network namespace, i.e. not on
@@ -135,13 +137,21 @@ class RootFs:
     links: tuple[tuple[str, str], ...]  # (target, path)
 
     def covers(self, path: Path) -> bool:
-        """Whether ``path`` is already visible (under a bound directory)."""
-        return any(path.is_relative_to(src) and str(src) == dst for src, dst in self.binds)
+        """Whether ``path`` is already visible (under a bound directory).
+
+        Anything under ``/usr`` counts as covered: the host's ``/usr``, or a tree made to
+        hold the interpreters found there (a host path under a read-only ``/usr`` could
+        not be bound at its own path anyway)."""
+        return path.is_relative_to("/usr") or any(
+            path.is_relative_to(src) and str(src) == dst for src, dst in self.binds
+        )
 
 
-def host_rootfs(etc_dir: Path, root: Path = Path("/")) -> RootFs:
-    """The base binds and links for this host, with ``etc_dir`` from :func:`prepare_etc`."""
-    binds: list[tuple[Path, str]] = [(root / "usr", "/usr"), (etc_dir, "/etc")]
+def host_rootfs(etc_dir: Path, root: Path = Path("/"), usr_dir: Path | None = None) -> RootFs:
+    """The base binds and links for this host, with ``etc_dir`` from :func:`prepare_etc`
+    and ``usr_dir`` from :func:`lamina.sandbox.usrtree.prepare_usr` (None: the host's)."""
+    usr = usr_dir if usr_dir is not None else root / "usr"
+    binds: list[tuple[Path, str]] = [(usr, "/usr"), (etc_dir, "/etc")]
     for name in ETC_FROM_HOST:
         host = root / "etc" / name
         if host.exists():
