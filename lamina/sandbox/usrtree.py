@@ -122,7 +122,8 @@ class _Planner:
     def __init__(self, usr: Path, lib_dirs: list[str]) -> None:
         self.usr = str(usr)
         self.lib_dirs = lib_dirs
-        self.kinds: dict[str, str] = {}  # rel path -> "d", "f" or "l"
+        self.kinds: dict[str, str] = {}  # rel path -> "d" (walked), "f" or "l"
+        self.parents: set[str] = set()  # directories holding something, walked or not
         self.link_targets: dict[str, str] = {}
         self.refused: list[str] = []
         self.unresolved: set[str] = set()
@@ -186,7 +187,7 @@ class _Planner:
     def _parents(self, rel: str) -> None:
         parts = rel.split("/")[:-1]
         for i in range(1, len(parts) + 1):
-            self.kinds.setdefault("/".join(parts[:i]), "d")
+            self.parents.add("/".join(parts[:i]))
 
     def _listing(self, directory: str) -> frozenset[str]:
         names = self._listings.get(directory)
@@ -229,7 +230,7 @@ class _Planner:
 
     def plan(self) -> UsrPlan:
         return UsrPlan(
-            dirs=tuple(sorted(r for r, k in self.kinds.items() if k == "d")),
+            dirs=tuple(sorted({r for r, k in self.kinds.items() if k == "d"} | self.parents)),
             files=tuple(sorted(r for r, k in self.kinds.items() if k == "f")),
             links=tuple(sorted(self.link_targets.items())),
             unresolved=tuple(sorted(self.unresolved)),
