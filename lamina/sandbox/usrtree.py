@@ -125,7 +125,7 @@ class _Planner:
         self.kinds: dict[str, str] = {}  # rel path -> "d" (walked), "f" or "l"
         self.parents: set[str] = set()  # directories holding something, walked or not
         self.link_targets: dict[str, str] = {}
-        self.refused: list[str] = []
+        self.refused: set[str] = set()
         self.unresolved: set[str] = set()
         self.scan: list[str] = []  # ELF files still to read
         self.scanned: set[str] = set()
@@ -178,7 +178,7 @@ class _Planner:
                     self._walk(child)
         elif stat.S_ISREG(st.st_mode):
             if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                self.refused.append(rel)
+                self.refused.add(rel)
                 return
             self.kinds[rel] = "f"
             if _maybe_elf(rel):

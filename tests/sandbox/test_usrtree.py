@@ -1,0 +1,148 @@
+"""The environments' /usr tree: ELF needs read from headers, the plan from this host's
+/usr (base set, interpreters, closure; no compilers, package managers, setuid programs or
+host packages), and the tree built from hard links, once per content."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from lamina.sandbox.elfdeps import ld_so_conf_dirs, parse_elf, read_elf
+from lamina.sandbox.usrtree import (
+    UsrPlan,
+    build_usr,
+    interpreter_prefixes,
+    multiarch,
+    plan_usr,
+    prefix_elves,
+)
+
+USR = Path("/usr")
+TRIPLET = multiarch(USR)
+PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+
+
+def test_the_needs_of_a_real_program_are_read_from_its_headers() -> None:
+    needs = read_elf(Path(os.path.realpath("/bin/sh")))
+    assert needs is not None
+    assert needs.interp is not None and "ld-linux" in needs.interp
+    assert "libc.so.6" in needs.needed
+
+
+def test_what_is_not_elf_needs_nothing(tmp_path: Path) -> None:
+    script = tmp_path / "bootstrap"
+    script.write_text("#!/bin/sh\necho hi\n")
+    assert read_elf(script) is None
+    assert parse_elf(lambda offset, size: b"\x7fELF"[offset : offset + size]) is None
+    # Headers pointing past the end of the data are refused, not read as zeros.
+    head = Path(os.path.realpath("/bin/sh")).read_bytes()[:64]
+    assert parse_elf(lambda offset, size: head[offset : offset + size]) is None
+
+
+def test_ld_so_conf_includes_are_followed_in_order(tmp_path: Path) -> None:
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "b.conf").write_text("/opt/b\n")
+    (tmp_path / "conf.d" / "a.conf").write_text("# a comment\n/opt/a  # trailing\n")
+    conf = tmp_path / "ld.so.conf"
+    conf.write_text(f"/first\ninclude {tmp_path}/conf.d/*.conf\ninclude {conf}\n")
+    assert ld_so_conf_dirs(conf) == ["/first", "/opt/a", "/opt/b"]
+
+
+@pytest.fixture(scope="module")
+def plan_and_prefixes() -> tuple[UsrPlan, list[Path]]:
+    prefixes = interpreter_prefixes(Path.home(), PYENV, [])
+    return plan_usr(USR, prefixes), prefixes
+
+
+def test_the_plan_holds_the_base_set_and_the_interpreters(
+    plan_and_prefixes: tuple[UsrPlan, list[Path]],
+) -> None:
+    plan, _ = plan_and_prefixes
+    held = set(plan.files) | {link for link, _ in plan.links}
+    assert {"bin/sh", "bin/bash", "bin/ls", "bin/cat", "bin/python3", "bin/python3.11"} <= held
+    assert "lib/python3.11/os.py" in held and "lib/python3.11/json/__init__.py" in held
+    assert f"lib/{TRIPLET}/libc.so.6" in held and f"lib/{TRIPLET}/libssl.so.3" in held
+    assert "share/zoneinfo/Europe/Paris" in held
+    # A directory of the base set is taken whole, even when links reached into it first.
+    assert {n for n in held if n.startswith("share/zoneinfo/Europe/")} == {
+        f"share/zoneinfo/Europe/{n}" for n in os.listdir("/usr/share/zoneinfo/Europe")
+    }
+    assert any(n.startswith("share/ca-certificates/") for n in held)
+
+
+def test_the_plan_leaves_out_what_functions_have_no_business_with(
+    plan_and_prefixes: tuple[UsrPlan, list[Path]],
+) -> None:
+    plan, _ = plan_and_prefixes
+    held = set(plan.files) | {link for link, _ in plan.links} | set(plan.dirs)
+    for name in ("bin/gcc", "bin/cc", "bin/as", "bin/ld", "bin/apt", "bin/dpkg", "bin/sudo",
+                 "bin/su", "bin/ssh", "bin/pip3", "bin/perl", "bin/make", "lib/gcc",
+                 "lib/python3/dist-packages", "local/bin/docker"):  # fmt: skip
+        assert name not in held
+    assert not any("dist-packages/" in n or "site-packages/" in n for n in held)
+    for rel in plan.files:
+        assert not os.stat(USR / rel).st_mode & (stat.S_ISUID | stat.S_ISGID), rel
+
+
+def test_every_library_an_interpreter_needs_from_usr_is_in_the_plan(
+    plan_and_prefixes: tuple[UsrPlan, list[Path]],
+) -> None:
+    """Closure: the interpreters in /usr and those of the prefixes outside it (pyenv)."""
+    plan, prefixes = plan_and_prefixes
+    assert TRIPLET is not None
+    held = {Path(rel).name for rel in plan.files} | {Path(rel).name for rel, _ in plan.links}
+    elves = [USR / rel for rel in plan.files if rel.startswith(("bin/", f"lib/{TRIPLET}/"))]
+    elves += [p for p in (USR / "lib/python3.11/lib-dynload").glob("*.so")]
+    for prefix in prefixes:
+        elves += prefix_elves(prefix)
+    checked = 0
+    for elf in elves:
+        needs = read_elf(elf)
+        if needs is None or elf.name.startswith("_tkinter"):
+            continue
+        for name in needs.needed:
+            if (USR / "lib" / TRIPLET / name).exists():  # found in /usr by ld.so
+                assert name in held, f"{elf} needs {name}"
+                checked += 1
+    assert checked > 50
+
+
+def test_pyenv_prefixes_get_the_host_libraries_they_need(
+    plan_and_prefixes: tuple[UsrPlan, list[Path]],
+) -> None:
+    plan, prefixes = plan_and_prefixes
+    if not any((p / "lib").glob("python3.*/lib-dynload/_sqlite3*.so") for p in prefixes):
+        pytest.skip("no pyenv Python 3 on this host")
+    held = {Path(rel).name for rel in plan.files} | {Path(rel).name for rel, _ in plan.links}
+    assert {"libsqlite3.so.0", "libffi.so.8", "liblzma.so.5", "libbz2.so.1.0"} <= held
+
+
+def test_a_setuid_program_never_goes_in(tmp_path: Path) -> None:
+    usr = tmp_path / "usr"
+    (usr / "bin").mkdir(parents=True)
+    shutil.copy(os.path.realpath("/bin/true"), usr / "bin" / "sh")
+    shutil.copy(os.path.realpath("/bin/true"), usr / "bin" / "cat")
+    (usr / "bin" / "cat").chmod(0o4755)
+    (usr / "bin" / "ls").symlink_to("cat")
+    plan = plan_usr(usr, (), ld_so_conf=tmp_path / "none")
+    assert "bin/sh" in plan.files
+    assert plan.refused == ("bin/cat",) and "bin/cat" not in plan.files
+    assert ("bin/ls", "cat") in plan.links  # a dangling link, harmless
+
+
+def test_the_tree_is_hard_links_built_once_per_content(tmp_path: Path) -> None:
+    if os.stat(tmp_path).st_dev != os.stat(USR).st_dev:
+        pytest.skip("the test directory is not on /usr's filesystem")
+    plan = plan_usr(USR, ())
+    first = build_usr(tmp_path, plan)
+    assert os.stat(first / "bin/bash").st_ino == os.stat(os.path.realpath("/usr/bin/bash")).st_ino
+    assert os.readlink(first / "bin/python3") == os.readlink("/usr/bin/python3")
+    assert stat.S_IMODE(os.stat(first / "lib").st_mode) == 0o755
+    marker = first / "built-once"
+    marker.touch()
+    assert build_usr(tmp_path, plan) == first and marker.exists()  # found, not rebuilt
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
