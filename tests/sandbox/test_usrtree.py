@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from lamina.sandbox.elfdeps import ld_so_conf_dirs, parse_elf, read_elf
+from lamina.sandbox.rootfs import host_rootfs
 from lamina.sandbox.usrtree import (
     UsrPlan,
     build_usr,
@@ -146,3 +147,15 @@ def test_the_tree_is_hard_links_built_once_per_content(tmp_path: Path) -> None:
     marker.touch()
     assert build_usr(tmp_path, plan) == first and marker.exists()  # found, not rebuilt
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_the_root_binds_the_tree_at_usr_and_counts_usr_paths_as_covered(tmp_path: Path) -> None:
+    tree = tmp_path / "usr-tree"
+    tree.mkdir()
+    rootfs = host_rootfs(tmp_path, usr_dir=tree)
+    assert (tree, "/usr") in rootfs.binds
+    assert (Path("/usr"), "/usr") not in rootfs.binds
+    # An interpreter whose prefix is /usr is in the tree: no bind of the host's /usr.
+    assert rootfs.covers(Path("/usr")) and rootfs.covers(Path("/usr/local"))
+    assert not rootfs.covers(PYENV / "versions" / "3.12.1")
+    assert (Path("/usr"), "/usr") in host_rootfs(tmp_path).binds  # own_usr off
