@@ -91,10 +91,12 @@ INTERPRETERS = (
     "local/lib/python3.[0-9][0-9]",
 )
 # Names never taken from inside a directory: the host's packages and the standard library's
-# tests and GUI (tkinter would pull in X11).
+# tests and GUI (tkinter would pull in X11); and, by prefix, what builds extension modules
+# (config-3.X-<triplet>: static libpython and Makefile, 25 MB).
 EXCLUDED = frozenset(
     ("dist-packages", "site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip")
 )
+EXCLUDED_PREFIXES = ("config-3.",)
 # Extension modules whose libraries are not worth their closure (Tk and X11).
 SKIPPED_MODULES = ("_tkinter",)
 
@@ -176,7 +178,11 @@ class _Planner:
                 return
             for name in names:
                 child = f"{rel}/{name}"
-                if name not in EXCLUDED and child not in self.kinds:
+                if (
+                    name not in EXCLUDED
+                    and not name.startswith(EXCLUDED_PREFIXES)
+                    and child not in self.kinds
+                ):
                     self._walk(child)
         elif stat.S_ISREG(st.st_mode):
             if st.st_mode & (stat.S_ISUID | stat.S_ISGID):

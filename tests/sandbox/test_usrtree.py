@@ -85,6 +85,7 @@ def test_the_plan_leaves_out_what_functions_have_no_business_with(
                  "lib/python3/dist-packages", "local/bin/docker"):  # fmt: skip
         assert name not in held
     assert not any("dist-packages/" in n or "site-packages/" in n for n in held)
+    assert not any("/config-3." in n for n in held)  # static libpython, for building
     for rel in plan.files:
         assert not os.stat(USR / rel).st_mode & (stat.S_ISUID | stat.S_ISGID), rel
 
@@ -105,7 +106,10 @@ def test_every_library_an_interpreter_needs_from_usr_is_in_the_plan(
         needs = read_elf(elf)
         if needs is None or elf.name.startswith("_tkinter"):
             continue
+        own = [Path(p.replace("$ORIGIN", str(elf.parent))) for p in needs.runpath]
         for name in needs.needed:
+            if any((d / name).exists() for d in own):
+                continue  # ld.so finds it in the file's own run path (a pyenv prefix's lib)
             if (USR / "lib" / TRIPLET / name).exists():  # found in /usr by ld.so
                 assert name in held, f"{elf} needs {name}"
                 checked += 1
