@@ -365,9 +365,12 @@ def interpreter_prefixes(home: Path, pyenv_root: Path, extra: Iterable[Path]) ->
 
 def prepare_usr(base: Path, prefixes: Iterable[Path], usr: Path = Path("/usr")) -> Path:
     """Plan and (if new) build the environments' /usr under ``base``; returns its path."""
-    plan = plan_usr(usr, prefixes)
-    if plan.refused:
-        log.info("the environments' /usr leaves out setuid/setgid files: %s", plan.refused)
-    if plan.unresolved:
-        log.debug("libraries not found for the environments' /usr: %s", plan.unresolved)
-    return build_usr(base, plan, usr)
+    try:
+        plan = plan_usr(usr, prefixes)
+        if plan.refused:
+            log.info("the environments' /usr leaves out setuid/setgid files: %s", plan.refused)
+        if plan.unresolved:
+            log.debug("libraries not found for the environments' /usr: %s", plan.unresolved)
+        return build_usr(base, plan, usr)
+    except OSError as exc:  # e.g. a host file removed between the plan and the build
+        raise SandboxError(f"cannot plan the environments' /usr: {exc}") from exc
