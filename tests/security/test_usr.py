@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import LaminaProcess, python_zip, zip_files
+from tests.integration.harness import LaminaProcess, python_zip, running_lamina, zip_files
 
 pytestmark = pytest.mark.privileged
 
@@ -70,9 +71,15 @@ def handler(event, context):
 """
 
 
-def test_python_finds_no_host_programs_and_its_stdlib_works(lamina: LaminaProcess) -> None:
-    lamina.create("sec-usr-py", python_zip(PROBE_PY))
-    out = lamina.invoke("sec-usr-py", {"paths": HOST_ONLY})
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.12", "python3.13"])
+def test_python_finds_no_host_programs_and_its_stdlib_works(
+    lamina: LaminaProcess, runtime: str
+) -> None:
+    """Debian's Python 3.11 runs from the tree; pyenv's 3.12 and 3.13 from their prefix,
+    with the libraries their native modules need (libssl, libsqlite3, libffi...) in it."""
+    name = "sec-usr-" + runtime.replace(".", "-")
+    lamina.create(name, python_zip(PROBE_PY), runtime=runtime)
+    out = lamina.invoke(name, {"paths": HOST_ONLY})
     assert out.function_error is None, out.payload
     got = out.json()
     assert len([p for p in HOST_ONLY if os.path.lexists(p)]) >= 5
@@ -145,3 +152,16 @@ def test_a_shell_bootstrap_has_its_tools_and_no_others(lamina: LaminaProcess) ->
     assert got["found"] == ""
     assert 0 < got["count"] < 200  # the host's /usr/bin holds over a thousand
     assert got["tmp"] == 1  # its own mktemp file
+
+
+def test_own_usr_off_binds_the_hosts_usr(tmp_path: Path) -> None:
+    """The switch (LAMINA_OWN_USR=false) is real: the host's /usr, whole, and no tree."""
+    if not os.path.exists("/usr/bin/gcc"):
+        pytest.skip("no /usr/bin/gcc on this host to look for")
+    probe = "import os\ndef handler(event, context):\n    return os.path.exists('/usr/bin/gcc')\n"
+    with running_lamina(tmp_path, LAMINA_ISOLATION="process", LAMINA_OWN_USR="false") as server:
+        server.create("sec-usr-off", python_zip(probe))
+        out = server.invoke("sec-usr-off", {})
+    assert out.function_error is None, out.payload
+    assert out.json() is True
+    assert list((tmp_path / "rootfs").glob("usr-*")) == []
