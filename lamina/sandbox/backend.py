@@ -158,7 +158,8 @@ def _process_sandbox(
     rootfs = None
     if settings.own_rootfs:
         base = settings.data_dir / "rootfs"
-        rootfs = host_rootfs(prepare_etc(base, uid, gid), usr_dir=_usr_tree(settings, base))
+        usr = _usr_tree(settings, base)
+        rootfs = host_rootfs(prepare_etc(base, uid, gid, usr_tree=usr), usr_dir=usr)
     return ProcessSandbox(
         driver,
         jail,

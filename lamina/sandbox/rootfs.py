@@ -11,7 +11,8 @@ a tmpfs from these binds and symlinks and makes it ``/`` (``pivot_root``):
   (``sbx_user1051``, as on Lambda) and its home, ``hosts``, ``hostname``, ``resolv.conf``
   (the host's name servers that are reachable from a network namespace, i.e. not on
   loopback), ``nsswitch.conf``; plus the host's CA certificates, dynamic linker cache,
-  time zone and a few data files runtimes read (:data:`ETC_FROM_HOST`);
+  time zone and a few data files runtimes read (:data:`ETC_FROM_HOST`); with a /usr
+  tree, its own ``alternatives`` (only the links into the tree);
 * ``/var/task`` (the code), ``/var/runtime`` (Lamina's bootstraps), ``/opt`` (empty, or
   the function's layers when the spec has them);
 * a minimal ``/dev`` (``null``, ``zero``, ``full``, ``random``, ``urandom``, ``tty`` and
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,8 @@ ETC_FROM_HOST = (
     "services",
     "ssl",
 )
+# Of those, what Lamina writes itself when environments have their own /usr tree.
+OWN_WITH_USR = ("alternatives",)
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 DEV_LINKS = (
     ("/proc/self/fd", "/dev/fd"),
@@ -91,20 +95,48 @@ def etc_files(uid: int, gid: int, host_resolv: str) -> dict[str, str]:
     }
 
 
-def prepare_etc(base: Path, uid: int, gid: int, etc: Path = Path("/etc")) -> Path:
+def alternatives(host_dir: Path, usr_tree: Path) -> dict[str, str]:
+    """The links of the host's ``/etc/alternatives`` that name something in ``usr_tree``
+    (the environments' /usr), as name -> target: ``awk`` -> ``/usr/bin/mawk`` stays,
+    ``cc`` -> ``/usr/bin/gcc`` and hundreds of manual pages go."""
+    try:
+        names = sorted(os.listdir(host_dir))
+    except OSError:
+        return {}
+    out: dict[str, str] = {}
+    for name in names:
+        try:
+            target = os.readlink(host_dir / name)
+        except OSError:
+            continue
+        if target.startswith("/usr/") and os.path.lexists(usr_tree / target[len("/usr/") :]):
+            out[name] = target
+    return out
+
+
+def prepare_etc(
+    base: Path, uid: int, gid: int, etc: Path = Path("/etc"), usr_tree: Path | None = None
+) -> Path:
     """Write the environment's /etc under ``base`` once per content; returns its path.
 
     Placeholders (empty files or directories, as on the host) stand where the host's
     entries of :data:`ETC_FROM_HOST` are bound, since the jail cannot create them in a
-    read-only bind.
+    read-only bind. With a /usr tree of its own (``usr_tree``) the environment gets its
+    own ``alternatives`` too, holding only the links into that tree (:func:`alternatives`).
     """
     try:
         resolv = (etc / "resolv.conf").read_text()
     except OSError:
         resolv = ""
     files = etc_files(uid, gid, resolv)
-    host_entries = [name for name in ETC_FROM_HOST if (etc / name).exists()]
-    digest = hashlib.sha256(repr((sorted(files.items()), host_entries)).encode()).hexdigest()
+    links = {} if usr_tree is None else alternatives(etc / "alternatives", usr_tree)
+    host_entries = [
+        name
+        for name in ETC_FROM_HOST
+        if (etc / name).exists() and not (usr_tree is not None and name in OWN_WITH_USR)
+    ]
+    key = (sorted(files.items()), host_entries, usr_tree is not None, sorted(links.items()))
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()
     target = base / f"etc-{digest[:16]}"
     if target.is_dir():
         return target
@@ -118,14 +150,16 @@ def prepare_etc(base: Path, uid: int, gid: int, etc: Path = Path("/etc")) -> Pat
             (tmp / name).mkdir(exist_ok=True)
         else:
             (tmp / name).touch()
+    if usr_tree is not None:
+        (tmp / "alternatives").mkdir(mode=0o755, exist_ok=True)
+        for name, link in links.items():
+            (tmp / "alternatives" / name).symlink_to(link)
     tmp.chmod(0o755)
     try:
         tmp.rename(target)
     except OSError:
         # Another server made the same directory first: theirs is as good.
-        for child in tmp.iterdir():
-            child.rmdir() if child.is_dir() else child.unlink()
-        tmp.rmdir()
+        shutil.rmtree(tmp)
     return target
 
 
@@ -154,7 +188,7 @@ def host_rootfs(etc_dir: Path, root: Path = Path("/"), usr_dir: Path | None = No
     binds: list[tuple[Path, str]] = [(usr, "/usr"), (etc_dir, "/etc")]
     for name in ETC_FROM_HOST:
         host = root / "etc" / name
-        if host.exists():
+        if host.exists() and not (usr_dir is not None and name in OWN_WITH_USR):
             binds.append((host, f"/etc/{name}"))
     for name in DEVICES:
         if (root / "dev" / name).exists():

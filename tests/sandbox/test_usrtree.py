@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lamina.sandbox.elfdeps import ld_so_conf_dirs, parse_elf, read_elf
-from lamina.sandbox.rootfs import host_rootfs
+from lamina.sandbox.rootfs import alternatives, host_rootfs, prepare_etc
 from lamina.sandbox.usrtree import (
     UsrPlan,
     build_usr,
@@ -163,3 +163,22 @@ def test_the_root_binds_the_tree_at_usr_and_counts_usr_paths_as_covered(tmp_path
     assert rootfs.covers(Path("/usr")) and rootfs.covers(Path("/usr/local"))
     assert not rootfs.covers(PYENV / "versions" / "3.12.1")
     assert (Path("/usr"), "/usr") in host_rootfs(tmp_path).binds  # own_usr off
+
+
+def test_the_environments_alternatives_hold_only_links_into_the_tree(tmp_path: Path) -> None:
+    host = tmp_path / "etc"
+    (host / "alternatives").mkdir(parents=True)
+    (host / "alternatives" / "awk").symlink_to("/usr/bin/mawk")
+    (host / "alternatives" / "cc").symlink_to("/usr/bin/gcc")
+    (host / "alternatives" / "psql.1.gz").symlink_to("/usr/share/man/man1/psql.1.gz")
+    tree = tmp_path / "usr-tree"
+    (tree / "bin").mkdir(parents=True)
+    (tree / "bin" / "mawk").touch()
+    assert alternatives(host / "alternatives", tree) == {"awk": "/usr/bin/mawk"}
+    etc = prepare_etc(tmp_path / "rootfs", 993, 993, etc=host, usr_tree=tree)
+    assert os.listdir(etc / "alternatives") == ["awk"]
+    assert os.readlink(etc / "alternatives" / "awk") == "/usr/bin/mawk"
+    # Not bound from the host over Lamina's own.
+    rootfs = host_rootfs(etc, root=tmp_path, usr_dir=tree)
+    assert all(dst != "/etc/alternatives" for _, dst in rootfs.binds)
+    assert (host / "alternatives", "/etc/alternatives") in host_rootfs(etc, root=tmp_path).binds

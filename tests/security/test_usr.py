@@ -54,6 +54,9 @@ def handler(event, context):
             if not os.path.islink(os.path.join(d, n))
             and os.stat(os.path.join(d, n)).st_mode & 0o6000
         ],
+        "alternatives": {
+            n: os.path.exists("/etc/alternatives/" + n) for n in os.listdir("/etc/alternatives")
+        },
         "utc_offset": tz.utcoffset().total_seconds(),
         "getpid": libc.getpid() == os.getpid(),
         "sqlite": db.execute("select sqlite_version()").fetchone()[0],
@@ -87,6 +90,11 @@ def test_python_finds_no_host_programs_and_its_stdlib_works(
     assert got["setuid"] == []
     assert {"sh", "bash", "ls", "cat", "curl", "python3"} <= set(got["usr_bin"])
     assert not {"gcc", "apt", "sudo", "ssh", "make", "git"} & set(got["usr_bin"])
+    # Only the alternatives that lead into the tree (awk -> mawk), none that leads nowhere.
+    assert "cc" not in got["alternatives"]
+    if os.path.lexists("/etc/alternatives/awk"):
+        assert "awk" in got["alternatives"]
+    assert all(got["alternatives"].values()), got["alternatives"]
     assert got["utc_offset"] == 7200
     assert got["getpid"] is True
     assert got["sqlite"].startswith("3.")
