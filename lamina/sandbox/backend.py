@@ -19,7 +19,8 @@ from lamina.sandbox.outbound import Outbound
 from lamina.sandbox.process_tier import ProcessSandbox
 from lamina.sandbox.rlimit_tier import NOT_ENFORCED, RlimitSandbox
 from lamina.sandbox.rootfs import host_rootfs, prepare_etc
-from lamina.sandbox.usrtree import interpreter_prefixes, prepare_usr
+from lamina.sandbox.usrbuild import UsrTree, prepare_usr
+from lamina.sandbox.usrtree import interpreter_prefixes
 from lamina.sandbox.watchdog import Watchdog
 from lamina.sandbox.zygote import ZygoteHost
 
@@ -158,8 +159,11 @@ def _process_sandbox(
     rootfs = None
     if settings.own_rootfs:
         base = settings.data_dir / "rootfs"
-        usr = _usr_tree(settings, base)
-        rootfs = host_rootfs(prepare_etc(base, uid, gid, usr_tree=usr), usr_dir=usr)
+        tree = _usr_tree(settings, base)
+        usr = tree.usr if tree is not None else None
+        etc = prepare_etc(base, uid, gid, usr_tree=usr)
+        ld_cache = tree.ld_cache if tree is not None else None
+        rootfs = host_rootfs(etc, usr_dir=usr, ld_cache=ld_cache)
     return ProcessSandbox(
         driver,
         jail,
@@ -173,7 +177,7 @@ def _process_sandbox(
     )
 
 
-def _usr_tree(settings: Settings, base: Path) -> Path | None:
+def _usr_tree(settings: Settings, base: Path) -> UsrTree | None:
     """The environments' own /usr (lamina.sandbox.usrtree), or None for the host's."""
     if not settings.own_usr:
         return None

@@ -12,7 +12,8 @@ a tmpfs from these binds and symlinks and makes it ``/`` (``pivot_root``):
   (the host's name servers that are reachable from a network namespace, i.e. not on
   loopback), ``nsswitch.conf``; plus the host's CA certificates, dynamic linker cache,
   time zone and a few data files runtimes read (:data:`ETC_FROM_HOST`); with a /usr
-  tree, its own ``alternatives`` (only the links into the tree);
+  tree, its own ``alternatives`` (only the links into the tree) and ``ld.so.cache`` (only
+  the tree's libraries);
 * ``/var/task`` (the code), ``/var/runtime`` (Lamina's bootstraps), ``/opt`` (empty, or
   the function's layers when the spec has them);
 * a minimal ``/dev`` (``null``, ``zero``, ``full``, ``random``, ``urandom``, ``tty`` and
@@ -181,14 +182,22 @@ class RootFs:
         )
 
 
-def host_rootfs(etc_dir: Path, root: Path = Path("/"), usr_dir: Path | None = None) -> RootFs:
-    """The base binds and links for this host, with ``etc_dir`` from :func:`prepare_etc`
-    and ``usr_dir`` from :func:`lamina.sandbox.usrtree.prepare_usr` (None: the host's)."""
+def host_rootfs(
+    etc_dir: Path,
+    root: Path = Path("/"),
+    usr_dir: Path | None = None,
+    ld_cache: Path | None = None,
+) -> RootFs:
+    """The base binds and links for this host, with ``etc_dir`` from :func:`prepare_etc`;
+    ``usr_dir`` and ``ld_cache`` from :func:`lamina.sandbox.usrbuild.prepare_usr` (None:
+    the host's /usr, the host's ld.so.cache)."""
     usr = usr_dir if usr_dir is not None else root / "usr"
     binds: list[tuple[Path, str]] = [(usr, "/usr"), (etc_dir, "/etc")]
     for name in ETC_FROM_HOST:
         host = root / "etc" / name
-        if host.exists() and not (usr_dir is not None and name in OWN_WITH_USR):
+        if name == "ld.so.cache" and ld_cache is not None:
+            binds.append((ld_cache, "/etc/ld.so.cache"))
+        elif host.exists() and not (usr_dir is not None and name in OWN_WITH_USR):
             binds.append((host, f"/etc/{name}"))
     for name in DEVICES:
         if (root / "dev" / name).exists():

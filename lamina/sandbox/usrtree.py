@@ -13,30 +13,22 @@ packages. So the environments' ``/usr`` is a tree holding only
   headers by :mod:`lamina.sandbox.elfdeps`), and those that interpreter prefixes outside
   ``/usr`` (pyenv's, nvm's; bound at their own path) need from ``/usr``.
 
-Setuid and setgid programs never go in. The tree is planned at every server start (a walk
-of a few thousand host files, tens of ms), named by a digest of what it holds (paths,
-inodes, sizes, times) and built only when no tree of that name exists yet under the data
-directory's ``rootfs/``: hard links into the host's ``/usr`` when on the same filesystem
-(no data copied; a host upgrade that replaces a file changes the digest), copies
-otherwise. Environments get it as one read-only bind at ``/usr`` in the root template
-(:mod:`lamina.sandbox.templates`), so a cold start pays nothing for it.
+Setuid and setgid programs never go in. This module plans the tree (at every server
+start: a walk of a few thousand host files, 0.1-0.4 s); :mod:`lamina.sandbox.usrbuild`
+builds it once per content. Environments get it as one read-only bind at ``/usr`` in the
+root template (:mod:`lamina.sandbox.templates`), so a cold start pays nothing for it.
 """
 
 from __future__ import annotations
 
-import errno
 import glob
-import hashlib
 import logging
 import os
-import shutil
 import stat
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.errors import SandboxError
 from lamina.sandbox.elfdeps import default_dirs, ld_so_conf_dirs, read_elf
 
 log = logging.getLogger("lamina.sandbox")
@@ -110,6 +102,7 @@ class UsrPlan:
     links: tuple[tuple[str, str], ...]  # (path, target)
     unresolved: tuple[str, ...]  # library names no file was found for
     refused: tuple[str, ...]  # setuid/setgid files left out
+    lib_dirs: tuple[str, ...] = ()  # the library directories in the tree, in ld.so's order
 
 
 def multiarch(usr: Path) -> str | None:
@@ -237,8 +230,15 @@ class _Planner:
                 self.scan.append(os.path.realpath(found))
 
     def plan(self) -> UsrPlan:
+        dirs = {r for r, k in self.kinds.items() if k == "d"} | self.parents
+        lib_dirs: list[str] = []
+        for directory in self.lib_dirs:
+            rel = self._rel(os.path.realpath(directory))
+            if rel is not None and rel in dirs and f"/usr/{rel}" not in lib_dirs:
+                lib_dirs.append(f"/usr/{rel}")
         return UsrPlan(
-            dirs=tuple(sorted({r for r, k in self.kinds.items() if k == "d"} | self.parents)),
+            lib_dirs=tuple(lib_dirs),
+            dirs=tuple(sorted(dirs)),
             files=tuple(sorted(r for r, k in self.kinds.items() if k == "f")),
             links=tuple(sorted(self.link_targets.items())),
             unresolved=tuple(sorted(self.unresolved)),
@@ -288,65 +288,6 @@ def plan_usr(
     return planner.plan()
 
 
-def _digest(usr: Path, plan: UsrPlan) -> str:
-    """Names the tree by what it holds: a changed host file makes a new tree."""
-    h = hashlib.sha256()
-    for rel in plan.dirs:
-        h.update(f"d {rel}\n".encode())
-    for rel in plan.files:
-        st = (usr / rel).stat()
-        h.update(f"f {rel} {st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns}\n".encode())
-    for rel, target in plan.links:
-        h.update(f"l {rel} {target}\n".encode())
-    return h.hexdigest()[:16]
-
-
-def build_usr(base: Path, plan: UsrPlan, usr: Path = Path("/usr")) -> Path:
-    """The tree for ``plan`` under ``base`` (``usr-<digest>``), built unless it exists."""
-    target = base / f"usr-{_digest(usr, plan)}"
-    if target.is_dir():
-        return target
-    started = time.monotonic()
-    tmp = base / f"{target.name}.{os.getpid()}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    copied = 0
-    try:
-        for rel in plan.dirs:
-            (tmp / rel).mkdir(mode=0o755, exist_ok=True)
-        for rel in plan.files:
-            try:
-                os.link(usr / rel, tmp / rel, follow_symlinks=False)
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-                    raise
-                shutil.copy2(usr / rel, tmp / rel, follow_symlinks=False)
-                copied += (tmp / rel).stat().st_size
-        for rel, link in plan.links:
-            os.symlink(link, tmp / rel)
-        for rel in plan.dirs:
-            (tmp / rel).chmod(0o755)
-        tmp.chmod(0o755)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise SandboxError(f"cannot build the environments' /usr under {base}: {exc}") from exc
-    try:
-        tmp.rename(target)
-    except OSError:
-        # Another server built the same tree first: theirs is as good.
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info(
-        "built the environments' /usr at %s: %d files, %d links in %.2f s (%d MB copied)",
-        target,
-        len(plan.files),
-        len(plan.links),
-        time.monotonic() - started,
-        copied // 2**20,
-    )
-    return target
-
-
 def interpreter_prefixes(home: Path, pyenv_root: Path, extra: Iterable[Path]) -> list[Path]:
     """Interpreter prefixes outside /usr whose closure the tree must hold: pyenv's and
     nvm's installs and the prefixes of configured interpreters (``<prefix>/bin/<binary>``)."""
@@ -361,16 +302,3 @@ def interpreter_prefixes(home: Path, pyenv_root: Path, extra: Iterable[Path]) ->
         if not prefix.is_relative_to("/usr"):
             found.append(prefix)
     return found
-
-
-def prepare_usr(base: Path, prefixes: Iterable[Path], usr: Path = Path("/usr")) -> Path:
-    """Plan and (if new) build the environments' /usr under ``base``; returns its path."""
-    try:
-        plan = plan_usr(usr, prefixes)
-        if plan.refused:
-            log.info("the environments' /usr leaves out setuid/setgid files: %s", plan.refused)
-        if plan.unresolved:
-            log.debug("libraries not found for the environments' /usr: %s", plan.unresolved)
-        return build_usr(base, plan, usr)
-    except OSError as exc:  # e.g. a host file removed between the plan and the build
-        raise SandboxError(f"cannot plan the environments' /usr: {exc}") from exc

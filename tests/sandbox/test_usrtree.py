@@ -7,15 +7,16 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from lamina.sandbox.elfdeps import ld_so_conf_dirs, parse_elf, read_elf
 from lamina.sandbox.rootfs import alternatives, host_rootfs, prepare_etc
+from lamina.sandbox.usrbuild import build_usr, ldconfig
 from lamina.sandbox.usrtree import (
     UsrPlan,
-    build_usr,
     interpreter_prefixes,
     multiarch,
     plan_usr,
@@ -143,21 +144,47 @@ def test_the_tree_is_hard_links_built_once_per_content(tmp_path: Path) -> None:
     if os.stat(tmp_path).st_dev != os.stat(USR).st_dev:
         pytest.skip("the test directory is not on /usr's filesystem")
     plan = plan_usr(USR, ())
-    first = build_usr(tmp_path, plan)
+    built = build_usr(tmp_path, plan)
+    first = built.usr
     assert os.stat(first / "bin/bash").st_ino == os.stat(os.path.realpath("/usr/bin/bash")).st_ino
     assert os.readlink(first / "bin/python3") == os.readlink("/usr/bin/python3")
     assert stat.S_IMODE(os.stat(first / "lib").st_mode) == 0o755
     marker = first / "built-once"
     marker.touch()
-    assert build_usr(tmp_path, plan) == first and marker.exists()  # found, not rebuilt
+    assert build_usr(tmp_path, plan) == built and marker.exists()  # found, not rebuilt
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_the_trees_linker_cache_names_only_its_own_libraries(tmp_path: Path) -> None:
+    program = ldconfig()
+    if program is None:
+        pytest.skip("no ldconfig on this host")
+    plan = plan_usr(USR, ())
+    assert plan.lib_dirs and all(d.startswith("/usr/") for d in plan.lib_dirs)
+    cache = build_usr(tmp_path, plan).ld_cache
+    assert cache is not None
+
+    def names(path: Path) -> set[str]:
+        listing = subprocess.run(
+            [program, "-p", "-C", str(path)], capture_output=True, text=True, check=True
+        ).stdout
+        return {line.split()[0] for line in listing.splitlines()[1:] if "=>" in line}
+
+    own = names(cache)
+    assert {"libc.so.6", "libssl.so.3", "libstdc++.so.6", "libsqlite3.so.0"} <= own
+    held = {Path(rel).name for rel in plan.files} | {Path(rel).name for rel, _ in plan.links}
+    assert own <= held  # nothing the tree does not hold
+    assert len(names(Path("/etc/ld.so.cache"))) > len(own)
 
 
 def test_the_root_binds_the_tree_at_usr_and_counts_usr_paths_as_covered(tmp_path: Path) -> None:
     tree = tmp_path / "usr-tree"
     tree.mkdir()
-    rootfs = host_rootfs(tmp_path, usr_dir=tree)
+    cache = tmp_path / "ld.so.cache"
+    rootfs = host_rootfs(tmp_path, usr_dir=tree, ld_cache=cache)
     assert (tree, "/usr") in rootfs.binds
+    assert (cache, "/etc/ld.so.cache") in rootfs.binds
+    assert (Path("/etc/ld.so.cache"), "/etc/ld.so.cache") not in rootfs.binds
     assert (Path("/usr"), "/usr") not in rootfs.binds
     # An interpreter whose prefix is /usr is in the tree: no bind of the host's /usr.
     assert rootfs.covers(Path("/usr")) and rootfs.covers(Path("/usr/local"))

@@ -57,6 +57,7 @@ def handler(event, context):
         "alternatives": {
             n: os.path.exists("/etc/alternatives/" + n) for n in os.listdir("/etc/alternatives")
         },
+        "ld_cache": os.path.getsize("/etc/ld.so.cache"),
         "utc_offset": tz.utcoffset().total_seconds(),
         "getpid": libc.getpid() == os.getpid(),
         "sqlite": db.execute("select sqlite_version()").fetchone()[0],
@@ -95,6 +96,8 @@ def test_python_finds_no_host_programs_and_its_stdlib_works(
     if os.path.lexists("/etc/alternatives/awk"):
         assert "awk" in got["alternatives"]
     assert all(got["alternatives"].values()), got["alternatives"]
+    # The linker's cache names the tree's libraries, not the host's hundreds.
+    assert 0 < got["ld_cache"] < os.path.getsize("/etc/ld.so.cache")
     assert got["utc_offset"] == 7200
     assert got["getpid"] is True
     assert got["sqlite"].startswith("3.")
