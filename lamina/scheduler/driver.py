@@ -181,7 +181,7 @@ class Scheduler:
         """Start one environment of ``cfg`` with no event and keep it idle (a cluster node
         that leaves hands its warm environments to others this way). False when the pool
         has no room for it, an idle one is there already, or its INIT failed."""
-        decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic())
+        decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic(), cfg.memory_mb)
         if isinstance(decision, Throttle):
             return False
         slot = decision.slot
@@ -220,7 +220,7 @@ class Scheduler:
             return await self.route(req)
         cfg = req.cfg
         request_id = req.request_id or str(uuid.uuid4())
-        decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic())
+        decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic(), cfg.memory_mb)
         if isinstance(decision, Throttle):
             if self.on_throttle is not None:
                 self.on_throttle(cfg.name, cfg.version, time.time())
