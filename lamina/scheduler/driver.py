@@ -50,7 +50,7 @@ from lamina.scheduler.outcome import (
 )
 from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, PoolLimits, Throttle
 from lamina.scheduler.recent_payloads import RecentPayloads
-from lamina.scheduler.report import RecordSink, Reporter
+from lamina.scheduler.report import AfterInvoke, RecordSink, Reporter
 from lamina.scheduler.zygotes import Zygotes
 
 
@@ -243,9 +243,14 @@ class Scheduler:
                 result, reusable = await self._serve(env, req, request_id, init)
             else:
                 env = self.envs[slot.env_id]
-                # The last event's step first: its Max Memory Used is read before this
-                # event runs, its END and REPORT go before this START.
-                env.settle()
+                # The last event's step, if the loop has not run it yet: its Max Memory
+                # Used is read before this event runs; its END, REPORT and record follow
+                # once this event is on its way (deliver), before this START. With the
+                # Telemetry API in use all of it now: platform.start must follow them.
+                if env.channel.telemetry.active:
+                    env.settle()
+                else:
+                    env.settle_readings()
                 # No peak-memory reset: Lambda's Max Memory Used is the environment's
                 # high-water mark, and not resetting saves a syscall per warm invoke.
                 await env.thaw()
@@ -312,16 +317,16 @@ class Scheduler:
                 )
             )
         else:
-            step = partial(
-                self._reporter.after_invoke,
+            step = AfterInvoke(
+                self._reporter,
                 env,
                 request_id,
                 outcome,
-                duration_ms=delivered.duration_ms,
-                started_at=delivered.started_at,
-                ready=ready,
-                streamed_bytes=streamed,
-                trace=delivered.trace,
+                delivered.duration_ms,
+                delivered.started_at,
+                ready,
+                streamed,
+                delivered.trace,
             )
             if outcome.reusable and not req.tail:
                 # Answer first: the meter and the lines follow once the answer is written

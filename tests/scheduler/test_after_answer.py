@@ -192,6 +192,44 @@ def test_the_next_event_on_an_environment_follows_the_last_ones_report(tmp_path:
 
 @pytest.mark.privileged
 @pytest.mark.slow
+def test_a_next_event_waits_for_the_last_ones_reading_only(tmp_path: Path) -> None:
+    """The next event, arriving before the loop ran the last invoke's step, waits only for
+    its memory reading: the record, END and REPORT are written once that event is on its
+    way to the runtime (in flight), still before its START."""
+
+    async def scenario() -> None:
+        async with scheduler(tmp_path) as (sch, records):
+            await sch.invoke(request({}))
+            await asyncio.sleep(0)
+            (env,) = sch.envs.values()
+            in_flight: list[tuple[str, bool]] = []
+            sink = sch._reporter._record
+
+            def record(rec: InvocationRecord) -> None:
+                in_flight.append((rec.request_id, env.inflight is not None))
+                sink(rec)
+
+            sch._reporter._record = record
+            first = await sch.invoke(request({}))
+            assert in_flight == []  # answered: its step waits for the loop
+            second = await sch.invoke(request({"alloc_mb": 120}))
+            # The first's record while the second was in flight; the second's, from the
+            # loop, after it.
+            assert in_flight == [(first.request_id, True)]
+            await asyncio.sleep(0)
+            assert in_flight == [(first.request_id, True), (second.request_id, False)]
+            a, b = records[-2:]
+            assert a.max_memory_used_mb < 120 <= b.max_memory_used_mb
+            tail = platform_lines(sch)[-8:]
+            assert [line.split(" ")[0] for line in tail] == [
+                "START", "in", "END", "REPORT", "START", "in", "END", "REPORT",
+            ]  # fmt: skip
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
 def test_tail_callers_get_the_step_before_the_answer(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with scheduler(tmp_path) as (sch, records):
