@@ -108,6 +108,7 @@ class Scheduler:
         self._starter = ColdStarter(settings, self.launcher, self.zygotes, self._on_exit)
         self._reporter = Reporter(record)
         self._after = AfterAnswers()  # the after-invoke steps of answered invokes
+        self._after_rest = AfterAnswers()  # ... their parts past the reading (see _read_now)
         self._idle = IdleKeeper(settings, self.pool, self.envs, logs, self.zygotes)
         self._reaper: asyncio.Task[None] | None = None
         # Every environment's telemetry events (the console's tail, `lamina logs --follow`).
@@ -162,6 +163,7 @@ class Scheduler:
         self.envs.clear()
         await asyncio.gather(*(env.destroy() for env in envs), return_exceptions=True)
         self._after.run()
+        self._after_rest.run()
         if self.zygotes is not None:
             await self.zygotes.close()
         self.logs.flush()
@@ -333,7 +335,7 @@ class Scheduler:
                 # (or before anything else uses the environment). An invoke that ends its
                 # environment, or whose caller reads the tail, runs them now.
                 env.after_answer = step
-                self._after.add(env.settle)
+                self._after.add(self._read_now, env)
             else:
                 rec = step()
         function_error = "Unhandled" if outcome.unhandled else None
@@ -341,6 +343,17 @@ class Scheduler:
             request_id, outcome.payload, env.cfg.version, function_error, env.tail_bytes(), rec
         )
         return result, outcome.reusable
+
+    def _read_now(self, env: Environment) -> None:
+        """An answered invoke's step, from the loop once the answer is out: its reading
+        now, the rest at the loop's next iteration. A next event that arrived meanwhile
+        has its task in this iteration, so it goes first, and its delivery does the rest
+        right after its event is written (while the runtime works). That is the common
+        case on a busy host: the peer woken by the answer takes this process's CPU, which
+        comes back only when the next request arrives."""
+        env.settle_readings()
+        if env.after_answer is not None:
+            self._after_rest.add(env.settle)
 
     def _hand_back(self, slot: EnvSlot, reusable: bool) -> None:
         """The event is over: keep the environment warm (frozen after a grace period) or
