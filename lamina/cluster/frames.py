@@ -183,8 +183,10 @@ def _header(raw: bytes) -> tuple[str, dict[str, Any]]:
 
 
 # -- what travels in headers, typed at the edge ------------------------------------------
-@dataclass(frozen=True, slots=True)
-class LogEvent:
+class LogEvent(NamedTuple):
+    """One log line a node produced (made per line on the node and again on the control
+    plane: a named tuple is made in ~a third of a frozen dataclass's time)."""
+
     function: str  # the log store's folder (the function's log group)
     stream: str
     timestamp_ms: int
