@@ -15,8 +15,9 @@ exit. The segments (meaningful at one connection, where nothing else is in fligh
 - a worker: the ``invoke`` frame arriving → the event written; the runtime's answer
   arriving → the ``answer`` frame built (it is written right after);
 - every process: how often the previous invoke's after-invoke step ran after the next
-  request had arrived (on the critical path: it must run before the next event), and its
-  median.
+  request had arrived, and its median: its reading (on the critical path: it must run
+  before the next event), and the whole step where it still runs before the event (the
+  Telemetry API in use, or a ``main`` older than the split).
 
 Each segment includes the loop's turn between the callbacks (a task's first step, a future's
 wake-up) and any time the process waited for a CPU. Nothing happens without the variable.
@@ -112,7 +113,20 @@ def _install(prefix: str, worker: bool) -> None:
             return
         settle(self)
 
+    # (getattr: the hook also times a `main` older than the split, which has none.)
+    readings: Any = getattr(environment.Environment, "settle_readings", None)
+
+    def timed_readings(self: Any) -> None:
+        if self.after_answer is not None and s.request_at:
+            started = time.perf_counter()
+            readings(self)
+            s.add("previous step's reading, run after the request", started)
+            return
+        readings(self)
+
     environment.Environment.settle = timed_settle  # type: ignore[method-assign]
+    if readings is not None:
+        environment.Environment.settle_readings = timed_readings  # type: ignore[method-assign]
 
     if worker:
         # The worker runs as __main__ and imported these by name: patched before it does.

@@ -301,7 +301,7 @@ class NodeConnection:
                 fut.set_result(frame)
 
     def _new_state(self, state: object) -> None:
-        node_state = state_from_json(state)
+        node_state = state_from_json(state, self.node_id)
         self.last_load = _load(node_state)
         self._on_state(self.node_id, node_state)
 

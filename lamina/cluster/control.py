@@ -7,7 +7,6 @@ module only when ``Settings.cluster`` is set, so one machine never loads Ray.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,11 +106,6 @@ async def open_cluster(
     fleet = Fleet(settings.cluster, router, token, settings.host, api_port, node_ip)
     router.on_lost = fleet.lost
     await fleet.start()
-    # Ray's driver makes the control plane's heap ~4 times one machine's (~110,000
-    # objects): a full collection walked all of it every ~15,000 invokes, a ~60 ms stall
-    # (and ~4 µs per invoke on average). What exists now lives as long as the process:
-    # collections leave it alone from here on.
-    gc.freeze()
     scheduler.route = router.invoke
     scheduler.drain_elsewhere = router.drain
     views = NodeViews(router, max_age_s=settings.cluster_view_max_age_s)

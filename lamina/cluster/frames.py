@@ -183,8 +183,10 @@ def _header(raw: bytes) -> tuple[str, dict[str, Any]]:
 
 
 # -- what travels in headers, typed at the edge ------------------------------------------
-@dataclass(frozen=True, slots=True)
-class LogEvent:
+class LogEvent(NamedTuple):
+    """One log line a node produced (made per line on the node and again on the control
+    plane: a named tuple is made in ~a third of a frozen dataclass's time)."""
+
     function: str  # the log store's folder (the function's log group)
     stream: str
     timestamp_ms: int
@@ -252,8 +254,9 @@ def record_to_json(rec: InvocationRecord) -> list[object]:
 _OUTCOMES = {o.value: o for o in Outcome}  # a dict: calling the enum is a Python call
 
 
-def record_from_json(row: object) -> InvocationRecord:
-    """A record from its row (or, from a worker of an earlier version, its object)."""
+def record_from_json(row: object, node: str | None = None) -> InvocationRecord:
+    """A record from its row (or, from a worker of an earlier version, its object), run
+    on ``node`` (the node whose connection carried it)."""
     if isinstance(row, dict):
         try:
             row = [row[name] for name in RECORD_FIELDS[:-2]] + [
@@ -287,6 +290,8 @@ def record_from_json(row: object) -> InvocationRecord:
             int(ephemeral),
             bool(restored),
             None if trace is None else str(trace),
+            # Set here, not by _replace afterwards (~1.6 µs a record, one per invoke).
+            node,
         )
     except (TypeError, ValueError, KeyError) as exc:
         raise FrameError(f"bad invocation record: {exc!r:.200}") from exc
@@ -316,7 +321,8 @@ def _log_event(row: Any) -> LogEvent:
     return LogEvent(str(folder), str(stream), int(ts), str(message), str(name[0]) if name else "")
 
 
-def state_from_json(d: object) -> NodeState:
+def state_from_json(d: object, node: str | None = None) -> NodeState:
+    """A node's state; its records say they ran on ``node``."""
     if not isinstance(d, dict):
         raise FrameError("node state is not an object")
     try:
@@ -326,7 +332,7 @@ def state_from_json(d: object) -> NodeState:
             used_mb=int(d.get("used_mb", 0)),
             idle_mb=int(d.get("idle_mb", 0)),
             idle=idle,
-            records=tuple(record_from_json(r) for r in d.get("records", [])),
+            records=tuple(record_from_json(r, node) for r in d.get("records", [])),
             logs=logs,
             codes=tuple(str(c) for c in d.get("codes", [])),
         )

@@ -79,43 +79,10 @@ class Shipment:
     def has_pending(self) -> bool:
         return bool(self.records or self.logs.pending)
 
-    def load(self, scheduler: Scheduler) -> NodeState:
-        """The node's memory in use and idle environments only (what an answer carries
-        when it changed: records and lines leave in batches, off the invoke's round
-        trip). One pass over the environments: every answer asks."""
-        used = idle_memory = 0
-        idle: dict[str, int] = {}
-        for env in scheduler.envs.values():
-            memory = env.cfg.memory_mb
-            used += memory
-            slot = env.slot
-            if slot.is_idle():
-                idle_memory += memory
-                idle[slot.key] = idle.get(slot.key, 0) + 1
-        return NodeState(used, idle, idle_mb=idle_memory)
-
     def take(self, scheduler: Scheduler, codes: tuple[str, ...] = ()) -> NodeState:
-        """The node's state now, with everything pending (which is then sent)."""
+        """The node's state now, with everything pending (which is then sent). Its load
+        is the pool's tallies (an answer carries them too: see ``Peer.load``)."""
         records, self.records = tuple(self.records), []
         logs, self.logs.pending = tuple(self.logs.pending), []
-        return NodeState(
-            used_mb(scheduler), idle_by_key(scheduler), idle_mb(scheduler), records, logs, codes
-        )
-
-
-def used_mb(scheduler: Scheduler) -> int:
-    """Memory the node's environments may use (each its MemorySize)."""
-    return sum(env.cfg.memory_mb for env in scheduler.envs.values())
-
-
-def idle_mb(scheduler: Scheduler) -> int:
-    """Memory held by idle environments: what the node can reclaim to make room."""
-    return sum(env.cfg.memory_mb for env in scheduler.envs.values() if env.slot.is_idle())
-
-
-def idle_by_key(scheduler: Scheduler) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for slot in scheduler.pool.slots.values():
-        if slot.is_idle():
-            out[slot.key] = out.get(slot.key, 0) + 1
-    return out
+        pool = scheduler.pool
+        return NodeState(pool.used_mb, dict(pool.idle_by_key), pool.idle_mb, records, logs, codes)

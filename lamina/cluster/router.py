@@ -182,7 +182,8 @@ class ClusterRouter:
     def _state(self, node_id: str, state: NodeState) -> None:
         # The node that ran each record is the one whose connection carried it.
         for rec in state.records:
-            self._record(rec._replace(node=node_id))
+            # (Decoded with its node already: state_from_json.)
+            self._record(rec if rec.node == node_id else rec._replace(node=node_id))
         bus = self.bus
         for event in state.logs:
             self._logs.append(event.function, event.stream, event.timestamp_ms, event.message)

@@ -53,7 +53,7 @@ from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
 from lamina.scheduler.environment import Environment
-from lamina.scheduler.pool import EnvSlot
+from lamina.scheduler.pool import EnvSlot, Pool
 from lamina.store.code import CodeStore
 from lamina.store.codec import config_from_json
 from lamina.store.optdir import LayerMerger
@@ -135,15 +135,22 @@ class Peer(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def load(self, state: NodeState) -> dict[str, object] | None:
+    def load(self, pool: Pool) -> dict[str, object] | None:
         """The node's load for an answer: None when it is what this connection last heard.
         Only the load (an answer's state has no records, lines or packages to list): at
-        concurrency most answers carry one."""
-        now = (state.used_mb, state.idle_mb, state.idle)
-        if now == self.last_load:
+        concurrency most answers carry one. Read from the pool's tallies, compared
+        before anything is built: every answer asks."""
+        last = self.last_load
+        if (
+            last is not None
+            and last[0] == pool.used_mb
+            and last[1] == pool.idle_mb
+            and last[2] == pool.idle_by_key
+        ):
             return None
-        self.last_load = now
-        return {"used_mb": state.used_mb, "idle_mb": state.idle_mb, "idle": state.idle}
+        idle = dict(pool.idle_by_key)
+        self.last_load = (pool.used_mb, pool.idle_mb, idle)
+        return {"used_mb": pool.used_mb, "idle_mb": pool.idle_mb, "idle": idle}
 
     def state(self, state: NodeState) -> None:
         """Send a ``state`` frame (records, lines and the node's load)."""
@@ -504,7 +511,7 @@ class Worker:
                 "status": exc.status,
                 "reason": getattr(exc, "reason", None),
             }
-            state = peer.load(self.shipment.load(self.scheduler))
+            state = peer.load(self.scheduler.pool)
             if state is not None:
                 failed["state"] = state
             peer.write(encode("failed", failed))
@@ -515,7 +522,7 @@ class Worker:
             if tail:
                 fields = fields or {}
                 fields["log_tail"] = base64.b64encode(result.log_tail).decode()
-            state = peer.load(self.shipment.load(self.scheduler))
+            state = peer.load(self.scheduler.pool)
             if state is not None:
                 fields = fields or {}
                 fields["state"] = state

@@ -10,10 +10,14 @@ the one callback.
 
 One rule keeps every reading and line right: an environment's pending step
 (:meth:`Environment.settle <lamina.scheduler.environment.Environment.settle>`) runs before
-anything else touches the environment — before its next event, before it is frozen or
-destroyed, when its process ends — so Max Memory Used is read before the next event runs
-and ``START``/``END``/``REPORT`` keep their order whichever comes first, the queue or the
-next event. Invokes whose caller reads the step's results with the answer (``LogType=Tail``,
+anything else touches the environment — before it is frozen or destroyed, when its process
+ends — and before its next event at least its reading does (the runtime's lines drained,
+Max Memory Used read), the rest following once that event is written to the runtime and
+before its ``START`` (:class:`lamina.scheduler.report.AfterInvoke`). So Max Memory Used
+is read before the next event runs and ``START``/``END``/``REPORT`` keep their order
+whichever comes first, the queue or the next event. The driver queues the reading here
+and the rest one iteration later (``Scheduler._read_now``), so a next event that arrived
+meanwhile goes before the rest. Invokes whose caller reads the step's results with the answer (``LogType=Tail``,
 the record) run it before answering, as do the ones that end their environment.
 """
 

@@ -73,8 +73,11 @@ async def deliver(
     t0 = time.perf_counter()
     timer = loop.call_later(timeout_s, inflight.expire, channel)
     channel.deliver(delivery)
-    # START after the event is on its way (the runtime works meanwhile): still before
-    # any line of the function's, which the loop reads in a later callback.
+    # The rest of the last event's step, if it still waits (its memory was read before
+    # this event: Scheduler._invoke), then START: after the event is on its way (the
+    # runtime works meanwhile), still before any line of the function's, which the
+    # loop reads in a later callback.
+    env.settle()
     write_start(env, request_id)
     exited = env.exited
     if exited is not None and exited.done() and not exited.cancelled():

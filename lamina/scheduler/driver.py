@@ -50,7 +50,7 @@ from lamina.scheduler.outcome import (
 )
 from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, PoolLimits, Throttle
 from lamina.scheduler.recent_payloads import RecentPayloads
-from lamina.scheduler.report import RecordSink, Reporter
+from lamina.scheduler.report import AfterInvoke, RecordSink, Reporter
 from lamina.scheduler.zygotes import Zygotes
 
 
@@ -108,6 +108,7 @@ class Scheduler:
         self._starter = ColdStarter(settings, self.launcher, self.zygotes, self._on_exit)
         self._reporter = Reporter(record)
         self._after = AfterAnswers()  # the after-invoke steps of answered invokes
+        self._after_rest = AfterAnswers()  # ... their parts past the reading (see _read_now)
         self._idle = IdleKeeper(settings, self.pool, self.envs, logs, self.zygotes)
         self._reaper: asyncio.Task[None] | None = None
         # Every environment's telemetry events (the console's tail, `lamina logs --follow`).
@@ -162,6 +163,7 @@ class Scheduler:
         self.envs.clear()
         await asyncio.gather(*(env.destroy() for env in envs), return_exceptions=True)
         self._after.run()
+        self._after_rest.run()
         if self.zygotes is not None:
             await self.zygotes.close()
         self.logs.flush()
@@ -181,7 +183,7 @@ class Scheduler:
         """Start one environment of ``cfg`` with no event and keep it idle (a cluster node
         that leaves hands its warm environments to others this way). False when the pool
         has no room for it, an idle one is there already, or its INIT failed."""
-        decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic())
+        decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic(), cfg.memory_mb)
         if isinstance(decision, Throttle):
             return False
         slot = decision.slot
@@ -220,7 +222,7 @@ class Scheduler:
             return await self.route(req)
         cfg = req.cfg
         request_id = req.request_id or str(uuid.uuid4())
-        decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic())
+        decision = self.pool.acquire(cfg.name, cfg.cache_key, time.monotonic(), cfg.memory_mb)
         if isinstance(decision, Throttle):
             if self.on_throttle is not None:
                 self.on_throttle(cfg.name, cfg.version, time.time())
@@ -243,9 +245,14 @@ class Scheduler:
                 result, reusable = await self._serve(env, req, request_id, init)
             else:
                 env = self.envs[slot.env_id]
-                # The last event's step first: its Max Memory Used is read before this
-                # event runs, its END and REPORT go before this START.
-                env.settle()
+                # The last event's step, if the loop has not run it yet: its Max Memory
+                # Used is read before this event runs; its END, REPORT and record follow
+                # once this event is on its way (deliver), before this START. With the
+                # Telemetry API in use all of it now: platform.start must follow them.
+                if env.channel.telemetry.active:
+                    env.settle()
+                else:
+                    env.settle_readings()
                 # No peak-memory reset: Lambda's Max Memory Used is the environment's
                 # high-water mark, and not resetting saves a syscall per warm invoke.
                 await env.thaw()
@@ -312,23 +319,23 @@ class Scheduler:
                 )
             )
         else:
-            step = partial(
-                self._reporter.after_invoke,
+            step = AfterInvoke(
+                self._reporter,
                 env,
                 request_id,
                 outcome,
-                duration_ms=delivered.duration_ms,
-                started_at=delivered.started_at,
-                ready=ready,
-                streamed_bytes=streamed,
-                trace=delivered.trace,
+                delivered.duration_ms,
+                delivered.started_at,
+                ready,
+                streamed,
+                delivered.trace,
             )
             if outcome.reusable and not req.tail:
                 # Answer first: the meter and the lines follow once the answer is written
                 # (or before anything else uses the environment). An invoke that ends its
                 # environment, or whose caller reads the tail, runs them now.
                 env.after_answer = step
-                self._after.add(env.settle)
+                self._after.add(self._read_now, env)
             else:
                 rec = step()
         function_error = "Unhandled" if outcome.unhandled else None
@@ -336,6 +343,17 @@ class Scheduler:
             request_id, outcome.payload, env.cfg.version, function_error, env.tail_bytes(), rec
         )
         return result, outcome.reusable
+
+    def _read_now(self, env: Environment) -> None:
+        """An answered invoke's step, from the loop once the answer is out: its reading
+        now, the rest at the loop's next iteration. A next event that arrived meanwhile
+        has its task in this iteration, so it goes first, and its delivery does the rest
+        right after its event is written (while the runtime works). That is the common
+        case on a busy host: the peer woken by the answer takes this process's CPU, which
+        comes back only when the next request arrives."""
+        env.settle_readings()
+        if env.after_answer is not None:
+            self._after_rest.add(env.settle)
 
     def _hand_back(self, slot: EnvSlot, reusable: bool) -> None:
         """The event is over: keep the environment warm (frozen after a grace period) or

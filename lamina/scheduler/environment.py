@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lamina.logs.lines import function_log_group
 from lamina.logs.store import LogStore, group_folder
@@ -37,6 +38,16 @@ def shutdown_grace_s(extensions: int) -> float:
 EXTENSION_MARK = "\x1f"
 
 
+class AfterAnswer(Protocol):
+    """An answered invoke's after-invoke step (:class:`lamina.scheduler.report.AfterInvoke`)."""
+
+    def read(self) -> None:
+        """What must come before the environment's next event (idempotent)."""
+
+    def __call__(self) -> object:
+        """All of it (``read`` first, if it has not run)."""
+
+
 @dataclass(slots=True)
 class Environment:
     """The driver's handle on one environment (the pool holds its :class:`EnvSlot`)."""
@@ -57,7 +68,7 @@ class Environment:
     # The last invoke's after-invoke step while it waits for its answer to go out
     # (lamina.scheduler.after_answer): run by settle() before anything else uses the
     # environment.
-    after_answer: Callable[[], object] | None = None
+    after_answer: AfterAnswer | None = None
     # What SHUTDOWN tells extensions: spindown, or timeout / failure after such an invoke.
     shutdown_reason: str = "spindown"
     # Called once when the environment is destroyed (a zygote counts its live children).
@@ -86,6 +97,22 @@ class Environment:
             # event go on (the answer went out already).
             log.exception(
                 "after-invoke step of environment %s of %s failed", self.slot.env_id, self.cfg.name
+            )
+
+    def settle_readings(self) -> None:
+        """Before a next event while the last invoke's step still waits: only what must
+        come first (its lines drained, its memory read); :meth:`settle`, once the event is
+        on its way, does the rest."""
+        step = self.after_answer
+        if step is None:
+            return
+        try:
+            step.read()
+        except Exception:
+            log.exception(
+                "reading after the invoke on environment %s of %s failed",
+                self.slot.env_id,
+                self.cfg.name,
             )
 
     # -- output capture ---------------------------------------------------------------

@@ -50,6 +50,7 @@ class EnvSlot:
     created_at: float
     last_used: float
     invocations: int = 0
+    memory_mb: int = 0  # the environment's MemorySize (what the pool's tallies add up)
 
     def is_idle(self) -> bool:
         return self.state in (EnvState.IDLE, EnvState.FROZEN)
@@ -106,6 +107,11 @@ class Pool:
     _reserved: dict[str, int] = field(default_factory=dict)
     _unreserved_active: int = 0
     _seq: int = 0
+    # Tallies kept as environments come, go idle, get busy and go: a cluster node's every
+    # answer reports them, which must not cost a walk over every environment.
+    used_mb: int = 0  # memory of the environments in the pool (starting, busy or idle)
+    idle_mb: int = 0  # ... of the idle (warm or frozen) ones
+    idle_by_key: dict[str, int] = field(default_factory=dict)  # idle ones per cache key
 
     # -- configuration ----------------------------------------------------------------
     def set_reserved(self, function: str, reserved: int | None) -> None:
@@ -139,8 +145,8 @@ class Pool:
         return [s for s in self.slots.values() if function is None or s.function == function]
 
     # -- decisions --------------------------------------------------------------------
-    def acquire(self, function: str, key: str, now: float) -> Decision:
-        """Pick a warm environment, or admit a cold start, or throttle."""
+    def acquire(self, function: str, key: str, now: float, memory_mb: int = 0) -> Decision:
+        """Pick a warm environment, or admit a cold start (of ``memory_mb``), or throttle."""
         reserved = self._reserved.get(function)
         if reserved is not None:
             if self._active.get(function, 0) >= reserved:
@@ -157,12 +163,14 @@ class Pool:
             if slot is not None and slot.is_idle():
                 if slot.state is EnvState.IDLE:
                     self._thawed.pop(slot.env_id, None)
+                self._not_idle(slot)
                 slot.state = EnvState.BUSY
                 slot.last_used = now
                 return UseWarm(slot)
         self._seq += 1
-        slot = EnvSlot(f"{self._seq:x}", function, key, EnvState.STARTING, now, now)
+        slot = EnvSlot(f"{self._seq:x}", function, key, EnvState.STARTING, now, now, 0, memory_mb)
         self.slots[slot.env_id] = slot
+        self.used_mb += memory_mb
         return ColdStart(slot)
 
     def started(self, slot: EnvSlot) -> None:
@@ -183,14 +191,29 @@ class Pool:
         slot.state = EnvState.IDLE
         self._idle[slot.key].append(slot.env_id)
         self._thawed[slot.env_id] = slot
+        self.idle_mb += slot.memory_mb
+        self.idle_by_key[slot.key] = self.idle_by_key.get(slot.key, 0) + 1
 
     def remove(self, slot: EnvSlot) -> None:
+        if self.slots.get(slot.env_id) is slot:
+            del self.slots[slot.env_id]
+            self.used_mb -= slot.memory_mb
+            if slot.is_idle():
+                self._not_idle(slot)
         slot.state = EnvState.DEAD
-        self.slots.pop(slot.env_id, None)
         self._thawed.pop(slot.env_id, None)
         idle = self._idle.get(slot.key)
         if idle and slot.env_id in idle:
             idle.remove(slot.env_id)
+
+    def _not_idle(self, slot: EnvSlot) -> None:
+        """Take an idle environment out of the idle tallies (it got busy, or went)."""
+        self.idle_mb -= slot.memory_mb
+        left = self.idle_by_key[slot.key] - 1
+        if left:
+            self.idle_by_key[slot.key] = left
+        else:
+            del self.idle_by_key[slot.key]
 
     def mark_frozen(self, slot: EnvSlot) -> bool:
         """Record a freeze; False if the environment was taken meanwhile."""

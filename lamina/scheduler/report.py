@@ -93,16 +93,23 @@ class Reporter:
         streamed_bytes: int | None = None,
         runtime_ms: float | None = None,
         trace: TraceSource | None = None,
+        max_memory_mb: int | None = None,
     ) -> InvocationRecord:
         """``ready`` is how INIT ended when this invoke made the environment (None: warm);
         ``streamed_bytes``: what a streamed response carried (its payload is empty);
-        ``runtime_ms``: the runtime's part of ``duration_ms`` when extensions worked on."""
-        env.drain_output()
+        ``runtime_ms``: the runtime's part of ``duration_ms`` when extensions worked on;
+        ``max_memory_mb``: read already, the runtime's lines drained before (by
+        :meth:`AfterInvoke.read`): the environment's next event may be running, so its
+        lines are not drained here (the loop reads them in a later callback)."""
+        drain = max_memory_mb is None
+        if drain:
+            env.drain_output()
         extra = outcome.log_lines(time.time())
         if extra:
             for line in extra:
                 env.log(line)
-            env.drain_output()
+            if drain:
+                env.drain_output()
         restore = ready.restore if ready is not None else None
         rec = invocation_record(
             env.cfg,
@@ -111,7 +118,7 @@ class Reporter:
             init_ms=ready.init_ms if ready is not None else None,
             outcome=outcome.status,
             started_at=started_at,
-            max_memory_mb=env.max_memory_mb(),
+            max_memory_mb=env.max_memory_mb() if max_memory_mb is None else max_memory_mb,
             restore=restore,
             trace_header=trace.trace_id if trace is not None else None,
         )
@@ -176,3 +183,65 @@ class Reporter:
         # Written as text whatever the log format (as it always has been here).
         env.log(lines.report_line(rec))
         return rec
+
+
+class AfterInvoke:
+    """One invoke's after-invoke step (:meth:`Reporter.after_invoke`), in two parts.
+
+    :meth:`read` is what must come before the environment's next event: the runtime's
+    lines drained (they are this invoke's) and Max Memory Used read (the environment's
+    high-water mark: the next event would raise it). Calling the step does the rest — the
+    outcome's lines, END, REPORT, the record — and :meth:`read` first if it has not run.
+    So a next event that arrives before the loop ran the step waits only for the reading;
+    the rest follows once that event is on its way to the runtime (which works
+    meanwhile), still before its START (:func:`lamina.scheduler.delivery.deliver`)."""
+
+    __slots__ = (
+        "_duration_ms",
+        "_env",
+        "_memory_mb",
+        "_outcome",
+        "_ready",
+        "_reporter",
+        "_request_id",
+        "_started_at",
+        "_streamed_bytes",
+        "_trace",
+    )
+
+    def __init__(
+        self,
+        reporter: Reporter,
+        env: Environment,
+        request_id: str,
+        outcome: InvokeOutcome,
+        duration_ms: float,
+        started_at: float,
+        ready: Ready | None,
+        streamed_bytes: int | None,
+        trace: TraceSource,
+    ) -> None:
+        self._reporter, self._env, self._request_id = reporter, env, request_id
+        self._outcome, self._duration_ms, self._started_at = outcome, duration_ms, started_at
+        self._ready, self._streamed_bytes, self._trace = ready, streamed_bytes, trace
+        self._memory_mb: int | None = None
+
+    def read(self) -> None:
+        """Drain the runtime's lines and read Max Memory Used (once)."""
+        if self._memory_mb is None:
+            env = self._env
+            env.drain_output()
+            self._memory_mb = env.max_memory_mb()
+
+    def __call__(self) -> InvocationRecord:
+        return self._reporter.after_invoke(
+            self._env,
+            self._request_id,
+            self._outcome,
+            duration_ms=self._duration_ms,
+            started_at=self._started_at,
+            ready=self._ready,
+            streamed_bytes=self._streamed_bytes,
+            trace=self._trace,
+            max_memory_mb=self._memory_mb,
+        )

@@ -140,6 +140,10 @@ def test_a_record_travels_as_a_row_and_an_earlier_workers_object_is_read() -> No
     assert record_from_json(row) == rec
     earlier = dict(zip(RECORD_FIELDS[:-2], row[:-2], strict=True))  # no restored, trace
     assert record_from_json(earlier) == rec
+    # Read with the node whose connection carried it (the ledger says where it ran).
+    assert record_from_json(row, "n1") == rec._replace(node="n1")
+    (carried,) = state_from_json({"records": [row]}, "n1").records
+    assert carried.node == "n1"
     not_an_outcome = [*row[:10], "Nope", *row[11:]]
     for bad in ([None, *row[1:]], row[:-1], {"request_id": "r"}, "r1", not_an_outcome):
         with pytest.raises(FrameError):

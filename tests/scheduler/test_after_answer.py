@@ -135,6 +135,13 @@ def request(event: dict[str, object], *, tail: bool = False) -> InvokeRequest:
     return InvokeRequest(CFG, payload, "arn:test", tail=tail)
 
 
+async def steps_done() -> None:
+    """Two turns of the loop: an answered invoke's reading runs in the first, the rest of
+    its step in the second (Scheduler._read_now)."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 def platform_lines(sch: Scheduler) -> list[str]:
     """The stream's START/END/REPORT lines and the function's own, in stream order."""
     return [e.message for e in sch.logs.read(CFG.name) if not e.message.startswith("INIT")]
@@ -155,7 +162,7 @@ def test_the_next_event_on_an_environment_follows_the_last_ones_report(tmp_path:
     async def scenario() -> None:
         async with scheduler(tmp_path) as (sch, records):
             await sch.invoke(request({}))  # the cold start, then both warm
-            await asyncio.sleep(0)
+            await steps_done()
             records.clear()
             first = await sch.invoke(request({}))
             # Answered: the step waits for the loop (no record, nothing after START yet).
@@ -166,7 +173,7 @@ def test_the_next_event_on_an_environment_follows_the_last_ones_report(tmp_path:
             (env,) = sch.envs.values()
             idle_since = env.slot.last_used
             assert sch.pool.freeze_due(idle_since + 29.0) == []
-            await asyncio.sleep(0)
+            await steps_done()
             assert [r.request_id for r in records] == [first.request_id, second.request_id]
             assert sch.pool.freeze_due(idle_since + 30.0) == [env.slot]
             a, b = records
@@ -192,11 +199,60 @@ def test_the_next_event_on_an_environment_follows_the_last_ones_report(tmp_path:
 
 @pytest.mark.privileged
 @pytest.mark.slow
+def test_a_next_event_waits_for_the_last_ones_reading_only(tmp_path: Path) -> None:
+    """The next event, arriving before the loop ran the last invoke's step, waits only for
+    its memory reading: the record, END and REPORT are written once that event is on its
+    way to the runtime (in flight), still before its START."""
+
+    async def scenario() -> None:
+        async with scheduler(tmp_path) as (sch, records):
+            await sch.invoke(request({}))
+            await steps_done()
+            (env,) = sch.envs.values()
+            in_flight: list[tuple[str, bool]] = []
+            sink = sch._reporter._record
+
+            def record(rec: InvocationRecord) -> None:
+                in_flight.append((rec.request_id, env.inflight is not None))
+                sink(rec)
+
+            sch._reporter._record = record
+            first = await sch.invoke(request({}))
+            assert in_flight == []  # answered: its step waits for the loop
+            second = await sch.invoke(request({"alloc_mb": 120}))
+            # The first's record while the second was in flight; the second's, from the
+            # loop, after it.
+            assert in_flight == [(first.request_id, True)]
+            await steps_done()
+            assert in_flight == [(first.request_id, True), (second.request_id, False)]
+            a, b = records[-2:]
+            assert a.max_memory_used_mb < 120 <= b.max_memory_used_mb
+            tail = platform_lines(sch)[-8:]
+            assert [line.split(" ")[0] for line in tail] == [
+                "START", "in", "END", "REPORT", "START", "in", "END", "REPORT",
+            ]  # fmt: skip
+            # The loop's first turn after an answer reads; the next event, arriving then,
+            # still goes before the rest.
+            await steps_done()
+            in_flight.clear()
+            third = await sch.invoke(request({}))
+            await asyncio.sleep(0)
+            assert in_flight == []  # read, not yet reported
+            fourth = await sch.invoke(request({}))
+            assert in_flight == [(third.request_id, True)]
+            await steps_done()
+            assert in_flight[-1] == (fourth.request_id, False)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
 def test_tail_callers_get_the_step_before_the_answer(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with scheduler(tmp_path) as (sch, records):
             await sch.invoke(request({}))
-            await asyncio.sleep(0)
+            await steps_done()
             tailed = await sch.invoke(request({}, tail=True))
             text = tailed.log_tail.decode()
             rid = tailed.request_id
@@ -218,7 +274,7 @@ def test_an_invoke_that_ends_its_environment_is_reported_before_the_answer(
     async def scenario() -> None:
         async with scheduler(tmp_path) as (sch, records):
             await sch.invoke(request({}))
-            await asyncio.sleep(0)
+            await steps_done()
             crashed = await sch.invoke(request({"exit": True}))
             assert crashed.function_error == "Unhandled"
             assert crashed.record is not None and crashed.record.outcome is Outcome.ERROR

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from lamina.scheduler.pool import (
     REASON_ACCOUNT,
     REASON_RESERVED,
     ColdStart,
+    EnvSlot,
     EnvState,
     Pool,
     PoolLimits,
@@ -209,3 +213,53 @@ def test_after_a_stall_of_the_callers_loop_only_the_hold_freezes() -> None:
     assert pool.freeze_due(0.2, stalled=True) == []
     assert pool.freeze_due(0.2) == [d.slot]  # type: ignore[union-attr]
     assert pool.freeze_due(1.011, stalled=True) == [d.slot]  # type: ignore[union-attr]
+
+
+def _walked(pool: Pool) -> tuple[int, int, dict[str, int]]:
+    """The tallies as a walk over every environment finds them (what they replace)."""
+    idle: dict[str, int] = {}
+    for s in pool.slots.values():
+        if s.is_idle():
+            idle[s.key] = idle.get(s.key, 0) + 1
+    used = sum(s.memory_mb for s in pool.slots.values())
+    idle_mb = sum(s.memory_mb for s in pool.slots.values() if s.is_idle())
+    return used, idle_mb, idle
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["acquire", "release", "fail", "remove", "freeze", "expire", "drain"]),
+            st.integers(0, 2),
+            st.integers(0, 7),
+        ),
+        max_size=60,
+    )
+)
+def test_the_memory_and_idle_tallies_match_a_walk_after_any_sequence(
+    steps: list[tuple[str, int, int]],
+) -> None:
+    pool = Pool(PoolLimits(account=4, idle_reclaim_s=5.0))
+    held: list[EnvSlot] = []  # busy or starting: what release/fail may end
+    now = 0.0
+    for op, fn, pick in steps:
+        now += 1.0
+        if op == "acquire":
+            d = pool.acquire(f"f{fn}", f"f{fn}:k", now, memory_mb=128 * (fn + 1))
+            if not isinstance(d, Throttle):
+                if isinstance(d, ColdStart):
+                    pool.started(d.slot)
+                held.append(d.slot)
+        elif op in ("release", "fail") and held:
+            pool.release(held.pop(pick % len(held)), now, reusable=op == "release")
+        elif op == "remove" and pool.slots:
+            slot = list(pool.slots.values())[pick % len(pool.slots)]
+            pool.remove(slot)
+            pool.remove(slot)  # twice: the second changes nothing
+        elif op == "freeze" and pool.slots:
+            pool.mark_frozen(list(pool.slots.values())[pick % len(pool.slots)])
+        elif op == "expire":
+            pool.expired(now)
+        elif op == "drain":
+            pool.drain(f"f{fn}:")
+        assert (pool.used_mb, pool.idle_mb, pool.idle_by_key) == _walked(pool)
