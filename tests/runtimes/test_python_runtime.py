@@ -242,6 +242,63 @@ def test_unserializable_result_is_a_marshal_error(tmp_path: Path) -> None:
     )
 
 
+# Bodies json.loads reads and the bootstrap's fast path does not: each must still arrive as
+# json.loads decodes it (or fail as it fails).
+ODD_BODIES = [
+    b'{"a": 1}\n',
+    b' \t{"a": 1}',
+    '\ufeff{"bom": true}'.encode(),
+    '{"utf": "\u00e9"}'.encode("utf-16"),
+    '["le"]'.encode("utf-16-le"),
+    b'"\xed\xa0\x80"',
+    b"NaN",
+]
+
+
+def test_event_bodies_decode_exactly_as_json_loads(tmp_path: Path) -> None:
+    files = {"app.py": "def handler(event, context):\n    return {'got': repr(event)}\n"}
+    with python_runtime(tmp_path, files) as (api, rt):
+        for body in ODD_BODIES:
+            answer = api.invoke(body, rt.process)
+            assert (answer.kind, answer.json()) == ("response", {"got": repr(json.loads(body))})
+        for bad in (b"[1, 2] x", b'{"a": 1}\x0b', b"\xff"):
+            answer = api.invoke(bad, rt.process)
+            assert answer.kind == "error"
+            error = answer.json()
+            assert isinstance(error, dict)
+            assert error["errorType"] == "Runtime.UnmarshalError"
+            with pytest.raises(ValueError) as expected:
+                json.loads(bad)
+            assert error["errorMessage"] == f"Unable to unmarshal input: {expected.value}"
+
+
+def test_a_failed_answer_does_not_spoil_the_next_ones(tmp_path: Path) -> None:
+    # The encoder is made once; a failure inside an object must not leave that object
+    # marked as "being encoded", or the next answer holding it reads as circular.
+    files = {
+        "app.py": """
+            SHARED = {"ok": [1]}
+            def handler(event, context):
+                if event == "bad":
+                    SHARED["bad"] = {1, 2}
+                else:
+                    SHARED.pop("bad", None)
+                    SHARED["text"] = event
+                    SHARED["nan"] = float("nan")
+                return SHARED
+        """
+    }
+    with python_runtime(tmp_path, files) as (api, rt):
+        for _ in range(2):
+            error = api.invoke("bad", rt.process).json()
+            assert isinstance(error, dict)
+            assert error["errorMessage"] == (
+                "Unable to marshal response: Object of type set is not JSON serializable"
+            )
+            answer = api.invoke("é", rt.process)
+            assert answer.body == b'{"ok": [1], "text": "\\u00e9", "nan": NaN}'
+
+
 def test_decimal_and_bytes_results(tmp_path: Path) -> None:
     files = {
         "app.py": """

@@ -22,7 +22,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from types import ModuleType
 
     Handler = Callable[[object, "LambdaContext"], object]
@@ -131,7 +131,8 @@ class RuntimeApiClient:
             except (OSError, RuntimeApiError):
                 answer = None
             if answer is not None:
-                if answer[1].get("connection", "").lower() == "close":
+                connection = answer[1].get("connection")
+                if connection is not None and connection.lower() == "close":
                     self.close()
                 return answer
             # Closed under the /next sent ahead (keep-alive ended after the answer's 202,
@@ -172,7 +173,8 @@ class RuntimeApiClient:
                 if reused and attempt == 0:
                     continue
                 raise RuntimeApiError(f"{_first_line(data)}: connection closed without an answer")
-            if answer[1].get("connection", "").lower() == "close":
+            connection = answer[1].get("connection")
+            if connection is not None and connection.lower() == "close":
                 self.close()
             else:
                 self._next_sent = then_next
@@ -218,15 +220,20 @@ class RuntimeApiClient:
             buf += chunk
         lines = buf[:end].decode("latin-1").split("\r\n")
         del buf[: end + 4]
-        parts = lines[0].split(" ", 2)
+        first = lines[0]
+        parts = first.split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-            raise RuntimeApiError(f"bad status line {lines[0][:80]!r}")
+            raise RuntimeApiError(f"bad status line {first[:80]!r}")
         status = int(parts[1])
+        del lines[0]
+        # Per event, the fewest operations that still read any server's head: a name has no
+        # space before its colon in HTTP/1.1, so only the value is stripped.
         headers: dict[str, str] = {}
-        for line in lines[1:]:
+        for line in lines:
             name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if "chunked" in headers.get("transfer-encoding", "").lower():
+            headers[name.lower()] = value.strip()
+        coding = headers.get("transfer-encoding")
+        if coding is not None and "chunked" in coding.lower():
             return status, headers, self._read_chunked()
         length = headers.get("content-length")
         if length is None:
@@ -304,9 +311,11 @@ class CognitoIdentity:
     __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
 
     def __init__(self, raw: dict[str, object] | None) -> None:
-        raw = raw or {}
-        self.cognito_identity_id = raw.get("cognitoIdentityId")
-        self.cognito_identity_pool_id = raw.get("cognitoIdentityPoolId")
+        if raw:
+            self.cognito_identity_id = raw.get("cognitoIdentityId")
+            self.cognito_identity_pool_id = raw.get("cognitoIdentityPoolId")
+        else:  # most invokes: no identity, and no lookups for one
+            self.cognito_identity_id = self.cognito_identity_pool_id = None
 
     def __repr__(self) -> str:
         return (
@@ -509,16 +518,63 @@ def _json_default(obj: object) -> object:
 
 # What ``json.dumps(result, ensure_ascii=_ENSURE_ASCII, default=_json_default)`` uses, built
 # once: with arguments of its own, ``json.dumps`` builds a new encoder at every call.
-_encode_result = json.JSONEncoder(ensure_ascii=_ENSURE_ASCII, default=_json_default).encode
+_result_encoder = json.JSONEncoder(ensure_ascii=_ENSURE_ASCII, default=_json_default)
+
+
+def _c_encoder() -> "Callable[[object, int], Iterable[str]] | None":
+    """The C encoder ``JSONEncoder.encode`` makes anew at every call, made once per answer
+    kind: the same bytes, without the ~40 Python operations of ``encode``/``iterencode``.
+    None where the C accelerator is missing or takes other arguments (then ``encode``)."""
+    from json import encoder
+
+    make = encoder.c_make_encoder
+    if make is None:
+        return None
+    strings = encoder.encode_basestring_ascii if _ENSURE_ASCII else encoder.encode_basestring
+    e = _result_encoder
+    try:
+        # ``{}``: the markers that catch a circular reference (emptied again after each call).
+        made: Callable[[object, int], Iterable[str]] = make(
+            {}, e.default, strings, e.indent, e.key_separator, e.item_separator,
+            e.sort_keys, e.skipkeys, e.allow_nan,
+        )  # fmt: skip
+    except TypeError:  # pragma: no cover - a CPython whose accelerator changed its arguments
+        return None
+    return made
+
+
+_encode_c = _c_encoder()
 
 
 def marshal(result: object) -> bytes:
+    global _encode_c
     if isinstance(result, bytes):
         return result
     try:
-        return _encode_result(result).encode("utf-8", "surrogatepass")
+        if _encode_c is not None:
+            return "".join(_encode_c(result, 0)).encode("utf-8", "surrogatepass")
+        return _result_encoder.encode(result).encode("utf-8", "surrogatepass")
     except Exception as exc:
+        # A failure can leave the markers of the objects it was inside: start clean.
+        _encode_c = _c_encoder()
         raise Fault("Runtime.MarshalError", f"Unable to marshal response: {exc}") from None
+
+
+# The default decoder's scanner (C): ``json.loads(body)`` with neither its encoding sniffing
+# nor its two whitespace matches, for the usual event (UTF-8, no space around the value).
+_scan_once = json.JSONDecoder().scan_once
+
+
+def unmarshal(body: bytes) -> object:
+    """The event: exactly ``json.loads(body)``; any unusual body is left to ``json.loads``."""
+    try:
+        text = body.decode("utf-8", "surrogatepass")
+        value, end = _scan_once(text, 0)
+        if end == len(text) or not text[end:].strip(" \t\n\r"):
+            return value
+    except (ValueError, StopIteration):
+        pass  # a BOM, another UTF, leading space, or bad JSON: json.loads says which
+    return json.loads(body)
 
 
 def _parse_json_header(raw: str | None, what: str) -> dict[str, object] | None:
@@ -561,7 +617,7 @@ def handle(
             get("lambda-runtime-aws-tenant-id"),
         )
         try:
-            event = json.loads(body) if body else None
+            event = unmarshal(body) if body else None
         except ValueError as exc:
             raise Fault("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}") from None
         payload = marshal(handler(event, context))
