@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 import textwrap
 import threading
 import time
@@ -399,3 +400,45 @@ def test_chunked_answers_from_the_runtime_api_are_read(tmp_path: Path) -> None:
     assert posted, rt.stderr()
     assert posted[0].startswith(b"POST /2018-06-01/runtime/invocation/req-k/response HTTP/1.1")
     assert posted[0].endswith(b'{"got":{"via":"chunks"}}')
+
+
+def test_answer_heads_are_parsed_like_node_http(tmp_path: Path) -> None:
+    """The client's hand-written head parser: names lower-cased, values trimmed, repeats
+    joined, odd lines skipped, a bad status line refused."""
+    script = tmp_path / "parse.mjs"
+    client = runtime_dir() / "node" / "client.mjs"
+    script.write_text(
+        f"import {{ parseHead }} from {json.dumps(client.as_uri())};\n"
+        "const out = [];\n"
+        "for (const head of JSON.parse(process.argv[2])) {\n"
+        "  try { out.push(parseHead(head)); } catch (err) { out.push(String(err.message)); }\n"
+        "}\n"
+        "process.stdout.write(JSON.stringify(out));\n"
+    )
+    heads = [
+        "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: r-1\r\nCONTENT-LENGTH:  12 \r\n"
+        "X-Many: a\r\nx-many: b\r\nno colon here\r\n: no name\r\nConstructor: c",
+        "HTTP/1.1 202",
+        "HTTP/1.1 20 OK",
+        "garbage",
+    ]
+
+    done = subprocess.run(
+        [command().argv[0], str(script), json.dumps(heads)],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    parsed = json.loads(done.stdout)
+    assert parsed[0] == {
+        "status": 200,
+        "headers": {
+            "lambda-runtime-aws-request-id": "r-1",
+            "content-length": "12",
+            "x-many": "a, b",
+            "constructor": "c",
+        },
+    }
+    assert parsed[1] == {"status": 202, "headers": {}}
+    assert parsed[2] == "bad status line from the Runtime API: HTTP/1.1 20 OK"
+    assert parsed[3] == "bad status line from the Runtime API: garbage"

@@ -186,18 +186,33 @@ function parseJsonHeader(value) {
   }
 }
 
-function makeContext(headers, settle) {
+// Lambda never changes these variables in an environment: read once as the invoke loop
+// starts (each read of process.env is a getenv through C++), not five times per invoke.
+let contextEnv = null;
+
+function readContextEnv() {
   const env = process.env;
+  return {
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+  };
+}
+
+function makeContext(headers, settle) {
+  const env = contextEnv ?? readContextEnv();
   const deadline = Number(headers['lambda-runtime-deadline-ms'] || 0);
   return {
     callbackWaitsForEmptyEventLoop: true,
     awsRequestId: headers['lambda-runtime-aws-request-id'],
-    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
-    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+    functionName: env.functionName,
+    functionVersion: env.functionVersion,
     invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
-    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
-    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
-    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    memoryLimitInMB: env.memoryLimitInMB,
+    logGroupName: env.logGroupName,
+    logStreamName: env.logStreamName,
     clientContext: parseJsonHeader(headers['lambda-runtime-client-context']),
     identity: parseJsonHeader(headers['lambda-runtime-cognito-identity']),
     tenantId: headers['lambda-runtime-aws-tenant-id'],
@@ -208,6 +223,11 @@ function makeContext(headers, settle) {
     done: (err, result) => settle(err, result),
   };
 }
+
+// What settles the invoke under way with null when the event loop empties ('beforeExit'):
+// one listener for the runtime's life, not one added and removed per invoke.
+let settleOnEmpty = null;
+process.on('beforeExit', () => settleOnEmpty?.(null, null));
 
 /**
  * Run the handler and settle with its outcome: a returned promise, a callback, a legacy
@@ -220,11 +240,10 @@ function runHandler(handler, event, headers) {
     const settle = (err, result) => {
       if (settled) return;
       settled = true;
-      process.removeListener('beforeExit', onEmpty);
+      if (settleOnEmpty === settle) settleOnEmpty = null;
       resolve(err !== null && err !== undefined ? { error: err } : { result });
     };
-    const onEmpty = () => settle(null, null);
-    process.on('beforeExit', onEmpty);
+    settleOnEmpty = settle;
     const context = makeContext(headers, settle);
     let returned;
     try {
@@ -335,11 +354,9 @@ let inFlight = null; // the request id being handled, for crash reports
 let initDone = false;
 
 /** Answer with `text` (a POST the client built) and wait for the next event. */
-async function answer(client, text) {
+function answer(client, text) {
   inFlight = null;
-  const { posted, next } = client.answerAndNext(text);
-  await posted;
-  return next;
+  return client.answerAndNext(text);
 }
 
 /** Handle one event; resolves to the next one (its POST and the next GET go out together). */
@@ -436,6 +453,7 @@ async function main() {
     process.exit(1);
   }
   initDone = true;
+  contextEnv = readContextEnv();
 
   let next = await client.next();
   for (;;) {
