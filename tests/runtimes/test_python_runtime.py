@@ -442,3 +442,27 @@ def test_a_module_named_bootstrap_is_the_functions_own(tmp_path: Path) -> None:
     assert [frame.split('"')[1] for frame in body["stackTrace"]] == [
         str(tmp_path / "task" / "app.py")
     ]
+
+
+def test_requests_name_an_address_with_a_percent_as_given() -> None:
+    """The POST is a bytes template; a ``%`` of the address (an IPv6 zone) stays one ``%``
+    in both the POST and the GET /next written behind it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "lamina_python_bootstrap", runtime_dir() / "python" / "bootstrap.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    client = bootstrap.RuntimeApiClient("[fe80::1%eth0]:9001")
+    host = b"Host: [fe80::1%eth0]:9001\r\n"
+    get = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n" + host + b"\r\n"
+    assert client._get_next == get
+    written = client._post % (b"r-1", b"response", 2, b"", b"{}")
+    assert written == (
+        b"POST /2018-06-01/runtime/invocation/r-1/response HTTP/1.1\r\n"
+        + host
+        + b"Content-Length: 2\r\n\r\n{}"
+        + get
+    )

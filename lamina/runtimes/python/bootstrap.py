@@ -74,13 +74,15 @@ class RuntimeApiClient:
         # The last 202 an invoke's answer got, as bytes and parsed; its size as _read_answer saw it.
         self._ack: tuple[bytes, Answer] | None = None
         self._framed = 0
-        host_line = f"Host: {address}\r\n".encode("latin-1").replace(b"%", b"%%")
+        host_line = f"Host: {address}\r\n".encode("latin-1")
         prefix = _API_PREFIX.encode("ascii")
         self._get_next = b"GET " + prefix + b"/invocation/next HTTP/1.1\r\n" + host_line + b"\r\n"
-        # % (request id, b"response" or b"error", Content-Length, extra header lines)
+        # % (request id, b"response" or b"error", Content-Length, extra header lines,
+        # payload): the whole write, the next GET /next behind it; a % of the address (an
+        # IPv6 zone) escaped for the template.
         self._post = (
-            b"POST " + prefix + b"/invocation/%s/%s HTTP/1.1\r\n" + host_line
-            + b"Content-Length: %d\r\n%s\r\n"
+            b"POST " + prefix + b"/invocation/%s/%s HTTP/1.1\r\n" + host_line.replace(b"%", b"%%")
+            + b"Content-Length: %d\r\n%s\r\n%s" + self._get_next.replace(b"%", b"%%")
         )  # fmt: skip
 
     def _connect(self) -> _socket.socket:
@@ -148,8 +150,7 @@ class RuntimeApiClient:
         ``headers`` are extra header lines (each ending in CRLF). Returns the POST's
         status and body; the event is read by :meth:`next_invocation`.
         """
-        head = self._post % (request_id.encode("latin-1"), kind, len(payload), headers)
-        data = b"".join((head, payload, self._get_next))
+        data = self._post % (request_id.encode("latin-1"), kind, len(payload), headers, payload)
         status, _, body = self._exchange(data, then_next=True)
         return status, body
 
@@ -186,7 +187,7 @@ class RuntimeApiClient:
         so an answer byte-identical to the last one is taken without parsing it again."""
         buf = self._buf
         if not buf:
-            chunk = self._recv()
+            chunk = self._sock.recv(65536)  # type: ignore[union-attr]  # only called while connected
             if not chunk:
                 return None
             buf += chunk
