@@ -523,9 +523,10 @@ _result_encoder = json.JSONEncoder(ensure_ascii=_ENSURE_ASCII, default=_json_def
 
 
 def _c_encoder() -> "Callable[[object, int], Iterable[str]] | None":
-    """The C encoder ``JSONEncoder.encode`` makes anew at every call, made once per answer
-    kind: the same bytes, without the ~40 Python operations of ``encode``/``iterencode``.
-    None where the C accelerator is missing or takes other arguments (then ``encode``)."""
+    """The C encoder ``JSONEncoder.encode`` makes anew at every call, made once (and again
+    after a failure): the same bytes, without the ~40 Python operations of ``encode`` and
+    ``iterencode``. None where the C accelerator is missing or takes other arguments (then
+    ``encode`` runs)."""
     from json import encoder
 
     make = encoder.c_make_encoder
