@@ -13,8 +13,11 @@ autoscaler never removed an idle one. The worker runs outside Ray's worker pool 
 (its own session, adopted by init), and the control plane says what it holds with a lease
 per node (:mod:`lamina.cluster.leases`): a node is busy in Ray's eyes exactly while it
 has environments. The worker dies with the node's raylet (it watches the raylet's pid,
-the launching task's parent), as it died with the agent actor before. Invokes never pass
-through Ray.
+the launching task's parent), as it died with the agent actor before — unless Ray drained
+the node: a raylet that accepts a drain while nothing of Ray's runs there shuts itself
+down at once, before the control plane could tell the worker, so the worker asks Ray's
+GCS why its raylet went (:func:`node_drained`) and leaves gracefully if it was a drain.
+Invokes never pass through Ray.
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ NAMESPACE = "lamina"
 STATE_FILE = "worker.json"
 START_TIMEOUT_S = 60.0
 READY = "LAMINA-WORKER "
+# How long a worker whose raylet ended waits for Ray's GCS to say why: a raylet that
+# crashed is still alive in the GCS (its health checks have not failed yet), so the
+# answer comes in one round trip; a GCS that is away too means the node is lost.
+DEATH_CHECK_TIMEOUT_S = 2.0
+# Ray's reasons for a node's end that are a drain (ray drain-node, autoscaler v2).
+DRAIN_REASONS = frozenset({"AUTOSCALER_DRAIN_PREEMPTED", "AUTOSCALER_DRAIN_IDLE"})
 
 
 def agent_name(node_id: str, token: str) -> str:
@@ -106,6 +115,7 @@ def launch(spec: AgentSpec, token: str) -> tuple[str, int, int]:
     if found is not None:
         return found.host, found.port, found.pid
     raylet = os.getppid()
+    gcs_address = _gcs_address()
     if _comm(raylet) != "raylet":  # Ray 2.60 runs tasks in workers the raylet forks
         log.warning("the Ray worker's parent %d is not a raylet: the worker dies with it", raylet)
     out = data_dir / "worker.out"
@@ -116,7 +126,7 @@ def launch(spec: AgentSpec, token: str) -> tuple[str, int, int]:
         "--capacity-mb", str(spec.capacity_mb), "--cpus", str(spec.cpus),
         "--api-endpoint", spec.api_endpoint,
         # A Ray worker's parent is its node's raylet: when the node goes, so does Lamina's.
-        "--die-with", str(raylet),
+        "--die-with", str(raylet), "--gcs-address", gcs_address,
     ]  # fmt: skip
     # The shell starts the worker in the background and exits: the worker is adopted by
     # init, outside the Ray worker that runs this task (Ray ends that one's children).
@@ -146,6 +156,17 @@ def launch(spec: AgentSpec, token: str) -> tuple[str, int, int]:
     return spec.host, port, pid
 
 
+def _gcs_address() -> str:
+    """The Ray cluster's GCS address, as the task running this sees it ("" outside Ray)."""
+    try:
+        import ray
+
+        return str(ray.get_runtime_context().gcs_address) if ray.is_initialized() else ""
+    except Exception:  # not in a Ray task (or a Ray without it): the worker just dies
+        log.exception("cannot read the GCS address: the worker will not tell a drain")
+        return ""
+
+
 def _wait_ready(out: Path, pid: int) -> int:
     """The port the worker says it listens on (its first line on stdout)."""
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -167,3 +188,34 @@ def die_with(pid: int) -> int:
     """A descriptor that becomes readable when process ``pid`` ends (the worker watches
     its node's raylet with it); ProcessLookupError if it has already gone."""
     return os.pidfd_open(pid)
+
+
+def is_drained(state: str, reason: str) -> bool:
+    """Whether a node Ray's GCS lists with ``state`` (``ALIVE``, ``DEAD``) and death
+    ``reason`` ended because Ray drained it (pure)."""
+    return state == "DEAD" and reason in DRAIN_REASONS
+
+
+def node_drained(gcs_address: str, node_id: str, timeout_s: float = DEATH_CHECK_TIMEOUT_S) -> bool:
+    """Ask Ray's GCS whether node ``node_id`` ended because it was drained (its raylet,
+    idle in Ray's eyes, shut itself down on accepting the drain). False when the GCS says
+    otherwise or cannot be asked (logged): the node is then handled as lost.
+
+    Imports Ray's GCS client on the call (~0.3 s, ~56 MB): only a worker whose raylet
+    ended pays for it."""
+    try:
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]
+        from ray.core.generated.common_pb2 import NodeDeathInfo  # type: ignore[attr-defined]
+        from ray.core.generated.gcs_pb2 import GcsNodeInfo  # type: ignore[attr-defined]
+
+        infos = GcsClient(address=gcs_address).get_all_node_info(timeout=timeout_s)
+        for info in infos.values():
+            if info.node_id.hex() == node_id:
+                state = GcsNodeInfo.GcsNodeState.Name(info.state)
+                reason = NodeDeathInfo.Reason.Name(info.death_info.reason)
+                log.info("Ray's GCS lists node %s as %s (%s)", node_id, state, reason)
+                return is_drained(state, reason)
+        log.warning("Ray's GCS does not list node %s", node_id)
+    except Exception:  # Ray raises many types; the GCS may be gone with the node
+        log.exception("cannot ask Ray's GCS why node %s ended", node_id)
+    return False

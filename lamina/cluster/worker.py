@@ -29,7 +29,7 @@ from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from lamina.cluster.agent import die_with
+from lamina.cluster.agent import die_with, node_drained
 from lamina.cluster.api_relay import ApiRelay, api_address
 from lamina.cluster.frames import (
     Frame,
@@ -220,6 +220,8 @@ class Worker:
         self._running: dict[int, asyncio.Task[None]] = {}  # the invokes' tasks
         self._started = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Asking Ray's GCS why the node's raylet ended (held: the loop keeps weak refs).
+        self.deciding: asyncio.Task[None] | None = None
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
         self.scheduler.start()
@@ -631,7 +633,8 @@ async def _main(args: argparse.Namespace) -> None:
     port = server.sockets[0].getsockname()[1]
     loop = asyncio.get_running_loop()
     if args.die_with:  # the node's raylet: when the node goes, the worker goes at once
-        loop.add_reader(die_with(args.die_with), os.kill, os.getpid(), signal.SIGKILL)
+        raylet = die_with(args.die_with)
+        loop.add_reader(raylet, _raylet_ended, loop, raylet, worker, args)
     print(f"LAMINA-WORKER {port}", flush=True)
     worker.leave_grace_s = args.leave_grace_s
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -640,6 +643,29 @@ async def _main(args: argparse.Namespace) -> None:
     server.close()
     await worker.leave(worker.leave_grace_s)
     await worker.close()
+
+
+def _raylet_ended(
+    loop: asyncio.AbstractEventLoop, raylet: int, worker: Worker, args: argparse.Namespace
+) -> None:
+    """The node's raylet ended: leave gracefully if Ray drained the node (an idle raylet
+    shuts down the moment it accepts a drain, before the control plane could say
+    ``leave``), else die at once, as a node that fails."""
+    loop.remove_reader(raylet)
+    os.close(raylet)
+
+    async def decide() -> None:
+        drained = bool(args.gcs_address) and await asyncio.to_thread(
+            node_drained, args.gcs_address, worker.node_id
+        )
+        if drained:
+            log.info("Ray drained node %s: its worker leaves", worker.node_id)
+            worker.stopping.set()
+        else:
+            log.warning("the raylet of node %s ended: its worker dies with it", worker.node_id)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    worker.deciding = loop.create_task(decide())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -652,6 +678,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cpus", type=float, default=1.0)
     p.add_argument("--api-endpoint", default="")
     p.add_argument("--die-with", type=int, default=0, help="exit when this process ends")
+    p.add_argument(
+        "--gcs-address",
+        default="",
+        help="Ray's GCS: asked whether the --die-with raylet ended because of a drain",
+    )
     p.add_argument(
         "--leave-grace-s",
         type=float,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.cluster.agent import STATE_FILE, AgentSpec, running
+from lamina.cluster.agent import STATE_FILE, AgentSpec, is_drained, running
 from tests.cluster.workers import TOKEN
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
@@ -108,3 +108,13 @@ def test_a_worker_is_started_found_again_restarted_and_dies_with_the_raylet(
     second.wait()
     assert wait_until(lambda: gone(pid2))
     assert running(Path(spec.data_dir)) is None
+
+
+def test_only_a_node_ray_drained_counts_as_drained() -> None:
+    """A worker whose raylet ended leaves gracefully only when Ray's GCS says the node
+    ended by a drain; a crash (still alive in the GCS) or ``ray stop`` is a lost node."""
+    assert is_drained("DEAD", "AUTOSCALER_DRAIN_PREEMPTED")
+    assert is_drained("DEAD", "AUTOSCALER_DRAIN_IDLE")
+    assert not is_drained("DEAD", "EXPECTED_TERMINATION")  # ray stop
+    assert not is_drained("DEAD", "UNEXPECTED_TERMINATION")
+    assert not is_drained("ALIVE", "UNSPECIFIED")  # crashed: health checks not failed yet
