@@ -14,6 +14,8 @@ drains a node before it terminates it) is told to leave over its worker's connec
 ``leave`` frame, with Ray's deadline as the grace; Ray schedules no new task there): its
 worker says it is leaving, its recently used warm environments are started again
 elsewhere and its invokes finish; the node is not attached again while Ray drains it.
+(A node idle in Ray's eyes — no lease yet — is never listed as draining: its raylet shuts
+down as it accepts the drain, and its worker finds out from Ray's GCS and leaves itself.)
 
 Ray is imported here and in :mod:`lamina.cluster.agent` only; nothing imports this
 module unless ``lamina serve --cluster`` is used.
