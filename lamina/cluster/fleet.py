@@ -14,8 +14,11 @@ drains a node before it terminates it) is told to leave over its worker's connec
 ``leave`` frame, with Ray's deadline as the grace; Ray schedules no new task there): its
 worker says it is leaving, its recently used warm environments are started again
 elsewhere and its invokes finish; the node is not attached again while Ray drains it.
-(A node idle in Ray's eyes — no lease yet — is never listed as draining: its raylet shuts
-down as it accepts the drain, and its worker finds out from Ray's GCS and leaves itself.)
+A node idle in Ray's eyes (no lease yet) is never listed as draining: its raylet shuts down
+as it accepts the drain and Ray lists the node dead at once, with a drain as the reason.
+Its worker outlives its raylet then (it asks Ray's GCS why the raylet went, and leaves),
+so such a node is told to leave too and is not detached while its connection lasts
+(at most the leave grace): its ``leaving`` message still rewarms its functions.
 
 Ray is imported here and in :mod:`lamina.cluster.agent` only; nothing imports this
 module unless ``lamina serve --cluster`` is used.
@@ -37,7 +40,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from lamina.cluster.agent import NAMESPACE, AgentSpec, agent_name, launch
-from lamina.cluster.drain import leave_grace
+from lamina.cluster.drain import DEFAULT_LEAVE_GRACE_S, leave_grace
 from lamina.cluster.router import ClusterRouter
 from lamina.errors import NodeLost
 
@@ -52,6 +55,9 @@ AGENT_START_TIMEOUT_S = 60.0
 # memory Lamina's environments may use there; default: Ray's own ``memory`` resource.
 CAPACITY_RESOURCE = "lamina_memory_mb"
 WILDCARDS = ("0.0.0.0", "::", "")
+# Ray's reasons for a node's death that are a drain (NodeDeathInfo.Reason), by number and
+# by name: AUTOSCALER_DRAIN_PREEMPTED, AUTOSCALER_DRAIN_IDLE.
+DRAIN_DEATHS = frozenset({3, 4, "AUTOSCALER_DRAIN_PREEMPTED", "AUTOSCALER_DRAIN_IDLE"})
 
 
 def cluster_token(secret: bytes) -> str:
@@ -70,6 +76,7 @@ class RayNode:
     capacity_mb: int
     cpus: float
     resource: str = "memory"  # the Ray resource its capacity is stated in
+    drained: bool = False  # dead because Ray drained it (its worker may still be leaving)
 
 
 def parse_node(raw: dict[str, Any]) -> RayNode:
@@ -83,6 +90,7 @@ def parse_node(raw: dict[str, Any]) -> RayNode:
         capacity,
         float(resources.get("CPU", 0.0)),
         CAPACITY_RESOURCE if declared else "memory",
+        not raw.get("Alive") and raw.get("DeathReason") in DRAIN_DEATHS,
     )
 
 
@@ -127,6 +135,8 @@ class Fleet:
         self.nodes: dict[str, RayNode] = {}
         self.draining: dict[str, int] = {}  # node id → Ray's drain deadline (epoch ms, 0: none)
         self._told: set[str] = set()  # draining nodes whose agent was told to leave
+        # Nodes dead by a drain whose worker is still connected → when first seen so.
+        self._drained_since: dict[str, float] = {}
         self._drain_unreadable = False
 
     async def start(self) -> None:
@@ -172,10 +182,13 @@ class Fleet:
         nodes = [parse_node(n) for n in raw]
         self.nodes = {n.node_id: n for n in nodes}
         self.draining = await asyncio.to_thread(self._draining_nodes)
-        self._told &= {n.node_id for n in nodes if n.alive}
+        self._told &= {n.node_id for n in nodes if n.alive or n.drained}
+        connected = self.router.connections
+        self._drained_since = {k: v for k, v in self._drained_since.items() if k in connected}
         for node in nodes:
             if not node.alive:
-                if node.node_id in self.router.connections:
+                if node.node_id in connected and not (node.drained and self._let_leave(node)):
+                    log.info("Ray lists node %s as dead: detached", node.node_id)
                     await self.router.detach(node.node_id)
             elif node.node_id in self.draining:
                 if node.node_id not in self._told:
@@ -227,6 +240,17 @@ class Fleet:
                 self._drain_unreadable = True
                 log.exception("cannot read which nodes Ray drains; nodes leave on SIGTERM")
             return {}
+
+    def _let_leave(self, node: RayNode) -> bool:
+        """A node dead by a drain whose worker is still connected: its raylet shut down as
+        it accepted the drain, and its worker is leaving (or will be, told now). True
+        while it may go on leaving; past the leave grace it is detached as a lost node."""
+        now = time.monotonic()
+        since = self._drained_since.setdefault(node.node_id, now)
+        if node.node_id not in self._told:
+            self._told.add(node.node_id)
+            self._tell_leave(node, DEFAULT_LEAVE_GRACE_S)
+        return now < since + DEFAULT_LEAVE_GRACE_S
 
     def _tell_leave(self, node: RayNode, grace_s: float) -> None:
         """Ray drains ``node``: its worker drains too (leaving, rewarm, invokes finish)."""

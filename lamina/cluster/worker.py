@@ -658,7 +658,8 @@ def _raylet_ended(
         drained = bool(args.gcs_address) and await asyncio.to_thread(
             node_drained, args.gcs_address, worker.node_id
         )
-        if drained:
+        if drained or worker.stopping.is_set():
+            # (Told to leave already: the control plane heard of the drain, or SIGTERM.)
             log.info("Ray drained node %s: its worker leaves", worker.node_id)
             worker.stopping.set()
         else:

@@ -28,3 +28,17 @@ def test_bundles_are_in_lamina_memory_mb_once_a_live_node_declares_it() -> None:
     gone = RayNode("a", "h", False, 2048, 1.0, "lamina_memory_mb")
     assert bundle_resource([plain, gone]) == "memory"
     assert bundle_resource([]) == "memory"
+
+
+def test_a_node_dead_by_a_drain_is_told_from_a_lost_one() -> None:
+    """Ray lists a node whose idle raylet shut down on a drain as dead at once, with the
+    drain as its death reason: its worker may still be leaving (the fleet lets it)."""
+    drained = parse_node({"NodeID": "a", "Alive": False, "DeathReason": 3, "Resources": {}})
+    assert drained.drained and not drained.alive
+    idle = parse_node({"NodeID": "a", "Alive": False, "DeathReason": 4, "Resources": {}})
+    assert idle.drained
+    for reason in (0, 1, 2, None):  # unspecified, ray stop, a crash, an older Ray
+        lost = parse_node({"NodeID": "b", "Alive": False, "DeathReason": reason, "Resources": {}})
+        assert not lost.drained
+    alive = parse_node({"NodeID": "c", "Alive": True, "DeathReason": 3, "Resources": {}})
+    assert not alive.drained
