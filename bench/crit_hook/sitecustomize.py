@@ -29,58 +29,40 @@ hook folder at a time.)
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from typing import Any
 
-_WARM_UP = 500
-_EVERY = 1000
+from bench.hook_samples import Samples
+
 _CLIENT = b"POST /2015-03-31/functions/"
 _ANSWER = b"POST /2018-06-01/runtime/invocation/"
 _ACCEPTED = b"HTTP/1.1 202"
 
 
-class _Stamps:
+class _Stamps(Samples):
     """The instants of the invoke in progress and every segment's durations (µs)."""
 
     def __init__(self, out: str) -> None:
-        self.out = out
+        super().__init__(out, width=52)
         self.client: object = None  # the connection of the request in progress
         self.request_at = 0.0
         self.event_at = 0.0
         self.answer_read_at = 0.0
         self.client_answer_at = 0.0
         self.event_due = False  # a request arrived whose event is not written yet
-        self.samples: dict[str, list[float]] = {}
         self.parked = 0
         self.waited = 0
-        self.invokes = 0
 
     def add(self, name: str, value_us: float) -> None:
-        self.samples.setdefault(name, []).append(value_us)
+        self.add_us(name, value_us)
 
     def since(self, name: str, at: float, now: float) -> None:
         if at:
-            self.add(name, (now - at) * 1e6)
+            self.add_us(name, (now - at) * 1e6)
 
-    def invoke_done(self) -> None:
-        self.invokes += 1
-        if self.invokes % _EVERY == 0:
-            self.write()
-
-    def write(self) -> None:
-        lines = [f"{self.out} after {self.invokes} invokes (µs; median, first quartile, n)"]
-        for name in sorted(self.samples):
-            values = self.samples[name]
-            kept = values[_WARM_UP:] if len(values) >= 2 * _WARM_UP else values
-            if len(kept) >= 4:
-                q1 = statistics.quantiles(kept, n=4)[0]
-                med = statistics.median(kept)
-                lines.append(f"{name:52s} {med:8.1f} {q1:8.1f} {len(values):8d}")
-        lines.append(f"deliveries: /next parked {self.parked}, waited for /next {self.waited}")
-        with open(self.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    def extra_lines(self) -> list[str]:
+        return [f"deliveries: /next parked {self.parked}, waited for /next {self.waited}"]
 
 
 def _install(out: str) -> _Stamps:

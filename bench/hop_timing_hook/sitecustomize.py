@@ -30,44 +30,25 @@ wake-up) and any time the process waited for a CPU. Nothing happens without the 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from typing import Any
 
-_WARM_UP = 500
-_EVERY = 1000
+from bench.hook_samples import Samples
+
 _CLIENT = b"POST /2015-03-31/functions/"
 _RUNTIME = b"POST /2018-06-01/runtime/invocation/"
 
 
-class _Stamps:
+class _Stamps(Samples):
     def __init__(self, out: str) -> None:
-        self.out = out
+        super().__init__(out, width=58)
         self.request_at = 0.0  # the client's request (or an invoke frame) arrived
         self.answer_at = 0.0  # the runtime's answer (or an answer frame) arrived
         self.client: object = None  # the connection of the request in progress
-        self.samples: dict[str, list[float]] = {}
-        self.invokes = 0
 
     def add(self, name: str, since: float) -> None:
-        self.samples.setdefault(name, []).append((time.perf_counter() - since) * 1e6)
-
-    def invoke_done(self) -> None:
-        self.invokes += 1
-        if self.invokes % _EVERY == 0:
-            self.write()
-
-    def write(self) -> None:
-        lines = [f"{self.out} after {self.invokes} invokes (µs; median, first quartile, n)"]
-        for name, values in self.samples.items():
-            kept = values[_WARM_UP:] if len(values) >= 2 * _WARM_UP else values
-            if len(kept) >= 4:
-                q1 = statistics.quantiles(kept, n=4)[0]
-                med = statistics.median(kept)
-                lines.append(f"{name:58s} {med:8.1f} {q1:8.1f} {len(values):8d}")
-        with open(self.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        self.add_us(name, (time.perf_counter() - since) * 1e6)
 
 
 def _install(prefix: str, worker: bool) -> None:
