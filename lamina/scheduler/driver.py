@@ -320,18 +320,15 @@ class Scheduler:
             )
         else:
             step = AfterInvoke(
+                self._reporter,
                 env,
-                partial(
-                    self._reporter.after_invoke,
-                    env,
-                    request_id,
-                    outcome,
-                    duration_ms=delivered.duration_ms,
-                    started_at=delivered.started_at,
-                    ready=ready,
-                    streamed_bytes=streamed,
-                    trace=delivered.trace,
-                ),
+                request_id,
+                outcome,
+                delivered.duration_ms,
+                delivered.started_at,
+                ready,
+                streamed,
+                delivered.trace,
             )
             if outcome.reusable and not req.tail:
                 # Answer first: the meter and the lines follow once the answer is written

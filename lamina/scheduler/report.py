@@ -196,12 +196,34 @@ class AfterInvoke:
     the rest follows once that event is on its way to the runtime (which works
     meanwhile), still before its START (:func:`lamina.scheduler.delivery.deliver`)."""
 
-    __slots__ = ("_env", "_memory_mb", "_step")
+    __slots__ = (
+        "_duration_ms",
+        "_env",
+        "_memory_mb",
+        "_outcome",
+        "_ready",
+        "_reporter",
+        "_request_id",
+        "_started_at",
+        "_streamed_bytes",
+        "_trace",
+    )
 
-    def __init__(self, env: Environment, step: Callable[..., InvocationRecord]) -> None:
-        """``step``: :meth:`Reporter.after_invoke` with this invoke's arguments bound
-        (``functools.partial``); it is given only the reading's ``max_memory_mb``."""
-        self._env, self._step = env, step
+    def __init__(
+        self,
+        reporter: Reporter,
+        env: Environment,
+        request_id: str,
+        outcome: InvokeOutcome,
+        duration_ms: float,
+        started_at: float,
+        ready: Ready | None,
+        streamed_bytes: int | None,
+        trace: TraceSource,
+    ) -> None:
+        self._reporter, self._env, self._request_id = reporter, env, request_id
+        self._outcome, self._duration_ms, self._started_at = outcome, duration_ms, started_at
+        self._ready, self._streamed_bytes, self._trace = ready, streamed_bytes, trace
         self._memory_mb: int | None = None
 
     def read(self) -> None:
@@ -212,4 +234,14 @@ class AfterInvoke:
             self._memory_mb = env.max_memory_mb()
 
     def __call__(self) -> InvocationRecord:
-        return self._step(max_memory_mb=self._memory_mb)
+        return self._reporter.after_invoke(
+            self._env,
+            self._request_id,
+            self._outcome,
+            duration_ms=self._duration_ms,
+            started_at=self._started_at,
+            ready=self._ready,
+            streamed_bytes=self._streamed_bytes,
+            trace=self._trace,
+            max_memory_mb=self._memory_mb,
+        )
