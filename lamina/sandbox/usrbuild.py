@@ -7,6 +7,10 @@ same filesystem (no data copied; a host upgrade that replaces a file changes the
 copies otherwise; and ``usr-<digest>/etc/ld.so.cache``, the dynamic linker's cache of the
 tree's libraries alone (the host's ``ldconfig -r``: the host's cache names every library
 the host has), bound at ``/etc/ld.so.cache`` in place of the host's.
+
+Trees of other digests (a host upgrade, another interpreter) are removed when the server
+starts with a tree of its own: one server holds a data directory (``DataDirLock``) and its
+previous run's environments are killed before the tree is prepared, so nothing uses them.
 """
 
 from __future__ import annotations
@@ -92,10 +96,44 @@ def _digest(usr: Path, plan: UsrPlan) -> str:
     return h.hexdigest()[:16]
 
 
+def stale_trees(names: Iterable[str], keep: str, live_pids: Iterable[int]) -> list[str]:
+    """Which entries of a tree directory to remove (pure): every ``usr-<digest>`` but
+    ``keep``, and every unfinished ``usr-<digest>.<pid>.tmp`` whose builder is not alive."""
+    alive = {str(pid) for pid in live_pids}
+    stale = []
+    for name in names:
+        if not name.startswith("usr-") or name == keep:
+            continue
+        parts = name.split(".")
+        if len(parts) == 3 and parts[2] == "tmp" and parts[1] in alive:
+            continue  # another process is building it right now
+        stale.append(name)
+    return sorted(stale)
+
+
+def _live_pids() -> list[int]:
+    return [int(n) for n in os.listdir("/proc") if n.isdigit()]
+
+
+def prune_trees(base: Path, keep: Path) -> list[str]:
+    """Remove the trees under ``base`` other than ``keep``; returns the names removed."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return []
+    removed = stale_trees(names, keep.name, _live_pids())
+    for name in removed:
+        shutil.rmtree(base / name, ignore_errors=True)
+    if removed:
+        log.info("removed the environments' old /usr trees under %s: %s", base, removed)
+    return removed
+
+
 def build_usr(base: Path, plan: UsrPlan, usr: Path = Path("/usr")) -> UsrTree:
     """The tree for ``plan`` under ``base`` (``usr-<digest>``), built unless it exists."""
     target = base / f"usr-{_digest(usr, plan)}"
     if target.is_dir():
+        prune_trees(base, target)
         return UsrTree(target)
     started = time.monotonic()
     tmp = base / f"{target.name}.{os.getpid()}.tmp"
@@ -138,6 +176,7 @@ def build_usr(base: Path, plan: UsrPlan, usr: Path = Path("/usr")) -> UsrTree:
         time.monotonic() - started,
         copied // 2**20,
     )
+    prune_trees(base, target)
     return UsrTree(target)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from lamina.sandbox.elfdeps import ld_so_conf_dirs, parse_elf, read_elf
 from lamina.sandbox.rootfs import alternatives, host_rootfs, prepare_etc
-from lamina.sandbox.usrbuild import build_usr, ldconfig
+from lamina.sandbox.usrbuild import build_usr, ldconfig, stale_trees
 from lamina.sandbox.usrtree import (
     UsrPlan,
     interpreter_prefixes,
@@ -153,6 +153,28 @@ def test_the_tree_is_hard_links_built_once_per_content(tmp_path: Path) -> None:
     marker.touch()
     assert build_usr(tmp_path, plan) == built and marker.exists()  # found, not rebuilt
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_old_trees_are_removed_when_the_current_one_is_chosen(tmp_path: Path) -> None:
+    if os.stat(tmp_path).st_dev != os.stat(USR).st_dev:
+        pytest.skip("the test directory is not on /usr's filesystem")
+    old = tmp_path / "usr-0123456789abcdef"
+    (old / "usr" / "bin").mkdir(parents=True)
+    (old / "usr" / "bin" / "python3").write_text("from before a host upgrade")
+    dead = tmp_path / "usr-fedcba9876543210.999999999.tmp"  # no such pid: an aborted build
+    dead.mkdir()
+    other = tmp_path / "etc-1"  # not a /usr tree: left alone
+    other.mkdir()
+    built = build_usr(tmp_path, plan_usr(USR, ()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([built.root.name, "etc-1"])
+    assert (built.usr / "bin").is_dir()
+
+
+def test_which_trees_are_stale() -> None:
+    names = ["usr-aa", "usr-bb", "usr-cc.41.tmp", "usr-dd.42.tmp", "etc-x", "usr-aa.7.tmp"]
+    # 42 is a live builder's pid; 41 and 7 are gone.
+    assert stale_trees(names, "usr-aa", [1, 42]) == ["usr-aa.7.tmp", "usr-bb", "usr-cc.41.tmp"]
+    assert stale_trees(["usr-aa"], "usr-aa", []) == []
 
 
 def test_the_trees_linker_cache_names_only_its_own_libraries(tmp_path: Path) -> None:
