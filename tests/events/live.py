@@ -1,15 +1,14 @@
 """Helpers for the event-source tests that drive a real ``lamina serve`` subprocess.
 
-The server is :class:`tests.integration.harness.LaminaProcess`; these helpers keep its
-output flowing (a full pipe would block the server's logging, and with it its loop),
-build boto3 clients of every service against its one port, and wait for conditions.
+The server is :class:`tests.integration.harness.LaminaProcess` (which keeps reading its
+output); these helpers build boto3 clients of every service against its one port, and
+wait for conditions.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -28,18 +27,8 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-role"
 
 
 def start_server(data_dir: Path, env: dict[str, str] | None = None) -> LaminaProcess:
-    """Start ``lamina serve`` and keep reading its output (kept in ``server.output``)."""
-    server = LaminaProcess(data_dir, dict(env or {})).start()
-    proc = server.proc
-    assert proc is not None and proc.stdout is not None
-    stdout = proc.stdout
-
-    def pump() -> None:
-        for line in stdout:
-            server.output.append(line)
-
-    threading.Thread(target=pump, name="lamina-output", daemon=True).start()
-    return server
+    """Start ``lamina serve`` (its output is kept in ``server.output``)."""
+    return LaminaProcess(data_dir, dict(env or {})).start()
 
 
 def kill(server: LaminaProcess) -> None:

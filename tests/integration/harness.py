@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ AWS = str(Path(sys.executable).with_name("aws"))  # the AWS CLI of the test envi
 # The documented dev key pair: what a server without LAMINA_ACCESS_KEYS accepts.
 DEV_KEY, DEV_SECRET = "AKIDLAMINA", "lamina-secret"
 EXAMPLES = ROOT / "build" / "examples"
+OUTPUT_LINES = 10_000  # the server's last log lines a test can read (LaminaProcess.output)
 REPORT = re.compile(
     r"^REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>\d+\.\d{2}) ms\t"
     r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<memory>\d+) MB\t"
@@ -82,10 +84,16 @@ class LaminaProcess:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[str] | None = None
     endpoint: str = ""
-    output: list[str] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)  # the server's log, read as it comes
+    _reader: threading.Thread | None = field(default=None, repr=False)
 
     def start(self) -> LaminaProcess:
+        """Start the server and return once it serves (RuntimeError if it does not within
+        a minute). Its log (stdout and stderr) is read for its whole life into
+        :attr:`output`: a pipe nobody reads fills up (64 KiB), and the server's next log
+        call would then block its event loop, stalling every request and invoke."""
         env = {**os.environ, **self.env}
+        self.endpoint = ""
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -103,22 +111,41 @@ class LaminaProcess:
             env=env,
             cwd=ROOT,
         )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 60
-        for line in self.proc.stdout:
-            self.output.append(line)
-            m = re.search(r"Lamina serving on (http://\S+)", line)
-            if m:
-                self.endpoint = m.group(1)
-                break
-            if time.monotonic() > deadline:
-                break
+        serving = threading.Event()
+        self._reader = threading.Thread(
+            target=self._read_output,
+            args=(self.proc, serving),
+            name="lamina-output",
+            daemon=True,
+        )
+        self._reader.start()
+        serving.wait(timeout=60)
         if not self.endpoint:
             self.stop()
             raise RuntimeError("Lamina did not start:\n" + "".join(self.output))
         return self
 
+    def _read_output(self, proc: subprocess.Popen[str], serving: threading.Event) -> None:
+        """Append the server's lines to :attr:`output` (the last ``OUTPUT_LINES`` of them)
+        until it closes its end; ``serving`` is set once it says where it serves, or at
+        its end."""
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                self.output.append(line)
+                if len(self.output) > 2 * OUTPUT_LINES:
+                    del self.output[:-OUTPUT_LINES]
+                if not serving.is_set():
+                    m = re.search(r"Lamina serving on (http://\S+)", line)
+                    if m:
+                        self.endpoint = m.group(1)
+                        serving.set()
+        finally:
+            serving.set()
+
     def stop(self) -> None:
+        """SIGTERM the server (SIGKILL after 30 s) and wait until all it logged is in
+        :attr:`output`."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -126,6 +153,10 @@ class LaminaProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._reader is not None:
+            # EOF comes when the server and everything that inherited its pipe are gone.
+            self._reader.join(timeout=10)
+            self._reader = None
 
     def lambda_client(self, read_timeout: int = 120) -> Any:
         return aws_client(self, "lambda", read_timeout=read_timeout, connect_timeout=10)
