@@ -10,6 +10,11 @@
 # exits (so SHUTDOWN's grace ends when they are gone), passes SIGTERM on to the runtime
 # and exits with the runtime's status.
 # With only a wrapper it execs it.
+#
+# With extensions, Lamina passes a pipe of its own as fd 3: the extensions' stdout and
+# stderr go there, straight to Lamina, which reads it outside the environment. (No relay
+# in the environment: a frozen one would hold back what an extension wrote before its
+# `next`, and Lamina tells the extensions' lines from the runtime's by their pipe.)
 api=$AWS_LAMBDA_RUNTIME_API
 host=${api%:*}
 port=${api##*:}
@@ -28,17 +33,15 @@ request() {
 
 count=0
 declare -A names # extension pid -> name
-# Each line an extension writes is marked (a leading \x1f) so that Lamina can tell its
-# log lines from the function's (the Telemetry API's "extension" and "function" types).
-mark() { while IFS= read -r line; do printf '\x1f%s\n' "$line"; done; }
-# An extension and its marker are one job, so the job ends (and is reported) only once
-# every line the extension wrote has been passed on.
-set -o pipefail
+if [[ -n ${LAMINA_EXTENSIONS:-} ]]; then
+  exec 9>&3 3>&- # the extensions' pipe; request() uses fd 3
+fi
 for ext in ${LAMINA_EXTENSIONS:-}; do
-  { "$ext" 2>&1 | mark; } &
+  "$ext" >&9 2>&9 9>&- &
   names[$!]=${ext##*/}
   count=$((count + 1))
 done
+exec 9>&- # the runtime writes to its own stdout
 unset LAMINA_EXTENSIONS
 
 if ((count > 0)); then

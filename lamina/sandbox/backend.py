@@ -82,8 +82,12 @@ class Sandbox(Protocol):
         """Release what the sandbox holds on the host (cgroup roots) after every kill."""
         ...
 
-    async def spawn(self, spec: SandboxSpec, stdout_fd: int) -> EnvironmentProcess:
-        """Start the runtime; its stdout and stderr go to ``stdout_fd`` (the caller's pipe)."""
+    async def spawn(
+        self, spec: SandboxSpec, stdout_fd: int, *, extensions_fd: int | None = None
+    ) -> EnvironmentProcess:
+        """Start the runtime; its stdout and stderr go to ``stdout_fd`` (the caller's pipe).
+        ``extensions_fd`` (another pipe of the caller's) becomes the environment's fd 3:
+        Lamina's extension launcher sends the extensions' output there."""
         ...
 
 

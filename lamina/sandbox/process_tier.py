@@ -192,8 +192,11 @@ class ProcessSandbox:
         control_fd: int | None = None,
         trace_fd: int | None = None,
         maker_fd: int | None = None,
+        extensions_fd: int | None = None,
     ) -> JailedProcess:
-        """Start ``spec``'s runtime in a new jail; ``control_fd`` becomes its fd 3.
+        """Start ``spec``'s runtime in a new jail; ``control_fd`` (a zygote's) or
+        ``extensions_fd`` (where the extension launcher sends the extensions' output; a
+        zygote has no extensions) becomes its fd 3.
 
         ``maker_fd`` (a zygote's, with ``control_fd``): the socket on which the jail's
         init serves requests for forked environments' namespaces (``sandbox/zygote.py``);
@@ -225,8 +228,9 @@ class ProcessSandbox:
         if self._volumes is not None and control_fd is None:
             volume = await self._volumes.take(spec.limits.ephemeral_mb)
         cgroup = self._driver.create(spec.env_id, spec.limits)
-        # Passed descriptors land at 3, 4, ... in this order.
-        passed: tuple[int, ...] = () if control_fd is None else (control_fd,)
+        # Passed descriptors land at 3, 4, ... in this order; the runtime keeps the first.
+        kept = control_fd if control_fd is not None else extensions_fd
+        passed: tuple[int, ...] = () if kept is None else (kept,)
         netns_at = tmp_at = trace_at = template_at = maker_at = None
         if maker_fd is not None:
             passed += (maker_fd,)
@@ -254,7 +258,7 @@ class ProcessSandbox:
             uid=self._uid,
             gid=self._gid,
             workdir=TASK_ROOT,
-            keep_fds=3 if control_fd is None else 4,
+            keep_fds=3 if kept is None else 4,
             netns_fd=netns_at,
             parent_pid=os.getpid(),
             # A zygote's forks join namespaces its init made (setns); each environment

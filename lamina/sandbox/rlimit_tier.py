@@ -119,8 +119,11 @@ class RlimitSandbox:
     def close(self) -> None:
         """Nothing is held on the host in this tier."""
 
-    async def spawn(self, spec: SandboxSpec, stdout_fd: int) -> PlainProcess:
-        child = Child(spec.argv, spec.env, stdout_fd, new_session=True)
+    async def spawn(
+        self, spec: SandboxSpec, stdout_fd: int, *, extensions_fd: int | None = None
+    ) -> PlainProcess:
+        passed = () if extensions_fd is None else (extensions_fd,)
+        child = Child(spec.argv, spec.env, stdout_fd, new_session=True, pass_fds=passed)
         limits = spec.limits
         memory = limits.memory_mb * 1024 * 1024
         # Applied right after the spawn: the runtime has not had time to allocate or fork

@@ -34,10 +34,6 @@ def shutdown_grace_s(extensions: int) -> float:
     return SHUTDOWN_GRACE_S if extensions else RUNTIME_SHUTDOWN_GRACE_S
 
 
-# lamina/runtimes/launch_extensions.sh starts each line an extension writes with this.
-EXTENSION_MARK = "\x1f"
-
-
 class AfterAnswer(Protocol):
     """An answered invoke's after-invoke step (:class:`lamina.scheduler.report.AfterInvoke`)."""
 
@@ -76,6 +72,8 @@ class Environment:
     # Its own network namespace (process tier), closed with the environment.
     network: EnvNetwork | None = None
     _output: OutputPipe = field(init=False)
+    # The external extensions' output, a pipe of its own (lamina/runtimes/launch_extensions.sh).
+    _extensions_output: OutputPipe | None = field(init=False, default=None)
     _log_folder: str = field(init=False)  # the log group's folder in the log store
 
     def __post_init__(self) -> None:
@@ -116,16 +114,26 @@ class Environment:
             )
 
     # -- output capture ---------------------------------------------------------------
-    def attach_output(self, read_fd: int) -> None:
-        """Read the runtime's stdout/stderr from ``read_fd`` without blocking the loop."""
+    def attach_output(self, read_fd: int, extensions_fd: int | None = None) -> None:
+        """Read the runtime's stdout/stderr from ``read_fd`` (and the external extensions'
+        output from ``extensions_fd``) without blocking the loop."""
         self._output.attach(read_fd)
+        if extensions_fd is not None:
+            self._extensions_output = OutputPipe(self._extension_line)
+            self._extensions_output.attach(extensions_fd)
 
     def drain_output(self) -> None:
-        """Move everything the runtime has written so far into the log stream."""
+        """Move everything the runtime and extensions have written so far into the log
+        stream."""
         self._output.drain_written()
+        extensions = self._extensions_output
+        if extensions is not None:
+            extensions.drain_written()
 
     def flush_partial(self) -> None:
         self._output.flush_partial()
+        if self._extensions_output is not None:
+            self._extensions_output.flush_partial()
 
     def log(self, message: str, now_ms: int | None = None) -> None:
         ts = int(time.time() * 1000) if now_ms is None else now_ms
@@ -137,14 +145,18 @@ class Environment:
                 del tail[:-TAIL_BYTES]
 
     def _output_line(self, message: str, now_ms: int | None = None) -> None:
-        """A line the runtime or an extension wrote (Lamina's launcher marks the latter)."""
-        kind = "function"
-        if message.startswith(EXTENSION_MARK):
-            kind, message = "extension", message[len(EXTENSION_MARK) :]
+        """A line the runtime wrote."""
         self.log(message, now_ms)
         telemetry = self.channel.telemetry
         if telemetry.active:
-            telemetry.emit(kind, kind, message)
+            telemetry.emit("function", "function", message)
+
+    def _extension_line(self, message: str, now_ms: int | None = None) -> None:
+        """A line an external extension wrote."""
+        self.log(message, now_ms)
+        telemetry = self.channel.telemetry
+        if telemetry.active:
+            telemetry.emit("extension", "extension", message)
 
     def tail_bytes(self) -> bytes:
         if not self.tail:
@@ -154,6 +166,8 @@ class Environment:
 
     def detach_output(self) -> None:
         self._output.detach()
+        if self._extensions_output is not None:
+            self._extensions_output.detach()
 
     # -- readings -----------------------------------------------------------------------
     def max_memory_mb(self) -> int:

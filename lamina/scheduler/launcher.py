@@ -178,14 +178,22 @@ class Launcher:
         if net is not None:
             spec = dataclasses.replace(spec, netns_fd=net.fd)
         read_fd, write_fd = os.pipe()
+        # The extensions' output has a pipe of its own, read here, outside the environment:
+        # what an extension wrote before the freeze is logged (and sent to Telemetry API
+        # subscribers) while the environment is frozen, as on Lambda.
+        ext_read, ext_write = os.pipe() if plan.extensions else (None, None)
         try:
-            env.process = await self.sandbox.spawn(spec, write_fd)
+            env.process = await self.sandbox.spawn(spec, write_fd, extensions_fd=ext_write)
         except BaseException:
             os.close(read_fd)
+            if ext_read is not None:
+                os.close(ext_read)
             raise
         finally:
             os.close(write_fd)
-        watch(env, env.process, read_fd, on_exit)
+            if ext_write is not None:
+                os.close(ext_write)
+        watch(env, env.process, read_fd, on_exit, ext_read)
 
     async def zygote_spec(
         self, cfg: FunctionConfig, log_stream: str
@@ -207,10 +215,17 @@ class Launcher:
             return error_bodies.invalid_runtime(exc.message)
 
 
-def watch(env: Environment, process: EnvironmentProcess, read_fd: int, on_exit: ExitHook) -> None:
-    """Log ``process``'s output (from ``read_fd``) and call ``on_exit`` when it ends."""
+def watch(
+    env: Environment,
+    process: EnvironmentProcess,
+    read_fd: int,
+    on_exit: ExitHook,
+    extensions_fd: int | None = None,
+) -> None:
+    """Log ``process``'s output (from ``read_fd``; its extensions' from ``extensions_fd``)
+    and call ``on_exit`` when it ends."""
     env.process = process
-    env.attach_output(read_fd)
+    env.attach_output(read_fd, extensions_fd)
     exited = asyncio.get_running_loop().create_task(process.wait())
     exited.add_done_callback(lambda fut: on_exit(env, fut))
     env.exited = exited

@@ -99,9 +99,7 @@ def test_an_external_extension_gets_invoke_events_and_shutdown(lamina: LaminaPro
     cold_id, _ = _invoke(lamina, name)
     warm_id, _ = _invoke(lamina, name)
     wait_for_text(lambda: log_text(lamina, name), f"REPORT RequestId: {warm_id}")
-    # A configuration change retires the environment: SHUTDOWN reaches the extension. (An
-    # extension's lines pass through Lamina's marker, so the last ones may reach the log
-    # only when the environment is thawed again: here, for SHUTDOWN.)
+    # A configuration change retires the environment: SHUTDOWN reaches the extension.
     lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
     text = wait_for_text(lambda: log_text(lamina, name), "[recorder] SHUTDOWN spindown")
     assert "Init Duration" in _report(text, cold_id)
@@ -134,6 +132,42 @@ def test_a_slow_extension_delays_the_freeze_not_the_answer(lamina: LaminaProcess
     assert duration_ms >= 1000
     again_id, _ = _invoke(lamina, name)
     assert again_id != request_id
+
+
+# At each INVOKE: a long line, then a short one, then at once the next event (the freeze).
+SAYS_THEN_NEXT = """#!/usr/bin/env python3
+import json, os, time, urllib.request
+
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+register = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE"]}).encode(),
+    headers={"Lambda-Extension-Name": "sayer"},
+    method="POST",
+)
+with urllib.request.urlopen(register) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+while True:
+    nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+    with urllib.request.urlopen(nxt) as r:
+        event = json.load(r)
+    time.sleep(0.2)  # the runtime has answered: the environment freezes on the next /next
+    print("[sayer] " + "x" * 60000, flush=True)
+    print("[sayer] said %s" % event["requestId"], flush=True)
+"""
+
+
+def test_what_an_extension_writes_before_its_next_event_is_logged_without_a_thaw(
+    lamina: LaminaProcess,
+) -> None:
+    # On Lambda the platform captures an extension's output outside the environment:
+    # what it wrote before the freeze is logged (and sent to Telemetry API subscribers)
+    # while the environment stays frozen, not at its next thaw.
+    name = "ext-sayer"
+    _create(lamina, name, {"extensions/sayer": SAYS_THEN_NEXT})
+    request_id, _ = _invoke(lamina, name)
+    text = wait_for_text(lambda: log_text(lamina, name), f"[sayer] said {request_id}")
+    assert "[sayer] " + "x" * 60000 in text.splitlines()
 
 
 def test_a_crashing_extension_fails_init_with_extension_crash(lamina: LaminaProcess) -> None:
@@ -277,7 +311,7 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
                 assert span["durationMs"] >= 0
             # The response starts once the latency before it is over.
             assert spans[0]["start"] <= spans[1]["start"]
-    # The extension's own lines are logged too, without Lamina's marker.
+    # The extension's own lines are logged too, as they were written.
     assert "\n[telemetry] subscribed" in "\n" + text
     # One producer: the server's telemetry bus (what the console's tail and `lamina logs
     # --follow` read) holds the very records the extension was sent.
