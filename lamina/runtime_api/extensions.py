@@ -129,6 +129,17 @@ class ExtensionsApi:
                 return ext
         return None
 
+    def abandon(self) -> None:
+        """The environment is gone: no extension will ask for its next event again, so
+        whoever waits for them to settle (an invoke's END and REPORT) goes on now."""
+        for ext in self.by_id.values():
+            ext.gone = True
+            ext.settled = True
+        waiters, self._settled_waiters = self._settled_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
     def _wake_settled(self) -> None:
         if not self.all_settled():
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,8 @@ from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, PoolLimits, Throttle
 from lamina.scheduler.recent_payloads import RecentPayloads
 from lamina.scheduler.report import AfterInvoke, RecordSink, Reporter
 from lamina.scheduler.zygotes import Zygotes
+
+log = logging.getLogger("lamina.scheduler")
 
 
 @dataclass(slots=True)
@@ -162,6 +165,16 @@ class Scheduler:
         envs = list(self.envs.values())
         self.envs.clear()
         await asyncio.gather(*(env.destroy() for env in envs), return_exceptions=True)
+        # Invokes whose extensions were still at work are reported now, before the ledger
+        # closes (their extensions went with the environments): nothing billed is lost.
+        reporting = [e.reporting for e in envs if e.reporting is not None]
+        for env in envs:
+            env.channel.extensions.abandon()
+        for result in await asyncio.gather(*reporting, return_exceptions=True):
+            if isinstance(result, BaseException) and not isinstance(
+                result, asyncio.CancelledError
+            ):
+                log.warning("an invoke's report was lost at shutdown: %s", result)
         self._after.run()
         self._after_rest.run()
         if self.zygotes is not None:

@@ -21,7 +21,14 @@ from typing import Any
 import pytest
 
 from lamina.client.http import Client
-from tests.integration.harness import EXAMPLES, LaminaProcess, log_text, wait_for_text, zip_files
+from tests.integration.harness import (
+    EXAMPLES,
+    LaminaProcess,
+    log_text,
+    running_lamina,
+    wait_for_text,
+    zip_files,
+)
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -48,7 +55,7 @@ while True:
     if event["eventType"] == "INVOKE":
         print("[recorder] INVOKE %s at %f" % (event["requestId"], time.time()), flush=True)
         if slow:
-            time.sleep(1.0)
+            time.sleep(float(os.environ.get("SLOW_EXTENSION_S", "1")))
             print("[recorder] done %s at %f" % (event["requestId"], time.time()), flush=True)
     else:
         print("[recorder] SHUTDOWN %s" % event["shutdownReason"], flush=True)
@@ -132,6 +139,33 @@ def test_a_slow_extension_delays_the_freeze_not_the_answer(lamina: LaminaProcess
     assert duration_ms >= 1000
     again_id, _ = _invoke(lamina, name)
     assert again_id != request_id
+
+
+def test_a_server_stopped_while_an_extension_works_still_reports_the_invoke(
+    tmp_path: Path,
+) -> None:
+    # The invoke's END, REPORT and ledger record wait for the extension; a stop meanwhile
+    # used to run them after the ledger had closed ("Task exception was never retrieved").
+    with running_lamina(tmp_path) as server:
+        name = "ext-stopped"
+        _create(
+            server,
+            name,
+            {"extensions/recorder": RECORDER},
+            Environment={"Variables": {"SLOW_EXTENSION": "1", "SLOW_EXTENSION_S": "30"}},
+            Timeout=60,
+        )
+        _invoke(server, name)
+        request_id, _ = _invoke(server, name)  # its extension now works for 30 s
+        assert f"REPORT RequestId: {request_id}" not in log_text(server, name)
+    output = "".join(server.output)
+    assert "ledger is closed" not in output and "never retrieved" not in output, output
+    with running_lamina(tmp_path) as again:
+        text = log_text(again, name)
+        assert f"END RequestId: {request_id}" in text
+        assert f"REPORT RequestId: {request_id}" in text
+        rows = Client(again.endpoint).call("GET", f"/lamina/v1/ledger?function={name}")
+        assert [g["invocations"] for g in rows["groups"]] == [2], rows
 
 
 # At each INVOKE: a long line, then a short one, then at once the next event (the freeze).
