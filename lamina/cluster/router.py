@@ -12,10 +12,8 @@ are unchanged; the answer says which node ran it (``InvokeResult.node``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.bus import TelemetryBus
 from lamina.scheduler.driver import InvokeRequest
 from lamina.scheduler.report import RecordSink
+from lamina.tracing import new_request_id
 
 log = logging.getLogger("lamina.cluster")
 
@@ -216,48 +215,67 @@ class ClusterRouter:
 
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
+        """Place ``req`` and carry it to its node; the answer names the node. One coroutine
+        for the whole trip (the answer passes back through every frame in between)."""
         if not req.request_id:
-            req = dataclasses.replace(req, request_id=str(uuid.uuid4()))
-        try:
-            try:
-                return await self._invoke_once(req)
-            except NodeLeaving:
-                # It did not run there (the node said it is leaving): place it again, once.
-                return await self._invoke_once(req)
-        finally:
-            if req.stream is not None:
-                req.stream.close()  # whatever ended the invoke, its reader stops waiting
-
-    async def _invoke_once(self, req: InvokeRequest) -> InvokeResult:
+            req = with_request_id(req, new_request_id())
         cfg = req.cfg
         key = cfg.cache_key
         if key not in self._configs:
             self._configs[key] = cfg  # what a leaving node's rewarm starts
-        decision = self.placement.place(cfg.name, cfg.version, key, cfg.memory_mb)
-        if isinstance(decision, (Throttle, NoRoom)):
-            if self.on_throttle is not None:
-                self.on_throttle(cfg.name, cfg.version, time.time())
-            if isinstance(decision, Throttle):
-                raise TooManyRequests(decision.message, decision.reason)
-            raise TooManyRequests(decision.message, REASON_CAPACITY)
-        node_id = decision.node_id
+        retried = False
         try:
-            conn = self.connections.get(node_id)
-            if conn is None:
-                raise NodeLost(f"Node {node_id} is not connected.")
-            if key not in conn.code_ready:
-                # Once per configuration and connection: its packages are on the node
-                # (sent now if not), and its role's credentials go with this invoke.
-                await self._ensure_code_sent(conn, cfg)
-                conn.code_ready.add(key)
-            creds = None
-            if self.credentials is not None and key not in conn.credentialed:
-                creds = self.credentials(cfg)
-                conn.credentialed.add(key)
-            make_room = decision.make_room_mb if isinstance(decision, Cold) else 0
-            return await conn.invoke(req, creds, make_room)  # the answer names the node
-        except NodeLost:
-            self.lost_invokes += 1
-            raise
+            while True:
+                decision = self.placement.place(cfg.name, cfg.version, key, cfg.memory_mb)
+                if isinstance(decision, (Throttle, NoRoom)):
+                    if self.on_throttle is not None:
+                        self.on_throttle(cfg.name, cfg.version, time.time())
+                    if isinstance(decision, Throttle):
+                        raise TooManyRequests(decision.message, decision.reason)
+                    raise TooManyRequests(decision.message, REASON_CAPACITY)
+                node_id = decision.node_id
+                try:
+                    conn = self.connections.get(node_id)
+                    if conn is None:
+                        raise NodeLost(f"Node {node_id} is not connected.")
+                    if key not in conn.code_ready:
+                        # Once per configuration and connection: its packages are on the
+                        # node (sent now if not), and its role's credentials go with this
+                        # invoke.
+                        await self._ensure_code_sent(conn, cfg)
+                        conn.code_ready.add(key)
+                    creds = None
+                    if self.credentials is not None and key not in conn.credentialed:
+                        creds = self.credentials(cfg)
+                        conn.credentialed.add(key)
+                    make_room = decision.make_room_mb if isinstance(decision, Cold) else 0
+                    return await conn.invoke(req, creds, make_room)
+                except NodeLeaving:
+                    # It did not run there (the node said it is leaving): place it again,
+                    # once.
+                    if retried:
+                        raise
+                    retried = True
+                except NodeLost:
+                    self.lost_invokes += 1
+                    raise
+                finally:
+                    self.placement.finish(cfg.name, node_id)
         finally:
-            self.placement.finish(cfg.name, node_id)
+            if req.stream is not None:
+                req.stream.close()  # whatever ended the invoke, its reader stops waiting
+
+
+def with_request_id(req: InvokeRequest, request_id: str) -> InvokeRequest:
+    """``req`` with ``request_id`` (a copy: the caller's request is left as it was)."""
+    return InvokeRequest(
+        req.cfg,
+        req.payload,
+        req.function_arn,
+        request_id,
+        req.client_context,
+        req.cognito_identity,
+        req.tail,
+        req.stream,
+        req.trace_header,
+    )

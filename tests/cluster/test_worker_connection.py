@@ -29,7 +29,9 @@ pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 def test_invokes_run_on_the_node_and_bill_and_log_on_the_control_plane(rig: WorkerRig) -> None:
     async def scenario(c: Control) -> None:
         r, records, logs, cfg = c.router, c.records, c.logs, rig.cfg
-        first = await r.invoke(InvokeRequest(cfg, b'{"n":1}', "arn:test", tail=True))
+        asked = InvokeRequest(cfg, b'{"n":1}', "arn:test", tail=True)  # no request id
+        first = await r.invoke(asked)
+        assert asked.request_id == "" and len(first.request_id) == 36  # one given, a copy's
         second = await r.invoke(InvokeRequest(cfg, b'{"n":2}', "arn:test"))
         a, b = json.loads(first.payload), json.loads(second.payload)
         assert a["echo"] == {"n": 1} and b["echo"] == {"n": 2}
