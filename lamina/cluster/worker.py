@@ -43,6 +43,7 @@ from lamina.cluster.frames import (
 from lamina.cluster.node_envs import NodeEnv, envs_to_json, snapshot
 from lamina.cluster.node_state import Shipment, ShippingLogs
 from lamina.cluster.nodecode import NodeCode, PullConfig, pull_sources
+from lamina.cluster.runners import Runners
 from lamina.config import Settings, load_settings
 from lamina.errors import ApiError, LaminaError, NodeLeaving, ServiceError
 from lamina.models.function import FunctionConfig
@@ -217,8 +218,8 @@ class Worker:
         self._inflight = 0
         self._none_inflight = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._running: dict[int, asyncio.Task[None]] = {}  # the invokes' tasks
-        self._started = 0
+        # The invokes run in kept tasks (lamina.cluster.runners), each job an invoke.
+        self._runners: Runners[_Job] = Runners(self._run)
         self._loop: asyncio.AbstractEventLoop | None = None
         # Asking Ray's GCS why the node's raylet ended (held: the loop keeps weak refs).
         self.deciding: asyncio.Task[None] | None = None
@@ -269,7 +270,8 @@ class Worker:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
-        for task in (*self._tasks, *self._running.values()):
+        self._runners.close()
+        for task in self._tasks:
             task.cancel()
         await self.scheduler.close()
         self.scheduler.sandbox.close()
@@ -310,14 +312,8 @@ class Worker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _start(self, ident: int, frame: Frame, cfg: FunctionConfig | None, peer: Peer) -> None:
-        """Start an invoke's task. It is held here (the loop keeps only a weak reference)
-        and drops itself in its last step: a done callback would cost the loop one more
-        callback per invoke."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        n = self._started = self._started + 1
-        self._running[n] = self._loop.create_task(self._invoke(n, ident, frame, cfg, peer))
+    def _run(self, job: _Job) -> Coroutine[object, object, None]:
+        return self._invoke(*job)
 
     def dispatch(self, frame: Frame, peer: Peer) -> None:
         op, h = frame.op, frame.header
@@ -331,7 +327,7 @@ class Worker:
             room = h.get("make_room_mb")
             if isinstance(room, int) and room > 0:
                 self._make_room(room)
-            self._start(ident, frame, peer.configs.get(str(key)), peer)
+            self._runners.start((ident, frame, peer.configs.get(str(key)), peer))
             return
         if op == "warm":
             key = _remember_config(peer, frame.header, "warm")
@@ -462,11 +458,10 @@ class Worker:
             peer.state(self.shipment.take(self.scheduler))
 
     async def _invoke(
-        self, n: int, ident: int, frame: Frame, cfg: FunctionConfig | None, peer: Peer
+        self, ident: int, frame: Frame, cfg: FunctionConfig | None, peer: Peer
     ) -> None:
-        """Run one invoke (task ``n``) and write its answer in the same task step as the
-        scheduler's result (its after-invoke step runs once the answer is out, as on one
-        machine)."""
+        """Run one invoke and write its answer in the same task step as the scheduler's
+        result (its after-invoke step runs once the answer is out, as on one machine)."""
         self._inflight += 1
         h = frame.header
         try:
@@ -495,8 +490,8 @@ class Worker:
                 tail,
                 # The answer carries no record (records leave in batches): the node
                 # answers first and meters after, as one machine does.
-                stream=stream,
-                trace_header=None if trace is None else str(trace),
+                stream,
+                None if trace is None else str(trace),
             )
             if stream is None:
                 result = await self.scheduler.invoke(req)
@@ -533,7 +528,6 @@ class Worker:
             self._inflight -= 1
             if not self._inflight and self.leaving:
                 self._none_inflight.set()
-            del self._running[n]
 
     async def _streamed(
         self, ident: int, req: InvokeRequest, stream: ResponseStream, peer: Peer
@@ -564,6 +558,10 @@ class Worker:
             peer = self._newest
             if peer is not None and peer in self.peers and self.shipment.has_pending():
                 peer.state(self.shipment.take(self.scheduler))
+
+
+# An invoke as a runner takes it: its id, its frame, its configuration, its connection.
+_Job = tuple[int, Frame, FunctionConfig | None, Peer]
 
 
 def _remember_config(peer: Peer, header: dict[str, Any], what: str) -> str:
