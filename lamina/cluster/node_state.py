@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from lamina.cluster.frames import LogEvent, NodeState
 from lamina.logs.store import LogStore
 from lamina.models.invocation import InvocationRecord
 from lamina.scheduler.driver import Scheduler
+
+T = TypeVar("T")
 
 # Bound what waits for a frame if the control plane is away: the oldest lines go first
 # (the control plane counts what it missed from the ``dropped`` numbers it is sent).
@@ -79,10 +82,26 @@ class Shipment:
     def has_pending(self) -> bool:
         return bool(self.records or self.logs.pending)
 
-    def take(self, scheduler: Scheduler, codes: tuple[str, ...] = ()) -> NodeState:
-        """The node's state now, with everything pending (which is then sent). Its load
-        is the pool's tallies (an answer carries them too: see ``Peer.load``)."""
-        records, self.records = tuple(self.records), []
-        logs, self.logs.pending = tuple(self.logs.pending), []
+    def take(
+        self,
+        scheduler: Scheduler,
+        codes: tuple[str, ...] = (),
+        *,
+        records_max: int | None = None,
+        lines_max: int | None = None,
+    ) -> NodeState:
+        """The node's state now, with what is pending (which is then sent): all of it, or
+        at most ``records_max`` records and ``lines_max`` lines, the oldest (the rest stay
+        for the next frame). Its load is the pool's tallies (an answer carries them too:
+        see ``Peer.load``)."""
+        records, self.records = _split(self.records, records_max)
+        logs, self.logs.pending = _split(self.logs.pending, lines_max)
         pool = scheduler.pool
         return NodeState(pool.used_mb, dict(pool.idle_by_key), pool.idle_mb, records, logs, codes)
+
+
+def _split(pending: list[T], at_most: int | None) -> tuple[tuple[T, ...], list[T]]:
+    """The oldest ``at_most`` of ``pending`` (all if None), and what is left."""
+    if at_most is None or len(pending) <= at_most:
+        return tuple(pending), []
+    return tuple(pending[:at_most]), pending[at_most:]
