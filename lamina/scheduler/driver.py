@@ -171,9 +171,7 @@ class Scheduler:
         for env in envs:
             env.channel.extensions.abandon()
         for result in await asyncio.gather(*reporting, return_exceptions=True):
-            if isinstance(result, BaseException) and not isinstance(
-                result, asyncio.CancelledError
-            ):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.warning("an invoke's report was lost at shutdown: %s", result)
         self._after.run()
         self._after_rest.run()
