@@ -29,7 +29,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,6 +45,10 @@ READY = "LAMINA-WORKER "
 # crashed is still alive in the GCS (its health checks have not failed yet), so the
 # answer comes in one round trip; a GCS that is away too means the node is lost.
 DEATH_CHECK_TIMEOUT_S = 2.0
+# How long the whole question may take: importing Ray's GCS client (~0.3-0.8 s),
+# connecting and the round trip. Ray's client waits out its own connect timeout (tens of
+# seconds) when the GCS is gone, whatever the call's timeout says; the worker does not.
+DEATH_CHECK_DEADLINE_S = 3.0
 # Ray's reasons for a node's end that are a drain (ray drain-node, autoscaler v2).
 DRAIN_REASONS = frozenset({"AUTOSCALER_DRAIN_PREEMPTED", "AUTOSCALER_DRAIN_IDLE"})
 
@@ -219,3 +225,14 @@ def node_drained(gcs_address: str, node_id: str, timeout_s: float = DEATH_CHECK_
     except Exception:  # Ray raises many types; the GCS may be gone with the node
         log.exception("cannot ask Ray's GCS why node %s ended", node_id)
     return False
+
+
+def ask_drained(gcs_address: str, node_id: str, answer: Callable[[bool], None]) -> None:
+    """Ask Ray's GCS (:func:`node_drained`) in a daemon thread and hand the answer to
+    ``answer``, from that thread. The caller waits for it at most as long as it chooses
+    (:data:`DEATH_CHECK_DEADLINE_S`): a question stuck on a GCS that is gone neither holds
+    the caller nor keeps its process from exiting (a daemon thread is not joined at exit,
+    unlike the event loop's executor threads)."""
+    threading.Thread(
+        target=lambda: answer(node_drained(gcs_address, node_id)), name="gcs-question", daemon=True
+    ).start()

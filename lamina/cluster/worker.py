@@ -29,7 +29,7 @@ from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from lamina.cluster.agent import die_with, node_drained
+from lamina.cluster.agent import DEATH_CHECK_DEADLINE_S, ask_drained, die_with
 from lamina.cluster.api_relay import ApiRelay, api_address
 from lamina.cluster.frames import (
     Frame,
@@ -660,14 +660,19 @@ def _raylet_ended(
 ) -> None:
     """The node's raylet ended: leave gracefully if Ray drained the node (an idle raylet
     shuts down the moment it accepts a drain, before the control plane could say
-    ``leave``), else die at once, as a node that fails."""
+    ``leave``), else die at once, as a node that fails.
+
+    Ray's GCS says which: if it does not answer within :data:`DEATH_CHECK_DEADLINE_S`
+    (the head is gone too), the node is handled as lost. A drain is Ray's word, and no
+    word came; a lost node loses nothing accepted (in-flight invokes fail with a
+    Lambda-shaped error, async events and workflow tasks are retried elsewhere), while a
+    worker that waited would keep its environments, their memory and its port for as long
+    as Ray's GCS client takes to give up (~40-60 s)."""
     loop.remove_reader(raylet)
     os.close(raylet)
 
     async def decide() -> None:
-        drained = bool(args.gcs_address) and await asyncio.to_thread(
-            node_drained, args.gcs_address, worker.node_id
-        )
+        drained = bool(args.gcs_address) and await _drained(loop, args.gcs_address, worker)
         if drained or worker.stopping.is_set():
             # (Told to leave already: the control plane heard of the drain, or SIGTERM.)
             log.info("Ray drained node %s: its worker leaves", worker.node_id)
@@ -677,6 +682,34 @@ def _raylet_ended(
             os.kill(os.getpid(), signal.SIGKILL)
 
     worker.deciding = loop.create_task(decide())
+
+
+async def _drained(loop: asyncio.AbstractEventLoop, gcs_address: str, worker: Worker) -> bool:
+    """Whether Ray's GCS says the worker's node was drained, within
+    :data:`DEATH_CHECK_DEADLINE_S` (no answer by then: False)."""
+    answer: asyncio.Future[bool] = loop.create_future()
+
+    def settle(drained: bool) -> None:
+        if not answer.done():  # (too late: the deadline passed and it was cancelled)
+            answer.set_result(drained)
+
+    def from_thread(drained: bool) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, drained)
+
+    asked = loop.time()
+    ask_drained(gcs_address, worker.node_id, from_thread)
+    try:
+        drained = await asyncio.wait_for(answer, DEATH_CHECK_DEADLINE_S)
+    except TimeoutError:
+        log.warning(
+            "Ray's GCS did not say within %.0f s why node %s ended: it is handled as lost",
+            DEATH_CHECK_DEADLINE_S,
+            worker.node_id,
+        )
+        return False
+    log.info("Ray's GCS answered in %.2f s", loop.time() - asked)
+    return drained
 
 
 def main(argv: list[str] | None = None) -> None:
