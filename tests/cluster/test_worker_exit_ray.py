@@ -115,3 +115,17 @@ def test_a_worker_whose_raylet_and_gcs_both_die_dies_without_waiting_for_the_gcs
     os.kill(raylet, signal.SIGKILL)
     # No answer from the GCS is not a drain: it dies as after a crash, not ~40-60 s later.
     assert exit_status(proc) == -signal.SIGKILL
+
+
+def test_a_worker_told_to_leave_as_its_raylet_and_gcs_die_leaves_without_waiting(
+    cluster: Any, tmp_path: Path
+) -> None:
+    """SIGTERM (an operator, a pod's preStop) just as the raylet and the GCS go: the worker
+    leaves gracefully, and its question to the GCS, still stuck, does not hold its exit
+    (it runs in a daemon thread, not one the event loop joins on the way out)."""
+    (node,) = cluster.worker_nodes
+    proc, raylet = worker_on(node, cluster, tmp_path)
+    cluster.remove_node(cluster.head_node, allow_graceful=False)
+    os.kill(raylet, signal.SIGKILL)
+    proc.terminate()
+    assert exit_status(proc) == 0
