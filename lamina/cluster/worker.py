@@ -645,10 +645,11 @@ async def _main(args: argparse.Namespace) -> None:
     if args.die_with:  # the node's raylet: when the node goes, the worker goes at once
         raylet = die_with(args.die_with)
         loop.add_reader(raylet, _raylet_ended, loop, raylet, worker, args)
-    print(f"LAMINA-WORKER {port}", flush=True)
     worker.leave_grace_s = args.leave_grace_s
+    # Before it says it is ready: a SIGTERM right after must mean "leave", not die.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, worker.stopping.set)
+    print(f"LAMINA-WORKER {port}", flush=True)
     await worker.stopping.wait()
     server.close()
     await worker.leave(worker.leave_grace_s)
