@@ -173,6 +173,8 @@ class Scheduler:
         for result in await asyncio.gather(*reporting, return_exceptions=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.warning("an invoke's report was lost at shutdown: %s", result)
+        # Retirements that waited for those reports find their environments gone.
+        await asyncio.gather(*self._idle.retiring, return_exceptions=True)
         self._after.run()
         self._after_rest.run()
         if self.zygotes is not None:
@@ -186,9 +188,9 @@ class Scheduler:
         if self.zygotes is not None:
             self.zygotes.retire(name)
         for slot in self.pool.drain(f"{name}:"):
-            env = self.envs.pop(slot.env_id, None)
+            env = self.envs.get(slot.env_id)
             if env is not None:
-                await env.destroy()
+                await self._idle.retire(env)
 
     async def prewarm(self, cfg: FunctionConfig) -> bool:
         """Start one environment of ``cfg`` with no event and keep it idle (a cluster node

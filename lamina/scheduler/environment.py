@@ -265,6 +265,18 @@ class Environment:
                 log.info("the runtime of %s ignored SIGTERM; killing it", self.cfg.name)
         return True
 
+    def invoke_phase_over(self) -> bool:
+        """Whether no answered invoke waits for its extensions (:attr:`reporting`)."""
+        return self.reporting is None or self.reporting.done()
+
+    async def end_invoke_phase(self) -> None:
+        """Wait until the last invoke's phase is over: an answered invoke whose extensions
+        still work on it ends (END, REPORT, platform.report) once they all asked for their
+        next event, at most the function's timeout later (:meth:`settle_extensions`)."""
+        reporting = self.reporting
+        if reporting is not None and not reporting.done():
+            await asyncio.wait([reporting])
+
     async def settle_extensions(self) -> None:
         """Wait until every extension finished with the last event (at most the function's
         timeout): the environment is frozen, or given an event, only then."""

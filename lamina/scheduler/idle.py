@@ -40,6 +40,8 @@ class IdleKeeper:
         self.logs = logs
         self.zygotes = zygotes
         self.closing = False
+        # Environments whose SHUTDOWN waits for the end of their invoke phase (retire).
+        self.retiring: set[asyncio.Task[None]] = set()
         self._period = max(0.001, settings.freeze_grace_s / 2)
         self._sweep: asyncio.TimerHandle | None = None
         self._sweep_due = 0.0
@@ -100,6 +102,30 @@ class IdleKeeper:
         if self.zygotes is not None:
             self.zygotes.reap(now)
         for slot in self.pool.expired(now):
-            env = self.envs.pop(slot.env_id, None)
+            env = self.envs.get(slot.env_id)
             if env is not None:
-                await env.destroy()
+                await self.retire(env)
+
+    async def retire(self, env: Environment) -> None:
+        """Destroy ``env``, out of the pool already (it serves no more): now, or, while
+        its extensions still work on its last invoke, in a task of its own once that
+        invoke phase is over.
+
+        On Lambda the SHUTDOWN phase follows the INVOKE phase: an extension never gets
+        SHUTDOWN while it works on an invoke, and it gets that invoke's platform.report
+        first (the flush before SHUTDOWN sends it). Nobody waits meanwhile (the
+        configuration change that retires it, the reaper); a server that stops ends it
+        at once (Scheduler.close: it is still in ``envs`` until then)."""
+        if env.invoke_phase_over():
+            self.envs.pop(env.slot.env_id, None)
+            await env.destroy()
+            return
+        task = asyncio.get_running_loop().create_task(self._retire_later(env))
+        self.retiring.add(task)
+        task.add_done_callback(self.retiring.discard)
+
+    async def _retire_later(self, env: Environment) -> None:
+        await env.end_invoke_phase()
+        if self.envs.get(env.slot.env_id) is env:  # else a stopping server ended it
+            del self.envs[env.slot.env_id]
+            await env.destroy()

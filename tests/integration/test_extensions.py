@@ -228,7 +228,7 @@ def test_an_exec_wrapper_wraps_the_runtime(lamina: LaminaProcess) -> None:
 
 
 TELEMETRY = """#!/usr/bin/env python3
-import json, os, sys, threading, urllib.request
+import json, os, sys, threading, time, urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 api = os.environ["AWS_LAMBDA_RUNTIME_API"]
@@ -276,6 +276,8 @@ while True:
     nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
     with urllib.request.urlopen(nxt) as r:
         event = json.load(r)
+    if event["eventType"] == "INVOKE":
+        time.sleep(float(os.environ.get("TELEMETRY_LINGER_S", "0")))
     if event["eventType"] == "SHUTDOWN":
         types = sorted({t for t, _ in seen})
         starts = [r["requestId"] for t, r in seen if t == "platform.start"]
@@ -355,6 +357,31 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
         assert published[: len(ids)] == records[kind][: len(ids)], kind
     said = [e["record"] for e in bus["events"] if e["type"] == "function"]
     assert said[: len(seen["function"])] == seen["function"]
+
+
+def test_an_extension_still_at_work_when_its_function_changes_gets_the_report_first(
+    lamina: LaminaProcess,
+) -> None:
+    # The update retires the environment while the extension still works on the invoke
+    # (the caller had its answer). On Lambda the SHUTDOWN phase follows the INVOKE phase,
+    # which ends when every extension asked for its next event; the invoke's
+    # platform.report comes at that end, so it reaches the extension before SHUTDOWN.
+    # (SHUTDOWN used to come at once: the extension, at its next `next`, got it and not
+    # the report, the flake of the test above when its extension was slow to ask.)
+    name = "ext-telemetry-linger"
+    _create(
+        lamina,
+        name,
+        {"app.py": SAYS_HELLO, "extensions/telemetry": TELEMETRY},
+        Environment={"Variables": {"TELEMETRY_LINGER_S": "1"}},
+    )
+    request_id, _ = _invoke(lamina, name)
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = wait_for_text(lambda: log_text(lamina, name), "[telemetry] seen ")
+    seen = json.loads(text.split("[telemetry] seen ")[1].splitlines()[0])
+    assert seen["starts"] == [request_id]
+    assert seen["reports"] == [request_id], text
+    assert text.index(f"REPORT RequestId: {request_id}") < text.index("[telemetry] seen ")
 
 
 def _telemetry_records(text: str) -> dict[str, list[dict[str, Any]]]:
