@@ -88,6 +88,10 @@ MAX_QUEUED = 32
 # ... or when the queued requests' bodies hold this much (32 pipelined 70 MB uploads must
 # not be 2 GB in memory; one body being read is bounded by max_body on its own).
 MAX_QUEUED_BYTES = 1024 * 1024
+# A refused connection lingers (see HttpConnection._refuse): at most this long, reading
+# and discarding at most this much of what its client still sends.
+LINGER_S = 2.0
+LINGER_MAX_BYTES = 64 * 1024 * 1024
 _INTERNAL_ERROR = b'{"message":"Internal error"}'
 
 
@@ -105,6 +109,7 @@ class HttpConnection(asyncio.Protocol):
         "_held",
         "_held_out",
         "_last_io",
+        "_linger_left",
         "_loop",
         "_lost_callbacks",
         "_parser",
@@ -145,6 +150,7 @@ class HttpConnection(asyncio.Protocol):
         # call in Python 3.11: not once per request).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._linger_left = 0  # bytes a refused connection may still discard
         self._dispatching = False
         self._write_paused = False
         self._read_paused = False
@@ -171,6 +177,10 @@ class HttpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
+            if self._linger_left > 0:  # refused: what the client still sends is discarded
+                self._linger_left -= len(data)
+                if self._linger_left <= 0 and self._transport is not None:
+                    self._transport.close()
             return
         parser = self._parser
         now = self._last_io = time.monotonic()
@@ -361,11 +371,35 @@ class HttpConnection(asyncio.Protocol):
             self._last_io = time.monotonic()
 
     def _refuse(self, status: int) -> None:
-        """Answer a connection the server will read no more of, and close it."""
+        """Answer a connection the server will read no more of, and close it.
+
+        A lingering close, as HTTP servers make one: the client may still be sending what
+        was refused (the rest of a huge head or body), and a socket closed with bytes
+        unread makes the kernel answer with a reset, which the client sees instead of the
+        refusal and its end of stream. So the answer goes out with a FIN (``write_eof``),
+        what still arrives is discarded, and the connection closes when the client closes
+        its end, after :data:`LINGER_S`, or past :data:`LINGER_MAX_BYTES`."""
         body = b'{"message":"%s"}' % HTTPStatus(status).phrase.encode()
         headers = {"Content-Type": "application/json"}
         self._write(render_response(status, headers, body, close=True))
-        self.close()
+        transport = self._transport
+        if (
+            transport is None
+            or self._closed
+            or transport.is_closing()
+            or not transport.can_write_eof()
+            or self._loop is None
+        ):
+            self.close()
+            return
+        self.flush()
+        self._closed = True  # nothing more is parsed, dispatched or answered
+        self._linger_left = LINGER_MAX_BYTES
+        transport.write_eof()
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+        self._loop.call_later(LINGER_S, transport.close)
 
     def _update_reading(self) -> None:
         transport = self._transport

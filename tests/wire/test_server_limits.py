@@ -171,6 +171,37 @@ def test_oversized_heads_are_answered_431_over_the_socket() -> None:
     assert run(scenario).startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
 
 
+def test_a_refused_client_still_sending_reads_its_answer_and_a_clean_end() -> None:
+    # A 2 MB head: refused at the first read past the limit, with megabytes still on
+    # their way. Closed at once, the server's socket held unread bytes and the kernel
+    # answered with a reset; the client then lost its end of stream (and, racing, the
+    # answer). A lingering close discards the rest and ends with a FIN.
+    def client(port: int) -> tuple[bytes, bytes]:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * (2 << 20) + b"\r\n\r\n")
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer, sock.recv(1)  # the end: b"" after a FIN, an error after a reset
+        finally:
+            sock.close()
+
+    async def scenario() -> tuple[bytes, bytes]:
+        server, port = await started(echo_path)
+        try:
+            return await asyncio.to_thread(client, port)
+        finally:
+            server.close()
+
+    answer, end = run(scenario)
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
+    assert end == b""
+
+
 def test_a_stalled_body_gets_408_after_the_idle_timeout() -> None:
     async def scenario() -> bytes:
         server, port = await started(echo_path, HttpLimits(idle_timeout_s=0.2))
