@@ -12,6 +12,7 @@ are unchanged; the answer says which node ran it (``InvokeResult.node``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -218,7 +219,7 @@ class ClusterRouter:
         """Place ``req`` and carry it to its node; the answer names the node. One coroutine
         for the whole trip (the answer passes back through every frame in between)."""
         if not req.request_id:
-            req = with_request_id(req, new_request_id())
+            req = dataclasses.replace(req, request_id=new_request_id())  # a copy
         cfg = req.cfg
         key = cfg.cache_key
         if key not in self._configs:
@@ -264,18 +265,3 @@ class ClusterRouter:
         finally:
             if req.stream is not None:
                 req.stream.close()  # whatever ended the invoke, its reader stops waiting
-
-
-def with_request_id(req: InvokeRequest, request_id: str) -> InvokeRequest:
-    """``req`` with ``request_id`` (a copy: the caller's request is left as it was)."""
-    return InvokeRequest(
-        req.cfg,
-        req.payload,
-        req.function_arn,
-        request_id,
-        req.client_context,
-        req.cognito_identity,
-        req.tail,
-        req.stream,
-        req.trace_header,
-    )
