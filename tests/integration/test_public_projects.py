@@ -1,11 +1,11 @@
 """Public example projects, unmodified, deployed with ``lamina up`` and driven as their
 READMEs say, with the AWS CLI.
 
-The projects' code is not in this repository: ``tests/sam/projects/<name>/SOURCE`` names
-the repository, path, commit and licence of each, and the checkouts are looked up under
-``$LAMINA_PUBLIC_PROJECTS`` (see tests/sam/projects/README.md). A missing checkout skips
-that project, saying which. Each project is copied to a temporary directory first, so the
-checkout stays as published.
+Each project is vendored byte for byte under ``tests/sam/projects/<name>/published/``, next
+to the ``SOURCE`` file that names its repository, path, commit and licence (see
+tests/sam/projects/README.md). ``$LAMINA_PUBLIC_PROJECTS``, when set, points at checkouts
+(``<owner>/<repo>``) to use instead, e.g. to try a newer commit. Each project is copied to a
+temporary directory first, so the vendored copy stays as published.
 
 The AWS CLI is v1 (the dev dependency): it has no ``aws logs tail``, so the README steps
 that tail logs read them with ``filter-log-events`` / ``get-log-events``; and its SQS
@@ -34,7 +34,7 @@ from tests.sam.upcli import nothing_done, up
 from tests.sam.upcli import wait_for as wait_for_fast
 
 PROJECTS = ROOT / "tests" / "sam" / "projects"
-CHECKOUTS = Path(os.environ.get("LAMINA_PUBLIC_PROJECTS") or ROOT / ".cache" / "public-projects")
+CHECKOUTS = os.environ.get("LAMINA_PUBLIC_PROJECTS")
 AWS = str(Path(sys.executable).parent / "aws")
 
 
@@ -64,15 +64,13 @@ def source(name: str) -> dict[str, str]:
 
 
 def project(name: str, tmp: Path) -> Path:
-    """A copy of the public project ``name`` (its directory as published), or a skip."""
+    """A copy of the public project ``name``: its vendored directory as published, or the
+    directory in the checkout under ``$LAMINA_PUBLIC_PROJECTS`` when that is set."""
     src = source(name)
-    checkout = CHECKOUTS / src["repo"]
-    published = checkout / src["path"]
-    if not published.is_dir():
-        pytest.skip(
-            f"{name}: no checkout of {src['repo']} at {checkout} (commit {src['commit'][:12]}); "
-            "see tests/sam/projects/README.md"
-        )
+    published = PROJECTS / name / "published"
+    if CHECKOUTS:
+        published = Path(CHECKOUTS) / src["repo"] / src["path"]
+        assert published.is_dir(), f"{name}: $LAMINA_PUBLIC_PROJECTS has no {src['repo']}"
     copy = tmp / Path(src["path"]).name
     shutil.copytree(published, copy)
     return copy
@@ -152,7 +150,7 @@ def test_s3_lambda_resizing_python(server: LaminaProcess, tmp_path: Path) -> Non
         "ResizerFunction.Layers arn:aws:lambda:us-east-1:175033217214:layer:graphicsmagick:2"
     ]
     image = path / "events" / "white_dog.jpeg"
-    if not image.is_file():  # a checkout without its binary files (e.g. a shallow snapshot)
+    if not image.is_file():  # not vendored (see its SOURCE): a JPEG made in its place
         image.parent.mkdir(exist_ok=True)
         Image.new("RGB", (640, 480), (200, 180, 150)).save(image, "JPEG")
     with Image.open(image) as original:
