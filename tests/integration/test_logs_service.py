@@ -9,10 +9,13 @@ FilterLogEvents paginators, retention, custom groups and PutLogEvents.
 from __future__ import annotations
 
 import json
+import queue
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 import pytest
@@ -20,6 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.integration.harness import (
+    AWS,
     LaminaProcess,
     aws_cli,
     aws_client,
@@ -48,8 +52,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
         yield proc
 
 
-def client(server: LaminaProcess, service: str) -> Any:
-    return aws_client(server, service, KEY, SECRET)
+def client(server: LaminaProcess, service: str, **config: Any) -> Any:
+    return aws_client(server, service, KEY, SECRET, **config)
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +303,109 @@ def test_a_function_logs_to_the_group_its_logging_config_names(server: LaminaPro
             FunctionName="logs-custom", LoggingConfig={"LogGroup": "bad group!"}
         )
     assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_start_live_tail_streams_new_matching_lines(
+    server: LaminaProcess, invoked: list[int]
+) -> None:
+    """boto3's ``start_live_tail``: the session starts, then each update brings the lines
+    written since, filtered by the JSON pattern; lines from before the session never come.
+    (botocore puts ``stream-`` in front of the endpoint's host for this operation;
+    ``inject_host_prefix=False`` keeps it on Lamina's address.)"""
+    logs = client(server, "logs", inject_host_prefix=False)
+    arn = f"arn:aws:logs:us-east-1:000000000000:log-group:{GROUP}"
+    pattern = '{ $.level = "ERROR" }'
+    answer = logs.start_live_tail(logGroupIdentifiers=[arn], logEventFilterPattern=pattern)
+    events = iter(answer["responseStream"])
+    start = next(events)["sessionStart"]
+    assert start["logGroupIdentifiers"] == [arn]
+    assert start["logEventFilterPattern"] == pattern
+    assert start["requestId"] == answer["ResponseMetadata"]["RequestId"]
+    lam = client(server, "lambda")
+    for level, n in (("INFO", 10), ("ERROR", 11), ("ERROR", 12)):
+        event = {"level": level, "latency": 5, "n": n}
+        lam.invoke(FunctionName="logs-fn", Payload=json.dumps(event).encode())
+    seen: list[dict[str, Any]] = []
+    for updates, item in enumerate(events, 1):
+        update = item["sessionUpdate"]
+        assert update["sessionMetadata"] == {"sampled": False}
+        seen += update["sessionResults"]
+        if len(seen) >= 2 or updates == 30:  # one update a second: 30 s at the most
+            break
+    answer["responseStream"].close()
+    assert [json.loads(e["message"])["n"] for e in seen] == [11, 12]
+    assert {e["logGroupIdentifier"] for e in seen} == {arn}
+    streams = logs.describe_log_streams(logGroupName=GROUP)["logStreams"]
+    assert {e["logStreamName"] for e in seen} <= {s["logStreamName"] for s in streams}
+    assert all(e["timestamp"] == e["ingestionTime"] > 0 for e in seen)
+
+
+def test_start_live_tail_refuses_what_cloudwatch_refuses(
+    server: LaminaProcess, invoked: list[int]
+) -> None:
+    logs = client(server, "logs", inject_host_prefix=False)
+    with pytest.raises(ClientError) as info:
+        logs.start_live_tail(logGroupIdentifiers=["/aws/lambda/no-such-fn"])
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as info:
+        logs.start_live_tail(
+            logGroupIdentifiers=[GROUP, "/aws/lambda/other"], logStreamNamePrefixes=["2026"]
+        )
+    assert info.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_the_aws_cli_start_live_tail_prints_new_lines(
+    server: LaminaProcess, invoked: list[int], tmp_path: Path
+) -> None:
+    """``aws logs start-live-tail`` (CLI v1, with botocore's
+    ``AWS_DISABLE_HOST_PREFIX_INJECTION``): it prints the messages of each update as they
+    come; nothing written before the session, nothing the pattern leaves out."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+    }
+    args = ["--log-group-identifiers", GROUP, "--log-event-filter-pattern", "plain"]
+    tail = subprocess.Popen(
+        [AWS, "--endpoint-url", server.endpoint, "logs", "start-live-tail", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read(out: IO[str]) -> None:
+        for line in out:
+            lines.put(line.rstrip("\n"))
+
+    assert tail.stdout is not None
+    threading.Thread(target=read, args=(tail.stdout,), daemon=True).start()
+    lam = client(server, "lambda")
+    printed: list[str] = []
+    try:
+        # The session starts when the CLI has connected: invoke until a line comes back.
+        for n in range(100, 130):
+            event = {"level": "INFO", "latency": 1, "n": n}
+            lam.invoke(FunctionName="logs-fn", Payload=json.dumps(event).encode())
+            try:
+                printed.append(lines.get(timeout=2))
+                break
+            except queue.Empty:
+                continue
+        event = {"level": "INFO", "latency": 1, "n": 999}
+        lam.invoke(FunctionName="logs-fn", Payload=json.dumps(event).encode())
+        while printed[-1:] != ["plain text line 999"]:
+            printed.append(lines.get(timeout=30))
+    finally:
+        tail.terminate()
+        _, err = tail.communicate(timeout=30)
+    assert printed, err
+    numbers = [int(line.removeprefix("plain text line ")) for line in printed]
+    assert numbers == sorted(numbers) and numbers[-1] == 999
+    assert all(100 <= n < 130 or n == 999 for n in numbers), numbers

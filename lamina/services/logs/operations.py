@@ -153,6 +153,7 @@ class LogsOperations:
             "TagLogGroup": self.tag_log_group,
             "UntagLogGroup": self.untag_log_group,
             "ListTagsLogGroup": self.list_tags_log_group,
+            "StartLiveTail": self.start_live_tail,
         }
 
     # -- helpers -------------------------------------------------------------------------------
@@ -182,6 +183,18 @@ class LogsOperations:
                 "satisfy constraint: Member must satisfy regular expression pattern: [^:*]*"
             )
         return raw
+
+    def require_group(self, group: str) -> None:
+        """ResourceNotFoundException unless ``group`` exists."""
+        self._existing(group)
+
+    @staticmethod
+    def start_live_tail(body: dict[str, Any]) -> dict[str, Any]:
+        """Streamed by :class:`~lamina.services.logs.service.LogsService` on the request's
+        connection; a call without one (Lamina asking itself) has nowhere to stream."""
+        raise AwsServiceError(
+            "InvalidOperationException", "StartLiveTail streams its answer: call it over HTTP"
+        )
 
     def _existing(self, group: str) -> str:
         self.store.flush()  # a function's first lines may still be in the buffer
