@@ -1,5 +1,5 @@
 """``lamina up`` APIs on a real server: a REST API with its stage, live route changes,
-stacks kept apart, Outputs with Lamina's URLs, a dead-letter queue, a restart."""
+stacks kept apart, Outputs with Lamina's URLs, a dead-letter queue, a layer, a restart."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ APP = """
 import json
 
 def hello(event, context):
+    import greeting  # from the stack's layer, under /opt/python (ByeFunction has none)
+
     body = {"path": event["path"], "stage": event["requestContext"]["stage"],
-            "resource": event["resource"], "who": "%s"}
+            "resource": event["resource"], "who": greeting.WHO}
     return {"statusCode": 200, "body": json.dumps(body)}
 
 def bye(event, context):
@@ -35,12 +37,18 @@ Transform: AWS::Serverless-2016-10-31
 Resources:
   Failed:
     Type: AWS::SQS::Queue
+  Greeting:
+    Type: AWS::Serverless::LayerVersion
+    Properties:
+      ContentUri: layer/
+      CompatibleRuntimes: [python3.12]
   HelloFunction:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: src/
       Handler: app.hello
       Runtime: python3.12
+      Layers: [!Ref Greeting]
       DeadLetterQueue:
         Type: SQS
         TargetArn: !GetAtt Failed.Arn
@@ -94,7 +102,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
 
 def project(root: Path, who: str, *, with_bye: bool = False) -> Path:
     (root / "src").mkdir(parents=True, exist_ok=True)
-    (root / "src" / "app.py").write_text(textwrap.dedent(APP % (who, who)))
+    (root / "src" / "app.py").write_text(textwrap.dedent(APP % who))
+    (root / "layer" / "python").mkdir(parents=True, exist_ok=True)
+    (root / "layer" / "python" / "greeting.py").write_text(f"WHO = {who!r}\n")
     (root / "template.yaml").write_text(TEMPLATE % (BYE if with_bye else ""))
     return root / "template.yaml"
 
@@ -119,6 +129,10 @@ def test_a_rest_api_serves_its_stage_and_takes_new_routes_without_a_restart(
     code, report = up(server, template, "--stack-name", "one")
     assert code == 0, report
     assert ("api", "ServerlessRestApi (1 route(s))") in kinds(report, "created")
+    cfg = client(server.endpoint, "lambda").get_function_configuration(
+        FunctionName="one-HelloFunction"
+    )
+    assert [layer["Arn"].split(":")[-2:] for layer in cfg["Layers"]] == [["one-Greeting", "1"]]
     api = api_of(report)
     assert (api["kind"], api["stage"]) == ("rest", "Prod")
     base = f"http://127.0.0.1:{api['port']}"
