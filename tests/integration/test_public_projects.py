@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from PIL import Image
@@ -32,10 +34,12 @@ from PIL import Image
 from tests.integration.harness import ROOT, LaminaProcess
 from tests.sam.upcli import nothing_done, up
 from tests.sam.upcli import wait_for as wait_for_fast
+from tests.unavailable import unavailable
 
 PROJECTS = ROOT / "tests" / "sam" / "projects"
 CHECKOUTS = os.environ.get("LAMINA_PUBLIC_PROJECTS")
 AWS = str(Path(sys.executable).parent / "aws")
+SAM = ROOT / "build" / "sam-venv" / "bin" / "sam"  # `make sam-cli` (its own boto3 pins)
 
 
 def wait_for(check: Callable[[], bool], limit_s: float, what: str) -> None:
@@ -126,6 +130,58 @@ def log_messages(server: LaminaProcess, function: str, pattern: str = "") -> lis
 def has_log_group(server: LaminaProcess, function: str) -> bool:
     groups = aws(server, "logs", "describe-log-groups", "--log-group-name-prefix", "/aws/lambda/")
     return f"/aws/lambda/{function}" in {g["logGroupName"] for g in groups["logGroups"]}
+
+
+def sam_logs_tail(server: LaminaProcess, home: Path, until: str, *args: str) -> list[str]:
+    """``sam logs ... --tail`` as the README runs it (the SAM CLI of ``make sam-cli``, with
+    ``AWS_ENDPOINT_URL``), read until a line containing ``until`` comes, then stopped."""
+    if not SAM.exists():
+        unavailable(f"the SAM CLI is not installed at {SAM} (run `make sam-cli`)")
+    env = {
+        "PATH": f"{SAM.parent}:/usr/bin:/bin",
+        "HOME": str(home),
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(home / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
+        "SAM_CLI_TELEMETRY": "0",
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+    }
+    tail = subprocess.Popen(
+        [str(SAM), "logs", *args, "--tail"],
+        env=env,
+        cwd=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read(out: IO[str]) -> None:
+        for line in out:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    assert tail.stdout is not None
+    threading.Thread(target=read, args=(tail.stdout,), daemon=True).start()
+    printed: list[str] = []
+    try:
+        while not any(until in line for line in printed):
+            line = lines.get(timeout=120)
+            assert line is not None, f"sam logs ended: {printed}"
+            printed.append(line)
+    finally:
+        tail.terminate()
+        tail.wait(timeout=30)
+    return printed
+
+
+def streams_of(server: LaminaProcess, function: str) -> set[str]:
+    """The names of the function's log streams (``sam logs`` starts each event with one)."""
+    out = aws(server, "logs", "describe-log-streams", "--log-group-name", f"/aws/lambda/{function}")
+    return {str(s["logStreamName"]) for s in out["logStreams"]}
 
 
 def not_created(report: dict[str, Any]) -> list[str]:
@@ -316,6 +372,17 @@ def test_sam_init_hello_powertools(server: LaminaProcess, tmp_path: Path) -> Non
         "ColdStart",
         "HelloWorldInvocations",
     ]
+    # The README's `sam logs -n HelloWorldFunction --stack-name sam-app-powertools --tail`.
+    printed = sam_logs_tail(
+        server,
+        tmp_path,
+        "Hello world API - HTTP 200",
+        "-n",
+        "HelloWorldFunction",
+        "--stack-name",
+        "sam-app-powertools",
+    )
+    assert streams_of(server, function) & {line.split(" ", 1)[0] for line in printed}, printed
 
 
 def render(template: Path, out: Path, **context: Any) -> Path:
@@ -354,6 +421,12 @@ def test_sam_init_nodejs_s3_with_sdk_v3(server: LaminaProcess, tmp_path: Path) -
     (logged,) = log_messages(server, function, '"lamp"')
     assert logged.split("\t")[2:] == ["INFO", '{"order": 42, "item": "lamp"}']
     assert not log_messages(server, function, '?"Error calling" ?"Error consuming"')
+    # The README's `sam logs -n S3JsonLoggerFunction --stack-name sam-app --tail`.
+    printed = sam_logs_tail(
+        server, tmp_path, "Complete!", "-n", "S3JsonLoggerFunction", "--stack-name", "sam-app"
+    )
+    assert any('{"order": 42, "item": "lamp"}' in line for line in printed), printed
+    assert streams_of(server, function) & {line.split(" ", 1)[0] for line in printed}, printed
 
 
 def test_the_public_powertools_layer_is_rebuilt(server: LaminaProcess, tmp_path: Path) -> None:
