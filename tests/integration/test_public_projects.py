@@ -132,9 +132,10 @@ def has_log_group(server: LaminaProcess, function: str) -> bool:
     return f"/aws/lambda/{function}" in {g["logGroupName"] for g in groups["logGroups"]}
 
 
-def sam_logs_tail(server: LaminaProcess, home: Path, until: str, *args: str) -> list[str]:
-    """``sam logs ... --tail`` as the README runs it (the SAM CLI of ``make sam-cli``, with
-    ``AWS_ENDPOINT_URL``), read until a line containing ``until`` comes, then stopped."""
+def sam_logs(server: LaminaProcess, home: Path, until: str, *args: str) -> list[str]:
+    """``sam logs <args>`` as the README runs it (the SAM CLI of ``make sam-cli``, with
+    ``AWS_ENDPOINT_URL``), read until a line containing ``until`` comes (with ``--tail``,
+    it is stopped then)."""
     if not SAM.exists():
         unavailable(f"the SAM CLI is not installed at {SAM} (run `make sam-cli`)")
     env = {
@@ -150,7 +151,7 @@ def sam_logs_tail(server: LaminaProcess, home: Path, until: str, *args: str) -> 
         "LANG": os.environ.get("LANG", "C.UTF-8"),
     }
     tail = subprocess.Popen(
-        [str(SAM), "logs", *args, "--tail"],
+        [str(SAM), "logs", *args],
         env=env,
         cwd=home,
         stdout=subprocess.PIPE,
@@ -246,6 +247,12 @@ def test_sqs_lambda_nodejs(server: LaminaProcess, tmp_path: Path) -> None:
     texts = sorted(line.rsplit("Processed message: ", 1)[1] for line in processed())
     assert texts == sorted(f'{{"message": "Test message-{i}"}}' for i in range(1, 11))
     assert not log_messages(server, function, '"Processed message: an error"')
+    # The README's `sam logs -n ENTER_YOUR_CONSUMER_FUNCTION_NAME`: today's SAM CLI wants
+    # the stack with a name (the function's logical id then), as it would against AWS.
+    printed = sam_logs(
+        server, tmp_path, "Test message-10", "-n", "ProcessorFunction", "--stack-name", "sqsnode"
+    )
+    assert sum("Processed message: " in line for line in printed) >= 1, printed
 
 
 def test_eventbridge_scheduler_with_dead_letter_queues(
@@ -373,7 +380,7 @@ def test_sam_init_hello_powertools(server: LaminaProcess, tmp_path: Path) -> Non
         "HelloWorldInvocations",
     ]
     # The README's `sam logs -n HelloWorldFunction --stack-name sam-app-powertools --tail`.
-    printed = sam_logs_tail(
+    printed = sam_logs(
         server,
         tmp_path,
         "Hello world API - HTTP 200",
@@ -381,6 +388,7 @@ def test_sam_init_hello_powertools(server: LaminaProcess, tmp_path: Path) -> Non
         "HelloWorldFunction",
         "--stack-name",
         "sam-app-powertools",
+        "--tail",
     )
     assert streams_of(server, function) & {line.split(" ", 1)[0] for line in printed}, printed
 
@@ -422,8 +430,11 @@ def test_sam_init_nodejs_s3_with_sdk_v3(server: LaminaProcess, tmp_path: Path) -
     assert logged.split("\t")[2:] == ["INFO", '{"order": 42, "item": "lamp"}']
     assert not log_messages(server, function, '?"Error calling" ?"Error consuming"')
     # The README's `sam logs -n S3JsonLoggerFunction --stack-name sam-app --tail`.
-    printed = sam_logs_tail(
-        server, tmp_path, "Complete!", "-n", "S3JsonLoggerFunction", "--stack-name", "sam-app"
+    printed = sam_logs(
+        server,
+        tmp_path,
+        "Complete!",
+        *("-n", "S3JsonLoggerFunction", "--stack-name", "sam-app", "--tail"),
     )
     assert any('{"order": 42, "item": "lamp"}' in line for line in printed), printed
     assert streams_of(server, function) & {line.split(" ", 1)[0] for line in printed}, printed
