@@ -35,6 +35,9 @@ UPDATE_INTERVAL_S = 1.0
 MAX_RESULTS = 500
 MAX_GROUPS = 10
 MAX_STREAMS = 100
+# The most one poll reads of a stream file: a flood past it is skipped to its newest lines
+# (the update says ``sampled``), so a session's memory is bounded whatever a function writes.
+MAX_READ_BYTES = 4 * 1024 * 1024
 _IDENTIFIER = re.compile(r"^[\w#+=/:,.@-]{1,2048}$")
 _STREAM = re.compile(r"^[^:*]{1,512}$")
 
@@ -185,10 +188,12 @@ class TailCursor:
                     found.append((ident, stream, path))
         return found
 
-    def poll(self) -> list[TailEvent]:
-        """The events written since the last poll, oldest first."""
+    def poll(self) -> tuple[list[TailEvent], bool]:
+        """The events written since the last poll, oldest first; and whether some were
+        skipped (more than :data:`MAX_READ_BYTES` written to a stream since)."""
         self.store.flush()
         new: list[TailEvent] = []
+        skipped = False
         for ident, stream, path in self._files():
             start = self._offsets.get(path, 0)
             size = _size(path)
@@ -197,14 +202,21 @@ class TailCursor:
                 continue
             if size == start:
                 continue
+            cut = size - start > MAX_READ_BYTES
+            skipped = skipped or cut
+            # A cut read starts one byte early, so the line it lands in (if any) is dropped
+            # whole: after the first newline of what was read.
+            begin = size - MAX_READ_BYTES - 1 if cut else start
             with path.open("rb") as fh:
-                fh.seek(start)
-                data = fh.read(size - start)
+                fh.seek(begin)
+                data = fh.read(size - begin)
             whole = data.rfind(b"\n") + 1  # a line still being written waits for the next poll
-            self._offsets[path] = start + whole
-            new += [TailEvent(ident, stream, ts, m) for ts, m in parse_lines(data[:whole])]
+            self._offsets[path] = begin + whole
+            first = data.find(b"\n") + 1 if cut else 0
+            lines = parse_lines(data[first:whole])
+            new += [TailEvent(ident, stream, ts, m) for ts, m in lines]
         new.sort(key=lambda e: e.timestamp_ms)
-        return new
+        return new, skipped
 
 
 def _size(path: Path) -> int:

@@ -115,7 +115,8 @@ class LogsService:
             if loop.time() >= deadline:
                 conn.write_chunk(livetail.session_timeout())
                 break
-            events, sampled = livetail.select(cursor.poll(), spec.matcher)
-            conn.write_chunk(livetail.session_update(events, sampled))
+            written, skipped = cursor.poll()
+            events, sampled = livetail.select(written, spec.matcher)
+            conn.write_chunk(livetail.session_update(events, sampled or skipped))
             await conn.drain()  # a slow reader: the cursor waits in the files, not in memory
         return Streamed()

@@ -96,24 +96,24 @@ def test_the_cursor_reads_what_was_written_after_the_session_started(tmp_path: P
     store.append(folder, "old", 1, "before the session")
     store.flush()
     cursor = livetail.TailCursor(store, spec())
-    assert cursor.poll() == []
+    assert cursor.poll() == ([], False)
     store.append(folder, "old", 5, "after, in an old stream")
     store.append(folder, "new", 4, "after, in a new stream")  # still in the store's buffer
-    assert [(e.stream, e.timestamp_ms, e.message) for e in cursor.poll()] == [
+    assert [(e.stream, e.timestamp_ms, e.message) for e in cursor.poll()[0]] == [
         ("new", 4, "after, in a new stream"),
         ("old", 5, "after, in an old stream"),
     ]
     path = store.stream_path(folder, "old")
     with path.open("ab") as fh:
         fh.write(b"6\thalf a li")  # a line still being written waits for its end
-    assert cursor.poll() == []
+    assert cursor.poll()[0] == []
     with path.open("ab") as fh:
         fh.write(b"ne\n")
-    assert [e.message for e in cursor.poll()] == ["half a line"]
+    assert [e.message for e in cursor.poll()[0]] == ["half a line"]
     path.write_bytes(b"7\tkept\n")  # rewritten shorter (a retention trim): resume at its end
-    assert cursor.poll() == []
+    assert cursor.poll()[0] == []
     store.append(folder, "old", 8, "after the trim")
-    assert [e.message for e in cursor.poll()] == ["after the trim"]
+    assert [e.message for e in cursor.poll()[0]] == ["after the trim"]
 
 
 def test_the_cursor_keeps_to_the_streams_asked_for(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_the_cursor_keeps_to_the_streams_asked_for(tmp_path: Path) -> None:
     store.append(folder, "2026/a", 1, "wanted")
     store.append(folder, "2025/a", 2, "not wanted")
     store.append(group_folder("/other"), "2026/a", 3, "another group")
-    assert [e.message for e in cursor.poll()] == ["wanted"]
+    assert [e.message for e in cursor.poll()[0]] == ["wanted"]
 
 
 def decode(data: bytes) -> list[EventStreamMessage]:
@@ -230,3 +230,24 @@ def test_a_call_without_a_connection_is_refused(tmp_path: Path) -> None:
     answer = service(tmp_path).handle(live_tail_request({"logGroupIdentifiers": [GROUP]}))
     assert not asyncio.iscoroutine(answer)
     assert answer.status == 400 and b"InvalidOperationException" in answer.body
+
+
+def test_a_flood_is_read_from_its_newest_lines_and_said_to_be_sampled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(livetail, "MAX_READ_BYTES", 100)
+    store = LogStore(tmp_path)
+    folder = group_folder(GROUP)
+    cursor = livetail.TailCursor(store, spec())
+    for i in range(10, 50):
+        store.append(folder, "s", i, f"line {i}")  # "<i>\tline <i>\n": 11 bytes on disk
+    found, skipped = cursor.poll()
+    # The newest 100 bytes: 9 whole lines and the end of a tenth, which is left out.
+    assert skipped and [e.message for e in found] == [f"line {i}" for i in range(41, 50)]
+    for i in range(50, 61):  # 121 bytes; the newest 110 are 10 whole lines, all kept
+        store.append(folder, "s", i, f"line {i}")
+    monkeypatch.setattr(livetail, "MAX_READ_BYTES", 110)
+    found, skipped = cursor.poll()
+    assert skipped and [e.message for e in found] == [f"line {i}" for i in range(51, 61)]
+    store.append(folder, "s", 61, "line 61")
+    assert cursor.poll() == ([livetail.TailEvent(GROUP, "s", 61, "line 61")], False)
