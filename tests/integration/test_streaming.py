@@ -131,6 +131,13 @@ def test_boto3_reads_payload_chunks_as_a_custom_runtime_writes_them(
     # piece written to the last.
     span_ms = (pieces[-1][1][1] - pieces[0][1][1]) * 1000
     assert float(report["duration"] or 0) >= span_ms
+    assert int(report["billed"] or 0) >= span_ms
+    # The ledger (what `lamina cost` bills) holds that invoke with the REPORT's figures.
+    rows = Client(lamina.endpoint).call("GET", "/lamina/v1/ledger?function=stream-shell")
+    (group,) = rows["groups"]
+    assert group["invocations"] == 1
+    assert group["billed_ms"] >= int(report["billed"] or 0)
+    assert float(group["duration_ms"]) >= span_ms
 
 
 def test_an_error_mid_stream_ends_with_invoke_complete_error(lamina: LaminaProcess) -> None:
@@ -242,6 +249,31 @@ def test_curl_receives_a_response_stream_url_before_the_function_ends(
     assert [p[0] for _, p in pieces] == ["1", "2", "3"]
     for (arrived, _), (_, (_, written_next)) in pairwise(pieces):
         assert arrived < written_next
+
+
+def test_an_error_mid_stream_cuts_a_response_stream_urls_body_short(
+    lamina: LaminaProcess,
+) -> None:
+    # The head (200) went out with the first piece: the error can no longer change the
+    # status, so the connection closes without the chunked body's last chunk, and curl
+    # says the transfer was cut short (exit 18). What was streamed before has arrived.
+    _shell_function(lamina, "stream-url-fail")
+    url = lamina.lambda_client().create_function_url_config(
+        FunctionName="stream-url-fail", AuthType="NONE", InvokeMode="RESPONSE_STREAM"
+    )["FunctionUrl"]
+    out = subprocess.run(
+        ["curl", "-sN", "-i", "-X", "POST", "--data", '{"fail": true}', url],
+        capture_output=True,
+        timeout=30,
+    )
+    assert out.returncode == 18, (out.returncode, out.stdout, out.stderr)
+    head, _, body = out.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert [n for n, _ in _pieces(body)] == ["1", "2", "3"]
+    # The same URL without the failure ends its body properly.
+    ok = subprocess.run(["curl", "-sN", url], capture_output=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    assert [n for n, _ in _pieces(ok.stdout)] == ["1", "2", "3"]
 
 
 NODE_STREAMING = """
