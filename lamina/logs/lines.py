@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lamina.models.function import FunctionConfig
@@ -48,6 +49,12 @@ def init_report_line(init_ms: float, status: str, error_type: str | None = None)
     if error_type:
         line += f"\tError Type: {error_type}"
     return line
+
+
+def extension_line(name: str, state: str, events: Iterable[str]) -> str:
+    """Lambda's ``EXTENSION`` line, one per registered extension once INIT is done (as in
+    CloudWatch: ``EXTENSION\tName: x\tState: Ready\tEvents: [INVOKE,SHUTDOWN]``)."""
+    return f"EXTENSION\tName: {name}\tState: {state}\tEvents: [{','.join(sorted(events))}]"
 
 
 @dataclass(frozen=True, slots=True)

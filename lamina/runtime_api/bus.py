@@ -118,6 +118,13 @@ def text_of(event: BusEvent) -> str:
             line += f"\tInit Duration: {metrics['initDurationMs']:.2f} ms"
         status = record.get("status")
         return line if status in (None, "success") else f"{line}\tStatus: {status}"
+    if event.type == "platform.extension":
+        events = record.get("events")
+        names = ",".join(str(e) for e in events) if isinstance(events, list) else ""
+        return (
+            f"EXTENSION\tName: {record.get('name', '')}\tState: {record.get('state', '')}"
+            f"\tEvents: [{names}]"
+        )
     if event.type == "platform.initStart":
         return f"INIT_START Runtime Version: {record.get('runtimeVersion', '')}"
     if event.type == "platform.initReport":

@@ -72,6 +72,8 @@ class ColdStarter:
                 return InitFailed(error_bodies.platform_failure(str(exc)), 0.0)
             outcome = await await_init(env, limit, attempt_start, self.settings.init_cpu_boost)
             telemetry_events.init_done(env, outcome)
+            if not isinstance(outcome, InitFailed):
+                telemetry_events.extensions_ready(env)
             if not isinstance(outcome, InitFailed) or not outcome.timed_out:
                 return outcome
             if attempt == len(limits) - 1:

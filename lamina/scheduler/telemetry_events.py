@@ -3,6 +3,7 @@ knows at each step and sent to the environment's subscribers (none: nothing is b
 
 from __future__ import annotations
 
+from lamina.logs import lines
 from lamina.models.invocation import InvocationRecord
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InitOutcome
@@ -43,6 +44,24 @@ def init_done(env: Environment, outcome: InitOutcome) -> None:
     telemetry.emit(
         "platform", "platform.initReport", {**base, "metrics": {"durationMs": round(init_ms, 3)}}
     )
+
+
+def extensions_ready(env: Environment) -> None:
+    """INIT is done: one ``EXTENSION`` log line and one ``platform.extension`` event per
+    registered extension (``State: Ready`` and the events it registered for), as Lambda
+    writes them between ``INIT_START`` and the first ``START``."""
+    registered = list(env.channel.extensions.by_id.values())
+    if not registered:
+        return
+    telemetry = env.channel.telemetry
+    for ext in registered:
+        env.log(lines.extension_line(ext.name, "Ready", ext.events))
+        if telemetry.active:
+            telemetry.emit(
+                "platform",
+                "platform.extension",
+                {"name": ext.name, "state": "Ready", "events": sorted(ext.events)},
+            )
 
 
 def start(env: Environment, request_id: str, trace_id: str) -> None:

@@ -47,6 +47,7 @@ with urllib.request.urlopen(register) as r:
     ident = r.headers["Lambda-Extension-Identifier"]
     info = json.load(r)
 print("[recorder] registered for %s" % info["functionName"], flush=True)
+time.sleep(float(os.environ.get("INIT_S", "0")))  # its own set-up, before its first next
 slow = os.environ.get("SLOW_EXTENSION") == "1"
 while True:
     nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
@@ -115,6 +116,33 @@ def test_an_external_extension_gets_invoke_events_and_shutdown(lamina: LaminaPro
     assert f"[recorder] INVOKE {cold_id}" in text and f"[recorder] INVOKE {warm_id}" in text
     # Registration happened before the runtime's INIT ended: before the first START.
     assert text.index("[recorder] registered") < text.index(f"START RequestId: {cold_id}")
+
+
+def test_init_lasts_until_every_extension_is_ready_and_lists_them(
+    lamina: LaminaProcess,
+) -> None:
+    # INIT (and REPORT's Init Duration) ends only when the
+    # runtime and every extension asked for their next event: an extension's set-up is
+    # INIT time, as on Lambda. Then Lambda lists the extensions, one EXTENSION line each.
+    name = "ext-init-time"
+    _create(
+        lamina,
+        name,
+        {"extensions/starter": RECORDER},
+        Environment={"Variables": {"INIT_S": "1"}},
+    )
+    request_id, _ = _invoke(lamina, name)
+    text = wait_for_text(lambda: log_text(lamina, name), f"REPORT RequestId: {request_id}")
+    init_ms = float(_report(text, request_id).split("Init Duration: ")[1].split()[0])
+    assert init_ms >= 1000, text
+    ready = "EXTENSION\tName: starter\tState: Ready\tEvents: [INVOKE,SHUTDOWN]"
+    assert ready in text.splitlines(), text
+    assert text.index(ready) < text.index(f"START RequestId: {request_id}")
+    # A warm invoke has no INIT and no EXTENSION line of its own.
+    warm_id, _ = _invoke(lamina, name)
+    text = wait_for_text(lambda: log_text(lamina, name), f"REPORT RequestId: {warm_id}")
+    assert "Init Duration" not in _report(text, warm_id)
+    assert text.count(ready) == 1
 
 
 def test_a_slow_extension_delays_the_freeze_not_the_answer(lamina: LaminaProcess) -> None:
@@ -312,6 +340,7 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
         "platform.initStart",
         "platform.initRuntimeDone",
         "platform.initReport",
+        "platform.extension",
         "platform.start",
         "platform.runtimeDone",
         "platform.report",

@@ -36,6 +36,10 @@ def test_platform_events_read_as_lambdas_lines() -> None:
     timeout = {**report, "status": "timeout"}
     assert text_of(BusEvent(3, 0, "platform.report", timeout)).endswith("\tStatus: timeout")
     assert text_of(BusEvent(4, 0, "function", "hello\n")) == "hello"
+    ext = {"name": "otel", "state": "Ready", "events": ["INVOKE", "SHUTDOWN"]}
+    assert text_of(BusEvent(5, 0, "platform.extension", ext)) == (
+        "EXTENSION\tName: otel\tState: Ready\tEvents: [INVOKE,SHUTDOWN]"
+    )
 
 
 def test_a_function_is_watched_once_read() -> None:
