@@ -77,7 +77,6 @@ class Delivery:
 
 # Lamina's own endpoint for its extension launcher (lamina/runtimes/launch_extensions.sh).
 LAUNCHER_PREFIX = "/lamina/extensions/"
-EXTENSION_CRASH = "Extension.Crash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +246,7 @@ class RuntimeChannel:
             answer = self.extensions.handle(req, conn)
             failed = self.extensions.init_failed
             if failed is not None and not self.ready.done() and not self.init_failed.done():
-                self.init_failed.set_result(InitFailure(failed.body, failed.error_type))
+                self.init_failed.set_result(InitFailure(failed.error_document(), failed.fatal_type))
             return answer
         if path in (TELEMETRY_PATH, LOGS_PATH) and req.method == "PUT":
             ident = req.headers.get(extensions.IDENTIFIER, "")
@@ -319,8 +318,9 @@ class RuntimeChannel:
             if not self.ready.done() and not self.init_failed.done():
                 # Gone before INIT ended: INIT fails as on Lambda.
                 message = f"Extension {name} exited with status {query.get('status', '?')}"
-                body = json.dumps({"errorMessage": message, "errorType": EXTENSION_CRASH})
-                self.init_failed.set_result(InitFailure(body.encode(), EXTENSION_CRASH))
+                error_type = self.extensions.exit_error_type()
+                body = json.dumps({"errorMessage": message, "errorType": error_type})
+                self.init_failed.set_result(InitFailure(body.encode(), error_type))
             ext = self.extensions.exited(name)
             crashed = ext is not None and self.ready.done() and not self.extensions.shutting_down
             if crashed and self.on_extension_crash is not None:

@@ -8,7 +8,10 @@ waits on ``next`` (or has an event queued it has not asked for yet is *not* sett
 INIT ends, and the environment may be frozen or given its next event, only when the
 runtime and every extension are settled — so an extension doing work after an INVOKE
 delays the freeze, not the caller's answer. ``/init/error`` and ``/exit/error`` report an
-extension's failure (the first fails INIT with the given error type).
+extension's failure before it exits: as on Lambda, the first such report is the
+environment's fatal error — ``Extension.InitError`` (which fails INIT at once) or
+``Extension.ExitError`` (what an extension's exit then fails with, instead of
+``Extension.Crash``); the type the extension gave is logged with it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ EVENTS = frozenset({"INVOKE", "SHUTDOWN"})
 NAME = "lambda-extension-name"
 IDENTIFIER = "lambda-extension-identifier"
 ERROR_TYPE = "lambda-extension-function-error-type"
+# Lambda's error types for an extension's failure (its "first fatal error").
+INIT_ERROR = "Extension.InitError"  # it called /init/error
+EXIT_ERROR = "Extension.ExitError"  # it called /exit/error
+CRASH = "Extension.Crash"  # it exited without either
 
 
 def _error(status: int, error_type: str, message: str) -> Response:
@@ -74,11 +81,19 @@ def _event(body: bytes) -> Response:
 
 @dataclass(frozen=True, slots=True)
 class ExtensionFailure:
-    """An extension's ``/init/error`` or ``/exit/error``."""
+    """An extension's ``/init/error`` or ``/exit/error``: ``fatal_type`` is Lambda's
+    (:data:`INIT_ERROR` or :data:`EXIT_ERROR`), ``error_type`` the extension's own."""
 
     name: str
+    fatal_type: str
     error_type: str
     body: bytes
+
+    def error_document(self) -> bytes:
+        """What the failed INIT or invoke answers (Lambda's type, the extension's in the
+        message)."""
+        message = f"Extension {self.name} reported {self.error_type}"
+        return json.dumps({"errorMessage": message, "errorType": self.fatal_type}).encode()
 
 
 class ExtensionsApi:
@@ -92,7 +107,7 @@ class ExtensionsApi:
         self.init_closed = False  # registration ends with INIT
         self.shutting_down = False  # SHUTDOWN was sent: exits are expected
         self.init_failed: ExtensionFailure | None = None
-        self.exit_failed: ExtensionFailure | None = None
+        self.fatal: ExtensionFailure | None = None  # the first /init/error or /exit/error
         self._settled_waiters: list[asyncio.Future[None]] = []
         # Called when every extension waits on next (the channel ends INIT on it).
         self.on_settle: Callable[[], None] | None = None
@@ -114,6 +129,10 @@ class ExtensionsApi:
 
     def wants(self, event: str) -> list[Extension]:
         return [e for e in self.by_id.values() if event in e.events and not e.gone]
+
+    def exit_error_type(self) -> str:
+        """What an extension's exit fails INIT or the invoke in flight with."""
+        return CRASH if self.fatal is None else self.fatal.fatal_type
 
     def exited(self, name: str) -> Extension | None:
         """The extension ``name``'s process ended (Lamina's launcher says so)."""
@@ -197,13 +216,18 @@ class ExtensionsApi:
         if verb == "event/next" and req.method == "GET":
             return self._next(ext, conn)
         if verb in ("init/error", "exit/error") and req.method == "POST":
-            failure = ExtensionFailure(
-                ext.name, req.headers.get(ERROR_TYPE, "Extension.Unknown"), req.body
-            )
+            error_type = req.headers.get(ERROR_TYPE, "")
+            if not error_type:
+                return _error(
+                    403, "Extension.MissingHeader", "Lambda-Extension-Function-Error-Type not found"
+                )
+            if verb == "init/error" and self.init_closed:
+                return _error(403, "Extension.InvalidExtensionState", "INIT is over")
+            fatal_type = INIT_ERROR if verb == "init/error" else EXIT_ERROR
+            failure = ExtensionFailure(ext.name, fatal_type, error_type, req.body)
+            self.fatal = self.fatal or failure
             if verb == "init/error":
                 self.init_failed = self.init_failed or failure
-            else:
-                self.exit_failed = self.exit_failed or failure
             return Response(202, b'{"status":"OK"}', {"Content-Type": "application/json"})
         return _error(404, "InvalidRequest", f"unknown path {req.path}")
 

@@ -385,10 +385,12 @@ class Scheduler:
 
     def _extension_crashed(self, env: Environment, name: str) -> None:
         """An extension's process ended after INIT: the event in flight fails with
-        ``Extension.Crash`` and the environment is reset, as on Lambda."""
+        ``Extension.Crash`` (``Extension.ExitError`` after an ``/exit/error``) and the
+        environment is reset, as on Lambda."""
         inflight = env.inflight
         if inflight is not None:
-            inflight.end(ExtensionCrashed(name, time.perf_counter()), env.channel)
+            error_type = env.channel.extensions.exit_error_type()
+            inflight.end(ExtensionCrashed(name, time.perf_counter(), error_type), env.channel)
             return
         env.settle()
         env.log(f"EXTENSION\tName: {name}\tState: Crashed")

@@ -41,10 +41,13 @@ class DeadlinePassed:
 
 @dataclass(frozen=True, slots=True)
 class ExtensionCrashed:
-    """An extension's process ended while an event was in flight (after INIT)."""
+    """An extension's process ended while an event was in flight (after INIT):
+    ``error_type`` is ``Extension.Crash``, or ``Extension.ExitError`` after its
+    ``/exit/error``."""
 
     name: str
     at: float  # perf_counter()
+    error_type: str = "Extension.Crash"
 
 
 PlatformEnd = ProcessExited | DeadlinePassed | ExtensionCrashed
@@ -138,11 +141,12 @@ class TimedOut:
 
 @dataclass(frozen=True, slots=True)
 class ExtensionFailed:
-    """An extension crashed mid-invoke: Lambda answers ``Extension.Crash`` and resets the
-    environment."""
+    """An extension crashed mid-invoke: Lambda answers ``Extension.Crash`` (or
+    ``Extension.ExitError``, after an ``/exit/error``) and resets the environment."""
 
     request_id: str
     name: str
+    error_type: str = "Extension.Crash"
     status: ClassVar[Outcome] = Outcome.ERROR
     unhandled: ClassVar[bool] = True
     reusable: ClassVar[bool] = False
@@ -150,7 +154,7 @@ class ExtensionFailed:
     @property
     def error(self) -> FunctionError:
         return FunctionError(
-            "Extension.Crash",
+            self.error_type,
             f"RequestId: {self.request_id} Error: extension {self.name} exited",
         )
 
@@ -159,7 +163,8 @@ class ExtensionFailed:
         return self.error.to_json()
 
     def log_lines(self, now: float) -> tuple[str, ...]:
-        return (f"EXTENSION\tName: {self.name}\tState: Crashed",)
+        state = "ExitError" if self.error_type == "Extension.ExitError" else "Crashed"
+        return (f"EXTENSION\tName: {self.name}\tState: {state}",)
 
 
 InvokeOutcome = Answered | FunctionFailed | Exited | OutOfMemory | TimedOut | ExtensionFailed
@@ -171,7 +176,7 @@ def classify(ending: Ending, request_id: str, timeout_s: float, oom: bool) -> In
     if isinstance(ending, DeadlinePassed):
         return TimedOut(request_id, timeout_s)
     if isinstance(ending, ExtensionCrashed):
-        return ExtensionFailed(request_id, ending.name)
+        return ExtensionFailed(request_id, ending.name, ending.error_type)
     if isinstance(ending, ProcessExited):
         return (OutOfMemory if oom else Exited)(request_id, ending.status)
     if ending.ok:

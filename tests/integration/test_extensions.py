@@ -599,6 +599,70 @@ def test_an_extension_crashing_mid_invoke_fails_it_and_resets(lamina: LaminaProc
     assert "Init Duration" in again.log
 
 
+# Reports a failure as an extension should before it exits: /init/error during INIT
+# (MODE=init), /exit/error during INIT (MODE=exit) or at its first INVOKE (MODE=exit-invoke).
+REPORTS_THEN_EXITS = """#!/usr/bin/env python3
+import json, os, sys, urllib.request
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+req = urllib.request.Request(
+    base + "/register",
+    data=json.dumps({"events": ["INVOKE"]}).encode(),
+    headers={"Lambda-Extension-Name": "reporter"},
+    method="POST",
+)
+with urllib.request.urlopen(req) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+mode = os.environ["MODE"]
+if mode == "exit-invoke":
+    nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+    urllib.request.urlopen(nxt).close()  # the first INVOKE
+verb = "init/error" if mode == "init" else "exit/error"
+report = urllib.request.Request(
+    base + "/" + verb,
+    data=json.dumps({"errorMessage": "no backend", "errorType": "Extension.NoBackend"}).encode(),
+    headers={"Lambda-Extension-Identifier": ident,
+             "Lambda-Extension-Function-Error-Type": "Extension.NoBackend"},
+    method="POST",
+)
+with urllib.request.urlopen(report) as r:
+    print("[reporter] %s answered %d" % (verb, r.status), flush=True)
+sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "error_type"),
+    [
+        ("init", "Extension.InitError"),
+        ("exit", "Extension.ExitError"),
+        ("exit-invoke", "Extension.ExitError"),
+    ],
+)
+def test_an_extensions_init_or_exit_error_fails_with_lambdas_type(
+    lamina: LaminaProcess, mode: str, error_type: str
+) -> None:
+    name = f"ext-reports-{mode}"
+    slow = "import time\ndef handler(event, context):\n    time.sleep(8)\n    return 'late'\n"
+    _create(
+        lamina,
+        name,
+        {"app.py": slow, "extensions/reporter": REPORTS_THEN_EXITS},
+        Environment={"Variables": {"MODE": mode}},
+        Timeout=30,
+    )
+    out = lamina.invoke(name, {})
+    assert out.function_error == "Unhandled"
+    assert out.json()["errorType"] == error_type, out.payload
+    if mode == "exit-invoke":
+        assert "EXTENSION\tName: reporter\tState: ExitError" in out.log
+    else:
+        # INIT failed: Lambda's INIT_REPORT says so with the error type.
+        assert "Status: error" in out.log and f"Error Type: {error_type}" in out.log, out.log
+    text = wait_for_text(lambda: log_text(lamina, name), "[reporter] ")
+    verb = "init/error" if mode == "init" else "exit/error"
+    assert f"[reporter] {verb} answered 202" in text
+
+
 def test_logs_follow_prints_the_telemetry_events_as_they_happen(lamina: LaminaProcess) -> None:
     name = "follow-me"
     _create(lamina, name, {"app.py": SAYS_HELLO})

@@ -120,10 +120,16 @@ def test_unknown_identifiers_bad_events_and_late_registration_are_refused() -> N
     run(test, _channel)
 
 
-def test_an_extensions_init_error_fails_init_with_its_type() -> None:
+def test_an_extensions_init_error_fails_init_with_lambdas_init_error() -> None:
     async def test(channel: RuntimeChannel) -> None:
         ident = await _register(channel, [])
         client = await RawClient.connect(channel.address)
+        # The error type header is required (Lambda answers 403 without it).
+        bare = await client.call(
+            "POST", f"{EXT}/init/error", b"{}", {"Lambda-Extension-Identifier": ident}
+        )
+        assert (bare.status, bare.json()["errorType"]) == (403, "Extension.MissingHeader")
+        assert not channel.init_failed.done()
         answer = await client.call(
             "POST",
             f"{EXT}/init/error",
@@ -135,7 +141,33 @@ def test_an_extensions_init_error_fails_init_with_its_type() -> None:
         )
         assert answer.status == 202
         failure = await asyncio.wait_for(asyncio.shield(channel.init_failed), 10)
-        assert failure.error_type == "Extension.ConfigInvalid"
+        # Lambda's fatal error type; the extension's own is in the message.
+        assert failure.error_type == "Extension.InitError"
+        doc = json.loads(failure.body)
+        assert doc["errorType"] == "Extension.InitError"
+        assert "Extension.ConfigInvalid" in doc["errorMessage"]
+        await client.close()
+
+    run(test, _channel)
+
+
+def test_an_exit_error_is_what_the_extensions_exit_then_fails_with() -> None:
+    async def test(channel: RuntimeChannel) -> None:
+        ident = await _register(channel, [])
+        assert channel.extensions.exit_error_type() == "Extension.Crash"
+        client = await RawClient.connect(channel.address)
+        answer = await client.call(
+            "POST",
+            f"{EXT}/exit/error",
+            b"{}",
+            {
+                "Lambda-Extension-Identifier": ident,
+                "Lambda-Extension-Function-Error-Type": "Extension.LostItsBackend",
+            },
+        )
+        assert answer.status == 202
+        assert not channel.init_failed.done()  # it fails nothing until it exits
+        assert channel.extensions.exit_error_type() == "Extension.ExitError"
         await client.close()
 
     run(test, _channel)
