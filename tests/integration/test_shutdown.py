@@ -3,6 +3,8 @@ SIGTERM and a grace (500 ms) to clean up before the environment is killed."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.integration.harness import LaminaProcess, log_text, python_zip, wait_for_text, zip_files
@@ -26,7 +28,7 @@ def handler(event, context):
 
 # An external extension that waits for SHUTDOWN and says so.
 EXTENSION = """#!/usr/bin/env python3
-import json, os, sys, urllib.request
+import json, os, sys, time, urllib.request
 base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
 register = urllib.request.Request(
     base + "/register", data=json.dumps({"events": ["SHUTDOWN"]}).encode(),
@@ -35,7 +37,10 @@ with urllib.request.urlopen(register) as r:
     ident = r.headers["Lambda-Extension-Identifier"]
 nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
 with urllib.request.urlopen(nxt) as r:
-    print("[waiter] %s" % json.load(r)["eventType"], flush=True)
+    event = json.load(r)
+    got_ms = time.time() * 1000
+print("[waiter] %s" % event["eventType"], flush=True)
+print("[waiter] deadline %d received %.3f" % (event["deadlineMs"], got_ms), flush=True)
 """
 
 
@@ -79,3 +84,29 @@ def test_with_an_extension_the_runtime_gets_sigterm_once_it_is_done(
     # runtime's exit ends the environment, extensions included.
     assert "[waiter] SHUTDOWN" in text
     assert text.index("[waiter] SHUTDOWN") < text.index("SIGTERM received")
+
+
+def test_with_an_extension_shutdown_lasts_2000_ms(lamina: LaminaProcess) -> None:
+    # Lambda's SHUTDOWN phase lasts 2,000 ms when an extension registered (500 ms without,
+    # the runtime's SIGTERM grace). SHUTDOWN's deadlineMs is when the phase began plus that
+    # grace: after the change that began it (+2,000 ms), and at most 2,000 ms after the
+    # extension received it. Both bounds hold however slow the machine is.
+    name = "graceful-deadline"
+    layer = lamina.lambda_client().publish_layer_version(
+        LayerName=f"{name}-extensions",
+        Content={
+            "ZipFile": zip_files(
+                {"extensions/waiter": EXTENSION}, executable=("extensions/waiter",)
+            )
+        },
+    )
+    lamina.create(name, python_zip(GRACEFUL), Layers=[layer["LayerVersionArn"]])
+    first = lamina.invoke(name, {})
+    assert first.function_error is None, first.payload
+    before_ms = time.time() * 1000
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = wait_for_text(lambda: log_text(lamina, name), "[waiter] deadline ")
+    deadline_s, _, received_s = text.split("[waiter] deadline ")[1].split()[:3]
+    deadline_ms, received_ms = int(deadline_s), float(received_s)
+    # deadlineMs is whole milliseconds (rounded down): allow that one.
+    assert before_ms + 2000 - 1 <= deadline_ms <= received_ms + 2000

@@ -97,7 +97,9 @@ def test_run_empties_the_queue_at_once_for_shutdown() -> None:
 
 
 @asynccontextmanager
-async def scheduler(tmp: Path) -> AsyncIterator[tuple[Scheduler, list[InvocationRecord]]]:
+async def scheduler(
+    tmp: Path, app: str = APP
+) -> AsyncIterator[tuple[Scheduler, list[InvocationRecord]]]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
     # A long freeze grace: a freeze timer set on a busy environment stays to be seen.
@@ -109,7 +111,7 @@ async def scheduler(tmp: Path) -> AsyncIterator[tuple[Scheduler, list[Invocation
         pytest.skip("no process tier here")
     code = tmp / "code"
     code.mkdir(mode=0o755)
-    (code / "app.py").write_text(textwrap.dedent(APP))
+    (code / "app.py").write_text(textwrap.dedent(app))
     (code / "app.py").chmod(0o644)
     records: list[InvocationRecord] = []
     sch = Scheduler(
