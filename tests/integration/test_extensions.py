@@ -314,8 +314,10 @@ while True:
         for t, r in seen:
             if t in ("platform.start", "platform.runtimeDone", "platform.report"):
                 print("[telemetry] record " + json.dumps({"type": t, "record": r}), flush=True)
+        counts = {t: sum(1 for u, _ in seen if u == t) for t in types}
         print("[telemetry] seen " + json.dumps(
-            {"types": types, "starts": starts, "reports": reports, "function": functions}),
+            {"types": types, "counts": counts, "starts": starts, "reports": reports,
+             "function": functions}),
             flush=True)
         sys.exit(0)
 """
@@ -348,7 +350,14 @@ def test_an_extension_receives_telemetry_for_cold_and_warm_invokes(
         "extension",
     }, seen["types"]
     assert seen["starts"] == ids and seen["reports"] == ids
-    assert any("hello from the function" in line for line in seen["function"])
+    # INIT's events once (the cold invoke's), each invoke's three, the function's line of
+    # each invoke: all delivered before SHUTDOWN, when the extension counts them.
+    counts = seen["counts"]
+    assert [counts[t] for t in ("platform.initStart", "platform.initRuntimeDone")] == [1, 1]
+    assert [counts["platform.initReport"], counts["platform.extension"]] == [1, 1]
+    assert counts["platform.runtimeDone"] == 2
+    said = [line for line in seen["function"] if "hello from the function" in line]
+    assert len(said) == 2, seen["function"]
     # runtimeDone and report carry the invoke's tracing context (as start does) and the
     # response's spans, in the schema's shape.
     records = _telemetry_records(text)
