@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import pytest
+
 from lamina.runtime_api.stream import ResponseStream, split_prelude
 from lamina.wire.http import Request, RequestParser
 from lamina.wire.server import HttpConnection, Response, Streamed, bound_port, serve
@@ -228,3 +230,40 @@ def test_after_6_mb_a_stream_is_held_to_its_bandwidth() -> None:
     assert cap_delay(UNCAPPED_BYTES + 2 * mb, 0.5, 2 * mb) == 0.5  # 2 MB take 1 s at 2 MB/s
     assert cap_delay(UNCAPPED_BYTES + 2 * mb, 3.0, 2 * mb) == 0.0  # already slow enough
     assert cap_delay(UNCAPPED_BYTES * 10, 0.0, 0) == 0.0  # 0: no cap
+
+
+def test_a_stream_holds_its_reader_back_only_after_6_mb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bandwidth cap as the reader meets it: no wait while the first 6 MB go, then
+    waits that hold what went after them to the bandwidth. The stream's sleeps are
+    recorded, not slept, so nothing here depends on the machine's speed."""
+    mb = 1024 * 1024
+    waits: list[tuple[int, float]] = []  # (bytes the function had streamed, seconds)
+
+    async def scenario() -> None:
+        real_sleep = asyncio.sleep
+        stream = ResponseStream(limit=20 * mb, high_water=20 * mb, bandwidth=1024)
+
+        async def record(delay: float) -> None:
+            waits.append((stream.total, delay))
+            await real_sleep(0)
+
+        monkeypatch.setattr(asyncio, "sleep", record)  # what the stream sleeps with
+        try:
+            stream.start("application/octet-stream")
+            for _ in range(6):  # the first 6 MB, 1 MB at a time
+                stream.push(b"x" * mb)
+                assert len(await stream.read() or b"") == mb
+            assert waits == []
+            for _ in range(3):  # then 1 MB more each time, at 1 KiB/s
+                stream.push(b"x" * mb)
+                assert len(await stream.read() or b"") == mb
+        finally:
+            monkeypatch.setattr(asyncio, "sleep", real_sleep)
+
+    asyncio.run(scenario())
+    # The first read past 6 MB goes at once (nothing capped had gone before it); each
+    # later one waits until what went since 6 MB took its time at 1 KiB/s: 1 MB (1,024 s),
+    # then 2 MB less the real time since (microseconds; 30 s of slack for a slow machine).
+    assert [streamed for streamed, _ in waits] == [8 * mb, 9 * mb]
+    assert 1024 - 30 < waits[0][1] <= 1024
+    assert 2048 - 30 < waits[1][1] <= 2048
