@@ -423,3 +423,50 @@ def test_a_caller_that_goes_away_mid_stream_ends_the_invoke(lamina: LaminaProces
     chunks, complete, _ = _stream(lamina, "stream-abandoned", {})
     assert [p[0] for _, data in chunks for p in _pieces(data)] == ["1", "2", "3"]
     assert "ErrorCode" not in complete
+
+
+# Writes ``mb`` MiB, 1 MiB at a time, as fast as the stream takes them.
+NODE_BULK = """
+export const handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  const piece = Buffer.alloc(1024 * 1024, 120);
+  for (let i = 0; i < event.mb; i++) {
+    if (!responseStream.write(piece)) {
+      await new Promise((resolve) => responseStream.once('drain', resolve));
+    }
+  }
+  responseStream.end();
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    server = LaminaProcess(
+        tmp_path_factory.mktemp("stream-capped"),
+        {"LAMINA_STREAM_BANDWIDTH_BYTES_S": str(1024 * 1024)},
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_past_6_mb_a_stream_goes_at_the_configured_bandwidth(capped: LaminaProcess) -> None:
+    # 10 MiB at 1 MiB/s after the first 6: the last 4 MiB take about 4 s. Only the read
+    # that crosses 6 MiB and the last one may hand on what piled up meanwhile (at most
+    # ~1 MiB waits for a reader, plus what is in flight), so well over 1 MiB is held to
+    # the cap between them: over 1 s, however fast the machine. Without the setting
+    # reaching the stream the whole answer takes a fraction of that. (The cap's
+    # arithmetic: tests/wire/test_streaming_wire.py.)
+    capped.create(
+        "stream-bulk",
+        zip_files({"index.mjs": NODE_BULK}),
+        runtime="nodejs20.x",
+        handler="index.handler",
+    )
+    chunks, complete, _ = _stream(capped, "stream-bulk", {"mb": 10})
+    assert "ErrorCode" not in complete
+    sizes = [len(data) for _, data in chunks]
+    assert sum(sizes) == 10 * 1024 * 1024
+    crossing = next(i for i in range(len(sizes)) if sum(sizes[: i + 1]) > 6 * 1024 * 1024)
+    assert chunks[-1][0] - chunks[crossing][0] >= 1.0, sizes
