@@ -47,12 +47,17 @@ unset LAMINA_EXTENSIONS
 if ((count > 0)); then
   until request GET "/lamina/extensions/ready?count=$count"; do
     if (($(jobs -rp | wc -l) < count)); then
-      message='An extension exited before it registered'
-      body="{\"errorMessage\":\"$message\",\"errorType\":\"Extension.Crash\"}"
-      echo "EXTENSION	Name: unknown	State: Crashed	$message" >&2
-      request POST /2018-06-01/runtime/init/error "$body" \
-        $'Lambda-Runtime-Function-Error-Type: Extension.Crash\r\n'
-      exit 1
+      # One exited before every one registered: say which, with its status (Lamina fails
+      # INIT with Extension.Crash, or Extension.ExitError after its /exit/error).
+      for pid in "${!names[@]}"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+          wait "$pid"
+          status=$?
+          echo "EXTENSION	Name: ${names[$pid]}	State: Crashed	exit status $status" >&2
+          request POST "/lamina/extensions/exited?name=${names[$pid]}&status=$status"
+          exit 1
+        fi
+      done
     fi
     sleep 0.005
   done

@@ -239,7 +239,10 @@ def test_a_crashing_extension_fails_init_with_extension_crash(lamina: LaminaProc
     assert out.function_error == "Unhandled"
     body = out.json()
     assert body["errorType"] == "Extension.Crash"
-    assert "INIT_REPORT" in out.log and "Status: error" in out.log
+    assert "crasher" in body["errorMessage"] and "3" in body["errorMessage"], body
+    assert "INIT_REPORT" in out.log and "Status: error\tError Type: Extension.Crash" in out.log
+    # What it wrote before it crashed is in the log, as on Lambda.
+    wait_for_text(lambda: log_text(lamina, name), "crashing")
 
 
 def test_an_exec_wrapper_wraps_the_runtime(lamina: LaminaProcess) -> None:
