@@ -163,8 +163,14 @@ def test_a_slow_extension_delays_the_freeze_not_the_answer(lamina: LaminaProcess
     got_at = float(text.split(f"[recorder] INVOKE {request_id} at ")[1].split()[0])
     assert answered_at < got_at + 1.0, "the caller waited for the extension"
     # The invoke phase, and the bill, last until the extension is done.
-    duration_ms = float(_report(text, request_id).split("\tDuration: ")[1].split()[0])
+    report = _report(text, request_id)
+    duration_ms = float(report.split("\tDuration: ")[1].split()[0])
     assert duration_ms >= 1000
+    assert int(report.split("Billed Duration: ")[1].split()[0]) >= 1000
+    # The ledger bills both invokes so far with their extension time (1 s each at least).
+    rows = Client(lamina.endpoint).call("GET", f"/lamina/v1/ledger?function={name}")
+    (group,) = rows["groups"]
+    assert group["invocations"] == 2 and group["billed_ms"] >= 2000, group
     again_id, _ = _invoke(lamina, name)
     assert again_id != request_id
 
