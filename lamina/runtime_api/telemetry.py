@@ -126,7 +126,7 @@ def parse_subscription(body: bytes, legacy: bool = False) -> Subscription | str:
 
 def legacy_events(event_type: str, record: Any) -> list[tuple[str, Any]]:
     """The Logs API's events (schema 2021-03-18) for one Telemetry API event (pure)."""
-    if event_type in ("function", "extension"):
+    if event_type in ("function", "extension", "platform.extension"):
         return [(event_type, record)]
     if event_type == "platform.start":
         return [

@@ -89,6 +89,8 @@ def test_a_logs_api_subscriber_gets_the_older_schema_and_no_init_events() -> Non
             telemetry.emit("platform", "platform.initStart", {"phase": "init"})
             body = _body(port, schemaVersion="2021-03-18", buffering={"timeoutMs": 25})
             assert telemetry.subscribe("ext", body, legacy=True).status == 200
+            ready = {"name": "ext", "state": "Ready", "events": ["INVOKE"]}
+            telemetry.emit("platform", "platform.extension", ready)
             telemetry.end_init()
             telemetry.emit("platform", "platform.start", {"requestId": "r", "version": "$LATEST"})
             telemetry.emit("function", "function", "a line")
@@ -106,13 +108,15 @@ def test_a_logs_api_subscriber_gets_the_older_schema_and_no_init_events() -> Non
             await telemetry.flush(5)
             events = [e for batch in batches for e in batch]
             assert [e["type"] for e in events] == [
+                "platform.extension",  # the Logs API has it too, in the same shape
                 "platform.start",
                 "function",
                 "platform.runtimeDone",
                 "platform.end",
                 "platform.report",
             ]
-            assert events[0]["record"] == {"requestId": "r", "version": "$LATEST"}
+            assert events[0]["record"] == ready
+            assert events[1]["record"] == {"requestId": "r", "version": "$LATEST"}
             assert events[-1]["record"] == {"requestId": "r", "metrics": metrics}
             refused = telemetry.subscribe("ext", _body(port), legacy=True)
             assert refused.status == 400  # the Telemetry API's schema is not the Logs API's
