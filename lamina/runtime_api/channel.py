@@ -102,6 +102,8 @@ class RuntimeChannel:
         self.on_extension_crash: Callable[[str], None] | None = None
         self.ready: asyncio.Future[float] = loop.create_future()  # first /next: INIT done
         self.init_failed: asyncio.Future[InitFailure] = loop.create_future()
+        # The runtime exited in SHUTDOWN while extensions still ran (the launcher says so).
+        self.runtime_gone: asyncio.Future[None] = loop.create_future()
         self._parked: HttpConnection | None = None
         self._waiting: Delivery | None = None  # delivered, no /next yet
         self._current: Delivery | None = None  # handed to the runtime, not answered
@@ -310,9 +312,14 @@ class RuntimeChannel:
 
     def _launcher(self, req: Request) -> Response:
         """Lamina's extension launcher asks whether the extensions it started registered
-        (``ready?count=N``), or says one of them exited (``exited?name=X&status=S``)."""
+        (``ready?count=N``), or says one of them exited (``exited?name=X&status=S``), or
+        that the runtime did in SHUTDOWN (``exited?runtime=S``)."""
         verb = req.path[len(LAUNCHER_PREFIX) :]
         query = req.query
+        if verb == "exited" and "runtime" in query:
+            if not self.runtime_gone.done():
+                self.runtime_gone.set_result(None)
+            return Response(202, b"")
         if verb == "exited":
             name = query.get("name", "")
             if not self.ready.done() and not self.init_failed.done():

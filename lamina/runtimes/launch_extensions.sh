@@ -8,7 +8,7 @@
 # exits before every one registered fails INIT with Extension.Crash. With extensions the
 # launcher stays, as the environment's first process: it tells Lamina when an extension
 # exits (so SHUTDOWN's grace ends when they are gone), passes SIGTERM on to the runtime
-# and exits with the runtime's status.
+# and exits with the runtime's status (in SHUTDOWN, once the extensions are gone too).
 # With only a wrapper it execs it.
 #
 # With extensions, Lamina passes a pipe of its own as fd 3: the extensions' stdout and
@@ -70,7 +70,9 @@ fi
 "$@" &
 runtime=$!
 # SHUTDOWN's SIGTERM is for the runtime: pass it on and keep waiting for its exit.
-trap 'term=1; kill -TERM "$runtime" 2>/dev/null' TERM
+shutting=""
+runtime_status=""
+trap 'term=1; shutting=1; kill -TERM "$runtime" 2>/dev/null' TERM
 while :; do
   done_pid=""
   term=""
@@ -79,8 +81,16 @@ while :; do
   if [[ -z $done_pid && -n $term ]]; then
     continue
   fi
-  if [[ -z $done_pid || $done_pid == "$runtime" ]]; then
-    exit "$status"
+  if [[ -z $done_pid ]]; then
+    exit "${runtime_status:-$status}" # nothing left to wait for
+  fi
+  if [[ $done_pid == "$runtime" ]]; then
+    # The runtime's exit ends the environment, except in SHUTDOWN: there the extensions
+    # keep the rest of their grace (Lamina kills what is left at its end). Say so.
+    [[ -n $shutting ]] || exit "$status"
+    runtime_status=$status
+    request POST "/lamina/extensions/exited?runtime=$status"
+    continue
   fi
   request POST "/lamina/extensions/exited?name=${names[$done_pid]:-unknown}&status=$status"
 done

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from lamina.logs.lines import function_log_group
 from lamina.logs.store import LogStore, group_folder
@@ -260,10 +260,25 @@ class Environment:
             except TimeoutError:
                 log.info("extensions of %s still busy after SHUTDOWN's grace", self.cfg.name)
         if exited is not None and not exited.done() and self.process.terminate():
-            await asyncio.wait([exited], timeout=max(0.0, deadline - loop.time()))
-            if not exited.done():
+            # With extensions the environment outlives its runtime in SHUTDOWN: those still
+            # at work keep the rest of the grace, as on Lambda; once each has exited or
+            # waits on `next`, the kill need not wait for the end of the grace.
+            done = loop.create_task(self._runtime_then_extensions()) if len(exts) else None
+            waiters: list[asyncio.Future[Any]] = [exited] if done is None else [exited, done]
+            await asyncio.wait(
+                waiters,
+                timeout=max(0.0, deadline - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if done is not None:
+                done.cancel()
+            if not exited.done() and not self.channel.runtime_gone.done():
                 log.info("the runtime of %s ignored SIGTERM; killing it", self.cfg.name)
         return True
+
+    async def _runtime_then_extensions(self) -> None:
+        await self.channel.runtime_gone
+        await self.channel.extensions.settled()
 
     def invoke_phase_over(self) -> bool:
         """Whether no answered invoke waits for its extensions (:attr:`reporting`)."""

@@ -110,3 +110,44 @@ def test_with_an_extension_shutdown_lasts_2000_ms(lamina: LaminaProcess) -> None
     deadline_ms, received_ms = int(deadline_s), float(received_s)
     # deadlineMs is whole milliseconds (rounded down): allow that one.
     assert before_ms + 2000 - 1 <= deadline_ms <= received_ms + 2000
+
+
+# At SHUTDOWN, flushes until 300 ms before its deadline (past the moment the runtime gets
+# SIGTERM, 500 ms before it), then says so and exits.
+FLUSHER = """#!/usr/bin/env python3
+import json, os, time, urllib.request
+base = "http://%s/2020-01-01/extension" % os.environ["AWS_LAMBDA_RUNTIME_API"]
+register = urllib.request.Request(
+    base + "/register", data=json.dumps({"events": ["SHUTDOWN"]}).encode(),
+    headers={"Lambda-Extension-Name": "flusher"}, method="POST")
+with urllib.request.urlopen(register) as r:
+    ident = r.headers["Lambda-Extension-Identifier"]
+nxt = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+with urllib.request.urlopen(nxt) as r:
+    deadline_s = json.load(r)["deadlineMs"] / 1000
+time.sleep(max(0.0, deadline_s - 0.3 - time.time()))
+print("[flusher] flushed before the deadline", flush=True)
+"""
+
+
+def test_an_extension_flushing_at_shutdown_keeps_its_grace_after_the_runtime_exits(
+    lamina: LaminaProcess,
+) -> None:
+    # The runtime gets SIGTERM 500 ms before the deadline at the latest and exits at once;
+    # the environment stays until the extension is done (at most the deadline), as on
+    # Lambda, where the extensions' SHUTDOWN lasts to deadlineMs.
+    name = "graceful-flusher"
+    layer = lamina.lambda_client().publish_layer_version(
+        LayerName=f"{name}-extensions",
+        Content={
+            "ZipFile": zip_files(
+                {"extensions/flusher": FLUSHER}, executable=("extensions/flusher",)
+            )
+        },
+    )
+    lamina.create(name, python_zip(GRACEFUL), Layers=[layer["LayerVersionArn"]])
+    first = lamina.invoke(name, {})
+    assert first.function_error is None, first.payload
+    lamina.lambda_client().update_function_configuration(FunctionName=name, Description="v2")
+    text = wait_for_text(lambda: log_text(lamina, name), "[flusher] flushed before the deadline")
+    assert text.index("SIGTERM received") < text.index("[flusher] flushed")
