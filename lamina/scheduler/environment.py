@@ -219,13 +219,13 @@ class Environment:
     async def _shut_down(self) -> bool:
         """Lambda's SHUTDOWN phase, at most :func:`shutdown_grace_s` long: SHUTDOWN to the
         extensions that asked for it, then SIGTERM to an idle runtime, then the kill once
-        the runtime has exited (or the grace is over). False if there was nothing to shut
-        down (the channel may then close before the kill).
+        the runtime has exited and every extension has exited or waits on ``next`` (or the
+        grace is over). False if there was nothing to shut down (the channel may then close
+        before the kill).
 
         Lambda signals the runtime first; here the runtime is signalled once the extensions
-        are done (or when only its own share of the grace is left), because the
-        environment's init ends the whole environment, extensions included, when the
-        runtime exits."""
+        are done, or when only its own share of the grace is left (an extension still at
+        work then keeps the rest: the extension launcher outlives the runtime in SHUTDOWN)."""
         if self.process is None or (self.exited is not None and self.exited.done()):
             return False  # the process tree is gone already
         exts = self.channel.extensions
