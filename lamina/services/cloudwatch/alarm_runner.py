@@ -23,18 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from lamina.billing.rollups import minute_of
-from lamina.errors import LaminaError
+from lamina.errors import AwsServiceError, LaminaError
 from lamina.services.cloudwatch.alarms import (
     ALARM,
+    MAX_TAGS,
     OK,
     Alarm,
     evaluate,
     notification,
     parse_put,
+    parse_tags,
 )
-from lamina.services.cloudwatch.operations import invalid
+from lamina.services.cloudwatch.operations import invalid, missing
 from lamina.services.cloudwatch.sources import MetricSources
-from lamina.services.cloudwatch.statistics import NAMESPACE, UNITS
 from lamina.services.protocol.cbor import Epoch
 
 Deliver = Callable[[str, bytes], Awaitable[None]]
@@ -123,6 +124,49 @@ class AlarmRunner:
         ]
         return {"MetricAlarms": out, "CompositeAlarms": []}
 
+    def _named(self, body: dict[str, Any]) -> str:
+        """The alarm ``ResourceARN`` names (ResourceNotFound for anything else); lock held."""
+        arn = body.get("ResourceARN")
+        if not isinstance(arn, str):
+            raise missing("ResourceARN")
+        prefix = self.arn("")
+        name = arn[len(prefix) :] if arn.startswith(prefix) else ""
+        if name not in self._alarms:
+            raise AwsServiceError(
+                "ResourceNotFoundException",
+                f"Alarm {arn} does not exist.",
+                404,
+                "ResourceNotFound",
+            )
+        return name
+
+    def list_tags_for_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            tags = self._alarms[self._named(body)].tags
+        return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]}
+
+    def tag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        added = parse_tags(body.get("Tags"))
+        with self._lock:
+            alarm = self._alarms[self._named(body)]
+            tags = {**alarm.tags, **added}
+            if len(tags) > MAX_TAGS:
+                raise invalid(f"An alarm has at most {MAX_TAGS} tags.")
+            self._alarms[alarm.name] = replace(alarm, tags=tags)
+            self._save()
+        return {}
+
+    def untag_resource(self, body: dict[str, Any]) -> dict[str, Any]:
+        keys = body.get("TagKeys")
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise invalid("The parameter TagKeys must be a list of tag keys.")
+        with self._lock:
+            alarm = self._alarms[self._named(body)]
+            tags = {k: v for k, v in alarm.tags.items() if k not in keys}
+            self._alarms[alarm.name] = replace(alarm, tags=tags)
+            self._save()
+        return {}
+
     def _shape(self, a: Alarm) -> dict[str, Any]:
         shape: dict[str, Any] = {
             "AlarmName": a.name,
@@ -141,7 +185,6 @@ class AlarmRunner:
             "Dimensions": a.dimensions,
             "Period": a.period,
             "EvaluationPeriods": a.evaluation_periods,
-            "DatapointsToAlarm": a.datapoints_to_alarm,
             "Threshold": a.threshold,
             "ComparisonOperator": a.comparison,
             "TreatMissingData": a.treat_missing,
@@ -150,8 +193,10 @@ class AlarmRunner:
             shape["ExtendedStatistic"] = a.statistic
         else:
             shape["Statistic"] = a.statistic
-        if a.namespace == NAMESPACE and a.metric in UNITS:
-            shape["Unit"] = UNITS[a.metric]
+        if a.datapoints_given:
+            shape["DatapointsToAlarm"] = a.datapoints_to_alarm
+        if a.unit is not None:
+            shape["Unit"] = a.unit
         return shape
 
     # -- evaluation ----------------------------------------------------------------------

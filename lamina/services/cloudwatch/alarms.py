@@ -35,6 +35,7 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 MISSING = ("missing", "notBreaching", "breaching", "ignore")
 _NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
 MAX_ACTIONS = 5
+MAX_TAGS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,10 @@ class Alarm:
     reason: str = "Unchecked: Initial alarm creation"
     state_updated: float = 0.0
     updated: float = 0.0
+    tags: dict[str, str] = field(default_factory=dict)
+    # Echoed by DescribeAlarms only as given (Terraform plans a change for anything else).
+    datapoints_given: bool = True
+    unit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +85,24 @@ def _actions(value: Any, name: str) -> list[str]:
                 f"Invalid {name} ARN {arn!r}: Lamina notifies Lambda functions and SQS queues."
             )
     return list(value)
+
+
+def parse_tags(value: Any) -> dict[str, str]:
+    """``[{"Key": k, "Value": v}, ...]`` (PutMetricAlarm's and TagResource's ``Tags``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        raise invalid(f"The parameter Tags must be a list of at most {MAX_TAGS} tags.")
+    tags: dict[str, str] = {}
+    for tag in value:
+        key = tag.get("Key") if isinstance(tag, dict) else None
+        val = tag.get("Value", "") if isinstance(tag, dict) else None
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or not isinstance(val, str):
+            raise invalid("Each tag needs a Key of 1 to 128 characters and a string Value.")
+        if len(val) > 256:
+            raise invalid(f"The value of tag {key!r} is longer than 256 characters.")
+        tags[key] = val
+    return tags
 
 
 def parse_put(body: dict[str, Any], now: float, previous: Alarm | None) -> Alarm:
@@ -133,13 +156,18 @@ def parse_put(body: dict[str, Any], now: float, previous: Alarm | None) -> Alarm
         description=str(body.get("AlarmDescription") or ""),
         state_updated=now,
         updated=now,
+        tags=parse_tags(body.get("Tags")),
+        datapoints_given="DatapointsToAlarm" in body,
+        unit=str(body["Unit"]) if body.get("Unit") is not None else None,
     )
     if previous is not None:
+        # As CloudWatch: an update keeps the state, and ignores Tags (TagResource sets them).
         alarm = replace(
             alarm,
             state=previous.state,
             reason=previous.reason,
             state_updated=previous.state_updated,
+            tags=previous.tags,
         )
     return alarm
 

@@ -1,17 +1,20 @@
 """CloudWatch's query protocol (``Action=PutMetricData&Version=2010-08-01``, form encoded,
-XML answers), as older SDKs and hand-written agents send it: PutMetricData only. The
-flattened parameters (``MetricData.member.1.Dimensions.member.2.Name``) become the JSON
-shape the other protocols decode to, so one parser validates all three.
+XML answers), as older SDKs, hand-written agents and the AWS SDK for Go v2 (so Terraform's
+AWS provider) send it: PutMetricData and the alarm operations. The flattened parameters
+(``MetricData.member.1.Dimensions.member.2.Name``) become the JSON shape the other
+protocols decode to, so one parser validates all three.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from lamina.services.cloudwatch.operations import invalid
+from lamina.services.protocol.cbor import Epoch
 from lamina.services.protocol.errors import Protocol, Wire
-from lamina.services.protocol.query import indexed, tree
+from lamina.services.protocol.query import indexed, member_xml, tree
 from lamina.services.protocol.sigv4 import header_service
 from lamina.wire.http import Request
 
@@ -90,3 +93,60 @@ def _datum(node: Any, where: str) -> dict[str, Any]:
             k: _number(v, f"{where}.StatisticValues.{k}") for k, v in stats.items()
         }
     return out
+
+
+# The alarm operations' members, by how the query protocol flattens them (anything else is
+# a string): lists of strings, lists of structures, numbers and booleans.
+_STRING_LISTS = frozenset({
+    "AlarmActions", "OKActions", "InsufficientDataActions", "AlarmNames", "TagKeys",
+    "AlarmTypes",
+})  # fmt: skip
+_STRUCTURE_LISTS = frozenset({"Dimensions", "Tags", "Metrics"})
+_INTEGERS = frozenset({"Period", "EvaluationPeriods", "DatapointsToAlarm", "MaxRecords"})
+_FLOATS = frozenset({"Threshold"})
+_BOOLEANS = frozenset({"ActionsEnabled"})
+ALARM_ACTIONS = frozenset({
+    "PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "ListTagsForResource", "TagResource",
+    "UntagResource",
+})  # fmt: skip
+
+
+def alarm_body(params: dict[str, str]) -> dict[str, Any]:
+    """An alarm operation's flattened parameters as the JSON protocol's request body."""
+    body: dict[str, Any] = {}
+    for key, node in tree(params).items():
+        if key in ("Action", "Version"):
+            continue
+        if key in _STRING_LISTS:
+            body[key] = [str(v) for v in _list(node)]
+        elif key in _STRUCTURE_LISTS:
+            body[key] = [m if isinstance(m, dict) else {} for m in _list(node)]
+        elif key in _INTEGERS:
+            value = _number(node, key)
+            if value != int(value):
+                raise invalid(f"The value {node} for parameter {key} is not an integer.")
+            body[key] = int(value)
+        elif key in _FLOATS:
+            body[key] = _number(node, key)
+        elif key in _BOOLEANS:
+            if node not in ("true", "false"):
+                raise invalid(f"The value {node} for parameter {key} is not a boolean.")
+            body[key] = node == "true"
+        else:
+            body[key] = node
+    return body
+
+
+def result_xml(result: Mapping[str, Any]) -> str:
+    """An operation's result as the query protocol's XML (timestamps in ISO 8601)."""
+    return member_xml(_iso_times(result))
+
+
+def _iso_times(value: Any) -> Any:
+    if isinstance(value, Epoch):
+        return datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    if isinstance(value, Mapping):
+        return {k: _iso_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_iso_times(v) for v in value]
+    return value

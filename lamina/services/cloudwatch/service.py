@@ -81,6 +81,9 @@ class CloudWatchService:
             self._table["PutMetricAlarm"] = alarms.put_metric_alarm
             self._table["DescribeAlarms"] = alarms.describe_alarms
             self._table["DeleteAlarms"] = alarms.delete_alarms
+            self._table["ListTagsForResource"] = alarms.list_tags_for_resource
+            self._table["TagResource"] = alarms.tag_resource
+            self._table["UntagResource"] = alarms.untag_resource
 
     def put_metric_data(self, body: dict[str, Any]) -> dict[str, Any]:
         """Validate every datum first (one bad datum refuses the call), then store them."""
@@ -145,20 +148,31 @@ class CloudWatchService:
             return answer
 
     def _query(self, req: Request) -> Response:
-        """The query protocol: PutMetricData (the JSON and CBOR protocols serve the rest)."""
+        """The query protocol: PutMetricData and the alarm operations (what the AWS SDK for
+        Go v2, and so Terraform, sends); the JSON and CBOR protocols serve the rest."""
         params = query_params(replace(req, body=_inflated(req)))
         action = params.get("Action", "")
-        if action != "PutMetricData" or self._custom is None:
+        op = self._table.get(action)
+        if op is not None and action == "PutMetricData":
+            result = op(query.put_metric_data_body(params))
+        elif op is not None and action in query.ALARM_ACTIONS:
+            result = op(query.alarm_body(params))
+        else:
             raise AwsServiceError(
                 "InvalidAction",
                 f"Lamina serves {action or 'this action'} over the JSON and CBOR protocols "
-                "only; the query protocol serves PutMetricData.",
+                "only; the query protocol serves PutMetricData and the alarm operations.",
                 400,
                 "InvalidAction",
             )
-        self.put_metric_data(query.put_metric_data_body(params))
         rid = new_request_id()
-        body = envelope("PutMetricData", "", rid, query.XML_NAMESPACE)
+        inner = query.result_xml(result)
+        body = envelope(action, inner, rid, query.XML_NAMESPACE)
+        if not inner and action in ("TagResource", "UntagResource"):
+            # Their (empty) result element is there on AWS, and the Go SDK looks for it.
+            body = body.replace(
+                b"<ResponseMetadata>", f"<{action}Result/><ResponseMetadata>".encode(), 1
+            )
         return Response(200, body, {"Content-Type": "text/xml", "x-amzn-RequestId": rid})
 
 
@@ -171,7 +185,7 @@ def _is_put(req: Request) -> bool:
     return (
         req.path.endswith("/PutMetricData")
         or req.headers.get("x-amz-target", "").endswith(".PutMetricData")
-        or query.is_query_request(req)  # the query protocol serves only PutMetricData
+        or (query.is_query_request(req) and b"Action=PutMetricData" in (req.body or b""))
     )
 
 
