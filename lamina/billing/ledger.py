@@ -210,10 +210,11 @@ class Ledger:
         with self._reader() as conn:
             return rollups_db.function_summaries(conn, since)
 
-    def cost_since(self, since: float) -> dict[str, Decimal]:
-        """Each function's cost from the minute ``since`` on (epoch seconds), from rollups."""
+    def cost_since(self, since: float, until: float | None = None) -> dict[str, Decimal]:
+        """Each function's cost over the minutes in ``[since, until)`` (epoch seconds; no
+        end without ``until``), from rollups."""
         with self._reader() as conn:
-            return rollups_db.cost_since(conn, since)
+            return rollups_db.cost_since(conn, since, until)
 
     def last_active(self) -> dict[str, int]:
         """Each function's latest minute (epoch seconds) with an invocation."""

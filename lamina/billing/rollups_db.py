@@ -179,17 +179,26 @@ def totals(conn: sqlite3.Connection) -> dict[SeriesKey, Minute]:
 
 def last_active(conn: sqlite3.Connection) -> dict[str, int]:
     """Each function's latest minute with an invocation (epoch seconds)."""
+    # One primary-key probe per series (newest minute first), not a scan of every minute.
     rows = conn.execute(
-        "SELECT function, MAX(minute) FROM rollups WHERE invocations > 0 GROUP BY function"
+        "SELECT t.function, (SELECT MAX(r.minute) FROM rollups r WHERE r.function = t.function "
+        "AND r.version = t.version AND r.invocations > 0) FROM rollup_totals t"
     ).fetchall()
-    return {str(function): int(minute) for function, minute in rows}
+    out: dict[str, int] = {}
+    for function, minute in rows:
+        if minute is not None:
+            out[str(function)] = max(int(minute), out.get(str(function), 0))
+    return out
 
 
-def cost_since(conn: sqlite3.Connection, since: float) -> dict[str, Decimal]:
-    """Each function's exact cost over minutes from ``since`` on, summed in SQL."""
+def cost_since(
+    conn: sqlite3.Connection, since: float, until: float | None = None
+) -> dict[str, Decimal]:
+    """Each function's exact cost over minutes in ``[since, until)``, summed in SQL."""
     rows = conn.execute(
-        "SELECT function, decimal_sum(cost) FROM rollups WHERE minute >= ? GROUP BY function",
-        (since,),
+        "SELECT function, decimal_sum(cost) FROM rollups WHERE minute >= ? AND minute < ? "
+        "GROUP BY function",
+        (since, until if until is not None else 2**62),
     ).fetchall()
     return {str(function): Decimal(total) for function, total in rows}
 
@@ -225,3 +234,24 @@ def function_summaries(conn: sqlite3.Connection, since: float) -> dict[str, Minu
             max_memory_used_mb=int(max_used),
         )
     return out
+
+
+# The bill's groupings over rollups: the key columns of each (a UTC day is minute / 86400).
+BILL_KEYS = {
+    "function": ("function",),
+    "version": ("function", "version"),
+    "day": ("minute / 86400", "function"),
+}
+
+
+def bill(conn: sqlite3.Connection, by: str, since: float) -> list[tuple[Any, ...]]:
+    """Sums per group of minutes from ``since`` on, in key order: the key columns of
+    :data:`BILL_KEYS` ``[by]``, then invocations, cold starts, errors, GB-s and cost
+    (exact decimal text, summed with ``decimal_sum``)."""
+    keys = ", ".join(BILL_KEYS[by])
+    return conn.execute(
+        f"SELECT {keys}, SUM(invocations), SUM(cold_starts), SUM(errors), decimal_sum(gb_s), "
+        f"decimal_sum(cost) FROM rollups WHERE minute >= ? AND invocations > 0 "
+        f"GROUP BY {keys} ORDER BY {keys}",
+        (since,),
+    ).fetchall()

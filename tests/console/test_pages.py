@@ -29,8 +29,10 @@ def test_the_bill_by_node_names_each_node() -> None:
     q = cost.CostQuery.parse({"by": "node"})
     zero = Decimal(0)
     groups = [
-        GroupTotals(
-            "api", None, None, 2, 1, 0, 0, 1.0, 0.5, 2, 256, zero, zero, zero, zero, node=node
+        cost.BillRow.of_totals(
+            GroupTotals(
+                "api", None, None, 2, 1, 0, 0, 1.0, 0.5, 2, 256, zero, zero, zero, zero, node=node
+            )
         )
         for node in ("", "n1")
     ]
