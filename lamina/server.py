@@ -382,6 +382,7 @@ def open_console(
         settings.credentials(),
         scheduler.bus,
         scheduler.recent,
+        scheduler.logs,
     )
 
 

@@ -24,12 +24,15 @@ from lamina.billing.prices import PriceTable
 from lamina.billing.rollups import minute_of
 from lamina.console import summary, views
 from lamina.console.cost import cost_page
+from lamina.console.day_cost import DayCost
+from lamina.console.invocation_logs import lines_of
 from lamina.console.jobs import Jobs, TuneForm
 from lamina.console.session import Sessions, clear_cookie, set_cookie
 from lamina.console.triggers import AsyncStatus, Trigger, TriggerReader
 from lamina.console.workflows import WorkflowPages
 from lamina.errors import ApiError, ServiceError
 from lamina.functions import Functions
+from lamina.logs.store import LogStore
 from lamina.models.invocation import InvokeResult
 from lamina.runtime_api.bus import TelemetryBus, text_of
 from lamina.scheduler.recent_payloads import Payloads, RecentPayloads
@@ -98,7 +101,9 @@ class Console:
         dev_credentials: tuple[str, str] = ("", ""),
         bus: TelemetryBus | None = None,
         recent: RecentPayloads | None = None,
+        logs: LogStore | None = None,
     ) -> None:
+        self.logs = logs
         self.bus = bus
         self.recent = recent
         self.prices = prices
@@ -110,6 +115,7 @@ class Console:
         self.concurrency_limit = concurrency_limit
         self._payloads: OrderedDict[str, deque[str]] = OrderedDict()
         self.ledger = ledger
+        self._day_cost = DayCost(ledger.cost_since)
         self.invoke = invoke
         self.sessions = sessions
         self._static = resources.files("lamina.console") / "static"
@@ -142,7 +148,11 @@ class Console:
             return self._threaded(
                 lambda: _html(
                     200,
-                    views.page("Cost", cost_page(self.ledger.path, prices, query), charts=True),
+                    views.page(
+                        "Cost",
+                        cost_page(self.ledger.path, prices, query, self._architecture),
+                        charts=True,
+                    ),
                 )
             )
         if method == "GET" and (
@@ -170,6 +180,8 @@ class Console:
                 if req.headers.get("x-lamina-console") != "1":
                     return _json(403, {"message": "missing X-Lamina-Console header"})
                 return self._start_job(action, name, req.body or b"{}", cookie)
+            if action.startswith("invocations/") and action.endswith("/logs") and method == "GET":
+                return self._invocation_logs(name, action[len("invocations/") : -len("/logs")])
             if action == "payloads" and method == "GET":
                 return _json(200, {"payloads": list(self._payloads.get(name, ()))})
         return _html(404, "<h1>Not found</h1>")
@@ -198,13 +210,20 @@ class Console:
             log.warning("console: ledger flush failed, showing what is written: %s", exc)
         return render()
 
+    def _architecture(self, name: str) -> str:
+        """A function's architecture now (x86_64 for one deleted since it ran)."""
+        try:
+            return self.functions.get(name).architecture
+        except ApiError:
+            return "x86_64"
+
     def _list_page(self) -> Response:
         now = time.time()
         day = int(now // 86_400) * 86_400
         rows = summary.function_rows(
             [self.functions.get(name) for name in self.functions.names()],
             self.ledger.function_summaries(minute_of(now) - 3540),
-            self.ledger.cost_since(day),
+            self._day_cost.today(now),
             self.ledger.last_active(),
             now - day,
         )
@@ -256,7 +275,8 @@ class Console:
         minutes = max(1, min(minutes, MAX_RANGE_MIN))
         until = minute_of(time.time()) + 60
         since = until - 60 * minutes
-        columns = summary.series(self.ledger.rollups(name, since=since), since, until)
+        found = self.ledger.rollups(name, since=since - summary.HOUR_BEFORE)
+        columns = summary.series(found, since, until)
         return _json(200, columns)
 
     def _tail(self, name: str, after: int) -> Response:
@@ -272,6 +292,17 @@ class Console:
                 "last": events[-1].seq if events else after,
             },
         )
+
+    async def _invocation_logs(self, name: str, request_id: str) -> Response:
+        """One recent invocation's log lines (its details opened on the function's page),
+        from the ends of the function's newest log streams."""
+        if name not in self.functions.names():
+            return _json(404, {"message": f"Function not found: {name}"})
+        if self.logs is None:
+            return _json(200, {"lines": []})
+        self.logs.flush()  # on the loop, where lines are queued
+        events = await asyncio.to_thread(self.logs.recent, name)
+        return _json(200, {"lines": lines_of(events, request_id)})
 
     async def _invoke(self, name: str, payload: bytes) -> Response:
         try:

@@ -62,11 +62,18 @@ def function_rows(
     return rows
 
 
+HOUR_BEFORE = 3540  # the 59 minutes before a chart's first, for its trailing-hour cost
+
+
 def series(
     minutes: Iterable[tuple[RollupKey, Minute]], since: int, until: int
 ) -> dict[str, list[float | None]]:
     """Per-minute columns for the charts over ``[since, until)`` (versions merged; every
-    minute present, so gaps draw as zero traffic rather than interpolated lines)."""
+    minute present, so gaps draw as zero traffic rather than interpolated lines).
+
+    ``cost_usd_hour`` is the cost per hour at each minute: the sum over the 60 minutes
+    ending with it, so ``minutes`` should start :data:`HOUR_BEFORE` seconds before ``since``
+    (minutes before ``since`` count only there)."""
     by_minute: dict[int, list[Minute]] = {}
     for (_, _, start), m in minutes:
         by_minute.setdefault(start, []).append(m)
@@ -75,9 +82,15 @@ def series(
         for k in (
             "t", "invocations", "errors", "throttles", "success_pct", "p50_ms", "p99_ms",
             "cold_starts", "init_avg_ms", "max_memory_mb", "cost_usd", "concurrency_avg",
+            "cost_usd_hour",
         )
     }  # fmt: skip
+    cost = {start: sum((m.cost for m in ms), Decimal(0)) for start, ms in by_minute.items()}
+    hour = sum((cost.get(t, Decimal(0)) for t in range(since - HOUR_BEFORE, since, 60)), Decimal(0))
     for start in range(since, until, 60):
+        # The trailing hour: add this minute, drop the one 60 minutes back (exact decimals).
+        hour += cost.get(start, Decimal(0)) - cost.get(start - 3600, Decimal(0))
+        columns["cost_usd_hour"].append(float(hour))
         m = merged(by_minute.get(start, ()))
         n = m.invocations
         columns["t"].append(start)

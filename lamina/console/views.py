@@ -111,7 +111,7 @@ _CHARTS = (
     ("cold", "Cold starts and average Init Duration (ms)"),
     ("memory", "Max Memory Used vs configured (MB)"),
     ("concurrency", "Concurrent executions (average per minute) vs the limit"),
-    ("cost", "Cost per minute (millionths of a USD)"),
+    ("cost", "Cost per hour, the trailing 60 minutes (millionths of a USD)"),
 )
 
 
@@ -223,7 +223,7 @@ def recent_invocations(invocations: list[Payloads], recent: list[LedgerEntry]) -
             f"<pre class=request>{escape(shown(p.request, p.request_truncated))}</pre>"
             "<h3>Response</h3>"
             f"<pre class=response>{escape(shown(p.response, p.response_truncated))}</pre>"
-            "</details>"
+            "<h3>Logs</h3><pre class=logs>…</pre></details>"
         )
     return "".join(items)
 

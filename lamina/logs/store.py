@@ -146,6 +146,25 @@ class LogStore:
         merged = list(heapq.merge(*per_stream, key=lambda e: e.timestamp_ms))
         return merged[-limit:] if len(merged) > limit else merged
 
+    def recent(
+        self, function: str, max_bytes: int = 256 * 1024, streams: int = 20
+    ) -> list[LogEvent]:
+        """The events in the last ``max_bytes`` of each of ``function``'s ``streams`` most
+        recently written streams, each stream oldest first: a bounded read, whatever the
+        files' size or number (the console's recent invocations are near their ends).
+        Reads only the files: :meth:`flush` first, on the loop, to include queued lines."""
+        folder = self.root / function
+        try:
+            paths = [p for p in folder.iterdir() if p.suffix == ".log"]
+            newest = sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)[:streams]
+        except FileNotFoundError:
+            return []
+        found: list[LogEvent] = []
+        for path in newest:
+            stream = _file_stream(path.name)
+            found += (LogEvent(ts, m, stream) for ts, m in read_tail(path, max_bytes))
+        return found
+
     # -- groups and streams by folder (the CloudWatch Logs service) ---------------------------
     def folders(self) -> list[str]:
         """Every log group's folder (see :func:`group_folder`)."""
@@ -210,3 +229,23 @@ def read_events(path: Path) -> Iterator[tuple[int, str]]:
             except ValueError:
                 continue
             yield ts, message
+
+
+def read_tail(path: Path, max_bytes: int) -> list[tuple[int, str]]:
+    """(epoch ms, message) of the whole events in the last ``max_bytes`` of a stream file."""
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read(max_bytes)
+    except FileNotFoundError:
+        return []
+    lines = data.decode("utf-8", "replace").split("\n")
+    if size > max_bytes:
+        lines = lines[1:]  # started inside an event
+    events = []
+    for line in lines:
+        ts_text, tab, message = line.partition("\t")
+        if tab and ts_text.isdigit():
+            events.append((int(ts_text), message))
+    return events

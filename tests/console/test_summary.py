@@ -52,6 +52,12 @@ def test_series_has_every_minute() -> None:
     assert cols["invocations"] == [0, 0, 1, 0, 0]
     assert cols["success_pct"] == [None, None, 100.0, None, None]
     assert cols["cost_usd"][2] == 0.5
+    # Cost per hour: the trailing 60 minutes, minutes before the chart's first included.
+    assert cols["cost_usd_hour"] == [0.0, 0.0, 0.5, 0.5, 0.5]
+    early = Minute()
+    early.add(make_record(1), Decimal(0), Decimal("0.25"))
+    cols = series([*data, (("f", "$LATEST", T0 - 3540), early)], T0, T0 + 300)
+    assert cols["cost_usd_hour"] == [0.25, 0.0, 0.5, 0.5, 0.5]  # it leaves the hour at T0+60
 
 
 def test_sessions() -> None:

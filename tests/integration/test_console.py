@@ -1,7 +1,9 @@
 """The web console in a real browser: Playwright driving Debian's Chromium, headless, against
 a real server (signed mode, so the login is exercised) with real functions.
 
-Without Chromium or Playwright the test is skipped locally but FAILS under CI (``CI=true``).
+Without Chromium or Playwright the test is skipped locally but FAILS under CI (``CI=true``,
+set by ``.ci/run``; ``make test`` installs both: scripts/install-system-deps.sh and the
+``dev`` extra).
 ``LAMINA_UPDATE_SCREENSHOTS=1`` also writes the screenshots shown in docs/console.md.
 """
 
@@ -26,6 +28,7 @@ from tests.integration.harness import (
     python_zip,
     signed_lamina,
 )
+from tests.unavailable import unavailable
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -67,9 +70,7 @@ def _browser_or_skip() -> Any:
     if missing is None and not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         missing = "Chromium is missing (scripts/install-system-deps.sh installs it)"
     if missing is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"browser test cannot run in CI: {missing}")
-        pytest.skip(missing)
+        unavailable(missing)  # fails under CI=true (.ci/run), which `make test` installs for
     return sync_playwright
 
 
@@ -138,10 +139,12 @@ def traffic(server: LaminaProcess) -> None:
     )
 
 
-def _save(page: Any, name: str, tmp: Path) -> None:
-    page.screenshot(path=str(tmp / name), full_page=True)
+def _save(shown: Any, name: str, tmp: Path) -> None:
+    """A screenshot of a page (whole) or of one element, under docs/ when asked."""
+    whole = {"full_page": True} if hasattr(shown, "goto") else {}
+    shown.screenshot(path=str(tmp / name), **whole)
     if os.environ.get("LAMINA_UPDATE_SCREENSHOTS") == "1":
-        page.screenshot(path=str(ROOT / "docs" / name), full_page=True)
+        shown.screenshot(path=str(ROOT / "docs" / name), **whole)
 
 
 def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Path) -> None:
@@ -165,6 +168,7 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             # Not logged in: the console sends us to the login form; a wrong secret fails.
             page.goto(server.endpoint + "/console")
             assert page.url.endswith("/console/login")
+            _save(page, "console-login.png", tmp_path)
             page.fill("input[name=key_id]", KEY)
             page.fill("input[name=secret]", "wrong")
             page.click("form.login button")
@@ -201,6 +205,9 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             # Concurrency: the average over each minute, drawn against the limit.
             conc = page.evaluate("() => window.laminaCharts.concurrency.data")
             assert any(v for v in conc[1]) and set(conc[2]) == {1000}
+            # Cost per hour (the trailing hour): every invoke so far is in the last one.
+            hourly = page.evaluate("() => window.laminaCharts.cost.data[1]")
+            assert hourly[-1] > 0 and hourly == sorted(hourly)
 
             # Triggers and the asynchronous invocation settings.
             kinds = page.locator("table.triggers tbody tr td:first-child").all_inner_texts()
@@ -247,6 +254,15 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             assert json.loads(kept.locator("pre.request").inner_text()) == {"n": 4242}
             assert json.loads(kept.locator("pre.response").inner_text()) == {"ok": True, "n": 4242}
             assert f"REPORT RequestId: {boto_id}" in kept.locator("pre.report").inner_text()
+            # ... and, opened, their log lines from START to REPORT.
+            page.wait_for_function(
+                f'() => document.querySelector(\'#invocations details[data-request-id="{boto_id}"]'
+                " pre.logs').dataset.loaded === '1'"
+            )
+            logs = kept.locator("pre.logs").inner_text().splitlines()
+            assert logs[0].startswith(f"START RequestId: {boto_id} ")
+            assert any(line.endswith("hello from the console test 4242") for line in logs)
+            assert logs[-1].startswith(f"REPORT RequestId: {boto_id}\t")
             assert page.locator("#invocations details").count() == OK + FAILED + 2
 
             # Workflows: the state machine, its executions, an execution's coloured graph.
@@ -254,9 +270,11 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             flow = page.locator('tr[data-machine="console-flow"]')
             assert flow.locator(".executions").inner_text() == "2"
             assert flow.locator(".failed").inner_text() == "1"
+            _save(page, "console-workflows.png", tmp_path)
             flow.locator("a").click()
             statuses = page.locator("#executions td.status").all_inner_texts()
             assert sorted(statuses) == ["FAILED", "SUCCEEDED"]
+            _save(page, "console-state-machine.png", tmp_path)
             page.click('tr[data-execution="bad"] a')
             states = json.loads(page.get_attribute("#execution", "data-states") or "{}")
             assert states == {"Check": "succeeded", "Broken": "failed"}
@@ -295,9 +313,7 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             curve = page.evaluate("() => window.laminaCharts.tune.data")
             assert curve[0] == [128, 256] and all(v and v > 0 for v in curve[1])
             section = page.locator("section", has=page.locator("#tune"))
-            section.screenshot(path=str(tmp_path / "console-tune.png"))
-            if os.environ.get("LAMINA_UPDATE_SCREENSHOTS") == "1":
-                section.screenshot(path=str(ROOT / "docs" / "console-tune.png"))
+            _save(section, "console-tune.png", tmp_path)
 
             page.fill("#tune input[name=memory]", "128")
             page.fill("#tune input[name=other]", "idle-fn")
@@ -308,6 +324,7 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             )
             curve = page.evaluate("() => window.laminaCharts.tune.data")
             assert curve[0] == [128] and len(curve) == 5  # cost and time of each side
+            _save(section, "console-compare.png", tmp_path)
             # Refused before anything runs (asked outside the page: a browser logs any 404).
             api = server.endpoint + "/console/api/functions/console-fn/compare"
             headers = {"X-Lamina-Console": "1"}

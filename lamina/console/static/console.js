@@ -67,14 +67,14 @@
     cold: { series: ["cold_starts", "init_avg_ms"] },
     memory: { series: ["max_memory_mb", "configured_mb"] },
     concurrency: { series: ["concurrency_avg", "concurrency_limit"] },
-    cost: { series: ["cost_micro_usd"] },
+    cost: { series: ["cost_hour_micro_usd"] },
   };
 
   function draw(columns) {
     columns.configured_mb = columns.t.map(() => meta.memory_mb);
     columns.concurrency_limit = columns.t.map(() => meta.concurrency_limit);
     // Micro-dollars: per-minute costs are far below one cent.
-    columns.cost_micro_usd = columns.cost_usd.map((v) => (v == null ? null : v * 1e6));
+    columns.cost_hour_micro_usd = columns.cost_usd_hour.map((v) => (v == null ? null : v * 1e6));
     for (const [key, spec] of Object.entries(specs)) {
       const data = [columns.t, ...spec.series.map((name) => columns[name])];
       if (charts[key]) {
@@ -149,6 +149,20 @@
       : "Error: " + body.message;
     await refresh();
     await loadHistory();
+  });
+
+  // Recent invocations: an invocation's log lines are fetched when its details open.
+  document.querySelectorAll("#invocations details.invocation").forEach((item) => {
+    item.addEventListener("toggle", async () => {
+      const out = item.querySelector("pre.logs");
+      if (!item.open || out.dataset.loaded) return;
+      const resp = await fetch(api + "/invocations/" + encodeURIComponent(item.dataset.requestId)
+                               + "/logs", { credentials: "same-origin" });
+      const body = resp.ok ? await resp.json() : { lines: [] };
+      out.textContent = body.lines.length ? body.lines.join("\n")
+        : "No log lines found (only the end of each log stream is searched).";
+      out.dataset.loaded = "1";
+    });
   });
 
   // Payload history: the last payloads run from the Invoke box, newest first.
