@@ -156,7 +156,7 @@ def fold_batch(
     """
     money: dict[tuple[RollupKey, str, str], int] = {}
     for rec, gb_s, cost in priced:
-        key = (rec.function_name, rec.version, minute_of(rec.started_at))
+        key = (rec.function_name, rec.version, int(rec.started_at // 60) * 60)  # minute_of
         minute = acc.get(key)
         if minute is None:
             minute = acc[key] = Minute()
