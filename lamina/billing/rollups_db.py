@@ -244,14 +244,16 @@ BILL_KEYS = {
 }
 
 
-def bill(conn: sqlite3.Connection, by: str, since: float) -> list[tuple[Any, ...]]:
-    """Sums per group of minutes from ``since`` on, in key order: the key columns of
-    :data:`BILL_KEYS` ``[by]``, then invocations, cold starts, errors, GB-s and cost
+def bill(
+    conn: sqlite3.Connection, by: str, since: float, until: float | None = None
+) -> list[tuple[Any, ...]]:
+    """Sums per group of the minutes in ``[since, until)``, in key order: the key columns
+    of :data:`BILL_KEYS` ``[by]``, then invocations, cold starts, errors, GB-s and cost
     (exact decimal text, summed with ``decimal_sum``)."""
     keys = ", ".join(BILL_KEYS[by])
     return conn.execute(
         f"SELECT {keys}, SUM(invocations), SUM(cold_starts), SUM(errors), decimal_sum(gb_s), "
-        f"decimal_sum(cost) FROM rollups WHERE minute >= ? AND invocations > 0 "
+        f"decimal_sum(cost) FROM rollups WHERE minute >= ? AND minute < ? AND invocations > 0 "
         f"GROUP BY {keys} ORDER BY {keys}",
-        (since,),
+        (since, until if until is not None else 2**62),
     ).fetchall()

@@ -23,7 +23,7 @@ from lamina.billing.ledger import Ledger
 from lamina.billing.prices import PriceTable
 from lamina.billing.rollups import minute_of
 from lamina.console import summary, views
-from lamina.console.cost import cost_page
+from lamina.console.cost import bill_cache, cost_page
 from lamina.console.day_cost import DayCost
 from lamina.console.invocation_logs import lines_of
 from lamina.console.jobs import Jobs, TuneForm
@@ -116,6 +116,7 @@ class Console:
         self._payloads: OrderedDict[str, deque[str]] = OrderedDict()
         self.ledger = ledger
         self._day_cost = DayCost(ledger.cost_since)
+        self._bills = bill_cache(ledger.path)
         self.invoke = invoke
         self.sessions = sessions
         self._static = resources.files("lamina.console") / "static"
@@ -150,7 +151,7 @@ class Console:
                     200,
                     views.page(
                         "Cost",
-                        cost_page(self.ledger.path, prices, query, self._architecture),
+                        cost_page(self.ledger.path, prices, query, self._architecture, self._bills),
                         charts=True,
                     ),
                 )

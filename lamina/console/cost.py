@@ -39,6 +39,7 @@ from lamina.billing.projection import (
     parse_server_price,
     project,
 )
+from lamina.console.bill_cache import BillCache, BillReader
 from lamina.errors import InvalidParameterValue
 
 MAX_DAYS = 366
@@ -286,23 +287,42 @@ def cost_page(
     prices: PriceTable,
     query: dict[str, str],
     architecture_of: Callable[[str], str] = lambda _: "x86_64",
+    bills: BillCache | None = None,
 ) -> str:
     """Reads the ledger's rollups (call from a worker thread, after flushing it): the
-    minutes of the last ``days`` days, from the first whole minute on."""
+    minutes of the last ``days`` UTC days, today included, through ``bills`` when given
+    (settled minutes summed once)."""
     error = ""
     try:
         q = CostQuery.parse(query)
     except InvalidParameterValue as exc:
         q, error = CostQuery(), exc.message
-    since = time.time() - q.days * 86_400
-    with closing(ledger_db.connect(ledger_path)) as conn:
-        if q.by == "node":  # the rollups keep no node: the raw rows (slower on a big ledger)
-            raw = LedgerReader(ledger_path).groups("node", None, since, None)
-            groups = [BillRow.of_totals(g) for g in raw]
-            rows = rollups_db.bill(conn, "function", since)
-            by_function = [BillRow.of("function", r) for r in rows]
-        else:
-            groups = [BillRow.of(q.by, row) for row in rollups_db.bill(conn, q.by, since)]
-            by_function = per_function(groups)
+    now = time.time()
+    since = (int(now // 86_400) - (q.days - 1)) * 86_400
+    if bills is None:
+        bills = BillCache(_reader(ledger_path), BILL_KEY_COLUMNS)
+    if q.by == "node":  # the rollups keep no node: the raw rows (slower on a big ledger)
+        raw = LedgerReader(ledger_path).groups("node", None, since, None)
+        groups = [BillRow.of_totals(g) for g in raw]
+        by_function = [BillRow.of("function", r) for r in bills.rows("function", since, now)]
+    else:
+        groups = [BillRow.of(q.by, row) for row in bills.rows(q.by, since, now)]
+        by_function = per_function(groups)
     found = outlooks(workloads(by_function, architecture_of), q, prices)
     return cost_html(q, groups, found, error, datetime.now(UTC).date())
+
+
+BILL_KEY_COLUMNS = {by: len(keys) for by, keys in rollups_db.BILL_KEYS.items()}
+
+
+def _reader(ledger_path: Path) -> BillReader:
+    def read(by: str, since: float, until: float | None) -> list[tuple[object, ...]]:
+        with closing(ledger_db.connect(ledger_path)) as conn:
+            return rollups_db.bill(conn, by, since, until)
+
+    return read
+
+
+def bill_cache(ledger_path: Path) -> BillCache:
+    """The cache a server keeps for its Cost page."""
+    return BillCache(_reader(ledger_path), BILL_KEY_COLUMNS)
