@@ -18,12 +18,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import botocore.session
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from botocore.parsers import create_parser
+from botocore.serialize import create_serializer
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.harness import (
@@ -341,6 +345,68 @@ def test_json_protocol_answers_like_cbor(server: LaminaProcess, traffic: None) -
         answer = json.loads(resp.read())
     assert sum(p["Sum"] for p in answer["Datapoints"]) == FAILED
     assert all(isinstance(p["Timestamp"], float) for p in answer["Datapoints"])
+
+
+def _query_call(server: LaminaProcess, operation: str, params: dict[str, Any]) -> Any:
+    """``operation`` over CloudWatch's query protocol, serialized and parsed by botocore's
+    own query serializer and parser (what aws-sdk-go v1, so Grafana, and the AWS SDK for
+    Go v2, so Terraform, speak to CloudWatch), signed for ``monitoring``."""
+    model = botocore.session.get_session().get_service_model("cloudwatch")
+    op = model.operation_model(operation)
+    serialized = create_serializer("query").serialize_to_request(params, op)
+    body = urlencode(serialized["body"]).encode()
+    aws = AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials(KEY, SECRET), "monitoring", "us-east-1").add_auth(aws)
+    req = urllib.request.Request(
+        server.endpoint + "/", data=body, headers=dict(aws.headers.items()), method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.headers["Content-Type"] == "text/xml"
+        raw = {"body": resp.read(), "headers": dict(resp.headers), "status_code": resp.status}
+    return create_parser("query").parse(raw, op.output_shape)
+
+
+def test_query_protocol_reads_answer_like_cbor(server: LaminaProcess, traffic: None) -> None:
+    """GetMetricStatistics, GetMetricData and ListMetrics over the query protocol (form in,
+    XML out) give the numbers boto3 gets over CBOR."""
+    start, end = window()
+    stats = {
+        "Namespace": "AWS/Lambda", "MetricName": "Duration", "Dimensions": DIMS,
+        "StartTime": start, "EndTime": end, "Period": 60,
+        "Statistics": ["Sum", "SampleCount", "Maximum"], "ExtendedStatistics": ["p99"],
+    }  # fmt: skip
+    by_query = _query_call(server, "GetMetricStatistics", stats)["Datapoints"]
+    by_cbor = client(server, "cloudwatch").get_metric_statistics(**stats)["Datapoints"]
+    assert by_query and sorted(by_query, key=str) == sorted(by_cbor, key=str)
+    assert sum(p["SampleCount"] for p in by_query) == OK + FAILED
+    assert all(set(p["ExtendedStatistics"]) == {"p99"} for p in by_query)
+
+    queries = {
+        "MetricDataQueries": [
+            {"Id": "errors", "MetricStat": {"Metric": {"Namespace": "AWS/Lambda",
+             "MetricName": "Errors", "Dimensions": DIMS}, "Period": 60, "Stat": "Sum"}},
+            {"Id": "calls", "ReturnData": False, "MetricStat": {"Metric": {
+             "Namespace": "AWS/Lambda", "MetricName": "Invocations"}, "Period": 60,
+             "Stat": "Sum"}},
+        ],
+        "StartTime": start, "EndTime": end, "ScanBy": "TimestampAscending",
+    }  # fmt: skip
+    data = _query_call(server, "GetMetricData", queries)
+    [result] = data["MetricDataResults"]
+    assert result["Id"] == "errors" and sum(result["Values"]) == FAILED
+    [cbor] = client(server, "cloudwatch").get_metric_data(**queries)["MetricDataResults"]
+    assert (result["Timestamps"], result["Values"]) == (cbor["Timestamps"], cbor["Values"])
+
+    listed = _query_call(server, "ListMetrics", {"Namespace": "AWS/Lambda", "Dimensions": DIMS})
+    by_cbor_list = client(server, "cloudwatch").list_metrics(
+        Namespace="AWS/Lambda", Dimensions=DIMS
+    )
+    assert listed["Metrics"] and listed["Metrics"] == by_cbor_list["Metrics"]
 
 
 # -- alarms: PutMetricAlarm notifies a queue and a function -----------------------------

@@ -109,6 +109,13 @@ ALARM_ACTIONS = frozenset({
     "PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "ListTagsForResource", "TagResource",
     "UntagResource",
 })  # fmt: skip
+# The reads (what aws-sdk-go v1, so Grafana's CloudWatch data source, sends), decoded by
+# :func:`read_body`.
+READ_ACTIONS = frozenset({"GetMetricStatistics", "GetMetricData", "ListMetrics"})
+_READ_INTEGERS = frozenset({"Period", "MaxDatapoints"})
+_READ_TIMES = frozenset({"StartTime", "EndTime"})
+_READ_BOOLEANS = frozenset({"ReturnData"})
+_MAPS = frozenset({"ExtendedStatistics"})  # rendered as <entry><key/><value/></entry>
 
 
 def alarm_body(params: dict[str, str]) -> dict[str, Any]:
@@ -137,9 +144,61 @@ def alarm_body(params: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def read_body(params: dict[str, str]) -> dict[str, Any]:
+    """A read's flattened parameters as the JSON protocol's request body: ``X.member.N``
+    lists (of strings or structures, nested), numbers, booleans and ISO 8601 times."""
+    tree_ = tree(params)
+    tree_.pop("Action", None)
+    tree_.pop("Version", None)
+    return {key: _read_value(key, node) for key, node in tree_.items()}
+
+
+def _read_value(name: str, node: Any) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"member"} and isinstance(node["member"], dict):
+            return [_read_value("", m) for m in indexed(node["member"])]
+        return {k: _read_value(k, v) for k, v in node.items()}
+    if name in _READ_INTEGERS:
+        value = _number(node, name)
+        if value != int(value):
+            raise invalid(f"The value {node} for parameter {name} is not an integer.")
+        return int(value)
+    if name in _READ_BOOLEANS:
+        if node not in ("true", "false"):
+            raise invalid(f"The value {node} for parameter {name} is not a boolean.")
+        return node == "true"
+    if name in _READ_TIMES:
+        try:
+            return datetime.fromisoformat(str(node).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise invalid(f"The value {node} for parameter {name} is not a timestamp.") from None
+    return node
+
+
 def result_xml(result: Mapping[str, Any]) -> str:
-    """An operation's result as the query protocol's XML (timestamps in ISO 8601)."""
-    return member_xml(_iso_times(result))
+    """An operation's result as the query protocol's XML (timestamps in ISO 8601, maps as
+    ``entry`` elements)."""
+    return _xml(_iso_times(result))
+
+
+def _xml(value: Any) -> str:
+    if isinstance(value, Mapping):
+        out = []
+        for key, item in value.items():
+            if item is None:
+                continue
+            if key in _MAPS and isinstance(item, Mapping):
+                entries = "".join(
+                    f"<entry><key>{member_xml(k)}</key><value>{_xml(v)}</value></entry>"
+                    for k, v in item.items()
+                )
+                out.append(f"<{key}>{entries}</{key}>")
+            else:
+                out.append(f"<{key}>{_xml(item)}</{key}>")
+        return "".join(out)
+    if isinstance(value, list):
+        return "".join(f"<member>{_xml(v)}</member>" for v in value)
+    return member_xml(value)
 
 
 def _iso_times(value: Any) -> Any:

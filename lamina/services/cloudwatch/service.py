@@ -148,8 +148,9 @@ class CloudWatchService:
             return answer
 
     def _query(self, req: Request) -> Response:
-        """The query protocol: PutMetricData and the alarm operations (what the AWS SDK for
-        Go v2, and so Terraform, sends); the JSON and CBOR protocols serve the rest."""
+        """The query protocol: PutMetricData, the reads (GetMetricStatistics, GetMetricData,
+        ListMetrics: aws-sdk-go v1, so Grafana) and the alarm operations (the AWS SDK for Go
+        v2, so Terraform)."""
         params = query_params(replace(req, body=_inflated(req)))
         action = params.get("Action", "")
         op = self._table.get(action)
@@ -157,11 +158,17 @@ class CloudWatchService:
             result = op(query.put_metric_data_body(params))
         elif op is not None and action in query.ALARM_ACTIONS:
             result = op(query.alarm_body(params))
+        elif op is not None and action in query.READ_ACTIONS:
+            try:
+                self.ledger.flush(5.0)  # reads see every invoke that returned
+            except ServiceError as exc:
+                log.warning("cloudwatch: ledger flush failed, reading what is written: %s", exc)
+            result = op(query.read_body(params))
         else:
             raise AwsServiceError(
                 "InvalidAction",
                 f"Lamina serves {action or 'this action'} over the JSON and CBOR protocols "
-                "only; the query protocol serves PutMetricData and the alarm operations.",
+                "only; the query protocol serves PutMetricData, the reads and the alarm operations.",
                 400,
                 "InvalidAction",
             )

@@ -6,7 +6,7 @@ import pytest
 
 from lamina.errors import AwsServiceError
 from lamina.services.cloudwatch.alarms import parse_put
-from lamina.services.cloudwatch.query import alarm_body, result_xml
+from lamina.services.cloudwatch.query import alarm_body, read_body, result_xml
 from lamina.services.protocol.cbor import Epoch
 
 
@@ -53,4 +53,35 @@ def test_results_render_as_members_with_iso_timestamps() -> None:
         "<StateUpdatedTimestamp>1970-01-01T00:00:00.250Z</StateUpdatedTimestamp>"
         "<Dimensions><member><Name>FunctionName</Name><Value>f</Value></member></Dimensions>"
         "</member></MetricAlarms><CompositeAlarms></CompositeAlarms>"
+    )
+
+
+def test_read_parameters_nest_lists_numbers_times_and_booleans() -> None:
+    body = read_body({
+        "Action": "GetMetricData", "Version": "2010-08-01",
+        "StartTime": "2026-12-05T00:00:00Z", "EndTime": "2026-12-05T01:00:00.5Z",
+        "MetricDataQueries.member.1.Id": "a",
+        "MetricDataQueries.member.1.ReturnData": "false",
+        "MetricDataQueries.member.1.MetricStat.Period": "60",
+        "MetricDataQueries.member.1.MetricStat.Stat": "p99",
+        "MetricDataQueries.member.1.MetricStat.Metric.Namespace": "AWS/Lambda",
+        "MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Name": "FunctionName",
+        "MetricDataQueries.member.1.MetricStat.Metric.Dimensions.member.1.Value": "f",
+        "Statistics.member.2": "Sum", "Statistics.member.1": "Maximum",
+    })  # fmt: skip
+    assert body["StartTime"] == 1_796_428_800.0 and body["EndTime"] == 1_796_432_400.5
+    assert body["Statistics"] == ["Maximum", "Sum"]
+    [query] = body["MetricDataQueries"]
+    assert query["ReturnData"] is False and query["MetricStat"]["Period"] == 60
+    metric = query["MetricStat"]["Metric"]
+    assert metric["Dimensions"] == [{"Name": "FunctionName", "Value": "f"}]
+    with pytest.raises(AwsServiceError):
+        read_body({"StartTime": "yesterday"})
+
+
+def test_maps_render_as_entries() -> None:
+    xml = result_xml({"Datapoints": [{"Sum": 2.0, "ExtendedStatistics": {"p99": 1.5}}]})
+    assert xml == (
+        "<Datapoints><member><Sum>2.0</Sum><ExtendedStatistics><entry><key>p99</key>"
+        "<value>1.5</value></entry></ExtendedStatistics></member></Datapoints>"
     )
