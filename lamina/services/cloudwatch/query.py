@@ -1,6 +1,7 @@
 """CloudWatch's query protocol (``Action=PutMetricData&Version=2010-08-01``, form encoded,
-XML answers), as older SDKs, hand-written agents and the AWS SDK for Go v2 (so Terraform's
-AWS provider) send it: PutMetricData and the alarm operations. The flattened parameters
+XML answers), as older SDKs, hand-written agents, aws-sdk-go v1 (so Grafana) and v2 (so
+Terraform's AWS provider) send it: PutMetricData, the reads and the alarm operations.
+The flattened parameters
 (``MetricData.member.1.Dimensions.member.2.Name``) become the JSON shape the other
 protocols decode to, so one parser validates all three.
 """
