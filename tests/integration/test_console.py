@@ -186,9 +186,20 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             assert row.locator(".throttles").inner_text() == "0"
             idle = page.locator('tr[data-function="idle-fn"]')
             assert idle.locator(".invocations").inner_text() == "0"
+            # Cost today and its month: spent by the invoked function only.
+            assert float(row.locator(".projected").inner_text()) > 0
+            assert float(idle.locator(".projected").inner_text()) == 0
             page.fill("#filter", "idle")
             assert row.is_hidden() and idle.is_visible()
             page.fill("#filter", "")
+            # Sorting: by invocations, ascending then descending.
+            order = "() => [...document.querySelectorAll('#functions tbody tr')].map(r => r.dataset.function)"
+            page.click("#functions th:has-text('Invocations (1 h)')")
+            assert page.evaluate(order) == ["idle-fn", "console-fn"]
+            page.click("#functions th:has-text('Invocations (1 h)')")
+            assert page.evaluate(order) == ["console-fn", "idle-fn"]
+            page.click("#functions th:has-text('Function')")
+            assert page.evaluate(order) == ["console-fn", "idle-fn"]
             _save(page, "console-functions.png", tmp_path)
 
             # The function page: charts hold the per-minute data points.
