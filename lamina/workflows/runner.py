@@ -6,7 +6,8 @@ clock, so ``LAMINA_SCHEDULE_TIME_SCALE`` speeds waits and retry intervals up). H
 events go to ``record`` in the order they happen; ``moved`` sees every transition and
 ``sleeping`` every Wait of the top level (the durable executor commits at both), and
 ``settled`` is awaited before anything with an outside effect (a task, branches, an S3
-read), so the executor can let transitions run ahead of their commits until then.
+read), so the executor can let transitions run ahead of their commits until then. Inside
+a Parallel branch or Map iteration a :class:`BranchScope` plays the same three parts.
 """
 
 from __future__ import annotations
@@ -43,11 +44,38 @@ RunTaskFn = Callable[[RunTask], Awaitable[Outcome]]
 Record = Callable[[tuple[Event, ...], int | None], int]
 
 
+class BranchScope(Protocol):
+    """What a durable executor keeps of one Parallel branch or Map iteration as it runs:
+    the events written under it and where it stands (its cursor), committed at each of
+    its transitions as the top level's are, so a resumed branch goes on from its last
+    committed transition with its earlier events written again, not run again."""
+
+    def start(self, parent: int | None) -> tuple[int | None, Move | Sleep | None]:
+        """Write again the events it had committed before a restart, chained from
+        ``parent``; the id of the last one, and where to go on (None: from the start)."""
+        ...
+
+    def record(self, events: tuple[Event, ...], previous: int | None) -> int: ...
+
+    async def moved(self, frame: Frame) -> None: ...
+
+    async def sleeping(self, step: Sleep) -> None: ...
+
+    async def settled(self) -> None: ...
+
+    def nested(self, step: RunBranches) -> BranchLog:
+        """The log of a Parallel or Map state inside this branch."""
+        ...
+
+
 class BranchLog(Protocol):
-    """What a durable executor keeps of one top-level Parallel or Map state's branches: the
-    outcomes of those that ended, so a resumed execution runs only the others."""
+    """What a durable executor keeps of one Parallel or Map state's branches (at any depth):
+    the outcomes of those that ended, so a resumed execution runs only the others, and
+    each branch's progress (``branch``; None: not kept)."""
 
     def known(self) -> dict[int, Outcome]: ...
+
+    def branch(self, index: int) -> BranchScope | None: ...
 
     def done(self, index: int, outcome: Outcome) -> None: ...
 
@@ -179,40 +207,49 @@ class Runner:
         *,
         top: bool = True,
         chain: list[int | None] | None = None,
+        scope: BranchScope | None = None,
     ) -> Succeed | Fail:
         """Run ``machine`` from ``step``. ``chain[0]`` is the id of this run's latest event
         (None: the history's latest), what its next event's ``previousEventId`` is: each
-        Parallel branch and Map iteration chains its own events, as on AWS."""
+        Parallel branch and Map iteration chains its own events, as on AWS. ``scope``: a
+        branch whose progress is kept (its transitions commit as the top level's do)."""
         engine, clock = self.engine, self.clock
         chain = chain if chain is not None else [None]
+        record = scope.record if scope is not None else self.record
         while True:
             if step.events:
-                chain[0] = self.record(step.events, chain[0])
+                chain[0] = record(step.events, chain[0])
             if isinstance(step, Move):
                 if top and self.moved is not None:
                     await self.moved(step.frame)
+                elif scope is not None:
+                    await scope.moved(step.frame)
                 step = engine.enter(machine, step.frame, clock.now())
             elif isinstance(step, (Succeed, Fail)):
                 return step
             elif isinstance(step, RunTask):
-                if top and self.settled is not None:
-                    await self.settled()
+                await self._settle(top, scope)
                 outcome = await self.run_task(step)
                 step = engine.task_done(machine, step.frame, outcome)
             elif isinstance(step, Sleep):
                 if top and self.sleeping is not None:
                     await self.sleeping(step)
+                elif scope is not None:
+                    await scope.sleeping(step)
                 await clock.sleep_until(step.until)
                 if step.after:
-                    chain[0] = self.record(step.after, chain[0])
+                    chain[0] = record(step.after, chain[0])
                 step = step.then
             elif isinstance(step, RetryLater):
                 await clock.sleep(step.delay_s)
                 step = engine.attempt(machine, step.frame)
             elif isinstance(step, RunBranches):
-                if top and self.settled is not None:
-                    await self.settled()
-                log = self.branch_log(step) if top and self.branch_log is not None else None
+                await self._settle(top, scope)
+                log: BranchLog | None = None
+                if top and self.branch_log is not None:
+                    log = self.branch_log(step)
+                elif scope is not None:
+                    log = scope.nested(step)
                 run = (
                     self.map_runs(step)
                     if step.map_run_arn is not None and self.map_runs is not None
@@ -228,13 +265,20 @@ class Runner:
                 if run is not None:
                     run.finished(any(e.type == "MapRunSucceeded" for e in step.events))
             elif isinstance(step, ReadItems):
-                if top and self.settled is not None:
-                    await self.settled()
+                await self._settle(top, scope)
                 outcome = await self._map_io(step)
                 step = engine.items_read(machine, step.frame, outcome)
             elif isinstance(step, WriteResults):
                 outcome = await self._map_io(step)
                 step = engine.results_written(machine, step.frame, step, outcome)
+
+    async def _settle(self, top: bool, scope: BranchScope | None) -> None:
+        """Before an effect outside (a task, branches, an S3 read): every transition so far
+        is committed."""
+        if top and self.settled is not None:
+            await self.settled()
+        elif scope is not None:
+            await scope.settled()
 
     async def _map_io(self, step: ReadItems | WriteResults) -> Outcome:
         if self.map_io is None:
@@ -269,15 +313,20 @@ class Runner:
             return outcome
 
         async def one(index: int, branch: Branch) -> Outcome:
+            scope = log.branch(index) if log is not None and run is None else None
             if index in known:
-                # Ended before a restart: its outcome is kept, its states are not run again
-                # (only the iteration's own events are written again, not its states').
+                # Ended before a restart: its outcome is kept, its states are not run again;
+                # the events it had written are written again.
                 outcome = known[index]
                 if run is not None:
                     run.started(index)
                     _child_ended_before(run.record(index), branch, outcome)
                     run.ended(index, outcome)
-                if step.kind == "Map" and run is None:
+                    return outcome
+                written: int | None = None
+                if scope is not None:
+                    written, _ = scope.start(parent)
+                if step.kind == "Map" and written is None:  # kept without its events
                     ok = isinstance(outcome, Ok)
                     kind = "MapIterationSucceeded" if ok else "MapIterationFailed"
                     started = Event(
@@ -297,19 +346,27 @@ class Runner:
                     raise _BranchFailed(Err(end.error, end.cause))
                 return ended(index, Err(end.error, end.cause))
             async with gate:
+                record = scope.record if scope is not None else self.record
                 chain: list[int | None] = [parent]
-                if step.kind == "Map":
+                resumed: Move | Sleep | None = None
+                if scope is not None:
+                    written, resumed = scope.start(parent)
+                    if written is not None:
+                        chain[0] = written
+                if resumed is None and step.kind == "Map":
                     started = Event(
                         "MapIterationStarted", {"name": step.frame.state, "index": index}
                     )
-                    chain[0] = self.record((started,), parent)
-                start = Move(Frame(branch.machine.start_at, branch.input, branch.variables))
-                end = await self.run(branch.machine, start, top=False, chain=chain)
+                    chain[0] = record((started,), chain[0])
+                start = resumed or Move(
+                    Frame(branch.machine.start_at, branch.input, branch.variables)
+                )
+                end = await self.run(branch.machine, start, top=False, chain=chain, scope=scope)
                 ok = isinstance(end, Succeed)
                 if step.kind == "Map":
                     kind = "MapIterationSucceeded" if ok else "MapIterationFailed"
                     done = Event(kind, {"name": step.frame.state, "index": index})
-                    self.record((done,), chain[0])
+                    record((done,), chain[0])
                 if isinstance(end, Succeed):
                     return ended(index, Ok(end.output))
                 if not tolerant:
@@ -324,6 +381,10 @@ class Runner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             return [failed.err]
+        except BaseException:  # the history's limit, an engine bug: no branch runs on
+            for task in tasks:
+                task.cancel()
+            raise
 
     async def _child(self, run: MapRunHook, index: int, branch: Branch) -> Succeed | Fail:
         """Run one child execution of a distributed Map with its own history; a

@@ -1,18 +1,21 @@
 """SIGKILL a real ``lamina serve`` in the middle of a Standard execution's Map state: after
-the restart, only the iterations that had not ended run again.
+the restart, the iterations that had ended are not run again, the one in flight goes on
+from its last committed transition, and the finished history is the one a run without the
+crash writes (every state's events once, the ended iterations' with their first
+timestamps).
 
 Each iteration waits (on the schedule clock) and then passes its item on; MaxConcurrency 1
-makes them run one after another. The server is killed once three iterations have ended;
-the resumed execution's history shows the states of the remaining three iterations only
-(the in-flight one runs again from its start), and the output is every item in order.
-The same with a distributed Map: every child execution has a history after the restart,
-and those that had ended are not run again.
+makes them run one after another. The server is killed once three iterations have ended.
+The same with the Map nested in a Parallel branch (any depth is kept), and with a
+distributed Map: every child execution has a history after the restart, and those that
+had ended are not run again.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -45,25 +48,79 @@ DEFINITION = {
         "Done": {"Type": "Succeed"},
     },
 }
+# The same Map as one branch of a Parallel, beside a branch that waits and passes.
+NESTED = {
+    "StartAt": "Both",
+    "States": {
+        "Both": {
+            "Type": "Parallel",
+            "Branches": [
+                {
+                    "StartAt": "Each",
+                    "States": {**DEFINITION["States"], "Done": {"Type": "Pass", "End": True}},
+                },
+                {
+                    "StartAt": "Doze",
+                    "States": {
+                        "Doze": {"Type": "Wait", "Seconds": 30, "Next": "Side"},
+                        "Side": {"Type": "Pass", "Result": "side", "End": True},
+                    },
+                },
+            ],
+            "Next": "Done",
+        },
+        "Done": {"Type": "Succeed"},
+    },
+}
 
 
 def sfn(server: LaminaProcess) -> Any:
     return client(server.endpoint, "stepfunctions", connect_timeout=2, read_timeout=30)
 
 
+def events_of(server: LaminaProcess, arn: str) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = sfn(server).get_execution_history(
+        executionArn=arn, maxResults=1000
+    )["events"]
+    return got
+
+
 def types(server: LaminaProcess, arn: str) -> list[str]:
-    events = sfn(server).get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    return [e["type"] for e in events]
+    return [e["type"] for e in events_of(server, arn)]
 
 
-def test_a_resumed_map_runs_only_the_iterations_that_had_not_ended(tmp_path: Path) -> None:
+def _finished(server: LaminaProcess, arn: str) -> None:
+    wait_until(
+        lambda: sfn(server).describe_execution(executionArn=arn)["status"] != "RUNNING",
+        60,
+        "the execution to finish",
+    )
+
+
+def _shape(events: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """Each event's type and the state or iteration it names: what a history holds,
+    without its ids, timestamps and the order of concurrent branches."""
+    shape: Counter[tuple[str, str]] = Counter()
+    for e in events:
+        details = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
+        shape[(e["type"], f"{details.get('name', '')}#{details.get('index', '')}")] += 1
+    return shape
+
+
+def _crash_during_map(
+    tmp_path: Path, definition: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], int, list[dict[str, Any]]]:
+    """Run ``definition`` twice on one data directory: once killed after three Map
+    iterations ended (then restarted to finish), once without a crash. Returns the crashed
+    run's description and history, the reference history, how many iterations had ended
+    at the kill, and the history as it was just before the kill."""
     data = tmp_path / "data"
     env = {"LAMINA_SCHEDULE_TIME_SCALE": "40"}  # each Wait is half a second of real time
     server = start_server(data, env)
     servers = [server]
     try:
         sm = sfn(server).create_state_machine(
-            name="mapper", definition=json.dumps(DEFINITION), roleArn=SFN_ROLE
+            name="mapper", definition=json.dumps(definition), roleArn=SFN_ROLE
         )["stateMachineArn"]
         arn = sfn(server).start_execution(stateMachineArn=sm, input=json.dumps({"items": ITEMS}))[
             "executionArn"
@@ -75,27 +132,65 @@ def test_a_resumed_map_runs_only_the_iterations_that_had_not_ended(tmp_path: Pat
         wait_until(three_ended, 60, "three iterations to end")
         before = types(server, arn).count("MapIterationSucceeded")
         time.sleep(0.1)  # their outcomes' group commit (milliseconds), well inside a Wait
+        seen = events_of(server, arn)
         kill(server)
         server = start_server(data, env)
         servers.append(server)
-
-        def finished() -> bool:
-            return bool(sfn(server).describe_execution(executionArn=arn)["status"] != "RUNNING")
-
-        wait_until(finished, 60, "the execution to finish")
+        _finished(server, arn)
         described = sfn(server).describe_execution(executionArn=arn)
-        history = types(server, arn)
+        history = events_of(server, arn)
+        reference = sfn(server).start_execution(
+            stateMachineArn=sm, input=json.dumps({"items": ITEMS})
+        )["executionArn"]
+        _finished(server, reference)
+        expected = events_of(server, reference)
     finally:
         for s in servers:
             s.stop()
+    return described, history, expected, before, seen
+
+
+def _check_resumed(
+    history: list[dict[str, Any]],
+    expected: list[dict[str, Any]],
+    before: int,
+    seen: list[dict[str, Any]],
+) -> None:
+    # The history reads as without the crash: the same events, once each.
+    assert _shape(history) == _shape(expected)
+    assert [e["id"] for e in history] == list(range(1, len(history) + 1))
+    for e in history[1:]:
+        assert 0 < e["previousEventId"] < e["id"], e
+    assert history[-1]["type"] == "ExecutionSucceeded"
+    # What the branches had done before the kill was not done again: each of their events
+    # seen then is in the final history with its first timestamp (a re-run would write it
+    # with a new one, and once more). That includes the Wait in flight, which went on
+    # from where it was rather than beginning again.
+    assert before in (3, 4)  # the fourth may have ended between the poll and the kill
+    inner = ("MapIteration", "WaitState", "PassState")
+    earlier = Counter((e["type"], e["timestamp"]) for e in seen if e["type"].startswith(inner))
+    final = Counter((e["type"], e["timestamp"]) for e in history)
+    assert earlier and not earlier - final, earlier - final
+    assert sum(t == "MapIterationSucceeded" for t, _ in earlier) == before
+
+
+def test_a_resumed_map_runs_only_the_iterations_that_had_not_ended(tmp_path: Path) -> None:
+    described, history, expected, before, seen = _crash_during_map(tmp_path, DEFINITION)
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"]) == [{"done": i} for i in range(6)]
-    assert history.count("MapIterationStarted") == history.count("MapIterationSucceeded") == 6
-    # Only the iterations that had not ended ran their states again.
-    assert before in (3, 4)  # the fourth may have ended between the poll and the kill
-    assert history.count("WaitStateEntered") == 6 - before
-    assert history.count("MapStateEntered") == 1
-    assert history[-1] == "ExecutionSucceeded"
+    assert [e["type"] for e in history].count("MapStateEntered") == 1
+    _check_resumed(history, expected, before, seen)
+
+
+def test_a_map_nested_in_a_parallel_branch_resumes_the_same_way(tmp_path: Path) -> None:
+    described, history, expected, before, seen = _crash_during_map(tmp_path, NESTED)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == [[{"done": i} for i in range(6)], "side"]
+    _check_resumed(history, expected, before, seen)
+    # The other branch's Wait had begun before the kill and was not begun again (its event
+    # is written again, with its first timestamp; ids follow the order of writing).
+    (doze,) = [e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "Doze"]
+    assert (doze["type"], doze["timestamp"]) in {(e["type"], e["timestamp"]) for e in seen}
 
 
 def _distributed() -> dict[str, Any]:

@@ -1,74 +1,254 @@
-"""Durable Parallel and Map states: each ended branch of a top-level Parallel or Map state
-of a Standard execution is kept (``branch_results``), so after a crash the resumed state
-runs only the branches and iterations that had not ended.
+"""Durable Parallel and Map states, at any depth, in Standard executions.
 
-A branch is keyed by the execution, the number of history events committed when its state
-was entered (a resumed execution re-enters the state at the same count: what follows the
-last committed transition is recomputed identically) and its index. Its outcome is queued
-for the next group commit when it ends, not waited for: a crash before that commit runs it
-again (at-least-once, as for a Task). The rows go when the execution ends.
+Each Parallel branch or inline Map iteration is a *scope* that commits as the top level
+does: at each of its transitions the events written under it since its last commit (its
+own and those of the branches nested in it) and its cursor go to ``branch_progress`` in
+the next group commit; before anything with an outside effect (a task, nested branches)
+it waits for those commits; a Wait commits when it begins. When a branch ends, its last
+events and its outcome (``branch_ends``) are queued too. After a crash the resumed state
+writes each branch's committed events again (same types, details and timestamps; new ids
+in the new order) and the branch goes on from its last committed cursor: ended branches
+are not run again, a branch in flight re-runs only from its last committed transition (a
+Task in flight runs again: at-least-once). So the finished history has every state's
+events once, as without the crash.
+
+Scopes are named by a path: ``<at>/<i>`` for branch ``i`` of the top-level state entered
+when ``at`` history events were committed (a resumed execution re-enters it at the same
+count), and ``<scope>@<n>/<j>`` for branch ``j`` of a state entered inside ``<scope>``
+after ``n`` of its events were committed (the same on resume, for the same reason). Events
+are stored with scope-local ids (1, 2, ... in the scope; a ``previous`` outside it is 0).
+Every row of an execution goes when it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from lamina.services.stepfunctions.cursors import cursor, from_cursor, sleep_cursor
+from lamina.services.stepfunctions.history_text import cursor_text, dumps, events_text, events_value
+from lamina.services.stepfunctions.records import HistoryEntry
 from lamina.workflows.jsonpath import Json
-from lamina.workflows.steps import Err, Ok, Outcome
+from lamina.workflows.runner import Record
+from lamina.workflows.steps import Err, Event, Frame, Move, Ok, Outcome, RunBranches, Sleep
 
 BRANCHES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS branch_results (
     execution TEXT NOT NULL, at INTEGER NOT NULL, idx INTEGER NOT NULL, ok INTEGER NOT NULL,
     value TEXT NOT NULL, PRIMARY KEY (execution, at, idx)
 );
+CREATE TABLE IF NOT EXISTS branch_ends (
+    execution TEXT NOT NULL, scope TEXT NOT NULL, idx INTEGER NOT NULL, ok INTEGER NOT NULL,
+    value TEXT NOT NULL, PRIMARY KEY (execution, scope, idx)
+);
+CREATE TABLE IF NOT EXISTS branch_progress (
+    execution TEXT NOT NULL, scope TEXT NOT NULL, seq INTEGER NOT NULL, events TEXT NOT NULL,
+    cursor TEXT, PRIMARY KEY (execution, scope, seq)
+);
 """
-Key = tuple[str, int]  # (execution ARN, committed history events at the state's entry)
-Known = dict[Key, dict[int, Outcome]]
+# branch_results is where Lamina before scoped branches kept top-level outcomes (scope
+# "<at>"); it is still read, and emptied as its executions end.
+
+Queue = Callable[[Callable[[sqlite3.Connection], object]], "asyncio.Future[None]"]
 
 
-def load_branches(c: sqlite3.Connection) -> Known:
-    known: Known = {}
+@dataclass
+class Saved:
+    """What one branch had committed: its events (scope-local ids), the cursor of its last
+    committed transition (None once it ended) and how many chunks they came in."""
+
+    events: list[HistoryEntry]
+    cursor: dict[str, Any] | None
+    chunks: int
+
+
+@dataclass
+class KeptBranches:
+    """Everything kept of the branches of running executions, read once at start-up."""
+
+    ends: dict[tuple[str, str], dict[int, Outcome]]  # (execution, state scope) → outcomes
+    saved: dict[tuple[str, str], Saved]  # (execution, branch scope) → its progress
+
+    def forget(self, execution: str) -> None:
+        for key in [k for k in self.ends if k[0] == execution]:
+            del self.ends[key]
+        for key in [k for k in self.saved if k[0] == execution]:
+            del self.saved[key]
+
+
+def _outcome(ok: int, value: str) -> Outcome:
+    parsed = json.loads(value)
+    return Ok(parsed) if ok else Err(str(parsed["error"]), str(parsed["cause"]))
+
+
+def load_branches(c: sqlite3.Connection) -> KeptBranches:
+    kept = KeptBranches({}, {})
     for execution, at, idx, ok, value in c.execute(
         "SELECT execution, at, idx, ok, value FROM branch_results"
     ).fetchall():
-        parsed = json.loads(value)
-        outcome: Outcome = Ok(parsed) if ok else Err(str(parsed["error"]), str(parsed["cause"]))
-        known.setdefault((str(execution), int(at)), {})[int(idx)] = outcome
-    return known
+        kept.ends.setdefault((str(execution), str(at)), {})[int(idx)] = _outcome(ok, value)
+    for execution, scope, idx, ok, value in c.execute(
+        "SELECT execution, scope, idx, ok, value FROM branch_ends"
+    ).fetchall():
+        kept.ends.setdefault((str(execution), str(scope)), {})[int(idx)] = _outcome(ok, value)
+    for execution, scope, events, saved_cursor in c.execute(
+        "SELECT execution, scope, events, cursor FROM branch_progress"
+        " ORDER BY execution, scope, seq"
+    ).fetchall():
+        saved = kept.saved.setdefault((str(execution), str(scope)), Saved([], None, 0))
+        saved.events.extend(events_value(events))
+        saved.cursor = None if saved_cursor is None else json.loads(saved_cursor)
+        saved.chunks += 1
+    return kept
 
 
 def forget_op(execution: str) -> Callable[[sqlite3.Connection], object]:
-    return lambda c: c.execute("DELETE FROM branch_results WHERE execution = ?", (execution,))
+    def op(c: sqlite3.Connection) -> None:
+        for table in ("branch_results", "branch_ends", "branch_progress"):
+            c.execute(f"DELETE FROM {table} WHERE execution = ?", (execution,))
+
+    return op
+
+
+@dataclass
+class ExecutionLink:
+    """What the scopes of one execution share: its history and how it records, the store's
+    queue, what is kept, and a check run at each transition (the history's limit)."""
+
+    arn: str
+    history: list[HistoryEntry]
+    record: Record
+    queue: Queue
+    kept: KeptBranches
+    check: Callable[[], None]
 
 
 class StoredBranches:
-    """The :class:`~lamina.workflows.runner.BranchLog` of one state entry."""
+    """The :class:`~lamina.workflows.runner.BranchLog` of one entry of a Parallel or Map
+    state; ``scope`` names it (see the module's docstring)."""
 
-    def __init__(
-        self,
-        key: Key,
-        known: Known,
-        queue: Callable[[Callable[[sqlite3.Connection], object]], None],
-        dumps: Callable[[Any], str],
-    ) -> None:
-        self.key = key
-        self._known = known
-        self._queue = queue
-        self._dumps = dumps
+    def __init__(self, link: ExecutionLink, scope: str, parent: BranchScope | None) -> None:
+        self.link = link
+        self.scope = scope
+        self.parent = parent
+        self.scopes: dict[int, BranchScope] = {}
 
     def known(self) -> dict[int, Outcome]:
-        return dict(self._known.get(self.key, {}))
+        return dict(self.link.kept.ends.get((self.link.arn, self.scope), {}))
+
+    def branch(self, index: int) -> BranchScope:
+        made = self.scopes[index] = BranchScope(self.link, f"{self.scope}/{index}", self.parent)
+        return made
 
     def done(self, index: int, outcome: Outcome) -> None:
-        self._known.setdefault(self.key, {})[index] = outcome
+        """Branch ``index`` ended: its last events and its outcome, in the next commit (not
+        waited for: a crash before it runs the branch again from its last transition)."""
         value: Json = (
             outcome.value
             if isinstance(outcome, Ok)
             else {"error": outcome.error, "cause": outcome.cause}
         )
-        row = (*self.key, index, int(isinstance(outcome, Ok)), self._dumps(value))
-        self._queue(lambda c: c.execute("INSERT OR REPLACE INTO branch_results VALUES (?,?,?,?,?)",
-                                        row))  # fmt: skip
+        end = (self.link.arn, self.scope, index, int(isinstance(outcome, Ok)), dumps(value))
+        scope = self.scopes.get(index)
+        chunk = scope.chunk(None) if scope is not None else None
+
+        def op(c: sqlite3.Connection) -> None:
+            if chunk is not None:
+                c.execute("INSERT OR REPLACE INTO branch_progress VALUES (?,?,?,?,?)", chunk)
+            c.execute("INSERT OR REPLACE INTO branch_ends VALUES (?,?,?,?,?)", end)
+
+        self.link.queue(op)
+
+
+class BranchScope:
+    """The :class:`~lamina.workflows.runner.BranchScope` of one branch or iteration."""
+
+    def __init__(self, link: ExecutionLink, scope: str, parent: BranchScope | None) -> None:
+        self.link = link
+        self.scope = scope
+        self.parent = parent
+        self.local: dict[int, int] = {}  # history id → id in this scope
+        self.pending: list[HistoryEntry] = []  # written under it since its last commit
+        self.committed = 0  # events committed (or queued) in this scope
+        self.chunks = 0
+        self.last: asyncio.Future[None] | None = None
+
+    def start(self, parent: int | None) -> tuple[int | None, Move | Sleep | None]:
+        saved = self.link.kept.saved.get((self.link.arn, self.scope))
+        if saved is None or not saved.events:
+            return None, None
+        history = self.link.history
+        last = parent if parent is not None else len(history)
+        ids: dict[int, int] = {}
+        again = []
+        for e in saved.events:
+            n = len(history) + 1
+            entry = HistoryEntry(n, e.type, e.timestamp, ids.get(e.previous, last), e.details)
+            history.append(entry)
+            again.append(entry)
+            ids[e.id] = n
+            self.local[n] = e.id
+            last = n
+        self.committed = len(saved.events)
+        self.chunks = saved.chunks
+        if self.parent is not None:  # not yet committed in the enclosing branch
+            self.parent.capture(again)
+        return last, None if saved.cursor is None else from_cursor(saved.cursor)
+
+    def record(self, events: tuple[Event, ...], previous: int | None) -> int:
+        last = self.link.record(events, previous)
+        self.capture(self.link.history[len(self.link.history) - len(events) :])
+        return last
+
+    def capture(self, entries: list[HistoryEntry]) -> None:
+        for entry in entries:
+            self.local[entry.id] = self.committed + len(self.pending) + 1
+            self.pending.append(entry)
+        if self.parent is not None:
+            self.parent.capture(entries)
+
+    def chunk(self, at: dict[str, Any] | None) -> tuple[Any, ...] | None:
+        """The row committing the pending events with cursor ``at`` (None: no new events)."""
+        if not self.pending:
+            return None
+        local = self.local
+        events = [
+            HistoryEntry(local[e.id], e.type, e.timestamp, local.get(e.previous, 0), e.details)
+            for e in self.pending
+        ]
+        self.committed += len(events)
+        self.pending = []
+        row = (self.link.arn, self.scope, self.chunks, events_text(events),
+               None if at is None else cursor_text(at))  # fmt: skip
+        self.chunks += 1
+        return row
+
+    def _commit(self, at: dict[str, Any]) -> asyncio.Future[None] | None:
+        row = self.chunk(at)
+        if row is None:
+            return None
+        self.last = self.link.queue(
+            lambda c: c.execute("INSERT OR REPLACE INTO branch_progress VALUES (?,?,?,?,?)", row)
+        )
+        return self.last
+
+    async def moved(self, frame: Frame) -> None:
+        self.link.check()
+        self._commit(cursor(frame))
+        await asyncio.sleep(0)  # let the loop run others between transitions
+
+    async def sleeping(self, step: Sleep) -> None:
+        committed = self._commit(sleep_cursor(step))
+        if committed is not None:
+            await asyncio.shield(committed)
+
+    async def settled(self) -> None:
+        if self.last is not None:
+            await asyncio.shield(self.last)  # commits are in order: the last one is enough
+
+    def nested(self, step: RunBranches) -> StoredBranches:
+        return StoredBranches(self.link, f"{self.scope}@{self.committed}", self)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lamina.services.stepfunctions.cursors import cursor, from_cursor, sleep_cursor
 from lamina.services.stepfunctions.map_runs import MapRuns, run_doc
 from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.records import ExecutionRecord, HistoryEntry
@@ -28,7 +29,6 @@ from lamina.workflows.steps import (
     Event,
     Fail,
     Frame,
-    JsonDoc,
     Move,
     Outcome,
     RunTask,
@@ -131,13 +131,13 @@ class Executions:
             None,
         )
         first = Frame(ex.machine.start_at, json.loads(ex.input), {})
-        ex.last_cursor = _cursor(first)
+        ex.last_cursor = cursor(first)
         if not ex.express:
             await self.store.insert_execution(ex, ex.last_cursor)
         ex.task = asyncio.ensure_future(self._run(ex, Move(first)))
 
-    def resume(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
-        ex.task = asyncio.ensure_future(self._run(ex, _from_cursor(cursor)))
+    def resume(self, ex: ExecutionRecord, saved: dict[str, Any]) -> None:
+        ex.task = asyncio.ensure_future(self._run(ex, from_cursor(saved)))
 
     async def _run(self, ex: ExecutionRecord, first: Move | Sleep) -> None:
         engine = self._engine(ex)
@@ -150,6 +150,10 @@ class Executions:
 
         transitions = 0
 
+        def check() -> None:
+            if len(ex.history) >= MAX_HISTORY_EVENTS:
+                raise _HistoryFull
+
         async def moved(frame: Frame) -> None:
             nonlocal transitions
             transitions += 1
@@ -157,9 +161,8 @@ class Executions:
                 if transitions % 64 == 0:
                     await asyncio.sleep(0)  # a looping Express workflow never holds the loop
                 return
-            if len(ex.history) >= MAX_HISTORY_EVENTS:
-                raise _HistoryFull
-            committed = self.store.queue_progress(ex, _cursor(frame, doc(frame.input)))
+            check()
+            committed = self.store.queue_progress(ex, cursor(frame, doc(frame.input)))
             if committed is not None and (not in_flight or in_flight[-1] is not committed):
                 in_flight.append(committed)
             if len(in_flight) > _MAX_IN_FLIGHT:
@@ -175,16 +178,17 @@ class Executions:
 
         async def sleeping(step: Sleep) -> None:
             if not ex.express:
-                await self.store.commit_progress(ex, _sleep_cursor(step))
+                await self.store.commit_progress(ex, sleep_cursor(step))
 
         run_task: Callable[[RunTask], Awaitable[Outcome]] = self.tasks.run
         if ex.test_case:
             machine_name = ex.machine_arn.rsplit(":", 1)[-1]
             run_task = self.mocks.runner(machine_name, ex.test_case, run_task)
+        record = self._record(ex)
         runner = Runner(
-            engine, run_task, self.clock, self._record(ex), moved, sleeping, map_io=self.tasks,
+            engine, run_task, self.clock, record, moved, sleeping, map_io=self.tasks,
             settled=settled,
-            branch_log=None if ex.express else lambda step: self.store.branch_log(ex),
+            branch_log=None if ex.express else lambda step: self.store.branch_log(ex, record, check),
             map_runs=lambda step: self.map_runs.tracker(ex.arn, ex.machine_arn, step),
         )  # fmt: skip
         timeout: float | None = ex.machine.timeout_s
@@ -255,7 +259,7 @@ class Executions:
         ex.done = asyncio.Event()
         self._record(ex)((Event("ExecutionRedriven", {"redriveCount": ex.redrive_count}),), None)
         await self.store.redrive_execution(ex, ex.last_cursor)
-        ex.task = asyncio.ensure_future(self._run(ex, _from_cursor(ex.last_cursor)))
+        ex.task = asyncio.ensure_future(self._run(ex, from_cursor(ex.last_cursor)))
 
     async def stop(self, ex: ExecutionRecord, error: str | None, cause: str | None) -> None:
         task = ex.task
@@ -271,45 +275,6 @@ class Executions:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _cursor(frame: Frame, encoded: JsonDoc | None = None) -> dict[str, Any]:
-    """Where to resume: the state, its input (``encoded``: as the history has it already),
-    the variables in scope."""
-    value: Any = encoded if encoded is not None else frame.input
-    return {"state": frame.state, "input": value, "variables": frame.variables}
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, JsonDoc) else value
-
-
-def _sleep_cursor(step: Sleep) -> dict[str, Any]:
-    """A Wait in progress: when it ends, the events it ends with, and what comes next —
-    so a resumed Wait keeps its original end instead of starting over."""
-    then = step.then
-    after = [[e.type, {k: v.text() if isinstance(v, JsonDoc) else v for k, v in e.details.items()}]
-             for e in step.after]  # fmt: skip
-    out: dict[str, Any] = {"sleep_until": step.until, "after": after}
-    if isinstance(then, Move):
-        out["then"] = _cursor(then.frame)
-    else:
-        out["succeed"] = then.output
-    return out
-
-
-def _from_cursor(cursor: dict[str, Any]) -> Move | Sleep:
-    if "sleep_until" not in cursor:
-        inp = _plain(cursor["input"])
-        return Move(Frame(cursor["state"], inp, cursor.get("variables") or {}))
-    after = tuple(Event(t, d) for t, d in cursor["after"])
-    then: Move | Succeed
-    if "then" in cursor:
-        nxt = cursor["then"]
-        then = Move(Frame(nxt["state"], _plain(nxt["input"]), nxt.get("variables") or {}))
-    else:
-        then = Succeed(cursor["succeed"])
-    return Sleep(cursor["sleep_until"], then, (), after)
 
 
 def wall_clock() -> float:

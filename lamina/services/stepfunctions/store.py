@@ -23,10 +23,12 @@ from typing import Any
 from lamina.services.stepfunctions.activities import ActivityRecord
 from lamina.services.stepfunctions.branches import (
     BRANCHES_SCHEMA,
+    ExecutionLink,
     StoredBranches,
     forget_op,
     load_branches,
 )
+from lamina.services.stepfunctions.history_text import cursor_text, dumps, events_text, events_value
 from lamina.services.stepfunctions.records import (
     AliasRecord,
     ExecutionRecord,
@@ -37,7 +39,7 @@ from lamina.services.stepfunctions.records import (
 from lamina.services.stepfunctions.usage import UPSERT, USAGE_SCHEMA, usage_row
 from lamina.store.sqlite_writer import SqliteWriter
 from lamina.workflows.cost import load_workflow_prices
-from lamina.workflows.steps import JsonDoc
+from lamina.workflows.runner import Record
 
 log = logging.getLogger("lamina.stepfunctions.store")
 
@@ -90,47 +92,6 @@ def _log_failure(batch: asyncio.Future[None]) -> None:
         log.error("workflow store: a commit failed: %s", batch.exception())
 
 
-def _doc_text(value: Any) -> str:
-    if isinstance(value, JsonDoc):
-        return value.text()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-# One encoder for every write (json.dumps would build one per call, on the hot path).
-_dumps = json.JSONEncoder(separators=(",", ":"), default=_doc_text).encode
-
-
-def _details_text(details: dict[str, Any]) -> str:
-    """An event's details as JSON. A JSON document the history shows as text (a state's
-    input or output) is stored as itself under ``{"$doc": ...}``, not as an escaped
-    string: its text is already made, and embedding it costs nothing."""
-    if not details:
-        return "{}"
-    parts = []
-    for key, value in details.items():
-        if isinstance(value, JsonDoc):
-            parts.append(f'{_dumps(key)}:{{"$doc":{value.text()}}}')
-        else:
-            parts.append(f"{_dumps(key)}:{_dumps(value)}")
-    return "{" + ",".join(parts) + "}"
-
-
-def _details_value(details: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: JsonDoc(v["$doc"]) if isinstance(v, dict) and set(v) == {"$doc"} else v
-        for k, v in details.items()
-    }
-
-
-def _cursor_text(cursor: dict[str, Any]) -> str:
-    """A cursor as JSON; an input already encoded for the history is reused as it is."""
-    value = cursor.get("input")
-    if isinstance(value, JsonDoc):
-        rest = _dumps({k: v for k, v in cursor.items() if k != "input"})
-        return rest[:-1] + ',"input":' + value.text() + "}"
-    return _dumps(cursor)
-
-
 _ROWS_PER_STATEMENT = 500  # 2,000 parameters, well under SQLite's limit
 
 
@@ -143,7 +104,7 @@ class WorkflowStore:
         self._rows: list[tuple[Any, ...]] = []  # progress rows for the next commit
         self._batch: asyncio.Future[None] | None = None
         self.prices = load_workflow_prices()
-        # Ended branches of top-level Parallel / Map states (see .branches), loaded once.
+        # Ended and running branches of Parallel / Map states (see .branches), loaded once.
         self.branches = self.writer.call(load_branches)
 
     def close(self) -> None:
@@ -152,8 +113,8 @@ class WorkflowStore:
     # -- state machines ---------------------------------------------------------------
     async def save_machine(self, sm: StateMachineRecord) -> None:
         row = (sm.arn, sm.name, sm.type, sm.definition, sm.role_arn, sm.created, sm.updated,
-               sm.revision_id, sm.description, _dumps(sm.logging), _dumps(sm.tracing),
-               _dumps(sm.tags))  # fmt: skip
+               sm.revision_id, sm.description, dumps(sm.logging), dumps(sm.tracing),
+               dumps(sm.tags))  # fmt: skip
         await self.writer.run(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO state_machines VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row
@@ -180,7 +141,7 @@ class WorkflowStore:
         )
 
     async def save_alias(self, a: AliasRecord) -> None:
-        row = (a.arn, a.machine_arn, a.name, _dumps(a.routing), a.created, a.updated,
+        row = (a.arn, a.machine_arn, a.name, dumps(a.routing), a.created, a.updated,
                a.description)  # fmt: skip
         await self.writer.run(
             lambda c: c.execute("INSERT OR REPLACE INTO aliases VALUES (?,?,?,?,?,?,?)", row)
@@ -214,7 +175,7 @@ class WorkflowStore:
 
     # -- activities -------------------------------------------------------------------
     async def save_activity(self, act: ActivityRecord) -> None:
-        row = (act.arn, act.name, act.created, _dumps(act.tags))
+        row = (act.arn, act.name, act.created, dumps(act.tags))
         await self.writer.run(
             lambda c: c.execute("INSERT OR REPLACE INTO activities VALUES (?,?,?,?)", row)
         )
@@ -247,12 +208,8 @@ class WorkflowStore:
     def _chunk(
         arn: str, events: list[HistoryEntry], cursor: dict[str, Any] | None
     ) -> tuple[Any, ...]:
-        rows = ",".join(
-            f"[{e.id},{_dumps(e.type)},{e.timestamp!r},{e.previous},{_details_text(e.details)}]"
-            for e in events
-        )
         first = events[0].id if events else 0
-        return (arn, first, f"[{rows}]", None if cursor is None else _cursor_text(cursor))
+        return (arn, first, events_text(events), None if cursor is None else cursor_text(cursor))
 
     async def insert_execution(self, ex: ExecutionRecord, cursor: dict[str, Any]) -> None:
         events = ex.history[ex.flushed :]
@@ -308,18 +265,23 @@ class WorkflowStore:
             forget(c)
 
         forget = forget_op(ex.arn)
-        for key in [k for k in self.branches if k[0] == ex.arn]:
-            del self.branches[key]
+        self.branches.forget(ex.arn)
 
         await self._commit(op)
 
-    def branch_log(self, ex: ExecutionRecord) -> StoredBranches:
-        """The log of the branches of the top-level state ``ex`` is entering now."""
+    def branch_log(
+        self, ex: ExecutionRecord, record: Record, check: Callable[[], None]
+    ) -> StoredBranches:
+        """The log of the branches of the top-level state ``ex`` is entering now (its
+        transitions so far are committed: ``ex.flushed`` is the same when it resumes)."""
 
-        def queue(op: Callable[[sqlite3.Connection], object]) -> None:
-            self._queue(op).add_done_callback(_log_failure)
+        def queue(op: Callable[[sqlite3.Connection], object]) -> asyncio.Future[None]:
+            batch = self._queue(op)
+            batch.add_done_callback(_log_failure)
+            return batch
 
-        return StoredBranches((ex.arn, ex.flushed), self.branches, queue, _dumps)
+        link = ExecutionLink(ex.arn, ex.history, record, queue, self.branches, check)
+        return StoredBranches(link, str(ex.flushed), None)
 
     def queue_express_usage(self, ex: ExecutionRecord) -> None:
         """Add an ended Express execution to the usage table in the next commit, without
@@ -408,9 +370,7 @@ class WorkflowStore:
         histories: dict[str, list[HistoryEntry]] = {}
         cursors: dict[str, dict[str, Any]] = {}
         for arn, events, cursor in rows:
-            history = histories.setdefault(arn, [])
-            for id_, type_, ts, previous, details in json.loads(events):
-                history.append(HistoryEntry(id_, type_, ts, previous, _details_value(details)))
+            histories.setdefault(arn, []).extend(events_value(events))
             if cursor is not None:
                 cursors[arn] = json.loads(cursor)
         return histories, cursors
