@@ -486,30 +486,20 @@ class Engine(Evaluation):
         kind = "Parallel" if isinstance(state, ParallelState) else "Map"
         failures = [o for o in outcomes if isinstance(o, Err)]
         if failures and isinstance(state, MapState):
-            tolerated = (
-                any(tolerance)
-                if tolerance is not None
-                else state.tolerated_count or state.tolerated_percentage
-            )
-            if tolerated:
-                if tolerance is not None:
-                    tc, tp = tolerance
-                else:
-                    tc = (
-                        self._number(
-                            state, frame, state.tolerated_count, state.tolerated_count_path
-                        )
-                        or 0
+            if tolerance is not None:  # a distributed Map's, as UpdateMapRun left it
+                tc, tp = tolerance
+            else:  # the fixed numbers or their paths' values (the state's input)
+                tc = (
+                    self._number(state, frame, state.tolerated_count, state.tolerated_count_path)
+                    or 0
+                )
+                tp = (
+                    self._number(
+                        state, frame, state.tolerated_percentage, state.tolerated_percentage_path
                     )
-                    tp = (
-                        self._number(
-                            state,
-                            frame,
-                            state.tolerated_percentage,
-                            state.tolerated_percentage_path,
-                        )
-                        or 0
-                    )
+                    or 0
+                )
+            if tc or tp:
                 over = len(failures) > tc and len(failures) * 100 > tp * len(outcomes)
                 if over:
                     failure = Err("States.ExceedToleratedFailureThreshold",
