@@ -435,6 +435,13 @@ class Engine(Evaluation):
         map_run = self.info.state_machine_arn.replace(":stateMachine:", ":mapRun:")
         return f"{map_run}/{label}:{run_id}"
 
+    def task_submitted(self, step: RunTask, answer: Json) -> Event:
+        """``TaskSubmitted``: a ``.waitForTaskToken`` or ``.sync`` task's call was answered."""
+        rtype, res = resource_parts(step.resource)
+        return Event("TaskSubmitted", {"resourceType": rtype, "resource": res,
+                                       "output": JsonDoc(answer),
+                                       "outputDetails": {"truncated": False}})  # fmt: skip
+
     def task_done(self, machine: Machine, frame: Frame, outcome: Outcome) -> Step:
         """The driver's report of a ``RunTask``."""
         state = machine.states[frame.state]

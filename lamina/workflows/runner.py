@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
 from lamina.workflows.definition import Machine
 from lamina.workflows.engine import Engine
+from lamina.workflows.jsonpath import Json
 from lamina.workflows.steps import (
     Branch,
     Err,
@@ -40,6 +42,20 @@ from lamina.workflows.steps import (
 )
 
 RunTaskFn = Callable[[RunTask], Awaitable[Outcome]]
+
+# Set while a task runs: what a task that submits work and then waits (``.waitForTaskToken``,
+# ``.sync``) calls with the submitting call's answer, for ``TaskSubmitted`` in the history.
+_submitted: ContextVar[Callable[[Json], None] | None] = ContextVar("task_submitted", default=None)
+
+
+def task_submitted(answer: Json) -> None:
+    """The running task's work was submitted (the service answered ``answer``); it now
+    waits for a callback or for the work to end."""
+    report = _submitted.get()
+    if report is not None:
+        report(answer)
+
+
 # record(events, previous id or None for the history's latest) -> the last id it gave
 Record = Callable[[tuple[Event, ...], int | None], int]
 
@@ -229,7 +245,7 @@ class Runner:
                 return step
             elif isinstance(step, RunTask):
                 await self._settle(top, scope)
-                outcome = await self.run_task(step)
+                outcome = await self._task(step, record, chain)
                 step = engine.task_done(machine, step.frame, outcome)
             elif isinstance(step, Sleep):
                 if top and self.sleeping is not None:
@@ -271,6 +287,16 @@ class Runner:
             elif isinstance(step, WriteResults):
                 outcome = await self._map_io(step)
                 step = engine.results_written(machine, step.frame, step, outcome)
+
+    async def _task(self, step: RunTask, record: Record, chain: list[int | None]) -> Outcome:
+        def submitted(answer: Json) -> None:
+            chain[0] = record((self.engine.task_submitted(step, answer),), chain[0])
+
+        reset = _submitted.set(submitted)
+        try:
+            return await self.run_task(step)
+        finally:
+            _submitted.reset(reset)
 
     async def _settle(self, top: bool, scope: BranchScope | None) -> None:
         """Before an effect outside (a task, branches, an S3 read): every transition so far
@@ -361,7 +387,17 @@ class Runner:
                 start = resumed or Move(
                     Frame(branch.machine.start_at, branch.input, branch.variables)
                 )
-                end = await self.run(branch.machine, start, top=False, chain=chain, scope=scope)
+                try:
+                    end = await self.run(branch.machine, start, top=False, chain=chain,
+                                         scope=scope)  # fmt: skip
+                except asyncio.CancelledError:
+                    # Another iteration failed the Map, or the execution was stopped.
+                    if step.kind == "Map":
+                        aborted = Event(
+                            "MapIterationAborted", {"name": step.frame.state, "index": index}
+                        )
+                        record((aborted,), chain[0])
+                    raise
                 ok = isinstance(end, Succeed)
                 if step.kind == "Map":
                     kind = "MapIterationSucceeded" if ok else "MapIterationFailed"

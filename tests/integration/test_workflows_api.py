@@ -305,10 +305,19 @@ def test_wait_for_task_token_resumes_on_send_task_success(server: LaminaProcess)
                 token = params["Payload"]["name"]
         time.sleep(0.05)
     assert token
+    # The invoke was answered: TaskSubmitted (with Lambda's answer) while the token is out.
+    waiting = [e["type"] for e in history(server, ex["executionArn"])]
+    assert waiting[-3:] == ["TaskScheduled", "TaskStarted", "TaskSubmitted"], waiting
     client.send_task_heartbeat(taskToken=token)
     client.send_task_success(taskToken=token, output='{"approved": true}')
     done = finish(server, ex["executionArn"])
     assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"approved": True}
+    events = history(server, ex["executionArn"])
+    submitted = next(e for e in events if e["type"] == "TaskSubmitted")
+    details = submitted["taskSubmittedEventDetails"]
+    assert (details["resourceType"], details["resource"]) == ("lambda", "invoke.waitForTaskToken")
+    assert json.loads(details["output"])["StatusCode"] == 200
+    assert events[events.index(submitted) + 1]["type"] == "TaskSucceeded"
     assert api_error(lambda: client.send_task_success(taskToken=token, output="{}"))[0] == (
         "TaskDoesNotExist"
     )
@@ -398,6 +407,18 @@ def test_sqs_send_message_and_nested_sync_executions(server: LaminaProcess) -> N
     assert json.loads(got[0]["Body"]) == {"order": 21}
     children = sfn(server).list_executions(stateMachineArn=child)["executions"]
     assert len(children) == 2
+    # A .sync task is submitted (the child started) before it succeeds; a plain one is not.
+    types = [e["type"] for e in history(server, ex["executionArn"])]
+    assert types.count("TaskSubmitted") == 1
+    i = types.index("TaskSubmitted")
+    assert types[i - 2 : i + 2] == [
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskSubmitted",
+        "TaskSucceeded",
+    ]
+    submitted = history(server, ex["executionArn"])[i]["taskSubmittedEventDetails"]
+    assert json.loads(submitted["output"])["ExecutionArn"].split(":execution:child:")[1]
 
 
 def test_an_activity_worker_takes_the_task_and_answers_it(server: LaminaProcess) -> None:

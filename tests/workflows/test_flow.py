@@ -334,3 +334,31 @@ def test_a_retried_parallel_runs_all_its_branches_again_and_maps_nest() -> None:
     assert end.output == [{"ok": 2}, [[{"v": 2}, {"v": 4}], [{"v": 6}]]]
     assert len(calls) == 2
     assert [e.type for e in events].count("ParallelStateStarted") == 2
+
+
+def test_a_failed_iteration_aborts_the_ones_in_flight() -> None:
+    import asyncio
+
+    async def task(rt: RunTask) -> Outcome:
+        if rt.payload == 0:
+            return Err("Broken", "item 0")
+        await asyncio.sleep(30)  # cancelled by the failure long before
+        return Ok(rt.payload)
+
+    definition = {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "ItemProcessor": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": FN, "End": True}}},
+                "End": True,
+            }
+        },
+    }  # fmt: skip
+    end, events = run(definition, [0, 1, 2], task)
+    assert isinstance(end, Fail) and end.error == "Broken"
+    ends = {(e.type, e.details.get("index")) for e in events if e.type.startswith("MapIteration")
+            and e.type != "MapIterationStarted"}  # fmt: skip
+    assert ends == {("MapIterationFailed", 0), ("MapIterationAborted", 1),
+                    ("MapIterationAborted", 2)}  # fmt: skip
+    assert [e.type for e in events][-1] == "MapStateFailed"

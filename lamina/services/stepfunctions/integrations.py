@@ -15,6 +15,7 @@ from typing import Any
 
 from lamina.errors import AwsServiceError
 from lamina.services.stepfunctions.operations import StepFunctionsOperations
+from lamina.workflows.runner import task_submitted
 from lamina.workflows.steps import Err, Ok, Outcome
 
 SendMessage = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -62,6 +63,7 @@ def start_execution(ops: StepFunctionsOperations) -> Callable[[Any, str], Awaita
         ex = ops.runs.get(started["executionArn"])
         if ex is None:  # an Express child: not kept, so nothing to wait for
             return Err("States.Runtime", ".sync needs a STANDARD child state machine")
+        task_submitted({"ExecutionArn": ex.arn, "StartDate": int(ex.started * 1000)})
         await ex.done.wait()
         parse = mode == "sync:2"
         described: dict[str, Any] = {

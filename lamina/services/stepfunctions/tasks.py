@@ -34,6 +34,7 @@ from lamina.services.stepfunctions.activities import ActivityTask, ActivityTasks
 from lamina.services.stepfunctions.s3_tasks import S3Objects, S3TaskError
 from lamina.workflows.distributed import LIST_OBJECTS, parse_items
 from lamina.workflows.errors import StatesError
+from lamina.workflows.runner import task_submitted
 from lamina.workflows.steps import Err, Ok, Outcome, ReadItems, RunTask, WriteResults
 
 log = logging.getLogger("lamina.stepfunctions.tasks")
@@ -200,6 +201,7 @@ class TaskRunner:
             started = await call
             if isinstance(started, Err):
                 return started
+            task_submitted(started.value)
             return await self._await_callback(callback, rt.heartbeat_s)
         finally:
             self.tokens.close(rt.token)
