@@ -4,7 +4,9 @@ Pure: (definition text, history events as GetExecutionHistory returns them) → 
 HTML page holding the SVG and the event list. States are laid out in layers by their
 distance from ``StartAt``; edges are Next/Default/Choices (solid) and Catch (dashed).
 Each box says the state's type, its status (succeeded, failed, caught, running, not run)
-and how long it took, so a failed execution reads at a glance.
+and how long it took, so a failed execution reads at a glance. A Parallel or Map state's
+box holds its branches (the Map's item processor), each laid out the same way, at any
+depth; their states' status and time add up all their runs (every iteration of a Map).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ def state_runs(events: list[dict[str, Any]]) -> tuple[dict[str, StateRun], str]:
     runs: dict[str, StateRun] = {}
     open_states: list[tuple[str, str]] = []  # (name, state type) entered and not exited
     status = "RUNNING"
+    by_id = {event.get("id"): event for event in events}
     for event in events:
         kind = event["type"]
         if kind.endswith("StateEntered"):
@@ -109,11 +112,27 @@ def state_runs(events: list[dict[str, Any]]) -> tuple[dict[str, StateRun], str]:
             # state of the kind that reports it.
             owner = "Parallel" if kind.startswith("Parallel") else (
                 "Map" if kind.startswith("Map") else "Task")  # fmt: skip
-            for name, state_type in reversed(open_states):
-                if state_type == owner:
-                    runs[name].failed = True
-                    break
+            name = _entered_before(event, owner, by_id)
+            if name is None:  # no chain to follow: the latest open state of that kind
+                name = next((n for n, t in reversed(open_states) if t == owner), None)
+            if name is not None and name in runs:
+                runs[name].failed = True
     return runs, status
+
+
+def _entered_before(
+    event: dict[str, Any], owner: str, by_id: dict[Any, dict[str, Any]]
+) -> str | None:
+    """The state whose ``<owner>StateEntered`` ``event`` chains back to (its
+    ``previousEventId``s): in concurrent branches, the state the failure belongs to."""
+    seen = 0
+    previous = by_id.get(event.get("previousEventId"))
+    while previous is not None and seen < 64:
+        if previous["type"] == owner + "StateEntered":
+            return str(previous["stateEnteredEventDetails"]["name"])
+        previous = by_id.get(previous.get("previousEventId"))
+        seen += 1
+    return None
 
 
 def _edges(states: dict[str, Any]) -> list[tuple[str, str, bool]]:
@@ -159,48 +178,92 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def render_svg(definition: str, events: list[dict[str, Any]], title: str = "") -> str:
-    spec = json.loads(definition)
-    states: dict[str, Any] = spec.get("States", {})
+PAD = 14  # around the branches inside a Parallel or Map box
+
+
+@dataclass
+class Layout:
+    """One level of states (the machine's, or a branch's) placed in its own box: each
+    state's rectangle relative to the level's top left, and the levels of the branches
+    drawn inside a Parallel or Map state's rectangle."""
+
+    states: dict[str, Any]
+    edges: list[tuple[str, str, bool]]
+    width: float = 0.0
+    height: float = 0.0
+    boxes: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    inner: dict[str, list[tuple[float, float, Layout]]] = field(default_factory=dict)
+
+
+def _branches(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Parallel state's branches, or a Map state's processor (one), as definitions."""
+    if spec.get("Type") == "Parallel":
+        return [b for b in spec.get("Branches") or [] if isinstance(b, dict)]
+    if spec.get("Type") == "Map":
+        processor = spec.get("ItemProcessor") or spec.get("Iterator")
+        return [processor] if isinstance(processor, dict) else []
+    return []
+
+
+def layout(machine: dict[str, Any]) -> Layout:
+    """Place ``machine``'s states in layers by distance from ``StartAt``, a Parallel or Map
+    state's branches side by side inside its box (recursively)."""
+    states: dict[str, Any] = {k: v for k, v in (machine.get("States") or {}).items()
+                              if isinstance(v, dict)}  # fmt: skip
     edges = _edges(states)
-    depth = _layers(spec.get("StartAt", ""), states, edges)
-    runs, status = state_runs(events)
+    depth = _layers(str(machine.get("StartAt", "")), states, edges)
+    out = Layout(states, edges)
+    sizes: dict[str, tuple[float, float]] = {}
+    for name, spec in states.items():
+        branches = [layout(b) for b in _branches(spec)]
+        if not branches:
+            sizes[name] = (BOX_W, BOX_H)
+            continue
+        inner_w = sum(b.width for b in branches) + GAP_X * (len(branches) - 1)
+        inner_h = max(b.height for b in branches)
+        w = max(BOX_W, inner_w + 2 * PAD)
+        x = (w - inner_w) / 2
+        placed: list[tuple[float, float, Layout]] = []
+        for b in branches:
+            placed.append((x, BOX_H + PAD, b))
+            x += b.width + GAP_X
+        out.inner[name] = placed
+        sizes[name] = (w, BOX_H + 2 * PAD + inner_h)
     rows: dict[int, list[str]] = {}
     for name in states:
         rows.setdefault(depth[name], []).append(name)
-    widest = max((len(r) for r in rows.values()), default=1)
-    width = MARGIN * 2 + widest * BOX_W + (widest - 1) * GAP_X
-    top = MARGIN + 40
-    height = top + len(rows) * (BOX_H + GAP_Y) + 40
-    pos: dict[str, tuple[float, float]] = {}
-    for level, names in rows.items():
-        row_w = len(names) * BOX_W + (len(names) - 1) * GAP_X
-        x0 = (width - row_w) / 2
-        for i, name in enumerate(names):
-            pos[name] = (x0 + i * (BOX_W + GAP_X), top + level * (BOX_H + GAP_Y))
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="12">',
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-        'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
-        f'<text x="{MARGIN}" y="{MARGIN + 8}" font-size="15" font-weight="bold">'
-        f"{html.escape(title or 'execution')} — {html.escape(status)}</text>",
-    ]
-    for a, b, dashed in edges:
-        if a not in pos or b not in pos:
+    row_w = {lvl: sum(sizes[n][0] for n in names) + GAP_X * (len(names) - 1)
+             for lvl, names in rows.items()}  # fmt: skip
+    out.width = max(row_w.values(), default=BOX_W)
+    y = 0.0
+    for lvl in sorted(rows):
+        names = rows[lvl]
+        x = (out.width - row_w[lvl]) / 2
+        for name in names:
+            w, h = sizes[name]
+            out.boxes[name] = (x, y, w, h)
+            x += w + GAP_X
+        y += max(sizes[n][1] for n in names) + GAP_Y
+    out.height = y - GAP_Y if rows else BOX_H
+    return out
+
+
+def _draw(level: Layout, ox: float, oy: float, runs: dict[str, StateRun]) -> list[str]:
+    out = []
+    box = {n: (ox + x, oy + y, w, h) for n, (x, y, w, h) in level.boxes.items()}
+    for a, b, dashed in level.edges:
+        if a not in box or b not in box:
             continue
-        (ax, ay), (bx, by) = pos[a], pos[b]
-        x1, y1 = ax + BOX_W / 2, ay + BOX_H
-        x2, y2 = bx + BOX_W / 2, by
+        (ax, ay, aw, ah), (bx, by, bw, _) = box[a], box[b]
         dash = ' stroke-dasharray="5,4"' if dashed else ""
         if by <= ay:  # a loop back up: go round the right-hand side
-            x1, y1, x2, y2 = ax + BOX_W, ay + BOX_H / 2, bx + BOX_W, by + BOX_H / 2
+            x1, y1, x2, y2 = ax + aw, ay + BOX_H / 2, bx + bw, by + BOX_H / 2
             bend = max(x1, x2) + 40
             path = f"M{x1:.0f},{y1:.0f} C{bend:.0f},{y1:.0f} {bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"
         else:
-            path = f"M{x1:.0f},{y1:.0f} L{x2:.0f},{y2:.0f}"
+            path = f"M{ax + aw / 2:.0f},{ay + ah:.0f} L{bx + bw / 2:.0f},{by:.0f}"
         out.append(f'<path d="{path}" fill="none" stroke="#555"{dash} marker-end="url(#arrow)"/>')
-    for name, (x, y) in pos.items():
+    for name, (x, y, w, h) in box.items():
         run = runs.get(name, StateRun())
         fill, stroke = COLOURS[run.status]
         seconds = run.seconds
@@ -212,15 +275,39 @@ def render_svg(definition: str, events: list[dict[str, Any]], title: str = "") -
             times += f" · {run.iterations} items{failed}"
         out += [
             f"<g><title>{html.escape(name)}: {run.status}</title>",
-            f'<rect x="{x:.0f}" y="{y:.0f}" width="{BOX_W}" height="{BOX_H}" rx="8" '
+            f'<rect x="{x:.0f}" y="{y:.0f}" width="{w:.0f}" height="{h:.0f}" rx="8" '
             f'fill="{fill}" stroke="{stroke}" stroke-width="2"/>',
             f'<text x="{x + 10:.0f}" y="{y + 20:.0f}" font-weight="bold">'
             f"{html.escape(_fit(name, 24))}</text>",
             f'<text x="{x + 10:.0f}" y="{y + 36:.0f}" fill="#444">'
-            f"{html.escape(_fit(_label(states[name]), 28))}</text>",
+            f"{html.escape(_fit(_label(level.states[name]), 28))}</text>",
             f'<text x="{x + 10:.0f}" y="{y + 51:.0f}" fill="{stroke}">'
             f"{html.escape(_fit(run.status + times + timing, 31))}</text></g>",
         ]
+        for bx, by, branch in level.inner.get(name, []):
+            # Each branch (or the Map's item processor) on white, its states inside.
+            out.append(f'<rect x="{x + bx - 6:.0f}" y="{y + by - 6:.0f}" '
+                       f'width="{branch.width + 12:.0f}" height="{branch.height + 12:.0f}" '
+                       f'rx="6" fill="#fff" stroke="#bbb" stroke-dasharray="3,3"/>')  # fmt: skip
+            out += _draw(branch, x + bx, y + by, runs)
+    return out
+
+
+def render_svg(definition: str, events: list[dict[str, Any]], title: str = "") -> str:
+    placed = layout(json.loads(definition))
+    runs, status = state_runs(events)
+    width = MARGIN * 2 + placed.width
+    top = MARGIN + 40
+    height = top + placed.height + GAP_Y + 40
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="12">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
+        f'<text x="{MARGIN}" y="{MARGIN + 8}" font-size="15" font-weight="bold">'
+        f"{html.escape(title or 'execution')} — {html.escape(status)}</text>",
+        *_draw(placed, MARGIN, top, runs),
+    ]
     legend_y = height - 18
     x = MARGIN
     for name, (fill, stroke) in COLOURS.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lamina.workflows.picture import render_html, render_svg, state_runs
+from lamina.workflows.picture import layout, render_html, render_svg, state_runs
 
 DEFINITION = json.dumps({
     "StartAt": "Charge",
@@ -79,3 +79,62 @@ def test_a_map_box_counts_its_items_and_failures() -> None:
     runs, _ = state_runs(history)
     assert (runs["Each"].iterations, runs["Each"].iterations_failed) == (3, 1)
     assert "3 items, 1 failed" in render_svg(definition, history)
+
+
+PARALLEL = {
+    "StartAt": "Both",
+    "States": {
+        "Both": {
+            "Type": "Parallel",
+            "Branches": [
+                {"StartAt": "Charge", "States": {"Charge": {"Type": "Task", "End": True,
+                                                            "Resource": "arn:aws:states:::lambda:invoke"}}},
+                {"StartAt": "Reserve", "States": {"Reserve": {"Type": "Task", "End": True,
+                                                              "Resource": "arn:aws:states:::lambda:invoke"}}},
+            ],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Declined"}],
+            "Next": "Done",
+        },
+        "Done": {"Type": "Succeed"},
+        "Declined": {"Type": "Fail"},
+    },
+}  # fmt: skip
+
+
+def test_branches_are_drawn_inside_their_state_and_a_failure_is_its_branch_s() -> None:
+    # Charge and Reserve run at once; Charge fails after Reserve was entered: the failure
+    # belongs to the state its events chain back to, not to the latest one entered.
+    history = [
+        event(1, "ExecutionStarted", 100.0),
+        event(2, "ParallelStateEntered", 100.0, name="Both"),
+        event(3, "ParallelStateStarted", 100.0),
+        event(4, "TaskStateEntered", 100.0, name="Charge"),
+        event(5, "TaskStateEntered", 100.0, name="Reserve"),
+        event(6, "TaskScheduled", 100.0),
+        event(7, "TaskScheduled", 100.0),
+        event(8, "TaskSucceeded", 100.1),
+        event(9, "TaskStateExited", 100.1, name="Reserve"),
+        event(10, "TaskFailed", 100.2, error="PaymentDeclined"),
+        event(11, "ParallelStateFailed", 100.2),
+        event(12, "ParallelStateExited", 100.2, name="Both"),
+        event(13, "FailStateEntered", 100.2, name="Declined"),
+        event(14, "ExecutionFailed", 100.2),
+    ]
+    chain = {4: 3, 5: 3, 6: 4, 7: 5, 8: 7, 9: 8, 10: 6, 11: 10, 12: 11, 13: 12, 14: 13}
+    for e in history:
+        e["previousEventId"] = chain.get(e["id"], e["id"] - 1)
+    runs, status = state_runs(history)
+    assert status == "FAILED"
+    assert runs["Charge"].status == "failed" and runs["Reserve"].status == "succeeded"
+    assert runs["Both"].status == "caught"
+    placed = layout(PARALLEL)
+    _, by, bw, bh = placed.boxes["Both"]
+    branches = placed.inner["Both"]
+    assert [list(b.boxes) for _, _, b in branches] == [["Charge"], ["Reserve"]]
+    for x, y, branch in branches:  # inside the Parallel's box, side by side
+        assert x > 0 and x + branch.width < bw and y > 0 and y + branch.height < bh
+    assert branches[0][0] + branches[0][2].width < branches[1][0]
+    assert placed.boxes["Done"][1] > by + bh  # the next state is below the whole box
+    svg = render_svg(json.dumps(PARALLEL), history, "order-2")
+    assert svg.count("<title>Charge: failed</title>") == 1
+    assert svg.count("<title>Reserve: succeeded</title>") == 1
