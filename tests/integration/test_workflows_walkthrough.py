@@ -42,6 +42,7 @@ def test_the_order_walkthrough_runs_as_written(server: LaminaProcess, tmp_path: 
     script = "\n".join(b for b in blocks if "lamina serve" not in b)
     script = script.replace("http://127.0.0.1:9000", server.endpoint)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMINA_"))}
+    env["PYTHONPATH"] = str(ROOT)  # the CLI of this checkout, whichever the venv was made from
     done = subprocess.run(
         ["bash", "-c", "set -euo pipefail\n" + script],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -65,3 +66,5 @@ def test_the_order_walkthrough_runs_as_written(server: LaminaProcess, tmp_path: 
     assert "order-2 — FAILED" in page
     assert re.search(r">ChargeAndReserve<.*?>caught · ", page, re.S)  # the box, not the legend
     assert re.search(r">Declined<.*?>failed<", page, re.S)
+    # Inside the Parallel's box, the branch that failed: Charge, red.
+    assert "<title>Charge: failed</title>" in page
