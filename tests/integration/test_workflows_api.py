@@ -538,6 +538,16 @@ def test_versions_and_aliases_pin_what_an_execution_runs(server: LaminaProcess) 
         routingConfiguration=[{"stateMachineVersionArn": v2, "weight": 100}],
     )
     assert output_of(alias)[0] == "v2"
+
+    # ListExecutions of a version or an alias: the executions started through it.
+    def listed(**kw: Any) -> list[tuple[str | None, str | None]]:
+        found = client.list_executions(**kw)["executions"]
+        return [(e.get("stateMachineVersionArn"), e.get("stateMachineAliasArn")) for e in found]
+
+    assert listed(stateMachineArn=v1) == [(v1, alias), (v1, None)]
+    assert listed(stateMachineArn=alias) == [(v2, alias), (v1, alias)]
+    assert listed(stateMachineArn=v2) == [(v2, alias)]
+    assert len(listed(stateMachineArn=sm)) == 3
     assert client.describe_state_machine_alias(stateMachineAliasArn=alias)[
         "routingConfiguration"
     ] == [{"stateMachineVersionArn": v2, "weight": 100}]
@@ -728,6 +738,15 @@ def test_redrive_runs_a_failed_execution_again_from_the_failed_state(server: Lam
     client.send_task_success(taskToken=task["taskToken"], output='{"done": true}')
     done = finish(server, ex)
     assert (done["status"], done["redriveCount"]) == ("SUCCEEDED", 1)
+    other = client.start_execution(stateMachineArn=sm, input='{"n": 2}')["executionArn"]
+    task = client.get_activity_task(activityArn=activity)
+    client.send_task_success(taskToken=task["taskToken"], output="{}")
+    finish(server, other)
+    redriven = client.list_executions(stateMachineArn=sm, redriveFilter="REDRIVEN")["executions"]
+    assert [(e["executionArn"], e["redriveCount"]) for e in redriven] == [(ex, 1)]
+    assert redriven[0]["redriveDate"]
+    not_redriven = client.list_executions(stateMachineArn=sm, redriveFilter="NOT_REDRIVEN")
+    assert [e["executionArn"] for e in not_redriven["executions"]] == [other]
     types = [e["type"] for e in history(server, ex)]
     assert types.count("PassStateEntered") == 1 and types.count("ExecutionRedriven") == 1
     assert types[-1] == "ExecutionSucceeded" and "ExecutionFailed" in types

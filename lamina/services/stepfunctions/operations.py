@@ -495,14 +495,25 @@ class StepFunctionsOperations:
                 str(body["mapRunArn"]), body.get("statusFilter")
             )
             return listing(body, "executions", children)
-        sm = self.machine(field_str(body, "stateMachineArn") or "")
+        arn = field_str(body, "stateMachineArn") or ""
+        parsed = parse_states_arn(arn)
+        qualified = parsed is not None and parsed.kind == "stateMachine" and len(parsed.names) == 2
+        if qualified:  # a version or an alias: the executions started through it
+            assert parsed is not None
+            self.target(arn)  # it exists (else ResourceNotFound)
+            arn = state_machine_arn(parsed.region, parsed.account, parsed.names[0])
+        sm = self.machine(arn)
         if sm.express:
             raise sfn_error("StateMachineTypeNotSupported",
                        "This operation is not supported by this type of state machine")  # fmt: skip
         status = body.get("statusFilter")
+        redriven = {"REDRIVEN": True, "NOT_REDRIVEN": False}.get(str(body.get("redriveFilter")))
+        via = field_str(body, "stateMachineArn") if qualified else None
         items = [
             ex for ex in reversed(self.by_machine.get(sm.arn, []))
-            if status is None or ex.status == status
+            if (status is None or ex.status == status)
+            and (redriven is None or (ex.redrive_count > 0) == redriven)
+            and (via is None or via in (ex.version_arn, ex.alias_arn))
         ]  # fmt: skip
         return listing(body, "executions", items, _summary)
 
@@ -593,6 +604,12 @@ def _summary(ex: ExecutionRecord) -> dict[str, Any]:
     }
     if ex.stopped is not None:
         out["stopDate"] = ex.stopped
+    if ex.version_arn is not None:
+        out["stateMachineVersionArn"] = ex.version_arn
+    if ex.alias_arn is not None:
+        out["stateMachineAliasArn"] = ex.alias_arn
+    if ex.redrive_count:
+        out["redriveCount"], out["redriveDate"] = ex.redrive_count, ex.redrive_date
     return out
 
 
