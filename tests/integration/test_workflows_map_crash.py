@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
 SFN_ROLE = "arn:aws:iam::123456789012:role/sfn"
 ITEMS = [{"n": i} for i in range(6)]
-DEFINITION = {
+DEFINITION: dict[str, Any] = {
     "StartAt": "Each",
     "States": {
         "Each": {
@@ -102,7 +102,7 @@ def _shape(events: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
     without its ids, timestamps and the order of concurrent branches."""
     shape: Counter[tuple[str, str]] = Counter()
     for e in events:
-        details = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
+        details: dict[str, Any] = next((v for k, v in e.items() if k.endswith("EventDetails")), {})
         shape[(e["type"], f"{details.get('name', '')}#{details.get('index', '')}")] += 1
     return shape
 
