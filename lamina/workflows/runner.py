@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from lamina.workflows.definition import Machine
 from lamina.workflows.engine import Engine
@@ -93,6 +93,10 @@ class BranchLog(Protocol):
 
     def branch(self, index: int) -> BranchScope | None: ...
 
+    def child(self, index: int, run: MapRunHook) -> BranchScope | None:
+        """A distributed Map's child execution ``index`` (its events go to its own history)."""
+        ...
+
     def done(self, index: int, outcome: Outcome) -> None: ...
 
 
@@ -114,6 +118,10 @@ class MapRunHook(Protocol):
     def finished(self, ok: bool) -> None: ...
 
     def record(self, index: int) -> Record: ...
+
+    def history(self, index: int) -> list[Any] | None:
+        """The list ``record(index)`` appends to, as its owner keeps it (None: not kept)."""
+        ...
 
     def attach(self, index: int, task: asyncio.Future[Succeed | Fail]) -> None: ...
 
@@ -346,7 +354,9 @@ class Runner:
                 outcome = known[index]
                 if run is not None:
                     run.started(index)
-                    _child_ended_before(run.record(index), branch, outcome)
+                    kept = log.child(index, run) if log is not None else None
+                    if kept is None or kept.start(None)[0] is None:
+                        _child_ended_before(run.record(index), branch, outcome)
                     run.ended(index, outcome)
                     return outcome
                 written: int | None = None
@@ -364,7 +374,8 @@ class Runner:
             if run is not None:  # a distributed Map's child execution
                 async with gate:
                     run.started(index)
-                    end = await self._child(run, index, branch)
+                    kept = log.child(index, run) if log is not None else None
+                    end = await self._child(run, index, branch, kept)
                 if isinstance(end, Succeed):
                     return ended(index, Ok(end.output))
                 if not any(run.tolerance()):  # as UpdateMapRun left it
@@ -422,15 +433,23 @@ class Runner:
                 task.cancel()
             raise
 
-    async def _child(self, run: MapRunHook, index: int, branch: Branch) -> Succeed | Fail:
+    async def _child(
+        self, run: MapRunHook, index: int, branch: Branch, scope: BranchScope | None
+    ) -> Succeed | Fail:
         """Run one child execution of a distributed Map with its own history; a
-        StopExecution of the child (its task cancelled, not ours) aborts only it."""
-        record = run.record(index)
-        started = {"input": JsonDoc(branch.input), "inputDetails": {"truncated": False}}
-        record((Event("ExecutionStarted", started),), None)
+        StopExecution of the child (its task cancelled, not ours) aborts only it. With a
+        ``scope`` its progress is kept: after a restart it goes on from its last committed
+        transition, its earlier events written again."""
+        record = scope.record if scope is not None else run.record(index)
+        resumed: Move | Sleep | None = None
+        if scope is not None:
+            _, resumed = scope.start(None)
+        if resumed is None:
+            started = {"input": JsonDoc(branch.input), "inputDetails": {"truncated": False}}
+            record((Event("ExecutionStarted", started),), None)
         child = Runner(self.engine, self.run_task, self.clock, record, map_io=self.map_io)
-        start = Move(Frame(branch.machine.start_at, branch.input, branch.variables))
-        inner = asyncio.ensure_future(child.run(branch.machine, start, top=False))
+        start = resumed or Move(Frame(branch.machine.start_at, branch.input, branch.variables))
+        inner = asyncio.ensure_future(child.run(branch.machine, start, top=False, scope=scope))
         run.attach(index, inner)
         try:
             end = await inner

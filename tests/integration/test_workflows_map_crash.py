@@ -130,9 +130,11 @@ def _crash_during_map(
             return types(server, arn).count("MapIterationSucceeded") >= 3
 
         wait_until(three_ended, 60, "three iterations to end")
-        before = types(server, arn).count("MapIterationSucceeded")
-        time.sleep(0.1)  # their outcomes' group commit (milliseconds), well inside a Wait
         seen = events_of(server, arn)
+        before = [e["type"] for e in seen].count("MapIterationSucceeded")
+        # What was seen is committed well before the kill (a group commit takes milliseconds;
+        # each Wait lasts half a second).
+        time.sleep(0.1)
         kill(server)
         server = start_server(data, env)
         servers.append(server)
@@ -201,7 +203,21 @@ def _distributed() -> dict[str, Any]:
     return definition
 
 
-def test_a_resumed_distributed_map_shows_every_child_with_a_history(tmp_path: Path) -> None:
+def _children(server: LaminaProcess, arn: str) -> dict[str, list[dict[str, Any]]]:
+    """The histories of the children of ``arn``'s latest Map Run, by their input."""
+    runs = sfn(server).list_map_runs(executionArn=arn)["mapRuns"]
+    if not runs:
+        return {}
+    children = sfn(server).list_executions(mapRunArn=runs[0]["mapRunArn"])["executions"]
+    out = {}
+    for c in children:
+        events = events_of(server, c["executionArn"])
+        if events:
+            out[events[0]["executionStartedEventDetails"]["input"]] = events
+    return out
+
+
+def test_a_resumed_distributed_map_resumes_every_child_with_its_history(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {"LAMINA_SCHEDULE_TIME_SCALE": "40"}
     server = start_server(data, env)
@@ -214,17 +230,14 @@ def test_a_resumed_distributed_map_shows_every_child_with_a_history(tmp_path: Pa
             "executionArn"
         ]
 
-        def counts() -> dict[str, int]:
-            runs = sfn(server).list_map_runs(executionArn=arn)["mapRuns"]
-            if not runs:
-                return {"succeeded": 0}
-            got: dict[str, int] = sfn(server).describe_map_run(mapRunArn=runs[0]["mapRunArn"])[
-                "itemCounts"
-            ]
-            return got
+        def ended() -> int:
+            return sum(
+                h[-1]["type"] == "ExecutionSucceeded" for h in _children(server, arn).values()
+            )
 
-        wait_until(lambda: counts()["succeeded"] >= 2, 60, "two children to end")
-        time.sleep(0.1)  # their outcomes' group commit
+        wait_until(lambda: ended() >= 2, 60, "two children to end")
+        seen = _children(server, arn)
+        time.sleep(0.1)  # what was seen is committed (milliseconds; each Wait is 0.5 s)
         kill(server)
         server = start_server(data, env)
         servers.append(server)
@@ -234,20 +247,24 @@ def test_a_resumed_distributed_map_shows_every_child_with_a_history(tmp_path: Pa
             "the execution to finish",
         )
         described = sfn(server).describe_execution(executionArn=arn)
-        (latest,) = sfn(server).list_map_runs(executionArn=arn)["mapRuns"]
-        children = sfn(server).list_executions(mapRunArn=latest["mapRunArn"])["executions"]
-        histories = [
-            [e["type"] for e in sfn(server).get_execution_history(
-                executionArn=c["executionArn"])["events"]]
-            for c in children
-        ]  # fmt: skip
+        final = _children(server, arn)
     finally:
         for s in servers:
             s.stop()
     assert described["status"] == "SUCCEEDED", described
     assert json.loads(described["output"]) == [{"done": i} for i in range(6)]
-    assert len(children) == 6
-    for events in histories:
-        assert events[0] == "ExecutionStarted" and events[-1] == "ExecutionSucceeded", events
-    # The children that had ended before the kill were not run again: no states of theirs.
-    assert sum("WaitStateEntered" not in events for events in histories) >= 2
+    assert len(final) == 6
+    # Every child's history is whole: each state's events once, as without the crash.
+    for events in final.values():
+        assert [e["type"] for e in events] == [
+            "ExecutionStarted", "WaitStateEntered", "WaitStateExited", "PassStateEntered",
+            "PassStateExited", "ExecutionSucceeded"], events  # fmt: skip
+        assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    # What the children had done before the kill was not done again: each event seen then
+    # is in the same child's final history with its first timestamp (the one in its Wait
+    # went on from where it was).
+    assert sum(h[-1]["type"] == "ExecutionSucceeded" for h in seen.values()) >= 2
+    for child_input, events in seen.items():
+        earlier = Counter((e["type"], e["timestamp"]) for e in events)
+        later = Counter((e["type"], e["timestamp"]) for e in final[child_input])
+        assert not earlier - later, (child_input, earlier - later)

@@ -49,6 +49,9 @@ class Log:
     def branch(self, index: int) -> None:
         return None  # branches' progress not kept: the ones that had not ended run whole
 
+    def child(self, index: int, run: object) -> None:
+        return None
+
     def done(self, index: int, outcome: Outcome) -> None:
         self.done_now[index] = outcome
 

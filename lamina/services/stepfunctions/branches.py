@@ -33,7 +33,7 @@ from lamina.services.stepfunctions.cursors import cursor, from_cursor, sleep_cur
 from lamina.services.stepfunctions.history_text import cursor_text, dumps, events_text, events_value
 from lamina.services.stepfunctions.records import HistoryEntry
 from lamina.workflows.jsonpath import Json
-from lamina.workflows.runner import Record
+from lamina.workflows.runner import MapRunHook, Record
 from lamina.workflows.steps import Err, Event, Frame, Move, Ok, Outcome, RunBranches, Sleep
 
 BRANCHES_SCHEMA = """
@@ -131,17 +131,40 @@ class StoredBranches:
     """The :class:`~lamina.workflows.runner.BranchLog` of one entry of a Parallel or Map
     state; ``scope`` names it (see the module's docstring)."""
 
-    def __init__(self, link: ExecutionLink, scope: str, parent: BranchScope | None) -> None:
+    def __init__(
+        self,
+        link: ExecutionLink,
+        scope: str,
+        parent: BranchScope | None,
+        history: list[HistoryEntry] | None = None,
+        record: Record | None = None,
+    ) -> None:
         self.link = link
         self.scope = scope
         self.parent = parent
+        # The history its branches write to: the execution's, or a Map Run child's.
+        self.history = history if history is not None else link.history
+        self.record = record if record is not None else link.record
         self.scopes: dict[int, BranchScope] = {}
 
     def known(self) -> dict[int, Outcome]:
         return dict(self.link.kept.ends.get((self.link.arn, self.scope), {}))
 
     def branch(self, index: int) -> BranchScope:
-        made = self.scopes[index] = BranchScope(self.link, f"{self.scope}/{index}", self.parent)
+        made = self.scopes[index] = BranchScope(
+            self.link, f"{self.scope}/{index}", self.parent, self.history, self.record
+        )
+        return made
+
+    def child(self, index: int, run: MapRunHook) -> BranchScope | None:
+        """A distributed Map's child: its own history, not the execution's (so nothing it
+        writes is written in an enclosing branch); None for an Express child (not kept)."""
+        history: list[HistoryEntry] | None = run.history(index)
+        if history is None:
+            return None
+        made = self.scopes[index] = BranchScope(
+            self.link, f"{self.scope}/{index}", None, history, run.record(index)
+        )
         return made
 
     def done(self, index: int, outcome: Outcome) -> None:
@@ -167,10 +190,19 @@ class StoredBranches:
 class BranchScope:
     """The :class:`~lamina.workflows.runner.BranchScope` of one branch or iteration."""
 
-    def __init__(self, link: ExecutionLink, scope: str, parent: BranchScope | None) -> None:
+    def __init__(
+        self,
+        link: ExecutionLink,
+        scope: str,
+        parent: BranchScope | None,
+        history: list[HistoryEntry],
+        record: Record,
+    ) -> None:
         self.link = link
         self.scope = scope
         self.parent = parent
+        self.history = history
+        self._record = record
         self.local: dict[int, int] = {}  # history id → id in this scope
         self.pending: list[HistoryEntry] = []  # written under it since its last commit
         self.committed = 0  # events committed (or queued) in this scope
@@ -181,7 +213,7 @@ class BranchScope:
         saved = self.link.kept.saved.get((self.link.arn, self.scope))
         if saved is None or not saved.events:
             return None, None
-        history = self.link.history
+        history = self.history
         last = parent if parent is not None else len(history)
         ids: dict[int, int] = {}
         again = []
@@ -200,8 +232,8 @@ class BranchScope:
         return last, None if saved.cursor is None else from_cursor(saved.cursor)
 
     def record(self, events: tuple[Event, ...], previous: int | None) -> int:
-        last = self.link.record(events, previous)
-        self.capture(self.link.history[len(self.link.history) - len(events) :])
+        last = self._record(events, previous)
+        self.capture(self.history[len(self.history) - len(events) :])
         return last
 
     def capture(self, entries: list[HistoryEntry]) -> None:
@@ -251,4 +283,6 @@ class BranchScope:
             await asyncio.shield(self.last)  # commits are in order: the last one is enough
 
     def nested(self, step: RunBranches) -> StoredBranches:
-        return StoredBranches(self.link, f"{self.scope}@{self.committed}", self)
+        return StoredBranches(
+            self.link, f"{self.scope}@{self.committed}", self, self.history, self._record
+        )

@@ -163,6 +163,11 @@ class MapRunTracker:
 
         return record
 
+    def history(self, index: int) -> list[HistoryEntry] | None:
+        if self.run.child_type == "EXPRESS":
+            return None
+        return self.run.children[index].history
+
     def attach(self, index: int, task: asyncio.Future[Succeed | Fail]) -> None:
         child = self.run.children[index]
         child.task = task
