@@ -128,6 +128,44 @@ class Engine(Evaluation):
             data = self._template(params, data, scope)
         return data
 
+    def inspect(self, machine: Machine, frame: Frame, result: Outcome | None) -> dict[str, Json]:
+        """TestState's ``inspectionData``: the value after each processing step of the state
+        ``frame`` enters (``result``: its task's outcome, None if it has none). A step that
+        fails to evaluate, and the ones after it, are left out."""
+        state = machine.states[frame.state]
+        out: dict[str, Json] = {}
+        try:
+            if state.language is QueryLanguage.JSONATA:
+                args = state.parameters if isinstance(state, Retryable) else None
+                if args is not None:
+                    out["afterArguments"] = self._jsonata(frame).template(args)
+                if isinstance(result, Ok):
+                    out["result"] = result.value
+                return out
+            scope = self._scope(frame)
+            data = self._read(state.input_path, frame.input, scope)
+            out["afterInputPath"] = data
+            params = state.parameters if isinstance(state, (Retryable, PassState)) else None
+            if params is not None:
+                data = self._template(params, data, scope)
+            out["afterParameters"] = data
+            value: Json
+            if isinstance(state, PassState):
+                value = state.result if state.has_result else data
+            elif isinstance(result, Ok):
+                value = result.value
+            else:
+                return out
+            out["result"] = value
+            if isinstance(state, Retryable) and state.result_selector is not None:
+                value = self._template(state.result_selector, value, scope)
+                out["afterResultSelector"] = value
+            if isinstance(state, (Retryable, PassState)):
+                out["afterResultPath"] = write_result(frame.input, state.result_path, value)
+        except StatesError:
+            pass
+        return out
+
     def _output(
         self, state: State, frame: Frame, result: Json, *, has_result: bool
     ) -> tuple[Json, dict[str, Json]]:

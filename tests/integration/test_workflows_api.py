@@ -480,6 +480,29 @@ def test_test_state_runs_one_state_and_reports_retry_and_catch(server: LaminaPro
     assert (out["status"], out["error"]) == ("RETRIABLE", "HelloError")
     out = client.test_state(definition=json.dumps(task), roleArn=ROLE, input='{"name": "T"}')
     assert out["status"] == "SUCCEEDED" and json.loads(out["output"])["message"] == "Hello, T!"
+    # DEBUG: the value after each processing step, as the docs' path walk-through orders them.
+    paths = {
+        "Type": "Task", "Resource": fn_arn("hello-python"), "End": True,
+        "InputPath": "$.person", "Parameters": {"name.$": "$.first"},
+        "ResultSelector": {"greeting.$": "$.message"}, "ResultPath": "$.out",
+    }  # fmt: skip
+    out = client.test_state(definition=json.dumps(paths), roleArn=ROLE, inspectionLevel="DEBUG",
+                            input='{"person": {"first": "Ada"}, "id": 7}')  # fmt: skip
+    seen = {k: json.loads(v) for k, v in out["inspectionData"].items()}
+    assert seen["input"] == {"person": {"first": "Ada"}, "id": 7}
+    assert seen["afterInputPath"] == {"first": "Ada"}
+    assert seen["afterParameters"] == {"name": "Ada"}
+    assert seen["result"]["message"] == "Hello, Ada!"
+    assert seen["afterResultSelector"] == {"greeting": "Hello, Ada!"}
+    expected = {"person": {"first": "Ada"}, "id": 7, "out": {"greeting": "Hello, Ada!"}}
+    assert seen["afterResultPath"] == expected == json.loads(out["output"])
+    jsonata = {"Type": "Task", "QueryLanguage": "JSONata", "Resource": fn_arn("hello-python"),
+               "Arguments": {"name": "{% $states.input.who %}"}, "End": True}  # fmt: skip
+    out = client.test_state(definition=json.dumps(jsonata), roleArn=ROLE, inspectionLevel="DEBUG",
+                            input='{"who": "Bo"}')  # fmt: skip
+    seen = {k: json.loads(v) for k, v in out["inspectionData"].items()}
+    assert seen["afterArguments"] == {"name": "Bo"} and seen["result"]["message"] == "Hello, Bo!"
+    assert "afterInputPath" not in seen
     choice = {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
               "Default": "Small"}  # fmt: skip
     out = client.test_state(definition=json.dumps(choice), roleArn=ROLE, input='{"n": 5}')

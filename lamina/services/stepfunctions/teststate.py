@@ -4,7 +4,8 @@ The state is wrapped in a one-state machine (the states it can go to become empt
 ``Succeed`` states, so its transitions validate) and entered once through the engine. A
 Task calls its resource for real, once: an error a retrier would retry is ``RETRIABLE``,
 one a catcher catches is ``CAUGHT_ERROR`` (with the catcher's next state and output),
-otherwise ``FAILED``. A Wait does not wait.
+otherwise ``FAILED``. A Wait does not wait. ``inspectionLevel`` DEBUG adds the value after
+each processing step (:meth:`~lamina.workflows.engine.Engine.inspect`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lamina.workflows.steps import (
     Fail,
     Frame,
     Move,
+    Outcome,
     ReadItems,
     RetryLater,
     RunBranches,
@@ -78,13 +80,15 @@ async def test_state(body: dict[str, Any], tasks: TaskRunner, clock: Clock, regi
                          "TestState")  # fmt: skip
     engine = Engine(info, lambda: task_token(48), random.Random())
     runner = Runner(engine, tasks.run, clock, lambda events, previous: 0, map_io=tasks)
-    step: Step = engine.enter(machine, Frame(NAME, input_value, variables), now)
+    first = Frame(NAME, input_value, variables)
+    step: Step = engine.enter(machine, first, now)
     failure: Err | None = None
+    result: Outcome | None = None
     while True:
         if isinstance(step, Sleep):
             step = step.then
         elif isinstance(step, RunTask):
-            outcome = await tasks.run(step)
+            result = outcome = await tasks.run(step)
             failure = outcome if isinstance(outcome, Err) else None
             step = engine.task_done(machine, step.frame, outcome)
         elif isinstance(step, RunBranches):
@@ -101,8 +105,12 @@ async def test_state(body: dict[str, Any], tasks: TaskRunner, clock: Clock, regi
             break
     out: dict[str, Any] = {}
     if body.get("inspectionLevel") in ("DEBUG", "TRACE"):
-        out["inspectionData"] = {"input": json.dumps(input_value),
-                                 "variables": json.dumps(variables)}  # fmt: skip
+        steps = engine.inspect(machine, first, result)
+        out["inspectionData"] = {
+            "input": json.dumps(input_value),
+            "variables": json.dumps(variables),
+            **{key: json.dumps(value) for key, value in steps.items()},
+        }
     if isinstance(step, RetryLater):
         assert failure is not None
         out.update(status="RETRIABLE", error=failure.error, cause=failure.cause)
