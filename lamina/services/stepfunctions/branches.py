@@ -1,10 +1,12 @@
 """Durable Parallel and Map states, at any depth, in Standard executions.
 
-Each Parallel branch or inline Map iteration is a *scope* that commits as the top level
-does: at each of its transitions the events written under it since its last commit (its
-own and those of the branches nested in it) and its cursor go to ``branch_progress`` in
-the next group commit; before anything with an outside effect (a task, nested branches)
-it waits for those commits; a Wait commits when it begins. When a branch ends, its last
+Each Parallel branch, inline Map iteration and distributed Map child is a *scope* that
+commits as the top level does: the events written under it since its last commit (its
+own and those of the branches nested in it) and the cursor of its latest transition go to
+``branch_progress`` in a group commit — every 64 pure transitions, and before anything
+with an outside effect (a task, nested branches, the end), for which it waits; a Wait
+commits when it begins. Transitions not yet committed are pure: a resumed branch computes
+them again the same way. When a branch ends, its last
 events and its outcome (``branch_ends``) are queued too. After a crash the resumed state
 writes each branch's committed events again (same types, details and timestamps; new ids
 in the new order) and the branch goes on from its last committed cursor: ended branches
@@ -53,7 +55,10 @@ CREATE TABLE IF NOT EXISTS branch_progress (
 # branch_results is where Lamina before scoped branches kept top-level outcomes (scope
 # "<at>"); it is still read, and emptied as its executions end.
 
-Queue = Callable[[Callable[[sqlite3.Connection], object]], "asyncio.Future[None]"]
+# queue(table, row): add ``row`` to ``table`` (branch_progress or branch_ends) in the next
+# group commit; the future is done once it is committed.
+Queue = Callable[[str, tuple[Any, ...]], "asyncio.Future[None]"]
+_GROUP = 64  # pure transitions of a branch queued together
 
 
 @dataclass
@@ -178,13 +183,9 @@ class StoredBranches:
         end = (self.link.arn, self.scope, index, int(isinstance(outcome, Ok)), dumps(value))
         scope = self.scopes.get(index)
         chunk = scope.chunk(None) if scope is not None else None
-
-        def op(c: sqlite3.Connection) -> None:
-            if chunk is not None:
-                c.execute("INSERT OR REPLACE INTO branch_progress VALUES (?,?,?,?,?)", chunk)
-            c.execute("INSERT OR REPLACE INTO branch_ends VALUES (?,?,?,?,?)", end)
-
-        self.link.queue(op)
+        if chunk is not None:  # the same commit as the end: rows of one batch go together
+            self.link.queue("branch_progress", chunk)
+        self.link.queue("branch_ends", end)
 
 
 class BranchScope:
@@ -208,6 +209,12 @@ class BranchScope:
         self.committed = 0  # events committed (or queued) in this scope
         self.chunks = 0
         self.last: asyncio.Future[None] | None = None
+        # The latest transition not yet queued: how many pending events lead to it, and
+        # its cursor. Pure transitions are queued in groups (_GROUP); anything with an
+        # outside effect queues the latest first (``settled``), so a crash loses only
+        # transitions that are computed again the same way.
+        self.mark: tuple[int, dict[str, Any]] | None = None
+        self.moves = 0
 
     def start(self, parent: int | None) -> tuple[int | None, Move | Sleep | None]:
         saved = self.link.kept.saved.get((self.link.arn, self.scope))
@@ -243,42 +250,46 @@ class BranchScope:
         if self.parent is not None:
             self.parent.capture(entries)
 
-    def chunk(self, at: dict[str, Any] | None) -> tuple[Any, ...] | None:
-        """The row committing the pending events with cursor ``at`` (None: no new events)."""
-        if not self.pending:
+    def chunk(self, at: dict[str, Any] | None, upto: int | None = None) -> tuple[Any, ...] | None:
+        """The row committing the first ``upto`` pending events (all: None) with cursor
+        ``at`` (None: the branch ended); None if there is nothing to commit."""
+        n = len(self.pending) if upto is None else upto
+        self.mark = None
+        if n == 0:
             return None
         local = self.local
         events = [
             HistoryEntry(local[e.id], e.type, e.timestamp, local.get(e.previous, 0), e.details)
-            for e in self.pending
+            for e in self.pending[:n]
         ]
-        self.committed += len(events)
-        self.pending = []
+        self.committed += n
+        del self.pending[:n]
         row = (self.link.arn, self.scope, self.chunks, events_text(events),
                None if at is None else cursor_text(at))  # fmt: skip
         self.chunks += 1
         return row
 
-    def _commit(self, at: dict[str, Any]) -> asyncio.Future[None] | None:
-        row = self.chunk(at)
-        if row is None:
-            return None
-        self.last = self.link.queue(
-            lambda c: c.execute("INSERT OR REPLACE INTO branch_progress VALUES (?,?,?,?,?)", row)
-        )
-        return self.last
+    def _queue(self, row: tuple[Any, ...] | None) -> None:
+        if row is not None:
+            self.last = self.link.queue("branch_progress", row)
 
     async def moved(self, frame: Frame) -> None:
         self.link.check()
-        self._commit(cursor(frame))
-        await asyncio.sleep(0)  # let the loop run others between transitions
+        self.mark = (len(self.pending), cursor(frame))
+        if self.mark[0] >= _GROUP:
+            self._queue(self.chunk(self.mark[1], self.mark[0]))
+        self.moves += 1
+        if self.moves % _GROUP == 0:
+            await asyncio.sleep(0)  # a looping branch never holds the loop
 
     async def sleeping(self, step: Sleep) -> None:
-        committed = self._commit(sleep_cursor(step))
-        if committed is not None:
-            await asyncio.shield(committed)
+        self._queue(self.chunk(sleep_cursor(step)))  # with it, what led to the Wait
+        if self.last is not None:
+            await asyncio.shield(self.last)
 
     async def settled(self) -> None:
+        if self.mark is not None:
+            self._queue(self.chunk(self.mark[1], self.mark[0]))
         if self.last is not None:
             await asyncio.shield(self.last)  # commits are in order: the last one is enough
 

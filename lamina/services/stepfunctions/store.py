@@ -92,7 +92,16 @@ def _log_failure(batch: asyncio.Future[None]) -> None:
         log.error("workflow store: a commit failed: %s", batch.exception())
 
 
-_ROWS_PER_STATEMENT = 500  # 2,000 parameters, well under SQLite's limit
+_ROWS_PER_STATEMENT = 500  # 2,500 parameters at most, well under SQLite's limit
+
+
+def _insert_rows(c: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """``rows`` into ``table`` (a name of this module's schema) in multi-row statements."""
+    for i in range(0, len(rows), _ROWS_PER_STATEMENT):
+        part = rows[i : i + _ROWS_PER_STATEMENT]
+        marks = "(" + ",".join("?" * len(part[0])) + ")"
+        flat = [field for row in part for field in row]
+        c.execute(f"INSERT OR REPLACE INTO {table} VALUES {','.join([marks] * len(part))}", flat)
 
 
 class WorkflowStore:
@@ -102,6 +111,8 @@ class WorkflowStore:
         self.writer = SqliteWriter(path, SCHEMA, fsync=fsync, name="stepfunctions-db")
         self._pending: list[Callable[[sqlite3.Connection], object]] = []
         self._rows: list[tuple[Any, ...]] = []  # progress rows for the next commit
+        # branch_progress / branch_ends rows for the next commit (see .branches), by table
+        self._branch_rows: dict[str, list[tuple[Any, ...]]] = {}
         self._batch: asyncio.Future[None] | None = None
         self.prices = load_workflow_prices()
         # Ended and running branches of Parallel / Map states (see .branches), loaded once.
@@ -275,8 +286,9 @@ class WorkflowStore:
         """The log of the branches of the top-level state ``ex`` is entering now (its
         transitions so far are committed: ``ex.flushed`` is the same when it resumes)."""
 
-        def queue(op: Callable[[sqlite3.Connection], object]) -> asyncio.Future[None]:
-            batch = self._queue(op)
+        def queue(table: str, row: tuple[Any, ...]) -> asyncio.Future[None]:
+            self._branch_rows.setdefault(table, []).append(row)
+            batch = self._queue(None)
             batch.add_done_callback(_log_failure)
             return batch
 
@@ -322,8 +334,9 @@ class WorkflowStore:
         return self._batch
 
     def _flush(self) -> None:
-        batch, pending, rows = self._batch, self._pending, self._rows
-        self._batch, self._pending, self._rows = None, [], []
+        batch, pending, rows, branch_rows = (
+            self._batch, self._pending, self._rows, self._branch_rows)  # fmt: skip
+        self._batch, self._pending, self._rows, self._branch_rows = None, [], [], {}
         assert batch is not None
 
         def op(c: sqlite3.Connection) -> None:
@@ -331,11 +344,9 @@ class WorkflowStore:
                 each(c)
             # Progress rows go in a few multi-row statements: each statement is one trip
             # out of the GIL, and a busy event loop makes every trip back wait.
-            for i in range(0, len(rows), _ROWS_PER_STATEMENT):
-                part = rows[i : i + _ROWS_PER_STATEMENT]
-                values = ",".join(["(?,?,?,?)"] * len(part))
-                flat = [field for row in part for field in row]
-                c.execute(f"INSERT OR REPLACE INTO progress VALUES {values}", flat)
+            _insert_rows(c, "progress", rows)
+            for table, table_rows in branch_rows.items():
+                _insert_rows(c, table, table_rows)
 
         def settle(fut: Future[None]) -> None:
             if batch.done():
