@@ -68,6 +68,7 @@ from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
 from lamina.store.optdir import LayerMerger
 from lamina.tracing import INCOMING
+from lamina.triggers import TRIGGER
 from lamina.wire.server import HttpLimits, bound_port, serve, serve_socket
 
 if TYPE_CHECKING:
@@ -416,7 +417,9 @@ def open_event_sources(
         cfg = functions.resolve(name, qualifier)
         arn = function_arn(region, account, cfg.name, qualifier)
         trace = INCOMING.get()
-        return await scheduler.invoke(InvokeRequest(cfg, payload, arn, rid, trace_header=trace))
+        return await scheduler.invoke(
+            InvokeRequest(cfg, payload, arn, rid, trace_header=trace, trigger=TRIGGER.get())
+        )
 
     async def invoke_stream(
         name: str, qualifier: str | None, payload: bytes, rid: str, stream: ResponseStream
@@ -425,7 +428,9 @@ def open_event_sources(
         arn = function_arn(region, account, cfg.name, qualifier)
         trace = INCOMING.get()
         return await scheduler.invoke(
-            InvokeRequest(cfg, payload, arn, rid, stream=stream, trace_header=trace)
+            InvokeRequest(
+                cfg, payload, arn, rid, stream=stream, trace_header=trace, trigger=TRIGGER.get()
+            )
         )
 
     def resolve_function(name: str, qualifier: str | None) -> str:

@@ -36,6 +36,7 @@ from lamina.errors import LaminaError
 from lamina.models.invocation import InvocationRecord, Outcome
 from lamina.scheduler.driver import InvokeRequest
 from lamina.store.codec import config_to_json
+from lamina.triggers import TRIGGERS
 
 HEAD = struct.Struct(">II")
 MAX_HEADER = 4 * 1024 * 1024
@@ -88,6 +89,8 @@ def invoke_header(
         extra["tail"] = True
     if req.trace_header is not None:
         extra["trace"] = req.trace_header
+    if req.trigger != "other":
+        extra["trigger"] = req.trigger
     if req.stream is not None:
         extra["stream_limit"] = req.stream.limit
     if credentials is not None:
@@ -228,8 +231,10 @@ class Welcome:
 RECORD_FIELDS = (
     "request_id", "function_name", "version", "started_at", "duration_ms", "billed_ms",
     "memory_mb", "max_memory_used_mb", "init_ms", "architecture", "outcome", "ephemeral_mb",
-    "restored", "trace_header",
+    "restored", "trace_header", "trigger",
 )  # fmt: skip
+# Rows from a worker of an earlier version end at trace_header (their trigger: "other").
+_OLD_ROW = len(RECORD_FIELDS) - 1
 
 
 def record_to_json(rec: InvocationRecord) -> list[object]:
@@ -248,6 +253,7 @@ def record_to_json(rec: InvocationRecord) -> list[object]:
         rec.ephemeral_mb,
         rec.restored,
         rec.trace_header,
+        rec.trigger,
     ]
 
 
@@ -259,17 +265,21 @@ def record_from_json(row: object, node: str | None = None) -> InvocationRecord:
     on ``node`` (the node whose connection carried it)."""
     if isinstance(row, dict):
         try:
-            row = [row[name] for name in RECORD_FIELDS[:-2]] + [
+            row = [row[name] for name in RECORD_FIELDS[:-3]] + [
                 row.get("restored", False),
                 row.get("trace_header"),
+                row.get("trigger", "other"),
             ]
         except KeyError as exc:
             raise FrameError(f"bad invocation record: no {exc}") from exc
     if not isinstance(row, list) or len(row) != len(RECORD_FIELDS):
-        raise FrameError(f"bad invocation record: {row!r:.200}")
+        if isinstance(row, list) and len(row) == _OLD_ROW:
+            row = [*row, "other"]
+        else:
+            raise FrameError(f"bad invocation record: {row!r:.200}")
     try:
         (rid, function, version, started, duration, billed, memory, peak, init, arch,
-         outcome, ephemeral, restored, trace) = row  # fmt: skip
+         outcome, ephemeral, restored, trace, trigger) = row  # fmt: skip
         # (Type tests spelled out, no generator: a batch holds a record per invoke.)
         if type(rid) is not str or type(function) is not str or type(version) is not str:
             raise TypeError("its ids and version must be strings")
@@ -292,6 +302,8 @@ def record_from_json(row: object, node: str | None = None) -> InvocationRecord:
             None if trace is None else str(trace),
             # Set here, not by _replace afterwards (~1.6 µs a record, one per invoke).
             node,
+            # A node's word for it, kept only if it is one of the conventions' values.
+            trigger if trigger in TRIGGERS else "other",
         )
     except (TypeError, ValueError, KeyError) as exc:
         raise FrameError(f"bad invocation record: {exc!r:.200}") from exc

@@ -58,6 +58,7 @@ from lamina.scheduler.pool import EnvSlot, Pool
 from lamina.store.code import CodeStore
 from lamina.store.codec import config_from_json
 from lamina.store.optdir import LayerMerger
+from lamina.triggers import known
 
 log = logging.getLogger("lamina.cluster.worker")
 
@@ -498,6 +499,7 @@ class Worker:
                 # answers first and meters after, as one machine does.
                 stream,
                 None if trace is None else str(trace),
+                known(h.get("trigger")),
             )
             if stream is None:
                 result = await self.scheduler.invoke(req)

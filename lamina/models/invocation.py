@@ -61,6 +61,9 @@ class InvocationRecord(NamedTuple):
     # machine (single-machine mode). Stamped by the control plane from the connection
     # the record arrived on, so a node cannot claim another's work.
     node: str | None = None
+    # What started it, as OpenTelemetry's ``faas.trigger`` (lamina.triggers): http,
+    # pubsub, datasource, timer or other. OTLP export puts it on the span.
+    trigger: str = "other"
 
     @property
     def cold(self) -> bool:

@@ -48,6 +48,7 @@ async def deliver(
     cognito_identity: str | None = None,
     stream: ResponseStream | None = None,
     trace_header: str | None = None,
+    trigger: str = "other",
 ) -> Delivered:
     """Hand the event to ``env``'s runtime and wait until it ends (answer, exit, deadline).
 
@@ -92,7 +93,7 @@ async def deliver(
     env.inflight = None
     answered_at = ending.at if isinstance(ending, RuntimeAnswer) else 0.0
     trace = TraceSource(
-        delivery.trace_id, delivery.delivered_at, delivery.responding_at, answered_at
+        delivery.trace_id, delivery.delivered_at, delivery.responding_at, answered_at, trigger
     )
     return Delivered(ending, duration_ms, started_wall, trace)
 

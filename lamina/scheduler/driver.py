@@ -75,6 +75,8 @@ class InvokeRequest:
     stream: ResponseStream | None = None
     # The X-Ray header of a trace this invoke continues (lamina.tracing): its Root is kept.
     trace_header: str | None = None
+    # What started it (lamina.triggers: OpenTelemetry's faas.trigger), for its record.
+    trigger: str = "other"
 
 
 class Scheduler:
@@ -249,7 +251,7 @@ class Scheduler:
                 env.tail = [] if req.tail else None
                 init = await self._starter.start(env)
                 if isinstance(init, InitFailed):
-                    rec = self._reporter.after_failed_init(env, request_id, init)
+                    rec = self._reporter.after_failed_init(env, request_id, init, req.trigger)
                     payload = init.payload(request_id)
                     return InvokeResult(
                         request_id, payload, cfg.version, "Unhandled", env.tail_bytes(), rec
@@ -306,6 +308,7 @@ class Scheduler:
             req.cognito_identity,
             req.stream,
             req.trace_header,
+            req.trigger,
         )
         ending = delivered.ending
         oom = isinstance(ending, ProcessExited) and env.oom_killed()

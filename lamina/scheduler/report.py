@@ -34,6 +34,7 @@ def invocation_record(
     max_memory_mb: int,
     restore: lines.Restore | None = None,
     trace_header: str | None = None,
+    trigger: str = "other",
 ) -> InvocationRecord:
     """Meter one invocation (pure). A restored environment is billed its Billed Restore
     Duration on top of the duration, as SnapStart is (INIT was billed once, by the invoke
@@ -61,6 +62,8 @@ def invocation_record(
         cfg.ephemeral_mb,
         restored,
         trace_header,
+        None,  # node: the control plane stamps it (lamina.cluster)
+        trigger,
     )
 
 
@@ -121,6 +124,7 @@ class Reporter:
             max_memory_mb=env.max_memory_mb() if max_memory_mb is None else max_memory_mb,
             restore=restore,
             trace_header=trace.trace_id if trace is not None else None,
+            trigger=trace.trigger if trace is not None else "other",
         )
         self._record(rec)
         # END and REPORT in one append: the log store makes them two events (it splits at
@@ -163,7 +167,7 @@ class Reporter:
         )
 
     def after_failed_init(
-        self, env: Environment, request_id: str, failed: InitFailed
+        self, env: Environment, request_id: str, failed: InitFailed, trigger: str = "other"
     ) -> InvocationRecord:
         env.drain_output()
         status = "timeout" if failed.timed_out else "error"
@@ -178,6 +182,7 @@ class Reporter:
             outcome=failed.status,
             started_at=time.time(),
             max_memory_mb=env.max_memory_mb(),
+            trigger=trigger,
         )
         self._record(rec)
         # Written as text whatever the log format (as it always has been here).

@@ -122,6 +122,8 @@ class TraceSource:
     delivered_at: float = 0.0
     responding_at: float = 0.0
     answered_at: float = 0.0
+    # What started the invocation (lamina.triggers): its record's, and its OTLP span's.
+    trigger: str = "other"
 
     def trace(self) -> InvokeTrace:
         spans = (

@@ -52,15 +52,18 @@ def test_node_state_round_trips() -> None:
         "r1", "f", "$LATEST", 1.5, 2.25, 3, 128, 40, None, "x86_64", Outcome.SUCCESS, 512
     )
     restored = rec._replace(request_id="r2", restored=True, trace_header="Root=1-a-b")
+    queued = rec._replace(request_id="r3", trigger="datasource")
     state = NodeState(
         256,
         {"f:$LATEST:r": 2},
         idle_mb=128,
-        records=(rec, restored),
+        records=(rec, restored, queued),
         logs=(LogEvent("f", "s", 7, "line"),),
         codes=("a",),
     )
-    assert state_from_json(state_to_json(state)) == state
+    back = state_from_json(state_to_json(state))
+    assert back == state
+    assert [r.trigger for r in back.records] == ["other", "other", "datasource"]
 
 
 def test_a_bad_record_in_a_state_is_a_frame_error() -> None:
@@ -71,7 +74,9 @@ def test_a_bad_record_in_a_state_is_a_frame_error() -> None:
 def test_an_invoke_header_is_flat_json_with_only_the_fields_set() -> None:
     cfg = FunctionConfig("f", "python3.12", "app.handler", "a" * 64, 10, revision_id="r")
     plain = InvokeRequest(cfg, b'{"x":"\\u00e9"}', "arn:f", 'rid-"1"')
-    rich = InvokeRequest(cfg, b"{}", "arn:f", "rid-2", "ctx", tail=True, trace_header="Root=1")
+    rich = InvokeRequest(
+        cfg, b"{}", "arn:f", "rid-2", "ctx", tail=True, trace_header="Root=1", trigger="pubsub"
+    )
     data = b"".join(
         invoke_header(i, req, creds, 0, i == 1, invoke_prefix(req)) + req.payload
         for i, (req, creds) in enumerate([(plain, None), (rich, ("k", "s", "t"))])
@@ -84,6 +89,7 @@ def test_an_invoke_header_is_flat_json_with_only_the_fields_set() -> None:
     assert second.header["client_context"] == "ctx" and second.header["tail"] is True
     assert second.header["trace"] == "Root=1" and second.header["credentials"] == ["k", "s", "t"]
     assert "cfg" in second.header and second.header["request_id"] == "rid-2"
+    assert second.header["trigger"] == "pubsub"  # "other" (the default) is not sent
 
 
 def test_a_plain_answer_is_its_id_and_payload() -> None:
@@ -138,14 +144,20 @@ def test_a_record_travels_as_a_row_and_an_earlier_workers_object_is_read() -> No
     row = record_to_json(rec)
     assert isinstance(row, list) and len(row) == len(RECORD_FIELDS)
     assert record_from_json(row) == rec
-    earlier = dict(zip(RECORD_FIELDS[:-2], row[:-2], strict=True))  # no restored, trace
+    earlier = dict(zip(RECORD_FIELDS[:-3], row[:-3], strict=True))  # no restored, trace...
     assert record_from_json(earlier) == rec
+    # A row from a worker that did not send triggers yet: "other".
+    assert record_from_json(row[:-1]) == rec
+    timed = rec._replace(trigger="timer")
+    assert record_from_json(record_to_json(timed)) == timed
+    # A node's trigger outside the conventions' values is not believed.
+    assert record_from_json([*row[:-1], "cron"]).trigger == "other"
     # Read with the node whose connection carried it (the ledger says where it ran).
     assert record_from_json(row, "n1") == rec._replace(node="n1")
     (carried,) = state_from_json({"records": [row]}, "n1").records
     assert carried.node == "n1"
     not_an_outcome = [*row[:10], "Nope", *row[11:]]
-    for bad in ([None, *row[1:]], row[:-1], {"request_id": "r"}, "r1", not_an_outcome):
+    for bad in ([None, *row[1:]], row[:-2], {"request_id": "r"}, "r1", not_an_outcome):
         with pytest.raises(FrameError):
             record_from_json(bad)
 

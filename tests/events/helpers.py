@@ -11,6 +11,7 @@ from typing import Any
 
 from lamina.errors import TooManyRequests
 from lamina.models.invocation import InvokeResult
+from lamina.triggers import TRIGGER
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Call:
     payload: bytes
     request_id: str
     at: float
+    trigger: str = "other"  # lamina.triggers.TRIGGER when it was invoked
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -38,7 +40,7 @@ class ScriptedFunction:
     async def __call__(
         self, function: str, qualifier: str | None, payload: bytes, request_id: str
     ) -> InvokeResult:
-        call = Call(function, qualifier, payload, request_id, time.time())
+        call = Call(function, qualifier, payload, request_id, time.time(), TRIGGER.get())
         self.calls.append(call)
         what = self.behaviour(call)
         if what == "throttle":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from lamina.events.asyncinvoke.queue import AsyncInvokeQueue
 from lamina.events.asyncinvoke.registry import EventInvokeConfigs
 from lamina.events.asyncinvoke.store import AsyncInvokeStore
 from lamina.models.invocation import InvokeResult
+from lamina.triggers import DATASOURCE, PUBSUB, TIMER, triggered
 from tests.events.helpers import Call, ScriptedFunction, wait_for
 
 FAST = RetryTimings(function_error_delays_s=(0.05, 0.1), throttle_base_s=0.02, throttle_max_s=0.1)
@@ -245,3 +247,67 @@ def test_a_lease_that_runs_out_makes_the_event_due_again(tmp_path: Path) -> None
         store.close()
 
     asyncio.run(main())
+
+
+def test_an_events_trigger_is_kept_across_a_restart_and_not_passed_to_destinations(
+    tmp_path: Path,
+) -> None:
+    """An S3 notification (datasource) or a schedule (timer) is queued: its invocation,
+    after a restart too, runs with that trigger; the destination's record is "other"."""
+    path = tmp_path / "q.db"
+
+    async def first_life() -> dict[str, str]:
+        store = AsyncInvokeStore(path, fsync=False)
+        queue = AsyncInvokeQueue(store, ScriptedFunction(), EventInvokeConfigs(store), region="r", account="a")  # fmt: skip
+        with triggered(DATASOURCE):
+            s3 = await queue.enqueue("fn", None, b'{"from":"s3"}')
+        with triggered(TIMER):
+            tick = await queue.enqueue("fn", None, b'{"from":"schedule"}')
+        direct = await queue.enqueue("fn", None, b'{"from":"InvokeAsync"}')
+        store.close()  # never started: the events wait in the database
+        return {s3: "datasource", tick: "timer", direct: "other"}
+
+    async def second_life(expected: dict[str, str]) -> None:
+        fn = ScriptedFunction()
+        cfg = EventInvokeConfig(
+            "fn", "$LATEST", on_success="arn:aws:lambda:us-east-1:000000000000:function:audit"
+        )
+        async with running(path, fn, configs=[cfg]) as q:
+            await wait_for(lambda: len(fn.for_function("audit")) == 3)
+            await wait_for(lambda: q.depth() == 0)
+        assert {c.request_id: c.trigger for c in fn.for_function("fn")} == expected
+        assert {c.trigger for c in fn.for_function("audit")} == {"other"}
+
+    asyncio.run(second_life(asyncio.run(first_life())))
+
+
+def test_a_queue_written_before_triggers_is_migrated_in_place(tmp_path: Path) -> None:
+    """A database without the trigger column gets it; its stored events are delivered
+    (as "other", what they were) and new ones keep theirs."""
+    path = tmp_path / "q.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL"
+            " UNIQUE, function TEXT NOT NULL, qualifier TEXT, payload BLOB NOT NULL, accepted_at"
+            " REAL NOT NULL, due_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, throttles"
+            " INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, last_response TEXT, trace TEXT)"
+        )
+        now = time.time()
+        old.execute(
+            "INSERT INTO events (request_id, function, payload, accepted_at, due_at)"
+            " VALUES ('old-1', 'fn', x'7b7d', ?, ?)",
+            (now, now),
+        )
+    fn = ScriptedFunction()
+
+    async def main() -> None:
+        async with running(path, fn) as q:
+            with triggered(PUBSUB):
+                new = await q.enqueue("fn", None, b"{}")
+            await wait_for(lambda: len(fn.calls) == 2)
+            assert {c.request_id: c.trigger for c in fn.calls} == {"old-1": "other", new: "pubsub"}
+
+    asyncio.run(main())
+    with sqlite3.connect(path) as db:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+    assert "faas_trigger" in columns

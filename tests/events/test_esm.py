@@ -174,6 +174,7 @@ def test_a_mapping_delivers_batches_as_the_sqs_event_and_deletes_them(
 
     shape = run_mapping(sqs, tmp_path, fn, {"EventSourceArn": QUEUE_ARN, "BatchSize": 10}, seen)
     assert sorted(delivered) == list(range(25))
+    assert {c.trigger for c in fn.calls} == {"pubsub"}  # an SQS mapping's faas.trigger
     assert all(len(call.json()["Records"]) <= 10 for call in fn.calls)
     event = SqsModel(**fn.calls[0].json())
     record = event.Records[0]

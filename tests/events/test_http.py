@@ -163,6 +163,7 @@ def test_a_function_url_delivers_the_2_0_event(
     assert event["isBase64Encoded"] is False and event["routeKey"] == "$default"
     assert event["requestContext"]["domainName"] == f"{URL_ID}.lambda-url.us-east-1.on.aws"
     assert fn.calls[0].function == "web" and fn.calls[0].qualifier is None
+    assert fn.calls[0].trigger == "http"  # faas.trigger of its span (lamina.triggers)
 
 
 def test_binary_bodies_arrive_base64_and_cookies_go_out_as_set_cookie(
@@ -255,6 +256,7 @@ def test_api_routes_deliver_payload_1_0_and_2_0() -> None:
         APIGatewayProxyEventV2Model(**v2)
         assert v2["routeKey"] == "POST /items" and v2["requestContext"]["apiId"] == "shop"
         assert fn.calls[-1].qualifier == "live"
+        assert [c.trigger for c in fn.calls] == ["http", "http"]
         assert request(base, "DELETE", "/items")[0] == 404
     finally:
         loop.call(server.close)

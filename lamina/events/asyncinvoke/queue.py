@@ -41,6 +41,7 @@ from lamina.events.asyncinvoke.registry import EventInvokeConfigs
 from lamina.events.asyncinvoke.store import AsyncInvokeStore, StoredEvent
 from lamina.events.invoker import Invoke
 from lamina.tracing import continued
+from lamina.triggers import OTHER, TRIGGER, triggered
 from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.async")
@@ -97,9 +98,13 @@ class AsyncInvokeQueue:
         trace_header: str | None = None,
     ) -> str:
         """Durably accept an event; returns its request id once committed. ``trace_header``:
-        the X-Ray trace its invocations continue (kept across retries and restarts)."""
+        the X-Ray trace its invocations continue; the trigger of the current context
+        (:func:`lamina.triggers.triggered`) is stored too: both are kept across retries
+        and restarts."""
         rid = request_id or str(uuid.uuid4())
-        await self.store.insert(rid, function, qualifier, payload, self._clock(), trace_header)
+        await self.store.insert(
+            rid, function, qualifier, payload, self._clock(), trace_header, TRIGGER.get()
+        )
         self._wake.set()
         return rid
 
@@ -162,7 +167,7 @@ class AsyncInvokeQueue:
             return
         attempts, throttles = ev.attempts, ev.throttles
         try:
-            with continued(ev.trace_header):
+            with continued(ev.trace_header), triggered(ev.trigger or OTHER):
                 result = await self._invoke(ev.function, ev.qualifier, ev.payload, ev.request_id)
         except TooManyRequests:
             throttles += 1
@@ -251,7 +256,8 @@ class AsyncInvokeQueue:
             parsed = parse_arn(arn)
             if parsed is not None and parsed.service == "lambda":
                 name, qualifier = split_function_arn(arn)
-                await self.enqueue(name, qualifier, body.encode())
+                with triggered(OTHER):  # a destination's record, whatever started the event
+                    await self.enqueue(name, qualifier, body.encode())
             elif self._send_to_queue is not None:
                 await self._send_to_queue(arn, body, attrs)
             else:

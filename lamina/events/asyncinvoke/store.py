@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS events (
     throttles INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT,
     last_response TEXT,
-    trace TEXT
+    trace TEXT,
+    faas_trigger TEXT
 );
 CREATE INDEX IF NOT EXISTS events_due ON events (due_at);
 CREATE TABLE IF NOT EXISTS event_invoke_configs (
@@ -55,18 +56,24 @@ class StoredEvent:
     throttles: int
     last_response: str | None  # JSON of the last attempt's response context and payload
     trace_header: str | None = None  # the X-Ray trace the event continues (lamina.tracing)
+    # What started it (lamina.triggers); None: accepted before events kept it ("other").
+    trigger: str | None = None
 
 
 _COLUMNS = (
     "seq, request_id, function, qualifier, payload, accepted_at, attempts, throttles, "
-    "last_response, trace"
+    "last_response, trace, faas_trigger"
 )
 
 
-def _add_trace_column(c: sqlite3.Connection) -> None:
-    """A queue written before events kept their trace gets the (empty) column."""
-    if "trace" not in {row[1] for row in c.execute("PRAGMA table_info(events)")}:
+def _add_columns(c: sqlite3.Connection) -> None:
+    """A queue written before events kept their trace or trigger gets the (empty)
+    columns, in place: its stored events keep their place and are delivered as before."""
+    have = {row[1] for row in c.execute("PRAGMA table_info(events)")}
+    if "trace" not in have:
         c.execute("ALTER TABLE events ADD COLUMN trace TEXT")
+    if "faas_trigger" not in have:
+        c.execute("ALTER TABLE events ADD COLUMN faas_trigger TEXT")
 
 
 def _event(row: tuple[object, ...]) -> StoredEvent:
@@ -78,7 +85,7 @@ class AsyncInvokeStore:
 
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.writer = SqliteWriter(path, SCHEMA, fsync=fsync, name="async-invoke-db")
-        self.writer.call(_add_trace_column)
+        self.writer.call(_add_columns)
 
     def close(self) -> None:
         self.writer.close()
@@ -92,12 +99,13 @@ class AsyncInvokeStore:
         payload: bytes,
         now: float,
         trace_header: str | None = None,
+        trigger: str = "other",
     ) -> None:
         def op(c: sqlite3.Connection) -> None:
             c.execute(
                 "INSERT INTO events (request_id, function, qualifier, payload, accepted_at, due_at,"
-                " trace) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (request_id, function, qualifier, payload, now, now, trace_header),
+                " trace, faas_trigger) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (request_id, function, qualifier, payload, now, now, trace_header, trigger),
             )
 
         await self.writer.run(op)

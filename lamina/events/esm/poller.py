@@ -25,6 +25,7 @@ from lamina.events.esm.event import QueueMessage, failed_message_ids, sqs_event
 from lamina.events.esm.store import MappingStore
 from lamina.events.invoker import Invoke
 from lamina.tracing import continued
+from lamina.triggers import PUBSUB, triggered
 from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.esm")
@@ -130,7 +131,8 @@ class MappingPoller:
         trace = next((q.attributes["AWSTraceHeader"] for q in batch
                       if "AWSTraceHeader" in q.attributes), None)  # fmt: skip
         try:
-            with continued(trace):
+            # SQS is the one source mappings read: a messaging system's (pubsub).
+            with continued(trace), triggered(PUBSUB):
                 result = await self._invoke(
                     m.function_name, m.qualifier, payload, str(uuid.uuid4())
                 )

@@ -34,6 +34,7 @@ from lamina.runtime_api.stream import ResponseStream
 from lamina.services.protocol.rawresponse import RawResponse
 from lamina.services.protocol.reach import Reach
 from lamina.tracing import continued
+from lamina.triggers import HTTP, OTHER, triggered
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -124,7 +125,7 @@ class FunctionUrlHandler:
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         # An X-Amzn-Trace-Id header's trace continues into the function (lamina.tracing).
-        with continued(req.headers.get("x-amzn-trace-id")):
+        with continued(req.headers.get("x-amzn-trace-id")), triggered(HTTP):
             return await self._handle(req, conn)
 
     async def _handle(self, req: Request, conn: HttpConnection | None) -> Response:
@@ -267,7 +268,7 @@ class ApiRoutesHandler:
         self._clock = clock
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
-        with continued(req.headers.get("x-amzn-trace-id")):
+        with continued(req.headers.get("x-amzn-trace-id")), triggered(HTTP):
             return await self._handle(req, conn)
 
     async def _start(self, state_machine: str, body: bytes) -> Response:
@@ -281,7 +282,8 @@ class ApiRoutesHandler:
         except UnicodeDecodeError:
             return _error_json(400, "InvalidExecutionInput", "the body is not UTF-8 text")
         try:
-            started = await start(state_machine, text)
+            with triggered(OTHER):  # the workflow's tasks are started by it, not the request
+                started = await start(state_machine, text)
         except ApiError as exc:
             log.warning("StartExecution of %s failed: %s", state_machine, exc.message)
             return _error_json(exc.status, exc.error_type, exc.message)

@@ -15,6 +15,7 @@ from typing import Any
 from lamina.arns import split_function_arn
 from lamina.events.invoker import Enqueue
 from lamina.services.s3.notifications import NotificationRoute
+from lamina.triggers import DATASOURCE, triggered
 
 log = logging.getLogger("lamina.events.s3")
 
@@ -34,7 +35,8 @@ class Notifier:
                 if self._enqueue is None:
                     raise RuntimeError("no async-invoke queue configured")
                 name, qualifier = split_function_arn(route.target)
-                await self._enqueue(name, qualifier, body.encode())
+                with triggered(DATASOURCE):  # kept with the queued event (lamina.triggers)
+                    await self._enqueue(name, qualifier, body.encode())
             else:
                 if self._send_to_queue is None:
                     raise RuntimeError("no queue service configured")

@@ -28,6 +28,7 @@ from lamina.services.eventbridge.rules import (
     RuleStore,
     Target,
 )
+from lamina.triggers import OTHER, PUBSUB, TIMER, triggered
 from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.schedule")
@@ -146,7 +147,8 @@ class ScheduleRunner:
             self._account,
             source=self._source,
         )
-        await self._deliver_event(rule, event, tick)
+        with triggered(TIMER):  # kept with the queued event and by retries' tasks
+            await self._deliver_event(rule, event, tick)
         await self.store.record_tick(rule.name, tick)
         self.fired += 1
 
@@ -154,9 +156,10 @@ class ScheduleRunner:
         """Deliver a put event that matched ``rule``'s pattern to its targets, in the
         background, with the same delivery and RetryPolicy as a scheduled tick. Called on
         the loop's thread (PutEvents is answered there)."""
-        task = asyncio.get_running_loop().create_task(
-            self._deliver_event(rule, event, self._clock())
-        )
+        with triggered(PUBSUB):  # the task, its retries too, run in a copy of this context
+            task = asyncio.get_running_loop().create_task(
+                self._deliver_event(rule, event, self._clock())
+            )
         self._retries.add(task)
         task.add_done_callback(self._retries.discard)
 
@@ -179,7 +182,8 @@ class ScheduleRunner:
         elif ":states:" in target.arn:
             if self.start_execution is None:
                 raise RuntimeError("no Step Functions service")
-            await self.start_execution(target.arn, payload.decode())
+            with triggered(OTHER):  # a workflow's tasks are started by it, not the rule
+                await self.start_execution(target.arn, payload.decode())
         else:
             name, qualifier = split_function_arn(target.arn)
             await self._enqueue(name, qualifier, payload)
