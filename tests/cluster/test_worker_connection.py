@@ -42,7 +42,8 @@ def test_invokes_run_on_the_node_and_bill_and_log_on_the_control_plane(rig: Work
         assert second.log_tail == b""  # not asked for: not sent
         assert (await c.shipped(first.request_id)).cold
         assert not (await c.shipped(second.request_id)).cold
-        third = await r.invoke(InvokeRequest(cfg, b'{"n":3}', "arn:test"))
+        # What started it (the OTLP span's faas.trigger) goes to the node and comes back.
+        third = await r.invoke(InvokeRequest(cfg, b'{"n":3}', "arn:test", trigger="timer"))
         await c.shipped(third.request_id)
         # Each record is written once (an answer's "load as before" repeats no records).
         assert [rec.request_id for rec in records] == [
@@ -51,6 +52,7 @@ def test_invokes_run_on_the_node_and_bill_and_log_on_the_control_plane(rig: Work
             third.request_id,
         ]
         assert {rec.node for rec in records} == {"n1"}  # the bill names the node
+        assert [rec.trigger for rec in records] == ["other", "other", "timer"]
         logs.flush()
         events = logs.read("echo")
         text = "\n".join(e.message for e in events)
