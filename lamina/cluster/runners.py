@@ -9,8 +9,8 @@ invoke to a task that waits idle for one (a future resolved: the task's wake-up 
 the loop does), and makes a new task only when every runner is busy.
 
 Runners keep one asyncio context across the invokes they run: what an invoke sets in a
-context variable must be reset by it (Lamina's only one, ``lamina.tracing.INCOMING``, is
-set and reset around its use).
+context variable must be reset by it (Lamina's, ``lamina.tracing.INCOMING`` and
+``lamina.triggers.TRIGGER``, are set and reset around their use).
 """
 
 from __future__ import annotations
