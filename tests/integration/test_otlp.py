@@ -142,7 +142,9 @@ import boto3
 def handler(event, context):
     records = event.get("Records") or [{}]
     source = records[0].get("eventSource")
-    if source == "aws:sqs":
+    if event.get("scheduler"):
+        kind = "scheduler"  # EventBridge Scheduler's target Input
+    elif source == "aws:sqs":
         kind = "sqs"
     elif source == "aws:s3":
         kind = "s3"
@@ -166,6 +168,7 @@ EXPECTED = {
     "event-rule": "pubsub",
     "s3": "datasource",
     "schedule": "timer",
+    "scheduler": "timer",
 }
 
 
@@ -216,6 +219,11 @@ def test_each_spans_faas_trigger_names_the_source_that_invoked(
         events.put_events(Entries=[{"Source": "shop", "DetailType": "o", "Detail": "{}"}])
         events.put_rule(Name="tick", ScheduleExpression="rate(1 minute)")
         events.put_targets(Rule="tick", Targets=[{"Id": "who", "Arn": arn}])
+        scheduler = client(proc.endpoint, "scheduler")
+        scheduler.create_schedule(
+            Name="tock", ScheduleExpression="rate(1 minute)", FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": arn, "RoleArn": ROLE, "Input": '{"scheduler": true}'},
+        )  # fmt: skip
 
         def seen() -> dict[str, str]:
             keys = [o["Key"] for o in s3.list_objects_v2(Bucket="seen").get("Contents", [])]
@@ -229,6 +237,7 @@ def test_each_spans_faas_trigger_names_the_source_that_invoked(
 
         wait_until(every_source_invoked, what="an invoke from each source")
         events.disable_rule(Name="tick")
+        scheduler.delete_schedule(Name="tock")
         kinds.update(seen())  # a tick that fired meanwhile
 
         spans: dict[str, Any] = {}
