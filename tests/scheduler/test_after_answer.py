@@ -11,6 +11,7 @@ import os
 import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -283,5 +284,28 @@ def test_an_invoke_that_ends_its_environment_is_reported_before_the_answer(
             assert records[-1] == crashed.record
             report = [line for line in platform_lines(sch) if line.startswith("REPORT")][-1]
             assert crashed.request_id in report
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
+def test_each_record_carries_its_requests_trigger(tmp_path: Path) -> None:
+    """What started an invoke (the OTLP span's ``faas.trigger``) is in its record: a cold
+    start's, warm ones' whose step follows the answer, a failed INIT's."""
+    ok, bad = tmp_path / "ok", tmp_path / "bad"
+    ok.mkdir()
+    bad.mkdir()
+
+    async def scenario() -> None:
+        async with scheduler(ok) as (sch, records):
+            for trigger in ("http", "timer", "other"):
+                await sch.invoke(replace(request({}), trigger=trigger))
+            await steps_done()
+            assert [r.trigger for r in records] == ["http", "timer", "other"]
+        async with scheduler(bad, "raise ImportError('no')\n") as (sch, records):
+            failed = await sch.invoke(replace(request({}), trigger="pubsub"))
+            assert failed.function_error == "Unhandled"
+            assert [r.trigger for r in records] == ["pubsub"]
 
     asyncio.run(scenario())
