@@ -9,8 +9,9 @@ exporter thread posts them in batches; a collector that is down costs dropped sp
 The span's trace and span ids are those the function was given in ``_X_AMZN_TRACE_ID``
 (:mod:`lamina.tracing`), so a function's own spans, propagated in the X-Ray format, are
 its children in the same trace; attributes follow the OpenTelemetry FaaS
-conventions (``faas.invocation_id``, ``faas.coldstart``, ``faas.trigger`` — what started
-the invoke, :mod:`lamina.triggers` —, ``faas.name``, ``faas.version``, ``faas.max_memory``) plus ``lamina.init_duration_ms`` and ``lamina.billed_duration_ms``.
+conventions (``faas.invocation_id``, ``faas.coldstart``, ``faas.trigger``: what started
+the invoke, :mod:`lamina.triggers`; ``faas.name``, ``faas.version``, ``faas.max_memory``)
+plus ``lamina.init_duration_ms`` and ``lamina.billed_duration_ms``.
 """
 
 from __future__ import annotations
