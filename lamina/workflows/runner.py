@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lamina.workflows.definition import Machine
+from lamina.workflows.definition import Machine, TaskState
 from lamina.workflows.engine import Engine
 from lamina.workflows.jsonpath import Json
 from lamina.workflows.steps import (
@@ -232,11 +232,14 @@ class Runner:
         top: bool = True,
         chain: list[int | None] | None = None,
         scope: BranchScope | None = None,
+        at: list[str | None] | None = None,
     ) -> Succeed | Fail:
         """Run ``machine`` from ``step``. ``chain[0]`` is the id of this run's latest event
         (None: the history's latest), what its next event's ``previousEventId`` is: each
         Parallel branch and Map iteration chains its own events, as on AWS. ``scope``: a
-        branch whose progress is kept (its transitions commit as the top level's do)."""
+        branch whose progress is kept (its transitions commit as the top level's do).
+        ``at[0]`` is set to the name of the state being run (to tell what a cut-short branch
+        was doing)."""
         engine, clock = self.engine, self.clock
         chain = chain if chain is not None else [None]
         record = scope.record if scope is not None else self.record
@@ -244,6 +247,8 @@ class Runner:
             if step.events:
                 chain[0] = record(step.events, chain[0])
             if isinstance(step, Move):
+                if at is not None:
+                    at[0] = step.frame.state
                 if top and self.moved is not None:
                     await self.moved(step.frame)
                 elif scope is not None:
@@ -279,8 +284,11 @@ class Runner:
                     if step.map_run_arn is not None and self.map_runs is not None
                     else None
                 )
-                outcomes = await self._branches(step, chain[0], log, run)
-                chain[0] = None  # after the join: the history's latest event
+                failed_at: list[int | None] = [None]
+                outcomes = await self._branches(step, chain[0], log, run, failed_at)
+                # After the join: the history's latest event, or (as AWS records it) the
+                # event that failed a branch when one did.
+                chain[0] = failed_at[0]
                 inputs = [b.input for b in step.branches]
                 tolerance = run.tolerance() if run is not None else None
                 step = engine.branches_done(
@@ -331,7 +339,11 @@ class Runner:
         parent: int | None,
         log: BranchLog | None = None,
         run: MapRunHook | None = None,
+        failed_at: list[int | None] | None = None,
     ) -> list[Outcome]:
+        """``failed_at[0]`` is set to the id of the last event of a branch whose failure
+        stopped the others (None if none did or its events are not known)."""
+        failing: list[int | None] = failed_at if failed_at is not None else [None]
         static = step.max_concurrency or len(step.branches) or 1
         gate = _Gate(run.limit if run is not None else lambda: static)
         if run is not None:
@@ -380,7 +392,7 @@ class Runner:
                     return ended(index, Ok(end.output))
                 if not any(run.tolerance()):  # as UpdateMapRun left it
                     run.ended(index, Err(end.error, end.cause))
-                    raise _BranchFailed(Err(end.error, end.cause))
+                    raise _BranchFailed(Err(end.error, end.cause), None)
                 return ended(index, Err(end.error, end.cause))
             async with gate:
                 record = scope.record if scope is not None else self.record
@@ -398,32 +410,39 @@ class Runner:
                 start = resumed or Move(
                     Frame(branch.machine.start_at, branch.input, branch.variables)
                 )
+                at: list[str | None] = [None]
                 try:
                     end = await self.run(branch.machine, start, top=False, chain=chain,
-                                         scope=scope)  # fmt: skip
+                                         scope=scope, at=at)  # fmt: skip
                 except asyncio.CancelledError:
-                    # Another iteration failed the Map, or the execution was stopped.
+                    # Another iteration failed the Map (AWS chains what it aborts to the
+                    # failing event), or the execution was stopped.
+                    after = failing[0] if failing[0] is not None else chain[0]
                     if step.kind == "Map":
                         aborted = Event(
                             "MapIterationAborted", {"name": step.frame.state, "index": index}
                         )
-                        record((aborted,), chain[0])
+                        record((aborted,), after)
+                    _record_task_aborted(record, branch, at[0], after)
                     raise
                 ok = isinstance(end, Succeed)
                 if step.kind == "Map":
                     kind = "MapIterationSucceeded" if ok else "MapIterationFailed"
                     done = Event(kind, {"name": step.frame.state, "index": index})
                     record((done,), chain[0])
+                if not ok:
+                    _record_task_aborted(record, branch, at[0], chain[0])
                 if isinstance(end, Succeed):
                     return ended(index, Ok(end.output))
                 if not tolerant:
-                    raise _BranchFailed(Err(end.error, end.cause))
+                    raise _BranchFailed(Err(end.error, end.cause), chain[0])
                 return ended(index, Err(end.error, end.cause))
 
         tasks = [asyncio.ensure_future(one(i, b)) for i, b in enumerate(step.branches)]
         try:
             return list(await asyncio.gather(*tasks))
         except _BranchFailed as failed:
+            failing[0] = failed.last
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -468,6 +487,18 @@ class Runner:
         return end
 
 
+def _record_task_aborted(
+    record: Record, branch: Branch, state: str | None, after: int | None
+) -> None:
+    """A branch that ends while its Task state has not exited (the Task failed it, or
+    another branch's failure cut it short) shows ``TaskStateAborted``, as AWS records it:
+    after ``TaskFailed`` in a Parallel branch, after ``MapIterationFailed`` /
+    ``MapIterationAborted`` in a Map iteration, with the same ``previousEventId`` as that
+    event."""
+    if state is not None and isinstance(branch.machine.states.get(state), TaskState):
+        record((Event("TaskStateAborted", {}),), after)
+
+
 def _child_ended_before(record: Record, branch: Branch, outcome: Outcome) -> None:
     """A child that ended before a restart (its outcome kept, its states not): its history
     shows its start and its end."""
@@ -483,6 +514,7 @@ def _child_ended_before(record: Record, branch: Branch, outcome: Outcome) -> Non
 class _BranchFailed(Exception):
     """A branch failed: the others are stopped (Parallel, or Map without tolerance)."""
 
-    def __init__(self, err: Err) -> None:
+    def __init__(self, err: Err, last: int | None) -> None:
         super().__init__(err.error)
         self.err = err
+        self.last = last  # the id of the failed branch's last event, if known

@@ -933,3 +933,98 @@ def test_an_endless_loop_ends_at_the_history_limit_and_the_server_stays_responsi
         )
         == 1000
     )
+
+
+# The aborted-state events below follow histories recorded against AWS in LocalStack's
+# repository (tests/aws/services/stepfunctions/v2/…/*.snapshot.json; see docs/workflows.md).
+
+
+def test_a_task_failing_a_parallel_branch_is_recorded_as_aborted(server: LaminaProcess) -> None:
+    # as AWS records test_callback.py::test_sqs_failure_in_wait_for_task_tok_no_error_field
+    definition = {"StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "Next": "Done", "ResultPath": "$.err",
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Done"}],
+              "Branches": [{"StartAt": "Call", "States": {"Call": {
+                  "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                  "Parameters": {"FunctionName": "hello-python", "Payload": {"fail": True}},
+                  "End": True}}}]},
+        "Done": {"Type": "Pass", "End": True}}}  # fmt: skip
+    sm = create(server, "parallel-abort", definition)
+    ex = sfn(server).start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+    assert finish(server, ex)["status"] == "SUCCEEDED"
+    events = history(server, ex)
+    assert [e["type"] for e in events] == [
+        "ExecutionStarted", "ParallelStateEntered", "ParallelStateStarted", "TaskStateEntered",
+        "TaskScheduled", "TaskStarted", "TaskFailed", "TaskStateAborted", "ParallelStateFailed",
+        "ParallelStateExited", "PassStateEntered", "PassStateExited", "ExecutionSucceeded",
+    ]  # fmt: skip
+    failed, aborted, parallel_failed = events[6:9]
+    assert aborted["previousEventId"] == failed["id"]
+    assert parallel_failed["previousEventId"] == failed["id"]
+    assert "stateExitedEventDetails" not in aborted and set(aborted) == {
+        "timestamp", "type", "id", "previousEventId"
+    }  # fmt: skip
+
+
+def test_a_failed_map_iteration_aborts_the_others_and_their_task_states(
+    server: LaminaProcess,
+) -> None:
+    # as AWS records test_timeouts.py::test_service_lambda_map_timeout: iteration 0's task
+    # times out (1 s of schedule time); the others wait for a token that never comes
+    definition = {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$", "End": True, "ItemProcessor": {
+            "StartAt": "Call", "States": {"Call": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": "hello-python",
+                               "Payload": {"name.$": "$$.Task.Token"}},
+                "TimeoutSecondsPath": "$.t", "End": True}}}}}}  # fmt: skip
+    sm = create(server, "map-abort", definition)
+    items = [{"t": 1}, {"t": 3600}, {"t": 3600}, {"t": 3600}]
+    ex = sfn(server).start_execution(stateMachineArn=sm, input=json.dumps(items))["executionArn"]
+    done = finish(server, ex)
+    assert (done["status"], done["error"]) == ("FAILED", "States.Timeout")
+    events = history(server, ex)
+    timed_out = next(e for e in events if e["type"] == "TaskTimedOut")
+    tail = events[events.index(timed_out) + 1 :]
+    assert [(e["type"], _iteration(e)) for e in tail] == [
+        ("MapIterationFailed", 0), ("TaskStateAborted", None),
+        ("MapIterationAborted", 1), ("TaskStateAborted", None),
+        ("MapIterationAborted", 2), ("TaskStateAborted", None),
+        ("MapIterationAborted", 3), ("TaskStateAborted", None),
+        ("MapStateFailed", None), ("ExecutionFailed", None),
+    ]  # fmt: skip
+    # every event of the failure points at the event that failed the Map, as on AWS
+    assert {e["previousEventId"] for e in tail[:-1]} == {timed_out["id"]}
+    assert tail[-1]["previousEventId"] == tail[-2]["id"]
+    assert [e["type"] for e in events].count("TaskTimedOut") == 1
+
+
+def _iteration(event: dict[str, Any]) -> int | None:
+    for key in ("mapIterationFailedEventDetails", "mapIterationAbortedEventDetails"):
+        if key in event:
+            index: int = event[key]["index"]
+            return index
+    return None
+
+
+def test_stop_execution_in_a_wait_state_records_only_execution_aborted(
+    server: LaminaProcess,
+) -> None:
+    # as AWS records test_sfn_api.py::test_stop_execution: no WaitStateAborted
+    sm = create(server, "stop-wait", {"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 360000, "End": True}}})  # fmt: skip
+    client = sfn(server)
+    ex = client.start_execution(stateMachineArn=sm)["executionArn"]
+    deadline = time.monotonic() + 60
+    while "WaitStateEntered" not in [e["type"] for e in history(server, ex)]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    client.stop_execution(executionArn=ex)
+    assert finish(server, ex)["status"] == "ABORTED"
+    events = history(server, ex)
+    assert [e["type"] for e in events] == ["ExecutionStarted", "WaitStateEntered",
+                                           "ExecutionAborted"]  # fmt: skip
+    assert events[2]["executionAbortedEventDetails"] == {}
+    # AWS's WaitStateEntered has previousEventId 0 as well (the first state's entry is
+    # chained to ExecutionStarted in Lamina): only the abort's is asserted
+    assert events[2]["previousEventId"] == 0

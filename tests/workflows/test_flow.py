@@ -361,4 +361,33 @@ def test_a_failed_iteration_aborts_the_ones_in_flight() -> None:
             and e.type != "MapIterationStarted"}  # fmt: skip
     assert ends == {("MapIterationFailed", 0), ("MapIterationAborted", 1),
                     ("MapIterationAborted", 2)}  # fmt: skip
+    # as AWS records it: each iteration's end, then its unfinished Task state's abort
+    tail = [(e.type, e.details.get("index")) for e in events
+            if e.type in ("MapIterationFailed", "MapIterationAborted", "TaskStateAborted")]  # fmt: skip
+    assert tail == [("MapIterationFailed", 0), ("TaskStateAborted", None),
+                    ("MapIterationAborted", 1), ("TaskStateAborted", None),
+                    ("MapIterationAborted", 2), ("TaskStateAborted", None)]  # fmt: skip
     assert [e.type for e in events][-1] == "MapStateFailed"
+
+
+def test_a_task_failing_a_parallel_branch_is_aborted_and_a_fail_state_is_not() -> None:
+    async def task(rt: RunTask) -> Outcome:
+        return Err("Broken", "no")
+
+    branch = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": FN, "End": True}}}
+    failing = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E"}}}
+    caught = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": FN, "End": True,
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "F"}]},
+              "F": {"Type": "Fail", "Error": "E"}}}  # fmt: skip
+    for branches, aborted in (([branch], 1), ([failing], 0), ([caught], 0)):
+        definition = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": True,
+                                                       "Branches": branches}}}  # fmt: skip
+        end, events = run(definition, {}, task)
+        assert isinstance(end, Fail)
+        types = [e.type for e in events]
+        assert types.count("TaskStateAborted") == aborted
+        if aborted:
+            failed = types.index("LambdaFunctionFailed")
+            assert types[failed : failed + 3] == [
+                "LambdaFunctionFailed", "TaskStateAborted", "ParallelStateFailed"
+            ]  # fmt: skip

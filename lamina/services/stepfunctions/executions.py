@@ -229,7 +229,7 @@ class Executions:
 
     async def _finish(
         self, ex: ExecutionRecord, status: str, output: str | None, error: str | None,
-        cause: str | None, event_type: str,
+        cause: str | None, event_type: str, previous: int | None = None,
     ) -> None:  # fmt: skip
         if not ex.running:
             return
@@ -238,7 +238,7 @@ class Executions:
             details = {"output": output, "outputDetails": {"truncated": False}}
         else:
             details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
-        self._record(ex)((Event(event_type, details),), None)
+        self._record(ex)((Event(event_type, details),), previous)
         ex.status, ex.output, ex.error, ex.cause = status, output, error, cause
         ex.stopped = self.clock.now()
         for token in [t for t, owner in self._token_owner.items() if owner is ex]:
@@ -266,7 +266,9 @@ class Executions:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        await self._finish(ex, "ABORTED", None, error, cause, "ExecutionAborted")
+        # AWS records a StopExecution's ExecutionAborted with previousEventId 0, not chained
+        # to the state it interrupted (test_sfn_api.py::test_stop_execution's snapshot)
+        await self._finish(ex, "ABORTED", None, error, cause, "ExecutionAborted", 0)
 
     async def close(self, running: list[ExecutionRecord]) -> None:
         """Stop running executions without finishing them: they resume at the next start."""

@@ -87,7 +87,8 @@ class HistoryEntry:
         return out
 
 
-_ALWAYS_DETAILS = {"ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed"}
+# AWS writes these details even when empty (a StopExecution without error or cause)
+_ALWAYS_DETAILS = {"ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted"}
 
 
 def details_key(event_type: str) -> str:
