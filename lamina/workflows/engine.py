@@ -96,8 +96,18 @@ class Engine(Evaluation):
         try:
             step = self._enter(machine, state, frame, now)
         except StatesError as exc:
-            step = self._failed(machine, state, frame, Err(exc.error, exc.cause))
+            step = self._state_error(machine, state, frame, exc)
         return _prepend(step, (entered,))
+
+    def _state_error(
+        self, machine: Machine, state: State, frame: Frame, exc: StatesError, retry: bool = True
+    ) -> Step:
+        """The state's own processing failed: retried, caught, or — uncaught, a JSONata
+        evaluation error — recorded as ``EvaluationFailed``."""
+        step = self._failed(machine, state, frame, Err(exc.error, exc.cause), retry=retry)
+        if exc.error == _QUERY_ERROR and isinstance(step, Fail):
+            step = _prepend(step, _evaluation_failed(state, exc))
+        return step
 
     def _enter(self, machine: Machine, state: State, frame: Frame, now: float) -> Step:
         if isinstance(state, (TaskState, ParallelState, MapState)):
@@ -290,7 +300,8 @@ class Engine(Evaluation):
             when = parse_timestamp(timestamp)
             if when is None:
                 raise StatesError(
-                    "States.Runtime", f"{state.name}: invalid Timestamp {timestamp!r}"
+                    _QUERY_ERROR if jsonata else "States.Runtime",  # as AWS names them
+                    f"{state.name}: invalid Timestamp {timestamp!r}",
                 )
             until = when.timestamp()
         if jsonata:
@@ -339,7 +350,7 @@ class Engine(Evaluation):
             if isinstance(state, MapState):
                 return self._map(state, frame)
         except StatesError as exc:
-            return self._failed(machine, state, frame, Err(exc.error, exc.cause))
+            return self._state_error(machine, state, frame, exc)
         raise StatesError("States.Runtime", f"{state.name} has no work to attempt")
 
     def _task(self, state: TaskState, frame: Frame) -> Step:
@@ -412,13 +423,13 @@ class Engine(Evaluation):
                 data = self._read(state.input_path, frame.input, self._scope(frame))
             return self._map_items(state, frame, data, outcome.value)
         except StatesError as exc:
-            return self._failed(machine, state, frame, Err(exc.error, exc.cause))
+            return self._state_error(machine, state, frame, exc)
 
     def _map_items(self, state: MapState, frame: Frame, data: Json, items: Json) -> Step:
         jsonata = state.language is QueryLanguage.JSONATA
         if not isinstance(items, list):
             raise StatesError(
-                "States.Runtime",
+                _QUERY_ERROR if jsonata else "States.Runtime",  # as AWS names them
                 f"{state.name}: the items to iterate must be an array, got {_text(items)[:200]}",
             )
         selected = []
@@ -582,7 +593,7 @@ class Engine(Evaluation):
                 data = self._read(state.input_path, frame.input, self._scope(frame))
                 params = self._template(params, data, self._scope(frame))
         except StatesError as exc:
-            return self._failed(machine, state, frame, Err(exc.error, exc.cause))
+            return self._state_error(machine, state, frame, exc)
         if not isinstance(params, dict) or not isinstance(params.get("Bucket"), str):
             return self._failed(machine, state, frame,
                                 Err("States.ResultWriterFailed", "ResultWriter needs a Bucket"))  # fmt: skip
@@ -617,7 +628,7 @@ class Engine(Evaluation):
                 result = self._template(state.result_selector, result, self._scope(frame))
             output, variables = self._output(state, frame, result, has_result=True)
         except StatesError as exc:
-            return self._failed(machine, state, frame, Err(exc.error, exc.cause), retry=False)
+            return self._state_error(machine, state, frame, exc, retry=False)
         return self._next(state, output, variables)
 
     def _failed(
@@ -660,6 +671,22 @@ def _activity(resource: str) -> bool:
 
 def _exited(state: State, output: Json) -> Event:
     return Event(_KINDS[type(state)] + "StateExited", {"name": state.name, "output": doc(output)})
+
+
+_QUERY_ERROR = "States.QueryEvaluationError"
+
+
+def _evaluation_failed(state: State, exc: StatesError) -> tuple[Event, ...]:
+    """A JSONata evaluation error that fails its state, as AWS records it (histories of
+    LocalStack's AWS-recorded snapshots: test_assign_reference_variables,
+    test_base_scenarios' items_eval_jsonata_fail, test_math_operations_jsonata):
+    ``EvaluationFailed`` (error, cause, state), then the state's Failed event if its kind
+    has one (Map, Parallel) — no ``TaskFailed`` for a Task."""
+    details: dict[str, Json] = {"error": exc.error, "cause": exc.cause, "state": state.name}
+    failed = (Event(f"{_KINDS[type(state)]}StateFailed"),)
+    return (Event("EvaluationFailed", details),) + (
+        failed if isinstance(state, (MapState, ParallelState)) else ()
+    )
 
 
 def _prepend(step: Step, events: tuple[Event, ...]) -> Step:

@@ -1028,3 +1028,31 @@ def test_stop_execution_in_a_wait_state_records_only_execution_aborted(
     # AWS's WaitStateEntered has previousEventId 0 as well (the first state's entry is
     # chained to ExecutionStarted in Lamina): only the abort's is asserted
     assert events[2]["previousEventId"] == 0
+
+
+def test_a_jsonata_evaluation_error_is_recorded_as_evaluation_failed(server: LaminaProcess) -> None:
+    # as AWS records test_math_operations_jsonata.py::test_math_random_seeded (a call of a
+    # non-function) and test_base_scenarios.py::test_map_state_items_eval_jsonata_fail
+    client = sfn(server)
+    expected = {
+        "eval-pass": ({"Type": "Pass", "Output": "{% $nothing() %}", "End": True},
+                      ["PassStateEntered", "EvaluationFailed"]),
+        "eval-map": ({"Type": "Map", "Items": "{% 1 %}", "End": True, "ItemProcessor": {
+                          "StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}},
+                     ["MapStateEntered", "EvaluationFailed", "MapStateFailed"]),
+    }  # fmt: skip
+    for name, (state, types) in expected.items():
+        sm = create(server, name, {"QueryLanguage": "JSONata", "StartAt": "S",
+                                   "States": {"S": state}})  # fmt: skip
+        ex = client.start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+        done = finish(server, ex)
+        assert (done["status"], done["error"]) == ("FAILED", "States.QueryEvaluationError")
+        events = history(server, ex)
+        assert [e["type"] for e in events] == ["ExecutionStarted", *types, "ExecutionFailed"]
+        details = events[2]["evaluationFailedEventDetails"]
+        assert details == {"error": "States.QueryEvaluationError", "cause": done["cause"],
+                           "state": "S"}  # fmt: skip
+        assert events[-1]["executionFailedEventDetails"] == {
+            "error": "States.QueryEvaluationError", "cause": done["cause"]
+        }  # fmt: skip
+        assert [e["previousEventId"] for e in events[2:]] == [e["id"] for e in events[1:-1]]

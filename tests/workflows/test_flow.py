@@ -391,3 +391,34 @@ def test_a_task_failing_a_parallel_branch_is_aborted_and_a_fail_state_is_not() -
             assert types[failed : failed + 3] == [
                 "LambdaFunctionFailed", "TaskStateAborted", "ParallelStateFailed"
             ]  # fmt: skip
+
+
+def test_an_uncaught_jsonata_evaluation_error_is_recorded_as_evaluation_failed() -> None:
+    # as AWS records it (LocalStack's AWS-recorded snapshots, see docs/workflows.md)
+    def one(state: dict[str, Any]) -> tuple[Succeed | Fail, list[Any]]:
+        state = {"QueryLanguage": "JSONata", **state}
+        return run({"StartAt": "S", "States": {"S": state}}, {})
+
+    cases = [
+        ({"Type": "Pass", "Output": "{% $nothing() %}", "End": True},
+         ["PassStateEntered", "EvaluationFailed"]),
+        ({"Type": "Map", "Items": "{% 1 %}", "End": True, "ItemProcessor": {
+            "StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}},
+         ["MapStateEntered", "EvaluationFailed", "MapStateFailed"]),
+        ({"Type": "Task", "Resource": FN, "Arguments": "{% $nothing() %}", "End": True},
+         ["TaskStateEntered", "EvaluationFailed"]),
+        ({"Type": "Wait", "Timestamp": "{% '2016-12-05 21:29:29Z' %}", "End": True},
+         ["WaitStateEntered", "EvaluationFailed"]),
+    ]  # fmt: skip
+    for state, types in cases:
+        end, events = one(state)
+        assert isinstance(end, Fail) and end.error == "States.QueryEvaluationError"
+        assert [e.type for e in events] == types
+        assert events[1].details == {"error": end.error, "cause": end.cause, "state": "S"}
+    # caught, it is the Catch's to handle: no EvaluationFailed
+    caught = {"Type": "Task", "Resource": FN, "Arguments": "{% $nothing() %}", "Next": "C",
+              "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "C"}]}  # fmt: skip
+    end, events = run({"QueryLanguage": "JSONata", "StartAt": "S", "States": {
+        "S": caught, "C": {"Type": "Pass", "End": True}}}, {})  # fmt: skip
+    assert isinstance(end, Succeed)
+    assert "EvaluationFailed" not in [e.type for e in events]
