@@ -245,7 +245,7 @@ class Runner:
         record = scope.record if scope is not None else self.record
         while True:
             if step.events:
-                chain[0] = record(step.events, chain[0])
+                chain[0] = _record_step(record, step.events, chain[0])
             if isinstance(step, Move):
                 if at is not None:
                     at[0] = step.frame.state
@@ -485,6 +485,19 @@ class Runner:
         else:
             record((Event("ExecutionFailed", {"error": end.error, "cause": end.cause}),), None)
         return end
+
+
+def _record_step(record: Record, events: tuple[Event, ...], previous: int | None) -> int:
+    """Record a step's events, each chained to the one before — except that AWS chains an
+    ``EvaluationFailed`` that follows its state's Entered event to what that event is
+    chained to (LocalStack's AWS-recorded histories, see docs/workflows.md)."""
+    at = next((i for i, e in enumerate(events) if e.type == "EvaluationFailed"), 0)
+    if at == 0 or not events[at - 1].type.endswith("StateEntered"):
+        return record(events, previous)
+    before = record(events[: at - 1], previous) if at > 1 else previous
+    entered = record(events[at - 1 : at], before)
+    # None is "after the latest event": the Entered event's id less one
+    return record(events[at:], entered - 1 if before is None else before)
 
 
 def _record_task_aborted(

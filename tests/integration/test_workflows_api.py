@@ -1055,4 +1055,6 @@ def test_a_jsonata_evaluation_error_is_recorded_as_evaluation_failed(server: Lam
         assert events[-1]["executionFailedEventDetails"] == {
             "error": "States.QueryEvaluationError", "cause": done["cause"]
         }  # fmt: skip
-        assert [e["previousEventId"] for e in events[2:]] == [e["id"] for e in events[1:-1]]
+        # as on AWS: EvaluationFailed has its state's Entered event's previousEventId
+        assert events[2]["previousEventId"] == events[1]["previousEventId"]
+        assert [e["previousEventId"] for e in events[3:]] == [e["id"] for e in events[2:-1]]
