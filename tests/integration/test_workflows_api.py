@@ -1058,3 +1058,33 @@ def test_a_jsonata_evaluation_error_is_recorded_as_evaluation_failed(server: Lam
         # as on AWS: EvaluationFailed has its state's Entered event's previousEventId
         assert events[2]["previousEventId"] == events[1]["previousEventId"]
         assert [e["previousEventId"] for e in events[3:]] == [e["id"] for e in events[2:-1]]
+
+
+def test_stop_execution_in_a_map_aborts_its_iterations_and_their_tasks(
+    server: LaminaProcess,
+) -> None:
+    # the rule of test_a_failed_map_iteration_aborts_the_others_...: iterations cut short
+    # end with MapIterationAborted, each followed by its unfinished Task's TaskStateAborted
+    definition = {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$", "End": True, "ItemProcessor": {
+            "StartAt": "Call", "States": {"Call": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": "hello-python",
+                               "Payload": {"name.$": "$$.Task.Token"}},
+                "End": True}}}}}}  # fmt: skip
+    sm = create(server, "map-stop", definition)
+    client = sfn(server)
+    ex = client.start_execution(stateMachineArn=sm, input="[1, 2]")["executionArn"]
+    deadline = time.monotonic() + 60
+    while [e["type"] for e in history(server, ex)].count("TaskSubmitted") < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    client.stop_execution(executionArn=ex)
+    assert finish(server, ex)["status"] == "ABORTED"
+    events = history(server, ex)
+    submitted = max(i for i, e in enumerate(events) if e["type"] == "TaskSubmitted")
+    assert [(e["type"], _iteration(e)) for e in events[submitted + 1 :]] == [
+        ("MapIterationAborted", 0), ("TaskStateAborted", None),
+        ("MapIterationAborted", 1), ("TaskStateAborted", None),
+        ("ExecutionAborted", None),
+    ]  # fmt: skip
