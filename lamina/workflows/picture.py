@@ -107,6 +107,10 @@ def state_runs(events: list[dict[str, Any]]) -> tuple[dict[str, StateRun], str]:
         elif kind.startswith("Execution"):
             if kind in _ENDS:
                 status = _ENDS[kind]
+        elif kind == "EvaluationFailed":  # names its state (chained past its Entered event)
+            name = str(_details(event).get("state", ""))
+            if name in runs:
+                runs[name].failed = True
         elif kind.endswith(("Failed", "TimedOut")):
             # TaskFailed, LambdaFunctionTimedOut, ParallelStateFailed...: the latest open
             # state of the kind that reports it.

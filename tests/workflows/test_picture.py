@@ -138,3 +138,20 @@ def test_branches_are_drawn_inside_their_state_and_a_failure_is_its_branch_s() -
     svg = render_svg(json.dumps(PARALLEL), history, "order-2")
     assert svg.count("<title>Charge: failed</title>") == 1
     assert svg.count("<title>Reserve: succeeded</title>") == 1
+
+
+def test_an_evaluation_failure_marks_the_state_it_names() -> None:
+    # EvaluationFailed is chained past its state's Entered event (as on AWS): its
+    # ``state`` detail says whose it is, not the chain
+    history = [
+        event(1, "ExecutionStarted", 100.0),
+        event(2, "PassStateEntered", 100.0, name="Shape"),
+        event(3, "PassStateExited", 100.0, name="Shape"),
+        event(4, "PassStateEntered", 100.1, name="Render"),
+        {**event(5, "EvaluationFailed", 100.1, error="States.QueryEvaluationError",
+                 cause="bad", state="Render"), "previousEventId": 3},
+        event(6, "ExecutionFailed", 100.1, error="States.QueryEvaluationError"),
+    ]  # fmt: skip
+    runs, status = state_runs(history)
+    assert status == "FAILED"
+    assert (runs["Shape"].failed, runs["Render"].failed) == (False, True)
