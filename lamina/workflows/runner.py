@@ -60,6 +60,14 @@ def task_submitted(answer: Json) -> None:
 Record = Callable[[tuple[Event, ...], int | None], int]
 
 
+def after_latest(count: int) -> int:
+    """The ``previousEventId`` of an event a :data:`Record` writes with ``previous`` None
+    into a history of ``count`` events: the latest one — except after the history's first
+    event, ``ExecutionStarted``, where AWS writes 0 (the first state's Entered event in
+    every AWS-recorded history of LocalStack's tests, see docs/workflows.md)."""
+    return 0 if count == 1 else count
+
+
 class BranchScope(Protocol):
     """What a durable executor keeps of one Parallel branch or Map iteration as it runs:
     the events written under it and where it stands (its cursor), committed at each of
@@ -496,8 +504,8 @@ def _record_step(record: Record, events: tuple[Event, ...], previous: int | None
         return record(events, previous)
     before = record(events[: at - 1], previous) if at > 1 else previous
     entered = record(events[at - 1 : at], before)
-    # None is "after the latest event": the Entered event's id less one
-    return record(events[at:], entered - 1 if before is None else before)
+    # None is "after the latest event", then the Entered event's id less one
+    return record(events[at:], after_latest(entered - 1) if before is None else before)
 
 
 def _record_task_aborted(

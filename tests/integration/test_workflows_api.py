@@ -126,7 +126,9 @@ def test_a_standard_execution_runs_python_node_and_rust_tasks(server: LaminaProc
     assert types[-5:] == ["WaitStateEntered", "WaitStateExited", "SucceedStateEntered",
                           "SucceedStateExited", "ExecutionSucceeded"]  # fmt: skip
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
-    assert all(e["previousEventId"] == e["id"] - 1 for e in events)
+    # each event chained to the one before, except the first state's Entered event: 0 on
+    # AWS (every history recorded in LocalStack's tests), not ExecutionStarted's 1
+    assert [e["previousEventId"] for e in events] == [0, 0, *range(2, len(events))]
     exited = next(e for e in events if e["type"] == "TaskStateExited")
     assert json.loads(exited["stateExitedEventDetails"]["output"])["python"] == {
         "py": "Hello, Ada!"
@@ -821,6 +823,8 @@ def test_parallel_branches_and_map_iterations_chain_their_own_events(server: Lam
                if e["type"] == "PassStateEntered"}  # fmt: skip
     assert entered["A"]["previousEventId"] == started["id"]
     assert entered["B"]["previousEventId"] == started["id"]
+    # the execution's first state's Entered event is chained to 0, as on AWS
+    assert events[1]["type"] == "ParallelStateEntered" and events[1]["previousEventId"] == 0
     for name in ("A", "B"):
         exited = next(e for e in events if e["type"] == "PassStateExited"
                       and e["stateExitedEventDetails"]["name"] == name)  # fmt: skip
@@ -1025,9 +1029,8 @@ def test_stop_execution_in_a_wait_state_records_only_execution_aborted(
     assert [e["type"] for e in events] == ["ExecutionStarted", "WaitStateEntered",
                                            "ExecutionAborted"]  # fmt: skip
     assert events[2]["executionAbortedEventDetails"] == {}
-    # AWS's WaitStateEntered has previousEventId 0 as well (the first state's entry is
-    # chained to ExecutionStarted in Lamina): only the abort's is asserted
-    assert events[2]["previousEventId"] == 0
+    # as on AWS, both the first state's entry and the abort are chained to 0
+    assert [e["previousEventId"] for e in events] == [0, 0, 0]
 
 
 def test_a_jsonata_evaluation_error_is_recorded_as_evaluation_failed(server: LaminaProcess) -> None:
@@ -1056,7 +1059,7 @@ def test_a_jsonata_evaluation_error_is_recorded_as_evaluation_failed(server: Lam
             "error": "States.QueryEvaluationError", "cause": done["cause"]
         }  # fmt: skip
         # as on AWS: EvaluationFailed has its state's Entered event's previousEventId
-        assert events[2]["previousEventId"] == events[1]["previousEventId"]
+        assert events[1]["previousEventId"] == events[2]["previousEventId"] == 0
         assert [e["previousEventId"] for e in events[3:]] == [e["id"] for e in events[2:-1]]
 
 

@@ -222,7 +222,10 @@ class BranchScope:
             return None, None
         history = self.history
         last = parent if parent is not None else len(history)
-        ids: dict[int, int] = {}
+        # A saved previousEventId 0 is an event outside the branch (written again chained
+        # to ``parent``) — or, in a child execution's own history (no parent), a real 0:
+        # its ExecutionStarted's and its first state's Entered event's.
+        ids: dict[int, int] = {} if parent is not None else {0: 0}
         again = []
         for e in saved.events:
             n = len(history) + 1

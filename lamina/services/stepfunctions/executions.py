@@ -24,7 +24,7 @@ from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import TaskRunner
 from lamina.services.stepfunctions.tokens import task_token
 from lamina.workflows.engine import Engine, ExecutionInfo, iso
-from lamina.workflows.runner import Clock, Record, Runner
+from lamina.workflows.runner import Clock, Record, Runner, after_latest
 from lamina.workflows.steps import (
     Event,
     Fail,
@@ -80,7 +80,7 @@ class Executions:
 
         def record(events: tuple[Event, ...], previous: int | None) -> int:
             ts = now()
-            last = len(history) if previous is None else previous
+            last = after_latest(len(history)) if previous is None else previous
             for event in events:
                 n = len(history) + 1
                 history.append(HistoryEntry(n, event.type, ts, last, event.details))

@@ -30,7 +30,7 @@ from typing import Any
 from lamina.errors import AwsServiceError
 from lamina.services.stepfunctions.records import HistoryEntry
 from lamina.workflows.jsonpath import Json
-from lamina.workflows.runner import Record
+from lamina.workflows.runner import Record, after_latest
 from lamina.workflows.steps import Event, Fail, JsonDoc, Ok, Outcome, RunBranches, Succeed
 
 # Bounded memory: past this many child executions kept, the oldest ended Map Runs go.
@@ -153,7 +153,7 @@ class MapRunTracker:
 
         def record(events: tuple[Event, ...], previous: int | None) -> int:
             ts = time.time()
-            last = len(history) if previous is None else previous
+            last = after_latest(len(history)) if previous is None else previous
             for event in events:
                 n = len(history) + 1
                 history.append(HistoryEntry(n, event.type, ts, last, event.details))
