@@ -34,9 +34,9 @@ from lamina.workflows.definition import (
     WaitState,
 )
 from lamina.workflows.distributed import batch, result_files
-from lamina.workflows.errors import StatesError
+from lamina.workflows.errors import QueryEvaluationError, StatesError
 from lamina.workflows.evaluation import Evaluation, ExecutionInfo, iso
-from lamina.workflows.jsonata_lang import is_expression
+from lamina.workflows.jsonata_lang import is_expression, unexpected_type
 from lamina.workflows.jsonpath import Json, compile_path, write_result
 from lamina.workflows.retry import GiveUp, decide_retry, find_catcher
 from lamina.workflows.steps import (
@@ -130,7 +130,7 @@ class Engine(Evaluation):
             args = state.parameters if isinstance(state, Retryable) else None
             if args is None:
                 return frame.input
-            return self._jsonata(frame, token).template(args)
+            return self._jsonata(frame, token).template(args, "Arguments")
         scope = self._scope(frame, token)
         data = self._read(state.input_path, frame.input, scope)
         params = state.parameters if isinstance(state, (Retryable, PassState)) else None
@@ -148,7 +148,7 @@ class Engine(Evaluation):
             if state.language is QueryLanguage.JSONATA:
                 args = state.parameters if isinstance(state, Retryable) else None
                 if args is not None:
-                    out["afterArguments"] = self._jsonata(frame).template(args)
+                    out["afterArguments"] = self._jsonata(frame).template(args, "Arguments")
                 if isinstance(result, Ok):
                     out["result"] = result.value
                 return out
@@ -183,10 +183,10 @@ class Engine(Evaluation):
         if state.language is QueryLanguage.JSONATA:
             states: dict[str, Json] = {"result": result} if has_result else {}
             ev = self._jsonata(frame, **states)
-            output = ev.template(state.output) if state.output is not None else (
+            output = ev.template(state.output, "Output") if state.output is not None else (
                 result if has_result else frame.input
             )  # fmt: skip
-            assigned = ev.template(state.assign) if state.assign is not None else None
+            assigned = ev.template(state.assign, "Assign") if state.assign is not None else None
         else:
             scope = self._scope(frame)
             result_path = getattr(state, "result_path", "$")
@@ -232,7 +232,11 @@ class Engine(Evaluation):
             if jsonata:
                 ev = self._jsonata(frame)
                 cond = choice.rule.expression if hasattr(choice.rule, "expression") else None
-                hit = ev.expression(cond) if isinstance(cond, str) and is_expression(cond) else cond
+                hit = (
+                    ev.expression(cond, "Condition")
+                    if isinstance(cond, str) and is_expression(cond)
+                    else cond
+                )
                 if not isinstance(hit, bool):
                     raise StatesError(
                         "States.QueryEvaluationError",
@@ -261,11 +265,11 @@ class Engine(Evaluation):
         if state.language is QueryLanguage.JSONATA:
             ev = self._jsonata(frame)
             template = output_t if output_t is not None else state.output
-            output = ev.template(template) if template is not None else frame.input
+            output = ev.template(template, "Output") if template is not None else frame.input
             merged = [a for a in (state.assign, assign) if a is not None]
             assigned: dict[str, Json] = {}
             for a in merged:
-                assigned.update(ev.template(a))
+                assigned.update(ev.template(a, "Assign"))
         else:
             scope = self._scope(frame)
             output = self._read(state.output_path, data, scope)
@@ -283,8 +287,9 @@ class Engine(Evaluation):
         timestamp: Json = state.timestamp
         if jsonata:
             ev = self._jsonata(frame)
-            seconds = ev.expression(seconds) if is_expression(seconds) else seconds
-            timestamp = ev.expression(timestamp) if is_expression(timestamp) else timestamp
+            seconds = ev.expression(seconds, "Seconds") if is_expression(seconds) else seconds
+            if is_expression(timestamp):
+                timestamp = ev.expression(timestamp, "Timestamp")
         elif state.seconds_path is not None:
             seconds = compile_path(state.seconds_path).read(frame.input, scope)
         elif state.timestamp_path is not None:
@@ -298,10 +303,15 @@ class Engine(Evaluation):
             until = now + float(seconds)
         else:
             when = parse_timestamp(timestamp)
+            if when is None and jsonata:  # as AWS words it
+                raise QueryEvaluationError(
+                    "The Timestamp field cannot be parsed as an ISO-8601 extended offset "
+                    f"date-time format string: {timestamp}",
+                    "Timestamp",
+                )
             if when is None:
                 raise StatesError(
-                    _QUERY_ERROR if jsonata else "States.Runtime",  # as AWS names them
-                    f"{state.name}: invalid Timestamp {timestamp!r}",
+                    "States.Runtime", f"{state.name}: invalid Timestamp {timestamp!r}"
                 )
             until = when.timestamp()
         if jsonata:
@@ -319,8 +329,8 @@ class Engine(Evaluation):
         error, cause = state.error, state.cause
         if state.language is QueryLanguage.JSONATA:
             ev = self._jsonata(frame)
-            error = ev.expression(error) if is_expression(error) else error
-            cause = ev.expression(cause) if is_expression(cause) else cause
+            error = ev.expression(error, "Error") if is_expression(error) else error
+            cause = ev.expression(cause, "Cause") if is_expression(cause) else cause
         else:
             scope = self._scope(frame)
             for attr in ("error_path", "cause_path"):
@@ -358,8 +368,10 @@ class Engine(Evaluation):
         callback = state.resource.endswith(".waitForTaskToken")
         token = self.new_token() if callback or activity else None
         payload = self._effective_input(state, frame, token)
-        timeout = self._number(state, frame, state.timeout, state.timeout_path)
-        heartbeat = self._number(state, frame, state.heartbeat, state.heartbeat_path)
+        timeout = self._number(state, frame, state.timeout, state.timeout_path, "TimeoutSeconds")
+        heartbeat = self._number(
+            state, frame, state.heartbeat, state.heartbeat_path, "HeartbeatSeconds"
+        )
         rtype, res = resource_parts(state.resource)
         scheduled: dict[str, Json] = {
             "resourceType": rtype,
@@ -401,12 +413,16 @@ class Engine(Evaluation):
         if state.reader is not None:
             params = state.reader.parameters
             if jsonata:
-                params = self._jsonata(frame).template(params)
+                params = self._jsonata(frame).template(params, "ItemReader/Arguments")
             elif params is not None:
                 params = self._template(params, data, scope)
             return ReadItems(frame, state.reader, params)
         if jsonata:
-            items = self._jsonata(frame).template(state.items) if state.items is not None else data
+            items = (
+                self._jsonata(frame).template(state.items, "Items")
+                if state.items is not None
+                else data
+            )
         else:
             items = self._read(state.items_path, data, scope)
         return self._map_items(state, frame, data, items)
@@ -428,8 +444,14 @@ class Engine(Evaluation):
     def _map_items(self, state: MapState, frame: Frame, data: Json, items: Json) -> Step:
         jsonata = state.language is QueryLanguage.JSONATA
         if not isinstance(items, list):
+            if jsonata and isinstance(state.items, str) and is_expression(state.items):
+                raise unexpected_type(state.items, "Items", "array", items)
+            if jsonata:  # as AWS words it
+                raise QueryEvaluationError(
+                    f"Map state input must be an array but was: {_text(items)[:200]}", "Items"
+                )
             raise StatesError(
-                _QUERY_ERROR if jsonata else "States.Runtime",  # as AWS names them
+                "States.Runtime",
                 f"{state.name}: the items to iterate must be an array, got {_text(items)[:200]}",
             )
         selected = []
@@ -439,17 +461,23 @@ class Engine(Evaluation):
             if state.item_selector is None:
                 selected.append(value)
             elif jsonata:
-                selected.append(self._jsonata(item_frame).template(state.item_selector))
+                selected.append(
+                    self._jsonata(item_frame).template(state.item_selector, "ItemSelector")
+                )
             else:
                 selected.append(self._template(state.item_selector, data, self._scope(item_frame)))
         if state.batcher is not None:
             b = state.batcher
-            max_items = self._number(state, frame, b.max_items, b.max_items_path)
-            max_bytes = self._number(state, frame, b.max_bytes, b.max_bytes_path)
+            max_items = self._number(
+                state, frame, b.max_items, b.max_items_path, "MaxItemsPerBatch"
+            )
+            max_bytes = self._number(
+                state, frame, b.max_bytes, b.max_bytes_path, "MaxInputBytesPerBatch"
+            )
             batch_input = b.batch_input
             if batch_input is not None:
                 batch_input = (
-                    self._jsonata(frame).template(batch_input)
+                    self._jsonata(frame).template(batch_input, "ItemBatcher/BatchInput")
                     if jsonata
                     else self._template(batch_input, data, self._scope(frame))
                 )
@@ -464,10 +492,30 @@ class Engine(Evaluation):
             Branch(state.processor, value, dict(frame.variables), {"Index": i})
             for i, value in enumerate(selected)
         )
-        mc = self._number(state, frame, state.max_concurrency, state.max_concurrency_path) or 0
-        tc = self._number(state, frame, state.tolerated_count, state.tolerated_count_path) or 0
+        mc = (
+            self._number(
+                state, frame, state.max_concurrency, state.max_concurrency_path, "MaxConcurrency"
+            )
+            or 0
+        )
+        tc = (
+            self._number(
+                state,
+                frame,
+                state.tolerated_count,
+                state.tolerated_count_path,
+                "ToleratedFailureCount",
+            )
+            or 0
+        )
         tp = (
-            self._number(state, frame, state.tolerated_percentage, state.tolerated_percentage_path)
+            self._number(
+                state,
+                frame,
+                state.tolerated_percentage,
+                state.tolerated_percentage_path,
+                "ToleratedFailurePercentage",
+            )
             or 0
         )
         started = Event("MapStateStarted", {"length": len(branches)})
@@ -546,12 +594,22 @@ class Engine(Evaluation):
                 tc, tp = tolerance
             else:  # the fixed numbers or their paths' values (the state's input)
                 tc = (
-                    self._number(state, frame, state.tolerated_count, state.tolerated_count_path)
+                    self._number(
+                        state,
+                        frame,
+                        state.tolerated_count,
+                        state.tolerated_count_path,
+                        "ToleratedFailureCount",
+                    )
                     or 0
                 )
                 tp = (
                     self._number(
-                        state, frame, state.tolerated_percentage, state.tolerated_percentage_path
+                        state,
+                        frame,
+                        state.tolerated_percentage,
+                        state.tolerated_percentage_path,
+                        "ToleratedFailurePercentage",
                     )
                     or 0
                 )
@@ -588,7 +646,7 @@ class Engine(Evaluation):
         try:
             params = state.writer.parameters
             if state.language is QueryLanguage.JSONATA:
-                params = self._jsonata(frame).template(params)
+                params = self._jsonata(frame).template(params, "ResultWriter/Arguments")
             elif params is not None:
                 data = self._read(state.input_path, frame.input, self._scope(frame))
                 params = self._template(params, data, self._scope(frame))
@@ -647,8 +705,14 @@ class Engine(Evaluation):
         try:
             if state.language is QueryLanguage.JSONATA:
                 ev = self._jsonata(frame, errorOutput=error_output)
-                output = ev.template(catcher.output) if catcher.output is not None else error_output
-                assigned = ev.template(catcher.assign) if catcher.assign is not None else None
+                output = (
+                    ev.template(catcher.output, "Output")
+                    if catcher.output is not None
+                    else error_output
+                )
+                assigned = (
+                    ev.template(catcher.assign, "Assign") if catcher.assign is not None else None
+                )
             else:
                 output = write_result(frame.input, catcher.result_path, error_output)
                 assigned = (
@@ -680,9 +744,13 @@ def _evaluation_failed(state: State, exc: StatesError) -> tuple[Event, ...]:
     """A JSONata evaluation error that fails its state, as AWS records it (histories of
     LocalStack's AWS-recorded snapshots: test_assign_reference_variables,
     test_base_scenarios' items_eval_jsonata_fail, test_math_operations_jsonata):
-    ``EvaluationFailed`` (error, cause, state), then the state's Failed event if its kind
-    has one (Map, Parallel) — no ``TaskFailed`` for a Task."""
-    details: dict[str, Json] = {"error": exc.error, "cause": exc.cause, "state": state.name}
+    ``EvaluationFailed`` (error, cause, the field's ``location`` when known, state), then
+    the state's Failed event if its kind has one (Map, Parallel) — no ``TaskFailed`` for
+    a Task."""
+    details: dict[str, Json] = {"error": exc.error, "cause": exc.cause}
+    if isinstance(exc, QueryEvaluationError) and exc.location is not None:
+        details["location"] = exc.location
+    details["state"] = state.name
     failed = (Event(f"{_KINDS[type(state)]}StateFailed"),)
     return (Event("EvaluationFailed", details),) + (
         failed if isinstance(state, (MapState, ParallelState)) else ()

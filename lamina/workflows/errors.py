@@ -6,7 +6,8 @@ Two kinds, kept apart because they travel differently::
     └── WorkflowError
         ├── InvalidDefinition     a definition broke the States Language (at create time)
         └── StatesError           a state failed while running: an ``Error`` name and a
-                                  ``Cause``, matched by Retry/Catch like a task's error
+            │                     ``Cause``, matched by Retry/Catch like a task's error
+            └── QueryEvaluationError   a JSONata expression failed or returned nothing
 
 The API turns :class:`InvalidDefinition` into Step Functions' ``InvalidDefinition`` answer;
 a :class:`StatesError` never leaves the engine as an exception — it becomes a retry, a
@@ -42,3 +43,12 @@ class StatesError(WorkflowError):
         super().__init__(f"{error}: {cause}")
         self.error = error
         self.cause = cause
+
+
+class QueryEvaluationError(StatesError):
+    """An expression that failed or returned nothing; ``location`` names the field (as
+    ``Output/result``), as ``EvaluationFailed`` does on AWS."""
+
+    def __init__(self, cause: str, location: str | None = None) -> None:
+        super().__init__("States.QueryEvaluationError", cause)
+        self.location = location

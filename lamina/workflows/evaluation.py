@@ -96,12 +96,15 @@ class Evaluation:
             return data
         return compile_path(path).read(data, scope)
 
-    def _number(self, state: State, frame: Frame, value: Json, path: str | None) -> float | None:
-        """A number field given as a literal, a JSONPath (``...Path``) or JSONata."""
+    def _number(
+        self, state: State, frame: Frame, value: Json, path: str | None, field: str
+    ) -> float | None:
+        """The number field ``field`` given as a literal, a JSONPath (``...Path``) or
+        JSONata."""
         if path is not None:
             value = compile_path(path).read(frame.input, self._scope(frame))
         elif is_expression(value):
-            value = self._jsonata(frame).expression(value)
+            value = self._jsonata(frame).expression(value, field)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:

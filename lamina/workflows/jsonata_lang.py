@@ -5,7 +5,12 @@ arrays may hold such strings at any depth (``Arguments``, ``Output``, ``Assign``
 expression sees ``$states`` (``input``, ``result``, ``errorOutput``, ``context``), the
 workflow variables as ``$name``, and Step Functions' additions to the function library:
 ``$partition``, ``$range``, ``$hash``, ``$random``, ``$uuid`` and ``$parse``.
-A failing expression is a ``States.QueryEvaluationError``.
+A failing expression is a ``States.QueryEvaluationError``, and so is one that returns
+nothing (JSONata's *undefined*, not ``null``) where Step Functions needs a value: the
+whole field or one member of a template (AWS-recorded histories of LocalStack's tests,
+``test_assign_reference_variables.py::test_undefined_reference``). Inside one
+expression JSONata's own rules stay: an object member or array item that is undefined
+is left out.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from typing import Any
 
 import jsonata
 from jsonata.jexception import JException
+from jsonata.utils import Utils
 
-from lamina.workflows.errors import StatesError
+from lamina.workflows.errors import QueryEvaluationError, StatesError
 from lamina.workflows.jsonpath import Json
 
 _HASHES = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384",
@@ -32,12 +38,48 @@ class JsonataSyntaxError(ValueError):
     """Raised by :func:`compile_expression` for text that is not JSONata."""
 
 
+def undefined(text: str, field: str) -> QueryEvaluationError:
+    """The error of an expression that returned nothing, worded as AWS words it."""
+    body = text[2:-2].strip() if is_expression(text) else text
+    return QueryEvaluationError(
+        f"The JSONata expression '{body}' specified for the field '{field}' "
+        "returned nothing (undefined).",
+        field,
+    )
+
+
+def unexpected_type(text: str, field: str, expected: str, value: Json) -> QueryEvaluationError:
+    """The error of an expression whose value has the wrong JSON type, worded as AWS
+    words it (``test_base_scenarios.py::test_map_state_items_eval_jsonata_fail``)."""
+    body = text[2:-2].strip() if is_expression(text) else text
+    shown = json.dumps(value, separators=(",", ":"))
+    return QueryEvaluationError(
+        f"The JSONata expression '{body}' specified for the field '{field}' returned an "
+        f"unexpected result type. Expected '{expected}', but was '{json_type(value)}' for "
+        f"value: {shown}",
+        field,
+    )
+
+
+def json_type(value: Json) -> str:
+    """JSON's name for the type of ``value``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 def is_expression(value: Json) -> bool:
     return isinstance(value, str) and value.startswith("{%") and value.endswith("%}")
 
 
-def _query_error(message: str) -> StatesError:
-    return StatesError("States.QueryEvaluationError", message)
+def _query_error(message: str) -> QueryEvaluationError:
+    return QueryEvaluationError(message)
 
 
 def _partition(array: Json, size: Json) -> Json:
@@ -68,7 +110,8 @@ def _parse(text: Json) -> Json:
     if not isinstance(text, str):
         raise _query_error("$parse needs a string")
     try:
-        return json.loads(text)
+        value = json.loads(text)
+        return Utils.NULL_VALUE if value is None else value
     except ValueError as exc:
         raise _query_error(f"$parse: invalid JSON: {exc}") from None
 
@@ -87,6 +130,8 @@ def compile_expression(text: str) -> Any:
     expr.register_lambda("range", _range)
     expr.register_lambda("hash", _hash)
     expr.register_lambda("parse", _parse)
+    # null comes back as Utils.NULL_VALUE and undefined as None, to tell them apart
+    expr.set_output_convert_nulls(False)
     return expr
 
 
@@ -97,7 +142,10 @@ class Evaluator:
         self, states: Mapping[str, Json], variables: Mapping[str, Json], rng: random.Random
     ) -> None:
         self.rng = rng
-        bindings: dict[str, Json] = dict(variables)
+        # a variable holding null is JSONata's null (a None binding would be undefined)
+        bindings: dict[str, Any] = {
+            k: Utils.NULL_VALUE if v is None else v for k, v in variables.items()
+        }
         bindings["states"] = dict(states)
         bindings["random"] = jsonata.Jsonata.JLambda(self._random)
         bindings["uuid"] = jsonata.Jsonata.JLambda(self._uuid)
@@ -109,7 +157,21 @@ class Evaluator:
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def expression(self, text: str) -> Json:
+    def expression(self, text: str, field: str) -> Json:
+        """The value of ``{% text %}`` in the field ``field`` (as ``Output/result``); one
+        that returns nothing is an error."""
+        try:
+            value = self.value(text)
+        except QueryEvaluationError as exc:
+            exc.location = exc.location or field
+            raise
+        if value is None:
+            raise undefined(text, field)
+        return _plain(Utils.convert_nulls(value))
+
+    def value(self, text: str) -> Any:
+        """The raw value of ``{% text %}``: None when it returns nothing, jsonata-python's
+        ``Utils.NULL_VALUE`` for null."""
         try:
             expr = compile_expression(text)
         except JsonataSyntaxError as exc:
@@ -124,16 +186,17 @@ class Evaluator:
                 RecursionError) as exc:  # fmt: skip
             # jsonata-python lets some evaluation errors out as plain Python errors.
             raise _query_error(f"{text}: {type(exc).__name__}: {exc}") from None
-        return _plain(value)
+        return value
 
-    def template(self, value: Json) -> Json:
-        """Evaluate every ``{% %}`` string inside ``value`` (objects and arrays walked)."""
+    def template(self, value: Json, field: str) -> Json:
+        """Evaluate every ``{% %}`` string inside ``value`` (objects and arrays walked), the
+        value of the field ``field``; each must return something."""
         if isinstance(value, str):
-            return self.expression(value) if is_expression(value) else value
+            return self.expression(value, field) if is_expression(value) else value
         if isinstance(value, dict):
-            return {k: self.template(v) for k, v in value.items()}
+            return {k: self.template(v, f"{field}/{k}") for k, v in value.items()}
         if isinstance(value, list):
-            return [self.template(v) for v in value]
+            return [self.template(v, f"{field}[{i}]") for i, v in enumerate(value)]
         return value
 
 

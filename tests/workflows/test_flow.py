@@ -401,20 +401,30 @@ def test_an_uncaught_jsonata_evaluation_error_is_recorded_as_evaluation_failed()
 
     cases = [
         ({"Type": "Pass", "Output": "{% $nothing() %}", "End": True},
-         ["PassStateEntered", "EvaluationFailed"]),
+         ["PassStateEntered", "EvaluationFailed"], "Output"),
         ({"Type": "Map", "Items": "{% 1 %}", "End": True, "ItemProcessor": {
             "StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}},
-         ["MapStateEntered", "EvaluationFailed", "MapStateFailed"]),
+         ["MapStateEntered", "EvaluationFailed", "MapStateFailed"], "Items"),
         ({"Type": "Task", "Resource": FN, "Arguments": "{% $nothing() %}", "End": True},
-         ["TaskStateEntered", "EvaluationFailed"]),
+         ["TaskStateEntered", "EvaluationFailed"], "Arguments"),
         ({"Type": "Wait", "Timestamp": "{% '2016-12-05 21:29:29Z' %}", "End": True},
-         ["WaitStateEntered", "EvaluationFailed"]),
+         ["WaitStateEntered", "EvaluationFailed"], "Timestamp"),
     ]  # fmt: skip
-    for state, types in cases:
+    for state, types, location in cases:
         end, events = one(state)
         assert isinstance(end, Fail) and end.error == "States.QueryEvaluationError"
         assert [e.type for e in events] == types
-        assert events[1].details == {"error": end.error, "cause": end.cause, "state": "S"}
+        assert events[1].details == {"error": end.error, "cause": end.cause,
+                                     "location": location, "state": "S"}  # fmt: skip
+    # worded as AWS words them (test_base_scenarios / test_wait_timestamp_jsonata snapshots)
+    assert one(cases[1][0])[0].cause == (  # type: ignore[union-attr]
+        "The JSONata expression '1' specified for the field 'Items' returned an unexpected "
+        "result type. Expected 'array', but was 'number' for value: 1"
+    )
+    assert one(cases[3][0])[0].cause == (  # type: ignore[union-attr]
+        "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time "
+        "format string: 2016-12-05 21:29:29Z"
+    )
     # caught, it is the Catch's to handle: no EvaluationFailed
     caught = {"Type": "Task", "Resource": FN, "Arguments": "{% $nothing() %}", "Next": "C",
               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "C"}]}  # fmt: skip
@@ -422,3 +432,62 @@ def test_an_uncaught_jsonata_evaluation_error_is_recorded_as_evaluation_failed()
         "S": caught, "C": {"Type": "Pass", "End": True}}}, {})  # fmt: skip
     assert isinstance(end, Succeed)
     assert "EvaluationFailed" not in [e.type for e in events]
+
+
+def test_a_jsonata_expression_that_returns_nothing_fails_where_a_value_is_needed() -> None:
+    # AWS-recorded: test_assign_reference_variables.py::test_undefined_reference (Output,
+    # Output/result, Assign/result, Arguments, Arguments/FunctionName), test_error_output
+    def one(state: dict[str, Any], data: Any = None) -> tuple[Succeed | Fail, list[Any]]:
+        machine = {"QueryLanguage": "JSONata", "StartAt": "S", "States": {"S": state}}
+        return run(machine, {"x": None} if data is None else data)
+
+    pass_end = {"Type": "Pass", "End": True}
+    items = {"Type": "Map", "End": True, "ItemProcessor": {
+        "StartAt": "I", "States": {"I": pass_end}}}  # fmt: skip
+    cases = [
+        ({**pass_end, "Output": "{% $doesNotExist %}"}, "Output"),
+        ({**pass_end, "Output": {"result": "{% $states.input.missing %}"}}, "Output/result"),
+        ({**pass_end, "Output": {"a": [1, {"b": "{% $nope %}"}]}}, "Output/a[1]/b"),
+        ({**pass_end, "Assign": {"result": "{% $doesNotExist %}"}}, "Assign/result"),
+        ({"Type": "Task", "Resource": FN, "End": True,
+          "Arguments": {"FunctionName": "{% $doesNotExist %}"}}, "Arguments/FunctionName"),
+        ({**items, "Items": "{% $states.input.missing %}"}, "Items"),
+        ({"Type": "Choice", "Default": "D", "Choices": [
+            {"Condition": "{% $states.input.missing %}", "Next": "D"}]}, "Condition"),
+        ({"Type": "Wait", "Seconds": "{% $states.input.missing %}", "End": True}, "Seconds"),
+        ({"Type": "Fail", "Error": "{% $states.input.missing %}"}, "Error"),
+    ]  # fmt: skip
+    for state, location in cases:
+        if state["Type"] == "Choice":
+            end, events = run({"QueryLanguage": "JSONata", "StartAt": "S", "States": {
+                "S": state, "D": pass_end}}, {})  # fmt: skip
+        else:
+            end, events = one(state)
+        assert isinstance(end, Fail), (state, end)
+        assert end.error == "States.QueryEvaluationError", end
+        assert end.cause.endswith(
+            f"specified for the field '{location}' returned nothing (undefined)."
+        ), end.cause
+        failed = next(e for e in events if e.type == "EvaluationFailed")
+        assert failed.details["location"] == location
+    # null is a value: JSON null in, null out (from the input, a literal, a variable)
+    state = {**pass_end, "Assign": {"v": None},
+             "Output": {"a": "{% null %}", "b": "{% $states.input.x %}", "c": [None]}}  # fmt: skip
+    end, _ = one(state)
+    assert isinstance(end, Succeed) and end.output == {"a": None, "b": None, "c": [None]}
+    two = {"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"v": None}, "Next": "B"},
+        "B": {**pass_end, "Output": "{% $v %}"}}}  # fmt: skip
+    end, _ = run(two, {})
+    assert isinstance(end, Succeed) and end.output is None
+    # inside one expression JSONata's rules stay: an undefined member or item is left out
+    state = {**pass_end, "Output": "{% {'a': $states.input.missing, 'b': [1, $nope]} %}"}
+    end, _ = one(state)
+    assert isinstance(end, Succeed) and end.output == {"b": [1]}
+    # caught like any other evaluation error
+    caught = {"Type": "Task", "Resource": FN, "Arguments": "{% $nope %}", "Next": "C",
+              "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "C"}]}
+    end, events = run({"QueryLanguage": "JSONata", "StartAt": "S", "States": {
+        "S": caught, "C": pass_end}}, {})  # fmt: skip
+    assert isinstance(end, Succeed) and "EvaluationFailed" not in [e.type for e in events]
+    assert isinstance(end.output, dict) and end.output["Error"] == "States.QueryEvaluationError"
