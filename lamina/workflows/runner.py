@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from lamina.workflows.definition import Machine, TaskState
@@ -251,9 +251,10 @@ class Runner:
         engine, clock = self.engine, self.clock
         chain = chain if chain is not None else [None]
         record = scope.record if scope is not None else self.record
+        entered = [0]  # the id of the running state's Entered event (0: not known)
         while True:
             if step.events:
-                chain[0] = _record_step(record, step.events, chain[0])
+                chain[0], step = _record_step(record, step, chain[0], entered)
             if isinstance(step, Move):
                 if at is not None:
                     at[0] = step.frame.state
@@ -495,17 +496,56 @@ class Runner:
         return end
 
 
-def _record_step(record: Record, events: tuple[Event, ...], previous: int | None) -> int:
+def _record_step(
+    record: Record, step: Step, previous: int | None, entered: list[int]
+) -> tuple[int, Step]:
     """Record a step's events, each chained to the one before — except that AWS chains an
     ``EvaluationFailed`` that follows its state's Entered event to what that event is
-    chained to (LocalStack's AWS-recorded histories, see docs/workflows.md)."""
-    at = next((i for i, e in enumerate(events) if e.type == "EvaluationFailed"), 0)
-    if at == 0 or not events[at - 1].type.endswith("StateEntered"):
+    chained to — and word an ``EvaluationFailed``'s cause, and its ``Fail``'s (the
+    execution's), as AWS does: "An error occurred while executing the state 'S' (entered
+    at the event id #N). ..." (LocalStack's AWS-recorded histories, see docs/workflows.md).
+    ``entered[0]`` is kept the id of the latest Entered event; the step is returned with
+    its cause so worded."""
+    events = step.events
+    at = next((i for i, e in enumerate(events) if e.type == "EvaluationFailed"), None)
+    if at is None:
+        return _record_noting(record, events, previous, entered), step
+    chained: int | None
+    if at > 0 and events[at - 1].type.endswith("StateEntered"):
+        before = _record_noting(record, events[: at - 1], previous, entered) if at > 1 else previous
+        entered[0] = record(events[at - 1 : at], before)
+        # None is "after the latest event", then the Entered event's id less one
+        chained = after_latest(entered[0] - 1) if before is None else before
+    else:
+        chained = _record_noting(record, events[:at], previous, entered) if at > 0 else previous
+    failed = events[at]
+    cause = failed.details.get("cause")
+    if entered[0] > 0 and isinstance(cause, str):  # (an Express history has no ids)
+        worded = (
+            f"An error occurred while executing the state '{failed.details.get('state')}' "
+            f"(entered at the event id #{entered[0]}). {cause}"
+        )
+        failed = Event(failed.type, {**failed.details, "cause": worded})
+        if isinstance(step, Fail) and step.cause == cause:
+            step = replace(step, cause=worded)
+    last = record((failed,), chained)
+    if at + 1 < len(events):
+        last = _record_noting(record, events[at + 1 :], last, entered)
+    return last, step
+
+
+def _record_noting(
+    record: Record, events: tuple[Event, ...], previous: int | None, entered: list[int]
+) -> int:
+    """Record ``events`` (at least one), noting the id of the last Entered event among
+    them in ``entered[0]``."""
+    k = next(
+        (i for i in reversed(range(len(events))) if events[i].type.endswith("StateEntered")), None
+    )
+    if k is None:
         return record(events, previous)
-    before = record(events[: at - 1], previous) if at > 1 else previous
-    entered = record(events[at - 1 : at], before)
-    # None is "after the latest event", then the Entered event's id less one
-    return record(events[at:], after_latest(entered - 1) if before is None else before)
+    entered[0] = record(events[: k + 1], previous)
+    return record(events[k + 1 :], entered[0]) if k + 1 < len(events) else entered[0]
 
 
 def _record_task_aborted(

@@ -1039,12 +1039,12 @@ def test_a_jsonata_evaluation_error_is_recorded_as_evaluation_failed(server: Lam
     client = sfn(server)
     expected = {
         "eval-pass": ({"Type": "Pass", "Output": "{% $nothing() %}", "End": True},
-                      ["PassStateEntered", "EvaluationFailed"]),
+                      ["PassStateEntered", "EvaluationFailed"], "Output"),
         "eval-map": ({"Type": "Map", "Items": "{% 1 %}", "End": True, "ItemProcessor": {
                           "StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}},
-                     ["MapStateEntered", "EvaluationFailed", "MapStateFailed"]),
+                     ["MapStateEntered", "EvaluationFailed", "MapStateFailed"], "Items"),
     }  # fmt: skip
-    for name, (state, types) in expected.items():
+    for name, (state, types, location) in expected.items():
         sm = create(server, name, {"QueryLanguage": "JSONata", "StartAt": "S",
                                    "States": {"S": state}})  # fmt: skip
         ex = client.start_execution(stateMachineArn=sm, input="{}")["executionArn"]
@@ -1054,13 +1054,53 @@ def test_a_jsonata_evaluation_error_is_recorded_as_evaluation_failed(server: Lam
         assert [e["type"] for e in events] == ["ExecutionStarted", *types, "ExecutionFailed"]
         details = events[2]["evaluationFailedEventDetails"]
         assert details == {"error": "States.QueryEvaluationError", "cause": done["cause"],
-                           "state": "S"}  # fmt: skip
+                           "location": location, "state": "S"}  # fmt: skip
         assert events[-1]["executionFailedEventDetails"] == {
             "error": "States.QueryEvaluationError", "cause": done["cause"]
         }  # fmt: skip
         # as on AWS: EvaluationFailed has its state's Entered event's previousEventId
         assert events[1]["previousEventId"] == events[2]["previousEventId"] == 0
         assert [e["previousEventId"] for e in events[3:]] == [e["id"] for e in events[2:-1]]
+
+
+def test_a_jsonata_expression_that_returns_nothing_fails_as_on_aws(server: LaminaProcess) -> None:
+    # the histories AWS recorded for test_assign_reference_variables.py::
+    # test_undefined_reference (LocalStack's snapshots): same events, chains and details
+    client = sfn(server)
+    cases: dict[str, tuple[dict[str, Any], str]] = {
+        "undef-output": ({"Output": "{% $doesNotExist %}"}, "Output"),
+        "undef-field": ({"Output": {"result": "{% $doesNotExist %}"}}, "Output/result"),
+        "undef-assign": ({"Assign": {"result": "{% $doesNotExist %}"}}, "Assign/result"),
+    }
+    for name, (fields, location) in cases.items():
+        sm = create(server, name, {"QueryLanguage": "JSONata", "StartAt": "State0", "States": {
+            "State0": {"Type": "Pass", **fields, "End": True}}})  # fmt: skip
+        ex = client.start_execution(stateMachineArn=sm, input="{}")["executionArn"]
+        done = finish(server, ex)
+        cause = ("An error occurred while executing the state 'State0' (entered at the event "
+                 f"id #2). The JSONata expression '$doesNotExist' specified for the field "
+                 f"'{location}' returned nothing (undefined).")  # fmt: skip
+        assert (done["status"], done["error"], done["cause"]) == (
+            "FAILED",
+            "States.QueryEvaluationError",
+            cause,
+        )
+        events = history(server, ex)
+        assert [(e["type"], e["previousEventId"]) for e in events] == [
+            ("ExecutionStarted", 0), ("PassStateEntered", 0), ("EvaluationFailed", 0),
+            ("ExecutionFailed", 3)]  # fmt: skip
+        assert events[2]["evaluationFailedEventDetails"] == {
+            "error": "States.QueryEvaluationError", "cause": cause, "location": location,
+            "state": "State0"}  # fmt: skip
+    # null is a value, not nothing: the same fields holding null succeed
+    sm = create(server, "null-ok", {"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"v": "{% null %}"}, "Next": "B"},
+        "B": {"Type": "Pass", "Output": {"v": "{% $v %}", "x": "{% $states.input.x %}"},
+              "End": True}}})  # fmt: skip
+    ex = client.start_execution(stateMachineArn=sm, input='{"x": null}')["executionArn"]
+    done = finish(server, ex)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == {"v": None, "x": None}
 
 
 def test_stop_execution_in_a_map_aborts_its_iterations_and_their_tasks(

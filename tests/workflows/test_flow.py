@@ -417,11 +417,14 @@ def test_an_uncaught_jsonata_evaluation_error_is_recorded_as_evaluation_failed()
         assert events[1].details == {"error": end.error, "cause": end.cause,
                                      "location": location, "state": "S"}  # fmt: skip
     # worded as AWS words them (test_base_scenarios / test_wait_timestamp_jsonata snapshots)
-    assert one(cases[1][0])[0].cause == (  # type: ignore[union-attr]
+    items_end, wait_end = one(cases[1][0])[0], one(cases[3][0])[0]
+    # (the helper's history has no ExecutionStarted: the state's Entered event is #1)
+    prefix = "An error occurred while executing the state 'S' (entered at the event id #1). "
+    assert isinstance(items_end, Fail) and items_end.cause == prefix + (
         "The JSONata expression '1' specified for the field 'Items' returned an unexpected "
         "result type. Expected 'array', but was 'number' for value: 1"
     )
-    assert one(cases[3][0])[0].cause == (  # type: ignore[union-attr]
+    assert isinstance(wait_end, Fail) and wait_end.cause == prefix + (
         "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time "
         "format string: 2016-12-05 21:29:29Z"
     )
@@ -441,10 +444,10 @@ def test_a_jsonata_expression_that_returns_nothing_fails_where_a_value_is_needed
         machine = {"QueryLanguage": "JSONata", "StartAt": "S", "States": {"S": state}}
         return run(machine, {"x": None} if data is None else data)
 
-    pass_end = {"Type": "Pass", "End": True}
-    items = {"Type": "Map", "End": True, "ItemProcessor": {
+    pass_end: dict[str, Any] = {"Type": "Pass", "End": True}
+    items: dict[str, Any] = {"Type": "Map", "End": True, "ItemProcessor": {
         "StartAt": "I", "States": {"I": pass_end}}}  # fmt: skip
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({**pass_end, "Output": "{% $doesNotExist %}"}, "Output"),
         ({**pass_end, "Output": {"result": "{% $states.input.missing %}"}}, "Output/result"),
         ({**pass_end, "Output": {"a": [1, {"b": "{% $nope %}"}]}}, "Output/a[1]/b"),
@@ -485,8 +488,13 @@ def test_a_jsonata_expression_that_returns_nothing_fails_where_a_value_is_needed
     end, _ = one(state)
     assert isinstance(end, Succeed) and end.output == {"b": [1]}
     # caught like any other evaluation error
-    caught = {"Type": "Task", "Resource": FN, "Arguments": "{% $nope %}", "Next": "C",
-              "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "C"}]}
+    caught = {
+        "Type": "Task",
+        "Resource": FN,
+        "Arguments": "{% $nope %}",
+        "Next": "C",
+        "Catch": [{"ErrorEquals": ["States.QueryEvaluationError"], "Next": "C"}],
+    }
     end, events = run({"QueryLanguage": "JSONata", "StartAt": "S", "States": {
         "S": caught, "C": pass_end}}, {})  # fmt: skip
     assert isinstance(end, Succeed) and "EvaluationFailed" not in [e.type for e in events]
