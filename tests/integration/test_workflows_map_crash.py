@@ -261,6 +261,8 @@ def test_a_resumed_distributed_map_resumes_every_child_with_its_history(tmp_path
             "ExecutionStarted", "WaitStateEntered", "WaitStateExited", "PassStateEntered",
             "PassStateExited", "ExecutionSucceeded"], events  # fmt: skip
         assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+        # chained as without the crash: the first state's Entered event to 0, as on AWS
+        assert [e["previousEventId"] for e in events] == [0, 0, 2, 3, 4, 5], events
     # What the children had done before the kill was not done again: each event seen then
     # is in the same child's final history with its first timestamp (the one in its Wait
     # went on from where it was).
