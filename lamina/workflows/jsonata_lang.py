@@ -158,35 +158,41 @@ class Evaluator:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def expression(self, text: str, field: str) -> Json:
-        """The value of ``{% text %}`` in the field ``field`` (as ``Output/result``); one
-        that returns nothing is an error."""
-        try:
-            value = self.value(text)
-        except QueryEvaluationError as exc:
-            exc.location = exc.location or field
-            raise
-        if value is None:
-            raise undefined(text, field)
-        return _plain(Utils.convert_nulls(value))
-
-    def value(self, text: str) -> Any:
-        """The raw value of ``{% text %}``: None when it returns nothing, jsonata-python's
-        ``Utils.NULL_VALUE`` for null."""
+        """The value of ``{% text %}`` in the field ``field`` (as ``Output/result``): one
+        that fails, returns nothing or returns a function is an error worded as AWS
+        words it (LocalStack's AWS-recorded snapshots, see docs/workflows.md)."""
+        body = text[2:-2].strip() if is_expression(text) else text
         try:
             expr = compile_expression(text)
         except JsonataSyntaxError as exc:
-            raise _query_error(str(exc)) from None
+            raise QueryEvaluationError(str(exc), field) from None
+        threw = (
+            f"The JSONata expression '{body}' specified for the field '{field}' threw an "
+            "error during evaluation."
+        )
         try:
             value = expr.evaluate(None, self.bindings)
+        except QueryEvaluationError as exc:  # from Step Functions' functions
+            exc.location = exc.location or field
+            raise
         except StatesError:
             raise
         except JException as exc:
-            raise _query_error(f"{text}: {exc}") from None
+            raise QueryEvaluationError(f"{threw} {exc.error}: {exc}", field) from None
         except (ValueError, TypeError, IndexError, KeyError, AttributeError, ZeroDivisionError,
                 RecursionError) as exc:  # fmt: skip
             # jsonata-python lets some evaluation errors out as plain Python errors.
-            raise _query_error(f"{text}: {type(exc).__name__}: {exc}") from None
-        return value
+            raise QueryEvaluationError(f"{threw} {type(exc).__name__}: {exc}", field) from None
+        if value is None:  # undefined; null is Utils.NULL_VALUE
+            raise undefined(text, field)
+        value = Utils.convert_nulls(value)
+        if value is not None and not isinstance(value, (str, int, float, list, dict)):
+            raise QueryEvaluationError(
+                f"The JSONata expression '{body}' specified for the field '{field}' returned "
+                "an unsupported result type.",
+                field,
+            )
+        return _plain(value)
 
     def template(self, value: Json, field: str) -> Json:
         """Evaluate every ``{% %}`` string inside ``value`` (objects and arrays walked), the

@@ -1044,12 +1044,21 @@ def test_a_jsonata_evaluation_error_is_recorded_as_evaluation_failed(server: Lam
                           "StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}},
                      ["MapStateEntered", "EvaluationFailed", "MapStateFailed"], "Items"),
     }  # fmt: skip
+    # the causes AWS recorded for the same expressions
+    at = "An error occurred while executing the state 'S' (entered at the event id #2). "
+    causes = {
+        "eval-pass": at + "The JSONata expression '$nothing()' specified for the field "
+        "'Output' threw an error during evaluation. T1006: Attempted to invoke a non-function",
+        "eval-map": at + "The JSONata expression '1' specified for the field 'Items' returned "
+        "an unexpected result type. Expected 'array', but was 'number' for value: 1",
+    }
     for name, (state, types, location) in expected.items():
         sm = create(server, name, {"QueryLanguage": "JSONata", "StartAt": "S",
                                    "States": {"S": state}})  # fmt: skip
         ex = client.start_execution(stateMachineArn=sm, input="{}")["executionArn"]
         done = finish(server, ex)
         assert (done["status"], done["error"]) == ("FAILED", "States.QueryEvaluationError")
+        assert done["cause"] == causes[name]
         events = history(server, ex)
         assert [e["type"] for e in events] == ["ExecutionStarted", *types, "ExecutionFailed"]
         details = events[2]["evaluationFailedEventDetails"]

@@ -424,6 +424,17 @@ def test_an_uncaught_jsonata_evaluation_error_is_recorded_as_evaluation_failed()
         "The JSONata expression '1' specified for the field 'Items' returned an unexpected "
         "result type. Expected 'array', but was 'number' for value: 1"
     )
+    pass_end = one(cases[0][0])[0]
+    assert isinstance(pass_end, Fail) and pass_end.cause == prefix + (
+        "The JSONata expression '$nothing()' specified for the field 'Output' threw an error "
+        "during evaluation. T1006: Attempted to invoke a non-function"
+    )
+    fn = {**cases[1][0], "Items": "{% $fn := function($x){$x} %}"}
+    fn_end = one(fn)[0]
+    assert isinstance(fn_end, Fail) and fn_end.cause == prefix + (
+        "The JSONata expression '$fn := function($x){$x}' specified for the field 'Items' "
+        "returned an unsupported result type."
+    )
     assert isinstance(wait_end, Fail) and wait_end.cause == prefix + (
         "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time "
         "format string: 2016-12-05 21:29:29Z"
