@@ -498,26 +498,7 @@ class Engine(Evaluation):
             )
             or 0
         )
-        tc = (
-            self._number(
-                state,
-                frame,
-                state.tolerated_count,
-                state.tolerated_count_path,
-                "ToleratedFailureCount",
-            )
-            or 0
-        )
-        tp = (
-            self._number(
-                state,
-                frame,
-                state.tolerated_percentage,
-                state.tolerated_percentage_path,
-                "ToleratedFailurePercentage",
-            )
-            or 0
-        )
+        tc, tp = self._tolerance(state, frame)
         started = Event("MapStateStarted", {"length": len(branches)})
         if not state.distributed:
             return RunBranches(frame, "Map", branches, int(mc), tc, tp, (started,))
@@ -593,26 +574,7 @@ class Engine(Evaluation):
             if tolerance is not None:  # a distributed Map's, as UpdateMapRun left it
                 tc, tp = tolerance
             else:  # the fixed numbers or their paths' values (the state's input)
-                tc = (
-                    self._number(
-                        state,
-                        frame,
-                        state.tolerated_count,
-                        state.tolerated_count_path,
-                        "ToleratedFailureCount",
-                    )
-                    or 0
-                )
-                tp = (
-                    self._number(
-                        state,
-                        frame,
-                        state.tolerated_percentage,
-                        state.tolerated_percentage_path,
-                        "ToleratedFailurePercentage",
-                    )
-                    or 0
-                )
+                tc, tp = self._tolerance(state, frame)
             if tc or tp:
                 over = len(failures) > tc and len(failures) * 100 > tp * len(outcomes)
                 if over:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from lamina.workflows.definition import State
+from lamina.workflows.definition import MapState, State
 from lamina.workflows.errors import StatesError
 from lamina.workflows.intrinsics import evaluate_intrinsic
 from lamina.workflows.jsonata_lang import Evaluator, is_expression
@@ -110,3 +110,16 @@ class Evaluation:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise StatesError("States.Runtime", f"{state.name}: expected a number, got {value!r}")
         return float(value)
+
+    def _tolerance(self, state: MapState, frame: Frame) -> tuple[float, float]:
+        """A Map's (ToleratedFailureCount, ToleratedFailurePercentage): the fixed numbers or
+        their paths' or expressions' values; 0 where not given."""
+        count = self._number(
+            state, frame, state.tolerated_count, state.tolerated_count_path,
+            "ToleratedFailureCount",
+        )  # fmt: skip
+        percentage = self._number(
+            state, frame, state.tolerated_percentage, state.tolerated_percentage_path,
+            "ToleratedFailurePercentage",
+        )  # fmt: skip
+        return count or 0, percentage or 0
