@@ -215,7 +215,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("functions", "layers", "scheduler"),
     ("sandbox", "runtime_api", "runtimes", "billing", "logs"),
     ("store", "models"),
-    ("arns", "config", "errors", "wire", "waiting", "tracing"),
+    ("arns", "config", "errors", "wire", "waiting", "tracing", "triggers"),
 )
 
 
