@@ -54,18 +54,25 @@ def handler(event, context):
 """
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
+def terraform_workdir(tmp_path: Path, config: Path) -> Path:
+    """A working directory holding ``config`` as main.tf and a CLI config (``tf.rc``) that
+    installs hashicorp/aws from the filesystem mirror only."""
     work = tmp_path / "tf"
     work.mkdir()
-    shutil.copy(CONFIG, work / "main.tf")
-    (work / "fn.zip").write_bytes(zip_files({"app.py": HANDLER}))
-    (work / "layer.zip").write_bytes(zip_files({"python/greet.py": 'GREETING = "hello"\n'}))
+    shutil.copy(config, work / "main.tf")
     (work / "tf.rc").write_text(
         f'provider_installation {{\n  filesystem_mirror {{\n    path = "{PLUGINS}"\n'
         '    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n'
         '  direct { exclude = ["registry.terraform.io/*/*"] }\n}\n'
     )
+    return work
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    work = terraform_workdir(tmp_path, CONFIG)
+    (work / "fn.zip").write_bytes(zip_files({"app.py": HANDLER}))
+    (work / "layer.zip").write_bytes(zip_files({"python/greet.py": 'GREETING = "hello"\n'}))
     return work
 
 

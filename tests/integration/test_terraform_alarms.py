@@ -9,7 +9,6 @@ them on a developer's machine, failed in CI).
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.harness import LaminaProcess, aws_client, python_zip
-from tests.integration.test_terraform import PLUGINS, PROVIDER, TERRAFORM, terraform
+from tests.integration.test_terraform import (
+    PLUGINS,
+    PROVIDER,
+    TERRAFORM,
+    terraform,
+    terraform_workdir,
+)
 from tests.unavailable import unavailable
 
 pytestmark = pytest.mark.slow
@@ -49,15 +54,7 @@ def handler(event, context):
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    work = tmp_path / "tf"
-    work.mkdir()
-    shutil.copy(CONFIG, work / "main.tf")
-    (work / "tf.rc").write_text(
-        f'provider_installation {{\n  filesystem_mirror {{\n    path = "{PLUGINS}"\n'
-        '    include = ["registry.terraform.io/hashicorp/aws"]\n  }\n'
-        '  direct { exclude = ["registry.terraform.io/*/*"] }\n}\n'
-    )
-    return work
+    return terraform_workdir(tmp_path, CONFIG)
 
 
 @pytest.fixture
