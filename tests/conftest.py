@@ -33,7 +33,11 @@ MARKED_PATHS: dict[str, tuple[str, ...]] = {
     "tests/runtimes/test_runtime_registry.py": ("slow",),  # runs interpreters to probe them
     "tests/cli/test_parser.py::test_version_prints_the_package_version": ("slow",),
     "tests/store/test_datalock.py::test_the_lock_dies_with_its_process": ("slow",),
-    "tests/runtimes/test_python_runtime.py": ("slow",),  # runs the bootstrap per test
+    # The Python runtime's bootstrap, run per test (also against a scripted Runtime API).
+    "tests/runtimes/test_python_runtime.py": ("slow",),
+    "tests/runtimes/test_python_runtime_wire.py": ("slow",),
+    "tests/runtimes/test_python_runtime_coalesced.py": ("slow",),
+    "tests/runtimes/test_bytecode.py": ("slow",),  # compiles with, and runs, the interpreter
     "tests/runtimes/test_node_runtime.py": ("slow",),
     "tests/sandbox/": ("slow",),  # processes in rlimits or the jail, the jail's compiler
     "tests/sam/test_build.py": ("slow",),  # pip and npm

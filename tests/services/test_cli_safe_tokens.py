@@ -6,8 +6,9 @@ A URL-safe base64 token begins with ``-`` one time in 64; the AWS CLI then reads
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import argparse
+
+import pytest
 
 from lamina.services.stepfunctions.tokens import task_token
 
@@ -18,24 +19,14 @@ def test_task_tokens_begin_like_aws_tokens() -> None:
     assert all(t.startswith("AQ") for t in tokens)
 
 
-def test_the_aws_cli_parses_a_task_token_as_its_value() -> None:
+def test_the_aws_cli_parses_a_task_token_as_its_value(capsys: pytest.CaptureFixture[str]) -> None:
     # argparse as the AWS CLI uses it: a value after "--task-token" is taken only
     # if it does not look like an option.
-    code = (
-        "import argparse, sys\n"
-        "p = argparse.ArgumentParser()\n"
-        "p.add_argument('--task-token')\n"
-        "print(p.parse_args(sys.argv[1:]).task_token)\n"
-    )
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--task-token")
     token = task_token()
-    done = subprocess.run(
-        [sys.executable, "-c", code, "--task-token", token],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == token
-    bad = subprocess.run(
-        [sys.executable, "-c", code, "--task-token", "-" + token[2:]],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert bad.returncode != 0
+    assert parser.parse_args(["--task-token", token]).task_token == token
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args(["--task-token", "-" + token[2:]])
+    assert refused.value.code != 0
+    assert "--task-token" in capsys.readouterr().err
