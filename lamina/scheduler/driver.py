@@ -166,15 +166,19 @@ class Scheduler:
                 await self._reaper
         envs = list(self.envs.values())
         self.envs.clear()
-        await asyncio.gather(*(env.destroy() for env in envs), return_exceptions=True)
-        # Invokes whose extensions were still at work are reported now, before the ledger
-        # closes (their extensions went with the environments): nothing billed is lost.
+        # The stop ends the invoke phase of an invoke whose extensions still work on it:
+        # its END, REPORT, record and platform.report now, as of the stop (before the
+        # ledger closes, and before SHUTDOWN, as on Lambda); the extensions then get
+        # SHUTDOWN and its grace, not the rest of their work (up to the timeout).
         reporting = [e.reporting for e in envs if e.reporting is not None]
         for env in envs:
-            env.channel.extensions.abandon()
+            env.cut_invoke_phase()
         for result in await asyncio.gather(*reporting, return_exceptions=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.warning("an invoke's report was lost at shutdown: %s", result)
+        await asyncio.gather(*(env.destroy() for env in envs), return_exceptions=True)
+        for env in envs:
+            env.channel.extensions.abandon()  # nobody waits on their next any more
         # Retirements that waited for those reports find their environments gone.
         await asyncio.gather(*self._idle.retiring, return_exceptions=True)
         self._after.run()

@@ -75,6 +75,8 @@ class Environment:
     # The external extensions' output, a pipe of its own (lamina/runtimes/launch_extensions.sh).
     _extensions_output: OutputPipe | None = field(init=False, default=None)
     _log_folder: str = field(init=False)  # the log group's folder in the log store
+    # Resolved when the platform ends the invoke phase itself (cut_invoke_phase).
+    _phase_cut: asyncio.Future[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._output = OutputPipe(self._output_line)
@@ -302,6 +304,28 @@ class Environment:
             await asyncio.wait_for(exts.settled(), float(self.cfg.timeout_s))
         except TimeoutError:
             log.warning("an extension of %s did not ask for its next event", self.cfg.name)
+
+    async def invoke_phase_ends(self) -> None:
+        """Wait for the end of an answered invoke's phase: every extension finished with
+        it (:meth:`settle_extensions`), or the platform ended it (:meth:`cut_invoke_phase`)."""
+        if self.channel.extensions.all_settled():
+            return
+        if self._phase_cut is None:
+            self._phase_cut = asyncio.get_running_loop().create_future()
+        settling = asyncio.ensure_future(self.settle_extensions())
+        try:
+            await asyncio.wait((settling, self._phase_cut), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            settling.cancel()
+
+    def cut_invoke_phase(self) -> None:
+        """End the invoke phase now: a server that stops does not wait for an extension's
+        work on the answered invoke. Its END and REPORT follow at once, as of now; the
+        extensions keep working into SHUTDOWN and its grace, then the kill (:meth:`destroy`)."""
+        if self._phase_cut is None:
+            self._phase_cut = asyncio.get_running_loop().create_future()
+        if not self._phase_cut.done():
+            self._phase_cut.set_result(None)
 
     def close_network(self) -> None:
         if self.network is not None:

@@ -151,8 +151,9 @@ class Reporter:
     ) -> None:
         """The invoke phase ends when every extension is done with the event, as on
         Lambda: END, REPORT and the bill then count that post-runtime extension time
-        (the caller had its answer when the runtime gave it)."""
-        await env.settle_extensions()
+        (the caller had its answer when the runtime gave it). A server that stops ends
+        the phase at once (:meth:`Environment.cut_invoke_phase`): it is reported as of then."""
+        await env.invoke_phase_ends()
         extension_ms = (time.perf_counter() - runtime_done_at) * 1000
         self.after_invoke(
             env,

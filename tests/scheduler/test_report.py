@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 from lamina.logs import lines
@@ -16,6 +17,7 @@ from lamina.logs.store import LogStore, group_folder
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import FunctionError, InvocationRecord, Outcome
 from lamina.runtime_api.channel import RuntimeChannel
+from lamina.runtime_api.extensions import Extension
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import Answered, Exited, InitFailed, InvokeOutcome, Ready, TimedOut
 from lamina.scheduler.pool import EnvSlot, EnvState
@@ -144,3 +146,53 @@ def test_the_record_holds_each_field_where_the_model_names_it() -> None:
         architecture="x86_64", outcome=Outcome.TIMEOUT, ephemeral_mb=512, restored=False,
         trace_header="Root=1-5759e988-bd862e3fe1be46a994272793",
     )  # fmt: skip
+
+
+def _at_work(tmp: Path) -> Environment:
+    """An environment one of whose extensions still works on the answered invoke."""
+    slot = EnvSlot("1", "fn", "k", EnvState.BUSY, 0.0, 0.0)
+    env = Environment(slot, cfg(), RuntimeChannel(), "stream", LogStore(tmp))
+    env.channel.extensions.by_id["id"] = Extension("worker", "id", frozenset({"INVOKE"}))
+    return env
+
+
+async def _turns(n: int = 5) -> None:
+    """A few turns of the event loop: what is not waiting on anything finishes in them (no
+    clock: the extension's wait would end only at the function's timeout)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_a_cut_invoke_phase_is_reported_at_once_and_as_a_success(tmp_path: Path) -> None:
+    # A server that stops does not wait for the extension (up to the 3 s timeout here).
+    records: list[InvocationRecord] = []
+
+    async def scenario() -> None:
+        env = _at_work(tmp_path)
+        done_at = time.perf_counter()
+        ending = Reporter(records.append).after_extensions(
+            env, RID, Answered(b"{}"), runtime_ms=1.0, runtime_done_at=done_at,
+            started_at=100.0, ready=None,
+        )  # fmt: skip
+        reporting = asyncio.get_running_loop().create_task(ending)
+        await _turns()
+        assert not reporting.done() and records == []
+        env.cut_invoke_phase()
+        await _turns()
+        assert reporting.done() and reporting.exception() is None
+        assert not env.channel.extensions.all_settled()  # they get SHUTDOWN and the grace
+
+    asyncio.run(scenario())
+    assert [r.outcome for r in records] == [Outcome.SUCCESS]
+
+
+def test_a_phase_cut_before_its_report_waits_ends_at_once(tmp_path: Path) -> None:
+    # The stop may come before the report's task first runs: the cut is kept.
+    async def scenario() -> None:
+        env = _at_work(tmp_path)
+        env.cut_invoke_phase()
+        ending = asyncio.get_running_loop().create_task(env.invoke_phase_ends())
+        await _turns()
+        assert ending.done()
+
+    asyncio.run(scenario())
