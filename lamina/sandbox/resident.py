@@ -28,11 +28,20 @@ import contextlib
 import logging
 import os
 from pathlib import Path
+from typing import NamedTuple
+
+from lamina.sandbox.filepages import (
+    PAGE_BYTES,
+    FileKey,
+    FileUse,
+    WindowOf,
+    environment_file_pages,
+    walk,
+)
 
 log = logging.getLogger(__name__)
 
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-_SKIPPED = -1  # a pid that is not counted (the namespace's init)
+WINDOW_OF = WindowOf()  # the devices' readahead windows, read once per device
 
 
 # An environment's first readings all sample: INIT and the first events (lazy imports,
@@ -55,10 +64,42 @@ def resample_due(samples: int, charged: int, charged_then: int, since_s: float) 
     return samples < EAGER_SAMPLES or charged > charged_then or since_s >= RESAMPLE_S
 
 
-def resident_pages(statm: bytes) -> int:
-    """Resident pages from a ``/proc/<pid>/statm`` text (its second field)."""
+class Statm(NamedTuple):
+    """The counts of a ``/proc/<pid>/statm`` text that a reading uses, in pages."""
+
+    size: int  # the address space: changes when a mapping is added or removed
+    resident: int  # anonymous + file + shared memory
+    shared: int  # file + shared memory (the kernel's MM_FILEPAGES + MM_SHMEMPAGES)
+
+
+def parse_statm(statm: bytes) -> Statm:
+    """The first three fields of a ``/proc/<pid>/statm`` text (zeros when it is empty)."""
     fields = statm.split()
-    return int(fields[1]) if len(fields) > 1 else 0
+    if len(fields) < 3:
+        return Statm(0, 0, 0)
+    return Statm(int(fields[0]), int(fields[1]), int(fields[2]))
+
+
+def walk_due(now: Statm, at_walk: Statm | None) -> bool:
+    """Whether a process's file mappings should be walked again: at its first sample, and
+    when its address space or its file-resident count changed since the last walk (a new
+    mapping, or file pages touched or reclaimed). A warm process whose counts stand still
+    is not walked again."""
+    return at_walk is None or now.size != at_walk.size or now.shared != at_walk.shared
+
+
+def resident_bytes(
+    anon_pages: int, file_pages: int, unknown_pages: int, largest_shared: int
+) -> int:
+    """An environment's resident memory from its processes' counts, in bytes.
+
+    ``anon_pages``: the processes' anonymous pages, summed (statm resident - shared);
+    ``file_pages``: the file figure of :func:`~lamina.sandbox.filepages.environment_file_pages`
+    (each file once, widened by readahead); ``unknown_pages``: the ``shared`` counts of
+    processes whose mappings could not be walked; ``largest_shared``: the largest
+    ``shared`` count of one process. The file part is never below the latter, so the
+    reading is never below the largest process's own resident set."""
+    return (anon_pages + max(file_pages + unknown_pages, largest_shared)) * PAGE_BYTES
 
 
 def is_namespace_init(status: bytes) -> bool:
@@ -75,20 +116,33 @@ def parse_pids(procs: bytes) -> list[int]:
     return [int(word) for word in procs.split()]
 
 
+class _Member:
+    """One counted process: its open ``statm`` and what its last walk found."""
+
+    __slots__ = ("statm_fd", "use", "walked")
+
+    def __init__(self, statm_fd: int) -> None:
+        self.statm_fd = statm_fd
+        self.walked: Statm | None = None  # the counts at the last walk
+        self.use: dict[FileKey, FileUse] | None = None  # None: not walked, or unreadable
+
+
 class ResidentSampler:
-    """The peak, over the environment's life, of its processes' summed resident sets."""
+    """The peak, over the environment's life, of its processes' resident memory."""
 
     def __init__(self, procs_file: Path) -> None:
         self._procs_fd = -1
-        self._statm: dict[int, int] = {}  # pid -> open /proc/<pid>/statm, or _SKIPPED
+        self._members: dict[int, _Member | None] = {}  # pid -> member, None: not counted
+        self._file_pages = 0  # the file figure of the last walks
         self.peak_bytes = 0
+        self.walks = 0  # maps walks taken (for the cost measurements)
         try:
             self._procs_fd = os.open(procs_file, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             log.warning("no resident-memory readings from %s: %s", procs_file, exc)
 
     def sample(self) -> int:
-        """Read every member's resident set now; returns the peak of the sums so far."""
+        """Read every member's counts now; returns the peak of the readings so far."""
         if self._procs_fd < 0:
             return self.peak_bytes
         try:
@@ -96,46 +150,72 @@ class ResidentSampler:
         except OSError as exc:  # the group is gone: keep the last peak
             log.debug("cgroup.procs unreadable: %s", exc)
             return self.peak_bytes
-        pages = 0
-        known = self._statm
+        members = self._members
+        anon = unknown = largest_shared = 0
+        changed = False
         for pid in pids:
-            fd = known.get(pid)
-            if fd is None:
-                fd = known[pid] = _open_member(pid)
-            if fd == _SKIPPED:
+            if pid in members:
+                member = members[pid]
+            else:
+                member = members[pid] = _open_member(pid)
+                changed = True
+            if member is None:
                 continue
             try:
-                pages += resident_pages(os.pread(fd, 256, 0))
+                counts = parse_statm(os.pread(member.statm_fd, 256, 0))
             except OSError:  # exited since cgroup.procs was read: nothing resident
                 continue
-        if len(known) > len(pids):
-            self._forget(set(known) - set(pids))
-        total = pages * PAGE_BYTES
+            anon += counts.resident - counts.shared
+            largest_shared = max(largest_shared, counts.shared)
+            if walk_due(counts, member.walked):
+                member.walked = counts
+                member.use = _walk(pid)
+                self.walks += 1
+                changed = True
+            if member.use is None:
+                unknown += counts.shared
+        if len(members) > len(pids):
+            self._forget(set(members) - set(pids))
+            changed = True
+        if changed:
+            self._file_pages = environment_file_pages(
+                (m.use for m in members.values() if m is not None and m.use is not None),
+                WINDOW_OF,
+            )
+        total = resident_bytes(anon, self._file_pages, unknown, largest_shared)
         if total > self.peak_bytes:
             self.peak_bytes = total
         return self.peak_bytes
 
     def _forget(self, pids: set[int]) -> None:
         for pid in pids:
-            fd = self._statm.pop(pid)
-            if fd != _SKIPPED:
-                os.close(fd)
+            member = self._members.pop(pid)
+            if member is not None:
+                os.close(member.statm_fd)
 
     def close(self) -> None:
         """Close every descriptor (idempotent); the peak stays readable."""
-        self._forget(set(self._statm))
+        self._forget(set(self._members))
         if self._procs_fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._procs_fd)
             self._procs_fd = -1
 
 
-def _open_member(pid: int) -> int:
-    """An open ``statm`` of a counted process, or ``_SKIPPED``."""
+def _walk(pid: int) -> dict[FileKey, FileUse] | None:
+    try:
+        return walk(pid)
+    except OSError as exc:  # exited, or pagemap not readable: its shared count stands in
+        log.debug("no file mappings of pid %d: %s", pid, exc)
+        return None
+
+
+def _open_member(pid: int) -> _Member | None:
+    """A counted process with its ``statm`` open, or None (not counted)."""
     try:
         with open(f"/proc/{pid}/status", "rb") as status:
             if is_namespace_init(status.read()):
-                return _SKIPPED
-        return os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+                return None
+        return _Member(os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC))
     except OSError:  # exited since cgroup.procs was read
-        return _SKIPPED
+        return None

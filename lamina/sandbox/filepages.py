@@ -1,0 +1,213 @@
+"""The file pages an environment maps, counted as its own page cache would hold them.
+
+Lambda's Max Memory Used is a microVM's memory: every file page the runtime and code
+touched, plus what the kernel read around each of those faults (readahead), is that VM's
+page cache. Here the page cache is the host's, shared: the pages are usually cached
+already, so neither the cgroup's charge (it counts only pages it faulted in first) nor
+the resident set (it counts only pages this process touched) says what a fresh VM would
+hold, and counting the host's cached pages of the mapped files reads whatever any process
+on the host ever read of them (the whole 94 MB ``node`` binary on a busy host).
+
+So the file figure is rebuilt from the environment's own faults: from ``/proc/<pid>/maps``
+its file mappings, from ``/proc/<pid>/pagemap`` which of their pages the process has
+mapped (touched), in file-page offsets; per file (device, inode), the union over all the
+environment's processes (a VM's page cache holds one copy), each touched run widened by
+the backing device's readahead window (``read_ahead_kb``: the kernel's mmap read-around
+reads that window centred on a faulting page), clipped to the span of the file that is
+mapped. Files on devices without readahead (tmpfs, shared memory) count their touched
+pages only.
+
+Pure functions here (:func:`parse_maps`, :func:`present_runs`, :func:`readahead_pages`),
+the reads in :func:`walk` and :class:`WindowOf`. A walk costs a ``maps`` read
+and a ``pagemap`` read over the file mappings (~0.5 ms for Node's 23,000 mapped pages),
+so :mod:`lamina.sandbox.resident` walks a process only when its mapping or file-resident
+counts changed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+_PAGEMAP_ENTRY = 8  # bytes per page in /proc/<pid>/pagemap; bit 63: present
+_PRESENT_RUN = re.compile(rb"\x01+")
+# bytes -> 1 where the byte's top bit (the entry's bit 63) is set, else 0
+_TOP_BIT = bytes(int(b >= 0x80) for b in range(256))
+
+FileKey = tuple[int, int]  # (device number, inode)
+Runs = list[tuple[int, int]]  # half-open page ranges [start, end), sorted, disjoint
+
+
+class FileMapping(NamedTuple):
+    """One file-backed line of ``/proc/<pid>/maps``."""
+
+    start: int  # virtual address
+    end: int
+    page: int  # the file page mapped at ``start``
+    file: FileKey
+
+
+def parse_maps(text: bytes) -> list[FileMapping]:
+    """The file-backed mappings (inode ≠ 0) of a ``/proc/<pid>/maps`` text."""
+    out = []
+    for line in text.splitlines():
+        fields = line.split(None, 5)
+        if len(fields) < 5 or fields[4] == b"0":
+            continue
+        start, _, end = fields[0].partition(b"-")
+        major, _, minor = fields[3].partition(b":")
+        out.append(
+            FileMapping(
+                int(start, 16),
+                int(end, 16),
+                int(fields[2], 16) // PAGE_BYTES,
+                (os.makedev(int(major, 16), int(minor, 16)), int(fields[4])),
+            )
+        )
+    return out
+
+
+def present_runs(pagemap: bytes, first_page: int) -> Runs:
+    """The runs of present pages in a ``pagemap`` slice, as pages from ``first_page``."""
+    flags = pagemap[_PAGEMAP_ENTRY - 1 :: _PAGEMAP_ENTRY].translate(_TOP_BIT)
+    return [(first_page + m.start(), first_page + m.end()) for m in _PRESENT_RUN.finditer(flags)]
+
+
+def merge(runs: Iterable[tuple[int, int]]) -> Runs:
+    """Sorted, disjoint runs covering the same pages (touching runs joined)."""
+    out: Runs = []
+    for start, end in sorted(runs):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def pages_in(runs: Runs) -> int:
+    return sum(end - start for start, end in runs)
+
+
+def readahead_pages(touched: Runs, mapped: Runs, window: int) -> int:
+    """Pages a fresh page cache would hold of a file: each touched run widened by half a
+    readahead ``window`` (pages) on each side, clipped to the span of ``mapped``, merged.
+    """
+    if not touched:
+        return 0
+    half = window // 2
+    low = min(start for start, _ in mapped) if mapped else 0
+    high = max(end for _, end in mapped) if mapped else max(end for _, end in touched)
+    widened = ((max(low, start - half), min(high, end + half)) for start, end in merge(touched))
+    return pages_in(merge(run for run in widened if run[0] < run[1]))
+
+
+class FileUse(NamedTuple):
+    """What one process maps and has touched of one file (file-page runs)."""
+
+    mapped: Runs
+    touched: Runs
+
+
+def contiguous_spans(mappings: Sequence[FileMapping]) -> Runs:
+    """The virtual page spans the (address-ordered) ``mappings`` cover, adjacent ones joined:
+    one ``pagemap`` read per span instead of one per mapping (a library's four or five
+    mappings are adjacent)."""
+    spans: Runs = []
+    for m in mappings:
+        first, end = m.start // PAGE_BYTES, m.end // PAGE_BYTES
+        if spans and spans[-1][1] == first:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((first, end))
+    return spans
+
+
+def file_use(
+    mappings: Sequence[FileMapping], pagemap_at: Callable[[int, int], bytes]
+) -> dict[FileKey, FileUse]:
+    """Per file, the mapped and touched page runs of one process's (address-ordered)
+    mappings; ``pagemap_at(first, count)`` reads the entries of a virtual page span."""
+    mapped: dict[FileKey, list[tuple[int, int]]] = {}
+    touched: dict[FileKey, list[tuple[int, int]]] = {}
+    i = 0
+    for span_first, span_end in contiguous_spans(mappings):
+        entries = pagemap_at(span_first, span_end - span_first)
+        while i < len(mappings) and mappings[i].start // PAGE_BYTES < span_end:
+            m = mappings[i]
+            i += 1
+            first = m.start // PAGE_BYTES
+            count = m.end // PAGE_BYTES - first
+            mapped.setdefault(m.file, []).append((m.page, m.page + count))
+            at = (first - span_first) * _PAGEMAP_ENTRY
+            runs = present_runs(entries[at : at + count * _PAGEMAP_ENTRY], m.page)
+            touched.setdefault(m.file, []).extend(runs)
+    return {key: FileUse(merge(mapped[key]), merge(touched[key])) for key in mapped}
+
+
+def environment_file_pages(
+    uses: Iterable[dict[FileKey, FileUse]], window_of: Callable[[int], int]
+) -> int:
+    """The file figure of an environment, in pages: per file, the union of its processes'
+    mapped and touched runs, widened by the file's device's readahead window."""
+    mapped: dict[FileKey, list[tuple[int, int]]] = {}
+    touched: dict[FileKey, list[tuple[int, int]]] = {}
+    for use in uses:
+        for key, runs in use.items():
+            mapped.setdefault(key, []).extend(runs.mapped)
+            touched.setdefault(key, []).extend(runs.touched)
+    return sum(
+        readahead_pages(merge(touched[key]), merge(mapped[key]), window_of(key[0]))
+        for key in mapped
+    )
+
+
+# -- the reads ----------------------------------------------------------------------------
+class PagemapReader:
+    """Reads an open ``/proc/<pid>/pagemap``."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def __call__(self, first: int, count: int) -> bytes:
+        """The entries of ``count`` pages from virtual page ``first``."""
+        return os.pread(self._fd, count * _PAGEMAP_ENTRY, first * _PAGEMAP_ENTRY)
+
+
+class WindowOf:
+    """The readahead window (pages) of a device, read once from sysfs and remembered."""
+
+    def __init__(self, sysfs: str = "/sys/class/bdi") -> None:
+        self._sysfs = sysfs
+        self._known: dict[int, int] = {}
+
+    def __call__(self, dev: int) -> int:
+        window = self._known.get(dev)
+        if window is None:
+            window = self._known[dev] = readahead_window(self._sysfs, dev)
+        return window
+
+
+def readahead_window(sysfs: str, dev: int) -> int:
+    """A block device's ``read_ahead_kb`` in pages; 0 for a device without one (tmpfs,
+    shared memory: nothing is read around a fault there)."""
+    path = f"{sysfs}/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb"
+    try:
+        with open(path, "rb") as f:
+            return int(f.read()) * 1024 // PAGE_BYTES
+    except (OSError, ValueError):
+        return 0
+
+
+def walk(pid: int) -> dict[FileKey, FileUse]:
+    """A process's file use now (raises OSError when it is gone or unreadable)."""
+    with open(f"/proc/{pid}/maps", "rb") as maps:
+        mappings = parse_maps(maps.read())
+    fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return file_use(mappings, PagemapReader(fd))
+    finally:
+        os.close(fd)
