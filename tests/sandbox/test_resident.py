@@ -11,10 +11,13 @@ from lamina.sandbox.resident import (
     PAGE_BYTES,
     RESAMPLE_S,
     ResidentSampler,
+    Statm,
     is_namespace_init,
     parse_pids,
+    parse_statm,
     resample_due,
-    resident_pages,
+    resident_bytes,
+    walk_due,
 )
 
 MB = 1024 * 1024
@@ -34,8 +37,8 @@ sys.stdin.readline()
 
 
 def test_the_texts_parse() -> None:
-    assert resident_pages(b"2843 1234 567 1 0 300 0\n") == 1234
-    assert resident_pages(b"") == 0
+    assert parse_statm(b"2843 1234 567 1 0 300 0\n") == Statm(size=2843, resident=1234, shared=567)
+    assert parse_statm(b"") == Statm(0, 0, 0)
     assert parse_pids(b"12\n345\n") == [12, 345]
     assert is_namespace_init(b"Name:\tx\nNSpid:\t4242\t1\n")
     assert not is_namespace_init(b"Name:\tx\nNSpid:\t4242\t2\n")
@@ -86,3 +89,75 @@ def test_a_warm_environment_is_sampled_again_only_when_something_changed() -> No
     assert not resample_due(later, 10 * MB, 10 * MB, 0.01)  # nothing new: the peak stands
     assert resample_due(later, 11 * MB, 10 * MB, 0.01)  # the charged peak rose
     assert resample_due(later, 10 * MB, 10 * MB, RESAMPLE_S)  # and at least this often
+
+
+def test_a_process_is_walked_again_only_when_its_mappings_or_file_pages_changed() -> None:
+    then = Statm(size=1000, resident=300, shared=200)
+    assert walk_due(then, None)  # never walked
+    assert not walk_due(then, then)
+    assert not walk_due(Statm(1000, 350, 200), then)  # anonymous memory alone: no new files
+    assert walk_due(Statm(1200, 300, 200), then)  # a new mapping (a dlopen, a file mmap)
+    assert walk_due(Statm(1000, 310, 210), then)  # file pages touched or reclaimed
+
+
+def test_the_reading_is_anonymous_memory_plus_the_file_figure_never_below_one_process() -> None:
+    page = PAGE_BYTES
+    assert resident_bytes(100, 500, 0, 300) == 600 * page
+    # Processes that could not be walked count their own file-resident pages.
+    assert resident_bytes(100, 500, 40, 300) == 640 * page
+    # The file figure never falls below the largest process's own file-resident pages.
+    assert resident_bytes(100, 200, 0, 300) == 400 * page
+
+
+# Maps a file shared, touches every page, says so, then waits to be told to exit.
+MAPPER = """
+import mmap, sys
+with open(sys.argv[1], "rb") as f:
+    view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+total = sum(view[i] for i in range(0, len(view), mmap.PAGESIZE))
+print("mapped", flush=True)
+sys.stdin.readline()
+"""
+
+
+def statm_resident_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+
+
+def test_a_file_two_processes_map_counts_once(tmp_path: Path) -> None:
+    shared = tmp_path / "shared.bin"
+    shared.write_bytes(bytes(range(256)) * (48 * MB // 256))
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", MAPPER, str(shared)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "mapped"
+        procs = tmp_path / "cgroup.procs"
+        procs.write_text(f"{children[0].pid}\n")
+        one = ResidentSampler(procs)
+        alone = one.sample()
+        procs.write_text(f"{children[0].pid}\n{children[1].pid}\n")
+        both = ResidentSampler(procs)
+        together = both.sample()
+        summed = sum(statm_resident_bytes(child.pid) for child in children)
+        assert alone >= 48 * MB  # the whole file was touched
+        # The second process adds its own anonymous memory and interpreter, not the file again.
+        assert together < summed - 40 * MB, (together, summed)
+        assert alone < together < alone + 40 * MB, (alone, together)
+        assert both.walks == 2
+        assert both.sample() == together
+        assert both.walks == 2  # nothing changed: not walked again
+        one.close()
+        both.close()
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()

@@ -1,0 +1,153 @@
+"""The file pages an environment maps, counted as its own page cache would hold them."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from pathlib import Path
+
+from lamina.sandbox.filepages import (
+    PAGE_BYTES,
+    FileMapping,
+    FileUse,
+    WindowOf,
+    contiguous_spans,
+    environment_file_pages,
+    file_use,
+    merge,
+    parse_maps,
+    present_runs,
+    readahead_pages,
+    walk,
+)
+
+PRESENT = 1 << 63
+LIBC = (os.makedev(0xFE, 0x00), 339380)
+NODE = (os.makedev(0xFE, 0x00), 260104)
+
+MAPS = b"""\
+562edef4f000-562edef51000 r--p 00000000 fe:00 260104                     /usr/bin/node
+562edef51000-562edef55000 r-xp 00002000 fe:00 260104                     /usr/bin/node
+562ee0a2e000-562ee0b6c000 rw-p 00000000 00:00 0                          [heap]
+7f665c3fe000-7f665c400000 r--p 00000000 fe:00 339380                     /usr/lib/libc.so.6
+7f665c5d3000-7f665c5e0000 rw-p 00000000 00:00 0
+7f665c614000-7f665c61b000 r--s 00000000 00:01 2048                       /memfd:x (deleted)
+7ffc1c5a3000-7ffc1c5c4000 rw-p 00000000 00:00 0                          [stack]
+"""
+
+
+def entries(flags: str) -> bytes:
+    """``pagemap`` entries: one per character, present where it is ``x``."""
+    return b"".join(struct.pack("<Q", PRESENT | 5 if c == "x" else 0) for c in flags)
+
+
+def test_the_maps_text_parses_to_its_file_mappings() -> None:
+    got = parse_maps(MAPS)
+    assert got == [
+        FileMapping(0x562EDEF4F000, 0x562EDEF51000, 0, NODE),
+        FileMapping(0x562EDEF51000, 0x562EDEF55000, 2, NODE),
+        FileMapping(0x7F665C3FE000, 0x7F665C400000, 0, LIBC),
+        FileMapping(0x7F665C614000, 0x7F665C61B000, 0, (os.makedev(0, 1), 2048)),
+    ]
+    assert parse_maps(b"") == []
+
+
+def test_present_pages_read_as_runs() -> None:
+    assert present_runs(entries("xx..x...xxx"), 100) == [(100, 102), (104, 105), (108, 111)]
+    assert present_runs(entries("...."), 0) == []
+    # Swapped or soft-dirty bits alone (not bit 63) are not present.
+    assert present_runs(struct.pack("<Q", 1 << 62) + struct.pack("<Q", 1 << 55), 0) == []
+
+
+def test_runs_merge_when_they_overlap_or_touch() -> None:
+    assert merge([(10, 12), (0, 4), (4, 6), (11, 20), (30, 31)]) == [(0, 6), (10, 20), (30, 31)]
+    assert merge([]) == []
+
+
+def test_touched_runs_widen_by_half_the_readahead_window_each_side_within_the_mapped_span() -> None:
+    mapped = [(0, 1000)]
+    assert readahead_pages([(500, 501)], mapped, 32) == 33  # 484..517
+    assert readahead_pages([(500, 501)], mapped, 0) == 1  # no readahead: the touched page
+    assert readahead_pages([(2, 3)], mapped, 32) == 19  # clipped at the span's start
+    assert readahead_pages([(995, 999)], mapped, 32) == 21  # and at its end
+    # Two faults whose windows overlap count their union once.
+    assert readahead_pages([(100, 101), (110, 111)], mapped, 32) == 43  # 84..127
+    assert readahead_pages([], mapped, 32) == 0
+    # The span runs from the lowest to the highest mapped page (gaps included: readahead
+    # reads the file, not the mappings).
+    assert readahead_pages([(10, 11)], [(0, 4), (20, 30)], 64) == 30
+
+
+def test_adjacent_mappings_are_read_in_one_span() -> None:
+    mappings = parse_maps(MAPS)
+    page = PAGE_BYTES
+    assert contiguous_spans(mappings) == [
+        (0x562EDEF4F000 // page, 0x562EDEF55000 // page),
+        (0x7F665C3FE000 // page, 0x7F665C400000 // page),
+        (0x7F665C614000 // page, 0x7F665C61B000 // page),
+    ]
+
+
+def test_a_process_file_use_maps_virtual_pages_to_file_pages() -> None:
+    mappings = parse_maps(MAPS)
+    node_first = 0x562EDEF4F000 // PAGE_BYTES
+    libc_first = 0x7F665C3FE000 // PAGE_BYTES
+    memfd_first = 0x7F665C614000 // PAGE_BYTES
+    pagemaps = {
+        (node_first, 6): entries("x...xx"),  # node pages 0, then 4-5 (the r-xp mapping at 2)
+        (libc_first, 2): entries(".."),
+        (memfd_first, 7): entries(".xx...."),
+    }
+    reads: list[tuple[int, int]] = []
+
+    def pagemap_at(first: int, count: int) -> bytes:
+        reads.append((first, count))
+        return pagemaps[(first, count)]
+
+    use = file_use(mappings, pagemap_at)
+    assert len(reads) == 3  # one read per span, not per mapping
+    assert use[NODE] == FileUse(mapped=[(0, 6)], touched=[(0, 1), (4, 6)])
+    assert use[LIBC] == FileUse(mapped=[(0, 2)], touched=[])
+    assert use[(os.makedev(0, 1), 2048)] == FileUse(mapped=[(0, 7)], touched=[(1, 3)])
+
+
+def test_a_file_two_processes_map_counts_once_with_their_touched_pages_united() -> None:
+    a = {NODE: FileUse(mapped=[(0, 1000)], touched=[(100, 110)])}
+    b = {
+        NODE: FileUse(mapped=[(0, 1000)], touched=[(105, 120), (600, 601)]),
+        LIBC: FileUse(mapped=[(0, 50)], touched=[(0, 5)]),
+    }
+    windows = {NODE[0]: 0}
+    assert environment_file_pages([a], windows.__getitem__) == 10
+    assert environment_file_pages([a, b], windows.__getitem__) == 20 + 1 + 5
+    windows[NODE[0]] = 16
+    # 92..128 (the united run 100..120 widened by 8) and 592..609, libc 0..13.
+    assert environment_file_pages([a, b], windows.__getitem__) == 36 + 17 + 13
+    assert environment_file_pages([], windows.__getitem__) == 0
+
+
+def test_a_devices_readahead_window_is_read_from_sysfs_once(tmp_path: Path) -> None:
+    (tmp_path / "254:0").mkdir()
+    (tmp_path / "254:0" / "read_ahead_kb").write_text("128\n")
+    window_of = WindowOf(str(tmp_path))
+    assert window_of(os.makedev(254, 0)) == 128 * 1024 // PAGE_BYTES
+    assert window_of(os.makedev(0, 1)) == 0  # no bdi (tmpfs, shared memory): no readahead
+    (tmp_path / "254:0" / "read_ahead_kb").write_text("8192\n")
+    assert window_of(os.makedev(254, 0)) == 128 * 1024 // PAGE_BYTES  # remembered
+
+
+def test_a_real_process_walk_finds_the_pages_it_touched_of_a_file_it_maps(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mapped.bin"
+    path.write_bytes(bytes(64 * PAGE_BYTES))
+    st = path.stat()
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        assert view[0] == 0 and view[40 * PAGE_BYTES] == 0  # touch pages 0 and 40
+        use = walk(os.getpid())[(st.st_dev, st.st_ino)]
+    assert use.mapped == [(0, 64)]
+    touched = {page for start, end in use.touched for page in range(start, end)}
+    # Fault-around may map cached neighbours too; the touched pages are there.
+    assert {0, 40} <= touched
+    assert len(touched) < 64
