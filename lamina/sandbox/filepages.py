@@ -50,30 +50,36 @@ class FileMapping(NamedTuple):
     file: FileKey
 
 
+_MAPS_LINE = re.compile(
+    rb"^([0-9a-f]+)-([0-9a-f]+) \S+ ([0-9a-f]+) ([0-9a-f]+):([0-9a-f]+) ([0-9]+)", re.MULTILINE
+)
+
+
 def parse_maps(text: bytes) -> list[FileMapping]:
     """The file-backed mappings (inode ≠ 0) of a ``/proc/<pid>/maps`` text."""
-    out = []
-    for line in text.splitlines():
-        fields = line.split(None, 5)
-        if len(fields) < 5 or fields[4] == b"0":
-            continue
-        start, _, end = fields[0].partition(b"-")
-        major, _, minor = fields[3].partition(b":")
-        out.append(
-            FileMapping(
-                int(start, 16),
-                int(end, 16),
-                int(fields[2], 16) // PAGE_BYTES,
-                (os.makedev(int(major, 16), int(minor, 16)), int(fields[4])),
-            )
+    return [
+        FileMapping(
+            int(start, 16),
+            int(end, 16),
+            int(offset, 16) // PAGE_BYTES,
+            (os.makedev(int(major, 16), int(minor, 16)), int(inode)),
         )
-    return out
+        for start, end, offset, major, minor, inode in _MAPS_LINE.findall(text)
+        if inode != b"0"
+    ]
 
 
-def present_runs(pagemap: bytes, first_page: int) -> Runs:
-    """The runs of present pages in a ``pagemap`` slice, as pages from ``first_page``."""
-    flags = pagemap[_PAGEMAP_ENTRY - 1 :: _PAGEMAP_ENTRY].translate(_TOP_BIT)
-    return [(first_page + m.start(), first_page + m.end()) for m in _PRESENT_RUN.finditer(flags)]
+def present_flags(pagemap: bytes) -> bytes:
+    """One byte per ``pagemap`` entry: 1 where the page is present (bit 63), else 0."""
+    return pagemap[_PAGEMAP_ENTRY - 1 :: _PAGEMAP_ENTRY].translate(_TOP_BIT)
+
+
+def present_runs(flags: bytes, first_page: int, start: int = 0, end: int | None = None) -> Runs:
+    """The runs of present pages in ``flags[start:end]`` (of :func:`present_flags`), as
+    pages from ``first_page`` (the page at ``start``)."""
+    stop = len(flags) if end is None else end
+    shift = first_page - start
+    return [(m.start() + shift, m.end() + shift) for m in _PRESENT_RUN.finditer(flags, start, stop)]
 
 
 def merge(runs: Iterable[tuple[int, int]]) -> Runs:
@@ -135,15 +141,15 @@ def file_use(
     touched: dict[FileKey, list[tuple[int, int]]] = {}
     i = 0
     for span_first, span_end in contiguous_spans(mappings):
-        entries = pagemap_at(span_first, span_end - span_first)
+        flags = present_flags(pagemap_at(span_first, span_end - span_first))
         while i < len(mappings) and mappings[i].start // PAGE_BYTES < span_end:
             m = mappings[i]
             i += 1
             first = m.start // PAGE_BYTES
             count = m.end // PAGE_BYTES - first
             mapped.setdefault(m.file, []).append((m.page, m.page + count))
-            at = (first - span_first) * _PAGEMAP_ENTRY
-            runs = present_runs(entries[at : at + count * _PAGEMAP_ENTRY], m.page)
+            at = first - span_first
+            runs = present_runs(flags, m.page, at, at + count)
             touched.setdefault(m.file, []).extend(runs)
     return {key: FileUse(merge(mapped[key]), merge(touched[key])) for key in mapped}
 

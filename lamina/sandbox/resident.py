@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -187,8 +188,10 @@ class ResidentSampler:
             largest_shared = max(largest_shared, counts.shared)
             if walk_due(counts, member.walked):
                 member.walked = counts
+                began = time.perf_counter()
                 member.use = _walk(pid)
                 self.walks += 1
+                log.debug("walked pid %d in %.0f µs", pid, (time.perf_counter() - began) * 1e6)
                 changed = True
             if member.use is None:
                 unknown += counts.shared

@@ -1,15 +1,18 @@
-"""Max Memory Used means what Lambda's means: the environment's resident memory.
+"""Max Memory Used means what Lambda's means: the environment's memory as a VM's would be.
 
-Upper bounds: lambda-perf's AWS figures for hello functions (Python 3.12: 37 MB, Node 22:
-75 MB) + 25 %. Lamina runs Debian's Python 3.11 and Node 20 with leaner bootstraps and no
-in-sandbox platform agent, so it reads less (docs/billing.md gives the numbers); the lower
-bound is what the bare interpreter alone keeps resident on this host, which a reading that
-misses the cached file pages of the interpreter (the cgroup's charge: 7 MB for Python)
-falls below.
+Node's hello reads within ±25 % of lambda-perf's AWS figure (75 MB, Node 22): its file
+pages count as a fresh page cache would hold them (touched pages widened by readahead),
+whatever the host's page cache holds of the node binary, so the test reads the whole
+binary into the cache first (the case in which a reading of the host's cached pages
+would be too high). Python's hello: at least what the bare interpreter keeps resident on
+this host, which a reading that misses the cached file pages of the interpreter (the
+cgroup's charge: 7 MB) falls below, and at most AWS's 37 MB + 25 %; the rest of AWS's
+37 MB is not page cache (its bootstrap, Python 3.12, its in-VM agent: docs/billing.md).
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,24 +55,41 @@ def max_used(server: LaminaProcess, name: str, payload: object) -> tuple[int, in
     return readings[0], readings[1]
 
 
-@pytest.mark.parametrize(
-    ("example", "runtime", "handler", "language", "aws_mb"),
-    [
-        ("hello-python", "python3.11", "app.handler", "python", 37),
-        ("hello-node", "nodejs20.x", "index.handler", "node", 75),
-    ],
-)
-def test_a_hello_function_reads_its_interpreters_resident_memory(
-    server: LaminaProcess, example: str, runtime: str, handler: str, language: str, aws_mb: int
-) -> None:
+def read_whole_file(path: str) -> None:
+    """Bring a file's every page into the host's page cache (harmless to other work)."""
+    with open(path, "rb") as f:
+        while f.read(1 << 20):
+            pass
+
+
+def test_a_python_hello_reads_its_interpreters_resident_memory(server: LaminaProcess) -> None:
+    cold, warm = max_used(server, *hello(server, "hello-python", "python3.11", "app.handler"))
+    bare = bare_interpreter_mb("python")
+    assert bare <= cold <= 37 * 1.25, (cold, bare)
+    assert warm >= cold  # a high-water mark over the environment's life
+
+
+def test_a_node_hello_reads_within_a_quarter_of_lambdas_figure(server: LaminaProcess) -> None:
+    node = shutil.which("node")
+    assert node is not None
+    read_whole_file(node)  # the host's cache holds all of it: the reading must not follow
+    cold, warm = max_used(server, *hello(server, "hello-node", "nodejs20.x", "index.handler"))
+    assert bare_interpreter_mb("node") <= cold, cold
+    assert 75 * 0.75 <= cold <= warm <= 75 * 1.25, (cold, warm)
+
+
+def test_a_rust_hello_reads_less_than_an_interpreter(server: LaminaProcess) -> None:
+    cold, warm = max_used(server, *hello(server, "hello-rust", "provided.al2023", "bootstrap"))
+    # Its process (~2 MB) and libc; AWS's 15.6 MB is mostly its microVM's own agent and init.
+    assert 1 < cold <= warm < bare_interpreter_mb("python"), (cold, warm)
+
+
+def hello(server: LaminaProcess, example: str, runtime: str, handler: str) -> tuple[str, object]:
     zip_path = EXAMPLES / f"{example}.zip"
     assert zip_path.is_file(), f"{zip_path} missing: run `make examples`"
     name = "mem-" + example
     server.create(name, zip_path.read_bytes(), runtime=runtime, handler=handler)
-    cold, warm = max_used(server, name, {"name": "Lamina"})
-    bare = bare_interpreter_mb(language)
-    assert bare <= cold <= aws_mb * 1.25, (cold, bare, aws_mb)
-    assert warm >= cold  # a high-water mark over the environment's life
+    return name, {"name": "Lamina"}
 
 
 def test_a_forked_environment_counts_the_pages_it_shares_with_its_zygote(

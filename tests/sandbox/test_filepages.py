@@ -17,6 +17,7 @@ from lamina.sandbox.filepages import (
     file_use,
     merge,
     parse_maps,
+    present_flags,
     present_runs,
     readahead_pages,
     walk,
@@ -54,10 +55,15 @@ def test_the_maps_text_parses_to_its_file_mappings() -> None:
 
 
 def test_present_pages_read_as_runs() -> None:
-    assert present_runs(entries("xx..x...xxx"), 100) == [(100, 102), (104, 105), (108, 111)]
-    assert present_runs(entries("...."), 0) == []
+    flags = present_flags(entries("xx..x...xxx"))
+    assert flags == b"\x01\x01\x00\x00\x01\x00\x00\x00\x01\x01\x01"
+    assert present_runs(flags, 100) == [(100, 102), (104, 105), (108, 111)]
+    # A slice of the flags (one mapping of a span), as pages from the slice's first.
+    assert present_runs(flags, 500, 1, 9) == [(500, 501), (503, 504), (507, 508)]
+    assert present_runs(present_flags(entries("....")), 0) == []
     # Swapped or soft-dirty bits alone (not bit 63) are not present.
-    assert present_runs(struct.pack("<Q", 1 << 62) + struct.pack("<Q", 1 << 55), 0) == []
+    swapped = struct.pack("<Q", 1 << 62) + struct.pack("<Q", 1 << 55)
+    assert present_runs(present_flags(swapped), 0) == []
 
 
 def test_runs_merge_when_they_overlap_or_touch() -> None:
@@ -141,13 +147,14 @@ def test_a_real_process_walk_finds_the_pages_it_touched_of_a_file_it_maps(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "mapped.bin"
-    path.write_bytes(bytes(64 * PAGE_BYTES))
+    path.write_bytes(bytes(4096 * PAGE_BYTES))
     st = path.stat()
     with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        assert view[0] == 0 and view[40 * PAGE_BYTES] == 0  # touch pages 0 and 40
+        assert view[0] == 0 and view[3000 * PAGE_BYTES] == 0  # touch pages 0 and 3000
         use = walk(os.getpid())[(st.st_dev, st.st_ino)]
-    assert use.mapped == [(0, 64)]
+    assert use.mapped == [(0, 4096)]
     touched = {page for start, end in use.touched for page in range(start, end)}
-    # Fault-around may map cached neighbours too; the touched pages are there.
-    assert {0, 40} <= touched
-    assert len(touched) < 64
+    # Fault-around (and a large folio, mapped whole) may map cached neighbours too; the
+    # touched pages are there, and not the whole file.
+    assert {0, 3000} <= touched
+    assert len(touched) < 2048
