@@ -35,11 +35,13 @@ class CgroupReadings:
     def max_memory_used_mb(self) -> int:
         """Lambda's Max Memory Used: the larger of the resident and the charged peak.
 
-        The processes' summed resident set, sampled here (at the end of an invoke, when
+        The resident reading, sampled here (at the end of an invoke, when
         :func:`~lamina.sandbox.resident.resample_due` says so, and at the end of its life),
-        counts the file-backed pages (interpreter, libraries, code) that are cached, and
-        so charged, elsewhere; the cgroup's peak counts what was allocated and freed
-        between two samples. See :mod:`lamina.sandbox.resident`.
+        is the processes' anonymous memory plus the file pages they map (interpreter,
+        libraries, code) counted as the environment's own page cache would hold them,
+        though the host's cache holds, and another cgroup was charged for, them; the
+        cgroup's peak counts what was allocated and freed between two samples. See
+        :mod:`lamina.sandbox.resident`.
         """
         if self._final is not None:
             return self._final[0]
