@@ -37,6 +37,7 @@ _PRESENT_RUN = re.compile(rb"\x01+")
 # bytes -> 1 where the byte's top bit (the entry's bit 63) is set, else 0
 _TOP_BIT = bytes(int(b >= 0x80) for b in range(256))
 
+PAGEMAP_CHUNK = 65536  # pages per pagemap read: 512 KiB of entries
 FileKey = tuple[int, int]  # (device number, inode)
 Runs = list[tuple[int, int]]  # half-open page ranges [start, end), sorted, disjoint
 
@@ -133,15 +134,16 @@ def contiguous_spans(mappings: Sequence[FileMapping]) -> Runs:
 
 
 def file_use(
-    mappings: Sequence[FileMapping], pagemap_at: Callable[[int, int], bytes]
+    mappings: Sequence[FileMapping], flags_at: Callable[[int, int], bytes]
 ) -> dict[FileKey, FileUse]:
     """Per file, the mapped and touched page runs of one process's (address-ordered)
-    mappings; ``pagemap_at(first, count)`` reads the entries of a virtual page span."""
+    mappings; ``flags_at(first, count)`` reads the present flags (:func:`present_flags`)
+    of a virtual page span."""
     mapped: dict[FileKey, list[tuple[int, int]]] = {}
     touched: dict[FileKey, list[tuple[int, int]]] = {}
     i = 0
     for span_first, span_end in contiguous_spans(mappings):
-        flags = present_flags(pagemap_at(span_first, span_end - span_first))
+        flags = flags_at(span_first, span_end - span_first)
         while i < len(mappings) and mappings[i].start // PAGE_BYTES < span_end:
             m = mappings[i]
             i += 1
@@ -173,14 +175,22 @@ def environment_file_pages(
 
 # -- the reads ----------------------------------------------------------------------------
 class PagemapReader:
-    """Reads an open ``/proc/<pid>/pagemap``."""
+    """Reads the present flags of an open ``/proc/<pid>/pagemap``, at most
+    :data:`PAGEMAP_CHUNK` pages per read (a large mapped file costs 1 byte per page
+    kept, not 8)."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
 
     def __call__(self, first: int, count: int) -> bytes:
-        """The entries of ``count`` pages from virtual page ``first``."""
-        return os.pread(self._fd, count * _PAGEMAP_ENTRY, first * _PAGEMAP_ENTRY)
+        """The present flags of ``count`` pages from virtual page ``first``."""
+        chunks = []
+        for at in range(first, first + count, PAGEMAP_CHUNK):
+            n = min(PAGEMAP_CHUNK, first + count - at)
+            chunks.append(
+                present_flags(os.pread(self._fd, n * _PAGEMAP_ENTRY, at * _PAGEMAP_ENTRY))
+            )
+        return b"".join(chunks)
 
 
 class WindowOf:

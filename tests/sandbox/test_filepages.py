@@ -9,8 +9,10 @@ from pathlib import Path
 
 from lamina.sandbox.filepages import (
     PAGE_BYTES,
+    PAGEMAP_CHUNK,
     FileMapping,
     FileUse,
+    PagemapReader,
     WindowOf,
     contiguous_spans,
     environment_file_pages,
@@ -101,17 +103,17 @@ def test_a_process_file_use_maps_virtual_pages_to_file_pages() -> None:
     libc_first = 0x7F665C3FE000 // PAGE_BYTES
     memfd_first = 0x7F665C614000 // PAGE_BYTES
     pagemaps = {
-        (node_first, 6): entries("x...xx"),  # node pages 0, then 4-5 (the r-xp mapping at 2)
-        (libc_first, 2): entries(".."),
-        (memfd_first, 7): entries(".xx...."),
+        (node_first, 6): present_flags(entries("x...xx")),  # node pages 0, then 4-5
+        (libc_first, 2): present_flags(entries("..")),
+        (memfd_first, 7): present_flags(entries(".xx....")),
     }
     reads: list[tuple[int, int]] = []
 
-    def pagemap_at(first: int, count: int) -> bytes:
+    def flags_at(first: int, count: int) -> bytes:
         reads.append((first, count))
         return pagemaps[(first, count)]
 
-    use = file_use(mappings, pagemap_at)
+    use = file_use(mappings, flags_at)
     assert len(reads) == 3  # one read per span, not per mapping
     assert use[NODE] == FileUse(mapped=[(0, 6)], touched=[(0, 1), (4, 6)])
     assert use[LIBC] == FileUse(mapped=[(0, 2)], touched=[])
@@ -141,6 +143,24 @@ def test_a_devices_readahead_window_is_read_from_sysfs_once(tmp_path: Path) -> N
     assert window_of(os.makedev(0, 1)) == 0  # no bdi (tmpfs, shared memory): no readahead
     (tmp_path / "254:0" / "read_ahead_kb").write_text("8192\n")
     assert window_of(os.makedev(254, 0)) == 128 * 1024 // PAGE_BYTES  # remembered
+
+
+def test_a_pagemap_is_read_in_chunks_of_flags(tmp_path: Path) -> None:
+    pages = PAGEMAP_CHUNK + 10
+    path = tmp_path / "pagemap"
+    flags = "x" + "." * (PAGEMAP_CHUNK - 2) + "xx" + "." * 8 + "x"
+    path.write_bytes(entries("..") + entries(flags))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = PagemapReader(fd)(2, pages)
+    finally:
+        os.close(fd)
+    assert len(got) == pages
+    assert present_runs(got, 0) == [
+        (0, 1),
+        (PAGEMAP_CHUNK - 1, PAGEMAP_CHUNK + 1),
+        (pages - 1, pages),
+    ]
 
 
 def test_a_real_process_walk_finds_the_pages_it_touched_of_a_file_it_maps(
