@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lamina.sandbox.filepages import PAGE_BYTES
 from lamina.sandbox.resident import (
     EAGER_SAMPLES,
-    PAGE_BYTES,
     RESAMPLE_S,
     ResidentSampler,
     Statm,
