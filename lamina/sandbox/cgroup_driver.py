@@ -252,6 +252,17 @@ class CgroupHandle:
             path = self.group.current_memory_file()
         return int(_read(path).strip() or 0)
 
+    def memory_limit_bytes(self) -> int:
+        """The group's memory limit: the function's memory size (0 when unreadable or
+        unlimited)."""
+        if self._removed:
+            return 0
+        try:
+            text = _read(self.group.memory_limit_file()).strip()
+        except SandboxError:
+            return 0
+        return int(text) if text.isdigit() else 0
+
     def current_memory_bytes(self) -> int:
         return 0 if self._removed else int(_read(self.group.current_memory_file()).strip() or 0)
 

@@ -17,11 +17,20 @@ reads that window centred on a faulting page), clipped to the span of the file t
 mapped. Files on devices without readahead (tmpfs, shared memory) count their touched
 pages only.
 
-Pure functions here (:func:`parse_maps`, :func:`present_runs`, :func:`readahead_pages`),
-the reads in :func:`walk` and :class:`WindowOf`. A walk costs a ``maps`` read
-and a ``pagemap`` read over the file mappings (~0.5 ms for Node's 23,000 mapped pages),
-so :mod:`lamina.sandbox.resident` walks a process only when its mapping or file-resident
-counts changed.
+Pure functions here (:func:`parse_maps`, :func:`present_runs`, :func:`readahead_pages`,
+:func:`walk_refusal`), the reads in :func:`walk` and :class:`WindowOf`. A walk costs a
+``maps`` read and a ``pagemap`` read over the file mappings (~0.5 ms for Node's 23,000
+mapped pages), so :mod:`lamina.sandbox.resident` walks a process only when its mapping or
+file-resident counts changed, and at most once per ``WALK_INTERVAL_S``.
+
+The function's code is hostile, and a walk's cost is what it maps: a 1 TiB sparse file
+mapped and never touched is 268 M pagemap entries (4.5-4.9 s of the server's event loop
+and 550 MB of its memory on the unbounded walk, measured), 60,000 small mappings a 6.3 MB
+``maps`` text (~50 ms to read, ~140 ms to parse). So a walk is bounded
+(:class:`WalkBudget`, :func:`walk_refusal`): at most :data:`MAPS_MAX_BYTES` of ``maps``,
+:data:`MAX_FILE_MAPPINGS` file mappings and :data:`MAX_WALK_PAGES` file-mapped pages; a
+process past a bound is not walked, and the sampler counts its own file-resident pages
+instead (``statm`` shared: what it touched, without readahead).
 """
 
 from __future__ import annotations
@@ -38,6 +47,15 @@ _PRESENT_RUN = re.compile(rb"\x01+")
 _TOP_BIT = bytes(int(b >= 0x80) for b in range(256))
 
 PAGEMAP_CHUNK = 65536  # pages per pagemap read: 512 KiB of entries
+
+# The bounds of one walk (the function chooses what it maps). A Python process's ``maps``
+# is ~30 KB (~300 lines, ~140 of them files), Node's similar; 512 KiB is ~5,000 lines, read
+# and parsed in ~15 ms here. 1 Mi pages (4 GiB of file mappings: 8 MiB of pagemap entries,
+# ~15 ms here) is ~170 times Node's 23,000 and above any memory size's worth of touched
+# pages that a function could map from files it wrote to its 10 GB /tmp and mostly use.
+MAPS_MAX_BYTES = 512 * 1024
+MAX_FILE_MAPPINGS = 4096
+MAX_WALK_PAGES = 1 << 20
 FileKey = tuple[int, int]  # (device number, inode)
 Runs = list[tuple[int, int]]  # half-open page ranges [start, end), sorted, disjoint
 
@@ -68,6 +86,28 @@ def parse_maps(text: bytes) -> list[FileMapping]:
         for start, end, offset, major, minor, inode in _MAPS_LINE.findall(text)
         if inode != b"0"
     ]
+
+
+def mapped_pages(mappings: Sequence[FileMapping]) -> int:
+    """The pages the ``mappings`` span: the pagemap entries a walk of them reads."""
+    return sum((m.end - m.start) // PAGE_BYTES for m in mappings)
+
+
+def walk_refusal(
+    mappings: Sequence[FileMapping],
+    max_mappings: int = MAX_FILE_MAPPINGS,
+    max_pages: int = MAX_WALK_PAGES,
+) -> str:
+    """Why reading the pagemap of these (parsed) file mappings would cost more than a walk
+    may ('' when it would not): more than ``max_mappings`` of them, or more than
+    ``max_pages`` pages mapped (a huge sparse file, mapped and never touched, costs as
+    much to walk as one wholly touched)."""
+    if len(mappings) > max_mappings:
+        return f"{len(mappings)} file mappings (at most {max_mappings})"
+    pages = mapped_pages(mappings)
+    if pages > max_pages:
+        return f"{pages} file-mapped pages (at most {max_pages})"
+    return ""
 
 
 def present_flags(pagemap: bytes) -> bytes:
@@ -218,12 +258,64 @@ def readahead_window(sysfs: str, dev: int) -> int:
         return 0
 
 
-def walk(pid: int) -> dict[FileKey, FileUse]:
-    """A process's file use now (raises OSError when it is gone or unreadable)."""
-    with open(f"/proc/{pid}/maps", "rb") as maps:
-        mappings = parse_maps(maps.read())
+class WalkBudget:
+    """What the walks of one sample may still read: ``maps`` bytes and pagemap pages.
+
+    A walk starts only while both are left and may overdraw them (it is bounded by the
+    per-walk caps itself), so a sample reads at most the budget plus one walk at the caps;
+    the processes still due then wait for the next sample."""
+
+    __slots__ = ("maps_bytes", "pages")
+
+    def __init__(self, maps_bytes: int = MAPS_MAX_BYTES, pages: int = MAX_WALK_PAGES) -> None:
+        self.maps_bytes = maps_bytes
+        self.pages = pages
+
+    def left(self) -> bool:
+        return self.maps_bytes > 0 and self.pages > 0
+
+
+class Walk(NamedTuple):
+    """What a walk found: the process's file use, or why it was not taken (``refused``)."""
+
+    use: dict[FileKey, FileUse] | None
+    refused: str = ""
+
+
+def read_maps(pid: int, limit: int = MAPS_MAX_BYTES) -> bytes | None:
+    """A process's ``maps`` text, or None when it is longer than ``limit`` bytes (read no
+    further than that: a process with 60,000 mappings has 6 MB of it)."""
+    fd = os.open(f"/proc/{pid}/maps", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+        return None
+    finally:
+        os.close(fd)
+
+
+def walk(pid: int, budget: WalkBudget | None = None) -> Walk:
+    """A process's file use now, within the per-walk bounds; what it read is taken from
+    ``budget`` (raises OSError when the process is gone or unreadable)."""
+    text = read_maps(pid)
+    if budget is not None:
+        budget.maps_bytes -= MAPS_MAX_BYTES if text is None else len(text)
+    if text is None:
+        return Walk(None, f"maps longer than {MAPS_MAX_BYTES} bytes")
+    mappings = parse_maps(text)
+    refused = walk_refusal(mappings)
+    if refused:
+        return Walk(None, refused)
+    if budget is not None:
+        budget.pages -= mapped_pages(mappings)
     fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        return file_use(mappings, PagemapReader(fd))
+        return Walk(file_use(mappings, PagemapReader(fd)))
     finally:
         os.close(fd)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from lamina.sandbox.cgroup_driver import CgroupHandle
-from lamina.sandbox.resident import ResidentSampler, resample_due
+from lamina.sandbox.resident import ResidentSampler, reading_bytes, resample_due
 
 _MB = 1024 * 1024
 
@@ -28,6 +28,7 @@ class CgroupReadings:
         self._samples = 0  # resident samples taken, and the charged peak and time of the last
         self._sampled_charged = 0
         self._sampled_at = 0.0
+        self._limit_bytes = 0  # the group's memory limit, read with the first reading
 
     async def thaw(self) -> None:
         await self._cgroup.set_frozen(False)
@@ -40,8 +41,8 @@ class CgroupReadings:
         is the processes' anonymous memory plus the file pages they map (interpreter,
         libraries, code) counted as the environment's own page cache would hold them,
         though the host's cache holds, and another cgroup was charged for, them; the
-        cgroup's peak counts what was allocated and freed between two samples. See
-        :mod:`lamina.sandbox.resident`.
+        cgroup's peak counts what was allocated and freed between two samples; never
+        above the memory size. See :mod:`lamina.sandbox.resident`.
         """
         if self._final is not None:
             return self._final[0]
@@ -50,6 +51,7 @@ class CgroupReadings:
     def _memory_mb(self, *, force: bool) -> int:
         if self._resident is None:
             self._resident = ResidentSampler(self._cgroup.group.dir("memory") / "cgroup.procs")
+            self._limit_bytes = self._cgroup.memory_limit_bytes()
         charged = self._cgroup.max_memory_bytes()
         now = time.monotonic()
         if force or resample_due(
@@ -64,7 +66,7 @@ class CgroupReadings:
             # No process readable: the charged peak, plus a zygote's snapshot (a forked
             # child's resident set already holds the snapshot pages it shares).
             charged += self._base_memory_bytes
-        peak = max(resident, charged)
+        peak = reading_bytes(resident, charged, self._limit_bytes)
         return -(-peak // _MB)
 
     def oom_killed(self) -> bool:

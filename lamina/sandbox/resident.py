@@ -34,8 +34,14 @@ with ``pread`` (about a microsecond each: ``statm`` is six numbers the kernel ke
 counted, unlike ``status`` or ``smaps_rollup``, which cost 20 µs and 2 ms here). A new
 process's ``status`` is read once, to see whether it is the namespace's init. The file
 walk (``maps`` + ``pagemap``, 0.5-0.8 ms for a Python or Node process) is taken only when
-:func:`walk_due` says the process's mappings or file-resident count changed; between
-walks the last file figure stands. A sample without a walk is still ~5 µs, a few per cent
+:func:`walk_due` says the process's mappings or file-resident count changed, and past the
+eager samples at most once per :data:`WALK_INTERVAL_S`; between walks the last file
+figure stands. The function controls what it maps, so a walk is bounded
+(:func:`~lamina.sandbox.filepages.walk_refusal`: a process past the bounds counts its
+``statm`` shared, as an unreadable one does) and so is a sample (a
+:class:`~lamina.sandbox.filepages.WalkBudget`: one walk at the bounds; the processes
+still due wait for the next sample). The reading is never above the memory size
+(:func:`reading_bytes`). A sample without a walk is still ~5 µs, a few per cent
 of a warm invoke, so a warm environment is not sampled at every invoke: see
 :func:`resample_due`.
 """
@@ -53,6 +59,8 @@ from lamina.sandbox.filepages import (
     PAGE_BYTES,
     FileKey,
     FileUse,
+    Walk,
+    WalkBudget,
     WindowOf,
     environment_file_pages,
     walk,
@@ -68,6 +76,10 @@ WINDOW_OF = WindowOf()  # the devices' readahead windows, read once per device
 EAGER_SAMPLES = 8
 # After those, a reading samples again at least this often (seconds).
 RESAMPLE_S = 1.0
+# After those, a process is walked at most this often (seconds): a warm environment is
+# sampled about once a second anyway, so this only stops a sample at every invoke (the
+# charged peak rose) from walking a process that changes its mappings at every invoke.
+WALK_INTERVAL_S = RESAMPLE_S
 
 
 def resample_due(samples: int, charged: int, charged_then: int, since_s: float) -> bool:
@@ -99,12 +111,19 @@ def parse_statm(statm: bytes) -> Statm:
     return Statm(int(fields[0]), int(fields[1]), int(fields[2]))
 
 
-def walk_due(now: Statm, at_walk: Statm | None) -> bool:
+def walk_due(now: Statm, at_walk: Statm | None, since_walk_s: float, eager: bool) -> bool:
     """Whether a process's file mappings should be walked again: at its first sample, and
     when its address space or its file-resident count changed since the last walk (a new
     mapping, or file pages touched or reclaimed). A warm process whose counts stand still
-    is not walked again."""
-    return at_walk is None or now.size != at_walk.size or now.shared != at_walk.shared
+    is not walked again. Past the environment's eager samples (``eager`` false), a changed
+    process is walked at most once per :data:`WALK_INTERVAL_S` (``since_walk_s``: seconds
+    since its last walk), however its counts move: a function that maps and unmaps
+    something at every invoke would otherwise make every sample walk it."""
+    if at_walk is None:
+        return True
+    if now.size == at_walk.size and now.shared == at_walk.shared:
+        return False
+    return eager or since_walk_s >= WALK_INTERVAL_S
 
 
 def resident_bytes(
@@ -119,6 +138,17 @@ def resident_bytes(
     ``shared`` count of one process. The file part is never below the latter, so the
     reading is never below the largest process's own resident set."""
     return (anon_pages + max(file_pages + unknown_pages, largest_shared)) * PAGE_BYTES
+
+
+def reading_bytes(resident: int, charged: int, limit: int) -> int:
+    """Max Memory Used from the resident peak and the cgroup's charged peak: the larger,
+    and never above the memory ``limit`` (the function's memory size; 0: none). A VM's
+    memory, page cache included, is at most its size, and Lambda's figure at most the
+    memory size; the charged peak is held under it by the cgroup already, but the file
+    figure is not (a file mapped whole and touched sparsely reads its readahead windows, a
+    file the host has cached may be resident past the limit), so it is clipped here."""
+    peak = max(resident, charged)
+    return min(peak, limit) if limit > 0 else peak
 
 
 def is_namespace_init(status: bytes) -> bool:
@@ -138,11 +168,12 @@ def parse_pids(procs: bytes) -> list[int]:
 class _Member:
     """One counted process: its open ``statm`` and what its last walk found."""
 
-    __slots__ = ("statm_fd", "use", "walked")
+    __slots__ = ("statm_fd", "use", "walked", "walked_at")
 
     def __init__(self, statm_fd: int) -> None:
         self.statm_fd = statm_fd
         self.walked: Statm | None = None  # the counts at the last walk
+        self.walked_at = 0.0  # and its time (time.monotonic())
         self.use: dict[FileKey, FileUse] | None = None  # None: not walked, or unreadable
 
 
@@ -154,7 +185,10 @@ class ResidentSampler:
         self._members: dict[int, _Member | None] = {}  # pid -> member, None: not counted
         self._file_pages = 0  # the file figure of the last walks
         self.peak_bytes = 0
+        self.samples = 0
         self.walks = 0  # maps walks taken (for the cost measurements)
+        self.refused = 0  # walks refused as too costly (a hostile function's mappings)
+        self.deferred = 0  # walks due but left to a later sample (the sample's budget spent)
         try:
             self._procs_fd = os.open(procs_file, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -172,6 +206,10 @@ class ResidentSampler:
         members = self._members
         anon = unknown = largest_shared = 0
         changed = False
+        eager = self.samples < EAGER_SAMPLES
+        self.samples += 1
+        now = time.monotonic()
+        budget = WalkBudget()
         for pid in pids:
             if pid in members:
                 member = members[pid]
@@ -186,13 +224,13 @@ class ResidentSampler:
                 continue
             anon += counts.resident - counts.shared
             largest_shared = max(largest_shared, counts.shared)
-            if walk_due(counts, member.walked):
-                member.walked = counts
-                began = time.perf_counter()
-                member.use = _walk(pid)
-                self.walks += 1
-                log.debug("walked pid %d in %.0f µs", pid, (time.perf_counter() - began) * 1e6)
-                changed = True
+            if walk_due(counts, member.walked, now - member.walked_at, eager):
+                if budget.left():
+                    member.walked, member.walked_at = counts, now
+                    member.use = self._walk(pid, budget)
+                    changed = True
+                else:  # stays due: walked at a later sample, its last walk stands
+                    self.deferred += 1
             if member.use is None:
                 unknown += counts.shared
         if len(members) > len(pids):
@@ -208,6 +246,33 @@ class ResidentSampler:
             self.peak_bytes = total
         return self.peak_bytes
 
+    def _walk(self, pid: int, budget: WalkBudget) -> dict[FileKey, FileUse] | None:
+        """A process's file use, or None when it is unreadable or too costly to walk (its
+        ``statm`` shared stands in: the file pages it touched itself)."""
+        began = time.perf_counter()
+        try:
+            found: Walk = walk(pid, budget)
+        except OSError as exc:  # exited, or pagemap not readable
+            log.debug("no file mappings of pid %d: %s", pid, exc)
+            return None
+        self.walks += 1
+        took_us = (time.perf_counter() - began) * 1e6
+        if found.refused:
+            self.refused += 1
+            # Once per environment at info (a test and an operator see it), then debug:
+            # a hostile function would otherwise write a line a second per process.
+            log.log(
+                logging.INFO if self.refused == 1 else logging.DEBUG,
+                "Max Memory Used: pid %d not walked (%s, %.0f µs); its own resident file "
+                "pages count instead",
+                pid,
+                found.refused,
+                took_us,
+            )
+        else:
+            log.debug("walked pid %d in %.0f µs", pid, took_us)
+        return found.use
+
     def _forget(self, pids: set[int]) -> None:
         for pid in pids:
             member = self._members.pop(pid)
@@ -221,14 +286,6 @@ class ResidentSampler:
             with contextlib.suppress(OSError):
                 os.close(self._procs_fd)
             self._procs_fd = -1
-
-
-def _walk(pid: int) -> dict[FileKey, FileUse] | None:
-    try:
-        return walk(pid)
-    except OSError as exc:  # exited, or pagemap not readable: its shared count stands in
-        log.debug("no file mappings of pid %d: %s", pid, exc)
-        return None
 
 
 def _open_member(pid: int) -> _Member | None:

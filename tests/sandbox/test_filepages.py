@@ -8,21 +8,28 @@ import struct
 from pathlib import Path
 
 from lamina.sandbox.filepages import (
+    MAPS_MAX_BYTES,
+    MAX_FILE_MAPPINGS,
+    MAX_WALK_PAGES,
     PAGE_BYTES,
     PAGEMAP_CHUNK,
     FileMapping,
     FileUse,
     PagemapReader,
+    WalkBudget,
     WindowOf,
     contiguous_spans,
     environment_file_pages,
     file_use,
+    mapped_pages,
     merge,
     parse_maps,
     present_flags,
     present_runs,
+    read_maps,
     readahead_pages,
     walk,
+    walk_refusal,
 )
 
 PRESENT = 1 << 63
@@ -171,10 +178,67 @@ def test_a_real_process_walk_finds_the_pages_it_touched_of_a_file_it_maps(
     st = path.stat()
     with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
         assert view[0] == 0 and view[3000 * PAGE_BYTES] == 0  # touch pages 0 and 3000
-        use = walk(os.getpid())[(st.st_dev, st.st_ino)]
+        found = walk(os.getpid())
+        assert found.use is not None and not found.refused
+        use = found.use[(st.st_dev, st.st_ino)]
     assert use.mapped == [(0, 4096)]
     touched = {page for start, end in use.touched for page in range(start, end)}
     # Fault-around (and a large folio, mapped whole) may map cached neighbours too; the
     # touched pages are there, and not the whole file.
     assert {0, 3000} <= touched
     assert len(touched) < 2048
+
+
+def mappings_of(*pages: int) -> list[FileMapping]:
+    """Adjacent mappings of one file, of these many pages each."""
+    out, at = [], 0x7F0000000000
+    for count in pages:
+        out.append(FileMapping(at, at + count * PAGE_BYTES, 0, LIBC))
+        at += count * PAGE_BYTES
+    return out
+
+
+def test_a_walk_is_refused_past_its_mapping_and_page_bounds() -> None:
+    assert mapped_pages(mappings_of(3, 5)) == 8
+    assert walk_refusal(mappings_of(3, 5)) == ""
+    assert walk_refusal(mappings_of(MAX_WALK_PAGES)) == ""  # at the cap: walked
+    # A huge sparse file, mapped and never touched, costs as much as one wholly touched.
+    terabyte = (1 << 40) // PAGE_BYTES
+    assert "file-mapped pages" in walk_refusal(mappings_of(terabyte))
+    assert "file-mapped pages" in walk_refusal(mappings_of(MAX_WALK_PAGES, 1))
+    # Many small mappings: each is a pagemap read and a parse.
+    assert walk_refusal(mappings_of(*[1] * MAX_FILE_MAPPINGS)) == ""
+    assert "file mappings" in walk_refusal(mappings_of(*[1] * (MAX_FILE_MAPPINGS + 1)))
+    assert "file mappings" in walk_refusal(mappings_of(1, 1, 1), max_mappings=2)
+
+
+def test_a_walk_reads_no_further_than_its_maps_bound() -> None:
+    own = read_maps(os.getpid())
+    assert own is not None and b"\n" in own
+    assert read_maps(os.getpid(), limit=len(own) - 1) is None  # one byte too long
+    assert len(own) < MAPS_MAX_BYTES  # a Python process is walked
+
+
+def test_a_real_process_mapping_a_huge_sparse_file_is_not_walked(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.bin"
+    with path.open("wb") as f:
+        f.truncate(1 << 40)  # 1 TiB, no block of it written
+    budget = WalkBudget()
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ):
+        found = walk(os.getpid(), budget)
+    assert found.use is None
+    assert "file-mapped pages" in found.refused
+    # Its maps were read (and spent), its pagemap not.
+    assert budget.maps_bytes < MAPS_MAX_BYTES
+    assert budget.pages == MAX_WALK_PAGES
+    found = walk(os.getpid(), budget)  # unmapped: walked again
+    assert found.use is not None and not found.refused
+    assert budget.pages < MAX_WALK_PAGES
+
+
+def test_a_sample_budget_lets_a_walk_start_only_while_something_is_left() -> None:
+    budget = WalkBudget(maps_bytes=100, pages=10)
+    assert budget.left()
+    budget.pages -= 11  # a walk may overdraw it (it is bounded by the per-walk caps)
+    assert not budget.left()
+    assert not WalkBudget(maps_bytes=0, pages=10).left()

@@ -6,15 +6,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lamina.sandbox.filepages import PAGE_BYTES
+import pytest
+
+from lamina.sandbox import resident
+from lamina.sandbox.filepages import PAGE_BYTES, WalkBudget
 from lamina.sandbox.resident import (
     EAGER_SAMPLES,
     RESAMPLE_S,
+    WALK_INTERVAL_S,
     ResidentSampler,
     Statm,
     is_namespace_init,
     parse_pids,
     parse_statm,
+    reading_bytes,
     resample_due,
     resident_bytes,
     walk_due,
@@ -93,11 +98,31 @@ def test_a_warm_environment_is_sampled_again_only_when_something_changed() -> No
 
 def test_a_process_is_walked_again_only_when_its_mappings_or_file_pages_changed() -> None:
     then = Statm(size=1000, resident=300, shared=200)
-    assert walk_due(then, None)  # never walked
-    assert not walk_due(then, then)
-    assert not walk_due(Statm(1000, 350, 200), then)  # anonymous memory alone: no new files
-    assert walk_due(Statm(1200, 300, 200), then)  # a new mapping (a dlopen, a file mmap)
-    assert walk_due(Statm(1000, 310, 210), then)  # file pages touched or reclaimed
+    for eager in (True, False):
+        assert walk_due(then, None, 0.0, eager)  # never walked
+        assert not walk_due(then, then, 3600.0, eager)
+        # anonymous memory alone: no new files
+        assert not walk_due(Statm(1000, 350, 200), then, 3600.0, eager)
+    # a new mapping (a dlopen, a file mmap), file pages touched or reclaimed
+    assert walk_due(Statm(1200, 300, 200), then, 0.0, True)
+    assert walk_due(Statm(1000, 310, 210), then, 0.0, True)
+
+
+def test_past_the_eager_samples_a_process_is_walked_at_most_once_per_interval() -> None:
+    then = Statm(size=1000, resident=300, shared=200)
+    moved = Statm(size=1200, resident=300, shared=210)  # a function remapping at every invoke
+    assert not walk_due(moved, then, 0.0, False)
+    assert not walk_due(moved, then, WALK_INTERVAL_S * 0.99, False)
+    assert walk_due(moved, then, WALK_INTERVAL_S, False)
+    assert walk_due(moved, then, WALK_INTERVAL_S * 0.01, True)  # eager: at once
+
+
+def test_max_memory_used_is_never_above_the_memory_size() -> None:
+    assert reading_bytes(100 * MB, 80 * MB, 128 * MB) == 100 * MB
+    assert reading_bytes(60 * MB, 80 * MB, 128 * MB) == 80 * MB
+    # A file figure past the memory size (a file mapped whole, touched sparsely): clipped.
+    assert reading_bytes(4096 * MB, 80 * MB, 128 * MB) == 128 * MB
+    assert reading_bytes(4096 * MB, 80 * MB, 0) == 4096 * MB  # no limit known
 
 
 def test_the_reading_is_anonymous_memory_plus_the_file_figure_never_below_one_process() -> None:
@@ -157,6 +182,86 @@ def test_a_file_two_processes_map_counts_once(tmp_path: Path) -> None:
         assert both.walks == 2  # nothing changed: not walked again
         one.close()
         both.close()
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
+# Maps a 1 TiB sparse file (never touched) and touches 8 MB of a real one, says so, waits.
+SPARSE_MAPPER = """
+import mmap, sys
+with open(sys.argv[1], "rb") as f:
+    huge = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+with open(sys.argv[2], "rb") as f:
+    real = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+total = sum(real[i] for i in range(0, len(real), mmap.PAGESIZE))
+print("mapped", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_process_mapping_a_huge_sparse_file_is_counted_by_its_own_resident_pages(
+    tmp_path: Path,
+) -> None:
+    sparse, real = tmp_path / "sparse.bin", tmp_path / "real.bin"
+    with sparse.open("wb") as f:
+        f.truncate(1 << 40)
+    real.write_bytes(bytes(range(256)) * (8 * MB // 256))
+    child = subprocess.Popen(
+        [sys.executable, "-c", SPARSE_MAPPER, str(sparse), str(real)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "mapped"
+        procs = tmp_path / "cgroup.procs"
+        procs.write_text(f"{child.pid}\n")
+        sampler = ResidentSampler(procs)
+        reading = sampler.sample()
+        assert sampler.refused == 1  # its pagemap (268 M entries) was not read
+        own = statm_resident_bytes(child.pid)
+        # Its statm counts stand in: its own resident set (the 8 MB touched among it), not
+        # the terabyte it maps.
+        assert own <= reading < own + 8 * MB, (own, reading)
+        assert reading >= 8 * MB
+        assert sampler.sample() == reading
+        assert sampler.walks == 1  # unchanged: not walked (nor refused) again
+        sampler.close()
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_sample_past_its_walk_budget_leaves_the_rest_to_the_next_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A budget the first walk spends: the second process waits for the next sample.
+    monkeypatch.setattr(resident, "WalkBudget", lambda: WalkBudget(maps_bytes=1, pages=1))
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == b"held"
+        procs = tmp_path / "cgroup.procs"
+        procs.write_text("".join(f"{child.pid}\n" for child in children))
+        sampler = ResidentSampler(procs)
+        first = sampler.sample()
+        assert (sampler.walks, sampler.deferred) == (1, 1)
+        # The one not walked counts its own resident set meanwhile.
+        assert first >= sum(statm_resident_bytes(child.pid) for child in children) - 8 * MB
+        sampler.sample()
+        assert (sampler.walks, sampler.deferred) == (2, 1)
+        sampler.sample()
+        assert (sampler.walks, sampler.deferred) == (2, 1)  # nothing due any more
+        sampler.close()
     finally:
         for child in children:
             child.kill()
