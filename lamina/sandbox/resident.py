@@ -143,8 +143,7 @@ def resident_bytes(
 def reading_bytes(resident: int, charged: int, limit: int) -> int:
     """Max Memory Used from the resident peak and the cgroup's charged peak: the larger,
     and never above the memory ``limit`` (the function's memory size; 0: none). A VM's
-    memory, page cache included, is at most its size, and Lambda's figure at most the
-    memory size; the charged peak is held under it by the cgroup already, but the file
+    memory, page cache included, is at most its size; the charged peak is held under it by the cgroup already, but the file
     figure is not (a file mapped whole and touched sparsely reads its readahead windows, a
     file the host has cached may be resident past the limit), so it is clipped here."""
     peak = max(resident, charged)
