@@ -63,6 +63,8 @@ from lamina.sandbox.filepages import (
     WalkBudget,
     WindowOf,
     environment_file_pages,
+    held_refusal,
+    runs_held,
     walk,
 )
 
@@ -183,6 +185,7 @@ class ResidentSampler:
         self._procs_fd = -1
         self._members: dict[int, _Member | None] = {}  # pid -> member, None: not counted
         self._file_pages = 0  # the file figure of the last walks
+        self._held_runs = 0  # the runs the members' walks hold (filepages.runs_held)
         self.peak_bytes = 0
         self.samples = 0
         self.walks = 0  # maps walks taken (for the cost measurements)
@@ -226,7 +229,9 @@ class ResidentSampler:
             if walk_due(counts, member.walked, now - member.walked_at, eager):
                 if budget.left():
                     member.walked, member.walked_at = counts, now
-                    member.use = self._walk(pid, budget)
+                    elsewhere = self._held_runs - runs_held(member.use)
+                    member.use = self._walk(pid, budget, elsewhere)
+                    self._held_runs = elsewhere + runs_held(member.use)
                     changed = True
                 else:  # stays due: walked at a later sample, its last walk stands
                     self.deferred += 1
@@ -245,9 +250,12 @@ class ResidentSampler:
             self.peak_bytes = total
         return self.peak_bytes
 
-    def _walk(self, pid: int, budget: WalkBudget) -> dict[FileKey, FileUse] | None:
-        """A process's file use, or None when it is unreadable or too costly to walk (its
-        ``statm`` shared stands in: the file pages it touched itself)."""
+    def _walk(
+        self, pid: int, budget: WalkBudget, held_elsewhere: int
+    ) -> dict[FileKey, FileUse] | None:
+        """A process's file use, or None when it is unreadable or too costly to walk or to
+        keep (its ``statm`` shared stands in: the file pages it touched itself);
+        ``held_elsewhere``: the runs the other processes' walks hold."""
         began = time.perf_counter()
         try:
             found: Walk = walk(pid, budget)
@@ -255,6 +263,10 @@ class ResidentSampler:
             log.debug("no file mappings of pid %d: %s", pid, exc)
             return None
         self.walks += 1
+        if found.use is not None:
+            refused = held_refusal(held_elsewhere, found.use)
+            if refused:
+                found = Walk(None, refused)
         took_us = (time.perf_counter() - began) * 1e6
         if found.refused:
             self.refused += 1
@@ -276,6 +288,7 @@ class ResidentSampler:
         for pid in pids:
             member = self._members.pop(pid)
             if member is not None:
+                self._held_runs -= runs_held(member.use)
                 os.close(member.statm_fd)
 
     def close(self) -> None:

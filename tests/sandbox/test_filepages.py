@@ -10,6 +10,7 @@ from pathlib import Path
 from lamina.sandbox.filepages import (
     MAPS_MAX_BYTES,
     MAX_FILE_MAPPINGS,
+    MAX_TOUCHED_RUNS,
     MAX_WALK_PAGES,
     PAGE_BYTES,
     PAGEMAP_CHUNK,
@@ -21,6 +22,7 @@ from lamina.sandbox.filepages import (
     contiguous_spans,
     environment_file_pages,
     file_use,
+    held_refusal,
     mapped_pages,
     merge,
     parse_maps,
@@ -28,6 +30,8 @@ from lamina.sandbox.filepages import (
     present_runs,
     read_maps,
     readahead_pages,
+    runs_held,
+    touched_runs,
     walk,
     walk_refusal,
 )
@@ -242,3 +246,34 @@ def test_a_sample_budget_lets_a_walk_start_only_while_something_is_left() -> Non
     budget.pages -= 11  # a walk may overdraw it (it is bounded by the per-walk caps)
     assert not budget.left()
     assert not WalkBudget(maps_bytes=0, pages=10).left()
+
+
+def test_touched_runs_are_counted_before_they_are_made() -> None:
+    assert touched_runs(b"") == 0
+    assert touched_runs(b"\x00\x00") == 0
+    assert touched_runs(b"\x01\x01") == 1
+    assert touched_runs(b"\x00\x01\x01\x00\x01") == 2
+    assert touched_runs(b"\x01\x00" * 1000) == 1000
+
+
+def test_a_process_touching_every_other_page_of_a_file_is_not_walked(tmp_path: Path) -> None:
+    pages = 2 * (MAX_TOUCHED_RUNS + 100)
+    path = tmp_path / "striped.bin"
+    path.write_bytes(b"")
+    os.truncate(path, pages * PAGE_BYTES)
+    with path.open("r+b") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY) as view:
+        # Private writes: each page copied on its own fault, no fault-around.
+        for page in range(0, pages, 2):
+            view[page * PAGE_BYTES] = 1
+        found = walk(os.getpid())
+    assert found.use is None
+    assert "touched runs" in found.refused
+
+
+def test_an_environment_keeps_walks_holding_a_bounded_number_of_runs() -> None:
+    use = {LIBC: FileUse([(0, 10), (20, 30)], [(0, 1)]), NODE: FileUse([(0, 5)], [])}
+    assert runs_held(use) == 4
+    assert runs_held(None) == 0
+    assert held_refusal(0, use, limit=4) == ""
+    assert held_refusal(6, use, limit=10) == ""
+    assert "11 runs (at most 10)" in held_refusal(7, use, limit=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lamina.sandbox import resident
-from lamina.sandbox.filepages import PAGE_BYTES, WalkBudget
+from lamina.sandbox.filepages import PAGE_BYTES, WalkBudget, held_refusal, runs_held, walk
 from lamina.sandbox.resident import (
     EAGER_SAMPLES,
     RESAMPLE_S,
@@ -261,6 +262,38 @@ def test_a_sample_past_its_walk_budget_leaves_the_rest_to_the_next_sample(
         assert (sampler.walks, sampler.deferred) == (2, 1)
         sampler.sample()
         assert (sampler.walks, sampler.deferred) == (2, 1)  # nothing due any more
+        sampler.close()
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
+def test_a_walk_past_the_runs_an_environment_may_hold_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == b"held"
+        # Room for the first process's walk, not for the second's as well.
+        first = runs_held(walk(children[0].pid).use)
+        assert first > 0
+        monkeypatch.setattr(resident, "held_refusal", functools.partial(held_refusal, limit=first))
+        procs = tmp_path / "cgroup.procs"
+        procs.write_text("".join(f"{child.pid}\n" for child in children))
+        sampler = ResidentSampler(procs)
+        reading = sampler.sample()
+        assert (sampler.walks, sampler.refused) == (2, 1)
+        # The second counts its own resident set: the reading is about both (the first's
+        # file pages counted as a fresh cache would hold them, not as the host's does).
+        assert reading >= sum(statm_resident_bytes(child.pid) for child in children) - 8 * MB
         sampler.close()
     finally:
         for child in children:
