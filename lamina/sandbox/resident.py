@@ -37,8 +37,10 @@ walk (``maps`` + ``pagemap``, 0.5-0.8 ms for a Python or Node process) is taken 
 :func:`walk_due` says the process's mappings or file-resident count changed, and past the
 eager samples at most once per :data:`WALK_INTERVAL_S`; between walks the last file
 figure stands. The function controls what it maps, so a walk is bounded
-(:func:`~lamina.sandbox.filepages.walk_refusal`: a process past the bounds counts its
-``statm`` shared, as an unreadable one does) and so is a sample (a
+(:func:`~lamina.sandbox.filepages.walk_refusal` and the touched runs it finds; a process
+past the bounds counts its ``statm`` shared, as an unreadable one does), so are the runs
+an environment's walks hold (:func:`~lamina.sandbox.filepages.held_refusal`), and so is a
+sample (a
 :class:`~lamina.sandbox.filepages.WalkBudget`: one walk at the bounds; the processes
 still due wait for the next sample). The reading is never above the memory size
 (:func:`reading_bytes`). A sample without a walk is still ~5 µs, a few per cent
