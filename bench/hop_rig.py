@@ -11,6 +11,11 @@ hold c=1 invokes only (docs/cluster.md, "Benchmarks").
 
 The node's worker runs on the head node here (bench.cluster's runs on another node): the
 hop's code is the same, the Ray daemons beside it are fewer.
+
+Run it from the tree being measured (``cd <tree> && PYTHONPATH=<tree> python -m
+bench.hop_rig``): the node's worker inherits this process's working directory and runs
+``python -m lamina.cluster.worker`` there, which puts that directory first on its
+``sys.path``, ahead of ``PYTHONPATH``.
 """
 
 from __future__ import annotations
