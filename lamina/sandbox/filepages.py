@@ -271,23 +271,37 @@ class PagemapReader:
 class WindowOf:
     """The readahead window (pages) of a device, read once from sysfs and remembered."""
 
-    def __init__(self, sysfs: str = "/sys/class/bdi") -> None:
+    def __init__(self, sysfs: str = "/sys/class/bdi", block: str = "/sys/dev/block") -> None:
         self._sysfs = sysfs
+        self._block = block
         self._known: dict[int, int] = {}
 
     def __call__(self, dev: int) -> int:
         window = self._known.get(dev)
         if window is None:
-            window = self._known[dev] = readahead_window(self._sysfs, dev)
+            window = self._known[dev] = readahead_window(self._sysfs, dev, self._block)
         return window
 
 
-def readahead_window(sysfs: str, dev: int) -> int:
+def readahead_window(sysfs: str, dev: int, block: str = "/sys/dev/block") -> int:
     """A block device's ``read_ahead_kb`` in pages; 0 for a device without one (tmpfs,
-    shared memory: nothing is read around a fault there)."""
-    path = f"{sysfs}/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb"
+    shared memory: nothing is read around a fault there).
+
+    A partition has no backing device of its own: its files are read ahead by its disk's
+    (``/sys/dev/block/<M:m>`` of a partition has a ``partition`` file, and its parent
+    directory is the disk, whose ``queue/read_ahead_kb`` is the window)."""
+    number = f"{os.major(dev)}:{os.minor(dev)}"
     try:
-        with open(path, "rb") as f:
+        with open(f"{sysfs}/{number}/read_ahead_kb", "rb") as f:
+            return int(f.read()) * 1024 // PAGE_BYTES
+    except (OSError, ValueError):
+        pass
+    part = f"{block}/{number}"
+    if not os.path.exists(f"{part}/partition"):
+        return 0
+    disk = os.path.dirname(os.path.realpath(part))
+    try:
+        with open(f"{disk}/queue/read_ahead_kb", "rb") as f:
             return int(f.read()) * 1024 // PAGE_BYTES
     except (OSError, ValueError):
         return 0

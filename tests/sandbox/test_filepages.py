@@ -156,6 +156,24 @@ def test_a_devices_readahead_window_is_read_from_sysfs_once(tmp_path: Path) -> N
     assert window_of(os.makedev(254, 0)) == 128 * 1024 // PAGE_BYTES  # remembered
 
 
+def test_a_partitions_window_is_its_disks(tmp_path: Path) -> None:
+    # /sys/dev/block/8:1 -> .../sda/sda1 (a "partition" file); the bdi is the disk's only.
+    disk = tmp_path / "devices" / "sda"
+    (disk / "queue").mkdir(parents=True)
+    (disk / "queue" / "read_ahead_kb").write_text("4096\n")
+    (disk / "sda1").mkdir()
+    (disk / "sda1" / "partition").write_text("1\n")
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "8:1").symlink_to(disk / "sda1")
+    (block / "8:0").symlink_to(disk)
+    bdi = tmp_path / "bdi"
+    bdi.mkdir()
+    window_of = WindowOf(str(bdi), str(block))
+    assert window_of(os.makedev(8, 1)) == 4096 * 1024 // PAGE_BYTES
+    assert window_of(os.makedev(8, 0)) == 0  # a whole disk without a bdi entry: none known
+
+
 def test_a_pagemap_is_read_in_chunks_of_flags(tmp_path: Path) -> None:
     pages = PAGEMAP_CHUNK + 10
     path = tmp_path / "pagemap"
