@@ -12,6 +12,7 @@ cgroup's charge: 7 MB) falls below, and at most AWS's 37 MB + 25 %; the rest of 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from lamina.sandbox.filepages import PAGE_BYTES, WindowOf
 from tests.integration.harness import LaminaProcess, python_zip
 
 EXAMPLES = Path(__file__).parents[2] / "build" / "examples"
@@ -75,7 +77,14 @@ def test_a_node_hello_reads_within_a_quarter_of_lambdas_figure(server: LaminaPro
     read_whole_file(node)  # the host's cache holds all of it: the reading must not follow
     cold, warm = max_used(server, *hello(server, "hello-node", "nodejs20.x", "index.handler"))
     assert bare_interpreter_mb("node") <= cold, cold
-    assert 75 * 0.75 <= cold <= warm <= 75 * 1.25, (cold, warm)
+    assert cold <= warm <= 75 * 1.25, (cold, warm)
+    # The file pages are widened by the disk's readahead (the kernel's mmap read-around):
+    # AWS's figure is matched with this VM's 8 MB window; with the kernel's default 128 KB
+    # the same function reads ~30 MB less (docs/billing.md), and the band does not apply.
+    window_kb = WindowOf()(os.stat(node).st_dev) * PAGE_BYTES // 1024
+    if window_kb < 2048:
+        pytest.skip(f"node's disk reads ahead {window_kb} KB (< 2 MB): Lambda's band not expected")
+    assert cold >= 75 * 0.75, (cold, window_kb)
 
 
 def test_a_rust_hello_reads_less_than_an_interpreter(server: LaminaProcess) -> None:
