@@ -37,6 +37,42 @@ def start_line(request_id: str, version: str) -> str:
     return f"START RequestId: {request_id} Version: {version}"
 
 
+def init_start_line(runtime_version: str, runtime_version_arn: str) -> str:
+    """Lambda's ``INIT_START`` line, the first of each cold start (before ``START``)."""
+    return (
+        f"INIT_START Runtime Version: {runtime_version}\tRuntime Version ARN: {runtime_version_arn}"
+    )
+
+
+def init_start_record(cfg: FunctionConfig, runtime_version: str, arn: str) -> dict[str, str]:
+    """The ``platform.initStart`` record (Telemetry API and the JSON log format alike)."""
+    return {
+        "initializationType": "on-demand",
+        "phase": "init",
+        "runtimeVersion": runtime_version,
+        "runtimeVersionArn": arn,
+        "functionName": cfg.name,
+        "functionVersion": cfg.version,
+    }
+
+
+def init_start_json(record: dict[str, str], now: float | None = None) -> str:
+    """``INIT_START`` in Lambda's JSON log format: the ``platform.initStart`` record."""
+    return json.dumps(
+        {
+            "time": _stamp(time.time() if now is None else now),
+            "type": "platform.initStart",
+            "record": record,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _stamp(t: float) -> str:
+    """An event's ``time`` in the JSON log format: ``2024-01-02T03:04:05.678Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
 def end_line(request_id: str) -> str:
     return f"END RequestId: {request_id}"
 
@@ -106,11 +142,9 @@ def report_json(
     if restore is not None:
         metrics["restoreDurationMs"] = round(restore.duration_ms, 3)
         metrics["billedRestoreDurationMs"] = restore.billed_ms
-    t = time.time() if now is None else now
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
     return json.dumps(
         {
-            "time": stamp,
+            "time": _stamp(time.time() if now is None else now),
             "type": "platform.report",
             "record": {
                 "requestId": rec.request_id,

@@ -126,7 +126,10 @@ def text_of(event: BusEvent) -> str:
             f"\tEvents: [{names}]"
         )
     if event.type == "platform.initStart":
-        return f"INIT_START Runtime Version: {record.get('runtimeVersion', '')}"
+        return (
+            f"INIT_START Runtime Version: {record.get('runtimeVersion', '')}"
+            f"\tRuntime Version ARN: {record.get('runtimeVersionArn', '')}"
+        )
     if event.type == "platform.initReport":
         return (
             f"INIT_REPORT Init Duration: {metrics.get('durationMs', 0):.2f} ms\t"

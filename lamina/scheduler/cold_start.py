@@ -62,9 +62,10 @@ class ColdStarter:
             return InitFailed(plan, 0.0)
         limits = [self.settings.init_timeout_s, float(env.cfg.timeout_s)]
         started = time.perf_counter()
+        version = self.launcher.runtime_version(env.cfg.runtime)
         for attempt, limit in enumerate(limits):
             attempt_start = time.perf_counter()
-            telemetry_events.init_start(env)
+            telemetry_events.init_start(env, version)
             try:
                 await self.launcher.spawn(env, plan, self.on_exit)
             except SandboxError as exc:

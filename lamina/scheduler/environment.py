@@ -137,14 +137,16 @@ class Environment:
         if self._extensions_output is not None:
             self._extensions_output.flush_partial()
 
-    def log(self, message: str, now_ms: int | None = None) -> None:
+    def log(self, message: str, now_ms: int | None = None, *, tail: bool = True) -> None:
+        """Append ``message`` to the log stream (and the invoke's tail, unless ``tail`` is
+        False: INIT_START is the stream's, not the invoke's)."""
         ts = int(time.time() * 1000) if now_ms is None else now_ms
         self.logs.append(self._log_folder, self.log_stream, ts, message)
-        tail = self.tail
-        if tail is not None:
-            tail.append(message)
-            if len(tail) > 2 * TAIL_BYTES:  # more lines than a 4 KiB tail can show
-                del tail[:-TAIL_BYTES]
+        kept = self.tail if tail else None
+        if kept is not None:
+            kept.append(message)
+            if len(kept) > 2 * TAIL_BYTES:  # more lines than a 4 KiB tail can show
+                del kept[:-TAIL_BYTES]
 
     def _output_line(self, message: str, now_ms: int | None = None) -> None:
         """A line the runtime wrote."""

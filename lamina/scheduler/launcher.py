@@ -21,6 +21,7 @@ from lamina.errors import InvalidRuntime, SandboxError
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import FunctionError
 from lamina.runtimes.registry import RuntimeRegistry, check_entrypoint, runtime_dir
+from lamina.runtimes.version import RuntimeVersion, bootstrap_digest, runtime_version
 from lamina.sandbox import EnvironmentProcess, Sandbox, SandboxSpec
 from lamina.sandbox.netns import LOOPBACK, NetnsPool, ServeApi
 from lamina.scheduler import error_bodies
@@ -76,6 +77,7 @@ class Launcher:
         # the composition root (lamina.store.optdir). Until then, layers cannot start.
         self.merge_layers: Callable[[tuple[str, ...]], Path] | None = None
         self._opt_dirs: dict[tuple[str, ...], Path] = {}
+        self._versions: dict[str, RuntimeVersion] = {}
         # Each environment's own network namespace (the process tier), or None.
         self.network: NetnsPool | None = getattr(sandbox, "network", None)
 
@@ -84,6 +86,24 @@ class Launcher:
         namespace too (at ``127.0.0.1:api_port``), as ``AWS_ENDPOINT_URL`` says."""
         if self.network is not None:
             self.network.start(api_port, serve_api)
+
+    def runtime_version(self, runtime: str) -> RuntimeVersion:
+        """What ``INIT_START`` names as ``runtime``'s version (:mod:`lamina.runtimes.version`):
+        worked out once per runtime per server (it reads the bootstrap's files), then cached.
+        A runtime that cannot run here gets the version of no interpreter (its INIT fails)."""
+        version = self._versions.get(runtime)
+        if version is None:
+            try:
+                cmd = self.runtimes.resolve(runtime, "/var/runtime")
+                interpreter, interpreter_version = cmd.interpreter, cmd.interpreter_version
+            except InvalidRuntime:
+                interpreter, interpreter_version = "", ""
+            digest = bootstrap_digest(runtime, self._runtime_dir)
+            version = runtime_version(
+                runtime, interpreter, interpreter_version, digest, self.settings.region
+            )
+            self._versions[runtime] = version
+        return version
 
     def host(self, namespaced: bool = False) -> Host:
         """What environments get; ``namespaced``: one in its own network namespace, which

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lamina.logs import lines
 from lamina.models.invocation import InvocationRecord
+from lamina.runtimes.version import RuntimeVersion
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InitOutcome
 from lamina.scheduler.spans import InvokeTrace, Span, TraceSource, parent_span_id
@@ -12,20 +13,18 @@ from lamina.scheduler.spans import InvokeTrace, Span, TraceSource, parent_span_i
 INIT_TYPE = "on-demand"
 
 
-def init_start(env: Environment) -> None:
+def init_start(env: Environment, version: RuntimeVersion) -> None:
+    """A cold start (each attempt) begins: Lambda's ``INIT_START`` line, first in the
+    environment's log stream (JSON in the JSON log format; not in the invoke's
+    ``LogType=Tail``, which is the invoke's own log), and ``platform.initStart``."""
+    record = lines.init_start_record(env.cfg, version.name, version.arn)
+    if env.cfg.log_format == "Text":
+        env.log(lines.init_start_line(version.name, version.arn), tail=False)
+    else:
+        env.log(lines.init_start_json(record), tail=False)
     telemetry = env.channel.telemetry
     if telemetry.active:
-        telemetry.emit(
-            "platform",
-            "platform.initStart",
-            {
-                "initializationType": INIT_TYPE,
-                "phase": "init",
-                "runtimeVersion": env.cfg.runtime,
-                "functionName": env.cfg.name,
-                "functionVersion": env.cfg.version,
-            },
-        )
+        telemetry.emit("platform", "platform.initStart", dict(record))
 
 
 def init_done(env: Environment, outcome: InitOutcome) -> None:

@@ -8,8 +8,10 @@ FilterLogEvents paginators, retention, custom groups and PutLogEvents.
 
 from __future__ import annotations
 
+import base64
 import json
 import queue
+import re
 import subprocess
 import threading
 import time
@@ -125,7 +127,9 @@ def test_boto3_reads_groups_streams_and_events(server: LaminaProcess, invoked: l
     stream = streams[0]["logStreamName"]
     events = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)
     messages = [e["message"] for e in events["events"]]
-    assert messages[0].startswith("START RequestId: ")
+    # A stream is one environment's: it begins with its cold start's INIT_START, then START.
+    assert messages[0].startswith("INIT_START Runtime Version: python:3.12.v")
+    assert messages[1].startswith("START RequestId: ")
     assert any(m.startswith("REPORT RequestId: ") for m in messages)
     # Paging forward one event at a time visits the same events, then repeats its token.
     token, seen = None, []
@@ -303,6 +307,71 @@ def test_a_function_logs_to_the_group_its_logging_config_names(server: LaminaPro
             FunctionName="logs-custom", LoggingConfig={"LogGroup": "bad group!"}
         )
     assert info.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+ARN = re.compile(r"arn:aws:lambda:us-east-1::runtime:[0-9a-f]{64}")
+
+
+@pytest.mark.parametrize("log_format", ["Text", "JSON"])
+def test_a_cold_start_begins_its_stream_with_init_start_and_a_warm_one_adds_none(
+    server: LaminaProcess, log_format: str
+) -> None:
+    """Lambda's INIT_START, once per environment before its first START, in the function's
+    log format; not in ``LogType=Tail`` (the invoke's own log)."""
+    lam, logs = client(server, "lambda"), client(server, "logs")
+    name = f"logs-init-{log_format.lower()}"
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Role="arn:aws:iam::000000000000:role/r",
+        Code={"ZipFile": python_zip("def handler(e, c):\n    print('ran', e['n'])\n")},
+        LoggingConfig={"LogFormat": log_format},
+    )
+    tails = []
+    for n in (1, 2):  # one after the other: the second reuses the first's environment
+        out = lam.invoke(FunctionName=name, Payload=json.dumps({"n": n}).encode(), LogType="Tail")
+        tails.append(base64.b64decode(out["LogResult"]).decode())
+    assert all("INIT_START" not in t and "initStart" not in t for t in tails), tails
+    group = f"/aws/lambda/{name}"
+    streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert len(streams) == 1, streams
+    stream = streams[0]["logStreamName"]
+    messages = [
+        e["message"]
+        for e in logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)[
+            "events"
+        ]
+    ]
+    assert sum("INIT_START" in m or "platform.initStart" in m for m in messages) == 1, messages
+    first = messages[0]
+    if log_format == "Text":
+        head, sep, arn = first.partition("\tRuntime Version ARN: ")
+        assert sep and re.fullmatch(r"INIT_START Runtime Version: python:3\.12\.v\d+", head)
+        assert ARN.fullmatch(arn), first
+        version = head.rpartition(" ")[2]
+    else:
+        event = json.loads(first)
+        assert event["type"] == "platform.initStart"
+        record = event["record"]
+        assert record == {
+            "initializationType": "on-demand",
+            "phase": "init",
+            "runtimeVersion": record["runtimeVersion"],
+            "runtimeVersionArn": record["runtimeVersionArn"],
+            "functionName": name,
+            "functionVersion": "$LATEST",
+        }
+        assert re.fullmatch(r"python:3\.12\.v\d+", record["runtimeVersion"])
+        assert ARN.fullmatch(record["runtimeVersionArn"])
+        version, arn = record["runtimeVersion"], record["runtimeVersionArn"]
+    assert "START RequestId: " in messages[1]
+    # The same runtime on the same server: the version the other format's test saw.
+    seen = _versions.setdefault("python3.12", (version, arn))
+    assert seen == (version, arn)
+
+
+_versions: dict[str, tuple[str, str]] = {}
 
 
 def test_start_live_tail_streams_new_matching_lines(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lamina.logs import lines
 from lamina.logs.store import LogEvent, LogStore
+from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord, Outcome
 
 RID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
@@ -42,6 +43,35 @@ def test_start_and_end_lines_match_lambda() -> None:
     assert lines.start_line(RID, "$LATEST") == f"START RequestId: {RID} Version: $LATEST"
     assert lines.start_line(RID, "3") == f"START RequestId: {RID} Version: 3"
     assert lines.end_line(RID) == f"END RequestId: {RID}"
+
+
+ARN = "arn:aws:lambda:eu-south-1::runtime:" + "7b" * 32
+
+
+def test_init_start_line_matches_lambda() -> None:
+    # As in AWS's runtime-management docs: one tab between the two fields.
+    assert lines.init_start_line("python:3.13.v14", ARN) == (
+        f"INIT_START Runtime Version: python:3.13.v14\tRuntime Version ARN: {ARN}"
+    )
+
+
+def test_init_start_json_is_the_platform_init_start_record() -> None:
+    cfg = FunctionConfig(
+        name="fn", runtime="python3.13", handler="app.handler", code_sha256="x", code_size=1
+    )
+    record = lines.init_start_record(cfg, "python:3.13.v14", ARN)
+    assert json.loads(lines.init_start_json(record, now=NOW)) == {
+        "time": "2024-03-05T06:07:08.912Z",
+        "type": "platform.initStart",
+        "record": {
+            "initializationType": "on-demand",
+            "phase": "init",
+            "runtimeVersion": "python:3.13.v14",
+            "runtimeVersionArn": ARN,
+            "functionName": "fn",
+            "functionVersion": "$LATEST",
+        },
+    }
 
 
 def test_cold_report_line_matches_lambda_byte_for_byte() -> None:
