@@ -40,6 +40,11 @@ def test_platform_events_read_as_lambdas_lines() -> None:
     assert text_of(BusEvent(5, 0, "platform.extension", ext)) == (
         "EXTENSION\tName: otel\tState: Ready\tEvents: [INVOKE,SHUTDOWN]"
     )
+    arn = "arn:aws:lambda:us-east-1::runtime:" + "0f" * 32
+    init = {"phase": "init", "runtimeVersion": "python:3.12.v7", "runtimeVersionArn": arn}
+    assert text_of(BusEvent(6, 0, "platform.initStart", init)) == (
+        f"INIT_START Runtime Version: python:3.12.v7\tRuntime Version ARN: {arn}"
+    )
 
 
 def test_a_function_is_watched_once_read() -> None:
