@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -236,66 +237,58 @@ def test_a_process_mapping_a_huge_sparse_file_is_counted_by_its_own_resident_pag
         child.wait()
 
 
+@pytest.fixture
+def two_holders() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two processes holding their memory (HOLDER), killed after the test."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == b"held"
+        yield children
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
 def test_a_sample_past_its_walk_budget_leaves_the_rest_to_the_next_sample(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_holders: list[subprocess.Popen[bytes]]
 ) -> None:
     # A budget the first walk spends: the second process waits for the next sample.
     monkeypatch.setattr(resident, "WalkBudget", lambda: WalkBudget(maps_bytes=1, pages=1))
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        for _ in range(2)
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == b"held"
-        procs = tmp_path / "cgroup.procs"
-        procs.write_text("".join(f"{child.pid}\n" for child in children))
-        sampler = ResidentSampler(procs)
-        first = sampler.sample()
-        assert (sampler.walks, sampler.deferred) == (1, 1)
-        # The one not walked counts its own resident set meanwhile.
-        assert first >= sum(statm_resident_bytes(child.pid) for child in children) - 8 * MB
-        sampler.sample()
-        assert (sampler.walks, sampler.deferred) == (2, 1)
-        sampler.sample()
-        assert (sampler.walks, sampler.deferred) == (2, 1)  # nothing due any more
-        sampler.close()
-    finally:
-        for child in children:
-            child.kill()
-            child.wait()
+    procs = tmp_path / "cgroup.procs"
+    procs.write_text("".join(f"{child.pid}\n" for child in two_holders))
+    sampler = ResidentSampler(procs)
+    first = sampler.sample()
+    assert (sampler.walks, sampler.deferred) == (1, 1)
+    # The one not walked counts its own resident set meanwhile.
+    assert first >= sum(statm_resident_bytes(child.pid) for child in two_holders) - 8 * MB
+    sampler.sample()
+    assert (sampler.walks, sampler.deferred) == (2, 1)
+    sampler.sample()
+    assert (sampler.walks, sampler.deferred) == (2, 1)  # nothing due any more
+    sampler.close()
 
 
 def test_a_walk_past_the_runs_an_environment_may_hold_is_not_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_holders: list[subprocess.Popen[bytes]]
 ) -> None:
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        for _ in range(2)
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == b"held"
-        # Room for the first process's walk, not for the second's as well.
-        first = runs_held(walk(children[0].pid).use)
-        assert first > 0
-        monkeypatch.setattr(resident, "held_refusal", functools.partial(held_refusal, limit=first))
-        procs = tmp_path / "cgroup.procs"
-        procs.write_text("".join(f"{child.pid}\n" for child in children))
-        sampler = ResidentSampler(procs)
-        reading = sampler.sample()
-        assert (sampler.walks, sampler.refused) == (2, 1)
-        # The second counts its own resident set: the reading is about both (the first's
-        # file pages counted as a fresh cache would hold them, not as the host's does).
-        assert reading >= sum(statm_resident_bytes(child.pid) for child in children) - 8 * MB
-        sampler.close()
-    finally:
-        for child in children:
-            child.kill()
-            child.wait()
+    # Room for the first process's walk, not for the second's as well.
+    first = runs_held(walk(two_holders[0].pid).use)
+    assert first > 0
+    monkeypatch.setattr(resident, "held_refusal", functools.partial(held_refusal, limit=first))
+    procs = tmp_path / "cgroup.procs"
+    procs.write_text("".join(f"{child.pid}\n" for child in two_holders))
+    sampler = ResidentSampler(procs)
+    reading = sampler.sample()
+    assert (sampler.walks, sampler.refused) == (2, 1)
+    # The second counts its own resident set: the reading is about both (the first's
+    # file pages counted as a fresh cache would hold them, not as the host's does).
+    assert reading >= sum(statm_resident_bytes(child.pid) for child in two_holders) - 8 * MB
+    sampler.close()
