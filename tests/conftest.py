@@ -31,6 +31,7 @@ MARKED_PATHS: dict[str, tuple[str, ...]] = {
     "tests/examples/": ("slow",),
     "tests/api/test_mount.py": ("privileged", "slow"),  # an in-process server and sandbox
     "tests/runtimes/test_runtime_registry.py": ("slow",),  # runs interpreters to probe them
+    "tests/scheduler/test_launcher_runtime_version.py": ("slow",),  # probes (fake) interpreters
     "tests/cli/test_parser.py::test_version_prints_the_package_version": ("slow",),
     "tests/store/test_datalock.py::test_the_lock_dies_with_its_process": ("slow",),
     # The Python runtime's bootstrap, run per test (also against a scripted Runtime API).
