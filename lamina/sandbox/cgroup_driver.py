@@ -160,7 +160,7 @@ class CgroupDriver:
         except (OSError, SandboxError) as exc:
             self._remove(group)
             raise SandboxError(f"cannot create cgroup for environment {env_id}: {exc}") from exc
-        return CgroupHandle(self, group)
+        return CgroupHandle(self, group, limits.memory_mb * 1024 * 1024)
 
     def _populated(self, group: EnvCgroup) -> bool:
         if self.layout.version == 2:
@@ -218,9 +218,10 @@ class CgroupDriver:
 class CgroupHandle:
     """One environment's live group: readings, freezer and destruction."""
 
-    def __init__(self, driver: CgroupDriver, group: EnvCgroup) -> None:
+    def __init__(self, driver: CgroupDriver, group: EnvCgroup, memory_limit_bytes: int) -> None:
         self._driver = driver
         self.group = group
+        self.memory_limit_bytes = memory_limit_bytes  # the function's memory size, as written
         self._version = group.layout.version
         self._removed = False
         self._dying = False
@@ -251,17 +252,6 @@ class CgroupHandle:
         if not path.exists():  # v2 before 5.19: the best we have is the current usage
             path = self.group.current_memory_file()
         return int(_read(path).strip() or 0)
-
-    def memory_limit_bytes(self) -> int:
-        """The group's memory limit: the function's memory size (0 when unreadable or
-        unlimited)."""
-        if self._removed:
-            return 0
-        try:
-            text = _read(self.group.memory_limit_file()).strip()
-        except SandboxError:
-            return 0
-        return int(text) if text.isdigit() else 0
 
     def current_memory_bytes(self) -> int:
         return 0 if self._removed else int(_read(self.group.current_memory_file()).strip() or 0)

@@ -193,10 +193,6 @@ class EnvCgroup:
         name = "memory.max_usage_in_bytes" if self.layout.version == 1 else "memory.peak"
         return self.dir("memory") / name
 
-    def memory_limit_file(self) -> Path:
-        name = "memory.limit_in_bytes" if self.layout.version == 1 else "memory.max"
-        return self.dir("memory") / name
-
     def current_memory_file(self) -> Path:
         name = "memory.usage_in_bytes" if self.layout.version == 1 else "memory.current"
         return self.dir("memory") / name

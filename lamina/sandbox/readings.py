@@ -28,7 +28,6 @@ class CgroupReadings:
         self._samples = 0  # resident samples taken, and the charged peak and time of the last
         self._sampled_charged = 0
         self._sampled_at = 0.0
-        self._limit_bytes = 0  # the group's memory limit, read with the first reading
 
     async def thaw(self) -> None:
         await self._cgroup.set_frozen(False)
@@ -51,7 +50,6 @@ class CgroupReadings:
     def _memory_mb(self, *, force: bool) -> int:
         if self._resident is None:
             self._resident = ResidentSampler(self._cgroup.group.dir("memory") / "cgroup.procs")
-            self._limit_bytes = self._cgroup.memory_limit_bytes()
         charged = self._cgroup.max_memory_bytes()
         now = time.monotonic()
         if force or resample_due(
@@ -66,7 +64,7 @@ class CgroupReadings:
             # No process readable: the charged peak, plus a zygote's snapshot (a forked
             # child's resident set already holds the snapshot pages it shares).
             charged += self._base_memory_bytes
-        peak = reading_bytes(resident, charged, self._limit_bytes)
+        peak = reading_bytes(resident, charged, self._cgroup.memory_limit_bytes)
         return -(-peak // _MB)
 
     def oom_killed(self) -> bool:
