@@ -183,7 +183,7 @@ def readahead_pages(touched: Runs, mapped: Runs, window: int) -> int:
     half = window // 2
     low = min(start for start, _ in mapped) if mapped else 0
     high = max(end for _, end in mapped) if mapped else max(end for _, end in touched)
-    widened = ((max(low, start - half), min(high, end + half)) for start, end in merge(touched))
+    widened = ((max(low, start - half), min(high, end + half)) for start, end in touched)
     return pages_in(merge(run for run in widened if run[0] < run[1]))
 
 
@@ -242,10 +242,8 @@ def environment_file_pages(
         for key, runs in use.items():
             mapped.setdefault(key, []).extend(runs.mapped)
             touched.setdefault(key, []).extend(runs.touched)
-    return sum(
-        readahead_pages(merge(touched[key]), merge(mapped[key]), window_of(key[0]))
-        for key in mapped
-    )
+    # readahead_pages unites the (widened) touched runs itself and needs only the mapped span.
+    return sum(readahead_pages(touched[key], mapped[key], window_of(key[0])) for key in mapped)
 
 
 # -- the reads ----------------------------------------------------------------------------
@@ -291,20 +289,20 @@ def readahead_window(sysfs: str, dev: int, block: str = "/sys/dev/block") -> int
     (``/sys/dev/block/<M:m>`` of a partition has a ``partition`` file, and its parent
     directory is the disk, whose ``queue/read_ahead_kb`` is the window)."""
     number = f"{os.major(dev)}:{os.minor(dev)}"
+    window = _kb_in_pages(f"{sysfs}/{number}/read_ahead_kb")
+    if window is None and os.path.exists(f"{block}/{number}/partition"):
+        disk = os.path.dirname(os.path.realpath(f"{block}/{number}"))
+        window = _kb_in_pages(f"{disk}/queue/read_ahead_kb")
+    return window or 0
+
+
+def _kb_in_pages(path: str) -> int | None:
+    """A sysfs file's kilobytes in pages, or None when it cannot be read."""
     try:
-        with open(f"{sysfs}/{number}/read_ahead_kb", "rb") as f:
+        with open(path, "rb") as f:
             return int(f.read()) * 1024 // PAGE_BYTES
     except (OSError, ValueError):
-        pass
-    part = f"{block}/{number}"
-    if not os.path.exists(f"{part}/partition"):
-        return 0
-    disk = os.path.dirname(os.path.realpath(part))
-    try:
-        with open(f"{disk}/queue/read_ahead_kb", "rb") as f:
-            return int(f.read()) * 1024 // PAGE_BYTES
-    except (OSError, ValueError):
-        return 0
+        return None
 
 
 class WalkBudget:
