@@ -37,6 +37,10 @@ def start_line(request_id: str, version: str) -> str:
     return f"START RequestId: {request_id} Version: {version}"
 
 
+# A cold start's ``initializationType`` (Lamina has no provisioned concurrency).
+INIT_TYPE = "on-demand"
+
+
 def init_start_line(runtime_version: str, runtime_version_arn: str) -> str:
     """Lambda's ``INIT_START`` line, the first of each cold start (before ``START``)."""
     return (
@@ -47,7 +51,7 @@ def init_start_line(runtime_version: str, runtime_version_arn: str) -> str:
 def init_start_record(cfg: FunctionConfig, runtime_version: str, arn: str) -> dict[str, str]:
     """The ``platform.initStart`` record (Telemetry API and the JSON log format alike)."""
     return {
-        "initializationType": "on-demand",
+        "initializationType": INIT_TYPE,
         "phase": "init",
         "runtimeVersion": runtime_version,
         "runtimeVersionArn": arn,

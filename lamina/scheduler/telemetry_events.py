@@ -10,8 +10,6 @@ from lamina.scheduler.environment import Environment
 from lamina.scheduler.outcome import InitFailed, InitOutcome
 from lamina.scheduler.spans import InvokeTrace, Span, TraceSource, parent_span_id
 
-INIT_TYPE = "on-demand"
-
 
 def init_start(env: Environment, version: RuntimeVersion) -> None:
     """A cold start (each attempt) begins: Lambda's ``INIT_START`` line, first in the
@@ -38,7 +36,7 @@ def init_done(env: Environment, outcome: InitOutcome) -> None:
         extra = {"errorType": outcome.error.error_type}
     else:
         status, init_ms, extra = "success", outcome.init_ms or 0.0, {}
-    base = {"initializationType": INIT_TYPE, "phase": "init", "status": status, **extra}
+    base = {"initializationType": lines.INIT_TYPE, "phase": "init", "status": status, **extra}
     telemetry.emit("platform", "platform.initRuntimeDone", base)
     telemetry.emit(
         "platform", "platform.initReport", {**base, "metrics": {"durationMs": round(init_ms, 3)}}
