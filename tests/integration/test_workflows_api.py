@@ -970,19 +970,24 @@ def test_a_task_failing_a_parallel_branch_is_recorded_as_aborted(server: LaminaP
     }  # fmt: skip
 
 
+def map_waiting_for_tokens(**task: object) -> dict[str, object]:
+    """A Map whose iterations each wait for a task token (``task``: more of the Task's fields)."""
+    call = {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName": "hello-python", "Payload": {"name.$": "$$.Task.Token"}},
+        **task, "End": True,
+    }  # fmt: skip
+    return {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemsPath": "$", "End": True,
+        "ItemProcessor": {"StartAt": "Call", "States": {"Call": call}}}}}  # fmt: skip
+
+
 def test_a_failed_map_iteration_aborts_the_others_and_their_task_states(
     server: LaminaProcess,
 ) -> None:
     # as AWS records test_timeouts.py::test_service_lambda_map_timeout: iteration 0's task
     # times out (1 s of schedule time); the others wait for a token that never comes
-    definition = {"StartAt": "M", "States": {"M": {
-        "Type": "Map", "ItemsPath": "$", "End": True, "ItemProcessor": {
-            "StartAt": "Call", "States": {"Call": {
-                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {"FunctionName": "hello-python",
-                               "Payload": {"name.$": "$$.Task.Token"}},
-                "TimeoutSecondsPath": "$.t", "End": True}}}}}}  # fmt: skip
-    sm = create(server, "map-abort", definition)
+    sm = create(server, "map-abort", map_waiting_for_tokens(TimeoutSecondsPath="$.t"))
     items = [{"t": 1}, {"t": 3600}, {"t": 3600}, {"t": 3600}]
     ex = sfn(server).start_execution(stateMachineArn=sm, input=json.dumps(items))["executionArn"]
     done = finish(server, ex)
@@ -1117,14 +1122,7 @@ def test_stop_execution_in_a_map_aborts_its_iterations_and_their_tasks(
 ) -> None:
     # the rule of test_a_failed_map_iteration_aborts_the_others_...: iterations cut short
     # end with MapIterationAborted, each followed by its unfinished Task's TaskStateAborted
-    definition = {"StartAt": "M", "States": {"M": {
-        "Type": "Map", "ItemsPath": "$", "End": True, "ItemProcessor": {
-            "StartAt": "Call", "States": {"Call": {
-                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {"FunctionName": "hello-python",
-                               "Payload": {"name.$": "$$.Task.Token"}},
-                "End": True}}}}}}  # fmt: skip
-    sm = create(server, "map-stop", definition)
+    sm = create(server, "map-stop", map_waiting_for_tokens())
     client = sfn(server)
     ex = client.start_execution(stateMachineArn=sm, input="[1, 2]")["executionArn"]
     deadline = time.monotonic() + 60
