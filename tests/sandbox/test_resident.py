@@ -257,14 +257,19 @@ def two_holders() -> Iterator[list[subprocess.Popen[bytes]]]:
             child.wait()
 
 
+def sampler_of(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> ResidentSampler:
+    """A sampler over a ``cgroup.procs`` file that lists ``processes``."""
+    procs = tmp_path / "cgroup.procs"
+    procs.write_text("".join(f"{child.pid}\n" for child in processes))
+    return ResidentSampler(procs)
+
+
 def test_a_sample_past_its_walk_budget_leaves_the_rest_to_the_next_sample(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_holders: list[subprocess.Popen[bytes]]
 ) -> None:
     # A budget the first walk spends: the second process waits for the next sample.
     monkeypatch.setattr(resident, "WalkBudget", lambda: WalkBudget(maps_bytes=1, pages=1))
-    procs = tmp_path / "cgroup.procs"
-    procs.write_text("".join(f"{child.pid}\n" for child in two_holders))
-    sampler = ResidentSampler(procs)
+    sampler = sampler_of(tmp_path, two_holders)
     first = sampler.sample()
     assert (sampler.walks, sampler.deferred) == (1, 1)
     # The one not walked counts its own resident set meanwhile.
@@ -283,9 +288,7 @@ def test_a_walk_past_the_runs_an_environment_may_hold_is_not_kept(
     first = runs_held(walk(two_holders[0].pid).use)
     assert first > 0
     monkeypatch.setattr(resident, "held_refusal", functools.partial(held_refusal, limit=first))
-    procs = tmp_path / "cgroup.procs"
-    procs.write_text("".join(f"{child.pid}\n" for child in two_holders))
-    sampler = ResidentSampler(procs)
+    sampler = sampler_of(tmp_path, two_holders)
     reading = sampler.sample()
     assert (sampler.walks, sampler.refused) == (2, 1)
     # The second counts its own resident set: the reading is about both (the first's
