@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lamina.models.function import FunctionConfig
@@ -62,14 +62,63 @@ def init_start_record(cfg: FunctionConfig, runtime_version: str, arn: str) -> di
 
 def init_start_json(record: dict[str, str], now: float | None = None) -> str:
     """``INIT_START`` in Lambda's JSON log format: the ``platform.initStart`` record."""
+    return platform_json("platform.initStart", record, now)
+
+
+def init_start_message(cfg: FunctionConfig, runtime_version: str, arn: str) -> str:
+    """``INIT_START`` as ``cfg``'s log format writes it: the text line or the JSON record."""
+    if cfg.log_format == "Text":
+        return init_start_line(runtime_version, arn)
+    return init_start_json(init_start_record(cfg, runtime_version, arn))
+
+
+def platform_json(kind: str, record: Mapping[str, object], now: float | None = None) -> str:
+    """One platform event in Lambda's JSON log format: ``{"time","type","record"}``."""
     return json.dumps(
-        {
-            "time": _stamp(time.time() if now is None else now),
-            "type": "platform.initStart",
-            "record": record,
-        },
+        {"time": _stamp(time.time() if now is None else now), "type": kind, "record": record},
         separators=(",", ":"),
     )
+
+
+def restore_start_line(runtime_version: str, runtime_version_arn: str) -> str:
+    """Lambda's ``RESTORE_START`` line: an environment restored from its version's snapshot
+    (Lamina: forked from the zygote) begins, in place of a cold start's ``INIT_START``."""
+    return (
+        f"RESTORE_START Runtime Version: {runtime_version}"
+        f"\tRuntime Version ARN: {runtime_version_arn}"
+    )
+
+
+def restore_start_record(cfg: FunctionConfig, runtime_version: str, arn: str) -> dict[str, str]:
+    """The ``platform.restoreStart`` record (Telemetry API and the JSON log format alike)."""
+    return {
+        "runtimeVersion": runtime_version,
+        "runtimeVersionArn": arn,
+        "functionName": cfg.name,
+        "functionVersion": cfg.version,
+    }
+
+
+def restore_report_line(restore_ms: float, status: str, error_type: str | None = None) -> str:
+    """Lambda's ``RESTORE_REPORT`` line, after a restore, before the invoke's ``START``:
+    ``RESTORE_REPORT Restore Duration: 511.25 ms`` when it worked; a failed one adds
+    ``Status: timeout`` or ``Status: error`` and its ``Error Type``."""
+    line = f"RESTORE_REPORT Restore Duration: {restore_ms:.2f} ms"
+    if status != "success":
+        line += f"\tStatus: {status}"
+        if error_type:
+            line += f"\tError Type: {error_type}"
+    return line
+
+
+def restore_report_record(
+    restore_ms: float, status: str, error_type: str | None = None
+) -> dict[str, object]:
+    """The ``platform.restoreReport`` record (Telemetry API and the JSON log format alike)."""
+    record: dict[str, object] = {"status": status, "metrics": {"durationMs": round(restore_ms, 3)}}
+    if error_type:
+        record["errorType"] = error_type
+    return record
 
 
 def _stamp(t: float) -> str:

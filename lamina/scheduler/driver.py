@@ -109,7 +109,9 @@ class Scheduler:
         host = zygote_host(sandbox)
         self.zygotes: Zygotes | None = None
         if host is not None and settings.zygotes != "off":
-            self.zygotes = Zygotes(host, settings, logs, self.launcher.zygote_spec)
+            self.zygotes = Zygotes(
+                host, settings, logs, self.launcher.zygote_spec, self.launcher.runtime_version
+            )
         self._starter = ColdStarter(settings, self.launcher, self.zygotes, self._on_exit)
         self._reporter = Reporter(record)
         self._after = AfterAnswers()  # the after-invoke steps of answered invokes

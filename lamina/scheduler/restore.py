@@ -21,8 +21,9 @@ from lamina.config import Settings
 from lamina.errors import SandboxError
 from lamina.logs import lines
 from lamina.runtime_api.channel import RuntimeChannel
-from lamina.sandbox.netns import LOOPBACK, RUNTIME_API_PORT
-from lamina.scheduler import error_bodies
+from lamina.sandbox.netns import LOOPBACK, RUNTIME_API_PORT, NetnsPool
+from lamina.sandbox.zygote import ForkedProcess
+from lamina.scheduler import error_bodies, telemetry_events
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.init_phase import await_init
 from lamina.scheduler.launcher import ExitHook, Launcher, watch
@@ -96,7 +97,25 @@ class Restorer:
         finally:
             os.close(write_fd)
         env.on_destroyed = lambda: zygotes.release(entry)
+        if not created:
+            # Written before the pipe of the fork's output is read: the stream's first line.
+            telemetry_events.restore_start(env, self.launcher.runtime_version(cfg.runtime))
         watch(env, process, read_fd, self.on_exit)
+        outcome = await self._await_restore(env, process, network, t0)
+        if created:
+            # This invoke paid the version's INIT: a cold start's Init Duration, no restore.
+            init_ms = (time.perf_counter() - started) * 1000
+            if isinstance(outcome, Ready):
+                return Ready(init_ms)
+            return dataclasses.replace(outcome, init_ms=init_ms)
+        telemetry_events.restore_done(env, outcome)
+        return outcome
+
+    async def _await_restore(
+        self, env: Environment, process: ForkedProcess, network: NetnsPool | None, t0: float
+    ) -> InitOutcome:
+        """The forked environment's network adopted, then its after-restore hooks awaited up
+        to its first ``/next``: Ready with its ``Restore`` (or InitFailed)."""
         if process.network is not None and network is not None:
             try:
                 env.network = await network.adopt(await process.network)
@@ -110,13 +129,11 @@ class Restorer:
         outcome = await await_init(
             env, self.settings.init_timeout_s, t0, self.settings.init_cpu_boost
         )
-        if isinstance(outcome, InitFailed) and process.failure:
-            outcome = dataclasses.replace(
-                outcome, error=error_bodies.platform_failure(process.failure)
-            )
-        if created:
-            return dataclasses.replace(outcome, init_ms=(time.perf_counter() - started) * 1000)
         if isinstance(outcome, InitFailed):
+            if process.failure:
+                outcome = dataclasses.replace(
+                    outcome, error=error_bodies.platform_failure(process.failure)
+                )
             return outcome
         ready_at = env.channel.ready.result()
         runtime_start = process.started.result() if _has_result(process.started) else t0

@@ -15,14 +15,49 @@ def init_start(env: Environment, version: RuntimeVersion) -> None:
     """A cold start (each attempt) begins: Lambda's ``INIT_START`` line, first in the
     environment's log stream (JSON in the JSON log format; not in the invoke's
     ``LogType=Tail``, which is the invoke's own log), and ``platform.initStart``."""
-    record = lines.init_start_record(env.cfg, version.name, version.arn)
-    if env.cfg.log_format == "Text":
-        env.log(lines.init_start_line(version.name, version.arn), tail=False)
-    else:
-        env.log(lines.init_start_json(record), tail=False)
+    env.log(lines.init_start_message(env.cfg, version.name, version.arn), tail=False)
     telemetry = env.channel.telemetry
     if telemetry.active:
+        record = lines.init_start_record(env.cfg, version.name, version.arn)
         telemetry.emit("platform", "platform.initStart", dict(record))
+
+
+def restore_start(env: Environment, version: RuntimeVersion) -> None:
+    """An environment restored from its version's snapshot (forked from the zygote) begins:
+    Lambda's ``RESTORE_START`` line in place of ``INIT_START`` (JSON in the JSON log format;
+    not in ``LogType=Tail``), and ``platform.restoreStart``."""
+    record = lines.restore_start_record(env.cfg, version.name, version.arn)
+    if env.cfg.log_format == "Text":
+        env.log(lines.restore_start_line(version.name, version.arn), tail=False)
+    else:
+        env.log(lines.platform_json("platform.restoreStart", record), tail=False)
+    telemetry = env.channel.telemetry
+    if telemetry.active:
+        telemetry.emit("platform", "platform.restoreStart", dict(record))
+
+
+def restore_done(env: Environment, outcome: InitOutcome) -> None:
+    """The restore ended: ``RESTORE_REPORT`` (its duration, and its status and error type
+    when it failed), ``platform.restoreRuntimeDone`` and ``platform.restoreReport``."""
+    if isinstance(outcome, InitFailed):
+        status = "timeout" if outcome.timed_out else "error"
+        error_type: str | None = outcome.error.error_type
+        restore_ms = outcome.init_ms
+    else:
+        status, error_type = "success", None
+        restore_ms = outcome.restore.duration_ms if outcome.restore is not None else 0.0
+    record = lines.restore_report_record(restore_ms, status, error_type)
+    if env.cfg.log_format == "Text":
+        env.log(lines.restore_report_line(restore_ms, status, error_type), tail=False)
+    else:
+        env.log(lines.platform_json("platform.restoreReport", record), tail=False)
+    telemetry = env.channel.telemetry
+    if telemetry.active:
+        done: dict[str, object] = {"status": status}
+        if error_type:
+            done["errorType"] = error_type
+        telemetry.emit("platform", "platform.restoreRuntimeDone", done)
+        telemetry.emit("platform", "platform.restoreReport", record)
 
 
 def init_done(env: Environment, outcome: InitOutcome) -> None:

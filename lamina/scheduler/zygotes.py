@@ -25,6 +25,7 @@ from lamina.logs.lines import function_log_group
 from lamina.logs.store import LogStore, group_folder
 from lamina.models.function import PYTHON_RUNTIMES, FunctionConfig
 from lamina.models.invocation import FunctionError
+from lamina.runtimes.version import RuntimeVersion
 from lamina.sandbox import SandboxSpec
 from lamina.sandbox.limits import Limits
 from lamina.sandbox.zygote import ForkedProcess, Zygote, ZygoteHost
@@ -76,12 +77,19 @@ class Zygotes:
     """Every zygote of one server."""
 
     def __init__(
-        self, sandbox: ZygoteHost, settings: Settings, logs: LogStore, build: SpecBuilder
+        self,
+        sandbox: ZygoteHost,
+        settings: Settings,
+        logs: LogStore,
+        build: SpecBuilder,
+        versions: Callable[[str], RuntimeVersion],
     ) -> None:
         self.sandbox = sandbox
         self.settings = settings
         self.logs = logs
         self._build = build
+        # What INIT_START names as a runtime's version (the launcher's cache).
+        self._versions = versions
         self._entries: dict[str, ZygoteEntry] = {}
 
     def entries(self) -> list[ZygoteEntry]:
@@ -117,6 +125,9 @@ class Zygotes:
             self.logs.append(folder, entry.log_stream, ts, message)
 
         entry.output = OutputPipe(sink)
+        # The zygote's INIT is the version's cold start: its stream begins as one does.
+        version = self._versions(cfg.runtime)
+        sink(lines.init_start_message(cfg, version.name, version.arn), _now_ms())
         try:
             entry.error = await self._run_init(entry, cfg)
         except Exception as exc:
