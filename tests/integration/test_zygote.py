@@ -7,6 +7,7 @@ function and looks at what its environments see from inside and what the host se
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import Invocation, LaminaProcess, python_zip
+from tests.integration.harness import Invocation, LaminaProcess, aws_client, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -192,3 +193,104 @@ def test_functions_without_snapstart_start_normally(server: LaminaProcess) -> No
     assert out.json()["init_type"] == "on-demand"
     assert out.json()["order"] == []  # no snapshot, so no hooks (as on Lambda)
     assert restore_of(out) is None and "Init Duration" in out.log
+
+
+def stream_messages(server: LaminaProcess, name: str) -> dict[str, list[str]]:
+    """Every stream of ``name``'s log group, read with boto3's CloudWatch Logs client."""
+    logs, group = aws_client(server, "logs"), f"/aws/lambda/{name}"
+    return {
+        s["logStreamName"]: [
+            e["message"]
+            for e in logs.get_log_events(
+                logGroupName=group, logStreamName=s["logStreamName"], startFromHead=True
+            )["events"]
+        ]
+        for s in logs.describe_log_streams(logGroupName=group)["logStreams"]
+    }
+
+
+def the_stream_of(streams: dict[str, list[str]], request_id: str) -> list[str]:
+    found = [m for m in streams.values() if any(request_id in line for line in m)]
+    assert len(found) == 1, streams
+    return found[0]
+
+
+@pytest.mark.parametrize("log_format", ["Text", "JSON"])
+def test_a_restore_writes_restore_start_and_restore_report_before_its_start(
+    server: LaminaProcess, log_format: str
+) -> None:
+    """Lambda's SnapStart log stream: the snapshot's INIT begins with INIT_START; an
+    environment restored from it begins with RESTORE_START and reports its restore in
+    RESTORE_REPORT before the invoke's START, with the REPORT's Restore Duration; neither
+    line is in ``LogType=Tail``."""
+    name = f"zy-restore-{log_format.lower()}"
+    server.create(
+        name, python_zip(PROBE), MemorySize=256, LoggingConfig={"LogFormat": log_format}, **SNAP
+    )
+    server.invoke(name, {})  # makes the zygote
+    assert server.invoke(name, {"exit": True}).json()["errorType"] == "Runtime.ExitError"
+    restored = server.invoke(name, {})
+    restore = restore_of(restored) if log_format == "Text" else None
+    assert "RESTORE_" not in restored.log and "platform.restore" not in restored.log
+    request_id = re.search(r"START RequestId: (\S+)", restored.log).group(1)  # type: ignore[union-attr]
+    streams = stream_messages(server, name)
+    ours = the_stream_of(streams, request_id)
+    start_at = next(i for i, m in enumerate(ours) if request_id in m)
+    report_at = next(
+        i for i, m in enumerate(ours) if "RESTORE_REPORT" in m or "platform.restoreReport" in m
+    )
+    assert report_at < start_at
+    zygote_streams = [m for m in streams.values() if any("INIT_REPORT" in line for line in m)]
+    assert len(zygote_streams) == 1, streams
+    if log_format == "Text":
+        head, sep, arn = ours[0].partition("\tRuntime Version ARN: ")
+        assert sep and re.fullmatch(r"RESTORE_START Runtime Version: python:3\.\d+\.v\d+", head)
+        assert re.fullmatch(r"arn:aws:lambda:us-east-1::runtime:[0-9a-f]{64}", arn), ours[0]
+        assert restore is not None
+        assert ours[report_at] == f"RESTORE_REPORT Restore Duration: {restore[0]:.2f} ms"
+        assert zygote_streams[0][0].startswith("INIT_START Runtime Version: python:3.")
+        assert sum("INIT_START" in m for m in ours) == 0
+    else:
+        first = json.loads(ours[0])
+        assert first["type"] == "platform.restoreStart"
+        assert first["record"]["functionName"] == name
+        assert first["record"]["functionVersion"] == "$LATEST"
+        assert first["record"]["runtimeVersion"].startswith("python:3.")
+        report = json.loads(ours[report_at])
+        assert report["type"] == "platform.restoreReport"
+        assert report["record"]["status"] == "success"
+        assert report["record"]["metrics"]["durationMs"] > 0
+        assert json.loads(zygote_streams[0][0])["type"] == "platform.initStart"
+
+
+def test_a_failed_restore_reports_its_status_and_error_type(server: LaminaProcess) -> None:
+    failing = python_zip("""
+        from snapshot_restore_py import register_after_restore
+
+        @register_after_restore
+        def reconnect():
+            raise RuntimeError("the database is gone")
+
+        def handler(event, context):
+            return "never"
+    """)
+    server.create("zy-restore-fails", failing, MemorySize=256, **SNAP)
+    server.invoke("zy-restore-fails", {})  # makes the zygote (and fails in its own restore)
+    out = server.invoke("zy-restore-fails", {})
+    assert out.function_error == "Unhandled"
+    error_type = out.json()["errorType"]
+    reports = [
+        line
+        for lines in stream_messages(server, "zy-restore-fails").values()
+        for line in lines
+        if line.startswith("RESTORE_REPORT")
+    ]
+    assert reports, "no RESTORE_REPORT"
+    assert all(
+        re.fullmatch(
+            rf"RESTORE_REPORT Restore Duration: \d+\.\d\d ms\tStatus: error\tError Type: "
+            rf"{re.escape(error_type)}",
+            line,
+        )
+        for line in reports
+    ), reports

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import json
 
-from lamina.logs.lines import Restore, report_json, report_line
+from lamina.logs.lines import (
+    Restore,
+    platform_json,
+    report_json,
+    report_line,
+    restore_report_line,
+    restore_report_record,
+    restore_start_line,
+    restore_start_record,
+)
+from lamina.models.function import FunctionConfig
 from lamina.models.invocation import InvocationRecord, Outcome
 
 
@@ -35,3 +45,46 @@ def test_json_report_carries_restore_metrics() -> None:
     assert metrics["restoreDurationMs"] == 5.123
     assert metrics["billedRestoreDurationMs"] == 2
     assert "initDurationMs" not in metrics
+
+
+def test_restore_start_line_is_lambdas() -> None:
+    arn = "arn:aws:lambda:us-east-1::runtime:" + "ab" * 32
+    assert restore_start_line("python:3.12.v7", arn) == (
+        f"RESTORE_START Runtime Version: python:3.12.v7\tRuntime Version ARN: {arn}"
+    )
+
+
+def test_restore_report_line_says_status_only_when_the_restore_failed() -> None:
+    assert restore_report_line(511.254, "success") == "RESTORE_REPORT Restore Duration: 511.25 ms"
+    assert restore_report_line(1236.04, "timeout") == (
+        "RESTORE_REPORT Restore Duration: 1236.04 ms\tStatus: timeout"
+    )
+    assert restore_report_line(1236.04, "error", "Runtime.ExitError") == (
+        "RESTORE_REPORT Restore Duration: 1236.04 ms\tStatus: error\tError Type: Runtime.ExitError"
+    )
+
+
+def test_restore_records_in_the_json_log_format() -> None:
+    cfg = FunctionConfig("f", "python3.12", "app.handler", "0" * 64, 1, version="3")
+    start = json.loads(
+        platform_json("platform.restoreStart", restore_start_record(cfg, "python:3.12.v7", "A"), 0)
+    )
+    assert start == {
+        "time": "1970-01-01T00:00:00.000Z",
+        "type": "platform.restoreStart",
+        "record": {
+            "runtimeVersion": "python:3.12.v7",
+            "runtimeVersionArn": "A",
+            "functionName": "f",
+            "functionVersion": "3",
+        },
+    }
+    assert restore_report_record(5.12345, "success") == {
+        "status": "success",
+        "metrics": {"durationMs": 5.123},
+    }
+    assert restore_report_record(9.0, "error", "Runtime.ExitError") == {
+        "status": "error",
+        "metrics": {"durationMs": 9.0},
+        "errorType": "Runtime.ExitError",
+    }
