@@ -6,12 +6,21 @@ the caller reports them (REPORT line, ledger) after the cgroup is gone.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from lamina.sandbox.cgroup_driver import CgroupHandle
-from lamina.sandbox.resident import ResidentSampler, reading_bytes, resample_due
+from lamina.sandbox.resident import (
+    SAMPLING,
+    ResidentSampler,
+    SamplingAllowance,
+    reading_bytes,
+    resample_due,
+)
 
 _MB = 1024 * 1024
+
+log = logging.getLogger("lamina.sandbox")
 
 
 class CgroupReadings:
@@ -20,6 +29,8 @@ class CgroupReadings:
     # Memory charged elsewhere that the environment uses all the same (a zygote's snapshot),
     # counted only when no resident reading is available.
     _base_memory_bytes = 0
+    # The server's bound on the loop time all environments' samples take (tests swap it).
+    _allowance: SamplingAllowance = SAMPLING
 
     def __init__(self, cgroup: CgroupHandle) -> None:
         self._cgroup = cgroup
@@ -52,14 +63,24 @@ class CgroupReadings:
             self._resident = ResidentSampler(self._cgroup.group.dir("memory") / "cgroup.procs")
         charged = self._cgroup.max_memory_bytes()
         now = time.monotonic()
-        if force or resample_due(
+        allowance = self._allowance
+        due = force or resample_due(
             self._samples, charged, self._sampled_charged, now - self._sampled_at
-        ):
+        )
+        if due and allowance.allows(now):
             resident = self._resident.sample()
             self._samples += 1
             self._sampled_charged, self._sampled_at = charged, now
-        else:
+            done = time.monotonic()
+            allowance.spend(done - now, done)
+        else:  # not due, or the server's sampling time is spent: the last peak stands
             resident = self._resident.peak_bytes
+            if due and allowance.refused == 1:  # the server's first refusal
+                log.info(
+                    "Max Memory Used: resident samples took their share of the server's loop "
+                    "(%.0f%%); readings wait for it (file pages lag, allocations do not)",
+                    allowance.rate * 100,
+                )
         if resident == 0:
             # No process readable: the charged peak, plus a zygote's snapshot (a forked
             # child's resident set already holds the snapshot pages it shares).

@@ -42,7 +42,8 @@ past the bounds counts its ``statm`` shared, as an unreadable one does), so are 
 an environment's walks hold (:func:`~lamina.sandbox.filepages.held_refusal`), and so is a
 sample (a
 :class:`~lamina.sandbox.filepages.WalkBudget`: one walk at the bounds; the processes
-still due wait for the next sample). The reading is never above the memory size
+still due wait for the next sample), and all of a server's samples share one allowance of
+its event loop (:class:`SamplingAllowance`). The reading is never above the memory size
 (:func:`reading_bytes`). A sample without a walk is still ~5 µs, a few per cent
 of a warm invoke, so a warm environment is not sampled at every invoke: see
 :func:`resample_due`.
@@ -84,6 +85,61 @@ RESAMPLE_S = 1.0
 # sampled about once a second anyway, so this only stops a sample at every invoke (the
 # charged peak rose) from walking a process that changes its mappings at every invoke.
 WALK_INTERVAL_S = RESAMPLE_S
+
+
+# What the resident samples of all of a server's environments may take of its event loop
+# (seconds of sampling per second, and the most it may take at once): a sample runs on the
+# loop, and its cost is what a function maps and forks, so without a server-wide bound many
+# hostile environments, each within its own bounds, would together take the loop.
+SAMPLING_SHARE = 0.1
+SAMPLING_BURST_S = 0.1
+
+
+class SamplingAllowance:
+    """A token bucket of event-loop time for resident samples, shared by every environment
+    of one server (pure: the caller passes the clock).
+
+    A sample may start while the bucket holds anything and is then charged what it took,
+    so the bucket may go below zero by one sample; samples wait until it refills at
+    ``rate`` seconds per second. Over any stretch of ``T`` seconds, sampling takes at most
+    ``burst + rate * T`` plus one sample. A reading whose sample waits keeps its last
+    resident peak, and the cgroup's charged peak (read every time) still counts every
+    allocation; under a hostile neighbour's load, readings of file pages lag, invokes
+    do not."""
+
+    __slots__ = ("_at", "_level", "burst", "rate", "refused", "spent_s")
+
+    def __init__(self, rate: float = SAMPLING_SHARE, burst: float = SAMPLING_BURST_S) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._level = burst
+        self._at: float | None = None
+        self.spent_s = 0.0  # all sampling time charged, for the bench and the tests
+        self.refused = 0  # samples that waited for the bucket
+
+    def _refill(self, now: float) -> None:
+        if self._at is not None and now > self._at:
+            self._level = min(self.burst, self._level + (now - self._at) * self.rate)
+        if self._at is None or now > self._at:
+            self._at = now
+
+    def allows(self, now: float) -> bool:
+        """Whether a sample may start at ``now`` (monotonic seconds)."""
+        self._refill(now)
+        if self._level > 0:
+            return True
+        self.refused += 1
+        return False
+
+    def spend(self, seconds: float, now: float) -> None:
+        """Charge a sample that took ``seconds``, ending at ``now``."""
+        self._refill(now)
+        self._level -= seconds
+        self.spent_s += seconds
+
+
+# The server's allowance (one process is one server).
+SAMPLING = SamplingAllowance()
 
 
 def resample_due(samples: int, charged: int, charged_then: int, since_s: float) -> bool:
