@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -129,3 +130,103 @@ def test_a_function_mapping_terabytes_and_thousands_of_files_is_not_walked(
     bare = bare_python_mb()
     for body, used in hostile:
         assert bare <= used < MEMORY_MB, (body, used, bare)  # at it: clipped
+
+
+# Stays just inside every per-walk bound, in many processes: 3,500 small mappings (under
+# 4,096 and 512 KiB of maps), each touched, inherited by six forked children, the
+# function touching one more anonymous page at every invoke (its charged peak rises, so
+# every invoke samples) and the children mapping one more every few milliseconds, so each
+# process is due for a walk that reads all its mappings whenever its interval allows. Within each environment's own bounds, several such
+# environments would together take the server's loop without the server-wide allowance.
+WIDE_PY = """
+import ctypes, mmap, os, time
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+PROT_READ, MAP_SHARED, MAP_FAILED = 1, 1, 2**64 - 1
+PAGE, SMALL, CHILDREN = 4096, 3500, 6
+state = {"prepared": False, "grown": []}
+
+
+def _prepare():
+    path = "/tmp/wide"
+    with open(path, "wb") as f:
+        f.truncate(2 * SMALL * PAGE)
+    fd = os.open(path, os.O_RDONLY)
+    for i in range(SMALL):  # every other page: the mappings never merge
+        at = libc.mmap(None, PAGE, PROT_READ, MAP_SHARED, fd, 2 * i * PAGE)
+        if at in (None, MAP_FAILED):
+            raise OSError(ctypes.get_errno(), "mmap")
+        ctypes.c_char.from_address(at).value
+    os.close(fd)
+    for _ in range(CHILDREN):
+        if os.fork() == 0:
+            grown = []
+            while True:
+                grown.append(mmap.mmap(-1, PAGE))
+                time.sleep(0.005)
+
+
+def handler(event, context):
+    if not state["prepared"]:
+        _prepare()
+        state["prepared"] = True
+    grown = mmap.mmap(-1, PAGE)
+    grown[0:1] = b"x"  # touched: the charged peak rises, so invokes sample
+    state["grown"].append(grown)
+    with open("/proc/self/maps", "rb") as f:
+        return {"mappings": f.read().count(b"\\n") >= SMALL}
+"""
+
+WIDE_FUNCTIONS = 4
+
+
+def test_many_wide_environments_share_the_servers_sampling_allowance(
+    lamina: LaminaProcess,
+) -> None:
+    """Four functions just inside the per-walk bounds, invoked back to back in parallel:
+    every invoke of theirs and of an ordinary function answers, and the server's
+    sampling allowance (a tenth of its loop) is what holds their samples back."""
+    names = [f"sec-mem-wide-{i}" for i in range(WIDE_FUNCTIONS)]
+    for name in names:
+        lamina.create(name, python_zip(WIDE_PY), MemorySize=MEMORY_MB, Timeout=60)
+    lamina.create("sec-mem-plain-2", python_zip(ORDINARY_PY), MemorySize=128, Timeout=30)
+    done = threading.Event()
+    answers: dict[str, list[object]] = {name: [] for name in [*names, "sec-mem-plain-2"]}
+
+    def invoke_until_done(name: str) -> None:
+        client = lamina.lambda_client()
+        i = 0
+        while not done.is_set() or i < 5:
+            out = lamina.invoke(name, {"i": i}, client=client)
+            answers[name].append(out.json() if out.function_error is None else out.payload)
+            i += 1
+
+    workers = [
+        threading.Thread(target=invoke_until_done, args=(name,), name=name) for name in answers
+    ]
+    for worker in workers:
+        worker.start()
+    log = ""
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            log = "".join(lamina.output)
+            if "took their share of the server's loop" in log:
+                break
+            time.sleep(0.2)
+    finally:
+        done.set()
+        for worker in workers:
+            worker.join(timeout=120)
+    assert not any(worker.is_alive() for worker in workers)
+    assert "took their share of the server's loop" in log, log[-4000:]
+    for name in names:
+        assert answers[name] and all(a == {"mappings": True} for a in answers[name]), (
+            name,
+            answers[name][:3],
+        )
+    plain = answers["sec-mem-plain-2"]
+    assert plain == [{"echo": i} for i in range(len(plain))]
