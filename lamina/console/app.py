@@ -48,7 +48,6 @@ CSP = (
     "form-action 'self'; frame-ancestors 'none'"
 )
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".md": "text/plain", "": "text/plain"}
-MAX_RANGE_MIN = 7 * 24 * 60
 TAIL_LINES = 200
 # The Invoke box's payload history: the last few distinct payloads per function, for a
 # bounded number of functions (the least recently used forgotten first), in memory.
@@ -168,8 +167,11 @@ class Console:
         if path.startswith(PREFIX + "/api/functions/"):
             name, _, action = unquote(path[len(PREFIX + "/api/functions/") :]).partition("/")
             if action == "series" and method == "GET":
-                minutes = _int(req.query.get("minutes", "60"), 60)
-                return self._threaded(lambda: self._series(name, minutes))
+                try:
+                    since, until = summary.chart_window(req.query, time.time())
+                except ValueError as exc:
+                    return _json(400, {"message": str(exc)})
+                return self._threaded(lambda: self._series(name, since, until))
             if action == "logs" and method == "GET":
                 return self._tail(name, _int(req.query.get("after", "0"), 0))
             if action == "invoke" and method == "POST":
@@ -271,11 +273,8 @@ class Console:
         )
         return _html(200, views.function_page(page))
 
-    def _series(self, name: str, minutes: int) -> Response:
+    def _series(self, name: str, since: int, until: int) -> Response:
         self.functions.get(name)  # 404 for an unknown function
-        minutes = max(1, min(minutes, MAX_RANGE_MIN))
-        until = minute_of(time.time()) + 60
-        since = until - 60 * minutes
         found = self.ledger.rollups(name, since=since - summary.HOUR_BEFORE)
         columns = summary.series(found, since, until)
         return _json(200, columns)

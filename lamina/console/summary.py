@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from lamina.billing.rollups import Minute, RollupKey, merged, quantile
+from lamina.billing.rollups import Minute, RollupKey, merged, minute_of, quantile
 from lamina.models.function import FunctionConfig
 
 
@@ -60,6 +60,42 @@ def function_rows(
             )
         )
     return rows
+
+
+# The longest range a function's charts cover (minutes): a week of one point per minute.
+MAX_RANGE_MIN = 7 * 24 * 60
+
+
+def chart_window(query: Mapping[str, str], now: float) -> tuple[int, int]:
+    """The minutes ``[since, until)`` (epoch seconds, on minute boundaries) a chart covers.
+
+    ``minutes=N``: the last N minutes, the current one included (1 to a week; a number out
+    of range is clipped, a non-number is 60). ``from=…&to=…`` (epoch seconds, both): a
+    range of its own, from the minute holding ``from`` to the one holding ``to``, neither
+    in the future, at most a week long. Raises ValueError, with a message for the caller,
+    for a range that is not one."""
+    if "from" not in query and "to" not in query:
+        try:
+            minutes = int(query.get("minutes", "60"))
+        except ValueError:
+            minutes = 60
+        until = minute_of(now) + 60
+        return until - 60 * max(1, min(minutes, MAX_RANGE_MIN)), until
+    try:
+        start, end = int(query["from"]), int(query["to"])
+    except KeyError:
+        raise ValueError("a custom range needs both from and to") from None
+    except ValueError:
+        raise ValueError("from and to are epoch seconds (whole numbers)") from None
+    if start < 0 or end < 0:
+        raise ValueError("from and to are epoch seconds (whole numbers)")
+    end = min(end, int(now))
+    if start >= end:
+        raise ValueError("from must be before to, and before now")
+    since, until = minute_of(start), minute_of(end) + 60
+    if until - since > 60 * MAX_RANGE_MIN:
+        raise ValueError("a range is at most 7 days long")
+    return since, until
 
 
 HOUR_BEFORE = 3540  # the 59 minutes before a chart's first, for its trailing-hour cost

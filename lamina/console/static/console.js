@@ -96,10 +96,31 @@
     }
   }
 
+  // The charts' range: the last N minutes, or a custom one (UTC, as the log lines are).
+  const rangeSelect = document.getElementById("range");
+  const customForm = document.getElementById("range-custom");
+  const rangeError = document.getElementById("range-error");
+  function seriesQuery() {
+    if (rangeSelect.value !== "custom") return "minutes=" + rangeSelect.value;
+    const utc = (id) => Math.floor(Date.parse(document.getElementById(id).value + "Z") / 1000);
+    const from = utc("range-from"), to = utc("range-to");
+    // The server checks the range too; what the form can tell is said without asking it.
+    if (!(from < to)) return null;
+    return "from=" + from + "&to=" + to;
+  }
   async function refresh() {
-    const minutes = document.getElementById("range").value;
-    const resp = await fetch(api + "/series?minutes=" + minutes, { credentials: "same-origin" });
+    const query = seriesQuery();
+    if (query === null) {
+      rangeError.textContent = "From must be before To.";
+      return;
+    }
+    const resp = await fetch(api + "/series?" + query, { credentials: "same-origin" });
+    if (resp.status === 400) {
+      rangeError.textContent = (await resp.json()).message;
+      return;
+    }
     if (!resp.ok) throw new Error("series: HTTP " + resp.status);
+    rangeError.textContent = "";
     draw(await resp.json());
   }
 
@@ -130,7 +151,24 @@
   }
   pollTail();
 
-  document.getElementById("range").addEventListener("change", () => { refresh(); });
+  rangeSelect.addEventListener("change", () => {
+    customForm.hidden = rangeSelect.value !== "custom";
+    if (!customForm.hidden) {
+      // Start from the last hour, in UTC, to the minute.
+      const now = Date.now();
+      const minute = (ms) => new Date(ms).toISOString().slice(0, 16);
+      if (!document.getElementById("range-to").value) {
+        document.getElementById("range-from").value = minute(now - 3600 * 1000);
+        document.getElementById("range-to").value = minute(now);
+      }
+      return;
+    }
+    refresh();
+  });
+  customForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    refresh();
+  });
   document.getElementById("invoke").addEventListener("submit", async (event) => {
     event.preventDefault();
     const out = document.getElementById("invoke-result");
