@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from lamina.billing.rollups import Minute, RollupKey
 from lamina.console import views
 from lamina.console.session import COOKIE, Sessions
-from lamina.console.summary import function_rows, series
+from lamina.console.summary import MAX_RANGE_MIN, chart_window, function_rows, series
 from lamina.models.alias import Alias
 from lamina.models.function import FunctionConfig
 from lamina.models.invocation import Outcome
@@ -77,3 +79,45 @@ def test_alias_text_shows_weights() -> None:
     assert views.alias_text(Alias("f", "live", "3")) == "live → 3"
     weighted = Alias("f", "canary", "3", weights={"4": 0.1})
     assert views.alias_text(weighted) == "canary → 3 (90 %), 4 (10 %)"
+
+
+NOW = 1_700_000_123.4  # 2023-11-14T22:15:23Z: 23 s into its minute
+
+
+def test_the_last_n_minutes_end_with_the_current_one() -> None:
+    assert chart_window({}, NOW) == (1_700_000_100 - 59 * 60, 1_700_000_160)
+    assert chart_window({"minutes": "1"}, NOW) == (1_700_000_100, 1_700_000_160)
+    # Out of range clips; a non-number is the default hour.
+    assert chart_window({"minutes": "0"}, NOW) == (1_700_000_100, 1_700_000_160)
+    week = chart_window({"minutes": "99999999"}, NOW)
+    assert week[1] - week[0] == 60 * MAX_RANGE_MIN
+    assert chart_window({"minutes": "x"}, NOW) == chart_window({}, NOW)
+
+
+def test_a_custom_range_covers_the_minutes_holding_its_ends() -> None:
+    since, until = chart_window({"from": "1699990000", "to": "1699990659"}, NOW)
+    assert (since, until) == (1_699_989_960, 1_699_990_680)  # 22:26 to 22:37 inclusive
+    # An end in the future stops at now's minute.
+    assert chart_window({"from": "1700000000", "to": "1800000000"}, NOW) == (
+        1_700_000_000 - 20,
+        1_700_000_160,
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"from": "1699990000"}, "needs both from and to"),
+        ({"to": "1699990000"}, "needs both from and to"),
+        ({"from": "yesterday", "to": "1699990000"}, "epoch seconds"),
+        ({"from": "-5", "to": "1699990000"}, "epoch seconds"),
+        ({"from": "1699990000", "to": "1699990000"}, "before to"),
+        ({"from": "1800000000", "to": "1900000000"}, "before now"),
+        ({"from": "1699000000", "to": "1699990000"}, "at most 7 days"),
+    ],
+)
+def test_a_custom_range_that_is_not_one_is_refused_with_a_reason(
+    query: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        chart_window(query, NOW)

@@ -220,6 +220,43 @@ def test_console_in_chromium(server: LaminaProcess, traffic: None, tmp_path: Pat
             hourly = page.evaluate("() => window.laminaCharts.cost.data[1]")
             assert hourly[-1] > 0 and hourly == sorted(hourly)
 
+            # A custom range, in UTC: the last ten minutes hold every invoke so far, a range
+            # a day ago none, and a range that is not one says why.
+            def utc_minute(t: float) -> str:
+                return time.strftime("%Y-%m-%dT%H:%M", time.gmtime(t))
+
+            invocations = "() => window.laminaCharts.invocations.data"
+            page.select_option("#range", "custom")
+            assert page.is_visible("#range-custom")
+            now = time.time()
+            page.fill("#range-from", utc_minute(now - 600))
+            page.fill("#range-to", utc_minute(now))
+            page.click("#range-custom button")
+            page.wait_for_function(f"() => ({invocations})()[0].length <= 12")
+            shown = page.evaluate(invocations)
+            assert len(shown[0]) in (11, 12)  # 12 when a minute turned meanwhile
+            assert shown[0][0] == (int(now - 600) // 60) * 60
+            assert sum(v or 0 for v in shown[1]) == OK + FAILED
+            page.fill("#range-from", utc_minute(now - 86_400 - 600))
+            page.fill("#range-to", utc_minute(now - 86_400))
+            page.click("#range-custom button")
+            page.wait_for_function(f"() => ({invocations})()[0][0] < {int(now - 86_000)}")
+            assert sum(v or 0 for v in page.evaluate(invocations)[1]) == 0
+            page.fill("#range-from", utc_minute(now))
+            page.fill("#range-to", utc_minute(now - 600))
+            page.click("#range-custom button")
+            page.wait_for_function("() => document.getElementById('range-error').textContent")
+            assert "before" in page.inner_text("#range-error")
+            # The server refuses what the form lets through, with the reason (AWS-style JSON).
+            week = page.request.get(
+                f"{server.endpoint}/console/api/functions/console-fn/series"
+                f"?from={int(now) - 8 * 86_400}&to={int(now)}"
+            )
+            assert week.status == 400 and "at most 7 days" in week.json()["message"]
+            page.select_option("#range", "60")
+            assert page.is_hidden("#range-custom")
+            page.wait_for_function(f"() => ({invocations})()[0].length === 60")
+
             # Triggers and the asynchronous invocation settings.
             kinds = page.locator("table.triggers tbody tr td:first-child").all_inner_texts()
             assert sorted(kinds) == sorted(
