@@ -685,8 +685,7 @@ def json_log_record(record: object) -> dict[str, object]:
     attributes (``extra=``), and no key whose value is None. The record's level is rounded
     down to a standard one (25 is INFO) and renamed in place, as AWS's formatter does.
     """
-    import logging
-    import traceback
+    import logging  # already loaded: a record exists
 
     r: logging.LogRecord = record  # type: ignore[assignment]
     level = min(50, max(0, r.levelno)) // 10 * 10
@@ -702,6 +701,8 @@ def json_log_record(record: object) -> dict[str, object]:
         "logger": r.name,
     }
     if exc_info:
+        import traceback
+
         result["stackTrace"] = traceback.format_tb(exc_info[2])
         result["errorType"] = exc_info[0].__name__ if exc_info[0] is not None else None
         result["errorMessage"] = str(exc_info[1])
