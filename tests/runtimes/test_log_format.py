@@ -349,6 +349,7 @@ NODE_APP = {
           console.log();
           const cycle = {}; cycle.self = cycle; console.log(cycle);
           console.log(10n);
+          process.stdout.write('written as it is\\n');
           if (event === 'fail') throw new OrderError('boom');
           if (event === 'string') throw 'just a string';
           if (event === 'crash') {
@@ -444,6 +445,8 @@ def test_node_json_records_match_aws_lambda_ric(tmp_path: Path) -> None:
         {"timestamp": "<time>", "level": "DEBUG", "message": "init debug"},
     ]
     assert {dict(r).get("tenantId") for r in records} == {None, "tenant-1"}
+    # process.stdout.write is not console: its text stays as it was written, in both.
+    assert ours.lines == theirs.lines == ["written as it is"] * 4
     # The invoke errors: the error itself as an ERROR line's message.
     errors = messages(
         records, lambda r: r.get("requestId") in ("req-1", "req-2") and r["level"] == "ERROR"
