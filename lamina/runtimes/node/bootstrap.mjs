@@ -26,9 +26,10 @@ const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
 const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
 
 // The request being handled, for console lines; AWS prints "undefined" during INIT. Its
-// tenant (Lambda-Runtime-Aws-Tenant-Id), which JSON lines carry when there is one.
+// headers, for the tenant (Lambda-Runtime-Aws-Tenant-Id) JSON lines carry when there is
+// one: looked up only when something logs.
 let currentRequestId;
-let currentTenantId;
+let currentHeaders;
 
 // ------------------------------------------------------------------------------ console
 
@@ -69,7 +70,8 @@ function errorReplacer(_key, value) {
 function jsonLine(level, args) {
   // Keys in AWS's order; an undefined requestId (INIT) or message is left out by stringify.
   const record = { timestamp: new Date().toISOString(), level, requestId: currentRequestId };
-  if (currentTenantId !== undefined && currentTenantId !== null) record.tenantId = currentTenantId;
+  const tenantId = currentHeaders?.['lambda-runtime-aws-tenant-id'];
+  if (tenantId !== undefined && tenantId !== null) record.tenantId = tenantId;
   if (args.length <= 1) {
     // One value is the message as it is (an object stays an object); one JSON cannot hold
     // (a cycle, a BigInt) is formatted as text.
@@ -442,7 +444,7 @@ function answer(client, text) {
 async function handleOne(client, handler, headers, body) {
   const requestId = headers['lambda-runtime-aws-request-id'];
   currentRequestId = requestId;
-  currentTenantId = headers['lambda-runtime-aws-tenant-id'];
+  currentHeaders = headers;
   inFlight = requestId;
   const traceId = headers['lambda-runtime-trace-id'];
   if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
