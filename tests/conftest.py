@@ -40,6 +40,7 @@ MARKED_PATHS: dict[str, tuple[str, ...]] = {
     "tests/runtimes/test_python_runtime_coalesced.py": ("slow",),
     "tests/runtimes/test_bytecode.py": ("slow",),  # compiles with, and runs, the interpreter
     "tests/runtimes/test_node_runtime.py": ("slow",),
+    "tests/runtimes/test_log_format.py": ("slow",),  # both runtimes and AWS's clients
     "tests/sandbox/": ("slow",),  # processes in rlimits or the jail, the jail's compiler
     "tests/sam/test_build.py": ("slow",),  # pip and npm
     "tests/tools/test_charts_and_html.py": ("slow",),  # matplotlib, headless Chromium

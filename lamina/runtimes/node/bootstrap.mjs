@@ -25,29 +25,99 @@ const BOOTSTRAP_FILE = fileURLToPath(import.meta.url);
 const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
 const HTTP_INTEGRATION = 'application/vnd.awslambda.http-integration-response';
 
-// The request being handled, for console lines; AWS prints "undefined" during INIT.
+// The request being handled, for console lines; AWS prints "undefined" during INIT. Its
+// headers, for the tenant (Lambda-Runtime-Aws-Tenant-Id) JSON lines carry when there is
+// one: looked up only when something logs.
 let currentRequestId;
+let currentHeaders;
 
 // ------------------------------------------------------------------------------ console
 
 const stdoutWrite = process.stdout.write.bind(process.stdout);
+
+// Lambda's advanced logging controls, read once as AWS's runtime reads them: the format
+// (JSON in any case, anything else is text) and the lowest level written. An unknown
+// level writes everything, as TRACE does.
+const LEVELS = { TRACE: 1, DEBUG: 2, INFO: 3, WARN: 4, ERROR: 5, FATAL: 6 };
+const jsonLogs = process.env.AWS_LAMBDA_LOG_FORMAT?.toUpperCase() === 'JSON';
+const minLevel = LEVELS[process.env.AWS_LAMBDA_LOG_LEVEL?.toUpperCase()] ?? LEVELS.TRACE;
 
 function logLine(level, args) {
   // One write per line, so concurrent writers never interleave inside a line.
   stdoutWrite(`${new Date().toISOString()}\t${currentRequestId}\t${level}\t${format(...args)}\n`);
 }
 
-function patchConsole() {
-  const levels = { log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', debug: 'DEBUG' };
-  for (const [method, level] of Object.entries(levels)) {
-    console[method] = (...args) => logLine(level, args);
+/** errorType in a JSON line: the class's name (`Error`, `TypeError`), as AWS's runtime. */
+function jsonErrorType(error) {
+  if (error instanceof RuntimeError) return error.name.slice('Runtime.'.length);
+  return error?.constructor?.name ?? 'UnknownError';
+}
+
+/** JSON.stringify's replacer for a logged value: an Error (at any depth) becomes
+ * {errorType, errorMessage, stackTrace} and its own enumerable properties. */
+function errorReplacer(_key, value) {
+  if (value instanceof Error) {
+    return Object.assign({
+      errorType: jsonErrorType(value),
+      errorMessage: value.message,
+      stackTrace: typeof value.stack === 'string' ? value.stack.split('\n') : value.stack,
+    }, value);
   }
-  console.trace = (...args) => {
-    const holder = {};
-    Error.captureStackTrace(holder, console.trace);
-    const stack = holder.stack.split('\n').slice(1).join('\n');
-    logLine('TRACE', [`Trace: ${format(...args)}\n${stack}`]);
-  };
+  return value;
+}
+
+/** The JSON line AWS's Node.js runtime writes for one console call (without the newline). */
+function jsonLine(level, args) {
+  // Keys in AWS's order; an undefined requestId (INIT) or message is left out by stringify.
+  const record = { timestamp: new Date().toISOString(), level, requestId: currentRequestId };
+  const tenantId = currentHeaders?.['lambda-runtime-aws-tenant-id'];
+  if (tenantId !== undefined && tenantId !== null) record.tenantId = tenantId;
+  if (args.length <= 1) {
+    // One value is the message as it is (an object stays an object); one JSON cannot hold
+    // (a cycle, a BigInt) is formatted as text.
+    record.message = args[0];
+    try {
+      return JSON.stringify(record, errorReplacer);
+    } catch {
+      record.message = format(record.message);
+      return JSON.stringify(record);
+    }
+  }
+  record.message = format(...args);
+  const error = args.find((arg) => arg instanceof Error);
+  if (error !== undefined) {
+    record.errorType = jsonErrorType(error);
+    record.errorMessage = error.message;
+    record.stackTrace = typeof error.stack === 'string' ? error.stack.split('\n') : [];
+  }
+  return JSON.stringify(record);
+}
+
+function logJson(level, args) {
+  stdoutWrite(`${jsonLine(level, args)}\n`);
+}
+
+function noLog() {}
+
+function patchConsole() {
+  const write = jsonLogs ? logJson : logLine;
+  const method = (level) => (LEVELS[level] >= minLevel ? (...args) => write(level, args) : noLog);
+  console.info = method('INFO');
+  console.log = console.info;
+  console.warn = method('WARN');
+  console.error = method('ERROR');
+  console.debug = method('DEBUG');
+  console.fatal = method('FATAL');
+  if (LEVELS.TRACE < minLevel) console.trace = noLog;
+  else if (jsonLogs) console.trace = method('TRACE');
+  else {
+    console.trace = (...args) => {
+      const holder = {};
+      Error.captureStackTrace(holder, console.trace);
+      const stack = holder.stack.split('\n').slice(1).join('\n');
+      logLine('TRACE', [`Trace: ${format(...args)}\n${stack}`]);
+    };
+  }
 }
 
 // ------------------------------------------------------------------------------ errors
@@ -55,7 +125,8 @@ function patchConsole() {
 class RuntimeError extends Error {
   constructor(name, message, cause) {
     super(message);
-    this.name = name;
+    // Not enumerable, as a class's name is: a JSON log line lists no `name` key for it.
+    Object.defineProperty(this, 'name', { value: name, writable: true, configurable: true });
     if (cause?.stack) {
       // Keep the user's frames: the first line is ours, the rest is where it went wrong.
       const frames = String(cause.stack).split('\n').filter((l) => /^\s+at /.test(l));
@@ -90,7 +161,17 @@ function errorBody(error) {
   }
 }
 
-function logError(label, body) {
+/**
+ * Log an error the invoke (or INIT) ended with, as AWS's runtime does: in text, `label` and
+ * the answer's body; in JSON, the error itself as an ERROR line's message (a value that is
+ * not an Error is wrapped in one). Either way it is an ERROR line, filtered by the level.
+ */
+function logError(label, body, error) {
+  if (LEVELS.ERROR < minLevel) return;
+  if (jsonLogs) {
+    logJson('ERROR', [error instanceof Error ? error : new Error(error)]);
+    return;
+  }
   const { trace, ...rest } = body;
   logLine('ERROR', [`${label} \t${JSON.stringify({ ...rest, stack: trace })}`]);
 }
@@ -340,7 +421,7 @@ async function handleStreaming(client, handler, headers, event, requestId) {
   let trailers = {};
   if (error !== null) {
     const body = errorBody(error);
-    logError('Invoke Error', body);
+    logError('Invoke Error', body, error);
     trailers = errorTrailers(body);
   }
   inFlight = null;
@@ -363,6 +444,7 @@ function answer(client, text) {
 async function handleOne(client, handler, headers, body) {
   const requestId = headers['lambda-runtime-aws-request-id'];
   currentRequestId = requestId;
+  currentHeaders = headers;
   inFlight = requestId;
   const traceId = headers['lambda-runtime-trace-id'];
   if (traceId) process.env._X_AMZN_TRACE_ID = traceId;
@@ -397,7 +479,7 @@ async function handleOne(client, handler, headers, body) {
     if (payload !== undefined) return answer(client, client.responseText(requestId, payload));
   }
   const error = errorBody(outcome.error);
-  logError('Invoke Error', error);
+  logError('Invoke Error', error, outcome.error);
   return answer(client, client.errorText(requestId, error));
 }
 
@@ -405,14 +487,27 @@ async function handleOne(client, handler, headers, body) {
 
 let client;
 
-function onCrash(errorType, err) {
+/** What an unhandled rejection is logged as in JSON, as AWS's runtime wraps it: the class
+ * is its errorType, the reason (and the promise) its own properties. */
+class UnhandledPromiseRejection extends Error {
+  constructor(reason, promise) {
+    super(reason);
+    this.reason = reason;
+    this.promise = promise;
+  }
+}
+UnhandledPromiseRejection.prototype.name = 'Runtime.UnhandledPromiseRejection';
+
+function onCrash(errorType, err, promise) {
   // An exception nobody caught: report it for the invoke in flight (or INIT), then exit,
   // as Lambda's runtime does; the platform resets the environment.
   const body = errorType === 'Runtime.UnhandledPromiseRejection'
     ? { errorType, errorMessage: String(isError(err) ? `${err.name}: ${err.message}` : err),
         trace: isError(err) && err.stack ? err.stack.split('\n') : [] }
     : errorBody(err);
-  logError(errorType === 'Runtime.UnhandledPromiseRejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception', body);
+  if (errorType === 'Runtime.UnhandledPromiseRejection') {
+    logError('Unhandled Promise Rejection', body, new UnhandledPromiseRejection(err, promise));
+  } else logError('Uncaught Exception', body, err);
   const exitCode = errorType === 'Runtime.UnhandledPromiseRejection' ? 128 : 129;
   // Between invokes there is nobody to tell: the platform sees the exit on the next one.
   let post;
@@ -435,7 +530,7 @@ async function main() {
   }
   client = new RuntimeApiClient(address);
   process.on('uncaughtException', (err) => onCrash('Runtime.UncaughtException', err));
-  process.on('unhandledRejection', (reason) => onCrash('Runtime.UnhandledPromiseRejection', reason));
+  process.on('unhandledRejection', (reason, promise) => onCrash('Runtime.UnhandledPromiseRejection', reason, promise));
 
   installAwsLambdaGlobal();
   const taskRoot = env.LAMBDA_TASK_ROOT || process.cwd();
@@ -444,7 +539,7 @@ async function main() {
     handler = await loadHandler(taskRoot, env._HANDLER || '');
   } catch (err) {
     const error = errorBody(err);
-    logError('Uncaught Exception', error);
+    logError('Uncaught Exception', error, err);
     try {
       await client.postInitError(error);
     } catch (postErr) {

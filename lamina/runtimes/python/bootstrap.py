@@ -33,8 +33,13 @@ _BOOTSTRAP_FILE = os.path.abspath(__file__)
 RUNTIME_FILES = {_BOOTSTRAP_FILE}
 # AWS's Python 3.12+ runtimes answer with raw UTF-8 instead of \u escapes.
 _ENSURE_ASCII = sys.version_info < (3, 12)
-# The request being handled, for log lines written through ``logging``.
-_current_request_id = ""
+# The headers of the event being handled, for log lines written through ``logging`` (its
+# request id and tenant id): one store per invoke, the lookups only when something logs.
+_current_headers: dict[str, str] = {}
+# Lambda's advanced logging controls, read once as AWS's runtime reads them: the log format
+# (``JSON`` in any case, anything else is text) and the level the root logger gets.
+_LOG_JSON = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+_LOG_LEVEL = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").upper()
 
 
 # --------------------------------------------------------------------------- HTTP client
@@ -455,7 +460,15 @@ def exception_body(exc: BaseException, request_id: str) -> dict[str, object]:
 
 
 def log_error(body: dict[str, object]) -> None:
-    """Print ``[ERROR] Type: message`` and the traceback, as Lambda's log shows it."""
+    """Print ``[ERROR] Type: message`` and the traceback, as Lambda's log shows it; in the
+    JSON log format one JSON object on stdout: a timestamp, ``"level": "ERROR"`` and the
+    error body (message, type, request id, stack trace)."""
+    if _LOG_JSON:
+        record = {"timestamp": time.strftime(_JSON_TIME_FORMAT, time.gmtime()), "level": "ERROR"}
+        record.update(body)
+        sys.stdout.write(json.dumps(record, ensure_ascii=_ENSURE_ASCII, default=str) + "\n")
+        sys.stdout.flush()
+        return
     line = "[ERROR]"
     if body["errorType"]:
         line += f" {body['errorType']}"
@@ -595,10 +608,10 @@ def handle(
     client: RuntimeApiClient, handler: "Handler", body: bytes, headers: dict[str, str]
 ) -> None:
     """Run one event through the handler and post its answer."""
-    global _current_request_id
+    global _current_headers
     get = headers.get
     request_id = get("lambda-runtime-aws-request-id", "")
-    _current_request_id = request_id
+    _current_headers = headers
     # The one environment variable Lambda's runtimes set per invoke (X-Ray reads it).
     trace_id = get("lambda-runtime-trace-id")
     if trace_id:
@@ -652,26 +665,101 @@ def _dumps(value: object) -> bytes:
 # --------------------------------------------------------------------------- logging
 
 
+_JSON_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# A record's attributes that are never copied into a JSON line as extra keys: the
+# ``LogRecord`` attributes (``extra=`` cannot set them) and what the runtime adds itself.
+_RECORD_ATTRIBUTES = frozenset((
+    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module",
+    "exc_info", "exc_text", "stack_info", "lineno", "funcName", "created", "msecs",
+    "relativeCreated", "thread", "threadName", "processName", "process", "aws_request_id",
+    "tenant_id", "_frame_type",
+))  # fmt: skip
+
+
+def json_log_record(record: object) -> dict[str, object]:
+    """The JSON object AWS's Python runtime writes for a ``logging`` record.
+
+    The keys in AWS's order (``timestamp``, ``level``, ``message``, ``logger``, for an
+    exception ``stackTrace``, ``errorType``, ``errorMessage``, then ``requestId``, for an
+    exception ``location``, ``tenantId`` when there is one), then the record's own
+    attributes (``extra=``), and no key whose value is None. The record's level is rounded
+    down to a standard one (25 is INFO) and renamed in place, as AWS's formatter does.
+    """
+    import logging  # already loaded: a record exists
+
+    r: logging.LogRecord = record  # type: ignore[assignment]
+    level = min(50, max(0, r.levelno)) // 10 * 10
+    r.levelno = level
+    r.levelname = logging.getLevelName(level)
+    msg = r.msg
+    exc_info = r.exc_info
+    result: dict[str, object] = {
+        "timestamp": time.strftime(_JSON_TIME_FORMAT, time.gmtime(r.created)),
+        "level": r.levelname,
+        # A dict logged on its own stays an object; anything else is the formatted text.
+        "message": msg if isinstance(msg, dict) and not r.args else r.getMessage(),
+        "logger": r.name,
+    }
+    if exc_info:
+        import traceback
+
+        result["stackTrace"] = traceback.format_tb(exc_info[2])
+        result["errorType"] = exc_info[0].__name__ if exc_info[0] is not None else None
+        result["errorMessage"] = str(exc_info[1])
+    result["requestId"] = getattr(r, "aws_request_id", None)
+    if exc_info:
+        result["location"] = f"{r.pathname}:{r.funcName}:{r.lineno}"
+    tenant_id = getattr(r, "tenant_id", None)
+    if tenant_id is not None:
+        result["tenantId"] = tenant_id
+    for key, value in r.__dict__.items():
+        if key not in _RECORD_ATTRIBUTES and key not in result:
+            result[key] = value
+    return {key: value for key, value in result.items() if value is not None}
+
+
+# How JSON log lines are encoded: non-ASCII as it is, anything JSON cannot hold as its str().
+_log_encoder = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def _configure_root_logger(logging: "ModuleType") -> None:
-    """Give the root logger Lambda's line format, unless something configured it already."""
+    """Give the root logger Lambda's line format (or its JSON records, in the JSON log
+    format) and ``AWS_LAMBDA_LOG_LEVEL``, unless something configured it already."""
     root = logging.getLogger()
     if root.handlers:
         return
 
     class _RequestIdFilter(logging.Filter):  # type: ignore[name-defined,misc]
         def filter(self, record: object) -> bool:
-            record.aws_request_id = _current_request_id  # type: ignore[attr-defined]
+            headers = _current_headers
+            record.aws_request_id = headers.get("lambda-runtime-aws-request-id", "")  # type: ignore[attr-defined]
+            record.tenant_id = headers.get("lambda-runtime-aws-tenant-id")  # type: ignore[attr-defined]
             return True
 
     handler = logging.StreamHandler(sys.stdout)
-    formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
-        "%Y-%m-%dT%H:%M:%S",
-    )
+    if _LOG_JSON:
+
+        class _JsonFormatter(logging.Formatter):  # type: ignore[name-defined,misc]
+            """One JSON object per record, on one line (newlines stay escaped inside)."""
+
+            def format(self, record: object) -> str:
+                return _log_encoder.encode(json_log_record(record))
+
+        formatter = _JsonFormatter(datefmt=_JSON_TIME_FORMAT)
+    else:
+        formatter = logging.Formatter(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+            "%Y-%m-%dT%H:%M:%S",
+        )
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     handler.addFilter(_RequestIdFilter())
     root.addHandler(handler)
+    # As AWS's runtime: TRACE is DEBUG, a name logging does not know leaves the level alone
+    # (WARNING, Python's default), and the level applies in either format.
+    level = "DEBUG" if _LOG_LEVEL == "TRACE" else _LOG_LEVEL
+    if level in logging.getLevelNamesMapping():
+        root.setLevel(level)
 
 
 class _ConfigureLoggingOnImport:
@@ -756,10 +844,34 @@ def report_init_error(client: RuntimeApiClient, error: "dict[str, object]") -> N
     sys.exit(1)
 
 
+# What AWS's Python runtime logs (a WARNING through ``logging``) before the error of an
+# INIT that failed to load the function.
+UNHANDLED_INIT_WARNING = (
+    "LAMBDA_WARNING: Unhandled exception. The most likely cause is an issue in the function "
+    "code. However, in rare cases, a Lambda runtime update can cause unexpected function "
+    "behavior. For functions using managed runtimes, runtime updates can be triggered by a "
+    "function change, or can be applied automatically. To determine if the runtime has been "
+    "updated, check the runtime version in the INIT_START log entry. If this error correlates "
+    "with a change in the runtime version, you may be able to mitigate this error by "
+    "temporarily rolling back to the previous runtime version. For more information, see "
+    "https://docs.aws.amazon.com/lambda/latest/dg/runtimes-update.html\r"
+)
+
+
+def warn_init_failed() -> None:
+    """In the JSON log format, the WARNING record AWS's runtime writes when INIT could not
+    load the function (its text line is not written: Lamina's text log keeps its shape)."""
+    if _LOG_JSON:
+        import logging
+
+        logging.warning(UNHANDLED_INIT_WARNING)
+
+
 def _init(client: RuntimeApiClient, spec: str) -> "Handler":
     """Import the handler; on failure report to ``/init/error`` and exit 1, like Lambda."""
     handler, error = load_or_error(spec)
     if error is not None:
+        warn_init_failed()
         report_init_error(client, error)
     assert handler is not None
     return handler

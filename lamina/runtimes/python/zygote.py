@@ -133,7 +133,9 @@ def _receive(sock: socket.socket, buf: bytearray, flags: int = 0) -> tuple[int, 
 def init(sock: socket.socket) -> bootstrap.Handler:
     """INIT: import the handler and run the before-snapshot hooks, or report and exit."""
     handler, error = bootstrap.load_or_error(os.environ.get("_HANDLER", ""))
-    if error is None:
+    if error is not None:
+        bootstrap.warn_init_failed()
+    else:
         try:
             run_before_snapshot()
         except Exception as exc:
