@@ -207,11 +207,16 @@ def python_pair(
     return ours, theirs
 
 
-def compare_python(tmp_path: Path, ours: Run, theirs: Run) -> list[Record]:
+def same_records(tmp_path: Path, ours: Run, theirs: Run, stamp: re.Pattern[str]) -> list[Record]:
+    """Our records, once they equal AWS's client's (timestamps by ``stamp``'s format)."""
     task = tmp_path / "task"
-    mine = normalised(ours.records, PY_TIME, task)
-    assert mine == normalised(theirs.records, PY_TIME, task)
+    mine = normalised(ours.records, stamp, task)
+    assert mine == normalised(theirs.records, stamp, task)
     return mine
+
+
+def compare_python(tmp_path: Path, ours: Run, theirs: Run) -> list[Record]:
+    return same_records(tmp_path, ours, theirs, PY_TIME)
 
 
 # awslambdaric runs under the virtualenv's 3.11; the newer interpreters' records (3.12 adds
@@ -399,10 +404,7 @@ def node_pair(
 
 
 def compare_node(tmp_path: Path, ours: Run, theirs: Run) -> list[Record]:
-    task = tmp_path / "task"
-    mine = normalised(ours.records, NODE_TIME, task)
-    assert mine == normalised(theirs.records, NODE_TIME, task)
-    return mine
+    return same_records(tmp_path, ours, theirs, NODE_TIME)
 
 
 def messages(records: list[Record], pick: Callable[[dict[str, object]], bool]) -> list[object]:

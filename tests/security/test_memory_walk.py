@@ -22,14 +22,23 @@ from tests.integration.harness import LaminaProcess, python_zip
 
 pytestmark = pytest.mark.privileged
 
-HOSTILE_PY = """
-import ctypes, os
+# mmap(2) through ctypes: Python's mmap module keeps a descriptor open per mapping, and a
+# function may hold only 1,024.
+MMAP_PRELUDE = """
+import ctypes
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mmap.restype = ctypes.c_void_p
 libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
                       ctypes.c_int, ctypes.c_long]
 PROT_READ, MAP_SHARED, MAP_FAILED = 1, 1, 2**64 - 1
+"""
+
+HOSTILE_PY = (
+    MMAP_PRELUDE
+    + """
+import os
+
 TERABYTE, PAGE, SMALL = 1 << 40, 4096, 2500
 state = {"invokes": 0, "small_fd": None}
 
@@ -64,6 +73,7 @@ def handler(event, context):
         maps = f.read()
     return {"invoke": n, "maps_bytes": len(maps), "mappings": maps.count(b"\\n")}
 """
+)
 
 ORDINARY_PY = """
 def handler(event, context):
@@ -136,16 +146,14 @@ def test_a_function_mapping_terabytes_and_thousands_of_files_is_not_walked(
 # 4,096 and 512 KiB of maps), each touched, inherited by six forked children, the
 # function touching one more anonymous page at every invoke (its charged peak rises, so
 # every invoke samples) and the children mapping one more every few milliseconds, so each
-# process is due for a walk that reads all its mappings whenever its interval allows. Within each environment's own bounds, several such
-# environments would together take the server's loop without the server-wide allowance.
-WIDE_PY = """
-import ctypes, mmap, os, time
+# process is due for a walk that reads all its mappings whenever its interval allows.
+# Within each environment's own bounds, several such environments would together take
+# the server's loop without the server-wide allowance.
+WIDE_PY = (
+    MMAP_PRELUDE
+    + """
+import mmap, os, time
 
-libc = ctypes.CDLL(None, use_errno=True)
-libc.mmap.restype = ctypes.c_void_p
-libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                      ctypes.c_int, ctypes.c_long]
-PROT_READ, MAP_SHARED, MAP_FAILED = 1, 1, 2**64 - 1
 PAGE, SMALL, CHILDREN = 4096, 3500, 6
 state = {"prepared": False, "grown": []}
 
@@ -179,6 +187,7 @@ def handler(event, context):
     with open("/proc/self/maps", "rb") as f:
         return {"mappings": f.read().count(b"\\n") >= SMALL}
 """
+)
 
 WIDE_FUNCTIONS = 4
 
