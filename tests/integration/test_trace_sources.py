@@ -269,6 +269,46 @@ def test_queues_carry_the_trace_to_their_consumer(server: LaminaProcess) -> None
     assert FRESH.fullmatch(seen("via-bad-send")[0])
 
 
+def test_a_workflow_continues_its_start_calls_header_or_its_rules_trace(
+    server: LaminaProcess,
+) -> None:
+    """StartExecution's ``X-Amzn-Trace-Id`` header (preferred over ``traceHeader`` in the
+    body, as Step Functions documents), and a rule's state machine target, carry the trace
+    into the execution's Lambda tasks."""
+    sfn = aws_client(server, "stepfunctions")
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "tracer", "Payload.$": "$"},
+                "OutputPath": "$.Payload",
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="relay", definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/r"
+    )["stateMachineArn"]
+    events = aws_client(server, "events")
+    events.put_rule(Name="to-workflow", EventPattern=json.dumps({"source": ["flow"]}))
+    events.put_targets(Rule="to-workflow", Targets=[{"Id": "sm", "Arn": machine}])
+    seen = Seen(server)
+    header_root, body_root, eb_root = new_root(), new_root(), new_root()
+
+    traced(server, "stepfunctions", "StartExecution", header(header_root)).start_execution(
+        stateMachineArn=machine, input='{"tag": "sfn-header"}', traceHeader=header(body_root)
+    )
+    traced(server, "events", "PutEvents", header(eb_root)).put_events(
+        Entries=[{"Source": "flow", "DetailType": "t", "Detail": '{"tag": "sfn-rule"}'}]
+    )
+    trace, rid, _ = seen("sfn-header")
+    assert fields(trace)["Root"] == header_root
+    assert ledger_trigger(server, rid) == "other"  # a workflow's task, whoever started it
+    assert fields(seen("sfn-rule")[0])["Root"] == eb_root
+
+
 def test_schedules_start_new_traces_and_each_trigger_is_in_the_ledger(
     server: LaminaProcess,
 ) -> None:
