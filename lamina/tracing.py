@@ -10,9 +10,13 @@ A trace that arrives with the event continues: an ``X-Amzn-Trace-Id`` header on 
 call (kept with an asynchronous event), on a function URL or API route request, an SQS
 message's ``AWSTraceHeader`` system attribute, or a workflow's execution (``traceHeader``
 of StartExecution) keeps its ``Root`` (and ``Sampled``); only ``Parent`` is Lamina's span.
-The event source that knows the incoming header sets :data:`INCOMING` around its invoke
-(:func:`continued`), as OpenTelemetry's context does, so the many invoke callables keep
-their signatures; the server's invoke functions read it into ``InvokeRequest``.
+S3 notifications (the ``PutObject``/``CopyObject``/... call's header), EventBridge rules
+(``PutEvents``' header, or an entry's ``TraceHeader``) and queue targets (a message's
+``AWSTraceHeader``) continue it too, as AWS's services do. The event source that knows the
+incoming header sets :data:`INCOMING` around its invoke or enqueue (:func:`continued`),
+as OpenTelemetry's context does, so the many invoke callables keep their signatures; the
+server's invoke functions read it into ``InvokeRequest`` and the async queue stores it.
+What is kept is :func:`canonical`'s rebuilt header, never the text a client sent.
 """
 
 from __future__ import annotations
@@ -68,6 +72,26 @@ def incoming_root(header: str | None) -> tuple[str, str] | None:
     return root, "1" if fields.get("sampled") == "1" else "0"
 
 
+def canonical(header: str | None) -> str | None:
+    """The X-Ray header rebuilt from its valid fields (``Root``, then ``Parent`` when it is
+    16 hex digits, then ``Sampled`` when it is 0 or 1), None when it has no valid root:
+    what Lamina keeps and passes on, so a client's text is never stored or handed on."""
+    found = incoming_root(header)
+    if found is None or header is None:
+        return None
+    fields = {}
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        fields[key.strip().lower()] = value.strip().lower()
+    parts = [f"Root={found[0]}"]
+    parent = fields.get("parent", "")
+    if len(parent) == 16 and _HEX.issuperset(parent):
+        parts.append(f"Parent={parent}")
+    if fields.get("sampled") in ("0", "1"):
+        parts.append(f"Sampled={fields['sampled']}")
+    return ";".join(parts)
+
+
 def header_ids(header: str | None) -> tuple[str, str] | None:
     """(32-hex trace id, 16-hex span id) of an X-Ray header with a valid Root and Parent."""
     found = incoming_root(header)
@@ -85,8 +109,9 @@ def header_ids(header: str | None) -> tuple[str, str] | None:
 
 @contextmanager
 def continued(header: str | None) -> Iterator[None]:
-    """Invokes made inside continue the trace ``header`` (if it is one)."""
-    token = INCOMING.set(header if incoming_root(header) is not None else INCOMING.get())
+    """Invokes made inside continue the trace ``header`` (its :func:`canonical` form) if
+    it is one; if not, the trace of the context around (a new one when there is none)."""
+    token = INCOMING.set(canonical(header) or INCOMING.get())
     try:
         yield
     finally:

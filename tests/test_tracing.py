@@ -11,6 +11,7 @@ from lamina.events.asyncinvoke.store import AsyncInvokeStore
 from lamina.metrics.otlp import span_ids
 from lamina.tracing import (
     INCOMING,
+    canonical,
     continued,
     incoming_root,
     invocation_ids,
@@ -42,6 +43,20 @@ def test_continued_sets_the_trace_for_invokes_inside_only() -> None:
         with continued("not a trace"):  # an inner source without one keeps the outer
             assert INCOMING.get() == f"Root={ROOT}"
     assert INCOMING.get() is None
+
+
+def test_canonical_rebuilds_a_header_from_its_valid_fields_only() -> None:
+    sent = f" root={ROOT.upper()} ; parent=53995C3F42CD8AD8;Sampled=1;Lineage=x:0;<script>"
+    assert canonical(sent) == f"Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1"
+    # A bad Parent or Sampled is left out, the Root kept; the result is its own canonical.
+    rebuilt = canonical(f"Root={ROOT};Parent=xyz;Sampled=yes")
+    assert rebuilt == f"Root={ROOT}"
+    assert canonical(rebuilt) == rebuilt
+    for bad in (None, "", "Root=1-xyz", "Parent=53995c3f42cd8ad8;Sampled=1", "a" * 300):
+        assert canonical(bad) is None
+    # What an invoke inside continued() sees is the rebuilt header, not the client's text.
+    with continued(sent):
+        assert INCOMING.get() == canonical(sent)
 
 
 def test_the_async_queue_keeps_an_events_trace_and_migrates_old_files(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 
 from lamina.billing.meter import EXACT, Cost
 from lamina.models.invocation import InvocationRecord, Outcome
+from lamina.triggers import known
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS invocations (
@@ -39,8 +40,9 @@ CREATE TABLE IF NOT EXISTS invocations (
     ephemeral_cost     TEXT    NOT NULL,
     cost               TEXT    NOT NULL,
     restored           INTEGER NOT NULL DEFAULT 0, -- a SnapStart restore (schema 2)
-    node               TEXT               -- the cluster node that ran it; NULL: the
+    node               TEXT,              -- the cluster node that ran it; NULL: the
                                           -- control plane's own machine (schema 3)
+    faas_trigger       TEXT    NOT NULL DEFAULT 'other' -- what started it (schema 4)
 );
 -- totals/daily/records filter by function and time range; usage by time range alone.
 CREATE INDEX IF NOT EXISTS invocations_by_function_time ON invocations (function, started_at);
@@ -50,21 +52,25 @@ CREATE INDEX IF NOT EXISTS invocations_by_time ON invocations (started_at);
 COLUMNS = (
     "request_id, function, version, started_at, duration_ms, billed_ms, memory_mb, "
     "max_memory_used_mb, init_ms, architecture, outcome, cold, ephemeral_mb, gb_s, "
-    "ephemeral_gb_s, request_cost, duration_cost, ephemeral_cost, cost, restored, node"
+    "ephemeral_gb_s, request_cost, duration_cost, ephemeral_cost, cost, restored, node, "
+    "faas_trigger"
 )
-INSERT = f"INSERT INTO invocations ({COLUMNS}) VALUES ({', '.join('?' * 21)})"
+INSERT = f"INSERT INTO invocations ({COLUMNS}) VALUES ({', '.join('?' * 22)})"
 # Each step takes a ledger from the version before it to the next, in one transaction.
 _MIGRATIONS = {
     # 1 → 2: which cold starts were SnapStart restores (older rows were not).
     1: "ALTER TABLE invocations ADD COLUMN restored INTEGER NOT NULL DEFAULT 0",
     # 2 → 3: which cluster node ran each invocation (older rows ran on this machine).
     2: "ALTER TABLE invocations ADD COLUMN node TEXT",
+    # 3 → 4: what started each invocation, OpenTelemetry's faas.trigger (lamina.triggers);
+    # older rows did not keep it: "other", as the async queue reads its older events.
+    3: "ALTER TABLE invocations ADD COLUMN faas_trigger TEXT NOT NULL DEFAULT 'other'",
 }
 
 CostColumns = tuple[str, str, str, str, str, str]
 Row = tuple[
     str, str, str, float, float, int, int, int, float | None, str, str, int, int,
-    str, str, str, str, str, str, int, str | None,
+    str, str, str, str, str, str, int, str | None, str,
 ]  # fmt: skip
 
 
@@ -169,6 +175,7 @@ def encode(record: InvocationRecord, costs: CostColumns) -> Row:
         *costs,
         int(record.restored),
         record.node,
+        record.trigger,
     )
 
 
@@ -176,7 +183,7 @@ def decode(row: tuple[Any, ...]) -> tuple[InvocationRecord, Cost]:
     """Rebuild the record and its stored cost from a ``SELECT {COLUMNS}`` row."""
     (request_id, function, version, started_at, duration_ms, billed_ms, memory_mb,
      max_used, init_ms, architecture, outcome, _cold, ephemeral_mb, gb_s, ephemeral_gb_s,
-     request_cost, duration_cost, ephemeral_cost, _total, restored, node) = row  # fmt: skip
+     request_cost, duration_cost, ephemeral_cost, _total, restored, node, trigger) = row  # fmt: skip
     record = InvocationRecord(
         request_id=str(request_id),
         function_name=str(function),
@@ -192,6 +199,7 @@ def decode(row: tuple[Any, ...]) -> tuple[InvocationRecord, Cost]:
         ephemeral_mb=int(ephemeral_mb),
         restored=bool(restored),
         node=None if node is None else str(node),
+        trigger=known(trigger),
     )
     cost = Cost(
         gb_s=Decimal(gb_s),

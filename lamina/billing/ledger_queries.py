@@ -22,8 +22,9 @@ from lamina.billing import ledger_db
 from lamina.billing.meter import EXACT, Cost, gb_seconds
 from lamina.billing.projection import Workload
 from lamina.models.invocation import InvocationRecord
+from lamina.triggers import known
 
-GroupBy = Literal["function", "version", "day", "node"]
+GroupBy = Literal["function", "version", "day", "node", "trigger"]
 
 _KEYS: dict[str, tuple[str, ...]] = {
     "function": ("function",),
@@ -31,6 +32,8 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "day": ("date(started_at, 'unixepoch')", "function"),
     # The cluster node that ran them; NULL (the control plane's own machine) sorts first.
     "node": ("node", "function"),
+    # What started them (faas.trigger, lamina.triggers): http, pubsub, datasource, ...
+    "trigger": ("faas_trigger", "function"),
 }
 
 
@@ -66,6 +69,8 @@ class GroupTotals:
     restored_mb: int = 0
     # Per node only: the cluster node that ran them ("" for the control plane's machine).
     node: str | None = None
+    # Per trigger only: what started them (OpenTelemetry's faas.trigger).
+    trigger: str | None = None
 
     @property
     def gb_s(self) -> Decimal:
@@ -240,7 +245,7 @@ def _group(by: GroupBy, row: tuple[Any, ...]) -> GroupTotals:
     (count, cold, errors, timeouts, duration, init, billed, mb_ms, eph, req, dur, eph_cost,
      restores, restored_mb) = sums  # fmt: skip
     return GroupTotals(
-        function=str(key[1] if by in ("day", "node") else key[0]),
+        function=str(key[1] if by in ("day", "node", "trigger") else key[0]),
         version=str(key[1]) if by == "version" else None,
         day=date.fromisoformat(str(key[0])) if by == "day" else None,
         invocations=int(count),
@@ -258,4 +263,5 @@ def _group(by: GroupBy, row: tuple[Any, ...]) -> GroupTotals:
         restores=int(restores),
         restored_mb=int(restored_mb),
         node=(key[0] or "") if by == "node" else None,
+        trigger=known(key[0]) if by == "trigger" else None,
     )

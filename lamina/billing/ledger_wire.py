@@ -18,7 +18,7 @@ from lamina.billing.ledger_reader import GroupBy, GroupTotals, LedgerReader, Mon
 from lamina.billing.projection import Workload
 from lamina.errors import InvalidParameterValue
 
-BY_VALUES: tuple[GroupBy, ...] = ("function", "version", "day", "node")
+BY_VALUES: tuple[GroupBy, ...] = ("function", "version", "day", "node", "trigger")
 
 
 def views(
@@ -80,6 +80,7 @@ def group_from_json(raw: dict[str, Any]) -> GroupTotals:
         restores=int(raw.get("restores") or 0),
         restored_mb=int(raw.get("restored_mb") or 0),
         node=None if raw.get("node") is None else str(raw["node"]),
+        trigger=None if raw.get("trigger") is None else str(raw["trigger"]),
     )
 
 

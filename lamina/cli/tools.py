@@ -318,9 +318,10 @@ def register(
     p.add_argument("function", nargs="?", help="one function (default: all)")
     p.add_argument(
         "--by",
-        choices=["function", "version", "day", "node", "month"],
+        choices=["function", "version", "day", "node", "trigger", "month"],
         default="function",
-        help="group the bill by (node: the cluster node that ran it; default: function)",
+        help="group the bill by (node: the cluster node that ran it; trigger: what started "
+        "it, http, pubsub, datasource, timer or other; default: function)",
     )
     p.add_argument("--since", help="7d, 24h, 30min, or a UTC date/time such as 2026-05-01")
     p.add_argument("--until", help="as --since (exclusive)")

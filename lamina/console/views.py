@@ -209,15 +209,18 @@ def recent_invocations(invocations: list[Payloads], recent: list[LedgerEntry]) -
     request id; the ledger may not have it yet, or no longer among the last 20)."""
     if not invocations:
         return "<p class=muted>No payloads kept yet.</p>"
-    reports = {e.record.request_id: report_line(e.record) for e in recent}
+    reports = {e.record.request_id: e.record for e in recent}
     items = []
     for p in invocations:
         at = datetime.fromtimestamp(p.time, UTC).strftime("%H:%M:%S")
         failed = f" ({p.function_error})" if p.function_error else ""
-        report = reports.get(p.request_id, "")
+        rec = reports.get(p.request_id)
+        report = report_line(rec) if rec is not None else ""
+        trigger = f" · {rec.trigger}" if rec is not None else ""
         items.append(
             f'<details class=invocation data-request-id="{escape(p.request_id)}">'
-            f"<summary>{at} UTC {escape(p.request_id)}{escape(failed)}</summary>"
+            f"<summary>{at} UTC {escape(p.request_id)}{escape(trigger)}{escape(failed)}"
+            "</summary>"
             + (f"<pre class=report>{escape(report)}</pre>" if report else "")
             + "<h3>Request</h3>"
             f"<pre class=request>{escape(shown(p.request, p.request_truncated))}</pre>"
@@ -249,7 +252,10 @@ def function_page(page: FunctionPage) -> str:
         "</div></figure>"
         for key, title in _CHARTS
     )
-    reports = "\n".join(escape(report_line(e.record)) for e in page.recent)
+    # Each REPORT line after what started the invocation (its faas.trigger).
+    reports = "\n".join(
+        escape(f"{e.record.trigger:<10} {report_line(e.record)}") for e in page.recent
+    )
     meta = escape(
         json.dumps(
             {
@@ -293,7 +299,7 @@ def function_page(page: FunctionPage) -> str:
         "<figure><figcaption>Cost per million invocations (USD) and p50 billed duration "
         "(ms) by memory size</figcaption><div class=chart id=chart-tune></div></figure>"
         "</section>"
-        "<section><h2>Recent invocations (REPORT)</h2>"
+        "<section><h2>Recent invocations (trigger, REPORT)</h2>"
         f"<pre id=reports>{reports or 'No invocations yet.'}</pre></section>"
         "<section id=invocations><h2>Recent invocations (payloads)</h2>"
         f"{recent_invocations(page.invocations, page.recent)}"

@@ -34,7 +34,7 @@ from lamina.tools.formatting import plain
 from lamina.tools.snapstart_cost import SnapStartRow, snapstart_row, snapstart_rows
 from lamina.tools.workflow_cost import WorkflowBill, workflow_row
 
-By = Literal["function", "version", "day", "node", "month"]
+By = Literal["function", "version", "day", "node", "trigger", "month"]
 
 
 class LedgerViews(Protocol):
@@ -207,6 +207,8 @@ def group_dict(g: GroupTotals, money: Priced) -> dict[str, Any]:
         row["day"] = g.day.isoformat()
     if g.node is not None:
         row["node"] = g.node
+    if g.trigger is not None:
+        row["trigger"] = g.trigger
     row.update(
         {
             "invocations": g.invocations,

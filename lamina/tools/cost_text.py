@@ -63,6 +63,8 @@ def groups_table(report: CostReport, prices: PriceTable) -> tuple[list[str], lis
         headers.insert(0, "DAY")
     if by == "node":
         headers.insert(0, "NODE")
+    if by == "trigger":
+        headers.insert(0, "TRIGGER")
     headers += ["INVOCATIONS", "COLD", "ERRORS", "AVG MS", "INIT MS", "BILLED MS", "GB-S"]
     headers += ["REQUESTS $", "DURATION $", "TOTAL $"]
     rows = []
@@ -75,6 +77,8 @@ def groups_table(report: CostReport, prices: PriceTable) -> tuple[list[str], lis
             row.insert(0, g.day.isoformat() if g.day else "-")
         if by == "node":
             row.insert(0, g.node or "(control plane)")
+        if by == "trigger":
+            row.insert(0, g.trigger)
         avg = g.duration_ms / g.invocations if g.invocations else None
         row += [
             g.invocations,

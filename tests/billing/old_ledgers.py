@@ -12,6 +12,12 @@ from lamina.billing.prices import load_prices
 from lamina.models.invocation import InvocationRecord
 
 TABLE = load_prices()
+# The ledger as schema 3 made it (before the faas_trigger column).
+SCHEMA_3 = ledger_db._SCHEMA.replace(
+    "node               TEXT,", "node               TEXT "
+).replace(
+    "\n    faas_trigger       TEXT    NOT NULL DEFAULT 'other' -- what started it (schema 4)", ""
+)
 
 
 def migrated(

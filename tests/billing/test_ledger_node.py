@@ -7,18 +7,15 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from lamina.billing import ledger_db
 from lamina.billing.ledger import Ledger
 from lamina.billing.ledger_db import SCHEMA_VERSION
 from lamina.billing.prices import load_prices
-from tests.billing.old_ledgers import migrated
+from tests.billing.old_ledgers import SCHEMA_3, migrated
 from tests.billing.test_ledger import NEVER, make_record
 
 TABLE = load_prices()
 # The ledger as schema 2 made it (before the node column).
-SCHEMA_2 = ledger_db._SCHEMA.replace(
-    "DEFAULT 0, -- a SnapStart restore (schema 2)", "DEFAULT 0"
-).replace(
+SCHEMA_2 = SCHEMA_3.replace("DEFAULT 0, -- a SnapStart restore (schema 2)", "DEFAULT 0").replace(
     "\n    node               TEXT               -- the cluster node that ran it; NULL: the"
     "\n                                          -- control plane's own machine (schema 3)",
     "",
@@ -28,8 +25,8 @@ SCHEMA_2 = ledger_db._SCHEMA.replace(
 def test_a_schema_2_ledger_is_migrated_and_its_rows_ran_here(tmp_path: Path) -> None:
     assert "node" not in SCHEMA_2
     record = make_record(init_ms=20.0)._replace(restored=True)
-    back = migrated(tmp_path / "ledger.db", SCHEMA_2, 2, record, new_columns=1)
-    assert SCHEMA_VERSION == 3
+    back = migrated(tmp_path / "ledger.db", SCHEMA_2, 2, record, new_columns=2)
+    assert SCHEMA_VERSION == 4
     assert back == record and back.node is None and back.restored is True
 
 

@@ -12,23 +12,23 @@ from lamina.billing.meter import invocation_cost
 from lamina.billing.prices import load_prices
 from lamina.billing.snapstart import SnapStartVersion
 from lamina.tools.snapstart_cost import cache_seconds, snapstart_rows
-from tests.billing.old_ledgers import migrated
+from tests.billing.old_ledgers import SCHEMA_3, migrated
 from tests.billing.test_ledger import DAY1, make_record
 
 TABLE = load_prices()
 # The ledger as schema 1 made it (before the restored and node columns).
-SCHEMA_1 = ledger_db._SCHEMA.split(",\n    restored ")[0] + ledger_db._SCHEMA.split("schema 3)")[1]
+SCHEMA_1 = SCHEMA_3.split(",\n    restored ")[0] + SCHEMA_3.split("schema 3)")[1]
 
 
 def test_a_schema_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     record = make_record(init_ms=50.0)
-    back = migrated(path, SCHEMA_1, 1, record, new_columns=2)
-    assert SCHEMA_VERSION == 3
+    back = migrated(path, SCHEMA_1, 1, record, new_columns=3)
+    assert SCHEMA_VERSION == 4
     assert back == record and back.restored is False and back.node is None
     # A second open finds it current: nothing to do.
     again = connect(path)
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert again.execute("PRAGMA user_version").fetchone()[0] == 4
     again.close()
 
 

@@ -238,3 +238,28 @@ def test_the_cli_reads_a_ledger_without_a_server(data_dir: Path) -> None:
     missing = lamina_cli("cost", "--data-dir", str(data_dir / "nope"), "--offline", timeout=60)
     assert missing.returncode == 2
     assert "no ledger at" in missing.stderr
+
+
+def test_per_trigger_rows_name_what_started_them(tmp_path: Path) -> None:
+    rows = [row(0, "api", 1, 128)._replace(trigger="http"), row(1, "api", 1, 128)]
+    rows += [row(n, "api", 1, 128)._replace(trigger="http") for n in (2, 3)]
+    rows.append(row(4, "thumbs", 2000, 2048, "arm64")._replace(trigger="datasource"))
+    with Ledger.open(tmp_path, TABLE, flush_interval_s=3600) as ledger:
+        for r in rows:
+            ledger.record(r)
+    reader = LedgerReader.open(tmp_path)
+    query = CostQuery(by="trigger")
+    by_trigger = report_rows(from_ledger(reader, query, TABLE), TABLE)
+    assert [(r["trigger"], r["function"], r["invocations"]) for r in by_trigger] == [
+        ("datasource", "thumbs", 1),
+        ("http", "api", 3),
+        ("other", "api", 1),
+    ]
+    assert report_rows(from_ledger(WireViews(reader), query, TABLE), TABLE) == by_trigger
+    table = text(query, tmp_path).splitlines()
+    assert table[0].split()[:2] == ["TRIGGER", "FUNCTION"]
+    assert [line.split()[:3] for line in table[1:4]] == [
+        ["datasource", "thumbs", "1"],
+        ["http", "api", "3"],
+        ["other", "api", "1"],
+    ]

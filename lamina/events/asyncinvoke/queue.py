@@ -40,7 +40,7 @@ from lamina.events.asyncinvoke.policy import (
 from lamina.events.asyncinvoke.registry import EventInvokeConfigs
 from lamina.events.asyncinvoke.store import AsyncInvokeStore, StoredEvent
 from lamina.events.invoker import Invoke
-from lamina.tracing import continued
+from lamina.tracing import INCOMING, canonical, continued
 from lamina.triggers import OTHER, TRIGGER, triggered
 from lamina.waiting import wait_event
 
@@ -98,12 +98,14 @@ class AsyncInvokeQueue:
         trace_header: str | None = None,
     ) -> str:
         """Durably accept an event; returns its request id once committed. ``trace_header``:
-        the X-Ray trace its invocations continue; the trigger of the current context
-        (:func:`lamina.triggers.triggered`) is stored too: both are kept across retries
-        and restarts."""
+        the X-Ray trace its invocations continue (a malformed one is dropped), by default
+        the current context's (:func:`lamina.tracing.continued`: an S3 notification's, a
+        rule's); the trigger of the current context (:func:`lamina.triggers.triggered`)
+        is stored too: both are kept across retries and restarts."""
         rid = request_id or str(uuid.uuid4())
+        trace = canonical(trace_header) or INCOMING.get()
         await self.store.insert(
-            rid, function, qualifier, payload, self._clock(), trace_header, TRIGGER.get()
+            rid, function, qualifier, payload, self._clock(), trace, TRIGGER.get()
         )
         self._wake.set()
         return rid

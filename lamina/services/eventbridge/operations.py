@@ -34,6 +34,7 @@ from lamina.services.eventbridge.rules import (
     Target,
 )
 from lamina.store.resource_tags import ResourceTags
+from lamina.tracing import continued
 
 MAX_TARGETS = 5
 MAX_TAGS = 50
@@ -181,21 +182,28 @@ class RuleOperations:
 
     # -- events -------------------------------------------------------------------------
     def put_events(self, members: Members) -> dict[str, Any]:
-        """Accept each good entry as an event and hand it to every enabled rule it matches."""
+        """Accept each good entry as an event and hand it to every enabled rule it matches.
+
+        An entry's ``TraceHeader`` (an X-Ray header, as EventBridge takes it) is the trace
+        its targets continue, over the request's ``X-Amzn-Trace-Id`` (the context's,
+        :func:`lamina.tracing.continued`); a malformed one is dropped, the event still
+        delivered. The header is not put in the event, as EventBridge does not."""
+        entries = parse_entries(members)
         outcomes = [
-            to_event(e, region=self.region, account=self.account, now=time.time())
-            for e in parse_entries(members)
+            to_event(e, region=self.region, account=self.account, now=time.time()) for e in entries
         ]
         patterned = [
             (rule, parse_pattern(rule.event_pattern))
             for rule in self.store.rules.values()
             if rule.enabled and rule.event_pattern is not None
         ]
-        for event in outcomes:
+        for entry, event in zip(entries, outcomes, strict=True):
             if isinstance(event, dict):
-                for rule, pattern in patterned:
-                    if matches(pattern, event):
-                        self.publish(rule, event)
+                header = entry.get("TraceHeader")
+                with continued(header if isinstance(header, str) else None):
+                    for rule, pattern in patterned:
+                        if matches(pattern, event):
+                            self.publish(rule, event)
         return answer(outcomes)
 
     def test_event_pattern(self, members: Members) -> dict[str, Any]:

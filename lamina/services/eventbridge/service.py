@@ -8,6 +8,7 @@ from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_cal
 from lamina.services.protocol.errors import Protocol, Wire, answer
 from lamina.services.protocol.reach import TARGETED
 from lamina.services.protocol.routing import Mount
+from lamina.tracing import continued
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -47,4 +48,6 @@ class EventsService:
 
     def _call(self, req: Request) -> Response:
         call = parse_call(req, DIALECT, self._table)
-        return json_result(self._table[call.operation](call.members), PROTOCOL)
+        # PutEvents' X-Ray header is the trace its rules' targets continue (lamina.tracing).
+        with continued(req.headers.get("x-amzn-trace-id")):
+            return json_result(self._table[call.operation](call.members), PROTOCOL)

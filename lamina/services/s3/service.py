@@ -56,6 +56,7 @@ from lamina.services.s3.subresources import (
     subresource_of,
     tagging_document,
 )
+from lamina.tracing import continued
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -340,7 +341,10 @@ class S3Service:
                 when=time.time(),
             )
 
-        await self.notifier.notify(routes, event, key, record)
+        # The caller's X-Ray trace continues into the notified functions and queues, as
+        # S3 passes it on (kept with the queued event: lamina.tracing).
+        with continued(req.headers.get("x-amzn-trace-id")):
+            await self.notifier.notify(routes, event, key, record)
 
     async def _get(self, req: Request, bucket: str, key: str, head: bool) -> Response:
         info = await self.store.head(bucket, key)

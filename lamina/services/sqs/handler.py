@@ -21,6 +21,7 @@ from lamina.services.protocol.sigv4 import access_key, header_service
 from lamina.services.sqs.query import NAMESPACE, parse_query, render_result
 from lamina.services.sqs.requests import DEFAULT_SENDER, Caller
 from lamina.services.sqs.service import SqsService
+from lamina.tracing import continued
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 
@@ -76,9 +77,12 @@ class SqsHandler:
         return Mount(is_sqs_request, self.handle, "sqs", JSON_PROTOCOL, REACH)
 
     async def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
-        if req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX):
-            return await answering(JSON_PROTOCOL, self._json(req))
-        return await answering(QUERY_PROTOCOL, self._query(req))
+        # A SendMessage(Batch)'s X-Ray header becomes its messages' AWSTraceHeader, unless
+        # they carry their own (lamina.tracing).
+        with continued(req.headers.get("x-amzn-trace-id")):
+            if req.headers.get("x-amz-target", "").startswith(TARGET_PREFIX):
+                return await answering(JSON_PROTOCOL, self._json(req))
+            return await answering(QUERY_PROTOCOL, self._query(req))
 
     async def _json(self, req: Request) -> Response:
         call = parse_call(req, DIALECT, self._ops)

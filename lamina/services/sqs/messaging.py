@@ -25,6 +25,7 @@ from lamina.services.sqs.requests import (
     visibility_timeout,
 )
 from lamina.services.sqs.store import NewMessage, ReceivedMessage, SqsStore
+from lamina.tracing import INCOMING
 
 Operation = Callable[[Members, Caller], Awaitable[dict[str, Any]]]
 
@@ -73,7 +74,8 @@ class MessageOperations:
     # -- sending ------------------------------------------------------------------------
     async def send_message(self, members: Members, caller: Caller) -> dict[str, Any]:
         name = await self.service.queue(members)
-        stored = parse_message(members, *await self._limits(name)).stored(caller.sender_id)
+        limits = await self._limits(name)
+        stored = parse_message(members, *limits, INCOMING.get()).stored(caller.sender_id)
         try:
             (mid,) = await self.store.send(name, [stored], self.service.now())
         except KeyError:
@@ -93,7 +95,7 @@ class MessageOperations:
         total = 0
         for e in entries:
             try:
-                message: Message = parse_message(e.members, max_size, delay)
+                message: Message = parse_message(e.members, max_size, delay, INCOMING.get())
             except AwsServiceError as exc:
                 # One bad entry fails alone; the others are sent.
                 failed.append(

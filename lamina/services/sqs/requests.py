@@ -112,8 +112,13 @@ def parse_list_queues(members: Members) -> ListQueues:
 
 
 # -- messages ------------------------------------------------------------------------------
-def parse_message(members: Members, max_size: int, default_delay_s: int) -> Message:
-    """Check a message against SQS's rules and its queue's size limit and default delay."""
+def parse_message(
+    members: Members, max_size: int, default_delay_s: int, trace_header: str | None = None
+) -> Message:
+    """Check a message against SQS's rules and its queue's size limit and default delay.
+    ``trace_header``: the X-Ray trace of the call that sent it (the request's
+    ``X-Amzn-Trace-Id``, a notifying service's trace), which an ``AWSTraceHeader`` system
+    attribute overrides, as in SQS."""
     body = check_body(members.get("MessageBody"))
     attributes, attributes_size = check_attributes(members.get("MessageAttributes"))
     if len(body.encode()) + attributes_size > max_size:
@@ -125,7 +130,7 @@ def parse_message(members: Members, max_size: int, default_delay_s: int) -> Mess
     if not isinstance(system, Mapping):
         raise invalid_parameter("MessageSystemAttributes", system, "must be a map")
     trace = system.get("AWSTraceHeader")
-    header = None
+    header = trace_header
     if isinstance(trace, Mapping) and trace.get("StringValue"):
         header = str(trace["StringValue"])
     return Message(body, attributes, delay or 0, header)

@@ -33,6 +33,7 @@ from lamina.services.sqs.requests import (
     settable_attributes,
 )
 from lamina.services.sqs.store import ReceivedMessage, SqsStore
+from lamina.tracing import INCOMING
 from lamina.waiting import wait_event
 
 __all__ = ["DEFAULT_SENDER", "Caller", "Operation", "SqsService"]
@@ -279,7 +280,9 @@ class SqsService:
         await self.store.change_visibility(name, [(h, 0) for h in receipt_handles], self.now())
 
     async def send_to_arn(self, arn: str, body: str, attrs: dict[str, tuple[str, str]]) -> None:
-        """Deliver a destination record / DLQ message / scheduled event to a queue by ARN."""
+        """Deliver a destination record / DLQ message / scheduled event to a queue by ARN;
+        the message carries the current context's X-Ray trace (an S3 notification's, a
+        put event's: :func:`lamina.tracing.continued`) as its ``AWSTraceHeader``."""
         name = self.name_from_arn(arn)
         if name is None or await self.store.get_queue(name) is None:
             raise not_found()
@@ -288,6 +291,7 @@ class SqsService:
         message: Message = parse_message(
             {"MessageBody": body, "MessageAttributes": shaped or None},
             *message_limits(queue_attrs),
+            INCOMING.get(),
         )
         await self.store.send(name, [message.stored(LAMINA_SENDER.sender_id)], self._clock())
         self.wake(name)

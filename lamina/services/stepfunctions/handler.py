@@ -53,6 +53,7 @@ from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens, Invoke, TaskRunner
 from lamina.services.stepfunctions.versions import VersionOperations
 from lamina.services.stepfunctions.workers import WorkerOperations
+from lamina.tracing import continued
 from lamina.wire.http import Request
 from lamina.wire.server import HttpConnection, Response
 from lamina.workflows.runner import Clock
@@ -154,6 +155,8 @@ class StepFunctions:
                 raise AwsServiceError(
                     "SerializationException", "The request body must be an object"
                 )
-            return json_response(200, await op(body), CONTENT_TYPE)
+            # StartExecution's X-Ray header is the trace its Lambda tasks continue.
+            with continued(req.headers.get("x-amzn-trace-id")):
+                return json_response(200, await op(body), CONTENT_TYPE)
         except AwsServiceError as exc:
             return error_response(exc, CONTENT_TYPE)

@@ -33,7 +33,7 @@ from lamina.services.stepfunctions.records import (
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens
 from lamina.services.stepfunctions.teststate import test_state
-from lamina.tracing import continued
+from lamina.tracing import INCOMING, continued
 from lamina.workflows.definition import Machine
 from lamina.workflows.errors import InvalidDefinition
 from lamina.workflows.parse import parse_definition
@@ -417,7 +417,7 @@ class StepFunctionsOperations:
             if not sm.express:
                 self._remember(ex)
             # Its Lambda tasks continue the caller's X-Ray trace (the run's task inherits it).
-            with continued(field_str(body, "traceHeader", required=False)):
+            with continued(_trace_of(body)):
                 await self.executions.start(ex)
         return {"executionArn": ex.arn, "startDate": ex.started}
 
@@ -434,7 +434,7 @@ class StepFunctionsOperations:
                        "This operation is not supported by this type of state machine")  # fmt: skip
         ex, _ = self._new_execution(body, express=True)
         started = time.monotonic()
-        with continued(field_str(body, "traceHeader", required=False)):
+        with continued(_trace_of(body)):
             await self.executions.start(ex)
         await ex.done.wait()
         elapsed_ms = (time.monotonic() - started) * 1000
@@ -654,3 +654,10 @@ def _configure(sm: StateMachineRecord, body: dict[str, Any]) -> None:
         sm.logging = body["loggingConfiguration"]
     if isinstance(body.get("tracingConfiguration"), dict):
         sm.tracing = body["tracingConfiguration"]
+
+
+def _trace_of(body: dict[str, Any]) -> str | None:
+    """The X-Ray trace an execution continues: the call's ``X-Amzn-Trace-Id`` header (or
+    an event source's trace: the context's, :data:`lamina.tracing.INCOMING`), which Step
+    Functions prefers, else the body's ``traceHeader``."""
+    return INCOMING.get() or field_str(body, "traceHeader", required=False)
