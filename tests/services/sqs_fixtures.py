@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,12 @@ class SqsServer:
         )
 
 
-def start_sqs(tmp: Path, account: str = "000000000000") -> Iterator[SqsServer]:
+def start_sqs(
+    tmp: Path, account: str = "000000000000", clock: Callable[[], float] = time.time
+) -> Iterator[SqsServer]:
     loop = LoopThread()
     store = SqsStore(tmp / "sqs.db", fsync=False)
-    service = SqsService(store, "us-east-1", account)
+    service = SqsService(store, "us-east-1", account, clock)
     handler = SqsHandler(service)
     server, url = loop.serve(handler.handle)
     yield SqsServer(loop, service, url)

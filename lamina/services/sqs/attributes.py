@@ -26,6 +26,13 @@ OPAQUE = {
     "KmsDataKeyReusePeriodSeconds",
     "SqsManagedSseEnabled",
 }
+# The FIFO-only attributes, their values, and a FIFO queue's defaults (first of each).
+FIFO_CHOICES: dict[str, tuple[str, ...]] = {
+    "FifoQueue": ("true", "false"),
+    "ContentBasedDeduplication": ("false", "true"),
+    "DeduplicationScope": ("queue", "messageGroup"),
+    "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
+}
 COMPUTED = {
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
@@ -83,18 +90,14 @@ def validate(attrs: dict[str, Any]) -> dict[str, str]:
             if text:
                 parse_redrive(text)
             out[name] = text
-        elif name in (
-            "FifoQueue",
-            "ContentBasedDeduplication",
-            "DeduplicationScope",
-            "FifoThroughputLimit",
-        ):
-            if name == "FifoQueue" and text.lower() == "false":
-                continue
-            raise sqs_error(
-                "InvalidAttributeName",
-                f"Lamina's queues are standard queues: {name} is not supported.",
+        elif name in FIFO_CHOICES:
+            # Whether the queue is FIFO at all is checked with its name (check_queue_type).
+            lowered = (
+                text if name in ("DeduplicationScope", "FifoThroughputLimit") else text.lower()
             )
+            if lowered not in FIFO_CHOICES[name]:
+                raise _invalid_value(name)
+            out[name] = lowered
         elif name in OPAQUE:
             out[name] = text
         else:
@@ -102,9 +105,62 @@ def validate(attrs: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def is_fifo(attrs: dict[str, str]) -> bool:
+    return attrs.get("FifoQueue") == "true"
+
+
+def check_queue_type(name: str, attrs: dict[str, str]) -> dict[str, str]:
+    """CreateQueue's rules tying the name to the type: a FIFO queue's name ends ``.fifo``,
+    and only a FIFO queue takes the FIFO attributes. Returns the attributes to store
+    (``FifoQueue: false`` is the default and not kept)."""
+    fifo = attrs.get("FifoQueue") == "true"
+    if fifo != name.endswith(".fifo"):
+        raise sqs_error(
+            "InvalidParameterValue",
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
+            "underscores, must end with .fifo suffix and be 1 to 80 in length."
+            if fifo
+            else "Can only include alphanumeric characters, hyphens, or underscores. "
+            "1 to 80 in length",
+        )
+    out = {k: v for k, v in attrs.items() if not (k == "FifoQueue" and v == "false")}
+    if not fifo:
+        for key in FIFO_CHOICES:
+            if key in out:
+                raise sqs_error("InvalidAttributeName", f"Unknown Attribute {key}.")
+    check_throughput(out)
+    return out
+
+
+def check_set_fifo(current: dict[str, str], changes: dict[str, str]) -> None:
+    """SetQueueAttributes: a queue's type never changes; FIFO settings only on FIFO queues."""
+    if "FifoQueue" in changes and changes["FifoQueue"] != current.get("FifoQueue", "false"):
+        raise _invalid_value("FifoQueue", "Reason: Modifying queue type is not supported.")
+    if not is_fifo(current):
+        for key in FIFO_CHOICES:
+            if key in changes and key != "FifoQueue":
+                raise sqs_error("InvalidAttributeName", f"Unknown Attribute {key}.")
+    check_throughput({**current, **changes})
+
+
+def check_throughput(attrs: dict[str, str]) -> None:
+    # High throughput (perMessageGroupId) needs deduplication per message group.
+    if (
+        attrs.get("FifoThroughputLimit") == "perMessageGroupId"
+        and attrs.get("DeduplicationScope", "queue") != "messageGroup"
+    ):
+        raise _invalid_value(
+            "FifoThroughputLimit",
+            "Reason: The perMessageGroupId value is allowed only when the value for "
+            "DeduplicationScope is messageGroup.",
+        )
+
+
 def with_defaults(stored: dict[str, str]) -> dict[str, str]:
     out = {name: str(default) for name, (default, _, _) in NUMERIC.items()}
     out["SqsManagedSseEnabled"] = "false"
+    if is_fifo(stored):
+        out.update({name: choices[0] for name, choices in FIFO_CHOICES.items()})
     out.update(stored)
     return out
 

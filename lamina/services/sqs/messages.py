@@ -21,6 +21,9 @@ SYSTEM_ATTRIBUTES = (
     "SentTimestamp",
     "SenderId",
     "AWSTraceHeader",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "SequenceNumber",
 )
 
 
@@ -32,6 +35,8 @@ class Message:
     attributes: AttributeMap
     delay_s: int
     trace_header: str | None
+    group_id: str | None = None
+    dedup_id: str | None = None
 
     def stored(self, sender_id: str) -> NewMessage:
         """The message as the store keeps it, with the digests SQS answers with."""
@@ -45,6 +50,8 @@ class Message:
             md5_of_attributes(self.attributes) if self.attributes else None,
             system,
             self.delay_s,
+            self.group_id,
+            self.dedup_id,
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from lamina.errors import AwsServiceError
 from lamina.services.sqs.attributes import message_limits, with_defaults
 from lamina.services.sqs.errors import not_found, sqs_error
+from lamina.services.sqs.fifo import FifoSettings, fifo_settings
 from lamina.services.sqs.messages import Message, message_shape
 from lamina.services.sqs.requests import (
     MAX_VISIBILITY_S,
@@ -68,34 +69,42 @@ class MessageOperations:
             "ChangeMessageVisibilityBatch": self.change_message_visibility_batch,
         }
 
-    async def _limits(self, name: str) -> tuple[int, int]:
-        return message_limits(await self.service.attributes(name))
+    async def _limits(self, name: str) -> tuple[int, int, FifoSettings | None]:
+        """What a message sent to the queue is checked against: its size limit, default
+        delay and FIFO settings."""
+        attrs = await self.service.attributes(name)
+        return (*message_limits(attrs), fifo_settings(attrs))
 
     # -- sending ------------------------------------------------------------------------
     async def send_message(self, members: Members, caller: Caller) -> dict[str, Any]:
         name = await self.service.queue(members)
-        limits = await self._limits(name)
-        stored = parse_message(members, *limits, INCOMING.get()).stored(caller.sender_id)
+        max_size, delay, fifo = await self._limits(name)
+        message = parse_message(members, max_size, delay, INCOMING.get(), fifo=fifo)
+        stored = message.stored(caller.sender_id)
         try:
-            (mid,) = await self.store.send(name, [stored], self.service.now())
+            (sent,) = await self.store.send(name, [stored], self.service.now())
         except KeyError:
             raise not_found() from None
         self.service.wake(name)
-        out = {"MessageId": mid, "MD5OfMessageBody": stored.md5_body}
+        out = {"MessageId": sent.message_id, "MD5OfMessageBody": stored.md5_body}
         if stored.md5_attributes:
             out["MD5OfMessageAttributes"] = stored.md5_attributes
+        if sent.sequence_number is not None:
+            out["SequenceNumber"] = sent.sequence_number
         return out
 
     async def send_message_batch(self, members: Members, caller: Caller) -> dict[str, Any]:
         name = await self.service.queue(members)
         entries = parse_entries(members)
-        max_size, delay = await self._limits(name)
+        max_size, delay, fifo = await self._limits(name)
         good: list[tuple[str, NewMessage]] = []
         failed: list[dict[str, Any]] = []
         total = 0
         for e in entries:
             try:
-                message: Message = parse_message(e.members, max_size, delay, INCOMING.get())
+                message: Message = parse_message(
+                    e.members, max_size, delay, INCOMING.get(), fifo=fifo
+                )
             except AwsServiceError as exc:
                 # One bad entry fails alone; the others are sent.
                 failed.append(
@@ -109,13 +118,15 @@ class MessageOperations:
                 "BatchRequestTooLong", f"Batch requests cannot be longer than {max_size} bytes."
             )
         now = self.service.now()
-        ids = await self.store.send(name, [m for _, m in good], now) if good else []
+        sent = await self.store.send(name, [m for _, m in good], now) if good else []
         self.service.wake(name)
         ok = []
-        for (eid, msg), mid in zip(good, ids, strict=True):
-            entry = {"Id": eid, "MessageId": mid, "MD5OfMessageBody": msg.md5_body}
+        for (eid, msg), s in zip(good, sent, strict=True):
+            entry = {"Id": eid, "MessageId": s.message_id, "MD5OfMessageBody": msg.md5_body}
             if msg.md5_attributes:
                 entry["MD5OfMessageAttributes"] = msg.md5_attributes
+            if s.sequence_number is not None:
+                entry["SequenceNumber"] = s.sequence_number
             ok.append(entry)
         return {"Successful": ok, "Failed": failed}
 

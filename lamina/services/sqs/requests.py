@@ -13,15 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lamina.services.sqs.attributes import validate
+from lamina.services.sqs.attributes import check_queue_type, validate
 from lamina.services.sqs.errors import invalid_parameter, sqs_error
+from lamina.services.sqs.fifo import FifoSettings, message_ids
 from lamina.services.sqs.messages import Message, check_attributes, check_body
 
 # A request's members as the JSON protocol shapes them: the wire's values, unchecked.
 Members = Mapping[str, Any]
 
 DEFAULT_SENDER = "AIDAIT2UOQQY3AUEKVGXU"
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_QUEUE_NAME = re.compile(r"^(?:[A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\.fifo)$")
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 MAX_DELAY_S = 900
 MAX_VISIBILITY_S = 43_200
@@ -90,7 +91,7 @@ def parse_create_queue(members: Members) -> CreateQueue:
             name,
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
         )
-    attributes = settable_attributes(members)
+    attributes = check_queue_type(name, settable_attributes(members))
     tags = members.get("tags") or {}
     if not isinstance(tags, Mapping):
         raise invalid_parameter("tags", tags, "must be a map")
@@ -113,13 +114,20 @@ def parse_list_queues(members: Members) -> ListQueues:
 
 # -- messages ------------------------------------------------------------------------------
 def parse_message(
-    members: Members, max_size: int, default_delay_s: int, trace_header: str | None = None
+    members: Members,
+    max_size: int,
+    default_delay_s: int,
+    trace_header: str | None = None,
+    *,
+    fifo: FifoSettings | None = None,
 ) -> Message:
-    """Check a message against SQS's rules and its queue's size limit and default delay.
+    """Check a message against SQS's rules and its queue's size limit, default delay and
+    (``fifo``, for a FIFO queue) deduplication settings.
     ``trace_header``: the X-Ray trace of the call that sent it (the request's
     ``X-Amzn-Trace-Id``, a notifying service's trace), which an ``AWSTraceHeader`` system
     attribute overrides, as in SQS."""
     body = check_body(members.get("MessageBody"))
+    ids = message_ids(members, body, fifo)
     attributes, attributes_size = check_attributes(members.get("MessageAttributes"))
     if len(body.encode()) + attributes_size > max_size:
         raise invalid_parameter(
@@ -133,7 +141,7 @@ def parse_message(
     header = trace_header
     if isinstance(trace, Mapping) and trace.get("StringValue"):
         header = str(trace["StringValue"])
-    return Message(body, attributes, delay or 0, header)
+    return Message(body, attributes, delay or 0, header, ids.group_id, ids.dedup_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,16 @@ from collections.abc import Callable
 from typing import Any
 
 from lamina.arns import parse_arn, queue_arn
-from lamina.services.sqs.attributes import COMPUTED, message_limits, with_defaults
-from lamina.services.sqs.errors import not_found, sqs_error
+from lamina.services.sqs.attributes import (
+    COMPUTED,
+    check_set_fifo,
+    is_fifo,
+    message_limits,
+    parse_redrive,
+    with_defaults,
+)
+from lamina.services.sqs.errors import invalid_parameter, not_found, sqs_error
+from lamina.services.sqs.fifo import fifo_settings
 from lamina.services.sqs.messages import Message
 from lamina.services.sqs.messaging import MessageOperations, Operation
 from lamina.services.sqs.requests import (
@@ -114,6 +122,7 @@ class SqsService:
     # -- queues -------------------------------------------------------------------------
     async def create_queue(self, members: Members, caller: Caller) -> dict[str, Any]:
         req = parse_create_queue(members)
+        await self._check_dead_letter_type(is_fifo(req.attributes), req.attributes)
         row = await self.store.create_queue(req.name, req.attributes, req.tags, self._clock())
         self._policy_changed(req.name, row.attributes)
         wanted, existing = with_defaults(req.attributes), with_defaults(row.attributes)
@@ -162,6 +171,9 @@ class SqsService:
     async def set_queue_attributes(self, members: Members, caller: Caller) -> dict[str, Any]:
         name = await self.queue(members)
         attributes = settable_attributes(members)
+        current = await self.attributes(name)
+        check_set_fifo(current, attributes)
+        await self._check_dead_letter_type(is_fifo(current), attributes)
         if not await self.store.set_attributes(name, attributes, self._clock()):
             raise not_found()
         if "Policy" in attributes:
@@ -199,6 +211,19 @@ class SqsService:
         self.wake(name)
         self._policy_changed(name, {})
         return {}
+
+    async def _check_dead_letter_type(self, fifo: bool, attributes: dict[str, str]) -> None:
+        """A dead-letter queue must be of its source's type (FIFO or standard). A target
+        that does not exist (yet) is not checked: its messages stay where they are."""
+        raw = attributes.get("RedrivePolicy")
+        if not raw:
+            return
+        target = self.name_from_arn(parse_redrive(raw).dead_letter_arn)
+        row = await self.store.get_queue(target) if target is not None else None
+        if row is not None and is_fifo(row.attributes) != fifo:
+            raise invalid_parameter(
+                "RedrivePolicy", raw, "Dead-letter queue must be same type of queue as the source."
+            )
 
     def _policy_changed(self, name: str, attributes: dict[str, str]) -> None:
         if self.on_policy is not None:
@@ -288,10 +313,12 @@ class SqsService:
             raise not_found()
         shaped = {k: {"DataType": t, "StringValue": v} for k, (t, v) in attrs.items() if v != ""}
         queue_attrs = await self.attributes(name)
+        # A FIFO queue refuses these: Lamina's deliveries carry no message group.
         message: Message = parse_message(
             {"MessageBody": body, "MessageAttributes": shaped or None},
             *message_limits(queue_attrs),
             INCOMING.get(),
+            fifo=fifo_settings(queue_attrs),
         )
         await self.store.send(name, [message.stored(LAMINA_SENDER.sender_id)], self._clock())
         self.wake(name)

@@ -4,6 +4,10 @@ A message is *visible* when ``visible_at <= now``. Receiving one stamps a fresh 
 token and pushes ``visible_at`` to the end of the visibility timeout; deleting needs that
 token. A receive that finds a message already received ``maxReceiveCount`` times moves
 it to the dead-letter queue instead (SQS's redrive).
+
+A FIFO queue's messages also carry their group and deduplication ids; its receive takes
+only groups with nothing in flight (:func:`lamina.services.sqs.fifo.pick`), and its sends
+look deduplication ids up in ``dedup`` (five minutes, by queue or by group).
 """
 
 from __future__ import annotations
@@ -14,9 +18,18 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lamina.arns import parse_arn
-from lamina.services.sqs.attributes import parse_redrive, with_defaults
+from lamina.services.sqs.attributes import is_fifo, parse_redrive, with_defaults
+from lamina.services.sqs.fifo import (
+    DEDUP_WINDOW_S,
+    Candidate,
+    dedup_scope,
+    fifo_settings,
+    pick,
+    sequence_number,
+)
 from lamina.store.sqlite_writer import SqliteWriter
 
 # Message attributes as SQS answers them: name -> {"DataType", "StringValue" | "BinaryValue"},
@@ -47,7 +60,22 @@ CREATE TABLE IF NOT EXISTS messages (
     receipt TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at, seq);
+CREATE TABLE IF NOT EXISTS dedup (
+    queue TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    sequence TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (queue, scope, dedup_id)
+);
 """
+# Columns added after the first release: added to an older sqs.db when it is opened.
+_ADDED_COLUMNS = {"group_id": "TEXT", "dedup_id": "TEXT"}
+_MESSAGE_COLUMNS = (
+    "seq, message_id, body, attributes, md5_body, system_attributes, sent_ms,"
+    " first_receive_ms, receive_count, group_id, dedup_id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +95,14 @@ class NewMessage:
     md5_attributes: str | None
     system_attributes: dict[str, str]  # SenderId, AWSTraceHeader
     delay_s: int
+    group_id: str | None = None  # FIFO queues (and fair standard queues)
+    dedup_id: str | None = None  # FIFO queues
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_id: str
+    sequence_number: str | None  # FIFO queues
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +129,39 @@ def parse_receipt(handle: str) -> tuple[int, str] | None:
     return int(seq), token
 
 
+def _add_columns(c: sqlite3.Connection) -> None:
+    have = {str(r[1]) for r in c.execute("PRAGMA table_info(messages)")}
+    for column, kind in _ADDED_COLUMNS.items():
+        if column not in have:
+            c.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
+
+
+def _received(row: tuple[Any, ...], token: str, now: float) -> ReceivedMessage:
+    """A message row (``_MESSAGE_COLUMNS``) as it is handed out by this receive."""
+    seq, mid, body, mattrs, md5, sysattrs, sent, first, count, group, dedup = row
+    system: dict[str, str] = json.loads(sysattrs)
+    if group is not None:
+        system["MessageGroupId"] = group
+    if dedup is not None:
+        system["MessageDeduplicationId"] = dedup
+        system["SequenceNumber"] = sequence_number(seq)
+    return ReceivedMessage(
+        mid,
+        receipt_handle(seq, token),
+        body,
+        md5,
+        json.loads(mattrs),
+        system,
+        sent,
+        first or int(now * 1000),
+        count + 1,
+    )
+
+
 class SqsStore:
     def __init__(self, path: Path, *, fsync: bool = True) -> None:
         self.writer = SqliteWriter(path, SCHEMA, fsync=fsync, name="sqs-db")
+        self.writer.call(_add_columns)
 
     def close(self) -> None:
         self.writer.close()
@@ -177,6 +243,7 @@ class SqsStore:
     async def delete_queue(self, name: str) -> bool:
         def op(c: sqlite3.Connection) -> bool:
             c.execute("DELETE FROM messages WHERE queue = ?", (name,))
+            c.execute("DELETE FROM dedup WHERE queue = ?", (name,))
             return c.execute("DELETE FROM queues WHERE name = ?", (name,)).rowcount > 0
 
         return await self.writer.run(op)
@@ -198,19 +265,37 @@ class SqsStore:
         return await self.writer.run(op)
 
     # -- messages -----------------------------------------------------------------------
-    async def send(self, queue: str, messages: list[NewMessage], now: float) -> list[str]:
-        """Append messages; returns their ids. Raises KeyError if the queue is gone."""
+    async def send(self, queue: str, messages: list[NewMessage], now: float) -> list[Sent]:
+        """Append messages, in order. Raises KeyError if the queue is gone.
 
-        def op(c: sqlite3.Connection) -> list[str]:
-            if c.execute("SELECT 1 FROM queues WHERE name = ?", (queue,)).fetchone() is None:
+        On a FIFO queue a message whose deduplication id was accepted within the window
+        is not stored again: it is answered with the first one's id and sequence number.
+        """
+
+        def op(c: sqlite3.Connection) -> list[Sent]:
+            row = c.execute("SELECT attributes FROM queues WHERE name = ?", (queue,)).fetchone()
+            if row is None:
                 raise KeyError(queue)
-            ids = []
+            fifo = fifo_settings(json.loads(row[0]))
+            if fifo is not None:
+                c.execute("DELETE FROM dedup WHERE queue = ? AND expires <= ?", (queue, now))
+            out = []
             for m in messages:
+                scope = dedup_scope(fifo.per_group, m.group_id or "") if fifo else ""
+                if fifo is not None and m.dedup_id is not None:
+                    seen = c.execute(
+                        "SELECT message_id, sequence FROM dedup"
+                        " WHERE queue = ? AND scope = ? AND dedup_id = ?",
+                        (queue, scope, m.dedup_id),
+                    ).fetchone()
+                    if seen is not None:
+                        out.append(Sent(str(seen[0]), str(seen[1])))
+                        continue
                 mid = str(uuid.uuid4())
-                c.execute(
+                cursor = c.execute(
                     "INSERT INTO messages (queue, message_id, body, attributes, md5_body,"
-                    " md5_attributes, system_attributes, sent_ms, visible_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " md5_attributes, system_attributes, sent_ms, visible_at, group_id,"
+                    " dedup_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         queue,
                         mid,
@@ -221,10 +306,19 @@ class SqsStore:
                         json.dumps(m.system_attributes),
                         int(now * 1000),
                         now + m.delay_s,
+                        m.group_id,
+                        m.dedup_id if fifo is not None else None,
                     ),
                 )
-                ids.append(mid)
-            return ids
+                sequence = None
+                if fifo is not None and m.dedup_id is not None:
+                    sequence = sequence_number(int(cursor.lastrowid or 0))
+                    c.execute(
+                        "INSERT INTO dedup VALUES (?, ?, ?, ?, ?, ?)",
+                        (queue, scope, m.dedup_id, mid, sequence, now + DEDUP_WINDOW_S),
+                    )
+                out.append(Sent(mid, sequence))
+            return out
 
         return await self.writer.run(op)
 
@@ -251,17 +345,49 @@ class SqsStore:
                 and c.execute("SELECT 1 FROM queues WHERE name = ?", (dlq,)).fetchone() is None
             ):
                 dlq = None  # a missing dead-letter queue: keep the message where it is
+            fifo = is_fifo(attrs)
+            # FIFO: the groups with a message in flight before this receive (what it takes
+            # itself locks its groups only for the receives after it).
+            locked = (
+                {
+                    str(r[0])
+                    for r in c.execute(
+                        "SELECT DISTINCT group_id FROM messages WHERE queue = ?"
+                        " AND visible_at > ? AND receipt IS NOT NULL",
+                        (queue, now),
+                    )
+                }
+                if fifo
+                else set()
+            )
             out: list[ReceivedMessage] = []
             while len(out) < limit:
-                rows = c.execute(
-                    "SELECT seq, message_id, body, attributes, md5_body, system_attributes,"
-                    " sent_ms, first_receive_ms, receive_count FROM messages"
-                    " WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
-                    (queue, now, limit - len(out)),
-                ).fetchall()
+                if fifo:
+                    visible = [
+                        Candidate(int(r[0]), str(r[1]))
+                        for r in c.execute(
+                            "SELECT seq, group_id FROM messages WHERE queue = ?"
+                            " AND visible_at <= ? ORDER BY seq",
+                            (queue, now),
+                        )
+                    ]
+                    chosen = [x.seq for x in pick(visible, locked, limit - len(out))]
+                    rows = [
+                        c.execute(
+                            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE seq = ?", (s,)
+                        ).fetchone()
+                        for s in chosen
+                    ]
+                else:
+                    rows = c.execute(
+                        f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                        " WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
+                        (queue, now, limit - len(out)),
+                    ).fetchall()
                 if not rows:
                     break
-                for seq, mid, body, mattrs, md5, sysattrs, sent, first, count in rows:
+                for row in rows:
+                    seq, count, first = row[0], row[8], row[7]
                     if (
                         redrive is not None
                         and dlq is not None
@@ -274,25 +400,12 @@ class SqsStore:
                         )
                         continue
                     token = secrets.token_urlsafe(24)
-                    first = first or int(now * 1000)
                     c.execute(
                         "UPDATE messages SET receive_count = ?, first_receive_ms = ?,"
                         " visible_at = ?, receipt = ? WHERE seq = ?",
-                        (count + 1, first, now + visibility_s, token, seq),
+                        (count + 1, first or int(now * 1000), now + visibility_s, token, seq),
                     )
-                    out.append(
-                        ReceivedMessage(
-                            mid,
-                            receipt_handle(seq, token),
-                            body,
-                            md5,
-                            json.loads(mattrs),
-                            json.loads(sysattrs),
-                            sent,
-                            first,
-                            count + 1,
-                        )
-                    )
+                    out.append(_received(row, token, now))
             nxt = c.execute(
                 "SELECT MIN(visible_at) FROM messages WHERE queue = ?", (queue,)
             ).fetchone()[0]
