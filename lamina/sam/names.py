@@ -39,7 +39,10 @@ def function_name(stack: str, logical_id: str) -> str:
     return _fit(_FN_CHARS.sub("-", f"{stack}-{logical_id}"), 64)
 
 
-def queue_name(stack: str, logical_id: str) -> str:
+def queue_name(stack: str, logical_id: str, fifo: bool = False) -> str:
+    """80 characters at most, a FIFO queue's ``.fifo`` suffix included."""
+    if fifo:
+        return _fit(_QUEUE_CHARS.sub("-", f"{stack}-{logical_id}"), 75) + ".fifo"
     return _fit(_QUEUE_CHARS.sub("-", f"{stack}-{logical_id}"), 80)
 
 

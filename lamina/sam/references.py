@@ -96,7 +96,7 @@ class Catalog:
                 name = names.function_name(self.stack, logical_id)
             elif kind == "AWS::SQS::Queue":
                 fifo = str(props.get("FifoQueue", "")).lower() == "true"
-                name = names.queue_name(self.stack, logical_id) + (".fifo" if fifo else "")
+                name = names.queue_name(self.stack, logical_id, fifo)
             elif kind == "AWS::S3::Bucket":
                 name = names.bucket_name(self.stack, logical_id)
             elif kind == "AWS::Events::Rule":

@@ -25,7 +25,14 @@ _QUEUE_NUMBERS = (
     "ReceiveMessageWaitTimeSeconds",
     "VisibilityTimeout",
 )
-_QUEUE_PASSED = ("KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled")
+_QUEUE_PASSED = (
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
 # Resource types that mean nothing on Lamina: listed as ignored, with the reason.
 IGNORED_TYPES = {
     "AWS::IAM::Role": "Lamina has no IAM",
@@ -57,9 +64,9 @@ def tags_of(raw: Any) -> dict[str, str]:
 
 
 def queue_spec(lid: str, name: str, props: dict[str, Any]) -> tuple[QueueSpec, list[Skipped]]:
-    if str(props.get("FifoQueue", "false")).lower() == "true":
-        raise TemplateError(f"{lid}: FIFO queues are not supported (Lamina's are standard queues)")
     attrs: dict[str, str] = {}
+    if str(props.get("FifoQueue", "false")).lower() == "true":
+        attrs["FifoQueue"] = "true"  # the name ends .fifo (references.Catalog.name)
     for key in _QUEUE_NUMBERS:
         if key in props:
             attrs[key] = str(int(props[key]))

@@ -276,7 +276,9 @@ Resources:
     assert reasons["Py.VpcConfig"].startswith("no VPCs")
     assert reasons["Py.Events.Topic (SNS)"] == "no SNS topics"
     assert reasons["Py.Events.Stream (Kinesis)"] == "no Kinesis streams"
-    assert "FIFO" in reasons["Fifo (AWS::SQS::Queue)"]
+    assert "Fifo (AWS::SQS::Queue)" not in reasons  # FIFO queues are served
+    assert spec.queues["Fifo"].attributes["FifoQueue"] == "true"
+    assert spec.queues["Fifo"].name.endswith(".fifo")
     assert reasons["Topic (AWS::SNS::Topic)"] == "Lamina does not run this type"
     assert next(s for s in spec.skipped if s.what == "Role (AWS::IAM::Role)").ignored
     assert list(spec.functions) == ["Py"]
