@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from lamina.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from lamina.events.esm.clients import Boto3QueueClient, EmbeddedQueueClient, QueueClient
-from lamina.events.esm.event import failed_message_ids
+from lamina.events.esm.event import QueueMessage, failed_message_ids, held_back_in_groups
 from lamina.events.esm.operations import MappingOperations
 from lamina.events.esm.poller import MappingManager
 from lamina.events.esm.store import MappingStore
@@ -264,3 +264,86 @@ def test_a_mapping_can_poll_an_external_sqs_endpoint(sqs: SqsServer, tmp_path: P
     finally:
         with pytest.raises(StopIteration):
             next(gen)
+
+
+FIFO_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs.fifo"
+
+
+def test_a_fifo_mapping_takes_at_most_ten_and_no_batching_window(ops: MappingOperations) -> None:
+    base = {"EventSourceArn": FIFO_ARN, "FunctionName": "consumer"}
+    with pytest.raises(InvalidParameterValue, match="FIFO"):
+        ops.create({**base, "BatchSize": 11, "MaximumBatchingWindowInSeconds": 1})
+    with pytest.raises(InvalidParameterValue, match="Batching window is not supported"):
+        ops.create({**base, "MaximumBatchingWindowInSeconds": 1})
+    _, m = ops.create({**base, "BatchSize": 10})
+    assert m["BatchSize"] == 10
+
+
+def test_a_failed_record_holds_back_the_rest_of_its_group_only() -> None:
+    def msg(mid: str, group: str) -> QueueMessage:
+        return QueueMessage(mid, "h", "b", "m", {"MessageGroupId": group})
+
+    batch = [msg("a1", "a"), msg("b1", "b"), msg("a2", "a"), msg("b2", "b"), msg("a3", "a")]
+    assert held_back_in_groups(batch, {"a2"}) == {"a2", "a3"}
+    assert held_back_in_groups(batch, {"b1"}) == {"b1", "b2"}
+    assert held_back_in_groups(batch, set()) == set()
+
+
+def test_a_fifo_mapping_keeps_each_group_in_order_and_holds_back_a_failed_group(
+    sqs: SqsServer, tmp_path: Path
+) -> None:
+    c = sqs.client()
+    url = c.create_queue(
+        QueueName="jobs.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "1"}
+    )["QueueUrl"]
+    for i in range(5):
+        for group in "abc":
+            c.send_message(
+                QueueUrl=url,
+                MessageBody=f"{group}{i}",
+                MessageGroupId=group,
+                MessageDeduplicationId=f"{group}{i}",
+            )
+
+    def behaviour(call: Call) -> bytes:
+        # b1 fails the first time; the function reports it alone, as if b2.. had worked
+        failures = [
+            {"itemIdentifier": r["messageId"]}
+            for r in call.json()["Records"]
+            if r["body"] == "b1" and r["attributes"]["ApproximateReceiveCount"] == "1"
+        ]
+        return json.dumps({"batchItemFailures": failures}).encode()
+
+    fn = ScriptedFunction(behaviour)
+
+    def empty() -> bool:
+        a = c.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return bool(
+            a["ApproximateNumberOfMessages"] == "0"
+            and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+        )
+
+    run_mapping(
+        sqs,
+        tmp_path,
+        fn,
+        {"EventSourceArn": FIFO_ARN, "FunctionResponseTypes": ["ReportBatchItemFailures"]},
+        empty,
+    )
+    records = [r for call in fn.calls for r in call.json()["Records"]]
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["body"]] = counts.get(r["body"], 0) + 1
+    # b1's failure held b2-b4 back (they came again after it); no other group was touched
+    assert counts == {f"{g}{i}": 2 if g == "b" and i >= 1 else 1 for g in "abc" for i in range(5)}
+    for group in "abc":
+        mine = [r for r in records if r["attributes"]["MessageGroupId"] == group]
+        last = {r["body"]: n for n, r in enumerate(mine)}
+        # the deliveries that stood are in the order the group was sent
+        assert sorted(last, key=last.__getitem__) == [f"{group}{i}" for i in range(5)]
+        sequences = [int(r["attributes"]["SequenceNumber"]) for r in mine]
+        assert sequences[:5] == sorted(sequences[:5])
+    first = fn.calls[0].json()["Records"][0]
+    assert first["attributes"]["MessageDeduplicationId"] == first["body"]
+    assert first["eventSourceARN"] == FIFO_ARN
+    SqsModel(**fn.calls[0].json())  # powertools' model of the event takes the FIFO record

@@ -31,6 +31,12 @@ class Mapping:
     last_modified: float = 0.0
     last_result: str = "No records processed"
 
+    @property
+    def fifo(self) -> bool:
+        """A FIFO queue's mapping: at most 10 records a batch, no batching window, and a
+        failed record holds back the rest of its message group."""
+        return self.event_source_arn.endswith(".fifo")
+
     def settings(self) -> tuple[object, ...]:
         """What a running poller depends on (not its state or last result)."""
         return (
@@ -117,6 +123,10 @@ def apply_settings(base: Mapping, body: dict[str, Any]) -> Mapping:
         ),
         enabled=enabled if enabled is not None else base.enabled,
     )
+    if out.fifo and out.batch_size > 10:
+        raise InvalidParameterValue("Batch size must be between 1 and 10 for FIFO queues.")
+    if out.fifo and out.batching_window_s > 0:
+        raise InvalidParameterValue("Batching window is not supported for FIFO queues.")
     if out.batch_size > 10 and out.batching_window_s < 1:
         raise InvalidParameterValue(
             "Maximum batch window in seconds must be greater than 0 if maximum batch size "

@@ -39,7 +39,10 @@ def sqs_record(m: QueueMessage, source_arn: str, region: str) -> dict[str, Any]:
         for k in (
             "ApproximateReceiveCount",
             "SentTimestamp",
+            "SequenceNumber",
+            "MessageGroupId",
             "SenderId",
+            "MessageDeduplicationId",
             "ApproximateFirstReceiveTimestamp",
             "AWSTraceHeader",
         )
@@ -66,6 +69,20 @@ def sqs_event(messages: list[QueueMessage], source_arn: str, region: str) -> byt
         {"Records": [sqs_record(m, source_arn, region) for m in messages]},
         separators=(",", ":"),
     ).encode()
+
+
+def held_back_in_groups(batch: list[QueueMessage], failed: set[str]) -> set[str]:
+    """On a FIFO queue, the records a failure holds back: each failed record and every
+    later record of its message group, so a group is never processed out of order (what
+    Lambda asks a function to report itself: all records after its first failure)."""
+    stopped: set[str] = set()
+    out: set[str] = set()
+    for m in batch:
+        group = m.attributes.get("MessageGroupId", "")
+        if m.message_id in failed or group in stopped:
+            stopped.add(group)
+            out.add(m.message_id)
+    return out
 
 
 def failed_message_ids(payload: bytes, batch_ids: set[str]) -> set[str] | None:

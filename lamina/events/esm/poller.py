@@ -6,6 +6,11 @@ with five pollers). A worker gathers up to ``BatchSize`` messages, for at most
 invokes synchronously, and then deletes the messages that succeeded. Failed messages are
 left alone: they reappear after the queue's visibility timeout, and the queue's redrive
 policy moves them to its dead-letter queue after ``maxReceiveCount`` receives.
+
+On a FIFO queue the queue itself keeps a group's messages from two batches at once (none
+of a group is received while one is in flight), so a failed batch holds its groups back
+until it comes back and succeeds; a partial failure also holds back the rest of each
+failed record's group (:func:`lamina.events.esm.event.held_back_in_groups`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from dataclasses import dataclass, replace
 from lamina.errors import ResourceNotFound, TooManyRequests
 from lamina.events.esm.clients import QueueClient
 from lamina.events.esm.config import Mapping
-from lamina.events.esm.event import QueueMessage, failed_message_ids, sqs_event
+from lamina.events.esm.event import (
+    QueueMessage,
+    failed_message_ids,
+    held_back_in_groups,
+    sqs_event,
+)
 from lamina.events.esm.store import MappingStore
 from lamina.events.invoker import Invoke
 from lamina.tracing import continued
@@ -111,10 +121,12 @@ class MappingPoller:
             got = await self.client.receive(min(10, m.batch_size - len(batch)), wait)
             if got and first_at is None:
                 first_at = time.monotonic()
-            overflow = []
+            overflow: list[str] = []
             for msg in got:
                 cost = len(msg.body.encode()) + 1024  # the record's other fields
-                if size + cost > MAX_PAYLOAD and batch:
+                # Once one message does not fit, none after it joins (a later, smaller one
+                # of the same FIFO group would overtake it).
+                if overflow or (size + cost > MAX_PAYLOAD and batch):
                     overflow.append(msg.receipt_handle)
                     continue
                 batch.append(msg)
@@ -158,6 +170,8 @@ class MappingPoller:
             if failed is None:
                 self._report(m.uuid, "PROBLEM: Invalid batchItemFailures in the response")
                 return
+            if m.fifo:
+                failed = held_back_in_groups(batch, failed)
             done = [x for x in batch if x.message_id not in failed]
         if done:
             await self.client.delete([x.receipt_handle for x in done])
