@@ -169,7 +169,9 @@ def test_a_function_sees_each_group_in_order_and_a_failure_blocks_only_its_group
 
     def drained() -> bool:
         a = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        return a["ApproximateNumberOfMessages"] == a["ApproximateNumberOfMessagesNotVisible"] == "0"
+        return bool(
+            a["ApproximateNumberOfMessages"] == a["ApproximateNumberOfMessagesNotVisible"] == "0"
+        )
 
     wait_until(drained, what="the queue drained")
     lam.delete_event_source_mapping(UUID=mapping["UUID"])

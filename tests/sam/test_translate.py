@@ -513,3 +513,51 @@ def test_the_public_powertools_layer_becomes_a_layer_built_from_its_package(
     assert [fn.layers for fn in spec.functions.values()] == [(layer,), (layer,)]
     assert not spec.skipped
     assert any("rebuilt as layer AWSLambdaPowertoolsPythonV2" in w for w in spec.warnings)
+
+
+FIFO_CONSUMER = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Orders:
+    Type: AWS::SQS::Queue
+    Properties:
+      FifoQueue: true
+      ContentBasedDeduplication: true
+      DeduplicationScope: messageGroup
+      FifoThroughputLimit: perMessageGroupId
+      VisibilityTimeout: 60
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      InlineCode: "def handler(e, c): return e"
+      Events:
+        Orders:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Orders.Arn
+            BatchSize: 10
+            FunctionResponseTypes: [ReportBatchItemFailures]
+Outputs:
+  Url: {Value: !Ref Orders}
+  Name: {Value: !GetAtt Orders.QueueName}
+"""
+
+
+def test_a_fifo_queue_and_its_event_source(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(FIFO_CONSUMER)
+    spec, _ = load(template, stack="a-stack-name-long-enough-to-need-cutting-" + "x" * 40)
+    queue = spec.queues["Orders"]
+    assert queue.name.endswith(".fifo") and len(queue.name) <= 80
+    assert queue.attributes == {
+        "FifoQueue": "true",
+        "ContentBasedDeduplication": "true",
+        "DeduplicationScope": "messageGroup",
+        "FifoThroughputLimit": "perMessageGroupId",
+        "VisibilityTimeout": "60",
+    }
+    [mapping] = spec.mappings
+    assert mapping.queue_arn.endswith(":" + queue.name)
+    assert not [what for what in skipped(spec) if what.startswith("Orders")]
