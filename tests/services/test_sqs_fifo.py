@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lamina.services.sqs.fifo import Candidate, pick
+from tests.events.live import wait_until
 from tests.services.sqs_fixtures import SqsServer, start_sqs
 from tests.services.test_sqs_service import NS, query
 
@@ -417,3 +419,37 @@ def test_pick_takes_the_oldest_unlocked_group_first() -> None:
     assert [c.seq for c in pick(visible, {"a"}, 3)] == [1, 4, 3]
     assert pick(visible, {"a", "b", "c"}, 10) == []
     assert [c.seq for c in pick(visible, set(), 2)] == [0, 2]
+
+
+def test_a_long_poll_waits_on_a_locked_group_and_wakes_when_it_is_freed(tmp_path: Path) -> None:
+    gen = start_sqs(tmp_path / "real-clock")
+    server = next(gen)
+    c = server.client()
+    url = fifo_queue(c, VisibilityTimeout="60")
+    for i in range(2):
+        c.send_message(
+            QueueUrl=url, MessageBody=f"m{i}", MessageGroupId="g", MessageDeduplicationId=str(i)
+        )
+    [m0] = c.receive_message(QueueUrl=url)["Messages"]
+    # m1 is visible but its group is locked: the poll waits (it does not spin on it)
+    before = server.service.store.writer.operations
+    assert c.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages") is None
+    assert server.service.store.writer.operations - before < 10
+    # a queue no poll has waited on yet: its wake-up appears when this poll starts waiting
+    fresh = fifo_queue(c, "fresh.fifo", VisibilityTimeout="60")
+    for i in range(2):
+        c.send_message(
+            QueueUrl=fresh, MessageBody=f"m{i}", MessageGroupId="g", MessageDeduplicationId=str(i)
+        )
+    [m0] = c.receive_message(QueueUrl=fresh)["Messages"]
+    got: list[Any] = []
+    poll = threading.Thread(
+        target=lambda: got.append(c.receive_message(QueueUrl=fresh, WaitTimeSeconds=20))
+    )
+    poll.start()
+    wait_until(lambda: "fresh.fifo" in server.service._waiters, what="the poll waiting")
+    c.delete_message(QueueUrl=fresh, ReceiptHandle=m0["ReceiptHandle"])
+    poll.join()
+    assert [m["Body"] for m in got[0]["Messages"]] == ["m1"]
+    with pytest.raises(StopIteration):
+        next(gen)

@@ -155,6 +155,7 @@ class MessageOperations:
                 "ReceiptHandleIsInvalid",
                 f'The input receipt handle "{handle}" is not a valid receipt handle.',
             )
+        self.service.wake(name)  # a FIFO group may be free now
         return {}
 
     async def delete_message_batch(self, members: Members, caller: Caller) -> dict[str, Any]:
@@ -162,6 +163,7 @@ class MessageOperations:
         entries = parse_entries(members)
         handles = [receipt_handle(e.members) or "" for e in entries]
         results = await self.store.delete(name, handles)
+        self.service.wake(name)
         ok = [{"Id": e.id} for e, r in zip(entries, results, strict=True) if r]
         failed = [
             {

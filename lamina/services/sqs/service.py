@@ -299,6 +299,7 @@ class SqsService:
 
     async def delete_messages(self, name: str, receipt_handles: list[str]) -> None:
         await self.store.delete(name, receipt_handles)
+        self.wake(name)  # a FIFO group may be free now
 
     async def release(self, name: str, receipt_handles: list[str]) -> None:
         """Make received messages visible again at once."""

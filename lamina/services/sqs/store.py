@@ -406,8 +406,12 @@ class SqsStore:
                         (count + 1, first or int(now * 1000), now + visibility_s, token, seq),
                     )
                     out.append(_received(row, token, now))
+            # When to look again: a FIFO queue's visible messages may all be in locked
+            # groups, so only a change still to come counts there (a deletion wakes too).
             nxt = c.execute(
-                "SELECT MIN(visible_at) FROM messages WHERE queue = ?", (queue,)
+                "SELECT MIN(visible_at) FROM messages WHERE queue = ?"
+                + (" AND visible_at > ?" if fifo else ""),
+                (queue, now) if fifo else (queue,),
             ).fetchone()[0]
             return out, nxt
 
