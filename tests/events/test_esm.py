@@ -347,3 +347,46 @@ def test_a_fifo_mapping_keeps_each_group_in_order_and_holds_back_a_failed_group(
     assert first["attributes"]["MessageDeduplicationId"] == first["body"]
     assert first["eventSourceARN"] == FIFO_ARN
     SqsModel(**fn.calls[0].json())  # powertools' model of the event takes the FIFO record
+
+
+def test_a_failed_fifo_batch_comes_back_first_and_blocks_only_its_groups(
+    sqs: SqsServer, tmp_path: Path
+) -> None:
+    c = sqs.client()
+    url = c.create_queue(
+        QueueName="jobs.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "1"}
+    )["QueueUrl"]
+    for i in range(4):
+        for group in "ab":
+            c.send_message(
+                QueueUrl=url,
+                MessageBody=f"{group}{i}",
+                MessageGroupId=group,
+                MessageDeduplicationId=f"{group}{i}",
+            )
+
+    def behaviour(call: Call) -> object:
+        # the first batch holding a1 fails as a whole (the function raised)
+        records = call.json()["Records"]
+        first_try = any(
+            r["body"] == "a1" and r["attributes"]["ApproximateReceiveCount"] == "1" for r in records
+        )
+        return "error" if first_try else "ok"
+
+    fn = ScriptedFunction(behaviour)
+
+    def empty() -> bool:
+        a = c.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return bool(
+            a["ApproximateNumberOfMessages"] == "0"
+            and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+        )
+
+    run_mapping(sqs, tmp_path, fn, {"EventSourceArn": FIFO_ARN, "BatchSize": 2}, empty)
+    batches = [[r["body"] for r in call.json()["Records"]] for call in fn.calls]
+    failed = next(b for b in batches if "a1" in b)
+    # batches of two: one group each, in order; the failed one came back whole, first
+    assert failed == ["a0", "a1"]
+    a_batches = [b for b in batches if b[0].startswith("a")]
+    assert a_batches == [["a0", "a1"], ["a0", "a1"], ["a2", "a3"]]
+    assert [b for b in batches if b[0].startswith("b")] == [["b0", "b1"], ["b2", "b3"]]
