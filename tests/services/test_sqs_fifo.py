@@ -453,3 +453,44 @@ def test_a_long_poll_waits_on_a_locked_group_and_wakes_when_it_is_freed(tmp_path
     assert [m["Body"] for m in got[0]["Messages"]] == ["m1"]
     with pytest.raises(StopIteration):
         next(gen)
+
+
+def test_a_retried_receive_with_its_attempt_id_gets_the_same_messages(
+    sqs: SqsServer, clock: Clock
+) -> None:
+    c = sqs.client()
+    url = fifo_queue(c, VisibilityTimeout="30")
+    for i in range(3):
+        c.send_message(
+            QueueUrl=url, MessageBody=f"m{i}", MessageGroupId="g", MessageDeduplicationId=str(i)
+        )
+
+    def receive(attempt: str) -> list[dict[str, Any]]:
+        got = c.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=2,
+            ReceiveRequestAttemptId=attempt,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        return list(got.get("Messages", []))
+
+    first = receive("try-1")
+    assert [m["Body"] for m in first] == ["m0", "m1"]
+    clock.now += 20
+    again = receive("try-1")  # the answer was lost: the same messages, the same handles
+    assert [(m["Body"], m["ReceiptHandle"]) for m in again] == [
+        (m["Body"], m["ReceiptHandle"]) for m in first
+    ]
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in again] == ["1", "1"]
+    assert receive("try-2") == []  # another attempt: the group is still locked
+    clock.now += 20  # 40 s after the first receive, but the retry restarted the timeout
+    assert receive("try-3") == []
+    c.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"])
+    assert [m["Body"] for m in receive("try-1")] == ["m1"]  # what is left of it
+    with pytest.raises(ClientError) as exc:
+        receive("no spaces allowed")
+    assert code(exc) == "InvalidParameterValue"
+    clock.now += 301  # the attempt id is forgotten; m1's visibility ran out long ago
+    got = receive("try-1")
+    assert [m["Body"] for m in got] == ["m1", "m2"]
+    assert got[0]["ReceiptHandle"] != first[1]["ReceiptHandle"]

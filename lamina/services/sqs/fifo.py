@@ -48,7 +48,8 @@ def fifo_settings(attrs: dict[str, str]) -> FifoSettings | None:
     )
 
 
-def _token(members: Mapping[str, Any], name: str) -> str | None:
+def checked_id(members: Mapping[str, Any], name: str) -> str | None:
+    """A group, deduplication or receive attempt id, checked; None when absent."""
     value = members.get(name)
     if value is None:
         return None
@@ -80,8 +81,8 @@ def message_ids(members: Mapping[str, Any], body: str, fifo: FifoSettings | None
     A FIFO queue needs a group id, a deduplication id unless it deduplicates by content,
     and refuses a per-message ``DelaySeconds`` (FIFO delays are the queue's).
     """
-    group = _token(members, "MessageGroupId")
-    dedup = _token(members, "MessageDeduplicationId")
+    group = checked_id(members, "MessageGroupId")
+    dedup = checked_id(members, "MessageDeduplicationId")
     if fifo is None:
         if dedup is not None:
             raise _wrong_queue_type("MessageDeduplicationId", dedup)

@@ -49,7 +49,12 @@ class Queues(Protocol):
     def wake(self, queue: str) -> None: ...
 
     async def receive(
-        self, name: str, limit: int, visibility_s: float, wait_s: float
+        self,
+        name: str,
+        limit: int,
+        visibility_s: float,
+        wait_s: float,
+        attempt_id: str | None = None,
     ) -> list[ReceivedMessage]: ...
 
 
@@ -138,7 +143,7 @@ class MessageOperations:
             members, int(attrs["ReceiveMessageWaitTimeSeconds"]), int(attrs["VisibilityTimeout"])
         )
         got = await self.service.receive(
-            name, req.limit, float(req.visibility_s), float(req.wait_s)
+            name, req.limit, float(req.visibility_s), float(req.wait_s), req.attempt_id
         )
         if not got:
             return {}

@@ -15,7 +15,7 @@ from typing import Any
 
 from lamina.services.sqs.attributes import check_queue_type, validate
 from lamina.services.sqs.errors import invalid_parameter, sqs_error
-from lamina.services.sqs.fifo import FifoSettings, message_ids
+from lamina.services.sqs.fifo import FifoSettings, checked_id, message_ids
 from lamina.services.sqs.messages import Message, check_attributes, check_body
 
 # A request's members as the JSON protocol shapes them: the wire's values, unchecked.
@@ -151,6 +151,7 @@ class Receive:
     visibility_s: int
     system_names: list[str]  # MessageSystemAttributeNames and the older AttributeNames
     attribute_names: list[str]
+    attempt_id: str | None = None  # ReceiveRequestAttemptId (FIFO queues)
 
 
 def parse_receive(members: Members, default_wait_s: int, default_visibility_s: int) -> Receive:
@@ -163,6 +164,7 @@ def parse_receive(members: Members, default_wait_s: int, default_visibility_s: i
         visibility or 0,
         names(members, "MessageSystemAttributeNames") + names(members, "AttributeNames"),
         names(members, "MessageAttributeNames"),
+        checked_id(members, "ReceiveRequestAttemptId"),
     )
 
 

@@ -273,13 +273,20 @@ class SqsService:
 
     # -- for the message operations and Lamina's own components -------------------------------
     async def receive(
-        self, name: str, limit: int, visibility_s: float, wait_s: float
+        self,
+        name: str,
+        limit: int,
+        visibility_s: float,
+        wait_s: float,
+        attempt_id: str | None = None,
     ) -> list[ReceivedMessage]:
         """Receive with long polling: return as soon as anything is there, or after wait_s."""
         deadline = self._clock() + wait_s
         while True:
             try:
-                got, nxt = await self.store.receive(name, limit, visibility_s, self._clock())
+                got, nxt = await self.store.receive(
+                    name, limit, visibility_s, self._clock(), attempt_id
+                )
             except KeyError:
                 raise not_found() from None
             remaining = deadline - self._clock()

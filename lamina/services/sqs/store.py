@@ -69,6 +69,13 @@ CREATE TABLE IF NOT EXISTS dedup (
     expires REAL NOT NULL,
     PRIMARY KEY (queue, scope, dedup_id)
 );
+CREATE TABLE IF NOT EXISTS receive_attempts (
+    queue TEXT NOT NULL,
+    attempt_id TEXT NOT NULL,
+    handles TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (queue, attempt_id)
+);
 """
 # Columns added after the first release: added to an older sqs.db when it is opened.
 _ADDED_COLUMNS = {"group_id": "TEXT", "dedup_id": "TEXT"}
@@ -136,8 +143,11 @@ def _add_columns(c: sqlite3.Connection) -> None:
             c.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
 
 
-def _received(row: tuple[Any, ...], token: str, now: float) -> ReceivedMessage:
-    """A message row (``_MESSAGE_COLUMNS``) as it is handed out by this receive."""
+def _received(
+    row: tuple[Any, ...], token: str, now: float, *, again: bool = False
+) -> ReceivedMessage:
+    """A message row (``_MESSAGE_COLUMNS``) as it is handed out by this receive (``again``:
+    handed out once more to a retried receive, which counts no new receive)."""
     seq, mid, body, mattrs, md5, sysattrs, sent, first, count, group, dedup = row
     system: dict[str, str] = json.loads(sysattrs)
     if group is not None:
@@ -154,8 +164,32 @@ def _received(row: tuple[Any, ...], token: str, now: float) -> ReceivedMessage:
         system,
         sent,
         first or int(now * 1000),
-        count + 1,
+        count if again else count + 1,
     )
+
+
+def _replay(
+    c: sqlite3.Connection, queue: str, attempt_id: str, visibility_s: float, now: float
+) -> list[ReceivedMessage] | None:
+    """A FIFO receive retried with its ``ReceiveRequestAttemptId`` within five minutes: the
+    same messages and receipt handles, their visibility timeout started again. Messages
+    deleted since are left out; None when there is no such attempt (or nothing left)."""
+    row = c.execute(
+        "SELECT handles FROM receive_attempts WHERE queue = ? AND attempt_id = ? AND expires > ?",
+        (queue, attempt_id, now),
+    ).fetchone()
+    if row is None:
+        return None
+    out = []
+    for seq, token in json.loads(row[0]):
+        found = c.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE seq = ? AND queue = ? AND receipt = ?",
+            (seq, queue, token),
+        ).fetchone()
+        if found is not None:
+            c.execute("UPDATE messages SET visible_at = ? WHERE seq = ?", (now + visibility_s, seq))
+            out.append(_received(found, token, now, again=True))
+    return out or None
 
 
 class SqsStore:
@@ -244,6 +278,7 @@ class SqsStore:
         def op(c: sqlite3.Connection) -> bool:
             c.execute("DELETE FROM messages WHERE queue = ?", (name,))
             c.execute("DELETE FROM dedup WHERE queue = ?", (name,))
+            c.execute("DELETE FROM receive_attempts WHERE queue = ?", (name,))
             return c.execute("DELETE FROM queues WHERE name = ?", (name,)).rowcount > 0
 
         return await self.writer.run(op)
@@ -323,9 +358,18 @@ class SqsStore:
         return await self.writer.run(op)
 
     async def receive(
-        self, queue: str, limit: int, visibility_s: float, now: float
+        self,
+        queue: str,
+        limit: int,
+        visibility_s: float,
+        now: float,
+        attempt_id: str | None = None,
     ) -> tuple[list[ReceivedMessage], float | None]:
-        """Receive up to ``limit`` visible messages; also when the next becomes visible."""
+        """Receive up to ``limit`` visible messages; also when the next becomes visible.
+
+        ``attempt_id`` (FIFO queues' ``ReceiveRequestAttemptId``) names the receive, so
+        that a retry of it within five minutes gets the same messages back.
+        """
 
         def op(c: sqlite3.Connection) -> tuple[list[ReceivedMessage], float | None]:
             row = c.execute("SELECT attributes FROM queues WHERE name = ?", (queue,)).fetchone()
@@ -346,6 +390,13 @@ class SqsStore:
             ):
                 dlq = None  # a missing dead-letter queue: keep the message where it is
             fifo = is_fifo(attrs)
+            if fifo and attempt_id is not None:
+                c.execute(
+                    "DELETE FROM receive_attempts WHERE queue = ? AND expires <= ?", (queue, now)
+                )
+                again = _replay(c, queue, attempt_id, visibility_s, now)
+                if again is not None:
+                    return again, None
             # FIFO: the groups with a message in flight before this receive (what it takes
             # itself locks its groups only for the receives after it).
             locked = (
@@ -361,6 +412,7 @@ class SqsStore:
                 else set()
             )
             out: list[ReceivedMessage] = []
+            tokens: list[tuple[int, str]] = []
             while len(out) < limit:
                 if fifo:
                     visible = [
@@ -406,6 +458,12 @@ class SqsStore:
                         (count + 1, first or int(now * 1000), now + visibility_s, token, seq),
                     )
                     out.append(_received(row, token, now))
+                    tokens.append((seq, token))
+            if fifo and attempt_id is not None and out:
+                c.execute(
+                    "INSERT OR REPLACE INTO receive_attempts VALUES (?, ?, ?, ?)",
+                    (queue, attempt_id, json.dumps(tokens), now + DEDUP_WINDOW_S),
+                )
             # When to look again: a FIFO queue's visible messages may all be in locked
             # groups, so only a change still to come counts there (a deletion wakes too).
             nxt = c.execute(
