@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -494,3 +496,37 @@ def test_a_retried_receive_with_its_attempt_id_gets_the_same_messages(
     got = receive("try-1")
     assert [m["Body"] for m in got] == ["m1", "m2"]
     assert got[0]["ReceiptHandle"] != first[1]["ReceiptHandle"]
+
+
+OLD_SCHEMA = """
+CREATE TABLE queues (name TEXT PRIMARY KEY, attributes TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL, modified REAL NOT NULL);
+CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL,
+    message_id TEXT NOT NULL, body TEXT NOT NULL, attributes TEXT NOT NULL,
+    md5_body TEXT NOT NULL, md5_attributes TEXT, system_attributes TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL, first_receive_ms INTEGER,
+    receive_count INTEGER NOT NULL DEFAULT 0, visible_at REAL NOT NULL, receipt TEXT);
+INSERT INTO queues VALUES ('old', '{}', '{}', 1.0, 1.0);
+"""
+
+
+def test_an_sqs_db_from_before_fifo_queues_opens_and_keeps_its_messages(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "sqs.db") as db:
+        db.executescript(OLD_SCHEMA)
+        db.execute(
+            "INSERT INTO messages (queue, message_id, body, attributes, md5_body,"
+            " system_attributes, sent_ms, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ("old", "id-1", "from before", "{}", "md5", "{}", int(time.time() * 1000), 0),
+        )
+    db.close()
+    gen = start_sqs(tmp_path)
+    c = next(gen).client()
+    old = c.get_queue_url(QueueName="old")["QueueUrl"]
+    [m] = c.receive_message(QueueUrl=old, MessageSystemAttributeNames=["All"])["Messages"]
+    assert (m["MessageId"], m["Body"]) == ("id-1", "from before")
+    assert "MessageGroupId" not in m["Attributes"]
+    url = fifo_queue(c)
+    c.send_message(QueueUrl=url, MessageBody="new", MessageGroupId="g", MessageDeduplicationId="1")
+    assert c.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "new"
+    with pytest.raises(StopIteration):
+        next(gen)
