@@ -417,10 +417,20 @@ def test_the_query_protocol_carries_the_fifo_members(sqs: SqsServer) -> None:
 
 def test_pick_takes_the_oldest_unlocked_group_first() -> None:
     visible = [Candidate(s, g) for s, g in enumerate("abacbca")]
-    assert [c.seq for c in pick(visible, set(), 10)] == [0, 2, 6, 1, 4, 3, 5]
-    assert [c.seq for c in pick(visible, {"a"}, 3)] == [1, 4, 3]
-    assert pick(visible, {"a", "b", "c"}, 10) == []
-    assert [c.seq for c in pick(visible, set(), 2)] == [0, 2]
+    asked: list[str] = []
+
+    def of_group(group: str, n: int) -> list[Candidate]:
+        asked.append(group)
+        return [c for c in visible if c.group_id == group][:n]
+
+    def seqs(locked: set[str], limit: int) -> list[int]:
+        asked.clear()
+        return [c.seq for c in pick(iter(visible), locked, limit, of_group)]
+
+    assert seqs(set(), 10) == [0, 2, 6, 1, 4, 3, 5]
+    assert seqs({"a"}, 3) == [1, 4, 3]
+    assert seqs({"a", "b", "c"}, 10) == [] and asked == []
+    assert seqs(set(), 2) == [0, 2] and asked == ["a"]  # no group read past the first
 
 
 def test_a_long_poll_waits_on_a_locked_group_and_wakes_when_it_is_freed(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,20 +121,26 @@ class Candidate:
     group_id: str
 
 
-def pick(candidates: list[Candidate], locked: set[str], limit: int) -> list[Candidate]:
+def pick(
+    visible: Iterable[Candidate],
+    locked: set[str],
+    limit: int,
+    of_group: Callable[[str, int], list[Candidate]],
+) -> list[Candidate]:
     """Which visible messages one receive takes, in the order it returns them.
 
-    ``candidates`` are in the order they were sent; ``locked`` are the groups with a
-    message in flight. The oldest unlocked group's messages come first, as many as fit,
-    then the next group's.
+    ``visible`` are the visible messages in the order they were sent (read lazily: the
+    scan stops once the receive is full); ``locked`` are the groups with a message in
+    flight; ``of_group(group, n)`` is a group's first ``n`` visible messages. The oldest
+    unlocked group's messages come first, as many as fit, then the next group's.
     """
-    groups: dict[str, list[Candidate]] = {}
-    for c in candidates:
-        if c.group_id not in locked:
-            groups.setdefault(c.group_id, []).append(c)
     out: list[Candidate] = []
-    for members in groups.values():  # dicts keep insertion order: oldest group first
-        out.extend(members[: limit - len(out)])
+    seen: set[str] = set()
+    for c in visible:
+        if c.group_id in locked or c.group_id in seen:
+            continue
+        seen.add(c.group_id)
+        out.extend(of_group(c.group_id, limit - len(out)))
         if len(out) >= limit:
             break
     return out

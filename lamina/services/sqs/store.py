@@ -141,6 +141,11 @@ def _add_columns(c: sqlite3.Connection) -> None:
     for column, kind in _ADDED_COLUMNS.items():
         if column not in have:
             c.execute(f"ALTER TABLE messages ADD COLUMN {column} {kind}")
+    # A FIFO receive walks the queue in the order sent and reads each group it takes
+    # from in order; every receive drops the messages past their retention period.
+    c.execute("CREATE INDEX IF NOT EXISTS messages_order ON messages (queue, seq)")
+    c.execute("CREATE INDEX IF NOT EXISTS messages_group ON messages (queue, group_id, seq)")
+    c.execute("CREATE INDEX IF NOT EXISTS messages_sent ON messages (queue, sent_ms)")
 
 
 def _received(
@@ -415,15 +420,27 @@ class SqsStore:
             tokens: list[tuple[int, str]] = []
             while len(out) < limit:
                 if fifo:
-                    visible = [
+                    visible = (
                         Candidate(int(r[0]), str(r[1]))
                         for r in c.execute(
-                            "SELECT seq, group_id FROM messages WHERE queue = ?"
-                            " AND visible_at <= ? ORDER BY seq",
+                            "SELECT seq, group_id FROM messages INDEXED BY messages_order"
+                            " WHERE queue = ? AND visible_at <= ? ORDER BY seq",
                             (queue, now),
                         )
-                    ]
-                    chosen = [x.seq for x in pick(visible, locked, limit - len(out))]
+                    )
+
+                    def of_group(group: str, n: int, now: float = now) -> list[Candidate]:
+                        return [
+                            Candidate(int(r[0]), group)
+                            for r in c.execute(
+                                "SELECT seq FROM messages INDEXED BY messages_group"
+                                " WHERE queue = ? AND group_id = ? AND visible_at <= ?"
+                                " ORDER BY seq LIMIT ?",
+                                (queue, group, now, n),
+                            )
+                        ]
+
+                    chosen = [x.seq for x in pick(visible, locked, limit - len(out), of_group)]
                     rows = [
                         c.execute(
                             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE seq = ?", (s,)
@@ -432,7 +449,7 @@ class SqsStore:
                     ]
                 else:
                     rows = c.execute(
-                        f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+                        f"SELECT {_MESSAGE_COLUMNS} FROM messages INDEXED BY messages_order"
                         " WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
                         (queue, now, limit - len(out)),
                     ).fetchall()
