@@ -271,10 +271,10 @@ FIFO_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs.fifo"
 
 def test_a_fifo_mapping_takes_at_most_ten_and_no_batching_window(ops: MappingOperations) -> None:
     base = {"EventSourceArn": FIFO_ARN, "FunctionName": "consumer"}
-    with pytest.raises(InvalidParameterValue, match="FIFO"):
-        ops.create({**base, "BatchSize": 11, "MaximumBatchingWindowInSeconds": 1})
-    with pytest.raises(InvalidParameterValue, match="Batching window is not supported"):
-        ops.create({**base, "MaximumBatchingWindowInSeconds": 1})
+    with pytest.raises(InvalidParameterValue, match="Batching window is not supported for FIFO"):
+        ops.create({**base, "BatchSize": 100, "MaximumBatchingWindowInSeconds": 5})
+    with pytest.raises(InvalidParameterValue, match="greater than 0 if maximum batch size"):
+        ops.create({**base, "BatchSize": 11})
     _, m = ops.create({**base, "BatchSize": 10})
     assert m["BatchSize"] == 10
 

@@ -123,10 +123,9 @@ def apply_settings(base: Mapping, body: dict[str, Any]) -> Mapping:
         ),
         enabled=enabled if enabled is not None else base.enabled,
     )
-    if out.fifo and out.batch_size > 10:
-        raise InvalidParameterValue("Batch size must be between 1 and 10 for FIFO queues.")
+    # Lambda's words (a FIFO queue's batches therefore hold at most 10: no window).
     if out.fifo and out.batching_window_s > 0:
-        raise InvalidParameterValue("Batching window is not supported for FIFO queues.")
+        raise InvalidParameterValue("Batching window is not supported for FIFO queues")
     if out.batch_size > 10 and out.batching_window_s < 1:
         raise InvalidParameterValue(
             "Maximum batch window in seconds must be greater than 0 if maximum batch size "
