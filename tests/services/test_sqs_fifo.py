@@ -135,6 +135,13 @@ def test_sending_to_a_fifo_queue_refuses_what_sqs_refuses(sqs: SqsServer) -> Non
             c.send_message(QueueUrl=queue, MessageBody="x", **extra)
         assert code(exc) == expected, extra
     assert c.receive_message(QueueUrl=url).get("Messages") is None
+    c.send_message(
+        QueueUrl=url,
+        MessageBody="x",
+        MessageGroupId="g",
+        MessageDeduplicationId="d",
+        DelaySeconds=0,
+    )
     # a standard queue takes a group id (fair queues) and hands it back
     c.send_message(QueueUrl=plain, MessageBody="fair", MessageGroupId="tenant-1")
     got = c.receive_message(QueueUrl=plain, MessageSystemAttributeNames=["All"])["Messages"][0]

@@ -79,7 +79,7 @@ def message_ids(members: Mapping[str, Any], body: str, fifo: FifoSettings | None
 
     A standard queue takes a ``MessageGroupId`` (fair queues) but no deduplication id.
     A FIFO queue needs a group id, a deduplication id unless it deduplicates by content,
-    and refuses a per-message ``DelaySeconds`` (FIFO delays are the queue's).
+    and refuses a per-message ``DelaySeconds`` other than 0 (FIFO delays are the queue's).
     """
     group = checked_id(members, "MessageGroupId")
     dedup = checked_id(members, "MessageDeduplicationId")
@@ -87,7 +87,7 @@ def message_ids(members: Mapping[str, Any], body: str, fifo: FifoSettings | None
         if dedup is not None:
             raise _wrong_queue_type("MessageDeduplicationId", dedup)
         return MessageIds(group, None)
-    if members.get("DelaySeconds") is not None:
+    if members.get("DelaySeconds") not in (None, 0, "0"):  # 0 asks for nothing: accepted
         raise _wrong_queue_type("DelaySeconds", members.get("DelaySeconds"))
     if group is None:
         raise sqs_error(
