@@ -354,6 +354,10 @@ def test_redrive_needs_a_fifo_dead_letter_queue_and_keeps_the_group_moving(
     with pytest.raises(ClientError) as exc:
         fifo_queue(c, RedrivePolicy=policy("dead-standard"))
     assert code(exc) == "InvalidParameterValue"
+    assert exc.value.response["Error"]["Message"] == (
+        f"Value {policy('dead-standard')} for parameter RedrivePolicy is invalid. "
+        "Reason: Dead-letter queue must be same type of queue as the source.."
+    )
     with pytest.raises(ClientError) as exc:
         c.create_queue(QueueName="std", Attributes={"RedrivePolicy": policy("dead.fifo")})
     assert code(exc) == "InvalidParameterValue"

@@ -221,8 +221,8 @@ class SqsService:
         target = self.name_from_arn(parse_redrive(raw).dead_letter_arn)
         row = await self.store.get_queue(target) if target is not None else None
         if row is not None and is_fifo(row.attributes) != fifo:
-            raise invalid_parameter(
-                "RedrivePolicy", raw, "Dead-letter queue must be same type of queue as the source."
+            raise invalid_parameter(  # SQS's message, its two full stops included
+                "RedrivePolicy", raw, "Dead-letter queue must be same type of queue as the source.."
             )
 
     def _policy_changed(self, name: str, attributes: dict[str, str]) -> None:
