@@ -102,6 +102,8 @@ def test_creating_a_fifo_queue_and_the_refusals(sqs: SqsServer) -> None:
         c.set_queue_attributes(QueueUrl=url, Attributes={"FifoQueue": "false"})
     assert code(exc) == "InvalidAttributeValue"
     plain = c.create_queue(QueueName="plain")["QueueUrl"]
+    # asking a standard queue whether it is FIFO is no error: the answer leaves it out
+    assert "Attributes" not in c.get_queue_attributes(QueueUrl=plain, AttributeNames=["FifoQueue"])
     with pytest.raises(ClientError) as exc:
         c.set_queue_attributes(QueueUrl=plain, Attributes={"ContentBasedDeduplication": "true"})
     assert code(exc) == "InvalidAttributeName"

@@ -18,6 +18,7 @@ from typing import Any
 from lamina.arns import parse_arn, queue_arn
 from lamina.services.sqs.attributes import (
     COMPUTED,
+    FIFO_CHOICES,
     check_set_fifo,
     is_fifo,
     message_limits,
@@ -162,7 +163,10 @@ class SqsService:
         every = {k: v for k, v in every.items() if v != "" or k in COMPUTED}
         if "All" in wanted:
             return {"Attributes": every}
-        unknown = [w for w in wanted if w not in every and w != "RedrivePolicy"]
+        # Names SQS knows but this queue has no value for (a standard queue's FIFO
+        # settings) are left out of the answer, not refused.
+        known = {"RedrivePolicy", *FIFO_CHOICES}
+        unknown = [w for w in wanted if w not in every and w not in known]
         if unknown:
             raise sqs_error("InvalidAttributeName", f"Unknown Attribute {unknown[0]}.")
         chosen = {w: every[w] for w in wanted if w in every}
