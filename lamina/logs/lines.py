@@ -132,10 +132,11 @@ def runtime_done_record(
 
 
 def init_report_record(
-    init_ms: float, status: str, error_type: str | None = None
+    init_ms: float, status: str, error_type: str | None = None, init_type: str = INIT_TYPE
 ) -> dict[str, object]:
-    """``platform.initReport`` (``INIT_REPORT``'s counterpart in the JSON log format)."""
-    record: dict[str, object] = {"initializationType": INIT_TYPE, "phase": "init", "status": status}
+    """``platform.initReport`` (``INIT_REPORT``'s counterpart in the JSON log format);
+    ``init_type``: ``snap-start`` for a zygote's INIT (the snapshot's, as SnapStart's)."""
+    record: dict[str, object] = {"initializationType": init_type, "phase": "init", "status": status}
     if error_type:
         record["errorType"] = error_type
     record["metrics"] = {"durationMs": round(init_ms, 3)}

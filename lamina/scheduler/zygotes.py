@@ -156,7 +156,8 @@ class Zygotes:
             cfg,
             lines.init_report_line(entry.init_ms, status, error_type),
             "platform.initReport",
-            lines.init_report_record(entry.init_ms, status, error_type),
+            # snap-start: the zygote's own AWS_LAMBDA_INITIALIZATION_TYPE (INFO, not DEBUG).
+            lines.init_report_record(entry.init_ms, status, error_type, "snap-start"),
         )
         if report is not None:
             sink(report, _now_ms())
