@@ -17,7 +17,7 @@ from lamina.models.function import LATEST, FunctionConfig
 from lamina.models.invocation import InvocationRecord, Outcome
 from lamina.scheduler import telemetry_events
 from lamina.scheduler.environment import Environment
-from lamina.scheduler.outcome import InitFailed, InvokeOutcome, Ready
+from lamina.scheduler.outcome import ExtensionFailed, InitFailed, InvokeOutcome, Ready
 from lamina.scheduler.spans import TraceSource
 
 RecordSink = Callable[[InvocationRecord], None]
@@ -82,6 +82,17 @@ def write_start(env: Environment, request_id: str) -> None:
         env.log_platform(None, "platform.start", lines.start_record(request_id, version))
 
 
+def outcome_lines(env: Environment, outcome: InvokeOutcome) -> tuple[str, ...]:
+    """The outcome's own lines (a timeout's, a crash's) in the function's log format: an
+    extension's crash is a ``platform.extension`` record in JSON (WARN: never filtered);
+    the others have no record and stay text."""
+    if isinstance(outcome, ExtensionFailed) and env.cfg.log_format == "JSON":
+        record = lines.extension_record(outcome.name, outcome.state)
+        line = env.platform_line(None, "platform.extension", record)
+        return () if line is None else (line,)
+    return outcome.log_lines(time.time())
+
+
 def closing_lines(
     env: Environment,
     rec: InvocationRecord,
@@ -141,7 +152,7 @@ class Reporter:
         drain = max_memory_mb is None
         if drain:
             env.drain_output()
-        extra = outcome.log_lines(time.time())
+        extra = outcome_lines(env, outcome)
         if extra:
             for line in extra:
                 env.log(line)

@@ -19,7 +19,15 @@ from lamina.models.invocation import FunctionError, InvocationRecord, Outcome
 from lamina.runtime_api.channel import RuntimeChannel
 from lamina.runtime_api.extensions import Extension
 from lamina.scheduler.environment import Environment
-from lamina.scheduler.outcome import Answered, Exited, InitFailed, InvokeOutcome, Ready, TimedOut
+from lamina.scheduler.outcome import (
+    Answered,
+    Exited,
+    ExtensionFailed,
+    InitFailed,
+    InvokeOutcome,
+    Ready,
+    TimedOut,
+)
 from lamina.scheduler.pool import EnvSlot, EnvState
 from lamina.scheduler.report import Reporter, invocation_record, report
 
@@ -253,3 +261,17 @@ def test_a_phase_cut_before_its_report_waits_ends_at_once(tmp_path: Path) -> Non
         assert ending.done()
 
     asyncio.run(scenario())
+
+
+def test_an_extension_crash_is_a_warn_level_extension_record_in_json(tmp_path: Path) -> None:
+    crashed = ExtensionFailed(RID, "telemetry-agent")
+    text, _ = after(tmp_path / "text", crashed)
+    assert text[0] == "EXTENSION\tName: telemetry-agent\tState: Crashed"
+    logged, _ = after(tmp_path / "json", crashed, log_format="JSON", system_level="WARN")
+    record = json.loads(logged[0])
+    assert record["type"] == "platform.extension"
+    assert record["record"] == {"name": "telemetry-agent", "state": "Crashed", "events": []}
+    assert [json.loads(line)["type"] for line in logged[1:]] == [
+        "platform.runtimeDone",
+        "platform.report",
+    ]
