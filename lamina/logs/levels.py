@@ -20,6 +20,10 @@ from lamina.models.function import FunctionConfig
 TRACE, DEBUG, INFO, WARN, ERROR, FATAL = 1, 2, 3, 4, 5, 6
 RANKS = {"TRACE": TRACE, "DEBUG": DEBUG, "INFO": INFO, "WARN": WARN, "ERROR": ERROR, "FATAL": FATAL}
 EVERYTHING = 0
+# A line's level names: the API's, and Python logging's WARNING and CRITICAL, which the
+# Python runtime's JSON records carry (awslambdaric writes ``levelname``; Lambda reads the
+# level from its telemetry frame, which Lamina's runtimes do not have).
+LINE_RANKS = {**RANKS, "WARNING": WARN, "CRITICAL": FATAL}
 
 
 def system_floor(cfg: FunctionConfig) -> int:
@@ -76,7 +80,7 @@ def system_level(event_type: str, record: dict[str, object]) -> int:
 
 def line_level(line: str) -> int:
     """The level of one line the function wrote: a JSON object's ``level`` (TRACE to
-    FATAL, any case), INFO for anything else — a line that is not a JSON object, or one
+    FATAL, WARNING and CRITICAL as Python names them, any case), INFO for anything else — a line that is not a JSON object, or one
     whose level is missing or unknown (AWS: "If the level value field is invalid or
     missing, Lambda assigns the log output the level INFO").
 
@@ -90,4 +94,4 @@ def line_level(line: str) -> int:
     level = record.get("level") if isinstance(record, dict) else None
     if not isinstance(level, str):
         return INFO
-    return RANKS.get(level.upper(), INFO)
+    return LINE_RANKS.get(level.upper(), INFO)

@@ -340,3 +340,46 @@ def test_a_text_function_keeps_start_end_report_and_every_line(server: LaminaPro
     assert tail[0].startswith("START RequestId: ")
     assert tail[1:8] == ["plain line", *app(*ALL)]
     assert tail[8].startswith("END RequestId: ") and tail[9].startswith("REPORT RequestId: ")
+
+
+RUNTIME_LOGGING = """
+import logging
+
+def handler(event, context):
+    log = logging.getLogger()
+    log.debug("debug record")
+    log.info("info record")
+    log.warning("warning record")
+    log.error("error record")
+    return "ok"
+"""
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        ("DEBUG", ["debug record", "info record", "warning record", "error record"]),
+        ("WARN", ["warning record", "error record"]),
+        ("ERROR", ["error record"]),
+    ],
+)
+def test_the_python_runtimes_own_records_follow_the_application_level(
+    server: LaminaProcess, level: str, expected: list[str]
+) -> None:
+    """The runtime reads AWS_LAMBDA_LOG_LEVEL and writes JSON records through ``logging``
+    (Python's level names: WARNING), and the platform's filter keeps what it wrote."""
+    name = f"levels-runtime-{level.lower()}"
+    server.lambda_client().create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Handler="app.handler",
+        Role=ROLE,
+        Code={"ZipFile": python_zip(RUNTIME_LOGGING)},
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": level},
+    )
+    out = server.invoke(name, {})
+    assert out.json() == "ok"
+    messages = [
+        record["message"] for record in map(json.loads, out.log.splitlines()) if "level" in record
+    ]
+    assert messages == expected

@@ -161,6 +161,8 @@ def test_aws_lambda_log_level_is_the_application_level_and_only_with_json() -> N
         ('{"level":"TRACE"}', levels.TRACE),
         ('{"level": "Warn"}', levels.WARN),
         ('{"level": "FATAL", "n": 1}', levels.FATAL),
+        ('{"level": "WARNING", "message": "py"}', levels.WARN),  # Python's runtime's names
+        ('{"level": "CRITICAL", "message": "py"}', levels.FATAL),
         ('{"level": "NOTICE"}', levels.INFO),  # invalid: INFO
         ('{"msg": "no level"}', levels.INFO),  # missing: INFO
         ('{"level": 40}', levels.INFO),
