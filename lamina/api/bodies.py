@@ -16,6 +16,8 @@ from typing import Any
 from lamina.arns import dead_letter_service
 from lamina.errors import InvalidParameterValue
 from lamina.models.function import (
+    APPLICATION_LOG_LEVELS,
+    SYSTEM_LOG_LEVELS,
     FunctionConfig,
     validate_architecture,
 )
@@ -121,6 +123,45 @@ def log_format(body: Mapping[str, Any], default: str) -> str:
             "loggingConfig.logFormat", "Member must satisfy enum value set: [Text, JSON]", fmt
         )
     return str(fmt)
+
+
+# Lambda's answer to a level with the Text format (as AWS words it; cfn-lint's E3696 and
+# LocalStack quote the same sentence).
+TEXT_WITH_LEVEL = (
+    'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from your '
+    'request or change the LogFormat to "JSON" and try again.'
+)
+
+
+def log_levels(body: Mapping[str, Any], fmt: str, default: tuple[str, str]) -> tuple[str, str]:
+    """LoggingConfig's (ApplicationLogLevel, SystemLogLevel) under the format ``fmt`` the
+    request ends with. No LoggingConfig keeps ``default``; one that is given sets both
+    levels, INFO where it names none (Lambda's default), and "" for the Text format, which
+    refuses any level (:data:`TEXT_WITH_LEVEL`)."""
+    lc = body.get("LoggingConfig")
+    if lc is None:
+        return default if fmt == "JSON" else ("", "")
+    assert isinstance(lc, dict)  # log_format() refused anything else first
+    app = _level(lc, "ApplicationLogLevel", "applicationLogLevel", APPLICATION_LOG_LEVELS)
+    system = _level(lc, "SystemLogLevel", "systemLogLevel", SYSTEM_LOG_LEVELS)
+    if fmt != "JSON":
+        if app or system:
+            raise InvalidParameterValue(TEXT_WITH_LEVEL)
+        return "", ""
+    return app or "INFO", system or "INFO"
+
+
+def _level(lc: Mapping[str, Any], key: str, where: str, allowed: tuple[str, ...]) -> str:
+    value = lc.get(key)
+    if value is None or value == "":  # Terraform sends no level as ""
+        return ""
+    if value not in allowed:
+        raise InvalidParameterValue.constraint(
+            f"loggingConfig.{where}",
+            f"Member must satisfy enum value set: [{', '.join(allowed)}]",
+            value,
+        )
+    return str(value)
 
 
 _LOG_GROUP = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
@@ -310,6 +351,8 @@ def parse_create(body: Mapping[str, Any], name: str, default_role: str) -> Creat
             "Runtime and Handler are mandatory parameters for functions created with "
             "deployment packages."
         )
+    fmt = log_format(body, "Text")
+    app_level, system_level = log_levels(body, fmt, ("INFO", "INFO"))
     config = FunctionConfig(
         name=name,
         runtime=string(body, "Runtime"),
@@ -323,7 +366,9 @@ def parse_create(body: Mapping[str, Any], name: str, default_role: str) -> Creat
         architecture=architecture(body, "x86_64"),  # type: ignore[arg-type]
         description=string(body, "Description"),
         role=role(body, default_role),
-        log_format=log_format(body, "Text"),  # type: ignore[arg-type]
+        log_format=fmt,  # type: ignore[arg-type]
+        application_log_level=app_level,  # type: ignore[arg-type]
+        system_log_level=system_level,  # type: ignore[arg-type]
         log_group=custom_log_group(body, ""),
         snap_start=snap_start(body, False),
         dead_letter_arn=dead_letter_arn(body, ""),
@@ -336,6 +381,10 @@ def parse_create(body: Mapping[str, Any], name: str, default_role: str) -> Creat
 def parse_configuration_update(body: Mapping[str, Any], cfg: FunctionConfig) -> FunctionConfig:
     """UpdateFunctionConfiguration's body applied to ``cfg`` (not yet validated or stamped)."""
     refuse_unsupported(body)
+    fmt = log_format(body, cfg.log_format)
+    app_level, system_level = log_levels(
+        body, fmt, (cfg.application_log_level or "INFO", cfg.system_log_level or "INFO")
+    )
     return cfg.with_changes(
         runtime=string(body, "Runtime", cfg.runtime),
         handler=string(body, "Handler", cfg.handler),
@@ -345,7 +394,9 @@ def parse_configuration_update(body: Mapping[str, Any], cfg: FunctionConfig) -> 
         ephemeral_mb=ephemeral(body, cfg.ephemeral_mb),
         description=string(body, "Description", cfg.description),
         role=role(body, cfg.role),
-        log_format=log_format(body, cfg.log_format),
+        log_format=fmt,
+        application_log_level=app_level,
+        system_log_level=system_level,
         log_group=custom_log_group(body, cfg.log_group),
         snap_start=snap_start(body, cfg.snap_start),
         dead_letter_arn=dead_letter_arn(body, cfg.dead_letter_arn),

@@ -50,13 +50,24 @@ def function_configuration(
             "ApplyOn": "PublishedVersions" if cfg.snap_start else "None",
             "OptimizationStatus": "On" if cfg.snap_start and cfg.version != LATEST else "Off",
         },
-        "LoggingConfig": {"LogFormat": cfg.log_format, "LogGroup": function_log_group(cfg)},
+        "LoggingConfig": logging_config(cfg),
         **(
             {"Layers": [{"Arn": layer.arn, "CodeSize": layer.code_size} for layer in cfg.layers]}
             if cfg.layers
             else {}
         ),
     }
+
+
+def logging_config(cfg: FunctionConfig) -> dict[str, str]:
+    """LoggingConfig as GetFunction shows it: the levels only with the JSON format (INFO
+    when none was set), as Lambda answers."""
+    shown: dict[str, str] = {"LogFormat": cfg.log_format}
+    if cfg.log_format == "JSON":
+        shown["ApplicationLogLevel"] = cfg.app_log_level
+        shown["SystemLogLevel"] = cfg.sys_log_level
+    shown["LogGroup"] = function_log_group(cfg)
+    return shown
 
 
 def alias_configuration(alias: Alias, region: str, account: str) -> dict[str, object]:

@@ -65,13 +65,6 @@ def init_start_json(record: dict[str, str], now: float | None = None) -> str:
     return platform_json("platform.initStart", record, now)
 
 
-def init_start_message(cfg: FunctionConfig, runtime_version: str, arn: str) -> str:
-    """``INIT_START`` as ``cfg``'s log format writes it: the text line or the JSON record."""
-    if cfg.log_format == "Text":
-        return init_start_line(runtime_version, arn)
-    return init_start_json(init_start_record(cfg, runtime_version, arn))
-
-
 def platform_json(kind: str, record: Mapping[str, object], now: float | None = None) -> str:
     """One platform event in Lambda's JSON log format: ``{"time","type","record"}``."""
     return json.dumps(
@@ -119,6 +112,40 @@ def restore_report_record(
     if error_type:
         record["errorType"] = error_type
     return record
+
+
+def start_record(request_id: str, version: str) -> dict[str, object]:
+    """``platform.start`` as the JSON log format writes it (``START``'s counterpart)."""
+    return {"requestId": request_id, "version": version}
+
+
+def runtime_done_record(
+    request_id: str, status: str, duration_ms: float, produced_bytes: int
+) -> dict[str, object]:
+    """``platform.runtimeDone`` in the JSON log format: the runtime is done with the event
+    (the JSON format's nearest to ``END``, at DEBUG when it succeeded)."""
+    return {
+        "requestId": request_id,
+        "status": status,
+        "metrics": {"durationMs": round(duration_ms, 3), "producedBytes": produced_bytes},
+    }
+
+
+def init_report_record(
+    init_ms: float, status: str, error_type: str | None = None, init_type: str = INIT_TYPE
+) -> dict[str, object]:
+    """``platform.initReport`` (``INIT_REPORT``'s counterpart in the JSON log format);
+    ``init_type``: ``snap-start`` for a zygote's INIT (the snapshot's, as SnapStart's)."""
+    record: dict[str, object] = {"initializationType": init_type, "phase": "init", "status": status}
+    if error_type:
+        record["errorType"] = error_type
+    record["metrics"] = {"durationMs": round(init_ms, 3)}
+    return record
+
+
+def extension_record(name: str, state: str, events: Iterable[str] = ()) -> dict[str, object]:
+    """``platform.extension`` (``EXTENSION``'s counterpart in the JSON log format)."""
+    return {"name": name, "state": state, "events": sorted(events)}
 
 
 def _stamp(t: float) -> str:
@@ -184,6 +211,10 @@ def report_json(
     rec: InvocationRecord, now: float | None = None, restore: Restore | None = None
 ) -> str:
     """The ``platform.report`` record of Lambda's JSON log format."""
+    return platform_json("platform.report", report_record(rec, restore), now)
+
+
+def report_record(rec: InvocationRecord, restore: Restore | None = None) -> dict[str, object]:
     metrics: dict[str, float | int] = {
         "durationMs": round(rec.duration_ms, 3),
         "billedDurationMs": rec.billed_ms,
@@ -195,15 +226,4 @@ def report_json(
     if restore is not None:
         metrics["restoreDurationMs"] = round(restore.duration_ms, 3)
         metrics["billedRestoreDurationMs"] = restore.billed_ms
-    return json.dumps(
-        {
-            "time": _stamp(time.time() if now is None else now),
-            "type": "platform.report",
-            "record": {
-                "requestId": rec.request_id,
-                "metrics": metrics,
-                "status": rec.outcome.value,
-            },
-        },
-        separators=(",", ":"),
-    )
+    return {"requestId": rec.request_id, "metrics": metrics, "status": rec.outcome.value}

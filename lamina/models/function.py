@@ -15,6 +15,13 @@ from lamina.errors import InvalidParameterValue
 from lamina.models.layer import FunctionLayer
 
 Architecture = Literal["x86_64", "arm64"]
+LogFormat = Literal["Text", "JSON"]
+# LoggingConfig's levels (botocore's ApplicationLogLevel / SystemLogLevel enums); "" is
+# unset, as a Text-format function always is.
+ApplicationLogLevel = Literal["", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+SystemLogLevel = Literal["", "DEBUG", "INFO", "WARN"]
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
 
 PYTHON_RUNTIMES = ("python3.11", "python3.12", "python3.13")
 NODE_RUNTIMES = ("nodejs20.x", "nodejs22.x")
@@ -75,7 +82,11 @@ class FunctionConfig:
     version: str = LATEST
     revision_id: str = ""
     last_modified: str = ""
-    log_format: Literal["Text", "JSON"] = "Text"
+    log_format: LogFormat = "Text"
+    # LoggingConfig.ApplicationLogLevel / SystemLogLevel: set only with the JSON format
+    # (Lambda refuses them with Text); "" in JSON reads as Lambda's default, INFO.
+    application_log_level: ApplicationLogLevel = ""
+    system_log_level: SystemLogLevel = ""
     # LoggingConfig.LogGroup: where the function logs; "" is Lambda's /aws/lambda/<name>.
     log_group: str = ""
     # Lambda SnapStart ("ApplyOn": "PublishedVersions"): start environments from a
@@ -90,6 +101,20 @@ class FunctionConfig:
     def cache_key(self) -> str:
         """Environments are shared only between invokes of an identical code + config."""
         return f"{self.name}:{self.version}:{self.revision_id}"
+
+    @property
+    def app_log_level(self) -> str:
+        """The ApplicationLogLevel in force: "" with the Text format, else INFO by default."""
+        if self.log_format != "JSON":
+            return ""
+        return self.application_log_level or "INFO"
+
+    @property
+    def sys_log_level(self) -> str:
+        """The SystemLogLevel in force: "" with the Text format, else INFO by default."""
+        if self.log_format != "JSON":
+            return ""
+        return self.system_log_level or "INFO"
 
     def with_changes(self, **changes: object) -> FunctionConfig:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -318,12 +318,10 @@ def translate_function(
         url=_url(props["FunctionUrlConfig"], where) if props.get("FunctionUrlConfig") else None,
         tags=tags,
         snap_start=isinstance(snap, dict) and snap.get("ApplyOn") == "PublishedVersions",
-        log_format=str(logging["LogFormat"])
-        if isinstance(logging, dict) and logging.get("LogFormat")
-        else None,
-        log_group=str(logging["LogGroup"])
-        if isinstance(logging, dict) and logging.get("LogGroup")
-        else None,
+        log_format=_logging_field(logging, "LogFormat"),
+        log_group=_logging_field(logging, "LogGroup"),
+        application_log_level=_logging_field(logging, "ApplicationLogLevel"),
+        system_log_level=_logging_field(logging, "SystemLogLevel"),
         invoke_config=_invoke_config(props.get("EventInvokeConfig"), where, result.skipped),
         dead_letter_arn=_dead_letter(props, where, result.skipped),
         role_arn=role_arn,
@@ -371,6 +369,13 @@ def _role(
     identity = role_identity(props.get("Policies"), function=lid, region=region, account=account)
     own = OwnRole(name=name, path=path, managed=identity.managed, inline=dict(identity.inline))
     return arns.role_arn(account, name, path), own
+
+
+def _logging_field(logging: object, key: str) -> str | None:
+    """One LoggingConfig field as the template writes it (None: not set)."""
+    if isinstance(logging, dict) and logging.get(key):
+        return str(logging[key])
+    return None
 
 
 def _dead_letter(props: dict[str, Any], where: str, skipped: list[Skipped]) -> str:

@@ -107,6 +107,10 @@ class FunctionSpec:
     snap_start: bool = False
     log_format: str | None = None
     log_group: str | None = None  # LoggingConfig.LogGroup
+    # LoggingConfig.ApplicationLogLevel / SystemLogLevel, passed through as written (the
+    # API refuses them with the Text format, as CloudFormation's Lambda does).
+    application_log_level: str | None = None
+    system_log_level: str | None = None
     invoke_config: InvokeConfigSpec | None = None
     # DeadLetterQueue (SAM) / DeadLetterConfig: the SQS queue for spent async events.
     dead_letter_arn: str = ""
@@ -140,6 +144,10 @@ class FunctionSpec:
             logging["LogFormat"] = self.log_format
         if self.log_group is not None:
             logging["LogGroup"] = self.log_group
+        if self.application_log_level is not None:
+            logging["ApplicationLogLevel"] = self.application_log_level
+        if self.system_log_level is not None:
+            logging["SystemLogLevel"] = self.system_log_level
         if logging:
             out["LoggingConfig"] = logging
         return out

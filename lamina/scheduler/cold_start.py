@@ -79,6 +79,10 @@ class ColdStarter:
                 return outcome
             if attempt == len(limits) - 1:
                 return dataclasses.replace(outcome, init_ms=(time.perf_counter() - started) * 1000)
-            env.log(lines.init_report_line(outcome.init_ms, "timeout"))
+            env.log_platform(
+                lines.init_report_line(outcome.init_ms, "timeout"),
+                "platform.initReport",
+                lines.init_report_record(outcome.init_ms, "timeout"),
+            )
             await reset(env)
         raise AssertionError("unreachable")

@@ -402,7 +402,11 @@ class Scheduler:
             inflight.end(ExtensionCrashed(name, time.perf_counter(), error_type), env.channel)
             return
         env.settle()
-        env.log(f"EXTENSION\tName: {name}\tState: Crashed")
+        env.log_platform(
+            f"EXTENSION\tName: {name}\tState: Crashed",
+            "platform.extension",
+            lines.extension_record(name, "Crashed"),
+        )
         slot = env.slot
         if slot.is_idle() and self.envs.get(slot.env_id) is env:
             self.pool.remove(slot)

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lamina.logs.lines import function_log_group
+from lamina.logs import levels
+from lamina.logs.lines import function_log_group, platform_json
 from lamina.logs.store import LogStore, group_folder
 from lamina.models.function import FunctionConfig
 from lamina.runtime_api.channel import RuntimeChannel
@@ -75,12 +76,18 @@ class Environment:
     # The external extensions' output, a pipe of its own (lamina/runtimes/launch_extensions.sh).
     _extensions_output: OutputPipe | None = field(init=False, default=None)
     _log_folder: str = field(init=False)  # the log group's folder in the log store
+    # The least levels of system records and of the function's own lines that reach the
+    # log stream (lamina.logs.levels; 0, all of them, with the Text format).
+    _system_floor: int = field(init=False)
+    _app_floor: int = field(init=False)
     # Resolved when the platform ends the invoke phase itself (cut_invoke_phase).
     _phase_cut: asyncio.Future[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._output = OutputPipe(self._output_line)
         self._log_folder = group_folder(function_log_group(self.cfg))
+        self._system_floor = levels.system_floor(self.cfg)
+        self._app_floor = levels.application_floor(self.cfg)
 
     def settle(self) -> None:
         """Run the last invoke's after-invoke step now if it still waits: its meter
@@ -148,9 +155,32 @@ class Environment:
             if len(kept) > 2 * TAIL_BYTES:  # more lines than a 4 KiB tail can show
                 del kept[:-TAIL_BYTES]
 
+    def log_platform(
+        self, text: str | None, event_type: str, record: dict[str, object], *, tail: bool = True
+    ) -> None:
+        """A system record in the function's log format: the ``text`` line (None: the Text
+        format has none), or the JSON record if its level passes SystemLogLevel."""
+        line = self.platform_line(text, event_type, record)
+        if line is not None:
+            self.log(line, tail=tail)
+
+    def platform_line(
+        self, text: str | None, event_type: str, record: dict[str, object]
+    ) -> str | None:
+        """What :meth:`log_platform` would write (None: nothing)."""
+        if self.cfg.log_format != "JSON":
+            return text
+        if levels.system_level(event_type, record) < self._system_floor:
+            return None
+        return platform_json(event_type, record)
+
     def _output_line(self, message: str, now_ms: int | None = None) -> None:
-        """A line the runtime wrote."""
-        self.log(message, now_ms)
+        """A line the runtime wrote: to the log stream unless ApplicationLogLevel filters
+        it out (the JSON format only); Telemetry API subscribers get every line."""
+        floor = self._app_floor
+        # Text format: no test at all; JSON: a plain line costs a one-character test.
+        if floor == levels.EVERYTHING or levels.line_level(message) >= floor:
+            self.log(message, now_ms)
         telemetry = self.channel.telemetry
         if telemetry.active:
             telemetry.emit("function", "function", message)

@@ -162,9 +162,13 @@ class ExtensionFailed:
     def payload(self) -> bytes:
         return self.error.to_json()
 
+    @property
+    def state(self) -> str:
+        """The extension's state as its EXTENSION line and platform.extension name it."""
+        return "ExitError" if self.error_type == "Extension.ExitError" else "Crashed"
+
     def log_lines(self, now: float) -> tuple[str, ...]:
-        state = "ExitError" if self.error_type == "Extension.ExitError" else "Crashed"
-        return (f"EXTENSION\tName: {self.name}\tState: {state}",)
+        return (f"EXTENSION\tName: {self.name}\tState: {self.state}",)
 
 
 InvokeOutcome = Answered | FunctionFailed | Exited | OutOfMemory | TimedOut | ExtensionFailed

@@ -17,7 +17,7 @@ from lamina.models.function import LATEST, FunctionConfig
 from lamina.models.invocation import InvocationRecord, Outcome
 from lamina.scheduler import telemetry_events
 from lamina.scheduler.environment import Environment
-from lamina.scheduler.outcome import InitFailed, InvokeOutcome, Ready
+from lamina.scheduler.outcome import ExtensionFailed, InitFailed, InvokeOutcome, Ready
 from lamina.scheduler.spans import TraceSource
 
 RecordSink = Callable[[InvocationRecord], None]
@@ -75,7 +75,52 @@ def report(rec: InvocationRecord, restore: lines.Restore | None, log_format: str
 
 
 def write_start(env: Environment, request_id: str) -> None:
-    env.log(lines.start_line(request_id, env.cfg.version))
+    version = env.cfg.version
+    if env.cfg.log_format == "Text":  # the hot path: no record built
+        env.log(lines.start_line(request_id, version))
+    else:
+        env.log_platform(None, "platform.start", lines.start_record(request_id, version))
+
+
+def outcome_lines(env: Environment, outcome: InvokeOutcome) -> tuple[str, ...]:
+    """The outcome's own lines (a timeout's, a crash's) in the function's log format: an
+    extension's crash is a ``platform.extension`` record in JSON (WARN: never filtered);
+    the others have no record and stay text."""
+    if isinstance(outcome, ExtensionFailed) and env.cfg.log_format == "JSON":
+        record = lines.extension_record(outcome.name, outcome.state)
+        line = env.platform_line(None, "platform.extension", record)
+        return () if line is None else (line,)
+    return outcome.log_lines(time.time())
+
+
+def closing_lines(
+    env: Environment,
+    rec: InvocationRecord,
+    restore: lines.Restore | None,
+    produced_bytes: int,
+    runtime_ms: float | None,
+) -> str | None:
+    """END and REPORT as one message (the Text format); in the JSON format
+    ``platform.runtimeDone`` (no END: Lambda writes none) and ``platform.report``, each
+    if SystemLogLevel lets it through (None: neither)."""
+    if env.cfg.log_format == "Text":
+        return f"{lines.end_line(rec.request_id)}\n{lines.report_line(rec, restore)}"
+    status = rec.outcome.value
+    done = lines.runtime_done_record(
+        rec.request_id,
+        status,
+        rec.duration_ms if runtime_ms is None else runtime_ms,
+        produced_bytes,
+    )
+    kept = [
+        line
+        for line in (
+            env.platform_line(None, "platform.runtimeDone", done),
+            env.platform_line(None, "platform.report", lines.report_record(rec, restore)),
+        )
+        if line is not None
+    ]
+    return "\n".join(kept) if kept else None
 
 
 class Reporter:
@@ -107,7 +152,7 @@ class Reporter:
         drain = max_memory_mb is None
         if drain:
             env.drain_output()
-        extra = outcome.log_lines(time.time())
+        extra = outcome_lines(env, outcome)
         if extra:
             for line in extra:
                 env.log(line)
@@ -127,10 +172,12 @@ class Reporter:
             trigger=trace.trigger if trace is not None else "other",
         )
         self._record(rec)
+        produced = streamed_bytes or len(outcome.payload)
         # END and REPORT in one append: the log store makes them two events (it splits at
         # newlines) with one timestamp, and the tail reads the same bytes.
-        env.log(f"{lines.end_line(request_id)}\n{report(rec, restore, env.cfg.log_format)}")
-        produced = streamed_bytes or len(outcome.payload)
+        closing = closing_lines(env, rec, restore, produced, runtime_ms)
+        if closing is not None:
+            env.log(closing)
         telemetry_events.invoke_done(
             env, rec, produced, runtime_ms, trace, reusable=outcome.reusable
         )
@@ -172,9 +219,15 @@ class Reporter:
     ) -> InvocationRecord:
         env.drain_output()
         status = "timeout" if failed.timed_out else "error"
-        env.log(lines.init_report_line(failed.init_ms, status, failed.error.error_type))
-        env.log(lines.start_line(request_id, env.cfg.version))
-        env.log(lines.end_line(request_id))
+        error_type = failed.error.error_type
+        env.log_platform(
+            lines.init_report_line(failed.init_ms, status, error_type),
+            "platform.initReport",
+            lines.init_report_record(failed.init_ms, status, error_type),
+        )
+        write_start(env, request_id)
+        if env.cfg.log_format == "Text":
+            env.log(lines.end_line(request_id))
         rec = invocation_record(
             env.cfg,
             request_id,
@@ -186,8 +239,7 @@ class Reporter:
             trigger=trigger,
         )
         self._record(rec)
-        # Written as text whatever the log format (as it always has been here).
-        env.log(lines.report_line(rec))
+        env.log_platform(lines.report_line(rec), "platform.report", lines.report_record(rec))
         return rec
 
 

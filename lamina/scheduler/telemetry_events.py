@@ -15,10 +15,15 @@ def init_start(env: Environment, version: RuntimeVersion) -> None:
     """A cold start (each attempt) begins: Lambda's ``INIT_START`` line, first in the
     environment's log stream (JSON in the JSON log format; not in the invoke's
     ``LogType=Tail``, which is the invoke's own log), and ``platform.initStart``."""
-    env.log(lines.init_start_message(env.cfg, version.name, version.arn), tail=False)
+    record = lines.init_start_record(env.cfg, version.name, version.arn)
+    env.log_platform(
+        lines.init_start_line(version.name, version.arn),
+        "platform.initStart",
+        dict(record),
+        tail=False,
+    )
     telemetry = env.channel.telemetry
     if telemetry.active:
-        record = lines.init_start_record(env.cfg, version.name, version.arn)
         telemetry.emit("platform", "platform.initStart", dict(record))
 
 
@@ -27,10 +32,12 @@ def restore_start(env: Environment, version: RuntimeVersion) -> None:
     Lambda's ``RESTORE_START`` line in place of ``INIT_START`` (JSON in the JSON log format;
     not in ``LogType=Tail``), and ``platform.restoreStart``."""
     record = lines.restore_start_record(env.cfg, version.name, version.arn)
-    if env.cfg.log_format == "Text":
-        env.log(lines.restore_start_line(version.name, version.arn), tail=False)
-    else:
-        env.log(lines.platform_json("platform.restoreStart", record), tail=False)
+    env.log_platform(
+        lines.restore_start_line(version.name, version.arn),
+        "platform.restoreStart",
+        dict(record),
+        tail=False,
+    )
     telemetry = env.channel.telemetry
     if telemetry.active:
         telemetry.emit("platform", "platform.restoreStart", dict(record))
@@ -47,10 +54,12 @@ def restore_done(env: Environment, outcome: InitOutcome) -> None:
         status, error_type = "success", None
         restore_ms = outcome.restore.duration_ms if outcome.restore is not None else 0.0
     record = lines.restore_report_record(restore_ms, status, error_type)
-    if env.cfg.log_format == "Text":
-        env.log(lines.restore_report_line(restore_ms, status, error_type), tail=False)
-    else:
-        env.log(lines.platform_json("platform.restoreReport", record), tail=False)
+    env.log_platform(
+        lines.restore_report_line(restore_ms, status, error_type),
+        "platform.restoreReport",
+        record,
+        tail=False,
+    )
     telemetry = env.channel.telemetry
     if telemetry.active:
         done: dict[str, object] = {"status": status}
@@ -61,9 +70,13 @@ def restore_done(env: Environment, outcome: InitOutcome) -> None:
 
 
 def init_done(env: Environment, outcome: InitOutcome) -> None:
-    """``platform.initRuntimeDone`` and ``platform.initReport``."""
+    """``platform.initRuntimeDone`` and ``platform.initReport``: to Telemetry API
+    subscribers, and in the JSON log format to the log stream after a successful INIT
+    (at DEBUG: SystemLogLevel=DEBUG shows them; the Text format has no line for it, and a
+    failed INIT's report is written with the failed invoke's lines)."""
     telemetry = env.channel.telemetry
-    if not telemetry.active:
+    logged = env.cfg.log_format == "JSON" and not isinstance(outcome, InitFailed)
+    if not telemetry.active and not logged:
         return
     if isinstance(outcome, InitFailed):
         status = "timeout" if outcome.timed_out else "error"
@@ -72,10 +85,13 @@ def init_done(env: Environment, outcome: InitOutcome) -> None:
     else:
         status, init_ms, extra = "success", outcome.init_ms or 0.0, {}
     base = {"initializationType": lines.INIT_TYPE, "phase": "init", "status": status, **extra}
-    telemetry.emit("platform", "platform.initRuntimeDone", base)
-    telemetry.emit(
-        "platform", "platform.initReport", {**base, "metrics": {"durationMs": round(init_ms, 3)}}
-    )
+    report = {**base, "metrics": {"durationMs": round(init_ms, 3)}}
+    if logged:
+        env.log_platform(None, "platform.initRuntimeDone", dict(base), tail=False)
+        env.log_platform(None, "platform.initReport", dict(report), tail=False)
+    if telemetry.active:
+        telemetry.emit("platform", "platform.initRuntimeDone", base)
+        telemetry.emit("platform", "platform.initReport", report)
 
 
 def extensions_ready(env: Environment) -> None:
@@ -87,7 +103,11 @@ def extensions_ready(env: Environment) -> None:
         return
     telemetry = env.channel.telemetry
     for ext in registered:
-        env.log(lines.extension_line(ext.name, "Ready", ext.events))
+        env.log_platform(
+            lines.extension_line(ext.name, "Ready", ext.events),
+            "platform.extension",
+            lines.extension_record(ext.name, "Ready", ext.events),
+        )
         if telemetry.active:
             telemetry.emit(
                 "platform",

@@ -67,6 +67,10 @@ def environment_variables(
             "AWS_LAMBDA_LOG_FORMAT": cfg.log_format,
         }
     )
+    if cfg.log_format == "JSON":
+        # Lambda sets it only with the JSON format: the ApplicationLogLevel, upper case
+        # (awslambdaric and the Node client filter their own records by it).
+        env["AWS_LAMBDA_LOG_LEVEL"] = cfg.app_log_level
     if execution_env:
         env["AWS_EXECUTION_ENV"] = execution_env
     if cfg.runtime.startswith("nodejs"):

@@ -20,7 +20,7 @@ from typing import Any
 
 from lamina.config import Settings, ZygoteMode
 from lamina.errors import SandboxError
-from lamina.logs import lines
+from lamina.logs import levels, lines
 from lamina.logs.lines import function_log_group
 from lamina.logs.store import LogStore, group_folder
 from lamina.models.function import PYTHON_RUNTIMES, FunctionConfig
@@ -124,10 +124,24 @@ class Zygotes:
         def sink(message: str, ts: int) -> None:
             self.logs.append(folder, entry.log_stream, ts, message)
 
-        entry.output = OutputPipe(sink)
+        floor = levels.application_floor(cfg)
+
+        def output(message: str, ts: int) -> None:
+            # ApplicationLogLevel applies to INIT's lines too (the JSON format only).
+            if floor == levels.EVERYTHING or levels.line_level(message) >= floor:
+                sink(message, ts)
+
+        entry.output = OutputPipe(output)
         # The zygote's INIT is the version's cold start: its stream begins as one does.
         version = self._versions(cfg.runtime)
-        sink(lines.init_start_message(cfg, version.name, version.arn), _now_ms())
+        init_start = levels.system_line(
+            cfg,
+            lines.init_start_line(version.name, version.arn),
+            "platform.initStart",
+            dict(lines.init_start_record(cfg, version.name, version.arn)),
+        )
+        if init_start is not None:
+            sink(init_start, _now_ms())
         try:
             entry.error = await self._run_init(entry, cfg)
         except Exception as exc:
@@ -136,10 +150,18 @@ class Zygotes:
             entry.error = error_bodies.platform_failure(str(exc))
         entry.init_ms = (time.perf_counter() - started) * 1000
         entry.output.drain()
-        if entry.error is None:
-            sink(lines.init_report_line(entry.init_ms, "success"), _now_ms())
-        else:
-            sink(lines.init_report_line(entry.init_ms, "error", entry.error.error_type), _now_ms())
+        error_type = None if entry.error is None else entry.error.error_type
+        status = "success" if entry.error is None else "error"
+        report = levels.system_line(
+            cfg,
+            lines.init_report_line(entry.init_ms, status, error_type),
+            "platform.initReport",
+            # snap-start: the zygote's own AWS_LAMBDA_INITIALIZATION_TYPE (INFO, not DEBUG).
+            lines.init_report_record(entry.init_ms, status, error_type, "snap-start"),
+        )
+        if report is not None:
+            sink(report, _now_ms())
+        if entry.error is not None:
             if self._entries.get(entry.key) is entry:
                 del self._entries[entry.key]
             await self._stop(entry)

@@ -365,7 +365,10 @@ def test_a_cold_start_begins_its_stream_with_init_start_and_a_warm_one_adds_none
         assert re.fullmatch(r"python:3\.12\.v\d+", record["runtimeVersion"])
         assert ARN.fullmatch(record["runtimeVersionArn"])
         version, arn = record["runtimeVersion"], record["runtimeVersionArn"]
-    assert "START RequestId: " in messages[1]
+    if log_format == "Text":
+        assert "START RequestId: " in messages[1]
+    else:  # the JSON format's START is the platform.start record
+        assert json.loads(messages[1])["type"] == "platform.start"
     # The same runtime on the same server: the version the other format's test saw.
     seen = _versions.setdefault("python3.12", (version, arn))
     assert seen == (version, arn)

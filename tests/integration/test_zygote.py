@@ -232,7 +232,12 @@ def test_a_restore_writes_restore_start_and_restore_report_before_its_start(
     restored = server.invoke(name, {})
     restore = restore_of(restored) if log_format == "Text" else None
     assert "RESTORE_" not in restored.log and "platform.restore" not in restored.log
-    request_id = re.search(r"START RequestId: (\S+)", restored.log).group(1)  # type: ignore[union-attr]
+    if log_format == "Text":
+        request_id = re.search(r"START RequestId: (\S+)", restored.log).group(1)  # type: ignore[union-attr]
+    else:  # the JSON format's START: platform.start
+        records = [json.loads(ln) for ln in restored.log.splitlines() if ln.startswith('{"time"')]
+        (start,) = (r for r in records if r["type"] == "platform.start")
+        request_id = start["record"]["requestId"]
     streams = stream_messages(server, name)
     ours = the_stream_of(streams, request_id)
     start_at = next(i for i, m in enumerate(ours) if request_id in m)
@@ -240,7 +245,11 @@ def test_a_restore_writes_restore_start_and_restore_report_before_its_start(
         i for i, m in enumerate(ours) if "RESTORE_REPORT" in m or "platform.restoreReport" in m
     )
     assert report_at < start_at
-    zygote_streams = [m for m in streams.values() if any("INIT_REPORT" in line for line in m)]
+    zygote_streams = [
+        m
+        for m in streams.values()
+        if any("INIT_REPORT" in line or "platform.initReport" in line for line in m)
+    ]
     assert len(zygote_streams) == 1, streams
     if log_format == "Text":
         head, sep, arn = ours[0].partition("\tRuntime Version ARN: ")

@@ -561,3 +561,57 @@ def test_a_fifo_queue_and_its_event_source(tmp_path: Path) -> None:
     [mapping] = spec.mappings
     assert mapping.queue_arn.endswith(":" + queue.name)
     assert not [what for what in skipped(spec) if what.startswith("Orders")]
+
+
+LOGGING = """
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: python3.12
+    Handler: app.handler
+    CodeUri: src/
+    LoggingConfig:
+      LogFormat: JSON
+      ApplicationLogLevel: INFO
+Resources:
+  Leveled:
+    Type: AWS::Serverless::Function
+    Properties:
+      LoggingConfig:
+        LogFormat: JSON
+        ApplicationLogLevel: ERROR
+        SystemLogLevel: WARN
+  FromGlobals:
+    Type: AWS::Serverless::Function
+  Raw:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: app.handler
+      Role: arn:aws:iam::000000000000:role/r
+      Code: {ZipFile: "def handler(e, c): pass"}
+      LoggingConfig: {LogFormat: JSON, SystemLogLevel: DEBUG}
+"""
+
+
+def test_logging_config_levels_pass_through_to_the_api(tmp_path: Path) -> None:
+    """LoggingConfig with its levels, from the function, from Globals, and on a plain
+    AWS::Lambda::Function, as UpdateFunctionConfiguration gets it."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("def handler(e, c):\n    pass\n")
+    template = tmp_path / "template.yaml"
+    template.write_text(LOGGING)
+    spec, _ = load(template)
+    assert spec.functions["Leveled"].configuration()["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "ERROR",
+        "SystemLogLevel": "WARN",
+    }
+    assert spec.functions["FromGlobals"].configuration()["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+    }
+    assert spec.functions["Raw"].configuration()["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "SystemLogLevel": "DEBUG",
+    }

@@ -19,17 +19,26 @@ from lamina.models.invocation import FunctionError, InvocationRecord, Outcome
 from lamina.runtime_api.channel import RuntimeChannel
 from lamina.runtime_api.extensions import Extension
 from lamina.scheduler.environment import Environment
-from lamina.scheduler.outcome import Answered, Exited, InitFailed, InvokeOutcome, Ready, TimedOut
+from lamina.scheduler.outcome import (
+    Answered,
+    Exited,
+    ExtensionFailed,
+    InitFailed,
+    InvokeOutcome,
+    Ready,
+    TimedOut,
+)
 from lamina.scheduler.pool import EnvSlot, EnvState
 from lamina.scheduler.report import Reporter, invocation_record, report
 
 RID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
 
 
-def cfg(log_format: str = "Text") -> FunctionConfig:
+def cfg(log_format: str = "Text", system_level: str = "") -> FunctionConfig:
     return FunctionConfig(
         "fn", "python3.12", "app.handler", "sha", 1, memory_mb=512, timeout_s=3,
         log_format=log_format,  # type: ignore[arg-type]
+        system_log_level=system_level,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -38,6 +47,7 @@ def after(
     outcome: InvokeOutcome | InitFailed,
     ready: Ready | None = None,
     log_format: str = "Text",
+    system_level: str = "",
 ) -> tuple[list[str], list[InvocationRecord]]:
     """Run the step on a fresh environment; the lines it logged and the records it sent."""
     records: list[InvocationRecord] = []
@@ -45,7 +55,7 @@ def after(
     async def scenario() -> list[str]:
         slot = EnvSlot("1", "fn", "k", EnvState.BUSY, 0.0, 0.0)
         store = LogStore(tmp)
-        env = Environment(slot, cfg(log_format), RuntimeChannel(), "stream", store)
+        env = Environment(slot, cfg(log_format, system_level), RuntimeChannel(), "stream", store)
         env.tail = []
         reporter = Reporter(records.append)
         if isinstance(outcome, InitFailed):
@@ -88,11 +98,66 @@ def test_a_restored_start_bills_the_restore_and_reports_it(tmp_path: Path) -> No
 
 
 def test_a_timeout_logs_its_line_before_end_and_reports_the_timeout(tmp_path: Path) -> None:
-    logged, records = after(tmp_path, TimedOut(RID, 3.0), log_format="JSON")
+    logged, records = after(tmp_path, TimedOut(RID, 3.0))
     assert logged[0].endswith(f"Z {RID} Task timed out after 3.00 seconds")
     assert logged[1] == lines.end_line(RID)
-    assert json.loads(logged[2])["record"]["status"] == "timeout"
+    assert logged[2].startswith(f"REPORT RequestId: {RID}\t")
     assert records[0].outcome is Outcome.TIMEOUT
+
+
+def test_in_json_a_timeout_writes_no_end_but_warn_level_runtime_done_and_report(
+    tmp_path: Path,
+) -> None:
+    # WARN, the least detailed SystemLogLevel, still shows a failed invoke's records.
+    logged, _ = after(tmp_path, TimedOut(RID, 3.0), log_format="JSON", system_level="WARN")
+    assert logged[0].endswith(f"Z {RID} Task timed out after 3.00 seconds")
+    done, report_ = (json.loads(line) for line in logged[1:])
+    assert done["type"] == "platform.runtimeDone"
+    assert done["record"] == {
+        "requestId": RID, "status": "timeout",
+        "metrics": {"durationMs": 1.234, "producedBytes": len(TimedOut(RID, 3.0).payload)},
+    }  # fmt: skip
+    assert report_["type"] == "platform.report" and report_["record"]["status"] == "timeout"
+    assert not any(line.startswith("END") for line in logged)
+
+
+def test_in_json_a_success_shows_report_at_info_and_runtime_done_only_at_debug(
+    tmp_path: Path,
+) -> None:
+    at_info, _ = after(tmp_path / "info", Answered(b"{}"), log_format="JSON")
+    assert [json.loads(line)["type"] for line in at_info] == ["platform.report"]
+    at_debug, _ = after(
+        tmp_path / "debug", Answered(b"{}"), log_format="JSON", system_level="DEBUG"
+    )
+    assert [json.loads(line)["type"] for line in at_debug] == [
+        "platform.runtimeDone",
+        "platform.report",
+    ]
+    at_warn, records = after(
+        tmp_path / "warn", Answered(b"{}"), log_format="JSON", system_level="WARN"
+    )
+    assert at_warn == [] and len(records) == 1  # metered all the same
+
+
+def test_in_json_a_failed_init_writes_init_report_start_and_report_as_records(
+    tmp_path: Path,
+) -> None:
+    failed = InitFailed(FunctionError("Runtime.ImportModuleError", "no"), 42.0)
+    logged, _ = after(tmp_path / "info", failed, log_format="JSON")
+    init, start, report_ = (json.loads(line) for line in logged)
+    assert init["type"] == "platform.initReport"
+    assert init["record"] == {
+        "initializationType": "on-demand", "phase": "init", "status": "error",
+        "errorType": "Runtime.ImportModuleError", "metrics": {"durationMs": 42.0},
+    }  # fmt: skip
+    assert start == {"time": start["time"], "type": "platform.start",
+                     "record": {"requestId": RID, "version": "$LATEST"}}  # fmt: skip
+    assert report_["type"] == "platform.report" and report_["record"]["status"] == "error"
+    warned, _ = after(tmp_path / "warn", failed, log_format="JSON", system_level="WARN")
+    assert [json.loads(line)["type"] for line in warned] == [
+        "platform.initReport",
+        "platform.report",
+    ]
 
 
 def test_an_exit_logs_the_error_and_its_type_before_end(tmp_path: Path) -> None:
@@ -196,3 +261,17 @@ def test_a_phase_cut_before_its_report_waits_ends_at_once(tmp_path: Path) -> Non
         assert ending.done()
 
     asyncio.run(scenario())
+
+
+def test_an_extension_crash_is_a_warn_level_extension_record_in_json(tmp_path: Path) -> None:
+    crashed = ExtensionFailed(RID, "telemetry-agent")
+    text, _ = after(tmp_path / "text", crashed)
+    assert text[0] == "EXTENSION\tName: telemetry-agent\tState: Crashed"
+    logged, _ = after(tmp_path / "json", crashed, log_format="JSON", system_level="WARN")
+    record = json.loads(logged[0])
+    assert record["type"] == "platform.extension"
+    assert record["record"] == {"name": "telemetry-agent", "state": "Crashed", "events": []}
+    assert [json.loads(line)["type"] for line in logged[1:]] == [
+        "platform.runtimeDone",
+        "platform.report",
+    ]
