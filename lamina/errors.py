@@ -125,6 +125,13 @@ class ResourceNotFound(ApiError):
     status = 404
 
 
+class ProvisionedConcurrencyConfigNotFound(ApiError):
+    """Raised when a function has no provisioned concurrency on the qualifier asked for."""
+
+    error_type = "ProvisionedConcurrencyConfigNotFoundException"
+    status = 404
+
+
 class UnknownOperation(ApiError):
     """Raised when no operation serves a request's method and path."""
 

@@ -26,6 +26,7 @@ from lamina.errors import (
     ResourceNotFound,
 )
 from lamina.layers import Layers, check_total_size
+from lamina.models import provisioned
 from lamina.models.alias import (
     Alias,
     check_routing,
@@ -35,6 +36,7 @@ from lamina.models.alias import (
 )
 from lamina.models.function import LATEST, FunctionConfig, validate_config, validate_name
 from lamina.models.function_url import FunctionUrlConfig
+from lamina.models.provisioned import Allocation, ProvisionedConfig, Provisioning
 from lamina.models.requests import CodeUpdate, CreateRequest
 from lamina.store.code import CodeStore
 from lamina.store.layers import LayerStore
@@ -105,6 +107,12 @@ class Functions:
             reserved = metadata.get_reserved_concurrency(name)
             if reserved is not None:
                 reserve(name, reserved)
+        self._provisioned: dict[tuple[str, str], ProvisionedConfig] = {
+            (p.function, p.qualifier): p for p in metadata.all_provisioned()
+        }
+        # Starts and stops the configurations' environments (the scheduler's Provisioner);
+        # set by the server, None where nothing runs them (the configurations are kept).
+        self.provisioning: Provisioning | None = None
 
     # -- reads (the invoke path) ------------------------------------------------------
     def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
@@ -277,6 +285,8 @@ class Functions:
             self._versions = {k: v for k, v in self._versions.items() if k[0] != name}
             self._aliases = {k: v for k, v in self._aliases.items() if k[0] != name}
             self._reserve(name, None)
+            for key in [k for k in self._provisioned if k[0] == name]:
+                self._unprovision(*key)
             for hook in self.on_deleted:
                 hook(name)
         else:
@@ -288,6 +298,7 @@ class Functions:
             self.get(name, qualifier)
             self.metadata.delete_function(name, qualifier)
             self._versions.pop((name, qualifier), None)
+            self._unprovision(name, qualifier)
         await self._drain(name)
 
     # -- writes: aliases ----------------------------------------------------------------
@@ -340,12 +351,17 @@ class Functions:
         check_routing(new.version, new.weights)
         self.metadata.update_alias(new, current.revision_id)
         self._aliases[(name, alias)] = new
+        kept = self._provisioned.get((name, alias))
+        if kept is not None and new.version != current.version:
+            # Lambda moves the alias's provisioned concurrency to its new version.
+            self._provision(kept)
         return new
 
     def delete_alias(self, name: str, alias: str) -> None:
         self.alias(name, alias)
         self.metadata.delete_alias(name, alias)
         self._aliases.pop((name, alias), None)
+        self._unprovision(name, alias)
 
     # -- a function's settings: reserved concurrency, tags, URL configurations ----------
     def reserved_concurrency(self, name: str) -> int | None:
@@ -366,6 +382,89 @@ class Functions:
                 )
         self.metadata.set_reserved_concurrency(name, value)
         self._reserve(name, value)
+
+    # -- provisioned concurrency (lamina.models.provisioned) ------------------------------
+    def provisioned_version(self, name: str, qualifier: str | None) -> FunctionConfig:
+        """The published version a configuration on ``qualifier`` serves (an alias: its
+        primary version); never ``$LATEST``."""
+        qualifier = provisioned.check_qualifier(qualifier)
+        cfg = self.get(name, qualifier)
+        if cfg.version == LATEST:
+            raise provisioned.unpublished()
+        return cfg
+
+    def put_provisioned(
+        self, name: str, qualifier: str | None, requested: object
+    ) -> ProvisionedConfig:
+        """Store a configuration and start its environments (Lambda's rules first)."""
+        n = provisioned.check_requested(requested)
+        cfg = self.provisioned_version(name, qualifier)
+        assert qualifier is not None  # provisioned_version refused None
+        mine = {q: p for (f, q), p in self._provisioned.items() if f == name}
+        provisioned.check_not_both(
+            name, qualifier, cfg.version, {q: self.get(name, q).version for q in mine}
+        )
+        others = sum(p.requested for q, p in mine.items() if q != qualifier)
+        limit = self.settings.concurrency_limit
+        reserved = self.metadata.get_reserved_concurrency(name)
+        taken = sum(
+            p.requested
+            for (f, _), p in self._provisioned.items()
+            if f != name and self.metadata.get_reserved_concurrency(f) is None
+        )
+        provisioned.check_room(
+            n,
+            others,
+            reserved=reserved,
+            unreserved=limit - self.metadata.sum_reserved_concurrency() - taken,
+            unreserved_minimum=min(self.settings.unreserved_minimum, limit // 10),
+        )
+        kept = ProvisionedConfig(name, qualifier, n, now_lambda_timestamp())
+        self.metadata.put_provisioned(kept)
+        self._provisioned[(name, qualifier)] = kept
+        self._provision(kept)
+        return kept
+
+    def provisioned(self, name: str, qualifier: str | None) -> ProvisionedConfig:
+        self.provisioned_version(name, qualifier)
+        kept = self._provisioned.get((name, qualifier or ""))
+        if kept is None:
+            raise provisioned.not_found()
+        return kept
+
+    def provisioned_configs(self, name: str | None = None) -> builtins.list[ProvisionedConfig]:
+        """``name``'s configurations (every function's for None), by qualifier."""
+        if name is not None:
+            self.get(name)
+        return [p for k, p in sorted(self._provisioned.items()) if name is None or k[0] == name]
+
+    def delete_provisioned(self, name: str, qualifier: str | None) -> None:
+        self.provisioned(name, qualifier)
+        assert qualifier is not None
+        self.metadata.delete_provisioned(name, qualifier)
+        self._unprovision(name, qualifier)
+
+    def allocation(self, kept: ProvisionedConfig) -> Allocation:
+        """How ``kept``'s environments stand (none where nothing runs them)."""
+        if self.provisioning is None:
+            return Allocation()
+        return self.provisioning.allocation(kept.function, kept.qualifier)
+
+    def start_provisioned(self) -> None:
+        """Start every stored configuration's environments (at server start)."""
+        for kept in self._provisioned.values():
+            self._provision(kept)
+
+    def _provision(self, kept: ProvisionedConfig) -> None:
+        if self.provisioning is not None:
+            cfg = self.get(kept.function, kept.qualifier)
+            self.provisioning.apply(kept.function, kept.qualifier, cfg, kept.requested)
+
+    def _unprovision(self, name: str, qualifier: str) -> None:
+        """The configuration on ``name:qualifier`` is gone (deleted, or its owner was)."""
+        gone = self._provisioned.pop((name, qualifier), None)
+        if gone is not None and self.provisioning is not None:
+            self.provisioning.apply(name, qualifier, None, 0)
 
     def tags(self, name: str) -> dict[str, str]:
         self.get(name)

@@ -188,6 +188,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
             placement.set_reserved(function, reserved)
 
     functions = Functions(settings, metadata, code, scheduler.drain_function, reserve)
+    if placement is None:  # on a cluster invokes run on the nodes: none provisioned here
+        functions.provisioning = scheduler.provisioner
     collected = functions.collect_code()
     if collected:
         log.info("removed %d code packages no function version uses", len(collected))
@@ -261,6 +263,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     scheduler.serve_api_inside(
         port, lambda sock: serve_socket(api.handle, sock, max_body=MAX_REQUEST_BYTES)
     )
+    # Provisioned concurrency's environments, once they can reach the API.
+    functions.start_provisioned()
     cluster = None
     if placement is not None:
         # Imported here: Ray is an optional extra, loaded only for --cluster.

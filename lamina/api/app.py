@@ -33,6 +33,7 @@ from lamina.api.lamina_ops import LaminaOps
 from lamina.api.layer_ops import LayerOps
 from lamina.api.mounts import Mounted, MountTable, Selector
 from lamina.api.permission_ops import PermissionOps
+from lamina.api.provisioned_ops import ProvisionedOps
 from lamina.api.routes import match
 from lamina.api.streaming import invoke_with_response_stream
 from lamina.api.url_ops import UrlOps
@@ -144,6 +145,7 @@ class LambdaApi:
             FunctionOps(ctx),
             AliasOps(ctx),
             AccountOps(ctx),
+            ProvisionedOps(ctx),
             UrlOps(ctx),
             LaminaOps(ctx),
             LayerOps(ctx),

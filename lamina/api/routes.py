@@ -32,6 +32,7 @@ EIC = "/2019-09-25/functions/{FunctionName}/event-invoke-config"
 ESM = "/2015-03-31/event-source-mappings"
 LAYERS = "/2018-10-31/layers"
 LV = LAYERS + "/{LayerName}/versions"
+PC = "/2019-09-30/functions/{FunctionName}/provisioned-concurrency"
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", F, "CreateFunction", 201),
@@ -66,6 +67,10 @@ ROUTES: tuple[Route, ...] = (
         204,
     ),
     Route("GET", "/2019-09-30/functions/{FunctionName}/concurrency", "GetFunctionConcurrency", 200),
+    # ListProvisionedConcurrencyConfigs is this GET with ?List=ALL (the handler tells them apart).
+    Route("PUT", PC, "PutProvisionedConcurrencyConfig", 202),
+    Route("GET", PC, "GetProvisionedConcurrencyConfig", 200),
+    Route("DELETE", PC, "DeleteProvisionedConcurrencyConfig", 204),
     Route("GET", "/2016-08-19/account-settings", "GetAccountSettings", 200),
     Route("POST", "/2017-03-31/tags/{Resource}", "TagResource", 204),
     Route("DELETE", "/2017-03-31/tags/{Resource}", "UntagResource", 204),

@@ -26,6 +26,7 @@ from lamina.errors import (
 from lamina.models.alias import Alias
 from lamina.models.function import LATEST, FunctionConfig
 from lamina.models.function_url import FunctionUrlConfig
+from lamina.models.provisioned import ProvisionedConfig
 from lamina.store.codec import config_from_json, config_to_json
 from lamina.store.schema import MIGRATIONS
 from lamina.store.sqlite_db import SqliteDatabase
@@ -114,6 +115,7 @@ class MetadataStore:
                 conn.execute("DELETE FROM tags WHERE name = ?", (name,))
                 conn.execute("DELETE FROM function_aliases WHERE name = ?", (name,))
                 conn.execute("DELETE FROM function_urls WHERE name = ?", (name,))
+                conn.execute("DELETE FROM provisioned_concurrency WHERE name = ?", (name,))
                 return
             users = sorted(a.name for a in self._aliases_of(conn, name) if version in a.versions())
             if users:
@@ -125,6 +127,10 @@ class MetadataStore:
             ).rowcount
             if not gone:
                 raise self._not_found(name, version)
+            conn.execute(
+                "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?",
+                (name, version),
+            )
 
     def all_functions(self) -> list[FunctionConfig]:
         """Every stored version of every function (e.g. to know which code is in use)."""
@@ -161,6 +167,38 @@ class MetadataStore:
                 (exclude if exclude is not None else "",),
             ).fetchone()
         return int(row[0])
+
+    # -- provisioned concurrency ---------------------------------------------------------
+
+    def put_provisioned(self, cfg: ProvisionedConfig) -> None:
+        """Store (or replace) a provisioned concurrency configuration."""
+        with self._db.transaction() as conn:
+            if not self._exists(conn, cfg.function, LATEST):
+                raise self._not_found(cfg.function, LATEST)
+            conn.execute(
+                "INSERT INTO provisioned_concurrency (name, qualifier, requested, last_modified) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(name, qualifier) DO UPDATE SET "
+                "requested = excluded.requested, last_modified = excluded.last_modified",
+                (cfg.function, cfg.qualifier, cfg.requested, cfg.last_modified),
+            )
+
+    def delete_provisioned(self, name: str, qualifier: str) -> bool:
+        """Delete one configuration; False if there was none."""
+        with self._db.transaction() as conn:
+            gone = conn.execute(
+                "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?",
+                (name, qualifier),
+            ).rowcount
+        return bool(gone)
+
+    def all_provisioned(self) -> list[ProvisionedConfig]:
+        """Every configuration of every function: loaded into memory at server start."""
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT name, qualifier, requested, last_modified FROM provisioned_concurrency "
+                "ORDER BY name, qualifier"
+            ).fetchall()
+        return [ProvisionedConfig(n, q, int(r), m) for n, q, r, m in rows]
 
     # -- tags -------------------------------------------------------------------------------
 
@@ -240,6 +278,10 @@ class MetadataStore:
             )
             conn.execute(
                 "DELETE FROM function_urls WHERE name = ? AND qualifier = ?", (function, name)
+            )
+            conn.execute(
+                "DELETE FROM provisioned_concurrency WHERE name = ? AND qualifier = ?",
+                (function, name),
             )
 
     # -- function URLs -------------------------------------------------------------------------

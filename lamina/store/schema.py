@@ -50,6 +50,16 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (name, qualifier)
         )""",
     ),
+    # 3: provisioned concurrency configurations (lamina.models.provisioned).
+    (
+        """CREATE TABLE provisioned_concurrency (
+            name TEXT NOT NULL,             -- the function
+            qualifier TEXT NOT NULL,        -- a published version or an alias
+            requested INTEGER NOT NULL,
+            last_modified TEXT NOT NULL,
+            PRIMARY KEY (name, qualifier)
+        )""",
+    ),
 ]
 
 
