@@ -72,6 +72,8 @@ class LaminaOps:
                     "Function": s.function,
                     "State": s.state.value,
                     "Invocations": s.invocations,
+                    # on-demand, or provisioned-concurrency (lamina.scheduler.provisioned)
+                    "InitializationType": s.init_type,
                 }
                 for s in self.ctx.scheduler.pool.environments()
             ]

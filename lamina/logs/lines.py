@@ -37,7 +37,8 @@ def start_line(request_id: str, version: str) -> str:
     return f"START RequestId: {request_id} Version: {version}"
 
 
-# A cold start's ``initializationType`` (Lamina has no provisioned concurrency).
+# A cold start's ``initializationType`` (``provisioned-concurrency`` for the environments
+# of a provisioned concurrency configuration: lamina.scheduler.provisioned).
 INIT_TYPE = "on-demand"
 
 
@@ -48,10 +49,12 @@ def init_start_line(runtime_version: str, runtime_version_arn: str) -> str:
     )
 
 
-def init_start_record(cfg: FunctionConfig, runtime_version: str, arn: str) -> dict[str, str]:
+def init_start_record(
+    cfg: FunctionConfig, runtime_version: str, arn: str, init_type: str = INIT_TYPE
+) -> dict[str, str]:
     """The ``platform.initStart`` record (Telemetry API and the JSON log format alike)."""
     return {
-        "initializationType": INIT_TYPE,
+        "initializationType": init_type,
         "phase": "init",
         "runtimeVersion": runtime_version,
         "runtimeVersionArn": arn,

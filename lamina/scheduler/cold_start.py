@@ -50,6 +50,7 @@ class ColdStarter:
         """Run INIT in ``env`` (a zygote restore where the function wants one)."""
         if (
             self._restorer is not None
+            and env.slot.provisioned is None  # provisioned: INIT, not a snapshot's restore
             and wants_zygote(env.cfg, self.settings.zygotes, True)
             and not await self.launcher.has_extensions(env.cfg)
         ):

@@ -50,6 +50,7 @@ from lamina.scheduler.outcome import (
     classify,
 )
 from lamina.scheduler.pool import ColdStart, EnvSlot, Pool, PoolLimits, Throttle
+from lamina.scheduler.provisioned import Provisioner
 from lamina.scheduler.recent_payloads import RecentPayloads
 from lamina.scheduler.report import AfterInvoke, RecordSink, Reporter
 from lamina.scheduler.zygotes import Zygotes
@@ -117,6 +118,8 @@ class Scheduler:
         self._after = AfterAnswers()  # the after-invoke steps of answered invokes
         self._after_rest = AfterAnswers()  # ... their parts past the reading (see _read_now)
         self._idle = IdleKeeper(settings, self.pool, self.envs, logs, self.zygotes)
+        # Provisioned concurrency's environments (lamina.scheduler.provisioned).
+        self.provisioner = Provisioner(self.pool, self._start_provisioned, self._retire_slot)
         self._reaper: asyncio.Task[None] | None = None
         # Every environment's telemetry events (the console's tail, `lamina logs --follow`).
         self.bus = TelemetryBus()
@@ -162,6 +165,7 @@ class Scheduler:
 
     async def close(self) -> None:
         self._idle.closing = True
+        self.provisioner.close()
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -222,6 +226,35 @@ class Scheduler:
             return started
         finally:
             self._hand_back(slot, started)
+
+    async def _start_provisioned(self, cfg: FunctionConfig, config: str) -> bool:
+        """Initialise one environment of ``cfg`` for the provisioned concurrency
+        configuration ``config`` and keep it idle for its invokes. False when its INIT
+        failed (or the pool had no room)."""
+        decision = self.pool.provision(
+            cfg.name, cfg.cache_key, time.monotonic(), cfg.memory_mb, config
+        )
+        if isinstance(decision, Throttle):
+            return False
+        slot = decision
+        started = False
+        try:
+            env = self._new_environment(cfg, slot)
+            init = await self._starter.start(env)
+            if not isinstance(init, InitFailed):
+                self.pool.started(slot)
+                env.channel.on_extension_crash = lambda name: self._extension_crashed(env, name)
+                started = True
+            return started
+        finally:
+            self._hand_back(slot, started, replace=False)
+            slot.invocations = 0  # its INIT served no event
+
+    def _retire_slot(self, slot: EnvSlot) -> None:
+        """Destroy the environment of a slot the pool let go (out of the pool already)."""
+        env = self.envs.get(slot.env_id)
+        if env is not None:
+            asyncio.get_running_loop().create_task(self._idle.retire(env))
 
     # -- the invoke path --------------------------------------------------------------
     async def invoke(self, req: InvokeRequest) -> InvokeResult:
@@ -378,10 +411,12 @@ class Scheduler:
         if env.after_answer is not None:
             self._after_rest.add(env.settle)
 
-    def _hand_back(self, slot: EnvSlot, reusable: bool) -> None:
+    def _hand_back(self, slot: EnvSlot, reusable: bool, *, replace: bool = True) -> None:
         """The event is over: keep the environment warm (frozen after a grace period) or
-        destroy it."""
+        destroy it (a provisioned one is replaced, unless ``replace`` is False)."""
         self.pool.release(slot, time.monotonic(), reusable=reusable)
+        if not reusable and replace and slot.provisioned is not None:
+            self.provisioner.lost(slot)
         env = self.envs.get(slot.env_id)
         if env is None:
             return
@@ -412,6 +447,8 @@ class Scheduler:
             self.pool.remove(slot)
             self.envs.pop(slot.env_id, None)
             asyncio.get_running_loop().create_task(env.destroy())
+            if slot.provisioned is not None:
+                self.provisioner.lost(slot)
 
     def _on_exit(self, env: Environment, fut: asyncio.Future[int]) -> None:
         """The runtime process ended: fail its in-flight event, or retire it if idle."""
@@ -426,3 +463,5 @@ class Scheduler:
             self.pool.remove(slot)
             self.envs.pop(slot.env_id, None)
             asyncio.get_running_loop().create_task(env.destroy())
+            if slot.provisioned is not None:
+                self.provisioner.lost(slot)

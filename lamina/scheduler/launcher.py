@@ -194,6 +194,7 @@ class Launcher:
             env_id=sandbox_id(env.cfg.name, env.slot.env_id),
             log_stream=env.log_stream,
             runtime_api=address,
+            initialization_type=env.slot.init_type,
         )
         if net is not None:
             spec = dataclasses.replace(spec, netns_fd=net.fd)

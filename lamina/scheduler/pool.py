@@ -9,6 +9,11 @@ Concurrency follows Lambda: it is the number of environments busy with an event
 does not draw on the shared pool; all other functions share
 ``account limit - sum(reserved)``. Idle (warm or frozen) environments cost no concurrency.
 
+Provisioned concurrency (:mod:`lamina.scheduler.provisioned`): environments initialised
+ahead of any invoke for one configuration. They go to idle stacks of their own, taken
+before the on-demand ones of the same key, and are never reclaimed for idleness or age;
+invokes beyond them spill over to on-demand environments as usual.
+
 Reuse and freezing keep as few environments hot as the load needs. The most recently
 used idle environment is reused first (its memory is still in the CPU's caches; the
 least recently used ones age out and are reclaimed). An idle environment is frozen once
@@ -51,6 +56,11 @@ class EnvSlot:
     last_used: float
     invocations: int = 0
     memory_mb: int = 0  # the environment's MemorySize (what the pool's tallies add up)
+    # The provisioned concurrency configuration ("function:qualifier") it was initialised
+    # for; None: an on-demand environment.
+    provisioned: str | None = None
+    # ``AWS_LAMBDA_INITIALIZATION_TYPE`` and INIT_START's ``initializationType``.
+    init_type: str = "on-demand"
 
     def is_idle(self) -> bool:
         return self.state in (EnvState.IDLE, EnvState.FROZEN)
@@ -100,6 +110,8 @@ class Pool:
     # Idle environments per cache key; the most recently used is reused first so that
     # the least recently used ones age out and get reclaimed.
     _idle: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # ... and the idle provisioned environments per cache key, used before those.
+    _idle_provisioned: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     # Idle environments not frozen (yet), by id: what freeze_due looks at.
     _thawed: dict[str, EnvSlot] = field(default_factory=dict)
     _last_start: dict[str, float] = field(default_factory=dict)  # per key: when one began
@@ -157,21 +169,58 @@ class Pool:
         if reserved is None:
             self._unreserved_active += 1
         self._last_start[key] = now
-        idle = self._idle.get(key)
-        while idle:  # the top of the stack: the most recently used
-            slot = self.slots.get(idle.pop())
-            if slot is not None and slot.is_idle():
-                if slot.state is EnvState.IDLE:
-                    self._thawed.pop(slot.env_id, None)
-                self._not_idle(slot)
-                slot.state = EnvState.BUSY
-                slot.last_used = now
-                return UseWarm(slot)
+        for stacks in (self._idle_provisioned, self._idle):
+            idle = stacks.get(key)
+            while idle:  # the top of the stack: the most recently used
+                slot = self.slots.get(idle.pop())
+                if slot is not None and slot.is_idle():
+                    if slot.state is EnvState.IDLE:
+                        self._thawed.pop(slot.env_id, None)
+                    self._not_idle(slot)
+                    slot.state = EnvState.BUSY
+                    slot.last_used = now
+                    return UseWarm(slot)
+        return ColdStart(self._new_slot(function, key, now, memory_mb))
+
+    def provision(
+        self, function: str, key: str, now: float, memory_mb: int, config: str
+    ) -> EnvSlot | Throttle:
+        """Admit one environment for the provisioned concurrency configuration ``config``:
+        it initialises now (counted as a concurrent execution meanwhile, as any INIT), then
+        waits, idle, for the invokes of its key."""
+        reserved = self._reserved.get(function)
+        if reserved is not None:
+            if self._active.get(function, 0) >= reserved:
+                return Throttle(REASON_RESERVED, "Rate Exceeded.")
+        elif self._unreserved_active >= self.unreserved_limit():
+            return Throttle(REASON_ACCOUNT, "Rate Exceeded.")
+        self._active[function] += 1
+        if reserved is None:
+            self._unreserved_active += 1
+        slot = self._new_slot(function, key, now, memory_mb)
+        slot.provisioned = config
+        slot.init_type = "provisioned-concurrency"
+        return slot
+
+    def provisioned(self, config: str) -> list[EnvSlot]:
+        """The live environments of a provisioned concurrency configuration."""
+        return [s for s in self.slots.values() if s.provisioned == config]
+
+    def unprovision(self, slot: EnvSlot) -> bool:
+        """``slot`` no longer belongs to its configuration (deleted or lowered): an idle one
+        is removed (True: the caller destroys it); a busy one becomes on-demand."""
+        if slot.is_idle():
+            self.remove(slot)
+            return True
+        slot.provisioned = None
+        return False
+
+    def _new_slot(self, function: str, key: str, now: float, memory_mb: int) -> EnvSlot:
         self._seq += 1
         slot = EnvSlot(f"{self._seq:x}", function, key, EnvState.STARTING, now, now, 0, memory_mb)
         self.slots[slot.env_id] = slot
         self.used_mb += memory_mb
-        return ColdStart(slot)
+        return slot
 
     def started(self, slot: EnvSlot) -> None:
         """INIT finished: the environment now serves the event that started it."""
@@ -189,7 +238,8 @@ class Pool:
         # An environment past its maximum lifetime is recycled by the reaper, not here:
         # the invoke path does no teardown work.
         slot.state = EnvState.IDLE
-        self._idle[slot.key].append(slot.env_id)
+        stacks = self._idle if slot.provisioned is None else self._idle_provisioned
+        stacks[slot.key].append(slot.env_id)
         self._thawed[slot.env_id] = slot
         self.idle_mb += slot.memory_mb
         self.idle_by_key[slot.key] = self.idle_by_key.get(slot.key, 0) + 1
@@ -202,9 +252,10 @@ class Pool:
                 self._not_idle(slot)
         slot.state = EnvState.DEAD
         self._thawed.pop(slot.env_id, None)
-        idle = self._idle.get(slot.key)
-        if idle and slot.env_id in idle:
-            idle.remove(slot.env_id)
+        for stacks in (self._idle, self._idle_provisioned):
+            idle = stacks.get(slot.key)
+            if idle and slot.env_id in idle:
+                idle.remove(slot.env_id)
 
     def _not_idle(self, slot: EnvSlot) -> None:
         """Take an idle environment out of the idle tallies (it got busy, or went)."""
@@ -251,8 +302,8 @@ class Pool:
         """Idle environments to reclaim: idle too long, or past their maximum lifetime."""
         out = []
         for slot in list(self.slots.values()):
-            if not slot.is_idle():
-                continue
+            if not slot.is_idle() or slot.provisioned is not None:
+                continue  # provisioned environments are kept while their configuration is
             if (
                 now - slot.last_used >= self.limits.idle_reclaim_s
                 or now - slot.created_at >= self.limits.max_lifetime_s
@@ -266,8 +317,15 @@ class Pool:
         return out
 
     def drain(self, key_prefix: str) -> list[EnvSlot]:
-        """Remove idle environments whose key starts with ``key_prefix`` (code changed)."""
-        out = [s for s in self.slots.values() if s.is_idle() and s.key.startswith(key_prefix)]
+        """Remove idle environments whose key starts with ``key_prefix`` (code changed).
+
+        Provisioned ones stay: they serve a published version, which never changes (its
+        configuration's deletion retires them)."""
+        out = [
+            s
+            for s in self.slots.values()
+            if s.is_idle() and s.key.startswith(key_prefix) and s.provisioned is None
+        ]
         for slot in out:
             self.remove(slot)
         return out

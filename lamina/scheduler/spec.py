@@ -81,8 +81,10 @@ def cold_start_spec(
     log_stream: str,
     runtime_api: str = "",
     zygote: bool = False,
+    initialization_type: str = "on-demand",
 ) -> SandboxSpec:
-    """The spec that starts ``cfg``'s runtime (``zygote``: its zygote) in the sandbox.
+    """The spec that starts ``cfg``'s runtime (``zygote``: its zygote) in the sandbox
+    (``initialization_type``: on-demand, or provisioned-concurrency).
 
     Raises :class:`lamina.errors.InvalidRuntime` for a zygote of a runtime that has none.
     """
@@ -95,7 +97,7 @@ def cold_start_spec(
         task_root=plan.task_root,
         runtime_dir=plan.runtime_root,
         execution_env=cmd.execution_env,
-        initialization_type="snap-start" if zygote else "on-demand",
+        initialization_type="snap-start" if zygote else initialization_type,
         api_endpoint=host.api_endpoint,
         credentials=host.credentials(cfg),
         opt_root=plan.opt_root,

@@ -15,7 +15,7 @@ def init_start(env: Environment, version: RuntimeVersion) -> None:
     """A cold start (each attempt) begins: Lambda's ``INIT_START`` line, first in the
     environment's log stream (JSON in the JSON log format; not in the invoke's
     ``LogType=Tail``, which is the invoke's own log), and ``platform.initStart``."""
-    record = lines.init_start_record(env.cfg, version.name, version.arn)
+    record = lines.init_start_record(env.cfg, version.name, version.arn, env.slot.init_type)
     env.log_platform(
         lines.init_start_line(version.name, version.arn),
         "platform.initStart",
@@ -84,7 +84,7 @@ def init_done(env: Environment, outcome: InitOutcome) -> None:
         extra = {"errorType": outcome.error.error_type}
     else:
         status, init_ms, extra = "success", outcome.init_ms or 0.0, {}
-    base = {"initializationType": lines.INIT_TYPE, "phase": "init", "status": status, **extra}
+    base = {"initializationType": env.slot.init_type, "phase": "init", "status": status, **extra}
     report = {**base, "metrics": {"durationMs": round(init_ms, 3)}}
     if logged:
         env.log_platform(None, "platform.initRuntimeDone", dict(base), tail=False)
