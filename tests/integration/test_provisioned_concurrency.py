@@ -1,0 +1,265 @@
+"""Provisioned concurrency through boto3: the four operations and their errors, and a real
+function with two environments initialised ahead of its invokes, a third invoke spilling
+over to an on-demand one, a restart that brings them back, and the deletion that ends them."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lamina.client.http import Client
+from tests.integration.harness import (
+    Invocation,
+    LaminaProcess,
+    api_error,
+    log_text,
+    python_zip,
+    unvalidated_client,
+)
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+# Each invoke holds its environment for a while, so concurrent ones cannot share one.
+HANDLER = """
+import os, time
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {
+        "type": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"],
+        "stream": context.log_stream_name,
+    }
+"""
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LaminaProcess]:
+    proc = LaminaProcess(tmp_path / "data", {"LAMINA_FREEZE_GRACE_S": "0.05"}).start()
+    yield proc
+    proc.stop()
+
+
+def wait_ready(client: Any, name: str, qualifier: str) -> dict[str, Any]:
+    """GetProvisionedConcurrencyConfig once its Status is no longer IN_PROGRESS."""
+    deadline = time.monotonic() + 60
+    while True:
+        got: dict[str, Any] = client.get_provisioned_concurrency_config(
+            FunctionName=name, Qualifier=qualifier
+        )
+        if got["Status"] != "IN_PROGRESS":
+            return got
+        assert time.monotonic() < deadline, f"still IN_PROGRESS: {got}"
+        time.sleep(0.1)
+
+
+def environments(server: LaminaProcess, name: str) -> list[dict[str, Any]]:
+    rows = Client(server.endpoint).call("GET", "/lamina/v1/environments")["Environments"]
+    return [r for r in rows if r["Function"] == name]
+
+
+def concurrently(server: LaminaProcess, name: str, n: int, sleep: float) -> list[Invocation]:
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        return list(
+            pool.map(lambda _: server.invoke(name, {"sleep": sleep}, Qualifier="live"), range(n))
+        )
+
+
+def test_the_operations_refuse_what_lambda_refuses(server: LaminaProcess) -> None:
+    client = server.lambda_client()
+    raw = unvalidated_client(server)
+    server.create("pc-rules", python_zip(HANDLER))
+    version = client.publish_version(FunctionName="pc-rules")["Version"]
+    client.create_alias(FunctionName="pc-rules", Name="live", FunctionVersion=version)
+    client.create_alias(FunctionName="pc-rules", Name="head", FunctionVersion="$LATEST")
+
+    unpublished = (
+        "InvalidParameterValueException",
+        400,
+        "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
+    )
+    for qualifier in ("$LATEST", "head"):
+        assert (
+            api_error(
+                lambda q=qualifier: client.put_provisioned_concurrency_config(
+                    FunctionName="pc-rules", Qualifier=q, ProvisionedConcurrentExecutions=1
+                )
+            )
+            == unpublished
+        )
+    code, status, message = api_error(
+        lambda: raw.put_provisioned_concurrency_config(
+            FunctionName="pc-rules", Qualifier="live", ProvisionedConcurrentExecutions=0
+        )
+    )
+    assert (code, status) == ("InvalidParameterValueException", 400)
+    assert "greater than or equal to 1" in message
+    code, status, _ = api_error(
+        lambda: client.put_provisioned_concurrency_config(
+            FunctionName="pc-rules", Qualifier="9", ProvisionedConcurrentExecutions=1
+        )
+    )
+    assert (code, status) == ("ResourceNotFoundException", 404)
+    code, status, _ = api_error(
+        lambda: client.get_provisioned_concurrency_config(FunctionName="pc-rules", Qualifier="live")
+    )
+    assert (code, status) == ("ProvisionedConcurrencyConfigNotFoundException", 404)
+    # More than the account's unreserved pool leaves (1000 less its minimum of 100).
+    code, status, message = api_error(
+        lambda: client.put_provisioned_concurrency_config(
+            FunctionName="pc-rules", Qualifier="live", ProvisionedConcurrentExecutions=901
+        )
+    )
+    assert (code, status) == ("InvalidParameterValueException", 400)
+    assert "UnreservedConcurrentExecution" in message
+    # More than the function's reserved concurrency.
+    client.put_function_concurrency(FunctionName="pc-rules", ReservedConcurrentExecutions=1)
+    code, status, message = api_error(
+        lambda: client.put_provisioned_concurrency_config(
+            FunctionName="pc-rules", Qualifier="live", ProvisionedConcurrentExecutions=2
+        )
+    )
+    assert (code, status) == ("InvalidParameterValueException", 400)
+    assert "reservedConcurrentExecution" in message
+    # Within it: accepted (202), IN_PROGRESS or READY, then READY with one allocated.
+    put = client.put_provisioned_concurrency_config(
+        FunctionName="pc-rules", Qualifier="live", ProvisionedConcurrentExecutions=1
+    )
+    assert put["ResponseMetadata"]["HTTPStatusCode"] == 202
+    assert put["RequestedProvisionedConcurrentExecutions"] == 1
+    assert put["Status"] in ("IN_PROGRESS", "READY")
+    ready = wait_ready(client, "pc-rules", "live")
+    assert ready["Status"] == "READY"
+    assert ready["AllocatedProvisionedConcurrentExecutions"] == 1
+    assert ready["AvailableProvisionedConcurrentExecutions"] == 1
+    # The alias serves version 1: the version itself cannot have one too.
+    code, status, _ = api_error(
+        lambda: client.put_provisioned_concurrency_config(
+            FunctionName="pc-rules", Qualifier=version, ProvisionedConcurrentExecutions=1
+        )
+    )
+    assert (code, status) == ("ResourceConflictException", 409)
+    listed = client.list_provisioned_concurrency_configs(FunctionName="pc-rules")
+    arns = [c["FunctionArn"] for c in listed["ProvisionedConcurrencyConfigs"]]
+    assert arns == ["arn:aws:lambda:us-east-1:000000000000:function:pc-rules:live"]
+    # Deleting the alias deletes its configuration and its environment.
+    client.delete_alias(FunctionName="pc-rules", Name="live")
+    assert (
+        client.list_provisioned_concurrency_configs(FunctionName="pc-rules")[
+            "ProvisionedConcurrencyConfigs"
+        ]
+        == []
+    )
+    deadline = time.monotonic() + 10
+    while any(
+        e["InitializationType"] == "provisioned-concurrency"
+        for e in environments(server, "pc-rules")
+    ):
+        assert time.monotonic() < deadline, "the deleted configuration's environment lives on"
+        time.sleep(0.05)
+
+
+def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
+    server: LaminaProcess,
+) -> None:
+    client = server.lambda_client()
+    server.create("pc-real", python_zip(HANDLER), Timeout=30)
+    version = client.publish_version(FunctionName="pc-real")["Version"]
+    client.create_alias(FunctionName="pc-real", Name="live", FunctionVersion=version)
+    client.put_provisioned_concurrency_config(
+        FunctionName="pc-real", Qualifier="live", ProvisionedConcurrentExecutions=2
+    )
+    ready = wait_ready(client, "pc-real", "live")
+    assert (ready["Status"], ready["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 2)
+
+    # Two environments, initialised before any invoke.
+    envs = environments(server, "pc-real")
+    assert [(e["InitializationType"], e["Invocations"]) for e in envs] == [
+        ("provisioned-concurrency", 0)
+    ] * 2
+    assert log_text(server, "pc-real").count("INIT_START") == 2
+    assert "START RequestId" not in log_text(server, "pc-real")
+
+    # Two concurrent invokes: both served by them, with no Init Duration.
+    served = concurrently(server, "pc-real", 2, 1.0)
+    assert sorted(i.json()["type"] for i in served) == ["provisioned-concurrency"] * 2
+    assert [i.report()["init"] for i in served] == [None, None]
+    assert len({i.json()["stream"] for i in served}) == 2
+    assert {i.executed_version for i in served} == {version}
+
+    # Three: the third spills over to an on-demand environment, with its Init Duration.
+    served = concurrently(server, "pc-real", 3, 2.0)
+    by_type = sorted(served, key=lambda i: i.json()["type"])
+    assert [i.json()["type"] for i in by_type] == [
+        "on-demand",
+        "provisioned-concurrency",
+        "provisioned-concurrency",
+    ]
+    assert by_type[0].report()["init"] is not None
+    assert [i.report()["init"] for i in by_type[1:]] == [None, None]
+
+    # Deleting the configuration shuts its environments down; the on-demand one stays.
+    client.delete_provisioned_concurrency_config(FunctionName="pc-real", Qualifier="live")
+    deadline = time.monotonic() + 10
+    while True:
+        types = [e["InitializationType"] for e in environments(server, "pc-real")]
+        if types == ["on-demand"]:
+            break
+        assert time.monotonic() < deadline, types
+        time.sleep(0.05)
+    code, status, _ = api_error(
+        lambda: client.get_provisioned_concurrency_config(FunctionName="pc-real", Qualifier="live")
+    )
+    assert (code, status) == ("ProvisionedConcurrencyConfigNotFoundException", 404)
+
+
+def test_a_configuration_survives_a_restart_and_goes_with_its_version(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = LaminaProcess(data).start()
+    try:
+        client = first.lambda_client()
+        first.create("pc-kept", python_zip(HANDLER))
+        version = client.publish_version(FunctionName="pc-kept")["Version"]
+        client.put_provisioned_concurrency_config(
+            FunctionName="pc-kept", Qualifier=version, ProvisionedConcurrentExecutions=1
+        )
+        assert wait_ready(client, "pc-kept", version)["Status"] == "READY"
+    finally:
+        first.stop()
+    second = LaminaProcess(data).start()
+    try:
+        client = second.lambda_client()
+        ready = wait_ready(client, "pc-kept", version)
+        assert (ready["Status"], ready["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 1)
+        invoked = second.invoke("pc-kept", {}, Qualifier=version)
+        assert invoked.json()["type"] == "provisioned-concurrency"
+        assert invoked.report()["init"] is None
+        client.delete_function(FunctionName="pc-kept", Qualifier=version)
+        gone_by = time.monotonic() + 10
+        while environments(second, "pc-kept"):
+            assert time.monotonic() < gone_by, "the deleted version's environment lives on"
+            time.sleep(0.05)
+        code, _, _ = api_error(
+            lambda: client.get_provisioned_concurrency_config(
+                FunctionName="pc-kept", Qualifier=version
+            )
+        )
+        assert code == "ResourceNotFoundException"  # the version is gone
+    finally:
+        second.stop()
+
+
+def test_a_failing_init_makes_the_configuration_failed(server: LaminaProcess) -> None:
+    client = server.lambda_client()
+    server.create("pc-broken", python_zip("raise RuntimeError('no INIT for you')\n"))
+    version = client.publish_version(FunctionName="pc-broken")["Version"]
+    client.put_provisioned_concurrency_config(
+        FunctionName="pc-broken", Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    failed = wait_ready(client, "pc-broken", version)
+    assert failed["Status"] == "FAILED"
+    assert failed["StatusReason"] == "FUNCTION_ERROR_INIT_FAILURE"
+    assert failed["AllocatedProvisionedConcurrentExecutions"] == 0
