@@ -190,6 +190,8 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     functions = Functions(settings, metadata, code, scheduler.drain_function, reserve)
     if placement is None:  # on a cluster invokes run on the nodes: none provisioned here
         functions.provisioning = scheduler.provisioner
+        # The configured concurrency is billed for each READY span (lamina.billing.provisioned).
+        scheduler.provisioner.on_span = ledger.record_provisioned
     collected = functions.collect_code()
     if collected:
         log.info("removed %d code packages no function version uses", len(collected))

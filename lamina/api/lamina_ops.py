@@ -11,6 +11,7 @@ from lamina.api.context import ApiContext, Handler
 from lamina.billing.ledger_queries import GroupTotals
 from lamina.billing.ledger_reader import LedgerReader
 from lamina.billing.ledger_wire import parse_by, views
+from lamina.billing.provisioned import clip
 from lamina.billing.snapstart import snapstart_versions
 from lamina.errors import InvalidParameterValue, ResourceNotFound
 from lamina.logs.lines import function_log_group
@@ -182,9 +183,19 @@ class LaminaOps:
             if function is None or v.function == function
         ]
 
+        # The configurations READY now, as if they ended now (the ledger has the ended ones).
+        going_on = [
+            s
+            for s in self.ctx.scheduler.provisioner.open_spans()
+            if function is None or s.function == function
+        ]
+
         def query() -> dict[str, list[dict[str, object]]]:
             ledger.flush()
             out = views(LedgerReader(ledger.path), by, function, since, until)
+            ended = ledger.provisioned_spans(function, since, until)
+            clipped = [c for s in going_on if (c := clip(s, since, until)) is not None]
+            out["provisionedSpans"] = [s.to_json() for s in ended + clipped]
             # Workflows beside the functions (not when one function is asked for).
             usage = [] if function else read_usage(data_dir, since, until)
             out["workflows"] = [u.to_json() for u in usage]

@@ -40,6 +40,7 @@ from lamina.billing import ledger_db, ledger_queries, rollups_db
 from lamina.billing.ledger_queries import GroupTotals, LedgerEntry
 from lamina.billing.meter import invocation_cost
 from lamina.billing.prices import PriceTable
+from lamina.billing.provisioned import ProvisionedSpan
 from lamina.billing.rollups import Minute, RollupKey, SeriesKey, fold_batch, fold_throttle
 from lamina.errors import ServiceError
 from lamina.models.invocation import InvocationRecord
@@ -83,9 +84,10 @@ class Ledger:
         self._batch_size = batch_size
         self._buffer: deque[InvocationRecord] = deque()
         self._throttles: deque[tuple[str, str, float]] = deque()
+        self._spans: deque[ProvisionedSpan] = deque()  # provisioned concurrency's
         self._flush_requests: deque[_FlushRequest] = deque()
         self._wake = threading.Event()
-        self._priced: dict[tuple[int, int, str, int], ledger_db.CostColumns] = {}
+        self._priced: dict[tuple[int, int, str, int, bool], ledger_db.CostColumns] = {}
         self._stopping = False
         self._closed = False
         # Create the file and schema now, on the caller's thread, so a bad data directory
@@ -134,6 +136,21 @@ class Ledger:
         self._throttles.append((function, version, at))
         if not self._wake.is_set() and len(self._throttles) >= self._batch_size:
             self._wake.set()
+
+    def record_provisioned(self, span: ProvisionedSpan) -> None:
+        """Keep one ended READY span of a provisioned concurrency configuration (what its
+        configured concurrency is billed for): O(1), no I/O, any thread."""
+        if self._closed:
+            raise ServiceError("the ledger is closed")
+        self._spans.append(span)
+        self._wake.set()
+
+    def provisioned_spans(
+        self, function: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[ProvisionedSpan]:
+        """The ended READY spans within ``[since, until)`` (flushed ones)."""
+        with self._reader() as conn:
+            return ledger_queries.provisioned_spans(conn, function, since, until)
 
     @property
     def pending(self) -> int:
@@ -275,7 +292,13 @@ class Ledger:
 
         The key must hold every field :func:`invocation_cost` reads.
         """
-        key = (record.memory_mb, record.billed_ms, record.architecture, record.ephemeral_mb)
+        key = (
+            record.memory_mb,
+            record.billed_ms,
+            record.architecture,
+            record.ephemeral_mb,
+            record.provisioned,
+        )
         columns = self._priced.get(key)
         if columns is None:
             columns = ledger_db.cost_columns(invocation_cost(record, self._table))
@@ -290,7 +313,18 @@ class Ledger:
         On a write error the failed batch goes back to the front of the buffer (its
         transaction was rolled back, so nothing is written twice) and the error propagates.
         """
-        while self._buffer or self._throttles:
+        while self._buffer or self._throttles or self._spans:
+            spans = _take_all(self._spans)
+            if spans:
+                try:
+                    conn.execute("BEGIN")
+                    conn.executemany(ledger_db.INSERT_SPAN, [_span_row(s) for s in spans])
+                    conn.execute("COMMIT")
+                except sqlite3.Error:
+                    if conn.in_transaction:
+                        conn.rollback()
+                    self._spans.extendleft(reversed(spans))
+                    raise
             batch = _take_all(self._buffer, self._batch_size)
             throttles = _take_all(self._throttles, self._batch_size)
             minutes: dict[RollupKey, Minute] = {}
@@ -351,6 +385,11 @@ class Ledger:
         conn.executemany(ledger_db.INSERT, rows)
         fold_batch(minutes, priced)
         return [record for record, _, _ in priced]
+
+
+def _span_row(s: ProvisionedSpan) -> tuple[object, ...]:
+    return (s.function, s.qualifier, s.version, s.architecture, s.memory_mb, s.concurrency,
+            s.ready_at, s.ended_at)  # fmt: skip
 
 
 def _take_all(queue: deque[_T], limit: int | None = None) -> list[_T]:

@@ -15,8 +15,9 @@ from lamina.billing.meter import EXACT, Cost
 from lamina.models.invocation import InvocationRecord, Outcome
 from lamina.triggers import known
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
+# Schema 4 as it was made; a new ledger runs the migrations since (4 → 5) on it.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS invocations (
     id                 INTEGER PRIMARY KEY,
@@ -53,9 +54,13 @@ COLUMNS = (
     "request_id, function, version, started_at, duration_ms, billed_ms, memory_mb, "
     "max_memory_used_mb, init_ms, architecture, outcome, cold, ephemeral_mb, gb_s, "
     "ephemeral_gb_s, request_cost, duration_cost, ephemeral_cost, cost, restored, node, "
-    "faas_trigger"
+    "faas_trigger, provisioned"
 )
-INSERT = f"INSERT INTO invocations ({COLUMNS}) VALUES ({', '.join('?' * 22)})"
+INSERT = f"INSERT INTO invocations ({COLUMNS}) VALUES ({', '.join('?' * 23)})"
+SPAN_COLUMNS = (
+    "function, qualifier, version, architecture, memory_mb, concurrency, ready_at, ended_at"
+)
+INSERT_SPAN = f"INSERT INTO provisioned_spans ({SPAN_COLUMNS}) VALUES ({', '.join('?' * 8)})"
 # Each step takes a ledger from the version before it to the next, in one transaction.
 _MIGRATIONS = {
     # 1 → 2: which cold starts were SnapStart restores (older rows were not).
@@ -65,12 +70,19 @@ _MIGRATIONS = {
     # 3 → 4: what started each invocation, OpenTelemetry's faas.trigger (lamina.triggers);
     # older rows did not keep it: "other", as the async queue reads its older events.
     3: "ALTER TABLE invocations ADD COLUMN faas_trigger TEXT NOT NULL DEFAULT 'other'",
+    # 4 → 5: provisioned concurrency: which invocations it served (``provisioned``), and
+    # its configurations' READY spans (what the configured concurrency is billed for).
+    4: "ALTER TABLE invocations ADD COLUMN provisioned INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE provisioned_spans (id INTEGER PRIMARY KEY, function TEXT NOT NULL, "
+    "qualifier TEXT NOT NULL, version TEXT NOT NULL, architecture TEXT NOT NULL, "
+    "memory_mb INTEGER NOT NULL, concurrency INTEGER NOT NULL, ready_at REAL NOT NULL, "
+    "ended_at REAL NOT NULL)",
 }
 
 CostColumns = tuple[str, str, str, str, str, str]
 Row = tuple[
     str, str, str, float, float, int, int, int, float | None, str, str, int, int,
-    str, str, str, str, str, str, int, str | None, str,
+    str, str, str, str, str, str, int, str | None, str, int,
 ]  # fmt: skip
 
 
@@ -109,7 +121,9 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == 0:
-        conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        # Schema 4, then the steps since (one path to today's schema for every ledger).
+        conn.executescript(_SCHEMA + "PRAGMA user_version = 4;")
+        migrate(conn)
     elif version in _MIGRATIONS:
         migrate(conn)
     elif version != SCHEMA_VERSION:
@@ -131,7 +145,8 @@ def migrate(conn: sqlite3.Connection) -> None:
             if version >= SCHEMA_VERSION:
                 conn.execute("COMMIT")
                 return
-            conn.execute(_MIGRATIONS[version])
+            for statement in _MIGRATIONS[version].split(";"):
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
@@ -176,6 +191,7 @@ def encode(record: InvocationRecord, costs: CostColumns) -> Row:
         int(record.restored),
         record.node,
         record.trigger,
+        int(record.provisioned),
     )
 
 
@@ -183,7 +199,8 @@ def decode(row: tuple[Any, ...]) -> tuple[InvocationRecord, Cost]:
     """Rebuild the record and its stored cost from a ``SELECT {COLUMNS}`` row."""
     (request_id, function, version, started_at, duration_ms, billed_ms, memory_mb,
      max_used, init_ms, architecture, outcome, _cold, ephemeral_mb, gb_s, ephemeral_gb_s,
-     request_cost, duration_cost, ephemeral_cost, _total, restored, node, trigger) = row  # fmt: skip
+     request_cost, duration_cost, ephemeral_cost, _total, restored, node, trigger,
+     provisioned) = row  # fmt: skip
     record = InvocationRecord(
         request_id=str(request_id),
         function_name=str(function),
@@ -200,6 +217,7 @@ def decode(row: tuple[Any, ...]) -> tuple[InvocationRecord, Cost]:
         restored=bool(restored),
         node=None if node is None else str(node),
         trigger=known(trigger),
+        provisioned=bool(provisioned),
     )
     cost = Cost(
         gb_s=Decimal(gb_s),

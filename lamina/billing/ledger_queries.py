@@ -21,6 +21,7 @@ from typing import Any, Literal
 from lamina.billing import ledger_db
 from lamina.billing.meter import EXACT, Cost, gb_seconds
 from lamina.billing.projection import Workload
+from lamina.billing.provisioned import ProvisionedSpan, clip
 from lamina.models.invocation import InvocationRecord
 from lamina.triggers import known
 
@@ -265,3 +266,32 @@ def _group(by: GroupBy, row: tuple[Any, ...]) -> GroupTotals:
         node=(key[0] or "") if by == "node" else None,
         trigger=known(key[0]) if by == "trigger" else None,
     )
+
+
+def provisioned_spans(
+    conn: sqlite3.Connection,
+    function: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[ProvisionedSpan]:
+    """The ended READY spans of provisioned concurrency overlapping ``[since, until)``,
+    clipped to it, oldest first."""
+    where: list[str] = ["1 = 1"]
+    args: list[object] = []
+    if function is not None:
+        where.append("function = ?")
+        args.append(function)
+    if since is not None:
+        where.append("ended_at > ?")
+        args.append(since)
+    if until is not None:
+        where.append("ready_at < ?")
+        args.append(until)
+    rows = conn.execute(
+        f"SELECT {ledger_db.SPAN_COLUMNS} FROM provisioned_spans WHERE {' AND '.join(where)} "
+        "ORDER BY ready_at, id",
+        args,
+    ).fetchall()
+    spans = [ProvisionedSpan(str(f), str(q), str(v), str(a), int(m), int(c), float(r), float(e))
+             for f, q, v, a, m, c, r, e in rows]  # fmt: skip
+    return [c for s in spans if (c := clip(s, since, until)) is not None]

@@ -20,6 +20,7 @@ from lamina.billing import ledger_db, ledger_queries
 from lamina.billing.ledger import LEDGER_FILE
 from lamina.billing.ledger_queries import GroupBy, GroupTotals, LedgerEntry, MonthUsage
 from lamina.billing.projection import Workload
+from lamina.billing.provisioned import ProvisionedSpan
 from lamina.errors import ConfigError, ServiceError
 
 __all__ = ["GroupBy", "GroupTotals", "LedgerReader", "MonthUsage"]
@@ -66,6 +67,13 @@ class LedgerReader:
         """Usage per UTC calendar month and architecture, oldest first."""
         with self._connect() as conn:
             return ledger_queries.months(conn, function, since, until)
+
+    def provisioned_spans(
+        self, function: str | None = None, since: float | None = None, until: float | None = None
+    ) -> list[ProvisionedSpan]:
+        """Provisioned concurrency's ended READY spans within ``[since, until)``."""
+        with self._connect() as conn:
+            return ledger_queries.provisioned_spans(conn, function, since, until)
 
     def records(self, function: str | None = None, limit: int = 100) -> list[LedgerEntry]:
         """The most recent rows, newest first."""

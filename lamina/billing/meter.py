@@ -111,8 +111,10 @@ def gb_seconds(memory_mb: int, billed_ms: int) -> Decimal:
 def invocation_cost(record: InvocationRecord, table: PriceTable) -> Cost:
     """Price one invocation from its ``billed_ms`` (the REPORT line's figure) at tier 1.
 
-    Reads only ``memory_mb``, ``billed_ms``, ``architecture`` and ``ephemeral_mb`` (the
-    ledger memoises on exactly these).
+    Reads only ``memory_mb``, ``billed_ms``, ``architecture``, ``ephemeral_mb`` and
+    ``provisioned`` (the ledger memoises on exactly these). An invoke a provisioned
+    environment served is billed the provisioned duration price (flat, no tiers) where the
+    table has one.
 
     Per-invocation cost cannot know where in the month's tiers it falls, so it uses the
     first band: an upper bound that :func:`monthly_cost` refines for a whole month.
@@ -120,12 +122,16 @@ def invocation_cost(record: InvocationRecord, table: PriceTable) -> Cost:
     gb_s = gb_seconds(record.memory_mb, record.billed_ms)
     extra_mb = max(0, record.ephemeral_mb - table.ephemeral_included_mb)
     ephemeral_gb_s = gb_seconds(extra_mb, record.billed_ms)
-    first = table.tiers(record.architecture)[0]
+    price = table.tiers(record.architecture)[0].price_per_gb_s
+    if record.provisioned:
+        provisioned = table.provisioned.get(record.architecture)
+        if provisioned is not None:
+            price = provisioned.duration_price_per_gb_s
     return Cost(
         gb_s=gb_s,
         ephemeral_gb_s=ephemeral_gb_s,
         request_cost=table.request_price,
-        duration_cost=EXACT.multiply(gb_s, first.price_per_gb_s),
+        duration_cost=EXACT.multiply(gb_s, price),
         ephemeral_cost=EXACT.multiply(ephemeral_gb_s, table.ephemeral_price_per_gb_s),
     )
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from lamina.errors import ConfigError, InvalidParameterValue
 
@@ -45,6 +46,14 @@ class SnapStartPrices:
 
 
 @dataclass(frozen=True, slots=True)
+class ProvisionedPrices:
+    """Provisioned concurrency's prices for one architecture."""
+
+    concurrency_price_per_gb_s: Decimal  # the configured concurrency, while enabled
+    duration_price_per_gb_s: Decimal  # the duration of the invokes it serves (flat)
+
+
+@dataclass(frozen=True, slots=True)
 class PriceTable:
     """Lambda's prices for one region, as loaded from ``prices.json``."""
 
@@ -58,6 +67,10 @@ class PriceTable:
     ephemeral_price_per_gb_s: Decimal
     free_tier: FreeTier
     snapstart: SnapStartPrices | None = None  # None: the table does not price SnapStart
+    # Provisioned concurrency per architecture (empty: not priced), and the increment its
+    # enabled time is rounded up to (Lambda: 5 minutes).
+    provisioned: dict[str, ProvisionedPrices] = field(default_factory=dict)
+    provisioned_increment_s: int = 300
     # The fee for one request ($0.20 per million → $0.0000002), derived once: the meter
     # reads it for every invocation.
     request_price: Decimal = field(init=False)
@@ -131,7 +144,30 @@ def parse_prices(raw: object, where: str = "price table") -> PriceTable:
             gb_s=_amount(free.get("gb_s"), f"{where}: free_tier.gb_s"),
         ),
         snapstart=_snapstart(doc.get("snapstart"), f"{where}: snapstart"),
+        **_provisioned(doc.get("provisioned_concurrency"), f"{where}: provisioned_concurrency"),
     )
+
+
+def _provisioned(raw: object, where: str) -> dict[str, Any]:
+    """The optional ``provisioned_concurrency`` section: prices per architecture."""
+    if raw is None:
+        return {}
+    section = _mapping(raw, where)
+    prices = {
+        arch: ProvisionedPrices(
+            _amount(
+                band.get("concurrency_price_per_gb_s"), f"{where}.{arch}.concurrency_price_per_gb_s"
+            ),
+            _amount(band.get("duration_price_per_gb_s"), f"{where}.{arch}.duration_price_per_gb_s"),
+        )
+        for arch, value in section.items()
+        if arch not in ("source", "billing_increment_s")
+        for band in (_mapping(value, f"{where}.{arch}"),)
+    }
+    increment = _count(section.get("billing_increment_s", 300), f"{where}.billing_increment_s")
+    if increment == 0:
+        raise ConfigError(f"{where}.billing_increment_s must be positive")
+    return {"provisioned": prices, "provisioned_increment_s": increment}
 
 
 def _snapstart(raw: object, where: str) -> SnapStartPrices | None:

@@ -28,7 +28,13 @@ from lamina.tools.coldstart import DEFAULT_RUNTIMES, resolve_runtimes, run_colds
 from lamina.tools.coldstart_report import coldstart_dict, write_coldstart
 from lamina.tools.compare import run_compare
 from lamina.tools.compare_report import compare_dict, write_compare
-from lamina.tools.cost_report import CostQuery, add_snapstart, from_ledger, report_rows
+from lamina.tools.cost_report import (
+    CostQuery,
+    add_provisioned,
+    add_snapstart,
+    from_ledger,
+    report_rows,
+)
 from lamina.tools.cost_source import open_source, parse_when
 from lamina.tools.cost_text import write_cost
 from lamina.tools.html_report import Section
@@ -133,6 +139,7 @@ def cmd_cost(args: argparse.Namespace, endpoint_of: EndpointOf) -> int:
     report = from_ledger(source.views, query, prices)
     report.workflows = workflow_bills(source.workflows, load_workflow_prices())
     add_snapstart(report, source.views, source.snapstart, prices, time.time())
+    add_provisioned(report, source.provisioned, prices)
     if source.note:
         report.notes.append(source.note)
     if args.json:

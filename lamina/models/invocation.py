@@ -64,6 +64,9 @@ class InvocationRecord(NamedTuple):
     # What started it, as OpenTelemetry's ``faas.trigger`` (lamina.triggers): http,
     # pubsub, datasource, timer or other. OTLP export puts it on the span.
     trigger: str = "other"
+    # Served by an environment of a provisioned concurrency configuration: its duration
+    # is billed at the provisioned duration price (lamina.billing.meter).
+    provisioned: bool = False
 
     @property
     def cold(self) -> bool:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from lamina.billing.provisioned import ProvisionedSpan
 from lamina.models.function import FunctionConfig
 from lamina.models.provisioned import FAILED, IN_PROGRESS, INIT_FAILURE, READY, Allocation
 from lamina.scheduler.pool import EnvSlot, EnvState, Pool
@@ -33,18 +34,6 @@ StartOne = Callable[[FunctionConfig, str], Awaitable[bool]]
 Retire = Callable[[EnvSlot], None]
 
 
-@dataclass(frozen=True, slots=True)
-class ReadySpan:
-    """A configuration was READY from ``start`` to ``end`` (epoch seconds) with
-    ``concurrency`` environments of ``cfg``: what its configured concurrency costs."""
-
-    cfg: FunctionConfig
-    qualifier: str
-    concurrency: int
-    start: float
-    end: float
-
-
 @dataclass(slots=True)
 class _Config:
     cfg: FunctionConfig
@@ -54,6 +43,20 @@ class _Config:
     reason: str = ""
     ready_since: float | None = None  # epoch s: when it went READY (billing)
     filling: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def span_of(current: _Config, ready_at: float, ended_at: float) -> ProvisionedSpan:
+    cfg = current.cfg
+    return ProvisionedSpan(
+        cfg.name,
+        current.qualifier,
+        cfg.version,
+        cfg.architecture,
+        cfg.memory_mb,
+        current.requested,
+        ready_at,
+        ended_at,
+    )
 
 
 def tag_of(function: str, qualifier: str) -> str:
@@ -75,8 +78,9 @@ class Provisioner:
         self._retire = retire
         self._clock = clock
         self._configs: dict[str, _Config] = {}
-        # Told of each READY span once it ends (a deletion, a change, the server's stop).
-        self.on_span: Callable[[ReadySpan], None] | None = None
+        # Told of each READY span once it ends (a deletion, a change, the server's stop):
+        # the ledger bills the configured concurrency for it.
+        self.on_span: Callable[[ProvisionedSpan], None] | None = None
 
     # -- what the API asks ----------------------------------------------------------------
     def apply(self, function: str, qualifier: str, cfg: FunctionConfig | None, n: int) -> None:
@@ -166,4 +170,14 @@ class Provisioner:
             return
         now = self._clock()
         if self.on_span is not None:
-            self.on_span(ReadySpan(current.cfg, current.qualifier, current.requested, since, now))
+            self.on_span(span_of(current, since, now))
+
+    def open_spans(self) -> list[ProvisionedSpan]:
+        """The spans going on now, as if they ended now (what ``lamina cost`` adds to the
+        ledger's ended ones)."""
+        now = self._clock()
+        return [
+            span_of(c, c.ready_since, now)
+            for c in self._configs.values()
+            if c.ready_since is not None
+        ]

@@ -35,6 +35,7 @@ def invocation_record(
     restore: lines.Restore | None = None,
     trace_header: str | None = None,
     trigger: str = "other",
+    provisioned: bool = False,
 ) -> InvocationRecord:
     """Meter one invocation (pure). A restored environment is billed its Billed Restore
     Duration on top of the duration, as SnapStart is (INIT was billed once, by the invoke
@@ -64,6 +65,7 @@ def invocation_record(
         trace_header,
         None,  # node: the control plane stamps it (lamina.cluster)
         trigger,
+        provisioned,
     )
 
 
@@ -170,6 +172,7 @@ class Reporter:
             restore=restore,
             trace_header=trace.trace_id if trace is not None else None,
             trigger=trace.trigger if trace is not None else "other",
+            provisioned=env.slot.provisioned is not None,
         )
         self._record(rec)
         produced = streamed_bytes or len(outcome.payload)

@@ -29,8 +29,10 @@ from lamina.billing.projection import (
     break_even,
     project,
 )
+from lamina.billing.provisioned import ProvisionedSpan
 from lamina.billing.snapstart import SnapStartVersion
 from lamina.tools.formatting import plain
+from lamina.tools.provisioned_cost import ProvisionedRow, provisioned_row, provisioned_rows
 from lamina.tools.snapstart_cost import SnapStartRow, snapstart_row, snapstart_rows
 from lamina.tools.workflow_cost import WorkflowBill, workflow_row
 
@@ -107,6 +109,8 @@ class CostReport:
     notes: list[str] = field(default_factory=list)
     workflows: list[WorkflowBill] = field(default_factory=list)  # state machines, priced
     snapstart: list[SnapStartRow] = field(default_factory=list)  # restores and cache fees
+    # Provisioned concurrency's configured concurrency, one row per READY span.
+    provisioned: list[ProvisionedRow] = field(default_factory=list)
 
 
 def priced(group: GroupTotals, prices: PriceTable, architecture: str | None) -> Priced:
@@ -280,6 +284,12 @@ def outlook_dict(o: FunctionOutlook) -> dict[str, Any]:
     return out
 
 
+def add_provisioned(report: CostReport, spans: list[ProvisionedSpan], prices: PriceTable) -> None:
+    """Provisioned concurrency's configured-concurrency charge, per READY span."""
+    if report.query.by != "month":
+        report.provisioned = provisioned_rows(spans, prices)
+
+
 def report_rows(report: CostReport, prices: PriceTable) -> list[dict[str, Any]]:
     """``--json``: one object per row of the report's grouping."""
     if report.query.by == "month":
@@ -294,5 +304,6 @@ def report_rows(report: CostReport, prices: PriceTable) -> list[dict[str, Any]]:
             row["outlook"] = [outlook_dict(o) for o in by_function[g.function]]
         rows.append(row)
     rows.extend(snapstart_row(s) for s in report.snapstart)
+    rows.extend(provisioned_row(p) for p in report.provisioned)
     rows.extend(workflow_row(b) for b in report.workflows)
     return rows

@@ -24,6 +24,7 @@ from lamina.billing.ledger import LEDGER_FILE
 from lamina.billing.ledger_reader import GroupBy, GroupTotals, LedgerReader, MonthUsage
 from lamina.billing.ledger_wire import group_from_json, month_from_json, workload_from_json
 from lamina.billing.projection import Workload
+from lamina.billing.provisioned import ProvisionedSpan
 from lamina.billing.snapstart import SnapStartVersion
 from lamina.client.http import Client, ClientError
 from lamina.errors import InvalidParameterValue
@@ -87,6 +88,12 @@ class ServerLedger:
         rows = self._any(span).get("snapstartVersions")
         return None if rows is None else [SnapStartVersion.from_json(r) for r in rows]
 
+    def provisioned_spans(self, span: Span) -> list[ProvisionedSpan]:
+        """Provisioned concurrency's READY spans (ended and going on; none from an older
+        server)."""
+        rows = self._any(span).get("provisionedSpans") or []
+        return [ProvisionedSpan.from_json(r) for r in rows]
+
     def workflow_usage(self, span: Span) -> list[WorkflowUsage]:
         """The workflows' usage the server sent with the ledger (none from an older one)."""
         rows = self._any(span).get("workflows") or []
@@ -101,6 +108,8 @@ class CostSource:
     workflows: list[WorkflowUsage] = field(default_factory=list)
     # Published SnapStart versions (for their cache fee); None: unknown (a ledger file).
     snapstart: list[SnapStartVersion] | None = None
+    # Provisioned concurrency's READY spans over the span (a ledger file: ended ones only).
+    provisioned: list[ProvisionedSpan] = field(default_factory=list)
 
 
 def open_source(
@@ -119,7 +128,10 @@ def open_source(
     function, since, until = span
     if explicit_dir or client is None:
         local = [] if function else read_usage(data_dir, since, until)
-        return CostSource(LedgerReader(ledger), workflows=local)
+        reader = LedgerReader(ledger)
+        return CostSource(
+            reader, workflows=local, provisioned=reader.provisioned_spans(function, since, until)
+        )
     server = ServerLedger(client)
     groupings: dict[str, GroupBy] = {"version": "version", "day": "day", "node": "node"}
     grouping = groupings.get(by, "function")
@@ -129,14 +141,19 @@ def open_source(
         if exc.status:  # the server answered with an error: that is worth seeing
             raise
         if ledger.is_file():
+            reader = LedgerReader(ledger)
             return CostSource(
-                LedgerReader(ledger),
+                reader,
                 f"the server is not reachable ({exc}); read {ledger}",
                 [] if function else read_usage(data_dir, since, until),
+                provisioned=reader.provisioned_spans(function, since, until),
             )
         raise ClientError(f"{exc}; and there is no ledger at {ledger} (--data-dir?)") from None
     return CostSource(
-        server, workflows=server.workflow_usage(span), snapstart=server.snapstart_versions(span)
+        server,
+        workflows=server.workflow_usage(span),
+        snapstart=server.snapstart_versions(span),
+        provisioned=server.provisioned_spans(span),
     )
 
 

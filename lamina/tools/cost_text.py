@@ -27,6 +27,8 @@ def write_cost(report: CostReport, prices: PriceTable, stream: TextIO) -> None:
             _months(report, stream, title=True)
     if report.snapstart:
         _snapstart(report, stream)
+    if report.provisioned:
+        _provisioned(report, stream)
     if report.workflows and q.by != "month":
         _workflows(report, stream)
     if report.outlooks and q.rate is not None:
@@ -117,6 +119,34 @@ def snapstart_table(report: CostReport) -> tuple[list[str], list[list[object]]]:
             money(s.total),
         ]
         for s in report.snapstart
+    ]
+    return headers, rows
+
+
+def _provisioned(report: CostReport, stream: TextIO) -> None:
+    _title("Provisioned concurrency (configured concurrency per GB-s while READY, 5 min "
+           "increments; its invokes are in the rows above at the provisioned duration price)",
+           stream)  # fmt: skip
+    table(*provisioned_table(report), stream)
+
+
+def provisioned_table(report: CostReport) -> tuple[list[str], list[list[object]]]:
+    """One row per READY span of a provisioned concurrency configuration."""
+    headers = ["FUNCTION", "QUALIFIER", "VERSION", "ARCH", "MEMORY", "CONCURRENCY", "BILLED S"]
+    headers += ["GB-S", "COST $"]
+    rows: list[list[object]] = [
+        [
+            p.span.function,
+            p.span.qualifier,
+            p.span.version,
+            p.span.architecture,
+            p.span.memory_mb,
+            p.span.concurrency,
+            p.billed_s,
+            f"{p.gb_s:.4f}",
+            money(p.cost),
+        ]
+        for p in report.provisioned
     ]
     return headers, rows
 

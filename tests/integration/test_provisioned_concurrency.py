@@ -5,18 +5,24 @@ over to an on-demand one, a restart that brings them back, and the deletion that
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
+from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lamina.billing.meter import gb_seconds
 from lamina.client.http import Client
 from tests.integration.harness import (
     Invocation,
     LaminaProcess,
     api_error,
+    lamina_cli,
     log_text,
     python_zip,
     unvalidated_client,
@@ -214,6 +220,25 @@ def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
         lambda: client.get_provisioned_concurrency_config(FunctionName="pc-real", Qualifier="live")
     )
     assert (code, status) == ("ProvisionedConcurrencyConfigNotFoundException", 404)
+
+    # The bill: each invoke at its price, and the configured concurrency for its READY span.
+    Client(server.endpoint).call("GET", "/lamina/v1/cost")  # flushes the ledger
+    with closing(sqlite3.connect(server.data_dir / "ledger.db")) as conn:
+        rows = conn.execute(
+            "SELECT provisioned, memory_mb, billed_ms, duration_cost FROM invocations "
+            "WHERE function = 'pc-real'"
+        ).fetchall()
+    assert sorted(p for p, _, _, _ in rows) == [0, 1, 1, 1, 1]
+    for provisioned, memory_mb, billed_ms, duration_cost in rows:
+        price = D("0.0000097222") if provisioned else D("0.0000166667")
+        assert D(duration_cost) == gb_seconds(memory_mb, billed_ms) * price
+    out = lamina_cli("cost", "pc-real", "--json", "--endpoint", server.endpoint)
+    assert out.returncode == 0, out.stderr
+    (charge,) = [r for r in json.loads(out.stdout) if r.get("kind") == "provisioned"]
+    assert (charge["qualifier"], charge["version"], charge["concurrency"]) == ("live", version, 2)
+    assert charge["billed_seconds"] == 300  # well under 5 minutes READY: one increment
+    gb_s = D(128 * 2 * 300) / 1024
+    assert (D(charge["gb_s"]), D(charge["cost"])) == (gb_s, gb_s * D("0.0000041667"))
 
 
 def test_a_configuration_survives_a_restart_and_goes_with_its_version(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from lamina.billing.provisioned import ProvisionedSpan
 from lamina.errors import InvalidParameterValue, ResourceConflict
 from lamina.models import provisioned
 from lamina.models.function import FunctionConfig
@@ -19,7 +20,7 @@ from lamina.scheduler.pool import (
     Throttle,
     UseWarm,
 )
-from lamina.scheduler.provisioned import Provisioner, ReadySpan
+from lamina.scheduler.provisioned import Provisioner
 
 
 def ready_slot(pool: Pool, config: str = "f:live", key: str = "f:1:r") -> EnvSlot:
@@ -124,7 +125,7 @@ def test_the_provisioner_fills_reports_replaces_and_retires() -> None:
         pool = Pool(PoolLimits())
         starts = FakeStarts(pool)
         clock = iter([100.0, 160.0, 200.0, 260.0]).__next__
-        spans: list[ReadySpan] = []
+        spans: list[ProvisionedSpan] = []
         prov = Provisioner(pool, starts.start, starts.retire, clock=clock)
         prov.on_span = spans.append
         prov.apply("f", "live", CFG, 2)
@@ -145,7 +146,7 @@ def test_the_provisioner_fills_reports_replaces_and_retires() -> None:
         prov.apply("f", "live", None, 0)  # deleted at 260
         assert len(starts.retired) == 2 and pool.provisioned("f:live") == []
         assert prov.allocation("f", "live") == provisioned.Allocation()
-        assert [(s.concurrency, s.start, s.end) for s in spans] == [
+        assert [(s.concurrency, s.ready_at, s.ended_at) for s in spans] == [
             (2, 100.0, 160.0),
             (1, 200.0, 260.0),
         ]
