@@ -89,8 +89,10 @@ class MonthUsage:
     month: str  # "2026-05"
     architecture: str
     requests: int
-    mb_ms: int
+    mb_ms: int  # of on-demand invocations (priced across the duration tiers)
     ephemeral_gb_s: Decimal
+    # ... of the invocations provisioned environments served (a flat price, no tiers).
+    provisioned_mb_ms: int = 0
 
     @property
     def gb_s(self) -> Decimal:
@@ -186,13 +188,15 @@ def months(
     where, params = _where(function, since, until)
     rows = conn.execute(
         "SELECT strftime('%Y-%m', started_at, 'unixepoch') AS month, architecture, "
-        "COUNT(*), SUM(memory_mb * billed_ms), decimal_sum(ephemeral_gb_s) "
+        "COUNT(*), SUM(CASE WHEN provisioned THEN 0 ELSE memory_mb * billed_ms END), "
+        "decimal_sum(ephemeral_gb_s), "
+        "SUM(CASE WHEN provisioned THEN memory_mb * billed_ms ELSE 0 END) "
         f"FROM invocations{where} GROUP BY month, architecture ORDER BY month, architecture",
         params,
     ).fetchall()
     return [
-        MonthUsage(str(month), str(arch), int(n), int(mb_ms), Decimal(eph))
-        for month, arch, n, mb_ms, eph in rows
+        MonthUsage(str(month), str(arch), int(n), int(mb_ms), Decimal(eph), int(pc_mb_ms))
+        for month, arch, n, mb_ms, eph, pc_mb_ms in rows
     ]
 
 

@@ -95,6 +95,7 @@ def month_from_json(raw: dict[str, Any]) -> MonthUsage:
         requests=int(raw["requests"]),
         mb_ms=int(raw["mb_ms"]),
         ephemeral_gb_s=Decimal(str(raw["ephemeral_gb_s"])),
+        provisioned_mb_ms=int(raw.get("provisioned_mb_ms") or 0),  # none from an older server
     )
 
 

@@ -13,6 +13,7 @@ reaches the server's flat price.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -124,20 +125,33 @@ def priced(group: GroupTotals, prices: PriceTable, architecture: str | None) -> 
 def month_bills(
     usage: list[MonthUsage], prices: PriceTable, architecture: str | None, free_tier: bool
 ) -> list[tuple[str, MonthlyBill]]:
-    """Each month's bill per architecture; the free tier goes to its biggest architecture."""
-    merged: dict[tuple[str, str], tuple[int, int, Decimal]] = {}
+    """Each month's bill per architecture; the free tier goes to its biggest architecture.
+
+    The invokes provisioned environments served are outside the tiers and the free tier:
+    their GB-s are added to the duration cost at the provisioned duration price."""
+    merged: dict[tuple[str, str], tuple[int, int, Decimal, int]] = {}
     for u in usage:
         key = (u.month, architecture or u.architecture)
-        n, mb_ms, eph = merged.get(key, (0, 0, Decimal(0)))
-        merged[key] = (n + u.requests, mb_ms + u.mb_ms, EXACT.add(eph, u.ephemeral_gb_s))
+        n, mb_ms, eph, pc = merged.get(key, (0, 0, Decimal(0), 0))
+        merged[key] = (
+            n + u.requests,
+            mb_ms + u.mb_ms,
+            EXACT.add(eph, u.ephemeral_gb_s),
+            pc + u.provisioned_mb_ms,
+        )
     biggest: dict[str, tuple[int, str]] = {}
-    for (month, arch), (_, mb_ms, _) in merged.items():
+    for (month, arch), (_, mb_ms, _, _) in merged.items():
         if month not in biggest or mb_ms > biggest[month][0]:
             biggest[month] = (mb_ms, arch)
     out: list[tuple[str, MonthlyBill]] = []
-    for (month, arch), (n, mb_ms, eph) in sorted(merged.items()):
+    for (month, arch), (n, mb_ms, eph, pc) in sorted(merged.items()):
         free = free_tier and biggest[month][1] == arch
-        out.append((month, monthly_cost(gb_seconds(1, mb_ms), n, arch, prices, free, eph)))
+        bill = monthly_cost(gb_seconds(1, mb_ms), n, arch, prices, free, eph)
+        provisioned = prices.provisioned.get(arch)
+        if pc and provisioned is not None:
+            extra = EXACT.multiply(gb_seconds(1, pc), provisioned.duration_price_per_gb_s)
+            bill = dataclasses.replace(bill, duration_cost=EXACT.add(bill.duration_cost, extra))
+        out.append((month, bill))
     return out
 
 

@@ -13,9 +13,11 @@ import pytest
 
 from lamina.billing import ledger_db
 from lamina.billing.ledger import Ledger
+from lamina.billing.ledger_queries import MonthUsage
 from lamina.billing.meter import invocation_cost
 from lamina.billing.prices import load_prices
 from lamina.billing.provisioned import ProvisionedSpan, billed_seconds, clip, span_charge
+from lamina.tools.cost_report import month_bills
 from tests.billing.old_ledgers import migrated
 from tests.billing.test_ledger import NEVER
 from tests.billing.test_meter import make_record
@@ -130,3 +132,15 @@ def test_a_schema_3_ledger_is_migrated(tmp_path: Path) -> None:
     assert back == record and back.provisioned is False
     with closing(sqlite3.connect(tmp_path / "ledger.db")) as conn:
         assert conn.execute("SELECT COUNT(*) FROM provisioned_spans").fetchone() == (0,)
+
+
+def test_a_month_prices_provisioned_invokes_outside_the_tiers_and_the_free_tier() -> None:
+    # One on-demand and one provisioned invoke, each 1 GB-s: the on-demand one is free with
+    # the free tier; the provisioned one costs $0.0000097222 either way.
+    usage = [MonthUsage("2026-05", "x86_64", 2, 1024 * 1000, D(0), 1024 * 1000)]
+    ((_, paid),) = month_bills(usage, TABLE, None, free_tier=False)
+    assert paid.gb_s == D(1)  # the tiered GB-s: on-demand only
+    assert paid.duration_cost == D("0.0000166667") + D("0.0000097222")
+    assert paid.request_cost == D("0.0000004")
+    ((_, free),) = month_bills(usage, TABLE, None, free_tier=True)
+    assert (free.duration_cost, free.request_cost) == (D("0.0000097222"), D(0))
