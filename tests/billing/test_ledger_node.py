@@ -25,8 +25,8 @@ SCHEMA_2 = SCHEMA_3.replace("DEFAULT 0, -- a SnapStart restore (schema 2)", "DEF
 def test_a_schema_2_ledger_is_migrated_and_its_rows_ran_here(tmp_path: Path) -> None:
     assert "node" not in SCHEMA_2
     record = make_record(init_ms=20.0)._replace(restored=True)
-    back = migrated(tmp_path / "ledger.db", SCHEMA_2, 2, record, new_columns=2)
-    assert SCHEMA_VERSION == 4
+    back = migrated(tmp_path / "ledger.db", SCHEMA_2, 2, record, new_columns=3)
+    assert SCHEMA_VERSION == 5
     assert back == record and back.node is None and back.restored is True
 
 

@@ -23,12 +23,12 @@ SCHEMA_1 = SCHEMA_3.split(",\n    restored ")[0] + SCHEMA_3.split("schema 3)")[1
 def test_a_schema_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     record = make_record(init_ms=50.0)
-    back = migrated(path, SCHEMA_1, 1, record, new_columns=3)
-    assert SCHEMA_VERSION == 4
+    back = migrated(path, SCHEMA_1, 1, record, new_columns=4)
+    assert SCHEMA_VERSION == 5
     assert back == record and back.restored is False and back.node is None
     # A second open finds it current: nothing to do.
     again = connect(path)
-    assert again.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert again.execute("PRAGMA user_version").fetchone()[0] == 5
     again.close()
 
 

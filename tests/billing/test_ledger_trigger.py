@@ -22,8 +22,8 @@ TABLE = load_prices()
 def test_a_schema_3_ledger_is_migrated_and_its_rows_are_other(tmp_path: Path) -> None:
     assert "faas_trigger" not in SCHEMA_3
     record = make_record(init_ms=20.0)._replace(node="n1")
-    back = migrated(tmp_path / "ledger.db", SCHEMA_3, 3, record._replace(trigger="pubsub"), 1)
-    assert SCHEMA_VERSION == 4
+    back = migrated(tmp_path / "ledger.db", SCHEMA_3, 3, record._replace(trigger="pubsub"), 2)
+    assert SCHEMA_VERSION == 5
     # The old row had no trigger: the column's default, not the record's pubsub.
     assert back == record and back.trigger == "other"
 

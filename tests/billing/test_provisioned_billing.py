@@ -126,9 +126,9 @@ def test_the_ledger_keeps_spans_and_the_provisioned_flag(tmp_path: Path) -> None
     assert rows == {"pc": (True, D("0.0000097222")), "od": (False, D("0.0000166667"))}
 
 
-def test_a_schema_3_ledger_is_migrated(tmp_path: Path) -> None:
+def test_a_schema_4_ledger_is_migrated(tmp_path: Path) -> None:
     record = make_record(256, 40)
-    back = migrated(tmp_path / "ledger.db", ledger_db._SCHEMA, 3, record, new_columns=1)
+    back = migrated(tmp_path / "ledger.db", ledger_db._SCHEMA, 4, record, new_columns=1)
     assert back == record and back.provisioned is False
     with closing(sqlite3.connect(tmp_path / "ledger.db")) as conn:
         assert conn.execute("SELECT COUNT(*) FROM provisioned_spans").fetchone() == (0,)
