@@ -189,6 +189,8 @@ class Applier:
             )
         if fn.alias:
             self._publish(fn, create=True)
+            if fn.provisioned is not None:
+                self._provision(fn)
         if fn.url is not None:
             self._url(fn, "create", fn.alias)
         if fn.invoke_config is not None:
@@ -238,6 +240,10 @@ class Applier:
             lam.delete_function_concurrency(FunctionName=fn.name)
         if c.publish:
             self._publish(fn, create=c.alias == "create")
+        if c.provisioned == "set":
+            self._provision(fn)
+        elif c.provisioned == "delete" and fn.alias:
+            lam.delete_provisioned_concurrency_config(FunctionName=fn.name, Qualifier=fn.alias)
         if c.url is not None:
             self._url(fn, c.url, c.url_qualifier)
         if c.invoke_config is not None:
@@ -255,6 +261,15 @@ class Applier:
         else:
             lam.update_alias(FunctionName=fn.name, Name=fn.alias, FunctionVersion=version)
         self.state.aliases[fn.name] = fn.alias
+
+    def _provision(self, fn: FunctionSpec) -> None:
+        """Provisioned concurrency on the alias (its environments start on the server)."""
+        assert fn.alias and fn.provisioned is not None
+        self.clients("lambda").put_provisioned_concurrency_config(
+            FunctionName=fn.name,
+            Qualifier=fn.alias,
+            ProvisionedConcurrentExecutions=fn.provisioned,
+        )
 
     def _url(self, fn: FunctionSpec, verb: str, qualifier: str | None) -> None:
         lam = self.clients("lambda")

@@ -19,6 +19,8 @@ class CurrentFunction:
     alias_versions: dict[str, dict[str, Any]] = field(default_factory=dict)
     # (retries, maximum age, on success, on failure) of the alias's (or $LATEST's) config
     invoke_config: tuple[int | None, int | None, str | None, str | None] | None = None
+    # The alias's provisioned concurrency (requested), None: none.
+    provisioned: int | None = None
 
     @property
     def code_sha256(self) -> str:

@@ -101,6 +101,8 @@ class FunctionSpec:
     description: str = ""
     reserved_concurrency: int | None = None
     alias: str | None = None  # AutoPublishAlias
+    # ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions, on the alias.
+    provisioned: int | None = None
     layers: tuple[LayerSpec, ...] = ()
     url: UrlSpec | None = None
     tags: dict[str, str] = field(default_factory=dict)

@@ -86,7 +86,22 @@ def _function(lam: Any, name: str, alias: str | None) -> CurrentFunction | None:
         aliases,
         pinned,
         _invoke_config(lam, name, alias if alias in aliases else None),
+        _provisioned(lam, name, alias) if alias and alias in aliases else None,
     )
+
+
+def _provisioned(lam: Any, name: str, alias: str) -> int | None:
+    """The alias's requested provisioned concurrency (None: none, or not served)."""
+    try:
+        got = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=alias)
+    except ClientError as exc:
+        if error_code(exc) in NOT_FOUND or error_code(exc) in (
+            "ProvisionedConcurrencyConfigNotFoundException",
+            "UnknownOperationException",
+        ):
+            return None
+        raise
+    return int(got["RequestedProvisionedConcurrentExecutions"])
 
 
 def _invoke_config(

@@ -59,6 +59,7 @@ class FunctionChange:
     alias: Literal["create", "update", None] = None
     alias_removed: str | None = None
     invoke_config: Literal["put", "delete", None] = None
+    provisioned: Literal["set", "delete", None] = None  # on the alias
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ def _function_change(
             spec.invoke_config.on_failure,
         )
     )
+    if spec.provisioned != cur.provisioned and (spec.provisioned or spec.alias in cur.aliases):
+        changes["provisioned"] = "delete" if spec.provisioned is None else "set"
     if wanted_config != cur.invoke_config:
         changes["invoke_config"] = "delete" if wanted_config is None else "put"
     made = state.aliases.get(spec.name)
@@ -211,6 +214,8 @@ def _function_summary(c: FunctionChange, config: list[str]) -> tuple[str, ...]:
         out.append(f"remove alias {c.alias_removed}")
     if c.invoke_config:
         out.append(f"async invoke config {'set' if c.invoke_config == 'put' else 'removed'}")
+    if c.provisioned:
+        out.append(f"provisioned concurrency → {c.spec.provisioned or 'none'}")
     return tuple(out)
 
 

@@ -5,6 +5,7 @@ over to an on-demand one, a restart that brings them back, and the deletion that
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import sqlite3
 import time
@@ -27,6 +28,7 @@ from tests.integration.harness import (
     python_zip,
     unvalidated_client,
 )
+from tests.sam.upcli import nothing_done, up
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -88,14 +90,13 @@ def test_the_operations_refuse_what_lambda_refuses(server: LaminaProcess) -> Non
         "Provisioned Concurrency Configs cannot be applied to unpublished function versions.",
     )
     for qualifier in ("$LATEST", "head"):
-        assert (
-            api_error(
-                lambda q=qualifier: client.put_provisioned_concurrency_config(
-                    FunctionName="pc-rules", Qualifier=q, ProvisionedConcurrentExecutions=1
-                )
-            )
-            == unpublished
+        put = functools.partial(
+            client.put_provisioned_concurrency_config,
+            FunctionName="pc-rules",
+            Qualifier=qualifier,
+            ProvisionedConcurrentExecutions=1,
         )
+        assert api_error(put) == unpublished
     code, status, message = api_error(
         lambda: raw.put_provisioned_concurrency_config(
             FunctionName="pc-rules", Qualifier="live", ProvisionedConcurrentExecutions=0
@@ -288,3 +289,65 @@ def test_a_failing_init_makes_the_configuration_failed(server: LaminaProcess) ->
     assert failed["Status"] == "FAILED"
     assert failed["StatusReason"] == "FUNCTION_ERROR_INIT_FAILURE"
     assert failed["AllocatedProvisionedConcurrentExecutions"] == 0
+
+
+SAM_TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Hot:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.12
+      AutoPublishAlias: live
+{provisioned}
+"""
+
+
+def sam_project(root: Path, provisioned: int | None, marker: str) -> Path:
+    extra = (
+        f"      ProvisionedConcurrencyConfig:\n        ProvisionedConcurrentExecutions: {provisioned}\n"
+        if provisioned
+        else ""
+    )
+    (root / "template.yaml").write_text(SAM_TEMPLATE.format(provisioned=extra))
+    (root / "src").mkdir(exist_ok=True)
+    (root / "src" / "app.py").write_text(HANDLER + f"\nMARKER = {marker!r}\n")
+    return root / "template.yaml"
+
+
+def test_lamina_up_provisions_the_alias_and_follows_its_new_versions(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    client = server.lambda_client()
+    name = "pcsam-Hot"
+    template = sam_project(tmp_path, 1, "one")
+    code, report = up(server, template, "--stack-name", "pcsam")
+    assert code == 0, report
+    ready = wait_ready(client, name, "live")
+    assert (ready["Status"], ready["RequestedProvisionedConcurrentExecutions"]) == ("READY", 1)
+    first = server.invoke(name, {}, Qualifier="live")
+    assert (first.json()["type"], first.executed_version) == ("provisioned-concurrency", "1")
+
+    # New code: the alias moves to version 2, and its provisioned environment with it.
+    sam_project(tmp_path, 2, "two")
+    code, report = up(server, template, "--stack-name", "pcsam")
+    assert code == 0, report
+    (changed,) = report["changed"]
+    assert "provisioned concurrency → 2" in changed["changes"]
+    ready = wait_ready(client, name, "live")
+    assert (ready["Status"], ready["AllocatedProvisionedConcurrentExecutions"]) == ("READY", 2)
+    second = server.invoke(name, {}, Qualifier="live")
+    assert (second.json()["type"], second.executed_version) == ("provisioned-concurrency", "2")
+
+    # Unchanged: nothing to do. Then removed from the template: the configuration goes.
+    code, report = up(server, template, "--stack-name", "pcsam")
+    assert code == 0 and nothing_done(report), report
+    sam_project(tmp_path, None, "two")
+    code, report = up(server, template, "--stack-name", "pcsam")
+    assert code == 0, report
+    code_, status, _ = api_error(
+        lambda: client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    )
+    assert (code_, status) == ("ProvisionedConcurrencyConfigNotFoundException", 404)
