@@ -33,7 +33,7 @@ from lamina.api.lamina_ops import LaminaOps
 from lamina.api.layer_ops import LayerOps
 from lamina.api.mounts import Mounted, MountTable, Selector
 from lamina.api.permission_ops import PermissionOps
-from lamina.api.provisioned_ops import ProvisionedOps
+from lamina.api.provisioned_ops import ProvisionedOps, list_operation
 from lamina.api.routes import match
 from lamina.api.streaming import invoke_with_response_stream
 from lamina.api.url_ops import UrlOps
@@ -309,7 +309,7 @@ class LambdaApi:
             fn = params.get("FunctionName")
             self.gate.check_lambda(
                 req,
-                route.operation,
+                list_operation(route.operation, req),
                 params,
                 None if fn is None else (lambda: self._function_policy(req, fn)),
             )

@@ -18,6 +18,18 @@ from lamina.wire.http import Request
 from lamina.wire.server import Response
 
 
+def list_operation(operation: str, req: Request) -> str:
+    """The operation IAM authorises: GetProvisionedConcurrencyConfig's path with
+    ``?List=ALL`` is ListProvisionedConcurrencyConfigs (``lambda:ListProvisioned...``)."""
+    if operation == "GetProvisionedConcurrencyConfig" and _is_list(req):
+        return "ListProvisionedConcurrencyConfigs"
+    return operation
+
+
+def _is_list(req: Request) -> bool:
+    return "?" in req.target and req.query.get("List") is not None
+
+
 class ProvisionedOps:
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
@@ -48,7 +60,7 @@ class ProvisionedOps:
         return json_response(202, self._shape(kept))
 
     def get_or_list(self, req: Request, params: dict[str, str]) -> Response:
-        if "?" in req.target and req.query.get("List") is not None:
+        if _is_list(req):
             return self.list(req, params)
         name, qualifier = self._ref(req, params)
         return json_response(200, self._shape(self.functions.provisioned(name, qualifier)))
