@@ -154,11 +154,15 @@ class Provisioner:
                     current.ready_since = self._clock()
                 return
             started = await asyncio.gather(
-                *(self._start_one(current.cfg, tag) for _ in range(missing))
+                *(self._start_one(current.cfg, tag) for _ in range(missing)),
+                return_exceptions=True,
             )
+            for result in started:
+                if isinstance(result, Exception):  # a bug or the sandbox: said, and FAILED
+                    log.error("provisioned concurrency %s: a start failed: %s", tag, result)
             if self._configs.get(tag) is not current:
                 return  # deleted or replaced meanwhile
-            if not all(started):
+            if not all(result is True for result in started):
                 log.warning("provisioned concurrency %s: an INIT failed", tag)
                 self._end_span(current)
                 current.status, current.reason = FAILED, INIT_FAILURE
