@@ -168,6 +168,25 @@ def test_the_operations_refuse_what_lambda_refuses(server: LaminaProcess) -> Non
         assert time.monotonic() < deadline, "the deleted configuration's environment lives on"
         time.sleep(0.05)
 
+    # Deleting the function deletes its configurations (on a version here) and environments.
+    client.put_provisioned_concurrency_config(
+        FunctionName="pc-rules", Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    assert wait_ready(client, "pc-rules", version)["Status"] == "READY"
+    client.delete_function(FunctionName="pc-rules")
+    gone_by = time.monotonic() + 10
+    while environments(server, "pc-rules"):
+        assert time.monotonic() < gone_by, "the deleted function's environment lives on"
+        time.sleep(0.05)
+    server.create("pc-rules", python_zip(HANDLER))  # the same name again: nothing carried over
+    version = client.publish_version(FunctionName="pc-rules")["Version"]
+    assert (
+        client.list_provisioned_concurrency_configs(FunctionName="pc-rules")[
+            "ProvisionedConcurrencyConfigs"
+        ]
+        == []
+    )
+
 
 def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
     server: LaminaProcess,
