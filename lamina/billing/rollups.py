@@ -61,6 +61,11 @@ class Minute:
     memory_mb: int = 0  # the configured size last seen
     gb_s: Decimal = Decimal(0)
     cost: Decimal = Decimal(0)
+    # Provisioned concurrency: invocations its environments served (and their summed
+    # duration), and those that spilled over to on-demand environments.
+    provisioned_invocations: int = 0
+    provisioned_duration_sum_ms: float = 0.0
+    spillover_invocations: int = 0
 
     def add(self, rec: InvocationRecord, gb_s: Decimal, cost: Decimal) -> None:
         """Count one metered invocation in, with its GB-s and cost."""
@@ -95,6 +100,11 @@ class Minute:
         if used > self.max_memory_used_mb:
             self.max_memory_used_mb = used
         self.memory_mb = rec.memory_mb
+        if rec.provisioned:
+            self.provisioned_invocations += 1
+            self.provisioned_duration_sum_ms += duration
+        elif rec.spillover:
+            self.spillover_invocations += 1
 
     def merge(self, other: Minute) -> None:
         """Add ``other``'s numbers into this one."""
@@ -120,6 +130,9 @@ class Minute:
         self.memory_mb = other.memory_mb or self.memory_mb
         self.gb_s += other.gb_s
         self.cost += other.cost
+        self.provisioned_invocations += other.provisioned_invocations
+        self.provisioned_duration_sum_ms += other.provisioned_duration_sum_ms
+        self.spillover_invocations += other.spillover_invocations
 
     def copy(self) -> Minute:
         out = Minute()

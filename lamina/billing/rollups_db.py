@@ -34,6 +34,9 @@ CREATE TABLE IF NOT EXISTS {name} (
     memory_mb         INTEGER NOT NULL,
     gb_s              TEXT    NOT NULL,
     cost              TEXT    NOT NULL,
+    provisioned_invocations     INTEGER NOT NULL DEFAULT 0,
+    provisioned_duration_sum_ms REAL    NOT NULL DEFAULT 0,
+    spillover_invocations       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (function, version, minute)
 ) WITHOUT ROWID;
 """
@@ -49,14 +52,27 @@ SCHEMA = (
 _COLUMNS = (
     "function, version, minute, invocations, errors, timeouts, throttles, cold_starts, "
     "duration_sum_ms, duration_max_ms, duration_min_ms, duration_buckets, init_sum_ms, "
-    "init_buckets, max_memory_used_mb, memory_mb, gb_s, cost"
+    "init_buckets, max_memory_used_mb, memory_mb, gb_s, cost, provisioned_invocations, "
+    "provisioned_duration_sum_ms, spillover_invocations"
 )
-_VALUES = ", ".join("?" * 18)
+_VALUES = ", ".join("?" * 21)
+# Columns added since the tables were first made (each with a default: older rows count 0).
+_ADDED = (
+    "provisioned_invocations INTEGER NOT NULL DEFAULT 0",
+    "provisioned_duration_sum_ms REAL NOT NULL DEFAULT 0",
+    "spillover_invocations INTEGER NOT NULL DEFAULT 0",
+)
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the table if this ledger predates it (an additive change: no version bump)."""
+    """Create the tables if this ledger predates them, and add the columns added since
+    (additive changes: no version bump)."""
     conn.executescript(SCHEMA)
+    for table in ("rollups", "rollup_totals"):
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in _ADDED:
+            if column.split()[0] not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 def _buckets(text: str) -> list[int]:
@@ -69,7 +85,7 @@ def _buckets(text: str) -> list[int]:
 def _decode(row: tuple[Any, ...]) -> tuple[RollupKey, Minute]:
     (function, version, minute, invocations, errors, timeouts, throttles, cold_starts,
      duration_sum, duration_max, duration_min, duration_buckets, init_sum, init_buckets,
-     max_used, memory_mb, gb_s, cost) = row  # fmt: skip
+     max_used, memory_mb, gb_s, cost, pc_invocations, pc_duration, spillover) = row  # fmt: skip
     return (str(function), str(version), int(minute)), Minute(
         invocations=int(invocations),
         errors=int(errors),
@@ -86,6 +102,9 @@ def _decode(row: tuple[Any, ...]) -> tuple[RollupKey, Minute]:
         memory_mb=int(memory_mb),
         gb_s=Decimal(gb_s),
         cost=Decimal(cost),
+        provisioned_invocations=int(pc_invocations),
+        provisioned_duration_sum_ms=float(pc_duration),
+        spillover_invocations=int(spillover),
     )
 
 
@@ -107,6 +126,9 @@ def _encode(key: RollupKey, m: Minute) -> tuple[object, ...]:
         m.memory_mb,
         decimal_text(m.gb_s),
         decimal_text(m.cost),
+        m.provisioned_invocations,
+        m.provisioned_duration_sum_ms,
+        m.spillover_invocations,
     )
 
 

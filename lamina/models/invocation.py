@@ -67,6 +67,9 @@ class InvocationRecord(NamedTuple):
     # Served by an environment of a provisioned concurrency configuration: its duration
     # is billed at the provisioned duration price (lamina.billing.meter).
     provisioned: bool = False
+    # Its version had provisioned environments, all busy: it ran on an on-demand one
+    # (Lambda's ProvisionedConcurrencySpilloverInvocations). Not stored in the ledger's rows.
+    spillover: bool = False
 
     @property
     def cold(self) -> bool:

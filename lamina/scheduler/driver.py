@@ -287,6 +287,7 @@ class Scheduler:
         try:
             if isinstance(decision, ColdStart):
                 env = self._new_environment(cfg, slot)
+                env.spillover = self.pool.spills_over(slot)
                 env.tail = [] if req.tail else None
                 init = await self._starter.start(env)
                 if isinstance(init, InitFailed):
@@ -312,6 +313,7 @@ class Scheduler:
                 # high-water mark, and not resetting saves a syscall per warm invoke.
                 await env.thaw()
                 await env.settle_extensions()  # no event before every extension is done
+                env.spillover = self.pool.spills_over(slot)
                 env.tail = [] if req.tail else None
                 result, reusable = await self._serve(env, req, request_id, None)
             return result

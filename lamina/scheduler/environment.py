@@ -68,6 +68,9 @@ class Environment:
     after_answer: AfterAnswer | None = None
     # What SHUTDOWN tells extensions: spindown, or timeout / failure after such an invoke.
     shutdown_reason: str = "spindown"
+    # The event being served spilled over: its version's provisioned environments were all
+    # busy (lamina.scheduler.provisioned; a metric).
+    spillover: bool = False
     # Called once when the environment is destroyed (a zygote counts its live children).
     on_destroyed: Callable[[], None] | None = None
     # Its own network namespace (process tier), closed with the environment.

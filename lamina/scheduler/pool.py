@@ -117,6 +117,7 @@ class Pool:
     _last_start: dict[str, float] = field(default_factory=dict)  # per key: when one began
     _active: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _reserved: dict[str, int] = field(default_factory=dict)
+    _provisioned_keys: dict[str, int] = field(default_factory=dict)  # key → live provisioned
     _unreserved_active: int = 0
     _seq: int = 0
     # Tallies kept as environments come, go idle, get busy and go: a cluster node's every
@@ -200,7 +201,13 @@ class Pool:
         slot = self._new_slot(function, key, now, memory_mb)
         slot.provisioned = config
         slot.init_type = "provisioned-concurrency"
+        self._provisioned_keys[key] = self._provisioned_keys.get(key, 0) + 1
         return slot
+
+    def spills_over(self, slot: EnvSlot) -> bool:
+        """Whether an invoke given ``slot`` spilled over: an on-demand environment, while
+        its key has provisioned ones (all busy, or it would have had one)."""
+        return slot.provisioned is None and slot.key in self._provisioned_keys
 
     def provisioned(self, config: str) -> list[EnvSlot]:
         """The live environments of a provisioned concurrency configuration."""
@@ -212,8 +219,16 @@ class Pool:
         if slot.is_idle():
             self.remove(slot)
             return True
+        self._unprovisioned(slot)
         slot.provisioned = None
         return False
+
+    def _unprovisioned(self, slot: EnvSlot) -> None:
+        left = self._provisioned_keys.get(slot.key, 0) - 1
+        if left > 0:
+            self._provisioned_keys[slot.key] = left
+        else:
+            self._provisioned_keys.pop(slot.key, None)
 
     def _new_slot(self, function: str, key: str, now: float, memory_mb: int) -> EnvSlot:
         self._seq += 1
@@ -248,6 +263,8 @@ class Pool:
         if self.slots.get(slot.env_id) is slot:
             del self.slots[slot.env_id]
             self.used_mb -= slot.memory_mb
+            if slot.provisioned is not None:
+                self._unprovisioned(slot)
             if slot.is_idle():
                 self._not_idle(slot)
         slot.state = EnvState.DEAD

@@ -36,6 +36,7 @@ def invocation_record(
     trace_header: str | None = None,
     trigger: str = "other",
     provisioned: bool = False,
+    spillover: bool = False,
 ) -> InvocationRecord:
     """Meter one invocation (pure). A restored environment is billed its Billed Restore
     Duration on top of the duration, as SnapStart is (INIT was billed once, by the invoke
@@ -66,6 +67,7 @@ def invocation_record(
         None,  # node: the control plane stamps it (lamina.cluster)
         trigger,
         provisioned,
+        spillover,
     )
 
 
@@ -173,6 +175,7 @@ class Reporter:
             trace_header=trace.trace_id if trace is not None else None,
             trigger=trace.trigger if trace is not None else "other",
             provisioned=env.slot.provisioned is not None,
+            spillover=env.spillover,
         )
         self._record(rec)
         produced = streamed_bytes or len(outcome.payload)

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tests.integration.harness import (
     Invocation,
     LaminaProcess,
     api_error,
+    aws_client,
     lamina_cli,
     log_text,
     python_zip,
@@ -252,6 +254,33 @@ def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
     for provisioned, memory_mb, billed_ms, duration_cost in rows:
         price = D("0.0000097222") if provisioned else D("0.0000166667")
         assert D(duration_cost) == gb_seconds(memory_mb, billed_ms) * price
+    # The metrics: four invokes served by provisioned environments, one spilled over.
+    cw = aws_client(server, "cloudwatch")
+    now = datetime.now(UTC)
+    sums = {}
+    for metric in (
+        "ProvisionedConcurrencyInvocations",
+        "ProvisionedConcurrencySpilloverInvocations",
+        "Invocations",
+    ):
+        points = cw.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Dimensions=[
+                {"Name": "FunctionName", "Value": "pc-real"},
+                {"Name": "Resource", "Value": f"pc-real:{version}"},
+            ],
+            StartTime=now - timedelta(hours=1),
+            EndTime=now + timedelta(minutes=2),
+            Period=3600 + 180,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        sums[metric] = sum(p["Sum"] for p in points)
+    assert sums == {
+        "ProvisionedConcurrencyInvocations": 4,
+        "ProvisionedConcurrencySpilloverInvocations": 1,
+        "Invocations": 5,
+    }
     out = lamina_cli("cost", "pc-real", "--json", "--endpoint", server.endpoint)
     assert out.returncode == 0, out.stderr
     (charge,) = [r for r in json.loads(out.stdout) if r.get("kind") == "provisioned"]

@@ -9,6 +9,11 @@ Each metric is what Lambda would have published per request, summarised per peri
   ``p99``, ``p99.9`` …) estimated from the rollups' fixed buckets.
 * ``ConcurrentExecutions`` — the period's *average* concurrency (summed duration over the
   period's length), one sample per period: rollups hold no instantaneous peak.
+* Provisioned concurrency's: ``ProvisionedConcurrencyInvocations`` (invocations its
+  environments served) and ``ProvisionedConcurrencySpilloverInvocations`` (those that ran
+  on on-demand environments because they were all busy), counted as Invocations is;
+  ``ProvisionedConcurrentExecutions``, the average concurrency of its environments, as
+  ConcurrentExecutions is. (``ProvisionedConcurrencyUtilization`` is not computed.)
 
 A period with nothing to count has no datapoint, as in CloudWatch.
 """
@@ -28,8 +33,19 @@ UNITS = {
     "Throttles": "Count",
     "Duration": "Milliseconds",
     "ConcurrentExecutions": "Count",
+    "ProvisionedConcurrencyInvocations": "Count",
+    "ProvisionedConcurrencySpilloverInvocations": "Count",
+    "ProvisionedConcurrentExecutions": "Count",
 }
-METRIC_NAMES = tuple(UNITS)
+# What ListMetrics lists for every function (provisioned concurrency's are not listed:
+# most functions have none).
+METRIC_NAMES = (
+    "Invocations",
+    "Errors",
+    "Throttles",
+    "Duration",
+    "ConcurrentExecutions",
+)
 BASIC_STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d{1,2})?)$")
 
@@ -122,6 +138,17 @@ def summarise(metric: str, m: Minute, period_s: int) -> StatisticSummary | None:
         if not n:
             return None
         average = m.duration_sum_ms / (period_s * 1000.0)
+        return StatisticSummary(1, average, average, average, m)
+    if metric == "ProvisionedConcurrencyInvocations":
+        served = m.provisioned_invocations
+        return StatisticSummary(served, served, 1, 1, m) if served else None
+    if metric == "ProvisionedConcurrencySpilloverInvocations":
+        spilled = m.spillover_invocations
+        return StatisticSummary(spilled, spilled, 1, 1, m) if spilled else None
+    if metric == "ProvisionedConcurrentExecutions":
+        if not m.provisioned_invocations:
+            return None
+        average = m.provisioned_duration_sum_ms / (period_s * 1000.0)
         return StatisticSummary(1, average, average, average, m)
     raise ValueError(f"unknown metric {metric!r}")
 
