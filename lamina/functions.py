@@ -399,6 +399,8 @@ class Functions:
         """Store a configuration and start its environments (Lambda's rules first)."""
         n = provisioned.check_requested(requested)
         cfg = self.provisioned_version(name, qualifier)
+        if self.provisioning is None:
+            raise provisioned.not_provisioned_here()
         assert qualifier is not None  # provisioned_version refused None
         mine = {q: p for (f, q), p in self._provisioned.items() if f == name}
         provisioned.check_not_both(

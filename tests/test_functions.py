@@ -190,3 +190,15 @@ def test_an_alias_with_weights_draws_its_version(parts: Parts, draw: float, vers
     functions.create_alias("f", "live", "1", "", {"2": 0.2})
     assert functions.resolve("f", "live").version == version
     assert functions.get("f", "live").version == "1"  # reads answer the primary version
+
+
+def test_where_nothing_would_provision_a_configuration_is_refused_not_kept(parts: Parts) -> None:
+    # A cluster's control plane has no provisioner (its invokes run on the nodes): a
+    # configuration there would stay IN_PROGRESS for ever, so it is refused and not stored.
+    functions = parts.functions()
+    assert functions.provisioning is None
+    functions.create(create_request("f"), package("a"))
+    version = functions.publish("f").version
+    with pytest.raises(InvalidParameterValue, match="not available on a Lamina cluster"):
+        functions.put_provisioned("f", version, 1)
+    assert functions.provisioned_configs("f") == []

@@ -56,6 +56,15 @@ def unpublished() -> InvalidParameterValue:
     )
 
 
+def not_provisioned_here() -> InvalidParameterValue:
+    """Lamina's refusal where no environments would start (the control plane of a cluster,
+    whose invokes run on the nodes): better than a configuration IN_PROGRESS for ever."""
+    return InvalidParameterValue(
+        "Provisioned concurrency is not available on a Lamina cluster yet: its environments "
+        "run on the nodes, which do not provision them. Use SnapStart for fast starts."
+    )
+
+
 def not_found() -> ProvisionedConcurrencyConfigNotFound:
     return ProvisionedConcurrencyConfigNotFound(
         "No Provisioned Concurrency Config found for this function"
