@@ -190,9 +190,15 @@ def queue_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:sqs:{region}:{account}:{name}"
 
 
-def rule_arn(region: str, account: str, name: str) -> str:
-    """An EventBridge rule on the default bus."""
-    return f"arn:aws:events:{region}:{account}:rule/{name}"
+def rule_arn(region: str, account: str, name: str, bus: str = "default") -> str:
+    """An EventBridge rule (``rule/<bus>/<name>`` on a custom event bus)."""
+    where = name if bus == "default" else f"{bus}/{name}"
+    return f"arn:aws:events:{region}:{account}:rule/{where}"
+
+
+def event_bus_arn(region: str, account: str, name: str) -> str:
+    """An EventBridge event bus."""
+    return f"arn:aws:events:{region}:{account}:event-bus/{name}"
 
 
 def schedule_arn(region: str, account: str, key: str) -> str:

@@ -131,7 +131,7 @@ class ScheduleRunner:
                     rule.name,
                     self._catchup_s,
                 )
-                await self.store.record_tick(rule.name, plan.skipped_to.timestamp())
+                await self.store.record_tick(rule.key, plan.skipped_to.timestamp())
             if plan.fire is not None:
                 await self._fire(rule, plan.fire.timestamp())
             if plan.next_at is not None:
@@ -149,7 +149,7 @@ class ScheduleRunner:
         )
         with triggered(TIMER):  # kept with the queued event and by retries' tasks
             await self._deliver_event(rule, event, tick)
-        await self.store.record_tick(rule.name, tick)
+        await self.store.record_tick(rule.key, tick)
         self.fired += 1
 
     def publish(self, rule: Rule, event: dict[str, Any]) -> None:

@@ -12,13 +12,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from lamina.arns import rule_arn
+from lamina.arns import event_bus_arn, rule_arn
 from lamina.errors import AwsServiceError
 from lamina.services.eventbridge.pattern import matches, parse_pattern
 from lamina.services.eventbridge.put_events import answer, parse_entries, to_event
 from lamina.services.eventbridge.requests import (
     Members,
+    bus_name,
+    bus_of,
     force,
+    new_bus_name,
     parse_list_rules,
     parse_put_rule,
     parse_target_ids,
@@ -27,11 +30,14 @@ from lamina.services.eventbridge.requests import (
     validation,
 )
 from lamina.services.eventbridge.rules import (
+    DEFAULT_BUS,
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_RETRIES,
+    EventBus,
     Rule,
     RuleStore,
     Target,
+    rule_key,
 )
 from lamina.store.resource_tags import ResourceTags
 from lamina.tracing import continued
@@ -80,18 +86,32 @@ class RuleOperations:
             "PutTargets": self.put_targets,
             "RemoveTargets": self.remove_targets,
             "ListTargetsByRule": self.list_targets,
+            "CreateEventBus": self.create_event_bus,
+            "DeleteEventBus": self.delete_event_bus,
+            "DescribeEventBus": self.describe_event_bus,
+            "ListEventBuses": self.list_event_buses,
             "ListTagsForResource": self.list_tags,
             "TagResource": self.tag_resource,
             "UntagResource": self.untag_resource,
         }
 
-    def _rule(self, name: str) -> Rule:
-        rule = self.store.rules.get(name)
+    def _bus(self, members: Members) -> str:
+        """The request's ``EventBusName`` (name or ARN), which must exist."""
+        name = bus_name(members)
+        if name != DEFAULT_BUS and name not in self.store.buses:
+            raise AwsServiceError("ResourceNotFoundException", f"Event bus {name} does not exist.")
+        return name
+
+    def _rule(self, name: str, bus: str = DEFAULT_BUS) -> Rule:
+        rule = self.store.rules.get(rule_key(bus, name))
         if rule is None:
             raise AwsServiceError(
-                "ResourceNotFoundException", f"Rule {name} does not exist on EventBus default."
+                "ResourceNotFoundException", f"Rule {name} does not exist on EventBus {bus}."
             )
         return rule
+
+    def _on_bus(self, bus: str) -> list[Rule]:
+        return [r for r in self.store.rules.values() if r.bus == bus]
 
     def _save(self, rule: Rule) -> None:
         self.store.save(rule)
@@ -100,9 +120,9 @@ class RuleOperations:
     def _shape(self, rule: Rule) -> dict[str, Any]:
         out: dict[str, Any] = {
             "Name": rule.name,
-            "Arn": rule_arn(self.region, self.account, rule.name),
+            "Arn": rule_arn(self.region, self.account, rule.name, rule.bus),
             "State": rule.state,
-            "EventBusName": "default",
+            "EventBusName": rule.bus,
         }
         if rule.schedule:
             out["ScheduleExpression"] = rule.schedule
@@ -114,12 +134,18 @@ class RuleOperations:
 
     # -- tags (kept in ``self.tags`` by ARN; Terraform's default_tags reads them back) ----
     def _tagged(self, members: Members) -> str:
+        """A rule's or a custom event bus's ARN, which must exist."""
         arn = members.get("ResourceARN")
-        prefix = rule_arn(self.region, self.account, "")
-        if not isinstance(arn, str) or not arn.startswith(prefix):
-            raise validation(f"Resource {arn} is not a rule of the default event bus")
-        self._rule(arn[len(prefix) :])
-        return arn
+        rules = rule_arn(self.region, self.account, "")
+        buses = event_bus_arn(self.region, self.account, "")
+        if isinstance(arn, str) and arn.startswith(rules):
+            bus, _, name = arn[len(rules) :].rpartition("/")
+            self._rule(name, bus or DEFAULT_BUS)
+            return arn
+        if isinstance(arn, str) and arn.startswith(buses):
+            self._bus({"EventBusName": arn[len(buses) :]})
+            return arn
+        raise validation(f"Resource {arn} is not a rule or an event bus")
 
     def _set_tags(self, arn: str, raw: object) -> None:
         if raw is None:
@@ -159,11 +185,16 @@ class RuleOperations:
     # -- rules --------------------------------------------------------------------------
     def put_rule(self, members: Members) -> dict[str, Any]:
         req = parse_put_rule(members)
+        bus = self._bus(members)
         name, expr, state, description = req.name, req.schedule, req.state, req.description
+        if expr and bus != DEFAULT_BUS:
+            raise validation("ScheduleExpression is supported only on the default event bus.")
         now = self._clock()
-        old = self.store.rules.get(name)
+        old = self.store.rules.get(rule_key(bus, name))
         if old is None:
-            rule = Rule(name, expr, state, description, now, None, event_pattern=req.event_pattern)
+            rule = Rule(
+                name, expr, state, description, now, None, event_pattern=req.event_pattern, bus=bus
+            )
         else:
             restart = old.schedule != expr or (state == "ENABLED" and not old.enabled)
             rule = replace(
@@ -176,9 +207,76 @@ class RuleOperations:
                 last_tick=None if restart else old.last_tick,
             )
         self._save(rule)
-        arn = rule_arn(self.region, self.account, name)
+        arn = rule_arn(self.region, self.account, name, bus)
         self._set_tags(arn, members.get("Tags"))
         return {"RuleArn": arn}
+
+    # -- event buses (the default one always exists; custom ones are stored) --------------
+    def _bus_shape(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "Name": name,
+            "Arn": event_bus_arn(self.region, self.account, name),
+        }
+        bus = self.store.buses.get(name)
+        if bus is not None:
+            if bus.description:
+                out["Description"] = bus.description
+            out["CreationTime"] = bus.created
+            out["LastModifiedTime"] = bus.created
+        return out
+
+    def create_event_bus(self, members: Members) -> dict[str, Any]:
+        name = new_bus_name(members)
+        if members.get("EventSourceName"):
+            raise validation("Partner event buses (EventSourceName) are not supported by Lamina.")
+        if name == DEFAULT_BUS or name in self.store.buses:
+            raise AwsServiceError(
+                "ResourceAlreadyExistsException", f"Event bus {name} already exists."
+            )
+        description = members.get("Description") or ""
+        if not isinstance(description, str) or len(description) > 512:
+            raise validation(
+                "1 validation error detected: Value at 'description' failed to satisfy "
+                "constraint: Member must have length less than or equal to 512"
+            )
+        arn = event_bus_arn(self.region, self.account, name)
+        self.store.save_bus(EventBus(name, description, self._clock()))
+        self._set_tags(arn, members.get("Tags"))
+        out: dict[str, Any] = {"EventBusArn": arn}
+        if description:
+            out["Description"] = description
+        return out
+
+    def delete_event_bus(self, members: Members) -> dict[str, Any]:
+        """Refused for ``default`` and for a bus that still has rules (EventBridge: "All rules
+        associated with this event bus need to be deleted"); a missing bus is no error."""
+        name = new_bus_name(members)
+        if name == DEFAULT_BUS:
+            raise validation("Cannot delete event bus default.")
+        if name not in self.store.buses:
+            return {}
+        if self._on_bus(name):
+            raise validation(
+                f"Cannot delete event bus {name} because it still has rules; delete them first."
+            )
+        self.store.delete_bus(name)
+        if self.tags is not None:
+            self.tags.drop(event_bus_arn(self.region, self.account, name))
+        return {}
+
+    def describe_event_bus(self, members: Members) -> dict[str, Any]:
+        return self._bus_shape(self._bus({"EventBusName": members.get("Name")}))
+
+    def list_event_buses(self, members: Members) -> dict[str, Any]:
+        req = parse_list_rules(members)
+        names = sorted(n for n in (DEFAULT_BUS, *self.store.buses) if n.startswith(req.prefix))
+        if req.next_token:
+            names = [n for n in names if n > req.next_token]
+        page = names[: req.limit]
+        out: dict[str, Any] = {"EventBuses": [self._bus_shape(n) for n in page]}
+        if len(names) > req.limit:
+            out["NextToken"] = page[-1]
+        return out
 
     # -- events -------------------------------------------------------------------------
     def put_events(self, members: Members) -> dict[str, Any]:
@@ -190,21 +288,40 @@ class RuleOperations:
         delivered. The header is not put in the event, as EventBridge does not."""
         entries = parse_entries(members)
         outcomes = [
-            to_event(e, region=self.region, account=self.account, now=time.time()) for e in entries
-        ]
-        patterned = [
-            (rule, parse_pattern(rule.event_pattern))
-            for rule in self.store.rules.values()
-            if rule.enabled and rule.event_pattern is not None
+            to_event(
+                e, region=self.region, account=self.account, now=time.time(), exists=self.has_bus
+            )
+            for e in entries
         ]
         for entry, event in zip(entries, outcomes, strict=True):
             if isinstance(event, dict):
                 header = entry.get("TraceHeader")
                 with continued(header if isinstance(header, str) else None):
-                    for rule, pattern in patterned:
-                        if matches(pattern, event):
-                            self.publish(rule, event)
+                    self.put_event(bus_name(entry), event)
         return answer(outcomes)
+
+    def has_bus(self, name: str) -> bool:
+        return name == DEFAULT_BUS or name in self.store.buses
+
+    def put_on_bus(self, bus_arn: str, event: dict[str, Any]) -> bool:
+        """Put a ready event (a Lambda destination's) on the bus an ARN names; False when
+        there is no such bus."""
+        bus = bus_of(bus_arn)
+        if bus is None or not self.has_bus(bus):
+            return False
+        self.put_event(bus, event)
+        return True
+
+    def put_event(self, bus: str, event: dict[str, Any]) -> int:
+        """Hand an accepted event to every enabled rule of ``bus`` whose pattern it matches
+        (also how Lambda's event-bus destinations put their records); how many matched."""
+        matched = 0
+        for rule in self._on_bus(bus):
+            pattern = rule.event_pattern
+            if rule.enabled and pattern is not None and matches(parse_pattern(pattern), event):
+                self.publish(rule, event)
+                matched += 1
+        return matched
 
     def test_event_pattern(self, members: Members) -> dict[str, Any]:
         pattern, text = members.get("EventPattern"), members.get("Event")
@@ -219,34 +336,39 @@ class RuleOperations:
         return {"Result": matches(parse_pattern(pattern), event)}
 
     def describe_rule(self, members: Members) -> dict[str, Any]:
-        return self._shape(self._rule(rule_name(members)))
+        name = rule_name(members)
+        return self._shape(self._rule(name, self._bus(members)))
 
     def list_rules(self, members: Members) -> dict[str, Any]:
         req = parse_list_rules(members)
-        names = sorted(n for n in self.store.rules if n.startswith(req.prefix))
+        bus = self._bus(members)
+        rules = {r.name: r for r in self._on_bus(bus)}
+        names = sorted(n for n in rules if n.startswith(req.prefix))
         if req.next_token:
             names = [n for n in names if n > req.next_token]
         page = names[: req.limit]
-        out: dict[str, Any] = {"Rules": [self._shape(self.store.rules[n]) for n in page]}
+        out: dict[str, Any] = {"Rules": [self._shape(rules[n]) for n in page]}
         if len(names) > req.limit:
             out["NextToken"] = page[-1]
         return out
 
     def delete_rule(self, members: Members) -> dict[str, Any]:
         name = rule_name(members)
-        rule = self.store.rules.get(name)
+        bus = self._bus(members)
+        rule = self.store.rules.get(rule_key(bus, name))
         if rule is None:
             return {}  # EventBridge: deleting a missing rule succeeds
         if rule.targets and not force(members):
             raise validation("Rule can't be deleted since it has targets.")
-        self.store.delete(name)
+        self.store.delete(rule.key)
         if self.tags is not None:
-            self.tags.drop(rule_arn(self.region, self.account, name))
+            self.tags.drop(rule_arn(self.region, self.account, name, bus))
         self.changed()
         return {}
 
     def _set_state(self, members: Members, state: str) -> dict[str, Any]:
-        rule = self._rule(rule_name(members))
+        name = rule_name(members)
+        rule = self._rule(name, self._bus(members))
         if rule.state != state:
             now = self._clock()
             enabling = state == "ENABLED"
@@ -262,7 +384,8 @@ class RuleOperations:
 
     # -- targets ------------------------------------------------------------------------
     def put_targets(self, members: Members) -> dict[str, Any]:
-        rule = self._rule(rule_name(members, "Rule"))
+        name = rule_name(members, "Rule")
+        rule = self._rule(name, self._bus(members))
         targets = {t.id: t for t in rule.targets}
         failed: list[dict[str, str]] = []
         for target in parse_targets(members):
@@ -280,13 +403,15 @@ class RuleOperations:
         return {"FailedEntryCount": len(failed), "FailedEntries": failed}
 
     def remove_targets(self, members: Members) -> dict[str, Any]:
-        rule = self._rule(rule_name(members, "Rule"))
+        name = rule_name(members, "Rule")
+        rule = self._rule(name, self._bus(members))
         ids = parse_target_ids(members)
         self._save(replace(rule, targets=tuple(t for t in rule.targets if t.id not in ids)))
         return {"FailedEntryCount": 0, "FailedEntries": []}
 
     def list_targets(self, members: Members) -> dict[str, Any]:
-        rule = self._rule(rule_name(members, "Rule"))
+        name = rule_name(members, "Rule")
+        rule = self._rule(name, self._bus(members))
         out = []
         for t in rule.targets:
             shape: dict[str, Any] = {"Id": t.id, "Arn": t.arn}

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lamina.services.eventbridge.requests import Members, validation
+from lamina.services.eventbridge.requests import Members, bus_of, validation
 
 MAX_ENTRIES = 10
 MAX_BYTES = 256 * 1024
@@ -74,12 +74,22 @@ def _time(value: object, now: float) -> str | None:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def to_event(entry: Mapping[str, Any], *, region: str, account: str, now: float) -> Outcome:
-    """One entry as the event rules see: ``{version, id, detail-type, source, ...}``."""
+def to_event(
+    entry: Mapping[str, Any],
+    *,
+    region: str,
+    account: str,
+    now: float,
+    exists: Callable[[str], bool] = lambda bus: bus == "default",
+) -> Outcome:
+    """One entry as the event rules see: ``{version, id, detail-type, source, ...}``.
+
+    Its ``EventBusName`` (a name or an ARN, ``default`` when left out) must name a bus
+    that ``exists``; which bus it is, is :func:`lamina.services.eventbridge.requests.bus_of`'s
+    answer."""
     bus = entry.get("EventBusName")
-    if bus not in (None, "", "default") and not (
-        isinstance(bus, str) and bus.endswith(f":{account}:event-bus/default")
-    ):
+    name = bus_of(bus)
+    if name is None or not exists(name):
         return Failed("ResourceNotFoundException", f"Event bus {bus} does not exist.")
     source, detail_type, detail = entry.get("Source"), entry.get("DetailType"), entry.get("Detail")
     for field, value in (("Source", source), ("DetailType", detail_type), ("Detail", detail)):

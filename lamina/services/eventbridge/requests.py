@@ -24,6 +24,9 @@ from lamina.services.eventbridge.rules import Target
 Members = Mapping[str, Any]
 
 _NAME = re.compile(r"^[\.\-_A-Za-z0-9]{1,64}$")
+_BUS_NAME = re.compile(r"^[/\.\-_A-Za-z0-9]{1,256}$")
+# A bus given by ARN: arn:<partition>:events:<region>:<account>:event-bus/<name>.
+_BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/(?P<name>.+)$")
 STATES = ("ENABLED", "DISABLED")
 
 
@@ -39,6 +42,46 @@ def rule_name(members: Members, field: str = "Name") -> str:
             "failed to satisfy constraint: Member must satisfy regular expression pattern: "
             "[\\.\\-_A-Za-z0-9]+"
         )
+    return value
+
+
+def bus_of(value: object) -> str | None:
+    """An ``EventBusName`` as requests give it (a name or an ARN; left out: ``default``) as
+    the bus's name; None for a value that is neither."""
+    if value in (None, ""):
+        return "default"
+    if not isinstance(value, str):
+        return None
+    m = _BUS_ARN.match(value)
+    name = m["name"] if m else value
+    return name if _BUS_NAME.match(name) else None
+
+
+def bus_name(members: Members, field: str = "EventBusName") -> str:
+    """A request's bus, by name or ARN (``default`` when left out)."""
+    value = members.get(field)
+    name = bus_of(value)
+    if name is None:
+        raise validation(
+            f"1 validation error detected: Value '{value}' at '{field[0].lower() + field[1:]}' "
+            "failed to satisfy constraint: Member must satisfy regular expression pattern: "
+            "(arn:aws[\\w-]*:events:[a-z]+-[a-z]+-[\\w-]+:[0-9]{12}:event-bus\\/)?"
+            "[/\\.\\-_A-Za-z0-9]+"
+        )
+    return name
+
+
+def new_bus_name(members: Members) -> str:
+    """CreateEventBus' ``Name``: a plain name (no ARN). A ``/`` belongs to partner event
+    buses' names, which need an ``EventSourceName`` Lamina does not have."""
+    value = members.get("Name")
+    if not isinstance(value, str) or not _BUS_NAME.match(value):
+        raise validation(
+            f"1 validation error detected: Value '{value}' at 'name' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+"
+        )
+    if "/" in value:
+        raise validation(f"Event bus name {value} is not valid: '/' is for partner event buses.")
     return value
 
 

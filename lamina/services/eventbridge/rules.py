@@ -1,5 +1,8 @@
-"""Rules (schedules, event patterns) and their targets: values, and their SQLite store
-(``schedules.db``)."""
+"""Rules (schedules, event patterns), their targets and the custom event buses they are on:
+values, and their SQLite store (``schedules.db``).
+
+A rule is named within its bus: the store keys it by :attr:`Rule.key` (its name on the
+``default`` bus, ``<bus>/<name>`` on a custom one; a bus or rule name holds no ``/``)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,13 @@ CREATE TABLE IF NOT EXISTS rules (
     anchor REAL NOT NULL,
     last_tick REAL,
     flexible_window_s INTEGER NOT NULL DEFAULT 0,
-    event_pattern TEXT
+    event_pattern TEXT,
+    bus TEXT NOT NULL DEFAULT 'default'
+);
+CREATE TABLE IF NOT EXISTS event_buses (
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS targets (
     rule TEXT NOT NULL,
@@ -39,7 +48,9 @@ _ADDED = (
     ("targets", "max_age_s", "INTEGER"),
     ("targets", "role_arn", "TEXT"),
     ("rules", "event_pattern", "TEXT"),
+    ("rules", "bus", "TEXT NOT NULL DEFAULT 'default'"),
 )
+DEFAULT_BUS = "default"
 # EventBridge's (and EventBridge Scheduler's) default RetryPolicy.
 DEFAULT_MAX_RETRIES = 185
 DEFAULT_MAX_AGE_S = 86_400
@@ -71,10 +82,29 @@ class Rule:
     flexible_window_s: int = 0
     # EventPattern (EventBridge rules): the JSON text events put to the bus are matched with.
     event_pattern: str | None = None
+    bus: str = DEFAULT_BUS  # the event bus the rule is on
 
     @property
     def enabled(self) -> bool:
         return self.state == "ENABLED"
+
+    @property
+    def key(self) -> str:
+        """The store's key: the name on the default bus, ``<bus>/<name>`` on another."""
+        return rule_key(self.bus, self.name)
+
+
+def rule_key(bus: str, name: str) -> str:
+    return name if bus == DEFAULT_BUS else f"{bus}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventBus:
+    """A custom event bus (the default bus always exists and is not stored)."""
+
+    name: str
+    description: str
+    created: float  # epoch seconds
 
 
 class RuleStore:
@@ -83,11 +113,17 @@ class RuleStore:
     def __init__(self, path: Path) -> None:
         self._writer = SqliteWriter(path, SCHEMA, name="schedules-db")
         self._writer.call(_add_columns)
-        self.rules: dict[str, Rule] = {}
+        self.rules: dict[str, Rule] = {}  # by Rule.key
+        self.buses: dict[str, EventBus] = {
+            name: EventBus(name, description, created)
+            for name, description, created in self._writer.call(
+                lambda c: c.execute("SELECT name, description, created FROM event_buses").fetchall()
+            )
+        }
         rows = self._writer.call(
             lambda c: c.execute(
                 "SELECT name, schedule, state, description, anchor, last_tick, "
-                "flexible_window_s, event_pattern FROM rules"
+                "flexible_window_s, event_pattern, bus FROM rules"
             ).fetchall()
         )
         targets = self._writer.call(
@@ -96,10 +132,20 @@ class RuleStore:
                 "FROM targets"
             ).fetchall()
         )
-        for name, schedule, state, description, anchor, last_tick, window, pattern in rows:
-            mine = tuple(Target(*t[1:]) for t in targets if t[0] == name)
-            self.rules[name] = Rule(
-                name, schedule, state, description, anchor, last_tick, mine, int(window), pattern
+        for key, schedule, state, description, anchor, last_tick, window, pattern, bus in rows:
+            mine = tuple(Target(*t[1:]) for t in targets if t[0] == key)
+            name = key if bus == DEFAULT_BUS else key[len(bus) + 1 :]
+            self.rules[key] = Rule(
+                name,
+                schedule,
+                state,
+                description,
+                anchor,
+                last_tick,
+                mine,
+                int(window),
+                pattern,
+                bus,
             )
 
     def close(self) -> None:
@@ -109,9 +155,10 @@ class RuleStore:
         def op(c: sqlite3.Connection) -> None:
             c.execute(
                 "INSERT OR REPLACE INTO rules (name, schedule, state, description, anchor, "
-                "last_tick, flexible_window_s, event_pattern) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "last_tick, flexible_window_s, event_pattern, bus) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    rule.name,
+                    rule.key,
                     rule.schedule,
                     rule.state,
                     rule.description,
@@ -119,15 +166,16 @@ class RuleStore:
                     rule.last_tick,
                     rule.flexible_window_s,
                     rule.event_pattern,
+                    rule.bus,
                 ),
             )
-            c.execute("DELETE FROM targets WHERE rule = ?", (rule.name,))
+            c.execute("DELETE FROM targets WHERE rule = ?", (rule.key,))
             c.executemany(
                 "INSERT INTO targets (rule, id, arn, input, input_path, max_retries, max_age_s, "
                 "role_arn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        rule.name,
+                        rule.key,
                         t.id,
                         t.arn,
                         t.input,
@@ -141,7 +189,20 @@ class RuleStore:
             )
 
         self._writer.call(op)
-        self.rules[rule.name] = rule
+        self.rules[rule.key] = rule
+
+    def save_bus(self, bus: EventBus) -> None:
+        self._writer.call(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO event_buses (name, description, created) VALUES (?, ?, ?)",
+                (bus.name, bus.description, bus.created),
+            )
+        )
+        self.buses[bus.name] = bus
+
+    def delete_bus(self, name: str) -> None:
+        self._writer.call(lambda c: c.execute("DELETE FROM event_buses WHERE name = ?", (name,)))
+        self.buses.pop(name, None)
 
     async def record_tick(self, name: str, tick: float) -> None:
         """Remember the last tick fired, durably, so a restart neither repeats nor loses it."""
@@ -155,6 +216,8 @@ class RuleStore:
             self.rules[name] = replace(rule, last_tick=tick)
 
     def delete(self, name: str) -> None:
+        """Delete the rule keyed ``name`` (its :attr:`Rule.key`)."""
+
         def op(c: sqlite3.Connection) -> None:
             c.execute("DELETE FROM rules WHERE name = ?", (name,))
             c.execute("DELETE FROM targets WHERE rule = ?", (name,))
