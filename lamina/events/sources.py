@@ -163,6 +163,7 @@ class EventSources:
         runner = runner_of(rule_store)
         rule_ops.changed = runner.wake
         rule_ops.publish = runner.publish
+        queue.put_on_bus = rule_ops.put_on_bus  # event-bus destinations
         scheduler_store = RuleStore(data / "scheduler.db")
         scheduler_ops = ScheduleOperations(scheduler_store, region, account, clock=schedule_clock)
         scheduler_runner = runner_of(

@@ -95,6 +95,19 @@ def test_unsupported_and_malformed_destinations_are_refused(
         )
     with pytest.raises(InvalidParameterValue, match="is invalid"):
         ops.put("fn", None, {"DestinationConfig": {"OnFailure": {"Destination": "nope"}}})
+    with pytest.raises(InvalidParameterValue, match="events destination"):
+        ops.put(
+            "fn",
+            None,
+            {"DestinationConfig": {"OnFailure": {"Destination": "arn:aws:events:r:1:rule/x"}}},
+        )
+
+
+def test_an_event_bus_is_a_destination(ops: EventInvokeConfigOperations) -> None:
+    bus = "arn:aws:events:us-east-1:000000000000:event-bus/results"
+    status, body = ops.put("fn", None, {"DestinationConfig": {"OnSuccess": {"Destination": bus}}})
+    assert status == 200
+    assert body["DestinationConfig"] == {"OnSuccess": {"Destination": bus}, "OnFailure": {}}
 
 
 def test_missing_config_and_missing_function_are_not_found(

@@ -4,6 +4,7 @@ on an event-bus destination."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 
 from lamina.errors import AwsServiceError
+from lamina.events.asyncinvoke.destinations import bus_event, destination_record
+from lamina.events.asyncinvoke.policy import Condition
 from lamina.services.eventbridge.operations import RuleOperations
 from lamina.services.eventbridge.rules import Rule, RuleStore
 
@@ -140,3 +143,35 @@ def test_put_on_bus_needs_an_existing_bus(store: RuleStore) -> None:
     assert ops.put_on_bus(BUS + "nope", event) is False
     assert ops.put_on_bus(BUS + "default", event) is True
     assert published == []  # no rule on default matches: accepted, delivered nowhere
+
+
+def test_the_event_lambda_puts_on_a_bus_wraps_the_destination_record() -> None:
+    fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f:$LATEST"
+    record = destination_record(
+        request_id="req-1",
+        function_arn=fn,
+        condition=Condition.RETRIES_EXHAUSTED,
+        invoke_count=3,
+        request_payload=b'{"n": 1}',
+        last=None,
+        now=1_767_236_400.5,
+    )
+    event = bus_event(
+        record, bus_arn=BUS + "b", region=REGION, account=ACCOUNT, now=1_767_236_400.5
+    )
+    uuid.UUID(event["id"])
+    assert event == {
+        "version": "0",
+        "id": event["id"],
+        "detail-type": "Lambda Function Invocation Result - Failure",
+        "source": "lambda",
+        "account": ACCOUNT,
+        "time": "2026-01-01T03:00:00Z",
+        "region": REGION,
+        "resources": [BUS + "b", fn],
+        "detail": record,
+    }
+    ok = {**record, "requestContext": {**record["requestContext"], "condition": "Success"}}
+    assert bus_event(ok, bus_arn="b", region="r", account="a", now=0)["detail-type"] == (
+        "Lambda Function Invocation Result - Success"
+    )

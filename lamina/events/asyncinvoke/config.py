@@ -79,7 +79,8 @@ class EventInvokeConfig:
 
 
 def destination_kind(arn: str) -> str:
-    """``lambda`` or ``sqs``: the destinations Lamina delivers to; anything else is refused."""
+    """``lambda``, ``sqs`` or ``events`` (an event bus): the destinations Lamina delivers to;
+    anything else is refused."""
     parsed = parse_arn(arn)
     if parsed is not None:
         service = parsed.service
@@ -87,10 +88,12 @@ def destination_kind(arn: str) -> str:
             return "lambda"
         if parsed.is_queue():
             return "sqs"
+        if service == "events" and parsed.resource.startswith("event-bus/"):
+            return "events"
         if service in ("sns", "events", "s3"):
             raise InvalidParameterValue(
                 f"The destination ARN {arn} is a {service} destination, which Lamina does not "
-                "deliver to; use a Lambda function or an SQS queue."
+                "deliver to; use a Lambda function, an SQS queue or an event bus."
             )
     raise InvalidParameterValue(f"The destination ARN {arn} is invalid.")
 

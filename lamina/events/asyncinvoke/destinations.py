@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,25 @@ def iso_millis(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
         f"{int(epoch * 1000) % 1000:03d}Z"
     )
+
+
+def bus_event(
+    record: dict[str, Any], *, bus_arn: str, region: str, account: str, now: float
+) -> dict[str, Any]:
+    """The event Lambda puts on an event-bus destination: the destination ``record`` as its
+    ``detail``, ``source`` ``lambda``, the bus's and the function's ARNs as ``resources``."""
+    ok = record["requestContext"]["condition"] == Condition.SUCCESS.value
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Lambda Function Invocation Result - " + ("Success" if ok else "Failure"),
+        "source": "lambda",
+        "account": account,
+        "time": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [bus_arn, record["requestContext"]["functionArn"]],
+        "detail": record,
+    }
 
 
 def destination_record(

@@ -24,6 +24,7 @@ from lamina.errors import ResourceNotFound, TooManyRequests
 from lamina.events.asyncinvoke.config import LATEST, EventInvokeConfig
 from lamina.events.asyncinvoke.destinations import (
     LastResponse,
+    bus_event,
     dead_letter_attributes,
     destination_record,
 )
@@ -50,6 +51,8 @@ log = logging.getLogger("lamina.events.async")
 SendToQueue = Callable[[str, str, dict[str, tuple[str, str]]], Awaitable[None]]
 # dead_letter_target(function, qualifier) -> the function's DeadLetterConfig.TargetArn
 DeadLetterTarget = Callable[[str, str | None], str | None]
+# put_on_bus(event_bus_arn, event) -> False when the bus does not exist (EventBridge's).
+PutOnBus = Callable[[str, dict[str, object]], bool]
 
 
 class AsyncInvokeQueue:
@@ -85,6 +88,8 @@ class AsyncInvokeQueue:
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
+        # Event-bus destinations (set by the server once EventBridge exists).
+        self.put_on_bus: PutOnBus | None = None
         self.delivered = 0  # attempts that reached the function
         self.finished: dict[Condition, int] = dict.fromkeys(Condition, 0)
 
@@ -242,7 +247,9 @@ class AsyncInvokeQueue:
             )
             body = json.dumps(record, separators=(",", ":"))
             for arn in targets:
-                if arn:
+                if arn and ":events:" in arn:
+                    self._put_on_bus(arn, record)
+                elif arn:
                     await self._send(arn, body, {})
         if condition is not Condition.SUCCESS and self._dead_letter_target is not None:
             dlq = self._dead_letter_target(ev.function, ev.qualifier)
@@ -251,6 +258,19 @@ class AsyncInvokeQueue:
                 await self._send(dlq, ev.payload.decode("utf-8", "replace"), attrs)
         await self.store.finish(ev.seq)
         self.finished[condition] += 1
+
+    def _put_on_bus(self, arn: str, record: dict[str, object]) -> None:
+        """Put the record on an event bus, in Lambda's envelope; a failure is logged."""
+        event = bus_event(
+            record, bus_arn=arn, region=self._region, account=self._account, now=self._clock()
+        )
+        try:
+            if self.put_on_bus is None:
+                log.warning("no event bus service for destination %s; record dropped", arn)
+            elif not self.put_on_bus(arn, event):
+                log.warning("destination event bus %s does not exist; record dropped", arn)
+        except Exception:
+            log.exception("delivery to destination %s failed", arn)
 
     async def _send(self, arn: str, body: str, attrs: dict[str, tuple[str, str]]) -> None:
         """Deliver to a destination; a failure is logged, never blocks the queue."""
