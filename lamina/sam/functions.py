@@ -163,14 +163,14 @@ def _invoke_config(raw: Any, where: str, skipped: list[Skipped]) -> InvokeConfig
             continue
         kind = str(dest.get("Type", ""))
         arn = dest.get("Destination")
-        if kind in ("SQS", "Lambda") and arn:
+        if kind in ("SQS", "Lambda", "EventBridge") and arn:
             destinations[key] = str(arn)
         else:
             what = f"{where}.EventInvokeConfig.DestinationConfig.{key}"
             reason = (
                 f"{kind} destinations need an explicit Destination ARN"
-                if kind in ("SQS", "Lambda")
-                else f"no {kind or 'untyped'} destinations: queues and functions only"
+                if kind in ("SQS", "Lambda", "EventBridge")
+                else f"no {kind or 'untyped'} destinations: queues, functions and event buses only"
             )
             skipped.append(Skipped(what, reason))
 

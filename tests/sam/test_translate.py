@@ -354,6 +354,37 @@ def test_dead_letter_queues_become_dead_letter_configs(tmp_path: Path) -> None:
     assert not [what for what in skipped(spec) if what.startswith(("Worker", "Plain"))]
 
 
+BUS_DESTINATIONS = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      InlineCode: "def handler(e, c): return e"
+      Handler: index.handler
+      Runtime: python3.12
+      EventInvokeConfig:
+        DestinationConfig:
+          OnSuccess:
+            Type: EventBridge
+            Destination: !Sub arn:aws:events:${AWS::Region}:${AWS::AccountId}:event-bus/default
+          OnFailure: {Type: SNS, Destination: arn:aws:sns:us-east-1:000000000000:t}
+"""
+
+
+def test_event_bus_destinations_are_kept_and_topics_listed(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(BUS_DESTINATIONS)
+    spec, _ = load(template)
+    config = spec.functions["Fn"].invoke_config
+    assert config is not None
+    assert config.on_success == "arn:aws:events:us-east-1:000000000000:event-bus/default"
+    assert config.on_failure is None
+    assert (
+        "no SNS destinations" in skipped(spec)["Fn.EventInvokeConfig.DestinationConfig.OnFailure"]
+    )
+
+
 def test_resources_lamina_does_not_create_read_as_on_aws_in_outputs(tmp_path: Path) -> None:
     template = tmp_path / "template.yaml"
     template.write_text(DLQ_AND_OTHERS)
