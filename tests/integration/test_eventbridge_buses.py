@@ -1,7 +1,7 @@
 """Custom event buses through a real ``lamina serve``, driven by boto3: the four bus
 operations and their refusals, rules and PutEvents on a named bus (by name and by ARN),
-Lambda's event-bus destinations reaching a rule's queue with Lambda's envelope, and buses
-and their rules kept across a restart.
+Lambda's event-bus destinations reaching a rule's queue with Lambda's envelope, a target's
+InputTransformer, and buses, rules and targets kept across a restart.
 """
 
 from __future__ import annotations
@@ -245,6 +245,55 @@ def test_destinations_put_lambdas_records_on_a_custom_bus(server: LaminaProcess)
     assert failure["detail"]["responsePayload"]["errorMessage"] == "asked to fail"
 
 
+SHAPING = {
+    "InputPathsMap": {"n": "$.detail.n", "kind": "$.detail-type"},
+    "InputTemplate": '{"number": <n>, "says": "<kind> #<n> from <aws.events.rule-name>"}',
+}
+
+
+def test_an_input_transformer_shapes_what_a_target_gets(server: LaminaProcess) -> None:
+    events, sqs = client(server.endpoint, "events"), client(server.endpoint, "sqs")
+    url = sqs.create_queue(QueueName="shaped")["QueueUrl"]
+    events.put_rule(Name="shaped", EventPattern='{"source": ["shaping"]}', EventBusName="orders")
+    target = {"Id": "q", "Arn": queue_arn("shaped"), "InputTransformer": SHAPING}
+    events.put_targets(Rule="shaped", EventBusName="orders", Targets=[target])
+    listed = events.list_targets_by_rule(Rule="shaped", EventBusName="orders")["Targets"]
+    assert listed == [target]
+    with pytest.raises(ClientError) as err:
+        events.put_targets(
+            Rule="shaped", EventBusName="orders", Targets=[{**target, "Input": "{}"}]
+        )
+    assert code(err) == (
+        "ValidationException",
+        "Only one of Input, InputPath, or InputTransformer may be set for target q.",
+    )
+    with pytest.raises(ClientError) as err:
+        bad = {"InputPathsMap": {"n": "detail.n"}, "InputTemplate": "<n>"}
+        events.put_targets(
+            Rule="shaped", EventBusName="orders", Targets=[{**target, "InputTransformer": bad}]
+        )
+    assert code(err)[0] == "ValidationException"
+
+    events.put_events(
+        Entries=[
+            {
+                "Source": "shaping",
+                "DetailType": "Order",
+                "Detail": '{"n": 7}',
+                "EventBusName": "orders",
+            }
+        ]
+    )
+    got: list[dict[str, Any]] = []
+
+    def delivered() -> bool:
+        got.extend(m["json"] for m in receive_all(sqs, url, wait_s=1))
+        return bool(got)
+
+    wait_until(delivered, what="the transformed event at the queue")
+    assert got == [{"number": 7, "says": "Order #7 from shaped"}]
+
+
 def test_a_restart_keeps_buses_rules_and_their_delivery(server: LaminaProcess) -> None:
     """Runs last: restarts the module's server on its data directory."""
     server.stop()
@@ -257,6 +306,8 @@ def test_a_restart_keeps_buses_rules_and_their_delivery(server: LaminaProcess) -
     rule = events.describe_rule(Name="invoices", EventBusName="billing")
     assert rule["Arn"] == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/billing/invoices"
     assert events.describe_rule(Name="invoices")["EventBusName"] == "default"
+    shaped = events.list_targets_by_rule(Rule="shaped", EventBusName="orders")["Targets"]
+    assert shaped[0]["InputTransformer"] == SHAPING
     url = sqs.get_queue_url(QueueName="billing-seen")["QueueUrl"]
     events.put_events(
         Entries=[

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lamina.services.eventbridge.input_path import select
+from lamina.services.eventbridge.input_transformer import InputTransformer, transform
 
 
 def scheduled_event(
@@ -28,8 +29,21 @@ def scheduled_event(
     }
 
 
-def target_payload(event: dict[str, Any], input_text: str | None, input_path: str | None) -> bytes:
-    """What a target receives: the event, a constant ``Input``, or the ``InputPath`` part."""
+def target_payload(
+    event: dict[str, Any],
+    input_text: str | None,
+    input_path: str | None,
+    transformer: str | None = None,
+    *,
+    rule_arn: str = "",
+    rule_name: str = "",
+) -> bytes:
+    """What a target receives: the event, a constant ``Input``, the ``InputPath`` part, or
+    the ``InputTransformer``'s template filled from the event (as JSON text)."""
     if input_text is not None:
         return input_text.encode()
+    if transformer is not None:
+        return transform(
+            event, InputTransformer.from_json(transformer), rule_arn=rule_arn, rule_name=rule_name
+        )
     return json.dumps(select(event, input_path), separators=(",", ":")).encode()

@@ -67,7 +67,7 @@ class ScheduleRunner:
     ) -> None:
         """``clock`` gives the schedules' time; it runs ``time_scale`` times faster than the
         real time the loop sleeps in (see :func:`scaled_clock`). ``source`` and ``arn_of``
-        (rule name → the ARN in the event's ``resources``) tell EventBridge rules
+        (a rule's key → its ARN, in the event's ``resources``) tell EventBridge rules
         (``aws.events``) from EventBridge Scheduler's schedules (``aws.scheduler``)."""
         self.store = store
         self._source = source
@@ -141,7 +141,7 @@ class ScheduleRunner:
 
     async def _fire(self, rule: Rule, tick: float) -> None:
         event = scheduled_event(
-            self._arn_of(rule.name),
+            self._arn_of(rule.key),
             datetime.fromtimestamp(tick, UTC),
             self._region,
             self._account,
@@ -167,7 +167,14 @@ class ScheduleRunner:
         """Hand ``event`` to each of the rule's targets; a failure retries in the background
         (its age counted from ``at``)."""
         for target in rule.targets:
-            payload = target_payload(event, target.input, target.input_path)
+            payload = target_payload(
+                event,
+                target.input,
+                target.input_path,
+                target.input_transformer,
+                rule_arn=self._arn_of(rule.key),
+                rule_name=rule.name,
+            )
             try:
                 await self._deliver(target, payload)
             except Exception as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 from lamina.arns import event_bus_arn, rule_arn
 from lamina.errors import AwsServiceError
+from lamina.services.eventbridge.input_transformer import InputTransformer
 from lamina.services.eventbridge.pattern import matches, parse_pattern
 from lamina.services.eventbridge.put_events import answer, parse_entries, to_event
 from lamina.services.eventbridge.requests import (
@@ -419,6 +420,8 @@ class RuleOperations:
                 shape["Input"] = t.input
             if t.input_path is not None:
                 shape["InputPath"] = t.input_path
+            if t.input_transformer is not None:
+                shape["InputTransformer"] = InputTransformer.from_json(t.input_transformer).shape()
             if t.max_retries is not None or t.max_age_s is not None:
                 shape["RetryPolicy"] = retry_policy_shape(t)
             out.append(shape)

@@ -16,6 +16,7 @@ from lamina.arns import parse_arn
 from lamina.errors import ApiError, AwsServiceError
 from lamina.services.eventbridge.expression import parse_schedule
 from lamina.services.eventbridge.input_path import check_input_path
+from lamina.services.eventbridge.input_transformer import parse_input_transformer
 from lamina.services.eventbridge.pattern import invalid as invalid_pattern
 from lamina.services.eventbridge.pattern import parse_pattern
 from lamina.services.eventbridge.rules import Target
@@ -183,7 +184,8 @@ def parse_retry_policy(raw: object, where: str) -> tuple[int | None, int | None]
 
 def parse_targets(members: Members) -> list[Target]:
     """PutTargets' ``Targets``: 1-10 of them, each with an Id, a supported Arn, at most
-    one of a JSON ``Input`` and an ``InputPath``, and an optional ``RetryPolicy``."""
+    one of a JSON ``Input``, an ``InputPath`` and an ``InputTransformer``, and an optional
+    ``RetryPolicy``."""
     raw = members.get("Targets")
     if not isinstance(raw, list) or not 1 <= len(raw) <= 10:
         raise validation("Targets must be a list of 1 to 10 targets")
@@ -196,8 +198,14 @@ def parse_targets(members: Members) -> list[Target]:
             raise validation("Each target needs an Id ([.-_A-Za-z0-9]{1,64}) and an Arn")
         target_kind(arn)
         text, path = item.get("Input"), item.get("InputPath")
-        if text is not None and path is not None:
-            raise validation("Only one of Input and InputPath may be set on a target")
+        shaping = item.get("InputTransformer")
+        if sum(x is not None for x in (text, path, shaping)) > 1:
+            raise validation(
+                f"Only one of Input, InputPath, or InputTransformer may be set for target {tid}."
+            )
+        transformer = None
+        if shaping is not None:
+            transformer = parse_input_transformer(shaping, tid).to_json()
         if text is not None:
             try:
                 json.loads(text)
@@ -210,7 +218,7 @@ def parse_targets(members: Members) -> list[Target]:
             except ApiError as exc:
                 raise validation(exc.message) from None
         retries, age = parse_retry_policy(item.get("RetryPolicy"), tid)
-        targets.append(Target(tid, arn, text, path, retries, age))
+        targets.append(Target(tid, arn, text, path, retries, age, None, transformer))
     return targets
 
 

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS targets (
     max_retries INTEGER,
     max_age_s INTEGER,
     role_arn TEXT,
+    input_transformer TEXT,
     PRIMARY KEY (rule, id)
 );
 """
@@ -49,6 +50,7 @@ _ADDED = (
     ("targets", "role_arn", "TEXT"),
     ("rules", "event_pattern", "TEXT"),
     ("rules", "bus", "TEXT NOT NULL DEFAULT 'default'"),
+    ("targets", "input_transformer", "TEXT"),
 )
 DEFAULT_BUS = "default"
 # EventBridge's (and EventBridge Scheduler's) default RetryPolicy.
@@ -66,6 +68,9 @@ class Target:
     max_retries: int | None = None
     max_age_s: int | None = None
     role_arn: str | None = None  # the role the target is called with (kept and shown)
+    # InputTransformer as JSON text ({"InputPathsMap", "InputTemplate"}; see
+    # lamina.services.eventbridge.input_transformer).
+    input_transformer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +133,8 @@ class RuleStore:
         )
         targets = self._writer.call(
             lambda c: c.execute(
-                "SELECT rule, id, arn, input, input_path, max_retries, max_age_s, role_arn "
-                "FROM targets"
+                "SELECT rule, id, arn, input, input_path, max_retries, max_age_s, role_arn, "
+                "input_transformer FROM targets"
             ).fetchall()
         )
         for key, schedule, state, description, anchor, last_tick, window, pattern, bus in rows:
@@ -172,7 +177,7 @@ class RuleStore:
             c.execute("DELETE FROM targets WHERE rule = ?", (rule.key,))
             c.executemany(
                 "INSERT INTO targets (rule, id, arn, input, input_path, max_retries, max_age_s, "
-                "role_arn) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "role_arn, input_transformer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         rule.key,
@@ -183,6 +188,7 @@ class RuleStore:
                         t.max_retries,
                         t.max_age_s,
                         t.role_arn,
+                        t.input_transformer,
                     )
                     for t in rule.targets
                 ],
