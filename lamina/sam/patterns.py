@@ -45,11 +45,14 @@ def pattern_text(value: Any, where: str) -> str:
 
 
 def check_bus(props: dict[str, Any], where: str) -> None:
-    """Only the default bus exists on Lamina: any other ``EventBusName`` is refused."""
+    """A template's rules go on the default bus: the SAM layer creates no event buses
+    (``AWS::Events::EventBus``), so any other ``EventBusName`` is refused."""
     bus = props.get("EventBusName")
     if bus in (None, "", "default") or str(bus).endswith(":event-bus/default"):
         return
-    raise TemplateError(f"{where}: EventBusName {bus}: Lamina has only the default event bus")
+    raise TemplateError(
+        f"{where}: EventBusName {bus}: Lamina's templates put rules on only the default event bus"
+    )
 
 
 def target(tid: str, arn: str, item: dict[str, Any], where: str, notes: list[str]) -> TargetSpec:
