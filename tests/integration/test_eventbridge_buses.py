@@ -116,7 +116,7 @@ def test_bus_operations_and_their_refusals(server: LaminaProcess) -> None:
     events.put_rule(Name="r", EventPattern='{"source": ["a"]}', EventBusName="scratch")
     with pytest.raises(ClientError) as err:
         events.delete_event_bus(Name="scratch")
-    assert code(err)[0] == "ValidationException"
+    assert code(err) == ("ValidationException", "EventBus can't be deleted since it has rules.")
     events.delete_rule(Name="r", EventBusName="scratch")
     events.delete_event_bus(Name="scratch")
     with pytest.raises(ClientError) as err:

@@ -104,7 +104,9 @@ def test_refusals_say_what_eventbridge_says(store: RuleStore) -> None:
     assert refused("ResourceNotFoundException", ops.describe_rule, {"Name": "r"}) == (
         "Rule r does not exist on EventBus default."
     )
-    refused("ValidationException", ops.delete_event_bus, {"Name": "orders"})
+    assert refused("ValidationException", ops.delete_event_bus, {"Name": "orders"}) == (
+        "EventBus can't be deleted since it has rules."
+    )
     ops.delete_rule({"Name": "r", "EventBusName": "orders"})
     assert ops.delete_event_bus({"Name": "orders"}) == {}
     assert ops.delete_event_bus({"Name": "orders"}) == {}  # already gone: no error

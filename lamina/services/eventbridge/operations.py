@@ -257,9 +257,7 @@ class RuleOperations:
         if name not in self.store.buses:
             return {}
         if self._on_bus(name):
-            raise validation(
-                f"Cannot delete event bus {name} because it still has rules; delete them first."
-            )
+            raise validation("EventBus can't be deleted since it has rules.")
         self.store.delete_bus(name)
         if self.tags is not None:
             self.tags.drop(event_bus_arn(self.region, self.account, name))
