@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,24 +17,17 @@ from botocore.exceptions import ClientError
 
 from tests.integration.harness import LaminaProcess, aws_client, python_zip
 from tests.integration.test_terraform import (
-    PLUGINS,
-    PROVIDER,
-    TERRAFORM,
+    server,
     terraform,
+    terraform_present,
     terraform_workdir,
 )
-from tests.unavailable import unavailable
+
+# Fixtures of test_terraform.py: Terraform present (skipped without it, failed in CI)
+# and a fresh server per test.
+__all__ = ["server", "terraform_present"]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def terraform_present() -> None:
-    """Skipped where Terraform or the provider is absent; failed in CI, which has both."""
-    if TERRAFORM is None or not PROVIDER.is_dir():
-        unavailable(
-            f"needs `terraform` on PATH and the hashicorp/aws 5.100.0 provider at {PLUGINS}"
-        )
 
 
 CONFIG = Path(__file__).parent / "terraform_alarms" / "main.tf"
@@ -55,15 +47,6 @@ def handler(event, context):
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return terraform_workdir(tmp_path, CONFIG)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path / "data").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def _on_call_lines(server: LaminaProcess) -> list[str]:

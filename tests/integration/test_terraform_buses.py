@@ -7,7 +7,6 @@ plan again, destroy. Needs the same terraform and provider mirror as ``test_terr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,15 @@ import pytest
 from tests.events.live import client, receive_all, wait_until
 from tests.integration.harness import LaminaProcess, zip_files
 from tests.integration.test_terraform import (
-    PLUGINS,
-    PROVIDER,
-    TERRAFORM,
+    server,
     terraform,
+    terraform_present,
     terraform_workdir,
 )
-from tests.unavailable import unavailable
+
+# Fixtures of test_terraform.py: Terraform present (skipped without it, failed in CI)
+# and a fresh server per test.
+__all__ = ["server", "terraform_present"]
 
 pytestmark = pytest.mark.slow
 
@@ -30,29 +31,11 @@ CONFIG = Path(__file__).parent / "terraform_buses" / "main.tf"
 BUS = "arn:aws:events:us-east-1:000000000000:event-bus/tf-results"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def terraform_present() -> None:
-    """Skipped where Terraform or the provider is absent; failed in CI, which has both."""
-    if TERRAFORM is None or not PROVIDER.is_dir():
-        unavailable(
-            f"needs `terraform` on PATH and the hashicorp/aws 5.100.0 provider at {PLUGINS}"
-        )
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     work = terraform_workdir(tmp_path, CONFIG)
     (work / "fn.zip").write_bytes(zip_files({"app.py": "def handler(e, c):\n    return e\n"}))
     return work
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path / "data").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def put_and_receive(server: LaminaProcess, n: int) -> list[Any]:

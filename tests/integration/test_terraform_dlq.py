@@ -5,20 +5,21 @@ developer's machine, failed in CI)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.harness import LaminaProcess, zip_files
 from tests.integration.test_terraform import (
-    PLUGINS,
-    PROVIDER,
-    TERRAFORM,
+    server,
     terraform,
+    terraform_present,
     terraform_workdir,
 )
-from tests.unavailable import unavailable
+
+# Fixtures of test_terraform.py: Terraform present (skipped without it, failed in CI)
+# and a fresh server per test.
+__all__ = ["server", "terraform_present"]
 
 pytestmark = pytest.mark.slow
 
@@ -26,29 +27,11 @@ CONFIG = Path(__file__).parent / "terraform_dlq" / "main.tf"
 HANDLER = "def handler(event, context):\n    raise RuntimeError('always')\n"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def terraform_present() -> None:
-    """Skipped where Terraform or the provider is absent; failed in CI, which has both."""
-    if TERRAFORM is None or not PROVIDER.is_dir():
-        unavailable(
-            f"needs `terraform` on PATH and the hashicorp/aws 5.100.0 provider at {PLUGINS}"
-        )
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     work = terraform_workdir(tmp_path, CONFIG)
     (work / "fn.zip").write_bytes(zip_files({"app.py": HANDLER}))
     return work
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path / "data").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def dead_letter_of(server: LaminaProcess) -> object:

@@ -4,16 +4,23 @@ is applied, and destroy removes the configuration (hashicorp/aws from the local 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.harness import LaminaProcess, zip_files
-from tests.integration.test_terraform import terraform, terraform_present, terraform_workdir
+from tests.integration.test_terraform import (
+    server,
+    terraform,
+    terraform_present,
+    terraform_workdir,
+)
+
+# Fixtures of test_terraform.py: Terraform present (skipped without it, failed in CI)
+# and a fresh server per test.
+__all__ = ["server", "terraform_present"]
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
-__all__ = ["terraform_present"]  # its autouse fixture skips (or fails in CI) without Terraform
 
 CONFIG = Path(__file__).parent / "terraform_provisioned" / "main.tf"
 HANDLER = """
@@ -21,15 +28,6 @@ import os
 def handler(event, context):
     return os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]
 """
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path / "data").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def test_terraform_provisions_an_alias(tmp_path: Path, server: LaminaProcess) -> None:
