@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -289,21 +289,41 @@ def test_a_failed_record_holds_back_the_rest_of_its_group_only() -> None:
     assert held_back_in_groups(batch, set()) == set()
 
 
-def test_a_fifo_mapping_keeps_each_group_in_order_and_holds_back_a_failed_group(
-    sqs: SqsServer, tmp_path: Path
-) -> None:
-    c = sqs.client()
-    url = c.create_queue(
+def fifo_jobs(c: Any, groups: str, per_group: int) -> str:
+    """A ``jobs.fifo`` queue (visibility 1 s) holding ``<group><i>`` for each group,
+    interleaved; its URL."""
+    url: str = c.create_queue(
         QueueName="jobs.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "1"}
     )["QueueUrl"]
-    for i in range(5):
-        for group in "abc":
+    for i in range(per_group):
+        for group in groups:
             c.send_message(
                 QueueUrl=url,
                 MessageBody=f"{group}{i}",
                 MessageGroupId=group,
                 MessageDeduplicationId=f"{group}{i}",
             )
+    return url
+
+
+def drained(c: Any, url: str) -> Callable[[], bool]:
+    """Whether the queue at ``url`` holds nothing, visible or in flight."""
+
+    def empty() -> bool:
+        a = c.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return bool(
+            a["ApproximateNumberOfMessages"] == "0"
+            and a["ApproximateNumberOfMessagesNotVisible"] == "0"
+        )
+
+    return empty
+
+
+def test_a_fifo_mapping_keeps_each_group_in_order_and_holds_back_a_failed_group(
+    sqs: SqsServer, tmp_path: Path
+) -> None:
+    c = sqs.client()
+    url = fifo_jobs(c, "abc", 5)
 
     def behaviour(call: Call) -> bytes:
         # b1 fails the first time; the function reports it alone, as if b2.. had worked
@@ -316,19 +336,12 @@ def test_a_fifo_mapping_keeps_each_group_in_order_and_holds_back_a_failed_group(
 
     fn = ScriptedFunction(behaviour)
 
-    def empty() -> bool:
-        a = c.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        return bool(
-            a["ApproximateNumberOfMessages"] == "0"
-            and a["ApproximateNumberOfMessagesNotVisible"] == "0"
-        )
-
     run_mapping(
         sqs,
         tmp_path,
         fn,
         {"EventSourceArn": FIFO_ARN, "FunctionResponseTypes": ["ReportBatchItemFailures"]},
-        empty,
+        drained(c, url),
     )
     records = [r for call in fn.calls for r in call.json()["Records"]]
     counts: dict[str, int] = {}
@@ -353,17 +366,7 @@ def test_a_failed_fifo_batch_comes_back_first_and_blocks_only_its_groups(
     sqs: SqsServer, tmp_path: Path
 ) -> None:
     c = sqs.client()
-    url = c.create_queue(
-        QueueName="jobs.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "1"}
-    )["QueueUrl"]
-    for i in range(4):
-        for group in "ab":
-            c.send_message(
-                QueueUrl=url,
-                MessageBody=f"{group}{i}",
-                MessageGroupId=group,
-                MessageDeduplicationId=f"{group}{i}",
-            )
+    url = fifo_jobs(c, "ab", 4)
 
     def behaviour(call: Call) -> object:
         # the first batch holding a1 fails as a whole (the function raised)
@@ -375,14 +378,7 @@ def test_a_failed_fifo_batch_comes_back_first_and_blocks_only_its_groups(
 
     fn = ScriptedFunction(behaviour)
 
-    def empty() -> bool:
-        a = c.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        return bool(
-            a["ApproximateNumberOfMessages"] == "0"
-            and a["ApproximateNumberOfMessagesNotVisible"] == "0"
-        )
-
-    run_mapping(sqs, tmp_path, fn, {"EventSourceArn": FIFO_ARN, "BatchSize": 2}, empty)
+    run_mapping(sqs, tmp_path, fn, {"EventSourceArn": FIFO_ARN, "BatchSize": 2}, drained(c, url))
     batches = [[r["body"] for r in call.json()["Records"]] for call in fn.calls]
     failed = next(b for b in batches if "a1" in b)
     # batches of two: one group each, in order; the failed one came back whole, first
