@@ -145,6 +145,9 @@ class Settings:
     # Workflows' clock (Wait states, retry intervals, task timeouts and heartbeats) runs this
     # many times faster than real time; 0 means "as schedule_time_scale" (tests and demos).
     workflow_time_scale: float = 0.0
+    # Ended Standard executions (and their histories) are deleted this many days after they
+    # closed, as AWS keeps them for 90 (on the workflows' clock); 0 keeps them for ever.
+    workflow_history_days: float = 90.0
     # OTLP/HTTP (JSON) collector base URL, e.g. http://127.0.0.1:4318: one span per invoke
     # is exported to <otlp_endpoint>/v1/traces. Empty: no export.
     otlp_endpoint: str = ""

@@ -475,6 +475,8 @@ def open_workflows(
     sqs_messages = MessageOperations(events.sqs)
     if settings.workflow_time_scale < 0:
         raise ConfigError("workflow_time_scale must be 0 (as schedule_time_scale) or more")
+    if settings.workflow_history_days < 0:
+        raise ConfigError("workflow_history_days must be 0 (keep for ever) or more")
 
     async def invoke(name: str, qualifier: str | None, payload: bytes, rid: str) -> InvokeResult:
         cfg = functions.resolve(name, qualifier)
@@ -495,6 +497,7 @@ def open_workflows(
         mocks=load_mock_config(settings.sfn_mock_config),
         s3_handler=events.s3.handle,
         dispatch=api.answer_trusted,
+        history_days=settings.workflow_history_days,
     )
     api.mount_service(workflows.mount())
     events.schedules.start_execution = workflows.start_from_event  # state machine targets

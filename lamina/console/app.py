@@ -158,6 +158,8 @@ class Console:
         if method == "GET" and (
             path.startswith(PREFIX + "/workflows") or path.startswith(PREFIX + "/executions/")
         ):
+            if path.startswith(PREFIX + "/executions/"):
+                return self._execution_page(unquote(path[len(PREFIX + "/executions/") :]))
             return self._workflow_page(path[len(PREFIX) :])
         if path.startswith(PREFIX + "/api/jobs/") and method == "GET":
             job = self.jobs.get(path[len(PREFIX + "/api/jobs/") :]) if self.jobs else None
@@ -324,8 +326,8 @@ class Console:
         )
 
     def _workflow_page(self, rel: str) -> Response:
-        """``/workflows``, ``/workflows/<name>``, ``/executions/<arn>`` (on the event loop:
-        executions change their records there)."""
+        """``/workflows``, ``/workflows/<name>`` (on the event loop: executions change their
+        records there)."""
         if self.workflows is None:
             return _html(404, "<h1>Workflows are not served here</h1>")
         try:
@@ -334,10 +336,20 @@ class Console:
             if rel.startswith("/workflows/"):
                 name = unquote(rel[len("/workflows/") :])
                 return _html(200, views.page(name, self.workflows.machine(name)))
-            arn = unquote(rel[len("/executions/") :])
-            return _html(200, views.page(arn.rsplit(":", 1)[-1], self.workflows.execution(arn)))
+            return _html(404, views.page("Not found", "<h1>No such page</h1>"))
         except ApiError as exc:
             return _html(exc.status, views.page("Not found", f"<h1>{escape(exc.message)}</h1>"))
+
+    async def _execution_page(self, arn: str) -> Response:
+        """``/executions/<arn>`` (on the event loop; an ended execution's history may be
+        read back from the store first)."""
+        if self.workflows is None:
+            return _html(404, "<h1>Workflows are not served here</h1>")
+        try:
+            body = await self.workflows.execution(arn)
+        except ApiError as exc:
+            return _html(exc.status, views.page("Not found", f"<h1>{escape(exc.message)}</h1>"))
+        return _html(200, views.page(arn.rsplit(":", 1)[-1], body))
 
     def _start_job(self, kind: str, name: str, body: bytes, cookie: str) -> Response:
         """Start ``lamina tune`` (or ``compare`` with ``other``) of ``name``: 202 and the

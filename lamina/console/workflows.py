@@ -156,9 +156,10 @@ class WorkflowPages:
             [_execution_row(e) for e in runs[:MAX_EXECUTIONS]],
         )
 
-    def execution(self, arn: str) -> str:
+    async def execution(self, arn: str) -> str:
         ex = self.ops.runs.get(arn)
         if ex is None:
             raise ResourceNotFound(f"No execution {arn}")
-        events = [e.render() for e in ex.history]
+        # An ended execution's history may be paged out (read back from the store).
+        events = [e.render() for e in await self.ops.histories.history(ex)]
         return execution_html(_execution_row(ex), ex.definition, events)

@@ -68,6 +68,8 @@ class Executions:
             lambda run: store.queue_map_run(run.arn, run.execution_arn, run.started, run_doc(run))
         )
         self.closing = False
+        # Told when a Standard execution has ended and committed its history (.retention).
+        self.on_ended: Callable[[ExecutionRecord], None] | None = None
 
     # -- history --------------------------------------------------------------------------
     def _record(self, ex: ExecutionRecord) -> Record:
@@ -245,6 +247,8 @@ class Executions:
             del self._token_owner[token]
         if not ex.express:
             await self.store.finish_execution(ex)
+            if self.on_ended is not None:
+                self.on_ended(ex)
         else:
             self.store.queue_express_usage(ex)
         ex.done.set()

@@ -13,6 +13,7 @@ for it; with a local endpoint set ``AWS_DISABLE_HOST_PREFIX_INJECTION=true`` (or
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from lamina.services.stepfunctions.integrations import (
 from lamina.services.stepfunctions.mocks import MockConfig
 from lamina.services.stepfunctions.operations import StepFunctionsOperations
 from lamina.services.stepfunctions.restore import restore
+from lamina.services.stepfunctions.retention import DAY_S
 from lamina.services.stepfunctions.s3_tasks import PREFIX as S3_PREFIX
 from lamina.services.stepfunctions.s3_tasks import (
     S3_ACTIONS,
@@ -79,17 +81,19 @@ class StepFunctions:
         account: str,
         time_scale: float = 1.0, fsync: bool = True, send_message: SendMessage | None = None,
         mocks: MockConfig | None = None, s3_handler: S3Handler | None = None,
-        dispatch: Dispatch | None = None,
+        dispatch: Dispatch | None = None, history_days: float = 90.0,
     ) -> StepFunctions:  # fmt: skip
         """``now``: the workflows' clock (the schedule clock, ``time_scale`` times faster
         than real time); ``send_message(SendMessage request body)``: the embedded SQS;
-        ``dispatch``: the API's trusted in-process path, for ``aws-sdk:*`` Tasks."""
+        ``dispatch``: the API's trusted in-process path, for ``aws-sdk:*`` Tasks;
+        ``history_days``: how long ended executions are kept (.retention)."""
         store = WorkflowStore(data_dir / "stepfunctions.db", fsync=fsync)
         tokens = CallbackTokens()
         clock = Clock(now, time_scale)
         tasks = TaskRunner(invoke, tokens, time_scale)
         executions = Executions(store, tasks, clock, mocks)
-        ops = StepFunctionsOperations(store, executions, tokens, region, account)
+        ops = StepFunctionsOperations(store, executions, tokens, region, account, history_days)
+        executions.on_ended = ops.histories.ended
         workers = WorkerOperations(store, tasks, tokens, region, account)
         workers.started = executions.activity_started
         tasks.integrations[START_EXECUTION] = start_execution(ops)
@@ -107,6 +111,7 @@ class StepFunctions:
         return cls(store, executions, ops, workers)
 
     def __post_init__(self) -> None:
+        self._sweeper: asyncio.Task[None] | None = None  # deletes expired executions
         self._table = {
             **self.operations.table(),
             **self.workers.table(),
@@ -129,6 +134,13 @@ class StepFunctions:
         for ex, cursor in restore(self.operations):
             log.info("resuming execution %s at state %s", ex.arn, cursor.get("state"))
             self.executions.resume(ex, cursor)
+        histories = self.operations.histories
+        clock = self.executions.clock.now
+        gone = await histories.sweep(clock())
+        if gone:
+            log.info("deleted %d executions that ended more than %g days ago", gone,
+                     histories.keep_s / DAY_S)  # fmt: skip
+        self._sweeper = asyncio.get_running_loop().create_task(histories.sweeping(clock))
 
     async def start_from_event(self, state_machine_arn: str, input_text: str) -> dict[str, Any]:
         """StartExecution for an event source (a schedule's target, an API route); returns
@@ -138,6 +150,9 @@ class StepFunctions:
         )
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.executions.close(self.operations.running())
         self.store.close()
 

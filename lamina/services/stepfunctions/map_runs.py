@@ -249,6 +249,11 @@ class MapRuns:
             self.events += len(child.history)
         self._prune()
 
+    def forget_execution(self, execution_arn: str) -> None:
+        """Forget the Map Runs of an execution deleted for its age (.retention)."""
+        for run in list(self.by_execution.get(execution_arn, ())):
+            self._forget(run.arn)
+
     def _forget(self, arn: str) -> None:
         run = self.runs.pop(arn, None)
         if run is None:

@@ -30,6 +30,7 @@ from lamina.services.stepfunctions.records import (
     StateMachineRecord,
     VersionRecord,
 )
+from lamina.services.stepfunctions.retention import Histories
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens
 from lamina.services.stepfunctions.teststate import test_state
@@ -112,7 +113,7 @@ class StepFunctionsOperations:
 
     def __init__(
         self, store: WorkflowStore, executions: Executions, tokens: CallbackTokens,
-        region: str, account: str,
+        region: str, account: str, history_days: float = 90.0,
     ) -> None:  # fmt: skip
         self.store = store
         self.executions = executions
@@ -123,6 +124,8 @@ class StepFunctionsOperations:
         self.runs: dict[str, ExecutionRecord] = {}
         self.by_machine: dict[str, list[ExecutionRecord]] = {}
         self.mocks = executions.mocks
+        # Ended executions' histories in memory or paged out; the expired deleted.
+        self.histories = Histories(store, self.runs, self.forget, history_days)
 
     def table(self) -> dict[str, Operation]:
         return {
@@ -486,6 +489,11 @@ class StepFunctionsOperations:
         if not _redrivable(ex):
             raise sfn_error("ExecutionNotRedrivable",
                             f"Execution is RUNNING or SUCCEEDED or cannot be redriven: '{ex.arn}'")  # fmt: skip
+        await self.histories.history(ex)  # its history and cursor, if paged out
+        if not _redrivable(ex):  # redriven by another request meanwhile
+            raise sfn_error("ExecutionNotRedrivable",
+                            f"Execution is RUNNING or SUCCEEDED or cannot be redriven: '{ex.arn}'")  # fmt: skip
+        self.histories.running(ex)
         await self.executions.redrive(ex)
         return {"redriveDate": ex.redrive_date}
 
@@ -520,7 +528,7 @@ class StepFunctionsOperations:
     async def get_execution_history(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = field_str(body, "executionArn") or ""
         kept = self.executions.map_runs.child_history(arn)  # a distributed Map's child
-        history = kept if kept is not None else self._execution(arn).history
+        history = kept if kept is not None else await self.histories.history(self._execution(arn))
         events = [e.render() for e in history]
         if body.get("reverseOrder"):
             events.reverse()
@@ -577,6 +585,21 @@ class StepFunctionsOperations:
         """Index an execution read back at start-up (see :mod:`.restore`)."""
         self._remember(ex)
 
+    def forget(self, gone: list[ExecutionRecord]) -> None:
+        """Take expired executions (and their Map Runs) out of the indexes (.retention)."""
+        machines = set()
+        for ex in gone:
+            self.runs.pop(ex.arn, None)
+            machines.add(ex.machine_arn)
+            self.executions.map_runs.forget_execution(ex.arn)
+        arns = {ex.arn for ex in gone}
+        for machine in machines:
+            kept = [ex for ex in self.by_machine.get(machine, ()) if ex.arn not in arns]
+            if kept:
+                self.by_machine[machine] = kept
+            else:
+                self.by_machine.pop(machine, None)
+
     def running(self) -> list[ExecutionRecord]:
         return [ex for ex in self.runs.values() if ex.running]
 
@@ -617,7 +640,7 @@ def _redrivable(ex: ExecutionRecord) -> bool:
     return (
         ex.status in ("FAILED", "ABORTED", "TIMED_OUT")
         and not ex.express
-        and ex.last_cursor is not None
+        and (ex.last_cursor is not None or ex.cursor_stored)
     )
 
 

@@ -123,6 +123,10 @@ class ExecutionRecord:
     stopped: float | None = None
     history: list[HistoryEntry] = field(default_factory=list)
     flushed: int = 0  # history entries committed to the store
+    # Ended, its history (and last cursor) only in the store until asked for (.retention);
+    # cursor_stored: it has a cursor there (it can be redriven).
+    paged_out: bool = False
+    cursor_stored: bool = False
     task: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 

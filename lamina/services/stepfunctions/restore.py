@@ -69,7 +69,8 @@ def restore(ops: StepFunctionsOperations) -> list[tuple[ExecutionRecord, dict[st
         owner = ops.machines.get(alias.machine_arn)
         if owner is not None:
             owner.aliases[alias.name] = alias
-    histories, cursors = ops.store.load_progress()
+    histories, cursors = ops.store.load_progress()  # the running executions'
+    holders = ops.store.load_cursor_holders()
     resume = []
     for row in ops.store.load_executions():
         (arn, machine_arn, name, status, input_, output, error, cause, started, stopped,
@@ -82,11 +83,14 @@ def restore(ops: StepFunctionsOperations) -> list[tuple[ExecutionRecord, dict[st
                              error=error, cause=cause, stopped=stopped,
                              test_case=test_case, version_arn=version_arn,
                              alias_arn=alias_arn)  # fmt: skip
-        ex.history = histories.get(arn, [])
-        ex.flushed = len(ex.history)
         ex.redrive_count = redrives
-        ex.last_cursor = cursors.get(arn)
-        if not ex.running:
+        if ex.running:
+            ex.history = histories.get(arn, [])
+            ex.flushed = len(ex.history)
+            ex.last_cursor = cursors.get(arn)
+        else:  # read back when asked for (.retention)
+            ex.paged_out = True
+            ex.cursor_stored = arn in holders
             ex.done.set()
         ops.remember(ex)
         if ex.running and arn in cursors:

@@ -87,6 +87,11 @@ CREATE TABLE IF NOT EXISTS progress (
 )
 
 
+# Where an execution's rows are, by table and the column naming it (forget_executions).
+_EXECUTION_TABLES = (("executions", "arn"), ("progress", "execution"),
+                     ("map_runs", "execution_arn"))  # fmt: skip
+
+
 def _log_failure(batch: asyncio.Future[None]) -> None:
     if not batch.cancelled() and batch.exception() is not None:
         log.error("workflow store: a commit failed: %s", batch.exception())
@@ -371,11 +376,14 @@ class WorkflowStore:
         )
 
     def load_progress(self) -> tuple[dict[str, list[HistoryEntry]], dict[str, dict[str, Any]]]:
-        """Every execution's history, and the cursor of its last committed transition (where
-        a running execution resumes, and a failed one is redriven from)."""
+        """The RUNNING executions' histories, and the cursor of each one's last committed
+        transition (where it resumes). Ended executions are read back one by one, when
+        asked for (:meth:`load_history`, .retention)."""
         rows = self.writer.call(
             lambda c: c.execute(
-                "SELECT execution, events, cursor FROM progress ORDER BY execution, first_id"
+                "SELECT execution, events, cursor FROM progress WHERE execution IN"
+                " (SELECT arn FROM executions WHERE status = 'RUNNING')"
+                " ORDER BY execution, first_id"
             ).fetchall()
         )
         histories: dict[str, list[HistoryEntry]] = {}
@@ -385,3 +393,41 @@ class WorkflowStore:
             if cursor is not None:
                 cursors[arn] = json.loads(cursor)
         return histories, cursors
+
+    def load_cursor_holders(self) -> set[str]:
+        """The executions with a committed cursor (an ended one can be redriven from it)."""
+        rows = self.writer.call(
+            lambda c: c.execute(
+                "SELECT DISTINCT execution FROM progress WHERE cursor IS NOT NULL"
+            ).fetchall()
+        )
+        return {str(arn) for (arn,) in rows}
+
+    async def load_history(self, arn: str) -> tuple[list[HistoryEntry], dict[str, Any] | None]:
+        """One execution's history and its last committed cursor, from the store (read and
+        parsed in the writer's thread: a 25,000-event history stays off the event loop)."""
+
+        def op(c: sqlite3.Connection) -> tuple[list[HistoryEntry], dict[str, Any] | None]:
+            history: list[HistoryEntry] = []
+            last: str | None = None
+            for events, cursor in c.execute(
+                "SELECT events, cursor FROM progress WHERE execution = ? ORDER BY first_id", (arn,)
+            ):
+                history.extend(events_value(events))
+                if cursor is not None:
+                    last = cursor
+            return history, (json.loads(last) if last is not None else None)
+
+        return await self.writer.run(op)
+
+    async def forget_executions(self, arns: list[str]) -> None:
+        """Delete ended executions, their histories and Map Runs (.retention)."""
+
+        def op(c: sqlite3.Connection) -> None:
+            for i in range(0, len(arns), _ROWS_PER_STATEMENT):
+                part = arns[i : i + _ROWS_PER_STATEMENT]
+                marks = ",".join("?" * len(part))
+                for table, column in _EXECUTION_TABLES:
+                    c.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", part)
+
+        await self._commit(op)
