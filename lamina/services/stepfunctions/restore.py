@@ -71,11 +71,16 @@ def restore(ops: StepFunctionsOperations) -> list[tuple[ExecutionRecord, dict[st
             owner.aliases[alias.name] = alias
     histories, cursors = ops.store.load_progress()  # the running executions'
     holders = ops.store.load_cursor_holders()
+    # Executions of one definition share its parsed machine, as live ones share their
+    # state machine's: one parse per definition, not per execution.
+    machines: dict[str, Machine | None] = {}
     resume = []
     for row in ops.store.load_executions():
         (arn, machine_arn, name, status, input_, output, error, cause, started, stopped,
          definition, role, test_case, version_arn, alias_arn, redrives) = row  # fmt: skip
-        ex_machine = _parsed(definition, arn)
+        if definition not in machines:
+            machines[definition] = _parsed(definition, arn)
+        ex_machine = machines[definition]
         if ex_machine is None:
             continue
         ex = ExecutionRecord(arn, machine_arn, name, input_, started, definition, role,
