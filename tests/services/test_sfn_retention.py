@@ -142,6 +142,8 @@ def test_histories_leave_memory_past_the_bound_and_come_back_whole(tmp_path: Pat
         # After a restart every ended execution starts paged out, and reads back the same.
         again = await _open(tmp_path, clock)
         assert again.operations.runs[first].paged_out
+        # ... and executions of one definition share one parsed machine.
+        assert again.operations.runs[first].machine is again.operations.runs[second].machine
         assert await _history(again, first) == before
         await again.close()
 
