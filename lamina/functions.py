@@ -113,6 +113,9 @@ class Functions:
         # Starts and stops the configurations' environments (the scheduler's Provisioner);
         # set by the server, None where nothing runs them (the configurations are kept).
         self.provisioning: Provisioning | None = None
+        # Functions whose recursive loops run on (RecursiveLoop: Allow), read per counted
+        # invoke (lamina.events.recursion).
+        self._loops_allowed = metadata.loops_allowed()
 
     # -- reads (the invoke path) ------------------------------------------------------
     def get(self, name: str, qualifier: str | None = None) -> FunctionConfig:
@@ -285,6 +288,7 @@ class Functions:
             self._versions = {k: v for k, v in self._versions.items() if k[0] != name}
             self._aliases = {k: v for k, v in self._aliases.items() if k[0] != name}
             self._reserve(name, None)
+            self._loops_allowed.discard(name)
             for key in [k for k in self._provisioned if k[0] == name]:
                 self._unprovision(*key)
             for hook in self.on_deleted:
@@ -364,6 +368,22 @@ class Functions:
         self._unprovision(name, alias)
 
     # -- a function's settings: reserved concurrency, tags, URL configurations ----------
+    def recursive_loop(self, name: str) -> str:
+        """``Allow`` or ``Terminate``: what Lambda does when ``name`` loops."""
+        self.get(name)
+        return "Allow" if name in self._loops_allowed else "Terminate"
+
+    def set_recursive_loop(self, name: str, value: str) -> None:
+        self.metadata.set_recursive_loop(name, value)
+        if value == "Allow":
+            self._loops_allowed.add(name)
+        else:
+            self._loops_allowed.discard(name)
+
+    def loop_allowed(self, name: str) -> bool:
+        """Whether ``name``'s recursive loops are let run (the invoke path: a set lookup)."""
+        return name in self._loops_allowed
+
     def reserved_concurrency(self, name: str) -> int | None:
         self.get(name)
         return self.metadata.get_reserved_concurrency(name)

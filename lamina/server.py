@@ -32,6 +32,7 @@ from lamina.console.session import Sessions
 from lamina.console.triggers import TriggerReader
 from lamina.console.workflows import WorkflowPages
 from lamina.errors import ApiError, ConfigError, ServiceError
+from lamina.events.recursion import RecursionGuard
 from lamina.events.schedule.runner import scaled_clock
 from lamina.events.sources import EventSources
 from lamina.functions import Functions
@@ -458,6 +459,10 @@ def open_event_sources(
         verify=api.authenticator("lambda").check,
         invoke_stream=invoke_stream,
     )
+    # Recursive loop detection over the counted sources (lamina.events.recursion).
+    guard = RecursionGuard(functions.loop_allowed, lambda name: function_arn(region, account, name))
+    events.async_queue.recursion = guard
+    events.mappings.recursion = guard
     api.attach_events(events)
     return events
 

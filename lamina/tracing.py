@@ -17,10 +17,21 @@ incoming header sets :data:`INCOMING` around its invoke or enqueue (:func:`conti
 as OpenTelemetry's context does, so the many invoke callables keep their signatures; the
 server's invoke functions read it into ``InvokeRequest`` and the async queue stores it.
 What is kept is :func:`canonical`'s rebuilt header, never the text a client sent.
+
+**Lineage** (recursive loop detection, :func:`lineage_step`): an invocation started by a
+counted source (an asynchronous event — an ``Event`` invoke, an S3 or SNS notification — or
+an SQS mapping's batch) adds one to its function's count in the header's ``Lineage`` field,
+which the function's SDK hands on with every call it makes (botocore and the JavaScript
+SDK copy ``_X_AMZN_TRACE_ID`` into ``X-Amzn-Trace-Id``), so a message the function sends
+to the queue that invokes it carries the count on. Past :data:`LOOP_LIMIT` the source stops
+(``RecursiveLoop``: Terminate, Lambda's default). Lamina's field is
+``Lineage=<8 hex>:<count>[,<8 hex>:<count>...]`` — the hash of a function's ARN and how many
+counted invocations of it the chain has had — its own encoding: AWS's is not documented.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +44,11 @@ _ROOT = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
 MAX_HEADER = 256  # longer headers are not traces anyone sent on purpose: ignored
 
 _HEX = frozenset("0123456789abcdef")
+# Recursive loop detection: Lambda stops the invocation after which a function would have
+# been invoked more than this many times in one chain of requests.
+LOOP_LIMIT = 16
+_LINEAGE_ENTRIES = 8  # functions a header tracks at most (the most recent kept)
+_LINEAGE_ENTRY = re.compile(r"([0-9a-f]{8}):([0-9]{1,3})")
 # A UUID's version (4) and variant (RFC 4122) bits, and the bits they replace.
 _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID_SET = (0x4000 << 64) | (0x8000 << 48)
@@ -89,7 +105,52 @@ def canonical(header: str | None) -> str | None:
         parts.append(f"Parent={parent}")
     if fields.get("sampled") in ("0", "1"):
         parts.append(f"Sampled={fields['sampled']}")
+    lineage = _lineage_text(_parse_lineage(fields.get("lineage", "")))
+    if lineage:
+        parts.append(f"Lineage={lineage}")
     return ";".join(parts)
+
+
+def _lineage_of(header: str) -> str:
+    """The canonical ``Lineage`` value of ``header`` ("" if it has none that parses)."""
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "lineage":
+            return _lineage_text(_parse_lineage(value.strip().lower()))
+    return ""
+
+
+def _parse_lineage(value: str) -> dict[str, int]:
+    """A ``Lineage`` value's counts by function hash; what does not parse is left out."""
+    out: dict[str, int] = {}
+    for entry in value.split(",")[-_LINEAGE_ENTRIES:]:
+        m = _LINEAGE_ENTRY.fullmatch(entry.strip())
+        if m is not None:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def _lineage_text(counts: dict[str, int]) -> str:
+    return ",".join(f"{h}:{n}" for h, n in list(counts.items())[-_LINEAGE_ENTRIES:])
+
+
+def function_hash(function_arn: str) -> str:
+    """The 8 hex digits a function is known by in ``Lineage`` (its unqualified ARN's)."""
+    return hashlib.sha256(function_arn.encode()).hexdigest()[:8]
+
+
+def lineage_step(header: str | None, function_hash_: str) -> tuple[str | None, int]:
+    """One more counted invocation of the function ``function_hash_`` in ``header``'s
+    chain: (the header to continue with, the function's count in the chain now). A header
+    with no valid root starts no chain: (``header``, 1)."""
+    kept = canonical(header)
+    if kept is None:
+        return header, 1
+    base, _, rest = kept.partition(";Lineage=")
+    counts = _parse_lineage(rest)
+    count = min(counts.pop(function_hash_, 0) + 1, 999)
+    counts[function_hash_] = count  # last: the most recent entry is kept when trimming
+    return f"{base};Lineage={_lineage_text(counts)}", count
 
 
 def header_ids(header: str | None) -> tuple[str, str] | None:
@@ -126,7 +187,11 @@ def xray_header(request_id: str, at: float, incoming: str | None = None) -> str:
     if continues is not None:
         root, sampled = continues
         parent = ids[1] if ids is not None else f"{getrandbits(64):016x}"
-        return f"Root={root};Parent={parent};Sampled={sampled}"
+        # The chain's Lineage goes on to the function (and from its SDK to what it calls),
+        # rebuilt from its valid entries (a sync Invoke's header arrives as the client sent it).
+        lineage = _lineage_of(incoming) if incoming and "ineage=" in incoming.lower() else ""
+        tail = f";Lineage={lineage}" if lineage else ""
+        return f"Root={root};Parent={parent};Sampled={sampled}{tail}"
     if ids is None:
         # A trace id is a correlation id, not a secret: the Mersenne Twister is cheap.
         return (

@@ -34,6 +34,7 @@ from lamina.api.layer_ops import LayerOps
 from lamina.api.mounts import Mounted, MountTable, Selector
 from lamina.api.permission_ops import PermissionOps
 from lamina.api.provisioned_ops import ProvisionedOps, list_operation
+from lamina.api.recursion_ops import RecursionOps
 from lamina.api.routes import match
 from lamina.api.streaming import invoke_with_response_stream
 from lamina.api.url_ops import UrlOps
@@ -146,6 +147,7 @@ class LambdaApi:
             AliasOps(ctx),
             AccountOps(ctx),
             ProvisionedOps(ctx),
+            RecursionOps(ctx),
             UrlOps(ctx),
             LaminaOps(ctx),
             LayerOps(ctx),

@@ -33,6 +33,7 @@ ESM = "/2015-03-31/event-source-mappings"
 LAYERS = "/2018-10-31/layers"
 LV = LAYERS + "/{LayerName}/versions"
 PC = "/2019-09-30/functions/{FunctionName}/provisioned-concurrency"
+RC = "/2024-08-31/functions/{FunctionName}/recursion-config"
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", F, "CreateFunction", 201),
@@ -71,6 +72,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", PC, "PutProvisionedConcurrencyConfig", 202),
     Route("GET", PC, "GetProvisionedConcurrencyConfig", 200),
     Route("DELETE", PC, "DeleteProvisionedConcurrencyConfig", 204),
+    Route("GET", RC, "GetFunctionRecursionConfig", 200),
+    Route("PUT", RC, "PutFunctionRecursionConfig", 200),
     Route("GET", "/2016-08-19/account-settings", "GetAccountSettings", 200),
     Route("POST", "/2017-03-31/tags/{Resource}", "TagResource", 204),
     Route("DELETE", "/2017-03-31/tags/{Resource}", "UntagResource", 204),

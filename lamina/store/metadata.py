@@ -168,6 +168,26 @@ class MetadataStore:
             ).fetchone()
         return int(row[0])
 
+    # -- recursive loop detection ---------------------------------------------------------
+    def set_recursive_loop(self, name: str, value: str) -> None:
+        """``Allow`` or ``Terminate`` (Lambda's default) for the function ``name``."""
+        with self._db.transaction() as conn:
+            if not self._exists(conn, name, LATEST):
+                raise self._not_found(name, LATEST)
+            conn.execute(
+                "INSERT INTO function_settings (name, recursive_loop) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET recursive_loop = excluded.recursive_loop",
+                (name, value),
+            )
+
+    def loops_allowed(self) -> set[str]:
+        """The functions whose recursive loops are allowed (``Allow``)."""
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT name FROM function_settings WHERE recursive_loop = 'Allow'"
+            ).fetchall()
+        return {str(name) for (name,) in rows}
+
     # -- provisioned concurrency ---------------------------------------------------------
 
     def put_provisioned(self, cfg: ProvisionedConfig) -> None:

@@ -60,6 +60,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (name, qualifier)
         )""",
     ),
+    # 4: recursive loop detection's setting (PutFunctionRecursionConfig); NULL: Terminate.
+    ("ALTER TABLE function_settings ADD COLUMN recursive_loop TEXT",),
 ]
 
 

@@ -102,6 +102,17 @@ def destination_record(
     return record
 
 
+# What a DLQ message of an event that never ran says (status code as Lambda's API would).
+_NOT_RUN = {
+    Condition.EVENT_AGE_EXCEEDED: ("Event age exceeded", "429"),
+    Condition.RECURSIVE_LOOP: (
+        "Lambda has detected your function being invoked in a recursive loop with other AWS "
+        "resources and stopped your function's invocation.",
+        "400",
+    ),
+}
+
+
 def dead_letter_attributes(
     request_id: str, last: LastResponse | None, condition: Condition
 ) -> dict[str, tuple[str, str]]:
@@ -111,8 +122,7 @@ def dead_letter_attributes(
         message = err.get("errorMessage", "") if isinstance(err, dict) else str(err)
         code = str(last.status_code)
     else:
-        message = "Event age exceeded" if condition is Condition.EVENT_AGE_EXCEEDED else ""
-        code = "429" if condition is Condition.EVENT_AGE_EXCEEDED else "200"
+        message, code = _NOT_RUN.get(condition, ("", "200"))
     return {
         "RequestID": ("String", request_id),
         "ErrorCode": ("Number", code),

@@ -19,6 +19,9 @@ class Condition(StrEnum):
     SUCCESS = "Success"
     RETRIES_EXHAUSTED = "RetriesExhausted"
     EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+    # Stopped by recursive loop detection (lamina.events.recursion). Lamina's word: AWS's
+    # record for this case is not documented; Lambda's API names the error so.
+    RECURSIVE_LOOP = "RecursiveInvocationException"
 
 
 @dataclass(frozen=True, slots=True)

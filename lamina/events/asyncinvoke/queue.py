@@ -41,6 +41,7 @@ from lamina.events.asyncinvoke.policy import (
 from lamina.events.asyncinvoke.registry import EventInvokeConfigs
 from lamina.events.asyncinvoke.store import AsyncInvokeStore, StoredEvent
 from lamina.events.invoker import Invoke
+from lamina.events.recursion import RecursionGuard
 from lamina.tracing import INCOMING, canonical, continued
 from lamina.triggers import OTHER, TRIGGER, triggered
 from lamina.waiting import wait_event
@@ -76,6 +77,8 @@ class AsyncInvokeQueue:
         self.store = store
         self.configs = configs
         self._invoke = invoke
+        # Recursive loop detection (lamina.events.recursion); None: not counted.
+        self.recursion: RecursionGuard | None = None
         self._region = region
         self._account = account
         self._send_to_queue = send_to_queue
@@ -173,8 +176,15 @@ class AsyncInvokeQueue:
             await self._finish(ev, cfg, Condition.EVENT_AGE_EXCEEDED, ev.attempts, last)
             return
         attempts, throttles = ev.attempts, ev.throttles
+        trace = ev.trace_header
+        if self.recursion is not None:
+            # Counted from the stored header on every attempt: a retry is the same event.
+            trace, stop = self.recursion.step(ev.function, trace)
+            if stop:
+                await self._finish(ev, cfg, Condition.RECURSIVE_LOOP, attempts, last)
+                return
         try:
-            with continued(ev.trace_header), triggered(ev.trigger or OTHER):
+            with continued(trace), triggered(ev.trigger or OTHER):
                 result = await self._invoke(ev.function, ev.qualifier, ev.payload, ev.request_id)
         except TooManyRequests:
             throttles += 1

@@ -34,6 +34,7 @@ from lamina.events.esm.event import (
 )
 from lamina.events.esm.store import MappingStore
 from lamina.events.invoker import Invoke
+from lamina.events.recursion import RecursionGuard
 from lamina.tracing import continued
 from lamina.triggers import PUBSUB, triggered
 from lamina.waiting import wait_event
@@ -74,6 +75,7 @@ class MappingPoller:
         self._invoke = invoke
         self._region = region
         self._report = report  # (uuid, LastProcessingResult)
+        self.recursion: RecursionGuard | None = None  # recursive loop detection
         self._tasks: list[asyncio.Task[None]] = []
         self.counts = counts or BatchCounts(mapping.function_name, mapping.event_source_arn)
 
@@ -142,6 +144,13 @@ class MappingPoller:
         # The batch continues the trace its first traced message was sent in.
         trace = next((q.attributes["AWSTraceHeader"] for q in batch
                       if "AWSTraceHeader" in q.attributes), None)  # fmt: skip
+        if self.recursion is not None:
+            trace, stop = self.recursion.step(m.function_name, trace)
+            if stop:
+                # Not handed over, not deleted: visible again after the visibility timeout,
+                # until the queue's redrive policy moves them to its dead-letter queue.
+                self._report(m.uuid, "PROBLEM: Function invocation stopped: recursive loop")
+                return
         try:
             # SQS is the one source mappings read: a messaging system's (pubsub).
             with continued(trace), triggered(PUBSUB):
@@ -192,6 +201,7 @@ class MappingManager:
         self._client_for = client_for
         self._invoke = invoke
         self._region = region
+        self.recursion: RecursionGuard | None = None  # given to each poller
         self.pollers: dict[str, MappingPoller] = {}
         self.counts: dict[str, BatchCounts] = {}  # mapping uuid → its batches (GET /metrics)
         self._wake = asyncio.Event()
@@ -256,6 +266,7 @@ class MappingManager:
                     m.uuid, BatchCounts(m.function_name, m.event_source_arn)
                 )
                 poller = MappingPoller(m, client, self._invoke, self._region, self._report, counts)
+                poller.recursion = self.recursion
                 self.pollers[m.uuid] = poller
                 self.store.save(m)
                 poller.start()
