@@ -96,6 +96,14 @@ async def _call(sfn: StepFunctions, op: str, body: dict[str, Any]) -> dict[str, 
     return await table[op](body)
 
 
+async def _machine(sfn: StepFunctions, name: str, definition: dict[str, Any]) -> str:
+    out = await _call(sfn, "CreateStateMachine", {
+        "name": name, "definition": json.dumps(definition),
+        "roleArn": f"arn:aws:iam::{ACCOUNT}:role/r",
+    })  # fmt: skip
+    return str(out["stateMachineArn"])
+
+
 async def _run(sfn: StepFunctions, machine: str, name: str) -> str:
     out = await _call(sfn, "StartExecution", {"stateMachineArn": machine, "name": name})
     arn = str(out["executionArn"])
@@ -120,10 +128,7 @@ def test_histories_leave_memory_past_the_bound_and_come_back_whole(tmp_path: Pat
         clock = Clock()
         sfn = await _open(tmp_path, clock)
         sfn.operations.histories.kept.limit = 10  # two 8-event histories do not fit
-        machine = (await _call(sfn, "CreateStateMachine", {
-            "name": "passes", "definition": json.dumps(PASSES),
-            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/r",
-        }))["stateMachineArn"]  # fmt: skip
+        machine = await _machine(sfn, "passes", PASSES)
         first = await _run(sfn, machine, "first")
         before = await _history(sfn, first)
         assert [e["type"] for e in before][-1] == "ExecutionSucceeded" and len(before) == 8
@@ -154,10 +159,7 @@ def test_a_paged_out_failed_execution_is_redriven_from_its_stored_cursor(tmp_pat
     async def scenario() -> None:
         clock = Clock()
         sfn = await _open(tmp_path, clock)
-        machine = (await _call(sfn, "CreateStateMachine", {
-            "name": "fails", "definition": json.dumps(FAILS),
-            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/r",
-        }))["stateMachineArn"]  # fmt: skip
+        machine = await _machine(sfn, "fails", FAILS)
         arn = await _run(sfn, machine, "once")
         before = await _history(sfn, arn)
         await sfn.close()
@@ -183,10 +185,7 @@ def test_executions_past_the_retention_are_deleted_from_memory_and_disk(tmp_path
     async def scenario() -> None:
         clock = Clock()
         sfn = await _open(tmp_path, clock, days=1.0)
-        machine = (await _call(sfn, "CreateStateMachine", {
-            "name": "passes", "definition": json.dumps(PASSES),
-            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/r",
-        }))["stateMachineArn"]  # fmt: skip
+        machine = await _machine(sfn, "passes", PASSES)
         old = await _run(sfn, machine, "old")
         clock.t += 0.5 * DAY_S
         young = await _run(sfn, machine, "young")
@@ -216,10 +215,7 @@ def test_retention_zero_keeps_ended_executions_for_ever(tmp_path: Path) -> None:
     async def scenario() -> None:
         clock = Clock()
         sfn = await _open(tmp_path, clock, days=0.0)
-        machine = (await _call(sfn, "CreateStateMachine", {
-            "name": "passes", "definition": json.dumps(PASSES),
-            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/r",
-        }))["stateMachineArn"]  # fmt: skip
+        machine = await _machine(sfn, "passes", PASSES)
         arn = await _run(sfn, machine, "kept")
         clock.t += 10_000 * DAY_S
         assert await sfn.operations.histories.sweep(clock()) == 0
