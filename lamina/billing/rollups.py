@@ -66,6 +66,9 @@ class Minute:
     provisioned_invocations: int = 0
     provisioned_duration_sum_ms: float = 0.0
     spillover_invocations: int = 0
+    # The largest provisioned concurrency configured for the provisioned invocations
+    # counted (ProvisionedConcurrencyUtilization's divisor).
+    provisioned_concurrency: int = 0
 
     def add(self, rec: InvocationRecord, gb_s: Decimal, cost: Decimal) -> None:
         """Count one metered invocation in, with its GB-s and cost."""
@@ -103,6 +106,8 @@ class Minute:
         if rec.provisioned:
             self.provisioned_invocations += 1
             self.provisioned_duration_sum_ms += duration
+            if rec.provisioned_concurrency > self.provisioned_concurrency:
+                self.provisioned_concurrency = rec.provisioned_concurrency
         elif rec.spillover:
             self.spillover_invocations += 1
 
@@ -133,6 +138,9 @@ class Minute:
         self.provisioned_invocations += other.provisioned_invocations
         self.provisioned_duration_sum_ms += other.provisioned_duration_sum_ms
         self.spillover_invocations += other.spillover_invocations
+        self.provisioned_concurrency = max(
+            self.provisioned_concurrency, other.provisioned_concurrency
+        )
 
     def copy(self) -> Minute:
         out = Minute()

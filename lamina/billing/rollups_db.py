@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS {name} (
     provisioned_invocations     INTEGER NOT NULL DEFAULT 0,
     provisioned_duration_sum_ms REAL    NOT NULL DEFAULT 0,
     spillover_invocations       INTEGER NOT NULL DEFAULT 0,
+    provisioned_concurrency     INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (function, version, minute)
 ) WITHOUT ROWID;
 """
@@ -53,14 +54,15 @@ _COLUMNS = (
     "function, version, minute, invocations, errors, timeouts, throttles, cold_starts, "
     "duration_sum_ms, duration_max_ms, duration_min_ms, duration_buckets, init_sum_ms, "
     "init_buckets, max_memory_used_mb, memory_mb, gb_s, cost, provisioned_invocations, "
-    "provisioned_duration_sum_ms, spillover_invocations"
+    "provisioned_duration_sum_ms, spillover_invocations, provisioned_concurrency"
 )
-_VALUES = ", ".join("?" * 21)
+_VALUES = ", ".join("?" * 22)
 # Columns added since the tables were first made (each with a default: older rows count 0).
 _ADDED = (
     "provisioned_invocations INTEGER NOT NULL DEFAULT 0",
     "provisioned_duration_sum_ms REAL NOT NULL DEFAULT 0",
     "spillover_invocations INTEGER NOT NULL DEFAULT 0",
+    "provisioned_concurrency INTEGER NOT NULL DEFAULT 0",
 )
 
 
@@ -85,7 +87,7 @@ def _buckets(text: str) -> list[int]:
 def _decode(row: tuple[Any, ...]) -> tuple[RollupKey, Minute]:
     (function, version, minute, invocations, errors, timeouts, throttles, cold_starts,
      duration_sum, duration_max, duration_min, duration_buckets, init_sum, init_buckets,
-     max_used, memory_mb, gb_s, cost, pc_invocations, pc_duration, spillover) = row  # fmt: skip
+     max_used, memory_mb, gb_s, cost, pc_invocations, pc_duration, spillover, pc_configured) = row  # fmt: skip
     return (str(function), str(version), int(minute)), Minute(
         invocations=int(invocations),
         errors=int(errors),
@@ -105,6 +107,7 @@ def _decode(row: tuple[Any, ...]) -> tuple[RollupKey, Minute]:
         provisioned_invocations=int(pc_invocations),
         provisioned_duration_sum_ms=float(pc_duration),
         spillover_invocations=int(spillover),
+        provisioned_concurrency=int(pc_configured),
     )
 
 
@@ -129,6 +132,7 @@ def _encode(key: RollupKey, m: Minute) -> tuple[object, ...]:
         m.provisioned_invocations,
         m.provisioned_duration_sum_ms,
         m.spillover_invocations,
+        m.provisioned_concurrency,
     )
 
 

@@ -70,6 +70,10 @@ class InvocationRecord(NamedTuple):
     # Its version had provisioned environments, all busy: it ran on an on-demand one
     # (Lambda's ProvisionedConcurrencySpilloverInvocations). Not stored in the ledger's rows.
     spillover: bool = False
+    # Served by a provisioned environment: the provisioned concurrency its configuration
+    # had then (Lambda's ProvisionedConcurrencyUtilization divides by it); 0 otherwise.
+    # Not stored in the ledger's rows.
+    provisioned_concurrency: int = 0
 
     @property
     def cold(self) -> bool:

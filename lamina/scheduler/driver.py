@@ -288,6 +288,7 @@ class Scheduler:
             if isinstance(decision, ColdStart):
                 env = self._new_environment(cfg, slot)
                 env.spillover = self.pool.spills_over(slot)
+                env.provisioned_concurrency = self.provisioner.configured(slot)
                 env.tail = [] if req.tail else None
                 init = await self._starter.start(env)
                 if isinstance(init, InitFailed):
@@ -314,6 +315,7 @@ class Scheduler:
                 await env.thaw()
                 await env.settle_extensions()  # no event before every extension is done
                 env.spillover = self.pool.spills_over(slot)
+                env.provisioned_concurrency = self.provisioner.configured(slot)
                 env.tail = [] if req.tail else None
                 result, reusable = await self._serve(env, req, request_id, None)
             return result

@@ -71,6 +71,8 @@ class Environment:
     # The event being served spilled over: its version's provisioned environments were all
     # busy (lamina.scheduler.provisioned; a metric).
     spillover: bool = False
+    # The provisioned concurrency of its configuration when the event began (0: on-demand).
+    provisioned_concurrency: int = 0
     # Called once when the environment is destroyed (a zygote counts its live children).
     on_destroyed: Callable[[], None] | None = None
     # Its own network namespace (process tier), closed with the environment.

@@ -116,6 +116,14 @@ class Provisioner:
         available = sum(1 for s in live if s.is_idle())
         return Allocation(len(live), available, current.status, current.reason)
 
+    def configured(self, slot: EnvSlot) -> int:
+        """The provisioned concurrency of ``slot``'s configuration (0: an on-demand one)."""
+        tag = slot.provisioned
+        if tag is None:
+            return 0
+        current = self._configs.get(tag)
+        return current.requested if current is not None else 0
+
     # -- what the scheduler tells ---------------------------------------------------------
     def lost(self, slot: EnvSlot) -> None:
         """A provisioned environment ended (crash, timeout, extension failure): replace it."""

@@ -37,6 +37,7 @@ def invocation_record(
     trigger: str = "other",
     provisioned: bool = False,
     spillover: bool = False,
+    provisioned_concurrency: int = 0,
 ) -> InvocationRecord:
     """Meter one invocation (pure). A restored environment is billed its Billed Restore
     Duration on top of the duration, as SnapStart is (INIT was billed once, by the invoke
@@ -68,6 +69,7 @@ def invocation_record(
         trigger,
         provisioned,
         spillover,
+        provisioned_concurrency if provisioned else 0,
     )
 
 
@@ -176,6 +178,7 @@ class Reporter:
             trigger=trace.trigger if trace is not None else "other",
             provisioned=env.slot.provisioned is not None,
             spillover=env.spillover,
+            provisioned_concurrency=env.provisioned_concurrency,
         )
         self._record(rec)
         produced = streamed_bytes or len(outcome.payload)

@@ -13,7 +13,9 @@ Each metric is what Lambda would have published per request, summarised per peri
   environments served) and ``ProvisionedConcurrencySpilloverInvocations`` (those that ran
   on on-demand environments because they were all busy), counted as Invocations is;
   ``ProvisionedConcurrentExecutions``, the average concurrency of its environments, as
-  ConcurrentExecutions is. (``ProvisionedConcurrencyUtilization`` is not computed.)
+  ConcurrentExecutions is; ``ProvisionedConcurrencyUtilization``, that divided by the
+  provisioned concurrency configured (0.5: half of it in use). Like Lambda's, they have no
+  datapoint in a period whose provisioned environments served nothing.
 
 A period with nothing to count has no datapoint, as in CloudWatch.
 """
@@ -36,6 +38,7 @@ UNITS = {
     "ProvisionedConcurrencyInvocations": "Count",
     "ProvisionedConcurrencySpilloverInvocations": "Count",
     "ProvisionedConcurrentExecutions": "Count",
+    "ProvisionedConcurrencyUtilization": "Count",
 }
 # What ListMetrics lists for every function (provisioned concurrency's are not listed:
 # most functions have none).
@@ -150,6 +153,11 @@ def summarise(metric: str, m: Minute, period_s: int) -> StatisticSummary | None:
             return None
         average = m.provisioned_duration_sum_ms / (period_s * 1000.0)
         return StatisticSummary(1, average, average, average, m)
+    if metric == "ProvisionedConcurrencyUtilization":
+        if not m.provisioned_invocations or not m.provisioned_concurrency:
+            return None
+        used = m.provisioned_duration_sum_ms / (period_s * 1000.0) / m.provisioned_concurrency
+        return StatisticSummary(1, used, used, used, m)
     raise ValueError(f"unknown metric {metric!r}")
 
 
