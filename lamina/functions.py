@@ -400,6 +400,9 @@ class Functions:
                     "Specified ReservedConcurrentExecutions for function decreases account's "
                     f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
                 )
+            provisioned.check_reserved_covers(
+                value, sum(p.requested for (f, _), p in self._provisioned.items() if f == name)
+            )
         self.metadata.set_reserved_concurrency(name, value)
         self._reserve(name, value)
 
@@ -413,12 +416,18 @@ class Functions:
             raise provisioned.unpublished()
         return cfg
 
+    def provisionable_version(self, name: str, qualifier: str | None) -> FunctionConfig:
+        """:meth:`provisioned_version`, refused when SnapStart is on for it."""
+        cfg = self.provisioned_version(name, qualifier)
+        provisioned.check_no_snap_start(cfg.snap_start)
+        return cfg
+
     def put_provisioned(
         self, name: str, qualifier: str | None, requested: object
     ) -> ProvisionedConfig:
         """Store a configuration and start its environments (Lambda's rules first)."""
         n = provisioned.check_requested(requested)
-        cfg = self.provisioned_version(name, qualifier)
+        cfg = self.provisionable_version(name, qualifier)
         if self.provisioning is None:
             raise provisioned.not_provisioned_here()
         assert qualifier is not None  # provisioned_version refused None

@@ -118,6 +118,27 @@ def check_room(
         )
 
 
+def check_reserved_covers(reserved: int, provisioned_total: int) -> None:
+    """A function's reserved concurrency may not go below the provisioned concurrency its
+    versions and aliases hold: Lambda refuses the PutFunctionConcurrency (its wording
+    from memory: no stored AWS source quotes it)."""
+    if reserved < provisioned_total:
+        raise InvalidParameterValue(
+            f"ReservedConcurrentExecutions {reserved} should not be lower than function's "
+            f"total provisioned concurrency [{provisioned_total}]."
+        )
+
+
+def check_no_snap_start(snap_start: bool) -> None:
+    """Lambda's guide: "SnapStart does not support provisioned concurrency" — a version
+    published with SnapStart on (or an alias serving one) takes no configuration. The
+    wording is Lamina's: no stored AWS source quotes the API's."""
+    if snap_start:
+        raise InvalidParameterValue(
+            "Provisioned Concurrency is not supported for function versions with SnapStart enabled."
+        )
+
+
 def check_not_both(
     function: str,
     qualifier: str,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -144,6 +145,22 @@ def test_the_operations_refuse_what_lambda_refuses(server: LaminaProcess) -> Non
     assert ready["Status"] == "READY"
     assert ready["AllocatedProvisionedConcurrentExecutions"] == 1
     assert ready["AvailableProvisionedConcurrentExecutions"] == 1
+    # Its reserved concurrency can no longer go below the provisioned total (1); to it, yes.
+    assert api_error(
+        lambda: client.put_function_concurrency(
+            FunctionName="pc-rules", ReservedConcurrentExecutions=0
+        )
+    ) == (
+        "InvalidParameterValueException",
+        400,
+        "ReservedConcurrentExecutions 0 should not be lower than function's total "
+        "provisioned concurrency [1].",
+    )
+    assert client.get_function_concurrency(FunctionName="pc-rules") == {
+        "ReservedConcurrentExecutions": 1,
+        "ResponseMetadata": ANY,
+    }
+    client.put_function_concurrency(FunctionName="pc-rules", ReservedConcurrentExecutions=1)
     # The alias serves version 1: the version itself cannot have one too.
     code, status, _ = api_error(
         lambda: client.put_provisioned_concurrency_config(
@@ -188,6 +205,43 @@ def test_the_operations_refuse_what_lambda_refuses(server: LaminaProcess) -> Non
         ]
         == []
     )
+
+    # SnapStart does not support provisioned concurrency: its version, nor an alias of it.
+    server.create(
+        "pc-snap",
+        python_zip(HANDLER),
+        runtime="python3.12",
+        SnapStart={"ApplyOn": "PublishedVersions"},
+    )
+    snapped = client.publish_version(FunctionName="pc-snap")["Version"]
+    client.create_alias(FunctionName="pc-snap", Name="live", FunctionVersion=snapped)
+    for qualifier in (snapped, "live"):
+        put = functools.partial(
+            client.put_provisioned_concurrency_config,
+            FunctionName="pc-snap",
+            Qualifier=qualifier,
+            ProvisionedConcurrentExecutions=1,
+        )
+        assert api_error(put) == (
+            "InvalidParameterValueException",
+            400,
+            "Provisioned Concurrency is not supported for function versions with SnapStart "
+            "enabled.",
+        )
+    assert (
+        client.list_provisioned_concurrency_configs(FunctionName="pc-snap")[
+            "ProvisionedConcurrencyConfigs"
+        ]
+        == []
+    )
+    # With SnapStart off, the next version takes one.
+    client.update_function_configuration(FunctionName="pc-snap", SnapStart={"ApplyOn": "None"})
+    client.get_waiter("function_updated_v2").wait(FunctionName="pc-snap")
+    plain = client.publish_version(FunctionName="pc-snap")["Version"]
+    client.put_provisioned_concurrency_config(
+        FunctionName="pc-snap", Qualifier=plain, ProvisionedConcurrentExecutions=1
+    )
+    assert wait_ready(client, "pc-snap", plain)["Status"] == "READY"
 
 
 def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
