@@ -86,14 +86,20 @@ def test_the_runner_fires_targets_with_the_scheduled_event(tmp_path: Path) -> No
         }
     )
     enqueued: list[tuple[str, str | None, bytes]] = []
-    sent: list[tuple[str, str]] = []
+    sent: list[tuple[str, str, str | None, str | None]] = []
 
     async def enqueue(name: str, qualifier: str | None, payload: bytes) -> str:
         enqueued.append((name, qualifier, payload))
         return "rid"
 
-    async def send(arn: str, body: str, attrs: dict[str, tuple[str, str]]) -> None:
-        sent.append((arn, body))
+    async def send(
+        arn: str,
+        body: str,
+        attrs: dict[str, tuple[str, str]],
+        group: str | None,
+        dedup: str | None,
+    ) -> None:
+        sent.append((arn, body, group, dedup))
 
     async def main() -> None:
         runner = ScheduleRunner(
@@ -115,6 +121,8 @@ def test_the_runner_fires_targets_with_the_scheduled_event(tmp_path: Path) -> No
     assert json.loads(enqueued[1][2]) == {"mode": "full"}
     assert sent[0][0] == "arn:aws:sqs:us-east-1:000000000000:ticks"
     assert json.loads(sent[0][1])["id"] == event["id"]
+    # No SqsParameters: no message group; the event's id to deduplicate on a FIFO queue.
+    assert sent[0][2:] == (None, event["id"])
     store.close()
     # the fired tick is durable: a restarted runner does not fire it again
     reopened = RuleStore(tmp_path / "schedules.db")

@@ -290,6 +290,14 @@ class AsyncInvokeQueue:
                 name, qualifier = split_function_arn(arn)
                 with triggered(OTHER):  # a destination's record, whatever started the event
                     await self.enqueue(name, qualifier, body.encode())
+            elif arn.endswith(".fifo"):
+                # As on AWS: accepted as a destination or dead-letter queue, but Lambda
+                # does not deliver to FIFO queues (a DestinationDeliveryFailures there).
+                log.warning(
+                    "destination %s is a FIFO queue, which Lambda does not deliver "
+                    "destination records or dead-letter messages to; dropped",
+                    arn,
+                )
             elif self._send_to_queue is not None:
                 await self._send_to_queue(arn, body, attrs)
             else:

@@ -33,7 +33,10 @@ from lamina.waiting import wait_event
 
 log = logging.getLogger("lamina.events.schedule")
 
-SendToQueue = Callable[[str, str, dict[str, tuple[str, str]]], Awaitable[None]]
+# send_to_queue(queue_arn, body, attributes, message group, deduplication id).
+SendToQueue = Callable[
+    [str, str, dict[str, tuple[str, str]], str | None, str | None], Awaitable[None]
+]
 MAX_SLEEP_S = 30.0  # re-plan at least this often (clock jumps, suspended machines)
 
 
@@ -175,17 +178,22 @@ class ScheduleRunner:
                 rule_arn=self._arn_of(rule.key),
                 rule_name=rule.name,
             )
+            event_id = str(event.get("id", "")) or None
             try:
-                await self._deliver(target, payload)
+                await self._deliver(target, payload, event_id)
             except Exception as exc:
-                self._retry_later(rule, target, payload, at, exc)
+                self._retry_later(rule, target, payload, at, exc, event_id)
 
-    async def _deliver(self, target: Target, payload: bytes) -> None:
+    async def _deliver(self, target: Target, payload: bytes, event_id: str | None) -> None:
         parsed = parse_arn(target.arn)
         if parsed is not None and parsed.service == "sqs":
             if self._send_to_queue is None:
                 raise RuntimeError("no queue service")
-            await self._send_to_queue(target.arn, payload.decode(), {})
+            # A FIFO queue without content-based deduplication gets the event's id as the
+            # deduplication id: a retried delivery that did land is not stored twice.
+            await self._send_to_queue(
+                target.arn, payload.decode(), {}, target.message_group_id, event_id
+            )
         elif ":states:" in target.arn:
             if self.start_execution is None:
                 raise RuntimeError("no Step Functions service")
@@ -196,7 +204,13 @@ class ScheduleRunner:
             await self._enqueue(name, qualifier, payload)
 
     def _retry_later(
-        self, rule: Rule, target: Target, payload: bytes, tick: float, exc: Exception
+        self,
+        rule: Rule,
+        target: Target,
+        payload: bytes,
+        tick: float,
+        exc: Exception,
+        event_id: str | None = None,
     ) -> None:
         """The target's RetryPolicy: retry in the background, doubling the wait, until it is
         delivered, the retries run out, or the event is older than the maximum age."""
@@ -213,18 +227,25 @@ class ScheduleRunner:
         )
         if delays:
             task = asyncio.get_running_loop().create_task(
-                self._retry(rule.name, target, payload, delays)
+                self._retry(rule.name, target, payload, delays, event_id)
             )
             self._retries.add(task)
             task.add_done_callback(self._retries.discard)
 
-    async def _retry(self, rule: str, target: Target, payload: bytes, delays: list[float]) -> None:
+    async def _retry(
+        self,
+        rule: str,
+        target: Target,
+        payload: bytes,
+        delays: list[float],
+        event_id: str | None = None,
+    ) -> None:
         waited = 0.0
         for n, at in enumerate(delays, 1):
             await asyncio.sleep((at - waited) / self._scale)
             waited = at
             try:
-                await self._deliver(target, payload)
+                await self._deliver(target, payload, event_id)
             except Exception as exc:
                 log.warning("rule %s: retry %d to %s failed: %s", rule, n, target.arn, exc)
                 continue

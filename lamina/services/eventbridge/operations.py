@@ -422,5 +422,7 @@ class RuleOperations:
                 shape["InputTransformer"] = InputTransformer.from_json(t.input_transformer).shape()
             if t.max_retries is not None or t.max_age_s is not None:
                 shape["RetryPolicy"] = retry_policy_shape(t)
+            if t.message_group_id is not None:
+                shape["SqsParameters"] = {"MessageGroupId": t.message_group_id}
             out.append(shape)
         return {"Targets": out}

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS targets (
     max_age_s INTEGER,
     role_arn TEXT,
     input_transformer TEXT,
+    message_group_id TEXT,
     PRIMARY KEY (rule, id)
 );
 """
@@ -51,6 +52,7 @@ _ADDED = (
     ("rules", "event_pattern", "TEXT"),
     ("rules", "bus", "TEXT NOT NULL DEFAULT 'default'"),
     ("targets", "input_transformer", "TEXT"),
+    ("targets", "message_group_id", "TEXT"),
 )
 DEFAULT_BUS = "default"
 # EventBridge's (and EventBridge Scheduler's) default RetryPolicy.
@@ -71,6 +73,9 @@ class Target:
     # InputTransformer as JSON text ({"InputPathsMap", "InputTemplate"}; see
     # lamina.services.eventbridge.input_transformer).
     input_transformer: str | None = None
+    # SqsParameters.MessageGroupId: the message group of what it sends to a queue (a FIFO
+    # queue needs one).
+    message_group_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +139,7 @@ class RuleStore:
         targets = self._writer.call(
             lambda c: c.execute(
                 "SELECT rule, id, arn, input, input_path, max_retries, max_age_s, role_arn, "
-                "input_transformer FROM targets"
+                "input_transformer, message_group_id FROM targets"
             ).fetchall()
         )
         for key, schedule, state, description, anchor, last_tick, window, pattern, bus in rows:
@@ -177,7 +182,8 @@ class RuleStore:
             c.execute("DELETE FROM targets WHERE rule = ?", (rule.key,))
             c.executemany(
                 "INSERT INTO targets (rule, id, arn, input, input_path, max_retries, max_age_s, "
-                "role_arn, input_transformer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "role_arn, input_transformer, message_group_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         rule.key,
@@ -189,6 +195,7 @@ class RuleStore:
                         t.max_age_s,
                         t.role_arn,
                         t.input_transformer,
+                        t.message_group_id,
                     )
                     for t in rule.targets
                 ],

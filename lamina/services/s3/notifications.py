@@ -96,6 +96,14 @@ def parse_configuration(xml: bytes) -> list[NotificationRoute]:
                     raise S3Error(
                         "InvalidArgument", f"The event {e} is not supported for notifications", 400
                     )
+            if kind == "queue" and target.endswith(".fifo"):
+                # S3's rule ("FIFO queues are not allowed when enabling an SQS queue as the
+                # event notification destination") and its refusal of a destination.
+                raise S3Error(
+                    "InvalidArgument",
+                    "Unable to validate the following destination configurations",
+                    400,
+                )
             prefix = suffix = ""
             for rule in el.iter():
                 if rule.tag.endswith("FilterRule"):

@@ -131,6 +131,8 @@ class ScheduleOperations:
         }
         if target.input is not None:
             shape["Input"] = target.input
+        if target.message_group_id is not None:
+            shape["SqsParameters"] = {"MessageGroupId": target.message_group_id}
         out: dict[str, Any] = {
             "Arn": schedule_arn(self.region, self.account, rule.name),
             "Name": name,

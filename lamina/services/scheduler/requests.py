@@ -14,7 +14,7 @@ from typing import Any
 
 from lamina.errors import ApiError, AwsServiceError
 from lamina.services.eventbridge.expression import parse_schedule
-from lamina.services.eventbridge.requests import parse_retry_policy
+from lamina.services.eventbridge.requests import parse_retry_policy, parse_sqs_parameters
 from lamina.services.eventbridge.rules import Target
 
 # A request body's members as the REST-JSON protocol carries them: the wire's values, unchecked.
@@ -88,4 +88,22 @@ def _target(raw: object) -> Target:
             raise invalid("Target.Input must be well-formed JSON for a Lambda target") from None
     retries, age = parse_retry_policy(raw.get("RetryPolicy"), "Target")
     role = raw.get("RoleArn")  # kept and shown (Terraform reads it back)
-    return Target(TARGET_ID, arn, text, None, retries, age, role if isinstance(role, str) else None)
+    try:
+        group = parse_sqs_parameters(raw.get("SqsParameters"), "Target")
+    except ApiError as exc:
+        raise invalid(exc.message) from None
+    if group is None and ":sqs:" in arn and arn.endswith(".fifo"):
+        # Lamina's wording: a FIFO queue refuses a message without a group, so a schedule
+        # that could never deliver is refused here rather than failing at every tick.
+        raise invalid("Target.SqsParameters.MessageGroupId is required for a FIFO queue target")
+    return Target(
+        TARGET_ID,
+        arn,
+        text,
+        None,
+        retries,
+        age,
+        role if isinstance(role, str) else None,
+        None,
+        group,
+    )

@@ -316,21 +316,34 @@ class SqsService:
         """Make received messages visible again at once."""
         await self.store.change_visibility(name, [(h, 0) for h in receipt_handles], self.now())
 
-    async def send_to_arn(self, arn: str, body: str, attrs: dict[str, tuple[str, str]]) -> None:
+    async def send_to_arn(
+        self,
+        arn: str,
+        body: str,
+        attrs: dict[str, tuple[str, str]],
+        group: str | None = None,
+        dedup: str | None = None,
+    ) -> None:
         """Deliver a destination record / DLQ message / scheduled event to a queue by ARN;
         the message carries the current context's X-Ray trace (an S3 notification's, a
-        put event's: :func:`lamina.tracing.continued`) as its ``AWSTraceHeader``."""
+        put event's: :func:`lamina.tracing.continued`) as its ``AWSTraceHeader``.
+
+        ``group``: the message group (a rule target's ``SqsParameters.MessageGroupId``);
+        a FIFO queue refuses a message without one, as SQS does. ``dedup``: the
+        deduplication id to use on a FIFO queue without content-based deduplication."""
         name = self.name_from_arn(arn)
         if name is None or await self.store.get_queue(name) is None:
             raise not_found()
         shaped = {k: {"DataType": t, "StringValue": v} for k, (t, v) in attrs.items() if v != ""}
         queue_attrs = await self.attributes(name)
-        # A FIFO queue refuses these: Lamina's deliveries carry no message group.
+        fifo = fifo_settings(queue_attrs)
+        members: dict[str, Any] = {"MessageBody": body, "MessageAttributes": shaped or None}
+        if group is not None:
+            members["MessageGroupId"] = group
+        if dedup is not None and fifo is not None and not fifo.content_based:
+            members["MessageDeduplicationId"] = dedup
         message: Message = parse_message(
-            {"MessageBody": body, "MessageAttributes": shaped or None},
-            *message_limits(queue_attrs),
-            INCOMING.get(),
-            fifo=fifo_settings(queue_attrs),
+            members, *message_limits(queue_attrs), INCOMING.get(), fifo=fifo
         )
         await self.store.send(name, [message.stored(LAMINA_SENDER.sender_id)], self._clock())
         self.wake(name)
