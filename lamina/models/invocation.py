@@ -91,3 +91,7 @@ class InvokeResult:
     log_tail: bytes
     record: InvocationRecord | None
     node: str = ""  # the cluster node that ran it ("" on a single machine)
+    # The X-Ray header the function was handed (_X_AMZN_TRACE_ID); None where not known
+    # (an INIT that failed, a cluster node's answer). An Event invoke's destination and
+    # dead-letter messages continue it.
+    trace_header: str | None = None

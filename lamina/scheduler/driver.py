@@ -400,7 +400,14 @@ class Scheduler:
                 rec = step()
         function_error = "Unhandled" if outcome.unhandled else None
         result = InvokeResult(
-            request_id, outcome.payload, env.cfg.version, function_error, env.tail_bytes(), rec
+            request_id,
+            outcome.payload,
+            env.cfg.version,
+            function_error,
+            env.tail_bytes(),
+            rec,
+            "",
+            delivered.trace.trace_id,
         )
         return result, outcome.reusable
 

@@ -269,6 +269,106 @@ def test_queues_carry_the_trace_to_their_consumer(server: LaminaProcess) -> None
     assert FRESH.fullmatch(seen("via-bad-send")[0])
 
 
+# Answers with the trace it was handed, or fails with it as the error message: an async
+# invoke's destination record carries either (responsePayload).
+DEST_CODE = """
+import os
+
+def handler(event, context):
+    trace = os.environ.get("_X_AMZN_TRACE_ID")
+    if event.get("fail"):
+        raise RuntimeError(trace)
+    return {"trace": trace}
+"""
+
+
+def messages(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """The next message(s) of ``url``, waited for, with their system attributes."""
+    got: list[dict[str, Any]] = []
+
+    def came() -> bool:
+        got.extend(
+            sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1
+            ).get("Messages", [])
+        )
+        return bool(got)
+
+    wait_until(came, what=f"a message in {url}")
+    return got
+
+
+def test_destination_and_dead_letter_messages_continue_the_invocations_trace(
+    server: LaminaProcess,
+) -> None:
+    """An Event invoke's destination record (a queue's message, an event bus's event that a
+    rule hands to a queue) and its dead-letter message carry the trace of the invocation
+    they report, the Lambda span (the Parent the function was handed) as their parent, as
+    Lambda passes its trace to the services it calls; an invoke that came without a trace
+    passes on the one Lamina started for it."""
+    sqs = aws_client(server, "sqs")
+    lam = aws_client(server, "lambda")
+    events = aws_client(server, "events")
+    ok = sqs.create_queue(QueueName="dest-ok")["QueueUrl"]
+    dlq = sqs.create_queue(QueueName="dest-dlq")["QueueUrl"]
+    via_bus = sqs.create_queue(QueueName="dest-via-bus")["QueueUrl"]
+    arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:"
+    events.create_event_bus(Name="dest-bus")
+    events.put_rule(
+        Name="failures",
+        EventBusName="dest-bus",
+        EventPattern=json.dumps({"source": ["lambda"]}),
+    )
+    events.put_targets(
+        Rule="failures", EventBusName="dest-bus", Targets=[{"Id": "q", "Arn": arn + "dest-via-bus"}]
+    )
+    server.create(
+        "dest-tracer", python_zip(DEST_CODE), DeadLetterConfig={"TargetArn": arn + "dest-dlq"}
+    )
+    lam.put_function_event_invoke_config(
+        FunctionName="dest-tracer",
+        MaximumRetryAttempts=0,
+        DestinationConfig={
+            "OnSuccess": {"Destination": arn + "dest-ok"},
+            "OnFailure": {"Destination": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/dest-bus"},
+        },
+    )
+
+    def invoke(trace: str | None, payload: dict[str, Any]) -> None:
+        traced(server, "lambda", "Invoke", trace).invoke(
+            FunctionName="dest-tracer", InvocationType="Event", Payload=json.dumps(payload)
+        )
+
+    # Success: the OnSuccess queue's message.
+    root = new_root()
+    invoke(header(root), {})
+    (msg,) = messages(sqs, ok)
+    handed = json.loads(msg["Body"])["responsePayload"]["trace"]
+    assert fields(handed)["Root"] == root and fields(handed)["Sampled"] == "1"
+    # Exactly the header the function was handed: its Root, the Lambda span as Parent, its
+    # Sampled, and the chain's Lineage (recursive loop detection) when it has one.
+    assert msg["Attributes"]["AWSTraceHeader"] == handed
+
+    # Failure: the dead-letter message and the OnFailure bus's event (its rule's queue).
+    failed_root = new_root()
+    invoke(header(failed_root), {"fail": True})
+    (dead,) = messages(sqs, dlq)
+    (forwarded,) = messages(sqs, via_bus)
+    failed_handed = json.loads(forwarded["Body"])["detail"]["responsePayload"]["errorMessage"]
+    assert fields(failed_handed)["Root"] == failed_root
+    assert failed_handed != handed
+    assert dead["Attributes"]["AWSTraceHeader"] == failed_handed
+    assert forwarded["Attributes"]["AWSTraceHeader"] == failed_handed
+    assert "TraceHeader" not in forwarded["Body"]  # not in the event, as EventBridge has it
+
+    # No trace with the invoke: the destination continues the one Lamina started for it.
+    invoke(None, {})
+    (own,) = messages(sqs, ok)
+    fresh = json.loads(own["Body"])["responsePayload"]["trace"]
+    assert FRESH.match(fresh) and root not in fresh and failed_root not in fresh
+    assert own["Attributes"]["AWSTraceHeader"] == fresh
+
+
 def test_a_workflow_continues_its_start_calls_header_or_its_rules_trace(
     server: LaminaProcess,
 ) -> None:

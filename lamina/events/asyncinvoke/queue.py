@@ -183,6 +183,9 @@ class AsyncInvokeQueue:
             if stop:
                 await self._finish(ev, cfg, Condition.RECURSIVE_LOOP, attempts, last)
                 return
+        # The trace the function was handed (_X_AMZN_TRACE_ID) in the attempt that ran
+        # here: its destination or dead-letter message continues it.
+        handed: str | None = None
         try:
             with continued(trace), triggered(ev.trigger or OTHER):
                 result = await self._invoke(ev.function, ev.qualifier, ev.payload, ev.request_id)
@@ -206,6 +209,7 @@ class AsyncInvokeQueue:
             self.delivered += 1
             attempts += 1
             last = LastResponse(200, result.executed_version, result.function_error, result.payload)
+            handed = result.trace_header or handed
             if result.function_error:
                 decision = after_function_error(
                     attempts,
@@ -224,9 +228,28 @@ class AsyncInvokeQueue:
             self._wake.set()
         else:
             assert isinstance(decision, Finish)
-            await self._finish(ev, cfg, decision.condition, attempts, last)
+            await self._finish(ev, cfg, decision.condition, attempts, last, handed)
 
     async def _finish(
+        self,
+        ev: StoredEvent,
+        cfg: EventInvokeConfig,
+        condition: Condition,
+        attempts: int,
+        last: LastResponse | None,
+        handed: str | None = None,
+    ) -> None:
+        """Send the event's record to its destination and its payload to the dead-letter
+        queue, as its outcome asks. Both carry the invocation's X-Ray trace, as Lambda's
+        service passes it on: the header the last attempt was handed (the Lambda span as
+        their parent), else (no attempt ran here: expired, or delivered before a restart)
+        the trace the event came with; none when neither is known."""
+        with continued(handed or ev.trace_header):
+            await self._deliver_outcome(ev, cfg, condition, attempts, last)
+        await self.store.finish(ev.seq)
+        self.finished[condition] += 1
+
+    async def _deliver_outcome(
         self,
         ev: StoredEvent,
         cfg: EventInvokeConfig,
@@ -266,8 +289,6 @@ class AsyncInvokeQueue:
             if dlq:
                 attrs = dead_letter_attributes(ev.request_id, last, condition)
                 await self._send(dlq, ev.payload.decode("utf-8", "replace"), attrs)
-        await self.store.finish(ev.seq)
-        self.finished[condition] += 1
 
     def _put_on_bus(self, arn: str, record: dict[str, object]) -> None:
         """Put the record on an event bus, in Lambda's envelope; a failure is logged."""
