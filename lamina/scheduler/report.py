@@ -73,13 +73,6 @@ def invocation_record(
     )
 
 
-def report(rec: InvocationRecord, restore: lines.Restore | None, log_format: str) -> str:
-    """The REPORT line in the function's log format (pure)."""
-    if log_format == "Text":
-        return lines.report_line(rec, restore)
-    return lines.report_json(rec, restore=restore)
-
-
 def write_start(env: Environment, request_id: str) -> None:
     version = env.cfg.version
     if env.cfg.log_format == "Text":  # the hot path: no record built
