@@ -66,9 +66,17 @@ class Minute:
     provisioned_invocations: int = 0
     provisioned_duration_sum_ms: float = 0.0
     spillover_invocations: int = 0
-    # The largest provisioned concurrency configured for the provisioned invocations
-    # counted (ProvisionedConcurrencyUtilization's divisor).
-    provisioned_concurrency: int = 0
+    # Lambda's per-invocation samples of ProvisionedConcurrentExecutions (its
+    # environments busy when a provisioned invocation began) and of
+    # ProvisionedConcurrencyUtilization (that over the configured concurrency): how many,
+    # their sum, smallest and largest (the smallest are 0 while there is none).
+    pc_samples: int = 0
+    pc_busy_sum: int = 0
+    pc_busy_min: int = 0
+    pc_busy_max: int = 0
+    pc_used_sum: float = 0.0
+    pc_used_min: float = 0.0
+    pc_used_max: float = 0.0
 
     def add(self, rec: InvocationRecord, gb_s: Decimal, cost: Decimal) -> None:
         """Count one metered invocation in, with its GB-s and cost."""
@@ -106,10 +114,24 @@ class Minute:
         if rec.provisioned:
             self.provisioned_invocations += 1
             self.provisioned_duration_sum_ms += duration
-            if rec.provisioned_concurrency > self.provisioned_concurrency:
-                self.provisioned_concurrency = rec.provisioned_concurrency
+            if rec.provisioned_busy and rec.provisioned_concurrency:
+                self._sample(rec.provisioned_busy, rec.provisioned_concurrency)
         elif rec.spillover:
             self.spillover_invocations += 1
+
+    def _sample(self, busy: int, configured: int) -> None:
+        used = busy / configured
+        if self.pc_samples:
+            self.pc_busy_min = min(self.pc_busy_min, busy)
+            self.pc_busy_max = max(self.pc_busy_max, busy)
+            self.pc_used_min = min(self.pc_used_min, used)
+            self.pc_used_max = max(self.pc_used_max, used)
+        else:
+            self.pc_busy_min = self.pc_busy_max = busy
+            self.pc_used_min = self.pc_used_max = used
+        self.pc_samples += 1
+        self.pc_busy_sum += busy
+        self.pc_used_sum += used
 
     def merge(self, other: Minute) -> None:
         """Add ``other``'s numbers into this one."""
@@ -138,9 +160,18 @@ class Minute:
         self.provisioned_invocations += other.provisioned_invocations
         self.provisioned_duration_sum_ms += other.provisioned_duration_sum_ms
         self.spillover_invocations += other.spillover_invocations
-        self.provisioned_concurrency = max(
-            self.provisioned_concurrency, other.provisioned_concurrency
-        )
+        if other.pc_samples:
+            if self.pc_samples:
+                self.pc_busy_min = min(self.pc_busy_min, other.pc_busy_min)
+                self.pc_busy_max = max(self.pc_busy_max, other.pc_busy_max)
+                self.pc_used_min = min(self.pc_used_min, other.pc_used_min)
+                self.pc_used_max = max(self.pc_used_max, other.pc_used_max)
+            else:
+                self.pc_busy_min, self.pc_busy_max = other.pc_busy_min, other.pc_busy_max
+                self.pc_used_min, self.pc_used_max = other.pc_used_min, other.pc_used_max
+            self.pc_samples += other.pc_samples
+            self.pc_busy_sum += other.pc_busy_sum
+            self.pc_used_sum += other.pc_used_sum
 
     def copy(self) -> Minute:
         out = Minute()

@@ -37,7 +37,13 @@ CREATE TABLE IF NOT EXISTS {name} (
     provisioned_invocations     INTEGER NOT NULL DEFAULT 0,
     provisioned_duration_sum_ms REAL    NOT NULL DEFAULT 0,
     spillover_invocations       INTEGER NOT NULL DEFAULT 0,
-    provisioned_concurrency     INTEGER NOT NULL DEFAULT 0,
+    pc_samples                  INTEGER NOT NULL DEFAULT 0,
+    pc_busy_sum                 INTEGER NOT NULL DEFAULT 0,
+    pc_busy_min                 INTEGER NOT NULL DEFAULT 0,
+    pc_busy_max                 INTEGER NOT NULL DEFAULT 0,
+    pc_used_sum                 REAL    NOT NULL DEFAULT 0,
+    pc_used_min                 REAL    NOT NULL DEFAULT 0,
+    pc_used_max                 REAL    NOT NULL DEFAULT 0,
     PRIMARY KEY (function, version, minute)
 ) WITHOUT ROWID;
 """
@@ -54,15 +60,22 @@ _COLUMNS = (
     "function, version, minute, invocations, errors, timeouts, throttles, cold_starts, "
     "duration_sum_ms, duration_max_ms, duration_min_ms, duration_buckets, init_sum_ms, "
     "init_buckets, max_memory_used_mb, memory_mb, gb_s, cost, provisioned_invocations, "
-    "provisioned_duration_sum_ms, spillover_invocations, provisioned_concurrency"
+    "provisioned_duration_sum_ms, spillover_invocations, pc_samples, pc_busy_sum, pc_busy_min, "
+    "pc_busy_max, pc_used_sum, pc_used_min, pc_used_max"
 )
-_VALUES = ", ".join("?" * 22)
+_VALUES = ", ".join("?" * 28)
 # Columns added since the tables were first made (each with a default: older rows count 0).
 _ADDED = (
     "provisioned_invocations INTEGER NOT NULL DEFAULT 0",
     "provisioned_duration_sum_ms REAL NOT NULL DEFAULT 0",
     "spillover_invocations INTEGER NOT NULL DEFAULT 0",
-    "provisioned_concurrency INTEGER NOT NULL DEFAULT 0",
+    "pc_samples INTEGER NOT NULL DEFAULT 0",
+    "pc_busy_sum INTEGER NOT NULL DEFAULT 0",
+    "pc_busy_min INTEGER NOT NULL DEFAULT 0",
+    "pc_busy_max INTEGER NOT NULL DEFAULT 0",
+    "pc_used_sum REAL NOT NULL DEFAULT 0",
+    "pc_used_min REAL NOT NULL DEFAULT 0",
+    "pc_used_max REAL NOT NULL DEFAULT 0",
 )
 
 
@@ -87,7 +100,8 @@ def _buckets(text: str) -> list[int]:
 def _decode(row: tuple[Any, ...]) -> tuple[RollupKey, Minute]:
     (function, version, minute, invocations, errors, timeouts, throttles, cold_starts,
      duration_sum, duration_max, duration_min, duration_buckets, init_sum, init_buckets,
-     max_used, memory_mb, gb_s, cost, pc_invocations, pc_duration, spillover, pc_configured) = row  # fmt: skip
+     max_used, memory_mb, gb_s, cost, pc_invocations, pc_duration, spillover, samples, busy_sum, busy_min, busy_max,
+     used_sum, used_min, used_max) = row  # fmt: skip
     return (str(function), str(version), int(minute)), Minute(
         invocations=int(invocations),
         errors=int(errors),
@@ -107,7 +121,13 @@ def _decode(row: tuple[Any, ...]) -> tuple[RollupKey, Minute]:
         provisioned_invocations=int(pc_invocations),
         provisioned_duration_sum_ms=float(pc_duration),
         spillover_invocations=int(spillover),
-        provisioned_concurrency=int(pc_configured),
+        pc_samples=int(samples),
+        pc_busy_sum=int(busy_sum),
+        pc_busy_min=int(busy_min),
+        pc_busy_max=int(busy_max),
+        pc_used_sum=float(used_sum),
+        pc_used_min=float(used_min),
+        pc_used_max=float(used_max),
     )
 
 
@@ -132,7 +152,13 @@ def _encode(key: RollupKey, m: Minute) -> tuple[object, ...]:
         m.provisioned_invocations,
         m.provisioned_duration_sum_ms,
         m.spillover_invocations,
-        m.provisioned_concurrency,
+        m.pc_samples,
+        m.pc_busy_sum,
+        m.pc_busy_min,
+        m.pc_busy_max,
+        m.pc_used_sum,
+        m.pc_used_min,
+        m.pc_used_max,
     )
 
 

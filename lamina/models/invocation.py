@@ -71,9 +71,11 @@ class InvocationRecord(NamedTuple):
     # (Lambda's ProvisionedConcurrencySpilloverInvocations). Not stored in the ledger's rows.
     spillover: bool = False
     # Served by a provisioned environment: the provisioned concurrency its configuration
-    # had then (Lambda's ProvisionedConcurrencyUtilization divides by it); 0 otherwise.
-    # Not stored in the ledger's rows.
+    # had then, and how many of its environments (this one included) served an event when
+    # it began: Lambda's ProvisionedConcurrentExecutions and ProvisionedConcurrencyUtilization
+    # samples. 0 otherwise; not stored in the ledger's rows.
     provisioned_concurrency: int = 0
+    provisioned_busy: int = 0
 
     @property
     def cold(self) -> bool:

@@ -288,7 +288,6 @@ class Scheduler:
             if isinstance(decision, ColdStart):
                 env = self._new_environment(cfg, slot)
                 env.spillover = self.pool.spills_over(slot)
-                env.provisioned_concurrency = self.provisioner.configured(slot)
                 env.tail = [] if req.tail else None
                 init = await self._starter.start(env)
                 if isinstance(init, InitFailed):
@@ -315,7 +314,12 @@ class Scheduler:
                 await env.thaw()
                 await env.settle_extensions()  # no event before every extension is done
                 env.spillover = self.pool.spills_over(slot)
-                env.provisioned_concurrency = self.provisioner.configured(slot)
+                tag = slot.provisioned
+                if tag is not None:  # taken from its configuration's environments
+                    env.provisioned_concurrency = self.provisioner.configured(slot)
+                    env.provisioned_busy = self.pool.provisioned_busy(tag)
+                else:
+                    env.provisioned_concurrency = env.provisioned_busy = 0
                 env.tail = [] if req.tail else None
                 result, reusable = await self._serve(env, req, request_id, None)
             return result

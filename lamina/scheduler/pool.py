@@ -61,6 +61,9 @@ class EnvSlot:
     provisioned: str | None = None
     # ``AWS_LAMBDA_INITIALIZATION_TYPE`` and INIT_START's ``initializationType``.
     init_type: str = "on-demand"
+    # Counted among its configuration's busy environments (Pool.provisioned_busy) while
+    # it serves an event.
+    counted_busy: bool = False
 
     def is_idle(self) -> bool:
         return self.state in (EnvState.IDLE, EnvState.FROZEN)
@@ -118,6 +121,8 @@ class Pool:
     _active: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _reserved: dict[str, int] = field(default_factory=dict)
     _provisioned_keys: dict[str, int] = field(default_factory=dict)  # key → live provisioned
+    # Provisioned environments serving an event now, per configuration (a metric's sample).
+    _provisioned_busy: dict[str, int] = field(default_factory=dict)
     _unreserved_active: int = 0
     _seq: int = 0
     # Tallies kept as environments come, go idle, get busy and go: a cluster node's every
@@ -180,6 +185,10 @@ class Pool:
                     self._not_idle(slot)
                     slot.state = EnvState.BUSY
                     slot.last_used = now
+                    tag = slot.provisioned
+                    if tag is not None:
+                        self._provisioned_busy[tag] = self._provisioned_busy.get(tag, 0) + 1
+                        slot.counted_busy = True
                     return UseWarm(slot)
         return ColdStart(self._new_slot(function, key, now, memory_mb))
 
@@ -209,6 +218,21 @@ class Pool:
         its key has provisioned ones (all busy, or it would have had one)."""
         return slot.provisioned is None and slot.key in self._provisioned_keys
 
+    def provisioned_busy(self, config: str) -> int:
+        """How many of ``config``'s environments serve an event now (O(1): counted as
+        they are taken and given back)."""
+        return self._provisioned_busy.get(config, 0)
+
+    def _uncount_busy(self, slot: EnvSlot) -> None:
+        tag = slot.provisioned
+        if slot.counted_busy and tag is not None:
+            slot.counted_busy = False
+            left = self._provisioned_busy.get(tag, 0) - 1
+            if left > 0:
+                self._provisioned_busy[tag] = left
+            else:
+                self._provisioned_busy.pop(tag, None)
+
     def provisioned(self, config: str) -> list[EnvSlot]:
         """The live environments of a provisioned concurrency configuration."""
         return [s for s in self.slots.values() if s.provisioned == config]
@@ -219,6 +243,7 @@ class Pool:
         if slot.is_idle():
             self.remove(slot)
             return True
+        self._uncount_busy(slot)
         self._unprovisioned(slot)
         slot.provisioned = None
         return False
@@ -245,6 +270,8 @@ class Pool:
     def release(self, slot: EnvSlot, now: float, *, reusable: bool) -> None:
         """The event is done; keep the environment warm, or drop it (crash, timeout)."""
         self._end_activity(slot.function)
+        if slot.counted_busy:
+            self._uncount_busy(slot)
         slot.invocations += 1
         slot.last_used = now
         if not reusable or slot.state is EnvState.DEAD:
@@ -260,6 +287,7 @@ class Pool:
         self.idle_by_key[slot.key] = self.idle_by_key.get(slot.key, 0) + 1
 
     def remove(self, slot: EnvSlot) -> None:
+        self._uncount_busy(slot)
         if self.slots.get(slot.env_id) is slot:
             del self.slots[slot.env_id]
             self.used_mb -= slot.memory_mb

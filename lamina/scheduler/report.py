@@ -38,6 +38,7 @@ def invocation_record(
     provisioned: bool = False,
     spillover: bool = False,
     provisioned_concurrency: int = 0,
+    provisioned_busy: int = 0,
 ) -> InvocationRecord:
     """Meter one invocation (pure). A restored environment is billed its Billed Restore
     Duration on top of the duration, as SnapStart is (INIT was billed once, by the invoke
@@ -70,6 +71,7 @@ def invocation_record(
         provisioned,
         spillover,
         provisioned_concurrency if provisioned else 0,
+        provisioned_busy if provisioned else 0,
     )
 
 
@@ -172,6 +174,7 @@ class Reporter:
             provisioned=env.slot.provisioned is not None,
             spillover=env.spillover,
             provisioned_concurrency=env.provisioned_concurrency,
+            provisioned_busy=env.provisioned_busy,
         )
         self._record(rec)
         produced = streamed_bytes or len(outcome.payload)

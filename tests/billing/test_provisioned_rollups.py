@@ -22,8 +22,10 @@ TABLE = load_prices()
 
 def records() -> list[InvocationRecord]:
     served = [
-        make_record(n, duration_ms=1500.0)._replace(provisioned=True, provisioned_concurrency=2)
-        for n in range(4)
+        make_record(n, duration_ms=1500.0)._replace(
+            provisioned=True, provisioned_concurrency=2, provisioned_busy=busy
+        )
+        for n, busy in enumerate((1, 2, 2, 1))
     ]
     spilled = make_record(4, duration_ms=2000.0, init_ms=100.0)._replace(spillover=True)
     plain = make_record(5, duration_ms=10.0)
@@ -44,32 +46,39 @@ def test_the_minute_counts_served_and_spilled_invokes() -> None:
     busy = summarise("ProvisionedConcurrentExecutions", m, 60)
     assert served is not None and (served.sample_count, served.total) == (4, 4)
     assert spilled is not None and (spilled.sample_count, spilled.total) == (1, 1)
-    # 6,000 ms of provisioned work in a 60 s period: 0.1 environments busy on average.
-    assert busy is not None and busy.total == 0.1
+    # One sample per provisioned invocation: how many were busy when it began.
+    assert busy is not None
+    assert (busy.sample_count, busy.total, busy.minimum, busy.maximum) == (4, 6, 1, 2)
+    assert busy.average == 1.5
     assert summarise("ProvisionedConcurrencyInvocations", Minute(), 60) is None
+    # A minute stored before the samples were kept: the period's average concurrency
+    # (6,000 ms of provisioned work in 60 s: 0.1).
+    old = Minute(provisioned_invocations=4, provisioned_duration_sum_ms=6000.0)
+    before = summarise("ProvisionedConcurrentExecutions", old, 60)
+    assert before is not None and (before.sample_count, before.maximum) == (1, 0.1)
 
 
-def test_utilization_is_the_average_concurrency_over_the_configured_one() -> None:
+def test_utilization_is_each_invocations_busy_count_over_the_configured_concurrency() -> None:
     m = Minute()
     for rec in records():
         m.count(rec)
-    assert m.provisioned_concurrency == 2
-    # 0.1 environments busy on average, of 2 configured: 5 %.
+    # 1, 2, 2 and 1 of 2 configured: 0.5, 1, 1, 0.5.
     used = summarise("ProvisionedConcurrencyUtilization", m, 60)
     assert used is not None
-    assert (used.sample_count, used.maximum, used.minimum, used.total) == (1, 0.05, 0.05, 0.05)
-    # A later minute at 4 configured, 12 s of work: a 120 s period divides the 18 s of
-    # the two by the larger configuration.
+    assert (used.sample_count, used.total, used.minimum, used.maximum) == (4, 3.0, 0.5, 1.0)
+    # A later minute at 4 configured with 1 busy: a 120 s period holds both minutes'
+    # samples, the smallest now 0.25.
     later = Minute()
     later.count(
-        make_record(9, duration_ms=12000.0)._replace(provisioned=True, provisioned_concurrency=4)
+        make_record(9)._replace(provisioned=True, provisioned_concurrency=4, provisioned_busy=1)
     )
     both = merged([m, later])
-    assert both.provisioned_concurrency == 4
     period = summarise("ProvisionedConcurrencyUtilization", both, 120)
-    assert period is not None and period.maximum == 18.0 / 120 / 4
+    assert period is not None
+    assert (period.sample_count, period.minimum, period.maximum) == (5, 0.25, 1.0)
+    assert merged([later, m]).pc_used_min == 0.25  # either order
     # Nothing served by provisioned environments (spillover only, or no invoke): no
-    # datapoint, as Lambda emits none; nor for minutes stored before the divisor was.
+    # datapoint, as Lambda emits none; nor for minutes stored before the samples were.
     spilled = Minute()
     spilled.count(make_record(1)._replace(spillover=True))
     assert summarise("ProvisionedConcurrencyUtilization", spilled, 60) is None
@@ -85,13 +94,26 @@ def test_the_ledger_keeps_them_and_an_old_rollup_table_gains_the_columns(tmp_pat
             rollups_db.SCHEMA.replace(
                 "    provisioned_invocations     INTEGER NOT NULL DEFAULT 0,\n"
                 "    provisioned_duration_sum_ms REAL    NOT NULL DEFAULT 0,\n"
-                "    spillover_invocations       INTEGER NOT NULL DEFAULT 0,\n"
-                "    provisioned_concurrency     INTEGER NOT NULL DEFAULT 0,\n",
+                "    spillover_invocations       INTEGER NOT NULL DEFAULT 0,\n",
+                "",
+            ).replace(
+                "".join(
+                    f"    {name:<27} {kind:<7} NOT NULL DEFAULT 0,\n"
+                    for name, kind in (
+                        ("pc_samples", "INTEGER"),
+                        ("pc_busy_sum", "INTEGER"),
+                        ("pc_busy_min", "INTEGER"),
+                        ("pc_busy_max", "INTEGER"),
+                        ("pc_used_sum", "REAL"),
+                        ("pc_used_min", "REAL"),
+                        ("pc_used_max", "REAL"),
+                    )
+                ),
                 "",
             )
         )
         columns = {row[1] for row in conn.execute("PRAGMA table_info(rollups)")}
-        assert not {"spillover_invocations", "provisioned_concurrency"} & columns
+        assert not {"spillover_invocations", "pc_samples", "pc_used_max"} & columns
     with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER) as ledger:
         for rec in records():
             ledger.record(rec)
@@ -100,10 +122,11 @@ def test_the_ledger_keeps_them_and_an_old_rollup_table_gains_the_columns(tmp_pat
         total = ledger.metric_totals()[("fn", "$LATEST")]
     assert (minute.provisioned_invocations, minute.spillover_invocations) == (4, 1)
     assert minute.provisioned_duration_sum_ms == 6000.0
-    assert (minute.provisioned_concurrency, total.provisioned_concurrency) == (2, 2)
+    assert (minute.pc_samples, minute.pc_busy_max, minute.pc_used_min) == (4, 2, 0.5)
+    assert (total.pc_samples, total.pc_used_sum) == (4, 3.0)
     assert (total.provisioned_invocations, total.spillover_invocations) == (4, 1)
     # A new ledger reads them back from its totals too.
     with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER) as again:
         kept = again.metric_totals()[("fn", "$LATEST")]
     assert (kept.provisioned_invocations, kept.spillover_invocations) == (4, 1)
-    assert kept.provisioned_concurrency == 2
+    assert (kept.pc_samples, kept.pc_busy_sum, kept.pc_used_max) == (4, 6, 1.0)

@@ -304,10 +304,6 @@ def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
             "SELECT provisioned, memory_mb, billed_ms, duration_cost FROM invocations "
             "WHERE function = 'pc-real'"
         ).fetchall()
-        served_at = conn.execute(
-            "SELECT started_at, duration_ms FROM invocations "
-            "WHERE function = 'pc-real' AND provisioned = 1"
-        ).fetchall()
     assert sorted(p for p, _, _, _ in rows) == [0, 1, 1, 1, 1]
     for provisioned, memory_mb, billed_ms, duration_cost in rows:
         price = D("0.0000097222") if provisioned else D("0.0000166667")
@@ -339,13 +335,37 @@ def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
         "ProvisionedConcurrencySpilloverInvocations": 1,
         "Invocations": 5,
     }
-    # Utilization per minute: the provisioned environments' busy time over the minute,
-    # over the 2 configured, worked out here from the ledger's own rows.
-    busy_ms: dict[int, float] = {}
-    for started_at, duration_ms in served_at:
-        minute = int(started_at // 60) * 60
-        busy_ms[minute] = busy_ms.get(minute, 0.0) + duration_ms
-    expected = {minute: ms / 60_000 / 2 for minute, ms in busy_ms.items()}
+    # One sample per invocation a provisioned environment served: how many of the two
+    # were busy when it began (1, then 2, in each concurrent pair), and that over the 2
+    # configured. Read per minute, as Lambda publishes them, through both reads.
+    dims = [
+        {"Name": "FunctionName", "Value": "pc-real"},
+        {"Name": "Resource", "Value": f"pc-real:{version}"},
+    ]
+    window = {"StartTime": now - timedelta(hours=1), "EndTime": now + timedelta(minutes=2)}
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for metric in ("ProvisionedConcurrentExecutions", "ProvisionedConcurrencyUtilization"):
+        samples[metric] = cw.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Dimensions=dims,
+            Period=60,
+            Statistics=["Maximum", "Minimum", "SampleCount", "Sum"],
+            **window,
+        )["Datapoints"]
+    for metric, low, high in (
+        ("ProvisionedConcurrentExecutions", 1, 2),
+        ("ProvisionedConcurrencyUtilization", 0.5, 1.0),
+    ):
+        points = samples[metric]
+        assert sum(p["SampleCount"] for p in points) == 4
+        assert (min(p["Minimum"] for p in points), max(p["Maximum"] for p in points)) == (
+            low,
+            high,
+        )
+        assert {p["Unit"] for p in points} == {"Count"}
+    assert sum(p["Sum"] for p in samples["ProvisionedConcurrentExecutions"]) == 6  # 1+2+1+2
+    assert sum(p["Sum"] for p in samples["ProvisionedConcurrencyUtilization"]) == 3.0
     answer = cw.get_metric_data(
         MetricDataQueries=[
             {
@@ -354,41 +374,23 @@ def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
                     "Metric": {
                         "Namespace": "AWS/Lambda",
                         "MetricName": "ProvisionedConcurrencyUtilization",
-                        "Dimensions": [
-                            {"Name": "FunctionName", "Value": "pc-real"},
-                            {"Name": "Resource", "Value": f"pc-real:{version}"},
-                        ],
+                        "Dimensions": dims,
                     },
                     "Period": 60,
                     "Stat": "Maximum",
                 },
             }
         ],
-        StartTime=now - timedelta(hours=1),
-        EndTime=now + timedelta(minutes=2),
+        **window,
     )["MetricDataResults"][0]
-    got = {
-        int(at.timestamp()): value
-        for at, value in zip(answer["Timestamps"], answer["Values"], strict=True)
+    by_minute = {
+        int(p["Timestamp"].timestamp()): p["Maximum"]
+        for p in samples["ProvisionedConcurrencyUtilization"]
     }
-    assert got.keys() == expected.keys()
-    for minute, value in got.items():
-        assert value == pytest.approx(expected[minute], rel=1e-9)
-        assert 0 < value <= 1
-    (point,) = cw.get_metric_statistics(
-        Namespace="AWS/Lambda",
-        MetricName="ProvisionedConcurrencyUtilization",
-        Dimensions=[
-            {"Name": "FunctionName", "Value": "pc-real"},
-            {"Name": "Resource", "Value": f"pc-real:{version}"},
-        ],
-        StartTime=datetime.fromtimestamp(min(expected), UTC),
-        EndTime=datetime.fromtimestamp(min(expected) + 60, UTC),
-        Period=60,
-        Statistics=["Maximum", "SampleCount"],
-    )["Datapoints"]
-    assert point["Unit"] == "Count" and point["SampleCount"] == 1
-    assert point["Maximum"] == pytest.approx(expected[min(expected)], rel=1e-9)
+    got = {
+        int(at.timestamp()): v for at, v in zip(answer["Timestamps"], answer["Values"], strict=True)
+    }
+    assert got == by_minute and max(got.values()) == 1.0
     out = lamina_cli("cost", "pc-real", "--json", "--endpoint", server.endpoint)
     assert out.returncode == 0, out.stderr
     (charge,) = [r for r in json.loads(out.stdout) if r.get("kind") == "provisioned"]

@@ -48,6 +48,39 @@ def test_invokes_take_provisioned_environments_before_on_demand_ones() -> None:
     assert third.slot.init_type == "on-demand"
 
 
+def test_the_busy_count_follows_taking_giving_back_unprovisioning_and_removal() -> None:
+    pool = Pool(PoolLimits())
+    slots = [ready_slot(pool) for _ in range(3)]
+    other = ready_slot(pool, config="f:other", key="f:2:r")
+    assert pool.provisioned_busy("f:live") == 0
+    taken, counts = [], []
+    for _ in range(3):
+        taken.append(pool.acquire("f", "f:1:r", 1.0))
+        counts.append(pool.provisioned_busy("f:live"))
+    assert all(isinstance(t, UseWarm) and t.slot in slots for t in taken)
+    assert counts == [1, 2, 3] and pool.provisioned_busy("f:other") == 0
+    # An on-demand one (all provisioned busy) does not count.
+    spilled = pool.acquire("f", "f:1:r", 1.0)
+    assert isinstance(spilled, ColdStart) and pool.provisioned_busy("f:live") == 3
+    first, second, third = (t.slot for t in taken if isinstance(t, UseWarm))
+    pool.release(first, 2.0, reusable=True)
+    assert pool.provisioned_busy("f:live") == 2
+    assert pool.unprovision(second) is False  # busy: it finishes as on-demand
+    assert pool.provisioned_busy("f:live") == 1
+    pool.release(second, 2.0, reusable=True)
+    assert pool.provisioned_busy("f:live") == 1
+    pool.release(third, 2.0, reusable=False)  # crashed: removed
+    assert pool.provisioned_busy("f:live") == 0
+    again = pool.acquire("f", "f:1:r", 3.0)
+    assert isinstance(again, UseWarm) and again.slot is first
+    assert pool.provisioned_busy("f:live") == 1
+    pool.remove(again.slot)
+    pool.remove(again.slot)  # twice: counted once
+    assert pool.provisioned_busy("f:live") == 0
+    assert pool.acquire("f", "f:2:r", 4.0) == UseWarm(other)
+    assert pool.provisioned_busy("f:other") == 1
+
+
 def test_provisioned_environments_are_never_reclaimed_or_drained() -> None:
     pool = Pool(PoolLimits(idle_reclaim_s=10, max_lifetime_s=20))
     kept = ready_slot(pool)

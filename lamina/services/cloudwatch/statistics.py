@@ -12,10 +12,11 @@ Each metric is what Lambda would have published per request, summarised per peri
 * Provisioned concurrency's: ``ProvisionedConcurrencyInvocations`` (invocations its
   environments served) and ``ProvisionedConcurrencySpilloverInvocations`` (those that ran
   on on-demand environments because they were all busy), counted as Invocations is;
-  ``ProvisionedConcurrentExecutions``, the average concurrency of its environments, as
-  ConcurrentExecutions is; ``ProvisionedConcurrencyUtilization``, that divided by the
-  provisioned concurrency configured (0.5: half of it in use). Like Lambda's, they have no
-  datapoint in a period whose provisioned environments served nothing.
+  ``ProvisionedConcurrentExecutions`` and ``ProvisionedConcurrencyUtilization``, one sample
+  per invocation its environments served, as Lambda emits them: how many of them served an
+  event when it began (that one included), and that over the provisioned concurrency
+  configured (0.5: half of it in use); ``Maximum`` is the peak. Like Lambda's, they have
+  no datapoint in a period whose provisioned environments served nothing.
 
 A period with nothing to count has no datapoint, as in CloudWatch.
 """
@@ -149,15 +150,17 @@ def summarise(metric: str, m: Minute, period_s: int) -> StatisticSummary | None:
         spilled = m.spillover_invocations
         return StatisticSummary(spilled, spilled, 1, 1, m) if spilled else None
     if metric == "ProvisionedConcurrentExecutions":
+        if m.pc_samples:
+            return StatisticSummary(m.pc_samples, m.pc_busy_sum, m.pc_busy_min, m.pc_busy_max, m)
         if not m.provisioned_invocations:
             return None
+        # Minutes stored before the samples were kept: the period's average concurrency.
         average = m.provisioned_duration_sum_ms / (period_s * 1000.0)
         return StatisticSummary(1, average, average, average, m)
     if metric == "ProvisionedConcurrencyUtilization":
-        if not m.provisioned_invocations or not m.provisioned_concurrency:
+        if not m.pc_samples:
             return None
-        used = m.provisioned_duration_sum_ms / (period_s * 1000.0) / m.provisioned_concurrency
-        return StatisticSummary(1, used, used, used, m)
+        return StatisticSummary(m.pc_samples, m.pc_used_sum, m.pc_used_min, m.pc_used_max, m)
     raise ValueError(f"unknown metric {metric!r}")
 
 
