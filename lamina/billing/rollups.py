@@ -66,10 +66,11 @@ class Minute:
     provisioned_invocations: int = 0
     provisioned_duration_sum_ms: float = 0.0
     spillover_invocations: int = 0
-    # Lambda's per-invocation samples of ProvisionedConcurrentExecutions (its
-    # environments busy when a provisioned invocation began) and of
-    # ProvisionedConcurrencyUtilization (that over the configured concurrency): how many,
-    # their sum, smallest and largest (the smallest are 0 while there is none).
+    # Lambda's per-invocation samples (an invocation of a version with provisioned
+    # concurrency, served or spilled over) of ProvisionedConcurrentExecutions (its
+    # environments busy when it began) and of ProvisionedConcurrencyUtilization (that over
+    # the configured concurrency): how many, their sum, smallest and largest (the
+    # smallest are 0 while there is none).
     pc_samples: int = 0
     pc_busy_sum: int = 0
     pc_busy_min: int = 0
@@ -114,10 +115,10 @@ class Minute:
         if rec.provisioned:
             self.provisioned_invocations += 1
             self.provisioned_duration_sum_ms += duration
-            if rec.provisioned_busy and rec.provisioned_concurrency:
-                self._sample(rec.provisioned_busy, rec.provisioned_concurrency)
         elif rec.spillover:
             self.spillover_invocations += 1
+        if rec.provisioned_concurrency:  # served, or spilled over: a sample either way
+            self._sample(rec.provisioned_busy, rec.provisioned_concurrency)
 
     def _sample(self, busy: int, configured: int) -> None:
         used = busy / configured

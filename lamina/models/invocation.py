@@ -70,10 +70,11 @@ class InvocationRecord(NamedTuple):
     # Its version had provisioned environments, all busy: it ran on an on-demand one
     # (Lambda's ProvisionedConcurrencySpilloverInvocations). Not stored in the ledger's rows.
     spillover: bool = False
-    # Served by a provisioned environment: the provisioned concurrency its configuration
-    # had then, and how many of its environments (this one included) served an event when
-    # it began: Lambda's ProvisionedConcurrentExecutions and ProvisionedConcurrencyUtilization
-    # samples. 0 otherwise; not stored in the ledger's rows.
+    # An invocation of a version with provisioned concurrency (served by it, or spilled
+    # over): the concurrency its configuration had then, and how many of its environments
+    # served an event when it began (a served one included): Lambda's per-invocation
+    # ProvisionedConcurrentExecutions and ProvisionedConcurrencyUtilization samples. 0
+    # otherwise; not stored in the ledger's rows.
     provisioned_concurrency: int = 0
     provisioned_busy: int = 0
 

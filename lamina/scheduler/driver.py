@@ -287,7 +287,11 @@ class Scheduler:
         try:
             if isinstance(decision, ColdStart):
                 env = self._new_environment(cfg, slot)
-                env.spillover = self.pool.spills_over(slot)
+                env.spillover = spilled = self.pool.spills_over(slot)
+                if spilled:
+                    env.provisioned_concurrency, env.provisioned_busy = self.provisioner.sample(
+                        slot, spilled
+                    )
                 env.tail = [] if req.tail else None
                 init = await self._starter.start(env)
                 if isinstance(init, InitFailed):
@@ -313,11 +317,11 @@ class Scheduler:
                 # high-water mark, and not resetting saves a syscall per warm invoke.
                 await env.thaw()
                 await env.settle_extensions()  # no event before every extension is done
-                env.spillover = self.pool.spills_over(slot)
-                tag = slot.provisioned
-                if tag is not None:  # taken from its configuration's environments
-                    env.provisioned_concurrency = self.provisioner.configured(slot)
-                    env.provisioned_busy = self.pool.provisioned_busy(tag)
+                env.spillover = spilled = self.pool.spills_over(slot)
+                if spilled or slot.provisioned is not None:
+                    env.provisioned_concurrency, env.provisioned_busy = self.provisioner.sample(
+                        slot, spilled
+                    )
                 else:
                     env.provisioned_concurrency = env.provisioned_busy = 0
                 env.tail = [] if req.tail else None

@@ -71,8 +71,8 @@ class Environment:
     # The event being served spilled over: its version's provisioned environments were all
     # busy (lamina.scheduler.provisioned; a metric).
     spillover: bool = False
-    # The provisioned concurrency of its configuration when the event began, and how many
-    # of its environments (this one included) served one then (0: on-demand).
+    # The provisioned concurrency of its version's configuration when the event began, and
+    # how many of its environments served one then (0: a version without one).
     provisioned_concurrency: int = 0
     provisioned_busy: int = 0
     # Called once when the environment is destroyed (a zygote counts its live children).

@@ -116,13 +116,23 @@ class Provisioner:
         available = sum(1 for s in live if s.is_idle())
         return Allocation(len(live), available, current.status, current.reason)
 
-    def configured(self, slot: EnvSlot) -> int:
-        """The provisioned concurrency of ``slot``'s configuration (0: an on-demand one)."""
+    def sample(self, slot: EnvSlot, spillover: bool) -> tuple[int, int]:
+        """(configured concurrency, environments busy now) of the configuration an invoke
+        given ``slot`` belongs to — a provisioned one's, or for a spillover the
+        configuration of its version — as Lambda samples them per invocation; (0, 0) for
+        an invoke of a version without one."""
         tag = slot.provisioned
         if tag is None:
-            return 0
+            if not spillover:
+                return 0, 0
+            # Few configurations: a walk, and only for invokes that spilled over.
+            tag = next((t for t, c in self._configs.items() if c.cfg.cache_key == slot.key), None)
+            if tag is None:
+                return 0, 0
         current = self._configs.get(tag)
-        return current.requested if current is not None else 0
+        if current is None:
+            return 0, 0
+        return current.requested, self.pool.provisioned_busy(tag)
 
     # -- what the scheduler tells ---------------------------------------------------------
     def lost(self, slot: EnvSlot) -> None:

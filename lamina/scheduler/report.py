@@ -70,8 +70,8 @@ def invocation_record(
         trigger,
         provisioned,
         spillover,
-        provisioned_concurrency if provisioned else 0,
-        provisioned_busy if provisioned else 0,
+        provisioned_concurrency,
+        provisioned_busy,
     )
 
 

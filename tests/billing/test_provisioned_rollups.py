@@ -27,7 +27,10 @@ def records() -> list[InvocationRecord]:
         )
         for n, busy in enumerate((1, 2, 2, 1))
     ]
-    spilled = make_record(4, duration_ms=2000.0, init_ms=100.0)._replace(spillover=True)
+    # All provisioned environments busy: it spilled over, and samples the full count.
+    spilled = make_record(4, duration_ms=2000.0, init_ms=100.0)._replace(
+        spillover=True, provisioned_concurrency=2, provisioned_busy=2
+    )
     plain = make_record(5, duration_ms=10.0)
     return [*served, spilled, plain]
 
@@ -46,10 +49,11 @@ def test_the_minute_counts_served_and_spilled_invokes() -> None:
     busy = summarise("ProvisionedConcurrentExecutions", m, 60)
     assert served is not None and (served.sample_count, served.total) == (4, 4)
     assert spilled is not None and (spilled.sample_count, spilled.total) == (1, 1)
-    # One sample per provisioned invocation: how many were busy when it began.
+    # One sample per invocation of the version (the four served, the one spilled over):
+    # how many provisioned environments were busy when it began; the plain one has none.
     assert busy is not None
-    assert (busy.sample_count, busy.total, busy.minimum, busy.maximum) == (4, 6, 1, 2)
-    assert busy.average == 1.5
+    assert (busy.sample_count, busy.total, busy.minimum, busy.maximum) == (5, 8, 1, 2)
+    assert busy.average == 1.6
     assert summarise("ProvisionedConcurrencyInvocations", Minute(), 60) is None
     # A minute stored before the samples were kept: the period's average concurrency
     # (6,000 ms of provisioned work in 60 s: 0.1).
@@ -62,10 +66,10 @@ def test_utilization_is_each_invocations_busy_count_over_the_configured_concurre
     m = Minute()
     for rec in records():
         m.count(rec)
-    # 1, 2, 2 and 1 of 2 configured: 0.5, 1, 1, 0.5.
+    # 1, 2, 2, 1 and (spilled over) 2 of 2 configured: 0.5, 1, 1, 0.5, 1.
     used = summarise("ProvisionedConcurrencyUtilization", m, 60)
     assert used is not None
-    assert (used.sample_count, used.total, used.minimum, used.maximum) == (4, 3.0, 0.5, 1.0)
+    assert (used.sample_count, used.total, used.minimum, used.maximum) == (5, 4.0, 0.5, 1.0)
     # A later minute at 4 configured with 1 busy: a 120 s period holds both minutes'
     # samples, the smallest now 0.25.
     later = Minute()
@@ -75,13 +79,13 @@ def test_utilization_is_each_invocations_busy_count_over_the_configured_concurre
     both = merged([m, later])
     period = summarise("ProvisionedConcurrencyUtilization", both, 120)
     assert period is not None
-    assert (period.sample_count, period.minimum, period.maximum) == (5, 0.25, 1.0)
+    assert (period.sample_count, period.minimum, period.maximum) == (6, 0.25, 1.0)
     assert merged([later, m]).pc_used_min == 0.25  # either order
-    # Nothing served by provisioned environments (spillover only, or no invoke): no
-    # datapoint, as Lambda emits none; nor for minutes stored before the samples were.
-    spilled = Minute()
-    spilled.count(make_record(1)._replace(spillover=True))
-    assert summarise("ProvisionedConcurrencyUtilization", spilled, 60) is None
+    # No invocation of a version with provisioned concurrency: no datapoint, as Lambda
+    # emits none; nor for minutes stored before the samples were.
+    plain = Minute()
+    plain.count(make_record(1))
+    assert summarise("ProvisionedConcurrencyUtilization", plain, 60) is None
     unknown = Minute(provisioned_invocations=1, provisioned_duration_sum_ms=10.0)
     assert summarise("ProvisionedConcurrencyUtilization", unknown, 60) is None
 
@@ -122,11 +126,11 @@ def test_the_ledger_keeps_them_and_an_old_rollup_table_gains_the_columns(tmp_pat
         total = ledger.metric_totals()[("fn", "$LATEST")]
     assert (minute.provisioned_invocations, minute.spillover_invocations) == (4, 1)
     assert minute.provisioned_duration_sum_ms == 6000.0
-    assert (minute.pc_samples, minute.pc_busy_max, minute.pc_used_min) == (4, 2, 0.5)
-    assert (total.pc_samples, total.pc_used_sum) == (4, 3.0)
+    assert (minute.pc_samples, minute.pc_busy_max, minute.pc_used_min) == (5, 2, 0.5)
+    assert (total.pc_samples, total.pc_used_sum) == (5, 4.0)
     assert (total.provisioned_invocations, total.spillover_invocations) == (4, 1)
     # A new ledger reads them back from its totals too.
     with Ledger.open(tmp_path, TABLE, flush_interval_s=NEVER) as again:
         kept = again.metric_totals()[("fn", "$LATEST")]
     assert (kept.provisioned_invocations, kept.spillover_invocations) == (4, 1)
-    assert (kept.pc_samples, kept.pc_busy_sum, kept.pc_used_max) == (4, 6, 1.0)
+    assert (kept.pc_samples, kept.pc_busy_sum, kept.pc_used_max) == (5, 8, 1.0)

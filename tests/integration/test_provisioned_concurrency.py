@@ -335,9 +335,10 @@ def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
         "ProvisionedConcurrencySpilloverInvocations": 1,
         "Invocations": 5,
     }
-    # One sample per invocation a provisioned environment served: how many of the two
-    # were busy when it began (1, then 2, in each concurrent pair), and that over the 2
-    # configured. Read per minute, as Lambda publishes them, through both reads.
+    # One sample per invocation of the version: how many of its two provisioned
+    # environments were busy when it began (1, then 2, in each concurrent pair; 2 for the
+    # one that spilled over), and that over the 2 configured. Read per minute, as Lambda
+    # publishes them, through both reads.
     dims = [
         {"Name": "FunctionName", "Value": "pc-real"},
         {"Name": "Resource", "Value": f"pc-real:{version}"},
@@ -358,14 +359,14 @@ def test_two_provisioned_environments_serve_first_and_a_third_spills_over(
         ("ProvisionedConcurrencyUtilization", 0.5, 1.0),
     ):
         points = samples[metric]
-        assert sum(p["SampleCount"] for p in points) == 4
+        assert sum(p["SampleCount"] for p in points) == 5
         assert (min(p["Minimum"] for p in points), max(p["Maximum"] for p in points)) == (
             low,
             high,
         )
         assert {p["Unit"] for p in points} == {"Count"}
-    assert sum(p["Sum"] for p in samples["ProvisionedConcurrentExecutions"]) == 6  # 1+2+1+2
-    assert sum(p["Sum"] for p in samples["ProvisionedConcurrencyUtilization"]) == 3.0
+    assert sum(p["Sum"] for p in samples["ProvisionedConcurrentExecutions"]) == 8  # 1+2+1+2+2
+    assert sum(p["Sum"] for p in samples["ProvisionedConcurrencyUtilization"]) == 4.0
     answer = cw.get_metric_data(
         MetricDataQueries=[
             {

@@ -13,10 +13,10 @@ Each metric is what Lambda would have published per request, summarised per peri
   environments served) and ``ProvisionedConcurrencySpilloverInvocations`` (those that ran
   on on-demand environments because they were all busy), counted as Invocations is;
   ``ProvisionedConcurrentExecutions`` and ``ProvisionedConcurrencyUtilization``, one sample
-  per invocation its environments served, as Lambda emits them: how many of them served an
-  event when it began (that one included), and that over the provisioned concurrency
-  configured (0.5: half of it in use); ``Maximum`` is the peak. Like Lambda's, they have
-  no datapoint in a period whose provisioned environments served nothing.
+  per invocation of the version (served or spilled over), as Lambda emits them: how many
+  of its provisioned environments served an event when it began, and that over the
+  provisioned concurrency configured (0.5: half of it in use); ``Maximum`` is the peak.
+  Like Lambda's, they have no datapoint in a period without such an invocation.
 
 A period with nothing to count has no datapoint, as in CloudWatch.
 """
