@@ -45,8 +45,8 @@ class CurrentRule:
     schedule: str
     enabled: bool
     description: str
-    # TargetSpec.compared(): (id, arn, input, input path, retries, max age)
-    targets: tuple[tuple[str, str, str | None, str | None, int, int], ...]
+    # TargetSpec.compared(): (id, arn, input, input path, retries, max age, message group)
+    targets: tuple[tuple[str, str, str | None, str | None, int, int, str | None], ...]
     pattern: str | None = None
 
 

@@ -205,8 +205,9 @@ class TargetSpec:
     input_path: str | None = None
     max_retries: int | None = None  # RetryPolicy (None: EventBridge's default)
     max_age_s: int | None = None
+    message_group_id: str | None = None  # SqsParameters.MessageGroupId (a FIFO queue's)
 
-    def compared(self) -> tuple[str, str, str | None, str | None, int, int]:
+    def compared(self) -> tuple[str, str, str | None, str | None, int, int, str | None]:
         """What a plan compares, the RetryPolicy's defaults (185, 24 h) filled in."""
         return (
             self.id,
@@ -215,6 +216,7 @@ class TargetSpec:
             self.input_path,
             185 if self.max_retries is None else self.max_retries,
             86_400 if self.max_age_s is None else self.max_age_s,
+            self.message_group_id,
         )
 
     def body(self) -> dict[str, Any]:
@@ -231,6 +233,8 @@ class TargetSpec:
             policy["MaximumEventAgeInSeconds"] = self.max_age_s
         if policy:
             out["RetryPolicy"] = policy
+        if self.message_group_id is not None:
+            out["SqsParameters"] = {"MessageGroupId": self.message_group_id}
         return out
 
 
@@ -260,6 +264,7 @@ class ScheduleSpec:
     input: str | None = None
     max_retries: int | None = None  # RetryPolicy (None: Scheduler's default)
     max_age_s: int | None = None
+    message_group_id: str | None = None  # SqsParameters.MessageGroupId (a FIFO queue's)
 
     def body(self, account: str) -> dict[str, Any]:
         """The CreateSchedule / UpdateSchedule request."""
@@ -279,6 +284,8 @@ class ScheduleSpec:
             policy["MaximumEventAgeInSeconds"] = self.max_age_s
         if policy:
             target["RetryPolicy"] = policy
+        if self.message_group_id is not None:
+            target["SqsParameters"] = {"MessageGroupId": self.message_group_id}
         out: dict[str, Any] = {
             "Name": self.name,
             "GroupName": self.group,

@@ -207,6 +207,7 @@ def _target(t: dict[str, Any]) -> TargetSpec:
         t.get("InputPath"),
         policy.get("MaximumRetryAttempts"),
         policy.get("MaximumEventAgeInSeconds"),
+        (t.get("SqsParameters") or {}).get("MessageGroupId"),
     )
 
 

@@ -15,7 +15,11 @@ from lamina.errors import AwsServiceError
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import RuleSpec, TargetSpec
 from lamina.services.eventbridge.pattern import parse_pattern
-from lamina.services.eventbridge.requests import parse_retry_policy, target_kind
+from lamina.services.eventbridge.requests import (
+    parse_retry_policy,
+    parse_sqs_parameters,
+    target_kind,
+)
 
 EVENT_TYPES = ("EventBridgeRule", "CloudWatchEvent")
 _TARGET_ID = re.compile(r"[^.\-_A-Za-z0-9]")
@@ -56,8 +60,9 @@ def check_bus(props: dict[str, Any], where: str) -> None:
 
 
 def target(tid: str, arn: str, item: dict[str, Any], where: str, notes: list[str]) -> TargetSpec:
-    """One rule target: ``Input`` or ``InputPath``, ``RetryPolicy``; a ``DeadLetterConfig``
-    is noted as ignored, an ``InputTransformer`` refused (the payload would differ)."""
+    """One rule target: ``Input`` or ``InputPath``, ``RetryPolicy``, ``SqsParameters``; a
+    ``DeadLetterConfig`` is noted as ignored, an ``InputTransformer`` refused (the payload
+    would differ)."""
     try:
         target_kind(arn)
     except AwsServiceError as exc:
@@ -71,6 +76,7 @@ def target(tid: str, arn: str, item: dict[str, Any], where: str, notes: list[str
         notes.append(f"{where}: DeadLetterConfig is not supported by Lamina's rules; ignored")
     try:
         retries, age = parse_retry_policy(item.get("RetryPolicy"), tid)
+        group = parse_sqs_parameters(item.get("SqsParameters"), tid)
     except AwsServiceError as exc:
         raise TemplateError(f"{where}: {exc}") from None
     return TargetSpec(
@@ -80,6 +86,7 @@ def target(tid: str, arn: str, item: dict[str, Any], where: str, notes: list[str
         None if path is None else str(path),
         retries,
         age,
+        group,
     )
 
 

@@ -284,10 +284,11 @@ def schedule_differences(want: dict[str, Any], have: dict[str, Any]) -> list[str
     wt, ht = want["Target"], have.get("Target") or {}
     policy = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86_400}
     policy.update(wt.get("RetryPolicy") or {})
-    if (wt["Arn"], wt.get("Input"), policy) != (
+    if (wt["Arn"], wt.get("Input"), policy, wt.get("SqsParameters")) != (
         ht.get("Arn"),
         ht.get("Input"),
         ht.get("RetryPolicy") or {},
+        ht.get("SqsParameters"),
     ):
         out.append("Target")
     return out

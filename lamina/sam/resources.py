@@ -6,6 +6,7 @@ import json
 from typing import Any, Literal
 
 from lamina import arns
+from lamina.errors import AwsServiceError
 from lamina.sam import names
 from lamina.sam.errors import TemplateError
 from lamina.sam.model import (
@@ -17,6 +18,7 @@ from lamina.sam.model import (
     Skipped,
     UrlSpec,
 )
+from lamina.services.eventbridge.requests import parse_sqs_parameters
 
 _QUEUE_NUMBERS = (
     "DelaySeconds",
@@ -201,6 +203,10 @@ def schedule_spec(
         notes.append(f"{key}: the schedule's DeadLetterConfig is not supported; ignored")
     text = target.get("Input")
     retries, age = policy.get("MaximumRetryAttempts"), policy.get("MaximumEventAgeInSeconds")
+    try:
+        group = parse_sqs_parameters(target.get("SqsParameters"), "Target")
+    except AwsServiceError as exc:
+        raise TemplateError(f"{key}: {exc.message}") from None
     return ScheduleSpec(
         key=key,
         name=name,
@@ -213,6 +219,7 @@ def schedule_spec(
         input=None if text is None else text if isinstance(text, str) else json.dumps(text),
         max_retries=None if retries is None else int(retries),
         max_age_s=None if age is None else int(age),
+        message_group_id=group,
     )
 
 

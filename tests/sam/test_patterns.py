@@ -1,8 +1,10 @@
-"""EventBridge pattern rules in templates: function and state machine events, Events::Rule."""
+"""EventBridge pattern rules in templates: function and state machine events, Events::Rule;
+the message group of a rule or schedule target on a FIFO queue."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,8 @@ import pytest
 from lamina.sam.current import CurrentRule
 from lamina.sam.errors import TemplateError
 from lamina.sam.patterns import rule_spec
-from lamina.sam.plan import _rule_differences
+from lamina.sam.plan import _rule_differences, schedule_differences
+from lamina.sam.resources import schedule_spec
 from tests.sam.test_translate import load, skipped
 
 TEMPLATE = """
@@ -143,3 +146,50 @@ def test_a_pattern_written_differently_is_no_change() -> None:
     assert _rule_differences(want, same) == []
     other = CurrentRule("r", "", True, "", targets, '{"source":["b"]}')
     assert _rule_differences(want, other) == ["event pattern"]
+
+
+def test_a_fifo_queue_target_keeps_its_message_group() -> None:
+    fifo = "arn:aws:sqs:us-east-1:000000000000:jobs.fifo"
+    want = rule_spec(
+        "R",
+        "r",
+        {
+            "EventPattern": {"source": ["a"]},
+            "Targets": [{"Id": "t", "Arn": fifo, "SqsParameters": {"MessageGroupId": "g"}}],
+        },
+    )
+    (only,) = want.targets
+    assert only.body() == {"Id": "t", "Arn": fifo, "SqsParameters": {"MessageGroupId": "g"}}
+    # A changed group is a change to apply; the same one is none.
+    same = CurrentRule("r", "", True, "", (only.compared(),), '{"source":["a"]}')
+    assert _rule_differences(want, same) == []
+    moved = replace(only, message_group_id="h").compared()
+    assert _rule_differences(want, CurrentRule("r", "", True, "", (moved,), '{"source":["a"]}'))
+    with pytest.raises(TemplateError, match="MessageGroupId"):
+        rule_spec(
+            "R",
+            "r",
+            {
+                "EventPattern": {"source": ["a"]},
+                "Targets": [{"Id": "t", "Arn": fifo, "SqsParameters": {"MessageGroupId": ""}}],
+            },
+        )
+
+
+DEFAULT_POLICY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86_400}
+
+
+def test_a_schedule_on_a_fifo_queue_keeps_its_message_group() -> None:
+    fifo = "arn:aws:sqs:us-east-1:000000000000:ticks.fifo"
+    props = {"ScheduleExpression": "rate(1 hour)"}
+    target = {"Arn": fifo, "SqsParameters": {"MessageGroupId": "ticks"}}
+    spec = schedule_spec("S", "s", props, target, [])
+    body = spec.body("000000000000")
+    assert body["Target"]["SqsParameters"] == {"MessageGroupId": "ticks"}
+    # What GetSchedule answers for it is no change; another group is one.
+    have = {**body, "Target": {**body["Target"], "RetryPolicy": dict(DEFAULT_POLICY)}}
+    assert schedule_differences(body, have) == []
+    other = {**have, "Target": {**have["Target"], "SqsParameters": {"MessageGroupId": "x"}}}
+    assert schedule_differences(body, other) == ["Target"]
+    with pytest.raises(TemplateError, match="MessageGroupId"):
+        schedule_spec("S", "s", props, {"Arn": fifo, "SqsParameters": {}}, [])
