@@ -1,6 +1,7 @@
 """Terraform (hashicorp/aws) manages a custom event bus, a rule and a target with an input
-transformer on it, and a function's event-bus destinations: apply, an event put on the bus
-reaching the queue transformed, a plan with no changes, a new template in place, an empty
+transformer on it, a FIFO queue target with its message group, and a function's event-bus
+destinations: apply, an event put on the bus reaching the queue transformed (and the FIFO
+queue in its group), a plan with no changes, a new template in place, an empty
 plan again, destroy. Needs the same terraform and provider mirror as ``test_terraform.py``
 (skipped without them on a developer's machine, failed in CI)."""
 
@@ -72,6 +73,21 @@ def test_a_bus_its_rule_target_and_destinations_apply_plan_clean_and_destroy(
     config = lam.get_function_event_invoke_config(FunctionName="tf-bus-fn")
     assert config["DestinationConfig"]["OnSuccess"] == {"Destination": BUS}
     assert put_and_receive(server, 4) == [{"number": 4, "says": "Order #4"}]
+    targets = events.list_targets_by_rule(Rule="tf-orders", EventBusName="tf-results")
+    (fifo,) = [t for t in targets["Targets"] if t["Id"] == "fifo"]
+    assert fifo["SqsParameters"] == {"MessageGroupId": "orders"}
+    sqs = client(server.endpoint, "sqs")
+    url = sqs.get_queue_url(QueueName="tf-bus-fifo.fifo")["QueueUrl"]
+    grouped: list[Any] = []
+
+    def grouped_in() -> bool:
+        grouped.extend(receive_all(sqs, url, wait_s=1))
+        return bool(grouped)
+
+    wait_until(grouped_in, what="the event at the FIFO queue")
+    assert [(m["json"]["detail"], m["Attributes"]["MessageGroupId"]) for m in grouped] == [
+        ({"n": 4}, "orders")
+    ]
 
     # A second plan finds nothing to change (exit code 0; 2 would mean drift).
     plan = terraform(workdir, "plan", "-detailed-exitcode", "-input=false", var)

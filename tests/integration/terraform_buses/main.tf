@@ -1,5 +1,6 @@
 # A custom event bus managed by Terraform: a rule on it with an event pattern, a queue target
-# with an input transformer, and a function whose async results go to the bus.
+# with an input transformer, a FIFO queue target with its message group, and a function
+# whose async results go to the bus.
 # tests/integration/test_terraform_buses.py.
 terraform {
   required_providers {
@@ -52,6 +53,19 @@ resource "aws_cloudwatch_event_target" "seen" {
     }
     input_template = var.template
   }
+}
+
+resource "aws_sqs_queue" "fifo" {
+  name       = "tf-bus-fifo.fifo"
+  fifo_queue = true
+}
+
+resource "aws_cloudwatch_event_target" "fifo" {
+  rule           = aws_cloudwatch_event_rule.orders.name
+  event_bus_name = aws_cloudwatch_event_bus.results.name
+  target_id      = "fifo"
+  arn            = aws_sqs_queue.fifo.arn
+  sqs_target { message_group_id = "orders" }
 }
 
 resource "aws_lambda_function" "fn" {
