@@ -16,6 +16,7 @@ from lamina.errors import ApiError
 CREATE_COMPLETE = "CREATE_COMPLETE"
 UPDATE_COMPLETE = "UPDATE_COMPLETE"
 DELETE_COMPLETE = "DELETE_COMPLETE"
+REVIEW_IN_PROGRESS = "REVIEW_IN_PROGRESS"
 STACK_STATUSES = frozenset(
     {
         "CREATE_IN_PROGRESS",
@@ -45,6 +46,19 @@ STACK_STATUSES = frozenset(
 )
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 MAX_TEMPLATE_BYTES = 1024 * 1024  # CloudFormation's limit for a template kept in S3
+
+# SAM resource types → the type CloudFormation lists after SAM's transform (its primary one).
+PROCESSED_TYPES = {
+    "AWS::Serverless::Function": "AWS::Lambda::Function",
+    "AWS::Serverless::LayerVersion": "AWS::Lambda::LayerVersion",
+    "AWS::Serverless::SimpleTable": "AWS::DynamoDB::Table",
+    "AWS::Serverless::StateMachine": "AWS::StepFunctions::StateMachine",
+    "AWS::Serverless::Api": "AWS::ApiGateway::RestApi",
+    "AWS::Serverless::HttpApi": "AWS::ApiGatewayV2::Api",
+    "AWS::Serverless::Application": "AWS::CloudFormation::Stack",
+    "AWS::Serverless::Connector": "AWS::IAM::Policy",
+    "AWS::Serverless::GraphQLApi": "AWS::AppSync::GraphQLApi",
+}
 
 
 class StackValidationError(ApiError):
