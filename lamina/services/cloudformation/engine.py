@@ -174,7 +174,7 @@ class StackEngine:
         localised, wanted = localise(template)
         before = self.deployed(cs.stack_name) if cs.type == "UPDATE" else None
         old_params: dict[str, str] = dict((before or {}).get("Parameters") or {})
-        parameters = dict(cs.parameters)
+        parameters = _defaults(template) | dict(cs.parameters)
         for key in cs.previous:
             if key not in old_params:
                 raise StackValidationError(f"Parameter {key} has no previous value to use")
@@ -251,3 +251,17 @@ def _reason(exc: Exception) -> str:
     if not isinstance(exc, OSError):
         log.exception("cloudformation job failed")
     return f"{type(exc).__name__}: {exc}"
+
+
+def _defaults(template: dict[str, Any]) -> dict[str, str]:
+    """The template's parameter defaults (the values a deployment that names none uses)."""
+    declared = template.get("Parameters")
+    out: dict[str, str] = {}
+    for key, spec in (declared if isinstance(declared, dict) else {}).items():
+        if isinstance(spec, dict) and "Default" in spec:
+            value = spec["Default"]
+            items = value if isinstance(value, list) else [value]
+            out[str(key)] = ",".join(
+                ("true" if v else "false") if isinstance(v, bool) else str(v) for v in items
+            )
+    return out
