@@ -95,13 +95,26 @@ class CloudFormationHandler:
 
     def mount(self) -> Mount:
         """CloudFormation's face on the shared port, verified as ``cloudformation``."""
-        return Mount(is_cloudformation_request, self.handle, "cloudformation", PROTOCOL, REACH)
+        return Mount(is_cloudformation_request, self.answer, "cloudformation", PROTOCOL, REACH)
 
-    def handle(
+    def answer(
         self, req: Request, conn: HttpConnection | None = None
     ) -> Response | Coroutine[Any, Any, Response]:
-        writes = self.writes
-        if writes is None:
+        """:meth:`handle`'s answer, sent once the work the call started is done (a little
+        while at most, see ANSWER_WAIT_S)."""
+        if self.writes is not None:
+            self.writes.pending = None
+        answer = self.handle(req, conn)
+        pending = None
+        if self.writes is not None:
+            pending, self.writes.pending = self.writes.pending, None
+        if pending is None or answer.status != 200:
+            return answer
+        return _after(pending, answer)
+
+    def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
+        """Answer a call at once (the work it starts goes on on the engine's thread)."""
+        if self.writes is None:
             return self._service.handle(req, conn)
         action = query_params(req).get("Action", "")
         if action in WRITE_ACTIONS and _role_session(req):
@@ -115,16 +128,11 @@ class CloudFormationHandler:
                 "AccessDenied",
             )
             return error_answer(denied, PROTOCOL)
-        writes.pending = None
         token = REQUEST_HOST.set(req.headers.get("host", ""))
         try:
-            answer = self._service.handle(req, conn)
+            return self._service.handle(req, conn)
         finally:
             REQUEST_HOST.reset(token)
-        pending, writes.pending = writes.pending, None
-        if pending is None or answer.status != 200:
-            return answer
-        return _after(pending, answer)
 
     # -- Lamina's record of what `lamina up` applied -----------------------------------
     def handle_record(self, req: Request, conn: HttpConnection | None = None) -> Response:
