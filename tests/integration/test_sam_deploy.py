@@ -284,6 +284,8 @@ def test_aws_cloudformation_deploy(server: LaminaProcess, tmp_path: Path) -> Non
         "packaged.yaml",
         "--stack-name",
         "cli-app",
+        "--capabilities",
+        "CAPABILITY_IAM",
         "--no-fail-on-empty-changeset",
     )
     assert again.returncode == 0, again.stdout + again.stderr
@@ -320,6 +322,21 @@ def test_bad_templates_are_refused_or_fail_with_the_reason(server: LaminaProcess
     with pytest.raises(ClientError) as refused:
         cfn.execute_change_set(ChangeSetName=made["Id"])
     assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
+
+    # A role SAM would make needs CAPABILITY_IAM acknowledged, as on AWS.
+    bad["Resources"]["Fn"]["Properties"]["CodeUri"] = "s3://deploys/some-zip"
+    unacknowledged = cfn.create_change_set(
+        StackName="bad-app",
+        ChangeSetName="iam",
+        ChangeSetType="CREATE",
+        TemplateBody=json.dumps(bad),
+    )
+    with pytest.raises(Exception, match="FAILED"):
+        cfn.get_waiter("change_set_create_complete").wait(
+            ChangeSetName=unacknowledged["Id"], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+        )
+    reason = cfn.describe_change_set(ChangeSetName=unacknowledged["Id"])["StatusReason"]
+    assert reason == "Requires capabilities : [CAPABILITY_IAM]"
 
     # A template elsewhere than Lamina's own S3 is never fetched.
     with pytest.raises(ClientError) as foreign:

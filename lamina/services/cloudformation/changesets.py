@@ -195,6 +195,43 @@ def url_object(url: str) -> tuple[str, str]:
     return bucket, key
 
 
+_MAKES_A_ROLE = ("AWS::Serverless::Function", "AWS::Serverless::StateMachine")
+
+
+def required_capability(template: dict[str, Any]) -> str | None:
+    """The capability a template needs acknowledged, as CloudFormation decides it: IAM
+    resources, or a SAM function or state machine without ``Role`` (the transform makes
+    one) need CAPABILITY_IAM; a role or user given a name, CAPABILITY_NAMED_IAM."""
+    globals_ = template.get("Globals")
+    global_fn = globals_.get("Function") if isinstance(globals_, dict) else None
+    global_role = isinstance(global_fn, dict) and "Role" in global_fn
+    role_makers = ("AWS::Serverless::StateMachine",) if global_role else _MAKES_A_ROLE
+    needed: str | None = None
+    for body in _resources(template).values():
+        if not isinstance(body, dict):
+            continue
+        kind = str(body.get("Type"))
+        props = body.get("Properties")
+        props = props if isinstance(props, dict) else {}
+        if kind.startswith("AWS::IAM::"):
+            if any(k in props for k in ("RoleName", "UserName", "GroupName")):
+                return "CAPABILITY_NAMED_IAM"
+            needed = "CAPABILITY_IAM"
+        elif kind in role_makers and "Role" not in props:
+            needed = "CAPABILITY_IAM"
+    return needed
+
+
+def missing_capability(template: dict[str, Any], given: tuple[str, ...]) -> str:
+    """CloudFormation's reason when ``given`` does not acknowledge what the template needs."""
+    needed = required_capability(template)
+    if needed is None or needed in given:
+        return ""
+    if needed == "CAPABILITY_IAM" and "CAPABILITY_NAMED_IAM" in given:
+        return ""
+    return f"Requires capabilities : [{needed}]"
+
+
 # -- the changes ------------------------------------------------------------------------
 def _resources(template: dict[str, Any]) -> dict[str, Any]:
     found = template.get("Resources")

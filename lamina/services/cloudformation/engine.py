@@ -172,6 +172,9 @@ class StackEngine:
                 "Template format error: At least one Resources member must be defined."
             )
         localised, wanted = localise(template)
+        missing = cs_model.missing_capability(template, cs.capabilities)
+        if missing:
+            raise DeploymentFailed(missing)
         before = self.deployed(cs.stack_name) if cs.type == "UPDATE" else None
         old_params: dict[str, str] = dict((before or {}).get("Parameters") or {})
         parameters = _defaults(template) | dict(cs.parameters)

@@ -111,6 +111,20 @@ def test_changes_compare_the_templates_resources() -> None:
     assert not cs_model.no_changes(None, before, False, False)
 
 
+def test_capabilities_are_required_as_cloudformation_requires_them() -> None:
+    with_role = template(Role="arn:aws:iam::000000000000:role/r")
+    assert cs_model.missing_capability(with_role, ()) == ""
+    assert cs_model.missing_capability(template(), ()) == "Requires capabilities : [CAPABILITY_IAM]"
+    assert cs_model.missing_capability(template(), ("CAPABILITY_IAM",)) == ""
+    assert cs_model.missing_capability(template(), ("CAPABILITY_NAMED_IAM",)) == ""
+    named = {"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "x"}}}}
+    assert cs_model.missing_capability(named, ("CAPABILITY_IAM",)) == (
+        "Requires capabilities : [CAPABILITY_NAMED_IAM]"
+    )
+    global_role = {**template(), "Globals": {"Function": {"Role": "arn:aws:iam::0:role/r"}}}
+    assert cs_model.missing_capability(global_role, ()) == ""
+
+
 def test_localise_points_s3_code_at_downloaded_files() -> None:
     doc: dict[str, Any] = {
         "Resources": {
@@ -226,7 +240,8 @@ def _writes(tmp_path: Path, fake: FakeDeployer) -> tuple[StackWrites, StackStore
 
 def _create(writes: StackWrites, name: str, kind: str, body: dict[str, Any], **more: str) -> Any:
     params = {"StackName": "app", "ChangeSetName": name, "ChangeSetType": kind,
-              "TemplateBody": json.dumps(body), **more}  # fmt: skip
+              "TemplateBody": json.dumps(body), "Capabilities.member.1": "CAPABILITY_IAM",
+              **more}  # fmt: skip
     return writes.create_change_set(params)
 
 
@@ -370,7 +385,9 @@ def test_the_answers_are_what_botocore_parses(tmp_path: Path, fake: FakeDeployer
     fake.objects[("deploys", "t.template")] = json.dumps(template("s3://b/code1")).encode()
     url = "http%3A%2F%2F127.0.0.1%3A9000%2Fdeploys%2Ft.template"
     parsed(
-        "CreateChangeSet", f"StackName=app&ChangeSetName=one&ChangeSetType=CREATE&TemplateURL={url}"
+        "CreateChangeSet",
+        "StackName=app&ChangeSetName=one&ChangeSetType=CREATE"
+        f"&Capabilities.member.1=CAPABILITY_IAM&TemplateURL={url}",
     )
     described = parsed("DescribeChangeSet", "StackName=app&ChangeSetName=one")
     assert described["Status"] == "CREATE_COMPLETE"
