@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import AWS, LaminaProcess, aws_client
+from tests.integration.harness import AWS, LaminaProcess, aws_client, signed_lamina
 from tests.sam.upcli import up_command
 from tests.unavailable import unavailable
 
@@ -66,15 +66,17 @@ def project(root: Path, version: int) -> Path:
     return root
 
 
-def sam(server: LaminaProcess, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def sam(
+    server: LaminaProcess, cwd: Path, *args: str, key: tuple[str, str] = ("test", "test")
+) -> subprocess.CompletedProcess[str]:
     home = cwd.parent / f"{cwd.name}-home"
     home.mkdir(exist_ok=True)
     env = {
         "PATH": f"{SAM.parent}:{Path(AWS).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
         "AWS_ENDPOINT_URL": server.endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_ACCESS_KEY_ID": key[0],
+        "AWS_SECRET_ACCESS_KEY": key[1],
         "AWS_CONFIG_FILE": str(home / "none"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"),
         "SAM_CLI_TELEMETRY": "0",
@@ -93,7 +95,11 @@ def sam(server: LaminaProcess, cwd: Path, *args: str) -> subprocess.CompletedPro
 
 
 def deploy(
-    server: LaminaProcess, cwd: Path, stack: str, *extra: str
+    server: LaminaProcess,
+    cwd: Path,
+    stack: str,
+    *extra: str,
+    key: tuple[str, str] = ("test", "test"),
 ) -> subprocess.CompletedProcess[str]:
     built = sam(server, cwd, "build")
     assert built.returncode == 0, built.stdout + built.stderr
@@ -109,6 +115,7 @@ def deploy(
         "--capabilities",
         "CAPABILITY_IAM",
         *extra,
+        key=key,
     )
 
 
@@ -402,3 +409,46 @@ def test_create_and_update_stack(server: LaminaProcess, tmp_path: Path) -> None:
     )
     names = [f["FunctionName"] for f in server.lambda_client().list_functions()["Functions"]]
     assert "tf-inline" not in names
+
+
+NODE_TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: hello/
+      Handler: app.handler
+      Runtime: nodejs20.x
+"""
+
+
+def test_a_node_function(server: LaminaProcess, tmp_path: Path) -> None:
+    root = tmp_path / "node"
+    (root / "hello").mkdir(parents=True)
+    (root / "template.yaml").write_text(textwrap.dedent(NODE_TEMPLATE))
+    (root / "hello" / "app.js").write_text(
+        "exports.handler = async (event) => ({ node: process.version, n: event.n });\n"
+    )
+    (root / "hello" / "package.json").write_text('{"name": "hello", "version": "1.0.0"}')
+    out = deploy(server, root, "node-app", "--s3-bucket", "deploys")
+    assert out.returncode == 0, out.stdout + out.stderr
+    got = answer(server, "node-app-Hello")
+    assert got["n"] == 7 and got["node"].startswith("v")
+
+
+def test_signed_mode_needs_a_valid_key_and_deploys(tmp_path: Path) -> None:
+    if not SAM.exists():
+        unavailable(f"the SAM CLI is not installed at {SAM} (run `make sam-cli`)")
+    key = ("AKIDDEPLOY", "deploy-secret")
+    with signed_lamina(tmp_path / "data", *key) as proc:
+        aws_client(proc, "s3", *key).create_bucket(Bucket="signed")
+        root = project(tmp_path / "signed", version=9)
+        wrong = deploy(proc, root, "signed-app", "--s3-bucket", "signed", key=(key[0], "nope"))
+        assert wrong.returncode != 0
+        out = deploy(proc, root, "signed-app", "--s3-bucket", "signed", key=key)
+        assert out.returncode == 0, out.stdout + out.stderr
+        client = aws_client(proc, "lambda", *key)
+        got = client.invoke(FunctionName="signed-app-Hello", Payload=b"{}")
+        assert json.loads(got["Payload"].read()) == {"greeting": "hello", "version": 9}
