@@ -301,7 +301,7 @@ def test_aws_cloudformation_deploy(server: LaminaProcess, tmp_path: Path) -> Non
 
 def test_bad_templates_are_refused_or_fail_with_the_reason(server: LaminaProcess) -> None:
     cfn = aws_client(server, "cloudformation")
-    bad = {
+    bad: dict[str, Any] = {
         "Transform": "AWS::Serverless-2016-10-31",
         "Resources": {
             "Fn": {
