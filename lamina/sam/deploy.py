@@ -143,6 +143,8 @@ def deploy(
     tools = tools or toolchain(project)
     template = load_template(project.template)
     stack = project.stack or default_stack(project.directory)
+    if project.record:
+        refuse_managed(clients, stack)  # before anything is built or published
     host = urlsplit(project.endpoint).netloc
     spec, translation = translate(
         template,
@@ -170,8 +172,6 @@ def deploy(
     # A function that did not build is left as it is on the server (not deleted, not changed).
     for lid in build_errors:
         spec.functions.pop(lid)
-    if project.record:
-        refuse_managed(clients, stack)
     path = project.state_at(stack)
     state = load_state(path, stack, project.endpoint)
     for lid in build_errors:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from lamina.client.boto import BotoClients
 from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.apply import Applied, Applier
-from lamina.sam.deploy import Project
+from lamina.sam.deploy import Project, refuse_managed
 from lamina.sam.model import StackSpec
 from lamina.sam.observe import observe_at
 from lamina.sam.plan import plan
@@ -28,6 +28,8 @@ def remove_stack(
     """Delete the stack's resources; the stack record goes once nothing failed."""
     settings = project.settings
     clients = clients or BotoClients.for_settings(project.endpoint, settings)
+    if project.record:
+        refuse_managed(clients, project.stack)
     empty = StackSpec(project.stack, settings.region, settings.account_id)
     path = project.state_at(project.stack)
     state = load_state(path, project.stack, project.endpoint)

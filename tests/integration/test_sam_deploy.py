@@ -206,6 +206,18 @@ def test_deploy_update_no_changes_restart_and_delete(server: LaminaProcess, tmp_
     )
     assert refused.returncode != 0
     assert "deployed by CloudFormation change sets on this server" in refused.stderr
+    down = [sys.executable, "-m", "lamina.cli.main", "down", str(root / "template.yaml")]
+    not_down = subprocess.run(
+        [*down, "--endpoint", server.endpoint, "--stack-name", "sam-app"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert not_down.returncode != 0
+    assert "deployed by CloudFormation change sets on this server" in not_down.stderr
+    assert answer(server, "sam-app-Hello") == {"greeting": "hi", "version": 2}  # untouched
 
     # A restart keeps the stack and its state: the next deploy updates the same function.
     server.stop()
