@@ -156,6 +156,7 @@ class StackEngine:
             self.store.put_change_set(self._prepared(cs))
         except Exception as exc:  # whatever went wrong is the change set's reason
             self.store.put_change_set(cs_model.failed(cs, _reason(exc)))
+            self.forget(cs)
 
     def _prepared(self, cs: ChangeSet) -> ChangeSet:
         text = cs.template

@@ -151,7 +151,15 @@ class StackWrites:
                 400,
                 "AlreadyExistsException",
             )
-        if len(self.store.change_sets(stack_id)) >= cs_model.MAX_CHANGE_SETS:
+        existing = self.store.change_sets(stack_id)
+        # FAILED ones (each "No changes to deploy" leaves one) make room, oldest first.
+        for spent in [c for c in existing if c.status == cs_model.FAILED][
+            : max(0, len(existing) - cs_model.MAX_CHANGE_SETS + 1)
+        ]:
+            self.store.delete_change_set(spent.id)
+            self.engine.forget(spent)
+            existing.remove(spent)
+        if len(existing) >= cs_model.MAX_CHANGE_SETS:
             raise AwsServiceError(
                 "LimitExceededException",
                 f"Stack {req.stack_name} has {cs_model.MAX_CHANGE_SETS} change sets: delete "

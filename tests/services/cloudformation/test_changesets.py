@@ -354,8 +354,25 @@ def test_the_limit_on_change_sets_per_stack(
         _create(writes, "c", "CREATE", template("s3://b/code1"))
     assert limited.value.code == "LimitExceededException"
     with pytest.raises(AwsServiceError) as again:
-        _create(writes, "a", "CREATE", template("s3://b/code1"))
-    assert again.value.code in ("AlreadyExistsException", "LimitExceededException")
+        _create(writes, "a", "CREATE", template("s3://b/missing"))
+    assert again.value.code == "AlreadyExistsException"
+
+
+def test_failed_change_sets_make_room(
+    tmp_path: Path, fake: FakeDeployer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each "No changes to deploy" leaves a FAILED change set; they never block a deploy."""
+    writes, _, _ = _writes(tmp_path, fake)
+    monkeypatch.setattr(cs_model, "MAX_CHANGE_SETS", 2)
+    _create(writes, "first", "CREATE", template("s3://b/code1"))
+    writes.execute_change_set({"ChangeSetName": "first", "StackName": "app"})
+    for n in range(4):
+        _create(writes, f"same-{n}", "UPDATE", template("s3://b/code1"))
+    rows = writes.list_change_sets({"StackName": "app"})["Summaries"]
+    assert [(r["ChangeSetName"], r["Status"]) for r in rows] == [
+        ("same-2", "FAILED"),
+        ("same-3", "FAILED"),
+    ]
 
 
 def _request(body: str, auth: str = "") -> Request:
