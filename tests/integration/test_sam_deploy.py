@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -242,12 +243,44 @@ def test_deploy_update_no_changes_restart_and_delete(server: LaminaProcess, tmp_
     }.items()
 
 
-def test_resolve_s3_makes_the_managed_stack(server: LaminaProcess, tmp_path: Path) -> None:
-    root = project(tmp_path / "resolved", version=1)
+API_TEMPLATE = f"""
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: hello/
+      Handler: app.handler
+      Runtime: {RUNTIME}
+      Events:
+        Get:
+          Type: Api
+          Properties:
+            Path: /hello
+            Method: get
+Outputs:
+  HelloApi:
+    Value: !Sub "https://${{ServerlessRestApi}}.execute-api.${{AWS::Region}}.amazonaws.com/Prod/hello/"
+"""
+
+
+def test_resolve_s3_and_an_api_event(server: LaminaProcess, tmp_path: Path) -> None:
+    """`sam init`'s hello world: an Api event, its URL in the Outputs; SAM's managed bucket."""
+    root = tmp_path / "resolved"
+    (root / "hello").mkdir(parents=True)
+    (root / "template.yaml").write_text(textwrap.dedent(API_TEMPLATE))
+    (root / "hello" / "app.py").write_text(
+        "def handler(event, context):\n    return {'statusCode': 200, 'body': 'hi from the api'}\n"
+    )
     out = deploy(server, root, "resolved", "--resolve-s3")
     assert out.returncode == 0, out.stdout + out.stderr
     assert status(server, "aws-sam-cli-managed-default") == "CREATE_COMPLETE"
-    assert answer(server, "resolved-Hello")["version"] == 1
+    stack = aws_client(server, "cloudformation").describe_stacks(StackName="resolved")
+    (url,) = [o["OutputValue"] for o in stack["Stacks"][0]["Outputs"]]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/Prod/hello/")
+    with urllib.request.urlopen(url, timeout=30) as got:
+        assert got.read() == b"hi from the api"
     deleted = sam(
         server, root, "delete", "--stack-name", "resolved", "--no-prompts", "--region", "us-east-1"
     )
