@@ -56,6 +56,10 @@ def _up_stack(name: str) -> StackValidationError:
     )
 
 
+def _already_exists(message: str) -> AwsServiceError:
+    return AwsServiceError("AlreadyExistsException", message, 400, "AlreadyExistsException")
+
+
 class StackWrites:
     def __init__(
         self,
@@ -134,23 +138,13 @@ class StackWrites:
             self.store.review(StackRecord(req.stack_name, stack_id, ""), now)
         else:
             if kind == "CREATE":
-                raise AwsServiceError(
-                    "AlreadyExistsException",
-                    f"Stack [{req.stack_name}] already exists",
-                    400,
-                    "AlreadyExistsException",
-                )
+                raise _already_exists(f"Stack [{req.stack_name}] already exists")
             if stack.status.endswith("_IN_PROGRESS"):
                 raise StackValidationError(
                     f"Stack:{stack_id} is in {stack.status} state and can not be updated."
                 )
         if self.store.change_set(name, stack_id) is not None:
-            raise AwsServiceError(
-                "AlreadyExistsException",
-                f"ChangeSet {name} already exists",
-                400,
-                "AlreadyExistsException",
-            )
+            raise _already_exists(f"ChangeSet {name} already exists")
         existing = self.store.change_sets(stack_id)
         # FAILED ones (each "No changes to deploy" leaves one) make room, oldest first.
         for spent in [c for c in existing if c.status == cs_model.FAILED][
@@ -244,15 +238,6 @@ class StackWrites:
     def create_stack(self, params: dict[str, str]) -> Mapping[str, Any]:
         """A change set made and executed at once (Terraform's aws_cloudformation_stack)."""
         req = cs_model.parse_create(params, change_set=False)
-        if self.store.find(req.stack_name) is not None:
-            stack = self.store.find(req.stack_name)
-            if stack is not None and stack.status != REVIEW_IN_PROGRESS:
-                raise AwsServiceError(
-                    "AlreadyExistsException",
-                    f"Stack [{req.stack_name}] already exists",
-                    400,
-                    "AlreadyExistsException",
-                )
         cs = self._new_change_set(req, "CREATE", f"lamina-create-{int(self.clock() * 1000)}")
         self.pending = self.engine.submit(lambda: self._prepare_and_execute(cs, create=True))
         return {"StackId": cs.stack_id}
