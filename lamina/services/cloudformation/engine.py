@@ -183,6 +183,14 @@ class StackEngine:
             if key not in old_params:
                 raise StackValidationError(f"Parameter {key} has no previous value to use")
             parameters[key] = old_params[key]
+        old_template = self.deployer.parse(before["Template"]) if before else None
+        params_changed = before is not None and old_params != parameters
+        tags_changed = before is not None and (before.get("Tags") or {}) != cs.tags
+        if cs.type == "UPDATE" and cs_model.no_changes(
+            old_template, template, params_changed, tags_changed
+        ):
+            # What was deployed, again: nothing to download or check.
+            return cs_model.failed(replace(cs, template=text), cs_model.NO_CHANGES)
         workdir = self.workdir(cs)
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
@@ -190,14 +198,6 @@ class StackEngine:
             self.deployer.download(artifact.bucket, artifact.key, workdir / artifact.local)
         (workdir / "template.json").write_text(json.dumps(localised))
         self.deployer.stage(workdir, cs.stack_name, parameters)
-        old_template = self.deployer.parse(before["Template"]) if before else None
-        params_changed = before is not None and old_params != parameters
-        tags_changed = before is not None and (before.get("Tags") or {}) != cs.tags
-        if cs.type == "UPDATE" and cs_model.no_changes(
-            old_template, template, params_changed, tags_changed
-        ):
-            shutil.rmtree(workdir, ignore_errors=True)
-            return cs_model.failed(replace(cs, template=text), cs_model.NO_CHANGES)
         stack = self.store.find(cs.stack_id)
         physical = (
             {r.logical_id: r.physical_id for r in self.store.resources(stack)} if stack else {}
