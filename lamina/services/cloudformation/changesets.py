@@ -76,6 +76,7 @@ class ChangeSet:
     capabilities: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     changes: tuple[dict[str, Any], ...] = ()  # ResourceChange members
+    no_echo: tuple[str, ...] = ()  # parameters declared NoEcho: described as ****
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +296,10 @@ def no_changes(
 
 # -- answers and storage --------------------------------------------------------------
 def _params(cs: ChangeSet) -> list[dict[str, Any]]:
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(cs.parameters.items())]
+    return [
+        {"ParameterKey": k, "ParameterValue": "****" if k in cs.no_echo else v}
+        for k, v in sorted(cs.parameters.items())
+    ]
 
 
 def summary(cs: ChangeSet, created: str) -> dict[str, Any]:
@@ -355,6 +359,7 @@ def change_set_doc(cs: ChangeSet) -> dict[str, Any]:
         "Capabilities": list(cs.capabilities),
         "Tags": cs.tags,
         "Changes": list(cs.changes),
+        "NoEcho": list(cs.no_echo),
     }
 
 
@@ -377,6 +382,7 @@ def parse_change_set_doc(doc: dict[str, Any]) -> ChangeSet:
         capabilities=tuple(doc.get("Capabilities") or ()),
         tags=dict(doc.get("Tags") or {}),
         changes=tuple(doc.get("Changes") or ()),
+        no_echo=tuple(doc.get("NoEcho") or ()),
     )
 
 

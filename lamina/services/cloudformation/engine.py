@@ -211,6 +211,7 @@ class StackEngine:
             status=cs_model.CREATE_COMPLETE,
             execution_status=cs_model.AVAILABLE,
             changes=tuple(found),
+            no_echo=_no_echo(template),
         )
 
     def execute(self, cs: ChangeSet) -> None:
@@ -255,6 +256,15 @@ def _reason(exc: Exception) -> str:
     if not isinstance(exc, OSError):
         log.exception("cloudformation job failed")
     return f"{type(exc).__name__}: {exc}"
+
+
+def _no_echo(template: dict[str, Any]) -> tuple[str, ...]:
+    declared = template.get("Parameters")
+    return tuple(
+        str(key)
+        for key, spec in (declared if isinstance(declared, dict) else {}).items()
+        if isinstance(spec, dict) and str(spec.get("NoEcho", "")).lower() == "true"
+    )
 
 
 def _defaults(template: dict[str, Any]) -> dict[str, str]:

@@ -270,6 +270,13 @@ def test_create_execute_update_no_change_and_delete(tmp_path: Path, fake: FakeDe
     _create(writes, "two", "UPDATE", template("s3://b/code1"))
     same = writes.describe_change_set({"ChangeSetName": "two", "StackName": "app"})
     assert (same["Status"], same["StatusReason"]) == ("FAILED", cs_model.NO_CHANGES)
+    # A NoEcho parameter's value is described as ****.
+    secret = {**template("s3://b/code1"), "Parameters": {"Key": {"Type": "String", "NoEcho": True}}}
+    _create(writes, "secret", "UPDATE", secret, **{"Parameters.member.1.ParameterKey": "Key",
+            "Parameters.member.1.ParameterValue": "hunter2"})  # fmt: skip
+    described = writes.describe_change_set({"ChangeSetName": "secret", "StackName": "app"})
+    assert described["Parameters"] == [{"ParameterKey": "Key", "ParameterValue": "****"}]
+    writes.delete_change_set({"ChangeSetName": "secret", "StackName": "app"})
     # New code (a new key): Modify, then UPDATE_COMPLETE.
     _create(writes, "three", "UPDATE", template("s3://b/code2"))
     changed = writes.describe_change_set({"ChangeSetName": "three", "StackName": "app"})
