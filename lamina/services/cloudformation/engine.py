@@ -221,7 +221,12 @@ class StackEngine:
         try:
             doc = self.deployer.deploy(self.workdir(cs), name, cs.parameters, self.state_file(name))
             failure = str(doc.pop("Failure", "") or "")
-            doc.update(TemplateBody=cs.template, Tags=cs.tags, StackId=stack_id)
+            doc.update(
+                TemplateBody=cs.template,
+                Tags=cs.tags,
+                StackId=stack_id,
+                Capabilities=list(cs.capabilities),
+            )
             rec = parse_record(name, doc)
         except Exception as exc:  # the stack must not stay IN_PROGRESS
             status = "CREATE_FAILED" if cs.type == "CREATE" else "UPDATE_FAILED"

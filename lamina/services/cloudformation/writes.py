@@ -31,6 +31,7 @@ from lamina.services.cloudformation.model import (
     Stack,
     StackRecord,
     StackValidationError,
+    check_stack_name,
 )
 from lamina.services.cloudformation.operations import Operation, timestamp
 from lamina.services.cloudformation.store import StackStore
@@ -123,6 +124,12 @@ class StackWrites:
         computing it."""
         if req.template_url:
             cs_model.template_location(req.template_url, self._hosts())
+        if req.stack_name.startswith("arn:"):  # a StackId (Terraform updates by it)
+            found = self.store.find(req.stack_name)
+            if found is None or found.deleted is not None:
+                raise StackValidationError(f"Stack [{req.stack_name}] does not exist")
+            req = replace(req, stack_name=found.record.name)
+        check_stack_name(req.stack_name)
         stack = self._managed(req.stack_name)
         now = self.clock()
         stack_id = lamina_stack_arn(self.region, self.account, req.stack_name)
@@ -135,7 +142,7 @@ class StackWrites:
         if stack is None or stack.status == REVIEW_IN_PROGRESS:
             if kind == "UPDATE":
                 raise StackValidationError(f"Stack [{req.stack_name}] does not exist")
-            self.store.review(StackRecord(req.stack_name, stack_id, ""), now)
+            self.store.review(StackRecord(req.stack_name, stack_id, "", capabilities=()), now)
         else:
             if kind == "CREATE":
                 raise _already_exists(f"Stack [{req.stack_name}] already exists")

@@ -286,6 +286,12 @@ def test_create_execute_update_no_change_and_delete(tmp_path: Path, fake: FakeDe
     writes.execute_change_set({"ChangeSetName": "three", "StackName": "app"})
     stack = store.find("app")
     assert stack is not None and stack.status == "UPDATE_COMPLETE"
+    # By its StackId, as Terraform updates it.
+    by_id = {**template("s3://b/code1"), "Description": "by id"}
+    made = _create(writes, "four", "UPDATE", by_id, StackName=stack.record.stack_id)
+    assert made["StackId"] == stack.record.stack_id
+    with pytest.raises(StackValidationError, match="stackName"):
+        _create(writes, "five", "CREATE", template(), StackName="not_a_name")
 
     writes.delete_stack({"StackName": "app"})
     assert store.find("app") is None
