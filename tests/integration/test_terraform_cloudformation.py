@@ -1,42 +1,29 @@
-"""Terraform's ``aws_cloudformation_stack`` against a real server: CreateStack, a plan with
-no changes, UpdateStack by StackId, DeleteStack (docs/sam.md, "`sam deploy`")."""
+"""Terraform (hashicorp/aws) manages an ``aws_cloudformation_stack``: CreateStack, a plan with
+no changes, UpdateStack (by StackId) of a parameter, an empty plan again, DeleteStack (docs/sam.md,
+"`sam deploy`"). Needs the same terraform and provider mirror as ``test_terraform.py``
+(skipped without them on a developer's machine, failed in CI)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.harness import LaminaProcess
 from tests.integration.test_terraform import (
-    PLUGINS,
-    PROVIDER,
-    TERRAFORM,
+    server,
     terraform,
+    terraform_present,
     terraform_workdir,
 )
-from tests.unavailable import unavailable
 
-CONFIG = Path(__file__).parent / "terraform" / "cloudformation.tf"
+# Fixtures of test_terraform.py: Terraform present (skipped without it, failed in CI)
+# and a fresh server per test.
+__all__ = ["server", "terraform_present"]
 
+pytestmark = pytest.mark.slow
 
-@pytest.fixture(scope="module", autouse=True)
-def terraform_present() -> None:
-    if TERRAFORM is None or not PROVIDER.is_dir():
-        unavailable(
-            "needs `terraform` on PATH and the hashicorp/aws 5.100.0 provider in a filesystem "
-            f"mirror at {PLUGINS} (set LAMINA_TF_PLUGINS)"
-        )
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LaminaProcess]:
-    proc = LaminaProcess(tmp_path / "data").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+CONFIG = Path(__file__).parent / "terraform_cloudformation" / "main.tf"
 
 
 def test_a_cloudformation_stack_applies_plans_clean_updates_and_destroys(
