@@ -6,6 +6,7 @@ is built and parsed here, so the format lives in one module.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -263,6 +264,13 @@ def queue_name_from_arn(arn: str) -> str | None:
 
 def stack_arn(region: str, account: str, stack: str, stack_id: str) -> str:
     return f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/{stack_id}"
+
+
+def lamina_stack_arn(region: str, account: str, stack: str) -> str:
+    """The StackId Lamina gives ``stack``: its uuid derived from account, region and name, so
+    it is stable across deployments and what ``AWS::StackId`` resolves to."""
+    h = hashlib.sha256(f"{account}/{region}/{stack}".encode()).hexdigest()
+    return stack_arn(region, account, stack, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}")
 
 
 # -- resources Lamina does not create -----------------------------------------------------

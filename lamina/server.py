@@ -47,12 +47,14 @@ from lamina.runtimes.registry import RuntimeRegistry
 from lamina.runtimes.sdk import build_python_sdk, compile_in_background, default_cache_dir
 from lamina.sandbox import create_sandbox
 from lamina.scheduler.driver import InvokeRequest, Scheduler
+from lamina.services.cloudformation.engine import DeployerFactory, StackEngine
 from lamina.services.cloudformation.handler import (
     RECORD_REACH,
     CloudFormationHandler,
     is_record_request,
 )
 from lamina.services.cloudformation.store import StackStore
+from lamina.services.cloudformation.writes import StackWrites
 from lamina.services.cloudwatch.alarm_runner import AlarmRunner
 from lamina.services.cloudwatch.custom import CustomMetrics
 from lamina.services.cloudwatch.service import CloudWatchService
@@ -103,6 +105,7 @@ class Lamina:
     custom_metrics: CustomMetrics | None = None
     stacks: StackStore | None = None
     cluster: Cluster | None = None  # --cluster: the Ray cluster's nodes run the functions
+    stack_engine: StackEngine | None = None  # CloudFormation change sets (sam deploy)
 
     @property
     def endpoint(self) -> str:
@@ -131,24 +134,31 @@ class Lamina:
         self.iam.close()
         self.metadata.close()
         self.functions.layers.store.close()
+        if self.stack_engine is not None:
+            self.stack_engine.close()
         if self.stacks is not None:
             self.stacks.close()
         self.lock.release()
 
 
-async def start(settings: Settings) -> Lamina:
-    """Build and start everything; listen on ``settings.port`` (0 picks a free port)."""
+async def start(settings: Settings, deployer: DeployerFactory | None = None) -> Lamina:
+    """Build and start everything; listen on ``settings.port`` (0 picks a free port).
+
+    ``deployer``: how CloudFormation change sets are deployed (``lamina serve`` passes
+    ``lamina.sam.serverside``'s); without one, only CloudFormation's read API is served."""
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     lock = DataDirLock(data).acquire()
     try:
-        return await _start_locked(settings, lock)
+        return await _start_locked(settings, lock, deployer)
     except BaseException:
         lock.release()
         raise
 
 
-async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
+async def _start_locked(
+    settings: Settings, lock: DataDirLock, deployer: DeployerFactory | None
+) -> Lamina:
     data = settings.data_dir
     metadata = MetadataStore(
         data / "lamina.db", region=settings.region, account_id=settings.account_id
@@ -208,8 +218,23 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # Before the event sources' mounts: an unsigned IAM query call also has an ``Action=``.
     api.mount_service(iam.handler.mount())
     api.mount_service(StsHandler(settings.account_id, iam.issuer.verify).mount())
-    # CloudFormation's read API over the stacks `lamina up` records (PUT /lamina/v1/stacks).
-    stacks = CloudFormationHandler(StackStore(data / "stacks.db"))
+    # CloudFormation's read API over the stacks `lamina up` records (PUT /lamina/v1/stacks),
+    # and change sets the server deploys itself on a worker thread, reaching its own
+    # endpoint (docs/sam.md, "sam deploy").
+    stack_store = StackStore(data / "stacks.db")
+    stack_engine = writes = None
+    if deployer is not None:
+        stack_engine = StackEngine(
+            stack_store, data / "cloudformation", deployer(lambda: scheduler.api_endpoint)
+        )
+        writes = StackWrites(
+            stack_store,
+            stack_engine,
+            settings.region,
+            settings.account_id,
+            lambda: _own_hosts(settings.host, scheduler.api_endpoint),
+        )
+    stacks = CloudFormationHandler(stack_store, writes=writes)
     api.mount_service(stacks.mount())
     api.mount(is_record_request, stacks.handle_record, reach=RECORD_REACH)
     events = open_event_sources(settings, functions, scheduler, metadata, api)
@@ -333,7 +358,14 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         custom_metrics,
         stacks.store,
         cluster,
+        stack_engine,
     )
+
+
+def _own_hosts(host: str, endpoint: str) -> frozenset[str]:
+    """The ``host:port`` forms naming this server (a TemplateURL must use one)."""
+    port = endpoint.rpartition(":")[2]
+    return frozenset(f"{h}:{port}" for h in ("127.0.0.1", "localhost", host) if h)
 
 
 def open_alarms(settings: Settings, sources: MetricSources, events: EventSources) -> AlarmRunner:
@@ -547,13 +579,17 @@ def raise_open_files_limit() -> None:
             log.warning("could not raise the open-files limit from %d to %d: %s", soft, wanted, err)
 
 
-def run(settings: Settings, ready: asyncio.Event | None = None) -> None:
+def run(
+    settings: Settings,
+    ready: asyncio.Event | None = None,
+    deployer: DeployerFactory | None = None,
+) -> None:
     """Serve until SIGINT or SIGTERM, then shut every environment down cleanly."""
     loop_name = install_event_loop()
     raise_open_files_limit()
 
     async def main() -> None:
-        lamina = await start(settings)
+        lamina = await start(settings, deployer)
         # What start-up built lives as long as the server: collections skip it from here
         # on. One machine's heap is ~31,000 objects, a full collection a ~7 ms stall; a
         # cluster's control plane holds Ray's driver too (~114,000, ~60 ms). The same in

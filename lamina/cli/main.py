@@ -49,6 +49,7 @@ def _read_payload(raw: str | None) -> bytes:
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
+    from lamina.sam.serverside import server_deployer
     from lamina.server import run
 
     settings = load_settings(
@@ -63,7 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    run(settings)
+    run(settings, deployer=server_deployer(settings))
     return 0
 
 

@@ -51,6 +51,15 @@ class Project:
     stack: str = ""
     overrides: dict[str, str] = field(default_factory=dict)
     routes_file: Path | None = None
+    # Where the stack's state is kept (default: the project's .lamina/stacks, see
+    # lamina.sam.state); the server keeps the state of stacks it deploys in its data dir.
+    state_file: Path | None = None
+    # Record the stack on the server afterwards (PUT /lamina/v1/stacks); the server's own
+    # deployments (change sets) record it themselves.
+    record: bool = True
+
+    def state_at(self, stack: str) -> Path:
+        return self.state_file or state_path(self.directory, stack, self.endpoint)
 
     @property
     def directory(self) -> Path:
@@ -134,6 +143,8 @@ def deploy(
     tools = tools or toolchain(project)
     template = load_template(project.template)
     stack = project.stack or default_stack(project.directory)
+    if project.record:
+        refuse_managed(clients, stack)  # before anything is built or published
     host = urlsplit(project.endpoint).netloc
     spec, translation = translate(
         template,
@@ -161,7 +172,7 @@ def deploy(
     # A function that did not build is left as it is on the server (not deleted, not changed).
     for lid in build_errors:
         spec.functions.pop(lid)
-    path = state_path(project.directory, stack, project.endpoint)
+    path = project.state_at(stack)
     state = load_state(path, stack, project.endpoint)
     for lid in build_errors:
         state_name = state.functions.get(lid)
@@ -191,10 +202,26 @@ def deploy(
         spec, translation, packages, build_errors, the_plan, applied, outputs, urls, apis
     )
     # What the stack now holds, for CloudFormation's read API on the server.
-    unrecorded = record_stack(clients.lamina(), result, project.template)
-    if unrecorded:
-        applied.warnings.append(unrecorded)
+    if project.record:
+        unrecorded = record_stack(clients.lamina(), result, project.template)
+        if unrecorded:
+            applied.warnings.append(unrecorded)
     return result
+
+
+def refuse_managed(clients: BotoClients, stack: str) -> None:
+    """Raise DeployError when the server deploys ``stack`` itself (``sam deploy``'s change
+    sets): its state is on the server, and two deployers would fight over its resources."""
+    try:
+        found = clients.lamina().call("GET", f"/lamina/v1/stacks/{stack}")
+    except (LaminaClientError, OSError):
+        return  # no such stack, or a server without the route: nothing to fight over
+    if isinstance(found, dict) and found.get("Managed") is True:
+        raise DeployError(
+            f"stack {stack} is deployed by CloudFormation change sets on this server "
+            "(sam deploy): deploy it with `sam deploy`, remove it with `sam delete`, "
+            "or pass another --stack-name"
+        )
 
 
 def _base_url(url: str) -> str:

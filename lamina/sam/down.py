@@ -13,11 +13,11 @@ from collections.abc import Callable
 from lamina.client.boto import BotoClients
 from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.apply import Applied, Applier
-from lamina.sam.deploy import Project
+from lamina.sam.deploy import Project, refuse_managed
 from lamina.sam.model import StackSpec
 from lamina.sam.observe import observe_at
 from lamina.sam.plan import plan
-from lamina.sam.state import load_state, save_state, state_path
+from lamina.sam.state import load_state, save_state
 
 
 def remove_stack(
@@ -28,13 +28,17 @@ def remove_stack(
     """Delete the stack's resources; the stack record goes once nothing failed."""
     settings = project.settings
     clients = clients or BotoClients.for_settings(project.endpoint, settings)
+    if project.record:
+        refuse_managed(clients, project.stack)
     empty = StackSpec(project.stack, settings.region, settings.account_id)
-    path = state_path(project.directory, project.stack, project.endpoint)
+    path = project.state_at(project.stack)
     state = load_state(path, project.stack, project.endpoint)
     current = observe_at(project.endpoint, clients, empty, state, project.routes_file)
     the_plan = plan(empty, {}, current, state)
     applied = Applier(clients, empty, {}, state, project.routes_file, progress).run(the_plan)
     save_state(path, state)
+    if not project.record:
+        return applied  # the server's own removal marks the stack itself
     if applied.failed:
         applied.warnings.append("the stack is kept (DELETE_FAILED on AWS): run `down` again")
         return applied

@@ -20,19 +20,7 @@ from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.errors import TemplateError
 from lamina.sam.result import UpResult
 from lamina.sam.translate import pseudo_parameters
-
-# SAM resource types → the type of the resource the transform makes for them (its primary one).
-PROCESSED_TYPES = {
-    "AWS::Serverless::Function": "AWS::Lambda::Function",
-    "AWS::Serverless::LayerVersion": "AWS::Lambda::LayerVersion",
-    "AWS::Serverless::SimpleTable": "AWS::DynamoDB::Table",
-    "AWS::Serverless::StateMachine": "AWS::StepFunctions::StateMachine",
-    "AWS::Serverless::Api": "AWS::ApiGateway::RestApi",
-    "AWS::Serverless::HttpApi": "AWS::ApiGatewayV2::Api",
-    "AWS::Serverless::Application": "AWS::CloudFormation::Stack",
-    "AWS::Serverless::Connector": "AWS::IAM::Policy",
-    "AWS::Serverless::GraphQLApi": "AWS::AppSync::GraphQLApi",
-}
+from lamina.services.cloudformation.model import PROCESSED_TYPES
 
 
 def _skipped_ids(result: UpResult) -> set[str]:

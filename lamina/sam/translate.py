@@ -8,7 +8,6 @@ stops everything.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from typing import Any
 
@@ -38,13 +37,11 @@ from lamina.sam.template import SAM_TRANSFORM, Template
 
 
 def pseudo_parameters(stack: str, region: str, account: str) -> dict[str, Any]:
-    stack_id = hashlib.sha256(f"{account}/{region}/{stack}".encode()).hexdigest()
-    uuid = f"{stack_id[:8]}-{stack_id[8:12]}-{stack_id[12:16]}-{stack_id[16:20]}-{stack_id[20:32]}"
     return {
         "AWS::Region": region,
         "AWS::AccountId": account,
         "AWS::StackName": stack,
-        "AWS::StackId": arns.stack_arn(region, account, stack, uuid),
+        "AWS::StackId": arns.lamina_stack_arn(region, account, stack),
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
         "AWS::NotificationARNs": [],

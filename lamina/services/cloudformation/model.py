@@ -16,6 +16,7 @@ from lamina.errors import ApiError
 CREATE_COMPLETE = "CREATE_COMPLETE"
 UPDATE_COMPLETE = "UPDATE_COMPLETE"
 DELETE_COMPLETE = "DELETE_COMPLETE"
+REVIEW_IN_PROGRESS = "REVIEW_IN_PROGRESS"
 STACK_STATUSES = frozenset(
     {
         "CREATE_IN_PROGRESS",
@@ -45,6 +46,19 @@ STACK_STATUSES = frozenset(
 )
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 MAX_TEMPLATE_BYTES = 1024 * 1024  # CloudFormation's limit for a template kept in S3
+
+# SAM resource types → the type CloudFormation lists after SAM's transform (its primary one).
+PROCESSED_TYPES = {
+    "AWS::Serverless::Function": "AWS::Lambda::Function",
+    "AWS::Serverless::LayerVersion": "AWS::Lambda::LayerVersion",
+    "AWS::Serverless::SimpleTable": "AWS::DynamoDB::Table",
+    "AWS::Serverless::StateMachine": "AWS::StepFunctions::StateMachine",
+    "AWS::Serverless::Api": "AWS::ApiGateway::RestApi",
+    "AWS::Serverless::HttpApi": "AWS::ApiGatewayV2::Api",
+    "AWS::Serverless::Application": "AWS::CloudFormation::Stack",
+    "AWS::Serverless::Connector": "AWS::IAM::Policy",
+    "AWS::Serverless::GraphQLApi": "AWS::AppSync::GraphQLApi",
+}
 
 
 class StackValidationError(ApiError):
@@ -95,6 +109,8 @@ class StackRecord:
     outputs: tuple[Output, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     resources: tuple[ResourceRecord, ...] = ()
+    # Acknowledged by the change set that deployed it; None: recorded by ``lamina up``.
+    capabilities: tuple[str, ...] | None = None
     # False: this ``up`` changed nothing; an unchanged record then leaves the stack as it
     # was (CloudFormation: "No updates are to be performed"). Not stored.
     changed: bool = True
@@ -215,13 +231,25 @@ def parse_record(name: str, doc: object) -> StackRecord:
             for r in _objects(doc, "Resources")
         ),
         changed=doc.get("Changed", True) is not False,
+        capabilities=_capabilities(doc),
     )
+
+
+def _capabilities(doc: dict[str, Any]) -> tuple[str, ...] | None:
+    value = doc.get("Capabilities")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise StackValidationError("Capabilities must be a list of strings")
+    return tuple(value)
 
 
 def record_doc(record: StackRecord) -> dict[str, Any]:
     """``record`` as :func:`parse_record` reads it (how it is stored; it travels with
     ``Changed`` as well)."""
+    extra = {} if record.capabilities is None else {"Capabilities": list(record.capabilities)}
     return {
+        **extra,
         "StackId": record.stack_id,
         "TemplateBody": record.template,
         "Description": record.description,

@@ -209,7 +209,11 @@ def describe(stack: Stack) -> dict[str, Any]:
         "StackStatus": stack.status,
         "DisableRollback": False,
         "NotificationARNs": [],
-        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        "Capabilities": (
+            ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+            if rec.capabilities is None
+            else list(rec.capabilities)
+        ),
         "Outputs": [
             {
                 "OutputKey": o.key,

@@ -44,11 +44,19 @@ def indexed(node: dict[str, Any]) -> list[Any]:
 
 
 def envelope(
-    operation: str, inner: str, request_id: str, namespace: str, *, declaration: bool = True
+    operation: str,
+    inner: str,
+    request_id: str,
+    namespace: str,
+    *,
+    declaration: bool = True,
+    wrapped: bool = False,
 ) -> bytes:
     """``<OpResponse><OpResult>inner</OpResult><ResponseMetadata>...`` as bytes, after an XML
     declaration when the service sends one (SQS does, IAM does not)."""
-    body = f"<{operation}Result>{inner}</{operation}Result>" if inner else ""
+    # ``wrapped``: the result element is there even when empty (botocore requires it of
+    # an operation whose output shape has a result wrapper, e.g. ExecuteChangeSet).
+    body = f"<{operation}Result>{inner}</{operation}Result>" if inner or wrapped else ""
     return (
         ('<?xml version="1.0"?>' if declaration else "")
         + f'<{operation}Response xmlns="{namespace}">{body}'
@@ -70,7 +78,14 @@ def member_xml(value: Any) -> str:
 
 
 def member_envelope(
-    action: str, result: Mapping[str, Any], request_id: str, namespace: str
+    action: str,
+    result: Mapping[str, Any],
+    request_id: str,
+    namespace: str,
+    *,
+    wrapped: bool = False,
 ) -> bytes:
     """An IAM-style answer (no XML declaration) of ``result`` rendered by :func:`member_xml`."""
-    return envelope(action, member_xml(result), request_id, namespace, declaration=False)
+    return envelope(
+        action, member_xml(result), request_id, namespace, declaration=False, wrapped=wrapped
+    )

@@ -49,11 +49,14 @@ class QueryService:
         protocol: Protocol,
         operations: Mapping[str, QueryOperation],
         unknown_action: Callable[[str], str],
+        wrapped: frozenset[str] = frozenset(),
     ) -> None:
-        """``unknown_action`` words the ``InvalidAction`` message for an action not served."""
+        """``unknown_action`` words the ``InvalidAction`` message for an action not served;
+        ``wrapped``: actions whose result element is sent even when empty."""
         self.protocol = protocol
         self._ops = operations
         self._unknown_action = unknown_action
+        self._wrapped = wrapped
 
     def handle(self, req: Request, conn: HttpConnection | None = None) -> Response:
         return answer(self.protocol, lambda: self._call(req))
@@ -68,5 +71,7 @@ class QueryService:
         result = op(params)
         rid = new_request_id()
         headers = {"Content-Type": "text/xml", "x-amzn-RequestId": rid}
-        body = member_envelope(action, result, rid, self.protocol.xml_namespace)
+        body = member_envelope(
+            action, result, rid, self.protocol.xml_namespace, wrapped=action in self._wrapped
+        )
         return Response(200, body, headers)
