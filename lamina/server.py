@@ -263,6 +263,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     # Before the event sources start: events re-delivered after a crash start environments
     # at once, and each must know where to reach Lamina (AWS_ENDPOINT_URL).
     scheduler.api_endpoint = f"http://{reachable}:{port}"
+    events.sns.endpoint = scheduler.api_endpoint  # the links in SNS's notifications
     scheduler.serve_api_inside(
         port, lambda sock: serve_socket(api.handle, sock, max_body=MAX_REQUEST_BYTES)
     )

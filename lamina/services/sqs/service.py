@@ -334,7 +334,12 @@ class SqsService:
         name = self.name_from_arn(arn)
         if name is None or await self.store.get_queue(name) is None:
             raise not_found()
-        shaped = {k: {"DataType": t, "StringValue": v} for k, (t, v) in attrs.items() if v != ""}
+        # A Binary attribute's value is its base64 text (SNS's raw deliveries carry them).
+        shaped = {
+            k: {"DataType": t, "BinaryValue" if t.startswith("Binary") else "StringValue": v}
+            for k, (t, v) in attrs.items()
+            if v != ""
+        }
         queue_attrs = await self.attributes(name)
         fifo = fifo_settings(queue_attrs)
         members: dict[str, Any] = {"MessageBody": body, "MessageAttributes": shaped or None}

@@ -1,0 +1,441 @@
+"""SNS against a real server with boto3: topics, subscriptions, fan-out to functions and
+queues, filter policies, raw delivery, retries into a dead-letter queue, restarts and every
+refusal with SNS's error code."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.integration.harness import LaminaProcess, aws_client, python_zip
+
+pytestmark = [pytest.mark.privileged, pytest.mark.slow]
+
+# A function that records each SNS record it gets in a queue named by its environment.
+RECORDER = """
+import json, os, boto3
+
+def handler(event, context):
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=os.environ["OUT"])["QueueUrl"]
+    for record in event["Records"]:
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+    return {"seen": len(event["Records"])}
+"""
+FAILING = """
+def handler(event, context):
+    raise RuntimeError("refused: " + event["Records"][0]["Sns"]["Message"])
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LaminaProcess]:
+    data: Path = tmp_path_factory.mktemp("data")
+    lamina = LaminaProcess(
+        data, {"LAMINA_ASYNC_RETRY_DELAY_1_S": "0.1", "LAMINA_ASYNC_RETRY_DELAY_2_S": "0.1"}
+    ).start()
+    yield lamina
+    lamina.stop()
+
+
+def wait_for(what: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """``what()`` once it is truthy (the condition is waited on, not a duration)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+class Queue:
+    def __init__(self, server: LaminaProcess, name: str) -> None:
+        self.sqs = aws_client(server, "sqs")
+        self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.name = name
+
+    def receive(self, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """At least ``count`` messages, each deleted once read."""
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(got) < count and time.monotonic() < deadline:
+            out = self.sqs.receive_message(
+                QueueUrl=self.url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+            )
+            for m in out.get("Messages", []):
+                got.append(m)
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
+        return got
+
+    def empty(self) -> bool:
+        out = self.sqs.receive_message(QueueUrl=self.url, WaitTimeSeconds=1)
+        return not out.get("Messages")
+
+
+def recorder(server: LaminaProcess, name: str) -> tuple[str, Queue]:
+    """A function recording its SNS records in a queue of its own; (its ARN, the queue)."""
+    out = Queue(server, f"{name}-seen")
+    arn = server.create(name, python_zip(RECORDER), Environment={"Variables": {"OUT": out.name}})[
+        "FunctionArn"
+    ]
+    return arn, out
+
+
+def error_of(call: Callable[[], object]) -> tuple[str, int]:
+    with pytest.raises(ClientError) as err:
+        call()
+    response = err.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_fan_out_to_two_functions_and_a_queue(server: LaminaProcess) -> None:
+    sns = aws_client(server, "sns")
+    topic = sns.create_topic(Name="orders", Attributes={"DisplayName": "Orders"})["TopicArn"]
+    assert sns.create_topic(Name="orders", Attributes={"DisplayName": "Orders"})["TopicArn"] == (
+        topic
+    )
+    first, first_seen = recorder(server, "sns-first")
+    second, second_seen = recorder(server, "sns-second")
+    queue = Queue(server, "orders-queue")
+    subs = [
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=first)["SubscriptionArn"],
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=second)["SubscriptionArn"],
+        sns.subscribe(
+            TopicArn=topic, Protocol="sqs", Endpoint=queue.arn, ReturnSubscriptionArn=True
+        )["SubscriptionArn"],
+    ]
+    assert all(s.startswith(topic + ":") for s in subs)
+    listed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert sorted(s["SubscriptionArn"] for s in listed) == sorted(subs)
+    message_id = sns.publish(
+        TopicArn=topic,
+        Message="order 1 placed",
+        Subject="New order",
+        MessageAttributes={
+            "kind": {"DataType": "String", "StringValue": "placed"},
+            "total": {"DataType": "Number", "StringValue": "42.5"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+        },
+    )["MessageId"]
+
+    for seen, sub in ((first_seen, subs[0]), (second_seen, subs[1])):
+        (message,) = seen.receive(1)
+        record = json.loads(message["Body"])
+        assert record["EventSource"] == "aws:sns"
+        assert record["EventVersion"] == "1.0"
+        assert record["EventSubscriptionArn"] == sub
+        body = record["Sns"]
+        assert body["Type"] == "Notification"
+        assert body["MessageId"] == message_id
+        assert body["TopicArn"] == topic
+        assert body["Subject"] == "New order"
+        assert body["Message"] == "order 1 placed"
+        assert body["MessageAttributes"] == {
+            "kind": {"Type": "String", "Value": "placed"},
+            "total": {"Type": "Number", "Value": "42.5"},
+            "blob": {"Type": "Binary", "Value": "AAE="},
+        }
+        assert body["SignatureVersion"] == "1" and body["Signature"]
+        assert "Action=Unsubscribe" in body["UnsubscribeUrl"]
+        assert body["Timestamp"].endswith("Z")
+
+    (message,) = queue.receive(1)
+    envelope = json.loads(message["Body"])
+    assert envelope["Type"] == "Notification"
+    assert envelope["MessageId"] == message_id
+    assert envelope["Message"] == "order 1 placed"
+    assert envelope["Subject"] == "New order"
+    assert envelope["MessageAttributes"]["kind"] == {"Type": "String", "Value": "placed"}
+    assert "SigningCertURL" in envelope and "UnsubscribeURL" in envelope
+    assert message.get("MessageAttributes") is None  # not raw: attributes are in the body
+
+
+def test_filter_policies_on_attributes_and_on_the_body(server: LaminaProcess) -> None:
+    sns = aws_client(server, "sns")
+    topic = sns.create_topic(Name="filtered")["TopicArn"]
+    by_attribute = Queue(server, "filtered-attributes")
+    by_body = Queue(server, "filtered-body")
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=by_attribute.arn,
+        Attributes={
+            "FilterPolicy": json.dumps(
+                {"store": [{"prefix": "eu-"}], "price": [{"numeric": [">=", 100]}]}
+            ),
+            "RawMessageDelivery": "true",
+        },
+    )
+    body_sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=by_body.arn)[
+        "SubscriptionArn"
+    ]
+    sns.set_subscription_attributes(
+        SubscriptionArn=body_sub, AttributeName="FilterPolicyScope", AttributeValue="MessageBody"
+    )
+    sns.set_subscription_attributes(
+        SubscriptionArn=body_sub,
+        AttributeName="FilterPolicy",
+        AttributeValue=json.dumps({"order": {"status": [{"anything-but": "draft"}]}}),
+    )
+    attributes = sns.get_subscription_attributes(SubscriptionArn=body_sub)["Attributes"]
+    assert attributes["FilterPolicyScope"] == "MessageBody"
+    assert json.loads(attributes["FilterPolicy"]) == {
+        "order": {"status": [{"anything-but": "draft"}]}
+    }
+
+    def publish(message: dict[str, Any], store: str, price: str) -> None:
+        sns.publish(
+            TopicArn=topic,
+            Message=json.dumps(message),
+            MessageAttributes={
+                "store": {"DataType": "String", "StringValue": store},
+                "price": {"DataType": "Number", "StringValue": price},
+            },
+        )
+
+    publish({"order": {"status": "draft", "n": 1}}, "eu-west", "150")  # attributes only
+    publish({"order": {"status": "paid", "n": 2}}, "us-east", "150")  # body only
+    publish({"order": {"status": "paid", "n": 3}}, "eu-north", "99")  # body only
+    publish({"order": {"status": "draft", "n": 4}}, "us-east", "5")  # neither
+
+    raw = by_attribute.receive(1)
+    assert [json.loads(m["Body"])["order"]["n"] for m in raw] == [1]  # raw: the message itself
+    assert raw[0]["MessageAttributes"]["store"] == {"StringValue": "eu-west", "DataType": "String"}
+    enveloped = by_body.receive(2)
+    assert sorted(
+        json.loads(json.loads(m["Body"])["Message"])["order"]["n"] for m in enveloped
+    ) == [
+        2,
+        3,
+    ]
+    # Nothing else arrives: the fourth message (and the others' other copies) were filtered.
+    sns.publish(TopicArn=topic, Message=json.dumps({"order": {"status": "marker", "n": 5}}))
+    assert [
+        json.loads(json.loads(m["Body"])["Message"])["order"]["n"] for m in by_body.receive(1)
+    ] == [5]
+    assert by_attribute.empty()
+
+
+def test_message_structure_json_sends_each_protocol_its_message(server: LaminaProcess) -> None:
+    sns = aws_client(server, "sns")
+    topic = sns.create_topic(Name="structured")["TopicArn"]
+    queue = Queue(server, "structured-queue")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue.arn)
+    sns.publish(
+        TopicArn=topic,
+        MessageStructure="json",
+        Message=json.dumps({"default": "for everyone", "sqs": "for queues"}),
+    )
+    (message,) = queue.receive(1)
+    assert json.loads(message["Body"])["Message"] == "for queues"
+
+
+def test_a_failing_function_is_retried_then_its_destination_and_dlq_get_it(
+    server: LaminaProcess,
+) -> None:
+    sns = aws_client(server, "sns")
+    lam = server.lambda_client()
+    topic = sns.create_topic(Name="failures")["TopicArn"]
+    dlq = Queue(server, "failures-dlq")
+    failed_topic = sns.create_topic(Name="failed-invocations")["TopicArn"]
+    destination = Queue(server, "failed-invocations-queue")
+    sns.subscribe(TopicArn=failed_topic, Protocol="sqs", Endpoint=destination.arn)
+    arn = server.create(
+        "sns-failing", python_zip(FAILING), DeadLetterConfig={"TargetArn": dlq.arn}
+    )["FunctionArn"]
+    lam.put_function_event_invoke_config(
+        FunctionName="sns-failing",
+        MaximumRetryAttempts=1,
+        DestinationConfig={"OnFailure": {"Destination": failed_topic}},
+    )
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=arn)
+    sns.publish(TopicArn=topic, Message="poison")
+
+    (dead,) = dlq.receive(1)
+    event = json.loads(dead["Body"])
+    assert event["Records"][0]["Sns"]["Message"] == "poison"
+    assert dead["MessageAttributes"]["ErrorMessage"]["StringValue"] == "refused: poison"
+    (notified,) = destination.receive(1)
+    record = json.loads(json.loads(notified["Body"])["Message"])
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["requestPayload"]["Records"][0]["Sns"]["Message"] == "poison"
+
+
+def test_topics_tags_and_attributes(server: LaminaProcess) -> None:
+    sns = aws_client(server, "sns")
+    arns = [
+        sns.create_topic(Name=f"paged-{i:03d}", Tags=[{"Key": "n", "Value": str(i)}])["TopicArn"]
+        for i in range(105)
+    ]
+    listed: list[str] = []
+    token: str | None = None
+    while True:
+        page = sns.list_topics(**({"NextToken": token} if token else {}))
+        listed += [t["TopicArn"] for t in page["Topics"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert set(arns) <= set(listed) and len(listed) == len(set(listed))
+    topic = arns[7]
+    assert sns.list_tags_for_resource(ResourceArn=topic)["Tags"] == [{"Key": "n", "Value": "7"}]
+    sns.tag_resource(ResourceArn=topic, Tags=[{"Key": "team", "Value": "payments"}])
+    sns.untag_resource(ResourceArn=topic, TagKeys=["n"])
+    assert sns.list_tags_for_resource(ResourceArn=topic)["Tags"] == [
+        {"Key": "team", "Value": "payments"}
+    ]
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="DisplayName", AttributeValue="Seven")
+    attributes = sns.get_topic_attributes(TopicArn=topic)["Attributes"]
+    assert attributes["DisplayName"] == "Seven"
+    assert attributes["TopicArn"] == topic
+    assert json.loads(attributes["Policy"])["Statement"][0]["Resource"] == topic
+    for arn in arns:
+        sns.delete_topic(TopicArn=arn)
+    remaining = {t["TopicArn"] for t in sns.list_topics()["Topics"]}
+    assert not remaining & set(arns)
+
+
+def test_refusals_carry_sns_error_codes(server: LaminaProcess) -> None:
+    sns = aws_client(server, "sns")
+    missing = "arn:aws:sns:us-east-1:000000000000:nope"
+    topic = sns.create_topic(Name="refusals")["TopicArn"]
+    queue = Queue(server, "refusals-queue")
+    assert error_of(lambda: sns.publish(TopicArn=missing, Message="x")) == ("NotFound", 404)
+    assert error_of(lambda: sns.get_topic_attributes(TopicArn=missing)) == ("NotFound", 404)
+    assert error_of(
+        lambda: sns.subscribe(TopicArn=missing, Protocol="sqs", Endpoint=queue.arn)
+    ) == ("NotFound", 404)
+    assert error_of(lambda: sns.get_subscription_attributes(SubscriptionArn=topic + ":x")) == (
+        "NotFound",
+        404,
+    )
+    assert error_of(lambda: sns.list_tags_for_resource(ResourceArn=missing)) == (
+        "ResourceNotFound",
+        404,
+    )
+    assert error_of(lambda: sns.create_topic(Name="bad name!")) == ("InvalidParameter", 400)
+    assert error_of(lambda: sns.create_topic(Name="refusals", Attributes={"DisplayName": "x"})) == (
+        "InvalidParameter",
+        400,
+    )
+    assert error_of(
+        lambda: sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="a@example.com")
+    ) == ("InvalidParameter", 400)
+    assert error_of(
+        lambda: sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=queue.arn)
+    ) == ("InvalidParameter", 400)
+    assert error_of(
+        lambda: sns.subscribe(
+            TopicArn=topic,
+            Protocol="sqs",
+            Endpoint=queue.arn,
+            Attributes={"FilterPolicy": json.dumps({"a": {"b": ["c"]}})},
+        )
+    ) == ("InvalidParameter", 400)
+    assert error_of(
+        lambda: sns.subscribe(
+            TopicArn=topic,
+            Protocol="sqs",
+            Endpoint=queue.arn,
+            Attributes={"FilterPolicy": json.dumps({k: ["v"] for k in "abcdef"})},
+        )
+    ) == ("InvalidParameter", 400)
+    assert error_of(lambda: sns.publish(TopicArn=topic, Message="")) == ("InvalidParameter", 400)
+    assert error_of(lambda: sns.publish(TopicArn=topic, Message="x" * 262_145)) == (
+        "InvalidParameter",
+        400,
+    )
+    assert error_of(lambda: sns.publish(TopicArn=topic, Message="x", MessageStructure="json")) == (
+        "InvalidParameter",
+        400,
+    )
+    assert error_of(
+        lambda: sns.publish(
+            TopicArn=topic,
+            Message="x",
+            MessageAttributes={"n": {"DataType": "Number", "StringValue": "many"}},
+        )
+    ) == ("ParameterValueInvalid", 400)
+    assert error_of(lambda: sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=[])) == (
+        "EmptyBatchRequest",
+        400,
+    )
+    assert error_of(
+        lambda: sns.publish_batch(
+            TopicArn=topic,
+            PublishBatchRequestEntries=[{"Id": "a", "Message": "1"}, {"Id": "a", "Message": "2"}],
+        )
+    ) == ("BatchEntryIdsNotDistinct", 400)
+    assert error_of(
+        lambda: sns.publish_batch(
+            TopicArn=topic,
+            PublishBatchRequestEntries=[{"Id": str(i), "Message": "m"} for i in range(11)],
+        )
+    ) == ("TooManyEntriesInBatchRequest", 400)
+
+
+def test_publish_batch_delivers_each_entry(server: LaminaProcess) -> None:
+    sns = aws_client(server, "sns")
+    topic = sns.create_topic(Name="batched")["TopicArn"]
+    queue = Queue(server, "batched-queue")
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue.arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    out = sns.publish_batch(
+        TopicArn=topic,
+        PublishBatchRequestEntries=[
+            {"Id": "one", "Message": "first"},
+            {"Id": "two", "Message": "second", "Subject": "bad\nsubject"},
+            {"Id": "three", "Message": "third"},
+        ],
+    )
+    assert sorted(s["Id"] for s in out["Successful"]) == ["one", "three"]
+    assert [(f["Id"], f["Code"], f["SenderFault"]) for f in out["Failed"]] == [
+        ("two", "InvalidParameter", True)
+    ]
+    assert sorted(m["Body"] for m in queue.receive(2)) == ["first", "third"]
+
+
+def test_topics_and_subscriptions_survive_a_restart(tmp_path: Path) -> None:
+    server = LaminaProcess(tmp_path / "data").start()
+    try:
+        sns = aws_client(server, "sns")
+        topic = sns.create_topic(Name="kept", Tags=[{"Key": "k", "Value": "v"}])["TopicArn"]
+        queue = Queue(server, "kept-queue")
+        sub = sns.subscribe(
+            TopicArn=topic,
+            Protocol="sqs",
+            Endpoint=queue.arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )["SubscriptionArn"]
+    finally:
+        server.stop()
+    server = LaminaProcess(tmp_path / "data").start()
+    try:
+        sns = aws_client(server, "sns")
+        assert topic in {t["TopicArn"] for t in sns.list_topics()["Topics"]}
+        assert sns.list_tags_for_resource(ResourceArn=topic)["Tags"] == [{"Key": "k", "Value": "v"}]
+        attributes = sns.get_subscription_attributes(SubscriptionArn=sub)["Attributes"]
+        assert attributes["RawMessageDelivery"] == "true"
+        sns.publish(TopicArn=topic, Message="after the restart")
+        queue = Queue(server, "kept-queue")
+        assert [m["Body"] for m in queue.receive(1)] == ["after the restart"]
+        sns.unsubscribe(SubscriptionArn=sub)
+        assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+    finally:
+        server.stop()
