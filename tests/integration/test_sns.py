@@ -5,6 +5,7 @@ refusal with SNS's error code."""
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.harness import LaminaProcess, aws_client, python_zip
+from tests.integration.harness import LaminaProcess, aws_cli, aws_client, cli_json, python_zip
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 
@@ -24,8 +25,9 @@ import json, os, boto3
 def handler(event, context):
     sqs = boto3.client("sqs")
     url = sqs.get_queue_url(QueueName=os.environ["OUT"])["QueueUrl"]
+    trace = os.environ.get("_X_AMZN_TRACE_ID")
     for record in event["Records"]:
-        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"record": record, "trace": trace}))
     return {"seen": len(event["Records"])}
 """
 FAILING = """
@@ -132,7 +134,7 @@ def test_fan_out_to_two_functions_and_a_queue(server: LaminaProcess) -> None:
 
     for seen, sub in ((first_seen, subs[0]), (second_seen, subs[1])):
         (message,) = seen.receive(1)
-        record = json.loads(message["Body"])
+        record = json.loads(message["Body"])["record"]
         assert record["EventSource"] == "aws:sns"
         assert record["EventVersion"] == "1.0"
         assert record["EventSubscriptionArn"] == sub
@@ -439,3 +441,101 @@ def test_topics_and_subscriptions_survive_a_restart(tmp_path: Path) -> None:
         assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
     finally:
         server.stop()
+
+
+def test_a_publishs_trace_continues_into_the_function_and_the_queue(server: LaminaProcess) -> None:
+    sns = aws_client(server, "sns")
+    root = f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+    header = f"Root={root};Parent={secrets.token_hex(8)};Sampled=1"
+
+    def add(request: Any, **_: Any) -> None:
+        request.headers["X-Amzn-Trace-Id"] = header
+
+    sns.meta.events.register("before-sign.sns.Publish", add)
+    topic = sns.create_topic(Name="traced")["TopicArn"]
+    function, seen = recorder(server, "sns-traced")
+    queue = Queue(server, "traced-queue")
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue.arn)
+    sns.publish(TopicArn=topic, Message="follow me")
+    (message,) = seen.receive(1)
+    trace = json.loads(message["Body"])["trace"]
+    assert f"Root={root}" in trace and "Sampled=1" in trace
+    out = queue.sqs.receive_message(
+        QueueUrl=queue.url, WaitTimeSeconds=10, MessageSystemAttributeNames=["AWSTraceHeader"]
+    )
+    assert f"Root={root}" in out["Messages"][0]["Attributes"]["AWSTraceHeader"]
+
+
+def test_a_published_message_is_delivered_after_a_restart(tmp_path: Path) -> None:
+    """The function is throttled (reserved concurrency 0) when the message is published:
+    its event waits in the durable queue, across a restart, until the function can run."""
+    data = tmp_path / "data"
+    server = LaminaProcess(data, {"LAMINA_ASYNC_THROTTLE_MAX_S": "0.2"}).start()
+    try:
+        sns = aws_client(server, "sns")
+        topic = sns.create_topic(Name="durable")["TopicArn"]
+        function, seen = recorder(server, "sns-durable")
+        server.lambda_client().put_function_concurrency(
+            FunctionName="sns-durable", ReservedConcurrentExecutions=0
+        )
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function)
+        message_id = sns.publish(TopicArn=topic, Message="kept")["MessageId"]
+    finally:
+        server.stop()
+    server = LaminaProcess(data, {"LAMINA_ASYNC_THROTTLE_MAX_S": "0.2"}).start()
+    try:
+        server.lambda_client().delete_function_concurrency(FunctionName="sns-durable")
+        seen = Queue(server, "sns-durable-seen")
+        (message,) = seen.receive(1)
+        record = json.loads(message["Body"])["record"]
+        assert record["Sns"]["MessageId"] == message_id
+        assert record["Sns"]["Message"] == "kept"
+    finally:
+        server.stop()
+
+
+def test_the_aws_cli_creates_subscribes_and_publishes(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    topic = cli_json(aws_cli(server, tmp_path, "sns", "create-topic", "--name", "cli-topic"))[
+        "TopicArn"
+    ]
+    queue = Queue(server, "cli-queue")
+    sub = cli_json(
+        aws_cli(
+            server,
+            tmp_path,
+            "sns",
+            "subscribe",
+            "--topic-arn",
+            topic,
+            "--protocol",
+            "sqs",
+            "--notification-endpoint",
+            queue.arn,
+            "--attributes",
+            json.dumps({"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"k": ["v"]})}),
+        )
+    )["SubscriptionArn"]
+    listed = cli_json(aws_cli(server, tmp_path, "sns", "list-subscriptions"))["Subscriptions"]
+    assert sub in {s["SubscriptionArn"] for s in listed}
+    for value in ("no", "v"):
+        published = aws_cli(
+            server,
+            tmp_path,
+            "sns",
+            "publish",
+            "--topic-arn",
+            topic,
+            "--message",
+            f"value {value}",
+            "--message-attributes",
+            json.dumps({"k": {"DataType": "String", "StringValue": value}}),
+        )
+        assert "MessageId" in cli_json(published)
+    assert [m["Body"] for m in queue.receive(1)] == ["value v"]
+    missing = aws_cli(
+        server, tmp_path, "sns", "get-topic-attributes", "--topic-arn", topic + "-gone"
+    )
+    assert missing.returncode != 0 and "NotFound" in missing.stderr
