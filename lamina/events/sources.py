@@ -201,6 +201,7 @@ class EventSources:
         mapping_ops.changed = manager.changed
         object_store = ObjectStore(data / "s3")
         notifier = Notifier(queue.enqueue, sqs.send_to_arn)
+        notifier.publish = sns.publish_to_arn  # TopicConfigurations
         s3 = S3Service(object_store, notifier, region, account)
         urls = FunctionUrlHandler(
             find_url,

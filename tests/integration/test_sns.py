@@ -539,3 +539,36 @@ def test_the_aws_cli_creates_subscribes_and_publishes(
         server, tmp_path, "sns", "get-topic-attributes", "--topic-arn", topic + "-gone"
     )
     assert missing.returncode != 0 and "NotFound" in missing.stderr
+
+
+def test_a_bucket_notifies_a_topic(server: LaminaProcess) -> None:
+    sns = aws_client(server, "sns")
+    s3 = aws_client(server, "s3")
+    topic = sns.create_topic(Name="uploads")["TopicArn"]
+    queue = Queue(server, "uploads-queue")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue.arn)
+    s3.create_bucket(Bucket="sns-uploads")
+    s3.put_bucket_notification_configuration(
+        Bucket="sns-uploads",
+        NotificationConfiguration={
+            "TopicConfigurations": [
+                {
+                    "Id": "to-topic",
+                    "TopicArn": topic,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": ".csv"}]}},
+                }
+            ]
+        },
+    )
+    configured = s3.get_bucket_notification_configuration(Bucket="sns-uploads")
+    assert configured["TopicConfigurations"][0]["TopicArn"] == topic
+    s3.put_object(Bucket="sns-uploads", Key="skip.txt", Body=b"no")
+    s3.put_object(Bucket="sns-uploads", Key="data.csv", Body=b"a,b")
+    (message,) = queue.receive(1)
+    envelope = json.loads(message["Body"])
+    assert envelope["Subject"] == "Amazon S3 Notification"
+    (record,) = json.loads(envelope["Message"])["Records"]
+    assert record["s3"]["object"]["key"] == "data.csv"
+    assert record["s3"]["configurationId"] == "to-topic"
+    assert queue.empty()

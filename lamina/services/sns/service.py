@@ -445,12 +445,18 @@ class SnsService:
         return {"Successful": successful, "Failed": failed}
 
     async def publish_to_arn(
-        self, arn: str, message: str, attributes: dict[str, tuple[str, str]]
+        self,
+        arn: str,
+        message: str,
+        attributes: dict[str, tuple[str, str]],
+        subject: str | None = None,
     ) -> str:
-        """Publish Lamina's own message (a destination record, a dead letter) to a topic by
-        ARN; raises NotFound when the topic does not exist."""
+        """Publish Lamina's own message (a destination record, a dead letter, an S3
+        notification) to a topic by ARN; raises NotFound when the topic does not exist."""
         shaped = {k: {"DataType": t, "StringValue": v} for k, (t, v) in attributes.items() if v}
-        published = parse_published({"Message": message, "MessageAttributes": shaped})
+        published = parse_published(
+            {"Message": message, "MessageAttributes": shaped, "Subject": subject}
+        )
         if await self.store.get_topic(arn) is None:
             raise not_found("Topic does not exist")
         return await self.fan_out(arn, published)
