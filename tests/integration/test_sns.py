@@ -250,12 +250,20 @@ def test_a_failing_function_is_retried_then_its_destination_and_dlq_get_it(
     sns = aws_client(server, "sns")
     lam = server.lambda_client()
     topic = sns.create_topic(Name="failures")["TopicArn"]
+    # The function's dead-letter target is a topic; its raw subscriber sees the attributes.
+    dead_letters = sns.create_topic(Name="dead-letters")["TopicArn"]
     dlq = Queue(server, "failures-dlq")
+    sns.subscribe(
+        TopicArn=dead_letters,
+        Protocol="sqs",
+        Endpoint=dlq.arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
     failed_topic = sns.create_topic(Name="failed-invocations")["TopicArn"]
     destination = Queue(server, "failed-invocations-queue")
     sns.subscribe(TopicArn=failed_topic, Protocol="sqs", Endpoint=destination.arn)
     arn = server.create(
-        "sns-failing", python_zip(FAILING), DeadLetterConfig={"TargetArn": dlq.arn}
+        "sns-failing", python_zip(FAILING), DeadLetterConfig={"TargetArn": dead_letters}
     )["FunctionArn"]
     lam.put_function_event_invoke_config(
         FunctionName="sns-failing",
