@@ -118,6 +118,11 @@ def test_fan_out_to_two_functions_and_a_queue(server: LaminaProcess) -> None:
             TopicArn=topic, Protocol="sqs", Endpoint=queue.arn, ReturnSubscriptionArn=True
         )["SubscriptionArn"],
     ]
+    # Subscribing an endpoint again answers its subscription.
+    assert (
+        sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=first)["SubscriptionArn"]
+        == (subs[0])
+    )
     assert all(s.startswith(topic + ":") for s in subs)
     listed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert sorted(s["SubscriptionArn"] for s in listed) == sorted(subs)
