@@ -1,12 +1,13 @@
 """A SAM function's ``Events`` → queue mappings, rules, API routes, bucket notifications.
 
 Events target the function's alias when it has ``AutoPublishAlias`` (as SAM does), else
-``$LATEST``. Event types Lamina has no source for (SNS, Kinesis, DynamoDB streams, ...)
-are listed, not dropped.
+``$LATEST``. Event types Lamina has no source for (Kinesis, DynamoDB streams, ...) are
+listed, not dropped.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from lamina.sam.model import (
     RuleSpec,
     ScheduleSpec,
     Skipped,
+    SubscriptionSpec,
     TargetSpec,
 )
 from lamina.sam.patterns import EVENT_TYPES, event_rule, json_text, schedule_rule, target_id
@@ -29,7 +31,6 @@ from lamina.sam.resources import schedule_event
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
 UNSUPPORTED_EVENTS = {
-    "SNS": "no SNS topics",
     "Kinesis": "no Kinesis streams",
     "DynamoDB": "no DynamoDB streams",
     "CloudWatchLogs": "no CloudWatch Logs subscriptions",
@@ -49,6 +50,7 @@ class EventResult:
     rules: list[RuleSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
     routes: list[ApiRouteSpec] = field(default_factory=list)
+    subscriptions: list[SubscriptionSpec] = field(default_factory=list)
     # bucket name → notifications for it
     notifications: dict[str, list[NotificationSpec]] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
@@ -161,6 +163,22 @@ def _s3_filter(props: dict[str, Any], where: str) -> tuple[str, str]:
     return prefix, suffix
 
 
+def sns_subscription(key: str, props: dict[str, Any], function_arn: str) -> SubscriptionSpec:
+    """A function's ``SNS`` event: a ``lambda`` subscription of the function (its alias
+    with AutoPublishAlias) to ``Topic``, with the event's filter policy."""
+    topic = str(props.get("Topic") or "")
+    parsed = arns.parse_arn(topic)
+    if parsed is None or parsed.service != "sns":
+        raise TemplateError(f"{key}: Topic must be a topic ARN (!Ref MyTopic)")
+    attributes: dict[str, str] = {}
+    policy = props.get("FilterPolicy")
+    if policy is not None:
+        attributes["FilterPolicy"] = policy if isinstance(policy, str) else json.dumps(policy)
+    if props.get("FilterPolicyScope"):
+        attributes["FilterPolicyScope"] = str(props["FilterPolicyScope"])
+    return SubscriptionSpec(key, topic, "lambda", function_arn, attributes)
+
+
 def translate_events(
     fn: FunctionSpec, events: dict[str, Any], buckets: set[str], ctx: EventContext
 ) -> EventResult:
@@ -257,6 +275,20 @@ def translate_events(
                     suffix=suffix,
                 )
             )
+        elif kind == "SNS":
+            try:
+                out.subscriptions.append(
+                    sns_subscription(f"{fn.logical_id}.{event}", props, target_arn)
+                )
+            except TemplateError as exc:
+                out.skipped.append(Skipped(f"{where} ({kind})", str(exc)))
+            if props.get("SqsSubscription"):
+                out.skipped.append(
+                    Skipped(
+                        f"{where}.SqsSubscription",
+                        "the function is subscribed directly (no queue in between)",
+                    )
+                )
         elif kind in UNSUPPORTED_EVENTS:
             out.skipped.append(Skipped(f"{where} ({kind})", UNSUPPORTED_EVENTS[kind]))
         else:
