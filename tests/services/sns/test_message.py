@@ -155,7 +155,7 @@ def test_refusals(members: dict[str, object], code: str) -> None:
 
 
 def test_attributes_count_towards_the_size_limit() -> None:
-    members = {
+    members: dict[str, object] = {
         "Message": "x" * (MAX_MESSAGE_BYTES - 10),
         "MessageAttributes": {"a": {"DataType": "String", "StringValue": "y" * 10}},
     }
