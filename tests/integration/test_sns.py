@@ -585,3 +585,55 @@ def test_a_bucket_notifies_a_topic(server: LaminaProcess) -> None:
     assert record["s3"]["object"]["key"] == "data.csv"
     assert record["s3"]["configurationId"] == "to-topic"
     assert queue.empty()
+
+
+PUBLISHER = """
+import boto3
+
+def handler(event, context):
+    try:
+        out = boto3.client("sns").publish(TopicArn=event["topic"], Message="from a function")
+    except boto3.client("sns").exceptions.ClientError as exc:
+        error = exc.response["Error"]
+        return {"code": error["Code"], "status": exc.response["ResponseMetadata"]["HTTPStatusCode"]}
+    return {"id": out["MessageId"]}
+"""
+
+
+def test_a_functions_role_decides_whether_it_may_publish(server: LaminaProcess) -> None:
+    sns, iam = aws_client(server, "sns"), aws_client(server, "iam")
+    topic = sns.create_topic(Name="guarded")["TopicArn"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName="publisher", AssumeRolePolicyDocument=json.dumps(trust))
+    server.lambda_client().create_function(
+        FunctionName="sns-publisher",
+        Runtime="python3.11",
+        Handler="app.handler",
+        Code={"ZipFile": python_zip(PUBLISHER)},
+        Role=role["Role"]["Arn"],
+        Timeout=60,
+    )
+
+    def publish() -> dict[str, Any]:
+        out = server.lambda_client().invoke(
+            FunctionName="sns-publisher", Payload=json.dumps({"topic": topic}).encode()
+        )
+        return dict(json.loads(out["Payload"].read()))
+
+    assert publish() == {"code": "AuthorizationError", "status": 403}
+    allow = {"Effect": "Allow", "Action": "sns:Publish", "Resource": topic}
+    iam.put_role_policy(
+        RoleName="publisher",
+        PolicyName="publish",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+    assert "id" in publish()
