@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,12 @@ def test_fan_out_to_two_functions_and_a_queue(server: LaminaProcess) -> None:
     assert envelope["MessageAttributes"]["kind"] == {"Type": "String", "Value": "placed"}
     assert "SigningCertURL" in envelope and "UnsubscribeURL" in envelope
     assert message.get("MessageAttributes") is None  # not raw: attributes are in the body
+
+    # The notification's unsubscribe link works (an unsigned GET, served in dev mode).
+    with urllib.request.urlopen(envelope["UnsubscribeURL"]) as answer:
+        assert answer.status == 200
+    listed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert sorted(s["SubscriptionArn"] for s in listed) == sorted(subs[:2])
 
 
 def test_filter_policies_on_attributes_and_on_the_body(server: LaminaProcess) -> None:

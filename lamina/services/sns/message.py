@@ -164,8 +164,10 @@ class Notification:
 
     @property
     def unsubscribe_url(self) -> str:
+        # With SNS's version, so the link reaches SNS on Lamina's shared port (an unsigned
+        # GET: served in dev mode, refused once access keys are configured).
         arn = quote(self.subscription_arn, safe=":")
-        return f"{self.endpoint}/?Action=Unsubscribe&SubscriptionArn={arn}"
+        return f"{self.endpoint}/?Action=Unsubscribe&SubscriptionArn={arn}&Version=2010-03-31"
 
     @property
     def signing_cert_url(self) -> str:

@@ -46,7 +46,9 @@ def test_the_lambda_event_has_lambdas_sns_shape() -> None:
     assert sns["Subject"] is None  # Lambda's event carries a null subject
     assert sns["MessageAttributes"] == {"k": {"Type": "String", "Value": "v"}}
     assert sns["UnsubscribeUrl"] == (
-        "http://127.0.0.1:9000/?Action=Unsubscribe&SubscriptionArn=" + NOTE.subscription_arn
+        "http://127.0.0.1:9000/?Action=Unsubscribe&SubscriptionArn="
+        + NOTE.subscription_arn
+        + "&Version=2010-03-31"
     )
     assert set(sns) == {
         "Type",
