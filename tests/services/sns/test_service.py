@@ -224,3 +224,67 @@ def test_a_topic_without_subscribers_takes_publishes_and_lamina_publishes_by_arn
     envelope = json.loads(body_text)
     assert envelope["Subject"] == "Subject"
     assert envelope["MessageAttributes"] == {"RequestID": {"Type": "String", "Value": "r"}}
+
+
+def test_lists_are_paged_and_a_deleted_topic_takes_its_subscriptions(tmp_path: Path) -> None:
+    async def body(sns: SnsService, _: Recorder) -> None:
+        topic = (await sns.create_topic({"Name": "many"}))["TopicArn"]
+        other = (await sns.create_topic({"Name": "other"}))["TopicArn"]
+        made = {
+            (
+                await sns.subscribe(
+                    {"TopicArn": topic, "Protocol": "sqs", "Endpoint": f"{QUEUE}q{i}"}
+                )
+            )["SubscriptionArn"]
+            for i in range(130)
+        }
+        await sns.subscribe({"TopicArn": other, "Protocol": "sqs", "Endpoint": f"{QUEUE}q0"})
+        listed: list[str] = []
+        token: str | None = None
+        while True:
+            page = await sns.list_subscriptions_by_topic(
+                {"TopicArn": topic, **({"NextToken": token} if token else {})}
+            )
+            assert len(page["Subscriptions"]) <= 100
+            listed += [s["SubscriptionArn"] for s in page["Subscriptions"]]
+            token = page.get("NextToken")
+            if token is None:
+                break
+        assert sorted(listed) == sorted(made)
+        attributes = (await sns.get_topic_attributes({"TopicArn": topic}))["Attributes"]
+        assert attributes["SubscriptionsConfirmed"] == "130"
+        await sns.delete_topic({"TopicArn": topic})
+        remaining = (await sns.list_subscriptions({}))["Subscriptions"]
+        assert [s["TopicArn"] for s in remaining] == [other]
+        await sns.delete_topic({"TopicArn": topic})  # again: not an error, as on AWS
+
+    run(tmp_path, body)
+
+
+def test_a_topic_holds_at_most_200_filter_policies(tmp_path: Path) -> None:
+    async def body(sns: SnsService, _: Recorder) -> None:
+        topic = (await sns.create_topic({"Name": "t"}))["TopicArn"]
+        policy = {"FilterPolicy": json.dumps({"a": ["b"]})}
+        for i in range(200):
+            await sns.subscribe(
+                {
+                    "TopicArn": topic,
+                    "Protocol": "sqs",
+                    "Endpoint": f"{QUEUE}q{i}",
+                    "Attributes": policy,
+                }
+            )
+        with pytest.raises(AwsServiceError) as err:
+            await sns.subscribe(
+                {
+                    "TopicArn": topic,
+                    "Protocol": "sqs",
+                    "Endpoint": f"{QUEUE}q200",
+                    "Attributes": policy,
+                }
+            )
+        assert (err.value.code, err.value.status) == ("FilterPolicyLimitExceeded", 403)
+        # Without a filter policy the subscription is taken.
+        await sns.subscribe({"TopicArn": topic, "Protocol": "sqs", "Endpoint": f"{QUEUE}q200"})
+
+    run(tmp_path, body)
