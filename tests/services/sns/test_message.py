@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from aws_lambda_powertools.utilities.parser.models import SnsModel, SnsNotificationModel
 
 from lamina.errors import AwsServiceError
 from lamina.services.sns.message import (
@@ -70,6 +71,22 @@ def test_the_queue_envelope_leaves_out_what_is_absent_and_names_urls_as_sqs_sees
     assert "Subject" not in body and "MessageAttributes" not in body
     assert {"SigningCertURL", "UnsubscribeURL"} <= set(body)
     assert body["Message"] == "hi" and body["MessageId"] == "mid-1"
+
+
+def test_powertools_parses_both_shapes() -> None:
+    """The parser models functions use for SNS events and SNS-over-SQS bodies take them."""
+    published = parse_published(
+        {
+            "Message": "m",
+            "Subject": "s",
+            "MessageAttributes": {"n": {"DataType": "Number", "StringValue": "1"}},
+        }
+    )
+    record = SnsModel(**lambda_event(published, NOTE)).Records[0]
+    attributes = record.Sns.MessageAttributes or {}
+    assert (record.Sns.Message, attributes["n"].Value) == ("m", "1")
+    body = SnsNotificationModel(**json.loads(queue_body(published, NOTE)))
+    assert (body.Subject, body.MessageId) == ("s", "mid-1")
 
 
 def test_the_signature_is_a_digest_of_the_fields_it_covers() -> None:
