@@ -644,3 +644,45 @@ def test_a_functions_role_decides_whether_it_may_publish(server: LaminaProcess) 
         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
     )
     assert "id" in publish()
+
+
+def test_an_undeliverable_message_goes_to_the_subscriptions_redrive_queue(
+    server: LaminaProcess,
+) -> None:
+    sns = aws_client(server, "sns")
+    topic = sns.create_topic(Name="redriven")["TopicArn"]
+    doomed = Queue(server, "redriven-doomed")
+    dlq = Queue(server, "redriven-dlq")
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=doomed.arn,
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq.arn})},
+    )
+    doomed.sqs.delete_queue(QueueUrl=doomed.url)
+    message_id = sns.publish(TopicArn=topic, Message="nowhere to go")["MessageId"]
+    (message,) = dlq.receive(1)
+    envelope = json.loads(message["Body"])
+    assert (envelope["MessageId"], envelope["Message"]) == (message_id, "nowhere to go")
+
+
+def test_a_topic_is_an_on_success_destination(server: LaminaProcess) -> None:
+    sns = aws_client(server, "sns")
+    results = sns.create_topic(Name="results")["TopicArn"]
+    queue = Queue(server, "results-queue")
+    sns.subscribe(
+        TopicArn=results,
+        Protocol="sqs",
+        Endpoint=queue.arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    server.create("sns-succeeds", python_zip("def handler(event, context):\n    return event\n"))
+    lam = server.lambda_client()
+    lam.put_function_event_invoke_config(
+        FunctionName="sns-succeeds", DestinationConfig={"OnSuccess": {"Destination": results}}
+    )
+    lam.invoke(FunctionName="sns-succeeds", InvocationType="Event", Payload=b'{"n": 7}')
+    (message,) = queue.receive(1)
+    record = json.loads(message["Body"])  # raw: Lambda's destination record itself
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["requestPayload"] == {"n": 7} and record["responsePayload"] == {"n": 7}
