@@ -339,9 +339,9 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
 
 def open_alarms(settings: Settings, sources: MetricSources, events: EventSources) -> AlarmRunner:
     """CloudWatch alarms over the rollups and custom metrics, notifying functions (an
-    asynchronous invoke, retried like any) and SQS queues."""
+    asynchronous invoke, retried like any), SQS queues and SNS topics."""
 
-    async def deliver(arn: str, payload: bytes) -> None:
+    async def deliver(arn: str, payload: bytes, subject: str | None) -> None:
         parts = parse_arn(arn)
         if parts is not None and parts.service == "lambda":
             _, _, ref = parts.resource.partition(":")  # function:<name>[:<qualifier>]
@@ -349,6 +349,8 @@ def open_alarms(settings: Settings, sources: MetricSources, events: EventSources
             await events.enqueue(name, qualifier or None, payload)
         elif parts is not None and parts.service == "sqs":
             await events.sqs.send_to_arn(arn, payload.decode(), {})
+        elif parts is not None and parts.service == "sns":
+            await events.sns.publish_to_arn(arn, payload.decode(), {}, subject)
         else:
             raise ServiceError(f"cannot notify {arn!r}")
 

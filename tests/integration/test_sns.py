@@ -686,3 +686,30 @@ def test_a_topic_is_an_on_success_destination(server: LaminaProcess) -> None:
     record = json.loads(message["Body"])  # raw: Lambda's destination record itself
     assert record["requestContext"]["condition"] == "Success"
     assert record["requestPayload"] == {"n": 7} and record["responsePayload"] == {"n": 7}
+
+
+def test_an_alarm_notifies_a_topic_in_cloudwatchs_sns_shape(server: LaminaProcess) -> None:
+    sns, cw = aws_client(server, "sns"), aws_client(server, "cloudwatch")
+    topic = sns.create_topic(Name="alarms")["TopicArn"]
+    queue = Queue(server, "alarms-queue")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue.arn)
+    dims = [{"Name": "Queue", "Value": "jobs"}]
+    cw.put_metric_alarm(
+        AlarmName="backlog-on-topic", Namespace="Lamina/Jobs", MetricName="Backlog",
+        Dimensions=dims, Statistic="Maximum", Period=60, EvaluationPeriods=1, Threshold=100,
+        ComparisonOperator="GreaterThanThreshold", AlarmActions=[topic],
+    )  # fmt: skip
+    cw.put_metric_data(
+        Namespace="Lamina/Jobs",
+        MetricData=[{"MetricName": "Backlog", "Dimensions": dims, "Values": [150]}],
+    )
+    (message,) = queue.receive(1)
+    envelope = json.loads(message["Body"])
+    assert envelope["Subject"] == 'ALARM: "backlog-on-topic" in US East (N. Virginia)'
+    alarm = json.loads(envelope["Message"])
+    assert (alarm["AlarmName"], alarm["NewStateValue"]) == ("backlog-on-topic", "ALARM")
+    assert alarm["AlarmActions"] == [topic]
+    assert alarm["Trigger"]["MetricName"] == "Backlog"
+    assert alarm["Trigger"]["Statistic"] == "MAXIMUM"
+    assert alarm["Trigger"]["Dimensions"] == [{"value": "jobs", "name": "Queue"}]
+    cw.delete_alarms(AlarmNames=["backlog-on-topic"])
