@@ -181,6 +181,8 @@ class EventSources:
             arn_of=lambda key: schedule_arn(region, account, key),
         )
         scheduler_ops.changed = scheduler_runner.wake
+        runner.publish_to_topic = sns.publish_to_arn  # rules' topic targets
+        scheduler_runner.publish_to_topic = sns.publish_to_arn  # schedules' topic targets
         endpoints = parse_sqs_endpoints(settings.sqs_endpoints)
 
         def client_for(arn: str) -> QueueClient:

@@ -713,3 +713,19 @@ def test_an_alarm_notifies_a_topic_in_cloudwatchs_sns_shape(server: LaminaProces
     assert alarm["Trigger"]["Statistic"] == "MAXIMUM"
     assert alarm["Trigger"]["Dimensions"] == [{"value": "jobs", "name": "Queue"}]
     cw.delete_alarms(AlarmNames=["backlog-on-topic"])
+
+
+def test_a_rule_publishes_matching_events_to_a_topic(server: LaminaProcess) -> None:
+    sns, events = aws_client(server, "sns"), aws_client(server, "events")
+    topic = sns.create_topic(Name="orders-events")["TopicArn"]
+    queue = Queue(server, "orders-events-queue")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue.arn)
+    events.put_rule(Name="orders-to-topic", EventPattern=json.dumps({"source": ["shop"]}))
+    events.put_targets(Rule="orders-to-topic", Targets=[{"Id": "topic", "Arn": topic}])
+    entry = {"Source": "shop", "DetailType": "OrderPlaced", "Detail": json.dumps({"n": 1})}
+    assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    (message,) = queue.receive(1)
+    event = json.loads(json.loads(message["Body"])["Message"])
+    assert (event["source"], event["detail"]) == ("shop", {"n": 1})
+    events.remove_targets(Rule="orders-to-topic", Ids=["topic"])
+    events.delete_rule(Name="orders-to-topic")
