@@ -1,6 +1,6 @@
-"""Terraform (hashicorp/aws) manages an SNS topic, a queue subscription with raw delivery
-and a filter policy, and a function subscription with its ``aws_lambda_permission`` for
-SNS: apply, a message published reaching the queue (filtered) and the function, a plan
+"""Terraform (hashicorp/aws) manages an SNS topic, its access policy, a queue subscription
+with raw delivery and a filter policy, a function subscription with its
+``aws_lambda_permission`` for SNS, and an alarm notifying the topic: apply, a message published reaching the queue (filtered) and the function, a plan
 with no changes, a changed filter policy in place, an empty plan again, destroy. Needs the
 same terraform and provider mirror as ``test_terraform.py`` (skipped without them on a
 developer's machine, failed in CI)."""
@@ -90,6 +90,10 @@ def test_a_topic_and_its_subscriptions_apply_plan_clean_and_destroy(
     assert sns.list_tags_for_resource(ResourceArn=TOPIC)["Tags"] == [
         {"Key": "team", "Value": "shop"}
     ]
+    policy = json.loads(sns.get_topic_attributes(TopicArn=TOPIC)["Attributes"]["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
+    (alarm,) = client(server.endpoint, "cloudwatch").describe_alarms()["MetricAlarms"]
+    assert alarm["AlarmActions"] == [TOPIC]
     subs = sns.list_subscriptions_by_topic(TopicArn=TOPIC)["Subscriptions"]
     assert sorted(s["Protocol"] for s in subs) == ["lambda", "sqs"]
     assert publish_and_receive(server, "order", 1) == ["fn:order-1", "order-1"]
@@ -109,3 +113,4 @@ def test_a_topic_and_its_subscriptions_apply_plan_clean_and_destroy(
     terraform(workdir, "destroy", "-auto-approve", "-input=false", *edit)
     assert sns.list_topics()["Topics"] == []
     assert sns.list_subscriptions()["Subscriptions"] == []
+    assert client(server.endpoint, "cloudwatch").describe_alarms()["MetricAlarms"] == []

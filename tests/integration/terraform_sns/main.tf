@@ -1,5 +1,6 @@
 # A topic fanned out to a function (with its invoke permission for SNS) and to a queue with
-# raw delivery and a filter policy, managed by Terraform. tests/integration/test_terraform_sns.py.
+# raw delivery and a filter policy, its access policy, and an alarm notifying it, managed by
+# Terraform. tests/integration/test_terraform_sns.py.
 terraform {
   required_providers {
     aws = { source = "hashicorp/aws", version = "5.100.0" }
@@ -19,9 +20,10 @@ provider "aws" {
   skip_metadata_api_check     = true
   skip_requesting_account_id  = true
   endpoints {
-    lambda = var.endpoint
-    sqs    = var.endpoint
-    sns    = var.endpoint
+    lambda     = var.endpoint
+    sqs        = var.endpoint
+    sns        = var.endpoint
+    cloudwatch = var.endpoint
   }
 }
 
@@ -62,4 +64,31 @@ resource "aws_sns_topic_subscription" "fn" {
   topic_arn = aws_sns_topic.orders.arn
   protocol  = "lambda"
   endpoint  = aws_lambda_function.fn.arn
+}
+
+resource "aws_sns_topic_policy" "orders" {
+  arn = aws_sns_topic.orders.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "events"
+      Effect    = "Allow"
+      Principal = { Service = "events.amazonaws.com" }
+      Action    = "sns:Publish"
+      Resource  = aws_sns_topic.orders.arn
+    }]
+  })
+}
+
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  alarm_name          = "tf-sns-fn-errors"
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.fn.function_name }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  alarm_actions       = [aws_sns_topic.orders.arn]
 }
