@@ -210,6 +210,17 @@ class SnsStore:
         )
         return [_subscription(r) for r in rows]
 
+    async def lambda_subscriptions(self, function_arn: str) -> list[Subscription]:
+        """The ``lambda`` subscriptions of a function (unqualified ARN), any qualifier."""
+        rows = await self._writer.run(
+            lambda c: c.execute(
+                f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE protocol = 'lambda' "
+                "AND (endpoint = ? OR substr(endpoint, 1, ?) = ?) ORDER BY topic_arn, arn",
+                (function_arn, len(function_arn) + 1, function_arn + ":"),
+            ).fetchall()
+        )
+        return [_subscription(r) for r in rows]
+
     async def count_subscriptions(self, topic_arn: str) -> int:
         row = await self._writer.run(
             lambda c: c.execute(

@@ -288,3 +288,17 @@ def test_a_topic_holds_at_most_200_filter_policies(tmp_path: Path) -> None:
         await sns.subscribe({"TopicArn": topic, "Protocol": "sqs", "Endpoint": f"{QUEUE}q200"})
 
     run(tmp_path, body)
+
+
+def test_a_functions_subscriptions_are_found_by_its_arn_with_any_qualifier(
+    tmp_path: Path,
+) -> None:
+    async def body(sns: SnsService, _: Recorder) -> None:
+        topic = (await sns.create_topic({"Name": "t"}))["TopicArn"]
+        for endpoint in (f"{FUNCTION}f", f"{FUNCTION}f:live", f"{FUNCTION}fx"):
+            await sns.subscribe({"TopicArn": topic, "Protocol": "lambda", "Endpoint": endpoint})
+        await sns.subscribe({"TopicArn": topic, "Protocol": "sqs", "Endpoint": f"{QUEUE}f"})
+        found = await sns.store.lambda_subscriptions(f"{FUNCTION}f")
+        assert sorted(s.endpoint for s in found) == [f"{FUNCTION}f", f"{FUNCTION}f:live"]
+
+    run(tmp_path, body)
