@@ -729,3 +729,59 @@ def test_a_rule_publishes_matching_events_to_a_topic(server: LaminaProcess) -> N
     assert (event["source"], event["detail"]) == ("shop", {"n": 1})
     events.remove_targets(Rule="orders-to-topic", Ids=["topic"])
     events.delete_rule(Name="orders-to-topic")
+
+
+def test_a_state_machine_publishes_to_a_topic(server: LaminaProcess) -> None:
+    sns, sfn = aws_client(server, "sns"), aws_client(server, "stepfunctions")
+    topic = sns.create_topic(Name="workflow-events")["TopicArn"]
+    queue = Queue(server, "workflow-events-queue")
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue.arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    missing = topic + "-gone"
+    definition = {
+        "StartAt": "Optimized",
+        "States": {
+            "Optimized": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sns:publish",
+                "Parameters": {"TopicArn": topic, "Message.$": "$.order", "Subject": "order"},
+                "ResultPath": "$.published",
+                "Next": "Missing",
+            },
+            "Missing": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sns:publish",
+                "Parameters": {"TopicArn": missing, "Message": "nobody"},
+                "Catch": [
+                    {
+                        "ErrorEquals": ["Sns.NotFoundException"],
+                        "ResultPath": "$.caught",
+                        "Next": "Done",
+                    }
+                ],
+                "End": True,
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    arn = sfn.create_state_machine(
+        name="publishes",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::000000000000:role/sfn",
+    )["stateMachineArn"]
+    started = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"order": {"n": 9}}))
+
+    def finished() -> dict[str, Any] | None:
+        done = sfn.describe_execution(executionArn=started["executionArn"])
+        return None if done["status"] == "RUNNING" else dict(done)
+
+    done = wait_for(finished)
+    assert done is not None and done["status"] == "SUCCEEDED", done
+    output = json.loads(done["output"])
+    assert output["published"]["MessageId"]
+    assert output["caught"]["Error"] == "Sns.NotFoundException"
+    assert [json.loads(m["Body"]) for m in queue.receive(1)] == [{"n": 9}]
