@@ -2,7 +2,7 @@
 
 SNS's filter syntax is EventBridge's event-pattern syntax less ``wildcard`` (exact values,
 ``prefix``, ``suffix``, ``anything-but`` with values, prefix or suffix,
-``equals-ignore-case``, ``numeric``, ``exists``, ``$or``), so the checking and matching
+``equals-ignore-case``, ``numeric``, ``exists``, ``cidr``, ``$or``), so the checking and matching
 are :mod:`lamina.services.eventbridge.pattern`'s; what is SNS's own is here:
 
 * the scope: ``MessageAttributes`` (the default) matches the message's attributes and
@@ -11,7 +11,7 @@ are :mod:`lamina.services.eventbridge.pattern`'s; what is SNS's own is here:
   ``String.Array`` its JSON array (any element may match); ``Binary`` attributes are
   never compared (as AWS);
 * SNS's limits: 256 KB of policy, five keys, 150 combinations of values, numbers within
-  ±10⁹. (``cidr`` is not supported.)
+  ±10⁹.
 """
 
 from __future__ import annotations

@@ -48,6 +48,10 @@ def n(value: str) -> Attribute:
         (["red"], Attribute("String.Array", '["blue", "red"]'), True),
         (["red"], Attribute("String.Array", '["blue"]'), False),
         ([{"exists": True}], Attribute("Binary", "AAE="), False),  # never compared
+        ([{"cidr": "10.0.0.0/24"}], s("10.0.0.7"), True),
+        ([{"cidr": "10.0.0.0/24"}], s("10.0.1.7"), False),
+        ([{"cidr": "2001:db8::/32"}], s("2001:db8::1"), True),
+        ([{"cidr": "10.0.0.0/24"}], s("not an address"), False),
     ],
 )
 def test_operators_on_attributes(
@@ -89,6 +93,7 @@ def test_no_policy_and_empty_policy_accept_everything() -> None:
         (json.dumps({k: ["v"] for k in "abcdef"}), ATTRIBUTES, "5 keys"),
         (json.dumps({"a": list(range(13)), "b": list(range(12))}), ATTRIBUTES, "complex"),
         (json.dumps({"a": [{"wildcard": "x*"}]}), ATTRIBUTES, "wildcard"),
+        (json.dumps({"a": [{"cidr": "10.0.0.0/33"}]}), ATTRIBUTES, "cidr"),
         (json.dumps({"a": [{"numeric": [">", 2e9]}]}), ATTRIBUTES, "between"),
         (json.dumps({"a": [2e9]}), ATTRIBUTES, "between"),
         ("{not json", ATTRIBUTES, "FilterPolicy"),
