@@ -20,6 +20,7 @@ from lamina.sam.model import (
     FunctionSpec,
     MappingSpec,
     NotificationSpec,
+    QueueSpec,
     RuleSpec,
     ScheduleSpec,
     Skipped,
@@ -51,6 +52,7 @@ class EventResult:
     schedules: list[ScheduleSpec] = field(default_factory=list)
     routes: list[ApiRouteSpec] = field(default_factory=list)
     subscriptions: list[SubscriptionSpec] = field(default_factory=list)
+    queues: list[QueueSpec] = field(default_factory=list)  # SNS events' SqsSubscription
     # bucket name → notifications for it
     notifications: dict[str, list[NotificationSpec]] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
@@ -179,6 +181,39 @@ def sns_subscription(key: str, props: dict[str, Any], function_arn: str) -> Subs
     return SubscriptionSpec(key, topic, "lambda", function_arn, attributes)
 
 
+def _sns_through_queue(
+    fn: FunctionSpec, event: str, props: dict[str, Any], ctx: EventContext, out: EventResult
+) -> None:
+    """An SNS event with ``SqsSubscription``: as SAM does, the topic feeds a queue (the one
+    named by ``QueueArn``, else ``<Function><Event>Queue`` made for it) that an event source
+    mapping drains into the function (``BatchSize``, ``Enabled``)."""
+    key = f"{fn.logical_id}.{event}"
+    raw = props.get("SqsSubscription")
+    options = raw if isinstance(raw, dict) else {}
+    queue_arn = str(options.get("QueueArn") or "")
+    if not queue_arn:
+        lid = f"{fn.logical_id}{event}Queue"
+        queue = QueueSpec(lid, names.queue_name(ctx.stack, lid))
+        out.queues.append(queue)
+        queue_arn = arns.queue_arn(ctx.region, ctx.account, queue.name)
+    elif names.queue_name_from(queue_arn) is None:
+        raise TemplateError(f"{key}: SqsSubscription.QueueArn must be a queue ARN")
+    subscription = sns_subscription(key, props, queue_arn)
+    out.subscriptions.append(
+        SubscriptionSpec(key, subscription.topic_arn, "sqs", queue_arn, subscription.attributes)
+    )
+    out.mappings.append(
+        MappingSpec(
+            key=key,
+            queue_arn=queue_arn,
+            function_name=fn.name,
+            qualifier=fn.qualifier,
+            batch_size=int(options.get("BatchSize", 10)),
+            enabled=_bool(options.get("Enabled"), True),
+        )
+    )
+
+
 def translate_events(
     fn: FunctionSpec, events: dict[str, Any], buckets: set[str], ctx: EventContext
 ) -> EventResult:
@@ -277,18 +312,14 @@ def translate_events(
             )
         elif kind == "SNS":
             try:
-                out.subscriptions.append(
-                    sns_subscription(f"{fn.logical_id}.{event}", props, target_arn)
-                )
+                if props.get("SqsSubscription"):
+                    _sns_through_queue(fn, event, props, ctx, out)
+                else:
+                    out.subscriptions.append(
+                        sns_subscription(f"{fn.logical_id}.{event}", props, target_arn)
+                    )
             except TemplateError as exc:
                 out.skipped.append(Skipped(f"{where} ({kind})", str(exc)))
-            if props.get("SqsSubscription"):
-                out.skipped.append(
-                    Skipped(
-                        f"{where}.SqsSubscription",
-                        "the function is subscribed directly (no queue in between)",
-                    )
-                )
         elif kind in UNSUPPORTED_EVENTS:
             out.skipped.append(Skipped(f"{where} ({kind})", UNSUPPORTED_EVENTS[kind]))
         else:

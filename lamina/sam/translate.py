@@ -281,6 +281,8 @@ class Translation:
             spec.schedules.extend(result.schedules)
             spec.routes.extend(result.routes)
             spec.subscriptions.extend(result.subscriptions)
+            for queue in result.queues:
+                spec.queues[queue.logical_id] = queue
             spec.skipped.extend(result.skipped)
             spec.warnings.extend(result.notes)
             for bucket, items in result.notifications.items():

@@ -172,3 +172,65 @@ def test_up_deploys_topics_subscriptions_and_sns_events(
     assert down.returncode == 0, down.stdout + down.stderr
     assert sns.list_topics()["Topics"] == []
     assert sns.list_subscriptions()["Subscriptions"] == []
+
+
+BUFFERED = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Orders:
+    Type: AWS::SNS::Topic
+  Seen:
+    Type: AWS::SQS::Queue
+  Buffered:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.12
+      Environment: {Variables: {SEEN: !Ref Seen}}
+      Policies:
+        - SQSSendMessagePolicy: {QueueName: !GetAtt Seen.QueueName}
+      Events:
+        Placed:
+          Type: SNS
+          Properties:
+            Topic: !Ref Orders
+            SqsSubscription: true
+"""
+BUFFERED_HANDLER = """
+import json, os, boto3
+
+def handler(event, context):
+    sqs = boto3.client("sqs")
+    for record in event["Records"]:  # SQS records, each body SNS's notification
+        message = json.loads(record["body"])["Message"]
+        sqs.send_message(QueueUrl=os.environ["SEEN"], MessageBody=message)
+"""
+
+
+def test_an_sns_event_with_sqs_subscription_reaches_the_function_through_its_queue(
+    server: LaminaProcess, tmp_path: Path
+) -> None:
+    (tmp_path / "template.yaml").write_text(textwrap.dedent(BUFFERED))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text(BUFFERED_HANDLER)
+    code, report = up(server, tmp_path / "template.yaml", "--stack-name", "buffered")
+    assert code == 0, report
+    created = kinds(report, "created")
+    assert ("queue", "buffered-BufferedPlacedQueue") in created
+    assert ("mapping", "Buffered.Placed") in created
+    sns, sqs = client(server.endpoint, "sns"), client(server.endpoint, "sqs")
+    topic = "arn:aws:sns:us-east-1:000000000000:buffered-Orders"
+    (sub,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert sub["Protocol"] == "sqs" and sub["Endpoint"].endswith(":buffered-BufferedPlacedQueue")
+    sns.publish(TopicArn=topic, Message="order 1")
+    seen: list[str] = []
+
+    def arrived() -> bool:
+        seen.extend(drain(sqs, "buffered-Seen"))
+        return bool(seen)
+
+    wait_until(arrived, what="the message through the queue at the function")
+    assert seen == ["order 1"]
+    code, report = up(server, tmp_path / "template.yaml", "--stack-name", "buffered")
+    assert code == 0 and nothing_done(report), report

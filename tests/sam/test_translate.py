@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -654,3 +655,44 @@ def test_logging_config_levels_pass_through_to_the_api(tmp_path: Path) -> None:
         "LogFormat": "JSON",
         "SystemLogLevel": "DEBUG",
     }
+
+
+SNS_THROUGH_A_QUEUE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      InlineCode: "def handler(e, c): return e"
+      Handler: index.handler
+      Runtime: python3.12
+      Events:
+        Buffered:
+          Type: SNS
+          Properties:
+            Topic: !Ref Topic
+            FilterPolicy: {kind: [a]}
+            SqsSubscription: {BatchSize: 5}
+"""
+
+
+def test_an_sns_event_with_sqs_subscription_goes_through_a_queue_of_its_own(
+    tmp_path: Path,
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(SNS_THROUGH_A_QUEUE)
+    spec, _ = load(template)
+    queue = spec.queues["FnBufferedQueue"]
+    queue_arn = f"arn:aws:sqs:us-east-1:000000000000:{queue.name}"
+    (subscription,) = spec.subscriptions
+    assert (subscription.protocol, subscription.endpoint) == ("sqs", queue_arn)
+    assert subscription.topic_arn == "arn:aws:sns:us-east-1:000000000000:app-Topic"
+    assert json.loads(subscription.attributes["FilterPolicy"]) == {"kind": ["a"]}
+    (mapping,) = spec.mappings
+    assert (mapping.queue_arn, mapping.function_name, mapping.batch_size) == (
+        queue_arn,
+        spec.functions["Fn"].name,
+        5,
+    )
