@@ -191,6 +191,10 @@ def queue_arn(region: str, account: str, name: str) -> str:
     return f"arn:aws:sqs:{region}:{account}:{name}"
 
 
+def topic_arn(region: str, account: str, name: str) -> str:
+    return f"arn:aws:sns:{region}:{account}:{name}"
+
+
 def rule_arn(region: str, account: str, name: str, bus: str = "default") -> str:
     """An EventBridge rule (``rule/<bus>/<name>`` on a custom event bus)."""
     where = name if bus == "default" else f"{bus}/{name}"

@@ -288,6 +288,7 @@ async def _start_locked(
     # Before the event sources start: events re-delivered after a crash start environments
     # at once, and each must know where to reach Lamina (AWS_ENDPOINT_URL).
     scheduler.api_endpoint = f"http://{reachable}:{port}"
+    events.sns.endpoint = scheduler.api_endpoint  # the links in SNS's notifications
     scheduler.serve_api_inside(
         port, lambda sock: serve_socket(api.handle, sock, max_body=MAX_REQUEST_BYTES)
     )
@@ -370,9 +371,9 @@ def _own_hosts(host: str, endpoint: str) -> frozenset[str]:
 
 def open_alarms(settings: Settings, sources: MetricSources, events: EventSources) -> AlarmRunner:
     """CloudWatch alarms over the rollups and custom metrics, notifying functions (an
-    asynchronous invoke, retried like any) and SQS queues."""
+    asynchronous invoke, retried like any), SQS queues and SNS topics."""
 
-    async def deliver(arn: str, payload: bytes) -> None:
+    async def deliver(arn: str, payload: bytes, subject: str | None) -> None:
         parts = parse_arn(arn)
         if parts is not None and parts.service == "lambda":
             _, _, ref = parts.resource.partition(":")  # function:<name>[:<qualifier>]
@@ -380,6 +381,8 @@ def open_alarms(settings: Settings, sources: MetricSources, events: EventSources
             await events.enqueue(name, qualifier or None, payload)
         elif parts is not None and parts.service == "sqs":
             await events.sqs.send_to_arn(arn, payload.decode(), {})
+        elif parts is not None and parts.service == "sns":
+            await events.sns.publish_to_arn(arn, payload.decode(), {}, subject)
         else:
             raise ServiceError(f"cannot notify {arn!r}")
 

@@ -197,7 +197,8 @@ def snap_start(body: Mapping[str, Any], default: bool) -> bool:
 
 
 def dead_letter_arn(body: Mapping[str, Any], default: str) -> str:
-    """DeadLetterConfig.TargetArn: an SQS queue (Lamina's own, or an external one)."""
+    """DeadLetterConfig.TargetArn: an SQS queue (Lamina's own, or an external one) or an
+    SNS topic (Lamina's own)."""
     dlc = body.get("DeadLetterConfig")
     if dlc is None:
         return default
@@ -213,10 +214,6 @@ def dead_letter_arn(body: Mapping[str, Any], default: str) -> str:
             "Member must satisfy regular expression pattern: "
             "(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()",
             target,
-        )
-    if service == "sns":
-        raise InvalidParameterValue(
-            "Lamina delivers dead letters to SQS queues; SNS topics are not supported"
         )
     return target
 

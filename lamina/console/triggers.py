@@ -2,8 +2,8 @@
 Asynchronous invocation sections.
 
 The pure part turns the event sources' own records (URL configurations, API routes, event
-source mappings, bucket notification routes, rules and schedules, event invoke
-configurations, the async queue's backlog) into rows the page shows; :class:`TriggerReader`
+source mappings, bucket notification routes, rules and schedules, topic subscriptions,
+event invoke configurations, the async queue's backlog) into rows the page shows; :class:`TriggerReader`
 is the thin driver that reads them from a running server's :class:`EventSources`.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lamina.arns import split_function_arn
+from lamina.arns import function_arn, split_function_arn
 from lamina.events.asyncinvoke.config import EventInvokeConfig
 from lamina.events.esm.config import Mapping
 from lamina.events.http.apis import ApiDefinition
@@ -21,6 +21,7 @@ from lamina.events.sources import EventSources
 from lamina.models.function_url import FunctionUrlConfig
 from lamina.services.eventbridge.rules import Rule
 from lamina.services.s3.notifications import NotificationRoute, parse_configuration
+from lamina.services.sns.store import Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,22 @@ def rule_triggers(name: str, rules: Iterable[Rule], kind: str) -> list[Trigger]:
     return found
 
 
+def topic_triggers(name: str, subscriptions: Iterable[Subscription]) -> list[Trigger]:
+    """SNS topics with a ``lambda`` subscription of ``name`` (any qualifier)."""
+    found = []
+    for sub in subscriptions:
+        qualifier = _targets_function(sub.endpoint, name) if sub.protocol == "lambda" else None
+        if qualifier is None:
+            continue
+        policy = sub.attributes.get("FilterPolicy")
+        scope = sub.attributes.get("FilterPolicyScope") or "MessageAttributes"
+        shown = f"filter on {scope}: {policy}" if policy else "every message"
+        found.append(
+            Trigger("SNS topic", sub.topic_arn, f"{shown} · {_qualified(name, qualifier or None)}")
+        )
+    return found
+
+
 def async_status(
     name: str,
     backlog: dict[str, tuple[int, float]],
@@ -189,7 +206,12 @@ class TriggerReader:
             *bucket_triggers(name, await self.buckets()),
             *rule_triggers(name, ev.rule_store.rules.values(), "EventBridge rule"),
             *rule_triggers(name, ev.scheduler.store.rules.values(), "Schedule"),
+            *topic_triggers(name, await ev.sns_store.lambda_subscriptions(self._arn(name))),
         ]
+
+    def _arn(self, name: str) -> str:
+        settings = self.events.settings
+        return function_arn(settings.region, settings.account_id, name)
 
     def async_status(self, name: str, dead_letter_arn: str, now: float) -> AsyncStatus:
         """Reads the async store (SQLite): call from a worker thread."""

@@ -7,7 +7,7 @@ event-invoke-config and event-source-mapping operations to the pure handlers her
 awaits :meth:`EventSources.enqueue` for ``Event`` invokes.
 
 Files in the data directory: ``async-invokes.db``, ``schedules.db``, ``sqs.db``,
-``event-source-mappings.db``, ``s3/`` (``s3.db``, ``buckets/``, ``uploads/``).
+``event-source-mappings.db``, ``sns.db``, ``s3/`` (``s3.db``, ``buckets/``, ``uploads/``).
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ from lamina.services.s3.service import S3Service
 from lamina.services.s3.store import ObjectStore
 from lamina.services.scheduler.operations import ScheduleOperations
 from lamina.services.scheduler.service import SchedulerService
+from lamina.services.sns.fanout import Fanout
+from lamina.services.sns.handler import SnsHandler
+from lamina.services.sns.service import SnsService
+from lamina.services.sns.store import SnsStore
 from lamina.services.sqs.handler import SqsHandler
 from lamina.services.sqs.service import SqsService
 from lamina.services.sqs.store import SqsStore
@@ -102,6 +106,8 @@ class EventSources:
     routes: ApiRoutesHandler | None
     apis: ApiListeners
     scheduler: SchedulerParts
+    sns_store: SnsStore
+    sns: SnsService
     _servers: list[asyncio.Server] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     routes_port: int = 0  # where API routes listen, once started
@@ -164,6 +170,9 @@ class EventSources:
         rule_ops.changed = runner.wake
         rule_ops.publish = runner.publish
         queue.put_on_bus = rule_ops.put_on_bus  # event-bus destinations
+        sns_store = SnsStore(data / "sns.db", fsync=settings.async_fsync)
+        sns = SnsService(sns_store, Fanout(queue.enqueue, sqs.send_to_arn), region, account)
+        queue.publish = sns.publish_to_arn  # topic destinations and dead-letter topics
         scheduler_store = RuleStore(data / "scheduler.db")
         scheduler_ops = ScheduleOperations(scheduler_store, region, account, clock=schedule_clock)
         scheduler_runner = runner_of(
@@ -172,6 +181,8 @@ class EventSources:
             arn_of=lambda key: schedule_arn(region, account, key),
         )
         scheduler_ops.changed = scheduler_runner.wake
+        runner.publish_to_topic = sns.publish_to_arn  # rules' topic targets
+        scheduler_runner.publish_to_topic = sns.publish_to_arn  # schedules' topic targets
         endpoints = parse_sqs_endpoints(settings.sqs_endpoints)
 
         def client_for(arn: str) -> QueueClient:
@@ -192,6 +203,7 @@ class EventSources:
         mapping_ops.changed = manager.changed
         object_store = ObjectStore(data / "s3")
         notifier = Notifier(queue.enqueue, sqs.send_to_arn)
+        notifier.publish = sns.publish_to_arn  # TopicConfigurations
         s3 = S3Service(object_store, notifier, region, account)
         urls = FunctionUrlHandler(
             find_url,
@@ -241,6 +253,8 @@ class EventSources:
                 account=account,
             ),
             SchedulerParts(scheduler_store, scheduler_runner, SchedulerService(scheduler_ops)),
+            sns_store,
+            sns,
         )
 
     # -- the shared port ------------------------------------------------------------------
@@ -252,6 +266,8 @@ class EventSources:
             Mount(FunctionUrlHandler.accepts, self.urls.handle, None, reach=URL_REACH),  # AuthType
             self.events_service.mount(),
             self.scheduler.service.mount(),
+            # Before SQS's: SQS takes any unsigned query call, SNS's carry its version.
+            SnsHandler(self.sns).mount(),
             self.sqs_handler.mount(),
             Mount(
                 lambda r: r.path.startswith(webhook.prefix),
@@ -306,6 +322,7 @@ class EventSources:
         for store in (
             self.async_store,
             self.sqs_store,
+            self.sns_store,
             self.rule_store,
             self.scheduler.store,
             self.mapping_store,

@@ -50,12 +50,24 @@ class CurrentRule:
     pattern: str | None = None
 
 
+@dataclass(frozen=True)
+class CurrentSubscription:
+    arn: str
+    topic_arn: str
+    protocol: str
+    endpoint: str
+    attributes: dict[str, str]  # GetSubscriptionAttributes' answer
+
+
 @dataclass
 class Current:
     """Lamina's resources that the desired stack or the stack's state file names."""
 
     functions: dict[str, CurrentFunction] = field(default_factory=dict)
     queues: dict[str, dict[str, str]] = field(default_factory=dict)  # name → attributes
+    # name → GetTopicAttributes' answer, plus "tags": ListTagsForResource's, as JSON text
+    topics: dict[str, dict[str, str]] = field(default_factory=dict)
+    subscriptions: list[CurrentSubscription] = field(default_factory=list)  # of those topics
     buckets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # name → notifications
     rules: dict[str, CurrentRule] = field(default_factory=dict)
     schedules: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<group>/<name>" → it

@@ -1,12 +1,13 @@
 """A SAM function's ``Events`` → queue mappings, rules, API routes, bucket notifications.
 
 Events target the function's alias when it has ``AutoPublishAlias`` (as SAM does), else
-``$LATEST``. Event types Lamina has no source for (SNS, Kinesis, DynamoDB streams, ...)
-are listed, not dropped.
+``$LATEST``. Event types Lamina has no source for (Kinesis, DynamoDB streams, ...) are
+listed, not dropped.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +20,11 @@ from lamina.sam.model import (
     FunctionSpec,
     MappingSpec,
     NotificationSpec,
+    QueueSpec,
     RuleSpec,
     ScheduleSpec,
     Skipped,
+    SubscriptionSpec,
     TargetSpec,
 )
 from lamina.sam.patterns import EVENT_TYPES, event_rule, json_text, schedule_rule, target_id
@@ -29,7 +32,6 @@ from lamina.sam.resources import schedule_event
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
 UNSUPPORTED_EVENTS = {
-    "SNS": "no SNS topics",
     "Kinesis": "no Kinesis streams",
     "DynamoDB": "no DynamoDB streams",
     "CloudWatchLogs": "no CloudWatch Logs subscriptions",
@@ -49,6 +51,8 @@ class EventResult:
     rules: list[RuleSpec] = field(default_factory=list)
     schedules: list[ScheduleSpec] = field(default_factory=list)
     routes: list[ApiRouteSpec] = field(default_factory=list)
+    subscriptions: list[SubscriptionSpec] = field(default_factory=list)
+    queues: list[QueueSpec] = field(default_factory=list)  # SNS events' SqsSubscription
     # bucket name → notifications for it
     notifications: dict[str, list[NotificationSpec]] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
@@ -161,6 +165,55 @@ def _s3_filter(props: dict[str, Any], where: str) -> tuple[str, str]:
     return prefix, suffix
 
 
+def sns_subscription(key: str, props: dict[str, Any], function_arn: str) -> SubscriptionSpec:
+    """A function's ``SNS`` event: a ``lambda`` subscription of the function (its alias
+    with AutoPublishAlias) to ``Topic``, with the event's filter policy."""
+    topic = str(props.get("Topic") or "")
+    parsed = arns.parse_arn(topic)
+    if parsed is None or parsed.service != "sns":
+        raise TemplateError(f"{key}: Topic must be a topic ARN (!Ref MyTopic)")
+    attributes: dict[str, str] = {}
+    policy = props.get("FilterPolicy")
+    if policy is not None:
+        attributes["FilterPolicy"] = policy if isinstance(policy, str) else json.dumps(policy)
+    if props.get("FilterPolicyScope"):
+        attributes["FilterPolicyScope"] = str(props["FilterPolicyScope"])
+    return SubscriptionSpec(key, topic, "lambda", function_arn, attributes)
+
+
+def _sns_through_queue(
+    fn: FunctionSpec, event: str, props: dict[str, Any], ctx: EventContext, out: EventResult
+) -> None:
+    """An SNS event with ``SqsSubscription``: as SAM does, the topic feeds a queue (the one
+    named by ``QueueArn``, else ``<Function><Event>Queue`` made for it) that an event source
+    mapping drains into the function (``BatchSize``, ``Enabled``)."""
+    key = f"{fn.logical_id}.{event}"
+    raw = props.get("SqsSubscription")
+    options = raw if isinstance(raw, dict) else {}
+    queue_arn = str(options.get("QueueArn") or "")
+    if not queue_arn:
+        lid = f"{fn.logical_id}{event}Queue"
+        queue = QueueSpec(lid, names.queue_name(ctx.stack, lid))
+        out.queues.append(queue)
+        queue_arn = arns.queue_arn(ctx.region, ctx.account, queue.name)
+    elif names.queue_name_from(queue_arn) is None:
+        raise TemplateError(f"{key}: SqsSubscription.QueueArn must be a queue ARN")
+    subscription = sns_subscription(key, props, queue_arn)
+    out.subscriptions.append(
+        SubscriptionSpec(key, subscription.topic_arn, "sqs", queue_arn, subscription.attributes)
+    )
+    out.mappings.append(
+        MappingSpec(
+            key=key,
+            queue_arn=queue_arn,
+            function_name=fn.name,
+            qualifier=fn.qualifier,
+            batch_size=int(options.get("BatchSize", 10)),
+            enabled=_bool(options.get("Enabled"), True),
+        )
+    )
+
+
 def translate_events(
     fn: FunctionSpec, events: dict[str, Any], buckets: set[str], ctx: EventContext
 ) -> EventResult:
@@ -257,6 +310,16 @@ def translate_events(
                     suffix=suffix,
                 )
             )
+        elif kind == "SNS":
+            try:
+                if props.get("SqsSubscription"):
+                    _sns_through_queue(fn, event, props, ctx, out)
+                else:
+                    out.subscriptions.append(
+                        sns_subscription(f"{fn.logical_id}.{event}", props, target_arn)
+                    )
+            except TemplateError as exc:
+                out.skipped.append(Skipped(f"{where} ({kind})", str(exc)))
         elif kind in UNSUPPORTED_EVENTS:
             out.skipped.append(Skipped(f"{where} ({kind})", UNSUPPORTED_EVENTS[kind]))
         else:

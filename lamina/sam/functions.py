@@ -163,14 +163,15 @@ def _invoke_config(raw: Any, where: str, skipped: list[Skipped]) -> InvokeConfig
             continue
         kind = str(dest.get("Type", ""))
         arn = dest.get("Destination")
-        if kind in ("SQS", "Lambda", "EventBridge") and arn:
+        if kind in ("SQS", "SNS", "Lambda", "EventBridge") and arn:
             destinations[key] = str(arn)
         else:
             what = f"{where}.EventInvokeConfig.DestinationConfig.{key}"
             reason = (
                 f"{kind} destinations need an explicit Destination ARN"
-                if kind in ("SQS", "Lambda", "EventBridge")
-                else f"no {kind or 'untyped'} destinations: queues, functions and event buses only"
+                if kind in ("SQS", "SNS", "Lambda", "EventBridge")
+                else f"no {kind or 'untyped'} destinations: queues, topics, functions and event "
+                "buses only"
             )
             skipped.append(Skipped(what, reason))
 
@@ -324,7 +325,7 @@ def translate_function(
         application_log_level=_logging_field(logging, "ApplicationLogLevel"),
         system_log_level=_logging_field(logging, "SystemLogLevel"),
         invoke_config=_invoke_config(props.get("EventInvokeConfig"), where, result.skipped),
-        dead_letter_arn=_dead_letter(props, where, result.skipped),
+        dead_letter_arn=_dead_letter(props, where),
         role_arn=role_arn,
         own_role=own_role,
     )
@@ -379,9 +380,9 @@ def _logging_field(logging: object, key: str) -> str | None:
     return None
 
 
-def _dead_letter(props: dict[str, Any], where: str, skipped: list[Skipped]) -> str:
-    """SAM's ``DeadLetterQueue: {Type: SQS, TargetArn}`` or CloudFormation's
-    ``DeadLetterConfig: {TargetArn}``: the queue's ARN ("" for none)."""
+def _dead_letter(props: dict[str, Any], where: str) -> str:
+    """SAM's ``DeadLetterQueue: {Type: SQS|SNS, TargetArn}`` or CloudFormation's
+    ``DeadLetterConfig: {TargetArn}``: the queue's or topic's ARN ("" for none)."""
     sam, cfn = props.get("DeadLetterQueue"), props.get("DeadLetterConfig")
     key, value = ("DeadLetterQueue", sam) if sam is not None else ("DeadLetterConfig", cfn)
     if value is None:
@@ -390,14 +391,12 @@ def _dead_letter(props: dict[str, Any], where: str, skipped: list[Skipped]) -> s
         raise TemplateError(f"{where}.{key} must be a mapping with TargetArn")
     target = str(value.get("TargetArn") or "")
     kind = str(value.get("Type") or (target.split(":")[2].upper() if target.count(":") > 2 else ""))
-    if kind == "SNS" or ":sns:" in target:
-        skipped.append(Skipped(f"{where}.{key}", "Lamina has no SNS: use an SQS queue (Type: SQS)"))
-        return ""
-    if key == "DeadLetterQueue" and kind != "SQS":
+    if key == "DeadLetterQueue" and kind not in ("SQS", "SNS"):
         raise TemplateError(f"{where}.DeadLetterQueue.Type must be SQS or SNS, not {kind!r}")
     if not target.startswith("arn:"):
         raise TemplateError(
-            f"{where}.{key}.TargetArn must be a queue ARN (e.g. !GetAtt Queue.Arn), not {target!r}"
+            f"{where}.{key}.TargetArn must be a queue or topic ARN (e.g. !GetAtt Queue.Arn), "
+            f"not {target!r}"
         )
     return target
 

@@ -164,6 +164,32 @@ class QueueSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """An ``AWS::SNS::Topic``: its settable attributes (``DisplayName``, ...) and tags."""
+
+    logical_id: str
+    name: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def arn(self, region: str, account: str) -> str:
+        return arns.topic_arn(region, account, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionSpec:
+    """A topic's subscriber (``AWS::SNS::Subscription``, a topic's ``Subscription`` list,
+    a function's ``SNS`` event); its identity is (topic ARN, protocol, endpoint)."""
+
+    key: str  # the resource's logical id, "<topic>.Subscription<i>" or "<function>.<event>"
+    topic_arn: str
+    protocol: str
+    endpoint: str
+    # FilterPolicy, FilterPolicyScope, RawMessageDelivery, RedrivePolicy, DeliveryPolicy
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class NotificationSpec:
     """One bucket notification: objects matching ``events``/prefix/suffix go to a target."""
 
@@ -360,6 +386,8 @@ class StackSpec:
     layers: dict[str, LayerSpec] = field(default_factory=dict)
     log_groups: dict[str, LogGroupSpec] = field(default_factory=dict)
     queues: dict[str, QueueSpec] = field(default_factory=dict)
+    topics: dict[str, TopicSpec] = field(default_factory=dict)
+    subscriptions: list[SubscriptionSpec] = field(default_factory=list)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
     mappings: list[MappingSpec] = field(default_factory=list)
     rules: list[RuleSpec] = field(default_factory=list)

@@ -17,7 +17,13 @@ from lamina import arns
 from lamina.client.boto import BotoClients
 from lamina.client.http import ClientError as LaminaClientError
 from lamina.sam.apis import api_wants
-from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
+from lamina.sam.current import (
+    Current,
+    CurrentFunction,
+    CurrentMapping,
+    CurrentRule,
+    CurrentSubscription,
+)
 from lamina.sam.errors import DeployError
 from lamina.sam.model import STACK_TAG, StackSpec, TargetSpec
 from lamina.sam.state import StackState
@@ -156,6 +162,45 @@ def observe_queues(
                 continue
             raise
         current.queues[name] = dict(attrs.get("Attributes") or {})
+
+
+def observe_topics(
+    clients: BotoClients, spec: StackSpec, state: StackState, current: Current
+) -> None:
+    """The stack's topics (wanted or in its state file) and the subscriptions of every topic
+    the stack names (its own, and the ones its subscriptions are to)."""
+    sns = clients("sns")
+    if not _probe(current, "sns", sns.list_topics):
+        return
+    names = {t.name for t in spec.topics.values()} | set(state.topics.values())
+    topic_arns = {arns.topic_arn(spec.region, spec.account, n) for n in names}
+    topic_arns |= {s.topic_arn for s in spec.subscriptions}
+    topic_arns |= {a.rpartition(":")[0] for a in state.subscriptions.values()}
+    for name in sorted(names):
+        arn = arns.topic_arn(spec.region, spec.account, name)
+        try:
+            attributes = dict(sns.get_topic_attributes(TopicArn=arn)["Attributes"])
+            tags = sns.list_tags_for_resource(ResourceArn=arn).get("Tags") or []
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                continue
+            raise
+        attributes["tags"] = json.dumps({t["Key"]: t.get("Value", "") for t in tags})
+        current.topics[name] = attributes
+    for topic in sorted(topic_arns):
+        try:
+            pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
+            listed = [s for page in pages for s in page.get("Subscriptions") or []]
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                continue
+            raise
+        for sub in listed:
+            arn = str(sub["SubscriptionArn"])
+            got = sns.get_subscription_attributes(SubscriptionArn=arn)["Attributes"]
+            current.subscriptions.append(
+                CurrentSubscription(arn, topic, sub["Protocol"], sub["Endpoint"], dict(got))
+            )
 
 
 def _notifications(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -319,6 +364,7 @@ def observe(
     current = Current()
     observe_functions(clients, spec, state, current)
     observe_queues(clients, spec, state, current)
+    observe_topics(clients, spec, state, current)
     observe_buckets(clients, spec, state, current)
     observe_rules(clients, spec, state, current)
     observe_schedules(clients, spec, state, current)

@@ -14,7 +14,13 @@ from typing import Any, Literal
 
 from lamina import arns
 from lamina.sam.apis import api_differs, api_wants
-from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
+from lamina.sam.current import (
+    Current,
+    CurrentFunction,
+    CurrentMapping,
+    CurrentRule,
+    CurrentSubscription,
+)
 from lamina.sam.model import (
     STACK_TAG,
     FunctionSpec,
@@ -23,6 +29,8 @@ from lamina.sam.model import (
     RuleSpec,
     StackSpec,
     StateMachineSpec,
+    SubscriptionSpec,
+    TopicSpec,
 )
 from lamina.sam.state import StackState
 
@@ -31,6 +39,8 @@ Verb = Literal["create", "update", "delete"]
 SERVICE = {
     "function": "lambda",
     "queue": "sqs",
+    "topic": "sns",
+    "subscription": "sns",
     "bucket": "s3",
     "notifications": "s3",
     "mapping": "event-source-mappings",
@@ -339,6 +349,88 @@ def route_entries(spec: StackSpec) -> list[dict[str, str]]:
     return sorted((r.entry() for r in spec.routes), key=lambda e: e["route"])
 
 
+# -- topics and subscriptions -------------------------------------------------------------
+# Subscription attributes whose text is JSON: compared as documents, not as text.
+_JSON_ATTRIBUTES = ("FilterPolicy", "RedrivePolicy", "DeliveryPolicy")
+
+
+def topic_differences(want: TopicSpec, have: dict[str, str]) -> list[str]:
+    """The attributes (and ``tags``) of a topic that differ from the template's."""
+    out = sorted(k for k, v in want.attributes.items() if have.get(k, "") != v)
+    if json.loads(have.get("tags") or "{}") != want.tags:
+        out.append("tags")
+    return out
+
+
+def _as_document(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text
+
+
+def subscription_differences(want: SubscriptionSpec, have: CurrentSubscription) -> dict[str, str]:
+    """Attribute → the value to set so the subscription is as the template says (an empty
+    value clears a filter, redrive or delivery policy the template no longer has)."""
+    wanted = dict(want.attributes)
+    wanted.setdefault("RawMessageDelivery", "false")
+    if wanted.get("FilterPolicy"):
+        wanted.setdefault("FilterPolicyScope", "MessageAttributes")
+    for key in _JSON_ATTRIBUTES:
+        wanted.setdefault(key, "")
+    out: dict[str, str] = {}
+    for key, value in wanted.items():
+        current = have.attributes.get(key, "")
+        if key in _JSON_ATTRIBUTES:
+            same = _as_document(current) == _as_document(value)
+        else:
+            same = (
+                current.lower() == value.lower()
+                if key == "RawMessageDelivery"
+                else current == value
+            )
+        if not same:
+            out[key] = value
+    return out
+
+
+def _subscriptions(
+    spec: StackSpec,
+    current: Current,
+    state: StackState,
+    creates: list[Action],
+    updates: list[Action],
+    deletes: list[Action],
+    add: Any,
+) -> None:
+    matched: set[str] = set()
+    for sub in spec.subscriptions:
+        found = [
+            c
+            for c in current.subscriptions
+            if (c.topic_arn, c.protocol, c.endpoint) == (sub.topic_arn, sub.protocol, sub.endpoint)
+        ]
+        if not found:
+            add(creates, Action("create", "subscription", sub.key, target=sub))
+            continue
+        matched.add(found[0].arn)
+        diff = subscription_differences(sub, found[0])
+        if diff:
+            add(
+                updates,
+                Action(
+                    "update",
+                    "subscription",
+                    sub.key,
+                    tuple(sorted(diff)),
+                    (sub, found[0].arn, diff),
+                ),
+            )
+    for key, arn in sorted(state.subscriptions.items()):
+        if arn not in matched and any(c.arn == arn for c in current.subscriptions):
+            add(deletes, Action("delete", "subscription", key, target=arn))
+
+
 # -- the plan ----------------------------------------------------------------------------
 def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackState) -> StackPlan:
     """The actions that make Lamina hold ``spec``; ``shas``: function logical id → CodeSha256."""
@@ -365,6 +457,12 @@ def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackSt
             diff = sorted(k for k, v in q.attributes.items() if have.get(k) != v)
             if diff:
                 add(updates, Action("update", "queue", q.name, tuple(diff), q))
+    for t in spec.topics.values():
+        have_topic = current.topics.get(t.name)
+        if have_topic is None:
+            add(creates, Action("create", "topic", t.name, target=t))
+        elif diff := topic_differences(t, have_topic):
+            add(updates, Action("update", "topic", t.name, tuple(diff), t))
     for b in spec.buckets.values():
         if b.name not in current.buckets:
             add(creates, Action("create", "bucket", b.name, target=b))
@@ -385,6 +483,7 @@ def plan(spec: StackSpec, shas: dict[str, str], current: Current, state: StackSt
         elif found := state_machine_change(sm, have):
             add(updates, Action("update", "statemachine", sm.name, tuple(found[1]), found[0]))
     _events(spec, current, state, creates, updates, deletes, add)
+    _subscriptions(spec, current, state, creates, updates, deletes, add)
     _removals(spec, current, state, deletes, add)
     out.actions = [*creates, *updates, *deletes]
     for service, blocked_names in blocked.items():
@@ -485,6 +584,7 @@ def _removals(
     recorded: tuple[tuple[str, Mapping[str, Any], Mapping[str, str], Container[str]], ...] = (
         ("statemachine", spec.state_machines, state.state_machines, current.state_machines),
         ("queue", spec.queues, state.queues, current.queues),
+        ("topic", spec.topics, state.topics, current.topics),
         ("bucket", spec.buckets, state.buckets, current.buckets),
     )
     for kind, specs, names, have in recorded:

@@ -24,6 +24,7 @@ _NAME_PROPERTY = {
     "AWS::Serverless::Function": "FunctionName",
     "AWS::Lambda::Function": "FunctionName",
     "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
     "AWS::S3::Bucket": "BucketName",
     "AWS::Serverless::LayerVersion": "LayerName",
     "AWS::Lambda::LayerVersion": "LayerName",
@@ -154,6 +155,8 @@ class Catalog:
             return self.queue_url(self.name(logical_id))
         if kind in LAYER_TYPES:
             return self.layer_version_arn(logical_id)
+        if kind == "AWS::SNS::Topic":
+            return arns.topic_arn(self.region, self.account, self.name(logical_id))
         if kind in STATE_MACHINE_TYPES:
             return arns.state_machine_arn(self.region, self.account, self.name(logical_id))
         if kind in API_TYPES or logical_id in IMPLICIT_APIS:
@@ -206,6 +209,13 @@ class Catalog:
             }.get(attribute)
             if value is not None:
                 return value
+        elif kind == "AWS::SNS::Topic" and attribute in ("TopicArn", "TopicName"):
+            name = self.name(logical_id)
+            return (
+                name
+                if attribute == "TopicName"
+                else arns.topic_arn(self.region, self.account, name)
+            )
         elif kind in LAYER_TYPES and attribute in ("Arn", "LayerVersionArn"):
             return self.layer_version_arn(logical_id)
         elif kind == "AWS::Logs::LogGroup" and attribute == "Arn":

@@ -84,6 +84,8 @@ def render(result: UpResult, *, template: str, endpoint: str, routes_hint: str =
     desired = {
         *(("function", f.name) for f in spec.functions.values()),
         *(("queue", q.name) for q in spec.queues.values()),
+        *(("topic", t.name) for t in spec.topics.values()),
+        *(("subscription", s.key) for s in spec.subscriptions),
         *(("bucket", b.name) for b in spec.buckets.values()),
         *(("rule", r.name) for r in spec.rules),
         *(("schedule", f"{s.group}/{s.name}") for s in spec.schedules),

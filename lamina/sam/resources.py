@@ -16,6 +16,8 @@ from lamina.sam.model import (
     QueueSpec,
     ScheduleSpec,
     Skipped,
+    SubscriptionSpec,
+    TopicSpec,
     UrlSpec,
 )
 from lamina.services.eventbridge.requests import parse_sqs_parameters
@@ -44,7 +46,25 @@ IGNORED_TYPES = {
     "AWS::SQS::QueuePolicy": "Lamina has no IAM",
     "AWS::S3::BucketPolicy": "Lamina has no IAM",
     "AWS::Serverless::Connector": "Lamina has no IAM",
+    "AWS::SNS::TopicPolicy": "Lamina does not enforce topic policies",
 }
+# An AWS::SNS::Topic's properties that become topic attributes, as CreateTopic names them.
+_TOPIC_ATTRIBUTES = {
+    "DisplayName": "DisplayName",
+    "KmsMasterKeyId": "KmsMasterKeyId",
+    "SignatureVersion": "SignatureVersion",
+    "TracingConfig": "TracingConfig",
+    "DeliveryPolicy": "DeliveryPolicy",
+    "ArchivePolicy": "ArchivePolicy",
+}
+# An AWS::SNS::Subscription's properties that become subscription attributes.
+_SUBSCRIPTION_ATTRIBUTES = (
+    "FilterPolicy",
+    "FilterPolicyScope",
+    "RawMessageDelivery",
+    "RedrivePolicy",
+    "DeliveryPolicy",
+)
 
 
 def log_group_spec(lid: str, name: str, props: dict[str, Any]) -> LogGroupSpec:
@@ -87,6 +107,62 @@ def queue_spec(lid: str, name: str, props: dict[str, Any]) -> tuple[QueueSpec, l
         and key not in ("QueueName", "Tags", "FifoQueue")
     ]
     return QueueSpec(lid, name, attrs, tags_of(props.get("Tags"))), skipped
+
+
+def _attribute_text(value: Any) -> str:
+    """A CloudFormation property as SNS's attribute text: JSON for objects, lower-case
+    booleans, the rest as written."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def topic_spec(
+    lid: str, name: str, arn: str, props: dict[str, Any]
+) -> tuple[TopicSpec, list[SubscriptionSpec], list[Skipped]]:
+    """An ``AWS::SNS::Topic``, the subscriptions its ``Subscription`` list names, and what is
+    left out (FIFO topics are refused: Lamina's SNS has standard topics only)."""
+    if str(props.get("FifoTopic", "false")).lower() == "true":
+        raise TemplateError(f"{lid}: FifoTopic: Lamina's SNS has standard topics only")
+    attributes = {
+        attr: _attribute_text(props[key]) for key, attr in _TOPIC_ATTRIBUTES.items() if key in props
+    }
+    subscriptions = []
+    for i, item in enumerate(props.get("Subscription") or []):
+        if not isinstance(item, dict) or not item.get("Endpoint") or not item.get("Protocol"):
+            raise TemplateError(f"{lid}.Subscription[{i}] needs an Endpoint and a Protocol")
+        subscriptions.append(
+            SubscriptionSpec(
+                f"{lid}.Subscription{i}", arn, str(item["Protocol"]), str(item["Endpoint"])
+            )
+        )
+    skipped = [
+        Skipped(f"{lid}.{key}", "not a topic property Lamina keeps")
+        for key in props
+        if key not in (*_TOPIC_ATTRIBUTES, "TopicName", "Tags", "Subscription", "FifoTopic")
+    ]
+    return TopicSpec(lid, name, attributes, tags_of(props.get("Tags"))), subscriptions, skipped
+
+
+def subscription_spec(lid: str, props: dict[str, Any]) -> tuple[SubscriptionSpec, list[Skipped]]:
+    """An ``AWS::SNS::Subscription``."""
+    for key in ("TopicArn", "Protocol", "Endpoint"):
+        if not props.get(key):
+            raise TemplateError(f"{lid}: an SNS subscription needs {key}")
+    attributes = {
+        key: _attribute_text(props[key]) for key in _SUBSCRIPTION_ATTRIBUTES if key in props
+    }
+    skipped = [
+        Skipped(f"{lid}.{key}", "not a subscription property Lamina keeps")
+        for key in props
+        if key not in (*_SUBSCRIPTION_ATTRIBUTES, "TopicArn", "Protocol", "Endpoint", "Region")
+    ]
+    spec = SubscriptionSpec(
+        lid, str(props["TopicArn"]), str(props["Protocol"]), str(props["Endpoint"]), attributes
+    )
+    return spec, skipped
 
 
 def _filter(config: dict[str, Any]) -> tuple[str, str]:

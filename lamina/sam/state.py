@@ -26,6 +26,8 @@ class StackState:
     aliases: dict[str, str] = field(default_factory=dict)  # function name → alias made
     urls: dict[str, str] = field(default_factory=dict)  # function name → URL made
     queues: dict[str, str] = field(default_factory=dict)  # logical id → name
+    topics: dict[str, str] = field(default_factory=dict)  # logical id → name
+    subscriptions: dict[str, str] = field(default_factory=dict)  # key → subscription ARN
     buckets: dict[str, str] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)  # key → rule name
     schedules: dict[str, str] = field(default_factory=dict)  # key → "<group>/<name>"

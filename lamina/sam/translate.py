@@ -30,6 +30,8 @@ from lamina.sam.resources import (
     mapping_spec,
     queue_spec,
     schedule_spec,
+    subscription_spec,
+    topic_spec,
     url_spec,
 )
 from lamina.sam.state_machines import STATE_MACHINE_TYPES, translate_state_machine
@@ -208,6 +210,22 @@ class Translation:
             if queue is not None:
                 spec.queues[lid] = queue[0]
                 spec.skipped.extend(queue[1])
+        for lid in by_type.get("AWS::SNS::Topic", []):
+            topic = attempt(
+                lid,
+                lambda lid=lid: topic_spec(
+                    lid, self.catalog.name(lid), str(self.catalog.ref(lid)), self._props(lid)
+                ),
+            )
+            if topic is not None:
+                spec.topics[lid] = topic[0]
+                spec.subscriptions.extend(topic[1])
+                spec.skipped.extend(topic[2])
+        for lid in by_type.get("AWS::SNS::Subscription", []):
+            subscription = attempt(lid, lambda lid=lid: subscription_spec(lid, self._props(lid)))
+            if subscription is not None:
+                spec.subscriptions.append(subscription[0])
+                spec.skipped.extend(subscription[1])
         notifications: dict[str, list[NotificationSpec]] = {}
         bucket_names: dict[str, str] = {}
         for lid in by_type.get("AWS::S3::Bucket", []):
@@ -259,6 +277,9 @@ class Translation:
             spec.rules.extend(result.rules)
             spec.schedules.extend(result.schedules)
             spec.routes.extend(result.routes)
+            spec.subscriptions.extend(result.subscriptions)
+            for queue in result.queues:
+                spec.queues[queue.logical_id] = queue
             spec.skipped.extend(result.skipped)
             spec.warnings.extend(result.notes)
             for bucket, items in result.notifications.items():
@@ -376,6 +397,8 @@ _HANDLED = {
     *LAYER_TYPES,
     *API_TYPES,
     "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
     "AWS::S3::Bucket",
     "AWS::Lambda::EventSourceMapping",
     "AWS::Events::Rule",

@@ -145,14 +145,13 @@ def test_the_bucket_folder_never_serves_a_path_outside_the_bucket(tmp_path: Path
 
 
 # -- dead-letter targets -----------------------------------------------------------------
-def test_a_dead_letter_target_must_be_an_sqs_queue_arn() -> None:
+def test_a_dead_letter_target_must_be_a_queue_or_topic_arn() -> None:
     queue = "arn:aws:sqs:us-east-1:000000000000:failed"
     assert dead_letter_arn({"DeadLetterConfig": {"TargetArn": queue}}, "") == queue
     assert dead_letter_arn({"DeadLetterConfig": {"TargetArn": ""}}, queue) == ""  # removes it
     assert dead_letter_arn({}, queue) == queue  # not mentioned: unchanged
     topic = "arn:aws:sns:us-east-1:000000000000:alarms"
-    with pytest.raises(InvalidParameterValue, match="SNS topics are not supported"):
-        dead_letter_arn({"DeadLetterConfig": {"TargetArn": topic}}, "")
+    assert dead_letter_arn({"DeadLetterConfig": {"TargetArn": topic}}, "") == topic
     for bad in ("arn:aws:s3:::bucket", "failed", 7):
         with pytest.raises(InvalidParameterValue, match=r"deadLetterConfig\.targetArn"):
             dead_letter_arn({"DeadLetterConfig": {"TargetArn": bad}}, "")

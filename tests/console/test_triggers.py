@@ -11,6 +11,7 @@ from lamina.events.http.routes import parse_routes
 from lamina.models.function_url import FunctionUrlConfig
 from lamina.services.eventbridge.rules import Rule, Target
 from lamina.services.s3.notifications import parse_configuration
+from lamina.services.sns.store import Subscription
 from tests.console.test_summary import cfg
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:"
@@ -56,6 +57,15 @@ def test_each_kind_of_trigger_names_only_its_function() -> None:
     ]
     assert t.rule_triggers("fn", rules, "Schedule") == [
         t.Trigger("Schedule", "tick", "rate(5 minutes) · ENABLED · fn")
+    ]
+    topic = "arn:aws:sns:us-east-1:000000000000:orders"
+    subscriptions = [
+        Subscription(topic + ":1", topic, "lambda", ARN + "fn:live", {"FilterPolicy": "{}"}),
+        Subscription(topic + ":2", topic, "lambda", ARN + "fnx", {}),
+        Subscription(topic + ":3", topic, "sqs", "arn:aws:sqs:us-east-1:000000000000:fn", {}),
+    ]
+    assert t.topic_triggers("fn", subscriptions) == [
+        t.Trigger("SNS topic", topic, "filter on MessageAttributes: {} · fn:live")
     ]
 
 

@@ -87,11 +87,11 @@ def test_out_of_range_values_are_all_reported(ops: EventInvokeConfigOperations) 
 def test_unsupported_and_malformed_destinations_are_refused(
     ops: EventInvokeConfigOperations,
 ) -> None:
-    with pytest.raises(InvalidParameterValue, match="sns destination"):
+    with pytest.raises(InvalidParameterValue, match="s3 destination"):
         ops.put(
             "fn",
             None,
-            {"DestinationConfig": {"OnSuccess": {"Destination": "arn:aws:sns:us-east-1:1:t"}}},
+            {"DestinationConfig": {"OnSuccess": {"Destination": "arn:aws:s3:::bucket"}}},
         )
     with pytest.raises(InvalidParameterValue, match="is invalid"):
         ops.put("fn", None, {"DestinationConfig": {"OnFailure": {"Destination": "nope"}}})
@@ -108,6 +108,13 @@ def test_an_event_bus_is_a_destination(ops: EventInvokeConfigOperations) -> None
     status, body = ops.put("fn", None, {"DestinationConfig": {"OnSuccess": {"Destination": bus}}})
     assert status == 200
     assert body["DestinationConfig"] == {"OnSuccess": {"Destination": bus}, "OnFailure": {}}
+
+
+def test_a_topic_is_a_destination(ops: EventInvokeConfigOperations) -> None:
+    topic = "arn:aws:sns:us-east-1:000000000000:results"
+    status, body = ops.put("fn", None, {"DestinationConfig": {"OnFailure": {"Destination": topic}}})
+    assert status == 200
+    assert body["DestinationConfig"] == {"OnSuccess": {}, "OnFailure": {"Destination": topic}}
 
 
 def test_missing_config_and_missing_function_are_not_found(

@@ -198,4 +198,6 @@ def test_bad_schedules_and_targets_are_validation_errors(
             Targets=[{"Id": "t", "Arn": "arn:aws:lambda:us-east-1:1:function:f", "Input": "{"}],
         )
     with pytest.raises(ClientError, match="not supported"):
-        client.put_targets(Rule="ok", Targets=[{"Id": "t", "Arn": "arn:aws:sns:us-east-1:1:t"}])
+        client.put_targets(
+            Rule="ok", Targets=[{"Id": "t", "Arn": "arn:aws:kinesis:us-east-1:1:stream/s"}]
+        )

@@ -111,7 +111,7 @@ def test_a_rule_resource_is_refused_clearly() -> None:
             "r",
             {
                 "EventPattern": {"source": ["a"]},
-                "Targets": [{"Id": "t", "Arn": "arn:aws:sns:us-east-1:0:t"}],
+                "Targets": [{"Id": "t", "Arn": "arn:aws:kinesis:us-east-1:0:stream/s"}],
             },
         )
     with pytest.raises(TemplateError, match="Input and InputPath"):

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from lamina.sam.current import Current, CurrentFunction, CurrentMapping, CurrentRule
+from lamina.sam.current import (
+    Current,
+    CurrentFunction,
+    CurrentMapping,
+    CurrentRule,
+    CurrentSubscription,
+)
 from lamina.sam.model import (
     ApiRouteSpec,
     BucketSpec,
@@ -16,10 +22,19 @@ from lamina.sam.model import (
     QueueSpec,
     RuleSpec,
     StackSpec,
+    SubscriptionSpec,
     TargetSpec,
+    TopicSpec,
     UrlSpec,
 )
-from lamina.sam.plan import FunctionChange, notification_shape, plan, route_entries
+from lamina.sam.plan import (
+    FunctionChange,
+    notification_shape,
+    plan,
+    route_entries,
+    subscription_differences,
+    topic_differences,
+)
 from lamina.sam.state import StackState
 
 ARN = "arn:aws:lambda:us-east-1:000000000000:function"
@@ -226,3 +241,44 @@ def test_routes_are_written_when_they_differ() -> None:
     ]
     current.routes = route_entries(spec)
     assert plan(spec, shas(spec), current, StackState("app", "e")).empty
+
+
+# -- topics and subscriptions ------------------------------------------------------------
+def test_a_subscriptions_differences_compare_policies_as_documents_and_clear_old_ones() -> None:
+    topic = "arn:aws:sns:us-east-1:000000000000:t"
+    fn = "arn:aws:lambda:us-east-1:000000000000:function:f"
+    want = SubscriptionSpec("F.E", topic, "lambda", fn, {"FilterPolicy": '{"a": ["x"]}'})
+    have = CurrentSubscription(
+        "arn:s",
+        topic,
+        "lambda",
+        fn,
+        {
+            "FilterPolicy": '{"a":["x"]}',  # the same document, spelled otherwise
+            "FilterPolicyScope": "MessageAttributes",
+            "RawMessageDelivery": "false",
+            "RedrivePolicy": '{"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:q"}',
+        },
+    )
+    assert subscription_differences(want, have) == {"RedrivePolicy": ""}  # no longer wanted
+    body = SubscriptionSpec(
+        "F.E",
+        topic,
+        "lambda",
+        fn,
+        {"FilterPolicy": '{"a": {"b": ["x"]}}', "FilterPolicyScope": "MessageBody"},
+    )
+    assert subscription_differences(body, have) == {
+        "FilterPolicy": '{"a": {"b": ["x"]}}',
+        "FilterPolicyScope": "MessageBody",
+        "RedrivePolicy": "",
+    }
+
+
+def test_a_topics_differences_name_its_attributes_and_tags() -> None:
+    want = TopicSpec("T", "t", {"DisplayName": "New"}, {"team": "a"})
+    assert topic_differences(want, {"DisplayName": "Old", "tags": '{"team": "a"}'}) == [
+        "DisplayName"
+    ]
+    assert topic_differences(want, {"DisplayName": "New", "tags": "{}"}) == ["tags"]
+    assert topic_differences(want, {"DisplayName": "New", "tags": '{"team": "a"}'}) == []

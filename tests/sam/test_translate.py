@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -274,12 +275,22 @@ Resources:
     reasons = skipped(spec)
     assert "java21" in reasons["Java (AWS::Serverless::Function)"]
     assert reasons["Py.VpcConfig"].startswith("no VPCs")
-    assert reasons["Py.Events.Topic (SNS)"] == "no SNS topics"
+    assert "Py.Events.Topic (SNS)" not in reasons  # SNS events are subscriptions
+    (subscription,) = spec.subscriptions
+    assert (subscription.key, subscription.topic_arn, subscription.protocol) == (
+        "Py.Topic",
+        "arn:aws:sns:us-east-1:1:t",
+        "lambda",
+    )
+    assert subscription.endpoint == (
+        f"arn:aws:lambda:us-east-1:000000000000:function:{spec.functions['Py'].name}"
+    )
     assert reasons["Py.Events.Stream (Kinesis)"] == "no Kinesis streams"
     assert "Fifo (AWS::SQS::Queue)" not in reasons  # FIFO queues are served
     assert spec.queues["Fifo"].attributes["FifoQueue"] == "true"
     assert spec.queues["Fifo"].name.endswith(".fifo")
-    assert reasons["Topic (AWS::SNS::Topic)"] == "Lamina does not run this type"
+    assert "Topic (AWS::SNS::Topic)" not in reasons  # topics are made
+    assert list(spec.topics) == ["Topic"]
     assert next(s for s in spec.skipped if s.what == "Role (AWS::IAM::Role)").ignored
     assert list(spec.functions) == ["Py"]
 
@@ -349,9 +360,9 @@ def test_dead_letter_queues_become_dead_letter_configs(tmp_path: Path) -> None:
     assert spec.functions["Worker"].dead_letter_arn == failed
     assert spec.functions["Worker"].configuration()["DeadLetterConfig"] == {"TargetArn": failed}
     assert spec.functions["Plain"].dead_letter_arn == failed
-    assert spec.functions["ToTopic"].dead_letter_arn == ""
-    assert "no SNS" in skipped(spec)["ToTopic.DeadLetterQueue"]
-    assert not [what for what in skipped(spec) if what.startswith(("Worker", "Plain"))]
+    topic = "arn:aws:sns:us-east-1:000000000000:app-Topic"
+    assert spec.functions["ToTopic"].dead_letter_arn == topic  # a dead-letter topic
+    assert not [what for what in skipped(spec) if what.startswith(("Worker", "Plain", "ToTopic"))]
 
 
 BUS_DESTINATIONS = """
@@ -372,17 +383,15 @@ Resources:
 """
 
 
-def test_event_bus_destinations_are_kept_and_topics_listed(tmp_path: Path) -> None:
+def test_event_bus_and_topic_destinations_are_kept(tmp_path: Path) -> None:
     template = tmp_path / "template.yaml"
     template.write_text(BUS_DESTINATIONS)
     spec, _ = load(template)
     config = spec.functions["Fn"].invoke_config
     assert config is not None
     assert config.on_success == "arn:aws:events:us-east-1:000000000000:event-bus/default"
-    assert config.on_failure is None
-    assert (
-        "no SNS destinations" in skipped(spec)["Fn.EventInvokeConfig.DestinationConfig.OnFailure"]
-    )
+    assert config.on_failure == "arn:aws:sns:us-east-1:000000000000:t"
+    assert "Fn.EventInvokeConfig.DestinationConfig.OnFailure" not in skipped(spec)
 
 
 def test_resources_lamina_does_not_create_read_as_on_aws_in_outputs(tmp_path: Path) -> None:
@@ -646,3 +655,44 @@ def test_logging_config_levels_pass_through_to_the_api(tmp_path: Path) -> None:
         "LogFormat": "JSON",
         "SystemLogLevel": "DEBUG",
     }
+
+
+SNS_THROUGH_A_QUEUE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      InlineCode: "def handler(e, c): return e"
+      Handler: index.handler
+      Runtime: python3.12
+      Events:
+        Buffered:
+          Type: SNS
+          Properties:
+            Topic: !Ref Topic
+            FilterPolicy: {kind: [a]}
+            SqsSubscription: {BatchSize: 5}
+"""
+
+
+def test_an_sns_event_with_sqs_subscription_goes_through_a_queue_of_its_own(
+    tmp_path: Path,
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(SNS_THROUGH_A_QUEUE)
+    spec, _ = load(template)
+    queue = spec.queues["FnBufferedQueue"]
+    queue_arn = f"arn:aws:sqs:us-east-1:000000000000:{queue.name}"
+    (subscription,) = spec.subscriptions
+    assert (subscription.protocol, subscription.endpoint) == ("sqs", queue_arn)
+    assert subscription.topic_arn == "arn:aws:sns:us-east-1:000000000000:app-Topic"
+    assert json.loads(subscription.attributes["FilterPolicy"]) == {"kind": ["a"]}
+    (mapping,) = spec.mappings
+    assert (mapping.queue_arn, mapping.function_name, mapping.batch_size) == (
+        queue_arn,
+        spec.functions["Fn"].name,
+        5,
+    )

@@ -142,3 +142,13 @@ def test_invalid_patterns_are_refused(text: str) -> None:
         parse_pattern(text)
     assert err.value.code == "InvalidEventPatternException"
     assert err.value.message.startswith("Event pattern is not valid")
+
+
+def test_cidr_matches_addresses_in_the_block_of_their_own_version() -> None:
+    pattern = parse_pattern(json.dumps({"detail": {"ip": [{"cidr": "10.0.0.0/24"}]}}))
+    assert matches(pattern, {"detail": {"ip": "10.0.0.255"}})
+    assert not matches(pattern, {"detail": {"ip": "10.0.1.0"}})
+    assert not matches(pattern, {"detail": {"ip": "::ffff:10.0.0.1"}})
+    assert not matches(pattern, {"detail": {"ip": 10}})
+    with pytest.raises(AwsServiceError):
+        parse_pattern(json.dumps({"ip": [{"cidr": "10.0.0/8x"}]}))

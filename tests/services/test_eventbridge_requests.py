@@ -88,7 +88,7 @@ def test_a_target_keeps_its_retry_policy() -> None:
 @pytest.mark.parametrize(
     "target",
     [
-        {"Id": "t", "Arn": "arn:aws:sns:us-east-1:000000000000:topic"},
+        {"Id": "t", "Arn": "arn:aws:kinesis:us-east-1:000000000000:stream/s"},
         {"Id": "t", "Arn": FN, "Input": "{", "InputPath": "$"},
         {"Id": "t", "Arn": FN, "Input": "{"},
         {"Id": "t", "Arn": FN, "InputPath": "detail"},

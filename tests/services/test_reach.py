@@ -39,6 +39,8 @@ from lamina.services.s3.requests import REACH as S3_REACH
 from lamina.services.s3.requests import is_s3_request
 from lamina.services.scheduler.service import REACH as SCHEDULER_REACH
 from lamina.services.scheduler.service import SchedulerService
+from lamina.services.sns.handler import REACH as SNS_REACH
+from lamina.services.sns.handler import is_sns_request
 from lamina.services.sqs.handler import REACH as SQS_REACH
 from lamina.services.sqs.handler import is_sqs_request
 from lamina.services.stepfunctions.handler import StepFunctions
@@ -57,6 +59,7 @@ MOUNTED: list[tuple[str, Selector, Reach]] = [
     ("function urls", FunctionUrlHandler.accepts, URL_REACH),
     ("eventbridge", EventsService.accepts, TARGETED),
     ("scheduler", SchedulerService.accepts, SCHEDULER_REACH),
+    ("sns", is_sns_request, SNS_REACH),
     ("sqs", is_sqs_request, SQS_REACH),
     ("s3", is_s3_request, S3_REACH),
     ("logs", LogsService.accepts, TARGETED),
@@ -93,10 +96,11 @@ QUERIES = [
     "?Action=GetCallerIdentity&Version=2011-06-15",
     "?Action=ListStacks&Version=2010-05-15",
     "?Action=SendMessage",
+    "?Action=Publish&Version=2010-03-31",
     "?X-Amz-Credential=AKID%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=ab",
     "?X-Amz-Credential=AKID%2F20240101%2Fus-east-1%2Flambda%2Faws4_request&X-Amz-Signature=ab",
 ]
-SERVICES = ["lambda", "s3", "sqs", "iam", "sts", "cloudformation", "monitoring", "scheduler"]
+SERVICES = ["lambda", "s3", "sqs", "sns", "iam", "sts", "cloudformation", "monitoring", "scheduler"]
 HEADERS: list[dict[str, str]] = [
     {},
     {"x-amz-target": "AWSEvents.PutEvents"},
@@ -130,6 +134,7 @@ BODIES = [
     b"Action=ListUsers&Version=2010-05-08",
     b"Action=PutMetricData&Version=2010-08-01",
     b"Action=ListStacks&Version=2010-05-15",
+    b"Action=Publish&Version=2010-03-31",
 ]
 
 

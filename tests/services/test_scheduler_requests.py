@@ -44,7 +44,7 @@ def test_a_body_becomes_a_schedule_input() -> None:
         ({"FlexibleTimeWindow": {"Mode": "SOMETIMES"}}, "Mode"),
         ({"FlexibleTimeWindow": {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 0}}, "1-1440"),
         ({"State": "ON"}, "State"),
-        ({"Target": {"Arn": "arn:aws:sns:us-east-1:000000000000:t"}}, "functions or"),
+        ({"Target": {"Arn": "arn:aws:kinesis:us-east-1:000000000000:stream/s"}}, "functions,"),
         ({"Target": {"Arn": FN, "Input": "{"}}, "well-formed JSON"),
         ({"Target": {"Arn": FN, "RetryPolicy": {"MaximumEventAgeInSeconds": 1}}}, "60-86400"),
     ],

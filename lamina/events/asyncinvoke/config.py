@@ -79,8 +79,8 @@ class EventInvokeConfig:
 
 
 def destination_kind(arn: str) -> str:
-    """``lambda``, ``sqs`` or ``events`` (an event bus): the destinations Lamina delivers to;
-    anything else is refused."""
+    """``lambda``, ``sqs``, ``sns`` or ``events`` (an event bus): the destinations Lamina
+    delivers to; anything else is refused."""
     parsed = parse_arn(arn)
     if parsed is not None:
         service = parsed.service
@@ -90,10 +90,12 @@ def destination_kind(arn: str) -> str:
             return "sqs"
         if service == "events" and parsed.resource.startswith("event-bus/"):
             return "events"
-        if service in ("sns", "events", "s3"):
+        if service == "sns" and parsed.resource and ":" not in parsed.resource:
+            return "sns"
+        if service in ("events", "s3"):
             raise InvalidParameterValue(
                 f"The destination ARN {arn} is a {service} destination, which Lamina does not "
-                "deliver to; use a Lambda function, an SQS queue or an event bus."
+                "deliver to; use a Lambda function, an SQS queue, an SNS topic or an event bus."
             )
     raise InvalidParameterValue(f"The destination ARN {arn} is invalid.")
 

@@ -54,6 +54,8 @@ SendToQueue = Callable[[str, str, dict[str, tuple[str, str]]], Awaitable[None]]
 DeadLetterTarget = Callable[[str, str | None], str | None]
 # put_on_bus(event_bus_arn, event) -> False when the bus does not exist (EventBridge's).
 PutOnBus = Callable[[str, dict[str, object]], bool]
+# publish(topic_arn, message, {name: (data_type, value)}) -> message id (SNS's).
+Publish = Callable[[str, str, dict[str, tuple[str, str]]], Awaitable[str]]
 
 
 class AsyncInvokeQueue:
@@ -93,6 +95,8 @@ class AsyncInvokeQueue:
         self._dispatcher: asyncio.Task[None] | None = None
         # Event-bus destinations (set by the server once EventBridge exists).
         self.put_on_bus: PutOnBus | None = None
+        # Topic destinations and dead-letter topics (set once SNS exists).
+        self.publish: Publish | None = None
         self.delivered = 0  # attempts that reached the function
         self.finished: dict[Condition, int] = dict.fromkeys(Condition, 0)
 
@@ -311,6 +315,11 @@ class AsyncInvokeQueue:
                 name, qualifier = split_function_arn(arn)
                 with triggered(OTHER):  # a destination's record, whatever started the event
                     await self.enqueue(name, qualifier, body.encode())
+            elif parsed is not None and parsed.service == "sns":
+                if self.publish is None:
+                    log.warning("no topic service for destination %s; record dropped", arn)
+                else:
+                    await self.publish(arn, body, attrs)
             elif arn.endswith(".fifo"):
                 # As on AWS: accepted as a destination or dead-letter queue, but Lambda
                 # does not deliver to FIFO queues (a DestinationDeliveryFailures there).

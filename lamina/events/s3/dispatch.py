@@ -2,7 +2,8 @@
 
 S3 invokes Lambda asynchronously: records go onto the durable async-invoke queue (so a
 function error is retried twice, and destinations apply), one record per event, as S3
-sends them. Queue routes get the record set as the message body.
+sends them. Queue routes get the record set as the message body; topic routes publish it
+(subject ``Amazon S3 Notification``, as S3).
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ from lamina.triggers import DATASOURCE, triggered
 log = logging.getLogger("lamina.events.s3")
 
 SendToQueue = Callable[[str, str, dict[str, tuple[str, str]]], Awaitable[None]]
+# publish(topic_arn, message, {name: (data_type, value)}, subject) -> message id (SNS's).
+Publish = Callable[[str, str, dict[str, tuple[str, str]], str | None], Awaitable[str]]
+S3_SUBJECT = "Amazon S3 Notification"  # the subject S3's messages to a topic carry
 
 
 class Notifier:
     def __init__(self, enqueue: Enqueue | None, send_to_queue: SendToQueue | None) -> None:
         self._enqueue = enqueue
         self._send_to_queue = send_to_queue
+        self.publish: Publish | None = None  # topic routes (set once SNS exists)
         self.delivered = 0
 
     async def deliver(self, route: NotificationRoute, record: dict[str, Any]) -> None:
@@ -37,6 +42,10 @@ class Notifier:
                 name, qualifier = split_function_arn(route.target)
                 with triggered(DATASOURCE):  # kept with the queued event (lamina.triggers)
                     await self._enqueue(name, qualifier, body.encode())
+            elif route.kind == "topic":
+                if self.publish is None:
+                    raise RuntimeError("no topic service configured")
+                await self.publish(route.target, body, {}, S3_SUBJECT)
             else:
                 if self._send_to_queue is None:
                     raise RuntimeError("no queue service configured")

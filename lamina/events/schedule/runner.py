@@ -89,6 +89,11 @@ class ScheduleRunner:
         # StartExecution of a state machine target (set by the server once Step Functions
         # exists): (state machine ARN, input JSON) → accepted durably.
         self.start_execution: Callable[[str, str], Awaitable[object]] | None = None
+        # Publish to an SNS topic target (set once SNS exists): (topic ARN, message,
+        # attributes, subject) → the message id, once every subscriber's delivery is durable.
+        self.publish_to_topic: (
+            Callable[[str, str, dict[str, tuple[str, str]], str | None], Awaitable[str]] | None
+        ) = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -194,6 +199,10 @@ class ScheduleRunner:
             await self._send_to_queue(
                 target.arn, payload.decode(), {}, target.message_group_id, event_id
             )
+        elif parsed is not None and parsed.service == "sns":
+            if self.publish_to_topic is None:
+                raise RuntimeError("no topic service")
+            await self.publish_to_topic(target.arn, payload.decode(), {}, None)
         elif ":states:" in target.arn:
             if self.start_execution is None:
                 raise RuntimeError("no Step Functions service")

@@ -1,10 +1,11 @@
 """Metric alarms at run time: kept in ``<data_dir>/alarms.json``, evaluated on a timer (and
 at once after a put of an alarm or of custom metric data) against the metric sources
-(rollups, custom metrics), notifying functions and queues on a change.
+(rollups, custom metrics), notifying functions, queues and topics on a change.
 
 Operations (PutMetricAlarm, DescribeAlarms, DeleteAlarms) run on worker threads, the timer
 on the event loop: one lock guards the alarms; evaluation reads SQLite on a worker thread;
-notifications (an asynchronous invoke, or an SQS message) are awaited on the loop.
+notifications (an asynchronous invoke, an SQS message, an SNS publish) are awaited on the
+loop.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from lamina.services.cloudwatch.alarms import (
     notification,
     parse_put,
     parse_tags,
+    topic_notification,
 )
 from lamina.services.cloudwatch.operations import invalid, missing
 from lamina.services.cloudwatch.sources import MetricSources
 from lamina.services.protocol.cbor import Epoch
 
-Deliver = Callable[[str, bytes], Awaitable[None]]
+# deliver(target ARN, payload, subject): the subject is for an SNS topic (None otherwise).
+Deliver = Callable[[str, bytes, str | None], Awaitable[None]]
 MAX_ALARMS = 5000
 
 log = logging.getLogger(__name__)
@@ -245,9 +248,15 @@ class AlarmRunner:
         when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
         event = notification(alarm, self.arn(alarm.name), previous, self.region, when)
         payload = json.dumps(event).encode()
+        subject, message = topic_notification(
+            alarm, self.arn(alarm.name), previous, self.region, self.account, when
+        )
         for arn in actions:
             try:
-                await self._deliver(arn, payload)
+                if ":sns:" in arn:
+                    await self._deliver(arn, json.dumps(message).encode(), subject)
+                else:
+                    await self._deliver(arn, payload, None)
             except LaminaError as exc:
                 log.error("alarm %s: notifying %s failed: %s", alarm.name, arn, exc)
 

@@ -36,6 +36,26 @@ MISSING = ("missing", "notBreaching", "breaching", "ignore")
 _NAME = re.compile(r"^[^\x00-\x1f]{1,255}$")
 MAX_ACTIONS = 5
 MAX_TAGS = 50
+# An SNS topic's ARN, as an alarm action names it.
+TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+# The region names CloudWatch writes in its SNS notifications (others: the code itself).
+REGION_NAMES = {
+    "us-east-1": "US East (N. Virginia)",
+    "us-east-2": "US East (Ohio)",
+    "us-west-1": "US West (N. California)",
+    "us-west-2": "US West (Oregon)",
+    "eu-west-1": "EU (Ireland)",
+    "eu-west-2": "EU (London)",
+    "eu-west-3": "EU (Paris)",
+    "eu-central-1": "EU (Frankfurt)",
+    "eu-north-1": "EU (Stockholm)",
+    "ap-northeast-1": "Asia Pacific (Tokyo)",
+    "ap-southeast-1": "Asia Pacific (Singapore)",
+    "ap-southeast-2": "Asia Pacific (Sydney)",
+    "ap-south-1": "Asia Pacific (Mumbai)",
+    "sa-east-1": "South America (Sao Paulo)",
+    "ca-central-1": "Canada (Central)",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +99,11 @@ def _actions(value: Any, name: str) -> list[str]:
         raise invalid(f"The parameter {name} must be a list of at most {MAX_ACTIONS} ARNs.")
     for arn in value:
         if not isinstance(arn, str) or not (
-            arn.startswith("arn:aws:lambda:") or arn.startswith("arn:aws:sqs:")
+            arn.startswith(("arn:aws:lambda:", "arn:aws:sqs:")) or TOPIC_ARN.match(arn)
         ):
             raise invalid(
-                f"Invalid {name} ARN {arn!r}: Lamina notifies Lambda functions and SQS queues."
+                f"Invalid {name} ARN {arn!r}: Lamina notifies Lambda functions, SQS queues "
+                "and SNS topics."
             )
     return list(value)
 
@@ -201,6 +222,51 @@ def evaluate(alarm: Alarm, values: Sequence[float | None]) -> tuple[str, str]:
             f"threshold ({alarm.threshold:g})."
         )
     return alarm.state, alarm.reason  # some breaches, too few: no change
+
+
+def topic_notification(
+    alarm: Alarm, arn: str, previous: str, region: str, account: str, now_iso: str
+) -> tuple[str, dict[str, Any]]:
+    """(subject, message) CloudWatch publishes to an SNS topic: its older, flat shape
+    (``NewStateValue``, ``Trigger``), not the event a function is invoked with."""
+    where = REGION_NAMES.get(region, region)
+    extended = alarm.statistic.startswith("p")
+    message = {
+        "AlarmName": alarm.name,
+        "AlarmDescription": alarm.description or None,
+        "AWSAccountId": account,
+        "AlarmConfigurationUpdatedTimestamp": now_iso,
+        "NewStateValue": alarm.state,
+        "NewStateReason": alarm.reason,
+        "StateChangeTime": now_iso,
+        "Region": where,
+        "AlarmArn": arn,
+        "OldStateValue": previous,
+        "OKActions": list(alarm.ok_actions),
+        "AlarmActions": list(alarm.alarm_actions),
+        "InsufficientDataActions": [],
+        "Trigger": {
+            "MetricName": alarm.metric,
+            "Namespace": alarm.namespace,
+            "StatisticType": "ExtendedStatistic" if extended else "Statistic",
+            ("ExtendedStatistic" if extended else "Statistic"): (
+                alarm.statistic if extended else alarm.statistic.upper()
+            ),
+            "Unit": alarm.unit,
+            "Dimensions": [
+                {"value": d.get("Value", ""), "name": d["Name"]} for d in alarm.dimensions
+            ],
+            "Period": alarm.period,
+            "EvaluationPeriods": alarm.evaluation_periods,
+            "DatapointsToAlarm": alarm.datapoints_to_alarm,
+            "ComparisonOperator": alarm.comparison,
+            "Threshold": alarm.threshold,
+            "TreatMissingData": alarm.treat_missing,
+            "EvaluateLowSampleCountPercentile": "",
+        },
+    }
+    # SNS takes subjects under 100 characters; CloudWatch cuts longer ones short too.
+    return f'{alarm.state}: "{alarm.name}" in {where}'[:99], message
 
 
 def notification(

@@ -9,6 +9,7 @@ one of these objects::
     {"suffix": ".png"}          {"suffix": {"equals-ignore-case": ".png"}}
     {"equals-ignore-case": "x"} {"wildcard": "dir/*.png"}
     {"exists": true|false}      {"numeric": [">", 0, "<=", 5]}
+    {"cidr": "10.0.0.0/24"}     (an IPv4 or IPv6 address in the block)
     {"anything-but": v | [v, ...] | {"prefix"|"suffix"|"equals-ignore-case": ...}}
 
 ``"$or": [pattern, ...]`` beside other fields matches when any of the sub-patterns does.
@@ -18,6 +19,7 @@ missing from the event matches only ``{"exists": false}``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -99,6 +101,9 @@ def _check_condition(cond: object, at: str) -> None:
     elif op == "exists":
         if not isinstance(arg, bool):
             raise invalid(f"exists match pattern in {at} must be true or false")
+    elif op == "cidr":
+        if not isinstance(arg, str) or _network(arg) is None:
+            raise invalid(f"cidr match pattern in {at} must be an IP address block (10.0.0.0/24)")
     elif op == "numeric":
         _check_numeric(arg, at)
     elif op == "anything-but":
@@ -207,6 +212,8 @@ def _condition(cond: object, value: object) -> bool:
         return isinstance(value, str) and _wildcard(str(arg)).fullmatch(value) is not None
     if op == "numeric":
         return _is_number(value) and _numeric(arg, float(value))  # type: ignore[arg-type]
+    if op == "cidr":
+        return isinstance(value, str) and _in_network(value, str(arg))
     if op == "anything-but":
         return _anything_but(arg, value)
     return False
@@ -238,6 +245,22 @@ def _numeric(arg: list[Any], value: float) -> bool:
         if not ok:
             return False
     return True
+
+
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _in_network(value: str, block: str) -> bool:
+    network = _network(block)
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return network is not None and address.version == network.version and address in network
 
 
 def _wildcard(text: str) -> re.Pattern[str]:

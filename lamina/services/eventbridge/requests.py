@@ -143,14 +143,17 @@ def force(members: Members) -> bool:
 
 
 def target_kind(arn: str) -> str:
-    """``lambda``, ``sqs`` or ``states``: the targets Lamina delivers to (a state machine
-    target starts an execution); anything else is refused."""
+    """``lambda``, ``sqs``, ``sns`` or ``states``: the targets Lamina delivers to (a state
+    machine target starts an execution, a topic target publishes); anything else is
+    refused."""
     parsed = parse_arn(arn)
     if parsed is not None and parsed.partition == "aws":
         if parsed.is_function():
             return "lambda"
         if parsed.service == "sqs" and ":" not in parsed.resource:
             return "sqs"
+        if parsed.service == "sns" and parsed.resource and ":" not in parsed.resource:
+            return "sns"
         if (
             parsed.service == "states"
             and parsed.resource.count(":") == 1
@@ -158,7 +161,8 @@ def target_kind(arn: str) -> str:
         ):
             return "states"
     raise validation(
-        f"Target Arn {arn} is not supported: use a Lambda function, an SQS queue or a state machine"
+        f"Target Arn {arn} is not supported: use a Lambda function, an SQS queue, an SNS topic "
+        "or a state machine"
     )
 
 

@@ -183,6 +183,13 @@ def _resource(
             return _queue_arn(url, region, account)
         name = text("QueueName")
         return f"arn:aws:sqs:{region}:{account}:{name}" if name else "*"
+    if service == "sns":
+        topic = text("TopicArn") or text("TargetArn") or text("ResourceArn")
+        subscription = text("SubscriptionArn")
+        if topic is None and subscription is not None:
+            topic = subscription.rpartition(":")[0]  # <topic ARN>:<subscription id>
+        name = text("Name")  # CreateTopic
+        return topic or (f"arn:aws:sns:{region}:{account}:{name}" if name else "*")
     if service == "events":
         name = text("Name") or text("Rule")
         return f"arn:aws:events:{region}:{account}:rule/{name}" if name else "*"

@@ -169,12 +169,14 @@ class IamService:
 
 
 # Services whose access-denied error is ``AccessDenied`` (S3, and the query protocol's SQS,
-# IAM and CloudFormation); the JSON-protocol services call it ``AccessDeniedException``.
+# IAM and CloudFormation) or SNS's ``AuthorizationError``; the JSON-protocol services call
+# it ``AccessDeniedException``.
 _ACCESS_DENIED = {
     "s3": "AccessDenied",
     "sqs": "AccessDenied",
     "iam": "AccessDenied",
     "cloudformation": "AccessDenied",
+    "sns": "AuthorizationError",
 }
 
 

@@ -1,8 +1,8 @@
 """Bucket notification configuration and the S3 event records it produces (pure).
 
 A configuration routes ``s3:ObjectCreated:*`` / ``s3:ObjectRemoved:*`` (or exact event
-names) with optional ``prefix`` / ``suffix`` key filters to Lambda functions or SQS
-queues. The records follow S3's event shape (``eventVersion`` 2.1): the key URL-encoded
+names) with optional ``prefix`` / ``suffix`` key filters to Lambda functions, SQS queues
+or SNS topics. The records follow S3's event shape (``eventVersion`` 2.1): the key URL-encoded
 with spaces as ``+``, the object's size and ETag, and a ``sequencer`` that orders events
 for the same key.
 """
@@ -36,8 +36,8 @@ EVENT_NAMES = {
 @dataclass(frozen=True, slots=True)
 class NotificationRoute:
     id: str
-    kind: str  # "lambda" | "queue"
-    target: str  # function or queue ARN
+    kind: str  # "lambda" | "queue" | "topic"
+    target: str  # function, queue or topic ARN
     events: tuple[str, ...]
     prefix: str = ""
     suffix: str = ""
@@ -85,6 +85,7 @@ def parse_configuration(xml: bytes) -> list[NotificationRoute]:
     for tag, target_tag, kind in (
         ("CloudFunctionConfiguration", "CloudFunction", "lambda"),
         ("QueueConfiguration", "Queue", "queue"),
+        ("TopicConfiguration", "Topic", "topic"),
     ):
         for el in _all(root, tag):
             target = _text(el, target_tag)
@@ -123,22 +124,16 @@ def parse_configuration(xml: bytes) -> list[NotificationRoute]:
                     _text(el, "Id") or str(uuid.uuid4()), kind, target, events, prefix, suffix
                 )
             )
-    for tag in ("TopicConfiguration",):
-        if _all(root, tag):
-            raise S3Error(
-                "InvalidArgument", "Lamina delivers to functions and queues, not SNS", 400
-            )
     return routes
 
 
 def render_configuration(routes: list[NotificationRoute]) -> bytes:
     parts = [f'<?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration xmlns="{NS}">']
     for r in routes:
-        tag, target_tag = (
-            ("CloudFunctionConfiguration", "CloudFunction")
-            if r.kind == "lambda"
-            else ("QueueConfiguration", "Queue")
-        )
+        tag, target_tag = {
+            "lambda": ("CloudFunctionConfiguration", "CloudFunction"),
+            "topic": ("TopicConfiguration", "Topic"),
+        }.get(r.kind, ("QueueConfiguration", "Queue"))
         rules = "".join(
             f"<FilterRule><Name>{n}</Name><Value>{v}</Value></FilterRule>"
             for n, v in (("prefix", r.prefix), ("suffix", r.suffix))

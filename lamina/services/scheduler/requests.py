@@ -78,8 +78,11 @@ def _target(raw: object) -> Target:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("Arn"), str):
         raise invalid("Target with an Arn is required")
     arn = str(raw["Arn"])
-    if ":lambda:" not in arn and ":sqs:" not in arn:
-        raise invalid(f"Target Arn {arn}: Lamina's schedules invoke functions or send to queues")
+    if ":lambda:" not in arn and ":sqs:" not in arn and ":sns:" not in arn:
+        raise invalid(
+            f"Target Arn {arn}: Lamina's schedules invoke functions, send to queues or "
+            "publish to topics"
+        )
     text = raw.get("Input")
     if text is not None and ":lambda:" in arn:
         try:

@@ -332,10 +332,16 @@ class SqsService:
         a FIFO queue refuses a message without one, as SQS does. ``dedup``: the
         deduplication id to use on a FIFO queue without content-based deduplication."""
         name = self.name_from_arn(arn)
-        if name is None or await self.store.get_queue(name) is None:
+        row = None if name is None else await self.store.get_queue(name)
+        if name is None or row is None:
             raise not_found()
-        shaped = {k: {"DataType": t, "StringValue": v} for k, (t, v) in attrs.items() if v != ""}
-        queue_attrs = await self.attributes(name)
+        # A Binary attribute's value is its base64 text (SNS's raw deliveries carry them).
+        shaped = {
+            k: {"DataType": t, "BinaryValue" if t.startswith("Binary") else "StringValue": v}
+            for k, (t, v) in attrs.items()
+            if v != ""
+        }
+        queue_attrs = row.attributes
         fifo = fifo_settings(queue_attrs)
         members: dict[str, Any] = {"MessageBody": body, "MessageAttributes": shaped or None}
         if group is not None:

@@ -47,9 +47,11 @@ from lamina.services.stepfunctions.s3_tasks import (
 )
 from lamina.services.stepfunctions.sdk_tasks import (
     EVENTS_PUT,
+    SNS_PUBLISH,
     Dispatch,
     SdkTasks,
     events_put_events,
+    sns_publish,
 )
 from lamina.services.stepfunctions.store import WorkflowStore
 from lamina.services.stepfunctions.tasks import CallbackTokens, Invoke, TaskRunner
@@ -108,6 +110,7 @@ class StepFunctions:
             sdk = SdkTasks(dispatch, region, account)
             tasks.sdk = sdk.run
             tasks.integrations[EVENTS_PUT] = events_put_events(sdk)
+            tasks.integrations[SNS_PUBLISH] = sns_publish(sdk)
         return cls(store, executions, ops, workers)
 
     def __post_init__(self) -> None:

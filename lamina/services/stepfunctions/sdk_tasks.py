@@ -16,7 +16,8 @@ Lamina does not serve.
 
 ``arn:aws:states:::events:putEvents`` (EventBridge's optimized integration) is the same
 call with each entry's ``Detail`` sent as JSON text; an entry the bus refused fails the
-task with ``EventBridge.FailedEntry``.
+task with ``EventBridge.FailedEntry``. ``arn:aws:states:::sns:publish`` (SNS's) is SNS's
+Publish with a ``Message`` that is not text sent as JSON text.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ Dispatch = Callable[[Request], Awaitable[Response]]
 
 PREFIX = "arn:aws:states:::aws-sdk:"
 EVENTS_PUT = "arn:aws:states:::events:putEvents"
+SNS_PUBLISH = "arn:aws:states:::sns:publish"
 
 # Step Functions' service name → (botocore's model name, the prefix of its error names).
 SERVICES: dict[str, tuple[str, str]] = {
@@ -59,6 +61,7 @@ SERVICES: dict[str, tuple[str, str]] = {
     "eventbridge": ("events", "EventBridge"),
     "cloudwatch": ("cloudwatch", "CloudWatch"),
     "sts": ("sts", "Sts"),
+    "sns": ("sns", "Sns"),
 }
 _MODES = ("", "waitForTaskToken")
 
@@ -304,5 +307,21 @@ def events_put_events(sdk: SdkTasks) -> Callable[[Any, str], Awaitable[Outcome]]
         if isinstance(answer, dict) and answer.get("FailedEntryCount"):
             return Err("EventBridge.FailedEntry", json.dumps(answer))
         return outcome
+
+    return run
+
+
+def sns_publish(sdk: SdkTasks) -> Callable[[Any, str], Awaitable[Outcome]]:
+    """The optimized ``sns:publish`` (+ ``.waitForTaskToken``): a ``Message`` that is not
+    text (an object from the state's input, say) is published as its JSON text."""
+
+    async def run(params: Any, mode: str) -> Outcome:
+        if mode not in _MODES:
+            return Err("States.Runtime", f"sns:publish does not support .{mode}")
+        if isinstance(params, dict) and not isinstance(params.get("Message", ""), str):
+            params = {**params, "Message": json.dumps(params["Message"])}
+        action = sdk.resolve(PREFIX + "sns:publish")
+        assert action is not None  # SNS's model always has Publish
+        return await sdk.call(action, params)
 
     return run

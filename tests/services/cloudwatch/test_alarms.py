@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from lamina.errors import AwsServiceError
-from lamina.services.cloudwatch.alarms import ALARM, INSUFFICIENT, OK, evaluate, parse_put
+from lamina.services.cloudwatch.alarms import (
+    ALARM,
+    INSUFFICIENT,
+    OK,
+    evaluate,
+    parse_put,
+    topic_notification,
+)
 
 BASE: dict[str, Any] = {
     "AlarmName": "a",
@@ -64,10 +71,28 @@ def test_a_put_replaces_but_keeps_the_state() -> None:
         {"DatapointsToAlarm": 4},
         {"Period": 30},
         {"TreatMissingData": "sometimes"},
-        {"AlarmActions": ["arn:aws:sns:us-east-1:000000000000:topic"]},
+        {"AlarmActions": ["arn:aws:sns:x:y:z"]},  # not a topic's ARN
+        {"AlarmActions": ["arn:aws:automate:us-east-1:ec2:stop"]},
         {"Threshold": "high"},
     ],
 )
 def test_bad_puts_are_refused(change: dict[str, Any]) -> None:
     with pytest.raises(AwsServiceError):
         parse_put({**BASE, **change}, 0.0, None)
+
+
+def test_a_topic_gets_cloudwatchs_flat_sns_message() -> None:
+    alarm = replace(
+        parse_put({**BASE, "AlarmActions": ["arn:aws:sns:us-east-1:000000000000:ops"]}, 0.0, None),
+        state="ALARM",
+        reason="Threshold Crossed",
+    )
+    subject, message = topic_notification(
+        alarm, "arn:aws:cloudwatch:us-east-1:000000000000:alarm:a", "OK", "us-east-1", "0" * 12, "t"
+    )
+    assert subject == f'ALARM: "{alarm.name}" in US East (N. Virginia)'
+    assert (message["NewStateValue"], message["OldStateValue"]) == ("ALARM", "OK")
+    assert message["AlarmActions"] == ["arn:aws:sns:us-east-1:000000000000:ops"]
+    assert message["Trigger"]["MetricName"] == alarm.metric
+    long = replace(alarm, name="n" * 255)
+    assert len(topic_notification(long, "a", "OK", "eu-west-9", "1", "t")[0]) == 99

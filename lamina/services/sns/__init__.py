@@ -1,0 +1,1 @@
+"""Amazon SNS: topics, subscriptions to functions and queues, publishing (fan-out)."""
