@@ -64,6 +64,7 @@ from lamina.services.sqs.requests import Caller as SqsCaller
 from lamina.services.stepfunctions.handler import StepFunctions
 from lamina.services.stepfunctions.mocks import load_mock_config
 from lamina.services.sts import StsHandler
+from lamina.services.xray.service import XrayService
 from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
@@ -71,6 +72,8 @@ from lamina.store.optdir import LayerMerger
 from lamina.tracing import INCOMING
 from lamina.triggers import TRIGGER
 from lamina.wire.server import HttpLimits, bound_port, serve, serve_socket
+from lamina.xray.daemon import XrayDaemon
+from lamina.xray.traces import TraceStore, record_observer
 
 if TYPE_CHECKING:
     from lamina.cluster.control import Cluster
@@ -103,6 +106,7 @@ class Lamina:
     custom_metrics: CustomMetrics | None = None
     stacks: StackStore | None = None
     cluster: Cluster | None = None  # --cluster: the Ray cluster's nodes run the functions
+    xray: XrayDaemon | None = None
 
     @property
     def endpoint(self) -> str:
@@ -123,6 +127,8 @@ class Lamina:
         await self.scheduler.close()
         self.scheduler.sandbox.close()
         self.ledger.close()
+        if self.xray is not None:
+            self.xray.close()
         if self.otlp is not None:
             self.otlp.close()
         self.logs.flush()  # its last EMF lines go to the custom metrics, closed after
@@ -166,6 +172,12 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     if settings.otlp_endpoint:
         otlp = OtlpExporter(settings.otlp_endpoint, settings.region, settings.account_id)
         ledger.observers.append(otlp.observe)
+    # X-Ray: the daemon functions with active tracing send segments to, and its traces.
+    traces = TraceStore()
+    xray = XrayDaemon(traces, otlp.observe_spans if otlp is not None else None)
+    await xray.start()
+    scheduler.launcher.xray = xray
+    ledger.observers.append(record_observer(traces, settings.region, settings.account_id))
     iam = IamService.open(settings)
     # Functions get their execution role's temporary credentials, never the operator's keys.
     scheduler.launcher.credentials = iam.credentials_for
@@ -246,6 +258,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     alarms = open_alarms(settings, metric_sources, events)
     cloudwatch = CloudWatchService(ledger, metric_sources, alarms, logs=logs)
     api.mount_service(cloudwatch.mount())
+    api.mount_service(XrayService(traces).mount())
     console = open_console(settings, functions, scheduler, ledger, events, workflows)
     # Its own login (cookie sessions).
     api.mount(console.accepts, console.handle, auth=None, reach=CONSOLE_REACH)
@@ -333,6 +346,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         custom_metrics,
         stacks.store,
         cluster,
+        xray,
     )
 
 

@@ -123,9 +123,12 @@ class Restorer:
                 env.channel.telemetry.socket_factory = functools.partial(
                     network.socket_in, env.network
                 )
+                await self.launcher.attach_xray(env, env.network)
             except (SandboxError, OSError) as exc:
                 why = process.failure or f"no network namespace: {exc!r}"
                 return InitFailed(error_bodies.platform_failure(why), 0.0)
+        else:
+            await self.launcher.attach_xray(env, None)
         outcome = await await_init(
             env, self.settings.init_timeout_s, t0, self.settings.init_cpu_boost
         )

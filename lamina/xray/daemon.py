@@ -1,0 +1,239 @@
+"""The X-Ray daemon endpoint functions with active tracing send their segments to (UDP).
+
+Where a function reaches it (``AWS_XRAY_DAEMON_ADDRESS``):
+
+- an environment in its own network namespace: ``127.0.0.1:2000`` on its own loopback, a
+  socket made inside that namespace (:meth:`XrayDaemon.serve`) like its Runtime API's
+  listener, so what arrives there comes from that environment alone;
+- an environment on the host's network: one shared socket on ``127.0.0.1:<port>``
+  (:meth:`XrayDaemon.start`), where what arrives is told apart by its trace id only.
+
+Every invocation of such a function is handed a sampled trace header, and
+:meth:`XrayDaemon.expect` records which environment got which trace until its deadline
+(plus a grace period). A document is kept only for a trace that was handed to *the
+environment whose socket it came in on* (on the shared socket: to any environment there);
+documents naming any other trace are dropped and counted as ``foreign trace``: a function
+cannot write into another's traces, nor make traces up.
+
+Function code is hostile, so each datagram is rate-limited *before* it is parsed (a token
+bucket per socket, in datagrams and bytes), at most 64 KB, checked
+(:mod:`lamina.xray.documents`), then charged to its function's own bucket too, and stored
+within :class:`~lamina.xray.traces.TraceStore`'s bounds. The kernel's receive buffer bounds
+what waits unread; asyncio reads one datagram per socket per loop turn, so a flood costs
+the loop a bounded slice and never stalls it. Drops are counted by reason
+(:attr:`XrayDaemon.dropped`) and logged, at most once every 10 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.tracing import incoming_root
+from lamina.xray.documents import parse
+from lamina.xray.segments import otlp_spans
+from lamina.xray.traces import TraceStore
+
+log = logging.getLogger("lamina.xray")
+
+DAEMON_PORT = 2000  # inside a namespace, as the SDKs' default and Lambda's port
+HOST_OWNER = 0  # the shared socket on the host's loopback
+GRACE_S = 10.0  # a trace stays open this long after its invocation's deadline
+MAX_EXPECTED = 20_000
+# Per socket (before parsing) and per function (after): datagrams and bytes per second.
+SOCKET_RATE, SOCKET_BYTES = 1000.0, 8 * 1024 * 1024
+FUNCTION_RATE, FUNCTION_BYTES = 500.0, 4 * 1024 * 1024
+SHARED_RATE, SHARED_BYTES = 5000.0, 32 * 1024 * 1024  # the host socket serves many
+RECEIVE_BUFFER = 256 * 1024
+REPORT_EVERY_S = 10.0
+
+SpanSink = Callable[[str, list[dict[str, Any]]], None]
+
+
+class Bucket:
+    """A token bucket in datagrams and bytes (a burst of one second's worth)."""
+
+    __slots__ = ("_at", "_bytes", "_clock", "_count", "byte_rate", "rate")
+
+    def __init__(self, rate: float, byte_rate: float, clock: Callable[[], float]) -> None:
+        self.rate, self.byte_rate = rate, byte_rate
+        self._count, self._bytes = rate, byte_rate
+        self._clock = clock
+        self._at = clock()
+
+    def take(self, size: int) -> bool:
+        now = self._clock()
+        elapsed, self._at = now - self._at, now
+        self._count = min(self.rate, self._count + elapsed * self.rate)
+        self._bytes = min(self.byte_rate, self._bytes + elapsed * self.byte_rate)
+        if self._count < 1 or self._bytes < size:
+            return False
+        self._count -= 1
+        self._bytes -= size
+        return True
+
+
+@dataclass(slots=True)
+class Expected:
+    function: str
+    owner: int
+    until: float  # monotonic
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, daemon: XrayDaemon, owner: int) -> None:
+        self.daemon = daemon
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            self.daemon.received(data, self.owner)
+        except Exception:  # never let a datagram reach the loop's exception handler
+            log.exception("X-Ray: a datagram could not be handled")
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("X-Ray socket error: %s", exc)
+
+
+class XrayDaemon:
+    """Receives segment documents, keeps those of traces it handed out."""
+
+    def __init__(
+        self,
+        store: TraceStore,
+        on_spans: SpanSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.on_spans = on_spans
+        self._clock = clock
+        self._expected: OrderedDict[str, Expected] = OrderedDict()
+        self._sockets: dict[int, Bucket] = {}
+        self._functions: dict[str, Bucket] = {}
+        self._next_owner = HOST_OWNER + 1
+        self.host_address = ""  # "127.0.0.1:<port>" once started
+        self._transports: list[asyncio.DatagramTransport] = []
+        self.accepted = 0
+        self.dropped: Counter[tuple[str, str]] = Counter()  # (function or "", reason)
+        self._unreported: Counter[tuple[str, str]] = Counter()
+        self._reported_at = clock()
+
+    async def start(self, host: str = "127.0.0.1") -> str:
+        """The shared socket on the host's loopback; returns its address."""
+        sock = udp_socket(host, 0)
+        await self._serve_socket(sock, HOST_OWNER, SHARED_RATE, SHARED_BYTES)
+        self.host_address = f"{host}:{sock.getsockname()[1]}"
+        return self.host_address
+
+    async def serve(self, sock: socket.socket) -> tuple[int, asyncio.DatagramTransport]:
+        """Serve one environment's own socket; returns its owner id and the transport
+        (closed with the environment, then :meth:`forget` it)."""
+        owner = self._next_owner
+        self._next_owner += 1
+        transport = await self._serve_socket(sock, owner, SOCKET_RATE, SOCKET_BYTES)
+        return owner, transport
+
+    async def _serve_socket(
+        self, sock: socket.socket, owner: int, rate: float, byte_rate: float
+    ) -> asyncio.DatagramTransport:
+        self._sockets[owner] = Bucket(rate, byte_rate, self._clock)
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Receiver(self, owner), sock=sock
+        )
+        if owner == HOST_OWNER:
+            self._transports.append(transport)
+        return transport
+
+    def forget(self, owner: int) -> None:
+        self._sockets.pop(owner, None)
+
+    def expect(self, function: str, owner: int, timeout_s: float, header: str) -> None:
+        """An invocation of ``function`` in the environment ``owner`` was handed
+        ``header``: keep what it sends for that trace, if it is sampled."""
+        found = incoming_root(header)
+        if found is None or found[1] != "1":
+            return
+        root = found[0]
+        self._expected[root] = Expected(function, owner, self._clock() + timeout_s + GRACE_S)
+        self._expected.move_to_end(root)
+        while len(self._expected) > MAX_EXPECTED:
+            self._expected.popitem(last=False)
+        self.store.open(root, function)
+
+    def received(self, data: bytes, owner: int) -> None:
+        bucket = self._sockets.get(owner)
+        if bucket is None or not bucket.take(len(data)):
+            self._drop("", "rate")
+            return
+        doc = parse(data)
+        if isinstance(doc, str):
+            self._drop("", doc)
+            return
+        expected = self._expected.get(doc.trace_id)
+        if (
+            expected is None
+            or expected.until < self._clock()
+            or (owner != HOST_OWNER and expected.owner != owner)
+        ):
+            self._drop("", "foreign trace")
+            return
+        function = expected.function
+        fbucket = self._functions.get(function)
+        if fbucket is None:
+            fbucket = self._functions[function] = Bucket(FUNCTION_RATE, FUNCTION_BYTES, self._clock)
+        if not fbucket.take(doc.size):
+            self._drop(function, "rate")
+            return
+        if not self.store.add(doc, function):
+            self._drop(function, "trace full")
+            return
+        self.accepted += 1
+        if self.on_spans is not None:
+            spans = otlp_spans(doc)
+            if spans:
+                self.on_spans(function, spans)
+
+    def _drop(self, function: str, reason: str) -> None:
+        self.dropped[(function, reason)] += 1
+        self._unreported[(function, reason)] += 1
+        now = self._clock()
+        if now - self._reported_at >= REPORT_EVERY_S:
+            self.report()
+
+    def report(self) -> None:
+        """Log what was dropped since the last report (if anything)."""
+        self._reported_at = self._clock()
+        if not self._unreported:
+            return
+        said = ", ".join(
+            f"{count} {reason}" + (f" ({function})" if function else "")
+            for (function, reason), count in sorted(self._unreported.items())
+        )
+        self._unreported.clear()
+        log.warning("X-Ray: segment documents dropped: %s", said)
+
+    def close(self) -> None:
+        self.report()
+        for transport in self._transports:
+            transport.close()
+        self._transports.clear()
+
+
+def udp_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket on ``host:port`` (in the calling thread's namespace)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
