@@ -23,7 +23,7 @@ from typing import Any
 MAX_DATAGRAM = 64 * 1024
 MAX_NAME = 200  # X-Ray's limit on a segment's name
 MAX_DEPTH = 16  # nested subsegments below the document
-MAX_ENTITIES = 1000  # subsegments in one document, all depths
+MAX_ENTITIES = 500  # subsegments in one document, all depths (the SDKs stream at 30)
 _HEADER = {"format": "json", "version": 1}
 _ROOT = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
 _ID = re.compile(r"[0-9a-f]{16}")

@@ -259,8 +259,10 @@ def _summary(trace: Trace, docs: list[dict[str, Any]], first: float) -> dict[str
         "StartTime": first,
         "Duration": round(max(ends) - first, 3),
         "ResponseTime": round((root.get("end_time") or root["start_time"]) - root["start_time"], 3),
-        "HasFault": any(d.get("fault") is True for d in docs),
-        "HasError": any(d.get("error") is True for d in docs),
+        # As X-Ray: fault and error are the root segment's (the invocation's own), a
+        # throttle anyone's.
+        "HasFault": root.get("fault") is True,
+        "HasError": root.get("error") is True,
         "HasThrottle": any(d.get("throttle") is True for d in docs),
         "IsPartial": any(d.get("in_progress") is True for d in docs),
         "Annotations": annotations,
