@@ -130,23 +130,34 @@ class Launcher:
             return f"{LOOPBACK}:{DAEMON_PORT}"  # the environment's own socket (attach_xray)
         return self.xray.host_address
 
-    async def attach_xray(self, env: Environment, net: EnvNetwork | None) -> None:
+    async def attach_xray(
+        self, env: Environment, net: EnvNetwork | None, also: tuple[int, ...] = ()
+    ) -> None:
         """An environment of a function with active tracing: its daemon socket (inside
         its namespace, when it has one), and the hook that tells the daemon each trace
-        it is handed."""
+        it is handed (``also``: other sockets it may send on, its zygote's)."""
         daemon = self.xray
         if daemon is None or not env.cfg.tracing_active:
             return
         owner = HOST_OWNER
         if net is not None and self.network is not None:
-            sock = await self.network.udp_in(net, DAEMON_PORT)
-            try:
-                owner, transport = await daemon.serve(sock)
-            except BaseException:
-                sock.close()
-                raise
-            net.adopt_transport(transport, functools.partial(daemon.forget, owner))
-        env.xray = functools.partial(daemon.expect, env.cfg.name, owner, float(env.cfg.timeout_s))
+            owner = await self.serve_xray_in(net)
+        env.xray = functools.partial(
+            daemon.expect, env.cfg.name, (owner, *also), float(env.cfg.timeout_s)
+        )
+
+    async def serve_xray_in(self, net: EnvNetwork) -> int:
+        """A daemon socket at ``127.0.0.1:2000`` inside ``net``, closed with it; its owner id."""
+        assert self.xray is not None and self.network is not None
+        daemon = self.xray
+        sock = await self.network.udp_in(net, DAEMON_PORT)
+        try:
+            owner, transport = await daemon.serve(sock)
+        except BaseException:
+            sock.close()
+            raise
+        net.adopt_transport(transport, functools.partial(daemon.forget, owner))
+        return owner
 
     async def _code_dir(self, cfg: FunctionConfig) -> Path:
         code_dir = self._unpacked.get(cfg.code_sha256)

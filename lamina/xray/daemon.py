@@ -82,7 +82,7 @@ class Bucket:
 @dataclass(slots=True)
 class Expected:
     function: str
-    owner: int
+    owners: tuple[int, ...]  # the sockets it may arrive on
     until: float  # monotonic
 
 
@@ -154,14 +154,17 @@ class XrayDaemon:
     def forget(self, owner: int) -> None:
         self._sockets.pop(owner, None)
 
-    def expect(self, function: str, owner: int, timeout_s: float, header: str) -> None:
-        """An invocation of ``function`` in the environment ``owner`` was handed
-        ``header``: keep what it sends for that trace, if it is sampled."""
+    def expect(self, function: str, owners: tuple[int, ...], timeout_s: float, header: str) -> None:
+        """An invocation of ``function`` in an environment that sends on the sockets
+        ``owners`` was handed ``header``: keep what it sends for that trace, if sampled.
+
+        An environment forked from a SnapStart snapshot has two: its own, and its
+        zygote's (a socket the SDK made during INIT stays in the zygote's namespace)."""
         found = incoming_root(header)
         if found is None or found[1] != "1":
             return
         root = found[0]
-        self._expected[root] = Expected(function, owner, self._clock() + timeout_s + GRACE_S)
+        self._expected[root] = Expected(function, owners, self._clock() + timeout_s + GRACE_S)
         self._expected.move_to_end(root)
         while len(self._expected) > MAX_EXPECTED:
             self._expected.popitem(last=False)
@@ -180,7 +183,7 @@ class XrayDaemon:
         if (
             expected is None
             or expected.until < self._clock()
-            or (owner != HOST_OWNER and expected.owner != owner)
+            or (owner != HOST_OWNER and owner not in expected.owners)
         ):
             self._drop("", "foreign trace")
             return

@@ -325,3 +325,23 @@ def test_a_flooding_function_is_bounded_and_the_others_keep_answering(
     for reason in ("not JSON", "foreign trace"):
         assert reason in dropped, dropped[:2000]
     lamina.start()  # the module's other tests (if any follow) get a server again
+
+
+def test_a_snapstart_version_restored_from_its_snapshot_sends_to_its_own_daemon(
+    lamina: LaminaProcess,
+) -> None:
+    """Environments forked from a snapshot reach the daemon as cold-started ones do (in
+    their own namespace: a socket made there after the fork)."""
+    name = f"snap-{lamina.tier}"  # type: ignore[attr-defined]
+    lamina.create(name, sdk_zip(SDK_CODE), runtime="python3.12", Timeout=30,
+                  TracingConfig={"Mode": "Active"},
+                  SnapStart={"ApplyOn": "PublishedVersions"})  # fmt: skip
+    version = lamina.lambda_client().publish_version(FunctionName=name)["Version"]
+    xray = aws_client(lamina, "xray")
+    for order in ("first", "second"):
+        out = lamina.invoke(name, {"order": order}, Qualifier=version)
+        assert out.function_error is None, out.payload
+        header = fields(out.json()["_X_AMZN_TRACE_ID"])
+        docs = traced(lamina, xray, header["Root"])
+        assert docs[name]["id"] == header["Parent"]
+        assert docs["work"]["annotations"] == {"order": order}

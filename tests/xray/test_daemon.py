@@ -45,14 +45,17 @@ def test_an_environment_may_write_only_the_traces_it_was_handed() -> None:
     daemon, sent = make(clock)
     daemon._sockets[5] = daemon_module.Bucket(1e9, 1e12, clock)
     daemon._sockets[6] = daemon_module.Bucket(1e9, 1e12, clock)
-    daemon.expect("fn", 5, 3.0, HEADER)
-    daemon.expect("fn", 5, 3.0, f"Root={OTHER};Parent={PARENT};Sampled=0")  # not sampled
+    daemon._sockets[7] = daemon_module.Bucket(1e9, 1e12, clock)
+    daemon.expect("fn", (5, 7), 3.0, HEADER)  # its own socket and its zygote's
+    daemon.expect("fn", (5,), 3.0, f"Root={OTHER};Parent={PARENT};Sampled=0")  # not sampled
     daemon.received(datagram(), 6)  # another environment's socket
     daemon.received(datagram(OTHER), 5)  # a trace it was handed unsampled
     assert daemon.accepted == 0
     assert daemon.dropped == {("", "foreign trace"): 2}
     daemon.received(datagram(), 5)
-    assert daemon.accepted == 1
+    daemon.received(datagram(ident="0000000000000003"), 7)
+    assert daemon.accepted == 2
+    sent.pop()
     # The OTLP span: X-Ray's ids, mapped as OpenTelemetry's X-Ray propagator maps them.
     ((function, (span,)),) = sent
     assert function == "fn"
@@ -62,14 +65,14 @@ def test_an_environment_may_write_only_the_traces_it_was_handed() -> None:
     # After the invocation's deadline and the grace period, the trace is closed to it.
     clock.now += 3.0 + GRACE_S + 1
     daemon.received(datagram(ident="0000000000000002"), 5)
-    assert daemon.dropped[("", "foreign trace")] == 3 and daemon.accepted == 1
+    assert daemon.dropped[("", "foreign trace")] == 3 and daemon.accepted == 2
 
 
 def test_the_shared_socket_takes_any_trace_handed_out_there_and_garbage_is_counted() -> None:
     clock = Clock()
     daemon, _ = make(clock)
     daemon._sockets[HOST_OWNER] = daemon_module.Bucket(1e9, 1e12, clock)
-    daemon.expect("fn", HOST_OWNER, 3.0, HEADER)
+    daemon.expect("fn", (HOST_OWNER,), 3.0, HEADER)
     daemon.received(datagram(), HOST_OWNER)
     daemon.received(b"\x00garbage", HOST_OWNER)
     daemon.received(b'{"format":"json","version":1}\n{"name": 1}', HOST_OWNER)
@@ -99,7 +102,7 @@ def test_a_function_over_its_rate_is_dropped_after_parsing() -> None:
     clock = Clock()
     daemon, _ = make(clock)
     daemon._sockets[5] = daemon_module.Bucket(1e9, 1e12, clock)
-    daemon.expect("fn", 5, 3.0, HEADER)
+    daemon.expect("fn", (5,), 3.0, HEADER)
     for i in range(int(daemon_module.FUNCTION_RATE) + 5):
         daemon.received(datagram(ident=f"{i:016x}"), 5)
     assert daemon.dropped == {("fn", "rate"): 5}
@@ -110,7 +113,7 @@ def test_a_real_socket_flooded_with_garbage_keeps_the_loop_turning() -> None:
         daemon = XrayDaemon(TraceStore())
         address = await daemon.start()
         host, port = address.split(":")
-        daemon.expect("fn", HOST_OWNER, 3.0, HEADER)
+        daemon.expect("fn", (HOST_OWNER,), 3.0, HEADER)
         ticks = 0
 
         async def ticker() -> None:
