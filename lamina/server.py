@@ -260,6 +260,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     api.mount_service(cloudwatch.mount())
     api.mount_service(XrayService(traces).mount())
     console = open_console(settings, functions, scheduler, ledger, events, workflows)
+    console.subsegments = traces.subsegments
     # Its own login (cookie sessions).
     api.mount(console.accepts, console.handle, auth=None, reach=CONSOLE_REACH)
     scheduler.start()

@@ -28,7 +28,7 @@ from typing import Any
 from lamina.arns import function_arn
 from lamina.models.invocation import InvocationRecord
 from lamina.xray.documents import Document, walk
-from lamina.xray.segments import ORIGIN, invocation_segment
+from lamina.xray.segments import ORIGIN, failed, invocation_segment
 
 MAX_TRACES = 10_000
 MAX_BYTES = 32 * 1024 * 1024
@@ -75,6 +75,7 @@ class TraceStore:
         self._by_function: dict[str, deque[str]] = {}
         self._function_size: dict[str, int] = {}
         self._size = 0
+        self._requests: dict[str, str] = {}  # request id → trace id, for the console
         self.evicted = 0  # traces dropped to stay in bounds (not counting age)
         self.over_limit = 0  # documents refused because their trace was full
 
@@ -102,6 +103,7 @@ class TraceStore:
             trace = self._traces.get(segment["trace_id"])
             if trace is not None:
                 trace.own[segment["id"]] = segment
+                self._requests[segment["aws"]["request_id"]] = trace.id
 
     def add(self, doc: Document, function: str) -> bool:
         """Keep ``doc`` (sent by an environment of ``function``) in its open trace; False
@@ -141,6 +143,8 @@ class TraceStore:
         trace = self._traces.pop(trace_id, None)
         if trace is None:
             return
+        for segment in trace.own.values():
+            self._requests.pop(segment["aws"]["request_id"], None)
         owner = trace.functions[0]
         self._size -= trace.size
         left = self._function_size.get(owner, 0) - trace.size
@@ -177,6 +181,30 @@ class TraceStore:
                     continue
                 found.append(_trace_shape(trace))
         return found, missing
+
+    def subsegments(self, request_id: str) -> list[tuple[int, str, float, bool]]:
+        """The subsegments under one invocation's own segment, depth first: (depth, name,
+        duration in ms, failed); in-progress ones last as long as the invocation. Empty
+        when the invocation was not traced or its trace is gone."""
+        with self._lock:
+            trace = self._traces.get(self._requests.get(request_id, ""))
+            if trace is None:
+                return []
+            mine = [i for i, seg in enumerate(trace.own.values())
+                    if seg["aws"]["request_id"] == request_id]  # fmt: skip
+            if not mine:
+                return []
+            own = _nest(trace)[mine[0]]  # Lamina's own segments come first, in order
+        rows = []
+        stack = [(sub, 0) for sub in reversed(own.get("subsegments", []))]
+        while stack:
+            entity, depth = stack.pop()
+            end = entity.get("end_time") or own["end_time"]
+            rows.append(
+                (depth, entity["name"], (end - entity["start_time"]) * 1000, failed(entity))
+            )
+            stack.extend((sub, depth + 1) for sub in reversed(entity.get("subsegments", [])))
+        return rows
 
     def summaries(
         self, start: float, end: float, service: str | None = None

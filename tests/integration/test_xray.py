@@ -15,6 +15,7 @@ import io
 import json
 import threading
 import time
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,6 +239,18 @@ def test_the_sdks_subsegments_join_the_invocation_under_lambdas_span(
     assert spans["work"].parent_span_id.hex() == parent
     assert spans["inner"].parent_span_id == spans["work"].span_id
     assert spans["failing"].status.code == 2
+
+    # The console's function page lists them under the invocation.
+    with urllib.request.urlopen(f"{lamina.endpoint}/console/functions/{name}", timeout=30) as r:
+        page = r.read().decode()
+    request_id = own["aws"]["request_id"]
+    shown = page.split(f'data-request-id="{request_id}"')[1].split("</details>")[0]
+    listed = shown.split("<pre class=subsegments>")[1].split("</pre>")[0].splitlines()
+    assert [line.split("  ")[0] for line in listed if not line.startswith(" ")] == [
+        "work", "failing", "lambda",
+    ]  # fmt: skip
+    assert [line.strip().split("  ")[0] for line in listed if line.startswith(" ")] == ["inner"]
+    assert "(error)" in next(line for line in listed if line.startswith("failing"))
 
     # The AWS CLI reads the same trace.
     result = aws_cli(lamina, tmp_path, "xray", "batch-get-traces", "--trace-ids", root)

@@ -118,3 +118,19 @@ def test_count_and_age_bounds() -> None:
     clock.now += 61
     store.open(T2, "fn")
     assert [store.is_open(t) for t in ids] == [False] * 5 and store.is_open(T2)
+
+
+def test_an_invocations_subsegments_are_listed_by_its_request_id() -> None:
+    store = TraceStore(clock=Clock())
+    store.open(T1, "fn")
+    record_observer(store, "us-east-1", "000000000000")([record(T1)])
+    assert store.add(doc(ident="00000000000000aa"), "fn")
+    assert store.add(doc(ident="00000000000000bb", parent="00000000000000aa", error=True), "fn")
+    assert store.add(doc(ident="00000000000000cc", end_time=None, in_progress=True), "fn")
+    rows = store.subsegments("rid")
+    assert [(depth, name, failed) for depth, name, _, failed in rows] == [
+        (0, "s", False), (1, "s", True), (0, "s", False),
+    ]  # fmt: skip
+    assert round(rows[0][2]) == 200  # 0.5 s to 0.7 s after the invocation's start
+    assert round(rows[2][2]) == 500  # in progress: until the invocation's end (1 s)
+    assert store.subsegments("another") == []
