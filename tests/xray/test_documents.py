@@ -17,7 +17,7 @@ PARENT = "ac015b766c04743d"
 
 
 def datagram(body: object) -> bytes:
-    return (PROTOCOL_HEADER + PROTOCOL_DELIMITER + json.dumps(body)).encode()
+    return (str(PROTOCOL_HEADER) + str(PROTOCOL_DELIMITER) + json.dumps(body)).encode()
 
 
 def sdk_subsegment() -> bytes:
@@ -30,7 +30,7 @@ def sdk_subsegment() -> bytes:
     sub.add_subsegment(child)
     child.close()
     sub.close()
-    message = PROTOCOL_HEADER + PROTOCOL_DELIMITER + sub.serialize()
+    message = str(PROTOCOL_HEADER) + str(PROTOCOL_DELIMITER) + str(sub.serialize())
     return message.encode()
 
 
@@ -74,10 +74,10 @@ def nested(depth: int) -> dict[str, Any]:
         (b"x" * (MAX_DATAGRAM + 1), "too large"),
         (json.dumps(minimal()).encode(), "no header"),
         (b'{"format":"json","version":2}\n' + json.dumps(minimal()).encode(), "unknown header"),
-        (PROTOCOL_HEADER.encode() + b"\n{not json", "not JSON"),
-        (PROTOCOL_HEADER.encode() + b"\n\xff\xfe", "not JSON"),
+        (str(PROTOCOL_HEADER).encode() + b"\n{not json", "not JSON"),
+        (str(PROTOCOL_HEADER).encode() + b"\n\xff\xfe", "not JSON"),
         # Nesting deep enough to exhaust the parser's recursion (still under 64 KB).
-        (PROTOCOL_HEADER.encode() + b"\n" + b"[" * 30000, "not JSON"),
+        (str(PROTOCOL_HEADER).encode() + b"\n" + b"[" * 30000, "not JSON"),
         (datagram([minimal()]), "not a segment document"),
         (datagram(minimal(trace_id="1-xyz")), "bad trace_id"),
         (datagram(minimal(trace_id=TRACE.upper())), "bad trace_id"),
