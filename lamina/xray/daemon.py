@@ -16,7 +16,8 @@ documents naming any other trace are dropped and counted as ``foreign trace``: a
 cannot write into another's traces, nor make traces up.
 
 Function code is hostile, so each datagram is rate-limited *before* it is parsed (a token
-bucket per socket, in datagrams and bytes), at most 64 KB, checked
+bucket per socket, in datagrams and bytes, and one for all sockets together), at most
+64 KB, checked
 (:mod:`lamina.xray.documents`), then charged to its function's own bucket too, and stored
 within :class:`~lamina.xray.traces.TraceStore`'s bounds. The kernel's receive buffer bounds
 what waits unread; asyncio reads one datagram per socket per loop turn, so a flood costs
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lamina.tracing import incoming_root
-from lamina.xray.documents import parse
+from lamina.xray.documents import MAX_CONTAINERS, containers, parse
 from lamina.xray.segments import otlp_spans
 from lamina.xray.traces import TraceStore
 
@@ -49,7 +50,11 @@ MAX_EXPECTED = 20_000
 # Per socket (before parsing) and per function (after): datagrams and bytes per second.
 SOCKET_RATE, SOCKET_BYTES = 1000.0, 8 * 1024 * 1024
 FUNCTION_RATE, FUNCTION_BYTES = 500.0, 4 * 1024 * 1024
-SHARED_RATE, SHARED_BYTES = 5000.0, 32 * 1024 * 1024  # the host socket serves many
+SHARED_RATE, SHARED_BYTES = 2000.0, 16 * 1024 * 1024  # the host socket serves many
+# All sockets together, before parsing: what bounds the loop's time on X-Ray however many
+# environments flood, in datagrams, bytes and JSON objects and arrays (what parsing costs
+# most); python -m bench.xray_daemon measures the share of a core each kind can take.
+TOTAL_RATE, TOTAL_BYTES, TOTAL_CONTAINERS = 2000.0, 16 * 1024 * 1024, 100_000.0
 RECEIVE_BUFFER = 256 * 1024
 REPORT_EVERY_S = 10.0
 
@@ -116,6 +121,8 @@ class XrayDaemon:
         self._expected: OrderedDict[str, Expected] = OrderedDict()
         self._sockets: dict[int, Bucket] = {}
         self._functions: dict[str, Bucket] = {}
+        self._total = Bucket(TOTAL_RATE, TOTAL_BYTES, clock)
+        self._containers = Bucket(1e18, TOTAL_CONTAINERS, clock)  # counted in its "bytes"
         self._next_owner = HOST_OWNER + 1
         self.host_address = ""  # "127.0.0.1:<port>" once started
         self._transports: list[asyncio.DatagramTransport] = []
@@ -172,7 +179,12 @@ class XrayDaemon:
 
     def received(self, data: bytes, owner: int) -> None:
         bucket = self._sockets.get(owner)
-        if bucket is None or not bucket.take(len(data)):
+        if (
+            bucket is None
+            or not bucket.take(len(data))
+            or not self._total.take(len(data))
+            or not self._containers.take(min(containers(data), MAX_CONTAINERS + 1))
+        ):
             self._drop("", "rate")
             return
         doc = parse(data)

@@ -145,3 +145,26 @@ def test_a_real_socket_flooded_with_garbage_keeps_the_loop_turning() -> None:
     assert 0 < sum(daemon.dropped.values()) <= 2000
     assert set(daemon.dropped) <= {("", "no header"), ("", "rate")}
     assert ticks > 0
+
+
+def test_all_sockets_together_are_bounded_however_many_environments_flood() -> None:
+    clock = Clock()
+    daemon, _ = make(clock)
+    daemon._total = daemon_module.Bucket(10, 1e12, clock)
+    for owner in (5, 6):
+        daemon._sockets[owner] = daemon_module.Bucket(1e9, 1e12, clock)
+    for _ in range(6):
+        daemon.received(b"garbage", 5)
+        daemon.received(b"garbage", 6)
+    assert daemon.dropped == {("", "no header"): 10, ("", "rate"): 2}
+
+
+def test_json_objects_are_budgeted_before_parsing() -> None:
+    clock = Clock()
+    daemon, _ = make(clock)
+    daemon._containers = daemon_module.Bucket(1e18, 3 * 1001, clock)  # the header has one
+    daemon._sockets[5] = daemon_module.Bucket(1e9, 1e12, clock)
+    nested = b'{"format":"json","version":1}\n' + b"[" * 1000
+    for _ in range(4):
+        daemon.received(nested, 5)
+    assert daemon.dropped == {("", "not JSON"): 3, ("", "rate"): 1}

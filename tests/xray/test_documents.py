@@ -10,7 +10,14 @@ from aws_xray_sdk.core.emitters.udp_emitter import PROTOCOL_DELIMITER, PROTOCOL_
 from aws_xray_sdk.core.models.segment import Segment
 from aws_xray_sdk.core.models.subsegment import Subsegment
 
-from lamina.xray.documents import MAX_DATAGRAM, MAX_DEPTH, MAX_ENTITIES, parse, walk
+from lamina.xray.documents import (
+    MAX_CONTAINERS,
+    MAX_DATAGRAM,
+    MAX_DEPTH,
+    MAX_ENTITIES,
+    parse,
+    walk,
+)
 
 TRACE = "1-6b151031-e7b9ed85fbe14103ac015b76"
 PARENT = "ac015b766c04743d"
@@ -76,8 +83,11 @@ def nested(depth: int) -> dict[str, Any]:
         (b'{"format":"json","version":2}\n' + json.dumps(minimal()).encode(), "unknown header"),
         (str(PROTOCOL_HEADER).encode() + b"\n{not json", "not JSON"),
         (str(PROTOCOL_HEADER).encode() + b"\n\xff\xfe", "not JSON"),
-        # Nesting deep enough to exhaust the parser's recursion (still under 64 KB).
-        (str(PROTOCOL_HEADER).encode() + b"\n" + b"[" * 30000, "not JSON"),
+        # Nesting deep enough to exhaust the parser's recursion; more containers than a
+        # document may hold are refused before parsing (what parsing costs grows with).
+        (str(PROTOCOL_HEADER).encode() + b"\n" + b"[" * 3000, "not JSON"),
+        (str(PROTOCOL_HEADER).encode() + b"\n" + b"[" * (MAX_CONTAINERS + 1), "too many objects"),
+        (datagram({**minimal(), "metadata": [{}] * MAX_CONTAINERS}), "too many objects"),
         (datagram([minimal()]), "not a segment document"),
         (datagram(minimal(trace_id="1-xyz")), "bad trace_id"),
         (datagram(minimal(trace_id=TRACE.upper())), "bad trace_id"),
