@@ -33,7 +33,6 @@ import socket
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from lamina.tracing import incoming_root
@@ -47,6 +46,7 @@ DAEMON_PORT = 2000  # inside a namespace, as the SDKs' default and Lambda's port
 HOST_OWNER = 0  # the shared socket on the host's loopback
 GRACE_S = 10.0  # a trace stays open this long after its invocation's deadline
 MAX_EXPECTED = 20_000
+MAX_OWNERS = 64  # environments one trace passes through that may add to it
 # Per socket (before parsing) and per function (after): datagrams and bytes per second.
 SOCKET_RATE, SOCKET_BYTES = 1000.0, 8 * 1024 * 1024
 FUNCTION_RATE, FUNCTION_BYTES = 500.0, 4 * 1024 * 1024
@@ -84,13 +84,6 @@ class Bucket:
         return True
 
 
-@dataclass(slots=True)
-class Expected:
-    function: str
-    owners: tuple[int, ...]  # the sockets it may arrive on
-    until: float  # monotonic
-
-
 class _Receiver(asyncio.DatagramProtocol):
     def __init__(self, daemon: XrayDaemon, owner: int) -> None:
         self.daemon = daemon
@@ -118,7 +111,10 @@ class XrayDaemon:
         self.store = store
         self.on_spans = on_spans
         self._clock = clock
-        self._expected: OrderedDict[str, Expected] = OrderedDict()
+        # Trace id → the sockets documents for it may arrive on → (the function whose
+        # environment sends there, until when, monotonic). A trace can pass through
+        # several environments (a function invoking another continues its trace).
+        self._expected: OrderedDict[str, dict[int, tuple[str, float]]] = OrderedDict()
         self._sockets: dict[int, Bucket] = {}
         self._functions: dict[str, Bucket] = {}
         self._total = Bucket(TOTAL_RATE, TOTAL_BYTES, clock)
@@ -171,7 +167,11 @@ class XrayDaemon:
         if found is None or found[1] != "1":
             return
         root = found[0]
-        self._expected[root] = Expected(function, owners, self._clock() + timeout_s + GRACE_S)
+        until = self._clock() + timeout_s + GRACE_S
+        entry = self._expected.setdefault(root, {})
+        if len(entry) < MAX_OWNERS:
+            for owner in owners:
+                entry[owner] = (function, until)
         self._expected.move_to_end(root)
         while len(self._expected) > MAX_EXPECTED:
             self._expected.popitem(last=False)
@@ -191,15 +191,11 @@ class XrayDaemon:
         if isinstance(doc, str):
             self._drop("", doc)
             return
-        expected = self._expected.get(doc.trace_id)
-        if (
-            expected is None
-            or expected.until < self._clock()
-            or (owner != HOST_OWNER and owner not in expected.owners)
-        ):
+        expected = self._expected.get(doc.trace_id, {}).get(owner)
+        if expected is None or expected[1] < self._clock():
             self._drop("", "foreign trace")
             return
-        function = expected.function
+        function = expected[0]
         fbucket = self._functions.get(function)
         if fbucket is None:
             fbucket = self._functions[function] = Bucket(FUNCTION_RATE, FUNCTION_BYTES, self._clock)

@@ -53,6 +53,19 @@ def handler(event, context):
     return {k: os.environ.get(k) for k in keys}
 """
 
+CALLER_CODE = """
+import json, os
+from aws_xray_sdk.core import xray_recorder, patch
+patch(["boto3"])
+import boto3
+
+def handler(event, context):
+    with xray_recorder.in_subsegment("calling"):
+        out = boto3.client("lambda").invoke(
+            FunctionName=event["callee"], Payload=json.dumps({"order": "called"}))
+    return {"trace": os.environ["_X_AMZN_TRACE_ID"], "callee": json.loads(out["Payload"].read())}
+"""
+
 NODE_CODE = """
 const dgram = require("node:dgram");
 exports.handler = async () => {
@@ -362,3 +375,35 @@ def test_a_snapstart_version_restored_from_its_snapshot_sends_to_its_own_daemon(
         docs = traced(lamina, xray, header["Root"])
         assert docs[name]["id"] == header["Parent"]
         assert docs["work"]["annotations"] == {"order": order}
+
+
+def test_a_function_invoking_another_makes_one_trace_of_both(lamina: LaminaProcess) -> None:
+    """The SDK's patched boto3 passes the trace on; both invocations' segments and both
+    functions' subsegments are in it (the caller's Invoke subsegment ends after the callee
+    was handed the same trace, and is kept)."""
+    tier = lamina.tier  # type: ignore[attr-defined]
+    caller, callee = f"caller-{tier}", f"callee-{tier}"
+    for name, code in ((caller, CALLER_CODE), (callee, SDK_CODE)):
+        lamina.create(name, sdk_zip(code), runtime="python3.12", Timeout=30,
+                      TracingConfig={"Mode": "Active"})  # fmt: skip
+    out = lamina.invoke(caller, {"callee": callee})
+    assert out.function_error is None, out.payload
+    result = out.json()
+    mine, theirs = fields(result["trace"]), fields(result["callee"]["_X_AMZN_TRACE_ID"])
+    assert theirs["Root"] == mine["Root"] and theirs["Parent"] != mine["Parent"]
+    xray = aws_client(lamina, "xray")
+    docs = traced(lamina, xray, mine["Root"])  # the callee's subsegments, all in
+    owns = {d["name"]: d for d in docs.values() if d.get("origin") == "AWS::Lambda::Function"}
+    assert set(owns) == {caller, callee}
+    assert owns[callee]["id"] == theirs["Parent"] and owns[caller]["id"] == mine["Parent"]
+
+    def calling() -> dict[str, Any]:
+        (trace,) = xray.batch_get_traces(TraceIds=[mine["Root"]])["Traces"]
+        segment = next(
+            json.loads(s["Document"]) for s in trace["Segments"] if s["Id"] == mine["Parent"]
+        )
+        return {sub["name"]: sub for sub in segment.get("subsegments", [])}
+
+    wait_until(lambda: "calling" in calling(), 30, "the caller's subsegment")
+    (invoke,) = calling()["calling"]["subsegments"]
+    assert invoke["aws"]["operation"] == "Invoke"

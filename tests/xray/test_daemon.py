@@ -168,3 +168,21 @@ def test_json_objects_are_budgeted_before_parsing() -> None:
     for _ in range(4):
         daemon.received(nested, 5)
     assert daemon.dropped == {("", "not JSON"): 3, ("", "rate"): 1}
+
+
+def test_a_trace_passing_through_two_environments_takes_documents_from_both() -> None:
+    """A function invoking another continues its trace: the caller's subsegment of the
+    call ends after the callee was handed the same root, and is still kept."""
+    clock = Clock()
+    daemon, _ = make(clock)
+    for owner in (HOST_OWNER, 5, 6):
+        daemon._sockets[owner] = daemon_module.Bucket(1e9, 1e12, clock)
+    daemon.expect("caller", (5,), 3.0, HEADER)
+    daemon.expect("callee", (6,), 3.0, HEADER.replace(PARENT, "00000000000000cd"))
+    daemon.received(datagram(ident="0000000000000002"), 6)
+    daemon.received(datagram(ident="0000000000000001"), 5)
+    # Handed only to environments in namespaces: the host's socket may not add to it.
+    daemon.received(datagram(ident="0000000000000003"), HOST_OWNER)
+    assert daemon.accepted == 2 and daemon.dropped == {("", "foreign trace"): 1}
+    found, _ = daemon.store.traces([TRACE])
+    assert {s["Id"] for s in found[0]["Segments"]} == {"0000000000000001", "0000000000000002"}
