@@ -72,7 +72,8 @@ async def deliver(
     )
     inflight = env.inflight = Inflight(delivery)
     if env.xray is not None:
-        env.xray(delivery.trace_id)  # the daemon keeps what it sends for this trace
+        # The daemon keeps what it sends for this trace (and the caller's span, if any).
+        env.xray(delivery.trace_id, trace_header)
     telemetry_events.start(env, request_id, delivery.trace_id)
     t0 = time.perf_counter()
     timer = loop.call_later(timeout_s, inflight.expire, channel)

@@ -35,7 +35,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from lamina.tracing import incoming_root
+from lamina.tracing import header_ids, incoming_root
 from lamina.xray.documents import MAX_CONTAINERS, containers, parse
 from lamina.xray.segments import otlp_spans
 from lamina.xray.traces import TraceStore
@@ -157,9 +157,17 @@ class XrayDaemon:
     def forget(self, owner: int) -> None:
         self._sockets.pop(owner, None)
 
-    def expect(self, function: str, owners: tuple[int, ...], timeout_s: float, header: str) -> None:
+    def expect(
+        self,
+        function: str,
+        owners: tuple[int, ...],
+        timeout_s: float,
+        header: str,
+        incoming: str | None = None,
+    ) -> None:
         """An invocation of ``function`` in an environment that sends on the sockets
-        ``owners`` was handed ``header``: keep what it sends for that trace, if sampled.
+        ``owners`` was handed ``header``: keep what it sends for that trace, if sampled
+        (``incoming``: the caller's header it continues, whose Parent is its parent).
 
         An environment forked from a SnapStart snapshot has two: its own, and its
         zygote's (a socket the SDK made during INIT stays in the zygote's namespace)."""
@@ -167,6 +175,7 @@ class XrayDaemon:
         if found is None or found[1] != "1":
             return
         root = found[0]
+        ours, theirs = header_ids(header), header_ids(incoming)
         until = self._clock() + timeout_s + GRACE_S
         entry = self._expected.setdefault(root, {})
         if len(entry) < MAX_OWNERS:
@@ -175,7 +184,8 @@ class XrayDaemon:
         self._expected.move_to_end(root)
         while len(self._expected) > MAX_EXPECTED:
             self._expected.popitem(last=False)
-        self.store.open(root, function)
+        link = (ours[1], theirs[1]) if ours is not None and theirs is not None else None
+        self.store.open(root, function, link)
 
     def received(self, data: bytes, owner: int) -> None:
         bucket = self._sockets.get(owner)

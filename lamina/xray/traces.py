@@ -34,6 +34,7 @@ MAX_TRACES = 10_000
 MAX_BYTES = 32 * 1024 * 1024
 TRACE_BYTES = 1024 * 1024
 RETENTION_S = 3600.0
+MAX_FUNCTIONS = 256  # functions (and callers' links) one trace records
 
 
 @dataclass(slots=True)
@@ -45,6 +46,8 @@ class Trace:
     own: dict[str, dict[str, Any]] = field(default_factory=dict)
     # What the functions sent, by id (the latest wins).
     sent: dict[str, Document] = field(default_factory=dict)
+    # An invocation's segment id → its caller's span (the Parent of the header it continued).
+    parents: dict[str, str] = field(default_factory=dict)
     size: int = 0
     limit_exceeded: bool = False
 
@@ -79,19 +82,22 @@ class TraceStore:
         self.evicted = 0  # traces dropped to stay in bounds (not counting age)
         self.over_limit = 0  # documents refused because their trace was full
 
-    def open(self, trace_id: str, function: str) -> None:
-        """An invocation of ``function`` was handed ``trace_id``: documents for it are kept."""
+    def open(self, trace_id: str, function: str, link: tuple[str, str] | None = None) -> None:
+        """An invocation of ``function`` was handed ``trace_id``: documents for it are kept
+        (``link``: its segment's id and its caller's span, the segment's parent)."""
         with self._lock:
             self._expire()
             trace = self._traces.get(trace_id)
             if trace is None:
-                self._traces[trace_id] = Trace(trace_id, self._clock(), [function])
+                trace = self._traces[trace_id] = Trace(trace_id, self._clock(), [function])
                 self._by_function.setdefault(function, deque()).append(trace_id)
                 while len(self._traces) > self.max_traces:
                     self._drop(next(iter(self._traces)))
                     self.evicted += 1
-            elif function not in trace.functions:
+            elif function not in trace.functions and len(trace.functions) < MAX_FUNCTIONS:
                 trace.functions.append(function)
+            if link is not None and len(trace.parents) < MAX_FUNCTIONS:
+                trace.parents[link[0]] = link[1]
 
     def is_open(self, trace_id: str) -> bool:
         with self._lock:
@@ -102,7 +108,8 @@ class TraceStore:
         with self._lock:
             trace = self._traces.get(segment["trace_id"])
             if trace is not None:
-                trace.own[segment["id"]] = segment
+                parent = trace.parents.get(segment["id"])
+                trace.own[segment["id"]] = {**segment, "parent_id": parent} if parent else segment
                 self._requests[segment["aws"]["request_id"]] = trace.id
 
     def add(self, doc: Document, function: str) -> bool:

@@ -407,3 +407,6 @@ def test_a_function_invoking_another_makes_one_trace_of_both(lamina: LaminaProce
     wait_until(lambda: "calling" in calling(), 30, "the caller's subsegment")
     (invoke,) = calling()["calling"]["subsegments"]
     assert invoke["aws"]["operation"] == "Invoke"
+    # The callee's segment hangs under the caller's Invoke subsegment (the Parent of the
+    # header the SDK sent with the call), as X-Ray links them.
+    assert owns[callee]["parent_id"] == invoke["id"] and "parent_id" not in owns[caller]

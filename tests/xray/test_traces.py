@@ -134,3 +134,11 @@ def test_an_invocations_subsegments_are_listed_by_its_request_id() -> None:
     assert round(rows[0][2]) == 200  # 0.5 s to 0.7 s after the invocation's start
     assert round(rows[2][2]) == 500  # in progress: until the invocation's end (1 s)
     assert store.subsegments("another") == []
+
+
+def test_a_continued_invocations_segment_has_its_callers_span_as_parent() -> None:
+    store = TraceStore(clock=Clock())
+    store.open(T1, "fn", (PARENT, "00000000000000ca"))
+    record_observer(store, "us-east-1", "000000000000")([record(T1)])
+    (own,) = documents(store, T1)
+    assert own["id"] == PARENT and own["parent_id"] == "00000000000000ca"
