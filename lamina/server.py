@@ -258,7 +258,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
     alarms = open_alarms(settings, metric_sources, events)
     cloudwatch = CloudWatchService(ledger, metric_sources, alarms, logs=logs)
     api.mount_service(cloudwatch.mount())
-    api.mount_service(XrayService(traces).mount())
+    api.mount_service(XrayService(traces, xray.put).mount())
     console = open_console(settings, functions, scheduler, ledger, events, workflows)
     console.subsegments = traces.subsegments
     # Its own login (cookie sessions).

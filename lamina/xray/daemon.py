@@ -36,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lamina.tracing import header_ids, incoming_root
-from lamina.xray.documents import MAX_CONTAINERS, containers, parse
+from lamina.xray.documents import MAX_CONTAINERS, Document, containers, parse
 from lamina.xray.segments import otlp_spans
 from lamina.xray.traces import TraceStore
 
@@ -57,6 +57,8 @@ SHARED_RATE, SHARED_BYTES = 2000.0, 16 * 1024 * 1024  # the host socket serves m
 TOTAL_RATE, TOTAL_BYTES, TOTAL_CONTAINERS = 2000.0, 16 * 1024 * 1024, 100_000.0
 RECEIVE_BUFFER = 256 * 1024
 REPORT_EVERY_S = 10.0
+
+HEADER = b'{"format":"json","version":1}\n'  # the daemon protocol's first line
 
 SpanSink = Callable[[str, list[dict[str, Any]]], None]
 
@@ -202,24 +204,47 @@ class XrayDaemon:
             self._drop("", doc)
             return
         expected = self._expected.get(doc.trace_id, {}).get(owner)
+        self._keep(doc, expected)
+
+    def put(self, document: str) -> str:
+        """One document of a ``PutTraceSegments`` call (an authenticated caller: a
+        function's role, an exporter): kept like a datagram on the shared socket, for a
+        trace handed to any environment; returns why not ("" when kept)."""
+        data = HEADER + document.encode()
+        if not self._total.take(len(data)) or not self._containers.take(
+            min(containers(data), MAX_CONTAINERS + 1)
+        ):
+            reason = "rate"
+        else:
+            doc = parse(data)
+            if not isinstance(doc, str):
+                entries = self._expected.get(doc.trace_id, {})
+                return self._keep(doc, max(entries.values(), key=lambda e: e[1], default=None))
+            reason = doc
+        self._drop("", reason)
+        return reason
+
+    def _keep(self, doc: Document, expected: tuple[str, float] | None) -> str:
+        """Keep ``doc`` for the environment ``expected`` names; why not ("" when kept)."""
         if expected is None or expected[1] < self._clock():
             self._drop("", "foreign trace")
-            return
+            return "foreign trace"
         function = expected[0]
         fbucket = self._functions.get(function)
         if fbucket is None:
             fbucket = self._functions[function] = Bucket(FUNCTION_RATE, FUNCTION_BYTES, self._clock)
         if not fbucket.take(doc.size):
             self._drop(function, "rate")
-            return
+            return "rate"
         if not self.store.add(doc, function):
             self._drop(function, "trace full")
-            return
+            return "trace full"
         self.accepted += 1
         if self.on_spans is not None:
             spans = otlp_spans(doc)
             if spans:
                 self.on_spans(function, spans)
+        return ""
 
     def _drop(self, function: str, reason: str) -> None:
         self.dropped[(function, reason)] += 1

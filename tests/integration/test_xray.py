@@ -410,3 +410,40 @@ def test_a_function_invoking_another_makes_one_trace_of_both(lamina: LaminaProce
     # The callee's segment hangs under the caller's Invoke subsegment (the Parent of the
     # header the SDK sent with the call), as X-Ray links them.
     assert owns[callee]["parent_id"] == invoke["id"] and "parent_id" not in owns[caller]
+
+
+def test_put_trace_segments_keeps_documents_of_handed_out_traces_only(
+    lamina: LaminaProcess, tmp_path: Path
+) -> None:
+    """What an exporter sends through the API instead of the daemon's socket."""
+    name = f"put-{lamina.tier}"  # type: ignore[attr-defined]
+    lamina.create(name, zip_files({"app.py": HOSTILE_CODE}), runtime="python3.12",
+                  TracingConfig={"Mode": "Active"})  # fmt: skip
+    out = lamina.invoke(name, {"rounds": 0, "victim": ""})
+    root = out.json()["root"]
+    now = time.time()
+
+    def document(ident: str, trace: str) -> str:
+        return json.dumps({"name": "exported", "id": ident, "trace_id": trace,
+                           "start_time": now, "end_time": now + 0.01})  # fmt: skip
+
+    xray = aws_client(lamina, "xray")
+    unknown = "1-00000000-" + "0" * 23 + "7"
+    refused = xray.put_trace_segments(
+        TraceSegmentDocuments=[
+            document("00000000000000e1", root),
+            document("00000000000000e2", unknown),
+            "{not json",
+        ]
+    )["UnprocessedTraceSegments"]
+    assert [(r.get("Id"), r["Message"]) for r in refused] == [
+        ("00000000000000e2", "foreign trace"),
+        ("", "not JSON"),
+    ]
+    result = aws_cli(lamina, tmp_path, "xray", "put-trace-segments", "--trace-segment-documents",
+                     document("00000000000000e3", root))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["UnprocessedTraceSegments"] == []
+    (trace,) = xray.batch_get_traces(TraceIds=[root])["Traces"]
+    ids = {s["Id"] for s in trace["Segments"]}
+    assert {"00000000000000e1", "00000000000000e3"} <= ids and "00000000000000e2" not in ids

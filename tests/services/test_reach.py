@@ -87,6 +87,7 @@ PATHS = [
     "/schedules/s",
     "/Traces",
     "/TraceSummaries",
+    "/TraceSegments",
     "/service/GraniteServiceVersion20100801/operation/GetMetricData",
     "/bucket/key",
     "/000000000000/q",

@@ -1,6 +1,8 @@
 """X-Ray's REST-JSON API on Lamina's port: ``BatchGetTraces`` (``POST /Traces``) and
 ``GetTraceSummaries`` (``POST /TraceSummaries``), over the traces of functions with active
-tracing (:class:`lamina.xray.traces.TraceStore`).
+tracing (:class:`lamina.xray.traces.TraceStore`), and ``PutTraceSegments``
+(``POST /TraceSegments``: what an exporter sends instead of UDP datagrams, kept under the
+daemon's rules: :meth:`lamina.xray.daemon.XrayDaemon.put`).
 
 Requests are told apart by path and by their SigV4 credential scope
 (``.../xray/aws4_request``), as EventBridge Scheduler's are; errors are answered in the
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +29,8 @@ from lamina.xray.traces import TraceStore
 PROTOCOL = Protocol(Wire.REST_JSON)
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/xray/aws4_request")
 _SERVICE_FILTER = re.compile(r'^\s*service\(\s*"(?P<name>[^"]{1,170})"\s*\)\s*$')
-_PATHS = ("/Traces", "/TraceSummaries")
+_PATHS = ("/Traces", "/TraceSummaries", "/TraceSegments")
+MAX_DOCUMENTS = 100
 MAX_TRACE_IDS = 100
 MAX_SUMMARIES = 1000
 REACH = Reach(paths=_PATHS)
@@ -51,8 +55,9 @@ def _timestamp(body: dict[str, Any], key: str) -> float:
 class XrayService:
     """Serves ``boto3.client("xray")``'s trace reads."""
 
-    def __init__(self, store: TraceStore) -> None:
+    def __init__(self, store: TraceStore, put: Callable[[str], str] | None = None) -> None:
         self.store = store
+        self.put = put  # one document in, why it was refused out ("" when kept)
 
     @staticmethod
     def accepts(req: Request) -> bool:
@@ -76,7 +81,12 @@ class XrayService:
             raise _invalid(f"malformed JSON: {exc}") from None
         if not isinstance(body, dict):
             raise _invalid("the body must be a JSON object")
-        result = self.batch_get(body) if req.path == "/Traces" else self.summaries(body)
+        if req.path == "/Traces":
+            result = self.batch_get(body)
+        elif req.path == "/TraceSegments":
+            result = self.put_segments(body)
+        else:
+            result = self.summaries(body)
         return json_answer(
             200, result, {"Content-Type": "application/json", "x-amzn-RequestId": new_request_id()}
         )
@@ -89,6 +99,19 @@ class XrayService:
             raise _invalid(f"at most {MAX_TRACE_IDS} TraceIds")
         traces, missing = self.store.traces(ids)
         return {"Traces": traces, "UnprocessedTraceIds": missing}
+
+    def put_segments(self, body: dict[str, Any]) -> dict[str, Any]:
+        documents = body.get("TraceSegmentDocuments")
+        if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+            raise _invalid("TraceSegmentDocuments must be a list of JSON documents")
+        if len(documents) > MAX_DOCUMENTS:
+            raise _invalid(f"at most {MAX_DOCUMENTS} TraceSegmentDocuments")
+        refused = []
+        for document in documents:
+            reason = self.put(document) if self.put is not None else "no daemon"
+            if reason:
+                refused.append({"Id": _id_of(document), "ErrorCode": "400", "Message": reason})
+        return {"UnprocessedTraceSegments": refused}
 
     def summaries(self, body: dict[str, Any]) -> dict[str, Any]:
         start, end = _timestamp(body, "StartTime"), _timestamp(body, "EndTime")
@@ -109,3 +132,12 @@ class XrayService:
             "ApproximateTime": end,
             "TracesProcessedCount": looked,
         }
+
+
+def _id_of(document: str) -> str:
+    """The refused document's ``id``, when it has one to tell it by."""
+    try:
+        value = json.loads(document[:70_000]).get("id")
+    except (ValueError, RecursionError, AttributeError):
+        return ""
+    return value if isinstance(value, str) and len(value) <= 64 else ""
