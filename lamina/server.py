@@ -252,6 +252,7 @@ async def _start_locked(settings: Settings, lock: DataDirLock) -> Lamina:
         cluster=None if demand is None else (lambda: demand.sample(time.time())),
         # On a cluster, invokes run on the nodes: the placement counts them cluster-wide.
         concurrency=None if placement is None else placement.active_counts,
+        xray=xray.counts,
     )
     api.mount(metrics.accepts, metrics.handle, auth=None, reach=METRICS_REACH)
     metric_sources = MetricSources(ledger.rollups, custom_metrics)

@@ -125,6 +125,7 @@ class XrayDaemon:
         self.host_address = ""  # "127.0.0.1:<port>" once started
         self._transports: list[asyncio.DatagramTransport] = []
         self.accepted = 0
+        self.kept: Counter[str] = Counter()  # function → documents kept
         self.dropped: Counter[tuple[str, str]] = Counter()  # (function or "", reason)
         self._unreported: Counter[tuple[str, str]] = Counter()
         self._reported_at = clock()
@@ -240,6 +241,7 @@ class XrayDaemon:
             self._drop(function, "trace full")
             return "trace full"
         self.accepted += 1
+        self.kept[function] += 1
         if self.on_spans is not None:
             spans = otlp_spans(doc)
             if spans:
@@ -252,6 +254,12 @@ class XrayDaemon:
         now = self._clock()
         if now - self._reported_at >= REPORT_EVERY_S:
             self.report()
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(function or "", "kept" or why dropped) → documents, since the server started."""
+        out = {(function, "kept"): n for function, n in self.kept.items()}
+        out.update(self.dropped)
+        return out
 
     def report(self) -> None:
         """Log what was dropped since the last report (if anything)."""

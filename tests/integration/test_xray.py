@@ -24,6 +24,7 @@ from typing import Any
 import aws_xray_sdk
 import pytest
 import wrapt
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.events.live import wait_until
 from tests.integration.harness import LaminaProcess, aws_cli, aws_client, zip_files
@@ -344,7 +345,19 @@ def test_a_flooding_function_is_bounded_and_the_others_keep_answering(
     (trace,) = xray.batch_get_traces(TraceIds=[flood["root"]])["Traces"]
     assert trace["LimitExceeded"] is True
     assert sum(len(s["Document"]) for s in trace["Segments"]) <= 1024 * 1024
-    # What was dropped is counted and said, by reason (the last report at shutdown).
+    # What was kept and dropped is counted on /metrics, per function and reason ...
+    with urllib.request.urlopen(f"{lamina.endpoint}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    counted = {
+        (s.labels["faas_name"], s.labels["outcome"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "lamina_xray_documents_total"
+    }
+    assert counted[(quiet, "kept")] >= 4 * (1 + len(answered))  # work, inner, failing, lambda
+    assert counted[(noisy, "trace full")] > 0 and counted[("", "too many objects")] > 0
+    assert counted[("", "foreign trace")] > 0
+    # ... and said, by reason (the last report at shutdown).
     lamina.stop()
     try:
         log = "".join(lamina.output)
