@@ -4,9 +4,10 @@ they join the invocation's trace, readable through the X-Ray API and exported as
 A real Python function uses AWS's X-Ray SDK (``xray_recorder``, ``patch``,
 ``in_subsegment``; shipped in its zip), a Node function sends a subsegment over plain
 UDP, and a hostile function floods its daemon socket with garbage and forged traces while
-another function keeps answering. Both ways an environment reaches the daemon are run:
-its own network namespace (``127.0.0.1:2000`` inside) and the host's network (one shared
-socket, ``LAMINA_NETWORK_ISOLATION=false``).
+another function keeps answering. Both ways an environment reaches the daemon are run, in
+every isolation tier: its own network namespace (``127.0.0.1:2000`` inside: the process
+tier) and the host's network (one shared socket: the process tier with
+``LAMINA_NETWORK_ISOLATION=false``, and the rlimit tier, ``LAMINA_ISOLATION=none``).
 """
 
 from __future__ import annotations
@@ -145,13 +146,15 @@ def collector() -> Iterator[Collector]:
         server.server_close()
 
 
-@pytest.fixture(scope="module", params=["namespace", "host"])
+@pytest.fixture(scope="module", params=["namespace", "host", "rlimit"])
 def lamina(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, collector: Collector
 ) -> Iterator[LaminaProcess]:
     env = {"LAMINA_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}"}
     if request.param == "host":
         env["LAMINA_NETWORK_ISOLATION"] = "false"
+    elif request.param == "rlimit":
+        env["LAMINA_ISOLATION"] = "none"  # the rlimit tier: the host's network too
     proc = LaminaProcess(tmp_path_factory.mktemp(f"xray-{request.param}"), env).start()
     proc.tier = request.param  # type: ignore[attr-defined]
     try:
