@@ -35,6 +35,7 @@ MAX_BYTES = 32 * 1024 * 1024
 TRACE_BYTES = 1024 * 1024
 RETENTION_S = 3600.0
 MAX_FUNCTIONS = 256  # functions (and callers' links) one trace records
+OWN_BYTES = 512  # what an invocation's own segment is charged (about its JSON's size)
 
 
 @dataclass(slots=True)
@@ -104,13 +105,25 @@ class TraceStore:
             return trace_id in self._traces
 
     def finish(self, segment: dict[str, Any]) -> None:
-        """An invocation's own segment (from its record); kept if its trace is open."""
+        """An invocation's own segment (from its record); kept if its trace is open and
+        has room (a caller may send every invoke with one header: each is charged
+        ``OWN_BYTES`` to the trace's, its function's and the store's bounds)."""
         with self._lock:
             trace = self._traces.get(segment["trace_id"])
-            if trace is not None:
-                parent = trace.parents.get(segment["id"])
-                trace.own[segment["id"]] = {**segment, "parent_id": parent} if parent else segment
-                self._requests[segment["aws"]["request_id"]] = trace.id
+            if trace is None or segment["id"] in trace.own:
+                return
+            if trace.size + OWN_BYTES > self.trace_bytes:
+                trace.limit_exceeded = True
+                self.over_limit += 1
+                return
+            parent = trace.parents.get(segment["id"])
+            trace.own[segment["id"]] = {**segment, "parent_id": parent} if parent else segment
+            self._requests[segment["aws"]["request_id"]] = trace.id
+            owner = trace.functions[0]
+            trace.size += OWN_BYTES
+            self._size += OWN_BYTES
+            self._function_size[owner] = self._function_size.get(owner, 0) + OWN_BYTES
+            self._shrink(owner, keep=trace.id)
 
     def add(self, doc: Document, function: str) -> bool:
         """Keep ``doc`` (sent by an environment of ``function``) in its open trace; False

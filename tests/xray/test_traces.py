@@ -7,7 +7,7 @@ from typing import Any
 
 from lamina.models.invocation import InvocationRecord, Outcome
 from lamina.xray.documents import Document, parse
-from lamina.xray.traces import TraceStore, record_observer
+from lamina.xray.traces import OWN_BYTES, TraceStore, record_observer
 
 T1 = "1-6b151031-e7b9ed85fbe14103ac015b76"
 T2 = "1-6b151032-000000000000000000000002"
@@ -142,3 +142,19 @@ def test_a_continued_invocations_segment_has_its_callers_span_as_parent() -> Non
     record_observer(store, "us-east-1", "000000000000")([record(T1)])
     (own,) = documents(store, T1)
     assert own["id"] == PARENT and own["parent_id"] == "00000000000000ca"
+
+
+def test_one_header_sent_with_every_invoke_keeps_a_bounded_trace() -> None:
+    """A caller may continue one sampled trace in every call: the invocations' own
+    segments are charged to the trace's bound like what functions send."""
+    store = TraceStore(clock=Clock(), trace_bytes=10 * OWN_BYTES)
+    store.open(T1, "fn")
+    observe = record_observer(store, "us-east-1", "000000000000")
+    for i in range(50):
+        rec = record(T1)._replace(request_id=f"rid-{i}")
+        header = f"Root={T1};Parent={i:016x};Sampled=1"
+        observe([rec._replace(trace_header=header)])
+    found, _ = store.traces([T1])
+    assert len(found[0]["Segments"]) == 10 and found[0]["LimitExceeded"] is True
+    assert store.over_limit == 40
+    assert {s["Id"] for s in found[0]["Segments"]} == {f"{i:016x}" for i in range(10)}
