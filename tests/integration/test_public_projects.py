@@ -389,7 +389,7 @@ def test_sam_init_hello_powertools(server: LaminaProcess, tmp_path: Path) -> Non
         summaries = xray.get_trace_summaries(
             StartTime=now - 600, EndTime=now + 60, FilterExpression=f'service("{function}")'
         )["TraceSummaries"]
-        ids = [s["Id"] for s in summaries]
+        ids = [s["Id"] for s in summaries][:5]  # BatchGetTraces takes 5 at a time
         traces = xray.batch_get_traces(TraceIds=ids)["Traces"] if ids else []
         for doc in (json.loads(s["Document"]) for t in traces for s in t["Segments"]):
             if doc.get("origin") == "AWS::Lambda::Function":

@@ -31,7 +31,7 @@ _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/xray/aws4_request")
 _SERVICE_FILTER = re.compile(r'^\s*service\(\s*"(?P<name>[^"]{1,170})"\s*\)\s*$')
 _PATHS = ("/Traces", "/TraceSummaries", "/TraceSegments")
 MAX_DOCUMENTS = 100
-MAX_TRACE_IDS = 100
+MAX_TRACE_IDS = 5  # as X-Ray: a response holds at most 5 traces of at most 1 MB
 MAX_SUMMARIES = 1000
 REACH = Reach(paths=_PATHS)
 
@@ -95,8 +95,8 @@ class XrayService:
         ids = body.get("TraceIds")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise _invalid("TraceIds must be a list of trace ids")
-        if len(ids) > MAX_TRACE_IDS:
-            raise _invalid(f"at most {MAX_TRACE_IDS} TraceIds")
+        if not 1 <= len(ids) <= MAX_TRACE_IDS:
+            raise _invalid(f"TraceIds must hold 1 to {MAX_TRACE_IDS} trace ids")
         traces, missing = self.store.traces(ids)
         return {"Traces": traces, "UnprocessedTraceIds": missing}
 
