@@ -40,10 +40,9 @@ def subsegment(i: int, trace: str = TRACE) -> bytes:
 def main() -> None:
     huge = 1e15
     daemon = XrayDaemon(TraceStore(trace_bytes=1 << 40, max_bytes=1 << 42), lambda f, s: None)
-    daemon._sockets[5] = Bucket(huge, huge, time.monotonic)
+    daemon._sockets[5] = Bucket(huge, huge, time.monotonic, huge)
     daemon._functions["fn"] = Bucket(huge, huge, time.monotonic)
-    daemon._total = Bucket(huge, huge, time.monotonic)
-    daemon._containers = Bucket(huge, huge, time.monotonic)
+    daemon._total = Bucket(huge, huge, time.monotonic, huge)
     daemon.expect("fn", (5,), 1e6, f"Root={TRACE};Parent={PARENT};Sampled=1")
     nested = HEAD + b"[" * 4000  # just under the count refused before parsing
     flat = HEAD + b"[" + b"{}," * 4000 + b"{}]"  # as many objects, side by side

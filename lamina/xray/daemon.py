@@ -48,7 +48,8 @@ GRACE_S = 10.0  # a trace stays open this long after its invocation's deadline
 MAX_EXPECTED = 20_000
 MAX_OWNERS = 64  # environments one trace passes through that may add to it
 # Per socket (before parsing) and per function (after): datagrams and bytes per second.
-SOCKET_RATE, SOCKET_BYTES = 1000.0, 8 * 1024 * 1024
+# (Half the all-sockets budget below: a flooding environment leaves the others the rest.)
+SOCKET_RATE, SOCKET_BYTES, SOCKET_OBJECTS = 1000.0, 8 * 1024 * 1024, 50_000.0
 FUNCTION_RATE, FUNCTION_BYTES = 500.0, 4 * 1024 * 1024
 SHARED_RATE, SHARED_BYTES = 2000.0, 16 * 1024 * 1024  # the host socket serves many
 # All sockets together, before parsing: what bounds the loop's time on X-Ray however many
@@ -64,25 +65,43 @@ SpanSink = Callable[[str, list[dict[str, Any]]], None]
 
 
 class Bucket:
-    """A token bucket in datagrams and bytes (a burst of one second's worth)."""
+    """A token bucket in datagrams, bytes and JSON objects and arrays (a burst of one
+    second's worth of each)."""
 
-    __slots__ = ("_at", "_bytes", "_clock", "_count", "byte_rate", "rate")
+    __slots__ = (
+        "_at",
+        "_bytes",
+        "_clock",
+        "_count",
+        "_objects",
+        "byte_rate",
+        "object_rate",
+        "rate",
+    )
 
-    def __init__(self, rate: float, byte_rate: float, clock: Callable[[], float]) -> None:
-        self.rate, self.byte_rate = rate, byte_rate
-        self._count, self._bytes = rate, byte_rate
+    def __init__(
+        self,
+        rate: float,
+        byte_rate: float,
+        clock: Callable[[], float],
+        object_rate: float = 1e18,
+    ) -> None:
+        self.rate, self.byte_rate, self.object_rate = rate, byte_rate, object_rate
+        self._count, self._bytes, self._objects = rate, byte_rate, object_rate
         self._clock = clock
         self._at = clock()
 
-    def take(self, size: int) -> bool:
+    def take(self, size: int, objects: int = 0) -> bool:
         now = self._clock()
         elapsed, self._at = now - self._at, now
         self._count = min(self.rate, self._count + elapsed * self.rate)
         self._bytes = min(self.byte_rate, self._bytes + elapsed * self.byte_rate)
-        if self._count < 1 or self._bytes < size:
+        self._objects = min(self.object_rate, self._objects + elapsed * self.object_rate)
+        if self._count < 1 or self._bytes < size or self._objects < objects:
             return False
         self._count -= 1
         self._bytes -= size
+        self._objects -= objects
         return True
 
 
@@ -119,8 +138,7 @@ class XrayDaemon:
         self._expected: OrderedDict[str, dict[int, tuple[str, float]]] = OrderedDict()
         self._sockets: dict[int, Bucket] = {}
         self._functions: dict[str, Bucket] = {}
-        self._total = Bucket(TOTAL_RATE, TOTAL_BYTES, clock)
-        self._containers = Bucket(1e18, TOTAL_CONTAINERS, clock)  # counted in its "bytes"
+        self._total = Bucket(TOTAL_RATE, TOTAL_BYTES, clock, TOTAL_CONTAINERS)
         self._next_owner = HOST_OWNER + 1
         self.host_address = ""  # "127.0.0.1:<port>" once started
         self._transports: list[asyncio.DatagramTransport] = []
@@ -133,7 +151,7 @@ class XrayDaemon:
     async def start(self, host: str = "127.0.0.1") -> str:
         """The shared socket on the host's loopback; returns its address."""
         sock = udp_socket(host, 0)
-        await self._serve_socket(sock, HOST_OWNER, SHARED_RATE, SHARED_BYTES)
+        await self._serve_socket(sock, HOST_OWNER, Bucket(SHARED_RATE, SHARED_BYTES, self._clock))
         self.host_address = f"{host}:{sock.getsockname()[1]}"
         return self.host_address
 
@@ -142,13 +160,14 @@ class XrayDaemon:
         (closed with the environment, then :meth:`forget` it)."""
         owner = self._next_owner
         self._next_owner += 1
-        transport = await self._serve_socket(sock, owner, SOCKET_RATE, SOCKET_BYTES)
+        bucket = Bucket(SOCKET_RATE, SOCKET_BYTES, self._clock, SOCKET_OBJECTS)
+        transport = await self._serve_socket(sock, owner, bucket)
         return owner, transport
 
     async def _serve_socket(
-        self, sock: socket.socket, owner: int, rate: float, byte_rate: float
+        self, sock: socket.socket, owner: int, bucket: Bucket
     ) -> asyncio.DatagramTransport:
-        self._sockets[owner] = Bucket(rate, byte_rate, self._clock)
+        self._sockets[owner] = bucket
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Receiver(self, owner), sock=sock
@@ -192,11 +211,11 @@ class XrayDaemon:
 
     def received(self, data: bytes, owner: int) -> None:
         bucket = self._sockets.get(owner)
+        objects = min(containers(data), MAX_CONTAINERS + 1)
         if (
             bucket is None
-            or not bucket.take(len(data))
-            or not self._total.take(len(data))
-            or not self._containers.take(min(containers(data), MAX_CONTAINERS + 1))
+            or not bucket.take(len(data), objects)
+            or not self._total.take(len(data), objects)
         ):
             self._drop("", "rate")
             return
@@ -212,9 +231,7 @@ class XrayDaemon:
         function's role, an exporter): kept like a datagram on the shared socket, for a
         trace handed to any environment; returns why not ("" when kept)."""
         data = HEADER + document.encode()
-        if not self._total.take(len(data)) or not self._containers.take(
-            min(containers(data), MAX_CONTAINERS + 1)
-        ):
+        if not self._total.take(len(data), min(containers(data), MAX_CONTAINERS + 1)):
             reason = "rate"
         else:
             doc = parse(data)

@@ -337,13 +337,16 @@ def test_a_flooding_function_is_bounded_and_the_others_keep_answering(
     thread.join()
     assert flood["sent"] > 3000, flood
     xray = aws_client(lamina, "xray")
-    # The quiet function's traces are whole; the forged documents are not in them (on the
-    # host's network the shared socket cannot tell environments apart, so only traces that
-    # were never handed out are refused there).
-    for root in (first["Root"], answered[-1]):
-        docs = traced(lamina, xray, root)
-        if tier == "namespace" or root != first["Root"]:
-            assert "flood" not in docs
+    # The quiet function's traces are whole and the forged documents are not in them: in
+    # their own namespaces each environment has its own socket and at most half the
+    # budget of all. On the host's network one shared socket cannot tell environments
+    # apart: a trace handed out is open to all of them, and a flood may use up the shared
+    # budget, so only the trace sent before the flood is whole there.
+    if tier == "namespace":
+        for root in (first["Root"], answered[-1]):
+            assert "flood" not in traced(lamina, xray, root)
+    else:
+        traced(lamina, xray, first["Root"])
     # The flooding function's own trace holds at most its bound, and says it overflowed.
     (trace,) = xray.batch_get_traces(TraceIds=[flood["root"]])["Traces"]
     assert trace["LimitExceeded"] is True
@@ -357,7 +360,8 @@ def test_a_flooding_function_is_bounded_and_the_others_keep_answering(
         for s in family.samples
         if s.name == "lamina_xray_documents_total"
     }
-    assert counted[(quiet, "kept")] >= 4 * (1 + len(answered))  # work, inner, failing, lambda
+    # work, inner, failing, lambda: of every invocation, or (shared socket) the first.
+    assert counted[(quiet, "kept")] >= 4 * (1 + len(answered) if tier == "namespace" else 1)
     assert counted[(noisy, "trace full")] > 0 and counted[("", "too many objects")] > 0
     assert counted[("", "foreign trace")] > 0
     # ... and said, by reason (the last report at shutdown).

@@ -159,15 +159,19 @@ def test_all_sockets_together_are_bounded_however_many_environments_flood() -> N
     assert daemon.dropped == {("", "no header"): 10, ("", "rate"): 2}
 
 
-def test_json_objects_are_budgeted_before_parsing() -> None:
+def test_json_objects_are_budgeted_before_parsing_and_one_socket_leaves_the_others_room() -> None:
     clock = Clock()
     daemon, _ = make(clock)
-    daemon._containers = daemon_module.Bucket(1e18, 3 * 1001, clock)  # the header has one
-    daemon._sockets[5] = daemon_module.Bucket(1e9, 1e12, clock)
+    daemon._total = daemon_module.Bucket(1e9, 1e12, clock, 4 * 1001)  # the header has one
+    daemon._sockets[5] = daemon_module.Bucket(1e9, 1e12, clock, 2 * 1001)
+    daemon._sockets[6] = daemon_module.Bucket(1e9, 1e12, clock, 2 * 1001)
     nested = b'{"format":"json","version":1}\n' + b"[" * 1000
     for _ in range(4):
-        daemon.received(nested, 5)
-    assert daemon.dropped == {("", "not JSON"): 3, ("", "rate"): 1}
+        daemon.received(nested, 5)  # two parsed, two over the socket's budget
+    assert daemon.dropped == {("", "not JSON"): 2, ("", "rate"): 2}
+    for _ in range(3):
+        daemon.received(nested, 6)  # the other socket still has its share of the total
+    assert daemon.dropped == {("", "not JSON"): 4, ("", "rate"): 3}
 
 
 def test_a_trace_passing_through_two_environments_takes_documents_from_both() -> None:
