@@ -66,6 +66,7 @@ from lamina.services.sqs.requests import Caller as SqsCaller
 from lamina.services.stepfunctions.handler import StepFunctions
 from lamina.services.stepfunctions.mocks import load_mock_config
 from lamina.services.sts import StsHandler
+from lamina.services.xray.service import XrayService
 from lamina.store.code import CodeStore
 from lamina.store.datalock import DataDirLock
 from lamina.store.metadata import MetadataStore
@@ -73,6 +74,8 @@ from lamina.store.optdir import LayerMerger
 from lamina.tracing import INCOMING
 from lamina.triggers import TRIGGER
 from lamina.wire.server import HttpLimits, bound_port, serve, serve_socket
+from lamina.xray.daemon import XrayDaemon
+from lamina.xray.traces import TraceStore, record_observer
 
 if TYPE_CHECKING:
     from lamina.cluster.control import Cluster
@@ -106,6 +109,7 @@ class Lamina:
     stacks: StackStore | None = None
     cluster: Cluster | None = None  # --cluster: the Ray cluster's nodes run the functions
     stack_engine: StackEngine | None = None  # CloudFormation change sets (sam deploy)
+    xray: XrayDaemon | None = None
 
     @property
     def endpoint(self) -> str:
@@ -126,6 +130,8 @@ class Lamina:
         await self.scheduler.close()
         self.scheduler.sandbox.close()
         self.ledger.close()
+        if self.xray is not None:
+            self.xray.close()
         if self.otlp is not None:
             self.otlp.close()
         self.logs.flush()  # its last EMF lines go to the custom metrics, closed after
@@ -176,6 +182,12 @@ async def _start_locked(
     if settings.otlp_endpoint:
         otlp = OtlpExporter(settings.otlp_endpoint, settings.region, settings.account_id)
         ledger.observers.append(otlp.observe)
+    # X-Ray: the daemon functions with active tracing send segments to, and its traces.
+    traces = TraceStore()
+    xray = XrayDaemon(traces, otlp.observe_spans if otlp is not None else None)
+    await xray.start()
+    scheduler.launcher.xray = xray
+    ledger.observers.append(record_observer(traces, settings.region, settings.account_id))
     iam = IamService.open(settings)
     # Functions get their execution role's temporary credentials, never the operator's keys.
     scheduler.launcher.credentials = iam.credentials_for
@@ -265,13 +277,16 @@ async def _start_locked(
         cluster=None if demand is None else (lambda: demand.sample(time.time())),
         # On a cluster, invokes run on the nodes: the placement counts them cluster-wide.
         concurrency=None if placement is None else placement.active_counts,
+        xray=xray.counts,
     )
     api.mount(metrics.accepts, metrics.handle, auth=None, reach=METRICS_REACH)
     metric_sources = MetricSources(ledger.rollups, custom_metrics)
     alarms = open_alarms(settings, metric_sources, events)
     cloudwatch = CloudWatchService(ledger, metric_sources, alarms, logs=logs)
     api.mount_service(cloudwatch.mount())
+    api.mount_service(XrayService(traces, xray.put).mount())
     console = open_console(settings, functions, scheduler, ledger, events, workflows)
+    console.subsegments = traces.subsegments
     # Its own login (cookie sessions).
     api.mount(console.accepts, console.handle, auth=None, reach=CONSOLE_REACH)
     scheduler.start()
@@ -360,6 +375,7 @@ async def _start_locked(
         stacks.store,
         cluster,
         stack_engine,
+        xray,
     )
 
 

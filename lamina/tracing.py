@@ -168,6 +168,15 @@ def header_ids(header: str | None) -> tuple[str, str] | None:
     return found[0][2:].replace("-", ""), parent
 
 
+def _sampled_given(header: str | None) -> bool:
+    """Whether ``header`` carries a sampling decision (``Sampled=0`` or ``1``)."""
+    for part in (header or "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "sampled" and value.strip() in ("0", "1"):
+            return True
+    return False
+
+
 @contextmanager
 def continued(header: str | None) -> Iterator[None]:
     """Invokes made inside continue the trace ``header`` (its :func:`canonical` form) if
@@ -179,13 +188,23 @@ def continued(header: str | None) -> Iterator[None]:
         INCOMING.reset(token)
 
 
-def xray_header(request_id: str, at: float, incoming: str | None = None) -> str:
+def xray_header(
+    request_id: str, at: float, incoming: str | None = None, active: bool = False
+) -> str:
     """The trace header handed to the runtime for this invocation: a new trace, or the
-    incoming one continued with Lamina's span as the parent."""
+    incoming one continued with Lamina's span as the parent.
+
+    ``active``: the function has active tracing. Lambda then samples the invocation
+    unless the caller decided (``Sampled=0`` or ``1``); Lamina samples every such one
+    (no reservoir, no 5 %: a self-hosted trace store keeps them all, within its bounds)."""
     continues = incoming_root(incoming)
     ids = invocation_ids(request_id, at)
+    decided = continues is not None and _sampled_given(incoming)
+    sample = "1" if active else "0"
     if continues is not None:
         root, sampled = continues
+        if not decided:
+            sampled = sample
         parent = ids[1] if ids is not None else f"{getrandbits(64):016x}"
         # The chain's Lineage goes on to the function (and from its SDK to what it calls),
         # rebuilt from its valid entries (a sync Invoke's header arrives as the client sent it).
@@ -196,7 +215,7 @@ def xray_header(request_id: str, at: float, incoming: str | None = None) -> str:
         # A trace id is a correlation id, not a secret: the Mersenne Twister is cheap.
         return (
             f"Root=1-{int(at) & 0xFFFFFFFF:08x}-{getrandbits(96):024x};"
-            f"Parent={getrandbits(64):016x};Sampled=0"
+            f"Parent={getrandbits(64):016x};Sampled={sample}"
         )
     trace, span = ids
-    return f"Root=1-{trace[:8]}-{trace[8:]};Parent={span};Sampled=0"
+    return f"Root=1-{trace[:8]}-{trace[8:]};Parent={span};Sampled={sample}"

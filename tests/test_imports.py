@@ -213,7 +213,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("services",),  # docs/services.md: a service imports neither api/ nor events/
     ("workflows",),  # the pure States Language engine, driven by services/stepfunctions
     ("functions", "layers", "scheduler"),
-    ("sandbox", "runtime_api", "runtimes", "billing", "logs"),
+    ("sandbox", "runtime_api", "runtimes", "billing", "logs", "xray"),
     ("store", "models"),
     ("arns", "config", "errors", "wire", "waiting", "tracing", "triggers"),
 )

@@ -36,6 +36,19 @@ def test_an_incoming_root_is_kept_and_our_span_becomes_the_parent() -> None:
         assert not xray_header(rid, 1000.0, bad).startswith(f"Root={ROOT}")
 
 
+def test_active_tracing_samples_unless_the_caller_decided() -> None:
+    rid = str(uuid.uuid4())
+    span = f"Parent={invocation_ids(rid, 1000.0)[1]}"  # type: ignore[index]
+    assert xray_header(rid, 1000.0).endswith(f"{span};Sampled=0")  # PassThrough
+    assert xray_header(rid, 1000.0, active=True).endswith(f"{span};Sampled=1")
+    assert xray_header("not-a-uuid", 1000.0, active=True).endswith(";Sampled=1")
+    # A caller's decision stands, either way; a caller that made none is sampled.
+    for given, sampled in (("Sampled=0", "0"), ("sampled=1", "1"), ("", "1"), ("Sampled=?", "1")):
+        header = xray_header(rid, 1000.0, f"Root={ROOT};{given}", active=True)
+        assert header == f"Root={ROOT};{span};Sampled={sampled}"
+    assert xray_header(rid, 1000.0, f"Root={ROOT}").endswith(";Sampled=0")
+
+
 def test_continued_sets_the_trace_for_invokes_inside_only() -> None:
     assert INCOMING.get() is None
     with continued(f"Root={ROOT}"):

@@ -228,24 +228,21 @@ def layer_arns(body: Mapping[str, Any]) -> tuple[str, ...] | None:
     return tuple(value)
 
 
-def check_tracing(body: Mapping[str, Any]) -> None:
-    """PassThrough (Lambda's default) is what Lamina does; it has no X-Ray for Active."""
+def tracing_active(body: Mapping[str, Any], default: bool) -> bool:
+    """``TracingConfig.Mode``: Active (X-Ray segments, lamina.xray) or PassThrough."""
     tracing = body.get("TracingConfig")
     if tracing is None:
-        return
+        return default
     mode = tracing.get("Mode", "PassThrough") if isinstance(tracing, dict) else None
     if mode not in ("Active", "PassThrough"):
         raise InvalidParameterValue.constraint(
             "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]", mode
         )
-    if mode == "Active":
-        raise InvalidParameterValue(
-            "Lamina does not support active tracing (TracingConfig Mode Active): it has no X-Ray."
-        )
+    return bool(mode == "Active")
 
 
 def refuse_unsupported(body: Mapping[str, Any]) -> None:
-    check_tracing(body)
+    tracing_active(body, False)  # refuses a mode that is neither
     for key, what in _UNSUPPORTED.items():
         value = body.get(key)
         if _is_empty(value):
@@ -369,6 +366,7 @@ def parse_create(body: Mapping[str, Any], name: str, default_role: str) -> Creat
         log_group=custom_log_group(body, ""),
         snap_start=snap_start(body, False),
         dead_letter_arn=dead_letter_arn(body, ""),
+        tracing_active=tracing_active(body, False),
     )
     return CreateRequest(
         config, code_ref(code), boolean(body, "Publish"), tags(body.get("Tags")), layer_arns(body)
@@ -397,6 +395,7 @@ def parse_configuration_update(body: Mapping[str, Any], cfg: FunctionConfig) -> 
         log_group=custom_log_group(body, cfg.log_group),
         snap_start=snap_start(body, cfg.snap_start),
         dead_letter_arn=dead_letter_arn(body, cfg.dead_letter_arn),
+        tracing_active=tracing_active(body, cfg.tracing_active),
     )
 
 

@@ -38,7 +38,7 @@ def function_configuration(
         # Lambda leaves Environment out when there are no variables (Terraform reads
         # {"Variables": {}} as drift on every plan).
         **({"Environment": {"Variables": dict(cfg.environment)}} if cfg.environment else {}),
-        "TracingConfig": {"Mode": "PassThrough"},
+        "TracingConfig": {"Mode": "Active" if cfg.tracing_active else "PassThrough"},
         "RevisionId": cfg.revision_id,
         "State": "Active",
         "LastUpdateStatus": "Successful",

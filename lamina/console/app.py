@@ -103,6 +103,8 @@ class Console:
         logs: LogStore | None = None,
     ) -> None:
         self.logs = logs
+        # Active tracing: an invocation's X-Ray subsegments by request id (lamina.xray).
+        self.subsegments: Callable[[str], list[tuple[int, str, float, bool]]] | None = None
         self.bus = bus
         self.recent = recent
         self.prices = prices
@@ -272,8 +274,15 @@ class Console:
             reserved if reserved is not None else self.concurrency_limit,
             list(self._payloads.get(name, ())),
             invocations,
+            self._traced(invocations) if cfg.tracing_active else {},
         )
         return _html(200, views.function_page(page))
+
+    def _traced(self, invocations: list[Payloads]) -> dict[str, list[tuple[int, str, float, bool]]]:
+        find = self.subsegments
+        if find is None:
+            return {}
+        return {p.request_id: find(p.request_id) for p in invocations}
 
     def _series(self, name: str, since: int, until: int) -> Response:
         self.functions.get(name)  # 404 for an unknown function

@@ -139,6 +139,8 @@ class FunctionPage:
     concurrency_limit: int = 1000  # reserved concurrency, or the account's limit
     payloads: list[str] = field(default_factory=list)  # the Invoke box's history
     invocations: list[Payloads] = field(default_factory=list)  # newest first
+    # Active tracing: each invocation's X-Ray subsegments, (depth, name, ms, failed).
+    subsegments: dict[str, list[tuple[int, str, float, bool]]] = field(default_factory=dict)
 
 
 def _table(cls: str, head: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str) -> str:
@@ -204,9 +206,14 @@ def _history(payloads: list[str]) -> str:
     )
 
 
-def recent_invocations(invocations: list[Payloads], recent: list[LedgerEntry]) -> str:
+def recent_invocations(
+    invocations: list[Payloads],
+    recent: list[LedgerEntry],
+    subsegments: dict[str, list[tuple[int, str, float, bool]]] | None = None,
+) -> str:
     """Each kept invocation's request and response, under its REPORT line (joined by
-    request id; the ledger may not have it yet, or no longer among the last 20)."""
+    request id; the ledger may not have it yet, or no longer among the last 20), and the
+    X-Ray subsegments its function sent (active tracing)."""
     if not invocations:
         return "<p class=muted>No payloads kept yet.</p>"
     reports = {e.record.request_id: e.record for e in recent}
@@ -226,9 +233,20 @@ def recent_invocations(invocations: list[Payloads], recent: list[LedgerEntry]) -
             f"<pre class=request>{escape(shown(p.request, p.request_truncated))}</pre>"
             "<h3>Response</h3>"
             f"<pre class=response>{escape(shown(p.response, p.response_truncated))}</pre>"
-            "<h3>Logs</h3><pre class=logs>…</pre></details>"
+            + _subsegments((subsegments or {}).get(p.request_id, []))
+            + "<h3>Logs</h3><pre class=logs>…</pre></details>"
         )
     return "".join(items)
+
+
+def _subsegments(rows: list[tuple[int, str, float, bool]]) -> str:
+    if not rows:
+        return ""
+    lines = [
+        f"{'  ' * min(depth, 8)}{name}  {ms:.1f} ms{'  (error)' if failed else ''}"
+        for depth, name, ms, failed in rows[:200]
+    ]
+    return "<h3>X-Ray subsegments</h3><pre class=subsegments>" + escape("\n".join(lines)) + "</pre>"
 
 
 def function_page(page: FunctionPage) -> str:
@@ -302,7 +320,7 @@ def function_page(page: FunctionPage) -> str:
         "<section><h2>Recent invocations (trigger, REPORT)</h2>"
         f"<pre id=reports>{reports or 'No invocations yet.'}</pre></section>"
         "<section id=invocations><h2>Recent invocations (payloads)</h2>"
-        f"{recent_invocations(page.invocations, page.recent)}"
+        f"{recent_invocations(page.invocations, page.recent, page.subsegments)}"
         f"<p class=muted>The last {PER_FUNCTION} invocations' payloads, each cut at "
         f"{MAX_BYTES // 1024} KiB, kept in the server's memory.</p></section>",
         charts=True,

@@ -83,11 +83,13 @@ class MetricsEndpoint:
         requests: Callable[[], Mapping[str, int]] | None = None,
         esm: Callable[[], Sequence[EsmBatches]] | None = None,
         concurrency: Callable[[], Mapping[str, int]] | None = None,
+        xray: Callable[[], Mapping[tuple[str, str], int]] | None = None,
     ):
         """``cluster`` gives the cluster's load at scrape time (lamina serve --cluster);
         ``concurrency`` the invokes in flight per function when they run elsewhere than
         this pool (a cluster's placement counts them across its nodes)."""
         self.concurrency = concurrency
+        self.xray = xray
         self.requests = requests
         self.esm = esm
         self.settings = settings
@@ -173,6 +175,7 @@ class MetricsEndpoint:
             cluster=None if self.cluster is None else self.cluster(),
             requests=dict(self.requests()) if self.requests is not None else {},
             esm=list(self.esm()) if self.esm is not None else [],
+            xray=dict(self.xray()) if self.xray is not None else {},
             environments={
                 state.value: states.get(state.value, 0)
                 for state in EnvState

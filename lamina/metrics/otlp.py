@@ -120,6 +120,23 @@ def export_request(
     }
 
 
+def function_spans(sent: Iterable[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """``resourceSpans`` of spans functions sent as X-Ray segments: one resource per
+    function (``service.name`` = its name, as Lambda's X-Ray segments name it)."""
+    by_function: dict[str, list[dict[str, Any]]] = {}
+    for function, span_ in sent:
+        by_function.setdefault(function, []).append(span_)
+    return [
+        {
+            "resource": {
+                "attributes": [_attr("service.name", function), _attr("faas.name", function)]
+            },
+            "scopeSpans": [{"scope": {"name": "lamina.xray"}, "spans": spans}],
+        }
+        for function, spans in by_function.items()
+    ]
+
+
 class OtlpExporter:
     """Posts spans of observed records to ``<endpoint>/v1/traces`` from its own thread."""
 
@@ -129,6 +146,8 @@ class OtlpExporter:
         self.account = account
         self._interval = interval_s
         self._queue: deque[InvocationRecord] = deque(maxlen=MAX_QUEUED)
+        # Spans functions sent as X-Ray segments (lamina.xray), with their function's name.
+        self._spans: deque[tuple[str, dict[str, Any]]] = deque(maxlen=MAX_QUEUED)
         self._dropped = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lamina-otlp", daemon=True)
@@ -141,6 +160,13 @@ class OtlpExporter:
             self._dropped += overflow  # deque(maxlen) drops the oldest
         self._queue.extend(records)
 
+    def observe_spans(self, function: str, spans: list[dict[str, Any]]) -> None:
+        """Queue spans made from a function's X-Ray segments (the event loop calls this)."""
+        overflow = len(self._spans) + len(spans) - MAX_QUEUED
+        if overflow > 0:
+            self._dropped += overflow
+        self._spans.extend((function, s) for s in spans)
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self._send_all()
@@ -150,11 +176,18 @@ class OtlpExporter:
         if self._dropped:
             log.warning("OTLP: %d spans dropped (the collector is behind)", self._dropped)
             self._dropped = 0
-        while self._queue:
+        while self._queue or self._spans:
             batch: list[InvocationRecord] = []
             while self._queue and len(batch) < BATCH:
                 batch.append(self._queue.popleft())
-            body = json.dumps(export_request(batch, self.region, self.account)).encode()
+            sent: list[tuple[str, dict[str, Any]]] = []
+            while self._spans and len(sent) < BATCH:
+                sent.append(self._spans.popleft())
+            request: dict[str, Any] = (
+                export_request(batch, self.region, self.account) if batch else {"resourceSpans": []}
+            )
+            request["resourceSpans"].extend(function_spans(sent))
+            body = json.dumps(request).encode()
             req = urllib.request.Request(
                 self.url, data=body, headers={"Content-Type": "application/json"}
             )
@@ -163,7 +196,10 @@ class OtlpExporter:
                     resp.read()
             except (urllib.error.URLError, OSError) as exc:
                 log.warning(
-                    "OTLP export to %s failed, %d spans dropped: %s", self.url, len(batch), exc
+                    "OTLP export to %s failed, %d spans dropped: %s",
+                    self.url,
+                    len(batch) + len(sent),
+                    exc,
                 )
                 return
 

@@ -34,6 +34,9 @@ class Gauges:
     # On a cluster: node → state → count (replaces ``environments``: the control plane's
     # own pool is empty there), for the nodes that answered at scrape time.
     node_environments: Mapping[str, Mapping[str, int]] | None = None
+    # X-Ray segment documents functions sent: (function or "", "kept" or why dropped) →
+    # count ("" when dropped before its function was known: lamina.xray.daemon).
+    xray: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,13 @@ def render(totals: Mapping[SeriesKey, Minute], gauges: Gauges) -> str:
         for e in gauges.esm:
             labels = (("faas_name", e.function), ("source", e.source), ("mapping", e.mapping))
             out.sample(name, labels, getattr(e, attr))
+    out.family(
+        "lamina_xray_documents_total", "counter", "X-Ray documents functions sent, kept or not."
+    )
+    for (function, outcome), count in sorted(gauges.xray.items()):
+        out.sample(
+            "lamina_xray_documents_total", (("faas_name", function), ("outcome", outcome)), count
+        )
     return "\n".join(out.lines) + "\n"
 
 

@@ -96,6 +96,9 @@ class FunctionConfig:
     dead_letter_arn: str = ""
     # Layers, in the order they are merged under /opt (each with its archive's digest).
     layers: tuple[FunctionLayer, ...] = ()
+    # TracingConfig.Mode Active (False: PassThrough): environments get the X-Ray daemon's
+    # address and sampled trace headers (lamina.xray).
+    tracing_active: bool = False
 
     @property
     def cache_key(self) -> str:

@@ -64,7 +64,7 @@ _API_APPLIED = {"StageName", "Name", "Description", "Tags", "OpenApiVersion"}
 _API_LEFT_OUT = {
     "DefinitionBody": ("routes are read from function events, not OpenAPI definitions", False),
     "DefinitionUri": ("routes are read from function events, not OpenAPI definitions", False),
-    "TracingEnabled": ("Lamina has no X-Ray", True),
+    "TracingEnabled": ("API stages record no X-Ray segments (functions do: Tracing: Active)", True),
     "EndpointConfiguration": ("one local listener per API: no endpoint types", True),
     "AccessLogSetting": ("API access logs are not written; function logs are kept", False),
     "AccessLogSettings": ("API access logs are not written; function logs are kept", False),

@@ -43,8 +43,6 @@ IGNORED = {
     "RuntimeManagementConfig": "runtimes are the host's interpreters",
     "RecursiveLoop": "no recursion detection",
     "SourceKMSKeyArn": "no KMS",
-    "Tracing": "no X-Ray",
-    "TracingConfig": "no X-Ray",
     "Connectors": "no IAM",
     "Events": "",  # handled by lamina.sam.events
 }
@@ -83,6 +81,8 @@ _APPLIED = {
     "Role",
     "Policies",
     "RolePath",
+    "Tracing",
+    "TracingConfig",
 }
 
 
@@ -212,8 +212,6 @@ def translate_function(
     result = FunctionResult(None)
     for key in props:
         if IGNORED.get(key):
-            if key == "Tracing" and props[key] == "PassThrough":
-                continue
             result.skipped.append(Skipped(f"{lid}.{key}", IGNORED[key], ignored=True))
         elif key in UNSUPPORTED:
             result.skipped.append(Skipped(f"{lid}.{key}", UNSUPPORTED[key]))
@@ -326,10 +324,24 @@ def translate_function(
         system_log_level=_logging_field(logging, "SystemLogLevel"),
         invoke_config=_invoke_config(props.get("EventInvokeConfig"), where, result.skipped),
         dead_letter_arn=_dead_letter(props, where),
+        tracing_active=_tracing(props, where),
         role_arn=role_arn,
         own_role=own_role,
     )
     return result
+
+
+def _tracing(props: dict[str, Any], where: str) -> bool:
+    """SAM's ``Tracing`` (Active or PassThrough), or CloudFormation's ``TracingConfig.Mode``."""
+    mode = props.get("Tracing")
+    config = props.get("TracingConfig")
+    if mode is None and isinstance(config, dict):
+        mode = config.get("Mode")
+    if mode is None:
+        return False
+    if mode not in ("Active", "PassThrough"):
+        raise TemplateError(f"{where}.Tracing must be Active or PassThrough, not {mode!r}")
+    return bool(mode == "Active")
 
 
 def _public(arn: str, runtime: str, region: str, account: str) -> tuple[LayerSpec, str] | None:

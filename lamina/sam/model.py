@@ -116,6 +116,8 @@ class FunctionSpec:
     invoke_config: InvokeConfigSpec | None = None
     # DeadLetterQueue (SAM) / DeadLetterConfig: the SQS queue for spent async events.
     dead_letter_arn: str = ""
+    # Tracing: Active (SAM) / TracingConfig.Mode: X-Ray segments (lamina.xray).
+    tracing_active: bool = False
     # The execution role: the template's Role, or the one lamina up makes (own_role).
     role_arn: str = ""
     own_role: OwnRole | None = None
@@ -138,6 +140,7 @@ class FunctionSpec:
             "SnapStart": {"ApplyOn": "PublishedVersions" if self.snap_start else "None"},
             "Layers": [layer.arn for layer in self.layers],
             "DeadLetterConfig": {"TargetArn": self.dead_letter_arn},
+            "TracingConfig": {"Mode": "Active" if self.tracing_active else "PassThrough"},
         }
         if self.role_arn:
             out["Role"] = self.role_arn

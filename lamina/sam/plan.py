@@ -114,6 +114,7 @@ def _comparable(cfg: dict[str, Any], with_logging: bool) -> dict[str, Any]:
         "Layers": [layer.get("Arn") for layer in cfg.get("Layers") or []],
         "DeadLetterConfig": {"TargetArn": (cfg.get("DeadLetterConfig") or {}).get("TargetArn", "")},
         "Role": cfg.get("Role"),
+        "TracingConfig": {"Mode": (cfg.get("TracingConfig") or {}).get("Mode", "PassThrough")},
     }
     if with_logging:
         out["LoggingConfig"] = dict(cfg.get("LoggingConfig") or {})

@@ -92,6 +92,10 @@ class EnvNetwork:
     veth: str | None = None
     _release: Callable[[], None] | None = None
     _servers: list[asyncio.AbstractServer] = field(default_factory=list)
+    # Datagram endpoints served inside (the X-Ray daemon's), each with what to call after.
+    _transports: list[tuple[asyncio.BaseTransport, Callable[[], None]]] = field(
+        default_factory=list
+    )
 
     def take_runtime_socket(self) -> socket.socket:
         """The Runtime API listener, handed to whoever serves it (and then closes it)."""
@@ -107,10 +111,19 @@ class EnvNetwork:
         """Close ``server`` (serving one of this namespace's sockets) with the namespace."""
         self._servers.append(server)
 
+    def adopt_transport(self, transport: asyncio.BaseTransport, after: Callable[[], None]) -> None:
+        """Close ``transport`` (on one of this namespace's sockets) with the namespace,
+        then call ``after``."""
+        self._transports.append((transport, after))
+
     def close(self) -> None:
         for server in self._servers:
             server.close()
         self._servers.clear()
+        for transport, after in self._transports:
+            transport.close()
+            after()
+        self._transports.clear()
         for sock in (self.runtime_sock, self.api_sock):
             if sock is not None:
                 sock.close()
@@ -204,6 +217,26 @@ class _NetnsWorker:
         finally:
             self._go_home()
 
+    def udp_in(self, netns_fd: int, port: int) -> socket.socket:
+        """Runs on the worker thread: a non-blocking UDP socket bound to
+        ``127.0.0.1:port`` inside the namespace ``netns_fd`` (the X-Ray daemon's)."""
+        if self._broken:
+            raise SandboxError(self._broken)
+        if self._home < 0:
+            self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        _check(_libc.setns(netns_fd, CLONE_NEWNET), "setns into an environment's namespace")
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((LOOPBACK, port))
+                sock.setblocking(False)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        finally:
+            self._go_home()
+
     def _go_home(self) -> None:
         if _libc.setns(self._home, CLONE_NEWNET) != 0:
             # The thread is stuck in an environment's namespace: never use it again.
@@ -285,6 +318,13 @@ class NetnsPool:
             raise SandboxError("the environment's network namespace is closed")
         fd = net.fd
         return await self._worker.run_socket(lambda: self._worker.socket_in(fd))
+
+    async def udp_in(self, net: EnvNetwork, port: int) -> socket.socket:
+        """A UDP socket bound to ``127.0.0.1:port`` inside ``net`` (the X-Ray daemon's)."""
+        if net.fd < 0:
+            raise SandboxError("the environment's network namespace is closed")
+        fd = net.fd
+        return await self._worker.run_socket(lambda: self._worker.udp_in(fd, port))
 
     async def serve(self, net: EnvNetwork) -> EnvNetwork:
         """Serve Lamina's API on ``net``'s API listener (closed with ``net``)."""

@@ -32,11 +32,12 @@ class Delivered:
     trace: TraceSource  # its tracing context and the response's spans, for telemetry
 
 
-def trace_id(request_id: str, at: float, incoming: str | None = None) -> str:
+def trace_id(request_id: str, at: float, incoming: str | None = None, active: bool = False) -> str:
     """The invocation's X-Ray trace header: its parent span derived from its (random)
     request id, so the OTLP span Lamina exports for it is the parent of the function's own
-    spans; the root is the incoming trace's when there is one."""
-    return xray_header(request_id, at, incoming)
+    spans; the root is the incoming trace's when there is one (``active``: the function
+    has active tracing, and is sampled unless the caller decided)."""
+    return xray_header(request_id, at, incoming, active)
 
 
 async def deliver(
@@ -63,13 +64,16 @@ async def deliver(
         payload=payload,
         deadline_ms=int((started_wall + timeout_s) * 1000),
         function_arn=function_arn,
-        trace_id=trace_id(request_id, started_wall, trace_header),
+        trace_id=trace_id(request_id, started_wall, trace_header, env.cfg.tracing_active),
         client_context=client_context,
         cognito_identity=cognito_identity,
         stream=stream,
         answer=loop.create_future(),
     )
     inflight = env.inflight = Inflight(delivery)
+    if env.xray is not None:
+        # The daemon keeps what it sends for this trace (and the caller's span, if any).
+        env.xray(delivery.trace_id, trace_header)
     telemetry_events.start(env, request_id, delivery.trace_id)
     t0 = time.perf_counter()
     timer = loop.call_later(timeout_s, inflight.expire, channel)

@@ -79,6 +79,9 @@ class Environment:
     on_destroyed: Callable[[], None] | None = None
     # Its own network namespace (process tier), closed with the environment.
     network: EnvNetwork | None = None
+    # Active tracing: tells the X-Ray daemon which trace header each event was handed,
+    # and the caller's header it continues (lamina.xray.daemon); None: no tracing.
+    xray: Callable[[str, str | None], None] | None = None
     _output: OutputPipe = field(init=False)
     # The external extensions' output, a pipe of its own (lamina/runtimes/launch_extensions.sh).
     _extensions_output: OutputPipe | None = field(init=False, default=None)

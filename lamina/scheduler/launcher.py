@@ -23,10 +23,11 @@ from lamina.models.invocation import FunctionError
 from lamina.runtimes.registry import RuntimeRegistry, check_entrypoint, runtime_dir
 from lamina.runtimes.version import RuntimeVersion, bootstrap_digest, runtime_version
 from lamina.sandbox import EnvironmentProcess, Sandbox, SandboxSpec
-from lamina.sandbox.netns import LOOPBACK, NetnsPool, ServeApi
+from lamina.sandbox.netns import LOOPBACK, EnvNetwork, NetnsPool, ServeApi
 from lamina.scheduler import error_bodies
 from lamina.scheduler.environment import Environment
 from lamina.scheduler.spec import Host, LaunchPlan, cold_start_spec, sandbox_id
+from lamina.xray.daemon import DAEMON_PORT, HOST_OWNER, XrayDaemon
 
 ExitHook = Callable[[Environment, "asyncio.Future[int]"], None]
 
@@ -80,6 +81,9 @@ class Launcher:
         self._versions: dict[str, RuntimeVersion] = {}
         # Each environment's own network namespace (the process tier), or None.
         self.network: NetnsPool | None = getattr(sandbox, "network", None)
+        # The X-Ray daemon functions with active tracing send segments to (lamina.xray);
+        # set by the composition root once its shared socket is bound. None: no address.
+        self.xray: XrayDaemon | None = None
 
     def serve_api_inside(self, api_port: int, serve_api: ServeApi) -> None:
         """Lamina's API is bound on ``api_port``: serve it inside every environment's network
@@ -116,7 +120,44 @@ class Launcher:
             runtime_dir=self._runtime_dir,
             python_sdk=self.python_sdk,
             init_cpu_boost=self.settings.init_cpu_boost,
+            xray_daemon=self._xray_address(namespaced),
         )
+
+    def _xray_address(self, namespaced: bool) -> str:
+        if self.xray is None:
+            return ""
+        if namespaced:
+            return f"{LOOPBACK}:{DAEMON_PORT}"  # the environment's own socket (attach_xray)
+        return self.xray.host_address
+
+    async def attach_xray(
+        self, env: Environment, net: EnvNetwork | None, also: tuple[int, ...] = ()
+    ) -> None:
+        """An environment of a function with active tracing: its daemon socket (inside
+        its namespace, when it has one), and the hook that tells the daemon each trace
+        it is handed (``also``: other sockets it may send on, its zygote's)."""
+        daemon = self.xray
+        if daemon is None or not env.cfg.tracing_active:
+            return
+        owner = HOST_OWNER
+        if net is not None and self.network is not None:
+            owner = await self.serve_xray_in(net)
+        env.xray = functools.partial(
+            daemon.expect, env.cfg.name, (owner, *also), float(env.cfg.timeout_s)
+        )
+
+    async def serve_xray_in(self, net: EnvNetwork) -> int:
+        """A daemon socket at ``127.0.0.1:2000`` inside ``net``, closed with it; its owner id."""
+        assert self.xray is not None and self.network is not None
+        daemon = self.xray
+        sock = await self.network.udp_in(net, DAEMON_PORT)
+        try:
+            owner, transport = await daemon.serve(sock)
+        except BaseException:
+            sock.close()
+            raise
+        net.adopt_transport(transport, functools.partial(daemon.forget, owner))
+        return owner
 
     async def _code_dir(self, cfg: FunctionConfig) -> Path:
         code_dir = self._unpacked.get(cfg.code_sha256)
@@ -187,6 +228,7 @@ class Launcher:
         address = await env.channel.start(sock=net.take_runtime_socket() if net else None)
         if net is not None and self.network is not None:
             env.channel.telemetry.socket_factory = functools.partial(self.network.socket_in, net)
+        await self.attach_xray(env, net)
         spec = cold_start_spec(
             env.cfg,
             plan,

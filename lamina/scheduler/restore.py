@@ -29,7 +29,7 @@ from lamina.scheduler.init_phase import await_init
 from lamina.scheduler.launcher import ExitHook, Launcher, watch
 from lamina.scheduler.outcome import InitFailed, InitOutcome, Ready
 from lamina.scheduler.spec import environment_limits, sandbox_id
-from lamina.scheduler.zygotes import Zygotes
+from lamina.scheduler.zygotes import ZygoteEntry, Zygotes
 
 log = logging.getLogger("lamina.scheduler")
 
@@ -101,7 +101,7 @@ class Restorer:
             # Written before the pipe of the fork's output is read: the stream's first line.
             telemetry_events.restore_start(env, self.launcher.runtime_version(cfg.runtime))
         watch(env, process, read_fd, self.on_exit)
-        outcome = await self._await_restore(env, process, network, t0)
+        outcome = await self._await_restore(env, process, network, t0, entry)
         if created:
             # This invoke paid the version's INIT: a cold start's Init Duration, no restore.
             init_ms = (time.perf_counter() - started) * 1000
@@ -111,8 +111,33 @@ class Restorer:
         telemetry_events.restore_done(env, outcome)
         return outcome
 
+    async def _zygote_xray(self, env: Environment, entry: ZygoteEntry) -> tuple[int, ...]:
+        """The owner id of the daemon socket in the zygote's namespace (made by the first
+        fork that asks), or nothing when the function does not trace or has no namespace."""
+        zygote = entry.zygote
+        if (
+            self.launcher.xray is None
+            or not env.cfg.tracing_active
+            or zygote is None
+            or zygote.network is None
+            or zygote.network.fd < 0
+        ):
+            return ()
+        if entry.xray is None:
+            entry.xray = asyncio.ensure_future(self.launcher.serve_xray_in(zygote.network))
+        try:
+            return (await asyncio.shield(entry.xray),)
+        except (SandboxError, OSError):
+            entry.xray = None  # the next fork tries again
+            raise
+
     async def _await_restore(
-        self, env: Environment, process: ForkedProcess, network: NetnsPool | None, t0: float
+        self,
+        env: Environment,
+        process: ForkedProcess,
+        network: NetnsPool | None,
+        t0: float,
+        entry: ZygoteEntry,
     ) -> InitOutcome:
         """The forked environment's network adopted, then its after-restore hooks awaited up
         to its first ``/next``: Ready with its ``Restore`` (or InitFailed)."""
@@ -123,9 +148,14 @@ class Restorer:
                 env.channel.telemetry.socket_factory = functools.partial(
                     network.socket_in, env.network
                 )
+                await self.launcher.attach_xray(
+                    env, env.network, await self._zygote_xray(env, entry)
+                )
             except (SandboxError, OSError) as exc:
                 why = process.failure or f"no network namespace: {exc!r}"
                 return InitFailed(error_bodies.platform_failure(why), 0.0)
+        else:
+            await self.launcher.attach_xray(env, None)
         outcome = await await_init(
             env, self.settings.init_timeout_s, t0, self.settings.init_cpu_boost
         )

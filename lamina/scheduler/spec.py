@@ -60,6 +60,9 @@ class Host:
     runtime_dir: Path  # host path of Lamina's bootstraps
     python_sdk: Path | None  # boto3 for Python functions, when provided
     init_cpu_boost: bool
+    # The X-Ray daemon's host:port as environments reach it ("": no daemon), given to
+    # functions with active tracing only.
+    xray_daemon: str = ""
 
 
 def environment_limits(cfg: FunctionConfig, host: Host) -> Limits:
@@ -101,6 +104,7 @@ def cold_start_spec(
         api_endpoint=host.api_endpoint,
         credentials=host.credentials(cfg),
         opt_root=plan.opt_root,
+        xray_daemon=host.xray_daemon if cfg.tracing_active else "",
     )
     argv: list[str] = list(cmd.argv)
     if plan.extensions:

@@ -31,11 +31,13 @@ def environment_variables(
     api_endpoint: str = "",
     credentials: tuple[str, str, str] = ("", "", ""),
     opt_root: str = "/opt",
+    xray_daemon: str = "",
 ) -> dict[str, str]:
     """Everything a runtime process sees in ``os.environ``.
 
     The function's own variables go first so Lamina's reserved ones (validated as not
-    overridable at create time) always win.
+    overridable at create time) always win. ``xray_daemon``: the X-Ray daemon's
+    ``host:port`` for a function with active tracing ("" for PassThrough: no address).
     """
     # HOME is not reserved on Lambda: a function may set its own (HOME=/tmp is common).
     env = {"HOME": SANDBOX_HOME, **cfg.environment}
@@ -71,6 +73,12 @@ def environment_variables(
         # Lambda sets it only with the JSON format: the ApplicationLogLevel, upper case
         # (awslambdaric and the Node client filter their own records by it).
         env["AWS_LAMBDA_LOG_LEVEL"] = cfg.app_log_level
+    if xray_daemon:
+        # As Lambda sets them (the SDKs read the first; the Node and Java agents the others).
+        host, _, port = xray_daemon.rpartition(":")
+        env["AWS_XRAY_DAEMON_ADDRESS"] = xray_daemon
+        env["_AWS_XRAY_DAEMON_ADDRESS"] = host
+        env["_AWS_XRAY_DAEMON_PORT"] = port
     if execution_env:
         env["AWS_EXECUTION_ENV"] = execution_env
     if cfg.runtime.startswith("nodejs"):

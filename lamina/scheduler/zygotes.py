@@ -71,6 +71,9 @@ class ZygoteEntry:
     retired: bool = False
     output: OutputPipe | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # Active tracing: the X-Ray daemon's socket in the zygote's own namespace (the SDK's
+    # socket, made during INIT, stays there in every fork), its owner id once made.
+    xray: asyncio.Future[int] | None = None  # a task
 
 
 class Zygotes:

@@ -107,12 +107,16 @@ def test_create_needs_runtime_handler_and_code_and_refuses_unsupported_features(
         ({**base, "Handler": None}, "mandatory"),
         ({**base, "Code": {}}, "source for function code"),
         ({**base, "VpcConfig": {"SubnetIds": ["s-1"]}}, "VPC"),
-        ({**base, "TracingConfig": {"Mode": "Active"}}, "tracing"),
+        ({**base, "TracingConfig": {"Mode": "Sometimes"}}, "Active, PassThrough"),
         ({**base, "PackageType": "Image"}, "container"),
     ]
     for body, message in cases:
         with pytest.raises(InvalidParameterValue, match=message):
             parse_create(body, "f", "arn:aws:iam::000000000000:role/r")
+    # Active tracing is kept (lamina.xray); PassThrough is the default.
+    traced = {**base, "TracingConfig": {"Mode": "Active"}}
+    assert parse_create(traced, "f", "arn:aws:iam::000000000000:role/r").config.tracing_active
+    assert not parse_create(base, "f", "arn:aws:iam::000000000000:role/r").config.tracing_active
     # Empty structures (as Terraform sends them) are fine.
     empty_vpc = {**base, "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []}}
     parse_create(empty_vpc, "f", "arn:aws:iam::000000000000:role/r")

@@ -39,3 +39,16 @@ def test_recent_invocations_show_what_started_each() -> None:
         ["datasource", "REPORT", "RequestId:"],
         ["pubsub", "REPORT", "RequestId:"],
     ]
+
+
+def test_a_traced_invocation_lists_its_x_ray_subsegments() -> None:
+    ring = RecentPayloads()
+    ring.add("fn", "req-1", b"{}", b"null")
+    ring.add("fn", "req-2", b"{}", b"null")
+    rows = {"req-1": [(0, "work", 12.5, False), (1, "<inner>", 0.25, True)]}
+    html = views.recent_invocations(ring.of("fn"), [], rows)
+    two, one = html.split("</details>")[:2]  # newest first
+    assert 'data-request-id="req-1"' in one
+    listed = one.split("<pre class=subsegments>")[1].split("</pre>")[0]
+    assert listed.splitlines() == ["work  12.5 ms", "  &lt;inner&gt;  0.2 ms  (error)"]
+    assert "subsegments" not in two

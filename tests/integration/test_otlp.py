@@ -55,8 +55,9 @@ class _Handler(BaseHTTPRequestHandler):
         for rs in body["resourceSpans"]:
             for ss in rs["scopeSpans"]:
                 for span in ss["spans"]:
-                    for key in ("traceId", "spanId"):
-                        span[key] = base64.b64encode(bytes.fromhex(span[key])).decode()
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if key in span:
+                            span[key] = base64.b64encode(bytes.fromhex(span[key])).decode()
         msg = trace_service_pb2.ExportTraceServiceRequest()
         json_format.ParseDict(body, msg)  # raises on anything the schema does not allow
         self.server.paths.append(self.path)

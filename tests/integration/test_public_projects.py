@@ -31,7 +31,7 @@ from typing import IO, Any
 import pytest
 from PIL import Image
 
-from tests.integration.harness import ROOT, LaminaProcess
+from tests.integration.harness import ROOT, LaminaProcess, aws_client
 from tests.sam.upcli import nothing_done, up
 from tests.sam.upcli import wait_for as wait_for_fast
 from tests.unavailable import unavailable
@@ -379,6 +379,24 @@ def test_sam_init_hello_powertools(server: LaminaProcess, tmp_path: Path) -> Non
         "ColdStart",
         "HelloWorldInvocations",
     ]
+    # Tracing: Active: Tracer's subsegments (the handler's, the route's capture_method)
+    # are in the invocation's X-Ray trace, under Lamina's segment of the function.
+    xray = aws_client(server, "xray")
+    names: set[str] = set()
+
+    def traced() -> bool:
+        now = time.time()
+        summaries = xray.get_trace_summaries(
+            StartTime=now - 600, EndTime=now + 60, FilterExpression=f'service("{function}")'
+        )["TraceSummaries"]
+        ids = [s["Id"] for s in summaries][:5]  # BatchGetTraces takes 5 at a time
+        traces = xray.batch_get_traces(TraceIds=ids)["Traces"] if ids else []
+        for doc in (json.loads(s["Document"]) for t in traces for s in t["Segments"]):
+            if doc.get("origin") == "AWS::Lambda::Function":
+                names.update(sub["name"] for sub in doc.get("subsegments", []))
+        return {"## lambda_handler"} <= names
+
+    wait_for(traced, 30, "Tracer's subsegments")
     # The README's `sam logs -n HelloWorldFunction --stack-name sam-app-powertools --tail`.
     printed = sam_logs(
         server,

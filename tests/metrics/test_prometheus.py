@@ -86,3 +86,19 @@ def test_the_span_has_the_ids_the_function_was_given() -> None:
     assert xray_header("req-1", 0.0).startswith("Root=1-00000000-")
     odd = rec._replace(request_id="x")
     assert [len(part) for part in span_ids(odd)] == [32, 16]
+
+
+def test_x_ray_documents_are_counted_by_function_and_outcome() -> None:
+    xray = {("fn", "kept"): 3, ("fn", "trace full"): 2, ("", "not JSON"): 7}
+    text = render({}, Gauges(concurrent={}, environments={}, xray=xray))
+    samples = {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "lamina_xray_documents_total"
+    }
+    assert samples == {
+        (("faas_name", "fn"), ("outcome", "kept")): 3,
+        (("faas_name", "fn"), ("outcome", "trace full")): 2,
+        (("faas_name", ""), ("outcome", "not JSON")): 7,
+    }

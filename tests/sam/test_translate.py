@@ -513,7 +513,10 @@ def test_api_settings_lamina_does_not_apply_are_listed(tmp_path: Path) -> None:
     left_out = {s.what: (s.reason, s.ignored) for s in spec.skipped}
     assert left_out == {
         "MyApi.EndpointConfiguration": ("one local listener per API: no endpoint types", True),
-        "MyApi.TracingEnabled": ("Lamina has no X-Ray", True),
+        "MyApi.TracingEnabled": (
+            "API stages record no X-Ray segments (functions do: Tracing: Active)",
+            True,
+        ),
         "MyApi.AccessLogSetting": (
             "API access logs are not written; function logs are kept",
             False,
@@ -696,3 +699,39 @@ def test_an_sns_event_with_sqs_subscription_goes_through_a_queue_of_its_own(
         spec.functions["Fn"].name,
         5,
     )
+
+
+TRACED = """
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Tracing: Active
+Resources:
+  Traced:
+    Type: AWS::Serverless::Function
+    Properties: {InlineCode: "x", Handler: index.handler, Runtime: python3.12}
+  Plain:
+    Type: AWS::Serverless::Function
+    Properties: {InlineCode: "x", Handler: index.handler, Runtime: python3.12,
+                 Tracing: PassThrough}
+  Raw:
+    Type: AWS::Serverless::Function
+    Properties: {InlineCode: "x", Handler: index.handler, Runtime: python3.12,
+                 TracingConfig: {Mode: Active}}
+"""
+
+
+def test_tracing_active_is_applied_from_globals_and_per_function(tmp_path: Path) -> None:
+    """Powertools' templates set ``Tracing: Active`` in Globals: functions get X-Ray."""
+    template = tmp_path / "template.yaml"
+    template.write_text(TRACED)
+    spec, _ = load(template)
+    modes = {
+        f.logical_id: f.configuration()["TracingConfig"]["Mode"] for f in spec.functions.values()
+    }
+    assert modes == {"Traced": "Active", "Plain": "PassThrough", "Raw": "Active"}
+    assert not [s for s in spec.skipped if "Tracing" in s.what]
+    template.write_text(TRACED.replace("Tracing: PassThrough", "Tracing: Sometimes"))
+    spec, _ = load(template)
+    assert "Plain" not in spec.functions
+    assert "must be Active or PassThrough" in skipped(spec)["Plain (AWS::Serverless::Function)"]

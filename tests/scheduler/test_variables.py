@@ -6,7 +6,7 @@ from lamina.models.function import FunctionConfig
 from lamina.scheduler.variables import SANDBOX_HOME, environment_variables
 
 
-def variables(environment: dict[str, str]) -> dict[str, str]:
+def variables(environment: dict[str, str], xray_daemon: str = "") -> dict[str, str]:
     cfg = FunctionConfig("f", "nodejs20.x", "index.handler", "sha", 1, environment=environment)
     return environment_variables(
         cfg,
@@ -16,6 +16,7 @@ def variables(environment: dict[str, str]) -> dict[str, str]:
         task_root="/var/task",
         runtime_dir="/var/runtime",
         execution_env="AWS_Lambda_nodejs20.x",
+        xray_daemon=xray_daemon,
     )
 
 
@@ -29,3 +30,16 @@ def test_a_function_may_choose_its_own_home() -> None:
 
 def test_reserved_variables_win_over_the_functions_own() -> None:
     assert variables({"AWS_REGION": "us-west-2"})["AWS_REGION"] == "eu-west-1"
+
+
+def test_the_x_ray_daemon_address_is_set_as_lambda_sets_it_for_active_tracing_only() -> None:
+    traced = variables({}, xray_daemon="127.0.0.1:2000")
+    assert traced["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:2000"
+    assert (traced["_AWS_XRAY_DAEMON_ADDRESS"], traced["_AWS_XRAY_DAEMON_PORT"]) == (
+        "127.0.0.1",
+        "2000",
+    )
+    untraced = variables({})
+    assert not {"AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_ADDRESS"} & set(untraced)
+    # What the SDKs do without a daemon is the same either way: log, never raise.
+    assert traced["AWS_XRAY_CONTEXT_MISSING"] == untraced["AWS_XRAY_CONTEXT_MISSING"] == "LOG_ERROR"

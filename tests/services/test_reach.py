@@ -46,6 +46,8 @@ from lamina.services.sqs.handler import is_sqs_request
 from lamina.services.stepfunctions.handler import StepFunctions
 from lamina.services.sts import REACH as STS_REACH
 from lamina.services.sts import is_sts_request
+from lamina.services.xray.service import REACH as XRAY_REACH
+from lamina.services.xray.service import XrayService
 from lamina.wire.http import Request
 
 Selector = Callable[[Request], bool]
@@ -66,6 +68,7 @@ MOUNTED: list[tuple[str, Selector, Reach]] = [
     ("stepfunctions", StepFunctions.accepts, TARGETED),
     ("metrics", MetricsEndpoint.accepts, METRICS_REACH),
     ("cloudwatch", CloudWatchService.accepts, CLOUDWATCH_REACH),
+    ("xray", XrayService.accepts, XRAY_REACH),
     ("console", Console.accepts, CONSOLE_REACH),
     ("cluster status", ClusterStatus.accepts, CLUSTER_REACH),
 ]
@@ -85,6 +88,9 @@ PATHS = [
     "/console/functions/f",
     "/lambda-url/abc/p",
     "/schedules/s",
+    "/Traces",
+    "/TraceSummaries",
+    "/TraceSegments",
     "/service/GraniteServiceVersion20100801/operation/GetMetricData",
     "/bucket/key",
     "/000000000000/q",
@@ -100,7 +106,10 @@ QUERIES = [
     "?X-Amz-Credential=AKID%2F20240101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=ab",
     "?X-Amz-Credential=AKID%2F20240101%2Fus-east-1%2Flambda%2Faws4_request&X-Amz-Signature=ab",
 ]
-SERVICES = ["lambda", "s3", "sqs", "sns", "iam", "sts", "cloudformation", "monitoring", "scheduler"]
+SERVICES = [
+    "lambda", "s3", "sqs", "sns", "iam", "sts", "cloudformation", "monitoring", "scheduler",
+    "xray",
+]  # fmt: skip
 HEADERS: list[dict[str, str]] = [
     {},
     {"x-amz-target": "AWSEvents.PutEvents"},

@@ -217,6 +217,13 @@ def _resource(
     return "*"
 
 
+_XRAY_OPERATIONS = {
+    "/Traces": "BatchGetTraces",
+    "/TraceSummaries": "GetTraceSummaries",
+    "/TraceSegments": "PutTraceSegments",
+}
+
+
 def mounted_access(
     service: str,
     method: str,
@@ -240,6 +247,8 @@ def mounted_access(
             else (headers.get("x-amz-target", "").rpartition(".")[2])
         )
         return Access(f"cloudwatch:{operation}", "*")
+    if service == "xray":  # REST-JSON: the operation is the path
+        return Access(f"xray:{_XRAY_OPERATIONS.get(path, '')}", "*")
     amz_target = headers.get("x-amz-target", "")
     if amz_target:
         return json_access(service, amz_target.rpartition(".")[2], body, region, account)

@@ -119,3 +119,14 @@ def test_cloudwatch_requests_are_cloudwatch_actions() -> None:
     assert mounted_access("monitoring", "POST", "/", target, b"{}", R, A) == Access(
         "cloudwatch:PutMetricAlarm", "*"
     )
+
+
+def test_x_ray_requests_are_named_by_their_path() -> None:
+    for path, operation in (
+        ("/Traces", "BatchGetTraces"),
+        ("/TraceSummaries", "GetTraceSummaries"),
+        ("/TraceSegments", "PutTraceSegments"),
+    ):
+        assert mounted_access("xray", "POST", path, {}, b"{}", R, A) == Access(
+            f"xray:{operation}", "*"
+        )
