@@ -249,7 +249,7 @@ async def _start_locked(
     stacks = CloudFormationHandler(stack_store, writes=writes)
     api.mount_service(stacks.mount())
     api.mount(is_record_request, stacks.handle_record, reach=RECORD_REACH)
-    events = open_event_sources(settings, functions, scheduler, metadata, api)
+    events = open_event_sources(settings, functions, scheduler, metadata, api, ledger)
     # Bucket and queue policies take part in authorising functions' calls (IAM's
     # cross-policy evaluation): loaded now, kept up to date by their services.
     for service in (events.s3, events.sqs):
@@ -467,6 +467,7 @@ def open_event_sources(
     scheduler: Scheduler,
     metadata: MetadataStore,
     api: LambdaApi,
+    ledger: Ledger,
 ) -> EventSources:
     """Every event source, invoking through the scheduler, mounted on the API's port."""
     region, account = settings.region, settings.account_id
@@ -511,7 +512,12 @@ def open_event_sources(
         invoke_stream=invoke_stream,
     )
     # Recursive loop detection over the counted sources (lamina.events.recursion).
-    guard = RecursionGuard(functions.loop_allowed, lambda name: function_arn(region, account, name))
+    guard = RecursionGuard(
+        functions.loop_allowed,
+        lambda name: function_arn(region, account, name),
+        # RecursiveInvocationsDropped, per function (the stopped event names no version).
+        lambda name: ledger.record_recursive_drop(name, "$LATEST", time.time()),
+    )
     events.async_queue.recursion = guard
     events.mappings.recursion = guard
     api.attach_events(events)

@@ -83,7 +83,8 @@ class Ledger:
         self._interval = flush_interval_s
         self._batch_size = batch_size
         self._buffer: deque[InvocationRecord] = deque()
-        self._throttles: deque[tuple[str, str, float]] = deque()
+        # Throttled invokes, and (True) invocations recursive loop detection stopped.
+        self._throttles: deque[tuple[str, str, float, bool]] = deque()
         self._spans: deque[ProvisionedSpan] = deque()  # provisioned concurrency's
         self._flush_requests: deque[_FlushRequest] = deque()
         self._wake = threading.Event()
@@ -133,7 +134,14 @@ class Ledger:
 
     def record_throttle(self, function: str, version: str, at: float) -> None:
         """Count one throttled invoke (epoch seconds ``at``): O(1), no I/O, any thread."""
-        self._throttles.append((function, version, at))
+        self._throttles.append((function, version, at, False))
+        if not self._wake.is_set() and len(self._throttles) >= self._batch_size:
+            self._wake.set()
+
+    def record_recursive_drop(self, function: str, version: str, at: float) -> None:
+        """Count one invocation recursive loop detection stopped (RecursiveInvocationsDropped):
+        O(1), no I/O, any thread."""
+        self._throttles.append((function, version, at, True))
         if not self._wake.is_set() and len(self._throttles) >= self._batch_size:
             self._wake.set()
 
@@ -328,8 +336,8 @@ class Ledger:
             batch = _take_all(self._buffer, self._batch_size)
             throttles = _take_all(self._throttles, self._batch_size)
             minutes: dict[RollupKey, Minute] = {}
-            for function, version, at in throttles:
-                fold_throttle(minutes, function, version, at)
+            for function, version, at, recursive in throttles:
+                fold_throttle(minutes, function, version, at, recursive)
             written: list[InvocationRecord] = []
             try:
                 conn.execute("BEGIN")

@@ -78,6 +78,9 @@ class Minute:
     pc_used_sum: float = 0.0
     pc_used_min: float = 0.0
     pc_used_max: float = 0.0
+    # Invocations recursive loop detection stopped (RecursiveInvocationsDropped): they
+    # never ran, so they have no ledger record (lamina.events.recursion).
+    recursive_drops: int = 0
 
     def add(self, rec: InvocationRecord, gb_s: Decimal, cost: Decimal) -> None:
         """Count one metered invocation in, with its GB-s and cost."""
@@ -140,6 +143,7 @@ class Minute:
         self.errors += other.errors
         self.timeouts += other.timeouts
         self.throttles += other.throttles
+        self.recursive_drops += other.recursive_drops
         self.cold_starts += other.cold_starts
         self.duration_sum_ms += other.duration_sum_ms
         self.duration_max_ms = max(self.duration_max_ms, other.duration_max_ms)
@@ -222,13 +226,19 @@ def fold_batch(
         minute.cost += Decimal(cost) * n
 
 
-def fold_throttle(acc: dict[RollupKey, Minute], function: str, version: str, at: float) -> None:
-    """Count one throttled invoke (it never ran, so it has no ledger record)."""
+def fold_throttle(
+    acc: dict[RollupKey, Minute], function: str, version: str, at: float, recursive: bool = False
+) -> None:
+    """Count one throttled invoke, or (``recursive``) one recursive loop detection stopped:
+    it never ran, so it has no ledger record."""
     key = (function, version, minute_of(at))
     minute = acc.get(key)
     if minute is None:
         minute = acc[key] = Minute()
-    minute.throttles += 1
+    if recursive:
+        minute.recursive_drops += 1
+    else:
+        minute.throttles += 1
 
 
 def merged(minutes: Iterable[Minute]) -> Minute:

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS {name} (
     pc_used_sum                 REAL    NOT NULL DEFAULT 0,
     pc_used_min                 REAL    NOT NULL DEFAULT 0,
     pc_used_max                 REAL    NOT NULL DEFAULT 0,
+    recursive_drops             INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (function, version, minute)
 ) WITHOUT ROWID;
 """
@@ -61,9 +62,9 @@ _COLUMNS = (
     "duration_sum_ms, duration_max_ms, duration_min_ms, duration_buckets, init_sum_ms, "
     "init_buckets, max_memory_used_mb, memory_mb, gb_s, cost, provisioned_invocations, "
     "provisioned_duration_sum_ms, spillover_invocations, pc_samples, pc_busy_sum, pc_busy_min, "
-    "pc_busy_max, pc_used_sum, pc_used_min, pc_used_max"
+    "pc_busy_max, pc_used_sum, pc_used_min, pc_used_max, recursive_drops"
 )
-_VALUES = ", ".join("?" * 28)
+_VALUES = ", ".join("?" * 29)
 # Columns added since the tables were first made (each with a default: older rows count 0).
 _ADDED = (
     "provisioned_invocations INTEGER NOT NULL DEFAULT 0",
@@ -73,6 +74,7 @@ _ADDED = (
     "pc_busy_sum INTEGER NOT NULL DEFAULT 0",
     "pc_busy_min INTEGER NOT NULL DEFAULT 0",
     "pc_busy_max INTEGER NOT NULL DEFAULT 0",
+    "recursive_drops INTEGER NOT NULL DEFAULT 0",
     "pc_used_sum REAL NOT NULL DEFAULT 0",
     "pc_used_min REAL NOT NULL DEFAULT 0",
     "pc_used_max REAL NOT NULL DEFAULT 0",
@@ -101,7 +103,7 @@ def _decode(row: tuple[Any, ...]) -> tuple[RollupKey, Minute]:
     (function, version, minute, invocations, errors, timeouts, throttles, cold_starts,
      duration_sum, duration_max, duration_min, duration_buckets, init_sum, init_buckets,
      max_used, memory_mb, gb_s, cost, pc_invocations, pc_duration, spillover, samples, busy_sum, busy_min, busy_max,
-     used_sum, used_min, used_max) = row  # fmt: skip
+     used_sum, used_min, used_max, recursive_drops) = row  # fmt: skip
     return (str(function), str(version), int(minute)), Minute(
         invocations=int(invocations),
         errors=int(errors),
@@ -128,6 +130,7 @@ def _decode(row: tuple[Any, ...]) -> tuple[RollupKey, Minute]:
         pc_used_sum=float(used_sum),
         pc_used_min=float(used_min),
         pc_used_max=float(used_max),
+        recursive_drops=int(recursive_drops),
     )
 
 
@@ -159,6 +162,7 @@ def _encode(key: RollupKey, m: Minute) -> tuple[object, ...]:
         m.pc_used_sum,
         m.pc_used_min,
         m.pc_used_max,
+        m.recursive_drops,
     )
 
 

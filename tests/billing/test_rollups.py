@@ -51,6 +51,7 @@ def test_ledger_folds_records_and_throttles_into_minutes(tmp_path: Path) -> None
             ledger.record(rec)
         ledger.record_throttle("fn", "$LATEST", DAY1 + 62)
         ledger.record_throttle("fn", "$LATEST", DAY1 + 63)
+        ledger.record_recursive_drop("fn", "$LATEST", DAY1 + 64)  # not a throttle
         ledger.flush()
         rows = ledger.rollups("fn")
         assert [key for key, _ in rows] == [
@@ -77,6 +78,8 @@ def test_ledger_folds_records_and_throttles_into_minutes(tmp_path: Path) -> None
         totals = ledger.metric_totals()
         assert totals[("fn", "$LATEST")].invocations == 4
         assert totals[("fn", "$LATEST")].throttles == 2
+        assert totals[("fn", "$LATEST")].recursive_drops == 1
+        assert (first.recursive_drops, second.recursive_drops) == (0, 1)
         assert totals[("other", "$LATEST")].invocations == 1
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,6 +69,21 @@ def hops(server: LaminaProcess, function: str, run: str) -> list[int]:
         if words[:2] == ["HOP", run]:
             out.append(int(words[2]))
     return sorted(out)
+
+
+def drops(server: LaminaProcess, function: str) -> float:
+    """``RecursiveInvocationsDropped``'s Sum for ``function`` over the last hour."""
+    now = time.time()
+    points = aws_client(server, "cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="RecursiveInvocationsDropped",
+        Dimensions=[{"Name": "FunctionName", "Value": function}],
+        StartTime=now - 3600,
+        EndTime=now + 60,
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return float(sum(p["Sum"] for p in points))
 
 
 def one_message(sqs: Any, url: str) -> dict[str, Any]:
@@ -135,6 +151,9 @@ def test_a_queue_loop_is_stopped_after_16_more_runs_and_its_message_dead_lettere
     stopped = one_message(sqs, dlq)
     assert json.loads(stopped["Body"])["hop"] == 17
     assert hops(server, "queue-looper", run) == list(range(17))  # hops 0 to 16 ran, once each
+    # Stopped once: received again, the message went to the DLQ, not to the function.
+    wait_until(lambda: drops(server, "queue-looper") > 0, what="RecursiveInvocationsDropped")
+    assert drops(server, "queue-looper") == 1
 
 
 def test_a_function_allowed_to_loop_runs_on(server: LaminaProcess) -> None:
@@ -150,6 +169,7 @@ def test_a_function_allowed_to_loop_runs_on(server: LaminaProcess) -> None:
     )
     assert hops(server, "allowed-looper", run) == list(range(LAST_HOP + 1))
     assert "Messages" not in sqs.receive_message(QueueUrl=dlq)
+    assert drops(server, "allowed-looper") == 0
 
 
 def test_an_async_self_invoke_loop_is_stopped_into_its_on_failure_destination(
@@ -178,3 +198,5 @@ def test_an_async_self_invoke_loop_is_stopped_into_its_on_failure_destination(
         f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:self-invoker:$LATEST"
     )
     assert hops(server, "self-invoker", run) == list(range(17))
+    wait_until(lambda: drops(server, "self-invoker") > 0, what="RecursiveInvocationsDropped")
+    assert drops(server, "self-invoker") == 1

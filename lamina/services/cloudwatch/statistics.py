@@ -17,6 +17,8 @@ Each metric is what Lambda would have published per request, summarised per peri
   of its provisioned environments served an event when it began, and that over the
   provisioned concurrency configured (0.5: half of it in use); ``Maximum`` is the peak.
   Like Lambda's, they have no datapoint in a period without such an invocation.
+* ``RecursiveInvocationsDropped`` — 1 per invocation recursive loop detection stopped
+  (lamina.events.recursion), no datapoint in a period without one.
 
 A period with nothing to count has no datapoint, as in CloudWatch.
 """
@@ -40,6 +42,7 @@ UNITS = {
     "ProvisionedConcurrencySpilloverInvocations": "Count",
     "ProvisionedConcurrentExecutions": "Count",
     "ProvisionedConcurrencyUtilization": "Count",
+    "RecursiveInvocationsDropped": "Count",
 }
 # What ListMetrics lists for every function (provisioned concurrency's are not listed:
 # most functions have none).
@@ -133,6 +136,10 @@ def summarise(metric: str, m: Minute, period_s: int) -> StatisticSummary | None:
         if not samples:
             return None
         return StatisticSummary(samples, m.throttles, 0 if n else 1, 1 if m.throttles else 0, m)
+    if metric == "RecursiveInvocationsDropped":
+        # One per invocation stopped (lamina.events.recursion); no datapoint without one.
+        drops = m.recursive_drops
+        return StatisticSummary(drops, drops, 1, 1, m) if drops else None
     if metric == "Duration":
         if not n:
             return None
