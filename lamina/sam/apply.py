@@ -189,6 +189,8 @@ class Applier:
             lam.put_function_concurrency(
                 FunctionName=fn.name, ReservedConcurrentExecutions=fn.reserved_concurrency
             )
+        if fn.recursive_loop != "Terminate":
+            lam.put_function_recursion_config(FunctionName=fn.name, RecursiveLoop=fn.recursive_loop)
         if fn.alias:
             self._publish(fn, create=True)
             if fn.provisioned is not None:
@@ -240,6 +242,8 @@ class Applier:
             )
         elif c.concurrency == "delete":
             lam.delete_function_concurrency(FunctionName=fn.name)
+        if c.recursive_loop:
+            lam.put_function_recursion_config(FunctionName=fn.name, RecursiveLoop=fn.recursive_loop)
         if c.publish:
             self._publish(fn, create=c.alias == "create")
         if c.provisioned == "set":

@@ -21,6 +21,7 @@ class CurrentFunction:
     invoke_config: tuple[int | None, int | None, str | None, str | None] | None = None
     # The alias's provisioned concurrency (requested), None: none.
     provisioned: int | None = None
+    recursive_loop: str = "Terminate"  # GetFunctionRecursionConfig
 
     @property
     def code_sha256(self) -> str:

@@ -41,7 +41,6 @@ IGNORED = {
     "VersionDescription": "published versions carry no description here",
     "PropagateTags": "tags go on the function only",
     "RuntimeManagementConfig": "runtimes are the host's interpreters",
-    "RecursiveLoop": "no recursion detection",
     "SourceKMSKeyArn": "no KMS",
     "Connectors": "no IAM",
     "Events": "",  # handled by lamina.sam.events
@@ -66,6 +65,7 @@ _APPLIED = {
     "Architectures",
     "EphemeralStorage",
     "ReservedConcurrentExecutions",
+    "RecursiveLoop",
     "AutoPublishAlias",
     "ProvisionedConcurrencyConfig",
     "Layers",
@@ -325,6 +325,7 @@ def translate_function(
         invoke_config=_invoke_config(props.get("EventInvokeConfig"), where, result.skipped),
         dead_letter_arn=_dead_letter(props, where),
         tracing_active=_tracing(props, where),
+        recursive_loop=_recursive_loop(props, where),
         role_arn=role_arn,
         own_role=own_role,
     )
@@ -342,6 +343,14 @@ def _tracing(props: dict[str, Any], where: str) -> bool:
     if mode not in ("Active", "PassThrough"):
         raise TemplateError(f"{where}.Tracing must be Active or PassThrough, not {mode!r}")
     return bool(mode == "Active")
+
+
+def _recursive_loop(props: dict[str, Any], where: str) -> str:
+    """``RecursiveLoop`` (Allow or Terminate, Lambda's default)."""
+    value = props.get("RecursiveLoop", "Terminate")
+    if value not in ("Allow", "Terminate"):
+        raise TemplateError(f"{where}.RecursiveLoop must be Allow or Terminate, not {value!r}")
+    return str(value)
 
 
 def _public(arn: str, runtime: str, region: str, account: str) -> tuple[LayerSpec, str] | None:

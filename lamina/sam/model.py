@@ -118,6 +118,8 @@ class FunctionSpec:
     dead_letter_arn: str = ""
     # Tracing: Active (SAM) / TracingConfig.Mode: X-Ray segments (lamina.xray).
     tracing_active: bool = False
+    # RecursiveLoop: Allow lets recursive loop detection leave the function's loops run.
+    recursive_loop: str = "Terminate"
     # The execution role: the template's Role, or the one lamina up makes (own_role).
     role_arn: str = ""
     own_role: OwnRole | None = None

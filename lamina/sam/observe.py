@@ -93,7 +93,18 @@ def _function(lam: Any, name: str, alias: str | None) -> CurrentFunction | None:
         pinned,
         _invoke_config(lam, name, alias if alias in aliases else None),
         _provisioned(lam, name, alias) if alias and alias in aliases else None,
+        _recursive_loop(lam, name),
     )
+
+
+def _recursive_loop(lam: Any, name: str) -> str:
+    """The function's RecursiveLoop (Terminate where it is not served)."""
+    try:
+        return str(lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"])
+    except ClientError as exc:
+        if error_code(exc) in NOT_FOUND:
+            return "Terminate"
+        raise
 
 
 def _provisioned(lam: Any, name: str, alias: str) -> int | None:

@@ -70,6 +70,7 @@ class FunctionChange:
     alias_removed: str | None = None
     invoke_config: Literal["put", "delete", None] = None
     provisioned: Literal["set", "delete", None] = None  # on the alias
+    recursive_loop: bool = False  # PutFunctionRecursionConfig
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,8 @@ def _function_change(
         changes["provisioned"] = "delete" if spec.provisioned is None else "set"
     if wanted_config != cur.invoke_config:
         changes["invoke_config"] = "delete" if wanted_config is None else "put"
+    if spec.recursive_loop != cur.recursive_loop:
+        changes["recursive_loop"] = True
     made = state.aliases.get(spec.name)
     if made and made != spec.alias and made in cur.aliases:
         changes["alias_removed"] = made
@@ -227,6 +230,8 @@ def _function_summary(c: FunctionChange, config: list[str]) -> tuple[str, ...]:
         out.append(f"async invoke config {'set' if c.invoke_config == 'put' else 'removed'}")
     if c.provisioned:
         out.append(f"provisioned concurrency → {c.spec.provisioned or 'none'}")
+    if c.recursive_loop:
+        out.append(f"recursive loop → {c.spec.recursive_loop}")
     return tuple(out)
 
 

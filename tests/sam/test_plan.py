@@ -282,3 +282,16 @@ def test_a_topics_differences_name_its_attributes_and_tags() -> None:
     ]
     assert topic_differences(want, {"DisplayName": "New", "tags": "{}"}) == ["tags"]
     assert topic_differences(want, {"DisplayName": "New", "tags": '{"team": "a"}'}) == []
+
+
+def test_recursive_loop_is_compared_and_put_on_its_own() -> None:
+    f = fn(recursive_loop="Allow")
+    spec = stack(f)
+    p = plan(spec, shas(spec), Current(functions={f.name: current_of(f)}), StackState("app", "e"))
+    (action,) = p.actions  # the server's Terminate differs from the template's Allow
+    assert action.changes == ("recursive loop → Allow",)
+    change = action.target
+    assert isinstance(change, FunctionChange) and change.recursive_loop
+    assert not change.configuration and not change.code
+    same = Current(functions={f.name: current_of(f, recursive_loop="Allow")})
+    assert plan(spec, shas(spec), same, StackState("app", "e")).empty

@@ -735,3 +735,29 @@ def test_tracing_active_is_applied_from_globals_and_per_function(tmp_path: Path)
     spec, _ = load(template)
     assert "Plain" not in spec.functions
     assert "must be Active or PassThrough" in skipped(spec)["Plain (AWS::Serverless::Function)"]
+
+
+LOOPING = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Looper:
+    Type: AWS::Serverless::Function
+    Properties: {InlineCode: "x", Handler: index.handler, Runtime: python3.12,
+                 RecursiveLoop: Allow}
+  Plain:
+    Type: AWS::Serverless::Function
+    Properties: {InlineCode: "x", Handler: index.handler, Runtime: python3.12}
+"""
+
+
+def test_recursive_loop_is_read_and_checked(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(LOOPING)
+    spec, _ = load(template)
+    loops = {f.logical_id: f.recursive_loop for f in spec.functions.values()}
+    assert loops == {"Looper": "Allow", "Plain": "Terminate"}
+    assert not [s for s in spec.skipped if "RecursiveLoop" in s.what]
+    template.write_text(LOOPING.replace("RecursiveLoop: Allow", "RecursiveLoop: Sometimes"))
+    spec, _ = load(template)
+    assert "Looper" not in spec.functions
+    assert "must be Allow or Terminate" in skipped(spec)["Looper (AWS::Serverless::Function)"]
