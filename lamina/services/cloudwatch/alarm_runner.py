@@ -36,7 +36,7 @@ from lamina.services.cloudwatch.alarms import (
     parse_tags,
     topic_notification,
 )
-from lamina.services.cloudwatch.operations import invalid, missing
+from lamina.services.cloudwatch.operations import evaluate_queries, invalid, missing
 from lamina.services.cloudwatch.sources import MetricSources
 from lamina.services.protocol.cbor import Epoch
 
@@ -183,19 +183,21 @@ class AlarmRunner:
             "StateValue": a.state,
             "StateReason": a.reason,
             "StateUpdatedTimestamp": Epoch(a.state_updated),
-            "MetricName": a.metric,
-            "Namespace": a.namespace,
-            "Dimensions": a.dimensions,
-            "Period": a.period,
             "EvaluationPeriods": a.evaluation_periods,
             "Threshold": a.threshold,
             "ComparisonOperator": a.comparison,
             "TreatMissingData": a.treat_missing,
         }
-        if a.statistic.startswith("p"):
-            shape["ExtendedStatistic"] = a.statistic
+        if a.metrics:  # a metric math alarm: its queries, no single metric
+            shape["Metrics"] = a.metrics
         else:
-            shape["Statistic"] = a.statistic
+            shape.update(
+                MetricName=a.metric, Namespace=a.namespace, Dimensions=a.dimensions, Period=a.period
+            )
+            if a.statistic.startswith("p"):
+                shape["ExtendedStatistic"] = a.statistic
+            else:
+                shape["Statistic"] = a.statistic
         if a.datapoints_given:
             shape["DatapointsToAlarm"] = a.datapoints_to_alarm
         if a.unit is not None:
@@ -209,6 +211,8 @@ class AlarmRunner:
         end = minute_of(now) + 60
         start = end - k * period
         out: list[float | None] = [None] * k
+        if alarm.metrics:
+            return self._math_values(alarm, start, end, out)
         summaries = self._sources.summaries(
             alarm.namespace, alarm.metric, alarm.dimensions, None, start, end, period, start
         )
@@ -216,6 +220,25 @@ class AlarmRunner:
             slot = (at - start) // period
             if 0 <= slot < k and out[slot] is None:  # one unit per period
                 out[slot] = summary.statistic(alarm.statistic, alarm.metric)
+        return out
+
+    def _math_values(
+        self, alarm: Alarm, start: int, end: int, out: list[float | None]
+    ) -> list[float | None]:
+        """A metric math alarm's returned query per sliding period (its queries evaluated
+        as GetMetricData would, on periods starting at ``start``)."""
+        try:
+            evaluated = evaluate_queries(self._sources, alarm.metrics, start, end, start)
+        except AwsServiceError as exc:  # e.g. an array result: no datapoint, logged
+            log.warning("alarm %s: its expression failed: %s", alarm.name, exc.message)
+            return out
+        for query, series, _ in evaluated:
+            if query.get("ReturnData", True) is False or len(series) != 1:
+                continue
+            for at, value in series[0].points.items():
+                slot = (at - start) // alarm.period
+                if 0 <= slot < len(out):
+                    out[slot] = value
         return out
 
     def evaluate_all(self) -> list[tuple[Alarm, str]]:

@@ -17,7 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from lamina.errors import AwsServiceError
+from lamina.services.cloudwatch.metricmath import Node, order, parse, validation
 from lamina.services.cloudwatch.operations import (
+    QUERY_ID,
     invalid,
     missing,
     parse_dimensions,
@@ -83,6 +86,10 @@ class Alarm:
     # Echoed by DescribeAlarms only as given (Terraform plans a change for anything else).
     datapoints_given: bool = True
     unit: str | None = None
+    # A metric math alarm's queries (PutMetricAlarm's ``Metrics``, as given): then
+    # namespace, metric, dimensions and statistic are empty, and period is the returned
+    # query's.
+    metrics: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,11 +138,15 @@ def parse_put(body: dict[str, Any], now: float, previous: Alarm | None) -> Alarm
     name = body.get("AlarmName")
     if not isinstance(name, str) or not _NAME.match(name):
         raise missing("AlarmName")
-    for key in ("MetricName", "Namespace", "ComparisonOperator"):
+    if not isinstance(body.get("ComparisonOperator"), str):
+        raise missing("ComparisonOperator")
+    metrics: list[dict[str, Any]] = []
+    if body.get("Metrics") is not None:
+        metrics, period = parse_metrics(body)
+        body = {**body, "Namespace": "", "MetricName": "", "Statistic": "Sum", "Period": period}
+    for key in ("MetricName", "Namespace"):
         if not isinstance(body.get(key), str):
             raise missing(key)
-    if body.get("Metrics") is not None:
-        raise invalid("Metric math alarms (Metrics) are not supported by Lamina.")
     stat = body.get("Statistic")
     extended = body.get("ExtendedStatistic")
     if (stat is None) == (extended is None):
@@ -164,8 +175,8 @@ def parse_put(body: dict[str, Any], now: float, previous: Alarm | None) -> Alarm
         namespace=body["Namespace"],
         metric=body["MetricName"],
         dimensions=parse_dimensions(body.get("Dimensions")),
-        statistic=str(stat if stat is not None else extended),
-        period=parse_period(body.get("Period"), body["Namespace"]),
+        statistic="" if metrics else str(stat if stat is not None else extended),
+        period=body["Period"] if metrics else parse_period(body.get("Period"), body["Namespace"]),
         evaluation_periods=periods,
         datapoints_to_alarm=to_alarm,
         threshold=float(threshold),
@@ -180,6 +191,7 @@ def parse_put(body: dict[str, Any], now: float, previous: Alarm | None) -> Alarm
         tags=parse_tags(body.get("Tags")),
         datapoints_given="DatapointsToAlarm" in body,
         unit=str(body["Unit"]) if body.get("Unit") is not None else None,
+        metrics=metrics,
     )
     if previous is not None:
         # As CloudWatch: an update keeps the state, and ignores Tags (TagResource sets them).
@@ -191,6 +203,68 @@ def parse_put(body: dict[str, Any], now: float, previous: Alarm | None) -> Alarm
             tags=previous.tags,
         )
     return alarm
+
+
+MAX_ALARM_METRICS = 10
+_SINGLE_METRIC = ("MetricName", "Namespace", "Statistic", "ExtendedStatistic", "Dimensions",
+                  "Period", "Unit")  # fmt: skip
+
+
+def parse_metrics(body: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """A metric math alarm's ``Metrics`` (validated as GetMetricData would run them, with
+    exactly one returning data) and the period of the returned one."""
+    metrics = body["Metrics"]
+    if not isinstance(metrics, list) or not 1 <= len(metrics) <= MAX_ALARM_METRICS:
+        raise validation(f"The parameter Metrics must hold 1 to {MAX_ALARM_METRICS} queries.")
+    given = sorted(k for k in _SINGLE_METRIC if body.get(k) is not None)
+    if given:
+        raise validation(
+            f"The parameters Metrics and {given[0]} are mutually exclusive: a metric math "
+            "alarm names its metrics in Metrics."
+        )
+    if not all(isinstance(q, dict) for q in metrics):
+        raise validation("Each of Metrics must be a MetricDataQuery structure.")
+    returned = [q for q in metrics if q.get("ReturnData", True) is not False]
+    if len(returned) != 1:
+        raise validation("Exactly one element of the Metrics list must return data.")
+    expressions: dict[str, Node] = {}
+    periods: list[int] = []
+    ids: set[str] = set()
+    for query in metrics:
+        qid = query.get("Id")
+        if not isinstance(qid, str) or not QUERY_ID.match(qid) or qid in ids:
+            raise validation(f"The Id {qid!r} of a query in Metrics is invalid or repeated.")
+        ids.add(qid)
+        if (query.get("Expression") is None) == (query.get("MetricStat") is None):
+            raise validation(f"Exactly one of MetricStat and Expression in query {qid}.")
+        if isinstance(query.get("Expression"), str):
+            try:
+                expressions[qid] = parse(query["Expression"])
+            except AwsServiceError as exc:
+                raise validation(f"Error in expression {qid}: {exc.message}") from None
+            continue
+        if query.get("Expression") is not None:
+            raise validation(f"The Expression of query {qid} must be a string.")
+        stat = query["MetricStat"]
+        metric = stat.get("Metric") if isinstance(stat, dict) else None
+        if not isinstance(metric, dict) or not isinstance(metric.get("Namespace"), str):
+            raise missing(f"Metrics {qid}.MetricStat.Metric.Namespace")
+        if not isinstance(metric.get("MetricName"), str):
+            raise missing(f"Metrics {qid}.MetricStat.Metric.MetricName")
+        parse_dimensions(metric.get("Dimensions"))
+        name = stat.get("Stat")
+        if not isinstance(name, str) or (name not in BASIC_STATISTICS and percentile(name) is None):
+            raise invalid(f"The value {name!r} for parameter Stat is invalid.")
+        periods.append(parse_period(stat.get("Period"), metric["Namespace"]))
+    order(expressions, ids - set(expressions))
+    chosen = returned[0]
+    if isinstance(chosen.get("MetricStat"), dict):
+        period = chosen["MetricStat"]["Period"]
+    elif chosen.get("Period") is not None:
+        period = parse_period(chosen["Period"], None)
+    else:
+        period = min(periods, default=60)
+    return [dict(q) for q in metrics], int(period)
 
 
 def evaluate(alarm: Alarm, values: Sequence[float | None]) -> tuple[str, str]:
@@ -224,6 +298,20 @@ def evaluate(alarm: Alarm, values: Sequence[float | None]) -> tuple[str, str]:
     return alarm.state, alarm.reason  # some breaches, too few: no change
 
 
+def _math_trigger(alarm: Alarm) -> dict[str, Any]:
+    """An SNS notification's ``Trigger`` for a metric math alarm: its queries, no metric."""
+    return {
+        "Period": alarm.period,
+        "EvaluationPeriods": alarm.evaluation_periods,
+        "DatapointsToAlarm": alarm.datapoints_to_alarm,
+        "ComparisonOperator": alarm.comparison,
+        "Threshold": alarm.threshold,
+        "TreatMissingData": alarm.treat_missing,
+        "EvaluateLowSampleCountPercentile": "",
+        "Metrics": alarm.metrics,
+    }
+
+
 def topic_notification(
     alarm: Alarm, arn: str, previous: str, region: str, account: str, now_iso: str
 ) -> tuple[str, dict[str, Any]]:
@@ -245,7 +333,9 @@ def topic_notification(
         "OKActions": list(alarm.ok_actions),
         "AlarmActions": list(alarm.alarm_actions),
         "InsufficientDataActions": [],
-        "Trigger": {
+        "Trigger": _math_trigger(alarm)
+        if alarm.metrics
+        else {
             "MetricName": alarm.metric,
             "Namespace": alarm.namespace,
             "StatisticType": "ExtendedStatistic" if extended else "Statistic",
@@ -269,6 +359,47 @@ def topic_notification(
     return f'{alarm.state}: "{alarm.name}" in {where}'[:99], message
 
 
+def event_metrics(alarm: Alarm) -> list[dict[str, Any]]:
+    """The alarm's metrics as the alarm event's ``configuration.metrics`` names them."""
+    queries = alarm.metrics or [
+        {
+            "Id": "m1",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": alarm.namespace,
+                    "MetricName": alarm.metric,
+                    "Dimensions": alarm.dimensions,
+                },
+                "Period": alarm.period,
+                "Stat": alarm.statistic,
+            },
+        }
+    ]
+    out: list[dict[str, Any]] = []
+    for q in queries:
+        item: dict[str, Any] = {"id": q["Id"], "returnData": q.get("ReturnData", True) is not False}
+        if q.get("Expression") is not None:
+            item["expression"] = q["Expression"]
+        else:
+            stat = q["MetricStat"]
+            item["metricStat"] = {
+                "metric": {
+                    "namespace": stat["Metric"]["Namespace"],
+                    "name": stat["Metric"]["MetricName"],
+                    "dimensions": {
+                        d["Name"]: d.get("Value", "")
+                        for d in stat["Metric"].get("Dimensions") or []
+                    },
+                },
+                "period": stat.get("Period"),
+                "stat": stat.get("Stat"),
+            }
+        if isinstance(q.get("Label"), str):
+            item["label"] = q["Label"]
+        out.append(item)
+    return out
+
+
 def notification(
     alarm: Alarm, arn: str, previous: str, region: str, now_iso: str
 ) -> dict[str, Any]:
@@ -284,23 +415,7 @@ def notification(
             "previousState": {"value": previous},
             "configuration": {
                 "description": alarm.description,
-                "metrics": [
-                    {
-                        "id": "m1",
-                        "metricStat": {
-                            "metric": {
-                                "namespace": alarm.namespace,
-                                "name": alarm.metric,
-                                "dimensions": {
-                                    d["Name"]: d.get("Value", "") for d in alarm.dimensions
-                                },
-                            },
-                            "period": alarm.period,
-                            "stat": alarm.statistic,
-                        },
-                        "returnData": True,
-                    }
-                ],
+                "metrics": event_metrics(alarm),
             },
         },
     }

@@ -28,7 +28,7 @@ from lamina.services.cloudwatch.metricmath import (
     results,
     validation,
 )
-from lamina.services.cloudwatch.sources import MetricSources
+from lamina.services.cloudwatch.sources import MetricSources, align
 from lamina.services.cloudwatch.statistics import (
     BASIC_STATISTICS,
     METRIC_NAMES,
@@ -45,7 +45,7 @@ MAX_QUERIES = 500
 # GetMetricData's limit of datapoints per call, as the bound of an expression's window.
 MAX_EXPRESSION_POINTS = 100_800
 LIST_PAGE = 500
-_QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]{0,254}$")
+QUERY_ID = re.compile(r"^[a-z][a-zA-Z0-9_]{0,254}$")
 
 
 def invalid(message: str) -> AwsServiceError:
@@ -188,7 +188,7 @@ class CloudWatchOperations:
         if end <= start:
             raise invalid("The parameter StartTime must be less than the parameter EndTime.")
         ascending = body.get("ScanBy", "TimestampDescending") == "TimestampAscending"
-        evaluated = self.evaluate_queries(queries, start, end)
+        evaluated = evaluate_queries(self._sources, queries, start, end)
         results: list[dict[str, Any]] = []
         for query, series, messages in evaluated:
             if query.get("ReturnData", True) is False:
@@ -208,106 +208,6 @@ class CloudWatchOperations:
                     ]
                 results.append(result)
         return {"MetricDataResults": results, "Messages": []}
-
-    def evaluate_queries(
-        self, queries: list[Any], start: float, end: float
-    ) -> list[tuple[dict[str, Any], list[Series], set[str]]]:
-        """Each query with its series (an expression may give several) and its messages,
-        in the queries' order: the MetricStat queries read, then the expressions evaluated
-        in the order their references need (GetMetricData's and the alarms' core)."""
-        seen: set[str] = set()
-        values: dict[str, Value] = {}
-        metric_ids: list[str] = []
-        expressions: dict[str, Node] = {}
-        periods: dict[str, int] = {}
-        for query in queries:
-            if not isinstance(query, dict):
-                raise invalid("Each MetricDataQuery must be a structure.")
-            qid = query.get("Id")
-            if not isinstance(qid, str) or not _QUERY_ID.match(qid) or qid in seen:
-                raise invalid(
-                    f"The value {qid!r} for parameter MetricDataQueries.member.Id is invalid: "
-                    "it must be unique and start with a lowercase letter."
-                )
-            seen.add(qid)
-            expression = query.get("Expression")
-            if (expression is None) == (query.get("MetricStat") is None):
-                raise validation(
-                    f"Exactly one of MetricStat and Expression must be given in query {qid}."
-                )
-            if expression is not None:
-                if not isinstance(expression, str):
-                    raise validation(f"The Expression of query {qid} must be a string.")
-                try:
-                    expressions[qid] = parse(expression)
-                except AwsServiceError as exc:
-                    raise validation(f"Error in expression {qid}: {exc.message}") from None
-                if query.get("Period") is not None:
-                    periods[qid] = parse_period(query.get("Period"), None)
-                continue
-            series = self._metric_stat(query, start, end)
-            values[qid] = series
-            metric_ids.append(qid)
-        messages: dict[str, set[str]] = {}
-        default_period = min((v.period for v in values.values() if isinstance(v, Series)),
-                             default=60)  # fmt: skip
-        for qid in order(expressions, set(metric_ids)):
-            period = periods.get(qid, default_period)
-            first = math.floor(start / period) * period
-            points = math.ceil((end - first) / period)
-            if points > MAX_EXPRESSION_POINTS:
-                raise validation(
-                    f"Error in expression {qid}: the window has {points} periods, more than "
-                    f"{MAX_EXPRESSION_POINTS}; increase the Period or shorten the window."
-                )
-            ctx = Context(
-                grid=[first + i * period for i in range(points)],
-                period=period,
-                values=values,
-                metric_ids=metric_ids,
-            )
-            query = next(q for q in queries if q.get("Id") == qid)
-            label = query.get("Label") if isinstance(query.get("Label"), str) else qid
-            try:
-                value = evaluate(expressions[qid], ctx, label)
-            except AwsServiceError as exc:
-                raise validation(f"Error in expression {qid}: {exc.message}") from None
-            values[qid] = value
-            messages[qid] = ctx.messages
-            result = results(value, ctx, label)
-            values[qid] = result[0] if len(result) == 1 and not isinstance(value, list) else result
-        out: list[tuple[dict[str, Any], list[Series], set[str]]] = []
-        for query in queries:
-            value = values[query["Id"]]
-            series_ = value if isinstance(value, list) else [value]
-            out.append((query, [s for s in series_ if isinstance(s, Series)],
-                        messages.get(query["Id"], set())))  # fmt: skip
-        return out
-
-    def _metric_stat(self, query: dict[str, Any], start: float, end: float) -> Series:
-        stat_query = query.get("MetricStat")
-        if not isinstance(stat_query, dict) or not isinstance(stat_query.get("Metric"), dict):
-            raise missing("MetricStat")
-        metric_q = stat_query["Metric"]
-        metric = metric_q.get("MetricName")
-        stat = stat_query.get("Stat")
-        if not isinstance(stat, str) or (stat not in BASIC_STATISTICS and percentile(stat) is None):
-            raise invalid(f"The value {stat!r} for parameter Stat is invalid.")
-        namespace = metric_q.get("Namespace")
-        if not isinstance(namespace, str) or not isinstance(metric, str):
-            raise missing("MetricStat.Metric.Namespace and MetricName")
-        period = parse_period(stat_query.get("Period"), namespace)
-        unit = stat_query.get("Unit")
-        dims = parse_dimensions(metric_q.get("Dimensions"))
-        points: dict[int, float] = {}
-        for at, _, summary in self._sources.summaries(
-            namespace, metric, dims, _unit(unit), start, end, period
-        ):
-            value = summary.statistic(stat, metric)
-            if value is not None and at not in points:  # one unit per period
-                points[at] = value
-        label = query.get("Label")
-        return Series(label if isinstance(label, str) else metric, points, period)
 
     def _lambda_metrics(self, wanted_metric: Any, filters: list[Dimension]) -> list[dict[str, Any]]:
         dimension_sets: list[list[Dimension]] = [[]]
@@ -355,6 +255,110 @@ class CloudWatchOperations:
         if offset + LIST_PAGE < len(metrics):
             out["NextToken"] = str(offset + LIST_PAGE)
         return out
+
+
+def evaluate_queries(
+    sources: MetricSources, queries: list[Any], start: float, end: float, origin: int = 0
+) -> list[tuple[dict[str, Any], list[Series], set[str]]]:
+    """Each query with its series (an expression may give several) and its messages,
+    in the queries' order: the MetricStat queries read, then the expressions evaluated
+    in the order their references need (GetMetricData's and the alarms' core)."""
+    seen: set[str] = set()
+    values: dict[str, Value] = {}
+    metric_ids: list[str] = []
+    expressions: dict[str, Node] = {}
+    periods: dict[str, int] = {}
+    for query in queries:
+        if not isinstance(query, dict):
+            raise invalid("Each MetricDataQuery must be a structure.")
+        qid = query.get("Id")
+        if not isinstance(qid, str) or not QUERY_ID.match(qid) or qid in seen:
+            raise invalid(
+                f"The value {qid!r} for parameter MetricDataQueries.member.Id is invalid: "
+                "it must be unique and start with a lowercase letter."
+            )
+        seen.add(qid)
+        expression = query.get("Expression")
+        if (expression is None) == (query.get("MetricStat") is None):
+            raise validation(
+                f"Exactly one of MetricStat and Expression must be given in query {qid}."
+            )
+        if expression is not None:
+            if not isinstance(expression, str):
+                raise validation(f"The Expression of query {qid} must be a string.")
+            try:
+                expressions[qid] = parse(expression)
+            except AwsServiceError as exc:
+                raise validation(f"Error in expression {qid}: {exc.message}") from None
+            if query.get("Period") is not None:
+                periods[qid] = parse_period(query.get("Period"), None)
+            continue
+        series = _metric_stat(sources, query, start, end, origin)
+        values[qid] = series
+        metric_ids.append(qid)
+    messages: dict[str, set[str]] = {}
+    default_period = min((v.period for v in values.values() if isinstance(v, Series)),
+                         default=60)  # fmt: skip
+    for qid in order(expressions, set(metric_ids)):
+        period = periods.get(qid, default_period)
+        first = align(math.floor(start), origin, period)
+        points = math.ceil((end - first) / period)
+        if points > MAX_EXPRESSION_POINTS:
+            raise validation(
+                f"Error in expression {qid}: the window has {points} periods, more than "
+                f"{MAX_EXPRESSION_POINTS}; increase the Period or shorten the window."
+            )
+        ctx = Context(
+            grid=[first + i * period for i in range(points)],
+            period=period,
+            values=values,
+            metric_ids=metric_ids,
+        )
+        query = next(q for q in queries if q.get("Id") == qid)
+        label = query.get("Label") if isinstance(query.get("Label"), str) else qid
+        try:
+            value = evaluate(expressions[qid], ctx, label)
+        except AwsServiceError as exc:
+            raise validation(f"Error in expression {qid}: {exc.message}") from None
+        values[qid] = value
+        messages[qid] = ctx.messages
+        result = results(value, ctx, label)
+        values[qid] = result[0] if len(result) == 1 and not isinstance(value, list) else result
+    out: list[tuple[dict[str, Any], list[Series], set[str]]] = []
+    for query in queries:
+        value = values[query["Id"]]
+        series_ = value if isinstance(value, list) else [value]
+        out.append((query, [s for s in series_ if isinstance(s, Series)],
+                    messages.get(query["Id"], set())))  # fmt: skip
+    return out
+
+
+def _metric_stat(
+    sources: MetricSources, query: dict[str, Any], start: float, end: float, origin: int
+) -> Series:
+    stat_query = query.get("MetricStat")
+    if not isinstance(stat_query, dict) or not isinstance(stat_query.get("Metric"), dict):
+        raise missing("MetricStat")
+    metric_q = stat_query["Metric"]
+    metric = metric_q.get("MetricName")
+    stat = stat_query.get("Stat")
+    if not isinstance(stat, str) or (stat not in BASIC_STATISTICS and percentile(stat) is None):
+        raise invalid(f"The value {stat!r} for parameter Stat is invalid.")
+    namespace = metric_q.get("Namespace")
+    if not isinstance(namespace, str) or not isinstance(metric, str):
+        raise missing("MetricStat.Metric.Namespace and MetricName")
+    period = parse_period(stat_query.get("Period"), namespace)
+    unit = stat_query.get("Unit")
+    dims = parse_dimensions(metric_q.get("Dimensions"))
+    points: dict[int, float] = {}
+    for at, _, summary in sources.summaries(
+        namespace, metric, dims, _unit(unit), start, end, period, origin
+    ):
+        value = summary.statistic(stat, metric)
+        if value is not None and at not in points:  # one unit per period
+            points[at] = value
+    label = query.get("Label")
+    return Series(label if isinstance(label, str) else metric, points, period)
 
 
 def _unit(value: Any) -> str | None:

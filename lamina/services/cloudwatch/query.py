@@ -102,7 +102,7 @@ _STRING_LISTS = frozenset({
     "AlarmActions", "OKActions", "InsufficientDataActions", "AlarmNames", "TagKeys",
     "AlarmTypes",
 })  # fmt: skip
-_STRUCTURE_LISTS = frozenset({"Dimensions", "Tags", "Metrics"})
+_STRUCTURE_LISTS = frozenset({"Dimensions", "Tags"})
 _INTEGERS = frozenset({"Period", "EvaluationPeriods", "DatapointsToAlarm", "MaxRecords"})
 _FLOATS = frozenset({"Threshold"})
 _BOOLEANS = frozenset({"ActionsEnabled"})
@@ -129,6 +129,8 @@ def alarm_body(params: dict[str, str]) -> dict[str, Any]:
             body[key] = [str(v) for v in _list(node)]
         elif key in _STRUCTURE_LISTS:
             body[key] = [m if isinstance(m, dict) else {} for m in _list(node)]
+        elif key == "Metrics":  # MetricDataQuery structures, decoded as GetMetricData's
+            body[key] = [_read_value("", m) if isinstance(m, dict) else {} for m in _list(node)]
         elif key in _INTEGERS:
             value = _number(node, key)
             if value != int(value):
