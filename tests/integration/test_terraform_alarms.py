@@ -115,3 +115,58 @@ def test_terraform_alarm_applies_plans_clean_fires_and_destroys(
 
     terraform(workdir, "destroy", "-auto-approve", "-input=false", var)
     assert cw.describe_alarms()["MetricAlarms"] == []
+
+
+MATH_CONFIG = Path(__file__).parent / "terraform_alarms_math" / "main.tf"
+
+
+def test_terraform_error_rate_alarm_with_metric_queries(
+    tmp_path: Path, server: LaminaProcess
+) -> None:
+    """``metric_query`` blocks (the standard Lambda error-rate alarm): applied, read back
+    exactly (a clean plan), evaluated (ALARM once a third of the invokes fail), changed in
+    place, destroyed."""
+    workdir = terraform_workdir(tmp_path, MATH_CONFIG)
+    lam, cw = aws_client(server, "lambda"), aws_client(server, "cloudwatch")
+    for name, code in (("tf-flaky", FLAKY), ("tf-on-call", ON_CALL)):
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Handler="app.handler",
+            Role="arn:aws:iam::000000000000:role/r",
+            Code={"ZipFile": python_zip(code)},
+        )
+    var = f"-var=endpoint={server.endpoint}"
+    terraform(workdir, "init", "-input=false")
+    terraform(workdir, "apply", "-auto-approve", "-input=false", var)
+    [alarm] = cw.describe_alarms(AlarmNames=["tf-flaky-error-rate"])["MetricAlarms"]
+    queries = {m["Id"]: m for m in alarm["Metrics"]}
+    assert queries["e1"]["Expression"] == "100 * errors / invocations"
+    assert queries["errors"]["MetricStat"]["Period"] == 300
+    assert queries["errors"]["MetricStat"]["Metric"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": "tf-flaky"}
+    ]
+    assert alarm["StateValue"] == "OK"  # no invokes: missing data, not breaching
+    terraform(workdir, "plan", "-detailed-exitcode", "-input=false", var)
+
+    # One failure in three invokes: 33 % > 10 %, the alarm invokes its function.
+    for payload in (b'{"fail": 1}', b"{}", b"{}"):
+        lam.invoke(FunctionName="tf-flaky", Payload=payload)
+    deadline = time.monotonic() + 40  # evaluated every 10 s
+    lines: list[str] = []
+    while time.monotonic() < deadline and not lines:
+        lines = _on_call_lines(server)
+        time.sleep(0.5)
+    assert lines, "the error rate alarm never invoked its function"
+    event = json.loads(lines[0].split("ON-CALL ", 1)[1])
+    assert event["alarmData"]["alarmName"] == "tf-flaky-error-rate"
+    assert event["alarmData"]["state"]["value"] == "ALARM"
+    expressions = [m.get("expression") for m in event["alarmData"]["configuration"]["metrics"]]
+    assert "100 * errors / invocations" in expressions
+
+    terraform(workdir, "apply", "-auto-approve", "-input=false", var, "-var=threshold=50")
+    [alarm] = cw.describe_alarms(AlarmNames=["tf-flaky-error-rate"])["MetricAlarms"]
+    assert alarm["Threshold"] == 50.0
+    terraform(workdir, "plan", "-detailed-exitcode", "-input=false", var, "-var=threshold=50")
+    terraform(workdir, "destroy", "-auto-approve", "-input=false", var)
+    assert cw.describe_alarms()["MetricAlarms"] == []
