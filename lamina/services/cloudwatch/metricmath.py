@@ -417,7 +417,7 @@ def evaluate(node: Node, ctx: Context, label: str) -> Value:
             raise validation(f"Unrecognized identifier {node.name}")
         return ctx.values[node.name]
     if isinstance(node, Str):
-        raise validation("A string is only an argument of METRICS() or FILL().")
+        raise validation("A string is only an argument of METRICS().")
     if isinstance(node, Neg):
         return _binop(ctx, "-", 0.0, evaluate(node.operand, ctx, label), label)
     if isinstance(node, Bin):
