@@ -34,6 +34,10 @@ from lamina.errors import AwsServiceError
 
 MAX_EXPRESSION = 1024
 MAX_DEPTH = 32
+# Datapoints the expressions of one call may compute (every node's result counts): ten
+# times GetMetricData's answer limit, so FILL(METRICS(), 0) over 500 long series, or a
+# 1 024-character expression over a 100 800-period window, is refused, not run for minutes.
+MAX_WORK = 1_000_000
 ARITHMETIC_DROPPED = (
     "One or more data points have been dropped due to non-numeric values "
     "(NaN, -Infinite, +Infinite)"
@@ -303,6 +307,28 @@ class Context:
     values: dict[str, Value]
     metric_ids: list[str]
     messages: set[str] = field(default_factory=set)
+    budget: Budget = field(default_factory=lambda: Budget())
+
+
+class Budget:
+    """The datapoints a call's expressions may still compute (shared by its contexts)."""
+
+    def __init__(self, left: int = MAX_WORK) -> None:
+        self.left = left
+
+    def spend(self, points: int) -> None:
+        self.left -= points
+        if self.left < 0:
+            raise validation(
+                f"The expressions compute more than {MAX_WORK} datapoints: shorten the "
+                "window, raise the Period or simplify them."
+            )
+
+
+def _size(value: Value) -> int:
+    if isinstance(value, list):
+        return sum(len(s.points) for s in value) + 1
+    return len(value.points) + 1 if isinstance(value, Series) else 1
 
 
 _OPS: dict[str, Callable[[float, float], float]] = {
@@ -379,6 +405,7 @@ def _series(ctx: Context, value: Value, label: str, fn: str) -> Series:
         return value
     if isinstance(value, list):
         raise validation(f"The function {fn} takes a time series, not an array.")
+    ctx.budget.spend(len(ctx.grid))
     return Series(label, {at: float(value) for at in ctx.grid}, ctx.period)
 
 
@@ -408,8 +435,34 @@ FUNCTIONS = tuple(sorted(_ARITY))
 
 
 def evaluate(node: Node, ctx: Context, label: str) -> Value:
-    """The expression's value (ValidationError for what CloudWatch refuses). The tree is
-    at most :data:`MAX_DEPTH` deep, so the recursion is bounded."""
+    """The expression's value (ValidationError for what CloudWatch refuses), every node's
+    result charged to the context's :class:`Budget`. Operators are evaluated with an
+    explicit stack (``1+1+…+1`` is a tree as deep as it is long); only calls and arrays
+    recurse, and the parser bounds their nesting by :data:`MAX_DEPTH`."""
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    out: list[Value] = []
+    while stack:
+        n, operands_done = stack.pop()
+        if isinstance(n, Bin | Neg) and not operands_done:
+            stack.append((n, True))
+            if isinstance(n, Bin):
+                stack.extend(((n.right, False), (n.left, False)))  # left is evaluated first
+            else:
+                stack.append((n.operand, False))
+            continue
+        if isinstance(n, Bin):
+            right, left = out.pop(), out.pop()
+            value = _binop(ctx, n.op, left, right, label)
+        elif isinstance(n, Neg):
+            value = _binop(ctx, "-", 0.0, out.pop(), label)
+        else:
+            value = _evaluate(n, ctx, label)
+        ctx.budget.spend(_size(value))
+        out.append(value)
+    return out[0]
+
+
+def _evaluate(node: Node, ctx: Context, label: str) -> Value:
     if isinstance(node, Num):
         return node.value
     if isinstance(node, Ref):
@@ -418,18 +471,15 @@ def evaluate(node: Node, ctx: Context, label: str) -> Value:
         return ctx.values[node.name]
     if isinstance(node, Str):
         raise validation("A string is only an argument of METRICS().")
-    if isinstance(node, Neg):
-        return _binop(ctx, "-", 0.0, evaluate(node.operand, ctx, label), label)
-    if isinstance(node, Bin):
-        left, right = evaluate(node.left, ctx, label), evaluate(node.right, ctx, label)
-        return _binop(ctx, node.op, left, right, label)
     if isinstance(node, Array):
         out: list[Series] = []
         for item in node.items:
             value = evaluate(item, ctx, label)
             out.extend(value if isinstance(value, list) else [_series(ctx, value, label, "[]")])
         return out
-    return _call(node, ctx, label)
+    if isinstance(node, Call):
+        return _call(node, ctx, label)
+    raise TypeError(f"operators are evaluated by evaluate(): {type(node).__name__}")
 
 
 def _call(node: Call, ctx: Context, label: str) -> Value:
@@ -515,6 +565,7 @@ def _fill(ctx: Context, args: tuple[Node, ...], label: str) -> Value:
         filler = 0.0
 
     def one(s: Series) -> Series:
+        ctx.budget.spend(len(ctx.grid))
         points = dict(s.points)
         known = sorted(s.points)
         for at in ctx.grid:

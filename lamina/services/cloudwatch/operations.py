@@ -18,6 +18,7 @@ from lamina.errors import AwsServiceError
 from lamina.services.cloudwatch.custom import LIST_WINDOW_S
 from lamina.services.cloudwatch.dimensions import LATEST, Dimension
 from lamina.services.cloudwatch.metricmath import (
+    Budget,
     Context,
     Node,
     Series,
@@ -297,6 +298,7 @@ def evaluate_queries(
         values[qid] = series
         metric_ids.append(qid)
     messages: dict[str, set[str]] = {}
+    budget = Budget()
     default_period = min((v.period for v in values.values() if isinstance(v, Series)),
                          default=60)  # fmt: skip
     for qid in order(expressions, set(metric_ids)):
@@ -313,6 +315,7 @@ def evaluate_queries(
             period=period,
             values=values,
             metric_ids=metric_ids,
+            budget=budget,
         )
         query = next(q for q in queries if q.get("Id") == qid)
         label = query.get("Label") if isinstance(query.get("Label"), str) else qid

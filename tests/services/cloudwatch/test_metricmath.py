@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import sys
 
 import pytest
 
@@ -11,7 +13,9 @@ from lamina.services.cloudwatch.metricmath import (
     ARITHMETIC_DROPPED,
     MAX_DEPTH,
     MAX_EXPRESSION,
+    MAX_WORK,
     Bin,
+    Budget,
     Context,
     Num,
     Ref,
@@ -191,3 +195,42 @@ def test_length_limit_and_overflow() -> None:
     big, ctx = run("invocations ^ 1000")
     assert points(big) == {120: 0.0} and ARITHMETIC_DROPPED in ctx.messages
     assert points(run("(0 - 8) ^ 0.5 + errors")[0]) == {}  # complex roots are dropped
+
+
+def test_work_is_bounded_across_a_calls_expressions() -> None:
+    grid = list(range(0, 60 * 100_000, 60))
+    many = {f"m{i}": Series(f"m{i}", {0: 1.0}, 60) for i in range(50)}
+    ctx = Context(grid, 60, dict(many), list(many), budget=Budget())
+    # 50 series filled over 100 000 periods would be 5 million datapoints.
+    with pytest.raises(AwsServiceError, match="more than 1000000 datapoints"):
+        evaluate(parse("FILL(METRICS(), 0)"), ctx, "e1")
+    long = "+".join(["TIME_SERIES(1)"] * 60)
+    with pytest.raises(AwsServiceError, match="datapoints"):
+        evaluate(parse(long), Context(grid, 60, {}, [], budget=Budget()), "e1")
+    # The budget is shared: a second expression pays for what the first computed.
+    shared = Budget(MAX_WORK)
+    evaluate(parse("TIME_SERIES(1) * 2"), Context(grid, 60, {}, [], budget=shared), "e1")
+    once = MAX_WORK - shared.left
+    assert once >= 2 * len(grid)  # the constant series and the product
+    evaluate(parse("TIME_SERIES(1) * 2"), Context(grid, 60, {}, [], budget=shared), "e2")
+    assert shared.left == MAX_WORK - 2 * once
+    with pytest.raises(AwsServiceError, match="datapoints"):
+        for _ in range(2):
+            evaluate(parse("TIME_SERIES(1) * 2"), Context(grid, 60, {}, [], budget=shared), "e")
+
+
+def test_operator_chains_evaluate_in_constant_stack_depth() -> None:
+    """A 500-term chain (and 1 000 signs) is a tree 500 deep: evaluated with 100 frames."""
+    chain = parse("+".join(["x"] * 500))
+    signs = parse("-" * 1001 + "x")
+    depth = len(inspect.stack(0))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + 100)
+    try:
+        ctx = Context(GRID, 60, {"x": ERRORS}, ["x"])
+        total = evaluate(chain, ctx, "e1")
+        negated = evaluate(signs, ctx, "e1")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert points(total) == {t: 500 * v for t, v in ERRORS.points.items()}
+    assert points(negated) == {t: -v for t, v in ERRORS.points.items()}
