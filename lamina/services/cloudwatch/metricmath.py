@@ -649,8 +649,8 @@ def results(value: Value, ctx: Context, label: str) -> list[Series]:
     period of the window)."""
     if isinstance(value, list):
         return value
-    if isinstance(value, Series):
-        return [value]
+    if isinstance(value, Series):  # named for its query (``e1: errors`` is not "Errors")
+        return [Series(label, value.points, value.period)]
     if not math.isfinite(value):
         ctx.messages.add(ARITHMETIC_DROPPED)
         return [Series(label, {}, ctx.period)]

@@ -81,6 +81,7 @@ def test_error_rate_returns_only_the_expression(sources: MetricSources) -> None:
             {"Id": "pct", "Expression": "rate * 100"},
             {"Id": "total", "Expression": "SUM(errors)"},
             {"Id": "both", "Expression": "METRICS()"},
+            {"Id": "same", "Expression": "errors"},
         ],
     )["MetricDataResults"]
     by_id: dict[str, list[dict[str, Any]]] = {}
@@ -90,6 +91,7 @@ def test_error_rate_returns_only_the_expression(sources: MetricSources) -> None:
     assert by_id["total"][0]["Values"] == [5.0, 5.0, 5.0]
     assert [r["Label"] for r in by_id["both"]] == ["Errors", "Invocations"]
     assert by_id["both"][1]["Values"] == CALLS
+    assert by_id["same"][0]["Label"] == "same" and by_id["same"][0]["Values"] == ERRORS
 
 
 @pytest.mark.parametrize(
