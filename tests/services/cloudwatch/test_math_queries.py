@@ -15,7 +15,7 @@ from lamina.services.cloudwatch.alarms import ALARM, INSUFFICIENT, OK, notificat
 from lamina.services.cloudwatch.custom import CustomMetrics
 from lamina.services.cloudwatch.operations import CloudWatchOperations
 from lamina.services.cloudwatch.put import parse_put as parse_data
-from lamina.services.cloudwatch.query import alarm_body
+from lamina.services.cloudwatch.query import alarm_body, read_body
 from lamina.services.cloudwatch.sources import MetricSources
 
 NOW = 1_800_000_000.0  # a minute boundary
@@ -209,3 +209,25 @@ def test_query_protocol_metrics_decode_like_json() -> None:
     }
     alarm = parse_put(body, NOW, None)
     assert alarm.period == 120 and alarm.metrics == body["Metrics"]
+
+
+def test_query_protocol_expression_queries_decode_and_run(sources: MetricSources) -> None:
+    """GetMetricData over the query protocol (aws-sdk-go v1, so Grafana) with an Expression."""
+    body = read_body({
+        "Action": "GetMetricData", "Version": "2010-08-01",
+        "StartTime": "2027-01-15T08:00:00Z", "EndTime": "2027-01-15T08:03:00Z",
+        "ScanBy": "TimestampAscending",
+        "MetricDataQueries.member.1.Id": "errors",
+        "MetricDataQueries.member.1.ReturnData": "false",
+        "MetricDataQueries.member.1.MetricStat.Metric.Namespace": "App",
+        "MetricDataQueries.member.1.MetricStat.Metric.MetricName": "Errors",
+        "MetricDataQueries.member.1.MetricStat.Period": "60",
+        "MetricDataQueries.member.1.MetricStat.Stat": "Sum",
+        "MetricDataQueries.member.2.Id": "doubled",
+        "MetricDataQueries.member.2.Expression": "errors * 2",
+        "MetricDataQueries.member.2.Period": "60",
+    })  # fmt: skip
+    assert body["StartTime"] == NOW and body["MetricDataQueries"][1]["Period"] == 60
+    ops = CloudWatchOperations(sources, lambda: [])
+    [result] = ops.get_metric_data(body)["MetricDataResults"]
+    assert result["Id"] == "doubled" and result["Values"] == [2 * v for v in ERRORS]
