@@ -7,7 +7,7 @@ event-invoke-config and event-source-mapping operations to the pure handlers her
 awaits :meth:`EventSources.enqueue` for ``Event`` invokes.
 
 Files in the data directory: ``async-invokes.db``, ``schedules.db``, ``sqs.db``,
-``event-source-mappings.db``, ``sns.db``, ``s3/`` (``s3.db``, ``buckets/``, ``uploads/``).
+``event-source-mappings.db``, ``sns.db``, ``event-archives.db``, ``s3/`` (``s3.db``, ``buckets/``, ``uploads/``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from lamina.arns import parse_arn, qualify, schedule_arn, split_function_arn
+from lamina.arns import event_bus_arn, parse_arn, qualify, schedule_arn, split_function_arn
 from lamina.config import Settings
 from lamina.errors import ConfigError
 from lamina.events.asyncinvoke.operations import EventInvokeConfigOperations, Resolve
@@ -39,6 +39,9 @@ from lamina.events.invoker import Invoke, InvokeStream
 from lamina.events.s3.dispatch import Notifier
 from lamina.events.s3.external import S3Webhook
 from lamina.events.schedule.runner import ScheduleRunner, scaled_clock
+from lamina.services.eventbridge.archive_operations import ArchiveOperations
+from lamina.services.eventbridge.archives import FILE as ARCHIVES_FILE
+from lamina.services.eventbridge.archives import ArchiveStore
 from lamina.services.eventbridge.operations import RuleOperations
 from lamina.services.eventbridge.rules import RuleStore
 from lamina.services.eventbridge.service import EventsService
@@ -108,6 +111,7 @@ class EventSources:
     scheduler: SchedulerParts
     sns_store: SnsStore
     sns: SnsService
+    archives: ArchiveOperations | None = None  # EventBridge archives and replays
     _servers: list[asyncio.Server] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     routes_port: int = 0  # where API routes listen, once started
@@ -170,6 +174,16 @@ class EventSources:
         rule_ops.changed = runner.wake
         rule_ops.publish = runner.publish
         queue.put_on_bus = rule_ops.put_on_bus  # event-bus destinations
+        archives = ArchiveOperations(
+            ArchiveStore(data / ARCHIVES_FILE, fsync=settings.async_fsync),
+            region,
+            account,
+            has_bus=rule_ops.has_bus,
+            bus_arn=partial(event_bus_arn, region, account),
+            put_event=rule_ops.put_event,
+        )
+        rule_ops.archive = archives.record
+        rule_ops.bus_deleted = archives.bus_deleted
         sns_store = SnsStore(data / "sns.db", fsync=settings.async_fsync)
         sns = SnsService(sns_store, Fanout(queue.enqueue, sqs.send_to_arn), region, account)
         queue.publish = sns.publish_to_arn  # topic destinations and dead-letter topics
@@ -235,7 +249,7 @@ class EventSources:
             SqsHandler(sqs),
             rule_store,
             rule_ops,
-            EventsService(rule_ops),
+            EventsService(rule_ops, archives),
             runner,
             mapping_store,
             mapping_ops,
@@ -255,6 +269,7 @@ class EventSources:
             SchedulerParts(scheduler_store, scheduler_runner, SchedulerService(scheduler_ops)),
             sns_store,
             sns,
+            archives,
         )
 
     # -- the shared port ------------------------------------------------------------------
@@ -319,6 +334,9 @@ class EventSources:
         await self.schedules.close()
         await self.scheduler.runner.close()
         await self.async_queue.close()
+        if self.archives is not None:
+            await self.archives.close()
+            self.archives.store.close()
         for store in (
             self.async_store,
             self.sqs_store,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -73,6 +73,9 @@ class RuleOperations:
         self.changed: Callable[[], None] = lambda: None  # the scheduler loop's wake-up
         # Hands a put event to a matching rule's targets (the schedule runner delivers it).
         self.publish: Callable[[Rule, dict[str, Any]], None] = lambda rule, event: None
+        # Offers every event put to a bus to the bus's archives (ArchiveOperations.record).
+        self.archive: Callable[[str, dict[str, Any]], None] = lambda bus, event: None
+        self.bus_deleted: Callable[[str], None] = lambda bus: None  # its archives go too
 
     def table(self) -> dict[str, Callable[[Members], dict[str, Any]]]:
         return {
@@ -259,6 +262,7 @@ class RuleOperations:
         if self._on_bus(name):
             raise validation("EventBus can't be deleted since it has rules.")
         self.store.delete_bus(name)
+        self.bus_deleted(name)
         if self.tags is not None:
             self.tags.drop(event_bus_arn(self.region, self.account, name))
         return {}
@@ -311,11 +315,18 @@ class RuleOperations:
         self.put_event(bus, event)
         return True
 
-    def put_event(self, bus: str, event: dict[str, Any]) -> int:
+    def put_event(
+        self, bus: str, event: dict[str, Any], only: Collection[str] | None = None
+    ) -> int:
         """Hand an accepted event to every enabled rule of ``bus`` whose pattern it matches
-        (also how Lambda's event-bus destinations put their records); how many matched."""
+        (also how Lambda's event-bus destinations put their records, and how a replay puts
+        its events back: to the rules whose ARNs are in ``only``, when given); how many
+        matched. The bus's archives are offered it first."""
+        self.archive(bus, event)
         matched = 0
         for rule in self._on_bus(bus):
+            if only is not None and rule_arn(self.region, self.account, rule.name, bus) not in only:
+                continue
             pattern = rule.event_pattern
             if rule.enabled and pattern is not None and matches(parse_pattern(pattern), event):
                 self.publish(rule, event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lamina.errors import ApiError, AwsServiceError
+from lamina.services.eventbridge.archive_operations import ArchiveOperations
 from lamina.services.eventbridge.operations import RuleOperations
 from lamina.services.protocol.awsjson import JsonDialect, json_result, parse_call
 from lamina.services.protocol.errors import Protocol, Wire, answer
@@ -31,9 +32,13 @@ DIALECT = JsonDialect(TARGET_PREFIX, PROTOCOL)
 class EventsService:
     """Serves ``boto3.client("events")`` for the rule operations Lamina implements."""
 
-    def __init__(self, operations: RuleOperations) -> None:
+    def __init__(
+        self, operations: RuleOperations, archives: ArchiveOperations | None = None
+    ) -> None:
         self.operations = operations
         self._table = operations.table()
+        if archives is not None:
+            self._table.update(archives.table())
 
     @staticmethod
     def accepts(req: Request) -> bool:
