@@ -175,7 +175,9 @@ def test_archive_refusals_carry_eventbridges_codes(world: World) -> None:
 
 
 def test_update_and_delete_an_archive(world: World) -> None:
-    world.archives.create_archive({"ArchiveName": "a", "EventSourceArn": bus("default")})
+    world.archives.create_archive(
+        {"ArchiveName": "a", "EventSourceArn": bus("default"), "Description": "d"}
+    )
     put(world, 1)
     world.archives.update_archive(
         {"ArchiveName": "a", "RetentionDays": 3, "EventPattern": '{"source": ["x"]}'}
@@ -183,6 +185,13 @@ def test_update_and_delete_an_archive(world: World) -> None:
     put(world, 2)  # no longer matches
     shown = world.archives.describe_archive({"ArchiveName": "a"})
     assert (shown["RetentionDays"], shown["EventCount"]) == (3, 1)
+    assert "Description" not in shown  # left out: cleared, as Terraform expects
+    # Left out again: every event, kept for ever.
+    world.archives.update_archive({"ArchiveName": "a"})
+    put(world, 3)
+    shown = world.archives.describe_archive({"ArchiveName": "a"})
+    assert (shown["RetentionDays"], shown["EventCount"]) == (0, 2)
+    assert "EventPattern" not in shown
     world.archives.delete_archive({"ArchiveName": "a"})
     assert world.archives.list_archives({})["Archives"] == []
     # A new archive of the same name starts empty.

@@ -183,18 +183,17 @@ class ArchiveOperations:
         return out
 
     def update_archive(self, members: Members) -> dict[str, Any]:
+        """Replace an archive's Description, EventPattern and RetentionDays: one left out is
+        cleared (no description, every event, kept for ever). Terraform's provider leaves out
+        an empty description, a removed pattern and a 0 retention, and plans clean only if
+        they are cleared; each clearing keeps more, never less."""
         archive = self._archive(archive_name(members))
-        text = description(members)
-        days = retention_days(members)
+        text = description(members) or ""
+        pattern = event_pattern(members)
+        days = retention_days(members) or 0
         if members.get("KmsKeyIdentifier"):
             raise validation("KmsKeyIdentifier is not supported by Lamina.")
-        changed = replace(
-            archive,
-            description=archive.description if text is None else text,
-            # A left-out pattern keeps the old one, as EventBridge's UpdateArchive does.
-            event_pattern=event_pattern(members) or archive.event_pattern,
-            retention_days=archive.retention_days if days is None else days,
-        )
+        changed = replace(archive, description=text, event_pattern=pattern, retention_days=days)
         self.store.save_archive(changed)
         return self._answer(changed)
 
