@@ -20,6 +20,7 @@ from tests.events.live import (
     ROLE,
     client,
     function_arn,
+    kill,
     queue_arn,
     receive_all,
     start_server,
@@ -185,6 +186,49 @@ def test_archived_events_replay_to_a_queue_and_a_function(server: LaminaProcess)
     assert code(err) == "ValidationException"
     listed = events.list_replays(EventSourceArn=ARCHIVE)["Replays"]
     assert [(r["ReplayName"], r["State"]) for r in listed] == [("fix-1", "COMPLETED")]
+
+
+def test_a_replay_a_crash_cut_short_is_never_left_running(server: LaminaProcess) -> None:
+    """SIGKILL right after StartReplay: after the restart the replay is FAILED, saying the
+    restart stopped it (or COMPLETED, had it finished first) — never RUNNING."""
+    events, sqs = client(server.endpoint, "events"), client(server.endpoint, "sqs")
+    events.create_archive(ArchiveName="bulk", EventSourceArn=BUS)
+    start = datetime.now(UTC) - timedelta(seconds=5)
+    for batch in range(100):
+        entries = [
+            {
+                "Source": "bulk",
+                "DetailType": "B",
+                "Detail": json.dumps({"n": batch * 10 + i}),
+                "EventBusName": "shop",
+            }
+            for i in range(10)
+        ]
+        assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+    wait_until(
+        lambda: events.describe_archive(ArchiveName="bulk")["EventCount"] == 1000,
+        what="a thousand events in the archive",
+    )
+    sqs.create_queue(QueueName="bulk-seen")
+    events.put_rule(Name="bulk", EventPattern='{"source": ["bulk"]}', EventBusName="shop")
+    events.put_targets(
+        Rule="bulk", EventBusName="shop", Targets=[{"Id": "q", "Arn": queue_arn("bulk-seen")}]
+    )
+    events.start_replay(
+        ReplayName="cut",
+        EventSourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:archive/bulk",
+        EventStartTime=start,
+        EventEndTime=datetime.now(UTC),
+        Destination={"Arn": BUS},
+    )
+    kill(server)
+    server.start()
+    events = client(server.endpoint, "events")
+    shown = events.describe_replay(ReplayName="cut")
+    assert shown["State"] in ("FAILED", "COMPLETED"), shown
+    if shown["State"] == "FAILED":
+        assert "Lamina restarted while the replay was" in shown["StateReason"]
+        assert "ReplayEndTime" in shown
 
 
 def test_a_restart_keeps_archives_and_replays(server: LaminaProcess) -> None:
