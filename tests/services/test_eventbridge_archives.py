@@ -357,3 +357,37 @@ def test_deleting_a_bus_deletes_its_archives(world: World) -> None:
     world.archives.create_archive({"ArchiveName": "a", "EventSourceArn": bus("other")})
     world.rules.delete_event_bus({"Name": "other"})
     assert world.archives.list_archives({})["Archives"] == []
+
+
+def test_at_most_ten_replays_are_under_way_and_lists_page(world: World) -> None:
+    for name in ("a", "b", "c"):
+        world.archives.create_archive({"ArchiveName": name, "EventSourceArn": bus("default")})
+    first = world.archives.list_archives({"Limit": 2})
+    assert [a["ArchiveName"] for a in first["Archives"]] == ["a", "b"]
+    rest = world.archives.list_archives({"Limit": 2, "NextToken": first["NextToken"]})
+    assert [a["ArchiveName"] for a in rest["Archives"]] == ["c"] and "NextToken" not in rest
+    world.clock.now = T0 + 60
+
+    def start(n: int) -> dict[str, Any]:
+        return world.archives.start_replay(
+            {
+                "ReplayName": f"r{n}",
+                "EventSourceArn": archive_arn(REGION, ACCOUNT, "a"),
+                "EventStartTime": T0,
+                "EventEndTime": T0 + 10,
+                "Destination": {"Arn": bus("default")},
+            }
+        )
+
+    async def go() -> None:
+        for n in range(10):  # none has run yet: all STARTING
+            start(n)
+        with pytest.raises(AwsServiceError) as err:
+            start(10)
+        assert err.value.code == "LimitExceededException"
+        for n in range(10):
+            assert (await settle(world, f"r{n}"))["State"] == "COMPLETED"
+        start(10)  # the finished ones no longer count
+        assert (await settle(world, "r10"))["State"] == "COMPLETED"
+
+    asyncio.run(go())
