@@ -308,6 +308,7 @@ class EventSources:
 
     async def start(self) -> None:
         self.async_queue.start()
+        await self.sqs.moves.resume()  # SQS redrives a restart cut short
         self.schedules.start()
         self.scheduler.runner.start()
         self.mappings.start()
@@ -334,6 +335,7 @@ class EventSources:
         await self.schedules.close()
         await self.scheduler.runner.close()
         await self.async_queue.close()
+        await self.sqs.moves.close()
         if self.archives is not None:
             await self.archives.close()
             self.archives.store.close()

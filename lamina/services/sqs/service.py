@@ -29,6 +29,7 @@ from lamina.services.sqs.errors import invalid_parameter, not_found, sqs_error
 from lamina.services.sqs.fifo import fifo_settings
 from lamina.services.sqs.messages import Message
 from lamina.services.sqs.messaging import MessageOperations, Operation
+from lamina.services.sqs.moving import MoveTasks
 from lamina.services.sqs.requests import (
     DEFAULT_SENDER,
     Caller,
@@ -69,6 +70,8 @@ class SqsService:
         # Told a queue's ``Policy`` (queue ARN, JSON or None) whenever it may have changed,
         # so the authoriser holds every queue policy in memory (IAM's resource policies).
         self.on_policy: Callable[[str, str | None], None] | None = None
+        # Dead-letter queue redrive (StartMessageMoveTask); resume() after a restart.
+        self.moves = MoveTasks(self)
 
     def operations(self) -> dict[str, Operation]:
         return {
@@ -84,6 +87,7 @@ class SqsService:
             "TagQueue": self.tag_queue,
             "UntagQueue": self.untag_queue,
             "ListQueueTags": self.list_queue_tags,
+            **self.moves.table(),
         }
 
     def now(self) -> float:

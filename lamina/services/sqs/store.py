@@ -16,6 +16,7 @@ import json
 import secrets
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,14 @@ from lamina.services.sqs.fifo import (
     pick,
     sequence_number,
 )
+from lamina.services.sqs.movetasks import (
+    CANCELLED,
+    CANCELLING,
+    FAILED,
+    RUNNING,
+    after_step,
+)
+from lamina.services.sqs.movetasks import MoveTask as MoveRow
 from lamina.store.sqlite_writer import SqliteWriter
 
 # Message attributes as SQS answers them: name -> {"DataType", "StringValue" | "BinaryValue"},
@@ -76,12 +85,32 @@ CREATE TABLE IF NOT EXISTS receive_attempts (
     expires REAL NOT NULL,
     PRIMARY KEY (queue, attempt_id)
 );
+CREATE TABLE IF NOT EXISTS move_tasks (
+    task_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_arn TEXT NOT NULL,
+    destination TEXT,
+    rate INTEGER,
+    status TEXT NOT NULL,
+    moved INTEGER NOT NULL DEFAULT 0,
+    to_move INTEGER NOT NULL,
+    failure TEXT,
+    started_ms INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS move_tasks_source ON move_tasks (source, started_ms);
 """
 # Columns added after the first release: added to an older sqs.db when it is opened.
-_ADDED_COLUMNS = {"group_id": "TEXT", "dedup_id": "TEXT"}
+# ``dead_from``: the queue a dead-lettered message came from (a redrive's way back).
+_ADDED_COLUMNS = {"group_id": "TEXT", "dedup_id": "TEXT", "dead_from": "TEXT"}
 _MESSAGE_COLUMNS = (
     "seq, message_id, body, attributes, md5_body, system_attributes, sent_ms,"
     " first_receive_ms, receive_count, group_id, dedup_id"
+)
+
+# A move task's row as MoveRow's fields, then its source queue's name.
+_MOVE_COLUMNS = (
+    "task_id, source_arn, destination, rate, status, moved, to_move, failure, started_ms, source"
 )
 
 
@@ -463,9 +492,9 @@ class SqsStore:
                         and count >= redrive.max_receive_count
                     ):
                         c.execute(
-                            "UPDATE messages SET queue = ?, visible_at = ?, receipt = NULL"
-                            " WHERE seq = ?",
-                            (dlq, now, seq),
+                            "UPDATE messages SET queue = ?, visible_at = ?, receipt = NULL,"
+                            " dead_from = ? WHERE seq = ?",
+                            (dlq, now, queue, seq),
                         )
                         continue
                     token = secrets.token_urlsafe(24)
@@ -538,5 +567,141 @@ class SqsStore:
                     )
                     out.append(None)
             return out
+
+        return await self.writer.run(op)
+
+    # -- message move tasks (lamina.services.sqs.movetasks) -----------------------------
+    async def start_move_task(
+        self,
+        task_id: str,
+        source: str,
+        source_arn: str,
+        destination: str | None,
+        rate: int | None,
+        now: float,
+    ) -> bool:
+        """Record a RUNNING task over what ``source`` holds now; False (nothing recorded)
+        when the source already has an active task."""
+
+        def op(c: sqlite3.Connection) -> bool:
+            busy = c.execute(
+                "SELECT 1 FROM move_tasks WHERE source = ? AND status IN (?, ?)",
+                (source, RUNNING, CANCELLING),
+            ).fetchone()
+            if busy is not None:
+                return False
+            last, count = c.execute(
+                "SELECT MAX(seq), COUNT(*) FROM messages WHERE queue = ?", (source,)
+            ).fetchone()
+            c.execute(
+                "INSERT INTO move_tasks (task_id, source, source_arn, destination, rate, status,"
+                " to_move, started_ms, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    task_id,
+                    source,
+                    source_arn,
+                    destination,
+                    rate,
+                    RUNNING,
+                    count,
+                    int(now * 1000),
+                    last or 0,
+                ),
+            )
+            return True
+
+        return await self.writer.run(op)
+
+    async def move_tasks(self, source: str | None = None) -> list[tuple[MoveRow, str]]:
+        """The tasks of ``source`` (every source when None), newest first, with their
+        source queue's name."""
+
+        def op(c: sqlite3.Connection) -> list[tuple[MoveRow, str]]:
+            where, args = ("WHERE source = ?", (source,)) if source is not None else ("", ())
+            rows = c.execute(
+                f"SELECT {_MOVE_COLUMNS} FROM move_tasks {where} ORDER BY started_ms DESC,"
+                " rowid DESC",
+                args,
+            ).fetchall()
+            return [(MoveRow(*r[:-1]), str(r[-1])) for r in rows]
+
+        return await self.writer.run(op)
+
+    async def cancel_move_task(self, task_id: str) -> tuple[MoveRow, bool] | None:
+        """Cancel a RUNNING task (moved messages stay moved): the task as it is after and
+        whether this cancelled it; None when there is no such task."""
+
+        def op(c: sqlite3.Connection) -> tuple[MoveRow, bool] | None:
+            changed = c.execute(
+                "UPDATE move_tasks SET status = ? WHERE task_id = ? AND status = ?",
+                (CANCELLED, task_id, RUNNING),
+            ).rowcount
+            row = c.execute(
+                f"SELECT {_MOVE_COLUMNS} FROM move_tasks WHERE task_id = ?", (task_id,)
+            ).fetchone()
+            return None if row is None else (MoveRow(*row[:-1]), changed > 0)
+
+        return await self.writer.run(op)
+
+    async def move_step(
+        self, task_id: str, limit: int, destination_of: Callable[[str], str | None], now: float
+    ) -> MoveRow | None:
+        """Move up to ``limit`` of the task's visible messages in one transaction: each
+        leaves the source as it enters its destination (``destination_of`` of the task's
+        destination ARN, or of the queue it was dead-lettered from), with a fresh receive
+        count. A destination that is gone fails the task. The task after the step; None
+        when it is no longer RUNNING."""
+
+        def op(c: sqlite3.Connection) -> MoveRow | None:
+            row = c.execute(
+                f"SELECT {_MOVE_COLUMNS}, last_seq FROM move_tasks WHERE task_id = ?",
+                (task_id,),
+            ).fetchone()
+            if row is None or row[4] != RUNNING:
+                return None
+            task = MoveRow(*row[:-2])
+            source, last_seq = str(row[-2]), int(row[-1])
+            batch = c.execute(
+                "SELECT seq, dead_from FROM messages WHERE queue = ? AND seq <= ?"
+                " AND visible_at <= ? ORDER BY seq LIMIT ?",
+                (source, last_seq, now, limit),
+            ).fetchall()
+            moved, failure = 0, None
+            for seq, dead_from in batch:
+                if task.destination_arn is not None:
+                    target = destination_of(task.destination_arn)
+                else:
+                    target = None if dead_from is None else str(dead_from)
+                exists = (
+                    target is not None
+                    and c.execute("SELECT 1 FROM queues WHERE name = ?", (target,)).fetchone()
+                )
+                if not exists:
+                    failure = (
+                        "The destination queue does not exist."
+                        if target is not None or task.destination_arn is not None
+                        else "A message's original source queue is unknown."
+                    )
+                    break
+                c.execute(
+                    "UPDATE messages SET queue = ?, visible_at = ?, receipt = NULL,"
+                    " receive_count = 0, first_receive_ms = NULL, dead_from = NULL"
+                    " WHERE seq = ?",
+                    (target, now, seq),
+                )
+                moved += 1
+            left = c.execute(
+                "SELECT COUNT(*) FROM messages WHERE queue = ? AND seq <= ?", (source, last_seq)
+            ).fetchone()[0]
+            status = FAILED if failure is not None else after_step(RUNNING, moved, int(left))
+            c.execute(
+                "UPDATE move_tasks SET moved = moved + ?, status = ?, failure = ?"
+                " WHERE task_id = ?",
+                (moved, status, failure, task_id),
+            )
+            got = c.execute(
+                f"SELECT {_MOVE_COLUMNS} FROM move_tasks WHERE task_id = ?", (task_id,)
+            ).fetchone()
+            return MoveRow(*got[:-1])
 
         return await self.writer.run(op)
