@@ -47,6 +47,7 @@ MARKED_PATHS: dict[str, tuple[str, ...]] = {
     "tests/tools/test_cost_report.py::test_the_cli_reads_a_ledger_without_a_server": ("slow",),
     "tests/services/test_s3_service.py::test_the_aws_cli_copies_lists_and_removes": ("slow",),
     "tests/services/test_sqs_fifo_cli.py": ("slow",),  # runs the AWS CLI
+    "tests/services/test_sqs_move_task_cli.py": ("slow",),  # runs the AWS CLI
     "tests/events/test_schedule_nextfire_property.py": ("slow",),  # ~10 s of examples
     "tests/scheduler/test_zygote_policy.py::"
     "test_zygote_command_is_the_runtimes_interpreter_with_zygote_py": ("slow",),
