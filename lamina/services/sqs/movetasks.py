@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ class MoveTask:
     started_ms: int
 
 
-def _text(members: dict[str, Any], name: str, required: bool) -> str | None:
+def _text(members: Mapping[str, Any], name: str, required: bool) -> str | None:
     value = members.get(name)
     if value is None or value == "":
         if required:
@@ -62,7 +63,7 @@ def _text(members: dict[str, Any], name: str, required: bool) -> str | None:
     return value
 
 
-def _int(members: dict[str, Any], name: str) -> int | None:
+def _int(members: Mapping[str, Any], name: str) -> int | None:
     value = members.get(name)
     if value is None or value == "":
         return None
@@ -72,7 +73,7 @@ def _int(members: dict[str, Any], name: str) -> int | None:
         raise invalid_parameter(name, value, "it must be an integer.") from None
 
 
-def parse_start(members: dict[str, Any]) -> StartRequest:
+def parse_start(members: Mapping[str, Any]) -> StartRequest:
     """StartMessageMoveTask's members; InvalidParameterValue for a rate outside 1-500."""
     source = _text(members, "SourceArn", True)
     assert source is not None
@@ -84,7 +85,7 @@ def parse_start(members: dict[str, Any]) -> StartRequest:
     return StartRequest(source, _text(members, "DestinationArn", False), rate)
 
 
-def parse_list(members: dict[str, Any]) -> tuple[str, int]:
+def parse_list(members: Mapping[str, Any]) -> tuple[str, int]:
     """ListMessageMoveTasks' (SourceArn, MaxResults): MaxResults 1-10, 1 when absent."""
     source = _text(members, "SourceArn", True)
     assert source is not None
