@@ -302,3 +302,47 @@ def test_a_task_running_at_a_restart_goes_on_after_it(tmp_path: Path) -> None:
         loop.run(service.moves.close())
         loop.stop()
         store.close()
+
+
+def test_a_message_sent_straight_to_the_dlq_has_no_source_to_go_back_to(sqs: SqsServer) -> None:
+    c = sqs.client()
+    url, dlq, arn = _queue_with_dlq(c, "orders")
+    _kill(c, url, ["dead"])
+    c.send_message(QueueUrl=dlq, MessageBody="stray")  # never in any source queue
+    c.start_message_move_task(SourceArn=arn)
+    failed = _wait_status(c, arn, "FAILED")
+    assert failed["FailureReason"] == "A message's original source queue is unknown."
+    # what came before the stray message went back; the stray one stayed
+    assert (failed["ApproximateNumberOfMessagesMoved"], _drain(c, url, 1)) == (1, ["dead"])
+    assert [m["Body"] for m in c.receive_message(QueueUrl=dlq)["Messages"]] == ["stray"]
+
+
+def test_a_fifo_dlq_goes_back_to_its_fifo_source_in_order_with_its_ids(sqs: SqsServer) -> None:
+    c = sqs.client()
+    dlq = c.create_queue(QueueName="o-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    arn = c.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 1})
+    url = c.create_queue(
+        QueueName="o.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "true",
+            "RedrivePolicy": policy,
+        },
+    )["QueueUrl"]
+    for body in ("1", "2", "3"):
+        c.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g")
+    # each head of the group is received, comes back, and is dead-lettered on the next receive
+    for _ in range(8):
+        c.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    counts = c.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+    assert counts["Attributes"]["ApproximateNumberOfMessages"] == "3"
+    c.start_message_move_task(SourceArn=arn)
+    _wait_status(c, arn, "COMPLETED")
+    got = c.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert [m["Body"] for m in got] == ["1", "2", "3"]
+    assert {m["Attributes"]["MessageGroupId"] for m in got} == {"g"}
