@@ -330,3 +330,18 @@ def test_a_missing_queue_is_reported_before_what_else_is_wrong(sqs: SqsServer) -
         "QueueDoesNotExist",
         "AWS.SimpleQueueService.NonExistentQueue",
     )
+
+
+def test_a_zero_visibility_timeout_does_not_repeat_a_message_within_one_receive(
+    sqs: SqsServer,
+) -> None:
+    c = sqs.client()
+    url = c.create_queue(QueueName="zero")["QueueUrl"]
+    for body in ("a", "b"):
+        c.send_message(QueueUrl=url, MessageBody=body)
+    got = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    assert sorted(m["Body"] for m in got["Messages"]) == ["a", "b"]
+    again = c.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in again} == {"2"}

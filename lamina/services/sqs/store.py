@@ -447,6 +447,9 @@ class SqsStore:
             )
             out: list[ReceivedMessage] = []
             tokens: list[tuple[int, str]] = []
+            # Rows this receive has handed out or dead-lettered: with a visibility timeout
+            # of 0 they are visible again at once, and must not come back in the same answer.
+            taken: set[int] = set()
             while len(out) < limit:
                 if fifo:
                     visible = (
@@ -456,6 +459,7 @@ class SqsStore:
                             " WHERE queue = ? AND visible_at <= ? ORDER BY seq",
                             (queue, now),
                         )
+                        if int(r[0]) not in taken
                     )
 
                     def of_group(group: str, n: int, now: float = now) -> list[Candidate]:
@@ -465,9 +469,10 @@ class SqsStore:
                                 "SELECT seq FROM messages INDEXED BY messages_group"
                                 " WHERE queue = ? AND group_id = ? AND visible_at <= ?"
                                 " ORDER BY seq LIMIT ?",
-                                (queue, group, now, n),
+                                (queue, group, now, n + len(taken)),
                             )
-                        ]
+                            if int(r[0]) not in taken
+                        ][:n]
 
                     chosen = [x.seq for x in pick(visible, locked, limit - len(out), of_group)]
                     rows = [
@@ -477,15 +482,20 @@ class SqsStore:
                         for s in chosen
                     ]
                 else:
-                    rows = c.execute(
-                        f"SELECT {_MESSAGE_COLUMNS} FROM messages INDEXED BY messages_order"
-                        " WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
-                        (queue, now, limit - len(out)),
-                    ).fetchall()
+                    rows = [
+                        r
+                        for r in c.execute(
+                            f"SELECT {_MESSAGE_COLUMNS} FROM messages INDEXED BY messages_order"
+                            " WHERE queue = ? AND visible_at <= ? ORDER BY seq LIMIT ?",
+                            (queue, now, limit - len(out) + len(taken)),
+                        )
+                        if int(r[0]) not in taken
+                    ][: limit - len(out)]
                 if not rows:
                     break
                 for row in rows:
                     seq, count, first = row[0], row[8], row[7]
+                    taken.add(int(seq))
                     if (
                         redrive is not None
                         and dlq is not None
