@@ -3,7 +3,7 @@
 ``StartMessageMoveTask`` moves a dead-letter queue's messages to a destination queue, or,
 without ``DestinationArn``, each back to the queue it was dead-lettered from. A task is
 RUNNING until the source has nothing left of what it held at the start (COMPLETED), until
-``CancelMessageMoveTask`` (CANCELLING, then CANCELLED) or until a message cannot be moved
+``CancelMessageMoveTask`` (CANCELLED at once: Lamina never shows CANCELLING) or until a message cannot be moved
 (FAILED, with a ``FailureReason``). One task per source queue runs at a time.
 
 The task handle is opaque to clients; Lamina's is ``<task id>:<source queue ARN>``
@@ -122,14 +122,10 @@ def is_active(status: str) -> bool:
     return status in (RUNNING, CANCELLING)
 
 
-def after_step(status: str, moved_now: int, left: int) -> str:
-    """A task's status after a step moved ``moved_now`` and ``left`` are still to move:
-    a cancel asked for ends the task; nothing left completes it."""
-    if status == CANCELLING:
-        return CANCELLED
-    if left <= 0:
-        return COMPLETED
-    return RUNNING
+def after_step(left: int) -> str:
+    """A running task's status after a step that left ``left`` messages to move (a cancel
+    ends a task at once, CANCELLED, without a step)."""
+    return COMPLETED if left <= 0 else RUNNING
 
 
 def entry(task: MoveTask) -> dict[str, Any]:

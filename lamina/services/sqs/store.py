@@ -703,7 +703,7 @@ class SqsStore:
             left = c.execute(
                 "SELECT COUNT(*) FROM messages WHERE queue = ? AND seq <= ?", (source, last_seq)
             ).fetchone()[0]
-            status = FAILED if failure is not None else after_step(RUNNING, moved, int(left))
+            status = FAILED if failure is not None else after_step(int(left))
             c.execute(
                 "UPDATE move_tasks SET moved = moved + ?, status = ?, failure = ?"
                 " WHERE task_id = ?",
