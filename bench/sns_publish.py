@@ -1,6 +1,6 @@
 """Measure Publish's latency and throughput in process (not a test; run by hand).
 
-    .venv/bin/python -m tests.services.sns.bench_publish [DIR]
+    .venv/bin/python -m bench.sns_publish [DIR]
 
 A topic with 1, 10 and 100 subscriptions (half functions, half queues) is published to by
 one caller at a time and by 16 at once, with fsync on. Each publish returns once every
