@@ -42,10 +42,15 @@ class RecursionGuard:
     function_arn: Callable[[str], str]  # a function name → its unqualified ARN
     on_drop: Callable[[str], None] = lambda name: None  # RecursiveInvocationsDropped
     dropped: dict[str, int] = field(default_factory=dict)  # by function, since start
+    # Each function's Lineage hash, made once (a name's ARN never changes).
+    _hashes: dict[str, str] = field(default_factory=dict)
 
     def step(self, function: str, header: str | None) -> tuple[str | None, bool]:
         """(the trace header to invoke ``function`` with, whether to stop instead)."""
-        continued, count = lineage_step(header, function_hash(self.function_arn(function)))
+        key = self._hashes.get(function)
+        if key is None:
+            key = self._hashes[function] = function_hash(self.function_arn(function))
+        continued, count = lineage_step(header, key)
         if not stops(count, self.allowed(function)):
             return continued, False
         seen = self.dropped.get(function, 0)
